@@ -1,0 +1,198 @@
+//! The per-connection task: socket I/O, protocol filtering, charset decoding and frame pacing.
+//!
+//! One task per client owns everything about it. It reads and writes in the same `select!`
+//! loop, renders a frame only when its output has drained below a low watermark, and spaces
+//! frames caused by other people's messages at least [`MIN_FRAME_INTERVAL`] apart, so a slow
+//! client skips straight to the newest screen and costs at most its own small buffer.
+
+pub mod commands;
+pub mod session;
+pub mod texts;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use crate::client::commands::Flow;
+use crate::client::session::Session;
+use crate::net::telnet::{RawFilter, TelnetCodec, TelnetEvent, escape_iac};
+use crate::term::charset::{Charset, Decoder, encode};
+use crate::world::World;
+
+/// Frames caused by other people's activity are at least this far apart.
+pub const MIN_FRAME_INTERVAL: Duration = Duration::from_millis(50);
+
+/// A new frame is rendered only while less than this much output waits to be sent.
+const LOW_WATERMARK: usize = 16 * 1024;
+
+/// A client whose unsent output grows past this has stopped reading; it is disconnected.
+const MAX_PENDING_OUTPUT: usize = 256 * 1024;
+
+/// How long a lone ESC waits for the rest of an escape sequence.
+const ESCAPE_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// How often the teletype prompt (with its clock) is refreshed when nothing happens.
+const IDLE_REFRESH: Duration = Duration::from_secs(30);
+
+/// The most MOTD text shown.
+const MAX_MOTD_BYTES: u64 = 64 * 1024;
+
+/// Which kind of listener accepted the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Telnet: option negotiation, NAWS, `IAC IAC` escaping.
+    Telnet,
+    /// Raw TCP ("netcat"): bytes as they are, with a probe that reveals telnet clients.
+    Raw,
+}
+
+/// The protocol layer between the socket and the session.
+enum Filter {
+    Telnet(TelnetCodec),
+    Raw(RawFilter),
+}
+
+/// Serves one client until it leaves, its connection breaks, or the server shuts down.
+pub async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    protocol: Protocol,
+    world: Arc<World>,
+    motd: Option<PathBuf>,
+    shutdown: CancellationToken,
+) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
+    }
+    let mut out: Vec<u8> = Vec::new();
+    let mut filter = match protocol {
+        Protocol::Telnet => {
+            let mut codec = TelnetCodec::new();
+            out.extend(codec.start());
+            Filter::Telnet(codec)
+        }
+        Protocol::Raw => {
+            let mut raw = RawFilter::new();
+            out.extend(raw.start());
+            Filter::Raw(raw)
+        }
+    };
+    let charset = Charset::Utf8;
+    let motd_text = read_motd(motd.as_deref()).await;
+    let welcome = texts::welcome(charset.has_box_drawing(), motd_text.as_deref());
+    let (user, wake) = world.connect(peer.ip(), welcome);
+    let mut session = Session::new(user, world.clone());
+    let mut decoder = Decoder::new(charset);
+    let outcome = {
+        let (mut reader, mut writer) = stream.split();
+        let mut buf = vec![0u8; 4096];
+        let mut dirty = true;
+        let mut next_frame = Instant::now();
+        let mut idle_refresh = Instant::now() + IDLE_REFRESH;
+        let mut escape_deadline: Option<Instant> = None;
+        loop {
+            if out.len() > MAX_PENDING_OUTPUT {
+                break "stopped reading";
+            }
+            let can_render = dirty && out.len() < LOW_WATERMARK;
+            tokio::select! {
+                read = reader.read(&mut buf) => {
+                    let bytes = match read {
+                        Ok(0) => break "closed",
+                        Ok(n) => &buf[..n],
+                        Err(_) => break "connection error",
+                    };
+                    let mut text = String::new();
+                    let mut sizes = Vec::new();
+                    match &mut filter {
+                        Filter::Telnet(codec) => {
+                            let mut events = Vec::new();
+                            codec.receive(bytes, &mut events);
+                            out.extend(codec.take_replies());
+                            for event in events {
+                                match event {
+                                    TelnetEvent::Data(data) => decoder.decode(&data, &mut text),
+                                    TelnetEvent::WindowSize { cols, rows } => sizes.push((cols, rows)),
+                                    TelnetEvent::AreYouThere => session.push_output("\r\n[r0c: yes, still here]\r\n"),
+                                    TelnetEvent::Interrupt | TelnetEvent::TerminalType(_) => {}
+                                    TelnetEvent::Violation(what) => tracing::debug!(%peer, what, "telnet protocol violation"),
+                                }
+                            }
+                        }
+                        Filter::Raw(raw) => {
+                            let mut data = Vec::new();
+                            raw.receive(bytes, &mut data);
+                            decoder.decode(&data, &mut text);
+                        }
+                    }
+                    for (cols, rows) in sizes {
+                        session.set_size(cols, rows);
+                    }
+                    if session.handle_text(&text) == Flow::Quit {
+                        break "quit";
+                    }
+                    escape_deadline = session.has_pending_escape().then(|| Instant::now() + ESCAPE_TIMEOUT);
+                    // Answer the user's own keystrokes at once; pacing is for other people's messages.
+                    render_into(&mut session, protocol, charset, &mut out);
+                    dirty = false;
+                }
+                () = wake.notified() => dirty = true,
+                () = sleep_until(next_frame), if can_render => {
+                    render_into(&mut session, protocol, charset, &mut out);
+                    dirty = false;
+                    next_frame = Instant::now() + MIN_FRAME_INTERVAL;
+                }
+                () = sleep_until(idle_refresh) => {
+                    dirty = true;
+                    idle_refresh = Instant::now() + IDLE_REFRESH;
+                }
+                () = sleep_until(escape_deadline.unwrap_or_else(Instant::now)), if escape_deadline.is_some() => {
+                    session.flush_escape();
+                    escape_deadline = None;
+                }
+                written = writer.write(&out), if !out.is_empty() => {
+                    match written {
+                        Ok(0) | Err(_) => break "connection error",
+                        Ok(n) => { out.drain(..n); }
+                    }
+                }
+                () = shutdown.cancelled() => break "server shutdown",
+            }
+        }
+    };
+    let announce = !shutdown.is_cancelled();
+    world.disconnect(user, announce);
+    tracing::info!(%peer, reason = outcome, "client disconnected");
+    if outcome == "quit" {
+        let _ = stream.shutdown().await;
+    }
+}
+
+/// Renders a frame and appends it to `out`, encoded for the client.
+fn render_into(session: &mut Session, protocol: Protocol, charset: Charset, out: &mut Vec<u8>) {
+    let frame = session.render();
+    if frame.is_empty() {
+        return;
+    }
+    let mut encoded = Vec::with_capacity(frame.len());
+    encode(charset, &frame, &mut encoded);
+    match protocol {
+        Protocol::Telnet => escape_iac(&encoded, out),
+        Protocol::Raw => out.extend_from_slice(&encoded),
+    }
+}
+
+/// Reads the MOTD file, if one is configured; a missing or unreadable file shows nothing.
+async fn read_motd(path: Option<&std::path::Path>) -> Option<String> {
+    let path = path?;
+    let file = tokio::fs::File::open(path).await.ok()?;
+    let mut bytes = Vec::new();
+    file.take(MAX_MOTD_BYTES).read_to_end(&mut bytes).await.ok()?;
+    Some(String::from_utf8_lossy(&bytes).replace('\r', ""))
+}

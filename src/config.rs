@@ -1,0 +1,803 @@
+//! The command line: r0c 1.6.1's flags (and its legacy `r0c PORT PORT PASSWORD` form)
+//! parsed into raw arguments, then resolved once into the validated [`Config`] the
+//! rest of the program uses.
+
+use std::ffi::OsString;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
+
+#[cfg(test)]
+mod tests;
+
+/// The admin password when neither `-pw` nor `password.txt` gives one.
+const DEFAULT_PASSWORD: &str = "hunter2";
+/// Salt mixed into IP-derived nicknames; changing it renames every auto-nick.
+const DEFAULT_NICK_SALT: &str = "lammo/";
+/// r0c's `--i-rate`: a burst of 4 IRC messages, then one every 2 seconds.
+const DEFAULT_IRC_RATE: &str = "4,2";
+/// r0c's CTCP VERSION reply, kept so IRC users see the same answer as before.
+const DEFAULT_CTCP_VERSION: &str = "r0c v1.6.1";
+const DEFAULT_HIST_RD: usize = 65535;
+const DEFAULT_HIST_MEM: usize = 98303;
+const DEFAULT_HIST_TSZ: usize = 16384;
+/// Telnet and netcat ports as root: r0c then takes the well-known telnet port.
+const ROOT_PORTS: [&str; 2] = ["23", "531"];
+
+/// r0c's argparse flags that have one dash and a long name. clap only knows `--name`,
+/// so these are rewritten to that form before clap sees them.
+const SINGLE_DASH_LONG: &[&str] = &["pt", "pn", "tpt", "tpn", "pw", "nc"];
+
+/// Tells whether a flag was used.
+type FlagUsed = fn(&RawArgs) -> bool;
+
+/// Flags of r0c 1.6.1 whose features this version does not have yet. Using one is an
+/// error rather than being ignored; remove an entry when its feature lands.
+const UNAVAILABLE: &[(&str, FlagUsed)] = &[
+    ("-tpt", |a| a.tls_telnet_port != 0),
+    ("-tpn", |a| a.tls_netcat_port != 0),
+    ("--ircn", |a| !a.ircn.is_empty()),
+    ("--ircb", |a| !a.ircb.is_empty()),
+    ("--ciphers", |a| !a.ciphers.is_empty()),
+    ("--tls-min", |a| !a.tls_min.is_empty()),
+    ("--old-tls", |a| a.old_tls),
+    ("--log-rx", |a| a.log_rx),
+    ("--log-tx", |a| a.log_tx),
+    ("--hex-rx", |a| a.hex_rx),
+    ("--hex-tx", |a| a.hex_tx),
+    ("--dbg", |a| a.dbg),
+    ("--dbg-irc", |a| a.dbg_irc),
+    ("--thr-mon", |a| a.thr_mon),
+    ("--linemode", |a| a.linemode),
+    ("--dev", |a| a.dev),
+    ("--bench", |a| a.bench),
+];
+
+/// What the command line asks for.
+// There is one per process, so boxing the large `Config` would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Invocation {
+    /// Run the server with this configuration.
+    Run(Config),
+    /// Print `output` (help, version or the legacy `-h` text; it ends with a newline)
+    /// to stdout and exit with `status`.
+    Exit { output: String, status: i32 },
+}
+
+/// Why the command line cannot be used. `Display` is one line meant for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// clap rejected the arguments (unknown flag, missing or malformed value); this is
+    /// the first line of its message.
+    #[error("{0}")]
+    Usage(String),
+    /// An argument of the legacy `r0c PORT PORT PASSWORD` form is unusable.
+    #[error("argument {position} '{value}' {problem}")]
+    Legacy {
+        position: usize,
+        value: String,
+        problem: &'static str,
+    },
+    /// Two listeners were given the same non-zero port.
+    #[error("port {port} was specified for both {first} and {second}")]
+    DuplicatePort {
+        port: u16,
+        first: &'static str,
+        second: &'static str,
+    },
+    /// Trimming must drop at least one message and leave at least one.
+    #[error("--hist-tsz ({tsz}) must be at least 1 and smaller than --hist-mem ({mem})")]
+    HistoryTrim { tsz: usize, mem: usize },
+    /// An `--ircn` value without `netname,hostname,[+]port,nick`.
+    #[error("invalid argument to --ircn: [{0}]")]
+    IrcNet(String),
+    /// An `--ircb` value that is not `netname,channel,channel`.
+    #[error("invalid argument to --ircb: [{0}]")]
+    IrcBridge(String),
+    /// An `--ircb` naming a network that no `--ircn` defines.
+    #[error("ircnet '{net}' (mentioned in --ircb {arg}) not defined by --ircn")]
+    IrcUnknownNet { net: String, arg: String },
+    /// An entry of `--proxy` that is not an IP address.
+    #[error("invalid address '{0}' in --proxy")]
+    Proxy(String),
+    /// A flag whose feature this version does not have yet (see `UNAVAILABLE`).
+    #[error("{0} is not available yet in this version of r0c")]
+    Unavailable(&'static str),
+    /// The admin password would be empty, which would let anyone become admin.
+    #[error("the admin password from {0} is empty")]
+    EmptyPassword(String),
+    /// `password.txt` exists but cannot be read.
+    #[error("cannot read {}: {source}", .path.display())]
+    PasswordFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `password.txt` is not UTF-8.
+    #[error("{} is not valid UTF-8", .0.display())]
+    PasswordEncoding(PathBuf),
+}
+
+impl ConfigError {
+    /// The process exit status for any configuration error, as argparse and clap use.
+    pub const EXIT_STATUS: i32 = 2;
+}
+
+/// Where the admin password came from; the startup output names it and warns about
+/// the default one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// Neither `-pw` nor `password.txt`: the well-known `hunter2`.
+    Default,
+    /// The contents of this `password.txt`.
+    File(PathBuf),
+    /// `-pw` (or the third legacy positional argument).
+    Flag,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address the listeners bind (`-i`); IPv4 or IPv6.
+    pub listen_ip: IpAddr,
+    /// Plain telnet port (`-pt`); 0 disables the listener.
+    pub telnet_port: u16,
+    /// Raw TCP ("netcat") port (`-pn`); 0 disables the listener.
+    pub netcat_port: u16,
+    /// TLS telnet port (`-tpt`); 0 disables the listener (always 0 until TLS lands).
+    pub tls_telnet_port: u16,
+    /// TLS netcat port (`-tpn`); 0 disables the listener (always 0 until TLS lands).
+    pub tls_netcat_port: u16,
+    /// Admin password for `/auth`.
+    pub password: String,
+    /// Where [`Config::password`] came from.
+    pub password_source: PasswordSource,
+    /// `--ara`: localhost is not automatically admin, it has to `/auth` too.
+    pub admin_requires_auth: bool,
+    /// `--nsalt`: salt for the nicknames derived from client IPs.
+    pub nick_salt: String,
+    /// `--proxy`: relays whose clients share one IP, so saved client configs are never
+    /// loaded for connections from them.
+    pub proxies: Vec<IpAddr>,
+    /// `--no-all`: new client configs start with `@all`/`@everyone` hilights off.
+    pub no_all: bool,
+    /// `--motd`: file appended to the welcome text, re-read for every client.
+    pub motd: Option<PathBuf>,
+    /// `--hist-rd`: most messages loaded from the database when a channel is created.
+    pub hist_rd: usize,
+    /// `--hist-mem`: most messages kept in memory per channel.
+    pub hist_mem: usize,
+    /// `--hist-tsz`: how many of the oldest messages are dropped when a channel
+    /// exceeds `hist_mem`; always at least 1 and smaller than `hist_mem`.
+    pub hist_tsz: usize,
+    /// `-nc`: raise the open-files limit to this many so more clients fit; 0 keeps the
+    /// OS default.
+    pub max_clients: u64,
+    /// `--i-rate`: IRC send limit as (burst of messages, seconds between messages after
+    /// it); both above 0.
+    pub irc_rate: (f64, f64),
+    /// `--ctcp-ver`: reply to CTCP VERSION from IRC.
+    pub ctcp_version: String,
+    /// `--dir`: holds `password.txt`, `cert.pem` and the database. Not created here.
+    pub app_dir: PathBuf,
+    /// Warnings to print at startup: localhost in `--proxy`, flags that have no effect.
+    pub notices: Vec<String>,
+}
+
+impl Config {
+    /// All defaults with both listeners on port 0 and bound to 127.0.0.1, the way every
+    /// network test runs; no file is read.
+    pub fn default_for_tests(app_dir: PathBuf) -> Config {
+        Config {
+            listen_ip: IpAddr::from([127, 0, 0, 1]),
+            telnet_port: 0,
+            netcat_port: 0,
+            tls_telnet_port: 0,
+            tls_netcat_port: 0,
+            password: DEFAULT_PASSWORD.to_owned(),
+            password_source: PasswordSource::Default,
+            admin_requires_auth: false,
+            nick_salt: DEFAULT_NICK_SALT.to_owned(),
+            proxies: Vec::new(),
+            no_all: false,
+            motd: None,
+            hist_rd: DEFAULT_HIST_RD,
+            hist_mem: DEFAULT_HIST_MEM,
+            hist_tsz: DEFAULT_HIST_TSZ,
+            max_clients: 0,
+            irc_rate: (4.0, 2.0),
+            ctcp_version: DEFAULT_CTCP_VERSION.to_owned(),
+            app_dir,
+            notices: Vec::new(),
+        }
+    }
+
+    /// The SQLite database holding chat history and client configs.
+    pub fn database_path(&self) -> PathBuf {
+        self.app_dir.join("r0c.db")
+    }
+}
+
+/// The flags as clap parses them, named and defaulted as in r0c 1.6.1. The help text of
+/// each is r0c's.
+#[derive(Debug, Parser)]
+#[command(
+    name = "r0c",
+    bin_name = "r0c",
+    version,
+    about = "retr0chat: a telnet/netcat chat server",
+    infer_long_args = true,
+    args_override_self = true
+)]
+struct RawArgs {
+    /// address to listen on (IPv4 or IPv6)
+    #[arg(short = 'i', value_name = "IP", default_value = "0.0.0.0")]
+    listen_ip: IpAddr,
+    /// telnet port (disable with 0)
+    #[arg(long = "pt", value_name = "PORT", default_value = "2323")]
+    telnet_port: u16,
+    /// netcat port (disable with 0)
+    #[arg(long = "pn", value_name = "PORT", default_value = "1531")]
+    netcat_port: u16,
+    /// TLS telnet port, e.g. 2424 (disable with 0)
+    #[arg(long = "tpt", value_name = "PORT", default_value_t = 0)]
+    tls_telnet_port: u16,
+    /// TLS netcat port, e.g. 1515 (disable with 0)
+    #[arg(long = "tpn", value_name = "PORT", default_value_t = 0)]
+    tls_netcat_port: u16,
+    /// admin password (default: the contents of password.txt in the app dir, else hunter2)
+    #[arg(long = "pw", value_name = "PWD")]
+    password: Option<String>,
+    /// admin-access requires auth (even for localhost)
+    #[arg(long)]
+    ara: bool,
+    /// salt for generated nicknames based on IP
+    #[arg(long, value_name = "TXT", default_value = DEFAULT_NICK_SALT)]
+    nsalt: String,
+    /// comma-sep. list of IPs which are relays to disable config persistence on
+    #[arg(long, value_name = "A,A", default_value = "")]
+    proxy: String,
+    /// app directory for password.txt, cert.pem and the chat database (default: ~/.r0c)
+    #[arg(long, value_name = "PATH")]
+    dir: Option<PathBuf>,
+
+    /// log incoming traffic from clients
+    #[arg(long, help_heading = "logging")]
+    log_rx: bool,
+    /// log outgoing traffic to clients
+    #[arg(long, help_heading = "logging")]
+    log_tx: bool,
+    /// max num msgs per logfile
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 131072,
+        help_heading = "logging"
+    )]
+    rot_msg: u64,
+
+    /// specify allowed TLS ciphers; library default if unset
+    #[arg(long, value_name = "S", default_value = "", help_heading = "tls")]
+    ciphers: String,
+    /// oldest ver to allow; SSLv3 TLSv1 TLSv1_1 TLSv1_2 TLSv1_3
+    #[arg(long, value_name = "S", default_value = "", help_heading = "tls")]
+    tls_min: String,
+    /// support old clients (centos6/powershell), bad ciphers
+    #[arg(long, help_heading = "tls")]
+    old_tls: bool,
+
+    /// connect to an irc server; TXT is: "netname,hostname,[+]port,nick[,username[,password]]" (if password contains "," then use ", " as separator)
+    #[arg(long, value_name = "TXT", action = ArgAction::Append, help_heading = "irc-bridge")]
+    ircn: Vec<String>,
+    /// bridge irc-netname N, irc-channel #C with r0c-channel #L
+    #[arg(long, value_name = "N,C,L", action = ArgAction::Append, help_heading = "irc-bridge")]
+    ircb: Vec<String>,
+    /// rate limit; burst of B messages, then R seconds between each
+    #[arg(long, value_name = "B,R", default_value = DEFAULT_IRC_RATE, value_parser = parse_rate, help_heading = "irc-bridge")]
+    i_rate: (f64, f64),
+    /// reply to CTCP VERSION
+    #[arg(long, value_name = "S", default_value = DEFAULT_CTCP_VERSION, help_heading = "irc-bridge")]
+    ctcp_ver: String,
+
+    /// default-disable @all / @everyone
+    #[arg(long, help_heading = "ux")]
+    no_all: bool,
+    /// file to include at the end of the welcome-text (can be edited at runtime)
+    #[arg(long, value_name = "PATH", help_heading = "ux")]
+    motd: Option<PathBuf>,
+
+    /// max num msgs to load from disk when joining a channel
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_HIST_RD, help_heading = "perf")]
+    hist_rd: usize,
+    /// max num msgs to keep in channel scrollback
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_HIST_MEM, help_heading = "perf")]
+    hist_mem: usize,
+    /// num msgs to discard when chat exceeds hist-mem
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_HIST_TSZ, help_heading = "perf")]
+    hist_tsz: usize,
+    /// raise the open-files limit to NUM for more clients; 0 keeps the OS default
+    #[arg(
+        long = "nc",
+        value_name = "NUM",
+        default_value_t = 0,
+        help_heading = "perf"
+    )]
+    max_clients: u64,
+    /// use select() instead of poll() (no effect here)
+    #[arg(long, help_heading = "perf")]
+    no_poll: bool,
+    /// use poll() on macOS (no effect here)
+    #[arg(long, help_heading = "perf")]
+    poll: bool,
+
+    /// show negotiations etc
+    #[arg(long, help_heading = "debug")]
+    dbg: bool,
+    /// show irc traffic
+    #[arg(long, help_heading = "debug")]
+    dbg_irc: bool,
+    /// print incoming traffic from clients
+    #[arg(long, help_heading = "debug")]
+    hex_rx: bool,
+    /// print outgoing traffic to clients
+    #[arg(long, help_heading = "debug")]
+    hex_tx: bool,
+    /// filter packets larger than N bytes from being hexdumped
+    #[arg(long, value_name = "N", default_value_t = 128, help_heading = "debug")]
+    hex_lim: u64,
+    /// width of the hexdump, in bytes per line, mod-8
+    #[arg(long, value_name = "N", default_value = "16", value_parser = parse_hex_width, help_heading = "debug")]
+    hex_w: usize,
+    /// enable dangerous shortcuts (devmode)
+    #[arg(long, help_heading = "debug")]
+    dev: bool,
+    /// start monitoring threads on ctrl-c
+    #[arg(long, help_heading = "debug")]
+    thr_mon: bool,
+    /// allow rapid server restart (no effect here: always on)
+    #[arg(long, help_heading = "debug")]
+    reuseaddr: bool,
+    /// force clients into linemode (to debug linemode UI)
+    #[arg(long, help_heading = "debug")]
+    linemode: bool,
+    /// dump statistics every 2 sec
+    #[arg(long, help_heading = "debug")]
+    bench: bool,
+}
+
+/// What the defaults depend on besides argv; a value rather than a lookup so tests do
+/// not depend on who runs them.
+struct Host {
+    /// Root gets r0c's well-known ports 23 and 531 by default.
+    is_root: bool,
+    /// `$HOME`, under which the app dir `.r0c` lives by default.
+    home: Option<PathBuf>,
+}
+
+impl Host {
+    fn current() -> Host {
+        Host {
+            is_root: running_as_root(),
+            home: std::env::var_os("HOME")
+                .filter(|home| !home.is_empty())
+                .map(PathBuf::from),
+        }
+    }
+}
+
+/// Whether the process runs as root (effective uid 0).
+#[allow(unsafe_code)]
+fn running_as_root() -> bool {
+    // SAFETY: geteuid takes no arguments, touches no memory of ours and always succeeds.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Parses a command line (program name first, as `std::env::args_os()` yields it).
+pub fn parse_args<I, T>(args: I) -> Result<Invocation, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    parse_args_in(args, &Host::current())
+}
+
+fn parse_args_in<I, T>(args: I, host: &Host) -> Result<Invocation, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let argv: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // Like r0c, an integer first argument selects the legacy positional form.
+    if argv.get(1).and_then(|a| a.to_str()).is_some_and(is_integer) {
+        return parse_legacy(&argv, host);
+    }
+    let argv = argv.into_iter().enumerate().map(|(i, arg)| {
+        if i == 0 {
+            arg
+        } else {
+            single_dash_to_double(arg)
+        }
+    });
+    let matches = match command(host).try_get_matches_from(argv) {
+        Ok(matches) => matches,
+        Err(err) => return clap_outcome(&err),
+    };
+    let raw = RawArgs::from_arg_matches(&matches).map_err(|err| clap_error(&err))?;
+    resolve(raw, &matches, host).map(Invocation::Run)
+}
+
+/// The clap command with r0c's defaults for this host and r0c's ` (default: X)` help.
+fn command(host: &Host) -> clap::Command {
+    RawArgs::command().mut_args(|arg| {
+        let arg = match (host.is_root, arg.get_id().as_str()) {
+            (true, "telnet_port") => arg.default_value(ROOT_PORTS[0]),
+            (true, "netcat_port") => arg.default_value(ROOT_PORTS[1]),
+            _ => arg,
+        };
+        with_default_in_help(arg)
+    })
+}
+
+/// Appends ` (default: X)` to an argument's help the way r0c's argparse shows it,
+/// replacing clap's `[default: X]`. Help that already names its default is left as is.
+fn with_default_in_help(arg: Arg) -> Arg {
+    let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+    if help.contains("(default:") {
+        return arg;
+    }
+    let shown = match arg.get_action() {
+        ArgAction::SetTrue => "False".to_owned(),
+        ArgAction::Append => "None".to_owned(),
+        _ => arg
+            .get_default_values()
+            .iter()
+            .map(|value| value.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    let takes_value = arg.get_action().takes_values();
+    arg.help(format!("{help} (default: {shown})"))
+        .hide_default_value(takes_value)
+}
+
+/// `-pt`, `-pt=N` and the other single-dash long flags become `--pt`, `--pt=N`.
+fn single_dash_to_double(arg: OsString) -> OsString {
+    let Some(rest) = arg.to_str().and_then(|a| a.strip_prefix('-')) else {
+        return arg;
+    };
+    let name = rest.split_once('=').map_or(rest, |(name, _)| name);
+    if SINGLE_DASH_LONG.contains(&name) {
+        format!("--{rest}").into()
+    } else {
+        arg
+    }
+}
+
+/// Help and version become output to print; anything else is a usage error.
+fn clap_outcome(err: &clap::Error) -> Result<Invocation, ConfigError> {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp => Ok(Invocation::Exit {
+            output: single_dash_help(&err.render().to_string()),
+            status: 0,
+        }),
+        ErrorKind::DisplayVersion => Ok(Invocation::Exit {
+            output: err.render().to_string(),
+            status: 0,
+        }),
+        _ => Err(clap_error(err)),
+    }
+}
+
+/// The first line of clap's message, without its `error: ` prefix (the caller adds
+/// its own); the usage and tip lines that follow are left out.
+fn clap_error(err: &clap::Error) -> ConfigError {
+    let text = err.render().to_string();
+    let line = text.lines().next().unwrap_or_default();
+    ConfigError::Usage(line.strip_prefix("error: ").unwrap_or(line).to_owned())
+}
+
+/// Shows the single-dash flags as r0c spells them: clap lists `--pt <PORT>` in the
+/// long-flag column, this moves `-pt <PORT>` to the short-flag column, keeping the
+/// help text aligned.
+fn single_dash_help(help: &str) -> String {
+    let mut help = help.to_owned();
+    for arg in RawArgs::command().get_arguments() {
+        let Some(name) = arg
+            .get_long()
+            .filter(|long| SINGLE_DASH_LONG.contains(long))
+        else {
+            continue;
+        };
+        let value = arg
+            .get_value_names()
+            .and_then(|names| names.first())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let clap_form = format!("      --{name} <{value}>");
+        let r0c_form = format!("  -{name} <{value}>");
+        help = help.replace(
+            &clap_form,
+            &format!("{r0c_form:<width$}", width = clap_form.len()),
+        );
+    }
+    help
+}
+
+/// The legacy form: `r0c TELNET_PORT [NETCAT_PORT [PASSWORD]]`, everything else at its
+/// default; a last argument containing `-h` prints what the three arguments are.
+fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation, ConfigError> {
+    let app_dir = default_app_dir(host.home.as_deref());
+    if argv
+        .last()
+        .is_some_and(|last| last.to_string_lossy().contains("-h"))
+    {
+        let [telnet, netcat] = if host.is_root {
+            ROOT_PORTS
+        } else {
+            ["2323", "1531"]
+        };
+        let (password, _) = default_password(&app_dir)?;
+        let output = format!(
+            "\narg 1: Telnet port (0=disable), default: {telnet}\n\
+             arg 2: NetCat port (0=disable), default: {netcat}\n\
+             arg 3: admin password, default: {password}\n\n"
+        );
+        return Ok(Invocation::Exit { output, status: 0 });
+    }
+    let legacy_error = |position: usize, problem| ConfigError::Legacy {
+        position,
+        value: argv[position].to_string_lossy().into_owned(),
+        problem,
+    };
+    let port = |position: usize| {
+        argv[position]
+            .to_str()
+            .and_then(|a| a.trim().parse::<u16>().ok())
+            .ok_or_else(|| legacy_error(position, "is not a port number (0 to 65535)"))
+    };
+    if argv.len() > 4 {
+        return Err(legacy_error(
+            4,
+            "is one too many: the positional form is `r0c TELNET_PORT NETCAT_PORT PASSWORD`",
+        ));
+    }
+    let matches = command(host)
+        .try_get_matches_from(&argv[..1])
+        .map_err(|err| clap_error(&err))?;
+    let mut raw = RawArgs::from_arg_matches(&matches).map_err(|err| clap_error(&err))?;
+    raw.telnet_port = port(1)?;
+    if argv.len() > 2 {
+        raw.netcat_port = port(2)?;
+    }
+    if let Some(password) = argv.get(3) {
+        let password = password
+            .to_str()
+            .ok_or_else(|| legacy_error(3, "is not valid UTF-8"))?;
+        raw.password = Some(password.to_owned());
+    }
+    resolve(raw, &matches, host).map(Invocation::Run)
+}
+
+/// What Python's `int()` accepts, roughly: optional sign, digits, surrounding blanks.
+fn is_integer(arg: &str) -> bool {
+    let arg = arg.trim();
+    let digits = arg.strip_prefix(['+', '-']).unwrap_or(arg);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Turns the raw flags into a [`Config`]. Malformed values are reported before flags
+/// of unavailable features, so a command line that is wrong in any version is called
+/// wrong, and the checks are ready for when those features land.
+fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, ConfigError> {
+    check_ports(&raw)?;
+    if raw.hist_tsz == 0 || raw.hist_tsz >= raw.hist_mem {
+        return Err(ConfigError::HistoryTrim {
+            tsz: raw.hist_tsz,
+            mem: raw.hist_mem,
+        });
+    }
+    check_irc(&raw.ircn, &raw.ircb)?;
+    let proxies = raw
+        .proxy
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse()
+                .map_err(|_| ConfigError::Proxy(entry.to_owned()))
+        })
+        .collect::<Result<Vec<IpAddr>, _>>()?;
+    if let Some((flag, _)) = UNAVAILABLE.iter().find(|(_, used)| used(&raw)) {
+        return Err(ConfigError::Unavailable(flag));
+    }
+
+    let mut notices = Vec::new();
+    if proxies.iter().any(IpAddr::is_loopback) {
+        notices
+            .push("WARNING: you have localhost in --proxy, you probably want --ara too".to_owned());
+    }
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    for (id, flag, why) in [
+        (
+            "no_poll",
+            "--no-poll",
+            "client sockets are always watched with epoll",
+        ),
+        (
+            "poll",
+            "--poll",
+            "client sockets are always watched with epoll",
+        ),
+        ("reuseaddr", "--reuseaddr", "SO_REUSEADDR is always set"),
+        (
+            "rot_msg",
+            "--rot-msg",
+            "chat history is kept in a SQLite database, not in rotated log files",
+        ),
+        (
+            "hex_lim",
+            "--hex-lim",
+            "it only matters with --hex-rx or --hex-tx",
+        ),
+        (
+            "hex_w",
+            "--hex-w",
+            "it only matters with --hex-rx or --hex-tx",
+        ),
+    ] {
+        let hexdumping = raw.hex_rx || raw.hex_tx;
+        if given(id) && !(hexdumping && id.starts_with("hex_")) {
+            notices.push(format!("{flag} has no effect: {why}"));
+        }
+    }
+
+    let app_dir = raw
+        .dir
+        .unwrap_or_else(|| default_app_dir(host.home.as_deref()));
+    let (password, password_source) = match raw.password {
+        Some(password) if password.is_empty() => {
+            return Err(ConfigError::EmptyPassword("-pw".to_owned()));
+        }
+        Some(password) => (password, PasswordSource::Flag),
+        None => default_password(&app_dir)?,
+    };
+    Ok(Config {
+        listen_ip: raw.listen_ip,
+        telnet_port: raw.telnet_port,
+        netcat_port: raw.netcat_port,
+        tls_telnet_port: raw.tls_telnet_port,
+        tls_netcat_port: raw.tls_netcat_port,
+        password,
+        password_source,
+        admin_requires_auth: raw.ara,
+        nick_salt: raw.nsalt,
+        proxies,
+        no_all: raw.no_all,
+        motd: raw.motd,
+        hist_rd: raw.hist_rd,
+        hist_mem: raw.hist_mem,
+        hist_tsz: raw.hist_tsz,
+        max_clients: raw.max_clients,
+        irc_rate: raw.i_rate,
+        ctcp_version: raw.ctcp_ver,
+        app_dir,
+        notices,
+    })
+}
+
+/// No two listeners may share a port (0, "disabled", may repeat).
+fn check_ports(raw: &RawArgs) -> Result<(), ConfigError> {
+    let ports = [
+        ("-pt", raw.telnet_port),
+        ("-pn", raw.netcat_port),
+        ("-tpt", raw.tls_telnet_port),
+        ("-tpn", raw.tls_netcat_port),
+    ];
+    for (i, &(second, port)) in ports.iter().enumerate() {
+        if let Some(&(first, _)) = ports[..i].iter().find(|&&(_, p)| port != 0 && p == port) {
+            return Err(ConfigError::DuplicatePort {
+                port,
+                first,
+                second,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks `--ircn` and `--ircb` as r0c reads them: a network is
+/// `netname,hostname,[+]port,nick[,username[,password]]`, split on `", "` if the value
+/// contains it (so passwords may contain commas), else on `,`; a bridge is
+/// `netname,channel,channel` naming a defined network (case-insensitively).
+fn check_irc(nets: &[String], bridges: &[String]) -> Result<(), ConfigError> {
+    let mut names = Vec::new();
+    for net in nets {
+        let separator = if net.contains(", ") { ", " } else { "," };
+        let fields: Vec<&str> = net.split(separator).collect();
+        let [name, host, port, nick, ..] = fields[..] else {
+            return Err(ConfigError::IrcNet(net.clone()));
+        };
+        let port_ok = port
+            .strip_prefix('+')
+            .unwrap_or(port)
+            .parse::<u16>()
+            .is_ok_and(|p| p != 0);
+        if name.is_empty() || host.is_empty() || nick.is_empty() || !port_ok {
+            return Err(ConfigError::IrcNet(net.clone()));
+        }
+        names.push(name.to_lowercase());
+    }
+    for bridge in bridges {
+        let lower = bridge.to_lowercase();
+        let fields: Vec<&str> = lower.split(',').collect();
+        let [net, irc_channel, r0c_channel] = fields[..] else {
+            return Err(ConfigError::IrcBridge(bridge.clone()));
+        };
+        if [net, irc_channel, r0c_channel]
+            .iter()
+            .any(|field| field.is_empty())
+        {
+            return Err(ConfigError::IrcBridge(bridge.clone()));
+        }
+        if !names.iter().any(|name| name == net) {
+            let net = net.to_owned();
+            return Err(ConfigError::IrcUnknownNet {
+                net,
+                arg: bridge.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `~/.r0c`, or `./.r0c` without a home directory.
+fn default_app_dir(home: Option<&Path>) -> PathBuf {
+    home.unwrap_or(Path::new(".")).join(".r0c")
+}
+
+/// The password when `-pw` is not given: `<app>/password.txt` (whitespace-stripped) if
+/// it exists, else `hunter2`.
+fn default_password(app_dir: &Path) -> Result<(String, PasswordSource), ConfigError> {
+    let path = app_dir.join("password.txt");
+    if !path.is_file() {
+        return Ok((DEFAULT_PASSWORD.to_owned(), PasswordSource::Default));
+    }
+    let bytes = std::fs::read(&path).map_err(|source| ConfigError::PasswordFile {
+        path: path.clone(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| ConfigError::PasswordEncoding(path.clone()))?;
+    let password = text.trim();
+    if password.is_empty() {
+        return Err(ConfigError::EmptyPassword(path.display().to_string()));
+    }
+    Ok((password.to_owned(), PasswordSource::File(path)))
+}
+
+/// `--i-rate B,R`: two numbers above 0.
+fn parse_rate(value: &str) -> Result<(f64, f64), String> {
+    let parse = |number: &str| {
+        number
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n > 0.0)
+    };
+    match value.split_once(',') {
+        Some((burst, seconds)) => parse(burst).zip(parse(seconds)),
+        None => None,
+    }
+    .ok_or_else(|| "expected two numbers above 0, like 4,2".to_owned())
+}
+
+/// `--hex-w N`: a positive multiple of 8.
+fn parse_hex_width(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(width) if width > 0 && width % 8 == 0 => Ok(width),
+        _ => Err("expected a positive multiple of 8".to_owned()),
+    }
+}

@@ -1,0 +1,473 @@
+//! Tests for the command line: each case is an argv and the expected outcome as text,
+//! listing only the fields that differ from r0c's defaults.
+
+use super::*;
+
+/// Where a case runs: who we are and which files the app dir holds.
+#[derive(Default)]
+struct Env {
+    root: bool,
+    files: &'static [(&'static str, &'static str)],
+}
+
+fn check(args: &[&str], expected: &str) {
+    check_in(Env::default(), args, expected);
+}
+
+/// Parses `r0c ARGS` with `$HOME` in a fresh temp dir (shown as `~` in the outcome)
+/// and compares the rendered outcome with `expected`, line by line, ignoring indentation.
+fn check_in(env: Env, args: &[&str], expected: &str) {
+    let home = tempfile::tempdir().expect("temp dir");
+    let app_dir = home.path().join(".r0c");
+    for (name, text) in env.files {
+        std::fs::create_dir_all(&app_dir).expect("create app dir");
+        std::fs::write(app_dir.join(name), text).expect("write app file");
+    }
+    let host = Host {
+        is_root: env.root,
+        home: Some(home.path().to_owned()),
+    };
+    let argv = std::iter::once("r0c").chain(args.iter().copied());
+    let actual = render(parse_args_in(argv, &host), app_dir);
+    let actual = actual.replace(&home.path().display().to_string(), "~");
+    assert_eq!(
+        normalize(&actual),
+        normalize(expected),
+        "r0c {}",
+        args.join(" ")
+    );
+}
+
+fn normalize(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join("\n")
+}
+
+fn render(outcome: Result<Invocation, ConfigError>, app_dir: PathBuf) -> String {
+    match outcome {
+        Err(err) => format!("error: {err}"),
+        Ok(Invocation::Exit { output, status }) => format!("exit {status}\n{output}"),
+        Ok(Invocation::Run(config)) => {
+            // r0c's defaults for a non-root user; the test defaults differ only here.
+            let r0c_defaults = Config {
+                listen_ip: IpAddr::from([0, 0, 0, 0]),
+                telnet_port: 2323,
+                netcat_port: 1531,
+                ..Config::default_for_tests(app_dir)
+            };
+            let baseline = fields(&r0c_defaults);
+            let mut lines: Vec<String> = fields(&config)
+                .into_iter()
+                .zip(baseline)
+                .filter(|(field, default)| field != default)
+                .map(|((name, value), _)| format!("{name} = {value}"))
+                .collect();
+            lines.extend(
+                config
+                    .notices
+                    .iter()
+                    .map(|notice| format!("notice: {notice}")),
+            );
+            if lines.is_empty() {
+                "defaults".to_owned()
+            } else {
+                lines.join("\n")
+            }
+        }
+    }
+}
+
+/// Every field but `notices`, by name; destructuring makes a new field a compile error
+/// here until it is listed.
+fn fields(config: &Config) -> Vec<(&'static str, String)> {
+    macro_rules! fields {
+        ($($field:ident),*) => {{
+            let Config { $($field,)* notices: _ } = config;
+            vec![$((stringify!($field), format!("{:?}", $field))),*]
+        }};
+    }
+    fields!(
+        listen_ip,
+        telnet_port,
+        netcat_port,
+        tls_telnet_port,
+        tls_netcat_port,
+        password,
+        password_source,
+        admin_requires_auth,
+        nick_salt,
+        proxies,
+        no_all,
+        motd,
+        hist_rd,
+        hist_mem,
+        hist_tsz,
+        max_clients,
+        irc_rate,
+        ctcp_version,
+        app_dir
+    )
+}
+
+#[test]
+fn defaults() {
+    check(&[], "defaults");
+    let root = Env {
+        root: true,
+        ..Env::default()
+    };
+    check_in(root, &[], "telnet_port = 23 \n netcat_port = 531");
+    let test_defaults = Config::default_for_tests(PathBuf::from("/app"));
+    assert_eq!(
+        (
+            test_defaults.listen_ip,
+            test_defaults.telnet_port,
+            test_defaults.netcat_port
+        ),
+        (IpAddr::from([127, 0, 0, 1]), 0, 0)
+    );
+}
+
+#[test]
+fn ports() {
+    check(
+        &["-pt", "0", "-pn", "2000"],
+        "telnet_port = 0 \n netcat_port = 2000",
+    );
+    for args in [
+        &["-pt=99"][..],
+        &["--pt", "99"],
+        &["--pt=99"],
+        &["-pt", "5", "-pt", "99"],
+    ] {
+        check(args, "telnet_port = 99");
+    }
+    check(
+        &["-pt", "0", "-pn", "0"],
+        "telnet_port = 0 \n netcat_port = 0",
+    );
+    check(
+        &["-pt", "65536"],
+        "error: invalid value '65536' for '--pt <PORT>': 65536 is not in 0..=65535",
+    );
+    check(
+        &["-pn", "2323"],
+        "error: port 2323 was specified for both -pt and -pn",
+    );
+    check(
+        &["-pt", "1", "-tpn", "1"],
+        "error: port 1 was specified for both -pt and -tpn",
+    );
+}
+
+#[test]
+fn listen_address() {
+    check(&["-i", "::"], "listen_ip = ::");
+    check(&["-i", "127.0.0.1"], "listen_ip = 127.0.0.1");
+    check(&["-i=::1"], "listen_ip = ::1");
+    check(
+        &["-i", "localhost"],
+        "error: invalid value 'localhost' for '-i <IP>': invalid IP address syntax",
+    );
+}
+
+#[test]
+fn legacy_positional_form() {
+    check(
+        &["2323", "1531", "pw"],
+        "password = \"pw\" \n password_source = Flag",
+    );
+    check(&["23"], "telnet_port = 23");
+    check(&["0", "0"], "telnet_port = 0 \n netcat_port = 0");
+    check(
+        &["70000"],
+        "error: argument 1 '70000' is not a port number (0 to 65535)",
+    );
+    check(
+        &["23", "x"],
+        "error: argument 2 'x' is not a port number (0 to 65535)",
+    );
+    check(
+        &["23", "23"],
+        "error: port 23 was specified for both -pt and -pn",
+    );
+    check(
+        &["1", "2", "3", "4"],
+        "error: argument 4 '4' is one too many: the positional form is `r0c TELNET_PORT NETCAT_PORT PASSWORD`",
+    );
+    let help = "exit 0
+        arg 1: Telnet port (0=disable), default: 2323
+        arg 2: NetCat port (0=disable), default: 1531
+        arg 3: admin password, default: hunter2";
+    check(&["23", "-h"], help);
+    check(&["23", "1531", "--help"], help);
+    let password_file = Env {
+        files: &[("password.txt", "s3cret\n")],
+        ..Env::default()
+    };
+    check_in(
+        password_file,
+        &["1", "2", "my-hpw"],
+        "exit 0
+         arg 1: Telnet port (0=disable), default: 2323
+         arg 2: NetCat port (0=disable), default: 1531
+         arg 3: admin password, default: s3cret",
+    );
+}
+
+#[test]
+fn password() {
+    let file = || Env {
+        files: &[("password.txt", " \t s3cret pw\r\n")],
+        ..Env::default()
+    };
+    check_in(
+        file(),
+        &[],
+        &format!("password = \"s3cret pw\" \n password_source = File(\"~/.r0c/password.txt\")"),
+    );
+    check_in(
+        file(),
+        &["-pw", "x"],
+        &format!("password = \"x\" \n password_source = Flag"),
+    );
+    let empty = Env {
+        files: &[("password.txt", "\n")],
+        ..Env::default()
+    };
+    check_in(
+        empty,
+        &[],
+        "error: the admin password from ~/.r0c/password.txt is empty",
+    );
+    check(&["-pw="], "error: the admin password from -pw is empty");
+}
+
+#[test]
+fn proxies() {
+    check(
+        &["--proxy", "127.0.0.1"],
+        &format!(
+            "proxies = [127.0.0.1] \n notice: WARNING: you have localhost in --proxy, you probably want --ara too"
+        ),
+    );
+    check(
+        &["--proxy", "10.0.0.1, 2001:db8::1"],
+        &format!("proxies = [10.0.0.1, 2001:db8::1]"),
+    );
+    check(
+        &["--proxy", "10.0.0.1,relay"],
+        "error: invalid address 'relay' in --proxy",
+    );
+}
+
+#[test]
+fn unavailable_flags_are_refused() {
+    for args in [
+        &["-tpt", "2424"][..],
+        &["-tpn", "1515"],
+        &["--ircn", "a,irc.example.net,6667,r0c"],
+        &["--ciphers", "HIGH"],
+        &["--tls-min", "TLSv1_2"],
+        &["--old-tls"],
+        &["--log-rx"],
+        &["--log-tx"],
+        &["--hex-rx"],
+        &["--hex-tx"],
+        &["--dbg"],
+        &["--dbg-irc"],
+        &["--thr-mon"],
+        &["--linemode"],
+        &["--dev"],
+        &["--bench"],
+    ] {
+        let flag = args[0];
+        check(
+            args,
+            &format!("error: {flag} is not available yet in this version of r0c"),
+        );
+    }
+    check(
+        &["--ircn", "a,h,6667,n", "--ircb", "A,chat,g"],
+        "error: --ircn is not available yet in this version of r0c",
+    );
+    check(&["-tpt", "0", "-tpn", "0"], "defaults");
+}
+
+#[test]
+fn irc_arguments_are_checked_before_being_refused() {
+    check(
+        &["--ircn", "a,host,6667"],
+        "error: invalid argument to --ircn: [a,host,6667]",
+    );
+    check(
+        &["--ircn", "a, host, +x, nick"],
+        "error: invalid argument to --ircn: [a, host, +x, nick]",
+    );
+    check(
+        &["--ircb", "a,chat"],
+        "error: invalid argument to --ircb: [a,chat]",
+    );
+    check(
+        &[
+            "--ircn",
+            "a,host,+6697,nick,user,pass",
+            "--ircb",
+            "b,chat,g",
+        ],
+        "error: ircnet 'b' (mentioned in --ircb b,chat,g) not defined by --ircn",
+    );
+}
+
+#[test]
+fn values_are_validated() {
+    check(&["--i-rate", "2.5,1"], &format!("irc_rate = (2.5, 1.0)"));
+    for rate in ["4", "0,2", "x,1", "1,2,3", "inf,1"] {
+        check(
+            &["--i-rate", rate],
+            &format!(
+                "error: invalid value '{rate}' for '--i-rate <B,R>': expected two numbers above 0, like 4,2"
+            ),
+        );
+    }
+    check(
+        &["--hist-tsz", "98303"],
+        "error: --hist-tsz (98303) must be at least 1 and smaller than --hist-mem (98303)",
+    );
+    check(
+        &["--hist-mem", "10", "--hist-tsz", "0"],
+        "error: --hist-tsz (0) must be at least 1 and smaller than --hist-mem (10)",
+    );
+    check(
+        &["--hex-w", "12"],
+        "error: invalid value '12' for '--hex-w <N>': expected a positive multiple of 8",
+    );
+    check(&["--nope"], "error: unexpected argument '--nope' found");
+    check(&["extra"], "error: unexpected argument 'extra' found");
+}
+
+#[test]
+fn other_settings() {
+    check(
+        &[
+            "--ara",
+            "--nsalt",
+            "x/",
+            "--no-all",
+            "--motd",
+            "/m",
+            "-nc",
+            "4096",
+            "--ctcp-ver",
+            "hi",
+        ],
+        &format!(
+            "admin_requires_auth = true \n nick_salt = \"x/\" \n no_all = true
+             motd = Some(\"/m\") \n max_clients = 4096 \n ctcp_version = \"hi\""
+        ),
+    );
+    check(
+        &["--hist-r", "5", "--hist-mem=20", "--hist-tsz", "10"],
+        &format!("hist_rd = 5 \n hist_mem = 20 \n hist_tsz = 10"),
+    );
+    check(&["--dir", "/srv/r0c"], &format!("app_dir = \"/srv/r0c\""));
+}
+
+#[test]
+fn flags_without_effect_give_notices() {
+    let notice = |text: &str| format!("notice: {text}");
+    check(
+        &["--rot-msg", "5"],
+        &notice(
+            "--rot-msg has no effect: chat history is kept in a SQLite database, not in rotated log files",
+        ),
+    );
+    check(
+        &["--no-poll"],
+        &notice("--no-poll has no effect: client sockets are always watched with epoll"),
+    );
+    check(
+        &["--poll"],
+        &notice("--poll has no effect: client sockets are always watched with epoll"),
+    );
+    check(
+        &["--reuseaddr"],
+        &notice("--reuseaddr has no effect: SO_REUSEADDR is always set"),
+    );
+    check(
+        &["--hex-lim", "64"],
+        &notice("--hex-lim has no effect: it only matters with --hex-rx or --hex-tx"),
+    );
+    check(
+        &["--hex-w=32"],
+        &notice("--hex-w has no effect: it only matters with --hex-rx or --hex-tx"),
+    );
+}
+
+#[test]
+fn help_and_version() {
+    let host = Host {
+        is_root: false,
+        home: None,
+    };
+    let Ok(Invocation::Exit { output, status: 0 }) =
+        parse_args_in(["target/debug/r0c-x", "--help"], &host)
+    else {
+        panic!("--help should print help and exit 0");
+    };
+    assert!(output.contains("Usage: r0c [OPTIONS]"), "{output}");
+    assert!(output.contains("\n  -pt <PORT>  "), "{output}");
+    assert!(output.contains("(default: 2323)"), "{output}");
+    assert!(output.contains("--ara  "), "{output}");
+    assert!(output.contains("(default: False)"), "{output}");
+    assert!(!output.contains("--pt"), "{output}");
+    assert!(!output.contains("[default:"), "{output}");
+    for flag in [
+        "-i",
+        "-pn",
+        "-tpt",
+        "-tpn",
+        "-pw",
+        "-nc",
+        "--hist-tsz",
+        "--ircb",
+        "--bench",
+        "--dir",
+    ] {
+        assert!(
+            output.contains(&format!("  {flag} ")),
+            "{flag} missing from help:\n{output}"
+        );
+    }
+    let root = Host {
+        is_root: true,
+        home: None,
+    };
+    let Ok(Invocation::Exit { output, .. }) = parse_args_in(["r0c", "-h"], &root) else {
+        panic!("-h should print help");
+    };
+    assert!(output.contains("(default: 23)"), "{output}");
+    check(
+        &["-V"],
+        &format!("exit 0 \n r0c {}", env!("CARGO_PKG_VERSION")),
+    );
+}
+
+#[test]
+fn app_dir_without_home() {
+    assert_eq!(default_app_dir(None), Path::new("./.r0c"));
+    assert_eq!(
+        default_app_dir(Some(Path::new("/home/ed"))),
+        Path::new("/home/ed/.r0c")
+    );
+}
+
+#[test]
+fn database_lives_in_the_app_dir() {
+    let config = Config::default_for_tests(PathBuf::from("/srv/r0c"));
+    assert_eq!(config.database_path(), Path::new("/srv/r0c/r0c.db"));
+}

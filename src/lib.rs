@@ -1,0 +1,16 @@
+//! r0c ("retr0chat"): a chat server for telnet, netcat and other plain clients.
+//!
+//! Modules in reading order: [`config`] turns the command line into a [`config::Config`];
+//! [`server`] binds the listeners and runs one [`client`] task per connection; each client
+//! decodes its bytes with [`net`] and [`term`], changes the shared [`world`] through its methods
+//! and renders what it shows; the world persists history through [`store`]. [`text`] holds the
+//! rules for user text that every path shares.
+
+pub mod client;
+pub mod config;
+pub mod net;
+pub mod server;
+pub mod store;
+pub mod term;
+pub mod text;
+pub mod world;

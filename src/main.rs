@@ -1,0 +1,98 @@
+//! The `r0c` command: parse the command line, start logging, run the server, exit status.
+
+use std::process::ExitCode;
+
+use r0c::config::{ConfigError, Invocation, PasswordSource, parse_args};
+use r0c::server::{Server, raise_file_limit};
+
+fn main() -> ExitCode {
+    let config = match parse_args(std::env::args_os()) {
+        Ok(Invocation::Run(config)) => config,
+        Ok(Invocation::Exit { output, status }) => {
+            print!("{output}");
+            return ExitCode::from(u8::try_from(status).unwrap_or(1));
+        }
+        Err(error) => {
+            eprintln!("r0c: {error}");
+            return ExitCode::from(ConfigError::EXIT_STATUS as u8);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ERROR: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: r0c::config::Config) -> ExitCode {
+    let max_clients = raise_file_limit(config.max_clients);
+    for notice in &config.notices {
+        say(&format!("NOTE: {notice}"));
+    }
+    let default_password = config.password_source == PasswordSource::Default;
+    let app_dir = config.app_dir.clone();
+    let server = match Server::bind(config).await {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("ERROR: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for line in server.startup_report(&max_clients) {
+        say(&format!(" *  {line}"));
+    }
+    if default_password {
+        say("WARNING: the admin password is the default 'hunter2'; anyone can /auth with it.");
+        say(&format!(
+            "         change it with -pw, or save it in {}",
+            app_dir.join("password.txt").display()
+        ));
+    }
+    let shutdown = server.shutdown_token();
+    tokio::spawn(watch_signals(shutdown));
+    say(" *  r0c is up  ^^,");
+    server.run().await;
+    say(" *  r0c is down");
+    ExitCode::SUCCESS
+}
+
+/// The first SIGINT or SIGTERM shuts down cleanly; a third one exits at once.
+async fn watch_signals(shutdown: tokio_util::sync::CancellationToken) {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => Some(signal),
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM");
+                None
+            }
+        };
+    let mut received = 0;
+    loop {
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => if result.is_err() { return },
+            Some(()) = async { match terminate.as_mut() { Some(s) => s.recv().await, None => None } } => {}
+        }
+        received += 1;
+        if received == 1 {
+            say(" *  shutting down (saving history)");
+            shutdown.cancel();
+        } else if received >= 3 {
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Prints a console line with r0c's `HHMMSS ` UTC prefix.
+fn say(line: &str) {
+    println!("{} {line}", jiff::Timestamp::now().strftime("%H%M%S"));
+}

@@ -1,0 +1,3 @@
+//! Network protocols between the socket and the session: the telnet codec and the raw filter.
+
+pub mod telnet;

@@ -1,0 +1,245 @@
+//! Listeners, the accept loops, periodic world work, and a clean shutdown.
+//!
+//! Every accepted connection gets its own task ([`client::serve`]); the accept loop itself
+//! never waits on a client. Shutdown cancels one token: accept loops stop, client tasks end,
+//! and the store commits everything it was given before the process exits.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::client::{self, Protocol};
+use crate::config::{Config, PasswordSource};
+use crate::store::Store;
+use crate::world::{World, WorldSettings};
+
+/// How long shutdown waits for client tasks before committing the store anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// How often the day-change check runs (aligned to UTC seconds divisible by 5).
+const CLOCK_TICK_SECONDS: i64 = 5;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("failed to listen on {address} port {port}: {source}{hint}")]
+    Listen { address: IpAddr, port: u16, source: std::io::Error, hint: &'static str },
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: std::path::PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    world: Arc<World>,
+    store: Arc<Store>,
+    listeners: Vec<(Protocol, TcpListener)>,
+    config: Config,
+    shutdown: CancellationToken,
+}
+
+/// The listeners the configuration asks for: telnet and raw, each unless its port is 0.
+pub fn planned_listeners(config: &Config) -> Vec<(Protocol, SocketAddr)> {
+    [(Protocol::Telnet, config.telnet_port), (Protocol::Raw, config.netcat_port)]
+        .into_iter()
+        .filter(|(_, port)| *port != 0)
+        .map(|(protocol, port)| (protocol, SocketAddr::new(config.listen_ip, port)))
+        .collect()
+}
+
+impl Server {
+    /// Creates the data directory, opens the store and binds the configured listeners.
+    pub async fn bind(config: Config) -> Result<Server, StartError> {
+        let plan = planned_listeners(&config);
+        Server::bind_to(config, plan).await
+    }
+
+    /// Like [`Server::bind`], but on the given addresses (tests bind `127.0.0.1:0`).
+    pub async fn bind_to(config: Config, plan: Vec<(Protocol, SocketAddr)>) -> Result<Server, StartError> {
+        std::fs::create_dir_all(&config.app_dir)
+            .map_err(|source| StartError::DataDir { path: config.app_dir.clone(), source })?;
+        let store = Arc::new(Store::open(&config.database_path())?);
+        let mut listeners = Vec::new();
+        for (protocol, address) in plan {
+            listeners.push((protocol, listen(address)?));
+        }
+        let shutdown = CancellationToken::new();
+        let settings = WorldSettings {
+            nick_salt: config.nick_salt.clone(),
+            hist_rd: config.hist_rd,
+            hist_mem: config.hist_mem,
+            hist_tsz: config.hist_tsz,
+            password: config.password.clone(),
+            admin_requires_auth: config.admin_requires_auth,
+            no_all: config.no_all,
+            motd: config.motd.clone(),
+        };
+        let world = Arc::new(World::new(settings, store.clone(), shutdown.clone()));
+        Ok(Server { world, store, listeners, config, shutdown })
+    }
+
+    /// The address a listener of this protocol is bound to.
+    pub fn local_addr(&self, protocol: Protocol) -> Option<SocketAddr> {
+        self.listeners.iter().find(|(p, _)| *p == protocol).and_then(|(_, l)| l.local_addr().ok())
+    }
+
+    /// Cancelling this token shuts the server down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// The startup report, in the spirit of r0c's: version, listeners, limits, where data lives.
+    pub fn startup_report(&self, max_clients: &str) -> Vec<String> {
+        let config = &self.config;
+        let mut lines = vec![format!("r0c {} (rust), speaks like r0c 1.6.1", env!("CARGO_PKG_VERSION"))];
+        if let PasswordSource::File(path) = &config.password_source {
+            lines.push(format!("Password from {}", path.display()));
+        }
+        for (name, protocol) in [("Telnet", Protocol::Telnet), ("NetCat", Protocol::Raw)] {
+            match self.local_addr(protocol) {
+                Some(address) => lines.push(format!("{name} server on {} port {}", address.ip(), address.port())),
+                None => lines.push(format!("{name} server disabled")),
+            }
+        }
+        lines.push("TLS-Telnet server disabled".into());
+        lines.push("TLS-NetCat server disabled".into());
+        lines.push(format!("Max num clients: {max_clients}"));
+        lines.push(format!("History and data in {}", config.app_dir.display()));
+        lines
+    }
+
+    /// Accepts clients until the shutdown token is cancelled, then shuts down cleanly.
+    pub async fn run(self) {
+        let tracker = TaskTracker::new();
+        for (protocol, listener) in self.listeners {
+            tracker.spawn(accept_loop(listener, protocol, self.world.clone(), self.config.clone(), self.shutdown.clone(), tracker.clone()));
+        }
+        tracker.spawn(clock(self.world.clone(), self.shutdown.clone()));
+        self.shutdown.cancelled().await;
+        tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
+            tracing::warn!("some clients did not finish in time");
+        }
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            store.flush();
+            store.close();
+        })
+        .await;
+    }
+}
+
+/// Binds one listening socket with SO_REUSEADDR; `::` also accepts IPv4 where the OS allows.
+fn listen(address: SocketAddr) -> Result<TcpListener, StartError> {
+    let error = |source: std::io::Error| StartError::Listen {
+        address: address.ip(),
+        port: address.port(),
+        hint: if address.port() < 1024 && address.port() != 0 {
+            " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+        } else {
+            ""
+        },
+        source,
+    };
+    let domain = socket2::Domain::for_address(address);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP)).map_err(error)?;
+    socket.set_reuse_address(true).map_err(error)?;
+    if address.is_ipv6() {
+        // Dual stack is a convenience: keep going where the OS refuses it.
+        let _ = socket.set_only_v6(false);
+    }
+    socket.bind(&address.into()).map_err(error)?;
+    socket.listen(1024).map_err(error)?;
+    socket.set_nonblocking(true).map_err(error)?;
+    TcpListener::from_std(socket.into()).map_err(error)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    protocol: Protocol,
+    world: Arc<World>,
+    config: Config,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    backoff = Duration::from_millis(10);
+                    tracker.spawn(client::serve(stream, peer, protocol, world.clone(), config.motd.clone(), shutdown.clone()));
+                }
+                Err(error) => {
+                    // Out of file descriptors and similar: wait a little instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = shutdown.cancelled() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            },
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Posts the day change into every channel when the UTC date changes.
+async fn clock(world: Arc<World>, shutdown: CancellationToken) {
+    let today = || jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let mut date = today();
+    loop {
+        let now = jiff::Timestamp::now();
+        let into_tick = now.as_millisecond().rem_euclid(CLOCK_TICK_SECONDS * 1000);
+        let wait = Duration::from_millis((CLOCK_TICK_SECONDS * 1000 - into_tick) as u64);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let new_date = today();
+        if new_date != date {
+            date = new_date;
+            if world.has_users() {
+                world.broadcast(&format!("\x0b6day changed to \x02{date}"), false);
+            }
+        }
+    }
+}
+
+/// Raises the open-file limit to `wanted` (capped at the hard limit) for `-nc`; returns the
+/// limit in force afterwards, as text for the startup report.
+pub fn raise_file_limit(wanted: u64) -> String {
+    let Some((soft, hard)) = file_limit() else { return "unknown (check ulimit)".into() };
+    if wanted == 0 {
+        return format!("{soft} (os-default)");
+    }
+    let target = wanted.min(hard);
+    if target > soft && set_file_limit(target, hard) {
+        return format!("{target} due to -nc");
+    }
+    if target > soft {
+        return format!("{soft} (bump failed)");
+    }
+    format!("{soft} (os-default)")
+}
+
+#[allow(unsafe_code)]
+fn file_limit() -> Option<(u64, u64)> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes into the struct we pass, which lives for the whole call.
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (status == 0).then_some((limit.rlim_cur, limit.rlim_max))
+}
+
+#[allow(unsafe_code)]
+fn set_file_limit(soft: u64, hard: u64) -> bool {
+    let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    // SAFETY: setrlimit only reads the struct we pass, which lives for the whole call.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 }
+}

@@ -1,0 +1,598 @@
+//! The chat history store: one SQLite file in WAL mode, written by one thread with group commit.
+//!
+//! The original r0c kept buffered text logs and flushed them every ten minutes, so a crash lost
+//! up to ten minutes of chat, topics were never saved, and channel names became file paths.
+//! Here every public message, direct message and topic goes into SQLite tables, keyed by
+//! bound parameters only: no user input ever becomes a file path.
+//!
+//! # Why a writer thread, a bounded queue plus an overflow, and group commit
+//!
+//! The world calls [`Store::append_message`] while holding its own lock, so a write call must
+//! never wait for the disk. All writes therefore go to one dedicated writer thread that owns
+//! the write connection (SQLite allows one writer at a time anyway, and a plain OS thread may
+//! block in `fsync` without stalling the async runtime).
+//!
+//! The hand-off is a bounded `sync_channel` fed with `try_send`, so memory use is normally
+//! capped by the queue. When the queue is full we do not drop the write (that would lose chat
+//! history silently) and we do not block (that would stall every user behind the world lock):
+//! the op goes into an overflow `VecDeque` inside the handle instead. Every send into the
+//! queue happens while holding the overflow mutex, and a new op goes to the overflow whenever
+//! the overflow is not empty, so the overflow always holds the newest ops and the order of
+//! writes is kept (two topic changes must not be swapped). The writer takes ops from the
+//! overflow itself once it has emptied the queue, so an overflow never waits for the next
+//! caller. The overflow is unbounded on purpose: it only grows while the disk is slower than
+//! the chat, and losing messages is worse than the memory they take.
+//!
+//! The writer blocks for the first op, then takes everything else already queued (up to
+//! `MAX_BATCH` ops) and writes it all in one transaction with one `fsync`. Under light load a
+//! message is durable a few milliseconds after it was queued; under heavy load the batches
+//! grow and throughput stays high, because the `fsync` per commit is what costs.
+//! `synchronous=FULL` makes every commit durable, so a `kill -9` or a power cut loses nothing
+//! that was committed.
+//!
+//! Reads use a second, read-only connection; WAL lets them run while the writer writes. They
+//! only happen when a channel is created (history load), so a `std::sync::Mutex` is enough.
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+/// The schema version this code writes, kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+/// How many ops the queue to the writer holds before callers spill into the overflow.
+const QUEUE_CAPACITY: usize = 65536;
+
+/// The most ops the writer puts into one transaction, so one commit stays short.
+const MAX_BATCH: usize = 4096;
+
+/// How often the writer tries a failing batch before it drops it.
+const WRITE_ATTEMPTS: u32 = 3;
+
+/// The pause before retrying a failed batch, multiplied by the attempt number.
+const RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// How long a connection waits for a lock held by another connection (e.g. the `sqlite3` CLI).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema version 1. Channels get a numeric id so messages do not repeat the name.
+const SCHEMA_V1: &str = "
+    CREATE TABLE channel (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        topic TEXT,
+        topic_author TEXT,
+        topic_micros INTEGER
+    ) STRICT;
+    CREATE TABLE message (
+        channel_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        unix_micros INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        text TEXT NOT NULL,
+        PRIMARY KEY (channel_id, seq)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX message_time ON message (channel_id, unix_micros);
+    CREATE TABLE direct_message (
+        id INTEGER PRIMARY KEY,
+        nick_a TEXT NOT NULL,
+        nick_b TEXT NOT NULL,
+        unix_micros INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        text TEXT NOT NULL
+    ) STRICT;
+    PRAGMA user_version = 1;
+";
+
+const ENSURE_CHANNEL: &str = "INSERT INTO channel (name) VALUES (?1) ON CONFLICT (name) DO NOTHING";
+const INSERT_MESSAGE: &str = "INSERT INTO message (channel_id, seq, unix_micros, author, text)
+    SELECT id, ?2, ?3, ?4, ?5 FROM channel WHERE name = ?1 ON CONFLICT DO NOTHING";
+const INSERT_DIRECT: &str = "INSERT INTO direct_message (nick_a, nick_b, unix_micros, author, text)
+    VALUES (?1, ?2, ?3, ?4, ?5)";
+const SET_TOPIC: &str = "INSERT INTO channel (name, topic, topic_author, topic_micros)
+    VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET
+    topic = excluded.topic, topic_author = excluded.topic_author, topic_micros = excluded.topic_micros";
+const RECENT_MESSAGES: &str = "SELECT m.seq, m.unix_micros, m.author, m.text
+    FROM message m JOIN channel c ON c.id = m.channel_id
+    WHERE c.name = ?1 ORDER BY m.seq DESC LIMIT ?2";
+const LAST_SEQ: &str = "SELECT max(m.seq) FROM message m JOIN channel c ON c.id = m.channel_id
+    WHERE c.name = ?1";
+const TOPIC: &str = "SELECT topic FROM channel WHERE name = ?1";
+
+/// What can go wrong when opening or reading the store; writes never return errors, they are
+/// logged by the writer thread.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file cannot be opened or created, is not a database, or its schema cannot be set up.
+    #[error("cannot open history database {path}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite reported.
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer r0c; we refuse to touch it rather than corrupt it.
+    #[error(
+        "history database {path} has schema version {found}, this r0c knows up to {SCHEMA_VERSION}"
+    )]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The `user_version` found in the file.
+        found: i64,
+    },
+    /// The writer thread could not be started.
+    #[error("cannot start the history writer thread")]
+    Spawn(#[source] std::io::Error),
+    /// A read query failed.
+    #[error("history query failed")]
+    Query(#[from] rusqlite::Error),
+}
+
+/// One public-channel message as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredMessage {
+    /// The per-channel sequence number, unique within the channel.
+    pub seq: u64,
+    /// When it was posted, UTC, in microseconds since the Unix epoch.
+    pub unix_micros: i64,
+    /// The nick (or system author such as `--`) that posted it.
+    pub author: String,
+    /// The sanitized canonical text, stored exactly as given.
+    pub text: String,
+}
+
+/// The handle to the history database, shared as `Arc<Store>`.
+///
+/// Dropping the handle (the last `Arc`) does what [`Store::close`] does.
+pub struct Store {
+    /// The way into the writer thread, shared with it because the writer drains the overflow.
+    queue: Arc<Mutex<Queue>>,
+    /// The read-only connection for history loads.
+    reader: Mutex<Connection>,
+    /// The writer thread, taken and joined by [`Store::close`].
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The sending side of the writer queue and the ops that did not fit into it.
+struct Queue {
+    /// `None` once the store is closed, which also tells the writer to finish.
+    sender: Option<SyncSender<Op>>,
+    /// Ops that found the queue full, oldest first; always newer than everything in the queue.
+    overflow: VecDeque<Op>,
+}
+
+/// One unit of work for the writer thread.
+enum Op {
+    /// A public-channel message; `seq` is already converted to SQLite's integer type.
+    Message {
+        channel: String,
+        seq: i64,
+        unix_micros: i64,
+        author: String,
+        text: String,
+    },
+    /// A direct message; `nick_a <= nick_b`, so a pair has one spelling.
+    Direct {
+        nick_a: String,
+        nick_b: String,
+        unix_micros: i64,
+        author: String,
+        text: String,
+    },
+    /// A new channel topic.
+    Topic {
+        channel: String,
+        topic: String,
+        author: String,
+        unix_micros: i64,
+    },
+    /// Answered once every op queued before it has been written.
+    Flush(mpsc::Sender<()>),
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path` and starts the writer thread.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with_capacity(path, QUEUE_CAPACITY)
+    }
+
+    /// [`Store::open`] with a chosen queue capacity, so tests can force the overflow path.
+    fn open_with_capacity(path: &Path, capacity: usize) -> Result<Store, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        // Without SQLITE_OPEN_URI, so a path is always a path and never a `file:` URI.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        // Checked first, so a file from a newer r0c is left exactly as it was.
+        let found = migrate(&mut conn).map_err(open_error)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.to_owned(),
+                found,
+            });
+        }
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(open_error)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "history database is not in WAL mode");
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL")
+            .map_err(open_error)?;
+
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_error)?;
+        reader.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+
+        let (sender, receiver) = mpsc::sync_channel(capacity);
+        let queue = Arc::new(Mutex::new(Queue {
+            sender: Some(sender),
+            overflow: VecDeque::new(),
+        }));
+        let writer = Writer {
+            conn,
+            receiver,
+            queue: Arc::clone(&queue),
+        };
+        let handle = thread::Builder::new()
+            .name("r0c-store".into())
+            .spawn(move || writer.run())
+            .map_err(StoreError::Spawn)?;
+        tracing::info!(path = %path.display(), "history database opened");
+        Ok(Store {
+            queue,
+            reader: Mutex::new(reader),
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Queues a public-channel message; never blocks.
+    pub fn append_message(&self, channel: &str, message: StoredMessage) {
+        let Ok(seq) = i64::try_from(message.seq) else {
+            tracing::error!(
+                channel,
+                seq = message.seq,
+                "sequence number too large, message not stored"
+            );
+            return;
+        };
+        self.enqueue(Op::Message {
+            channel: channel.to_owned(),
+            seq,
+            unix_micros: message.unix_micros,
+            author: message.author,
+            text: message.text,
+        });
+    }
+
+    /// Queues a direct message between two nicks; never blocks.
+    ///
+    /// The pair is stored sorted, so both directions of a conversation share one spelling.
+    /// Direct messages are never loaded back: a nick is no proof of identity.
+    pub fn append_direct(
+        &self,
+        nick_a: &str,
+        nick_b: &str,
+        unix_micros: i64,
+        author: &str,
+        text: &str,
+    ) {
+        let (nick_a, nick_b) = if nick_a <= nick_b {
+            (nick_a, nick_b)
+        } else {
+            (nick_b, nick_a)
+        };
+        self.enqueue(Op::Direct {
+            nick_a: nick_a.to_owned(),
+            nick_b: nick_b.to_owned(),
+            unix_micros,
+            author: author.to_owned(),
+            text: text.to_owned(),
+        });
+    }
+
+    /// Queues the new topic of a channel, who set it and when; never blocks.
+    pub fn set_topic(&self, channel: &str, topic: &str, author: &str, unix_micros: i64) {
+        self.enqueue(Op::Topic {
+            channel: channel.to_owned(),
+            topic: topic.to_owned(),
+            author: author.to_owned(),
+            unix_micros,
+        });
+    }
+
+    /// The newest `limit` messages of a channel, oldest first (from the database, i.e. what is
+    /// committed).
+    pub fn recent_messages(
+        &self,
+        channel: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let conn = lock(&self.reader);
+        let mut statement = conn.prepare_cached(RECENT_MESSAGES)?;
+        let rows = statement.query_map(params![channel, limit], |row| {
+            Ok(StoredMessage {
+                seq: seq_from_sql(0, row.get(0)?)?,
+                unix_micros: row.get(1)?,
+                author: row.get(2)?,
+                text: row.get(3)?,
+            })
+        })?;
+        let mut messages = rows.collect::<Result<Vec<_>, _>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// The highest stored sequence number of the channel, so numbering continues across restarts.
+    pub fn last_seq(&self, channel: &str) -> Result<Option<u64>, StoreError> {
+        let conn = lock(&self.reader);
+        Ok(conn.prepare_cached(LAST_SEQ)?.query_row([channel], |row| {
+            row.get::<_, Option<i64>>(0)?
+                .map(|seq| seq_from_sql(0, seq))
+                .transpose()
+        })?)
+    }
+
+    /// The stored topic of a channel, if one was ever set.
+    pub fn topic(&self, channel: &str) -> Result<Option<String>, StoreError> {
+        let conn = lock(&self.reader);
+        let topic: Option<Option<String>> = conn
+            .prepare_cached(TOPIC)?
+            .query_row([channel], |row| row.get(0))
+            .optional()?;
+        Ok(topic.flatten())
+    }
+
+    /// Blocks until everything queued before this call has been written.
+    ///
+    /// "Written" means committed, unless the disk kept failing and the writer dropped the batch
+    /// (which it logs). Returns at once after [`Store::close`].
+    pub fn flush(&self) {
+        let (ack, done) = mpsc::channel();
+        self.enqueue(Op::Flush(ack));
+        // An error only means the writer is gone, so nothing is left to wait for.
+        let _ = done.recv();
+    }
+
+    /// Commits everything queued and stops the writer thread; blocks until that is done.
+    ///
+    /// Later writes are logged and dropped; reads keep working. Calling it again does nothing,
+    /// and dropping the store calls it.
+    pub fn close(&self) {
+        // The guard must be gone before joining: the writer locks the queue while it drains.
+        drop(lock(&self.queue).sender.take());
+        let handle = lock(&self.writer).take();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("history writer thread panicked");
+        }
+    }
+
+    /// Hands an op to the writer without ever waiting for it (see the module docs).
+    fn enqueue(&self, op: Op) {
+        let mut queue = lock(&self.queue);
+        let Queue { sender, overflow } = &mut *queue;
+        let Some(sender) = sender else {
+            if !matches!(op, Op::Flush(_)) {
+                tracing::warn!("history store is closed, a write was dropped");
+            }
+            return;
+        };
+        if !overflow.is_empty() {
+            overflow.push_back(op);
+            return;
+        }
+        match sender.try_send(op) {
+            Ok(()) => {}
+            Err(TrySendError::Full(op)) => {
+                tracing::debug!("history queue full, buffering writes in memory");
+                overflow.push_back(op);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                tracing::error!("history writer is gone, a write was dropped")
+            }
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`]; returns the version found, untouched if newer.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
+    // IMMEDIATE, so two processes opening a fresh file cannot both create the tables.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found == 0 {
+        tx.execute_batch(SCHEMA_V1)?;
+    }
+    tx.commit()?;
+    Ok(found)
+}
+
+/// Converts a stored sequence number back; it is never negative unless someone edited the file.
+fn seq_from_sql(column: usize, seq: i64) -> rusqlite::Result<u64> {
+    u64::try_from(seq).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(column, seq))
+}
+
+/// Locks a mutex, recovering from poisoning: every critical section here leaves the data
+/// consistent, so a panic elsewhere is no reason to stop storing history.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The writer thread's state: the only write connection and the receiving end of the queue.
+struct Writer {
+    /// The write connection, used by this thread only.
+    conn: Connection,
+    /// The receiving end of the bounded queue.
+    receiver: Receiver<Op>,
+    /// Shared with the handle, to take ops from the overflow once the queue is empty.
+    queue: Arc<Mutex<Queue>>,
+}
+
+impl Writer {
+    /// Writes batches until the store is closed and everything queued is written.
+    fn run(mut self) {
+        let mut batch = Vec::new();
+        let mut overflow_left = false;
+        loop {
+            // While the overflow holds ops, the queue may stay empty, so do not wait on it.
+            let closed = !overflow_left
+                && match self.receiver.recv() {
+                    Ok(op) => {
+                        batch.push(op);
+                        false
+                    }
+                    Err(mpsc::RecvError) => true,
+                };
+            overflow_left = self.gather(&mut batch);
+            if batch.is_empty() {
+                if closed {
+                    return;
+                }
+                continue;
+            }
+            self.commit(&mut batch);
+        }
+    }
+
+    /// Moves waiting ops into `batch`, up to [`MAX_BATCH`]; returns whether the overflow still
+    /// holds ops.
+    fn gather(&self, batch: &mut Vec<Op>) -> bool {
+        self.drain_queue(batch);
+        let mut queue = lock(&self.queue);
+        // Callers only send while holding this lock, so once the queue is empty here, the
+        // overflow holds exactly the ops that are newer than everything taken so far.
+        self.drain_queue(batch);
+        if batch.len() < MAX_BATCH {
+            let take = queue.overflow.len().min(MAX_BATCH - batch.len());
+            batch.extend(queue.overflow.drain(..take));
+        }
+        !queue.overflow.is_empty()
+    }
+
+    /// Moves ops from the queue into `batch` until it is empty or the batch is full.
+    fn drain_queue(&self, batch: &mut Vec<Op>) {
+        while batch.len() < MAX_BATCH {
+            match self.receiver.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Writes the batch in one transaction, retrying a few times, then answers its flushes.
+    ///
+    /// A failure (disk full, a lock held too long by another process) must not stop the
+    /// thread, so after the last attempt the batch is dropped with an error in the log.
+    fn commit(&mut self, batch: &mut Vec<Op>) {
+        for attempt in 1..=WRITE_ATTEMPTS {
+            match write_batch(&mut self.conn, batch) {
+                Ok(()) => break,
+                Err(error) if attempt < WRITE_ATTEMPTS => {
+                    tracing::warn!(%error, attempt, "history write failed, retrying");
+                    thread::sleep(RETRY_DELAY * attempt);
+                }
+                Err(error) => {
+                    let lost = batch
+                        .iter()
+                        .filter(|op| !matches!(op, Op::Flush(_)))
+                        .count();
+                    tracing::error!(%error, lost, "history write failed, writes dropped");
+                }
+            }
+        }
+        for op in batch.drain(..) {
+            if let Op::Flush(ack) = op {
+                // The flushing caller may have gone; nobody else needs the answer.
+                let _ = ack.send(());
+            }
+        }
+    }
+}
+
+/// Writes all ops of a batch in one transaction.
+fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for op in batch {
+        match op {
+            Op::Message {
+                channel,
+                seq,
+                unix_micros,
+                author,
+                text,
+            } => {
+                tx.prepare_cached(ENSURE_CHANNEL)?.execute([channel])?;
+                let inserted = tx.prepare_cached(INSERT_MESSAGE)?.execute(params![
+                    channel,
+                    seq,
+                    unix_micros,
+                    author,
+                    text
+                ])?;
+                // A plain INSERT would fail the whole batch, losing the other messages in it.
+                if inserted == 0 {
+                    tracing::warn!(
+                        channel,
+                        seq,
+                        "sequence number already stored, message dropped"
+                    );
+                }
+            }
+            Op::Direct {
+                nick_a,
+                nick_b,
+                unix_micros,
+                author,
+                text,
+            } => {
+                tx.prepare_cached(INSERT_DIRECT)?.execute(params![
+                    nick_a,
+                    nick_b,
+                    unix_micros,
+                    author,
+                    text
+                ])?;
+            }
+            Op::Topic {
+                channel,
+                topic,
+                author,
+                unix_micros,
+            } => {
+                tx.prepare_cached(SET_TOPIC)?.execute(params![
+                    channel,
+                    topic,
+                    author,
+                    unix_micros
+                ])?;
+            }
+            Op::Flush(_) => {}
+        }
+    }
+    tx.commit()
+}

@@ -1,0 +1,408 @@
+//! Tests of the history store against real SQLite files in a temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use tempfile::TempDir;
+
+use super::{MAX_BATCH, Store, StoreError, StoredMessage, lock};
+
+/// A fresh temporary directory and the database path inside it.
+fn temp_db() -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("r0c.db");
+    (dir, path)
+}
+
+fn open(path: &Path) -> Store {
+    Store::open(path).expect("store opens")
+}
+
+fn message(seq: u64, text: &str) -> StoredMessage {
+    StoredMessage {
+        seq,
+        unix_micros: 1_700_000_000_000_000 + 1000 * i64::try_from(seq).expect("small seq"),
+        author: "alice".to_owned(),
+        text: text.to_owned(),
+    }
+}
+
+fn texts(messages: &[StoredMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.text.as_str()).collect()
+}
+
+/// The (seq, text) rows of a channel as a brand-new connection sees them, which is what a
+/// restart after `kill -9` would see.
+fn fresh_rows(conn: &Connection, channel: &str) -> Vec<(i64, String)> {
+    let mut statement = conn
+        .prepare(
+            "SELECT m.seq, m.text FROM message m JOIN channel c ON c.id = m.channel_id
+             WHERE c.name = ?1 ORDER BY m.seq",
+        )
+        .expect("query prepares");
+    statement
+        .query_map([channel], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("query runs")
+        .collect::<Result<_, _>>()
+        .expect("rows read")
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Store>();
+}
+
+#[test]
+fn append_flush_read_back_in_order() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    for (seq, text) in ["one", "two", "three"].into_iter().enumerate() {
+        store.append_message("lobby", message(seq as u64 + 1, text));
+    }
+    store.flush();
+    let read = store.recent_messages("lobby", 10).expect("read");
+    assert_eq!(
+        read,
+        vec![message(1, "one"), message(2, "two"), message(3, "three")]
+    );
+}
+
+#[test]
+fn limit_keeps_the_newest() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    for seq in 1..=10 {
+        store.append_message("lobby", message(seq, &format!("m{seq}")));
+    }
+    store.flush();
+    let read = store.recent_messages("lobby", 3).expect("read");
+    assert_eq!(texts(&read), ["m8", "m9", "m10"]);
+    assert_eq!(store.recent_messages("lobby", 0).expect("read"), []);
+    assert_eq!(
+        store
+            .recent_messages("lobby", usize::MAX)
+            .expect("read")
+            .len(),
+        10
+    );
+}
+
+#[test]
+fn channels_are_separate() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    store.append_message("a", message(1, "in a"));
+    store.append_message("b", message(1, "in b"));
+    store.append_message("a", message(2, "in a again"));
+    store.flush();
+    assert_eq!(
+        texts(&store.recent_messages("a", 10).expect("read")),
+        ["in a", "in a again"]
+    );
+    assert_eq!(
+        texts(&store.recent_messages("b", 10).expect("read")),
+        ["in b"]
+    );
+    assert_eq!(store.recent_messages("c", 10).expect("read"), []);
+}
+
+#[test]
+fn topic_round_trip_and_overwrite() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    assert_eq!(store.topic("lobby").expect("read"), None);
+    store.append_message("lobby", message(1, "hi"));
+    store.flush();
+    assert_eq!(
+        store.topic("lobby").expect("read"),
+        None,
+        "a channel without a topic"
+    );
+
+    store.set_topic("lobby", "first", "alice", 1);
+    store.set_topic("lobby", "second", "bob", 2);
+    store.set_topic("fresh", "created by topic", "bob", 3);
+    store.flush();
+    assert_eq!(
+        store.topic("lobby").expect("read").as_deref(),
+        Some("second")
+    );
+    assert_eq!(
+        store.topic("fresh").expect("read").as_deref(),
+        Some("created by topic")
+    );
+    assert_eq!(
+        texts(&store.recent_messages("lobby", 10).expect("read")),
+        ["hi"]
+    );
+
+    let conn = Connection::open(&path).expect("fresh connection");
+    let (author, micros): (String, i64) = conn
+        .query_row(
+            "SELECT topic_author, topic_micros FROM channel WHERE name = 'lobby'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("topic row");
+    assert_eq!((author.as_str(), micros), ("bob", 2));
+}
+
+#[test]
+fn last_seq_is_the_highest_stored() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    assert_eq!(store.last_seq("lobby").expect("read"), None);
+    for seq in [3, 1, 7, 5] {
+        store.append_message("lobby", message(seq, "x"));
+    }
+    store.flush();
+    assert_eq!(store.last_seq("lobby").expect("read"), Some(7));
+    assert_eq!(store.last_seq("other").expect("read"), None);
+}
+
+#[test]
+fn reopen_after_close_keeps_everything() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    store.append_message("lobby", message(1, "before restart"));
+    store.set_topic("lobby", "kept", "alice", 1);
+    store.append_direct("bob", "alice", 5, "bob", "psst");
+    store.close();
+    drop(store);
+
+    let store = open(&path);
+    assert_eq!(
+        store.recent_messages("lobby", 10).expect("read"),
+        [message(1, "before restart")]
+    );
+    assert_eq!(store.topic("lobby").expect("read").as_deref(), Some("kept"));
+    assert_eq!(store.last_seq("lobby").expect("read"), Some(1));
+    store.append_message("lobby", message(2, "after restart"));
+    drop(store);
+
+    let store = open(&path);
+    assert_eq!(store.last_seq("lobby").expect("read"), Some(2));
+}
+
+#[test]
+fn flushed_messages_are_visible_to_a_fresh_connection() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    for seq in 1..=1000 {
+        store.append_message("lobby", message(seq, &format!("m{seq}")));
+    }
+    store.flush();
+    // No close, no drop: the store is still running, as if the process were killed now.
+    let conn = Connection::open(&path).expect("fresh connection");
+    let rows = fresh_rows(&conn, "lobby");
+    assert_eq!(rows.len(), 1000);
+    assert!(
+        rows.iter()
+            .zip(1..)
+            .all(|((seq, text), n)| *seq == n && *text == format!("m{n}"))
+    );
+}
+
+#[test]
+fn unflushed_message_is_durable_within_200_ms() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    let conn = Connection::open(&path).expect("fresh connection");
+    let deadline = Instant::now() + Duration::from_millis(200);
+    store.append_message("lobby", message(1, "seen by others"));
+    while fresh_rows(&conn, "lobby").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "message not committed within 200 ms"
+        );
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn full_queue_spills_into_overflow_without_losing_or_reordering() {
+    let (_dir, path) = temp_db();
+    let store = Store::open_with_capacity(&path, 4).expect("store opens");
+    // Another connection holds the write lock, so the writer is stuck in its busy wait and
+    // the queue of 4 is certainly full while we append.
+    let blocker = Connection::open(&path).expect("blocker connection");
+    blocker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("write lock taken");
+    for seq in 1..=10_000 {
+        store.append_message("lobby", message(seq, &format!("m{seq}")));
+        if seq % 100 == 0 {
+            store.set_topic("lobby", &format!("topic {seq}"), "alice", 0);
+        }
+    }
+    let buffered = lock(&store.queue).overflow.len();
+    assert!(
+        buffered >= 10_100 - MAX_BATCH - 4,
+        "only {buffered} ops in the overflow"
+    );
+    blocker
+        .execute_batch("COMMIT")
+        .expect("write lock released");
+
+    store.flush();
+    let read = store.recent_messages("lobby", 20_000).expect("read");
+    assert_eq!(read.len(), 10_000);
+    assert!(
+        read.iter()
+            .zip(1..)
+            .all(|(m, n)| m.seq == n && m.text == format!("m{n}"))
+    );
+    assert_eq!(
+        store.topic("lobby").expect("read").as_deref(),
+        Some("topic 10000")
+    );
+    assert!(lock(&store.queue).overflow.is_empty());
+}
+
+#[test]
+fn newer_schema_version_is_refused() {
+    let (_dir, path) = temp_db();
+    Connection::open(&path)
+        .expect("create")
+        .execute_batch("PRAGMA user_version = 2")
+        .expect("set");
+    let result = Store::open(&path);
+    assert!(
+        matches!(result, Err(StoreError::NewerSchema { found: 2, .. })),
+        "{:?}",
+        result.err()
+    );
+}
+
+#[test]
+fn unusable_paths_are_typed_errors() {
+    let (dir, _) = temp_db();
+    let missing = Store::open(&dir.path().join("no such dir").join("r0c.db"));
+    assert!(
+        matches!(missing, Err(StoreError::Open { .. })),
+        "{:?}",
+        missing.err()
+    );
+
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![b'x'; 4096]).expect("write garbage");
+    let not_a_db = Store::open(&garbage);
+    assert!(
+        matches!(not_a_db, Err(StoreError::Open { .. })),
+        "{:?}",
+        not_a_db.err()
+    );
+}
+
+#[test]
+fn hostile_names_are_just_data() {
+    let (dir, path) = temp_db();
+    let store = open(&path);
+    let names = [
+        "it's \"quoted\"",
+        "../../etc/passwd",
+        "..",
+        "/",
+        "",
+        "日本語 🦀",
+        "x'); DROP TABLE message; --",
+        "C:\\con",
+    ];
+    for (seq, name) in names.iter().enumerate() {
+        store.append_message(name, message(seq as u64, name));
+        store.set_topic(name, name, name, 0);
+    }
+    store.flush();
+    for (seq, name) in names.iter().enumerate() {
+        assert_eq!(
+            store.recent_messages(name, 10).expect("read"),
+            [message(seq as u64, name)]
+        );
+        assert_eq!(store.topic(name).expect("read").as_deref(), Some(*name));
+    }
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    files.sort();
+    assert_eq!(files, ["r0c.db", "r0c.db-shm", "r0c.db-wal"]);
+}
+
+#[test]
+fn direct_messages_are_stored_with_the_pair_sorted() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    store.append_direct("bob", "alice", 10, "bob", "hi alice");
+    store.append_direct("alice", "bob", 20, "alice", "hi bob");
+    store.flush();
+    let conn = Connection::open(&path).expect("fresh connection");
+    let mut statement = conn
+        .prepare("SELECT nick_a, nick_b, unix_micros, author, text FROM direct_message ORDER BY id")
+        .expect("query prepares");
+    let rows: Vec<(String, String, i64, String, String)> = statement
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })
+        .expect("query runs")
+        .collect::<Result<_, _>>()
+        .expect("rows read");
+    let pair = |micros: i64, author: &str, text: &str| {
+        (
+            "alice".to_owned(),
+            "bob".to_owned(),
+            micros,
+            author.to_owned(),
+            text.to_owned(),
+        )
+    };
+    assert_eq!(
+        rows,
+        [pair(10, "bob", "hi alice"), pair(20, "alice", "hi bob")]
+    );
+}
+
+#[test]
+fn duplicate_seq_keeps_the_first_and_the_rest_of_the_batch() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    store.append_message("lobby", message(1, "first"));
+    store.append_message("lobby", message(1, "duplicate"));
+    store.append_message("lobby", message(2, "second"));
+    store.flush();
+    assert_eq!(
+        texts(&store.recent_messages("lobby", 10).expect("read")),
+        ["first", "second"]
+    );
+}
+
+#[test]
+fn writes_after_close_are_dropped_and_reads_still_work() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    store.append_message("lobby", message(1, "kept"));
+    store.close();
+    store.append_message("lobby", message(2, "dropped"));
+    store.set_topic("lobby", "dropped", "alice", 0);
+    store.flush();
+    store.close();
+    assert_eq!(
+        texts(&store.recent_messages("lobby", 10).expect("read")),
+        ["kept"]
+    );
+    assert_eq!(store.topic("lobby").expect("read"), None);
+}

@@ -1,0 +1,1036 @@
+//! The chat world: users, channels, messages and membership, and the only place they change.
+//!
+//! Client tasks call the methods of [`World`]; each takes the one lock, changes what it must,
+//! wakes the users whose screens are affected and returns. Nothing awaits while holding the lock.
+//! Clients then pull what they display with [`World::view`] and render at their own pace.
+
+pub mod nick;
+mod text_rules;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{Store, StoredMessage};
+use crate::text;
+pub use text_rules::{ChannelNameError, mentions, normalize_channel_name};
+
+/// Identifies a connected user for the lifetime of their connection.
+pub type UserId = u64;
+/// Identifies a channel (public, direct or status) while it exists in memory.
+pub type ChannelId = u64;
+
+/// The pseudo-author of system lines (joins, parts, nick and topic changes).
+pub const AUTHOR_SYSTEM: &str = "--";
+/// The pseudo-author of `/me` lines and wipes.
+pub const AUTHOR_ACTION: &str = "***";
+/// The pseudo-author of informational command output.
+pub const AUTHOR_INFO: &str = "-nfo-";
+/// The pseudo-author of errors.
+pub const AUTHOR_ERROR: &str = "-err-";
+/// The pseudo-author of broadcasts and day changes.
+pub const AUTHOR_BROADCAST: &str = "-!-";
+
+/// The alias of every user's status window.
+pub const STATUS_ALIAS: &str = "r0c-status";
+
+/// How many nicks a channel remembers for its activity-ordered nick list.
+const RECENT_SPEAKERS_KEPT: usize = 32;
+
+/// One chat line as stored and displayed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Position in its channel; grows by one per message and never repeats within a channel.
+    pub seq: u64,
+    /// When it was posted, in microseconds since the Unix epoch (UTC).
+    pub unix_micros: i64,
+    /// A nick, or one of the `AUTHOR_*` pseudo-authors.
+    pub author: String,
+    /// Canonical text (see [`crate::text`]): printable characters and formatting tokens only.
+    pub text: String,
+}
+
+/// What sort of conversation a channel is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelKind {
+    /// A named channel anyone can join; the name is stored without the `#`.
+    Public { name: String },
+    /// A private conversation between two users.
+    Direct,
+    /// One user's status window: command output, notices, the welcome text.
+    Status,
+}
+
+/// Per-user settings that the world needs to know (mentions, mention log) or that a client
+/// renders with; saved per client by a later issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefs {
+    /// Bell level 0-3 (`/b0`..`/b3`).
+    pub bell: u8,
+    /// Whether `@all` and `@everyone` mention this user (`/ey`, `/en`).
+    pub at_all: bool,
+    /// Whether mentions are copied into the status window (`/hsy`, `/hsn`).
+    pub hilight_log: bool,
+    /// Whether nicks are shown in per-nick colours (`/cy`, `/cn`).
+    pub colored_nicks: bool,
+    /// Whether wrapped lines are indented under the text (`/my`, `/mn`).
+    pub margins: bool,
+}
+
+/// One window of a user: which channel it shows and how far the user has read it.
+#[derive(Debug, Clone)]
+struct Window {
+    /// The channel this window shows.
+    channel: ChannelId,
+    /// The name the user sees for it: the partner's nick in a DM, `r0c-status` for status.
+    alias: String,
+    /// Messages with a sequence number below this have been read.
+    read_upto: u64,
+    /// The newest message that mentioned the user, if any.
+    last_ping: Option<u64>,
+}
+
+/// A connected user.
+#[derive(Debug)]
+struct User {
+    nick: String,
+    address: IpAddr,
+    admin: bool,
+    /// Window 0 is always the status window; the rest in the order joined.
+    windows: Vec<Window>,
+    /// Index into `windows` of the window on screen.
+    active: usize,
+    /// The channel that was active before the current one, for alt-tab style returns.
+    previous: Option<ChannelId>,
+    prefs: Prefs,
+    /// Wakes the user's connection task when something it displays changed.
+    wake: Arc<Notify>,
+    /// One-line notices shown in the active window (command feedback), drained by the client.
+    notices: VecDeque<String>,
+    /// Set when the whole screen should be drawn again (window switch, broadcast).
+    needs_redraw: bool,
+}
+
+/// A channel in memory.
+#[derive(Debug)]
+struct Channel {
+    kind: ChannelKind,
+    topic: String,
+    messages: VecDeque<Arc<Message>>,
+    next_seq: u64,
+    members: Vec<UserId>,
+    /// Nicks by most recent activity (join, message, nick change), newest first.
+    recent_speakers: VecDeque<String>,
+}
+
+/// Counters for `/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Census {
+    pub users: usize,
+    pub public_channels: usize,
+    pub private_channels: usize,
+    pub users_in_channels: usize,
+}
+
+/// Fixed settings of the world, from the command line.
+#[derive(Debug, Clone)]
+pub struct WorldSettings {
+    /// Salt of the automatic nicks (`--nsalt`).
+    pub nick_salt: String,
+    /// Messages loaded from the store when a channel is created (`--hist-rd`).
+    pub hist_rd: usize,
+    /// Messages kept in memory per channel (`--hist-mem`).
+    pub hist_mem: usize,
+    /// Messages dropped at once when `hist_mem` is exceeded (`--hist-tsz`).
+    pub hist_tsz: usize,
+    /// The admin password for `/auth`.
+    pub password: String,
+    /// Whether localhost must `/auth` too (`--ara`).
+    pub admin_requires_auth: bool,
+    /// Default of `@all` mentions for new users is off (`--no-all`).
+    pub no_all: bool,
+    /// A file appended to the welcome text, read at each login (`--motd`).
+    pub motd: Option<PathBuf>,
+}
+
+/// What a user sees of one window at one moment, copied out under the lock.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// The user's nick.
+    pub nick: String,
+    /// Index of the active window (0 = status).
+    pub window_index: usize,
+    /// Identity of the active channel, so a client notices a window switch.
+    pub channel: ChannelId,
+    /// What sort of channel is active.
+    pub kind: ChannelKind,
+    /// `#name`, the DM partner's nick, or `r0c-status`.
+    pub label: String,
+    /// Member count, for public channels.
+    pub member_count: Option<usize>,
+    /// The topic bar text.
+    pub topic: String,
+    /// Messages of the active window newer than what the caller had, oldest first.
+    pub messages: Vec<Arc<Message>>,
+    /// Sequence number the next message of this channel will get.
+    pub next_seq: u64,
+    /// Windows (by index) with unread mentions, other than the active one.
+    pub hilight_windows: Vec<usize>,
+    /// Windows (by index) with unread messages, other than the active one.
+    pub activity_windows: Vec<usize>,
+    /// Activity-ordered nicks of a public channel.
+    pub nicklist: Vec<String>,
+    /// Command feedback to show once.
+    pub notices: Vec<String>,
+    /// The whole screen must be drawn again.
+    pub redraw: bool,
+    /// The user's settings.
+    pub prefs: Prefs,
+    /// Whether the user is an administrator.
+    pub admin: bool,
+}
+
+/// The state behind the lock.
+#[derive(Debug, Default)]
+struct State {
+    users: HashMap<UserId, User>,
+    nicks: HashMap<String, UserId>,
+    channels: HashMap<ChannelId, Channel>,
+    public_by_name: HashMap<String, ChannelId>,
+    next_user: UserId,
+    next_channel: ChannelId,
+}
+
+/// The shared chat world; cheap to clone through an `Arc`.
+pub struct World {
+    /// A std mutex, not a tokio one: every critical section is short, in-memory work that never
+    /// awaits, and clients never hold it while writing to their sockets.
+    state: Mutex<State>,
+    store: Arc<Store>,
+    settings: WorldSettings,
+    /// Cancelled by `/sd`: the server then shuts down cleanly.
+    shutdown: CancellationToken,
+}
+
+/// Why a `/nick` was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NickError {
+    #[error("that nick is taken")]
+    Taken,
+}
+
+/// Why a `/msg` could not be delivered.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DirectError {
+    #[error("\"{0}\" is not online")]
+    NotOnline(String),
+}
+
+impl World {
+    /// Creates an empty world that persists public history into `store`.
+    pub fn new(settings: WorldSettings, store: Arc<Store>, shutdown: CancellationToken) -> World {
+        World { state: Mutex::new(State::default()), store, settings, shutdown }
+    }
+
+    /// The world's fixed settings.
+    pub fn settings(&self) -> &WorldSettings {
+        &self.settings
+    }
+
+    /// Asks the server to shut down (used by `/sd`).
+    pub fn request_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a new connection from `address`: an automatic nick and a status window whose
+    /// first lines are the join line and `welcome`. Returns the user and their wake-up handle.
+    pub fn connect(&self, address: IpAddr, welcome: String) -> (UserId, Arc<Notify>) {
+        let mut state = self.lock();
+        let address_text = canonical_address(address);
+        let nick = nick::auto_nick(&self.settings.nick_salt, &address_text, |n| {
+            state.nicks.contains_key(n)
+        })
+        .unwrap_or_else(|| format!("user{}", state.next_user));
+        let id = state.next_user;
+        state.next_user += 1;
+        let wake = Arc::new(Notify::new());
+        let admin = address.is_loopback() && !self.settings.admin_requires_auth;
+        let prefs = Prefs {
+            bell: 1,
+            at_all: !self.settings.no_all,
+            hilight_log: true,
+            colored_nicks: false,
+            margins: true,
+        };
+        state.nicks.insert(nick.to_lowercase(), id);
+        let status = state.new_channel(ChannelKind::Status, "r0c readme (and status info)".into(), 0);
+        state.users.insert(
+            id,
+            User {
+                nick: nick.clone(),
+                address,
+                admin,
+                windows: vec![Window {
+                    channel: status,
+                    alias: STATUS_ALIAS.into(),
+                    read_upto: 0,
+                    last_ping: None,
+                }],
+                active: 0,
+                previous: None,
+                prefs,
+                wake: wake.clone(),
+                notices: VecDeque::new(),
+                needs_redraw: true,
+            },
+        );
+        if let Some(channel) = state.channels.get_mut(&status) {
+            channel.members.push(id);
+        }
+        self.post(&mut state, status, AUTHOR_SYSTEM, &join_text(&nick), Ping::Nobody);
+        self.post(&mut state, status, AUTHOR_INFO, &text::sanitize_lines(&welcome), Ping::Nobody);
+        tracing::info!(%address, nick, "client joined");
+        (id, wake)
+    }
+
+    /// Removes a user: they part every channel. With `announce` the others are told (a normal
+    /// disconnect); without, they leave quietly (server shutdown, so history stays clean).
+    pub fn disconnect(&self, user: UserId, announce: bool) {
+        let mut state = self.lock();
+        let Some(windows) = state.users.get(&user).map(|u| u.windows.clone()) else { return };
+        for window in windows.iter().rev() {
+            self.leave_channel(&mut state, user, window.channel, announce);
+        }
+        if let Some(gone) = state.users.remove(&user) {
+            state.nicks.remove(&gone.nick.to_lowercase());
+            tracing::info!(address = %gone.address, nick = gone.nick, "client left");
+        }
+    }
+
+    /// The user's nick.
+    pub fn nick(&self, user: UserId) -> Option<String> {
+        self.lock().users.get(&user).map(|u| u.nick.clone())
+    }
+
+    /// Copies out what the user's active window shows: messages with `seq >= since`
+    /// (at most `max_messages`, the newest), the bars' contents and pending notices.
+    /// `since = None` asks for the newest `max_messages`.
+    pub fn view(&self, user: UserId, since: Option<u64>, max_messages: usize) -> Option<View> {
+        let mut state = self.lock();
+        let user_state = state.users.get_mut(&user)?;
+        let notices: Vec<String> = user_state.notices.drain(..).collect();
+        let redraw = std::mem::take(&mut user_state.needs_redraw);
+        let user_state = state.users.get(&user)?;
+        let window = user_state.windows.get(user_state.active)?;
+        let channel = state.channels.get(&window.channel)?;
+        let messages: Vec<Arc<Message>> = {
+            let newer = channel.messages.iter().filter(|m| since.is_none_or(|s| m.seq >= s));
+            let count = newer.clone().count();
+            newer.skip(count.saturating_sub(max_messages)).cloned().collect()
+        };
+        let mut hilight_windows = Vec::new();
+        let mut activity_windows = Vec::new();
+        for (index, other) in user_state.windows.iter().enumerate() {
+            if index == user_state.active {
+                continue;
+            }
+            let Some(other_channel) = state.channels.get(&other.channel) else { continue };
+            if other.last_ping.is_some_and(|p| p >= other.read_upto) {
+                hilight_windows.push(index);
+            }
+            if other_channel.next_seq > other.read_upto {
+                activity_windows.push(index);
+            }
+        }
+        let (label, member_count, nicklist) = match &channel.kind {
+            ChannelKind::Public { name } => (
+                format!("#{name}"),
+                Some(channel.members.len()),
+                channel.recent_speakers.iter().cloned().collect(),
+            ),
+            ChannelKind::Direct | ChannelKind::Status => (window.alias.clone(), None, Vec::new()),
+        };
+        let topic = match &channel.kind {
+            ChannelKind::Direct => {
+                let mut title = format!("DM with {}", window.alias);
+                if window.alias.eq_ignore_ascii_case(&user_state.nick) {
+                    title.push_str(" (You) (why)");
+                } else if channel.members.len() < 2 {
+                    title.push_str(" (disconnected)");
+                }
+                title
+            }
+            _ => channel.topic.clone(),
+        };
+        Some(View {
+            nick: user_state.nick.clone(),
+            window_index: user_state.active,
+            channel: window.channel,
+            kind: channel.kind.clone(),
+            label,
+            member_count,
+            topic,
+            messages,
+            next_seq: channel.next_seq,
+            hilight_windows,
+            activity_windows,
+            nicklist,
+            notices,
+            redraw,
+            prefs: user_state.prefs.clone(),
+            admin: user_state.admin,
+        })
+    }
+
+    /// Marks the user's active window as read up to (not including) `upto`.
+    pub fn mark_read(&self, user: UserId, channel: ChannelId, upto: u64) {
+        let mut state = self.lock();
+        if let Some(window) = state
+            .users
+            .get_mut(&user)
+            .and_then(|u| u.windows.iter_mut().find(|w| w.channel == channel))
+        {
+            window.read_upto = window.read_upto.max(upto);
+        }
+    }
+
+    /// Sends a line of chat from the user into their active window.
+    pub fn say(&self, user: UserId, typed: &str) -> Result<(), String> {
+        let mut state = self.lock();
+        let Some(author) = state.users.get(&user) else { return Ok(()) };
+        let nick = author.nick.clone();
+        let Some(window) = author.windows.get(author.active).cloned() else { return Ok(()) };
+        let Some(kind) = state.channels.get(&window.channel).map(|c| c.kind.clone()) else {
+            return Ok(());
+        };
+        let text = text::sanitize_message(typed);
+        match kind {
+            ChannelKind::Status => Err("this buffer does not accept messages, only commands".into()),
+            ChannelKind::Public { .. } => {
+                self.post(&mut state, window.channel, &nick, &text, Ping::Mentioned);
+                Ok(())
+            }
+            ChannelKind::Direct => self.say_direct(&mut state, user, window.channel, &window.alias, &nick, &text),
+        }
+    }
+
+    /// `/me`: an action line in the active window.
+    pub fn action(&self, user: UserId, typed: &str) -> Result<(), String> {
+        let mut state = self.lock();
+        let Some(author) = state.users.get(&user) else { return Ok(()) };
+        let nick = author.nick.clone();
+        let Some(window) = author.windows.get(author.active).cloned() else { return Ok(()) };
+        let kind = state.channels.get(&window.channel).map(|c| c.kind.clone());
+        if kind == Some(ChannelKind::Status) {
+            return Err("this buffer does not accept messages, only commands".into());
+        }
+        let text = format!("\x02{nick}\x02 {}", text::sanitize_message(typed));
+        self.post(&mut state, window.channel, AUTHOR_ACTION, &text, Ping::Mentioned);
+        Ok(())
+    }
+
+    fn say_direct(
+        &self,
+        state: &mut State,
+        user: UserId,
+        channel: ChannelId,
+        alias: &str,
+        nick: &str,
+        text: &str,
+    ) -> Result<(), String> {
+        let members = state.channels.get(&channel).map(|c| c.members.clone()).unwrap_or_default();
+        if members.len() < 2 && !alias.eq_ignore_ascii_case(nick) {
+            // The partner left or was never pulled in: invite whoever holds that nick now.
+            let Some(&partner) = state.nicks.get(&alias.to_lowercase()) else {
+                self.post(
+                    state,
+                    channel,
+                    AUTHOR_ERROR,
+                    &format!("failed to locate user \"{alias}\""),
+                    Ping::Nobody,
+                );
+                return Ok(());
+            };
+            if partner != user {
+                self.add_member(state, partner, channel, nick.to_string());
+            }
+        }
+        self.post(state, channel, nick, text, Ping::Everyone);
+        Ok(())
+    }
+
+    /// `/msg nick text`: opens (or reuses) a DM window with `target`, posts the text and
+    /// switches the sender to it.
+    pub fn direct_message(&self, user: UserId, target: &str, typed: &str) -> Result<(), DirectError> {
+        let mut state = self.lock();
+        if !state.nicks.contains_key(&target.to_lowercase()) {
+            return Err(DirectError::NotOnline(target.to_string()));
+        }
+        let Some(sender) = state.users.get(&user) else { return Ok(()) };
+        let nick = sender.nick.clone();
+        let existing = sender.windows.iter().position(|w| {
+            w.alias.eq_ignore_ascii_case(target)
+                && state.channels.get(&w.channel).is_some_and(|c| c.kind == ChannelKind::Direct)
+        });
+        let index = match existing {
+            Some(index) => index,
+            None => {
+                let channel = state.new_channel(ChannelKind::Direct, String::new(), 0);
+                self.add_member(&mut state, user, channel, target.to_string());
+                state.users.get(&user).map_or(0, |u| u.windows.len() - 1)
+            }
+        };
+        state.switch_window(user, index);
+        let Some(window) = state.users.get(&user).and_then(|u| u.windows.get(index)).cloned() else {
+            return Ok(());
+        };
+        let text = text::sanitize_message(typed);
+        let _ = self.say_direct(&mut state, user, window.channel, &window.alias, &nick, &text);
+        tracing::info!(from = nick, to = target, "direct message");
+        Ok(())
+    }
+
+    /// `/join`: joins (creating it if needed) or switches to a public channel.
+    pub fn join(&self, user: UserId, name: &str) {
+        let mut state = self.lock();
+        let existing = state.public_by_name.get(name).copied();
+        if let Some(channel) = existing {
+            if let Some(index) = state
+                .users
+                .get(&user)
+                .and_then(|u| u.windows.iter().position(|w| w.channel == channel))
+            {
+                state.switch_window(user, index);
+                return;
+            }
+        }
+        let channel = match existing {
+            Some(channel) => channel,
+            None => self.create_public(&mut state, name),
+        };
+        let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else { return };
+        self.add_member(&mut state, user, channel, format!("#{name}"));
+        let index = state.users.get(&user).map_or(0, |u| u.windows.len() - 1);
+        state.switch_window(user, index);
+        tracing::info!(channel = name, nick, "join");
+    }
+
+    fn create_public(&self, state: &mut State, name: &str) -> ChannelId {
+        let history = self.store.recent_messages(name, self.settings.hist_rd).unwrap_or_else(|error| {
+            tracing::error!(%error, channel = name, "could not load history");
+            Vec::new()
+        });
+        let next_seq = match self.store.last_seq(name) {
+            Ok(Some(last)) => last + 1,
+            _ => history.last().map_or(0, |m| m.seq + 1),
+        };
+        let topic = self
+            .store
+            .topic(name)
+            .ok()
+            .flatten()
+            .map(|t| text::sanitize_message(&t))
+            .unwrap_or_else(|| format!("#{name} - no topic has been set"));
+        let id = state.new_channel(ChannelKind::Public { name: name.to_string() }, topic, next_seq);
+        if let Some(channel) = state.channels.get_mut(&id) {
+            channel.messages.extend(history.into_iter().map(|m| {
+                Arc::new(Message {
+                    seq: m.seq,
+                    unix_micros: m.unix_micros,
+                    author: text::sanitize_plain(&m.author),
+                    text: text::sanitize_message(&m.text),
+                })
+            }));
+            tracing::info!(channel = name, loaded = channel.messages.len(), "channel created");
+        }
+        state.public_by_name.insert(name.to_string(), id);
+        let created = format!("\x0b6channel created at \x02{}", format_created(now_micros()));
+        self.post(state, id, AUTHOR_SYSTEM, &created, Ping::Nobody);
+        id
+    }
+
+    fn add_member(&self, state: &mut State, user: UserId, channel: ChannelId, alias: String) {
+        let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else { return };
+        let Some(target) = state.channels.get_mut(&channel) else { return };
+        if target.members.contains(&user) {
+            return;
+        }
+        target.members.push(user);
+        let read_upto = target.next_seq;
+        if let Some(member) = state.users.get_mut(&user) {
+            member.windows.push(Window { channel, alias, read_upto, last_ping: None });
+        }
+        self.post(state, channel, AUTHOR_SYSTEM, &join_text(&nick), Ping::Nobody);
+        state.note_speaker(channel, &nick);
+    }
+
+    /// `/part`: leaves the active window's channel. The status window cannot be left.
+    pub fn part(&self, user: UserId) -> Result<(), String> {
+        let mut state = self.lock();
+        let Some(u) = state.users.get(&user) else { return Ok(()) };
+        if u.active == 0 {
+            return Err("cannot part the status channel".into());
+        }
+        let Some(channel) = u.windows.get(u.active).map(|w| w.channel) else { return Ok(()) };
+        self.leave_channel(&mut state, user, channel, true);
+        Ok(())
+    }
+
+    fn leave_channel(&self, state: &mut State, user: UserId, channel: ChannelId, announce: bool) {
+        let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else { return };
+        let Some(kind) = state.channels.get(&channel).map(|c| c.kind.clone()) else { return };
+        if let Some(u) = state.users.get_mut(&user) {
+            if let Some(index) = u.windows.iter().position(|w| w.channel == channel) {
+                u.windows.remove(index);
+                if u.active >= index && u.active > 0 && (u.active > index || u.active >= u.windows.len()) {
+                    u.active -= 1;
+                }
+                u.active = u.active.min(u.windows.len().saturating_sub(1));
+                u.needs_redraw = true;
+                u.wake.notify_one();
+            }
+        }
+        let Some(target) = state.channels.get_mut(&channel) else { return };
+        target.members.retain(|&m| m != user);
+        target.recent_speakers.retain(|n| n != &nick);
+        let remaining = target.members.len();
+        if kind != ChannelKind::Status && announce {
+            let mut left = format!("\x0bb{nick}\x02 has left");
+            if kind == ChannelKind::Direct {
+                left.push_str("; reinvite by typing another msg here");
+            }
+            self.post(state, channel, AUTHOR_SYSTEM, &left, Ping::Nobody);
+        }
+        if remaining == 0 {
+            if let Some(ChannelKind::Public { name }) = state.channels.remove(&channel).map(|c| c.kind) {
+                state.public_by_name.remove(&name);
+                tracing::info!(channel = name, "channel closed");
+            }
+        }
+    }
+
+    /// `/nick`: changes the user's nick; everyone in their channels is told.
+    pub fn change_nick(&self, user: UserId, new_nick: &str) -> Result<(), NickError> {
+        let mut state = self.lock();
+        let Some(old) = state.users.get(&user).map(|u| u.nick.clone()) else { return Ok(()) };
+        if let Some(&holder) = state.nicks.get(&new_nick.to_lowercase()) {
+            // Changing only the letter case of your own nick is fine (r0c refused it).
+            if holder != user || old == new_nick {
+                return Err(NickError::Taken);
+            }
+        }
+        state.nicks.remove(&old.to_lowercase());
+        state.nicks.insert(new_nick.to_lowercase(), user);
+        let windows = state.users.get_mut(&user).map(|u| {
+            u.nick = new_nick.to_string();
+            u.windows.clone()
+        });
+        let text = format!("\x0be{old}\x02 changed nick to \x02{new_nick}");
+        for window in windows.unwrap_or_default() {
+            let members = state.channels.get(&window.channel).map(|c| c.members.clone()).unwrap_or_default();
+            for member in members {
+                if let Some(other) = state.users.get_mut(&member) {
+                    for w in other.windows.iter_mut().filter(|w| w.channel == window.channel && w.alias == old) {
+                        w.alias = new_nick.to_string();
+                    }
+                }
+            }
+            if let Some(channel) = state.channels.get_mut(&window.channel) {
+                for speaker in channel.recent_speakers.iter_mut().filter(|s| **s == old) {
+                    *speaker = new_nick.to_string();
+                }
+            }
+            self.post(&mut state, window.channel, AUTHOR_SYSTEM, &text, Ping::Nobody);
+        }
+        tracing::info!(old, new = new_nick, "nick change");
+        Ok(())
+    }
+
+    /// `/topic`: sets the topic of the active public channel.
+    pub fn set_topic(&self, user: UserId, typed: &str) -> Result<(), String> {
+        let mut state = self.lock();
+        let Some(u) = state.users.get(&user) else { return Ok(()) };
+        let nick = u.nick.clone();
+        let Some(channel_id) = u.windows.get(u.active).map(|w| w.channel) else { return Ok(()) };
+        let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+        let ChannelKind::Public { name } = channel.kind.clone() else {
+            return Err("cannot change the topic of private channels".into());
+        };
+        let topic = text::sanitize_message(typed);
+        let old = std::mem::replace(&mut channel.topic, topic.clone());
+        self.store.set_topic(&name, &topic, &nick, now_micros());
+        let line = format!("\x0b6{nick} has changed the topic from [\x0f{old}\x0b6] -to-> [\x0f{topic}\x0b6]");
+        self.post(&mut state, channel_id, AUTHOR_SYSTEM, &line, Ping::Nobody);
+        let members = state.channels.get(&channel_id).map(|c| c.members.clone()).unwrap_or_default();
+        for member in members {
+            if let Some(m) = state.users.get_mut(&member) {
+                m.needs_redraw = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Switches the user to window `index`; false if there is no such window.
+    pub fn switch_window(&self, user: UserId, index: usize) -> bool {
+        self.lock().switch_window(user, index)
+    }
+
+    /// Moves to the previous (`-1`) or next (`+1`) window, wrapping around.
+    pub fn cycle_window(&self, user: UserId, step: isize) {
+        let mut state = self.lock();
+        let Some(u) = state.users.get(&user) else { return };
+        let count = u.windows.len() as isize;
+        let index = (u.active as isize + step).rem_euclid(count.max(1)) as usize;
+        state.switch_window(user, index);
+    }
+
+    /// How many windows the user has.
+    pub fn window_count(&self, user: UserId) -> usize {
+        self.lock().users.get(&user).map_or(0, |u| u.windows.len())
+    }
+
+    /// Posts command output into the user's status window, and a one-line notice in the window
+    /// they are looking at so feedback never goes unseen.
+    pub fn tell(&self, user: UserId, author: &str, text: &str) {
+        let mut state = self.lock();
+        let Some(u) = state.users.get_mut(&user) else { return };
+        let status = u.windows[0].channel;
+        if u.active != 0 {
+            let first_line = text.lines().next().unwrap_or_default();
+            let more = if text.lines().nth(1).is_some() { "  (more in window 0: /0)" } else { "" };
+            u.notices.push_back(format!("{author} {}{more}", text::strip_formatting(first_line)));
+            u.wake.notify_one();
+        }
+        let sanitized = text::sanitize_lines(text);
+        self.post(&mut state, status, author, &sanitized, Ping::Nobody);
+    }
+
+    /// `/auth`: compares the password in constant time; true on success.
+    pub fn authenticate(&self, user: UserId, attempt: &str) -> bool {
+        let ok = constant_time_eq(attempt.as_bytes(), self.settings.password.as_bytes());
+        let mut state = self.lock();
+        if let Some(u) = state.users.get_mut(&user) {
+            if ok {
+                u.admin = true;
+            }
+            tracing::info!(address = %u.address, nick = u.nick, ok, "auth attempt");
+        }
+        ok
+    }
+
+    /// Whether the user may run admin commands.
+    pub fn is_admin(&self, user: UserId) -> bool {
+        self.lock().users.get(&user).is_some_and(|u| u.admin)
+    }
+
+    /// Changes the user's settings with `change`.
+    pub fn update_prefs(&self, user: UserId, change: impl FnOnce(&mut Prefs)) {
+        let mut state = self.lock();
+        if let Some(u) = state.users.get_mut(&user) {
+            change(&mut u.prefs);
+            u.needs_redraw = true;
+        }
+    }
+
+    /// `/names`: the sorted nicks in the active channel, with its label.
+    pub fn names(&self, user: UserId) -> Option<(String, Vec<String>)> {
+        let state = self.lock();
+        let u = state.users.get(&user)?;
+        let window = u.windows.get(u.active)?;
+        let channel = state.channels.get(&window.channel)?;
+        let mut nicks: Vec<String> =
+            channel.members.iter().filter_map(|m| state.users.get(m).map(|u| u.nick.clone())).collect();
+        nicks.sort_by_key(|n| n.to_lowercase());
+        let label = match &channel.kind {
+            ChannelKind::Public { name } => format!("#{name}"),
+            _ => window.alias.clone(),
+        };
+        Some((label, nicks))
+    }
+
+    /// `/status`: the counters, plus for admins every user and channel, else the user's channels.
+    pub fn census(&self, user: UserId) -> (Census, Vec<String>) {
+        let state = self.lock();
+        let mut public = 0;
+        let mut private = 0;
+        let mut chatting = std::collections::HashSet::new();
+        for channel in state.channels.values() {
+            match channel.kind {
+                ChannelKind::Public { .. } => {
+                    public += 1;
+                    chatting.extend(channel.members.iter().copied());
+                }
+                ChannelKind::Direct => {
+                    private += 1;
+                    if channel.members.len() == 2 {
+                        chatting.extend(channel.members.iter().copied());
+                    }
+                }
+                ChannelKind::Status => {}
+            }
+        }
+        let census = Census {
+            users: state.users.len(),
+            public_channels: public,
+            private_channels: private,
+            users_in_channels: chatting.len(),
+        };
+        let mut details = Vec::new();
+        let Some(me) = state.users.get(&user) else { return (census, details) };
+        let nicks_of = |channel: &Channel| {
+            let mut nicks: Vec<String> =
+                channel.members.iter().filter_map(|m| state.users.get(m).map(|u| u.nick.clone())).collect();
+            nicks.sort_by_key(|n| n.to_lowercase());
+            nicks.join(", ")
+        };
+        if me.admin {
+            details.push("----- users -----".into());
+            let mut users: Vec<&User> = state.users.values().collect();
+            users.sort_by_key(|u| u.nick.to_lowercase());
+            for u in users {
+                details.push(format!("{:<15} ok  {}", canonical_address(u.address), u.nick));
+            }
+            details.push("----- chans -----".into());
+            let mut names: Vec<(&String, &ChannelId)> = state.public_by_name.iter().collect();
+            names.sort();
+            for (name, id) in names {
+                if let Some(channel) = state.channels.get(id) {
+                    details.push(format!("#{name}: {}", nicks_of(channel)));
+                }
+            }
+            details.push("-----------------".into());
+        } else {
+            for (index, window) in me.windows.iter().enumerate() {
+                if let Some(channel) = state.channels.get(&window.channel) {
+                    if let ChannelKind::Public { name } = &channel.kind {
+                        details.push(format!(
+                            "{} users in /{index} #{name}:  {}",
+                            channel.members.len(),
+                            nicks_of(channel)
+                        ));
+                    }
+                }
+            }
+        }
+        (census, details)
+    }
+
+    /// `/cls`: empties the active window's in-memory history (the store keeps it).
+    pub fn clear_window(&self, user: UserId) -> Result<(), String> {
+        let mut state = self.lock();
+        let Some(u) = state.users.get(&user) else { return Ok(()) };
+        let (nick, admin) = (u.nick.clone(), u.admin);
+        let Some(channel_id) = u.windows.get(u.active).map(|w| w.channel) else { return Ok(()) };
+        let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+        let public = matches!(channel.kind, ChannelKind::Public { .. });
+        if public && !admin {
+            return Err("private channels only".into());
+        }
+        channel.messages.clear();
+        let members = channel.members.clone();
+        for member in members {
+            if let Some(m) = state.users.get_mut(&member) {
+                m.needs_redraw = true;
+            }
+        }
+        let text = if public { format!("\x0b3channel wiped by \x02{nick}") } else { String::new() };
+        self.post(&mut state, channel_id, AUTHOR_ACTION, &text, Ping::Nobody);
+        Ok(())
+    }
+
+    /// `/fill`: posts `count` numbered copies of `text` as the user into the active window.
+    pub fn fill(&self, user: UserId, count: usize, typed: &str) -> Result<(), String> {
+        for index in 0..count {
+            self.say(user, &format!("{typed} {index}"))?;
+        }
+        Ok(())
+    }
+
+    /// `/bc` and the day change: a line into every channel; `redraw` brings everyone's screen
+    /// back to the bottom with a full redraw.
+    pub fn broadcast(&self, text: &str, redraw: bool) {
+        let mut state = self.lock();
+        let text = text::sanitize_message(text);
+        let mut ids: Vec<ChannelId> = state.channels.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.post(&mut state, id, AUTHOR_BROADCAST, &text, Ping::Nobody);
+        }
+        for u in state.users.values_mut() {
+            u.needs_redraw |= redraw;
+            u.wake.notify_one();
+        }
+    }
+
+    /// Counts for the periodic day-change check: whether any user is connected.
+    pub fn has_users(&self) -> bool {
+        !self.lock().users.is_empty()
+    }
+
+    /// Appends a message to a channel: numbering, trimming, persistence, mentions, wake-ups.
+    fn post(&self, state: &mut State, channel_id: ChannelId, author: &str, text: &str, ping: Ping) {
+        let Some(channel) = state.channels.get_mut(&channel_id) else { return };
+        let message = Arc::new(Message {
+            seq: channel.next_seq,
+            unix_micros: now_micros(),
+            author: author.to_string(),
+            text: text.to_string(),
+        });
+        channel.next_seq += 1;
+        channel.messages.push_back(message.clone());
+        if channel.messages.len() > self.settings.hist_mem {
+            let drop = self.settings.hist_tsz.clamp(1, channel.messages.len());
+            channel.messages.drain(..drop);
+        }
+        let kind = channel.kind.clone();
+        let members = channel.members.clone();
+        match &kind {
+            ChannelKind::Public { name } => self.store.append_message(
+                name,
+                StoredMessage {
+                    seq: message.seq,
+                    unix_micros: message.unix_micros,
+                    author: message.author.clone(),
+                    text: message.text.clone(),
+                },
+            ),
+            ChannelKind::Direct => {
+                let nicks: Vec<String> =
+                    members.iter().filter_map(|m| state.users.get(m).map(|u| u.nick.clone())).collect();
+                if let [a, b] = nicks.as_slice() {
+                    self.store.append_direct(a, b, message.unix_micros, author, text);
+                }
+            }
+            ChannelKind::Status => {}
+        }
+        if !author.starts_with('-') && author != AUTHOR_ACTION {
+            state.note_speaker(channel_id, author);
+        }
+        let plain = text::strip_formatting(text);
+        let mut mention_log = Vec::new();
+        for member in &members {
+            let Some(u) = state.users.get_mut(member) else { continue };
+            let pinged = u.nick != author
+                && match ping {
+                    Ping::Nobody => false,
+                    Ping::Everyone => true,
+                    Ping::Mentioned => mentions(&plain, &u.nick, u.prefs.at_all),
+                };
+            if pinged {
+                if let Some(window) = u.windows.iter_mut().find(|w| w.channel == channel_id) {
+                    window.last_ping = Some(message.seq);
+                }
+                if let (ChannelKind::Public { name }, true) = (&kind, u.prefs.hilight_log) {
+                    mention_log.push((
+                        u.windows[0].channel,
+                        format!("you were mentioned in \x02#{name}:\x0f {author} {text}"),
+                    ));
+                }
+            }
+            u.wake.notify_one();
+        }
+        for (status, line) in mention_log {
+            self.post(state, status, AUTHOR_INFO, &line, Ping::Nobody);
+        }
+    }
+}
+
+/// Who a new message notifies as a mention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ping {
+    /// Nobody (system lines).
+    Nobody,
+    /// Members whose nick (or `@all`) the text mentions.
+    Mentioned,
+    /// Every member but the author (direct messages).
+    Everyone,
+}
+
+impl State {
+    fn new_channel(&mut self, kind: ChannelKind, topic: String, next_seq: u64) -> ChannelId {
+        let id = self.next_channel;
+        self.next_channel += 1;
+        self.channels.insert(
+            id,
+            Channel {
+                kind,
+                topic,
+                messages: VecDeque::new(),
+                next_seq,
+                members: Vec::new(),
+                recent_speakers: VecDeque::new(),
+            },
+        );
+        id
+    }
+
+    fn note_speaker(&mut self, channel: ChannelId, nick: &str) {
+        if let Some(channel) = self.channels.get_mut(&channel) {
+            channel.recent_speakers.retain(|n| n != nick);
+            channel.recent_speakers.push_front(nick.to_string());
+            channel.recent_speakers.truncate(RECENT_SPEAKERS_KEPT);
+        }
+    }
+
+    fn switch_window(&mut self, user: UserId, index: usize) -> bool {
+        let Some(u) = self.users.get_mut(&user) else { return false };
+        if index >= u.windows.len() {
+            return false;
+        }
+        if index != u.active {
+            let leaving = u.windows[u.active].channel;
+            u.previous = Some(leaving);
+            u.active = index;
+        }
+        let channel = u.windows[index].channel;
+        let next_seq = self.channels.get(&channel).map_or(0, |c| c.next_seq);
+        u.windows[index].read_upto = next_seq;
+        u.needs_redraw = true;
+        u.wake.notify_one();
+        true
+    }
+}
+
+/// The join line of r0c: the nick in bold green.
+fn join_text(nick: &str) -> String {
+    format!("\x0ba{nick}\x02 has joined")
+}
+
+/// An address as r0c prints and hashes it: IPv4-mapped IPv6 addresses in their IPv4 form.
+pub fn canonical_address(address: IpAddr) -> String {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        },
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_micros() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}
+
+/// `YYYY-MM-DD, HH:MM:SSZ` in UTC, as the "channel created" line shows it.
+fn format_created(unix_micros: i64) -> String {
+    let time = jiff::Timestamp::from_microsecond(unix_micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    time.strftime("%Y-%m-%d, %H:%M:%SZ").to_string()
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
