@@ -20,10 +20,13 @@ const DEFAULT_NICK_SALT: &str = "lammo/";
 const DEFAULT_IRC_RATE: &str = "4,2";
 /// r0c's CTCP VERSION reply, kept so IRC users see the same answer as before.
 const DEFAULT_CTCP_VERSION: &str = "r0c v1.6.1";
+// r0c's history limits; see the `Config` fields of the same names.
 const DEFAULT_HIST_RD: usize = 65535;
 const DEFAULT_HIST_MEM: usize = 98303;
 const DEFAULT_HIST_TSZ: usize = 16384;
-/// Telnet and netcat ports as root: r0c then takes the well-known telnet port.
+/// Default telnet and netcat ports for ordinary users.
+const USER_PORTS: [&str; 2] = ["2323", "1531"];
+/// Default telnet and netcat ports as root, who may bind the well-known telnet port.
 const ROOT_PORTS: [&str; 2] = ["23", "531"];
 
 /// r0c's argparse flags that have one dash and a long name. clap only knows `--name`,
@@ -53,6 +56,19 @@ const UNAVAILABLE: &[(&str, FlagUsed)] = &[
     ("--linemode", |a| a.linemode),
     ("--dev", |a| a.dev),
     ("--bench", |a| a.bench),
+];
+
+/// Flags of r0c that mean nothing in this implementation, as (clap id, flag, why).
+/// They are accepted, and using one gives a startup notice.
+#[rustfmt::skip]
+const NO_EFFECT: &[(&str, &str, &str)] = &[
+    ("no_poll", "--no-poll", "client sockets are always watched with epoll"),
+    ("poll", "--poll", "client sockets are always watched with epoll"),
+    ("reuseaddr", "--reuseaddr", "SO_REUSEADDR is always set"),
+    ("rot_msg", "--rot-msg", "chat history is kept in a SQLite database, not in rotated log files"),
+    // These two go when --hex-rx/--hex-tx leave UNAVAILABLE.
+    ("hex_lim", "--hex-lim", "hexdumps (--hex-rx, --hex-tx) are not available yet"),
+    ("hex_w", "--hex-w", "hexdumps (--hex-rx, --hex-tx) are not available yet"),
 ];
 
 /// What the command line asks for.
@@ -236,10 +252,10 @@ struct RawArgs {
     #[arg(short = 'i', value_name = "IP", default_value = "0.0.0.0")]
     listen_ip: IpAddr,
     /// telnet port (disable with 0)
-    #[arg(long = "pt", value_name = "PORT", default_value = "2323")]
+    #[arg(long = "pt", value_name = "PORT", default_value = USER_PORTS[0])]
     telnet_port: u16,
     /// netcat port (disable with 0)
-    #[arg(long = "pn", value_name = "PORT", default_value = "1531")]
+    #[arg(long = "pn", value_name = "PORT", default_value = USER_PORTS[1])]
     netcat_port: u16,
     /// TLS telnet port, e.g. 2424 (disable with 0)
     #[arg(long = "tpt", value_name = "PORT", default_value_t = 0)]
@@ -377,6 +393,7 @@ struct Host {
 }
 
 impl Host {
+    /// The process's own user and `$HOME`.
     fn current() -> Host {
         Host {
             is_root: running_as_root(),
@@ -408,18 +425,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let argv: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let mut argv: Vec<OsString> = args.into_iter().map(Into::into).collect();
     // Like r0c, an integer first argument selects the legacy positional form.
     if argv.get(1).and_then(|a| a.to_str()).is_some_and(is_integer) {
         return parse_legacy(&argv, host);
     }
-    let argv = argv.into_iter().enumerate().map(|(i, arg)| {
-        if i == 0 {
-            arg
-        } else {
-            single_dash_to_double(arg)
-        }
-    });
+    for arg in argv.iter_mut().skip(1) {
+        *arg = single_dash_to_double(std::mem::take(arg));
+    }
     let matches = match command(host).try_get_matches_from(argv) {
         Ok(matches) => matches,
         Err(err) => return clap_outcome(&err),
@@ -430,14 +443,20 @@ where
 
 /// The clap command with r0c's defaults for this host and r0c's ` (default: X)` help.
 fn command(host: &Host) -> clap::Command {
+    let [telnet, netcat] = default_ports(host);
     RawArgs::command().mut_args(|arg| {
-        let arg = match (host.is_root, arg.get_id().as_str()) {
-            (true, "telnet_port") => arg.default_value(ROOT_PORTS[0]),
-            (true, "netcat_port") => arg.default_value(ROOT_PORTS[1]),
+        let arg = match arg.get_id().as_str() {
+            "telnet_port" => arg.default_value(telnet),
+            "netcat_port" => arg.default_value(netcat),
             _ => arg,
         };
         with_default_in_help(arg)
     })
+}
+
+/// r0c's default telnet and netcat ports.
+fn default_ports(host: &Host) -> [&'static str; 2] {
+    if host.is_root { ROOT_PORTS } else { USER_PORTS }
 }
 
 /// Appends ` (default: X)` to an argument's help the way r0c's argparse shows it,
@@ -492,11 +511,18 @@ fn clap_outcome(err: &clap::Error) -> Result<Invocation, ConfigError> {
 }
 
 /// The first line of clap's message, without its `error: ` prefix (the caller adds
-/// its own); the usage and tip lines that follow are left out.
+/// its own) and with the single-dash flags spelled as the user typed them; the usage
+/// and tip lines that follow are left out.
 fn clap_error(err: &clap::Error) -> ConfigError {
     let text = err.render().to_string();
-    let line = text.lines().next().unwrap_or_default();
-    ConfigError::Usage(line.strip_prefix("error: ").unwrap_or(line).to_owned())
+    let first = text.lines().next().unwrap_or_default();
+    let mut line = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    for name in SINGLE_DASH_LONG {
+        for end in [' ', '\''] {
+            line = line.replace(&format!("'--{name}{end}"), &format!("'-{name}{end}"));
+        }
+    }
+    ConfigError::Usage(line)
 }
 
 /// Shows the single-dash flags as r0c spells them: clap lists `--pt <PORT>` in the
@@ -534,11 +560,7 @@ fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation, ConfigErro
         .last()
         .is_some_and(|last| last.to_string_lossy().contains("-h"))
     {
-        let [telnet, netcat] = if host.is_root {
-            ROOT_PORTS
-        } else {
-            ["2323", "1531"]
-        };
+        let [telnet, netcat] = default_ports(host);
         let (password, _) = default_password(&app_dir)?;
         let output = format!(
             "\narg 1: Telnet port (0=disable), default: {telnet}\n\
@@ -621,36 +643,8 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
             .push("WARNING: you have localhost in --proxy, you probably want --ara too".to_owned());
     }
     let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
-    for (id, flag, why) in [
-        (
-            "no_poll",
-            "--no-poll",
-            "client sockets are always watched with epoll",
-        ),
-        (
-            "poll",
-            "--poll",
-            "client sockets are always watched with epoll",
-        ),
-        ("reuseaddr", "--reuseaddr", "SO_REUSEADDR is always set"),
-        (
-            "rot_msg",
-            "--rot-msg",
-            "chat history is kept in a SQLite database, not in rotated log files",
-        ),
-        (
-            "hex_lim",
-            "--hex-lim",
-            "it only matters with --hex-rx or --hex-tx",
-        ),
-        (
-            "hex_w",
-            "--hex-w",
-            "it only matters with --hex-rx or --hex-tx",
-        ),
-    ] {
-        let hexdumping = raw.hex_rx || raw.hex_tx;
-        if given(id) && !(hexdumping && id.starts_with("hex_")) {
+    for (id, flag, why) in NO_EFFECT {
+        if given(id) {
             notices.push(format!("{flag} has no effect: {why}"));
         }
     }

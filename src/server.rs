@@ -27,9 +27,17 @@ const CLOCK_TICK_SECONDS: i64 = 5;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("failed to listen on {address} port {port}: {source}{hint}")]
-    Listen { address: IpAddr, port: u16, source: std::io::Error, hint: &'static str },
+    Listen {
+        address: IpAddr,
+        port: u16,
+        source: std::io::Error,
+        hint: &'static str,
+    },
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir { path: std::path::PathBuf, source: std::io::Error },
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
@@ -45,11 +53,14 @@ pub struct Server {
 
 /// The listeners the configuration asks for: telnet and raw, each unless its port is 0.
 pub fn planned_listeners(config: &Config) -> Vec<(Protocol, SocketAddr)> {
-    [(Protocol::Telnet, config.telnet_port), (Protocol::Raw, config.netcat_port)]
-        .into_iter()
-        .filter(|(_, port)| *port != 0)
-        .map(|(protocol, port)| (protocol, SocketAddr::new(config.listen_ip, port)))
-        .collect()
+    [
+        (Protocol::Telnet, config.telnet_port),
+        (Protocol::Raw, config.netcat_port),
+    ]
+    .into_iter()
+    .filter(|(_, port)| *port != 0)
+    .map(|(protocol, port)| (protocol, SocketAddr::new(config.listen_ip, port)))
+    .collect()
 }
 
 impl Server {
@@ -60,9 +71,14 @@ impl Server {
     }
 
     /// Like [`Server::bind`], but on the given addresses (tests bind `127.0.0.1:0`).
-    pub async fn bind_to(config: Config, plan: Vec<(Protocol, SocketAddr)>) -> Result<Server, StartError> {
-        std::fs::create_dir_all(&config.app_dir)
-            .map_err(|source| StartError::DataDir { path: config.app_dir.clone(), source })?;
+    pub async fn bind_to(
+        config: Config,
+        plan: Vec<(Protocol, SocketAddr)>,
+    ) -> Result<Server, StartError> {
+        std::fs::create_dir_all(&config.app_dir).map_err(|source| StartError::DataDir {
+            path: config.app_dir.clone(),
+            source,
+        })?;
         let store = Arc::new(Store::open(&config.database_path())?);
         let mut listeners = Vec::new();
         for (protocol, address) in plan {
@@ -80,12 +96,21 @@ impl Server {
             motd: config.motd.clone(),
         };
         let world = Arc::new(World::new(settings, store.clone(), shutdown.clone()));
-        Ok(Server { world, store, listeners, config, shutdown })
+        Ok(Server {
+            world,
+            store,
+            listeners,
+            config,
+            shutdown,
+        })
     }
 
     /// The address a listener of this protocol is bound to.
     pub fn local_addr(&self, protocol: Protocol) -> Option<SocketAddr> {
-        self.listeners.iter().find(|(p, _)| *p == protocol).and_then(|(_, l)| l.local_addr().ok())
+        self.listeners
+            .iter()
+            .find(|(p, _)| *p == protocol)
+            .and_then(|(_, l)| l.local_addr().ok())
     }
 
     /// Cancelling this token shuts the server down.
@@ -96,13 +121,20 @@ impl Server {
     /// The startup report, in the spirit of r0c's: version, listeners, limits, where data lives.
     pub fn startup_report(&self, max_clients: &str) -> Vec<String> {
         let config = &self.config;
-        let mut lines = vec![format!("r0c {} (rust), speaks like r0c 1.6.1", env!("CARGO_PKG_VERSION"))];
+        let mut lines = vec![format!(
+            "r0c {} (rust), speaks like r0c 1.6.1",
+            env!("CARGO_PKG_VERSION")
+        )];
         if let PasswordSource::File(path) = &config.password_source {
             lines.push(format!("Password from {}", path.display()));
         }
         for (name, protocol) in [("Telnet", Protocol::Telnet), ("NetCat", Protocol::Raw)] {
             match self.local_addr(protocol) {
-                Some(address) => lines.push(format!("{name} server on {} port {}", address.ip(), address.port())),
+                Some(address) => lines.push(format!(
+                    "{name} server on {} port {}",
+                    address.ip(),
+                    address.port()
+                )),
                 None => lines.push(format!("{name} server disabled")),
             }
         }
@@ -117,12 +149,22 @@ impl Server {
     pub async fn run(self) {
         let tracker = TaskTracker::new();
         for (protocol, listener) in self.listeners {
-            tracker.spawn(accept_loop(listener, protocol, self.world.clone(), self.config.clone(), self.shutdown.clone(), tracker.clone()));
+            tracker.spawn(accept_loop(
+                listener,
+                protocol,
+                self.world.clone(),
+                self.config.clone(),
+                self.shutdown.clone(),
+                tracker.clone(),
+            ));
         }
         tracker.spawn(clock(self.world.clone(), self.shutdown.clone()));
         self.shutdown.cancelled().await;
         tracker.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some clients did not finish in time");
         }
         let store = self.store.clone();
@@ -147,7 +189,8 @@ fn listen(address: SocketAddr) -> Result<TcpListener, StartError> {
         source,
     };
     let domain = socket2::Domain::for_address(address);
-    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP)).map_err(error)?;
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+        .map_err(error)?;
     socket.set_reuse_address(true).map_err(error)?;
     if address.is_ipv6() {
         // Dual stack is a convenience: keep going where the OS refuses it.
@@ -215,7 +258,9 @@ async fn clock(world: Arc<World>, shutdown: CancellationToken) {
 /// Raises the open-file limit to `wanted` (capped at the hard limit) for `-nc`; returns the
 /// limit in force afterwards, as text for the startup report.
 pub fn raise_file_limit(wanted: u64) -> String {
-    let Some((soft, hard)) = file_limit() else { return "unknown (check ulimit)".into() };
+    let Some((soft, hard)) = file_limit() else {
+        return "unknown (check ulimit)".into();
+    };
     if wanted == 0 {
         return format!("{soft} (os-default)");
     }
@@ -231,7 +276,10 @@ pub fn raise_file_limit(wanted: u64) -> String {
 
 #[allow(unsafe_code)]
 fn file_limit() -> Option<(u64, u64)> {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit only writes into the struct we pass, which lives for the whole call.
     let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
     (status == 0).then_some((limit.rlim_cur, limit.rlim_max))
@@ -239,7 +287,10 @@ fn file_limit() -> Option<(u64, u64)> {
 
 #[allow(unsafe_code)]
 fn set_file_limit(soft: u64, hard: u64) -> bool {
-    let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
     // SAFETY: setrlimit only reads the struct we pass, which lives for the whole call.
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 }
 }

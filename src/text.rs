@@ -183,5 +183,9 @@ mod tests;
 /// [`sanitize_message`] applied to each line of a multi-line text (help pages, the MOTD),
 /// keeping the line breaks.
 pub fn sanitize_lines(input: &str) -> String {
-    input.split('\n').map(sanitize_message).collect::<Vec<_>>().join("\n")
+    input
+        .split('\n')
+        .map(sanitize_message)
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -35,7 +35,11 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
     let info = |text: &str| world.tell(user, AUTHOR_INFO, text);
     match word.as_str() {
         "help" => {
-            let page: String = arg.chars().filter(char::is_ascii_alphabetic).collect::<String>().to_lowercase();
+            let page: String = arg
+                .chars()
+                .filter(char::is_ascii_alphabetic)
+                .collect::<String>()
+                .to_lowercase();
             match texts::help_page(&page) {
                 Some(text) => info(&text),
                 None => error("that help page does not exist"),
@@ -65,7 +69,9 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
         }
         "join" | "j" => match normalize_channel_name(arg) {
             Ok(name) => world.join(user, &name),
-            Err(problem) => error(&format!("[invalid argument]\n  {problem}\n  example: /join #g")),
+            Err(problem) => error(&format!(
+                "[invalid argument]\n  {problem}\n  example: /join #g"
+            )),
         },
         "part" | "p" => {
             if let Err(text) = world.part(user) {
@@ -82,14 +88,21 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
         },
         "names" | "na" => {
             if let Some((label, nicks)) = world.names(user) {
-                world.tell(user, AUTHOR_SYSTEM, &format!("{} users in {label}: {}", nicks.len(), nicks.join(", ")));
+                world.tell(
+                    user,
+                    AUTHOR_SYSTEM,
+                    &format!("{} users in {label}: {}", nicks.len(), nicks.join(", ")),
+                );
             }
         }
         "status" | "st" => {
             let (census, details) = world.census(user);
             let mut text = format!(
                 "{} users, {} in chans, {} public + {} private chans",
-                census.users, census.users_in_channels, census.public_channels, census.private_channels
+                census.users,
+                census.users_in_channels,
+                census.public_channels,
+                census.private_channels
             );
             for line in details {
                 text.push('\n');
@@ -146,7 +159,14 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
                 session.force_size(None, Some(value));
                 info(&format!("screen height: {value} letters"));
             }
-            _ => error(&format!("[invalid argument]\n  usage: /{word} {}", if word == "sw" { "80  (20 to 511)" } else { "24  (4 to 511)" })),
+            _ => error(&format!(
+                "[invalid argument]\n  usage: /{word} {}",
+                if word == "sw" {
+                    "80  (20 to 511)"
+                } else {
+                    "24  (4 to 511)"
+                }
+            )),
         },
         "b0" | "b1" | "b2" | "b3" => {
             let level = word.as_bytes()[1] - b'0';
@@ -154,7 +174,9 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
             info(bell_text(level));
         }
         "b?" => {
-            let level = world.view(user, Some(u64::MAX), 0).map_or(1, |v| v.prefs.bell);
+            let level = world
+                .view(user, Some(u64::MAX), 0)
+                .map_or(1, |v| v.prefs.bell);
             info(bell_text(level));
         }
         "ey" | "en" => {
@@ -178,17 +200,28 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
         "cy" | "cn" => {
             let on = word == "cy";
             world.update_prefs(user, |p| p.colored_nicks = on);
-            info(if on { "Colored nicknames enabled. Disable with /cn" } else { "Colored nicknames disabled. Enable with /cy" });
+            info(if on {
+                "Colored nicknames enabled. Disable with /cn"
+            } else {
+                "Colored nicknames disabled. Enable with /cy"
+            });
         }
         "my" | "mn" => {
             let on = word == "my";
             world.update_prefs(user, |p| p.margins = on);
-            info(if on { "Wordwrap margins enabled. Disable with /mn" } else { "Wordwrap margins disabled. Enable with /my" });
+            info(if on {
+                "Wordwrap margins enabled. Disable with /mn"
+            } else {
+                "Wordwrap margins disabled. Enable with /my"
+            });
         }
         digits if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
             let index = digits.parse::<usize>().unwrap_or(usize::MAX);
             if !world.switch_window(user, index) {
-                error(&format!("[error]\n  you only have {} channels my dude", world.window_count(user)));
+                error(&format!(
+                    "[error]\n  you only have {} channels my dude",
+                    world.window_count(user)
+                ));
             }
         }
         _ => error(&format!(
@@ -206,27 +239,51 @@ fn say(world: &World, user: u64, text: &str) {
 
 fn change_nick(world: &World, user: u64, arg: &str) {
     if arg.is_empty() {
-        world.tell(user, AUTHOR_ERROR, "[invalid argument]\n  usage: /nick new_nickname\n  example: /nick spartacus");
+        world.tell(
+            user,
+            AUTHOR_ERROR,
+            "[invalid argument]\n  usage: /nick new_nickname\n  example: /nick spartacus",
+        );
         return;
     }
     let nick = match check_nick(arg) {
         NickCheck::Valid(nick) => nick,
         NickCheck::Filtered { nick, bad_start } => {
-            let why = if bad_start { " (nicks must begin with an alphanumeric character)" } else { "" };
-            world.tell(user, AUTHOR_ERROR, &format!("[invalid argument]\n  illegal characters were removed{why}"));
+            let why = if bad_start {
+                " (nicks must begin with an alphanumeric character)"
+            } else {
+                ""
+            };
+            world.tell(
+                user,
+                AUTHOR_ERROR,
+                &format!("[invalid argument]\n  illegal characters were removed{why}"),
+            );
             nick
         }
         NickCheck::Empty => {
-            world.tell(user, AUTHOR_ERROR, "[invalid argument]\n  yooo EXCLUSIVELY illegal chars in new nick");
+            world.tell(
+                user,
+                AUTHOR_ERROR,
+                "[invalid argument]\n  yooo EXCLUSIVELY illegal chars in new nick",
+            );
             return;
         }
         NickCheck::TooLong => {
-            world.tell(user, AUTHOR_ERROR, "[invalid argument]\n  too long (at most 32 characters)");
+            world.tell(
+                user,
+                AUTHOR_ERROR,
+                "[invalid argument]\n  too long (at most 32 characters)",
+            );
             return;
         }
     };
     if let Err(problem) = world.change_nick(user, &nick) {
-        world.tell(user, AUTHOR_ERROR, &format!("[invalid argument]\n  {problem}"));
+        world.tell(
+            user,
+            AUTHOR_ERROR,
+            &format!("[invalid argument]\n  {problem}"),
+        );
     }
 }
 
@@ -235,8 +292,15 @@ fn admin(world: &World, user: u64, action: impl FnOnce()) {
     if world.is_admin(user) {
         action();
     } else {
-        tracing::warn!(nick = world.nick(user).unwrap_or_default(), "denied admin command");
-        world.tell(user, AUTHOR_ERROR, "[denied]\n  don't move, the police are on the way");
+        tracing::warn!(
+            nick = world.nick(user).unwrap_or_default(),
+            "denied admin command"
+        );
+        world.tell(
+            user,
+            AUTHOR_ERROR,
+            "[denied]\n  don't move, the police are on the way",
+        );
     }
 }
 

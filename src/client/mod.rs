@@ -193,6 +193,9 @@ async fn read_motd(path: Option<&std::path::Path>) -> Option<String> {
     let path = path?;
     let file = tokio::fs::File::open(path).await.ok()?;
     let mut bytes = Vec::new();
-    file.take(MAX_MOTD_BYTES).read_to_end(&mut bytes).await.ok()?;
+    file.take(MAX_MOTD_BYTES)
+        .read_to_end(&mut bytes)
+        .await
+        .ok()?;
     Some(String::from_utf8_lossy(&bytes).replace('\r', ""))
 }

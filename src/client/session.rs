@@ -10,7 +10,7 @@ use crate::client::commands::{self, Flow};
 use crate::term::keys::{Key, KeyDecoder};
 use crate::term::layout::{Layout, plain_lines};
 use crate::term::lineedit::{EditOutcome, LineEditor};
-use crate::term::width::{str_width, truncate_to_width};
+use crate::term::width::str_width;
 use crate::text;
 use crate::world::{ChannelId, ChannelKind, Message, UserId, View, World, mentions};
 
@@ -69,7 +69,10 @@ impl Session {
             cols: DEFAULT_SIZE.0,
             rows: DEFAULT_SIZE.1,
             bad_size_told: false,
-            teletype: Teletype { full_redraw: true, ..Teletype::default() },
+            teletype: Teletype {
+                full_redraw: true,
+                ..Teletype::default()
+            },
             pending_output: String::new(),
             overflow_told: false,
             last_bell: None,
@@ -140,15 +143,15 @@ impl Session {
     fn handle_key(&mut self, key: Key) -> Flow {
         match key {
             Key::Char(c) => {
-                if self.line.insert(c) == EditOutcome::Full {
-                    if !self.overflow_told {
-                        self.overflow_told = true;
-                        self.world.tell(
-                            self.user,
-                            crate::world::AUTHOR_ERROR,
-                            &format!("your line is too long; at most {MAX_LINE_CHARS} characters are kept"),
-                        );
-                    }
+                if self.line.insert(c) == EditOutcome::Full && !self.overflow_told {
+                    self.overflow_told = true;
+                    self.world.tell(
+                        self.user,
+                        crate::world::AUTHOR_ERROR,
+                        &format!(
+                            "your line is too long; at most {MAX_LINE_CHARS} characters are kept"
+                        ),
+                    );
                 }
             }
             Key::Enter => {
@@ -183,7 +186,11 @@ impl Session {
         let cols = usize::from(self.cols);
         let chat_rows = rows.saturating_sub(3).max(1);
         let same_window = self.teletype.channel.is_some();
-        let since = if self.teletype.full_redraw || !same_window { None } else { Some(self.teletype.next_seq) };
+        let since = if self.teletype.full_redraw || !same_window {
+            None
+        } else {
+            Some(self.teletype.next_seq)
+        };
         let Some(mut view) = self.world.view(self.user, since, chat_rows.max(rows * 4)) else {
             return out;
         };
@@ -199,7 +206,19 @@ impl Session {
         let clear_prompt = format!("\r{}\r", " ".repeat(cols.saturating_sub(2)));
         let mut lines = Vec::new();
         for notice in &view.notices {
-            lines.push(truncate_to_width(notice, cols.saturating_sub(1)).to_string());
+            let width = cols.saturating_sub(2).max(8);
+            lines.extend(
+                crate::term::layout::wrap(notice, width, width.saturating_sub(2))
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, line)| {
+                        if index == 0 {
+                            line
+                        } else {
+                            format!("  {line}")
+                        }
+                    }),
+            );
         }
         let mut chat = Vec::new();
         let layout = Layout::for_width(cols, view.kind == ChannelKind::Status);
@@ -226,7 +245,10 @@ impl Session {
         self.teletype.full_redraw = false;
         self.world.mark_read(self.user, view.channel, view.next_seq);
 
-        let new_hilight = view.hilight_windows.iter().any(|w| !self.teletype.hilights.contains(w));
+        let new_hilight = view
+            .hilight_windows
+            .iter()
+            .any(|w| !self.teletype.hilights.contains(w));
         self.teletype.hilights = view.hilight_windows.clone();
         if new_hilight && view.prefs.bell >= 1 && self.bell_allowed() {
             out.push('\x07');
@@ -245,7 +267,10 @@ impl Session {
 
     fn bell_allowed(&mut self) -> bool {
         let now = Instant::now();
-        if self.last_bell.is_some_and(|t| now.duration_since(t) < BELL_INTERVAL) {
+        if self
+            .last_bell
+            .is_some_and(|t| now.duration_since(t) < BELL_INTERVAL)
+        {
             return false;
         }
         self.last_bell = Some(now);
@@ -258,7 +283,15 @@ impl Session {
             && !message.author.starts_with('-')
             && mentions(&plain, &view.nick, view.prefs.at_all);
         let author = text::strip_formatting(&message.author);
-        plain_lines(layout, usize::from(self.cols), message.unix_micros, &author, &plain, view.prefs.margins, hilight)
+        plain_lines(
+            layout,
+            usize::from(self.cols),
+            message.unix_micros,
+            &author,
+            &plain,
+            view.prefs.margins,
+            hilight,
+        )
     }
 
     /// The teletype prompt: the status bar without nick list, then `nick> input█`.
@@ -268,7 +301,13 @@ impl Session {
         if let Some(count) = view.member_count {
             status.push_str(&format!("({count})"));
         }
-        let list = |windows: &[usize]| windows.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        let list = |windows: &[usize]| {
+            windows
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         if !view.hilight_windows.is_empty() {
             status.push_str(&format!("   h:{}", list(&view.hilight_windows)));
         }
@@ -276,7 +315,10 @@ impl Session {
             status.push_str(&format!("   a:{}", list(&view.activity_windows)));
         }
         let prefix = format!("{status}   {}> ", view.nick);
-        let room = usize::from(self.cols).saturating_sub(8).saturating_sub(str_width(&prefix)).max(8);
+        let room = usize::from(self.cols)
+            .saturating_sub(8)
+            .saturating_sub(str_width(&prefix))
+            .max(8);
         let visible = visible_input(self.line.chars(), self.line.cursor(), room);
         format!("{prefix}{visible}")
     }
@@ -289,15 +331,29 @@ impl Session {
 
 /// The part of the input line that fits `room` columns around the cursor, with `█` at the cursor.
 fn visible_input(chars: &[char], cursor: usize, room: usize) -> String {
-    let shown: Vec<char> = chars.iter().map(|&c| if c.is_control() { control_preview(c) } else { c }).collect();
-    // Keep about a third of the field left of the cursor, as r0c does.
-    let keep_left = room / 3;
-    let start = if shown.len() < room { 0 } else { cursor.saturating_sub(keep_left.max(room.saturating_sub(shown.len() - cursor))) };
+    let shown: Vec<char> = chars
+        .iter()
+        .map(|&c| {
+            if c.is_control() {
+                control_preview(c)
+            } else {
+                c
+            }
+        })
+        .collect();
+    // Keep about a third of the field left of the cursor, as r0c does, but never leave the
+    // right part empty while there is text to show.
+    let start = cursor
+        .saturating_sub(room / 3)
+        .min((shown.len() + 1).saturating_sub(room));
     let mut out = String::new();
     let mut used = 0;
     for (index, c) in shown.iter().enumerate().skip(start) {
+        let cursor_cell = usize::from(index == cursor);
         let w = crate::term::width::char_width(*c).max(1);
-        if used + w + 1 > room {
+        // Leave a column for the cursor block while it is still to come.
+        let reserve = usize::from(index < cursor || cursor >= shown.len());
+        if used + cursor_cell + w + reserve.min(1 - cursor_cell) > room {
             break;
         }
         if index == cursor {

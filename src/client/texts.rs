@@ -23,7 +23,11 @@ const LOGO_ASCII: &str = "\
 /// The welcome message: logo, version, quick start, then the MOTD if there is one.
 pub fn welcome(box_drawing: bool, motd: Option<&str>) -> String {
     let logo = if box_drawing { LOGO_BOXES } else { LOGO_ASCII };
-    let mut text = format!("\n{logo}\n  r0c {}  (rust)\n\n{}", env!("CARGO_PKG_VERSION"), intro());
+    let mut text = format!(
+        "\n{logo}\n  r0c {}  (rust)\n\n{}",
+        env!("CARGO_PKG_VERSION"),
+        intro()
+    );
     if let Some(motd) = motd {
         text.push_str("\n\n");
         text.push_str(motd.trim_end());

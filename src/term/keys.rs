@@ -27,7 +27,10 @@ pub enum Key {
     /// The Escape key on its own.
     Escape,
     /// The answer to a cursor-position probe: where the terminal put the cursor.
-    CursorReport { row: u16, col: u16 },
+    CursorReport {
+        row: u16,
+        col: u16,
+    },
 }
 
 /// Escape sequences longer than this are not keys; they are dropped.
@@ -167,7 +170,10 @@ fn cursor_report(seq: &str) -> Option<Key> {
     if !valid(row) || !valid(col) {
         return None;
     }
-    Some(Key::CursorReport { row: row.parse().ok()?, col: col.parse().ok()? })
+    Some(Key::CursorReport {
+        row: row.parse().ok()?,
+        col: col.parse().ok()?,
+    })
 }
 
 #[cfg(test)]
@@ -194,16 +200,34 @@ mod tests {
         check(&["\r\r"], &[Enter, Enter]);
         check(&["\x1b[A\x1bOB\x1b[C\x1b[D"], &[Up, Down, Right, Left]);
         check(&["\x1b", "[", "5", "~"], &[PageUp]);
-        check(&["\x1b[7~\x1b[8~\x1b[1~\x1b[4~\x1bOH\x1bOF"], &[Home, End, Home, End, Home, End]);
+        check(
+            &["\x1b[7~\x1b[8~\x1b[1~\x1b[4~\x1bOH\x1bOF"],
+            &[Home, End, Home, End, Home, End],
+        );
         check(&["\x1b[1;5Dx"], &[Char('x')]);
         check(&["\x1b[15~x"], &[Char('x')]);
         check(&["\x1bOPx"], &[Char('x')]);
         check(&["\x1b[24;80R"], &[CursorReport { row: 24, col: 80 }]);
         check(&["\x1b[99999;80Rx"], &[Char('x')]);
         check(&["\x7f\x08\t"], &[Backspace, Backspace, Tab]);
-        check(&["\x01\x18\x05\x0c\x03"], &[Ctrl('a'), Ctrl('x'), Ctrl('e'), Ctrl('l'), Ctrl('c')]);
+        check(
+            &["\x01\x18\x05\x0c\x03"],
+            &[Ctrl('a'), Ctrl('x'), Ctrl('e'), Ctrl('l'), Ctrl('c')],
+        );
         check(&["\x15\x04"], &[PageUp, PageDown]);
-        check(&["\x0b3,4hi\x02\x0f"], &[Char('\x0b'), Char('3'), Char(','), Char('4'), Char('h'), Char('i'), Char('\x02'), Char('\x0f')]);
+        check(
+            &["\x0b3,4hi\x02\x0f"],
+            &[
+                Char('\x0b'),
+                Char('3'),
+                Char(','),
+                Char('4'),
+                Char('h'),
+                Char('i'),
+                Char('\x02'),
+                Char('\x0f'),
+            ],
+        );
         check(&["\x1b[\u{e9}x"], &[Char('\u{e9}'), Char('x')]);
         check(&["\u{85}a"], &[Char('a')]);
     }

@@ -29,7 +29,12 @@ impl Layout {
         };
         let nick_width = if status_window { 6 } else { wide_nick };
         let indent = nick_width + prefix;
-        Layout { timestamp, nick_width, text_width: width.saturating_sub(indent).max(8), indent }
+        Layout {
+            timestamp,
+            nick_width,
+            text_width: width.saturating_sub(indent).max(8),
+            indent,
+        }
     }
 }
 
@@ -48,7 +53,8 @@ pub fn plain_lines(
 ) -> Vec<String> {
     let mut prefix = String::new();
     if let Some(format) = layout.timestamp {
-        let time = jiff::Timestamp::from_microsecond(unix_micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let time =
+            jiff::Timestamp::from_microsecond(unix_micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         prefix.push_str(&time.strftime(format).to_string());
         prefix.push(if hilight { '=' } else { ' ' });
     }
@@ -56,10 +62,16 @@ pub fn plain_lines(
     prefix.push_str(&" ".repeat(layout.nick_width - str_width(nick)));
     prefix.push_str(nick);
     prefix.push(' ');
-    let (rest_width, rest_indent) =
-        if margins { (layout.text_width, layout.indent) } else { (width.saturating_sub(2).max(8), 2) };
+    let (rest_width, rest_indent) = if margins {
+        (layout.text_width, layout.indent)
+    } else {
+        (width.saturating_sub(2).max(8), 2)
+    };
     let mut lines = Vec::new();
-    for (index, wrapped) in wrap(text, layout.text_width, rest_width).into_iter().enumerate() {
+    for (index, wrapped) in wrap(text, layout.text_width, rest_width)
+        .into_iter()
+        .enumerate()
+    {
         if index == 0 {
             lines.push(format!("{prefix}{wrapped}"));
         } else {
@@ -73,7 +85,13 @@ pub fn plain_lines(
 /// the following ones `rest_width`. Words wider than a line are cut, with a `-` at each cut.
 pub fn wrap(text: &str, first_width: usize, rest_width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
-    let limit = |lines: &Vec<String>| if lines.is_empty() { first_width } else { rest_width };
+    let limit = |lines: &Vec<String>| {
+        if lines.is_empty() {
+            first_width
+        } else {
+            rest_width
+        }
+    };
     for paragraph in text.split('\n') {
         let paragraph = paragraph.trim_end();
         if str_width(paragraph) <= limit(&lines) {
@@ -85,7 +103,11 @@ pub fn wrap(text: &str, first_width: usize, rest_width: usize) -> Vec<String> {
             let mut word = word.to_string();
             loop {
                 let max = limit(&lines);
-                let needed = if current.is_empty() { str_width(&word) } else { str_width(&current) + 1 + str_width(&word) };
+                let needed = if current.is_empty() {
+                    str_width(&word)
+                } else {
+                    str_width(&current) + 1 + str_width(&word)
+                };
                 if needed <= max {
                     if !current.is_empty() {
                         current.push(' ');
@@ -132,12 +154,28 @@ mod tests {
 
     #[test]
     fn tiers() {
-        assert_eq!(Layout::for_width(80, false), Layout { timestamp: Some("%H%M%S"), nick_width: 10, text_width: 62, indent: 18 });
+        assert_eq!(
+            Layout::for_width(80, false),
+            Layout {
+                timestamp: Some("%H%M%S"),
+                nick_width: 10,
+                text_width: 62,
+                indent: 18
+            }
+        );
         assert_eq!(Layout::for_width(80, true).indent, 14);
         assert_eq!(Layout::for_width(140, false).text_width, 116);
         assert_eq!(Layout::for_width(100, false).indent, 22);
         assert_eq!(Layout::for_width(60, false).indent, 14);
-        assert_eq!(Layout::for_width(50, false), Layout { timestamp: None, nick_width: 8, text_width: 41, indent: 9 });
+        assert_eq!(
+            Layout::for_width(50, false),
+            Layout {
+                timestamp: None,
+                nick_width: 8,
+                text_width: 41,
+                indent: 9
+            }
+        );
     }
 
     #[test]

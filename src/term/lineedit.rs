@@ -28,7 +28,13 @@ pub struct LineEditor {
 impl LineEditor {
     /// An empty line that accepts at most `max_chars` characters.
     pub fn new(max_chars: usize) -> LineEditor {
-        LineEditor { chars: Vec::new(), cursor: 0, max_chars, history: Vec::new(), browsing: None }
+        LineEditor {
+            chars: Vec::new(),
+            cursor: 0,
+            max_chars,
+            history: Vec::new(),
+            browsing: None,
+        }
     }
 
     /// The text of the line.

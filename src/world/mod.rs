@@ -233,7 +233,12 @@ pub enum DirectError {
 impl World {
     /// Creates an empty world that persists public history into `store`.
     pub fn new(settings: WorldSettings, store: Arc<Store>, shutdown: CancellationToken) -> World {
-        World { state: Mutex::new(State::default()), store, settings, shutdown }
+        World {
+            state: Mutex::new(State::default()),
+            store,
+            settings,
+            shutdown,
+        }
     }
 
     /// The world's fixed settings.
@@ -248,7 +253,9 @@ impl World {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep serving.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Registers a new connection from `address`: an automatic nick and a status window whose
@@ -272,7 +279,11 @@ impl World {
             margins: true,
         };
         state.nicks.insert(nick.to_lowercase(), id);
-        let status = state.new_channel(ChannelKind::Status, "r0c readme (and status info)".into(), 0);
+        let status = state.new_channel(
+            ChannelKind::Status,
+            "r0c readme (and status info)".into(),
+            0,
+        );
         state.users.insert(
             id,
             User {
@@ -296,8 +307,20 @@ impl World {
         if let Some(channel) = state.channels.get_mut(&status) {
             channel.members.push(id);
         }
-        self.post(&mut state, status, AUTHOR_SYSTEM, &join_text(&nick), Ping::Nobody);
-        self.post(&mut state, status, AUTHOR_INFO, &text::sanitize_lines(&welcome), Ping::Nobody);
+        self.post(
+            &mut state,
+            status,
+            AUTHOR_SYSTEM,
+            &join_text(&nick),
+            Ping::Nobody,
+        );
+        self.post(
+            &mut state,
+            status,
+            AUTHOR_INFO,
+            &text::sanitize_lines(&welcome),
+            Ping::Nobody,
+        );
         tracing::info!(%address, nick, "client joined");
         (id, wake)
     }
@@ -306,7 +329,9 @@ impl World {
     /// disconnect); without, they leave quietly (server shutdown, so history stays clean).
     pub fn disconnect(&self, user: UserId, announce: bool) {
         let mut state = self.lock();
-        let Some(windows) = state.users.get(&user).map(|u| u.windows.clone()) else { return };
+        let Some(windows) = state.users.get(&user).map(|u| u.windows.clone()) else {
+            return;
+        };
         for window in windows.iter().rev() {
             self.leave_channel(&mut state, user, window.channel, announce);
         }
@@ -333,9 +358,15 @@ impl World {
         let window = user_state.windows.get(user_state.active)?;
         let channel = state.channels.get(&window.channel)?;
         let messages: Vec<Arc<Message>> = {
-            let newer = channel.messages.iter().filter(|m| since.is_none_or(|s| m.seq >= s));
+            let newer = channel
+                .messages
+                .iter()
+                .filter(|m| since.is_none_or(|s| m.seq >= s));
             let count = newer.clone().count();
-            newer.skip(count.saturating_sub(max_messages)).cloned().collect()
+            newer
+                .skip(count.saturating_sub(max_messages))
+                .cloned()
+                .collect()
         };
         let mut hilight_windows = Vec::new();
         let mut activity_windows = Vec::new();
@@ -343,7 +374,9 @@ impl World {
             if index == user_state.active {
                 continue;
             }
-            let Some(other_channel) = state.channels.get(&other.channel) else { continue };
+            let Some(other_channel) = state.channels.get(&other.channel) else {
+                continue;
+            };
             if other.last_ping.is_some_and(|p| p >= other.read_upto) {
                 hilight_windows.push(index);
             }
@@ -406,35 +439,58 @@ impl World {
     /// Sends a line of chat from the user into their active window.
     pub fn say(&self, user: UserId, typed: &str) -> Result<(), String> {
         let mut state = self.lock();
-        let Some(author) = state.users.get(&user) else { return Ok(()) };
+        let Some(author) = state.users.get(&user) else {
+            return Ok(());
+        };
         let nick = author.nick.clone();
-        let Some(window) = author.windows.get(author.active).cloned() else { return Ok(()) };
+        let Some(window) = author.windows.get(author.active).cloned() else {
+            return Ok(());
+        };
         let Some(kind) = state.channels.get(&window.channel).map(|c| c.kind.clone()) else {
             return Ok(());
         };
         let text = text::sanitize_message(typed);
         match kind {
-            ChannelKind::Status => Err("this buffer does not accept messages, only commands".into()),
+            ChannelKind::Status => {
+                Err("this buffer does not accept messages, only commands".into())
+            }
             ChannelKind::Public { .. } => {
                 self.post(&mut state, window.channel, &nick, &text, Ping::Mentioned);
                 Ok(())
             }
-            ChannelKind::Direct => self.say_direct(&mut state, user, window.channel, &window.alias, &nick, &text),
+            ChannelKind::Direct => self.say_direct(
+                &mut state,
+                user,
+                window.channel,
+                &window.alias,
+                &nick,
+                &text,
+            ),
         }
     }
 
     /// `/me`: an action line in the active window.
     pub fn action(&self, user: UserId, typed: &str) -> Result<(), String> {
         let mut state = self.lock();
-        let Some(author) = state.users.get(&user) else { return Ok(()) };
+        let Some(author) = state.users.get(&user) else {
+            return Ok(());
+        };
         let nick = author.nick.clone();
-        let Some(window) = author.windows.get(author.active).cloned() else { return Ok(()) };
+        let Some(window) = author.windows.get(author.active).cloned() else {
+            return Ok(());
+        };
         let kind = state.channels.get(&window.channel).map(|c| c.kind.clone());
         if kind == Some(ChannelKind::Status) {
             return Err("this buffer does not accept messages, only commands".into());
         }
         let text = format!("\x02{nick}\x02 {}", text::sanitize_message(typed));
-        self.post(&mut state, window.channel, AUTHOR_ACTION, &text, Ping::Mentioned);
+        self.post(
+            &mut state,
+            window.channel,
+            AUTHOR_ACTION,
+            &text,
+            Ping::Mentioned,
+        );
         Ok(())
     }
 
@@ -447,7 +503,11 @@ impl World {
         nick: &str,
         text: &str,
     ) -> Result<(), String> {
-        let members = state.channels.get(&channel).map(|c| c.members.clone()).unwrap_or_default();
+        let members = state
+            .channels
+            .get(&channel)
+            .map(|c| c.members.clone())
+            .unwrap_or_default();
         if members.len() < 2 && !alias.eq_ignore_ascii_case(nick) {
             // The partner left or was never pulled in: invite whoever holds that nick now.
             let Some(&partner) = state.nicks.get(&alias.to_lowercase()) else {
@@ -470,16 +530,33 @@ impl World {
 
     /// `/msg nick text`: opens (or reuses) a DM window with `target`, posts the text and
     /// switches the sender to it.
-    pub fn direct_message(&self, user: UserId, target: &str, typed: &str) -> Result<(), DirectError> {
+    pub fn direct_message(
+        &self,
+        user: UserId,
+        target: &str,
+        typed: &str,
+    ) -> Result<(), DirectError> {
         let mut state = self.lock();
         if !state.nicks.contains_key(&target.to_lowercase()) {
             return Err(DirectError::NotOnline(target.to_string()));
         }
-        let Some(sender) = state.users.get(&user) else { return Ok(()) };
+        let Some(sender) = state.users.get(&user) else {
+            return Ok(());
+        };
         let nick = sender.nick.clone();
+        // The window is named after the partner's nick as they spell it.
+        let target = state
+            .nicks
+            .get(&target.to_lowercase())
+            .and_then(|id| state.users.get(id))
+            .map_or_else(|| target.to_string(), |u| u.nick.clone());
+        let target = target.as_str();
         let existing = sender.windows.iter().position(|w| {
             w.alias.eq_ignore_ascii_case(target)
-                && state.channels.get(&w.channel).is_some_and(|c| c.kind == ChannelKind::Direct)
+                && state
+                    .channels
+                    .get(&w.channel)
+                    .is_some_and(|c| c.kind == ChannelKind::Direct)
         });
         let index = match existing {
             Some(index) => index,
@@ -490,11 +567,23 @@ impl World {
             }
         };
         state.switch_window(user, index);
-        let Some(window) = state.users.get(&user).and_then(|u| u.windows.get(index)).cloned() else {
+        let Some(window) = state
+            .users
+            .get(&user)
+            .and_then(|u| u.windows.get(index))
+            .cloned()
+        else {
             return Ok(());
         };
         let text = text::sanitize_message(typed);
-        let _ = self.say_direct(&mut state, user, window.channel, &window.alias, &nick, &text);
+        let _ = self.say_direct(
+            &mut state,
+            user,
+            window.channel,
+            &window.alias,
+            &nick,
+            &text,
+        );
         tracing::info!(from = nick, to = target, "direct message");
         Ok(())
     }
@@ -503,21 +592,22 @@ impl World {
     pub fn join(&self, user: UserId, name: &str) {
         let mut state = self.lock();
         let existing = state.public_by_name.get(name).copied();
-        if let Some(channel) = existing {
-            if let Some(index) = state
+        if let Some(channel) = existing
+            && let Some(index) = state
                 .users
                 .get(&user)
                 .and_then(|u| u.windows.iter().position(|w| w.channel == channel))
-            {
-                state.switch_window(user, index);
-                return;
-            }
+        {
+            state.switch_window(user, index);
+            return;
         }
         let channel = match existing {
             Some(channel) => channel,
             None => self.create_public(&mut state, name),
         };
-        let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else { return };
+        let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else {
+            return;
+        };
         self.add_member(&mut state, user, channel, format!("#{name}"));
         let index = state.users.get(&user).map_or(0, |u| u.windows.len() - 1);
         state.switch_window(user, index);
@@ -525,10 +615,13 @@ impl World {
     }
 
     fn create_public(&self, state: &mut State, name: &str) -> ChannelId {
-        let history = self.store.recent_messages(name, self.settings.hist_rd).unwrap_or_else(|error| {
-            tracing::error!(%error, channel = name, "could not load history");
-            Vec::new()
-        });
+        let history = self
+            .store
+            .recent_messages(name, self.settings.hist_rd)
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, channel = name, "could not load history");
+                Vec::new()
+            });
         let next_seq = match self.store.last_seq(name) {
             Ok(Some(last)) => last + 1,
             _ => history.last().map_or(0, |m| m.seq + 1),
@@ -540,7 +633,13 @@ impl World {
             .flatten()
             .map(|t| text::sanitize_message(&t))
             .unwrap_or_else(|| format!("#{name} - no topic has been set"));
-        let id = state.new_channel(ChannelKind::Public { name: name.to_string() }, topic, next_seq);
+        let id = state.new_channel(
+            ChannelKind::Public {
+                name: name.to_string(),
+            },
+            topic,
+            next_seq,
+        );
         if let Some(channel) = state.channels.get_mut(&id) {
             channel.messages.extend(history.into_iter().map(|m| {
                 Arc::new(Message {
@@ -550,56 +649,90 @@ impl World {
                     text: text::sanitize_message(&m.text),
                 })
             }));
-            tracing::info!(channel = name, loaded = channel.messages.len(), "channel created");
+            tracing::info!(
+                channel = name,
+                loaded = channel.messages.len(),
+                "channel created"
+            );
         }
         state.public_by_name.insert(name.to_string(), id);
-        let created = format!("\x0b6channel created at \x02{}", format_created(now_micros()));
+        let created = format!(
+            "\x0b6channel created at \x02{}",
+            format_created(now_micros())
+        );
         self.post(state, id, AUTHOR_SYSTEM, &created, Ping::Nobody);
         id
     }
 
     fn add_member(&self, state: &mut State, user: UserId, channel: ChannelId, alias: String) {
-        let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else { return };
-        let Some(target) = state.channels.get_mut(&channel) else { return };
+        let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else {
+            return;
+        };
+        let Some(target) = state.channels.get_mut(&channel) else {
+            return;
+        };
         if target.members.contains(&user) {
             return;
         }
         target.members.push(user);
         let read_upto = target.next_seq;
         if let Some(member) = state.users.get_mut(&user) {
-            member.windows.push(Window { channel, alias, read_upto, last_ping: None });
+            member.windows.push(Window {
+                channel,
+                alias,
+                read_upto,
+                last_ping: None,
+            });
         }
-        self.post(state, channel, AUTHOR_SYSTEM, &join_text(&nick), Ping::Nobody);
+        self.post(
+            state,
+            channel,
+            AUTHOR_SYSTEM,
+            &join_text(&nick),
+            Ping::Nobody,
+        );
         state.note_speaker(channel, &nick);
     }
 
     /// `/part`: leaves the active window's channel. The status window cannot be left.
     pub fn part(&self, user: UserId) -> Result<(), String> {
         let mut state = self.lock();
-        let Some(u) = state.users.get(&user) else { return Ok(()) };
+        let Some(u) = state.users.get(&user) else {
+            return Ok(());
+        };
         if u.active == 0 {
             return Err("cannot part the status channel".into());
         }
-        let Some(channel) = u.windows.get(u.active).map(|w| w.channel) else { return Ok(()) };
+        let Some(channel) = u.windows.get(u.active).map(|w| w.channel) else {
+            return Ok(());
+        };
         self.leave_channel(&mut state, user, channel, true);
         Ok(())
     }
 
     fn leave_channel(&self, state: &mut State, user: UserId, channel: ChannelId, announce: bool) {
-        let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else { return };
-        let Some(kind) = state.channels.get(&channel).map(|c| c.kind.clone()) else { return };
-        if let Some(u) = state.users.get_mut(&user) {
-            if let Some(index) = u.windows.iter().position(|w| w.channel == channel) {
-                u.windows.remove(index);
-                if u.active >= index && u.active > 0 && (u.active > index || u.active >= u.windows.len()) {
-                    u.active -= 1;
-                }
-                u.active = u.active.min(u.windows.len().saturating_sub(1));
-                u.needs_redraw = true;
-                u.wake.notify_one();
+        let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else {
+            return;
+        };
+        let Some(kind) = state.channels.get(&channel).map(|c| c.kind.clone()) else {
+            return;
+        };
+        if let Some(u) = state.users.get_mut(&user)
+            && let Some(index) = u.windows.iter().position(|w| w.channel == channel)
+        {
+            u.windows.remove(index);
+            // The window that takes the parted one's place becomes active (or the one before
+            // it, if the parted window was the last).
+            if u.active > index {
+                u.active -= 1;
             }
+            u.active = u.active.min(u.windows.len().saturating_sub(1));
+            u.needs_redraw = true;
+            u.wake.notify_one();
         }
-        let Some(target) = state.channels.get_mut(&channel) else { return };
+        let Some(target) = state.channels.get_mut(&channel) else {
+            return;
+        };
         target.members.retain(|&m| m != user);
         target.recent_speakers.retain(|n| n != &nick);
         let remaining = target.members.len();
@@ -610,18 +743,22 @@ impl World {
             }
             self.post(state, channel, AUTHOR_SYSTEM, &left, Ping::Nobody);
         }
-        if remaining == 0 {
-            if let Some(ChannelKind::Public { name }) = state.channels.remove(&channel).map(|c| c.kind) {
-                state.public_by_name.remove(&name);
-                tracing::info!(channel = name, "channel closed");
-            }
+        // An empty channel of any kind is gone; a public one is re-created from the store.
+        if remaining == 0
+            && let Some(ChannelKind::Public { name }) =
+                state.channels.remove(&channel).map(|c| c.kind)
+        {
+            state.public_by_name.remove(&name);
+            tracing::info!(channel = name, "channel closed");
         }
     }
 
     /// `/nick`: changes the user's nick; everyone in their channels is told.
     pub fn change_nick(&self, user: UserId, new_nick: &str) -> Result<(), NickError> {
         let mut state = self.lock();
-        let Some(old) = state.users.get(&user).map(|u| u.nick.clone()) else { return Ok(()) };
+        let Some(old) = state.users.get(&user).map(|u| u.nick.clone()) else {
+            return Ok(());
+        };
         if let Some(&holder) = state.nicks.get(&new_nick.to_lowercase()) {
             // Changing only the letter case of your own nick is fine (r0c refused it).
             if holder != user || old == new_nick {
@@ -636,10 +773,18 @@ impl World {
         });
         let text = format!("\x0be{old}\x02 changed nick to \x02{new_nick}");
         for window in windows.unwrap_or_default() {
-            let members = state.channels.get(&window.channel).map(|c| c.members.clone()).unwrap_or_default();
+            let members = state
+                .channels
+                .get(&window.channel)
+                .map(|c| c.members.clone())
+                .unwrap_or_default();
             for member in members {
                 if let Some(other) = state.users.get_mut(&member) {
-                    for w in other.windows.iter_mut().filter(|w| w.channel == window.channel && w.alias == old) {
+                    for w in other
+                        .windows
+                        .iter_mut()
+                        .filter(|w| w.channel == window.channel && w.alias == old)
+                    {
                         w.alias = new_nick.to_string();
                     }
                 }
@@ -649,7 +794,13 @@ impl World {
                     *speaker = new_nick.to_string();
                 }
             }
-            self.post(&mut state, window.channel, AUTHOR_SYSTEM, &text, Ping::Nobody);
+            self.post(
+                &mut state,
+                window.channel,
+                AUTHOR_SYSTEM,
+                &text,
+                Ping::Nobody,
+            );
         }
         tracing::info!(old, new = new_nick, "nick change");
         Ok(())
@@ -658,19 +809,31 @@ impl World {
     /// `/topic`: sets the topic of the active public channel.
     pub fn set_topic(&self, user: UserId, typed: &str) -> Result<(), String> {
         let mut state = self.lock();
-        let Some(u) = state.users.get(&user) else { return Ok(()) };
+        let Some(u) = state.users.get(&user) else {
+            return Ok(());
+        };
         let nick = u.nick.clone();
-        let Some(channel_id) = u.windows.get(u.active).map(|w| w.channel) else { return Ok(()) };
-        let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+        let Some(channel_id) = u.windows.get(u.active).map(|w| w.channel) else {
+            return Ok(());
+        };
+        let Some(channel) = state.channels.get_mut(&channel_id) else {
+            return Ok(());
+        };
         let ChannelKind::Public { name } = channel.kind.clone() else {
             return Err("cannot change the topic of private channels".into());
         };
         let topic = text::sanitize_message(typed);
         let old = std::mem::replace(&mut channel.topic, topic.clone());
         self.store.set_topic(&name, &topic, &nick, now_micros());
-        let line = format!("\x0b6{nick} has changed the topic from [\x0f{old}\x0b6] -to-> [\x0f{topic}\x0b6]");
+        let line = format!(
+            "\x0b6{nick} has changed the topic from [\x0f{old}\x0b6] -to-> [\x0f{topic}\x0b6]"
+        );
         self.post(&mut state, channel_id, AUTHOR_SYSTEM, &line, Ping::Nobody);
-        let members = state.channels.get(&channel_id).map(|c| c.members.clone()).unwrap_or_default();
+        let members = state
+            .channels
+            .get(&channel_id)
+            .map(|c| c.members.clone())
+            .unwrap_or_default();
         for member in members {
             if let Some(m) = state.users.get_mut(&member) {
                 m.needs_redraw = true;
@@ -687,7 +850,9 @@ impl World {
     /// Moves to the previous (`-1`) or next (`+1`) window, wrapping around.
     pub fn cycle_window(&self, user: UserId, step: isize) {
         let mut state = self.lock();
-        let Some(u) = state.users.get(&user) else { return };
+        let Some(u) = state.users.get(&user) else {
+            return;
+        };
         let count = u.windows.len() as isize;
         let index = (u.active as isize + step).rem_euclid(count.max(1)) as usize;
         state.switch_window(user, index);
@@ -702,12 +867,29 @@ impl World {
     /// they are looking at so feedback never goes unseen.
     pub fn tell(&self, user: UserId, author: &str, text: &str) {
         let mut state = self.lock();
-        let Some(u) = state.users.get_mut(&user) else { return };
+        let Some(u) = state.users.get_mut(&user) else {
+            return;
+        };
         let status = u.windows[0].channel;
         if u.active != 0 {
-            let first_line = text.lines().next().unwrap_or_default();
-            let more = if text.lines().nth(1).is_some() { "  (more in window 0: /0)" } else { "" };
-            u.notices.push_back(format!("{author} {}{more}", text::strip_formatting(first_line)));
+            // Short feedback is shown whole on one line; long output only announced.
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let shown = if lines.len() <= 3 {
+                lines.join(" ")
+            } else {
+                format!(
+                    "{}  (more in window 0: /0)",
+                    lines.first().copied().unwrap_or_default()
+                )
+            };
+            u.notices.push_back(format!(
+                "{author} {}",
+                text::strip_formatting(&text::sanitize_message(&shown))
+            ));
             u.wake.notify_one();
         }
         let sanitized = text::sanitize_lines(text);
@@ -747,8 +929,11 @@ impl World {
         let u = state.users.get(&user)?;
         let window = u.windows.get(u.active)?;
         let channel = state.channels.get(&window.channel)?;
-        let mut nicks: Vec<String> =
-            channel.members.iter().filter_map(|m| state.users.get(m).map(|u| u.nick.clone())).collect();
+        let mut nicks: Vec<String> = channel
+            .members
+            .iter()
+            .filter_map(|m| state.users.get(m).map(|u| u.nick.clone()))
+            .collect();
         nicks.sort_by_key(|n| n.to_lowercase());
         let label = match &channel.kind {
             ChannelKind::Public { name } => format!("#{name}"),
@@ -785,10 +970,15 @@ impl World {
             users_in_channels: chatting.len(),
         };
         let mut details = Vec::new();
-        let Some(me) = state.users.get(&user) else { return (census, details) };
+        let Some(me) = state.users.get(&user) else {
+            return (census, details);
+        };
         let nicks_of = |channel: &Channel| {
-            let mut nicks: Vec<String> =
-                channel.members.iter().filter_map(|m| state.users.get(m).map(|u| u.nick.clone())).collect();
+            let mut nicks: Vec<String> = channel
+                .members
+                .iter()
+                .filter_map(|m| state.users.get(m).map(|u| u.nick.clone()))
+                .collect();
             nicks.sort_by_key(|n| n.to_lowercase());
             nicks.join(", ")
         };
@@ -797,7 +987,11 @@ impl World {
             let mut users: Vec<&User> = state.users.values().collect();
             users.sort_by_key(|u| u.nick.to_lowercase());
             for u in users {
-                details.push(format!("{:<15} ok  {}", canonical_address(u.address), u.nick));
+                details.push(format!(
+                    "{:<15} ok  {}",
+                    canonical_address(u.address),
+                    u.nick
+                ));
             }
             details.push("----- chans -----".into());
             let mut names: Vec<(&String, &ChannelId)> = state.public_by_name.iter().collect();
@@ -810,14 +1004,14 @@ impl World {
             details.push("-----------------".into());
         } else {
             for (index, window) in me.windows.iter().enumerate() {
-                if let Some(channel) = state.channels.get(&window.channel) {
-                    if let ChannelKind::Public { name } = &channel.kind {
-                        details.push(format!(
-                            "{} users in /{index} #{name}:  {}",
-                            channel.members.len(),
-                            nicks_of(channel)
-                        ));
-                    }
+                if let Some(channel) = state.channels.get(&window.channel)
+                    && let ChannelKind::Public { name } = &channel.kind
+                {
+                    details.push(format!(
+                        "{} users in /{index} #{name}:  {}",
+                        channel.members.len(),
+                        nicks_of(channel)
+                    ));
                 }
             }
         }
@@ -827,10 +1021,16 @@ impl World {
     /// `/cls`: empties the active window's in-memory history (the store keeps it).
     pub fn clear_window(&self, user: UserId) -> Result<(), String> {
         let mut state = self.lock();
-        let Some(u) = state.users.get(&user) else { return Ok(()) };
+        let Some(u) = state.users.get(&user) else {
+            return Ok(());
+        };
         let (nick, admin) = (u.nick.clone(), u.admin);
-        let Some(channel_id) = u.windows.get(u.active).map(|w| w.channel) else { return Ok(()) };
-        let Some(channel) = state.channels.get_mut(&channel_id) else { return Ok(()) };
+        let Some(channel_id) = u.windows.get(u.active).map(|w| w.channel) else {
+            return Ok(());
+        };
+        let Some(channel) = state.channels.get_mut(&channel_id) else {
+            return Ok(());
+        };
         let public = matches!(channel.kind, ChannelKind::Public { .. });
         if public && !admin {
             return Err("private channels only".into());
@@ -842,7 +1042,11 @@ impl World {
                 m.needs_redraw = true;
             }
         }
-        let text = if public { format!("\x0b3channel wiped by \x02{nick}") } else { String::new() };
+        let text = if public {
+            format!("\x0b3channel wiped by \x02{nick}")
+        } else {
+            String::new()
+        };
         self.post(&mut state, channel_id, AUTHOR_ACTION, &text, Ping::Nobody);
         Ok(())
     }
@@ -878,7 +1082,9 @@ impl World {
 
     /// Appends a message to a channel: numbering, trimming, persistence, mentions, wake-ups.
     fn post(&self, state: &mut State, channel_id: ChannelId, author: &str, text: &str, ping: Ping) {
-        let Some(channel) = state.channels.get_mut(&channel_id) else { return };
+        let Some(channel) = state.channels.get_mut(&channel_id) else {
+            return;
+        };
         let message = Arc::new(Message {
             seq: channel.next_seq,
             unix_micros: now_micros(),
@@ -904,10 +1110,13 @@ impl World {
                 },
             ),
             ChannelKind::Direct => {
-                let nicks: Vec<String> =
-                    members.iter().filter_map(|m| state.users.get(m).map(|u| u.nick.clone())).collect();
+                let nicks: Vec<String> = members
+                    .iter()
+                    .filter_map(|m| state.users.get(m).map(|u| u.nick.clone()))
+                    .collect();
                 if let [a, b] = nicks.as_slice() {
-                    self.store.append_direct(a, b, message.unix_micros, author, text);
+                    self.store
+                        .append_direct(a, b, message.unix_micros, author, text);
                 }
             }
             ChannelKind::Status => {}
@@ -918,7 +1127,9 @@ impl World {
         let plain = text::strip_formatting(text);
         let mut mention_log = Vec::new();
         for member in &members {
-            let Some(u) = state.users.get_mut(member) else { continue };
+            let Some(u) = state.users.get_mut(member) else {
+                continue;
+            };
             let pinged = u.nick != author
                 && match ping {
                     Ping::Nobody => false,
@@ -982,7 +1193,9 @@ impl State {
     }
 
     fn switch_window(&mut self, user: UserId, index: usize) -> bool {
-        let Some(u) = self.users.get_mut(&user) else { return false };
+        let Some(u) = self.users.get_mut(&user) else {
+            return false;
+        };
         if index >= u.windows.len() {
             return false;
         }
@@ -1023,7 +1236,8 @@ pub fn now_micros() -> i64 {
 
 /// `YYYY-MM-DD, HH:MM:SSZ` in UTC, as the "channel created" line shows it.
 fn format_created(unix_micros: i64) -> String {
-    let time = jiff::Timestamp::from_microsecond(unix_micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let time =
+        jiff::Timestamp::from_microsecond(unix_micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     time.strftime("%Y-%m-%d, %H:%M:%SZ").to_string()
 }
 

@@ -31,10 +31,16 @@ pub fn suffix_candidates() -> impl Iterator<Item = String> {
     let chars: Vec<char> = SUFFIX_CHARS.chars().collect();
     let singles = chars.clone().into_iter().map(String::from);
     let nested = chars.clone().into_iter().flat_map(move |first| {
-        let inner_singles = chars.clone().into_iter().map(move |c| format!("{first}{c}"));
+        let inner_singles = chars
+            .clone()
+            .into_iter()
+            .map(move |c| format!("{first}{c}"));
         let chars_for_pairs = chars.clone();
         let inner_pairs = chars.clone().into_iter().flat_map(move |second| {
-            chars_for_pairs.clone().into_iter().map(move |third| format!("{first}{second}{third}"))
+            chars_for_pairs
+                .clone()
+                .into_iter()
+                .map(move |third| format!("{first}{second}{third}"))
         });
         inner_singles.chain(inner_pairs)
     });
@@ -43,7 +49,9 @@ pub fn suffix_candidates() -> impl Iterator<Item = String> {
 
 /// The first automatic nick for this address that `is_taken` does not reject.
 pub fn auto_nick(salt: &str, address: &str, is_taken: impl Fn(&str) -> bool) -> Option<String> {
-    suffix_candidates().map(|suffix| derived_nick(salt, address, &suffix)).find(|nick| !is_taken(nick))
+    suffix_candidates()
+        .map(|suffix| derived_nick(salt, address, &suffix))
+        .find(|nick| !is_taken(nick))
 }
 
 /// What became of a requested nick after the character rules were applied.
@@ -84,7 +92,10 @@ pub fn check_nick(requested: &str) -> NickCheck {
     } else if kept == requested {
         NickCheck::Valid(kept)
     } else {
-        NickCheck::Filtered { nick: kept, bad_start }
+        NickCheck::Filtered {
+            nick: kept,
+            bad_start,
+        }
     }
 }
 
@@ -114,8 +125,10 @@ mod tests {
 
     #[test]
     fn localhost_with_default_salt_gets_r0c_nicks_in_order() {
-        let nicks: Vec<String> =
-            suffix_candidates().take(3).map(|s| derived_nick("lammo/", "127.0.0.1", &s)).collect();
+        let nicks: Vec<String> = suffix_candidates()
+            .take(3)
+            .map(|s| derived_nick("lammo/", "127.0.0.1", &s))
+            .collect();
         assert_eq!(nicks, ["kywmyv", "yyryyd", "oaybdg"]);
     }
 
@@ -141,10 +154,34 @@ mod tests {
         let cases: &[(&str, NickCheck)] = &[
             ("alice", NickCheck::Valid("alice".into())),
             ("a-b_c[1]", NickCheck::Valid("a-b_c[1]".into())),
-            ("_alice", NickCheck::Filtered { nick: "alice".into(), bad_start: true }),
-            ("al ice", NickCheck::Filtered { nick: "alice".into(), bad_start: false }),
-            ("al\\ice", NickCheck::Filtered { nick: "alice".into(), bad_start: false }),
-            ("ålice", NickCheck::Filtered { nick: "lice".into(), bad_start: true }),
+            (
+                "_alice",
+                NickCheck::Filtered {
+                    nick: "alice".into(),
+                    bad_start: true,
+                },
+            ),
+            (
+                "al ice",
+                NickCheck::Filtered {
+                    nick: "alice".into(),
+                    bad_start: false,
+                },
+            ),
+            (
+                "al\\ice",
+                NickCheck::Filtered {
+                    nick: "alice".into(),
+                    bad_start: false,
+                },
+            ),
+            (
+                "ålice",
+                NickCheck::Filtered {
+                    nick: "lice".into(),
+                    bad_start: true,
+                },
+            ),
             ("___", NickCheck::Empty),
             ("", NickCheck::Empty),
             (&"a".repeat(33), NickCheck::TooLong),
@@ -152,6 +189,9 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(&check_nick(input), expected, "input {input:?}");
         }
-        assert_eq!(check_nick(&"a".repeat(32)), NickCheck::Valid("a".repeat(32)));
+        assert_eq!(
+            check_nick(&"a".repeat(32)),
+            NickCheck::Valid("a".repeat(32))
+        );
     }
 }

@@ -22,7 +22,11 @@ pub fn normalize_channel_name(typed: &str) -> Result<String, ChannelNameError> {
     if name.is_empty() {
         return Err(ChannelNameError::Missing);
     }
-    if name.chars().any(|c| c.is_whitespace() || c.is_control() || crate::text::sanitize_plain(&c.to_string()).is_empty()) {
+    if name.chars().any(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || crate::text::sanitize_plain(&c.to_string()).is_empty()
+    }) {
         return Err(ChannelNameError::BadCharacter);
     }
     if name.chars().count() > MAX_CHANNEL_CHARS {
@@ -34,7 +38,9 @@ pub fn normalize_channel_name(typed: &str) -> Result<String, ChannelNameError> {
 /// Whether plain `text` mentions `nick` (ASCII letters compared case-insensitively), or, when
 /// `at_all` is set, `@all` / `@everyone`; a mention must not touch a letter or digit on either side.
 pub fn mentions(text: &str, nick: &str, at_all: bool) -> bool {
-    contains_word(text, nick, true) || (at_all && (contains_word(text, "@all", false) || contains_word(text, "@everyone", false)))
+    contains_word(text, nick, true)
+        || (at_all
+            && (contains_word(text, "@all", false) || contains_word(text, "@everyone", false)))
 }
 
 fn contains_word(text: &str, word: &str, ignore_case: bool) -> bool {
@@ -43,14 +49,28 @@ fn contains_word(text: &str, word: &str, ignore_case: bool) -> bool {
     }
     let haystack = text.as_bytes();
     let needle = word.as_bytes();
-    let equal = |a: &[u8]| if ignore_case { a.eq_ignore_ascii_case(needle) } else { a == needle };
-    (0..haystack.len()).filter(|&start| text.is_char_boundary(start)).any(|start| {
-        let end = start + needle.len();
-        end <= haystack.len()
-            && equal(&haystack[start..end])
-            && !text[..start].chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric())
-            && !text[end..].chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-    })
+    let equal = |a: &[u8]| {
+        if ignore_case {
+            a.eq_ignore_ascii_case(needle)
+        } else {
+            a == needle
+        }
+    };
+    (0..haystack.len())
+        .filter(|&start| text.is_char_boundary(start))
+        .any(|start| {
+            let end = start + needle.len();
+            end <= haystack.len()
+                && equal(&haystack[start..end])
+                && !text[..start]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
+                && !text[end..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
+        })
 }
 
 #[cfg(test)]
@@ -72,10 +92,20 @@ mod tests {
             ("#a\u{202e}b", Err(ChannelNameError::BadCharacter)),
         ];
         for (typed, expected) in cases {
-            assert_eq!(normalize_channel_name(typed).as_deref(), expected.as_ref().map(|s| *s).map_err(|e| e.clone()), "{typed:?}");
+            assert_eq!(
+                normalize_channel_name(typed),
+                expected.clone().map(String::from),
+                "{typed:?}"
+            );
         }
-        assert_eq!(normalize_channel_name(&format!("#{}", "x".repeat(48))), Ok("x".repeat(48)));
-        assert_eq!(normalize_channel_name(&format!("#{}", "x".repeat(49))), Err(ChannelNameError::TooLong));
+        assert_eq!(
+            normalize_channel_name(&format!("#{}", "x".repeat(48))),
+            Ok("x".repeat(48))
+        );
+        assert_eq!(
+            normalize_channel_name(&format!("#{}", "x".repeat(49))),
+            Err(ChannelNameError::TooLong)
+        );
     }
 
     #[test]
@@ -95,7 +125,11 @@ mod tests {
             ("ë kywmyv ë", "kywmyv", false, true),
         ];
         for (text, nick, at_all, expected) in cases {
-            assert_eq!(mentions(text, nick, *at_all), *expected, "{text:?} {nick:?}");
+            assert_eq!(
+                mentions(text, nick, *at_all),
+                *expected,
+                "{text:?} {nick:?}"
+            );
         }
     }
 }

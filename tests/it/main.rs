@@ -1,1 +1,7 @@
-//! tests
+//! Integration tests: a real server on 127.0.0.1 port 0 and real TCP clients.
+
+mod bad_input;
+mod chat;
+mod process;
+mod support;
+mod telnet;

@@ -1,0 +1,118 @@
+//! Hostile and broken input: each case says what the sender gets, and that others keep chatting.
+
+use std::time::Duration;
+
+use crate::support::{TestClient, TestServer, data_dir};
+
+/// Two clients in #g who prove the server still serves others.
+async fn witnesses(server: &TestServer) -> (TestClient, TestClient) {
+    let mut alice = TestClient::joined(server.raw).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    alice.line("/join #g").await;
+    bob.line("/join #g").await;
+    alice.expect("yyryyd has joined").await;
+    (alice, bob)
+}
+
+async fn still_chatting(alice: &mut TestClient, bob: &mut TestClient, words: &str) {
+    alice.line(words).await;
+    bob.expect(&format!("kywmyv {words}")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_telnet_sequences_cost_only_themselves() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let (mut alice, mut bob) = witnesses(&server).await;
+    let mut mallory = TestClient::joined(server.telnet).await;
+    mallory.send(b"/join #g\r\n").await;
+    mallory.expect("#g(3)").await;
+    // IAC followed by a non-command, a truncated verb, and an unterminated subnegotiation
+    // of 600 bytes that is capped; the text after IAC SE survives.
+    mallory.send(b"ok\xff\x00one\r\n").await;
+    bob.expect("okone").await;
+    mallory.send(b"two\xff").await;
+    mallory.send(b"\xfb").await;
+    mallory.send(b"\x01three\r\n").await;
+    bob.expect("twothree").await;
+    let mut long_sb = b"\xff\xfa\x18\x00".to_vec();
+    long_sb.extend(std::iter::repeat_n(b'x', 600));
+    long_sb.extend(b"\xff\xf0after the long subnegotiation\r\n");
+    mallory.send(&long_sb).await;
+    bob.expect("after the long subnegotiation").await;
+    still_chatting(&mut alice, &mut bob, "still here").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_and_split_utf8_become_replacement_or_whole_characters() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let (mut alice, mut bob) = witnesses(&server).await;
+    alice.send(b"bad \xc3\x28 \xfe end\n").await;
+    bob.expect("kywmyv bad \u{fffd}( \u{fffd} end").await;
+    alice.send(b"split \xe2\x94").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    alice.send(b"\x9c done\n").await;
+    bob.expect("kywmyv split \u{251c} done").await;
+    still_chatting(&mut alice, &mut bob, "fine").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_megabyte_without_newline_is_capped_and_the_sender_is_told() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let (mut alice, mut bob) = witnesses(&server).await;
+    let mut flood = TestClient::joined(server.raw).await;
+    flood.line("/join #g").await;
+    flood.expect("#g(3)").await;
+    flood.send(&vec![b'a'; 1 << 20]).await;
+    flood
+        .expect("your line is too long; at most 4096 characters are kept")
+        .await;
+    flood.send(b"\n").await;
+    bob.expect(&format!("oaybdg {}", "a".repeat(40))).await;
+    still_chatting(&mut alice, &mut bob, "after the flood").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_clients_and_connection_storms_do_not_disturb_chat() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let (mut alice, mut bob) = witnesses(&server).await;
+    let _silent = tokio::net::TcpStream::connect(server.telnet)
+        .await
+        .expect("connect");
+    let mut storm = Vec::new();
+    for index in 0..200 {
+        let address = if index % 2 == 0 {
+            server.raw
+        } else {
+            server.telnet
+        };
+        storm.push(
+            tokio::net::TcpStream::connect(address)
+                .await
+                .expect("storm connect"),
+        );
+    }
+    drop(storm);
+    still_chatting(&mut alice, &mut bob, "after the storm").await;
+    alice.line("/status").await;
+    // The 200 are gone; the silent one and the two witnesses remain.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        alice.line("/status").await;
+        alice.drain(Duration::from_millis(200)).await;
+        if alice.text().contains("3 users, 2 in chans") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "users never went back to 3"
+        );
+    }
+    server.stop().await;
+}

@@ -1,0 +1,213 @@
+//! The real `r0c` binary: startup, arguments, clean shutdown and `kill -9`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{TestClient, data_dir};
+
+/// A running `r0c` process whose stdout is collected in the background.
+struct Process {
+    child: Child,
+    telnet: SocketAddr,
+    raw: SocketAddr,
+    stdout: std::sync::mpsc::Receiver<String>,
+}
+
+/// Two ports that were free a moment ago (the binary keeps r0c's rule that port 0 disables).
+fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    (
+        a.local_addr().expect("addr").port(),
+        b.local_addr().expect("addr").port(),
+    )
+}
+
+fn r0c() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_r0c"))
+}
+
+impl Process {
+    fn start(dir: &Path) -> Process {
+        Process::start_on(dir, free_ports())
+    }
+
+    fn start_on(dir: &Path, (telnet, raw): (u16, u16)) -> Process {
+        let mut child = r0c()
+            .args(["--dir", &dir.display().to_string(), "-i", "127.0.0.1"])
+            .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("r0c starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let process = Process {
+            child,
+            telnet: SocketAddr::from(([127, 0, 0, 1], telnet)),
+            raw: SocketAddr::from(([127, 0, 0, 1], raw)),
+            stdout: receiver,
+        };
+        process.wait_for_line("r0c is up");
+        process
+    }
+
+    fn wait_for_line(&self, needle: &str) -> String {
+        loop {
+            match self.stdout.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("r0c never printed {needle:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_a_second_after_the_last_message_loses_nothing_that_was_seen() {
+    let (_keep, dir) = data_dir();
+    let mut server = Process::start(&dir);
+    assert!(server.telnet.port() > 0);
+    let mut alice = TestClient::joined(server.raw).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    alice.line("/join #g").await;
+    bob.line("/join #g").await;
+    for index in 0..20 {
+        alice.line(&format!("message {index}")).await;
+    }
+    bob.expect("kywmyv message 19").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.child.kill().expect("kill -9");
+    server.child.wait().expect("reaped");
+    drop(server);
+
+    let server = Process::start(&dir);
+    let mut carol = TestClient::joined(server.raw).await;
+    carol.line("/join #g").await;
+    // A teletype screen shows the newest lines of the reloaded history.
+    carol.expect("kywmyv message 19").await;
+    carol.expect("channel created at").await;
+    drop(server);
+    let store = r0c::store::Store::open(&dir.join("r0c.db")).expect("store opens");
+    let texts: Vec<String> = store
+        .recent_messages("g", 100)
+        .expect("query")
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    for index in 0..20 {
+        assert!(
+            texts.contains(&format!("message {index}")),
+            "message {index} lost: {texts:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_cleanly_with_history_on_disk() {
+    let (_keep, dir) = data_dir();
+    let mut server = Process::start(&dir);
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/join #g").await;
+    alice.line("said just before shutdown").await;
+    alice.expect("kywmyv said just before shutdown").await;
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    server.wait_for_line("r0c is down");
+    let exit = server.child.wait().expect("exit status");
+    assert!(exit.success(), "exit status {exit:?}");
+    let store = r0c::store::Store::open(&dir.join("r0c.db")).expect("store opens");
+    let stored = store.recent_messages("g", 10).expect("query");
+    assert!(
+        stored.iter().any(|m| m.text == "said just before shutdown"),
+        "{stored:?}"
+    );
+}
+
+#[test]
+fn bad_arguments_get_one_clear_line_and_status_2() {
+    let (_keep, dir) = data_dir();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["-pt", "5000", "-pn", "5000"],
+            "port 5000 was specified for both -pt and -pn",
+        ),
+        (&["--bogus"], "--bogus"),
+        (&["-i", "not-an-ip"], "not-an-ip"),
+        (&["--ircn", "a,b,6667,nick"], "--ircn"),
+    ];
+    for (args, expected) in cases {
+        let output = r0c()
+            .args(["--dir", &dir.display().to_string()])
+            .args(*args)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_port_in_use_is_reported_with_status_1() {
+    let (_keep, dir) = data_dir();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let output = r0c()
+        .args([
+            "--dir",
+            &dir.display().to_string(),
+            "-i",
+            "127.0.0.1",
+            "-pt",
+            &port.to_string(),
+            "-pn",
+            "0",
+        ])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("failed to listen on 127.0.0.1 port {port}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn legacy_positional_help_and_version() {
+    let output = r0c().args(["2323", "-h"]).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(stdout.contains("arg 1: Telnet port"), "{stdout}");
+    let output = r0c().arg("--help").output().expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("-pt") && stdout.contains("(default: "),
+        "{stdout}"
+    );
+}

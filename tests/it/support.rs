@@ -1,0 +1,184 @@
+//! Test helpers: an in-process server on 127.0.0.1:0 with a temporary data directory, and a
+//! raw TCP client that collects what the server sends.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use r0c::client::Protocol;
+use r0c::config::Config;
+use r0c::server::Server;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for something it expects before failing.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A server running inside the test process.
+pub struct TestServer {
+    pub telnet: SocketAddr,
+    pub raw: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Starts a server with its data in `dir`, both listeners on 127.0.0.1 port 0.
+    pub async fn start(dir: &Path) -> TestServer {
+        TestServer::start_with(test_config(dir)).await
+    }
+
+    /// Starts a server with a prepared configuration (ports are replaced by port 0).
+    pub async fn start_with(config: Config) -> TestServer {
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+        let server = Server::bind_to(config, vec![(Protocol::Telnet, any), (Protocol::Raw, any)])
+            .await
+            .expect("server binds");
+        let telnet = server
+            .local_addr(Protocol::Telnet)
+            .expect("telnet listener");
+        let raw = server.local_addr(Protocol::Raw).expect("raw listener");
+        let shutdown = server.shutdown_token();
+        let task = tokio::spawn(server.run());
+        TestServer {
+            telnet,
+            raw,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Shuts the server down the way SIGTERM does and waits until it is done.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(PATIENCE, self.task)
+            .await
+            .expect("server stops in time")
+            .expect("server task");
+    }
+}
+
+/// The configuration tests use: all defaults, data in `dir`.
+pub fn test_config(dir: &Path) -> Config {
+    Config::default_for_tests(dir.to_path_buf())
+}
+
+/// A temporary data directory.
+pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().to_path_buf();
+    (dir, path)
+}
+
+/// A client that sends raw bytes and keeps everything it receives.
+pub struct TestClient {
+    stream: TcpStream,
+    received: Vec<u8>,
+    /// Text before this offset has been matched by `expect` already.
+    seen: usize,
+}
+
+impl TestClient {
+    /// Connects to `address`.
+    pub async fn connect(address: SocketAddr) -> TestClient {
+        let stream = TcpStream::connect(address).await.expect("connect");
+        TestClient {
+            stream,
+            received: Vec::new(),
+            seen: 0,
+        }
+    }
+
+    /// Connects, waits until the welcome screen has arrived, and reports a 250x50 terminal
+    /// (as a terminal answers a cursor-position probe) so chat lines are not wrapped.
+    pub async fn joined(address: SocketAddr) -> TestClient {
+        let mut client = TestClient::connect(address).await;
+        client.expect("> ").await;
+        client.send(b"\x1b[50;250R").await;
+        client
+    }
+
+    /// Sends bytes as they are.
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("send");
+    }
+
+    /// Types a line and presses Enter (LF, as netcat sends it).
+    pub async fn line(&mut self, text: &str) {
+        self.send(format!("{text}\n").as_bytes()).await;
+    }
+
+    /// Everything received so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.received).into_owned()
+    }
+
+    /// Everything received so far, as bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.received
+    }
+
+    /// Reads until `needle` appears after what earlier expectations matched; fails after
+    /// [`PATIENCE`] with what did arrive.
+    pub async fn expect(&mut self, needle: &str) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let text = self.text();
+            if let Some(position) = text.get(self.seen..).and_then(|rest| rest.find(needle)) {
+                self.seen += position + needle.len();
+                return;
+            }
+            let mut buf = [0u8; 8192];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(0)) => panic!(
+                    "connection closed while waiting for {needle:?}; got:\n{}",
+                    printable(&text)
+                ),
+                Ok(Ok(n)) => self.received.extend_from_slice(&buf[..n]),
+                Ok(Err(error)) => panic!("read failed while waiting for {needle:?}: {error}"),
+                Err(_) => panic!(
+                    "timed out waiting for {needle:?}; got:\n{}",
+                    printable(&text)
+                ),
+            }
+        }
+    }
+
+    /// Reads whatever arrives within `quiet` of silence.
+    pub async fn drain(&mut self, quiet: Duration) {
+        let mut buf = [0u8; 8192];
+        while let Ok(Ok(n)) = tokio::time::timeout(quiet, self.stream.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            self.received.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Waits until the server closes the connection.
+    pub async fn expect_closed(&mut self) {
+        let mut buf = [0u8; 8192];
+        loop {
+            match tokio::time::timeout(PATIENCE, self.stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(n)) => self.received.extend_from_slice(&buf[..n]),
+                Err(_) => panic!("server did not close the connection"),
+            }
+        }
+    }
+}
+
+/// Text with control characters made visible, for failure messages.
+pub fn printable(text: &str) -> String {
+    let tail: String = text
+        .chars()
+        .rev()
+        .take(3000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    tail.replace('\r', "").replace('\x1b', "\\e")
+}
