@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod chat;
+mod clients;
 mod process;
 mod support;
 mod telnet;

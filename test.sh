@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian packages for the real clients) and runs every check:
+# formatting, clippy with warnings as errors, and all tests.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Real client programs the integration tests drive: command -> Debian package.
+declare -A packages=([telnet]=telnet [socat]=socat [nc]=netcat-openbsd [tmux]=tmux)
+missing=()
+for command in "${!packages[@]}"; do
+    command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "installing: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets
