@@ -98,7 +98,7 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
         "status" | "st" => {
             let (census, details) = world.census(user);
             let mut text = format!(
-                "{} users, {} in chans, {} public + {} private chans",
+                "{} users + 0 in wizard, {} in chans, {} public + {} private chans",
                 census.users,
                 census.users_in_channels,
                 census.public_channels,
@@ -146,7 +146,7 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
         "sd" => admin(world, user, || {
             let nick = world.nick(user).unwrap_or_default();
             world.broadcast(&format!("\x0b1server shutdown requested by {nick}"), true);
-            world.request_shutdown();
+            world.request_shutdown(std::time::Duration::from_millis(500));
         }),
         "quit" | "q" | "exit" => return Flow::Quit,
         "r" | "redraw" | "u" | "up" | "d" | "down" | "l" | "latest" => session.request_redraw(),

@@ -40,6 +40,9 @@ const ESCAPE_TIMEOUT: Duration = Duration::from_millis(100);
 /// How often the teletype prompt (with its clock) is refreshed when nothing happens.
 const IDLE_REFRESH: Duration = Duration::from_secs(30);
 
+/// How long a client gets to receive its last frame when the server shuts down.
+const FINAL_FLUSH: Duration = Duration::from_millis(200);
+
 /// The most MOTD text shown.
 const MAX_MOTD_BYTES: u64 = 64 * 1024;
 
@@ -166,6 +169,11 @@ pub async fn serve(
             }
         }
     };
+    if outcome == "server shutdown" {
+        // Show what happened last (a /sd or /bc announcement) before the connection closes.
+        render_into(&mut session, protocol, charset, &mut out);
+        let _ = tokio::time::timeout(FINAL_FLUSH, stream.write_all(&out)).await;
+    }
     let announce = !shutdown.is_cancelled();
     world.disconnect(user, announce);
     tracing::info!(%peer, reason = outcome, "client disconnected");

@@ -246,9 +246,13 @@ impl World {
         &self.settings
     }
 
-    /// Asks the server to shut down (used by `/sd`).
-    pub fn request_shutdown(&self) {
-        self.shutdown.cancel();
+    /// Asks the server to shut down after `delay` (used by `/sd`, so the announcement is seen).
+    pub fn request_shutdown(&self, delay: std::time::Duration) {
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            shutdown.cancel();
+        });
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -1248,3 +1252,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+#[cfg(test)]
+mod tests;

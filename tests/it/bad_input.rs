@@ -106,7 +106,7 @@ async fn silent_clients_and_connection_storms_do_not_disturb_chat() {
     loop {
         alice.line("/status").await;
         alice.drain(Duration::from_millis(200)).await;
-        if alice.text().contains("3 users, 2 in chans") {
+        if alice.text().contains("3 users + 0 in wizard, 2 in chans") {
             break;
         }
         assert!(

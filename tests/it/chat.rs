@@ -66,7 +66,8 @@ async fn direct_messages_reach_only_the_partner() {
     alice.line("/msg nobody hello").await;
     alice.expect("\"nobody\" is not online").await;
     eve.line("/status").await;
-    eve.expect("3 users").await;
+    eve.expect("3 users + 0 in wizard, 2 in chans, 0 public + 1 private chans")
+        .await;
     assert!(!eve.text().contains("secret"), "eve must not see the DM");
     server.stop().await;
 }
@@ -205,5 +206,45 @@ async fn mentions_ring_the_bell_and_flag_the_window() {
         alice.bytes().contains(&0x07),
         "a mention in another window rings the bell"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn motd_broadcast_wipe_and_shutdown_by_an_admin() {
+    let (_keep, dir) = data_dir();
+    let motd = dir.join("motd.txt");
+    std::fs::write(&motd, "be excellent to each other\r\n\x1b[31mno escapes\n").expect("motd");
+    let mut config = crate::support::test_config(&dir);
+    config.motd = Some(motd);
+    config.admin_requires_auth = true;
+    config.password = "pw".into();
+    let server = TestServer::start_with(config).await;
+    let mut admin = TestClient::joined(server.raw).await;
+    admin.line("/auth pw").await;
+    assert!(
+        admin.text().contains("be excellent to each other"),
+        "the MOTD ends the welcome text"
+    );
+    assert!(
+        admin.text().contains("[31mno escapes"),
+        "the MOTD's ESC is removed, the rest kept"
+    );
+    assert!(
+        !admin.text().contains('\x1b'),
+        "escape codes from the MOTD never reach a client"
+    );
+    let mut bob = TestClient::joined(server.raw).await;
+    admin.line("/join #g").await;
+    bob.line("/join #g").await;
+    admin.expect("yyryyd has joined").await;
+    admin.line("/bc maintenance at noon").await;
+    bob.expect("-!- maintenance at noon").await;
+    admin.line("/cls").await;
+    bob.expect("*** channel wiped by kywmyv").await;
+    bob.line("/cls").await;
+    bob.expect("private channels only").await;
+    admin.line("/sd").await;
+    bob.expect("server shutdown requested by kywmyv").await;
+    bob.expect_closed().await;
     server.stop().await;
 }

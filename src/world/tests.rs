@@ -1,0 +1,143 @@
+//! World behaviour against a real SQLite store in a temporary directory.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+
+fn world(
+    dir: &std::path::Path,
+    hist_rd: usize,
+    hist_mem: usize,
+    hist_tsz: usize,
+) -> (World, Arc<Store>) {
+    let store = Arc::new(Store::open(&dir.join("r0c.db")).expect("store"));
+    let settings = WorldSettings {
+        nick_salt: "lammo/".into(),
+        hist_rd,
+        hist_mem,
+        hist_tsz,
+        password: "pw".into(),
+        admin_requires_auth: false,
+        no_all: false,
+        motd: None,
+    };
+    (
+        World::new(settings, store.clone(), CancellationToken::new()),
+        store,
+    )
+}
+
+fn localhost() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
+
+/// The active window's texts, oldest first, as a user would read them.
+fn texts(world: &World, user: UserId) -> Vec<String> {
+    let view = world.view(user, None, usize::MAX).expect("view");
+    view.messages
+        .iter()
+        .map(|m| format!("{} {}", m.author, text::strip_formatting(&m.text)))
+        .collect()
+}
+
+#[test]
+fn memory_keeps_at_most_hist_mem_and_drops_hist_tsz_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _store) = world(dir.path(), 100, 10, 4);
+    let (user, _) = world.connect(localhost(), "welcome".into());
+    world.join(user, "g");
+    for index in 0..9 {
+        world.say(user, &format!("m{index}")).expect("say");
+    }
+    // created + joined + 9 = 11 > 10, so the oldest 4 went: 7 remain, newest last.
+    let shown = texts(&world, user);
+    assert_eq!(shown.len(), 7, "{shown:?}");
+    assert_eq!(shown.last().map(String::as_str), Some("kywmyv m8"));
+    assert_eq!(shown.first().map(String::as_str), Some("kywmyv m2"));
+}
+
+#[test]
+fn a_recreated_channel_shows_its_history_then_the_created_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 3, 1000, 100);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "g");
+    for index in 0..5 {
+        world.say(alice, &format!("m{index}")).expect("say");
+    }
+    world.disconnect(alice, true);
+    store.flush();
+    let (bob, _) = world.connect(localhost(), "welcome".into());
+    world.join(bob, "g");
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    let shown: Vec<String> = view
+        .messages
+        .iter()
+        .map(|m| format!("{} {}", m.author, text::strip_formatting(&m.text)))
+        .collect();
+    // --hist-rd 3: the newest three stored lines, then the new channel's own lines.
+    assert_eq!(shown[..3], ["kywmyv m3", "kywmyv m4", "-- kywmyv has left"]);
+    assert!(shown[3].starts_with("-- channel created at "), "{shown:?}");
+    assert_eq!(shown[4], "-- kywmyv has joined");
+    let seqs: Vec<u64> = view.messages.iter().map(|m| m.seq).collect();
+    assert!(
+        seqs.windows(2).all(|pair| pair[0] < pair[1]),
+        "sequence numbers keep growing: {seqs:?}"
+    );
+}
+
+#[test]
+fn parting_a_window_activates_the_one_that_takes_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _store) = world(dir.path(), 100, 1000, 100);
+    let (user, _) = world.connect(localhost(), "welcome".into());
+    for name in ["a", "b", "c"] {
+        world.join(user, name);
+    }
+    assert!(world.switch_window(user, 2));
+    world.part(user).expect("part #b");
+    let view = world.view(user, None, 0).expect("view");
+    assert_eq!((view.window_index, view.label.as_str()), (2, "#c"));
+    world.part(user).expect("part #c");
+    let view = world.view(user, None, 0).expect("view");
+    assert_eq!((view.window_index, view.label.as_str()), (1, "#a"));
+    assert_eq!(
+        world.part(user).map(|()| world.part(user)),
+        Ok(Err("cannot part the status channel".into()))
+    );
+}
+
+#[test]
+fn direct_message_partner_gets_a_window_named_after_the_sender() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _store) = world(dir.path(), 100, 1000, 100);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, bob_wake) = world.connect(localhost(), "welcome".into());
+    world.change_nick(bob, "Bob").expect("nick");
+    world.direct_message(alice, "bob", "hi").expect("dm");
+    let view = world.view(bob, None, 0).expect("view");
+    assert_eq!(view.hilight_windows, [1], "the DM flags bob's window 1");
+    assert!(world.switch_window(bob, 1));
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    assert_eq!(view.topic, "DM with kywmyv");
+    assert_eq!(view.messages.last().map(|m| m.text.as_str()), Some("hi"));
+    assert_eq!(
+        world.direct_message(alice, "nobody", "x"),
+        Err(DirectError::NotOnline("nobody".into()))
+    );
+    drop(bob_wake);
+}
+
+#[test]
+fn nick_case_change_of_your_own_nick_is_allowed_but_not_of_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _store) = world(dir.path(), 100, 1000, 100);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, _) = world.connect(localhost(), "welcome".into());
+    assert_eq!(world.change_nick(alice, "KYWMYV"), Ok(()));
+    assert_eq!(world.change_nick(bob, "kywmyv"), Err(NickError::Taken));
+    assert_eq!(world.change_nick(alice, "KYWMYV"), Err(NickError::Taken));
+}
