@@ -7,4 +7,5 @@ pub mod charset;
 pub mod keys;
 pub mod layout;
 pub mod lineedit;
+pub mod screen;
 pub mod width;

@@ -1,0 +1,240 @@
+//! The VT100 screen: four zones, a shadow of what the client shows, and the bytes to update it.
+//!
+//! Sans-IO. The caller describes a frame (topic, pane change, status bar, input line, cursor);
+//! [`Screen::render`] compares it with what the client already has and writes only the
+//! difference. Chat lines are pushed with r0c's scroll-region sequence
+//! `ESC[2;<h-2>r ESC[<h-3>H LF LF ESC[K <line> ESC[r`, which scripted clients match on.
+
+use std::fmt::Write;
+
+/// SGR of the topic bar: blue for 16-colour terminals, gold on dark grey for 256-colour ones.
+pub const TOPIC_SGR: &str = "\x1b[44;48;5;235;38;5;220m";
+/// SGR at the start of the status bar.
+pub const STATUS_SGR: &str = "\x1b[0;37;44;48;5;235m";
+
+/// What happens to the chat pane in a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaneChange {
+    /// Nothing in the pane changed.
+    Unchanged,
+    /// The whole pane, top to bottom; missing rows are drawn as `--`.
+    Redraw(Vec<String>),
+    /// New lines at the bottom; older ones scroll up.
+    Append(Vec<String>),
+    /// Lines revealed at the top while scrolling back, the nearest (newest) first.
+    Prepend(Vec<String>),
+    /// Rows (0 = top pane row) whose beginning is rewritten in place: `(row, text)`.
+    Patch(Vec<(usize, String)>),
+}
+
+/// One frame to show.
+#[derive(Debug, Clone)]
+pub struct Frame<'a> {
+    /// Topic bar text (plain, already cut to the width by the caller or not: it is cut here).
+    pub topic: &'a str,
+    /// What happens to the chat pane.
+    pub pane: PaneChange,
+    /// The status bar, with its SGR codes, starting with [`STATUS_SGR`] and a 6-digit clock.
+    pub status: &'a str,
+    /// The input row after the prompt: styled visible text.
+    pub input: &'a str,
+    /// The nick shown in the prompt (already cut to a quarter of the width).
+    pub prompt_nick: &'a str,
+    /// 1-based column where the cursor belongs on the input row.
+    pub cursor_col: usize,
+}
+
+/// What the client's screen holds, as far as we know.
+#[derive(Debug)]
+pub struct Screen {
+    cols: usize,
+    rows: usize,
+    /// The client echoes locally: the input row is above the status bar.
+    swapped: bool,
+    topic: Option<String>,
+    status: Option<String>,
+    input: Option<String>,
+    /// Pane rows from the top that hold content; new lines go straight below them.
+    filled: usize,
+    /// Where the client's cursor is, if we know.
+    cursor: Option<(usize, usize)>,
+}
+
+impl Screen {
+    /// A screen of `cols` × `rows` whose contents are unknown.
+    pub fn new(cols: usize, rows: usize, swapped: bool) -> Screen {
+        Screen {
+            cols,
+            rows,
+            swapped,
+            topic: None,
+            status: None,
+            input: None,
+            filled: 0,
+            cursor: None,
+        }
+    }
+
+    /// Chat pane rows.
+    pub fn pane_rows(&self) -> usize {
+        self.rows.saturating_sub(3).max(1)
+    }
+
+    /// Forgets what the client shows (after a resize or when it may be garbled).
+    pub fn invalidate(&mut self) {
+        self.topic = None;
+        self.status = None;
+        self.input = None;
+        self.cursor = None;
+    }
+
+    fn status_row(&self) -> usize {
+        if self.swapped { self.rows } else { self.rows.saturating_sub(1) }
+    }
+
+    fn input_row(&self) -> usize {
+        if self.swapped { self.rows.saturating_sub(1) } else { self.rows }
+    }
+
+    /// Whether the shadow is incomplete, so the next frame must redraw the pane.
+    pub fn needs_redraw(&self) -> bool {
+        self.topic.is_none()
+    }
+
+    /// Writes the bytes that turn what the client shows into `frame`.
+    pub fn render(&mut self, frame: &Frame<'_>, out: &mut String) {
+        let start = out.len();
+        let pane_rows = self.pane_rows();
+        match &frame.pane {
+            PaneChange::Unchanged => {}
+            PaneChange::Redraw(lines) => {
+                let skip = lines.len().saturating_sub(pane_rows);
+                for row in 0..pane_rows {
+                    let line = lines.get(skip + row).map_or("--", String::as_str);
+                    let _ = write!(out, "\x1b[{}H\x1b[K{line}", row + 2);
+                }
+                self.filled = pane_rows;
+            }
+            PaneChange::Append(lines) if !lines.is_empty() => {
+                let _ = write!(out, "\x1b[2;{}r", self.rows.saturating_sub(2));
+                for line in lines {
+                    if self.filled < pane_rows {
+                        let _ = write!(out, "\x1b[{}H\x1b[K{line}", self.filled + 2);
+                        self.filled += 1;
+                    } else {
+                        let _ = write!(out, "\x1b[{}H\n\n\x1b[K{line}", self.rows.saturating_sub(3));
+                    }
+                }
+                out.push_str("\x1b[r");
+            }
+            PaneChange::Prepend(lines) if !lines.is_empty() => {
+                let _ = write!(out, "\x1b[2;{}r", self.rows.saturating_sub(2));
+                for line in lines {
+                    let _ = write!(out, "\x1b[2H\x1bM\x1b[K{line}");
+                }
+                out.push_str("\x1b[r");
+                self.filled = pane_rows;
+            }
+            PaneChange::Patch(patches) => {
+                for (row, text) in patches.iter().filter(|(row, _)| *row < pane_rows) {
+                    let _ = write!(out, "\x1b[{}H{text}", row + 2);
+                }
+            }
+            PaneChange::Append(_) | PaneChange::Prepend(_) => {}
+        }
+        let pane_written = out.len() > start;
+        if pane_written {
+            // A scroll region or cursor move leaves the cursor somewhere in the pane.
+            self.cursor = None;
+        }
+
+        let topic = crate::term::width::truncate_to_width(frame.topic, self.cols);
+        if self.topic.as_deref() != Some(topic) {
+            let _ = write!(out, "\x1b[1H{TOPIC_SGR}{topic}\x1b[K");
+            self.topic = Some(topic.to_string());
+            self.cursor = None;
+        }
+
+        self.render_status(frame.status, out);
+
+        let input = format!("\x1b[0;36m{}>\x1b[0m {}", frame.prompt_nick, frame.input);
+        let prompt_cols = crate::term::width::str_width(frame.prompt_nick) + 2;
+        self.render_input(&input, prompt_cols, out);
+
+        let wrote_anything = out.len() > start;
+        let target = (self.input_row(), frame.cursor_col.max(1));
+        if wrote_anything || self.cursor != Some(target) {
+            if out[start..].contains('\x1b') && !out.ends_with("\x1b[0m") {
+                out.push_str("\x1b[0m");
+            }
+            if self.cursor != Some(target) {
+                let _ = write!(out, "\x1b[{};{}H", target.0, target.1);
+            }
+            self.cursor = Some(target);
+        }
+    }
+
+    fn render_status(&mut self, status: &str, out: &mut String) {
+        let row = self.status_row();
+        match &self.status {
+            Some(old) if old == status => return,
+            Some(old) if only_clock_differs(old, status) => {
+                let clock_end = STATUS_SGR.len() + 6;
+                let _ = write!(out, "\x1b[{row}H{}\x1b[0m", &status[..clock_end]);
+            }
+            _ => {
+                let _ = write!(out, "\x1b[{row}H{status}\x1b[K");
+            }
+        }
+        self.status = Some(status.to_string());
+        self.cursor = None;
+    }
+
+    fn render_input(&mut self, input: &str, prompt_cols: usize, out: &mut String) {
+        let row = self.input_row();
+        if self.input.as_deref() == Some(input) {
+            return;
+        }
+        // Typing at the end of a plain line: send only the new characters. The cursor is
+        // already parked right after the old text, so nothing else is needed.
+        if let (Some(old), Some((cursor_row, cursor_at))) = (&self.input, self.cursor)
+            && let Some(added) = input.strip_prefix(old.as_str())
+            && !added.contains('\x1b')
+            && !visible_after_prompt(old).contains('\x1b')
+            && cursor_row == row
+            && cursor_at == prompt_cols + 1 + crate::term::width::str_width(visible_after_prompt(old))
+        {
+            out.push_str(added);
+            self.cursor = Some((row, cursor_at + crate::term::width::str_width(added)));
+            self.input = Some(input.to_string());
+            return;
+        }
+        let _ = write!(out, "\x1b[{row}H{input}\x1b[K");
+        self.input = Some(input.to_string());
+        self.cursor = None;
+    }
+
+    /// Rows and columns of this screen.
+    pub fn size(&self) -> (usize, usize) {
+        (self.cols, self.rows)
+    }
+}
+
+/// The visible text after the prompt of an input row string.
+fn visible_after_prompt(row: &str) -> &str {
+    row.split_once("\x1b[0m ").map_or("", |(_, rest)| rest)
+}
+
+/// Whether two status bars differ only in their clock digits.
+fn only_clock_differs(old: &str, new: &str) -> bool {
+    let clock_end = STATUS_SGR.len() + 6;
+    old.len() == new.len()
+        && old.is_char_boundary(clock_end)
+        && new.is_char_boundary(clock_end)
+        && old.starts_with(STATUS_SGR)
+        && new.starts_with(STATUS_SGR)
+        && old[clock_end..] == new[clock_end..]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! Screen renderer tests: bytes go through the `vt100` terminal emulator and we assert what a
+//! user sees, plus exact bytes where r0c's contract fixes them.
+
+use super::*;
+
+/// A terminal of the given size that has seen everything rendered so far.
+struct Terminal {
+    parser: vt100::Parser,
+    screen: Screen,
+    bytes: String,
+}
+
+impl Terminal {
+    fn new(cols: usize, rows: usize) -> Terminal {
+        Terminal {
+            parser: vt100::Parser::new(nonzero(rows), nonzero(cols), 0),
+            screen: Screen::new(cols, rows, false),
+            bytes: String::new(),
+        }
+    }
+
+    /// Renders a frame and returns the bytes it took.
+    fn show(&mut self, frame: &Frame<'_>) -> String {
+        let mut out = String::new();
+        self.screen.render(frame, &mut out);
+        self.parser.process(out.as_bytes());
+        self.bytes.push_str(&out);
+        out
+    }
+
+    fn row(&self, row: u16) -> String {
+        let (_, cols) = self.parser.screen().size();
+        self.parser.screen().contents_between(row, 0, row, cols.get()).trim_end().to_string()
+    }
+
+    fn cursor(&self) -> (u16, u16) {
+        self.parser.screen().cursor_position()
+    }
+}
+
+fn nonzero(value: usize) -> std::num::NonZeroU16 {
+    std::num::NonZeroU16::new(value as u16).expect("a terminal has a size")
+}
+
+fn status(clock: &str, rest: &str) -> String {
+    format!("{STATUS_SGR}{clock}   {rest}")
+}
+
+fn frame<'a>(pane: PaneChange, status: &'a str, input: &'a str, cursor_col: usize) -> Frame<'a> {
+    Frame { topic: "#g - no topic has been set", pane, status, input, prompt_nick: "kywmyv", cursor_col }
+}
+
+#[test]
+fn full_redraw_shows_four_zones() {
+    let mut term = Terminal::new(80, 24);
+    let status = status("184053", "1: \x1b[1;37m#g\x1b[22m(1)");
+    term.show(&frame(PaneChange::Redraw(vec!["first".into(), "second".into()]), &status, "", 9));
+    assert_eq!(term.row(0), "#g - no topic has been set");
+    assert_eq!(term.row(1), "first");
+    assert_eq!(term.row(2), "second");
+    assert_eq!(term.row(3), "--");
+    assert_eq!(term.row(21), "--");
+    assert_eq!(term.row(22), "184053   1: #g(1)");
+    assert_eq!(term.row(23), "kywmyv>");
+    assert_eq!(term.cursor(), (23, 8));
+}
+
+#[test]
+fn new_lines_use_r0c_push_sequence_once_the_pane_is_full() {
+    let mut term = Terminal::new(80, 24);
+    let status = status("184131", "1: #g(2)");
+    let lines: Vec<String> = (0..21).map(|i| format!("line {i}")).collect();
+    term.show(&frame(PaneChange::Redraw(lines), &status, "", 9));
+    let bytes = term.show(&frame(PaneChange::Append(vec!["msg 1".into()]), &status, "", 9));
+    assert_eq!(bytes, "\x1b[2;22r\x1b[21H\n\n\x1b[Kmsg 1\x1b[r\x1b[0m\x1b[24;9H");
+    assert_eq!(term.row(1), "line 1");
+    assert_eq!(term.row(21), "msg 1");
+    assert_eq!(term.row(22), "184131   1: #g(2)");
+    assert_eq!(term.cursor(), (23, 8));
+}
+
+#[test]
+fn new_lines_fill_empty_rows_directly_before_scrolling() {
+    let mut term = Terminal::new(80, 24);
+    let status = status("184112", "1: #g(2)");
+    term.show(&frame(PaneChange::Redraw(vec!["a".into()]), &status, "", 9));
+    // The redraw filled every row with content or "--": place new lines after the last real one.
+    term.screen.filled = 1;
+    let bytes = term.show(&frame(PaneChange::Append(vec!["b".into()]), &status, "", 9));
+    assert_eq!(bytes, "\x1b[2;22r\x1b[3H\x1b[Kb\x1b[r\x1b[0m\x1b[24;9H");
+    assert_eq!((term.row(1).as_str(), term.row(2).as_str(), term.row(3).as_str()), ("a", "b", "--"));
+}
+
+#[test]
+fn idle_clock_tick_sends_only_the_clock() {
+    let mut term = Terminal::new(80, 24);
+    let first = status("184040", "0: \x1b[1;37mr0c-status\x1b[22m");
+    term.show(&frame(PaneChange::Redraw(vec![]), &first, "", 9));
+    let second = status("184045", "0: \x1b[1;37mr0c-status\x1b[22m");
+    let bytes = term.show(&frame(PaneChange::Unchanged, &second, "", 9));
+    assert_eq!(bytes, "\x1b[23H\x1b[0;37;44;48;5;235m184045\x1b[0m\x1b[24;9H");
+    assert_eq!(bytes.len(), 41, "r0c's idle tick is 41 bytes; ours is no larger");
+    assert_eq!(term.row(22), "184045   0: r0c-status");
+}
+
+#[test]
+fn typing_at_the_end_costs_one_byte_per_character() {
+    let mut term = Terminal::new(80, 24);
+    let status = status("184040", "0: r0c-status");
+    term.show(&frame(PaneChange::Redraw(vec![]), &status, "", 9));
+    assert_eq!(term.show(&frame(PaneChange::Unchanged, &status, "h", 10)), "h");
+    assert_eq!(term.show(&frame(PaneChange::Unchanged, &status, "hi", 11)), "i");
+    assert_eq!(term.row(23), "kywmyv> hi");
+    assert_eq!(term.cursor(), (23, 10));
+    // Moving the cursor left only moves the cursor.
+    assert_eq!(term.show(&frame(PaneChange::Unchanged, &status, "hi", 10)), "\x1b[24;10H");
+    // Backspace rewrites the row.
+    let bytes = term.show(&frame(PaneChange::Unchanged, &status, "h", 10));
+    assert_eq!(bytes, "\x1b[24H\x1b[0;36mkywmyv>\x1b[0m h\x1b[K\x1b[0m\x1b[24;10H");
+    assert_eq!(term.row(23), "kywmyv> h");
+}
+
+#[test]
+fn input_prompt_matches_r0c_bytes() {
+    let mut term = Terminal::new(80, 24);
+    let status = status("184053", "1: #g(1)");
+    let bytes = term.show(&frame(PaneChange::Unchanged, &status, "/join #g", 17));
+    assert!(bytes.contains("\x1b[24H\x1b[0;36mkywmyv>\x1b[0m /join #g\x1b[K"), "{bytes:?}");
+}
+
+#[test]
+fn scrolling_back_reveals_lines_at_the_top() {
+    let mut term = Terminal::new(40, 8);
+    let status = status("184207", "1: #g(2)");
+    let lines: Vec<String> = (10..15).map(|i| format!("line {i}")).collect();
+    term.show(&frame(PaneChange::Redraw(lines), &status, "", 9));
+    let bytes = term.show(&frame(PaneChange::Prepend(vec!["line 9".into(), "line 8".into()]), &status, "", 9));
+    assert!(bytes.starts_with("\x1b[2;6r\x1b[2H\x1bM\x1b[Kline 9\x1b[2H\x1bM\x1b[Kline 8\x1b[r"), "{bytes:?}");
+    let pane: Vec<String> = (1..6).map(|r| term.row(r)).collect();
+    assert_eq!(pane, ["line 8", "line 9", "line 10", "line 11", "line 12"]);
+}
+
+#[test]
+fn swapped_rows_for_local_echo_clients() {
+    let mut term = Terminal::new(80, 24);
+    term.screen = Screen::new(80, 24, true);
+    let status = status("184053", "1: #g(1)");
+    term.show(&frame(PaneChange::Redraw(vec![]), &status, "x", 10));
+    assert_eq!(term.row(22), "kywmyv> x");
+    assert_eq!(term.row(23), "184053   1: #g(1)");
+    assert_eq!(term.cursor(), (22, 9));
+}
+
+#[test]
+fn patches_rewrite_the_start_of_rows() {
+    let mut term = Terminal::new(40, 8);
+    let status = status("184118", "1: #g(2)");
+    term.show(&frame(PaneChange::Redraw(vec!["\x1b[7m184118\x1b[0m x said".into()]), &status, "", 9));
+    term.show(&frame(PaneChange::Patch(vec![(0, "184118 ".into())]), &status, "", 9));
+    assert_eq!(term.row(1), "184118 x said");
+    assert!(!term.parser.screen().cell(1, 0).is_some_and(|c| c.inverse()), "read timestamp is no longer reversed");
+}
