@@ -7,7 +7,7 @@
 use crate::client::session::Session;
 use crate::client::texts;
 use crate::world::nick::{NickCheck, check_nick};
-use crate::world::{AUTHOR_ERROR, AUTHOR_INFO, AUTHOR_SYSTEM, World, normalize_channel_name};
+use crate::world::{AUTHOR_ERROR, AUTHOR_INFO, AUTHOR_SYSTEM, Goto, World, normalize_channel_name};
 
 /// Whether the connection goes on after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,10 +112,14 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
         }
         "cfg" => {
             let (cols, rows) = session.size();
-            let prefs = world.view(user, Some(u64::MAX), 0).map(|v| v.prefs);
-            if let Some(p) = prefs {
+            let mode = if session.is_vt100() {
+                "vt100"
+            } else {
+                "teletype"
+            };
+            if let Some(p) = world.prefs(user) {
                 info(&format!(
-                    "size={cols}x{rows} mode=teletype codec='utf-8' bell={} atall={} hilog={} cnicks={} align={}",
+                    "size={cols}x{rows} mode={mode} codec='utf-8' bell={} atall={} hilog={} cnicks={} align={}",
                     p.bell, p.at_all, p.hilight_log, p.colored_nicks, p.margins
                 ));
             }
@@ -149,7 +153,15 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
             world.request_shutdown(std::time::Duration::from_millis(500));
         }),
         "quit" | "q" | "exit" => return Flow::Quit,
-        "r" | "redraw" | "u" | "up" | "d" | "down" | "l" | "latest" => session.request_redraw(),
+        "r" | "redraw" => session.request_redraw(),
+        "u" | "up" => session.scroll_pages(-1),
+        "d" | "down" => session.scroll_pages(1),
+        "l" | "latest" => session.to_latest(),
+        "v" | "view" => session.toggle_view_mode(),
+        "g" | "goto" => goto(session, world, user, arg),
+        "a" => {
+            world.jump_to_activity(user);
+        }
         "sw" | "sh" => match arg.parse::<u16>() {
             Ok(value) if (20..512).contains(&value) && word == "sw" => {
                 session.force_size(Some(value), None);
@@ -174,9 +186,7 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
             info(bell_text(level));
         }
         "b?" => {
-            let level = world
-                .view(user, Some(u64::MAX), 0)
-                .map_or(1, |v| v.prefs.bell);
+            let level = world.prefs(user).map_or(1, |p| p.bell);
             info(bell_text(level));
         }
         "ey" | "en" => {
@@ -229,6 +239,75 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
         )),
     }
     Flow::Continue
+}
+
+/// `/g`: jumps to a message by position, percentage or UTC time.
+fn goto(session: &mut Session, world: &World, user: u64, arg: &str) {
+    if arg.is_empty() {
+        let (count, oldest) = world.window_span(user).unwrap_or((0, 0));
+        let since =
+            jiff::Timestamp::from_microsecond(oldest).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let label = world
+            .names(user)
+            .map(|(label, _)| label)
+            .unwrap_or_default();
+        world.tell(
+            user,
+            AUTHOR_SYSTEM,
+            &format!(
+                "[goto]\n  {count} msgs since {} in {label}\n  /g 19:47             jump to a time (UTC, today)\n  /g 2018-01-21        jump to a date\n  /g 2018-01-21 19:47  jump to a date and time\n  /g 3172              jump to a message\n  /g 34%               jump to an offset\n  /l                   back to the newest",
+                since.strftime("%Y-%m-%d, %H:%M")
+            ),
+        );
+        return;
+    }
+    let Some(target) = parse_goto(arg, jiff::Timestamp::now()) else {
+        world.tell(
+            user,
+            AUTHOR_ERROR,
+            "[goto]\n  invalid argument format, see /g for help",
+        );
+        return;
+    };
+    if let Some(seq) = world.goto_seq(user, target) {
+        session.goto(seq);
+    }
+}
+
+/// Parses what follows `/g`; times are UTC (r0c mixed the local date with a UTC time).
+fn parse_goto(arg: &str, now: jiff::Timestamp) -> Option<Goto> {
+    use jiff::civil::{Date, DateTime, Time};
+    let arg = arg.trim();
+    if arg.bytes().all(|b| b.is_ascii_digit()) {
+        return arg.parse().ok().map(Goto::Index);
+    }
+    if let Some(percent) = arg.strip_suffix('%') {
+        return percent
+            .parse::<f64>()
+            .ok()
+            .filter(|p| p.is_finite() && *p >= 0.0)
+            .map(Goto::Percent);
+    }
+    let utc = |datetime: DateTime| {
+        jiff::tz::TimeZone::UTC
+            .to_timestamp(datetime)
+            .ok()
+            .map(|t| t.as_microsecond())
+    };
+    let time_of = |text: &str| Time::strptime("%H:%M", text).ok();
+    let date_of = |text: &str| Date::strptime("%Y-%m-%d", text).ok();
+    let datetime = match arg.split_once(' ') {
+        Some((date, time)) => date_of(date)?.to_datetime(time_of(time.trim())?),
+        None => match (date_of(arg), time_of(arg)) {
+            (Some(date), _) => date.to_datetime(Time::midnight()),
+            (None, Some(time)) => jiff::tz::TimeZone::UTC
+                .to_datetime(now)
+                .date()
+                .to_datetime(time),
+            (None, None) => return None,
+        },
+    };
+    utc(datetime).map(Goto::Time)
 }
 
 fn say(world: &World, user: u64, text: &str) {
@@ -310,5 +389,40 @@ fn bell_text(level: u8) -> &'static str {
         1 => "Audible alerts enabled for hilights in other channels. Disable with /b0",
         2 => "Audible alerts enabled for all hilights, even in active channel. Disable with /b0",
         _ => "Audible alerts enabled for every message, not just hilights. Disable with /b0",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goto_arguments() {
+        let now: jiff::Timestamp = "2026-11-25T12:00:00Z".parse().expect("timestamp");
+        let micros = |text: &str| {
+            text.parse::<jiff::Timestamp>()
+                .expect("timestamp")
+                .as_microsecond()
+        };
+        let cases: &[(&str, Option<Goto>)] = &[
+            ("3172", Some(Goto::Index(3172))),
+            ("34%", Some(Goto::Percent(34.0))),
+            ("12.5%", Some(Goto::Percent(12.5))),
+            ("19:47", Some(Goto::Time(micros("2026-11-25T19:47:00Z")))),
+            (
+                "2018-01-21",
+                Some(Goto::Time(micros("2018-01-21T00:00:00Z"))),
+            ),
+            (
+                "2018-01-21 19:47",
+                Some(Goto::Time(micros("2018-01-21T19:47:00Z"))),
+            ),
+            ("yesterday", None),
+            ("-5%", None),
+            ("25:61", None),
+        ];
+        for (arg, expected) in cases {
+            assert_eq!(&parse_goto(arg, now), expected, "{arg}");
+        }
     }
 }

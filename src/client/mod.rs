@@ -7,7 +7,9 @@
 
 pub mod commands;
 pub mod session;
+pub mod teletype;
 pub mod texts;
+pub mod vt;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

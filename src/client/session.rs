@@ -1,4 +1,4 @@
-//! One client's session: input handling, terminal size, and the teletype renderer.
+//! One client's session: input handling, terminal size, and which renderer draws its screen.
 //!
 //! The session does no I/O: the connection task feeds it decoded text and asks it for output.
 //! Rendering pulls the current state from the world and writes only what the client lacks.
@@ -7,12 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::commands::{self, Flow};
+use crate::client::teletype::Teletype;
+use crate::client::vt::Vt100Ui;
 use crate::term::keys::{Key, KeyDecoder};
-use crate::term::layout::{Layout, plain_lines};
 use crate::term::lineedit::{EditOutcome, LineEditor};
-use crate::term::width::str_width;
-use crate::text;
-use crate::world::{ChannelId, ChannelKind, Message, UserId, View, World, mentions};
+use crate::world::{UserId, View, World};
 
 /// Terminal size used until the client tells us its own.
 pub const DEFAULT_SIZE: (u16, u16) = (80, 24);
@@ -35,27 +34,37 @@ pub struct Session {
     rows: u16,
     /// The bad size the client reported, told once in the status window.
     bad_size_told: bool,
-    teletype: Teletype,
+    ui: Ui,
+    /// Hilighted windows at the last frame, for the bell.
+    hilights: Vec<usize>,
     /// Output produced by input handling, sent before the next frame.
     pending_output: String,
     /// Told once per line when the input line overflows.
     overflow_told: bool,
     last_bell: Option<Instant>,
+    /// The tab completion in progress, if the last key was Tab.
+    completion: Option<Completion>,
 }
 
-/// What the teletype renderer has already shown.
-#[derive(Default)]
-struct Teletype {
-    /// The window whose lines were printed last.
-    channel: Option<ChannelId>,
-    /// The first sequence number not printed yet in that window.
-    next_seq: u64,
-    /// The prompt line as last sent.
-    prompt: String,
-    /// Hilighted windows at the last frame, for the bell.
-    hilights: Vec<usize>,
-    /// Something forces a full redraw at the next frame.
-    full_redraw: bool,
+/// A tab completion in progress: Tab again cycles through the candidates, then back to the
+/// word as typed (without r0c's quirk of adding the suffix to it).
+struct Completion {
+    /// Where the completed word starts in the line.
+    start: usize,
+    /// The word as the user typed it.
+    typed: String,
+    /// Matching nicks, most recently active first.
+    candidates: Vec<String>,
+    /// The candidate shown now; `candidates.len()` means the typed word.
+    index: usize,
+}
+
+/// How the client's screen is drawn.
+pub enum Ui {
+    /// No escape codes: lines scroll by, the prompt line is re-sent.
+    Teletype(Teletype),
+    /// The full-screen VT100 interface.
+    Vt100(Box<Vt100Ui>),
 }
 
 impl Session {
@@ -69,13 +78,15 @@ impl Session {
             cols: DEFAULT_SIZE.0,
             rows: DEFAULT_SIZE.1,
             bad_size_told: false,
-            teletype: Teletype {
-                full_redraw: true,
-                ..Teletype::default()
-            },
+            ui: Ui::Vt100(Box::new(Vt100Ui::new(
+                usize::from(DEFAULT_SIZE.0),
+                usize::from(DEFAULT_SIZE.1),
+            ))),
+            hilights: Vec::new(),
             pending_output: String::new(),
             overflow_told: false,
             last_bell: None,
+            completion: None,
         }
     }
 
@@ -101,7 +112,7 @@ impl Session {
         }
         if (new_cols, new_rows) != (self.cols, self.rows) {
             (self.cols, self.rows) = (new_cols, new_rows);
-            self.teletype.full_redraw = true;
+            self.apply_size();
         }
     }
 
@@ -109,12 +120,72 @@ impl Session {
     pub fn force_size(&mut self, cols: Option<u16>, rows: Option<u16>) {
         self.cols = cols.unwrap_or(self.cols);
         self.rows = rows.unwrap_or(self.rows);
-        self.teletype.full_redraw = true;
+        self.apply_size();
+    }
+
+    fn apply_size(&mut self) {
+        match &mut self.ui {
+            Ui::Teletype(teletype) => teletype.redraw(),
+            Ui::Vt100(vt) => vt.resize(usize::from(self.cols), usize::from(self.rows)),
+        }
     }
 
     /// Asks for a full redraw at the next frame.
     pub fn request_redraw(&mut self) {
-        self.teletype.full_redraw = true;
+        match &mut self.ui {
+            Ui::Teletype(teletype) => teletype.redraw(),
+            Ui::Vt100(vt) => vt.redraw(),
+        }
+    }
+
+    /// Switches between the VT100 interface and the teletype mode.
+    pub fn set_vt100(&mut self, vt100: bool) {
+        self.ui = if vt100 {
+            Ui::Vt100(Box::new(Vt100Ui::new(
+                usize::from(self.cols),
+                usize::from(self.rows),
+            )))
+        } else {
+            Ui::Teletype(Teletype::new())
+        };
+    }
+
+    /// Whether the client gets the full-screen VT100 interface.
+    pub fn is_vt100(&self) -> bool {
+        matches!(self.ui, Ui::Vt100(_))
+    }
+
+    /// Scrolls the active window by pages (negative: back), or reprints it in teletype mode.
+    pub fn scroll_pages(&mut self, pages: isize) {
+        match &mut self.ui {
+            // Teletype clients cannot scroll back; the nearest thing is reprinting the window.
+            Ui::Teletype(teletype) => teletype.redraw(),
+            Ui::Vt100(vt) => vt.scroll_pages(pages),
+        }
+    }
+
+    /// Snaps the active window to its newest messages.
+    pub fn to_latest(&mut self) {
+        match &mut self.ui {
+            Ui::Teletype(teletype) => teletype.redraw(),
+            Ui::Vt100(vt) => vt.to_latest(),
+        }
+    }
+
+    /// Shows the active window from message `seq` on (`/g`).
+    pub fn goto(&mut self, seq: u64) {
+        match &mut self.ui {
+            Ui::Teletype(teletype) => teletype.redraw(),
+            Ui::Vt100(vt) => vt.goto(seq),
+        }
+    }
+
+    /// Toggles the names-hidden view (`/v`, CTRL-N).
+    pub fn toggle_view_mode(&mut self) {
+        if let Ui::Vt100(vt) = &mut self.ui {
+            vt.view_mode = !vt.view_mode;
+            vt.redraw();
+        }
     }
 
     /// Whether a lone ESC waits to be resolved by a quiet period.
@@ -141,6 +212,9 @@ impl Session {
     }
 
     fn handle_key(&mut self, key: Key) -> Flow {
+        if key != Key::Tab {
+            self.completion = None;
+        }
         match key {
             Key::Char(c) => {
                 if self.line.insert(c) == EditOutcome::Full && !self.overflow_told {
@@ -169,100 +243,127 @@ impl Session {
             Key::End => _ = self.line.end(),
             Key::Up => _ = self.line.history_back(),
             Key::Down => _ = self.line.history_forward(),
-            // Teletype clients cannot scroll back; the nearest thing is reprinting the window.
-            Key::PageUp | Key::PageDown | Key::Ctrl('l') | Key::Ctrl('r') => self.request_redraw(),
+            Key::PageUp => self.scroll_pages(-1),
+            Key::PageDown => self.scroll_pages(1),
+            Key::Ctrl('l') | Key::Ctrl('r') => self.request_redraw(),
+            Key::Ctrl('n') => self.toggle_view_mode(),
+            Key::Ctrl('e') => _ = self.world.jump_to_activity(self.user),
             Key::Ctrl('a') => self.world.cycle_window(self.user, -1),
             Key::Ctrl('x') => self.world.cycle_window(self.user, 1),
-            Key::CursorReport { row, col } => self.set_size(col, row),
-            Key::Tab | Key::Escape | Key::Ctrl(_) => {}
+            Key::CursorReport { row, col } => {
+                self.set_size(col, row);
+                return Flow::Continue;
+            }
+            Key::Tab => self.complete_nick(),
+            Key::Escape | Key::Ctrl(_) => {}
+        }
+        // A keypress means the user is looking: what the screen shows is read now.
+        if let Ui::Vt100(vt) = &self.ui
+            && let Some((channel, upto)) = vt.seen_upto()
+        {
+            self.world.mark_read(self.user, channel, upto);
         }
         Flow::Continue
+    }
+
+    /// Tab: completes the nick before the cursor, or shows the next candidate.
+    fn complete_nick(&mut self) {
+        let completion = match self.completion.take() {
+            Some(mut completion) => {
+                completion.index = (completion.index + 1) % (completion.candidates.len() + 1);
+                completion
+            }
+            None => {
+                let chars = self.line.chars();
+                let cursor = self.line.cursor();
+                let start = chars[..cursor]
+                    .iter()
+                    .rposition(|c| *c == ' ')
+                    .map_or(0, |i| i + 1);
+                let typed: String = chars[start..cursor].iter().collect();
+                if typed.is_empty() {
+                    return;
+                }
+                let lowered = typed.to_lowercase();
+                let candidates: Vec<String> = self
+                    .world
+                    .completion_candidates(self.user)
+                    .into_iter()
+                    .filter(|nick| nick.to_lowercase().starts_with(&lowered))
+                    .collect();
+                if candidates.is_empty() {
+                    return;
+                }
+                Completion {
+                    start,
+                    typed,
+                    candidates,
+                    index: 0,
+                }
+            }
+        };
+        let replacement = match completion.candidates.get(completion.index) {
+            Some(nick) if completion.start == 0 => format!("{nick}: "),
+            Some(nick) => format!("{nick} "),
+            None => completion.typed.clone(),
+        };
+        self.line
+            .replace_before_cursor(completion.start, &replacement);
+        self.completion = Some(completion);
     }
 
     /// Renders everything the client has not seen yet, as text to encode and send.
     pub fn render(&mut self) -> String {
         let mut out = std::mem::take(&mut self.pending_output);
-        let rows = usize::from(self.rows);
-        let cols = usize::from(self.cols);
-        let chat_rows = rows.saturating_sub(3).max(1);
-        let same_window = self.teletype.channel.is_some();
-        let since = if self.teletype.full_redraw || !same_window {
-            None
-        } else {
-            Some(self.teletype.next_seq)
-        };
-        let Some(mut view) = self.world.view(self.user, since, chat_rows.max(rows * 4)) else {
-            return out;
-        };
-        let switched = self.teletype.channel != Some(view.channel);
-        if switched && since.is_some() {
-            // The window changed between frames: fetch its tail instead.
-            match self.world.view(self.user, None, chat_rows) {
-                Some(fresh) => view = fresh,
-                None => return out,
+        let (cols, rows) = (usize::from(self.cols), usize::from(self.rows));
+        let frame = match &mut self.ui {
+            Ui::Teletype(teletype) => {
+                let since = teletype.since();
+                let Some(mut view) = self.world.view(self.user, since, rows * 4) else {
+                    return out;
+                };
+                if since.is_some() && teletype.switched(&view) {
+                    // The window changed between frames: fetch its tail instead.
+                    match self.world.view(self.user, None, rows) {
+                        Some(fresh) => view = fresh,
+                        None => return out,
+                    }
+                }
+                // Everything printed has scrolled past the reader's eyes.
+                self.world.mark_read(self.user, view.channel, view.next_seq);
+                let frame = teletype.render(&view, &self.line, cols, rows);
+                (view, frame)
             }
-        }
-        let full = self.teletype.full_redraw || switched || view.redraw;
-        let clear_prompt = format!("\r{}\r", " ".repeat(cols.saturating_sub(2)));
-        let mut lines = Vec::new();
-        for notice in &view.notices {
-            let width = cols.saturating_sub(2).max(8);
-            lines.extend(
-                crate::term::layout::wrap(notice, width, width.saturating_sub(2))
-                    .into_iter()
-                    .enumerate()
-                    .map(|(index, line)| {
-                        if index == 0 {
-                            line
-                        } else {
-                            format!("  {line}")
-                        }
-                    }),
-            );
-        }
-        let mut chat = Vec::new();
-        let layout = Layout::for_width(cols, view.kind == ChannelKind::Status);
-        for message in &view.messages {
-            chat.extend(self.message_lines(&layout, &view, message));
-        }
-        if full {
-            out.push_str(&"\r\n".repeat(rows));
-            let skip = chat.len().saturating_sub(chat_rows);
-            chat.drain(..skip);
-        }
-        if !chat.is_empty() || !lines.is_empty() {
-            out.push_str(&clear_prompt);
-            for line in chat.iter().chain(&lines) {
-                out.push('\r');
-                out.push_str(line);
-                let pad = cols.saturating_sub(2).saturating_sub(str_width(line));
-                out.push_str(&" ".repeat(pad));
-                out.push_str("\r\n");
+            Ui::Vt100(vt) => {
+                let Some(view) = self.world.view(self.user, vt.since(), 2 * rows + 2) else {
+                    return out;
+                };
+                let frame = vt.render(&self.world, self.user, &view, &self.line);
+                (view, frame)
             }
+        };
+        let (view, frame) = frame;
+        if self.bell_due(&view) {
+            out.push('\x07');
         }
-        self.teletype.channel = Some(view.channel);
-        self.teletype.next_seq = view.next_seq;
-        self.teletype.full_redraw = false;
-        self.world.mark_read(self.user, view.channel, view.next_seq);
+        out.push_str(&frame);
+        out
+    }
 
+    /// Whether this frame rings the bell: a new hilight elsewhere (`/b1`), anywhere (`/b2`),
+    /// or any new message (`/b3`), at most once a second.
+    fn bell_due(&mut self, view: &View) -> bool {
         let new_hilight = view
             .hilight_windows
             .iter()
-            .any(|w| !self.teletype.hilights.contains(w));
-        self.teletype.hilights = view.hilight_windows.clone();
-        if new_hilight && view.prefs.bell >= 1 && self.bell_allowed() {
-            out.push('\x07');
-        }
-
-        let prompt = self.prompt(&view);
-        if prompt != self.teletype.prompt || !out.is_empty() {
-            if out.is_empty() || !out.ends_with('\n') {
-                out.push_str(&clear_prompt);
-            }
-            out.push_str(&prompt);
-            self.teletype.prompt = prompt;
-        }
-        out
+            .any(|w| !self.hilights.contains(w));
+        self.hilights = view.hilight_windows.clone();
+        let wanted = match view.prefs.bell {
+            0 => false,
+            1 | 2 => new_hilight,
+            _ => new_hilight || !view.messages.is_empty(),
+        };
+        wanted && self.bell_allowed()
     }
 
     fn bell_allowed(&mut self) -> bool {
@@ -277,121 +378,8 @@ impl Session {
         true
     }
 
-    fn message_lines(&self, layout: &Layout, view: &View, message: &Message) -> Vec<String> {
-        let plain = text::strip_formatting(&message.text);
-        let hilight = message.author != view.nick
-            && !message.author.starts_with('-')
-            && mentions(&plain, &view.nick, view.prefs.at_all);
-        let author = text::strip_formatting(&message.author);
-        plain_lines(
-            layout,
-            usize::from(self.cols),
-            message.unix_micros,
-            &author,
-            &plain,
-            view.prefs.margins,
-            hilight,
-        )
-    }
-
-    /// The teletype prompt: the status bar without nick list, then `nick> input█`.
-    fn prompt(&self, view: &View) -> String {
-        let clock = jiff::Timestamp::now().strftime("%H%M%S").to_string();
-        let mut status = format!("{clock}   {}: {}", view.window_index, view.label);
-        if let Some(count) = view.member_count {
-            status.push_str(&format!("({count})"));
-        }
-        let list = |windows: &[usize]| {
-            windows
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        if !view.hilight_windows.is_empty() {
-            status.push_str(&format!("   h:{}", list(&view.hilight_windows)));
-        }
-        if !view.activity_windows.is_empty() {
-            status.push_str(&format!("   a:{}", list(&view.activity_windows)));
-        }
-        let prefix = format!("{status}   {}> ", view.nick);
-        let room = usize::from(self.cols)
-            .saturating_sub(8)
-            .saturating_sub(str_width(&prefix))
-            .max(8);
-        let visible = visible_input(self.line.chars(), self.line.cursor(), room);
-        format!("{prefix}{visible}")
-    }
-
     /// Text to show before the next frame (answers that are not chat lines).
     pub fn push_output(&mut self, text: &str) {
         self.pending_output.push_str(text);
-    }
-}
-
-/// The part of the input line that fits `room` columns around the cursor, with `█` at the cursor.
-fn visible_input(chars: &[char], cursor: usize, room: usize) -> String {
-    let shown: Vec<char> = chars
-        .iter()
-        .map(|&c| {
-            if c.is_control() {
-                control_preview(c)
-            } else {
-                c
-            }
-        })
-        .collect();
-    // Keep about a third of the field left of the cursor, as r0c does, but never leave the
-    // right part empty while there is text to show.
-    let start = cursor
-        .saturating_sub(room / 3)
-        .min((shown.len() + 1).saturating_sub(room));
-    let mut out = String::new();
-    let mut used = 0;
-    for (index, c) in shown.iter().enumerate().skip(start) {
-        let cursor_cell = usize::from(index == cursor);
-        let w = crate::term::width::char_width(*c).max(1);
-        // Leave a column for the cursor block while it is still to come.
-        let reserve = usize::from(index < cursor || cursor >= shown.len());
-        if used + cursor_cell + w + reserve.min(1 - cursor_cell) > room {
-            break;
-        }
-        if index == cursor {
-            out.push('█');
-            used += 1;
-        }
-        out.push(*c);
-        used += w;
-    }
-    if cursor >= shown.len() {
-        out.push('█');
-    }
-    out
-}
-
-/// The letter shown for a formatting control in the input line (CTRL-K shows `K`).
-fn control_preview(c: char) -> char {
-    match c {
-        '\x02' => 'B',
-        '\x0b' => 'K',
-        '\x0f' => 'O',
-        _ => '?',
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn input_window() {
-        let chars: Vec<char> = "hello".chars().collect();
-        assert_eq!(visible_input(&chars, 5, 20), "hello█");
-        assert_eq!(visible_input(&chars, 0, 20), "█hello");
-        let long: Vec<char> = "abcdefghijklmnopqrstuvwxyz".chars().collect();
-        let shown = visible_input(&long, 26, 10);
-        assert!(shown.ends_with("z█") && str_width(&shown) <= 10, "{shown}");
-        let formatted: Vec<char> = "\x0b3hi".chars().collect();
-        assert_eq!(visible_input(&formatted, 4, 20), "K3hi█");
     }
 }

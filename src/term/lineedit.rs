@@ -106,6 +106,19 @@ impl LineEditor {
         EditOutcome::Changed
     }
 
+    /// Replaces the characters from `start` up to the cursor with `text` and puts the cursor
+    /// after it (tab completion). Text right of the cursor stays.
+    pub fn replace_before_cursor(&mut self, start: usize, text: &str) {
+        let start = start.min(self.cursor);
+        let room = self
+            .max_chars
+            .saturating_sub(self.chars.len() - (self.cursor - start));
+        let new: Vec<char> = text.chars().take(room).collect();
+        let inserted = new.len();
+        self.chars.splice(start..self.cursor, new);
+        self.cursor = start + inserted;
+    }
+
     /// Takes the line for sending: clears it and records it in the history (no immediate repeats).
     pub fn submit(&mut self) -> String {
         let line = self.text();
@@ -194,6 +207,17 @@ mod tests {
         line.backspace();
         assert_eq!(line.text(), "ell");
         assert_eq!(line.move_cursor(5), EditOutcome::Unchanged);
+    }
+
+    #[test]
+    fn replacing_the_word_before_the_cursor_keeps_the_rest() {
+        let mut line = LineEditor::new(100);
+        "hi al there".chars().for_each(|c| {
+            line.insert(c);
+        });
+        line.move_cursor(-6);
+        line.replace_before_cursor(3, "alice ");
+        assert_eq!((line.text(), line.cursor()), ("hi alice  there".into(), 9));
     }
 
     #[test]

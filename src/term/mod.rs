@@ -8,4 +8,5 @@ pub mod keys;
 pub mod layout;
 pub mod lineedit;
 pub mod screen;
+pub mod style;
 pub mod width;

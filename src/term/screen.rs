@@ -89,11 +89,19 @@ impl Screen {
     }
 
     fn status_row(&self) -> usize {
-        if self.swapped { self.rows } else { self.rows.saturating_sub(1) }
+        if self.swapped {
+            self.rows
+        } else {
+            self.rows.saturating_sub(1)
+        }
     }
 
     fn input_row(&self) -> usize {
-        if self.swapped { self.rows.saturating_sub(1) } else { self.rows }
+        if self.swapped {
+            self.rows.saturating_sub(1)
+        } else {
+            self.rows
+        }
     }
 
     /// Whether the shadow is incomplete, so the next frame must redraw the pane.
@@ -113,7 +121,8 @@ impl Screen {
                     let line = lines.get(skip + row).map_or("--", String::as_str);
                     let _ = write!(out, "\x1b[{}H\x1b[K{line}", row + 2);
                 }
-                self.filled = pane_rows;
+                // Rows below the content show `--` and are the next to be written.
+                self.filled = lines.len().min(pane_rows);
             }
             PaneChange::Append(lines) if !lines.is_empty() => {
                 let _ = write!(out, "\x1b[2;{}r", self.rows.saturating_sub(2));
@@ -122,7 +131,8 @@ impl Screen {
                         let _ = write!(out, "\x1b[{}H\x1b[K{line}", self.filled + 2);
                         self.filled += 1;
                     } else {
-                        let _ = write!(out, "\x1b[{}H\n\n\x1b[K{line}", self.rows.saturating_sub(3));
+                        let _ =
+                            write!(out, "\x1b[{}H\n\n\x1b[K{line}", self.rows.saturating_sub(3));
                     }
                 }
                 out.push_str("\x1b[r");
@@ -164,7 +174,8 @@ impl Screen {
         let wrote_anything = out.len() > start;
         let target = (self.input_row(), frame.cursor_col.max(1));
         if wrote_anything || self.cursor != Some(target) {
-            if out[start..].contains('\x1b') && !out.ends_with("\x1b[0m") {
+            // Leave the terminal's attributes plain before parking the cursor.
+            if last_sgr(&out[start..]).is_some_and(|sgr| sgr != "\x1b[0m") {
                 out.push_str("\x1b[0m");
             }
             if self.cursor != Some(target) {
@@ -202,7 +213,8 @@ impl Screen {
             && !added.contains('\x1b')
             && !visible_after_prompt(old).contains('\x1b')
             && cursor_row == row
-            && cursor_at == prompt_cols + 1 + crate::term::width::str_width(visible_after_prompt(old))
+            && cursor_at
+                == prompt_cols + 1 + crate::term::width::str_width(visible_after_prompt(old))
         {
             out.push_str(added);
             self.cursor = Some((row, cursor_at + crate::term::width::str_width(added)));
@@ -223,6 +235,22 @@ impl Screen {
 /// The visible text after the prompt of an input row string.
 fn visible_after_prompt(row: &str) -> &str {
     row.split_once("\x1b[0m ").map_or("", |(_, rest)| rest)
+}
+
+/// The last SGR sequence (`ESC [ … m`) in `bytes`, if any.
+fn last_sgr(bytes: &str) -> Option<&str> {
+    let mut search = bytes;
+    while let Some(start) = search.rfind("\x1b[") {
+        let candidate = &search[start..];
+        let end = candidate[2..]
+            .find(|c: char| c.is_ascii_alphabetic())
+            .map(|i| i + 3)?;
+        if candidate[..end].ends_with('m') {
+            return Some(&candidate[..end]);
+        }
+        search = &search[..start];
+    }
+    None
 }
 
 /// Whether two status bars differ only in their clock digits.

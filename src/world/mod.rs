@@ -178,6 +178,8 @@ pub struct View {
     pub messages: Vec<Arc<Message>>,
     /// Sequence number the next message of this channel will get.
     pub next_seq: u64,
+    /// Messages of the active window from this sequence number on are unread.
+    pub read_upto: u64,
     /// Windows (by index) with unread mentions, other than the active one.
     pub hilight_windows: Vec<usize>,
     /// Windows (by index) with unread messages, other than the active one.
@@ -418,6 +420,7 @@ impl World {
             topic,
             messages,
             next_seq: channel.next_seq,
+            read_upto: window.read_upto,
             hilight_windows,
             activity_windows,
             nicklist,
@@ -426,6 +429,44 @@ impl World {
             prefs: user_state.prefs.clone(),
             admin: user_state.admin,
         })
+    }
+
+    /// Messages of `channel` (which the user must be in): up to `count` of the newest with a
+    /// sequence number below `before`, or, with `after`, the oldest from that number on.
+    pub fn messages(
+        &self,
+        user: UserId,
+        channel: ChannelId,
+        around: Around,
+        count: usize,
+    ) -> Vec<Arc<Message>> {
+        let state = self.lock();
+        let member = state
+            .users
+            .get(&user)
+            .is_some_and(|u| u.windows.iter().any(|w| w.channel == channel));
+        let Some(channel) = state.channels.get(&channel).filter(|_| member) else {
+            return Vec::new();
+        };
+        match around {
+            Around::Before(seq) => {
+                let end = channel.messages.partition_point(|m| m.seq < seq);
+                channel
+                    .messages
+                    .range(end.saturating_sub(count)..end)
+                    .cloned()
+                    .collect()
+            }
+            Around::From(seq) => {
+                let start = channel.messages.partition_point(|m| m.seq < seq);
+                channel
+                    .messages
+                    .range(start..)
+                    .take(count)
+                    .cloned()
+                    .collect()
+            }
+        }
     }
 
     /// Marks the user's active window as read up to (not including) `upto`.
@@ -862,6 +903,49 @@ impl World {
         state.switch_window(user, index);
     }
 
+    /// CTRL-E and `/a`: switches to the window that most needs attention: one with an unread
+    /// mention, else the one whose unread messages have waited longest; with nothing unread,
+    /// back to the previously active window. Returns false when there is nowhere to go.
+    pub fn jump_to_activity(&self, user: UserId) -> bool {
+        let mut state = self.lock();
+        let Some(u) = state.users.get(&user) else {
+            return false;
+        };
+        let mut best: Option<(bool, i64, usize)> = None;
+        for (index, window) in u.windows.iter().enumerate() {
+            if index == u.active {
+                continue;
+            }
+            let Some(channel) = state.channels.get(&window.channel) else {
+                continue;
+            };
+            if channel.next_seq <= window.read_upto {
+                continue;
+            }
+            let hilight = window.last_ping.is_some_and(|p| p >= window.read_upto);
+            let first_unread = channel
+                .messages
+                .iter()
+                .find(|m| m.seq >= window.read_upto)
+                .map_or(i64::MAX, |m| m.unix_micros);
+            // Mentions first; among equals, the longest-waiting unread message.
+            let key = (!hilight, first_unread, index);
+            if best.is_none_or(|b| key < b) {
+                best = Some(key);
+            }
+        }
+        let target = match best {
+            Some((_, _, index)) => Some(index),
+            None => u
+                .previous
+                .and_then(|channel| u.windows.iter().position(|w| w.channel == channel)),
+        };
+        match target {
+            Some(index) => state.switch_window(user, index),
+            None => false,
+        }
+    }
+
     /// How many windows the user has.
     pub fn window_count(&self, user: UserId) -> usize {
         self.lock().users.get(&user).map_or(0, |u| u.windows.len())
@@ -916,6 +1000,61 @@ impl World {
     /// Whether the user may run admin commands.
     pub fn is_admin(&self, user: UserId) -> bool {
         self.lock().users.get(&user).is_some_and(|u| u.admin)
+    }
+
+    /// Nicks of the active channel by most recent activity, without the user's own: the
+    /// candidates of tab completion.
+    pub fn completion_candidates(&self, user: UserId) -> Vec<String> {
+        let state = self.lock();
+        let Some(u) = state.users.get(&user) else {
+            return Vec::new();
+        };
+        let Some(channel) = u
+            .windows
+            .get(u.active)
+            .and_then(|w| state.channels.get(&w.channel))
+        else {
+            return Vec::new();
+        };
+        channel
+            .recent_speakers
+            .iter()
+            .filter(|n| **n != u.nick)
+            .cloned()
+            .collect()
+    }
+
+    /// The sequence number `/g` lands on in the active window, or `None` if it is empty.
+    pub fn goto_seq(&self, user: UserId, target: Goto) -> Option<u64> {
+        let state = self.lock();
+        let u = state.users.get(&user)?;
+        let channel = state.channels.get(&u.windows.get(u.active)?.channel)?;
+        let count = channel.messages.len();
+        let index = match target {
+            Goto::Index(index) => index,
+            Goto::Percent(percent) => ((percent.clamp(0.0, 100.0) / 100.0) * count as f64) as usize,
+            Goto::Time(micros) => channel.messages.partition_point(|m| m.unix_micros < micros),
+        };
+        channel
+            .messages
+            .get(index.min(count.checked_sub(1)?))
+            .map(|m| m.seq)
+    }
+
+    /// How many messages the active window holds and when the oldest was posted.
+    pub fn window_span(&self, user: UserId) -> Option<(usize, i64)> {
+        let state = self.lock();
+        let u = state.users.get(&user)?;
+        let channel = state.channels.get(&u.windows.get(u.active)?.channel)?;
+        Some((
+            channel.messages.len(),
+            channel.messages.front().map_or(0, |m| m.unix_micros),
+        ))
+    }
+
+    /// The user's settings.
+    pub fn prefs(&self, user: UserId) -> Option<Prefs> {
+        self.lock().users.get(&user).map(|u| u.prefs.clone())
     }
 
     /// Changes the user's settings with `change`.
@@ -1157,6 +1296,26 @@ impl World {
             self.post(state, status, AUTHOR_INFO, &line, Ping::Nobody);
         }
     }
+}
+
+/// Where `/g` jumps to in the active window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Goto {
+    /// The message at this position among those in memory (0 = oldest).
+    Index(usize),
+    /// This far into the messages in memory, in percent.
+    Percent(f64),
+    /// The first message at or after this moment (microseconds since the epoch, UTC).
+    Time(i64),
+}
+
+/// Which side of a sequence number [`World::messages`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Around {
+    /// The newest messages before this sequence number.
+    Before(u64),
+    /// The oldest messages from this sequence number on.
+    From(u64),
 }
 
 /// Who a new message notifies as a mention.

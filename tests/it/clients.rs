@@ -88,7 +88,7 @@ async fn chat_with(server: &TestServer, program: &str, args: Vec<String>, enter:
     witness.line("/join #g").await;
     witness.expect("#g(1)").await;
     let mut client = RealClient::spawn(program, &args);
-    client.wait_for("> ");
+    client.wait_for("r0c readme (and status info)");
     client.type_text(&format!(
         "/nick {program}{enter}/join #g{enter}hello from {program}{enter}"
     ));
@@ -96,7 +96,7 @@ async fn chat_with(server: &TestServer, program: &str, args: Vec<String>, enter:
         .expect(&format!("{program} hello from {program}"))
         .await;
     witness.line(&format!("welcome, {program}")).await;
-    client.wait_for(&format!("witness welcome, {program}"));
+    client.wait_for(&format!("witness\x1b[0m welcome, {program}"));
 }
 
 fn host_port(address: SocketAddr) -> Vec<String> {

@@ -4,5 +4,7 @@ mod bad_input;
 mod chat;
 mod clients;
 mod process;
+mod screen;
 mod support;
 mod telnet;
+mod tmux;

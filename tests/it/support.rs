@@ -72,12 +72,15 @@ pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// A client that sends raw bytes and keeps everything it receives.
+/// A client that sends raw bytes, keeps everything it receives, and feeds it to a terminal
+/// emulator so tests can read the screen as a user sees it.
 pub struct TestClient {
     stream: TcpStream,
     received: Vec<u8>,
     /// Text before this offset has been matched by `expect` already.
     seen: usize,
+    /// The terminal the bytes are drawn on.
+    terminal: vt100::Parser,
 }
 
 impl TestClient {
@@ -88,6 +91,7 @@ impl TestClient {
             stream,
             received: Vec::new(),
             seen: 0,
+            terminal: terminal(80, 24),
         }
     }
 
@@ -96,8 +100,17 @@ impl TestClient {
     pub async fn joined(address: SocketAddr) -> TestClient {
         let mut client = TestClient::connect(address).await;
         client.expect("> ").await;
-        client.send(b"\x1b[50;250R").await;
+        client.report_size(250, 50).await;
         client
+    }
+
+    /// Reports a terminal size the way a terminal answers a cursor-position probe, and sizes
+    /// the emulator to match.
+    pub async fn report_size(&mut self, cols: u16, rows: u16) {
+        self.terminal
+            .screen_mut()
+            .set_size(nonzero(rows), nonzero(cols));
+        self.send(format!("\x1b[{rows};{cols}R").as_bytes()).await;
     }
 
     /// Sends bytes as they are.
@@ -120,8 +133,33 @@ impl TestClient {
         &self.received
     }
 
-    /// Reads until `needle` appears after what earlier expectations matched; fails after
-    /// [`PATIENCE`] with what did arrive.
+    /// The screen's text, row by row.
+    pub fn screen(&self) -> String {
+        self.terminal.screen().contents()
+    }
+
+    /// One screen row (0 = top), without trailing blanks.
+    pub fn row(&self, row: u16) -> String {
+        let (_, cols) = self.terminal.screen().size();
+        self.terminal
+            .screen()
+            .contents_between(row, 0, row, cols.get())
+            .trim_end()
+            .to_string()
+    }
+
+    /// The terminal emulator, for colours and the cursor.
+    pub fn terminal(&self) -> &vt100::Screen {
+        self.terminal.screen()
+    }
+
+    fn receive(&mut self, bytes: &[u8]) {
+        self.received.extend_from_slice(bytes);
+        self.terminal.process(bytes);
+    }
+
+    /// Reads until `needle` is on the screen, or appears in the byte stream after what earlier
+    /// expectations matched; fails after [`PATIENCE`] with what did arrive.
     pub async fn expect(&mut self, needle: &str) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
@@ -130,17 +168,37 @@ impl TestClient {
                 self.seen += position + needle.len();
                 return;
             }
+            if self.screen().contains(needle) {
+                self.seen = text.len();
+                return;
+            }
             let mut buf = [0u8; 8192];
             match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
                 Ok(Ok(0)) => panic!(
-                    "connection closed while waiting for {needle:?}; got:\n{}",
-                    printable(&text)
+                    "connection closed while waiting for {needle:?}; screen:\n{}",
+                    self.screen()
                 ),
-                Ok(Ok(n)) => self.received.extend_from_slice(&buf[..n]),
+                Ok(Ok(n)) => self.receive(&buf[..n]),
                 Ok(Err(error)) => panic!("read failed while waiting for {needle:?}: {error}"),
                 Err(_) => panic!(
-                    "timed out waiting for {needle:?}; got:\n{}",
+                    "timed out waiting for {needle:?}; screen:\n{}\nstream:\n{}",
+                    self.screen(),
                     printable(&text)
+                ),
+            }
+        }
+    }
+
+    /// Reads until screen row `row` (0 = top) contains `needle`.
+    pub async fn expect_row(&mut self, row: u16, needle: &str) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !self.row(row).contains(needle) {
+            let mut buf = [0u8; 8192];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => self.receive(&buf[..n]),
+                _ => panic!(
+                    "row {row} never showed {needle:?}; screen:\n{}",
+                    self.screen()
                 ),
             }
         }
@@ -153,7 +211,7 @@ impl TestClient {
             if n == 0 {
                 break;
             }
-            self.received.extend_from_slice(&buf[..n]);
+            self.receive(&buf[..n]);
         }
     }
 
@@ -163,11 +221,19 @@ impl TestClient {
         loop {
             match tokio::time::timeout(PATIENCE, self.stream.read(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return,
-                Ok(Ok(n)) => self.received.extend_from_slice(&buf[..n]),
+                Ok(Ok(n)) => self.receive(&buf[..n]),
                 Err(_) => panic!("server did not close the connection"),
             }
         }
     }
+}
+
+fn nonzero(value: u16) -> std::num::NonZeroU16 {
+    std::num::NonZeroU16::new(value).unwrap_or(std::num::NonZeroU16::MIN)
+}
+
+fn terminal(cols: u16, rows: u16) -> vt100::Parser {
+    vt100::Parser::new(nonzero(rows), nonzero(cols), 0)
 }
 
 /// Text with control characters made visible, for failure messages.

@@ -30,7 +30,11 @@ impl Terminal {
 
     fn row(&self, row: u16) -> String {
         let (_, cols) = self.parser.screen().size();
-        self.parser.screen().contents_between(row, 0, row, cols.get()).trim_end().to_string()
+        self.parser
+            .screen()
+            .contents_between(row, 0, row, cols.get())
+            .trim_end()
+            .to_string()
     }
 
     fn cursor(&self) -> (u16, u16) {
@@ -47,14 +51,26 @@ fn status(clock: &str, rest: &str) -> String {
 }
 
 fn frame<'a>(pane: PaneChange, status: &'a str, input: &'a str, cursor_col: usize) -> Frame<'a> {
-    Frame { topic: "#g - no topic has been set", pane, status, input, prompt_nick: "kywmyv", cursor_col }
+    Frame {
+        topic: "#g - no topic has been set",
+        pane,
+        status,
+        input,
+        prompt_nick: "kywmyv",
+        cursor_col,
+    }
 }
 
 #[test]
 fn full_redraw_shows_four_zones() {
     let mut term = Terminal::new(80, 24);
     let status = status("184053", "1: \x1b[1;37m#g\x1b[22m(1)");
-    term.show(&frame(PaneChange::Redraw(vec!["first".into(), "second".into()]), &status, "", 9));
+    term.show(&frame(
+        PaneChange::Redraw(vec!["first".into(), "second".into()]),
+        &status,
+        "",
+        9,
+    ));
     assert_eq!(term.row(0), "#g - no topic has been set");
     assert_eq!(term.row(1), "first");
     assert_eq!(term.row(2), "second");
@@ -71,8 +87,13 @@ fn new_lines_use_r0c_push_sequence_once_the_pane_is_full() {
     let status = status("184131", "1: #g(2)");
     let lines: Vec<String> = (0..21).map(|i| format!("line {i}")).collect();
     term.show(&frame(PaneChange::Redraw(lines), &status, "", 9));
-    let bytes = term.show(&frame(PaneChange::Append(vec!["msg 1".into()]), &status, "", 9));
-    assert_eq!(bytes, "\x1b[2;22r\x1b[21H\n\n\x1b[Kmsg 1\x1b[r\x1b[0m\x1b[24;9H");
+    let bytes = term.show(&frame(
+        PaneChange::Append(vec!["msg 1".into()]),
+        &status,
+        "",
+        9,
+    ));
+    assert_eq!(bytes, "\x1b[2;22r\x1b[21H\n\n\x1b[Kmsg 1\x1b[r\x1b[24;9H");
     assert_eq!(term.row(1), "line 1");
     assert_eq!(term.row(21), "msg 1");
     assert_eq!(term.row(22), "184131   1: #g(2)");
@@ -84,11 +105,16 @@ fn new_lines_fill_empty_rows_directly_before_scrolling() {
     let mut term = Terminal::new(80, 24);
     let status = status("184112", "1: #g(2)");
     term.show(&frame(PaneChange::Redraw(vec!["a".into()]), &status, "", 9));
-    // The redraw filled every row with content or "--": place new lines after the last real one.
-    term.screen.filled = 1;
     let bytes = term.show(&frame(PaneChange::Append(vec!["b".into()]), &status, "", 9));
-    assert_eq!(bytes, "\x1b[2;22r\x1b[3H\x1b[Kb\x1b[r\x1b[0m\x1b[24;9H");
-    assert_eq!((term.row(1).as_str(), term.row(2).as_str(), term.row(3).as_str()), ("a", "b", "--"));
+    assert_eq!(bytes, "\x1b[2;22r\x1b[3H\x1b[Kb\x1b[r\x1b[24;9H");
+    assert_eq!(
+        (
+            term.row(1).as_str(),
+            term.row(2).as_str(),
+            term.row(3).as_str()
+        ),
+        ("a", "b", "--")
+    );
 }
 
 #[test]
@@ -98,8 +124,15 @@ fn idle_clock_tick_sends_only_the_clock() {
     term.show(&frame(PaneChange::Redraw(vec![]), &first, "", 9));
     let second = status("184045", "0: \x1b[1;37mr0c-status\x1b[22m");
     let bytes = term.show(&frame(PaneChange::Unchanged, &second, "", 9));
-    assert_eq!(bytes, "\x1b[23H\x1b[0;37;44;48;5;235m184045\x1b[0m\x1b[24;9H");
-    assert_eq!(bytes.len(), 41, "r0c's idle tick is 41 bytes; ours is no larger");
+    assert_eq!(
+        bytes,
+        "\x1b[23H\x1b[0;37;44;48;5;235m184045\x1b[0m\x1b[24;9H"
+    );
+    assert_eq!(
+        bytes.len(),
+        41,
+        "r0c's idle tick is 41 bytes; ours is no larger"
+    );
     assert_eq!(term.row(22), "184045   0: r0c-status");
 }
 
@@ -108,15 +141,24 @@ fn typing_at_the_end_costs_one_byte_per_character() {
     let mut term = Terminal::new(80, 24);
     let status = status("184040", "0: r0c-status");
     term.show(&frame(PaneChange::Redraw(vec![]), &status, "", 9));
-    assert_eq!(term.show(&frame(PaneChange::Unchanged, &status, "h", 10)), "h");
-    assert_eq!(term.show(&frame(PaneChange::Unchanged, &status, "hi", 11)), "i");
+    assert_eq!(
+        term.show(&frame(PaneChange::Unchanged, &status, "h", 10)),
+        "h"
+    );
+    assert_eq!(
+        term.show(&frame(PaneChange::Unchanged, &status, "hi", 11)),
+        "i"
+    );
     assert_eq!(term.row(23), "kywmyv> hi");
     assert_eq!(term.cursor(), (23, 10));
     // Moving the cursor left only moves the cursor.
-    assert_eq!(term.show(&frame(PaneChange::Unchanged, &status, "hi", 10)), "\x1b[24;10H");
+    assert_eq!(
+        term.show(&frame(PaneChange::Unchanged, &status, "hi", 10)),
+        "\x1b[24;10H"
+    );
     // Backspace rewrites the row.
     let bytes = term.show(&frame(PaneChange::Unchanged, &status, "h", 10));
-    assert_eq!(bytes, "\x1b[24H\x1b[0;36mkywmyv>\x1b[0m h\x1b[K\x1b[0m\x1b[24;10H");
+    assert_eq!(bytes, "\x1b[24H\x1b[0;36mkywmyv>\x1b[0m h\x1b[K\x1b[24;10H");
     assert_eq!(term.row(23), "kywmyv> h");
 }
 
@@ -125,7 +167,10 @@ fn input_prompt_matches_r0c_bytes() {
     let mut term = Terminal::new(80, 24);
     let status = status("184053", "1: #g(1)");
     let bytes = term.show(&frame(PaneChange::Unchanged, &status, "/join #g", 17));
-    assert!(bytes.contains("\x1b[24H\x1b[0;36mkywmyv>\x1b[0m /join #g\x1b[K"), "{bytes:?}");
+    assert!(
+        bytes.contains("\x1b[24H\x1b[0;36mkywmyv>\x1b[0m /join #g\x1b[K"),
+        "{bytes:?}"
+    );
 }
 
 #[test]
@@ -134,8 +179,16 @@ fn scrolling_back_reveals_lines_at_the_top() {
     let status = status("184207", "1: #g(2)");
     let lines: Vec<String> = (10..15).map(|i| format!("line {i}")).collect();
     term.show(&frame(PaneChange::Redraw(lines), &status, "", 9));
-    let bytes = term.show(&frame(PaneChange::Prepend(vec!["line 9".into(), "line 8".into()]), &status, "", 9));
-    assert!(bytes.starts_with("\x1b[2;6r\x1b[2H\x1bM\x1b[Kline 9\x1b[2H\x1bM\x1b[Kline 8\x1b[r"), "{bytes:?}");
+    let bytes = term.show(&frame(
+        PaneChange::Prepend(vec!["line 9".into(), "line 8".into()]),
+        &status,
+        "",
+        9,
+    ));
+    assert!(
+        bytes.starts_with("\x1b[2;6r\x1b[2H\x1bM\x1b[Kline 9\x1b[2H\x1bM\x1b[Kline 8\x1b[r"),
+        "{bytes:?}"
+    );
     let pane: Vec<String> = (1..6).map(|r| term.row(r)).collect();
     assert_eq!(pane, ["line 8", "line 9", "line 10", "line 11", "line 12"]);
 }
@@ -155,8 +208,21 @@ fn swapped_rows_for_local_echo_clients() {
 fn patches_rewrite_the_start_of_rows() {
     let mut term = Terminal::new(40, 8);
     let status = status("184118", "1: #g(2)");
-    term.show(&frame(PaneChange::Redraw(vec!["\x1b[7m184118\x1b[0m x said".into()]), &status, "", 9));
-    term.show(&frame(PaneChange::Patch(vec![(0, "184118 ".into())]), &status, "", 9));
+    term.show(&frame(
+        PaneChange::Redraw(vec!["\x1b[7m184118\x1b[0m x said".into()]),
+        &status,
+        "",
+        9,
+    ));
+    term.show(&frame(
+        PaneChange::Patch(vec![(0, "184118 ".into())]),
+        &status,
+        "",
+        9,
+    ));
     assert_eq!(term.row(1), "184118 x said");
-    assert!(!term.parser.screen().cell(1, 0).is_some_and(|c| c.inverse()), "read timestamp is no longer reversed");
+    assert!(
+        !term.parser.screen().cell(1, 0).is_some_and(|c| c.inverse()),
+        "read timestamp is no longer reversed"
+    );
 }

@@ -1,0 +1,676 @@
+//! The full-screen VT100 interface of one client: which lines its chat pane shows, scrolling,
+//! read marks, the status bar and the input line, turned into frames for [`Screen`].
+
+use std::collections::VecDeque;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use crate::term::layout::Layout;
+use crate::term::lineedit::LineEditor;
+use crate::term::screen::{Frame, PaneChange, STATUS_SGR, Screen};
+use crate::term::style::{MessageStyle, message_lines};
+use crate::term::width::{char_width, str_width};
+use crate::text;
+use crate::world::{Around, ChannelId, ChannelKind, Message, UserId, View, World, mentions};
+
+/// Screens narrower or shorter than this cannot show the interface.
+const MIN_COLS: usize = 20;
+const MIN_ROWS: usize = 4;
+
+/// The messages r0c shows, from longest to shortest, when the screen is too small.
+const TOO_SMALL: [&str; 10] = [
+    "your screen is too small",
+    "screen is too small",
+    "screen too small",
+    "screen 2 small",
+    "scrn 2 small",
+    "too small",
+    "2 small",
+    "2 smol",
+    "2smol",
+    ":(",
+];
+
+/// Which line of which message a pane row shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RowRef {
+    /// The message's sequence number.
+    seq: u64,
+    /// The line within the message, from 0.
+    line: usize,
+    /// How many lines the message has at the current layout.
+    lines: usize,
+    /// The row was drawn with the unread timestamp markup.
+    unread: bool,
+    /// The message mentions the user (magenta timestamp).
+    hilight: bool,
+    /// When the message was posted, to repaint its timestamp.
+    unix_micros: i64,
+    /// The row shows a one-time notice (command feedback), not part of a message.
+    notice: bool,
+}
+
+/// The VT100 interface state of one client.
+pub struct Vt100Ui {
+    screen: Screen,
+    /// The window on screen, once drawn.
+    channel: Option<ChannelId>,
+    /// Pane rows from the top; fewer than the pane's height while it is not full.
+    rows: VecDeque<RowRef>,
+    /// The view follows new messages at the bottom.
+    locked: bool,
+    /// Messages from this sequence number on have not been considered yet.
+    next_seq: u64,
+    /// Lines to scroll at the next frame; negative scrolls back.
+    pending_scroll: isize,
+    /// Draw everything again at the next frame.
+    force_redraw: bool,
+    /// Names hidden, hard-wrapped text (`/v`, CTRL-N).
+    pub view_mode: bool,
+    /// First character of the input line that is visible (horizontal scrolling).
+    lineview: usize,
+    /// The screen is too small; the red page is up.
+    too_small: bool,
+}
+
+impl Vt100Ui {
+    /// An interface of `cols` × `rows` with nothing drawn yet.
+    pub fn new(cols: usize, rows: usize) -> Vt100Ui {
+        Vt100Ui {
+            screen: Screen::new(cols, rows, false),
+            channel: None,
+            rows: VecDeque::new(),
+            locked: true,
+            next_seq: 0,
+            pending_scroll: 0,
+            force_redraw: true,
+            view_mode: false,
+            lineview: 0,
+            too_small: false,
+        }
+    }
+
+    /// Applies a new terminal size; the next frame redraws everything.
+    pub fn resize(&mut self, cols: usize, rows: usize) {
+        if self.screen.size() != (cols, rows) {
+            self.screen = Screen::new(cols, rows, false);
+            self.force_redraw = true;
+        }
+    }
+
+    /// Draws everything again at the next frame (CTRL-L, `/r`).
+    pub fn redraw(&mut self) {
+        self.screen.invalidate();
+        self.force_redraw = true;
+    }
+
+    /// Scrolls a page (`pages` = -1 up, +1 down) at the next frame.
+    pub fn scroll_pages(&mut self, pages: isize) {
+        let (_, rows) = self.screen.size();
+        let step = rows.saturating_sub(4).max(1) as isize;
+        self.pending_scroll += pages * step;
+    }
+
+    /// Shows the window from message `seq` on (`/g`); if that cannot fill the pane, the view
+    /// snaps to the bottom.
+    pub fn goto(&mut self, seq: u64) {
+        self.rows = VecDeque::from([RowRef {
+            seq,
+            line: 0,
+            lines: 1,
+            unread: false,
+            hilight: false,
+            unix_micros: 0,
+            notice: false,
+        }]);
+        self.locked = false;
+        self.force_redraw = true;
+    }
+
+    /// Back to the newest messages (`/l`).
+    pub fn to_latest(&mut self) {
+        self.locked = true;
+        self.force_redraw = true;
+    }
+
+    /// Messages from this sequence number on are new to this interface.
+    pub fn since(&self) -> Option<u64> {
+        Some(self.next_seq)
+    }
+
+    /// The first and last rows that show messages (not notices).
+    fn message_rows_bounds(&self) -> Option<(RowRef, RowRef)> {
+        let first = *self.rows.iter().find(|r| !r.notice)?;
+        let last = *self.rows.iter().rev().find(|r| !r.notice)?;
+        Some((first, last))
+    }
+
+    /// The sequence number up to which the user has now seen the active window.
+    pub fn seen_upto(&self) -> Option<(ChannelId, u64)> {
+        let channel = self.channel?;
+        let (_, bottom) = self.message_rows_bounds()?;
+        Some((
+            channel,
+            if self.locked {
+                self.next_seq
+            } else {
+                bottom.seq + 1
+            },
+        ))
+    }
+
+    /// Renders a frame for `view` and the input line.
+    pub fn render(
+        &mut self,
+        world: &World,
+        user: UserId,
+        view: &View,
+        line: &LineEditor,
+    ) -> String {
+        let (cols, rows) = self.screen.size();
+        let mut out = String::new();
+        if cols < MIN_COLS || rows < MIN_ROWS {
+            let message = TOO_SMALL
+                .iter()
+                .find(|m| m.len() <= cols)
+                .copied()
+                .unwrap_or("x");
+            let _ = write!(
+                out,
+                "\x1b[H\x1b[1;37;41m\x1b[J\x1b[{};{}H{message}\x1b[0m",
+                rows / 3 + 1,
+                cols.saturating_sub(message.len()) / 2 + 1
+            );
+            self.too_small = true;
+            return out;
+        }
+        if self.too_small {
+            self.too_small = false;
+            out.push_str("\x1b[H\x1b[J");
+            self.redraw();
+        }
+        let switched = self.channel != Some(view.channel);
+        let layout = Layout::for_width(cols, view.kind == ChannelKind::Status);
+        let pane = if switched || view.redraw || self.force_redraw || self.screen.needs_redraw() {
+            self.channel = Some(view.channel);
+            if switched {
+                self.locked = true;
+                self.pending_scroll = 0;
+            }
+            self.full_pane(world, user, view, &layout)
+        } else if self.pending_scroll != 0 {
+            let amount = std::mem::take(&mut self.pending_scroll);
+            self.scroll(world, user, view, &layout, amount)
+        } else if self.locked {
+            self.append_new(world, user, view, &layout)
+        } else {
+            self.mark_read_rows(view, &layout)
+        };
+        self.force_redraw = false;
+        let pane = self.with_notices(world, user, view, &layout, pane);
+        if self.locked {
+            self.next_seq = view.next_seq;
+        }
+        let status = self.status_bar(view, cols);
+        let (prompt_nick, input, cursor_col) = self.input_line(&view.nick, line, cols);
+        let frame = Frame {
+            topic: &text::strip_formatting(&view.topic),
+            pane,
+            status: &status,
+            input: &input,
+            prompt_nick: &prompt_nick,
+            cursor_col,
+        };
+        self.screen.render(&frame, &mut out);
+        out
+    }
+
+    /// Adds the view's one-line notices (command feedback) at the bottom of the pane.
+    fn with_notices(
+        &mut self,
+        world: &World,
+        user: UserId,
+        view: &View,
+        layout: &Layout,
+        pane: PaneChange,
+    ) -> PaneChange {
+        if view.notices.is_empty() {
+            return pane;
+        }
+        let (cols, _) = self.screen.size();
+        let width = cols.saturating_sub(1).max(8);
+        let lines: Vec<String> = view
+            .notices
+            .iter()
+            .flat_map(|notice| {
+                let wrapped = crate::term::layout::wrap(notice, width, width.saturating_sub(2));
+                wrapped.into_iter().enumerate().map(|(i, line)| {
+                    let line = if i == 0 { line } else { format!("  {line}") };
+                    format!("\x1b[1;33m{line}\x1b[0m")
+                })
+            })
+            .collect();
+        let pane = match pane {
+            PaneChange::Patch(_) | PaneChange::Prepend(_) => {
+                self.locked = true;
+                self.full_pane(world, user, view, layout)
+            }
+            other => other,
+        };
+        let marker = self.rows.back().copied().map_or(
+            RowRef {
+                seq: 0,
+                line: 0,
+                lines: 1,
+                unread: false,
+                hilight: false,
+                unix_micros: 0,
+                notice: true,
+            },
+            |row| RowRef {
+                notice: true,
+                unread: false,
+                ..row
+            },
+        );
+        let pane_rows = self.screen.pane_rows();
+        for _ in &lines {
+            self.rows.push_back(marker);
+            if self.rows.len() > pane_rows {
+                self.rows.pop_front();
+            }
+        }
+        match pane {
+            PaneChange::Redraw(mut all) => {
+                all.extend(lines);
+                PaneChange::Redraw(all)
+            }
+            PaneChange::Append(mut new) => {
+                new.extend(lines);
+                PaneChange::Append(new)
+            }
+            _ => PaneChange::Append(lines),
+        }
+    }
+
+    /// Lays out one message as pane lines with their row references.
+    fn message_rows(
+        &self,
+        view: &View,
+        layout: &Layout,
+        message: &Message,
+    ) -> Vec<(RowRef, String)> {
+        let (cols, _) = self.screen.size();
+        let plain = text::strip_formatting(&message.text);
+        let own = message.author == view.nick;
+        let hilight = !own
+            && !message.author.starts_with('-')
+            && mentions(&plain, &view.nick, view.prefs.at_all);
+        let unread = !own && message.seq >= view.read_upto;
+        let style = MessageStyle {
+            margins: view.prefs.margins,
+            colored_nicks: view.prefs.colored_nicks,
+            view_mode: self.view_mode,
+            unread,
+            hilight,
+        };
+        let lines = message_lines(
+            layout,
+            cols,
+            message.unix_micros,
+            &message.author,
+            &message.text,
+            &style,
+        );
+        let count = lines.len();
+        lines
+            .into_iter()
+            .enumerate()
+            .map(|(line, text)| {
+                let row = RowRef {
+                    seq: message.seq,
+                    line,
+                    lines: count,
+                    unread,
+                    hilight,
+                    unix_micros: message.unix_micros,
+                    notice: false,
+                };
+                (row, text)
+            })
+            .collect()
+    }
+
+    fn rows_of(
+        &self,
+        view: &View,
+        layout: &Layout,
+        messages: &[Arc<Message>],
+    ) -> Vec<(RowRef, String)> {
+        messages
+            .iter()
+            .flat_map(|m| self.message_rows(view, layout, m))
+            .collect()
+    }
+
+    /// Fills the pane: the newest lines when locked, else from the remembered top row down.
+    fn full_pane(
+        &mut self,
+        world: &World,
+        user: UserId,
+        view: &View,
+        layout: &Layout,
+    ) -> PaneChange {
+        let pane_rows = self.screen.pane_rows();
+        if !self.locked
+            && let Some((top, _)) = self.message_rows_bounds()
+        {
+            let messages = world.messages(user, view.channel, Around::From(top.seq), pane_rows + 1);
+            let lines: Vec<(RowRef, String)> = self
+                .rows_of(view, layout, &messages)
+                .into_iter()
+                .skip_while(|(row, _)| row.seq == top.seq && row.line < top.line)
+                .take(pane_rows)
+                .collect();
+            let reaches_end = lines
+                .last()
+                .is_some_and(|(r, _)| r.seq + 1 >= view.next_seq && r.line + 1 == r.lines);
+            if lines.len() == pane_rows && !reaches_end {
+                return self.set_rows(lines);
+            }
+            self.locked = true;
+        }
+        let messages = world.messages(user, view.channel, Around::Before(view.next_seq), pane_rows);
+        let mut lines = self.rows_of(view, layout, &messages);
+        let skip = lines.len().saturating_sub(pane_rows);
+        lines.drain(..skip);
+        self.set_rows(lines)
+    }
+
+    fn set_rows(&mut self, lines: Vec<(RowRef, String)>) -> PaneChange {
+        self.rows = lines.iter().map(|(row, _)| *row).collect();
+        PaneChange::Redraw(lines.into_iter().map(|(_, text)| text).collect())
+    }
+
+    /// New messages at the bottom of a locked view.
+    fn append_new(
+        &mut self,
+        world: &World,
+        user: UserId,
+        view: &View,
+        layout: &Layout,
+    ) -> PaneChange {
+        let new: Vec<Arc<Message>> = view
+            .messages
+            .iter()
+            .filter(|m| m.seq >= self.next_seq)
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return self.mark_read_rows(view, layout);
+        }
+        let lines = self.rows_of(view, layout, &new);
+        let (_, rows) = self.screen.size();
+        if lines.len() > 2 * rows || new.first().is_some_and(|m| m.seq > self.next_seq) {
+            // Far behind (or history was trimmed): one redraw is cheaper than many pushes.
+            return self.full_pane(world, user, view, layout);
+        }
+        let pane_rows = self.screen.pane_rows();
+        for (row, _) in &lines {
+            self.rows.push_back(*row);
+            if self.rows.len() > pane_rows {
+                self.rows.pop_front();
+            }
+        }
+        PaneChange::Append(lines.into_iter().map(|(_, text)| text).collect())
+    }
+
+    /// Scrolls by `amount` lines (negative: back in time).
+    fn scroll(
+        &mut self,
+        world: &World,
+        user: UserId,
+        view: &View,
+        layout: &Layout,
+        amount: isize,
+    ) -> PaneChange {
+        let pane_rows = self.screen.pane_rows();
+        let want = amount.unsigned_abs();
+        if amount < 0 {
+            let Some((top, _)) = self.message_rows_bounds() else {
+                return PaneChange::Unchanged;
+            };
+            let older = world.messages(user, view.channel, Around::Before(top.seq), want);
+            let current = world.messages(user, view.channel, Around::From(top.seq), 1);
+            let mut before: Vec<(RowRef, String)> = self.rows_of(view, layout, &older);
+            before.extend(
+                self.rows_of(view, layout, &current)
+                    .into_iter()
+                    .take(top.line),
+            );
+            let revealed: Vec<(RowRef, String)> = before.into_iter().rev().take(want).collect();
+            if revealed.is_empty() {
+                return PaneChange::Unchanged;
+            }
+            self.locked = false;
+            for (row, _) in &revealed {
+                self.rows.push_front(*row);
+            }
+            self.rows.truncate(pane_rows);
+            PaneChange::Prepend(revealed.into_iter().map(|(_, text)| text).collect())
+        } else {
+            if self.locked {
+                return PaneChange::Unchanged;
+            }
+            let Some((_, bottom)) = self.message_rows_bounds() else {
+                return PaneChange::Unchanged;
+            };
+            let newer = world.messages(user, view.channel, Around::From(bottom.seq), want + 1);
+            let after: Vec<(RowRef, String)> = self
+                .rows_of(view, layout, &newer)
+                .into_iter()
+                .skip_while(|(row, _)| {
+                    row.seq < bottom.seq || (row.seq == bottom.seq && row.line <= bottom.line)
+                })
+                .take(want)
+                .collect();
+            let at_end = after
+                .last()
+                .is_none_or(|(r, _)| r.seq + 1 >= view.next_seq && r.line + 1 == r.lines);
+            for (row, _) in &after {
+                self.rows.push_back(*row);
+                if self.rows.len() > pane_rows {
+                    self.rows.pop_front();
+                }
+            }
+            if at_end {
+                self.locked = true;
+            }
+            PaneChange::Append(after.into_iter().map(|(_, text)| text).collect())
+        }
+    }
+
+    /// Repaints the timestamps of rows drawn as unread that the user has read since.
+    fn mark_read_rows(&mut self, view: &View, layout: &Layout) -> PaneChange {
+        let mut patches = Vec::new();
+        let mut needs_redraw = false;
+        for (index, row) in self.rows.iter_mut().enumerate() {
+            if row.unread && row.seq < view.read_upto {
+                row.unread = false;
+                match (layout.timestamp, row.line == 0 && !self.view_mode) {
+                    (Some(format), true) => {
+                        let time = jiff::Timestamp::from_microsecond(row.unix_micros)
+                            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+                            .strftime(format)
+                            .to_string();
+                        let patch = if row.hilight {
+                            format!("\x1b[1;35m{time}\x1b[0m ")
+                        } else {
+                            format!("{time} ")
+                        };
+                        patches.push((index, patch));
+                    }
+                    (None, true) => needs_redraw = true,
+                    _ => {}
+                }
+            }
+        }
+        if needs_redraw {
+            self.force_redraw = true;
+        }
+        if patches.is_empty() {
+            PaneChange::Unchanged
+        } else {
+            PaneChange::Patch(patches)
+        }
+    }
+
+    /// The status bar of §1.2: clock, window, channel and count, `+K`, `h:`, `a:`, nicks.
+    fn status_bar(&self, view: &View, cols: usize) -> String {
+        // The clock moves in 5-second steps, in time with the idle tick, so frames in between
+        // never re-send the status bar just because a second passed.
+        let now = jiff::Timestamp::now();
+        let step = jiff::Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(5))
+            .unwrap_or(now);
+        let clock = step.strftime("%H%M%S").to_string();
+        let mut bar = format!(
+            "{STATUS_SGR}{clock}   {}: \x1b[1;37m{}\x1b[22m",
+            view.window_index, view.label
+        );
+        if let Some(count) = view.member_count {
+            let _ = write!(bar, "({count})");
+        }
+        if !self.locked
+            && let Some((_, bottom)) = self.message_rows_bounds()
+        {
+            let below = view.next_seq.saturating_sub(bottom.seq + 1)
+                + u64::from(bottom.line + 1 < bottom.lines);
+            if below > 0 {
+                let _ = write!(bar, "  \x1b[1;36m+{below}\x1b[22;39m");
+            }
+        }
+        let mut activity = view.activity_windows.clone();
+        if !self.locked && view.next_seq > view.read_upto && !activity.contains(&view.window_index)
+        {
+            activity.push(view.window_index);
+            activity.sort_unstable();
+        }
+        let list = |windows: &[usize]| {
+            windows
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        if !view.hilight_windows.is_empty() {
+            let _ = write!(
+                bar,
+                "   \x1b[33mh:\x1b[1m{}\x1b[22;39m",
+                list(&view.hilight_windows)
+            );
+        }
+        if !activity.is_empty() {
+            let _ = write!(bar, "   \x1b[32ma:\x1b[1m{}\x1b[22;39m", list(&activity));
+        }
+        if !view.nicklist.is_empty() {
+            let _ = write!(bar, "\x1b[22;36m   {}", view.nicklist.join(", "));
+        }
+        truncate_styled(&bar, cols)
+    }
+
+    /// The prompt nick, the visible input text and the cursor column (§1.3, §4.5).
+    fn input_line(
+        &mut self,
+        nick: &str,
+        line: &LineEditor,
+        cols: usize,
+    ) -> (String, String, usize) {
+        let nick_len = nick.chars().count().min(cols / 4);
+        let prompt_nick: String = nick.chars().take(nick_len).collect();
+        let free = cols.saturating_sub(nick_len + 3).max(1);
+        let chars: Vec<char> = line.chars().iter().map(|&c| preview_char(c)).collect();
+        let cursor = line.cursor();
+        let total = str_width(&chars.iter().collect::<String>());
+        let width_between = |from: usize, to: usize| {
+            chars[from.min(to)..to]
+                .iter()
+                .map(|&c| char_width(c))
+                .sum::<usize>()
+        };
+        if total < free {
+            self.lineview = 0;
+        } else {
+            let third = free / 3;
+            if width_between(self.lineview.min(cursor), cursor) < third || self.lineview > cursor {
+                // Keep at least a third of the field left of the cursor.
+                let mut start = cursor;
+                while start > 0 && width_between(start - 1, cursor) <= third {
+                    start -= 1;
+                }
+                self.lineview = start;
+            } else if width_between(self.lineview, cursor) >= free {
+                let mut start = self.lineview;
+                while width_between(start, cursor) >= free {
+                    start += 1;
+                }
+                self.lineview = start;
+            }
+            if self.lineview > 0 && width_between(self.lineview, chars.len()) < free / 2 {
+                let mut start = self.lineview;
+                while start > 0 && width_between(start - 1, chars.len()) < free {
+                    start -= 1;
+                }
+                self.lineview = start;
+            }
+        }
+        let mut visible = String::new();
+        let mut used = 0;
+        for &c in &chars[self.lineview.min(chars.len())..] {
+            let w = char_width(c);
+            if used + w >= free {
+                break;
+            }
+            visible.push(c);
+            used += w;
+        }
+        let cursor_col = nick_len + 3 + width_between(self.lineview.min(cursor), cursor);
+        (prompt_nick, visible, cursor_col)
+    }
+}
+
+/// How a formatting control typed in the input line is shown.
+fn preview_char(c: char) -> char {
+    match c {
+        '\x02' => 'B',
+        '\x0b' => 'K',
+        '\x0f' => 'O',
+        c if c.is_control() => '?',
+        c => c,
+    }
+}
+
+/// Cuts a string with SGR codes after `cols` visible columns, keeping every code before the cut.
+pub fn truncate_styled(text: &str, cols: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            out.push(c);
+            for next in chars.by_ref() {
+                out.push(next);
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        let w = char_width(c);
+        if used + w > cols {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out
+}

@@ -1,0 +1,356 @@
+//! The full-screen VT100 interface as a user sees it: the server's bytes go through the `vt100`
+//! terminal emulator and we read rows, colours and the cursor.
+
+use std::time::Duration;
+
+use crate::support::{TestClient, TestServer, data_dir};
+
+/// A client at 80x24 (the size everyone gets until the terminal says otherwise).
+async fn at_80x24(server: &TestServer) -> TestClient {
+    let mut client = TestClient::connect(server.raw).await;
+    client.expect("> ").await;
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_screen_has_four_zones() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let client = at_80x24(&server).await;
+    assert_eq!(client.row(0), "r0c readme (and status info)");
+    assert!(
+        client.row(22).ends_with("   0: r0c-status"),
+        "status bar: {:?}",
+        client.row(22)
+    );
+    assert_eq!(client.row(23), "kywmyv>");
+    assert_eq!(client.terminal().cursor_position(), (23, 8));
+    // The tail of the welcome text fills the pane.
+    assert!(
+        client.screen().contains("silences the bell"),
+        "{}",
+        client.screen()
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_pushed_into_the_pane_with_r0c_sequence() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = at_80x24(&server).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    alice.line("/join #g").await;
+    alice.expect("#g(1)").await;
+    assert!(
+        alice.row(1).ends_with("-- channel created at ")
+            || alice.row(1).contains("channel created at")
+    );
+    assert!(
+        alice.row(2).ends_with("-- kywmyv has joined"),
+        "{:?}",
+        alice.row(2)
+    );
+    assert_eq!(alice.row(3), "--");
+    bob.line("/join #g").await;
+    alice.expect("yyryyd has joined").await;
+    for index in 0..25 {
+        bob.line(&format!("msg {index}")).await;
+    }
+    alice.expect("yyryyd msg 24").await;
+    alice.drain(Duration::from_millis(100)).await;
+    let before = alice.bytes().len();
+    bob.line("one more").await;
+    alice.expect("yyryyd one more").await;
+    let push = String::from_utf8_lossy(&alice.bytes()[before..]).into_owned();
+    assert!(
+        push.starts_with("\x1b[2;22r\x1b[21H\n\n\x1b[K"),
+        "r0c's line push sequence: {push:?}"
+    );
+    assert!(alice.row(21).ends_with("yyryyd one more"));
+    let bottom = alice.row(20);
+    assert!(
+        bottom.ends_with("yyryyd msg 24"),
+        "pane row above the newest: {bottom:?}"
+    );
+    assert!(alice.row(19).ends_with("yyryyd msg 23"));
+    assert!(
+        alice.row(22).contains("1: #g(2)") && alice.row(22).ends_with("yyryyd, kywmyv"),
+        "{:?}",
+        alice.row(22)
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_up_scrolls_back_and_new_messages_only_touch_the_status_bar() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = at_80x24(&server).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    alice.line("/join #g").await;
+    alice.expect_row(22, "#g(1)").await;
+    bob.line("/join #g").await;
+    alice.expect("yyryyd has joined").await;
+    for index in 0..40 {
+        bob.line(&format!("line {index}")).await;
+    }
+    alice.expect("yyryyd line 39").await;
+    alice.send(b"\x1b[5~").await;
+    alice.expect("+20").await;
+    assert!(
+        alice.row(21).ends_with("yyryyd line 19"),
+        "{}",
+        alice.screen()
+    );
+    alice.drain(Duration::from_millis(100)).await;
+    let before = alice.bytes().len();
+    bob.line("while you were away").await;
+    alice.expect("+21").await;
+    alice.drain(Duration::from_millis(200)).await;
+    assert!(
+        !alice.screen().contains("while you were away"),
+        "a scrolled view does not move"
+    );
+    let cost = alice.bytes().len() - before;
+    assert!(
+        cost < 200,
+        "a message while scrolled costs only the status bar, got {cost} bytes"
+    );
+    alice.send(b"\x1b[6~").await;
+    alice.send(b"\x1b[6~").await;
+    alice.expect("yyryyd while you were away").await;
+    alice.drain(Duration::from_millis(100)).await;
+    assert!(
+        !alice.row(22).contains('+'),
+        "back at the bottom the +K is gone: {:?}",
+        alice.row(22)
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resizing_changes_the_layout() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = at_80x24(&server).await;
+    alice.line("/join #g").await;
+    alice.line("hello").await;
+    alice.expect("kywmyv hello").await;
+    let at_80 = alice.row(3);
+    assert!(
+        at_80.len() > 6 && at_80[..6].bytes().all(|b| b.is_ascii_digit()),
+        "HHMMSS at 80: {at_80:?}"
+    );
+    alice.report_size(100, 30).await;
+    alice.expect("kywmyv hello").await;
+    alice.drain(Duration::from_millis(200)).await;
+    let at_100 = alice.row(3);
+    assert_eq!(&at_100[2..3], ":", "HH:MM:SS at 100 columns: {at_100:?}");
+    assert!(
+        alice.row(28).contains("1: #g(1)"),
+        "status bar moves to row 29"
+    );
+    assert_eq!(alice.row(29), "kywmyv>");
+    alice.report_size(50, 16).await;
+    alice.drain(Duration::from_millis(200)).await;
+    assert!(
+        alice.row(3).starts_with("  kywmyv hello"),
+        "no timestamp below 60 columns: {:?}",
+        alice.row(3)
+    );
+    alice.report_size(18, 10).await;
+    alice.drain(Duration::from_millis(200)).await;
+    assert_eq!(
+        alice.row(3).trim(),
+        "screen too small",
+        "r0c's longest message that fits 18 columns"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_characters_wrap_and_the_cursor_follows_them() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = at_80x24(&server).await;
+    alice.line("/join #g").await;
+    alice.expect("#g(1)").await;
+    let cjk = "日".repeat(45);
+    alice.line(&cjk).await;
+    alice.expect("日日日日日").await;
+    alice.drain(Duration::from_millis(200)).await;
+    let first = alice.row(3);
+    let second = alice.row(4);
+    // A word wider than the line is cut with a "-": 60 columns of it, then the rest.
+    assert!(
+        first.ends_with(&format!("{}-", "日".repeat(30))),
+        "first line: {first:?}"
+    );
+    assert_eq!(second.trim(), "日".repeat(15));
+    alice.send("漢字".as_bytes()).await;
+    alice.expect("kywmyv> 漢字").await;
+    assert_eq!(
+        alice.terminal().cursor_position(),
+        (23, 12),
+        "cursor after the last wide character"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tab_completes_nicks_by_recent_activity_and_cycles_back() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = at_80x24(&server).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    let mut carol = TestClient::joined(server.raw).await;
+    bob.line("/nick bobby").await;
+    carol.line("/nick bonnie").await;
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.line("/join #g").await;
+    }
+    alice.expect("bonnie has joined").await;
+    bob.line("hi").await;
+    alice.expect("bobby hi").await;
+    alice.send(b"bo\t").await;
+    alice.expect("kywmyv> bobby: ").await;
+    alice.send(b"\t").await;
+    alice.expect("kywmyv> bonnie: ").await;
+    alice.send(b"\t").await;
+    alice.drain(Duration::from_millis(200)).await;
+    assert_eq!(
+        alice.row(23),
+        "kywmyv> bo",
+        "cycling ends at the typed word, without a suffix"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_e_goes_to_mentions_first_then_activity_then_back() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = at_80x24(&server).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    for name in ["#one", "#two"] {
+        alice.line(&format!("/join {name}")).await;
+        bob.line(&format!("/join {name}")).await;
+    }
+    alice.expect_row(22, "#two(2)").await;
+    alice.line("/0").await;
+    alice.expect_row(22, "0: r0c-status").await;
+    bob.line("/1").await;
+    bob.line("chatter in one").await;
+    bob.line("/2").await;
+    bob.line("kywmyv: look here").await;
+    alice.expect("h:2").await;
+    alice.send(b"\x05").await;
+    alice.expect_row(22, "2: #two").await;
+    assert!(
+        alice.screen().contains("yyryyd kywmyv: look here"),
+        "{}",
+        alice.screen()
+    );
+    alice.send(b"\x05").await;
+    alice.expect_row(22, "1: #one").await;
+    assert!(
+        alice.screen().contains("yyryyd chatter in one"),
+        "{}",
+        alice.screen()
+    );
+    alice.send(b"\x05").await;
+    alice.drain(Duration::from_millis(200)).await;
+    assert!(
+        alice.row(22).contains("2: #two"),
+        "nothing unread: back to the previous window"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bandwidth_of_a_passive_client_and_of_typing() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = at_80x24(&server).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    alice.line("/join #g").await;
+    bob.line("/join #g").await;
+    for index in 0..30 {
+        bob.line(&format!("fill {index}")).await;
+    }
+    alice.expect("yyryyd fill 29").await;
+    alice.drain(Duration::from_millis(300)).await;
+    let mut total = 0;
+    for index in 0..10 {
+        let before = alice.bytes().len();
+        bob.line(&format!("msg {index}")).await;
+        alice.expect(&format!("yyryyd msg {index}")).await;
+        alice.drain(Duration::from_millis(120)).await;
+        total += alice.bytes().len() - before;
+    }
+    let average = total / 10;
+    println!("passive 80x24 client: {average} bytes per short message (r0c: 97-178)");
+    assert!(
+        average <= 80,
+        "a short message costs {average} bytes on average"
+    );
+
+    // The first keypress marks what is on screen as read (r0c repaints those timestamps too).
+    alice.send(b"x").await;
+    alice.expect("kywmyv> x").await;
+    alice.drain(Duration::from_millis(120)).await;
+    let before = alice.bytes().len();
+    alice.send(b"y").await;
+    alice.expect("kywmyv> xy").await;
+    alice.drain(Duration::from_millis(120)).await;
+    let typed = alice.bytes().len() - before;
+    println!(
+        "typing one character: {typed} bytes (r0c re-sends the line): {:?}",
+        String::from_utf8_lossy(&alice.bytes()[before..])
+    );
+    assert!(typed <= 8, "typing one character costs {typed} bytes");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrolling_back_into_history_from_before_joining() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    bob.line("/join #h").await;
+    for index in 0..30 {
+        bob.line(&format!("old {index}")).await;
+    }
+    bob.expect("old 29").await;
+    let mut alice = at_80x24(&server).await;
+    alice.line("/join #h").await;
+    alice.expect("yyryyd has joined").await;
+    alice.send(b"\x1b[5~").await;
+    alice.expect_row(22, "+").await;
+    // The pane shows 21 consecutive lines and the +K counts exactly the messages below them.
+    let bottom = alice.row(21);
+    let status = alice.row(22);
+    let below: usize = status
+        .split('+')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|k| k.parse().ok())
+        .expect("+K");
+    let last: usize = bottom
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("an 'old N' line at the bottom");
+    // Below "old N": old N+1..29, and the join line.
+    assert_eq!(below, 29 - last + 1, "screen:\n{}", alice.screen());
+    for row in 1..21 {
+        assert_ne!(
+            alice.row(row),
+            "--",
+            "the pane is full:\n{}",
+            alice.screen()
+        );
+    }
+    server.stop().await;
+}

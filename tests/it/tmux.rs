@@ -1,0 +1,132 @@
+//! End to end with Debian's `telnet` inside `tmux`: keys typed into a real terminal, the screen
+//! read back with `capture-pane`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{TestClient, TestServer, data_dir};
+
+/// A tmux server of our own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(cols: u16, rows: u16, command: &str) -> Tmux {
+        let socket = format!("r0c-test-{}-{}", std::process::id(), rand_suffix());
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-s",
+                "r0c",
+                "-x",
+                &cols.to_string(),
+                "-y",
+                &rows.to_string(),
+            ])
+            .arg(command)
+            .status()
+            .expect("tmux must be installed (./test.sh does it)");
+        assert!(status.success(), "tmux starts");
+        Tmux { socket }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "r0c"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let output = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "r0c"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits until the screen contains `needle`; returns the screen.
+    fn wait_for(&self, needle: &str) -> String {
+        tokio::task::block_in_place(|| {
+            let deadline = Instant::now() + crate::support::PATIENCE;
+            loop {
+                let screen = self.screen();
+                if screen.contains(needle) {
+                    return screen;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "never saw {needle:?}; screen:\n{screen}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telnet_in_tmux_shows_the_full_screen_ui() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    bob.line("/join #g").await;
+    let tmux = Tmux::start(
+        80,
+        24,
+        &format!("telnet {} {}", server.telnet.ip(), server.telnet.port()),
+    );
+    tmux.wait_for("r0c readme (and status info)");
+    tmux.keys(&["/join #g", "Enter"]);
+    tmux.wait_for("#g(2)");
+    tmux.keys(&["hello from a real terminal", "Enter"]);
+    bob.expect("hello from a real terminal").await;
+    bob.line("hi telnet").await;
+    let screen = tmux.wait_for("kywmyv hi telnet");
+    let rows: Vec<&str> = screen.lines().collect();
+    assert_eq!(rows.len(), 24, "{screen}");
+    assert_eq!(rows[0].trim_end(), "#g - no topic has been set");
+    assert!(
+        rows[22].contains("1: #g(2)"),
+        "status bar on row 23:\n{screen}"
+    );
+    assert_eq!(
+        rows[23].trim_end(),
+        "yyryyd>",
+        "input line on row 24:\n{screen}"
+    );
+    let hello = rows
+        .iter()
+        .position(|r| r.ends_with("yyryyd hello from a real terminal"));
+    let answer = rows.iter().position(|r| r.ends_with("kywmyv hi telnet"));
+    assert!(
+        hello.is_some() && answer == hello.map(|row| row + 1),
+        "lines in order:\n{screen}"
+    );
+    assert_eq!(
+        rows[answer.unwrap_or(0) + 1].trim_end(),
+        "--",
+        "empty pane rows show --:\n{screen}"
+    );
+    println!("telnet in tmux at 80x24:\n{screen}");
+    server.stop().await;
+}
