@@ -6,6 +6,7 @@
 
 use crate::client::session::Session;
 use crate::client::texts;
+use crate::client::vt::ScrollStep;
 use crate::world::nick::{NickCheck, check_nick};
 use crate::world::{AUTHOR_ERROR, AUTHOR_INFO, AUTHOR_SYSTEM, Goto, World, normalize_channel_name};
 
@@ -153,12 +154,32 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
             world.request_shutdown(std::time::Duration::from_millis(500));
         }),
         "quit" | "q" | "exit" => return Flow::Quit,
-        "r" | "redraw" => session.request_redraw(),
+        "r" | "redraw" => {
+            session.probe_size();
+            session.request_redraw();
+        }
         "u" | "up" => session.scroll_pages(-1),
         "d" | "down" => session.scroll_pages(1),
         "l" | "latest" => session.to_latest(),
         "v" | "view" => session.toggle_view_mode(),
         "g" | "goto" => goto(session, world, user, arg),
+        "cmap" => info(&crate::term::style::cmap_text()),
+        "ss" => match parse_scroll_step(arg) {
+            Ok(step) => {
+                session.set_scroll_step(step);
+                world.tell(
+                    user,
+                    AUTHOR_INFO,
+                    &match step {
+                        ScrollStep::Lines(lines) => format!("scroll size: {lines} lines"),
+                        ScrollStep::Percent(percent) => {
+                            format!("scroll size: {percent:.1}% of screen")
+                        }
+                    },
+                );
+            }
+            Err(text) => error(text),
+        },
         "a" => {
             world.jump_to_activity(user);
         }
@@ -239,6 +260,26 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
         )),
     }
     Flow::Continue
+}
+
+/// `/ss`: `0` is a whole screen, `N` lines, `P%` of the screen.
+fn parse_scroll_step(arg: &str) -> Result<ScrollStep, &'static str> {
+    const USAGE: &str = "[invalid argument]\n  /ss 0    scroll a whole screen\n  /ss 10   scroll 10 lines\n  /ss 50%  scroll half the screen";
+    if arg == "0" {
+        return Ok(ScrollStep::Percent(100.0));
+    }
+    if let Some(percent) = arg.strip_suffix('%') {
+        return match percent.parse::<f64>() {
+            Ok(p) if p > 200.0 => Err("whoa dude"),
+            Ok(p) if p > 0.0 && p.is_finite() => Ok(ScrollStep::Percent(p)),
+            _ => Err(USAGE),
+        };
+    }
+    match arg.parse::<usize>() {
+        Ok(lines) if lines > 9000 => Err("whoa dude"),
+        Ok(lines) if lines > 0 => Ok(ScrollStep::Lines(lines)),
+        _ => Err(USAGE),
+    }
 }
 
 /// `/g`: jumps to a message by position, percentage or UTC time.
@@ -424,5 +465,15 @@ mod tests {
         for (arg, expected) in cases {
             assert_eq!(&parse_goto(arg, now), expected, "{arg}");
         }
+    }
+
+    #[test]
+    fn scroll_steps() {
+        assert_eq!(parse_scroll_step("0"), Ok(ScrollStep::Percent(100.0)));
+        assert_eq!(parse_scroll_step("10"), Ok(ScrollStep::Lines(10)));
+        assert_eq!(parse_scroll_step("50%"), Ok(ScrollStep::Percent(50.0)));
+        assert_eq!(parse_scroll_step("9001"), Err("whoa dude"));
+        assert_eq!(parse_scroll_step("201%"), Err("whoa dude"));
+        assert!(parse_scroll_step("lots").is_err());
     }
 }

@@ -39,8 +39,12 @@ const MAX_PENDING_OUTPUT: usize = 256 * 1024;
 /// How long a lone ESC waits for the rest of an escape sequence.
 const ESCAPE_TIMEOUT: Duration = Duration::from_millis(100);
 
-/// How often the teletype prompt (with its clock) is refreshed when nothing happens.
-const IDLE_REFRESH: Duration = Duration::from_secs(30);
+/// The status-bar clock ticks on UTC seconds divisible by this (r0c's 5-second tick).
+const CLOCK_TICK_SECONDS: u64 = 5;
+
+/// Teletype prompts (with their clock) are refreshed every this many clock ticks, as r0c
+/// refreshes clients without cursor addressing every 30 seconds.
+const TELETYPE_TICKS: u64 = 6;
 
 /// How long a client gets to receive its last frame when the server shuts down.
 const FINAL_FLUSH: Duration = Duration::from_millis(200);
@@ -93,13 +97,15 @@ pub async fn serve(
     let welcome = texts::welcome(charset.has_box_drawing(), motd_text.as_deref());
     let (user, wake) = world.connect(peer.ip(), welcome);
     let mut session = Session::new(user, world.clone());
+    // Ask the terminal where the far corner is: raw clients cannot tell us their size otherwise.
+    session.probe_size();
     let mut decoder = Decoder::new(charset);
     let outcome = {
         let (mut reader, mut writer) = stream.split();
         let mut buf = vec![0u8; 4096];
         let mut dirty = true;
         let mut next_frame = Instant::now();
-        let mut idle_refresh = Instant::now() + IDLE_REFRESH;
+        let mut tick = next_clock_tick(CLOCK_TICK_SECONDS);
         let mut escape_deadline: Option<Instant> = None;
         loop {
             if out.len() > MAX_PENDING_OUTPUT {
@@ -137,7 +143,7 @@ pub async fn serve(
                         }
                     }
                     for (cols, rows) in sizes {
-                        session.set_size(cols, rows);
+                        session.window_size_reported(cols, rows);
                     }
                     if session.handle_text(&text) == Flow::Quit {
                         break "quit";
@@ -153,9 +159,10 @@ pub async fn serve(
                     dirty = false;
                     next_frame = Instant::now() + MIN_FRAME_INTERVAL;
                 }
-                () = sleep_until(idle_refresh) => {
+                () = sleep_until(tick) => {
                     dirty = true;
-                    idle_refresh = Instant::now() + IDLE_REFRESH;
+                    let every = if session.is_vt100() { 1 } else { TELETYPE_TICKS };
+                    tick = next_clock_tick(CLOCK_TICK_SECONDS * every);
                 }
                 () = sleep_until(escape_deadline.unwrap_or_else(Instant::now)), if escape_deadline.is_some() => {
                     session.flush_escape();
@@ -182,6 +189,16 @@ pub async fn serve(
     if outcome == "quit" {
         let _ = stream.shutdown().await;
     }
+}
+
+/// The next moment the UTC clock's seconds are divisible by `seconds`.
+fn next_clock_tick(seconds: u64) -> Instant {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let period = Duration::from_secs(seconds.max(1));
+    let into = Duration::from_nanos((since_epoch.as_nanos() % period.as_nanos()) as u64);
+    Instant::now() + (period - into)
 }
 
 /// Renders a frame and appends it to `out`, encoded for the client.

@@ -44,6 +44,9 @@ pub struct Session {
     last_bell: Option<Instant>,
     /// The tab completion in progress, if the last key was Tab.
     completion: Option<Completion>,
+    /// The last size telnet's NAWS reported: a cursor report overrides it only when it is more
+    /// than 128 larger (Windows telnet sends NAWS modulo 256).
+    naws: Option<(u16, u16)>,
 }
 
 /// A tab completion in progress: Tab again cycles through the candidates, then back to the
@@ -87,6 +90,7 @@ impl Session {
             overflow_told: false,
             last_bell: None,
             completion: None,
+            naws: None,
         }
     }
 
@@ -114,6 +118,32 @@ impl Session {
             (self.cols, self.rows) = (new_cols, new_rows);
             self.apply_size();
         }
+    }
+
+    /// A telnet NAWS report: applied at once, then checked with a cursor-position probe.
+    pub fn window_size_reported(&mut self, cols: u16, rows: u16) {
+        self.naws = Some((cols, rows));
+        self.set_size(cols, rows);
+        self.probe_size();
+    }
+
+    /// Sends the cursor-position probe `ESC[s ESC[999;999H ESC[6n ESC[u`; the terminal answers
+    /// with where the cursor ended up, which is its size. Teletype clients are never probed.
+    pub fn probe_size(&mut self) {
+        if self.is_vt100() {
+            self.pending_output
+                .push_str("\x1b[s\x1b[999;999H\x1b[6n\x1b[u");
+        }
+    }
+
+    fn cursor_report(&mut self, cols: u16, rows: u16) {
+        if let Some((naws_cols, naws_rows)) = self.naws
+            && cols <= naws_cols.saturating_add(128)
+            && rows <= naws_rows.saturating_add(128)
+        {
+            return;
+        }
+        self.set_size(cols, rows);
     }
 
     /// Sets the width or height by hand (`/sw`, `/sh`).
@@ -169,6 +199,13 @@ impl Session {
         match &mut self.ui {
             Ui::Teletype(teletype) => teletype.redraw(),
             Ui::Vt100(vt) => vt.to_latest(),
+        }
+    }
+
+    /// Sets how far PgUp and PgDn scroll (`/ss`); teletype clients have no scrollback.
+    pub fn set_scroll_step(&mut self, step: crate::client::vt::ScrollStep) {
+        if let Ui::Vt100(vt) = &mut self.ui {
+            vt.set_scroll_step(step);
         }
     }
 
@@ -245,13 +282,16 @@ impl Session {
             Key::Down => _ = self.line.history_forward(),
             Key::PageUp => self.scroll_pages(-1),
             Key::PageDown => self.scroll_pages(1),
-            Key::Ctrl('l') | Key::Ctrl('r') => self.request_redraw(),
+            Key::Ctrl('l') | Key::Ctrl('r') => {
+                self.probe_size();
+                self.request_redraw();
+            }
             Key::Ctrl('n') => self.toggle_view_mode(),
             Key::Ctrl('e') => _ = self.world.jump_to_activity(self.user),
             Key::Ctrl('a') => self.world.cycle_window(self.user, -1),
             Key::Ctrl('x') => self.world.cycle_window(self.user, 1),
             Key::CursorReport { row, col } => {
-                self.set_size(col, row);
+                self.cursor_report(col, row);
                 return Flow::Continue;
             }
             Key::Tab => self.complete_nick(),

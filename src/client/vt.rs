@@ -8,8 +8,8 @@ use std::sync::Arc;
 use crate::term::layout::Layout;
 use crate::term::lineedit::LineEditor;
 use crate::term::screen::{Frame, PaneChange, STATUS_SGR, Screen};
-use crate::term::style::{MessageStyle, message_lines};
-use crate::term::width::{char_width, str_width};
+use crate::term::style::{MessageStyle, input_preview, message_lines, preview_columns};
+use crate::term::width::char_width;
 use crate::text;
 use crate::world::{Around, ChannelId, ChannelKind, Message, UserId, View, World, mentions};
 
@@ -71,6 +71,17 @@ pub struct Vt100Ui {
     lineview: usize,
     /// The screen is too small; the red page is up.
     too_small: bool,
+    /// How far PgUp and PgDn scroll (`/ss`).
+    scroll_step: ScrollStep,
+}
+
+/// How far one PgUp or PgDn scrolls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ScrollStep {
+    /// A fixed number of lines.
+    Lines(usize),
+    /// A share of the chat pane's height (r0c's default is the height less one line).
+    Percent(f64),
 }
 
 impl Vt100Ui {
@@ -87,6 +98,7 @@ impl Vt100Ui {
             view_mode: false,
             lineview: 0,
             too_small: false,
+            scroll_step: ScrollStep::Percent(100.0),
         }
     }
 
@@ -107,8 +119,12 @@ impl Vt100Ui {
     /// Scrolls a page (`pages` = -1 up, +1 down) at the next frame.
     pub fn scroll_pages(&mut self, pages: isize) {
         let (_, rows) = self.screen.size();
-        let step = rows.saturating_sub(4).max(1) as isize;
-        self.pending_scroll += pages * step;
+        let page = rows.saturating_sub(4).max(1);
+        let step = match self.scroll_step {
+            ScrollStep::Lines(lines) => lines,
+            ScrollStep::Percent(percent) => (page as f64 * percent / 100.0) as usize,
+        };
+        self.pending_scroll += pages * step.max(1) as isize;
     }
 
     /// Shows the window from message `seq` on (`/g`); if that cannot fill the pane, the view
@@ -125,6 +141,11 @@ impl Vt100Ui {
         }]);
         self.locked = false;
         self.force_redraw = true;
+    }
+
+    /// Sets how far PgUp and PgDn scroll (`/ss`).
+    pub fn set_scroll_step(&mut self, step: ScrollStep) {
+        self.scroll_step = step;
     }
 
     /// Back to the newest messages (`/l`).
@@ -578,7 +599,9 @@ impl Vt100Ui {
         truncate_styled(&bar, cols)
     }
 
-    /// The prompt nick, the visible input text and the cursor column (§1.3, §4.5).
+    /// The prompt nick, the visible input text and the cursor column (§1.3, §4.5): the text
+    /// scrolls sideways so the cursor keeps a third of the field to its left and the right half
+    /// is never left empty; formatting keys show as K/B/O with their effect.
     fn input_line(
         &mut self,
         nick: &str,
@@ -587,65 +610,38 @@ impl Vt100Ui {
     ) -> (String, String, usize) {
         let nick_len = nick.chars().count().min(cols / 4);
         let prompt_nick: String = nick.chars().take(nick_len).collect();
+        // The last column stays empty so the terminal never wraps.
         let free = cols.saturating_sub(nick_len + 3).max(1);
-        let chars: Vec<char> = line.chars().iter().map(|&c| preview_char(c)).collect();
-        let cursor = line.cursor();
-        let total = str_width(&chars.iter().collect::<String>());
-        let width_between = |from: usize, to: usize| {
-            chars[from.min(to)..to]
-                .iter()
-                .map(|&c| char_width(c))
-                .sum::<usize>()
-        };
+        let chars = line.chars();
+        let columns = preview_columns(chars);
+        let cursor = line.cursor().min(chars.len());
+        let total = columns.last().copied().unwrap_or(0);
+        let between = |from: usize, to: usize| columns[to.max(from)] - columns[from.min(to)];
         if total < free {
             self.lineview = 0;
         } else {
             let third = free / 3;
-            if width_between(self.lineview.min(cursor), cursor) < third || self.lineview > cursor {
-                // Keep at least a third of the field left of the cursor.
+            self.lineview = self.lineview.min(chars.len());
+            if self.lineview > cursor || between(self.lineview, cursor) < third {
                 let mut start = cursor;
-                while start > 0 && width_between(start - 1, cursor) <= third {
-                    start -= 1;
-                }
-                self.lineview = start;
-            } else if width_between(self.lineview, cursor) >= free {
-                let mut start = self.lineview;
-                while width_between(start, cursor) >= free {
-                    start += 1;
-                }
-                self.lineview = start;
-            }
-            if self.lineview > 0 && width_between(self.lineview, chars.len()) < free / 2 {
-                let mut start = self.lineview;
-                while start > 0 && width_between(start - 1, chars.len()) < free {
+                while start > 0 && between(start - 1, cursor) <= third {
                     start -= 1;
                 }
                 self.lineview = start;
             }
-        }
-        let mut visible = String::new();
-        let mut used = 0;
-        for &c in &chars[self.lineview.min(chars.len())..] {
-            let w = char_width(c);
-            if used + w >= free {
-                break;
+            while between(self.lineview, cursor) >= free {
+                self.lineview += 1;
             }
-            visible.push(c);
-            used += w;
+            while self.lineview > 0
+                && between(self.lineview - 1, chars.len()) < free
+                && between(self.lineview, chars.len()) < free / 2
+            {
+                self.lineview -= 1;
+            }
         }
-        let cursor_col = nick_len + 3 + width_between(self.lineview.min(cursor), cursor);
+        let visible = input_preview(chars, self.lineview, free);
+        let cursor_col = nick_len + 3 + between(self.lineview, cursor);
         (prompt_nick, visible, cursor_col)
-    }
-}
-
-/// How a formatting control typed in the input line is shown.
-fn preview_char(c: char) -> char {
-    match c {
-        '\x02' => 'B',
-        '\x0b' => 'K',
-        '\x0f' => 'O',
-        c if c.is_control() => '?',
-        c => c,
     }
 }
 

@@ -113,6 +113,11 @@ struct User {
     notices: VecDeque<String>,
     /// Set when the whole screen should be drawn again (window switch, broadcast).
     needs_redraw: bool,
+    /// The one-time explanation of notifications has been given.
+    tip_given: bool,
+    /// Per public channel, mentions older than this sequence number were already reported
+    /// in the status window, so re-joining does not repeat them.
+    mentions_reported: HashMap<String, u64>,
 }
 
 /// A channel in memory.
@@ -308,6 +313,8 @@ impl World {
                 wake: wake.clone(),
                 notices: VecDeque::new(),
                 needs_redraw: true,
+                tip_given: false,
+                mentions_reported: HashMap::new(),
             },
         );
         if let Some(channel) = state.channels.get_mut(&status) {
@@ -654,6 +661,7 @@ impl World {
             return;
         };
         self.add_member(&mut state, user, channel, format!("#{name}"));
+        self.report_old_mentions(&mut state, user, channel);
         let index = state.users.get(&user).map_or(0, |u| u.windows.len() - 1);
         state.switch_window(user, index);
         tracing::info!(channel = name, nick, "join");
@@ -1269,6 +1277,7 @@ impl World {
         }
         let plain = text::strip_formatting(text);
         let mut mention_log = Vec::new();
+        let mut tips = Vec::new();
         for member in &members {
             let Some(u) = state.users.get_mut(member) else {
                 continue;
@@ -1283,6 +1292,19 @@ impl World {
                 if let Some(window) = u.windows.iter_mut().find(|w| w.channel == channel_id) {
                     window.last_ping = Some(message.seq);
                 }
+                let elsewhere = u
+                    .windows
+                    .get(u.active)
+                    .is_some_and(|w| w.channel != channel_id);
+                if elsewhere
+                    && kind != ChannelKind::Status
+                    && !std::mem::replace(&mut u.tip_given, true)
+                {
+                    tips.push((*member, kind.clone()));
+                }
+                if let ChannelKind::Public { name } = &kind {
+                    u.mentions_reported.insert(name.clone(), message.seq + 1);
+                }
                 if let (ChannelKind::Public { name }, true) = (&kind, u.prefs.hilight_log) {
                     mention_log.push((
                         u.windows[0].channel,
@@ -1293,6 +1315,79 @@ impl World {
             u.wake.notify_one();
         }
         for (status, line) in mention_log {
+            self.post(state, status, AUTHOR_INFO, &line, Ping::Nobody);
+        }
+        for (member, kind) in tips {
+            self.explain_notifications(state, member, &kind);
+        }
+    }
+
+    /// The first mention elsewhere: explain how to get there, in the status window, with a
+    /// one-line notice where the user is. Unlike r0c, the user is not pulled out of their window.
+    fn explain_notifications(&self, state: &mut State, user: UserId, kind: &ChannelKind) {
+        let what = match kind {
+            ChannelKind::Public { name } => format!("someone mentioned your nick in #{name}."),
+            _ => "someone sent you a private message.".to_string(),
+        };
+        let Some(u) = state.users.get_mut(&user) else {
+            return;
+        };
+        u.notices.push_back(format!(
+            "{AUTHOR_INFO} {what} CTRL-E or /a jumps there; /b0 silences the bell"
+        ));
+        let status = u.windows[0].channel;
+        let text = format!(
+            "[about notifications]\n{what}\n  to jump through unread channels\n  (or return to the previous one),\n  press CTRL-E or use the command /a\n\n  to disable audible alerts,\n  use the command /b0"
+        );
+        self.post(state, status, AUTHOR_INFO, &text, Ping::Nobody);
+    }
+
+    /// After joining a public channel: lists mentions of the user in its history that were not
+    /// reported yet (at most 50 among the newest 9000 messages), oldest first.
+    fn report_old_mentions(&self, state: &mut State, user: UserId, channel_id: ChannelId) {
+        let Some(u) = state.users.get(&user) else {
+            return;
+        };
+        let Some(channel) = state.channels.get(&channel_id) else {
+            return;
+        };
+        let ChannelKind::Public { name } = &channel.kind else {
+            return;
+        };
+        if !u.prefs.hilight_log {
+            return;
+        }
+        let reported = u.mentions_reported.get(name).copied().unwrap_or(0);
+        let now = now_micros();
+        let mut found: Vec<String> = channel
+            .messages
+            .iter()
+            .rev()
+            .take(9000)
+            .take_while(|m| m.seq >= reported)
+            .filter(|m| m.author != u.nick && !m.author.starts_with('-'))
+            .filter(|m| mentions(&text::strip_formatting(&m.text), &u.nick, u.prefs.at_all))
+            .take(50)
+            .map(|m| {
+                let when = jiff::Timestamp::from_microsecond(m.unix_micros)
+                    .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                format!(
+                    "{} ago ({}) you were mentioned in \x02#{name}:\x0f {} {}",
+                    age((now - m.unix_micros) / 1_000_000),
+                    when.strftime("%Y-%m-%d %H:%M"),
+                    m.author,
+                    m.text
+                )
+            })
+            .collect();
+        found.reverse();
+        let status = u.windows[0].channel;
+        let next = channel.next_seq;
+        let name = name.clone();
+        if let Some(u) = state.users.get_mut(&user) {
+            u.mentions_reported.insert(name, next);
+        }
+        for line in found {
             self.post(state, status, AUTHOR_INFO, &line, Ping::Nobody);
         }
     }
@@ -1374,6 +1469,17 @@ impl State {
         u.wake.notify_one();
         true
     }
+}
+
+/// An age in r0c's units: seconds below 5 minutes, minutes below 2 hours, hours below 2 days.
+fn age(seconds: i64) -> String {
+    let (count, unit) = match seconds.max(0) {
+        s if s < 300 => (s, "second"),
+        s if s < 7200 => (s / 60, "minute"),
+        s if s < 172_800 => (s / 3600, "hour"),
+        s => (s / 86_400, "day"),
+    };
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
 }
 
 /// The join line of r0c: the nick in bold green.
