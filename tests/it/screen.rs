@@ -354,3 +354,119 @@ async fn scrolling_back_into_history_from_before_joining() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_screen_costs_only_clock_ticks() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = at_80x24(&server).await;
+    alice.drain(Duration::from_millis(300)).await;
+    let before = alice.bytes().len();
+    // At least one UTC second divisible by 5 passes within 6 seconds.
+    alice.read_for(Duration::from_secs(6)).await;
+    let idle = &alice.bytes()[before..];
+    let ticks = idle.windows(4).filter(|w| *w == b"\x1b[23").count();
+    println!(
+        "idle 80x24 client: {} bytes in 6 s, {ticks} clock updates",
+        idle.len()
+    );
+    assert!(
+        (1..=2).contains(&ticks),
+        "{ticks} updates: {:?}",
+        String::from_utf8_lossy(idle)
+    );
+    assert!(
+        idle.len() <= ticks * 45,
+        "each clock update is at most 45 bytes: {}",
+        idle.len()
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_elsewhere_notifies_without_moving_the_user() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = at_80x24(&server).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    alice.line("/join #g").await;
+    bob.line("/join #g").await;
+    alice.expect("yyryyd has joined").await;
+    alice.line("/join #quiet").await;
+    alice.expect_row(22, "2: #quiet").await;
+    alice.line("typing here").await;
+    bob.line("kywmyv: are you there?").await;
+    alice.expect("someone mentioned your nick in #g").await;
+    alice.expect_row(22, "h:1").await;
+    assert!(
+        alice.row(22).contains("2: #quiet"),
+        "still in #quiet: {:?}",
+        alice.row(22)
+    );
+    alice.line("/0").await;
+    alice.expect("[about notifications]").await;
+    alice
+        .expect("you were mentioned in #g: yyryyd kywmyv: are you there?")
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_mentions_are_reported_once_per_channel() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    bob.line("/join #g").await;
+    bob.line("where is yyryyd").await;
+    bob.expect("kywmyv where is yyryyd").await;
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/join #g").await;
+    alice.expect("yyryyd has joined").await;
+    alice.line("/part").await;
+    alice.expect_row(48, "0: r0c-status").await;
+    alice.line("/join #g").await;
+    alice.expect_row(48, "1: #g").await;
+    alice.line("/0").await;
+    alice.expect_row(48, "0: r0c-status").await;
+    let reports = alice
+        .screen()
+        .matches("you were mentioned in #g: kywmyv where is yyryyd")
+        .count();
+    assert_eq!(reports, 1, "{}", alice.screen());
+    assert!(
+        alice.screen().contains("seconds ago ("),
+        "{}",
+        alice.screen()
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn view_mode_hides_names_and_colour_codes_apply() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = at_80x24(&server).await;
+    alice.line("/join #g").await;
+    alice.send(b"plain \x0b9red\x0f back\n").await;
+    alice.expect("kywmyv plain red back").await;
+    let row = (1..22)
+        .find(|&r| alice.row(r).ends_with("plain red back"))
+        .expect("message row");
+    let red_col = alice.row(row).find("red").expect("red") as u16;
+    let cell = alice.terminal().cell(row, red_col).expect("cell");
+    assert_eq!(
+        (cell.fgcolor(), cell.bold()),
+        (vt100::Color::Idx(1), true),
+        "CTRL-K 9 is bright red"
+    );
+    alice.send(b"\x0e").await;
+    alice.drain(Duration::from_millis(300)).await;
+    assert!(
+        alice.screen().lines().any(|l| l == "plain red back"),
+        "names hidden:\n{}",
+        alice.screen()
+    );
+    alice.line("/v").await;
+    alice.expect("kywmyv plain red back").await;
+    server.stop().await;
+}

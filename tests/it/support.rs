@@ -204,6 +204,18 @@ impl TestClient {
         }
     }
 
+    /// Reads whatever arrives during `period`.
+    pub async fn read_for(&mut self, period: Duration) {
+        let deadline = tokio::time::Instant::now() + period;
+        let mut buf = [0u8; 8192];
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            self.receive(&buf[..n]);
+        }
+    }
+
     /// Reads whatever arrives within `quiet` of silence.
     pub async fn drain(&mut self, quiet: Duration) {
         let mut buf = [0u8; 8192];
