@@ -92,14 +92,13 @@ pub async fn serve(
             Filter::Raw(raw)
         }
     };
-    let charset = Charset::Utf8;
     let motd_text = read_motd(motd.as_deref()).await;
-    let welcome = texts::welcome(charset.has_box_drawing(), motd_text.as_deref());
+    let welcome = texts::welcome(Charset::Utf8.has_box_drawing(), motd_text.as_deref());
     let (user, wake) = world.connect(peer.ip(), welcome);
     let mut session = Session::new(user, world.clone());
     // Ask the terminal where the far corner is: raw clients cannot tell us their size otherwise.
     session.probe_size();
-    let mut decoder = Decoder::new(charset);
+    let mut decoder = Decoder::new(session.charset());
     let outcome = {
         let (mut reader, mut writer) = stream.split();
         let mut buf = vec![0u8; 4096];
@@ -150,12 +149,12 @@ pub async fn serve(
                     }
                     escape_deadline = session.has_pending_escape().then(|| Instant::now() + ESCAPE_TIMEOUT);
                     // Answer the user's own keystrokes at once; pacing is for other people's messages.
-                    render_into(&mut session, protocol, charset, &mut out);
+                    render_into(&mut session, protocol, &mut out);
                     dirty = false;
                 }
                 () = wake.notified() => dirty = true,
                 () = sleep_until(next_frame), if can_render => {
-                    render_into(&mut session, protocol, charset, &mut out);
+                    render_into(&mut session, protocol, &mut out);
                     dirty = false;
                     next_frame = Instant::now() + MIN_FRAME_INTERVAL;
                 }
@@ -180,7 +179,7 @@ pub async fn serve(
     };
     if outcome == "server shutdown" {
         // Show what happened last (a /sd or /bc announcement) before the connection closes.
-        render_into(&mut session, protocol, charset, &mut out);
+        render_into(&mut session, protocol, &mut out);
         let _ = tokio::time::timeout(FINAL_FLUSH, stream.write_all(&out)).await;
     }
     let announce = !shutdown.is_cancelled();
@@ -202,8 +201,9 @@ fn next_clock_tick(seconds: u64) -> Instant {
 }
 
 /// Renders a frame and appends it to `out`, encoded for the client.
-fn render_into(session: &mut Session, protocol: Protocol, charset: Charset, out: &mut Vec<u8>) {
+fn render_into(session: &mut Session, protocol: Protocol, out: &mut Vec<u8>) {
     let frame = session.render();
+    let charset = session.charset();
     if frame.is_empty() {
         return;
     }

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use crate::client::commands::{self, Flow};
 use crate::client::teletype::Teletype;
 use crate::client::vt::Vt100Ui;
+use crate::term::charset::Charset;
 use crate::term::keys::{Key, KeyDecoder};
 use crate::term::lineedit::{EditOutcome, LineEditor};
-use crate::world::{UserId, View, World};
+use crate::text;
+use crate::world::{ChannelKind, UserId, View, World, mentions};
 
 /// Terminal size used until the client tells us its own.
 pub const DEFAULT_SIZE: (u16, u16) = (80, 24);
@@ -21,6 +23,9 @@ pub const MAX_LINE_CHARS: usize = 4096;
 
 /// Bells are rung at most this often.
 const BELL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// No bell this soon after the user pressed Enter.
+const QUIET_AFTER_ENTER: Duration = Duration::from_millis(100);
 
 /// A user's connection as the UI sees it.
 pub struct Session {
@@ -35,18 +40,34 @@ pub struct Session {
     /// The bad size the client reported, told once in the status window.
     bad_size_told: bool,
     ui: Ui,
-    /// Hilighted windows at the last frame, for the bell.
-    hilights: Vec<usize>,
+    /// What the bell has already rung for.
+    bells: BellState,
+    /// The client's character set, for output and input.
+    charset: Charset,
     /// Output produced by input handling, sent before the next frame.
     pending_output: String,
     /// Told once per line when the input line overflows.
     overflow_told: bool,
-    last_bell: Option<Instant>,
     /// The tab completion in progress, if the last key was Tab.
     completion: Option<Completion>,
     /// The last size telnet's NAWS reported: a cursor report overrides it only when it is more
     /// than 128 larger (Windows telnet sends NAWS modulo 256).
     naws: Option<(u16, u16)>,
+}
+
+/// What the bell last rang for, so each event rings once.
+#[derive(Default)]
+struct BellState {
+    /// When the bell last rang.
+    last: Option<Instant>,
+    /// When the user last pressed Enter: their own message never rings.
+    last_enter: Option<Instant>,
+    /// Windows with unread mentions at the last frame.
+    hilights: Vec<usize>,
+    /// Windows with unread messages at the last frame.
+    activity: Vec<usize>,
+    /// The active window and the first sequence number not yet considered in it.
+    active: Option<(crate::world::ChannelId, u64)>,
 }
 
 /// A tab completion in progress: Tab again cycles through the candidates, then back to the
@@ -85,13 +106,24 @@ impl Session {
                 usize::from(DEFAULT_SIZE.0),
                 usize::from(DEFAULT_SIZE.1),
             ))),
-            hilights: Vec::new(),
+            bells: BellState::default(),
+            charset: Charset::Utf8,
             pending_output: String::new(),
             overflow_told: false,
-            last_bell: None,
             completion: None,
             naws: None,
         }
+    }
+
+    /// The client's character set (utf-8 until the first-connect wizard asks).
+    pub fn charset(&self) -> Charset {
+        self.charset
+    }
+
+    /// Uses another character set for this client and redraws.
+    pub fn set_charset(&mut self, charset: Charset) {
+        self.charset = charset;
+        self.request_redraw();
     }
 
     /// The terminal size in use.
@@ -267,6 +299,7 @@ impl Session {
             }
             Key::Enter => {
                 self.overflow_told = false;
+                self.bells.last_enter = Some(Instant::now());
                 let line = self.line.submit();
                 if !line.is_empty() {
                     return commands::execute(self, &self.world.clone(), &line);
@@ -390,36 +423,159 @@ impl Session {
         out
     }
 
-    /// Whether this frame rings the bell: a new hilight elsewhere (`/b1`), anywhere (`/b2`),
-    /// or any new message (`/b3`), at most once a second.
+    /// Whether this frame rings the bell (r0c §6.3): `/b1` for a new mention or private message
+    /// in another window, `/b2` also in the active window, `/b3` for any new message; at most
+    /// once a second and never right after the user pressed Enter.
     fn bell_due(&mut self, view: &View) -> bool {
         let new_hilight = view
             .hilight_windows
             .iter()
-            .any(|w| !self.hilights.contains(w));
-        self.hilights = view.hilight_windows.clone();
+            .any(|w| !self.bells.hilights.contains(w));
+        let new_activity = view
+            .activity_windows
+            .iter()
+            .any(|w| !self.bells.activity.contains(w));
+        let seen_from = match self.bells.active {
+            Some((channel, next)) if channel == view.channel => next,
+            _ => view.next_seq,
+        };
+        let fresh = || {
+            view.messages
+                .iter()
+                .filter(|m| m.seq >= seen_from && m.author != view.nick)
+        };
+        let active_hilight = fresh().any(|m| {
+            view.kind == ChannelKind::Direct
+                || (!m.author.starts_with('-')
+                    && mentions(
+                        &text::strip_formatting(&m.text),
+                        &view.nick,
+                        view.prefs.at_all,
+                    ))
+        });
+        let active_message = fresh().next().is_some();
+        self.bells.hilights = view.hilight_windows.clone();
+        self.bells.activity = view.activity_windows.clone();
+        self.bells.active = Some((view.channel, view.next_seq));
         let wanted = match view.prefs.bell {
             0 => false,
-            1 | 2 => new_hilight,
-            _ => new_hilight || !view.messages.is_empty(),
+            1 => new_hilight,
+            2 => new_hilight || active_hilight,
+            _ => new_hilight || active_hilight || new_activity || active_message,
         };
-        wanted && self.bell_allowed()
+        let just_sent = self
+            .bells
+            .last_enter
+            .is_some_and(|t| t.elapsed() < QUIET_AFTER_ENTER);
+        wanted && !just_sent && self.bell_allowed()
     }
 
     fn bell_allowed(&mut self) -> bool {
         let now = Instant::now();
         if self
-            .last_bell
+            .bells
+            .last
             .is_some_and(|t| now.duration_since(t) < BELL_INTERVAL)
         {
             return false;
         }
-        self.last_bell = Some(now);
+        self.bells.last = Some(now);
         true
     }
 
     /// Text to show before the next frame (answers that are not chat lines).
     pub fn push_output(&mut self, text: &str) {
         self.pending_output.push_str(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::store::Store;
+    use crate::term::charset::{Decoder, encode};
+    use crate::world::WorldSettings;
+
+    fn world(dir: &std::path::Path) -> Arc<World> {
+        let store = Arc::new(Store::open(&dir.join("r0c.db")).expect("store"));
+        let settings = WorldSettings {
+            nick_salt: "lammo/".into(),
+            hist_rd: 100,
+            hist_mem: 1000,
+            hist_tsz: 100,
+            password: "pw".into(),
+            admin_requires_auth: false,
+            no_all: false,
+            motd: None,
+        };
+        Arc::new(World::new(settings, store, CancellationToken::new()))
+    }
+
+    /// Renders a frame in `charset` and reads it back the way that client's terminal shows it.
+    fn screen_in(session: &mut Session, charset: Charset) -> vt100::Parser {
+        session.set_charset(charset);
+        let mut bytes = Vec::new();
+        encode(charset, &session.render(), &mut bytes);
+        let mut text = String::new();
+        Decoder::new(charset).decode(&bytes, &mut text);
+        let size = |v: u16| std::num::NonZeroU16::new(v).expect("size");
+        let mut parser = vt100::Parser::new(size(24), size(80), 0);
+        parser.process(text.as_bytes());
+        parser
+    }
+
+    #[test]
+    fn every_charset_keeps_the_layout_aligned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = world(dir.path());
+        let welcome = crate::client::texts::welcome(true, None);
+        let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), welcome);
+        world.join(user, "g");
+        world
+            .say(user, "boxes ├┐ ┌┬┐ ┌ and 日本 and Ð")
+            .expect("say");
+        let mut session = Session::new(user, world.clone());
+        let reference = screen_in(&mut session, Charset::Utf8);
+        let row_of = |parser: &vt100::Parser| {
+            (1..22)
+                .find(|&r| {
+                    parser
+                        .screen()
+                        .contents_between(r, 0, r, 80)
+                        .contains("boxes")
+                })
+                .expect("row")
+        };
+        let utf8_row = row_of(&reference);
+        for charset in Charset::ALL {
+            let parser = screen_in(&mut session, charset);
+            let row = row_of(&parser);
+            let line = parser.screen().contents_between(row, 0, row, 80);
+            let reference_line = reference
+                .screen()
+                .contents_between(utf8_row, 0, utf8_row, 80);
+            assert_eq!(
+                crate::term::width::str_width(line.trim_end()),
+                crate::term::width::str_width(reference_line.trim_end()),
+                "{} keeps every column in place: {line:?}",
+                charset.name()
+            );
+            let status = parser.screen().contents_between(22, 0, 22, 80);
+            assert!(
+                status.contains("1: #g(1)"),
+                "{}: {status:?}",
+                charset.name()
+            );
+            if charset == Charset::Ascii {
+                assert!(
+                    line.contains("boxes ++ +++ +"),
+                    "ascii draws boxes with +: {line:?}"
+                );
+            }
+        }
     }
 }

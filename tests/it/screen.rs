@@ -470,3 +470,36 @@ async fn view_mode_hides_names_and_colour_codes_apply() {
     alice.expect("kywmyv plain red back").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bell_levels() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = at_80x24(&server).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    alice.line("/join #g").await;
+    bob.line("/join #g").await;
+    alice.expect("yyryyd has joined").await;
+    // Each case: the level, what bob says in the window alice is looking at, whether it rings.
+    let cases = [
+        ("/b1", "kywmyv one", false),
+        ("/b2", "kywmyv two", true),
+        ("/b0", "kywmyv three", false),
+        ("/b2", "no mention", false),
+        ("/b3", "any message", true),
+    ];
+    for (level, words, rings) in cases {
+        alice.line(level).await;
+        alice.expect("Audible alerts").await;
+        // Past the once-a-second limit and the quiet time after Enter.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        alice.drain(Duration::from_millis(50)).await;
+        let before = alice.bytes().len();
+        bob.line(words).await;
+        alice.expect(&format!("yyryyd {words}")).await;
+        alice.drain(Duration::from_millis(100)).await;
+        let rang = alice.bytes()[before..].contains(&0x07);
+        assert_eq!(rang, rings, "{level} and {words:?}");
+    }
+    server.stop().await;
+}
