@@ -49,6 +49,8 @@ async fn direct_messages_reach_only_the_partner() {
     alice.line("/nick alice").await;
     bob.line("/nick Bob").await;
     bob.expect("changed nick to Bob").await;
+    // No bell rings in the first 100 ms after your own Enter.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     alice.line("/msg bob psst, secret").await;
     alice.expect("alice psst, secret").await;
     alice.expect("1: Bob").await;
@@ -197,6 +199,8 @@ async fn mentions_ring_the_bell_and_flag_the_window() {
     alice.expect("yyryyd has joined").await;
     alice.line("/0").await;
     alice.expect("0: r0c-status").await;
+    // No bell rings in the first 100 ms after your own Enter.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     bob.line("hey kywmyv, look").await;
     alice
         .expect("you were mentioned in #g: yyryyd hey kywmyv, look")
