@@ -370,16 +370,12 @@ impl World {
         let user_state = state.users.get(&user)?;
         let window = user_state.windows.get(user_state.active)?;
         let channel = state.channels.get(&window.channel)?;
+        // Messages are ordered by sequence number: find the range by bisection, not by a scan,
+        // because this runs for every frame of every client.
         let messages: Vec<Arc<Message>> = {
-            let newer = channel
-                .messages
-                .iter()
-                .filter(|m| since.is_none_or(|s| m.seq >= s));
-            let count = newer.clone().count();
-            newer
-                .skip(count.saturating_sub(max_messages))
-                .cloned()
-                .collect()
+            let from = since.map_or(0, |s| channel.messages.partition_point(|m| m.seq < s));
+            let from = from.max(channel.messages.len().saturating_sub(max_messages));
+            channel.messages.range(from..).cloned().collect()
         };
         let mut hilight_windows = Vec::new();
         let mut activity_windows = Vec::new();
@@ -933,8 +929,11 @@ impl World {
             let hilight = window.last_ping.is_some_and(|p| p >= window.read_upto);
             let first_unread = channel
                 .messages
-                .iter()
-                .find(|m| m.seq >= window.read_upto)
+                .get(
+                    channel
+                        .messages
+                        .partition_point(|m| m.seq < window.read_upto),
+                )
                 .map_or(i64::MAX, |m| m.unix_micros);
             // Mentions first; among equals, the longest-waiting unread message.
             let key = (!hilight, first_unread, index);
