@@ -148,10 +148,24 @@ impl Server {
     /// Accepts clients until the shutdown token is cancelled, then shuts down cleanly.
     pub async fn run(self) {
         let tracker = TaskTracker::new();
+        let port_of = |wanted: Protocol| {
+            self.listeners
+                .iter()
+                .find(|(p, _)| *p == wanted)
+                .and_then(|(_, l)| l.local_addr().ok())
+                .map_or(0, |a| a.port())
+        };
+        let (telnet_port, raw_port) = (port_of(Protocol::Telnet), port_of(Protocol::Raw));
         for (protocol, listener) in self.listeners {
+            let sibling_port = if protocol == Protocol::Telnet {
+                raw_port
+            } else {
+                telnet_port
+            };
             tracker.spawn(accept_loop(
                 listener,
                 protocol,
+                sibling_port,
                 self.world.clone(),
                 self.config.clone(),
                 self.shutdown.clone(),
@@ -205,6 +219,7 @@ fn listen(address: SocketAddr) -> Result<TcpListener, StartError> {
 async fn accept_loop(
     listener: TcpListener,
     protocol: Protocol,
+    sibling_port: u16,
     world: Arc<World>,
     config: Config,
     shutdown: CancellationToken,
@@ -216,7 +231,8 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(10);
-                    tracker.spawn(client::serve(stream, peer, protocol, world.clone(), config.motd.clone(), shutdown.clone()));
+                    let arrival = client::Arrival { peer, protocol, sibling_port, motd: config.motd.clone() };
+                    tracker.spawn(client::serve(stream, arrival, world.clone(), shutdown.clone()));
                 }
                 Err(error) => {
                     // Out of file descriptors and similar: wait a little instead of spinning.

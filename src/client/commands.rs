@@ -99,8 +99,9 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
         "status" | "st" => {
             let (census, details) = world.census(user);
             let mut text = format!(
-                "{} users + 0 in wizard, {} in chans, {} public + {} private chans",
+                "{} users + {} in wizard, {} in chans, {} public + {} private chans",
                 census.users,
+                world.in_wizard(),
                 census.users_in_channels,
                 census.public_channels,
                 census.private_channels

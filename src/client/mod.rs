@@ -10,6 +10,7 @@ pub mod session;
 pub mod teletype;
 pub mod texts;
 pub mod vt;
+pub mod wizard;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::commands::Flow;
 use crate::client::session::Session;
+use crate::client::wizard::{ClientSettings, Listener, Wizard, WizardAction};
 use crate::net::telnet::{RawFilter, TelnetCodec, TelnetEvent, escape_iac};
 use crate::term::charset::{Charset, Decoder, encode};
 use crate::world::World;
@@ -46,6 +48,9 @@ const CLOCK_TICK_SECONDS: u64 = 5;
 /// refreshes clients without cursor addressing every 30 seconds.
 const TELETYPE_TICKS: u64 = 6;
 
+/// A client still in the wizard after this long is disconnected (r0c's 600 s wizard kick).
+const WIZARD_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// How long a client gets to receive its last frame when the server shuts down.
 const FINAL_FLUSH: Duration = Duration::from_millis(200);
 
@@ -67,15 +72,30 @@ enum Filter {
     Raw(RawFilter),
 }
 
-/// Serves one client until it leaves, its connection breaks, or the server shuts down.
+/// Where a connection came in, as the connection task needs to know it.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Which listener accepted it.
+    pub protocol: Protocol,
+    /// The port of the other plain listener (telnet ↔ raw), 0 if disabled: the wizard's
+    /// wrong-port hint names it.
+    pub sibling_port: u16,
+    /// The MOTD file appended to the welcome text.
+    pub motd: Option<PathBuf>,
+}
+
+/// Serves one client until it leaves, its connection breaks, or the server shuts down: first
+/// the wizard, then the chat.
 pub async fn serve(
     mut stream: TcpStream,
-    peer: SocketAddr,
-    protocol: Protocol,
+    arrival: Arrival,
     world: Arc<World>,
-    motd: Option<PathBuf>,
     shutdown: CancellationToken,
 ) {
+    let peer = arrival.peer;
+    let protocol = arrival.protocol;
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
     }
@@ -92,13 +112,18 @@ pub async fn serve(
             Filter::Raw(raw)
         }
     };
-    let motd_text = read_motd(motd.as_deref()).await;
-    let welcome = texts::welcome(Charset::Utf8.has_box_drawing(), motd_text.as_deref());
-    let (user, wake) = world.connect(peer.ip(), welcome);
-    let mut session = Session::new(user, world.clone());
-    // Ask the terminal where the far corner is: raw clients cannot tell us their size otherwise.
-    session.probe_size();
-    let mut decoder = Decoder::new(session.charset());
+    let mut in_wizard = WizardPresence::enter(&world);
+    let mut wizard = Wizard::new(Listener {
+        telnet: protocol == Protocol::Telnet,
+        sibling_port: arrival.sibling_port,
+    });
+    send_bytes(protocol, &wizard.start(), &mut out);
+    // Until the wizard is done there is no user in the world; this handle is never woken.
+    let mut wake = Arc::new(tokio::sync::Notify::new());
+    let mut session: Option<Session> = None;
+    let mut reported_size: Option<(u16, u16)> = None;
+    let mut decoder = Decoder::new(Charset::Utf8);
+    let wizard_deadline = Instant::now() + WIZARD_TIMEOUT;
     let outcome = {
         let (mut reader, mut writer) = stream.split();
         let mut buf = vec![0u8; 4096];
@@ -110,7 +135,7 @@ pub async fn serve(
             if out.len() > MAX_PENDING_OUTPUT {
                 break "stopped reading";
             }
-            let can_render = dirty && out.len() < LOW_WATERMARK;
+            let can_render = dirty && session.is_some() && out.len() < LOW_WATERMARK;
             tokio::select! {
                 read = reader.read(&mut buf) => {
                     let bytes = match read {
@@ -120,7 +145,8 @@ pub async fn serve(
                     };
                     let mut text = String::new();
                     let mut sizes = Vec::new();
-                    match &mut filter {
+                    let mut answers = String::new();
+                    let negotiations = match &mut filter {
                         Filter::Telnet(codec) => {
                             let mut events = Vec::new();
                             codec.receive(bytes, &mut events);
@@ -129,44 +155,83 @@ pub async fn serve(
                                 match event {
                                     TelnetEvent::Data(data) => decoder.decode(&data, &mut text),
                                     TelnetEvent::WindowSize { cols, rows } => sizes.push((cols, rows)),
-                                    TelnetEvent::AreYouThere => session.push_output("\r\n[r0c: yes, still here]\r\n"),
-                                    TelnetEvent::Interrupt | TelnetEvent::TerminalType(_) => {}
+                                    TelnetEvent::AreYouThere => answers.push_str("\r\n[r0c: yes, still here]\r\n"),
+                                    TelnetEvent::Interrupt => text.push('\x03'),
+                                    TelnetEvent::TerminalType(_) => {}
                                     TelnetEvent::Violation(what) => tracing::debug!(%peer, what, "telnet protocol violation"),
                                 }
                             }
+                            codec.negotiation_count()
                         }
                         Filter::Raw(raw) => {
                             let mut data = Vec::new();
                             raw.receive(bytes, &mut data);
                             decoder.decode(&data, &mut text);
+                            raw.negotiation_count()
                         }
-                    }
+                    };
+                    let Some(chat) = session.as_mut() else {
+                        reported_size = sizes.last().copied().or(reported_size);
+                        let mut finished = None;
+                        let mut quit = false;
+                        for action in wizard.feed(&text, negotiations) {
+                            match action {
+                                WizardAction::Send(bytes) => send_bytes(protocol, &bytes, &mut out),
+                                WizardAction::Quit(bytes) => {
+                                    send_bytes(protocol, &bytes, &mut out);
+                                    quit = true;
+                                }
+                                WizardAction::Finish(settings) => finished = Some(settings),
+                            }
+                        }
+                        if quit {
+                            let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
+                            break "left the wizard";
+                        }
+                        if let Some(settings) = finished {
+                            let motd = read_motd(arrival.motd.as_deref()).await;
+                            let (chat, user_wake) = start_chat(&world, peer, &settings, reported_size, motd.as_deref());
+                            decoder.set_charset(settings.charset);
+                            wake = user_wake;
+                            session = Some(chat);
+                            in_wizard.leave();
+                            dirty = true;
+                            tick = next_clock_tick(CLOCK_TICK_SECONDS);
+                        }
+                        continue;
+                    };
+                    chat.push_output(&answers);
                     for (cols, rows) in sizes {
-                        session.window_size_reported(cols, rows);
+                        chat.window_size_reported(cols, rows);
                     }
-                    if session.handle_text(&text) == Flow::Quit {
+                    if chat.handle_text(&text) == Flow::Quit {
                         break "quit";
                     }
-                    escape_deadline = session.has_pending_escape().then(|| Instant::now() + ESCAPE_TIMEOUT);
+                    escape_deadline = chat.has_pending_escape().then(|| Instant::now() + ESCAPE_TIMEOUT);
                     // Answer the user's own keystrokes at once; pacing is for other people's messages.
-                    render_into(&mut session, protocol, &mut out);
+                    render_into(chat, protocol, &mut out);
                     dirty = false;
                 }
                 () = wake.notified() => dirty = true,
                 () = sleep_until(next_frame), if can_render => {
-                    render_into(&mut session, protocol, &mut out);
+                    if let Some(chat) = session.as_mut() {
+                        render_into(chat, protocol, &mut out);
+                    }
                     dirty = false;
                     next_frame = Instant::now() + MIN_FRAME_INTERVAL;
                 }
                 () = sleep_until(tick) => {
                     dirty = true;
-                    let every = if session.is_vt100() { 1 } else { TELETYPE_TICKS };
+                    let every = if session.as_ref().is_some_and(Session::is_vt100) { 1 } else { TELETYPE_TICKS };
                     tick = next_clock_tick(CLOCK_TICK_SECONDS * every);
                 }
                 () = sleep_until(escape_deadline.unwrap_or_else(Instant::now)), if escape_deadline.is_some() => {
-                    session.flush_escape();
+                    if let Some(chat) = session.as_mut() {
+                        chat.flush_escape();
+                    }
                     escape_deadline = None;
                 }
+                () = sleep_until(wizard_deadline), if session.is_none() => break "wizard timeout",
                 written = writer.write(&out), if !out.is_empty() => {
                     match written {
                         Ok(0) | Err(_) => break "connection error",
@@ -177,16 +242,97 @@ pub async fn serve(
             }
         }
     };
+    let Some(mut chat) = session else {
+        tracing::info!(%peer, reason = outcome, "client left during the wizard");
+        return;
+    };
     if outcome == "server shutdown" {
         // Show what happened last (a /sd or /bc announcement) before the connection closes.
-        render_into(&mut session, protocol, &mut out);
+        render_into(&mut chat, protocol, &mut out);
         let _ = tokio::time::timeout(FINAL_FLUSH, stream.write_all(&out)).await;
     }
     let announce = !shutdown.is_cancelled();
-    world.disconnect(user, announce);
+    world.disconnect(chat.user, announce);
     tracing::info!(%peer, reason = outcome, "client disconnected");
     if outcome == "quit" {
         let _ = stream.shutdown().await;
+    }
+}
+
+/// The wizard is done: the user enters the world, and the chat screen starts in the mode the
+/// wizard found, with r0c's size and speed probe.
+fn start_chat(
+    world: &Arc<World>,
+    peer: SocketAddr,
+    settings: &ClientSettings,
+    reported_size: Option<(u16, u16)>,
+    motd: Option<&str>,
+) -> (Session, Arc<tokio::sync::Notify>) {
+    let welcome = texts::welcome(settings.charset.has_box_drawing(), motd);
+    let (user, wake) = world.connect(peer.ip(), welcome);
+    let mut chat = Session::new(user, world.clone());
+    chat.configure(settings);
+    if let Some((cols, rows)) = reported_size {
+        chat.window_size_reported(cols, rows);
+    } else if settings.vt100 && !settings.linemode {
+        // Probe twice with padding between, as r0c does to time the link.
+        chat.push_output("\n running speedtest... ");
+        chat.probe_size();
+        chat.push_output(&"\x1b[0m".repeat(30));
+        chat.probe_size();
+    } else {
+        chat.probe_size();
+    }
+    if let Some(name) = &settings.join
+        && let Ok(name) = crate::world::normalize_channel_name(name)
+    {
+        world.join(user, &name);
+    }
+    tracing::info!(
+        %peer,
+        vt100 = settings.vt100,
+        linemode = settings.linemode,
+        echo = settings.echo,
+        charset = settings.charset.name(),
+        "wizard done"
+    );
+    (chat, wake)
+}
+
+/// Counts this connection among those still in the wizard (for `/status`) until it leaves it,
+/// however the connection ends.
+struct WizardPresence {
+    world: Arc<World>,
+    counted: bool,
+}
+
+impl WizardPresence {
+    fn enter(world: &Arc<World>) -> WizardPresence {
+        world.wizard_count(1);
+        WizardPresence {
+            world: world.clone(),
+            counted: true,
+        }
+    }
+
+    fn leave(&mut self) {
+        if std::mem::take(&mut self.counted) {
+            self.world.wizard_count(-1);
+        }
+    }
+}
+
+impl Drop for WizardPresence {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// Queues wizard bytes for the client, escaping IAC on the telnet port.
+fn send_bytes(protocol: Protocol, bytes: &[u8], out: &mut Vec<u8>) {
+    match protocol {
+        Protocol::Telnet => escape_iac(bytes, out),
+        Protocol::Raw => out.extend_from_slice(bytes),
     }
 }
 

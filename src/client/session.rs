@@ -105,6 +105,7 @@ impl Session {
             ui: Ui::Vt100(Box::new(Vt100Ui::new(
                 usize::from(DEFAULT_SIZE.0),
                 usize::from(DEFAULT_SIZE.1),
+                false,
             ))),
             bells: BellState::default(),
             charset: Charset::Utf8,
@@ -113,6 +114,20 @@ impl Session {
             completion: None,
             naws: None,
         }
+    }
+
+    /// Applies what the first-connect wizard found: charset, screen mode, local echo.
+    pub fn configure(&mut self, settings: &crate::client::wizard::ClientSettings) {
+        self.charset = settings.charset;
+        self.ui = if settings.vt100 {
+            Ui::Vt100(Box::new(Vt100Ui::new(
+                usize::from(self.cols),
+                usize::from(self.rows),
+                settings.echo,
+            )))
+        } else {
+            Ui::Teletype(Teletype::new())
+        };
     }
 
     /// The client's character set (utf-8 until the first-connect wizard asks).
@@ -206,6 +221,7 @@ impl Session {
             Ui::Vt100(Box::new(Vt100Ui::new(
                 usize::from(self.cols),
                 usize::from(self.rows),
+                false,
             )))
         } else {
             Ui::Teletype(Teletype::new())

@@ -73,6 +73,8 @@ pub struct Vt100Ui {
     too_small: bool,
     /// How far PgUp and PgDn scroll (`/ss`).
     scroll_step: ScrollStep,
+    /// The input line is above the status bar (the client echoes locally).
+    swapped: bool,
 }
 
 /// How far one PgUp or PgDn scrolls.
@@ -85,10 +87,12 @@ pub enum ScrollStep {
 }
 
 impl Vt100Ui {
-    /// An interface of `cols` × `rows` with nothing drawn yet.
-    pub fn new(cols: usize, rows: usize) -> Vt100Ui {
+    /// An interface of `cols` × `rows` with nothing drawn yet; `swapped` puts the input line
+    /// above the status bar, for clients that echo locally.
+    pub fn new(cols: usize, rows: usize, swapped: bool) -> Vt100Ui {
         Vt100Ui {
-            screen: Screen::new(cols, rows, false),
+            swapped,
+            screen: Screen::new(cols, rows, swapped),
             channel: None,
             rows: VecDeque::new(),
             locked: true,
@@ -105,7 +109,7 @@ impl Vt100Ui {
     /// Applies a new terminal size; the next frame redraws everything.
     pub fn resize(&mut self, cols: usize, rows: usize) {
         if self.screen.size() != (cols, rows) {
-            self.screen = Screen::new(cols, rows, false);
+            self.screen = Screen::new(cols, rows, self.swapped);
             self.force_redraw = true;
         }
     }

@@ -221,6 +221,8 @@ pub struct World {
     settings: WorldSettings,
     /// Cancelled by `/sd`: the server then shuts down cleanly.
     shutdown: CancellationToken,
+    /// Connections still in the first-connect wizard (they are not users yet).
+    in_wizard: std::sync::atomic::AtomicIsize,
 }
 
 /// Why a `/nick` was refused.
@@ -245,6 +247,7 @@ impl World {
             store,
             settings,
             shutdown,
+            in_wizard: std::sync::atomic::AtomicIsize::new(0),
         }
     }
 
@@ -1057,6 +1060,19 @@ impl World {
             channel.messages.len(),
             channel.messages.front().map_or(0, |m| m.unix_micros),
         ))
+    }
+
+    /// Counts connections entering (`+1`) or leaving (`-1`) the first-connect wizard.
+    pub fn wizard_count(&self, delta: isize) {
+        self.in_wizard
+            .fetch_add(delta, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many connections are in the first-connect wizard.
+    pub fn in_wizard(&self) -> usize {
+        self.in_wizard
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(0) as usize
     }
 
     /// The user's settings.

@@ -24,7 +24,8 @@ async fn garbage_telnet_sequences_cost_only_themselves() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start(&dir).await;
     let (mut alice, mut bob) = witnesses(&server).await;
-    let mut mallory = TestClient::joined(server.telnet).await;
+    let mut mallory = TestClient::configured(server.telnet, true).await;
+    mallory.report_size(250, 50).await;
     mallory.send(b"/join #g\r\n").await;
     mallory.expect("#g(3)").await;
     // IAC followed by a non-command, a truncated verb, and an unterminated subnegotiation
@@ -102,12 +103,12 @@ async fn silent_clients_and_connection_storms_do_not_disturb_chat() {
     drop(storm);
     still_chatting(&mut alice, &mut bob, "after the storm").await;
     alice.line("/status").await;
-    // The 200 are gone; the silent one and the two witnesses remain.
+    // The 200 are gone; the two witnesses remain, and the silent one waits in the wizard.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         alice.line("/status").await;
         alice.drain(Duration::from_millis(200)).await;
-        if alice.text().contains("3 users + 0 in wizard, 2 in chans") {
+        if alice.text().contains("2 users + 1 in wizard, 2 in chans") {
             break;
         }
         assert!(

@@ -50,6 +50,47 @@ impl RealClient {
         stdin.flush().expect("flush");
     }
 
+    /// Everything the program printed so far.
+    fn output(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().expect("output lock")).into_owned()
+    }
+
+    /// Answers the wizard as a person would: types the test text, then answers each question
+    /// the wizard asks (which ones depend on how the program sends keys).
+    fn walk_wizard(&mut self, enter: &str) {
+        self.wait_for("qwer asdf");
+        self.type_text(&format!("qwer asdf{enter}{enter}"));
+        let answers = [
+            ("nothing happened", "b"),
+            ("stuck in line-buffered mode", "a"),
+            ("not responding to negotiations", "y"),
+            ("does colours work?", "y"),
+            ("which line looks like", "a"),
+        ];
+        let mut answered = Vec::new();
+        tokio::task::block_in_place(|| {
+            let deadline = Instant::now() + crate::support::PATIENCE;
+            loop {
+                let output = self.output();
+                if output.contains("r0c readme (and status info)") {
+                    return;
+                }
+                for (question, answer) in answers {
+                    if output.contains(question) && !answered.contains(&question) {
+                        answered.push(question);
+                        self.type_text(&format!("{answer}{enter}"));
+                    }
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "stuck in the wizard:\n{}",
+                    crate::support::printable(&output)
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+    }
+
     /// Polls the collected output; runs on a blocking-capable worker so the in-process server
     /// keeps running meanwhile.
     fn wait_for(&self, needle: &str) {
@@ -88,7 +129,7 @@ async fn chat_with(server: &TestServer, program: &str, args: Vec<String>, enter:
     witness.line("/join #g").await;
     witness.expect("#g(1)").await;
     let mut client = RealClient::spawn(program, &args);
-    client.wait_for("r0c readme (and status info)");
+    client.walk_wizard(enter);
     client.type_text(&format!(
         "/nick {program}{enter}/join #g{enter}hello from {program}{enter}"
     ));
@@ -107,7 +148,8 @@ fn host_port(address: SocketAddr) -> Vec<String> {
 async fn inetutils_telnet_chats_on_the_telnet_port() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start(&dir).await;
-    chat_with(&server, "telnet", host_port(server.telnet), "\r\n").await;
+    // telnet turns each newline it reads from its input into the telnet Enter (CR LF) itself.
+    chat_with(&server, "telnet", host_port(server.telnet), "\n").await;
     server.stop().await;
 }
 

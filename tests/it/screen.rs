@@ -7,7 +7,7 @@ use crate::support::{TestClient, TestServer, data_dir};
 
 /// A client at 80x24 (the size everyone gets until the terminal says otherwise).
 async fn at_80x24(server: &TestServer) -> TestClient {
-    let mut client = TestClient::connect(server.raw).await;
+    let mut client = TestClient::configured(server.raw, false).await;
     client.expect("> ").await;
     client
 }

@@ -84,9 +84,10 @@ pub struct TestClient {
 }
 
 impl TestClient {
-    /// Connects to `address`.
+    /// Connects to `address`; the server's first-connect wizard is on screen.
     pub async fn connect(address: SocketAddr) -> TestClient {
         let stream = TcpStream::connect(address).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
         TestClient {
             stream,
             received: Vec::new(),
@@ -95,10 +96,40 @@ impl TestClient {
         }
     }
 
-    /// Connects, waits until the welcome screen has arrived, and reports a 250x50 terminal
+    /// Connects and walks through the wizard like a terminal in character mode: keys one by
+    /// one, Enter as LF, no local echo, colours work, UTF-8. On the telnet port it first sends
+    /// a window size, as r0c's stress testers do (which also shows it speaks telnet).
+    pub async fn configured(address: SocketAddr, telnet: bool) -> TestClient {
+        let mut client = TestClient::connect(address).await;
+        if telnet {
+            client.send(b"\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0").await;
+        }
+        client.wizard().await;
+        client
+    }
+
+    /// Answers the wizard's questions (see [`TestClient::configured`]).
+    pub async fn wizard(&mut self) {
+        self.expect("qwer asdf").await;
+        for key in "qwer asdf\n\n".bytes() {
+            self.send(&[key]).await;
+            // Keys typed by hand arrive one per read; that is how the wizard tells them from a
+            // line-buffered client.
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        self.expect("nothing happened").await;
+        self.send(b"b").await;
+        self.expect("does colours work?").await;
+        self.send(b"y").await;
+        self.expect("which line looks like").await;
+        self.send(b"a").await;
+        self.expect("r0c readme (and status info)").await;
+    }
+
+    /// Connects to the raw port, walks through the wizard, and reports a 250x50 terminal
     /// (as a terminal answers a cursor-position probe) so chat lines are not wrapped.
     pub async fn joined(address: SocketAddr) -> TestClient {
-        let mut client = TestClient::connect(address).await;
+        let mut client = TestClient::configured(address, false).await;
         client.expect("> ").await;
         client.report_size(250, 50).await;
         client

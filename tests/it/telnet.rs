@@ -7,13 +7,13 @@ async fn telnet_connect_starts_with_r0c_negotiation_and_raw_with_its_probe() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start(&dir).await;
     let mut telnet = TestClient::connect(server.telnet).await;
-    telnet.expect("> ").await;
+    telnet.expect("qwer asdf").await;
     assert_eq!(
         &telnet.bytes()[..9],
         b"\xff\xfb\x03\xff\xfb\x01\xff\xfd\x1f"
     );
     let mut raw = TestClient::connect(server.raw).await;
-    raw.expect("> ").await;
+    raw.expect("qwer asdf").await;
     assert_eq!(&raw.bytes()[..6], b"\xff\xfd\x05\xff\xfd\x17");
     server.stop().await;
 }
@@ -22,7 +22,7 @@ async fn telnet_connect_starts_with_r0c_negotiation_and_raw_with_its_probe() {
 async fn naws_sets_the_width_and_bad_sizes_fall_back_with_a_note() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start(&dir).await;
-    let mut client = TestClient::connect(server.telnet).await;
+    let mut client = TestClient::configured(server.telnet, true).await;
     client.expect("> ").await;
     // Agree to everything, then report 100x30 split across two packets.
     client
@@ -45,7 +45,7 @@ async fn naws_sets_the_width_and_bad_sizes_fall_back_with_a_note() {
 async fn two_byte_commands_and_escaped_iac_keep_the_surrounding_text() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start(&dir).await;
-    let mut client = TestClient::connect(server.telnet).await;
+    let mut client = TestClient::configured(server.telnet, true).await;
     client.expect("> ").await;
     client.send(b"/join #g\r\0").await;
     client.expect("#g(1)").await;
@@ -66,7 +66,7 @@ async fn negotiation_answers_follow_rfc_1143() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start(&dir).await;
     let mut client = TestClient::connect(server.telnet).await;
-    client.expect("> ").await;
+    client.expect("qwer asdf").await;
     let before = client.bytes().len();
     // DO TTYPE: we do not implement sending a terminal type, so WONT; WILL TTYPE: DO + SEND.
     client.send(b"\xff\xfd\x18\xff\xfb\x18").await;

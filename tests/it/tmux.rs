@@ -95,6 +95,20 @@ async fn telnet_in_tmux_shows_the_full_screen_ui() {
         24,
         &format!("telnet {} {}", server.telnet.ip(), server.telnet.port()),
     );
+    tmux.wait_for("qwer asdf");
+    // Type like a person: one key at a time.
+    for key in [
+        "q", "w", "e", "r", "Space", "a", "s", "d", "f", "Enter", "Enter",
+    ] {
+        tmux.keys(&[key]);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    tmux.wait_for("nothing happened");
+    tmux.keys(&["b"]);
+    tmux.wait_for("does colours work?");
+    tmux.keys(&["y"]);
+    tmux.wait_for("which line looks like");
+    tmux.keys(&["a"]);
     tmux.wait_for("r0c readme (and status info)");
     tmux.keys(&["/join #g", "Enter"]);
     tmux.wait_for("#g(2)");

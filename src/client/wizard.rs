@@ -1,0 +1,457 @@
+//! The first-connect wizard: r0c's screens that find out what the client can do (Enter key,
+//! line buffering, local echo, colours, charset) before the chat starts.
+//!
+//! Sans-IO: it is fed the text of each read and answers with screens to send and, at the end,
+//! the settings it found. Prompts, answers and screen bytes follow r0c 1.6.1 so that scripts
+//! written for it (and its own stress testers) pass through unchanged.
+
+use crate::term::charset::{Charset, encode};
+
+/// The header every wizard screen starts with (after r0c's 20 blank lines and a clear).
+const HEADER: &str = " [ r0c configurator ]\r\n\r\n";
+
+/// The sample line of the charset question: box drawing that reads "hmr".
+const BOX_SAMPLE: &str = "├┐ ┌┬┐ ┌ ";
+
+/// What the wizard found out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// The client understands VT100 escape codes.
+    pub vt100: bool,
+    /// The client sends whole lines (line-buffered) rather than each key.
+    pub linemode: bool,
+    /// The client shows what the user types by itself.
+    pub echo: bool,
+    /// The bytes the client sends for Enter.
+    pub enter: String,
+    /// The client's character set.
+    pub charset: Charset,
+    /// Pace output for Windows telnet.exe (r0c's slowmo).
+    pub slowmo: bool,
+    /// A channel to join right away (the `wtn`/`ltn` shortcuts of r0c's stress testers).
+    pub join: Option<String>,
+}
+
+impl Default for ClientSettings {
+    fn default() -> ClientSettings {
+        ClientSettings {
+            vt100: true,
+            linemode: false,
+            echo: false,
+            enter: "\r\n".into(),
+            charset: Charset::Utf8,
+            slowmo: false,
+            join: None,
+        }
+    }
+}
+
+/// What the connection should do after feeding the wizard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WizardAction {
+    /// Send these bytes (already encoded for the client).
+    Send(Vec<u8>),
+    /// The wizard is done: start the chat with these settings.
+    Finish(ClientSettings),
+    /// Say this and disconnect.
+    Quit(Vec<u8>),
+}
+
+/// Which question is on screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    TypingTest,
+    Echo,
+    WrongPort,
+    LinemodeWarning,
+    Colours,
+    ColoursSeen,
+    NoVt100Warning,
+    Charset,
+    TelnetExe,
+}
+
+/// Facts about the connection the wizard needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Listener {
+    /// Connected to the telnet listener (else the raw one).
+    pub telnet: bool,
+    /// The other listener's port, for the wrong-port hint; 0 if it is disabled.
+    pub sibling_port: u16,
+}
+
+/// The wizard's state for one connection.
+#[derive(Debug)]
+pub struct Wizard {
+    stage: Stage,
+    listener: Listener,
+    /// What was typed since the current question appeared.
+    input: String,
+    /// The most characters that arrived in one read during the typing test.
+    biggest_read: usize,
+    settings: ClientSettings,
+    /// The wrong-port question was asked already.
+    port_checked: bool,
+}
+
+impl Wizard {
+    /// A wizard for a new connection on `listener`.
+    pub fn new(listener: Listener) -> Wizard {
+        Wizard {
+            stage: Stage::TypingTest,
+            listener,
+            input: String::new(),
+            biggest_read: 0,
+            settings: ClientSettings::default(),
+            port_checked: false,
+        }
+    }
+
+    /// The first screen.
+    pub fn start(&self) -> Vec<u8> {
+        screen(" type the text below, then hit [Enter] [Enter]:\r\n\r\n   qwer asdf\r\n\r\n ")
+    }
+
+    /// Feeds the text of one read; `negotiations` is how many telnet commands the client has
+    /// sent so far (for the wrong-port hint).
+    pub fn feed(&mut self, text: &str, negotiations: u32) -> Vec<WizardAction> {
+        if text.contains('\x03') {
+            return vec![WizardAction::Quit(b"ok bye\r\n".to_vec())];
+        }
+        self.input.push_str(text);
+        if self.input.len() > 4096 {
+            // Nothing the wizard asks for is this long; keep only the end.
+            let cut = self.input.len() - 1024;
+            let cut = (cut..self.input.len())
+                .find(|&i| self.input.is_char_boundary(i))
+                .unwrap_or(0);
+            self.input.drain(..cut);
+        }
+        match self.stage {
+            Stage::TypingTest => self.typing_test(text, negotiations),
+            Stage::Echo => match self.answer(&['a', 'b']) {
+                Some('a') => {
+                    self.settings.echo = true;
+                    self.after_typing(negotiations)
+                }
+                Some(_) => self.after_typing(negotiations),
+                None => Vec::new(),
+            },
+            Stage::WrongPort => match self.answer(&['y', 'n']) {
+                Some('y') => self.after_port_check(),
+                Some(_) => vec![WizardAction::Quit(b"\r\nok bye\r\n".to_vec())],
+                None => Vec::new(),
+            },
+            Stage::LinemodeWarning | Stage::NoVt100Warning => match self.answer(&['a', 'q']) {
+                Some('a') if self.stage == Stage::LinemodeWarning => self.ask_colours(),
+                Some('a') => self.ask_charset(),
+                Some(_) => vec![WizardAction::Quit(b"\r\nok bye\r\n".to_vec())],
+                None => Vec::new(),
+            },
+            Stage::Colours => match self.answer(&['y', 'n']) {
+                Some('y') => self.ask_charset(),
+                Some(_) => {
+                    self.stage = Stage::ColoursSeen;
+                    self.input.clear();
+                    let prompt = self.prompt("A or B");
+                    vec![WizardAction::Send(
+                        format!(
+                            "\r\n{}\r\n\x1b[2A\r\n what did you see instead?\r\n\r\n   A:  \"red, green, yellow, blue\"\r\n       -- either in just one colour\r\n          or otherwise incorrect colours\r\n\r\n   B:  \"[1;31mred, [32mgreen, [33myellow, [34mblue[0m\"\r\n\r\n {prompt}\r\n ",
+                            "/".repeat(71)
+                        )
+                        .into_bytes(),
+                    )]
+                }
+                None => Vec::new(),
+            },
+            Stage::ColoursSeen => match self.answer(&['a', 'b']) {
+                Some('a') => self.ask_charset(),
+                Some(_) => {
+                    self.settings.vt100 = false;
+                    self.stage = Stage::NoVt100Warning;
+                    self.input.clear();
+                    let prompt = self.accept_prompt();
+                    vec![WizardAction::Send(screen(&format!(
+                        " WARNING:\r\n   your client or terminal is not vt100 compatible!\r\n   I will reduce features to a bare minimum,\r\n   but this is gonna be bad regardless\r\n\r\n   whenever the screen turns too glitchy\r\n   you can press CTRL-L and Enter to redraw\r\n   or run the command \"/r\" if that doesn't work\r\n\r\n {prompt}\r\n "
+                    )))]
+                }
+                None => Vec::new(),
+            },
+            Stage::Charset => {
+                let letters = ['a', 'b', 'c', 'd', 'e'];
+                match self.answer(&letters) {
+                    Some(letter) => {
+                        let index = letters.iter().position(|l| *l == letter).unwrap_or(0);
+                        self.settings.charset = Charset::ALL[index];
+                        if self.settings.enter == "\r\n"
+                            && self.settings.charset != Charset::Utf8
+                            && self.settings.vt100
+                        {
+                            self.stage = Stage::TelnetExe;
+                            self.input.clear();
+                            let prompt = self.prompt("Y or N");
+                            vec![WizardAction::Send(screen(&format!(
+                                " are you using telnet.exe on Windows 7 or newer?\r\n\r\n   Y:  yes, that is what I am using\r\n   N:  no, another client (or an older Windows)\r\n\r\n {prompt}\r\n "
+                            )))]
+                        } else {
+                            self.finish()
+                        }
+                    }
+                    None => Vec::new(),
+                }
+            }
+            Stage::TelnetExe => match self.answer(&['y', 'n']) {
+                Some(answer) => {
+                    self.settings.slowmo = answer == 'y';
+                    self.finish()
+                }
+                None => Vec::new(),
+            },
+        }
+    }
+
+    /// The typing test: learns the Enter key and whether the client sends whole lines.
+    fn typing_test(&mut self, text: &str, negotiations: u32) -> Vec<WizardAction> {
+        let grown = text.chars().count();
+        // A read of one character plus Enter is still typing by hand.
+        let enter_only = grown == 2 && text.ends_with(['\r', '\n', '\0']);
+        if grown > 1 && !enter_only {
+            self.biggest_read = self.biggest_read.max(grown);
+        }
+        let typed = self.input.trim_matches(['\r', '\n', '\0']).to_string();
+        if let Some(actions) = self.shortcut(&typed) {
+            return actions;
+        }
+        let Some(enter) = doubled_enter(&self.input) else {
+            return Vec::new();
+        };
+        let letters = typed
+            .chars()
+            .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
+            .count();
+        if letters == 0 {
+            self.input.clear();
+            return Vec::new();
+        }
+        self.settings.enter = enter;
+        if self.biggest_read >= letters.saturating_sub(2).max(2) {
+            self.settings.linemode = true;
+            self.settings.echo = true;
+        }
+        self.input.clear();
+        if self.settings.linemode {
+            return self.after_typing(negotiations);
+        }
+        self.stage = Stage::Echo;
+        let prompt = self.prompt("A or B");
+        vec![WizardAction::Send(
+            format!("\r\n\r\n   A:  your text appeared as you typed\r\n\r\n   B:  nothing happened\r\n\r\n {prompt}\r\n ")
+                .into_bytes(),
+        )]
+    }
+
+    /// r0c's shortcuts for scripted clients: `wncat`, `wtn<chan>`, `ltn<chan>`.
+    fn shortcut(&mut self, typed: &str) -> Option<Vec<WizardAction>> {
+        if !self.input.ends_with(['\r', '\n', '\0']) {
+            return None;
+        }
+        let line = typed
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches([' ', '\0']);
+        if line.starts_with("wncat") {
+            self.settings.linemode = true;
+            self.settings.echo = true;
+            self.settings.vt100 = false;
+            self.settings.charset = Charset::Cp437;
+        } else if let Some(channel) = line.strip_prefix("wtn") {
+            self.settings.slowmo = true;
+            self.settings.charset = Charset::Cp437;
+            self.settings.join = Some(channel.to_string()).filter(|c| !c.is_empty());
+        } else if let Some(channel) = line.strip_prefix("ltn") {
+            self.settings.charset = Charset::Utf8;
+            self.settings.join = Some(channel.to_string()).filter(|c| !c.is_empty());
+        } else {
+            return None;
+        }
+        self.settings.enter =
+            doubled_enter(&self.input).unwrap_or_else(|| trailing_enter(&self.input));
+        Some(self.finish())
+    }
+
+    fn after_typing(&mut self, negotiations: u32) -> Vec<WizardAction> {
+        self.input.clear();
+        let wrong = if self.listener.telnet {
+            negotiations == 0
+        } else {
+            negotiations > 0
+        };
+        if wrong && !self.port_checked && self.listener.sibling_port != 0 {
+            self.port_checked = true;
+            self.stage = Stage::WrongPort;
+            let problem = if self.listener.telnet {
+                format!(
+                    " your client is not responding to negotiations.\r\n\r\n   if you are NOT using Telnet,\r\n   please connect to port {}",
+                    self.listener.sibling_port
+                )
+            } else {
+                format!(
+                    " your client has sent {negotiations} Telnet negotiation{}.\r\n\r\n   if you are using Telnet,\r\n   please connect to port {}",
+                    if negotiations == 1 { "" } else { "s" },
+                    self.listener.sibling_port
+                )
+            };
+            let prompt = "press Y or N, followed by [Enter]";
+            return vec![WizardAction::Send(screen(&format!(
+                "{problem}\r\n\r\n are you sure the port is correct?\r\n\r\n   Y:  yes, ignore and continue\r\n   N:  no, quit\r\n\r\n {prompt}\r\n"
+            )))];
+        }
+        self.after_port_check()
+    }
+
+    fn after_port_check(&mut self) -> Vec<WizardAction> {
+        self.input.clear();
+        if self.settings.linemode {
+            self.stage = Stage::LinemodeWarning;
+            let prompt = self.accept_prompt();
+            return vec![WizardAction::Send(screen(&format!(
+                " WARNING:\r\n   your client is stuck in line-buffered mode,\r\n   this will cause visual glitches in text input.\r\n   Keys like PgUp and CTRL-Z are also buggy;\r\n   you must press the key twice followed by Enter.\r\n\r\n if you are using Linux or Mac OSX, disconnect and\r\n run the following command before reconnecting:\r\n   macOS:  stty -f /dev/stdin -icanon\r\n   Linux:  stty -icanon\r\n\r\n {prompt}\r\n "
+            )))];
+        }
+        self.ask_colours()
+    }
+
+    fn ask_colours(&mut self) -> Vec<WizardAction> {
+        self.stage = Stage::Colours;
+        self.input.clear();
+        let prompt = self.prompt("Y or N");
+        vec![WizardAction::Send(screen(&format!(
+            " does colours work?\r\n \x1b[1;31mred, \x1b[32mgreen, \x1b[33myellow, \x1b[34mblue\x1b[0m\r\n\r\n {prompt}\r\n "
+        )))]
+    }
+
+    fn ask_charset(&mut self) -> Vec<WizardAction> {
+        self.stage = Stage::Charset;
+        self.input.clear();
+        let mut out = clear().into_bytes();
+        out.extend_from_slice(b"\r\n which line looks like  \"hmr\"  or  \"dna\" ?");
+        let samples: [(char, Charset, &str); 5] = [
+            ('A', Charset::Utf8, BOX_SAMPLE),
+            ('B', Charset::Cp437, BOX_SAMPLE),
+            ('C', Charset::ShiftJis, BOX_SAMPLE),
+            ('D', Charset::Latin1, "Ð Ñ Ã "),
+            ('E', Charset::Ascii, "all the above are messed up "),
+        ];
+        for (index, (letter, charset, sample)) in samples.into_iter().enumerate() {
+            if self.settings.vt100 {
+                let row = 4 + 2 * index;
+                out.extend(format!("\x1b[{row}H   {letter}:  ").into_bytes());
+                encode(charset, sample, &mut out);
+                out.extend(format!("\x1b[J\x1b[{}H\x1b[J", row + 1).into_bytes());
+            } else {
+                out.extend(format!("\r\n\r\n   {letter}:  ").into_bytes());
+                encode(charset, sample, &mut out);
+            }
+        }
+        let prompt = self.prompt("A/B/C/D/E");
+        out.extend(format!("\r\n {prompt}\r\n").into_bytes());
+        vec![WizardAction::Send(out)]
+    }
+
+    fn finish(&mut self) -> Vec<WizardAction> {
+        self.input.clear();
+        vec![WizardAction::Finish(self.settings.clone())]
+    }
+
+    /// `press X or Y:`, or `press X or Y, followed by [Enter]` for line-buffered clients.
+    fn prompt(&self, keys: &str) -> String {
+        if self.settings.linemode {
+            format!("press {keys}, followed by [Enter]")
+        } else {
+            format!("press {keys}:")
+        }
+    }
+
+    /// The prompt of the warning pages.
+    fn accept_prompt(&self) -> &'static str {
+        if self.settings.linemode {
+            "press A to accept or Q to quit, followed by [Enter]"
+        } else {
+            "press A to accept or Q to quit"
+        }
+    }
+
+    /// The first of `letters` typed since the question appeared. Escape sequences (arrow
+    /// keys send `ESC [ A`) never count as an answer; line-buffered clients must press Enter.
+    fn answer(&self, letters: &[char]) -> Option<char> {
+        if self.settings.linemode && !self.input.contains(['\r', '\n']) {
+            return None;
+        }
+        let plain = without_escape_sequences(&self.input).to_lowercase();
+        plain.chars().find(|c| letters.contains(c))
+    }
+}
+
+/// A wizard screen: r0c's 20 blank lines (for terminals without cursor addressing), a clear,
+/// the header, then `body`.
+fn screen(body: &str) -> Vec<u8> {
+    format!("{}{HEADER}{body}", clear()).into_bytes()
+}
+
+fn clear() -> String {
+    format!("{}\x1b[H\x1b[J", "\r\n".repeat(20))
+}
+
+/// The Enter key if `input` ends with it pressed twice: the last at most four bytes of the
+/// trailing run of CR, LF and NUL, split in two equal halves.
+fn doubled_enter(input: &str) -> Option<String> {
+    let run: String = input
+        .chars()
+        .rev()
+        .take_while(|c| matches!(c, '\r' | '\n' | '\0'))
+        .collect();
+    let run: String = run.chars().rev().collect();
+    let tail: String = run
+        .chars()
+        .skip(run.chars().count().saturating_sub(4))
+        .collect();
+    let half = tail.len() / 2;
+    (tail.len() >= 2 && tail.len().is_multiple_of(2) && tail[..half] == tail[half..])
+        .then(|| tail[..half].to_string())
+}
+
+/// The Enter bytes at the end of `input`, when it was pressed once.
+fn trailing_enter(input: &str) -> String {
+    let run: String = input
+        .chars()
+        .rev()
+        .take_while(|c| matches!(c, '\r' | '\n' | '\0'))
+        .collect();
+    let run: String = run.chars().rev().collect();
+    if run.is_empty() { "\r\n".into() } else { run }
+}
+
+/// `text` without escape sequences (ESC, an optional `[` or `O`, parameters, a final letter).
+fn without_escape_sequences(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        if matches!(chars.peek(), Some('[') | Some('O')) {
+            chars.next();
+        }
+        for next in chars.by_ref() {
+            if next.is_ascii_alphabetic() || next == '~' {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+//! Wizard scenarios: byte-exact client behaviours, each read as the server would see it.
+
+use super::*;
+
+/// Runs reads through a wizard and returns the settings it finished with, or the last action.
+fn run(listener: Listener, negotiations: u32, reads: &[&str]) -> (Vec<WizardAction>, String) {
+    let mut wizard = Wizard::new(listener);
+    let mut shown = String::from_utf8_lossy(&wizard.start()).into_owned();
+    let mut last = Vec::new();
+    for read in reads {
+        last = wizard.feed(read, negotiations);
+        for action in &last {
+            if let WizardAction::Send(bytes) | WizardAction::Quit(bytes) = action {
+                shown.push_str(&String::from_utf8_lossy(bytes));
+            }
+        }
+    }
+    (last, shown)
+}
+
+fn keys(text: &str) -> Vec<String> {
+    text.chars().map(String::from).collect()
+}
+
+const TELNET: Listener = Listener {
+    telnet: true,
+    sibling_port: 1531,
+};
+const RAW: Listener = Listener {
+    telnet: false,
+    sibling_port: 2323,
+};
+
+fn finished(actions: &[WizardAction]) -> ClientSettings {
+    match actions.last() {
+        Some(WizardAction::Finish(settings)) => settings.clone(),
+        other => panic!("the wizard did not finish: {other:?}"),
+    }
+}
+
+#[test]
+fn clients_end_in_the_right_mode() {
+    struct Case {
+        name: &'static str,
+        listener: Listener,
+        negotiations: u32,
+        reads: Vec<String>,
+        expected: ClientSettings,
+    }
+    let by_key = |_typed: &str, enter: &str, answers: &[&str]| {
+        let mut reads = keys("qwer asdf");
+        reads.push(enter.into());
+        reads.push(enter.into());
+        reads.extend(answers.iter().map(|a| a.to_string()));
+        reads
+    };
+    let settings =
+        |enter: &str, linemode: bool, charset: Charset, vt100: bool, slowmo: bool| ClientSettings {
+            vt100,
+            linemode,
+            echo: linemode,
+            enter: enter.into(),
+            charset,
+            slowmo,
+            join: None,
+        };
+    let cases = [
+        Case {
+            name: "inetutils telnet, character mode",
+            listener: TELNET,
+            negotiations: 3,
+            reads: by_key("qwer asdf", "\r\0", &["b", "y", "a"]),
+            expected: settings("\r\0", false, Charset::Utf8, true, false),
+        },
+        Case {
+            name: "PuTTY",
+            listener: TELNET,
+            negotiations: 5,
+            reads: by_key("qwer asdf", "\r\n", &["b", "y", "a"]),
+            expected: settings("\r\n", false, Charset::Utf8, true, false),
+        },
+        Case {
+            name: "Windows telnet.exe with cp437",
+            listener: TELNET,
+            negotiations: 4,
+            reads: by_key("qwer asdf", "\r\n", &["b", "y", "b", "y"]),
+            expected: settings("\r\n", false, Charset::Cp437, true, true),
+        },
+        Case {
+            name: "socat raw, LF per key",
+            listener: RAW,
+            negotiations: 0,
+            reads: by_key("qwer asdf", "\n", &["b", "y", "a"]),
+            expected: settings("\n", false, Charset::Utf8, true, false),
+        },
+        Case {
+            name: "netcat, line-buffered",
+            listener: RAW,
+            negotiations: 0,
+            reads: vec![
+                "qwer asdf\n".into(),
+                "\n".into(),
+                "a\n".into(),
+                "y\n".into(),
+                "a\n".into(),
+            ],
+            expected: settings("\n", true, Charset::Utf8, true, false),
+        },
+        Case {
+            name: "netcat, both Enters in one read",
+            listener: RAW,
+            negotiations: 0,
+            reads: vec![
+                "qwer asdf\n\n".into(),
+                "a\n".into(),
+                "y\n".into(),
+                "e\n".into(),
+            ],
+            expected: settings("\n", true, Charset::Ascii, true, false),
+        },
+        Case {
+            name: "a terminal without escape codes",
+            listener: RAW,
+            negotiations: 0,
+            reads: by_key("qwer asdf", "\n", &["b", "n", "b", "a", "d"]),
+            expected: settings("\n", false, Charset::Latin1, false, false),
+        },
+    ];
+    for case in cases {
+        let reads: Vec<&str> = case.reads.iter().map(String::as_str).collect();
+        let (actions, shown) = run(case.listener, case.negotiations, &reads);
+        assert_eq!(finished(&actions), case.expected, "{}:\n{shown}", case.name);
+    }
+}
+
+#[test]
+fn screens_match_r0c_bytes() {
+    let wizard = Wizard::new(RAW);
+    let first = String::from_utf8(wizard.start()).expect("utf-8");
+    assert_eq!(
+        first,
+        format!(
+            "{}\x1b[H\x1b[J [ r0c configurator ]\r\n\r\n type the text below, then hit [Enter] [Enter]:\r\n\r\n   qwer asdf\r\n\r\n ",
+            "\r\n".repeat(20)
+        )
+    );
+    let mut reads = keys("qwer asdf");
+    reads.extend(["\n".to_string(), "\n".to_string()]);
+    let reads: Vec<&str> = reads.iter().map(String::as_str).collect();
+    let (_, shown) = run(RAW, 0, &reads);
+    assert!(shown.ends_with(
+        "\r\n\r\n   A:  your text appeared as you typed\r\n\r\n   B:  nothing happened\r\n\r\n press A or B:\r\n "
+    ));
+    let (_, shown) = run(RAW, 0, &[&reads[..], &["b"]].concat());
+    assert!(shown.contains(" does colours work?\r\n \x1b[1;31mred, \x1b[32mgreen, \x1b[33myellow, \x1b[34mblue\x1b[0m\r\n\r\n press Y or N:\r\n "));
+    let (_, shown) = run(RAW, 0, &[&reads[..], &["b", "y"]].concat());
+    assert!(
+        shown.contains(
+            "\x1b[4H   A:  \u{251c}\u{2510} \u{250c}\u{252c}\u{2510} \u{250c} \x1b[J\x1b[5H\x1b[J"
+        ),
+        "{shown:?}"
+    );
+    assert!(shown.ends_with("\r\n press A/B/C/D/E:\r\n"));
+}
+
+#[test]
+fn the_wrong_port_is_pointed_out_once() {
+    let mut reads = keys("qwer asdf");
+    reads.extend(["\r\n".to_string(), "\r\n".to_string(), "b".to_string()]);
+    let reads: Vec<&str> = reads.iter().map(String::as_str).collect();
+    let (_, shown) = run(TELNET, 0, &reads);
+    assert!(shown.contains(" your client is not responding to negotiations.\r\n\r\n   if you are NOT using Telnet,\r\n   please connect to port 1531"), "{shown}");
+    let (actions, _) = run(TELNET, 0, &[&reads[..], &["y", "y", "a"]].concat());
+    assert_eq!(finished(&actions).enter, "\r\n");
+    let (_, shown) = run(RAW, 2, &reads);
+    assert!(shown.contains(" your client has sent 2 Telnet negotiations.\r\n\r\n   if you are using Telnet,\r\n   please connect to port 2323"));
+    let (actions, _) = run(RAW, 2, &[&reads[..], &["n"]].concat());
+    assert!(matches!(actions.last(), Some(WizardAction::Quit(_))));
+}
+
+#[test]
+fn arrow_keys_are_not_answers() {
+    let mut reads = keys("qwer asdf");
+    reads.extend([
+        "\n".to_string(),
+        "\n".to_string(),
+        "\x1b[A".to_string(),
+        "\x1b[B".to_string(),
+    ]);
+    let reads: Vec<&str> = reads.iter().map(String::as_str).collect();
+    let (actions, _) = run(RAW, 0, &reads);
+    assert!(
+        actions.is_empty(),
+        "ESC [ A is not the answer A: {actions:?}"
+    );
+    let (actions, _) = run(RAW, 0, &[&reads[..], &["b", "y", "a"]].concat());
+    assert!(!finished(&actions).echo);
+}
+
+#[test]
+fn ctrl_c_says_goodbye() {
+    let (actions, _) = run(RAW, 0, &["qw", "\x03"]);
+    assert_eq!(actions, [WizardAction::Quit(b"ok bye\r\n".to_vec())]);
+}
+
+#[test]
+fn shortcuts_for_scripted_clients() {
+    let (actions, _) = run(RAW, 0, &["ltng\n"]);
+    let settings = finished(&actions);
+    assert_eq!(
+        (settings.join.as_deref(), settings.charset),
+        (Some("g"), Charset::Utf8)
+    );
+    let (actions, _) = run(TELNET, 1, &["wtn#x\r\n"]);
+    let settings = finished(&actions);
+    assert_eq!(
+        (settings.join.as_deref(), settings.slowmo, settings.charset),
+        (Some("#x"), true, Charset::Cp437)
+    );
+    let (actions, _) = run(RAW, 0, &["wncat\n"]);
+    let settings = finished(&actions);
+    assert_eq!(
+        (settings.vt100, settings.linemode, settings.charset),
+        (false, true, Charset::Cp437)
+    );
+}
+
+#[test]
+fn enter_detection() {
+    assert_eq!(doubled_enter("x\r\n\r\n").as_deref(), Some("\r\n"));
+    assert_eq!(doubled_enter("x\n\n").as_deref(), Some("\n"));
+    assert_eq!(doubled_enter("x\r\0\r\0").as_deref(), Some("\r\0"));
+    assert_eq!(doubled_enter("x\r\n"), None);
+    assert_eq!(doubled_enter("x\r\n\r"), None);
+}
