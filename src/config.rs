@@ -381,7 +381,13 @@ struct RawArgs {
     /// dump statistics every 2 sec
     #[arg(long, help_heading = "debug")]
     bench: bool,
+    /// print a bundled client program (bash) and exit
+    #[arg(long, value_name = "NAME")]
+    print_client: Option<String>,
 }
+
+/// The client programs bundled with the server, for `--print-client`.
+const BUNDLED_CLIENTS: [(&str, &str); 1] = [("bash", include_str!("../clients/bash.sh"))];
 
 /// What the defaults depend on besides argv; a value rather than a lookup so tests do
 /// not depend on who runs them.
@@ -438,6 +444,17 @@ where
         Err(err) => return clap_outcome(&err),
     };
     let raw = RawArgs::from_arg_matches(&matches).map_err(|err| clap_error(&err))?;
+    if let Some(name) = &raw.print_client {
+        return match BUNDLED_CLIENTS.iter().find(|(known, _)| known == name) {
+            Some((_, script)) => Ok(Invocation::Exit {
+                output: (*script).to_owned(),
+                status: 0,
+            }),
+            None => Err(ConfigError::Usage(format!(
+                "there is no bundled client named '{name}' (there is: bash)"
+            ))),
+        };
+    }
     resolve(raw, &matches, host).map(Invocation::Run)
 }
 

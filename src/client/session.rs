@@ -44,6 +44,8 @@ pub struct Session {
     bells: BellState,
     /// The client's character set, for output and input.
     charset: Charset,
+    /// The client shows what is typed by itself (linemode): each Enter disturbs the screen.
+    local_echo: bool,
     /// Output produced by input handling, sent before the next frame.
     pending_output: String,
     /// Told once per line when the input line overflows.
@@ -109,6 +111,7 @@ impl Session {
             ))),
             bells: BellState::default(),
             charset: Charset::Utf8,
+            local_echo: false,
             pending_output: String::new(),
             overflow_told: false,
             completion: None,
@@ -119,6 +122,7 @@ impl Session {
     /// Applies what the first-connect wizard found: charset, screen mode, local echo.
     pub fn configure(&mut self, settings: &crate::client::wizard::ClientSettings) {
         self.charset = settings.charset;
+        self.local_echo = settings.echo;
         self.ui = if settings.vt100 {
             Ui::Vt100(Box::new(Vt100Ui::new(
                 usize::from(self.cols),
@@ -316,6 +320,10 @@ impl Session {
             Key::Enter => {
                 self.overflow_told = false;
                 self.bells.last_enter = Some(Instant::now());
+                if self.local_echo {
+                    // The terminal echoed the line and a newline itself: repaint everything.
+                    self.request_redraw();
+                }
                 let line = self.line.submit();
                 if !line.is_empty() {
                     return commands::execute(self, &self.world.clone(), &line);
@@ -327,7 +335,12 @@ impl Session {
             Key::Right => _ = self.line.move_cursor(1),
             Key::Home => _ = self.line.home(),
             Key::End => _ = self.line.end(),
-            Key::Up => _ = self.line.history_back(),
+            Key::Up => {
+                self.line.history_back();
+                if self.local_echo {
+                    self.request_redraw();
+                }
+            }
             Key::Down => _ = self.line.history_forward(),
             Key::PageUp => self.scroll_pages(-1),
             Key::PageDown => self.scroll_pages(1),

@@ -183,3 +183,14 @@ async fn bash_dev_tcp_chats_on_the_raw_port() {
     chat_with(&server, "bash", vec!["-c".into(), script], "\n").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundled_bash_client_chats_on_the_raw_port() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let script = format!("{}/clients/bash.sh", env!("CARGO_MANIFEST_DIR"));
+    let mut args = vec![script];
+    args.extend(host_port(server.raw));
+    chat_with(&server, "bash", args, "\n").await;
+    server.stop().await;
+}

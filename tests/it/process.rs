@@ -211,3 +211,15 @@ fn legacy_positional_help_and_version() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_bash_client_can_be_printed_from_the_binary() {
+    let output = r0c()
+        .args(["--print-client", "bash"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let bundled =
+        std::fs::read(format!("{}/clients/bash.sh", env!("CARGO_MANIFEST_DIR"))).expect("script");
+    assert_eq!(output.stdout, bundled);
+}

@@ -503,3 +503,81 @@ async fn bell_levels() {
     }
     server.stop().await;
 }
+
+/// Walks the wizard as a line-buffered client (netcat in a cooked terminal): whole lines, LF.
+async fn line_buffered(server: &TestServer) -> TestClient {
+    let mut client = TestClient::connect(server.raw).await;
+    client.expect("qwer asdf").await;
+    client.send(b"qwer asdf\n\n").await;
+    client.expect("stuck in line-buffered mode").await;
+    client.line("a").await;
+    client.expect("does colours work?").await;
+    client.line("y").await;
+    client.expect("which line looks like").await;
+    client.line("a").await;
+    client.expect("r0c readme (and status info)").await;
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linemode_swaps_the_bottom_rows_and_chats() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    bob.line("/join #g").await;
+    let mut alice = line_buffered(&server).await;
+    alice.line("/join #g").await;
+    alice.expect_row(23, "#g(2)").await;
+    assert!(
+        alice.row(22).starts_with("yyryyd>"),
+        "input above the status bar: {:?}",
+        alice.row(22)
+    );
+    alice.line("hello in linemode").await;
+    bob.expect("yyryyd hello in linemode").await;
+    bob.line("hi back").await;
+    alice.expect("kywmyv hi back").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_without_escape_codes_gets_the_teletype_screen() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    bob.line("/join #g").await;
+    let mut alice = TestClient::connect(server.raw).await;
+    alice.expect("qwer asdf").await;
+    for key in "qwer asdf\n\n".bytes() {
+        alice.send(&[key]).await;
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    alice.expect("nothing happened").await;
+    alice.send(b"b").await;
+    alice.expect("does colours work?").await;
+    alice.send(b"n").await;
+    alice.expect("what did you see instead?").await;
+    alice.send(b"b").await;
+    alice.expect("not vt100 compatible").await;
+    alice.send(b"a").await;
+    alice.expect("which line looks like").await;
+    alice.send(b"a").await;
+    alice.expect("yyryyd> ").await;
+    let from = alice.bytes().len();
+    alice.line("/join #g").await;
+    alice.line("plain words").await;
+    bob.expect("yyryyd plain words").await;
+    bob.line("\x0b9colour is dropped here").await;
+    alice.expect("kywmyv colour is dropped here").await;
+    let after = &alice.bytes()[from..];
+    assert!(
+        !after.contains(&0x1b),
+        "no escape codes at all: {:?}",
+        String::from_utf8_lossy(after)
+    );
+    assert!(
+        alice.text().contains("1: #g(2)   yyryyd> "),
+        "status and prompt share the last line"
+    );
+    server.stop().await;
+}
