@@ -494,7 +494,11 @@ fn with_default_in_help(arg: Arg) -> Arg {
             .join(","),
     };
     // A flag without a default value is unset by default, which argparse shows as `None`.
-    let shown = if shown.is_empty() { "None".to_owned() } else { shown };
+    let shown = if shown.is_empty() {
+        "None".to_owned()
+    } else {
+        shown
+    };
     let takes_value = arg.get_action().takes_values();
     arg.help(format!("{help} (default: {shown})"))
         .hide_default_value(takes_value)

@@ -6,6 +6,7 @@
 //! client skips straight to the newest screen and costs at most its own small buffer.
 
 pub mod commands;
+pub mod saved;
 pub mod session;
 pub mod teletype;
 pub mod texts;
@@ -23,6 +24,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::commands::Flow;
+use crate::client::saved::SavedClient;
 use crate::client::session::Session;
 use crate::client::wizard::{ClientSettings, Listener, Wizard, WizardAction};
 use crate::net::telnet::{RawFilter, TelnetCodec, TelnetEvent, escape_iac};
@@ -84,6 +86,19 @@ pub struct Arrival {
     pub sibling_port: u16,
     /// The MOTD file appended to the welcome text.
     pub motd: Option<PathBuf>,
+    /// Relay addresses (`--proxy`): clients from there never reuse saved settings, since many
+    /// people share the address.
+    pub proxies: Vec<std::net::IpAddr>,
+}
+
+impl Arrival {
+    /// The listener's name in saved client settings, as r0c names its config files.
+    fn listener_name(&self) -> &'static str {
+        match self.protocol {
+            Protocol::Telnet => "telnet",
+            Protocol::Raw => "netcat",
+        }
+    }
 }
 
 /// Serves one client until it leaves, its connection breaks, or the server shuts down: first
@@ -113,10 +128,32 @@ pub async fn serve(
         }
     };
     let mut in_wizard = WizardPresence::enter(&world);
-    let mut wizard = Wizard::new(Listener {
-        telnet: protocol == Protocol::Telnet,
-        sibling_port: arrival.sibling_port,
-    });
+    let address = crate::world::canonical_address(peer.ip());
+    let saved = if arrival.proxies.contains(&peer.ip()) {
+        None
+    } else {
+        let (store, listener, key) = (
+            world.store().clone(),
+            arrival.listener_name(),
+            address.clone(),
+        );
+        tokio::task::spawn_blocking(move || store.client(listener, &key))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .and_then(|line| SavedClient::parse(&line))
+    };
+    let mut wizard = Wizard::new(
+        Listener {
+            telnet: protocol == Protocol::Telnet,
+            sibling_port: arrival.sibling_port,
+        },
+        saved,
+    );
+    // What was last saved for this client, so settings are written only when they change.
+    let mut saved_line = String::new();
+    let mut remembered: Option<ClientSettings> = None;
     send_bytes(protocol, &wizard.start(), &mut out);
     // Until the wizard is done there is no user in the world; this handle is never woken.
     let mut wake = Arc::new(tokio::sync::Notify::new());
@@ -192,6 +229,8 @@ pub async fn serve(
                             let motd = read_motd(arrival.motd.as_deref()).await;
                             let (chat, user_wake) = start_chat(&world, peer, &settings, reported_size, motd.as_deref());
                             decoder.set_charset(settings.charset);
+                            save_client(&world, &arrival, &address, &chat, &settings, &mut saved_line);
+                            remembered = Some(settings);
                             wake = user_wake;
                             session = Some(chat);
                             in_wizard.leave();
@@ -206,6 +245,9 @@ pub async fn serve(
                     }
                     if chat.handle_text(&text) == Flow::Quit {
                         break "quit";
+                    }
+                    if let Some(settings) = &remembered {
+                        save_client(&world, &arrival, &address, chat, settings, &mut saved_line);
                     }
                     escape_deadline = chat.has_pending_escape().then(|| Instant::now() + ESCAPE_TIMEOUT);
                     // Answer the user's own keystrokes at once; pacing is for other people's messages.
@@ -269,7 +311,15 @@ fn start_chat(
     motd: Option<&str>,
 ) -> (Session, Arc<tokio::sync::Notify>) {
     let welcome = texts::welcome(settings.charset.has_box_drawing(), motd);
-    let (user, wake) = world.connect(peer.ip(), welcome);
+    let (user, wake) = world.connect_with(
+        peer.ip(),
+        welcome,
+        settings.nick.as_deref(),
+        settings.avoid_nick.as_deref(),
+    );
+    if let Some(prefs) = &settings.prefs {
+        world.update_prefs(user, |p| *p = prefs.clone());
+    }
     let mut chat = Session::new(user, world.clone());
     chat.configure(settings);
     if let Some((cols, rows)) = reported_size {
@@ -325,6 +375,37 @@ impl WizardPresence {
 impl Drop for WizardPresence {
     fn drop(&mut self) {
         self.leave();
+    }
+}
+
+/// Saves what the wizard found and the user's nick and toggles, when they changed.
+fn save_client(
+    world: &World,
+    arrival: &Arrival,
+    address: &str,
+    chat: &Session,
+    settings: &ClientSettings,
+    saved_line: &mut String,
+) {
+    let (Some(nick), Some(prefs)) = (world.nick(chat.user), world.prefs(chat.user)) else {
+        return;
+    };
+    let record = SavedClient {
+        nick,
+        settings: settings.clone(),
+        prefs,
+    };
+    // Compare without the timestamp field, which changes every time.
+    let line = record.to_line(crate::world::now_micros());
+    let body = line
+        .split_once(' ')
+        .map_or("", |(_, rest)| rest)
+        .to_string();
+    if body != *saved_line {
+        world
+            .store()
+            .save_client(arrival.listener_name(), address, &line);
+        *saved_line = body;
     }
 }
 

@@ -5,6 +5,7 @@
 //! the settings it found. Prompts, answers and screen bytes follow r0c 1.6.1 so that scripts
 //! written for it (and its own stress testers) pass through unchanged.
 
+use crate::client::saved::SavedClient;
 use crate::term::charset::{Charset, encode};
 
 /// The header every wizard screen starts with (after r0c's 20 blank lines and a clear).
@@ -30,6 +31,12 @@ pub struct ClientSettings {
     pub slowmo: bool,
     /// A channel to join right away (the `wtn`/`ltn` shortcuts of r0c's stress testers).
     pub join: Option<String>,
+    /// The nick to take back, when a returning client confirmed its saved settings.
+    pub nick: Option<String>,
+    /// The toggles to restore, when a returning client confirmed its saved settings.
+    pub prefs: Option<crate::world::Prefs>,
+    /// A nick not to take: the saved one, when a returning client asked for a fresh start.
+    pub avoid_nick: Option<String>,
 }
 
 impl Default for ClientSettings {
@@ -42,6 +49,9 @@ impl Default for ClientSettings {
             charset: Charset::Utf8,
             slowmo: false,
             join: None,
+            nick: None,
+            prefs: None,
+            avoid_nick: None,
         }
     }
 }
@@ -60,6 +70,7 @@ pub enum WizardAction {
 /// Which question is on screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
+    Verify,
     TypingTest,
     Echo,
     WrongPort,
@@ -92,24 +103,99 @@ pub struct Wizard {
     settings: ClientSettings,
     /// The wrong-port question was asked already.
     port_checked: bool,
+    /// What a returning client had saved; the wizard asks it to confirm.
+    saved: Option<SavedClient>,
+    /// The fewest characters that arrived in one read before Enter, on the confirmation page:
+    /// more than one means the client sends whole lines.
+    smallest_read: Option<usize>,
 }
 
 impl Wizard {
-    /// A wizard for a new connection on `listener`.
-    pub fn new(listener: Listener) -> Wizard {
+    /// A wizard for a new connection on `listener`; a returning client's `saved` settings are
+    /// offered for confirmation first.
+    pub fn new(listener: Listener, saved: Option<SavedClient>) -> Wizard {
         Wizard {
-            stage: Stage::TypingTest,
+            stage: if saved.is_some() {
+                Stage::Verify
+            } else {
+                Stage::TypingTest
+            },
             listener,
             input: String::new(),
             biggest_read: 0,
             settings: ClientSettings::default(),
             port_checked: false,
+            saved,
+            smallest_read: None,
         }
     }
 
     /// The first screen.
     pub fn start(&self) -> Vec<u8> {
-        screen(" type the text below, then hit [Enter] [Enter]:\r\n\r\n   qwer asdf\r\n\r\n ")
+        match &self.saved {
+            Some(saved) => verify_screen(saved),
+            None => screen(TYPING_TEST),
+        }
+    }
+
+    /// The confirmation page of a returning client.
+    fn verify(&mut self, text: &str) -> Vec<WizardAction> {
+        let typed_before = self.input.len() - text.len();
+        if !self.input[..typed_before].contains(['\r', '\n']) {
+            let grown = text
+                .trim_end_matches(['\r', '\n', '\0'])
+                .chars()
+                .count()
+                .max(1);
+            self.smallest_read = Some(self.smallest_read.map_or(grown, |s| s.min(grown)));
+        }
+        let Some(enter) = doubled_enter(&self.input) else {
+            return Vec::new();
+        };
+        let Some(saved) = self.saved.clone() else {
+            return Vec::new();
+        };
+        match self.answer(&['y', 'n']) {
+            Some('y') => {
+                let mut errors = Vec::new();
+                if self.smallest_read.is_some_and(|s| s > 1) != saved.settings.linemode {
+                    errors.push("linemode changed");
+                }
+                if enter != saved.settings.enter {
+                    errors.push("retkey changed");
+                }
+                if errors.is_empty() {
+                    self.settings = ClientSettings {
+                        nick: Some(saved.nick.clone()),
+                        prefs: Some(saved.prefs.clone()),
+                        ..saved.settings
+                    };
+                    return self.finish();
+                }
+                self.restart_test();
+                let reasons: String = errors.iter().map(|e| format!("   -- {e}\r\n")).collect();
+                vec![WizardAction::Send(screen(&format!(
+                    " sorry, your config is definitely incorrect:\r\n{reasons}\r\n{TYPING_TEST}"
+                )))]
+            }
+            Some(_) => {
+                self.restart_test();
+                self.settings.avoid_nick = Some(saved.nick);
+                vec![WizardAction::Send(screen(TYPING_TEST))]
+            }
+            None => {
+                self.input.clear();
+                Vec::new()
+            }
+        }
+    }
+
+    fn restart_test(&mut self) {
+        self.stage = Stage::TypingTest;
+        self.settings = ClientSettings::default();
+        self.saved = None;
+        self.input.clear();
+        self.biggest_read = 0;
     }
 
     /// Feeds the text of one read; `negotiations` is how many telnet commands the client has
@@ -128,6 +214,7 @@ impl Wizard {
             self.input.drain(..cut);
         }
         match self.stage {
+            Stage::Verify => self.verify(text),
             Stage::TypingTest => self.typing_test(text, negotiations),
             Stage::Echo => match self.answer(&['a', 'b']) {
                 Some('a') => {
@@ -391,6 +478,62 @@ impl Wizard {
         let plain = without_escape_sequences(&self.input).to_lowercase();
         plain.chars().find(|c| letters.contains(c))
     }
+}
+
+/// The typing test's question.
+const TYPING_TEST: &str =
+    " type the text below, then hit [Enter] [Enter]:\r\n\r\n   qwer asdf\r\n\r\n ";
+
+/// The confirmation page (r0c's "verify that your config is still OK"), with the sample text
+/// encoded in the saved charset so the user sees whether it still reads right.
+fn verify_screen(saved: &SavedClient) -> Vec<u8> {
+    let settings = &saved.settings;
+    let mut out = screen(" verify that your config is still OK:\r\n");
+    match settings.charset {
+        Charset::Ascii => out.extend_from_slice(b"    unicode / extended characters: DISABLED"),
+        Charset::Latin1 => {
+            out.extend_from_slice(b"    this says \"DNA\":  \" ");
+            encode(settings.charset, "Ð Ñ Ã", &mut out);
+            out.extend_from_slice(b" \"");
+        }
+        charset => {
+            out.extend_from_slice(b"    this says \"hmr\":  \" ");
+            encode(charset, BOX_SAMPLE, &mut out);
+            out.extend_from_slice(b"\"");
+        }
+    }
+    let green = if settings.vt100 {
+        "\x1b[32mthis sentence is green\x1b[0m"
+    } else {
+        "this sentence is NOT green"
+    };
+    let verdict = |value: bool, good: bool| {
+        let word = if value { "Yes" } else { "No " };
+        let note = if value == good {
+            "(your client is OK)"
+        } else {
+            "(get better software)"
+        };
+        format!("{word}  {note}")
+    };
+    let enter: Vec<String> = settings.enter.bytes().map(|b| format!("{b:02x}")).collect();
+    let slowmo = if settings.slowmo {
+        "    slowmo:    ENABLED\r\n"
+    } else {
+        ""
+    };
+    out.extend(
+        format!(
+            "\r\n    {green}\r\n\r\n technical details:\r\n    linemode:  {}\r\n    colors:    {}\r\n    echo:      {}\r\n    encoding:  {} + {}\r\n{slowmo}\r\n    Y:  correct; continue\r\n    N:  use another config\r\n\r\n press Y or N, followed by [Enter] [Enter]\r\n",
+            verdict(settings.linemode, false),
+            verdict(settings.vt100, true),
+            verdict(settings.echo, false),
+            settings.charset.name(),
+            enter.join(" ")
+        )
+        .into_bytes(),
+    );
+    out
 }
 
 /// A wizard screen: r0c's 20 blank lines (for terminals without cursor addressing), a clear,

@@ -46,7 +46,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 /// The schema version this code writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// How many ops the queue to the writer holds before callers spill into the overflow.
 const QUEUE_CAPACITY: usize = 65536;
@@ -91,6 +91,23 @@ const SCHEMA_V1: &str = "
     ) STRICT;
     PRAGMA user_version = 1;
 ";
+
+/// Schema version 2: what the first-connect wizard found out about a client, per listener and
+/// address, in r0c's one-line config format.
+const SCHEMA_V2: &str = "
+    CREATE TABLE client_config (
+        listener TEXT NOT NULL,
+        address TEXT NOT NULL,
+        config TEXT NOT NULL,
+        PRIMARY KEY (listener, address)
+    ) STRICT, WITHOUT ROWID;
+    PRAGMA user_version = 2;
+";
+
+const SAVE_CLIENT: &str =
+    "INSERT INTO client_config (listener, address, config) VALUES (?1, ?2, ?3)
+    ON CONFLICT (listener, address) DO UPDATE SET config = excluded.config";
+const CLIENT: &str = "SELECT config FROM client_config WHERE listener = ?1 AND address = ?2";
 
 const ENSURE_CHANNEL: &str = "INSERT INTO channel (name) VALUES (?1) ON CONFLICT (name) DO NOTHING";
 const INSERT_MESSAGE: &str = "INSERT INTO message (channel_id, seq, unix_micros, author, text)
@@ -194,6 +211,12 @@ enum Op {
         topic: String,
         author: String,
         unix_micros: i64,
+    },
+    /// What the wizard learned about a client.
+    Client {
+        listener: String,
+        address: String,
+        config: String,
     },
     /// Answered once every op queued before it has been written.
     Flush(mpsc::Sender<()>),
@@ -318,6 +341,24 @@ impl Store {
         });
     }
 
+    /// Queues the saved settings of the client at `address` on `listener`; never blocks.
+    pub fn save_client(&self, listener: &str, address: &str, config: &str) {
+        self.enqueue(Op::Client {
+            listener: listener.to_owned(),
+            address: address.to_owned(),
+            config: config.to_owned(),
+        });
+    }
+
+    /// The saved settings of the client at `address` on `listener`, if any.
+    pub fn client(&self, listener: &str, address: &str) -> Result<Option<String>, StoreError> {
+        let conn = lock(&self.reader);
+        Ok(conn
+            .prepare_cached(CLIENT)?
+            .query_row([listener, address], |row| row.get(0))
+            .optional()?)
+    }
+
     /// The newest `limit` messages of a channel, oldest first (from the database, i.e. what is
     /// committed).
     pub fn recent_messages(
@@ -427,6 +468,9 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if found == 0 {
         tx.execute_batch(SCHEMA_V1)?;
+    }
+    if found < 2 {
+        tx.execute_batch(SCHEMA_V2)?;
     }
     tx.commit()?;
     Ok(found)
@@ -590,6 +634,14 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                     author,
                     unix_micros
                 ])?;
+            }
+            Op::Client {
+                listener,
+                address,
+                config,
+            } => {
+                tx.prepare_cached(SAVE_CLIENT)?
+                    .execute(params![listener, address, config])?;
             }
             Op::Flush(_) => {}
         }

@@ -267,11 +267,11 @@ fn newer_schema_version_is_refused() {
     let (_dir, path) = temp_db();
     Connection::open(&path)
         .expect("create")
-        .execute_batch("PRAGMA user_version = 2")
+        .execute_batch("PRAGMA user_version = 3")
         .expect("set");
     let result = Store::open(&path);
     assert!(
-        matches!(result, Err(StoreError::NewerSchema { found: 2, .. })),
+        matches!(result, Err(StoreError::NewerSchema { found: 3, .. })),
         "{:?}",
         result.err()
     );
@@ -405,4 +405,46 @@ fn writes_after_close_are_dropped_and_reads_still_work() {
         ["kept"]
     );
     assert_eq!(store.topic("lobby").expect("read"), None);
+}
+
+#[test]
+fn client_configs_are_kept_per_listener_and_address() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).expect("open");
+    store.save_client("netcat", "127.0.0.1", "first");
+    store.save_client("netcat", "127.0.0.1", "second");
+    store.save_client("telnet", "127.0.0.1", "other listener");
+    store.close();
+    let store = Store::open(&path).expect("reopen");
+    assert_eq!(
+        store
+            .client("netcat", "127.0.0.1")
+            .expect("read")
+            .as_deref(),
+        Some("second")
+    );
+    assert_eq!(
+        store
+            .client("telnet", "127.0.0.1")
+            .expect("read")
+            .as_deref(),
+        Some("other listener")
+    );
+    assert_eq!(store.client("netcat", "::1").expect("read"), None);
+}
+
+#[test]
+fn a_version_1_database_gains_the_client_table() {
+    let (_dir, path) = temp_db();
+    {
+        let conn = Connection::open(&path).expect("create");
+        conn.execute_batch(super::SCHEMA_V1).expect("version 1");
+    }
+    let store = Store::open(&path).expect("upgrades");
+    store.save_client("telnet", "10.0.0.1", "x");
+    store.flush();
+    assert_eq!(
+        store.client("telnet", "10.0.0.1").expect("read").as_deref(),
+        Some("x")
+    );
 }

@@ -251,6 +251,11 @@ impl World {
         }
     }
 
+    /// The history store (also where client settings are saved).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     /// The world's fixed settings.
     pub fn settings(&self) -> &WorldSettings {
         &self.settings
@@ -275,12 +280,35 @@ impl World {
     /// Registers a new connection from `address`: an automatic nick and a status window whose
     /// first lines are the join line and `welcome`. Returns the user and their wake-up handle.
     pub fn connect(&self, address: IpAddr, welcome: String) -> (UserId, Arc<Notify>) {
+        self.connect_with(address, welcome, None, None)
+    }
+
+    /// [`World::connect`] for a returning client: it gets `keep` back if nobody holds it now,
+    /// and never gets `avoid` (it asked for a fresh start).
+    pub fn connect_with(
+        &self,
+        address: IpAddr,
+        welcome: String,
+        keep: Option<&str>,
+        avoid: Option<&str>,
+    ) -> (UserId, Arc<Notify>) {
         let mut state = self.lock();
         let address_text = canonical_address(address);
-        let nick = nick::auto_nick(&self.settings.nick_salt, &address_text, |n| {
-            state.nicks.contains_key(n)
-        })
-        .unwrap_or_else(|| format!("user{}", state.next_user));
+        let taken = |state: &State, nick: &str| {
+            state.nicks.contains_key(&nick.to_lowercase())
+                || avoid.is_some_and(|a| a.eq_ignore_ascii_case(nick))
+        };
+        let kept = keep
+            .filter(|nick| matches!(nick::check_nick(nick), nick::NickCheck::Valid(_)))
+            .filter(|nick| !taken(&state, nick))
+            .map(str::to_string);
+        let nick = kept
+            .or_else(|| {
+                nick::auto_nick(&self.settings.nick_salt, &address_text, |n| {
+                    taken(&state, n)
+                })
+            })
+            .unwrap_or_else(|| format!("user{}", state.next_user));
         let id = state.next_user;
         state.next_user += 1;
         let wake = Arc::new(Notify::new());

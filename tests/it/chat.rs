@@ -254,3 +254,46 @@ async fn motd_broadcast_wipe_and_shutdown_by_an_admin() {
     bob.expect_closed().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_address_confirms_its_saved_settings_across_restarts() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/nick alice").await;
+    alice.line("/cy").await;
+    alice.expect("Colored nicknames enabled").await;
+    alice.line("/quit").await;
+    alice.expect_closed().await;
+    server.stop().await;
+
+    let server = TestServer::start(&dir).await;
+    let mut back = TestClient::connect(server.raw).await;
+    back.expect("verify that your config is still OK:").await;
+    back.expect("encoding:  utf-8 + 0a").await;
+    for key in ["y", "\n", "\n"] {
+        back.send(key.as_bytes()).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    back.expect("alice> ").await;
+    back.line("/cfg").await;
+    back.expect("cnicks=true").await;
+
+    let mut fresh = TestClient::connect(server.raw).await;
+    fresh.expect("verify that your config is still OK:").await;
+    fresh.send(b"n\n\n").await;
+    fresh.expect("type the text below").await;
+
+    let mut wrong = TestClient::connect(server.raw).await;
+    wrong.expect("verify that your config is still OK:").await;
+    for key in ["y", "\r\n", "\r\n"] {
+        wrong.send(key.as_bytes()).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    wrong
+        .expect("sorry, your config is definitely incorrect:")
+        .await;
+    wrong.expect("-- retkey changed").await;
+    wrong.expect("type the text below").await;
+    server.stop().await;
+}

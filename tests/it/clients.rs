@@ -58,9 +58,9 @@ impl RealClient {
     /// Answers the wizard as a person would: types the test text, then answers each question
     /// the wizard asks (which ones depend on how the program sends keys).
     fn walk_wizard(&mut self, enter: &str) {
-        self.wait_for("qwer asdf");
-        self.type_text(&format!("qwer asdf{enter}{enter}"));
         let answers = [
+            ("verify that your config", "n"),
+            ("type the text below", "qwer asdf"),
             ("nothing happened", "b"),
             ("stuck in line-buffered mode", "a"),
             ("not responding to negotiations", "y"),
@@ -78,7 +78,14 @@ impl RealClient {
                 for (question, answer) in answers {
                     if output.contains(question) && !answered.contains(&question) {
                         answered.push(question);
-                        self.type_text(&format!("{answer}{enter}"));
+                        // The confirmation page and the typing test want Enter twice.
+                        let twice = matches!(answer, "n" | "qwer asdf");
+                        let enters = if twice {
+                            enter.repeat(2)
+                        } else {
+                            enter.to_string()
+                        };
+                        self.type_text(&format!("{answer}{enters}"));
                     }
                 }
                 assert!(

@@ -5,6 +5,7 @@ mod chat;
 mod clients;
 mod process;
 mod screen;
+mod stress;
 mod support;
 mod telnet;
 mod tmux;

@@ -507,7 +507,7 @@ async fn bell_levels() {
 /// Walks the wizard as a line-buffered client (netcat in a cooked terminal): whole lines, LF.
 async fn line_buffered(server: &TestServer) -> TestClient {
     let mut client = TestClient::connect(server.raw).await;
-    client.expect("qwer asdf").await;
+    client.reach_typing_test().await;
     client.send(b"qwer asdf\n\n").await;
     client.expect("stuck in line-buffered mode").await;
     client.line("a").await;
@@ -547,7 +547,7 @@ async fn a_terminal_without_escape_codes_gets_the_teletype_screen() {
     let mut bob = TestClient::joined(server.raw).await;
     bob.line("/join #g").await;
     let mut alice = TestClient::connect(server.raw).await;
-    alice.expect("qwer asdf").await;
+    alice.reach_typing_test().await;
     for key in "qwer asdf\n\n".bytes() {
         alice.send(&[key]).await;
         tokio::time::sleep(Duration::from_millis(3)).await;

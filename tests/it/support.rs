@@ -108,9 +108,21 @@ impl TestClient {
         client
     }
 
-    /// Answers the wizard's questions (see [`TestClient::configured`]).
+    /// Answers the wizard's questions (see [`TestClient::configured`]). A returning address
+    /// is asked to confirm its saved settings; the answer is yes, typed key by key.
     pub async fn wizard(&mut self) {
-        self.expect("qwer asdf").await;
+        if self
+            .expect_either("verify that your config", "qwer asdf")
+            .await
+            == 0
+        {
+            for key in ["y", "\n", "\n"] {
+                self.send(key.as_bytes()).await;
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+            self.expect("r0c readme (and status info)").await;
+            return;
+        }
         for key in "qwer asdf\n\n".bytes() {
             self.send(&[key]).await;
             // Keys typed by hand arrive one per read; that is how the wizard tells them from a
@@ -214,6 +226,42 @@ impl TestClient {
                 Err(_) => panic!(
                     "timed out waiting for {needle:?}; screen:\n{}\nstream:\n{}",
                     self.screen(),
+                    printable(&text)
+                ),
+            }
+        }
+    }
+
+    /// Waits for the typing test; a returning address is first asked to confirm its saved
+    /// settings, and answers no (as r0c's stress testers do), which leads to the test.
+    pub async fn reach_typing_test(&mut self) {
+        if self
+            .expect_either("verify that your config", "qwer asdf")
+            .await
+            == 0
+        {
+            self.send(b"n\n\n").await;
+            self.expect("qwer asdf").await;
+        }
+    }
+
+    /// Reads until `first` or `second` arrives; tells which (0 or 1).
+    pub async fn expect_either(&mut self, first: &str, second: &str) -> usize {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let text = self.text();
+            let rest = text.get(self.seen..).unwrap_or_default();
+            for (index, needle) in [first, second].into_iter().enumerate() {
+                if let Some(position) = rest.find(needle) {
+                    self.seen += position + needle.len();
+                    return index;
+                }
+            }
+            let mut buf = [0u8; 8192];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => self.receive(&buf[..n]),
+                _ => panic!(
+                    "neither {first:?} nor {second:?} arrived; got:\n{}",
                     printable(&text)
                 ),
             }

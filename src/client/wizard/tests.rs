@@ -4,7 +4,7 @@ use super::*;
 
 /// Runs reads through a wizard and returns the settings it finished with, or the last action.
 fn run(listener: Listener, negotiations: u32, reads: &[&str]) -> (Vec<WizardAction>, String) {
-    let mut wizard = Wizard::new(listener);
+    let mut wizard = Wizard::new(listener, None);
     let mut shown = String::from_utf8_lossy(&wizard.start()).into_owned();
     let mut last = Vec::new();
     for read in reads {
@@ -63,6 +63,9 @@ fn clients_end_in_the_right_mode() {
             charset,
             slowmo,
             join: None,
+            nick: None,
+            prefs: None,
+            avoid_nick: None,
         };
     let cases = [
         Case {
@@ -135,7 +138,7 @@ fn clients_end_in_the_right_mode() {
 
 #[test]
 fn screens_match_r0c_bytes() {
-    let wizard = Wizard::new(RAW);
+    let wizard = Wizard::new(RAW, None);
     let first = String::from_utf8(wizard.start()).expect("utf-8");
     assert_eq!(
         first,
