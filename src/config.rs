@@ -181,6 +181,9 @@ pub struct Config {
     pub no_all: bool,
     /// `--motd`: file appended to the welcome text, re-read for every client.
     pub motd: Option<PathBuf>,
+    /// `--wizard-timeout`: a client still in the first-connect wizard after this long is
+    /// disconnected (r0c kicks after 600 s).
+    pub wizard_timeout: std::time::Duration,
     /// `--hist-rd`: most messages loaded from the database when a channel is created.
     pub hist_rd: usize,
     /// `--hist-mem`: most messages kept in memory per channel.
@@ -219,6 +222,7 @@ impl Config {
             proxies: Vec::new(),
             no_all: false,
             motd: None,
+            wizard_timeout: std::time::Duration::from_secs(600),
             hist_rd: DEFAULT_HIST_RD,
             hist_mem: DEFAULT_HIST_MEM,
             hist_tsz: DEFAULT_HIST_TSZ,
@@ -323,6 +327,9 @@ struct RawArgs {
     /// file to include at the end of the welcome-text (can be edited at runtime)
     #[arg(long, value_name = "PATH", help_heading = "ux")]
     motd: Option<PathBuf>,
+    /// seconds a client may spend in the first-connect wizard
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    wizard_timeout: u64,
 
     /// max num msgs to load from disk when joining a channel
     #[arg(long, value_name = "N", default_value_t = DEFAULT_HIST_RD, help_heading = "perf")]
@@ -695,6 +702,7 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         proxies,
         no_all: raw.no_all,
         motd: raw.motd,
+        wizard_timeout: std::time::Duration::from_secs(raw.wizard_timeout.max(1)),
         hist_rd: raw.hist_rd,
         hist_mem: raw.hist_mem,
         hist_tsz: raw.hist_tsz,

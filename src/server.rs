@@ -231,7 +231,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(10);
-                    let arrival = client::Arrival { peer, protocol, sibling_port, motd: config.motd.clone(), proxies: config.proxies.clone() };
+                    let arrival = client::Arrival { peer, protocol, sibling_port, motd: config.motd.clone(), proxies: config.proxies.clone(), wizard_timeout: config.wizard_timeout };
                     tracker.spawn(client::serve(stream, arrival, world.clone(), shutdown.clone()));
                 }
                 Err(error) => {

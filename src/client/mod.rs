@@ -50,9 +50,6 @@ const CLOCK_TICK_SECONDS: u64 = 5;
 /// refreshes clients without cursor addressing every 30 seconds.
 const TELETYPE_TICKS: u64 = 6;
 
-/// A client still in the wizard after this long is disconnected (r0c's 600 s wizard kick).
-const WIZARD_TIMEOUT: Duration = Duration::from_secs(600);
-
 /// How long a client gets to receive its last frame when the server shuts down.
 const FINAL_FLUSH: Duration = Duration::from_millis(200);
 
@@ -86,6 +83,8 @@ pub struct Arrival {
     pub sibling_port: u16,
     /// The MOTD file appended to the welcome text.
     pub motd: Option<PathBuf>,
+    /// How long the client may spend in the wizard (`--wizard-timeout`).
+    pub wizard_timeout: Duration,
     /// Relay addresses (`--proxy`): clients from there never reuse saved settings, since many
     /// people share the address.
     pub proxies: Vec<std::net::IpAddr>,
@@ -160,7 +159,7 @@ pub async fn serve(
     let mut session: Option<Session> = None;
     let mut reported_size: Option<(u16, u16)> = None;
     let mut decoder = Decoder::new(Charset::Utf8);
-    let wizard_deadline = Instant::now() + WIZARD_TIMEOUT;
+    let mut wizard_deadline = Instant::now() + arrival.wizard_timeout;
     let outcome = {
         let (mut reader, mut writer) = stream.split();
         let mut buf = vec![0u8; 4096];
@@ -219,6 +218,10 @@ pub async fn serve(
                                     quit = true;
                                 }
                                 WizardAction::Finish(settings) => finished = Some(settings),
+                                WizardAction::KickAfter(delay) => {
+                                    tracing::info!(%peer, "telnet scanner, kicked after {delay:?}");
+                                    wizard_deadline = wizard_deadline.min(Instant::now() + delay);
+                                }
                             }
                         }
                         if quit {

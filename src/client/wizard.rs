@@ -65,7 +65,45 @@ pub enum WizardAction {
     Finish(ClientSettings),
     /// Say this and disconnect.
     Quit(Vec<u8>),
+    /// The client looks like a telnet scanner: disconnect it after this long instead.
+    KickAfter(std::time::Duration),
 }
+
+/// Words telnet scanners type at a login prompt (credentials and shell probes). Everyday words
+/// such as `user`, `setup`, `system` or `tech`, which r0c's list also caught, are left out so a
+/// person answering the wizard is never taken for a bot.
+const SCANNER_WORDS: [&str; 24] = [
+    "root",
+    "admin",
+    "Admin",
+    "toor",
+    "ubnt",
+    "hikvision",
+    "busybox",
+    "letmein",
+    "888888",
+    "xc3511",
+    "vizxv",
+    "MIRAI",
+    "HTTP/1",
+    "guest",
+    "Huawei",
+    "cisco",
+    "Cisco",
+    "oracle",
+    "supervisor",
+    "daemon",
+    "password",
+    "666666",
+    "7ujMko0",
+    "/bin/busybox",
+];
+
+/// How long a client that looks like a scanner is kept talking to the fake shell.
+const BOT_KICK: std::time::Duration = std::time::Duration::from_secs(69);
+
+/// The fake shell shown to telnet scanners.
+const FAKE_PROMPT: &str = "\r\n\r\nroot@IBM_3090:/# ";
 
 /// Which question is on screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +146,10 @@ pub struct Wizard {
     /// The fewest characters that arrived in one read before Enter, on the confirmation page:
     /// more than one means the client sends whole lines.
     smallest_read: Option<usize>,
+    /// The first 1024 characters typed in the wizard, checked for scanner words.
+    typed: String,
+    /// Lines a scanner typed into the fake shell, once it was recognised.
+    bot_lines: Option<usize>,
 }
 
 impl Wizard {
@@ -127,6 +169,37 @@ impl Wizard {
             port_checked: false,
             saved,
             smallest_read: None,
+            typed: String::new(),
+            bot_lines: None,
+        }
+    }
+
+    /// Feeds the fake shell: typed text is echoed, and every line gets an answer.
+    fn fake_shell(&mut self, text: &str, lines: usize) -> Vec<WizardAction> {
+        let mut out = String::new();
+        let mut lines = lines;
+        for c in text.chars() {
+            if matches!(c, '\r' | '\n') {
+                if self.input.is_empty() {
+                    continue;
+                }
+                let line = std::mem::take(&mut self.input);
+                out.push_str(&if lines == 0 {
+                    format!("\r\nSEGMENTATION FAULT{FAKE_PROMPT}")
+                } else {
+                    format!("\r\nSYNTAX ERROR: {line}{FAKE_PROMPT}")
+                });
+                lines += 1;
+            } else if !c.is_control() && self.input.len() < 1024 {
+                self.input.push(c);
+                out.push(c);
+            }
+        }
+        self.bot_lines = Some(lines);
+        if out.is_empty() {
+            Vec::new()
+        } else {
+            vec![WizardAction::Send(out.into_bytes())]
         }
     }
 
@@ -203,6 +276,17 @@ impl Wizard {
     pub fn feed(&mut self, text: &str, negotiations: u32) -> Vec<WizardAction> {
         if text.contains('\x03') {
             return vec![WizardAction::Quit(b"ok bye\r\n".to_vec())];
+        }
+        if let Some(lines) = self.bot_lines {
+            return self.fake_shell(text, lines);
+        }
+        let room = 1024usize.saturating_sub(self.typed.chars().count());
+        self.typed.extend(text.chars().take(room));
+        if is_scanner(&self.typed) {
+            tracing::info!(typed = self.typed, "telnet scanner detected");
+            self.bot_lines = Some(0);
+            self.input.clear();
+            return vec![WizardAction::KickAfter(BOT_KICK)];
         }
         self.input.push_str(text);
         if self.input.len() > 4096 {
@@ -478,6 +562,13 @@ impl Wizard {
         let plain = without_escape_sequences(&self.input).to_lowercase();
         plain.chars().find(|c| letters.contains(c))
     }
+}
+
+/// Whether `typed` contains a scanner word on its own (not inside a longer word).
+fn is_scanner(typed: &str) -> bool {
+    typed
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .any(|token| SCANNER_WORDS.contains(&token))
 }
 
 /// The typing test's question.

@@ -118,3 +118,26 @@ async fn silent_clients_and_connection_storms_do_not_disturb_chat() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wizard_times_out_and_scanners_meet_a_fake_shell() {
+    let (_keep, dir) = data_dir();
+    let mut config = crate::support::test_config(&dir);
+    config.wizard_timeout = Duration::from_secs(1);
+    let server = TestServer::start_with(config).await;
+    let mut idle = TestClient::connect(server.raw).await;
+    idle.expect("qwer asdf").await;
+    idle.expect_closed().await;
+
+    let mut scanner = TestClient::connect(server.telnet).await;
+    scanner.expect("qwer asdf").await;
+    scanner.send(b"root\r\n").await;
+    scanner.send(b"xc3511\r\n").await;
+    scanner
+        .expect("SEGMENTATION FAULT\r\n\r\nroot@IBM_3090:/# ")
+        .await;
+    scanner.send(b"cat /proc/cpuinfo\r\n").await;
+    scanner.expect("SYNTAX ERROR: cat /proc/cpuinfo").await;
+    scanner.expect_closed().await;
+    server.stop().await;
+}

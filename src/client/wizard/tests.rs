@@ -236,3 +236,41 @@ fn enter_detection() {
     assert_eq!(doubled_enter("x\r\n"), None);
     assert_eq!(doubled_enter("x\r\n\r"), None);
 }
+
+#[test]
+fn scanners_get_a_fake_shell_and_people_do_not() {
+    let mut wizard = Wizard::new(TELNET, None);
+    assert_eq!(
+        wizard.feed("root\r\n", 1),
+        [WizardAction::KickAfter(BOT_KICK)]
+    );
+    let shown = |actions: Vec<WizardAction>| match actions.as_slice() {
+        [WizardAction::Send(bytes)] => String::from_utf8_lossy(bytes).into_owned(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        shown(wizard.feed("xc3511\r\n", 1)),
+        "xc3511\r\nSEGMENTATION FAULT\r\n\r\nroot@IBM_3090:/# "
+    );
+    assert_eq!(
+        shown(wizard.feed("sh\r\n", 1)),
+        "sh\r\nSYNTAX ERROR: sh\r\n\r\nroot@IBM_3090:/# "
+    );
+    for everyday in [
+        "user\n",
+        "setup\n",
+        "system\n",
+        "tech\n",
+        "rooted\n",
+        "administrator\n",
+    ] {
+        let mut wizard = Wizard::new(RAW, None);
+        let actions = wizard.feed(everyday, 0);
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, WizardAction::KickAfter(_))),
+            "{everyday:?}"
+        );
+    }
+}
