@@ -165,6 +165,17 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
         "v" | "view" => session.toggle_view_mode(),
         "g" | "goto" => goto(session, world, user, arg),
         "cmap" => info(&crate::term::style::cmap_text()),
+        "sy" => {
+            let level = arg.parse::<u8>().ok().filter(|l| *l > 0).unwrap_or(1);
+            session.set_slowmo(level);
+            info(&format!(
+                "Slowmo enabled ({level}). This avoids a bug in telnet.exe on Windows, but your screen may already be garbled, so reconnect to fix it. Disable with /sn if you change your mind"
+            ));
+        }
+        "sn" => {
+            session.set_slowmo(0);
+            info("Slowmo disabled. Enable with /sy");
+        }
         "ss" => match parse_scroll_step(arg) {
             Ok(step) => {
                 session.set_scroll_step(step);

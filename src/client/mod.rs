@@ -50,6 +50,13 @@ const CLOCK_TICK_SECONDS: u64 = 5;
 /// refreshes clients without cursor addressing every 30 seconds.
 const TELETYPE_TICKS: u64 = 6;
 
+/// Slowmo clients get a chunk every this many milliseconds times their slowmo level.
+const SLOWMO_TICK: Duration = Duration::from_millis(180);
+/// A slowmo chunk ends at the first space or ESC after this many bytes...
+const SLOWMO_SOFT_CHUNK: usize = 480;
+/// ...or at this many.
+const SLOWMO_MAX_CHUNK: usize = 510;
+
 /// How long a client gets to receive its last frame when the server shuts down.
 const FINAL_FLUSH: Duration = Duration::from_millis(200);
 
@@ -167,11 +174,20 @@ pub async fn serve(
         let mut next_frame = Instant::now();
         let mut tick = next_clock_tick(CLOCK_TICK_SECONDS);
         let mut escape_deadline: Option<Instant> = None;
+        let mut write_ready_at = Instant::now();
         loop {
             if out.len() > MAX_PENDING_OUTPUT {
                 break "stopped reading";
             }
             let can_render = dirty && session.is_some() && out.len() < LOW_WATERMARK;
+            // Slowmo clients (Windows telnet.exe) get small chunks with pauses in between.
+            let slowmo = session.as_ref().map_or(0, Session::slowmo);
+            let write_len = if slowmo > 0 {
+                slowmo_chunk(&out)
+            } else {
+                out.len()
+            };
+            let write_ready = Instant::now() >= write_ready_at;
             tokio::select! {
                 read = reader.read(&mut buf) => {
                     let bytes = match read {
@@ -277,12 +293,18 @@ pub async fn serve(
                     escape_deadline = None;
                 }
                 () = sleep_until(wizard_deadline), if session.is_none() => break "wizard timeout",
-                written = writer.write(&out), if !out.is_empty() => {
+                written = writer.write(&out[..write_len]), if write_len > 0 && write_ready => {
                     match written {
                         Ok(0) | Err(_) => break "connection error",
-                        Ok(n) => { out.drain(..n); }
+                        Ok(n) => {
+                            out.drain(..n);
+                            if slowmo > 0 {
+                                write_ready_at = Instant::now() + SLOWMO_TICK * u32::from(slowmo);
+                            }
+                        }
                     }
                 }
+                () = sleep_until(write_ready_at), if !out.is_empty() && !write_ready => {}
                 () = shutdown.cancelled() => break "server shutdown",
             }
         }
@@ -352,6 +374,19 @@ fn start_chat(
     (chat, wake)
 }
 
+/// How many bytes of `out` a slowmo client gets in one chunk: everything up to 510 bytes;
+/// beyond, the chunk ends at the first space or ESC after byte 480, or at 510 bytes (r0c's
+/// workaround for telnet.exe garbling packets larger than about 512 bytes).
+fn slowmo_chunk(out: &[u8]) -> usize {
+    if out.len() <= SLOWMO_MAX_CHUNK {
+        return out.len();
+    }
+    out[SLOWMO_SOFT_CHUNK..SLOWMO_MAX_CHUNK]
+        .iter()
+        .position(|b| matches!(b, b' ' | 0x1b))
+        .map_or(SLOWMO_MAX_CHUNK, |i| SLOWMO_SOFT_CHUNK + i.max(1))
+}
+
 /// Counts this connection among those still in the wizard (for `/status`) until it leaves it,
 /// however the connection ends.
 struct WizardPresence {
@@ -393,9 +428,13 @@ fn save_client(
     let (Some(nick), Some(prefs)) = (world.nick(chat.user), world.prefs(chat.user)) else {
         return;
     };
+    let settings = ClientSettings {
+        slowmo: chat.slowmo() > 0,
+        ..settings.clone()
+    };
     let record = SavedClient {
         nick,
-        settings: settings.clone(),
+        settings,
         prefs,
     };
     // Compare without the timestamp field, which changes every time.
@@ -455,4 +494,21 @@ async fn read_motd(path: Option<&std::path::Path>) -> Option<String> {
         .await
         .ok()?;
     Some(String::from_utf8_lossy(&bytes).replace('\r', ""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slowmo_chunks() {
+        assert_eq!(slowmo_chunk(&[b'x'; 300]), 300);
+        assert_eq!(slowmo_chunk(&[b'x'; 510]), 510);
+        assert_eq!(slowmo_chunk(&[b'x'; 2000]), 510);
+        let mut spaced = vec![b'x'; 2000];
+        spaced[490] = b' ';
+        assert_eq!(slowmo_chunk(&spaced), 490);
+        spaced[485] = 0x1b;
+        assert_eq!(slowmo_chunk(&spaced), 485);
+    }
 }

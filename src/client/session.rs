@@ -46,6 +46,8 @@ pub struct Session {
     charset: Charset,
     /// The client shows what is typed by itself (linemode): each Enter disturbs the screen.
     local_echo: bool,
+    /// Slowmo level for Windows telnet.exe: output is paced in small chunks (0 = off).
+    slowmo: u8,
     /// Output produced by input handling, sent before the next frame.
     pending_output: String,
     /// Told once per line when the input line overflows.
@@ -112,6 +114,7 @@ impl Session {
             bells: BellState::default(),
             charset: Charset::Utf8,
             local_echo: false,
+            slowmo: 0,
             pending_output: String::new(),
             overflow_told: false,
             completion: None,
@@ -123,6 +126,7 @@ impl Session {
     pub fn configure(&mut self, settings: &crate::client::wizard::ClientSettings) {
         self.charset = settings.charset;
         self.local_echo = settings.echo;
+        self.slowmo = u8::from(settings.slowmo);
         self.ui = if settings.vt100 {
             Ui::Vt100(Box::new(Vt100Ui::new(
                 usize::from(self.cols),
@@ -132,6 +136,16 @@ impl Session {
         } else {
             Ui::Teletype(Teletype::new())
         };
+    }
+
+    /// The slowmo level (0 = off): output is paced in small chunks for Windows telnet.exe.
+    pub fn slowmo(&self) -> u8 {
+        self.slowmo
+    }
+
+    /// Sets the slowmo level (`/sy N`, `/sn`).
+    pub fn set_slowmo(&mut self, level: u8) {
+        self.slowmo = level;
     }
 
     /// The client's character set (utf-8 until the first-connect wizard asks).

@@ -581,3 +581,84 @@ async fn a_terminal_without_escape_codes_gets_the_teletype_screen() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_telnet_gets_slowmo_chunks_and_still_chats() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    bob.line("/join #g").await;
+    // telnet.exe: a window size, keys one by one, Enter as CR LF, cp437, and yes, telnet.exe.
+    let mut stream = tokio::net::TcpStream::connect(server.telnet)
+        .await
+        .expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    stream
+        .write_all(b"\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0")
+        .await
+        .expect("naws");
+    for key in [
+        "q", "w", "e", "r", " ", "a", "s", "d", "f", "\r\n", "\r\n", "b", "y", "b",
+    ] {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        stream.write_all(key.as_bytes()).await.expect("key");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut buf = vec![0u8; 65536];
+    let mut got = Vec::new();
+    while let Ok(Ok(n)) =
+        tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await
+    {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        String::from_utf8_lossy(&got).contains("are you using telnet.exe"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    stream.write_all(b"y").await.expect("answer");
+    let mut reads = Vec::new();
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
+            }
+            reads.push((started.elapsed(), n));
+        }
+    }
+    let sizes: Vec<usize> = reads.iter().map(|(_, n)| *n).collect();
+    assert!(
+        sizes.len() >= 3,
+        "the first screen comes in several chunks: {sizes:?}"
+    );
+    assert!(
+        sizes.iter().all(|n| *n <= 510),
+        "no chunk over 510 bytes: {sizes:?}"
+    );
+    let gaps: Vec<Duration> = reads.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(
+        gaps.iter().all(|g| *g >= Duration::from_millis(120)),
+        "chunks are paced: {gaps:?}"
+    );
+    stream.write_all(b"/join #g\r\n").await.expect("join");
+    bob.expect("yyryyd has joined").await;
+    bob.line("hello telnet.exe").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut text = Vec::new();
+    while !String::from_utf8_lossy(&text).contains("hello telnet.exe") {
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert!(n > 0 && n <= 510);
+        text.extend_from_slice(&buf[..n]);
+    }
+    server.stop().await;
+}
