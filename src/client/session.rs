@@ -24,6 +24,9 @@ pub const MAX_LINE_CHARS: usize = 4096;
 /// Bells are rung at most this often.
 const BELL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The speed test's answers must arrive this soon after it started.
+const SPEED_TEST_WINDOW: Duration = Duration::from_secs(10);
+
 /// No bell this soon after the user pressed Enter.
 const QUIET_AFTER_ENTER: Duration = Duration::from_millis(100);
 
@@ -48,6 +51,10 @@ pub struct Session {
     local_echo: bool,
     /// Slowmo level for Windows telnet.exe: output is paced in small chunks (0 = off).
     slowmo: u8,
+    /// The link-speed test in progress.
+    speed_test: Option<SpeedTest>,
+    /// The measured link speed in bits per second, once known.
+    link_bps: Option<u32>,
     /// Output produced by input handling, sent before the next frame.
     pending_output: String,
     /// Told once per line when the input line overflows.
@@ -57,6 +64,15 @@ pub struct Session {
     /// The last size telnet's NAWS reported: a cursor report overrides it only when it is more
     /// than 128 larger (Windows telnet sends NAWS modulo 256).
     naws: Option<(u16, u16)>,
+}
+
+/// r0c's link-speed test in progress.
+#[derive(Debug, Clone, Copy)]
+struct SpeedTest {
+    /// When the double probe was sent.
+    started: Instant,
+    /// When the first answer arrived, and the size it reported.
+    first_answer: Option<(Instant, u16, u16)>,
 }
 
 /// What the bell last rang for, so each event rings once.
@@ -115,6 +131,8 @@ impl Session {
             charset: Charset::Utf8,
             local_echo: false,
             slowmo: 0,
+            speed_test: None,
+            link_bps: None,
             pending_output: String::new(),
             overflow_told: false,
             completion: None,
@@ -189,7 +207,16 @@ impl Session {
     pub fn window_size_reported(&mut self, cols: u16, rows: u16) {
         self.naws = Some((cols, rows));
         self.set_size(cols, rows);
-        self.probe_size();
+        // On a slow link the probe costs more than it is worth; the size is applied anyway.
+        if !self.slow_link() {
+            self.probe_size();
+        }
+    }
+
+    /// A window size that arrived during the wizard: applied, checked by the speed test's probe.
+    pub fn window_size_known(&mut self, cols: u16, rows: u16) {
+        self.naws = Some((cols, rows));
+        self.set_size(cols, rows);
     }
 
     /// Sends the cursor-position probe `ESC[s ESC[999;999H ESC[6n ESC[u`; the terminal answers
@@ -201,7 +228,77 @@ impl Session {
         }
     }
 
+    /// r0c's link-speed test: two size probes with 120 bytes of padding between them; the
+    /// time between the two answers tells the speed (1120 bits).
+    pub fn start_speed_test(&mut self) {
+        self.pending_output.push_str("\n running speedtest... ");
+        self.probe_size();
+        self.pending_output.push_str(&"\x1b[0m".repeat(30));
+        self.probe_size();
+        self.speed_test = Some(SpeedTest {
+            started: Instant::now(),
+            first_answer: None,
+        });
+    }
+
+    /// How many 5-second clock ticks pass between refreshes of an idle screen: every tick on a
+    /// fast link, fewer on modems (r0c's refresh divisors), every sixth for teletype clients.
+    pub fn ticks_per_refresh(&self) -> u64 {
+        if !self.is_vt100() {
+            return 6;
+        }
+        match self.link_bps {
+            Some(bps) if bps < 525 => 6,
+            Some(bps) if bps < 1500 => 3,
+            Some(bps) if bps < 3000 => 2,
+            _ => 1,
+        }
+    }
+
+    /// Whether the link was measured below 12000 bps.
+    fn slow_link(&self) -> bool {
+        self.link_bps.is_some_and(|bps| bps <= 12_000)
+    }
+
+    /// Times the two answers of the speed test's double probe. Answers must come within
+    /// [`SPEED_TEST_WINDOW`] and report the same size; anything else (a user resizing, a
+    /// terminal that answers only once) ends the test without a result.
+    fn measure_link(&mut self, cols: u16, rows: u16) {
+        let Some(test) = self.speed_test.take() else {
+            return;
+        };
+        if test.started.elapsed() > SPEED_TEST_WINDOW {
+            return;
+        }
+        let Some((first_at, first_cols, first_rows)) = test.first_answer else {
+            let first_answer = Some((Instant::now(), cols, rows));
+            self.speed_test = Some(SpeedTest {
+                first_answer,
+                ..test
+            });
+            return;
+        };
+        if (first_cols, first_rows) != (cols, rows) {
+            return;
+        }
+        let bps = (1120.0 * 1.25 / (0.001 + first_at.elapsed().as_secs_f64())) as u32;
+        self.link_bps = Some(bps);
+        if bps <= 12_000 {
+            let tier = match bps {
+                0..525 => 300,
+                525..1500 => 1200,
+                1500..3000 => 2400,
+                3000..6000 => 4800,
+                _ => 9600,
+            };
+            let note = format!("detected {tier} bps modem; optimizing");
+            self.world.tell(self.user, crate::world::AUTHOR_INFO, &note);
+        }
+        tracing::debug!(bps, "link speed measured");
+    }
+
     fn cursor_report(&mut self, cols: u16, rows: u16) {
+        self.measure_link(cols, rows);
         if let Some((naws_cols, naws_rows)) = self.naws
             && cols <= naws_cols.saturating_add(128)
             && rows <= naws_rows.saturating_add(128)

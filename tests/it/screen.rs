@@ -662,3 +662,21 @@ async fn windows_telnet_gets_slowmo_chunks_and_still_chats() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_link_is_measured_and_named() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut client = TestClient::configured(server.raw, false).await;
+    // A terminal behind a modem answers the speed test's two probes a second apart.
+    assert!(
+        client
+            .text()
+            .contains("running speedtest... \x1b[s\x1b[999;999H\x1b[6n\x1b[u")
+    );
+    client.send(b"\x1b[24;80R").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    client.send(b"\x1b[24;80R").await;
+    client.expect("detected 1200 bps modem; optimizing").await;
+    server.stop().await;
+}
