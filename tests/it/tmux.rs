@@ -144,3 +144,78 @@ async fn telnet_in_tmux_shows_the_full_screen_ui() {
     println!("telnet in tmux at 80x24:\n{screen}");
     server.stop().await;
 }
+
+/// Types `text` into the terminal one key at a time, as a person would.
+fn type_slowly(tmux: &Tmux, text: &str) {
+    for c in text.chars() {
+        let key = match c {
+            ' ' => "Space".to_string(),
+            '\n' => "Enter".to_string(),
+            c => c.to_string(),
+        };
+        tmux.keys(&[&key]);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+/// Runs `command` in an 80x24 tmux pane, answers the wizard with `answers` (each waits for its
+/// question), then joins #g and talks with a test client there.
+async fn through_the_wizard(command: &str, answers: &[(&str, &str)], name: &str) {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut bob = TestClient::configured(server.telnet, true).await;
+    bob.line("/join #g").await;
+    let command = command.replace("PORT", &server.raw.port().to_string());
+    let tmux = Tmux::start(80, 24, &command);
+    for (question, answer) in answers {
+        tmux.wait_for(question);
+        tokio::task::block_in_place(|| type_slowly(&tmux, answer));
+    }
+    tmux.wait_for("r0c readme (and status info)");
+    tokio::task::block_in_place(|| type_slowly(&tmux, &format!("/join #g\nhello from {name}\n")));
+    bob.expect(&format!("yyryyd hello from {name}")).await;
+    bob.line(&format!("hi {name}")).await;
+    let screen = tmux.wait_for(&format!("kywmyv hi {name}"));
+    assert!(screen.contains("#g(2)"), "{screen}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socat_in_raw_mode_goes_through_the_wizard() {
+    // Raw mode sends every key at once and Enter as CR; the terminal does not echo.
+    let answers = [
+        ("qwer asdf", "qwer asdf\n\n"),
+        ("nothing happened", "b"),
+        ("does colours work?", "y"),
+        ("which line", "a"),
+    ];
+    through_the_wizard("socat -,raw,echo=0 TCP:127.0.0.1:PORT", &answers, "socat").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn netcat_in_a_cooked_terminal_goes_through_the_wizard_in_linemode() {
+    // The terminal sends whole lines and echoes them itself: the wizard detects linemode.
+    let answers = [
+        ("qwer asdf", "qwer asdf\n\n"),
+        ("stuck in line-buffered mode", "a\n"),
+        ("does colours work?", "y\n"),
+        ("which line", "a\n"),
+    ];
+    through_the_wizard("nc 127.0.0.1 PORT", &answers, "netcat").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundled_bash_client_goes_through_the_wizard() {
+    // read -n1 sends each key as it is pressed, and the terminal shows it: echo is on.
+    let answers = [
+        ("qwer asdf", "qwer asdf\n\n"),
+        ("nothing happened", "a"),
+        ("does colours work?", "y"),
+        ("which line", "a"),
+    ];
+    let command = format!(
+        "bash {}/clients/bash.sh 127.0.0.1 PORT",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    through_the_wizard(&command, &answers, "bash").await;
+}
