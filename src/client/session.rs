@@ -222,9 +222,11 @@ impl Session {
     /// Sends the cursor-position probe `ESC[s ESC[999;999H ESC[6n ESC[u`; the terminal answers
     /// with where the cursor ended up, which is its size. Teletype clients are never probed.
     pub fn probe_size(&mut self) {
-        if self.is_vt100() {
+        if let Ui::Vt100(vt) = &mut self.ui {
             self.pending_output
                 .push_str("\x1b[s\x1b[999;999H\x1b[6n\x1b[u");
+            // A line-buffered client holds the answer until Enter: say so where it types.
+            vt.awaiting_enter = self.local_echo;
         }
     }
 
@@ -298,6 +300,9 @@ impl Session {
     }
 
     fn cursor_report(&mut self, cols: u16, rows: u16) {
+        if let Ui::Vt100(vt) = &mut self.ui {
+            vt.awaiting_enter = false;
+        }
         self.measure_link(cols, rows);
         if let Some((naws_cols, naws_rows)) = self.naws
             && cols <= naws_cols.saturating_add(128)
@@ -430,6 +435,9 @@ impl Session {
             }
             Key::Enter => {
                 self.overflow_told = false;
+                if let Ui::Vt100(vt) = &mut self.ui {
+                    vt.awaiting_enter = false;
+                }
                 self.bells.last_enter = Some(Instant::now());
                 if self.local_echo {
                     // The terminal echoed the line and a newline itself: repaint everything.

@@ -75,6 +75,9 @@ pub struct Vt100Ui {
     scroll_step: ScrollStep,
     /// The input line is above the status bar (the client echoes locally).
     swapped: bool,
+    /// A line-buffered client holds the answer to a size probe until Enter is pressed; the
+    /// input line says so meanwhile (r0c's linemode notice).
+    pub awaiting_enter: bool,
 }
 
 /// How far one PgUp or PgDn scrolls.
@@ -92,6 +95,7 @@ impl Vt100Ui {
     pub fn new(cols: usize, rows: usize, swapped: bool) -> Vt100Ui {
         Vt100Ui {
             swapped,
+            awaiting_enter: false,
             screen: Screen::new(cols, rows, swapped),
             channel: None,
             rows: VecDeque::new(),
@@ -237,7 +241,11 @@ impl Vt100Ui {
             self.next_seq = view.next_seq;
         }
         let status = self.status_bar(view, cols);
-        let (prompt_nick, input, cursor_col) = self.input_line(&view.nick, line, cols);
+        let (prompt_nick, mut input, mut cursor_col) = self.input_line(&view.nick, line, cols);
+        if self.awaiting_enter && line.chars().is_empty() {
+            input = "\x1b[7m please press ENTER  (due to linemode) \x1b[0m".to_string();
+            cursor_col = prompt_nick.chars().count() + 3;
+        }
         let frame = Frame {
             topic: &text::strip_formatting(&view.topic),
             pane,

@@ -526,6 +526,10 @@ async fn linemode_swaps_the_bottom_rows_and_chats() {
     let mut bob = TestClient::joined(server.raw).await;
     bob.line("/join #g").await;
     let mut alice = line_buffered(&server).await;
+    // The terminal's answer to the size probe waits in its line buffer until Enter.
+    alice
+        .expect_row(22, "please press ENTER  (due to linemode)")
+        .await;
     alice.line("/join #g").await;
     alice.expect_row(23, "#g(2)").await;
     assert!(
