@@ -5,7 +5,7 @@ use crate::term::layout::{Layout, plain_lines};
 use crate::term::lineedit::LineEditor;
 use crate::term::width::str_width;
 use crate::text;
-use crate::world::{ChannelId, ChannelKind, Message, View, mentions};
+use crate::world::{ChannelId, ChannelKind, Message, View, mentions, window_list};
 
 /// What the teletype renderer has already shown.
 #[derive(Default)]
@@ -125,18 +125,11 @@ fn prompt(view: &View, line: &LineEditor, cols: usize) -> String {
     if let Some(count) = view.member_count {
         status.push_str(&format!("({count})"));
     }
-    let list = |windows: &[usize]| {
-        windows
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    };
     if !view.hilight_windows.is_empty() {
-        status.push_str(&format!("   h:{}", list(&view.hilight_windows)));
+        status.push_str(&format!("   h:{}", window_list(&view.hilight_windows)));
     }
     if !view.activity_windows.is_empty() {
-        status.push_str(&format!("   a:{}", list(&view.activity_windows)));
+        status.push_str(&format!("   a:{}", window_list(&view.activity_windows)));
     }
     let prefix = format!("{status}   {}> ", view.nick);
     let room = cols

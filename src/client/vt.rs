@@ -11,7 +11,9 @@ use crate::term::screen::{Frame, PaneChange, STATUS_SGR, Screen};
 use crate::term::style::{MessageStyle, input_preview, message_lines, preview_columns};
 use crate::term::width::char_width;
 use crate::text;
-use crate::world::{Around, ChannelId, ChannelKind, Message, UserId, View, World, mentions};
+use crate::world::{
+    Around, ChannelId, ChannelKind, Message, UserId, View, World, mentions, window_list,
+};
 
 /// Screens narrower or shorter than this cannot show the interface.
 const MIN_COLS: usize = 20;
@@ -588,22 +590,19 @@ impl Vt100Ui {
             activity.push(view.window_index);
             activity.sort_unstable();
         }
-        let list = |windows: &[usize]| {
-            windows
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        };
         if !view.hilight_windows.is_empty() {
             let _ = write!(
                 bar,
                 "   \x1b[33mh:\x1b[1m{}\x1b[22;39m",
-                list(&view.hilight_windows)
+                window_list(&view.hilight_windows)
             );
         }
         if !activity.is_empty() {
-            let _ = write!(bar, "   \x1b[32ma:\x1b[1m{}\x1b[22;39m", list(&activity));
+            let _ = write!(
+                bar,
+                "   \x1b[32ma:\x1b[1m{}\x1b[22;39m",
+                window_list(&activity)
+            );
         }
         if !view.nicklist.is_empty() {
             let _ = write!(bar, "\x1b[22;36m   {}", view.nicklist.join(", "));

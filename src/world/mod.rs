@@ -996,7 +996,9 @@ impl World {
         let Some(u) = state.users.get_mut(&user) else {
             return;
         };
-        let status = u.windows[0].channel;
+        let Some(status) = u.status_window() else {
+            return;
+        };
         if u.active != 0 {
             // Short feedback is shown whole on one line; long output only announced.
             let lines: Vec<&str> = text
@@ -1348,9 +1350,11 @@ impl World {
                 if let ChannelKind::Public { name } = &kind {
                     u.mentions_reported.insert(name.clone(), message.seq + 1);
                 }
-                if let (ChannelKind::Public { name }, true) = (&kind, u.prefs.hilight_log) {
+                if let (ChannelKind::Public { name }, true, Some(status)) =
+                    (&kind, u.prefs.hilight_log, u.status_window())
+                {
                     mention_log.push((
-                        u.windows[0].channel,
+                        status,
                         format!("you were mentioned in \x02#{name}:\x0f {author} {text}"),
                     ));
                 }
@@ -1378,7 +1382,9 @@ impl World {
         u.notices.push_back(format!(
             "{AUTHOR_INFO} {what} CTRL-E or /a jumps there; /b0 silences the bell"
         ));
-        let status = u.windows[0].channel;
+        let Some(status) = u.status_window() else {
+            return;
+        };
         let text = format!(
             "[about notifications]\n{what}\n  to jump through unread channels\n  (or return to the previous one),\n  press CTRL-E or use the command /a\n\n  to disable audible alerts,\n  use the command /b0"
         );
@@ -1424,7 +1430,9 @@ impl World {
             })
             .collect();
         found.reverse();
-        let status = u.windows[0].channel;
+        let Some(status) = u.status_window() else {
+            return;
+        };
         let next = channel.next_seq;
         let name = name.clone();
         if let Some(u) = state.users.get_mut(&user) {
@@ -1465,6 +1473,13 @@ enum Ping {
     Mentioned,
     /// Every member but the author (direct messages).
     Everyone,
+}
+
+impl User {
+    /// The user's status window (window 0), which exists from connect to disconnect.
+    fn status_window(&self) -> Option<ChannelId> {
+        self.windows.first().map(|w| w.channel)
+    }
 }
 
 impl State {
@@ -1523,6 +1538,15 @@ fn age(seconds: i64) -> String {
         s => (s / 86_400, "day"),
     };
     format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
+}
+
+/// Window numbers as the status bar lists them after `h:` and `a:`: `1,3,4`.
+pub fn window_list(windows: &[usize]) -> String {
+    windows
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The join line of r0c: the nick in bold green.
