@@ -185,124 +185,124 @@ pub async fn serve(
             };
             let write_ready = Instant::now() >= write_ready_at;
             tokio::select! {
-                            read = reader.read(&mut buf) => {
-                                let bytes = match read {
-                                    Ok(0) => break "closed",
-                                    Ok(n) => &buf[..n],
-                                    Err(_) => break "connection error",
-                                };
-                                let mut text = String::new();
-                                let mut sizes = Vec::new();
-                                let mut answers = String::new();
-                                let negotiations = match &mut filter {
-                                    Filter::Telnet(codec) => {
-                                        let mut events = Vec::new();
-                                        codec.receive(bytes, &mut events);
-                                        out.extend(codec.take_replies());
-                                        for event in events {
-                                            match event {
-                                                TelnetEvent::Data(data) => decoder.decode(&data, &mut text),
-                                                TelnetEvent::WindowSize { cols, rows } => sizes.push((cols, rows)),
-                                                TelnetEvent::AreYouThere => answers.push_str("\r\n[r0c: yes, still here]\r\n"),
-                                                TelnetEvent::Interrupt => text.push('\x03'),
-                                                TelnetEvent::TerminalType(_) => {}
-                                                TelnetEvent::Violation(what) => tracing::debug!(%peer, what, "telnet protocol violation"),
-                                            }
-                                        }
-                                        codec.negotiation_count()
-                                    }
-                                    Filter::Raw(raw) => {
-                                        let mut data = Vec::new();
-                                        raw.receive(bytes, &mut data);
-                                        decoder.decode(&data, &mut text);
-                                        raw.negotiation_count()
-                                    }
-                                };
-                                let Some(chat) = session.as_mut() else {
-                                    reported_size = sizes.last().copied().or(reported_size);
-                                    let mut finished = None;
-                                    let mut quit = false;
-                                    for action in wizard.feed(&text, negotiations) {
-                                        match action {
-                                            WizardAction::Send(bytes) => send_bytes(protocol, &bytes, &mut out),
-                                            WizardAction::Quit(bytes) => {
-                                                send_bytes(protocol, &bytes, &mut out);
-                                                quit = true;
-                                            }
-                                            WizardAction::Finish(settings) => finished = Some(settings),
-                                            WizardAction::KickAfter(delay) => {
-                                                tracing::info!(%peer, "telnet scanner, kicked after {delay:?}");
-                                                wizard_deadline = wizard_deadline.min(Instant::now() + delay);
-                                            }
-                                        }
-                                    }
-                                    if quit {
-                                        let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
-                                        break "left the wizard";
-                                    }
-                                    if let Some(settings) = finished {
-                                        let motd = read_motd(arrival.motd.as_deref()).await;
-                                        let (chat, user_wake) = start_chat(&world, peer, &settings, reported_size, motd.as_deref());
-                                        decoder.set_charset(settings.charset);
-                                        save_client(&world, &arrival, &address, &chat, &settings, &mut saved_line);
-                                        remembered = Some(settings);
-                                        wake = user_wake;
-                                        session = Some(chat);
-                                        in_wizard.leave();
-                                        dirty = true;
-                                        tick = next_clock_tick(CLOCK_TICK_SECONDS);
-                                    }
-                                    continue;
-                                };
-                                chat.push_output(&answers);
-                                for (cols, rows) in sizes {
-                                    chat.window_size_reported(cols, rows);
-                                }
-                                if chat.handle_text(&text) == Flow::Quit {
-                                    break "quit";
-                                }
-                                if let Some(settings) = &remembered {
-                                    save_client(&world, &arrival, &address, chat, settings, &mut saved_line);
-                                }
-                                escape_deadline = chat.has_pending_escape().then(|| Instant::now() + ESCAPE_TIMEOUT);
-                                // Answer the user's own keystrokes at once; pacing is for other people's messages.
-                                render_into(chat, protocol, &mut out);
-                                dirty = false;
-                            }
-                            () = wake.notified() => dirty = true,
-                            () = sleep_until(next_frame), if can_render => {
-                                if let Some(chat) = session.as_mut() {
-                                    render_into(chat, protocol, &mut out);
-                                }
-                                dirty = false;
-                                next_frame = Instant::now() + MIN_FRAME_INTERVAL;
-                            }
-                            () = sleep_until(tick) => {
-                                dirty = true;
-            let every = session.as_ref().map_or(1, Session::ticks_per_refresh);
-                                tick = next_clock_tick(CLOCK_TICK_SECONDS * every);
-                            }
-                            () = sleep_until(escape_deadline.unwrap_or_else(Instant::now)), if escape_deadline.is_some() => {
-                                if let Some(chat) = session.as_mut() {
-                                    chat.flush_escape();
-                                }
-                                escape_deadline = None;
-                            }
-                            () = sleep_until(wizard_deadline), if session.is_none() => break "wizard timeout",
-                            written = writer.write(&out[..write_len]), if write_len > 0 && write_ready => {
-                                match written {
-                                    Ok(0) | Err(_) => break "connection error",
-                                    Ok(n) => {
-                                        out.drain(..n);
-                                        if slowmo > 0 {
-                                            write_ready_at = Instant::now() + SLOWMO_TICK * u32::from(slowmo);
-                                        }
-                                    }
+                read = reader.read(&mut buf) => {
+                    let bytes = match read {
+                        Ok(0) => break "closed",
+                        Ok(n) => &buf[..n],
+                        Err(_) => break "connection error",
+                    };
+                    let mut text = String::new();
+                    let mut sizes = Vec::new();
+                    let mut answers = String::new();
+                    let negotiations = match &mut filter {
+                        Filter::Telnet(codec) => {
+                            let mut events = Vec::new();
+                            codec.receive(bytes, &mut events);
+                            out.extend(codec.take_replies());
+                            for event in events {
+                                match event {
+                                    TelnetEvent::Data(data) => decoder.decode(&data, &mut text),
+                                    TelnetEvent::WindowSize { cols, rows } => sizes.push((cols, rows)),
+                                    TelnetEvent::AreYouThere => answers.push_str("\r\n[r0c: yes, still here]\r\n"),
+                                    TelnetEvent::Interrupt => text.push('\x03'),
+                                    TelnetEvent::TerminalType(_) => {}
+                                    TelnetEvent::Violation(what) => tracing::debug!(%peer, what, "telnet protocol violation"),
                                 }
                             }
-                            () = sleep_until(write_ready_at), if !out.is_empty() && !write_ready => {}
-                            () = shutdown.cancelled() => break "server shutdown",
+                            codec.negotiation_count()
                         }
+                        Filter::Raw(raw) => {
+                            let mut data = Vec::new();
+                            raw.receive(bytes, &mut data);
+                            decoder.decode(&data, &mut text);
+                            raw.negotiation_count()
+                        }
+                    };
+                    let Some(chat) = session.as_mut() else {
+                        reported_size = sizes.last().copied().or(reported_size);
+                        let mut finished = None;
+                        let mut quit = false;
+                        for action in wizard.feed(&text, negotiations) {
+                            match action {
+                                WizardAction::Send(bytes) => send_bytes(protocol, &bytes, &mut out),
+                                WizardAction::Quit(bytes) => {
+                                    send_bytes(protocol, &bytes, &mut out);
+                                    quit = true;
+                                }
+                                WizardAction::Finish(settings) => finished = Some(settings),
+                                WizardAction::KickAfter(delay) => {
+                                    tracing::info!(%peer, "telnet scanner, kicked after {delay:?}");
+                                    wizard_deadline = wizard_deadline.min(Instant::now() + delay);
+                                }
+                            }
+                        }
+                        if quit {
+                            let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
+                            break "left the wizard";
+                        }
+                        if let Some(settings) = finished {
+                            let motd = read_motd(arrival.motd.as_deref()).await;
+                            let (chat, user_wake) = start_chat(&world, peer, &settings, reported_size, motd.as_deref());
+                            decoder.set_charset(settings.charset);
+                            save_client(&world, &arrival, &address, &chat, &settings, &mut saved_line);
+                            remembered = Some(settings);
+                            wake = user_wake;
+                            session = Some(chat);
+                            in_wizard.leave();
+                            dirty = true;
+                            tick = next_clock_tick(CLOCK_TICK_SECONDS);
+                        }
+                        continue;
+                    };
+                    chat.push_output(&answers);
+                    for (cols, rows) in sizes {
+                        chat.window_size_reported(cols, rows);
+                    }
+                    if chat.handle_text(&text) == Flow::Quit {
+                        break "quit";
+                    }
+                    if let Some(settings) = &remembered {
+                        save_client(&world, &arrival, &address, chat, settings, &mut saved_line);
+                    }
+                    escape_deadline = chat.has_pending_escape().then(|| Instant::now() + ESCAPE_TIMEOUT);
+                    // Answer the user's own keystrokes at once; pacing is for other people's messages.
+                    render_into(chat, protocol, &mut out);
+                    dirty = false;
+                }
+                () = wake.notified() => dirty = true,
+                () = sleep_until(next_frame), if can_render => {
+                    if let Some(chat) = session.as_mut() {
+                        render_into(chat, protocol, &mut out);
+                    }
+                    dirty = false;
+                    next_frame = Instant::now() + MIN_FRAME_INTERVAL;
+                }
+                () = sleep_until(tick) => {
+                    dirty = true;
+                    let every = session.as_ref().map_or(1, Session::ticks_per_refresh);
+                    tick = next_clock_tick(CLOCK_TICK_SECONDS * every);
+                }
+                () = sleep_until(escape_deadline.unwrap_or_else(Instant::now)), if escape_deadline.is_some() => {
+                    if let Some(chat) = session.as_mut() {
+                        chat.flush_escape();
+                    }
+                    escape_deadline = None;
+                }
+                () = sleep_until(wizard_deadline), if session.is_none() => break "wizard timeout",
+                written = writer.write(&out[..write_len]), if write_len > 0 && write_ready => {
+                    match written {
+                        Ok(0) | Err(_) => break "connection error",
+                        Ok(n) => {
+                            out.drain(..n);
+                            if slowmo > 0 {
+                                write_ready_at = Instant::now() + SLOWMO_TICK * u32::from(slowmo);
+                            }
+                        }
+                    }
+                }
+                () = sleep_until(write_ready_at), if !out.is_empty() && !write_ready => {}
+                () = shutdown.cancelled() => break "server shutdown",
+            }
         }
     };
     let Some(mut chat) = session else {

@@ -7,6 +7,8 @@
 
 use std::fmt::Write;
 
+use crate::term::width::str_width;
+
 /// SGR of the topic bar: blue for 16-colour terminals, gold on dark grey for 256-colour ones.
 pub const TOPIC_SGR: &str = "\x1b[44;48;5;235;38;5;220m";
 /// SGR at the start of the status bar.
@@ -193,7 +195,47 @@ impl Screen {
                 let clock_end = STATUS_SGR.len() + 6;
                 let _ = write!(out, "\x1b[{row}H{}\x1b[0m", &status[..clock_end]);
             }
-            _ => {
+            Some(old) => {
+                // Rewrite from the first field that changed; when the changed field keeps its
+                // width and nothing after it changed, rewrite only that field.
+                let (old_spans, new_spans) = (spans(old), spans(status));
+                let first = old_spans
+                    .iter()
+                    .zip(&new_spans)
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                let same_tail = old_spans.len() == new_spans.len()
+                    && old_spans[first.min(old_spans.len())..]
+                        .iter()
+                        .skip(1)
+                        .eq(new_spans[first.min(new_spans.len())..].iter().skip(1))
+                    && old_spans.get(first).map(|s| str_width(s.1))
+                        == new_spans.get(first).map(|s| str_width(s.1));
+                if first == 0 {
+                    let _ = write!(out, "\x1b[{row}H{status}\x1b[K");
+                } else {
+                    let column: usize = new_spans[..first]
+                        .iter()
+                        .map(|s| str_width(s.1))
+                        .sum::<usize>()
+                        + 1;
+                    let _ = write!(out, "\x1b[{row};{column}H");
+                    // The attributes in force where the rewrite starts.
+                    for span in &new_spans[..first] {
+                        out.push_str(span.0);
+                    }
+                    if same_tail {
+                        let (sgr, text) = new_spans[first];
+                        let _ = write!(out, "{sgr}{text}");
+                    } else {
+                        for (sgr, text) in &new_spans[first..] {
+                            let _ = write!(out, "{sgr}{text}");
+                        }
+                        out.push_str("\x1b[K");
+                    }
+                }
+            }
+            None => {
                 let _ = write!(out, "\x1b[{row}H{status}\x1b[K");
             }
         }
@@ -235,6 +277,30 @@ impl Screen {
 /// The visible text after the prompt of an input row string.
 fn visible_after_prompt(row: &str) -> &str {
     row.split_once("\x1b[0m ").map_or("", |(_, rest)| rest)
+}
+
+/// A styled line as spans of (the escape sequences before the text, the text).
+fn spans(line: &str) -> Vec<(&str, &str)> {
+    let mut result = Vec::new();
+    let mut rest = line;
+    while !rest.is_empty() {
+        let mut sgr_end = 0;
+        while rest[sgr_end..].starts_with("\x1b[") {
+            match rest[sgr_end + 2..].find(|c: char| c.is_ascii_alphabetic()) {
+                Some(end) => sgr_end += end + 3,
+                None => {
+                    sgr_end = rest.len();
+                    break;
+                }
+            }
+        }
+        let text_end = rest[sgr_end..]
+            .find('\x1b')
+            .map_or(rest.len(), |i| sgr_end + i);
+        result.push((&rest[..sgr_end], &rest[sgr_end..text_end]));
+        rest = &rest[text_end..];
+    }
+    result
 }
 
 /// The last SGR sequence (`ESC [ … m`) in `bytes`, if any.

@@ -134,7 +134,7 @@ async fn the_wizard_times_out_and_scanners_meet_a_fake_shell() {
     // A scanner gets the fake shell until it is kicked (after 69 s; here the shorter wizard
     // timeout comes first).
     let mut config = crate::support::test_config(&dir);
-    config.wizard_timeout = Duration::from_secs(4);
+    config.wizard_timeout = Duration::from_secs(8);
     let server = TestServer::start_with(config).await;
     let mut scanner = TestClient::connect(server.telnet).await;
     scanner.expect("qwer asdf").await;

@@ -226,3 +226,38 @@ fn patches_rewrite_the_start_of_rows() {
         "read timestamp is no longer reversed"
     );
 }
+
+#[test]
+fn a_changed_status_field_is_rewritten_alone() {
+    let mut term = Terminal::new(80, 24);
+    let bar = |k: u32| {
+        status(
+            "184207",
+            &format!(
+                "1: \x1b[1;37m#g\x1b[22m(2)  \x1b[1;36m+{k}\x1b[22;39m   \x1b[32ma:\x1b[1m0\x1b[22;39m\x1b[22;36m   yyryyd, kywmyv"
+            ),
+        )
+    };
+    let first = bar(17);
+    term.show(&frame(PaneChange::Redraw(vec![]), &first, "", 9));
+    let second = bar(18);
+    let bytes = term.show(&frame(PaneChange::Unchanged, &second, "", 9));
+    assert_eq!(
+        term.row(22),
+        "184207   1: #g(2)  +18   a:0   yyryyd, kywmyv"
+    );
+    assert!(
+        !bytes.contains("yyryyd"),
+        "only the +K field is sent: {bytes:?}"
+    );
+    assert!(bytes.len() < 80, "{} bytes: {bytes:?}", bytes.len());
+    // A field that grows moves everything after it.
+    let third = bar(100);
+    term.show(&frame(PaneChange::Unchanged, &third, "", 9));
+    assert_eq!(
+        term.row(22),
+        "184207   1: #g(2)  +100   a:0   yyryyd, kywmyv"
+    );
+    let cell = term.parser.screen().cell(22, 19).expect("cell");
+    assert!(cell.bold(), "the + keeps its bold attribute");
+}
