@@ -273,7 +273,7 @@ async fn a_returning_address_confirms_its_saved_settings_across_restarts() {
     back.expect("encoding:  utf-8 + 0a").await;
     for key in ["y", "\n", "\n"] {
         back.send(key.as_bytes()).await;
-        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     back.expect("alice> ").await;
     back.line("/cfg").await;
@@ -288,7 +288,7 @@ async fn a_returning_address_confirms_its_saved_settings_across_restarts() {
     wrong.expect("verify that your config is still OK:").await;
     for key in ["y", "\r\n", "\r\n"] {
         wrong.send(key.as_bytes()).await;
-        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     wrong
         .expect("sorry, your config is definitely incorrect:")

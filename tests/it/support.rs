@@ -118,7 +118,7 @@ impl TestClient {
         {
             for key in ["y", "\n", "\n"] {
                 self.send(key.as_bytes()).await;
-                tokio::time::sleep(Duration::from_millis(3)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
             self.expect("r0c readme (and status info)").await;
             return;
@@ -127,7 +127,7 @@ impl TestClient {
             self.send(&[key]).await;
             // Keys typed by hand arrive one per read; that is how the wizard tells them from a
             // line-buffered client.
-            tokio::time::sleep(Duration::from_millis(3)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.expect("nothing happened").await;
         self.send(b"b").await;
