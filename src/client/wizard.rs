@@ -284,9 +284,11 @@ impl Wizard {
         self.typed.extend(text.chars().take(room));
         if is_scanner(&self.typed) {
             tracing::info!(typed = self.typed, "telnet scanner detected");
-            self.bot_lines = Some(0);
             self.input.clear();
-            return vec![WizardAction::KickAfter(BOT_KICK)];
+            // The rest of this read already goes to the fake shell.
+            let mut actions = vec![WizardAction::KickAfter(BOT_KICK)];
+            actions.extend(self.fake_shell(text, 0));
+            return actions;
         }
         self.input.push_str(text);
         if self.input.len() > 4096 {
