@@ -54,7 +54,6 @@ const UNAVAILABLE: &[(&str, FlagUsed)] = &[
     ("--dbg-irc", |a| a.dbg_irc),
     ("--thr-mon", |a| a.thr_mon),
     ("--linemode", |a| a.linemode),
-    ("--dev", |a| a.dev),
     ("--bench", |a| a.bench),
 ];
 
@@ -181,6 +180,9 @@ pub struct Config {
     pub no_all: bool,
     /// `--motd`: file appended to the welcome text, re-read for every client.
     pub motd: Option<PathBuf>,
+    /// `--dev`: dangerous shortcuts for development: CTRL-C typed in the wizard from
+    /// 127.0.0.1 shuts the server down.
+    pub dev: bool,
     /// `--wizard-timeout`: a client still in the first-connect wizard after this long is
     /// disconnected (r0c kicks after 600 s).
     pub wizard_timeout: std::time::Duration,
@@ -223,6 +225,7 @@ impl Config {
             no_all: false,
             motd: None,
             wizard_timeout: std::time::Duration::from_secs(600),
+            dev: false,
             hist_rd: DEFAULT_HIST_RD,
             hist_mem: DEFAULT_HIST_MEM,
             hist_tsz: DEFAULT_HIST_TSZ,
@@ -703,6 +706,7 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         no_all: raw.no_all,
         motd: raw.motd,
         wizard_timeout: std::time::Duration::from_secs(raw.wizard_timeout.max(1)),
+        dev: raw.dev,
         hist_rd: raw.hist_rd,
         hist_mem: raw.hist_mem,
         hist_tsz: raw.hist_tsz,

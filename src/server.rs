@@ -231,7 +231,15 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(10);
-                    let arrival = client::Arrival { peer, protocol, sibling_port, motd: config.motd.clone(), proxies: config.proxies.clone(), wizard_timeout: config.wizard_timeout };
+                    let arrival = client::Arrival {
+                        peer,
+                        protocol,
+                        sibling_port,
+                        motd: config.motd.clone(),
+                        proxies: config.proxies.clone(),
+                        wizard_timeout: config.wizard_timeout,
+                        dev: config.dev,
+                    };
                     tracker.spawn(client::serve(stream, arrival, world.clone(), shutdown.clone()));
                 }
                 Err(error) => {

@@ -88,6 +88,8 @@ pub struct Arrival {
     pub motd: Option<PathBuf>,
     /// How long the client may spend in the wizard (`--wizard-timeout`).
     pub wizard_timeout: Duration,
+    /// `--dev`: CTRL-C in the wizard from 127.0.0.1 shuts the server down.
+    pub dev: bool,
     /// Relay addresses (`--proxy`): clients from there never reuse saved settings, since many
     /// people share the address.
     pub proxies: Vec<std::net::IpAddr>,
@@ -230,7 +232,15 @@ pub async fn serve(
                                     quit = true;
                                 }
                                 WizardAction::Finish(settings) => finished = Some(settings),
-                                WizardAction::KickAfter(delay) => {
+                                WizardAction::Interrupted => {
+                                send_bytes(protocol, b"ok bye\r\n", &mut out);
+                                quit = true;
+                                if arrival.dev && peer.ip() == std::net::IpAddr::from([127, 0, 0, 1]) {
+                                    tracing::warn!(%peer, "CTRL-C in the wizard with --dev: shutting down");
+                                    world.request_shutdown(Duration::ZERO);
+                                }
+                            }
+                            WizardAction::KickAfter(delay) => {
                                     tracing::info!(%peer, "telnet scanner, kicked after {delay:?}");
                                     wizard_deadline = wizard_deadline.min(Instant::now() + delay);
                                 }

@@ -67,6 +67,9 @@ pub enum WizardAction {
     Quit(Vec<u8>),
     /// The client looks like a telnet scanner: disconnect it after this long instead.
     KickAfter(std::time::Duration),
+    /// The user pressed CTRL-C: say goodbye and disconnect (with `--dev` from 127.0.0.1, the
+    /// server shuts down).
+    Interrupted,
 }
 
 /// Words telnet scanners type at a login prompt (credentials and shell probes). Everyday words
@@ -275,7 +278,7 @@ impl Wizard {
     /// sent so far (for the wrong-port hint).
     pub fn feed(&mut self, text: &str, negotiations: u32) -> Vec<WizardAction> {
         if text.contains('\x03') {
-            return vec![WizardAction::Quit(b"ok bye\r\n".to_vec())];
+            return vec![WizardAction::Interrupted];
         }
         if let Some(lines) = self.bot_lines {
             return self.fake_shell(text, lines);

@@ -106,7 +106,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
     let fields = fields!(
         listen_ip, telnet_port, netcat_port, tls_telnet_port, tls_netcat_port, password,
         password_source, admin_requires_auth, nick_salt, proxies, no_all, motd, hist_rd,
-        hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, app_dir, wizard_timeout
+        hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, app_dir, wizard_timeout, dev
     );
     fields
 }
@@ -279,7 +279,6 @@ fn unavailable_flags_are_refused() {
         "--dbg-irc",
         "--thr-mon",
         "--linemode",
-        "--dev",
         "--bench",
     ] {
         let flag = args.split(' ').next().unwrap_or_default();

@@ -35,9 +35,14 @@ impl Process {
         Process::start_on(dir, free_ports())
     }
 
-    fn start_on(dir: &Path, (telnet, raw): (u16, u16)) -> Process {
+    fn start_on(dir: &Path, ports: (u16, u16)) -> Process {
+        Process::start_with(dir, ports, &[])
+    }
+
+    fn start_with(dir: &Path, (telnet, raw): (u16, u16), extra: &[&str]) -> Process {
         let mut child = r0c()
             .args(["--dir", &dir.display().to_string(), "-i", "127.0.0.1"])
+            .args(extra)
             .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -222,4 +227,28 @@ fn the_bash_client_can_be_printed_from_the_binary() {
     let bundled =
         std::fs::read(format!("{}/clients/bash.sh", env!("CARGO_MANIFEST_DIR"))).expect("script");
     assert_eq!(output.stdout, bundled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_in_the_wizard_says_bye_and_with_dev_from_localhost_stops_the_server() {
+    let (_keep, dir) = data_dir();
+    let server = Process::start(&dir);
+    let mut client = TestClient::connect(server.raw).await;
+    client.expect("qwer asdf").await;
+    client.send(b"qw\x03").await;
+    client.expect("ok bye").await;
+    client.expect_closed().await;
+    // Without --dev the server carries on.
+    let mut next = TestClient::connect(server.raw).await;
+    next.expect("qwer asdf").await;
+    drop(server);
+
+    let (_keep, dir) = data_dir();
+    let mut server = Process::start_with(&dir, free_ports(), &["--dev"]);
+    let mut client = TestClient::connect(server.raw).await;
+    client.expect("qwer asdf").await;
+    client.send(b"\x03").await;
+    client.expect("ok bye").await;
+    server.wait_for_line("r0c is down");
+    assert!(server.child.wait().expect("exit").success());
 }
