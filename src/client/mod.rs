@@ -289,6 +289,9 @@ pub async fn serve(
                 }
                 () = sleep_until(tick) => {
                     dirty = true;
+                    if let Some(chat) = session.as_mut() {
+                        chat.clock_tick();
+                    }
                     let every = session.as_ref().map_or(1, Session::ticks_per_refresh);
                     tick = next_clock_tick(CLOCK_TICK_SECONDS * every);
                 }

@@ -257,6 +257,13 @@ impl Session {
         }
     }
 
+    /// The periodic clock tick: the next frame refreshes the status bar.
+    pub fn clock_tick(&mut self) {
+        if let Ui::Vt100(vt) = &mut self.ui {
+            vt.tick_due = true;
+        }
+    }
+
     /// Whether the link was measured below 12000 bps.
     fn slow_link(&self) -> bool {
         self.link_bps.is_some_and(|bps| bps <= 12_000)
@@ -285,6 +292,9 @@ impl Session {
         }
         let bps = (1120.0 * 1.25 / (0.001 + first_at.elapsed().as_secs_f64())) as u32;
         self.link_bps = Some(bps);
+        if let Ui::Vt100(vt) = &mut self.ui {
+            vt.defer_status = bps <= 3000;
+        }
         if bps <= 12_000 {
             let tier = match bps {
                 0..525 => 300,

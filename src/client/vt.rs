@@ -77,6 +77,12 @@ pub struct Vt100Ui {
     scroll_step: ScrollStep,
     /// The input line is above the status bar (the client echoes locally).
     swapped: bool,
+    /// The status bar is only refreshed on clock ticks (slow links).
+    pub defer_status: bool,
+    /// A clock tick asked for this frame.
+    pub tick_due: bool,
+    /// The status bar as last rendered.
+    last_status: Option<String>,
     /// A line-buffered client holds the answer to a size probe until Enter is pressed; the
     /// input line says so meanwhile (r0c's linemode notice).
     pub awaiting_enter: bool,
@@ -98,6 +104,9 @@ impl Vt100Ui {
         Vt100Ui {
             swapped,
             awaiting_enter: false,
+            defer_status: false,
+            tick_due: false,
+            last_status: None,
             screen: Screen::new(cols, rows, swapped),
             channel: None,
             rows: VecDeque::new(),
@@ -242,7 +251,17 @@ impl Vt100Ui {
         if self.locked {
             self.next_seq = view.next_seq;
         }
-        let status = self.status_bar(view, cols);
+        // On links of 3000 bps and less the status bar waits for the clock tick instead of
+        // riding along with every chat update (r0c's saving for slow modems).
+        let status = match (
+            &self.last_status,
+            self.defer_status && !std::mem::take(&mut self.tick_due),
+        ) {
+            (Some(last), true) if !self.screen.needs_redraw() => last.clone(),
+            _ => self.status_bar(view, cols),
+        };
+        self.tick_due = false;
+        self.last_status = Some(status.clone());
         let (prompt_nick, mut input, mut cursor_col) = self.input_line(&view.nick, line, cols);
         if self.awaiting_enter && line.chars().is_empty() {
             input = "\x1b[7m please press ENTER  (due to linemode) \x1b[0m".to_string();

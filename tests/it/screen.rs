@@ -693,5 +693,21 @@ async fn a_slow_link_is_measured_and_named() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     client.send(b"\x1b[24;80R").await;
     client.expect("detected 1200 bps modem; optimizing").await;
+    // At 1200 bps the status bar is left for the clock tick: a new message costs only itself.
+    client.line("/join #g").await;
+    client.expect_row(22, "#g(1)").await;
+    let mut bob = TestClient::joined(server.raw).await;
+    bob.line("/join #g").await;
+    client.expect("yyryyd has joined").await;
+    client.drain(Duration::from_millis(300)).await;
+    let before = client.bytes().len();
+    bob.line("over the modem").await;
+    client.expect("yyryyd over the modem").await;
+    client.drain(Duration::from_millis(300)).await;
+    let sent = String::from_utf8_lossy(&client.bytes()[before..]).into_owned();
+    assert!(
+        !sent.contains("\x1b[23"),
+        "no status bar with the message: {sent:?}"
+    );
     server.stop().await;
 }
