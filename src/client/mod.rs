@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::commands::Flow;
 use crate::client::saved::SavedClient;
 use crate::client::session::Session;
-use crate::client::wizard::{ClientSettings, Listener, Wizard, WizardAction};
+use crate::client::wizard::{ClientSettings, Hints, Listener, Wizard, WizardAction};
 use crate::net::telnet::{RawFilter, TelnetCodec, TelnetEvent, escape_iac};
 use crate::term::charset::{Charset, Decoder, encode};
 use crate::world::World;
@@ -163,6 +163,7 @@ pub async fn serve(
     let mut wake = Arc::new(tokio::sync::Notify::new());
     let mut session: Option<Session> = None;
     let mut reported_size: Option<(u16, u16)> = None;
+    let mut terminal_type: Option<String> = None;
     let mut decoder = Decoder::new(Charset::Utf8);
     let mut wizard_deadline = Instant::now() + arrival.wizard_timeout;
     let outcome = {
@@ -207,7 +208,7 @@ pub async fn serve(
                                     TelnetEvent::WindowSize { cols, rows } => sizes.push((cols, rows)),
                                     TelnetEvent::AreYouThere => answers.push_str("\r\n[r0c: yes, still here]\r\n"),
                                     TelnetEvent::Interrupt => text.push('\x03'),
-                                    TelnetEvent::TerminalType(_) => {}
+                                    TelnetEvent::TerminalType(name) => terminal_type = Some(name),
                                     TelnetEvent::Violation(what) => tracing::debug!(%peer, what, "telnet protocol violation"),
                                 }
                             }
@@ -222,6 +223,13 @@ pub async fn serve(
                     };
                     let Some(chat) = session.as_mut() else {
                         reported_size = sizes.last().copied().or(reported_size);
+                        if let Filter::Telnet(codec) = &filter {
+                            wizard.set_hints(Hints::from_telnet(
+                                terminal_type.as_deref(),
+                                reported_size.is_some(),
+                                codec.we_echo(),
+                            ));
+                        }
                         let mut finished = None;
                         let mut quit = false;
                         for action in wizard.feed(&text, negotiations) {

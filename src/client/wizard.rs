@@ -123,6 +123,36 @@ enum Stage {
     TelnetExe,
 }
 
+/// What the telnet negotiation told about the client, used to pre-select answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// The client reported a window size or a VT100-family terminal type.
+    pub vt100: bool,
+    /// The client agreed that the server echoes (so it does not echo by itself).
+    pub server_echoes: bool,
+}
+
+impl Hints {
+    /// Hints from a telnet client's reports.
+    pub fn from_telnet(
+        terminal_type: Option<&str>,
+        window_size: bool,
+        server_echoes: bool,
+    ) -> Hints {
+        const VT100_FAMILY: [&str; 10] = [
+            "xterm", "vt1", "vt2", "vt3", "vt4", "screen", "tmux", "linux", "ansi", "rxvt",
+        ];
+        let terminal = terminal_type.unwrap_or_default().to_lowercase();
+        let vt100 = window_size
+            || VT100_FAMILY.iter().any(|t| terminal.starts_with(t))
+            || terminal.contains("putty");
+        Hints {
+            vt100,
+            server_echoes,
+        }
+    }
+}
+
 /// Facts about the connection the wizard needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Listener {
@@ -153,6 +183,8 @@ pub struct Wizard {
     typed: String,
     /// Lines a scanner typed into the fake shell, once it was recognised.
     bot_lines: Option<usize>,
+    /// What the telnet layer learned about the client.
+    hints: Hints,
 }
 
 impl Wizard {
@@ -174,6 +206,7 @@ impl Wizard {
             smallest_read: None,
             typed: String::new(),
             bot_lines: None,
+            hints: Hints::default(),
         }
     }
 
@@ -561,11 +594,31 @@ impl Wizard {
     /// The first of `letters` typed since the question appeared. Escape sequences (arrow
     /// keys send `ESC [ A`) never count as an answer; line-buffered clients must press Enter.
     fn answer(&self, letters: &[char]) -> Option<char> {
-        if self.settings.linemode && !self.input.contains(['\r', '\n']) {
+        let pressed_enter = self.input.contains(['\r', '\n']);
+        if self.settings.linemode && !pressed_enter {
             return None;
         }
         let plain = without_escape_sequences(&self.input).to_lowercase();
-        plain.chars().find(|c| letters.contains(c))
+        plain.chars().find(|c| letters.contains(c)).or_else(|| {
+            self.preselected()
+                .filter(|c| pressed_enter && letters.contains(c))
+        })
+    }
+
+    /// The answer Enter alone picks, from what a telnet client told about itself: one that
+    /// reports a window size or a VT100-family terminal type shows colours, and one that let
+    /// the server echo does not echo by itself. The questions stay the same.
+    fn preselected(&self) -> Option<char> {
+        match self.stage {
+            Stage::Colours => self.hints.vt100.then_some('y'),
+            Stage::Echo => self.hints.server_echoes.then_some('b'),
+            _ => None,
+        }
+    }
+
+    /// What the telnet layer learned about the client (NAWS, TTYPE, ECHO), for pre-selection.
+    pub fn set_hints(&mut self, hints: Hints) {
+        self.hints = hints;
     }
 }
 

@@ -279,3 +279,45 @@ fn scanners_get_a_fake_shell_and_people_do_not() {
         );
     }
 }
+
+#[test]
+fn telnet_reports_preselect_answers_for_enter_alone() {
+    let mut reads = keys("qwer asdf");
+    reads.extend(["\r\0".to_string(), "\r\0".to_string()]);
+    let reads: Vec<&str> = reads.iter().map(String::as_str).collect();
+    let mut wizard = Wizard::new(TELNET, None);
+    wizard.set_hints(Hints::from_telnet(Some("XTERM-256COLOR"), false, true));
+    for read in &reads {
+        wizard.feed(read, 3);
+    }
+    // Enter alone answers "nothing happened" and "colours work"; the charset is still asked.
+    assert!(
+        wizard
+            .feed("\r\0", 3)
+            .iter()
+            .all(|a| matches!(a, WizardAction::Send(_)))
+    );
+    let shown: Vec<WizardAction> = wizard.feed("\r\0", 3);
+    let screen = match shown.as_slice() {
+        [WizardAction::Send(bytes)] => String::from_utf8_lossy(bytes).into_owned(),
+        other => panic!("{other:?}"),
+    };
+    assert!(screen.contains("which line looks like"), "{screen}");
+    assert_eq!(
+        wizard.feed("\r\0", 3),
+        [],
+        "the charset has no pre-selection"
+    );
+    let settings = finished(&wizard.feed("a", 3));
+    assert!(settings.vt100 && !settings.echo);
+    // Without hints, Enter alone answers nothing.
+    let mut plain = Wizard::new(RAW, None);
+    for read in &reads {
+        plain.feed(read, 0);
+    }
+    assert_eq!(plain.feed("\r\0", 0), []);
+    assert_eq!(
+        Hints::from_telnet(Some("dumb"), false, false),
+        Hints::default()
+    );
+}
