@@ -83,6 +83,8 @@ pub struct Vt100Ui {
     pub tick_due: bool,
     /// The status bar as last rendered.
     last_status: Option<String>,
+    /// The linemode "please press ENTER" banner is on screen.
+    banner_shown: bool,
     /// A line-buffered client holds the answer to a size probe until Enter is pressed; the
     /// input line says so meanwhile (r0c's linemode notice).
     pub awaiting_enter: bool,
@@ -107,6 +109,7 @@ impl Vt100Ui {
             defer_status: false,
             tick_due: false,
             last_status: None,
+            banner_shown: false,
             screen: Screen::new(cols, rows, swapped),
             channel: None,
             rows: VecDeque::new(),
@@ -276,6 +279,23 @@ impl Vt100Ui {
             cursor_col,
         };
         self.screen.render(&frame, &mut out);
+        if self.awaiting_enter && !std::mem::replace(&mut self.banner_shown, true) {
+            // r0c's linemode notice in the middle of the pane; the redraw after Enter clears it.
+            let row = rows / 2;
+            let _ = write!(
+                out,
+                "\x1b[{row}H\x1b[K   \x1b[1m*** please press ENTER  (due to linemode) ***\x1b[0m\x1b[{};{}H",
+                if self.swapped {
+                    rows.saturating_sub(1)
+                } else {
+                    rows
+                },
+                cursor_col
+            );
+        }
+        if !self.awaiting_enter {
+            self.banner_shown = false;
+        }
         out
     }
 

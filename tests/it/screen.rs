@@ -539,6 +539,9 @@ async fn linemode_swaps_the_bottom_rows_and_chats() {
     alice
         .expect_row(22, "please press ENTER  (due to linemode)")
         .await;
+    alice
+        .expect("*** please press ENTER  (due to linemode) ***")
+        .await;
     alice.line("/join #g").await;
     alice.expect_row(23, "#g(2)").await;
     assert!(
