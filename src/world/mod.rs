@@ -669,32 +669,50 @@ impl World {
 
     /// `/join`: joins (creating it if needed) or switches to a public channel.
     pub fn join(&self, user: UserId, name: &str) {
+        {
+            let mut state = self.lock();
+            if let Some(channel) = state.public_by_name.get(name).copied() {
+                self.enter_public(&mut state, user, channel, name);
+                return;
+            }
+        }
+        // The channel is not in memory: read its history without holding the lock, so everyone
+        // else keeps chatting meanwhile.
+        let loaded = self.load_public(name);
         let mut state = self.lock();
-        let existing = state.public_by_name.get(name).copied();
-        if let Some(channel) = existing
-            && let Some(index) = state
-                .users
-                .get(&user)
-                .and_then(|u| u.windows.iter().position(|w| w.channel == channel))
+        // Someone may have opened it in the meantime; then their copy is the one.
+        let channel = match state.public_by_name.get(name).copied() {
+            Some(channel) => channel,
+            None => self.create_public(&mut state, name, loaded),
+        };
+        self.enter_public(&mut state, user, channel, name);
+    }
+
+    /// Switches to a public channel, joining it first if the user is not a member.
+    fn enter_public(&self, state: &mut State, user: UserId, channel: ChannelId, name: &str) {
+        if let Some(index) = state
+            .users
+            .get(&user)
+            .and_then(|u| u.windows.iter().position(|w| w.channel == channel))
         {
             state.switch_window(user, index);
             return;
         }
-        let channel = match existing {
-            Some(channel) => channel,
-            None => self.create_public(&mut state, name),
-        };
         let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else {
             return;
         };
-        self.add_member(&mut state, user, channel, format!("#{name}"));
-        self.report_old_mentions(&mut state, user, channel);
+        self.add_member(state, user, channel, format!("#{name}"));
+        self.report_old_mentions(state, user, channel);
         let index = state.users.get(&user).map_or(0, |u| u.windows.len() - 1);
         state.switch_window(user, index);
         tracing::info!(channel = name, nick, "join");
     }
 
-    fn create_public(&self, state: &mut State, name: &str) -> ChannelId {
+    /// Reads a channel's stored history, next sequence number and topic. What was said just
+    /// before (a channel closed and opened again at once) is committed first, so numbering
+    /// continues after it and nothing is shown twice or lost.
+    fn load_public(&self, name: &str) -> LoadedChannel {
+        self.store.flush();
         let history = self
             .store
             .recent_messages(name, self.settings.hist_rd)
@@ -711,17 +729,27 @@ impl World {
             .topic(name)
             .ok()
             .flatten()
-            .map(|t| text::sanitize_message(&t))
+            .map(|t| text::sanitize_message(&t));
+        LoadedChannel {
+            history,
+            next_seq,
+            topic,
+        }
+    }
+
+    fn create_public(&self, state: &mut State, name: &str, loaded: LoadedChannel) -> ChannelId {
+        let topic = loaded
+            .topic
             .unwrap_or_else(|| format!("#{name} - no topic has been set"));
         let id = state.new_channel(
             ChannelKind::Public {
                 name: name.to_string(),
             },
             topic,
-            next_seq,
+            loaded.next_seq,
         );
         if let Some(channel) = state.channels.get_mut(&id) {
-            channel.messages.extend(history.into_iter().map(|m| {
+            channel.messages.extend(loaded.history.into_iter().map(|m| {
                 Arc::new(Message {
                     seq: m.seq,
                     unix_micros: m.unix_micros,
@@ -1462,6 +1490,16 @@ pub enum Around {
     Before(u64),
     /// The oldest messages from this sequence number on.
     From(u64),
+}
+
+/// A public channel as read from the store before it is opened.
+struct LoadedChannel {
+    /// The newest `--hist-rd` messages, oldest first.
+    history: Vec<StoredMessage>,
+    /// The number the channel's next message gets.
+    next_seq: u64,
+    /// The stored topic, if one was ever set.
+    topic: Option<String>,
 }
 
 /// Who a new message notifies as a mention.

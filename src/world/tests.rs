@@ -141,3 +141,31 @@ fn nick_case_change_of_your_own_nick_is_allowed_but_not_of_others() {
     assert_eq!(world.change_nick(bob, "kywmyv"), Err(NickError::Taken));
     assert_eq!(world.change_nick(alice, "KYWMYV"), Err(NickError::Taken));
 }
+
+#[test]
+fn a_channel_closed_and_opened_at_once_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 100, 1000, 100);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "g");
+    world.say(alice, "before").expect("say");
+    world.part(alice).expect("part");
+    // No flush here: the writer may not have committed "before" yet.
+    world.join(alice, "g");
+    world.say(alice, "after").expect("say");
+    store.flush();
+    let stored: Vec<String> = store
+        .recent_messages("g", 100)
+        .expect("read")
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert!(
+        stored.iter().any(|t| t == "before") && stored.iter().any(|t| t == "after"),
+        "{stored:?}"
+    );
+    assert!(
+        texts(&world, alice).contains(&"kywmyv before".to_string()),
+        "history shown again"
+    );
+}
