@@ -251,11 +251,8 @@ impl Wizard {
     fn verify(&mut self, text: &str) -> Vec<WizardAction> {
         let typed_before = self.input.len() - text.len();
         if !self.input[..typed_before].contains(['\r', '\n']) {
-            let grown = text
-                .trim_end_matches(['\r', '\n', '\0'])
-                .chars()
-                .count()
-                .max(1);
+            // A whole line in one read (answer and Enter together) means line buffering.
+            let grown = text.chars().count().max(1);
             self.smallest_read = Some(self.smallest_read.map_or(grown, |s| s.min(grown)));
         }
         let Some(enter) = doubled_enter(&self.input) else {

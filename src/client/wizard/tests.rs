@@ -1,6 +1,7 @@
 //! Wizard scenarios: byte-exact client behaviours, each read as the server would see it.
 
 use super::*;
+use crate::client::saved::SavedClient;
 
 /// Runs reads through a wizard and returns the settings it finished with, or the last action.
 fn run(listener: Listener, negotiations: u32, reads: &[&str]) -> (Vec<WizardAction>, String) {
@@ -320,4 +321,42 @@ fn telnet_reports_preselect_answers_for_enter_alone() {
         Hints::from_telnet(Some("dumb"), false, false),
         Hints::default()
     );
+}
+
+#[test]
+fn returning_clients_confirm_with_their_own_cadence() {
+    let saved = |linemode: bool, enter: &str| SavedClient {
+        nick: "alice".into(),
+        settings: ClientSettings {
+            linemode,
+            echo: linemode,
+            enter: enter.into(),
+            ..ClientSettings::default()
+        },
+        prefs: crate::world::Prefs {
+            bell: 2,
+            at_all: true,
+            hilight_log: true,
+            colored_nicks: true,
+            margins: true,
+        },
+    };
+    // A line-buffered client sends its answer and both Enters in one read.
+    let mut wizard = Wizard::new(RAW, Some(saved(true, "\n")));
+    let settings = finished(&wizard.feed("y\n\n", 0));
+    assert!(settings.linemode);
+    assert_eq!(settings.nick.as_deref(), Some("alice"));
+    // A character-mode client sends each key on its own.
+    let mut wizard = Wizard::new(TELNET, Some(saved(false, "\r\0")));
+    assert!(wizard.feed("y", 2).is_empty());
+    assert!(wizard.feed("\r\0", 2).is_empty());
+    let settings = finished(&wizard.feed("\r\0", 2));
+    assert_eq!(settings.prefs.map(|p| p.bell), Some(2));
+    // The same address typing whole lines now is not the saved client any more.
+    let mut wizard = Wizard::new(TELNET, Some(saved(false, "\r\0")));
+    let screen = match wizard.feed("y\r\0\r\0", 2).as_slice() {
+        [WizardAction::Send(bytes)] => String::from_utf8_lossy(bytes).into_owned(),
+        other => panic!("{other:?}"),
+    };
+    assert!(screen.contains("-- linemode changed"), "{screen}");
 }
