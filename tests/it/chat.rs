@@ -297,3 +297,17 @@ async fn a_returning_address_confirms_its_saved_settings_across_restarts() {
     wrong.expect("type the text below").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_behind_a_proxy_never_reuse_saved_settings() {
+    let (_keep, dir) = data_dir();
+    let mut config = crate::support::test_config(&dir);
+    config.proxies = vec!["127.0.0.1".parse().expect("address")];
+    let server = TestServer::start_with(config).await;
+    let _first = TestClient::joined(server.raw).await;
+    // Many people share a relay's address: each of them gets the whole wizard.
+    let mut second = TestClient::connect(server.raw).await;
+    second.expect("type the text below").await;
+    assert!(!second.text().contains("verify that your config"));
+    server.stop().await;
+}
