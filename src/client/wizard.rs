@@ -692,19 +692,16 @@ fn clear() -> String {
     format!("{}\x1b[H\x1b[J", "\r\n".repeat(20))
 }
 
+/// The trailing run of Enter bytes (CR, LF, NUL) of `input`.
+fn enter_run(input: &str) -> &str {
+    &input[input.trim_end_matches(['\r', '\n', '\0']).len()..]
+}
+
 /// The Enter key if `input` ends with it pressed twice: the last at most four bytes of the
 /// trailing run of CR, LF and NUL, split in two equal halves.
 fn doubled_enter(input: &str) -> Option<String> {
-    let run: String = input
-        .chars()
-        .rev()
-        .take_while(|c| matches!(c, '\r' | '\n' | '\0'))
-        .collect();
-    let run: String = run.chars().rev().collect();
-    let tail: String = run
-        .chars()
-        .skip(run.chars().count().saturating_sub(4))
-        .collect();
+    let run = enter_run(input);
+    let tail = &run[run.len().saturating_sub(4)..];
     let half = tail.len() / 2;
     (tail.len() >= 2 && tail.len().is_multiple_of(2) && tail[..half] == tail[half..])
         .then(|| tail[..half].to_string())
@@ -712,13 +709,10 @@ fn doubled_enter(input: &str) -> Option<String> {
 
 /// The Enter bytes at the end of `input`, when it was pressed once.
 fn trailing_enter(input: &str) -> String {
-    let run: String = input
-        .chars()
-        .rev()
-        .take_while(|c| matches!(c, '\r' | '\n' | '\0'))
-        .collect();
-    let run: String = run.chars().rev().collect();
-    if run.is_empty() { "\r\n".into() } else { run }
+    match enter_run(input) {
+        "" => "\r\n".into(),
+        run => run.to_string(),
+    }
 }
 
 /// `text` without escape sequences (ESC, an optional `[` or `O`, parameters, a final letter).
