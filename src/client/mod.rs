@@ -156,7 +156,7 @@ pub async fn serve(
         saved,
     );
     // What was last saved for this client, so settings are written only when they change.
-    let mut saved_line = String::new();
+    let mut saved_record: Option<SavedClient> = None;
     let mut remembered: Option<ClientSettings> = None;
     send_bytes(protocol, &wizard.start(), &mut out);
     // Until the wizard is done there is no user in the world; this handle is never woken.
@@ -262,7 +262,7 @@ pub async fn serve(
                             let motd = read_motd(arrival.motd.as_deref()).await;
                             let (chat, user_wake) = start_chat(&world, peer, &settings, reported_size, motd.as_deref());
                             decoder.set_charset(settings.charset);
-                            save_client(&world, &arrival, &address, &chat, &settings, &mut saved_line);
+                            save_client(&world, &arrival, &address, &chat, &settings, &mut saved_record);
                             remembered = Some(settings);
                             wake = user_wake;
                             session = Some(chat);
@@ -280,7 +280,7 @@ pub async fn serve(
                         break "quit";
                     }
                     if let Some(settings) = &remembered {
-                        save_client(&world, &arrival, &address, chat, settings, &mut saved_line);
+                        save_client(&world, &arrival, &address, chat, settings, &mut saved_record);
                     }
                     escape_deadline = chat.has_pending_escape().then(|| Instant::now() + ESCAPE_TIMEOUT);
                     // Answer the user's own keystrokes at once; pacing is for other people's messages.
@@ -437,7 +437,7 @@ fn save_client(
     address: &str,
     chat: &Session,
     settings: &ClientSettings,
-    saved_line: &mut String,
+    saved: &mut Option<SavedClient>,
 ) {
     let (Some(nick), Some(prefs)) = (world.nick(chat.user), world.prefs(chat.user)) else {
         return;
@@ -451,17 +451,13 @@ fn save_client(
         settings,
         prefs,
     };
-    // Compare without the timestamp field, which changes every time.
-    let line = record.to_line(crate::world::now_micros());
-    let body = line
-        .split_once(' ')
-        .map_or("", |(_, rest)| rest)
-        .to_string();
-    if body != *saved_line {
+    // This runs after every keystroke: compare first, format and write only on a change.
+    if saved.as_ref() != Some(&record) {
+        let line = record.to_line(crate::world::now_micros());
         world
             .store()
             .save_client(arrival.listener_name(), address, &line);
-        *saved_line = body;
+        *saved = Some(record);
     }
 }
 
