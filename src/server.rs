@@ -93,7 +93,6 @@ impl Server {
             password: config.password.clone(),
             admin_requires_auth: config.admin_requires_auth,
             no_all: config.no_all,
-            motd: config.motd.clone(),
         };
         let world = Arc::new(World::new(settings, store.clone(), shutdown.clone()));
         Ok(Server {

@@ -345,19 +345,6 @@ impl Session {
         }
     }
 
-    /// Switches between the VT100 interface and the teletype mode.
-    pub fn set_vt100(&mut self, vt100: bool) {
-        self.ui = if vt100 {
-            Ui::Vt100(Box::new(Vt100Ui::new(
-                usize::from(self.cols),
-                usize::from(self.rows),
-                false,
-            )))
-        } else {
-            Ui::Teletype(Teletype::new())
-        };
-    }
-
     /// Whether the client gets the full-screen VT100 interface.
     pub fn is_vt100(&self) -> bool {
         matches!(self.ui, Ui::Vt100(_))
@@ -668,7 +655,6 @@ mod tests {
             password: "pw".into(),
             admin_requires_auth: false,
             no_all: false,
-            motd: None,
         };
         Arc::new(World::new(settings, store, CancellationToken::new()))
     }

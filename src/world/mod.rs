@@ -9,7 +9,6 @@ mod text_rules;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -158,8 +157,6 @@ pub struct WorldSettings {
     pub admin_requires_auth: bool,
     /// Default of `@all` mentions for new users is off (`--no-all`).
     pub no_all: bool,
-    /// A file appended to the welcome text, read at each login (`--motd`).
-    pub motd: Option<PathBuf>,
 }
 
 /// What a user sees of one window at one moment, copied out under the lock.
@@ -254,11 +251,6 @@ impl World {
     /// The history store (also where client settings are saved).
     pub fn store(&self) -> &Arc<Store> {
         &self.store
-    }
-
-    /// The world's fixed settings.
-    pub fn settings(&self) -> &WorldSettings {
-        &self.settings
     }
 
     /// Asks the server to shut down after `delay` (used by `/sd`, so the announcement is seen).

@@ -22,7 +22,6 @@ fn world(
         password: "pw".into(),
         admin_requires_auth: false,
         no_all: false,
-        motd: None,
     };
     (
         World::new(settings, store.clone(), CancellationToken::new()),
