@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Real client programs the integration tests drive: command -> Debian package.
-declare -A packages=([telnet]=telnet [socat]=socat [nc]=netcat-openbsd [tmux]=tmux)
+# Real client programs the integration tests drive (TLS ones too): command -> Debian package.
+declare -A packages=([telnet]=telnet [socat]=socat [nc]=netcat-openbsd [tmux]=tmux
+    [openssl]=openssl [ncat]=ncat [telnet-ssl]=telnet-ssl)
 missing=()
 for command in "${!packages[@]}"; do
     command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")

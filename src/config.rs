@@ -39,13 +39,8 @@ type FlagUsed = fn(&RawArgs) -> bool;
 /// Flags of r0c 1.6.1 whose features this version does not have yet. Using one is an
 /// error rather than being ignored; remove an entry when its feature lands.
 const UNAVAILABLE: &[(&str, FlagUsed)] = &[
-    ("-tpt", |a| a.tls_telnet_port != 0),
-    ("-tpn", |a| a.tls_netcat_port != 0),
     ("--ircn", |a| !a.ircn.is_empty()),
     ("--ircb", |a| !a.ircb.is_empty()),
-    ("--ciphers", |a| !a.ciphers.is_empty()),
-    ("--tls-min", |a| !a.tls_min.is_empty()),
-    ("--old-tls", |a| a.old_tls),
     ("--log-rx", |a| a.log_rx),
     ("--log-tx", |a| a.log_tx),
     ("--hex-rx", |a| a.hex_rx),
@@ -118,6 +113,17 @@ pub enum ConfigError {
     /// An entry of `--proxy` that is not an IP address.
     #[error("invalid address '{0}' in --proxy")]
     Proxy(String),
+    /// TLS older than 1.2 was asked for; rustls cannot speak it.
+    #[error(
+        "{0}: TLS 1.0 and 1.1 and their ciphers are not supported (rustls cannot speak them); put a TLS terminator such as stunnel in front for old clients"
+    )]
+    OldTls(String),
+    /// `--tls-min` names no TLS version.
+    #[error("invalid argument to --tls-min: {0} (use TLSv1_2 or TLSv1_3)")]
+    TlsMin(String),
+    /// `--cert` and `--key` must be given together.
+    #[error("--cert and --key go together: give both or neither")]
+    CertWithoutKey,
     /// A flag whose feature this version does not have yet (see `UNAVAILABLE`).
     #[error("{0} is not available yet in this version of r0c")]
     Unavailable(&'static str),
@@ -138,6 +144,43 @@ pub enum ConfigError {
 impl ConfigError {
     /// The process exit status for any configuration error, as argparse and clap use.
     pub const EXIT_STATUS: i32 = 2;
+}
+
+/// The oldest TLS version the TLS listeners accept (`--tls-min`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3 (the default).
+    Tls12,
+    /// TLS 1.3 only.
+    Tls13,
+}
+
+/// How the TLS listeners are set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// `--tls-min`: the oldest version accepted.
+    pub min_version: TlsVersion,
+    /// `--ciphers`: rustls cipher-suite names to offer (all of the provider's if empty).
+    pub ciphers: Vec<String>,
+    /// `--cert`: the certificate chain (PEM); with `key`. Default `<app>/cert.pem`, which
+    /// holds key and certificate together as in r0c, and is generated on first start.
+    pub cert: Option<PathBuf>,
+    /// `--key`: the private key (PEM) for `cert`.
+    pub key: Option<PathBuf>,
+    /// `--tls-name`: host names of a generated certificate (default: this host and localhost).
+    pub names: Vec<String>,
+}
+
+impl Default for TlsSettings {
+    fn default() -> TlsSettings {
+        TlsSettings {
+            min_version: TlsVersion::Tls12,
+            ciphers: Vec::new(),
+            cert: None,
+            key: None,
+            names: Vec::new(),
+        }
+    }
 }
 
 /// Where the admin password came from; the startup output names it and warns about
@@ -161,10 +204,12 @@ pub struct Config {
     pub telnet_port: u16,
     /// Raw TCP ("netcat") port (`-pn`); 0 disables the listener.
     pub netcat_port: u16,
-    /// TLS telnet port (`-tpt`); 0 disables the listener (always 0 until TLS lands).
+    /// TLS telnet port (`-tpt`); 0 disables the listener.
     pub tls_telnet_port: u16,
-    /// TLS netcat port (`-tpn`); 0 disables the listener (always 0 until TLS lands).
+    /// TLS netcat port (`-tpn`); 0 disables the listener.
     pub tls_netcat_port: u16,
+    /// The TLS settings, used when a TLS listener is enabled.
+    pub tls: TlsSettings,
     /// Admin password for `/auth`.
     pub password: String,
     /// Where [`Config::password`] came from.
@@ -232,6 +277,7 @@ impl Config {
             max_clients: 0,
             irc_rate: (4.0, 2.0),
             ctcp_version: DEFAULT_CTCP_VERSION.to_owned(),
+            tls: TlsSettings::default(),
             app_dir,
             notices: Vec::new(),
         }
@@ -307,9 +353,18 @@ struct RawArgs {
     /// oldest ver to allow; SSLv3 TLSv1 TLSv1_1 TLSv1_2 TLSv1_3
     #[arg(long, value_name = "S", default_value = "", help_heading = "tls")]
     tls_min: String,
-    /// support old clients (centos6/powershell), bad ciphers
+    /// support old clients (centos6/powershell), bad ciphers (refused: needs a TLS terminator)
     #[arg(long, help_heading = "tls")]
     old_tls: bool,
+    /// certificate chain (PEM) for the TLS listeners; default: <app>/cert.pem, generated if missing
+    #[arg(long, value_name = "PATH", help_heading = "tls")]
+    cert: Option<PathBuf>,
+    /// private key (PEM) for --cert
+    #[arg(long, value_name = "PATH", help_heading = "tls")]
+    key: Option<PathBuf>,
+    /// host name for a generated certificate (repeatable; default: this host and localhost)
+    #[arg(long, value_name = "NAME", action = ArgAction::Append, help_heading = "tls")]
+    tls_name: Vec<String>,
 
     /// connect to an irc server; TXT is: "netname,hostname,[+]port,nick[,username[,password]]" (if password contains "," then use ", " as separator)
     #[arg(long, value_name = "TXT", action = ArgAction::Append, help_heading = "irc-bridge")]
@@ -636,6 +691,38 @@ fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation, ConfigErro
     resolve(raw, &matches, host).map(Invocation::Run)
 }
 
+/// Checks the TLS flags: r0c's old versions and `--old-tls` are refused with advice.
+fn tls_settings(raw: &RawArgs) -> Result<TlsSettings, ConfigError> {
+    if raw.old_tls {
+        return Err(ConfigError::OldTls("--old-tls".into()));
+    }
+    let min_version = match raw.tls_min.as_str() {
+        "" | "TLSv1_2" => TlsVersion::Tls12,
+        "TLSv1_3" => TlsVersion::Tls13,
+        "SSLv3" | "TLSv1" | "TLSv1_0" | "TLSv1_1" => {
+            return Err(ConfigError::OldTls(format!("--tls-min {}", raw.tls_min)));
+        }
+        other => return Err(ConfigError::TlsMin(other.into())),
+    };
+    if raw.cert.is_some() != raw.key.is_some() {
+        return Err(ConfigError::CertWithoutKey);
+    }
+    let ciphers = raw
+        .ciphers
+        .split([',', ':'])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok(TlsSettings {
+        min_version,
+        ciphers,
+        cert: raw.cert.clone(),
+        key: raw.key.clone(),
+        names: raw.tls_name.clone(),
+    })
+}
+
 /// What Python's `int()` accepts, roughly: optional sign, digits, surrounding blanks.
 fn is_integer(arg: &str) -> bool {
     let arg = arg.trim();
@@ -647,6 +734,7 @@ fn is_integer(arg: &str) -> bool {
 /// of unavailable features, so a command line that is wrong in any version is called
 /// wrong, and the checks are ready for when those features land.
 fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, ConfigError> {
+    let tls = tls_settings(&raw)?;
     check_ports(&raw)?;
     if raw.hist_tsz == 0 || raw.hist_tsz >= raw.hist_mem {
         return Err(ConfigError::HistoryTrim {
@@ -712,6 +800,7 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         hist_tsz: raw.hist_tsz,
         max_clients: raw.max_clients,
         irc_rate: raw.i_rate,
+        tls,
         ctcp_version: raw.ctcp_ver,
         app_dir,
         notices,

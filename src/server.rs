@@ -9,11 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::client::{self, Protocol};
 use crate::config::{Config, PasswordSource};
+use crate::net::tls::TlsSetup;
 use crate::store::Store;
 use crate::world::{World, WorldSettings};
 
@@ -40,31 +42,102 @@ pub enum StartError {
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Tls(#[from] crate::net::tls::TlsError),
+}
+
+/// One kind of listener: which protocol it speaks, and whether under TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Plain telnet (`-pt`).
+    Telnet,
+    /// Plain raw TCP (`-pn`).
+    Raw,
+    /// Telnet under TLS (`-tpt`).
+    TlsTelnet,
+    /// Raw TCP under TLS (`-tpn`).
+    TlsRaw,
+}
+
+impl ListenerKind {
+    /// Every kind, in the order r0c reports them.
+    pub const ALL: [ListenerKind; 4] = [
+        ListenerKind::Telnet,
+        ListenerKind::Raw,
+        ListenerKind::TlsTelnet,
+        ListenerKind::TlsRaw,
+    ];
+
+    /// The protocol spoken once bytes flow.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            ListenerKind::Telnet | ListenerKind::TlsTelnet => Protocol::Telnet,
+            ListenerKind::Raw | ListenerKind::TlsRaw => Protocol::Raw,
+        }
+    }
+
+    /// Whether connections start with a TLS handshake.
+    pub fn is_tls(self) -> bool {
+        matches!(self, ListenerKind::TlsTelnet | ListenerKind::TlsRaw)
+    }
+
+    /// The listener a client on the wrong one should use instead (same TLS-ness).
+    fn sibling(self) -> ListenerKind {
+        match self {
+            ListenerKind::Telnet => ListenerKind::Raw,
+            ListenerKind::Raw => ListenerKind::Telnet,
+            ListenerKind::TlsTelnet => ListenerKind::TlsRaw,
+            ListenerKind::TlsRaw => ListenerKind::TlsTelnet,
+        }
+    }
+
+    /// The plain listener speaking the same protocol.
+    fn plain(self) -> ListenerKind {
+        match self.protocol() {
+            Protocol::Telnet => ListenerKind::Telnet,
+            Protocol::Raw => ListenerKind::Raw,
+        }
+    }
+
+    /// How the startup report names it, as r0c does.
+    fn name(self) -> &'static str {
+        match self {
+            ListenerKind::Telnet => "Telnet",
+            ListenerKind::Raw => "NetCat",
+            ListenerKind::TlsTelnet => "TLS-Telnet",
+            ListenerKind::TlsRaw => "TLS-NetCat",
+        }
+    }
 }
 
 /// A bound server, ready to run.
 pub struct Server {
     world: Arc<World>,
     store: Arc<Store>,
-    listeners: Vec<(Protocol, TcpListener)>,
+    listeners: Vec<(ListenerKind, TcpListener)>,
+    /// The TLS acceptor and what to report about its certificate, if a TLS listener is on.
+    tls: Option<TlsSetup>,
     config: Config,
     shutdown: CancellationToken,
 }
 
-/// The listeners the configuration asks for: telnet and raw, each unless its port is 0.
-pub fn planned_listeners(config: &Config) -> Vec<(Protocol, SocketAddr)> {
+/// The listeners the configuration asks for: each unless its port is 0.
+pub fn planned_listeners(config: &Config) -> Vec<(ListenerKind, SocketAddr)> {
     [
-        (Protocol::Telnet, config.telnet_port),
-        (Protocol::Raw, config.netcat_port),
+        (ListenerKind::Telnet, config.telnet_port),
+        (ListenerKind::Raw, config.netcat_port),
+        (ListenerKind::TlsTelnet, config.tls_telnet_port),
+        (ListenerKind::TlsRaw, config.tls_netcat_port),
     ]
     .into_iter()
     .filter(|(_, port)| *port != 0)
-    .map(|(protocol, port)| (protocol, SocketAddr::new(config.listen_ip, port)))
+    .map(|(kind, port)| (kind, SocketAddr::new(config.listen_ip, port)))
     .collect()
 }
 
 impl Server {
-    /// Creates the data directory, opens the store and binds the configured listeners.
+    /// Creates the data directory, opens the store, sets up TLS if asked, and binds the
+    /// configured listeners.
     pub async fn bind(config: Config) -> Result<Server, StartError> {
         let plan = planned_listeners(&config);
         Server::bind_to(config, plan).await
@@ -73,16 +146,21 @@ impl Server {
     /// Like [`Server::bind`], but on the given addresses (tests bind `127.0.0.1:0`).
     pub async fn bind_to(
         config: Config,
-        plan: Vec<(Protocol, SocketAddr)>,
+        plan: Vec<(ListenerKind, SocketAddr)>,
     ) -> Result<Server, StartError> {
         std::fs::create_dir_all(&config.app_dir).map_err(|source| StartError::DataDir {
             path: config.app_dir.clone(),
             source,
         })?;
+        let tls = if plan.iter().any(|(kind, _)| kind.is_tls()) {
+            Some(crate::net::tls::setup(&config.tls, &config.app_dir)?)
+        } else {
+            None
+        };
         let store = Arc::new(Store::open(&config.database_path())?);
         let mut listeners = Vec::new();
-        for (protocol, address) in plan {
-            listeners.push((protocol, listen(address)?));
+        for (kind, address) in plan {
+            listeners.push((kind, listen(address)?));
         }
         let shutdown = CancellationToken::new();
         let settings = WorldSettings {
@@ -99,16 +177,17 @@ impl Server {
             world,
             store,
             listeners,
+            tls,
             config,
             shutdown,
         })
     }
 
-    /// The address a listener of this protocol is bound to.
-    pub fn local_addr(&self, protocol: Protocol) -> Option<SocketAddr> {
+    /// The address a listener of this kind is bound to.
+    pub fn local_addr(&self, kind: ListenerKind) -> Option<SocketAddr> {
         self.listeners
             .iter()
-            .find(|(p, _)| *p == protocol)
+            .find(|(k, _)| *k == kind)
             .and_then(|(_, l)| l.local_addr().ok())
     }
 
@@ -127,18 +206,26 @@ impl Server {
         if let PasswordSource::File(path) = &config.password_source {
             lines.push(format!("Password from {}", path.display()));
         }
-        for (name, protocol) in [("Telnet", Protocol::Telnet), ("NetCat", Protocol::Raw)] {
-            match self.local_addr(protocol) {
+        if let Some(tls) = &self.tls {
+            let verb = if tls.generated {
+                "Generated certificate"
+            } else {
+                "Loaded certificate"
+            };
+            lines.push(format!("{verb} {}", tls.cert_path.display()));
+            lines.push(format!("  SHA-256 fingerprint {}", tls.fingerprint));
+        }
+        for kind in ListenerKind::ALL {
+            match self.local_addr(kind) {
                 Some(address) => lines.push(format!(
-                    "{name} server on {} port {}",
+                    "{} server on {} port {}",
+                    kind.name(),
                     address.ip(),
                     address.port()
                 )),
-                None => lines.push(format!("{name} server disabled")),
+                None => lines.push(format!("{} server disabled", kind.name())),
             }
         }
-        lines.push("TLS-Telnet server disabled".into());
-        lines.push("TLS-NetCat server disabled".into());
         lines.push(format!("Max num clients: {max_clients}"));
         lines.push(format!("History and data in {}", config.app_dir.display()));
         lines
@@ -147,24 +234,24 @@ impl Server {
     /// Accepts clients until the shutdown token is cancelled, then shuts down cleanly.
     pub async fn run(self) {
         let tracker = TaskTracker::new();
-        let port_of = |wanted: Protocol| {
-            self.listeners
+        let ports: Vec<(ListenerKind, u16)> = ListenerKind::ALL
+            .into_iter()
+            .map(|kind| (kind, self.local_addr(kind).map_or(0, |a| a.port())))
+            .collect();
+        let port_of = |kind: ListenerKind| {
+            ports
                 .iter()
-                .find(|(p, _)| *p == wanted)
-                .and_then(|(_, l)| l.local_addr().ok())
-                .map_or(0, |a| a.port())
+                .find(|(k, _)| *k == kind)
+                .map_or(0, |(_, p)| *p)
         };
-        let (telnet_port, raw_port) = (port_of(Protocol::Telnet), port_of(Protocol::Raw));
-        for (protocol, listener) in self.listeners {
-            let sibling_port = if protocol == Protocol::Telnet {
-                raw_port
-            } else {
-                telnet_port
-            };
+        let acceptor = self.tls.as_ref().map(|tls| tls.acceptor.clone());
+        for (kind, listener) in self.listeners {
             tracker.spawn(accept_loop(
                 listener,
-                protocol,
-                sibling_port,
+                kind,
+                port_of(kind.sibling()),
+                port_of(kind.plain()),
+                acceptor.clone().filter(|_| kind.is_tls()),
                 self.world.clone(),
                 self.config.clone(),
                 self.shutdown.clone(),
@@ -215,10 +302,13 @@ fn listen(address: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::from_std(socket.into()).map_err(error)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn accept_loop(
     listener: TcpListener,
-    protocol: Protocol,
+    kind: ListenerKind,
     sibling_port: u16,
+    plain_port: u16,
+    tls: Option<TlsAcceptor>,
     world: Arc<World>,
     config: Config,
     shutdown: CancellationToken,
@@ -232,14 +322,16 @@ async fn accept_loop(
                     backoff = Duration::from_millis(10);
                     let arrival = client::Arrival {
                         peer,
-                        protocol,
+                        protocol: kind.protocol(),
+                        tls: kind.is_tls(),
+                        sibling_plain_port: plain_port,
                         sibling_port,
                         motd: config.motd.clone(),
                         proxies: config.proxies.clone(),
                         wizard_timeout: config.wizard_timeout,
                         dev: config.dev,
                     };
-                    tracker.spawn(client::serve(stream, arrival, world.clone(), shutdown.clone()));
+                    tracker.spawn(client::serve(stream, arrival, world.clone(), shutdown.clone(), tls.clone()));
                 }
                 Err(error) => {
                     // Out of file descriptors and similar: wait a little instead of spinning.

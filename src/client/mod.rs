@@ -18,9 +18,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::commands::Flow;
@@ -53,6 +54,12 @@ const SLOWMO_SOFT_CHUNK: usize = 480;
 /// ...or at this many.
 const SLOWMO_MAX_CHUNK: usize = 510;
 
+/// The first byte of a TLS connection (a handshake record).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// A TLS client must finish its handshake within this time.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a client gets to receive its last frame when the server shuts down.
 const FINAL_FLUSH: Duration = Duration::from_millis(200);
 
@@ -81,6 +88,10 @@ pub struct Arrival {
     pub peer: SocketAddr,
     /// Which listener accepted it.
     pub protocol: Protocol,
+    /// The listener speaks TLS.
+    pub tls: bool,
+    /// The plain listener of the same protocol (for a plain client on a TLS port), 0 if none.
+    pub sibling_plain_port: u16,
     /// The port of the other plain listener (telnet ↔ raw), 0 if disabled: the wizard's
     /// wrong-port hint names it.
     pub sibling_port: u16,
@@ -98,9 +109,11 @@ pub struct Arrival {
 impl Arrival {
     /// The listener's name in saved client settings, as r0c names its config files.
     fn listener_name(&self) -> &'static str {
-        match self.protocol {
-            Protocol::Telnet => "telnet",
-            Protocol::Raw => "netcat",
+        match (self.protocol, self.tls) {
+            (Protocol::Telnet, false) => "telnet",
+            (Protocol::Raw, false) => "netcat",
+            (Protocol::Telnet, true) => "tls-telnet",
+            (Protocol::Raw, true) => "tls-netcat",
         }
     }
 }
@@ -108,16 +121,61 @@ impl Arrival {
 /// Serves one client until it leaves, its connection breaks, or the server shuts down: first
 /// the wizard, then the chat.
 pub async fn serve(
-    mut stream: TcpStream,
+    stream: TcpStream,
     arrival: Arrival,
     world: Arc<World>,
     shutdown: CancellationToken,
+    tls: Option<TlsAcceptor>,
 ) {
     let peer = arrival.peer;
-    let protocol = arrival.protocol;
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
     }
+    let Some(acceptor) = tls else {
+        return converse(stream, arrival, world, shutdown).await;
+    };
+    // A plain client on a TLS port gets a readable answer instead of a TLS alert.
+    let mut first = [0u8; 1];
+    let peeked = tokio::select! {
+        peeked = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, stream.peek(&mut first)) => peeked,
+        () = shutdown.cancelled() => return,
+    };
+    if !matches!(peeked, Ok(Ok(1))) {
+        return;
+    }
+    if first[0] != TLS_HANDSHAKE_RECORD {
+        let mut stream = stream;
+        let hint = match arrival.sibling_plain_port {
+            0 => "\r\nthis port speaks TLS; connect with a TLS client\r\n".to_string(),
+            port => format!(
+                "\r\nthis port speaks TLS; connect with a TLS client, or without TLS to port {port}\r\n"
+            ),
+        };
+        let _ = tokio::time::timeout(FINAL_FLUSH, stream.write_all(hint.as_bytes())).await;
+        tracing::info!(%peer, "plain client on a TLS port");
+        return;
+    }
+    // The handshake runs here, in this client's own task, with a time limit: a slow or broken
+    // TLS client never delays anyone else (r0c did it inside the accept handler).
+    let handshake = tokio::select! {
+        result = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => result,
+        () = shutdown.cancelled() => return,
+    };
+    match handshake {
+        Ok(Ok(stream)) => converse(stream, arrival, world, shutdown).await,
+        Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
+        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+    }
+}
+
+/// The conversation with one client over any byte stream: the wizard, then the chat.
+async fn converse<S>(stream: S, arrival: Arrival, world: Arc<World>, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let peer = arrival.peer;
+    let protocol = arrival.protocol;
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut out: Vec<u8> = Vec::new();
     let mut filter = match protocol {
         Protocol::Telnet => {
@@ -167,7 +225,6 @@ pub async fn serve(
     let mut decoder = Decoder::new(Charset::Utf8);
     let mut wizard_deadline = Instant::now() + arrival.wizard_timeout;
     let outcome = {
-        let (mut reader, mut writer) = stream.split();
         let mut buf = vec![0u8; 4096];
         let mut dirty = true;
         let mut next_frame = Instant::now();
@@ -333,13 +390,13 @@ pub async fn serve(
     if outcome == "server shutdown" {
         // Show what happened last (a /sd or /bc announcement) before the connection closes.
         render_into(&mut chat, protocol, &mut out);
-        let _ = tokio::time::timeout(FINAL_FLUSH, stream.write_all(&out)).await;
+        let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
     }
     let announce = !shutdown.is_cancelled();
     world.disconnect(chat.user, announce);
     tracing::info!(%peer, reason = outcome, "client disconnected");
     if outcome == "quit" {
-        let _ = stream.shutdown().await;
+        let _ = writer.shutdown().await;
     }
 }
 

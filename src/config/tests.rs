@@ -106,7 +106,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
     let fields = fields!(
         listen_ip, telnet_port, netcat_port, tls_telnet_port, tls_netcat_port, password,
         password_source, admin_requires_auth, nick_salt, proxies, no_all, motd, hist_rd,
-        hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, app_dir, wizard_timeout, dev
+        hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, app_dir, wizard_timeout, dev, tls
     );
     fields
 }
@@ -264,13 +264,8 @@ fn proxies() {
 #[test]
 fn unavailable_flags_are_refused() {
     for args in [
-        "-tpt 2424",
-        "-tpn 1515",
         "--ircn a,irc.example.net,6667,r0c",
         "--ircn a,h,6667,n --ircb A,chat,g",
-        "--ciphers HIGH",
-        "--tls-min TLSv1_2",
-        "--old-tls",
         "--log-rx",
         "--log-tx",
         "--hex-rx",

@@ -1,3 +1,4 @@
 //! Network protocols between the socket and the session: the telnet codec and the raw filter.
 
 pub mod telnet;
+pub mod tls;

@@ -130,7 +130,7 @@ impl Drop for RealClient {
 }
 
 /// Has a real client join #g, talk with a test client there, and see the answer.
-async fn chat_with(server: &TestServer, program: &str, args: Vec<String>, enter: &str) {
+pub(crate) async fn chat_with(server: &TestServer, program: &str, args: Vec<String>, enter: &str) {
     let mut witness = TestClient::joined(server.raw).await;
     witness.line("/nick witness").await;
     witness.line("/join #g").await;

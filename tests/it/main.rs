@@ -8,4 +8,5 @@ mod screen;
 mod stress;
 mod support;
 mod telnet;
+mod tls;
 mod tmux;

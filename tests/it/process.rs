@@ -160,6 +160,15 @@ fn bad_arguments_get_one_clear_line_and_status_2() {
         (&["--bogus"], "--bogus"),
         (&["-i", "not-an-ip"], "not-an-ip"),
         (&["--ircn", "a,b,6667,nick"], "--ircn"),
+        (
+            &["--old-tls"],
+            "put a TLS terminator such as stunnel in front",
+        ),
+        (
+            &["--tls-min", "TLSv1"],
+            "TLS 1.0 and 1.1 and their ciphers are not supported",
+        ),
+        (&["--cert", "/tmp/x.pem"], "--cert and --key go together"),
     ];
     for (args, expected) in cases {
         let output = r0c()

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use r0c::client::Protocol;
 use r0c::config::Config;
+use r0c::server::ListenerKind;
 use r0c::server::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,6 +20,9 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub struct TestServer {
     pub telnet: SocketAddr,
     pub raw: SocketAddr,
+    /// The TLS listeners, when started with [`TestServer::start_with_tls`].
+    pub tls_telnet: Option<SocketAddr>,
+    pub tls_raw: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -32,19 +35,31 @@ impl TestServer {
 
     /// Starts a server with a prepared configuration (ports are replaced by port 0).
     pub async fn start_with(config: Config) -> TestServer {
+        TestServer::start_kinds(config, &[ListenerKind::Telnet, ListenerKind::Raw]).await
+    }
+
+    /// Starts a server with all four listeners, the TLS ones included.
+    pub async fn start_with_tls(config: Config) -> TestServer {
+        TestServer::start_kinds(config, &ListenerKind::ALL).await
+    }
+
+    async fn start_kinds(config: Config, kinds: &[ListenerKind]) -> TestServer {
         let any: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
-        let server = Server::bind_to(config, vec![(Protocol::Telnet, any), (Protocol::Raw, any)])
-            .await
-            .expect("server binds");
+        let plan = kinds.iter().map(|kind| (*kind, any)).collect();
+        let server = Server::bind_to(config, plan).await.expect("server binds");
         let telnet = server
-            .local_addr(Protocol::Telnet)
+            .local_addr(ListenerKind::Telnet)
             .expect("telnet listener");
-        let raw = server.local_addr(Protocol::Raw).expect("raw listener");
+        let raw = server.local_addr(ListenerKind::Raw).expect("raw listener");
+        let tls_telnet = server.local_addr(ListenerKind::TlsTelnet);
+        let tls_raw = server.local_addr(ListenerKind::TlsRaw);
         let shutdown = server.shutdown_token();
         let task = tokio::spawn(server.run());
         TestServer {
             telnet,
             raw,
+            tls_telnet,
+            tls_raw,
             shutdown,
             task,
         }
