@@ -234,7 +234,8 @@ impl Vt100Ui {
         }
         let switched = self.channel != Some(view.channel);
         let layout = Layout::for_width(cols, view.kind == ChannelKind::Status);
-        let pane = if switched || view.redraw || self.force_redraw || self.screen.needs_redraw() {
+        let full = switched || view.redraw || self.force_redraw || self.screen.needs_redraw();
+        let pane = if full {
             self.channel = Some(view.channel);
             if switched {
                 self.locked = true;
@@ -256,11 +257,12 @@ impl Vt100Ui {
         }
         // On links of 3000 bps and less the status bar waits for the clock tick instead of
         // riding along with every chat update (r0c's saving for slow modems).
+        // A full redraw (window switch, resize) always shows the current status bar.
         let status = match (
             &self.last_status,
             self.defer_status && !std::mem::take(&mut self.tick_due),
         ) {
-            (Some(last), true) if !self.screen.needs_redraw() => last.clone(),
+            (Some(last), true) if !full => last.clone(),
             _ => self.status_bar(view, cols),
         };
         self.tick_due = false;
