@@ -738,3 +738,42 @@ async fn a_slow_link_is_measured_and_named() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goto_jumps_by_position_percentage_and_time() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = at_80x24(&server).await;
+    alice.line("/join #g").await;
+    alice.expect_row(22, "#g(1)").await;
+    for index in 0..40 {
+        alice.line(&format!("number {index}")).await;
+    }
+    alice.expect("kywmyv number 39").await;
+    // Messages 0 and 1 are "channel created" and the join; "number 0" is message 2.
+    alice.line("/g 12").await;
+    alice.expect_row(1, "kywmyv number 10").await;
+    assert!(
+        alice.row(22).contains('+'),
+        "scrolled away from the bottom: {:?}",
+        alice.row(22)
+    );
+    alice.line("/l").await;
+    alice.expect_row(21, "kywmyv number 39").await;
+    alice.line("/g 50%").await;
+    alice.expect_row(1, "kywmyv number 19").await;
+    alice.line("/g 00:00").await;
+    alice.drain(Duration::from_millis(200)).await;
+    alice.line("/g 1999-01-01").await;
+    alice.expect_row(1, "channel created at").await;
+    alice.line("/g sometime").await;
+    alice
+        .expect("invalid argument format, see /g for help")
+        .await;
+    // The help is long: a one-line notice here, the full text in the status window.
+    alice.line("/g").await;
+    alice.expect("[goto]  (more in window 0: /0)").await;
+    alice.line("/0").await;
+    alice.expect("42 msgs since").await;
+    server.stop().await;
+}
