@@ -6,6 +6,7 @@
 //! and renders what it shows; the world persists history through [`store`]. [`text`] holds the
 //! rules for user text that every path shares.
 
+pub mod bridge;
 pub mod client;
 pub mod config;
 pub mod net;
