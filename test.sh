@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Real client programs the integration tests drive (TLS ones too): command -> Debian package.
+# Real programs the integration tests drive (TLS clients too, and an IRC server for the
+# bridge): command -> Debian package. ngircd lives in /usr/sbin.
+export PATH="$PATH:/usr/sbin"
 declare -A packages=([telnet]=telnet [socat]=socat [nc]=netcat-openbsd [tmux]=tmux
-    [openssl]=openssl [ncat]=ncat [telnet-ssl]=telnet-ssl)
+    [openssl]=openssl [ncat]=ncat [telnet-ssl]=telnet-ssl [ngircd]=ngircd)
 missing=()
 for command in "${!packages[@]}"; do
     command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")

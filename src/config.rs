@@ -39,14 +39,11 @@ type FlagUsed = fn(&RawArgs) -> bool;
 /// Flags of r0c 1.6.1 whose features this version does not have yet. Using one is an
 /// error rather than being ignored; remove an entry when its feature lands.
 const UNAVAILABLE: &[(&str, FlagUsed)] = &[
-    ("--ircn", |a| !a.ircn.is_empty()),
-    ("--ircb", |a| !a.ircb.is_empty()),
     ("--log-rx", |a| a.log_rx),
     ("--log-tx", |a| a.log_tx),
     ("--hex-rx", |a| a.hex_rx),
     ("--hex-tx", |a| a.hex_tx),
     ("--dbg", |a| a.dbg),
-    ("--dbg-irc", |a| a.dbg_irc),
     ("--thr-mon", |a| a.thr_mon),
     ("--linemode", |a| a.linemode),
     ("--bench", |a| a.bench),
@@ -64,6 +61,36 @@ const NO_EFFECT: &[(&str, &str, &str)] = &[
     ("hex_lim", "--hex-lim", "hexdumps (--hex-rx, --hex-tx) are not available yet"),
     ("hex_w", "--hex-w", "hexdumps (--hex-rx, --hex-tx) are not available yet"),
 ];
+
+/// One `--ircn`: an IRC network the bridge connects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrcNetwork {
+    /// The name `--ircb` refers to it by, lower-cased.
+    pub name: String,
+    /// Host name or address of the IRC server.
+    pub host: String,
+    /// TCP port of the IRC server.
+    pub port: u16,
+    /// The port was given as `+port`: connect with TLS.
+    pub tls: bool,
+    /// The nick the bridge asks for (a digit is appended while it is taken).
+    pub nick: String,
+    /// The user name sent in USER (r0c used the nick; we use the 5th field when given).
+    pub user: String,
+    /// Sent as PASS before registering, when given.
+    pub password: Option<String>,
+}
+
+/// One `--ircb`: an IRC channel of a network bridged to an r0c channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrcLink {
+    /// The `--ircn` name of the network.
+    pub network: String,
+    /// The IRC channel, lower-cased, with its `#`.
+    pub irc_channel: String,
+    /// The r0c channel, as [`crate::world::normalize_channel_name`] gives it (no `#`).
+    pub r0c_channel: String,
+}
 
 /// What the command line asks for.
 // There is one per process, so boxing the large `Config` would buy nothing.
@@ -246,6 +273,17 @@ pub struct Config {
     pub irc_rate: (f64, f64),
     /// `--ctcp-ver`: reply to CTCP VERSION from IRC.
     pub ctcp_version: String,
+    /// `--ircn`: the IRC networks to connect to, in the order given.
+    pub irc_networks: Vec<IrcNetwork>,
+    /// `--ircb`: which IRC channel of which network is bridged to which r0c channel; a
+    /// message's bridge link number is an index into this list.
+    pub irc_links: Vec<IrcLink>,
+    /// `--irc-ca`: a PEM file of extra CA certificates trusted for TLS to IRC servers.
+    pub irc_ca: Option<PathBuf>,
+    /// `--irc-insecure`: TLS to IRC servers without verifying their certificates.
+    pub irc_insecure: bool,
+    /// `--dbg-irc`: log every IRC line sent and received.
+    pub dbg_irc: bool,
     /// `--dir`: holds `password.txt`, `cert.pem` and the database. Not created here.
     pub app_dir: PathBuf,
     /// Warnings to print at startup: localhost in `--proxy`, flags that have no effect.
@@ -277,6 +315,11 @@ impl Config {
             max_clients: 0,
             irc_rate: (4.0, 2.0),
             ctcp_version: DEFAULT_CTCP_VERSION.to_owned(),
+            irc_networks: Vec::new(),
+            irc_links: Vec::new(),
+            irc_ca: None,
+            irc_insecure: false,
+            dbg_irc: false,
             tls: TlsSettings::default(),
             app_dir,
             notices: Vec::new(),
@@ -378,6 +421,12 @@ struct RawArgs {
     /// reply to CTCP VERSION
     #[arg(long, value_name = "S", default_value = DEFAULT_CTCP_VERSION, help_heading = "irc-bridge")]
     ctcp_ver: String,
+    /// extra CA certificates (PEM) to trust for TLS to irc servers
+    #[arg(long, value_name = "PATH", help_heading = "irc-bridge")]
+    irc_ca: Option<PathBuf>,
+    /// do not verify the certificates of irc servers (insecure)
+    #[arg(long, help_heading = "irc-bridge")]
+    irc_insecure: bool,
 
     /// default-disable @all / @everyone
     #[arg(long, help_heading = "ux")]
@@ -742,7 +791,7 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
             mem: raw.hist_mem,
         });
     }
-    check_irc(&raw.ircn, &raw.ircb)?;
+    let (irc_networks, irc_links) = parse_irc(&raw.ircn, &raw.ircb)?;
     let proxies = raw
         .proxy
         .split(',')
@@ -802,6 +851,11 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         irc_rate: raw.i_rate,
         tls,
         ctcp_version: raw.ctcp_ver,
+        irc_networks,
+        irc_links,
+        irc_ca: raw.irc_ca,
+        irc_insecure: raw.irc_insecure,
+        dbg_irc: raw.dbg_irc,
         app_dir,
         notices,
     })
@@ -827,49 +881,84 @@ fn check_ports(raw: &RawArgs) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Checks `--ircn` and `--ircb` as r0c reads them: a network is
+/// Reads `--ircn` and `--ircb` as r0c does: a network is
 /// `netname,hostname,[+]port,nick[,username[,password]]`, split on `", "` if the value
 /// contains it (so passwords may contain commas), else on `,`; a bridge is
-/// `netname,channel,channel` naming a defined network (case-insensitively).
-fn check_irc(nets: &[String], bridges: &[String]) -> Result<(), ConfigError> {
-    let mut names = Vec::new();
+/// `netname,channel,channel` naming a defined network, all lower-cased. A `#` before
+/// either channel is allowed and dropped.
+fn parse_irc(
+    nets: &[String],
+    bridges: &[String],
+) -> Result<(Vec<IrcNetwork>, Vec<IrcLink>), ConfigError> {
+    let mut networks: Vec<IrcNetwork> = Vec::new();
     for net in nets {
         let separator = if net.contains(", ") { ", " } else { "," };
         let fields: Vec<&str> = net.split(separator).collect();
-        let [name, host, port, nick, ..] = fields[..] else {
+        let [name, host, port_text, nick, ref rest @ ..] = fields[..] else {
             return Err(ConfigError::IrcNet(net.clone()));
         };
-        let port_ok = port
+        let port = port_text
             .strip_prefix('+')
-            .unwrap_or(port)
+            .unwrap_or(port_text)
             .parse::<u16>()
-            .is_ok_and(|p| p != 0);
-        if name.is_empty() || host.is_empty() || nick.is_empty() || !port_ok {
+            .ok()
+            .filter(|p| *p != 0);
+        let name = name.to_lowercase();
+        let bad_text = |t: &str| t.is_empty() || t.contains(char::is_whitespace);
+        let (Some(port), false, false, false) =
+            (port, bad_text(&name), bad_text(host), bad_text(nick))
+        else {
+            return Err(ConfigError::IrcNet(net.clone()));
+        };
+        if networks.iter().any(|n| n.name == name) {
             return Err(ConfigError::IrcNet(net.clone()));
         }
-        names.push(name.to_lowercase());
+        let user = rest.first().filter(|u| !u.is_empty()).unwrap_or(&nick);
+        let password = (rest.len() > 1)
+            .then(|| rest[1..].join(separator))
+            .filter(|p| !p.is_empty());
+        networks.push(IrcNetwork {
+            name,
+            host: host.to_owned(),
+            port,
+            tls: port_text.starts_with('+'),
+            nick: nick.to_owned(),
+            user: user.to_string(),
+            password,
+        });
     }
+    let mut links = Vec::new();
     for bridge in bridges {
         let lower = bridge.to_lowercase();
-        let fields: Vec<&str> = lower.split(',').collect();
+        let fields: Vec<&str> = lower.split(',').map(str::trim).collect();
         let [net, irc_channel, r0c_channel] = fields[..] else {
             return Err(ConfigError::IrcBridge(bridge.clone()));
         };
-        if [net, irc_channel, r0c_channel]
-            .iter()
-            .any(|field| field.is_empty())
-        {
+        let irc_channel = irc_channel.strip_prefix('#').unwrap_or(irc_channel);
+        let irc_ok = !irc_channel.is_empty()
+            && !irc_channel.contains(|c: char| c.is_whitespace() || c.is_control() || c == ',');
+        let r0c_channel = crate::world::normalize_channel_name(r0c_channel);
+        let (true, Ok(r0c_channel)) = (irc_ok, r0c_channel) else {
             return Err(ConfigError::IrcBridge(bridge.clone()));
-        }
-        if !names.iter().any(|name| name == net) {
+        };
+        if !networks.iter().any(|n| n.name == net) {
             let net = net.to_owned();
             return Err(ConfigError::IrcUnknownNet {
                 net,
                 arg: bridge.clone(),
             });
         }
+        let link = IrcLink {
+            network: net.to_owned(),
+            irc_channel: format!("#{irc_channel}"),
+            r0c_channel,
+        };
+        if links.contains(&link) {
+            return Err(ConfigError::IrcBridge(bridge.clone()));
+        }
+        links.push(link);
     }
-    Ok(())
+    Ok((networks, links))
 }
 
 /// `~/.r0c`, or `./.r0c` without a home directory.

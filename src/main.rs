@@ -95,7 +95,10 @@ async fn watch_signals(shutdown: tokio_util::sync::CancellationToken) {
     }
 }
 
-/// Prints a console line with r0c's `HHMMSS ` UTC prefix.
+/// Prints a console line with r0c's `HHMMSS ` UTC prefix. A closed stdout (the terminal or
+/// the pipe went away) must not stop the server, so write errors are ignored.
 fn say(line: &str) {
-    println!("{} {line}", jiff::Timestamp::now().strftime("%H%M%S"));
+    use std::io::Write;
+    let stamp = jiff::Timestamp::now().strftime("%H%M%S");
+    let _ = writeln!(std::io::stdout(), "{stamp} {line}");
 }

@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::bridge::Bridge;
 use crate::client::{self, Protocol};
 use crate::config::{Config, PasswordSource};
 use crate::net::tls::TlsSetup;
@@ -44,6 +45,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Tls(#[from] crate::net::tls::TlsError),
+    #[error(transparent)]
+    IrcTls(#[from] crate::bridge::IrcTlsError),
 }
 
 /// One kind of listener: which protocol it speaks, and whether under TLS.
@@ -117,6 +120,8 @@ pub struct Server {
     listeners: Vec<(ListenerKind, TcpListener)>,
     /// The TLS acceptor and what to report about its certificate, if a TLS listener is on.
     tls: Option<TlsSetup>,
+    /// The IRC bridge, its channels already open; it connects once the server runs.
+    bridge: Bridge,
     config: Config,
     shutdown: CancellationToken,
 }
@@ -173,11 +178,13 @@ impl Server {
             no_all: config.no_all,
         };
         let world = Arc::new(World::new(settings, store.clone(), shutdown.clone()));
+        let bridge = Bridge::prepare(&config, &world)?;
         Ok(Server {
             world,
             store,
             listeners,
             tls,
+            bridge,
             config,
             shutdown,
         })
@@ -226,6 +233,7 @@ impl Server {
                 None => lines.push(format!("{} server disabled", kind.name())),
             }
         }
+        lines.extend(self.bridge.report().iter().cloned());
         lines.push(format!("Max num clients: {max_clients}"));
         lines.push(format!("History and data in {}", config.app_dir.display()));
         lines
@@ -259,6 +267,7 @@ impl Server {
             ));
         }
         tracker.spawn(clock(self.world.clone(), self.shutdown.clone()));
+        self.bridge.spawn(&tracker, &self.shutdown);
         self.shutdown.cancelled().await;
         tracker.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())

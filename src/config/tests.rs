@@ -106,7 +106,8 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
     let fields = fields!(
         listen_ip, telnet_port, netcat_port, tls_telnet_port, tls_netcat_port, password,
         password_source, admin_requires_auth, nick_salt, proxies, no_all, motd, hist_rd,
-        hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, app_dir, wizard_timeout, dev, tls
+        hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, irc_networks, irc_links, irc_ca,
+        irc_insecure, dbg_irc, app_dir, wizard_timeout, dev, tls
     );
     fields
 }
@@ -264,14 +265,11 @@ fn proxies() {
 #[test]
 fn unavailable_flags_are_refused() {
     for args in [
-        "--ircn a,irc.example.net,6667,r0c",
-        "--ircn a,h,6667,n --ircb A,chat,g",
         "--log-rx",
         "--log-tx",
         "--hex-rx",
         "--hex-tx",
         "--dbg",
-        "--dbg-irc",
         "--thr-mon",
         "--linemode",
         "--bench",
@@ -286,7 +284,22 @@ fn unavailable_flags_are_refused() {
 }
 
 #[test]
-fn irc_arguments_are_checked_before_being_refused() {
+fn irc_networks_and_bridges() {
+    check(
+        "--ircn 'Net, irc.example.org, +6697, r0c, bot, pass, with, commas' --ircn b,127.0.0.1,6667,r0c \
+         --ircb NET,Chat,g --ircb b,#r0c,#G --irc-ca /ca.pem --irc-insecure --dbg-irc",
+        r##"
+        irc_networks = [IrcNetwork { name: "net", host: "irc.example.org", port: 6697, tls: true, nick: "r0c", user: "bot", password: Some("pass, with, commas") }, IrcNetwork { name: "b", host: "127.0.0.1", port: 6667, tls: false, nick: "r0c", user: "r0c", password: None }]
+        irc_links = [IrcLink { network: "net", irc_channel: "#chat", r0c_channel: "g" }, IrcLink { network: "b", irc_channel: "#r0c", r0c_channel: "g" }]
+        irc_ca = Some("/ca.pem")
+        irc_insecure = true
+        dbg_irc = true
+        "##,
+    );
+}
+
+#[test]
+fn irc_arguments_are_checked() {
     check(
         "--ircn a,host,6667",
         "error: invalid argument to --ircn: [a,host,6667]",
@@ -298,6 +311,14 @@ fn irc_arguments_are_checked_before_being_refused() {
     check(
         "--ircb a,chat",
         "error: invalid argument to --ircb: [a,chat]",
+    );
+    check(
+        "--ircn a,h,6667,n --ircb 'a,chat,two words'",
+        "error: invalid argument to --ircb: [a,chat,two words]",
+    );
+    check(
+        "--ircn a,h,6667,n --ircn A,h,6668,n",
+        "error: invalid argument to --ircn: [A,h,6668,n]",
     );
     check(
         "--ircn a,host,+6697,nick,user,pass --ircb b,chat,g",

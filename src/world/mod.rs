@@ -51,6 +51,35 @@ pub struct Message {
     pub author: String,
     /// Canonical text (see [`crate::text`]): printable characters and formatting tokens only.
     pub text: String,
+    /// Where it came from, so the IRC bridge knows what to relay and where not to echo it.
+    pub origin: Origin,
+}
+
+/// Where a message came from. Only the IRC bridge looks at this; it is not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// System lines, command output, broadcasts and history read back from the store: these
+    /// never leave r0c.
+    Internal,
+    /// Typed by a local user (a message or a `/me`).
+    Local,
+    /// Arrived over IRC bridge link number `link` (an index into the configured `--ircb`s).
+    Bridge(usize),
+}
+
+/// The prefix of every IRC nick shown in r0c. A local nick must start with a letter or digit,
+/// so no local user can pass for someone on IRC, or the other way round.
+pub const IRC_NICK_PREFIX: char = '~';
+
+/// How an IRC nick is shown in r0c: sanitized, without blanks, at most
+/// [`nick::MAX_NICK_CHARS`] characters, after [`IRC_NICK_PREFIX`]. `None` if nothing is left.
+pub fn irc_author(irc_nick: &str) -> Option<String> {
+    let clean: String = text::sanitize_plain(irc_nick)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .take(nick::MAX_NICK_CHARS)
+        .collect();
+    (!clean.is_empty()).then(|| format!("{IRC_NICK_PREFIX}{clean}"))
 }
 
 /// What sort of conversation a channel is.
@@ -129,6 +158,10 @@ struct Channel {
     members: Vec<UserId>,
     /// Nicks by most recent activity (join, message, nick change), newest first.
     recent_speakers: VecDeque<String>,
+    /// Bridged to IRC: the channel exists from startup and stays open when empty.
+    bridged: bool,
+    /// Woken on every new message: the IRC bridge links reading this channel.
+    watchers: Vec<Arc<Notify>>,
 }
 
 /// Counters for `/status`.
@@ -526,7 +559,14 @@ impl World {
                 Err("this buffer does not accept messages, only commands".into())
             }
             ChannelKind::Public { .. } => {
-                self.post(&mut state, window.channel, &nick, &text, Ping::Mentioned);
+                self.post_from(
+                    &mut state,
+                    window.channel,
+                    &nick,
+                    &text,
+                    Ping::Mentioned,
+                    Origin::Local,
+                );
                 Ok(())
             }
             ChannelKind::Direct => self.say_direct(
@@ -555,12 +595,13 @@ impl World {
             return Err("this buffer does not accept messages, only commands".into());
         }
         let text = format!("\x02{nick}\x02 {}", text::sanitize_message(typed));
-        self.post(
+        self.post_from(
             &mut state,
             window.channel,
             AUTHOR_ACTION,
             &text,
             Ping::Mentioned,
+            Origin::Local,
         );
         Ok(())
     }
@@ -747,6 +788,7 @@ impl World {
                     unix_micros: m.unix_micros,
                     author: text::sanitize_plain(&m.author),
                     text: text::sanitize_message(&m.text),
+                    origin: Origin::Internal,
                 })
             }));
             tracing::info!(
@@ -836,6 +878,7 @@ impl World {
         target.members.retain(|&m| m != user);
         target.recent_speakers.retain(|n| n != &nick);
         let remaining = target.members.len();
+        let bridged = target.bridged;
         if kind != ChannelKind::Status && announce {
             let mut left = format!("\x0bb{nick}\x02 has left");
             if kind == ChannelKind::Direct {
@@ -843,8 +886,10 @@ impl World {
             }
             self.post(state, channel, AUTHOR_SYSTEM, &left, Ping::Nobody);
         }
-        // An empty channel of any kind is gone; a public one is re-created from the store.
+        // An empty channel of any kind is gone (a public one is re-created from the store),
+        // unless it is bridged to IRC.
         if remaining == 0
+            && !bridged
             && let Some(ChannelKind::Public { name }) =
                 state.channels.remove(&channel).map(|c| c.kind)
         {
@@ -1296,8 +1341,109 @@ impl World {
         !self.lock().users.is_empty()
     }
 
-    /// Appends a message to a channel: numbering, trimming, persistence, mentions, wake-ups.
+    /// Opens public channel `name` for an IRC bridge link (loading its history if it is not
+    /// open yet) and keeps it open for good, even when empty. `watcher` is woken on every new
+    /// message in it. Returns the sequence number the next message will get: where the link
+    /// starts relaying.
+    pub fn open_bridged(&self, name: &str, watcher: Arc<Notify>) -> u64 {
+        let existing = self.lock().public_by_name.get(name).copied();
+        let channel = match existing {
+            Some(channel) => channel,
+            None => {
+                let loaded = self.load_public(name);
+                let mut state = self.lock();
+                match state.public_by_name.get(name).copied() {
+                    Some(channel) => channel,
+                    None => self.create_public(&mut state, name, loaded),
+                }
+            }
+        };
+        let mut state = self.lock();
+        let Some(channel) = state.channels.get_mut(&channel) else {
+            return 0;
+        };
+        channel.bridged = true;
+        channel.watchers.push(watcher);
+        channel.next_seq
+    }
+
+    /// Up to `count` messages of public channel `name` from sequence number `from` on (fewer
+    /// if older ones were trimmed from memory), and the number the next message will get; for
+    /// the IRC bridge.
+    pub fn bridge_messages(&self, name: &str, from: u64, count: usize) -> (Vec<Arc<Message>>, u64) {
+        let state = self.lock();
+        let Some(channel) = state
+            .public_by_name
+            .get(name)
+            .and_then(|id| state.channels.get(id))
+        else {
+            return (Vec::new(), from);
+        };
+        let start = channel.messages.partition_point(|m| m.seq < from);
+        let messages = channel
+            .messages
+            .range(start..)
+            .take(count)
+            .cloned()
+            .collect();
+        (messages, channel.next_seq)
+    }
+
+    /// A message (or, with `action`, a `/me`) from IRC user `irc_nick` arriving over bridge
+    /// link `link` into public channel `name`. The nick is shown with [`IRC_NICK_PREFIX`];
+    /// nick and text pass the sanitizer like anything typed. Local users are pinged by
+    /// mentions as usual.
+    pub fn post_from_irc(&self, name: &str, irc_nick: &str, text: &str, action: bool, link: usize) {
+        let Some(author) = irc_author(irc_nick) else {
+            return;
+        };
+        let text = text::sanitize_message(text);
+        let mut state = self.lock();
+        let Some(channel) = state.public_by_name.get(name).copied() else {
+            return;
+        };
+        if action {
+            let line = format!("\x02{author}\x02 {text}");
+            let origin = Origin::Bridge(link);
+            self.post_from(
+                &mut state,
+                channel,
+                AUTHOR_ACTION,
+                &line,
+                Ping::Mentioned,
+                origin,
+            );
+        } else {
+            let origin = Origin::Bridge(link);
+            self.post_from(&mut state, channel, &author, &text, Ping::Mentioned, origin);
+        }
+    }
+
+    /// A system line about the IRC side of public channel `name` (joins, parts, the link
+    /// going up or down). The text passes the sanitizer; it is never relayed.
+    pub fn post_irc_notice(&self, name: &str, text: &str) {
+        let text = text::sanitize_message(text);
+        let mut state = self.lock();
+        if let Some(channel) = state.public_by_name.get(name).copied() {
+            self.post(&mut state, channel, AUTHOR_SYSTEM, &text, Ping::Nobody);
+        }
+    }
+
+    /// Appends a message that stays inside r0c (see [`World::post_from`]).
     fn post(&self, state: &mut State, channel_id: ChannelId, author: &str, text: &str, ping: Ping) {
+        self.post_from(state, channel_id, author, text, ping, Origin::Internal);
+    }
+
+    /// Appends a message to a channel: numbering, trimming, persistence, mentions, wake-ups.
+    fn post_from(
+        &self,
+        state: &mut State,
+        channel_id: ChannelId,
+        author: &str,
+        text: &str,
+        ping: Ping,
+        origin: Origin,
+    ) {
         let Some(channel) = state.channels.get_mut(&channel_id) else {
             return;
         };
@@ -1306,7 +1452,11 @@ impl World {
             unix_micros: now_micros(),
             author: author.to_string(),
             text: text.to_string(),
+            origin,
         });
+        for watcher in &channel.watchers {
+            watcher.notify_one();
+        }
         channel.next_seq += 1;
         channel.messages.push_back(message.clone());
         if channel.messages.len() > self.settings.hist_mem {
@@ -1525,6 +1675,8 @@ impl State {
                 next_seq,
                 members: Vec::new(),
                 recent_speakers: VecDeque::new(),
+                bridged: false,
+                watchers: Vec::new(),
             },
         );
         id

@@ -3,6 +3,7 @@
 mod bad_input;
 mod chat;
 mod clients;
+mod irc;
 mod process;
 mod screen;
 mod stress;

@@ -159,7 +159,10 @@ fn bad_arguments_get_one_clear_line_and_status_2() {
         ),
         (&["--bogus"], "--bogus"),
         (&["-i", "not-an-ip"], "not-an-ip"),
-        (&["--ircn", "a,b,6667,nick"], "--ircn"),
+        (
+            &["--ircn", "a,b,6667"],
+            "invalid argument to --ircn: [a,b,6667]",
+        ),
         (
             &["--old-tls"],
             "put a TLS terminator such as stunnel in front",
