@@ -217,21 +217,11 @@ impl NetworkTask {
                 }
                 Ok(Err(error)) => {
                     failures += 1;
-                    tracing::warn!(
-                        net = name,
-                        "connecting to irc {}:{} failed (attempt {failures}): {error}",
-                        self.network.host,
-                        self.network.port
-                    );
+                    self.connect_failed(failures, &error.to_string());
                 }
                 Err(_) => {
                     failures += 1;
-                    tracing::warn!(
-                        net = name,
-                        "connecting to irc {}:{} timed out (attempt {failures})",
-                        self.network.host,
-                        self.network.port
-                    );
+                    self.connect_failed(failures, "timed out");
                 }
             }
             tokio::select! {
@@ -239,6 +229,15 @@ impl NetworkTask {
                 _ = tokio::time::sleep(retry_delay(failures)) => {}
             }
         }
+    }
+
+    fn connect_failed(&self, attempt: u32, why: &str) {
+        tracing::warn!(
+            net = self.network.name,
+            "connecting to irc {}:{} failed (attempt {attempt}): {why}",
+            self.network.host,
+            self.network.port
+        );
     }
 
     fn now(&self) -> Duration {

@@ -36,14 +36,17 @@ fn free_port() -> u16 {
 
 impl Ngircd {
     fn start() -> Ngircd {
-        Ngircd::start_on(free_port(), false)
+        Ngircd::start_on(free_port(), false, None)
     }
 
     /// Starts ngircd on `port` (and, with `tls`, on a TLS port too, with a fresh self-signed
     /// certificate for localhost and 127.0.0.1) and waits until it accepts connections.
-    fn start_on(port: u16, tls: bool) -> Ngircd {
+    fn start_on(port: u16, tls: bool, password: Option<&str>) -> Ngircd {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut conf_text = ngircd_conf(port, dir.path());
+        if let Some(password) = password {
+            conf_text = conf_text.replace("[Limits]", &format!("Password = {password}\n[Limits]"));
+        }
         let tls = tls.then(|| {
             let certified = rcgen::generate_simple_self_signed(vec![
                 "localhost".to_string(),
@@ -179,6 +182,11 @@ struct IrcUser {
 impl IrcUser {
     /// Connects as `nick`, waits for the welcome, joins `channels` and waits for each.
     async fn join(port: u16, nick: &str, channels: &[&str]) -> IrcUser {
+        IrcUser::connect(port, None, nick, channels).await
+    }
+
+    /// Like [`IrcUser::join`], sending PASS first when a password is given.
+    async fn connect(port: u16, password: Option<&str>, nick: &str, channels: &[&str]) -> IrcUser {
         let stream = TcpStream::connect(("127.0.0.1", port))
             .await
             .expect("connect to ngircd");
@@ -189,6 +197,9 @@ impl IrcUser {
             lines: Vec::new(),
             seen: 0,
         };
+        if let Some(password) = password {
+            user.send(&format!("PASS :{password}")).await;
+        }
         user.send(&format!("NICK {nick}")).await;
         user.send(&format!("USER {nick} 0 * :{nick}")).await;
         user.expect(&format!(" 001 {nick} ")).await;
@@ -383,7 +394,7 @@ async fn after_an_irc_server_restart_the_bridge_rejoins_and_sends_what_was_said(
     r0c.line("said while irc was down").await;
     r0c.expect("said while irc was down").await;
 
-    let _ircd = Ngircd::start_on(port, false);
+    let _ircd = Ngircd::start_on(port, false, None);
     let mut ann = IrcUser::join(port, "ann", &["#chat"]).await;
     ann.expect(&format!(":{BRIDGE_NICK}!")).await;
     let line = ann.expect("PRIVMSG #chat :").await;
@@ -439,7 +450,7 @@ fn find(screen: &vt100::Screen, needle: &str) -> (u16, u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_to_irc_verifies_the_server_certificate() {
-    let ircd = Ngircd::start_on(free_port(), true);
+    let ircd = Ngircd::start_on(free_port(), true, None);
     let (tls_port, cert) = ircd.tls.clone().expect("ngircd with TLS");
 
     // Verified against the system roots only, ngircd's self-signed certificate is refused;
@@ -536,4 +547,20 @@ async fn the_binary_bridges_with_ircn_and_ircb_and_says_goodbye_on_sigterm() {
         .expect("join")
         .expect("exit status");
     assert!(exit.success(), "{exit:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_protected_server_is_joined_with_pass() {
+    let ircd = Ngircd::start_on(free_port(), false, Some("open, sesame"));
+    let mut ann = IrcUser::connect(ircd.port, Some("open, sesame"), "ann", &["#chat"]).await;
+    let (_keep, dir) = data_dir();
+    let mut network = ircd.network(BRIDGE_NICK);
+    network.password = Some("open, sesame".into());
+    let config = bridged_config(&dir, network, &[("#chat", "g")]);
+    let server = TestServer::start_with(config).await;
+    ann.expect(&format!(":{BRIDGE_NICK}!")).await;
+    let mut r0c = r0c_user_in(server.raw, "g").await;
+    r0c.line("through the password").await;
+    ann.expect("<kywmyv> through the password").await;
+    server.stop().await;
 }
