@@ -20,6 +20,11 @@ const DEFAULT_NICK_SALT: &str = "lammo/";
 const DEFAULT_IRC_RATE: &str = "4,2";
 /// r0c's CTCP VERSION reply, kept so IRC users see the same answer as before.
 const DEFAULT_CTCP_VERSION: &str = "r0c v1.6.1";
+// Limits that protect a public server; see the `Config` fields of the same names.
+const DEFAULT_FIRST_INPUT_TIMEOUT: u64 = 60;
+const DEFAULT_STALL_TIMEOUT: u64 = 120;
+const DEFAULT_MAX_PER_IP: usize = 16;
+const DEFAULT_CONN_RATE: usize = 32;
 // r0c's history limits; see the `Config` fields of the same names.
 const DEFAULT_HIST_RD: usize = 65535;
 const DEFAULT_HIST_MEM: usize = 98303;
@@ -258,6 +263,16 @@ pub struct Config {
     /// `--wizard-timeout`: a client still in the first-connect wizard after this long is
     /// disconnected (r0c kicks after 600 s).
     pub wizard_timeout: std::time::Duration,
+    /// `--first-input-timeout`: a connection that sends nothing at all for this long after
+    /// connecting is closed (scanners and half-open connections).
+    pub first_input_timeout: std::time::Duration,
+    /// `--stall-timeout`: a client whose pending output has not moved for this long (it
+    /// stopped reading) is disconnected.
+    pub stall_timeout: std::time::Duration,
+    /// `--max-per-ip`: connections at once from one IPv4 address or IPv6 /64; 0 = no limit.
+    pub max_per_ip: usize,
+    /// `--conn-rate`: new connections per address per 10 minutes; 0 = no limit.
+    pub conn_rate: usize,
     /// `--hist-rd`: most messages loaded from the database when a channel is created.
     pub hist_rd: usize,
     /// `--hist-mem`: most messages kept in memory per channel.
@@ -308,6 +323,10 @@ impl Config {
             no_all: false,
             motd: None,
             wizard_timeout: std::time::Duration::from_secs(600),
+            first_input_timeout: std::time::Duration::from_secs(DEFAULT_FIRST_INPUT_TIMEOUT),
+            stall_timeout: std::time::Duration::from_secs(DEFAULT_STALL_TIMEOUT),
+            max_per_ip: DEFAULT_MAX_PER_IP,
+            conn_rate: DEFAULT_CONN_RATE,
             dev: false,
             hist_rd: DEFAULT_HIST_RD,
             hist_mem: DEFAULT_HIST_MEM,
@@ -437,6 +456,18 @@ struct RawArgs {
     /// seconds a client may spend in the first-connect wizard
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     wizard_timeout: u64,
+    /// seconds a new connection may stay silent before it is closed
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_FIRST_INPUT_TIMEOUT, help_heading = "limits")]
+    first_input_timeout: u64,
+    /// seconds a client may leave its output unread before it is disconnected
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_STALL_TIMEOUT, help_heading = "limits")]
+    stall_timeout: u64,
+    /// max connections at once per IPv4 address or IPv6 /64 (0 = no limit)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PER_IP, help_heading = "limits")]
+    max_per_ip: usize,
+    /// max new connections per address per 10 minutes (0 = no limit)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CONN_RATE, help_heading = "limits")]
+    conn_rate: usize,
 
     /// max num msgs to load from disk when joining a channel
     #[arg(long, value_name = "N", default_value_t = DEFAULT_HIST_RD, help_heading = "perf")]
@@ -843,6 +874,10 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         no_all: raw.no_all,
         motd: raw.motd,
         wizard_timeout: std::time::Duration::from_secs(raw.wizard_timeout.max(1)),
+        first_input_timeout: std::time::Duration::from_secs(raw.first_input_timeout.max(1)),
+        stall_timeout: std::time::Duration::from_secs(raw.stall_timeout.max(1)),
+        max_per_ip: raw.max_per_ip,
+        conn_rate: raw.conn_rate,
         dev: raw.dev,
         hist_rd: raw.hist_rd,
         hist_mem: raw.hist_mem,

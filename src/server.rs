@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::bridge::Bridge;
 use crate::client::{self, Protocol};
 use crate::config::{Config, PasswordSource};
+use crate::net::admission::{Admission, Limits};
 use crate::net::tls::TlsSetup;
 use crate::store::Store;
 use crate::world::{World, WorldSettings};
@@ -122,6 +123,8 @@ pub struct Server {
     tls: Option<TlsSetup>,
     /// The IRC bridge, its channels already open; it connects once the server runs.
     bridge: Bridge,
+    /// Connection limits shared by all listeners.
+    admission: Arc<Admission>,
     config: Config,
     shutdown: CancellationToken,
 }
@@ -179,7 +182,13 @@ impl Server {
         };
         let world = Arc::new(World::new(settings, store.clone(), shutdown.clone()));
         let bridge = Bridge::prepare(&config, &world)?;
+        let admission = Admission::new(Limits {
+            total: connection_cap(config.max_clients),
+            per_address: config.max_per_ip,
+            per_window: config.conn_rate,
+        });
         Ok(Server {
+            admission,
             world,
             store,
             listeners,
@@ -235,6 +244,20 @@ impl Server {
         }
         lines.extend(self.bridge.report().iter().cloned());
         lines.push(format!("Max num clients: {max_clients}"));
+        let limits = self.admission.limits();
+        let or_off = |n: usize| {
+            if n == 0 {
+                "no limit".to_string()
+            } else {
+                n.to_string()
+            }
+        };
+        lines.push(format!(
+            "Connection limits: {} in all, {} per address, {} new per address per 10 min",
+            limits.total,
+            or_off(limits.per_address),
+            or_off(limits.per_window)
+        ));
         lines.push(format!("History and data in {}", config.app_dir.display()));
         lines
     }
@@ -261,6 +284,7 @@ impl Server {
                 port_of(kind.plain()),
                 acceptor.clone().filter(|_| kind.is_tls()),
                 self.world.clone(),
+                self.admission.clone(),
                 self.config.clone(),
                 self.shutdown.clone(),
                 tracker.clone(),
@@ -319,6 +343,7 @@ async fn accept_loop(
     plain_port: u16,
     tls: Option<TlsAcceptor>,
     world: Arc<World>,
+    admission: Arc<Admission>,
     config: Config,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -329,6 +354,19 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(10);
+                    // Decided before anything is allocated for the session: a refused client
+                    // gets one line (plain listeners only; a TLS client could not read it) and
+                    // the connection is closed.
+                    let ticket = match admission.admit(peer.ip()) {
+                        Ok(ticket) => ticket,
+                        Err(refusal) => {
+                            if !kind.is_tls() {
+                                let _ = stream.try_write(refusal.line().as_bytes());
+                            }
+                            tracing::info!(%peer, %refusal, "connection refused");
+                            continue;
+                        }
+                    };
                     let arrival = client::Arrival {
                         peer,
                         protocol: kind.protocol(),
@@ -338,9 +376,15 @@ async fn accept_loop(
                         motd: config.motd.clone(),
                         proxies: config.proxies.clone(),
                         wizard_timeout: config.wizard_timeout,
+                        first_input_timeout: config.first_input_timeout,
+                        stall_timeout: config.stall_timeout,
                         dev: config.dev,
                     };
-                    tracker.spawn(client::serve(stream, arrival, world.clone(), shutdown.clone(), tls.clone()));
+                    let serve = client::serve(stream, arrival, world.clone(), shutdown.clone(), tls.clone());
+                    tracker.spawn(async move {
+                        serve.await;
+                        drop(ticket);
+                    });
                 }
                 Err(error) => {
                     // Out of file descriptors and similar: wait a little instead of spinning.
@@ -396,6 +440,21 @@ pub fn raise_file_limit(wanted: u64) -> String {
         return format!("{soft} (bump failed)");
     }
     format!("{soft} (os-default)")
+}
+
+/// Descriptors kept for everything but clients: listeners, the database, IRC, logs.
+const RESERVED_FILES: u64 = 64;
+
+/// The most connections at once: `-nc` when given, else what the open-files limit allows.
+pub fn connection_cap(max_clients: u64) -> usize {
+    let cap = if max_clients > 0 {
+        max_clients
+    } else {
+        file_limit().map_or(1024, |(soft, _)| {
+            soft.saturating_sub(RESERVED_FILES).max(RESERVED_FILES)
+        })
+    };
+    usize::try_from(cap).unwrap_or(usize::MAX)
 }
 
 #[allow(unsafe_code)]

@@ -40,6 +40,8 @@ const LOW_WATERMARK: usize = 16 * 1024;
 
 /// A client whose unsent output grows past this has stopped reading; it is disconnected.
 const MAX_PENDING_OUTPUT: usize = 256 * 1024;
+/// SO_SNDBUF of client sockets (the kernel doubles it for its bookkeeping).
+const KERNEL_SEND_BUFFER: usize = 64 * 1024;
 
 /// How long a lone ESC waits for the rest of an escape sequence.
 const ESCAPE_TIMEOUT: Duration = Duration::from_millis(100);
@@ -99,6 +101,11 @@ pub struct Arrival {
     pub motd: Option<PathBuf>,
     /// How long the client may spend in the wizard (`--wizard-timeout`).
     pub wizard_timeout: Duration,
+    /// How long a new connection may send nothing at all (`--first-input-timeout`).
+    pub first_input_timeout: Duration,
+    /// How long pending output may stay unread before the client is dropped
+    /// (`--stall-timeout`).
+    pub stall_timeout: Duration,
     /// `--dev`: CTRL-C in the wizard from 127.0.0.1 shuts the server down.
     pub dev: bool,
     /// Relay addresses (`--proxy`): clients from there never reuse saved settings, since many
@@ -128,6 +135,13 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
 ) {
     let peer = arrival.peer;
+    // A fixed, modest kernel send buffer: what a client has not read yet is bounded in the
+    // kernel as well as in `out`, and a client that stops reading is noticed soon (the
+    // kernel would otherwise grow the buffer to megabytes). 64 KiB is still far more than a
+    // terminal screen.
+    if let Err(error) = socket2::SockRef::from(&stream).set_send_buffer_size(KERNEL_SEND_BUFFER) {
+        tracing::debug!(%peer, %error, "could not set SO_SNDBUF");
+    }
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
     }
@@ -231,9 +245,17 @@ where
         let mut tick = next_clock_tick(CLOCK_TICK_SECONDS);
         let mut escape_deadline: Option<Instant> = None;
         let mut write_ready_at = Instant::now();
+        let first_input_deadline = Instant::now() + arrival.first_input_timeout;
+        let mut heard_anything = false;
+        // The last moment the client's pending output was empty or moved: a client that stops
+        // reading is dropped `stall_timeout` after it.
+        let mut output_moved = Instant::now();
         loop {
             if out.len() > MAX_PENDING_OUTPUT {
                 break "stopped reading";
+            }
+            if out.is_empty() {
+                output_moved = Instant::now();
             }
             let can_render = dirty && session.is_some() && out.len() < LOW_WATERMARK;
             // Slowmo clients (Windows telnet.exe) get small chunks with pauses in between.
@@ -248,7 +270,10 @@ where
                 read = reader.read(&mut buf) => {
                     let bytes = match read {
                         Ok(0) => break "closed",
-                        Ok(n) => &buf[..n],
+                        Ok(n) => {
+                            heard_anything = true;
+                            &buf[..n]
+                        }
                         Err(_) => break "connection error",
                     };
                     let mut text = String::new();
@@ -367,11 +392,21 @@ where
                     escape_deadline = None;
                 }
                 () = sleep_until(wizard_deadline), if session.is_none() => break "wizard timeout",
+                () = sleep_until(first_input_deadline), if !heard_anything => {
+                    let line = format!(
+                        "\r\nr0c: nothing received for {} seconds; closing the connection\r\n",
+                        arrival.first_input_timeout.as_secs()
+                    );
+                    let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(line.as_bytes())).await;
+                    break "sent nothing";
+                }
+                () = sleep_until(output_moved + arrival.stall_timeout), if !out.is_empty() => break "stalled: stopped reading",
                 written = writer.write(&out[..write_len]), if write_len > 0 && write_ready => {
                     match written {
                         Ok(0) | Err(_) => break "connection error",
                         Ok(n) => {
                             out.drain(..n);
+                            output_moved = Instant::now();
                             if slowmo > 0 {
                                 write_ready_at = Instant::now() + SLOWMO_TICK * u32::from(slowmo);
                             }

@@ -107,7 +107,8 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         listen_ip, telnet_port, netcat_port, tls_telnet_port, tls_netcat_port, password,
         password_source, admin_requires_auth, nick_salt, proxies, no_all, motd, hist_rd,
         hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, irc_networks, irc_links, irc_ca,
-        irc_insecure, dbg_irc, app_dir, wizard_timeout, dev, tls
+        irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
+        max_per_ip, conn_rate, dev, tls
     );
     fields
 }
@@ -365,6 +366,15 @@ fn other_settings() {
         max_clients = 4096
         ctcp_version = \"hi\"
         app_dir = \"/srv/r0c\"
+        ",
+    );
+    check(
+        "--max-per-ip 0 --conn-rate 100 --stall-timeout 30 --first-input-timeout 5",
+        "
+        first_input_timeout = 5s
+        stall_timeout = 30s
+        max_per_ip = 0
+        conn_rate = 100
         ",
     );
     // argparse accepts unambiguous prefixes of long flags; so do we.

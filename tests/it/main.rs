@@ -4,6 +4,7 @@ mod bad_input;
 mod chat;
 mod clients;
 mod irc;
+mod limits;
 mod process;
 mod screen;
 mod stress;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{PATIENCE, TestServer, data_dir};
+use crate::support::{PATIENCE, TestServer, data_dir, test_config};
 
 /// The window size the testers send (astress.py: always 80x24), never preceded by WILL NAWS.
 const NAWS: &[u8] = b"\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0";
@@ -79,7 +79,12 @@ fn prompt_nick(bytes: &[u8]) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_clients_pass_the_wizard_the_way_r0c_stress_testers_do() {
     let (_keep, dir) = data_dir();
-    let server = TestServer::start(&dir).await;
+    // Fifty clients from one address: the per-address limits are switched off, as for load
+    // tests (see `limits.rs` for the limits themselves).
+    let mut config = test_config(&dir);
+    config.max_per_ip = 0;
+    config.conn_rate = 0;
+    let server = TestServer::start_with(config).await;
     let clients: Vec<_> = (0..50)
         .map(|_| tokio::spawn(stress_client(server.telnet)))
         .collect();

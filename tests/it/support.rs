@@ -102,6 +102,12 @@ impl TestClient {
     /// Connects to `address`; the server's first-connect wizard is on screen.
     pub async fn connect(address: SocketAddr) -> TestClient {
         let stream = TcpStream::connect(address).await.expect("connect");
+        TestClient::from_stream(stream)
+    }
+
+    /// A client on a connection the test set up itself (a chosen source address, a small
+    /// receive buffer).
+    pub fn from_stream(stream: TcpStream) -> TestClient {
         stream.set_nodelay(true).expect("nodelay");
         TestClient {
             stream,
