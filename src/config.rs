@@ -25,6 +25,7 @@ const DEFAULT_FIRST_INPUT_TIMEOUT: u64 = 60;
 const DEFAULT_STALL_TIMEOUT: u64 = 120;
 const DEFAULT_MAX_PER_IP: usize = 16;
 const DEFAULT_CONN_RATE: usize = 32;
+const DEFAULT_MSG_RATE: &str = "8,1";
 // r0c's history limits; see the `Config` fields of the same names.
 const DEFAULT_HIST_RD: usize = 65535;
 const DEFAULT_HIST_MEM: usize = 98303;
@@ -273,6 +274,8 @@ pub struct Config {
     pub max_per_ip: usize,
     /// `--conn-rate`: new connections per address per 10 minutes; 0 = no limit.
     pub conn_rate: usize,
+    /// `--msg-rate` and `--no-flood-limit`: flood control of what each user says.
+    pub flood: crate::client::flood::FloodLimits,
     /// `--hist-rd`: most messages loaded from the database when a channel is created.
     pub hist_rd: usize,
     /// `--hist-mem`: most messages kept in memory per channel.
@@ -327,6 +330,11 @@ impl Config {
             stall_timeout: std::time::Duration::from_secs(DEFAULT_STALL_TIMEOUT),
             max_per_ip: DEFAULT_MAX_PER_IP,
             conn_rate: DEFAULT_CONN_RATE,
+            // Tests send faster than people type; the flood tests switch this on.
+            flood: crate::client::flood::FloodLimits {
+                enabled: false,
+                ..crate::client::flood::FloodLimits::default()
+            },
             dev: false,
             hist_rd: DEFAULT_HIST_RD,
             hist_mem: DEFAULT_HIST_MEM,
@@ -468,6 +476,12 @@ struct RawArgs {
     /// max new connections per address per 10 minutes (0 = no limit)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CONN_RATE, help_heading = "limits")]
     conn_rate: usize,
+    /// flood control per user: a burst of B messages, then R messages per second
+    #[arg(long, value_name = "B,R", default_value = DEFAULT_MSG_RATE, value_parser = parse_rate, help_heading = "limits")]
+    msg_rate: (f64, f64),
+    /// no flood control at all (for load tests)
+    #[arg(long, help_heading = "limits")]
+    no_flood_limit: bool,
 
     /// max num msgs to load from disk when joining a channel
     #[arg(long, value_name = "N", default_value_t = DEFAULT_HIST_RD, help_heading = "perf")]
@@ -878,6 +892,12 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         stall_timeout: std::time::Duration::from_secs(raw.stall_timeout.max(1)),
         max_per_ip: raw.max_per_ip,
         conn_rate: raw.conn_rate,
+        flood: crate::client::flood::FloodLimits {
+            burst: raw.msg_rate.0,
+            per_second: raw.msg_rate.1,
+            enabled: !raw.no_flood_limit,
+            ..crate::client::flood::FloodLimits::default()
+        },
         dev: raw.dev,
         hist_rd: raw.hist_rd,
         hist_mem: raw.hist_mem,

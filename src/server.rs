@@ -378,6 +378,7 @@ async fn accept_loop(
                         wizard_timeout: config.wizard_timeout,
                         first_input_timeout: config.first_input_timeout,
                         stall_timeout: config.stall_timeout,
+                        flood: config.flood,
                         dev: config.dev,
                     };
                     let serve = client::serve(stream, arrival, world.clone(), shutdown.clone(), tls.clone());

@@ -492,7 +492,12 @@ fn irc_text(message: &Message, link: usize) -> Option<(String, bool)> {
     if message.author == AUTHOR_ACTION {
         Some((r0c_to_irc(&message.text), true))
     } else {
-        let text = format!("<{}> {}", message.author, r0c_to_irc(&message.text));
+        // Every line of a multi-line message (a paste) names its author.
+        let text = r0c_to_irc(&message.text)
+            .split('\n')
+            .map(|line| format!("<{}> {line}", message.author))
+            .collect::<Vec<_>>()
+            .join("\n");
         Some((text, false))
     }
 }

@@ -453,6 +453,13 @@ fn reason(text: &str) -> String {
 /// are split at spaces where possible, and a `/me` becomes CTCP ACTION on every line.
 pub fn chat_lines(channel: &str, text: &str, action: bool) -> Vec<String> {
     let mut lines = Vec::new();
+    // A multi-line message (a paste) becomes one PRIVMSG per line.
+    if text.contains('\n') {
+        for line in text.split('\n').filter(|l| !l.trim().is_empty()) {
+            lines.extend(chat_lines(channel, line, action));
+        }
+        return lines;
+    }
     let mut rest = text.trim_end();
     while !rest.is_empty() {
         let mut end = rest.len().min(TEXT_BYTES_PER_LINE);

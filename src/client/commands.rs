@@ -4,11 +4,13 @@
 //! go to the [`Session`]. Feedback lands in the status window, with a one-line notice where the
 //! user is (see [`World::tell`]).
 
-use crate::client::session::Session;
+use crate::client::session::{Outgoing, Session};
 use crate::client::texts;
 use crate::client::vt::ScrollStep;
 use crate::world::nick::{NickCheck, check_nick};
-use crate::world::{AUTHOR_ERROR, AUTHOR_INFO, AUTHOR_SYSTEM, Goto, World, normalize_channel_name};
+use crate::world::{
+    AUTHOR_ERROR, AUTHOR_INFO, AUTHOR_SYSTEM, AuthOutcome, Goto, World, normalize_channel_name,
+};
 
 /// Whether the connection goes on after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,11 +23,11 @@ pub enum Flow {
 pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
     let user = session.user;
     if let Some(escaped) = line.strip_prefix("//") {
-        say(world, user, &format!("/{escaped}"));
+        session.send_message(Outgoing::Say(format!("/{escaped}")));
         return Flow::Continue;
     }
     let Some(command_line) = line.strip_prefix('/') else {
-        say(world, user, line);
+        session.send_message(Outgoing::Say(line.to_string()));
         return Flow::Continue;
     };
     let (word, arg) = match command_line.split_once(' ') {
@@ -49,17 +51,17 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
         "me" => {
             if arg.is_empty() {
                 error("usage: /me does something");
-            } else if let Err(text) = world.action(user, arg) {
-                error(&text);
-            }
-        }
-        "auth" => {
-            if world.authenticate(user, arg) {
-                info("please don't break anything");
             } else {
-                error("wrong password");
+                session.send_message(Outgoing::Action(arg.to_string()));
             }
         }
+        "auth" => match world.authenticate(user, arg) {
+            AuthOutcome::Ok => info("please don't break anything"),
+            AuthOutcome::Wrong => error("wrong password"),
+            AuthOutcome::TooMany { minutes } => error(&format!(
+                "too many wrong passwords from your address; try again in {minutes} minutes"
+            )),
+        },
         "nick" | "n" => change_nick(world, user, arg),
         "topic" | "t" => {
             if arg.is_empty() {
@@ -81,9 +83,10 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
         }
         "msg" | "m" => match arg.split_once(' ') {
             Some((target, text)) if !text.trim().is_empty() => {
-                if let Err(problem) = world.direct_message(user, target, text.trim()) {
-                    error(&format!("[user not found]\n  {problem}"));
-                }
+                session.send_message(Outgoing::Direct {
+                    target: target.to_string(),
+                    text: text.trim().to_string(),
+                });
             }
             _ => error("[invalid argument]\n  usage: /msg nickname your message text"),
         },
@@ -361,12 +364,6 @@ fn parse_goto(arg: &str, now: jiff::Timestamp) -> Option<Goto> {
         },
     };
     utc(datetime).map(Goto::Time)
-}
-
-fn say(world: &World, user: u64, text: &str) {
-    if let Err(problem) = world.say(user, text) {
-        world.tell(user, AUTHOR_ERROR, &problem);
-    }
 }
 
 fn change_nick(world: &World, user: u64, arg: &str) {

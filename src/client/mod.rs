@@ -6,6 +6,7 @@
 //! client skips straight to the newest screen and costs at most its own small buffer.
 
 pub mod commands;
+pub mod flood;
 pub mod saved;
 pub mod session;
 pub mod teletype;
@@ -106,6 +107,8 @@ pub struct Arrival {
     /// How long pending output may stay unread before the client is dropped
     /// (`--stall-timeout`).
     pub stall_timeout: Duration,
+    /// Flood control of what the user says.
+    pub flood: flood::FloodLimits,
     /// `--dev`: CTRL-C in the wizard from 127.0.0.1 shuts the server down.
     pub dev: bool,
     /// Relay addresses (`--proxy`): clients from there never reuse saved settings, since many
@@ -266,6 +269,11 @@ where
                 out.len()
             };
             let write_ready = Instant::now() >= write_ready_at;
+            // Messages held back by flood control go out when their turn comes.
+            let release_at = session
+                .as_ref()
+                .and_then(Session::next_release)
+                .map(Instant::from_std);
             tokio::select! {
                 read = reader.read(&mut buf) => {
                     let bytes = match read {
@@ -342,7 +350,8 @@ where
                         }
                         if let Some(settings) = finished {
                             let motd = read_motd(arrival.motd.as_deref()).await;
-                            let (chat, user_wake) = start_chat(&world, peer, &settings, reported_size, motd.as_deref());
+                            let (mut chat, user_wake) = start_chat(&world, peer, &settings, reported_size, motd.as_deref());
+                            chat.set_flood_limits(arrival.flood);
                             decoder.set_charset(settings.charset);
                             save_client(&world, &arrival, &address, &chat, &settings, &mut saved_record);
                             remembered = Some(settings);
@@ -392,6 +401,11 @@ where
                     escape_deadline = None;
                 }
                 () = sleep_until(wizard_deadline), if session.is_none() => break "wizard timeout",
+                () = sleep_until(release_at.unwrap_or_else(Instant::now)), if release_at.is_some() => {
+                    if let Some(chat) = session.as_mut() {
+                        chat.release_held();
+                    }
+                }
                 () = sleep_until(first_input_deadline), if !heard_anything => {
                     let line = format!(
                         "\r\nr0c: nothing received for {} seconds; closing the connection\r\n",

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::commands::{self, Flow};
+use crate::client::flood::{FloodGuard, FloodLimits, Verdict};
 use crate::client::teletype::Teletype;
 use crate::client::vt::Vt100Ui;
 use crate::term::charset::Charset;
 use crate::term::keys::{Key, KeyDecoder};
 use crate::term::lineedit::{EditOutcome, LineEditor};
 use crate::text;
-use crate::world::{ChannelKind, UserId, View, World, mentions};
+use crate::world::{AUTHOR_ERROR, ChannelKind, UserId, View, World, mentions};
 
 /// Terminal size used until the client tells us its own.
 pub const DEFAULT_SIZE: (u16, u16) = (80, 24);
@@ -64,7 +65,36 @@ pub struct Session {
     /// The last size telnet's NAWS reported: a cursor report overrides it only when it is more
     /// than 128 larger (Windows telnet sends NAWS modulo 256).
     naws: Option<(u16, u16)>,
+    /// Flood control of what the user says.
+    flood: FloodGuard<Outgoing>,
+    /// Chat lines submitted during the current read: a paste becomes one message.
+    paste: Vec<String>,
+    /// When the user was last told that they are muted.
+    muted_told: Option<Instant>,
 }
+
+/// Something the user says, as flood control holds it until it may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// A message (possibly several lines) into the active window.
+    Say(String),
+    /// `/me`.
+    Action(String),
+    /// `/msg target text`.
+    Direct { target: String, text: String },
+}
+
+impl Outgoing {
+    fn bytes(&self) -> usize {
+        match self {
+            Outgoing::Say(text) | Outgoing::Action(text) => text.len(),
+            Outgoing::Direct { target, text } => target.len() + text.len(),
+        }
+    }
+}
+
+/// A muted user is told again at most this often.
+const MUTED_TOLD_EVERY: Duration = Duration::from_secs(5);
 
 /// r0c's link-speed test in progress.
 #[derive(Debug, Clone, Copy)]
@@ -137,7 +167,81 @@ impl Session {
             overflow_told: false,
             completion: None,
             naws: None,
+            flood: FloodGuard::new(FloodLimits::default(), Instant::now()),
+            paste: Vec::new(),
+            muted_told: None,
         }
+    }
+
+    /// Sets the flood limits (`--msg-rate`, `--no-flood-limit`).
+    pub fn set_flood_limits(&mut self, limits: FloodLimits) {
+        self.flood = FloodGuard::new(limits, Instant::now());
+    }
+
+    /// Says something, subject to flood control: at once, later, or not at all (the user is
+    /// told which).
+    pub fn send_message(&mut self, outgoing: Outgoing) {
+        let now = Instant::now();
+        let bytes = outgoing.bytes();
+        let error = |text: &str| self.world.tell(self.user, AUTHOR_ERROR, text);
+        match self.flood.offer(outgoing, bytes, now) {
+            Verdict::Send(outgoing) => self.deliver(outgoing),
+            Verdict::Held => {
+                if self.flood.held() == 1 {
+                    error("you are sending fast; your messages are delayed a little");
+                }
+            }
+            Verdict::Warned => error(
+                "you are sending too fast: that message was dropped; keep this up and you will be muted for a while",
+            ),
+            Verdict::Muted { seconds, first } => {
+                let recently = self
+                    .muted_told
+                    .is_some_and(|t| now.duration_since(t) < MUTED_TOLD_EVERY);
+                if first || !recently {
+                    self.muted_told = Some(now);
+                    error(&format!(
+                        "you are muted for {seconds} more seconds for flooding; messages are dropped meanwhile (commands still work)"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Sends held messages whose turn has come.
+    pub fn release_held(&mut self) {
+        for outgoing in self.flood.release(Instant::now()) {
+            self.deliver(outgoing);
+        }
+    }
+
+    /// When a held message may go next.
+    pub fn next_release(&self) -> Option<Instant> {
+        self.flood.next_release()
+    }
+
+    fn deliver(&self, outgoing: Outgoing) {
+        let world = &self.world;
+        let problem = match outgoing {
+            Outgoing::Say(text) => world.say(self.user, &text).err(),
+            Outgoing::Action(text) => world.action(self.user, &text).err(),
+            Outgoing::Direct { target, text } => world
+                .direct_message(self.user, &target, &text)
+                .err()
+                .map(|problem| format!("[user not found]\n  {problem}")),
+        };
+        if let Some(problem) = problem {
+            world.tell(self.user, AUTHOR_ERROR, &problem);
+        }
+    }
+
+    /// Chat lines of one read go out as one message (a paste is one message, not many).
+    fn flush_paste(&mut self) {
+        if self.paste.is_empty() {
+            return;
+        }
+        let text = std::mem::take(&mut self.paste).join("\n");
+        self.send_message(Outgoing::Say(text));
     }
 
     /// Applies what the first-connect wizard found: charset, screen mode, local echo.
@@ -410,6 +514,7 @@ impl Session {
                 return Flow::Quit;
             }
         }
+        self.flush_paste();
         Flow::Continue
     }
 
@@ -441,7 +546,17 @@ impl Session {
                     self.request_redraw();
                 }
                 let line = self.line.submit();
-                if !line.is_empty() {
+                if line.is_empty() {
+                    return Flow::Continue;
+                }
+                // Chat lines wait for the end of this read, so a paste is one message;
+                // "//" escapes a leading slash. A command first sends what came before it.
+                if let Some(escaped) = line.strip_prefix("//") {
+                    self.paste.push(format!("/{escaped}"));
+                } else if !line.starts_with('/') {
+                    self.paste.push(line);
+                } else {
+                    self.flush_paste();
                     return commands::execute(self, &self.world.clone(), &line);
                 }
             }

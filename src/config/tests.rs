@@ -65,11 +65,13 @@ fn render(outcome: Result<Invocation, ConfigError>, app_dir: PathBuf) -> String 
         Err(err) => format!("error: {err}"),
         Ok(Invocation::Exit { output, status }) => format!("exit {status}\n{output}"),
         Ok(Invocation::Run(config)) => {
-            // r0c's defaults for a non-root user; the test defaults differ only here.
+            // r0c's defaults for a non-root user; the test defaults differ only here (and in
+            // flood control, which tests switch on where they need it).
             let r0c_defaults = Config {
                 listen_ip: IpAddr::from([0, 0, 0, 0]),
                 telnet_port: 2323,
                 netcat_port: 1531,
+                flood: crate::client::flood::FloodLimits::default(),
                 ..Config::default_for_tests(app_dir)
             };
             let mut lines: Vec<String> = fields(&config)
@@ -108,7 +110,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         password_source, admin_requires_auth, nick_salt, proxies, no_all, motd, hist_rd,
         hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, irc_networks, irc_links, irc_ca,
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
-        max_per_ip, conn_rate, dev, tls
+        max_per_ip, conn_rate, flood, dev, tls
     );
     fields
 }
@@ -369,12 +371,13 @@ fn other_settings() {
         ",
     );
     check(
-        "--max-per-ip 0 --conn-rate 100 --stall-timeout 30 --first-input-timeout 5",
+        "--max-per-ip 0 --conn-rate 100 --stall-timeout 30 --first-input-timeout 5 --msg-rate 4,0.5 --no-flood-limit",
         "
         first_input_timeout = 5s
         stall_timeout = 30s
         max_per_ip = 0
         conn_rate = 100
+        flood = FloodLimits { burst: 4.0, per_second: 0.5, burst_bytes: 16384.0, bytes_per_second: 2048.0, mute: 60s, enabled: false }
         ",
     );
     // argparse accepts unambiguous prefixes of long flags; so do we.

@@ -37,6 +37,9 @@ pub const AUTHOR_BROADCAST: &str = "-!-";
 /// The alias of every user's status window.
 pub const STATUS_ALIAS: &str = "r0c-status";
 
+/// An `@all` or `@everyone` pings a user at most this often.
+const AT_ALL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How many nicks a channel remembers for its activity-ordered nick list.
 const RECENT_SPEAKERS_KEPT: usize = 32;
 
@@ -146,6 +149,8 @@ struct User {
     /// Per public channel, mentions older than this sequence number were already reported
     /// in the status window, so re-joining does not repeat them.
     mentions_reported: HashMap<String, u64>,
+    /// When an `@all` last pinged this user: `@all` pings at most every [`AT_ALL_INTERVAL`].
+    last_all_ping: Option<std::time::Instant>,
 }
 
 /// A channel in memory.
@@ -238,6 +243,8 @@ struct State {
     nicks: HashMap<String, UserId>,
     channels: HashMap<ChannelId, Channel>,
     public_by_name: HashMap<String, ChannelId>,
+    /// Failed `/auth` attempts per address: how many, since when.
+    failed_auth: HashMap<crate::net::admission::AddressKey, (u32, std::time::Instant)>,
     next_user: UserId,
     next_channel: ChannelId,
 }
@@ -261,6 +268,22 @@ pub enum NickError {
     #[error("that nick is taken")]
     Taken,
 }
+
+/// What became of an `/auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthOutcome {
+    Ok,
+    Wrong,
+    /// Too many failures from this address; try again in this many minutes.
+    TooMany {
+        minutes: u64,
+    },
+}
+
+/// Failed `/auth` attempts allowed per address within [`FAILED_AUTH_WINDOW`].
+pub const MAX_FAILED_AUTH: u32 = 5;
+/// The window over which failed `/auth` attempts are counted.
+pub const FAILED_AUTH_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Why a `/msg` could not be delivered.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -371,6 +394,7 @@ impl World {
                 needs_redraw: true,
                 tip_given: false,
                 mentions_reported: HashMap::new(),
+                last_all_ping: None,
             },
         );
         if let Some(channel) = state.channels.get_mut(&status) {
@@ -553,7 +577,8 @@ impl World {
         let Some(kind) = state.channels.get(&window.channel).map(|c| c.kind.clone()) else {
             return Ok(());
         };
-        let text = text::sanitize_message(typed);
+        // A paste arrives as several lines in one message; each line is sanitized.
+        let text = text::sanitize_lines(typed.trim_matches('\n'));
         match kind {
             ChannelKind::Status => {
                 Err("this buffer does not accept messages, only commands".into())
@@ -787,7 +812,7 @@ impl World {
                     seq: m.seq,
                     unix_micros: m.unix_micros,
                     author: text::sanitize_plain(&m.author),
-                    text: text::sanitize_message(&m.text),
+                    text: text::sanitize_lines(&m.text),
                     origin: Origin::Internal,
                 })
             }));
@@ -1089,17 +1114,42 @@ impl World {
         self.post(&mut state, status, author, &sanitized, Ping::Nobody);
     }
 
-    /// `/auth`: compares the password in constant time; true on success.
-    pub fn authenticate(&self, user: UserId, attempt: &str) -> bool {
-        let ok = constant_time_eq(attempt.as_bytes(), self.settings.password.as_bytes());
+    /// `/auth`: makes the user an admin if the password is right. Failed attempts are
+    /// logged with the address; after [`MAX_FAILED_AUTH`] of them from one address within
+    /// [`FAILED_AUTH_WINDOW`], further attempts from there are refused unchecked until the
+    /// window has passed, so the password cannot be guessed at speed.
+    pub fn authenticate(&self, user: UserId, attempt: &str) -> AuthOutcome {
         let mut state = self.lock();
-        if let Some(u) = state.users.get_mut(&user) {
-            if ok {
+        let Some((address, nick)) = state.users.get(&user).map(|u| (u.address, u.nick.clone()))
+        else {
+            return AuthOutcome::Wrong;
+        };
+        let key = crate::net::admission::AddressKey::of(address);
+        let now = std::time::Instant::now();
+        if let Some((count, since)) = state.failed_auth.get(&key).copied() {
+            let elapsed = now.duration_since(since);
+            if elapsed >= FAILED_AUTH_WINDOW {
+                state.failed_auth.remove(&key);
+            } else if count >= MAX_FAILED_AUTH {
+                tracing::warn!(%address, nick, "auth attempt refused: too many failures");
+                let left = FAILED_AUTH_WINDOW - elapsed;
+                return AuthOutcome::TooMany {
+                    minutes: left.as_secs().div_ceil(60),
+                };
+            }
+        }
+        let ok = constant_time_eq(attempt.as_bytes(), self.settings.password.as_bytes());
+        if ok {
+            if let Some(u) = state.users.get_mut(&user) {
                 u.admin = true;
             }
-            tracing::info!(address = %u.address, nick = u.nick, ok, "auth attempt");
+            tracing::info!(%address, nick, "auth ok");
+            return AuthOutcome::Ok;
         }
-        ok
+        let entry = state.failed_auth.entry(key).or_insert((0, now));
+        entry.0 += 1;
+        tracing::warn!(%address, nick, failures = entry.0, "auth failed");
+        AuthOutcome::Wrong
     }
 
     /// Whether the user may run admin commands.
@@ -1501,7 +1551,20 @@ impl World {
                 && match ping {
                     Ping::Nobody => false,
                     Ping::Everyone => true,
-                    Ping::Mentioned => mentions(&plain, &u.nick, u.prefs.at_all),
+                    Ping::Mentioned if mentions(&plain, &u.nick, false) => true,
+                    // An `@all` pings each user at most every AT_ALL_INTERVAL, so nobody can
+                    // ring everyone's bell over and over.
+                    Ping::Mentioned => {
+                        let now = std::time::Instant::now();
+                        let due = u
+                            .last_all_ping
+                            .is_none_or(|t| now.duration_since(t) >= AT_ALL_INTERVAL);
+                        let all = u.prefs.at_all && due && mentions(&plain, "", true);
+                        if all {
+                            u.last_all_ping = Some(now);
+                        }
+                        all
+                    }
                 };
             if pinged {
                 if let Some(window) = u.windows.iter_mut().find(|w| w.channel == channel_id) {

@@ -168,3 +168,49 @@ fn a_channel_closed_and_opened_at_once_loses_nothing() {
         "history shown again"
     );
 }
+
+#[test]
+fn at_all_pings_each_user_at_most_once_a_minute_but_nick_mentions_always() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _store) = world(dir.path(), 100, 1000, 10);
+    let (shouter, _) = world.connect(localhost(), "welcome".into());
+    let (listener, _) = world.connect(localhost(), "welcome".into());
+    world.join(shouter, "g");
+    world.join(listener, "g");
+    world.switch_window(listener, 0);
+    let pings = |world: &World| {
+        let view = world.view(listener, None, 0).expect("view");
+        view.hilight_windows.clone()
+    };
+    world.say(shouter, "@all first").expect("say");
+    assert_eq!(pings(&world), [1], "the first @all pings");
+    world.switch_window(listener, 1);
+    world.switch_window(listener, 0);
+    assert!(pings(&world).is_empty(), "read");
+    world.say(shouter, "@all again").expect("say");
+    assert!(
+        pings(&world).is_empty(),
+        "a second @all within a minute does not"
+    );
+    world.say(shouter, "yyryyd: but by name").expect("say");
+    assert_eq!(pings(&world), [1], "a mention by nick always pings");
+}
+
+#[test]
+fn failed_auth_attempts_are_limited_per_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _store) = world(dir.path(), 100, 1000, 10);
+    let (guesser, _) = world.connect(localhost(), "welcome".into());
+    let (same_address, _) = world.connect(localhost(), "welcome".into());
+    let (elsewhere, _) = world.connect(IpAddr::from([192, 0, 2, 7]), "welcome".into());
+    for _ in 0..MAX_FAILED_AUTH {
+        assert_eq!(world.authenticate(guesser, "guess"), AuthOutcome::Wrong);
+    }
+    // Even the right password is refused now, from any connection at that address.
+    assert_eq!(
+        world.authenticate(same_address, "pw"),
+        AuthOutcome::TooMany { minutes: 10 }
+    );
+    assert_eq!(world.authenticate(elsewhere, "pw"), AuthOutcome::Ok);
+    assert!(world.is_admin(elsewhere));
+}

@@ -3,6 +3,7 @@
 mod bad_input;
 mod chat;
 mod clients;
+mod flood;
 mod irc;
 mod limits;
 mod process;

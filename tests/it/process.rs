@@ -95,7 +95,7 @@ async fn kill_9_a_second_after_the_last_message_loses_nothing_that_was_seen() {
     alice.line("/join #g").await;
     bob.line("/join #g").await;
     for index in 0..20 {
-        alice.line(&format!("message {index}")).await;
+        alice.say(&format!("message {index}")).await;
     }
     bob.expect("kywmyv message 19").await;
     tokio::time::sleep(Duration::from_secs(1)).await;

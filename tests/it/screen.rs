@@ -79,7 +79,7 @@ async fn messages_are_pushed_into_the_pane_with_r0c_sequence() {
     bob.line("/join #g").await;
     alice.expect("yyryyd has joined").await;
     for index in 0..25 {
-        bob.line(&format!("msg {index}")).await;
+        bob.say(&format!("msg {index}")).await;
     }
     alice.expect("yyryyd msg 24").await;
     alice.drain(Duration::from_millis(100)).await;
@@ -117,7 +117,7 @@ async fn page_up_scrolls_back_and_new_messages_only_touch_the_status_bar() {
     bob.line("/join #g").await;
     alice.expect("yyryyd has joined").await;
     for index in 0..40 {
-        bob.line(&format!("line {index}")).await;
+        bob.say(&format!("line {index}")).await;
     }
     alice.expect("yyryyd line 39").await;
     alice.send(b"\x1b[5~").await;
@@ -310,14 +310,14 @@ async fn bandwidth_of_a_passive_client_and_of_typing() {
     alice.line("/join #g").await;
     bob.line("/join #g").await;
     for index in 0..30 {
-        bob.line(&format!("fill {index}")).await;
+        bob.say(&format!("fill {index}")).await;
     }
     alice.expect("yyryyd fill 29").await;
     alice.drain(Duration::from_millis(300)).await;
     let mut total = 0;
     for index in 0..10 {
         let before = alice.bytes().len();
-        bob.line(&format!("msg {index}")).await;
+        bob.say(&format!("msg {index}")).await;
         alice.expect(&format!("yyryyd msg {index}")).await;
         alice.drain(Duration::from_millis(120)).await;
         total += without_clock_ticks(&alice.bytes()[before..]).len();
@@ -353,7 +353,7 @@ async fn scrolling_back_into_history_from_before_joining() {
     let mut bob = TestClient::joined(server.raw).await;
     bob.line("/join #h").await;
     for index in 0..30 {
-        bob.line(&format!("old {index}")).await;
+        bob.say(&format!("old {index}")).await;
     }
     bob.expect("old 29").await;
     let mut alice = at_80x24(&server).await;
@@ -747,7 +747,7 @@ async fn goto_jumps_by_position_percentage_and_time() {
     alice.line("/join #g").await;
     alice.expect_row(22, "#g(1)").await;
     for index in 0..40 {
-        alice.line(&format!("number {index}")).await;
+        alice.say(&format!("number {index}")).await;
     }
     alice.expect("kywmyv number 39").await;
     // Messages 0 and 1 are "channel created" and the join; "number 0" is message 2.

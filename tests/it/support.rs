@@ -187,6 +187,13 @@ impl TestClient {
         self.send(format!("{text}\n").as_bytes()).await;
     }
 
+    /// Sends a chat line and waits until it is on this client's own screen, so the next line
+    /// is read separately (lines that arrive in one read are one message: a paste).
+    pub async fn say(&mut self, text: &str) {
+        self.line(text).await;
+        self.expect(text).await;
+    }
+
     /// Everything received so far, as text.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.received).into_owned()

@@ -308,8 +308,13 @@ fn long_texts_are_split_and_actions_wrapped() {
         rejoined, wide,
         "split on character boundaries, nothing lost"
     );
+    // Line breaks split a message into PRIVMSGs of its own; none can start a command.
     assert_eq!(
-        chat_lines("#c", "evil\r\nQUIT", false),
-        ["PRIVMSG #c :evilQUIT\r\n"]
+        chat_lines("#c", "evil\r\nQUIT :x\n\nok", false),
+        [
+            "PRIVMSG #c :evil\r\n",
+            "PRIVMSG #c :QUIT :x\r\n",
+            "PRIVMSG #c :ok\r\n"
+        ]
     );
 }

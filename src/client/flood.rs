@@ -1,0 +1,305 @@
+//! Flood control for what one user says, sans-IO: token buckets on messages and bytes, then
+//! graduated steps: slowed (a few messages held back and sent as tokens come), warned, muted
+//! for a while. Nobody is ever banned automatically.
+//!
+//! A paste (several lines arriving in one read) reaches this as one multi-line message, so it
+//! costs one message token, plus its bytes.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// How many messages wait while the user is being slowed down.
+pub const MAX_HELD: usize = 3;
+
+/// The limits (`--msg-rate`, `--no-flood-limit`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FloodLimits {
+    /// Messages that may be sent at once.
+    pub burst: f64,
+    /// Messages per second after the burst.
+    pub per_second: f64,
+    /// Bytes that may be sent at once.
+    pub burst_bytes: f64,
+    /// Bytes per second after the burst.
+    pub bytes_per_second: f64,
+    /// How long a user who kept flooding after the warning is muted.
+    pub mute: Duration,
+    /// Off: everything is sent at once (load tests).
+    pub enabled: bool,
+}
+
+impl Default for FloodLimits {
+    fn default() -> FloodLimits {
+        FloodLimits {
+            burst: 8.0,
+            per_second: 1.0,
+            burst_bytes: 16384.0,
+            bytes_per_second: 2048.0,
+            mute: Duration::from_secs(60),
+            enabled: true,
+        }
+    }
+}
+
+/// What became of an offered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict<T> {
+    /// Send it now.
+    Send(T),
+    /// Held back; it is sent when [`FloodGuard::release`] returns it.
+    Held,
+    /// Dropped, and the user is warned that muting comes next.
+    Warned,
+    /// Dropped: the user is muted for this many more seconds. `first` is set when the mute
+    /// starts (so the user is told once, not for every line).
+    Muted { seconds: u64, first: bool },
+}
+
+/// One token bucket.
+#[derive(Debug, Clone)]
+struct Bucket {
+    capacity: f64,
+    per_second: f64,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    fn new(capacity: f64, per_second: f64, now: Instant) -> Bucket {
+        Bucket {
+            capacity,
+            per_second,
+            tokens: capacity,
+            updated: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        self.updated = now;
+    }
+
+    /// When `cost` tokens will be there (a cost above the capacity needs a full bucket).
+    fn ready_at(&self, cost: f64) -> Instant {
+        let needed = cost.min(self.capacity) - self.tokens;
+        if needed <= 0.0 || self.per_second <= 0.0 {
+            return self.updated;
+        }
+        self.updated + Duration::from_secs_f64(needed / self.per_second)
+    }
+
+    fn take(&mut self, cost: f64) {
+        self.tokens -= cost.min(self.capacity);
+    }
+
+    fn has(&self, cost: f64) -> bool {
+        self.tokens + 1e-9 >= cost.min(self.capacity)
+    }
+}
+
+/// One user's flood state; `T` is whatever a message is to the caller.
+#[derive(Debug, Clone)]
+pub struct FloodGuard<T> {
+    limits: FloodLimits,
+    messages: Bucket,
+    bytes: Bucket,
+    /// Held messages with their size in bytes.
+    held: VecDeque<(T, usize)>,
+    warned: bool,
+    muted_until: Option<Instant>,
+}
+
+impl<T> FloodGuard<T> {
+    pub fn new(limits: FloodLimits, now: Instant) -> FloodGuard<T> {
+        FloodGuard {
+            limits,
+            messages: Bucket::new(limits.burst.max(1.0), limits.per_second, now),
+            bytes: Bucket::new(limits.burst_bytes.max(1.0), limits.bytes_per_second, now),
+            held: VecDeque::new(),
+            warned: false,
+            muted_until: None,
+        }
+    }
+
+    /// The user wants to say `message`, of `bytes` bytes, at `now`.
+    pub fn offer(&mut self, message: T, bytes: usize, now: Instant) -> Verdict<T> {
+        if !self.limits.enabled {
+            return Verdict::Send(message);
+        }
+        self.refill(now);
+        if let Some(until) = self.muted_until {
+            if now < until {
+                let seconds = until.saturating_duration_since(now).as_secs().max(1);
+                return Verdict::Muted {
+                    seconds,
+                    first: false,
+                };
+            }
+            self.muted_until = None;
+            self.warned = false;
+        }
+        let cost = bytes as f64;
+        if self.held.is_empty() && self.messages.has(1.0) && self.bytes.has(cost) {
+            self.messages.take(1.0);
+            self.bytes.take(cost);
+            return Verdict::Send(message);
+        }
+        if self.held.len() < MAX_HELD {
+            self.held.push_back((message, bytes));
+            return Verdict::Held;
+        }
+        if !self.warned {
+            self.warned = true;
+            return Verdict::Warned;
+        }
+        // Still flooding after the warning: mute, and drop what was held.
+        self.held.clear();
+        self.muted_until = Some(now + self.limits.mute);
+        Verdict::Muted {
+            seconds: self.limits.mute.as_secs(),
+            first: true,
+        }
+    }
+
+    /// Held messages whose turn has come, oldest first.
+    pub fn release(&mut self, now: Instant) -> Vec<T> {
+        self.refill(now);
+        let mut ready = Vec::new();
+        while let Some((_, bytes)) = self.held.front() {
+            let cost = *bytes as f64;
+            if !(self.messages.has(1.0) && self.bytes.has(cost)) {
+                break;
+            }
+            self.messages.take(1.0);
+            self.bytes.take(cost);
+            ready.extend(self.held.pop_front().map(|(message, _)| message));
+        }
+        ready
+    }
+
+    /// How many messages are held.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// When the next held message may go, if any is held.
+    pub fn next_release(&self) -> Option<Instant> {
+        let (_, bytes) = self.held.front()?;
+        let cost = *bytes as f64;
+        Some(self.messages.ready_at(1.0).max(self.bytes.ready_at(cost)))
+    }
+
+    fn refill(&mut self, now: Instant) {
+        self.messages.refill(now);
+        self.bytes.refill(now);
+        // Once the user has calmed down completely, the warning is forgotten.
+        if self.held.is_empty() && self.messages.tokens >= self.messages.capacity {
+            self.warned = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(start: Instant, millis: u64) -> Instant {
+        start + Duration::from_millis(millis)
+    }
+
+    fn offer(guard: &mut FloodGuard<String>, text: String, now: Instant) -> Verdict<String> {
+        let bytes = text.len();
+        guard.offer(text, bytes, now)
+    }
+
+    #[test]
+    fn a_burst_passes_then_messages_are_slowed_then_warned_then_muted() {
+        let start = Instant::now();
+        let mut guard: FloodGuard<String> = FloodGuard::new(FloodLimits::default(), start);
+        let mut verdicts = Vec::new();
+        // Ten lines a second for two seconds.
+        for n in 0..20 {
+            verdicts.push(offer(&mut guard, format!("line {n}"), at(start, n * 100)));
+        }
+        let sent = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Send(_)))
+            .count();
+        assert_eq!(sent, 8, "the burst");
+        let held = verdicts.iter().filter(|v| **v == Verdict::Held).count();
+        assert!((3..=4).contains(&held), "{verdicts:?}");
+        let warned = verdicts.iter().position(|v| *v == Verdict::Warned);
+        let muted = verdicts
+            .iter()
+            .position(|v| matches!(v, Verdict::Muted { first: true, .. }));
+        assert!(
+            warned.is_some() && muted > warned,
+            "warned, then muted: {verdicts:?}"
+        );
+        assert!(matches!(
+            verdicts.last(),
+            Some(Verdict::Muted { first: false, .. })
+        ));
+        // Muted for a minute, then free to talk again.
+        assert!(matches!(
+            offer(&mut guard, "still muted".into(), at(start, 30_000)),
+            Verdict::Muted { .. }
+        ));
+        assert_eq!(
+            offer(&mut guard, "hello again".into(), at(start, 70_000)),
+            Verdict::Send("hello again".into())
+        );
+    }
+
+    #[test]
+    fn held_messages_go_out_in_order_as_tokens_come() {
+        let start = Instant::now();
+        let mut guard: FloodGuard<String> = FloodGuard::new(FloodLimits::default(), start);
+        for n in 0..8 {
+            assert!(matches!(
+                offer(&mut guard, format!("{n}"), start),
+                Verdict::Send(_)
+            ));
+        }
+        assert_eq!(offer(&mut guard, "a".into(), start), Verdict::Held);
+        assert_eq!(offer(&mut guard, "b".into(), start), Verdict::Held);
+        assert_eq!(guard.next_release(), Some(at(start, 1000)));
+        assert_eq!(guard.release(at(start, 999)), Vec::<String>::new());
+        assert_eq!(guard.release(at(start, 1000)), ["a"]);
+        assert_eq!(guard.release(at(start, 2500)), ["b"]);
+        assert_eq!(guard.next_release(), None);
+    }
+
+    #[test]
+    fn a_big_paste_costs_bytes_once_and_normal_chat_goes_on() {
+        let start = Instant::now();
+        let mut guard: FloodGuard<String> = FloodGuard::new(FloodLimits::default(), start);
+        let paste = "some pasted text, eighty characters wide or so, like a log\n".repeat(50);
+        assert!(matches!(offer(&mut guard, paste, start), Verdict::Send(_)));
+        assert!(matches!(
+            offer(&mut guard, "and a reply".into(), at(start, 500)),
+            Verdict::Send(_)
+        ));
+        // A second paste that size right away waits for the byte bucket.
+        let paste = "x".repeat(16_000);
+        assert_eq!(offer(&mut guard, paste, at(start, 600)), Verdict::Held);
+        assert!(guard.next_release() > Some(at(start, 600)));
+    }
+
+    #[test]
+    fn switched_off_everything_passes() {
+        let start = Instant::now();
+        let limits = FloodLimits {
+            enabled: false,
+            ..FloodLimits::default()
+        };
+        let mut guard: FloodGuard<String> = FloodGuard::new(limits, start);
+        for n in 0..1000 {
+            assert!(matches!(
+                offer(&mut guard, format!("{n}"), start),
+                Verdict::Send(_)
+            ));
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Flood control with the defaults of a public server: a paste is one message, a sustained
+//! flood is slowed, then warned, then muted; the others keep chatting.
+
+use std::time::Duration;
+
+use r0c::client::flood::FloodLimits;
+
+use crate::support::{TestClient, TestServer, data_dir, test_config};
+
+async fn server_with_flood_control() -> (tempfile::TempDir, TestServer) {
+    let (keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    config.flood = FloodLimits::default();
+    (keep, TestServer::start_with(config).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pasted_block_of_50_lines_arrives_as_one_message_without_penalty() {
+    let (_keep, server) = server_with_flood_control().await;
+    let mut paster = TestClient::joined(server.raw).await;
+    paster.line("/join #g").await;
+    paster.expect("has joined").await;
+    let mut reader = TestClient::joined(server.raw).await;
+    reader.line("/join #g").await;
+    reader.expect("has joined").await;
+
+    let paste: String = (0..50).map(|n| format!("pasted line {n:02}\n")).collect();
+    paster.send(paste.as_bytes()).await;
+    reader.expect("pasted line 49").await;
+    // One message: the author's nick is on its first line only, the rest are continuation
+    // lines under it.
+    let screen = reader.screen();
+    for n in 1..50 {
+        let line = format!("pasted line {n:02}");
+        let row = screen
+            .lines()
+            .find(|row| row.contains(&line))
+            .unwrap_or_default();
+        assert!(n < 10 || !row.is_empty(), "{line} is on screen:\n{screen}");
+        assert!(!row.contains("kywmyv"), "{row:?} continues the message");
+    }
+    // No penalty: the next lines go through at once, and nobody was warned.
+    for n in 0..3 {
+        paster.say(&format!("right after {n}")).await;
+        reader.expect(&format!("right after {n}")).await;
+    }
+    assert!(!paster.text().contains("too fast"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_lines_a_second_are_slowed_then_warned_then_muted() {
+    let (_keep, server) = server_with_flood_control().await;
+    let mut flooder = TestClient::joined(server.raw).await;
+    flooder.line("/join #g").await;
+    flooder.expect("has joined").await;
+    let mut reader = TestClient::joined(server.raw).await;
+    reader.line("/join #g").await;
+    reader.expect("has joined").await;
+
+    for n in 0..20 {
+        flooder.line(&format!("flood {n:02}")).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    flooder.expect("your messages are delayed").await;
+    flooder.expect("that message was dropped").await;
+    flooder.expect("you are muted for 60 more seconds").await;
+    reader.expect("flood 07").await;
+    reader.read_for(Duration::from_secs(2)).await;
+    let seen = reader.screen();
+    assert!(
+        !seen.contains("flood 19"),
+        "muted lines never arrive:\n{seen}"
+    );
+    // Commands still work while muted, and others chat on.
+    flooder.line("/topic still allowed").await;
+    reader.expect("still allowed").await;
+    reader.say("the others carry on").await;
+    flooder.expect("the others carry on").await;
+    server.stop().await;
+}
