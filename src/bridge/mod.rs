@@ -553,6 +553,7 @@ mod tests {
             author: author.into(),
             text: text.into(),
             origin,
+            ticket: 0,
         };
         let local = message("alice", "hi \x0b9red", Origin::Local);
         assert_eq!(

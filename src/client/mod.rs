@@ -41,6 +41,8 @@ const LOW_WATERMARK: usize = 16 * 1024;
 
 /// A client whose unsent output grows past this has stopped reading; it is disconnected.
 const MAX_PENDING_OUTPUT: usize = 256 * 1024;
+/// How soon a frame that left out messages not yet committed by the store is tried again.
+const STORE_POLL: Duration = Duration::from_millis(3);
 /// SO_SNDBUF of client sockets (the kernel doubles it for its bookkeeping).
 const KERNEL_SEND_BUFFER: usize = 64 * 1024;
 
@@ -376,15 +378,23 @@ where
                     escape_deadline = chat.has_pending_escape().then(|| Instant::now() + ESCAPE_TIMEOUT);
                     // Answer the user's own keystrokes at once; pacing is for other people's messages.
                     render_into(chat, protocol, &mut out);
-                    dirty = false;
+                    dirty = chat.waiting_for_store();
+                    if dirty {
+                        next_frame = Instant::now() + STORE_POLL;
+                    }
                 }
                 () = wake.notified() => dirty = true,
                 () = sleep_until(next_frame), if can_render => {
-                    if let Some(chat) = session.as_mut() {
-                        render_into(chat, protocol, &mut out);
-                    }
                     dirty = false;
                     next_frame = Instant::now() + MIN_FRAME_INTERVAL;
+                    if let Some(chat) = session.as_mut() {
+                        render_into(chat, protocol, &mut out);
+                        // Messages not yet on disk are not shown; look again in a moment.
+                        if chat.waiting_for_store() {
+                            dirty = true;
+                            next_frame = Instant::now() + STORE_POLL;
+                        }
+                    }
                 }
                 () = sleep_until(tick) => {
                     dirty = true;

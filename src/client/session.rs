@@ -71,6 +71,8 @@ pub struct Session {
     paste: Vec<String>,
     /// When the user was last told that they are muted.
     muted_told: Option<Instant>,
+    /// The last frame left out messages the store had not committed yet.
+    waiting_for_store: bool,
 }
 
 /// Something the user says, as flood control holds it until it may go.
@@ -170,7 +172,13 @@ impl Session {
             flood: FloodGuard::new(FloodLimits::default(), Instant::now()),
             paste: Vec::new(),
             muted_told: None,
+            waiting_for_store: false,
         }
+    }
+
+    /// Whether the last frame left out messages that wait for the store: render again soon.
+    pub fn waiting_for_store(&self) -> bool {
+        self.waiting_for_store
     }
 
     /// Sets the flood limits (`--msg-rate`, `--no-flood-limit`).
@@ -676,6 +684,7 @@ impl Session {
             }
         };
         let (view, frame) = frame;
+        self.waiting_for_store = view.waiting_for_store;
         if self.bell_due(&view) {
             out.push('\x07');
         }
@@ -797,6 +806,8 @@ mod tests {
         world
             .say(user, "boxes ├┐ ┌┬┐ ┌ and 日本 and Ð")
             .expect("say");
+        // Messages are shown once the store has committed them.
+        world.store().flush();
         let mut session = Session::new(user, world.clone());
         let reference = screen_in(&mut session, Charset::Utf8);
         let row_of = |parser: &vt100::Parser| {

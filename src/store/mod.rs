@@ -38,6 +38,7 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -177,6 +178,10 @@ pub struct Store {
     reader: Mutex<Connection>,
     /// The writer thread, taken and joined by [`Store::close`].
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// How many ops the writer has committed (or given up on), in queue order: an op with a
+    /// ticket up to this number is on disk. Clients show a message only once it is, so a
+    /// crash never loses something that someone has seen.
+    committed: Arc<AtomicU64>,
 }
 
 /// The sending side of the writer queue and the ops that did not fit into it.
@@ -185,6 +190,8 @@ struct Queue {
     sender: Option<SyncSender<Op>>,
     /// Ops that found the queue full, oldest first; always newer than everything in the queue.
     overflow: VecDeque<Op>,
+    /// Ops queued so far: the ticket of the last one.
+    enqueued: u64,
 }
 
 /// One unit of work for the writer thread.
@@ -268,11 +275,14 @@ impl Store {
         let queue = Arc::new(Mutex::new(Queue {
             sender: Some(sender),
             overflow: VecDeque::new(),
+            enqueued: 0,
         }));
+        let committed = Arc::new(AtomicU64::new(0));
         let writer = Writer {
             conn,
             receiver,
             queue: Arc::clone(&queue),
+            committed: Arc::clone(&committed),
         };
         let handle = thread::Builder::new()
             .name("r0c-store".into())
@@ -283,18 +293,20 @@ impl Store {
             queue,
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(handle)),
+            committed,
         })
     }
 
-    /// Queues a public-channel message; never blocks.
-    pub fn append_message(&self, channel: &str, message: StoredMessage) {
+    /// Queues a public-channel message; never blocks. Returns its ticket (see
+    /// [`Store::is_committed`]).
+    pub fn append_message(&self, channel: &str, message: StoredMessage) -> u64 {
         let Ok(seq) = i64::try_from(message.seq) else {
             tracing::error!(
                 channel,
                 seq = message.seq,
                 "sequence number too large, message not stored"
             );
-            return;
+            return 0;
         };
         self.enqueue(Op::Message {
             channel: channel.to_owned(),
@@ -302,7 +314,7 @@ impl Store {
             unix_micros: message.unix_micros,
             author: message.author,
             text: message.text,
-        });
+        })
     }
 
     /// Queues a direct message between two nicks; never blocks.
@@ -316,7 +328,7 @@ impl Store {
         unix_micros: i64,
         author: &str,
         text: &str,
-    ) {
+    ) -> u64 {
         let (nick_a, nick_b) = if nick_a <= nick_b {
             (nick_a, nick_b)
         } else {
@@ -328,7 +340,12 @@ impl Store {
             unix_micros,
             author: author.to_owned(),
             text: text.to_owned(),
-        });
+        })
+    }
+
+    /// Whether the write with this ticket is committed (0, "not stored", always is).
+    pub fn is_committed(&self, ticket: u64) -> bool {
+        ticket <= self.committed.load(Ordering::Acquire)
     }
 
     /// Queues the new topic of a channel, who set it and when; never blocks.
@@ -429,18 +446,25 @@ impl Store {
     }
 
     /// Hands an op to the writer without ever waiting for it (see the module docs).
-    fn enqueue(&self, op: Op) {
+    /// Queues an op for the writer and returns its ticket: its number in queue order, or 0
+    /// when it could not be queued.
+    fn enqueue(&self, op: Op) -> u64 {
         let mut queue = lock(&self.queue);
-        let Queue { sender, overflow } = &mut *queue;
+        let Queue {
+            sender,
+            overflow,
+            enqueued,
+        } = &mut *queue;
         let Some(sender) = sender else {
             if !matches!(op, Op::Flush(_)) {
                 tracing::warn!("history store is closed, a write was dropped");
             }
-            return;
+            return 0;
         };
         if !overflow.is_empty() {
             overflow.push_back(op);
-            return;
+            *enqueued += 1;
+            return *enqueued;
         }
         match sender.try_send(op) {
             Ok(()) => {}
@@ -449,9 +473,12 @@ impl Store {
                 overflow.push_back(op);
             }
             Err(TrySendError::Disconnected(_)) => {
-                tracing::error!("history writer is gone, a write was dropped")
+                tracing::error!("history writer is gone, a write was dropped");
+                return 0;
             }
         }
+        *enqueued += 1;
+        *enqueued
     }
 }
 
@@ -495,6 +522,8 @@ struct Writer {
     receiver: Receiver<Op>,
     /// Shared with the handle, to take ops from the overflow once the queue is empty.
     queue: Arc<Mutex<Queue>>,
+    /// Ops committed so far, shared with the handle.
+    committed: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -569,6 +598,9 @@ impl Writer {
                 }
             }
         }
+        // Ops arrive in queue order, so the batch's tickets follow the ones committed before.
+        self.committed
+            .fetch_add(batch.len() as u64, Ordering::AcqRel);
         for op in batch.drain(..) {
             if let Op::Flush(ack) = op {
                 // The flushing caller may have gone; nobody else needs the answer.

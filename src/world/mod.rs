@@ -37,6 +37,14 @@ pub const AUTHOR_BROADCAST: &str = "-!-";
 /// The alias of every user's status window.
 pub const STATUS_ALIAS: &str = "r0c-status";
 
+/// How many nicks of users who left are remembered, and for how long, for the look-alike
+/// check of new nicks.
+const DEPARTED_KEPT: usize = 256;
+const DEPARTED_REMEMBERED: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The longest topic, in characters.
+pub const MAX_TOPIC_CHARS: usize = 512;
+
 /// An `@all` or `@everyone` pings a user at most this often.
 const AT_ALL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -56,6 +64,9 @@ pub struct Message {
     pub text: String,
     /// Where it came from, so the IRC bridge knows what to relay and where not to echo it.
     pub origin: Origin,
+    /// The store's ticket for writing it (0: not stored, or loaded from the store): clients
+    /// show it once the store has committed it, so a crash loses nothing anyone has seen.
+    pub ticket: u64,
 }
 
 /// Where a message came from. Only the IRC bridge looks at this; it is not stored.
@@ -216,8 +227,11 @@ pub struct View {
     pub topic: String,
     /// Messages of the active window newer than what the caller had, oldest first.
     pub messages: Vec<Arc<Message>>,
-    /// Sequence number the next message of this channel will get.
+    /// Sequence number of the first message not shown yet: the next one to be posted, or
+    /// the first one the store has not committed.
     pub next_seq: u64,
+    /// Some messages wait for the store to commit them; ask again in a moment.
+    pub waiting_for_store: bool,
     /// Messages of the active window from this sequence number on are unread.
     pub read_upto: u64,
     /// Windows (by index) with unread mentions, other than the active one.
@@ -243,6 +257,8 @@ struct State {
     nicks: HashMap<String, UserId>,
     channels: HashMap<ChannelId, Channel>,
     public_by_name: HashMap<String, ChannelId>,
+    /// Nicks of users who left, and when: a look-alike of a recent nick is refused.
+    departed: VecDeque<(String, std::time::Instant)>,
     /// Failed `/auth` attempts per address: how many, since when.
     failed_auth: HashMap<crate::net::admission::AddressKey, (u32, std::time::Instant)>,
     next_user: UserId,
@@ -267,6 +283,14 @@ pub struct World {
 pub enum NickError {
     #[error("that nick is taken")]
     Taken,
+    /// Not a valid nick: callers check with [`nick::check_nick`] first; this keeps anything
+    /// else (control characters, formatting tokens) out of the world regardless.
+    #[error("that is not a valid nick")]
+    Invalid,
+    /// Too easily mistaken for someone online or recently active (`I` for `l`, `0` for
+    /// `o`, `rn` for `m`...).
+    #[error("that nick looks too much like {0}")]
+    LooksLike(String),
 }
 
 /// What became of an `/auth`.
@@ -430,6 +454,12 @@ impl World {
         }
         if let Some(gone) = state.users.remove(&user) {
             state.nicks.remove(&gone.nick.to_lowercase());
+            state
+                .departed
+                .push_back((gone.nick.clone(), std::time::Instant::now()));
+            if state.departed.len() > DEPARTED_KEPT {
+                state.departed.pop_front();
+            }
             tracing::info!(address = %gone.address, nick = gone.nick, "client left");
         }
     }
@@ -452,10 +482,20 @@ impl World {
         let channel = state.channels.get(&window.channel)?;
         // Messages are ordered by sequence number: find the range by bisection, not by a scan,
         // because this runs for every frame of every client.
+        // Only what the store has committed is shown (tickets grow with sequence numbers):
+        // the rest follows within milliseconds, with `waiting_for_store` set meanwhile.
+        let shown = channel
+            .messages
+            .partition_point(|m| self.store.is_committed(m.ticket));
+        let waiting_for_store = shown < channel.messages.len();
+        let next_seq = channel
+            .messages
+            .get(shown)
+            .map_or(channel.next_seq, |m| m.seq);
         let messages: Vec<Arc<Message>> = {
             let from = since.map_or(0, |s| channel.messages.partition_point(|m| m.seq < s));
-            let from = from.max(channel.messages.len().saturating_sub(max_messages));
-            channel.messages.range(from..).cloned().collect()
+            let from = from.max(shown.saturating_sub(max_messages)).min(shown);
+            channel.messages.range(from..shown).cloned().collect()
         };
         let mut hilight_windows = Vec::new();
         let mut activity_windows = Vec::new();
@@ -502,7 +542,8 @@ impl World {
             member_count,
             topic,
             messages,
-            next_seq: channel.next_seq,
+            next_seq,
+            waiting_for_store,
             read_upto: window.read_upto,
             hilight_windows,
             activity_windows,
@@ -814,6 +855,7 @@ impl World {
                     author: text::sanitize_plain(&m.author),
                     text: text::sanitize_lines(&m.text),
                     origin: Origin::Internal,
+                    ticket: 0,
                 })
             }));
             tracing::info!(
@@ -929,11 +971,17 @@ impl World {
         let Some(old) = state.users.get(&user).map(|u| u.nick.clone()) else {
             return Ok(());
         };
+        if nick::check_nick(new_nick) != nick::NickCheck::Valid(new_nick.to_string()) {
+            return Err(NickError::Invalid);
+        }
         if let Some(&holder) = state.nicks.get(&new_nick.to_lowercase()) {
             // Changing only the letter case of your own nick is fine (r0c refused it).
             if holder != user || old == new_nick {
                 return Err(NickError::Taken);
             }
+        }
+        if let Some(look_alike) = state.look_alike(new_nick, &old) {
+            return Err(NickError::LooksLike(look_alike));
         }
         state.nicks.remove(&old.to_lowercase());
         state.nicks.insert(new_nick.to_lowercase(), user);
@@ -993,6 +1041,11 @@ impl World {
             return Err("cannot change the topic of private channels".into());
         };
         let topic = text::sanitize_message(typed);
+        if topic.chars().count() > MAX_TOPIC_CHARS {
+            return Err(format!(
+                "topics can be at most {MAX_TOPIC_CHARS} characters long"
+            ));
+        }
         let old = std::mem::replace(&mut channel.topic, topic.clone());
         self.store.set_topic(&name, &topic, &nick, now_micros());
         let line = format!(
@@ -1494,15 +1547,47 @@ impl World {
         ping: Ping,
         origin: Origin,
     ) {
+        let Some(channel) = state.channels.get(&channel_id) else {
+            return;
+        };
+        let seq = channel.next_seq;
+        let unix_micros = now_micros();
+        let kind = channel.kind.clone();
+        let members = channel.members.clone();
+        // Queued for the store first: the ticket says when it is on disk, and clients show
+        // it only then.
+        let ticket = match &kind {
+            ChannelKind::Public { name } => self.store.append_message(
+                name,
+                StoredMessage {
+                    seq,
+                    unix_micros,
+                    author: author.to_string(),
+                    text: text.to_string(),
+                },
+            ),
+            ChannelKind::Direct => {
+                let nicks: Vec<String> = members
+                    .iter()
+                    .filter_map(|m| state.users.get(m).map(|u| u.nick.clone()))
+                    .collect();
+                match nicks.as_slice() {
+                    [a, b] => self.store.append_direct(a, b, unix_micros, author, text),
+                    _ => 0,
+                }
+            }
+            ChannelKind::Status => 0,
+        };
         let Some(channel) = state.channels.get_mut(&channel_id) else {
             return;
         };
         let message = Arc::new(Message {
-            seq: channel.next_seq,
-            unix_micros: now_micros(),
+            seq,
+            unix_micros,
             author: author.to_string(),
             text: text.to_string(),
             origin,
+            ticket,
         });
         for watcher in &channel.watchers {
             watcher.notify_one();
@@ -1512,30 +1597,6 @@ impl World {
         if channel.messages.len() > self.settings.hist_mem {
             let drop = self.settings.hist_tsz.clamp(1, channel.messages.len());
             channel.messages.drain(..drop);
-        }
-        let kind = channel.kind.clone();
-        let members = channel.members.clone();
-        match &kind {
-            ChannelKind::Public { name } => self.store.append_message(
-                name,
-                StoredMessage {
-                    seq: message.seq,
-                    unix_micros: message.unix_micros,
-                    author: message.author.clone(),
-                    text: message.text.clone(),
-                },
-            ),
-            ChannelKind::Direct => {
-                let nicks: Vec<String> = members
-                    .iter()
-                    .filter_map(|m| state.users.get(m).map(|u| u.nick.clone()))
-                    .collect();
-                if let [a, b] = nicks.as_slice() {
-                    self.store
-                        .append_direct(a, b, message.unix_micros, author, text);
-                }
-            }
-            ChannelKind::Status => {}
         }
         if !author.starts_with('-') && author != AUTHOR_ACTION {
             state.note_speaker(channel_id, author);
@@ -1743,6 +1804,27 @@ impl State {
             },
         );
         id
+    }
+
+    /// A nick online or recently active (other than `own`) that `nick` could be mistaken for.
+    fn look_alike(&self, nick: &str, own: &str) -> Option<String> {
+        let wanted = nick::skeleton(nick);
+        let online = self.users.values().map(|u| u.nick.as_str());
+        let recent = self
+            .channels
+            .values()
+            .flat_map(|c| c.recent_speakers.iter().map(String::as_str));
+        let departed = self
+            .departed
+            .iter()
+            .filter(|(_, when)| when.elapsed() < DEPARTED_REMEMBERED)
+            .map(|(nick, _)| nick.as_str());
+        online
+            .chain(recent)
+            .chain(departed)
+            .filter(|other| !other.eq_ignore_ascii_case(own) && !other.eq_ignore_ascii_case(nick))
+            .find(|other| nick::skeleton(other) == wanted)
+            .map(str::to_string)
     }
 
     fn note_speaker(&mut self, channel: ChannelId, nick: &str) {

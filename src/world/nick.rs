@@ -119,6 +119,22 @@ fn base32(bytes: &[u8]) -> String {
     out
 }
 
+/// A nick reduced to how it looks, in the spirit of Unicode TR39's skeletons, for the ASCII
+/// that nicks are made of: `I`, `1` and `|` look like `l`, `0` like `o`, `rn` like `m`, `vv`
+/// like `w`; case does not matter (after `I` is taken care of). Two nicks with the same
+/// skeleton are look-alikes.
+pub fn skeleton(nick: &str) -> String {
+    let mapped: String = nick
+        .chars()
+        .map(|c| match c {
+            'I' | '1' | '|' => 'l',
+            '0' => 'o',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    mapped.replace("rn", "m").replace("vv", "w")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +146,22 @@ mod tests {
             .map(|s| derived_nick("lammo/", "127.0.0.1", &s))
             .collect();
         assert_eq!(nicks, ["kywmyv", "yyryyd", "oaybdg"]);
+    }
+
+    #[test]
+    fn look_alike_nicks_share_a_skeleton() {
+        for (a, b) in [
+            ("alice", "aIice"),
+            ("alice", "a1ice"),
+            ("bob", "b0b"),
+            ("martin", "rnartin"),
+            ("willy", "vvilly"),
+            ("Alice", "alice"),
+        ] {
+            assert_eq!(skeleton(a), skeleton(b), "{a} ~ {b}");
+        }
+        assert_ne!(skeleton("alice"), skeleton("alicia"));
+        assert_ne!(skeleton("bob"), skeleton("bobby"));
     }
 
     #[test]

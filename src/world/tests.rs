@@ -35,6 +35,7 @@ fn localhost() -> IpAddr {
 
 /// The active window's texts, oldest first, as a user would read them.
 fn texts(world: &World, user: UserId) -> Vec<String> {
+    world.store().flush();
     let view = world.view(user, None, usize::MAX).expect("view");
     view.messages
         .iter()
@@ -71,6 +72,7 @@ fn a_recreated_channel_shows_its_history_then_the_created_line() {
     store.flush();
     let (bob, _) = world.connect(localhost(), "welcome".into());
     world.join(bob, "g");
+    world.store().flush();
     let view = world.view(bob, None, usize::MAX).expect("view");
     let shown: Vec<String> = view
         .messages
@@ -98,9 +100,11 @@ fn parting_a_window_activates_the_one_that_takes_its_place() {
     }
     assert!(world.switch_window(user, 2));
     world.part(user).expect("part #b");
+    world.store().flush();
     let view = world.view(user, None, 0).expect("view");
     assert_eq!((view.window_index, view.label.as_str()), (2, "#c"));
     world.part(user).expect("part #c");
+    world.store().flush();
     let view = world.view(user, None, 0).expect("view");
     assert_eq!((view.window_index, view.label.as_str()), (1, "#a"));
     assert_eq!(
@@ -117,9 +121,11 @@ fn direct_message_partner_gets_a_window_named_after_the_sender() {
     let (bob, bob_wake) = world.connect(localhost(), "welcome".into());
     world.change_nick(bob, "Bob").expect("nick");
     world.direct_message(alice, "bob", "hi").expect("dm");
+    world.store().flush();
     let view = world.view(bob, None, 0).expect("view");
     assert_eq!(view.hilight_windows, [1], "the DM flags bob's window 1");
     assert!(world.switch_window(bob, 1));
+    world.store().flush();
     let view = world.view(bob, None, usize::MAX).expect("view");
     assert_eq!(view.topic, "DM with kywmyv");
     assert_eq!(view.messages.last().map(|m| m.text.as_str()), Some("hi"));
@@ -179,6 +185,7 @@ fn at_all_pings_each_user_at_most_once_a_minute_but_nick_mentions_always() {
     world.join(listener, "g");
     world.switch_window(listener, 0);
     let pings = |world: &World| {
+        world.store().flush();
         let view = world.view(listener, None, 0).expect("view");
         view.hilight_windows.clone()
     };
@@ -213,4 +220,31 @@ fn failed_auth_attempts_are_limited_per_address() {
     );
     assert_eq!(world.authenticate(elsewhere, "pw"), AuthOutcome::Ok);
     assert!(world.is_admin(elsewhere));
+}
+
+#[test]
+fn nicks_that_look_like_someone_online_or_recent_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _store) = world(dir.path(), 100, 1000, 10);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (mallory, _) = world.connect(localhost(), "welcome".into());
+    world.change_nick(alice, "alice").expect("free nick");
+    world.join(alice, "g");
+    world.say(alice, "hello").expect("say");
+    assert_eq!(
+        world.change_nick(mallory, "aIice"),
+        Err(NickError::LooksLike("alice".into()))
+    );
+    // A renamed user is protected under the new nick.
+    world.change_nick(alice, "alicia").expect("rename");
+    assert!(world.change_nick(mallory, "a1icia").is_err());
+    assert_eq!(world.change_nick(mallory, "bob"), Ok(()));
+    // Your own nick in another case or shape is fine.
+    assert_eq!(world.change_nick(alice, "ALICIA"), Ok(()));
+    // Someone who just left is still protected for a while.
+    world.disconnect(alice, true);
+    assert_eq!(
+        world.change_nick(mallory, "ALlCIA"),
+        Err(NickError::LooksLike("ALICIA".into()))
+    );
 }

@@ -12,6 +12,8 @@ pub enum ChannelNameError {
     BadCharacter,
     #[error("channel names can be at most 48 characters long")]
     TooLong,
+    #[error("channel names cannot mix letters of different scripts (like Latin and Cyrillic)")]
+    MixedScripts,
 }
 
 /// Turns what followed `/join` into a channel name without the `#`: trimmed, lower-cased,
@@ -32,7 +34,45 @@ pub fn normalize_channel_name(typed: &str) -> Result<String, ChannelNameError> {
     if name.chars().count() > MAX_CHANNEL_CHARS {
         return Err(ChannelNameError::TooLong);
     }
+    let mut scripts = name.chars().filter_map(script);
+    if let Some(first) = scripts.next()
+        && scripts.any(|other| other != first)
+    {
+        return Err(ChannelNameError::MixedScripts);
+    }
     Ok(name)
+}
+
+/// Which writing system a letter belongs to, coarsely: enough to refuse names that mix
+/// look-alike letters from different scripts (Latin `a` and Cyrillic `а`). Digits, marks and
+/// punctuation belong to none. Chinese, Japanese and Korean count as one script, since they
+/// are mixed in ordinary writing. Letters of scripts not listed count by their 128-character
+/// block, so they do not mix with anything else either.
+fn script(c: char) -> Option<u32> {
+    if !c.is_alphabetic() {
+        return None;
+    }
+    let code = u32::from(c);
+    let script = match code {
+        0x0041..=0x024F | 0x1E00..=0x1EFF | 0x2C60..=0x2C7F | 0xA720..=0xA7FF => 1, // Latin
+        0x0370..=0x03FF | 0x1F00..=0x1FFF => 2,                                     // Greek
+        0x0400..=0x052F | 0x1C80..=0x1C8F | 0x2DE0..=0x2DFF | 0xA640..=0xA69F => 3, // Cyrillic
+        0x0530..=0x058F => 4,                                                       // Armenian
+        0x0590..=0x05FF => 5,                                                       // Hebrew
+        0x0600..=0x06FF | 0x0750..=0x077F => 6,                                     // Arabic
+        0x0900..=0x097F => 7,                                                       // Devanagari
+        0x0E00..=0x0E7F => 8,                                                       // Thai
+        0x1100..=0x11FF
+        | 0x3040..=0x30FF
+        | 0x3130..=0x318F
+        | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF
+        | 0xAC00..=0xD7AF
+        | 0xF900..=0xFAFF
+        | 0xFF66..=0xFF9F => 9, // CJK
+        other => 0x100 + other / 128,
+    };
+    Some(script)
 }
 
 /// Whether plain `text` mentions `nick` (ASCII letters compared case-insensitively), or, when
@@ -90,6 +130,12 @@ mod tests {
             ("#a b", Err(ChannelNameError::BadCharacter)),
             ("#a\u{7}b", Err(ChannelNameError::BadCharacter)),
             ("#a\u{202e}b", Err(ChannelNameError::BadCharacter)),
+            // Look-alike letters of another script mixed in: Cyrillic а in "pаypal".
+            ("#p\u{430}ypal", Err(ChannelNameError::MixedScripts)),
+            ("#\u{3b1}lpha", Err(ChannelNameError::MixedScripts)),
+            ("#\u{43c}\u{438}\u{440}", Ok("\u{43c}\u{438}\u{440}")),
+            ("#caf\u{e9}-2", Ok("caf\u{e9}-2")),
+            ("#日本語のチャンネル", Ok("日本語のチャンネル")),
         ];
         for (typed, expected) in cases {
             assert_eq!(

@@ -148,3 +148,77 @@ async fn the_wizard_times_out_and_scanners_meet_a_fake_shell() {
     scanner.expect_closed().await;
     server.stop().await;
 }
+
+/// Escape sequences and C1 controls as attackers send them. On a screen, harmless text shows
+/// the parts after the ESC or CSI byte (`[2J`, `]0;pwned`), which proves that byte was removed.
+const HOSTILE: &str = "\x1b[2J\x1b]0;pwned\x07\u{9b}1;1H\u{202e}";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_sequences_from_every_entry_point_arrive_as_harmless_text() {
+    let (_keep, dir) = data_dir();
+    // History read back from disk: a hostile line already in the database.
+    {
+        let store = r0c::store::Store::open(&dir.join("r0c.db")).expect("store");
+        store.append_message(
+            "g",
+            r0c::store::StoredMessage {
+                seq: 0,
+                unix_micros: 1_700_000_000_000_000,
+                author: format!("old{HOSTILE}"),
+                text: format!("from disk {HOSTILE} end"),
+            },
+        );
+        store.flush();
+    }
+    // The MOTD file.
+    let motd = dir.join("motd.txt");
+    std::fs::write(&motd, format!("motd {HOSTILE} end\n")).expect("motd");
+    let mut config = crate::support::test_config(&dir);
+    config.motd = Some(motd);
+    let server = TestServer::start_with(config).await;
+
+    let mut victim = TestClient::joined(server.raw).await;
+    victim.expect("motd [2J]0;pwned1;1H end").await;
+    victim.line("/join #g").await;
+    victim.expect("from disk [2J]0;pwned1;1H end").await;
+    let mut attacker = TestClient::joined(server.raw).await;
+    attacker.line("/join #g").await;
+    victim.expect("yyryyd has joined").await;
+    // Typed text, /me, the topic, a nick and a private message. Typed escape sequences are
+    // taken for keys by the key decoder and dropped whole; the rest arrives as text.
+    attacker.line(&format!("typed {HOSTILE} end")).await;
+    victim.expect("typed 0;pwned1;1H end").await;
+    attacker.line(&format!("/me acts {HOSTILE} end")).await;
+    victim.expect("acts 0;pwned1;1H end").await;
+    attacker.line(&format!("/topic topic {HOSTILE} end")).await;
+    victim.expect("topic 0;pwned1;1H end").await;
+    attacker.line(&format!("/nick evil{HOSTILE}")).await;
+    attacker.expect("illegal characters were removed").await;
+    victim.expect("changed nick to evil0;pwned1;1H").await;
+    attacker
+        .line(&format!("/msg kywmyv private {HOSTILE} end"))
+        .await;
+    victim.expect("CTRL-E or /a jumps there").await;
+    victim.line("/a").await;
+    victim.expect("private 0;pwned1;1H end").await;
+
+    // Nothing was cleared, no title was set, no C1 byte or OSC arrived.
+    victim.line("/join #g").await;
+    victim.drain(Duration::from_millis(300)).await;
+    assert!(
+        victim.screen().contains("from disk [2J]0;pwned1;1H end"),
+        "{}",
+        victim.screen()
+    );
+    let bytes = victim.bytes();
+    assert!(
+        !bytes.windows(2).any(|w| w == b"\xc2\x9b"),
+        "a C1 CSI arrived"
+    );
+    assert!(!bytes.windows(2).any(|w| w == b"\x1b]"), "an OSC arrived");
+    assert!(
+        !bytes.windows(3).any(|w| w == "\u{202e}".as_bytes()),
+        "a bidi override arrived"
+    );
+    server.stop().await;
+}

@@ -264,3 +264,77 @@ async fn ctrl_c_in_the_wizard_says_bye_and_with_dev_from_localhost_stops_the_ser
     server.wait_for_line("r0c is down");
     assert!(server.child.wait().expect("exit").success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_flood_keeps_every_message_that_was_seen_and_a_sound_database() {
+    let (_keep, dir) = data_dir();
+    let mut server = Process::start_with(&dir, free_ports(), &["--no-flood-limit"]);
+    let mut flooders = Vec::new();
+    for _ in 0..3 {
+        let mut flooder = TestClient::joined(server.raw).await;
+        flooder.line("/join #g").await;
+        flooder.expect("has joined").await;
+        flooders.push(flooder);
+    }
+    let mut witness = TestClient::joined(server.raw).await;
+    witness.line("/join #g").await;
+    witness.expect("has joined").await;
+    // Three clients send as fast as they can; the witness reads along, and the server is
+    // killed in the middle of it.
+    let senders: Vec<_> = flooders
+        .into_iter()
+        .enumerate()
+        .map(|(who, mut flooder)| {
+            tokio::spawn(async move {
+                for index in 0..400 {
+                    flooder.line(&format!("flood-{who}-{index:03} end")).await;
+                    if index % 50 == 0 {
+                        flooder.drain(Duration::from_millis(1)).await;
+                    }
+                }
+                flooder
+            })
+        })
+        .collect();
+    witness.read_for(Duration::from_millis(700)).await;
+    server.child.kill().expect("kill -9");
+    server.child.wait().expect("reaped");
+    drop(server);
+    for sender in senders {
+        let _ = sender.await;
+    }
+    witness.read_for(Duration::from_millis(200)).await;
+    let text = witness.text();
+    let seen: Vec<String> = text
+        .match_indices("flood-")
+        .filter_map(|(at, _)| {
+            // "flood-W-NNN", then " end" unless the line was cut off.
+            let token = text.get(at..at + 11)?;
+            text.get(at + 11..at + 15)
+                .filter(|rest| rest.starts_with(" end"))
+                .map(|_| token.to_string())
+        })
+        .collect();
+    assert!(seen.len() > 10, "the witness saw the flood: {}", seen.len());
+
+    let connection = rusqlite::Connection::open(dir.join("r0c.db")).expect("open the database");
+    let integrity: String = connection
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity check");
+    assert_eq!(integrity, "ok");
+    drop(connection);
+    let store = r0c::store::Store::open(&dir.join("r0c.db")).expect("store opens");
+    let stored: std::collections::HashSet<String> = store
+        .recent_messages("g", 10_000)
+        .expect("query")
+        .into_iter()
+        // Lines that arrived in one read were stored as one multi-line message.
+        .flat_map(|m| m.text.split('\n').map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    for token in &seen {
+        assert!(
+            stored.contains(&format!("{token} end")),
+            "{token} was on a screen but is not in the store"
+        );
+    }
+}

@@ -66,6 +66,8 @@ async fn messages_are_pushed_into_the_pane_with_r0c_sequence() {
     let mut bob = TestClient::joined(server.raw).await;
     alice.line("/join #g").await;
     alice.expect("#g(1)").await;
+    // Lines appear once the store has committed them, a moment after the window.
+    alice.expect_row(2, "has joined").await;
     assert!(
         alice.row(1).ends_with("-- channel created at ")
             || alice.row(1).contains("channel created at")

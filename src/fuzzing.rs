@@ -1,0 +1,192 @@
+//! Entry points for fuzzing: each takes arbitrary bytes, drives one input-facing part of the
+//! server with them, and panics if an invariant breaks. The cargo-fuzz targets in `fuzz/` call
+//! these, and the saved corpora are replayed through them by the test suite
+//! (`tests/it/fuzz_corpus.rs`), so a crash found once stays fixed.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::bridge::irc_proto::{IrcLine, MAX_LINE, command, decode_line, irc_to_r0c};
+use crate::client::session::Session;
+use crate::client::wizard::{Listener, Wizard};
+use crate::net::telnet::{RawFilter, TelnetCodec};
+use crate::store::Store;
+use crate::term::charset::{Charset, Decoder, encode};
+use crate::term::keys::KeyDecoder;
+use crate::world::{World, WorldSettings};
+
+/// The telnet codec and the raw filter on arbitrary bytes, fed in two pieces split at the
+/// first byte's value: replies are whole commands, data carries no subnegotiation bytes.
+pub fn telnet(data: &[u8]) {
+    let split = data
+        .first()
+        .map_or(0, |b| usize::from(*b) % (data.len() + 1));
+    let mut codec = TelnetCodec::new();
+    let mut events = Vec::new();
+    codec.start();
+    codec.receive(&data[..split], &mut events);
+    codec.receive(&data[split..], &mut events);
+    let replies = codec.take_replies();
+    assert!(
+        replies.len() <= 3 * data.len() + 64,
+        "replies stay proportional to input"
+    );
+    let mut raw = RawFilter::new();
+    let mut out = Vec::new();
+    raw.start();
+    raw.receive(data, &mut out);
+    assert!(out.len() <= data.len(), "the raw filter only removes bytes");
+}
+
+/// The key decoder on arbitrary text: never more keys than characters plus one flush.
+pub fn keys(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut decoder = KeyDecoder::new();
+    let mut keys = Vec::new();
+    decoder.feed(&text, &mut keys);
+    decoder.flush_escape(&mut keys);
+    assert!(keys.len() <= text.chars().count() + 1);
+    assert!(!decoder.has_pending_escape());
+}
+
+/// Every charset's decoder on arbitrary bytes, and encoding what came out.
+pub fn charsets(data: &[u8]) {
+    for charset in Charset::ALL {
+        let mut decoder = Decoder::new(charset);
+        let mut text = String::new();
+        let half = data.len() / 2;
+        decoder.decode(&data[..half], &mut text);
+        decoder.decode(&data[half..], &mut text);
+        let mut encoded = Vec::new();
+        encode(charset, &text, &mut encoded);
+    }
+}
+
+/// The wizard fed arbitrary input, in pieces, on both kinds of listener.
+pub fn wizard(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for telnet in [false, true] {
+        let mut wizard = Wizard::new(
+            Listener {
+                telnet,
+                sibling_port: 1531,
+            },
+            None,
+        );
+        wizard.start();
+        let chars: Vec<char> = text.chars().collect();
+        for piece in chars.chunks(7) {
+            let piece: String = piece.iter().collect();
+            wizard.feed(&piece, 0);
+        }
+    }
+}
+
+/// IRC lines from a server: parsing, the session state machine, colour conversion, and the
+/// lines we send never carry a line break and never exceed 512 bytes.
+pub fn irc_line(data: &[u8]) {
+    let mut session = crate::bridge::session::Session::new(
+        "r0c",
+        "r0c",
+        Some("pw"),
+        "r0c",
+        &["#chat".to_string()],
+    );
+    session.connected(Duration::ZERO);
+    for (n, raw) in data.split(|b| *b == b'\n').enumerate() {
+        let line = decode_line(raw);
+        let _ = IrcLine::parse(&line);
+        session.received(&line, Duration::from_secs(n as u64));
+        let r0c = crate::text::sanitize_message(&irc_to_r0c(&line));
+        assert_eq!(crate::text::sanitize_message(&r0c), r0c);
+    }
+    session.tick(Duration::from_secs(1000));
+    let mut sent = session.take_immediate();
+    while let Some(line) = session.next_queued() {
+        sent.push(line.to_string());
+        session.pop_queued();
+    }
+    let text = String::from_utf8_lossy(data);
+    sent.push(command(&["PRIVMSG", "#chat", &text]));
+    sent.extend(crate::bridge::session::chat_lines("#chat", &text, true));
+    for line in sent {
+        assert!(line.len() <= MAX_LINE + 2, "{line:?}");
+        let body = line.strip_suffix("\r\n").unwrap_or(&line);
+        assert!(!body.contains(['\r', '\n', '\0']), "{line:?}");
+    }
+}
+
+/// Commands and chat typed by a user, against a real world with a store in a temporary
+/// directory; the rendered screen never carries an escape sequence the user typed.
+pub fn commands(data: &[u8]) {
+    let world = command_world();
+    let text = String::from_utf8_lossy(data);
+    let (user, _) = world.connect(std::net::IpAddr::from([10, 9, 8, 7]), "welcome".into());
+    let mut session = Session::new(user, world.clone());
+    session.window_size_known(80, 24);
+    // Lines that would end the connection or shut the server down are left out.
+    let typed: String = text
+        .split_inclusive(['\r', '\n'])
+        .filter(|line| {
+            let lower = line.trim_start().to_ascii_lowercase();
+            !(lower.starts_with("/q") || lower.starts_with("/sd") || lower.starts_with("/exit"))
+        })
+        .collect();
+    session.handle_text(&typed);
+    session.release_held();
+    let frame = session.render();
+    assert!(
+        !frame.contains("\x1b]") && !frame.contains("\x1bP") && !frame.contains('\u{9b}'),
+        "no OSC, DCS or C1 CSI in a frame: {frame:?}"
+    );
+    world.disconnect(user, false);
+}
+
+/// One world for all `commands` runs: opening SQLite per input would dominate the time.
+fn command_world() -> Arc<World> {
+    static WORLD: OnceLock<(tempfile_dir::Dir, Arc<World>)> = OnceLock::new();
+    WORLD
+        .get_or_init(|| {
+            let dir = tempfile_dir::Dir::new();
+            let store = Arc::new(Store::open(&dir.path().join("r0c.db")).expect("store opens"));
+            let settings = WorldSettings {
+                nick_salt: "fuzz/".into(),
+                hist_rd: 100,
+                hist_mem: 1000,
+                hist_tsz: 500,
+                password: "pw".into(),
+                admin_requires_auth: true,
+                no_all: false,
+            };
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let world = Arc::new(World::new(settings, store, shutdown));
+            (dir, world)
+        })
+        .1
+        .clone()
+}
+
+/// A scratch directory under the system's temporary directory, removed on drop.
+mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new() -> Dir {
+            let path = std::env::temp_dir().join(format!("r0c-fuzz-{}", std::process::id()));
+            std::fs::create_dir_all(&path).expect("create scratch dir");
+            Dir(path)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
