@@ -39,8 +39,19 @@ impl Process {
         Process::start_with(dir, ports, &[])
     }
 
-    fn start_with(dir: &Path, (telnet, raw): (u16, u16), extra: &[&str]) -> Process {
-        let mut child = r0c()
+    fn start_with(dir: &Path, ports: (u16, u16), extra: &[&str]) -> Process {
+        Process::spawn(r0c(), dir, ports, extra)
+    }
+
+    /// Starts r0c through `command` (the binary itself, or a wrapper that execs it with the
+    /// arguments appended).
+    fn spawn(
+        mut command: Command,
+        dir: &Path,
+        (telnet, raw): (u16, u16),
+        extra: &[&str],
+    ) -> Process {
+        let mut child = command
             .args(["--dir", &dir.display().to_string(), "-i", "127.0.0.1"])
             .args(extra)
             .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string()])
@@ -337,4 +348,41 @@ async fn kill_9_during_a_flood_keeps_every_message_that_was_seen_and_a_sound_dat
             "{token} was on a screen but is not in the store"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
+    let (_keep, dir) = data_dir();
+    // A server allowed only 40 open files, and no per-address limits, meets 80 connections.
+    let mut wrapper = Command::new("bash");
+    wrapper.args([
+        "-c",
+        "ulimit -n 40 && exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_r0c"),
+        "--max-per-ip",
+        "0",
+        "--conn-rate",
+        "0",
+    ]);
+    let server = Process::spawn(wrapper, &dir, free_ports(), &[]);
+    let mut crowd = Vec::new();
+    for _ in 0..80 {
+        crowd.push(
+            tokio::net::TcpStream::connect(server.raw)
+                .await
+                .expect("connect"),
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut server = server;
+    assert!(
+        server.child.try_wait().expect("status").is_none(),
+        "the server is still running"
+    );
+    // Once the crowd leaves, the server accepts and serves again.
+    drop(crowd);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut client = TestClient::joined(server.raw).await;
+    client.line("/join #after").await;
+    client.expect("has joined").await;
 }
