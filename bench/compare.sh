@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs the same load series against r0c 1.6.1 (Python, from PyPI, in a virtual environment)
+# and against this release build, one server at a time on 127.0.0.1, and prints the results
+# side by side. Usage: bench/compare.sh [SERIES...], a series being "clients,channels,senders,rate,seconds".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+series=("$@")
+if [ ${#series[@]} -eq 0 ]; then
+    series=("600,4,40,750,20" "600,1,20,175,20" "20,1,1,1,30")
+fi
+
+venv=bench/.venv
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q r0c==1.6.1
+fi
+cargo build --release --features loadgen --bins >/dev/null
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+results=$(mktemp)
+for spec in "${series[@]}"; do
+    IFS=, read -r clients channels senders rate seconds <<<"$spec"
+    for server in r0c-1.6.1 r0c-rust; do
+        data=$(mktemp -d)
+        telnet=$(free_port); raw=$(free_port)
+        if [ "$server" = r0c-1.6.1 ]; then
+            (cd "$data" && exec "$OLDPWD/$venv/bin/python" -m r0c -i 127.0.0.1 -pt "$telnet" -pn "$raw" >/dev/null 2>&1) &
+        else
+            ./target/release/r0c --dir "$data" -i 127.0.0.1 -pt "$telnet" -pn "$raw" \
+                --no-flood-limit --max-per-ip 0 --conn-rate 0 -nc 20000 >/dev/null 2>&1 &
+        fi
+        pid=$!
+        wait_port "$telnet"
+        # r0c 1.6.1 accepts with a backlog of 1: connect to it a few at a time.
+        parallel=200
+        [ "$server" = r0c-1.6.1 ] && parallel=4
+        ./target/release/r0c-load --port "$telnet" --telnet --pid "$pid" --label "$server" \
+            --connect-parallel "$parallel" \
+            -n "$clients" -c "$channels" -s "$senders" -r "$rate" -t "$seconds" 2>/dev/null \
+            | grep '^{' >>"$results" || echo "{\"label\":\"$server\",\"failed\":true}" >>"$results"
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        rm -rf "$data"
+    done
+done
+
+python3 - "$results" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+keys = [("delivered_pct", "delivered %"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
+        ("max_ms", "max ms"), ("bytes_per_delivery", "bytes/delivery"),
+        ("server_cpu_s", "server cpu s"), ("server_peak_rss_kib", "server peak rss KiB"),
+        ("generator_cpu_s", "generator cpu s")]
+for old, new in zip(rows[::2], rows[1::2]):
+    if old.get("failed") or new.get("failed"):
+        print("a run failed:", old, new); continue
+    print(f"\n{new['clients']} clients, {new['channels']} channels, {new['rate']} msg/s for {new['seconds']} s "
+          f"(ready: r0c 1.6.1 {old['ready']}, rust {new['ready']})")
+    print(f"  {'':22} {'r0c 1.6.1':>12} {'r0c (rust)':>12}")
+    for key, name in keys:
+        print(f"  {name:22} {str(old.get(key)):>12} {str(new.get(key)):>12}")
+PY
+rm -f "$results"
