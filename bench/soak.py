@@ -99,6 +99,9 @@ async def main():
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--clients", type=int, default=60)
     parser.add_argument("--binary", default="target/release/r0c")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="runs of --minutes each against the same server; memory after "
+                             "each round tells retained memory (flat) from a leak (growing)")
     args = parser.parse_args()
     telnet, raw = free_port(), free_port()
     data = tempfile.mkdtemp(prefix="r0c-soak-")
@@ -110,23 +113,26 @@ async def main():
         baseline = sample(server.pid)
         baseline_fds = fd_targets(server.pid)
         print(f"baseline: rss {baseline[0]} KiB, fds {baseline[1]}", flush=True)
-        stats = Stats()
-        end = time.monotonic() + args.minutes * 60
-        tasks = [asyncio.ensure_future(client_loop(i, raw, stats, end)) for i in range(args.clients)]
         peak = baseline
-        while time.monotonic() < end:
-            await asyncio.sleep(30)
-            now = sample(server.pid)
-            peak = (max(peak[0], now[0]), max(peak[1], now[1]))
-            print(f"{time.strftime('%H:%M:%S')} rss {now[0]} KiB, fds {now[1]}, connects {stats.connects}, "
-                  f"wizards {stats.wizards}, messages {stats.messages}, floods {stats.floods}, "
-                  f"stalled {stats.stalls}, dropped {stats.drops}", flush=True)
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.sleep(40)  # stalled clients are dropped after --stall-timeout 30
-        final = sample(server.pid)
+        for round_number in range(1, args.rounds + 1):
+            stats = Stats()
+            end = time.monotonic() + args.minutes * 60
+            tasks = [asyncio.ensure_future(client_loop(i, raw, stats, end)) for i in range(args.clients)]
+            while time.monotonic() < end:
+                await asyncio.sleep(30)
+                now = sample(server.pid)
+                peak = (max(peak[0], now[0]), max(peak[1], now[1]))
+                print(f"{time.strftime('%H:%M:%S')} round {round_number}: rss {now[0]} KiB, fds {now[1]}, "
+                      f"connects {stats.connects}, wizards {stats.wizards}, messages {stats.messages}, "
+                      f"floods {stats.floods}, stalled {stats.stalls}, dropped {stats.drops}", flush=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Stalled clients are dropped after --stall-timeout 30; freed memory goes back to
+            # the OS once a minute.
+            await asyncio.sleep(70)
+            final = sample(server.pid)
+            print(f"after round {round_number}, all clients gone: rss {final[0]} KiB (baseline {baseline[0]}), "
+                  f"fds {final[1]} (baseline {baseline[1]})", flush=True)
         print(f"peak: rss {peak[0]} KiB, fds {peak[1]}")
-        print(f"after all clients left: rss {final[0]} KiB (baseline {baseline[0]}), "
-              f"fds {final[1]} (baseline {baseline[1]})")
         extra = list(fd_targets(server.pid))
         for target in baseline_fds:
             if target in extra:

@@ -98,8 +98,6 @@ async fn main() -> anyhow_free::Result {
         bytes: AtomicU64::new(0),
     });
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let server_before = args.pid.and_then(process_cpu);
-    let own_before = process_cpu(std::process::id());
 
     // Phase 1: connect and pass the wizard, a bounded number at a time.
     let started = Instant::now();
@@ -175,6 +173,9 @@ async fn main() -> anyhow_free::Result {
     let senders = pick_senders(&writers, args.senders.max(1), args.stalled);
     let mut expected = 0usize;
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
+    // CPU is measured from here on: the load itself, not the wizards before it.
+    let server_before = args.pid.and_then(process_cpu);
+    let own_before = process_cpu(std::process::id());
     let send_start = Instant::now();
     let mut sent = 0usize;
     let mut writers = writers;
