@@ -381,9 +381,11 @@ async fn accept_loop(
                         flood: config.flood,
                         dev: config.dev,
                     };
-                    let serve = client::serve(stream, arrival, world.clone(), shutdown.clone(), tls.clone());
+                    let (world, shutdown, tls) = (world.clone(), shutdown.clone(), tls.clone());
+                    // The future is made inside the task: awaiting one made outside would keep
+                    // two copies of it in the task, doubling every client's memory.
                     tracker.spawn(async move {
-                        serve.await;
+                        client::serve(stream, arrival, world, shutdown, tls).await;
                         drop(ticket);
                     });
                 }

@@ -150,8 +150,10 @@ pub async fn serve(
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
     }
+    // The conversation is boxed: its future is the bulk of a client's memory, and boxed, a
+    // plain client's task holds only the plain variant, not room for the TLS one as well.
     let Some(acceptor) = tls else {
-        return converse(stream, arrival, world, shutdown).await;
+        return Box::pin(converse(stream, arrival, world, shutdown)).await;
     };
     // A plain client on a TLS port gets a readable answer instead of a TLS alert.
     let mut first = [0u8; 1];
@@ -181,7 +183,7 @@ pub async fn serve(
         () = shutdown.cancelled() => return,
     };
     match handshake {
-        Ok(Ok(stream)) => converse(stream, arrival, world, shutdown).await,
+        Ok(Ok(stream)) => Box::pin(converse(stream, arrival, world, shutdown)).await,
         Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
         Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
     }
@@ -244,7 +246,6 @@ where
     let mut decoder = Decoder::new(Charset::Utf8);
     let mut wizard_deadline = Instant::now() + arrival.wizard_timeout;
     let outcome = {
-        let mut buf = vec![0u8; 4096];
         let mut dirty = true;
         let mut next_frame = Instant::now();
         let mut tick = next_clock_tick(CLOCK_TICK_SECONDS);
@@ -277,15 +278,16 @@ where
                 .and_then(Session::next_release)
                 .map(Instant::from_std);
             tokio::select! {
-                read = reader.read(&mut buf) => {
-                    let bytes = match read {
-                        Ok(0) => break "closed",
-                        Ok(n) => {
+                read = read_chunk(&mut reader) => {
+                    let received = match read {
+                        Ok(data) if data.is_empty() => break "closed",
+                        Ok(data) => {
                             heard_anything = true;
-                            &buf[..n]
+                            data
                         }
                         Err(_) => break "connection error",
                     };
+                    let bytes = &received[..];
                     let mut text = String::new();
                     let mut sizes = Vec::new();
                     let mut answers = String::new();
@@ -430,6 +432,10 @@ where
                         Ok(0) | Err(_) => break "connection error",
                         Ok(n) => {
                             out.drain(..n);
+                            if out.is_empty() && out.capacity() > IDLE_OUTPUT_CAPACITY {
+                                // An idle client keeps no room for the big frame it got once.
+                                out = Vec::new();
+                            }
                             output_moved = Instant::now();
                             if slowmo > 0 {
                                 write_ready_at = Instant::now() + SLOWMO_TICK * u32::from(slowmo);
@@ -593,6 +599,35 @@ fn next_clock_tick(seconds: u64) -> Instant {
     let period = Duration::from_secs(seconds.max(1));
     let into = Duration::from_nanos((since_epoch.as_nanos() % period.as_nanos()) as u64);
     Instant::now() + (period - into)
+}
+
+/// The most one read takes from a client.
+const READ_CHUNK: usize = 4096;
+/// Output buffer capacity an idle client may keep.
+const IDLE_OUTPUT_CAPACITY: usize = 512;
+
+thread_local! {
+    /// One read buffer per runtime thread instead of one per client: a read copies out only
+    /// the bytes that arrived, so an idle client holds no read buffer at all.
+    static READ_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads what has arrived (at most [`READ_CHUNK`] bytes) into a vector of just that size;
+/// an empty one at the end of the stream. Cancel-safe, like `read`.
+fn read_chunk<R: AsyncRead + Unpin>(
+    reader: &mut R,
+) -> impl Future<Output = std::io::Result<Vec<u8>>> + '_ {
+    std::future::poll_fn(move |cx| {
+        READ_SCRATCH.with_borrow_mut(|scratch| {
+            scratch.resize(READ_CHUNK, 0);
+            let mut buf = tokio::io::ReadBuf::new(&mut scratch[..]);
+            match std::pin::Pin::new(&mut *reader).poll_read(cx, &mut buf) {
+                std::task::Poll::Ready(Ok(())) => std::task::Poll::Ready(Ok(buf.filled().to_vec())),
+                std::task::Poll::Ready(Err(error)) => std::task::Poll::Ready(Err(error)),
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            }
+        })
+    })
 }
 
 /// Renders a frame and appends it to `out`, encoded for the client.
