@@ -31,7 +31,8 @@
 //! that was committed.
 //!
 //! Reads use a second, read-only connection; WAL lets them run while the writer writes. They
-//! only happen when a channel is created (history load), so a `std::sync::Mutex` is enough.
+//! happen when a channel is created (history load) and when someone scrolls or jumps (`/g`)
+//! past the history in memory, each a short indexed query, so a `std::sync::Mutex` is enough.
 
 #[cfg(test)]
 mod tests;
@@ -118,9 +119,15 @@ const INSERT_DIRECT: &str = "INSERT INTO direct_message (nick_a, nick_b, unix_mi
 const SET_TOPIC: &str = "INSERT INTO channel (name, topic, topic_author, topic_micros)
     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET
     topic = excluded.topic, topic_author = excluded.topic_author, topic_micros = excluded.topic_micros";
-const RECENT_MESSAGES: &str = "SELECT m.seq, m.unix_micros, m.author, m.text
+const MESSAGES_BEFORE: &str = "SELECT m.seq, m.unix_micros, m.author, m.text
     FROM message m JOIN channel c ON c.id = m.channel_id
-    WHERE c.name = ?1 ORDER BY m.seq DESC LIMIT ?2";
+    WHERE c.name = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3";
+const MESSAGES_FROM: &str = "SELECT m.seq, m.unix_micros, m.author, m.text
+    FROM message m JOIN channel c ON c.id = m.channel_id
+    WHERE c.name = ?1 AND m.seq >= ?2 AND m.seq < ?3 ORDER BY m.seq LIMIT ?4";
+const FIRST_SEQ_AT: &str = "SELECT m.seq FROM message m JOIN channel c ON c.id = m.channel_id
+    WHERE c.name = ?1 AND m.unix_micros >= ?2 AND m.seq < ?3
+    ORDER BY m.unix_micros, m.seq LIMIT 1";
 const LAST_SEQ: &str = "SELECT max(m.seq) FROM message m JOIN channel c ON c.id = m.channel_id
     WHERE c.name = ?1";
 const TOPIC: &str = "SELECT topic FROM channel WHERE name = ?1";
@@ -383,20 +390,65 @@ impl Store {
         channel: &str,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.messages_before(channel, u64::MAX, limit)
+    }
+
+    /// The newest `limit` messages of a channel numbered below `before`, oldest first.
+    pub fn messages_before(
+        &self,
+        channel: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
         let conn = lock(&self.reader);
-        let mut statement = conn.prepare_cached(RECENT_MESSAGES)?;
-        let rows = statement.query_map(params![channel, limit], |row| {
-            Ok(StoredMessage {
-                seq: seq_from_sql(0, row.get(0)?)?,
-                unix_micros: row.get(1)?,
-                author: row.get(2)?,
-                text: row.get(3)?,
-            })
-        })?;
+        let mut statement = conn.prepare_cached(MESSAGES_BEFORE)?;
+        let rows = statement.query_map(
+            params![channel, seq_to_sql(before), limit_to_sql(limit)],
+            stored_message,
+        )?;
         let mut messages = rows.collect::<Result<Vec<_>, _>>()?;
         messages.reverse();
         Ok(messages)
+    }
+
+    /// The oldest `limit` messages of a channel numbered from `from` up to (not including)
+    /// `before`, oldest first.
+    pub fn messages_from(
+        &self,
+        channel: &str,
+        from: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut statement = conn.prepare_cached(MESSAGES_FROM)?;
+        let rows = statement.query_map(
+            params![
+                channel,
+                seq_to_sql(from),
+                seq_to_sql(before),
+                limit_to_sql(limit)
+            ],
+            stored_message,
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The number of the first message of a channel posted at or after `unix_micros`, among
+    /// those numbered below `before` (`/g` to a moment older than the history in memory).
+    pub fn first_seq_at(
+        &self,
+        channel: &str,
+        unix_micros: i64,
+        before: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let conn = lock(&self.reader);
+        Ok(conn
+            .prepare_cached(FIRST_SEQ_AT)?
+            .query_row(params![channel, unix_micros, seq_to_sql(before)], |row| {
+                seq_from_sql(0, row.get(0)?)
+            })
+            .optional()?)
     }
 
     /// The highest stored sequence number of the channel, so numbering continues across restarts.
@@ -501,6 +553,26 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     }
     tx.commit()?;
     Ok(found)
+}
+
+/// One message row of `MESSAGES_BEFORE` or `MESSAGES_FROM`.
+fn stored_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+    Ok(StoredMessage {
+        seq: seq_from_sql(0, row.get(0)?)?,
+        unix_micros: row.get(1)?,
+        author: row.get(2)?,
+        text: row.get(3)?,
+    })
+}
+
+/// A sequence number as a query bound; numbers past SQLite's range bound nothing.
+fn seq_to_sql(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// A row count as a `LIMIT`.
+fn limit_to_sql(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 /// Converts a stored sequence number back; it is never negative unless someone edited the file.

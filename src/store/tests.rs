@@ -448,3 +448,35 @@ fn a_version_1_database_gains_the_client_table() {
         Some("x")
     );
 }
+
+#[test]
+fn ranges_and_moments_are_found_by_index() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    for seq in 0..50 {
+        store.append_message("lobby", message(seq, &format!("m{seq}")));
+    }
+    store.append_message("other", message(3, "elsewhere"));
+    store.flush();
+    let seqs = |messages: Vec<StoredMessage>| messages.iter().map(|m| m.seq).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(store.messages_before("lobby", 10, 3).expect("read")),
+        [7, 8, 9]
+    );
+    assert_eq!(
+        seqs(store.messages_from("lobby", 10, 12, 5).expect("read")),
+        [10, 11]
+    );
+    assert_eq!(
+        seqs(store.messages_from("lobby", 48, u64::MAX, 5).expect("read")),
+        [48, 49]
+    );
+    // message(seq) is posted at a base time plus seq milliseconds.
+    let at = |seq: i64| 1_700_000_000_000_000 + 1000 * seq;
+    assert_eq!(
+        store.first_seq_at("lobby", at(20) - 1, 40).expect("read"),
+        Some(20)
+    );
+    assert_eq!(store.first_seq_at("lobby", at(45), 40).expect("read"), None);
+    assert_eq!(store.first_seq_at("nowhere", 0, 40).expect("read"), None);
+}

@@ -557,6 +557,7 @@ impl World {
 
     /// Messages of `channel` (which the user must be in): up to `count` of the newest with a
     /// sequence number below `before`, or, with `after`, the oldest from that number on.
+    /// A public channel's messages older than those in memory are read from the store.
     pub fn messages(
         &self,
         user: UserId,
@@ -564,33 +565,65 @@ impl World {
         around: Around,
         count: usize,
     ) -> Vec<Arc<Message>> {
-        let state = self.lock();
-        let member = state
-            .users
-            .get(&user)
-            .is_some_and(|u| u.windows.iter().any(|w| w.channel == channel));
-        let Some(channel) = state.channels.get(&channel).filter(|_| member) else {
-            return Vec::new();
+        let (stored_name, oldest, mut found) = {
+            let state = self.lock();
+            let member = state
+                .users
+                .get(&user)
+                .is_some_and(|u| u.windows.iter().any(|w| w.channel == channel));
+            let Some(channel) = state.channels.get(&channel).filter(|_| member) else {
+                return Vec::new();
+            };
+            let found: Vec<Arc<Message>> = match around {
+                Around::Before(seq) => {
+                    let end = channel.messages.partition_point(|m| m.seq < seq);
+                    channel
+                        .messages
+                        .range(end.saturating_sub(count)..end)
+                        .cloned()
+                        .collect()
+                }
+                Around::From(seq) => {
+                    let start = channel.messages.partition_point(|m| m.seq < seq);
+                    channel
+                        .messages
+                        .range(start..)
+                        .take(count)
+                        .cloned()
+                        .collect()
+                }
+            };
+            let oldest = channel.messages.front().map_or(channel.next_seq, |m| m.seq);
+            let stored_name = match &channel.kind {
+                ChannelKind::Public { name } if oldest > 0 => Some(name.clone()),
+                _ => None,
+            };
+            (stored_name, oldest, found)
         };
-        match around {
-            Around::Before(seq) => {
-                let end = channel.messages.partition_point(|m| m.seq < seq);
-                channel
-                    .messages
-                    .range(end.saturating_sub(count)..end)
-                    .cloned()
-                    .collect()
+        let Some(name) = stored_name else {
+            return found;
+        };
+        // The part older than memory is all committed; it is read without the lock.
+        let stored = match around {
+            Around::Before(seq) if found.len() < count => {
+                self.store
+                    .messages_before(&name, seq.min(oldest), count - found.len())
             }
-            Around::From(seq) => {
-                let start = channel.messages.partition_point(|m| m.seq < seq);
-                channel
-                    .messages
-                    .range(start..)
-                    .take(count)
-                    .cloned()
-                    .collect()
+            Around::From(seq) if seq < oldest => {
+                self.store.messages_from(&name, seq, oldest, count)
             }
-        }
+            _ => return found,
+        };
+        let mut messages: Vec<Arc<Message>> = match stored {
+            Ok(stored) => stored.into_iter().map(message_from_store).collect(),
+            Err(error) => {
+                tracing::error!(%error, channel = name, "could not read history");
+                Vec::new()
+            }
+        };
+        messages.append(&mut found);
+        messages.truncate(count);
+        messages
     }
 
     /// Marks the user's active window as read up to (not including) `upto`.
@@ -848,16 +881,9 @@ impl World {
             loaded.next_seq,
         );
         if let Some(channel) = state.channels.get_mut(&id) {
-            channel.messages.extend(loaded.history.into_iter().map(|m| {
-                Arc::new(Message {
-                    seq: m.seq,
-                    unix_micros: m.unix_micros,
-                    author: text::sanitize_plain(&m.author),
-                    text: text::sanitize_lines(&m.text),
-                    origin: Origin::Internal,
-                    ticket: 0,
-                })
-            }));
+            channel
+                .messages
+                .extend(loaded.history.into_iter().map(message_from_store));
             tracing::info!(
                 channel = name,
                 loaded = channel.messages.len(),
@@ -1234,19 +1260,38 @@ impl World {
 
     /// The sequence number `/g` lands on in the active window, or `None` if it is empty.
     pub fn goto_seq(&self, user: UserId, target: Goto) -> Option<u64> {
-        let state = self.lock();
-        let u = state.users.get(&user)?;
-        let channel = state.channels.get(&u.windows.get(u.active)?.channel)?;
-        let count = channel.messages.len();
-        let index = match target {
-            Goto::Index(index) => index,
-            Goto::Percent(percent) => ((percent.clamp(0.0, 100.0) / 100.0) * count as f64) as usize,
-            Goto::Time(micros) => channel.messages.partition_point(|m| m.unix_micros < micros),
+        let (name, oldest, micros) = {
+            let state = self.lock();
+            let u = state.users.get(&user)?;
+            let channel = state.channels.get(&u.windows.get(u.active)?.channel)?;
+            let count = channel.messages.len();
+            let index = match target {
+                Goto::Index(index) => index,
+                Goto::Percent(percent) => {
+                    ((percent.clamp(0.0, 100.0) / 100.0) * count as f64) as usize
+                }
+                Goto::Time(micros) => channel.messages.partition_point(|m| m.unix_micros < micros),
+            };
+            let landed = channel
+                .messages
+                .get(index.min(count.checked_sub(1)?))
+                .map(|m| m.seq)?;
+            match (target, &channel.kind) {
+                (Goto::Time(micros), ChannelKind::Public { name }) if index == 0 && landed > 0 => {
+                    (name.clone(), landed, micros)
+                }
+                _ => return Some(landed),
+            }
         };
-        channel
-            .messages
-            .get(index.min(count.checked_sub(1)?))
-            .map(|m| m.seq)
+        // The moment is before everything in memory, so the store may hold older messages
+        // from then; it is read without the lock.
+        match self.store.first_seq_at(&name, micros, oldest) {
+            Ok(seq) => Some(seq.unwrap_or(oldest)),
+            Err(error) => {
+                tracing::error!(%error, channel = name, "could not search history");
+                Some(oldest)
+            }
+        }
     }
 
     /// How many messages the active window holds and when the oldest was posted.
@@ -1745,7 +1790,8 @@ pub enum Goto {
     Index(usize),
     /// This far into the messages in memory, in percent.
     Percent(f64),
-    /// The first message at or after this moment (microseconds since the epoch, UTC).
+    /// The first message at or after this moment (microseconds since the epoch, UTC), in
+    /// memory or, when that is older than everything in memory, in the store.
     Time(i64),
 }
 
@@ -1874,6 +1920,18 @@ pub fn window_list(windows: &[usize]) -> String {
         .map(usize::to_string)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// A message read back from the store, sanitized again like anything from outside.
+fn message_from_store(m: StoredMessage) -> Arc<Message> {
+    Arc::new(Message {
+        seq: m.seq,
+        unix_micros: m.unix_micros,
+        author: text::sanitize_plain(&m.author),
+        text: text::sanitize_lines(&m.text),
+        origin: Origin::Internal,
+        ticket: 0,
+    })
 }
 
 /// The join line of r0c: the nick in bold green.

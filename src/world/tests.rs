@@ -248,3 +248,53 @@ fn nicks_that_look_like_someone_online_or_recent_are_refused() {
         Err(NickError::LooksLike("ALICIA".into()))
     );
 }
+
+#[test]
+fn goto_and_scrolling_reach_history_older_than_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 10, 1000, 100);
+    let hour = 3_600_000_000;
+    for seq in 0..100 {
+        store.append_message(
+            "g",
+            StoredMessage {
+                seq,
+                unix_micros: 1_500_000_000_000_000 + hour * i64::try_from(seq).expect("small"),
+                author: "bob".into(),
+                text: format!("old {seq}"),
+            },
+        );
+    }
+    store.flush();
+    let (user, _) = world.connect(localhost(), "welcome".into());
+    world.join(user, "g");
+    let channel = world.view(user, None, 0).expect("view").channel;
+    // Memory holds messages 90..99 (and the two lines of this join); 2 h in lands on 2.
+    let seq = world.goto_seq(user, Goto::Time(1_500_000_000_000_000 + 2 * hour - 1));
+    assert_eq!(seq, Some(2));
+    // A moment before everything lands on the oldest stored message.
+    assert_eq!(world.goto_seq(user, Goto::Time(0)), Some(0));
+    let seqs = |around, count| -> Vec<u64> {
+        world
+            .messages(user, channel, around, count)
+            .iter()
+            .map(|m| m.seq)
+            .collect()
+    };
+    assert_eq!(seqs(Around::From(2), 3), [2, 3, 4]);
+    assert_eq!(seqs(Around::From(88), 4), [88, 89, 90, 91], "across memory");
+    assert_eq!(
+        seqs(Around::Before(92), 4),
+        [88, 89, 90, 91],
+        "across memory"
+    );
+    assert_eq!(seqs(Around::Before(3), 10), [0, 1, 2]);
+    assert_eq!(seqs(Around::From(99), 1), [99], "memory only");
+    // Someone who is not in the channel reads nothing.
+    let (other, _) = world.connect(localhost(), "welcome".into());
+    assert!(
+        world
+            .messages(other, channel, Around::From(0), 5)
+            .is_empty()
+    );
+}
