@@ -28,6 +28,10 @@ const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_ATTEMPTS: u32 = 6;
 /// The longest wait for one step of the wizard.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The same for slow-link clients, whose wizard screens take seconds each to arrive.
+const SLOW_STEP_TIMEOUT: Duration = Duration::from_secs(120);
+/// SO_RCVBUF of slow-link clients.
+const SLOW_RECEIVE_BUFFER: u32 = 4096;
 
 /// Marks a token in message text: `zq<sequence>qz`.
 const TOKEN_START: &[u8] = b"zq";
@@ -70,6 +74,16 @@ struct Args {
     /// how many clients go through the wizard at once
     #[arg(long, default_value_t = 200)]
     connect_parallel: usize,
+    /// clients (after the stalled ones) that read through a throttle, as over a modem, and
+    /// type a character every 500 ms to measure how soon it echoes
+    #[arg(long, default_value_t = 0)]
+    slow: usize,
+    /// the throttled clients' link speed in bits per second (10 bits per byte, as 8N1)
+    #[arg(long, default_value_t = 1200)]
+    slow_bps: u32,
+    /// seconds to wait after sending for deliveries (slow clients may need longer)
+    #[arg(long, default_value_t = 10.0)]
+    drain_seconds: f64,
     /// a label for the JSON line
     #[arg(long, default_value = "r0c")]
     label: String,
@@ -98,6 +112,7 @@ async fn main() -> anyhow_free::Result {
         bytes: AtomicU64::new(0),
     });
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let rss_before = args.pid.and_then(current_rss_kib);
 
     // Phase 1: connect and pass the wizard, a bounded number at a time.
     let started = Instant::now();
@@ -107,11 +122,21 @@ async fn main() -> anyhow_free::Result {
         let semaphore = semaphore.clone();
         let channel = index % args.channels.max(1);
         let source = 1 + (index % usize::from(args.sources.max(1))) as u8;
-        let telnet = args.telnet;
+        let role = if index < args.stalled {
+            Role::Stalled
+        } else if index < args.stalled + args.slow {
+            Role::Slow
+        } else {
+            Role::Reader
+        };
+        let link = Link {
+            telnet: args.telnet,
+            slow_bps: (role == Role::Slow).then_some(args.slow_bps),
+        };
         joining.push(tokio::spawn(async move {
             let _permit = semaphore.acquire_owned().await.ok()?;
-            match join(address, source, telnet, channel).await {
-                Ok(client) => Some(client),
+            match join(address, source, link, channel).await {
+                Ok(client) => Some((role, client)),
                 Err(error) => {
                     eprintln!("client {index}: {error}");
                     None
@@ -132,54 +157,100 @@ async fn main() -> anyhow_free::Result {
         args.clients
     );
     let ready = clients.len();
-    let receivers_per_channel: Vec<usize> = (0..args.channels.max(1))
+    // Memory once everyone is connected and idle, before any message.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_ready = args.pid.and_then(current_rss_kib);
+    let channels = args.channels.max(1);
+    let receivers_per_channel: Vec<usize> = (0..channels)
         .map(|c| {
             clients
                 .iter()
-                .enumerate()
-                .filter(|(i, cl)| cl.channel == c && *i >= args.stalled)
+                .filter(|(role, cl)| cl.channel == c && *role == Role::Reader)
                 .count()
         })
         .collect();
 
-    // Phase 2: everyone reads (except the stalled ones); the senders send.
-    let mut writers = Vec::new();
+    // Phase 2: the readers read everything, the slow ones read through their throttle and
+    // type, the stalled ones never read; the senders send.
+    let slow = Arc::new(SlowStats {
+        echoes: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+        missing_echoes: AtomicUsize::new(0),
+        newest: Mutex::new(Vec::new()),
+    });
+    let mut writers: Vec<(usize, Option<OwnedWriteHalf>)> = Vec::new();
     let mut readers = Vec::new();
+    let mut slow_channels = Vec::new();
+    let mut slow_ports = Vec::new();
     let stop_reading = Arc::new(tokio::sync::Notify::new());
-    for (index, client) in clients.into_iter().enumerate() {
-        let Client {
-            reader,
-            writer,
-            channel,
-        } = client;
-        writers.push((channel, writer));
-        if index < args.stalled {
-            // Keeps the connection open without ever reading.
-            readers.push(tokio::spawn(async move {
-                let _reader = reader;
-                std::future::pending::<()>().await;
-            }));
-            continue;
-        }
-        let shared = shared.clone();
+    for (role, client) in clients {
+        let Client { conn, channel } = client;
         let stop = stop_reading.clone();
-        readers.push(tokio::spawn(async move {
-            tokio::select! {
-                () = read_tokens(reader, shared) => {}
-                () = stop.notified() => {}
+        match role {
+            Role::Stalled => {
+                let Conn { reader, writer, .. } = conn;
+                writers.push((channel, None));
+                // Keeps the connection open without ever reading.
+                readers.push(tokio::spawn(async move {
+                    let _open = (reader, writer);
+                    stop.notified().await;
+                }));
             }
-        }));
+            Role::Slow => {
+                writers.push((channel, None));
+                if let Ok(local) = conn.writer.local_addr() {
+                    slow_ports.push(local.port());
+                }
+                let index = slow_channels.len();
+                slow_channels.push(channel);
+                if let Ok(mut newest) = slow.newest.lock() {
+                    newest.push((0, 0));
+                }
+                let (shared, slow) = (shared.clone(), slow.clone());
+                readers.push(tokio::spawn(async move {
+                    tokio::select! {
+                        () = slow_client(conn, index, shared, slow) => {}
+                        () = stop.notified() => {}
+                    }
+                }));
+            }
+            Role::Reader => {
+                let Conn { reader, writer, .. } = conn;
+                writers.push((channel, Some(writer)));
+                let shared = shared.clone();
+                readers.push(tokio::spawn(async move {
+                    tokio::select! {
+                        () = read_tokens(reader, shared) => {}
+                        () = stop.notified() => {}
+                    }
+                }));
+            }
+        }
     }
-    let senders = pick_senders(&writers, args.senders.max(1), args.stalled);
+    // How much the kernel holds for the slow clients, sampled while the load runs.
+    let kernel_queue_peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let peak = kernel_queue_peak.clone();
+        let port = args.port;
+        let ports = slow_ports.clone();
+        tokio::spawn(async move {
+            while !ports.is_empty() {
+                if let Some(queued) = kernel_queued_bytes(port, &ports) {
+                    peak.fetch_max(queued, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let senders = pick_senders(&writers, args.senders.max(1));
     let mut expected = 0usize;
+    let mut last_token_of_channel: Vec<Option<usize>> = vec![None; channels];
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
     // CPU is measured from here on: the load itself, not the wizards before it.
     let server_before = args.pid.and_then(process_cpu);
     let own_before = process_cpu(std::process::id());
     let send_start = Instant::now();
     let mut sent = 0usize;
-    let mut writers = writers;
-    while sent < total_messages {
+    while sent < total_messages && !senders.is_empty() {
         let due = send_start + interval.mul_f64(sent as f64);
         tokio::time::sleep_until(due.into()).await;
         let which = senders[sent % senders.len()];
@@ -193,15 +264,31 @@ async fn main() -> anyhow_free::Result {
             shared.epoch.elapsed().as_micros() as u64 + 1,
             Ordering::Release,
         );
-        if writer.write_all(line.as_bytes()).await.is_ok() {
+        if let Some(writer) = writer.as_mut()
+            && writer.write_all(line.as_bytes()).await.is_ok()
+        {
             expected += receivers_per_channel[*channel];
+            last_token_of_channel[*channel] = Some(sent);
         }
         sent += 1;
     }
     let send_seconds = send_start.elapsed().as_secs_f64();
-    // Phase 3: give deliveries a bounded time to arrive.
-    let drain_deadline = Instant::now() + Duration::from_secs(10);
-    while shared.seen.load(Ordering::Acquire) < expected && Instant::now() < drain_deadline {
+    let send_end = shared.epoch.elapsed().as_micros() as u64 + 1;
+    // Phase 3: give deliveries a bounded time to arrive, to the slow clients too.
+    let slow_done = || {
+        slow.newest.lock().is_ok_and(|newest| {
+            newest
+                .iter()
+                .zip(&slow_channels)
+                .all(|((token, _), channel)| {
+                    last_token_of_channel[*channel].is_none_or(|last| *token >= last)
+                })
+        })
+    };
+    let drain_deadline = Instant::now() + Duration::from_secs_f64(args.drain_seconds);
+    while (shared.seen.load(Ordering::Acquire) < expected || !slow_done())
+        && Instant::now() < drain_deadline
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -209,17 +296,14 @@ async fn main() -> anyhow_free::Result {
     for reader in &readers {
         reader.abort();
     }
+    sampler.abort();
     let server_after = args.pid.and_then(process_cpu);
     let own_after = process_cpu(std::process::id());
     let server_rss = args.pid.and_then(peak_rss_kib);
 
     let seen = shared.seen.load(Ordering::Acquire);
     let bytes = shared.bytes.load(Ordering::Acquire);
-    let histogram = shared
-        .latencies
-        .lock()
-        .map(|h| h.clone())
-        .unwrap_or_else(|e| e.into_inner().clone());
+    let histogram = snapshot(&shared.latencies);
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     let server_cpu = server_before.zip(server_after).map(|(a, b)| b - a);
     let own_cpu = own_before.zip(own_after).map(|(a, b)| b - a);
@@ -233,6 +317,10 @@ async fn main() -> anyhow_free::Result {
     } else {
         bytes as f64 / seen as f64
     };
+    let rss_per_client = rss_before
+        .zip(rss_ready)
+        .filter(|_| ready > 0)
+        .map(|(before, after)| (after as f64 - before as f64) / ready as f64);
     println!(
         "clients {ready}/{}  channels {}  senders {}  rate {}/s for {:.1} s (sent in {send_seconds:.1} s)",
         args.clients,
@@ -257,7 +345,59 @@ async fn main() -> anyhow_free::Result {
         own_cpu.map_or("-".into(), |s| format!("{s:.2} s")),
     );
     println!(
-        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"generator_cpu_s\":{},\"rule\":\"bytes\"}}",
+        "server rss before connecting {}, with all clients idle {}, per client {}",
+        rss_before.map_or("-".into(), |k| format!("{k} KiB")),
+        rss_ready.map_or("-".into(), |k| format!("{k} KiB")),
+        rss_per_client.map_or("-".into(), |k| format!("{k:.1} KiB")),
+    );
+    let json_number = |value: Option<f64>| value.map_or("null".into(), |v| format!("{v:.3}"));
+    let mut slow_json = String::new();
+    if !slow_channels.is_empty() {
+        let echoes = snapshot(&slow.echoes);
+        let echo_ms = |q: f64| echoes.value_at_quantile(q) as f64 / 1000.0;
+        let newest = slow.newest.lock().map(|n| n.clone()).unwrap_or_default();
+        let mut after_stop = Vec::new();
+        let mut never = 0;
+        for ((token, at), channel) in newest.iter().zip(&slow_channels) {
+            match last_token_of_channel[*channel] {
+                Some(last) if *token >= last => {
+                    after_stop.push(at.saturating_sub(send_end) as f64 / 1000.0);
+                }
+                Some(_) => never += 1,
+                None => {}
+            }
+        }
+        let newest_after = after_stop
+            .iter()
+            .copied()
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        let queue_kib = kernel_queue_peak.load(Ordering::Relaxed) as f64 / 1024.0;
+        let missing = slow.missing_echoes.load(Ordering::Relaxed);
+        println!(
+            "slow clients {} at {} bps: echo ms p50 {:.1} p99 {:.1} max {:.1} ({} echoes, {missing} never came); \
+             newest message on screen {} after sending stopped ({never} never saw it); \
+             kernel send queue for them at most {queue_kib:.1} KiB",
+            slow_channels.len(),
+            args.slow_bps,
+            echo_ms(0.5),
+            echo_ms(0.99),
+            echoes.max() as f64 / 1000.0,
+            echoes.len(),
+            newest_after.map_or("-".into(), |ms| format!("{ms:.0} ms")),
+        );
+        slow_json = format!(
+            ",\"slow_clients\":{},\"slow_bps\":{},\"echo_p50_ms\":{:.2},\"echo_p99_ms\":{:.2},\"echo_max_ms\":{:.2},\"echoes\":{},\"missing_echoes\":{missing},\"slow_newest_after_stop_ms\":{},\"slow_never_saw_newest\":{never},\"slow_kernel_queue_max_kib\":{queue_kib:.1}",
+            slow_channels.len(),
+            args.slow_bps,
+            echo_ms(0.5),
+            echo_ms(0.99),
+            echoes.max() as f64 / 1000.0,
+            echoes.len(),
+            json_number(newest_after),
+        );
+    }
+    println!(
+        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"bytes\"{slow_json}}}",
         args.label,
         args.clients,
         args.channels,
@@ -267,18 +407,189 @@ async fn main() -> anyhow_free::Result {
         ms(0.9),
         ms(0.99),
         histogram.max() as f64 / 1000.0,
-        server_cpu.map_or("null".into(), |s| format!("{s:.3}")),
+        json_number(server_cpu),
         server_rss.map_or("null".into(), |k| k.to_string()),
-        own_cpu.map_or("null".into(), |s| format!("{s:.3}")),
+        rss_before.map_or("null".into(), |k| k.to_string()),
+        rss_ready.map_or("null".into(), |k| k.to_string()),
+        json_number(rss_per_client),
+        json_number(own_cpu),
     );
     Ok(())
 }
 
+/// A copy of a shared histogram (a panicked recorder leaves it readable).
+fn snapshot(histogram: &Mutex<Histogram<u64>>) -> Histogram<u64> {
+    histogram
+        .lock()
+        .map(|h| h.clone())
+        .unwrap_or_else(|e| e.into_inner().clone())
+}
+
+/// What a client does once it is in its channel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Reads everything and records when each token arrived.
+    Reader,
+    /// Never reads.
+    Stalled,
+    /// Reads through a throttle and types.
+    Slow,
+}
+
 /// A client past the wizard and in its channel.
 struct Client {
+    conn: Conn,
+    channel: usize,
+}
+
+/// Reads no faster than a modem of the given speed would deliver (10 bits a byte, as 8N1),
+/// with at most 100 ms worth of bytes at once.
+struct Throttle {
+    bytes_per_second: f64,
+    allowance: f64,
+    last: Instant,
+}
+
+impl Throttle {
+    fn new(bps: u32) -> Throttle {
+        Throttle {
+            bytes_per_second: f64::from(bps.max(10)) / 10.0,
+            allowance: 0.0,
+            last: Instant::now(),
+        }
+    }
+
+    /// Waits until at least one byte may be read; how many may be read now (at most `max`).
+    async fn permit(&mut self, max: usize) -> usize {
+        loop {
+            let now = Instant::now();
+            let burst = (self.bytes_per_second / 10.0).max(1.0);
+            self.allowance = (self.allowance
+                + now.duration_since(self.last).as_secs_f64() * self.bytes_per_second)
+                .min(burst);
+            self.last = now;
+            if self.allowance >= 1.0 {
+                return (self.allowance as usize).clamp(1, max.max(1));
+            }
+            let wait = (1.0 - self.allowance) / self.bytes_per_second;
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        }
+    }
+
+    fn spend(&mut self, bytes: usize) {
+        self.allowance -= bytes as f64;
+    }
+}
+
+/// One connection to the server, as the wizard and the slow-link clients use it.
+struct Conn {
     reader: OwnedReadHalf,
     writer: OwnedWriteHalf,
-    channel: usize,
+    /// Received and not matched yet.
+    seen: Vec<u8>,
+    /// Set for slow-link clients.
+    throttle: Option<Throttle>,
+    /// Answers cursor-position probes as a terminal does (slow raw clients), so the server can
+    /// measure the link as it would a real modem user's.
+    answers_probes: bool,
+    /// The last bytes of the previous read, so a probe split between reads is still seen.
+    probe_tail: Vec<u8>,
+}
+
+/// The cursor-position probe a terminal answers with its size.
+const POSITION_PROBE: &[u8] = b"\x1b[6n";
+
+impl Conn {
+    fn new(stream: TcpStream, throttle: Option<Throttle>, answers_probes: bool) -> Conn {
+        let (reader, writer) = stream.into_split();
+        Conn {
+            reader,
+            writer,
+            seen: Vec::new(),
+            throttle,
+            answers_probes,
+            probe_tail: Vec::new(),
+        }
+    }
+
+    /// One read (throttled for slow clients); probes in it are answered at once.
+    async fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let max = match self.throttle.as_mut() {
+            Some(throttle) => throttle.permit(buf.len()).await,
+            None => buf.len(),
+        };
+        let n = self.reader.read(&mut buf[..max]).await?;
+        if let Some(throttle) = self.throttle.as_mut() {
+            throttle.spend(n);
+        }
+        if self.answers_probes && n > 0 {
+            self.probe_tail.extend_from_slice(&buf[..n]);
+            let probes = self
+                .probe_tail
+                .windows(POSITION_PROBE.len())
+                .filter(|w| *w == POSITION_PROBE)
+                .count();
+            for _ in 0..probes {
+                self.writer.write_all(b"\x1b[24;80R").await?;
+            }
+            let keep = self.probe_tail.len().min(POSITION_PROBE.len() - 1);
+            let cut = self.probe_tail.len() - keep;
+            self.probe_tail.drain(..cut);
+            if probes > 0 {
+                self.probe_tail.clear();
+            }
+        }
+        Ok(n)
+    }
+
+    /// Reads until one of `needles` appears after what was matched before; its index.
+    async fn wait_for_any(&mut self, needles: &[&str]) -> std::io::Result<usize> {
+        let mut buf = vec![0u8; 16384];
+        let deadline = tokio::time::Instant::now()
+            + if self.throttle.is_some() {
+                SLOW_STEP_TIMEOUT
+            } else {
+                STEP_TIMEOUT
+            };
+        loop {
+            if let Some((index, end)) = needles
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| find(&self.seen, n.as_bytes()).map(|at| (i, at + n.len())))
+                .min_by_key(|(_, end)| *end)
+            {
+                self.seen.drain(..end);
+                return Ok(index);
+            }
+            let n = match tokio::time::timeout_at(deadline, self.read_some(&mut buf)).await {
+                Ok(read) => read?,
+                Err(_) => {
+                    let tail =
+                        String::from_utf8_lossy(&self.seen[self.seen.len().saturating_sub(300)..])
+                            .into_owned();
+                    return Err(std::io::Error::other(format!(
+                        "waited for {needles:?}; last received: {tail:?}"
+                    )));
+                }
+            };
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.seen.extend_from_slice(&buf[..n]);
+            if self.seen.len() > 1 << 20 {
+                let cut = self.seen.len() - (1 << 16);
+                self.seen.drain(..cut);
+            }
+        }
+    }
+}
+
+/// How a client connects: a plain fast reader, or a slow link.
+#[derive(Clone, Copy)]
+struct Link {
+    telnet: bool,
+    /// Bits per second of a throttled (modem) client.
+    slow_bps: Option<u32>,
 }
 
 /// Connects from 127.0.1.`source`, passes the wizard as r0c's stress testers do (§12.1 of
@@ -286,31 +597,36 @@ struct Client {
 async fn join(
     address: SocketAddr,
     source: u8,
-    telnet: bool,
+    link: Link,
     channel: usize,
 ) -> std::io::Result<Client> {
     // r0c 1.6.1 listens with a backlog of 1: under a burst of connects some are never
     // accepted, so a connection that shows nothing for a while is tried again.
     let mut attempt = 0;
-    let (mut reader, mut writer, mut seen, first) = loop {
+    let (mut conn, first) = loop {
         attempt += 1;
         let socket = tokio::net::TcpSocket::new_v4()?;
         socket.bind(SocketAddr::from(([127, 0, 1, source], 0)))?;
+        if link.slow_bps.is_some() {
+            // A small window, so the server feels the slow link as it would a modem's.
+            socket.set_recv_buffer_size(SLOW_RECEIVE_BUFFER)?;
+        }
         let stream: TcpStream = socket.connect(address).await?;
         stream.set_nodelay(true)?;
-        let (mut reader, writer) = stream.into_split();
-        let mut seen = Vec::new();
+        let throttle = link.slow_bps.map(Throttle::new);
+        let mut conn = Conn::new(stream, throttle, link.slow_bps.is_some() && !link.telnet);
+        let greeting_timeout = if link.slow_bps.is_some() {
+            SLOW_STEP_TIMEOUT
+        } else {
+            GREETING_TIMEOUT
+        };
         let greeting = tokio::time::timeout(
-            GREETING_TIMEOUT,
-            wait_for_any(
-                &mut reader,
-                &mut seen,
-                &["verify that your config", "qwer asdf"],
-            ),
+            greeting_timeout,
+            conn.wait_for_any(&["verify that your config", "qwer asdf"]),
         )
         .await;
         match greeting {
-            Ok(Ok(first)) => break (reader, writer, seen, first),
+            Ok(Ok(first)) => break (conn, first),
             Ok(Err(error)) if attempt >= CONNECT_ATTEMPTS => return Err(error),
             Err(_) if attempt >= CONNECT_ATTEMPTS => {
                 return Err(std::io::Error::other("no greeting from the server"));
@@ -320,25 +636,22 @@ async fn join(
     };
     let naws: &[u8] = b"\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0";
     if first == 0 {
-        if telnet {
-            writer.write_all(naws).await?;
+        if link.telnet {
+            conn.writer.write_all(naws).await?;
         }
-        writer.write_all(b"n\n\n").await?;
-        wait_for_any(&mut reader, &mut seen, &["qwer asdf"]).await?;
+        conn.writer.write_all(b"n\n\n").await?;
+        conn.wait_for_any(&["qwer asdf"]).await?;
     }
-    if telnet {
-        writer.write_all(naws).await?;
+    if link.telnet {
+        conn.writer.write_all(naws).await?;
     }
     for key in b"qwer asdf\n\n" {
-        writer.write_all(&[*key]).await?;
+        conn.writer.write_all(&[*key]).await?;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let answer = wait_for_any(
-        &mut reader,
-        &mut seen,
-        &["line-buffered", "text appeared as you typed"],
-    )
-    .await?;
+    let answer = conn
+        .wait_for_any(&["line-buffered", "text appeared as you typed"])
+        .await?;
     // A busy server may take the typed keys for a line-buffered client; then every answer
     // needs an Enter.
     let linemode = answer == 0;
@@ -349,86 +662,39 @@ async fn join(
             k.to_string()
         }
     };
-    writer
+    conn.writer
         .write_all(key(if linemode { "a" } else { "b" }).as_bytes())
         .await?;
-    wait_for_any(&mut reader, &mut seen, &["does colours work?"]).await?;
-    writer.write_all(key("y").as_bytes()).await?;
-    wait_for_any(&mut reader, &mut seen, &["which line looks like"]).await?;
-    writer.write_all(key("a").as_bytes()).await?;
-    wait_for_any(&mut reader, &mut seen, &["r0c readme"]).await?;
-    if !telnet {
-        writer.write_all(b"\x1b[24;80R").await?;
+    conn.wait_for_any(&["does colours work?"]).await?;
+    conn.writer.write_all(key("y").as_bytes()).await?;
+    conn.wait_for_any(&["which line looks like"]).await?;
+    conn.writer.write_all(key("a").as_bytes()).await?;
+    conn.wait_for_any(&["r0c readme"]).await?;
+    if !link.telnet && !conn.answers_probes {
+        conn.writer.write_all(b"\x1b[24;80R").await?;
     }
-    writer
+    conn.writer
         .write_all(format!("/join #c{channel}\n").as_bytes())
         .await?;
-    wait_for_any(&mut reader, &mut seen, &["has joined"]).await?;
-    Ok(Client {
-        reader,
-        writer,
-        channel,
-    })
-}
-
-/// Reads until one of `needles` appears after what was matched before; its index.
-async fn wait_for_any(
-    reader: &mut OwnedReadHalf,
-    seen: &mut Vec<u8>,
-    needles: &[&str],
-) -> std::io::Result<usize> {
-    let mut buf = vec![0u8; 16384];
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    loop {
-        if let Some((index, end)) = needles
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| find(seen, n.as_bytes()).map(|at| (i, at + n.len())))
-            .min_by_key(|(_, end)| *end)
-        {
-            seen.drain(..end);
-            return Ok(index);
-        }
-        let n = match tokio::time::timeout_at(deadline, reader.read(&mut buf)).await {
-            Ok(read) => read?,
-            Err(_) => {
-                let tail =
-                    String::from_utf8_lossy(&seen[seen.len().saturating_sub(300)..]).into_owned();
-                return Err(std::io::Error::other(format!(
-                    "waited for {needles:?}; last received: {tail:?}"
-                )));
-            }
-        };
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        seen.extend_from_slice(&buf[..n]);
-        if seen.len() > 1 << 20 {
-            let cut = seen.len() - (1 << 16);
-            seen.drain(..cut);
-        }
-    }
+    conn.wait_for_any(&["has joined"]).await?;
+    Ok(Client { conn, channel })
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Reads forever, recording the first sighting of each token.
-async fn read_tokens(mut reader: OwnedReadHalf, shared: Arc<Shared>) {
-    let mut buf = vec![0u8; 65536];
-    let mut carry: Vec<u8> = Vec::new();
-    let mut seen_tokens: HashSet<usize> = HashSet::new();
-    let mut local = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).ok();
-    let mut flushed = Instant::now();
-    loop {
-        let n = match reader.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let now = shared.epoch.elapsed().as_micros() as u64 + 1;
-        shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        carry.extend_from_slice(&buf[..n]);
+/// Finds `zq<n>qz` tokens in a byte stream that arrives in pieces.
+#[derive(Default)]
+struct TokenScanner {
+    carry: Vec<u8>,
+}
+
+impl TokenScanner {
+    /// Calls `found` with every complete token in `data` (and the tail kept from before).
+    fn scan(&mut self, data: &[u8], mut found: impl FnMut(usize)) {
+        self.carry.extend_from_slice(data);
+        let carry = &self.carry;
         let mut at = 0;
         while let Some(start) = find(&carry[at..], TOKEN_START) {
             let digits_from = at + start + TOKEN_START.len();
@@ -442,33 +708,163 @@ async fn read_tokens(mut reader: OwnedReadHalf, shared: Arc<Shared>) {
                 break;
             }
             if digits > 0 && carry[end..].starts_with(TOKEN_END) {
-                let token: usize = std::str::from_utf8(&carry[digits_from..end])
+                let token = std::str::from_utf8(&carry[digits_from..end])
                     .ok()
                     .and_then(|d| d.parse().ok())
                     .unwrap_or(usize::MAX);
-                if let Some(sent) = shared.sent_at.get(token)
-                    && seen_tokens.insert(token)
-                {
-                    let sent = sent.load(Ordering::Acquire);
-                    if sent > 0 {
-                        if let Some(h) = local.as_mut() {
-                            let _ = h.record(now.saturating_sub(sent).max(1));
-                        }
-                        shared.seen.fetch_add(1, Ordering::AcqRel);
-                    }
-                }
+                found(token);
             }
             at = end;
         }
         // Keep a short tail: a token may be split between reads.
         let keep_from = carry.len().saturating_sub(32).max(at.min(carry.len()));
-        carry.drain(..keep_from.min(carry.len()));
+        self.carry.drain(..keep_from.min(self.carry.len()));
+    }
+}
+
+/// Reads forever, recording the first sighting of each token.
+async fn read_tokens(mut reader: OwnedReadHalf, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; 65536];
+    let mut scanner = TokenScanner::default();
+    let mut seen_tokens: HashSet<usize> = HashSet::new();
+    let mut local = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).ok();
+    let mut flushed = Instant::now();
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let now = shared.epoch.elapsed().as_micros() as u64 + 1;
+        shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        scanner.scan(&buf[..n], |token| {
+            if let Some(sent) = shared.sent_at.get(token)
+                && seen_tokens.insert(token)
+            {
+                let sent = sent.load(Ordering::Acquire);
+                if sent > 0 {
+                    if let Some(h) = local.as_mut() {
+                        let _ = h.record(now.saturating_sub(sent).max(1));
+                    }
+                    shared.seen.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+        });
         if flushed.elapsed() > Duration::from_millis(500) {
             flush(&shared, &mut local);
             flushed = Instant::now();
         }
     }
     flush(&shared, &mut local);
+}
+
+/// What the slow-link clients measure together.
+struct SlowStats {
+    /// Echo latency of typed characters, in microseconds.
+    echoes: Mutex<Histogram<u64>>,
+    /// Typed characters whose echo never came.
+    missing_echoes: AtomicUsize,
+    /// The newest token each slow client has seen, with when (microseconds since the epoch).
+    newest: Mutex<Vec<(usize, u64)>>,
+}
+
+/// The character a slow client types: nothing else on the screen is an `X` (messages are
+/// lower case, and the renderer's escape sequences never end in `X`).
+const TYPED_KEY: u8 = b'X';
+/// How often a slow client presses a key (alternately `X` and a backspace).
+const TYPING_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A slow-link client: reads through its throttle, types `X` and then a backspace every
+/// 500 ms each, and records how long each `X` took to come back as an echo.
+async fn slow_client(mut conn: Conn, index: usize, shared: Arc<Shared>, slow: Arc<SlowStats>) {
+    let mut buf = vec![0u8; 4096];
+    let mut scanner = TokenScanner::default();
+    // When the last `X` was typed, while its echo is awaited.
+    let mut awaiting_echo: Option<Instant> = None;
+    // Whether the input line holds an `X` to be erased by the next key.
+    let mut line_has_x = false;
+    let mut next_key = Instant::now() + TYPING_INTERVAL;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next_key.into()) => {
+                // A backspace waits for the echo of its `X`, so a late echo is never confused.
+                if awaiting_echo.is_some() {
+                    next_key = Instant::now() + Duration::from_millis(20);
+                    continue;
+                }
+                let key: &[u8] = if line_has_x { b"\x7f" } else { &[TYPED_KEY] };
+                if conn.writer.write_all(key).await.is_err() {
+                    break;
+                }
+                if line_has_x {
+                    line_has_x = false;
+                } else {
+                    line_has_x = true;
+                    awaiting_echo = Some(Instant::now());
+                }
+                next_key = Instant::now() + TYPING_INTERVAL;
+            }
+            read = conn.read_some(&mut buf) => {
+                let n = match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let now = shared.epoch.elapsed().as_micros() as u64 + 1;
+                if let Some(typed) = awaiting_echo
+                    && buf[..n].contains(&TYPED_KEY)
+                {
+                    if let Ok(mut h) = slow.echoes.lock() {
+                        let _ = h.record(typed.elapsed().as_micros().max(1) as u64);
+                    }
+                    awaiting_echo = None;
+                }
+                let mut newest = None;
+                scanner.scan(&buf[..n], |token| newest = newest.max(Some(token)));
+                if let (Some(token), Ok(mut all)) = (newest, slow.newest.lock())
+                    && let Some(entry) = all.get_mut(index)
+                    && token >= entry.0
+                {
+                    *entry = (token, now);
+                }
+            }
+        }
+    }
+    if awaiting_echo.is_some() {
+        slow.missing_echoes.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The most the kernel holds unsent for any of these connections (by the server's side of
+/// them), from `/proc/net/tcp`: the `tx_queue` of the socket from `server_port` to each
+/// client port.
+fn kernel_queued_bytes(server_port: u16, client_ports: &[u16]) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let mut most = 0;
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(local), Some(remote), Some(queues)) =
+            (fields.get(1), fields.get(2), fields.get(4))
+        else {
+            continue;
+        };
+        let port = |address: &str| {
+            address
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok())
+        };
+        if port(local) != Some(server_port)
+            || !port(remote).is_some_and(|p| client_ports.contains(&p))
+        {
+            continue;
+        }
+        let tx = queues
+            .split(':')
+            .next()
+            .and_then(|q| u64::from_str_radix(q, 16).ok())
+            .unwrap_or(0);
+        most = most.max(tx);
+    }
+    Some(most)
 }
 
 fn flush(shared: &Shared, local: &mut Option<Histogram<u64>>) {
@@ -478,13 +874,14 @@ fn flush(shared: &Shared, local: &mut Option<Histogram<u64>>) {
     }
 }
 
-/// Spreads the senders over the channels: the first non-stalled clients of each channel in
-/// turn.
-fn pick_senders(writers: &[(usize, OwnedWriteHalf)], count: usize, stalled: usize) -> Vec<usize> {
+/// Spreads the senders over the channels: the first reading clients of each channel in turn.
+fn pick_senders(writers: &[(usize, Option<OwnedWriteHalf>)], count: usize) -> Vec<usize> {
     let channels = writers.iter().map(|(c, _)| *c).max().map_or(1, |m| m + 1);
     let mut per_channel: Vec<Vec<usize>> = vec![Vec::new(); channels];
-    for (index, (channel, _)) in writers.iter().enumerate().skip(stalled) {
-        per_channel[*channel].push(index);
+    for (index, (channel, writer)) in writers.iter().enumerate() {
+        if writer.is_some() {
+            per_channel[*channel].push(index);
+        }
     }
     let mut picked = Vec::new();
     let mut round = 0;
@@ -497,9 +894,6 @@ fn pick_senders(writers: &[(usize, OwnedWriteHalf)], count: usize, stalled: usiz
             }
         }
         round += 1;
-    }
-    if picked.is_empty() {
-        picked.push(0);
     }
     picked
 }
@@ -517,10 +911,20 @@ fn process_cpu(pid: u32) -> Option<f64> {
 
 /// The peak resident memory of a process (VmHWM), in KiB.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// The resident memory of a process now (VmRSS), in KiB.
+fn current_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A KiB figure from `/proc/PID/status`.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
