@@ -542,6 +542,21 @@ impl Conn {
         Ok(n)
     }
 
+    /// Reads until nothing arrives for `quiet` (within the step timeout).
+    async fn wait_quiet(&mut self, quiet: Duration) -> std::io::Result<()> {
+        let mut buf = vec![0u8; 4096];
+        let deadline = Instant::now() + SLOW_STEP_TIMEOUT;
+        while Instant::now() < deadline {
+            match tokio::time::timeout(quiet, self.read_some(&mut buf)).await {
+                Err(_) => return Ok(()),
+                Ok(Ok(0)) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(Ok(n)) => self.seen.extend_from_slice(&buf[..n]),
+                Ok(Err(error)) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
     /// Reads until one of `needles` appears after what was matched before; its index.
     async fn wait_for_any(&mut self, needles: &[&str]) -> std::io::Result<usize> {
         let mut buf = vec![0u8; 16384];
@@ -677,6 +692,11 @@ async fn join(
         .write_all(format!("/join #c{channel}\n").as_bytes())
         .await?;
     conn.wait_for_any(&["has joined"]).await?;
+    if link.slow_bps.is_some() {
+        // A slow link is ready once the channel's whole first screen arrived: the idle
+        // channel then sends nothing for a while.
+        conn.wait_quiet(Duration::from_millis(1500)).await?;
+    }
     Ok(Client { conn, channel })
 }
 

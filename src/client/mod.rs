@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod flood;
+pub mod pacing;
 pub mod saved;
 pub mod session;
 pub mod teletype;
@@ -26,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::commands::Flow;
+use crate::client::pacing::LinkPacer;
 use crate::client::saved::SavedClient;
 use crate::client::session::Session;
 use crate::client::wizard::{ClientSettings, Hints, Listener, Wizard, WizardAction};
@@ -251,6 +253,8 @@ where
         let mut tick = next_clock_tick(CLOCK_TICK_SECONDS);
         let mut escape_deadline: Option<Instant> = None;
         let mut write_ready_at = Instant::now();
+        // Set once the link is measured as slow.
+        let mut pacer: Option<LinkPacer> = None;
         let first_input_deadline = Instant::now() + arrival.first_input_timeout;
         let mut heard_anything = false;
         // The last moment the client's pending output was empty or moved: a client that stops
@@ -263,11 +267,34 @@ where
             if out.is_empty() {
                 output_moved = Instant::now();
             }
-            let can_render = dirty && session.is_some() && out.len() < LOW_WATERMARK;
+            if pacer.is_none()
+                && let Some(chat) = session.as_ref()
+                && let Some(bps) = chat.paced_bps()
+            {
+                pacer = Some(LinkPacer::new(
+                    bps,
+                    chat.charset(),
+                    protocol == Protocol::Telnet,
+                    Instant::now().into_std(),
+                ));
+            }
+            // A paced (slow) link gets a new frame only once the last one is out, so every
+            // frame shows the newest state instead of queueing up behind the others.
+            let room = match &pacer {
+                Some(_) => out.is_empty(),
+                None => out.len() < LOW_WATERMARK,
+            };
+            let can_render = dirty && session.is_some() && room;
             // Slowmo clients (Windows telnet.exe) get small chunks with pauses in between.
             let slowmo = session.as_ref().map_or(0, Session::slowmo);
             let write_len = if slowmo > 0 {
                 slowmo_chunk(&out)
+            } else if let Some(pacer) = pacer.as_mut() {
+                let (len, retry) = pacer.write_len(&out, Instant::now().into_std());
+                if let Some(retry) = retry {
+                    write_ready_at = Instant::from_std(retry);
+                }
+                len
             } else {
                 out.len()
             };
@@ -378,11 +405,27 @@ where
                         save_client(&world, &arrival, &address, chat, settings, &mut saved_record);
                     }
                     escape_deadline = chat.has_pending_escape().then(|| Instant::now() + ESCAPE_TIMEOUT);
-                    // Answer the user's own keystrokes at once; pacing is for other people's messages.
-                    render_into(chat, protocol, &mut out);
-                    dirty = chat.waiting_for_store();
-                    if dirty {
+                    // Answer the user's own keystrokes at once; pacing is for other people's
+                    // messages. On a paced link the echo overtakes a frame on its way.
+                    if let Some(pacer) = pacer.as_mut() {
+                        let cursor = chat.screen_cursor();
+                        let (echo, input_only) = chat.render_echo();
+                        let mut encoded = Vec::new();
+                        encode_for_client(&echo, chat.charset(), protocol, &mut encoded);
+                        if input_only {
+                            pacer.queue_echo(&mut out, &encoded, cursor);
+                        } else {
+                            out.extend_from_slice(&encoded);
+                        }
+                        dirty = true;
+                    } else {
+                        render_into(chat, protocol, &mut out);
+                    }
+                    if chat.waiting_for_store() {
+                        dirty = true;
                         next_frame = Instant::now() + STORE_POLL;
+                    } else if pacer.is_none() {
+                        dirty = false;
                     }
                 }
                 () = wake.notified() => dirty = true,
@@ -432,6 +475,16 @@ where
                         Ok(0) | Err(_) => break "connection error",
                         Ok(n) => {
                             out.drain(..n);
+                            if let Some(pacer) = pacer.as_mut() {
+                                pacer.wrote(n);
+                                if out.is_empty()
+                                    && pacer.drained()
+                                    && let Some(chat) = session.as_mut()
+                                {
+                                    chat.after_overtaken_frame();
+                                    dirty = true;
+                                }
+                            }
                             if out.is_empty() && out.capacity() > IDLE_OUTPUT_CAPACITY {
                                 // An idle client keeps no room for the big frame it got once.
                                 out = Vec::new();
@@ -633,12 +686,16 @@ fn read_chunk<R: AsyncRead + Unpin>(
 /// Renders a frame and appends it to `out`, encoded for the client.
 fn render_into(session: &mut Session, protocol: Protocol, out: &mut Vec<u8>) {
     let frame = session.render();
-    let charset = session.charset();
-    if frame.is_empty() {
+    encode_for_client(&frame, session.charset(), protocol, out);
+}
+
+/// Appends `text` to `out` in the client's charset, telnet-escaped on the telnet port.
+fn encode_for_client(text: &str, charset: Charset, protocol: Protocol, out: &mut Vec<u8>) {
+    if text.is_empty() {
         return;
     }
-    let mut encoded = Vec::with_capacity(frame.len());
-    encode(charset, &frame, &mut encoded);
+    let mut encoded = Vec::with_capacity(text.len());
+    encode(charset, text, &mut encoded);
     match protocol {
         Protocol::Telnet => escape_iac(&encoded, out),
         Protocol::Raw => out.extend_from_slice(&encoded),

@@ -28,6 +28,9 @@ const BELL_INTERVAL: Duration = Duration::from_secs(1);
 /// The speed test's answers must arrive this soon after it started.
 const SPEED_TEST_WINDOW: Duration = Duration::from_secs(10);
 
+/// Links measured at this speed or less are paced (see `client::pacing`).
+pub const PACED_BPS: u32 = 12_000;
+
 /// No bell this soon after the user pressed Enter.
 const QUIET_AFTER_ENTER: Duration = Duration::from_millis(100);
 
@@ -376,6 +379,48 @@ impl Session {
         }
     }
 
+    /// The link speed to pace output to: a VT100 client on a link measured at
+    /// [`PACED_BPS`] or less.
+    pub fn paced_bps(&self) -> Option<u32> {
+        self.link_bps
+            .filter(|bps| *bps <= PACED_BPS && self.is_vt100() && self.slowmo == 0)
+    }
+
+    /// An echo overtook the last frame on a paced link: the next frame puts right what that
+    /// frame may have left stale (the input row, the cursor).
+    pub fn after_overtaken_frame(&mut self) {
+        if let Ui::Vt100(vt) = &mut self.ui {
+            vt.after_overtaken_frame();
+        }
+    }
+
+    /// Where the client's cursor is, as far as the renderer knows.
+    pub fn screen_cursor(&self) -> Option<(usize, usize)> {
+        match &self.ui {
+            Ui::Vt100(vt) => vt.cursor(),
+            Ui::Teletype(_) => None,
+        }
+    }
+
+    /// Renders only the input line (and output of input handling), for the echo of typing on
+    /// a paced link; the pane follows in the next frame. Also says whether it was only that:
+    /// a keystroke that switches windows or scrolls renders a whole frame, which must not
+    /// overtake the frame before it.
+    pub fn render_echo(&mut self) -> (String, bool) {
+        if let Ui::Vt100(vt) = &mut self.ui {
+            vt.input_only = true;
+            vt.rendered_input_only = false;
+        }
+        let echo = self.render();
+        match &mut self.ui {
+            Ui::Vt100(vt) => {
+                vt.input_only = false;
+                (echo, vt.rendered_input_only)
+            }
+            Ui::Teletype(_) => (echo, false),
+        }
+    }
+
     /// Whether the link was measured below 12000 bps.
     fn slow_link(&self) -> bool {
         self.link_bps.is_some_and(|bps| bps <= 12_000)
@@ -406,6 +451,10 @@ impl Session {
         self.link_bps = Some(bps);
         if let Ui::Vt100(vt) = &mut self.ui {
             vt.defer_status = bps <= 3000;
+            if bps <= PACED_BPS {
+                // About one pushed line per second of link time.
+                vt.line_budget = Some((bps / 1200).max(1) as usize);
+            }
         }
         if bps <= 12_000 {
             let tier = match bps {

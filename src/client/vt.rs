@@ -81,6 +81,16 @@ pub struct Vt100Ui {
     pub defer_status: bool,
     /// A clock tick asked for this frame.
     pub tick_due: bool,
+    /// On a slow link: at most this many new lines are pushed in one frame; older ones that
+    /// arrived meanwhile scroll past unseen (PgUp shows them), so the newest is shown soon.
+    pub line_budget: Option<usize>,
+    /// The next frame only updates the input line (the echo of a keystroke on a slow link);
+    /// the pane and status bar wait for the next full frame.
+    pub input_only: bool,
+    /// The last frame was such an input-line-only frame (a window switch or scroll is not).
+    pub rendered_input_only: bool,
+    /// The last frame that was not input-line-only rewrote the input row.
+    pub frame_drew_input: bool,
     /// The status bar as last rendered.
     last_status: Option<String>,
     /// The linemode "please press ENTER" banner is on screen.
@@ -108,6 +118,10 @@ impl Vt100Ui {
             awaiting_enter: false,
             defer_status: false,
             tick_due: false,
+            line_budget: None,
+            input_only: false,
+            rendered_input_only: false,
+            frame_drew_input: false,
             last_status: None,
             banner_shown: false,
             screen: Screen::new(cols, rows, swapped),
@@ -129,6 +143,22 @@ impl Vt100Ui {
         if self.screen.size() != (cols, rows) {
             self.screen = Screen::new(cols, rows, self.swapped);
             self.force_redraw = true;
+        }
+    }
+
+    /// Where the client's cursor is, as far as we know.
+    pub fn cursor(&self) -> Option<(usize, usize)> {
+        self.screen.cursor()
+    }
+
+    /// After an echo overtook the last frame: if that frame drew the input row it showed the
+    /// line as it was before the echo, so the row is repainted; either way the frame left the
+    /// cursor where the echo started, so the cursor is put back.
+    pub fn after_overtaken_frame(&mut self) {
+        if self.frame_drew_input {
+            self.screen.forget_input_line();
+        } else {
+            self.screen.forget_cursor();
         }
     }
 
@@ -235,7 +265,11 @@ impl Vt100Ui {
         let switched = self.channel != Some(view.channel);
         let layout = Layout::for_width(cols, view.kind == ChannelKind::Status);
         let full = switched || view.redraw || self.force_redraw || self.screen.needs_redraw();
-        let pane = if full {
+        let input_only = std::mem::take(&mut self.input_only) && !full && self.pending_scroll == 0;
+        self.rendered_input_only = input_only;
+        let pane = if input_only {
+            PaneChange::Unchanged
+        } else if full {
             self.channel = Some(view.channel);
             if switched {
                 self.locked = true;
@@ -251,8 +285,12 @@ impl Vt100Ui {
             self.mark_read_rows(view, &layout)
         };
         self.force_redraw = false;
-        let pane = self.with_notices(world, user, view, &layout, pane);
-        if self.locked {
+        let pane = if input_only {
+            pane
+        } else {
+            self.with_notices(world, user, view, &layout, pane)
+        };
+        if self.locked && !input_only {
             self.next_seq = view.next_seq;
         }
         // On links of 3000 bps and less the status bar waits for the clock tick instead of
@@ -263,6 +301,7 @@ impl Vt100Ui {
             self.defer_status && !std::mem::take(&mut self.tick_due),
         ) {
             (Some(last), true) if !full => last.clone(),
+            (Some(last), _) if input_only => last.clone(),
             _ => self.status_bar(view, cols),
         };
         self.tick_due = false;
@@ -281,6 +320,9 @@ impl Vt100Ui {
             cursor_col,
         };
         self.screen.render(&frame, &mut out);
+        if !input_only {
+            self.frame_drew_input = self.screen.drew_input();
+        }
         if self.awaiting_enter && !std::mem::replace(&mut self.banner_shown, true) {
             // r0c's linemode notice in the middle of the pane; the redraw after Enter clears it.
             let row = rows / 2;
@@ -485,8 +527,15 @@ impl Vt100Ui {
         if new.is_empty() {
             return self.mark_read_rows(view, layout);
         }
-        let lines = self.rows_of(view, layout, &new);
+        let mut lines = self.rows_of(view, layout, &new);
         let (_, rows) = self.screen.size();
+        if let Some(budget) = self.line_budget
+            && lines.len() > budget
+            && new.first().is_none_or(|m| m.seq <= self.next_seq)
+        {
+            // A slow link shows the newest lines now rather than all of them much later.
+            lines.drain(..lines.len() - budget.max(1));
+        }
         if lines.len() > 2 * rows || new.first().is_some_and(|m| m.seq > self.next_seq) {
             // Far behind (or history was trimmed): one redraw is cheaper than many pushes.
             return self.full_pane(world, user, view, layout);

@@ -60,6 +60,8 @@ pub struct Screen {
     filled: usize,
     /// Where the client's cursor is, if we know.
     cursor: Option<(usize, usize)>,
+    /// The last frame rewrote the input row.
+    drew_input: bool,
 }
 
 impl Screen {
@@ -74,7 +76,25 @@ impl Screen {
             input: None,
             filled: 0,
             cursor: None,
+            drew_input: false,
         }
+    }
+
+    /// Forgets what the input row shows and where the cursor is (something else may have
+    /// drawn there), so the next frame repaints the row and parks the cursor.
+    pub fn forget_input_line(&mut self) {
+        self.input = None;
+        self.cursor = None;
+    }
+
+    /// Forgets where the cursor is, so the next frame parks it again.
+    pub fn forget_cursor(&mut self) {
+        self.cursor = None;
+    }
+
+    /// Where the client's cursor is (row, column, 1-based), if we know.
+    pub fn cursor(&self) -> Option<(usize, usize)> {
+        self.cursor
     }
 
     /// Chat pane rows.
@@ -114,6 +134,7 @@ impl Screen {
     /// Writes the bytes that turn what the client shows into `frame`.
     pub fn render(&mut self, frame: &Frame<'_>, out: &mut String) {
         let start = out.len();
+        self.drew_input = false;
         let pane_rows = self.pane_rows();
         match &frame.pane {
             PaneChange::Unchanged => {}
@@ -263,9 +284,41 @@ impl Screen {
             self.input = Some(input.to_string());
             return;
         }
+        // Erasing at the end of a plain line: step back and clear the rest, instead of
+        // rewriting the row (what a backspace costs matters on a modem).
+        if let (Some(old), Some((cursor_row, cursor_at))) = (&self.input, self.cursor)
+            && let Some(removed) = old.strip_prefix(input)
+            && !removed.is_empty()
+            && !removed.contains('\x1b')
+            && !visible_after_prompt(old).contains('\x1b')
+            && input.contains("\x1b[0m ")
+            && cursor_row == row
+            && cursor_at
+                == prompt_cols + 1 + crate::term::width::str_width(visible_after_prompt(old))
+        {
+            let width = crate::term::width::str_width(removed);
+            if width > 0 && width < cursor_at {
+                let back = if width == 1 {
+                    "\x08".to_string()
+                } else {
+                    format!("\x1b[{width}D")
+                };
+                let _ = write!(out, "{back}\x1b[K");
+                self.cursor = Some((row, cursor_at - width));
+                self.input = Some(input.to_string());
+                return;
+            }
+        }
+        self.drew_input = true;
         let _ = write!(out, "\x1b[{row}H{input}\x1b[K");
         self.input = Some(input.to_string());
         self.cursor = None;
+    }
+
+    /// Whether the last frame rewrote the input row (rather than typing at its end or
+    /// leaving it alone).
+    pub fn drew_input(&self) -> bool {
+        self.drew_input
     }
 
     /// Rows and columns of this screen.

@@ -706,7 +706,7 @@ async fn windows_telnet_gets_slowmo_chunks_and_still_chats() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_link_is_measured_and_named() {
+async fn a_slow_link_is_measured_named_and_paced() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start(&dir).await;
     let mut client = TestClient::configured(server.raw, false).await;
@@ -717,27 +717,68 @@ async fn a_slow_link_is_measured_and_named() {
             .contains("running speedtest... \x1b[s\x1b[999;999H\x1b[6n\x1b[u")
     );
     client.send(b"\x1b[24;80R").await;
-    // Two seconds for 1120 bits is about 700 bps: the 1200 bps tier (from 525 to 1500), with
-    // room for a busy machine to delay either answer.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    client.send(b"\x1b[24;80R").await;
-    client.expect("detected 1200 bps modem; optimizing").await;
-    // At 1200 bps the status bar is left for the clock tick: a new message costs only itself.
+    // The channel's first screen is drawn before the link is known to be slow.
     client.line("/join #g").await;
     client.expect_row(22, "#g(1)").await;
     let mut bob = TestClient::joined(server.raw).await;
     bob.line("/join #g").await;
     client.expect("yyryyd has joined").await;
     client.drain(Duration::from_millis(300)).await;
+    // 1.2 s for 1120 bits is about 1170 bps: the 1200 bps tier (from 525 to 1500), with room
+    // for a busy machine to delay either answer.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    client.send(b"\x1b[24;80R").await;
+    client.expect("detected 1200 bps modem; optimizing").await;
+    client.drain(Duration::from_millis(1500)).await;
+
+    // At 1200 bps the status bar is left for the clock tick: a new message costs only itself
+    // (unless a tick, every 5 s on the clock, fell into the measurement).
+    let tick = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 5)
+    };
     let before = client.bytes().len();
+    let tick_before = tick();
     bob.line("over the modem").await;
     client.expect("yyryyd over the modem").await;
     client.drain(Duration::from_millis(300)).await;
     let sent = String::from_utf8_lossy(&client.bytes()[before..]).into_owned();
     assert!(
-        !sent.contains("\x1b[23"),
+        tick() != tick_before || !sent.contains("\x1b[23"),
         "no status bar with the message: {sent:?}"
     );
+
+    // A flood of 8 messages: the paced link gets the newest ones soon instead of all of them
+    // late, and what the user types is echoed at once, ahead of the flood.
+    let before = client.bytes().len();
+    for n in 0..8 {
+        // One read each, so they are eight messages, not one paste.
+        bob.line(&format!("flood line {n:02}")).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        if n == 2 {
+            client.send(b"X").await;
+        }
+    }
+    client.expect("flood line 07").await;
+    client.drain(Duration::from_millis(1500)).await;
+    let sent = client.bytes()[before..].to_vec();
+    let text = String::from_utf8_lossy(&sent).into_owned();
+    let echo = sent.iter().position(|b| *b == b'X').expect("the echo");
+    let newest = text.find("flood line 07").expect("the newest line");
+    assert!(echo < newest, "the echo waited for the flood: {text:?}");
+    let lines_sent = text.matches("flood line").count();
+    assert!(
+        lines_sent < 8,
+        "a 1200 bps link gets the newest lines, not all 8: {text:?}"
+    );
+    // The screen ends up right: the newest line in the pane, the X on the input line.
+    assert!(
+        client.screen().contains("flood line 07"),
+        "{}",
+        client.screen()
+    );
+    assert!(client.row(23).ends_with("> X"), "{}", client.screen());
     server.stop().await;
 }
 
