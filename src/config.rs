@@ -276,6 +276,8 @@ pub struct Config {
     pub conn_rate: usize,
     /// `--msg-rate` and `--no-flood-limit`: flood control of what each user says.
     pub flood: crate::client::flood::FloodLimits,
+    /// `--fsync`: every history commit is flushed to the disk (`synchronous=FULL`).
+    pub fsync: bool,
     /// `--hist-rd`: most messages loaded from the database when a channel is created.
     pub hist_rd: usize,
     /// `--hist-mem`: most messages kept in memory per channel.
@@ -336,6 +338,7 @@ impl Config {
                 ..crate::client::flood::FloodLimits::default()
             },
             dev: false,
+            fsync: false,
             hist_rd: DEFAULT_HIST_RD,
             hist_mem: DEFAULT_HIST_MEM,
             hist_tsz: DEFAULT_HIST_TSZ,
@@ -482,6 +485,10 @@ struct RawArgs {
     /// no flood control at all (for load tests)
     #[arg(long, help_heading = "limits")]
     no_flood_limit: bool,
+    /// fsync the history at every commit, so a power cut loses nothing either (a process
+    /// crash never does); slower on slow disks
+    #[arg(long, help_heading = "perf")]
+    fsync: bool,
 
     /// max num msgs to load from disk when joining a channel
     #[arg(long, value_name = "N", default_value_t = DEFAULT_HIST_RD, help_heading = "perf")]
@@ -898,6 +905,7 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
             enabled: !raw.no_flood_limit,
             ..crate::client::flood::FloodLimits::default()
         },
+        fsync: raw.fsync,
         dev: raw.dev,
         hist_rd: raw.hist_rd,
         hist_mem: raw.hist_mem,

@@ -165,7 +165,12 @@ impl Server {
         } else {
             None
         };
-        let store = Arc::new(Store::open(&config.database_path())?);
+        let durability = if config.fsync {
+            crate::store::Durability::PowerCut
+        } else {
+            crate::store::Durability::ProcessCrash
+        };
+        let store = Arc::new(Store::open_durable(&config.database_path(), durability)?);
         let mut listeners = Vec::new();
         for (kind, address) in plan {
             listeners.push((kind, listen(address)?));

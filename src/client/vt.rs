@@ -529,14 +529,13 @@ impl Vt100Ui {
         }
         let mut lines = self.rows_of(view, layout, &new);
         let (_, rows) = self.screen.size();
-        if let Some(budget) = self.line_budget
-            && lines.len() > budget
-            && new.first().is_none_or(|m| m.seq <= self.next_seq)
-        {
-            // A slow link shows the newest lines now rather than all of them much later.
-            lines.drain(..lines.len() - budget.max(1));
-        }
-        if lines.len() > 2 * rows || new.first().is_some_and(|m| m.seq > self.next_seq) {
+        if let Some(budget) = self.line_budget {
+            // A slow link shows the newest lines now rather than all of them much later, and
+            // never a whole new pane for being behind: at 1200 bps that would take 15 s.
+            if lines.len() > budget {
+                lines.drain(..lines.len() - budget.max(1));
+            }
+        } else if lines.len() > 2 * rows || new.first().is_some_and(|m| m.seq > self.next_seq) {
             // Far behind (or history was trimmed): one redraw is cheaper than many pushes.
             return self.full_pane(world, user, view, layout);
         }

@@ -27,8 +27,9 @@
 //! `MAX_BATCH` ops) and writes it all in one transaction with one `fsync`. Under light load a
 //! message is durable a few milliseconds after it was queued; under heavy load the batches
 //! grow and throughput stays high, because the `fsync` per commit is what costs.
-//! `synchronous=FULL` makes every commit durable, so a `kill -9` or a power cut loses nothing
-//! that was committed.
+//! In WAL mode with `synchronous=NORMAL` (the default) a commit is in the WAL file before
+//! anyone sees the message, so a `kill -9` loses nothing that was committed; `--fsync`
+//! (`synchronous=FULL`) also survives a power cut, at an fsync per commit.
 //!
 //! Reads use a second, read-only connection; WAL lets them run while the writer writes. They
 //! happen when a channel is created (history load) and when someone scrolls or jumps (`/g`)
@@ -236,14 +237,40 @@ enum Op {
     Flush(mpsc::Sender<()>),
 }
 
+/// What a committed message survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A crash or `kill -9` of the server (`synchronous=NORMAL` in WAL mode: a commit is in
+    /// the WAL file, in the OS's hands, before anyone sees it). A power cut may roll back the
+    /// last commits, never corrupt the file.
+    ProcessCrash,
+    /// Also a power cut (`synchronous=FULL`: an fsync per commit, which a slow disk makes
+    /// everyone wait for, since nobody sees a message before it is committed).
+    PowerCut,
+}
+
 impl Store {
     /// Opens (or creates) the database at `path` and starts the writer thread.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::open_with_capacity(path, QUEUE_CAPACITY)
+        Store::open_with(path, Durability::ProcessCrash, QUEUE_CAPACITY)
+    }
+
+    /// [`Store::open`] with a chosen durability.
+    pub fn open_durable(path: &Path, durability: Durability) -> Result<Store, StoreError> {
+        Store::open_with(path, durability, QUEUE_CAPACITY)
     }
 
     /// [`Store::open`] with a chosen queue capacity, so tests can force the overflow path.
+    #[cfg(test)]
     fn open_with_capacity(path: &Path, capacity: usize) -> Result<Store, StoreError> {
+        Store::open_with(path, Durability::ProcessCrash, capacity)
+    }
+
+    fn open_with(
+        path: &Path,
+        durability: Durability,
+        capacity: usize,
+    ) -> Result<Store, StoreError> {
         let open_error = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -268,8 +295,11 @@ impl Store {
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), mode, "history database is not in WAL mode");
         }
-        conn.execute_batch("PRAGMA synchronous = FULL")
-            .map_err(open_error)?;
+        conn.execute_batch(match durability {
+            Durability::ProcessCrash => "PRAGMA synchronous = NORMAL",
+            Durability::PowerCut => "PRAGMA synchronous = FULL",
+        })
+        .map_err(open_error)?;
 
         let reader = Connection::open_with_flags(
             path,
