@@ -162,7 +162,7 @@ fn unit_len(bytes: &[u8], charset: Charset, telnet: bool) -> usize {
         return escape_len(bytes);
     }
     if telnet && first == 0xff {
-        return 2.min(bytes.len());
+        return telnet_command_len(bytes);
     }
     let len = match charset {
         Charset::Utf8 => match first {
@@ -176,6 +176,23 @@ fn unit_len(bytes: &[u8], charset: Charset, telnet: bool) -> usize {
             _ => 1,
         },
         _ => 1,
+    };
+    len.min(bytes.len())
+}
+
+/// The length of the telnet command at the start of `bytes` (which starts with IAC): a
+/// doubled IAC, a negotiation (IAC WILL/WONT/DO/DONT option), a whole subnegotiation up to
+/// IAC SE, or IAC and one command byte.
+fn telnet_command_len(bytes: &[u8]) -> usize {
+    let len = match bytes.get(1) {
+        Some(251..=254) => 3,
+        Some(250) => bytes
+            .windows(2)
+            .skip(2)
+            .position(|w| w == [0xff, 0xf0])
+            .map_or(bytes.len(), |at| at + 4),
+        Some(_) => 2,
+        None => 1,
     };
     len.min(bytes.len())
 }
@@ -215,6 +232,12 @@ mod tests {
         assert_eq!(safe_cut(b"\xff\xffA", 1, Charset::Latin1, true), 0);
         assert_eq!(safe_cut(b"\xff\xffA", 1, Charset::Latin1, false), 1);
         assert_eq!(safe_cut(b"\x1b[2;21r", usize::MAX, Charset::Utf8, false), 7);
+        // IAC DO NAWS and a subnegotiation are whole units on the telnet port.
+        assert_eq!(safe_cut(b"\xff\xfd\x1fA", 2, Charset::Utf8, true), 0);
+        assert_eq!(safe_cut(b"\xff\xfd\x1fA", 3, Charset::Utf8, true), 3);
+        let sb = b"\xff\xfa\x18\x01\xff\xf0A";
+        assert_eq!(safe_cut(sb, 5, Charset::Utf8, true), 0);
+        assert_eq!(safe_cut(sb, 6, Charset::Utf8, true), 6);
     }
 
     #[test]
