@@ -373,26 +373,17 @@ async fn main() -> anyhow_free::Result {
             .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
         let queue_kib = kernel_queue_peak.load(Ordering::Relaxed) as f64 / 1024.0;
         let missing = slow.missing_echoes.load(Ordering::Relaxed);
+        let (clients, bps) = (slow_channels.len(), args.slow_bps);
+        let (p50, p99) = (echo_ms(0.5), echo_ms(0.99));
+        let (max, count) = (echoes.max() as f64 / 1000.0, echoes.len());
         println!(
-            "slow clients {} at {} bps: echo ms p50 {:.1} p99 {:.1} max {:.1} ({} echoes, {missing} never came); \
+            "slow clients {clients} at {bps} bps: echo ms p50 {p50:.1} p99 {p99:.1} max {max:.1} ({count} echoes, {missing} never came); \
              newest message on screen {} after sending stopped ({never} never saw it); \
              kernel send queue for them at most {queue_kib:.1} KiB",
-            slow_channels.len(),
-            args.slow_bps,
-            echo_ms(0.5),
-            echo_ms(0.99),
-            echoes.max() as f64 / 1000.0,
-            echoes.len(),
             newest_after.map_or("-".into(), |ms| format!("{ms:.0} ms")),
         );
         slow_json = format!(
-            ",\"slow_clients\":{},\"slow_bps\":{},\"echo_p50_ms\":{:.2},\"echo_p99_ms\":{:.2},\"echo_max_ms\":{:.2},\"echoes\":{},\"missing_echoes\":{missing},\"slow_newest_after_stop_ms\":{},\"slow_never_saw_newest\":{never},\"slow_kernel_queue_max_kib\":{queue_kib:.1}",
-            slow_channels.len(),
-            args.slow_bps,
-            echo_ms(0.5),
-            echo_ms(0.99),
-            echoes.max() as f64 / 1000.0,
-            echoes.len(),
+            ",\"slow_clients\":{clients},\"slow_bps\":{bps},\"echo_p50_ms\":{p50:.2},\"echo_p99_ms\":{p99:.2},\"echo_max_ms\":{max:.2},\"echoes\":{count},\"missing_echoes\":{missing},\"slow_newest_after_stop_ms\":{},\"slow_never_saw_newest\":{never},\"slow_kernel_queue_max_kib\":{queue_kib:.1}",
             json_number(newest_after),
         );
     }
