@@ -28,7 +28,8 @@ const BELL_INTERVAL: Duration = Duration::from_secs(1);
 /// The speed test's answers must arrive this soon after it started.
 const SPEED_TEST_WINDOW: Duration = Duration::from_secs(10);
 
-/// Links measured at this speed or less are paced (see `client::pacing`).
+/// Links measured at this speed or less are slow: named as a modem tier and paced (see
+/// `client::pacing`).
 pub const PACED_BPS: u32 = 12_000;
 
 /// No bell this soon after the user pressed Enter.
@@ -421,9 +422,9 @@ impl Session {
         }
     }
 
-    /// Whether the link was measured below 12000 bps.
+    /// Whether the link was measured at [`PACED_BPS`] or less.
     fn slow_link(&self) -> bool {
-        self.link_bps.is_some_and(|bps| bps <= 12_000)
+        self.link_bps.is_some_and(|bps| bps <= PACED_BPS)
     }
 
     /// Times the two answers of the speed test's double probe. Answers must come within
@@ -456,7 +457,7 @@ impl Session {
                 vt.line_budget = Some((bps / 1200).max(1) as usize);
             }
         }
-        if bps <= 12_000 {
+        if bps <= PACED_BPS {
             let tier = match bps {
                 0..525 => 300,
                 525..1500 => 1200,

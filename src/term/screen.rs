@@ -269,50 +269,54 @@ impl Screen {
         if self.input.as_deref() == Some(input) {
             return;
         }
-        // Typing at the end of a plain line: send only the new characters. The cursor is
-        // already parked right after the old text, so nothing else is needed.
-        if let (Some(old), Some((cursor_row, cursor_at))) = (&self.input, self.cursor)
-            && let Some(added) = input.strip_prefix(old.as_str())
-            && !added.contains('\x1b')
-            && !visible_after_prompt(old).contains('\x1b')
-            && cursor_row == row
-            && cursor_at
-                == prompt_cols + 1 + crate::term::width::str_width(visible_after_prompt(old))
-        {
-            out.push_str(added);
-            self.cursor = Some((row, cursor_at + crate::term::width::str_width(added)));
-            self.input = Some(input.to_string());
-            return;
-        }
-        // Erasing at the end of a plain line: step back and clear the rest, instead of
-        // rewriting the row (what a backspace costs matters on a modem).
-        if let (Some(old), Some((cursor_row, cursor_at))) = (&self.input, self.cursor)
-            && let Some(removed) = old.strip_prefix(input)
-            && !removed.is_empty()
-            && !removed.contains('\x1b')
-            && !visible_after_prompt(old).contains('\x1b')
-            && input.contains("\x1b[0m ")
-            && cursor_row == row
-            && cursor_at
-                == prompt_cols + 1 + crate::term::width::str_width(visible_after_prompt(old))
-        {
-            let width = crate::term::width::str_width(removed);
-            if width > 0 && width < cursor_at {
-                let back = if width == 1 {
-                    "\x08".to_string()
-                } else {
-                    format!("\x1b[{width}D")
-                };
-                let _ = write!(out, "{back}\x1b[K");
-                self.cursor = Some((row, cursor_at - width));
+        if let Some(cursor_at) = self.cursor_at_plain_end(row, prompt_cols) {
+            let old = self.input.as_deref().unwrap_or_default();
+            // Typing at the end: send only the new characters; the cursor is already parked
+            // right after the old text.
+            if let Some(added) = input.strip_prefix(old)
+                && !added.contains('\x1b')
+            {
+                out.push_str(added);
+                self.cursor = Some((row, cursor_at + crate::term::width::str_width(added)));
                 self.input = Some(input.to_string());
                 return;
+            }
+            // Erasing at the end: step back and clear the rest instead of rewriting the row
+            // (what a backspace costs matters on a modem).
+            if let Some(removed) = old.strip_prefix(input)
+                && !removed.contains('\x1b')
+                && input.contains("\x1b[0m ")
+            {
+                let width = crate::term::width::str_width(removed);
+                if width > 0 && width < cursor_at {
+                    let back = if width == 1 {
+                        "\x08".to_string()
+                    } else {
+                        format!("\x1b[{width}D")
+                    };
+                    let _ = write!(out, "{back}\x1b[K");
+                    self.cursor = Some((row, cursor_at - width));
+                    self.input = Some(input.to_string());
+                    return;
+                }
             }
         }
         self.drew_input = true;
         let _ = write!(out, "\x1b[{row}H{input}\x1b[K");
         self.input = Some(input.to_string());
         self.cursor = None;
+    }
+
+    /// The cursor's column if it is parked at the end of a plain (unformatted) input row, the
+    /// one place where typing and erasing can be sent as they are.
+    fn cursor_at_plain_end(&self, row: usize, prompt_cols: usize) -> Option<usize> {
+        let old = self.input.as_deref()?;
+        let (cursor_row, cursor_at) = self.cursor?;
+        let typed = visible_after_prompt(old);
+        (cursor_row == row
+            && !typed.contains('\x1b')
+            && cursor_at == prompt_cols + 1 + crate::term::width::str_width(typed))
+        .then_some(cursor_at)
     }
 
     /// Whether the last frame rewrote the input row (rather than typing at its end or
