@@ -34,6 +34,8 @@ const DEFAULT_HIST_TSZ: usize = 16384;
 const USER_PORTS: [&str; 2] = ["2323", "1531"];
 /// Default telnet and netcat ports as root, who may bind the well-known telnet port.
 const ROOT_PORTS: [&str; 2] = ["23", "531"];
+/// Default port of the web terminal.
+const DEFAULT_WEB_PORT: u16 = 8023;
 
 /// r0c's argparse flags that have one dash and a long name. clap only knows `--name`,
 /// so these are rewritten to that form before clap sees them.
@@ -241,6 +243,12 @@ pub struct Config {
     pub tls_telnet_port: u16,
     /// TLS netcat port (`-tpn`); 0 disables the listener.
     pub tls_netcat_port: u16,
+    /// Web terminal port (`--web`): the page, its WebSocket and `/metrics`; 0 disables it.
+    pub web_port: u16,
+    /// The same under TLS (`--web-tls`), with the TLS listeners' certificate; 0 disables it.
+    pub web_tls_port: u16,
+    /// `--metrics-public`: `/metrics` answers every address, not only loopback.
+    pub metrics_public: bool,
     /// The TLS settings, used when a TLS listener is enabled.
     pub tls: TlsSettings,
     /// Admin password for `/auth`.
@@ -320,6 +328,9 @@ impl Config {
             netcat_port: 0,
             tls_telnet_port: 0,
             tls_netcat_port: 0,
+            web_port: 0,
+            web_tls_port: 0,
+            metrics_public: false,
             password: DEFAULT_PASSWORD.to_owned(),
             password_source: PasswordSource::Default,
             admin_requires_auth: false,
@@ -389,6 +400,20 @@ struct RawArgs {
     /// TLS netcat port, e.g. 1515 (disable with 0)
     #[arg(long = "tpn", value_name = "PORT", default_value_t = 0)]
     tls_netcat_port: u16,
+    /// web terminal port: the chat in a browser, and /metrics (disable with 0)
+    #[arg(long = "web", value_name = "PORT", default_value_t = DEFAULT_WEB_PORT, help_heading = "web")]
+    web_port: u16,
+    /// web terminal port under TLS (https), with the TLS listeners' certificate (disable with 0)
+    #[arg(
+        long = "web-tls",
+        value_name = "PORT",
+        default_value_t = 0,
+        help_heading = "web"
+    )]
+    web_tls_port: u16,
+    /// serve /metrics to every address, not only to loopback
+    #[arg(long, help_heading = "web")]
+    metrics_public: bool,
     /// admin password (default: the contents of password.txt in the app dir, else hunter2)
     #[arg(long = "pw", value_name = "PWD")]
     password: Option<String>,
@@ -887,6 +912,9 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         netcat_port: raw.netcat_port,
         tls_telnet_port: raw.tls_telnet_port,
         tls_netcat_port: raw.tls_netcat_port,
+        web_port: raw.web_port,
+        web_tls_port: raw.web_tls_port,
+        metrics_public: raw.metrics_public,
         password,
         password_source,
         admin_requires_auth: raw.ara,
@@ -931,6 +959,8 @@ fn check_ports(raw: &RawArgs) -> Result<(), ConfigError> {
         ("-pn", raw.netcat_port),
         ("-tpt", raw.tls_telnet_port),
         ("-tpn", raw.tls_netcat_port),
+        ("--web", raw.web_port),
+        ("--web-tls", raw.web_tls_port),
     ];
     for (i, &(second, port)) in ports.iter().enumerate() {
         if let Some(&(first, _)) = ports[..i].iter().find(|&&(_, p)| port != 0 && p == port) {

@@ -4,7 +4,8 @@
 //! [`server`] binds the listeners and runs one [`client`] task per connection; each client
 //! decodes its bytes with [`net`] and [`term`], changes the shared [`world`] through its methods
 //! and renders what it shows; the world persists history through [`store`]. [`text`] holds the
-//! rules for user text that every path shares. [`bridge`] links channels with IRC; `fuzzing`
+//! rules for user text that every path shares. [`bridge`] links channels with IRC; [`metrics`]
+//! counts what operators watch; `fuzzing`
 //! holds the entry points of the fuzz targets in `fuzz/`.
 
 pub mod bridge;
@@ -12,6 +13,7 @@ pub mod client;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod metrics;
 pub mod net;
 pub mod server;
 pub mod store;

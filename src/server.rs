@@ -61,6 +61,10 @@ pub enum ListenerKind {
     TlsTelnet,
     /// Raw TCP under TLS (`-tpn`).
     TlsRaw,
+    /// The web terminal over HTTP (`--web`).
+    Web,
+    /// The web terminal over HTTPS (`--web-tls`).
+    WebTls,
 }
 
 impl ListenerKind {
@@ -72,17 +76,24 @@ impl ListenerKind {
         ListenerKind::TlsRaw,
     ];
 
+    /// The web terminal's listeners.
+    pub const WEB: [ListenerKind; 2] = [ListenerKind::Web, ListenerKind::WebTls];
+
     /// The protocol spoken once bytes flow.
     pub fn protocol(self) -> Protocol {
         match self {
             ListenerKind::Telnet | ListenerKind::TlsTelnet => Protocol::Telnet,
             ListenerKind::Raw | ListenerKind::TlsRaw => Protocol::Raw,
+            ListenerKind::Web | ListenerKind::WebTls => Protocol::Web,
         }
     }
 
     /// Whether connections start with a TLS handshake.
     pub fn is_tls(self) -> bool {
-        matches!(self, ListenerKind::TlsTelnet | ListenerKind::TlsRaw)
+        matches!(
+            self,
+            ListenerKind::TlsTelnet | ListenerKind::TlsRaw | ListenerKind::WebTls
+        )
     }
 
     /// The listener a client on the wrong one should use instead (same TLS-ness).
@@ -92,6 +103,7 @@ impl ListenerKind {
             ListenerKind::Raw => ListenerKind::Telnet,
             ListenerKind::TlsTelnet => ListenerKind::TlsRaw,
             ListenerKind::TlsRaw => ListenerKind::TlsTelnet,
+            ListenerKind::Web | ListenerKind::WebTls => self,
         }
     }
 
@@ -100,6 +112,7 @@ impl ListenerKind {
         match self.protocol() {
             Protocol::Telnet => ListenerKind::Telnet,
             Protocol::Raw => ListenerKind::Raw,
+            Protocol::Web => ListenerKind::Web,
         }
     }
 
@@ -110,6 +123,8 @@ impl ListenerKind {
             ListenerKind::Raw => "NetCat",
             ListenerKind::TlsTelnet => "TLS-Telnet",
             ListenerKind::TlsRaw => "TLS-NetCat",
+            ListenerKind::Web => "Web",
+            ListenerKind::WebTls => "TLS-Web",
         }
     }
 }
@@ -136,6 +151,8 @@ pub fn planned_listeners(config: &Config) -> Vec<(ListenerKind, SocketAddr)> {
         (ListenerKind::Raw, config.netcat_port),
         (ListenerKind::TlsTelnet, config.tls_telnet_port),
         (ListenerKind::TlsRaw, config.tls_netcat_port),
+        (ListenerKind::Web, config.web_port),
+        (ListenerKind::WebTls, config.web_tls_port),
     ]
     .into_iter()
     .filter(|(_, port)| *port != 0)
@@ -236,7 +253,7 @@ impl Server {
             lines.push(format!("{verb} {}", tls.cert_path.display()));
             lines.push(format!("  SHA-256 fingerprint {}", tls.fingerprint));
         }
-        for kind in ListenerKind::ALL {
+        for kind in ListenerKind::ALL.into_iter().chain(ListenerKind::WEB) {
             match self.local_addr(kind) {
                 Some(address) => lines.push(format!(
                     "{} server on {} port {}",
@@ -272,6 +289,7 @@ impl Server {
         let tracker = TaskTracker::new();
         let ports: Vec<(ListenerKind, u16)> = ListenerKind::ALL
             .into_iter()
+            .chain(ListenerKind::WEB)
             .map(|kind| (kind, self.local_addr(kind).map_or(0, |a| a.port())))
             .collect();
         let port_of = |kind: ListenerKind| {
@@ -282,6 +300,28 @@ impl Server {
         };
         let acceptor = self.tls.as_ref().map(|tls| tls.acceptor.clone());
         for (kind, listener) in self.listeners {
+            if kind.protocol() == Protocol::Web {
+                let context = crate::net::web::WebContext {
+                    world: self.world.clone(),
+                    arrival: arrival_for(
+                        &self.config,
+                        kind,
+                        SocketAddr::from(([0, 0, 0, 0], 0)),
+                        0,
+                        0,
+                    ),
+                    metrics_public: self.config.metrics_public,
+                    shutdown: self.shutdown.clone(),
+                    tracker: tracker.clone(),
+                };
+                tracker.spawn(crate::net::web::run(
+                    listener,
+                    acceptor.clone().filter(|_| kind.is_tls()),
+                    self.admission.clone(),
+                    context,
+                ));
+                continue;
+            }
             tracker.spawn(accept_loop(
                 listener,
                 kind,
@@ -368,24 +408,12 @@ async fn accept_loop(
                             if !kind.is_tls() {
                                 let _ = stream.try_write(refusal.line().as_bytes());
                             }
+                            crate::metrics::refused(refusal.reason());
                             tracing::info!(%peer, %refusal, "connection refused");
                             continue;
                         }
                     };
-                    let arrival = client::Arrival {
-                        peer,
-                        protocol: kind.protocol(),
-                        tls: kind.is_tls(),
-                        sibling_plain_port: plain_port,
-                        sibling_port,
-                        motd: config.motd.clone(),
-                        proxies: config.proxies.clone(),
-                        wizard_timeout: config.wizard_timeout,
-                        first_input_timeout: config.first_input_timeout,
-                        stall_timeout: config.stall_timeout,
-                        flood: config.flood,
-                        dev: config.dev,
-                    };
+                    let arrival = arrival_for(&config, kind, peer, sibling_port, plain_port);
                     let (world, shutdown, tls) = (world.clone(), shutdown.clone(), tls.clone());
                     // The future is made inside the task: awaiting one made outside would keep
                     // two copies of it in the task, doubling every client's memory.
@@ -409,11 +437,36 @@ async fn accept_loop(
     }
 }
 
+/// What a connection task needs to know about where `peer` came in.
+fn arrival_for(
+    config: &Config,
+    kind: ListenerKind,
+    peer: SocketAddr,
+    sibling_port: u16,
+    plain_port: u16,
+) -> client::Arrival {
+    client::Arrival {
+        peer,
+        protocol: kind.protocol(),
+        tls: kind.is_tls(),
+        sibling_plain_port: plain_port,
+        sibling_port,
+        motd: config.motd.clone(),
+        proxies: config.proxies.clone(),
+        wizard_timeout: config.wizard_timeout,
+        first_input_timeout: config.first_input_timeout,
+        stall_timeout: config.stall_timeout,
+        flood: config.flood,
+        dev: config.dev,
+    }
+}
+
 /// Posts the day change into every channel when the UTC date changes.
 async fn clock(world: Arc<World>, shutdown: CancellationToken) {
     let today = || jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
     let mut date = today();
     let mut ticks: u64 = 0;
+    let (mut messages_before, mut sampled) = (0, std::time::Instant::now());
     loop {
         let now = jiff::Timestamp::now();
         let into_tick = now.as_millisecond().rem_euclid(CLOCK_TICK_SECONDS * 1000);
@@ -423,6 +476,8 @@ async fn clock(world: Arc<World>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
         }
         ticks += 1;
+        crate::metrics::sample_message_rate(&mut messages_before, sampled.elapsed());
+        sampled = std::time::Instant::now();
         if ticks.is_multiple_of(TRIM_EVERY_TICKS) {
             // Blocking but short (it walks the heap): off the async threads.
             tokio::task::spawn_blocking(release_free_memory);

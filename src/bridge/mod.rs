@@ -172,6 +172,8 @@ struct NetworkTask {
 impl NetworkTask {
     async fn run(mut self, shutdown: CancellationToken) {
         let mut failures: u32 = 0;
+        let link_up = crate::metrics::irc_link(&self.network.name);
+        link_up.set(0.0);
         loop {
             let name = self.network.name.clone();
             let connecting = tokio::time::timeout(
@@ -191,7 +193,9 @@ impl NetworkTask {
                         );
                     }
                     let started = Instant::now();
-                    match self.converse(stream, &shutdown).await {
+                    let outcome = self.converse(stream, &shutdown, &link_up).await;
+                    link_up.set(0.0);
+                    match outcome {
                         Outcome::Shutdown => return,
                         Outcome::GiveUp(why) => {
                             tracing::error!(net = name, "irc bridge gives up: {why}");
@@ -249,6 +253,7 @@ impl NetworkTask {
         &mut self,
         stream: Box<dyn transport::IrcStream>,
         shutdown: &CancellationToken,
+        link_up: &metrics::Gauge,
     ) -> Outcome {
         let (mut reader, mut writer) = tokio::io::split(stream);
         self.session.connected(self.now());
@@ -269,6 +274,11 @@ impl NetworkTask {
                     return outcome;
                 }
             }
+            link_up.set(if self.session.is_registered() {
+                1.0
+            } else {
+                0.0
+            });
             let wait = match self.send_limited(&mut writer).await {
                 Ok(wait) => wait,
                 Err(why) => return Outcome::Lost(why),

@@ -80,12 +80,17 @@ pub enum Protocol {
     Telnet,
     /// Raw TCP ("netcat"): bytes as they are, with a probe that reveals telnet clients.
     Raw,
+    /// The browser terminal: terminal bytes in WebSocket frames, the size in control
+    /// messages; a UTF-8 VT100 terminal whose answers the wizard needs not ask for.
+    Web,
 }
 
 /// The protocol layer between the socket and the session.
 enum Filter {
     Telnet(TelnetCodec),
     Raw(RawFilter),
+    /// The WebSocket already separated terminal bytes from control messages.
+    Transparent,
 }
 
 /// Where a connection came in, as the connection task needs to know it.
@@ -128,6 +133,7 @@ impl Arrival {
             (Protocol::Raw, false) => "netcat",
             (Protocol::Telnet, true) => "tls-telnet",
             (Protocol::Raw, true) => "tls-netcat",
+            (Protocol::Web, _) => "web",
         }
     }
 }
@@ -155,7 +161,7 @@ pub async fn serve(
     // The conversation is boxed: its future is the bulk of a client's memory, and boxed, a
     // plain client's task holds only the plain variant, not room for the TLS one as well.
     let Some(acceptor) = tls else {
-        return Box::pin(converse(stream, arrival, world, shutdown)).await;
+        return Box::pin(converse(stream, arrival, world, shutdown, None)).await;
     };
     // A plain client on a TLS port gets a readable answer instead of a TLS alert.
     let mut first = [0u8; 1];
@@ -185,15 +191,53 @@ pub async fn serve(
         () = shutdown.cancelled() => return,
     };
     match handshake {
-        Ok(Ok(stream)) => Box::pin(converse(stream, arrival, world, shutdown)).await,
+        Ok(Ok(stream)) => Box::pin(converse(stream, arrival, world, shutdown, None)).await,
         Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
         Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
     }
 }
 
+/// Serves a browser terminal until it leaves: `stream` carries the terminal bytes of its
+/// WebSocket, `sizes` the window sizes the page reports (the first one before the session
+/// starts).
+pub async fn serve_web<S>(
+    stream: S,
+    arrival: Arrival,
+    world: Arc<World>,
+    shutdown: CancellationToken,
+    sizes: WindowSizes,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    Box::pin(converse(stream, arrival, world, shutdown, Some(sizes))).await;
+}
+
+/// The window size (columns, rows) reported outside the byte stream, as the browser page
+/// does; the newest report wins.
+pub type WindowSizes = tokio::sync::watch::Receiver<Option<(u16, u16)>>;
+
+/// The next window size reported outside the byte stream; never, for a stream without them
+/// or once their sender is gone.
+async fn next_window_size(sizes: &mut Option<WindowSizes>) -> (u16, u16) {
+    if let Some(receiver) = sizes {
+        while receiver.changed().await.is_ok() {
+            if let Some(size) = *receiver.borrow_and_update() {
+                return size;
+            }
+        }
+        *sizes = None;
+    }
+    std::future::pending().await
+}
+
 /// The conversation with one client over any byte stream: the wizard, then the chat.
-async fn converse<S>(stream: S, arrival: Arrival, world: Arc<World>, shutdown: CancellationToken)
-where
+async fn converse<S>(
+    stream: S,
+    arrival: Arrival,
+    world: Arc<World>,
+    shutdown: CancellationToken,
+    mut sizes: Option<WindowSizes>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let peer = arrival.peer;
@@ -211,8 +255,12 @@ where
             out.extend(raw.start());
             Filter::Raw(raw)
         }
+        Protocol::Web => Filter::Transparent,
     };
+    let mut clients_gauge = ClientsGauge::new(&arrival, "wizard");
+    let bytes_out = crate::metrics::bytes_out(arrival.listener_name());
     let mut in_wizard = WizardPresence::enter(&world);
+    let mut reported_size: Option<(u16, u16)> = None;
     let address = crate::world::canonical_address(peer.ip());
     let saved = if arrival.proxies.contains(&peer.ip()) {
         None
@@ -229,6 +277,13 @@ where
             .flatten()
             .and_then(|line| SavedClient::parse(&line))
     };
+    // A browser terminal is known to be a UTF-8 VT100 terminal that sends CR for Enter and
+    // lets the server echo, so the wizard has nothing to ask it.
+    let mut wizard_done =
+        (protocol == Protocol::Web).then(|| Wizard::known_terminal(saved.as_ref()));
+    if let Some(sizes) = sizes.as_mut() {
+        reported_size = *sizes.borrow_and_update();
+    }
     let mut wizard = Wizard::new(
         Listener {
             telnet: protocol == Protocol::Telnet,
@@ -239,11 +294,12 @@ where
     // What was last saved for this client, so settings are written only when they change.
     let mut saved_record: Option<SavedClient> = None;
     let mut remembered: Option<ClientSettings> = None;
-    send_bytes(protocol, &wizard.start(), &mut out);
+    if wizard_done.is_none() {
+        send_bytes(protocol, &wizard.start(), &mut out);
+    }
     // Until the wizard is done there is no user in the world; this handle is never woken.
     let mut wake = Arc::new(tokio::sync::Notify::new());
     let mut session: Option<Session> = None;
-    let mut reported_size: Option<(u16, u16)> = None;
     let mut terminal_type: Option<String> = None;
     let mut decoder = Decoder::new(Charset::Utf8);
     let mut wizard_deadline = Instant::now() + arrival.wizard_timeout;
@@ -256,12 +312,36 @@ where
         // Set once the link is measured as slow.
         let mut pacer: Option<LinkPacer> = None;
         let first_input_deadline = Instant::now() + arrival.first_input_timeout;
-        let mut heard_anything = false;
+        // The browser's WebSocket handshake was its first word.
+        let mut heard_anything = protocol == Protocol::Web;
         // The last moment the client's pending output was empty or moved: a client that stops
         // reading is dropped `stall_timeout` after it.
         let mut output_moved = Instant::now();
         loop {
+            if let Some(settings) = wizard_done.take() {
+                let motd = read_motd(arrival.motd.as_deref()).await;
+                let (mut chat, user_wake) =
+                    start_chat(&world, peer, &settings, reported_size, motd.as_deref());
+                chat.set_flood_limits(arrival.flood);
+                decoder.set_charset(settings.charset);
+                save_client(
+                    &world,
+                    &arrival,
+                    &address,
+                    &chat,
+                    &settings,
+                    &mut saved_record,
+                );
+                clients_gauge = ClientsGauge::new(&arrival, mode_name(&settings));
+                remembered = Some(settings);
+                wake = user_wake;
+                session = Some(chat);
+                in_wizard.leave();
+                dirty = true;
+                tick = next_clock_tick(CLOCK_TICK_SECONDS);
+            }
             if out.len() > MAX_PENDING_OUTPUT {
+                crate::metrics::client_dropped("output overflow");
                 break "stopped reading";
             }
             if out.is_empty() {
@@ -341,6 +421,10 @@ where
                             decoder.decode(&data, &mut text);
                             raw.negotiation_count()
                         }
+                        Filter::Transparent => {
+                            decoder.decode(bytes, &mut text);
+                            0
+                        }
                     };
                     let Some(chat) = session.as_mut() else {
                         reported_size = sizes.last().copied().or(reported_size);
@@ -379,19 +463,7 @@ where
                             let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
                             break "left the wizard";
                         }
-                        if let Some(settings) = finished {
-                            let motd = read_motd(arrival.motd.as_deref()).await;
-                            let (mut chat, user_wake) = start_chat(&world, peer, &settings, reported_size, motd.as_deref());
-                            chat.set_flood_limits(arrival.flood);
-                            decoder.set_charset(settings.charset);
-                            save_client(&world, &arrival, &address, &chat, &settings, &mut saved_record);
-                            remembered = Some(settings);
-                            wake = user_wake;
-                            session = Some(chat);
-                            in_wizard.leave();
-                            dirty = true;
-                            tick = next_clock_tick(CLOCK_TICK_SECONDS);
-                        }
+                        wizard_done = finished;
                         continue;
                     };
                     chat.push_output(&answers);
@@ -428,7 +500,21 @@ where
                         dirty = false;
                     }
                 }
-                () = wake.notified() => dirty = true,
+                () = wake.notified() => {
+                    // A change that finds the previous one still waiting for the client to
+                    // read its output shares one frame with it: the frame between is dropped.
+                    if dirty && session.is_some() && !room {
+                        crate::metrics::frame_dropped();
+                    }
+                    dirty = true;
+                }
+                (cols, rows) = next_window_size(&mut sizes) => match session.as_mut() {
+                    Some(chat) => {
+                        chat.window_size_known(cols, rows);
+                        dirty = true;
+                    }
+                    None => reported_size = Some((cols, rows)),
+                },
                 () = sleep_until(next_frame), if can_render => {
                     dirty = false;
                     next_frame = Instant::now() + MIN_FRAME_INTERVAL;
@@ -469,12 +555,16 @@ where
                     let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(line.as_bytes())).await;
                     break "sent nothing";
                 }
-                () = sleep_until(output_moved + arrival.stall_timeout), if !out.is_empty() => break "stalled: stopped reading",
+                () = sleep_until(output_moved + arrival.stall_timeout), if !out.is_empty() => {
+                    crate::metrics::client_dropped("stalled");
+                    break "stalled: stopped reading";
+                }
                 written = writer.write(&out[..write_len]), if write_len > 0 && write_ready => {
                     match written {
                         Ok(0) | Err(_) => break "connection error",
                         Ok(n) => {
                             out.drain(..n);
+                            bytes_out.increment(n as u64);
                             if let Some(pacer) = pacer.as_mut() {
                                 pacer.wrote(n);
                                 if out.is_empty()
@@ -510,6 +600,7 @@ where
         render_into(&mut chat, protocol, &mut out);
         let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
     }
+    drop(clients_gauge);
     let announce = !shutdown.is_cancelled();
     world.disconnect(chat.user, announce);
     tracing::info!(%peer, reason = outcome, "client disconnected");
@@ -605,6 +696,32 @@ impl Drop for WizardPresence {
     }
 }
 
+/// How the clients gauge names a session's mode.
+fn mode_name(settings: &ClientSettings) -> &'static str {
+    match (settings.vt100, settings.linemode) {
+        (false, _) => "teletype",
+        (true, true) => "vt100-linemode",
+        (true, false) => "vt100",
+    }
+}
+
+/// Counts this connection in the clients gauge under its listener and mode while it lives.
+struct ClientsGauge(metrics::Gauge);
+
+impl ClientsGauge {
+    fn new(arrival: &Arrival, mode: &'static str) -> ClientsGauge {
+        let gauge = crate::metrics::clients(arrival.listener_name(), mode);
+        gauge.increment(1.0);
+        ClientsGauge(gauge)
+    }
+}
+
+impl Drop for ClientsGauge {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 /// Saves what the wizard found and the user's nick and toggles, when they changed.
 fn save_client(
     world: &World,
@@ -640,7 +757,7 @@ fn save_client(
 fn send_bytes(protocol: Protocol, bytes: &[u8], out: &mut Vec<u8>) {
     match protocol {
         Protocol::Telnet => escape_iac(bytes, out),
-        Protocol::Raw => out.extend_from_slice(bytes),
+        Protocol::Raw | Protocol::Web => out.extend_from_slice(bytes),
     }
 }
 
@@ -698,7 +815,7 @@ fn encode_for_client(text: &str, charset: Charset, protocol: Protocol, out: &mut
     encode(charset, text, &mut encoded);
     match protocol {
         Protocol::Telnet => escape_iac(&encoded, out),
-        Protocol::Raw => out.extend_from_slice(&encoded),
+        Protocol::Raw | Protocol::Web => out.extend_from_slice(&encoded),
     }
 }
 

@@ -210,6 +210,24 @@ impl Wizard {
         }
     }
 
+    /// The wizard's findings for a terminal whose answers are known without asking: the
+    /// browser terminal is a UTF-8 VT100 terminal that sends CR for Enter, sends each key as
+    /// it is pressed and lets the server echo. A returning browser gets its nick and toggles
+    /// back; nothing it saved about its terminal can have changed, so there is nothing to
+    /// confirm.
+    pub fn known_terminal(saved: Option<&SavedClient>) -> ClientSettings {
+        ClientSettings {
+            vt100: true,
+            linemode: false,
+            echo: false,
+            enter: "\r".into(),
+            charset: Charset::Utf8,
+            nick: saved.map(|saved| saved.nick.clone()),
+            prefs: saved.map(|saved| saved.prefs.clone()),
+            ..ClientSettings::default()
+        }
+    }
+
     /// Feeds the fake shell: typed text is echoed, and every line gets an answer.
     fn fake_shell(&mut self, text: &str, lines: usize) -> Vec<WizardAction> {
         let mut out = String::new();

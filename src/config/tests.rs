@@ -110,7 +110,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         password_source, admin_requires_auth, nick_salt, proxies, no_all, motd, hist_rd,
         hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, irc_networks, irc_links, irc_ca,
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
-        max_per_ip, conn_rate, flood, dev, tls, fsync
+        max_per_ip, conn_rate, flood, dev, tls, fsync, web_port, web_tls_port, metrics_public
     );
     fields
 }

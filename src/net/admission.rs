@@ -32,6 +32,15 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// A short name of the reason, for metrics labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Full(_) => "full",
+            Refusal::TooManyFromAddress(_) => "per address",
+            Refusal::TooFast(_) => "rate",
+        }
+    }
+
     /// The one line a refused client gets before the connection is closed.
     pub fn line(&self) -> String {
         format!("\r\nr0c: {self}\r\n")

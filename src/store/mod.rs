@@ -380,6 +380,12 @@ impl Store {
         })
     }
 
+    /// Writes handed to the store and not yet committed.
+    pub fn pending_writes(&self) -> u64 {
+        let enqueued = lock(&self.queue).enqueued;
+        enqueued.saturating_sub(self.committed.load(Ordering::Acquire))
+    }
+
     /// Whether the write with this ticket is committed (0, "not stored", always is).
     pub fn is_committed(&self, ticket: u64) -> bool {
         ticket <= self.committed.load(Ordering::Acquire)
@@ -684,6 +690,7 @@ impl Writer {
     /// A failure (disk full, a lock held too long by another process) must not stop the
     /// thread, so after the last attempt the batch is dropped with an error in the log.
     fn commit(&mut self, batch: &mut Vec<Op>) {
+        let started = std::time::Instant::now();
         for attempt in 1..=WRITE_ATTEMPTS {
             match write_batch(&mut self.conn, batch) {
                 Ok(()) => break,
@@ -700,6 +707,7 @@ impl Writer {
                 }
             }
         }
+        crate::metrics::store_commit(started.elapsed().as_secs_f64());
         // Ops arrive in queue order, so the batch's tickets follow the ones committed before.
         self.committed
             .fetch_add(batch.len() as u64, Ordering::AcqRel);

@@ -1638,6 +1638,7 @@ impl World {
             watcher.notify_one();
         }
         channel.next_seq += 1;
+        crate::metrics::message_posted();
         channel.messages.push_back(message.clone());
         if channel.messages.len() > self.settings.hist_mem {
             let drop = self.settings.hist_tsz.clamp(1, channel.messages.len());

@@ -15,3 +15,4 @@ mod support;
 mod telnet;
 mod tls;
 mod tmux;
+mod web;

@@ -23,6 +23,8 @@ pub struct TestServer {
     /// The TLS listeners, when started with [`TestServer::start_with_tls`].
     pub tls_telnet: Option<SocketAddr>,
     pub tls_raw: Option<SocketAddr>,
+    /// The web terminal, when started with [`TestServer::start_with_web`].
+    pub web: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -43,6 +45,15 @@ impl TestServer {
         TestServer::start_kinds(config, &ListenerKind::ALL).await
     }
 
+    /// Starts a server with the telnet, raw and web listeners.
+    pub async fn start_with_web(config: Config) -> TestServer {
+        TestServer::start_kinds(
+            config,
+            &[ListenerKind::Telnet, ListenerKind::Raw, ListenerKind::Web],
+        )
+        .await
+    }
+
     async fn start_kinds(config: Config, kinds: &[ListenerKind]) -> TestServer {
         let any: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
         let plan = kinds.iter().map(|kind| (*kind, any)).collect();
@@ -53,6 +64,7 @@ impl TestServer {
         let raw = server.local_addr(ListenerKind::Raw).expect("raw listener");
         let tls_telnet = server.local_addr(ListenerKind::TlsTelnet);
         let tls_raw = server.local_addr(ListenerKind::TlsRaw);
+        let web = server.local_addr(ListenerKind::Web);
         let shutdown = server.shutdown_token();
         let task = tokio::spawn(server.run());
         TestServer {
@@ -60,6 +72,7 @@ impl TestServer {
             raw,
             tls_telnet,
             tls_raw,
+            web,
             shutdown,
             task,
         }

@@ -1,0 +1,673 @@
+//! The web terminal: an HTTP listener (axum) serving one page with xterm.js, a WebSocket
+//! endpoint that is one more client of the chat, and `/metrics`.
+//!
+//! Connections pass the same admission as every other listener before HTTP is spoken; the
+//! optional TLS handshake runs in its own task with a time limit, so the accept loop never
+//! waits on a client. A WebSocket session is the ordinary connection task
+//! ([`client::serve_web`]) reading and writing one end of an in-memory pipe, while a pump
+//! moves bytes between the other end and the WebSocket: binary frames carry terminal bytes,
+//! text frames carry JSON control messages (the window size). Backpressure is the same as for
+//! a TCP client: a browser that stops reading fills the pipe, then the session's bounded
+//! output, and is dropped after the stall timeout.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::connect_info::Connected;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::IncomingStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::client::{self, Arrival};
+use crate::net::admission::{Admission, Refusal, Ticket};
+use crate::world::World;
+
+/// The page and its assets, embedded so that the binary is all an operator installs.
+const INDEX_HTML: &str = include_str!("../../web/index.html");
+const APP_JS: &str = include_str!("../../web/app.js");
+const APP_CSS: &str = include_str!("../../web/app.css");
+const XTERM_JS: &str = include_str!("../../web/vendor/xterm.js");
+const XTERM_CSS: &str = include_str!("../../web/vendor/xterm.css");
+const FIT_JS: &str = include_str!("../../web/vendor/addon-fit.js");
+
+/// The biggest WebSocket message accepted from a browser; the page sends pastes in pieces
+/// of 16 KiB, and a bigger message closes the connection.
+const MAX_MESSAGE: usize = 64 * 1024;
+/// The pipe between the pump and the session holds this much in each direction.
+const PIPE_CAPACITY: usize = 16 * 1024;
+/// SO_SNDBUF of web connections, as for the other listeners' clients.
+const KERNEL_SEND_BUFFER: usize = 64 * 1024;
+/// A TLS client must finish its handshake within this time.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the server pings the browser, so dead connections are noticed.
+const PING_INTERVAL: Duration = Duration::from_secs(30);
+/// The largest window the page may report, in either direction.
+const MAX_WINDOW_CELLS: u16 = 1000;
+/// How long static assets may be cached: a reload then costs one connection, not five,
+/// which matters under the per-address connection rate limit.
+const ASSET_CACHE: &str = "public, max-age=3600";
+/// What the page may load and connect to: only this server. xterm.js adds style elements.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
+     connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+/// What the web listener's handlers share.
+#[derive(Clone)]
+pub struct WebContext {
+    pub world: Arc<World>,
+    /// The arrival of every web session but its peer address.
+    pub arrival: Arrival,
+    /// `--metrics-public`: `/metrics` answers every address.
+    pub metrics_public: bool,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+/// The client's address, as the handlers see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, Admitted>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, Admitted>) -> Peer {
+        *stream.remote_addr()
+    }
+}
+
+/// An admitted connection: the stream, and its place under the connection limits, given
+/// back when hyper (or the WebSocket it was upgraded to) drops it.
+pub struct WebIo {
+    stream: WebStream,
+    _ticket: Ticket,
+}
+
+enum WebStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for WebIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match &mut self.get_mut().stream {
+            WebStream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            WebStream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for WebIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match &mut self.get_mut().stream {
+            WebStream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            WebStream::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.get_mut().stream {
+            WebStream::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            WebStream::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.get_mut().stream {
+            WebStream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            WebStream::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The listener axum serves from: connections that passed admission (and TLS).
+pub struct Admitted {
+    receiver: mpsc::Receiver<(WebIo, Peer)>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for Admitted {
+    type Io = WebIo;
+    type Addr = Peer;
+
+    async fn accept(&mut self) -> (WebIo, Peer) {
+        match self.receiver.recv().await {
+            Some(admitted) => admitted,
+            // The accept loop ended (shutdown); axum stops through its graceful shutdown.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Peer> {
+        Ok(Peer(self.local))
+    }
+}
+
+/// Serves the web terminal on `listener` until shutdown; `tls` makes it HTTPS.
+pub async fn run(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    admission: Arc<Admission>,
+    context: WebContext,
+) {
+    let local = match listener.local_addr() {
+        Ok(local) => local,
+        Err(error) => {
+            tracing::error!(%error, "web listener has no address");
+            return;
+        }
+    };
+    let (sender, receiver) = mpsc::channel(64);
+    let accepting = accept_loop(
+        listener,
+        tls,
+        admission,
+        sender,
+        context.shutdown.clone(),
+        context.tracker.clone(),
+    );
+    let shutdown = context.shutdown.clone();
+    let app = router(context).into_make_service_with_connect_info::<Peer>();
+    let serving = axum::serve(Admitted { receiver, local }, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned());
+    let (_, served) = tokio::join!(accepting, serving.into_future());
+    if let Err(error) = served {
+        tracing::warn!(%error, "web listener stopped");
+    }
+}
+
+/// Accepts connections, admits them, runs TLS handshakes in tasks of their own, and hands
+/// what is ready to axum.
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    admission: Arc<Admission>,
+    ready: mpsc::Sender<(WebIo, Peer)>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.cancelled() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                backoff = Duration::from_millis(10);
+                accepted
+            }
+            Err(error) => {
+                // Out of file descriptors and similar: wait a little instead of spinning.
+                tracing::warn!(%error, "web accept failed");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = shutdown.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let ticket = match admission.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(refusal) => {
+                if tls.is_none() {
+                    refuse(stream, refusal, &tracker);
+                }
+                crate::metrics::refused(refusal.reason());
+                tracing::info!(%peer, %refusal, listener = "web", "connection refused");
+                continue;
+            }
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
+        }
+        // As for telnet clients: what a browser has not read stays bounded in the kernel too.
+        if let Err(error) = socket2::SockRef::from(&stream).set_send_buffer_size(KERNEL_SEND_BUFFER)
+        {
+            tracing::debug!(%peer, %error, "could not set SO_SNDBUF");
+        }
+        match &tls {
+            None => {
+                let io = WebIo {
+                    stream: WebStream::Plain(stream),
+                    _ticket: ticket,
+                };
+                if ready.send((io, Peer(peer))).await.is_err() {
+                    return;
+                }
+            }
+            Some(acceptor) => {
+                let (acceptor, ready) = (acceptor.clone(), ready.clone());
+                tracker.spawn(async move {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(stream)) => {
+                            let io = WebIo {
+                                stream: WebStream::Tls(Box::new(stream)),
+                                _ticket: ticket,
+                            };
+                            let _ = ready.send((io, Peer(peer))).await;
+                        }
+                        Ok(Err(error)) => tracing::info!(%peer, %error, "web TLS handshake failed"),
+                        Err(_) => tracing::info!(%peer, "web TLS handshake timed out"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Refusals being answered right now; beyond [`MAX_REFUSING`], refused connections are
+/// closed without an answer, so a flood of them costs nothing.
+static REFUSING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+const MAX_REFUSING: usize = 64;
+/// How long a refused connection is given to send its request and read the answer.
+const REFUSAL_TIME: Duration = Duration::from_millis(500);
+
+/// Answers a refused connection in HTTP. The request is read first: closing a socket with
+/// unread input resets the connection, and the browser would lose the answer.
+fn refuse(mut stream: TcpStream, refusal: Refusal, tracker: &TaskTracker) {
+    use std::sync::atomic::Ordering;
+    if REFUSING.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
+        REFUSING.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    tracker.spawn(async move {
+        let answer = http_refusal(&refusal);
+        let _ = tokio::time::timeout(REFUSAL_TIME, async {
+            let mut request = [0u8; 2048];
+            let _ = stream.read(&mut request).await;
+            stream.write_all(answer.as_bytes()).await?;
+            stream.shutdown().await?;
+            // Wait for the client to close its side, so nothing it still sends resets it.
+            while stream.read(&mut request).await? > 0 {}
+            Ok::<(), std::io::Error>(())
+        })
+        .await;
+        REFUSING.fetch_sub(1, Ordering::AcqRel);
+    });
+}
+
+/// The answer of a refused connection, as HTTP so that a browser shows it.
+fn http_refusal(refusal: &Refusal) -> String {
+    let body = format!("r0c: {refusal}\n");
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The routes: the page, its assets, the WebSocket and the metrics.
+pub fn router(context: WebContext) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/static/app.js", get(|| asset(APP_JS, "text/javascript")))
+        .route("/static/app.css", get(|| asset(APP_CSS, "text/css")))
+        .route(
+            "/static/xterm.js",
+            get(|| asset(XTERM_JS, "text/javascript")),
+        )
+        .route("/static/xterm.css", get(|| asset(XTERM_CSS, "text/css")))
+        .route(
+            "/static/addon-fit.js",
+            get(|| asset(FIT_JS, "text/javascript")),
+        )
+        .route("/ws", get(websocket))
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "r0c: no such page; the chat is at /\n",
+            )
+        })
+        .with_state(context)
+}
+
+async fn index() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        INDEX_HTML,
+    )
+        .into_response()
+}
+
+async fn asset(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, ASSET_CACHE),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn metrics(
+    State(context): State<WebContext>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+) -> Response {
+    if !context.metrics_public && !is_loopback(peer.ip()) {
+        return (
+            StatusCode::FORBIDDEN,
+            "r0c: /metrics answers only loopback addresses; start the server with --metrics-public to show it to everyone\n",
+        )
+            .into_response();
+    }
+    metrics::gauge!(crate::metrics::STORE_QUEUE_DEPTH)
+        .set(context.world.store().pending_writes() as f64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
+        .into_response()
+}
+
+/// Loopback, also when an IPv4 loopback address arrives mapped into IPv6.
+fn is_loopback(address: std::net::IpAddr) -> bool {
+    match address {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+async fn websocket(
+    upgrade: WebSocketUpgrade,
+    State(context): State<WebContext>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if let Err(why) = check_origin(&headers) {
+        tracing::info!(%peer, why, "web socket refused");
+        return (StatusCode::FORBIDDEN, format!("r0c: {why}\n")).into_response();
+    }
+    let size = initial_size(uri.query().unwrap_or_default());
+    upgrade
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| {
+            let tracker = context.tracker.clone();
+            tracker.track_future(session(socket, peer, size, context))
+        })
+}
+
+/// A browser page may open the WebSocket only from this server's own pages: another site
+/// could otherwise chat in the name of whoever visits it. Clients that are not browsers send
+/// no Origin and cannot be lured anywhere, so they may connect.
+pub fn check_origin(headers: &HeaderMap) -> Result<(), &'static str> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .map_err(|_| "the Origin header is not readable")?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .ok_or("the request has no Host header")?;
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest.trim_end_matches('/'))
+        .ok_or("the Origin header is not an address")?;
+    if origin_host.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err("the chat may only be opened from this server's own page")
+    }
+}
+
+/// The window size in the WebSocket's query (`cols=120&rows=40`), if both are usable.
+pub fn initial_size(query: &str) -> Option<(u16, u16)> {
+    let mut cols = None;
+    let mut rows = None;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("cols", value)) => cols = value.parse::<u16>().ok(),
+            Some(("rows", value)) => rows = value.parse::<u16>().ok(),
+            _ => {}
+        }
+    }
+    valid_size(cols?, rows?)
+}
+
+fn valid_size(cols: u16, rows: u16) -> Option<(u16, u16)> {
+    let usable = |n: u16| (1..=MAX_WINDOW_CELLS).contains(&n);
+    (usable(cols) && usable(rows)).then_some((cols, rows))
+}
+
+/// A control message from the page.
+#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+pub enum Control {
+    /// The terminal's size in character cells changed (the page's fit addon).
+    Resize { cols: u16, rows: u16 },
+}
+
+/// Reads a control message; the error is what the page is told.
+pub fn parse_control(text: &str) -> Result<Control, String> {
+    let control: Control =
+        serde_json::from_str(text).map_err(|error| format!("unusable control message: {error}"))?;
+    match control {
+        Control::Resize { cols, rows } if valid_size(cols, rows).is_none() => Err(format!(
+            "window size {cols}x{rows} is out of range (1 to {MAX_WINDOW_CELLS})"
+        )),
+        control => Ok(control),
+    }
+}
+
+/// One browser: the chat session on one end of a pipe, the pump on the other.
+async fn session(
+    socket: WebSocket,
+    peer: SocketAddr,
+    size: Option<(u16, u16)>,
+    context: WebContext,
+) {
+    let (pump_end, session_end) = tokio::io::duplex(PIPE_CAPACITY);
+    let (size_sender, sizes) = watch::channel(size);
+    let arrival = Arrival {
+        peer,
+        ..context.arrival.clone()
+    };
+    tracing::info!(%peer, listener = "web", "connected");
+    tokio::join!(
+        client::serve_web(
+            session_end,
+            arrival,
+            context.world.clone(),
+            context.shutdown.clone(),
+            sizes
+        ),
+        pump(socket, pump_end, size_sender, peer),
+    );
+}
+
+/// Moves terminal bytes between the WebSocket and the session's pipe, and window sizes from
+/// control messages to the session, until either side ends.
+async fn pump(
+    mut socket: WebSocket,
+    mut terminal: DuplexStream,
+    sizes: watch::Sender<Option<(u16, u16)>>,
+    peer: SocketAddr,
+) {
+    let mut buffer = vec![0u8; 8192];
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            received = socket.recv() => match received {
+                Some(Ok(Message::Binary(bytes))) => {
+                    if terminal.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Text(text))) => match parse_control(text.as_str()) {
+                    Ok(Control::Resize { cols, rows }) => {
+                        sizes.send_replace(Some((cols, rows)));
+                    }
+                    Err(why) => {
+                        tracing::debug!(%peer, why, "bad control message from a browser");
+                        let answer = serde_json::json!({ "t": "error", "why": why }).to_string();
+                        if socket.send(Message::Text(answer.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(error)) => {
+                    tracing::debug!(%peer, %error, "web socket error");
+                    break;
+                }
+            },
+            read = terminal.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    break;
+                }
+                Ok(count) => {
+                    if socket.send(Message::Binary(Bytes::copy_from_slice(&buffer[..count]))).await.is_err() {
+                        break;
+                    }
+                }
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(name.clone(), value.parse().expect("header value"));
+        }
+        map
+    }
+
+    #[test]
+    fn origin_must_be_this_server() {
+        let cases: &[(&[(header::HeaderName, &str)], bool)] = &[
+            (&[(header::HOST, "chat.example:8023")], true),
+            (
+                &[
+                    (header::HOST, "chat.example:8023"),
+                    (header::ORIGIN, "http://chat.example:8023"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    (header::HOST, "chat.example:8023"),
+                    (header::ORIGIN, "https://CHAT.example:8023"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    (header::HOST, "chat.example:8023"),
+                    (header::ORIGIN, "http://evil.example"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    (header::HOST, "chat.example:8023"),
+                    (header::ORIGIN, "http://chat.example:9999"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    (header::HOST, "chat.example:8023"),
+                    (header::ORIGIN, "null"),
+                ],
+                false,
+            ),
+            (&[(header::ORIGIN, "http://chat.example:8023")], false),
+        ];
+        for (pairs, allowed) in cases {
+            assert_eq!(check_origin(&headers(pairs)).is_ok(), *allowed, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn initial_size_from_the_query() {
+        assert_eq!(initial_size("cols=120&rows=40"), Some((120, 40)));
+        assert_eq!(initial_size("rows=40&cols=120&x=1"), Some((120, 40)));
+        assert_eq!(initial_size("cols=120"), None);
+        assert_eq!(initial_size("cols=0&rows=40"), None);
+        assert_eq!(initial_size("cols=99999&rows=40"), None);
+        assert_eq!(initial_size("cols=abc&rows=40"), None);
+        assert_eq!(initial_size(""), None);
+    }
+
+    #[test]
+    fn control_messages() {
+        assert_eq!(
+            parse_control(r#"{"t":"resize","cols":100,"rows":30}"#),
+            Ok(Control::Resize {
+                cols: 100,
+                rows: 30
+            })
+        );
+        for bad in [
+            r#"{"t":"resize","cols":0,"rows":30}"#,
+            r#"{"t":"resize","cols":5000,"rows":30}"#,
+            r#"{"t":"resize","cols":-1,"rows":30}"#,
+            r#"{"t":"explode"}"#,
+            r#"{"cols":1}"#,
+            "not json",
+            "",
+        ] {
+            assert!(parse_control(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_includes_mapped_ipv4() {
+        assert!(is_loopback("127.0.0.1".parse().expect("address")));
+        assert!(is_loopback("::1".parse().expect("address")));
+        assert!(is_loopback("::ffff:127.0.0.1".parse().expect("address")));
+        assert!(!is_loopback("192.0.2.1".parse().expect("address")));
+    }
+}
