@@ -1,6 +1,6 @@
 //! The command line: r0c 1.6.1's flags (and its legacy `r0c PORT PORT PASSWORD` form)
-//! parsed into raw arguments, then resolved once into the validated [`Config`] the
-//! rest of the program uses.
+//! parsed into raw arguments, completed by the TOML config file (`file`), then resolved
+//! once into the validated [`Config`] the rest of the program uses.
 
 use std::ffi::OsString;
 use std::net::IpAddr;
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 
+mod file;
 #[cfg(test)]
 mod tests;
 
@@ -54,7 +55,6 @@ const UNAVAILABLE: &[(&str, FlagUsed)] = &[
     ("--dbg", |a| a.dbg),
     ("--thr-mon", |a| a.thr_mon),
     ("--linemode", |a| a.linemode),
-    ("--bench", |a| a.bench),
 ];
 
 /// Flags of r0c that mean nothing in this implementation, as (clap id, flag, why).
@@ -174,6 +174,42 @@ pub enum ConfigError {
     /// `password.txt` is not UTF-8.
     #[error("{} is not valid UTF-8", .0.display())]
     PasswordEncoding(PathBuf),
+    /// The config file cannot be read.
+    #[error("cannot read the config file {}: {source}", .path.display())]
+    FileRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML.
+    #[error("{}:{line}: {message}", .path.display())]
+    FileSyntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// A key of the config file names no flag.
+    #[error("{}: unknown key '{key}' (the keys are the long flag names, like pt or no-flood-limit)", .path.display())]
+    FileUnknownKey { path: PathBuf, key: String },
+    /// A key of the config file names a flag that only makes sense on the command line.
+    #[error("{}: '{key}' can only be given on the command line", .path.display())]
+    FileKeyNotSettable { path: PathBuf, key: String },
+    /// A value of the config file has the wrong TOML type for its flag.
+    #[error("{}: '{key}' must be {expected}", .path.display())]
+    FileType {
+        path: PathBuf,
+        key: String,
+        expected: &'static str,
+    },
+    /// A value of the config file is refused by its flag's value parser.
+    #[error("{}: '{key}': {problem}", .path.display())]
+    FileValue {
+        path: PathBuf,
+        key: String,
+        problem: String,
+    },
+    /// The flags from the config file do not go together with the command line.
+    #[error("{}: {problem}", .path.display())]
+    FileArguments { path: PathBuf, problem: String },
 }
 
 impl ConfigError {
@@ -312,6 +348,8 @@ pub struct Config {
     pub irc_insecure: bool,
     /// `--dbg-irc`: log every IRC line sent and received.
     pub dbg_irc: bool,
+    /// `--bench`: print the totals of joins, parts and messages every 2 seconds.
+    pub bench: bool,
     /// `--dir`: holds `password.txt`, `cert.pem` and the database. Not created here.
     pub app_dir: PathBuf,
     /// Warnings to print at startup: localhost in `--proxy`, flags that have no effect.
@@ -361,6 +399,7 @@ impl Config {
             irc_ca: None,
             irc_insecure: false,
             dbg_irc: false,
+            bench: false,
             tls: TlsSettings::default(),
             app_dir,
             notices: Vec::new(),
@@ -575,6 +614,12 @@ struct RawArgs {
     /// print a bundled client program (bash) and exit
     #[arg(long, value_name = "NAME")]
     print_client: Option<String>,
+    /// TOML file of flags, keyed by long name; command-line flags override it (default: <app>/r0c.toml if it exists)
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// print the effective configuration (file and flags) as a file for --config, and exit
+    #[arg(long)]
+    print_config: bool,
 }
 
 /// The client programs bundled with the server, for `--print-client`.
@@ -630,10 +675,12 @@ where
     for arg in argv.iter_mut().skip(1) {
         *arg = single_dash_to_double(std::mem::take(arg));
     }
-    let matches = match command(host).try_get_matches_from(argv) {
+    let command = command(host);
+    let matches = match command.clone().try_get_matches_from(&argv) {
         Ok(matches) => matches,
         Err(err) => return clap_outcome(&err),
     };
+    let matches = with_config_file(&command, argv, matches, host)?;
     let raw = RawArgs::from_arg_matches(&matches).map_err(|err| clap_error(&err))?;
     if let Some(name) = &raw.print_client {
         return match BUNDLED_CLIENTS.iter().find(|(known, _)| known == name) {
@@ -646,7 +693,36 @@ where
             ))),
         };
     }
-    resolve(raw, &matches, host).map(Invocation::Run)
+    let print_config = raw.print_config;
+    let config = resolve(raw, &matches, host)?;
+    if print_config {
+        return Ok(Invocation::Exit {
+            output: file::render(&command, &matches),
+            status: 0,
+        });
+    }
+    Ok(Invocation::Run(config))
+}
+
+/// Adds the flags of the config file (see [`file`]) that the command line `argv`, parsed
+/// as `cli`, does not give, and parses again; without a config file, `cli` is the answer.
+fn with_config_file(
+    command: &clap::Command,
+    mut argv: Vec<OsString>,
+    cli: ArgMatches,
+    host: &Host,
+) -> Result<ArgMatches, ConfigError> {
+    let Some(path) = file::file_to_read(&cli, &default_app_dir(host.home.as_deref())) else {
+        return Ok(cli);
+    };
+    argv.extend(file::arguments_from_file(&path, command, &cli)?);
+    command
+        .clone()
+        .try_get_matches_from(argv)
+        .map_err(|err| ConfigError::FileArguments {
+            path,
+            problem: clap_error(&err).to_string(),
+        })
 }
 
 /// The clap command with r0c's defaults for this host and r0c's ` (default: X)` help.
@@ -800,9 +876,14 @@ fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation, ConfigErro
             "is one too many: the positional form is `r0c TELNET_PORT NETCAT_PORT PASSWORD`",
         ));
     }
-    let matches = command(host)
+    let command = command(host);
+    let matches = command
+        .clone()
         .try_get_matches_from(&argv[..1])
         .map_err(|err| clap_error(&err))?;
+    // The config file in the default app dir applies here too; the positional values
+    // override it like flags would.
+    let matches = with_config_file(&command, argv[..1].to_vec(), matches, host)?;
     let mut raw = RawArgs::from_arg_matches(&matches).map_err(|err| clap_error(&err))?;
     raw.telnet_port = port(1)?;
     if argv.len() > 2 {
@@ -947,6 +1028,7 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         irc_ca: raw.irc_ca,
         irc_insecure: raw.irc_insecure,
         dbg_irc: raw.dbg_irc,
+        bench: raw.bench,
         app_dir,
         notices,
     })

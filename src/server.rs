@@ -336,6 +336,9 @@ impl Server {
             ));
         }
         tracker.spawn(clock(self.world.clone(), self.shutdown.clone()));
+        if self.config.bench {
+            tracker.spawn(bench_report(self.world.clone(), self.shutdown.clone()));
+        }
         self.bridge.spawn(&tracker, &self.shutdown);
         self.shutdown.cancelled().await;
         tracker.close();
@@ -413,6 +416,7 @@ async fn accept_loop(
                             continue;
                         }
                     };
+                    tracing::info!(%peer, listener = kind.name(), "connect");
                     let arrival = arrival_for(&config, kind, peer, sibling_port, plain_port);
                     let (world, shutdown, tls) = (world.clone(), shutdown.clone(), tls.clone());
                     // The future is made inside the task: awaiting one made outside would keep
@@ -492,6 +496,48 @@ async fn clock(world: Arc<World>, shutdown: CancellationToken) {
     }
 }
 
+/// How often `--bench` prints its line.
+const BENCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// `--bench`: every [`BENCH_INTERVAL`] a console line with the totals of joins, parts and
+/// messages and their growth since the previous line.
+async fn bench_report(world: Arc<World>, shutdown: CancellationToken) {
+    use std::io::Write as _;
+    let mut interval = tokio::time::interval(BENCH_INTERVAL);
+    // The first tick is immediate; the first line comes one interval after start, as in r0c.
+    interval.tick().await;
+    let mut previous = world.activity();
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let now = world.activity();
+        let line = bench_line(jiff::Timestamp::now(), now, previous);
+        previous = now;
+        // A closed stdout must not stop the server; the line is only lost.
+        let _ = writeln!(std::io::stdout(), "{line}");
+    }
+}
+
+/// r0c's `--bench` line: `<unix time .3f>  j <joins>  p <parts>  m <messages>  d <Δj>,<Δp>,<Δm>`.
+pub fn bench_line(
+    time: jiff::Timestamp,
+    now: crate::world::Activity,
+    previous: crate::world::Activity,
+) -> String {
+    let seconds = time.as_millisecond() as f64 / 1000.0;
+    format!(
+        "{seconds:.3}  j {}  p {}  m {}  d {},{},{}",
+        now.joins,
+        now.parts,
+        now.messages,
+        now.joins.saturating_sub(previous.joins),
+        now.parts.saturating_sub(previous.parts),
+        now.messages.saturating_sub(previous.messages)
+    )
+}
+
 /// Every this many clock ticks (5 s each), freed memory is given back to the OS.
 const TRIM_EVERY_TICKS: u64 = 12;
 
@@ -560,4 +606,29 @@ fn set_file_limit(soft: u64, hard: u64) -> bool {
     };
     // SAFETY: setrlimit only reads the struct we pass, which lives for the whole call.
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::Activity;
+
+    #[test]
+    fn the_bench_line_is_spelled_like_r0cs() {
+        let time = jiff::Timestamp::from_millisecond(1_700_000_000_500).expect("timestamp");
+        let previous = Activity {
+            joins: 1,
+            parts: 0,
+            messages: 3,
+        };
+        let now = Activity {
+            joins: 3,
+            parts: 1,
+            messages: 10,
+        };
+        assert_eq!(
+            bench_line(time, now, previous),
+            "1700000000.500  j 3  p 1  m 10  d 2,1,7"
+        );
+    }
 }

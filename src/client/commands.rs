@@ -134,7 +134,7 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
                 error(&format!("[error]\n  {text}"));
             }
         }
-        "fill" => admin(world, user, || match arg.split_once(' ') {
+        "fill" => admin(world, user, "fill", || match arg.split_once(' ') {
             Some((count, text)) => match count.parse::<usize>() {
                 Ok(count) if count <= 10_000 => {
                     if let Err(text) = world.fill(user, count, text) {
@@ -145,14 +145,14 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
             },
             None => error("[error]\n  bad syntax"),
         }),
-        "bc" => admin(world, user, || {
+        "bc" => admin(world, user, "bc", || {
             if arg.is_empty() {
                 error("usage: /bc message text");
             } else {
                 world.broadcast(&format!("\x0b1{arg}"), true);
             }
         }),
-        "sd" => admin(world, user, || {
+        "sd" => admin(world, user, "sd", || {
             let nick = world.nick(user).unwrap_or_default();
             world.broadcast(&format!("\x0b1server shutdown requested by {nick}"), true);
             world.request_shutdown(std::time::Duration::from_millis(500));
@@ -416,15 +416,19 @@ fn change_nick(world: &World, user: u64, arg: &str) {
     }
 }
 
-/// Runs `action` for administrators; others are refused.
-fn admin(world: &World, user: u64, action: impl FnOnce()) {
+/// Runs `action` (the admin command `/name`) for administrators; others are refused.
+/// Either way there is a log line naming who asked, but never the command's text.
+fn admin(world: &World, user: u64, name: &str, action: impl FnOnce()) {
+    let peer = world
+        .peer(user)
+        .map(|peer| peer.to_string())
+        .unwrap_or_default();
+    let nick = world.nick(user).unwrap_or_default();
     if world.is_admin(user) {
+        tracing::info!(peer, nick, command = name, "admin command");
         action();
     } else {
-        tracing::warn!(
-            nick = world.nick(user).unwrap_or_default(),
-            "denied admin command"
-        );
+        tracing::warn!(peer, nick, command = name, "admin command denied");
         world.tell(
             user,
             AUTHOR_ERROR,

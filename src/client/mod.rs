@@ -620,7 +620,7 @@ fn start_chat(
 ) -> (Session, Arc<tokio::sync::Notify>) {
     let welcome = texts::welcome(settings.charset.has_box_drawing(), motd);
     let (user, wake) = world.connect_with(
-        peer.ip(),
+        peer,
         welcome,
         settings.nick.as_deref(),
         settings.avoid_nick.as_deref(),

@@ -7,7 +7,7 @@ use super::*;
 #[derive(Default)]
 struct Env {
     root: bool,
-    files: &'static [(&'static str, &'static str)],
+    files: Vec<(&'static str, &'static str)>,
 }
 
 fn check(args: &str, expected: &str) {
@@ -20,7 +20,7 @@ fn check(args: &str, expected: &str) {
 fn check_in(env: Env, args: &str, expected: &str) {
     let home = tempfile::tempdir().expect("temp dir");
     let app_dir = home.path().join(".r0c");
-    for (name, text) in env.files {
+    for (name, text) in &env.files {
         std::fs::create_dir_all(&app_dir).expect("create app dir");
         std::fs::write(app_dir.join(name), text).expect("write app file");
     }
@@ -28,7 +28,13 @@ fn check_in(env: Env, args: &str, expected: &str) {
         is_root: env.root,
         home: Some(home.path().to_owned()),
     };
-    let argv = std::iter::once("r0c".to_owned()).chain(split_args(args));
+    // `~` in an argument is the temp home, so a case can name files in it.
+    let home_text = home.path().display().to_string();
+    let argv = std::iter::once("r0c".to_owned()).chain(
+        split_args(args)
+            .into_iter()
+            .map(|arg| arg.replace('~', &home_text)),
+    );
     let actual = render(parse_args_in(argv, &host), app_dir);
     let actual = actual.replace(&home.path().display().to_string(), "~");
     assert_eq!(normalize(&actual), normalize(expected), "r0c {args}");
@@ -110,7 +116,8 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         password_source, admin_requires_auth, nick_salt, proxies, no_all, motd, hist_rd,
         hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, irc_networks, irc_links, irc_ca,
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
-        max_per_ip, conn_rate, flood, dev, tls, fsync, web_port, web_tls_port, metrics_public
+        max_per_ip, conn_rate, flood, dev, tls, fsync, bench, web_port, web_tls_port,
+        metrics_public
     );
     fields
 }
@@ -200,7 +207,7 @@ fn legacy_positional_form() {
     check("23 1531 --help", help);
     // As in r0c, `-h` anywhere in the last argument asks for help, even in a password.
     let password_file = Env {
-        files: &[("password.txt", "s3cret\n")],
+        files: vec![("password.txt", "s3cret\n")],
         ..Env::default()
     };
     check_in(
@@ -218,7 +225,7 @@ fn legacy_positional_form() {
 #[test]
 fn password() {
     let file = || Env {
-        files: &[("password.txt", " \t s3cret pw\r\n")],
+        files: vec![("password.txt", " \t s3cret pw\r\n")],
         ..Env::default()
     };
     check_in(
@@ -235,7 +242,7 @@ fn password() {
         "password = \"x\" \n password_source = Flag",
     );
     let empty = Env {
-        files: &[("password.txt", "\n")],
+        files: vec![("password.txt", "\n")],
         ..Env::default()
     };
     check_in(
@@ -275,7 +282,6 @@ fn unavailable_flags_are_refused() {
         "--dbg",
         "--thr-mon",
         "--linemode",
-        "--bench",
     ] {
         let flag = args.split(' ').next().unwrap_or_default();
         check(
@@ -471,4 +477,190 @@ fn app_dir_without_home() {
         default_app_dir(Some(Path::new("/home/ed"))),
         Path::new("/home/ed/.r0c")
     );
+}
+
+#[test]
+fn bench_is_available() {
+    check("--bench", "bench = true");
+}
+
+/// An app dir holding `r0c.toml` with `text`.
+fn config_file(text: &'static str) -> Env {
+    Env {
+        files: vec![("r0c.toml", text)],
+        ..Env::default()
+    }
+}
+
+#[test]
+fn the_config_file_in_the_app_dir_sets_flags_by_long_name() {
+    let file = "
+        pt = 2000
+        pn = '2001'
+        listen-ip = '::1'
+        ara = true
+        no_all = true
+        dev = false
+        nsalt = 'x/'
+        hist-rd = 5
+        tls-name = ['a.example', 'b.example']
+        i-rate = '2.5,1'
+    ";
+    check_in(
+        config_file(file),
+        "",
+        r#"
+        listen_ip = ::1
+        telnet_port = 2000
+        netcat_port = 2001
+        admin_requires_auth = true
+        nick_salt = "x/"
+        no_all = true
+        hist_rd = 5
+        irc_rate = (2.5, 1.0)
+        tls = TlsSettings { min_version: Tls12, ciphers: [], cert: None, key: None, names: ["a.example", "b.example"] }
+        "#,
+    );
+}
+
+#[test]
+fn the_command_line_overrides_the_config_file() {
+    let file = "pt = 2000 \n pn = 2001 \n tls-name = ['a', 'b'] \n ircn = 'n,h,6667,bot'";
+    check_in(
+        config_file(file),
+        "-pt 3000 --tls-name c --ircn m,h,6667,bot",
+        r#"
+        telnet_port = 3000
+        netcat_port = 2001
+        irc_networks = [IrcNetwork { name: "m", host: "h", port: 6667, tls: false, nick: "bot", user: "bot", password: None }]
+        tls = TlsSettings { min_version: Tls12, ciphers: [], cert: None, key: None, names: ["c"] }
+        "#,
+    );
+    // A flag of no effect in the file gives its notice like one on the command line.
+    check_in(
+        config_file("rot-msg = 5"),
+        "",
+        "notice: --rot-msg has no effect: chat history is kept in a SQLite database, not in rotated log files",
+    );
+}
+
+#[test]
+fn config_is_read_from_the_given_path_or_the_app_dir_of_the_command_line() {
+    let files = Env {
+        files: vec![("other.toml", "hist-rd = 7"), ("r0c.toml", "hist-rd = 5")],
+        ..Env::default()
+    };
+    check_in(files, "--config ~/.r0c/other.toml", "hist_rd = 7");
+    // With another app dir, the default one's r0c.toml is not read.
+    check_in(
+        config_file("hist-rd = 5"),
+        "--dir ~/elsewhere",
+        "app_dir = \"~/elsewhere\"",
+    );
+    // The legacy positional form reads the default file too; its ports override it.
+    check_in(
+        config_file("pn = 2001 \n hist-rd = 5"),
+        "23",
+        "telnet_port = 23 \n netcat_port = 2001 \n hist_rd = 5",
+    );
+}
+
+#[test]
+fn config_file_errors_name_the_file_and_the_key() {
+    let cases = [
+        (
+            "nope = 1",
+            "error: ~/.r0c/r0c.toml: unknown key 'nope' (the keys are the long flag names, like pt or no-flood-limit)",
+        ),
+        (
+            "ara = 'yes'",
+            "error: ~/.r0c/r0c.toml: 'ara' must be true or false",
+        ),
+        (
+            "pt = [1, 2]",
+            "error: ~/.r0c/r0c.toml: 'pt' must be a string or a number",
+        ),
+        (
+            "ircb = [['a']]",
+            "error: ~/.r0c/r0c.toml: 'ircb' must be a list of strings or numbers",
+        ),
+        (
+            "pt = 70000",
+            "error: ~/.r0c/r0c.toml: 'pt': invalid value '70000' for '-pt <PORT>': 70000 is not in 0..=65535",
+        ),
+        (
+            "config = 'x.toml'",
+            "error: ~/.r0c/r0c.toml: 'config' can only be given on the command line",
+        ),
+        (
+            "pt = 1 \n pt = 2",
+            "error: ~/.r0c/r0c.toml:2: duplicate key",
+        ),
+    ];
+    for (text, expected) in cases {
+        check_in(config_file(text), "", expected);
+    }
+    check(
+        "--config ~/missing.toml",
+        "error: cannot read the config file ~/missing.toml: No such file or directory (os error 2)",
+    );
+}
+
+/// `r0c ARGS --print-config` with `$HOME` in `home`: the printed file.
+fn print_config(home: &Path, args: &[&str]) -> String {
+    let host = Host {
+        is_root: false,
+        home: Some(home.to_owned()),
+    };
+    let argv = ["r0c"].iter().chain(args).chain(&["--print-config"]);
+    match parse_args_in(argv, &host) {
+        Ok(Invocation::Exit { output, status: 0 }) => output,
+        other => panic!("--print-config should print and exit 0: {other:?}"),
+    }
+}
+
+#[test]
+fn print_config_lists_every_flag_and_reads_back_to_the_same_file() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let printed = print_config(
+        home.path(),
+        &[
+            "-pt",
+            "2000",
+            "--ara",
+            "--tls-name",
+            "a",
+            "--tls-name",
+            "b",
+            "--motd",
+            "/m",
+        ],
+    );
+    for arg in RawArgs::command().get_arguments() {
+        if let Some(key) = file::key_of(arg) {
+            let line = format!("\n{key} = ");
+            let commented = format!("\n# {key} =");
+            assert!(
+                printed.contains(&line) || printed.contains(&commented),
+                "{key} missing:\n{printed}"
+            );
+        }
+    }
+    for expected in [
+        "\npt = 2000\n",
+        "\nara = true\n",
+        "\ntls-name = [\"a\", \"b\"]\n",
+        "\nmotd = \"/m\"\n",
+        "\n# pw =\n",
+    ] {
+        assert!(
+            printed.contains(expected),
+            "{expected:?} missing:\n{printed}"
+        );
+    }
+    let path = home.path().join("printed.toml");
+    std::fs::write(&path, &printed).expect("write the printed config");
+    let path_text = path.display().to_string();
+    let again = print_config(home.path(), &["--config", &path_text]);
+    assert_eq!(again, printed);
 }

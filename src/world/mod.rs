@@ -8,7 +8,8 @@ pub mod nick;
 mod text_rules;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -141,6 +142,8 @@ struct Window {
 struct User {
     nick: String,
     address: IpAddr,
+    /// The connection's address and port, which log lines name as `peer`.
+    peer: SocketAddr,
     admin: bool,
     /// Window 0 is always the status window; the rest in the order joined.
     windows: Vec<Window>,
@@ -276,6 +279,28 @@ pub struct World {
     shutdown: CancellationToken,
     /// Connections still in the first-connect wizard (they are not users yet).
     in_wizard: std::sync::atomic::AtomicIsize,
+    /// Running totals for `--bench`.
+    activity: ActivityCounters,
+}
+
+/// Running totals of joins, parts and posted messages since start, for `--bench`. Atomics,
+/// so the periodic report reads them without taking the world's lock.
+#[derive(Debug, Default)]
+struct ActivityCounters {
+    joins: AtomicU64,
+    parts: AtomicU64,
+    messages: AtomicU64,
+}
+
+/// A snapshot of [`World::activity`]: totals since the server started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Channel memberships created: status windows, public channels and direct messages.
+    pub joins: u64,
+    /// Channel memberships ended, by `/part` or by disconnecting.
+    pub parts: u64,
+    /// Messages posted anywhere, system lines and status-window notices included.
+    pub messages: u64,
 }
 
 /// Why a `/nick` was refused.
@@ -325,6 +350,16 @@ impl World {
             settings,
             shutdown,
             in_wizard: std::sync::atomic::AtomicIsize::new(0),
+            activity: ActivityCounters::default(),
+        }
+    }
+
+    /// Joins, parts and messages since start (what `--bench` prints).
+    pub fn activity(&self) -> Activity {
+        Activity {
+            joins: self.activity.joins.load(Ordering::Relaxed),
+            parts: self.activity.parts.load(Ordering::Relaxed),
+            messages: self.activity.messages.load(Ordering::Relaxed),
         }
     }
 
@@ -352,18 +387,19 @@ impl World {
     /// Registers a new connection from `address`: an automatic nick and a status window whose
     /// first lines are the join line and `welcome`. Returns the user and their wake-up handle.
     pub fn connect(&self, address: IpAddr, welcome: String) -> (UserId, Arc<Notify>) {
-        self.connect_with(address, welcome, None, None)
+        self.connect_with(SocketAddr::new(address, 0), welcome, None, None)
     }
 
     /// [`World::connect`] for a returning client: it gets `keep` back if nobody holds it now,
     /// and never gets `avoid` (it asked for a fresh start).
     pub fn connect_with(
         &self,
-        address: IpAddr,
+        peer: SocketAddr,
         welcome: String,
         keep: Option<&str>,
         avoid: Option<&str>,
     ) -> (UserId, Arc<Notify>) {
+        let address = peer.ip();
         let mut state = self.lock();
         let address_text = canonical_address(address);
         let taken = |state: &State, nick: &str| {
@@ -403,6 +439,7 @@ impl World {
             User {
                 nick: nick.clone(),
                 address,
+                peer,
                 admin,
                 windows: vec![Window {
                     channel: status,
@@ -423,6 +460,7 @@ impl World {
         );
         if let Some(channel) = state.channels.get_mut(&status) {
             channel.members.push(id);
+            self.activity.joins.fetch_add(1, Ordering::Relaxed);
         }
         self.post(
             &mut state,
@@ -438,7 +476,7 @@ impl World {
             &text::sanitize_lines(&welcome),
             Ping::Nobody,
         );
-        tracing::info!(%address, nick, "client joined");
+        tracing::info!(%peer, nick, "client joined");
         (id, wake)
     }
 
@@ -460,13 +498,18 @@ impl World {
             if state.departed.len() > DEPARTED_KEPT {
                 state.departed.pop_front();
             }
-            tracing::info!(address = %gone.address, nick = gone.nick, "client left");
+            tracing::info!(peer = %gone.peer, nick = gone.nick, "client left");
         }
     }
 
     /// The user's nick.
     pub fn nick(&self, user: UserId) -> Option<String> {
         self.lock().users.get(&user).map(|u| u.nick.clone())
+    }
+
+    /// The address and port the user connected from, for log lines.
+    pub fn peer(&self, user: UserId) -> Option<SocketAddr> {
+        self.lock().users.get(&user).map(|u| u.peer)
     }
 
     /// Copies out what the user's active window shows: messages with `seq >= since`
@@ -617,7 +660,7 @@ impl World {
         let mut messages: Vec<Arc<Message>> = match stored {
             Ok(stored) => stored.into_iter().map(message_from_store).collect(),
             Err(error) => {
-                tracing::error!(%error, channel = name, "could not read history");
+                tracing::error!(%error, chan = name, "could not read history");
                 Vec::new()
             }
         };
@@ -754,7 +797,7 @@ impl World {
         let Some(sender) = state.users.get(&user) else {
             return Ok(());
         };
-        let nick = sender.nick.clone();
+        let (nick, peer) = (sender.nick.clone(), sender.peer);
         // The window is named after the partner's nick as they spell it.
         let target = state
             .nicks
@@ -795,7 +838,7 @@ impl World {
             &nick,
             &text,
         );
-        tracing::info!(from = nick, to = target, "direct message");
+        tracing::info!(%peer, nick, to = target, "direct message");
         Ok(())
     }
 
@@ -830,14 +873,14 @@ impl World {
             state.switch_window(user, index);
             return;
         }
-        let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else {
+        let Some((nick, peer)) = state.users.get(&user).map(|u| (u.nick.clone(), u.peer)) else {
             return;
         };
         self.add_member(state, user, channel, format!("#{name}"));
         self.report_old_mentions(state, user, channel);
         let index = state.users.get(&user).map_or(0, |u| u.windows.len() - 1);
         state.switch_window(user, index);
-        tracing::info!(channel = name, nick, "join");
+        tracing::info!(%peer, nick, chan = name, "join");
     }
 
     /// Reads a channel's stored history, next sequence number and topic. What was said just
@@ -849,7 +892,7 @@ impl World {
             .store
             .recent_messages(name, self.settings.hist_rd)
             .unwrap_or_else(|error| {
-                tracing::error!(%error, channel = name, "could not load history");
+                tracing::error!(%error, chan = name, "could not load history");
                 Vec::new()
             });
         let next_seq = match self.store.last_seq(name) {
@@ -885,7 +928,7 @@ impl World {
                 .messages
                 .extend(loaded.history.into_iter().map(message_from_store));
             tracing::info!(
-                channel = name,
+                chan = name,
                 loaded = channel.messages.len(),
                 "channel created"
             );
@@ -910,6 +953,7 @@ impl World {
             return;
         }
         target.members.push(user);
+        self.activity.joins.fetch_add(1, Ordering::Relaxed);
         let read_upto = target.next_seq;
         if let Some(member) = state.users.get_mut(&user) {
             member.windows.push(Window {
@@ -946,7 +990,7 @@ impl World {
     }
 
     fn leave_channel(&self, state: &mut State, user: UserId, channel: ChannelId, announce: bool) {
-        let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else {
+        let Some((nick, peer)) = state.users.get(&user).map(|u| (u.nick.clone(), u.peer)) else {
             return;
         };
         let Some(kind) = state.channels.get(&channel).map(|c| c.kind.clone()) else {
@@ -968,7 +1012,17 @@ impl World {
         let Some(target) = state.channels.get_mut(&channel) else {
             return;
         };
+        let members_before = target.members.len();
         target.members.retain(|&m| m != user);
+        if target.members.len() < members_before {
+            self.activity.parts.fetch_add(1, Ordering::Relaxed);
+            // The status window is left only by disconnecting, which has its own line.
+            match &kind {
+                ChannelKind::Public { name } => tracing::info!(%peer, nick, chan = name, "part"),
+                ChannelKind::Direct => tracing::info!(%peer, nick, chan = "(direct)", "part"),
+                ChannelKind::Status => {}
+            }
+        }
         target.recent_speakers.retain(|n| n != &nick);
         let remaining = target.members.len();
         let bridged = target.bridged;
@@ -987,14 +1041,14 @@ impl World {
                 state.channels.remove(&channel).map(|c| c.kind)
         {
             state.public_by_name.remove(&name);
-            tracing::info!(channel = name, "channel closed");
+            tracing::info!(chan = name, "channel closed");
         }
     }
 
     /// `/nick`: changes the user's nick; everyone in their channels is told.
     pub fn change_nick(&self, user: UserId, new_nick: &str) -> Result<(), NickError> {
         let mut state = self.lock();
-        let Some(old) = state.users.get(&user).map(|u| u.nick.clone()) else {
+        let Some((old, peer)) = state.users.get(&user).map(|u| (u.nick.clone(), u.peer)) else {
             return Ok(());
         };
         if nick::check_nick(new_nick) != nick::NickCheck::Valid(new_nick.to_string()) {
@@ -1046,7 +1100,7 @@ impl World {
                 Ping::Nobody,
             );
         }
-        tracing::info!(old, new = new_nick, "nick change");
+        tracing::info!(%peer, nick = new_nick, old, "nick change");
         Ok(())
     }
 
@@ -1199,7 +1253,10 @@ impl World {
     /// window has passed, so the password cannot be guessed at speed.
     pub fn authenticate(&self, user: UserId, attempt: &str) -> AuthOutcome {
         let mut state = self.lock();
-        let Some((address, nick)) = state.users.get(&user).map(|u| (u.address, u.nick.clone()))
+        let Some((address, peer, nick)) = state
+            .users
+            .get(&user)
+            .map(|u| (u.address, u.peer, u.nick.clone()))
         else {
             return AuthOutcome::Wrong;
         };
@@ -1210,7 +1267,7 @@ impl World {
             if elapsed >= FAILED_AUTH_WINDOW {
                 state.failed_auth.remove(&key);
             } else if count >= MAX_FAILED_AUTH {
-                tracing::warn!(%address, nick, "auth attempt refused: too many failures");
+                tracing::warn!(%peer, nick, "auth attempt refused: too many failures");
                 let left = FAILED_AUTH_WINDOW - elapsed;
                 return AuthOutcome::TooMany {
                     minutes: left.as_secs().div_ceil(60),
@@ -1222,12 +1279,12 @@ impl World {
             if let Some(u) = state.users.get_mut(&user) {
                 u.admin = true;
             }
-            tracing::info!(%address, nick, "auth ok");
+            tracing::info!(%peer, nick, "auth ok");
             return AuthOutcome::Ok;
         }
         let entry = state.failed_auth.entry(key).or_insert((0, now));
         entry.0 += 1;
-        tracing::warn!(%address, nick, failures = entry.0, "auth failed");
+        tracing::warn!(%peer, nick, failures = entry.0, "auth failed");
         AuthOutcome::Wrong
     }
 
@@ -1288,7 +1345,7 @@ impl World {
         match self.store.first_seq_at(&name, micros, oldest) {
             Ok(seq) => Some(seq.unwrap_or(oldest)),
             Err(error) => {
-                tracing::error!(%error, channel = name, "could not search history");
+                tracing::error!(%error, chan = name, "could not search history");
                 Some(oldest)
             }
         }
@@ -1640,6 +1697,7 @@ impl World {
         channel.next_seq += 1;
         crate::metrics::message_posted();
         channel.messages.push_back(message.clone());
+        self.activity.messages.fetch_add(1, Ordering::Relaxed);
         if channel.messages.len() > self.settings.hist_mem {
             let drop = self.settings.hist_tsz.clamp(1, channel.messages.len());
             channel.messages.drain(..drop);

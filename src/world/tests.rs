@@ -298,3 +298,40 @@ fn goto_and_scrolling_reach_history_older_than_memory() {
             .is_empty()
     );
 }
+
+#[test]
+fn activity_counts_every_membership_part_and_posted_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _store) = world(dir.path(), 100, 1000, 10);
+    assert_eq!(world.activity(), Activity::default());
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    // The status window: one join; its join line and the welcome text: two messages.
+    assert_eq!(
+        world.activity(),
+        Activity {
+            joins: 1,
+            parts: 0,
+            messages: 2
+        }
+    );
+    let (bob, _) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "g");
+    world.say(alice, "hi").expect("say");
+    world
+        .direct_message(alice, &world.nick(bob).expect("bob's nick"), "psst")
+        .expect("dm");
+    world.disconnect(alice, true);
+    let Activity {
+        joins,
+        parts,
+        messages,
+    } = world.activity();
+    // Joins: two status windows, #g, and both ends of the direct message.
+    assert_eq!(joins, 5);
+    // Parts: alice's status window, #g and the direct message.
+    assert_eq!(parts, 3);
+    // At least two lines per connect, #g's created and join lines, the message, the direct
+    // message's two join lines and its text, and two "has left" lines; the direct message
+    // may add a tip in bob's status window, which counts as well.
+    assert!(messages >= 2 + 2 + 2 + 1 + 3 + 2, "{messages}");
+}

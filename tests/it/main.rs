@@ -3,6 +3,7 @@
 mod bad_input;
 mod chat;
 mod clients;
+mod config_file;
 mod flood;
 mod fuzz_corpus;
 mod irc;

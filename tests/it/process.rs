@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use crate::support::{TestClient, data_dir};
 
-/// A running `r0c` process whose stdout is collected in the background.
-struct Process {
-    child: Child,
-    telnet: SocketAddr,
-    raw: SocketAddr,
+/// A running `r0c` process whose stdout and stderr are collected in the background.
+pub(crate) struct Process {
+    pub(crate) child: Child,
+    pub(crate) telnet: SocketAddr,
+    pub(crate) raw: SocketAddr,
     stdout: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::mpsc::Receiver<String>,
 }
 
 /// Two ports that were free a moment ago (the binary keeps r0c's rule that port 0 disables).
-fn free_ports() -> (u16, u16) {
+pub(crate) fn free_ports() -> (u16, u16) {
     let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     (
@@ -26,7 +27,7 @@ fn free_ports() -> (u16, u16) {
     )
 }
 
-fn r0c() -> Command {
+pub(crate) fn r0c() -> Command {
     Command::new(env!("CARGO_BIN_EXE_r0c"))
 }
 
@@ -39,7 +40,7 @@ impl Process {
         Process::start_with(dir, ports, &[])
     }
 
-    fn start_with(dir: &Path, ports: (u16, u16), extra: &[&str]) -> Process {
+    pub(crate) fn start_with(dir: &Path, ports: (u16, u16), extra: &[&str]) -> Process {
         Process::spawn(r0c(), dir, ports, extra)
     }
 
@@ -51,40 +52,65 @@ impl Process {
         (telnet, raw): (u16, u16),
         extra: &[&str],
     ) -> Process {
-        let mut child = command
+        command
             .args(["--dir", &dir.display().to_string(), "-i", "127.0.0.1"])
             .args(extra)
-            .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string()])
+            .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string()]);
+        Process::launch(command, (telnet, raw))
+    }
+
+    /// Starts `command`, which must make r0c listen on 127.0.0.1 on these ports, and waits
+    /// until it is up.
+    pub(crate) fn launch(mut command: Command, (telnet, raw): (u16, u16)) -> Process {
+        let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("r0c starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let stdout = lines_of(child.stdout.take().expect("stdout"));
+        let stderr = lines_of(child.stderr.take().expect("stderr"));
         let process = Process {
             child,
             telnet: SocketAddr::from(([127, 0, 0, 1], telnet)),
             raw: SocketAddr::from(([127, 0, 0, 1], raw)),
-            stdout: receiver,
+            stdout,
+            stderr,
         };
         process.wait_for_line("r0c is up");
         process
     }
 
-    fn wait_for_line(&self, needle: &str) -> String {
-        loop {
-            match self.stdout.recv_timeout(Duration::from_secs(20)) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("r0c never printed {needle:?}"),
+    /// The next stdout line containing `needle` (earlier ones are dropped).
+    pub(crate) fn wait_for_line(&self, needle: &str) -> String {
+        wait_for(&self.stdout, needle, "printed")
+    }
+
+    /// The next stderr (log) line containing `needle` (earlier ones are dropped).
+    pub(crate) fn wait_for_log(&self, needle: &str) -> String {
+        wait_for(&self.stderr, needle, "logged")
+    }
+}
+
+/// The lines of `reader`, read by a thread of their own so the process never blocks on a
+/// full pipe.
+fn lines_of(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (lines, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
             }
+        }
+    });
+    receiver
+}
+
+fn wait_for(lines: &std::sync::mpsc::Receiver<String>, needle: &str, verb: &str) -> String {
+    loop {
+        match lines.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("r0c never {verb} {needle:?}"),
         }
     }
 }

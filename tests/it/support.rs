@@ -207,6 +207,11 @@ impl TestClient {
         self.expect(text).await;
     }
 
+    /// The client's end of the connection, as the server's log lines name it (`peer`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream.local_addr().expect("local address")
+    }
+
     /// Everything received so far, as text.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.received).into_owned()
