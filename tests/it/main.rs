@@ -7,6 +7,7 @@ mod flood;
 mod fuzz_corpus;
 mod irc;
 mod limits;
+mod migration;
 mod process;
 mod properties;
 mod screen;

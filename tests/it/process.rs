@@ -1,12 +1,11 @@
 //! The real `r0c` binary: startup, arguments, clean shutdown and `kill -9`.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{TestClient, data_dir};
+use crate::support::{TestClient, data_dir, stdout_lines, wait_for_line};
 
 /// A running `r0c` process whose stdout is collected in the background.
 struct Process {
@@ -59,33 +58,19 @@ impl Process {
             .stderr(Stdio::null())
             .spawn()
             .expect("r0c starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let stdout = stdout_lines(&mut child);
         let process = Process {
             child,
             telnet: SocketAddr::from(([127, 0, 0, 1], telnet)),
             raw: SocketAddr::from(([127, 0, 0, 1], raw)),
-            stdout: receiver,
+            stdout,
         };
         process.wait_for_line("r0c is up");
         process
     }
 
     fn wait_for_line(&self, needle: &str) -> String {
-        loop {
-            match self.stdout.recv_timeout(Duration::from_secs(20)) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("r0c never printed {needle:?}"),
-            }
-        }
+        wait_for_line(&self.stdout, needle)
     }
 }
 
