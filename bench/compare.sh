@@ -29,7 +29,7 @@ for spec in "${series[@]}"; do
         if [ "$server" = r0c-1.6.1 ]; then
             (cd "$data" && exec "$OLDPWD/$venv/bin/python" -m r0c -i 127.0.0.1 -pt "$telnet" -pn "$raw" >/dev/null 2>&1) &
         else
-            ./target/release/r0c --dir "$data" -i 127.0.0.1 -pt "$telnet" -pn "$raw" \
+            ./target/release/r0c --dir "$data" -i 127.0.0.1 -pt "$telnet" -pn "$raw" --web 0 \
                 --no-flood-limit --max-per-ip 0 --conn-rate 0 -nc 20000 >/dev/null 2>&1 &
         fi
         pid=$!

@@ -1183,3 +1183,9 @@ fn parse_hex_width(value: &str) -> Result<usize, String> {
         _ => Err("expected a positive multiple of 8".to_owned()),
     }
 }
+
+/// The app dir r0c 1.6.1 and this server use when none is given: `~/.r0c` of the user
+/// running the program (`r0c import` reads the original's logs from there by default).
+pub fn default_app_dir_of_current_user() -> PathBuf {
+    default_app_dir(Host::current().home.as_deref())
+}

@@ -1,12 +1,20 @@
-//! The `r0c` command: parse the command line, start logging, run the server, exit status.
+//! The `r0c` command: parse the command line, start logging, run the server, exit status;
+//! or the `import` and `export` subcommands that migrate r0c 1.6.1's logs.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use r0c::config::{ConfigError, Invocation, PasswordSource, parse_args};
 use r0c::server::{Server, raise_file_limit};
+use r0c::store::import::{Migration, MigrationError};
 
 fn main() -> ExitCode {
-    let config = match parse_args(std::env::args_os()) {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    // Before the server's flags are parsed, since `import` would read as a stray argument.
+    if let Some(migration) = Migration::from_args(&args) {
+        return migrate(migration);
+    }
+    let config = match parse_args(args) {
         Ok(Invocation::Run(config)) => config,
         Ok(Invocation::Exit { output, status }) => {
             print!("{output}");
@@ -38,6 +46,34 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(config))
+}
+
+/// Runs `r0c import` or `r0c export` and prints its report. Exit status 1 when it failed
+/// or some file could not be read, 2 for a wrong command line, as for the server.
+fn migrate(migration: Result<Migration, MigrationError>) -> ExitCode {
+    match migration.and_then(Migration::run) {
+        Ok(outcome) => {
+            print!("{}", outcome.report);
+            if outcome.complete {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error @ (MigrationError::Usage(_) | MigrationError::Config(_))) => {
+            eprintln!("r0c: {error}");
+            ExitCode::from(ConfigError::EXIT_STATUS as u8)
+        }
+        Err(error) => {
+            eprintln!("r0c: {error}");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                eprintln!("  because: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run(config: r0c::config::Config) -> ExitCode {

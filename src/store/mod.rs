@@ -35,10 +35,12 @@
 //! happen when a channel is created (history load) and when someone scrolls or jumps (`/g`)
 //! past the history in memory, each a short indexed query, so a `std::sync::Mutex` is enough.
 
+pub mod import;
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -161,6 +163,27 @@ pub enum StoreError {
     /// A read query failed.
     #[error("history query failed")]
     Query(#[from] rusqlite::Error),
+    /// The lock file next to the database cannot be opened or locked.
+    #[error("cannot lock {}", .path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// What the system reported.
+        source: std::io::Error,
+    },
+    /// `r0c import` is rewriting the history right now; a server started meanwhile would
+    /// number new messages on top of numbers the import is changing.
+    #[error("{} is locked by a running `r0c import`; start the server when it is done", .path.display())]
+    Importing {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// An import needs the database to itself, and a server (or another import) has it open.
+    #[error("a running r0c server (or another import) uses {}; stop it first", .path.display())]
+    InUse {
+        /// The lock file.
+        path: PathBuf,
+    },
 }
 
 /// One public-channel message as stored.
@@ -190,6 +213,9 @@ pub struct Store {
     /// ticket up to this number is on disk. Clients show a message only once it is, so a
     /// crash never loses something that someone has seen.
     committed: Arc<AtomicU64>,
+    /// A shared lock on [`lock_path`], held while the store is open, so `r0c import` (which
+    /// takes it exclusively) never renumbers history under a running server.
+    _shared_lock: File,
 }
 
 /// The sending side of the writer queue and the ops that did not fit into it.
@@ -271,35 +297,12 @@ impl Store {
         durability: Durability,
         capacity: usize,
     ) -> Result<Store, StoreError> {
+        let shared_lock = take_lock(path, LockKind::Shared)?;
+        let conn = open_writer(path, durability)?;
         let open_error = |source| StoreError::Open {
             path: path.to_owned(),
             source,
         };
-        // Without SQLITE_OPEN_URI, so a path is always a path and never a `file:` URI.
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-        // Checked first, so a file from a newer r0c is left exactly as it was.
-        let found = migrate(&mut conn).map_err(open_error)?;
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema {
-                path: path.to_owned(),
-                found,
-            });
-        }
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(open_error)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!(path = %path.display(), mode, "history database is not in WAL mode");
-        }
-        conn.execute_batch(match durability {
-            Durability::ProcessCrash => "PRAGMA synchronous = NORMAL",
-            Durability::PowerCut => "PRAGMA synchronous = FULL",
-        })
-        .map_err(open_error)?;
 
         let reader = Connection::open_with_flags(
             path,
@@ -331,6 +334,7 @@ impl Store {
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(handle)),
             committed,
+            _shared_lock: shared_lock,
         })
     }
 
@@ -573,6 +577,88 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Opens (or creates) the database for writing: schema brought up to date, WAL mode, the
+/// chosen durability. Used by the store's writer and by `r0c import`.
+fn open_writer(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
+    let open_error = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    // Without SQLITE_OPEN_URI, so a path is always a path and never a `file:` URI.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+    // Checked first, so a file from a newer r0c is left exactly as it was.
+    let found = migrate(&mut conn).map_err(open_error)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.to_owned(),
+            found,
+        });
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(open_error)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "history database is not in WAL mode");
+    }
+    conn.execute_batch(match durability {
+        Durability::ProcessCrash => "PRAGMA synchronous = NORMAL",
+        Durability::PowerCut => "PRAGMA synchronous = FULL",
+    })
+    .map_err(open_error)?;
+    Ok(conn)
+}
+
+/// The lock file of the database at `database`: its name with `.lock` appended.
+///
+/// SQLite's own locks last one transaction; this one lasts as long as a process uses the
+/// file, which is what tells a server and an import apart.
+pub fn lock_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Who holds the lock file: servers share it, an import holds it alone.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LockKind {
+    Shared,
+    Exclusive,
+}
+
+/// Opens (creating it if needed) and locks the lock file of `database`, without waiting.
+///
+/// An exclusive lock that cannot be had means a server (or another import) has the database
+/// open; a shared one that cannot be had means an import is running.
+fn take_lock(database: &Path, kind: LockKind) -> Result<File, StoreError> {
+    let path = lock_path(database);
+    let lock_error = |source| StoreError::Lock {
+        path: path.clone(),
+        source,
+    };
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(lock_error)?;
+    let locked = match kind {
+        LockKind::Shared => file.try_lock_shared(),
+        LockKind::Exclusive => file.try_lock(),
+    };
+    match locked {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) if kind == LockKind::Shared => {
+            Err(StoreError::Importing { path })
+        }
+        Err(TryLockError::WouldBlock) => Err(StoreError::InUse { path }),
+        Err(TryLockError::Error(error)) => Err(lock_error(error)),
     }
 }
 

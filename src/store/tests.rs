@@ -281,8 +281,9 @@ fn newer_schema_version_is_refused() {
 fn unusable_paths_are_typed_errors() {
     let (dir, _) = temp_db();
     let missing = Store::open(&dir.path().join("no such dir").join("r0c.db"));
+    // The lock file next to the database is the first thing created there.
     assert!(
-        matches!(missing, Err(StoreError::Open { .. })),
+        matches!(missing, Err(StoreError::Lock { .. })),
         "{:?}",
         missing.err()
     );
@@ -334,7 +335,7 @@ fn hostile_names_are_just_data() {
         })
         .collect();
     files.sort();
-    assert_eq!(files, ["r0c.db", "r0c.db-shm", "r0c.db-wal"]);
+    assert_eq!(files, ["r0c.db", "r0c.db-shm", "r0c.db-wal", "r0c.db.lock"]);
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod flood;
 mod fuzz_corpus;
 mod irc;
 mod limits;
+mod migration;
 mod process;
 mod properties;
 mod screen;

@@ -1,12 +1,11 @@
 //! The real `r0c` binary: startup, arguments, clean shutdown and `kill -9`.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{TestClient, data_dir};
+use crate::support::{TestClient, data_dir, lines_of};
 
 /// A running `r0c` process whose stdout and stderr are collected in the background.
 pub(crate) struct Process {
@@ -55,7 +54,9 @@ impl Process {
         command
             .args(["--dir", &dir.display().to_string(), "-i", "127.0.0.1"])
             .args(extra)
-            .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string()]);
+            .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string()])
+            // The web terminal's default port is fixed; tests run side by side.
+            .args(["--web", "0"]);
         Process::launch(command, (telnet, raw))
     }
 
@@ -89,20 +90,6 @@ impl Process {
     pub(crate) fn wait_for_log(&self, needle: &str) -> String {
         wait_for(&self.stderr, needle, "logged")
     }
-}
-
-/// The lines of `reader`, read by a thread of their own so the process never blocks on a
-/// full pipe.
-fn lines_of(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
-    let (lines, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(reader).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
 }
 
 fn wait_for(lines: &std::sync::mpsc::Receiver<String>, needle: &str, verb: &str) -> String {
