@@ -77,6 +77,7 @@ fn render(outcome: Result<Invocation, ConfigError>, app_dir: PathBuf) -> String 
                 listen_ip: IpAddr::from([0, 0, 0, 0]),
                 telnet_port: 2323,
                 netcat_port: 1531,
+                web_port: DEFAULT_WEB_PORT,
                 flood: crate::client::flood::FloodLimits::default(),
                 ..Config::default_for_tests(app_dir)
             };
@@ -162,6 +163,19 @@ fn ports() {
     check(
         "-pt 1 -tpn 1",
         "error: port 1 was specified for both -pt and -tpn",
+    );
+    check("--web 0", "web_port = 0");
+    check(
+        "--web 8080 --web-tls 8443 --metrics-public",
+        "web_port = 8080 \n web_tls_port = 8443 \n metrics_public = true",
+    );
+    check(
+        "--web-tls 8023",
+        "error: port 8023 was specified for both --web and --web-tls",
+    );
+    check(
+        "-pn 8023",
+        "error: port 8023 was specified for both -pn and --web",
     );
 }
 

@@ -136,7 +136,14 @@ async fn rust_log_info_logs_connect_join_and_nick_change_with_the_peer() {
     command
         .env("RUST_LOG", "info")
         .args(["--dir", &dir.display().to_string(), "-i", "127.0.0.1"])
-        .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string(), "--web", "0"]);
+        .args([
+            "-pt",
+            &telnet.to_string(),
+            "-pn",
+            &raw.to_string(),
+            "--web",
+            "0",
+        ]);
     let server = Process::launch(command, (telnet, raw));
     let mut client = TestClient::joined(server.raw).await;
     let peer = format!("peer={}", client.local_addr());

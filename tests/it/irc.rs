@@ -492,7 +492,14 @@ async fn the_binary_bridges_with_ircn_and_ircb_and_says_goodbye_on_sigterm() {
     let (telnet, raw) = (free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_r0c"))
         .args(["--dir", &dir.display().to_string(), "-i", "127.0.0.1"])
-        .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string(), "--web", "0"])
+        .args([
+            "-pt",
+            &telnet.to_string(),
+            "-pn",
+            &raw.to_string(),
+            "--web",
+            "0",
+        ])
         .args([
             "--ircn",
             &format!("Test,127.0.0.1,{},{BRIDGE_NICK}", ircd.port),

@@ -23,7 +23,8 @@ pub struct TestServer {
     /// The TLS listeners, when started with [`TestServer::start_with_tls`].
     pub tls_telnet: Option<SocketAddr>,
     pub tls_raw: Option<SocketAddr>,
-    /// The web terminal, when started with [`TestServer::start_with_web`].
+    /// The web terminal, when started with [`TestServer::start_with_web`] (or its HTTPS
+    /// twin, with [`TestServer::start_with_web_tls`]).
     pub web: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
@@ -45,6 +46,19 @@ impl TestServer {
         TestServer::start_kinds(config, &ListenerKind::ALL).await
     }
 
+    /// Starts a server with the telnet, raw and HTTPS web listeners.
+    pub async fn start_with_web_tls(config: Config) -> TestServer {
+        TestServer::start_kinds(
+            config,
+            &[
+                ListenerKind::Telnet,
+                ListenerKind::Raw,
+                ListenerKind::WebTls,
+            ],
+        )
+        .await
+    }
+
     /// Starts a server with the telnet, raw and web listeners.
     pub async fn start_with_web(config: Config) -> TestServer {
         TestServer::start_kinds(
@@ -64,7 +78,9 @@ impl TestServer {
         let raw = server.local_addr(ListenerKind::Raw).expect("raw listener");
         let tls_telnet = server.local_addr(ListenerKind::TlsTelnet);
         let tls_raw = server.local_addr(ListenerKind::TlsRaw);
-        let web = server.local_addr(ListenerKind::Web);
+        let web = server
+            .local_addr(ListenerKind::Web)
+            .or(server.local_addr(ListenerKind::WebTls));
         let shutdown = server.shutdown_token();
         let task = tokio::spawn(server.run());
         TestServer {
@@ -111,7 +127,10 @@ pub fn lines_of(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc:
     use std::io::BufRead;
     let (lines, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(reader).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(reader)
+            .lines()
+            .map_while(Result::ok)
+        {
             if lines.send(line).is_err() {
                 break;
             }

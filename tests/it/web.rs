@@ -8,7 +8,7 @@ use std::num::NonZeroU16;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -31,8 +31,8 @@ async fn http_get(web: SocketAddr, path: &str) -> String {
 
 /// A browser terminal as the page is one: it answers cursor-position probes the way
 /// xterm.js does and draws what it gets on a terminal emulator.
-struct Browser {
-    socket: WebSocketStream<TcpStream>,
+struct Browser<S = TcpStream> {
+    socket: WebSocketStream<S>,
     terminal: vt100::Parser,
     /// Text control messages from the server.
     notes: Vec<String>,
@@ -49,14 +49,16 @@ impl Browser {
             .await
             .expect("handshake")
     }
+}
 
+impl<S: AsyncRead + AsyncWrite + Unpin> Browser<S> {
     async fn open_on(
-        stream: TcpStream,
+        stream: S,
         web: SocketAddr,
         cols: u16,
         rows: u16,
         origin: &str,
-    ) -> Result<Browser, tokio_tungstenite::tungstenite::Error> {
+    ) -> Result<Browser<S>, tokio_tungstenite::tungstenite::Error> {
         let mut request = format!("ws://{web}/ws?cols={cols}&rows={rows}")
             .into_client_request()
             .expect("request");
@@ -106,7 +108,7 @@ impl Browser {
         }
     }
 
-    async fn wait_until(&mut self, what: &str, done: impl Fn(&Browser) -> bool) {
+    async fn wait_until(&mut self, what: &str, done: impl Fn(&Browser<S>) -> bool) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !done(self) {
             match tokio::time::timeout_at(deadline, self.receive_one()).await {
@@ -397,5 +399,69 @@ async fn metrics_count_web_clients_by_mode_and_answer_loopback() {
         metrics.contains("r0c_bytes_out_total{listener=\"web\"}"),
         "{metrics}"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_tls_serves_the_page_and_the_chat_with_the_tls_certificate() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_web_tls(test_config(&dir)).await;
+    let web = server.web.expect("web tls");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(dir.join("cert.crt")).expect("cert.crt") {
+        roots.add(cert.expect("certificate")).expect("trust it");
+    }
+    let client = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+    let name = ServerName::try_from("localhost").expect("name");
+
+    let tcp = TcpStream::connect(web).await.expect("connect");
+    let mut tls = connector
+        .connect(name.clone(), tcp)
+        .await
+        .expect("verified handshake");
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut page = Vec::new();
+    // The server may end TLS without close_notify once the response is out; what arrived counts.
+    let _ = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut page)).await;
+    let page = String::from_utf8_lossy(&page);
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("static/xterm.js"),
+        "{page}"
+    );
+
+    let tcp = TcpStream::connect(web).await.expect("connect");
+    let tls = connector
+        .connect(name, tcp)
+        .await
+        .expect("verified handshake");
+    let mut browser = Browser::open_on(tls, web, 80, 24, &format!("https://{web}"))
+        .await
+        .expect("wss handshake");
+    browser.expect("r0c readme (and status info)").await;
+    browser.type_keys("/join #secure\r").await;
+    browser.expect("has joined").await;
+
+    // A plain HTTP request on the HTTPS port fails the handshake and costs nothing else.
+    let mut plain = TcpStream::connect(web).await.expect("connect");
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("request");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, plain.read_to_end(&mut answer)).await;
+    assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+    browser.type_keys("still fine\r").await;
+    browser.expect("still fine").await;
     server.stop().await;
 }

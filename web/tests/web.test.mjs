@@ -1,6 +1,7 @@
 // The web terminal in a real browser: Debian's chromium driven by playwright-core. It starts
 // the server binary on 127.0.0.1, opens the page, joins a channel, exchanges messages with a
-// real telnet client, and resizes the window. Run by ./test.sh (node --test web/tests/).
+// real telnet client, and resizes the window. Run by ./test.sh; screenshots go to
+// web/test-output/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,9 +9,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-const here = import.meta.dirname;
+const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const binary = process.env.R0C_BIN ?? path.join(root, 'target', 'debug', 'r0c');
 const outputDir = path.join(here, '..', 'test-output');
