@@ -93,6 +93,8 @@ fn describe() {
 
 /// The Prometheus text exposition of every metric.
 pub fn render() -> String {
+    metrics::counter!(MESSAGES)
+        .absolute(MESSAGES_POSTED.load(std::sync::atomic::Ordering::Relaxed));
     match handle() {
         Some(handle) => handle.render(),
         None => "# r0c: metrics are not available in this process\n".to_string(),
