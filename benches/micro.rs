@@ -154,6 +154,7 @@ impl Bars {
             input: "",
             prompt_nick: &self.nick,
             cursor_col: self.nick.len() + 3,
+            may_save_cursor: true,
         }
     }
 }

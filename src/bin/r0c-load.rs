@@ -33,6 +33,8 @@ const SLOW_STEP_TIMEOUT: Duration = Duration::from_secs(120);
 /// SO_RCVBUF of slow-link clients.
 const SLOW_RECEIVE_BUFFER: u32 = 4096;
 
+/// How long the readers read before bytes are counted and the senders start.
+const SETTLE: Duration = Duration::from_secs(1);
 /// Marks a token in message text: `zq<sequence>qz`.
 const TOKEN_START: &[u8] = b"zq";
 const TOKEN_END: &[u8] = b"qz";
@@ -97,7 +99,11 @@ struct Shared {
     /// Latencies in microseconds.
     latencies: Mutex<Histogram<u64>>,
     seen: AtomicUsize,
+    /// Bytes the readers received since `counting` was set.
     bytes: AtomicU64,
+    /// Set once the screens settled after everyone joined: what the joins caused (a line per
+    /// later joiner on every screen) is not a cost of the messages.
+    counting: std::sync::atomic::AtomicBool,
 }
 
 #[tokio::main]
@@ -110,6 +116,7 @@ async fn main() -> anyhow_free::Result {
         latencies: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
         seen: AtomicUsize::new(0),
         bytes: AtomicU64::new(0),
+        counting: std::sync::atomic::AtomicBool::new(false),
     });
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
     let rss_before = args.pid.and_then(current_rss_kib);
@@ -241,6 +248,9 @@ async fn main() -> anyhow_free::Result {
             }
         })
     };
+    // The readers take in what the joins caused; bytes count from here on.
+    tokio::time::sleep(SETTLE).await;
+    shared.counting.store(true, Ordering::Release);
     let senders = pick_senders(&writers, args.senders.max(1));
     let mut expected = 0usize;
     let mut last_token_of_channel: Vec<Option<usize>> = vec![None; channels];
@@ -746,7 +756,9 @@ async fn read_tokens(mut reader: OwnedReadHalf, shared: Arc<Shared>) {
             Ok(n) => n,
         };
         let now = shared.epoch.elapsed().as_micros() as u64 + 1;
-        shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        if shared.counting.load(Ordering::Relaxed) {
+            shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        }
         scanner.scan(&buf[..n], |token| {
             if let Some(sent) = shared.sent_at.get(token)
                 && seen_tokens.insert(token)

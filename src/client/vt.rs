@@ -312,6 +312,7 @@ impl Vt100Ui {
             cursor_col = prompt_nick.chars().count() + 3;
         }
         let frame = Frame {
+            may_save_cursor: self.line_budget.is_none(),
             topic: &text::strip_formatting(&view.topic),
             pane,
             status: &status,

@@ -44,6 +44,10 @@ pub struct Frame<'a> {
     pub prompt_nick: &'a str,
     /// 1-based column where the cursor belongs on the input row.
     pub cursor_col: usize,
+    /// A frame that leaves the input row alone may wrap its changes in DECSC/DECRC
+    /// (`ESC 7` … `ESC 8`) to put the cursor back, instead of parking it anew. Off on paced
+    /// links, whose echoes use the one saved-cursor slot themselves.
+    pub may_save_cursor: bool,
 }
 
 /// What the client's screen holds, as far as we know.
@@ -135,6 +139,14 @@ impl Screen {
     pub fn render(&mut self, frame: &Frame<'_>, out: &mut String) {
         let start = out.len();
         self.drew_input = false;
+        let input = format!("\x1b[0;36m{}>\x1b[0m {}", frame.prompt_nick, frame.input);
+        let target = (self.input_row(), frame.cursor_col.max(1));
+        // The cursor is parked where it belongs and the input row stays: whatever else
+        // changes can be written between DECSC and DECRC, which also restores the plain
+        // attributes of the park (4 bytes instead of a reset and a cursor position).
+        let save_cursor = frame.may_save_cursor
+            && self.cursor == Some(target)
+            && self.input.as_deref() == Some(input.as_str());
         let pane_rows = self.pane_rows();
         match &frame.pane {
             PaneChange::Unchanged => {}
@@ -190,12 +202,23 @@ impl Screen {
 
         self.render_status(frame.status, out);
 
-        let input = format!("\x1b[0;36m{}>\x1b[0m {}", frame.prompt_nick, frame.input);
+        if save_cursor {
+            if out.len() > start {
+                // DECRC restores the attributes too: a closing reset would be wasted.
+                if out.ends_with("\x1b[0m") {
+                    out.truncate(out.len() - "\x1b[0m".len());
+                }
+                out.insert_str(start, "\x1b7");
+                out.push_str("\x1b8");
+            }
+            self.cursor = Some(target);
+            return;
+        }
+
         let prompt_cols = crate::term::width::str_width(frame.prompt_nick) + 2;
         self.render_input(&input, prompt_cols, out);
 
         let wrote_anything = out.len() > start;
-        let target = (self.input_row(), frame.cursor_col.max(1));
         if wrote_anything || self.cursor != Some(target) {
             // Leave the terminal's attributes plain before parking the cursor.
             if last_sgr(&out[start..]).is_some_and(|sgr| sgr != "\x1b[0m") {
@@ -213,8 +236,20 @@ impl Screen {
         match &self.status {
             Some(old) if old == status => return,
             Some(old) if only_clock_differs(old, status) => {
-                let clock_end = STATUS_SGR.len() + 6;
-                let _ = write!(out, "\x1b[{row}H{}\x1b[0m", &status[..clock_end]);
+                // Only the clock digits from the first one that changed (mostly the last one
+                // or two), in the status bar's colours.
+                let clock = STATUS_SGR.len()..STATUS_SGR.len() + 6;
+                let same = old[clock.clone()]
+                    .bytes()
+                    .zip(status[clock.clone()].bytes())
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                let _ = write!(
+                    out,
+                    "\x1b[{row};{}H{STATUS_SGR}{}\x1b[0m",
+                    same + 1,
+                    &status[clock.start + same..clock.end]
+                );
             }
             Some(old) => {
                 // Rewrite from the first field that changed; when the changed field keeps its
@@ -241,10 +276,10 @@ impl Screen {
                         .sum::<usize>()
                         + 1;
                     let _ = write!(out, "\x1b[{row};{column}H");
-                    // The attributes in force where the rewrite starts.
-                    for span in &new_spans[..first] {
-                        out.push_str(span.0);
-                    }
+                    // The attributes in force where the rewrite starts, as one SGR.
+                    out.push_str(&crate::term::style::fold_sgr(
+                        new_spans[..first].iter().map(|span| span.0),
+                    ));
                     if same_tail {
                         let (sgr, text) = new_spans[first];
                         let _ = write!(out, "{sgr}{text}");

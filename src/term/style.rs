@@ -527,5 +527,84 @@ pub fn input_preview(chars: &[char], first: usize, max_width: usize) -> String {
     out
 }
 
+/// One SGR sequence with the effect of `sgrs` applied in order from the plain state: the
+/// attributes in force after them. Used where a row is rewritten from the middle, instead of
+/// replaying every code before that point. Foreground and background keep their 16-colour
+/// code and their 256-colour code apart, since a 16-colour terminal ignores the latter and
+/// keeps the former.
+pub fn fold_sgr<'a>(sgrs: impl IntoIterator<Item = &'a str>) -> String {
+    #[derive(Default)]
+    struct State {
+        bold: bool,
+        underline: bool,
+        reverse: bool,
+        fg: Option<u16>,
+        fg256: Option<u16>,
+        bg: Option<u16>,
+        bg256: Option<u16>,
+    }
+    let mut state = State::default();
+    for sgr in sgrs {
+        let Some(params) = sgr.strip_prefix("\x1b[").and_then(|p| p.strip_suffix('m')) else {
+            continue;
+        };
+        let mut codes = params
+            .split(';')
+            .map(|code| code.parse::<u16>().unwrap_or(0));
+        while let Some(code) = codes.next() {
+            match code {
+                0 => state = State::default(),
+                1 => state.bold = true,
+                22 => state.bold = false,
+                4 => state.underline = true,
+                24 => state.underline = false,
+                7 => state.reverse = true,
+                27 => state.reverse = false,
+                30..=37 | 90..=97 => (state.fg, state.fg256) = (Some(code), None),
+                39 => (state.fg, state.fg256) = (None, None),
+                40..=47 | 100..=107 => (state.bg, state.bg256) = (Some(code), None),
+                49 => (state.bg, state.bg256) = (None, None),
+                38 | 48 => {
+                    // Only the 256-colour form (`38;5;n`) is used here.
+                    let (Some(5), Some(index)) = (codes.next(), codes.next()) else {
+                        continue;
+                    };
+                    if code == 38 {
+                        state.fg256 = Some(index);
+                    } else {
+                        state.bg256 = Some(index);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = String::from("\x1b[0");
+    for (on, code) in [
+        (state.bold, "1"),
+        (state.underline, "4"),
+        (state.reverse, "7"),
+    ] {
+        if on {
+            out.push(';');
+            out.push_str(code);
+        }
+    }
+    for (value, prefix) in [
+        (state.fg, ""),
+        (state.fg256, "38;5;"),
+        (state.bg, ""),
+        (state.bg256, "48;5;"),
+    ] {
+        if let Some(value) = value {
+            out.push(';');
+            out.push_str(prefix);
+            out.push_str(&value.to_string());
+        }
+    }
+    out.push('m');
+    out
+}
+
 #[cfg(test)]
 mod tests;

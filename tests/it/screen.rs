@@ -89,10 +89,13 @@ async fn messages_are_pushed_into_the_pane_with_r0c_sequence() {
     bob.line("one more").await;
     alice.expect("yyryyd one more").await;
     let push = String::from_utf8_lossy(&alice.bytes()[before..]).into_owned();
+    // r0c's line push sequence (scripted clients match `H LF LF ESC[K`), between DECSC and
+    // DECRC, which put the cursor back on the input line in 4 bytes.
     assert!(
-        push.starts_with("\x1b[2;22r\x1b[21H\n\n\x1b[K"),
+        push.starts_with("\x1b7\x1b[2;22r\x1b[21H\n\n\x1b[K") && push.ends_with("\x1b[r\x1b8"),
         "r0c's line push sequence: {push:?}"
     );
+    assert_eq!(alice.terminal().cursor_position(), (23, 8));
     assert!(alice.row(21).ends_with("yyryyd one more"));
     let bottom = alice.row(20);
     assert!(

@@ -58,6 +58,7 @@ fn frame<'a>(pane: PaneChange, status: &'a str, input: &'a str, cursor_col: usiz
         input,
         prompt_nick: "kywmyv",
         cursor_col,
+        may_save_cursor: false,
     }
 }
 
@@ -124,13 +125,12 @@ fn idle_clock_tick_sends_only_the_clock() {
     term.show(&frame(PaneChange::Redraw(vec![]), &first, "", 9));
     let second = status("184045", "0: \x1b[1;37mr0c-status\x1b[22m");
     let bytes = term.show(&frame(PaneChange::Unchanged, &second, "", 9));
-    assert_eq!(
-        bytes,
-        "\x1b[23H\x1b[0;37;44;48;5;235m184045\x1b[0m\x1b[24;9H"
-    );
+    // Only the digit that changed.
+    assert_eq!(bytes, "\x1b[23;6H\x1b[0;37;44;48;5;235m5\x1b[0m\x1b[24;9H");
+    assert_eq!(term.row(22), "184045   0: r0c-status");
     assert_eq!(
         bytes.len(),
-        41,
+        38,
         "r0c's idle tick is 41 bytes; ours is no larger"
     );
     assert_eq!(term.row(22), "184045   0: r0c-status");
@@ -260,4 +260,84 @@ fn a_changed_status_field_is_rewritten_alone() {
     );
     let cell = term.parser.screen().cell(22, 19).expect("cell");
     assert!(cell.bold(), "the + keeps its bold attribute");
+}
+
+/// A frame that may wrap its changes in DECSC/DECRC.
+fn saving(frame: Frame<'_>) -> Frame<'_> {
+    Frame {
+        may_save_cursor: true,
+        ..frame
+    }
+}
+
+#[test]
+fn a_parked_cursor_is_saved_and_restored_around_pushes_and_ticks() {
+    let mut term = Terminal::new(80, 24);
+    let first = status("184040", "1: #g(2)");
+    term.show(&saving(frame(
+        PaneChange::Redraw(vec!["a".into()]),
+        &first,
+        "",
+        9,
+    )));
+    assert_eq!(term.cursor(), (23, 8));
+    let bytes = term.show(&saving(frame(
+        PaneChange::Append(vec!["\x1b[7m184041\x1b[0m b".into()]),
+        &first,
+        "",
+        9,
+    )));
+    assert_eq!(
+        bytes,
+        "\x1b7\x1b[2;22r\x1b[3H\x1b[K\x1b[7m184041\x1b[0m b\x1b[r\x1b8"
+    );
+    assert_eq!(term.row(2), "184041 b");
+    assert_eq!(term.cursor(), (23, 8));
+    let second = status("184045", "1: #g(2)");
+    let bytes = term.show(&saving(frame(PaneChange::Unchanged, &second, "", 9)));
+    assert_eq!(bytes, "\x1b7\x1b[23;6H\x1b[0;37;44;48;5;235m5\x1b8");
+    assert_eq!(term.row(22), "184045   1: #g(2)");
+    assert_eq!(term.cursor(), (23, 8));
+    // Typing afterwards lands at the input row, in plain attributes.
+    let bytes = term.show(&saving(frame(PaneChange::Unchanged, &second, "hi", 11)));
+    assert_eq!(bytes, "hi");
+    let cell = term.parser.screen().cell(23, 8).expect("cell");
+    assert_eq!(
+        (cell.contents(), cell.bgcolor()),
+        ("h", vt100::Color::Default)
+    );
+}
+
+#[test]
+fn a_frame_that_rewrites_the_input_row_parks_the_cursor_as_before() {
+    let mut term = Terminal::new(80, 24);
+    let status = status("184040", "1: #g(2)");
+    term.show(&saving(frame(PaneChange::Redraw(vec![]), &status, "", 9)));
+    let bytes = term.show(&saving(frame(
+        PaneChange::Append(vec!["x".into()]),
+        &status,
+        "\x1b[1mbold\x1b[0m",
+        13,
+    )));
+    assert!(!bytes.contains("\x1b7"), "{bytes:?}");
+    assert!(bytes.ends_with("\x1b[24;13H"), "{bytes:?}");
+    assert_eq!(term.cursor(), (23, 12));
+}
+
+#[test]
+fn a_status_rewrite_from_the_middle_folds_the_attributes_before_it() {
+    let mut term = Terminal::new(80, 24);
+    let first = status("184040", "1: \x1b[1;37m#g\x1b[22m(3)\x1b[22;36m   ann, bob");
+    term.show(&frame(PaneChange::Redraw(vec![]), &first, "", 9));
+    let second = status("184040", "1: \x1b[1;37m#g\x1b[22m(3)\x1b[22;36m   bob, ann");
+    let bytes = term.show(&frame(PaneChange::Unchanged, &second, "", 9));
+    // The codes before the rewritten field are folded into one SGR.
+    assert_eq!(
+        bytes,
+        "\x1b[23;18H\x1b[0;37;44;48;5;235m\x1b[22;36m   bob, ann\x1b[0m\x1b[24;9H"
+    );
+    assert_eq!(term.row(22), "184040   1: #g(3)   bob, ann");
+    let cell = term.parser.screen().cell(22, 21).expect("cell");
+    assert_eq!(cell.fgcolor(), vt100::Color::Idx(6));
+    assert!(!cell.bold());
 }

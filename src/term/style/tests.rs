@@ -386,3 +386,27 @@ fn invariants_hold_for_formatted_text() {
         }
     }
 }
+
+#[test]
+fn folded_sgr_is_the_state_after_all_codes() {
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "\x1b[0m"),
+        (
+            &[
+                "\x1b[0;37;44;48;5;235m",
+                "\x1b[1;37m",
+                "\x1b[22m",
+                "\x1b[22;36m",
+            ],
+            "\x1b[0;36;44;48;5;235m",
+        ),
+        (&["\x1b[1m", "\x1b[7m", "\x1b[0m", "\x1b[4m"], "\x1b[0;4m"),
+        (&["\x1b[38;5;220m", "\x1b[31m"], "\x1b[0;31m"),
+        (&["\x1b[31;38;5;220m"], "\x1b[0;31;38;5;220m"),
+        (&["\x1b[44m", "\x1b[49m", "\x1b[1;27m"], "\x1b[0;1m"),
+        (&["not an sgr", "\x1b[38;2m", "\x1b[m"], "\x1b[0m"),
+    ];
+    for (sgrs, expected) in cases {
+        assert_eq!(super::fold_sgr(sgrs.iter().copied()), *expected, "{sgrs:?}");
+    }
+}
