@@ -3,7 +3,7 @@
 //!
 //! Counters and gauges are updated where things happen (a connection task holds its own
 //! handles, so the hot path is one atomic add); values that already exist elsewhere (the
-//! store's queue, the world's totals) are read when `/metrics` is asked for.
+//! store's queue, the world's message total) are read when `/metrics` is asked for.
 
 use std::sync::OnceLock;
 
@@ -91,10 +91,10 @@ fn describe() {
     metrics::describe_counter!(REFUSED, "connections refused by the connection limits");
 }
 
-/// The Prometheus text exposition of every metric.
-pub fn render() -> String {
-    metrics::counter!(MESSAGES)
-        .absolute(MESSAGES_POSTED.load(std::sync::atomic::Ordering::Relaxed));
+/// The Prometheus text exposition of every metric; `messages_posted` is the world's total
+/// ([`crate::world::World::activity`]).
+pub fn render(messages_posted: u64) -> String {
+    metrics::counter!(MESSAGES).absolute(messages_posted);
     match handle() {
         Some(handle) => handle.render(),
         None => "# r0c: metrics are not available in this process\n".to_string(),
@@ -136,19 +136,9 @@ pub fn irc_link(network: &str) -> Gauge {
     metrics::gauge!(IRC_LINK_UP, "network" => network.to_string())
 }
 
-/// Messages posted so far; the counter and the per-second gauge are set from it.
-static MESSAGES_POSTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// A message was posted in some channel. One relaxed atomic add: this runs under the world
-/// lock for every message.
-pub fn message_posted() {
-    MESSAGES_POSTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Brings the message counter up to date and sets the per-second gauge from the messages
-/// posted since the previous call, `elapsed` ago.
-pub fn sample_message_rate(previous: &mut u64, elapsed: std::time::Duration) {
-    let now = MESSAGES_POSTED.load(std::sync::atomic::Ordering::Relaxed);
+/// Brings the message counter up to `now` (the world's total of posted messages) and sets
+/// the per-second gauge from the messages posted since the previous call, `elapsed` ago.
+pub fn sample_message_rate(now: u64, previous: &mut u64, elapsed: std::time::Duration) {
     metrics::counter!(MESSAGES).absolute(now);
     if !elapsed.is_zero() {
         let rate = now.saturating_sub(*previous) as f64 / elapsed.as_secs_f64();

@@ -480,7 +480,11 @@ async fn clock(world: Arc<World>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
         }
         ticks += 1;
-        crate::metrics::sample_message_rate(&mut messages_before, sampled.elapsed());
+        crate::metrics::sample_message_rate(
+            world.activity().messages,
+            &mut messages_before,
+            sampled.elapsed(),
+        );
         sampled = std::time::Instant::now();
         if ticks.is_multiple_of(TRIM_EVERY_TICKS) {
             // Blocking but short (it walks the heap): off the async threads.

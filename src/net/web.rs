@@ -387,7 +387,7 @@ async fn metrics(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(),
+        crate::metrics::render(context.world.activity().messages),
     )
         .into_response()
 }

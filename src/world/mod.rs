@@ -1695,7 +1695,6 @@ impl World {
             watcher.notify_one();
         }
         channel.next_seq += 1;
-        crate::metrics::message_posted();
         channel.messages.push_back(message.clone());
         self.activity.messages.fetch_add(1, Ordering::Relaxed);
         if channel.messages.len() > self.settings.hist_mem {
