@@ -141,11 +141,15 @@ pub fn lines_of(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc:
 
 /// Waits for a line containing `needle` from [`stdout_lines`]; fails after 20 s.
 pub fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let mut skipped = Vec::new();
     loop {
         match lines.recv_timeout(Duration::from_secs(20)) {
             Ok(line) if line.contains(needle) => return line,
-            Ok(_) => {}
-            Err(_) => panic!("the process never printed {needle:?}"),
+            Ok(line) => skipped.push(line),
+            Err(_) => panic!(
+                "the process never printed {needle:?}; it printed:\n{}",
+                skipped.join("\n")
+            ),
         }
     }
 }
