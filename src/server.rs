@@ -396,47 +396,56 @@ async fn accept_loop(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
+    while let Some((stream, peer)) = accept_next(&listener, &shutdown).await {
+        // Decided before anything is allocated for the session: a refused client gets one
+        // line (plain listeners only; a TLS client could not read it) and the connection is
+        // closed.
+        let ticket = match admission.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(refusal) => {
+                if !kind.is_tls() {
+                    let _ = stream.try_write(refusal.line().as_bytes());
+                }
+                crate::metrics::refused(refusal.reason());
+                tracing::info!(%peer, %refusal, "connection refused");
+                continue;
+            }
+        };
+        tracing::info!(%peer, listener = kind.name(), "connect");
+        let arrival = arrival_for(&config, kind, peer, sibling_port, plain_port);
+        let (world, shutdown, tls) = (world.clone(), shutdown.clone(), tls.clone());
+        // The future is made inside the task: awaiting one made outside would keep two copies
+        // of it in the task, doubling every client's memory.
+        tracker.spawn(async move {
+            client::serve(stream, arrival, world, shutdown, tls).await;
+            drop(ticket);
+        });
+    }
+}
+
+/// The next accepted connection, or `None` once `shutdown` is cancelled. Accept errors (out
+/// of file descriptors and similar) never end the loop: it waits a little, longer each time
+/// in a row, instead of spinning.
+pub(crate) async fn accept_next(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
     let mut backoff = Duration::from_millis(10);
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    backoff = Duration::from_millis(10);
-                    // Decided before anything is allocated for the session: a refused client
-                    // gets one line (plain listeners only; a TLS client could not read it) and
-                    // the connection is closed.
-                    let ticket = match admission.admit(peer.ip()) {
-                        Ok(ticket) => ticket,
-                        Err(refusal) => {
-                            if !kind.is_tls() {
-                                let _ = stream.try_write(refusal.line().as_bytes());
-                            }
-                            crate::metrics::refused(refusal.reason());
-                            tracing::info!(%peer, %refusal, "connection refused");
-                            continue;
-                        }
-                    };
-                    tracing::info!(%peer, listener = kind.name(), "connect");
-                    let arrival = arrival_for(&config, kind, peer, sibling_port, plain_port);
-                    let (world, shutdown, tls) = (world.clone(), shutdown.clone(), tls.clone());
-                    // The future is made inside the task: awaiting one made outside would keep
-                    // two copies of it in the task, doubling every client's memory.
-                    tracker.spawn(async move {
-                        client::serve(stream, arrival, world, shutdown, tls).await;
-                        drop(ticket);
-                    });
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.cancelled() => return None,
+        };
+        match accepted {
+            Ok(accepted) => return Some(accepted),
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = shutdown.cancelled() => return None,
                 }
-                Err(error) => {
-                    // Out of file descriptors and similar: wait a little instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
-                        () = shutdown.cancelled() => return,
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-            },
-            () = shutdown.cancelled() => return,
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
         }
     }
 }

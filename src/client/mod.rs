@@ -46,7 +46,7 @@ const MAX_PENDING_OUTPUT: usize = 256 * 1024;
 /// How soon a frame that left out messages not yet committed by the store is tried again.
 const STORE_POLL: Duration = Duration::from_millis(3);
 /// SO_SNDBUF of client sockets (the kernel doubles it for its bookkeeping).
-const KERNEL_SEND_BUFFER: usize = 64 * 1024;
+pub(crate) const KERNEL_SEND_BUFFER: usize = 64 * 1024;
 
 /// How long a lone ESC waits for the rest of an escape sequence.
 const ESCAPE_TIMEOUT: Duration = Duration::from_millis(100);
@@ -65,7 +65,7 @@ const SLOWMO_MAX_CHUNK: usize = 510;
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// A TLS client must finish its handshake within this time.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a client gets to receive its last frame when the server shuts down.
 const FINAL_FLUSH: Duration = Duration::from_millis(200);
@@ -259,6 +259,7 @@ async fn converse<S>(
     };
     let mut clients_gauge = ClientsGauge::new(&arrival, "wizard");
     let bytes_out = crate::metrics::bytes_out(arrival.listener_name());
+    let frames_dropped = crate::metrics::frames_dropped();
     let mut in_wizard = WizardPresence::enter(&world);
     let mut reported_size: Option<(u16, u16)> = None;
     let address = crate::world::canonical_address(peer.ip());
@@ -504,7 +505,7 @@ async fn converse<S>(
                     // A change that finds the previous one still waiting for the client to
                     // read its output shares one frame with it: the frame between is dropped.
                     if dirty && session.is_some() && !room {
-                        crate::metrics::frame_dropped();
+                        frames_dropped.increment(1);
                     }
                     dirty = true;
                 }

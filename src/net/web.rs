@@ -32,7 +32,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::client::{self, Arrival};
+use crate::client::{self, Arrival, KERNEL_SEND_BUFFER, TLS_HANDSHAKE_TIMEOUT};
 use crate::net::admission::{Admission, Refusal, Ticket};
 use crate::world::World;
 
@@ -49,10 +49,6 @@ const FIT_JS: &str = include_str!("../../web/vendor/addon-fit.js");
 const MAX_MESSAGE: usize = 64 * 1024;
 /// The pipe between the pump and the session holds this much in each direction.
 const PIPE_CAPACITY: usize = 16 * 1024;
-/// SO_SNDBUF of web connections, as for the other listeners' clients.
-const KERNEL_SEND_BUFFER: usize = 64 * 1024;
-/// A TLS client must finish its handshake within this time.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the server pings the browser, so dead connections are noticed.
 const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// The largest window the page may report, in either direction.
@@ -204,28 +200,7 @@ async fn accept_loop(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = shutdown.cancelled() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => {
-                backoff = Duration::from_millis(10);
-                accepted
-            }
-            Err(error) => {
-                // Out of file descriptors and similar: wait a little instead of spinning.
-                tracing::warn!(%error, "web accept failed");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = shutdown.cancelled() => return,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
+    while let Some((stream, peer)) = crate::server::accept_next(&listener, &shutdown).await {
         let ticket = match admission.admit(peer.ip()) {
             Ok(ticket) => ticket,
             Err(refusal) => {
@@ -240,7 +215,7 @@ async fn accept_loop(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
         }
-        // As for telnet clients: what a browser has not read stays bounded in the kernel too.
+        // As for the other clients: what a browser has not read stays bounded in the kernel.
         if let Err(error) = socket2::SockRef::from(&stream).set_send_buffer_size(KERNEL_SEND_BUFFER)
         {
             tracing::debug!(%peer, %error, "could not set SO_SNDBUF");

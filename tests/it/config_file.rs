@@ -131,20 +131,9 @@ async fn bench_prints_totals_that_move_when_a_client_joins_and_talks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_log_info_logs_connect_join_and_nick_change_with_the_peer() {
     let (_keep, dir) = data_dir();
-    let (telnet, raw) = free_ports();
     let mut command = r0c();
-    command
-        .env("RUST_LOG", "info")
-        .args(["--dir", &dir.display().to_string(), "-i", "127.0.0.1"])
-        .args([
-            "-pt",
-            &telnet.to_string(),
-            "-pn",
-            &raw.to_string(),
-            "--web",
-            "0",
-        ]);
-    let server = Process::launch(command, (telnet, raw));
+    command.env("RUST_LOG", "info");
+    let server = Process::spawn(command, &dir, free_ports(), &[]);
     let mut client = TestClient::joined(server.raw).await;
     let peer = format!("peer={}", client.local_addr());
     client.line("/join #g").await;

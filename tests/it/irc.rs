@@ -484,24 +484,6 @@ async fn tls_to_irc_verifies_the_server_certificate() {
     server.stop().await;
 }
 
-/// What `/metrics` on the web port shows.
-async fn metrics_of(web: u16) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", web))
-        .await
-        .expect("connect to the web port");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("request");
-    let mut response = Vec::new();
-    tokio::time::timeout(crate::support::PATIENCE, stream.read_to_end(&mut response))
-        .await
-        .expect("metrics in time")
-        .expect("metrics");
-    String::from_utf8_lossy(&response).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_bridges_with_ircn_and_ircb_and_says_goodbye_on_sigterm() {
     let ircd = Ngircd::start();
@@ -560,7 +542,8 @@ async fn the_binary_bridges_with_ircn_and_ircb_and_says_goodbye_on_sigterm() {
     r0c.line("from the real binary").await;
     ann.expect("<kywmyv> from the real binary").await;
     // The operator's view of the same: the link is up, one netcat client, messages counted.
-    let metrics = metrics_of(web).await;
+    let metrics =
+        crate::support::http_get(SocketAddr::from(([127, 0, 0, 1], web)), "/metrics").await;
     for expected in [
         r#"r0c_irc_link_up{network="test"} 1"#,
         r#"r0c_clients{listener="netcat",mode="vt100"} 1"#,

@@ -45,7 +45,7 @@ impl Process {
 
     /// Starts r0c through `command` (the binary itself, or a wrapper that execs it with the
     /// arguments appended).
-    fn spawn(
+    pub(crate) fn spawn(
         mut command: Command,
         dir: &Path,
         (telnet, raw): (u16, u16),

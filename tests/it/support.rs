@@ -439,3 +439,16 @@ pub fn printable(text: &str) -> String {
         .collect();
     tail.replace('\r', "").replace('\x1b', "\\e")
 }
+
+/// One HTTP/1.1 GET; the whole response (the server closes the connection).
+pub async fn http_get(web: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(web).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {web}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut response = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response))
+        .await
+        .expect("response in time")
+        .expect("response");
+    String::from_utf8_lossy(&response).into_owned()
+}

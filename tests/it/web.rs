@@ -14,20 +14,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{PATIENCE, TestClient, TestServer, data_dir, test_config};
-
-/// One HTTP/1.1 GET; the whole response (the server closes the connection).
-async fn http_get(web: SocketAddr, path: &str) -> String {
-    let mut stream = TcpStream::connect(web).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {web}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("request");
-    let mut response = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response))
-        .await
-        .expect("response in time")
-        .expect("response");
-    String::from_utf8_lossy(&response).into_owned()
-}
+use crate::support::{PATIENCE, TestClient, TestServer, data_dir, http_get, test_config};
 
 /// A browser terminal as the page is one: it answers cursor-position probes the way
 /// xterm.js does and draws what it gets on a terminal emulator.
