@@ -72,6 +72,16 @@ pub fn sanitize_plain(input: &str) -> String {
     strip_formatting(&sanitize_message(input))
 }
 
+/// [`strip_formatting`] without a copy when there is nothing to strip, which is most text:
+/// mentions are looked for in every message for every reader.
+pub fn plain(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([BOLD, COLOR, RESET]) {
+        std::borrow::Cow::Owned(strip_formatting(text))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// Removes formatting tokens (and their colour specs) from canonical text: what a teletype client
 /// sees.
 pub fn strip_formatting(text: &str) -> String {

@@ -564,6 +564,7 @@ mod tests {
             text: text.into(),
             origin,
             ticket: 0,
+            lines: Default::default(),
         };
         let local = message("alice", "hi \x0b9red", Origin::Local);
         assert_eq!(

@@ -492,6 +492,7 @@ async fn converse<S>(
                         }
                         dirty = true;
                     } else {
+                        take_stored_wake(&wake);
                         render_into(chat, protocol, &mut out);
                     }
                     if chat.waiting_for_store() {
@@ -501,7 +502,10 @@ async fn converse<S>(
                         dirty = false;
                     }
                 }
-                () = wake.notified() => {
+                // While a frame is due anyway, more changes need no wake-up of their own: the
+                // world stores one permit, and the frame takes it (`take_stored_wake`). A client
+                // whose output is backed up still listens, to count the frames it misses.
+                () = wake.notified(), if !dirty || !room => {
                     // A change that finds the previous one still waiting for the client to
                     // read its output shares one frame with it: the frame between is dropped.
                     if dirty && session.is_some() && !room {
@@ -518,6 +522,7 @@ async fn converse<S>(
                 },
                 () = sleep_until(next_frame), if can_render => {
                     dirty = false;
+                    take_stored_wake(&wake);
                     next_frame = Instant::now() + MIN_FRAME_INTERVAL;
                     if let Some(chat) = session.as_mut() {
                         render_into(chat, protocol, &mut out);
@@ -802,6 +807,14 @@ fn read_chunk<R: AsyncRead + Unpin>(
 }
 
 /// Renders a frame and appends it to `out`, encoded for the client.
+/// Takes the wake-up permit that changes stored while a frame was already due, so the frame
+/// about to be rendered (which shows them) is not followed by an empty one.
+fn take_stored_wake(wake: &tokio::sync::Notify) {
+    let notified = std::pin::pin!(wake.notified());
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    let _ = notified.poll(&mut context);
+}
+
 fn render_into(session: &mut Session, protocol: Protocol, out: &mut Vec<u8>) {
     let frame = session.render();
     encode_for_client(&frame, session.charset(), protocol, out);

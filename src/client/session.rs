@@ -766,11 +766,7 @@ impl Session {
         let active_hilight = fresh().any(|m| {
             view.kind == ChannelKind::Direct
                 || (!m.author.starts_with('-')
-                    && mentions(
-                        &text::strip_formatting(&m.text),
-                        &view.nick,
-                        view.prefs.at_all,
-                    ))
+                    && mentions(&text::plain(&m.text), &view.nick, view.prefs.at_all))
         });
         let active_message = fresh().next().is_some();
         self.bells.hilights = view.hilight_windows.clone();

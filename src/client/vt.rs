@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::term::layout::Layout;
 use crate::term::lineedit::LineEditor;
 use crate::term::screen::{Frame, PaneChange, STATUS_SGR, Screen};
-use crate::term::style::{MessageStyle, input_preview, message_lines, preview_columns};
+use crate::term::style::{LinesKey, MessageStyle, input_preview, preview_columns};
 use crate::term::width::char_width;
 use crate::text;
 use crate::world::{
@@ -420,7 +420,7 @@ impl Vt100Ui {
         message: &Message,
     ) -> Vec<(RowRef, String)> {
         let (cols, _) = self.screen.size();
-        let plain = text::strip_formatting(&message.text);
+        let plain = text::plain(&message.text);
         let own = message.author == view.nick;
         let hilight = !own
             && !message.author.starts_with('-')
@@ -433,17 +433,17 @@ impl Vt100Ui {
             unread,
             hilight,
         };
-        let lines = message_lines(
-            layout,
-            cols,
-            message.unix_micros,
-            &message.author,
-            &message.text,
-            &style,
-        );
+        let key = LinesKey {
+            layout: *layout,
+            width: cols,
+            style,
+        };
+        let lines = message
+            .lines
+            .lines(&key, message.unix_micros, &message.author, &message.text);
         let count = lines.len();
         lines
-            .into_iter()
+            .iter()
             .enumerate()
             .map(|(line, text)| {
                 let row = RowRef {
@@ -455,7 +455,7 @@ impl Vt100Ui {
                     unix_micros: message.unix_micros,
                     notice: false,
                 };
-                (row, text)
+                (row, text.clone())
             })
             .collect()
     }
@@ -695,7 +695,7 @@ impl Vt100Ui {
             );
         }
         if !view.nicklist.is_empty() {
-            let _ = write!(bar, "\x1b[22;36m   {}", view.nicklist.join(", "));
+            let _ = write!(bar, "\x1b[22;36m   {}", view.nicklist);
         }
         truncate_styled(&bar, cols)
     }

@@ -606,5 +606,8 @@ pub fn fold_sgr<'a>(sgrs: impl IntoIterator<Item = &'a str>) -> String {
     out
 }
 
+mod cache;
+pub use cache::{LineCache, LinesKey};
+
 #[cfg(test)]
 mod tests;

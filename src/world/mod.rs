@@ -68,6 +68,8 @@ pub struct Message {
     /// The store's ticket for writing it (0: not stored, or loaded from the store): clients
     /// show it once the store has committed it, so a crash loses nothing anyone has seen.
     pub ticket: u64,
+    /// Its lines as rendered for VT100 readers, shared by readers laid out alike.
+    pub lines: crate::term::style::LineCache,
 }
 
 /// Where a message came from. Only the IRC bridge looks at this; it is not stored.
@@ -176,11 +178,60 @@ struct Channel {
     next_seq: u64,
     members: Vec<UserId>,
     /// Nicks by most recent activity (join, message, nick change), newest first.
-    recent_speakers: VecDeque<String>,
+    recent_speakers: Speakers,
     /// Bridged to IRC: the channel exists from startup and stays open when empty.
     bridged: bool,
     /// Woken on every new message: the IRC bridge links reading this channel.
     watchers: Vec<Arc<Notify>>,
+}
+
+/// A channel's nicks by most recent activity, newest first, with the list as the status bar
+/// shows it. The list is joined once per change, not once per frame of every reader.
+#[derive(Debug, Default)]
+struct Speakers {
+    order: VecDeque<String>,
+    joined: Arc<str>,
+}
+
+impl Speakers {
+    fn iter(&self) -> impl Iterator<Item = &String> {
+        self.order.iter()
+    }
+
+    fn joined(&self) -> Arc<str> {
+        self.joined.clone()
+    }
+
+    /// `nick` was active: it moves to the front.
+    fn note(&mut self, nick: &str) {
+        if self.order.front().is_some_and(|n| n == nick) {
+            return;
+        }
+        self.order.retain(|n| n != nick);
+        self.order.push_front(nick.to_string());
+        self.order.truncate(RECENT_SPEAKERS_KEPT);
+        self.rejoin();
+    }
+
+    fn forget(&mut self, nick: &str) {
+        let before = self.order.len();
+        self.order.retain(|n| n != nick);
+        if self.order.len() != before {
+            self.rejoin();
+        }
+    }
+
+    fn rename(&mut self, old: &str, new: &str) {
+        for speaker in self.order.iter_mut().filter(|s| **s == old) {
+            *speaker = new.to_string();
+        }
+        self.rejoin();
+    }
+
+    fn rejoin(&mut self) {
+        let parts: Vec<&str> = self.order.iter().map(String::as_str).collect();
+        self.joined = parts.join(", ").into();
+    }
 }
 
 /// Counters for `/status`.
@@ -241,8 +292,8 @@ pub struct View {
     pub hilight_windows: Vec<usize>,
     /// Windows (by index) with unread messages, other than the active one.
     pub activity_windows: Vec<usize>,
-    /// Activity-ordered nicks of a public channel.
-    pub nicklist: Vec<String>,
+    /// Activity-ordered nicks of a public channel, joined with ", ".
+    pub nicklist: Arc<str>,
     /// Command feedback to show once.
     pub notices: Vec<String>,
     /// The whole screen must be drawn again.
@@ -560,9 +611,11 @@ impl World {
             ChannelKind::Public { name } => (
                 format!("#{name}"),
                 Some(channel.members.len()),
-                channel.recent_speakers.iter().cloned().collect(),
+                channel.recent_speakers.joined(),
             ),
-            ChannelKind::Direct | ChannelKind::Status => (window.alias.clone(), None, Vec::new()),
+            ChannelKind::Direct | ChannelKind::Status => {
+                (window.alias.clone(), None, Arc::default())
+            }
         };
         let topic = match &channel.kind {
             ChannelKind::Direct => {
@@ -1023,7 +1076,7 @@ impl World {
                 ChannelKind::Status => {}
             }
         }
-        target.recent_speakers.retain(|n| n != &nick);
+        target.recent_speakers.forget(&nick);
         let remaining = target.members.len();
         let bridged = target.bridged;
         if kind != ChannelKind::Status && announce {
@@ -1088,9 +1141,7 @@ impl World {
                 }
             }
             if let Some(channel) = state.channels.get_mut(&window.channel) {
-                for speaker in channel.recent_speakers.iter_mut().filter(|s| **s == old) {
-                    *speaker = new_nick.to_string();
-                }
+                channel.recent_speakers.rename(&old, new_nick);
             }
             self.post(
                 &mut state,
@@ -1690,6 +1741,7 @@ impl World {
             text: text.to_string(),
             origin,
             ticket,
+            lines: Default::default(),
         });
         for watcher in &channel.watchers {
             watcher.notify_one();
@@ -1704,9 +1756,10 @@ impl World {
         if !author.starts_with('-') && author != AUTHOR_ACTION {
             state.note_speaker(channel_id, author);
         }
-        let plain = text::strip_formatting(text);
+        let plain = text::plain(text);
         let mut mention_log = Vec::new();
         let mut tips = Vec::new();
+        let says_at_all = std::cell::LazyCell::new(|| mentions(&plain, "", true));
         for member in &members {
             let Some(u) = state.users.get_mut(member) else {
                 continue;
@@ -1723,7 +1776,7 @@ impl World {
                         let due = u
                             .last_all_ping
                             .is_none_or(|t| now.duration_since(t) >= AT_ALL_INTERVAL);
-                        let all = u.prefs.at_all && due && mentions(&plain, "", true);
+                        let all = u.prefs.at_all && due && *says_at_all;
                         if all {
                             u.last_all_ping = Some(now);
                         }
@@ -1812,7 +1865,7 @@ impl World {
             .take(9000)
             .take_while(|m| m.seq >= reported)
             .filter(|m| m.author != u.nick && !m.author.starts_with('-'))
-            .filter(|m| mentions(&text::strip_formatting(&m.text), &u.nick, u.prefs.at_all))
+            .filter(|m| mentions(&text::plain(&m.text), &u.nick, u.prefs.at_all))
             .take(50)
             .map(|m| {
                 let when = jiff::Timestamp::from_microsecond(m.unix_micros)
@@ -1902,7 +1955,7 @@ impl State {
                 messages: VecDeque::new(),
                 next_seq,
                 members: Vec::new(),
-                recent_speakers: VecDeque::new(),
+                recent_speakers: Speakers::default(),
                 bridged: false,
                 watchers: Vec::new(),
             },
@@ -1933,9 +1986,7 @@ impl State {
 
     fn note_speaker(&mut self, channel: ChannelId, nick: &str) {
         if let Some(channel) = self.channels.get_mut(&channel) {
-            channel.recent_speakers.retain(|n| n != nick);
-            channel.recent_speakers.push_front(nick.to_string());
-            channel.recent_speakers.truncate(RECENT_SPEAKERS_KEPT);
+            channel.recent_speakers.note(nick);
         }
     }
 
@@ -1989,6 +2040,7 @@ fn message_from_store(m: StoredMessage) -> Arc<Message> {
         text: text::sanitize_lines(&m.text),
         origin: Origin::Internal,
         ticket: 0,
+        lines: Default::default(),
     })
 }
 

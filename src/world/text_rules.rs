@@ -96,12 +96,21 @@ fn contains_word(text: &str, word: &str, ignore_case: bool) -> bool {
             a == needle
         }
     };
-    (0..haystack.len())
-        .filter(|&start| text.is_char_boundary(start))
+    let Some(last_start) = haystack.len().checked_sub(needle.len()) else {
+        return false;
+    };
+    let first = needle[0];
+    // Every member's nick is looked for in every message, so most positions are ruled out by
+    // their first byte before anything else is compared.
+    (0..=last_start)
+        .filter(|&start| {
+            let byte = haystack[start];
+            (byte == first || (ignore_case && byte.eq_ignore_ascii_case(&first)))
+                && text.is_char_boundary(start)
+        })
         .any(|start| {
             let end = start + needle.len();
-            end <= haystack.len()
-                && equal(&haystack[start..end])
+            equal(&haystack[start..end])
                 && !text[..start]
                     .chars()
                     .next_back()

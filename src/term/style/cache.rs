@@ -1,0 +1,148 @@
+//! A message's rendered lines, kept with the message so that clients laid out alike share them.
+
+use std::sync::{Arc, Mutex};
+
+use crate::term::layout::Layout;
+use crate::term::style::{MessageStyle, message_lines};
+
+/// How many different renderings of one message are kept: one per (width, style) in use. Most
+/// readers of a channel share a few; a rendering for anyone else is built and not kept.
+const KEPT: usize = 4;
+
+/// What a message's lines depend on besides the message itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinesKey {
+    pub layout: Layout,
+    pub width: usize,
+    pub style: MessageStyle,
+}
+
+/// The lines of one message for the few layouts and styles its readers use.
+///
+/// Rendering a message is the largest part of a frame, and a channel's readers mostly share a
+/// terminal width and settings, so each message is styled once per layout rather than once per
+/// reader. Clones start empty and all caches compare equal: the cache is no part of a message's
+/// value.
+#[derive(Default)]
+pub struct LineCache {
+    kept: Mutex<Vec<(LinesKey, Arc<[String]>)>>,
+}
+
+impl LineCache {
+    /// The lines for `key`, rendered now and kept if they were not kept yet.
+    pub fn lines(
+        &self,
+        key: &LinesKey,
+        unix_micros: i64,
+        author: &str,
+        text: &str,
+    ) -> Arc<[String]> {
+        if let Some(lines) = self.find(key) {
+            return lines;
+        }
+        let lines: Arc<[String]> = message_lines(
+            &key.layout,
+            key.width,
+            unix_micros,
+            author,
+            text,
+            &key.style,
+        )
+        .into();
+        // A poisoned lock only means another reader panicked while holding it; the cache is
+        // then skipped, never trusted half-written.
+        if let Ok(mut kept) = self.kept.lock()
+            && kept.len() < KEPT
+            && !kept.iter().any(|(k, _)| k == key)
+        {
+            kept.push((*key, lines.clone()));
+        }
+        lines
+    }
+
+    fn find(&self, key: &LinesKey) -> Option<Arc<[String]>> {
+        let kept = self.kept.lock().ok()?;
+        kept.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, lines)| lines.clone())
+    }
+}
+
+impl Clone for LineCache {
+    fn clone(&self) -> Self {
+        LineCache::default()
+    }
+}
+
+impl PartialEq for LineCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for LineCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.kept.lock().map_or(0, |kept| kept.len());
+        write!(f, "LineCache({kept} kept)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(width: usize, unread: bool) -> LinesKey {
+        LinesKey {
+            layout: Layout::for_width(width, false),
+            width,
+            style: MessageStyle {
+                unread,
+                ..MessageStyle::default()
+            },
+        }
+    }
+
+    #[test]
+    fn cached_lines_are_the_rendered_lines() {
+        let cache = LineCache::default();
+        for (width, unread) in [
+            (80, true),
+            (80, false),
+            (40, true),
+            (80, true),
+            (200, false),
+        ] {
+            let k = key(width, unread);
+            let text = "a message long enough to wrap at forty columns, and then some more";
+            let expected = message_lines(
+                &k.layout,
+                width,
+                1_500_000_000_000_000,
+                "bob",
+                text,
+                &k.style,
+            );
+            let got = cache.lines(&k, 1_500_000_000_000_000, "bob", text);
+            assert_eq!(&got[..], &expected[..], "width {width} unread {unread}");
+        }
+    }
+
+    #[test]
+    fn keeps_a_few_renderings_and_shares_them() {
+        let cache = LineCache::default();
+        let first = cache.lines(&key(80, true), 0, "bob", "hi");
+        let again = cache.lines(&key(80, true), 0, "bob", "hi");
+        assert!(Arc::ptr_eq(&first, &again));
+        for width in 30..40 {
+            cache.lines(&key(width, true), 0, "bob", "hi");
+        }
+        assert_eq!(format!("{cache:?}"), format!("LineCache({KEPT} kept)"));
+        let other = cache.lines(&key(39, true), 0, "bob", "hi");
+        let other_again = cache.lines(&key(39, true), 0, "bob", "hi");
+        assert!(
+            !Arc::ptr_eq(&other, &other_again),
+            "a full cache keeps nothing more"
+        );
+        assert_eq!(other, other_again);
+    }
+}
