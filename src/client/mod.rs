@@ -2,8 +2,9 @@
 //!
 //! One task per client owns everything about it. It reads and writes in the same `select!`
 //! loop, renders a frame only when its output has drained below a low watermark, and spaces
-//! frames caused by other people's messages at least [`MIN_FRAME_INTERVAL`] apart, so a slow
-//! client skips straight to the newest screen and costs at most its own small buffer.
+//! frames caused by other people's messages at least [`MIN_FRAME_INTERVAL`] apart (further with
+//! thousands online), so a slow client skips straight to the newest screen and costs at most its
+//! own small buffer.
 
 pub mod commands;
 pub mod flood;
@@ -37,6 +38,17 @@ use crate::world::World;
 
 /// Frames caused by other people's activity are at least this far apart.
 pub const MIN_FRAME_INTERVAL: Duration = Duration::from_millis(50);
+/// With many users online, frames are spaced so that all of them together need at most this
+/// many frames per second: a frame costs about the same whatever it shows, mostly in the
+/// kernel's send path, so past this the server would fall behind everyone instead of showing
+/// each client several messages per frame.
+const FRAMES_PER_SECOND_IN_ALL: u32 = 40_000;
+
+/// How far apart frames caused by others are with `users` online.
+fn frame_interval(users: usize) -> Duration {
+    let users = u32::try_from(users).unwrap_or(u32::MAX);
+    MIN_FRAME_INTERVAL.max(Duration::from_secs(1) * users / FRAMES_PER_SECOND_IN_ALL)
+}
 
 /// A new frame is rendered only while less than this much output waits to be sent.
 const LOW_WATERMARK: usize = 16 * 1024;
@@ -523,7 +535,7 @@ async fn converse<S>(
                 () = sleep_until(next_frame), if can_render => {
                     dirty = false;
                     take_stored_wake(&wake);
-                    next_frame = Instant::now() + MIN_FRAME_INTERVAL;
+                    next_frame = Instant::now() + frame_interval(world.users_online());
                     if let Some(chat) = session.as_mut() {
                         render_into(chat, protocol, &mut out);
                         // Messages not yet on disk are not shown; look again in a moment.
@@ -859,5 +871,14 @@ mod tests {
         assert_eq!(slowmo_chunk(&spaced), 490);
         spaced[485] = 0x1b;
         assert_eq!(slowmo_chunk(&spaced), 485);
+    }
+
+    #[test]
+    fn frames_space_out_only_with_thousands_online() {
+        assert_eq!(frame_interval(0), MIN_FRAME_INTERVAL);
+        assert_eq!(frame_interval(600), MIN_FRAME_INTERVAL);
+        assert_eq!(frame_interval(2_000), MIN_FRAME_INTERVAL);
+        assert_eq!(frame_interval(10_000), Duration::from_millis(250));
+        assert!(frame_interval(usize::MAX) > Duration::from_secs(60));
     }
 }

@@ -332,6 +332,8 @@ pub struct World {
     in_wizard: std::sync::atomic::AtomicIsize,
     /// Running totals for `--bench`.
     activity: ActivityCounters,
+    /// Users past the wizard, readable without the lock (clients space their frames by it).
+    users_online: std::sync::atomic::AtomicUsize,
 }
 
 /// Running totals of joins, parts and posted messages since start, for `--bench`. Atomics,
@@ -402,6 +404,7 @@ impl World {
             shutdown,
             in_wizard: std::sync::atomic::AtomicIsize::new(0),
             activity: ActivityCounters::default(),
+            users_online: Default::default(),
         }
     }
 
@@ -485,6 +488,7 @@ impl World {
             "r0c readme (and status info)".into(),
             0,
         );
+        self.users_online.fetch_add(1, Ordering::Relaxed);
         state.users.insert(
             id,
             User {
@@ -531,6 +535,11 @@ impl World {
         (id, wake)
     }
 
+    /// Users connected and past the wizard.
+    pub fn users_online(&self) -> usize {
+        self.users_online.load(Ordering::Relaxed)
+    }
+
     /// Removes a user: they part every channel. With `announce` the others are told (a normal
     /// disconnect); without, they leave quietly (server shutdown, so history stays clean).
     pub fn disconnect(&self, user: UserId, announce: bool) {
@@ -542,6 +551,7 @@ impl World {
             self.leave_channel(&mut state, user, window.channel, announce);
         }
         if let Some(gone) = state.users.remove(&user) {
+            self.users_online.fetch_sub(1, Ordering::Relaxed);
             state.nicks.remove(&gone.nick.to_lowercase());
             state
                 .departed
@@ -1759,30 +1769,38 @@ impl World {
         let plain = text::plain(text);
         let mut mention_log = Vec::new();
         let mut tips = Vec::new();
-        let says_at_all = std::cell::LazyCell::new(|| mentions(&plain, "", true));
+        let mut mentioned = Vec::new();
+        let mut says_at_all = false;
+        if ping == Ping::Mentioned {
+            text_rules::mention_spans(&plain, nick::MAX_NICK_CHARS, |span| {
+                if let Some(user) = state.nicks.get(span) {
+                    mentioned.push(*user);
+                }
+            });
+            says_at_all = mentions(&plain, "", true);
+        }
         for member in &members {
             let Some(u) = state.users.get_mut(member) else {
                 continue;
             };
-            let pinged = u.nick != author
-                && match ping {
-                    Ping::Nobody => false,
-                    Ping::Everyone => true,
-                    Ping::Mentioned if mentions(&plain, &u.nick, false) => true,
-                    // An `@all` pings each user at most every AT_ALL_INTERVAL, so nobody can
-                    // ring everyone's bell over and over.
-                    Ping::Mentioned => {
-                        let now = std::time::Instant::now();
-                        let due = u
-                            .last_all_ping
-                            .is_none_or(|t| now.duration_since(t) >= AT_ALL_INTERVAL);
-                        let all = u.prefs.at_all && due && *says_at_all;
-                        if all {
-                            u.last_all_ping = Some(now);
-                        }
-                        all
+            let pinged = match ping {
+                Ping::Nobody => false,
+                Ping::Everyone => true,
+                Ping::Mentioned if mentioned.contains(member) => true,
+                // An `@all` pings each user at most every AT_ALL_INTERVAL, so nobody can ring
+                // everyone's bell over and over.
+                Ping::Mentioned if says_at_all && u.prefs.at_all => {
+                    let now = std::time::Instant::now();
+                    let due = u
+                        .last_all_ping
+                        .is_none_or(|t| now.duration_since(t) >= AT_ALL_INTERVAL);
+                    if due && u.nick != author {
+                        u.last_all_ping = Some(now);
                     }
-                };
+                    due
+                }
+                Ping::Mentioned => false,
+            } && u.nick != author;
             if pinged {
                 if let Some(window) = u.windows.iter_mut().find(|w| w.channel == channel_id) {
                     window.last_ping = Some(message.seq);

@@ -122,9 +122,85 @@ fn contains_word(text: &str, word: &str, ignore_case: bool) -> bool {
         })
 }
 
+/// Calls `found` with every span of plain `text` that a nick of at most `max_len` characters
+/// could be mentioned as, ASCII-lowercased: a span starts with an ASCII letter or digit that no
+/// letter or digit precedes, holds only printable ASCII, and no letter or digit follows it.
+///
+/// A nick `n` is in this list exactly when `mentions(text, n, false)` holds (nicks are printable
+/// ASCII starting with a letter or digit), so a message is matched against every nick online
+/// with one pass over its text and a few lookups, instead of one scan per channel member.
+pub fn mention_spans(text: &str, max_len: usize, mut found: impl FnMut(&str)) {
+    let bytes = text.as_bytes();
+    let mut lower = Vec::with_capacity(max_len);
+    for start in 0..bytes.len() {
+        if !bytes[start].is_ascii_alphanumeric()
+            || (start > 0 && bytes[start - 1].is_ascii_alphanumeric())
+        {
+            continue;
+        }
+        lower.clear();
+        for (end, &byte) in bytes.iter().enumerate().skip(start).take(max_len) {
+            if !byte.is_ascii_graphic() {
+                break;
+            }
+            lower.push(byte.to_ascii_lowercase());
+            let followed_by_word = bytes.get(end + 1).is_some_and(u8::is_ascii_alphanumeric);
+            if !followed_by_word && let Ok(span) = std::str::from_utf8(&lower) {
+                found(span);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mention_spans_find_exactly_the_mentioned_nicks() {
+        let texts = [
+            "hi bob",
+            "bob: hi",
+            "BOB-alice, ok?",
+            "xbob bobx bob2 [bob]",
+            "ünïbob bobé 日本bob",
+            "a.b.c a-b",
+            "@all hi",
+            "",
+            "q",
+        ];
+        let nicks = [
+            "bob",
+            "alice",
+            "bob-alice",
+            "a",
+            "b",
+            "a.b",
+            "a.b.c",
+            "c",
+            "bob2",
+            "ok",
+            "hi",
+            "q",
+            "x",
+            "all",
+            "bobx",
+            "bob-",
+            "a-b",
+            "bob]",
+        ];
+        for text in texts {
+            let mut spans = Vec::new();
+            mention_spans(text, 32, |span| spans.push(span.to_string()));
+            for nick in nicks {
+                let listed = spans.contains(&nick.to_ascii_lowercase());
+                assert_eq!(listed, mentions(text, nick, false), "{nick:?} in {text:?}");
+            }
+        }
+        let mut spans = Vec::new();
+        mention_spans("abcdef", 3, |span| spans.push(span.to_string()));
+        assert!(spans.is_empty(), "longer than any nick: {spans:?}");
+    }
 
     #[test]
     fn channel_names() {
