@@ -18,7 +18,7 @@ use r0c::term::charset::{self, Charset};
 use r0c::term::keys::{Key, KeyDecoder};
 use r0c::term::layout::Layout;
 use r0c::term::lineedit::LineEditor;
-use r0c::term::screen::{Frame, PaneChange, STATUS_SGR, Screen};
+use r0c::term::screen::{Frame, PaneChange, PaneLine, STATUS_SGR, Screen};
 use r0c::term::style::{MessageStyle, message_lines};
 use r0c::world::{UserId, View, World, WorldSettings};
 use tokio_util::sync::CancellationToken;
@@ -163,7 +163,12 @@ impl Bars {
 fn full_screen(size: Size, bars: &Bars, history: &[String]) -> Screen {
     let mut screen = Screen::new(size.cols, size.rows, false);
     let mut out = String::new();
-    screen.render(&bars.frame(PaneChange::Redraw(history.to_vec())), &mut out);
+    screen.render(
+        &bars.frame(PaneChange::Redraw(
+            history.iter().cloned().map(PaneLine::from).collect(),
+        )),
+        &mut out,
+    );
     screen
 }
 
@@ -199,7 +204,9 @@ mod render {
         let history = history_lines(size);
         let new = styled_lines(size.cols, 1000, NEW_MESSAGE);
         assert_eq!(new.len(), 1, "the new message should take one line");
-        let frame = bars.frame(PaneChange::Append(new));
+        let frame = bars.frame(PaneChange::Append(
+            new.into_iter().map(PaneLine::from).collect(),
+        ));
         let sample = timed_screen_push(&mut full_screen(size, &bars, &history), &frame);
         // The push, between DECSC and DECRC since the input line stays as it is.
         assert!(
@@ -431,7 +438,12 @@ fn chat_frame() -> String {
         .collect();
     let mut screen = Screen::new(size.cols, size.rows, false);
     let mut frame = String::new();
-    screen.render(&bars.frame(PaneChange::Redraw(history)), &mut frame);
+    screen.render(
+        &bars.frame(PaneChange::Redraw(
+            history.into_iter().map(PaneLine::from).collect(),
+        )),
+        &mut frame,
+    );
     frame
 }
 

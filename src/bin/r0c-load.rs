@@ -7,9 +7,12 @@
 //! delivered message and CPU/memory of the server (from `/proc/PID`) and of itself, as a table
 //! and one JSON line. Every phase has a time limit; it always stops by itself.
 //!
-//! A message counts as delivered to a client when its token appears in the bytes that client
-//! received (the "bytes" rule): on a full-screen client a message that scrolled past within
-//! one frame is still counted if the frame carried it.
+//! Two rules say when a message counts as delivered to a client, and both are reported; the
+//! headline numbers use the one `--rule` picks. "bytes": its token appears in the bytes that
+//! client received (a message that scrolled past within one frame counts if the frame carried
+//! it). "screen": its token, or a newer token of the same channel, appeared: a full-screen client
+//! that gets many messages in one frame shows only the newest ones, and the older ones scrolled
+//! past in that frame.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -89,16 +92,41 @@ struct Args {
     /// a label for the JSON line
     #[arg(long, default_value = "r0c")]
     label: String,
+    /// when a message counts as delivered for the headline numbers: "bytes" (its token
+    /// arrived) or "screen" (it or a newer message of its channel arrived)
+    #[arg(long, value_enum, default_value_t = Rule::Bytes)]
+    rule: Rule,
+}
+
+/// When a message counts as delivered (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Rule {
+    Bytes,
+    Screen,
+}
+
+impl Rule {
+    fn name(self) -> &'static str {
+        match self {
+            Rule::Bytes => "bytes",
+            Rule::Screen => "screen",
+        }
+    }
 }
 
 /// What every reader shares: when each token was sent.
 struct Shared {
     /// Send time per token, as microseconds since `epoch` (0: not sent yet).
     sent_at: Vec<AtomicU64>,
+    /// The channel of each token plus one, stored before its send time.
+    channel_of: Vec<std::sync::atomic::AtomicU32>,
+    rule: Rule,
     epoch: Instant,
-    /// Latencies in microseconds.
+    /// Latencies in microseconds, by the headline rule.
     latencies: Mutex<Histogram<u64>>,
-    seen: AtomicUsize,
+    /// Deliveries by the bytes rule and by the screen rule.
+    seen_bytes: AtomicUsize,
+    seen_screen: AtomicUsize,
     /// Bytes the readers received since `counting` was set.
     bytes: AtomicU64,
     /// Set once the screens settled after everyone joined: what the joins caused (a line per
@@ -112,9 +140,14 @@ async fn main() -> anyhow_free::Result {
     let total_messages = (args.rate * args.seconds).ceil() as usize;
     let shared = Arc::new(Shared {
         sent_at: (0..total_messages).map(|_| AtomicU64::new(0)).collect(),
+        channel_of: (0..total_messages)
+            .map(|_| std::sync::atomic::AtomicU32::new(0))
+            .collect(),
+        rule: args.rule,
         epoch: Instant::now(),
         latencies: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
-        seen: AtomicUsize::new(0),
+        seen_bytes: AtomicUsize::new(0),
+        seen_screen: AtomicUsize::new(0),
         bytes: AtomicU64::new(0),
         counting: std::sync::atomic::AtomicBool::new(false),
     });
@@ -188,7 +221,7 @@ async fn main() -> anyhow_free::Result {
     let mut readers = Vec::new();
     let mut slow_channels = Vec::new();
     let mut slow_ports = Vec::new();
-    let stop_reading = Arc::new(tokio::sync::Notify::new());
+    let stop_reading = tokio_util::sync::CancellationToken::new();
     for (role, client) in clients {
         let Client { conn, channel } = client;
         let stop = stop_reading.clone();
@@ -199,7 +232,7 @@ async fn main() -> anyhow_free::Result {
                 // Keeps the connection open without ever reading.
                 readers.push(tokio::spawn(async move {
                     let _open = (reader, writer);
-                    stop.notified().await;
+                    stop.cancelled().await;
                 }));
             }
             Role::Slow => {
@@ -216,7 +249,7 @@ async fn main() -> anyhow_free::Result {
                 readers.push(tokio::spawn(async move {
                     tokio::select! {
                         () = slow_client(conn, index, shared, slow) => {}
-                        () = stop.notified() => {}
+                        () = stop.cancelled() => {}
                     }
                 }));
             }
@@ -225,10 +258,7 @@ async fn main() -> anyhow_free::Result {
                 writers.push((channel, Some(writer)));
                 let shared = shared.clone();
                 readers.push(tokio::spawn(async move {
-                    tokio::select! {
-                        () = read_tokens(reader, shared) => {}
-                        () = stop.notified() => {}
-                    }
+                    read_tokens(reader, shared, channel, stop).await;
                 }));
             }
         }
@@ -270,6 +300,7 @@ async fn main() -> anyhow_free::Result {
             std::str::from_utf8(TOKEN_START).unwrap_or("zq"),
             std::str::from_utf8(TOKEN_END).unwrap_or("qz")
         );
+        shared.channel_of[sent].store(*channel as u32 + 1, Ordering::Relaxed);
         shared.sent_at[sent].store(
             shared.epoch.elapsed().as_micros() as u64 + 1,
             Ordering::Release,
@@ -296,22 +327,27 @@ async fn main() -> anyhow_free::Result {
         })
     };
     let drain_deadline = Instant::now() + Duration::from_secs_f64(args.drain_seconds);
-    while (shared.seen.load(Ordering::Acquire) < expected || !slow_done())
-        && Instant::now() < drain_deadline
-    {
+    let seen_now = || match args.rule {
+        Rule::Bytes => shared.seen_bytes.load(Ordering::Acquire),
+        Rule::Screen => shared.seen_screen.load(Ordering::Acquire),
+    };
+    while (seen_now() < expected || !slow_done()) && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    stop_reading.notify_waiters();
-    for reader in &readers {
-        reader.abort();
+    stop_reading.cancel();
+    // Each reader hands in what it collected when it stops.
+    for reader in readers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
     }
     sampler.abort();
     let server_after = args.pid.and_then(process_cpu);
     let own_after = process_cpu(std::process::id());
     let server_rss = args.pid.and_then(peak_rss_kib);
 
-    let seen = shared.seen.load(Ordering::Acquire);
+    let seen = seen_now();
+    let seen_bytes = shared.seen_bytes.load(Ordering::Acquire);
+    let seen_screen = shared.seen_screen.load(Ordering::Acquire);
     let bytes = shared.bytes.load(Ordering::Acquire);
     let histogram = snapshot(&shared.latencies);
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
@@ -339,7 +375,10 @@ async fn main() -> anyhow_free::Result {
         args.rate,
         args.seconds
     );
-    println!("sent {sent}  expected {expected}  seen {seen}  delivered {delivered:.2}%");
+    let rule = args.rule.name();
+    println!(
+        "sent {sent}  expected {expected}  seen {seen}  delivered {delivered:.2}% (rule {rule}; by bytes {seen_bytes}, by screen {seen_screen})"
+    );
     println!(
         "latency ms  p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}",
         ms(0.5),
@@ -398,7 +437,7 @@ async fn main() -> anyhow_free::Result {
         );
     }
     println!(
-        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"bytes\"{slow_json}}}",
+        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen}{slow_json}}}",
         args.label,
         args.clients,
         args.channels,
@@ -702,7 +741,9 @@ async fn join(
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    // Ten thousand readers scan tens of megabytes a second: the generator must not be what
+    // saturates the machine.
+    memchr::memmem::find(haystack, needle)
 }
 
 /// Finds `zq<n>qz` tokens in a byte stream that arrives in pieces.
@@ -743,15 +784,32 @@ impl TokenScanner {
     }
 }
 
-/// Reads forever, recording the first sighting of each token.
-async fn read_tokens(mut reader: OwnedReadHalf, shared: Arc<Shared>) {
+/// Reads forever, recording the first sighting of each token, and for the screen rule, of each
+/// token of `channel` older than one seen.
+async fn read_tokens(
+    mut reader: OwnedReadHalf,
+    shared: Arc<Shared>,
+    channel: usize,
+    stop: tokio_util::sync::CancellationToken,
+) {
     let mut buf = vec![0u8; 65536];
     let mut scanner = TokenScanner::default();
     let mut seen_tokens: HashSet<usize> = HashSet::new();
-    let mut local = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).ok();
+    let mut local = Local {
+        latencies: Vec::new(),
+        seen_bytes: 0,
+        seen_screen: 0,
+    };
+    let mine = channel as u32 + 1;
+    // Tokens below this are accounted for by the screen rule.
+    let mut screen_from = 0usize;
     let mut flushed = Instant::now();
     loop {
-        let n = match reader.read(&mut buf).await {
+        let read = tokio::select! {
+            read = reader.read(&mut buf) => read,
+            () = stop.cancelled() => break,
+        };
+        let n = match read {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
@@ -760,24 +818,41 @@ async fn read_tokens(mut reader: OwnedReadHalf, shared: Arc<Shared>) {
             shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
         }
         scanner.scan(&buf[..n], |token| {
-            if let Some(sent) = shared.sent_at.get(token)
-                && seen_tokens.insert(token)
-            {
-                let sent = sent.load(Ordering::Acquire);
-                if sent > 0 {
-                    if let Some(h) = local.as_mut() {
-                        let _ = h.record(now.saturating_sub(sent).max(1));
-                    }
-                    shared.seen.fetch_add(1, Ordering::AcqRel);
+            let Some(sent) = shared.sent_at.get(token).map(|s| s.load(Ordering::Acquire)) else {
+                return;
+            };
+            if sent == 0 {
+                return;
+            }
+            if seen_tokens.insert(token) {
+                local.seen_bytes += 1;
+                if shared.rule == Rule::Bytes {
+                    local.record(now.saturating_sub(sent));
                 }
             }
+            if token >= screen_from {
+                for earlier in screen_from..=token {
+                    let sent = shared.sent_at[earlier].load(Ordering::Acquire);
+                    if sent > 0 && shared.channel_of[earlier].load(Ordering::Relaxed) == mine {
+                        local.seen_screen += 1;
+                        if shared.rule == Rule::Screen {
+                            local.record(now.saturating_sub(sent));
+                        }
+                    }
+                }
+                screen_from = token + 1;
+            }
         });
+        // The counts go out after every read (the drain phase waits on them), the
+        // histogram every half second.
+        local.flush_counts(&shared);
         if flushed.elapsed() > Duration::from_millis(500) {
-            flush(&shared, &mut local);
+            local.flush_latencies(&shared);
             flushed = Instant::now();
         }
     }
-    flush(&shared, &mut local);
+    local.flush_counts(&shared);
+    local.flush_latencies(&shared);
 }
 
 /// What the slow-link clients measure together.
@@ -890,10 +965,41 @@ fn kernel_queued_bytes(server_port: u16, client_ports: &[u16]) -> Option<u64> {
     Some(most)
 }
 
-fn flush(shared: &Shared, local: &mut Option<Histogram<u64>>) {
-    if let (Some(h), Ok(mut total)) = (local.as_mut(), shared.latencies.lock()) {
-        let _ = total.add(&*h);
-        h.reset();
+/// What a reader collects between flushes into [`Shared`], so readers do not contend on it.
+/// Latencies are kept as plain numbers: a histogram per reader would be a quarter of a
+/// megabyte each, ten thousand of them, and the generator would spend its time clearing pages.
+struct Local {
+    latencies: Vec<u64>,
+    seen_bytes: usize,
+    seen_screen: usize,
+}
+
+impl Local {
+    fn record(&mut self, micros: u64) {
+        self.latencies.push(micros.max(1));
+    }
+
+    fn flush_counts(&mut self, shared: &Shared) {
+        if self.seen_bytes > 0 {
+            let seen = std::mem::take(&mut self.seen_bytes);
+            shared.seen_bytes.fetch_add(seen, Ordering::AcqRel);
+        }
+        if self.seen_screen > 0 {
+            let seen = std::mem::take(&mut self.seen_screen);
+            shared.seen_screen.fetch_add(seen, Ordering::AcqRel);
+        }
+    }
+
+    fn flush_latencies(&mut self, shared: &Shared) {
+        if self.latencies.is_empty() {
+            return;
+        }
+        if let Ok(mut total) = shared.latencies.lock() {
+            for &micros in &self.latencies {
+                let _ = total.record(micros);
+            }
+        }
+        self.latencies.clear();
     }
 }
 

@@ -565,6 +565,7 @@ mod tests {
             origin,
             ticket: 0,
             lines: Default::default(),
+            mention_index: Default::default(),
         };
         let local = message("alice", "hi \x0b9red", Origin::Local);
         assert_eq!(

@@ -42,7 +42,7 @@ pub const MIN_FRAME_INTERVAL: Duration = Duration::from_millis(50);
 /// many frames per second: a frame costs about the same whatever it shows, mostly in the
 /// kernel's send path, so past this the server would fall behind everyone instead of showing
 /// each client several messages per frame.
-const FRAMES_PER_SECOND_IN_ALL: u32 = 40_000;
+const FRAMES_PER_SECOND_IN_ALL: u32 = 30_000;
 
 /// How far apart frames caused by others are with `users` online.
 fn frame_interval(users: usize) -> Duration {
@@ -877,8 +877,8 @@ mod tests {
     fn frames_space_out_only_with_thousands_online() {
         assert_eq!(frame_interval(0), MIN_FRAME_INTERVAL);
         assert_eq!(frame_interval(600), MIN_FRAME_INTERVAL);
-        assert_eq!(frame_interval(2_000), MIN_FRAME_INTERVAL);
-        assert_eq!(frame_interval(10_000), Duration::from_millis(250));
+        assert_eq!(frame_interval(1_500), MIN_FRAME_INTERVAL);
+        assert_eq!(frame_interval(3_000), Duration::from_millis(100));
         assert!(frame_interval(usize::MAX) > Duration::from_secs(60));
     }
 }

@@ -13,8 +13,7 @@ use crate::client::vt::Vt100Ui;
 use crate::term::charset::Charset;
 use crate::term::keys::{Key, KeyDecoder};
 use crate::term::lineedit::{EditOutcome, LineEditor};
-use crate::text;
-use crate::world::{AUTHOR_ERROR, ChannelKind, UserId, View, World, mentions};
+use crate::world::{AUTHOR_ERROR, ChannelKind, UserId, View, World};
 
 /// Terminal size used until the client tells us its own.
 pub const DEFAULT_SIZE: (u16, u16) = (80, 24);
@@ -765,8 +764,7 @@ impl Session {
         };
         let active_hilight = fresh().any(|m| {
             view.kind == ChannelKind::Direct
-                || (!m.author.starts_with('-')
-                    && mentions(&text::plain(&m.text), &view.nick, view.prefs.at_all))
+                || (!m.author.starts_with('-') && m.mentions(&view.nick, view.prefs.at_all))
         });
         let active_message = fresh().next().is_some();
         self.bells.hilights = view.hilight_windows.clone();

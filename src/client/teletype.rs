@@ -5,7 +5,7 @@ use crate::term::layout::{Layout, plain_lines};
 use crate::term::lineedit::LineEditor;
 use crate::term::width::str_width;
 use crate::text;
-use crate::world::{ChannelId, ChannelKind, Message, View, mentions, window_list};
+use crate::world::{ChannelId, ChannelKind, Message, View, window_list};
 
 /// What the teletype renderer has already shown.
 #[derive(Default)]
@@ -105,7 +105,7 @@ fn message_lines(layout: &Layout, cols: usize, view: &View, message: &Message) -
     let plain = text::strip_formatting(&message.text);
     let hilight = message.author != view.nick
         && !message.author.starts_with('-')
-        && mentions(&plain, &view.nick, view.prefs.at_all);
+        && message.mentions(&view.nick, view.prefs.at_all);
     let author = text::strip_formatting(&message.author);
     plain_lines(
         layout,

@@ -7,13 +7,11 @@ use std::sync::Arc;
 
 use crate::term::layout::Layout;
 use crate::term::lineedit::LineEditor;
-use crate::term::screen::{Frame, PaneChange, STATUS_SGR, Screen};
+use crate::term::screen::{Frame, PaneChange, PaneLine, STATUS_SGR, Screen};
 use crate::term::style::{LinesKey, MessageStyle, input_preview, preview_columns};
 use crate::term::width::char_width;
 use crate::text;
-use crate::world::{
-    Around, ChannelId, ChannelKind, Message, UserId, View, World, mentions, window_list,
-};
+use crate::world::{Around, ChannelId, ChannelKind, Message, UserId, View, World, window_list};
 
 /// Screens narrower or shorter than this cannot show the interface.
 const MIN_COLS: usize = 20;
@@ -358,14 +356,14 @@ impl Vt100Ui {
         }
         let (cols, _) = self.screen.size();
         let width = cols.saturating_sub(1).max(8);
-        let lines: Vec<String> = view
+        let lines: Vec<PaneLine> = view
             .notices
             .iter()
             .flat_map(|notice| {
                 let wrapped = crate::term::layout::wrap(notice, width, width.saturating_sub(2));
                 wrapped.into_iter().enumerate().map(|(i, line)| {
                     let line = if i == 0 { line } else { format!("  {line}") };
-                    format!("\x1b[1;33m{line}\x1b[0m")
+                    PaneLine::from(format!("\x1b[1;33m{line}\x1b[0m"))
                 })
             })
             .collect();
@@ -418,13 +416,12 @@ impl Vt100Ui {
         view: &View,
         layout: &Layout,
         message: &Message,
-    ) -> Vec<(RowRef, String)> {
+    ) -> Vec<(RowRef, PaneLine)> {
         let (cols, _) = self.screen.size();
-        let plain = text::plain(&message.text);
         let own = message.author == view.nick;
         let hilight = !own
             && !message.author.starts_with('-')
-            && mentions(&plain, &view.nick, view.prefs.at_all);
+            && message.mentions(&view.nick, view.prefs.at_all);
         let unread = !own && message.seq >= view.read_upto;
         let style = MessageStyle {
             margins: view.prefs.margins,
@@ -434,18 +431,17 @@ impl Vt100Ui {
             hilight,
         };
         let key = LinesKey {
-            layout: *layout,
             width: cols,
+            status_window: view.kind == ChannelKind::Status,
             style,
         };
+        debug_assert_eq!(key.layout(), *layout);
         let lines = message
             .lines
             .lines(&key, message.unix_micros, &message.author, &message.text);
         let count = lines.len();
-        lines
-            .iter()
-            .enumerate()
-            .map(|(line, text)| {
+        (0..count)
+            .map(|line| {
                 let row = RowRef {
                     seq: message.seq,
                     line,
@@ -455,7 +451,7 @@ impl Vt100Ui {
                     unix_micros: message.unix_micros,
                     notice: false,
                 };
-                (row, text.clone())
+                (row, PaneLine::shared(lines.clone(), line))
             })
             .collect()
     }
@@ -465,7 +461,7 @@ impl Vt100Ui {
         view: &View,
         layout: &Layout,
         messages: &[Arc<Message>],
-    ) -> Vec<(RowRef, String)> {
+    ) -> Vec<(RowRef, PaneLine)> {
         messages
             .iter()
             .flat_map(|m| self.message_rows(view, layout, m))
@@ -485,7 +481,7 @@ impl Vt100Ui {
             && let Some((top, _)) = self.message_rows_bounds()
         {
             let messages = world.messages(user, view.channel, Around::From(top.seq), pane_rows + 1);
-            let lines: Vec<(RowRef, String)> = self
+            let lines: Vec<(RowRef, PaneLine)> = self
                 .rows_of(view, layout, &messages)
                 .into_iter()
                 .skip_while(|(row, _)| row.seq == top.seq && row.line < top.line)
@@ -506,7 +502,7 @@ impl Vt100Ui {
         self.set_rows(lines)
     }
 
-    fn set_rows(&mut self, lines: Vec<(RowRef, String)>) -> PaneChange {
+    fn set_rows(&mut self, lines: Vec<(RowRef, PaneLine)>) -> PaneChange {
         self.rows = lines.iter().map(|(row, _)| *row).collect();
         PaneChange::Redraw(lines.into_iter().map(|(_, text)| text).collect())
     }
@@ -519,17 +515,23 @@ impl Vt100Ui {
         view: &View,
         layout: &Layout,
     ) -> PaneChange {
-        let new: Vec<Arc<Message>> = view
-            .messages
-            .iter()
-            .filter(|m| m.seq >= self.next_seq)
-            .cloned()
-            .collect();
+        // The view's messages are in sequence order.
+        let new = &view.messages[view.messages.partition_point(|m| m.seq < self.next_seq)..];
         if new.is_empty() {
             return self.mark_read_rows(view, layout);
         }
-        let mut lines = self.rows_of(view, layout, &new);
         let (_, rows) = self.screen.size();
+        if self.line_budget.is_none() && new.len() > 2 * rows {
+            // Far behind: every message takes a line at least, so this is a redraw (below);
+            // the lines of those that would scroll past are not even laid out.
+            return self.full_pane(world, user, view, layout);
+        }
+        // Within a line budget only the newest messages can have lines on screen.
+        let shown = match self.line_budget {
+            Some(budget) => &new[new.len().saturating_sub(budget.max(1))..],
+            None => new,
+        };
+        let mut lines = self.rows_of(view, layout, shown);
         if let Some(budget) = self.line_budget {
             // A slow link shows the newest lines now rather than all of them much later, and
             // never a whole new pane for being behind: at 1200 bps that would take 15 s.
@@ -567,13 +569,13 @@ impl Vt100Ui {
             };
             let older = world.messages(user, view.channel, Around::Before(top.seq), want);
             let current = world.messages(user, view.channel, Around::From(top.seq), 1);
-            let mut before: Vec<(RowRef, String)> = self.rows_of(view, layout, &older);
+            let mut before: Vec<(RowRef, PaneLine)> = self.rows_of(view, layout, &older);
             before.extend(
                 self.rows_of(view, layout, &current)
                     .into_iter()
                     .take(top.line),
             );
-            let revealed: Vec<(RowRef, String)> = before.into_iter().rev().take(want).collect();
+            let revealed: Vec<(RowRef, PaneLine)> = before.into_iter().rev().take(want).collect();
             if revealed.is_empty() {
                 return PaneChange::Unchanged;
             }
@@ -591,7 +593,7 @@ impl Vt100Ui {
                 return PaneChange::Unchanged;
             };
             let newer = world.messages(user, view.channel, Around::From(bottom.seq), want + 1);
-            let after: Vec<(RowRef, String)> = self
+            let after: Vec<(RowRef, PaneLine)> = self
                 .rows_of(view, layout, &newer)
                 .into_iter()
                 .skip_while(|(row, _)| {

@@ -6,6 +6,7 @@
 //! `ESC[2;<h-2>r ESC[<h-3>H LF LF ESC[K <line> ESC[r`, which scripted clients match on.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use crate::term::width::str_width;
 
@@ -14,17 +15,70 @@ pub const TOPIC_SGR: &str = "\x1b[44;48;5;235;38;5;220m";
 /// SGR at the start of the status bar.
 pub const STATUS_SGR: &str = "\x1b[0;37;44;48;5;235m";
 
+/// One line of the chat pane: its text, which may be shared with other clients' frames (a
+/// message's rendered lines are kept once for all readers laid out alike).
+#[derive(Debug, Clone)]
+pub struct PaneLine {
+    lines: Arc<[String]>,
+    index: usize,
+}
+
+impl PaneLine {
+    /// Line `index` of `lines`; an index past the end is an empty line.
+    pub fn shared(lines: Arc<[String]>, index: usize) -> PaneLine {
+        PaneLine { lines, index }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.lines.get(self.index).map_or("", String::as_str)
+    }
+}
+
+impl std::ops::Deref for PaneLine {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for PaneLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq for PaneLine {
+    fn eq(&self, other: &PaneLine) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for PaneLine {}
+
+impl From<String> for PaneLine {
+    fn from(line: String) -> PaneLine {
+        PaneLine::shared(Arc::new([line]), 0)
+    }
+}
+
+impl From<&str> for PaneLine {
+    fn from(line: &str) -> PaneLine {
+        PaneLine::from(line.to_string())
+    }
+}
+
 /// What happens to the chat pane in a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaneChange {
     /// Nothing in the pane changed.
     Unchanged,
     /// The whole pane, top to bottom; missing rows are drawn as `--`.
-    Redraw(Vec<String>),
+    Redraw(Vec<PaneLine>),
     /// New lines at the bottom; older ones scroll up.
-    Append(Vec<String>),
+    Append(Vec<PaneLine>),
     /// Lines revealed at the top while scrolling back, the nearest (newest) first.
-    Prepend(Vec<String>),
+    Prepend(Vec<PaneLine>),
     /// Rows (0 = top pane row) whose beginning is rewritten in place: `(row, text)`.
     Patch(Vec<(usize, String)>),
 }
@@ -153,7 +207,7 @@ impl Screen {
             PaneChange::Redraw(lines) => {
                 let skip = lines.len().saturating_sub(pane_rows);
                 for row in 0..pane_rows {
-                    let line = lines.get(skip + row).map_or("--", String::as_str);
+                    let line = lines.get(skip + row).map_or("--", PaneLine::as_str);
                     let _ = write!(out, "\x1b[{}H\x1b[K{line}", row + 2);
                 }
                 // Rows below the content show `--` and are the next to be written.
@@ -161,13 +215,15 @@ impl Screen {
             }
             PaneChange::Append(lines) if !lines.is_empty() => {
                 let _ = write!(out, "\x1b[2;{}r", self.rows.saturating_sub(2));
+                // The same push for every line; a busy frame carries dozens.
+                let push = format!("\x1b[{}H\n\n\x1b[K", self.rows.saturating_sub(3));
                 for line in lines {
                     if self.filled < pane_rows {
                         let _ = write!(out, "\x1b[{}H\x1b[K{line}", self.filled + 2);
                         self.filled += 1;
                     } else {
-                        let _ =
-                            write!(out, "\x1b[{}H\n\n\x1b[K{line}", self.rows.saturating_sub(3));
+                        out.push_str(&push);
+                        out.push_str(line);
                     }
                 }
                 out.push_str("\x1b[r");

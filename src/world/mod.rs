@@ -70,6 +70,20 @@ pub struct Message {
     pub ticket: u64,
     /// Its lines as rendered for VT100 readers, shared by readers laid out alike.
     pub lines: crate::term::style::LineCache,
+    /// Worked out on first use: which nicks it may mention.
+    pub mention_index: std::sync::OnceLock<text_rules::MentionIndex>,
+}
+
+impl Message {
+    /// Whether the message mentions `nick` (or, with `at_all`, says `@all` or `@everyone`), as
+    /// [`mentions`] on its text without formatting; cheap for all but the few it may mention.
+    pub fn mentions(&self, nick: &str, at_all: bool) -> bool {
+        let index = self
+            .mention_index
+            .get_or_init(|| text_rules::MentionIndex::of(&text::plain(&self.text)));
+        (at_all && index.at_all())
+            || (index.may_mention(nick, false) && mentions(&text::plain(&self.text), nick, false))
+    }
 }
 
 /// Where a message came from. Only the IRC bridge looks at this; it is not stored.
@@ -156,6 +170,9 @@ struct User {
     prefs: Prefs,
     /// Wakes the user's connection task when something it displays changed.
     wake: Arc<Notify>,
+    /// A new message woke the client and it has not fetched its view since: more messages
+    /// need no wake-up of their own (one per message per member would be most of a post).
+    woken: bool,
     /// One-line notices shown in the active window (command feedback), drained by the client.
     notices: VecDeque<String>,
     /// Set when the whole screen should be drawn again (window switch, broadcast).
@@ -508,6 +525,7 @@ impl World {
                 wake: wake.clone(),
                 notices: VecDeque::new(),
                 needs_redraw: true,
+                woken: false,
                 tip_given: false,
                 mentions_reported: HashMap::new(),
                 last_all_ping: None,
@@ -581,6 +599,7 @@ impl World {
         let user_state = state.users.get_mut(&user)?;
         let notices: Vec<String> = user_state.notices.drain(..).collect();
         let redraw = std::mem::take(&mut user_state.needs_redraw);
+        user_state.woken = false;
         let user_state = state.users.get(&user)?;
         let window = user_state.windows.get(user_state.active)?;
         let channel = state.channels.get(&window.channel)?;
@@ -1752,6 +1771,7 @@ impl World {
             origin,
             ticket,
             lines: Default::default(),
+            mention_index: Default::default(),
         });
         for watcher in &channel.watchers {
             watcher.notify_one();
@@ -1827,7 +1847,9 @@ impl World {
                     ));
                 }
             }
-            u.wake.notify_one();
+            if !std::mem::replace(&mut u.woken, true) {
+                u.wake.notify_one();
+            }
         }
         for (status, line) in mention_log {
             self.post(state, status, AUTHOR_INFO, &line, Ping::Nobody);
@@ -1883,7 +1905,7 @@ impl World {
             .take(9000)
             .take_while(|m| m.seq >= reported)
             .filter(|m| m.author != u.nick && !m.author.starts_with('-'))
-            .filter(|m| mentions(&text::plain(&m.text), &u.nick, u.prefs.at_all))
+            .filter(|m| m.mentions(&u.nick, u.prefs.at_all))
             .take(50)
             .map(|m| {
                 let when = jiff::Timestamp::from_microsecond(m.unix_micros)
@@ -2059,6 +2081,7 @@ fn message_from_store(m: StoredMessage) -> Arc<Message> {
         origin: Origin::Internal,
         ticket: 0,
         lines: Default::default(),
+        mention_index: Default::default(),
     })
 }
 

@@ -152,6 +152,50 @@ pub fn mention_spans(text: &str, max_len: usize, mut found: impl FnMut(&str)) {
     }
 }
 
+/// What a reader needs to know of a message's text to tell whether it mentions them, worked out
+/// once per message: a message is checked for every reader, in every frame that shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MentionIndex {
+    /// Two bits per [`mention_spans`] span: a nick whose bits are not all set is not mentioned.
+    spans: u64,
+    /// The text says `@all` or `@everyone`.
+    at_all: bool,
+}
+
+impl MentionIndex {
+    /// The index of plain `text`.
+    pub fn of(text: &str) -> MentionIndex {
+        let mut spans = 0;
+        mention_spans(text, crate::world::nick::MAX_NICK_CHARS, |span| {
+            spans |= span_bits(span.bytes());
+        });
+        MentionIndex {
+            spans,
+            at_all: mentions(text, "", true),
+        }
+    }
+
+    /// Whether the text may mention `nick` (never false when it does), or says `@all` when
+    /// `at_all` is set (exactly).
+    pub fn may_mention(&self, nick: &str, at_all: bool) -> bool {
+        let bits = span_bits(nick.bytes().map(|b| b.to_ascii_lowercase()));
+        (at_all && self.at_all) || (!nick.is_empty() && self.spans & bits == bits)
+    }
+
+    /// Whether the text says `@all` or `@everyone`.
+    pub fn at_all(&self) -> bool {
+        self.at_all
+    }
+}
+
+/// Two of 64 bits chosen by an FNV-1a hash of `bytes`.
+fn span_bits(bytes: impl Iterator<Item = u8>) -> u64 {
+    let hash = bytes.fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (1 << (hash & 63)) | (1 << ((hash >> 6) & 63))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +241,26 @@ mod tests {
                 assert_eq!(listed, mentions(text, nick, false), "{nick:?} in {text:?}");
             }
         }
+        for text in texts {
+            let index = MentionIndex::of(text);
+            for nick in nicks {
+                if mentions(text, nick, false) {
+                    assert!(index.may_mention(nick, false), "{nick:?} in {text:?}");
+                    assert!(index.may_mention(&nick.to_uppercase(), true));
+                }
+            }
+            assert_eq!(index.at_all(), mentions(text, "", true), "{text:?}");
+            assert_eq!(index.may_mention("", true), mentions(text, "", true));
+        }
+        let index = MentionIndex::of("hi bob");
+        let ruled_out = ["alice", "carol", "dave", "eve", "mallory", "trent"]
+            .iter()
+            .filter(|nick| !index.may_mention(nick, true))
+            .count();
+        assert!(
+            ruled_out >= 4,
+            "the index rules out most nicks: {ruled_out} of 6"
+        );
         let mut spans = Vec::new();
         mention_spans("abcdef", 3, |span| spans.push(span.to_string()));
         assert!(spans.is_empty(), "longer than any nick: {spans:?}");

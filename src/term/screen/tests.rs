@@ -87,7 +87,12 @@ fn new_lines_use_r0c_push_sequence_once_the_pane_is_full() {
     let mut term = Terminal::new(80, 24);
     let status = status("184131", "1: #g(2)");
     let lines: Vec<String> = (0..21).map(|i| format!("line {i}")).collect();
-    term.show(&frame(PaneChange::Redraw(lines), &status, "", 9));
+    term.show(&frame(
+        PaneChange::Redraw(lines.into_iter().map(PaneLine::from).collect()),
+        &status,
+        "",
+        9,
+    ));
     let bytes = term.show(&frame(
         PaneChange::Append(vec!["msg 1".into()]),
         &status,
@@ -178,7 +183,12 @@ fn scrolling_back_reveals_lines_at_the_top() {
     let mut term = Terminal::new(40, 8);
     let status = status("184207", "1: #g(2)");
     let lines: Vec<String> = (10..15).map(|i| format!("line {i}")).collect();
-    term.show(&frame(PaneChange::Redraw(lines), &status, "", 9));
+    term.show(&frame(
+        PaneChange::Redraw(lines.into_iter().map(PaneLine::from).collect()),
+        &status,
+        "",
+        9,
+    ));
     let bytes = term.show(&frame(
         PaneChange::Prepend(vec!["line 9".into(), "line 8".into()]),
         &status,

@@ -1,6 +1,6 @@
 //! A message's rendered lines, kept with the message so that clients laid out alike share them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::term::layout::Layout;
 use crate::term::style::{MessageStyle, message_lines};
@@ -9,12 +9,21 @@ use crate::term::style::{MessageStyle, message_lines};
 /// readers of a channel share a few; a rendering for anyone else is built and not kept.
 const KEPT: usize = 4;
 
-/// What a message's lines depend on besides the message itself.
+/// What a message's lines depend on besides the message itself: the width (the layout follows
+/// from it and the kind of window) and the style. Compared for every message a reader shows,
+/// so it holds no strings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinesKey {
-    pub layout: Layout,
     pub width: usize,
+    pub status_window: bool,
     pub style: MessageStyle,
+}
+
+impl LinesKey {
+    /// The layout the lines are built with.
+    pub fn layout(&self) -> Layout {
+        Layout::for_width(self.width, self.status_window)
+    }
 }
 
 /// The lines of one message for the few layouts and styles its readers use.
@@ -25,7 +34,11 @@ pub struct LinesKey {
 /// value.
 #[derive(Default)]
 pub struct LineCache {
-    kept: Mutex<Vec<(LinesKey, Arc<[String]>)>>,
+    /// The first rendering, read without a lock: every reader of a busy channel looks here for
+    /// every message, from both worker threads.
+    first: OnceLock<(LinesKey, Arc<[String]>)>,
+    /// The others, up to `KEPT` in all.
+    others: Mutex<Vec<(LinesKey, Arc<[String]>)>>,
 }
 
 impl LineCache {
@@ -37,34 +50,38 @@ impl LineCache {
         author: &str,
         text: &str,
     ) -> Arc<[String]> {
-        if let Some(lines) = self.find(key) {
-            return lines;
+        let render = || -> Arc<[String]> {
+            message_lines(
+                &key.layout(),
+                key.width,
+                unix_micros,
+                author,
+                text,
+                &key.style,
+            )
+            .into()
+        };
+        let (first_key, first_lines) = self.first.get_or_init(|| (*key, render()));
+        if first_key == key {
+            return first_lines.clone();
         }
-        let lines: Arc<[String]> = message_lines(
-            &key.layout,
-            key.width,
-            unix_micros,
-            author,
-            text,
-            &key.style,
-        )
-        .into();
         // A poisoned lock only means another reader panicked while holding it; the cache is
         // then skipped, never trusted half-written.
-        if let Ok(mut kept) = self.kept.lock()
-            && kept.len() < KEPT
-            && !kept.iter().any(|(k, _)| k == key)
-        {
-            kept.push((*key, lines.clone()));
+        let Ok(mut others) = self.others.lock() else {
+            return render();
+        };
+        if let Some((_, lines)) = others.iter().find(|(k, _)| k == key) {
+            return lines.clone();
+        }
+        let lines = render();
+        if others.len() + 1 < KEPT {
+            others.push((*key, lines.clone()));
         }
         lines
     }
 
-    fn find(&self, key: &LinesKey) -> Option<Arc<[String]>> {
-        let kept = self.kept.lock().ok()?;
-        kept.iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, lines)| lines.clone())
+    fn kept(&self) -> usize {
+        usize::from(self.first.get().is_some()) + self.others.lock().map_or(0, |o| o.len())
     }
 }
 
@@ -82,8 +99,7 @@ impl PartialEq for LineCache {
 
 impl std::fmt::Debug for LineCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kept = self.kept.lock().map_or(0, |kept| kept.len());
-        write!(f, "LineCache({kept} kept)")
+        write!(f, "LineCache({} kept)", self.kept())
     }
 }
 
@@ -93,8 +109,8 @@ mod tests {
 
     fn key(width: usize, unread: bool) -> LinesKey {
         LinesKey {
-            layout: Layout::for_width(width, false),
             width,
+            status_window: false,
             style: MessageStyle {
                 unread,
                 ..MessageStyle::default()
@@ -115,7 +131,7 @@ mod tests {
             let k = key(width, unread);
             let text = "a message long enough to wrap at forty columns, and then some more";
             let expected = message_lines(
-                &k.layout,
+                &k.layout(),
                 width,
                 1_500_000_000_000_000,
                 "bob",
