@@ -61,6 +61,10 @@ impl LineCache {
             )
             .into()
         };
+        // A status window has one reader; keeping its lines would only cost memory per client.
+        if key.status_window {
+            return render();
+        }
         let (first_key, first_lines) = self.first.get_or_init(|| (*key, render()));
         if first_key == key {
             return first_lines.clone();
@@ -160,5 +164,17 @@ mod tests {
             "a full cache keeps nothing more"
         );
         assert_eq!(other, other_again);
+    }
+
+    #[test]
+    fn status_window_lines_are_not_kept() {
+        let cache = LineCache::default();
+        let status = LinesKey {
+            status_window: true,
+            ..key(80, false)
+        };
+        let lines = cache.lines(&status, 0, "-info-", "welcome");
+        assert!(!lines.is_empty());
+        assert_eq!(format!("{cache:?}"), "LineCache(0 kept)");
     }
 }
