@@ -818,7 +818,6 @@ fn read_chunk<R: AsyncRead + Unpin>(
     })
 }
 
-/// Renders a frame and appends it to `out`, encoded for the client.
 /// Takes the wake-up permit that changes stored while a frame was already due, so the frame
 /// about to be rendered (which shows them) is not followed by an empty one.
 fn take_stored_wake(wake: &tokio::sync::Notify) {
@@ -827,6 +826,7 @@ fn take_stored_wake(wake: &tokio::sync::Notify) {
     let _ = notified.poll(&mut context);
 }
 
+/// Renders a frame and appends it to `out`, encoded for the client.
 fn render_into(session: &mut Session, protocol: Protocol, out: &mut Vec<u8>) {
     let frame = session.render();
     encode_for_client(&frame, session.charset(), protocol, out);
