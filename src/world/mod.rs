@@ -1792,12 +1792,14 @@ impl World {
         let mut mentioned = Vec::new();
         let mut says_at_all = false;
         if ping == Ping::Mentioned {
-            text_rules::mention_spans(&plain, nick::MAX_NICK_CHARS, |span| {
+            let index = text_rules::MentionIndex::of_with(&plain, |span| {
                 if let Some(user) = state.nicks.get(span) {
                     mentioned.push(*user);
                 }
             });
-            says_at_all = mentions(&plain, "", true);
+            says_at_all = index.at_all();
+            // Its readers check it for their nicks in every frame that shows it.
+            let _ = message.mention_index.set(index);
         }
         for member in &members {
             let Some(u) = state.users.get_mut(member) else {

@@ -165,9 +165,16 @@ pub struct MentionIndex {
 impl MentionIndex {
     /// The index of plain `text`.
     pub fn of(text: &str) -> MentionIndex {
+        MentionIndex::of_with(text, |_| {})
+    }
+
+    /// [`MentionIndex::of`], calling `span` with each [`mention_spans`] span on the way, so a
+    /// post looks the spans up as nicks in the same pass that builds the index.
+    pub fn of_with(text: &str, mut span: impl FnMut(&str)) -> MentionIndex {
         let mut spans = 0;
-        mention_spans(text, crate::world::nick::MAX_NICK_CHARS, |span| {
-            spans |= span_bits(span.bytes());
+        mention_spans(text, crate::world::nick::MAX_NICK_CHARS, |found| {
+            spans |= span_bits(found.bytes());
+            span(found);
         });
         MentionIndex {
             spans,
