@@ -669,7 +669,9 @@ async fn join(
         let stream: TcpStream = socket.connect(address).await?;
         stream.set_nodelay(true)?;
         let throttle = link.slow_bps.map(Throttle::new);
-        let mut conn = Conn::new(stream, throttle, link.slow_bps.is_some() && !link.telnet);
+        // A slow client is a terminal behind a modem: it answers the server's cursor-position
+        // probes (over telnet too), which is how the server's speed test finds the link slow.
+        let mut conn = Conn::new(stream, throttle, link.slow_bps.is_some());
         let greeting_timeout = if link.slow_bps.is_some() {
             SLOW_STEP_TIMEOUT
         } else {
