@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
@@ -330,6 +330,8 @@ async fn converse<S>(
         // The last moment the client's pending output was empty or moved: a client that stops
         // reading is dropped `stall_timeout` after it.
         let mut output_moved = Instant::now();
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
         loop {
             if let Some(settings) = wizard_done.take() {
                 let motd = read_motd(arrival.motd.as_deref()).await;
@@ -397,6 +399,27 @@ async fn converse<S>(
                 .as_ref()
                 .and_then(Session::next_release)
                 .map(Instant::from_std);
+            // One timer for every deadline in force: timers made anew on every turn of the
+            // loop cost more than the frames themselves when thousands of clients are busy.
+            let stall_deadline = output_moved + arrival.stall_timeout;
+            let deadline = [
+                Some(tick),
+                can_render.then_some(next_frame),
+                escape_deadline,
+                session.is_none().then_some(wizard_deadline),
+                release_at,
+                (!heard_anything).then_some(first_input_deadline),
+                (!out.is_empty()).then_some(stall_deadline),
+                (!out.is_empty() && !write_ready).then_some(write_ready_at),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            if let Some(at) = deadline
+                && timer.deadline() != at
+            {
+                timer.as_mut().reset(at);
+            }
             tokio::select! {
                 read = read_chunk(&mut reader) => {
                     let received = match read {
@@ -532,11 +555,49 @@ async fn converse<S>(
                     }
                     None => reported_size = Some((cols, rows)),
                 },
-                () = sleep_until(next_frame), if can_render => {
-                    dirty = false;
-                    take_stored_wake(&wake);
-                    next_frame = Instant::now() + frame_interval(world.users_online());
-                    if let Some(chat) = session.as_mut() {
+                () = timer.as_mut(), if deadline.is_some() => {
+                    let now = Instant::now();
+                    if session.is_none() && now >= wizard_deadline {
+                        break "wizard timeout";
+                    }
+                    if !heard_anything && now >= first_input_deadline {
+                        let line = format!(
+                            "\r\nr0c: nothing received for {} seconds; closing the connection\r\n",
+                            arrival.first_input_timeout.as_secs()
+                        );
+                        let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(line.as_bytes())).await;
+                        break "sent nothing";
+                    }
+                    if !out.is_empty() && now >= stall_deadline {
+                        crate::metrics::client_dropped("stalled");
+                        break "stalled: stopped reading";
+                    }
+                    if now >= tick {
+                        dirty = true;
+                        if let Some(chat) = session.as_mut() {
+                            chat.clock_tick();
+                        }
+                        let every = session.as_ref().map_or(1, Session::ticks_per_refresh);
+                        tick = next_clock_tick(CLOCK_TICK_SECONDS * every);
+                    }
+                    if escape_deadline.is_some_and(|at| now >= at) {
+                        if let Some(chat) = session.as_mut() {
+                            chat.flush_escape();
+                        }
+                        escape_deadline = None;
+                    }
+                    if release_at.is_some_and(|at| now >= at)
+                        && let Some(chat) = session.as_mut()
+                    {
+                        chat.release_held();
+                    }
+                    // Last, so the frame shows what the timers above changed.
+                    if dirty && room && now >= next_frame
+                        && let Some(chat) = session.as_mut()
+                    {
+                        dirty = false;
+                        take_stored_wake(&wake);
+                        next_frame = now + frame_interval(world.users_online());
                         render_into(chat, protocol, &mut out);
                         // Messages not yet on disk are not shown; look again in a moment.
                         if chat.waiting_for_store() {
@@ -544,38 +605,8 @@ async fn converse<S>(
                             next_frame = Instant::now() + STORE_POLL;
                         }
                     }
-                }
-                () = sleep_until(tick) => {
-                    dirty = true;
-                    if let Some(chat) = session.as_mut() {
-                        chat.clock_tick();
-                    }
-                    let every = session.as_ref().map_or(1, Session::ticks_per_refresh);
-                    tick = next_clock_tick(CLOCK_TICK_SECONDS * every);
-                }
-                () = sleep_until(escape_deadline.unwrap_or_else(Instant::now)), if escape_deadline.is_some() => {
-                    if let Some(chat) = session.as_mut() {
-                        chat.flush_escape();
-                    }
-                    escape_deadline = None;
-                }
-                () = sleep_until(wizard_deadline), if session.is_none() => break "wizard timeout",
-                () = sleep_until(release_at.unwrap_or_else(Instant::now)), if release_at.is_some() => {
-                    if let Some(chat) = session.as_mut() {
-                        chat.release_held();
-                    }
-                }
-                () = sleep_until(first_input_deadline), if !heard_anything => {
-                    let line = format!(
-                        "\r\nr0c: nothing received for {} seconds; closing the connection\r\n",
-                        arrival.first_input_timeout.as_secs()
-                    );
-                    let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(line.as_bytes())).await;
-                    break "sent nothing";
-                }
-                () = sleep_until(output_moved + arrival.stall_timeout), if !out.is_empty() => {
-                    crate::metrics::client_dropped("stalled");
-                    break "stalled: stopped reading";
+                    // A write that waited for its moment (pacing, slowmo) is tried again
+                    // by the write branch, now that `write_ready` is computed anew.
                 }
                 written = writer.write(&out[..write_len]), if write_len > 0 && write_ready => {
                     match written {
@@ -604,7 +635,6 @@ async fn converse<S>(
                         }
                     }
                 }
-                () = sleep_until(write_ready_at), if !out.is_empty() && !write_ready => {}
                 () = shutdown.cancelled() => break "server shutdown",
             }
         }

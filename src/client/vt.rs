@@ -520,29 +520,27 @@ impl Vt100Ui {
         if new.is_empty() {
             return self.mark_read_rows(view, layout);
         }
-        let (_, rows) = self.screen.size();
-        if self.line_budget.is_none() && new.len() > 2 * rows {
-            // Far behind: every message takes a line at least, so this is a redraw (below);
-            // the lines of those that would scroll past are not even laid out.
+        let pane_rows = self.screen.pane_rows();
+        if self.line_budget.is_none() && new.first().is_some_and(|m| m.seq > self.next_seq) {
+            // History was trimmed past what this client last saw: draw the pane anew.
             return self.full_pane(world, user, view, layout);
         }
-        // Within a line budget only the newest messages can have lines on screen.
-        let shown = match self.line_budget {
-            Some(budget) => &new[new.len().saturating_sub(budget.max(1))..],
-            None => new,
-        };
+        // Every message takes a line at least, so only the newest that fit in the pane (or
+        // in a slow link's line budget) can be on screen once this frame is shown: the rest
+        // are not even laid out.
+        let keep = self.line_budget.map_or(pane_rows, |budget| budget.max(1));
+        let shown = &new[new.len().saturating_sub(keep)..];
         let mut lines = self.rows_of(view, layout, shown);
-        if let Some(budget) = self.line_budget {
+        if lines.len() > keep {
             // A slow link shows the newest lines now rather than all of them much later, and
             // never a whole new pane for being behind: at 1200 bps that would take 15 s.
-            if lines.len() > budget {
-                lines.drain(..lines.len() - budget.max(1));
-            }
-        } else if lines.len() > 2 * rows || new.first().is_some_and(|m| m.seq > self.next_seq) {
-            // Far behind (or history was trimmed): one redraw is cheaper than many pushes.
-            return self.full_pane(world, user, view, layout);
+            // Lines that would scroll out of the pane within this frame are never sent.
+            lines.drain(..lines.len() - keep);
         }
-        let pane_rows = self.screen.pane_rows();
+        if self.line_budget.is_none() && lines.len() == pane_rows {
+            // The whole pane is new: writing its rows in place costs less than pushing.
+            return self.set_rows(lines);
+        }
         for (row, _) in &lines {
             self.rows.push_back(*row);
             if self.rows.len() > pane_rows {
@@ -656,13 +654,17 @@ impl Vt100Ui {
     fn status_bar(&self, view: &View, cols: usize) -> String {
         // The clock moves in 5-second steps, in time with the idle tick, so frames in between
         // never re-send the status bar just because a second passed.
-        let now = jiff::Timestamp::now();
-        let step = jiff::Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(5))
-            .unwrap_or(now);
-        let clock = step.strftime("%H%M%S").to_string();
-        let mut bar = format!(
-            "{STATUS_SGR}{clock}   {}: \x1b[1;37m{}\x1b[22m",
-            view.window_index, view.label
+        // UTC needs no time zone lookup: the time of day is the seconds since midnight.
+        let step = jiff::Timestamp::now().as_second().rem_euclid(86_400) / 5 * 5;
+        let mut bar = String::with_capacity(cols + 64);
+        let _ = write!(
+            bar,
+            "{STATUS_SGR}{:02}{:02}{:02}   {}: \x1b[1;37m{}\x1b[22m",
+            step / 3600,
+            step / 60 % 60,
+            step % 60,
+            view.window_index,
+            view.label
         );
         if let Some(count) = view.member_count {
             let _ = write!(bar, "({count})");

@@ -36,6 +36,16 @@ async fn at_80x24(server: &TestServer) -> TestClient {
     client
 }
 
+/// Alice at 80x24 and bob (`yyryyd`), both in `#g`, once alice has seen bob join.
+async fn alice_and_bob_in_g(server: &TestServer) -> (TestClient, TestClient) {
+    let mut alice = at_80x24(server).await;
+    let mut bob = TestClient::joined(server.raw).await;
+    alice.line("/join #g").await;
+    bob.line("/join #g").await;
+    alice.expect("yyryyd has joined").await;
+    (alice, bob)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_screen_has_four_zones() {
     let (_keep, dir) = data_dir();
@@ -352,6 +362,45 @@ async fn bandwidth_of_a_passive_client_and_of_typing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_taller_than_the_pane_is_drawn_once_not_pushed_line_by_line() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let (mut alice, mut bob) = alice_and_bob_in_g(&server).await;
+    alice.drain(Duration::from_millis(300)).await;
+    let before = alice.bytes().len();
+    // Forty lines in one write are posted together, well within one frame of alice's:
+    // fewer than the 2 × 24 after which r0c redraws, more than the pane's 21 rows.
+    let burst: String = (0..40).map(|i| format!("burst line {i:02}\n")).collect();
+    bob.send(burst.as_bytes()).await;
+    alice.expect_row(21, "burst line 39").await;
+    alice.drain(Duration::from_millis(300)).await;
+    // The pane (rows 1 to 21) shows the newest 21 lines, in order.
+    for row in 1..=21u16 {
+        let expected = format!("burst line {:02}", 18 + usize::from(row));
+        assert!(
+            alice.row(row).ends_with(&expected),
+            "row {row} shows {:?}, not {expected:?}:\n{}",
+            alice.row(row),
+            alice.screen()
+        );
+    }
+    // Lines that would scroll out of sight in the same frame are never sent: about one
+    // pane of bytes, where forty pushes would cost more than 2 KB.
+    let sent = &alice.bytes()[before..];
+    let text = String::from_utf8_lossy(sent);
+    assert!(
+        !text.contains("burst line 00"),
+        "a line that could not stay on screen was sent"
+    );
+    assert!(
+        sent.len() < 1600,
+        "the burst cost {} bytes: {text:?}",
+        sent.len()
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrolling_back_into_history_from_before_joining() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start(&dir).await;
@@ -425,11 +474,7 @@ async fn an_idle_screen_costs_only_clock_ticks() {
 async fn a_mention_elsewhere_notifies_without_moving_the_user() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start(&dir).await;
-    let mut alice = at_80x24(&server).await;
-    let mut bob = TestClient::joined(server.raw).await;
-    alice.line("/join #g").await;
-    bob.line("/join #g").await;
-    alice.expect("yyryyd has joined").await;
+    let (mut alice, mut bob) = alice_and_bob_in_g(&server).await;
     alice.line("/join #quiet").await;
     alice.expect_row(22, "2: #quiet").await;
     alice.line("typing here").await;
@@ -513,11 +558,7 @@ async fn view_mode_hides_names_and_colour_codes_apply() {
 async fn bell_levels() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start(&dir).await;
-    let mut alice = at_80x24(&server).await;
-    let mut bob = TestClient::joined(server.raw).await;
-    alice.line("/join #g").await;
-    bob.line("/join #g").await;
-    alice.expect("yyryyd has joined").await;
+    let (mut alice, mut bob) = alice_and_bob_in_g(&server).await;
     // Each case: the level, what bob says in the window alice is looking at, whether it rings.
     let cases = [
         ("/b1", "kywmyv one", false),
