@@ -325,6 +325,11 @@ fn push_data(events: &mut Vec<TelnetEvent>, bytes: &[u8]) {
 
 /// Appends `data` to `out` with every 0xFF doubled, as telnet requires for data bytes.
 pub fn escape_iac(data: &[u8], out: &mut Vec<u8>) {
+    // Frames almost never hold a 0xFF: a word-at-a-time search, then one copy.
+    if !data.contains(&IAC) {
+        out.extend_from_slice(data);
+        return;
+    }
     for chunk in data.split_inclusive(|&b| b == IAC) {
         out.extend_from_slice(chunk);
         if chunk.last() == Some(&IAC) {
