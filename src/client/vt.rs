@@ -263,7 +263,12 @@ impl Vt100Ui {
         let switched = self.channel != Some(view.channel);
         let layout = Layout::for_width(cols, view.kind == ChannelKind::Status);
         let full = switched || view.redraw || self.force_redraw || self.screen.needs_redraw();
-        let input_only = std::mem::take(&mut self.input_only) && !full && self.pending_scroll == 0;
+        // The view's notices (command feedback) were taken from the world with it: a frame
+        // that carries some is a whole frame, or they would be lost.
+        let input_only = std::mem::take(&mut self.input_only)
+            && !full
+            && self.pending_scroll == 0
+            && view.notices.is_empty();
         self.rendered_input_only = input_only;
         let pane = if input_only {
             PaneChange::Unchanged

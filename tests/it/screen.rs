@@ -823,6 +823,14 @@ async fn a_slow_link_is_measured_named_and_paced() {
         client.screen()
     );
     assert!(client.row(23).ends_with("> X"), "{}", client.screen());
+
+    // The feedback of a command typed on the paced link is shown where the user is: the
+    // Enter gets a whole frame, not an echo that would only redraw the input line.
+    client.send(b"\x7f").await;
+    client.expect_row(23, ">").await;
+    client.drain(Duration::from_millis(1500)).await;
+    client.line("/frobnicate").await;
+    client.expect("-err- invalid command: /frobnicate").await;
     server.stop().await;
 }
 
