@@ -713,9 +713,15 @@ impl Session {
                     return out;
                 };
                 if since.is_some() && teletype.switched(&view) {
-                    // The window changed between frames: fetch its tail instead.
+                    // The window changed between frames: fetch its tail instead. The notices
+                    // were handed over with the first view and are not handed out again.
                     match self.world.view(self.user, None, rows) {
-                        Some(fresh) => view = fresh,
+                        Some(mut fresh) => {
+                            let mut notices = std::mem::take(&mut view.notices);
+                            notices.append(&mut fresh.notices);
+                            fresh.notices = notices;
+                            view = fresh;
+                        }
                         None => return out,
                     }
                 }
@@ -838,6 +844,27 @@ mod tests {
         let mut parser = vt100::Parser::new(size(24), size(80), 0);
         parser.process(text.as_bytes());
         parser
+    }
+
+    #[test]
+    fn a_teletype_window_switch_keeps_the_feedback_that_came_before_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = world(dir.path());
+        let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
+        let mut session = Session::new(user, world.clone());
+        session.configure(&crate::client::wizard::ClientSettings {
+            vt100: false,
+            ..Default::default()
+        });
+        world.join(user, "a");
+        world.store().flush();
+        let _ = session.render();
+        // Feedback in #a, then a switch to #b, both before the next frame.
+        world.tell(user, crate::world::AUTHOR_INFO, "feedback from before");
+        world.join(user, "b");
+        world.store().flush();
+        let frame = session.render();
+        assert!(frame.contains("feedback from before"), "{frame:?}");
     }
 
     #[test]
