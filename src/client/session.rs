@@ -713,15 +713,9 @@ impl Session {
                     return out;
                 };
                 if since.is_some() && teletype.switched(&view) {
-                    // The window changed between frames: fetch its tail instead. The notices
-                    // were handed over with the first view and are not handed out again.
+                    // The window changed between frames: fetch its tail instead.
                     match self.world.view(self.user, None, rows) {
-                        Some(mut fresh) => {
-                            let mut notices = std::mem::take(&mut view.notices);
-                            notices.append(&mut fresh.notices);
-                            fresh.notices = notices;
-                            view = fresh;
-                        }
+                        Some(fresh) => view = fresh,
                         None => return out,
                     }
                 }
@@ -739,6 +733,13 @@ impl Session {
             }
         };
         let (view, frame) = frame;
+        // Notices stay in the world until a frame showed them (not an echo of the input
+        // line, not the "too small" page).
+        let notices_shown = match &mut self.ui {
+            Ui::Vt100(vt) => std::mem::take(&mut vt.notices_shown),
+            Ui::Teletype(_) => view.notices.len(),
+        };
+        self.world.notices_shown(self.user, notices_shown);
         self.waiting_for_store = view.waiting_for_store;
         if self.bell_due(&view) {
             out.push('\x07');

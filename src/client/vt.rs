@@ -89,6 +89,8 @@ pub struct Vt100Ui {
     pub rendered_input_only: bool,
     /// The last frame that was not input-line-only rewrote the input row.
     pub frame_drew_input: bool,
+    /// How many of the view's notices the last frame showed.
+    pub notices_shown: usize,
     /// The status bar as last rendered.
     last_status: Option<String>,
     /// The linemode "please press ENTER" banner is on screen.
@@ -117,6 +119,7 @@ impl Vt100Ui {
             defer_status: false,
             tick_due: false,
             line_budget: None,
+            notices_shown: 0,
             input_only: false,
             rendered_input_only: false,
             frame_drew_input: false,
@@ -263,12 +266,7 @@ impl Vt100Ui {
         let switched = self.channel != Some(view.channel);
         let layout = Layout::for_width(cols, view.kind == ChannelKind::Status);
         let full = switched || view.redraw || self.force_redraw || self.screen.needs_redraw();
-        // The view's notices (command feedback) were taken from the world with it: a frame
-        // that carries some is a whole frame, or they would be lost.
-        let input_only = std::mem::take(&mut self.input_only)
-            && !full
-            && self.pending_scroll == 0
-            && view.notices.is_empty();
+        let input_only = std::mem::take(&mut self.input_only) && !full && self.pending_scroll == 0;
         self.rendered_input_only = input_only;
         let pane = if input_only {
             PaneChange::Unchanged
@@ -359,6 +357,7 @@ impl Vt100Ui {
         if view.notices.is_empty() {
             return pane;
         }
+        self.notices_shown = view.notices.len();
         let (cols, _) = self.screen.size();
         let width = cols.saturating_sub(1).max(8);
         let lines: Vec<PaneLine> = view

@@ -49,6 +49,9 @@ pub const MAX_TOPIC_CHARS: usize = 512;
 /// An `@all` or `@everyone` pings a user at most this often.
 const AT_ALL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Notices kept for a client that shows none (its screen too small, say).
+const MAX_NOTICES: usize = 16;
+
 /// How many nicks a channel remembers for its activity-ordered nick list.
 const RECENT_SPEAKERS_KEPT: usize = 32;
 
@@ -173,7 +176,8 @@ struct User {
     /// A new message woke the client and it has not fetched its view since: more messages
     /// need no wake-up of their own (one per message per member would be most of a post).
     woken: bool,
-    /// One-line notices shown in the active window (command feedback), drained by the client.
+    /// One-line notices for the active window (command feedback), until a frame showed them
+    /// (`World::notices_shown`); at most [`MAX_NOTICES`], the newest.
     notices: VecDeque<String>,
     /// Set when the whole screen should be drawn again (window switch, broadcast).
     needs_redraw: bool,
@@ -612,18 +616,31 @@ impl World {
         self.lock().users.get(&user).map(|u| u.nick.clone())
     }
 
+    /// A frame showed the first `count` notices of the user's last view: they are done.
+    /// Notices queued since that view stay for the next frame.
+    pub fn notices_shown(&self, user: UserId, count: usize) {
+        if count == 0 {
+            return;
+        }
+        if let Some(u) = self.lock().users.get_mut(&user) {
+            let done = count.min(u.notices.len());
+            u.notices.drain(..done);
+        }
+    }
+
     /// The address and port the user connected from, for log lines.
     pub fn peer(&self, user: UserId) -> Option<SocketAddr> {
         self.lock().users.get(&user).map(|u| u.peer)
     }
 
     /// Copies out what the user's active window shows: messages with `seq >= since`
-    /// (at most `max_messages`, the newest), the bars' contents and pending notices.
-    /// `since = None` asks for the newest `max_messages`.
+    /// (at most `max_messages`, the newest), the bars' contents and pending notices (they
+    /// stay pending until [`World::notices_shown`]). `since = None` asks for the newest
+    /// `max_messages`.
     pub fn view(&self, user: UserId, since: Option<u64>, max_messages: usize) -> Option<View> {
         let mut state = self.lock();
         let user_state = state.users.get_mut(&user)?;
-        let notices: Vec<String> = user_state.notices.drain(..).collect();
+        let notices: Vec<String> = user_state.notices.iter().cloned().collect();
         let redraw = std::mem::take(&mut user_state.needs_redraw);
         user_state.woken = false;
         let user_state = state.users.get(&user)?;
@@ -1343,7 +1360,7 @@ impl World {
                     lines.first().copied().unwrap_or_default()
                 )
             };
-            u.notices.push_back(format!(
+            u.notice(format!(
                 "{author} {}",
                 text::strip_formatting(&text::sanitize_message(&shown))
             ));
@@ -1904,7 +1921,7 @@ impl World {
         let Some(u) = state.users.get_mut(&user) else {
             return;
         };
-        u.notices.push_back(format!(
+        u.notice(format!(
             "{AUTHOR_INFO} {what} CTRL-E or /a jumps there; /b0 silences the bell"
         ));
         let Some(status) = u.status_window() else {
@@ -2012,6 +2029,14 @@ enum Ping {
 }
 
 impl User {
+    /// Queues a notice for the active window; the oldest go when a client shows none.
+    fn notice(&mut self, text: String) {
+        self.notices.push_back(text);
+        while self.notices.len() > MAX_NOTICES {
+            self.notices.pop_front();
+        }
+    }
+
     /// The user's status window (window 0), which exists from connect to disconnect.
     fn status_window(&self) -> Option<ChannelId> {
         self.windows.first().map(|w| w.channel)

@@ -335,3 +335,34 @@ fn activity_counts_every_membership_part_and_posted_line() {
     // may add a tip in bob's status window, which counts as well.
     assert!(messages >= 2 + 2 + 2 + 1 + 3 + 2, "{messages}");
 }
+
+#[test]
+fn notices_stay_until_a_frame_showed_them_and_only_the_newest_are_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _) = world(dir.path(), 100, 1000, 100);
+    let (user, _) = world.connect(localhost(), "hi".into());
+    // Notices are for a channel window; the status window logs feedback instead.
+    world.join(user, "a");
+    let notices = |world: &World| world.view(user, None, 0).expect("view").notices;
+    world.tell(user, AUTHOR_INFO, "first");
+    assert_eq!(notices(&world), ["-nfo- first"]);
+    assert_eq!(
+        notices(&world),
+        ["-nfo- first"],
+        "a view alone does not use them up"
+    );
+    let shown = notices(&world).len();
+    world.tell(user, AUTHOR_INFO, "second");
+    world.notices_shown(user, shown);
+    assert_eq!(
+        notices(&world),
+        ["-nfo- second"],
+        "one queued after the view stays"
+    );
+    for index in 0..40 {
+        world.tell(user, AUTHOR_INFO, &format!("n{index}"));
+    }
+    let kept = notices(&world);
+    assert_eq!(kept.len(), MAX_NOTICES);
+    assert_eq!(kept.last().map(String::as_str), Some("-nfo- n39"));
+}
