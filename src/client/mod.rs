@@ -402,8 +402,8 @@ async fn converse<S>(
             // One timer for every deadline in force: timers made anew on every turn of the
             // loop cost more than the frames themselves when thousands of clients are busy.
             let stall_deadline = output_moved + arrival.stall_timeout;
+            // The clock tick is always due at some point, so there always is a deadline.
             let deadline = [
-                Some(tick),
                 can_render.then_some(next_frame),
                 escape_deadline,
                 session.is_none().then_some(wizard_deadline),
@@ -414,11 +414,9 @@ async fn converse<S>(
             ]
             .into_iter()
             .flatten()
-            .min();
-            if let Some(at) = deadline
-                && timer.deadline() != at
-            {
-                timer.as_mut().reset(at);
+            .fold(tick, Instant::min);
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
             }
             tokio::select! {
                 read = read_chunk(&mut reader) => {
@@ -555,7 +553,7 @@ async fn converse<S>(
                     }
                     None => reported_size = Some((cols, rows)),
                 },
-                () = timer.as_mut(), if deadline.is_some() => {
+                () = timer.as_mut() => {
                     let now = Instant::now();
                     if session.is_none() && now >= wizard_deadline {
                         break "wizard timeout";
