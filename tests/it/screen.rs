@@ -6,27 +6,68 @@ use std::time::Duration;
 use crate::support::{TestClient, TestServer, data_dir};
 
 /// `bytes` without the 5-second clock updates, which may fall into any measurement.
+///
+/// A tick comes in one of two shapes: wrapped in DECSC/DECRC when the frame leaves the input
+/// line alone (`ESC 7`, `ESC [23;<col>H`, the bar's colours, the digits that changed, `ESC 8`),
+/// or, when the cursor has to be parked anyway, the whole clock followed by `ESC [0m` and the
+/// cursor's move back to the input line.
 fn without_clock_ticks(bytes: &[u8]) -> Vec<u8> {
+    const BAR: &str = "\x1b[0;37;44;48;5;235m";
     let text = String::from_utf8_lossy(bytes).into_owned();
     let mut out = String::new();
     let mut rest = text.as_str();
-    let tick = "\x1b[23H\x1b[0;37;44;48;5;235m";
-    while let Some(start) = rest.find(tick) {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + tick.len()..];
-        let clock_only = after.len() >= 10
-            && after[..6].bytes().all(|b| b.is_ascii_digit())
-            && after[6..].starts_with("\x1b[0m");
-        if clock_only {
-            let end = after[10..].find('H').map_or(after.len(), |i| 10 + i + 1);
-            rest = &after[end..];
-        } else {
-            out.push_str(tick);
-            rest = after;
+    while let Some(start) = rest.find("\x1b[23") {
+        let saved = rest[..start].ends_with("\x1b7");
+        let tick_end = clock_tick_length(&rest[start..], saved, BAR);
+        match tick_end {
+            Some(length) => {
+                let kept = if saved { start - 2 } else { start };
+                out.push_str(&rest[..kept]);
+                rest = &rest[start + length..];
+            }
+            None => {
+                out.push_str(&rest[..start + 1]);
+                rest = &rest[start + 1..];
+            }
         }
     }
     out.push_str(rest);
     out.into_bytes()
+}
+
+/// How many bytes of `text` (which starts at `ESC [23`) are a clock tick, if it is one.
+fn clock_tick_length(text: &str, saved: bool, bar: &str) -> Option<usize> {
+    let after_row = &text["\x1b[23".len()..];
+    let column_digits = match after_row.strip_prefix(';') {
+        Some(column) => 1 + column.bytes().take_while(u8::is_ascii_digit).count(),
+        None => 0,
+    };
+    let after_move = after_row[column_digits..].strip_prefix('H')?;
+    let after_bar = after_move.strip_prefix(bar)?;
+    let digits = after_bar.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || digits > 6 {
+        return None;
+    }
+    let after_digits = &after_bar[digits..];
+    let tail = if saved {
+        after_digits.strip_prefix("\x1b8").map(|_| 2)?
+    } else {
+        let reset = after_digits.strip_prefix("\x1b[0m")?;
+        4 + reset.find('H')? + 1
+    };
+    Some(text.len() - after_digits.len() + tail)
+}
+
+#[test]
+fn the_clock_tick_filter_knows_both_shapes_and_keeps_everything_else() {
+    let bar = "\x1b[0;37;44;48;5;235m";
+    let saved = format!("y\x1b7\x1b[23;6H{bar}5\x1b8");
+    assert_eq!(without_clock_ticks(saved.as_bytes()), b"y");
+    let parked = format!("a\x1b[23H{bar}184045\x1b[0m\x1b[24;9Hb");
+    assert_eq!(without_clock_ticks(parked.as_bytes()), b"ab");
+    // A status bar rewrite that is more than the clock stays in the count.
+    let status = format!("\x1b7\x1b[23;10H{bar}2: #two\x1b8");
+    assert_eq!(without_clock_ticks(status.as_bytes()), status.as_bytes());
 }
 
 /// A client at 80x24 (the size everyone gets until the terminal says otherwise).
