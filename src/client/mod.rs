@@ -47,7 +47,12 @@ const FRAMES_PER_SECOND_IN_ALL: u32 = 30_000;
 /// How far apart frames caused by others are with `users` online.
 fn frame_interval(users: usize) -> Duration {
     let users = u32::try_from(users).unwrap_or(u32::MAX);
-    MIN_FRAME_INTERVAL.max(Duration::from_secs(1) * users / FRAMES_PER_SECOND_IN_ALL)
+    let min = std::env::var("R0C_FRAME_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(MIN_FRAME_INTERVAL);
+    min.max(Duration::from_secs(1) * users / FRAMES_PER_SECOND_IN_ALL)
 }
 
 /// A new frame is rendered only while less than this much output waits to be sent.
@@ -641,9 +646,14 @@ async fn converse<S>(
         tracing::info!(%peer, reason = outcome, "client left during the wizard");
         return;
     };
-    if outcome == "server shutdown" {
-        // Show what happened last (a /sd or /bc announcement) before the connection closes.
-        render_into(&mut chat, protocol, &mut out);
+    if outcome == "server shutdown" || outcome == "quit" {
+        // Show what happened last (a /sd or /bc announcement) before the connection closes,
+        // and give the terminal its whole screen back for the shell the user returns to.
+        if outcome == "server shutdown" {
+            render_into(&mut chat, protocol, &mut out);
+        }
+        let farewell = chat.farewell();
+        encode_for_client(farewell, chat.charset(), protocol, &mut out);
         let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
     }
     drop(clients_gauge);

@@ -803,6 +803,15 @@ impl Session {
         true
     }
 
+    /// The last bytes of a chat that ends in order (`/quit`, shutdown): the full-screen UI
+    /// releases its scroll region, so the user's shell scrolls normally again.
+    pub fn farewell(&mut self) -> &'static str {
+        match &mut self.ui {
+            Ui::Vt100(vt) => vt.release_region(),
+            Ui::Teletype(_) => "",
+        }
+    }
+
     /// Text to show before the next frame (answers that are not chat lines).
     pub fn push_output(&mut self, text: &str) {
         self.pending_output.push_str(text);

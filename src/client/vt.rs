@@ -163,6 +163,12 @@ impl Vt100Ui {
         }
     }
 
+    /// What gives the client its whole screen back as it leaves (the pane's scroll region
+    /// stays set between frames).
+    pub fn release_region(&mut self) -> &'static str {
+        self.screen.release_region()
+    }
+
     /// Draws everything again at the next frame (CTRL-L, `/r`).
     pub fn redraw(&mut self) {
         self.screen.invalidate();

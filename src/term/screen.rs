@@ -2,8 +2,10 @@
 //!
 //! Sans-IO. The caller describes a frame (topic, pane change, status bar, input line, cursor);
 //! [`Screen::render`] compares it with what the client already has and writes only the
-//! difference. Chat lines are pushed with r0c's scroll-region sequence
-//! `ESC[2;<h-2>r ESC[<h-3>H LF LF ESC[K <line> ESC[r`, which scripted clients match on.
+//! difference. Chat lines are pushed with r0c's sequence `ESC[<h-3>H LF LF ESC[K <line>`,
+//! which scripted clients match on, inside the pane's scroll region `ESC[2;<h-2>r`. Unlike
+//! r0c, which sets and releases the region around every push (10 bytes a message), the region
+//! stays set once a push set it; [`Screen::release_region`] gives it back when the chat ends.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -120,6 +122,11 @@ pub struct Screen {
     cursor: Option<(usize, usize)>,
     /// The last frame rewrote the input row.
     drew_input: bool,
+    /// The client's scroll region is the chat pane (rows 2 to h-2). Rows outside it are only
+    /// ever written with absolute cursor moves, which a region does not constrain, so it can
+    /// stay set between pushes; forgotten with the rest of the shadow, so a client that reset
+    /// its terminal gets it again with the next push.
+    region_set: bool,
 }
 
 impl Screen {
@@ -135,6 +142,7 @@ impl Screen {
             filled: 0,
             cursor: None,
             drew_input: false,
+            region_set: false,
         }
     }
 
@@ -166,6 +174,27 @@ impl Screen {
         self.status = None;
         self.input = None;
         self.cursor = None;
+        self.region_set = false;
+    }
+
+    /// The bytes that give the client its whole screen back as scroll region (for when the
+    /// chat ends, so the shell the user returns to scrolls normally), with the cursor kept
+    /// where it was; empty if no region is set.
+    pub fn release_region(&mut self) -> &'static str {
+        if std::mem::take(&mut self.region_set) {
+            // DECSTBM homes the cursor; DECSC/DECRC keep it on the input row.
+            "\x1b7\x1b[r\x1b8"
+        } else {
+            ""
+        }
+    }
+
+    /// Sets the pane as scroll region unless the client has it already.
+    fn set_region(&mut self, out: &mut String) {
+        if !self.region_set {
+            let _ = write!(out, "\x1b[2;{}r", self.rows.saturating_sub(2));
+            self.region_set = true;
+        }
     }
 
     fn status_row(&self) -> usize {
@@ -214,7 +243,7 @@ impl Screen {
                 self.filled = lines.len().min(pane_rows);
             }
             PaneChange::Append(lines) if !lines.is_empty() => {
-                let _ = write!(out, "\x1b[2;{}r", self.rows.saturating_sub(2));
+                self.set_region(out);
                 // The same push for every line; a busy frame carries dozens.
                 let push = format!("\x1b[{}H\n\n\x1b[K", self.rows.saturating_sub(3));
                 for line in lines {
@@ -226,14 +255,12 @@ impl Screen {
                         out.push_str(line);
                     }
                 }
-                out.push_str("\x1b[r");
             }
             PaneChange::Prepend(lines) if !lines.is_empty() => {
-                let _ = write!(out, "\x1b[2;{}r", self.rows.saturating_sub(2));
+                self.set_region(out);
                 for line in lines {
                     let _ = write!(out, "\x1b[2H\x1bM\x1b[K{line}");
                 }
-                out.push_str("\x1b[r");
                 self.filled = pane_rows;
             }
             PaneChange::Patch(patches) => {

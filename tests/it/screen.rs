@@ -141,10 +141,15 @@ async fn messages_are_pushed_into_the_pane_with_r0c_sequence() {
     alice.expect("yyryyd one more").await;
     let push = String::from_utf8_lossy(&alice.bytes()[before..]).into_owned();
     // r0c's line push sequence (scripted clients match `H LF LF ESC[K`), between DECSC and
-    // DECRC, which put the cursor back on the input line in 4 bytes.
+    // DECRC, which put the cursor back on the input line in 4 bytes. The scroll region was
+    // set by the first push and stays: no `ESC[2;22r` … `ESC[r` around each line.
     assert!(
-        push.starts_with("\x1b7\x1b[2;22r\x1b[21H\n\n\x1b[K") && push.ends_with("\x1b[r\x1b8"),
+        push.starts_with("\x1b7\x1b[21H\n\n\x1b[K") && push.ends_with("\x1b8"),
         "r0c's line push sequence: {push:?}"
+    );
+    assert!(
+        !push.contains("\x1b[r") && !push.contains(";22r"),
+        "{push:?}"
     );
     assert_eq!(alice.terminal().cursor_position(), (23, 8));
     assert!(alice.row(21).ends_with("yyryyd one more"));
@@ -912,4 +917,41 @@ async fn goto_jumps_by_position_percentage_and_time() {
     alice.line("/0").await;
     alice.expect("42 msgs since").await;
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_gives_the_terminal_its_whole_screen_back() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let (mut alice, mut bob) = alice_and_bob_in_g(&server).await;
+    let mut carol = at_80x24(&server).await;
+    carol.line("/join #g").await;
+    for index in 0..25 {
+        bob.say(&format!("msg {index}")).await;
+    }
+    alice.expect("yyryyd msg 24").await;
+    carol.expect("yyryyd msg 24").await;
+    // Pushing lines set the pane as the scroll region, and it stays set between frames.
+    assert!(String::from_utf8_lossy(alice.bytes()).contains("\x1b[2;22r"));
+
+    // `/quit` releases it (keeping the cursor where it is) before the connection closes.
+    alice.line("/quit").await;
+    alice.expect_closed().await;
+    let tail = String::from_utf8_lossy(alice.bytes()).into_owned();
+    assert!(
+        tail.ends_with("\x1b7\x1b[r\x1b8"),
+        "{:?}",
+        &tail[tail.len().saturating_sub(80)..]
+    );
+    assert_eq!(alice.terminal().cursor_position().0, 23);
+
+    // So does a server shutdown, after the last frame.
+    server.stop().await;
+    carol.expect_closed().await;
+    let tail = String::from_utf8_lossy(carol.bytes()).into_owned();
+    assert!(
+        tail.ends_with("\x1b7\x1b[r\x1b8"),
+        "{:?}",
+        &tail[tail.len().saturating_sub(80)..]
+    );
 }

@@ -28,6 +28,11 @@ impl Terminal {
         out
     }
 
+    /// Bytes that reach the terminal from elsewhere than a frame.
+    fn feed(&mut self, bytes: &str) {
+        self.parser.process(bytes.as_bytes());
+    }
+
     fn row(&self, row: u16) -> String {
         let (_, cols) = self.parser.screen().size();
         self.parser
@@ -99,11 +104,59 @@ fn new_lines_use_r0c_push_sequence_once_the_pane_is_full() {
         "",
         9,
     ));
-    assert_eq!(bytes, "\x1b[2;22r\x1b[21H\n\n\x1b[Kmsg 1\x1b[r\x1b[24;9H");
+    assert_eq!(bytes, "\x1b[2;22r\x1b[21H\n\n\x1b[Kmsg 1\x1b[24;9H");
     assert_eq!(term.row(1), "line 1");
     assert_eq!(term.row(21), "msg 1");
     assert_eq!(term.row(22), "184131   1: #g(2)");
     assert_eq!(term.cursor(), (23, 8));
+    // The region stays set: the next push is the push alone, and the bars stay put.
+    let bytes = term.show(&frame(
+        PaneChange::Append(vec!["msg 2".into()]),
+        &status,
+        "",
+        9,
+    ));
+    assert_eq!(bytes, "\x1b[21H\n\n\x1b[Kmsg 2\x1b[24;9H");
+    assert_eq!(
+        (term.row(20), term.row(21)),
+        ("msg 1".into(), "msg 2".into())
+    );
+    assert_eq!(term.row(0), "#g - no topic has been set");
+    assert_eq!(term.row(22), "184131   1: #g(2)");
+    // Giving the screen back keeps the cursor on the input row, and a line feed there now
+    // scrolls the whole screen, as the user's shell expects.
+    let release = term.screen.release_region().to_string();
+    assert_eq!(release, "\x1b7\x1b[r\x1b8");
+    term.feed(&release);
+    assert_eq!(term.cursor(), (23, 8));
+    term.feed("\n");
+    assert_eq!(term.row(21), "184131   1: #g(2)");
+    assert_eq!(term.screen.release_region(), "", "released once");
+}
+
+#[test]
+fn a_redraw_after_the_terminal_may_have_reset_sets_the_region_again() {
+    let mut term = Terminal::new(80, 24);
+    let status = status("184131", "1: #g(2)");
+    let lines: Vec<String> = (0..21).map(|i| format!("line {i}")).collect();
+    term.show(&frame(
+        PaneChange::Redraw(lines.into_iter().map(PaneLine::from).collect()),
+        &status,
+        "",
+        9,
+    ));
+    let push = |term: &mut Terminal, text: &str| {
+        term.show(&frame(
+            PaneChange::Append(vec![text.into()]),
+            &status,
+            "",
+            9,
+        ))
+    };
+    assert!(push(&mut term, "a").starts_with("\x1b[2;22r"));
+    assert!(!push(&mut term, "b").contains("\x1b[2;22r"));
+    term.screen.invalidate();
+    assert!(push(&mut term, "c").starts_with("\x1b[2;22r"));
 }
 
 #[test]
@@ -112,7 +165,7 @@ fn new_lines_fill_empty_rows_directly_before_scrolling() {
     let status = status("184112", "1: #g(2)");
     term.show(&frame(PaneChange::Redraw(vec!["a".into()]), &status, "", 9));
     let bytes = term.show(&frame(PaneChange::Append(vec!["b".into()]), &status, "", 9));
-    assert_eq!(bytes, "\x1b[2;22r\x1b[3H\x1b[Kb\x1b[r\x1b[24;9H");
+    assert_eq!(bytes, "\x1b[2;22r\x1b[3H\x1b[Kb\x1b[24;9H");
     assert_eq!(
         (
             term.row(1).as_str(),
@@ -196,7 +249,7 @@ fn scrolling_back_reveals_lines_at_the_top() {
         9,
     ));
     assert!(
-        bytes.starts_with("\x1b[2;6r\x1b[2H\x1bM\x1b[Kline 9\x1b[2H\x1bM\x1b[Kline 8\x1b[r"),
+        bytes.starts_with("\x1b[2;6r\x1b[2H\x1bM\x1b[Kline 9\x1b[2H\x1bM\x1b[Kline 8\x1b["),
         "{bytes:?}"
     );
     let pane: Vec<String> = (1..6).map(|r| term.row(r)).collect();
@@ -299,7 +352,7 @@ fn a_parked_cursor_is_saved_and_restored_around_pushes_and_ticks() {
     )));
     assert_eq!(
         bytes,
-        "\x1b7\x1b[2;22r\x1b[3H\x1b[K\x1b[7m184041\x1b[0m b\x1b[r\x1b8"
+        "\x1b7\x1b[2;22r\x1b[3H\x1b[K\x1b[7m184041\x1b[0m b\x1b8"
     );
     assert_eq!(term.row(2), "184041 b");
     assert_eq!(term.cursor(), (23, 8));
