@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{TestClient, TestServer, data_dir};
+use crate::support::{TestClient, TestServer, data_dir, printable};
 
 /// `bytes` without the 5-second clock updates, which may fall into any measurement.
 ///
@@ -937,21 +937,17 @@ async fn leaving_gives_the_terminal_its_whole_screen_back() {
     // `/quit` releases it (keeping the cursor where it is) before the connection closes.
     alice.line("/quit").await;
     alice.expect_closed().await;
-    let tail = String::from_utf8_lossy(alice.bytes()).into_owned();
-    assert!(
-        tail.ends_with("\x1b7\x1b[r\x1b8"),
-        "{:?}",
-        &tail[tail.len().saturating_sub(80)..]
-    );
+    assert_released(&alice);
     assert_eq!(alice.terminal().cursor_position().0, 23);
 
     // So does a server shutdown, after the last frame.
     server.stop().await;
     carol.expect_closed().await;
-    let tail = String::from_utf8_lossy(carol.bytes()).into_owned();
-    assert!(
-        tail.ends_with("\x1b7\x1b[r\x1b8"),
-        "{:?}",
-        &tail[tail.len().saturating_sub(80)..]
-    );
+    assert_released(&carol);
+}
+
+/// The last bytes `client` got release the scroll region and keep the cursor where it was.
+fn assert_released(client: &TestClient) {
+    let text = String::from_utf8_lossy(client.bytes()).into_owned();
+    assert!(text.ends_with("\x1b7\x1b[r\x1b8"), "{}", printable(&text));
 }

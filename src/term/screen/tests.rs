@@ -87,17 +87,23 @@ fn full_redraw_shows_four_zones() {
     assert_eq!(term.cursor(), (23, 8));
 }
 
-#[test]
-fn new_lines_use_r0c_push_sequence_once_the_pane_is_full() {
+/// An 80x24 terminal whose pane is full of `line 0` … `line 20`.
+fn full_pane(status: &str) -> Terminal {
     let mut term = Terminal::new(80, 24);
-    let status = status("184131", "1: #g(2)");
     let lines: Vec<String> = (0..21).map(|i| format!("line {i}")).collect();
     term.show(&frame(
         PaneChange::Redraw(lines.into_iter().map(PaneLine::from).collect()),
-        &status,
+        status,
         "",
         9,
     ));
+    term
+}
+
+#[test]
+fn new_lines_use_r0c_push_sequence_once_the_pane_is_full() {
+    let status = status("184131", "1: #g(2)");
+    let mut term = full_pane(&status);
     let bytes = term.show(&frame(
         PaneChange::Append(vec!["msg 1".into()]),
         &status,
@@ -136,15 +142,8 @@ fn new_lines_use_r0c_push_sequence_once_the_pane_is_full() {
 
 #[test]
 fn a_redraw_after_the_terminal_may_have_reset_sets_the_region_again() {
-    let mut term = Terminal::new(80, 24);
     let status = status("184131", "1: #g(2)");
-    let lines: Vec<String> = (0..21).map(|i| format!("line {i}")).collect();
-    term.show(&frame(
-        PaneChange::Redraw(lines.into_iter().map(PaneLine::from).collect()),
-        &status,
-        "",
-        9,
-    ));
+    let mut term = full_pane(&status);
     let push = |term: &mut Terminal, text: &str| {
         term.show(&frame(
             PaneChange::Append(vec![text.into()]),
