@@ -93,7 +93,12 @@ async fn telnet_in_tmux_shows_the_full_screen_ui() {
     let tmux = Tmux::start(
         80,
         24,
-        &format!("telnet {} {}", server.telnet.ip(), server.telnet.port()),
+        // The shell goes on after telnet, as a user's would.
+        &format!(
+            "telnet {} {}; seq 101 140; sleep 60",
+            server.telnet.ip(),
+            server.telnet.port()
+        ),
     );
     tmux.wait_for("qwer asdf");
     // Type like a person: one key at a time.
@@ -142,6 +147,17 @@ async fn telnet_in_tmux_shows_the_full_screen_ui() {
         "empty pane rows show --:\n{screen}"
     );
     println!("telnet in tmux at 80x24:\n{screen}");
+
+    // After /quit the terminal scrolls as a whole again: what the shell prints next goes up
+    // the screen line by line instead of overwriting the last row inside the chat's region.
+    tmux.keys(&["/quit", "Enter"]);
+    let screen = tmux.wait_for("140");
+    let rows: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    let last = rows.iter().position(|row| *row == "140");
+    assert!(
+        last.is_some_and(|at| at >= 20 && rows[at - 1] == "139" && rows[at - 20] == "120"),
+        "the shell's output scrolls the whole screen:\n{screen}"
+    );
     server.stop().await;
 }
 
