@@ -701,13 +701,14 @@ fn verify_screen(saved: &SavedClient) -> Vec<u8> {
 }
 
 /// A wizard screen: r0c's 20 blank lines (for terminals without cursor addressing), a clear,
-/// the header, then `body`.
+/// the header, then `body`. The clear also releases any scroll region, which a chat that
+/// ended with a dropped connection may have left in the terminal.
 fn screen(body: &str) -> Vec<u8> {
     format!("{}{HEADER}{body}", clear()).into_bytes()
 }
 
 fn clear() -> String {
-    format!("{}\x1b[H\x1b[J", "\r\n".repeat(20))
+    format!("{}\x1b[r\x1b[H\x1b[J", "\r\n".repeat(20))
 }
 
 /// The trailing run of Enter bytes (CR, LF, NUL) of `input`.

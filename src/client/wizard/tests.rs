@@ -141,10 +141,11 @@ fn clients_end_in_the_right_mode() {
 fn screens_match_r0c_bytes() {
     let wizard = Wizard::new(RAW, None);
     let first = String::from_utf8(wizard.start()).expect("utf-8");
+    // r0c's bytes, plus `ESC[r` (ours): a scroll region left by a dropped chat is released.
     assert_eq!(
         first,
         format!(
-            "{}\x1b[H\x1b[J [ r0c configurator ]\r\n\r\n type the text below, then hit [Enter] [Enter]:\r\n\r\n   qwer asdf\r\n\r\n ",
+            "{}\x1b[r\x1b[H\x1b[J [ r0c configurator ]\r\n\r\n type the text below, then hit [Enter] [Enter]:\r\n\r\n   qwer asdf\r\n\r\n ",
             "\r\n".repeat(20)
         )
     );
