@@ -47,12 +47,7 @@ const FRAMES_PER_SECOND_IN_ALL: u32 = 30_000;
 /// How far apart frames caused by others are with `users` online.
 fn frame_interval(users: usize) -> Duration {
     let users = u32::try_from(users).unwrap_or(u32::MAX);
-    let min = std::env::var("R0C_FRAME_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_millis)
-        .unwrap_or(MIN_FRAME_INTERVAL);
-    min.max(Duration::from_secs(1) * users / FRAMES_PER_SECOND_IN_ALL)
+    MIN_FRAME_INTERVAL.max(Duration::from_secs(1) * users / FRAMES_PER_SECOND_IN_ALL)
 }
 
 /// A new frame is rendered only while less than this much output waits to be sent.
