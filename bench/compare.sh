@@ -2,6 +2,7 @@
 # Runs the same load series against r0c 1.6.1 (Python, from PyPI, in a virtual environment)
 # and against this release build, one server at a time on 127.0.0.1, and prints the results
 # side by side. Usage: bench/compare.sh [SERIES...], a series being "clients,channels,senders,rate,seconds".
+# LOAD_ARGS adds r0c-load options to every run, e.g. LOAD_ARGS="--bare" or "--rule screen".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,7 +40,7 @@ for spec in "${series[@]}"; do
         [ "$server" = r0c-1.6.1 ] && parallel=4
         ./target/release/r0c-load --port "$telnet" --telnet --pid "$pid" --label "$server" \
             --connect-parallel "$parallel" \
-            -n "$clients" -c "$channels" -s "$senders" -r "$rate" -t "$seconds" 2>/dev/null \
+            -n "$clients" -c "$channels" -s "$senders" -r "$rate" -t "$seconds" ${LOAD_ARGS:-} 2>/dev/null \
             | grep '^{' >>"$results" || echo "{\"label\":\"$server\",\"failed\":true}" >>"$results"
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true

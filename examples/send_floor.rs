@@ -120,9 +120,7 @@ fn main() -> Result<()> {
     let elapsed = start.elapsed().as_secs_f64();
     drop(writers);
     for thread in reader_threads {
-        thread
-            .join()
-            .map_err(|_| "a reader panicked")??;
+        thread.join().map_err(|_| "a reader panicked")??;
     }
     println!(
         "{clients} clients x {fps} frames/s x {bytes} B for {elapsed:.1} s ({}): {writes} writes, \

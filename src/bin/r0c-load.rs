@@ -96,6 +96,10 @@ struct Args {
     /// arrived) or "screen" (it or a newer message of its channel arrived)
     #[arg(long, value_enum, default_value_t = Rule::Bytes)]
     rule: Rule,
+    /// send the token alone (`zq<n>qz`, 5 to 9 characters, as short as the spec's "msg 1")
+    /// instead of `load <token> from <sender>` (18 and more)
+    #[arg(long)]
+    bare: bool,
 }
 
 /// When a message counts as delivered (see the module's documentation).
@@ -295,11 +299,16 @@ async fn main() -> anyhow_free::Result {
         tokio::time::sleep_until(due.into()).await;
         let which = senders[sent % senders.len()];
         let (channel, writer) = &mut writers[which];
-        let line = format!(
-            "load {}{sent}{} from {which}\n",
+        let token = format!(
+            "{}{sent}{}",
             std::str::from_utf8(TOKEN_START).unwrap_or("zq"),
             std::str::from_utf8(TOKEN_END).unwrap_or("qz")
         );
+        let line = if args.bare {
+            format!("{token}\n")
+        } else {
+            format!("load {token} from {which}\n")
+        };
         shared.channel_of[sent].store(*channel as u32 + 1, Ordering::Relaxed);
         shared.sent_at[sent].store(
             shared.epoch.elapsed().as_micros() as u64 + 1,
