@@ -641,14 +641,13 @@ async fn converse<S>(
         tracing::info!(%peer, reason = outcome, "client left during the wizard");
         return;
     };
-    if outcome == "server shutdown" || outcome == "quit" {
-        // Show what happened last (a /sd or /bc announcement) before the connection closes,
-        // and give the terminal its whole screen back for the shell the user returns to.
-        if outcome == "server shutdown" {
-            render_into(&mut chat, protocol, &mut out);
-        }
-        let farewell = chat.farewell();
-        encode_for_client(farewell, chat.charset(), protocol, &mut out);
+    if outcome == "server shutdown" {
+        // Show what happened last (a /sd or /bc announcement) before the connection closes.
+        render_into(&mut chat, protocol, &mut out);
+    }
+    if matches!(outcome, "server shutdown" | "quit") {
+        // An orderly end gives the terminal its whole screen back for the user's shell.
+        encode_for_client(chat.farewell(), chat.charset(), protocol, &mut out);
         let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
     }
     drop(clients_gauge);

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use r0c::term::screen::STATUS_SGR;
+
 use crate::support::{TestClient, TestServer, data_dir, printable};
 
 /// `bytes` without the 5-second clock updates, which may fall into any measurement.
@@ -12,14 +14,12 @@ use crate::support::{TestClient, TestServer, data_dir, printable};
 /// or, when the cursor has to be parked anyway, the whole clock followed by `ESC [0m` and the
 /// cursor's move back to the input line.
 fn without_clock_ticks(bytes: &[u8]) -> Vec<u8> {
-    const BAR: &str = "\x1b[0;37;44;48;5;235m";
     let text = String::from_utf8_lossy(bytes).into_owned();
     let mut out = String::new();
     let mut rest = text.as_str();
     while let Some(start) = rest.find("\x1b[23") {
         let saved = rest[..start].ends_with("\x1b7");
-        let tick_end = clock_tick_length(&rest[start..], saved, BAR);
-        match tick_end {
+        match clock_tick_length(&rest[start..], saved) {
             Some(length) => {
                 let kept = if saved { start - 2 } else { start };
                 out.push_str(&rest[..kept]);
@@ -36,14 +36,14 @@ fn without_clock_ticks(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// How many bytes of `text` (which starts at `ESC [23`) are a clock tick, if it is one.
-fn clock_tick_length(text: &str, saved: bool, bar: &str) -> Option<usize> {
+fn clock_tick_length(text: &str, saved: bool) -> Option<usize> {
     let after_row = &text["\x1b[23".len()..];
     let column_digits = match after_row.strip_prefix(';') {
         Some(column) => 1 + column.bytes().take_while(u8::is_ascii_digit).count(),
         None => 0,
     };
     let after_move = after_row[column_digits..].strip_prefix('H')?;
-    let after_bar = after_move.strip_prefix(bar)?;
+    let after_bar = after_move.strip_prefix(STATUS_SGR)?;
     let digits = after_bar.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 || digits > 6 {
         return None;
@@ -60,7 +60,7 @@ fn clock_tick_length(text: &str, saved: bool, bar: &str) -> Option<usize> {
 
 #[test]
 fn the_clock_tick_filter_knows_both_shapes_and_keeps_everything_else() {
-    let bar = "\x1b[0;37;44;48;5;235m";
+    let bar = STATUS_SGR;
     let saved = format!("y\x1b7\x1b[23;6H{bar}5\x1b8");
     assert_eq!(without_clock_ticks(saved.as_bytes()), b"y");
     let parked = format!("a\x1b[23H{bar}184045\x1b[0m\x1b[24;9Hb");
