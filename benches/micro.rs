@@ -252,6 +252,8 @@ impl ChatWorld {
         let dir = tempfile::tempdir().expect("a temporary directory for the store");
         let store = Arc::new(Store::open(&dir.path().join("r0c.db")).expect("a store"));
         let settings = WorldSettings {
+            max_windows_per_user: r0c::world::DEFAULT_MAX_WINDOWS_PER_USER,
+            max_channels: r0c::world::DEFAULT_MAX_CHANNELS,
             nick_salt: "bench/".into(),
             hist_rd: 200,
             hist_mem: 1000,
@@ -265,7 +267,7 @@ impl ChatWorld {
             let address = IpAddr::V4(Ipv4Addr::new(10, 0, 0, host));
             let (user, _wake) = world.connect(address, "welcome".into());
             world.change_nick(user, nick).expect("a valid nick");
-            world.join(user, "general");
+            world.join(user, "general").expect("join");
             user
         };
         let reader = join(1, "reader");

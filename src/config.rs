@@ -318,6 +318,10 @@ pub struct Config {
     pub max_per_ip: usize,
     /// `--conn-rate`: new connections per address per 10 minutes; 0 = no limit.
     pub conn_rate: usize,
+    /// `--max-chans-per-user`: channels and conversations one user may have open.
+    pub max_windows_per_user: usize,
+    /// `--max-chans`: public and direct-message channels open at once on the server.
+    pub max_channels: usize,
     /// `--msg-rate` and `--no-flood-limit`: flood control of what each user says.
     pub flood: crate::client::flood::FloodLimits,
     /// `--fsync`: every history commit is flushed to the disk (`synchronous=FULL`).
@@ -381,6 +385,8 @@ impl Config {
             stall_timeout: std::time::Duration::from_secs(DEFAULT_STALL_TIMEOUT),
             max_per_ip: DEFAULT_MAX_PER_IP,
             conn_rate: DEFAULT_CONN_RATE,
+            max_windows_per_user: crate::world::DEFAULT_MAX_WINDOWS_PER_USER,
+            max_channels: crate::world::DEFAULT_MAX_CHANNELS,
             // Tests send faster than people type; the flood tests switch this on.
             flood: crate::client::flood::FloodLimits {
                 enabled: false,
@@ -543,6 +549,12 @@ struct RawArgs {
     /// max new connections per address per 10 minutes (0 = no limit)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CONN_RATE, help_heading = "limits")]
     conn_rate: usize,
+    /// max channels and conversations one user may have open at once
+    #[arg(long, value_name = "N", default_value_t = crate::world::DEFAULT_MAX_WINDOWS_PER_USER, help_heading = "limits")]
+    max_chans_per_user: usize,
+    /// max public and direct-message channels open at once on the server
+    #[arg(long, value_name = "N", default_value_t = crate::world::DEFAULT_MAX_CHANNELS, help_heading = "limits")]
+    max_chans: usize,
     /// flood control per user: a burst of B messages, then R messages per second
     #[arg(long, value_name = "B,R", default_value = DEFAULT_MSG_RATE, value_parser = parse_rate, help_heading = "limits")]
     msg_rate: (f64, f64),
@@ -1008,6 +1020,8 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         stall_timeout: std::time::Duration::from_secs(raw.stall_timeout.max(1)),
         max_per_ip: raw.max_per_ip,
         conn_rate: raw.conn_rate,
+        max_windows_per_user: raw.max_chans_per_user.max(1),
+        max_channels: raw.max_chans.max(1),
         flood: crate::client::flood::FloodLimits {
             burst: raw.msg_rate.0,
             per_second: raw.msg_rate.1,

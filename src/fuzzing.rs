@@ -150,6 +150,8 @@ fn command_world() -> Arc<World> {
             let dir = tempfile_dir::Dir::new();
             let store = Arc::new(Store::open(&dir.path().join("r0c.db")).expect("store opens"));
             let settings = WorldSettings {
+                max_windows_per_user: crate::world::DEFAULT_MAX_WINDOWS_PER_USER,
+                max_channels: crate::world::DEFAULT_MAX_CHANNELS,
                 nick_salt: "fuzz/".into(),
                 hist_rd: 100,
                 hist_mem: 1000,

@@ -198,6 +198,8 @@ impl Server {
             hist_rd: config.hist_rd,
             hist_mem: config.hist_mem,
             hist_tsz: config.hist_tsz,
+            max_windows_per_user: config.max_windows_per_user,
+            max_channels: config.max_channels,
             password: config.password.clone(),
             admin_requires_auth: config.admin_requires_auth,
             no_all: config.no_all,
@@ -474,7 +476,8 @@ fn arrival_for(
     }
 }
 
-/// Posts the day change into every channel when the UTC date changes.
+/// Posts the day change into every channel when the UTC date changes, samples the message
+/// rate and posts the summaries of folded nick changes.
 async fn clock(world: Arc<World>, shutdown: CancellationToken) {
     let today = || jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
     let mut date = today();
@@ -495,6 +498,8 @@ async fn clock(world: Arc<World>, shutdown: CancellationToken) {
             sampled.elapsed(),
         );
         sampled = std::time::Instant::now();
+        // Nick changes folded while a user churned are summed up once their quiet time is over.
+        world.flush_nick_folds(sampled);
         if ticks.is_multiple_of(TRIM_EVERY_TICKS) {
             // Blocking but short (it walks the heap): off the async threads.
             tokio::task::spawn_blocking(release_free_memory);

@@ -100,6 +100,17 @@ struct Args {
     /// instead of `load <token> from <sender>` (18 and more)
     #[arg(long)]
     bare: bool,
+    /// hostile clients (from 127.0.2.x) that, while the load runs, join channels until the
+    /// server's per-user cap refuses them and then change their nick as fast as
+    /// --attack-interval-ms allows; they also sit in #c0, so its readers see their churn
+    #[arg(long, default_value_t = 0)]
+    attackers: u8,
+    /// channels each attacker tries to join (more than the server's cap)
+    #[arg(long, default_value_t = 200)]
+    attack_channels: usize,
+    /// milliseconds between an attacker's commands
+    #[arg(long, default_value_t = 5)]
+    attack_interval_ms: u64,
 }
 
 /// When a message counts as delivered (see the module's documentation).
@@ -282,6 +293,31 @@ async fn main() -> anyhow_free::Result {
             }
         })
     };
+    // The attackers connect like everyone else, then attack while the load runs.
+    let mut attackers = Vec::new();
+    for index in 0..args.attackers {
+        let link = Link {
+            telnet: args.telnet,
+            slow_bps: None,
+        };
+        match join_from(address, [127, 0, 2, index.saturating_add(1)], link, 0).await {
+            Ok(client) => {
+                let stop = stop_reading.clone();
+                let (channels, every) = (
+                    args.attack_channels,
+                    Duration::from_millis(args.attack_interval_ms.max(1)),
+                );
+                attackers.push(tokio::spawn(attack(
+                    client.conn,
+                    index,
+                    channels,
+                    every,
+                    stop,
+                )));
+            }
+            Err(error) => eprintln!("attacker {index}: {error}"),
+        }
+    }
     // The readers take in what the joins caused; bytes count from here on.
     tokio::time::sleep(SETTLE).await;
     shared.counting.store(true, Ordering::Release);
@@ -350,6 +386,20 @@ async fn main() -> anyhow_free::Result {
         let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
     }
     sampler.abort();
+    let mut attack_commands = 0;
+    for attacker in attackers {
+        attack_commands += tokio::time::timeout(Duration::from_secs(5), attacker)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(0);
+    }
+    if args.attackers > 0 {
+        println!(
+            "attackers {} sent {attack_commands} commands (joins to the cap, then /nick)",
+            args.attackers
+        );
+    }
     let server_after = args.pid.and_then(process_cpu);
     let own_after = process_cpu(std::process::id());
     let server_rss = args.pid.and_then(peak_rss_kib);
@@ -664,13 +714,63 @@ async fn join(
     link: Link,
     channel: usize,
 ) -> std::io::Result<Client> {
+    join_from(address, [127, 0, 1, source], link, channel).await
+}
+
+/// A hostile client: joins `channels` channels (the server's cap refuses the rest), then
+/// changes its nick every `every` until `stop`, reading and dropping what it is sent so the
+/// server never drops it for not reading. Returns how many commands it sent.
+async fn attack(
+    conn: Conn,
+    index: u8,
+    channels: usize,
+    every: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) -> usize {
+    let Conn {
+        mut reader,
+        mut writer,
+        ..
+    } = conn;
+    let drain = tokio::spawn(async move {
+        let mut buf = vec![0u8; 16384];
+        while matches!(reader.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    let mut sent = 0;
+    let mut ticker = tokio::time::interval(every);
+    while !stop.is_cancelled() {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = stop.cancelled() => break,
+        }
+        let line = if sent < channels {
+            format!("/join #atk{index}x{sent}\n")
+        } else {
+            format!("/nick atk{index}n{}\n", sent % 100_000)
+        };
+        if writer.write_all(line.as_bytes()).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    drain.abort();
+    sent
+}
+
+/// [`join`] from any loopback source address.
+async fn join_from(
+    address: SocketAddr,
+    source: [u8; 4],
+    link: Link,
+    channel: usize,
+) -> std::io::Result<Client> {
     // r0c 1.6.1 listens with a backlog of 1: under a burst of connects some are never
     // accepted, so a connection that shows nothing for a while is tried again.
     let mut attempt = 0;
     let (mut conn, first) = loop {
         attempt += 1;
         let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::from(([127, 0, 1, source], 0)))?;
+        socket.bind(SocketAddr::from((source, 0)))?;
         if link.slow_bps.is_some() {
             // A small window, so the server feels the slow link as it would a modem's.
             socket.set_recv_buffer_size(SLOW_RECEIVE_BUFFER)?;

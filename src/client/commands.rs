@@ -62,23 +62,46 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
                 "too many wrong passwords from your address; try again in {minutes} minutes"
             )),
         },
-        "nick" | "n" => change_nick(world, user, arg),
+        // Commands that others see draw on the session's command budget, charged by what
+        // each cost others (a nick change is shown in every window the user has open).
+        "nick" | "n" => {
+            if session.may_run_shared_command() {
+                let shown_in = world.window_count(user);
+                if change_nick(world, user, arg) {
+                    session.charge_shared_command(shown_in);
+                }
+            }
+        }
         "topic" | "t" => {
             if arg.is_empty() {
                 error("[invalid argument]\n  usage: /topic the new topic");
-            } else if let Err(text) = world.set_topic(user, arg) {
-                error(&format!("[error]\n  {text}"));
+            } else if session.may_run_shared_command() {
+                match world.set_topic(user, arg) {
+                    Ok(()) => session.charge_shared_command(1),
+                    Err(text) => error(&format!("[error]\n  {text}")),
+                }
             }
         }
         "join" | "j" => match normalize_channel_name(arg) {
-            Ok(name) => world.join(user, &name),
+            Ok(name) => {
+                if session.may_run_shared_command() {
+                    match world.join(user, &name) {
+                        Ok(true) => session.charge_shared_command(1),
+                        Ok(false) => {}
+                        Err(limit) => error(&format!("[error]\n  {limit}")),
+                    }
+                }
+            }
             Err(problem) => error(&format!(
                 "[invalid argument]\n  {problem}\n  example: /join #g"
             )),
         },
         "part" | "p" => {
-            if let Err(text) = world.part(user) {
-                error(&format!("[error]\n  {text}"));
+            if session.may_run_shared_command() {
+                match world.part(user) {
+                    Ok(()) => session.charge_shared_command(1),
+                    Err(text) => error(&format!("[error]\n  {text}")),
+                }
             }
         }
         "msg" | "m" => match arg.split_once(' ') {
@@ -366,14 +389,15 @@ fn parse_goto(arg: &str, now: jiff::Timestamp) -> Option<Goto> {
     utc(datetime).map(Goto::Time)
 }
 
-fn change_nick(world: &World, user: u64, arg: &str) {
+/// `/nick`: says whether the nick changed.
+fn change_nick(world: &World, user: u64, arg: &str) -> bool {
     if arg.is_empty() {
         world.tell(
             user,
             AUTHOR_ERROR,
             "[invalid argument]\n  usage: /nick new_nickname\n  example: /nick spartacus",
         );
-        return;
+        return false;
     }
     let nick = match check_nick(arg) {
         NickCheck::Valid(nick) => nick,
@@ -396,7 +420,7 @@ fn change_nick(world: &World, user: u64, arg: &str) {
                 AUTHOR_ERROR,
                 "[invalid argument]\n  yooo EXCLUSIVELY illegal chars in new nick",
             );
-            return;
+            return false;
         }
         NickCheck::TooLong => {
             world.tell(
@@ -404,15 +428,19 @@ fn change_nick(world: &World, user: u64, arg: &str) {
                 AUTHOR_ERROR,
                 "[invalid argument]\n  too long (at most 32 characters)",
             );
-            return;
+            return false;
         }
     };
-    if let Err(problem) = world.change_nick(user, &nick) {
-        world.tell(
-            user,
-            AUTHOR_ERROR,
-            &format!("[invalid argument]\n  {problem}"),
-        );
+    match world.change_nick(user, &nick) {
+        Ok(()) => true,
+        Err(problem) => {
+            world.tell(
+                user,
+                AUTHOR_ERROR,
+                &format!("[invalid argument]\n  {problem}"),
+            );
+            false
+        }
     }
 }
 

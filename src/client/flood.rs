@@ -3,7 +3,11 @@
 //! for a while. Nobody is ever banned automatically.
 //!
 //! A paste (several lines arriving in one read) reaches this as one multi-line message, so it
-//! costs one message token, plus its bytes.
+//! costs one message token, plus its bytes and its lines: one paste and then conversation
+//! pass, pastes twice a second do not.
+//!
+//! Commands that others see or that change shared state (`/nick`, `/join`, `/part`, `/topic`)
+//! draw on a budget of their own ([`CommandBudget`]), charged by what each cost others.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -22,6 +26,14 @@ pub struct FloodLimits {
     pub burst_bytes: f64,
     /// Bytes per second after the burst.
     pub bytes_per_second: f64,
+    /// Lines that may be sent at once (a paste of many lines draws on this).
+    pub burst_lines: f64,
+    /// Lines per second after the burst.
+    pub lines_per_second: f64,
+    /// Units of [`CommandBudget`] that may be spent at once.
+    pub command_burst: f64,
+    /// Units of [`CommandBudget`] coming back per second.
+    pub command_per_second: f64,
     /// How long a user who kept flooding after the warning is muted.
     pub mute: Duration,
     /// Off: everything is sent at once (load tests).
@@ -35,6 +47,10 @@ impl Default for FloodLimits {
             per_second: 1.0,
             burst_bytes: 16384.0,
             bytes_per_second: 2048.0,
+            burst_lines: 60.0,
+            lines_per_second: 2.0,
+            command_burst: 64.0,
+            command_per_second: 1.0,
             mute: Duration::from_secs(60),
             enabled: true,
         }
@@ -53,6 +69,74 @@ pub enum Verdict<T> {
     /// Dropped: the user is muted for this many more seconds. `first` is set when the mute
     /// starts (so the user is told once, not for every line).
     Muted { seconds: u64, first: bool },
+}
+
+/// What one message costs besides its message token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    pub bytes: usize,
+    pub lines: usize,
+}
+
+impl Cost {
+    /// The cost of a text of one or more lines.
+    pub fn of_text(text: &str) -> Cost {
+        Cost {
+            bytes: text.len(),
+            lines: text.split('\n').count(),
+        }
+    }
+}
+
+/// Flood control of commands that others see or that change shared state: a budget of
+/// units, each command charged after it ran by what it cost others (a nick change shown in
+/// 64 channels costs 64). The budget may go into debt by one burst at most; while it is
+/// empty those commands are refused with the time to wait.
+#[derive(Debug, Clone)]
+pub struct CommandBudget {
+    bucket: Bucket,
+    enabled: bool,
+}
+
+impl CommandBudget {
+    pub fn new(limits: &FloodLimits, now: Instant) -> CommandBudget {
+        CommandBudget {
+            bucket: Bucket::new(
+                limits.command_burst.max(1.0),
+                limits.command_per_second,
+                now,
+            ),
+            enabled: limits.enabled,
+        }
+    }
+
+    /// Whether such a command may run now; if not, the whole seconds until it may.
+    pub fn check(&mut self, now: Instant) -> Result<(), u64> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.bucket.refill(now);
+        if self.bucket.has(1.0) {
+            return Ok(());
+        }
+        let wait = self.bucket.ready_at(1.0).saturating_duration_since(now);
+        Err(wait.as_secs_f64().ceil().max(1.0) as u64)
+    }
+
+    /// Charges a command that ran.
+    pub fn charge(&mut self, cost: usize, now: Instant) {
+        if !self.enabled {
+            return;
+        }
+        self.bucket.refill(now);
+        let capacity = self.bucket.capacity;
+        self.bucket.tokens = (self.bucket.tokens - cost as f64).max(-capacity);
+    }
+
+    /// The burst and the rate, for telling the user.
+    pub fn limits(&self) -> (f64, f64) {
+        (self.bucket.capacity, self.bucket.per_second)
+    }
 }
 
 /// One token bucket.
@@ -104,8 +188,9 @@ pub struct FloodGuard<T> {
     limits: FloodLimits,
     messages: Bucket,
     bytes: Bucket,
-    /// Held messages with their size in bytes.
-    held: VecDeque<(T, usize)>,
+    lines: Bucket,
+    /// Held messages with their cost.
+    held: VecDeque<(T, Cost)>,
     warned: bool,
     muted_until: Option<Instant>,
 }
@@ -116,14 +201,15 @@ impl<T> FloodGuard<T> {
             limits,
             messages: Bucket::new(limits.burst.max(1.0), limits.per_second, now),
             bytes: Bucket::new(limits.burst_bytes.max(1.0), limits.bytes_per_second, now),
+            lines: Bucket::new(limits.burst_lines.max(1.0), limits.lines_per_second, now),
             held: VecDeque::new(),
             warned: false,
             muted_until: None,
         }
     }
 
-    /// The user wants to say `message`, of `bytes` bytes, at `now`.
-    pub fn offer(&mut self, message: T, bytes: usize, now: Instant) -> Verdict<T> {
+    /// The user wants to say `message`, costing `cost`, at `now`.
+    pub fn offer(&mut self, message: T, cost: Cost, now: Instant) -> Verdict<T> {
         if !self.limits.enabled {
             return Verdict::Send(message);
         }
@@ -139,14 +225,12 @@ impl<T> FloodGuard<T> {
             self.muted_until = None;
             self.warned = false;
         }
-        let cost = bytes as f64;
-        if self.held.is_empty() && self.messages.has(1.0) && self.bytes.has(cost) {
-            self.messages.take(1.0);
-            self.bytes.take(cost);
+        if self.held.is_empty() && self.can_pay(cost) {
+            self.pay(cost);
             return Verdict::Send(message);
         }
         if self.held.len() < MAX_HELD {
-            self.held.push_back((message, bytes));
+            self.held.push_back((message, cost));
             return Verdict::Held;
         }
         if !self.warned {
@@ -166,13 +250,11 @@ impl<T> FloodGuard<T> {
     pub fn release(&mut self, now: Instant) -> Vec<T> {
         self.refill(now);
         let mut ready = Vec::new();
-        while let Some((_, bytes)) = self.held.front() {
-            let cost = *bytes as f64;
-            if !(self.messages.has(1.0) && self.bytes.has(cost)) {
+        while let Some(&(_, cost)) = self.held.front() {
+            if !self.can_pay(cost) {
                 break;
             }
-            self.messages.take(1.0);
-            self.bytes.take(cost);
+            self.pay(cost);
             ready.extend(self.held.pop_front().map(|(message, _)| message));
         }
         ready
@@ -185,14 +267,31 @@ impl<T> FloodGuard<T> {
 
     /// When the next held message may go, if any is held.
     pub fn next_release(&self) -> Option<Instant> {
-        let (_, bytes) = self.held.front()?;
-        let cost = *bytes as f64;
-        Some(self.messages.ready_at(1.0).max(self.bytes.ready_at(cost)))
+        let (_, cost) = self.held.front()?;
+        Some(
+            self.messages
+                .ready_at(1.0)
+                .max(self.bytes.ready_at(cost.bytes as f64))
+                .max(self.lines.ready_at(cost.lines as f64)),
+        )
+    }
+
+    fn can_pay(&self, cost: Cost) -> bool {
+        self.messages.has(1.0)
+            && self.bytes.has(cost.bytes as f64)
+            && self.lines.has(cost.lines as f64)
+    }
+
+    fn pay(&mut self, cost: Cost) {
+        self.messages.take(1.0);
+        self.bytes.take(cost.bytes as f64);
+        self.lines.take(cost.lines as f64);
     }
 
     fn refill(&mut self, now: Instant) {
         self.messages.refill(now);
         self.bytes.refill(now);
+        self.lines.refill(now);
         // Once the user has calmed down completely, the warning is forgotten.
         if self.held.is_empty() && self.messages.tokens >= self.messages.capacity {
             self.warned = false;
@@ -209,8 +308,8 @@ mod tests {
     }
 
     fn offer(guard: &mut FloodGuard<String>, text: String, now: Instant) -> Verdict<String> {
-        let bytes = text.len();
-        guard.offer(text, bytes, now)
+        let cost = Cost::of_text(&text);
+        guard.offer(text, cost, now)
     }
 
     #[test]
@@ -285,6 +384,73 @@ mod tests {
         let paste = "x".repeat(16_000);
         assert_eq!(offer(&mut guard, paste, at(start, 600)), Verdict::Held);
         assert!(guard.next_release() > Some(at(start, 600)));
+    }
+
+    #[test]
+    fn pastes_twice_a_second_are_stopped_but_one_paste_and_conversation_pass() {
+        let start = Instant::now();
+        let paste: String = (0..50).map(|n| format!("paste line {n}\n")).collect();
+        let paste = paste.trim_end().to_string();
+        // 50-line pastes twice a second for 15 s: 1500 lines offered.
+        let mut guard: FloodGuard<String> = FloodGuard::new(FloodLimits::default(), start);
+        let mut delivered_lines = 0;
+        for n in 0..30 {
+            let now = at(start, n * 500);
+            let mut sent = match offer(&mut guard, paste.clone(), now) {
+                Verdict::Send(text) => vec![text],
+                _ => Vec::new(),
+            };
+            sent.extend(guard.release(now));
+            delivered_lines += sent.iter().map(|t| t.lines().count()).sum::<usize>();
+        }
+        assert!(
+            delivered_lines <= 100,
+            "{delivered_lines} lines of 1500 went through"
+        );
+        // One paste, then a line every two seconds: nothing is held back.
+        let mut guard: FloodGuard<String> = FloodGuard::new(FloodLimits::default(), start);
+        assert!(matches!(offer(&mut guard, paste, start), Verdict::Send(_)));
+        for n in 1..60 {
+            assert!(
+                matches!(
+                    offer(&mut guard, format!("reply {n}"), at(start, n * 2000)),
+                    Verdict::Send(_)
+                ),
+                "reply {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_command_budget_is_charged_by_cost_and_says_how_long_to_wait() {
+        let start = Instant::now();
+        let mut budget = CommandBudget::new(&FloodLimits::default(), start);
+        // A nick change seen in 64 channels spends the whole burst at once.
+        assert_eq!(budget.check(start), Ok(()));
+        budget.charge(65, start);
+        assert_eq!(budget.check(start), Err(2));
+        assert_eq!(budget.check(at(start, 1500)), Err(1));
+        assert_eq!(budget.check(at(start, 2000)), Ok(()));
+        // Joins at one unit each: a burst of 64, then one a second.
+        let mut budget = CommandBudget::new(&FloodLimits::default(), start);
+        let mut allowed = 0;
+        for n in 0..200 {
+            let now = at(start, n * 100);
+            if budget.check(now).is_ok() {
+                budget.charge(1, now);
+                allowed += 1;
+            }
+        }
+        // 64 at once, then about one a second over the 20 s.
+        assert!((80..=86).contains(&allowed), "{allowed}");
+        // Switched off with the rest of flood control.
+        let limits = FloodLimits {
+            enabled: false,
+            ..FloodLimits::default()
+        };
+        let mut budget = CommandBudget::new(&limits, start);
+        budget.charge(1000, start);
+        assert_eq!(budget.check(start), Ok(()));
     }
 
     #[test]

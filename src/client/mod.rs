@@ -690,8 +690,9 @@ fn start_chat(
     }
     if let Some(name) = &settings.join
         && let Ok(name) = crate::world::normalize_channel_name(name)
+        && let Err(limit) = world.join(user, &name)
     {
-        world.join(user, &name);
+        world.tell(user, crate::world::AUTHOR_ERROR, &limit.to_string());
     }
     tracing::info!(
         %peer,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::commands::{self, Flow};
-use crate::client::flood::{FloodGuard, FloodLimits, Verdict};
+use crate::client::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
 use crate::client::teletype::Teletype;
 use crate::client::vt::Vt100Ui;
 use crate::term::charset::Charset;
@@ -70,6 +70,10 @@ pub struct Session {
     naws: Option<(u16, u16)>,
     /// Flood control of what the user says.
     flood: FloodGuard<Outgoing>,
+    /// Flood control of commands others see (`/nick`, `/join`, `/part`, `/topic`).
+    commands: CommandBudget,
+    /// When the user was last told that such commands must wait.
+    commands_told: Option<Instant>,
     /// Chat lines submitted during the current read: a paste becomes one message.
     paste: Vec<String>,
     /// When the user was last told that they are muted.
@@ -90,10 +94,13 @@ pub enum Outgoing {
 }
 
 impl Outgoing {
-    fn bytes(&self) -> usize {
+    fn cost(&self) -> Cost {
         match self {
-            Outgoing::Say(text) | Outgoing::Action(text) => text.len(),
-            Outgoing::Direct { target, text } => target.len() + text.len(),
+            Outgoing::Say(text) | Outgoing::Action(text) => Cost::of_text(text),
+            Outgoing::Direct { target, text } => Cost {
+                bytes: target.len() + text.len(),
+                lines: 1,
+            },
         }
     }
 }
@@ -173,6 +180,8 @@ impl Session {
             completion: None,
             naws: None,
             flood: FloodGuard::new(FloodLimits::default(), Instant::now()),
+            commands: CommandBudget::new(&FloodLimits::default(), Instant::now()),
+            commands_told: None,
             paste: Vec::new(),
             muted_told: None,
             waiting_for_store: false,
@@ -187,15 +196,45 @@ impl Session {
     /// Sets the flood limits (`--msg-rate`, `--no-flood-limit`).
     pub fn set_flood_limits(&mut self, limits: FloodLimits) {
         self.flood = FloodGuard::new(limits, Instant::now());
+        self.commands = CommandBudget::new(&limits, Instant::now());
+    }
+
+    /// Whether a command that others see may run now; if not, the user is told how long to
+    /// wait (at most once per [`MUTED_TOLD_EVERY`]).
+    pub fn may_run_shared_command(&mut self) -> bool {
+        let now = Instant::now();
+        let Err(seconds) = self.commands.check(now) else {
+            return true;
+        };
+        let recently = self
+            .commands_told
+            .is_some_and(|t| now.duration_since(t) < MUTED_TOLD_EVERY);
+        if !recently {
+            self.commands_told = Some(now);
+            let (burst, per_second) = self.commands.limits();
+            self.world.tell(
+                self.user,
+                AUTHOR_ERROR,
+                &format!(
+                    "[slow down] /nick /join /part /topic: try again in {seconds} seconds\n  you may spend {burst:.0} at once and {per_second} more each second;\n  each costs 1, a nick change 1 per window you have open"
+                ),
+            );
+        }
+        false
+    }
+
+    /// Charges a command that others saw (see [`Session::may_run_shared_command`]).
+    pub fn charge_shared_command(&mut self, cost: usize) {
+        self.commands.charge(cost, Instant::now());
     }
 
     /// Says something, subject to flood control: at once, later, or not at all (the user is
     /// told which).
     pub fn send_message(&mut self, outgoing: Outgoing) {
         let now = Instant::now();
-        let bytes = outgoing.bytes();
+        let cost = outgoing.cost();
         let error = |text: &str| self.world.tell(self.user, AUTHOR_ERROR, text);
-        match self.flood.offer(outgoing, bytes, now) {
+        match self.flood.offer(outgoing, cost, now) {
             Verdict::Send(outgoing) => self.deliver(outgoing),
             Verdict::Held => {
                 if self.flood.held() == 1 {
@@ -832,6 +871,8 @@ mod tests {
     fn world(dir: &std::path::Path) -> Arc<World> {
         let store = Arc::new(Store::open(&dir.join("r0c.db")).expect("store"));
         let settings = WorldSettings {
+            max_windows_per_user: crate::world::DEFAULT_MAX_WINDOWS_PER_USER,
+            max_channels: crate::world::DEFAULT_MAX_CHANNELS,
             nick_salt: "lammo/".into(),
             hist_rd: 100,
             hist_mem: 1000,
@@ -866,12 +907,12 @@ mod tests {
             vt100: false,
             ..Default::default()
         });
-        world.join(user, "a");
+        world.join(user, "a").expect("join");
         world.store().flush();
         let _ = session.render();
         // Feedback in #a, then a switch to #b, both before the next frame.
         world.tell(user, crate::world::AUTHOR_INFO, "feedback from before");
-        world.join(user, "b");
+        world.join(user, "b").expect("join");
         world.store().flush();
         let frame = session.render();
         assert!(frame.contains("feedback from before"), "{frame:?}");
@@ -883,7 +924,7 @@ mod tests {
         let world = world(dir.path());
         let welcome = crate::client::texts::welcome(true, None);
         let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), welcome);
-        world.join(user, "g");
+        world.join(user, "g").expect("join");
         world
             .say(user, "boxes ├┐ ┌┬┐ ┌ and 日本 and Ð")
             .expect("say");

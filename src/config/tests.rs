@@ -118,7 +118,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, irc_networks, irc_links, irc_ca,
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
         max_per_ip, conn_rate, flood, dev, tls, fsync, bench, web_port, web_tls_port,
-        metrics_public
+        metrics_public, max_windows_per_user, max_channels
     );
     fields
 }
@@ -131,6 +131,19 @@ fn defaults() {
         ..Env::default()
     };
     check_in(root, "", "telnet_port = 23 \n netcat_port = 531");
+}
+
+#[test]
+fn channel_limits() {
+    check(
+        "--max-chans-per-user 20 --max-chans 500",
+        "max_windows_per_user = 20 \n max_channels = 500",
+    );
+    // Zero would lock everyone out of every channel: it means one.
+    check(
+        "--max-chans-per-user 0 --max-chans 0",
+        "max_windows_per_user = 1 \n max_channels = 1",
+    );
 }
 
 #[test]
@@ -397,7 +410,7 @@ fn other_settings() {
         stall_timeout = 30s
         max_per_ip = 0
         conn_rate = 100
-        flood = FloodLimits { burst: 4.0, per_second: 0.5, burst_bytes: 16384.0, bytes_per_second: 2048.0, mute: 60s, enabled: false }
+        flood = FloodLimits { burst: 4.0, per_second: 0.5, burst_bytes: 16384.0, bytes_per_second: 2048.0, burst_lines: 60.0, lines_per_second: 2.0, command_burst: 64.0, command_per_second: 1.0, mute: 60s, enabled: false }
         ",
     );
     // argparse accepts unambiguous prefixes of long flags; so do we.

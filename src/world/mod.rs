@@ -55,6 +55,17 @@ const MAX_NOTICES: usize = 16;
 /// How many nicks a channel remembers for its activity-ordered nick list.
 const RECENT_SPEAKERS_KEPT: usize = 32;
 
+/// How many channels and conversations one user may have open by default
+/// (`--max-chans-per-user`); IRC servers allow 20 to 120.
+pub const DEFAULT_MAX_WINDOWS_PER_USER: usize = 64;
+/// How many public and direct-message channels the server holds at once by default
+/// (`--max-chans`).
+pub const DEFAULT_MAX_CHANNELS: usize = 10_000;
+
+/// A channel shows at most one nick-change line per user this often; changes in between are
+/// folded into one "is now known as" line when the interval is over.
+pub const NICK_LINE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One chat line as stored and displayed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -204,6 +215,19 @@ struct Channel {
     bridged: bool,
     /// Woken on every new message: the IRC bridge links reading this channel.
     watchers: Vec<Arc<Notify>>,
+    /// Members whose last nick-change line here is recent, so further changes are folded.
+    nick_lines: HashMap<UserId, NickLine>,
+}
+
+/// When a member's last nick-change line was shown in a channel, and the nick before the
+/// changes that were folded since.
+#[derive(Debug)]
+struct NickLine {
+    /// Until then, nick changes of this member are not shown here one by one.
+    quiet_until: std::time::Instant,
+    /// The nick the folded changes started from; shown with the current nick when the quiet
+    /// time is over.
+    folded_from: Option<String>,
 }
 
 /// A channel's nicks by most recent activity, newest first, with the list as the status bar
@@ -281,6 +305,11 @@ pub struct WorldSettings {
     pub admin_requires_auth: bool,
     /// Default of `@all` mentions for new users is off (`--no-all`).
     pub no_all: bool,
+    /// Channels and direct-message windows one user may have open, the status window not
+    /// counted (`--max-chans-per-user`).
+    pub max_windows_per_user: usize,
+    /// Public and direct-message channels open at once on the server (`--max-chans`).
+    pub max_channels: usize,
 }
 
 /// What a user sees of one window at one moment, copied out under the lock.
@@ -358,8 +387,18 @@ struct State {
     nicks: HashMap<String, UserId>,
     channels: IdMap<Channel>,
     public_by_name: HashMap<String, ChannelId>,
-    /// Nicks of users who left, and when: a look-alike of a recent nick is refused.
-    departed: VecDeque<(String, std::time::Instant)>,
+    /// Skeletons ([`nick::skeleton`]) of the nicks online, so checking a new nick for
+    /// look-alikes is a lookup, not a pass over every user.
+    skeletons: HashMap<String, Vec<String>>,
+    /// Nicks of users who left, their skeletons, and when: a look-alike of a recent nick is
+    /// refused.
+    departed: VecDeque<(String, String, std::time::Instant)>,
+    /// Public and direct-message channels in memory (status windows not counted), for
+    /// `max_channels`.
+    chat_channels: usize,
+    /// Folded nick changes, by when their summary line is due: (due, channel, user).
+    nick_folds_due:
+        std::collections::BinaryHeap<std::cmp::Reverse<(std::time::Instant, ChannelId, UserId)>>,
     /// Failed `/auth` attempts per address: how many, since when.
     failed_auth: HashMap<crate::net::admission::AddressKey, (u32, std::time::Instant)>,
     next_user: UserId,
@@ -439,6 +478,25 @@ pub const FAILED_AUTH_WINDOW: std::time::Duration = std::time::Duration::from_se
 pub enum DirectError {
     #[error("\"{0}\" is not online")]
     NotOnline(String),
+    /// A new conversation would pass a window or channel limit.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+}
+
+/// Why a window could not be opened: one of the limits that keep what one user can make the
+/// server hold bounded. Each says which limit it is, so the user knows what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error(
+        "you have {max} channels and conversations open, the most one user may have here; /part one first"
+    )]
+    Windows { max: usize },
+    #[error("{nick} has {max} channels and conversations open and cannot take another one")]
+    PartnerWindows { nick: String, max: usize },
+    #[error(
+        "the server has {max} channels open, the most it allows; join an existing one or try later"
+    )]
+    Channels { max: usize },
 }
 
 impl World {
@@ -530,6 +588,7 @@ impl World {
             margins: true,
         };
         state.nicks.insert(nick.to_lowercase(), id);
+        state.add_skeleton(&nick);
         let status = state.new_channel(
             ChannelKind::Status,
             "r0c readme (and status info)".into(),
@@ -601,9 +660,12 @@ impl World {
         if let Some(gone) = state.users.remove(&user) {
             self.users_online.fetch_sub(1, Ordering::Relaxed);
             state.nicks.remove(&gone.nick.to_lowercase());
-            state
-                .departed
-                .push_back((gone.nick.clone(), std::time::Instant::now()));
+            state.remove_skeleton(&gone.nick);
+            state.departed.push_back((
+                gone.nick.clone(),
+                nick::skeleton(&gone.nick),
+                std::time::Instant::now(),
+            ));
             if state.departed.len() > DEPARTED_KEPT {
                 state.departed.pop_front();
             }
@@ -900,6 +962,15 @@ impl World {
                 return Ok(());
             };
             if partner != user {
+                if let Err(LimitError::Windows { max }) =
+                    state.may_open_window(partner, self.settings.max_windows_per_user)
+                {
+                    return Err(LimitError::PartnerWindows {
+                        nick: alias.to_string(),
+                        max,
+                    }
+                    .to_string());
+                }
                 self.add_member(state, partner, channel, nick.to_string());
             }
         }
@@ -940,6 +1011,19 @@ impl World {
         let index = match existing {
             Some(index) => index,
             None => {
+                state.may_open_window(user, self.settings.max_windows_per_user)?;
+                if let Some(&partner) = state.nicks.get(&target.to_lowercase())
+                    && partner != user
+                    && let Err(LimitError::Windows { max }) =
+                        state.may_open_window(partner, self.settings.max_windows_per_user)
+                {
+                    return Err(LimitError::PartnerWindows {
+                        nick: target.to_string(),
+                        max,
+                    }
+                    .into());
+                }
+                state.may_open_channel(self.settings.max_channels)?;
                 let channel = state.new_channel(ChannelKind::Direct, String::new(), 0);
                 self.add_member(&mut state, user, channel, target.to_string());
                 state.users.get(&user).map_or(0, |u| u.windows.len() - 1)
@@ -967,14 +1051,18 @@ impl World {
         Ok(())
     }
 
-    /// `/join`: joins (creating it if needed) or switches to a public channel.
-    pub fn join(&self, user: UserId, name: &str) {
+    /// `/join`: joins (creating it if needed) or switches to a public channel. Says whether the
+    /// user became a member (`false`: they only switched to a window they had), or which limit
+    /// refused the join.
+    pub fn join(&self, user: UserId, name: &str) -> Result<bool, LimitError> {
         {
             let mut state = self.lock();
             if let Some(channel) = state.public_by_name.get(name).copied() {
-                self.enter_public(&mut state, user, channel, name);
-                return;
+                return self.enter_public(&mut state, user, channel, name);
             }
+            // Checked before reading from the store, so a refused join costs no I/O.
+            state.may_open_window(user, self.settings.max_windows_per_user)?;
+            state.may_open_channel(self.settings.max_channels)?;
         }
         // The channel is not in memory: read its history without holding the lock, so everyone
         // else keeps chatting meanwhile.
@@ -983,29 +1071,43 @@ impl World {
         // Someone may have opened it in the meantime; then their copy is the one.
         let channel = match state.public_by_name.get(name).copied() {
             Some(channel) => channel,
-            None => self.create_public(&mut state, name, loaded),
+            None => {
+                state.may_open_channel(self.settings.max_channels)?;
+                self.create_public(&mut state, name, loaded)
+            }
         };
-        self.enter_public(&mut state, user, channel, name);
+        self.enter_public(&mut state, user, channel, name)
     }
 
     /// Switches to a public channel, joining it first if the user is not a member.
-    fn enter_public(&self, state: &mut State, user: UserId, channel: ChannelId, name: &str) {
+    fn enter_public(
+        &self,
+        state: &mut State,
+        user: UserId,
+        channel: ChannelId,
+        name: &str,
+    ) -> Result<bool, LimitError> {
         if let Some(index) = state
             .users
             .get(&user)
             .and_then(|u| u.windows.iter().position(|w| w.channel == channel))
         {
             state.switch_window(user, index);
-            return;
+            return Ok(false);
         }
         let Some((nick, peer)) = state.users.get(&user).map(|u| (u.nick.clone(), u.peer)) else {
-            return;
+            return Ok(false);
         };
+        if let Err(limit) = state.may_open_window(user, self.settings.max_windows_per_user) {
+            self.close_if_empty(state, channel);
+            return Err(limit);
+        }
         self.add_member(state, user, channel, format!("#{name}"));
         self.report_old_mentions(state, user, channel);
         let index = state.users.get(&user).map_or(0, |u| u.windows.len() - 1);
         state.switch_window(user, index);
         tracing::info!(%peer, nick, chan = name, "join");
+        Ok(true)
     }
 
     /// Reads a channel's stored history, next sequence number and topic. What was said just
@@ -1149,8 +1251,24 @@ impl World {
             }
         }
         target.recent_speakers.forget(&nick);
-        let remaining = target.members.len();
-        let bridged = target.bridged;
+        // Nick changes folded here are summed up before the user's leaving is shown, so the
+        // others see who it was.
+        let folded = target
+            .nick_lines
+            .remove(&user)
+            .and_then(|line| line.folded_from)
+            .filter(|from| *from != nick);
+        if let Some(from) = folded
+            && announce
+        {
+            self.post(
+                state,
+                channel,
+                AUTHOR_SYSTEM,
+                &known_as_text(&from, &nick),
+                Ping::Nobody,
+            );
+        }
         if kind != ChannelKind::Status && announce {
             let mut left = format!("\x0bb{nick}\x02 has left");
             if kind == ChannelKind::Direct {
@@ -1158,15 +1276,29 @@ impl World {
             }
             self.post(state, channel, AUTHOR_SYSTEM, &left, Ping::Nobody);
         }
-        // An empty channel of any kind is gone (a public one is re-created from the store),
-        // unless it is bridged to IRC.
-        if remaining == 0
-            && !bridged
-            && let Some(ChannelKind::Public { name }) =
-                state.channels.remove(&channel).map(|c| c.kind)
-        {
-            state.public_by_name.remove(&name);
-            tracing::info!(chan = name, "channel closed");
+        self.close_if_empty(state, channel);
+    }
+
+    /// An empty channel of any kind is gone (a public one is re-created from the store),
+    /// unless it is bridged to IRC.
+    fn close_if_empty(&self, state: &mut State, channel: ChannelId) {
+        let empty = state
+            .channels
+            .get(&channel)
+            .is_some_and(|c| c.members.is_empty() && !c.bridged);
+        if !empty {
+            return;
+        }
+        match state.channels.remove(&channel).map(|c| c.kind) {
+            Some(ChannelKind::Public { name }) => {
+                state.chat_channels = state.chat_channels.saturating_sub(1);
+                state.public_by_name.remove(&name);
+                tracing::info!(chan = name, "channel closed");
+            }
+            Some(ChannelKind::Direct) => {
+                state.chat_channels = state.chat_channels.saturating_sub(1);
+            }
+            Some(ChannelKind::Status) | None => {}
         }
     }
 
@@ -1190,41 +1322,139 @@ impl World {
         }
         state.nicks.remove(&old.to_lowercase());
         state.nicks.insert(new_nick.to_lowercase(), user);
+        state.remove_skeleton(&old);
+        state.add_skeleton(new_nick);
+        let mut active = None;
         let windows = state.users.get_mut(&user).map(|u| {
             u.nick = new_nick.to_string();
-            u.windows.clone()
+            active = u.windows.get(u.active).map(|w| w.channel);
+            u.windows.iter().map(|w| w.channel).collect::<Vec<_>>()
         });
+        // One line per channel of the user's (at most `max_windows_per_user`), and only the DM
+        // partner's window is renamed: the work is bounded by the user's own window cap, not
+        // by the members of every channel they are in.
         let text = format!("\x0be{old}\x02 changed nick to \x02{new_nick}");
-        for window in windows.unwrap_or_default() {
-            let members = state
-                .channels
-                .get(&window.channel)
-                .map(|c| c.members.clone())
-                .unwrap_or_default();
-            for member in members {
-                if let Some(other) = state.users.get_mut(&member) {
-                    for w in other
-                        .windows
-                        .iter_mut()
-                        .filter(|w| w.channel == window.channel && w.alias == old)
-                    {
-                        w.alias = new_nick.to_string();
+        let now = std::time::Instant::now();
+        for channel_id in windows.unwrap_or_default() {
+            let Some(channel) = state.channels.get_mut(&channel_id) else {
+                continue;
+            };
+            channel.recent_speakers.rename(&old, new_nick);
+            let kind = channel.kind.clone();
+            // In a DM, the partner's window is named after this user's nick.
+            let partners: Vec<UserId> = match kind {
+                ChannelKind::Direct => channel
+                    .members
+                    .iter()
+                    .copied()
+                    .filter(|&m| m != user)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let mut fold_due = None;
+            let shown = match channel.nick_lines.get_mut(&user) {
+                // The user's own status window always says it; nobody else sees it.
+                _ if kind == ChannelKind::Status => true,
+                Some(line) if now < line.quiet_until => {
+                    if line.folded_from.is_none() {
+                        line.folded_from = Some(old.clone());
+                        fold_due = Some(line.quiet_until);
                     }
+                    false
+                }
+                _ => {
+                    channel.nick_lines.insert(
+                        user,
+                        NickLine {
+                            quiet_until: now + NICK_LINE_INTERVAL,
+                            folded_from: None,
+                        },
+                    );
+                    true
+                }
+            };
+            if let Some(due) = fold_due {
+                state
+                    .nick_folds_due
+                    .push(std::cmp::Reverse((due, channel_id, user)));
+            }
+            for partner in partners {
+                if let Some(window) = state.users.get_mut(&partner).and_then(|p| {
+                    p.windows
+                        .iter_mut()
+                        .find(|w| w.channel == channel_id && w.alias == old)
+                }) {
+                    window.alias = new_nick.to_string();
                 }
             }
-            if let Some(channel) = state.channels.get_mut(&window.channel) {
-                channel.recent_speakers.rename(&old, new_nick);
+            if shown {
+                self.post(&mut state, channel_id, AUTHOR_SYSTEM, &text, Ping::Nobody);
+            } else {
+                // The status bar's nick list still shows the new nick at once.
+                Self::wake_members(&mut state, channel_id);
+                if active == Some(channel_id)
+                    && let Some(u) = state.users.get_mut(&user)
+                {
+                    u.notice(format!(
+                        "{AUTHOR_INFO} you are now known as {new_nick}; this channel shows one nick change per {} seconds and will show it then",
+                        NICK_LINE_INTERVAL.as_secs()
+                    ));
+                }
             }
-            self.post(
-                &mut state,
-                window.channel,
-                AUTHOR_SYSTEM,
-                &text,
-                Ping::Nobody,
-            );
         }
         tracing::info!(%peer, nick = new_nick, old, "nick change");
         Ok(())
+    }
+
+    /// Posts the "is now known as" lines of nick changes folded by [`NICK_LINE_INTERVAL`]
+    /// whose quiet time is over. Called about once a second; the work is what is due.
+    pub fn flush_nick_folds(&self, now: std::time::Instant) {
+        let mut state = self.lock();
+        while let Some(&std::cmp::Reverse((due, channel_id, user))) = state.nick_folds_due.peek() {
+            if due > now {
+                break;
+            }
+            state.nick_folds_due.pop();
+            let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else {
+                continue;
+            };
+            let Some(line) = state
+                .channels
+                .get_mut(&channel_id)
+                .and_then(|c| c.nick_lines.get_mut(&user))
+            else {
+                continue;
+            };
+            let Some(from) = line.folded_from.take() else {
+                continue;
+            };
+            line.quiet_until = now + NICK_LINE_INTERVAL;
+            // Back to where the churn started: nothing to tell.
+            if from != nick {
+                self.post(
+                    &mut state,
+                    channel_id,
+                    AUTHOR_SYSTEM,
+                    &known_as_text(&from, &nick),
+                    Ping::Nobody,
+                );
+            }
+        }
+    }
+
+    /// Wakes every member of a channel to redraw (its nick list changed), without a message.
+    fn wake_members(state: &mut State, channel_id: ChannelId) {
+        let State {
+            channels, users, ..
+        } = state;
+        let members = channels
+            .get(&channel_id)
+            .map_or(&[][..], |c| &c.members[..]);
+        for member in members {
+            if let Some(u) = users.get_mut(member) {
+                u.wake.notify_one();
+            }
+        }
     }
 
     /// `/topic`: sets the topic of the active public channel.
@@ -2047,6 +2277,9 @@ impl State {
     fn new_channel(&mut self, kind: ChannelKind, topic: String, next_seq: u64) -> ChannelId {
         let id = self.next_channel;
         self.next_channel += 1;
+        if kind != ChannelKind::Status {
+            self.chat_channels += 1;
+        }
         self.channels.insert(
             id,
             Channel {
@@ -2058,30 +2291,73 @@ impl State {
                 recent_speakers: Speakers::default(),
                 bridged: false,
                 watchers: Vec::new(),
+                nick_lines: HashMap::new(),
             },
         );
         id
     }
 
-    /// A nick online or recently active (other than `own`) that `nick` could be mistaken for.
+    /// A nick online or recently gone (other than `own`) that `nick` could be mistaken for.
+    /// A lookup in the skeleton index plus a pass over the few recent departures.
     fn look_alike(&self, nick: &str, own: &str) -> Option<String> {
         let wanted = nick::skeleton(nick);
-        let online = self.users.values().map(|u| u.nick.as_str());
-        let recent = self
-            .channels
-            .values()
-            .flat_map(|c| c.recent_speakers.iter().map(String::as_str));
+        let other = |candidate: &&str| {
+            !candidate.eq_ignore_ascii_case(own) && !candidate.eq_ignore_ascii_case(nick)
+        };
+        let online = self
+            .skeletons
+            .get(&wanted)
+            .into_iter()
+            .flatten()
+            .map(String::as_str);
         let departed = self
             .departed
             .iter()
-            .filter(|(_, when)| when.elapsed() < DEPARTED_REMEMBERED)
-            .map(|(nick, _)| nick.as_str());
-        online
-            .chain(recent)
-            .chain(departed)
-            .filter(|other| !other.eq_ignore_ascii_case(own) && !other.eq_ignore_ascii_case(nick))
-            .find(|other| nick::skeleton(other) == wanted)
-            .map(str::to_string)
+            .filter(|(_, skeleton, when)| {
+                *skeleton == wanted && when.elapsed() < DEPARTED_REMEMBERED
+            })
+            .map(|(nick, _, _)| nick.as_str());
+        online.chain(departed).find(other).map(str::to_string)
+    }
+
+    fn add_skeleton(&mut self, nick: &str) {
+        self.skeletons
+            .entry(nick::skeleton(nick))
+            .or_default()
+            .push(nick.to_string());
+    }
+
+    fn remove_skeleton(&mut self, nick: &str) {
+        let skeleton = nick::skeleton(nick);
+        if let Some(nicks) = self.skeletons.get_mut(&skeleton) {
+            if let Some(index) = nicks.iter().position(|n| n == nick) {
+                nicks.swap_remove(index);
+            }
+            if nicks.is_empty() {
+                self.skeletons.remove(&skeleton);
+            }
+        }
+    }
+
+    /// Whether `user` may open one more channel or conversation window.
+    fn may_open_window(&self, user: UserId, max: usize) -> Result<(), LimitError> {
+        // Window 0, the status window, does not count.
+        let open = self
+            .users
+            .get(&user)
+            .map_or(0, |u| u.windows.len().saturating_sub(1));
+        if open >= max {
+            return Err(LimitError::Windows { max });
+        }
+        Ok(())
+    }
+
+    /// Whether one more public or direct-message channel may be opened on the server.
+    fn may_open_channel(&self, max: usize) -> Result<(), LimitError> {
+        if self.chat_channels >= max {
+            return Err(LimitError::Channels { max });
+        }
+        Ok(())
     }
 
     fn note_speaker(&mut self, channel: ChannelId, nick: &str) {
@@ -2146,6 +2422,11 @@ fn message_from_store(m: StoredMessage) -> Arc<Message> {
 }
 
 /// The join line of r0c: the nick in bold green.
+/// The line that sums up nick changes folded by [`NICK_LINE_INTERVAL`].
+fn known_as_text(from: &str, nick: &str) -> String {
+    format!("\x0be{from}\x02 is now known as \x02{nick}")
+}
+
 fn join_text(nick: &str) -> String {
     format!("\x0ba{nick}\x02 has joined")
 }

@@ -15,6 +15,8 @@ fn world(
 ) -> (World, Arc<Store>) {
     let store = Arc::new(Store::open(&dir.join("r0c.db")).expect("store"));
     let settings = WorldSettings {
+        max_windows_per_user: crate::world::DEFAULT_MAX_WINDOWS_PER_USER,
+        max_channels: crate::world::DEFAULT_MAX_CHANNELS,
         nick_salt: "lammo/".into(),
         hist_rd,
         hist_mem,
@@ -48,7 +50,7 @@ fn memory_keeps_at_most_hist_mem_and_drops_hist_tsz_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (world, _store) = world(dir.path(), 100, 10, 4);
     let (user, _) = world.connect(localhost(), "welcome".into());
-    world.join(user, "g");
+    world.join(user, "g").expect("join");
     for index in 0..9 {
         world.say(user, &format!("m{index}")).expect("say");
     }
@@ -64,14 +66,14 @@ fn a_recreated_channel_shows_its_history_then_the_created_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (world, store) = world(dir.path(), 3, 1000, 100);
     let (alice, _) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "g");
+    world.join(alice, "g").expect("join");
     for index in 0..5 {
         world.say(alice, &format!("m{index}")).expect("say");
     }
     world.disconnect(alice, true);
     store.flush();
     let (bob, _) = world.connect(localhost(), "welcome".into());
-    world.join(bob, "g");
+    world.join(bob, "g").expect("join");
     world.store().flush();
     let view = world.view(bob, None, usize::MAX).expect("view");
     let shown: Vec<String> = view
@@ -96,7 +98,7 @@ fn parting_a_window_activates_the_one_that_takes_its_place() {
     let (world, _store) = world(dir.path(), 100, 1000, 100);
     let (user, _) = world.connect(localhost(), "welcome".into());
     for name in ["a", "b", "c"] {
-        world.join(user, name);
+        world.join(user, name).expect("join");
     }
     assert!(world.switch_window(user, 2));
     world.part(user).expect("part #b");
@@ -152,11 +154,11 @@ fn a_channel_closed_and_opened_at_once_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (world, store) = world(dir.path(), 100, 1000, 100);
     let (alice, _) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "g");
+    world.join(alice, "g").expect("join");
     world.say(alice, "before").expect("say");
     world.part(alice).expect("part");
     // No flush here: the writer may not have committed "before" yet.
-    world.join(alice, "g");
+    world.join(alice, "g").expect("join");
     world.say(alice, "after").expect("say");
     store.flush();
     let stored: Vec<String> = store
@@ -181,8 +183,8 @@ fn at_all_pings_each_user_at_most_once_a_minute_but_nick_mentions_always() {
     let (world, _store) = world(dir.path(), 100, 1000, 10);
     let (shouter, _) = world.connect(localhost(), "welcome".into());
     let (listener, _) = world.connect(localhost(), "welcome".into());
-    world.join(shouter, "g");
-    world.join(listener, "g");
+    world.join(shouter, "g").expect("join");
+    world.join(listener, "g").expect("join");
     world.switch_window(listener, 0);
     let pings = |world: &World| {
         world.store().flush();
@@ -229,7 +231,7 @@ fn nicks_that_look_like_someone_online_or_recent_are_refused() {
     let (alice, _) = world.connect(localhost(), "welcome".into());
     let (mallory, _) = world.connect(localhost(), "welcome".into());
     world.change_nick(alice, "alice").expect("free nick");
-    world.join(alice, "g");
+    world.join(alice, "g").expect("join");
     world.say(alice, "hello").expect("say");
     assert_eq!(
         world.change_nick(mallory, "aIice"),
@@ -267,7 +269,7 @@ fn goto_and_scrolling_reach_history_older_than_memory() {
     }
     store.flush();
     let (user, _) = world.connect(localhost(), "welcome".into());
-    world.join(user, "g");
+    world.join(user, "g").expect("join");
     let channel = world.view(user, None, 0).expect("view").channel;
     // Memory holds messages 90..99 (and the two lines of this join); 2 h in lands on 2.
     let seq = world.goto_seq(user, Goto::Time(1_500_000_000_000_000 + 2 * hour - 1));
@@ -315,7 +317,7 @@ fn activity_counts_every_membership_part_and_posted_line() {
         }
     );
     let (bob, _) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "g");
+    world.join(alice, "g").expect("join");
     world.say(alice, "hi").expect("say");
     world
         .direct_message(alice, &world.nick(bob).expect("bob's nick"), "psst")
@@ -342,7 +344,7 @@ fn notices_stay_until_a_frame_showed_them_and_only_the_newest_are_kept() {
     let (world, _) = world(dir.path(), 100, 1000, 100);
     let (user, _) = world.connect(localhost(), "hi".into());
     // Notices are for a channel window; the status window logs feedback instead.
-    world.join(user, "a");
+    world.join(user, "a").expect("join");
     let notices = |world: &World| world.view(user, None, 0).expect("view").notices;
     world.tell(user, AUTHOR_INFO, "first");
     assert_eq!(notices(&world), ["-nfo- first"]);
@@ -365,4 +367,135 @@ fn notices_stay_until_a_frame_showed_them_and_only_the_newest_are_kept() {
     let kept = notices(&world);
     assert_eq!(kept.len(), MAX_NOTICES);
     assert_eq!(kept.last().map(String::as_str), Some("-nfo- n39"));
+}
+
+fn limited_world(dir: &std::path::Path, max_windows: usize, max_channels: usize) -> World {
+    let (world, _store) = world(dir, 100, 1000, 100);
+    World {
+        settings: WorldSettings {
+            max_windows_per_user: max_windows,
+            max_channels,
+            ..world.settings.clone()
+        },
+        ..world
+    }
+}
+
+#[test]
+fn a_user_may_have_only_so_many_windows_and_is_told_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let world = limited_world(dir.path(), 3, 100);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, _) = world.connect(localhost(), "welcome".into());
+    world.change_nick(bob, "bob").expect("nick");
+    for name in ["a", "b", "c"] {
+        assert_eq!(world.join(alice, name), Ok(true));
+    }
+    // A channel she has is only a switch; a fourth is refused.
+    assert_eq!(world.join(alice, "a"), Ok(false));
+    assert_eq!(world.join(alice, "d"), Err(LimitError::Windows { max: 3 }));
+    assert!(
+        LimitError::Windows { max: 3 }
+            .to_string()
+            .contains("/part one first")
+    );
+    assert_eq!(world.census(alice).0.public_channels, 3);
+    // A new conversation is a window too, on both sides.
+    assert_eq!(
+        world.direct_message(alice, "bob", "hi"),
+        Err(DirectError::Limit(LimitError::Windows { max: 3 }))
+    );
+    for name in ["a", "b", "c"] {
+        world.join(bob, name).expect("join");
+    }
+    world.part(alice).expect("part");
+    assert_eq!(
+        world.direct_message(alice, "bob", "hi"),
+        Err(DirectError::Limit(LimitError::PartnerWindows {
+            nick: "bob".into(),
+            max: 3
+        }))
+    );
+    world.part(bob).expect("part");
+    assert_eq!(world.direct_message(alice, "bob", "hi"), Ok(()));
+    assert_eq!(world.window_count(alice), 4, "status + 2 channels + the DM");
+}
+
+#[test]
+fn the_server_holds_only_so_many_channels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let world = limited_world(dir.path(), 10, 2);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, _) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "a").expect("join");
+    world.join(alice, "b").expect("join");
+    assert_eq!(world.join(bob, "c"), Err(LimitError::Channels { max: 2 }));
+    // Existing channels can still be joined, and a closed one makes room.
+    assert_eq!(world.join(bob, "a"), Ok(true));
+    assert!(world.switch_window(alice, 2));
+    world.part(alice).expect("part #b");
+    assert_eq!(world.join(bob, "c"), Ok(true));
+}
+
+/// The texts of the public channel `name` as a member sees them, by switching to it.
+fn channel_texts(world: &World, user: UserId, name: &str) -> Vec<String> {
+    world.join(user, name).expect("switch");
+    texts(world, user)
+}
+
+#[test]
+fn nick_changes_post_one_line_per_channel_and_churn_is_folded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _store) = world(dir.path(), 100, 1000, 100);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, _) = world.connect(localhost(), "welcome".into());
+    world.change_nick(alice, "alice").expect("nick");
+    for name in ["a", "b"] {
+        world.join(alice, name).expect("join");
+        world.join(bob, name).expect("join");
+    }
+    world.direct_message(bob, "alice", "hi").expect("dm");
+    let nick_lines = |world: &World| {
+        channel_texts(world, bob, "a")
+            .into_iter()
+            .filter(|t| t.contains("nick") || t.contains("known as"))
+            .collect::<Vec<_>>()
+    };
+    world.change_nick(alice, "al2").expect("nick");
+    assert_eq!(nick_lines(&world), ["-- alice changed nick to al2"]);
+    // Bob's DM window follows the new nick.
+    let names = world.names(bob).map(|(label, _)| label);
+    assert_eq!(names.as_deref(), Some("#a"));
+    assert!(world.switch_window(bob, 3));
+    assert_eq!(
+        world.names(bob).map(|(label, _)| label).as_deref(),
+        Some("al2")
+    );
+    // Churn within the interval shows nothing more until it is over, then one summary line.
+    for nick in ["al3", "al4", "al5"] {
+        world.change_nick(alice, nick).expect("nick");
+    }
+    assert_eq!(nick_lines(&world).len(), 1, "folded");
+    world.flush_nick_folds(std::time::Instant::now());
+    assert_eq!(nick_lines(&world).len(), 1, "not due yet");
+    world.flush_nick_folds(std::time::Instant::now() + NICK_LINE_INTERVAL);
+    assert_eq!(
+        nick_lines(&world),
+        ["-- alice changed nick to al2", "-- al2 is now known as al5"]
+    );
+    // Churning back to where it started shows nothing at all.
+    world.change_nick(alice, "al6").expect("nick");
+    world.change_nick(alice, "al5").expect("nick");
+    world.flush_nick_folds(std::time::Instant::now() + NICK_LINE_INTERVAL * 3);
+    assert_eq!(nick_lines(&world).len(), 2);
+    // Leaving while folded says who it was first.
+    world.change_nick(alice, "al7").expect("nick");
+    world.change_nick(alice, "al8").expect("nick");
+    world.disconnect(alice, true);
+    let after: Vec<String> = channel_texts(&world, bob, "b")
+        .into_iter()
+        .rev()
+        .take(2)
+        .collect();
+    assert_eq!(after, ["-- al8 has left", "-- al5 is now known as al8"]);
 }

@@ -79,3 +79,72 @@ async fn ten_lines_a_second_are_slowed_then_warned_then_muted() {
     flooder.expect("the others carry on").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pastes_twice_a_second_are_stopped_after_the_first() {
+    let (_keep, server) = server_with_flood_control().await;
+    let mut paster = TestClient::joined(server.raw).await;
+    paster.line("/join #g").await;
+    paster.expect("has joined").await;
+    let mut reader = TestClient::joined(server.raw).await;
+    reader.line("/join #g").await;
+    reader.expect("has joined").await;
+
+    for paste in 0..12 {
+        let text: String = (0..50).map(|n| format!("p{paste:02} l{n:02}\n")).collect();
+        paster.send(text.as_bytes()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    paster.expect("you are muted").await;
+    reader.expect("p00 l49").await;
+    reader.read_for(Duration::from_secs(3)).await;
+    let seen = reader.text();
+    let pastes_shown = (0..12)
+        .filter(|paste| seen.contains(&format!("p{paste:02} l49")))
+        .count();
+    // The first paste, and at most one more that the line budget had room for when the
+    // first went; then held, warned, muted (the others were 600 lines).
+    assert!(
+        pastes_shown <= 2,
+        "{pastes_shown} pastes of 12 were shown:\n{}",
+        reader.screen()
+    );
+    reader.say("the room is still usable").await;
+    paster.expect("the room is still usable").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_cap_and_the_command_budget_hold_an_attacker_and_others_chat_on() {
+    let (keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    config.flood = FloodLimits::default();
+    config.max_windows_per_user = 5;
+    let server = TestServer::start_with(config).await;
+    let mut reader = TestClient::joined(server.raw).await;
+    reader.line("/join #c0").await;
+    reader.expect("has joined").await;
+    let mut attacker = TestClient::joined(server.raw).await;
+    for n in 0..8 {
+        attacker.line(&format!("/join #c{n}")).await;
+    }
+    attacker
+        .expect("you have 5 channels and conversations open")
+        .await;
+    attacker.expect("/part one first").await;
+    // Nick churn at full speed: the first change is shown, the budget soon says stop, and
+    // the channel sees one nick line, not one per change.
+    for n in 0..40 {
+        attacker.line(&format!("/nick churn{n:02}")).await;
+    }
+    attacker.expect("[slow down]").await;
+    attacker.expect("try again in").await;
+    reader.expect("changed nick to churn00").await;
+    reader.say("still here").await;
+    reader.expect("still here").await;
+    reader.read_for(Duration::from_secs(1)).await;
+    let changes = reader.text().matches("changed nick to").count();
+    assert_eq!(changes, 1, "{}", reader.screen());
+    server.stop().await;
+    drop(keep);
+}

@@ -70,8 +70,8 @@ proptest! {
         let (reader, _) = world.connect(std::net::IpAddr::from([10, 0, 0, 2]), "hi".into());
         let mut screen = Session::new(reader, world.clone());
         screen.window_size_known(80, 24);
-        world.join(reader, "g");
-        world.join(speaker, "g");
+        world.join(reader, "g").expect("join");
+        world.join(speaker, "g").expect("join");
         let _ = world.change_nick(speaker, &nick);
         let _ = world.say(speaker, &message);
         let _ = world.action(speaker, &action);
@@ -133,6 +133,8 @@ fn world() -> Arc<World> {
     // The directory may go once the store has its file open.
     std::mem::forget(dir);
     let settings = WorldSettings {
+        max_windows_per_user: r0c::world::DEFAULT_MAX_WINDOWS_PER_USER,
+        max_channels: r0c::world::DEFAULT_MAX_CHANNELS,
         nick_salt: "lammo/".into(),
         hist_rd: 100,
         hist_mem: 1000,
