@@ -196,9 +196,10 @@ pub async fn run(
             tracing::debug!(%peer, %error, "could not set SO_SNDBUF");
         }
         let (tls, app, shutdown) = (tls.clone(), app.clone(), shutdown.clone());
+        let first_word_by = arrived + limits.first_input;
         let connection = Connection {
             peer,
-            first_word_by: arrived + limits.first_input,
+            first_word_by,
             header_read: limits.header_read,
             rate,
         };
@@ -207,8 +208,10 @@ pub async fn run(
             let stream = match tls {
                 None => WebStream::Plain(stream),
                 Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
+                    // A silent TLS client is a silent socket too: the first-input deadline
+                    // applies when it is the nearer one.
+                    let by = first_word_by.min(arrived + TLS_HANDSHAKE_TIMEOUT);
+                    match tokio::time::timeout_at(by, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => WebStream::Tls(Box::new(stream)),
                         Ok(Err(error)) => {
                             tracing::info!(%peer, %error, "web TLS handshake failed");

@@ -639,7 +639,9 @@ async fn an_upgraded_web_socket_that_says_nothing_is_closed_and_frees_its_place(
         match tokio::time::timeout_at(deadline, silent.socket.next()).await {
             Err(_) => panic!("the silent web socket was still open after 40 s"),
             Ok(Some(Ok(Message::Close(frame)))) => {
-                break frame.map(|frame| frame.reason.to_string()).unwrap_or_default();
+                break frame
+                    .map(|frame| frame.reason.to_string())
+                    .unwrap_or_default();
             }
             Ok(None | Some(Err(_))) => break String::new(),
             Ok(Some(Ok(_))) => {}
@@ -647,7 +649,10 @@ async fn an_upgraded_web_socket_that_says_nothing_is_closed_and_frees_its_place(
     };
     let took = since.elapsed();
     assert!(took >= Duration::from_secs(2), "closed after {took:?}");
-    assert!(reason.contains("nothing received"), "close reason {reason:?}");
+    assert!(
+        reason.contains("nothing received"),
+        "close reason {reason:?}"
+    );
 
     let mut telnet = TestClient::connect(server.telnet).await;
     telnet.expect("qwer asdf").await;
