@@ -33,6 +33,11 @@
       term.write(new Uint8Array(event.data));
     }
   };
+  // The size goes out as soon as the socket is open: it is the page's first word, and the
+  // server closes a WebSocket that says nothing for its first-input timeout.
+  socket.onopen = () => {
+    socket.send(JSON.stringify({ t: 'resize', cols: term.cols, rows: term.rows }));
+  };
   socket.onclose = () => {
     term.write('\r\n\x1b[0m[ disconnected from r0c; reload the page to connect again ]\r\n');
     document.title = 'r0c (disconnected)';

@@ -325,7 +325,8 @@ async fn converse<S>(
         // Set once the link is measured as slow.
         let mut pacer: Option<LinkPacer> = None;
         let first_input_deadline = Instant::now() + arrival.first_input_timeout;
-        // The browser's WebSocket handshake was its first word.
+        // A browser's first word is checked by the WebSocket pump (`net/web.rs`), which
+        // closes a socket that sends no message in time; its terminal bytes may come later.
         let mut heard_anything = protocol == Protocol::Web;
         // The last moment the client's pending output was empty or moved: a client that stops
         // reading is dropped `stall_timeout` after it.

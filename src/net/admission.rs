@@ -4,6 +4,8 @@
 //! An IPv4 address counts on its own; IPv6 addresses count per /64, the block one subscriber
 //! usually gets. The decision is made in the accept loop, before anything is allocated for the
 //! session; an admitted connection holds a [`Ticket`] that gives its place back when dropped.
+//! The one exception is the web listener's loopback connections, whose rate is counted once
+//! their first request other than `/metrics` arrives, so a local Prometheus can scrape freely.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -93,6 +95,53 @@ pub struct Counts {
 impl Counts {
     /// Admits a connection from `key` at `now` and counts it, or says why not.
     pub fn admit(&mut self, limits: &Limits, key: AddressKey, now: Instant) -> Result<(), Refusal> {
+        self.check_open(limits, key)?;
+        self.charge(limits, key, now)?;
+        self.open_one(key);
+        Ok(())
+    }
+
+    /// Admits a connection from `key` under the caps on open connections only; the caller
+    /// decides later whether it counts against the rate ([`Counts::charge`]).
+    pub fn admit_uncharged(&mut self, limits: &Limits, key: AddressKey) -> Result<(), Refusal> {
+        self.check_open(limits, key)?;
+        self.open_one(key);
+        Ok(())
+    }
+
+    /// Counts a new connection from `key` at `now` against `--conn-rate`, or says why not.
+    pub fn charge(
+        &mut self,
+        limits: &Limits,
+        key: AddressKey,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        if limits.per_window == 0 {
+            return Ok(());
+        }
+        if self.recent.len() >= PRUNE_AT && !self.recent.contains_key(&key) {
+            self.recent.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.saturating_duration_since(*t) < RATE_WINDOW)
+            });
+        }
+        let times = self.recent.entry(key).or_default();
+        while times
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= RATE_WINDOW)
+        {
+            times.pop_front();
+        }
+        if times.len() >= limits.per_window {
+            return Err(Refusal::TooFast(limits.per_window));
+        }
+        times.push_back(now);
+        Ok(())
+    }
+
+    /// Whether one more connection from `key` fits under the caps on open connections.
+    fn check_open(&self, limits: &Limits, key: AddressKey) -> Result<(), Refusal> {
         if self.total >= limits.total {
             return Err(Refusal::Full(limits.total));
         }
@@ -100,29 +149,12 @@ impl Counts {
         if limits.per_address > 0 && open >= limits.per_address {
             return Err(Refusal::TooManyFromAddress(limits.per_address));
         }
-        if limits.per_window > 0 {
-            if self.recent.len() >= PRUNE_AT && !self.recent.contains_key(&key) {
-                self.recent.retain(|_, times| {
-                    times
-                        .back()
-                        .is_some_and(|t| now.saturating_duration_since(*t) < RATE_WINDOW)
-                });
-            }
-            let times = self.recent.entry(key).or_default();
-            while times
-                .front()
-                .is_some_and(|t| now.saturating_duration_since(*t) >= RATE_WINDOW)
-            {
-                times.pop_front();
-            }
-            if times.len() >= limits.per_window {
-                return Err(Refusal::TooFast(limits.per_window));
-            }
-            times.push_back(now);
-        }
+        Ok(())
+    }
+
+    fn open_one(&mut self, key: AddressKey) {
         self.total += 1;
         *self.open.entry(key).or_insert(0) += 1;
-        Ok(())
     }
 
     /// A connection from `key` closed.
@@ -172,6 +204,24 @@ impl Admission {
             admission: self.clone(),
             key,
         })
+    }
+
+    /// Admits a connection from `address` under the caps on open connections, without
+    /// counting it against `--conn-rate` yet: the web listener does that with
+    /// [`Admission::charge_rate`] once it knows what a loopback connection asks for.
+    pub fn admit_uncharged(self: &Arc<Self>, address: IpAddr) -> Result<Ticket, Refusal> {
+        let key = AddressKey::of(address);
+        self.lock().admit_uncharged(&self.limits, key)?;
+        Ok(Ticket {
+            admission: self.clone(),
+            key,
+        })
+    }
+
+    /// Counts an admitted connection from `address` against `--conn-rate` after all.
+    pub fn charge_rate(&self, address: IpAddr) -> Result<(), Refusal> {
+        self.lock()
+            .charge(&self.limits, AddressKey::of(address), Instant::now())
     }
 
     /// Connections open now.
@@ -268,6 +318,39 @@ mod tests {
             counts.admit(&limits, a, later),
             Ok(()),
             "the window moved on"
+        );
+    }
+
+    #[test]
+    fn an_uncharged_connection_counts_as_open_but_not_against_the_rate() {
+        let limits = Limits {
+            total: 3,
+            per_address: 2,
+            per_window: 1,
+        };
+        let mut counts = Counts::default();
+        let now = Instant::now();
+        let a = key("127.0.0.1");
+        for _ in 0..5 {
+            assert_eq!(counts.admit_uncharged(&limits, a), Ok(()));
+            counts.release(a);
+        }
+        assert_eq!(
+            counts.admit(&limits, a, now),
+            Ok(()),
+            "the rate is untouched"
+        );
+        assert_eq!(counts.charge(&limits, a, now), Err(Refusal::TooFast(1)));
+        assert_eq!(counts.admit_uncharged(&limits, a), Ok(()));
+        assert_eq!(
+            counts.admit_uncharged(&limits, a),
+            Err(Refusal::TooManyFromAddress(2)),
+            "the caps on open connections still apply"
+        );
+        assert_eq!(counts.admit_uncharged(&limits, key("10.0.0.1")), Ok(()));
+        assert_eq!(
+            counts.admit_uncharged(&limits, key("10.0.0.2")),
+            Err(Refusal::Full(3))
         );
     }
 

@@ -1,9 +1,11 @@
 //! The web terminal: an HTTP listener (axum) serving one page with xterm.js, a WebSocket
 //! endpoint that is one more client of the chat, and `/metrics`.
 //!
-//! Connections pass the same admission as every other listener before HTTP is spoken; the
-//! optional TLS handshake runs in its own task with a time limit, so the accept loop never
-//! waits on a client. A WebSocket session is the ordinary connection task
+//! Connections pass the same admission as every other listener before HTTP is spoken, then
+//! each runs in a task of its own (the optional TLS handshake, then hyper's HTTP/1.1), so the
+//! accept loop never waits on a client. Every stage has a time limit: a socket that stays
+//! silent, sends its request head slowly, idles between requests or upgrades and then says
+//! nothing never holds its place longer than the raw port's first-input timeout. A WebSocket session is the ordinary connection task
 //! ([`client::serve_web`]) reading and writing one end of an in-memory pipe, while a pump
 //! moves bytes between the other end and the WebSocket: binary frames carry terminal bytes,
 //! text frames carry JSON control messages (the window size). Backpressure is the same as for
@@ -13,21 +15,25 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::connect_info::Connected;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::IncomingStream;
+use axum::{Extension, Router};
+use hyper::body::Incoming;
+use hyper::service::Service as _;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -49,6 +55,8 @@ const FIT_JS: &str = include_str!("../../web/vendor/addon-fit.js");
 const MAX_MESSAGE: usize = 64 * 1024;
 /// The pipe between the pump and the session holds this much in each direction.
 const PIPE_CAPACITY: usize = 16 * 1024;
+/// How long a WebSocket closed for its silence is given to take the close frame.
+const CLOSE_TIME: Duration = Duration::from_millis(500);
 /// How often the server pings the browser, so dead connections are noticed.
 const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// The largest window the page may report, in either direction.
@@ -76,17 +84,18 @@ pub struct WebContext {
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
-impl Connected<IncomingStream<'_, Admitted>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, Admitted>) -> Peer {
-        *stream.remote_addr()
-    }
-}
+/// When a connection must have sent its first WebSocket message: its arrival plus the raw
+/// port's first-input timeout. Until then the connection is silent as far as the chat knows.
+#[derive(Debug, Clone, Copy)]
+struct FirstWordBy(Instant);
 
 /// An admitted connection: the stream, and its place under the connection limits, given
-/// back when hyper (or the WebSocket it was upgraded to) drops it.
+/// back when hyper (or the WebSocket it was upgraded to) drops it. The place is declared
+/// first so that it is given back before the socket closes: a client that sees the close
+/// finds the place free.
 pub struct WebIo {
-    stream: WebStream,
     _ticket: Ticket,
+    stream: WebStream,
 }
 
 enum WebStream {
@@ -134,74 +143,40 @@ impl AsyncWrite for WebIo {
     }
 }
 
-/// The listener axum serves from: connections that passed admission (and TLS).
-pub struct Admitted {
-    receiver: mpsc::Receiver<(WebIo, Peer)>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for Admitted {
-    type Io = WebIo;
-    type Addr = Peer;
-
-    async fn accept(&mut self) -> (WebIo, Peer) {
-        match self.receiver.recv().await {
-            Some(admitted) => admitted,
-            // The accept loop ended (shutdown); axum stops through its graceful shutdown.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Peer> {
-        Ok(Peer(self.local))
-    }
-}
-
 /// Serves the web terminal on `listener` until shutdown; `tls` makes it HTTPS.
+///
+/// Connections pass admission, then each is served by a task of its own: the TLS handshake
+/// within [`TLS_HANDSHAKE_TIMEOUT`], then HTTP/1.1 with hyper, every request head within
+/// [`HEADER_READ_TIMEOUT`] (an idle keep-alive connection waits for its next head under the
+/// same limit), and the whole connection, until its WebSocket has sent a first message,
+/// within the raw port's first-input timeout.
 pub async fn run(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     admission: Arc<Admission>,
     context: WebContext,
 ) {
-    let local = match listener.local_addr() {
-        Ok(local) => local,
-        Err(error) => {
-            tracing::error!(%error, "web listener has no address");
-            return;
-        }
-    };
-    let (sender, receiver) = mpsc::channel(64);
-    let accepting = accept_loop(
-        listener,
-        tls,
-        admission,
-        sender,
-        context.shutdown.clone(),
-        context.tracker.clone(),
-    );
+    let limits = ConnectionLimits::new(context.arrival.first_input_timeout);
     let shutdown = context.shutdown.clone();
-    let app = router(context).into_make_service_with_connect_info::<Peer>();
-    let serving = axum::serve(Admitted { receiver, local }, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned());
-    let (_, served) = tokio::join!(accepting, serving.into_future());
-    if let Err(error) = served {
-        tracing::warn!(%error, "web listener stopped");
-    }
-}
-
-/// Accepts connections, admits them, runs TLS handshakes in tasks of their own, and hands
-/// what is ready to axum.
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    admission: Arc<Admission>,
-    ready: mpsc::Sender<(WebIo, Peer)>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-) {
+    let tracker = context.tracker.clone();
+    let app = router(context);
     while let Some((stream, peer)) = crate::server::accept_next(&listener, &shutdown).await {
-        let ticket = match admission.admit(peer.ip()) {
+        let arrived = Instant::now();
+        // A loopback connection is counted against --conn-rate only once it asks for more
+        // than /metrics, so that a local Prometheus scraping every 15 s is not refused; the
+        // caps on open connections apply to it all the same.
+        let rate = is_loopback(peer.ip()).then(|| {
+            Arc::new(DeferredRate {
+                admission: admission.clone(),
+                address: peer.ip(),
+                charged: AtomicBool::new(false),
+            })
+        });
+        let admitted = match rate {
+            Some(_) => admission.admit_uncharged(peer.ip()),
+            None => admission.admit(peer.ip()),
+        };
+        let ticket = match admitted {
             Ok(ticket) => ticket,
             Err(refusal) => {
                 if tls.is_none() {
@@ -220,35 +195,168 @@ async fn accept_loop(
         {
             tracing::debug!(%peer, %error, "could not set SO_SNDBUF");
         }
-        match &tls {
-            None => {
-                let io = WebIo {
-                    stream: WebStream::Plain(stream),
-                    _ticket: ticket,
-                };
-                if ready.send((io, Peer(peer))).await.is_err() {
-                    return;
-                }
-            }
-            Some(acceptor) => {
-                let (acceptor, ready) = (acceptor.clone(), ready.clone());
-                tracker.spawn(async move {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
-                        Ok(Ok(stream)) => {
-                            let io = WebIo {
-                                stream: WebStream::Tls(Box::new(stream)),
-                                _ticket: ticket,
-                            };
-                            let _ = ready.send((io, Peer(peer))).await;
+        let (tls, app, shutdown) = (tls.clone(), app.clone(), shutdown.clone());
+        let first_word_by = arrived + limits.first_input;
+        let connection = Connection {
+            peer,
+            first_word_by,
+            header_read: limits.header_read,
+            rate,
+        };
+        // The future is made inside the task, as in the other accept loops.
+        tracker.spawn(async move {
+            let stream = match tls {
+                None => WebStream::Plain(stream),
+                Some(acceptor) => {
+                    // A silent TLS client is a silent socket too: the first-input deadline
+                    // applies when it is the nearer one.
+                    let by = first_word_by.min(arrived + TLS_HANDSHAKE_TIMEOUT);
+                    match tokio::time::timeout_at(by, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => WebStream::Tls(Box::new(stream)),
+                        Ok(Err(error)) => {
+                            tracing::info!(%peer, %error, "web TLS handshake failed");
+                            return;
                         }
-                        Ok(Err(error)) => tracing::info!(%peer, %error, "web TLS handshake failed"),
-                        Err(_) => tracing::info!(%peer, "web TLS handshake timed out"),
+                        Err(_) => {
+                            tracing::info!(%peer, "web TLS handshake timed out");
+                            return;
+                        }
                     }
-                });
+                }
+            };
+            let io = WebIo {
+                _ticket: ticket,
+                stream,
+            };
+            serve_connection(io, connection, app, shutdown).await;
+        });
+    }
+}
+
+/// How long a client may take to send a request head, from the moment the server waits for
+/// it: from the connection's start, and between the requests of a keep-alive connection.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The time limits of one web connection.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    /// The raw port's first-input timeout: the longest a connection may go without a
+    /// WebSocket message.
+    first_input: Duration,
+    /// [`HEADER_READ_TIMEOUT`], or the first-input timeout if that is shorter, so that a
+    /// silent socket never outlasts the first-input timeout.
+    header_read: Duration,
+}
+
+impl ConnectionLimits {
+    fn new(first_input: Duration) -> ConnectionLimits {
+        ConnectionLimits {
+            first_input,
+            header_read: HEADER_READ_TIMEOUT.min(first_input),
+        }
+    }
+}
+
+/// One admitted connection, as its HTTP service needs it.
+struct Connection {
+    peer: SocketAddr,
+    first_word_by: Instant,
+    header_read: Duration,
+    /// A loopback connection's rate charge, made at its first request other than `/metrics`.
+    rate: Option<Arc<DeferredRate>>,
+}
+
+/// The `--conn-rate` charge a loopback connection owes once it asks for more than metrics.
+struct DeferredRate {
+    admission: Arc<Admission>,
+    address: std::net::IpAddr,
+    charged: AtomicBool,
+}
+
+impl DeferredRate {
+    /// Charges the connection for a request of `path` unless it is a scrape of `/metrics` or
+    /// the connection paid already; the refusal if the address is over its rate.
+    fn charge_for(&self, path: &str) -> Result<(), Refusal> {
+        if path == "/metrics" || self.charged.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.admission.charge_rate(self.address)?;
+        self.charged.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Serves HTTP on one connection until it ends, is upgraded to a WebSocket, or runs past
+/// its first-input deadline; dropping the connection closes it and frees its place.
+async fn serve_connection(
+    io: WebIo,
+    connection: Connection,
+    app: Router,
+    shutdown: CancellationToken,
+) {
+    let Connection {
+        peer,
+        first_word_by,
+        header_read,
+        rate,
+    } = connection;
+    let app = TowerToHyperService::new(app);
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        let (app, rate) = (app.clone(), rate.clone());
+        async move {
+            if let Some(rate) = rate
+                && let Err(refusal) = rate.charge_for(request.uri().path())
+            {
+                crate::metrics::refused(refusal.reason());
+                tracing::info!(%peer, %refusal, listener = "web", "connection refused");
+                return Ok(rate_refusal(&refusal));
+            }
+            request.extensions_mut().insert(ConnectInfo(Peer(peer)));
+            request.extensions_mut().insert(FirstWordBy(first_word_by));
+            app.call(request).await
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read)
+        .keep_alive(true);
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    // An upgraded connection ends this future at once; its WebSocket keeps the deadline.
+    let deadline = tokio::time::sleep_until(first_word_by);
+    tokio::pin!(deadline);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            served = connection.as_mut() => {
+                if let Err(error) = served {
+                    tracing::debug!(%peer, %error, "web connection ended");
+                }
+                return;
+            }
+            () = &mut deadline => {
+                tracing::debug!(%peer, "web connection closed: no WebSocket message in time");
+                return;
+            }
+            () = shutdown.cancelled(), if !stopping => {
+                stopping = true;
+                connection.as_mut().graceful_shutdown();
             }
         }
     }
+}
+
+/// The answer to a loopback request over `--conn-rate`; the connection closes after it.
+fn rate_refusal(refusal: &Refusal) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONNECTION, "close")],
+        format!("r0c: {refusal}\n"),
+    )
+        .into_response()
 }
 
 /// Refusals being answered right now; beyond [`MAX_REFUSING`], refused connections are
@@ -261,7 +369,6 @@ const REFUSAL_TIME: Duration = Duration::from_millis(500);
 /// Answers a refused connection in HTTP. The request is read first: closing a socket with
 /// unread input resets the connection, and the browser would lose the answer.
 fn refuse(mut stream: TcpStream, refusal: Refusal, tracker: &TaskTracker) {
-    use std::sync::atomic::Ordering;
     if REFUSING.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
         REFUSING.fetch_sub(1, Ordering::AcqRel);
         return;
@@ -381,6 +488,7 @@ async fn websocket(
     upgrade: WebSocketUpgrade,
     State(context): State<WebContext>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Extension(FirstWordBy(first_word_by)): Extension<FirstWordBy>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
@@ -394,7 +502,7 @@ async fn websocket(
         .max_frame_size(MAX_MESSAGE)
         .on_upgrade(move |socket| {
             let tracker = context.tracker.clone();
-            tracker.track_future(session(socket, peer, size, context))
+            tracker.track_future(session(socket, peer, size, first_word_by, context))
         })
 }
 
@@ -467,6 +575,7 @@ async fn session(
     socket: WebSocket,
     peer: SocketAddr,
     size: Option<(u16, u16)>,
+    first_word_by: Instant,
     context: WebContext,
 ) {
     let (pump_end, session_end) = tokio::io::duplex(PIPE_CAPACITY);
@@ -484,35 +593,44 @@ async fn session(
             context.shutdown.clone(),
             sizes
         ),
-        pump(socket, pump_end, size_sender, peer),
+        pump(socket, pump_end, size_sender, peer, first_word_by),
     );
 }
 
 /// Moves terminal bytes between the WebSocket and the session's pipe, and window sizes from
-/// control messages to the session, until either side ends.
+/// control messages to the session, until either side ends. A WebSocket that has sent no
+/// message by `first_word_by` (the page sends its size as soon as it is open) is closed, as
+/// the raw port closes a connection that sends nothing.
 async fn pump(
     mut socket: WebSocket,
     mut terminal: DuplexStream,
     sizes: watch::Sender<Option<(u16, u16)>>,
     peer: SocketAddr,
+    first_word_by: Instant,
 ) {
     let mut buffer = vec![0u8; 8192];
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
+    let first_word = tokio::time::sleep_until(first_word_by);
+    tokio::pin!(first_word);
+    let mut heard = false;
     loop {
         tokio::select! {
             received = socket.recv() => match received {
                 Some(Ok(Message::Binary(bytes))) => {
+                    heard = true;
                     if terminal.write_all(&bytes).await.is_err() {
                         break;
                     }
                 }
                 Some(Ok(Message::Text(text))) => match parse_control(text.as_str()) {
                     Ok(Control::Resize { cols, rows }) => {
+                        heard = true;
                         sizes.send_replace(Some((cols, rows)));
                     }
                     Err(why) => {
+                        heard = true;
                         tracing::debug!(%peer, why, "bad control message from a browser");
                         let answer = serde_json::json!({ "t": "error", "why": why }).to_string();
                         if socket.send(Message::Text(answer.into())).await.is_err() {
@@ -538,6 +656,15 @@ async fn pump(
                     }
                 }
             },
+            () = &mut first_word, if !heard => {
+                tracing::info!(%peer, "web socket closed: sent nothing");
+                let close = CloseFrame {
+                    code: close_code::POLICY,
+                    reason: "r0c: nothing received; closing the connection".into(),
+                };
+                let _ = tokio::time::timeout(CLOSE_TIME, socket.send(Message::Close(Some(close)))).await;
+                break;
+            }
             _ = ping.tick() => {
                 if socket.send(Message::Ping(Bytes::new())).await.is_err() {
                     break;

@@ -1,7 +1,8 @@
 //! The web terminal over real sockets: the page and its assets, the WebSocket session (no
 //! wizard questions, chat with a raw TCP client, resize, bad control messages, oversized
-//! messages, a browser that stops reading), the Origin check, the per-address limit and
-//! `/metrics`.
+//! messages, a browser that stops reading), the Origin check, the per-address limit,
+//! `/metrics`, and the time limits: slowloris, silent sockets, idle keep-alives and silent
+//! WebSockets are closed, and loopback scrapes of `/metrics` pass `--conn-rate`.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
@@ -450,5 +451,259 @@ async fn web_tls_serves_the_page_and_the_chat_with_the_tls_certificate() {
     assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
     browser.type_keys("still fine\r").await;
     browser.expect("still fine").await;
+    server.stop().await;
+}
+
+/// Generous: how long a test waits for the server to close a connection that a timeout of
+/// at most 10 s should end.
+const CLOSE_PATIENCE: Duration = Duration::from_secs(40);
+
+/// Reads from `stream` until the server closes it (end of stream or reset); how long that
+/// took from `since`, or `None` if it stayed open for [`CLOSE_PATIENCE`].
+async fn wait_closed<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    since: tokio::time::Instant,
+) -> Option<Duration> {
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + CLOSE_PATIENCE;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(since.elapsed()),
+            Ok(Ok(_)) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Sends a request head one byte every 200 ms, a header that never ends, until the server
+/// closes the connection; how long that took from before the connection was made.
+async fn slowloris(web: SocketAddr) -> Option<Duration> {
+    let since = tokio::time::Instant::now();
+    let mut stream = TcpStream::connect(web).await.expect("connect");
+    let head = format!("GET / HTTP/1.1\r\nHost: {web}\r\nX-Slow: ").into_bytes();
+    let mut ticks = tokio::time::interval(Duration::from_millis(200));
+    let deadline = tokio::time::Instant::now() + CLOSE_PATIENCE;
+    let mut buf = [0u8; 4096];
+    let mut sent = 0;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                let byte = head.get(sent).copied().unwrap_or(b'a');
+                if stream.write_all(&[byte]).await.is_err() {
+                    return Some(since.elapsed());
+                }
+                sent += 1;
+            }
+            read = stream.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return Some(since.elapsed()),
+                Ok(_) => {}
+            },
+            () = tokio::time::sleep_until(deadline) => return None,
+        }
+    }
+}
+
+/// Reads one HTTP response with a content-length from a keep-alive connection.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&received).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())
+                        .flatten()
+                })
+                .expect("a content-length");
+            if received.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+            .await
+            .expect("response in time")
+            .expect("read");
+        assert!(n > 0, "closed in the middle of a response: {text}");
+        received.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_silent_and_idle_keep_alive_connections_are_closed_by_the_header_timeout() {
+    let (_keep, dir) = data_dir();
+    let config = test_config(&dir);
+    // The first-input timeout (60 s) is far away: what closes these is the header timeout.
+    assert!(config.first_input_timeout >= Duration::from_secs(30));
+    let server = TestServer::start_with_web(config).await;
+    let web = server.web.expect("web");
+    let header_timeout = r0c::net::web::HEADER_READ_TIMEOUT;
+
+    let slow = tokio::spawn(slowloris(web));
+    let silent = tokio::spawn(async move {
+        let since = tokio::time::Instant::now();
+        let mut stream = TcpStream::connect(web).await.expect("connect");
+        wait_closed(&mut stream, since).await
+    });
+    let idle = tokio::spawn(async move {
+        let mut stream = TcpStream::connect(web).await.expect("connect");
+        let request = format!("GET /static/app.css HTTP/1.1\r\nHost: {web}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("request");
+        let first = read_response(&mut stream).await;
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        // A short pause is no reason to close: the connection serves another request.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let since = tokio::time::Instant::now();
+        stream.write_all(request.as_bytes()).await.expect("request");
+        let second = read_response(&mut stream).await;
+        assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+        wait_closed(&mut stream, since).await
+    });
+
+    for (what, task) in [("slowloris", slow), ("silent", silent), ("idle", idle)] {
+        let took = task
+            .await
+            .expect("client task")
+            .unwrap_or_else(|| panic!("the {what} connection was still open after 40 s"));
+        assert!(
+            took >= header_timeout,
+            "the {what} connection was closed after {took:?}, before the header timeout"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_web_socket_gives_its_place_back_to_telnet_within_the_first_input_timeout() {
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    config.max_clients = 1;
+    config.first_input_timeout = Duration::from_secs(2);
+    let server = TestServer::start_with_web(config).await;
+    let web = server.web.expect("web");
+
+    let since = tokio::time::Instant::now();
+    let mut silent = TcpStream::connect(web).await.expect("connect");
+    // The web socket holds the only place.
+    let mut refused = TestClient::connect(server.telnet).await;
+    refused.expect("the server is full").await;
+
+    let took = wait_closed(&mut silent, since)
+        .await
+        .expect("the silent web socket was closed");
+    assert!(took >= Duration::from_secs(2), "closed after {took:?}");
+    let mut telnet = TestClient::connect(server.telnet).await;
+    telnet.expect("qwer asdf").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_head_never_outlasts_a_short_first_input_timeout() {
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    config.first_input_timeout = Duration::from_secs(1);
+    let server = TestServer::start_with_web(config).await;
+    let took = slowloris(server.web.expect("web"))
+        .await
+        .expect("the slow request was cut off");
+    assert!(took >= Duration::from_secs(1), "closed after {took:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_web_socket_that_says_nothing_is_closed_and_frees_its_place() {
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    config.max_clients = 2;
+    config.first_input_timeout = Duration::from_secs(2);
+    let server = TestServer::start_with_web(config).await;
+    let web = server.web.expect("web");
+
+    // A browser that speaks first, as the page does (its size, as soon as the socket opens).
+    let mut speaking = Browser::open(web, 80, 24).await;
+    speaking
+        .control(r#"{"t":"resize","cols":80,"rows":24}"#)
+        .await;
+    speaking.expect("r0c readme (and status info)").await;
+
+    let since = tokio::time::Instant::now();
+    let mut silent = Browser::open(web, 80, 24).await;
+    let mut refused = TestClient::connect(server.telnet).await;
+    refused.expect("the server is full").await;
+
+    let deadline = tokio::time::Instant::now() + CLOSE_PATIENCE;
+    let reason = loop {
+        match tokio::time::timeout_at(deadline, silent.socket.next()).await {
+            Err(_) => panic!("the silent web socket was still open after 40 s"),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                break frame
+                    .map(|frame| frame.reason.to_string())
+                    .unwrap_or_default();
+            }
+            Ok(None | Some(Err(_))) => break String::new(),
+            Ok(Some(Ok(_))) => {}
+        }
+    };
+    let took = since.elapsed();
+    assert!(took >= Duration::from_secs(2), "closed after {took:?}");
+    assert!(
+        reason.contains("nothing received"),
+        "close reason {reason:?}"
+    );
+
+    let mut telnet = TestClient::connect(server.telnet).await;
+    telnet.expect("qwer asdf").await;
+    // The browser that spoke is still in the chat.
+    speaking.type_keys("/join #alive\r").await;
+    speaking.expect("has joined").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_metrics_scrapes_are_not_counted_against_the_connection_rate() {
+    r0c::metrics::install();
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    config.conn_rate = 3;
+    let server = TestServer::start_with_web(config).await;
+    let web = server.web.expect("web");
+    for scrape in 0..40 {
+        let metrics = http_get(web, "/metrics").await;
+        assert!(
+            metrics.starts_with("HTTP/1.1 200") && metrics.contains("r0c_"),
+            "scrape {scrape}: {metrics:.300}"
+        );
+    }
+    // Every other request still counts, on its own connection or after a scrape on one.
+    for _ in 0..2 {
+        let page = http_get(web, "/").await;
+        assert!(page.starts_with("HTTP/1.1 200"), "{page:.300}");
+    }
+    let mut stream = TcpStream::connect(web).await.expect("connect");
+    let scrape = format!("GET /metrics HTTP/1.1\r\nHost: {web}\r\n\r\n");
+    stream.write_all(scrape.as_bytes()).await.expect("request");
+    let metrics = read_response(&mut stream).await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics:.300}");
+    let page = format!("GET / HTTP/1.1\r\nHost: {web}\r\n\r\n");
+    stream.write_all(page.as_bytes()).await.expect("request");
+    let third = read_response(&mut stream).await;
+    assert!(third.starts_with("HTTP/1.1 200"), "{third:.300}");
+
+    let over = http_get(web, "/").await;
+    assert!(over.starts_with("HTTP/1.1 503"), "{over:.300}");
+    assert!(over.contains("too many new connections"), "{over:.300}");
+    let browser = TcpStream::connect(web).await.expect("connect");
+    match Browser::open_on(browser, web, 80, 24, &format!("http://{web}")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+        }
+        Err(other) => panic!("expected a 503, got {other}"),
+        Ok(_) => panic!("a WebSocket over the rate got a session"),
+    }
+    let metrics = http_get(web, "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics:.300}");
     server.stop().await;
 }
