@@ -665,7 +665,9 @@ impl Session {
             }
             None => {
                 let chars = self.line.chars();
-                let cursor = self.line.cursor();
+                // The editor keeps its cursor within the line; the bound makes that no
+                // precondition of this slice.
+                let cursor = self.line.cursor().min(chars.len());
                 let start = chars[..cursor]
                     .iter()
                     .rposition(|c| *c == ' ')

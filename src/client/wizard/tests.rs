@@ -361,3 +361,38 @@ fn returning_clients_confirm_with_their_own_cadence() {
     };
     assert!(screen.contains("-- linemode changed"), "{screen}");
 }
+
+fn alice_saved(linemode: bool, enter: &str) -> SavedClient {
+    SavedClient {
+        nick: "alice".into(),
+        settings: ClientSettings {
+            linemode,
+            echo: linemode,
+            enter: enter.into(),
+            ..ClientSettings::default()
+        },
+        prefs: crate::world::Prefs {
+            bell: 1,
+            at_all: true,
+            hilight_log: true,
+            colored_nicks: true,
+            margins: true,
+        },
+    }
+}
+
+#[test]
+fn a_flood_on_the_verify_page_is_not_a_panic() {
+    // The reproducer of issue 15: a few thousand bytes, then a couple of thousand more, made
+    // the kept input shorter than the last read.
+    let mut wizard = Wizard::new(TELNET, Some(alice_saved(false, "\r\0")));
+    assert!(wizard.feed(&"x".repeat(4000), 2).is_empty());
+    assert!(wizard.feed(&"x".repeat(2000), 2).is_empty());
+    // One read longer than everything the wizard keeps.
+    assert!(wizard.feed(&"é".repeat(5000), 2).is_empty());
+    // The page still answers: Y and Enter twice, one key at a time, is the saved client.
+    let _ = wizard.feed("y", 2);
+    let _ = wizard.feed("\r\0", 2);
+    let settings = finished(&wizard.feed("\r\0", 2));
+    assert_eq!(settings.nick.as_deref(), Some("alice"));
+}
