@@ -7,13 +7,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::bridge::irc_proto::{IrcLine, MAX_LINE, command, decode_line, irc_to_r0c};
+use crate::client::saved::SavedClient;
 use crate::client::session::Session;
-use crate::client::wizard::{Listener, Wizard};
+use crate::client::wizard::{ClientSettings, Listener, Wizard, WizardAction};
 use crate::net::telnet::{RawFilter, TelnetCodec};
 use crate::store::Store;
 use crate::term::charset::{Charset, Decoder, encode};
 use crate::term::keys::KeyDecoder;
-use crate::world::{World, WorldSettings};
+use crate::world::{Prefs, World, WorldSettings};
 
 /// The telnet codec and the raw filter on arbitrary bytes, fed in two pieces split at the
 /// first byte's value: replies are whole commands, data carries no subnegotiation bytes.
@@ -62,7 +63,12 @@ pub fn charsets(data: &[u8]) {
     }
 }
 
-/// The wizard fed arbitrary input, in pieces, on both kinds of listener.
+/// The wizard fed arbitrary input: first, all of it, in pieces, to a new client on both kinds
+/// of listener; then the rest after two bytes to a wizard that one of [`WIZARD_SCRIPTS`]
+/// (chosen by the first byte) brought to one of its questions, a returning client's
+/// confirmation page among them (whose saved settings the second byte picks), in pieces of a
+/// size the third byte picks. Once the wizard finishes or quits it is fed no more, as a
+/// connection would not feed it.
 pub fn wizard(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     for telnet in [false, true] {
@@ -79,6 +85,169 @@ pub fn wizard(data: &[u8]) {
             let piece: String = piece.iter().collect();
             wizard.feed(&piece, 0);
         }
+    }
+    let [script, saved, piece, rest @ ..] = data else {
+        return;
+    };
+    let script = &WIZARD_SCRIPTS[usize::from(*script) % WIZARD_SCRIPTS.len()];
+    let mut wizard = script.wizard(*saved);
+    let rest = String::from_utf8_lossy(rest);
+    let chars: Vec<char> = rest.chars().collect();
+    // Pieces of up to 6000 characters: a flood arrives in big reads.
+    let size = match piece {
+        0..=199 => usize::from(*piece % 16) + 1,
+        200..=249 => 1500,
+        _ => 6000,
+    };
+    for piece in chars.chunks(size) {
+        let piece: String = piece.iter().collect();
+        let actions = wizard.feed(&piece, script.negotiations);
+        let ended = actions.iter().any(|action| {
+            matches!(
+                action,
+                WizardAction::Finish(_) | WizardAction::Quit(_) | WizardAction::Interrupted
+            )
+        });
+        if ended {
+            break;
+        }
+    }
+}
+
+/// A way to one of the wizard's questions: the listener, the telnet negotiations the client
+/// sent, whether the client is returning (has saved settings), and the reads that lead there.
+#[derive(Debug, Clone, Copy)]
+pub struct WizardScript {
+    /// Connected to the telnet listener (else the raw one).
+    pub telnet: bool,
+    /// Telnet commands the client sent, as the connection counts them.
+    pub negotiations: u32,
+    /// The address has saved settings, so the confirmation page comes first.
+    pub returning: bool,
+    /// The reads, separated by `|`.
+    pub reads: &'static str,
+}
+
+impl WizardScript {
+    /// A wizard brought to this script's question; `saved` picks the saved settings of a
+    /// returning client.
+    pub fn wizard(&self, saved: u8) -> Wizard {
+        let mut wizard = Wizard::new(
+            Listener {
+                telnet: self.telnet,
+                sibling_port: 1531,
+            },
+            self.returning.then(|| saved_client(saved)),
+        );
+        wizard.start();
+        for read in self.reads() {
+            wizard.feed(read, self.negotiations);
+        }
+        wizard
+    }
+
+    /// The reads, one by one.
+    pub fn reads(&self) -> impl Iterator<Item = &'static str> {
+        self.reads.split('|').filter(|read| !read.is_empty())
+    }
+}
+
+/// One script per question of the wizard (the unit tests of `client::wizard` check that each
+/// question is reached): the typing test, the echo question, the wrong-port question, the
+/// line-mode warning, colours, what was seen instead, the no-VT100 warning, the charset,
+/// telnet.exe, the confirmation page, and the typing test after a returning client said no.
+pub const WIZARD_SCRIPTS: [WizardScript; 11] = [
+    WizardScript {
+        telnet: false,
+        negotiations: 0,
+        returning: false,
+        reads: "",
+    },
+    WizardScript {
+        telnet: false,
+        negotiations: 0,
+        returning: false,
+        reads: "q|w|e|r| |a|s|d|f|\n|\n",
+    },
+    WizardScript {
+        telnet: true,
+        negotiations: 0,
+        returning: false,
+        reads: "q|w|e|r| |a|s|d|f|\r\0|\r\0|b",
+    },
+    WizardScript {
+        telnet: false,
+        negotiations: 0,
+        returning: false,
+        reads: "qwer asdf\n\n",
+    },
+    WizardScript {
+        telnet: false,
+        negotiations: 0,
+        returning: false,
+        reads: "q|w|e|r| |a|s|d|f|\n|\n|b",
+    },
+    WizardScript {
+        telnet: false,
+        negotiations: 0,
+        returning: false,
+        reads: "q|w|e|r| |a|s|d|f|\n|\n|b|n",
+    },
+    WizardScript {
+        telnet: false,
+        negotiations: 0,
+        returning: false,
+        reads: "q|w|e|r| |a|s|d|f|\n|\n|b|n|b",
+    },
+    WizardScript {
+        telnet: false,
+        negotiations: 0,
+        returning: false,
+        reads: "q|w|e|r| |a|s|d|f|\n|\n|b|y",
+    },
+    WizardScript {
+        telnet: true,
+        negotiations: 3,
+        returning: false,
+        reads: "q|w|e|r| |a|s|d|f|\r\n|\r\n|b|y|b",
+    },
+    WizardScript {
+        telnet: true,
+        negotiations: 3,
+        returning: true,
+        reads: "",
+    },
+    WizardScript {
+        telnet: false,
+        negotiations: 0,
+        returning: true,
+        reads: "n\n\n",
+    },
+];
+
+/// Saved settings for a returning client, picked by the bits of `byte`: line mode, VT100,
+/// echo, the Enter key, the charset and slowmo.
+fn saved_client(byte: u8) -> SavedClient {
+    const ENTERS: [&str; 4] = ["\r\n", "\n", "\r", "\r\0"];
+    let bit = |n: u8| byte & (1 << n) != 0;
+    SavedClient {
+        nick: "returning".into(),
+        settings: ClientSettings {
+            linemode: bit(0),
+            vt100: bit(1),
+            echo: bit(2),
+            enter: ENTERS[usize::from((byte >> 3) & 3)].into(),
+            charset: Charset::ALL[usize::from(byte >> 5) % Charset::ALL.len()],
+            slowmo: bit(7),
+            ..ClientSettings::default()
+        },
+        prefs: Prefs {
+            bell: byte & 3,
+            at_all: bit(2),
+            hilight_log: bit(3),
+            colored_nicks: bit(4),
+            margins: bit(5),
+        },
     }
 }
 

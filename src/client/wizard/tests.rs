@@ -396,3 +396,45 @@ fn a_flood_on_the_verify_page_is_not_a_panic() {
     let settings = finished(&wizard.feed("\r\0", 2));
     assert_eq!(settings.nick.as_deref(), Some("alice"));
 }
+
+#[test]
+fn the_fuzz_scripts_reach_every_question() {
+    let reached: Vec<Stage> = crate::fuzzing::WIZARD_SCRIPTS
+        .iter()
+        .map(|script| script.wizard(0).stage)
+        .collect();
+    let every = [
+        Stage::Verify,
+        Stage::TypingTest,
+        Stage::Echo,
+        Stage::WrongPort,
+        Stage::LinemodeWarning,
+        Stage::Colours,
+        Stage::ColoursSeen,
+        Stage::NoVt100Warning,
+        Stage::Charset,
+        Stage::TelnetExe,
+    ];
+    // A new question must be listed above: this match has no wildcard.
+    let _listed = |stage: Stage| match stage {
+        Stage::Verify
+        | Stage::TypingTest
+        | Stage::Echo
+        | Stage::WrongPort
+        | Stage::LinemodeWarning
+        | Stage::Colours
+        | Stage::ColoursSeen
+        | Stage::NoVt100Warning
+        | Stage::Charset
+        | Stage::TelnetExe => (),
+    };
+    for stage in every {
+        assert!(reached.contains(&stage), "no script reaches {stage:?}");
+    }
+    // The last script is a returning client that asked for a fresh start.
+    let fresh = crate::fuzzing::WIZARD_SCRIPTS[10].wizard(0);
+    assert_eq!(
+        (fresh.stage, fresh.settings.avoid_nick.as_deref()),
+        (Stage::TypingTest, Some("returning"))
+    );
+}
