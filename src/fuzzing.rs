@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::bridge::irc_proto::{IrcLine, MAX_LINE, command, decode_line, irc_to_r0c};
+use crate::client::commands::execute;
 use crate::client::saved::SavedClient;
 use crate::client::session::Session;
 use crate::client::wizard::{ClientSettings, Listener, Wizard, WizardAction};
@@ -311,6 +312,147 @@ pub fn commands(data: &[u8]) {
     world.disconnect(user, false);
 }
 
+/// Every command word of `client::commands::execute` (its aliases too), a window number, a
+/// number too big for one, an unknown word, and the `//` escape. A command added there belongs
+/// here as well.
+pub const COMMAND_WORDS: [&str; 66] = [
+    "help",
+    "me",
+    "auth",
+    "nick",
+    "n",
+    "topic",
+    "t",
+    "join",
+    "j",
+    "part",
+    "p",
+    "msg",
+    "m",
+    "names",
+    "na",
+    "status",
+    "st",
+    "cfg",
+    "cls",
+    "clear",
+    "fill",
+    "bc",
+    "sd",
+    "quit",
+    "q",
+    "exit",
+    "r",
+    "redraw",
+    "u",
+    "up",
+    "d",
+    "down",
+    "l",
+    "latest",
+    "v",
+    "view",
+    "g",
+    "goto",
+    "cmap",
+    "sy",
+    "sn",
+    "ss",
+    "a",
+    "sw",
+    "sh",
+    "b0",
+    "b1",
+    "b2",
+    "b3",
+    "b?",
+    "ey",
+    "en",
+    "hsy",
+    "hsn",
+    "cy",
+    "cn",
+    "my",
+    "mn",
+    "0",
+    "1",
+    "2",
+    "99999999999999999999999",
+    "nope",
+    "/",
+    "HELP",
+    "",
+];
+
+/// The kinds of window a command can be typed in.
+#[derive(Debug, Clone, Copy)]
+enum WindowKind {
+    Status,
+    Public,
+    Direct,
+}
+
+/// Every command in [`COMMAND_WORDS`], typed by an authenticated admin in each kind of window
+/// (the status window, a public channel, a DM), with arguments taken from the input's lines in
+/// turn; a frame is rendered after each, and never carries an escape sequence the user typed.
+/// The user is put back in the window kind before each command, since commands such as
+/// `/part`, `/join` and `/1` move it.
+pub fn every_command(data: &[u8]) {
+    static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let world = command_world();
+    // `/sd` schedules the shutdown on the runtime; this one is dropped with what it holds.
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
+        return;
+    };
+    let _runtime = runtime.enter();
+    let text = String::from_utf8_lossy(data);
+    let args: Vec<&str> = text.split(['\r', '\n']).collect();
+    // A new address for each run: wrong passwords are counted per address, and a locked-out
+    // address could not authenticate to reach the admin commands.
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let address = std::net::IpAddr::from((0x0a00_0000 | (run & 0x00ff_ffff)).to_be_bytes());
+    let (user, _) = world.connect(address, "welcome".into());
+    let (partner, _) = world.connect(address, "welcome".into());
+    let partner_nick = world.nick(partner).unwrap_or_default();
+    let mut session = Session::new(user, world.clone());
+    session.window_size_known(80, 24);
+    let _ = execute(&mut session, &world, "/auth pw");
+    for (kind_index, kind) in [WindowKind::Status, WindowKind::Public, WindowKind::Direct]
+        .into_iter()
+        .enumerate()
+    {
+        for (index, word) in COMMAND_WORDS.iter().enumerate() {
+            match kind {
+                WindowKind::Status => {
+                    world.switch_window(user, 0);
+                }
+                WindowKind::Public => world.join(user, "#fuzz"),
+                WindowKind::Direct => {
+                    let _ = world.direct_message(user, &partner_nick, "hi");
+                }
+            }
+            let arg = args[(index + kind_index) % args.len()];
+            let line = if arg.is_empty() {
+                format!("/{word}")
+            } else {
+                format!("/{word} {arg}")
+            };
+            let _ = execute(&mut session, &world, &line);
+            session.release_held();
+            let frame = session.render();
+            assert!(
+                !frame.contains("\x1b]") && !frame.contains("\x1bP") && !frame.contains('\u{9b}'),
+                "no OSC, DCS or C1 CSI in a frame after {word:?} in {kind:?}: {frame:?}"
+            );
+        }
+    }
+    world.disconnect(user, false);
+    world.disconnect(partner, false);
+}
+
 /// One world for all `commands` runs: opening SQLite per input would dominate the time.
 fn command_world() -> Arc<World> {
     static WORLD: OnceLock<(tempfile_dir::Dir, Arc<World>)> = OnceLock::new();
@@ -356,6 +498,55 @@ mod tempfile_dir {
     impl Drop for Dir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    /// Input that is mostly what the wizard and the commands meet: answers, Enter in its
+    /// forms, escape sequences, wide and invisible characters, and long runs.
+    fn typed() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"y".to_vec()),
+            Just(b"n".to_vec()),
+            Just(b"a".to_vec()),
+            Just(b"b".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\r\0".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\x1b[A".to_vec()),
+            Just("\u{200d}\u{1f3f4}\u{e0067}\u{e007f}é日".as_bytes().to_vec()),
+            (1usize..3000).prop_map(|n| vec![b'x'; n]),
+            prop::collection::vec(any::<u8>(), 0..16),
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn the_wizard_survives_anything_at_every_question(
+            script in any::<u8>(),
+            saved in any::<u8>(),
+            piece in any::<u8>(),
+            rest in typed(),
+        ) {
+            let mut data = vec![script, saved, piece];
+            data.extend(rest);
+            super::wizard(&data);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(8))]
+
+        #[test]
+        fn every_command_survives_anything_in_every_window(data in typed()) {
+            super::every_command(&data);
         }
     }
 }
