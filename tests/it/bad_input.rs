@@ -253,3 +253,22 @@ async fn a_flood_on_the_verify_page_of_a_returning_address_is_survived() {
     still_chatting(&mut alice, &mut bob, "still serving").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emoji_sequences_arrive_whole_and_invisible_separators_do_not() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let (mut alice, mut bob) = witnesses(&server).await;
+    let family = "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}";
+    let scotland = "\u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}";
+    alice
+        .line(&format!(
+            "one\u{2028}two\u{2029}three\u{fff9}x\u{fffb} a\u{200d}b \u{e0041}{family} {scotland} end"
+        ))
+        .await;
+    // The byte stream, not the emulator's screen, which keeps only a few zero-width
+    // characters per cell.
+    bob.expect(&format!("onetwothreex ab {family} {scotland} end"))
+        .await;
+    server.stop().await;
+}
