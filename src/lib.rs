@@ -14,6 +14,7 @@ pub mod client;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod log_limit;
 pub mod metrics;
 pub mod net;
 pub mod panic_log;
