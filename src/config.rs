@@ -863,7 +863,14 @@ fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation, ConfigErro
         .is_some_and(|last| last.to_string_lossy().contains("-h"))
     {
         let [telnet, netcat] = default_ports(host);
-        let (password, _) = default_password(&app_dir)?;
+        // Help names where the password comes from, never the password: help output ends up
+        // in terminals, screenshots and bug reports. The well-known default is no secret.
+        let password_file = app_dir.join("password.txt");
+        let password = if password_file.is_file() {
+            format!("the contents of {}", password_file.display())
+        } else {
+            DEFAULT_PASSWORD.to_owned()
+        };
         let output = format!(
             "\narg 1: Telnet port (0=disable), default: {telnet}\n\
              arg 2: NetCat port (0=disable), default: {netcat}\n\
@@ -873,7 +880,12 @@ fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation, ConfigErro
     }
     let legacy_error = |position: usize, problem| ConfigError::Legacy {
         position,
-        value: argv[position].to_string_lossy().into_owned(),
+        // The third argument is the password, which an error message must not repeat.
+        value: if position == 3 {
+            "(the password)".to_owned()
+        } else {
+            argv[position].to_string_lossy().into_owned()
+        },
         problem,
     };
     let port = |position: usize| {

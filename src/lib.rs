@@ -5,7 +5,8 @@
 //! decodes its bytes with [`net`] and [`term`], changes the shared [`world`] through its methods
 //! and renders what it shows; the world persists history through [`store`]. [`text`] holds the
 //! rules for user text that every path shares. [`bridge`] links channels with IRC; [`metrics`]
-//! counts what operators watch; `fuzzing`
+//! counts what operators watch; [`panic_log`] is the panic hook that keeps client input out
+//! of the log; `fuzzing`
 //! holds the entry points of the fuzz targets in `fuzz/`.
 
 pub mod bridge;
@@ -13,8 +14,10 @@ pub mod client;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod log_limit;
 pub mod metrics;
 pub mod net;
+pub mod panic_log;
 pub mod server;
 pub mod store;
 pub mod term;

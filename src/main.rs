@@ -34,6 +34,9 @@ fn main() -> ExitCode {
         // Colour codes only for a terminal: a log file or a pipe gets plain, greppable text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // From here on a panic (one connection's task ending) logs where it happened, never its
+    // message, which can quote what a client typed.
+    r0c::panic_log::install(|line| tracing::error!("{line}"));
     r0c::metrics::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, IrcLink, IrcNetwork};
+use crate::log_limit::{LogLimit, Verdict};
 use crate::world::{AUTHOR_ACTION, Message, Origin, World};
 use irc_proto::{RateLimit, irc_to_r0c, r0c_to_irc};
 use session::{Event, Session, chat_lines};
@@ -132,6 +133,8 @@ impl Bridge {
                 pending: VecDeque::new(),
                 epoch: Instant::now(),
                 debug: config.dbg_irc,
+                overlong_log: LogLimit::per_minute(SERVER_LOG_LINES_PER_MINUTE),
+                server_log: LogLimit::per_minute(SERVER_LOG_LINES_PER_MINUTE),
             });
         }
         Ok(Bridge { networks, report })
@@ -167,6 +170,46 @@ struct NetworkTask {
     epoch: Instant,
     /// `--dbg-irc`: log every line.
     debug: bool,
+    /// The log lines about overlong lines from the server.
+    overlong_log: LogLimit,
+    /// The log lines the server's own lines cause (ERROR, join refusals, nick clashes,
+    /// registrations and joins): a hostile server could send them without end.
+    server_log: LogLimit,
+}
+
+/// How many log lines of one kind an IRC server can cause a minute.
+const SERVER_LOG_LINES_PER_MINUTE: u32 = 10;
+
+/// Logs a line that the IRC server can cause again and again, within `limit`: a line saying
+/// how many were left out comes before the first one logged again, and one saying that more
+/// are left out after the last one of a minute.
+fn log_limited(
+    limit: &mut LogLimit,
+    now: Duration,
+    net: &str,
+    warn: bool,
+    line: impl FnOnce() -> String,
+) {
+    let Verdict::Log { suppressed, last } = limit.check(now) else {
+        return;
+    };
+    if suppressed > 0 {
+        tracing::warn!(
+            net,
+            "{suppressed} log lines like the next one were left out"
+        );
+    }
+    if warn {
+        tracing::warn!(net, "{}", line());
+    } else {
+        tracing::info!(net, "{}", line());
+    }
+    if last {
+        tracing::warn!(
+            net,
+            "further log lines like the last one are left out for up to a minute"
+        );
+    }
 }
 
 impl NetworkTask {
@@ -310,7 +353,9 @@ impl NetworkTask {
                         self.session.received(text, self.now());
                     }
                     if received.len() > MAX_IRC_LINE {
-                        tracing::warn!(net = self.network.name, "irc server sent a line longer than {MAX_IRC_LINE} bytes; dropped");
+                        log_limited(&mut self.overlong_log, self.epoch.elapsed(), &self.network.name, true, || {
+                            format!("irc server sent a line longer than {MAX_IRC_LINE} bytes; dropped")
+                        });
                         received.clear();
                         discarding = true;
                     }
@@ -398,13 +443,18 @@ impl NetworkTask {
 
     /// Turns a session event into what r0c users see; some events end the connection.
     fn handle(&mut self, event: Event) -> Option<Outcome> {
+        let now = self.epoch.elapsed();
         let name = &self.network.name;
         match event {
             Event::Registered { nick } => {
-                tracing::info!(net = name, nick, "connected to irc");
+                log_limited(&mut self.server_log, now, name, false, || {
+                    format!("connected to irc as {nick}")
+                });
             }
             Event::Joined { channel } => {
-                tracing::info!(net = name, channel, "joined irc channel");
+                log_limited(&mut self.server_log, now, name, false, || {
+                    format!("joined irc channel {channel}")
+                });
                 let text = format!(
                     "irc: bridged with {channel} on {name} as \x02{}\x02",
                     self.session.nick()
@@ -431,7 +481,11 @@ impl NetworkTask {
             Event::Notice { channel, text } => self.notice_in(&channel, &text),
             Event::GiveUp(why) => return Some(Outcome::GiveUp(why)),
             Event::Reconnect(why) => return Some(Outcome::Lost(why)),
-            Event::Log(text) => tracing::warn!(net = name, "irc: {text}"),
+            Event::Log(text) => {
+                log_limited(&mut self.server_log, now, name, true, || {
+                    format!("irc: {text}")
+                });
+            }
         }
         None
     }

@@ -157,7 +157,7 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
                 error(&format!("[error]\n  {text}"));
             }
         }
-        "fill" => admin(world, user, "fill", || match arg.split_once(' ') {
+        "fill" => admin(session, world, "fill", || match arg.split_once(' ') {
             Some((count, text)) => match count.parse::<usize>() {
                 Ok(count) if count <= 10_000 => {
                     if let Err(text) = world.fill(user, count, text) {
@@ -168,14 +168,14 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
             },
             None => error("[error]\n  bad syntax"),
         }),
-        "bc" => admin(world, user, "bc", || {
+        "bc" => admin(session, world, "bc", || {
             if arg.is_empty() {
                 error("usage: /bc message text");
             } else {
                 world.broadcast(&format!("\x0b1{arg}"), true);
             }
         }),
-        "sd" => admin(world, user, "sd", || {
+        "sd" => admin(session, world, "sd", || {
             let nick = world.nick(user).unwrap_or_default();
             world.broadcast(&format!("\x0b1server shutdown requested by {nick}"), true);
             world.request_shutdown(std::time::Duration::from_millis(500));
@@ -446,7 +446,8 @@ fn change_nick(world: &World, user: u64, arg: &str) -> bool {
 
 /// Runs `action` (the admin command `/name`) for administrators; others are refused.
 /// Either way there is a log line naming who asked, but never the command's text.
-fn admin(world: &World, user: u64, name: &str, action: impl FnOnce()) {
+fn admin(session: &mut Session, world: &World, name: &str, action: impl FnOnce()) {
+    let user = session.user;
     let peer = world
         .peer(user)
         .map(|peer| peer.to_string())
@@ -456,7 +457,18 @@ fn admin(world: &World, user: u64, name: &str, action: impl FnOnce()) {
         tracing::info!(peer, nick, command = name, "admin command");
         action();
     } else {
-        tracing::warn!(peer, nick, command = name, "admin command denied");
+        // A user can type refused commands in a loop; the log gets a few a minute.
+        let verdict = session.denied_log.check(session.started.elapsed());
+        if let crate::log_limit::Verdict::Log { suppressed, last } = verdict {
+            tracing::warn!(
+                peer,
+                nick,
+                command = name,
+                suppressed,
+                last,
+                "admin command denied"
+            );
+        }
         world.tell(
             user,
             AUTHOR_ERROR,

@@ -313,6 +313,11 @@ async fn converse<S>(
     // Until the wizard is done there is no user in the world; this handle is never woken.
     let mut wake = Arc::new(tokio::sync::Notify::new());
     let mut session: Option<Session> = None;
+    // The user's place in the world, taken back however this task ends.
+    let mut in_world = InWorld {
+        world: world.clone(),
+        user: None,
+    };
     let mut terminal_type: Option<String> = None;
     let mut decoder = Decoder::new(Charset::Utf8);
     let mut wizard_deadline = Instant::now() + arrival.wizard_timeout;
@@ -351,6 +356,7 @@ async fn converse<S>(
                 clients_gauge = ClientsGauge::new(&arrival, mode_name(&settings));
                 remembered = Some(settings);
                 wake = user_wake;
+                in_world.user = Some(chat.user);
                 session = Some(chat);
                 in_wizard.leave();
                 dirty = true;
@@ -653,7 +659,7 @@ async fn converse<S>(
     }
     drop(clients_gauge);
     let announce = !shutdown.is_cancelled();
-    world.disconnect(chat.user, announce);
+    in_world.leave(announce);
     tracing::info!(%peer, reason = outcome, "client disconnected");
     if outcome == "quit" {
         let _ = writer.shutdown().await;
@@ -745,6 +751,28 @@ impl WizardPresence {
 impl Drop for WizardPresence {
     fn drop(&mut self) {
         self.leave();
+    }
+}
+
+/// The user's place in the world while its chat runs. An orderly end leaves with
+/// [`InWorld::leave`]; a task that ends any other way (a panic unwinding through it) leaves
+/// when this is dropped, so no ghost keeps its nick, its channels and its wake-ups.
+struct InWorld {
+    world: Arc<World>,
+    user: Option<crate::world::UserId>,
+}
+
+impl InWorld {
+    fn leave(&mut self, announce: bool) {
+        if let Some(user) = self.user.take() {
+            self.world.disconnect(user, announce);
+        }
+    }
+}
+
+impl Drop for InWorld {
+    fn drop(&mut self) {
+        self.leave(true);
     }
 }
 
@@ -905,6 +933,43 @@ mod tests {
         assert_eq!(slowmo_chunk(&spaced), 490);
         spaced[485] = 0x1b;
         assert_eq!(slowmo_chunk(&spaced), 485);
+    }
+
+    #[test]
+    fn a_task_that_panics_takes_its_user_out_of_the_world() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(crate::store::Store::open(&dir.path().join("r0c.db")).expect("store"));
+        let settings = crate::world::WorldSettings {
+            nick_salt: "lammo/".into(),
+            hist_rd: 100,
+            hist_mem: 1000,
+            hist_tsz: 100,
+            password: "pw".into(),
+            admin_requires_auth: false,
+            no_all: false,
+        };
+        let world = Arc::new(World::new(settings, store, CancellationToken::new()));
+        let (user, _) = world.connect(std::net::IpAddr::from([127, 0, 0, 1]), "hi".into());
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _in_world = InWorld {
+                world: world.clone(),
+                user: Some(user),
+            };
+            panic!("a bug in the chat");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(world.nick(user), None);
+        assert_eq!(world.users_online(), 0);
+        // The orderly end leaves once; the guard's drop then has nothing left to do.
+        let (user, _) = world.connect(std::net::IpAddr::from([127, 0, 0, 1]), "hi".into());
+        let mut in_world = InWorld {
+            world: world.clone(),
+            user: Some(user),
+        };
+        in_world.leave(false);
+        assert_eq!(world.users_online(), 0);
+        drop(in_world);
+        assert_eq!(world.users_online(), 0);
     }
 
     #[test]

@@ -15,6 +15,9 @@ use crate::term::keys::{Key, KeyDecoder};
 use crate::term::lineedit::{EditOutcome, LineEditor};
 use crate::world::{AUTHOR_ERROR, ChannelKind, UserId, View, World};
 
+/// How many refused admin commands of one user are logged a minute.
+const DENIED_LOG_LINES_PER_MINUTE: u32 = 5;
+
 /// Terminal size used until the client tells us its own.
 pub const DEFAULT_SIZE: (u16, u16) = (80, 24);
 
@@ -80,6 +83,10 @@ pub struct Session {
     muted_told: Option<Instant>,
     /// The last frame left out messages the store had not committed yet.
     waiting_for_store: bool,
+    /// Log lines of admin commands refused to this user, who could type them in a loop.
+    pub(crate) denied_log: crate::log_limit::LogLimit,
+    /// The clock of `denied_log` starts here.
+    pub(crate) started: Instant,
 }
 
 /// Something the user says, as flood control holds it until it may go.
@@ -185,6 +192,8 @@ impl Session {
             paste: Vec::new(),
             muted_told: None,
             waiting_for_store: false,
+            denied_log: crate::log_limit::LogLimit::per_minute(DENIED_LOG_LINES_PER_MINUTE),
+            started: Instant::now(),
         }
     }
 
@@ -704,7 +713,9 @@ impl Session {
             }
             None => {
                 let chars = self.line.chars();
-                let cursor = self.line.cursor();
+                // The editor keeps its cursor within the line; the bound makes that no
+                // precondition of this slice.
+                let cursor = self.line.cursor().min(chars.len());
                 let start = chars[..cursor]
                     .iter()
                     .rposition(|c| *c == ' ')

@@ -266,9 +266,13 @@ impl Wizard {
     }
 
     /// The confirmation page of a returning client.
-    fn verify(&mut self, text: &str) -> Vec<WizardAction> {
-        let typed_before = self.input.len() - text.len();
-        if !self.input[..typed_before].contains(['\r', '\n']) {
+    ///
+    /// `enter_before` says whether Enter was among what was typed before this read. It is
+    /// worked out before the read is added, because the kept input can be cut to its end
+    /// (after a flood), and then it no longer holds this read whole, so nothing can be
+    /// subtracted from it.
+    fn verify(&mut self, text: &str, enter_before: bool) -> Vec<WizardAction> {
+        if !enter_before {
             // A whole line in one read (answer and Enter together) means line buffering.
             let grown = text.chars().count().max(1);
             self.smallest_read = Some(self.smallest_read.map_or(grown, |s| s.min(grown)));
@@ -341,6 +345,7 @@ impl Wizard {
             actions.extend(self.fake_shell(text, 0));
             return actions;
         }
+        let enter_before = self.input.contains(['\r', '\n']);
         self.input.push_str(text);
         if self.input.len() > 4096 {
             // Nothing the wizard asks for is this long; keep only the end.
@@ -351,7 +356,7 @@ impl Wizard {
             self.input.drain(..cut);
         }
         match self.stage {
-            Stage::Verify => self.verify(text),
+            Stage::Verify => self.verify(text, enter_before),
             Stage::TypingTest => self.typing_test(text, negotiations),
             Stage::Echo => match self.answer(&['a', 'b']) {
                 Some('a') => {

@@ -232,7 +232,8 @@ fn legacy_positional_form() {
     ";
     check("23 -h", help);
     check("23 1531 --help", help);
-    // As in r0c, `-h` anywhere in the last argument asks for help, even in a password.
+    // As in r0c, `-h` anywhere in the last argument asks for help, even in a password; the
+    // help names the password file and never prints what it holds.
     let password_file = Env {
         files: vec![("password.txt", "s3cret\n")],
         ..Env::default()
@@ -244,8 +245,14 @@ fn legacy_positional_form() {
         exit 0
         arg 1: Telnet port (0=disable), default: 2323
         arg 2: NetCat port (0=disable), default: 1531
-        arg 3: admin password, default: s3cret
+        arg 3: admin password, default: the contents of ~/.r0c/password.txt
         ",
+    );
+    // The password is never repeated in an error either.
+    check_in(
+        Env::default(),
+        "1 2 pw 4",
+        "error: argument 4 '4' is one too many: the positional form is `r0c TELNET_PORT NETCAT_PORT PASSWORD`",
     );
 }
 

@@ -155,7 +155,24 @@ fn sanitizing_is_idempotent() {
 #[test]
 fn sanitizing_is_idempotent_on_every_short_string() {
     let alphabet = [
-        '\x0b', 'f', 'F', ',', '4', '9', '\x01', '\u{301}', '\x02', 'a', '\t', '\u{200b}',
+        '\x0b',
+        'f',
+        'F',
+        ',',
+        '4',
+        '9',
+        '\x01',
+        '\u{301}',
+        '\x02',
+        'a',
+        '\t',
+        '\u{200b}',
+        '\u{200d}',
+        '\u{1f468}',
+        '\u{1f3f4}',
+        '\u{e0067}',
+        '\u{e007f}',
+        '\u{fe0f}',
     ];
     let mut inputs = vec![String::new()];
     for _ in 0..4 {
@@ -225,4 +242,81 @@ fn stripping_formatting() {
         "white bold"
     );
     assert_eq!(strip_formatting("a\x0b"), "a");
+}
+
+#[test]
+fn emoji_sequences_arrive_whole_and_invisible_tricks_do_not() {
+    const FAMILY: &str = "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}";
+    const SCOTLAND: &str = "\u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}";
+    const RAINBOW_FLAG: &str = "\u{1f3f3}\u{fe0f}\u{200d}\u{1f308}";
+    const HEART_ON_FIRE: &str = "\u{2764}\u{fe0f}\u{200d}\u{1f525}";
+    const TECHNOLOGIST: &str = "\u{1f469}\u{1f3fd}\u{200d}\u{1f4bb}";
+    let cases = [
+        // Sequences that stay whole.
+        (FAMILY, FAMILY),
+        (SCOTLAND, SCOTLAND),
+        (RAINBOW_FLAG, RAINBOW_FLAG),
+        (HEART_ON_FIRE, HEART_ON_FIRE),
+        (TECHNOLOGIST, TECHNOLOGIST),
+        ("\u{2764}\u{fe0f}", "\u{2764}\u{fe0f}"),
+        (
+            "hi \u{1f468}\u{200d}\u{1f469} ok",
+            "hi \u{1f468}\u{200d}\u{1f469} ok",
+        ),
+        // A joiner anywhere else is removed.
+        ("a\u{200d}b", "ab"),
+        ("\u{1f468}\u{200d}b", "\u{1f468}b"),
+        ("a\u{200d}\u{1f468}", "a\u{1f468}"),
+        ("\u{200d}\u{1f468}", "\u{1f468}"),
+        ("\u{1f468}\u{200d}", "\u{1f468}"),
+        (
+            "\u{1f468}\u{200d}\u{200d}\u{1f469}",
+            "\u{1f468}\u{200d}\u{1f469}",
+        ),
+        ("\u{1f468}\x02\u{200d}\u{1f469}", "\u{1f468}\x02\u{1f469}"),
+        ("\u{1f468}\u{200d}\x02\u{1f469}", "\u{1f468}\x02\u{1f469}"),
+        // Tags only after a black flag, a cancel tag only to end them, at most eight.
+        ("a\u{e0067}\u{e0062}\u{e007f}b", "ab"),
+        ("\u{e0001}\u{e0065}\u{e006e}", ""),
+        ("\u{1f3f3}\u{e0067}\u{e007f}", "\u{1f3f3}"),
+        ("\u{1f3f4}\u{e007f}", "\u{1f3f4}"),
+        ("\u{1f3f4}\u{e0001}\u{e0067}", "\u{1f3f4}\u{e0067}"),
+        (
+            "\u{1f3f4}\u{e0067}\u{e007f}\u{e0067}\u{e007f}",
+            "\u{1f3f4}\u{e0067}\u{e007f}",
+        ),
+        ("\u{1f3f4}x\u{e0067}", "\u{1f3f4}x"),
+        (
+            "\u{1f3f4}\u{e0061}\u{e0062}\u{e0063}\u{e0064}\u{e0065}\u{e0066}\u{e0067}\u{e0068}\u{e0069}\u{e007f}",
+            "\u{1f3f4}\u{e0061}\u{e0062}\u{e0063}\u{e0064}\u{e0065}\u{e0066}\u{e0067}\u{e0068}\u{e007f}",
+        ),
+        // Separators and interlinear annotations are removed.
+        ("one\u{2028}two\u{2029}three", "onetwothree"),
+        ("a\u{fff9}hidden\u{fffa}b\u{fffb}c", "ahiddenbc"),
+        // Emoji parts do not count as the marks of a base character.
+        (
+            "\u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}\u{301}\u{302}\u{303}",
+            "\u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}\u{301}\u{302}",
+        ),
+    ];
+    for (input, expected) in cases {
+        check(input, expected, &expected.replace('\x02', ""));
+    }
+}
+
+#[test]
+fn every_pictograph_takes_columns() {
+    // A joiner is kept before a pictograph because the pictograph is always kept; one that
+    // took no columns could be dropped as a surplus mark, and sanitizing twice would differ.
+    for c in (0..=0x10ffff_u32).filter_map(char::from_u32) {
+        if super::is_extended_pictographic(c) {
+            assert!(crate::term::width::char_width(c) > 0, "{c:?}");
+            assert!(!super::is_removed(c), "{c:?}");
+        }
+    }
+    assert!(super::is_extended_pictographic('\u{1f468}'));
+    assert!(super::is_extended_pictographic('\u{a9}'));
+    assert!(!super::is_extended_pictographic('\u{1f3fb}'));
+    assert!(!super::is_extended_pictographic('a'));
+    assert!(!super::is_extended_pictographic('\u{1f1e6}'));
 }

@@ -222,3 +222,53 @@ async fn escape_sequences_from_every_entry_point_arrive_as_harmless_text() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_on_the_verify_page_of_a_returning_address_is_survived() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let (mut alice, mut bob) = witnesses(&server).await;
+    // Bob seeing alice's line means the store committed everything queued before it, the
+    // settings the wizard saved for 127.0.0.1 among them.
+    still_chatting(&mut alice, &mut bob, "settings saved").await;
+    let mut mallory = TestClient::connect(server.raw).await;
+    mallory.expect("verify that your config is still OK:").await;
+    // Issue 15's reproducer: a few thousand bytes, then a couple of thousand more, used to
+    // underflow the page's arithmetic and panic the connection's task.
+    mallory.send(&[b'x'; 4000]).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    mallory.send(&[b'x'; 2000]).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The page still takes an answer, key by key, and the chat starts.
+    for key in ["y", "\n", "\n"] {
+        mallory.send(key.as_bytes()).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    mallory.expect("r0c readme (and status info)").await;
+    mallory.report_size(250, 50).await;
+    mallory.line("/join #g").await;
+    alice.expect("has joined").await;
+    mallory.line("made it through").await;
+    bob.expect("made it through").await;
+    still_chatting(&mut alice, &mut bob, "still serving").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emoji_sequences_arrive_whole_and_invisible_separators_do_not() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let (mut alice, mut bob) = witnesses(&server).await;
+    let family = "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}";
+    let scotland = "\u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}";
+    alice
+        .line(&format!(
+            "one\u{2028}two\u{2029}three\u{fff9}x\u{fffb} a\u{200d}b \u{e0041}{family} {scotland} end"
+        ))
+        .await;
+    // The byte stream, not the emulator's screen, which keeps only a few zero-width
+    // characters per cell.
+    bob.expect(&format!("onetwothreex ab {family} {scotland} end"))
+        .await;
+    server.stop().await;
+}

@@ -46,3 +46,8 @@ fn irc_line_corpus() {
 fn commands_corpus() {
     replay("commands", r0c::fuzzing::commands);
 }
+
+#[test]
+fn every_command_corpus() {
+    replay("every_command", r0c::fuzzing::every_command);
+}

@@ -399,3 +399,47 @@ async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
     client.line("/join #after").await;
     client.expect("has joined").await;
 }
+
+#[test]
+fn legacy_help_never_prints_the_password_file() {
+    let (_keep, home) = data_dir();
+    let app_dir = home.join(".r0c");
+    std::fs::create_dir_all(&app_dir).expect("app dir");
+    std::fs::write(app_dir.join("password.txt"), "correct-horse-42\n").expect("password file");
+    for args in [
+        &["2323", "-h"][..],
+        &["2323", "1531", "--help"],
+        &["1", "2", "my-hpw"],
+    ] {
+        let output = r0c().args(args).env("HOME", &home).output().expect("runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stdout.contains("arg 3: admin password, default: the contents of")
+                && stdout.contains("password.txt"),
+            "{args:?}: {stdout}"
+        );
+        assert!(
+            !stdout.contains("correct-horse") && !stderr.contains("correct-horse"),
+            "{args:?}: {stdout}{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_legacy_password_that_is_not_utf8_is_not_repeated_in_the_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let (_keep, home) = data_dir();
+    let password = std::ffi::OsStr::from_bytes(b"s3cr\xffet");
+    let output = r0c()
+        .args(["1", "2"])
+        .arg(password)
+        .env("HOME", &home)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("argument 3"), "{stderr}");
+    assert!(!stderr.contains("s3cr"), "{stderr}");
+}

@@ -361,3 +361,80 @@ fn returning_clients_confirm_with_their_own_cadence() {
     };
     assert!(screen.contains("-- linemode changed"), "{screen}");
 }
+
+fn alice_saved(linemode: bool, enter: &str) -> SavedClient {
+    SavedClient {
+        nick: "alice".into(),
+        settings: ClientSettings {
+            linemode,
+            echo: linemode,
+            enter: enter.into(),
+            ..ClientSettings::default()
+        },
+        prefs: crate::world::Prefs {
+            bell: 1,
+            at_all: true,
+            hilight_log: true,
+            colored_nicks: true,
+            margins: true,
+        },
+    }
+}
+
+#[test]
+fn a_flood_on_the_verify_page_is_not_a_panic() {
+    // The reproducer of issue 15: a few thousand bytes, then a couple of thousand more, made
+    // the kept input shorter than the last read.
+    let mut wizard = Wizard::new(TELNET, Some(alice_saved(false, "\r\0")));
+    assert!(wizard.feed(&"x".repeat(4000), 2).is_empty());
+    assert!(wizard.feed(&"x".repeat(2000), 2).is_empty());
+    // One read longer than everything the wizard keeps.
+    assert!(wizard.feed(&"é".repeat(5000), 2).is_empty());
+    // The page still answers: Y and Enter twice, one key at a time, is the saved client.
+    let _ = wizard.feed("y", 2);
+    let _ = wizard.feed("\r\0", 2);
+    let settings = finished(&wizard.feed("\r\0", 2));
+    assert_eq!(settings.nick.as_deref(), Some("alice"));
+}
+
+#[test]
+fn the_fuzz_scripts_reach_every_question() {
+    let reached: Vec<Stage> = crate::fuzzing::WIZARD_SCRIPTS
+        .iter()
+        .map(|script| script.wizard(0).stage)
+        .collect();
+    let every = [
+        Stage::Verify,
+        Stage::TypingTest,
+        Stage::Echo,
+        Stage::WrongPort,
+        Stage::LinemodeWarning,
+        Stage::Colours,
+        Stage::ColoursSeen,
+        Stage::NoVt100Warning,
+        Stage::Charset,
+        Stage::TelnetExe,
+    ];
+    // A new question must be listed above: this match has no wildcard.
+    let _listed = |stage: Stage| match stage {
+        Stage::Verify
+        | Stage::TypingTest
+        | Stage::Echo
+        | Stage::WrongPort
+        | Stage::LinemodeWarning
+        | Stage::Colours
+        | Stage::ColoursSeen
+        | Stage::NoVt100Warning
+        | Stage::Charset
+        | Stage::TelnetExe => (),
+    };
+    for stage in every {
+        assert!(reached.contains(&stage), "no script reaches {stage:?}");
+    }
+    // The last script is a returning client that asked for a fresh start.
+    let fresh = crate::fuzzing::WIZARD_SCRIPTS[10].wizard(0);
+    assert_eq!(
+        (fresh.stage, fresh.settings.avoid_nick.as_deref()),
+        (Stage::TypingTest, Some("returning"))
+    );
+}
