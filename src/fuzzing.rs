@@ -429,7 +429,9 @@ pub fn every_command(data: &[u8]) {
                 WindowKind::Status => {
                     world.switch_window(user, 0);
                 }
-                WindowKind::Public => world.join(user, "#fuzz"),
+                WindowKind::Public => {
+                    let _ = world.join(user, "fuzz");
+                }
                 WindowKind::Direct => {
                     let _ = world.direct_message(user, &partner_nick, "hi");
                 }

@@ -940,6 +940,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(crate::store::Store::open(&dir.path().join("r0c.db")).expect("store"));
         let settings = crate::world::WorldSettings {
+            max_windows_per_user: crate::world::DEFAULT_MAX_WINDOWS_PER_USER,
+            max_channels: crate::world::DEFAULT_MAX_CHANNELS,
             nick_salt: "lammo/".into(),
             hist_rd: 100,
             hist_mem: 1000,
