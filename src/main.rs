@@ -87,6 +87,11 @@ async fn run(config: r0c::config::Config) -> ExitCode {
         Ok(server) => server,
         Err(error) => {
             eprintln!("ERROR: {error}");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                eprintln!("  because: {cause}");
+                source = cause.source();
+            }
             return ExitCode::FAILURE;
         }
     };

@@ -29,6 +29,9 @@ pub const CLIENTS_DROPPED: &str = "r0c_clients_dropped_total";
 pub const STORE_QUEUE_DEPTH: &str = "r0c_store_queue_depth";
 /// How long one group commit of the history store takes, in seconds.
 pub const STORE_COMMIT_SECONDS: &str = "r0c_store_commit_seconds";
+/// Whether the history store can write (1) or not (0: writes fail, or the database file was
+/// deleted or replaced); while it is 0, new messages are refused.
+pub const STORE_HEALTHY: &str = "r0c_store_healthy";
 /// Whether the IRC bridge is registered on a network (1) or not (0), by network.
 pub const IRC_LINK_UP: &str = "r0c_irc_link_up";
 /// Connections refused by the connection limits, by reason.
@@ -87,6 +90,7 @@ fn describe() {
     metrics::describe_counter!(CLIENTS_DROPPED, "clients disconnected for not reading");
     metrics::describe_gauge!(STORE_QUEUE_DEPTH, "history writes not yet committed");
     metrics::describe_histogram!(STORE_COMMIT_SECONDS, "history group commit latency");
+    metrics::describe_gauge!(STORE_HEALTHY, "history store can write (1) or not (0)");
     metrics::describe_gauge!(IRC_LINK_UP, "IRC bridge registered on the network");
     metrics::describe_counter!(REFUSED, "connections refused by the connection limits");
 }
@@ -130,6 +134,11 @@ pub fn refused(reason: &'static str) {
 /// One group commit of the history store took this long.
 pub fn store_commit(seconds: f64) {
     metrics::histogram!(STORE_COMMIT_SECONDS).record(seconds);
+}
+
+/// The history store's health changed: 1 while it can write, else 0.
+pub fn store_healthy(healthy: bool) {
+    metrics::gauge!(STORE_HEALTHY).set(if healthy { 1.0 } else { 0.0 });
 }
 
 /// The gauge of the IRC bridge's state on `network`: 1 while registered, else 0.

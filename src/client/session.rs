@@ -13,7 +13,7 @@ use crate::client::vt::Vt100Ui;
 use crate::term::charset::Charset;
 use crate::term::keys::{Key, KeyDecoder};
 use crate::term::lineedit::{EditOutcome, LineEditor};
-use crate::world::{AUTHOR_ERROR, ChannelKind, UserId, View, World};
+use crate::world::{AUTHOR_ERROR, ChannelKind, DirectError, UserId, View, World};
 
 /// Terminal size used until the client tells us its own.
 pub const DEFAULT_SIZE: (u16, u16) = (80, 24);
@@ -234,12 +234,15 @@ impl Session {
     fn deliver(&self, outgoing: Outgoing) {
         let world = &self.world;
         let problem = match outgoing {
-            Outgoing::Say(text) => world.say(self.user, &text).err(),
-            Outgoing::Action(text) => world.action(self.user, &text).err(),
+            Outgoing::Say(text) => world.say(self.user, &text).err().map(|e| e.to_string()),
+            Outgoing::Action(text) => world.action(self.user, &text).err().map(|e| e.to_string()),
             Outgoing::Direct { target, text } => world
                 .direct_message(self.user, &target, &text)
                 .err()
-                .map(|problem| format!("[user not found]\n  {problem}")),
+                .map(|problem| match problem {
+                    DirectError::NotOnline(_) => format!("[user not found]\n  {problem}"),
+                    DirectError::StoreUnavailable => problem.to_string(),
+                }),
         };
         if let Some(problem) = problem {
             world.tell(self.user, AUTHOR_ERROR, &problem);

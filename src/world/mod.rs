@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Store, StoredMessage};
+use crate::store::{Health, Store, StoredMessage};
 use crate::text;
 pub use text_rules::{ChannelNameError, mentions, normalize_channel_name};
 
@@ -439,7 +439,44 @@ pub const FAILED_AUTH_WINDOW: std::time::Duration = std::time::Duration::from_se
 pub enum DirectError {
     #[error("\"{0}\" is not online")]
     NotOnline(String),
+    /// The store cannot write right now (see [`PostError::StoreUnavailable`]).
+    #[error("{}", PostError::StoreUnavailable)]
+    StoreUnavailable,
 }
+
+/// Why a message (or a topic) was not posted.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    /// The store cannot write right now (disk full, read-only, the database deleted): a
+    /// message would be shown to nobody until it could be saved, so it is refused instead.
+    #[error("not sent: the server cannot save messages right now")]
+    StoreUnavailable,
+    /// Not possible here, for the reason given (a status window, a topic too long...).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<&str> for PostError {
+    fn from(text: &str) -> PostError {
+        PostError::Refused(text.to_string())
+    }
+}
+
+impl From<String> for PostError {
+    fn from(text: String) -> PostError {
+        PostError::Refused(text)
+    }
+}
+
+/// The line every connected user gets when the store stops being able to write.
+pub const STORE_FAILING_NOTICE: &str =
+    "the server cannot save messages right now; new messages are refused until it can";
+/// The line every connected user gets when the store can write again.
+pub const STORE_RECOVERED_NOTICE: &str = "the server can save messages again";
+
+/// How long opening a channel waits for earlier writes to be committed (its numbering
+/// continues after them) before it gives up and refuses.
+const JOIN_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl World {
     /// Creates an empty world that persists public history into `store`.
@@ -467,6 +504,27 @@ impl World {
     /// The history store (also where client settings are saved).
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Whether new messages can be accepted: only while the store can write them.
+    fn check_store(&self) -> Result<(), PostError> {
+        match self.store.health() {
+            Health::Healthy => Ok(()),
+            Health::Failing | Health::Gone => Err(PostError::StoreUnavailable),
+        }
+    }
+
+    /// The store's health changed: one line to every connected user, where they are.
+    pub fn store_health_changed(&self, health: Health) {
+        let text = match health {
+            Health::Healthy => format!("{AUTHOR_INFO} {STORE_RECOVERED_NOTICE}"),
+            Health::Failing | Health::Gone => format!("{AUTHOR_ERROR} {STORE_FAILING_NOTICE}"),
+        };
+        let mut state = self.lock();
+        for u in state.users.values_mut() {
+            u.notice(text.clone());
+            u.wake.notify_one();
+        }
     }
 
     /// Asks the server to shut down after `delay` (used by `/sd`, so the announcement is seen).
@@ -807,7 +865,7 @@ impl World {
     }
 
     /// Sends a line of chat from the user into their active window.
-    pub fn say(&self, user: UserId, typed: &str) -> Result<(), String> {
+    pub fn say(&self, user: UserId, typed: &str) -> Result<(), PostError> {
         let mut state = self.lock();
         let Some(author) = state.users.get(&user) else {
             return Ok(());
@@ -821,6 +879,9 @@ impl World {
         };
         // A paste arrives as several lines in one message; each line is sanitized.
         let text = text::sanitize_lines(typed.trim_matches('\n'));
+        if kind != ChannelKind::Status {
+            self.check_store()?;
+        }
         match kind {
             ChannelKind::Status => {
                 Err("this buffer does not accept messages, only commands".into())
@@ -848,7 +909,7 @@ impl World {
     }
 
     /// `/me`: an action line in the active window.
-    pub fn action(&self, user: UserId, typed: &str) -> Result<(), String> {
+    pub fn action(&self, user: UserId, typed: &str) -> Result<(), PostError> {
         let mut state = self.lock();
         let Some(author) = state.users.get(&user) else {
             return Ok(());
@@ -861,6 +922,7 @@ impl World {
         if kind == Some(ChannelKind::Status) {
             return Err("this buffer does not accept messages, only commands".into());
         }
+        self.check_store()?;
         let text = format!("\x02{nick}\x02 {}", text::sanitize_message(typed));
         self.post_from(
             &mut state,
@@ -881,7 +943,7 @@ impl World {
         alias: &str,
         nick: &str,
         text: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), PostError> {
         let members = state
             .channels
             .get(&channel)
@@ -918,6 +980,9 @@ impl World {
         let mut state = self.lock();
         if !state.nicks.contains_key(&target.to_lowercase()) {
             return Err(DirectError::NotOnline(target.to_string()));
+        }
+        if self.check_store().is_err() {
+            return Err(DirectError::StoreUnavailable);
         }
         let Some(sender) = state.users.get(&user) else {
             return Ok(());
@@ -978,7 +1043,16 @@ impl World {
         }
         // The channel is not in memory: read its history without holding the lock, so everyone
         // else keeps chatting meanwhile.
-        let loaded = self.load_public(name);
+        let Some(loaded) = self.load_public(name) else {
+            self.tell(
+                user,
+                AUTHOR_ERROR,
+                &format!(
+                    "[error]\n  cannot open #{name}: the server cannot save messages right now"
+                ),
+            );
+            return;
+        };
         let mut state = self.lock();
         // Someone may have opened it in the meantime; then their copy is the one.
         let channel = match state.public_by_name.get(name).copied() {
@@ -1010,9 +1084,17 @@ impl World {
 
     /// Reads a channel's stored history, next sequence number and topic. What was said just
     /// before (a channel closed and opened again at once) is committed first, so numbering
-    /// continues after it and nothing is shown twice or lost.
-    fn load_public(&self, name: &str) -> LoadedChannel {
-        self.store.flush();
+    /// continues after it and nothing is shown twice or lost; `None` if that cannot be done
+    /// now because the store cannot write.
+    fn load_public(&self, name: &str) -> Option<LoadedChannel> {
+        if self.store.health() != Health::Healthy || !self.store.flush_within(JOIN_FLUSH_LIMIT) {
+            return None;
+        }
+        Some(self.read_public(name))
+    }
+
+    /// [`World::load_public`] without waiting for earlier writes.
+    fn read_public(&self, name: &str) -> LoadedChannel {
         let history = self
             .store
             .recent_messages(name, self.settings.hist_rd)
@@ -1228,7 +1310,7 @@ impl World {
     }
 
     /// `/topic`: sets the topic of the active public channel.
-    pub fn set_topic(&self, user: UserId, typed: &str) -> Result<(), String> {
+    pub fn set_topic(&self, user: UserId, typed: &str) -> Result<(), PostError> {
         let mut state = self.lock();
         let Some(u) = state.users.get(&user) else {
             return Ok(());
@@ -1245,10 +1327,9 @@ impl World {
         };
         let topic = text::sanitize_message(typed);
         if topic.chars().count() > MAX_TOPIC_CHARS {
-            return Err(format!(
-                "topics can be at most {MAX_TOPIC_CHARS} characters long"
-            ));
+            return Err(format!("topics can be at most {MAX_TOPIC_CHARS} characters long").into());
         }
+        self.check_store()?;
         let old = std::mem::replace(&mut channel.topic, topic.clone());
         self.store.set_topic(&name, &topic, &nick, now_micros());
         let line = format!(
@@ -1641,7 +1722,7 @@ impl World {
     }
 
     /// `/fill`: posts `count` numbered copies of `text` as the user into the active window.
-    pub fn fill(&self, user: UserId, count: usize, typed: &str) -> Result<(), String> {
+    pub fn fill(&self, user: UserId, count: usize, typed: &str) -> Result<(), PostError> {
         for index in 0..count {
             self.say(user, &format!("{typed} {index}"))?;
         }
@@ -1678,7 +1759,10 @@ impl World {
         let channel = match existing {
             Some(channel) => channel,
             None => {
-                let loaded = self.load_public(name);
+                // Bridged channels open at startup, before anything could be waiting.
+                let loaded = self
+                    .load_public(name)
+                    .unwrap_or_else(|| self.read_public(name));
                 let mut state = self.lock();
                 match state.public_by_name.get(name).copied() {
                     Some(channel) => channel,
@@ -1725,6 +1809,14 @@ impl World {
         let Some(author) = irc_author(irc_nick) else {
             return;
         };
+        if self.check_store().is_err() {
+            // Nobody could see it before it is saved, and it cannot be saved now.
+            tracing::debug!(
+                chan = name,
+                "message from IRC dropped: the store cannot write"
+            );
+            return;
+        }
         let text = text::sanitize_message(text);
         let mut state = self.lock();
         let Some(channel) = state.public_by_name.get(name).copied() else {
