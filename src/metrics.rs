@@ -90,19 +90,27 @@ fn describe() {
     metrics::describe_counter!(CLIENTS_DROPPED, "clients disconnected for not reading");
     metrics::describe_gauge!(STORE_QUEUE_DEPTH, "history writes not yet committed");
     metrics::describe_histogram!(STORE_COMMIT_SECONDS, "history group commit latency");
-    metrics::describe_gauge!(STORE_HEALTHY, "history store can write (1) or not (0)");
     metrics::describe_gauge!(IRC_LINK_UP, "IRC bridge registered on the network");
     metrics::describe_counter!(REFUSED, "connections refused by the connection limits");
 }
 
 /// The Prometheus text exposition of every metric; `messages_posted` is the world's total
-/// ([`crate::world::World::activity`]).
-pub fn render(messages_posted: u64) -> String {
+/// ([`crate::world::World::activity`]) and `store_healthy` whether its store can write
+/// ([`STORE_HEALTHY`], written here rather than kept in the process-wide recorder, since it
+/// belongs to this server's store).
+pub fn render(messages_posted: u64, store_healthy: bool) -> String {
     metrics::counter!(MESSAGES).absolute(messages_posted);
-    match handle() {
+    let mut text = match handle() {
         Some(handle) => handle.render(),
         None => "# r0c: metrics are not available in this process\n".to_string(),
-    }
+    };
+    text.push_str(&format!(
+        "# HELP {STORE_HEALTHY} history store can write (1) or not (0)\n\
+         # TYPE {STORE_HEALTHY} gauge\n\
+         {STORE_HEALTHY} {}\n",
+        u8::from(store_healthy)
+    ));
+    text
 }
 
 /// The clients gauge of one listener and mode.
@@ -134,11 +142,6 @@ pub fn refused(reason: &'static str) {
 /// One group commit of the history store took this long.
 pub fn store_commit(seconds: f64) {
     metrics::histogram!(STORE_COMMIT_SECONDS).record(seconds);
-}
-
-/// The history store's health changed: 1 while it can write, else 0.
-pub fn store_healthy(healthy: bool) {
-    metrics::gauge!(STORE_HEALTHY).set(if healthy { 1.0 } else { 0.0 });
 }
 
 /// The gauge of the IRC bridge's state on `network`: 1 while registered, else 0.

@@ -315,7 +315,6 @@ impl Shared {
         if old == health.as_u8() {
             return false;
         }
-        crate::metrics::store_healthy(health == Health::Healthy);
         self.changes.send_replace(health);
         true
     }
@@ -433,7 +432,6 @@ impl Store {
             changes: tokio::sync::watch::Sender::new(Health::Healthy),
             max_pages: AtomicU64::new(UNLIMITED_PAGES),
         });
-        crate::metrics::store_healthy(true);
         let writer = Writer {
             conn,
             receiver,
@@ -533,7 +531,11 @@ impl Store {
     pub fn limit_pages_for_tests(&self, pages: Option<u64>) {
         self.shared
             .max_pages
-            .store(pages.unwrap_or(UNLIMITED_PAGES), Ordering::Release);
+            // SQLite reads 0 as "leave it as it is".
+            .store(
+                pages.map_or(UNLIMITED_PAGES, |pages| pages.max(1)),
+                Ordering::Release,
+            );
         // Wakes an idle writer, so a lifted limit lets a waiting batch through at its next try.
         self.enqueue(Op::Nothing);
     }
