@@ -183,7 +183,7 @@ impl Server {
                 path: config.app_dir.clone(),
                 source,
             })?;
-        crate::store::tighten(&config.app_dir, 0o700);
+        crate::store::tighten(&config.app_dir);
         let tls = if plan.iter().any(|(kind, _)| kind.is_tls()) {
             Some(crate::net::tls::setup(&config.tls, &config.app_dir)?)
         } else {

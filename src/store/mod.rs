@@ -192,7 +192,7 @@ pub enum StoreError {
         found: i64,
     },
     /// The database opens but cannot be written (a read-only file, directory or file system).
-    #[error("cannot write to history database {path}: {source}")]
+    #[error("cannot write to history database {path}")]
     ReadOnly {
         /// The database file.
         path: PathBuf,
@@ -822,14 +822,14 @@ fn make_private(database: &Path) {
         names.push(name);
     }
     for name in names {
-        let path = Path::new(&name);
-        tighten(path, 0o600);
+        tighten(Path::new(&name));
     }
 }
 
-/// Sets the permissions of `path` to `mode` if it exists and others (group or world) may
-/// access it; logs what it did, once per file and start. Used for the app dir too.
-pub fn tighten(path: &Path, mode: u32) {
+/// Takes away whatever group and others may do with `path` (a database file: 0644 becomes
+/// 0600; the app dir: 0755 becomes 0700), leaving the owner's bits alone; logs what it did,
+/// once per file and start. A symlink is left as it is. Used for the app dir too.
+pub fn tighten(path: &Path) {
     let Ok(metadata) = std::fs::symlink_metadata(path) else {
         return;
     };
@@ -840,15 +840,16 @@ pub fn tighten(path: &Path, mode: u32) {
     if old & 0o077 == 0 {
         return;
     }
-    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+    let new = old & !0o077;
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(new)) {
         Ok(()) => tracing::warn!(
             path = %path.display(),
-            "permissions tightened from {old:04o} to {mode:04o}: it holds chat history and direct messages"
+            "permissions tightened from {old:04o} to {new:04o}: it holds chat history and direct messages"
         ),
         Err(error) => tracing::warn!(
             path = %path.display(),
             %error,
-            "others can read this ({old:04o}), and its permissions cannot be tightened"
+            "others may read this ({old:04o}), and its permissions cannot be tightened"
         ),
     }
 }
