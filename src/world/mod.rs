@@ -1780,25 +1780,43 @@ impl World {
     }
 
     /// Up to `count` messages of public channel `name` from sequence number `from` on (fewer
-    /// if older ones were trimmed from memory), and the number the next message will get; for
-    /// the IRC bridge.
-    pub fn bridge_messages(&self, name: &str, from: u64, count: usize) -> (Vec<Arc<Message>>, u64) {
+    /// if older ones were trimmed from memory), only those the store has committed (like
+    /// [`World::view`], so IRC is never told what might be lost), and the number of the next
+    /// message to relay after them, which is also where the link stops until more are
+    /// committed; for the IRC bridge. The flag says a message waits for the store.
+    pub fn bridge_messages(
+        &self,
+        name: &str,
+        from: u64,
+        count: usize,
+    ) -> (Vec<Arc<Message>>, u64, bool) {
         let state = self.lock();
         let Some(channel) = state
             .public_by_name
             .get(name)
             .and_then(|id| state.channels.get(id))
         else {
-            return (Vec::new(), from);
+            return (Vec::new(), from, false);
         };
-        let start = channel.messages.partition_point(|m| m.seq < from);
+        let shown = channel
+            .messages
+            .partition_point(|m| self.store.is_committed(m.ticket));
+        let waiting = shown < channel.messages.len();
+        let next_seq = channel
+            .messages
+            .get(shown)
+            .map_or(channel.next_seq, |m| m.seq);
+        let start = channel
+            .messages
+            .partition_point(|m| m.seq < from)
+            .min(shown);
         let messages = channel
             .messages
-            .range(start..)
+            .range(start..shown)
             .take(count)
             .cloned()
             .collect();
-        (messages, channel.next_seq)
+        (messages, next_seq, waiting)
     }
 
     /// A message (or, with `action`, a `/me`) from IRC user `irc_nick` arriving over bridge

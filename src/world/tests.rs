@@ -366,3 +366,70 @@ fn notices_stay_until_a_frame_showed_them_and_only_the_newest_are_kept() {
     assert_eq!(kept.len(), MAX_NOTICES);
     assert_eq!(kept.last().map(String::as_str), Some("-nfo- n39"));
 }
+
+#[test]
+fn while_the_store_cannot_write_nothing_unsaved_is_shown_or_relayed_and_posts_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 100, 1000, 10);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, _) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "g");
+    world.join(bob, "g");
+    world.say(alice, "saved").expect("say");
+    store.flush();
+    let (_, cursor, _) = world.bridge_messages("g", 0, usize::MAX);
+
+    store.limit_pages_for_tests(Some(0));
+    let padding = "x".repeat(2000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut sent = 0;
+    while store.health() == Health::Healthy {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the disk never filled"
+        );
+        world
+            .say(alice, &format!("n{sent} {padding}"))
+            .expect("accepted while the store is healthy");
+        sent += 1;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let stuck = format!("n{} ", sent - 1);
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    assert!(view.waiting_for_store);
+    assert!(!view.messages.iter().any(|m| m.text.starts_with(&stuck)));
+    let (relayed, _, waiting) = world.bridge_messages("g", cursor, usize::MAX);
+    assert!(waiting);
+    assert!(!relayed.iter().any(|m| m.text.starts_with(&stuck)));
+
+    assert_eq!(
+        world.say(alice, "refused"),
+        Err(PostError::StoreUnavailable)
+    );
+    assert_eq!(
+        world.action(alice, "waves"),
+        Err(PostError::StoreUnavailable)
+    );
+    assert_eq!(
+        world.set_topic(alice, "new topic"),
+        Err(PostError::StoreUnavailable)
+    );
+    let bob_nick = world.nick(bob).expect("bob's nick");
+    assert_eq!(
+        world.direct_message(alice, &bob_nick, "psst"),
+        Err(DirectError::StoreUnavailable)
+    );
+
+    store.limit_pages_for_tests(None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.health() != Health::Healthy || store.pending_writes() > 0 {
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    assert!(view.messages.iter().any(|m| m.text.starts_with(&stuck)));
+    assert!(!view.messages.iter().any(|m| m.text.contains("refused")));
+    let (relayed, _, _) = world.bridge_messages("g", cursor, usize::MAX);
+    assert_eq!(relayed.len(), sent);
+    world.say(alice, "after").expect("accepted again");
+}
