@@ -199,6 +199,15 @@ pub enum StoreError {
         /// What SQLite reported for a test write.
         source: rusqlite::Error,
     },
+    /// The database file, just opened, cannot be looked at (device and inode, which the
+    /// writer compares to notice a deleted or replaced file).
+    #[error("cannot stat history database {}", .path.display())]
+    Stat {
+        /// The database file.
+        path: PathBuf,
+        /// What the system reported.
+        source: std::io::Error,
+    },
     /// The writer thread could not be started.
     #[error("cannot start the history writer thread")]
     Spawn(#[source] std::io::Error),
@@ -404,7 +413,7 @@ impl Store {
         let shared_lock = take_lock(path, LockKind::Shared)?;
         let conn = open_writer(path, durability)?;
         // The file exists now (open_writer created it): this is the one the writer writes.
-        let identity = file_identity(path).map_err(|source| StoreError::Lock {
+        let identity = file_identity(path).map_err(|source| StoreError::Stat {
             path: path.to_owned(),
             source,
         })?;
