@@ -191,18 +191,16 @@ fn refused_at_start(make_read_only: impl Fn(&Path, &Path)) -> String {
     let mut command = as_unprivileged(&owned);
     make_read_only(&app, &database);
     let (telnet, raw) = free_ports();
-    let output = command
-        .args(["--dir", &app.display().to_string(), "-i", "127.0.0.1"])
-        .args([
-            "-pt",
-            &telnet.to_string(),
-            "-pn",
-            &raw.to_string(),
-            "--web",
-            "0",
-        ])
-        .output()
-        .expect("r0c runs");
+    command.args(["--dir", &app.display().to_string(), "-i", "127.0.0.1"]);
+    command.args([
+        "-pt",
+        &telnet.to_string(),
+        "-pn",
+        &raw.to_string(),
+        "--web",
+        "0",
+    ]);
+    let output = output_or_kill(command);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
@@ -210,6 +208,25 @@ fn refused_at_start(make_read_only: impl Fn(&Path, &Path)) -> String {
     let expected = format!("cannot write to history database {}", database.display());
     assert!(stderr.contains(&expected), "{stderr}");
     stderr
+}
+
+/// Runs `command` to its end; a server that starts instead of refusing is killed after a
+/// generous while (then its status is not 1, and the caller's assertion says so).
+fn output_or_kill(mut command: Command) -> std::process::Output {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("r0c runs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("wait for r0c").is_none() {
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("r0c's output")
 }
 
 #[test]
@@ -232,18 +249,17 @@ fn an_app_dir_that_is_a_file_is_an_error_at_startup_with_status_1() {
     let app = dir.join("app");
     std::fs::write(&app, "not a directory").expect("a file where the app dir goes");
     let (telnet, raw) = free_ports();
-    let output = r0c()
-        .args(["--dir", &app.display().to_string(), "-i", "127.0.0.1"])
-        .args([
-            "-pt",
-            &telnet.to_string(),
-            "-pn",
-            &raw.to_string(),
-            "--web",
-            "0",
-        ])
-        .output()
-        .expect("r0c runs");
+    let mut command = r0c();
+    command.args(["--dir", &app.display().to_string(), "-i", "127.0.0.1"]);
+    command.args([
+        "-pt",
+        &telnet.to_string(),
+        "-pn",
+        &raw.to_string(),
+        "--web",
+        "0",
+    ]);
+    let output = output_or_kill(command);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
