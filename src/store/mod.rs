@@ -169,8 +169,8 @@ const LAST_SEQ: &str = "SELECT max(m.seq) FROM message m JOIN channel c ON c.id 
     WHERE c.name = ?1";
 const TOPIC: &str = "SELECT topic FROM channel WHERE name = ?1";
 
-/// What can go wrong when opening or reading the store; writes never return errors, they are
-/// logged by the writer thread.
+/// What can go wrong when opening or reading the store; writes never return errors: the
+/// writer thread logs a failure once and shows it in [`Store::health`].
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The file cannot be opened or created, is not a database, or its schema cannot be set up.

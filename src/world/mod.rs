@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Health, Store, StoredMessage};
+use crate::store::{Health, Store, StoredMessage, TICKET_NOT_STORED};
 use crate::text;
 pub use text_rules::{ChannelNameError, mentions, normalize_channel_name};
 
@@ -68,8 +68,9 @@ pub struct Message {
     pub text: String,
     /// Where it came from, so the IRC bridge knows what to relay and where not to echo it.
     pub origin: Origin,
-    /// The store's ticket for writing it (0: not stored, or loaded from the store): clients
-    /// show it once the store has committed it, so a crash loses nothing anyone has seen.
+    /// The store's ticket for writing it ([`TICKET_NOT_STORED`]: not stored by design, or
+    /// loaded from the store): clients show it once the store has committed it, so a crash
+    /// loses nothing anyone has seen.
     pub ticket: u64,
     /// Its lines as rendered for VT100 readers, shared by readers laid out alike.
     pub lines: crate::term::style::LineCache,
@@ -1908,10 +1909,10 @@ impl World {
                     .collect();
                 match nicks.as_slice() {
                     [a, b] => self.store.append_direct(a, b, unix_micros, author, text),
-                    _ => 0,
+                    _ => TICKET_NOT_STORED,
                 }
             }
-            ChannelKind::Status => 0,
+            ChannelKind::Status => TICKET_NOT_STORED,
         };
         let Some(channel) = state.channels.get_mut(&channel_id) else {
             return;
@@ -2249,7 +2250,7 @@ fn message_from_store(m: StoredMessage) -> Arc<Message> {
         author: text::sanitize_plain(&m.author),
         text: text::sanitize_lines(&m.text),
         origin: Origin::Internal,
-        ticket: 0,
+        ticket: TICKET_NOT_STORED,
         lines: Default::default(),
         mention_index: Default::default(),
     })
