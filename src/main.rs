@@ -89,7 +89,18 @@ async fn run(config: r0c::config::Config) -> ExitCode {
     let server = match Server::bind(config).await {
         Ok(server) => server,
         Err(error) => {
-            eprintln!("ERROR: {error}");
+            let mut said = format!("ERROR: {error}");
+            eprintln!("{said}");
+            // The causes (what SQLite said, say), except those the message already contains.
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                let cause_text = cause.to_string();
+                if !said.contains(&cause_text) {
+                    eprintln!("  because: {cause_text}");
+                    said.push_str(&cause_text);
+                }
+                source = cause.source();
+            }
             return ExitCode::FAILURE;
         }
     };

@@ -29,6 +29,9 @@ pub const CLIENTS_DROPPED: &str = "r0c_clients_dropped_total";
 pub const STORE_QUEUE_DEPTH: &str = "r0c_store_queue_depth";
 /// How long one group commit of the history store takes, in seconds.
 pub const STORE_COMMIT_SECONDS: &str = "r0c_store_commit_seconds";
+/// Whether the history store can write (1) or not (0: writes fail, or the database file was
+/// deleted or replaced); while it is 0, new messages are refused.
+pub const STORE_HEALTHY: &str = "r0c_store_healthy";
 /// Whether the IRC bridge is registered on a network (1) or not (0), by network.
 pub const IRC_LINK_UP: &str = "r0c_irc_link_up";
 /// Connections refused by the connection limits, by reason.
@@ -92,13 +95,22 @@ fn describe() {
 }
 
 /// The Prometheus text exposition of every metric; `messages_posted` is the world's total
-/// ([`crate::world::World::activity`]).
-pub fn render(messages_posted: u64) -> String {
+/// ([`crate::world::World::activity`]) and `store_healthy` whether its store can write
+/// ([`STORE_HEALTHY`], written here rather than kept in the process-wide recorder, since it
+/// belongs to this server's store).
+pub fn render(messages_posted: u64, store_healthy: bool) -> String {
     metrics::counter!(MESSAGES).absolute(messages_posted);
-    match handle() {
+    let mut text = match handle() {
         Some(handle) => handle.render(),
         None => "# r0c: metrics are not available in this process\n".to_string(),
-    }
+    };
+    text.push_str(&format!(
+        "# HELP {STORE_HEALTHY} history store can write (1) or not (0)\n\
+         # TYPE {STORE_HEALTHY} gauge\n\
+         {STORE_HEALTHY} {}\n",
+        u8::from(store_healthy)
+    ));
+    text
 }
 
 /// The clients gauge of one listener and mode.

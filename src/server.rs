@@ -5,6 +5,7 @@
 //! and the store commits everything it was given before the process exits.
 
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -173,10 +174,16 @@ impl Server {
         config: Config,
         plan: Vec<(ListenerKind, SocketAddr)>,
     ) -> Result<Server, StartError> {
-        std::fs::create_dir_all(&config.app_dir).map_err(|source| StartError::DataDir {
-            path: config.app_dir.clone(),
-            source,
-        })?;
+        // Private: it holds the chat history, direct messages included.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.app_dir)
+            .map_err(|source| StartError::DataDir {
+                path: config.app_dir.clone(),
+                source,
+            })?;
+        crate::store::tighten(&config.app_dir);
         let tls = if plan.iter().any(|(kind, _)| kind.is_tls()) {
             Some(crate::net::tls::setup(&config.tls, &config.app_dir)?)
         } else {
@@ -338,6 +345,11 @@ impl Server {
             ));
         }
         tracker.spawn(clock(self.world.clone(), self.shutdown.clone()));
+        tracker.spawn(tell_store_health(
+            self.world.clone(),
+            self.store.health_changes(),
+            self.shutdown.clone(),
+        ));
         if self.config.bench {
             tracker.spawn(bench_report(self.world.clone(), self.shutdown.clone()));
         }
@@ -351,11 +363,36 @@ impl Server {
             tracing::warn!("some clients did not finish in time");
         }
         let store = self.store.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            store.flush();
-            store.close();
-        })
-        .await;
+        // Closing commits everything queued (and gives up after a while if writes fail).
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
+
+    /// The history store; tests use it to fill the "disk".
+    #[doc(hidden)]
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+}
+
+/// Tells every connected user when the store stops or starts being able to write.
+async fn tell_store_health(
+    world: Arc<World>,
+    mut changes: tokio::sync::watch::Receiver<crate::store::Health>,
+    shutdown: CancellationToken,
+) {
+    let mut told = crate::store::Health::Healthy;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        let health = *changes.borrow_and_update();
+        // Failing and Gone read the same to users: one line when it starts, one when it ends.
+        let healthy = health == crate::store::Health::Healthy;
+        if healthy != (told == crate::store::Health::Healthy) {
+            world.store_health_changed(health);
+            told = health;
+        }
     }
 }
 

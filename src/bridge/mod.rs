@@ -47,6 +47,10 @@ const MAX_IRC_LINE: usize = 512 + 8191;
 pub const MAX_BACKLOG: u64 = 500;
 /// Messages read from the world per look.
 const PULL_BATCH: usize = 256;
+/// How soon the bridge looks again for a message the store has not committed yet.
+const STORE_POLL: Duration = Duration::from_millis(3);
+/// The same while the store cannot write.
+const STORE_POLL_FAILING: Duration = Duration::from_millis(500);
 
 /// The bridge as configured, with its channels open, ready to run.
 pub struct Bridge {
@@ -131,6 +135,7 @@ impl Bridge {
                 session,
                 limiter: RateLimit::new(config.irc_rate.0, interval, Duration::ZERO),
                 pending: VecDeque::new(),
+                waiting_for_store: false,
                 epoch: Instant::now(),
                 debug: config.dbg_irc,
                 overlong_log: LogLimit::per_minute(SERVER_LOG_LINES_PER_MINUTE),
@@ -175,6 +180,8 @@ struct NetworkTask {
     /// The log lines the server's own lines cause (ERROR, join refusals, nick clashes,
     /// registrations and joins): a hostile server could send them without end.
     server_log: LogLimit,
+    /// A message of a linked channel waits for the store to commit it.
+    waiting_for_store: bool,
 }
 
 /// How many log lines of one kind an IRC server can cause a minute.
@@ -378,6 +385,8 @@ impl NetworkTask {
                 Some(line) => (line.to_string(), true),
                 None => match self.next_chat_line() {
                     Some(line) => (line, false),
+                    // A message waits for the store: look again soon (a commit wakes nobody).
+                    None if self.waiting_for_store => return Ok(Some(self.store_poll())),
                     None => return Ok(None),
                 },
             };
@@ -393,6 +402,14 @@ impl NetworkTask {
         }
     }
 
+    /// How soon to look again for a message that waits for the store.
+    fn store_poll(&self) -> Duration {
+        match self.world.store().health() {
+            crate::store::Health::Healthy => STORE_POLL,
+            crate::store::Health::Failing | crate::store::Health::Gone => STORE_POLL_FAILING,
+        }
+    }
+
     /// The next PRIVMSG line to send: the rest of a message already taken, or the oldest
     /// relayable message of any link whose IRC channel is joined.
     fn next_chat_line(&mut self) -> Option<String> {
@@ -400,11 +417,17 @@ impl NetworkTask {
             return Some(line.clone());
         }
         let mut best: Option<(usize, Arc<Message>)> = None;
+        self.waiting_for_store = false;
         for (position, link) in self.links.iter_mut().enumerate() {
             if !self.session.is_joined(&link.link.irc_channel) {
                 continue;
             }
-            let Some(message) = next_relayable(&self.world, link, &self.network.name) else {
+            let Some(message) = next_relayable(
+                &self.world,
+                link,
+                &self.network.name,
+                &mut self.waiting_for_store,
+            ) else {
                 continue;
             };
             if best
@@ -513,10 +536,18 @@ impl NetworkTask {
 
 /// The next message of `link`'s r0c channel to relay, moving the cursor past everything that
 /// is not to be relayed (and past a backlog beyond [`MAX_BACKLOG`]).
-fn next_relayable(world: &World, link: &mut LinkState, network: &str) -> Option<Arc<Message>> {
+/// `waiting` is set when a message of the channel is not yet committed by the store (it is
+/// relayed once it is).
+fn next_relayable(
+    world: &World,
+    link: &mut LinkState,
+    network: &str,
+    waiting: &mut bool,
+) -> Option<Arc<Message>> {
     loop {
-        let (messages, next_seq) =
+        let (messages, next_seq, uncommitted) =
             world.bridge_messages(&link.link.r0c_channel, link.cursor, PULL_BATCH);
+        *waiting |= uncommitted;
         if next_seq.saturating_sub(link.cursor) > MAX_BACKLOG {
             let skip_to = next_seq - MAX_BACKLOG;
             tracing::warn!(

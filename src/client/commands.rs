@@ -161,7 +161,7 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
             Some((count, text)) => match count.parse::<usize>() {
                 Ok(count) if count <= 10_000 => {
                     if let Err(text) = world.fill(user, count, text) {
-                        error(&text);
+                        error(&text.to_string());
                     }
                 }
                 _ => error("[error]\n  bad syntax (at most 10000 lines)"),

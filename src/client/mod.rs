@@ -57,6 +57,18 @@ const LOW_WATERMARK: usize = 16 * 1024;
 const MAX_PENDING_OUTPUT: usize = 256 * 1024;
 /// How soon a frame that left out messages not yet committed by the store is tried again.
 const STORE_POLL: Duration = Duration::from_millis(3);
+/// The same while the store cannot write: the users are told when it can again, which wakes
+/// them, so this is only a fallback, slow enough to cost nothing during a long outage.
+const STORE_POLL_FAILING: Duration = Duration::from_millis(500);
+
+/// When to look again for messages the store has not committed yet.
+fn store_poll(world: &World) -> Instant {
+    let delay = match world.store().health() {
+        crate::store::Health::Healthy => STORE_POLL,
+        crate::store::Health::Failing | crate::store::Health::Gone => STORE_POLL_FAILING,
+    };
+    Instant::now() + delay
+}
 /// SO_SNDBUF of client sockets (the kernel doubles it for its bookkeeping).
 pub(crate) const KERNEL_SEND_BUFFER: usize = 64 * 1024;
 
@@ -537,7 +549,7 @@ async fn converse<S>(
                     }
                     if chat.waiting_for_store() {
                         dirty = true;
-                        next_frame = Instant::now() + STORE_POLL;
+                        next_frame = store_poll(&world);
                     } else if pacer.is_none() {
                         dirty = false;
                     }
@@ -607,7 +619,7 @@ async fn converse<S>(
                         // Messages not yet on disk are not shown; look again in a moment.
                         if chat.waiting_for_store() {
                             dirty = true;
-                            next_frame = Instant::now() + STORE_POLL;
+                            next_frame = store_poll(&world);
                         }
                     }
                     // A write that waited for its moment (pacing, slowmo) is tried again

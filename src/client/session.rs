@@ -13,7 +13,7 @@ use crate::client::vt::Vt100Ui;
 use crate::term::charset::Charset;
 use crate::term::keys::{Key, KeyDecoder};
 use crate::term::lineedit::{EditOutcome, LineEditor};
-use crate::world::{AUTHOR_ERROR, ChannelKind, UserId, View, World};
+use crate::world::{AUTHOR_ERROR, ChannelKind, DirectError, UserId, View, World};
 
 /// How many refused admin commands of one user are logged a minute.
 const DENIED_LOG_LINES_PER_MINUTE: u32 = 5;
@@ -282,12 +282,15 @@ impl Session {
     fn deliver(&self, outgoing: Outgoing) {
         let world = &self.world;
         let problem = match outgoing {
-            Outgoing::Say(text) => world.say(self.user, &text).err(),
-            Outgoing::Action(text) => world.action(self.user, &text).err(),
+            Outgoing::Say(text) => world.say(self.user, &text).err().map(|e| e.to_string()),
+            Outgoing::Action(text) => world.action(self.user, &text).err().map(|e| e.to_string()),
             Outgoing::Direct { target, text } => world
                 .direct_message(self.user, &target, &text)
                 .err()
-                .map(|problem| format!("[user not found]\n  {problem}")),
+                .map(|problem| match problem {
+                    DirectError::NotOnline(_) => format!("[user not found]\n  {problem}"),
+                    DirectError::StoreUnavailable | DirectError::Limit(_) => problem.to_string(),
+                }),
         };
         if let Some(problem) = problem {
             world.tell(self.user, AUTHOR_ERROR, &problem);

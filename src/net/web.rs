@@ -469,7 +469,10 @@ async fn metrics(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(context.world.activity().messages),
+        crate::metrics::render(
+            context.world.activity().messages,
+            context.world.store().health() == crate::store::Health::Healthy,
+        ),
     )
         .into_response()
 }

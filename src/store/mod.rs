@@ -34,6 +34,21 @@
 //! Reads use a second, read-only connection; WAL lets them run while the writer writes. They
 //! happen when a channel is created (history load) and when someone scrolls or jumps (`/g`)
 //! past the history in memory, each a short indexed query, so a `std::sync::Mutex` is enough.
+//!
+//! # When writes fail
+//!
+//! A batch whose commit fails (disk full, the file turned read-only, an I/O error) is kept and
+//! tried again with backoff ([`RETRY_FIRST`] doubling to [`RETRY_MAX`]), as long as it takes:
+//! its tickets never read as committed meanwhile, so nobody sees those messages until they are
+//! on disk. The store's [`Health`] says so ([`Store::health`], and [`Store::health_changes`]
+//! for whoever tells the users); the world refuses new messages while it is not
+//! [`Health::Healthy`]. The writer also checks, before each batch and every
+//! [`IDENTITY_CHECK`] when idle, that the database path still names the file it opened
+//! (same device and inode): a deleted or replaced file or app dir is [`Health::Gone`], and
+//! nothing is written into the unlinked file. Each change of health is logged once.
+//!
+//! The files are private: the database, its `-wal` and `-shm` files (SQLite gives them the
+//! database's mode) and the lock file are created 0600, and looser ones are tightened.
 
 pub mod import;
 #[cfg(test)]
@@ -41,12 +56,13 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::fs::{File, TryLockError};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
@@ -59,11 +75,29 @@ const QUEUE_CAPACITY: usize = 65536;
 /// The most ops the writer puts into one transaction, so one commit stays short.
 const MAX_BATCH: usize = 4096;
 
-/// How often the writer tries a failing batch before it drops it.
-const WRITE_ATTEMPTS: u32 = 3;
+/// The pause before the first retry of a failed batch; it doubles with every failure.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
 
-/// The pause before retrying a failed batch, multiplied by the attempt number.
-const RETRY_DELAY: Duration = Duration::from_millis(100);
+/// The longest pause between two tries of a failed batch.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// How long the writer keeps trying a failing batch once the store is being closed, before it
+/// gives up (the process is ending; what it drops was never shown to anyone).
+const CLOSE_PATIENCE: Duration = Duration::from_secs(5);
+
+/// How often an idle writer checks that the database path still names the file it opened.
+const IDENTITY_CHECK: Duration = Duration::from_secs(10);
+
+/// A ticket that never reads as committed: the op could not be queued (the store is closed or
+/// its writer is gone), so whatever carries it is never shown.
+pub const TICKET_NEVER: u64 = u64::MAX;
+
+/// The ticket of something that is not stored by design (status-window lines): it reads as
+/// committed at once.
+pub const TICKET_NOT_STORED: u64 = 0;
+
+/// The `max_page_count` SQLite uses when none is set: no limit in practice.
+const UNLIMITED_PAGES: u64 = 4_294_967_294;
 
 /// How long a connection waits for a lock held by another connection (e.g. the `sqlite3` CLI).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -135,8 +169,8 @@ const LAST_SEQ: &str = "SELECT max(m.seq) FROM message m JOIN channel c ON c.id 
     WHERE c.name = ?1";
 const TOPIC: &str = "SELECT topic FROM channel WHERE name = ?1";
 
-/// What can go wrong when opening or reading the store; writes never return errors, they are
-/// logged by the writer thread.
+/// What can go wrong when opening or reading the store; writes never return errors: the
+/// writer thread logs a failure once and shows it in [`Store::health`].
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The file cannot be opened or created, is not a database, or its schema cannot be set up.
@@ -156,6 +190,23 @@ pub enum StoreError {
         path: PathBuf,
         /// The `user_version` found in the file.
         found: i64,
+    },
+    /// The database opens but cannot be written (a read-only file, directory or file system).
+    #[error("cannot write to history database {path}")]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite reported for a test write.
+        source: rusqlite::Error,
+    },
+    /// The database file, just opened, cannot be looked at (device and inode, which the
+    /// writer compares to notice a deleted or replaced file).
+    #[error("cannot stat history database {}", .path.display())]
+    Stat {
+        /// The database file.
+        path: PathBuf,
+        /// What the system reported.
+        source: std::io::Error,
     },
     /// The writer thread could not be started.
     #[error("cannot start the history writer thread")]
@@ -209,13 +260,73 @@ pub struct Store {
     reader: Mutex<Connection>,
     /// The writer thread, taken and joined by [`Store::close`].
     writer: Mutex<Option<JoinHandle<()>>>,
-    /// How many ops the writer has committed (or given up on), in queue order: an op with a
-    /// ticket up to this number is on disk. Clients show a message only once it is, so a
-    /// crash never loses something that someone has seen.
-    committed: Arc<AtomicU64>,
+    /// What the handle and the writer share: commit count, health, the test knob.
+    shared: Arc<Shared>,
     /// A shared lock on [`lock_path`], held while the store is open, so `r0c import` (which
     /// takes it exclusively) never renumbers history under a running server.
     _shared_lock: File,
+}
+
+/// Whether the store can write right now, as its writer last found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Writes succeed.
+    Healthy,
+    /// Writes fail (disk full, read-only file, I/O error); the writer keeps the batch and
+    /// tries again with backoff.
+    Failing,
+    /// The database file or app dir was deleted or replaced, or the writer stopped: nothing
+    /// is written until the path names the opened file again.
+    Gone,
+}
+
+impl Health {
+    fn from_u8(value: u8) -> Health {
+        match value {
+            0 => Health::Healthy,
+            1 => Health::Failing,
+            _ => Health::Gone,
+        }
+    }
+
+    fn as_u8(self) -> u8 {
+        match self {
+            Health::Healthy => 0,
+            Health::Failing => 1,
+            Health::Gone => 2,
+        }
+    }
+}
+
+/// The state the handle and the writer thread share.
+struct Shared {
+    /// How many ops the writer has committed, in queue order: an op with a ticket up to this
+    /// number is on disk. Clients show a message only once it is, so a crash never loses
+    /// something that someone has seen. It never counts an op that was not committed.
+    committed: AtomicU64,
+    /// [`Health`] as a number, read without a lock on every post.
+    health: AtomicU8,
+    /// Told each change of health, for whoever tells the users.
+    changes: tokio::sync::watch::Sender<Health>,
+    /// The `max_page_count` the writer is to apply ([`UNLIMITED_PAGES`] by default); tests
+    /// lower it to fill the "disk".
+    max_pages: AtomicU64,
+}
+
+impl Shared {
+    fn health(&self) -> Health {
+        Health::from_u8(self.health.load(Ordering::Acquire))
+    }
+
+    /// Records a new health; returns whether it changed.
+    fn set_health(&self, health: Health) -> bool {
+        let old = self.health.swap(health.as_u8(), Ordering::AcqRel);
+        if old == health.as_u8() {
+            return false;
+        }
+        self.changes.send_replace(health);
+        true
+    }
 }
 
 /// The sending side of the writer queue and the ops that did not fit into it.
@@ -261,6 +372,8 @@ enum Op {
     },
     /// Answered once every op queued before it has been written.
     Flush(mpsc::Sender<()>),
+    /// Writes nothing; wakes the writer (and takes a ticket, like every op).
+    Nothing,
 }
 
 /// What a committed message survives.
@@ -299,6 +412,11 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let shared_lock = take_lock(path, LockKind::Shared)?;
         let conn = open_writer(path, durability)?;
+        // The file exists now (open_writer created it): this is the one the writer writes.
+        let identity = file_identity(path).map_err(|source| StoreError::Stat {
+            path: path.to_owned(),
+            source,
+        })?;
         let open_error = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -317,12 +435,20 @@ impl Store {
             overflow: VecDeque::new(),
             enqueued: 0,
         }));
-        let committed = Arc::new(AtomicU64::new(0));
+        let shared = Arc::new(Shared {
+            committed: AtomicU64::new(0),
+            health: AtomicU8::new(Health::Healthy.as_u8()),
+            changes: tokio::sync::watch::Sender::new(Health::Healthy),
+            max_pages: AtomicU64::new(UNLIMITED_PAGES),
+        });
         let writer = Writer {
             conn,
             receiver,
             queue: Arc::clone(&queue),
-            committed: Arc::clone(&committed),
+            shared: Arc::clone(&shared),
+            path: path.to_owned(),
+            identity,
+            max_pages: UNLIMITED_PAGES,
         };
         let handle = thread::Builder::new()
             .name("r0c-store".into())
@@ -333,7 +459,7 @@ impl Store {
             queue,
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(handle)),
-            committed,
+            shared,
             _shared_lock: shared_lock,
         })
     }
@@ -347,7 +473,7 @@ impl Store {
                 seq = message.seq,
                 "sequence number too large, message not stored"
             );
-            return 0;
+            return TICKET_NEVER;
         };
         self.enqueue(Op::Message {
             channel: channel.to_owned(),
@@ -387,12 +513,40 @@ impl Store {
     /// Writes handed to the store and not yet committed.
     pub fn pending_writes(&self) -> u64 {
         let enqueued = lock(&self.queue).enqueued;
-        enqueued.saturating_sub(self.committed.load(Ordering::Acquire))
+        enqueued.saturating_sub(self.shared.committed.load(Ordering::Acquire))
     }
 
-    /// Whether the write with this ticket is committed (0, "not stored", always is).
+    /// Whether the write with this ticket is committed ([`TICKET_NOT_STORED`] always is,
+    /// [`TICKET_NEVER`] never is).
     pub fn is_committed(&self, ticket: u64) -> bool {
-        ticket <= self.committed.load(Ordering::Acquire)
+        ticket <= self.shared.committed.load(Ordering::Acquire)
+    }
+
+    /// Whether the store can write right now; the world refuses new messages unless it is
+    /// [`Health::Healthy`].
+    pub fn health(&self) -> Health {
+        self.shared.health()
+    }
+
+    /// A receiver that sees every change of [`Store::health`].
+    pub fn health_changes(&self) -> tokio::sync::watch::Receiver<Health> {
+        self.shared.changes.subscribe()
+    }
+
+    /// Tests only: limits the database to `pages` pages (SQLite's `max_page_count` on the
+    /// write connection, applied before the next write), which fills the "disk"; `None`
+    /// lifts the limit. SQLite never lowers it below the pages already in use.
+    #[doc(hidden)]
+    pub fn limit_pages_for_tests(&self, pages: Option<u64>) {
+        self.shared
+            .max_pages
+            // SQLite reads 0 as "leave it as it is".
+            .store(
+                pages.map_or(UNLIMITED_PAGES, |pages| pages.max(1)),
+                Ordering::Release,
+            );
+        // Wakes an idle writer, so a lifted limit lets a waiting batch through at its next try.
+        self.enqueue(Op::Nothing);
     }
 
     /// Queues the new topic of a channel, who set it and when; never blocks.
@@ -511,10 +665,8 @@ impl Store {
         Ok(topic.flatten())
     }
 
-    /// Blocks until everything queued before this call has been written.
-    ///
-    /// "Written" means committed, unless the disk kept failing and the writer dropped the batch
-    /// (which it logs). Returns at once after [`Store::close`].
+    /// Blocks until everything queued before this call has been committed; while writes
+    /// fail, that is until they work again. Returns at once after [`Store::close`].
     pub fn flush(&self) {
         let (ack, done) = mpsc::channel();
         self.enqueue(Op::Flush(ack));
@@ -522,7 +674,19 @@ impl Store {
         let _ = done.recv();
     }
 
+    /// [`Store::flush`] for at most `limit`; returns whether everything queued before the
+    /// call is committed.
+    pub fn flush_within(&self, limit: Duration) -> bool {
+        let (ack, done) = mpsc::channel();
+        if self.enqueue(Op::Flush(ack)) == TICKET_NEVER {
+            return false;
+        }
+        done.recv_timeout(limit).is_ok()
+    }
+
     /// Commits everything queued and stops the writer thread; blocks until that is done.
+    /// While writes fail, the writer keeps trying for [`CLOSE_PATIENCE`], then gives up
+    /// and logs how many writes were lost (none of them was shown to anyone).
     ///
     /// Later writes are logged and dropped; reads keep working. Calling it again does nothing,
     /// and dropping the store calls it.
@@ -537,9 +701,8 @@ impl Store {
         }
     }
 
-    /// Hands an op to the writer without ever waiting for it (see the module docs).
-    /// Queues an op for the writer and returns its ticket: its number in queue order, or 0
-    /// when it could not be queued.
+    /// Hands an op to the writer without ever waiting for it (see the module docs) and returns
+    /// its ticket: its number in queue order, or [`TICKET_NEVER`] when it could not be queued.
     fn enqueue(&self, op: Op) -> u64 {
         let mut queue = lock(&self.queue);
         let Queue {
@@ -548,10 +711,10 @@ impl Store {
             enqueued,
         } = &mut *queue;
         let Some(sender) = sender else {
-            if !matches!(op, Op::Flush(_)) {
+            if !matches!(op, Op::Flush(_) | Op::Nothing) {
                 tracing::warn!("history store is closed, a write was dropped");
             }
-            return 0;
+            return TICKET_NEVER;
         };
         if !overflow.is_empty() {
             overflow.push_back(op);
@@ -566,7 +729,8 @@ impl Store {
             }
             Err(TrySendError::Disconnected(_)) => {
                 tracing::error!("history writer is gone, a write was dropped");
-                return 0;
+                self.shared.set_health(Health::Gone);
+                return TICKET_NEVER;
             }
         }
         *enqueued += 1;
@@ -581,20 +745,39 @@ impl Drop for Store {
 }
 
 /// Opens (or creates) the database for writing: schema brought up to date, WAL mode, the
-/// chosen durability. Used by the store's writer and by `r0c import`.
+/// chosen durability, and a test write, so a file that cannot be written is an error here and
+/// not a silent start. Used by the store's writer and by `r0c import`.
 fn open_writer(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
     let open_error = |source| StoreError::Open {
         path: path.to_owned(),
         source,
     };
+    make_private(path);
     // Without SQLITE_OPEN_URI, so a path is always a path and never a `file:` URI.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+    let read_only = |source| StoreError::ReadOnly {
+        path: path.to_owned(),
+        source,
+    };
+    // SQLite falls back to reading when it may not write; that would be a server that stores
+    // nothing.
+    if conn.is_readonly(rusqlite::MAIN_DB).map_err(open_error)? {
+        return Err(read_only(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            Some("the file (or its directory) is read-only".into()),
+        )));
+    }
     // Checked first, so a file from a newer r0c is left exactly as it was.
-    let found = migrate(&mut conn).map_err(open_error)?;
+    let found = migrate(&mut conn).map_err(|error| match error {
+        rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::ReadOnly => {
+            read_only(error)
+        }
+        error => open_error(error),
+    })?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::NewerSchema {
             path: path.to_owned(),
@@ -612,7 +795,78 @@ fn open_writer(path: &Path, durability: Durability) -> Result<Connection, StoreE
         Durability::PowerCut => "PRAGMA synchronous = FULL",
     })
     .map_err(open_error)?;
+    // A real write (the schema version, rewritten unchanged): the only sure test that the
+    // file, its WAL and the file system take writes.
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    ))
+    .map_err(|error| {
+        let _ = conn.execute_batch("ROLLBACK");
+        read_only(error)
+    })?;
+    make_private(path);
     Ok(conn)
+}
+
+/// Creates the database file 0600 if it does not exist yet (SQLite then gives its `-wal` and
+/// `-shm` files the same mode), and tightens the files of an existing database that others
+/// could read, saying so in the log. Problems are only logged: a file we cannot chmod is
+/// still a working database.
+fn make_private(database: &Path) {
+    match File::options()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(database)
+    {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        // SQLite says it better when it tries to open the file itself.
+        Err(_) => return,
+    }
+    let mut names = vec![database.as_os_str().to_owned()];
+    for suffix in ["-wal", "-shm", ".lock"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        names.push(name);
+    }
+    for name in names {
+        tighten(Path::new(&name));
+    }
+}
+
+/// Takes away whatever group and others may do with `path` (a database file: 0644 becomes
+/// 0600; the app dir: 0755 becomes 0700), leaving the owner's bits alone; logs what it did,
+/// once per file and start. A symlink is left as it is. Used for the app dir too.
+pub fn tighten(path: &Path) {
+    let Ok(metadata) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if metadata.file_type().is_symlink() {
+        return;
+    }
+    let old = metadata.permissions().mode() & 0o7777;
+    if old & 0o077 == 0 {
+        return;
+    }
+    let new = old & !0o077;
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(new)) {
+        Ok(()) => tracing::warn!(
+            path = %path.display(),
+            "permissions tightened from {old:04o} to {new:04o}: it holds chat history and direct messages"
+        ),
+        Err(error) => tracing::warn!(
+            path = %path.display(),
+            %error,
+            "others may read this ({old:04o}), and its permissions cannot be tightened"
+        ),
+    }
+}
+
+/// The device and inode of `path`: what the writer compares to notice a replaced file.
+fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    let metadata = std::fs::metadata(path)?;
+    Ok((metadata.dev(), metadata.ino()))
 }
 
 /// The lock file of the database at `database`: its name with `.lock` appended.
@@ -646,6 +900,7 @@ fn take_lock(database: &Path, kind: LockKind) -> Result<File, StoreError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(lock_error)?;
     let locked = match kind {
@@ -716,24 +971,50 @@ struct Writer {
     receiver: Receiver<Op>,
     /// Shared with the handle, to take ops from the overflow once the queue is empty.
     queue: Arc<Mutex<Queue>>,
-    /// Ops committed so far, shared with the handle.
-    committed: Arc<AtomicU64>,
+    /// Commit count and health, shared with the handle.
+    shared: Arc<Shared>,
+    /// The database file.
+    path: PathBuf,
+    /// Device and inode of the file the connection opened.
+    identity: (u64, u64),
+    /// The `max_page_count` last applied to the connection.
+    max_pages: u64,
+}
+
+/// Marks the store [`Health::Gone`] when the writer thread ends, however it ends (a panic
+/// included), so nothing waits for commits that will never come.
+struct GoneOnExit(Arc<Shared>);
+
+impl Drop for GoneOnExit {
+    fn drop(&mut self) {
+        self.0.set_health(Health::Gone);
+    }
 }
 
 impl Writer {
     /// Writes batches until the store is closed and everything queued is written.
     fn run(mut self) {
+        let _gone_on_exit = GoneOnExit(Arc::clone(&self.shared));
         let mut batch = Vec::new();
         let mut overflow_left = false;
         loop {
             // While the overflow holds ops, the queue may stay empty, so do not wait on it.
             let closed = !overflow_left
-                && match self.receiver.recv() {
+                && match self.receiver.recv_timeout(IDENTITY_CHECK) {
                     Ok(op) => {
                         batch.push(op);
                         false
                     }
-                    Err(mpsc::RecvError) => true,
+                    Err(RecvTimeoutError::Timeout) => {
+                        // Idle: a deleted database is noticed even when nobody writes.
+                        if self.file_is_gone() {
+                            self.mark_gone();
+                        } else if self.shared.health() == Health::Gone {
+                            self.recovered();
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => true,
                 };
             overflow_left = self.gather(&mut batch);
             if batch.is_empty() {
@@ -742,7 +1023,10 @@ impl Writer {
                 }
                 continue;
             }
-            self.commit(&mut batch);
+            if !self.commit(&mut batch) {
+                self.give_up(batch.len());
+                return;
+            }
         }
     }
 
@@ -771,38 +1055,131 @@ impl Writer {
         }
     }
 
-    /// Writes the batch in one transaction, retrying a few times, then answers its flushes.
+    /// Writes the batch in one transaction, then counts it committed and answers its flushes.
     ///
-    /// A failure (disk full, a lock held too long by another process) must not stop the
-    /// thread, so after the last attempt the batch is dropped with an error in the log.
-    fn commit(&mut self, batch: &mut Vec<Op>) {
-        let started = std::time::Instant::now();
-        for attempt in 1..=WRITE_ATTEMPTS {
-            match write_batch(&mut self.conn, batch) {
-                Ok(()) => break,
-                Err(error) if attempt < WRITE_ATTEMPTS => {
-                    tracing::warn!(%error, attempt, "history write failed, retrying");
-                    thread::sleep(RETRY_DELAY * attempt);
-                }
-                Err(error) => {
-                    let lost = batch
-                        .iter()
-                        .filter(|op| !matches!(op, Op::Flush(_)))
-                        .count();
-                    tracing::error!(%error, lost, "history write failed, writes dropped");
+    /// A failure (disk full, a read-only file, a lock held too long by another process) keeps
+    /// the batch: it is tried again with backoff until it is written, the health saying
+    /// meanwhile that writes fail. Returns false only if the store is being closed and the
+    /// batch still failed after [`CLOSE_PATIENCE`].
+    fn commit(&mut self, batch: &mut Vec<Op>) -> bool {
+        let mut delay = RETRY_FIRST;
+        let mut closing_since: Option<Instant> = None;
+        loop {
+            let started = Instant::now();
+            self.apply_page_limit();
+            if self.file_is_gone() {
+                self.mark_gone();
+            } else {
+                match write_batch(&mut self.conn, batch) {
+                    Ok(()) => {
+                        crate::metrics::store_commit(started.elapsed().as_secs_f64());
+                        break;
+                    }
+                    Err(error) => {
+                        if self.shared.set_health(Health::Failing) {
+                            tracing::error!(
+                                %error,
+                                path = %self.path.display(),
+                                "history writes fail; new messages are refused until they work again"
+                            );
+                        }
+                    }
                 }
             }
+            if self.closing() {
+                let since = *closing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= CLOSE_PATIENCE {
+                    return false;
+                }
+            }
+            self.pause(delay);
+            delay = (delay * 2).min(RETRY_MAX);
         }
-        crate::metrics::store_commit(started.elapsed().as_secs_f64());
         // Ops arrive in queue order, so the batch's tickets follow the ones committed before.
-        self.committed
+        self.shared
+            .committed
             .fetch_add(batch.len() as u64, Ordering::AcqRel);
+        if self.shared.health() != Health::Healthy {
+            self.recovered();
+        }
         for op in batch.drain(..) {
             if let Op::Flush(ack) = op {
                 // The flushing caller may have gone; nobody else needs the answer.
                 let _ = ack.send(());
             }
         }
+        true
+    }
+
+    /// The database path names another file or none: says so once.
+    fn mark_gone(&self) {
+        if self.shared.set_health(Health::Gone) {
+            tracing::error!(
+                path = %self.path.display(),
+                "the history database was deleted or replaced; new messages are refused and nothing is written until it is back"
+            );
+        }
+    }
+
+    /// Writes work (again): says so once.
+    fn recovered(&self) {
+        if self.shared.set_health(Health::Healthy) {
+            tracing::warn!(path = %self.path.display(), "history writes work again");
+        }
+    }
+
+    /// Whether [`Store::close`] was called.
+    fn closing(&self) -> bool {
+        lock(&self.queue).sender.is_none()
+    }
+
+    /// Waits `delay` before the next try, or less if a test changed the page limit.
+    fn pause(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        loop {
+            let now = Instant::now();
+            if now >= until || self.shared.max_pages.load(Ordering::Acquire) != self.max_pages {
+                return;
+            }
+            thread::sleep((until - now).min(RETRY_FIRST));
+        }
+    }
+
+    /// Applies a page limit set by [`Store::limit_pages_for_tests`].
+    fn apply_page_limit(&mut self) {
+        let wanted = self.shared.max_pages.load(Ordering::Acquire);
+        if wanted == self.max_pages {
+            return;
+        }
+        match self
+            .conn
+            .query_row(&format!("PRAGMA max_page_count = {wanted}"), [], |row| {
+                row.get::<_, i64>(0)
+            }) {
+            Ok(_) => self.max_pages = wanted,
+            Err(error) => tracing::warn!(%error, "cannot set max_page_count"),
+        }
+    }
+
+    /// Whether the database path no longer names the file the connection writes (deleted,
+    /// replaced, or its directory gone).
+    fn file_is_gone(&self) -> bool {
+        file_identity(&self.path).map_or(true, |identity| identity != self.identity)
+    }
+
+    /// The store is closing and writes still fail: the rest is lost, and said so.
+    fn give_up(&mut self, in_batch: usize) {
+        let mut lost = in_batch;
+        while self.receiver.try_recv().is_ok() {
+            lost += 1;
+        }
+        let overflow = std::mem::take(&mut lock(&self.queue).overflow);
+        lost += overflow.len();
+        tracing::error!(
+            lost,
+            path = %self.path.display(),
+            "history writes still fail at shutdown; writes not saved (none of them was shown)"
+        );
     }
 }
 
@@ -871,7 +1248,7 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                 tx.prepare_cached(SAVE_CLIENT)?
                     .execute(params![listener, address, config])?;
             }
-            Op::Flush(_) => {}
+            Op::Flush(_) | Op::Nothing => {}
         }
     }
     tx.commit()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tempfile::TempDir;
 
-use super::{MAX_BATCH, Store, StoreError, StoredMessage, lock};
+use super::{Health, MAX_BATCH, Store, StoreError, StoredMessage, TICKET_NEVER, lock};
 
 /// A fresh temporary directory and the database path inside it.
 fn temp_db() -> (TempDir, PathBuf) {
@@ -480,4 +480,126 @@ fn ranges_and_moments_are_found_by_index() {
     );
     assert_eq!(store.first_seq_at("lobby", at(45), 40).expect("read"), None);
     assert_eq!(store.first_seq_at("nowhere", 0, 40).expect("read"), None);
+}
+
+/// Polls `condition` until it holds; fails after a deadline generous for a loaded machine.
+fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !condition() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_full_disk_keeps_the_batch_uncommitted_until_space_returns_and_loses_nothing() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    store.append_message("g", message(0, "before"));
+    store.flush();
+    // The "disk" is full: no page beyond those in use.
+    store.limit_pages_for_tests(Some(0));
+    let padding = "x".repeat(2000);
+    let mut tickets = Vec::new();
+    let mut seq = 1;
+    while store.health() == Health::Healthy {
+        assert!(seq < 10_000, "the page limit never made a write fail");
+        tickets.push((seq, store.append_message("g", message(seq, &padding))));
+        seq += 1;
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(store.health(), Health::Failing);
+    // Whatever failed is not counted as committed, now or after more retries.
+    let (_, last) = *tickets.last().expect("some writes");
+    assert!(!store.is_committed(last));
+    thread::sleep(Duration::from_millis(300));
+    assert!(!store.is_committed(last));
+    assert_eq!(store.health(), Health::Failing);
+    let stored = Connection::open(&path).expect("second connection");
+    assert!(fresh_rows(&stored, "g").len() < tickets.len() + 1);
+
+    store.limit_pages_for_tests(None);
+    wait_until("the failed batch is committed", || store.is_committed(last));
+    wait_until("the store is healthy again", || {
+        store.health() == Health::Healthy
+    });
+    let rows = fresh_rows(&stored, "g");
+    assert_eq!(rows.len(), tickets.len() + 1, "every write is stored");
+    for (seq, _) in &tickets {
+        assert!(
+            rows.iter().any(|(s, _)| *s == *seq as i64),
+            "seq {seq} lost"
+        );
+    }
+}
+
+#[test]
+fn a_closed_store_hands_out_tickets_that_never_read_as_committed() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    store.close();
+    let ticket = store.append_message("g", message(0, "too late"));
+    assert_eq!(ticket, TICKET_NEVER);
+    assert!(!store.is_committed(ticket));
+    assert_eq!(store.health(), Health::Gone);
+    assert!(!store.flush_within(Duration::from_millis(10)));
+}
+
+#[test]
+fn a_deleted_database_is_noticed_and_nothing_is_written_into_the_unlinked_file() {
+    let (dir, path) = temp_db();
+    let store = open(&path);
+    store.append_message("g", message(0, "before"));
+    store.flush();
+    let moved = dir.path().join("moved.db");
+    std::fs::rename(&path, &moved).expect("move the database away");
+    let ticket = store.append_message("g", message(1, "after"));
+    wait_until("the store notices", || store.health() == Health::Gone);
+    assert!(!store.is_committed(ticket));
+    assert!(!path.exists(), "nothing was created in its place");
+
+    // Put back, it is the same file again: writes resume and nothing was lost.
+    std::fs::rename(&moved, &path).expect("move it back");
+    wait_until("the write goes through", || store.is_committed(ticket));
+    assert_eq!(store.health(), Health::Healthy);
+    let back = Connection::open(&path).expect("reopen");
+    assert_eq!(
+        fresh_rows(&back, "g"),
+        [(0, "before".to_owned()), (1, "after".to_owned())]
+    );
+}
+
+#[test]
+fn database_files_are_private_and_looser_ones_are_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .expect("file exists")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let (dir, path) = temp_db();
+    let store = open(&path);
+    store.append_message("g", message(0, "hi"));
+    store.flush();
+    for name in ["r0c.db", "r0c.db-wal", "r0c.db-shm", "r0c.db.lock"] {
+        assert_eq!(mode(&dir.path().join(name)), 0o600, "{name}");
+    }
+    store.close();
+    drop(store);
+
+    for name in ["r0c.db", "r0c.db-wal", "r0c.db-shm", "r0c.db.lock"] {
+        let file = dir.path().join(name);
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))
+                .expect("loosen");
+        }
+    }
+    let store = open(&path);
+    store.append_message("g", message(1, "again"));
+    store.flush();
+    for name in ["r0c.db", "r0c.db-wal", "r0c.db-shm", "r0c.db.lock"] {
+        assert_eq!(mode(&dir.path().join(name)), 0o600, "{name}");
+    }
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Store, StoredMessage};
+use crate::store::{Health, Store, StoredMessage, TICKET_NOT_STORED};
 use crate::text;
 pub use text_rules::{ChannelNameError, mentions, normalize_channel_name};
 
@@ -79,8 +79,9 @@ pub struct Message {
     pub text: String,
     /// Where it came from, so the IRC bridge knows what to relay and where not to echo it.
     pub origin: Origin,
-    /// The store's ticket for writing it (0: not stored, or loaded from the store): clients
-    /// show it once the store has committed it, so a crash loses nothing anyone has seen.
+    /// The store's ticket for writing it ([`TICKET_NOT_STORED`]: not stored by design, or
+    /// loaded from the store): clients show it once the store has committed it, so a crash
+    /// loses nothing anyone has seen.
     pub ticket: u64,
     /// Its lines as rendered for VT100 readers, shared by readers laid out alike.
     pub lines: crate::term::style::LineCache,
@@ -481,6 +482,9 @@ pub enum DirectError {
     /// A new conversation would pass a window or channel limit.
     #[error(transparent)]
     Limit(#[from] LimitError),
+    /// The store cannot write right now (see [`PostError::StoreUnavailable`]).
+    #[error("{}", PostError::StoreUnavailable)]
+    StoreUnavailable,
 }
 
 /// Why a window could not be opened: one of the limits that keep what one user can make the
@@ -498,6 +502,51 @@ pub enum LimitError {
     )]
     Channels { max: usize },
 }
+
+/// Why a `/join` did not join.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// Opening a channel that is not in memory waits for earlier writes to be committed,
+    /// which cannot happen while the store cannot write.
+    #[error("cannot open #{0}: the server cannot save messages right now")]
+    StoreUnavailable(String),
+}
+
+/// Why a message (or a topic) was not posted.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    /// The store cannot write right now (disk full, read-only, the database deleted): a
+    /// message would be shown to nobody until it could be saved, so it is refused instead.
+    #[error("not sent: the server cannot save messages right now")]
+    StoreUnavailable,
+    /// Not possible here, for the reason given (a status window, a topic too long...).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<&str> for PostError {
+    fn from(text: &str) -> PostError {
+        PostError::Refused(text.to_string())
+    }
+}
+
+impl From<String> for PostError {
+    fn from(text: String) -> PostError {
+        PostError::Refused(text)
+    }
+}
+
+/// The line every connected user gets when the store stops being able to write.
+pub const STORE_FAILING_NOTICE: &str =
+    "the server cannot save messages right now; new messages are refused until it can";
+/// The line every connected user gets when the store can write again.
+pub const STORE_RECOVERED_NOTICE: &str = "the server can save messages again";
+
+/// How long opening a channel waits for earlier writes to be committed (its numbering
+/// continues after them) before it gives up and refuses.
+const JOIN_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl World {
     /// Creates an empty world that persists public history into `store`.
@@ -525,6 +574,27 @@ impl World {
     /// The history store (also where client settings are saved).
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Whether new messages can be accepted: only while the store can write them.
+    fn check_store(&self) -> Result<(), PostError> {
+        match self.store.health() {
+            Health::Healthy => Ok(()),
+            Health::Failing | Health::Gone => Err(PostError::StoreUnavailable),
+        }
+    }
+
+    /// The store's health changed: one line to every connected user, where they are.
+    pub fn store_health_changed(&self, health: Health) {
+        let text = match health {
+            Health::Healthy => format!("{AUTHOR_INFO} {STORE_RECOVERED_NOTICE}"),
+            Health::Failing | Health::Gone => format!("{AUTHOR_ERROR} {STORE_FAILING_NOTICE}"),
+        };
+        let mut state = self.lock();
+        for u in state.users.values_mut() {
+            u.notice(text.clone());
+            u.wake.notify_one();
+        }
     }
 
     /// Asks the server to shut down after `delay` (used by `/sd`, so the announcement is seen).
@@ -869,7 +939,7 @@ impl World {
     }
 
     /// Sends a line of chat from the user into their active window.
-    pub fn say(&self, user: UserId, typed: &str) -> Result<(), String> {
+    pub fn say(&self, user: UserId, typed: &str) -> Result<(), PostError> {
         let mut state = self.lock();
         let Some(author) = state.users.get(&user) else {
             return Ok(());
@@ -883,6 +953,9 @@ impl World {
         };
         // A paste arrives as several lines in one message; each line is sanitized.
         let text = text::sanitize_lines(typed.trim_matches('\n'));
+        if kind != ChannelKind::Status {
+            self.check_store()?;
+        }
         match kind {
             ChannelKind::Status => {
                 Err("this buffer does not accept messages, only commands".into())
@@ -910,7 +983,7 @@ impl World {
     }
 
     /// `/me`: an action line in the active window.
-    pub fn action(&self, user: UserId, typed: &str) -> Result<(), String> {
+    pub fn action(&self, user: UserId, typed: &str) -> Result<(), PostError> {
         let mut state = self.lock();
         let Some(author) = state.users.get(&user) else {
             return Ok(());
@@ -923,6 +996,7 @@ impl World {
         if kind == Some(ChannelKind::Status) {
             return Err("this buffer does not accept messages, only commands".into());
         }
+        self.check_store()?;
         let text = format!("\x02{nick}\x02 {}", text::sanitize_message(typed));
         self.post_from(
             &mut state,
@@ -943,7 +1017,7 @@ impl World {
         alias: &str,
         nick: &str,
         text: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), PostError> {
         let members = state
             .channels
             .get(&channel)
@@ -965,11 +1039,13 @@ impl World {
                 if let Err(LimitError::Windows { max }) =
                     state.may_open_window(partner, self.settings.max_windows_per_user)
                 {
-                    return Err(LimitError::PartnerWindows {
-                        nick: alias.to_string(),
-                        max,
-                    }
-                    .to_string());
+                    return Err(PostError::Refused(
+                        LimitError::PartnerWindows {
+                            nick: alias.to_string(),
+                            max,
+                        }
+                        .to_string(),
+                    ));
                 }
                 self.add_member(state, partner, channel, nick.to_string());
             }
@@ -989,6 +1065,9 @@ impl World {
         let mut state = self.lock();
         if !state.nicks.contains_key(&target.to_lowercase()) {
             return Err(DirectError::NotOnline(target.to_string()));
+        }
+        if self.check_store().is_err() {
+            return Err(DirectError::StoreUnavailable);
         }
         let Some(sender) = state.users.get(&user) else {
             return Ok(());
@@ -1054,11 +1133,11 @@ impl World {
     /// `/join`: joins (creating it if needed) or switches to a public channel. Says whether the
     /// user became a member (`false`: they only switched to a window they had), or which limit
     /// refused the join.
-    pub fn join(&self, user: UserId, name: &str) -> Result<bool, LimitError> {
+    pub fn join(&self, user: UserId, name: &str) -> Result<bool, JoinError> {
         {
             let mut state = self.lock();
             if let Some(channel) = state.public_by_name.get(name).copied() {
-                return self.enter_public(&mut state, user, channel, name);
+                return Ok(self.enter_public(&mut state, user, channel, name)?);
             }
             // Checked before reading from the store, so a refused join costs no I/O.
             state.may_open_window(user, self.settings.max_windows_per_user)?;
@@ -1066,7 +1145,9 @@ impl World {
         }
         // The channel is not in memory: read its history without holding the lock, so everyone
         // else keeps chatting meanwhile.
-        let loaded = self.load_public(name);
+        let Some(loaded) = self.load_public(name) else {
+            return Err(JoinError::StoreUnavailable(name.to_string()));
+        };
         let mut state = self.lock();
         // Someone may have opened it in the meantime; then their copy is the one.
         let channel = match state.public_by_name.get(name).copied() {
@@ -1076,7 +1157,7 @@ impl World {
                 self.create_public(&mut state, name, loaded)
             }
         };
-        self.enter_public(&mut state, user, channel, name)
+        Ok(self.enter_public(&mut state, user, channel, name)?)
     }
 
     /// Switches to a public channel, joining it first if the user is not a member.
@@ -1112,9 +1193,17 @@ impl World {
 
     /// Reads a channel's stored history, next sequence number and topic. What was said just
     /// before (a channel closed and opened again at once) is committed first, so numbering
-    /// continues after it and nothing is shown twice or lost.
-    fn load_public(&self, name: &str) -> LoadedChannel {
-        self.store.flush();
+    /// continues after it and nothing is shown twice or lost; `None` if that cannot be done
+    /// now because the store cannot write.
+    fn load_public(&self, name: &str) -> Option<LoadedChannel> {
+        if self.store.health() != Health::Healthy || !self.store.flush_within(JOIN_FLUSH_LIMIT) {
+            return None;
+        }
+        Some(self.read_public(name))
+    }
+
+    /// [`World::load_public`] without waiting for earlier writes.
+    fn read_public(&self, name: &str) -> LoadedChannel {
         let history = self
             .store
             .recent_messages(name, self.settings.hist_rd)
@@ -1458,7 +1547,7 @@ impl World {
     }
 
     /// `/topic`: sets the topic of the active public channel.
-    pub fn set_topic(&self, user: UserId, typed: &str) -> Result<(), String> {
+    pub fn set_topic(&self, user: UserId, typed: &str) -> Result<(), PostError> {
         let mut state = self.lock();
         let Some(u) = state.users.get(&user) else {
             return Ok(());
@@ -1475,10 +1564,9 @@ impl World {
         };
         let topic = text::sanitize_message(typed);
         if topic.chars().count() > MAX_TOPIC_CHARS {
-            return Err(format!(
-                "topics can be at most {MAX_TOPIC_CHARS} characters long"
-            ));
+            return Err(format!("topics can be at most {MAX_TOPIC_CHARS} characters long").into());
         }
+        self.check_store()?;
         let old = std::mem::replace(&mut channel.topic, topic.clone());
         self.store.set_topic(&name, &topic, &nick, now_micros());
         let line = format!(
@@ -1768,11 +1856,7 @@ impl World {
         // allocating: anyone may ask, so the cost must not grow with channels times members.
         let public = state.public_by_name.len();
         let private = state.chat_channels.saturating_sub(public);
-        let users_in_channels = state
-            .users
-            .values()
-            .filter(|u| u.windows.len() > 1)
-            .count();
+        let users_in_channels = state.users.values().filter(|u| u.windows.len() > 1).count();
         let census = Census {
             users: state.users.len(),
             public_channels: public,
@@ -1862,7 +1946,7 @@ impl World {
     }
 
     /// `/fill`: posts `count` numbered copies of `text` as the user into the active window.
-    pub fn fill(&self, user: UserId, count: usize, typed: &str) -> Result<(), String> {
+    pub fn fill(&self, user: UserId, count: usize, typed: &str) -> Result<(), PostError> {
         for index in 0..count {
             self.say(user, &format!("{typed} {index}"))?;
         }
@@ -1899,7 +1983,10 @@ impl World {
         let channel = match existing {
             Some(channel) => channel,
             None => {
-                let loaded = self.load_public(name);
+                // Bridged channels open at startup, before anything could be waiting.
+                let loaded = self
+                    .load_public(name)
+                    .unwrap_or_else(|| self.read_public(name));
                 let mut state = self.lock();
                 match state.public_by_name.get(name).copied() {
                     Some(channel) => channel,
@@ -1917,25 +2004,43 @@ impl World {
     }
 
     /// Up to `count` messages of public channel `name` from sequence number `from` on (fewer
-    /// if older ones were trimmed from memory), and the number the next message will get; for
-    /// the IRC bridge.
-    pub fn bridge_messages(&self, name: &str, from: u64, count: usize) -> (Vec<Arc<Message>>, u64) {
+    /// if older ones were trimmed from memory), only those the store has committed (like
+    /// [`World::view`], so IRC is never told what might be lost), and the number of the next
+    /// message to relay after them, which is also where the link stops until more are
+    /// committed; for the IRC bridge. The flag says a message waits for the store.
+    pub fn bridge_messages(
+        &self,
+        name: &str,
+        from: u64,
+        count: usize,
+    ) -> (Vec<Arc<Message>>, u64, bool) {
         let state = self.lock();
         let Some(channel) = state
             .public_by_name
             .get(name)
             .and_then(|id| state.channels.get(id))
         else {
-            return (Vec::new(), from);
+            return (Vec::new(), from, false);
         };
-        let start = channel.messages.partition_point(|m| m.seq < from);
+        let shown = channel
+            .messages
+            .partition_point(|m| self.store.is_committed(m.ticket));
+        let waiting = shown < channel.messages.len();
+        let next_seq = channel
+            .messages
+            .get(shown)
+            .map_or(channel.next_seq, |m| m.seq);
+        let start = channel
+            .messages
+            .partition_point(|m| m.seq < from)
+            .min(shown);
         let messages = channel
             .messages
-            .range(start..)
+            .range(start..shown)
             .take(count)
             .cloned()
             .collect();
-        (messages, channel.next_seq)
+        (messages, next_seq, waiting)
     }
 
     /// A message (or, with `action`, a `/me`) from IRC user `irc_nick` arriving over bridge
@@ -1946,6 +2051,14 @@ impl World {
         let Some(author) = irc_author(irc_nick) else {
             return;
         };
+        if self.check_store().is_err() {
+            // Nobody could see it before it is saved, and it cannot be saved now.
+            tracing::debug!(
+                chan = name,
+                "message from IRC dropped: the store cannot write"
+            );
+            return;
+        }
         let text = text::sanitize_message(text);
         let mut state = self.lock();
         let Some(channel) = state.public_by_name.get(name).copied() else {
@@ -2019,10 +2132,10 @@ impl World {
                     .collect();
                 match nicks.as_slice() {
                     [a, b] => self.store.append_direct(a, b, unix_micros, author, text),
-                    _ => 0,
+                    _ => TICKET_NOT_STORED,
                 }
             }
-            ChannelKind::Status => 0,
+            ChannelKind::Status => TICKET_NOT_STORED,
         };
         let Some(channel) = state.channels.get_mut(&channel_id) else {
             return;
@@ -2406,7 +2519,7 @@ fn message_from_store(m: StoredMessage) -> Arc<Message> {
         author: text::sanitize_plain(&m.author),
         text: text::sanitize_lines(&m.text),
         origin: Origin::Internal,
-        ticket: 0,
+        ticket: TICKET_NOT_STORED,
         lines: Default::default(),
         mention_index: Default::default(),
     })

@@ -393,7 +393,10 @@ fn a_user_may_have_only_so_many_windows_and_is_told_the_limit() {
     }
     // A channel she has is only a switch; a fourth is refused.
     assert_eq!(world.join(alice, "a"), Ok(false));
-    assert_eq!(world.join(alice, "d"), Err(LimitError::Windows { max: 3 }));
+    assert_eq!(
+        world.join(alice, "d"),
+        Err(LimitError::Windows { max: 3 }.into())
+    );
     assert!(
         LimitError::Windows { max: 3 }
             .to_string()
@@ -429,7 +432,10 @@ fn the_server_holds_only_so_many_channels() {
     let (bob, _) = world.connect(localhost(), "welcome".into());
     world.join(alice, "a").expect("join");
     world.join(alice, "b").expect("join");
-    assert_eq!(world.join(bob, "c"), Err(LimitError::Channels { max: 2 }));
+    assert_eq!(
+        world.join(bob, "c"),
+        Err(LimitError::Channels { max: 2 }.into())
+    );
     // Existing channels can still be joined, and a closed one makes room.
     assert_eq!(world.join(bob, "a"), Ok(true));
     assert!(world.switch_window(alice, 2));
@@ -498,4 +504,71 @@ fn nick_changes_post_one_line_per_channel_and_churn_is_folded() {
         .take(2)
         .collect();
     assert_eq!(after, ["-- al8 has left", "-- al5 is now known as al8"]);
+}
+
+#[test]
+fn while_the_store_cannot_write_nothing_unsaved_is_shown_or_relayed_and_posts_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 100, 1000, 10);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, _) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "g").expect("join");
+    world.join(bob, "g").expect("join");
+    world.say(alice, "saved").expect("say");
+    store.flush();
+    let (_, cursor, _) = world.bridge_messages("g", 0, usize::MAX);
+
+    store.limit_pages_for_tests(Some(0));
+    let padding = "x".repeat(2000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut sent = 0;
+    while store.health() == Health::Healthy {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the disk never filled"
+        );
+        world
+            .say(alice, &format!("n{sent} {padding}"))
+            .expect("accepted while the store is healthy");
+        sent += 1;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let stuck = format!("n{} ", sent - 1);
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    assert!(view.waiting_for_store);
+    assert!(!view.messages.iter().any(|m| m.text.starts_with(&stuck)));
+    let (relayed, _, waiting) = world.bridge_messages("g", cursor, usize::MAX);
+    assert!(waiting);
+    assert!(!relayed.iter().any(|m| m.text.starts_with(&stuck)));
+
+    assert_eq!(
+        world.say(alice, "refused"),
+        Err(PostError::StoreUnavailable)
+    );
+    assert_eq!(
+        world.action(alice, "waves"),
+        Err(PostError::StoreUnavailable)
+    );
+    assert_eq!(
+        world.set_topic(alice, "new topic"),
+        Err(PostError::StoreUnavailable)
+    );
+    let bob_nick = world.nick(bob).expect("bob's nick");
+    assert_eq!(
+        world.direct_message(alice, &bob_nick, "psst"),
+        Err(DirectError::StoreUnavailable)
+    );
+
+    store.limit_pages_for_tests(None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.health() != Health::Healthy || store.pending_writes() > 0 {
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    assert!(view.messages.iter().any(|m| m.text.starts_with(&stuck)));
+    assert!(!view.messages.iter().any(|m| m.text.contains("refused")));
+    let (relayed, _, _) = world.bridge_messages("g", cursor, usize::MAX);
+    assert_eq!(relayed.len(), sent);
+    world.say(alice, "after").expect("accepted again");
 }

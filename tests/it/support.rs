@@ -26,6 +26,8 @@ pub struct TestServer {
     /// The web terminal, when started with [`TestServer::start_with_web`] (or its HTTPS
     /// twin, with [`TestServer::start_with_web_tls`]).
     pub web: Option<SocketAddr>,
+    /// The server's history store (tests fill its "disk").
+    pub store: std::sync::Arc<r0c::store::Store>,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -82,6 +84,7 @@ impl TestServer {
             .local_addr(ListenerKind::Web)
             .or(server.local_addr(ListenerKind::WebTls));
         let shutdown = server.shutdown_token();
+        let store = server.store();
         let task = tokio::spawn(server.run());
         TestServer {
             telnet,
@@ -89,6 +92,7 @@ impl TestServer {
             tls_telnet,
             tls_raw,
             web,
+            store,
             shutdown,
             task,
         }
