@@ -857,7 +857,8 @@ impl Session {
     }
 
     /// The last bytes of a chat that ends in order (`/quit`, shutdown): the full-screen UI
-    /// releases its scroll region, so the user's shell scrolls normally again.
+    /// releases the scroll region once more (every frame already released the one it set), so
+    /// the user's shell scrolls normally again whatever else drew on the terminal.
     pub fn farewell(&mut self) -> &'static str {
         match &mut self.ui {
             Ui::Vt100(vt) => vt.release_region(),

@@ -3,9 +3,10 @@
 //! Sans-IO. The caller describes a frame (topic, pane change, status bar, input line, cursor);
 //! [`Screen::render`] compares it with what the client already has and writes only the
 //! difference. Chat lines are pushed with r0c's sequence `ESC[<h-3>H LF LF ESC[K <line>`,
-//! which scripted clients match on, inside the pane's scroll region `ESC[2;<h-2>r`. Unlike
-//! r0c, which sets and releases the region around every push (10 bytes a message), the region
-//! stays set once a push set it; [`Screen::release_region`] gives it back when the chat ends.
+//! which scripted clients match on, inside the pane's scroll region `ESC[2;<h-2>r`. Like r0c,
+//! a frame sets the region before its first push and releases it (`ESC[r`) after its last one,
+//! so the region is never left set between frames: a connection that drops leaves a terminal
+//! whose shell scrolls the whole screen. That costs 10 bytes a frame, not a line.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use crate::term::width::str_width;
 pub const TOPIC_SGR: &str = "\x1b[44;48;5;235;38;5;220m";
 /// SGR at the start of the status bar.
 pub const STATUS_SGR: &str = "\x1b[0;37;44;48;5;235m";
+/// DECSTBM without parameters: the whole screen scrolls again (and the cursor goes home).
+const RELEASE_REGION: &str = "\x1b[r";
 
 /// One line of the chat pane: its text, which may be shared with other clients' frames (a
 /// message's rendered lines are kept once for all readers laid out alike).
@@ -122,11 +125,6 @@ pub struct Screen {
     cursor: Option<(usize, usize)>,
     /// The last frame rewrote the input row.
     drew_input: bool,
-    /// The client's scroll region is the chat pane (rows 2 to h-2). Rows outside it are only
-    /// ever written with absolute cursor moves, which a region does not constrain, so it can
-    /// stay set between pushes; forgotten with the rest of the shadow, so a client that reset
-    /// its terminal gets it again with the next push.
-    region_set: bool,
 }
 
 impl Screen {
@@ -142,7 +140,6 @@ impl Screen {
             filled: 0,
             cursor: None,
             drew_input: false,
-            region_set: false,
         }
     }
 
@@ -174,27 +171,20 @@ impl Screen {
         self.status = None;
         self.input = None;
         self.cursor = None;
-        self.region_set = false;
     }
 
-    /// The bytes that give the client its whole screen back as scroll region (for when the
-    /// chat ends, so the shell the user returns to scrolls normally), with the cursor kept
-    /// where it was; empty if no region is set.
-    pub fn release_region(&mut self) -> &'static str {
-        if std::mem::take(&mut self.region_set) {
-            // DECSTBM homes the cursor; DECSC/DECRC keep it on the input row.
-            "\x1b7\x1b[r\x1b8"
-        } else {
-            ""
-        }
+    /// The bytes that give the client its whole screen back as scroll region, with the cursor
+    /// kept where it was, for when the chat ends. Every frame releases the region it set, so
+    /// this only matters to a terminal that something else left with a region; it costs 8
+    /// bytes once per connection.
+    pub fn release_region(&self) -> &'static str {
+        // DECSTBM homes the cursor; DECSC/DECRC keep it on the input row.
+        "\x1b7\x1b[r\x1b8"
     }
 
-    /// Sets the pane as scroll region unless the client has it already.
-    fn set_region(&mut self, out: &mut String) {
-        if !self.region_set {
-            let _ = write!(out, "\x1b[2;{}r", self.rows.saturating_sub(2));
-            self.region_set = true;
-        }
+    /// Sets the pane as scroll region, for the pushes of one frame.
+    fn set_region(&self, out: &mut String) {
+        let _ = write!(out, "\x1b[2;{}r", self.rows.saturating_sub(2));
     }
 
     fn status_row(&self) -> usize {
@@ -243,17 +233,26 @@ impl Screen {
                 self.filled = lines.len().min(pane_rows);
             }
             PaneChange::Append(lines) if !lines.is_empty() => {
-                self.set_region(out);
                 // The same push for every line; a busy frame carries dozens.
                 let push = format!("\x1b[{}H\n\n\x1b[K", self.rows.saturating_sub(3));
+                let mut region = false;
                 for line in lines {
                     if self.filled < pane_rows {
+                        // An empty row is written in place: no scrolling, so no region.
                         let _ = write!(out, "\x1b[{}H\x1b[K{line}", self.filled + 2);
                         self.filled += 1;
                     } else {
+                        if !std::mem::replace(&mut region, true) {
+                            self.set_region(out);
+                        }
                         out.push_str(&push);
                         out.push_str(line);
                     }
+                }
+                if region {
+                    // Released before anything else is drawn, so the region never outlives
+                    // the frame (a dropped connection leaves a whole screen to the shell).
+                    out.push_str(RELEASE_REGION);
                 }
             }
             PaneChange::Prepend(lines) if !lines.is_empty() => {
@@ -261,6 +260,7 @@ impl Screen {
                 for line in lines {
                     let _ = write!(out, "\x1b[2H\x1bM\x1b[K{line}");
                 }
+                out.push_str(RELEASE_REGION);
                 self.filled = pane_rows;
             }
             PaneChange::Patch(patches) => {
@@ -272,7 +272,8 @@ impl Screen {
         }
         let pane_written = out.len() > start;
         if pane_written {
-            // A scroll region or cursor move leaves the cursor somewhere in the pane.
+            // A cursor move leaves the cursor somewhere in the pane, and releasing the scroll
+            // region homes it: either way it must be put back.
             self.cursor = None;
         }
 
@@ -287,9 +288,14 @@ impl Screen {
 
         if save_cursor {
             if out.len() > start {
-                // DECRC restores the attributes too: a closing reset would be wasted.
+                // DECRC restores the attributes too: a closing reset would be wasted, also
+                // when only the release of the scroll region (which ignores attributes) follows
+                // it.
                 if out.ends_with("\x1b[0m") {
                     out.truncate(out.len() - "\x1b[0m".len());
+                } else if out.ends_with(concat!("\x1b[0m", "\x1b[r")) {
+                    out.truncate(out.len() - concat!("\x1b[0m", "\x1b[r").len());
+                    out.push_str(RELEASE_REGION);
                 }
                 out.insert_str(start, "\x1b7");
                 out.push_str("\x1b8");

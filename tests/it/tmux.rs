@@ -1,6 +1,7 @@
 //! End to end with Debian's `telnet` inside `tmux`: keys typed into a real terminal, the screen
 //! read back with `capture-pane`.
 
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -100,21 +101,7 @@ async fn telnet_in_tmux_shows_the_full_screen_ui() {
             server.telnet.port()
         ),
     );
-    tmux.wait_for("qwer asdf");
-    // Type like a person: one key at a time.
-    for key in [
-        "q", "w", "e", "r", "Space", "a", "s", "d", "f", "Enter", "Enter",
-    ] {
-        tmux.keys(&[key]);
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    tmux.wait_for("nothing happened");
-    tmux.keys(&["b"]);
-    tmux.wait_for("does colours work?");
-    tmux.keys(&["y"]);
-    tmux.wait_for("which line looks like");
-    tmux.keys(&["a"]);
-    tmux.wait_for("r0c readme (and status info)");
+    telnet_wizard(&tmux);
     tmux.keys(&["/join #g", "Enter"]);
     tmux.wait_for("#g(2)");
     tmux.keys(&["hello from a real terminal", "Enter"]);
@@ -152,10 +139,110 @@ async fn telnet_in_tmux_shows_the_full_screen_ui() {
     // the screen line by line instead of overwriting the last row inside the chat's region.
     tmux.keys(&["/quit", "Enter"]);
     let screen = tmux.wait_for("140");
+    assert!(
+        shell_scrolls_whole_screen(&screen),
+        "the shell's output scrolls the whole screen:\n{screen}"
+    );
+    server.stop().await;
+}
+
+/// Answers the wizard in a telnet client the way a person does: one key at a time.
+fn telnet_wizard(tmux: &Tmux) {
+    tmux.wait_for("qwer asdf");
+    for key in [
+        "q", "w", "e", "r", "Space", "a", "s", "d", "f", "Enter", "Enter",
+    ] {
+        tmux.keys(&[key]);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    tmux.wait_for("nothing happened");
+    tmux.keys(&["b"]);
+    tmux.wait_for("does colours work?");
+    tmux.keys(&["y"]);
+    tmux.wait_for("which line looks like");
+    tmux.keys(&["a"]);
+    tmux.wait_for("r0c readme (and status info)");
+}
+
+/// Whether the shell's `seq 101 140`, printed after the chat, scrolled the whole screen: its
+/// last twenty numbers are on consecutive rows ending at the bottom, not written over one
+/// another on a row a scroll region left behind.
+fn shell_scrolls_whole_screen(screen: &str) -> bool {
     let rows: Vec<&str> = screen.lines().map(str::trim_end).collect();
     let last = rows.iter().position(|row| *row == "140");
+    last.is_some_and(|at| {
+        at >= 20 && (0..20).all(|back| rows[at - back] == (140 - back).to_string())
+    })
+}
+
+/// Telnet in tmux (then the shell's `seq 101 140`) chats with bob in #g through `telnet` (the
+/// server's telnet port or a proxy to it) until lines have been pushed into its pane.
+async fn chat_in_tmux(telnet: SocketAddr, raw: SocketAddr) -> (Tmux, TestClient) {
+    let mut bob = TestClient::joined(raw).await;
+    bob.line("/join #g").await;
+    let tmux = Tmux::start(
+        80,
+        24,
+        &format!(
+            "telnet {} {}; seq 101 140; sleep 60",
+            telnet.ip(),
+            telnet.port()
+        ),
+    );
+    tokio::task::block_in_place(|| {
+        telnet_wizard(&tmux);
+        tmux.keys(&["/join #g", "Enter"]);
+    });
+    tmux.wait_for("#g(2)");
+    // A pane full of lines, then lines pushed one at a time inside the scroll region.
+    let burst: String = (0..22).map(|i| format!("line {i}\n")).collect();
+    bob.send(burst.as_bytes()).await;
+    bob.expect("line 21").await;
+    for index in 22..25 {
+        bob.say(&format!("line {index}")).await;
+    }
+    tmux.wait_for("line 24");
+    (tmux, bob)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_chat_leaves_a_terminal_whose_shell_scrolls() {
+    // The real binary, so it can die without a word: no farewell, no shutdown frame.
+    let (_keep, dir) = data_dir();
+    let mut server = crate::process::Process::start_with(&dir, crate::process::free_ports(), &[]);
+    let (tmux, _bob) = chat_in_tmux(server.telnet, server.raw).await;
+    server.child.kill().expect("kill -9");
+    server.child.wait().expect("the server is gone");
+    let screen = tmux.wait_for("140");
     assert!(
-        last.is_some_and(|at| at >= 20 && rows[at - 1] == "139" && rows[at - 20] == "120"),
+        shell_scrolls_whole_screen(&screen),
+        "the shell's output scrolls the whole screen:\n{screen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_mid_chat_leaves_a_terminal_whose_shell_scrolls() {
+    // The network drops: a proxy between telnet and the server closes both sockets, and the
+    // server, still running, gets no chance to say anything more.
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the proxy");
+    let proxy_address = listener.local_addr().expect("proxy address");
+    let target = server.telnet;
+    let proxy = tokio::spawn(async move {
+        let (mut client, _) = listener.accept().await.expect("telnet connects");
+        let mut upstream = tokio::net::TcpStream::connect(target)
+            .await
+            .expect("proxy connects");
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    });
+    let (tmux, _bob) = chat_in_tmux(proxy_address, server.raw).await;
+    proxy.abort();
+    let screen = tmux.wait_for("140");
+    assert!(
+        shell_scrolls_whole_screen(&screen),
         "the shell's output scrolls the whole screen:\n{screen}"
     );
     server.stop().await;

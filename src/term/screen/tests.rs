@@ -110,69 +110,117 @@ fn new_lines_use_r0c_push_sequence_once_the_pane_is_full() {
         "",
         9,
     ));
-    assert_eq!(bytes, "\x1b[2;22r\x1b[21H\n\n\x1b[Kmsg 1\x1b[24;9H");
+    // r0c's frame: region, push, release, then the cursor back on the input row (releasing
+    // the region homed it).
+    assert_eq!(bytes, "\x1b[2;22r\x1b[21H\n\n\x1b[Kmsg 1\x1b[r\x1b[24;9H");
     assert_eq!(term.row(1), "line 1");
     assert_eq!(term.row(21), "msg 1");
     assert_eq!(term.row(22), "184131   1: #g(2)");
     assert_eq!(term.cursor(), (23, 8));
-    // The region stays set: the next push is the push alone, and the bars stay put.
+    // Every frame that pushes sets the region again and releases it.
     let bytes = term.show(&frame(
         PaneChange::Append(vec!["msg 2".into()]),
         &status,
         "",
         9,
     ));
-    assert_eq!(bytes, "\x1b[21H\n\n\x1b[Kmsg 2\x1b[24;9H");
+    assert_eq!(bytes, "\x1b[2;22r\x1b[21H\n\n\x1b[Kmsg 2\x1b[r\x1b[24;9H");
     assert_eq!(
         (term.row(20), term.row(21)),
         ("msg 1".into(), "msg 2".into())
     );
     assert_eq!(term.row(0), "#g - no topic has been set");
     assert_eq!(term.row(22), "184131   1: #g(2)");
-    // Giving the screen back keeps the cursor on the input row, and a line feed there now
-    // scrolls the whole screen, as the user's shell expects.
+    // The farewell release keeps the cursor on the input row and is harmless.
     let release = term.screen.release_region().to_string();
     assert_eq!(release, "\x1b7\x1b[r\x1b8");
     term.feed(&release);
     assert_eq!(term.cursor(), (23, 8));
-    term.feed("\n");
-    assert_eq!(term.row(21), "184131   1: #g(2)");
-    assert_eq!(term.screen.release_region(), "", "released once");
+}
+
+/// Whether a line feed on the terminal's last row scrolls the whole screen (no scroll region
+/// is left set): the top row moves away. Restores nothing; use on a copy of the state.
+fn whole_screen_scrolls(term: &mut Terminal) -> bool {
+    let (rows, _) = term.parser.screen().size();
+    let top = term.row(0);
+    let second = term.row(1);
+    term.feed(&format!("\x1b[{}H\n", rows.get()));
+    term.row(0) == second && term.row(0) != top
 }
 
 #[test]
-fn a_redraw_after_the_terminal_may_have_reset_sets_the_region_again() {
+fn no_frame_leaves_a_scroll_region_set() {
+    // Each case: a pane change after a full pane, and whether the frame may save the cursor.
+    let cases: Vec<(&str, PaneChange, bool)> = vec![
+        ("one push", PaneChange::Append(vec!["a".into()]), false),
+        (
+            "one push, saved cursor",
+            PaneChange::Append(vec!["a".into()]),
+            true,
+        ),
+        (
+            "three pushes",
+            PaneChange::Append(vec!["a".into(), "b".into(), "c".into()]),
+            false,
+        ),
+        (
+            "three pushes, saved cursor",
+            PaneChange::Append(vec![
+                "a".into(),
+                "\x1b[1mb\x1b[0m".into(),
+                "c\x1b[0m".into(),
+            ]),
+            true,
+        ),
+        (
+            "scrolling back",
+            PaneChange::Prepend(vec!["x".into(), "y".into()]),
+            false,
+        ),
+        (
+            "scrolling back, saved cursor",
+            PaneChange::Prepend(vec!["x".into()]),
+            true,
+        ),
+        ("a patch", PaneChange::Patch(vec![(3, "p".into())]), true),
+    ];
+    let status = status("184131", "1: #g(2)");
+    // The check itself tells a kept region from none.
+    let mut kept = full_pane(&status);
+    kept.feed("\x1b[2;22r");
+    assert!(!whole_screen_scrolls(&mut kept));
+    for (name, pane, save) in cases {
+        let mut term = full_pane(&status);
+        let mut frame = frame(pane, &status, "", 9);
+        frame.may_save_cursor = save;
+        let bytes = term.show(&frame);
+        // At most one region a frame, always released, before the cursor is put back.
+        let sets = bytes.matches(";22r").count();
+        assert!(sets <= 1, "{name}: {bytes:?}");
+        assert_eq!(bytes.matches("\x1b[r").count(), sets, "{name}: {bytes:?}");
+        if let Some(release) = bytes.rfind("\x1b[r") {
+            let park = bytes.rfind("\x1b8").or(bytes.rfind("\x1b[24;9H"));
+            assert!(
+                park > Some(release),
+                "{name}: cursor placed last: {bytes:?}"
+            );
+        }
+        assert_eq!(term.cursor(), (23, 8), "{name}: {bytes:?}");
+        assert!(whole_screen_scrolls(&mut term), "{name}: {bytes:?}");
+    }
+}
+
+#[test]
+fn a_frame_of_many_pushes_pays_for_the_region_once() {
     let status = status("184131", "1: #g(2)");
     let mut term = full_pane(&status);
-    let push = |term: &mut Terminal, text: &str| {
-        term.show(&frame(
-            PaneChange::Append(vec![text.into()]),
-            &status,
-            "",
-            9,
-        ))
-    };
-    assert!(push(&mut term, "a").starts_with("\x1b[2;22r"));
-    assert!(!push(&mut term, "b").contains("\x1b[2;22r"));
-    term.screen.invalidate();
-    assert!(push(&mut term, "c").starts_with("\x1b[2;22r"));
-}
-
-#[test]
-fn new_lines_fill_empty_rows_directly_before_scrolling() {
-    let mut term = Terminal::new(80, 24);
-    let status = status("184112", "1: #g(2)");
-    term.show(&frame(PaneChange::Redraw(vec!["a".into()]), &status, "", 9));
-    let bytes = term.show(&frame(PaneChange::Append(vec!["b".into()]), &status, "", 9));
-    assert_eq!(bytes, "\x1b[2;22r\x1b[3H\x1b[Kb\x1b[24;9H");
-    assert_eq!(
-        (
-            term.row(1).as_str(),
-            term.row(2).as_str(),
-            term.row(3).as_str()
-        ),
-        ("a", "b", "--")
-    );
+    let lines: Vec<PaneLine> = (0..5).map(|i| PaneLine::from(format!("new {i}"))).collect();
+    let bytes = term.show(&frame(PaneChange::Append(lines), &status, "", 9));
+    assert_eq!(bytes.matches("\x1b[2;22r").count(), 1, "{bytes:?}");
+    assert_eq!(bytes.matches("\x1b[21H\n\n\x1b[K").count(), 5, "{bytes:?}");
+    assert!(bytes.starts_with("\x1b[2;22r") && bytes.ends_with("new 4\x1b[r\x1b[24;9H"));
+    assert_eq!(term.row(21), "new 4");
+    assert_eq!(term.row(17), "new 0");
 }
 
 #[test]
@@ -248,7 +296,7 @@ fn scrolling_back_reveals_lines_at_the_top() {
         9,
     ));
     assert!(
-        bytes.starts_with("\x1b[2;6r\x1b[2H\x1bM\x1b[Kline 9\x1b[2H\x1bM\x1b[Kline 8\x1b["),
+        bytes.starts_with("\x1b[2;6r\x1b[2H\x1bM\x1b[Kline 9\x1b[2H\x1bM\x1b[Kline 8\x1b[r\x1b["),
         "{bytes:?}"
     );
     let pane: Vec<String> = (1..6).map(|r| term.row(r)).collect();
@@ -349,10 +397,7 @@ fn a_parked_cursor_is_saved_and_restored_around_pushes_and_ticks() {
         "",
         9,
     )));
-    assert_eq!(
-        bytes,
-        "\x1b7\x1b[2;22r\x1b[3H\x1b[K\x1b[7m184041\x1b[0m b\x1b8"
-    );
+    assert_eq!(bytes, "\x1b7\x1b[3H\x1b[K\x1b[7m184041\x1b[0m b\x1b8");
     assert_eq!(term.row(2), "184041 b");
     assert_eq!(term.cursor(), (23, 8));
     let second = status("184045", "1: #g(2)");
