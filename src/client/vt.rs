@@ -688,17 +688,26 @@ impl Vt100Ui {
                 let _ = write!(bar, "  \x1b[1;36m+{below}\x1b[22;39m");
             }
         }
+        // The active window is listed only while the user is scrolled up in it (r0c:
+        // `+33 h:1 a:0,1`); at the bottom its news is on screen.
         let mut activity = view.activity_windows.clone();
-        if !self.locked && view.next_seq > view.read_upto && !activity.contains(&view.window_index)
-        {
-            activity.push(view.window_index);
-            activity.sort_unstable();
+        let mut hilights = view.hilight_windows.clone();
+        if !self.locked {
+            for (list, unread) in [
+                (&mut activity, view.next_seq > view.read_upto),
+                (&mut hilights, view.active_hilight),
+            ] {
+                if unread && !list.contains(&view.window_index) {
+                    list.push(view.window_index);
+                    list.sort_unstable();
+                }
+            }
         }
-        if !view.hilight_windows.is_empty() {
+        if !hilights.is_empty() {
             let _ = write!(
                 bar,
                 "   \x1b[33mh:\x1b[1m{}\x1b[22;39m",
-                window_list(&view.hilight_windows)
+                window_list(&hilights)
             );
         }
         if !activity.is_empty() {

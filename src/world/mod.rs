@@ -341,6 +341,8 @@ pub struct View {
     pub read_upto: u64,
     /// Windows (by index) with unread mentions, other than the active one.
     pub hilight_windows: Vec<usize>,
+    /// The active window has an unread mention (shown in `h:` while scrolled up in it).
+    pub active_hilight: bool,
     /// Windows (by index) with unread messages, other than the active one.
     pub activity_windows: Vec<usize>,
     /// Activity-ordered nicks of a public channel, joined with ", ".
@@ -845,6 +847,7 @@ impl World {
             next_seq,
             waiting_for_store,
             read_upto: window.read_upto,
+            active_hilight: window.last_ping.is_some_and(|p| p >= window.read_upto),
             hilight_windows,
             activity_windows,
             nicklist,

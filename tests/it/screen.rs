@@ -961,3 +961,35 @@ fn assert_released(client: &TestClient) {
     let text = String::from_utf8_lossy(client.bytes()).into_owned();
     assert!(text.ends_with("\x1b7\x1b[r\x1b8"), "{}", printable(&text));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_in_the_active_window_while_scrolled_up_shows_in_h() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let (mut alice, mut bob) = alice_and_bob_in_g(&server).await;
+    let burst: String = (0..30).map(|i| format!("line {i}\n")).collect();
+    bob.send(burst.as_bytes()).await;
+    alice.expect_row(21, "line 29").await;
+    alice.send(b"\x1b[5~").await;
+    alice.expect_row(22, "+").await;
+    assert!(!alice.row(22).contains("h:"), "{:?}", alice.row(22));
+    bob.line("kywmyv: are you reading?").await;
+    alice.expect_row(22, "h:1").await;
+    // As r0c shows it: `+K   h:1   a:…1…`.
+    let bar = alice.row(22);
+    let (before_h, after_h) = bar.split_once("h:1").expect("h:1");
+    assert!(before_h.contains("  +"), "{bar:?}");
+    assert!(
+        after_h.split_once("a:").is_some_and(|(_, list)| list
+            .split_whitespace()
+            .next()
+            .is_some_and(|l| l.split(',').any(|w| w == "1"))),
+        "{bar:?}"
+    );
+    // Back at the bottom the mention is on screen and the lists drop the window.
+    alice.line("/l").await;
+    alice.expect("kywmyv: are you reading?").await;
+    alice.drain(Duration::from_millis(200)).await;
+    assert!(!alice.row(22).contains("h:1"), "{:?}", alice.row(22));
+    server.stop().await;
+}
