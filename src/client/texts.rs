@@ -8,17 +8,28 @@ const CMD: &str = "\x0b6";
 /// Back to plain text.
 const OFF: &str = "\x0f";
 
-/// The logo drawn with box and block characters, for charsets that have them.
-const LOGO_BOXES: &str = "\
-  ░▒▓█▀▀▄ ▄▀▀▀▄ ▄▀▀▀▀ ┌─[ retr0chat ]─┐
-  ░▒▓█▄▄▀ █ ▄ █ █     │ telnet · netcat │
-  ░▒▓█  █ ▀▄▄▄▀ ▀▄▄▄▄ ╘═════════════════╛";
+/// The logo drawn with box and block characters, for charsets that have them: the letters
+/// above the box, 21 columns, so it stays whole in the status window of a 40-column terminal.
+/// Written with `concat!` because a string continued with `\` loses the indentation of its
+/// next line.
+const LOGO_BOXES: &str = concat!(
+    "  ░▒▓█▀▀▄ ▄▀▀▀▄ ▄▀▀▀▀\n",
+    "  ░▒▓█▄▄▀ █ ▄ █ █\n",
+    "  ░▒▓█  █ ▀▄▄▄▀ ▀▄▄▄▄\n",
+    "  ┌──[ retr0chat ]──┐\n",
+    "  │ telnet · netcat │\n",
+    "  ╘═════════════════╛",
+);
 
 /// The same logo in plain ASCII.
-const LOGO_ASCII: &str = "\
-   _ __  / _ \\  ___   .-[ retr0chat ]-.
-  | '__|| |/| |/ __|  | telnet netcat |
-  |_|    \\__/  \\___|  '==============='";
+const LOGO_ASCII: &str = concat!(
+    "   _ __  / _ \\  ___\n",
+    "  | '__|| |/| |/ __|\n",
+    "  |_|    \\__/  \\___|\n",
+    "  .-[ retr0chat ]-.\n",
+    "  | telnet netcat |\n",
+    "  '==============='",
+);
 
 /// The welcome message: logo, version, quick start, then the MOTD if there is one.
 pub fn welcome(box_drawing: bool, motd: Option<&str>) -> String {
@@ -53,7 +64,7 @@ Windows:
   {CMD}/0{OFF}              back to this window, {CMD}/3{OFF} to window 3
 
 Text formatting:
-  {CMD}CTRL-K{OFF} then 0-9 or a-f (and optionally ,0-7 for a background): colour
+  {CMD}CTRL-K{OFF} colour: 0-9 or a-f, then ,0-7 for a background
   {CMD}CTRL-B{OFF} bold,  {CMD}CTRL-O{OFF} back to normal;  {CMD}/cmap{OFF} shows the colours
 
 Tips: {CMD}/mn{OFF} saves space on small screens, {CMD}/cy{OFF} colours nicknames,

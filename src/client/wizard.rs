@@ -564,7 +564,7 @@ impl Wizard {
         self.stage = Stage::Charset;
         self.input.clear();
         let mut out = clear().into_bytes();
-        out.extend_from_slice(b"\r\n which line looks like  \"hmr\"  or  \"dna\" ?");
+        out.extend_from_slice(b"\r\n which line looks like \"hmr\" or \"dna\" ?");
         let samples: [(char, Charset, &str); 5] = [
             ('A', Charset::Utf8, BOX_SAMPLE),
             ('B', Charset::Cp437, BOX_SAMPLE),

@@ -335,6 +335,19 @@ impl Lines {
             self.push(rest);
             return;
         }
+        // A paragraph indented with blanks keeps its indent on every line it wraps into (as
+        // long as that leaves most of the line), so indented help text stays in its column.
+        let lead = items
+            .iter()
+            .filter(|item| matches!(item, Item::Char(_)))
+            .take_while(|item| matches!(item, Item::Char(c) if c.is_whitespace()))
+            .count();
+        let lead = if lead * 2 <= first_width.min(rest_width) {
+            lead
+        } else {
+            0
+        };
+        let pad = vec![Item::Char(' '); lead];
         // A word is cut at blanks once it has a character; tokens between words open the next.
         let (mut words, mut word) = (Vec::new(), Vec::new());
         for item in items {
@@ -348,11 +361,13 @@ impl Lines {
             }
         }
         words.push(word);
-        let mut current = Vec::new();
+        // `current` always starts with the indent; what follows it is the line's words.
+        let words_in = |current: &[Item<'_>]| has_text(&current[lead..]);
+        let mut current = pad.clone();
         for mut word in words {
             loop {
                 let max = limit(self);
-                let gap = usize::from(has_text(&current) && has_text(&word));
+                let gap = usize::from(words_in(&current) && has_text(&word));
                 if width(&current) + gap + width(&word) <= max {
                     if gap == 1 {
                         current.push(Item::Char(' '));
@@ -360,21 +375,22 @@ impl Lines {
                     current.append(&mut word);
                     break;
                 }
-                if has_text(&current) {
+                if words_in(&current) {
                     self.push(&current);
-                    current.clear();
+                    current.clone_from(&pad);
                     continue;
                 }
                 // The word alone is wider than a line: cut it.
-                let cut = split_point(&word, max.saturating_sub(1).max(1));
+                let room = max.saturating_sub(width(&current));
+                let cut = split_point(&word, room.saturating_sub(1).max(1));
                 current.extend(word.drain(..cut));
                 current.push(Item::Char('-'));
                 self.push(&current);
-                current.clear();
+                current.clone_from(&pad);
             }
         }
         // Tokens left after the last character set nothing visible before the paragraph ends.
-        if has_text(&current) {
+        if words_in(&current) {
             self.push(&current);
         }
     }

@@ -248,6 +248,14 @@ impl TestClient {
         self.send(format!("\x1b[{rows};{cols}R").as_bytes()).await;
     }
 
+    /// Sizes the emulator without telling the server (the server learns the size some other
+    /// way, such as a telnet window-size report).
+    pub fn set_terminal_size(&mut self, cols: u16, rows: u16) {
+        self.terminal
+            .screen_mut()
+            .set_size(nonzero(rows), nonzero(cols));
+    }
+
     /// Sends bytes as they are.
     pub async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("send");

@@ -410,3 +410,49 @@ fn folded_sgr_is_the_state_after_all_codes() {
         assert_eq!(super::fold_sgr(sgrs.iter().copied()), *expected, "{sgrs:?}");
     }
 }
+
+#[test]
+fn indented_lines_keep_their_indent_when_wrapped_and_exact_fits_are_kept() {
+    let layout = crate::term::layout::Layout::for_width(80, true);
+    let style = MessageStyle {
+        margins: true,
+        colored_nicks: false,
+        view_mode: false,
+        unread: false,
+        hilight: false,
+    };
+    let plain = |text: &str| -> Vec<String> {
+        message_lines(&layout, 80, 0, "-nfo-", text, &style)
+            .iter()
+            .map(|line| crate::text::strip_formatting(&strip_sgr(line)))
+            .collect()
+    };
+    // Exactly as wide as the text column (66 at 80 columns in the status window).
+    let exact = format!("  {}", "x".repeat(64));
+    assert_eq!(
+        plain(&format!("\n{exact}"))[1],
+        format!("{}{exact}", " ".repeat(14))
+    );
+    // One column more: wrapped, and the continuation keeps the two-space indent.
+    let wider = format!("  {} tail", "y".repeat(60));
+    let lines = plain(&format!("\n{wider}"));
+    assert_eq!(lines[1], format!("{}  {}", " ".repeat(14), "y".repeat(60)));
+    assert_eq!(lines[2], format!("{}  tail", " ".repeat(14)));
+}
+
+fn strip_sgr(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
