@@ -98,6 +98,9 @@ pub struct Vt100Ui {
     /// A line-buffered client holds the answer to a size probe until Enter is pressed; the
     /// input line says so meanwhile (r0c's linemode notice).
     pub awaiting_enter: bool,
+    /// The status bar's clock shows no time before this (Unix seconds): the time of the
+    /// newest message drawn, so the clock is never behind a message on screen.
+    clock_floor: i64,
 }
 
 /// How far one PgUp or PgDn scrolls.
@@ -125,6 +128,7 @@ impl Vt100Ui {
             frame_drew_input: false,
             last_status: None,
             banner_shown: false,
+            clock_floor: 0,
             screen: Screen::new(cols, rows, swapped),
             channel: None,
             rows: VecDeque::new(),
@@ -250,6 +254,12 @@ impl Vt100Ui {
         let (cols, rows) = self.screen.size();
         let mut out = String::new();
         if cols < MIN_COLS || rows < MIN_ROWS {
+            // Once per size (a resize or CTRL-L draws it again), not once per event: a
+            // resize brings a window-size report, a probe answer and more.
+            if self.too_small && !std::mem::take(&mut self.force_redraw) {
+                return out;
+            }
+            self.force_redraw = false;
             let message = TOO_SMALL
                 .iter()
                 .find(|m| m.len() <= cols)
@@ -299,6 +309,16 @@ impl Vt100Ui {
         };
         if self.locked && !input_only {
             self.next_seq = view.next_seq;
+        }
+        if !matches!(pane, PaneChange::Unchanged)
+            && let Some(newest) = self
+                .rows
+                .iter()
+                .filter(|row| !row.notice)
+                .map(|row| row.unix_micros.div_euclid(1_000_000))
+                .max()
+        {
+            self.clock_floor = self.clock_floor.max(newest);
         }
         // On links of 3000 bps and less the status bar waits for the clock tick instead of
         // riding along with every chat update (r0c's saving for slow modems).
@@ -370,10 +390,17 @@ impl Vt100Ui {
             .notices
             .iter()
             .flat_map(|notice| {
+                // In the colours of its author, as in the status window: `-err-` bold yellow,
+                // `-nfo-` (and anything else) green.
+                let sgr = if notice.starts_with(crate::world::AUTHOR_ERROR) {
+                    "\x1b[1;33m"
+                } else {
+                    "\x1b[0;32m"
+                };
                 let wrapped = crate::term::layout::wrap(notice, width, width.saturating_sub(2));
-                wrapped.into_iter().enumerate().map(|(i, line)| {
+                wrapped.into_iter().enumerate().map(move |(i, line)| {
                     let line = if i == 0 { line } else { format!("  {line}") };
-                    PaneLine::from(format!("\x1b[1;33m{line}\x1b[0m"))
+                    PaneLine::from(format!("{sgr}{line}\x1b[0m"))
                 })
             })
             .collect();
@@ -663,9 +690,14 @@ impl Vt100Ui {
     /// The status bar of §1.2: clock, window, channel and count, `+K`, `h:`, `a:`, nicks.
     fn status_bar(&self, view: &View, cols: usize) -> String {
         // The clock moves in 5-second steps, in time with the idle tick, so frames in between
-        // never re-send the status bar just because a second passed.
+        // never re-send the status bar just because a second passed; only a newer message
+        // drawn moves it sooner.
         // UTC needs no time zone lookup: the time of day is the seconds since midnight.
-        let step = jiff::Timestamp::now().as_second().rem_euclid(86_400) / 5 * 5;
+        // A frame that draws a newer message moves the clock on to that message's second.
+        let now = jiff::Timestamp::now().as_second();
+        let step = (now - now.rem_euclid(5))
+            .max(self.clock_floor.min(now))
+            .rem_euclid(86_400);
         let mut bar = String::with_capacity(cols + 64);
         let _ = write!(
             bar,

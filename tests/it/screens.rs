@@ -136,10 +136,18 @@ async fn all_shots() -> Vec<Shot> {
         client.set_terminal_size(cols, rows);
         let [c1, c0] = cols.to_be_bytes();
         let [r1, r0] = rows.to_be_bytes();
+        let before = client.bytes().len();
         client
             .send(&[0xff, 0xfa, 0x1f, c1, c0, r1, r0, 0xff, 0xf0])
             .await;
+        // The size probe's answer arrives too, and a key: still one red page.
+        client.send(format!("\x1b[{rows};{cols}R").as_bytes()).await;
+        client.send(b"x").await;
         client.drain(Duration::from_millis(200)).await;
+        let pages = String::from_utf8_lossy(&client.bytes()[before..])
+            .matches("\x1b[1;37;41m")
+            .count();
+        assert_eq!(pages, 1, "the red page at {cols}x{rows} is sent once");
         shots.push(Shot::take(&client, "too small", false));
     }
     server.stop().await;
