@@ -4,6 +4,7 @@
 //! go to the [`Session`]. Feedback lands in the status window, with a one-line notice where the
 //! user is (see [`World::tell`]).
 
+use crate::client::command_table;
 use crate::client::session::{Outgoing, Session};
 use crate::client::texts;
 use crate::client::vt::ScrollStep;
@@ -36,6 +37,15 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
     };
     let error = |text: &str| world.tell(user, AUTHOR_ERROR, text);
     let info = |text: &str| world.tell(user, AUTHOR_INFO, text);
+    // Only the words of the command table run (`/0`, `/1`... aside), so `/help commands`,
+    // made from the same table, lists exactly what works.
+    let window_number = !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit());
+    if !window_number && command_table::find(&word).is_none() {
+        error(&format!(
+            "invalid command:  /{command_line}\n  if you meant to send that as a message,\n  escape the leading \"/\" by adding another \"/\"\n  /help commands lists them all"
+        ));
+        return Flow::Continue;
+    }
     match word.as_str() {
         "help" => {
             let page: String = arg

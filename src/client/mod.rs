@@ -6,6 +6,7 @@
 //! thousands online), so a slow client skips straight to the newest screen and costs at most its
 //! own small buffer.
 
+pub mod command_table;
 pub mod commands;
 pub mod flood;
 pub mod pacing;

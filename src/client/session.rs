@@ -899,6 +899,92 @@ mod tests {
         Arc::new(World::new(settings, store, CancellationToken::new()))
     }
 
+    /// Every line of the user's status window, without formatting.
+    fn status_lines(world: &World, user: UserId) -> Vec<String> {
+        world.store().flush();
+        world.switch_window(user, 0);
+        let view = world.view(user, None, usize::MAX).expect("view");
+        view.messages
+            .iter()
+            .map(|m| crate::text::strip_formatting(&m.text))
+            .collect()
+    }
+
+    #[test]
+    fn every_command_in_the_table_runs_and_help_lists_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = world(dir.path());
+        let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
+        let mut session = Session::new(user, world.clone());
+        let help = crate::client::texts::help_page("commands").expect("help page");
+        for command in crate::client::command_table::COMMANDS {
+            for name in command.names {
+                assert!(
+                    help.contains(&format!("/{name}")),
+                    "/help commands lists /{name}"
+                );
+                if matches!(*name, "quit" | "q" | "exit" | "sd") {
+                    continue;
+                }
+                let flow =
+                    crate::client::commands::execute(&mut session, &world, &format!("/{name}"));
+                assert_eq!(flow, crate::client::commands::Flow::Continue);
+                let said = status_lines(&world, user);
+                assert!(
+                    !said.iter().any(|l| l.contains("invalid command")),
+                    "/{name} runs: {said:?}"
+                );
+            }
+        }
+        crate::client::commands::execute(&mut session, &world, "/nosuchcommand");
+        let said = status_lines(&world, user);
+        assert!(said.iter().any(|l| l.contains("invalid command")));
+    }
+
+    #[test]
+    fn help_teaches_every_command_and_key_the_readme_teaches() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        // What the README teaches users is in its section on connecting.
+        let start = readme
+            .find("## Connecting")
+            .expect("the README has a Connecting section");
+        let readme = &readme[start..];
+        let readme = &readme[..readme[3..]
+            .find("\n## ")
+            .map_or(readme.len(), |end| end + 3)];
+        let help = format!(
+            "{}\n{}",
+            crate::client::texts::help_page("commands").expect("commands"),
+            crate::client::texts::help_page("hotkeys").expect("hotkeys")
+        );
+        let words = readme.split(|c: char| c.is_whitespace() || "`(),;|".contains(c));
+        let mut checked = 0;
+        for word in words {
+            let command = word.strip_prefix('/').filter(|w| {
+                !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'?')
+            });
+            if let Some(command) = command {
+                // Paths like /dev/tcp are not commands; anything else the README shows is.
+                if crate::client::command_table::find(command).is_some() || !word[1..].contains('/')
+                {
+                    assert!(
+                        help.contains(&format!("/{command}")),
+                        "/help lists /{command}"
+                    );
+                    checked += 1;
+                }
+            }
+            if word.starts_with("CTRL-") && word.len() == 6 {
+                assert!(help.contains(word), "/help hotkeys lists {word}");
+                checked += 1;
+            }
+        }
+        for key in ["Tab", "PgUp", "PgDn"] {
+            assert!(help.contains(key), "{key}");
+        }
+        assert!(checked > 20, "the README was read: {checked}");
+    }
+
     /// Renders a frame in `charset` and reads it back the way that client's terminal shows it.
     fn screen_in(session: &mut Session, charset: Charset) -> vt100::Parser {
         session.set_charset(charset);

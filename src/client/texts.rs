@@ -4,6 +4,8 @@
 //! (CTRL-K colour, CTRL-B bold, CTRL-O reset), so every renderer shows them its own way.
 
 /// Cyan, the colour r0c uses for commands in its help.
+use crate::client::command_table::{COMMANDS, HOTKEYS, Section};
+
 const CMD: &str = "\x0b6";
 /// Back to plain text.
 const OFF: &str = "\x0f";
@@ -122,47 +124,51 @@ In teletype mode the status bar and your input share the last line."
         .to_string()
 }
 
-fn commands() -> String {
-    format!(
-        "\
-\x0bb=== talking ===\x0f
-  {CMD}/nick{OFF} or {CMD}/n{OFF} NAME        change your nickname
-  {CMD}/join{OFF} or {CMD}/j{OFF} #NAME       join or create a channel
-  {CMD}/part{OFF} or {CMD}/p{OFF}             leave the current channel
-  {CMD}/topic{OFF} or {CMD}/t{OFF} TEXT       change the channel topic
-  {CMD}/me{OFF} TEXT                 describe what you do
-  {CMD}/msg{OFF} or {CMD}/m{OFF} NICK TEXT    private message
-  {CMD}/quit{OFF} or {CMD}/q{OFF}             disconnect
-  {CMD}//text{OFF}                   send a line that starts with /
-\x0bb=== information ===\x0f
-  {CMD}/help{OFF}  {CMD}/names{OFF} ({CMD}/na{OFF})  {CMD}/status{OFF} ({CMD}/st{OFF})  {CMD}/cfg{OFF}
-\x0bb=== settings ===\x0f
-  {CMD}/b0{OFF}..{CMD}/b3{OFF}  bell: off, mentions elsewhere, all mentions, everything; {CMD}/b?{OFF} shows it
-  {CMD}/ey{OFF} {CMD}/en{OFF}   mentions by @all / @everyone on or off
-  {CMD}/hsy{OFF} {CMD}/hsn{OFF} copy mentions into the status window on or off
-  {CMD}/cy{OFF} {CMD}/cn{OFF}   coloured nicknames on or off
-  {CMD}/my{OFF} {CMD}/mn{OFF}   wrapped lines indented under the text, or not
-  {CMD}/sw{OFF} N {CMD}/sh{OFF} N  set the screen width / height by hand
-  {CMD}/r{OFF}          redraw the screen ({CMD}CTRL-L{OFF})
-\x0bb=== windows ===\x0f
-  {CMD}/0{OFF} {CMD}/1{OFF} ...  go to a window;  {CMD}/cls{OFF} clears a private window
-\x0bb=== admin ===\x0f
-  {CMD}/auth{OFF} PASSWORD   become an administrator
-  {CMD}/fill{OFF} N TEXT     post N numbered lines
-  {CMD}/bc{OFF} TEXT         broadcast to every window
-  {CMD}/cls{OFF}             clear a public channel's screen (history stays stored)
-  {CMD}/sd{OFF}              shut the server down"
-    )
+/// The width of the left column of the command and hotkey tables.
+const HELP_COLUMN: usize = 18;
+
+/// `name` in the command colour, padded to [`HELP_COLUMN`] by its visible width.
+fn help_entry(visible: &str) -> String {
+    let padding = HELP_COLUMN.saturating_sub(visible.chars().count()).max(1);
+    format!("  {CMD}{visible}{OFF}{}", " ".repeat(padding))
 }
 
+/// `/help commands`, made from [`COMMANDS`] so it lists exactly what runs.
+fn commands() -> String {
+    let mut page = Vec::new();
+    for section in Section::ALL {
+        page.push(format!("\x0bb=== {} ===\x0f", section.title()));
+        for command in COMMANDS.iter().filter(|c| c.section == section) {
+            let mut left: Vec<String> = command.names.iter().map(|n| format!("/{n}")).collect();
+            if !command.args.is_empty() {
+                left.push(command.args.to_string());
+            }
+            page.push(format!(
+                "{}{}",
+                help_entry(&left.join(" ")),
+                command.summary
+            ));
+        }
+        // The two forms that are not words of the table.
+        match section {
+            Section::Talking => page.push(format!(
+                "{}send a line that starts with /",
+                help_entry("//text")
+            )),
+            Section::Moving => {
+                page.push(format!("{}go to window 0, 1, ...", help_entry("/0 /1 ...")));
+            }
+            _ => {}
+        }
+    }
+    page.join("\n")
+}
+
+/// `/help hotkeys`, made from [`HOTKEYS`].
 fn hotkeys() -> String {
-    format!(
-        "\
-  {CMD}Up{OFF} / {CMD}Down{OFF}        what you sent before
-  {CMD}Left{OFF} / {CMD}Right{OFF}     move in the input line; {CMD}Home{OFF} / {CMD}End{OFF} jump
-  {CMD}PgUp{OFF} / {CMD}PgDn{OFF}      scroll ({CMD}CTRL-U{OFF} / {CMD}CTRL-D{OFF} where those keys are missing)
-  {CMD}CTRL-A{OFF} / {CMD}CTRL-X{OFF}  previous / next window
-  {CMD}CTRL-L{OFF}           redraw
-  {CMD}CTRL-K{OFF} {CMD}CTRL-B{OFF} {CMD}CTRL-O{OFF}  colour, bold, normal text"
-    )
+    HOTKEYS
+        .iter()
+        .map(|key| format!("{}{}", help_entry(&key.keys.join(" ")), key.summary))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -1,0 +1,264 @@
+//! The table of every slash command and hotkey: what `/help commands` and `/help hotkeys`
+//! show, and the words `commands::execute` accepts, so help and behaviour cannot drift apart.
+
+/// Which part of `/help commands` a command is listed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Talking,
+    Moving,
+    Information,
+    Settings,
+    Admin,
+}
+
+impl Section {
+    /// Every section, in the order the help page lists them.
+    pub const ALL: [Section; 5] = [
+        Section::Talking,
+        Section::Moving,
+        Section::Information,
+        Section::Settings,
+        Section::Admin,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::Talking => "talking",
+            Section::Moving => "windows and scrolling",
+            Section::Information => "information",
+            Section::Settings => "settings",
+            Section::Admin => "admin (after /auth; localhost is admin unless --ara)",
+        }
+    }
+}
+
+/// One command: the words that run it (the first is its name), what follows it, and what it
+/// does, in a few words.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandInfo {
+    pub names: &'static [&'static str],
+    pub args: &'static str,
+    pub summary: &'static str,
+    pub section: Section,
+}
+
+const fn command(
+    section: Section,
+    names: &'static [&'static str],
+    args: &'static str,
+    summary: &'static str,
+) -> CommandInfo {
+    CommandInfo {
+        names,
+        args,
+        summary,
+        section,
+    }
+}
+
+use Section::{Admin, Information, Moving, Settings, Talking};
+
+/// Every slash command. `/0`, `/1`... (go to a window) and `//text` (a line that starts with
+/// a slash) are not words of their own; `commands::execute` handles them before this table.
+pub const COMMANDS: &[CommandInfo] = &[
+    command(Talking, &["nick", "n"], "NAME", "change your nickname"),
+    command(
+        Talking,
+        &["join", "j"],
+        "#NAME",
+        "join or create a channel, or go to it",
+    ),
+    command(Talking, &["part", "p"], "", "leave the current channel"),
+    command(Talking, &["topic", "t"], "TEXT", "change the channel topic"),
+    command(Talking, &["me"], "TEXT", "describe what you do"),
+    command(
+        Talking,
+        &["msg", "m"],
+        "NICK TEXT",
+        "private message, in a window of its own",
+    ),
+    command(Talking, &["quit", "q", "exit"], "", "disconnect"),
+    command(
+        Moving,
+        &["u", "up"],
+        "",
+        "scroll one page up (PgUp, CTRL-U)",
+    ),
+    command(
+        Moving,
+        &["d", "down"],
+        "",
+        "scroll one page down (PgDn, CTRL-D)",
+    ),
+    command(Moving, &["l", "latest"], "", "back to the newest messages"),
+    command(
+        Moving,
+        &["g", "goto"],
+        "WHEN",
+        "jump to 19:47, 2018-01-21, a message number or 34%",
+    ),
+    command(
+        Moving,
+        &["a"],
+        "",
+        "go to the window that needs you most (CTRL-E)",
+    ),
+    command(
+        Moving,
+        &["v", "view"],
+        "",
+        "hide or show nicks and times (CTRL-N)",
+    ),
+    command(
+        Moving,
+        &["cls", "clear"],
+        "",
+        "clear the window's screen (history stays)",
+    ),
+    command(
+        Information,
+        &["help"],
+        "PAGE",
+        "help: intro, about, ui, commands, hotkeys",
+    ),
+    command(Information, &["names", "na"], "", "who is in this channel"),
+    command(
+        Information,
+        &["status", "st"],
+        "",
+        "users and channels on the server",
+    ),
+    command(Information, &["cfg"], "", "your terminal and settings"),
+    command(Information, &["cmap"], "", "the colour codes"),
+    command(
+        Settings,
+        &["b0", "b1", "b2", "b3"],
+        "",
+        "bell: off, mentions elsewhere, all mentions, everything",
+    ),
+    command(Settings, &["b?"], "", "which bell setting is on"),
+    command(
+        Settings,
+        &["ey", "en"],
+        "",
+        "mentions by @all / @everyone on or off",
+    ),
+    command(
+        Settings,
+        &["hsy", "hsn"],
+        "",
+        "copy mentions into the status window or not",
+    ),
+    command(Settings, &["cy", "cn"], "", "coloured nicknames on or off"),
+    command(
+        Settings,
+        &["my", "mn"],
+        "",
+        "wrapped lines indented under the text or not",
+    ),
+    command(Settings, &["sw"], "N", "set the screen width by hand"),
+    command(Settings, &["sh"], "N", "set the screen height by hand"),
+    command(
+        Settings,
+        &["ss"],
+        "N|N%",
+        "scroll by N lines or N% of the screen (0: a page)",
+    ),
+    command(
+        Settings,
+        &["sy"],
+        "[N]",
+        "slowmo on, for telnet.exe on Windows",
+    ),
+    command(Settings, &["sn"], "", "slowmo off"),
+    command(Settings, &["r", "redraw"], "", "redraw the screen (CTRL-L)"),
+    command(Admin, &["auth"], "PASSWORD", "become an administrator"),
+    command(Admin, &["fill"], "N TEXT", "post N numbered lines"),
+    command(Admin, &["bc"], "TEXT", "broadcast to every window"),
+    command(Admin, &["sd"], "", "shut the server down"),
+];
+
+/// One hotkey (or a few that belong together) and what it does.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyInfo {
+    pub keys: &'static [&'static str],
+    pub summary: &'static str,
+}
+
+/// Every hotkey the session acts on.
+pub const HOTKEYS: &[KeyInfo] = &[
+    KeyInfo {
+        keys: &["Up", "Down"],
+        summary: "what you sent before",
+    },
+    KeyInfo {
+        keys: &["Left", "Right"],
+        summary: "move in the input line",
+    },
+    KeyInfo {
+        keys: &["Home", "End"],
+        summary: "start or end of the input line",
+    },
+    KeyInfo {
+        keys: &["PgUp", "PgDn"],
+        summary: "scroll a page",
+    },
+    KeyInfo {
+        keys: &["CTRL-U", "CTRL-D"],
+        summary: "scroll a page, where PgUp and PgDn are missing",
+    },
+    KeyInfo {
+        keys: &["CTRL-A", "CTRL-X"],
+        summary: "previous / next window",
+    },
+    KeyInfo {
+        keys: &["CTRL-E"],
+        summary: "go to the window that needs you most",
+    },
+    KeyInfo {
+        keys: &["CTRL-N"],
+        summary: "hide or show nicks and times",
+    },
+    KeyInfo {
+        keys: &["Tab"],
+        summary: "complete a nick; again for the next one",
+    },
+    KeyInfo {
+        keys: &["CTRL-L", "CTRL-R"],
+        summary: "redraw",
+    },
+    KeyInfo {
+        keys: &["CTRL-K", "CTRL-B", "CTRL-O"],
+        summary: "colour (CTRL-K 9 red), bold, plain text",
+    },
+];
+
+/// The command a typed word (already in lower case) runs, if any.
+pub fn find(word: &str) -> Option<&'static CommandInfo> {
+    COMMANDS.iter().find(|c| c.names.contains(&word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_names_one_command() {
+        let mut seen = std::collections::HashSet::new();
+        for command in COMMANDS {
+            for name in command.names {
+                assert!(seen.insert(*name), "/{name} is listed twice");
+                assert_eq!(
+                    *name,
+                    name.to_lowercase(),
+                    "words are matched in lower case"
+                );
+                assert!(find(name).is_some());
+            }
+        }
+        assert!(find("nosuchcommand").is_none());
+        for section in Section::ALL {
+            assert!(COMMANDS.iter().any(|c| c.section == section), "{section:?}");
+        }
+    }
+}
