@@ -93,6 +93,10 @@ pub struct Vt100Ui {
     pub notices_shown: usize,
     /// The status bar as last rendered.
     last_status: Option<String>,
+    /// The pane's rows skip messages: a slow link was sent only the newest lines of a burst,
+    /// so the rows above them are not where the history continues. Scrolling back then draws
+    /// the page above the newest line anew instead of revealing lines above the top row.
+    pane_gap: bool,
     /// The linemode "please press ENTER" banner is on screen.
     banner_shown: bool,
     /// A line-buffered client holds the answer to a size probe until Enter is pressed; the
@@ -107,6 +111,18 @@ pub enum ScrollStep {
     Lines(usize),
     /// A share of the chat pane's height (r0c's default is the height less one line).
     Percent(f64),
+}
+
+impl ScrollStep {
+    /// How many lines one page scrolls on a terminal of `rows` rows (at least one).
+    pub fn lines(self, rows: usize) -> usize {
+        let page = rows.saturating_sub(4).max(1);
+        let step = match self {
+            ScrollStep::Lines(lines) => lines,
+            ScrollStep::Percent(percent) => (page as f64 * percent / 100.0) as usize,
+        };
+        step.max(1)
+    }
 }
 
 impl Vt100Ui {
@@ -125,6 +141,7 @@ impl Vt100Ui {
             frame_drew_input: false,
             last_status: None,
             banner_shown: false,
+            pane_gap: false,
             screen: Screen::new(cols, rows, swapped),
             channel: None,
             rows: VecDeque::new(),
@@ -163,6 +180,12 @@ impl Vt100Ui {
         }
     }
 
+    /// Draws the input line again at the next frame: a line-buffered terminal printed its
+    /// answer to a size probe over it (`^[[24;80R`), as it echoes everything that is typed.
+    pub fn repaint_input_line(&mut self) {
+        self.screen.forget_input_line();
+    }
+
     /// What gives the client its whole screen back as it leaves (the pane's scroll region
     /// stays set between frames).
     pub fn release_region(&mut self) -> &'static str {
@@ -178,12 +201,10 @@ impl Vt100Ui {
     /// Scrolls a page (`pages` = -1 up, +1 down) at the next frame.
     pub fn scroll_pages(&mut self, pages: isize) {
         let (_, rows) = self.screen.size();
-        let page = rows.saturating_sub(4).max(1);
-        let step = match self.scroll_step {
-            ScrollStep::Lines(lines) => lines,
-            ScrollStep::Percent(percent) => (page as f64 * percent / 100.0) as usize,
-        };
-        self.pending_scroll += pages * step.max(1) as isize;
+        let step = isize::try_from(self.scroll_step.lines(rows)).unwrap_or(isize::MAX);
+        self.pending_scroll = self
+            .pending_scroll
+            .saturating_add(pages.saturating_mul(step));
     }
 
     /// Shows the window from message `seq` on (`/g`); if that cannot fill the pane, the view
@@ -269,6 +290,18 @@ impl Vt100Ui {
             out.push_str("\x1b[H\x1b[J");
             self.redraw();
         }
+        if self.awaiting_enter && !std::mem::replace(&mut self.banner_shown, true) {
+            // r0c's linemode notice goes on a cleared screen, and this frame then draws the
+            // whole screen over it, so it never hides what the pane shows; the input line keeps
+            // saying it until the answer arrives.
+            out.push_str(
+                "\x1b[H\x1b[J\r\n   *** please press ENTER  (due to linemode) ***\r\n\r\n",
+            );
+            self.redraw();
+        }
+        if !self.awaiting_enter {
+            self.banner_shown = false;
+        }
         let switched = self.channel != Some(view.channel);
         let layout = Layout::for_width(cols, view.kind == ChannelKind::Status);
         let full = switched || view.redraw || self.force_redraw || self.screen.needs_redraw();
@@ -281,6 +314,12 @@ impl Vt100Ui {
             if switched {
                 self.locked = true;
                 self.pending_scroll = 0;
+            }
+            // A scroll asked for together with a redraw (a line-buffered client's PgUp arrives
+            // with its Enter, which redraws) moves the view first; the redraw then shows it.
+            let amount = std::mem::take(&mut self.pending_scroll);
+            if amount != 0 {
+                let _ = self.scroll(world, user, view, &layout, amount);
             }
             self.full_pane(world, user, view, &layout)
         } else if self.pending_scroll != 0 {
@@ -330,23 +369,6 @@ impl Vt100Ui {
         self.screen.render(&frame, &mut out);
         if !input_only {
             self.frame_drew_input = self.screen.drew_input();
-        }
-        if self.awaiting_enter && !std::mem::replace(&mut self.banner_shown, true) {
-            // r0c's linemode notice in the middle of the pane; the redraw after Enter clears it.
-            let row = rows / 2;
-            let _ = write!(
-                out,
-                "\x1b[{row}H\x1b[K   \x1b[1m*** please press ENTER  (due to linemode) ***\x1b[0m\x1b[{};{}H",
-                if self.swapped {
-                    rows.saturating_sub(1)
-                } else {
-                    rows
-                },
-                cursor_col
-            );
-        }
-        if !self.awaiting_enter {
-            self.banner_shown = false;
         }
         out
     }
@@ -513,6 +535,7 @@ impl Vt100Ui {
     }
 
     fn set_rows(&mut self, lines: Vec<(RowRef, PaneLine)>) -> PaneChange {
+        self.pane_gap = false;
         self.rows = lines.iter().map(|(row, _)| *row).collect();
         PaneChange::Redraw(lines.into_iter().map(|(_, text)| text).collect())
     }
@@ -541,6 +564,9 @@ impl Vt100Ui {
         let keep = self.line_budget.map_or(pane_rows, |budget| budget.max(1));
         let shown = &new[new.len().saturating_sub(keep)..];
         let mut lines = self.rows_of(view, layout, shown);
+        if shown.len() < new.len() || lines.len() > keep {
+            self.pane_gap = true;
+        }
         if lines.len() > keep {
             // A slow link shows the newest lines now rather than all of them much later, and
             // never a whole new pane for being behind: at 1200 bps that would take 15 s.
@@ -571,6 +597,9 @@ impl Vt100Ui {
     ) -> PaneChange {
         let pane_rows = self.screen.pane_rows();
         let want = amount.unsigned_abs();
+        if amount < 0 && self.pane_gap {
+            return self.page_above_gap(world, user, view, layout, want);
+        }
         if amount < 0 {
             let Some((top, _)) = self.message_rows_bounds() else {
                 return PaneChange::Unchanged;
@@ -623,6 +652,46 @@ impl Vt100Ui {
             }
             PaneChange::Append(after.into_iter().map(|(_, text)| text).collect())
         }
+    }
+
+    /// Scrolls back `want` lines from the bottom row of a pane with a gap (see `pane_gap`):
+    /// the page that ends `want` lines above the bottom row is drawn whole, so every line a
+    /// slow link skipped is reached page by page. The first page of the window is as far as
+    /// it goes.
+    fn page_above_gap(
+        &mut self,
+        world: &World,
+        user: UserId,
+        view: &View,
+        layout: &Layout,
+        want: usize,
+    ) -> PaneChange {
+        let Some((_, bottom)) = self.message_rows_bounds() else {
+            return PaneChange::Unchanged;
+        };
+        let pane_rows = self.screen.pane_rows();
+        let count = want.saturating_add(pane_rows);
+        let mut messages = world.messages(user, view.channel, Around::Before(bottom.seq), count);
+        messages.extend(
+            world
+                .messages(user, view.channel, Around::From(bottom.seq), 1)
+                .into_iter()
+                .filter(|m| m.seq == bottom.seq),
+        );
+        let mut lines = self.rows_of(view, layout, &messages);
+        lines.retain(|(row, _)| row.seq < bottom.seq || row.line <= bottom.line);
+        let end = lines
+            .len()
+            .saturating_sub(want)
+            .max(pane_rows.min(lines.len()));
+        if end == lines.len() {
+            return PaneChange::Unchanged;
+        }
+        lines.truncate(end);
+        let start = end.saturating_sub(pane_rows);
+        lines.drain(..start);
+        self.locked = false;
+        self.set_rows(lines)
     }
 
     /// Repaints the timestamps of rows drawn as unread that the user has read since.
