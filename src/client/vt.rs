@@ -654,10 +654,11 @@ impl Vt100Ui {
         }
     }
 
-    /// Scrolls back `want` lines from the bottom row of a pane with a gap (see `pane_gap`):
-    /// the page that ends `want` lines above the bottom row is drawn whole, so every line a
-    /// slow link skipped is reached page by page. The first page of the window is as far as
-    /// it goes.
+    /// Scrolls back from a pane with a gap (see `pane_gap`). Only the rows at the bottom that
+    /// follow each other in the history were seen as a page, so the new page ends at the top
+    /// of that run (one line of overlap, as between ordinary pages), at most `want` lines up,
+    /// and is drawn whole: every line a slow link skipped is reached page by page. With no
+    /// run at all, that is the page above the newest line.
     fn page_above_gap(
         &mut self,
         world: &World,
@@ -669,8 +670,15 @@ impl Vt100Ui {
         let Some((_, bottom)) = self.message_rows_bounds() else {
             return PaneChange::Unchanged;
         };
+        let message_rows: Vec<RowRef> = self.rows.iter().filter(|r| !r.notice).copied().collect();
+        let run = 1 + message_rows
+            .windows(2)
+            .rev()
+            .take_while(|pair| follows(pair[0], pair[1]))
+            .count();
+        let back = want.min(run - 1);
         let pane_rows = self.screen.pane_rows();
-        let count = want.saturating_add(pane_rows);
+        let count = back.saturating_add(pane_rows);
         let mut messages = world.messages(user, view.channel, Around::Before(bottom.seq), count);
         messages.extend(
             world
@@ -680,17 +688,17 @@ impl Vt100Ui {
         );
         let mut lines = self.rows_of(view, layout, &messages);
         lines.retain(|(row, _)| row.seq < bottom.seq || row.line <= bottom.line);
+        // Scrolling stops at the first page of the window.
         let end = lines
             .len()
-            .saturating_sub(want)
+            .saturating_sub(back)
             .max(pane_rows.min(lines.len()));
-        if end == lines.len() {
-            return PaneChange::Unchanged;
-        }
         lines.truncate(end);
         let start = end.saturating_sub(pane_rows);
         lines.drain(..start);
-        self.locked = false;
+        self.locked = lines
+            .last()
+            .is_some_and(|(r, _)| r.seq + 1 >= view.next_seq && r.line + 1 == r.lines);
         self.set_rows(lines)
     }
 
@@ -826,6 +834,16 @@ impl Vt100Ui {
         let visible = input_preview(chars, self.lineview, free);
         let cursor_col = nick_len + 3 + between(self.lineview, cursor);
         (prompt_nick, visible, cursor_col)
+    }
+}
+
+/// Whether row `next` shows the line right after row `previous` in the window's history
+/// (sequence numbers grow by one per message).
+fn follows(previous: RowRef, next: RowRef) -> bool {
+    if next.seq == previous.seq {
+        next.line == previous.line + 1
+    } else {
+        next.seq == previous.seq + 1 && next.line == 0 && previous.line + 1 == previous.lines
     }
 }
 

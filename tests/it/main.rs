@@ -12,6 +12,7 @@ mod migration;
 mod process;
 mod properties;
 mod screen;
+mod scrolling;
 mod store_failure;
 mod stress;
 mod support;
