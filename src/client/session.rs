@@ -991,6 +991,49 @@ mod tests {
     }
 
     #[test]
+    fn a_line_buffered_client_scrolls_with_the_keys_of_its_line_and_gets_its_probe_last() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = world(dir.path());
+        let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
+        let mut session = Session::new(user, world.clone());
+        session.configure(&crate::client::wizard::ClientSettings {
+            linemode: true,
+            echo: true,
+            ..Default::default()
+        });
+        world.join(user, "g").expect("join");
+        world.fill(user, 60, "f").expect("fill");
+        world.store().flush();
+        session.probe_size();
+        let first = session.render();
+        // The probe comes after the frame, so the terminal's echo of the answer lands on the
+        // input line, which is drawn again a moment later.
+        assert!(first.ends_with(SIZE_PROBE), "{first:?}");
+        assert!(session.echo_cleanup_at().is_some());
+        session.clean_echo();
+        let again = session.render();
+        assert!(again.contains("please press ENTER"), "{again:?}");
+        assert!(session.echo_cleanup_at().is_none());
+        // PgUp twice and Enter in one read: the redraw shows the page two steps back.
+        let mut parser = vt100::Parser::new(
+            std::num::NonZeroU16::new(24).expect("rows"),
+            std::num::NonZeroU16::new(80).expect("cols"),
+            0,
+        );
+        parser.process(first.as_bytes());
+        parser.process(again.as_bytes());
+        assert!(parser.screen().contents().contains(" f 59"));
+        let _ = session.handle_text("\x1b[5~\x1b[5~\n");
+        parser.process(session.render().as_bytes());
+        let bottom = parser.screen().contents_between(21, 0, 21, 80);
+        assert!(
+            bottom.trim_end().ends_with(" f 19"),
+            "{}",
+            parser.screen().contents()
+        );
+    }
+
+    #[test]
     fn every_charset_keeps_the_layout_aligned() {
         let dir = tempfile::tempdir().expect("tempdir");
         let world = world(dir.path());
