@@ -419,6 +419,11 @@ async fn converse<S>(
                 .as_ref()
                 .and_then(Session::next_release)
                 .map(Instant::from_std);
+            // The input line is drawn again over a terminal's echo of a probe's answer.
+            let echo_cleanup_at = session
+                .as_ref()
+                .and_then(Session::echo_cleanup_at)
+                .map(Instant::from_std);
             // One timer for every deadline in force: timers made anew on every turn of the
             // loop cost more than the frames themselves when thousands of clients are busy.
             let stall_deadline = output_moved + arrival.stall_timeout;
@@ -428,6 +433,7 @@ async fn converse<S>(
                 escape_deadline,
                 session.is_none().then_some(wizard_deadline),
                 release_at,
+                echo_cleanup_at,
                 (!heard_anything).then_some(first_input_deadline),
                 (!out.is_empty()).then_some(stall_deadline),
                 (!out.is_empty() && !write_ready).then_some(write_ready_at),
@@ -608,6 +614,12 @@ async fn converse<S>(
                         && let Some(chat) = session.as_mut()
                     {
                         chat.release_held();
+                    }
+                    if echo_cleanup_at.is_some_and(|at| now >= at)
+                        && let Some(chat) = session.as_mut()
+                    {
+                        chat.clean_echo();
+                        dirty = true;
                     }
                     // Last, so the frame shows what the timers above changed.
                     if dirty && room && now >= next_frame

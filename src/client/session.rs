@@ -34,6 +34,14 @@ const SPEED_TEST_WINDOW: Duration = Duration::from_secs(10);
 /// `client::pacing`).
 pub const PACED_BPS: u32 = 12_000;
 
+/// The cursor-position probe: save the cursor, go to the far corner, ask where the cursor
+/// is, restore it.
+const SIZE_PROBE: &str = "\x1b[s\x1b[999;999H\x1b[6n\x1b[u";
+
+/// How long after a probe to a client that echoes locally its input line is drawn again: the
+/// terminal has printed its answer there by then (it does so as soon as the probe arrives).
+const ECHO_CLEANUP_DELAY: Duration = Duration::from_millis(300);
+
 /// No bell this soon after the user pressed Enter.
 const QUIET_AFTER_ENTER: Duration = Duration::from_millis(100);
 
@@ -83,6 +91,10 @@ pub struct Session {
     muted_told: Option<Instant>,
     /// The last frame left out messages the store had not committed yet.
     waiting_for_store: bool,
+    /// A size probe waits to be sent after the next frame (clients that echo locally).
+    probe_after_frame: bool,
+    /// When to draw the input line again over the echo of a probe's answer.
+    echo_cleanup_at: Option<Instant>,
     /// Log lines of admin commands refused to this user, who could type them in a loop.
     pub(crate) denied_log: crate::log_limit::LogLimit,
     /// The clock of `denied_log` starts here.
@@ -192,6 +204,8 @@ impl Session {
             paste: Vec::new(),
             muted_told: None,
             waiting_for_store: false,
+            probe_after_frame: false,
+            echo_cleanup_at: None,
             denied_log: crate::log_limit::LogLimit::per_minute(DENIED_LOG_LINES_PER_MINUTE),
             started: Instant::now(),
         }
@@ -387,22 +401,57 @@ impl Session {
 
     /// Sends the cursor-position probe `ESC[s ESC[999;999H ESC[6n ESC[u`; the terminal answers
     /// with where the cursor ended up, which is its size. Teletype clients are never probed.
+    ///
+    /// A client that echoes locally also prints the answer where its cursor is (`^[[24;80R`,
+    /// and a line-buffered one holds the answer until Enter). Its probe goes after the next
+    /// frame, so that echo lands on the input line, which is drawn again a moment later.
     pub fn probe_size(&mut self) {
+        if !self.is_vt100() {
+            return;
+        }
+        if self.local_echo {
+            self.probe_after_frame = true;
+        } else {
+            self.pending_output.push_str(SIZE_PROBE);
+        }
+        self.expect_probe_answer();
+    }
+
+    /// A probe is on its way: a line-buffered client holds the answer until Enter, so its
+    /// input line says so meanwhile.
+    fn expect_probe_answer(&mut self) {
         if let Ui::Vt100(vt) = &mut self.ui {
-            self.pending_output
-                .push_str("\x1b[s\x1b[999;999H\x1b[6n\x1b[u");
-            // A line-buffered client holds the answer until Enter: say so where it types.
             vt.awaiting_enter = self.local_echo;
         }
     }
 
+    /// When the input line is to be drawn again over the terminal's echo of a probe's answer.
+    pub fn echo_cleanup_at(&self) -> Option<Instant> {
+        self.echo_cleanup_at
+    }
+
+    /// Draws the input line again at the next frame, over the terminal's echo of a probe's
+    /// answer (see [`Session::probe_size`]).
+    pub fn clean_echo(&mut self) {
+        self.echo_cleanup_at = None;
+        if let Ui::Vt100(vt) = &mut self.ui {
+            vt.repaint_input_line();
+        }
+    }
+
     /// r0c's link-speed test: two size probes with 120 bytes of padding between them; the
-    /// time between the two answers tells the speed (1120 bits).
+    /// time between the two answers tells the speed (1120 bits). The probes go before the
+    /// frame, in this order, whether or not the client echoes.
     pub fn start_speed_test(&mut self) {
         self.pending_output.push_str("\n running speedtest... ");
-        self.probe_size();
-        self.pending_output.push_str(&"\x1b[0m".repeat(30));
-        self.probe_size();
+        if self.is_vt100() {
+            self.pending_output.push_str(SIZE_PROBE);
+            self.pending_output.push_str(&"\x1b[0m".repeat(30));
+            self.pending_output.push_str(SIZE_PROBE);
+            self.expect_probe_answer();
+        } else {
+            self.pending_output.push_str(&"\x1b[0m".repeat(30));
+        }
         self.speed_test = Some(SpeedTest {
             started: Instant::now(),
             first_answer: None,
@@ -562,11 +611,11 @@ impl Session {
         matches!(self.ui, Ui::Vt100(_))
     }
 
-    /// Scrolls the active window by pages (negative: back), or reprints it in teletype mode.
+    /// Scrolls the active window by pages (negative: back). A teletype prints the older page
+    /// anew, as r0c does.
     pub fn scroll_pages(&mut self, pages: isize) {
         match &mut self.ui {
-            // Teletype clients cannot scroll back; the nearest thing is reprinting the window.
-            Ui::Teletype(teletype) => teletype.redraw(),
+            Ui::Teletype(teletype) => teletype.scroll_pages(pages, usize::from(self.rows)),
             Ui::Vt100(vt) => vt.scroll_pages(pages),
         }
     }
@@ -574,22 +623,23 @@ impl Session {
     /// Snaps the active window to its newest messages.
     pub fn to_latest(&mut self) {
         match &mut self.ui {
-            Ui::Teletype(teletype) => teletype.redraw(),
+            Ui::Teletype(teletype) => teletype.to_latest(),
             Ui::Vt100(vt) => vt.to_latest(),
         }
     }
 
-    /// Sets how far PgUp and PgDn scroll (`/ss`); teletype clients have no scrollback.
+    /// Sets how far PgUp and PgDn scroll (`/ss`).
     pub fn set_scroll_step(&mut self, step: crate::client::vt::ScrollStep) {
-        if let Ui::Vt100(vt) = &mut self.ui {
-            vt.set_scroll_step(step);
+        match &mut self.ui {
+            Ui::Teletype(teletype) => teletype.set_scroll_step(step),
+            Ui::Vt100(vt) => vt.set_scroll_step(step),
         }
     }
 
     /// Shows the active window from message `seq` on (`/g`).
     pub fn goto(&mut self, seq: u64) {
         match &mut self.ui {
-            Ui::Teletype(teletype) => teletype.redraw(),
+            Ui::Teletype(teletype) => teletype.goto(seq),
             Ui::Vt100(vt) => vt.goto(seq),
         }
     }
@@ -772,9 +822,13 @@ impl Session {
                         None => return out,
                     }
                 }
-                // Everything printed has scrolled past the reader's eyes.
-                self.world.mark_read(self.user, view.channel, view.next_seq);
-                let frame = teletype.render(&view, &self.line, cols, rows);
+                let (world, user, channel) = (&self.world, self.user, view.channel);
+                let frame = teletype.render(&view, &self.line, cols, rows, &mut |around, n| {
+                    world.messages(user, channel, around, n)
+                });
+                // Everything printed has scrolled past the reader's eyes; while they read an
+                // older page, what is below it is not read yet.
+                world.mark_read(user, channel, teletype.seen_upto(&view));
                 (view, frame)
             }
             Ui::Vt100(vt) => {
@@ -798,6 +852,10 @@ impl Session {
             out.push('\x07');
         }
         out.push_str(&frame);
+        if std::mem::take(&mut self.probe_after_frame) {
+            out.push_str(SIZE_PROBE);
+            self.echo_cleanup_at = Some(Instant::now() + ECHO_CLEANUP_DELAY);
+        }
         out
     }
 
@@ -1017,6 +1075,49 @@ mod tests {
         world.store().flush();
         let frame = session.render();
         assert!(frame.contains("feedback from before"), "{frame:?}");
+    }
+
+    #[test]
+    fn a_line_buffered_client_scrolls_with_the_keys_of_its_line_and_gets_its_probe_last() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = world(dir.path());
+        let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
+        let mut session = Session::new(user, world.clone());
+        session.configure(&crate::client::wizard::ClientSettings {
+            linemode: true,
+            echo: true,
+            ..Default::default()
+        });
+        world.join(user, "g").expect("join");
+        world.fill(user, 60, "f").expect("fill");
+        world.store().flush();
+        session.probe_size();
+        let first = session.render();
+        // The probe comes after the frame, so the terminal's echo of the answer lands on the
+        // input line, which is drawn again a moment later.
+        assert!(first.ends_with(SIZE_PROBE), "{first:?}");
+        assert!(session.echo_cleanup_at().is_some());
+        session.clean_echo();
+        let again = session.render();
+        assert!(again.contains("please press ENTER"), "{again:?}");
+        assert!(session.echo_cleanup_at().is_none());
+        // PgUp twice and Enter in one read: the redraw shows the page two steps back.
+        let mut parser = vt100::Parser::new(
+            std::num::NonZeroU16::new(24).expect("rows"),
+            std::num::NonZeroU16::new(80).expect("cols"),
+            0,
+        );
+        parser.process(first.as_bytes());
+        parser.process(again.as_bytes());
+        assert!(parser.screen().contents().contains(" f 59"));
+        let _ = session.handle_text("\x1b[5~\x1b[5~\n");
+        parser.process(session.render().as_bytes());
+        let bottom = parser.screen().contents_between(21, 0, 21, 80);
+        assert!(
+            bottom.trim_end().ends_with(" f 19"),
+            "{}",
+            parser.screen().contents()
+        );
     }
 
     #[test]

@@ -1,11 +1,42 @@
 //! The teletype renderer (r0c's "no escape codes" mode): chat lines scroll by, and the last
 //! line shows the status and the input with a `█` cursor.
+//!
+//! Scrolling back cannot move lines on a teletype, so PgUp (and CTRL-U, `/u`, `/g`) prints the
+//! older page anew, as r0c does; PgDn prints the lines below the page, and once the newest line
+//! is printed again the window follows new messages. While the user looks back, new messages
+//! wait and the prompt counts them (`+K`). Sans-IO: history is read through a function the
+//! caller passes in, so tests drive it with a plain list of messages.
 
+use std::sync::Arc;
+
+use crate::client::vt::ScrollStep;
 use crate::term::layout::{Layout, plain_lines};
 use crate::term::lineedit::LineEditor;
 use crate::term::width::str_width;
 use crate::text;
-use crate::world::{ChannelId, ChannelKind, Message, View, window_list};
+use crate::world::{Around, ChannelId, ChannelKind, Message, View, window_list};
+
+/// Reads a window's history: the messages `around` a sequence number, at most `count` of them,
+/// oldest first (what [`crate::world::World::messages`] answers for the active window).
+pub type History<'a> = dyn FnMut(Around, usize) -> Vec<Arc<Message>> + 'a;
+
+/// One printed line of a window's history: a line of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LinePos {
+    /// The message's sequence number.
+    seq: u64,
+    /// The line within the message, from 0.
+    line: usize,
+    /// How many lines the message has at this width.
+    lines: usize,
+}
+
+impl LinePos {
+    /// Whether this is the last line of the newest message before `next_seq`.
+    fn is_end(&self, next_seq: u64) -> bool {
+        self.seq + 1 >= next_seq && self.line + 1 >= self.lines
+    }
+}
 
 /// What the teletype renderer has already shown.
 #[derive(Default)]
@@ -18,6 +49,15 @@ pub struct Teletype {
     prompt: String,
     /// Something forces a full redraw at the next frame.
     full_redraw: bool,
+    /// While the user looks back in history: the last line printed, the bottom of the page
+    /// they read. `None` follows the newest messages.
+    scrolled: Option<LinePos>,
+    /// Lines to scroll at the next frame; negative scrolls back.
+    pending_scroll: isize,
+    /// The message `/g` asked to show at the top of the next page.
+    goto: Option<u64>,
+    /// How far PgUp and PgDn scroll (`/ss`).
+    scroll_step: Option<ScrollStep>,
 }
 
 impl Teletype {
@@ -31,6 +71,39 @@ impl Teletype {
 
     /// Reprints the window at the next frame.
     pub fn redraw(&mut self) {
+        self.full_redraw = true;
+    }
+
+    /// Scrolls by pages (`pages` = -1 back, +1 forward) at the next frame, on a terminal of
+    /// `rows` rows.
+    pub fn scroll_pages(&mut self, pages: isize, rows: usize) {
+        let step = self
+            .scroll_step
+            .unwrap_or(ScrollStep::Percent(100.0))
+            .lines(rows);
+        let step = isize::try_from(step).unwrap_or(isize::MAX);
+        self.pending_scroll = self
+            .pending_scroll
+            .saturating_add(pages.saturating_mul(step));
+    }
+
+    /// Sets how far PgUp and PgDn scroll (`/ss`).
+    pub fn set_scroll_step(&mut self, step: ScrollStep) {
+        self.scroll_step = Some(step);
+    }
+
+    /// Prints the page that starts with message `seq` at the next frame (`/g`); if that page
+    /// would reach the newest line, the window follows new messages again instead.
+    pub fn goto(&mut self, seq: u64) {
+        self.goto = Some(seq);
+        self.pending_scroll = 0;
+    }
+
+    /// Back to the newest messages (`/l`).
+    pub fn to_latest(&mut self) {
+        self.scrolled = None;
+        self.goto = None;
+        self.pending_scroll = 0;
         self.full_redraw = true;
     }
 
@@ -48,17 +121,99 @@ impl Teletype {
         self.channel != Some(view.channel)
     }
 
-    /// Renders new lines, notices and the prompt for a `cols` × `rows` terminal.
-    pub fn render(&mut self, view: &View, line: &LineEditor, cols: usize, rows: usize) -> String {
+    /// The sequence number up to which the user has seen the window of the last frame: all of
+    /// it while following new messages, else up to the bottom of the page printed last.
+    pub fn seen_upto(&self, view: &View) -> u64 {
+        match self.scrolled {
+            Some(bottom) if !self.switched(view) => (bottom.seq + 1).min(view.next_seq),
+            _ => view.next_seq,
+        }
+    }
+
+    /// Renders new lines, notices and the prompt for a `cols` × `rows` terminal; `history`
+    /// reads older lines of the window for scrolling and reprints.
+    pub fn render(
+        &mut self,
+        view: &View,
+        line: &LineEditor,
+        cols: usize,
+        rows: usize,
+        history: &mut History<'_>,
+    ) -> String {
         let mut out = String::new();
         let chat_rows = rows.saturating_sub(3).max(1);
-        let full = self.full_redraw || self.switched(view) || view.redraw;
-        let clear_prompt = format!("\r{}\r", " ".repeat(cols.saturating_sub(2)));
-        let mut lines = Vec::new();
+        let switched = self.switched(view);
+        if switched {
+            self.scrolled = None;
+            self.pending_scroll = 0;
+            self.goto = None;
+        }
+        let mut full = self.full_redraw || switched || view.redraw;
+        let lines = Lines {
+            layout: Layout::for_width(cols, view.kind == ChannelKind::Status),
+            cols,
+            view,
+        };
+        // A page printed anew (a reprint, or scrolling back), then lines printed below it.
+        let mut page: Option<Vec<String>> = None;
+        let mut below: Vec<String> = Vec::new();
+        let mut caught_up = false;
+        if let Some(seq) = self.goto.take() {
+            let from = lines.from(history, seq, chat_rows);
+            match from.last() {
+                Some((bottom, _)) if from.len() == chat_rows && !bottom.is_end(view.next_seq) => {
+                    self.scrolled = Some(*bottom);
+                    page = Some(texts(from));
+                }
+                // The messages from there on fit on one page: show the newest instead.
+                _ => {
+                    self.scrolled = None;
+                    full = true;
+                }
+            }
+        }
+        let amount = std::mem::take(&mut self.pending_scroll);
+        if page.is_none() && amount < 0 {
+            let back = amount.unsigned_abs();
+            let before = lines.before(history, self.scrolled, back.saturating_add(chat_rows));
+            // Scrolling stops at the first page of the window.
+            let bottom = before
+                .len()
+                .saturating_sub(back.saturating_add(1))
+                .max(chat_rows.min(before.len()).saturating_sub(1));
+            if bottom + 1 < before.len() {
+                self.scrolled = Some(before[bottom].0);
+                let start = (bottom + 1).saturating_sub(chat_rows);
+                page = Some(texts(before[start..=bottom].to_vec()));
+            }
+        } else if page.is_none()
+            && amount > 0
+            && let Some(bottom) = self.scrolled
+        {
+            let after = lines.after(history, bottom, amount.unsigned_abs());
+            match after.last() {
+                Some((last, _)) if !last.is_end(view.next_seq) => self.scrolled = Some(*last),
+                // The newest line is printed again: follow new messages from here on.
+                _ => {
+                    self.scrolled = None;
+                    caught_up = true;
+                }
+            }
+            below = texts(after);
+        }
+        if full && page.is_none() {
+            let before = lines.before(history, self.scrolled, chat_rows);
+            page = Some(texts(before));
+        } else if page.is_none() && self.scrolled.is_none() && !caught_up {
+            // The view's messages are in sequence order.
+            let new = &view.messages[view.messages.partition_point(|m| m.seq < self.next_seq)..];
+            below.extend(new.iter().flat_map(|m| lines.of(m)).map(|(_, text)| text));
+        }
+        let mut notices = Vec::new();
         for notice in &view.notices {
             let width = cols.saturating_sub(2).max(8);
             let wrapped = crate::term::layout::wrap(notice, width, width.saturating_sub(2));
-            lines.extend(wrapped.into_iter().enumerate().map(|(index, line)| {
+            notices.extend(wrapped.into_iter().enumerate().map(|(index, line)| {
                 if index == 0 {
                     line
                 } else {
@@ -66,19 +221,17 @@ impl Teletype {
                 }
             }));
         }
-        let mut chat = Vec::new();
-        let layout = Layout::for_width(cols, view.kind == ChannelKind::Status);
-        for message in &view.messages {
-            chat.extend(message_lines(&layout, cols, view, message));
-        }
-        if full {
+        let clear_prompt = format!("\r{}\r", " ".repeat(cols.saturating_sub(2)));
+        let reprint = page.is_some();
+        let mut printed = page.unwrap_or_default();
+        printed.extend(below);
+        printed.extend(notices);
+        if reprint {
             out.push_str(&"\r\n".repeat(rows));
-            let skip = chat.len().saturating_sub(chat_rows);
-            chat.drain(..skip);
         }
-        if !chat.is_empty() || !lines.is_empty() {
+        if !printed.is_empty() {
             out.push_str(&clear_prompt);
-            for line in chat.iter().chain(&lines) {
+            for line in &printed {
                 out.push('\r');
                 out.push_str(line);
                 let pad = cols.saturating_sub(2).saturating_sub(str_width(line));
@@ -89,7 +242,7 @@ impl Teletype {
         self.channel = Some(view.channel);
         self.next_seq = view.next_seq;
         self.full_redraw = false;
-        let prompt = prompt(view, line, cols);
+        let prompt = prompt(view, self.scrolled, line, cols);
         if prompt != self.prompt || !out.is_empty() {
             if out.is_empty() || !out.ends_with('\n') {
                 out.push_str(&clear_prompt);
@@ -99,6 +252,95 @@ impl Teletype {
         }
         out
     }
+}
+
+/// Lays out a window's messages as teletype lines.
+struct Lines<'v> {
+    layout: Layout,
+    cols: usize,
+    view: &'v View,
+}
+
+impl Lines<'_> {
+    /// The lines of one message with their positions.
+    fn of(&self, message: &Message) -> Vec<(LinePos, String)> {
+        let texts = message_lines(&self.layout, self.cols, self.view, message);
+        let lines = texts.len();
+        texts
+            .into_iter()
+            .enumerate()
+            .map(|(line, text)| {
+                let pos = LinePos {
+                    seq: message.seq,
+                    line,
+                    lines,
+                };
+                (pos, text)
+            })
+            .collect()
+    }
+
+    /// The lines of `messages` that are shown yet (the store committed them), in order.
+    fn all(&self, messages: &[Arc<Message>]) -> Vec<(LinePos, String)> {
+        messages
+            .iter()
+            .filter(|m| m.seq < self.view.next_seq)
+            .flat_map(|m| self.of(m))
+            .collect()
+    }
+
+    /// Up to `count` lines ending with `bottom` (the newest line when `None`).
+    fn before(
+        &self,
+        history: &mut History<'_>,
+        bottom: Option<LinePos>,
+        count: usize,
+    ) -> Vec<(LinePos, String)> {
+        let end = bottom.map_or(self.view.next_seq, |b| b.seq);
+        let mut messages = history(Around::Before(end), count);
+        if let Some(bottom) = bottom {
+            messages.extend(
+                history(Around::From(bottom.seq), 1)
+                    .into_iter()
+                    .filter(|m| m.seq == bottom.seq),
+            );
+        }
+        let mut lines = self.all(&messages);
+        if let Some(bottom) = bottom {
+            lines.retain(|(pos, _)| pos.seq < bottom.seq || pos.line <= bottom.line);
+        }
+        let extra = lines.len().saturating_sub(count);
+        lines.drain(..extra);
+        lines
+    }
+
+    /// Up to `count` lines after `bottom`.
+    fn after(
+        &self,
+        history: &mut History<'_>,
+        bottom: LinePos,
+        count: usize,
+    ) -> Vec<(LinePos, String)> {
+        let messages = history(Around::From(bottom.seq), count.saturating_add(1));
+        self.all(&messages)
+            .into_iter()
+            .filter(|(pos, _)| pos.seq > bottom.seq || pos.line > bottom.line)
+            .take(count)
+            .collect()
+    }
+
+    /// Up to `count` lines from the first line of message `seq` (or the first after it).
+    fn from(&self, history: &mut History<'_>, seq: u64, count: usize) -> Vec<(LinePos, String)> {
+        let messages = history(Around::From(seq), count);
+        let mut lines = self.all(&messages);
+        lines.truncate(count);
+        lines
+    }
+}
+
+/// The texts of positioned lines.
+fn texts(lines: Vec<(LinePos, String)>) -> Vec<String> {
+    lines.into_iter().map(|(_, text)| text).collect()
 }
 
 fn message_lines(layout: &Layout, cols: usize, view: &View, message: &Message) -> Vec<String> {
@@ -118,18 +360,32 @@ fn message_lines(layout: &Layout, cols: usize, view: &View, message: &Message) -
     )
 }
 
-/// The teletype prompt: the status bar without nick list, then `nick> input█`.
-fn prompt(view: &View, line: &LineEditor, cols: usize) -> String {
+/// The teletype prompt: the status bar without nick list, then `nick> input█`. While the user
+/// reads an older page (`scrolled` is its bottom line), `+K` counts the messages below it and
+/// the window is listed as active while it has unread messages, as in the VT100 status bar.
+fn prompt(view: &View, scrolled: Option<LinePos>, line: &LineEditor, cols: usize) -> String {
     let clock = jiff::Timestamp::now().strftime("%H%M%S").to_string();
     let mut status = format!("{clock}   {}: {}", view.window_index, view.label);
     if let Some(count) = view.member_count {
         status.push_str(&format!("({count})"));
     }
+    let mut activity = view.activity_windows.clone();
+    if let Some(bottom) = scrolled {
+        let below = view.next_seq.saturating_sub(bottom.seq + 1)
+            + u64::from(bottom.line + 1 < bottom.lines);
+        if below > 0 {
+            status.push_str(&format!("  +{below}"));
+        }
+        if view.next_seq > view.read_upto && !activity.contains(&view.window_index) {
+            activity.push(view.window_index);
+            activity.sort_unstable();
+        }
+    }
     if !view.hilight_windows.is_empty() {
         status.push_str(&format!("   h:{}", window_list(&view.hilight_windows)));
     }
-    if !view.activity_windows.is_empty() {
-        status.push_str(&format!("   a:{}", window_list(&view.activity_windows)));
+    if !activity.is_empty() {
+        status.push_str(&format!("   a:{}", window_list(&activity)));
     }
     let prefix = format!("{status}   {}> ", view.nick);
     let room = cols
@@ -204,5 +460,186 @@ mod tests {
         assert!(shown.ends_with("z█") && str_width(&shown) <= 10, "{shown}");
         let formatted: Vec<char> = "\x0b3hi".chars().collect();
         assert_eq!(visible_input(&formatted, 4, 20), "K3hi█");
+    }
+
+    /// One thing that happens between two frames of the scrolling test.
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        PgUp,
+        PgUpTwice,
+        PgDn,
+        Goto(u64),
+        Latest,
+        /// This many new messages arrive.
+        Post(u64),
+    }
+
+    /// What a frame printed: whether it started a new page, the numbers of the messages it
+    /// printed, and the `+K` of its prompt (0: none; the prompt is only sent when it changed).
+    type Printed = (bool, Option<(u64, u64)>, u64);
+
+    fn message(seq: u64) -> Arc<Message> {
+        Arc::new(Message {
+            seq,
+            unix_micros: 0,
+            author: "bob".into(),
+            text: format!("m{seq}"),
+            origin: crate::world::Origin::Internal,
+            ticket: 0,
+            lines: Default::default(),
+            mention_index: Default::default(),
+        })
+    }
+
+    fn view(messages: &[Arc<Message>], since: Option<u64>) -> View {
+        let next_seq = messages.len() as u64;
+        let since = since.unwrap_or(0);
+        View {
+            nick: "alice".into(),
+            window_index: 1,
+            channel: 7,
+            kind: ChannelKind::Public { name: "g".into() },
+            label: "#g".into(),
+            member_count: Some(2),
+            topic: String::new(),
+            messages: messages
+                .iter()
+                .filter(|m| m.seq >= since)
+                .cloned()
+                .collect(),
+            next_seq,
+            waiting_for_store: false,
+            read_upto: next_seq,
+            hilight_windows: Vec::new(),
+            active_hilight: false,
+            activity_windows: Vec::new(),
+            nicklist: "".into(),
+            notices: Vec::new(),
+            redraw: false,
+            prefs: crate::world::Prefs {
+                bell: 1,
+                at_all: true,
+                hilight_log: true,
+                colored_nicks: false,
+                margins: true,
+            },
+            admin: false,
+        }
+    }
+
+    /// Renders one frame over `messages` and reads back what it printed; `below` is the `+K`
+    /// of the last prompt sent, updated if this frame sent one.
+    fn frame(teletype: &mut Teletype, messages: &[Arc<Message>], below: &mut u64) -> Printed {
+        let view = view(messages, teletype.since());
+        let mut history = |around: Around, count: usize| -> Vec<Arc<Message>> {
+            let found: Vec<Arc<Message>> = match around {
+                Around::Before(seq) => messages.iter().filter(|m| m.seq < seq).cloned().collect(),
+                Around::From(seq) => messages.iter().filter(|m| m.seq >= seq).cloned().collect(),
+            };
+            match around {
+                Around::Before(_) => found[found.len().saturating_sub(count)..].to_vec(),
+                Around::From(_) => found.into_iter().take(count).collect(),
+            }
+        };
+        let out = teletype.render(&view, &LineEditor::new(100), 80, 24, &mut history);
+        assert!(!out.contains('\x1b'), "no escape codes: {out:?}");
+        let numbers: Vec<u64> = out
+            .split("\r\n")
+            .filter_map(|line| {
+                line.split_whitespace()
+                    .last()?
+                    .strip_prefix('m')?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        for pair in numbers.windows(2) {
+            assert_eq!(pair[0] + 1, pair[1], "printed in order: {numbers:?}");
+        }
+        let range = numbers.first().zip(numbers.last()).map(|(a, b)| (*a, *b));
+        if let Some(prompt) = out.rsplit('\r').next().filter(|p| p.contains("alice> ")) {
+            *below = prompt
+                .split("  +")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next()?.parse().ok())
+                .unwrap_or(0);
+        }
+        (out.starts_with("\r\n\r\n"), range, *below)
+    }
+
+    #[test]
+    fn scrolling_prints_older_pages_and_follows_again_at_the_end() {
+        use Step::*;
+        // 80x24: pages of 21 lines, PgUp and PgDn move 20 lines.
+        let script: &[(Option<Step>, Printed)] = &[
+            (None, (true, Some((39, 59)), 0)),
+            (Some(PgUp), (true, Some((19, 39)), 20)),
+            // The first page of the window is as far as it goes.
+            (Some(PgUp), (true, Some((0, 20)), 39)),
+            (Some(PgUp), (false, None, 39)),
+            // New messages wait below the page.
+            (Some(Post(2)), (false, None, 41)),
+            (Some(PgDn), (false, Some((21, 40)), 21)),
+            // The newest line is printed again: the window follows new messages.
+            (Some(PgDn), (false, Some((41, 60)), 1)),
+            (Some(PgDn), (false, Some((61, 61)), 0)),
+            (Some(Post(1)), (false, Some((62, 62)), 0)),
+            (Some(Goto(0)), (true, Some((0, 20)), 42)),
+            (Some(Latest), (true, Some((42, 62)), 0)),
+            // From message 50 on there is less than a page: the newest page instead.
+            (Some(Goto(50)), (true, Some((42, 62)), 0)),
+            (Some(Goto(31)), (true, Some((31, 51)), 11)),
+            (Some(PgDn), (false, Some((52, 62)), 0)),
+            (Some(PgUp), (true, Some((22, 42)), 20)),
+            // Two presses before a frame (a line-buffered client's) scroll twice as far.
+            (Some(PgDn), (false, Some((43, 62)), 0)),
+            (Some(PgUpTwice), (true, Some((2, 22)), 40)),
+        ];
+        let mut messages: Vec<Arc<Message>> = (0..60).map(message).collect();
+        let mut teletype = Teletype::new();
+        let mut below = 0;
+        for (index, (step, expected)) in script.iter().enumerate() {
+            match step {
+                None => {}
+                Some(PgUp) => teletype.scroll_pages(-1, 24),
+                Some(PgUpTwice) => {
+                    teletype.scroll_pages(-1, 24);
+                    teletype.scroll_pages(-1, 24);
+                }
+                Some(PgDn) => teletype.scroll_pages(1, 24),
+                Some(Goto(seq)) => teletype.goto(*seq),
+                Some(Latest) => teletype.to_latest(),
+                Some(Post(count)) => {
+                    for _ in 0..*count {
+                        messages.push(message(messages.len() as u64));
+                    }
+                }
+            }
+            let printed = frame(&mut teletype, &messages, &mut below);
+            assert_eq!(printed, *expected, "step {index}: {step:?}");
+        }
+    }
+
+    #[test]
+    fn pages_overlap_by_a_line_and_cover_every_message() {
+        for (count, step) in [(200, None), (45, Some(ScrollStep::Lines(7))), (3, None)] {
+            let messages: Vec<Arc<Message>> = (0..count).map(message).collect();
+            let mut teletype = Teletype::new();
+            if let Some(step) = step {
+                teletype.set_scroll_step(step);
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            let mut record = |printed: Printed| {
+                if let (_, Some((first, last)), _) = printed {
+                    seen.extend(first..=last);
+                }
+            };
+            record(frame(&mut teletype, &messages, &mut 0));
+            for _ in 0..count {
+                teletype.scroll_pages(-1, 24);
+                record(frame(&mut teletype, &messages, &mut 0));
+            }
+            assert_eq!(seen, (0..count).collect(), "{count} messages, {step:?}");
+        }
     }
 }

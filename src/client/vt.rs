@@ -93,6 +93,10 @@ pub struct Vt100Ui {
     pub notices_shown: usize,
     /// The status bar as last rendered.
     last_status: Option<String>,
+    /// The pane's rows skip messages: a slow link was sent only the newest lines of a burst,
+    /// so the rows above them are not where the history continues. Scrolling back then draws
+    /// the page above the newest line anew instead of revealing lines above the top row.
+    pane_gap: bool,
     /// The linemode "please press ENTER" banner is on screen.
     banner_shown: bool,
     /// A line-buffered client holds the answer to a size probe until Enter is pressed; the
@@ -112,6 +116,18 @@ pub enum ScrollStep {
     Percent(f64),
 }
 
+impl ScrollStep {
+    /// How many lines one page scrolls on a terminal of `rows` rows (at least one).
+    pub fn lines(self, rows: usize) -> usize {
+        let page = rows.saturating_sub(4).max(1);
+        let step = match self {
+            ScrollStep::Lines(lines) => lines,
+            ScrollStep::Percent(percent) => (page as f64 * percent / 100.0) as usize,
+        };
+        step.max(1)
+    }
+}
+
 impl Vt100Ui {
     /// An interface of `cols` × `rows` with nothing drawn yet; `swapped` puts the input line
     /// above the status bar, for clients that echo locally.
@@ -129,6 +145,7 @@ impl Vt100Ui {
             last_status: None,
             banner_shown: false,
             clock_floor: 0,
+            pane_gap: false,
             screen: Screen::new(cols, rows, swapped),
             channel: None,
             rows: VecDeque::new(),
@@ -167,6 +184,12 @@ impl Vt100Ui {
         }
     }
 
+    /// Draws the input line again at the next frame: a line-buffered terminal printed its
+    /// answer to a size probe over it (`^[[24;80R`), as it echoes everything that is typed.
+    pub fn repaint_input_line(&mut self) {
+        self.screen.forget_input_line();
+    }
+
     /// What gives the client its whole screen back as it leaves. Frames release the pane's
     /// scroll region themselves; this is a last reset of it that costs 8 bytes.
     pub fn release_region(&self) -> &'static str {
@@ -182,12 +205,10 @@ impl Vt100Ui {
     /// Scrolls a page (`pages` = -1 up, +1 down) at the next frame.
     pub fn scroll_pages(&mut self, pages: isize) {
         let (_, rows) = self.screen.size();
-        let page = rows.saturating_sub(4).max(1);
-        let step = match self.scroll_step {
-            ScrollStep::Lines(lines) => lines,
-            ScrollStep::Percent(percent) => (page as f64 * percent / 100.0) as usize,
-        };
-        self.pending_scroll += pages * step.max(1) as isize;
+        let step = isize::try_from(self.scroll_step.lines(rows)).unwrap_or(isize::MAX);
+        self.pending_scroll = self
+            .pending_scroll
+            .saturating_add(pages.saturating_mul(step));
     }
 
     /// Shows the window from message `seq` on (`/g`); if that cannot fill the pane, the view
@@ -279,6 +300,18 @@ impl Vt100Ui {
             out.push_str("\x1b[H\x1b[J");
             self.redraw();
         }
+        if self.awaiting_enter && !std::mem::replace(&mut self.banner_shown, true) {
+            // r0c's linemode notice goes on a cleared screen, and this frame then draws the
+            // whole screen over it, so it never hides what the pane shows; the input line keeps
+            // saying it until the answer arrives.
+            out.push_str(
+                "\x1b[H\x1b[J\r\n   *** please press ENTER  (due to linemode) ***\r\n\r\n",
+            );
+            self.redraw();
+        }
+        if !self.awaiting_enter {
+            self.banner_shown = false;
+        }
         let switched = self.channel != Some(view.channel);
         let layout = Layout::for_width(cols, view.kind == ChannelKind::Status);
         let full = switched || view.redraw || self.force_redraw || self.screen.needs_redraw();
@@ -291,6 +324,12 @@ impl Vt100Ui {
             if switched {
                 self.locked = true;
                 self.pending_scroll = 0;
+            }
+            // A scroll asked for together with a redraw (a line-buffered client's PgUp arrives
+            // with its Enter, which redraws) moves the view first; the redraw then shows it.
+            let amount = std::mem::take(&mut self.pending_scroll);
+            if amount != 0 {
+                let _ = self.scroll(world, user, view, &layout, amount);
             }
             self.full_pane(world, user, view, &layout)
         } else if self.pending_scroll != 0 {
@@ -350,23 +389,6 @@ impl Vt100Ui {
         self.screen.render(&frame, &mut out);
         if !input_only {
             self.frame_drew_input = self.screen.drew_input();
-        }
-        if self.awaiting_enter && !std::mem::replace(&mut self.banner_shown, true) {
-            // r0c's linemode notice in the middle of the pane; the redraw after Enter clears it.
-            let row = rows / 2;
-            let _ = write!(
-                out,
-                "\x1b[{row}H\x1b[K   \x1b[1m*** please press ENTER  (due to linemode) ***\x1b[0m\x1b[{};{}H",
-                if self.swapped {
-                    rows.saturating_sub(1)
-                } else {
-                    rows
-                },
-                cursor_col
-            );
-        }
-        if !self.awaiting_enter {
-            self.banner_shown = false;
         }
         out
     }
@@ -540,6 +562,7 @@ impl Vt100Ui {
     }
 
     fn set_rows(&mut self, lines: Vec<(RowRef, PaneLine)>) -> PaneChange {
+        self.pane_gap = false;
         self.rows = lines.iter().map(|(row, _)| *row).collect();
         PaneChange::Redraw(lines.into_iter().map(|(_, text)| text).collect())
     }
@@ -568,6 +591,9 @@ impl Vt100Ui {
         let keep = self.line_budget.map_or(pane_rows, |budget| budget.max(1));
         let shown = &new[new.len().saturating_sub(keep)..];
         let mut lines = self.rows_of(view, layout, shown);
+        if shown.len() < new.len() || lines.len() > keep {
+            self.pane_gap = true;
+        }
         if lines.len() > keep {
             // A slow link shows the newest lines now rather than all of them much later, and
             // never a whole new pane for being behind: at 1200 bps that would take 15 s.
@@ -598,6 +624,9 @@ impl Vt100Ui {
     ) -> PaneChange {
         let pane_rows = self.screen.pane_rows();
         let want = amount.unsigned_abs();
+        if amount < 0 && self.pane_gap {
+            return self.page_above_gap(world, user, view, layout, want);
+        }
         if amount < 0 {
             let Some((top, _)) = self.message_rows_bounds() else {
                 return PaneChange::Unchanged;
@@ -650,6 +679,54 @@ impl Vt100Ui {
             }
             PaneChange::Append(after.into_iter().map(|(_, text)| text).collect())
         }
+    }
+
+    /// Scrolls back from a pane with a gap (see `pane_gap`). Only the rows at the bottom that
+    /// follow each other in the history were seen as a page, so the new page ends at the top
+    /// of that run (one line of overlap, as between ordinary pages), at most `want` lines up,
+    /// and is drawn whole: every line a slow link skipped is reached page by page. With no
+    /// run at all, that is the page above the newest line.
+    fn page_above_gap(
+        &mut self,
+        world: &World,
+        user: UserId,
+        view: &View,
+        layout: &Layout,
+        want: usize,
+    ) -> PaneChange {
+        let Some((_, bottom)) = self.message_rows_bounds() else {
+            return PaneChange::Unchanged;
+        };
+        let message_rows: Vec<RowRef> = self.rows.iter().filter(|r| !r.notice).copied().collect();
+        let run = 1 + message_rows
+            .windows(2)
+            .rev()
+            .take_while(|pair| follows(pair[0], pair[1]))
+            .count();
+        let back = want.min(run - 1);
+        let pane_rows = self.screen.pane_rows();
+        let count = back.saturating_add(pane_rows);
+        let mut messages = world.messages(user, view.channel, Around::Before(bottom.seq), count);
+        messages.extend(
+            world
+                .messages(user, view.channel, Around::From(bottom.seq), 1)
+                .into_iter()
+                .filter(|m| m.seq == bottom.seq),
+        );
+        let mut lines = self.rows_of(view, layout, &messages);
+        lines.retain(|(row, _)| row.seq < bottom.seq || row.line <= bottom.line);
+        // Scrolling stops at the first page of the window.
+        let end = lines
+            .len()
+            .saturating_sub(back)
+            .max(pane_rows.min(lines.len()));
+        lines.truncate(end);
+        let start = end.saturating_sub(pane_rows);
+        lines.drain(..start);
+        self.locked = lines
+            .last()
+            .is_some_and(|(r, _)| r.seq + 1 >= view.next_seq && r.line + 1 == r.lines);
+        self.set_rows(lines)
     }
 
     /// Repaints the timestamps of rows drawn as unread that the user has read since.
@@ -798,6 +875,16 @@ impl Vt100Ui {
         let visible = input_preview(chars, self.lineview, free);
         let cursor_col = nick_len + 3 + between(self.lineview, cursor);
         (prompt_nick, visible, cursor_col)
+    }
+}
+
+/// Whether row `next` shows the line right after row `previous` in the window's history
+/// (sequence numbers grow by one per message).
+fn follows(previous: RowRef, next: RowRef) -> bool {
+    if next.seq == previous.seq {
+        next.line == previous.line + 1
+    } else {
+        next.seq == previous.seq + 1 && next.line == 0 && previous.line + 1 == previous.lines
     }
 }
 

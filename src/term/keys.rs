@@ -215,6 +215,8 @@ mod tests {
             &[Ctrl('a'), Ctrl('x'), Ctrl('e'), Ctrl('l'), Ctrl('c')],
         );
         check(&["\x15\x04"], &[PageUp, PageDown]);
+        // A line-buffered terminal sends the keys of a line at once, with its Enter.
+        check(&["\x1b[5~\x1b[5~\n"], &[PageUp, PageUp, Enter]);
         check(
             &["\x0b3,4hi\x02\x0f"],
             &[

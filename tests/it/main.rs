@@ -13,6 +13,7 @@ mod process;
 mod properties;
 mod screen;
 mod screens;
+mod scrolling;
 mod store_failure;
 mod stress;
 mod support;

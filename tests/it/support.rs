@@ -395,6 +395,19 @@ impl TestClient {
         }
     }
 
+    /// Reads until `done` holds for what arrived (the screen, the bytes); fails after
+    /// [`PATIENCE`], saying `what` it waited for.
+    pub async fn wait_until(&mut self, what: &str, done: impl Fn(&TestClient) -> bool) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !done(self) {
+            let mut buf = [0u8; 8192];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => self.receive(&buf[..n]),
+                _ => panic!("never saw {what}; screen:\n{}", self.screen()),
+            }
+        }
+    }
+
     /// Reads whatever arrives during `period`.
     pub async fn read_for(&mut self, period: Duration) {
         let deadline = tokio::time::Instant::now() + period;

@@ -322,3 +322,69 @@ async fn the_bundled_bash_client_goes_through_the_wizard() {
     );
     through_the_wizard(&command, &answers, "bash").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn netcat_in_a_cooked_terminal_scrolls_back_with_pgup_twice_and_enter() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let tmux = Tmux::start(
+        80,
+        24,
+        &format!("nc 127.0.0.1 {}; sleep 60", server.raw.port()),
+    );
+    for (question, answer) in [
+        ("qwer asdf", "qwer asdf\n\n"),
+        ("stuck in line-buffered mode", "a\n"),
+        ("does colours work?", "y\n"),
+        ("which line", "a\n"),
+    ] {
+        tmux.wait_for(question);
+        tokio::task::block_in_place(|| type_slowly(&tmux, answer));
+    }
+    // The terminal echoes the answer to the size probe (`^[[24;80R`) and holds it until
+    // Enter; the input line is drawn again over that echo, and the notice never covers the
+    // welcome text.
+    let screen = tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + crate::support::PATIENCE;
+        loop {
+            let screen = tmux.screen();
+            let input = screen.lines().nth(22).unwrap_or_default().trim_end();
+            if input.ends_with(">  please press ENTER  (due to linemode)") && !screen.contains("^[")
+            {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "the echo stays:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    assert!(
+        !screen.contains("***"),
+        "the banner is drawn over:\n{screen}"
+    );
+    let rows: Vec<&str> = screen.lines().collect();
+    assert_eq!(
+        rows[0].trim_end(),
+        "r0c readme (and status info)",
+        "{screen}"
+    );
+    assert!(
+        rows[1..21]
+            .iter()
+            .all(|row| !row.contains("please press ENTER")),
+        "the welcome text is whole:\n{screen}"
+    );
+    tokio::task::block_in_place(|| type_slowly(&tmux, "\n/join #g\n/fill 60 f\n"));
+    let screen = tmux.wait_for(" f 59");
+    assert!(screen.contains(" f 40"), "{screen}");
+    // PgUp twice, then Enter: the keys arrive in one read with the Enter.
+    tmux.keys(&["PPage"]);
+    tmux.keys(&["PPage"]);
+    tmux.keys(&["Enter"]);
+    // 62 lines in #g, the newest at the bottom of a 21-row pane; two steps of 20 lines back.
+    let screen = tmux.wait_for(" f 19");
+    let rows: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    assert!(rows[21].ends_with(" f 19"), "two pages back:\n{screen}");
+    assert!(rows[1].ends_with("has joined"), "{screen}");
+    assert!(rows[23].contains("+40"), "scrolled up:\n{screen}");
+    server.stop().await;
+}
