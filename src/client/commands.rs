@@ -41,9 +41,7 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
     // made from the same table, lists exactly what works.
     let window_number = !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit());
     if !window_number && command_table::find(&word).is_none() {
-        error(&format!(
-            "invalid command:  /{command_line}\n  if you meant to send that as a message,\n  escape the leading \"/\" by adding another \"/\"\n  /help commands lists them all"
-        ));
+        error(&invalid_command(command_line));
         return Flow::Continue;
     }
     match word.as_str() {
@@ -303,11 +301,17 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
                 ));
             }
         }
-        _ => error(&format!(
-            "invalid command:  /{command_line}\n  if you meant to send that as a message,\n  escape the leading \"/\" by adding another \"/\""
-        )),
+        // The table and this match list the same words (a test runs every one of them).
+        _ => error(&invalid_command(command_line)),
     }
     Flow::Continue
+}
+
+/// r0c's answer to a word that is no command.
+fn invalid_command(command_line: &str) -> String {
+    format!(
+        "invalid command:  /{command_line}\n  if you meant to send that as a message,\n  escape the leading \"/\" by adding another \"/\""
+    )
 }
 
 /// `/ss`: `0` is a whole screen, `N` lines, `P%` of the screen.
