@@ -862,7 +862,8 @@ fn single_dash_help(help: &str) -> String {
 }
 
 /// The legacy form: `r0c TELNET_PORT [NETCAT_PORT [PASSWORD]]`, everything else at its
-/// default; a last argument containing `-h` prints what the three arguments are.
+/// default (or the config file's), but the web terminal only if the file sets it; a last
+/// argument containing `-h` prints what the three arguments are.
 fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation, ConfigError> {
     let app_dir = default_app_dir(host.home.as_deref());
     if argv
