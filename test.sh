@@ -10,17 +10,29 @@ export PATH="$PATH:/usr/sbin"
 # The browser tests use Debian's chromium (never a downloaded one) and Node.js with npm.
 declare -A packages=([telnet]=telnet [socat]=socat [nc]=netcat-openbsd [tmux]=tmux
     [openssl]=openssl [ncat]=ncat [telnet-ssl]=telnet-ssl [ngircd]=ngircd
-    [chromium]=chromium [node]=nodejs [npm]=npm)
+    [chromium]=chromium [node]=nodejs [npm]=npm [python3]=python3)
 missing=()
 for command in "${!packages[@]}"; do
     command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")
 done
+# Debian's python3 makes virtualenvs only with python3-venv.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
     echo "installing: ${missing[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# r0c 1.6.1 from PyPI, in the virtualenv bench/compare.sh uses too: the migration tests run
+# it, and r0c's own stress testers (../shared/r0c-testers, run by tests/r0c_testers) import
+# it. The tests make it themselves when it is missing; doing it here keeps pip's time out of
+# theirs.
+venv=bench/.venv
+if ! "$venv/bin/python" -c "import r0c.__version__ as v; assert v.S_VERSION == '1.6.1'" >/dev/null 2>&1; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q r0c==1.6.1
 fi
 
 cargo fmt --all -- --check

@@ -318,6 +318,9 @@ pub struct Config {
     pub max_per_ip: usize,
     /// `--conn-rate`: new connections per address per 10 minutes; 0 = no limit.
     pub conn_rate: usize,
+    /// `--limit-exempt`: networks whose addresses skip `max_per_ip` and `conn_rate` (loopback
+    /// by default; `none` exempts nothing). The total cap applies to them all the same.
+    pub limit_exempt: crate::net::admission::Exemptions,
     /// `--max-chans-per-user`: channels and conversations one user may have open.
     pub max_windows_per_user: usize,
     /// `--max-chans`: public and direct-message channels open at once on the server.
@@ -385,6 +388,7 @@ impl Config {
             stall_timeout: std::time::Duration::from_secs(DEFAULT_STALL_TIMEOUT),
             max_per_ip: DEFAULT_MAX_PER_IP,
             conn_rate: DEFAULT_CONN_RATE,
+            limit_exempt: crate::net::admission::Exemptions::loopback(),
             max_windows_per_user: crate::world::DEFAULT_MAX_WINDOWS_PER_USER,
             max_channels: crate::world::DEFAULT_MAX_CHANNELS,
             // Tests send faster than people type; the flood tests switch this on.
@@ -549,6 +553,9 @@ struct RawArgs {
     /// max new connections per address per 10 minutes (0 = no limit)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CONN_RATE, help_heading = "limits")]
     conn_rate: usize,
+    /// networks exempt from --max-per-ip and --conn-rate (a LAN, a known NAT), as CIDRs separated by commas; 'none' exempts nothing, not even loopback
+    #[arg(long, value_name = "CIDR,...", default_value = crate::net::admission::DEFAULT_EXEMPT, value_parser = parse_exemptions, help_heading = "limits")]
+    limit_exempt: crate::net::admission::Exemptions,
     /// max channels and conversations one user may have open at once
     #[arg(long, value_name = "N", default_value_t = crate::world::DEFAULT_MAX_WINDOWS_PER_USER, help_heading = "limits")]
     max_chans_per_user: usize,
@@ -855,7 +862,8 @@ fn single_dash_help(help: &str) -> String {
 }
 
 /// The legacy form: `r0c TELNET_PORT [NETCAT_PORT [PASSWORD]]`, everything else at its
-/// default; a last argument containing `-h` prints what the three arguments are.
+/// default (or the config file's), but the web terminal only if the file sets it; a last
+/// argument containing `-h` prints what the three arguments are.
 fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation, ConfigError> {
     let app_dir = default_app_dir(host.home.as_deref());
     if argv
@@ -909,6 +917,11 @@ fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation, ConfigErro
     // override it like flags would.
     let matches = with_config_file(&command, argv[..1].to_vec(), matches, host)?;
     let mut raw = RawArgs::from_arg_matches(&matches).map_err(|err| clap_error(&err))?;
+    // r0c started only its telnet and netcat ports here; the web terminal, new in this
+    // version, listens in this form only when the config file asks for it.
+    if matches.value_source("web_port") != Some(ValueSource::CommandLine) {
+        raw.web_port = 0;
+    }
     raw.telnet_port = port(1)?;
     if argv.len() > 2 {
         raw.netcat_port = port(2)?;
@@ -1032,6 +1045,7 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         stall_timeout: std::time::Duration::from_secs(raw.stall_timeout.max(1)),
         max_per_ip: raw.max_per_ip,
         conn_rate: raw.conn_rate,
+        limit_exempt: raw.limit_exempt,
         max_windows_per_user: raw.max_chans_per_user.max(1),
         max_channels: raw.max_chans.max(1),
         flood: crate::client::flood::FloodLimits {
@@ -1200,6 +1214,13 @@ fn parse_rate(value: &str) -> Result<(f64, f64), String> {
         None => None,
     }
     .ok_or_else(|| "expected two numbers above 0, like 4,2".to_owned())
+}
+
+/// `--limit-exempt CIDR,...`: blocks separated by commas, or `none`.
+fn parse_exemptions(value: &str) -> Result<crate::net::admission::Exemptions, String> {
+    value
+        .parse()
+        .map_err(|error: crate::net::admission::CidrError| error.to_string())
 }
 
 /// `--hex-w N`: a positive multiple of 8.

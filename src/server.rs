@@ -213,11 +213,14 @@ impl Server {
         };
         let world = Arc::new(World::new(settings, store.clone(), shutdown.clone()));
         let bridge = Bridge::prepare(&config, &world)?;
-        let admission = Admission::new(Limits {
-            total: connection_cap(config.max_clients),
-            per_address: config.max_per_ip,
-            per_window: config.conn_rate,
-        });
+        let admission = Admission::new(
+            Limits {
+                total: connection_cap(config.max_clients),
+                per_address: config.max_per_ip,
+                per_window: config.conn_rate,
+            },
+            config.limit_exempt.clone(),
+        );
         Ok(Server {
             admission,
             world,
@@ -288,6 +291,10 @@ impl Server {
             limits.total,
             or_off(limits.per_address),
             or_off(limits.per_window)
+        ));
+        lines.push(format!(
+            "Exempt from the per-address limits: {} (--limit-exempt)",
+            self.admission.exemptions()
         ));
         lines.push(format!("History and data in {}", config.app_dir.display()));
         lines

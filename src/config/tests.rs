@@ -117,7 +117,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         password_source, admin_requires_auth, nick_salt, proxies, no_all, motd, hist_rd,
         hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, irc_networks, irc_links, irc_ca,
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
-        max_per_ip, conn_rate, flood, dev, tls, fsync, bench, web_port, web_tls_port,
+        max_per_ip, conn_rate, limit_exempt, flood, dev, tls, fsync, bench, web_port, web_tls_port,
         metrics_public, max_windows_per_user, max_channels
     );
     fields
@@ -205,12 +205,20 @@ fn listen_address() {
 
 #[test]
 fn legacy_positional_form() {
+    // r0c started telnet and netcat only: the web terminal is off in this form.
     check(
         "2323 1531 pw",
-        "password = \"pw\" \n password_source = Flag",
+        "password = \"pw\" \n password_source = Flag \n web_port = 0",
     );
-    check("23", "telnet_port = 23");
-    check("0 0", "telnet_port = 0 \n netcat_port = 0");
+    check("23", "telnet_port = 23 \n web_port = 0");
+    check("0 0", "telnet_port = 0 \n netcat_port = 0 \n web_port = 0");
+    // Unless the config file asks for it; and the telnet port may be the web's default.
+    check_in(
+        config_file("web = 8080"),
+        "23",
+        "telnet_port = 23 \n web_port = 8080",
+    );
+    check("8023", "telnet_port = 8023 \n web_port = 0");
     check(
         "70000",
         "error: argument 1 '70000' is not a port number (0 to 65535)",
@@ -392,8 +400,31 @@ fn values_are_validated() {
         "--hex-w 12",
         "error: invalid value '12' for '--hex-w <N>': expected a positive multiple of 8",
     );
+    check(
+        "--limit-exempt 10.0.0/8",
+        "error: invalid value '10.0.0/8' for '--limit-exempt <CIDR,...>': '10.0.0/8' is not an IP address or a CIDR block like 192.168.0.0/16 or fd00::/8",
+    );
+    check(
+        "--limit-exempt 192.168.1.1/16",
+        "error: invalid value '192.168.1.1/16' for '--limit-exempt <CIDR,...>': '192.168.1.1/16' has address bits set after the prefix; the block is 192.168.0.0/16",
+    );
     check("--nope", "error: unexpected argument '--nope' found");
     check("extra", "error: unexpected argument 'extra' found");
+}
+
+#[test]
+fn limit_exemptions_replace_the_loopback_default_and_none_removes_it() {
+    check(
+        "--limit-exempt 10.0.0.0/8,2001:db8::/48",
+        "limit_exempt = Exemptions([Cidr { network: 10.0.0.0, prefix: 8 }, Cidr { network: 2001:db8::, prefix: 48 }])",
+    );
+    check("--limit-exempt none", "limit_exempt = Exemptions([])");
+    check("--limit-exempt ''", "limit_exempt = Exemptions([])");
+    check_in(
+        config_file("limit-exempt = 'none'"),
+        "",
+        "limit_exempt = Exemptions([])",
+    );
 }
 
 #[test]
@@ -595,7 +626,7 @@ fn config_is_read_from_the_given_path_or_the_app_dir_of_the_command_line() {
     check_in(
         config_file("pn = 2001 \n hist-rd = 5"),
         "23",
-        "telnet_port = 23 \n netcat_port = 2001 \n hist_rd = 5",
+        "telnet_port = 23 \n netcat_port = 2001 \n hist_rd = 5 \n web_port = 0",
     );
 }
 

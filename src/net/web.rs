@@ -164,8 +164,10 @@ pub async fn run(
         let arrived = Instant::now();
         // A loopback connection is counted against --conn-rate only once it asks for more
         // than /metrics, so that a local Prometheus scraping every 15 s is not refused; the
-        // caps on open connections apply to it all the same.
-        let rate = is_loopback(peer.ip()).then(|| {
+        // caps on open connections apply to it all the same. This matters only when the
+        // operator took loopback out of --limit-exempt: exempt addresses owe no rate at all.
+        let deferred = is_loopback(peer.ip()) && !admission.is_exempt(peer.ip());
+        let rate = deferred.then(|| {
             Arc::new(DeferredRate {
                 admission: admission.clone(),
                 address: peer.ip(),

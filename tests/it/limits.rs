@@ -1,5 +1,5 @@
-//! Connection limits and timeouts: per-address caps, the connection rate, silent connections
-//! and clients that stop reading.
+//! Connection limits and timeouts: per-address caps, the connection rate, the networks
+//! exempt from both (loopback by default), silent connections and clients that stop reading.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,7 +7,37 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 
+use r0c::net::admission::Exemptions;
+
 use crate::support::{PATIENCE, TestClient, TestServer, data_dir, test_config};
+
+/// What a client is told when refused for having too many connections open (at most 2 or 16
+/// here).
+pub(crate) fn too_many_line(limit: usize) -> String {
+    format!(
+        "\r\nr0c: too many connections from your address (at most {limit} at a time); close one and try again (the operator can raise the limit with --max-per-ip or exempt your network with --limit-exempt)\r\n"
+    )
+}
+
+/// How a connection began: admitted (the wizard's first screen, with the text it asks for,
+/// arrived) or refused (the server closed it), with everything it received. Nothing depends
+/// on timing: the wait ends at one or the other, and [`PATIENCE`] only bounds a hang.
+pub(crate) async fn greeting(stream: &mut TcpStream) -> (bool, String) {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let text = String::from_utf8_lossy(&received).into_owned();
+        if text.contains("qwer asdf") {
+            return (true, text);
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (false, text),
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("neither admitted nor refused; got {text:?}"),
+        }
+    }
+}
 
 /// Everything the server sends until it closes the connection, or until `wait` passes.
 async fn read_all(stream: &mut TcpStream, wait: Duration) -> (String, bool) {
@@ -24,7 +54,7 @@ async fn read_all(stream: &mut TcpStream, wait: Duration) -> (String, bool) {
 }
 
 /// Connects from a chosen loopback source address.
-async fn connect_from(source: [u8; 4], server: SocketAddr) -> TcpStream {
+pub(crate) async fn connect_from(source: [u8; 4], server: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().expect("socket");
     socket
         .bind(SocketAddr::from((source, 0)))
@@ -35,7 +65,10 @@ async fn connect_from(source: [u8; 4], server: SocketAddr) -> TcpStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_500_connections_from_one_address_16_get_in_and_the_rest_are_told_why() {
     let (_keep, dir) = data_dir();
-    let server = TestServer::start(&dir).await;
+    let mut config = test_config(&dir);
+    // Loopback is exempt by default; without that, it is one address like any other.
+    config.limit_exempt = Exemptions::none();
+    let server = TestServer::start_with(config).await;
     let mut streams = Vec::new();
     for _ in 0..500 {
         streams.push(TcpStream::connect(server.raw).await.expect("connect"));
@@ -45,10 +78,7 @@ async fn of_500_connections_from_one_address_16_get_in_and_the_rest_are_told_why
     for stream in &mut streams {
         let (text, closed) = read_all(stream, Duration::from_millis(300)).await;
         if closed {
-            assert_eq!(
-                text,
-                "\r\nr0c: too many connections from your address (at most 16 at a time); close one and try again\r\n"
-            );
+            assert_eq!(text, too_many_line(16));
             refused += 1;
         } else {
             assert!(text.contains("qwer asdf"), "{text:?}");
@@ -73,6 +103,7 @@ async fn too_many_new_connections_per_ten_minutes_are_refused_per_address() {
     let (_keep, dir) = data_dir();
     let mut config = test_config(&dir);
     config.conn_rate = 5;
+    config.limit_exempt = Exemptions::none();
     let server = TestServer::start_with(config).await;
     for _ in 0..5 {
         let mut stream = TcpStream::connect(server.raw).await.expect("connect");
@@ -84,11 +115,66 @@ async fn too_many_new_connections_per_ten_minutes_are_refused_per_address() {
     assert!(closed);
     assert_eq!(
         text,
-        "\r\nr0c: too many new connections from your address (at most 5 per 10 minutes); wait a few minutes\r\n"
+        "\r\nr0c: too many new connections from your address (at most 5 per 10 minutes); wait a few minutes (the operator can raise the limit with --conn-rate or exempt your network with --limit-exempt)\r\n"
     );
     let mut elsewhere = connect_from([127, 0, 0, 3], server.telnet).await;
     let (text, closed) = read_all(&mut elsewhere, Duration::from_millis(300)).await;
     assert!(!closed && text.contains("qwer asdf"), "{text:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_is_exempt_by_default_from_the_per_address_cap_and_the_rate() {
+    let (_keep, dir) = data_dir();
+    // The defaults: 16 at a time and 32 new per 10 minutes per address, loopback exempt.
+    let server = TestServer::start(&dir).await;
+    let mut streams = Vec::new();
+    for (index, source) in [[127, 0, 0, 1], [127, 0, 0, 2]].into_iter().enumerate() {
+        for number in 0..40 {
+            let port = if number % 2 == 0 {
+                server.raw
+            } else {
+                server.telnet
+            };
+            let mut stream = connect_from(source, port).await;
+            let (admitted, text) = greeting(&mut stream).await;
+            assert!(admitted, "connection {index}/{number} refused: {text:?}");
+            streams.push(stream);
+        }
+    }
+    // 80 at once from loopback, and all still served.
+    let mut client = TestClient::joined(server.raw).await;
+    client.line("/join #exempt").await;
+    client.expect("has joined").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_exempt_networks_skip_the_limits_and_other_addresses_keep_them() {
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    config.max_per_ip = 2;
+    config.conn_rate = 3;
+    config.limit_exempt = "10.0.0.0/8,127.0.0.0/16".parse().expect("list");
+    let server = TestServer::start_with(config).await;
+    let mut streams = Vec::new();
+    for source in [[127, 0, 0, 1], [127, 0, 9, 9]] {
+        for number in 0..6 {
+            let mut stream = connect_from(source, server.raw).await;
+            let (admitted, text) = greeting(&mut stream).await;
+            assert!(admitted, "{source:?} #{number} refused: {text:?}");
+            streams.push(stream);
+        }
+    }
+    // 127.1.0.1 is outside 127.0.0.0/16: two at a time, then the refusal that says how the
+    // operator lifts it.
+    for _ in 0..2 {
+        let mut stream = connect_from([127, 1, 0, 1], server.raw).await;
+        assert!(greeting(&mut stream).await.0);
+        streams.push(stream);
+    }
+    let mut third = connect_from([127, 1, 0, 1], server.raw).await;
+    assert_eq!(greeting(&mut third).await, (false, too_many_line(2)));
     server.stop().await;
 }
 

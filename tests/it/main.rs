@@ -8,6 +8,7 @@ mod flood;
 mod fuzz_corpus;
 mod irc;
 mod limits;
+mod listeners;
 mod migration;
 mod process;
 mod properties;

@@ -11,46 +11,6 @@ use r0c::store::import::{LineOutcome, parse_record};
 
 use crate::support::{TestClient, TestServer, data_dir, stdout_lines, test_config, wait_for_line};
 
-/// The virtualenv with r0c 1.6.1, shared with `bench/compare.sh`; created when missing. A
-/// failed install fails the test: it must never pass without the real original.
-fn original_r0c() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/.venv");
-    let python = venv.join("bin/python");
-    let installed = |python: &Path| {
-        Command::new(python)
-            .args([
-                "-c",
-                "import r0c.__version__ as v; assert v.S_VERSION == '1.6.1'",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    if !installed(&python) {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 runs");
-        assert!(made.success(), "python3 -m venv {} failed", venv.display());
-        let output = Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", "r0c==1.6.1"])
-            .output()
-            .expect("pip runs");
-        assert!(
-            output.status.success(),
-            "pip install r0c==1.6.1 failed (is PyPI reachable?): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(
-            installed(&python),
-            "r0c 1.6.1 is not importable after pip install"
-        );
-    }
-    python
-}
-
 /// A running r0c 1.6.1 with `home/.r0c` as its app dir.
 struct Original {
     child: Child,
@@ -190,7 +150,7 @@ fn rows_of(screen: &str, needles: &[&str]) -> Vec<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_of_r0c_1_6_1_is_imported_shown_in_order_and_exported_back() {
-    let python = original_r0c();
+    let python = crate::support::original_r0c();
     let (_keep_home, home) = data_dir();
     let original = Original::start(&python, &home);
     let mut alice = join_original(original.raw).await;

@@ -14,6 +14,8 @@ pub(crate) struct Process {
     pub(crate) raw: SocketAddr,
     stdout: std::sync::mpsc::Receiver<String>,
     stderr: std::sync::mpsc::Receiver<String>,
+    /// What it printed up to "r0c is up": the startup report.
+    pub(crate) startup: Vec<String>,
 }
 
 /// Two ports that were free a moment ago (the binary keeps r0c's rule that port 0 disables).
@@ -70,15 +72,24 @@ impl Process {
             .expect("r0c starts");
         let stdout = lines_of(child.stdout.take().expect("stdout"));
         let stderr = lines_of(child.stderr.take().expect("stderr"));
-        let process = Process {
+        let mut startup = Vec::new();
+        while !startup
+            .last()
+            .is_some_and(|line: &String| line.contains("r0c is up"))
+        {
+            match stdout.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) => startup.push(line),
+                Err(_) => panic!("r0c never came up; it printed:\n{}", startup.join("\n")),
+            }
+        }
+        Process {
             child,
             telnet: SocketAddr::from(([127, 0, 0, 1], telnet)),
             raw: SocketAddr::from(([127, 0, 0, 1], raw)),
             stdout,
             stderr,
-        };
-        process.wait_for_line("r0c is up");
-        process
+            startup,
+        }
     }
 
     /// The next stdout line containing `needle` (earlier ones are dropped).

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use r0c::config::Config;
@@ -476,4 +477,51 @@ pub async fn http_get(web: SocketAddr, path: &str) -> String {
         .expect("response in time")
         .expect("response");
     String::from_utf8_lossy(&response).into_owned()
+}
+
+/// The Python of the virtualenv with r0c 1.6.1 (`bench/.venv`, shared with `bench/compare.sh`
+/// and made by `test.sh`); created when missing. A failed install fails the test: it must
+/// never pass without the real original (the migration tests run it, and r0c's stress
+/// testers import it).
+pub fn original_r0c() -> PathBuf {
+    // Tests that run side by side must not build the same virtualenv at once.
+    static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _creating = CREATING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/.venv");
+    let python = venv.join("bin/python");
+    let installed = |python: &Path| {
+        Command::new(python)
+            .args([
+                "-c",
+                "import r0c.__version__ as v; assert v.S_VERSION == '1.6.1'",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if !installed(&python) {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 runs");
+        assert!(made.success(), "python3 -m venv {} failed", venv.display());
+        let output = Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "r0c==1.6.1"])
+            .output()
+            .expect("pip runs");
+        assert!(
+            output.status.success(),
+            "pip install r0c==1.6.1 failed (is PyPI reachable?): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            installed(&python),
+            "r0c 1.6.1 is not importable after pip install"
+        );
+    }
+    python
 }

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::{PATIENCE, TestClient, TestServer, data_dir, http_get, test_config};
+use r0c::net::admission::Exemptions;
 
 /// A browser terminal as the page is one: it answers cursor-position probes the way
 /// xterm.js does and draws what it gets on a terminal emulator.
@@ -282,6 +283,8 @@ async fn the_per_address_limit_answers_browsers_in_http() {
     let (_keep, dir) = data_dir();
     let mut config = test_config(&dir);
     config.max_per_ip = 2;
+    // Loopback is exempt by default; the test clients are all on it.
+    config.limit_exempt = Exemptions::none();
     let server = TestServer::start_with_web(config).await;
     let web = server.web.expect("web");
     let _first = Browser::open(web, 80, 24).await;
@@ -668,6 +671,9 @@ async fn loopback_metrics_scrapes_are_not_counted_against_the_connection_rate() 
     let (_keep, dir) = data_dir();
     let mut config = test_config(&dir);
     config.conn_rate = 3;
+    // The deferred charge is for an operator who took loopback out of the exemptions; an
+    // exempt loopback owes no rate at all.
+    config.limit_exempt = Exemptions::none();
     let server = TestServer::start_with_web(config).await;
     let web = server.web.expect("web");
     for scrape in 0..40 {
