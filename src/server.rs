@@ -374,6 +374,11 @@ impl Server {
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
     }
 
+    /// The admission control of every listener (tests read how many connections are open).
+    pub fn admission(&self) -> Arc<Admission> {
+        self.admission.clone()
+    }
+
     /// The history store; tests use it to fill the "disk".
     #[doc(hidden)]
     pub fn store(&self) -> Arc<Store> {

@@ -458,6 +458,11 @@ impl Admission {
             .charge(&self.limits, AddressKey::of(address), Instant::now())
     }
 
+    /// Connections admitted and still open, on every listener.
+    pub fn open_connections(&self) -> usize {
+        self.lock().total()
+    }
+
     /// Whether `address` is in a network of `--limit-exempt`.
     pub fn is_exempt(&self, address: IpAddr) -> bool {
         self.exempt.contains(address)

@@ -510,6 +510,11 @@ impl Store {
         })
     }
 
+    /// The ticket of the newest write handed to the store so far.
+    pub fn last_ticket(&self) -> u64 {
+        lock(&self.queue).enqueued
+    }
+
     /// Writes handed to the store and not yet committed.
     pub fn pending_writes(&self) -> u64 {
         let enqueued = lock(&self.queue).enqueued;

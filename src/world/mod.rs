@@ -399,6 +399,9 @@ struct State {
     /// Public and direct-message channels in memory (status windows not counted), for
     /// `max_channels`.
     chat_channels: usize,
+    /// The store's newest ticket when a public channel last closed: opening a channel waits
+    /// for the store only while that is not committed, so a new channel costs no wait.
+    last_close_ticket: u64,
     /// Folded nick changes, by when their summary line is due: (due, channel, user).
     nick_folds_due:
         std::collections::BinaryHeap<std::cmp::Reverse<(std::time::Instant, ChannelId, UserId)>>,
@@ -1148,7 +1151,11 @@ impl World {
         }
         // The channel is not in memory: read its history without holding the lock, so everyone
         // else keeps chatting meanwhile.
-        let Some(loaded) = self.load_public(name) else {
+        let must_flush = {
+            let state = self.lock();
+            !self.store.is_committed(state.last_close_ticket)
+        };
+        let Some(loaded) = self.load_public(name, must_flush) else {
             return Err(JoinError::StoreUnavailable(name.to_string()));
         };
         let mut state = self.lock();
@@ -1194,12 +1201,15 @@ impl World {
         Ok(true)
     }
 
-    /// Reads a channel's stored history, next sequence number and topic. What was said just
-    /// before (a channel closed and opened again at once) is committed first, so numbering
-    /// continues after it and nothing is shown twice or lost; `None` if that cannot be done
-    /// now because the store cannot write.
-    fn load_public(&self, name: &str) -> Option<LoadedChannel> {
-        if self.store.health() != Health::Healthy || !self.store.flush_within(JOIN_FLUSH_LIMIT) {
+    /// Reads a channel's stored history, next sequence number and topic. With `must_flush`
+    /// (a channel closed since the store last caught up, so this may be one opened again at
+    /// once), what was said before is committed first, so numbering continues after it and
+    /// nothing is shown twice or lost; `None` if that cannot be done now because the store
+    /// cannot write.
+    fn load_public(&self, name: &str, must_flush: bool) -> Option<LoadedChannel> {
+        if self.store.health() != Health::Healthy
+            || (must_flush && !self.store.flush_within(JOIN_FLUSH_LIMIT))
+        {
             return None;
         }
         Some(self.read_public(name))
@@ -1385,6 +1395,8 @@ impl World {
             Some(ChannelKind::Public { name }) => {
                 state.chat_channels = state.chat_channels.saturating_sub(1);
                 state.public_by_name.remove(&name);
+                // A channel opened again must number its messages after what it said last.
+                state.last_close_ticket = self.store.last_ticket();
                 tracing::info!(chan = name, "channel closed");
             }
             Some(ChannelKind::Direct) => {
@@ -1988,7 +2000,7 @@ impl World {
             None => {
                 // Bridged channels open at startup, before anything could be waiting.
                 let loaded = self
-                    .load_public(name)
+                    .load_public(name, true)
                     .unwrap_or_else(|| self.read_public(name));
                 let mut state = self.lock();
                 match state.public_by_name.get(name).copied() {

@@ -29,6 +29,8 @@ pub struct TestServer {
     pub web: Option<SocketAddr>,
     /// The server's history store (tests fill its "disk").
     pub store: std::sync::Arc<r0c::store::Store>,
+    /// The admission control of every listener.
+    pub admission: std::sync::Arc<r0c::net::admission::Admission>,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -86,6 +88,7 @@ impl TestServer {
             .or(server.local_addr(ListenerKind::WebTls));
         let shutdown = server.shutdown_token();
         let store = server.store();
+        let admission = server.admission();
         let task = tokio::spawn(server.run());
         TestServer {
             telnet,
@@ -94,8 +97,23 @@ impl TestServer {
             tls_raw,
             web,
             store,
+            admission,
             shutdown,
             task,
+        }
+    }
+
+    /// Waits until `count` connections are admitted and open: a client's connect returns
+    /// when the kernel took it, which may be before the server's accept loop did.
+    pub async fn wait_for_open_connections(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while self.admission.open_connections() != count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} connections open, waited for {count}",
+                self.admission.open_connections()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

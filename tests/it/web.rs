@@ -289,8 +289,8 @@ async fn the_per_address_limit_answers_browsers_in_http() {
     let web = server.web.expect("web");
     let _first = Browser::open(web, 80, 24).await;
     let _second = TcpStream::connect(web).await.expect("connect");
-    // Give the server a moment to count the second connection before the third arrives.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The second connection is counted before the third arrives.
+    server.wait_for_open_connections(2).await;
     let third = http_get(web, "/").await;
     assert!(third.starts_with("HTTP/1.1 503"), "{third}");
     assert!(
@@ -590,7 +590,8 @@ async fn a_silent_web_socket_gives_its_place_back_to_telnet_within_the_first_inp
 
     let since = tokio::time::Instant::now();
     let mut silent = TcpStream::connect(web).await.expect("connect");
-    // The web socket holds the only place.
+    // The web socket holds the only place (once the accept loop took it).
+    server.wait_for_open_connections(1).await;
     let mut refused = TestClient::connect(server.telnet).await;
     refused.expect("the server is full").await;
 
