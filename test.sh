@@ -36,8 +36,8 @@ if ! "$venv/bin/python" -c "import r0c.__version__ as v; assert v.S_VERSION == '
 fi
 
 cargo fmt --all -- --check
-cargo clippy --all-targets --all-features -- -D warnings
-cargo test --all-targets
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo test --workspace --all-targets
 
 # The web terminal in a real browser, against the debug binary the tests just built. npm ci
 # installs exactly what web/package-lock.json pins (playwright-core drives the browser).
