@@ -95,14 +95,9 @@ pub const COMMANDS: &[CommandInfo] = &[
         Moving,
         &["g", "goto"],
         "WHEN",
-        "jump to 19:47, 2018-01-21, a message number or 34%",
+        "jump to 19:47, 2018-01-21, message 3172, 34%",
     ),
-    command(
-        Moving,
-        &["a"],
-        "",
-        "go to the window that needs you most (CTRL-E)",
-    ),
+    command(Moving, &["a"], "", "go where you are needed most (CTRL-E)"),
     command(
         Moving,
         &["v", "view"],
@@ -134,7 +129,7 @@ pub const COMMANDS: &[CommandInfo] = &[
         Settings,
         &["b0", "b1", "b2", "b3"],
         "",
-        "bell: off, mentions elsewhere, all mentions, everything",
+        "bell off, mentions elsewhere, mentions, all",
     ),
     command(Settings, &["b?"], "", "which bell setting is on"),
     command(
@@ -162,7 +157,7 @@ pub const COMMANDS: &[CommandInfo] = &[
         Settings,
         &["ss"],
         "N|N%",
-        "scroll by N lines or N% of the screen (0: a page)",
+        "scroll by N lines or N% (0: a whole page)",
     ),
     command(
         Settings,
@@ -205,7 +200,7 @@ pub const HOTKEYS: &[KeyInfo] = &[
     },
     KeyInfo {
         keys: &["CTRL-U", "CTRL-D"],
-        summary: "scroll a page, where PgUp and PgDn are missing",
+        summary: "the same, where PgUp and PgDn are missing",
     },
     KeyInfo {
         keys: &["CTRL-A", "CTRL-X"],
@@ -213,7 +208,7 @@ pub const HOTKEYS: &[KeyInfo] = &[
     },
     KeyInfo {
         keys: &["CTRL-E"],
-        summary: "go to the window that needs you most",
+        summary: "go where you are needed most",
     },
     KeyInfo {
         keys: &["CTRL-N"],
@@ -259,6 +254,23 @@ mod tests {
         assert!(find("nosuchcommand").is_none());
         for section in Section::ALL {
             assert!(COMMANDS.iter().any(|c| c.section == section), "{section:?}");
+        }
+    }
+
+    #[test]
+    fn every_help_line_fits_the_text_column_at_80_columns() {
+        // At 80 columns the chat text starts in column 16: 64 are left, and a line that
+        // wraps loses the alignment of its columns.
+        for command in COMMANDS {
+            let left: usize =
+                command.names.iter().map(|n| n.len() + 2).sum::<usize>() + command.args.len();
+            let width = 2 + left.max(18) + command.summary.chars().count();
+            assert!(width <= 64, "/{}: {width} columns", command.names[0]);
+        }
+        for key in HOTKEYS {
+            let left: usize = key.keys.iter().map(|k| k.len() + 1).sum();
+            let width = 2 + left.max(18) + key.summary.chars().count();
+            assert!(width <= 64, "{}: {width} columns", key.keys[0]);
         }
     }
 }
