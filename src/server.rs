@@ -49,6 +49,11 @@ pub enum StartError {
     Tls(#[from] crate::net::tls::TlsError),
     #[error(transparent)]
     IrcTls(#[from] crate::bridge::IrcTlsError),
+    #[error("cannot start the wire logs (--log-rx, --log-tx) in {path}: {source}")]
+    Diag {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// One kind of listener: which protocol it speaks, and whether under TLS.
@@ -141,6 +146,8 @@ pub struct Server {
     bridge: Bridge,
     /// Connection limits shared by all listeners.
     admission: Arc<Admission>,
+    /// Hexdumps, wire logs and `--dbg` lines, when asked for.
+    diag: Option<Arc<crate::diag::Diag>>,
     config: Config,
     shutdown: CancellationToken,
 }
@@ -195,6 +202,12 @@ impl Server {
             crate::store::Durability::ProcessCrash
         };
         let store = Arc::new(Store::open_durable(&config.database_path(), durability)?);
+        let diag = crate::diag::Diag::start(&config.diag, &config.app_dir).map_err(|source| {
+            StartError::Diag {
+                path: config.app_dir.join("log").join("wire"),
+                source,
+            }
+        })?;
         let mut listeners = Vec::new();
         for (kind, address) in plan {
             listeners.push((kind, listen(address)?));
@@ -220,6 +233,7 @@ impl Server {
         });
         Ok(Server {
             admission,
+            diag,
             world,
             store,
             listeners,
@@ -314,6 +328,7 @@ impl Server {
                     world: self.world.clone(),
                     arrival: arrival_for(
                         &self.config,
+                        self.diag.as_ref(),
                         kind,
                         SocketAddr::from(([0, 0, 0, 0], 0)),
                         0,
@@ -340,6 +355,7 @@ impl Server {
                 self.world.clone(),
                 self.admission.clone(),
                 self.config.clone(),
+                self.diag.clone(),
                 self.shutdown.clone(),
                 tracker.clone(),
             ));
@@ -432,6 +448,7 @@ async fn accept_loop(
     world: Arc<World>,
     admission: Arc<Admission>,
     config: Config,
+    diag: Option<Arc<crate::diag::Diag>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -451,7 +468,7 @@ async fn accept_loop(
             }
         };
         tracing::info!(%peer, listener = kind.name(), "connect");
-        let arrival = arrival_for(&config, kind, peer, sibling_port, plain_port);
+        let arrival = arrival_for(&config, diag.as_ref(), kind, peer, sibling_port, plain_port);
         let (world, shutdown, tls) = (world.clone(), shutdown.clone(), tls.clone());
         // The future is made inside the task: awaiting one made outside would keep two copies
         // of it in the task, doubling every client's memory.
@@ -492,6 +509,7 @@ pub(crate) async fn accept_next(
 /// What a connection task needs to know about where `peer` came in.
 fn arrival_for(
     config: &Config,
+    diag: Option<&Arc<crate::diag::Diag>>,
     kind: ListenerKind,
     peer: SocketAddr,
     sibling_port: u16,
@@ -510,6 +528,8 @@ fn arrival_for(
         stall_timeout: config.stall_timeout,
         flood: config.flood,
         dev: config.dev,
+        linemode: config.linemode,
+        diag: diag.cloned(),
     }
 }
 

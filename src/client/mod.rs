@@ -147,6 +147,11 @@ pub struct Arrival {
     /// Relay addresses (`--proxy`): clients from there never reuse saved settings, since many
     /// people share the address.
     pub proxies: Vec<std::net::IpAddr>,
+    /// `--linemode`: telnet clients get r0c's alternative opening negotiation, which asks
+    /// them to buffer lines and echo locally.
+    pub linemode: bool,
+    /// Hexdumps, wire logs and `--dbg` lines, when any is on.
+    pub diag: Option<Arc<crate::diag::Diag>>,
 }
 
 impl Arrival {
@@ -268,10 +273,18 @@ async fn converse<S>(
     let protocol = arrival.protocol;
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut out: Vec<u8> = Vec::new();
+    // Hexdumps, wire logs and `--dbg` lines; `None` (one branch per read and write) unless
+    // one of their flags is on.
+    let wire = arrival.diag.as_ref().map(|diag| diag.connection(peer));
     let mut filter = match protocol {
         Protocol::Telnet => {
             let mut codec = TelnetCodec::new();
-            out.extend(codec.start());
+            if arrival.linemode {
+                out.extend(codec.start_linemode());
+            } else {
+                out.extend(codec.start());
+            }
+            codec.set_trace(wire.as_ref().is_some_and(crate::diag::Wire::dbg));
             Filter::Telnet(codec)
         }
         Protocol::Raw => {
@@ -447,6 +460,9 @@ async fn converse<S>(
                         }
                         Err(_) => break "connection error",
                     };
+                    if let Some(wire) = &wire {
+                        wire.received(&received);
+                    }
                     let bytes = &received[..];
                     let mut text = String::new();
                     let mut sizes = Vec::new();
@@ -456,6 +472,9 @@ async fn converse<S>(
                             let mut events = Vec::new();
                             codec.receive(bytes, &mut events);
                             out.extend(codec.take_replies());
+                            if let Some(wire) = &wire {
+                                wire.debug(codec.take_trace());
+                            }
                             for event in events {
                                 match event {
                                     TelnetEvent::Data(data) => decoder.decode(&data, &mut text),
@@ -479,6 +498,11 @@ async fn converse<S>(
                             0
                         }
                     };
+                    if let Some(wire) = wire.as_ref().filter(|w| w.dbg()) {
+                        let who = session.as_ref().and_then(|chat| world.nick(chat.user));
+                        let who = who.unwrap_or_else(|| peer.to_string());
+                        wire.debug(sizes.iter().map(|(cols, rows)| format!("terminal sz:  {cols}x{rows}  @{who}")).collect());
+                    }
                     let Some(chat) = session.as_mut() else {
                         reported_size = sizes.last().copied().or(reported_size);
                         if let Filter::Telnet(codec) = &filter {
@@ -513,6 +537,9 @@ async fn converse<S>(
                             }
                         }
                         if quit {
+                            if let Some(wire) = &wire {
+                                wire.sent(&out);
+                            }
                             let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
                             break "left the wizard";
                         }
@@ -582,6 +609,9 @@ async fn converse<S>(
                             "\r\nr0c: nothing received for {} seconds; closing the connection\r\n",
                             arrival.first_input_timeout.as_secs()
                         );
+                        if let Some(wire) = &wire {
+                            wire.sent(line.as_bytes());
+                        }
                         let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(line.as_bytes())).await;
                         break "sent nothing";
                     }
@@ -629,6 +659,9 @@ async fn converse<S>(
                     match written {
                         Ok(0) | Err(_) => break "connection error",
                         Ok(n) => {
+                            if let Some(wire) = &wire {
+                                wire.sent(&out[..n]);
+                            }
                             out.drain(..n);
                             bytes_out.increment(n as u64);
                             if let Some(pacer) = pacer.as_mut() {
@@ -667,6 +700,9 @@ async fn converse<S>(
     if matches!(outcome, "server shutdown" | "quit") {
         // An orderly end gives the terminal its whole screen back for the user's shell.
         encode_for_client(chat.farewell(), chat.charset(), protocol, &mut out);
+        if let Some(wire) = &wire {
+            wire.sent(&out);
+        }
         let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
     }
     drop(clients_gauge);
