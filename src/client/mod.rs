@@ -259,6 +259,26 @@ async fn next_window_size(sizes: &mut Option<WindowSizes>) -> (u16, u16) {
     std::future::pending().await
 }
 
+/// The next announcement for a connection in the wizard; never once it has left it (or if
+/// the world is gone).
+async fn next_broadcast(
+    receiver: &mut Option<tokio::sync::broadcast::Receiver<Arc<str>>>,
+) -> Arc<str> {
+    use tokio::sync::broadcast::error::RecvError;
+    if let Some(inner) = receiver {
+        loop {
+            match inner.recv().await {
+                Ok(text) => return text,
+                // A connection that fell behind misses the oldest; the newest still count.
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            }
+        }
+        *receiver = None;
+    }
+    std::future::pending().await
+}
+
 /// The conversation with one client over any byte stream: the wizard, then the chat.
 async fn converse<S>(
     stream: S,
@@ -322,6 +342,8 @@ async fn converse<S>(
     if let Some(sizes) = sizes.as_mut() {
         reported_size = *sizes.borrow_and_update();
     }
+    // Announcements reach the wizard raw (there is no window yet); dropped once it is done.
+    let mut wizard_broadcasts = Some(world.wizard_broadcasts());
     let mut wizard = Wizard::new(
         Listener {
             telnet: protocol == Protocol::Telnet,
@@ -384,6 +406,7 @@ async fn converse<S>(
                 in_world.user = Some(chat.user);
                 session = Some(chat);
                 in_wizard.leave();
+                wizard_broadcasts = None;
                 dirty = true;
                 tick = next_clock_tick(CLOCK_TICK_SECONDS);
             }
@@ -591,6 +614,11 @@ async fn converse<S>(
                         frames_dropped.increment(1);
                     }
                     dirty = true;
+                }
+                text = next_broadcast(&mut wizard_broadcasts) => {
+                    // r0c's raw form, for a screen the wizard draws: no window to put it in.
+                    let raw = format!("\r\n [[ broadcast message ]]\r\n \x1b[31m{text}\x1b[0m\r\n");
+                    send_bytes(protocol, raw.as_bytes(), &mut out);
                 }
                 (cols, rows) = next_window_size(&mut sizes) => match session.as_mut() {
                     Some(chat) => {
