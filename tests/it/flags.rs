@@ -216,6 +216,8 @@ async fn hexdumps_and_dbg_lines_show_the_wire_with_control_bytes_escaped() {
     let mut telnet = TcpStream::connect(("127.0.0.1", server.telnet))
         .await
         .expect("connect");
+    // Once the opening is read, the answer to DO TTYPE goes out alone.
+    read_until(&mut Vec::new(), &mut telnet, b"r0c configurator").await;
     telnet.write_all(b"\xff\xfd\x18").await.expect("send");
     server.wait_for("-->> negote:  ff fd 18  DO TTYPE (Terminal Type)");
     server.wait_for("<<-- n.resp:  ff fd 18  DO -> WONT");
@@ -242,12 +244,24 @@ async fn log_rx_writes_r0cs_wire_log_into_the_app_dir() {
     let mut greeting = [0u8; 64];
     let _ = client.read(&mut greeting).await.expect("read");
     client.write_all(b"hello\x1b[A").await.expect("send");
-    // The wizard answers every key, so this is read once the chunk went through the loop.
-    let _ = client.read(&mut greeting).await.expect("read");
+    let wire_dir = dir.join("log").join("wire");
+    // The chunk is in the log before the connection ends (the writer thread flushes it).
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !std::fs::read_dir(&wire_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("> 68 65 6c 6c hell")))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the chunk never reached the wire log"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     drop(client);
     server.stop().await;
 
-    let wire_dir = dir.join("log").join("wire");
     let deadline = std::time::Instant::now() + PATIENCE;
     let (name, text) = loop {
         let found = std::fs::read_dir(&wire_dir)
