@@ -46,16 +46,9 @@ const SINGLE_DASH_LONG: &[&str] = &["pt", "pn", "tpt", "tpn", "pw", "nc"];
 type FlagUsed = fn(&RawArgs) -> bool;
 
 /// Flags of r0c 1.6.1 whose features this version does not have yet. Using one is an
-/// error rather than being ignored; remove an entry when its feature lands.
-const UNAVAILABLE: &[(&str, FlagUsed)] = &[
-    ("--log-rx", |a| a.log_rx),
-    ("--log-tx", |a| a.log_tx),
-    ("--hex-rx", |a| a.hex_rx),
-    ("--hex-tx", |a| a.hex_tx),
-    ("--dbg", |a| a.dbg),
-    ("--thr-mon", |a| a.thr_mon),
-    ("--linemode", |a| a.linemode),
-];
+/// error rather than being ignored; remove an entry when its feature lands. Every flag of
+/// r0c 1.6.1 is built now, so the list is empty; it stays for features still to come.
+const UNAVAILABLE: &[(&str, FlagUsed)] = &[];
 
 /// Flags of r0c that mean nothing in this implementation, as (clap id, flag, why).
 /// They are accepted, and using one gives a startup notice.
@@ -65,10 +58,14 @@ const NO_EFFECT: &[(&str, &str, &str)] = &[
     ("poll", "--poll", "client sockets are always watched with epoll"),
     ("reuseaddr", "--reuseaddr", "SO_REUSEADDR is always set"),
     ("rot_msg", "--rot-msg", "chat history is kept in a SQLite database, not in rotated log files"),
-    // These two go when --hex-rx/--hex-tx leave UNAVAILABLE.
-    ("hex_lim", "--hex-lim", "hexdumps (--hex-rx, --hex-tx) are not available yet"),
-    ("hex_w", "--hex-w", "hexdumps (--hex-rx, --hex-tx) are not available yet"),
 ];
+
+/// What `--old-tls` cannot do here, printed once at startup instead of refusing to start.
+const OLD_TLS_NOTICE: &str = "--old-tls: TLS 1.0 and 1.1 and their ciphers are not supported (rustls cannot speak them); the TLS listeners accept TLS 1.2 and 1.3, so put a TLS terminator such as stunnel in front for old clients";
+
+/// r0c's default `--hist-mem` is six times its default `--hist-tsz` (minus one): when only
+/// one of them is given, the other is derived with this ratio so the pair stays usable.
+const HIST_MEM_PER_TSZ: usize = 6;
 
 /// One `--ircn`: an IRC network the bridge connects to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,6 +251,46 @@ impl Default for TlsSettings {
     }
 }
 
+/// r0c's wire debugging: console hexdumps, per-connection wire logs and `--dbg` lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiagSettings {
+    /// `--hex-rx`: hexdump what clients send to the console.
+    pub hex_rx: bool,
+    /// `--hex-tx`: hexdump what clients are sent to the console.
+    pub hex_tx: bool,
+    /// `--hex-lim`: a chunk of this many bytes or more is shown as `[N byte]`, not dumped.
+    pub hex_lim: u64,
+    /// `--hex-w`: bytes per console hexdump line, a multiple of 8.
+    pub hex_width: usize,
+    /// `--log-rx`: write what clients send into their wire logs.
+    pub log_rx: bool,
+    /// `--log-tx`: write what clients are sent into their wire logs.
+    pub log_tx: bool,
+    /// `--dbg`: print telnet negotiations and terminal sizes as they happen.
+    pub dbg: bool,
+}
+
+impl DiagSettings {
+    /// Whether any of it is switched on; when not, the connections skip it with one branch.
+    pub fn any(&self) -> bool {
+        self.hex_rx || self.hex_tx || self.log_rx || self.log_tx || self.dbg
+    }
+}
+
+impl Default for DiagSettings {
+    fn default() -> DiagSettings {
+        DiagSettings {
+            hex_rx: false,
+            hex_tx: false,
+            hex_lim: 128,
+            hex_width: 16,
+            log_rx: false,
+            log_tx: false,
+            dbg: false,
+        }
+    }
+}
+
 /// Where the admin password came from; the startup output names it and warns about
 /// the default one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -357,6 +394,13 @@ pub struct Config {
     pub dbg_irc: bool,
     /// `--bench`: print the totals of joins, parts and messages every 2 seconds.
     pub bench: bool,
+    /// Hexdumps, wire logs and `--dbg` lines.
+    pub diag: DiagSettings,
+    /// `--thr-mon`: the first SIGINT or SIGTERM starts a report of the server's state every
+    /// 5 seconds instead of shutting down.
+    pub thr_mon: bool,
+    /// `--linemode`: telnet clients are asked to buffer lines and echo themselves.
+    pub linemode: bool,
     /// `--dir`: holds `password.txt`, `cert.pem` and the database. Not created here.
     pub app_dir: PathBuf,
     /// Warnings to print at startup: localhost in `--proxy`, flags that have no effect.
@@ -410,6 +454,9 @@ impl Config {
             irc_insecure: false,
             dbg_irc: false,
             bench: false,
+            diag: DiagSettings::default(),
+            thr_mon: false,
+            linemode: false,
             tls: TlsSettings::default(),
             app_dir,
             notices: Vec::new(),
@@ -935,11 +982,9 @@ fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation, ConfigErro
     resolve(raw, &matches, host).map(Invocation::Run)
 }
 
-/// Checks the TLS flags: r0c's old versions and `--old-tls` are refused with advice.
+/// Checks the TLS flags: r0c's old versions are refused with advice (`--old-tls` is only a
+/// startup notice, see `resolve`).
 fn tls_settings(raw: &RawArgs) -> Result<TlsSettings, ConfigError> {
-    if raw.old_tls {
-        return Err(ConfigError::OldTls("--old-tls".into()));
-    }
     let min_version = match raw.tls_min.as_str() {
         "" | "TLSv1_2" => TlsVersion::Tls12,
         "TLSv1_3" => TlsVersion::Tls13,
@@ -980,12 +1025,16 @@ fn is_integer(arg: &str) -> bool {
 fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, ConfigError> {
     let tls = tls_settings(&raw)?;
     check_ports(&raw)?;
-    if raw.hist_tsz == 0 || raw.hist_tsz >= raw.hist_mem {
-        return Err(ConfigError::HistoryTrim {
-            tsz: raw.hist_tsz,
-            mem: raw.hist_mem,
-        });
-    }
+    let given = |id: &str| {
+        matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    let (hist_mem, hist_tsz) = history_trim(
+        (raw.hist_mem, given("hist_mem")),
+        (raw.hist_tsz, given("hist_tsz")),
+    )?;
     let (irc_networks, irc_links) = parse_irc(&raw.ircn, &raw.ircb)?;
     let proxies = raw
         .proxy
@@ -1003,11 +1052,13 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
     }
 
     let mut notices = Vec::new();
+    if raw.old_tls {
+        notices.push(OLD_TLS_NOTICE.to_owned());
+    }
     if proxies.iter().any(IpAddr::is_loopback) {
         notices
             .push("WARNING: you have localhost in --proxy, you probably want --ara too".to_owned());
     }
-    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
     for (id, flag, why) in NO_EFFECT {
         if given(id) {
             notices.push(format!("{flag} has no effect: {why}"));
@@ -1057,8 +1108,8 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         fsync: raw.fsync,
         dev: raw.dev,
         hist_rd: raw.hist_rd,
-        hist_mem: raw.hist_mem,
-        hist_tsz: raw.hist_tsz,
+        hist_mem,
+        hist_tsz,
         max_clients: raw.max_clients,
         irc_rate: raw.i_rate,
         tls,
@@ -1069,9 +1120,39 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         irc_insecure: raw.irc_insecure,
         dbg_irc: raw.dbg_irc,
         bench: raw.bench,
+        diag: DiagSettings {
+            hex_rx: raw.hex_rx,
+            hex_tx: raw.hex_tx,
+            hex_lim: raw.hex_lim,
+            hex_width: raw.hex_w,
+            log_rx: raw.log_rx,
+            log_tx: raw.log_tx,
+            dbg: raw.dbg,
+        },
+        thr_mon: raw.thr_mon,
+        linemode: raw.linemode,
         app_dir,
         notices,
     })
+}
+
+/// `--hist-mem` and `--hist-tsz` as (value, given). r0c keeps its defaults whatever the
+/// other flag says, so `--hist-mem 10000` alone would drop more than a channel holds; here
+/// the one not given follows the one given (r0c's defaults have the ratio 6), and only a
+/// pair given together that cannot work is refused.
+fn history_trim(
+    (mem, mem_given): (usize, bool),
+    (tsz, tsz_given): (usize, bool),
+) -> Result<(usize, usize), ConfigError> {
+    let (mem, tsz) = match (mem_given, tsz_given) {
+        (true, false) if tsz >= mem => (mem, (mem / HIST_MEM_PER_TSZ).max(1)),
+        (false, true) if tsz >= mem => (tsz.saturating_mul(HIST_MEM_PER_TSZ), tsz),
+        _ => (mem, tsz),
+    };
+    if tsz == 0 || tsz >= mem {
+        return Err(ConfigError::HistoryTrim { tsz, mem });
+    }
+    Ok((mem, tsz))
 }
 
 /// No two listeners may share a port (0, "disabled", may repeat).

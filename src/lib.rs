@@ -5,13 +5,14 @@
 //! decodes its bytes with [`net`] and [`term`], changes the shared [`world`] through its methods
 //! and renders what it shows; the world persists history through [`store`]. [`text`] holds the
 //! rules for user text that every path shares. [`bridge`] links channels with IRC; [`metrics`]
-//! counts what operators watch; [`panic_log`] is the panic hook that keeps client input out
+//! counts what operators watch; [`diag`] is r0c's wire debugging (hexdumps, wire logs); [`panic_log`] is the panic hook that keeps client input out
 //! of the log; `fuzzing`
 //! holds the entry points of the fuzz targets in `fuzz/`.
 
 pub mod bridge;
 pub mod client;
 pub mod config;
+pub mod diag;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod log_limit;

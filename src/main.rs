@@ -86,6 +86,7 @@ async fn run(config: r0c::config::Config) -> ExitCode {
     }
     let default_password = config.password_source == PasswordSource::Default;
     let app_dir = config.app_dir.clone();
+    let thr_mon = config.thr_mon;
     let server = match Server::bind(config).await {
         Ok(server) => server,
         Err(error) => {
@@ -115,15 +116,21 @@ async fn run(config: r0c::config::Config) -> ExitCode {
         ));
     }
     let shutdown = server.shutdown_token();
-    tokio::spawn(watch_signals(shutdown));
+    let monitor = thr_mon.then(|| server.monitor());
+    tokio::spawn(watch_signals(shutdown, monitor));
     say(" *  r0c is up  ^^,");
     server.run().await;
     say(" *  r0c is down");
     ExitCode::SUCCESS
 }
 
-/// The first SIGINT or SIGTERM shuts down cleanly; a third one exits at once.
-async fn watch_signals(shutdown: tokio_util::sync::CancellationToken) {
+/// The first SIGINT or SIGTERM shuts down cleanly; a third one exits at once. With
+/// `--thr-mon` (`monitor`), the first one starts the state reports instead, as r0c's first
+/// signal started its thread monitor, and the next one shuts down.
+async fn watch_signals(
+    shutdown: tokio_util::sync::CancellationToken,
+    mut monitor: Option<r0c::server::Monitor>,
+) {
     let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(signal) => Some(signal),
@@ -138,12 +145,36 @@ async fn watch_signals(shutdown: tokio_util::sync::CancellationToken) {
             result = tokio::signal::ctrl_c() => if result.is_err() { return },
             Some(()) = async { match terminate.as_mut() { Some(s) => s.recv().await, None => None } } => {}
         }
+        if let Some(monitor) = monitor.take() {
+            say(
+                " *  --thr-mon: reporting the server's state every 5 seconds; signal again to stop",
+            );
+            tokio::spawn(report_state(monitor, shutdown.clone()));
+            continue;
+        }
         received += 1;
         if received == 1 {
             say(" *  shutting down (saving history)");
             shutdown.cancel();
         } else if received >= 3 {
             std::process::exit(1);
+        }
+    }
+}
+
+/// `--thr-mon`: a report every [`r0c::server::Monitor::INTERVAL`] until shutdown.
+async fn report_state(
+    monitor: r0c::server::Monitor,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut interval = tokio::time::interval(r0c::server::Monitor::INTERVAL);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        for line in monitor.report() {
+            say(&line);
         }
     }
 }

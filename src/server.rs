@@ -49,6 +49,11 @@ pub enum StartError {
     Tls(#[from] crate::net::tls::TlsError),
     #[error(transparent)]
     IrcTls(#[from] crate::bridge::IrcTlsError),
+    #[error("cannot start the wire logs (--log-rx, --log-tx) in {path}: {source}")]
+    Diag {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// One kind of listener: which protocol it speaks, and whether under TLS.
@@ -141,6 +146,8 @@ pub struct Server {
     bridge: Bridge,
     /// Connection limits shared by all listeners.
     admission: Arc<Admission>,
+    /// Hexdumps, wire logs and `--dbg` lines, when asked for.
+    diag: Option<Arc<crate::diag::Diag>>,
     config: Config,
     shutdown: CancellationToken,
 }
@@ -195,6 +202,12 @@ impl Server {
             crate::store::Durability::ProcessCrash
         };
         let store = Arc::new(Store::open_durable(&config.database_path(), durability)?);
+        let diag = crate::diag::Diag::start(&config.diag, &config.app_dir).map_err(|source| {
+            StartError::Diag {
+                path: config.app_dir.join("log").join("wire"),
+                source,
+            }
+        })?;
         let mut listeners = Vec::new();
         for (kind, address) in plan {
             listeners.push((kind, listen(address)?));
@@ -223,6 +236,7 @@ impl Server {
         );
         Ok(Server {
             admission,
+            diag,
             world,
             store,
             listeners,
@@ -321,6 +335,7 @@ impl Server {
                     world: self.world.clone(),
                     arrival: arrival_for(
                         &self.config,
+                        self.diag.as_ref(),
                         kind,
                         SocketAddr::from(([0, 0, 0, 0], 0)),
                         0,
@@ -347,6 +362,7 @@ impl Server {
                 self.world.clone(),
                 self.admission.clone(),
                 self.config.clone(),
+                self.diag.clone(),
                 self.shutdown.clone(),
                 tracker.clone(),
             ));
@@ -379,10 +395,62 @@ impl Server {
         self.admission.clone()
     }
 
+    /// What `--thr-mon` reports on: the world and the store, without the listeners.
+    pub fn monitor(&self) -> Monitor {
+        Monitor {
+            world: self.world.clone(),
+            store: self.store.clone(),
+        }
+    }
+
     /// The history store; tests use it to fill the "disk".
     #[doc(hidden)]
     pub fn store(&self) -> Arc<Store> {
         self.store.clone()
+    }
+}
+
+/// `--thr-mon`'s view of the running server. r0c dumped the stacks of its threads; here the
+/// threads are the async runtime's workers, whose stacks say nothing, so the report is the
+/// runtime's task counts and the server's state instead.
+#[derive(Clone)]
+pub struct Monitor {
+    world: Arc<World>,
+    store: Arc<Store>,
+}
+
+impl Monitor {
+    /// Every this long a report is printed once the monitor runs (r0c's stack dumper's period).
+    pub const INTERVAL: Duration = Duration::from_secs(5);
+
+    /// One report: lines for the console. Everything here is read from counters; the world's
+    /// lock is not taken, so a report never waits for the chat, nor the chat for it.
+    pub fn report(&self) -> Vec<String> {
+        let runtime = tokio::runtime::Handle::current().metrics();
+        let activity = self.world.activity();
+        vec![
+            "capturing state".to_owned(),
+            format!(
+                "  runtime:  {} workers, {} tasks alive, {} in the global queue",
+                runtime.num_workers(),
+                runtime.num_alive_tasks(),
+                runtime.global_queue_depth()
+            ),
+            format!(
+                "    world:  {} users online, {} in the wizard",
+                self.world.users_online(),
+                self.world.in_wizard()
+            ),
+            format!(
+                "   totals:  j {}  p {}  m {}",
+                activity.joins, activity.parts, activity.messages
+            ),
+            format!(
+                "    store:  {:?}, {} writes not committed yet",
+                self.store.health(),
+                self.store.pending_writes()
+            ),
+        ]
     }
 }
 
@@ -444,6 +512,7 @@ async fn accept_loop(
     world: Arc<World>,
     admission: Arc<Admission>,
     config: Config,
+    diag: Option<Arc<crate::diag::Diag>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -463,7 +532,7 @@ async fn accept_loop(
             }
         };
         tracing::info!(%peer, listener = kind.name(), "connect");
-        let arrival = arrival_for(&config, kind, peer, sibling_port, plain_port);
+        let arrival = arrival_for(&config, diag.as_ref(), kind, peer, sibling_port, plain_port);
         let (world, shutdown, tls) = (world.clone(), shutdown.clone(), tls.clone());
         // The future is made inside the task: awaiting one made outside would keep two copies
         // of it in the task, doubling every client's memory.
@@ -504,6 +573,7 @@ pub(crate) async fn accept_next(
 /// What a connection task needs to know about where `peer` came in.
 fn arrival_for(
     config: &Config,
+    diag: Option<&Arc<crate::diag::Diag>>,
     kind: ListenerKind,
     peer: SocketAddr,
     sibling_port: u16,
@@ -522,6 +592,8 @@ fn arrival_for(
         stall_timeout: config.stall_timeout,
         flood: config.flood,
         dev: config.dev,
+        linemode: config.linemode,
+        diag: diag.cloned(),
     }
 }
 
@@ -620,36 +692,38 @@ fn release_free_memory() {
     }
 }
 
-/// Raises the open-file limit to `wanted` (capped at the hard limit) for `-nc`; returns the
-/// limit in force afterwards, as text for the startup report.
+/// Raises the open-file limit to `wanted` for `-nc`; returns the limit in force afterwards,
+/// as text for the startup report. When the limit cannot reach `wanted` (the hard limit is
+/// lower, or raising it is refused), the report says "bump failed" with the real limit, as
+/// r0c does, and the connection cap follows the real limit (see [`connection_cap`]).
 pub fn raise_file_limit(wanted: u64) -> String {
     let Some((soft, hard)) = file_limit() else {
         return "unknown (check ulimit)".into();
     };
-    if wanted == 0 {
+    if wanted == 0 || wanted <= soft {
         return format!("{soft} (os-default)");
     }
     let target = wanted.min(hard);
-    if target > soft && set_file_limit(target, hard) {
-        return format!("{target} due to -nc");
+    let raised = target > soft && set_file_limit(target, hard);
+    let in_force = file_limit().map_or(soft, |(soft, _)| soft);
+    if raised && in_force >= wanted {
+        format!("{in_force} due to -nc")
+    } else {
+        format!("{in_force} (bump failed)")
     }
-    if target > soft {
-        return format!("{soft} (bump failed)");
-    }
-    format!("{soft} (os-default)")
 }
 
 /// Descriptors kept for everything but clients: listeners, the database, IRC, logs.
 const RESERVED_FILES: u64 = 64;
 
-/// The most connections at once: `-nc` when given, else what the open-files limit allows.
+/// The most connections at once: `-nc` when given and the open-files limit reaches it, else
+/// what the limit allows (a larger `-nc` than the limit would only turn into accept errors).
 pub fn connection_cap(max_clients: u64) -> usize {
-    let cap = if max_clients > 0 {
-        max_clients
-    } else {
-        file_limit().map_or(1024, |(soft, _)| {
-            soft.saturating_sub(RESERVED_FILES).max(RESERVED_FILES)
-        })
+    let limit = file_limit().map(|(soft, _)| soft);
+    let cap = match limit {
+        _ if max_clients > 0 && limit.is_none_or(|soft| soft >= max_clients) => max_clients,
+        Some(soft) => soft.saturating_sub(RESERVED_FILES).max(RESERVED_FILES),
+        None => 1024,
     };
     usize::try_from(cap).unwrap_or(usize::MAX)
 }

@@ -147,17 +147,8 @@ pub fn execute(session: &mut Session, world: &World, line: &str) -> Flow {
             info(&text);
         }
         "cfg" => {
-            let (cols, rows) = session.size();
-            let mode = if session.is_vt100() {
-                "vt100"
-            } else {
-                "teletype"
-            };
-            if let Some(p) = world.prefs(user) {
-                info(&format!(
-                    "size={cols}x{rows} mode={mode} codec='utf-8' bell={} atall={} hilog={} cnicks={} align={}",
-                    p.bell, p.at_all, p.hilight_log, p.colored_nicks, p.margins
-                ));
+            if let Some(prefs) = world.prefs(user) {
+                world.tell(user, AUTHOR_SYSTEM, &cfg_line(session, &prefs));
             }
         }
         "cls" | "clear" => {
@@ -498,6 +489,60 @@ fn bell_text(level: u8) -> &'static str {
         2 => "Audible alerts enabled for all hilights, even in active channel. Disable with /b0",
         _ => "Audible alerts enabled for every message, not just hilights. Disable with /b0",
     }
+}
+
+/// `/cfg`: r0c's fields in r0c's format (`key=value`, values as Python prints them, keys in
+/// cyan on VT100), then ours: the screen size and the mentions log.
+fn cfg_line(session: &Session, prefs: &crate::world::Prefs) -> String {
+    let py_bool = |b: bool| if b { "True" } else { "False" };
+    let (linemode, echo, enter) = session.wizard_findings();
+    let (cols, rows) = session.size();
+    let fields = [
+        ("slowmo_tx", session.slowmo().to_string()),
+        ("linemode", py_bool(linemode).to_owned()),
+        ("echo_on", py_bool(echo).to_owned()),
+        ("vt100", py_bool(session.is_vt100()).to_owned()),
+        ("crlf", python_repr(enter)),
+        ("codec", python_repr(session.charset().name())),
+        ("bell", prefs.bell.to_string()),
+        ("atall", py_bool(prefs.at_all).to_owned()),
+        ("cnicks", py_bool(prefs.colored_nicks).to_owned()),
+        ("align", py_bool(prefs.margins).to_owned()),
+        ("size", format!("{cols}x{rows}")),
+        ("hilog", py_bool(prefs.hilight_log).to_owned()),
+    ];
+    // CTRL-K 6 is cyan and CTRL-O resets: the formatting tokens of stored text.
+    let key = |k: &str| {
+        if session.is_vt100() {
+            format!("\x0b6{k}=\x0f")
+        } else {
+            format!("{k}=")
+        }
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}{v}", key(k)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A string as Python's `repr` shows it: in single quotes, with `\r`, `\n`, `\t`, `\\` and
+/// `\'` escaped and other control characters as `\xNN`.
+fn python_repr(text: &str) -> String {
+    let mut out = String::from("'");
+    for c in text.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 #[cfg(test)]

@@ -148,6 +148,11 @@ pub struct Arrival {
     /// Relay addresses (`--proxy`): clients from there never reuse saved settings, since many
     /// people share the address.
     pub proxies: Vec<std::net::IpAddr>,
+    /// `--linemode`: telnet clients get r0c's alternative opening negotiation, which asks
+    /// them to buffer lines and echo locally.
+    pub linemode: bool,
+    /// Hexdumps, wire logs and `--dbg` lines, when any is on.
+    pub diag: Option<Arc<crate::diag::Diag>>,
 }
 
 impl Arrival {
@@ -255,6 +260,26 @@ async fn next_window_size(sizes: &mut Option<WindowSizes>) -> (u16, u16) {
     std::future::pending().await
 }
 
+/// The next announcement for a connection in the wizard; never once it has left it (or if
+/// the world is gone).
+async fn next_broadcast(
+    receiver: &mut Option<tokio::sync::broadcast::Receiver<Arc<str>>>,
+) -> Arc<str> {
+    use tokio::sync::broadcast::error::RecvError;
+    if let Some(inner) = receiver {
+        loop {
+            match inner.recv().await {
+                Ok(text) => return text,
+                // A connection that fell behind misses the oldest; the newest still count.
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            }
+        }
+        *receiver = None;
+    }
+    std::future::pending().await
+}
+
 /// The conversation with one client over any byte stream: the wizard, then the chat.
 async fn converse<S>(
     stream: S,
@@ -269,10 +294,18 @@ async fn converse<S>(
     let protocol = arrival.protocol;
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut out: Vec<u8> = Vec::new();
+    // Hexdumps, wire logs and `--dbg` lines; `None` (one branch per read and write) unless
+    // one of their flags is on.
+    let wire = arrival.diag.as_ref().map(|diag| diag.connection(peer));
     let mut filter = match protocol {
         Protocol::Telnet => {
             let mut codec = TelnetCodec::new();
-            out.extend(codec.start());
+            if arrival.linemode {
+                out.extend(codec.start_linemode());
+            } else {
+                out.extend(codec.start());
+            }
+            codec.set_trace(wire.as_ref().is_some_and(crate::diag::Wire::dbg));
             Filter::Telnet(codec)
         }
         Protocol::Raw => {
@@ -310,6 +343,8 @@ async fn converse<S>(
     if let Some(sizes) = sizes.as_mut() {
         reported_size = *sizes.borrow_and_update();
     }
+    // Announcements reach the wizard raw (there is no window yet); dropped once it is done.
+    let mut wizard_broadcasts = Some(world.wizard_broadcasts());
     let mut wizard = Wizard::new(
         Listener {
             telnet: protocol == Protocol::Telnet,
@@ -372,6 +407,7 @@ async fn converse<S>(
                 in_world.user = Some(chat.user);
                 session = Some(chat);
                 in_wizard.leave();
+                wizard_broadcasts = None;
                 dirty = true;
                 tick = next_clock_tick(CLOCK_TICK_SECONDS);
             }
@@ -454,6 +490,9 @@ async fn converse<S>(
                         }
                         Err(_) => break "connection error",
                     };
+                    if let Some(wire) = &wire {
+                        wire.received(&received);
+                    }
                     let bytes = &received[..];
                     let mut text = String::new();
                     let mut sizes = Vec::new();
@@ -463,6 +502,9 @@ async fn converse<S>(
                             let mut events = Vec::new();
                             codec.receive(bytes, &mut events);
                             out.extend(codec.take_replies());
+                            if let Some(wire) = &wire {
+                                wire.debug(codec.take_trace());
+                            }
                             for event in events {
                                 match event {
                                     TelnetEvent::Data(data) => decoder.decode(&data, &mut text),
@@ -486,6 +528,11 @@ async fn converse<S>(
                             0
                         }
                     };
+                    if let Some(wire) = wire.as_ref().filter(|w| w.dbg()) {
+                        let who = session.as_ref().and_then(|chat| world.nick(chat.user));
+                        let who = who.unwrap_or_else(|| peer.to_string());
+                        wire.debug(sizes.iter().map(|(cols, rows)| format!("terminal sz:  {cols}x{rows}  @{who}")).collect());
+                    }
                     let Some(chat) = session.as_mut() else {
                         reported_size = sizes.last().copied().or(reported_size);
                         if let Filter::Telnet(codec) = &filter {
@@ -520,6 +567,9 @@ async fn converse<S>(
                             }
                         }
                         if quit {
+                            if let Some(wire) = &wire {
+                                wire.sent(&out);
+                            }
                             let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
                             break "left the wizard";
                         }
@@ -572,6 +622,11 @@ async fn converse<S>(
                     }
                     dirty = true;
                 }
+                text = next_broadcast(&mut wizard_broadcasts) => {
+                    // r0c's raw form, for a screen the wizard draws: no window to put it in.
+                    let raw = format!("\r\n [[ broadcast message ]]\r\n \x1b[31m{text}\x1b[0m\r\n");
+                    send_bytes(protocol, raw.as_bytes(), &mut out);
+                }
                 (cols, rows) = next_window_size(&mut sizes) => match session.as_mut() {
                     Some(chat) => {
                         chat.window_size_known(cols, rows);
@@ -589,6 +644,9 @@ async fn converse<S>(
                             "\r\nr0c: nothing received for {} seconds; closing the connection\r\n",
                             arrival.first_input_timeout.as_secs()
                         );
+                        if let Some(wire) = &wire {
+                            wire.sent(line.as_bytes());
+                        }
                         let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(line.as_bytes())).await;
                         break "sent nothing";
                     }
@@ -642,6 +700,9 @@ async fn converse<S>(
                     match written {
                         Ok(0) | Err(_) => break "connection error",
                         Ok(n) => {
+                            if let Some(wire) = &wire {
+                                wire.sent(&out[..n]);
+                            }
                             out.drain(..n);
                             bytes_out.increment(n as u64);
                             if let Some(pacer) = pacer.as_mut() {
@@ -680,6 +741,9 @@ async fn converse<S>(
     if matches!(outcome, "server shutdown" | "quit") {
         // An orderly end gives the terminal its whole screen back for the user's shell.
         encode_for_client(chat.farewell(), chat.charset(), protocol, &mut out);
+        if let Some(wire) = &wire {
+            wire.sent(&out);
+        }
         let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
     }
     drop(clients_gauge);

@@ -64,6 +64,10 @@ pub struct Session {
     charset: Charset,
     /// The client shows what is typed by itself (linemode): each Enter disturbs the screen.
     local_echo: bool,
+    /// The client sends whole lines (the wizard found it line-buffered); for `/cfg`.
+    linemode: bool,
+    /// The bytes the client sends for Enter, as the wizard learned them; for `/cfg`.
+    enter: String,
     /// Slowmo level for Windows telnet.exe: output is paced in small chunks (0 = off).
     slowmo: u8,
     /// The link-speed test in progress.
@@ -191,6 +195,8 @@ impl Session {
             bells: BellState::default(),
             charset: Charset::Utf8,
             local_echo: false,
+            linemode: false,
+            enter: "\r\n".to_owned(),
             slowmo: 0,
             speed_test: None,
             link_bps: None,
@@ -324,6 +330,8 @@ impl Session {
     pub fn configure(&mut self, settings: &crate::client::wizard::ClientSettings) {
         self.charset = settings.charset;
         self.local_echo = settings.echo;
+        self.linemode = settings.linemode;
+        self.enter = settings.enter.clone();
         self.slowmo = u8::from(settings.slowmo);
         self.ui = if settings.vt100 {
             Ui::Vt100(Box::new(Vt100Ui::new(
@@ -334,6 +342,11 @@ impl Session {
         } else {
             Ui::Teletype(Teletype::new())
         };
+    }
+
+    /// What the wizard found, as r0c's `/cfg` names it: (linemode, echo, Enter key).
+    pub fn wizard_findings(&self) -> (bool, bool, &str) {
+        (self.linemode, self.local_echo, &self.enter)
     }
 
     /// The slowmo level (0 = off): output is paced in small chunks for Windows telnet.exe.

@@ -118,7 +118,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, irc_networks, irc_links, irc_ca,
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
         max_per_ip, conn_rate, limit_exempt, flood, dev, tls, fsync, bench, web_port, web_tls_port,
-        metrics_public, max_windows_per_user, max_channels
+        metrics_public, max_windows_per_user, max_channels, diag, thr_mon, linemode
     );
     fields
 }
@@ -315,23 +315,29 @@ fn proxies() {
 }
 
 #[test]
-fn unavailable_flags_are_refused() {
-    for args in [
-        "--log-rx",
-        "--log-tx",
-        "--hex-rx",
-        "--hex-tx",
-        "--dbg",
-        "--thr-mon",
-        "--linemode",
-    ] {
-        let flag = args.split(' ').next().unwrap_or_default();
-        check(
-            args,
-            &format!("error: {flag} is not available yet in this version of r0c"),
-        );
-    }
+fn debugging_flags_are_read() {
+    check(
+        "--hex-rx --hex-tx --hex-lim 64 --hex-w 32 --log-rx --log-tx --dbg",
+        "diag = DiagSettings { hex_rx: true, hex_tx: true, hex_lim: 64, hex_width: 32, log_rx: true, log_tx: true, dbg: true }",
+    );
+    check("--thr-mon --linemode", "thr_mon = true \n linemode = true");
     check("-tpt 0 -tpn 0", "defaults");
+}
+
+#[test]
+fn old_tls_is_a_notice() {
+    check(
+        "--old-tls",
+        "notice: --old-tls: TLS 1.0 and 1.1 and their ciphers are not supported (rustls cannot speak them); the TLS listeners accept TLS 1.2 and 1.3, so put a TLS terminator such as stunnel in front for old clients",
+    );
+}
+
+#[test]
+fn one_history_limit_alone_sets_the_other() {
+    check("--hist-mem 10000", "hist_mem = 10000 \n hist_tsz = 1666");
+    check("--hist-mem 200000", "hist_mem = 200000");
+    check("--hist-tsz 98303", "hist_mem = 589818 \n hist_tsz = 98303");
+    check("--hist-tsz 100", "hist_tsz = 100");
 }
 
 #[test]
@@ -389,8 +395,8 @@ fn values_are_validated() {
         );
     }
     check(
-        "--hist-tsz 98303",
-        "error: --hist-tsz (98303) must be at least 1 and smaller than --hist-mem (98303)",
+        "--hist-mem 100 --hist-tsz 100",
+        "error: --hist-tsz (100) must be at least 1 and smaller than --hist-mem (100)",
     );
     check(
         "--hist-mem 10 --hist-tsz 0",
@@ -477,12 +483,8 @@ fn flags_without_effect_give_notices() {
         "notice: --reuseaddr has no effect: SO_REUSEADDR is always set",
     );
     check(
-        "--hex-lim 64",
-        "notice: --hex-lim has no effect: hexdumps (--hex-rx, --hex-tx) are not available yet",
-    );
-    check(
         "--hex-w=32",
-        "notice: --hex-w has no effect: hexdumps (--hex-rx, --hex-tx) are not available yet",
+        "diag = DiagSettings { hex_rx: false, hex_tx: false, hex_lim: 128, hex_width: 32, log_rx: false, log_tx: false, dbg: false }",
     );
 }
 

@@ -25,6 +25,8 @@ const STATUS: u8 = 0x05;
 const SNDLOC: u8 = 0x17;
 const TTYPE: u8 = 0x18;
 const NAWS: u8 = 0x1F;
+/// LINEMODE (RFC 1184), asked for only by r0c's `--linemode` opening.
+const LINEMODE: u8 = 0x22;
 
 /// TTYPE subnegotiation verbs (RFC 1091).
 const TTYPE_IS: u8 = 0x00;
@@ -98,6 +100,15 @@ pub struct TelnetCodec {
     replies: Vec<u8>,
     /// IAC-initiated commands (3-byte verbs and SB) received so far.
     negotiations: u32,
+    /// Opened with [`Self::start_linemode`]: the client echoes and buffers lines, so we
+    /// refuse to echo or suppress go-aheads ourselves.
+    linemode: bool,
+    /// The client's ECHO option, asked for in linemode only.
+    him_echo: OptionState,
+    /// The client's LINEMODE option, asked for in linemode only.
+    him_linemode: OptionState,
+    /// `--dbg` lines about the negotiation, when switched on with [`Self::set_trace`].
+    trace: Option<Vec<String>>,
 }
 
 impl Default for TelnetCodec {
@@ -119,7 +130,33 @@ impl TelnetCodec {
             subnegotiation_overflow: false,
             replies: Vec::new(),
             negotiations: 0,
+            linemode: false,
+            him_echo: OptionState::No,
+            him_linemode: OptionState::No,
+            trace: None,
         }
+    }
+
+    /// r0c's `--linemode` opening (IAC DO ECHO, IAC DO LINEMODE, IAC DO NAWS), to send first
+    /// instead of [`Self::start`]: the client is asked to echo and to send whole lines, and
+    /// our own ECHO and SGA are refused from then on.
+    pub fn start_linemode(&mut self) -> Vec<u8> {
+        self.linemode = true;
+        self.him_echo = OptionState::WantYes;
+        self.him_linemode = OptionState::WantYes;
+        self.him_naws = OptionState::WantYes;
+        vec![IAC, DO, ECHO, IAC, DO, LINEMODE, IAC, DO, NAWS]
+    }
+
+    /// Switches `--dbg` lines on: each negotiation and subnegotiation received, and each
+    /// answer, is described in a line for [`Self::take_trace`].
+    pub fn set_trace(&mut self, on: bool) {
+        self.trace = on.then(Vec::new);
+    }
+
+    /// The `--dbg` lines since the last call (none unless [`Self::set_trace`] is on).
+    pub fn take_trace(&mut self) -> Vec<String> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The opening negotiation (IAC WILL SGA, IAC WILL ECHO, IAC DO NAWS), to send first.
@@ -169,7 +206,24 @@ impl TelnetCodec {
             ParseState::Verb(verb) => {
                 self.parse = ParseState::Data;
                 self.negotiations = self.negotiations.saturating_add(1);
+                let replies_before = self.replies.len();
                 self.negotiate(verb, byte);
+                if let Some(trace) = self.trace.as_mut() {
+                    use crate::diag::{hex_bytes, telnet_option_name, telnet_verb_name};
+                    let received = hex_bytes(&[IAC, verb, byte]);
+                    trace.push(format!(
+                        "-->> negote:  {received}  {} {}",
+                        telnet_verb_name(verb),
+                        telnet_option_name(byte)
+                    ));
+                    if let Some(&reply) = self.replies.get(replies_before + 1) {
+                        trace.push(format!(
+                            "<<-- n.resp:  {received}  {} -> {}",
+                            telnet_verb_name(verb),
+                            telnet_verb_name(reply)
+                        ));
+                    }
+                }
             }
             ParseState::Subnegotiation => {
                 if byte == IAC {
@@ -223,15 +277,20 @@ impl TelnetCodec {
     /// Answers IAC `verb` `option` per RFC 1143.
     fn negotiate(&mut self, verb: u8, option: u8) {
         let asks_to_enable = matches!(verb, WILL | DO);
+        let linemode = self.linemode;
         let (state, agree, refuse) = if matches!(verb, WILL | WONT) {
             let state = match option {
                 NAWS => Some(&mut self.him_naws),
                 TTYPE => Some(&mut self.him_ttype),
+                ECHO if linemode => Some(&mut self.him_echo),
+                LINEMODE if linemode => Some(&mut self.him_linemode),
                 _ => None,
             };
             (state, DO, DONT)
         } else {
             let state = match option {
+                // In linemode the client echoes and buffers: ours stay off.
+                ECHO | SGA if linemode => None,
                 ECHO => Some(&mut self.us_echo),
                 SGA => Some(&mut self.us_sga),
                 _ => None,
@@ -287,6 +346,11 @@ impl TelnetCodec {
 
     /// Interprets a complete subnegotiation (NAWS and TTYPE IS; others are ignored).
     fn finish_subnegotiation(&mut self, events: &mut Vec<TelnetEvent>) {
+        if let Some(trace) = self.trace.as_mut() {
+            let mut bytes = vec![IAC, SB];
+            bytes.extend_from_slice(&self.subnegotiation);
+            trace.push(format!("-->> subneg:  {}", crate::diag::hex_bytes(&bytes)));
+        }
         // An overflowed subnegotiation was reported when it overflowed and is not trusted.
         if !self.subnegotiation_overflow {
             match self.subnegotiation.as_slice() {

@@ -426,6 +426,9 @@ pub struct World {
     activity: ActivityCounters,
     /// Users past the wizard, readable without the lock (clients space their frames by it).
     users_online: std::sync::atomic::AtomicUsize,
+    /// `/bc` and `/sd` announcements for connections still in the wizard, which have no
+    /// window to show them in: they get the text raw, as in r0c.
+    wizard_broadcasts: tokio::sync::broadcast::Sender<Arc<str>>,
 }
 
 /// Running totals of joins, parts and posted messages since start, for `--bench`. Atomics,
@@ -549,6 +552,10 @@ pub const STORE_FAILING_NOTICE: &str =
 /// The line every connected user gets when the store can write again.
 pub const STORE_RECOVERED_NOTICE: &str = "the server can save messages again";
 
+/// Announcements kept for a wizard connection that has not read them yet; one that falls
+/// further behind skips the oldest.
+const WIZARD_BROADCASTS_KEPT: usize = 8;
+
 /// How long opening a channel waits for earlier writes to be committed (its numbering
 /// continues after them) before it gives up and refuses.
 const JOIN_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -564,7 +571,14 @@ impl World {
             in_wizard: std::sync::atomic::AtomicIsize::new(0),
             activity: ActivityCounters::default(),
             users_online: Default::default(),
+            wizard_broadcasts: tokio::sync::broadcast::channel(WIZARD_BROADCASTS_KEPT).0,
         }
+    }
+
+    /// Announcements (`/bc`, `/sd`) for a connection in the wizard, from now on: each is
+    /// the plain text of the broadcast.
+    pub fn wizard_broadcasts(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.wizard_broadcasts.subscribe()
     }
 
     /// Joins, parts and messages since start (what `--bench` prints).
@@ -1155,9 +1169,12 @@ impl World {
             let state = self.lock();
             !self.store.is_committed(state.last_close_ticket)
         };
-        let Some(loaded) = self.load_public(name, must_flush) else {
+        let Some(mut loaded) = self.load_public(name, must_flush) else {
             return Err(JoinError::StoreUnavailable(name.to_string()));
         };
+        if name == SCROLLTEST_CHANNEL {
+            scrolltest_filler(&mut loaded);
+        }
         let mut state = self.lock();
         // Someone may have opened it in the meantime; then their copy is the one.
         let channel = match state.public_by_name.get(name).copied() {
@@ -1982,6 +1999,14 @@ impl World {
             u.needs_redraw |= redraw;
             u.wake.notify_one();
         }
+        drop(state);
+        // Only announcements scroll everyone back (the day change does not); r0c shows just
+        // those to the wizard. No receiver (nobody in the wizard) is not an error.
+        if redraw {
+            let _ = self
+                .wizard_broadcasts
+                .send(Arc::from(text::strip_formatting(&text)));
+        }
     }
 
     /// Counts for the periodic day-change check: whether any user is connected.
@@ -2527,6 +2552,36 @@ pub fn window_list(windows: &[usize]) -> String {
 }
 
 /// A message read back from the store, sanitized again like anything from outside.
+/// r0c's `#scrolltest`: opened with long generated lines instead of its history, to try
+/// scrolling and word wrap on.
+const SCROLLTEST_CHANNEL: &str = "scrolltest";
+
+/// Replaces the history of `#scrolltest` with r0c's filler: ten lines of ten words, word `j`
+/// of line `i` being the digits `ij` twenty times, then one line of six words of 38 `a`s. The
+/// filler is numbered before the stored messages to come, and never stored.
+fn scrolltest_filler(loaded: &mut LoadedChannel) {
+    let now = now_micros();
+    let mut lines: Vec<String> = (0..10)
+        .map(|i| {
+            (0..10)
+                .map(|j| format!("{i}{j}").repeat(20) + " ")
+                .collect::<String>()
+        })
+        .collect();
+    lines.push(format!("{} ", "a".repeat(38)).repeat(6));
+    loaded.history = lines
+        .into_iter()
+        .zip(loaded.next_seq..)
+        .map(|(text, seq)| StoredMessage {
+            seq,
+            unix_micros: now,
+            author: AUTHOR_SYSTEM.to_owned(),
+            text,
+        })
+        .collect();
+    loaded.next_seq += loaded.history.len() as u64;
+}
+
 fn message_from_store(m: StoredMessage) -> Arc<Message> {
     Arc::new(Message {
         seq: m.seq,

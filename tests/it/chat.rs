@@ -280,7 +280,7 @@ async fn a_returning_address_confirms_its_saved_settings_across_restarts() {
     }
     back.expect("alice> ").await;
     back.line("/cfg").await;
-    back.expect("cnicks=true").await;
+    back.expect("cnicks=True").await;
 
     let mut fresh = TestClient::connect(server.raw).await;
     fresh.expect("verify that your config is still OK:").await;

@@ -585,3 +585,45 @@ async fn a_password_protected_server_is_joined_with_pass() {
     ann.expect("<kywmyv> through the password").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_message_reaches_irc_as_several_lines_cut_at_words() {
+    let ircd = Ngircd::start();
+    let mut ann = IrcUser::join(ircd.port, "ann", &["#chat"]).await;
+    let (_keep, dir) = data_dir();
+    let config = bridged_config(&dir, ircd.network(BRIDGE_NICK), &[("#chat", "g")]);
+    let server = TestServer::start_with(config).await;
+    ann.expect(&format!(":{BRIDGE_NICK}!")).await;
+    let mut r0c = r0c_user_in(server.raw, "g").await;
+
+    // 250 words of six bytes: 1500 bytes, three times what one IRC line holds.
+    let words: Vec<String> = (1..=250).map(|n| format!("w{n:04}")).collect();
+    let text = words.join(" ");
+    assert_eq!(text.len(), 1499);
+    r0c.line(&text).await;
+    let mut received = Vec::new();
+    while !received.join(" ").ends_with("w0250") {
+        let line = ann.expect("PRIVMSG #chat :").await;
+        // What ngircd relays, prefix included, fits one IRC line (512 bytes with CR LF).
+        assert!(line.len() <= 510, "{} bytes: {line:?}", line.len());
+        let (_, payload) = line.split_once("PRIVMSG #chat :").expect("a PRIVMSG");
+        received.push(payload.to_owned());
+        assert!(received.len() <= 10, "too many lines: {received:?}");
+    }
+    assert!(received.len() >= 4, "{received:?}");
+    assert!(received[0].starts_with("<kywmyv> w0001 "), "{received:?}");
+    // Each line ends and starts at a word: no word is cut in two.
+    for payload in &received {
+        let payload = payload.strip_prefix("<kywmyv> ").unwrap_or(payload);
+        assert!(
+            payload
+                .split(' ')
+                .all(|word| word.len() == 5 && word.starts_with('w')),
+            "{payload:?}"
+        );
+    }
+    // Nothing lost, nothing repeated.
+    let joined = received.join(" ");
+    assert_eq!(joined.strip_prefix("<kywmyv> "), Some(text.as_str()));
+    server.stop().await;
+}

@@ -4,6 +4,7 @@ mod bad_input;
 mod chat;
 mod clients;
 mod config_file;
+mod flags;
 mod flood;
 mod fuzz_corpus;
 mod irc;

@@ -199,10 +199,6 @@ fn bad_arguments_get_one_clear_line_and_status_2() {
             "invalid argument to --ircn: [a,b,6667]",
         ),
         (
-            &["--old-tls"],
-            "put a TLS terminator such as stunnel in front",
-        ),
-        (
             &["--tls-min", "TLSv1"],
             "TLS 1.0 and 1.1 and their ciphers are not supported",
         ),

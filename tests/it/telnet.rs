@@ -29,7 +29,7 @@ async fn naws_sets_the_width_and_bad_sizes_fall_back_with_a_note() {
         .send(b"\xff\xfd\x03\xff\xfd\x01\xff\xfb\x1f\xff\xfa\x1f\x00")
         .await;
     client.send(b"\x64\x00\x1e\xff\xf0/cfg\r\0").await;
-    client.expect("size=100x30").await;
+    expect_plain(&mut client, "size=100x30").await;
     client.send(b"\xff\xfa\x1f\x00\x00\x00\x00\xff\xf0").await;
     client
         .expect("your client reported windowsize 0x0; will assume 80x24")
@@ -37,7 +37,7 @@ async fn naws_sets_the_width_and_bad_sizes_fall_back_with_a_note() {
     client
         .send(b"\xff\xfa\x1f\xff\xff\xff\xff\xff\xff\xff\xff\xff\xf0/cfg\r\n")
         .await;
-    client.expect("size=80x24").await;
+    expect_plain(&mut client, "size=80x24").await;
     server.stop().await;
 }
 
@@ -78,4 +78,33 @@ async fn negotiation_answers_follow_rfc_1143() {
         "answer {answer:02x?}"
     );
     server.stop().await;
+}
+
+/// Reads until `needle` is in what arrived, colour codes left out; fails after 20 s.
+async fn expect_plain(client: &mut TestClient, needle: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !without_sgr(&client.text()).contains(needle) {
+        assert!(std::time::Instant::now() < deadline, "never got {needle:?}");
+        client.read_for(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// `text` without its colour codes (`ESC [ ... m`): `/cfg` colours each key, so a key and its
+/// value are apart in the byte stream.
+fn without_sgr(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("\x1b[") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find(|c: char| !(c.is_ascii_digit() || c == ';')) {
+            Some(end) if after[end..].starts_with('m') => rest = &after[end + 1..],
+            _ => {
+                out.push_str("\x1b[");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }

@@ -298,3 +298,53 @@ fn random_input_gives_the_same_results_however_it_is_split() {
         );
     }
 }
+
+#[test]
+fn linemode_opening_and_answers_follow_r0cs_linemode() {
+    let mut codec = TelnetCodec::new();
+    assert_eq!(codec.start_linemode(), hex("ff fd 01 ff fd 22 ff fd 1f"));
+    let mut events = Vec::new();
+    // The client agrees to echo and to linemode (no answer: we asked), refuses to let us
+    // echo or suppress go-aheads, and reports its size.
+    for (input, reply) in [
+        ("ff fb 01", ""),
+        ("ff fb 22", ""),
+        ("ff fb 1f", ""),
+        ("ff fd 01", "ff fc 01"),
+        ("ff fd 03", "ff fc 03"),
+        ("ff fd 18", "ff fc 18"),
+    ] {
+        codec.receive(&hex(input), &mut events);
+        assert_eq!(codec.take_replies(), hex(reply), "{input}");
+    }
+    assert!(!codec.we_echo());
+    codec.receive(&hex("ff fa 1f 00 50 00 18 ff f0"), &mut events);
+    assert_eq!(events, [size(80, 24)]);
+}
+
+#[test]
+fn the_trace_describes_negotiations_as_r0cs_dbg_does() {
+    let mut codec = TelnetCodec::new();
+    codec.start();
+    codec.set_trace(true);
+    let mut events = Vec::new();
+    codec.receive(
+        &hex("ff fd 03 ff fb 18 ff fa 1f 00 50 00 18 ff f0"),
+        &mut events,
+    );
+    assert_eq!(
+        codec.take_trace(),
+        [
+            "-->> negote:  ff fd 03  DO SGA (Suppress Go Ahead)",
+            "-->> negote:  ff fb 18  WILL TTYPE (Terminal Type)",
+            "<<-- n.resp:  ff fb 18  WILL -> DO",
+            "-->> subneg:  ff fa 1f 00 50 00 18",
+        ]
+    );
+    assert!(codec.take_trace().is_empty());
+    // Without the trace nothing is kept.
+    let mut quiet = TelnetCodec::new();
+    quiet.start();
+    quiet.receive(&hex("ff fd 18"), &mut events);
+    assert!(quiet.take_trace().is_empty());
+}
