@@ -117,7 +117,11 @@ async fn run(config: r0c::config::Config) -> ExitCode {
     }
     let shutdown = server.shutdown_token();
     let monitor = thr_mon.then(|| server.monitor());
-    tokio::spawn(watch_signals(shutdown, monitor));
+    // The handlers are in place before "r0c is up" is printed: a service manager or a script
+    // that signals as soon as it reads that line must get a clean shutdown, not the default
+    // action of the signal (the spawned task may not have run yet).
+    let signals = Signals::new();
+    tokio::spawn(watch_signals(signals, shutdown, monitor));
     say(" *  r0c is up  ^^,");
     server.run().await;
     say(" *  r0c is down");
@@ -128,22 +132,14 @@ async fn run(config: r0c::config::Config) -> ExitCode {
 /// `--thr-mon` (`monitor`), the first one starts the state reports instead, as r0c's first
 /// signal started its thread monitor, and the next one shuts down.
 async fn watch_signals(
+    mut signals: Signals,
     shutdown: tokio_util::sync::CancellationToken,
     mut monitor: Option<r0c::server::Monitor>,
 ) {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => Some(signal),
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch SIGTERM");
-                None
-            }
-        };
     let mut received = 0;
     loop {
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => if result.is_err() { return },
-            Some(()) = async { match terminate.as_mut() { Some(s) => s.recv().await, None => None } } => {}
+        if !signals.next().await {
+            return;
         }
         if let Some(monitor) = monitor.take() {
             say(
@@ -158,6 +154,47 @@ async fn watch_signals(
             shutdown.cancel();
         } else if received >= 3 {
             std::process::exit(1);
+        }
+    }
+}
+
+/// SIGINT and SIGTERM, watched from the moment this is made.
+struct Signals {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(signal) => Some(signal),
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch {name}");
+                None
+            }
+        };
+        Signals {
+            interrupt: watch(SignalKind::interrupt(), "SIGINT"),
+            terminate: watch(SignalKind::terminate(), "SIGTERM"),
+        }
+    }
+
+    /// Waits for the next SIGINT or SIGTERM; `false` when neither can be watched.
+    async fn next(&mut self) -> bool {
+        async fn one(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+            match signal.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        }
+        if self.interrupt.is_none() && self.terminate.is_none() {
+            return false;
+        }
+        tokio::select! {
+            Some(()) = one(&mut self.interrupt) => true,
+            Some(()) = one(&mut self.terminate) => true,
+            else => false,
         }
     }
 }
