@@ -7,10 +7,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::bridge::irc_proto::{IrcLine, MAX_LINE, command, decode_line, irc_to_r0c};
-use crate::client::commands::execute;
 use crate::client::saved::SavedClient;
 use crate::client::session::Session;
 use crate::client::wizard::{ClientSettings, Listener, Wizard, WizardAction};
+use crate::command::{Command, table};
 use crate::net::telnet::{RawFilter, TelnetCodec};
 use crate::store::Store;
 use crate::term::charset::{Charset, Decoder, encode};
@@ -312,9 +312,46 @@ pub fn commands(data: &[u8]) {
     world.disconnect(user, false);
 }
 
-/// Every command word of `client::commands::execute` (its aliases too), a window number, a
-/// number too big for one, an unknown word, and the `//` escape. A command added there belongs
-/// here as well.
+/// [`Command::parse`] on arbitrary text, whole and line by line, and again after each word of
+/// the command table: parsing never panics, a line without a leading `/` (or with `//`) is
+/// chat, and a word the table does not know is refused.
+pub fn command_parse(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let check = |line: &str| {
+        let parsed = Command::parse(line);
+        if !line.starts_with('/') || line.starts_with("//") {
+            assert!(
+                matches!(parsed, Ok(Command::Say(_))),
+                "{line:?}: {parsed:?}"
+            );
+        }
+        let word = line
+            .strip_prefix('/')
+            .and_then(|rest| rest.split(' ').next())
+            .map(str::to_lowercase);
+        if let Some(word) = word
+            && !line.starts_with("//")
+            && table::find(&word).is_none()
+            && (word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()))
+        {
+            assert!(parsed.is_err(), "{line:?}: {parsed:?}");
+        }
+    };
+    check(&text);
+    for line in text.split(['\r', '\n']) {
+        check(line);
+        for command in table::COMMANDS {
+            for name in command.names {
+                check(&format!("/{name} {line}"));
+                check(&format!("/{name}{line}"));
+            }
+        }
+    }
+}
+
+/// Every word of the command table (its aliases too), a window number, a number too big for
+/// one, an unknown word, and the `//` escape. A command added to the table belongs here as
+/// well (a test checks).
 pub const COMMAND_WORDS: [&str; 66] = [
     "help",
     "me",
@@ -419,7 +456,7 @@ pub fn every_command(data: &[u8]) {
     let partner_nick = world.nick(partner).unwrap_or_default();
     let mut session = Session::new(user, world.clone());
     session.window_size_known(80, 24);
-    let _ = execute(&mut session, &world, "/auth pw");
+    let _ = session.execute("/auth pw");
     for (kind_index, kind) in [WindowKind::Status, WindowKind::Public, WindowKind::Direct]
         .into_iter()
         .enumerate()
@@ -442,7 +479,7 @@ pub fn every_command(data: &[u8]) {
             } else {
                 format!("/{word} {arg}")
             };
-            let _ = execute(&mut session, &world, &line);
+            let _ = session.execute(&line);
             session.release_held();
             let frame = session.render();
             assert!(
@@ -542,6 +579,23 @@ mod tests {
             let mut data = vec![script, saved, piece];
             data.extend(rest);
             super::wizard(&data);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn command_parse_survives_anything(data in typed(), raw in prop::collection::vec(any::<u8>(), 0..64)) {
+            super::command_parse(&data);
+            super::command_parse(&raw);
+        }
+    }
+
+    #[test]
+    fn command_words_are_the_whole_table() {
+        for command in crate::command::table::COMMANDS {
+            for name in command.names {
+                assert!(super::COMMAND_WORDS.contains(name), "/{name} is fuzzed");
+            }
         }
     }
 

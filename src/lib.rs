@@ -11,6 +11,7 @@
 
 pub mod bridge;
 pub mod client;
+pub mod command;
 pub mod config;
 pub mod diag;
 #[doc(hidden)]

@@ -6,8 +6,6 @@
 //! thousands online), so a slow client skips straight to the newest screen and costs at most its
 //! own small buffer.
 
-pub mod command_table;
-pub mod commands;
 pub mod flood;
 pub mod pacing;
 pub mod saved;
@@ -28,9 +26,9 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::commands::Flow;
 use crate::client::pacing::LinkPacer;
 use crate::client::saved::SavedClient;
+use crate::client::session::Flow;
 use crate::client::session::Session;
 use crate::client::wizard::{ClientSettings, Hints, Listener, Wizard, WizardAction};
 use crate::net::telnet::{RawFilter, TelnetCodec, TelnetEvent, escape_iac};

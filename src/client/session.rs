@@ -6,14 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::commands::{self, Flow};
 use crate::client::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
 use crate::client::teletype::Teletype;
 use crate::client::vt::Vt100Ui;
+use crate::command::{ClientFacts, Command, Effect, Usage};
 use crate::term::charset::Charset;
 use crate::term::keys::{Key, KeyDecoder};
 use crate::term::lineedit::{EditOutcome, LineEditor};
-use crate::world::{AUTHOR_ERROR, ChannelKind, DirectError, UserId, View, World};
+use crate::world::{AUTHOR_ERROR, AUTHOR_SYSTEM, ChannelKind, DirectError, UserId, View, World};
 
 /// How many refused admin commands of one user are logged a minute.
 const DENIED_LOG_LINES_PER_MINUTE: u32 = 5;
@@ -100,31 +100,28 @@ pub struct Session {
     /// When to draw the input line again over the echo of a probe's answer.
     echo_cleanup_at: Option<Instant>,
     /// Log lines of admin commands refused to this user, who could type them in a loop.
-    pub(crate) denied_log: crate::log_limit::LogLimit,
+    denied_log: crate::log_limit::LogLimit,
     /// The clock of `denied_log` starts here.
-    pub(crate) started: Instant,
+    started: Instant,
 }
 
-/// Something the user says, as flood control holds it until it may go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outgoing {
-    /// A message (possibly several lines) into the active window.
-    Say(String),
-    /// `/me`.
-    Action(String),
-    /// `/msg target text`.
-    Direct { target: String, text: String },
+pub use crate::command::Outgoing;
+
+/// Whether the connection goes on after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Quit,
 }
 
-impl Outgoing {
-    fn cost(&self) -> Cost {
-        match self {
-            Outgoing::Say(text) | Outgoing::Action(text) => Cost::of_text(text),
-            Outgoing::Direct { target, text } => Cost {
-                bytes: target.len() + text.len(),
-                lines: 1,
-            },
-        }
+/// What flood control charges for something the user says.
+fn cost(outgoing: &Outgoing) -> Cost {
+    match outgoing {
+        Outgoing::Say(text) | Outgoing::Action(text) => Cost::of_text(text),
+        Outgoing::Direct { target, text } => Cost {
+            bytes: target.len() + text.len(),
+            lines: 1,
+        },
     }
 }
 
@@ -261,7 +258,7 @@ impl Session {
     /// told which).
     pub fn send_message(&mut self, outgoing: Outgoing) {
         let now = Instant::now();
-        let cost = outgoing.cost();
+        let cost = cost(&outgoing);
         let error = |text: &str| self.world.tell(self.user, AUTHOR_ERROR, text);
         match self.flood.offer(outgoing, cost, now) {
             Verdict::Send(outgoing) => self.deliver(outgoing),
@@ -676,6 +673,94 @@ impl Session {
         self.keys.flush_escape(&mut keys);
     }
 
+    /// Carries out one line typed by the user, a command or a chat message, at once.
+    pub fn execute(&mut self, line: &str) -> Flow {
+        self.run_command(Command::parse(line))
+    }
+
+    /// Carries out a parsed line: commands that others see are refused while the command
+    /// budget is spent, then the world applies the command and the session carries out the
+    /// effects it returns.
+    fn run_command(&mut self, parsed: Result<Command, Usage>) -> Flow {
+        let world = self.world.clone();
+        let effects = match parsed {
+            Ok(command) => {
+                if command.is_shared() && !self.may_run_shared_command() {
+                    return Flow::Continue;
+                }
+                crate::command::apply(command, &world, self.user)
+            }
+            Err(usage) => crate::command::apply_usage(&usage, &world, self.user),
+        };
+        let mut flow = Flow::Continue;
+        for effect in effects {
+            if self.carry_out(effect) == Flow::Quit {
+                flow = Flow::Quit;
+            }
+        }
+        flow
+    }
+
+    /// Carries out one effect of a command.
+    fn carry_out(&mut self, effect: Effect) -> Flow {
+        match effect {
+            Effect::Send(outgoing) => self.send_message(outgoing),
+            Effect::Charge(cost) => self.charge_shared_command(cost),
+            Effect::ProbeSize => self.probe_size(),
+            Effect::Redraw => self.request_redraw(),
+            Effect::ScrollPages(pages) => self.scroll_pages(pages),
+            Effect::Latest => self.to_latest(),
+            Effect::ToggleView => self.toggle_view_mode(),
+            Effect::SetSlowmo(level) => self.set_slowmo(level),
+            Effect::ForceSize { cols, rows } => self.force_size(cols, rows),
+            Effect::SetScrollStep(step) => self.set_scroll_step(step),
+            Effect::Goto(seq) => self.goto(seq),
+            Effect::ShowCfg => {
+                if let Some(prefs) = self.world.prefs(self.user) {
+                    let (linemode, echo, enter) = self.wizard_findings();
+                    let (cols, rows) = self.size();
+                    let client = ClientFacts {
+                        slowmo: self.slowmo(),
+                        linemode,
+                        echo,
+                        vt100: self.is_vt100(),
+                        enter,
+                        codec: self.charset().name(),
+                        cols,
+                        rows,
+                    };
+                    let text = crate::command::cfg_text(&client, &prefs);
+                    self.world.tell(self.user, AUTHOR_SYSTEM, &text);
+                }
+            }
+            Effect::AdminDenied(command) => self.log_denied(command),
+            Effect::Quit => return Flow::Quit,
+        }
+        Flow::Continue
+    }
+
+    /// Logs an admin command refused to this user, a few a minute: a user can type refused
+    /// commands in a loop. The line names who asked, but never the command's text.
+    fn log_denied(&mut self, command: &'static str) {
+        let verdict = self.denied_log.check(self.started.elapsed());
+        if let crate::log_limit::Verdict::Log { suppressed, last } = verdict {
+            let peer = self
+                .world
+                .peer(self.user)
+                .map(|peer| peer.to_string())
+                .unwrap_or_default();
+            let nick = self.world.nick(self.user).unwrap_or_default();
+            tracing::warn!(
+                peer,
+                nick,
+                command,
+                suppressed,
+                last,
+                "admin command denied"
+            );
+        }
+    }
+
     /// Handles decoded text from the client. Returns whether the client asked to leave.
     pub fn handle_text(&mut self, text: &str) -> Flow {
         let mut keys = Vec::new();
@@ -720,15 +805,14 @@ impl Session {
                 if line.is_empty() {
                     return Flow::Continue;
                 }
-                // Chat lines wait for the end of this read, so a paste is one message;
-                // "//" escapes a leading slash. A command first sends what came before it.
-                if let Some(escaped) = line.strip_prefix("//") {
-                    self.paste.push(format!("/{escaped}"));
-                } else if !line.starts_with('/') {
-                    self.paste.push(line);
-                } else {
-                    self.flush_paste();
-                    return commands::execute(self, &self.world.clone(), &line);
+                // Chat lines wait for the end of this read, so a paste is one message. A
+                // command first sends what came before it.
+                match Command::parse(&line) {
+                    Ok(Command::Say(text)) => self.paste.push(text),
+                    parsed => {
+                        self.flush_paste();
+                        return self.run_command(parsed);
+                    }
                 }
             }
             Key::Backspace => _ = self.line.backspace(),
@@ -987,8 +1071,8 @@ mod tests {
         let world = world(dir.path());
         let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
         let mut session = Session::new(user, world.clone());
-        let help = crate::client::texts::help_page("commands").expect("help page");
-        for command in crate::client::command_table::COMMANDS {
+        let help = crate::command::help::help_page("commands").expect("help page");
+        for command in crate::command::table::COMMANDS {
             for name in command.names {
                 assert!(
                     help.contains(&format!("/{name}")),
@@ -997,9 +1081,8 @@ mod tests {
                 if matches!(*name, "quit" | "q" | "exit" | "sd") {
                     continue;
                 }
-                let flow =
-                    crate::client::commands::execute(&mut session, &world, &format!("/{name}"));
-                assert_eq!(flow, crate::client::commands::Flow::Continue);
+                let flow = session.execute(&format!("/{name}"));
+                assert_eq!(flow, Flow::Continue);
                 let said = status_lines(&world, user);
                 assert!(
                     !said.iter().any(|l| l.contains("invalid command")),
@@ -1007,7 +1090,7 @@ mod tests {
                 );
             }
         }
-        crate::client::commands::execute(&mut session, &world, "/nosuchcommand");
+        session.execute("/nosuchcommand");
         let said = status_lines(&world, user);
         assert!(said.iter().any(|l| l.contains("invalid command")));
     }
@@ -1025,8 +1108,8 @@ mod tests {
             .map_or(readme.len(), |end| end + 3)];
         let help = format!(
             "{}\n{}",
-            crate::client::texts::help_page("commands").expect("commands"),
-            crate::client::texts::help_page("hotkeys").expect("hotkeys")
+            crate::command::help::help_page("commands").expect("commands"),
+            crate::command::help::help_page("hotkeys").expect("hotkeys")
         );
         let words = readme.split(|c: char| c.is_whitespace() || "`(),;|".contains(c));
         let mut checked = 0;
@@ -1036,8 +1119,7 @@ mod tests {
             });
             if let Some(command) = command {
                 // Paths like /dev/tcp are not commands; anything else the README shows is.
-                if crate::client::command_table::find(command).is_some() || !word[1..].contains('/')
-                {
+                if crate::command::table::find(command).is_some() || !word[1..].contains('/') {
                     assert!(
                         help.contains(&format!("/{command}")),
                         "/help lists /{command}"

@@ -107,26 +107,8 @@ pub struct Vt100Ui {
     clock_floor: i64,
 }
 
-/// How far one PgUp or PgDn scrolls.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ScrollStep {
-    /// A fixed number of lines.
-    Lines(usize),
-    /// A share of the chat pane's height (r0c's default is the height less one line).
-    Percent(f64),
-}
-
-impl ScrollStep {
-    /// How many lines one page scrolls on a terminal of `rows` rows (at least one).
-    pub fn lines(self, rows: usize) -> usize {
-        let page = rows.saturating_sub(4).max(1);
-        let step = match self {
-            ScrollStep::Lines(lines) => lines,
-            ScrollStep::Percent(percent) => (page as f64 * percent / 100.0) as usize,
-        };
-        step.max(1)
-    }
-}
+// `/ss` parses the scroll step without the client, so it lives with the layout.
+pub use crate::term::layout::ScrollStep;
 
 impl Vt100Ui {
     /// An interface of `cols` × `rows` with nothing drawn yet; `swapped` puts the input line

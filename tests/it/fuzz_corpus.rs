@@ -51,3 +51,8 @@ fn commands_corpus() {
 fn every_command_corpus() {
     replay("every_command", r0c::fuzzing::every_command);
 }
+
+#[test]
+fn command_parse_corpus() {
+    replay("command_parse", r0c::fuzzing::command_parse);
+}

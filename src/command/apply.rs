@@ -1,0 +1,347 @@
+//! [`apply`]: a parsed [`Command`] carried out against the world for one user. Chat state
+//! changes only through [`World`] methods; what concerns the connection comes back as
+//! [`Effect`]s for the session.
+
+use crate::command::parse::GOTO_USAGE;
+use crate::command::{Command, Effect, Outgoing, Usage, help};
+use crate::term::layout::ScrollStep;
+use crate::world::{AUTHOR_ERROR, AUTHOR_INFO, AUTHOR_SYSTEM, AuthOutcome, Prefs, UserId, World};
+
+/// Carries out `command` for `user`. Feedback lands in the status window, with a one-line
+/// notice where the user is (see [`World::tell`]); the returned effects are the session's to
+/// carry out, in order.
+pub fn apply(command: Command, world: &World, user: UserId) -> Vec<Effect> {
+    let error = |text: &str| world.tell(user, AUTHOR_ERROR, text);
+    let info = |text: &str| world.tell(user, AUTHOR_INFO, text);
+    let set = |change: fn(&mut Prefs, bool), on: bool, text: &str| {
+        world.update_prefs(user, |p| change(p, on));
+        info(text);
+    };
+    match command {
+        Command::Say(text) => return vec![Effect::Send(Outgoing::Say(text))],
+        Command::Me(text) => return vec![Effect::Send(Outgoing::Action(text))],
+        Command::Msg { target, text } => {
+            return vec![Effect::Send(Outgoing::Direct { target, text })];
+        }
+        Command::Help(page) => match help::help_page(&page) {
+            Some(text) => info(&text),
+            None => error("that help page does not exist"),
+        },
+        Command::Auth(password) => match world.authenticate(user, &password) {
+            AuthOutcome::Ok => info("please don't break anything"),
+            AuthOutcome::Wrong => error("wrong password"),
+            AuthOutcome::TooMany { minutes } => error(&format!(
+                "too many wrong passwords from your address; try again in {minutes} minutes"
+            )),
+        },
+        // Commands that others see report what they cost others (a nick change is shown in
+        // every window the user has open), which the session charges to its budget.
+        Command::Nick { nick, filtered } => {
+            let shown_in = world.window_count(user);
+            if let Some(bad_start) = filtered {
+                let why = if bad_start {
+                    " (nicks must begin with an alphanumeric character)"
+                } else {
+                    ""
+                };
+                error(&format!(
+                    "[invalid argument]\n  illegal characters were removed{why}"
+                ));
+            }
+            match world.change_nick(user, &nick) {
+                Ok(()) => return vec![Effect::Charge(shown_in)],
+                Err(problem) => error(&format!("[invalid argument]\n  {problem}")),
+            }
+        }
+        Command::Topic(topic) => match world.set_topic(user, &topic) {
+            Ok(()) => return vec![Effect::Charge(1)],
+            Err(text) => error(&format!("[error]\n  {text}")),
+        },
+        Command::Join(name) => match world.join(user, &name) {
+            Ok(true) => return vec![Effect::Charge(1)],
+            Ok(false) => {}
+            Err(limit) => error(&format!("[error]\n  {limit}")),
+        },
+        Command::Part => match world.part(user) {
+            Ok(()) => return vec![Effect::Charge(1)],
+            Err(text) => error(&format!("[error]\n  {text}")),
+        },
+        Command::Names => {
+            if let Some((label, nicks)) = world.names(user) {
+                world.tell(
+                    user,
+                    AUTHOR_SYSTEM,
+                    &format!("{} users in {label}: {}", nicks.len(), nicks.join(", ")),
+                );
+            }
+        }
+        Command::Status => {
+            let (census, details) = world.census(user);
+            let mut text = format!(
+                "{} users + {} in wizard, {} in chans, {} public + {} private chans",
+                census.users,
+                world.in_wizard(),
+                census.users_in_channels,
+                census.public_channels,
+                census.private_channels
+            );
+            for line in details {
+                text.push('\n');
+                text.push_str(&line);
+            }
+            info(&text);
+        }
+        Command::Cfg => return vec![Effect::ShowCfg],
+        Command::Clear => {
+            if let Err(text) = world.clear_window(user) {
+                error(&format!("[error]\n  {text}"));
+            }
+        }
+        Command::Fill { count, text } => {
+            if !admitted(world, user, "fill") {
+                return vec![Effect::AdminDenied("fill")];
+            }
+            if let Err(problem) = world.fill(user, count, &text) {
+                error(&problem.to_string());
+            }
+        }
+        Command::Broadcast(text) => {
+            if !admitted(world, user, "bc") {
+                return vec![Effect::AdminDenied("bc")];
+            }
+            world.broadcast(&format!("\x0b1{text}"), true);
+        }
+        Command::Shutdown => {
+            if !admitted(world, user, "sd") {
+                return vec![Effect::AdminDenied("sd")];
+            }
+            let nick = world.nick(user).unwrap_or_default();
+            world.broadcast(&format!("\x0b1server shutdown requested by {nick}"), true);
+            world.request_shutdown(std::time::Duration::from_millis(500));
+        }
+        Command::Quit => return vec![Effect::Quit],
+        Command::Redraw => return vec![Effect::ProbeSize, Effect::Redraw],
+        Command::ScrollPages(pages) => return vec![Effect::ScrollPages(pages)],
+        Command::Latest => return vec![Effect::Latest],
+        Command::ToggleView => return vec![Effect::ToggleView],
+        Command::Goto(None) => goto_help(world, user),
+        Command::Goto(Some(target)) => match target.resolve(jiff::Timestamp::now()) {
+            Some(target) => {
+                if let Some(seq) = world.goto_seq(user, target) {
+                    return vec![Effect::Goto(seq)];
+                }
+            }
+            None => error(GOTO_USAGE),
+        },
+        Command::Cmap => info(&crate::term::style::cmap_text()),
+        Command::Slowmo(0) => {
+            info("Slowmo disabled. Enable with /sy");
+            return vec![Effect::SetSlowmo(0)];
+        }
+        Command::Slowmo(level) => {
+            info(&format!(
+                "Slowmo enabled ({level}). This avoids a bug in telnet.exe on Windows, but your screen may already be garbled, so reconnect to fix it. Disable with /sn if you change your mind"
+            ));
+            return vec![Effect::SetSlowmo(level)];
+        }
+        Command::ScrollStep(step) => {
+            info(&match step {
+                ScrollStep::Lines(lines) => format!("scroll size: {lines} lines"),
+                ScrollStep::Percent(percent) => format!("scroll size: {percent:.1}% of screen"),
+            });
+            return vec![Effect::SetScrollStep(step)];
+        }
+        Command::Activity => {
+            world.jump_to_activity(user);
+        }
+        Command::Width(cols) => {
+            info(&format!("screen width: {cols} letters"));
+            return vec![Effect::ForceSize {
+                cols: Some(cols),
+                rows: None,
+            }];
+        }
+        Command::Height(rows) => {
+            info(&format!("screen height: {rows} letters"));
+            return vec![Effect::ForceSize {
+                cols: None,
+                rows: Some(rows),
+            }];
+        }
+        Command::Bell(level) => {
+            world.update_prefs(user, |p| p.bell = level);
+            info(bell_text(level));
+        }
+        Command::BellQuery => info(bell_text(world.prefs(user).map_or(1, |p| p.bell))),
+        Command::AtAll(on) => set(
+            |p, on| p.at_all = on,
+            on,
+            if on {
+                "Hilight on @all / @everyone enabled. Disable with /en"
+            } else {
+                "Hilight on @all / @everyone disabled. Enable with /ey"
+            },
+        ),
+        Command::HilightLog(on) => set(
+            |p, on| p.hilight_log = on,
+            on,
+            if on {
+                "Mentions are now logged in the status window. Disable with /hsn"
+            } else {
+                "Mentions are no longer logged in the status window. Enable with /hsy"
+            },
+        ),
+        Command::ColoredNicks(on) => set(
+            |p, on| p.colored_nicks = on,
+            on,
+            if on {
+                "Colored nicknames enabled. Disable with /cn"
+            } else {
+                "Colored nicknames disabled. Enable with /cy"
+            },
+        ),
+        Command::Margins(on) => set(
+            |p, on| p.margins = on,
+            on,
+            if on {
+                "Wordwrap margins enabled. Disable with /mn"
+            } else {
+                "Wordwrap margins disabled. Enable with /my"
+            },
+        ),
+        Command::Window(index) => {
+            if !world.switch_window(user, index) {
+                error(&format!(
+                    "[error]\n  you only have {} channels my dude",
+                    world.window_count(user)
+                ));
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// Tells `user` what was wrong with their line. The usage of an admin command is shown only
+/// to administrators: others are refused as if the arguments had been right.
+pub fn apply_usage(usage: &Usage, world: &World, user: UserId) -> Vec<Effect> {
+    if let Some(command) = usage.admin_command
+        && !admitted(world, user, command)
+    {
+        return vec![Effect::AdminDenied(command)];
+    }
+    world.tell(user, AUTHOR_ERROR, &usage.text);
+    Vec::new()
+}
+
+/// Whether `user` may run the admin command `/command`; a refused user is told so. An
+/// admitted one is logged here; a refusal is logged by the session, which limits how often a
+/// user who types it in a loop reaches the log. Neither line carries the command's text.
+fn admitted(world: &World, user: UserId, command: &'static str) -> bool {
+    if world.is_admin(user) {
+        let peer = world
+            .peer(user)
+            .map(|peer| peer.to_string())
+            .unwrap_or_default();
+        let nick = world.nick(user).unwrap_or_default();
+        tracing::info!(peer, nick, command, "admin command");
+        return true;
+    }
+    world.tell(
+        user,
+        AUTHOR_ERROR,
+        "[denied]\n  don't move, the police are on the way",
+    );
+    false
+}
+
+/// `/g` alone: how many messages the window has since when, and how to use `/g`.
+fn goto_help(world: &World, user: UserId) {
+    let (count, oldest) = world.window_span(user).unwrap_or((0, 0));
+    let since = jiff::Timestamp::from_microsecond(oldest).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let label = world
+        .names(user)
+        .map(|(label, _)| label)
+        .unwrap_or_default();
+    world.tell(
+        user,
+        AUTHOR_SYSTEM,
+        &format!(
+            "[goto]\n  {count} msgs since {} in {label}\n  /g 19:47             jump to a time (UTC, today)\n  /g 2018-01-21        jump to a date\n  /g 2018-01-21 19:47  jump to a date and time\n  /g 3172              jump to a message\n  /g 34%               jump to an offset\n  /l                   back to the newest",
+            since.strftime("%Y-%m-%d, %H:%M")
+        ),
+    );
+}
+
+fn bell_text(level: u8) -> &'static str {
+    match level {
+        0 => "Audible alerts disabled. Enable with /b1 or /b2",
+        1 => "Audible alerts enabled for hilights in other channels. Disable with /b0",
+        2 => "Audible alerts enabled for all hilights, even in active channel. Disable with /b0",
+        _ => "Audible alerts enabled for every message, not just hilights. Disable with /b0",
+    }
+}
+
+/// What the session knows of its client, for `/cfg`.
+#[derive(Debug, Clone)]
+pub struct ClientFacts<'a> {
+    pub slowmo: u8,
+    pub linemode: bool,
+    pub echo: bool,
+    pub vt100: bool,
+    pub enter: &'a str,
+    pub codec: &'a str,
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// `/cfg`: r0c's fields in r0c's format (`key=value`, values as Python prints them, keys in
+/// cyan on VT100), then ours: the screen size and the mentions log.
+pub fn cfg_text(client: &ClientFacts<'_>, prefs: &Prefs) -> String {
+    let py_bool = |b: bool| if b { "True" } else { "False" };
+    let fields = [
+        ("slowmo_tx", client.slowmo.to_string()),
+        ("linemode", py_bool(client.linemode).to_owned()),
+        ("echo_on", py_bool(client.echo).to_owned()),
+        ("vt100", py_bool(client.vt100).to_owned()),
+        ("crlf", python_repr(client.enter)),
+        ("codec", python_repr(client.codec)),
+        ("bell", prefs.bell.to_string()),
+        ("atall", py_bool(prefs.at_all).to_owned()),
+        ("cnicks", py_bool(prefs.colored_nicks).to_owned()),
+        ("align", py_bool(prefs.margins).to_owned()),
+        ("size", format!("{}x{}", client.cols, client.rows)),
+        ("hilog", py_bool(prefs.hilight_log).to_owned()),
+    ];
+    // CTRL-K 6 is cyan and CTRL-O resets: the formatting tokens of stored text.
+    let key = |k: &str| {
+        if client.vt100 {
+            format!("\x0b6{k}=\x0f")
+        } else {
+            format!("{k}=")
+        }
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}{v}", key(k)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A string as Python's `repr` shows it: in single quotes, with `\r`, `\n`, `\t`, `\\` and
+/// `\'` escaped and other control characters as `\xNN`.
+fn python_repr(text: &str) -> String {
+    let mut out = String::from("'");
+    for c in text.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
