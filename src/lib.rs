@@ -2,8 +2,8 @@
 //!
 //! Modules in reading order: [`config`] turns the command line into a [`config::Config`];
 //! [`server`] binds the listeners and runs one [`client`] task per connection; each client
-//! decodes its bytes with [`net`] and [`term`], changes the shared [`world`] through its methods
-//! and renders what it shows; the world persists history through [`store`]. [`text`] holds the
+//! decodes its bytes with [`net`] and [`term`], turns lines into [`command`] values, changes the
+//! shared [`world`] through its methods and renders what it shows; the world persists history through [`store`]. [`text`] holds the
 //! rules for user text that every path shares. [`bridge`] links channels with IRC; [`metrics`]
 //! counts what operators watch; [`diag`] is r0c's wire debugging (hexdumps, wire logs); [`panic_log`] is the panic hook that keeps client input out
 //! of the log; `fuzzing`

@@ -105,6 +105,7 @@ pub struct Session {
     started: Instant,
 }
 
+// Flood control holds what commands say; the value itself belongs to the command module.
 pub use crate::command::Outgoing;
 
 /// Whether the connection goes on after a command.

@@ -1,5 +1,5 @@
 //! The table of every slash command and hotkey: what `/help commands` and `/help hotkeys`
-//! show, and the words `commands::execute` accepts, so help and behaviour cannot drift apart.
+//! show, and the words `Command::parse` accepts, so help and behaviour cannot drift apart.
 
 /// Which part of `/help commands` a command is listed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ const fn command(
 use Section::{Admin, Information, Moving, Settings, Talking};
 
 /// Every slash command. `/0`, `/1`... (go to a window) and `//text` (a line that starts with
-/// a slash) are not words of their own; `commands::execute` handles them before this table.
+/// a slash) are not words of their own; `Command::parse` reads them before this table.
 pub const COMMANDS: &[CommandInfo] = &[
     command(Talking, &["nick", "n"], "NAME", "change your nickname"),
     command(
