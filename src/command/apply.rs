@@ -345,3 +345,107 @@ fn python_repr(text: &str) -> String {
     out.push('\'');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::Store;
+    use crate::world::WorldSettings;
+
+    fn world(dir: &std::path::Path) -> Arc<World> {
+        let store = Arc::new(Store::open(&dir.join("r0c.db")).expect("store"));
+        let settings = WorldSettings {
+            max_windows_per_user: crate::world::DEFAULT_MAX_WINDOWS_PER_USER,
+            max_channels: crate::world::DEFAULT_MAX_CHANNELS,
+            nick_salt: "apply/".into(),
+            hist_rd: 100,
+            hist_mem: 1000,
+            hist_tsz: 100,
+            password: "pw".into(),
+            admin_requires_auth: false,
+            no_all: false,
+        };
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        Arc::new(World::new(settings, store, shutdown))
+    }
+
+    fn run(world: &World, user: UserId, line: &str) -> Vec<Effect> {
+        match Command::parse(line) {
+            Ok(command) => apply(command, world, user),
+            Err(usage) => apply_usage(&usage, world, user),
+        }
+    }
+
+    /// The newest line of the user's status window, without formatting.
+    fn last_told(world: &World, user: UserId) -> String {
+        world.store().flush();
+        world.switch_window(user, 0);
+        let view = world.view(user, None, usize::MAX).expect("view");
+        view.messages
+            .last()
+            .map(|m| crate::text::strip_formatting(&m.text))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn commands_return_what_the_session_carries_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = world(dir.path());
+        let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
+        let cases: Vec<(&str, Vec<Effect>)> = vec![
+            ("hi", vec![Effect::Send(Outgoing::Say("hi".into()))]),
+            ("//hi", vec![Effect::Send(Outgoing::Say("/hi".into()))]),
+            (
+                "/me waves",
+                vec![Effect::Send(Outgoing::Action("waves".into()))],
+            ),
+            ("/r", vec![Effect::ProbeSize, Effect::Redraw]),
+            ("/u", vec![Effect::ScrollPages(-1)]),
+            ("/l", vec![Effect::Latest]),
+            ("/v", vec![Effect::ToggleView]),
+            ("/sn", vec![Effect::SetSlowmo(0)]),
+            (
+                "/sw 100",
+                vec![Effect::ForceSize {
+                    cols: Some(100),
+                    rows: None,
+                }],
+            ),
+            ("/ss 5", vec![Effect::SetScrollStep(ScrollStep::Lines(5))]),
+            ("/cfg", vec![Effect::ShowCfg]),
+            ("/q", vec![Effect::Quit]),
+            // A command others see reports its cost: one for a channel joined, nothing for
+            // one the user is in already, one per window for a nick change.
+            ("/join #a", vec![Effect::Charge(1)]),
+            ("/join #a", vec![]),
+            ("/nick bob", vec![Effect::Charge(2)]),
+            ("/b3", vec![]),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(run(&world, user, line), expected, "{line}");
+        }
+        assert_eq!(world.nick(user).as_deref(), Some("bob"));
+        assert_eq!(world.prefs(user).map(|p| p.bell), Some(3));
+    }
+
+    #[test]
+    fn admin_usage_is_only_for_administrators() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = world(dir.path());
+        let (admin, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
+        let (other, _) = world.connect(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), "hi".into());
+        assert_eq!(run(&world, admin, "/bc"), vec![]);
+        assert_eq!(last_told(&world, admin), "usage: /bc message text");
+        for line in ["/bc", "/bc hello", "/fill x", "/sd"] {
+            assert_eq!(run(&world, other, line).len(), 1, "{line}");
+            assert_eq!(
+                last_told(&world, other),
+                "[denied]\n  don't move, the police are on the way",
+                "{line}"
+            );
+        }
+    }
+}
