@@ -31,6 +31,10 @@
 //! anyone sees the message, so a `kill -9` loses nothing that was committed; `--fsync`
 //! (`synchronous=FULL`) also survives a power cut, at an fsync per commit.
 //!
+//! After each commit the writer publishes the committed count ([`Store::commits`], a `watch`
+//! whose `send_replace` never waits for a receiver), so whoever shows messages is woken when
+//! there is something new to show instead of polling [`Store::is_committed`].
+//!
 //! Reads use a second, read-only connection; WAL lets them run while the writer writes. They
 //! happen when a channel is created (history load) and when someone scrolls or jumps (`/g`)
 //! past the history in memory, each a short indexed query, so a `std::sync::Mutex` is enough.
