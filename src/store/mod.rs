@@ -271,6 +271,17 @@ pub struct Store {
     _shared_lock: File,
 }
 
+/// Unit tests only: holds back every commit while it lives ([`Store::hold_commits`]).
+#[cfg(test)]
+pub(crate) struct CommitHold(Arc<Shared>);
+
+#[cfg(test)]
+impl Drop for CommitHold {
+    fn drop(&mut self) {
+        self.0.held.store(false, Ordering::Release);
+    }
+}
+
 /// Whether the store can write right now, as its writer last found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
@@ -576,10 +587,12 @@ impl Store {
         self.enqueue(Op::Nothing);
     }
 
-    /// Unit tests only: while `hold` is set, nothing is committed (see `Shared::held`).
+    /// Unit tests only: nothing is committed until the returned guard is dropped (see
+    /// `Shared::held`). A guard, so a failing test lets the writer go and its store can close.
     #[cfg(test)]
-    pub(crate) fn hold_commits(&self, hold: bool) {
-        self.shared.held.store(hold, Ordering::Release);
+    pub(crate) fn hold_commits(&self) -> CommitHold {
+        self.shared.held.store(true, Ordering::Release);
+        CommitHold(Arc::clone(&self.shared))
     }
 
     /// Queues the new topic of a channel, who set it and when; never blocks.

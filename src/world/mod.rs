@@ -935,9 +935,15 @@ impl World {
             let Some(channel) = state.channels.get(&channel).filter(|_| member) else {
                 return Vec::new();
             };
+            // Like `World::view`, only what the store has committed: a pane scrolled up to
+            // near the bottom asks for the messages after its top, which may include some
+            // that nobody may see yet.
+            let shown = channel
+                .messages
+                .partition_point(|m| self.store.is_committed(m.ticket));
             let found: Vec<Arc<Message>> = match around {
                 Around::Before(seq) => {
-                    let end = channel.messages.partition_point(|m| m.seq < seq);
+                    let end = channel.messages.partition_point(|m| m.seq < seq).min(shown);
                     channel
                         .messages
                         .range(end.saturating_sub(count)..end)
@@ -945,10 +951,10 @@ impl World {
                         .collect()
                 }
                 Around::From(seq) => {
-                    let start = channel.messages.partition_point(|m| m.seq < seq);
+                    let start = channel.messages.partition_point(|m| m.seq < seq).min(shown);
                     channel
                         .messages
-                        .range(start..)
+                        .range(start..shown)
                         .take(count)
                         .cloned()
                         .collect()

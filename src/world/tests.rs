@@ -602,7 +602,7 @@ fn readers_are_woken_when_a_message_is_committed_not_when_it_is_posted() {
     was_woken(&watcher);
 
     // The writer holds the message, so the post surely finds it uncommitted.
-    store.hold_commits(true);
+    let hold = store.hold_commits();
     world.say(alice, "hello").expect("say");
     let ticket = store.last_ticket();
     assert!(!store.is_committed(ticket));
@@ -621,7 +621,7 @@ fn readers_are_woken_when_a_message_is_committed_not_when_it_is_posted() {
     assert!(view.waiting_for_store);
     assert!(!view.messages.iter().any(|m| m.text == "hello"));
 
-    store.hold_commits(false);
+    drop(hold);
     store.flush();
     world.wake_committed(committed(&store));
     assert!(was_woken(&bob_wake), "not woken by the commit");
@@ -669,4 +669,36 @@ async fn the_commit_waker_wakes_readers_without_anyone_polling() {
     shutdown.cancel();
     waker.await.expect("the waker ends");
     drop(store);
+}
+
+#[test]
+fn history_reads_never_return_a_message_before_it_is_committed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 100, 1000, 10);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, _) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "g").expect("join");
+    world.join(bob, "g").expect("join");
+    world.say(alice, "saved").expect("say");
+    store.flush();
+    let hold = store.hold_commits();
+    world.say(alice, "unsaved").expect("say");
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    let texts = |around| -> Vec<String> {
+        world
+            .messages(bob, view.channel, around, usize::MAX)
+            .iter()
+            .map(|m| m.text.clone())
+            .collect()
+    };
+    // What a pane scrolled up near the bottom and PgDn ask for.
+    let after = texts(Around::From(0));
+    assert!(after.iter().any(|t| t == "saved"), "{after:?}");
+    assert!(!after.iter().any(|t| t == "unsaved"), "{after:?}");
+    let before = texts(Around::Before(u64::MAX));
+    assert!(!before.iter().any(|t| t == "unsaved"), "{before:?}");
+
+    drop(hold);
+    store.flush();
+    assert!(texts(Around::From(0)).iter().any(|t| t == "unsaved"));
 }
