@@ -2193,6 +2193,33 @@ impl World {
         ping: Ping,
         origin: Origin,
     ) {
+        self.post_after(
+            state,
+            channel_id,
+            author,
+            text,
+            ping,
+            origin,
+            TICKET_NOT_STORED,
+        );
+    }
+
+    /// [`World::post_from`] for a line that must not be shown before the write with ticket
+    /// `after` is committed: a status-window line that quotes a message (`/hilog`). Status
+    /// lines are not stored, so they take the ticket of what they wait for; each also takes
+    /// at least the ticket of the line before it, so a status window's tickets grow like a
+    /// stored channel's and `World::view` can cut it at the first one not committed.
+    #[allow(clippy::too_many_arguments)]
+    fn post_after(
+        &self,
+        state: &mut State,
+        channel_id: ChannelId,
+        author: &str,
+        text: &str,
+        ping: Ping,
+        origin: Origin,
+        after: u64,
+    ) {
         let Some(channel) = state.channels.get(&channel_id) else {
             return;
         };
@@ -2222,7 +2249,11 @@ impl World {
                     _ => TICKET_NOT_STORED,
                 }
             }
-            ChannelKind::Status => TICKET_NOT_STORED,
+            ChannelKind::Status => channel
+                .messages
+                .back()
+                .map_or(TICKET_NOT_STORED, |m| m.ticket)
+                .max(after),
         };
         let message = Arc::new(Message {
             seq,
@@ -2246,9 +2277,15 @@ impl World {
         };
         if shown_now {
             wakes.extend(channel.watchers.iter().cloned());
-        } else if ticket != TICKET_NEVER {
+        } else if ticket != TICKET_NEVER
+            && uncommitted
+                .back()
+                .is_none_or(|&(newest, _)| newest <= ticket)
+        {
             // Tickets are handed out under this lock, so the list stays in ticket order. A
-            // message that could not be queued is never shown, so nobody waits for it.
+            // message that could not be queued is never shown, so nobody waits for it. An
+            // older ticket is one a status line took over from the line before it, whose
+            // entry (same ticket, same channel) is still in the list and wakes for both.
             uncommitted.push_back((ticket, channel_id));
         }
         channel.next_seq += 1;
@@ -2348,8 +2385,20 @@ impl World {
                 wakes.push(u.wake.clone());
             }
         }
-        for (status, line) in mention_log {
-            self.post(state, status, AUTHOR_INFO, &line, Ping::Nobody);
+        // The line quotes the message, so it waits for the same commit; a message that could
+        // not be queued is never shown, and neither is its quote.
+        if ticket != TICKET_NEVER {
+            for (status, line) in mention_log {
+                self.post_after(
+                    state,
+                    status,
+                    AUTHOR_INFO,
+                    &line,
+                    Ping::Nobody,
+                    Origin::Internal,
+                    ticket,
+                );
+            }
         }
         for (member, kind) in tips {
             self.explain_notifications(state, member, &kind);

@@ -702,3 +702,46 @@ fn history_reads_never_return_a_message_before_it_is_committed() {
     store.flush();
     assert!(texts(Around::From(0)).iter().any(|t| t == "unsaved"));
 }
+
+#[test]
+fn a_status_line_quoting_a_mention_waits_for_the_mention_to_be_committed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 100, 1000, 10);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, bob_wake) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "g").expect("join");
+    world.join(bob, "g").expect("join");
+    let bob_nick = world.nick(bob).expect("bob's nick");
+    // Bob looks at his status window, where `/hilog` (on by default) quotes mentions.
+    assert!(world.switch_window(bob, 0));
+    store.flush();
+    world.wake_committed(committed(&store));
+    world.view(bob, None, usize::MAX).expect("view");
+    was_woken(&bob_wake);
+
+    let hold = store.hold_commits();
+    world
+        .say(alice, &format!("{bob_nick}: the secret"))
+        .expect("say");
+    // A later status line must not overtake the quote either.
+    world.tell(bob, AUTHOR_INFO, "feedback");
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    let shown: Vec<&str> = view.messages.iter().map(|m| m.text.as_str()).collect();
+    assert!(
+        !shown.iter().any(|t| t.contains("the secret")),
+        "quoted before the commit: {shown:?}"
+    );
+    assert!(!shown.contains(&"feedback"), "{shown:?}");
+    assert!(view.waiting_for_store);
+
+    drop(hold);
+    store.flush();
+    was_woken(&bob_wake);
+    world.wake_committed(committed(&store));
+    assert!(was_woken(&bob_wake), "not woken by the commit");
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    let shown: Vec<&str> = view.messages.iter().map(|m| m.text.as_str()).collect();
+    assert!(shown.iter().any(|t| t.contains("the secret")), "{shown:?}");
+    assert!(shown.contains(&"feedback"), "{shown:?}");
+    assert!(!view.waiting_for_store);
+}
