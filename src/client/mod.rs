@@ -540,9 +540,10 @@ async fn converse<S>(
                         take_stored_wake(&wake);
                         render_into(chat, protocol, &mut out);
                     }
-                    // What the user just said shows once the store has committed it, and the
-                    // commit wakes this task (`World::wake_committed`). That frame finishes the
-                    // user's own action, so it does not wait for the frame interval.
+                    // What the frame just rendered left out for the store (typically the line
+                    // the user just sent) shows once committed, and the commit wakes this task
+                    // (`World::wake_committed`). That frame still answers the user's input,
+                    // like the one just rendered, so it does not wait for the frame interval.
                     if chat.waiting_for_store() {
                         next_frame = Instant::now();
                     }
