@@ -368,6 +368,11 @@ impl Server {
             ));
         }
         tracker.spawn(clock(self.world.clone(), self.shutdown.clone()));
+        // Posts wake nobody for a message not yet committed; this task wakes them once it is.
+        tracker.spawn(crate::world::wake_after_commits(
+            self.world.clone(),
+            self.shutdown.clone(),
+        ));
         tracker.spawn(tell_store_health(
             self.world.clone(),
             self.store.health_changes(),

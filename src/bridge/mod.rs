@@ -47,10 +47,6 @@ const MAX_IRC_LINE: usize = 512 + 8191;
 pub const MAX_BACKLOG: u64 = 500;
 /// Messages read from the world per look.
 const PULL_BATCH: usize = 256;
-/// How soon the bridge looks again for a message the store has not committed yet.
-const STORE_POLL: Duration = Duration::from_millis(3);
-/// The same while the store cannot write.
-const STORE_POLL_FAILING: Duration = Duration::from_millis(500);
 
 /// The bridge as configured, with its channels open, ready to run.
 pub struct Bridge {
@@ -135,7 +131,6 @@ impl Bridge {
                 session,
                 limiter: RateLimit::new(config.irc_rate.0, interval, Duration::ZERO),
                 pending: VecDeque::new(),
-                waiting_for_store: false,
                 epoch: Instant::now(),
                 debug: config.dbg_irc,
                 overlong_log: LogLimit::per_minute(SERVER_LOG_LINES_PER_MINUTE),
@@ -163,7 +158,8 @@ struct NetworkTask {
     network: IrcNetwork,
     links: Vec<LinkState>,
     world: Arc<World>,
-    /// Woken when a message is posted in any of this network's r0c channels.
+    /// Woken when a message in any of this network's r0c channels is committed by the store
+    /// (`World::wake_committed`), so a message that waits for the store needs no polling.
     wake: Arc<Notify>,
     tls: Option<TlsConnector>,
     session: Session,
@@ -180,8 +176,6 @@ struct NetworkTask {
     /// The log lines the server's own lines cause (ERROR, join refusals, nick clashes,
     /// registrations and joins): a hostile server could send them without end.
     server_log: LogLimit,
-    /// A message of a linked channel waits for the store to commit it.
-    waiting_for_store: bool,
 }
 
 /// How many log lines of one kind an IRC server can cause a minute.
@@ -385,8 +379,8 @@ impl NetworkTask {
                 Some(line) => (line.to_string(), true),
                 None => match self.next_chat_line() {
                     Some(line) => (line, false),
-                    // A message waits for the store: look again soon (a commit wakes nobody).
-                    None if self.waiting_for_store => return Ok(Some(self.store_poll())),
+                    // Nothing to relay, or a message waits for the store: its commit wakes
+                    // this task.
                     None => return Ok(None),
                 },
             };
@@ -402,14 +396,6 @@ impl NetworkTask {
         }
     }
 
-    /// How soon to look again for a message that waits for the store.
-    fn store_poll(&self) -> Duration {
-        match self.world.store().health() {
-            crate::store::Health::Healthy => STORE_POLL,
-            crate::store::Health::Failing | crate::store::Health::Gone => STORE_POLL_FAILING,
-        }
-    }
-
     /// The next PRIVMSG line to send: the rest of a message already taken, or the oldest
     /// relayable message of any link whose IRC channel is joined.
     fn next_chat_line(&mut self) -> Option<String> {
@@ -417,17 +403,11 @@ impl NetworkTask {
             return Some(line.clone());
         }
         let mut best: Option<(usize, Arc<Message>)> = None;
-        self.waiting_for_store = false;
         for (position, link) in self.links.iter_mut().enumerate() {
             if !self.session.is_joined(&link.link.irc_channel) {
                 continue;
             }
-            let Some(message) = next_relayable(
-                &self.world,
-                link,
-                &self.network.name,
-                &mut self.waiting_for_store,
-            ) else {
+            let Some(message) = next_relayable(&self.world, link, &self.network.name) else {
                 continue;
             };
             if best
@@ -535,19 +515,12 @@ impl NetworkTask {
 }
 
 /// The next message of `link`'s r0c channel to relay, moving the cursor past everything that
-/// is not to be relayed (and past a backlog beyond [`MAX_BACKLOG`]).
-/// `waiting` is set when a message of the channel is not yet committed by the store (it is
-/// relayed once it is).
-fn next_relayable(
-    world: &World,
-    link: &mut LinkState,
-    network: &str,
-    waiting: &mut bool,
-) -> Option<Arc<Message>> {
+/// is not to be relayed (and past a backlog beyond [`MAX_BACKLOG`]). A message the store has
+/// not committed yet is not returned; its commit wakes the network's task, which looks again.
+fn next_relayable(world: &World, link: &mut LinkState, network: &str) -> Option<Arc<Message>> {
     loop {
-        let (messages, next_seq, uncommitted) =
+        let (messages, next_seq, _) =
             world.bridge_messages(&link.link.r0c_channel, link.cursor, PULL_BATCH);
-        *waiting |= uncommitted;
         if next_seq.saturating_sub(link.cursor) > MAX_BACKLOG {
             let skip_to = next_seq - MAX_BACKLOG;
             tracing::warn!(

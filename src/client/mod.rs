@@ -54,20 +54,6 @@ const LOW_WATERMARK: usize = 16 * 1024;
 
 /// A client whose unsent output grows past this has stopped reading; it is disconnected.
 const MAX_PENDING_OUTPUT: usize = 256 * 1024;
-/// How soon a frame that left out messages not yet committed by the store is tried again.
-const STORE_POLL: Duration = Duration::from_millis(3);
-/// The same while the store cannot write: the users are told when it can again, which wakes
-/// them, so this is only a fallback, slow enough to cost nothing during a long outage.
-const STORE_POLL_FAILING: Duration = Duration::from_millis(500);
-
-/// When to look again for messages the store has not committed yet.
-fn store_poll(world: &World) -> Instant {
-    let delay = match world.store().health() {
-        crate::store::Health::Healthy => STORE_POLL,
-        crate::store::Health::Failing | crate::store::Health::Gone => STORE_POLL_FAILING,
-    };
-    Instant::now() + delay
-}
 /// SO_SNDBUF of client sockets (the kernel doubles it for its bookkeeping).
 pub(crate) const KERNEL_SEND_BUFFER: usize = 64 * 1024;
 
@@ -602,10 +588,14 @@ async fn converse<S>(
                         take_stored_wake(&wake);
                         render_into(chat, protocol, &mut out);
                     }
+                    // What the frame just rendered left out for the store (typically the line
+                    // the user just sent) shows once committed, and the commit wakes this task
+                    // (`World::wake_committed`). That frame still answers the user's input,
+                    // like the one just rendered, so it does not wait for the frame interval.
                     if chat.waiting_for_store() {
-                        dirty = true;
-                        next_frame = store_poll(&world);
-                    } else if pacer.is_none() {
+                        next_frame = Instant::now();
+                    }
+                    if pacer.is_none() {
                         dirty = false;
                     }
                 }
@@ -684,12 +674,8 @@ async fn converse<S>(
                         dirty = false;
                         take_stored_wake(&wake);
                         next_frame = now + frame_interval(world.users_online());
+                        // Messages not yet on disk are not shown; their commit wakes this task.
                         render_into(chat, protocol, &mut out);
-                        // Messages not yet on disk are not shown; look again in a moment.
-                        if chat.waiting_for_store() {
-                            dirty = true;
-                            next_frame = store_poll(&world);
-                        }
                     }
                     // A write that waited for its moment (pacing, slowmo) is tried again
                     // by the write branch, now that `write_ready` is computed anew.

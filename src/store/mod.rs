@@ -31,6 +31,10 @@
 //! anyone sees the message, so a `kill -9` loses nothing that was committed; `--fsync`
 //! (`synchronous=FULL`) also survives a power cut, at an fsync per commit.
 //!
+//! After each commit the writer publishes the committed count ([`Store::commits`], a `watch`
+//! whose `send_replace` never waits for a receiver), so whoever shows messages is woken when
+//! there is something new to show instead of polling [`Store::is_committed`].
+//!
 //! Reads use a second, read-only connection; WAL lets them run while the writer writes. They
 //! happen when a channel is created (history load) and when someone scrolls or jumps (`/g`)
 //! past the history in memory, each a short indexed query, so a `std::sync::Mutex` is enough.
@@ -267,6 +271,17 @@ pub struct Store {
     _shared_lock: File,
 }
 
+/// Unit tests only: holds back every commit while it lives ([`Store::hold_commits`]).
+#[cfg(test)]
+pub(crate) struct CommitHold(Arc<Shared>);
+
+#[cfg(test)]
+impl Drop for CommitHold {
+    fn drop(&mut self) {
+        self.0.held.store(false, Ordering::Release);
+    }
+}
+
 /// Whether the store can write right now, as its writer last found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
@@ -308,9 +323,17 @@ struct Shared {
     health: AtomicU8,
     /// Told each change of health, for whoever tells the users.
     changes: tokio::sync::watch::Sender<Health>,
+    /// Told the new [`Shared::committed`] after each commit, so readers are woken when what
+    /// they would show is on disk instead of looking again and again. The writer only ever
+    /// calls `send_replace`, which never waits for a receiver.
+    commits: tokio::sync::watch::Sender<u64>,
     /// The `max_page_count` the writer is to apply ([`UNLIMITED_PAGES`] by default); tests
     /// lower it to fill the "disk".
     max_pages: AtomicU64,
+    /// Unit tests only: while set, the writer holds every batch before writing it, so a test
+    /// can look at the world between a post and its commit without racing the writer.
+    #[cfg(test)]
+    held: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -439,7 +462,10 @@ impl Store {
             committed: AtomicU64::new(0),
             health: AtomicU8::new(Health::Healthy.as_u8()),
             changes: tokio::sync::watch::Sender::new(Health::Healthy),
+            commits: tokio::sync::watch::Sender::new(0),
             max_pages: AtomicU64::new(UNLIMITED_PAGES),
+            #[cfg(test)]
+            held: std::sync::atomic::AtomicBool::new(false),
         });
         let writer = Writer {
             conn,
@@ -538,6 +564,13 @@ impl Store {
         self.shared.changes.subscribe()
     }
 
+    /// A receiver of the committed count: every ticket up to its value is committed (see
+    /// [`Store::is_committed`]). It changes only after a commit, never before, so whoever
+    /// waits on it is woken when something new can be shown.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.commits.subscribe()
+    }
+
     /// Tests only: limits the database to `pages` pages (SQLite's `max_page_count` on the
     /// write connection, applied before the next write), which fills the "disk"; `None`
     /// lifts the limit. SQLite never lowers it below the pages already in use.
@@ -552,6 +585,14 @@ impl Store {
             );
         // Wakes an idle writer, so a lifted limit lets a waiting batch through at its next try.
         self.enqueue(Op::Nothing);
+    }
+
+    /// Unit tests only: nothing is committed until the returned guard is dropped (see
+    /// `Shared::held`). A guard, so a failing test lets the writer go and its store can close.
+    #[cfg(test)]
+    pub(crate) fn hold_commits(&self) -> CommitHold {
+        self.shared.held.store(true, Ordering::Release);
+        CommitHold(Arc::clone(&self.shared))
     }
 
     /// Queues the new topic of a channel, who set it and when; never blocks.
@@ -1067,6 +1108,10 @@ impl Writer {
     /// meanwhile that writes fail. Returns false only if the store is being closed and the
     /// batch still failed after [`CLOSE_PATIENCE`].
     fn commit(&mut self, batch: &mut Vec<Op>) -> bool {
+        #[cfg(test)]
+        while self.shared.held.load(Ordering::Acquire) {
+            thread::sleep(Duration::from_millis(1));
+        }
         let mut delay = RETRY_FIRST;
         let mut closing_since: Option<Instant> = None;
         loop {
@@ -1101,9 +1146,14 @@ impl Writer {
             delay = (delay * 2).min(RETRY_MAX);
         }
         // Ops arrive in queue order, so the batch's tickets follow the ones committed before.
-        self.shared
+        let committed = self
+            .shared
             .committed
-            .fetch_add(batch.len() as u64, Ordering::AcqRel);
+            .fetch_add(batch.len() as u64, Ordering::AcqRel)
+            + batch.len() as u64;
+        // Told after the count is up, so whoever is woken finds the batch committed; this
+        // never waits for the receivers.
+        self.shared.commits.send_replace(committed);
         if self.shared.health() != Health::Healthy {
             self.recovered();
         }

@@ -603,3 +603,53 @@ fn database_files_are_private_and_looser_ones_are_tightened() {
         assert_eq!(mode(&dir.path().join(name)), 0o600, "{name}");
     }
 }
+
+#[test]
+fn the_commit_watch_advances_after_a_commit_and_never_before() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    let mut commits = store.commits();
+    assert_eq!(*commits.borrow_and_update(), 0);
+    let first = store.append_message("g", message(0, "first"));
+    store.flush();
+    assert!(commits.has_changed().expect("the writer is alive"));
+    assert!(*commits.borrow_and_update() >= first);
+    let stored = Connection::open(&path).expect("second connection");
+
+    // The "disk" is full: the watch must not move past what a fresh connection can read.
+    store.limit_pages_for_tests(Some(0));
+    let padding = "x".repeat(2000);
+    let mut tickets = Vec::new();
+    let mut seq = 1;
+    while store.health() == Health::Healthy {
+        assert!(seq < 10_000, "the page limit never made a write fail");
+        tickets.push((seq, store.append_message("g", message(seq, &padding))));
+        seq += 1;
+        thread::sleep(Duration::from_millis(1));
+    }
+    let told = *commits.borrow_and_update();
+    let (_, last) = *tickets.last().expect("some writes");
+    assert!(told < last, "a failing write was told as committed");
+    let rows = fresh_rows(&stored, "g");
+    for (seq, ticket) in &tickets {
+        if *ticket <= told {
+            assert!(
+                rows.iter().any(|(s, _)| *s == *seq as i64),
+                "seq {seq} was told as committed before it was"
+            );
+        }
+    }
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        !commits.has_changed().expect("the writer is alive"),
+        "nothing is committed while the disk is full"
+    );
+
+    // Space returns: the watch reaches the last ticket, and everything it covers is stored.
+    store.limit_pages_for_tests(None);
+    wait_until("the watch reaches the last write", || {
+        *commits.borrow() >= last
+    });
+    assert!(store.is_committed(last));
+    assert_eq!(fresh_rows(&stored, "g").len(), tickets.len() + 1);
+}

@@ -9,13 +9,14 @@ mod text_rules;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Health, Store, StoredMessage, TICKET_NOT_STORED};
+use crate::store::{Health, Store, StoredMessage, TICKET_NEVER, TICKET_NOT_STORED};
 use crate::text;
 pub use text_rules::{ChannelNameError, mentions, normalize_channel_name};
 
@@ -214,7 +215,7 @@ struct Channel {
     recent_speakers: Speakers,
     /// Bridged to IRC: the channel exists from startup and stays open when empty.
     bridged: bool,
-    /// Woken on every new message: the IRC bridge links reading this channel.
+    /// Woken when a new message here is committed: the IRC bridge links reading this channel.
     watchers: Vec<Arc<Notify>>,
     /// Members whose last nick-change line here is recent, so further changes are folded.
     nick_lines: HashMap<UserId, NickLine>,
@@ -335,7 +336,7 @@ pub struct View {
     /// Sequence number of the first message not shown yet: the next one to be posted, or
     /// the first one the store has not committed.
     pub next_seq: u64,
-    /// Some messages wait for the store to commit them; ask again in a moment.
+    /// Some messages wait for the store to commit them; the user is woken when they are.
     pub waiting_for_store: bool,
     /// Messages of the active window from this sequence number on are unread.
     pub read_upto: u64,
@@ -409,6 +410,56 @@ struct State {
     failed_auth: HashMap<crate::net::admission::AddressKey, (u32, std::time::Instant)>,
     next_user: UserId,
     next_channel: ChannelId,
+    /// Messages the store has not committed yet, as (ticket, channel), in ticket order (every
+    /// stored message is queued under the lock): their channels' members are woken once
+    /// the store commits them ([`World::wake_committed`]), not when they are posted, because
+    /// nobody may see them before.
+    uncommitted: VecDeque<(u64, ChannelId)>,
+    /// Tasks to wake once the lock is released ([`Locked`]): a task woken while the lock is
+    /// still held would only wait for it.
+    wakes: Vec<Arc<Notify>>,
+}
+
+/// The world's lock, held. When dropped it releases the lock first and then wakes the tasks
+/// the critical section collected in [`State::wakes`], so no woken client queues up behind
+/// the lock of the task that woke it.
+struct Locked<'a> {
+    /// Always `Some` until `drop` takes it to release the lock before the wake-ups.
+    guard: Option<MutexGuard<'a, State>>,
+}
+
+impl Deref for Locked<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        self.guard
+            .as_deref()
+            .expect("the lock is held until the guard is dropped")
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard
+            .as_deref_mut()
+            .expect("the lock is held until the guard is dropped")
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        if guard.wakes.is_empty() {
+            return;
+        }
+        let wakes = std::mem::take(&mut guard.wakes);
+        drop(guard);
+        for wake in wakes {
+            wake.notify_one();
+        }
+    }
 }
 
 /// The shared chat world; cheap to clone through an `Arc`.
@@ -610,9 +661,10 @@ impl World {
             Health::Failing | Health::Gone => format!("{AUTHOR_ERROR} {STORE_FAILING_NOTICE}"),
         };
         let mut state = self.lock();
-        for u in state.users.values_mut() {
+        let State { users, wakes, .. } = &mut *state;
+        for u in users.values_mut() {
             u.notice(text.clone());
-            u.wake.notify_one();
+            wakes.push(u.wake.clone());
         }
     }
 
@@ -625,11 +677,13 @@ impl World {
         });
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> Locked<'_> {
         // A panic while holding the lock leaves plain data behind; keep serving.
-        self.state
+        let guard = self
+            .state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Locked { guard: Some(guard) }
     }
 
     /// Registers a new connection from `address`: an automatic nick and a status window whose
@@ -800,7 +854,8 @@ impl World {
         // Messages are ordered by sequence number: find the range by bisection, not by a scan,
         // because this runs for every frame of every client.
         // Only what the store has committed is shown (tickets grow with sequence numbers):
-        // the rest follows within milliseconds, with `waiting_for_store` set meanwhile.
+        // the rest follows within milliseconds, with `waiting_for_store` set meanwhile, when
+        // the commit wakes the user (`World::wake_committed`).
         let shown = channel
             .messages
             .partition_point(|m| self.store.is_committed(m.ticket));
@@ -894,9 +949,15 @@ impl World {
             let Some(channel) = state.channels.get(&channel).filter(|_| member) else {
                 return Vec::new();
             };
+            // Like `World::view`, only what the store has committed: a pane scrolled up to
+            // near the bottom asks for the messages after its top, which may include some
+            // that nobody may see yet.
+            let shown = channel
+                .messages
+                .partition_point(|m| self.store.is_committed(m.ticket));
             let found: Vec<Arc<Message>> = match around {
                 Around::Before(seq) => {
-                    let end = channel.messages.partition_point(|m| m.seq < seq);
+                    let end = channel.messages.partition_point(|m| m.seq < seq).min(shown);
                     channel
                         .messages
                         .range(end.saturating_sub(count)..end)
@@ -904,10 +965,10 @@ impl World {
                         .collect()
                 }
                 Around::From(seq) => {
-                    let start = channel.messages.partition_point(|m| m.seq < seq);
+                    let start = channel.messages.partition_point(|m| m.seq < seq).min(shown);
                     channel
                         .messages
-                        .range(start..)
+                        .range(start..shown)
                         .take(count)
                         .cloned()
                         .collect()
@@ -1353,7 +1414,8 @@ impl World {
             }
             u.active = u.active.min(u.windows.len().saturating_sub(1));
             u.needs_redraw = true;
-            u.wake.notify_one();
+            let wake = u.wake.clone();
+            state.wakes.push(wake);
         }
         let Some(target) = state.channels.get_mut(&channel) else {
             return;
@@ -1566,14 +1628,17 @@ impl World {
     /// Wakes every member of a channel to redraw (its nick list changed), without a message.
     fn wake_members(state: &mut State, channel_id: ChannelId) {
         let State {
-            channels, users, ..
+            channels,
+            users,
+            wakes,
+            ..
         } = state;
         let members = channels
             .get(&channel_id)
             .map_or(&[][..], |c| &c.members[..]);
         for member in members {
-            if let Some(u) = users.get_mut(member) {
-                u.wake.notify_one();
+            if let Some(u) = users.get(member) {
+                wakes.push(u.wake.clone());
             }
         }
     }
@@ -1714,7 +1779,8 @@ impl World {
                 "{author} {}",
                 text::strip_formatting(&text::sanitize_message(&shown))
             ));
-            u.wake.notify_one();
+            let wake = u.wake.clone();
+            state.wakes.push(wake);
         }
         let sanitized = text::sanitize_lines(text);
         self.post(&mut state, status, author, &sanitized, Ping::Nobody);
@@ -1995,9 +2061,10 @@ impl World {
         for id in ids {
             self.post(&mut state, id, AUTHOR_BROADCAST, &text, Ping::Nobody);
         }
-        for u in state.users.values_mut() {
+        let State { users, wakes, .. } = &mut *state;
+        for u in users.values_mut() {
             u.needs_redraw |= redraw;
-            u.wake.notify_one();
+            wakes.push(u.wake.clone());
         }
         drop(state);
         // Only announcements scroll everyone back (the day change does not); r0c shows just
@@ -2015,8 +2082,8 @@ impl World {
     }
 
     /// Opens public channel `name` for an IRC bridge link (loading its history if it is not
-    /// open yet) and keeps it open for good, even when empty. `watcher` is woken on every new
-    /// message in it. Returns the sequence number the next message will get: where the link
+    /// open yet) and keeps it open for good, even when empty. `watcher` is woken whenever a
+    /// new message in it is committed. Returns the sequence number the next message will get: where the link
     /// starts relaying.
     pub fn open_bridged(&self, name: &str, watcher: Arc<Notify>) -> u64 {
         let existing = self.lock().public_by_name.get(name).copied();
@@ -2137,6 +2204,11 @@ impl World {
     }
 
     /// Appends a message to a channel: numbering, trimming, persistence, mentions, wake-ups.
+    ///
+    /// A message the store has yet to commit wakes nobody now: it is noted in
+    /// [`State::uncommitted`], and its channel's members and watchers are woken when the store
+    /// commits it ([`World::wake_committed`]), since a reader woken earlier would find nothing
+    /// it may show. Only lines that are not stored (status windows) wake them at once.
     fn post_from(
         &self,
         state: &mut State,
@@ -2145,6 +2217,33 @@ impl World {
         text: &str,
         ping: Ping,
         origin: Origin,
+    ) {
+        self.post_after(
+            state,
+            channel_id,
+            author,
+            text,
+            ping,
+            origin,
+            TICKET_NOT_STORED,
+        );
+    }
+
+    /// [`World::post_from`] for a line that must not be shown before the write with ticket
+    /// `after` is committed: a status-window line that quotes a message (`/hilog`). Status
+    /// lines are not stored, so they take the ticket of what they wait for; each also takes
+    /// at least the ticket of the line before it, so a status window's tickets grow like a
+    /// stored channel's and `World::view` can cut it at the first one not committed.
+    #[allow(clippy::too_many_arguments)]
+    fn post_after(
+        &self,
+        state: &mut State,
+        channel_id: ChannelId,
+        author: &str,
+        text: &str,
+        ping: Ping,
+        origin: Origin,
+        after: u64,
     ) {
         let Some(channel) = state.channels.get(&channel_id) else {
             return;
@@ -2175,10 +2274,11 @@ impl World {
                     _ => TICKET_NOT_STORED,
                 }
             }
-            ChannelKind::Status => TICKET_NOT_STORED,
-        };
-        let Some(channel) = state.channels.get_mut(&channel_id) else {
-            return;
+            ChannelKind::Status => channel
+                .messages
+                .back()
+                .map_or(TICKET_NOT_STORED, |m| m.ticket)
+                .max(after),
         };
         let message = Arc::new(Message {
             seq,
@@ -2190,8 +2290,28 @@ impl World {
             lines: Default::default(),
             mention_index: Default::default(),
         });
-        for watcher in &channel.watchers {
-            watcher.notify_one();
+        let shown_now = self.store.is_committed(ticket);
+        let State {
+            channels,
+            wakes,
+            uncommitted,
+            ..
+        } = &mut *state;
+        let Some(channel) = channels.get_mut(&channel_id) else {
+            return;
+        };
+        if shown_now {
+            wakes.extend(channel.watchers.iter().cloned());
+        } else if ticket != TICKET_NEVER
+            && uncommitted
+                .back()
+                .is_none_or(|&(newest, _)| newest <= ticket)
+        {
+            // Tickets are handed out under this lock, so the list stays in ticket order. A
+            // message that could not be queued is never shown, so nobody waits for it. An
+            // older ticket is one a status line took over from the line before it, whose
+            // entry (same ticket, same channel) is still in the list and wakes for both.
+            uncommitted.push_back((ticket, channel_id));
         }
         channel.next_seq += 1;
         channel.messages.push_back(message.clone());
@@ -2218,9 +2338,22 @@ impl World {
             // Its readers check it for their nicks in every frame that shows it.
             let _ = message.mention_index.set(index);
         }
-        // The members are read in place while their users change: two fields of the state.
+        // A message nobody is pinged by and nobody may see yet needs no pass over the members:
+        // the commit wakes them.
+        let may_ping = match ping {
+            Ping::Nobody => false,
+            Ping::Everyone => true,
+            Ping::Mentioned => !mentioned.is_empty() || says_at_all,
+        };
+        if !shown_now && !may_ping {
+            return;
+        }
+        // The members are read in place while their users change: three fields of the state.
         let State {
-            channels, users, ..
+            channels,
+            users,
+            wakes,
+            ..
         } = &mut *state;
         let members = channels
             .get(&channel_id)
@@ -2273,15 +2406,67 @@ impl World {
                     ));
                 }
             }
-            if !std::mem::replace(&mut u.woken, true) {
-                u.wake.notify_one();
+            if shown_now && !std::mem::replace(&mut u.woken, true) {
+                wakes.push(u.wake.clone());
             }
         }
-        for (status, line) in mention_log {
-            self.post(state, status, AUTHOR_INFO, &line, Ping::Nobody);
+        // The line quotes the message, so it waits for the same commit; a message that could
+        // not be queued is never shown, and neither is its quote.
+        if ticket != TICKET_NEVER {
+            for (status, line) in mention_log {
+                self.post_after(
+                    state,
+                    status,
+                    AUTHOR_INFO,
+                    &line,
+                    Ping::Nobody,
+                    Origin::Internal,
+                    ticket,
+                );
+            }
         }
         for (member, kind) in tips {
             self.explain_notifications(state, member, &kind);
+        }
+    }
+
+    /// The store has committed every write up to ticket `committed`: wakes the members and
+    /// watchers of each channel with a message among them, once per channel, and each member
+    /// at most once until it fetches its view again (`User::woken`). Called by
+    /// [`wake_after_commits`]; calling it again with the same or an older count does nothing.
+    pub fn wake_committed(&self, committed: u64) {
+        let mut state = self.lock();
+        let State {
+            uncommitted,
+            channels,
+            users,
+            wakes,
+            ..
+        } = &mut *state;
+        let mut channel_ids = Vec::new();
+        while let Some(&(ticket, channel_id)) = uncommitted.front() {
+            if ticket > committed {
+                break;
+            }
+            uncommitted.pop_front();
+            channel_ids.push(channel_id);
+        }
+        // A batch often holds many messages of a few channels: each is woken once.
+        channel_ids.sort_unstable();
+        channel_ids.dedup();
+        for channel_id in channel_ids {
+            // A channel closed since its message was posted has nobody left to wake.
+            let Some(channel) = channels.get(&channel_id) else {
+                continue;
+            };
+            wakes.extend(channel.watchers.iter().cloned());
+            for member in &channel.members {
+                if let Some(u) = users.get_mut(member)
+                    && !std::mem::replace(&mut u.woken, true)
+                {
+                    wakes.push(u.wake.clone());
+                }
+            }
         }
     }
 
@@ -2526,8 +2711,28 @@ impl State {
         let next_seq = self.channels.get(&channel).map_or(0, |c| c.next_seq);
         u.windows[index].read_upto = next_seq;
         u.needs_redraw = true;
-        u.wake.notify_one();
+        let wake = u.wake.clone();
+        self.wakes.push(wake);
         true
+    }
+}
+
+/// Wakes readers when what they would show is committed: waits on the store's commit count
+/// ([`Store::commits`]) and hands each new count to [`World::wake_committed`], until
+/// `shutdown`. Posts wake nobody for a message the store has yet to commit, so the server runs
+/// this task for as long as it serves; a commit that lands while the world is busy is folded
+/// into the next count, never lost (a `watch` keeps the newest value).
+pub async fn wake_after_commits(world: Arc<World>, shutdown: CancellationToken) {
+    let mut commits = world.store.commits();
+    loop {
+        // First with the count as it is now: posts made before this task started (bridged
+        // channels open before the server runs) may be committed already.
+        let committed = *commits.borrow_and_update();
+        world.wake_committed(committed);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            changed = commits.changed() => if changed.is_err() { return },
+        }
     }
 }
 

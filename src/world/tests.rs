@@ -572,3 +572,176 @@ fn while_the_store_cannot_write_nothing_unsaved_is_shown_or_relayed_and_posts_ar
     assert_eq!(relayed.len(), sent);
     world.say(alice, "after").expect("accepted again");
 }
+
+/// Takes the wake-up permit a task would find, without waiting: whether it was woken.
+fn was_woken(wake: &Notify) -> bool {
+    let notified = std::pin::pin!(wake.notified());
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    std::future::Future::poll(notified, &mut context).is_ready()
+}
+
+/// The store's commit count, as [`wake_after_commits`] would be told it.
+fn committed(store: &Store) -> u64 {
+    *store.commits().borrow()
+}
+
+#[test]
+fn readers_are_woken_when_a_message_is_committed_not_when_it_is_posted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 100, 1000, 10);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, bob_wake) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "g").expect("join");
+    world.join(bob, "g").expect("join");
+    let watcher = Arc::new(Notify::new());
+    world.open_bridged("g", watcher.clone());
+    store.flush();
+    world.wake_committed(committed(&store));
+    world.view(bob, None, usize::MAX).expect("view");
+    was_woken(&bob_wake);
+    was_woken(&watcher);
+
+    // The writer holds the message, so the post surely finds it uncommitted.
+    let hold = store.hold_commits();
+    world.say(alice, "hello").expect("say");
+    let ticket = store.last_ticket();
+    assert!(!store.is_committed(ticket));
+    // Posting wakes nobody: only the commit does.
+    assert!(!was_woken(&bob_wake), "woken by the post");
+    assert!(!was_woken(&watcher), "the bridge was woken by the post");
+    // A count short of the message's ticket wakes nobody either.
+    world.wake_committed(committed(&store));
+    world.wake_committed(ticket - 1);
+    assert!(!was_woken(&bob_wake), "woken before the commit");
+    assert!(
+        !was_woken(&watcher),
+        "the bridge was woken before the commit"
+    );
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    assert!(view.waiting_for_store);
+    assert!(!view.messages.iter().any(|m| m.text == "hello"));
+
+    drop(hold);
+    store.flush();
+    world.wake_committed(committed(&store));
+    assert!(was_woken(&bob_wake), "not woken by the commit");
+    assert!(
+        was_woken(&watcher),
+        "the bridge was not woken by the commit"
+    );
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    assert!(!view.waiting_for_store);
+    assert!(view.messages.iter().any(|m| m.text == "hello"));
+    // Told the same count again, nobody is woken twice.
+    world.wake_committed(committed(&store));
+    assert!(!was_woken(&bob_wake), "woken twice for one commit");
+}
+
+#[tokio::test]
+async fn the_commit_waker_wakes_readers_without_anyone_polling() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 100, 1000, 10);
+    let world = Arc::new(world);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, bob_wake) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "g").expect("join");
+    world.join(bob, "g").expect("join");
+    // Whatever joining wrote is committed and its wake-up taken before the rounds start.
+    store.flush();
+    world.wake_committed(committed(&store));
+    let shutdown = CancellationToken::new();
+    let waker = tokio::spawn(wake_after_commits(world.clone(), shutdown.clone()));
+    for round in 0..20 {
+        world.view(bob, None, usize::MAX).expect("view");
+        was_woken(&bob_wake);
+        let text = format!("m{round}");
+        world.say(alice, &text).expect("say");
+        // One wake-up per message, and the view it leads to shows the message.
+        tokio::time::timeout(std::time::Duration::from_secs(10), bob_wake.notified())
+            .await
+            .expect("woken once the message is committed");
+        let view = world.view(bob, None, usize::MAX).expect("view");
+        assert!(
+            view.messages.iter().any(|m| m.text == text),
+            "woken before {text} was committed"
+        );
+    }
+    shutdown.cancel();
+    waker.await.expect("the waker ends");
+    drop(store);
+}
+
+#[test]
+fn history_reads_never_return_a_message_before_it_is_committed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 100, 1000, 10);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, _) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "g").expect("join");
+    world.join(bob, "g").expect("join");
+    world.say(alice, "saved").expect("say");
+    store.flush();
+    let hold = store.hold_commits();
+    world.say(alice, "unsaved").expect("say");
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    let texts = |around| -> Vec<String> {
+        world
+            .messages(bob, view.channel, around, usize::MAX)
+            .iter()
+            .map(|m| m.text.clone())
+            .collect()
+    };
+    // What a pane scrolled up near the bottom and PgDn ask for.
+    let after = texts(Around::From(0));
+    assert!(after.iter().any(|t| t == "saved"), "{after:?}");
+    assert!(!after.iter().any(|t| t == "unsaved"), "{after:?}");
+    let before = texts(Around::Before(u64::MAX));
+    assert!(!before.iter().any(|t| t == "unsaved"), "{before:?}");
+
+    drop(hold);
+    store.flush();
+    assert!(texts(Around::From(0)).iter().any(|t| t == "unsaved"));
+}
+
+#[test]
+fn a_status_line_quoting_a_mention_waits_for_the_mention_to_be_committed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 100, 1000, 10);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, bob_wake) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "g").expect("join");
+    world.join(bob, "g").expect("join");
+    let bob_nick = world.nick(bob).expect("bob's nick");
+    // Bob looks at his status window, where `/hilog` (on by default) quotes mentions.
+    assert!(world.switch_window(bob, 0));
+    store.flush();
+    world.wake_committed(committed(&store));
+    world.view(bob, None, usize::MAX).expect("view");
+    was_woken(&bob_wake);
+
+    let hold = store.hold_commits();
+    world
+        .say(alice, &format!("{bob_nick}: the secret"))
+        .expect("say");
+    // A later status line must not overtake the quote either.
+    world.tell(bob, AUTHOR_INFO, "feedback");
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    let shown: Vec<&str> = view.messages.iter().map(|m| m.text.as_str()).collect();
+    assert!(
+        !shown.iter().any(|t| t.contains("the secret")),
+        "quoted before the commit: {shown:?}"
+    );
+    assert!(!shown.contains(&"feedback"), "{shown:?}");
+    assert!(view.waiting_for_store);
+
+    drop(hold);
+    store.flush();
+    was_woken(&bob_wake);
+    world.wake_committed(committed(&store));
+    assert!(was_woken(&bob_wake), "not woken by the commit");
+    let view = world.view(bob, None, usize::MAX).expect("view");
+    let shown: Vec<&str> = view.messages.iter().map(|m| m.text.as_str()).collect();
+    assert!(shown.iter().any(|t| t.contains("the secret")), "{shown:?}");
+    assert!(shown.contains(&"feedback"), "{shown:?}");
+    assert!(!view.waiting_for_store);
+}
