@@ -397,7 +397,7 @@ async fn converse<S>(
             }
             if out.len() > MAX_PENDING_OUTPUT {
                 crate::metrics::client_dropped("output overflow");
-                break "stopped reading";
+                break End::Overflow;
             }
             if out.is_empty() {
                 output_moved = Instant::now();
@@ -467,12 +467,12 @@ async fn converse<S>(
             tokio::select! {
                 read = read_chunk(&mut reader) => {
                     let received = match read {
-                        Ok(data) if data.is_empty() => break "closed",
+                        Ok(data) if data.is_empty() => break End::Closed,
                         Ok(data) => {
                             heard_anything = true;
                             data
                         }
-                        Err(_) => break "connection error",
+                        Err(_) => break End::ReadError,
                     };
                     if let Some(wire) = &wire {
                         wire.received(&received);
@@ -555,7 +555,7 @@ async fn converse<S>(
                                 wire.sent(&out);
                             }
                             let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
-                            break "left the wizard";
+                            break End::LeftWizard;
                         }
                         wizard_done = finished;
                         continue;
@@ -565,7 +565,7 @@ async fn converse<S>(
                         chat.window_size_reported(cols, rows);
                     }
                     if chat.handle_text(&text) == Flow::Quit {
-                        break "quit";
+                        break End::Quit;
                     }
                     if let Some(settings) = &remembered {
                         save_client(&world, &arrival, &address, chat, settings, &mut saved_record);
@@ -625,7 +625,7 @@ async fn converse<S>(
                 () = timer.as_mut() => {
                     let now = Instant::now();
                     if session.is_none() && now >= wizard_deadline {
-                        break "wizard timeout";
+                        break End::WizardTimeout;
                     }
                     if !heard_anything && now >= first_input_deadline {
                         let line = format!(
@@ -636,11 +636,11 @@ async fn converse<S>(
                             wire.sent(line.as_bytes());
                         }
                         let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(line.as_bytes())).await;
-                        break "sent nothing";
+                        break End::SentNothing;
                     }
                     if !out.is_empty() && now >= stall_deadline {
                         crate::metrics::client_dropped("stalled");
-                        break "stalled: stopped reading";
+                        break End::Stalled;
                     }
                     if now >= tick {
                         dirty = true;
@@ -682,7 +682,7 @@ async fn converse<S>(
                 }
                 written = writer.write(&out[..write_len]), if write_len > 0 && write_ready => {
                     match written {
-                        Ok(0) | Err(_) => break "connection error",
+                        Ok(0) | Err(_) => break End::WriteError,
                         Ok(n) => {
                             if let Some(wire) = &wire {
                                 wire.sent(&out[..n]);
@@ -710,19 +710,19 @@ async fn converse<S>(
                         }
                     }
                 }
-                () = shutdown.cancelled() => break "server shutdown",
+                () = shutdown.cancelled() => break End::Shutdown,
             }
         }
     };
     let Some(mut chat) = session else {
-        tracing::info!(%peer, reason = outcome, "client left during the wizard");
+        tracing::info!(%peer, reason = outcome.as_str(), "client left during the wizard");
         return;
     };
-    if outcome == "server shutdown" {
+    if outcome == End::Shutdown {
         // Show what happened last (a /sd or /bc announcement) before the connection closes.
         render_into(&mut chat, protocol, &mut out);
     }
-    if matches!(outcome, "server shutdown" | "quit") {
+    if matches!(outcome, End::Shutdown | End::Quit) {
         // An orderly end gives the terminal its whole screen back for the user's shell.
         encode_for_client(chat.farewell(), chat.charset(), protocol, &mut out);
         if let Some(wire) = &wire {
@@ -733,9 +733,51 @@ async fn converse<S>(
     drop(clients_gauge);
     let announce = !shutdown.is_cancelled();
     in_world.leave(announce);
-    tracing::info!(%peer, reason = outcome, "client disconnected");
-    if outcome == "quit" {
+    tracing::info!(%peer, reason = outcome.as_str(), "client disconnected");
+    if outcome == End::Quit {
         let _ = writer.shutdown().await;
+    }
+}
+
+/// Why a connection ended; `as_str` is the reason the log lines give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client closed the connection.
+    Closed,
+    /// Reading from the connection failed.
+    ReadError,
+    /// Writing to the connection failed or wrote nothing.
+    WriteError,
+    /// The user quit the chat (`/quit` or CTRL-C).
+    Quit,
+    /// The user quit in the wizard.
+    LeftWizard,
+    /// The wizard was not finished in time.
+    WizardTimeout,
+    /// The client sent nothing within the first-input timeout.
+    SentNothing,
+    /// The unsent output grew past `MAX_PENDING_OUTPUT`.
+    Overflow,
+    /// The unsent output did not move for the stall timeout.
+    Stalled,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl End {
+    /// The reason as the log lines give it.
+    fn as_str(self) -> &'static str {
+        match self {
+            End::Closed => "closed",
+            End::ReadError | End::WriteError => "connection error",
+            End::Quit => "quit",
+            End::LeftWizard => "left the wizard",
+            End::WizardTimeout => "wizard timeout",
+            End::SentNothing => "sent nothing",
+            End::Overflow => "stopped reading",
+            End::Stalled => "stalled: stopped reading",
+            End::Shutdown => "server shutdown",
+        }
     }
 }
 
@@ -995,6 +1037,25 @@ async fn read_motd(path: Option<&std::path::Path>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn end_reasons_keep_their_log_strings() {
+        let reasons = [
+            (End::Closed, "closed"),
+            (End::ReadError, "connection error"),
+            (End::WriteError, "connection error"),
+            (End::Quit, "quit"),
+            (End::LeftWizard, "left the wizard"),
+            (End::WizardTimeout, "wizard timeout"),
+            (End::SentNothing, "sent nothing"),
+            (End::Overflow, "stopped reading"),
+            (End::Stalled, "stalled: stopped reading"),
+            (End::Shutdown, "server shutdown"),
+        ];
+        for (end, text) in reasons {
+            assert_eq!(end.as_str(), text, "{end:?}");
+        }
+    }
 
     #[test]
     fn slowmo_chunks() {
