@@ -343,7 +343,7 @@ async fn converse<S>(
         send_bytes(protocol, &wizard.start(), &mut out);
     }
     // Until the wizard is done there is no user in the world; this handle is never woken.
-    let mut wake = Arc::new(tokio::sync::Notify::new());
+    let wake = Arc::new(tokio::sync::Notify::new());
     let mut session: Option<Session> = None;
     // The user's place in the world, taken back however this task ends.
     let mut in_world = InWorld {
@@ -354,20 +354,21 @@ async fn converse<S>(
     let mut decoder = Decoder::new(Charset::Utf8);
     let mut wizard_deadline = Instant::now() + arrival.wizard_timeout;
     let outcome = {
-        let mut dirty = true;
-        let mut next_frame = Instant::now();
-        let mut tick = next_clock_tick(CLOCK_TICK_SECONDS);
-        let mut escape_deadline: Option<Instant> = None;
-        let mut write_ready_at = Instant::now();
-        // Set once the link is measured as slow.
-        let mut pacer: Option<LinkPacer> = None;
+        let mut state = LoopState {
+            dirty: true,
+            next_frame: Instant::now(),
+            tick: next_clock_tick(CLOCK_TICK_SECONDS),
+            escape_deadline: None,
+            write_ready_at: Instant::now(),
+            pacer: None,
+            output_moved: Instant::now(),
+            wake,
+            protocol,
+        };
         let first_input_deadline = Instant::now() + arrival.first_input_timeout;
         // A browser's first word is checked by the WebSocket pump (`net/web.rs`), which
         // closes a socket that sends no message in time; its terminal bytes may come later.
         let mut heard_anything = protocol == Protocol::Web;
-        // The last moment the client's pending output was empty or moved: a client that stops
-        // reading is dropped `stall_timeout` after it.
-        let mut output_moved = Instant::now();
         let timer = tokio::time::sleep_until(Instant::now());
         tokio::pin!(timer);
         loop {
@@ -387,26 +388,26 @@ async fn converse<S>(
                 );
                 clients_gauge = ClientsGauge::new(&arrival, mode_name(&settings));
                 remembered = Some(settings);
-                wake = user_wake;
+                state.wake = user_wake;
                 in_world.user = Some(chat.user);
                 session = Some(chat);
                 in_wizard.leave();
                 wizard_broadcasts = None;
-                dirty = true;
-                tick = next_clock_tick(CLOCK_TICK_SECONDS);
+                state.dirty = true;
+                state.tick = next_clock_tick(CLOCK_TICK_SECONDS);
             }
             if out.len() > MAX_PENDING_OUTPUT {
                 crate::metrics::client_dropped("output overflow");
-                break "stopped reading";
+                break End::Overflow;
             }
             if out.is_empty() {
-                output_moved = Instant::now();
+                state.output_moved = Instant::now();
             }
-            if pacer.is_none()
+            if state.pacer.is_none()
                 && let Some(chat) = session.as_ref()
                 && let Some(bps) = chat.paced_bps()
             {
-                pacer = Some(LinkPacer::new(
+                state.pacer = Some(LinkPacer::new(
                     bps,
                     chat.charset(),
                     protocol == Protocol::Telnet,
@@ -415,25 +416,22 @@ async fn converse<S>(
             }
             // A paced (slow) link gets a new frame only once the last one is out, so every
             // frame shows the newest state instead of queueing up behind the others.
-            let room = match &pacer {
-                Some(_) => out.is_empty(),
-                None => out.len() < LOW_WATERMARK,
-            };
-            let can_render = dirty && session.is_some() && room;
+            let room = state.room(&out);
+            let can_render = state.dirty && session.is_some() && room;
             // Slowmo clients (Windows telnet.exe) get small chunks with pauses in between.
             let slowmo = session.as_ref().map_or(0, Session::slowmo);
             let write_len = if slowmo > 0 {
                 slowmo_chunk(&out)
-            } else if let Some(pacer) = pacer.as_mut() {
+            } else if let Some(pacer) = state.pacer.as_mut() {
                 let (len, retry) = pacer.write_len(&out, Instant::now().into_std());
                 if let Some(retry) = retry {
-                    write_ready_at = Instant::from_std(retry);
+                    state.write_ready_at = Instant::from_std(retry);
                 }
                 len
             } else {
                 out.len()
             };
-            let write_ready = Instant::now() >= write_ready_at;
+            let write_ready = Instant::now() >= state.write_ready_at;
             // Messages held back by flood control go out when their turn comes.
             let release_at = session
                 .as_ref()
@@ -446,33 +444,33 @@ async fn converse<S>(
                 .map(Instant::from_std);
             // One timer for every deadline in force: timers made anew on every turn of the
             // loop cost more than the frames themselves when thousands of clients are busy.
-            let stall_deadline = output_moved + arrival.stall_timeout;
+            let stall_deadline = state.output_moved + arrival.stall_timeout;
             // The clock tick is always due at some point, so there always is a deadline.
             let deadline = [
-                can_render.then_some(next_frame),
-                escape_deadline,
+                can_render.then_some(state.next_frame),
+                state.escape_deadline,
                 session.is_none().then_some(wizard_deadline),
                 release_at,
                 echo_cleanup_at,
                 (!heard_anything).then_some(first_input_deadline),
                 (!out.is_empty()).then_some(stall_deadline),
-                (!out.is_empty() && !write_ready).then_some(write_ready_at),
+                (!out.is_empty() && !write_ready).then_some(state.write_ready_at),
             ]
             .into_iter()
             .flatten()
-            .fold(tick, Instant::min);
+            .fold(state.tick, Instant::min);
             if timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
             }
             tokio::select! {
                 read = read_chunk(&mut reader) => {
                     let received = match read {
-                        Ok(data) if data.is_empty() => break "closed",
+                        Ok(data) if data.is_empty() => break End::Closed,
                         Ok(data) => {
                             heard_anything = true;
                             data
                         }
-                        Err(_) => break "connection error",
+                        Err(_) => break End::ReadError,
                     };
                     if let Some(wire) = &wire {
                         wire.received(&received);
@@ -555,7 +553,7 @@ async fn converse<S>(
                                 wire.sent(&out);
                             }
                             let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
-                            break "left the wizard";
+                            break End::LeftWizard;
                         }
                         wizard_done = finished;
                         continue;
@@ -565,50 +563,18 @@ async fn converse<S>(
                         chat.window_size_reported(cols, rows);
                     }
                     if chat.handle_text(&text) == Flow::Quit {
-                        break "quit";
+                        break End::Quit;
                     }
                     if let Some(settings) = &remembered {
                         save_client(&world, &arrival, &address, chat, settings, &mut saved_record);
                     }
-                    escape_deadline = chat.has_pending_escape().then(|| Instant::now() + ESCAPE_TIMEOUT);
-                    // Answer the user's own keystrokes at once; pacing is for other people's
-                    // messages. On a paced link the echo overtakes a frame on its way.
-                    if let Some(pacer) = pacer.as_mut() {
-                        let cursor = chat.screen_cursor();
-                        let (echo, input_only) = chat.render_echo();
-                        let mut encoded = Vec::new();
-                        encode_for_client(&echo, chat.charset(), protocol, &mut encoded);
-                        if input_only {
-                            pacer.queue_echo(&mut out, &encoded, cursor);
-                        } else {
-                            out.extend_from_slice(&encoded);
-                        }
-                        dirty = true;
-                    } else {
-                        take_stored_wake(&wake);
-                        render_into(chat, protocol, &mut out);
-                    }
-                    // What the frame just rendered left out for the store (typically the line
-                    // the user just sent) shows once committed, and the commit wakes this task
-                    // (`World::wake_committed`). That frame still answers the user's input,
-                    // like the one just rendered, so it does not wait for the frame interval.
-                    if chat.waiting_for_store() {
-                        next_frame = Instant::now();
-                    }
-                    if pacer.is_none() {
-                        dirty = false;
-                    }
+                    state.answer_input(chat, &mut out);
                 }
                 // While a frame is due anyway, more changes need no wake-up of their own: the
                 // world stores one permit, and the frame takes it (`take_stored_wake`). A client
                 // whose output is backed up still listens, to count the frames it misses.
-                () = wake.notified(), if !dirty || !room => {
-                    // A change that finds the previous one still waiting for the client to
-                    // read its output shares one frame with it: the frame between is dropped.
-                    if dirty && session.is_some() && !room {
-                        frames_dropped.increment(1);
-                    }
-                    dirty = true;
+                () = state.wake.notified(), if !state.dirty || !room => {
+                    state.woken(session.is_some(), room, &frames_dropped);
                 }
                 text = next_broadcast(&mut wizard_broadcasts) => {
                     // r0c's raw form, for a screen the wizard draws: no window to put it in.
@@ -618,14 +584,14 @@ async fn converse<S>(
                 (cols, rows) = next_window_size(&mut sizes) => match session.as_mut() {
                     Some(chat) => {
                         chat.window_size_known(cols, rows);
-                        dirty = true;
+                        state.dirty = true;
                     }
                     None => reported_size = Some((cols, rows)),
                 },
                 () = timer.as_mut() => {
                     let now = Instant::now();
                     if session.is_none() && now >= wizard_deadline {
-                        break "wizard timeout";
+                        break End::WizardTimeout;
                     }
                     if !heard_anything && now >= first_input_deadline {
                         let line = format!(
@@ -636,93 +602,41 @@ async fn converse<S>(
                             wire.sent(line.as_bytes());
                         }
                         let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(line.as_bytes())).await;
-                        break "sent nothing";
+                        break End::SentNothing;
                     }
                     if !out.is_empty() && now >= stall_deadline {
                         crate::metrics::client_dropped("stalled");
-                        break "stalled: stopped reading";
+                        break End::Stalled;
                     }
-                    if now >= tick {
-                        dirty = true;
-                        if let Some(chat) = session.as_mut() {
-                            chat.clock_tick();
-                        }
-                        let every = session.as_ref().map_or(1, Session::ticks_per_refresh);
-                        tick = next_clock_tick(CLOCK_TICK_SECONDS * every);
-                    }
-                    if escape_deadline.is_some_and(|at| now >= at) {
-                        if let Some(chat) = session.as_mut() {
-                            chat.flush_escape();
-                        }
-                        escape_deadline = None;
-                    }
-                    if release_at.is_some_and(|at| now >= at)
-                        && let Some(chat) = session.as_mut()
-                    {
-                        chat.release_held();
-                    }
-                    if echo_cleanup_at.is_some_and(|at| now >= at)
-                        && let Some(chat) = session.as_mut()
-                    {
-                        chat.clean_echo();
-                        dirty = true;
-                    }
-                    // Last, so the frame shows what the timers above changed.
-                    if dirty && room && now >= next_frame
-                        && let Some(chat) = session.as_mut()
-                    {
-                        dirty = false;
-                        take_stored_wake(&wake);
-                        next_frame = now + frame_interval(world.users_online());
-                        // Messages not yet on disk are not shown; their commit wakes this task.
-                        render_into(chat, protocol, &mut out);
-                    }
+                    state.timer_fired(now, session.as_mut(), release_at, echo_cleanup_at, &world, &mut out);
                     // A write that waited for its moment (pacing, slowmo) is tried again
                     // by the write branch, now that `write_ready` is computed anew.
                 }
                 written = writer.write(&out[..write_len]), if write_len > 0 && write_ready => {
                     match written {
-                        Ok(0) | Err(_) => break "connection error",
+                        Ok(0) | Err(_) => break End::WriteError,
                         Ok(n) => {
                             if let Some(wire) = &wire {
                                 wire.sent(&out[..n]);
                             }
-                            out.drain(..n);
                             bytes_out.increment(n as u64);
-                            if let Some(pacer) = pacer.as_mut() {
-                                pacer.wrote(n);
-                                if out.is_empty()
-                                    && pacer.drained()
-                                    && let Some(chat) = session.as_mut()
-                                {
-                                    chat.after_overtaken_frame();
-                                    dirty = true;
-                                }
-                            }
-                            if out.is_empty() && out.capacity() > IDLE_OUTPUT_CAPACITY {
-                                // An idle client keeps no room for the big frame it got once.
-                                out = Vec::new();
-                            }
-                            output_moved = Instant::now();
-                            if slowmo > 0 {
-                                write_ready_at = Instant::now() + SLOWMO_TICK * u32::from(slowmo);
-                            }
+                            state.wrote(n, &mut out, session.as_mut(), slowmo);
                         }
                     }
                 }
-                () = shutdown.cancelled() => break "server shutdown",
+                () = shutdown.cancelled() => break End::Shutdown,
             }
         }
     };
     let Some(mut chat) = session else {
-        tracing::info!(%peer, reason = outcome, "client left during the wizard");
+        tracing::info!(%peer, reason = outcome.as_str(), "client left during the wizard");
         return;
     };
-    if outcome == "server shutdown" {
+    if outcome == End::Shutdown {
         // Show what happened last (a /sd or /bc announcement) before the connection closes.
         render_into(&mut chat, protocol, &mut out);
     }
-    if matches!(outcome, "server shutdown" | "quit") {
+    if matches!(outcome, End::Shutdown | End::Quit) {
         // An orderly end gives the terminal its whole screen back for the user's shell.
         encode_for_client(chat.farewell(), chat.charset(), protocol, &mut out);
         if let Some(wire) = &wire {
@@ -733,9 +647,205 @@ async fn converse<S>(
     drop(clients_gauge);
     let announce = !shutdown.is_cancelled();
     in_world.leave(announce);
-    tracing::info!(%peer, reason = outcome, "client disconnected");
-    if outcome == "quit" {
+    tracing::info!(%peer, reason = outcome.as_str(), "client disconnected");
+    if outcome == End::Quit {
         let _ = writer.shutdown().await;
+    }
+}
+
+/// Why a connection ended; `as_str` is the reason the log lines give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client closed the connection.
+    Closed,
+    /// Reading from the connection failed.
+    ReadError,
+    /// Writing to the connection failed or wrote nothing.
+    WriteError,
+    /// The user quit the chat.
+    Quit,
+    /// The user quit in the wizard.
+    LeftWizard,
+    /// The wizard was not finished in time.
+    WizardTimeout,
+    /// The client sent nothing within the first-input timeout.
+    SentNothing,
+    /// The unsent output grew past `MAX_PENDING_OUTPUT`.
+    Overflow,
+    /// The unsent output did not move for the stall timeout.
+    Stalled,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl End {
+    /// The reason as the log lines give it.
+    fn as_str(self) -> &'static str {
+        match self {
+            End::Closed => "closed",
+            End::ReadError | End::WriteError => "connection error",
+            End::Quit => "quit",
+            End::LeftWizard => "left the wizard",
+            End::WizardTimeout => "wizard timeout",
+            End::SentNothing => "sent nothing",
+            End::Overflow => "stopped reading",
+            End::Stalled => "stalled: stopped reading",
+            End::Shutdown => "server shutdown",
+        }
+    }
+}
+
+/// The connection loop's mutable state besides the session: what is due when, and how output
+/// goes out.
+struct LoopState {
+    /// The client's screen is behind what it shows, so a frame is due.
+    dirty: bool,
+    /// A frame caused by others is not rendered before this moment.
+    next_frame: Instant,
+    /// The clock in the status bar ticks at this moment.
+    tick: Instant,
+    /// A lone ESC becomes the Escape key at this moment.
+    escape_deadline: Option<Instant>,
+    /// A paced or slowmo write waits for this moment.
+    write_ready_at: Instant,
+    /// The link is measured as slow once this is set.
+    pacer: Option<LinkPacer>,
+    /// The client's pending output was last empty or moved at this moment: a client that
+    /// stops reading is dropped `stall_timeout` after it.
+    output_moved: Instant,
+    /// This is woken when something the client shows changed; nothing wakes it in the wizard.
+    wake: Arc<tokio::sync::Notify>,
+    /// The connection's protocol, for encoding frames.
+    protocol: Protocol,
+}
+
+impl LoopState {
+    /// Whether the client's unsent output leaves room for a frame. A paced (slow) link gets a
+    /// new frame only once the last one is out, so every frame shows the newest state instead
+    /// of queueing up behind the others.
+    fn room(&self, out: &[u8]) -> bool {
+        match &self.pacer {
+            Some(_) => out.is_empty(),
+            None => out.len() < LOW_WATERMARK,
+        }
+    }
+
+    /// The chat has handled the user's input; this answers it.
+    fn answer_input(&mut self, chat: &mut Session, out: &mut Vec<u8>) {
+        self.escape_deadline = chat
+            .has_pending_escape()
+            .then(|| Instant::now() + ESCAPE_TIMEOUT);
+        // Answer the user's own keystrokes at once; pacing is for other people's messages. On
+        // a paced link the echo overtakes a frame on its way.
+        if let Some(pacer) = self.pacer.as_mut() {
+            let cursor = chat.screen_cursor();
+            let (echo, input_only) = chat.render_echo();
+            let mut encoded = Vec::new();
+            encode_for_client(&echo, chat.charset(), self.protocol, &mut encoded);
+            if input_only {
+                pacer.queue_echo(out, &encoded, cursor);
+            } else {
+                out.extend_from_slice(&encoded);
+            }
+            self.dirty = true;
+        } else {
+            take_stored_wake(&self.wake);
+            render_into(chat, self.protocol, out);
+        }
+        // What the frame just rendered left out for the store (typically the line the user
+        // just sent) shows once committed, and the commit wakes this task
+        // (`World::wake_committed`). That frame still answers the user's input, like the one
+        // just rendered, so it does not wait for the frame interval.
+        if chat.waiting_for_store() {
+            self.next_frame = Instant::now();
+        }
+        if self.pacer.is_none() {
+            self.dirty = false;
+        }
+    }
+
+    /// Something the client shows changed.
+    fn woken(&mut self, chatting: bool, room: bool, frames_dropped: &metrics::Counter) {
+        // A change that finds the previous one still waiting for the client to read its
+        // output shares one frame with it: the frame between is dropped.
+        if self.dirty && chatting && !room {
+            frames_dropped.increment(1);
+        }
+        self.dirty = true;
+    }
+
+    /// The timer fired, and no deadline ended the connection: the clock, the escape key,
+    /// held messages, the echo cleanup and the frame whose time has come.
+    fn timer_fired(
+        &mut self,
+        now: Instant,
+        mut session: Option<&mut Session>,
+        release_at: Option<Instant>,
+        echo_cleanup_at: Option<Instant>,
+        world: &World,
+        out: &mut Vec<u8>,
+    ) {
+        let room = self.room(out);
+        if now >= self.tick {
+            self.dirty = true;
+            if let Some(chat) = session.as_deref_mut() {
+                chat.clock_tick();
+            }
+            let every = session.as_deref().map_or(1, Session::ticks_per_refresh);
+            self.tick = next_clock_tick(CLOCK_TICK_SECONDS * every);
+        }
+        if self.escape_deadline.is_some_and(|at| now >= at) {
+            if let Some(chat) = session.as_deref_mut() {
+                chat.flush_escape();
+            }
+            self.escape_deadline = None;
+        }
+        if release_at.is_some_and(|at| now >= at)
+            && let Some(chat) = session.as_deref_mut()
+        {
+            chat.release_held();
+        }
+        if echo_cleanup_at.is_some_and(|at| now >= at)
+            && let Some(chat) = session.as_deref_mut()
+        {
+            chat.clean_echo();
+            self.dirty = true;
+        }
+        // Last, so the frame shows what the timers above changed.
+        if self.dirty
+            && room
+            && now >= self.next_frame
+            && let Some(chat) = session
+        {
+            self.dirty = false;
+            take_stored_wake(&self.wake);
+            self.next_frame = now + frame_interval(world.users_online());
+            // Messages not yet on disk are not shown; their commit wakes this task.
+            render_into(chat, self.protocol, out);
+        }
+    }
+
+    /// `n` bytes of the client's output went out.
+    fn wrote(&mut self, n: usize, out: &mut Vec<u8>, session: Option<&mut Session>, slowmo: u8) {
+        out.drain(..n);
+        if let Some(pacer) = self.pacer.as_mut() {
+            pacer.wrote(n);
+            if out.is_empty()
+                && pacer.drained()
+                && let Some(chat) = session
+            {
+                chat.after_overtaken_frame();
+                self.dirty = true;
+            }
+        }
+        if out.is_empty() && out.capacity() > IDLE_OUTPUT_CAPACITY {
+            // An idle client keeps no room for the big frame it got once.
+            *out = Vec::new();
+        }
+        self.output_moved = Instant::now();
+        if slowmo > 0 {
+            self.write_ready_at = Instant::now() + SLOWMO_TICK * u32::from(slowmo);
+        }
     }
 }
 
@@ -995,6 +1105,25 @@ async fn read_motd(path: Option<&std::path::Path>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn end_reasons_keep_their_log_strings() {
+        let reasons = [
+            (End::Closed, "closed"),
+            (End::ReadError, "connection error"),
+            (End::WriteError, "connection error"),
+            (End::Quit, "quit"),
+            (End::LeftWizard, "left the wizard"),
+            (End::WizardTimeout, "wizard timeout"),
+            (End::SentNothing, "sent nothing"),
+            (End::Overflow, "stopped reading"),
+            (End::Stalled, "stalled: stopped reading"),
+            (End::Shutdown, "server shutdown"),
+        ];
+        for (end, text) in reasons {
+            assert_eq!(end.as_str(), text, "{end:?}");
+        }
+    }
 
     #[test]
     fn slowmo_chunks() {
