@@ -192,10 +192,15 @@ test('the browser chats with a telnet client and follows a resize', async () => 
     const size = await page.evaluate(() => ({ cols: window.term.cols, rows: window.term.rows }));
     return size.cols < before.cols && size.rows < before.rows ? size : null;
   });
-  await waitFor('the status bar to move to the new second-to-last row', async () => {
+  // The redraw may reach the page in more than one frame: wait for the status bar on its new
+  // row and the chat redrawn above it, then check the whole screen.
+  let lastRows = [];
+  await waitFor('the status bar on the new second-to-last row and the chat redrawn', async () => {
     const now = await screenRows(page);
-    return now.length === after.rows && /#web/.test(now[after.rows - 2]) && !now.slice(after.rows).some((row) => row.trim());
-  });
+    lastRows = now;
+    return now.length === after.rows && /#web/.test(now[after.rows - 2]) && !now.slice(after.rows).some((row) => row.trim())
+      && now.join('\n').includes('hello from the browser');
+  }, () => lastRows.join('\n'));
   const shrunk = await screenRows(page);
   assert.ok(shrunk.join('\n').includes('hello from the browser'), 'the chat is redrawn at the new size');
   assert.ok(shrunk.every((row) => row.length <= after.cols), 'no row is wider than the window');
