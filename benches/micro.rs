@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
-use r0c::client::vt::{Vt100Ui, truncate_styled};
-use r0c::net::telnet::{RawFilter, TelnetCodec, TelnetEvent};
+use r0c::front::telnet::{RawFilter, TelnetCodec, TelnetEvent};
+use r0c::session::vt::{Vt100Ui, truncate_styled};
 use r0c::store::Store;
 use r0c::term::charset::{self, Charset};
 use r0c::term::keys::{Key, KeyDecoder};
@@ -218,7 +218,7 @@ mod render {
             .bench_local_refs(|screen| timed_screen_push(black_box(screen), black_box(&frame)));
     }
 
-    /// The whole VT100 interface (`client::vt`) for one new message in a full pane: finding
+    /// The whole VT100 interface (`session::vt`) for one new message in a full pane: finding
     /// the new message in the view, laying it out and styling it, the status bar with its
     /// clock, the input line and `term::screen`'s diff. The status bar changes too: its nick
     /// list is ordered by activity, and the new message's author moves to its front.

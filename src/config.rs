@@ -357,13 +357,13 @@ pub struct Config {
     pub conn_rate: usize,
     /// `--limit-exempt`: networks whose addresses skip `max_per_ip` and `conn_rate` (loopback
     /// by default; `none` exempts nothing). The total cap applies to them all the same.
-    pub limit_exempt: crate::net::admission::Exemptions,
+    pub limit_exempt: crate::front::admission::Exemptions,
     /// `--max-chans-per-user`: channels and conversations one user may have open.
     pub max_windows_per_user: usize,
     /// `--max-chans`: public and direct-message channels open at once on the server.
     pub max_channels: usize,
     /// `--msg-rate` and `--no-flood-limit`: flood control of what each user says.
-    pub flood: crate::client::flood::FloodLimits,
+    pub flood: crate::session::flood::FloodLimits,
     /// `--fsync`: every history commit is flushed to the disk (`synchronous=FULL`).
     pub fsync: bool,
     /// `--hist-rd`: most messages loaded from the database when a channel is created.
@@ -432,13 +432,13 @@ impl Config {
             stall_timeout: std::time::Duration::from_secs(DEFAULT_STALL_TIMEOUT),
             max_per_ip: DEFAULT_MAX_PER_IP,
             conn_rate: DEFAULT_CONN_RATE,
-            limit_exempt: crate::net::admission::Exemptions::loopback(),
+            limit_exempt: crate::front::admission::Exemptions::loopback(),
             max_windows_per_user: crate::world::DEFAULT_MAX_WINDOWS_PER_USER,
             max_channels: crate::world::DEFAULT_MAX_CHANNELS,
             // Tests send faster than people type; the flood tests switch this on.
-            flood: crate::client::flood::FloodLimits {
+            flood: crate::session::flood::FloodLimits {
                 enabled: false,
-                ..crate::client::flood::FloodLimits::default()
+                ..crate::session::flood::FloodLimits::default()
             },
             dev: false,
             fsync: false,
@@ -601,8 +601,8 @@ struct RawArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CONN_RATE, help_heading = "limits")]
     conn_rate: usize,
     /// networks exempt from --max-per-ip and --conn-rate (a LAN, a known NAT), as CIDRs separated by commas; 'none' exempts nothing, not even loopback
-    #[arg(long, value_name = "CIDR,...", default_value = crate::net::admission::DEFAULT_EXEMPT, value_parser = parse_exemptions, help_heading = "limits")]
-    limit_exempt: crate::net::admission::Exemptions,
+    #[arg(long, value_name = "CIDR,...", default_value = crate::front::admission::DEFAULT_EXEMPT, value_parser = parse_exemptions, help_heading = "limits")]
+    limit_exempt: crate::front::admission::Exemptions,
     /// max channels and conversations one user may have open at once
     #[arg(long, value_name = "N", default_value_t = crate::world::DEFAULT_MAX_WINDOWS_PER_USER, help_heading = "limits")]
     max_chans_per_user: usize,
@@ -1099,11 +1099,11 @@ fn resolve(raw: RawArgs, matches: &ArgMatches, host: &Host) -> Result<Config, Co
         limit_exempt: raw.limit_exempt,
         max_windows_per_user: raw.max_chans_per_user.max(1),
         max_channels: raw.max_chans.max(1),
-        flood: crate::client::flood::FloodLimits {
+        flood: crate::session::flood::FloodLimits {
             burst: raw.msg_rate.0,
             per_second: raw.msg_rate.1,
             enabled: !raw.no_flood_limit,
-            ..crate::client::flood::FloodLimits::default()
+            ..crate::session::flood::FloodLimits::default()
         },
         fsync: raw.fsync,
         dev: raw.dev,
@@ -1298,10 +1298,10 @@ fn parse_rate(value: &str) -> Result<(f64, f64), String> {
 }
 
 /// `--limit-exempt CIDR,...`: blocks separated by commas, or `none`.
-fn parse_exemptions(value: &str) -> Result<crate::net::admission::Exemptions, String> {
+fn parse_exemptions(value: &str) -> Result<crate::front::admission::Exemptions, String> {
     value
         .parse()
-        .map_err(|error: crate::net::admission::CidrError| error.to_string())
+        .map_err(|error: crate::front::admission::CidrError| error.to_string())
 }
 
 /// `--hex-w N`: a positive multiple of 8.

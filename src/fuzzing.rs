@@ -7,11 +7,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::bridge::irc_proto::{IrcLine, MAX_LINE, command, decode_line, irc_to_r0c};
-use crate::client::saved::SavedClient;
-use crate::client::session::Session;
-use crate::client::wizard::{ClientSettings, Listener, Wizard, WizardAction};
 use crate::command::{Command, table};
-use crate::net::telnet::{RawFilter, TelnetCodec};
+use crate::front::telnet::{RawFilter, TelnetCodec};
+use crate::session::saved::SavedClient;
+use crate::session::terminal::Session;
+use crate::session::wizard::{ClientSettings, Listener, Wizard, WizardAction};
 use crate::store::Store;
 use crate::term::charset::{Charset, Decoder, encode};
 use crate::term::keys::KeyDecoder;
@@ -153,7 +153,7 @@ impl WizardScript {
     }
 }
 
-/// One script per question of the wizard (the unit tests of `client::wizard` check that each
+/// One script per question of the wizard (the unit tests of `session::wizard` check that each
 /// question is reached): the typing test, the echo question, the wrong-port question, the
 /// line-mode warning, colours, what was seen instead, the no-VT100 warning, the charset,
 /// telnet.exe, the confirmation page, and the typing test after a returning client said no.

@@ -63,10 +63,10 @@ mod tests {
         let cases = [
             (
                 PanicSite {
-                    location: Some(("src/client/wizard.rs", 243, 28)),
+                    location: Some(("src/session/wizard.rs", 243, 28)),
                     thread: Some("tokio-runtime-worker"),
                 },
-                "panic at src/client/wizard.rs:243:28 on thread 'tokio-runtime-worker' (message not logged: it can quote client input)",
+                "panic at src/session/wizard.rs:243:28 on thread 'tokio-runtime-worker' (message not logged: it can quote client input)",
             ),
             (
                 PanicSite {

@@ -1,6 +1,6 @@
 //! Listeners, the accept loops, periodic world work, and a clean shutdown.
 //!
-//! Every accepted connection gets its own task ([`client::serve`]); the accept loop itself
+//! Every accepted connection gets its own task ([`session::serve`]); the accept loop itself
 //! never waits on a client. Shutdown cancels one token: accept loops stop, client tasks end,
 //! and the store commits everything it was given before the process exits.
 
@@ -15,10 +15,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bridge::Bridge;
-use crate::client::{self, Protocol};
 use crate::config::{Config, PasswordSource};
-use crate::net::admission::{Admission, Limits};
-use crate::net::tls::TlsSetup;
+use crate::front::admission::{Admission, Limits};
+use crate::front::tls::TlsSetup;
+use crate::session::{self, Protocol};
 use crate::store::Store;
 use crate::world::{World, WorldSettings};
 
@@ -46,7 +46,7 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Tls(#[from] crate::net::tls::TlsError),
+    Tls(#[from] crate::front::tls::TlsError),
     #[error(transparent)]
     IrcTls(#[from] crate::bridge::IrcTlsError),
     #[error("cannot start the wire logs (--log-rx, --log-tx) in {path}: {source}")]
@@ -192,7 +192,7 @@ impl Server {
             })?;
         crate::store::tighten(&config.app_dir);
         let tls = if plan.iter().any(|(kind, _)| kind.is_tls()) {
-            Some(crate::net::tls::setup(&config.tls, &config.app_dir)?)
+            Some(crate::front::tls::setup(&config.tls, &config.app_dir)?)
         } else {
             None
         };
@@ -331,7 +331,7 @@ impl Server {
         let acceptor = self.tls.as_ref().map(|tls| tls.acceptor.clone());
         for (kind, listener) in self.listeners {
             if kind.protocol() == Protocol::Web {
-                let context = crate::net::web::WebContext {
+                let context = crate::front::web::WebContext {
                     world: self.world.clone(),
                     arrival: arrival_for(
                         &self.config,
@@ -345,7 +345,7 @@ impl Server {
                     shutdown: self.shutdown.clone(),
                     tracker: tracker.clone(),
                 };
-                tracker.spawn(crate::net::web::run(
+                tracker.spawn(crate::front::web::run(
                     listener,
                     acceptor.clone().filter(|_| kind.is_tls()),
                     self.admission.clone(),
@@ -542,7 +542,7 @@ async fn accept_loop(
         // The future is made inside the task: awaiting one made outside would keep two copies
         // of it in the task, doubling every client's memory.
         tracker.spawn(async move {
-            client::serve(stream, arrival, world, shutdown, tls).await;
+            session::serve(stream, arrival, world, shutdown, tls).await;
             drop(ticket);
         });
     }
@@ -583,8 +583,8 @@ fn arrival_for(
     peer: SocketAddr,
     sibling_port: u16,
     plain_port: u16,
-) -> client::Arrival {
-    client::Arrival {
+) -> session::Arrival {
+    session::Arrival {
         peer,
         protocol: kind.protocol(),
         tls: kind.is_tls(),

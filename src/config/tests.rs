@@ -78,7 +78,7 @@ fn render(outcome: Result<Invocation, ConfigError>, app_dir: PathBuf) -> String 
                 telnet_port: 2323,
                 netcat_port: 1531,
                 web_port: DEFAULT_WEB_PORT,
-                flood: crate::client::flood::FloodLimits::default(),
+                flood: crate::session::flood::FloodLimits::default(),
                 ..Config::default_for_tests(app_dir)
             };
             let mut lines: Vec<String> = fields(&config)

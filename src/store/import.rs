@@ -63,9 +63,9 @@ use rusqlite::{
 };
 
 use super::{Durability, LockKind, StoreError, StoredMessage, open_writer, take_lock};
-use crate::client::saved::SavedClient;
-use crate::client::session::MAX_LINE_CHARS;
 use crate::config::{ConfigError, Invocation};
+use crate::session::saved::SavedClient;
+use crate::session::terminal::MAX_LINE_CHARS;
 use crate::term::style::Attrs;
 use crate::text::{Span, sanitize_message, sanitize_plain, spans};
 use crate::world::nick::MAX_NICK_CHARS;

@@ -407,7 +407,7 @@ struct State {
     nick_folds_due:
         std::collections::BinaryHeap<std::cmp::Reverse<(std::time::Instant, ChannelId, UserId)>>,
     /// Failed `/auth` attempts per address: how many, since when.
-    failed_auth: HashMap<crate::net::admission::AddressKey, (u32, std::time::Instant)>,
+    failed_auth: HashMap<crate::front::admission::AddressKey, (u32, std::time::Instant)>,
     next_user: UserId,
     next_channel: ChannelId,
     /// Messages the store has not committed yet, as (ticket, channel), in ticket order (every
@@ -1799,7 +1799,7 @@ impl World {
         else {
             return AuthOutcome::Wrong;
         };
-        let key = crate::net::admission::AddressKey::of(address);
+        let key = crate::front::admission::AddressKey::of(address);
         let now = std::time::Instant::now();
         if let Some((count, since)) = state.failed_auth.get(&key).copied() {
             let elapsed = now.duration_since(since);

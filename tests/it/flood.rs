@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use r0c::client::flood::FloodLimits;
+use r0c::session::flood::FloodLimits;
 
 use crate::support::{TestClient, TestServer, data_dir, test_config};
 

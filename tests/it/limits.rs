@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 
-use r0c::net::admission::Exemptions;
+use r0c::front::admission::Exemptions;
 
 use crate::support::{PATIENCE, TestClient, TestServer, data_dir, test_config};
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use r0c::client::session::Session;
-use r0c::net::telnet::{TelnetCodec, TelnetEvent, escape_iac};
+use r0c::front::telnet::{TelnetCodec, TelnetEvent, escape_iac};
+use r0c::session::terminal::Session;
 use r0c::store::Store;
 use r0c::world::{World, WorldSettings};
 

@@ -30,7 +30,7 @@ pub struct TestServer {
     /// The server's history store (tests fill its "disk").
     pub store: std::sync::Arc<r0c::store::Store>,
     /// The admission control of every listener.
-    pub admission: std::sync::Arc<r0c::net::admission::Admission>,
+    pub admission: std::sync::Arc<r0c::front::admission::Admission>,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
 }

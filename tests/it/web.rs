@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::{PATIENCE, TestClient, TestServer, data_dir, http_get, test_config};
-use r0c::net::admission::Exemptions;
+use r0c::front::admission::Exemptions;
 
 /// A browser terminal as the page is one: it answers cursor-position probes the way
 /// xterm.js does and draws what it gets on a terminal emulator.
@@ -543,7 +543,7 @@ async fn slowloris_silent_and_idle_keep_alive_connections_are_closed_by_the_head
     assert!(config.first_input_timeout >= Duration::from_secs(30));
     let server = TestServer::start_with_web(config).await;
     let web = server.web.expect("web");
-    let header_timeout = r0c::net::web::HEADER_READ_TIMEOUT;
+    let header_timeout = r0c::front::web::HEADER_READ_TIMEOUT;
 
     let slow = tokio::spawn(slowloris(web));
     let silent = tokio::spawn(async move {

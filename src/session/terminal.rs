@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
-use crate::client::teletype::Teletype;
-use crate::client::vt::Vt100Ui;
 use crate::command::{ClientFacts, Command, Effect, Usage};
+use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
+use crate::session::teletype::Teletype;
+use crate::session::vt::Vt100Ui;
 use crate::term::charset::Charset;
 use crate::term::keys::{Key, KeyDecoder};
 use crate::term::lineedit::{EditOutcome, LineEditor};
@@ -31,7 +31,7 @@ const BELL_INTERVAL: Duration = Duration::from_secs(1);
 const SPEED_TEST_WINDOW: Duration = Duration::from_secs(10);
 
 /// Links measured at this speed or less are slow: named as a modem tier and paced (see
-/// `client::pacing`).
+/// `session::pacing`).
 pub const PACED_BPS: u32 = 12_000;
 
 /// The cursor-position probe: save the cursor, go to the far corner, ask where the cursor
@@ -325,7 +325,7 @@ impl Session {
     }
 
     /// Applies what the first-connect wizard found: charset, screen mode, local echo.
-    pub fn configure(&mut self, settings: &crate::client::wizard::ClientSettings) {
+    pub fn configure(&mut self, settings: &crate::session::wizard::ClientSettings) {
         self.charset = settings.charset;
         self.local_echo = settings.echo;
         self.linemode = settings.linemode;
@@ -640,7 +640,7 @@ impl Session {
     }
 
     /// Sets how far PgUp and PgDn scroll (`/ss`).
-    pub fn set_scroll_step(&mut self, step: crate::client::vt::ScrollStep) {
+    pub fn set_scroll_step(&mut self, step: crate::session::vt::ScrollStep) {
         match &mut self.ui {
             Ui::Teletype(teletype) => teletype.set_scroll_step(step),
             Ui::Vt100(vt) => vt.set_scroll_step(step),
@@ -1158,7 +1158,7 @@ mod tests {
         let world = world(dir.path());
         let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
         let mut session = Session::new(user, world.clone());
-        session.configure(&crate::client::wizard::ClientSettings {
+        session.configure(&crate::session::wizard::ClientSettings {
             vt100: false,
             ..Default::default()
         });
@@ -1179,7 +1179,7 @@ mod tests {
         let world = world(dir.path());
         let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
         let mut session = Session::new(user, world.clone());
-        session.configure(&crate::client::wizard::ClientSettings {
+        session.configure(&crate::session::wizard::ClientSettings {
             linemode: true,
             echo: true,
             ..Default::default()
@@ -1220,7 +1220,7 @@ mod tests {
     fn every_charset_keeps_the_layout_aligned() {
         let dir = tempfile::tempdir().expect("tempdir");
         let world = world(dir.path());
-        let welcome = crate::client::texts::welcome(true, None);
+        let welcome = crate::session::texts::welcome(true, None);
         let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), welcome);
         world.join(user, "g").expect("join");
         world

@@ -6,7 +6,7 @@
 //! accept loop never waits on a client. Every stage has a time limit: a socket that stays
 //! silent, sends its request head slowly, idles between requests or upgrades and then says
 //! nothing never holds its place longer than the raw port's first-input timeout. A WebSocket session is the ordinary connection task
-//! ([`client::serve_web`]) reading and writing one end of an in-memory pipe, while a pump
+//! ([`session::serve_web`]) reading and writing one end of an in-memory pipe, while a pump
 //! moves bytes between the other end and the WebSocket: binary frames carry terminal bytes,
 //! text frames carry JSON control messages (the window size). Backpressure is the same as for
 //! a TCP client: a browser that stops reading fills the pipe, then the session's bounded
@@ -38,8 +38,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::client::{self, Arrival, KERNEL_SEND_BUFFER, TLS_HANDSHAKE_TIMEOUT};
-use crate::net::admission::{Admission, Refusal, Ticket};
+use crate::front::admission::{Admission, Refusal, Ticket};
+use crate::session::{self, Arrival, KERNEL_SEND_BUFFER, TLS_HANDSHAKE_TIMEOUT};
 use crate::world::World;
 
 /// The page and its assets, embedded so that the binary is all an operator installs.
@@ -591,7 +591,7 @@ async fn session(
     };
     tracing::info!(%peer, listener = "web", "connected");
     tokio::join!(
-        client::serve_web(
+        session::serve_web(
             session_end,
             arrival,
             context.world.clone(),

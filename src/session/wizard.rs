@@ -5,7 +5,7 @@
 //! the settings it found. Prompts, answers and screen bytes follow r0c 1.6.1 so that scripts
 //! written for it (and its own stress testers) pass through unchanged.
 
-use crate::client::saved::SavedClient;
+use crate::session::saved::SavedClient;
 use crate::term::charset::{Charset, encode};
 
 /// The header every wizard screen starts with (after r0c's 20 blank lines and a clear).

@@ -9,8 +9,8 @@
 pub mod flood;
 pub mod pacing;
 pub mod saved;
-pub mod session;
 pub mod teletype;
+pub mod terminal;
 pub mod texts;
 pub mod vt;
 pub mod wizard;
@@ -26,12 +26,12 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::pacing::LinkPacer;
-use crate::client::saved::SavedClient;
-use crate::client::session::Flow;
-use crate::client::session::Session;
-use crate::client::wizard::{ClientSettings, Hints, Listener, Wizard, WizardAction};
-use crate::net::telnet::{RawFilter, TelnetCodec, TelnetEvent, escape_iac};
+use crate::front::telnet::{RawFilter, TelnetCodec, TelnetEvent, escape_iac};
+use crate::session::pacing::LinkPacer;
+use crate::session::saved::SavedClient;
+use crate::session::terminal::Flow;
+use crate::session::terminal::Session;
+use crate::session::wizard::{ClientSettings, Hints, Listener, Wizard, WizardAction};
 use crate::term::charset::{Charset, Decoder, encode};
 use crate::world::World;
 

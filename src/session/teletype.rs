@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::client::vt::ScrollStep;
+use crate::session::vt::ScrollStep;
 use crate::term::layout::{Layout, plain_lines};
 use crate::term::lineedit::LineEditor;
 use crate::term::width::str_width;

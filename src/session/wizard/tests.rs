@@ -1,7 +1,7 @@
 //! Wizard scenarios: byte-exact client behaviours, each read as the server would see it.
 
 use super::*;
-use crate::client::saved::SavedClient;
+use crate::session::saved::SavedClient;
 
 /// Runs reads through a wizard and returns the settings it finished with, or the last action.
 fn run(listener: Listener, negotiations: u32, reads: &[&str]) -> (Vec<WizardAction>, String) {
