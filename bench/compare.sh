@@ -3,6 +3,8 @@
 # and against this release build, one server at a time on 127.0.0.1, and prints the results
 # side by side. Usage: bench/compare.sh [SERIES...], a series being "clients,channels,senders,rate,seconds".
 # LOAD_ARGS adds r0c-load options to every run, e.g. LOAD_ARGS="--bare" or "--rule screen".
+# R0C_BEFORE=path/to/an/older/r0c adds a third column: that binary under the same load, for a
+# before/after comparison of a change in the same sitting (build the older commit elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,13 +26,17 @@ wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 results=$(mktemp)
 for spec in "${series[@]}"; do
     IFS=, read -r clients channels senders rate seconds <<<"$spec"
-    for server in r0c-1.6.1 r0c-rust; do
+    servers=(r0c-1.6.1 r0c-rust)
+    [ -n "${R0C_BEFORE:-}" ] && servers=(r0c-1.6.1 r0c-before r0c-rust)
+    for server in "${servers[@]}"; do
         data=$(mktemp -d)
         telnet=$(free_port); raw=$(free_port)
         if [ "$server" = r0c-1.6.1 ]; then
             (cd "$data" && exec "$OLDPWD/$venv/bin/python" -m r0c -i 127.0.0.1 -pt "$telnet" -pn "$raw" >/dev/null 2>&1) &
         else
-            ./target/release/r0c --dir "$data" -i 127.0.0.1 -pt "$telnet" -pn "$raw" --web 0 \
+            binary=./target/release/r0c
+            [ "$server" = r0c-before ] && binary=$R0C_BEFORE
+            "$binary" --dir "$data" -i 127.0.0.1 -pt "$telnet" -pn "$raw" --web 0 \
                 --no-flood-limit --max-per-ip 0 --conn-rate 0 -nc 20000 >/dev/null 2>&1 &
         fi
         pid=$!
@@ -48,20 +54,25 @@ for spec in "${series[@]}"; do
     done
 done
 
-python3 - "$results" <<'PY'
+python3 - "$results" "${R0C_BEFORE:+3}" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+per = int(sys.argv[2] or 2)
 keys = [("delivered_pct", "delivered %"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
         ("max_ms", "max ms"), ("bytes_per_delivery", "bytes/delivery"),
         ("server_cpu_s", "server cpu s"), ("server_peak_rss_kib", "server peak rss KiB"),
         ("generator_cpu_s", "generator cpu s")]
-for old, new in zip(rows[::2], rows[1::2]):
-    if old.get("failed") or new.get("failed"):
-        print("a run failed:", old, new); continue
+names = ["r0c 1.6.1", "before", "r0c (rust)"] if per == 3 else ["r0c 1.6.1", "r0c (rust)"]
+for start in range(0, len(rows) - per + 1, per):
+    group = rows[start:start + per]
+    if any(row.get("failed") for row in group):
+        print("a run failed:", *group); continue
+    new = group[-1]
+    ready = ", ".join(f"{name} {row['ready']}" for name, row in zip(names, group))
     print(f"\n{new['clients']} clients, {new['channels']} channels, {new['rate']} msg/s for {new['seconds']} s "
-          f"(ready: r0c 1.6.1 {old['ready']}, rust {new['ready']})")
-    print(f"  {'':22} {'r0c 1.6.1':>12} {'r0c (rust)':>12}")
+          f"(ready: {ready})")
+    print(f"  {'':22}" + "".join(f" {name:>12}" for name in names))
     for key, name in keys:
-        print(f"  {name:22} {str(old.get(key)):>12} {str(new.get(key)):>12}")
+        print(f"  {name:22}" + "".join(f" {str(row.get(key)):>12}" for row in group))
 PY
 rm -f "$results"
