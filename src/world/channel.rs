@@ -52,12 +52,32 @@ impl Speakers {
 }
 
 impl World {
+    /// Makes `user` a member of `channel` in a new window named `alias` (the caller checked
+    /// the limits): builds its [`Event::Join`] and applies it.
     pub(super) fn add_member(
         &self,
         state: &mut State,
         user: UserId,
         channel: ChannelId,
         alias: String,
+    ) {
+        let join = Event::Join {
+            user,
+            channel,
+            alias,
+            unix_micros: now_micros(),
+        };
+        self.apply_locked(state, join);
+    }
+
+    /// Applies [`Event::Join`]: the membership, the user's new window and the join line.
+    pub(super) fn apply_join(
+        &self,
+        state: &mut State,
+        user: UserId,
+        channel: ChannelId,
+        alias: String,
+        unix_micros: i64,
     ) {
         let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else {
             return;
@@ -79,13 +99,8 @@ impl World {
                 last_ping: None,
             });
         }
-        self.post(
-            state,
-            channel,
-            AUTHOR_SYSTEM,
-            &join_text(&nick),
-            Ping::Nobody,
-        );
+        let line = Post::line(channel, AUTHOR_SYSTEM, &join_text(&nick), unix_micros);
+        self.apply_locked(state, Event::Post(line));
         state.note_speaker(channel, &nick);
     }
 
@@ -105,12 +120,33 @@ impl World {
         Ok(())
     }
 
+    /// Takes `user` out of `channel` (with `announce`, the others are told): builds its
+    /// [`Event::Part`] and applies it.
     pub(super) fn leave_channel(
         &self,
         state: &mut State,
         user: UserId,
         channel: ChannelId,
         announce: bool,
+    ) {
+        let part = Event::Part {
+            user,
+            channel,
+            announce,
+            unix_micros: now_micros(),
+        };
+        self.apply_locked(state, part);
+    }
+
+    /// Applies [`Event::Part`]: the window and the membership go, the others are told, and
+    /// an empty channel is closed.
+    pub(super) fn apply_part(
+        &self,
+        state: &mut State,
+        user: UserId,
+        channel: ChannelId,
+        announce: bool,
+        unix_micros: i64,
     ) {
         let Some((nick, peer)) = state.users.get(&user).map(|u| (u.nick.clone(), u.peer)) else {
             return;
@@ -157,20 +193,17 @@ impl World {
         if let Some(from) = folded
             && announce
         {
-            self.post(
-                state,
-                channel,
-                AUTHOR_SYSTEM,
-                &known_as_text(&from, &nick),
-                Ping::Nobody,
-            );
+            let text = known_as_text(&from, &nick);
+            let line = Post::line(channel, AUTHOR_SYSTEM, &text, unix_micros);
+            self.apply_locked(state, Event::Post(line));
         }
         if kind != ChannelKind::Status && announce {
             let mut left = format!("\x0bb{nick}\x02 has left");
             if kind == ChannelKind::Direct {
                 left.push_str("; reinvite by typing another msg here");
             }
-            self.post(state, channel, AUTHOR_SYSTEM, &left, Ping::Nobody);
+            let line = Post::line(channel, AUTHOR_SYSTEM, &left, unix_micros);
+            self.apply_locked(state, Event::Post(line));
         }
         self.close_if_empty(state, channel);
     }
@@ -228,23 +261,49 @@ impl World {
         let Some(channel_id) = u.windows.get(u.active).map(|w| w.channel) else {
             return Ok(());
         };
-        let Some(channel) = state.channels.get_mut(&channel_id) else {
+        let Some(channel) = state.channels.get(&channel_id) else {
             return Ok(());
         };
-        let ChannelKind::Public { name } = channel.kind.clone() else {
+        if !matches!(channel.kind, ChannelKind::Public { .. }) {
             return Err("cannot change the topic of private channels".into());
-        };
+        }
         let topic = text::sanitize_message(typed);
         if topic.chars().count() > MAX_TOPIC_CHARS {
             return Err(format!("topics can be at most {MAX_TOPIC_CHARS} characters long").into());
         }
         self.check_store()?;
+        let event = Event::Topic {
+            channel: channel_id,
+            nick,
+            topic,
+            unix_micros: now_micros(),
+        };
+        self.apply_locked(&mut state, event);
+        Ok(())
+    }
+
+    /// Applies [`Event::Topic`]: the topic (stored), its line, and a redraw for the members.
+    pub(super) fn apply_topic(
+        &self,
+        state: &mut State,
+        channel_id: ChannelId,
+        nick: &str,
+        topic: String,
+        unix_micros: i64,
+    ) {
+        let Some(channel) = state.channels.get_mut(&channel_id) else {
+            return;
+        };
+        let ChannelKind::Public { name } = channel.kind.clone() else {
+            return;
+        };
         let old = std::mem::replace(&mut channel.topic, topic.clone());
-        self.store.set_topic(&name, &topic, &nick, now_micros());
+        self.store.set_topic(&name, &topic, nick, unix_micros);
         let line = format!(
             "\x0b6{nick} has changed the topic from [\x0f{old}\x0b6] -to-> [\x0f{topic}\x0b6]"
         );
-        self.post(&mut state, channel_id, AUTHOR_SYSTEM, &line, Ping::Nobody);
+        let line = Post::line(channel_id, AUTHOR_SYSTEM, &line, unix_micros);
+        self.apply_locked(state, Event::Post(line));
         let members = state
             .channels
             .get(&channel_id)
@@ -255,7 +314,6 @@ impl World {
                 m.needs_redraw = true;
             }
         }
-        Ok(())
     }
 
     /// `/cls`: empties the active window's in-memory history (the store keeps it).
@@ -268,13 +326,35 @@ impl World {
         let Some(channel_id) = u.windows.get(u.active).map(|w| w.channel) else {
             return Ok(());
         };
-        let Some(channel) = state.channels.get_mut(&channel_id) else {
+        let Some(channel) = state.channels.get(&channel_id) else {
             return Ok(());
         };
         let public = matches!(channel.kind, ChannelKind::Public { .. });
         if public && !admin {
             return Err("private channels only".into());
         }
+        let event = Event::Clear {
+            channel: channel_id,
+            nick,
+            unix_micros: now_micros(),
+        };
+        self.apply_locked(&mut state, event);
+        Ok(())
+    }
+
+    /// Applies [`Event::Clear`]: the channel's messages in memory go, its members redraw,
+    /// and a public channel says who wiped it.
+    pub(super) fn apply_clear(
+        &self,
+        state: &mut State,
+        channel_id: ChannelId,
+        nick: &str,
+        unix_micros: i64,
+    ) {
+        let Some(channel) = state.channels.get_mut(&channel_id) else {
+            return;
+        };
+        let public = matches!(channel.kind, ChannelKind::Public { .. });
         channel.messages.clear();
         let members = channel.members.clone();
         for member in members {
@@ -287,8 +367,8 @@ impl World {
         } else {
             String::new()
         };
-        self.post(&mut state, channel_id, AUTHOR_ACTION, &text, Ping::Nobody);
-        Ok(())
+        let line = Post::line(channel_id, AUTHOR_ACTION, &text, unix_micros);
+        self.apply_locked(state, Event::Post(line));
     }
 }
 

@@ -8,6 +8,7 @@ mod auth;
 mod bridge;
 mod channel;
 mod error;
+mod event;
 pub mod nick;
 mod post;
 mod rename;
@@ -29,12 +30,12 @@ use crate::text;
 pub use auth::{AuthOutcome, FAILED_AUTH_WINDOW, MAX_FAILED_AUTH};
 pub use bridge::{IRC_NICK_PREFIX, irc_author};
 pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
+pub use event::{Event, Ping, Post};
 pub use post::wake_after_commits;
 pub use text_rules::{ChannelNameError, mentions, normalize_channel_name};
 pub use view::{Census, View, window_list};
 
 use channel::{Speakers, join_text};
-use post::Ping;
 use rename::known_as_text;
 
 /// Identifies a connected user for the lifetime of their connection.

@@ -2,17 +2,6 @@
 
 use super::*;
 
-/// Who a new message notifies as a mention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Ping {
-    /// Nobody (system lines).
-    Nobody,
-    /// Members whose nick (or `@all`) the text mentions.
-    Mentioned,
-    /// Every member but the author (direct messages).
-    Everyone,
-}
-
 impl World {
     /// Sends a line of chat from the user into their active window.
     pub fn say(&self, user: UserId, typed: &str) -> Result<(), PostError> {
@@ -219,16 +208,12 @@ impl World {
     pub fn broadcast(&self, text: &str, redraw: bool) {
         let mut state = self.lock();
         let text = text::sanitize_message(text);
-        let mut ids: Vec<ChannelId> = state.channels.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            self.post(&mut state, id, AUTHOR_BROADCAST, &text, Ping::Nobody);
-        }
-        let State { users, wakes, .. } = &mut *state;
-        for u in users.values_mut() {
-            u.needs_redraw |= redraw;
-            wakes.push(u.wake.clone());
-        }
+        let event = Event::Broadcast {
+            text: text.clone(),
+            redraw,
+            unix_micros: now_micros(),
+        };
+        self.apply_locked(&mut state, event);
         drop(state);
         // Only announcements scroll everyone back (the day change does not); r0c shows just
         // those to the wizard. No receiver (nobody in the wizard) is not an error.
@@ -236,6 +221,28 @@ impl World {
             let _ = self
                 .wizard_broadcasts
                 .send(Arc::from(text::strip_formatting(&text)));
+        }
+    }
+
+    /// Applies [`Event::Broadcast`]: the line in every channel, in the order they were
+    /// opened, and everyone woken (with `redraw`, to draw the whole screen again).
+    pub(super) fn apply_broadcast(
+        &self,
+        state: &mut State,
+        text: &str,
+        redraw: bool,
+        unix_micros: i64,
+    ) {
+        let mut ids: Vec<ChannelId> = state.channels.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let line = Post::line(id, AUTHOR_BROADCAST, text, unix_micros);
+            self.apply_locked(state, Event::Post(line));
+        }
+        let State { users, wakes, .. } = state;
+        for u in users.values_mut() {
+            u.needs_redraw |= redraw;
+            wakes.push(u.wake.clone());
         }
     }
 
@@ -251,12 +258,7 @@ impl World {
         self.post_from(state, channel_id, author, text, ping, Origin::Internal);
     }
 
-    /// Appends a message to a channel: numbering, trimming, persistence, mentions, wake-ups.
-    ///
-    /// A message the store has yet to commit wakes nobody now: it is noted in
-    /// [`State::uncommitted`], and its channel's members and watchers are woken when the store
-    /// commits it ([`World::wake_committed`]), since a reader woken earlier would find nothing
-    /// it may show. Only lines that are not stored (status windows) wake them at once.
+    /// Appends a message to a channel, posted now: builds its [`Event::Post`] and applies it.
     pub(super) fn post_from(
         &self,
         state: &mut State,
@@ -266,38 +268,45 @@ impl World {
         ping: Ping,
         origin: Origin,
     ) {
-        self.post_after(
-            state,
-            channel_id,
-            author,
-            text,
-            ping,
+        let post = Post {
+            channel: channel_id,
+            author: author.to_string(),
+            text: text.to_string(),
             origin,
-            TICKET_NOT_STORED,
-        );
+            ping,
+            after: TICKET_NOT_STORED,
+            unix_micros: now_micros(),
+        };
+        self.apply_locked(state, Event::Post(post));
     }
 
-    /// [`World::post_from`] for a line that must not be shown before the write with ticket
-    /// `after` is committed: a status-window line that quotes a message (`/hilog`). Status
-    /// lines are not stored, so they take the ticket of what they wait for; each also takes
-    /// at least the ticket of the line before it, so a status window's tickets grow like a
-    /// stored channel's and `World::view` can cut it at the first one not committed.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn post_after(
-        &self,
-        state: &mut State,
-        channel_id: ChannelId,
-        author: &str,
-        text: &str,
-        ping: Ping,
-        origin: Origin,
-        after: u64,
-    ) {
+    /// Applies [`Event::Post`]: numbering, trimming, persistence, mentions, wake-ups.
+    ///
+    /// A message the store has yet to commit wakes nobody now: it is noted in
+    /// [`State::uncommitted`], and its channel's members and watchers are woken when the store
+    /// commits it ([`World::wake_committed`]), since a reader woken earlier would find nothing
+    /// it may show. Only lines that are not stored (status windows) wake them at once.
+    ///
+    /// A line that must not be shown before the write with ticket `after` is committed is a
+    /// status-window line that quotes a message (`/hilog`). Status lines are not stored, so
+    /// they take the ticket of what they wait for; each also takes at least the ticket of the
+    /// line before it, so a status window's tickets grow like a stored channel's and
+    /// `World::view` can cut it at the first one not committed.
+    pub(super) fn apply_post(&self, state: &mut State, post: Post) {
+        let Post {
+            channel: channel_id,
+            author: author_owned,
+            text: text_owned,
+            origin,
+            ping,
+            after,
+            unix_micros,
+        } = post;
+        let (author, text) = (author_owned.as_str(), text_owned.as_str());
         let Some(channel) = state.channels.get(&channel_id) else {
             return;
         };
         let seq = channel.next_seq;
-        let unix_micros = now_micros();
         let kind = channel.kind.clone();
         // Queued for the store first: the ticket says when it is on disk, and clients show
         // it only then.
@@ -331,13 +340,14 @@ impl World {
         let message = Arc::new(Message {
             seq,
             unix_micros,
-            author: author.to_string(),
-            text: text.to_string(),
+            author: author_owned,
+            text: text_owned,
             origin,
             ticket,
             lines: Default::default(),
             mention_index: Default::default(),
         });
+        let (author, text) = (message.author.as_str(), message.text.as_str());
         let shown_now = self.store.is_committed(ticket);
         let State {
             channels,
@@ -462,15 +472,11 @@ impl World {
         // not be queued is never shown, and neither is its quote.
         if ticket != TICKET_NEVER {
             for (status, line) in mention_log {
-                self.post_after(
-                    state,
-                    status,
-                    AUTHOR_INFO,
-                    &line,
-                    Ping::Nobody,
-                    Origin::Internal,
-                    ticket,
-                );
+                let quote = Post {
+                    after: ticket,
+                    ..Post::line(status, AUTHOR_INFO, &line, unix_micros)
+                };
+                self.apply_locked(state, Event::Post(quote));
             }
         }
         for (member, kind) in tips {

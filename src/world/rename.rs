@@ -21,6 +21,28 @@ impl World {
         if let Some(look_alike) = state.look_alike(new_nick, &old) {
             return Err(NickError::LooksLike(look_alike));
         }
+        let event = Event::NickChange {
+            user,
+            nick: new_nick.to_string(),
+            unix_micros: now_micros(),
+        };
+        self.apply_locked(&mut state, event);
+        tracing::info!(%peer, nick = new_nick, old, "nick change");
+        Ok(())
+    }
+
+    /// Applies [`Event::NickChange`]: the nick indexes, the user, the DM partners' window
+    /// names and one line per channel of the user's, churn folded per channel.
+    pub(super) fn apply_nick_change(
+        &self,
+        state: &mut State,
+        user: UserId,
+        new_nick: &str,
+        unix_micros: i64,
+    ) {
+        let Some(old) = state.users.get(&user).map(|u| u.nick.clone()) else {
+            return;
+        };
         state.nicks.remove(&old.to_lowercase());
         state.nicks.insert(new_nick.to_lowercase(), user);
         state.remove_skeleton(&old);
@@ -89,10 +111,11 @@ impl World {
                 }
             }
             if shown {
-                self.post(&mut state, channel_id, AUTHOR_SYSTEM, &text, Ping::Nobody);
+                let line = Post::line(channel_id, AUTHOR_SYSTEM, &text, unix_micros);
+                self.apply_locked(state, Event::Post(line));
             } else {
                 // The status bar's nick list still shows the new nick at once.
-                Self::wake_members(&mut state, channel_id);
+                Self::wake_members(state, channel_id);
                 if active == Some(channel_id)
                     && let Some(u) = state.users.get_mut(&user)
                 {
@@ -103,8 +126,6 @@ impl World {
                 }
             }
         }
-        tracing::info!(%peer, nick = new_nick, old, "nick change");
-        Ok(())
     }
 
     /// Posts the "is now known as" lines of nick changes folded by [`NICK_LINE_INTERVAL`]
