@@ -33,6 +33,7 @@ pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
 pub use event::{Event, Ping, Post};
 pub use post::wake_after_commits;
 pub use text_rules::{ChannelNameError, mentions, normalize_channel_name};
+pub use user::Notices;
 pub use view::{Census, View, window_list};
 
 use channel::{Speakers, join_text};
@@ -192,9 +193,9 @@ struct User {
     /// A new message woke the client and it has not fetched its view since: more messages
     /// need no wake-up of their own (one per message per member would be most of a post).
     woken: bool,
-    /// One-line notices for the active window (command feedback), until a frame showed them
-    /// (`World::notices_shown`); at most [`MAX_NOTICES`], the newest.
-    notices: VecDeque<String>,
+    /// One-line notices for the active window (command feedback), until a frame showed them;
+    /// the connection holds them too and marks them shown ([`Notices`]).
+    notices: Arc<Notices>,
     /// Set when the whole screen should be drawn again (window switch, broadcast).
     needs_redraw: bool,
     /// The one-time explanation of notifications has been given.

@@ -355,7 +355,7 @@ fn notices_stay_until_a_frame_showed_them_and_only_the_newest_are_kept() {
     );
     let shown = notices(&world).len();
     world.tell(user, AUTHOR_INFO, "second");
-    world.notices_shown(user, shown);
+    world.notices(user).expect("online").shown(shown);
     assert_eq!(
         notices(&world),
         ["-nfo- second"],

@@ -2,6 +2,50 @@
 
 use super::*;
 
+/// One-line notices for the window a connection shows (command feedback, the first mention's
+/// tip, the store's health), which that connection alone shows, until a frame showed them.
+/// The connection holds them, like its wake-up handle: the world puts notices in under its
+/// lock, and the connection marks them shown under this small lock of its own, never the
+/// world's. The order is always the world's lock first (this one is a leaf).
+#[derive(Debug, Default)]
+pub struct Notices {
+    queue: Mutex<VecDeque<String>>,
+}
+
+impl Notices {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<String>> {
+        // A panic while holding it leaves a plain queue behind; keep serving.
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a notice; at most [`MAX_NOTICES`] are kept, the newest.
+    fn push(&self, text: String) {
+        let mut queue = self.queue();
+        queue.push_back(text);
+        while queue.len() > MAX_NOTICES {
+            queue.pop_front();
+        }
+    }
+
+    /// The notices not shown yet, oldest first.
+    pub fn pending(&self) -> Vec<String> {
+        self.queue().iter().cloned().collect()
+    }
+
+    /// A frame showed the first `count` notices of the last [`Notices::pending`] (what the
+    /// view had): they are done. Notices queued since stay for the next frame.
+    pub fn shown(&self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let mut queue = self.queue();
+        let done = count.min(queue.len());
+        queue.drain(..done);
+    }
+}
+
 impl World {
     /// The store's health changed: one line to every connected user, where they are.
     pub fn store_health_changed(&self, health: Health) {
@@ -86,7 +130,7 @@ impl World {
                 previous: None,
                 prefs,
                 wake: wake.clone(),
-                notices: VecDeque::new(),
+                notices: Arc::default(),
                 needs_redraw: true,
                 woken: false,
                 tip_given: false,
@@ -152,16 +196,10 @@ impl World {
         self.lock().users.get(&user).map(|u| u.nick.clone())
     }
 
-    /// A frame showed the first `count` notices of the user's last view: they are done.
-    /// Notices queued since that view stay for the next frame.
-    pub fn notices_shown(&self, user: UserId, count: usize) {
-        if count == 0 {
-            return;
-        }
-        if let Some(u) = self.lock().users.get_mut(&user) {
-            let done = count.min(u.notices.len());
-            u.notices.drain(..done);
-        }
+    /// The user's notices, which their connection keeps: it marks what a frame showed
+    /// ([`Notices::shown`]) there, without the world's lock.
+    pub fn notices(&self, user: UserId) -> Option<Arc<Notices>> {
+        self.lock().users.get(&user).map(|u| u.notices.clone())
     }
 
     /// The address and port the user connected from, for log lines.
@@ -337,11 +375,8 @@ impl State {
 
 impl User {
     /// Queues a notice for the active window; the oldest go when a client shows none.
-    pub(super) fn notice(&mut self, text: String) {
-        self.notices.push_back(text);
-        while self.notices.len() > MAX_NOTICES {
-            self.notices.pop_front();
-        }
+    pub(super) fn notice(&self, text: String) {
+        self.notices.push(text);
     }
 
     /// The user's status window (window 0), which exists from connect to disconnect.

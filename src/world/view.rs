@@ -58,12 +58,12 @@ pub struct View {
 impl World {
     /// Copies out what the user's active window shows: messages with `seq >= since`
     /// (at most `max_messages`, the newest), the bars' contents and pending notices (they
-    /// stay pending until [`World::notices_shown`]). `since = None` asks for the newest
+    /// stay pending until the connection marks them shown, [`Notices::shown`]). `since = None` asks for the newest
     /// `max_messages`.
     pub fn view(&self, user: UserId, since: Option<u64>, max_messages: usize) -> Option<View> {
         let mut state = self.lock();
         let user_state = state.users.get_mut(&user)?;
-        let notices: Vec<String> = user_state.notices.iter().cloned().collect();
+        let notices = user_state.notices.pending();
         let redraw = std::mem::take(&mut user_state.needs_redraw);
         user_state.woken = false;
         let user_state = state.users.get(&user)?;
