@@ -12,6 +12,23 @@ use super::*;
 /// or permissions again.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// A connection becomes user `user` with nick `nick` (free, chosen by the caller), gets
+    /// a status window whose first lines are the join line and `welcome` (sanitized).
+    Connect {
+        user: UserId,
+        nick: String,
+        peer: SocketAddr,
+        admin: bool,
+        prefs: Prefs,
+        welcome: String,
+        unix_micros: i64,
+    },
+    /// User `user` leaves: they part every channel (with `announce`, the others are told).
+    Disconnect {
+        user: UserId,
+        announce: bool,
+        unix_micros: i64,
+    },
     /// A line appended to a channel: chat, `/me`, a direct message, a line from IRC, a system
     /// or status line.
     Post(Post),
@@ -118,6 +135,20 @@ impl World {
     /// window) are events of their own and come back through here.
     pub(super) fn apply_locked(&self, state: &mut State, event: Event) {
         match event {
+            Event::Connect {
+                user,
+                nick,
+                peer,
+                admin,
+                prefs,
+                welcome,
+                unix_micros,
+            } => self.apply_connect(state, user, nick, peer, admin, prefs, &welcome, unix_micros),
+            Event::Disconnect {
+                user,
+                announce,
+                unix_micros,
+            } => self.apply_disconnect(state, user, announce, unix_micros),
             Event::Post(post) => self.apply_post(state, post),
             Event::Join {
                 user,

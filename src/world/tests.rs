@@ -876,6 +876,71 @@ fn events_applied_to_a_fresh_world_change_it_as_the_method_calls_do() {
 }
 
 #[test]
+fn connect_and_disconnect_events_do_what_connecting_and_leaving_do() {
+    let dirs = [
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    ];
+    let (by_methods, _) = world(dirs[0].path(), 100, 1000, 100);
+    let (by_events, _) = world(dirs[1].path(), 100, 1000, 100);
+    let (alice, _) = by_methods.connect(localhost(), "welcome\nto r0c".into());
+    let nick = by_methods.nick(alice).expect("online");
+    by_events.apply(Event::Connect {
+        user: alice,
+        nick: nick.clone(),
+        peer: SocketAddr::new(localhost(), 0),
+        admin: true,
+        prefs: by_methods.prefs(alice).expect("online"),
+        welcome: "welcome\nto r0c".into(),
+        unix_micros: now_micros(),
+    });
+    assert_eq!(texts(&by_events, alice), texts(&by_methods, alice));
+    assert_eq!(
+        texts(&by_events, alice),
+        [
+            format!("-- {nick} has joined"),
+            "-nfo- welcome\nto r0c".into()
+        ]
+    );
+    assert!(by_events.is_admin(alice));
+    assert_eq!(by_events.users_online(), 1);
+    // The next connection is numbered after it and gets the same automatic nick in both.
+    let bobs = [&by_methods, &by_events].map(|world| {
+        let (bob, _) = world.connect(localhost(), "welcome".into());
+        (bob, world.nick(bob))
+    });
+    assert_eq!(bobs[0], bobs[1]);
+    assert_ne!(bobs[0].0, alice);
+    let (bob, _) = bobs[0];
+    for world in [&by_methods, &by_events] {
+        world.join(bob, "a").expect("join");
+        world.join(alice, "a").expect("join");
+    }
+    by_methods.disconnect(alice, true);
+    by_events.apply(Event::Disconnect {
+        user: alice,
+        announce: true,
+        unix_micros: now_micros(),
+    });
+    assert_eq!(
+        channel_state(&by_events, "a"),
+        channel_state(&by_methods, "a")
+    );
+    assert_eq!(
+        channel_state(&by_events, "a")
+            .0
+            .last()
+            .map(|(_, _, t)| t.clone()),
+        Some(format!("\x0bb{nick}\x02 has left"))
+    );
+    assert_eq!(by_events.nick(alice), None);
+    assert_eq!(by_events.users_online(), 1);
+    // The nick is free again.
+    assert_eq!(by_events.change_nick(bob, &nick), Ok(()));
+    assert_eq!(by_methods.change_nick(bob, &nick), Ok(()));
+}
+
+#[test]
 fn a_stored_event_line_waits_for_its_commit_like_a_typed_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (world, store) = world(dir.path(), 100, 1000, 100);
@@ -927,6 +992,8 @@ fn chat_state_changes_only_through_apply() {
     }
     let dispatch = include_str!("event.rs");
     for step in [
+        "apply_connect",
+        "apply_disconnect",
         "apply_post",
         "apply_join",
         "apply_part",

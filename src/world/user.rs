@@ -95,8 +95,6 @@ impl World {
             })
             .unwrap_or_else(|| format!("user{}", state.next_user));
         let id = state.next_user;
-        state.next_user += 1;
-        let wake = Arc::new(Notify::new());
         let admin = address.is_loopback() && !self.settings.admin_requires_auth;
         let prefs = Prefs {
             bell: 1,
@@ -105,6 +103,40 @@ impl World {
             colored_nicks: false,
             margins: true,
         };
+        let event = Event::Connect {
+            user: id,
+            nick: nick.clone(),
+            peer,
+            admin,
+            prefs,
+            welcome: text::sanitize_lines(&welcome),
+            unix_micros: now_micros(),
+        };
+        self.apply_locked(&mut state, event);
+        let wake = state
+            .users
+            .get(&id)
+            .map_or_else(|| Arc::new(Notify::new()), |u| u.wake.clone());
+        tracing::info!(%peer, nick, "client joined");
+        (id, wake)
+    }
+
+    /// Applies [`Event::Connect`]: the user, their nick and their status window with its
+    /// first lines, the join line and the welcome text.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_connect(
+        &self,
+        state: &mut State,
+        id: UserId,
+        nick: String,
+        peer: SocketAddr,
+        admin: bool,
+        prefs: Prefs,
+        welcome: &str,
+        unix_micros: i64,
+    ) {
+        // Ids are handed out in order; one that arrives from elsewhere moves the count past it.
+        state.next_user = state.next_user.max(id.saturating_add(1));
         state.nicks.insert(nick.to_lowercase(), id);
         state.add_skeleton(&nick);
         let status = state.new_channel(
@@ -113,11 +145,12 @@ impl World {
             0,
         );
         self.users_online.fetch_add(1, Ordering::Relaxed);
+        let join_line = join_text(&nick);
         state.users.insert(
             id,
             User {
-                nick: nick.clone(),
-                address,
+                nick,
+                address: peer.ip(),
                 peer,
                 admin,
                 windows: vec![Window {
@@ -129,7 +162,7 @@ impl World {
                 active: 0,
                 previous: None,
                 prefs,
-                wake: wake.clone(),
+                wake: Arc::new(Notify::new()),
                 notices: Arc::default(),
                 needs_redraw: true,
                 woken: false,
@@ -142,22 +175,10 @@ impl World {
             channel.members.push(id);
             self.activity.joins.fetch_add(1, Ordering::Relaxed);
         }
-        self.post(
-            &mut state,
-            status,
-            AUTHOR_SYSTEM,
-            &join_text(&nick),
-            Ping::Nobody,
-        );
-        self.post(
-            &mut state,
-            status,
-            AUTHOR_INFO,
-            &text::sanitize_lines(&welcome),
-            Ping::Nobody,
-        );
-        tracing::info!(%peer, nick, "client joined");
-        (id, wake)
+        let line = Post::line(status, AUTHOR_SYSTEM, &join_line, unix_micros);
+        self.apply_locked(state, Event::Post(line));
+        let line = Post::line(status, AUTHOR_INFO, welcome, unix_micros);
+        self.apply_locked(state, Event::Post(line));
     }
 
     /// Users connected and past the wizard.
@@ -169,11 +190,34 @@ impl World {
     /// disconnect); without, they leave quietly (server shutdown, so history stays clean).
     pub fn disconnect(&self, user: UserId, announce: bool) {
         let mut state = self.lock();
+        let event = Event::Disconnect {
+            user,
+            announce,
+            unix_micros: now_micros(),
+        };
+        self.apply_locked(&mut state, event);
+    }
+
+    /// Applies [`Event::Disconnect`]: the user parts every channel, last window first, and
+    /// their nick is free again (remembered a while for the look-alike check).
+    pub(super) fn apply_disconnect(
+        &self,
+        state: &mut State,
+        user: UserId,
+        announce: bool,
+        unix_micros: i64,
+    ) {
         let Some(windows) = state.users.get(&user).map(|u| u.windows.clone()) else {
             return;
         };
         for window in windows.iter().rev() {
-            self.leave_channel(&mut state, user, window.channel, announce);
+            let part = Event::Part {
+                user,
+                channel: window.channel,
+                announce,
+                unix_micros,
+            };
+            self.apply_locked(state, part);
         }
         if let Some(gone) = state.users.remove(&user) {
             self.users_online.fetch_sub(1, Ordering::Relaxed);
