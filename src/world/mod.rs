@@ -1,8 +1,11 @@
 //! The chat world: users, channels, messages and membership, and the only place they change.
 //!
-//! Client tasks call the methods of [`World`]; each takes the one lock, changes what it must,
+//! Client tasks call the methods of [`World`]; each takes the one lock, checks what the caller
+//! may do, applies the change as an [`Event`] (`event.rs`, the one place chat state changes),
 //! wakes the users whose screens are affected and returns. Nothing awaits while holding the lock.
 //! Clients then pull what they display with [`World::view`] and render at their own pace.
+//! The `impl World` blocks live in one file per concern (users, channels, posting, nick
+//! changes, views, auth, the bridge's entry points); `World` stays their one owner.
 
 mod auth;
 mod bridge;
