@@ -5,7 +5,7 @@
 pub enum NickError {
     #[error("that nick is taken")]
     Taken,
-    /// Not a valid nick: callers check with [`nick::check_nick`] first; this keeps anything
+    /// Not a valid nick: callers check with [`crate::world::nick::check_nick`] first; this keeps anything
     /// else (control characters, formatting tokens) out of the world regardless.
     #[error("that is not a valid nick")]
     Invalid,

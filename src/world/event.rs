@@ -124,7 +124,7 @@ impl Post {
 
 impl World {
     /// Applies `event` under the lock: the one place where chat state changes. What it wakes
-    /// is woken when the lock is released ([`Locked`]).
+    /// is woken when the lock is released.
     pub fn apply(&self, event: Event) {
         let mut state = self.lock();
         self.apply_locked(&mut state, event);
