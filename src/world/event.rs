@@ -108,7 +108,7 @@ pub enum Ping {
 }
 
 impl Post {
-    /// A line of the server's own (a system line, command output) that pings nobody, now.
+    /// A line of the server's own (a system line, command output) that pings nobody.
     pub fn line(channel: ChannelId, author: &str, text: &str, unix_micros: i64) -> Post {
         Post {
             channel,
