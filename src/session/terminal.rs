@@ -13,7 +13,9 @@ use crate::session::vt::Vt100Ui;
 use crate::term::charset::Charset;
 use crate::term::keys::{Key, KeyDecoder};
 use crate::term::lineedit::{EditOutcome, LineEditor};
-use crate::world::{AUTHOR_ERROR, AUTHOR_SYSTEM, ChannelKind, DirectError, UserId, View, World};
+use crate::world::{
+    AUTHOR_ERROR, AUTHOR_SYSTEM, ChannelKind, DirectError, Notices, UserId, View, World,
+};
 
 /// How many refused admin commands of one user are logged a minute.
 const DENIED_LOG_LINES_PER_MINUTE: u32 = 5;
@@ -50,6 +52,8 @@ pub struct Session {
     /// The user in the world.
     pub user: UserId,
     world: Arc<World>,
+    /// The user's notices, marked shown here once a frame showed them.
+    notices: Arc<Notices>,
     keys: KeyDecoder,
     line: LineEditor,
     /// Terminal columns and rows.
@@ -179,6 +183,7 @@ impl Session {
     pub fn new(user: UserId, world: Arc<World>) -> Session {
         Session {
             user,
+            notices: world.notices(user).unwrap_or_default(),
             world,
             keys: KeyDecoder::new(),
             line: LineEditor::new(MAX_LINE_CHARS),
@@ -938,13 +943,13 @@ impl Session {
             }
         };
         let (view, frame) = frame;
-        // Notices stay in the world until a frame showed them (not an echo of the input
-        // line, not the "too small" page).
+        // Notices stay until a frame showed them (not an echo of the input line, not the
+        // "too small" page); they are this connection's, so marking them takes no world lock.
         let notices_shown = match &mut self.ui {
             Ui::Vt100(vt) => std::mem::take(&mut vt.notices_shown),
             Ui::Teletype(_) => view.notices.len(),
         };
-        self.world.notices_shown(self.user, notices_shown);
+        self.notices.shown(notices_shown);
         self.waiting_for_store = view.waiting_for_store;
         if self.bell_due(&view) {
             out.push('\x07');

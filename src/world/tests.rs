@@ -355,7 +355,7 @@ fn notices_stay_until_a_frame_showed_them_and_only_the_newest_are_kept() {
     );
     let shown = notices(&world).len();
     world.tell(user, AUTHOR_INFO, "second");
-    world.notices_shown(user, shown);
+    world.notices(user).expect("online").shown(shown);
     assert_eq!(
         notices(&world),
         ["-nfo- second"],
@@ -744,4 +744,264 @@ fn a_status_line_quoting_a_mention_waits_for_the_mention_to_be_committed() {
     assert!(shown.iter().any(|t| t.contains("the secret")), "{shown:?}");
     assert!(shown.contains(&"feedback"), "{shown:?}");
     assert!(!view.waiting_for_store);
+}
+
+/// What a channel holds, without times and tickets (which differ between two runs): the
+/// sequence number, author and text of each message, its topic and its members' nicks.
+fn channel_state(world: &World, name: &str) -> (Vec<(u64, String, String)>, String, Vec<String>) {
+    world.store().flush();
+    let state = world.lock();
+    let channel = state
+        .public_by_name
+        .get(name)
+        .and_then(|id| state.channels.get(id))
+        .expect("channel open");
+    let messages = channel
+        .messages
+        .iter()
+        .map(|m| (m.seq, m.author.clone(), m.text.clone()))
+        .collect();
+    let mut members: Vec<String> = channel
+        .members
+        .iter()
+        .filter_map(|m| state.users.get(m).map(|u| u.nick.clone()))
+        .collect();
+    members.sort();
+    (messages, channel.topic.clone(), members)
+}
+
+#[test]
+fn events_applied_to_a_fresh_world_change_it_as_the_method_calls_do() {
+    let dirs = [
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    ];
+    let (by_methods, _) = world(dirs[0].path(), 100, 1000, 100);
+    let (by_events, _) = world(dirs[1].path(), 100, 1000, 100);
+    // The same start in both: two users, one of them in #a.
+    let mut ids = Vec::new();
+    for world in [&by_methods, &by_events] {
+        let (alice, _) = world.connect(localhost(), "welcome".into());
+        let (bob, _) = world.connect(localhost(), "welcome".into());
+        world.join(alice, "a").expect("join");
+        ids.push((alice, bob));
+    }
+    assert_eq!(ids[0], ids[1], "both worlds count ids alike");
+    let (alice, bob) = ids[0];
+    let alice_nick = by_methods.nick(alice).expect("alice");
+    let bob_nick = by_methods.nick(bob).expect("bob");
+    let channel = by_events.lock().public_by_name["a"];
+
+    by_methods.join(bob, "a").expect("join");
+    by_methods
+        .say(alice, &format!("hi {bob_nick}"))
+        .expect("say");
+    by_methods.action(bob, "waves").expect("action");
+    by_methods.set_topic(alice, "news").expect("topic");
+    by_methods.change_nick(alice, "alicia").expect("nick");
+    by_methods.clear_window(alice).expect("admin may wipe");
+    by_methods.say(alice, "after the wipe").expect("say");
+    by_methods.part(bob).expect("part");
+    by_methods.broadcast("hello all", false);
+
+    let now = now_micros();
+    let said = |author: &str, text: String| {
+        Event::Post(Post {
+            origin: Origin::Local,
+            ping: Ping::Mentioned,
+            ..Post::line(channel, author, &text, now)
+        })
+    };
+    let events = [
+        Event::Join {
+            user: bob,
+            channel,
+            alias: "#a".into(),
+            unix_micros: now,
+        },
+        said(&alice_nick, format!("hi {bob_nick}")),
+        said(AUTHOR_ACTION, format!("\x02{bob_nick}\x02 waves")),
+        Event::Topic {
+            channel,
+            nick: alice_nick.clone(),
+            topic: "news".into(),
+            unix_micros: now,
+        },
+        Event::NickChange {
+            user: alice,
+            nick: "alicia".into(),
+            unix_micros: now,
+        },
+        Event::Clear {
+            channel,
+            nick: "alicia".into(),
+            unix_micros: now,
+        },
+        said("alicia", "after the wipe".into()),
+        Event::Part {
+            user: bob,
+            channel,
+            announce: true,
+            unix_micros: now,
+        },
+        Event::Broadcast {
+            text: "hello all".into(),
+            redraw: false,
+            unix_micros: now,
+        },
+    ];
+    for event in events {
+        by_events.apply(event);
+    }
+
+    let expected = channel_state(&by_methods, "a");
+    assert_eq!(channel_state(&by_events, "a"), expected);
+    // Not equal by being empty: the wipe, the line after it and the part and broadcast.
+    let lines: Vec<&str> = expected.0.iter().map(|(_, _, t)| t.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "\x0b3channel wiped by \x02alicia",
+            "after the wipe",
+            &format!("\x0bb{bob_nick}\x02 has left"),
+            "hello all"
+        ]
+    );
+    assert_eq!(expected.1, "news");
+    assert_eq!(expected.2, ["alicia"]);
+    // What alice reads is the same too, and bob is left with the same windows.
+    assert_eq!(texts(&by_events, alice), texts(&by_methods, alice));
+    assert_eq!(by_events.nick(alice).as_deref(), Some("alicia"));
+    assert_eq!(by_events.window_count(bob), by_methods.window_count(bob));
+}
+
+#[test]
+fn connect_and_disconnect_events_do_what_connecting_and_leaving_do() {
+    let dirs = [
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    ];
+    let (by_methods, _) = world(dirs[0].path(), 100, 1000, 100);
+    let (by_events, _) = world(dirs[1].path(), 100, 1000, 100);
+    let (alice, _) = by_methods.connect(localhost(), "welcome\nto r0c".into());
+    let nick = by_methods.nick(alice).expect("online");
+    by_events.apply(Event::Connect {
+        user: alice,
+        nick: nick.clone(),
+        peer: SocketAddr::new(localhost(), 0),
+        admin: true,
+        prefs: by_methods.prefs(alice).expect("online"),
+        welcome: "welcome\nto r0c".into(),
+        unix_micros: now_micros(),
+    });
+    assert_eq!(texts(&by_events, alice), texts(&by_methods, alice));
+    assert_eq!(
+        texts(&by_events, alice),
+        [
+            format!("-- {nick} has joined"),
+            "-nfo- welcome\nto r0c".into()
+        ]
+    );
+    assert!(by_events.is_admin(alice));
+    assert_eq!(by_events.users_online(), 1);
+    // The next connection is numbered after it and gets the same automatic nick in both.
+    let bobs = [&by_methods, &by_events].map(|world| {
+        let (bob, _) = world.connect(localhost(), "welcome".into());
+        (bob, world.nick(bob))
+    });
+    assert_eq!(bobs[0], bobs[1]);
+    assert_ne!(bobs[0].0, alice);
+    let (bob, _) = bobs[0];
+    for world in [&by_methods, &by_events] {
+        world.join(bob, "a").expect("join");
+        world.join(alice, "a").expect("join");
+    }
+    by_methods.disconnect(alice, true);
+    by_events.apply(Event::Disconnect {
+        user: alice,
+        announce: true,
+        unix_micros: now_micros(),
+    });
+    assert_eq!(
+        channel_state(&by_events, "a"),
+        channel_state(&by_methods, "a")
+    );
+    assert_eq!(
+        channel_state(&by_events, "a")
+            .0
+            .last()
+            .map(|(_, _, t)| t.clone()),
+        Some(format!("\x0bb{nick}\x02 has left"))
+    );
+    assert_eq!(by_events.nick(alice), None);
+    assert_eq!(by_events.users_online(), 1);
+    // The nick is free again.
+    assert_eq!(by_events.change_nick(bob, &nick), Ok(()));
+    assert_eq!(by_methods.change_nick(bob, &nick), Ok(()));
+}
+
+#[test]
+fn a_stored_event_line_waits_for_its_commit_like_a_typed_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 100, 1000, 100);
+    let (alice, wake) = world.connect(localhost(), "welcome".into());
+    world.join(alice, "a").expect("join");
+    world.store().flush();
+    world.wake_committed(committed(&store));
+    let _ = was_woken(&wake);
+    let channel = world.lock().public_by_name["a"];
+    let before = world.view(alice, None, usize::MAX).expect("view").next_seq;
+    // The writer holds the line, so applying it surely finds it uncommitted.
+    let hold = store.hold_commits();
+    let line = Post::line(channel, AUTHOR_SYSTEM, "from elsewhere", now_micros());
+    world.apply(Event::Post(line));
+    // Queued for the store: nobody is woken before the commit.
+    assert!(!was_woken(&wake), "woken by the event");
+    drop(hold);
+    world.store().flush();
+    world.wake_committed(committed(&store));
+    assert!(was_woken(&wake), "not woken by the commit");
+    let view = world.view(alice, Some(before), usize::MAX).expect("view");
+    let shown: Vec<&str> = view.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(shown, ["from elsewhere"]);
+}
+
+/// The world's state changes only in `World::apply_locked`: the `apply_*` steps are called
+/// from `event.rs` and nowhere else in the world.
+#[test]
+fn chat_state_changes_only_through_apply() {
+    let files = [
+        ("mod.rs", include_str!("mod.rs")),
+        ("auth.rs", include_str!("auth.rs")),
+        ("bridge.rs", include_str!("bridge.rs")),
+        ("channel.rs", include_str!("channel.rs")),
+        ("post.rs", include_str!("post.rs")),
+        ("rename.rs", include_str!("rename.rs")),
+        ("user.rs", include_str!("user.rs")),
+        ("view.rs", include_str!("view.rs")),
+    ];
+    for (name, source) in files {
+        for (at, _) in source.match_indices(".apply_") {
+            let call = &source[at..];
+            assert!(
+                call.starts_with(".apply_locked("),
+                "{name} calls {} directly instead of through apply_locked",
+                call.split('(').next().unwrap_or(call)
+            );
+        }
+    }
+    let dispatch = include_str!("event.rs");
+    for step in [
+        "apply_connect",
+        "apply_disconnect",
+        "apply_post",
+        "apply_join",
+        "apply_part",
+        "apply_nick_change",
+        "apply_topic",
+        "apply_clear",
+        "apply_broadcast",
+    ] {
+        assert!(dispatch.contains(&format!("self.{step}(")), "{step}");
+    }
 }

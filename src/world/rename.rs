@@ -1,0 +1,216 @@
+//! Nick changes: one line per channel, churn folded, and the look-alike check.
+
+use super::*;
+
+impl World {
+    /// `/nick`: changes the user's nick; everyone in their channels is told.
+    pub fn change_nick(&self, user: UserId, new_nick: &str) -> Result<(), NickError> {
+        let mut state = self.lock();
+        let Some((old, peer)) = state.users.get(&user).map(|u| (u.nick.clone(), u.peer)) else {
+            return Ok(());
+        };
+        if nick::check_nick(new_nick) != nick::NickCheck::Valid(new_nick.to_string()) {
+            return Err(NickError::Invalid);
+        }
+        if let Some(&holder) = state.nicks.get(&new_nick.to_lowercase()) {
+            // Changing only the letter case of your own nick is fine (r0c refused it).
+            if holder != user || old == new_nick {
+                return Err(NickError::Taken);
+            }
+        }
+        if let Some(look_alike) = state.look_alike(new_nick, &old) {
+            return Err(NickError::LooksLike(look_alike));
+        }
+        let event = Event::NickChange {
+            user,
+            nick: new_nick.to_string(),
+            unix_micros: now_micros(),
+        };
+        self.apply_locked(&mut state, event);
+        tracing::info!(%peer, nick = new_nick, old, "nick change");
+        Ok(())
+    }
+
+    /// Applies [`Event::NickChange`]: the nick indexes, the user, the DM partners' window
+    /// names and one line per channel of the user's, churn folded per channel.
+    pub(super) fn apply_nick_change(
+        &self,
+        state: &mut State,
+        user: UserId,
+        new_nick: &str,
+        unix_micros: i64,
+    ) {
+        let Some(old) = state.users.get(&user).map(|u| u.nick.clone()) else {
+            return;
+        };
+        state.nicks.remove(&old.to_lowercase());
+        state.nicks.insert(new_nick.to_lowercase(), user);
+        state.remove_skeleton(&old);
+        state.add_skeleton(new_nick);
+        let mut active = None;
+        let windows = state.users.get_mut(&user).map(|u| {
+            u.nick = new_nick.to_string();
+            active = u.windows.get(u.active).map(|w| w.channel);
+            u.windows.iter().map(|w| w.channel).collect::<Vec<_>>()
+        });
+        // One line per channel of the user's (at most `max_windows_per_user`), and only the DM
+        // partner's window is renamed: the work is bounded by the user's own window cap, not
+        // by the members of every channel they are in.
+        let text = format!("\x0be{old}\x02 changed nick to \x02{new_nick}");
+        let now = std::time::Instant::now();
+        for channel_id in windows.unwrap_or_default() {
+            let Some(channel) = state.channels.get_mut(&channel_id) else {
+                continue;
+            };
+            channel.recent_speakers.rename(&old, new_nick);
+            let kind = channel.kind.clone();
+            // In a DM, the partner's window is named after this user's nick.
+            let partners: Vec<UserId> = match kind {
+                ChannelKind::Direct => channel
+                    .members
+                    .iter()
+                    .copied()
+                    .filter(|&m| m != user)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let mut fold_due = None;
+            let shown = match channel.nick_lines.get_mut(&user) {
+                // The user's own status window always says it; nobody else sees it.
+                _ if kind == ChannelKind::Status => true,
+                Some(line) if now < line.quiet_until => {
+                    if line.folded_from.is_none() {
+                        line.folded_from = Some(old.clone());
+                        fold_due = Some(line.quiet_until);
+                    }
+                    false
+                }
+                _ => {
+                    channel.nick_lines.insert(
+                        user,
+                        NickLine {
+                            quiet_until: now + NICK_LINE_INTERVAL,
+                            folded_from: None,
+                        },
+                    );
+                    true
+                }
+            };
+            if let Some(due) = fold_due {
+                state
+                    .nick_folds_due
+                    .push(std::cmp::Reverse((due, channel_id, user)));
+            }
+            for partner in partners {
+                if let Some(window) = state.users.get_mut(&partner).and_then(|p| {
+                    p.windows
+                        .iter_mut()
+                        .find(|w| w.channel == channel_id && w.alias == old)
+                }) {
+                    window.alias = new_nick.to_string();
+                }
+            }
+            if shown {
+                let line = Post::line(channel_id, AUTHOR_SYSTEM, &text, unix_micros);
+                self.apply_locked(state, Event::Post(line));
+            } else {
+                // The status bar's nick list still shows the new nick at once.
+                Self::wake_members(state, channel_id);
+                if active == Some(channel_id)
+                    && let Some(u) = state.users.get_mut(&user)
+                {
+                    u.notice(format!(
+                        "{AUTHOR_INFO} you are now known as {new_nick}; this channel shows one nick change per {} seconds and will show it then",
+                        NICK_LINE_INTERVAL.as_secs()
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Posts the "is now known as" lines of nick changes folded by [`NICK_LINE_INTERVAL`]
+    /// whose quiet time is over. Called about once a second; the work is what is due.
+    pub fn flush_nick_folds(&self, now: std::time::Instant) {
+        let mut state = self.lock();
+        while let Some(&std::cmp::Reverse((due, channel_id, user))) = state.nick_folds_due.peek() {
+            if due > now {
+                break;
+            }
+            state.nick_folds_due.pop();
+            let Some(nick) = state.users.get(&user).map(|u| u.nick.clone()) else {
+                continue;
+            };
+            let Some(line) = state
+                .channels
+                .get_mut(&channel_id)
+                .and_then(|c| c.nick_lines.get_mut(&user))
+            else {
+                continue;
+            };
+            let Some(from) = line.folded_from.take() else {
+                continue;
+            };
+            line.quiet_until = now + NICK_LINE_INTERVAL;
+            // Back to where the churn started: nothing to tell.
+            if from != nick {
+                self.post(
+                    &mut state,
+                    channel_id,
+                    AUTHOR_SYSTEM,
+                    &known_as_text(&from, &nick),
+                    Ping::Nobody,
+                );
+            }
+        }
+    }
+}
+
+impl State {
+    /// A nick online or recently gone (other than `own`) that `nick` could be mistaken for.
+    /// A lookup in the skeleton index plus a pass over the few recent departures.
+    pub(super) fn look_alike(&self, nick: &str, own: &str) -> Option<String> {
+        let wanted = nick::skeleton(nick);
+        let other = |candidate: &&str| {
+            !candidate.eq_ignore_ascii_case(own) && !candidate.eq_ignore_ascii_case(nick)
+        };
+        let online = self
+            .skeletons
+            .get(&wanted)
+            .into_iter()
+            .flatten()
+            .map(String::as_str);
+        let departed = self
+            .departed
+            .iter()
+            .filter(|(_, skeleton, when)| {
+                *skeleton == wanted && when.elapsed() < DEPARTED_REMEMBERED
+            })
+            .map(|(nick, _, _)| nick.as_str());
+        online.chain(departed).find(other).map(str::to_string)
+    }
+
+    pub(super) fn add_skeleton(&mut self, nick: &str) {
+        self.skeletons
+            .entry(nick::skeleton(nick))
+            .or_default()
+            .push(nick.to_string());
+    }
+
+    pub(super) fn remove_skeleton(&mut self, nick: &str) {
+        let skeleton = nick::skeleton(nick);
+        if let Some(nicks) = self.skeletons.get_mut(&skeleton) {
+            if let Some(index) = nicks.iter().position(|n| n == nick) {
+                nicks.swap_remove(index);
+            }
+            if nicks.is_empty() {
+                self.skeletons.remove(&skeleton);
+            }
+        }
+    }
+}
+
+/// The join line of r0c: the nick in bold green.
+/// The line that sums up nick changes folded by [`NICK_LINE_INTERVAL`].
+pub(super) fn known_as_text(from: &str, nick: &str) -> String {
+    format!("\x0be{from}\x02 is now known as \x02{nick}")
+}
