@@ -9,6 +9,7 @@
 pub mod flood;
 pub mod pacing;
 pub mod saved;
+pub mod settings;
 pub mod teletype;
 pub mod terminal;
 pub mod texts;
@@ -29,9 +30,10 @@ use tokio_util::sync::CancellationToken;
 use crate::front::telnet::{RawFilter, TelnetCodec, TelnetEvent, escape_iac};
 use crate::session::pacing::LinkPacer;
 use crate::session::saved::SavedClient;
+use crate::session::settings::ClientSettings;
 use crate::session::terminal::Flow;
 use crate::session::terminal::Session;
-use crate::session::wizard::{ClientSettings, Hints, Listener, Wizard, WizardAction};
+use crate::session::wizard::{Hints, Listener, Wizard, WizardAction};
 use crate::term::charset::{Charset, Decoder, encode};
 use crate::world::World;
 
