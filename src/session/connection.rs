@@ -1,30 +1,31 @@
-//! The per-connection task: socket I/O, protocol filtering, charset decoding and frame pacing.
+//! The per-connection state machine: `Wizard -> Chat -> Ended`, over any byte stream and any
+//! [`Transport`].
 //!
-//! One task per client owns everything about it. It reads and writes in the same `select!`
-//! loop, renders a frame only when its output has drained below a low watermark, and spaces
-//! frames caused by other people's messages at least [`MIN_FRAME_INTERVAL`] apart (further with
-//! thousands online), so a slow client skips straight to the newest screen and costs at most its
-//! own small buffer.
+//! One task per client owns everything about it. [`converse`] runs the wizard phase
+//! ([`wizard_phase`], which returns the client's settings or how the connection ended), then
+//! the chat phase ([`chat_phase`], whose select arms are the named methods of [`LoopState`]),
+//! and ends with an [`End`]. The chat reads and writes in the same `select!` loop, renders a
+//! frame only when its output has drained below a low watermark, and spaces frames caused by
+//! other people's messages at least [`MIN_FRAME_INTERVAL`] apart (further with thousands
+//! online), so a slow client skips straight to the newest screen and costs at most its own
+//! small buffer.
 
-use super::{flood, texts};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::time::Instant;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::front::telnet::{RawFilter, TelnetCodec, TelnetEvent, escape_iac};
 use crate::session::pacing::LinkPacer;
 use crate::session::saved::SavedClient;
 use crate::session::settings::ClientSettings;
 use crate::session::terminal::Flow;
 use crate::session::terminal::Session;
-use crate::session::wizard::{Hints, Listener, Wizard, WizardAction};
+use crate::session::transport::{Input, Transport};
+use crate::session::wizard::{Listener, Wizard, WizardAction};
+use crate::session::{Arrival, texts};
 use crate::term::charset::{Charset, Decoder, encode};
 use crate::world::World;
 
@@ -47,8 +48,6 @@ const LOW_WATERMARK: usize = 16 * 1024;
 
 /// A client whose unsent output grows past this has stopped reading; it is disconnected.
 const MAX_PENDING_OUTPUT: usize = 256 * 1024;
-/// SO_SNDBUF of client sockets (the kernel doubles it for its bookkeeping).
-pub(crate) const KERNEL_SEND_BUFFER: usize = 64 * 1024;
 
 /// How long a lone ESC waits for the rest of an escape sequence.
 const ESCAPE_TIMEOUT: Duration = Duration::from_millis(100);
@@ -63,182 +62,16 @@ const SLOWMO_SOFT_CHUNK: usize = 480;
 /// ...or at this many.
 const SLOWMO_MAX_CHUNK: usize = 510;
 
-/// The first byte of a TLS connection (a handshake record).
-const TLS_HANDSHAKE_RECORD: u8 = 0x16;
-
-/// A TLS client must finish its handshake within this time.
-pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How long a client gets to receive its last frame when the server shuts down.
 const FINAL_FLUSH: Duration = Duration::from_millis(200);
 
 /// The most MOTD text shown.
 const MAX_MOTD_BYTES: u64 = 64 * 1024;
 
-/// Which kind of listener accepted the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// Telnet: option negotiation, NAWS, `IAC IAC` escaping.
-    Telnet,
-    /// Raw TCP ("netcat"): bytes as they are, with a probe that reveals telnet clients.
-    Raw,
-    /// The browser terminal: terminal bytes in WebSocket frames, the size in control
-    /// messages; a UTF-8 VT100 terminal whose answers the wizard needs not ask for.
-    Web,
-}
+/// How output bytes are put on the wire ([`Transport::frame`]): telnet doubles IAC.
+type Frame = fn(&[u8], &mut Vec<u8>);
 
-/// The protocol layer between the socket and the session.
-enum Filter {
-    Telnet(TelnetCodec),
-    Raw(RawFilter),
-    /// The WebSocket already separated terminal bytes from control messages.
-    Transparent,
-}
-
-/// Where a connection came in, as the connection task needs to know it.
-#[derive(Debug, Clone)]
-pub struct Arrival {
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// Which listener accepted it.
-    pub protocol: Protocol,
-    /// The listener speaks TLS.
-    pub tls: bool,
-    /// The plain listener of the same protocol (for a plain client on a TLS port), 0 if none.
-    pub sibling_plain_port: u16,
-    /// The port of the other plain listener (telnet ↔ raw), 0 if disabled: the wizard's
-    /// wrong-port hint names it.
-    pub sibling_port: u16,
-    /// The MOTD file appended to the welcome text.
-    pub motd: Option<PathBuf>,
-    /// How long the client may spend in the wizard (`--wizard-timeout`).
-    pub wizard_timeout: Duration,
-    /// How long a new connection may send nothing at all (`--first-input-timeout`).
-    pub first_input_timeout: Duration,
-    /// How long pending output may stay unread before the client is dropped
-    /// (`--stall-timeout`).
-    pub stall_timeout: Duration,
-    /// Flood control of what the user says.
-    pub flood: flood::FloodLimits,
-    /// `--dev`: CTRL-C in the wizard from 127.0.0.1 shuts the server down.
-    pub dev: bool,
-    /// Relay addresses (`--proxy`): clients from there never reuse saved settings, since many
-    /// people share the address.
-    pub proxies: Vec<std::net::IpAddr>,
-    /// `--linemode`: telnet clients get r0c's alternative opening negotiation, which asks
-    /// them to buffer lines and echo locally.
-    pub linemode: bool,
-    /// Hexdumps, wire logs and `--dbg` lines, when any is on.
-    pub diag: Option<Arc<crate::diag::Diag>>,
-}
-
-impl Arrival {
-    /// The listener's name in saved client settings, as r0c names its config files.
-    fn listener_name(&self) -> &'static str {
-        match (self.protocol, self.tls) {
-            (Protocol::Telnet, false) => "telnet",
-            (Protocol::Raw, false) => "netcat",
-            (Protocol::Telnet, true) => "tls-telnet",
-            (Protocol::Raw, true) => "tls-netcat",
-            (Protocol::Web, _) => "web",
-        }
-    }
-}
-
-/// Serves one client until it leaves, its connection breaks, or the server shuts down: first
-/// the wizard, then the chat.
-pub async fn serve(
-    stream: TcpStream,
-    arrival: Arrival,
-    world: Arc<World>,
-    shutdown: CancellationToken,
-    tls: Option<TlsAcceptor>,
-) {
-    let peer = arrival.peer;
-    // A fixed, modest kernel send buffer: what a client has not read yet is bounded in the
-    // kernel as well as in `out`, and a client that stops reading is noticed soon (the
-    // kernel would otherwise grow the buffer to megabytes). 64 KiB is still far more than a
-    // terminal screen.
-    if let Err(error) = socket2::SockRef::from(&stream).set_send_buffer_size(KERNEL_SEND_BUFFER) {
-        tracing::debug!(%peer, %error, "could not set SO_SNDBUF");
-    }
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
-    }
-    // The conversation is boxed: its future is the bulk of a client's memory, and boxed, a
-    // plain client's task holds only the plain variant, not room for the TLS one as well.
-    let Some(acceptor) = tls else {
-        return Box::pin(converse(stream, arrival, world, shutdown, None)).await;
-    };
-    // A plain client on a TLS port gets a readable answer instead of a TLS alert.
-    let mut first = [0u8; 1];
-    let peeked = tokio::select! {
-        peeked = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, stream.peek(&mut first)) => peeked,
-        () = shutdown.cancelled() => return,
-    };
-    if !matches!(peeked, Ok(Ok(1))) {
-        return;
-    }
-    if first[0] != TLS_HANDSHAKE_RECORD {
-        let mut stream = stream;
-        let hint = match arrival.sibling_plain_port {
-            0 => "\r\nthis port speaks TLS; connect with a TLS client\r\n".to_string(),
-            port => format!(
-                "\r\nthis port speaks TLS; connect with a TLS client, or without TLS to port {port}\r\n"
-            ),
-        };
-        let _ = tokio::time::timeout(FINAL_FLUSH, stream.write_all(hint.as_bytes())).await;
-        tracing::info!(%peer, "plain client on a TLS port");
-        return;
-    }
-    // The handshake runs here, in this client's own task, with a time limit: a slow or broken
-    // TLS client never delays anyone else (r0c did it inside the accept handler).
-    let handshake = tokio::select! {
-        result = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => result,
-        () = shutdown.cancelled() => return,
-    };
-    match handshake {
-        Ok(Ok(stream)) => Box::pin(converse(stream, arrival, world, shutdown, None)).await,
-        Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
-        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
-    }
-}
-
-/// Serves a browser terminal until it leaves: `stream` carries the terminal bytes of its
-/// WebSocket, `sizes` the window sizes the page reports (the first one before the session
-/// starts).
-pub async fn serve_web<S>(
-    stream: S,
-    arrival: Arrival,
-    world: Arc<World>,
-    shutdown: CancellationToken,
-    sizes: WindowSizes,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    Box::pin(converse(stream, arrival, world, shutdown, Some(sizes))).await;
-}
-
-/// The window size (columns, rows) reported outside the byte stream, as the browser page
-/// does; the newest report wins.
-pub type WindowSizes = tokio::sync::watch::Receiver<Option<(u16, u16)>>;
-
-/// The next window size reported outside the byte stream; never, for a stream without them
-/// or once their sender is gone.
-async fn next_window_size(sizes: &mut Option<WindowSizes>) -> (u16, u16) {
-    if let Some(receiver) = sizes {
-        while receiver.changed().await.is_ok() {
-            if let Some(size) = *receiver.borrow_and_update() {
-                return size;
-            }
-        }
-        *sizes = None;
-    }
-    std::future::pending().await
-}
-
-/// The next announcement for a connection in the wizard; never once it has left it (or if
-/// the world is gone).
+/// The next announcement for a connection in the wizard; never once the world is gone.
 async fn next_broadcast(
     receiver: &mut Option<tokio::sync::broadcast::Receiver<Arc<str>>>,
 ) -> Arc<str> {
@@ -257,54 +90,248 @@ async fn next_broadcast(
     std::future::pending().await
 }
 
-/// The conversation with one client over any byte stream: the wizard, then the chat.
-async fn converse<S>(
+/// The connection's byte stream and what both phases share: the transport, the unsent
+/// output, the charset decoder and the first-input deadline.
+struct Link<S, T> {
+    reader: ReadHalf<S>,
+    writer: WriteHalf<S>,
+    transport: T,
+    /// Output not yet written, already framed for the wire.
+    out: Vec<u8>,
+    /// Hexdumps, wire logs and `--dbg` lines; `None` (one branch per read and write) unless
+    /// one of their flags is on.
+    wire: Option<crate::diag::Wire>,
+    decoder: Decoder,
+    bytes_out: metrics::Counter,
+    /// Something arrived (or the transport watches the first input itself).
+    heard_anything: bool,
+    /// A client that has sent nothing by then is closed.
+    first_input_deadline: Instant,
+    /// The newest window size the client reported.
+    size: Option<(u16, u16)>,
+    /// The pending output was last empty or moved at this moment (the chat's
+    /// [`LoopState::output_moved`] takes over from it).
+    output_moved: Instant,
+}
+
+/// What one read brought, once the transport and the charset decoder had it.
+#[derive(Default)]
+struct Received {
+    /// The typed text, decoded.
+    text: String,
+    /// Window sizes reported in the stream, in order.
+    sizes: Vec<(u16, u16)>,
+    /// Signs of life asked for (telnet AYT), to be shown.
+    answers: String,
+    /// The transport's negotiation count after this read.
+    negotiations: u32,
+}
+
+impl<S, T> Link<S, T>
+where
+    S: AsyncRead + AsyncWrite,
+    T: Transport,
+{
+    fn new(stream: S, mut transport: T, arrival: &Arrival) -> Link<S, T> {
+        let (reader, writer) = tokio::io::split(stream);
+        let wire = arrival
+            .diag
+            .as_ref()
+            .map(|diag| diag.connection(arrival.peer));
+        let mut out = Vec::new();
+        transport.start(wire.as_ref().is_some_and(crate::diag::Wire::dbg), &mut out);
+        let size = transport.first_window_size();
+        Link {
+            reader,
+            writer,
+            transport,
+            out,
+            wire,
+            decoder: Decoder::new(Charset::Utf8),
+            bytes_out: crate::metrics::bytes_out(arrival.listener_name()),
+            heard_anything: T::WATCHES_FIRST_INPUT,
+            first_input_deadline: Instant::now() + arrival.first_input_timeout,
+            size,
+            output_moved: Instant::now(),
+        }
+    }
+
+    /// Hands what the client sent to the transport and decodes the terminal bytes.
+    fn receive(&mut self, bytes: &[u8]) -> Received {
+        self.heard_anything = true;
+        if let Some(wire) = &self.wire {
+            wire.received(bytes);
+        }
+        let mut received = Received::default();
+        let decoder = &mut self.decoder;
+        self.transport
+            .receive(bytes, &mut self.out, |input| match input {
+                Input::Data(data) => decoder.decode(data, &mut received.text),
+                Input::WindowSize { cols, rows } => received.sizes.push((cols, rows)),
+                Input::AreYouThere => received.answers.push_str("\r\n[r0c: yes, still here]\r\n"),
+                Input::Interrupt => received.text.push('\x03'),
+            });
+        if let Some(wire) = &self.wire {
+            wire.debug(self.transport.take_trace());
+        }
+        received.negotiations = self.transport.negotiations();
+        received
+    }
+
+    /// `--dbg`: the window sizes the client reported, with its nick or address.
+    fn trace_sizes(&self, sizes: &[(u16, u16)], who: impl FnOnce() -> String) {
+        if let Some(wire) = self.wire.as_ref().filter(|w| w.dbg()) {
+            let who = who();
+            wire.debug(
+                sizes
+                    .iter()
+                    .map(|(cols, rows)| format!("terminal sz:  {cols}x{rows}  @{who}"))
+                    .collect(),
+            );
+        }
+    }
+
+    /// Counts and logs `n` bytes of `out` that went out (the caller drains them).
+    fn sent(&self, n: usize) {
+        if let Some(wire) = &self.wire {
+            wire.sent(&self.out[..n]);
+        }
+        self.bytes_out.increment(n as u64);
+    }
+
+    /// Writes what is pending, giving the client a moment to take it, before the connection
+    /// closes.
+    async fn flush_last(&mut self) {
+        if let Some(wire) = &self.wire {
+            wire.sent(&self.out);
+        }
+        let _ = tokio::time::timeout(FINAL_FLUSH, self.writer.write_all(&self.out)).await;
+    }
+
+    /// The end for a client that sent nothing by its first-input deadline, after telling it.
+    async fn sent_nothing(&mut self, now: Instant, timeout: Duration) -> Option<End> {
+        if self.heard_anything || now < self.first_input_deadline {
+            return None;
+        }
+        let line = format!(
+            "\r\nr0c: nothing received for {} seconds; closing the connection\r\n",
+            timeout.as_secs()
+        );
+        if let Some(wire) = &self.wire {
+            wire.sent(line.as_bytes());
+        }
+        let _ = tokio::time::timeout(FINAL_FLUSH, self.writer.write_all(line.as_bytes())).await;
+        Some(End::SentNothing)
+    }
+}
+
+/// The conversation with one client over any byte stream, whatever the transport: the
+/// wizard, then the chat, then the end (logged as "client disconnected", or "client left
+/// during the wizard").
+pub async fn converse<S, T>(
     stream: S,
+    transport: T,
     arrival: Arrival,
     world: Arc<World>,
     shutdown: CancellationToken,
-    mut sizes: Option<WindowSizes>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite,
+    T: Transport,
 {
     let peer = arrival.peer;
-    let protocol = arrival.protocol;
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut out: Vec<u8> = Vec::new();
-    // Hexdumps, wire logs and `--dbg` lines; `None` (one branch per read and write) unless
-    // one of their flags is on.
-    let wire = arrival.diag.as_ref().map(|diag| diag.connection(peer));
-    let mut filter = match protocol {
-        Protocol::Telnet => {
-            let mut codec = TelnetCodec::new();
-            if arrival.linemode {
-                out.extend(codec.start_linemode());
-            } else {
-                out.extend(codec.start());
-            }
-            codec.set_trace(wire.as_ref().is_some_and(crate::diag::Wire::dbg));
-            Filter::Telnet(codec)
-        }
-        Protocol::Raw => {
-            let mut raw = RawFilter::new();
-            out.extend(raw.start());
-            Filter::Raw(raw)
-        }
-        Protocol::Web => Filter::Transparent,
-    };
-    let mut clients_gauge = ClientsGauge::new(&arrival, "wizard");
-    let bytes_out = crate::metrics::bytes_out(arrival.listener_name());
-    let frames_dropped = crate::metrics::frames_dropped();
+    let mut link = Link::new(stream, transport, &arrival);
+    let wizard_gauge = ClientsGauge::new(&arrival, "wizard");
     let mut in_wizard = WizardPresence::enter(&world);
-    let mut reported_size: Option<(u16, u16)> = None;
     let address = crate::world::canonical_address(peer.ip());
+    let settings = match wizard_phase(&mut link, &arrival, &address, &world, &shutdown).await {
+        Ok(settings) => settings,
+        Err(end) => {
+            tracing::info!(%peer, reason = end.as_str(), "client left during the wizard");
+            return;
+        }
+    };
+    // The wizard is done: the user enters the world.
+    let motd = read_motd(arrival.motd.as_deref()).await;
+    let (mut chat, wake) = start_chat(&world, peer, &settings, link.size, motd.as_deref());
+    chat.set_flood_limits(arrival.flood);
+    link.decoder.set_charset(settings.charset);
+    // What was last saved for this client, so settings are written only when they change.
+    let mut saved_record: Option<SavedClient> = None;
+    save_client(
+        &world,
+        &arrival,
+        &address,
+        &chat,
+        &settings,
+        &mut saved_record,
+    );
+    let clients_gauge = ClientsGauge::new(&arrival, mode_name(&settings));
+    drop(wizard_gauge);
+    // The user's place in the world, taken back however this task ends.
+    let mut in_world = InWorld {
+        world: world.clone(),
+        user: Some(chat.user),
+    };
+    in_wizard.leave();
+    let mut state = LoopState {
+        dirty: true,
+        next_frame: Instant::now(),
+        tick: next_clock_tick(CLOCK_TICK_SECONDS),
+        escape_deadline: None,
+        write_ready_at: Instant::now(),
+        pacer: None,
+        output_moved: link.output_moved,
+        wake,
+        frame: T::frame,
+    };
+    let saving = Saving {
+        address: &address,
+        settings: &settings,
+        record: &mut saved_record,
+    };
+    let outcome = chat_phase(
+        &mut link, &mut chat, &mut state, saving, &arrival, &world, &shutdown,
+    )
+    .await;
+    if outcome == End::Shutdown {
+        // Show what happened last (a /sd or /bc announcement) before the connection closes.
+        render_into(&mut chat, T::frame, &mut link.out);
+    }
+    if matches!(outcome, End::Shutdown | End::Quit) {
+        // An orderly end gives the terminal its whole screen back for the user's shell.
+        encode_for_client(chat.farewell(), chat.charset(), T::frame, &mut link.out);
+        link.flush_last().await;
+    }
+    drop(clients_gauge);
+    let announce = !shutdown.is_cancelled();
+    in_world.leave(announce);
+    tracing::info!(%peer, reason = outcome.as_str(), "client disconnected");
+    if outcome == End::Quit {
+        let _ = link.writer.shutdown().await;
+    }
+}
+
+/// The wizard phase: r0c's screens until the client's settings are known, or how the
+/// connection ended before that. A transport that knows its terminal skips the questions.
+async fn wizard_phase<S, T>(
+    link: &mut Link<S, T>,
+    arrival: &Arrival,
+    address: &str,
+    world: &World,
+    shutdown: &CancellationToken,
+) -> Result<ClientSettings, End>
+where
+    S: AsyncRead + AsyncWrite,
+    T: Transport,
+{
+    let peer = arrival.peer;
     let saved = if arrival.proxies.contains(&peer.ip()) {
         None
     } else {
         let (store, listener, key) = (
             world.store().clone(),
             arrival.listener_name(),
-            address.clone(),
+            address.to_owned(),
         );
         tokio::task::spawn_blocking(move || store.client(listener, &key))
             .await
@@ -313,336 +340,262 @@ async fn converse<S>(
             .flatten()
             .and_then(|line| SavedClient::parse(&line))
     };
-    // A browser terminal is known to be a UTF-8 VT100 terminal that sends CR for Enter and
-    // lets the server echo, so the wizard has nothing to ask it.
-    let mut wizard_done =
-        (protocol == Protocol::Web).then(|| Wizard::known_terminal(saved.as_ref()));
-    if let Some(sizes) = sizes.as_mut() {
-        reported_size = *sizes.borrow_and_update();
+    if T::KNOWN_TERMINAL {
+        return Ok(Wizard::known_terminal(saved.as_ref()));
     }
-    // Announcements reach the wizard raw (there is no window yet); dropped once it is done.
-    let mut wizard_broadcasts = Some(world.wizard_broadcasts());
+    // Announcements reach the wizard raw (there is no window yet).
+    let mut broadcasts = Some(world.wizard_broadcasts());
     let mut wizard = Wizard::new(
         Listener {
-            telnet: protocol == Protocol::Telnet,
+            telnet: arrival.protocol == crate::session::Protocol::Telnet,
             sibling_port: arrival.sibling_port,
         },
         saved,
     );
-    // What was last saved for this client, so settings are written only when they change.
-    let mut saved_record: Option<SavedClient> = None;
-    let mut remembered: Option<ClientSettings> = None;
-    if wizard_done.is_none() {
-        send_bytes(protocol, &wizard.start(), &mut out);
-    }
-    // Until the wizard is done there is no user in the world; this handle is never woken.
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let mut session: Option<Session> = None;
-    // The user's place in the world, taken back however this task ends.
-    let mut in_world = InWorld {
-        world: world.clone(),
-        user: None,
-    };
-    let mut terminal_type: Option<String> = None;
-    let mut decoder = Decoder::new(Charset::Utf8);
+    T::frame(&wizard.start(), &mut link.out);
     let mut wizard_deadline = Instant::now() + arrival.wizard_timeout;
-    let outcome = {
-        let mut state = LoopState {
-            dirty: true,
-            next_frame: Instant::now(),
-            tick: next_clock_tick(CLOCK_TICK_SECONDS),
-            escape_deadline: None,
-            write_ready_at: Instant::now(),
-            pacer: None,
-            output_moved: Instant::now(),
-            wake,
-            protocol,
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
+    loop {
+        if link.out.len() > MAX_PENDING_OUTPUT {
+            crate::metrics::client_dropped("output overflow");
+            return Err(End::Overflow);
+        }
+        if link.out.is_empty() {
+            link.output_moved = Instant::now();
+        }
+        let stall_deadline = link.output_moved + arrival.stall_timeout;
+        let deadline = [
+            (!link.heard_anything).then_some(link.first_input_deadline),
+            (!link.out.is_empty()).then_some(stall_deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(wizard_deadline, Instant::min);
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        let write_len = link.out.len();
+        tokio::select! {
+            read = read_chunk(&mut link.reader) => {
+                let received = match read {
+                    Ok(data) if data.is_empty() => return Err(End::Closed),
+                    Ok(data) => link.receive(&data),
+                    Err(_) => return Err(End::ReadError),
+                };
+                link.trace_sizes(&received.sizes, || peer.to_string());
+                link.size = received.sizes.last().copied().or(link.size);
+                if let Some(hints) = link.transport.hints(link.size.is_some()) {
+                    wizard.set_hints(hints);
+                }
+                let mut finished = None;
+                let mut quit = false;
+                for action in wizard.feed(&received.text, received.negotiations) {
+                    match action {
+                        WizardAction::Send(bytes) => T::frame(&bytes, &mut link.out),
+                        WizardAction::Quit(bytes) => {
+                            T::frame(&bytes, &mut link.out);
+                            quit = true;
+                        }
+                        WizardAction::Finish(settings) => finished = Some(settings),
+                        WizardAction::Interrupted => {
+                            T::frame(b"ok bye\r\n", &mut link.out);
+                            quit = true;
+                            if arrival.dev && peer.ip() == std::net::IpAddr::from([127, 0, 0, 1]) {
+                                tracing::warn!(%peer, "CTRL-C in the wizard with --dev: shutting down");
+                                world.request_shutdown(Duration::ZERO);
+                            }
+                        }
+                        WizardAction::KickAfter(delay) => {
+                            tracing::info!(%peer, "telnet scanner, kicked after {delay:?}");
+                            wizard_deadline = wizard_deadline.min(Instant::now() + delay);
+                        }
+                    }
+                }
+                if quit {
+                    link.flush_last().await;
+                    return Err(End::LeftWizard);
+                }
+                if let Some(settings) = finished {
+                    return Ok(settings);
+                }
+            }
+            text = next_broadcast(&mut broadcasts) => {
+                // r0c's raw form, for a screen the wizard draws: no window to put it in.
+                let raw = format!("\r\n [[ broadcast message ]]\r\n \x1b[31m{text}\x1b[0m\r\n");
+                T::frame(raw.as_bytes(), &mut link.out);
+            }
+            size = link.transport.window_size() => link.size = Some(size),
+            () = timer.as_mut() => {
+                let now = Instant::now();
+                if now >= wizard_deadline {
+                    return Err(End::WizardTimeout);
+                }
+                if let Some(end) = link.sent_nothing(now, arrival.first_input_timeout).await {
+                    return Err(end);
+                }
+                if !link.out.is_empty() && now >= stall_deadline {
+                    crate::metrics::client_dropped("stalled");
+                    return Err(End::Stalled);
+                }
+            }
+            written = link.writer.write(&link.out[..write_len]), if write_len > 0 => {
+                match written {
+                    Ok(0) | Err(_) => return Err(End::WriteError),
+                    Ok(n) => {
+                        link.sent(n);
+                        link.out.drain(..n);
+                        if link.out.is_empty() && link.out.capacity() > IDLE_OUTPUT_CAPACITY {
+                            link.out = Vec::new();
+                        }
+                        link.output_moved = Instant::now();
+                    }
+                }
+            }
+            () = shutdown.cancelled() => return Err(End::Shutdown),
+        }
+    }
+}
+
+/// Where the chat saves what the wizard found and the user's toggles when they change.
+struct Saving<'a> {
+    address: &'a str,
+    settings: &'a ClientSettings,
+    /// What was saved last.
+    record: &'a mut Option<SavedClient>,
+}
+
+/// The chat phase: the user's input, wake-ups, the timer and writes, each handled by a
+/// method of [`LoopState`], until the connection ends.
+async fn chat_phase<S, T>(
+    link: &mut Link<S, T>,
+    chat: &mut Session,
+    state: &mut LoopState,
+    saving: Saving<'_>,
+    arrival: &Arrival,
+    world: &World,
+    shutdown: &CancellationToken,
+) -> End
+where
+    S: AsyncRead + AsyncWrite,
+    T: Transport,
+{
+    let frames_dropped = crate::metrics::frames_dropped();
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
+    loop {
+        if link.out.len() > MAX_PENDING_OUTPUT {
+            crate::metrics::client_dropped("output overflow");
+            return End::Overflow;
+        }
+        if link.out.is_empty() {
+            state.output_moved = Instant::now();
+        }
+        if state.pacer.is_none()
+            && let Some(bps) = chat.paced_bps()
+        {
+            state.pacer = Some(LinkPacer::new(
+                bps,
+                chat.charset(),
+                T::DOUBLES_IAC,
+                Instant::now().into_std(),
+            ));
+        }
+        // A paced (slow) link gets a new frame only once the last one is out, so every
+        // frame shows the newest state instead of queueing up behind the others.
+        let room = state.room(&link.out);
+        let can_render = state.dirty && room;
+        // Slowmo clients (Windows telnet.exe) get small chunks with pauses in between.
+        let slowmo = chat.slowmo();
+        let write_len = if slowmo > 0 {
+            slowmo_chunk(&link.out)
+        } else if let Some(pacer) = state.pacer.as_mut() {
+            let (len, retry) = pacer.write_len(&link.out, Instant::now().into_std());
+            if let Some(retry) = retry {
+                state.write_ready_at = Instant::from_std(retry);
+            }
+            len
+        } else {
+            link.out.len()
         };
-        let first_input_deadline = Instant::now() + arrival.first_input_timeout;
-        // A browser's first word is checked by the WebSocket pump (`net/web.rs`), which
-        // closes a socket that sends no message in time; its terminal bytes may come later.
-        let mut heard_anything = protocol == Protocol::Web;
-        let timer = tokio::time::sleep_until(Instant::now());
-        tokio::pin!(timer);
-        loop {
-            if let Some(settings) = wizard_done.take() {
-                let motd = read_motd(arrival.motd.as_deref()).await;
-                let (mut chat, user_wake) =
-                    start_chat(&world, peer, &settings, reported_size, motd.as_deref());
-                chat.set_flood_limits(arrival.flood);
-                decoder.set_charset(settings.charset);
-                save_client(
-                    &world,
-                    &arrival,
-                    &address,
-                    &chat,
-                    &settings,
-                    &mut saved_record,
-                );
-                clients_gauge = ClientsGauge::new(&arrival, mode_name(&settings));
-                remembered = Some(settings);
-                state.wake = user_wake;
-                in_world.user = Some(chat.user);
-                session = Some(chat);
-                in_wizard.leave();
-                wizard_broadcasts = None;
+        let write_ready = Instant::now() >= state.write_ready_at;
+        // Messages held back by flood control go out when their turn comes.
+        let release_at = chat.next_release().map(Instant::from_std);
+        // The input line is drawn again over a terminal's echo of a probe's answer.
+        let echo_cleanup_at = chat.echo_cleanup_at().map(Instant::from_std);
+        // One timer for every deadline in force: timers made anew on every turn of the
+        // loop cost more than the frames themselves when thousands of clients are busy.
+        let stall_deadline = state.output_moved + arrival.stall_timeout;
+        // The clock tick is always due at some point, so there always is a deadline.
+        let deadline = [
+            can_render.then_some(state.next_frame),
+            state.escape_deadline,
+            release_at,
+            echo_cleanup_at,
+            (!link.heard_anything).then_some(link.first_input_deadline),
+            (!link.out.is_empty()).then_some(stall_deadline),
+            (!link.out.is_empty() && !write_ready).then_some(state.write_ready_at),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(state.tick, Instant::min);
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        tokio::select! {
+            read = read_chunk(&mut link.reader) => {
+                let received = match read {
+                    Ok(data) if data.is_empty() => return End::Closed,
+                    Ok(data) => link.receive(&data),
+                    Err(_) => return End::ReadError,
+                };
+                link.trace_sizes(&received.sizes, || {
+                    world.nick(chat.user).unwrap_or_else(|| arrival.peer.to_string())
+                });
+                chat.push_output(&received.answers);
+                for (cols, rows) in received.sizes {
+                    chat.window_size_reported(cols, rows);
+                }
+                if chat.handle_text(&received.text) == Flow::Quit {
+                    return End::Quit;
+                }
+                save_client(world, arrival, saving.address, chat, saving.settings, saving.record);
+                state.answer_input(chat, &mut link.out);
+            }
+            // While a frame is due anyway, more changes need no wake-up of their own: the
+            // world stores one permit, and the frame takes it (`take_stored_wake`). A client
+            // whose output is backed up still listens, to count the frames it misses.
+            () = state.wake.notified(), if !state.dirty || !room => {
+                state.woken(true, room, &frames_dropped);
+            }
+            (cols, rows) = link.transport.window_size() => {
+                chat.window_size_known(cols, rows);
                 state.dirty = true;
-                state.tick = next_clock_tick(CLOCK_TICK_SECONDS);
             }
-            if out.len() > MAX_PENDING_OUTPUT {
-                crate::metrics::client_dropped("output overflow");
-                break End::Overflow;
+            () = timer.as_mut() => {
+                let now = Instant::now();
+                if let Some(end) = link.sent_nothing(now, arrival.first_input_timeout).await {
+                    return end;
+                }
+                if !link.out.is_empty() && now >= stall_deadline {
+                    crate::metrics::client_dropped("stalled");
+                    return End::Stalled;
+                }
+                state.timer_fired(now, Some(&mut *chat), release_at, echo_cleanup_at, world, &mut link.out);
+                // A write that waited for its moment (pacing, slowmo) is tried again
+                // by the write branch, now that `write_ready` is computed anew.
             }
-            if out.is_empty() {
-                state.output_moved = Instant::now();
-            }
-            if state.pacer.is_none()
-                && let Some(chat) = session.as_ref()
-                && let Some(bps) = chat.paced_bps()
-            {
-                state.pacer = Some(LinkPacer::new(
-                    bps,
-                    chat.charset(),
-                    protocol == Protocol::Telnet,
-                    Instant::now().into_std(),
-                ));
-            }
-            // A paced (slow) link gets a new frame only once the last one is out, so every
-            // frame shows the newest state instead of queueing up behind the others.
-            let room = state.room(&out);
-            let can_render = state.dirty && session.is_some() && room;
-            // Slowmo clients (Windows telnet.exe) get small chunks with pauses in between.
-            let slowmo = session.as_ref().map_or(0, Session::slowmo);
-            let write_len = if slowmo > 0 {
-                slowmo_chunk(&out)
-            } else if let Some(pacer) = state.pacer.as_mut() {
-                let (len, retry) = pacer.write_len(&out, Instant::now().into_std());
-                if let Some(retry) = retry {
-                    state.write_ready_at = Instant::from_std(retry);
-                }
-                len
-            } else {
-                out.len()
-            };
-            let write_ready = Instant::now() >= state.write_ready_at;
-            // Messages held back by flood control go out when their turn comes.
-            let release_at = session
-                .as_ref()
-                .and_then(Session::next_release)
-                .map(Instant::from_std);
-            // The input line is drawn again over a terminal's echo of a probe's answer.
-            let echo_cleanup_at = session
-                .as_ref()
-                .and_then(Session::echo_cleanup_at)
-                .map(Instant::from_std);
-            // One timer for every deadline in force: timers made anew on every turn of the
-            // loop cost more than the frames themselves when thousands of clients are busy.
-            let stall_deadline = state.output_moved + arrival.stall_timeout;
-            // The clock tick is always due at some point, so there always is a deadline.
-            let deadline = [
-                can_render.then_some(state.next_frame),
-                state.escape_deadline,
-                session.is_none().then_some(wizard_deadline),
-                release_at,
-                echo_cleanup_at,
-                (!heard_anything).then_some(first_input_deadline),
-                (!out.is_empty()).then_some(stall_deadline),
-                (!out.is_empty() && !write_ready).then_some(state.write_ready_at),
-            ]
-            .into_iter()
-            .flatten()
-            .fold(state.tick, Instant::min);
-            if timer.deadline() != deadline {
-                timer.as_mut().reset(deadline);
-            }
-            tokio::select! {
-                read = read_chunk(&mut reader) => {
-                    let received = match read {
-                        Ok(data) if data.is_empty() => break End::Closed,
-                        Ok(data) => {
-                            heard_anything = true;
-                            data
-                        }
-                        Err(_) => break End::ReadError,
-                    };
-                    if let Some(wire) = &wire {
-                        wire.received(&received);
-                    }
-                    let bytes = &received[..];
-                    let mut text = String::new();
-                    let mut sizes = Vec::new();
-                    let mut answers = String::new();
-                    let negotiations = match &mut filter {
-                        Filter::Telnet(codec) => {
-                            let mut events = Vec::new();
-                            codec.receive(bytes, &mut events);
-                            out.extend(codec.take_replies());
-                            if let Some(wire) = &wire {
-                                wire.debug(codec.take_trace());
-                            }
-                            for event in events {
-                                match event {
-                                    TelnetEvent::Data(data) => decoder.decode(&data, &mut text),
-                                    TelnetEvent::WindowSize { cols, rows } => sizes.push((cols, rows)),
-                                    TelnetEvent::AreYouThere => answers.push_str("\r\n[r0c: yes, still here]\r\n"),
-                                    TelnetEvent::Interrupt => text.push('\x03'),
-                                    TelnetEvent::TerminalType(name) => terminal_type = Some(name),
-                                    TelnetEvent::Violation(what) => tracing::debug!(%peer, what, "telnet protocol violation"),
-                                }
-                            }
-                            codec.negotiation_count()
-                        }
-                        Filter::Raw(raw) => {
-                            let mut data = Vec::new();
-                            raw.receive(bytes, &mut data);
-                            decoder.decode(&data, &mut text);
-                            raw.negotiation_count()
-                        }
-                        Filter::Transparent => {
-                            decoder.decode(bytes, &mut text);
-                            0
-                        }
-                    };
-                    if let Some(wire) = wire.as_ref().filter(|w| w.dbg()) {
-                        let who = session.as_ref().and_then(|chat| world.nick(chat.user));
-                        let who = who.unwrap_or_else(|| peer.to_string());
-                        wire.debug(sizes.iter().map(|(cols, rows)| format!("terminal sz:  {cols}x{rows}  @{who}")).collect());
-                    }
-                    let Some(chat) = session.as_mut() else {
-                        reported_size = sizes.last().copied().or(reported_size);
-                        if let Filter::Telnet(codec) = &filter {
-                            wizard.set_hints(Hints::from_telnet(
-                                terminal_type.as_deref(),
-                                reported_size.is_some(),
-                                codec.we_echo(),
-                            ));
-                        }
-                        let mut finished = None;
-                        let mut quit = false;
-                        for action in wizard.feed(&text, negotiations) {
-                            match action {
-                                WizardAction::Send(bytes) => send_bytes(protocol, &bytes, &mut out),
-                                WizardAction::Quit(bytes) => {
-                                    send_bytes(protocol, &bytes, &mut out);
-                                    quit = true;
-                                }
-                                WizardAction::Finish(settings) => finished = Some(settings),
-                                WizardAction::Interrupted => {
-                                send_bytes(protocol, b"ok bye\r\n", &mut out);
-                                quit = true;
-                                if arrival.dev && peer.ip() == std::net::IpAddr::from([127, 0, 0, 1]) {
-                                    tracing::warn!(%peer, "CTRL-C in the wizard with --dev: shutting down");
-                                    world.request_shutdown(Duration::ZERO);
-                                }
-                            }
-                            WizardAction::KickAfter(delay) => {
-                                    tracing::info!(%peer, "telnet scanner, kicked after {delay:?}");
-                                    wizard_deadline = wizard_deadline.min(Instant::now() + delay);
-                                }
-                            }
-                        }
-                        if quit {
-                            if let Some(wire) = &wire {
-                                wire.sent(&out);
-                            }
-                            let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
-                            break End::LeftWizard;
-                        }
-                        wizard_done = finished;
-                        continue;
-                    };
-                    chat.push_output(&answers);
-                    for (cols, rows) in sizes {
-                        chat.window_size_reported(cols, rows);
-                    }
-                    if chat.handle_text(&text) == Flow::Quit {
-                        break End::Quit;
-                    }
-                    if let Some(settings) = &remembered {
-                        save_client(&world, &arrival, &address, chat, settings, &mut saved_record);
-                    }
-                    state.answer_input(chat, &mut out);
-                }
-                // While a frame is due anyway, more changes need no wake-up of their own: the
-                // world stores one permit, and the frame takes it (`take_stored_wake`). A client
-                // whose output is backed up still listens, to count the frames it misses.
-                () = state.wake.notified(), if !state.dirty || !room => {
-                    state.woken(session.is_some(), room, &frames_dropped);
-                }
-                text = next_broadcast(&mut wizard_broadcasts) => {
-                    // r0c's raw form, for a screen the wizard draws: no window to put it in.
-                    let raw = format!("\r\n [[ broadcast message ]]\r\n \x1b[31m{text}\x1b[0m\r\n");
-                    send_bytes(protocol, raw.as_bytes(), &mut out);
-                }
-                (cols, rows) = next_window_size(&mut sizes) => match session.as_mut() {
-                    Some(chat) => {
-                        chat.window_size_known(cols, rows);
-                        state.dirty = true;
-                    }
-                    None => reported_size = Some((cols, rows)),
-                },
-                () = timer.as_mut() => {
-                    let now = Instant::now();
-                    if session.is_none() && now >= wizard_deadline {
-                        break End::WizardTimeout;
-                    }
-                    if !heard_anything && now >= first_input_deadline {
-                        let line = format!(
-                            "\r\nr0c: nothing received for {} seconds; closing the connection\r\n",
-                            arrival.first_input_timeout.as_secs()
-                        );
-                        if let Some(wire) = &wire {
-                            wire.sent(line.as_bytes());
-                        }
-                        let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(line.as_bytes())).await;
-                        break End::SentNothing;
-                    }
-                    if !out.is_empty() && now >= stall_deadline {
-                        crate::metrics::client_dropped("stalled");
-                        break End::Stalled;
-                    }
-                    state.timer_fired(now, session.as_mut(), release_at, echo_cleanup_at, &world, &mut out);
-                    // A write that waited for its moment (pacing, slowmo) is tried again
-                    // by the write branch, now that `write_ready` is computed anew.
-                }
-                written = writer.write(&out[..write_len]), if write_len > 0 && write_ready => {
-                    match written {
-                        Ok(0) | Err(_) => break End::WriteError,
-                        Ok(n) => {
-                            if let Some(wire) = &wire {
-                                wire.sent(&out[..n]);
-                            }
-                            bytes_out.increment(n as u64);
-                            state.wrote(n, &mut out, session.as_mut(), slowmo);
-                        }
+            written = link.writer.write(&link.out[..write_len]), if write_len > 0 && write_ready => {
+                match written {
+                    Ok(0) | Err(_) => return End::WriteError,
+                    Ok(n) => {
+                        link.sent(n);
+                        state.wrote(n, &mut link.out, Some(&mut *chat), slowmo);
                     }
                 }
-                () = shutdown.cancelled() => break End::Shutdown,
             }
+            () = shutdown.cancelled() => return End::Shutdown,
         }
-    };
-    let Some(mut chat) = session else {
-        tracing::info!(%peer, reason = outcome.as_str(), "client left during the wizard");
-        return;
-    };
-    if outcome == End::Shutdown {
-        // Show what happened last (a /sd or /bc announcement) before the connection closes.
-        render_into(&mut chat, protocol, &mut out);
-    }
-    if matches!(outcome, End::Shutdown | End::Quit) {
-        // An orderly end gives the terminal its whole screen back for the user's shell.
-        encode_for_client(chat.farewell(), chat.charset(), protocol, &mut out);
-        if let Some(wire) = &wire {
-            wire.sent(&out);
-        }
-        let _ = tokio::time::timeout(FINAL_FLUSH, writer.write_all(&out)).await;
-    }
-    drop(clients_gauge);
-    let announce = !shutdown.is_cancelled();
-    in_world.leave(announce);
-    tracing::info!(%peer, reason = outcome.as_str(), "client disconnected");
-    if outcome == End::Quit {
-        let _ = writer.shutdown().await;
     }
 }
 
@@ -708,8 +661,8 @@ struct LoopState {
     output_moved: Instant,
     /// This is woken when something the client shows changed; nothing wakes it in the wizard.
     wake: Arc<tokio::sync::Notify>,
-    /// The connection's protocol, for encoding frames.
-    protocol: Protocol,
+    /// How output goes on the wire (the transport's [`Transport::frame`]).
+    frame: Frame,
 }
 
 impl LoopState {
@@ -734,7 +687,7 @@ impl LoopState {
             let cursor = chat.screen_cursor();
             let (echo, input_only) = chat.render_echo();
             let mut encoded = Vec::new();
-            encode_for_client(&echo, chat.charset(), self.protocol, &mut encoded);
+            encode_for_client(&echo, chat.charset(), self.frame, &mut encoded);
             if input_only {
                 pacer.queue_echo(out, &encoded, cursor);
             } else {
@@ -743,7 +696,7 @@ impl LoopState {
             self.dirty = true;
         } else {
             take_stored_wake(&self.wake);
-            render_into(chat, self.protocol, out);
+            render_into(chat, self.frame, out);
         }
         // What the frame just rendered left out for the store (typically the line the user
         // just sent) shows once committed, and the commit wakes this task
@@ -814,7 +767,7 @@ impl LoopState {
             take_stored_wake(&self.wake);
             self.next_frame = now + frame_interval(world.users_online());
             // Messages not yet on disk are not shown; their commit wakes this task.
-            render_into(chat, self.protocol, out);
+            render_into(chat, self.frame, out);
         }
     }
 
@@ -1009,14 +962,6 @@ fn save_client(
     }
 }
 
-/// Queues wizard bytes for the client, escaping IAC on the telnet port.
-fn send_bytes(protocol: Protocol, bytes: &[u8], out: &mut Vec<u8>) {
-    match protocol {
-        Protocol::Telnet => escape_iac(bytes, out),
-        Protocol::Raw | Protocol::Web => out.extend_from_slice(bytes),
-    }
-}
-
 /// The next moment the UTC clock's seconds are divisible by `seconds`.
 fn next_clock_tick(seconds: u64) -> Instant {
     let since_epoch = std::time::SystemTime::now()
@@ -1065,22 +1010,19 @@ fn take_stored_wake(wake: &tokio::sync::Notify) {
 }
 
 /// Renders a frame and appends it to `out`, encoded for the client.
-fn render_into(session: &mut Session, protocol: Protocol, out: &mut Vec<u8>) {
-    let frame = session.render();
-    encode_for_client(&frame, session.charset(), protocol, out);
+fn render_into(session: &mut Session, frame: Frame, out: &mut Vec<u8>) {
+    let text = session.render();
+    encode_for_client(&text, session.charset(), frame, out);
 }
 
-/// Appends `text` to `out` in the client's charset, telnet-escaped on the telnet port.
-fn encode_for_client(text: &str, charset: Charset, protocol: Protocol, out: &mut Vec<u8>) {
+/// Appends `text` to `out` in the client's charset, framed for the wire.
+fn encode_for_client(text: &str, charset: Charset, frame: Frame, out: &mut Vec<u8>) {
     if text.is_empty() {
         return;
     }
     let mut encoded = Vec::with_capacity(text.len());
     encode(charset, text, &mut encoded);
-    match protocol {
-        Protocol::Telnet => escape_iac(&encoded, out),
-        Protocol::Raw | Protocol::Web => out.extend_from_slice(&encoded),
-    }
+    frame(&encoded, out);
 }
 
 /// Reads the MOTD file, if one is configured; a missing or unreadable file shows nothing.

@@ -1,6 +1,7 @@
 //! What a terminal user does and sees, knowing nothing of the transport that carries it: the
 //! wizard, the line editor, windows, scrollback and the renderers, and the per-connection
-//! state machine that runs them ([`connection`]).
+//! state machine that runs them ([`connection`]) over whatever a front-end adapter makes of
+//! its bytes ([`transport`]). Nothing here imports `crate::front`.
 
 pub mod connection;
 pub mod flood;
@@ -10,8 +11,70 @@ pub mod settings;
 pub mod teletype;
 pub mod terminal;
 pub mod texts;
+pub mod transport;
 pub mod vt;
 pub mod wizard;
 
-pub use connection::{Arrival, MIN_FRAME_INTERVAL, Protocol, WindowSizes, serve, serve_web};
-pub(crate) use connection::{KERNEL_SEND_BUFFER, TLS_HANDSHAKE_TIMEOUT};
+pub use connection::{MIN_FRAME_INTERVAL, converse};
+pub use transport::{Input, Transport};
+
+/// Which kind of listener accepted the connection. To the session it is a name (of saved
+/// settings and metrics, and for the wizard's wrong-port hint); what its bytes mean is the
+/// business of the connection's [`Transport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The telnet listener.
+    Telnet,
+    /// The raw TCP ("netcat") listener.
+    Raw,
+    /// The browser terminal.
+    Web,
+}
+
+/// Where a connection came in, as the connection task needs to know it.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// The client's address.
+    pub peer: std::net::SocketAddr,
+    /// Which listener accepted it.
+    pub protocol: Protocol,
+    /// The listener speaks TLS.
+    pub tls: bool,
+    /// The port of the other plain listener (telnet ↔ raw), 0 if disabled: the wizard's
+    /// wrong-port hint names it.
+    pub sibling_port: u16,
+    /// The MOTD file appended to the welcome text.
+    pub motd: Option<std::path::PathBuf>,
+    /// How long the client may spend in the wizard (`--wizard-timeout`).
+    pub wizard_timeout: std::time::Duration,
+    /// How long a new connection may send nothing at all (`--first-input-timeout`).
+    pub first_input_timeout: std::time::Duration,
+    /// How long pending output may stay unread before the client is dropped
+    /// (`--stall-timeout`).
+    pub stall_timeout: std::time::Duration,
+    /// Flood control of what the user says.
+    pub flood: crate::session::flood::FloodLimits,
+    /// `--dev`: CTRL-C in the wizard from 127.0.0.1 shuts the server down.
+    pub dev: bool,
+    /// Relay addresses (`--proxy`): clients from there never reuse saved settings, since many
+    /// people share the address.
+    pub proxies: Vec<std::net::IpAddr>,
+    /// `--linemode`: telnet clients get r0c's alternative opening negotiation, which asks
+    /// them to buffer lines and echo locally.
+    pub linemode: bool,
+    /// Hexdumps, wire logs and `--dbg` lines, when any is on.
+    pub diag: Option<std::sync::Arc<crate::diag::Diag>>,
+}
+
+impl Arrival {
+    /// The listener's name in saved client settings, as r0c names its config files.
+    pub(crate) fn listener_name(&self) -> &'static str {
+        match (self.protocol, self.tls) {
+            (Protocol::Telnet, false) => "telnet",
+            (Protocol::Raw, false) => "netcat",
+            (Protocol::Telnet, true) => "tls-telnet",
+            (Protocol::Raw, true) => "tls-netcat",
+            (Protocol::Web, _) => "web",
+        }
+    }
+}
