@@ -78,3 +78,48 @@ impl Arrival {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every Rust source under `dir`, recursively.
+    fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        let entries = std::fs::read_dir(dir).expect("read the session sources");
+        for entry in entries {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                found.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn the_session_core_imports_no_front_end() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/session");
+        let mut files = Vec::new();
+        sources(&root, &mut files);
+        assert!(
+            files.len() > 10,
+            "the session's sources are found: {files:?}"
+        );
+        // Spelled in two halves, so this test does not find itself.
+        let paths = [concat!("crate::", "front"), concat!("r0c::", "front")];
+        let mut offending = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("read a session source");
+            for (number, line) in text.lines().enumerate() {
+                // Comments may name the front-ends; code may not use them.
+                let code = line.split("//").next().unwrap_or_default();
+                if paths.iter().any(|path| code.contains(path)) {
+                    offending.push(format!("{}:{}: {line}", file.display(), number + 1));
+                }
+            }
+        }
+        assert!(
+            offending.is_empty(),
+            "the session core uses a front-end:\n{}",
+            offending.join("\n")
+        );
+    }
+}
