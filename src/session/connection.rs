@@ -2,9 +2,9 @@
 //! [`Transport`].
 //!
 //! One task per client owns everything about it. [`converse`] runs the wizard phase
-//! ([`wizard_phase`], which returns the client's settings or how the connection ended), then
-//! the chat phase ([`chat_phase`], whose select arms are the named methods of [`LoopState`]),
-//! and ends with an [`End`]. The chat reads and writes in the same `select!` loop, renders a
+//! (`wizard_phase`, which returns the client's settings or how the connection ended), then
+//! the chat phase (`chat_phase`, whose select arms are the named methods of `LoopState`),
+//! and ends with an `End`. The chat reads and writes in the same `select!` loop, renders a
 //! frame only when its output has drained below a low watermark, and spaces frames caused by
 //! other people's messages at least [`MIN_FRAME_INTERVAL`] apart (further with thousands
 //! online), so a slow client skips straight to the newest screen and costs at most its own
