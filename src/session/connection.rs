@@ -1060,6 +1060,98 @@ mod tests {
         }
     }
 
+    /// A transport as small as one can be: bytes as they are, a terminal known without
+    /// asking, and one window size given before the session starts, as the web terminal and
+    /// the next issue's ssh channel give theirs.
+    struct Bare {
+        size: Option<(u16, u16)>,
+    }
+
+    impl Transport for Bare {
+        const KNOWN_TERMINAL: bool = true;
+
+        fn start(&mut self, _trace: bool, _out: &mut Vec<u8>) {}
+
+        fn receive(&mut self, bytes: &[u8], _out: &mut Vec<u8>, mut input: impl FnMut(Input<'_>)) {
+            input(Input::Data(bytes));
+        }
+
+        fn frame(bytes: &[u8], out: &mut Vec<u8>) {
+            out.extend_from_slice(bytes);
+        }
+
+        fn first_window_size(&mut self) -> Option<(u16, u16)> {
+            self.size.take()
+        }
+    }
+
+    fn test_world(dir: &std::path::Path) -> Arc<World> {
+        let store = Arc::new(crate::store::Store::open(&dir.join("r0c.db")).expect("store"));
+        let settings = crate::world::WorldSettings {
+            max_windows_per_user: crate::world::DEFAULT_MAX_WINDOWS_PER_USER,
+            max_channels: crate::world::DEFAULT_MAX_CHANNELS,
+            nick_salt: "lammo/".into(),
+            hist_rd: 100,
+            hist_mem: 1000,
+            hist_tsz: 100,
+            password: "pw".into(),
+            admin_requires_auth: false,
+            no_all: false,
+        };
+        Arc::new(World::new(settings, store, CancellationToken::new()))
+    }
+
+    /// Reads from `client` until `wanted` has arrived; everything read, or what came before
+    /// a timeout.
+    async fn read_until(client: &mut tokio::io::DuplexStream, wanted: &str) -> String {
+        let mut seen = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !String::from_utf8_lossy(&seen).contains(wanted) {
+            match tokio::time::timeout_at(deadline, client.read(&mut buffer)).await {
+                Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buffer[..n]),
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    }
+
+    #[tokio::test]
+    async fn the_core_serves_any_transport_from_the_chat_to_its_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = test_world(dir.path());
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let arrival = Arrival::for_tests(crate::session::Protocol::Web);
+        let task = tokio::spawn(converse(
+            server,
+            Bare {
+                size: Some((100, 30)),
+            },
+            arrival,
+            world.clone(),
+            CancellationToken::new(),
+        ));
+        // No wizard: the chat's screen comes first, laid out for the size the transport gave
+        // (the status bar on row 29 of 30, the input line on row 30).
+        let screen = read_until(&mut client, "retr0chat").await;
+        assert!(screen.contains("retr0chat"), "the welcome text: {screen:?}");
+        assert!(
+            !screen.contains("r0c configurator"),
+            "no wizard: {screen:?}"
+        );
+        assert!(
+            screen.contains("\x1b[29H") && screen.contains("\x1b[30H"),
+            "sized 100x30: {screen:?}"
+        );
+        assert_eq!(world.users_online(), 1);
+        client.write_all(b"/quit\r").await.expect("type");
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the connection ends")
+            .expect("the task does not panic");
+        assert_eq!(world.users_online(), 0);
+    }
+
     #[test]
     fn slowmo_chunks() {
         assert_eq!(slowmo_chunk(&[b'x'; 300]), 300);

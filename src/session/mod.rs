@@ -80,6 +80,29 @@ impl Arrival {
 }
 
 #[cfg(test)]
+impl Arrival {
+    /// A connection from a documentation address on `protocol`'s plain listener, with the
+    /// default limits and 30-second timeouts.
+    pub(crate) fn for_tests(protocol: Protocol) -> Arrival {
+        Arrival {
+            peer: std::net::SocketAddr::from(([192, 0, 2, 7], 4321)),
+            protocol,
+            tls: false,
+            sibling_port: 0,
+            motd: None,
+            wizard_timeout: std::time::Duration::from_secs(30),
+            first_input_timeout: std::time::Duration::from_secs(30),
+            stall_timeout: std::time::Duration::from_secs(30),
+            flood: crate::session::flood::FloodLimits::default(),
+            dev: false,
+            proxies: Vec::new(),
+            linemode: false,
+            diag: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     /// Every Rust source under `dir`, recursively.
     fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
