@@ -2,16 +2,16 @@
 //! endpoint that is one more client of the chat, and `/metrics`.
 //!
 //! Connections pass the same admission as every other listener (`front::listen`) before HTTP
-//! is spoken, then
-//! each runs in a task of its own (the optional TLS handshake, then hyper's HTTP/1.1), so the
-//! accept loop never waits on a client. Every stage has a time limit: a socket that stays
-//! silent, sends its request head slowly, idles between requests or upgrades and then says
-//! nothing never holds its place longer than the raw port's first-input timeout. A WebSocket session is the ordinary connection task
-//! ([`crate::session::converse`] with the `WebTerminal` adapter) reading and writing one end
-//! of an in-memory pipe, while a pump moves bytes between the other end and the WebSocket: binary frames carry terminal bytes,
-//! text frames carry JSON control messages (the window size). Backpressure is the same as for
-//! a TCP client: a browser that stops reading fills the pipe, then the session's bounded
-//! output, and is dropped after the stall timeout.
+//! is spoken, then each runs in a task of its own (the optional TLS handshake, then hyper's
+//! HTTP/1.1), so the accept loop never waits on a client. Every stage has a time limit: a
+//! socket that stays silent, sends its request head slowly, idles between requests or upgrades
+//! and then says nothing never holds its place longer than the raw port's first-input timeout.
+//! A WebSocket session is the ordinary connection task ([`crate::session::converse`] with the
+//! `WebTerminal` adapter) reading and writing one end of an in-memory pipe, while a pump moves
+//! bytes between the other end and the WebSocket: binary frames carry terminal bytes, text
+//! frames carry JSON control messages (the window size). Backpressure is the same as for a TCP
+//! client: a browser that stops reading fills the pipe, then the session's bounded output, and
+//! is dropped after the stall timeout.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -148,10 +148,10 @@ impl AsyncWrite for WebIo {
 ///
 /// Connections pass admission (`front::listen`, a refusal answered with an HTTP 503), then
 /// each is served by a task of its own: the TLS handshake within
-/// `front::listen::TLS_HANDSHAKE_TIMEOUT`, then HTTP/1.1 with
-/// hyper, every request head within [`HEADER_READ_TIMEOUT`] (an idle keep-alive connection
-/// waits for its next head under the same limit), and the whole connection, until its
-/// WebSocket has sent a first message, within the raw port's first-input timeout.
+/// `front::listen::TLS_HANDSHAKE_TIMEOUT`, then HTTP/1.1 with hyper, every request head within
+/// [`HEADER_READ_TIMEOUT`] (an idle keep-alive connection waits for its next head under the
+/// same limit), and the whole connection, until its WebSocket has sent a first message, within
+/// the raw port's first-input timeout.
 pub async fn run(listening: Listening) {
     let context = WebContext {
         world: listening.world.clone(),
