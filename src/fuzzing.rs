@@ -10,8 +10,9 @@ use crate::bridge::irc_proto::{IrcLine, MAX_LINE, command, decode_line, irc_to_r
 use crate::command::{Command, table};
 use crate::front::telnet::{RawFilter, TelnetCodec};
 use crate::session::saved::SavedClient;
+use crate::session::settings::ClientSettings;
 use crate::session::terminal::Session;
-use crate::session::wizard::{ClientSettings, Listener, Wizard, WizardAction};
+use crate::session::wizard::{Listener, Wizard, WizardAction};
 use crate::store::Store;
 use crate::term::charset::{Charset, Decoder, encode};
 use crate::term::keys::KeyDecoder;

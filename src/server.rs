@@ -1,24 +1,25 @@
-//! Listeners, the accept loops, periodic world work, and a clean shutdown.
+//! Starts the listeners, the world and its periodic work, and shuts down cleanly.
 //!
-//! Every accepted connection gets its own task ([`session::serve`]); the accept loop itself
-//! never waits on a client. Shutdown cancels one token: accept loops stop, client tasks end,
+//! Each bound listener is handed to the front-ends (`front::serve`), which accept, admit and
+//! serve its connections. Shutdown cancels one token: accept loops stop, client tasks end,
 //! and the store commits everything it was given before the process exits.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bridge::Bridge;
 use crate::config::{Config, PasswordSource};
 use crate::front::admission::{Admission, Limits};
+pub use crate::front::listen::ListenerKind;
+use crate::front::listen::Listening;
 use crate::front::tls::TlsSetup;
-use crate::session::{self, Protocol};
+use crate::session::Arrival;
 use crate::store::Store;
 use crate::world::{World, WorldSettings};
 
@@ -31,13 +32,8 @@ const CLOCK_TICK_SECONDS: i64 = 5;
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("failed to listen on {address} port {port}: {source}{hint}")]
-    Listen {
-        address: IpAddr,
-        port: u16,
-        source: std::io::Error,
-        hint: &'static str,
-    },
+    #[error(transparent)]
+    Listen(#[from] crate::front::listen::ListenError),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -54,85 +50,6 @@ pub enum StartError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-}
-
-/// One kind of listener: which protocol it speaks, and whether under TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListenerKind {
-    /// Plain telnet (`-pt`).
-    Telnet,
-    /// Plain raw TCP (`-pn`).
-    Raw,
-    /// Telnet under TLS (`-tpt`).
-    TlsTelnet,
-    /// Raw TCP under TLS (`-tpn`).
-    TlsRaw,
-    /// The web terminal over HTTP (`--web`).
-    Web,
-    /// The web terminal over HTTPS (`--web-tls`).
-    WebTls,
-}
-
-impl ListenerKind {
-    /// Every kind, in the order r0c reports them.
-    pub const ALL: [ListenerKind; 4] = [
-        ListenerKind::Telnet,
-        ListenerKind::Raw,
-        ListenerKind::TlsTelnet,
-        ListenerKind::TlsRaw,
-    ];
-
-    /// The web terminal's listeners.
-    pub const WEB: [ListenerKind; 2] = [ListenerKind::Web, ListenerKind::WebTls];
-
-    /// The protocol spoken once bytes flow.
-    pub fn protocol(self) -> Protocol {
-        match self {
-            ListenerKind::Telnet | ListenerKind::TlsTelnet => Protocol::Telnet,
-            ListenerKind::Raw | ListenerKind::TlsRaw => Protocol::Raw,
-            ListenerKind::Web | ListenerKind::WebTls => Protocol::Web,
-        }
-    }
-
-    /// Whether connections start with a TLS handshake.
-    pub fn is_tls(self) -> bool {
-        matches!(
-            self,
-            ListenerKind::TlsTelnet | ListenerKind::TlsRaw | ListenerKind::WebTls
-        )
-    }
-
-    /// The listener a client on the wrong one should use instead (same TLS-ness).
-    fn sibling(self) -> ListenerKind {
-        match self {
-            ListenerKind::Telnet => ListenerKind::Raw,
-            ListenerKind::Raw => ListenerKind::Telnet,
-            ListenerKind::TlsTelnet => ListenerKind::TlsRaw,
-            ListenerKind::TlsRaw => ListenerKind::TlsTelnet,
-            ListenerKind::Web | ListenerKind::WebTls => self,
-        }
-    }
-
-    /// The plain listener speaking the same protocol.
-    fn plain(self) -> ListenerKind {
-        match self.protocol() {
-            Protocol::Telnet => ListenerKind::Telnet,
-            Protocol::Raw => ListenerKind::Raw,
-            Protocol::Web => ListenerKind::Web,
-        }
-    }
-
-    /// How the startup report names it, as r0c does.
-    fn name(self) -> &'static str {
-        match self {
-            ListenerKind::Telnet => "Telnet",
-            ListenerKind::Raw => "NetCat",
-            ListenerKind::TlsTelnet => "TLS-Telnet",
-            ListenerKind::TlsRaw => "TLS-NetCat",
-            ListenerKind::Web => "Web",
-            ListenerKind::WebTls => "TLS-Web",
-        }
-    }
 }
 
 /// A bound server, ready to run.
@@ -210,7 +127,7 @@ impl Server {
         })?;
         let mut listeners = Vec::new();
         for (kind, address) in plan {
-            listeners.push((kind, listen(address)?));
+            listeners.push((kind, crate::front::listen::bind(address)?));
         }
         let shutdown = CancellationToken::new();
         let settings = WorldSettings {
@@ -330,42 +247,25 @@ impl Server {
         };
         let acceptor = self.tls.as_ref().map(|tls| tls.acceptor.clone());
         for (kind, listener) in self.listeners {
-            if kind.protocol() == Protocol::Web {
-                let context = crate::front::web::WebContext {
-                    world: self.world.clone(),
-                    arrival: arrival_for(
-                        &self.config,
-                        self.diag.as_ref(),
-                        kind,
-                        SocketAddr::from(([0, 0, 0, 0], 0)),
-                        0,
-                        0,
-                    ),
-                    metrics_public: self.config.metrics_public,
-                    shutdown: self.shutdown.clone(),
-                    tracker: tracker.clone(),
-                };
-                tracker.spawn(crate::front::web::run(
-                    listener,
-                    acceptor.clone().filter(|_| kind.is_tls()),
-                    self.admission.clone(),
-                    context,
-                ));
-                continue;
-            }
-            tracker.spawn(accept_loop(
+            let arrival = arrival_for(
+                &self.config,
+                self.diag.as_ref(),
+                kind,
+                SocketAddr::from(([0, 0, 0, 0], 0)),
+                port_of(kind.sibling()),
+            );
+            tracker.spawn(crate::front::serve(Listening {
                 listener,
                 kind,
-                port_of(kind.sibling()),
-                port_of(kind.plain()),
-                acceptor.clone().filter(|_| kind.is_tls()),
-                self.world.clone(),
-                self.admission.clone(),
-                self.config.clone(),
-                self.diag.clone(),
-                self.shutdown.clone(),
-                tracker.clone(),
-            ));
+                arrival,
+                plain_port: port_of(kind.plain()),
+                tls: acceptor.clone().filter(|_| kind.is_tls()),
+                admission: self.admission.clone(),
+                world: self.world.clone(),
+                shutdown: self.shutdown.clone(),
+                tracker: tracker.clone(),
+                metrics_public: self.config.metrics_public,
+            }));
         }
         tracker.spawn(clock(self.world.clone(), self.shutdown.clone()));
         // Posts wake nobody for a message not yet committed; this task wakes them once it is.
@@ -481,100 +381,6 @@ async fn tell_store_health(
     }
 }
 
-/// Binds one listening socket with SO_REUSEADDR; `::` also accepts IPv4 where the OS allows.
-fn listen(address: SocketAddr) -> Result<TcpListener, StartError> {
-    let error = |source: std::io::Error| StartError::Listen {
-        address: address.ip(),
-        port: address.port(),
-        hint: if address.port() < 1024 && address.port() != 0 {
-            " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-        } else {
-            ""
-        },
-        source,
-    };
-    let domain = socket2::Domain::for_address(address);
-    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
-        .map_err(error)?;
-    socket.set_reuse_address(true).map_err(error)?;
-    if address.is_ipv6() {
-        // Dual stack is a convenience: keep going where the OS refuses it.
-        let _ = socket.set_only_v6(false);
-    }
-    socket.bind(&address.into()).map_err(error)?;
-    socket.listen(1024).map_err(error)?;
-    socket.set_nonblocking(true).map_err(error)?;
-    TcpListener::from_std(socket.into()).map_err(error)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn accept_loop(
-    listener: TcpListener,
-    kind: ListenerKind,
-    sibling_port: u16,
-    plain_port: u16,
-    tls: Option<TlsAcceptor>,
-    world: Arc<World>,
-    admission: Arc<Admission>,
-    config: Config,
-    diag: Option<Arc<crate::diag::Diag>>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-) {
-    while let Some((stream, peer)) = accept_next(&listener, &shutdown).await {
-        // Decided before anything is allocated for the session: a refused client gets one
-        // line (plain listeners only; a TLS client could not read it) and the connection is
-        // closed.
-        let ticket = match admission.admit(peer.ip()) {
-            Ok(ticket) => ticket,
-            Err(refusal) => {
-                if !kind.is_tls() {
-                    let _ = stream.try_write(refusal.line().as_bytes());
-                }
-                crate::metrics::refused(refusal.reason());
-                tracing::info!(%peer, %refusal, "connection refused");
-                continue;
-            }
-        };
-        tracing::info!(%peer, listener = kind.name(), "connect");
-        let arrival = arrival_for(&config, diag.as_ref(), kind, peer, sibling_port, plain_port);
-        let (world, shutdown, tls) = (world.clone(), shutdown.clone(), tls.clone());
-        // The future is made inside the task: awaiting one made outside would keep two copies
-        // of it in the task, doubling every client's memory.
-        tracker.spawn(async move {
-            session::serve(stream, arrival, world, shutdown, tls).await;
-            drop(ticket);
-        });
-    }
-}
-
-/// The next accepted connection, or `None` once `shutdown` is cancelled. Accept errors (out
-/// of file descriptors and similar) never end the loop: it waits a little, longer each time
-/// in a row, instead of spinning.
-pub(crate) async fn accept_next(
-    listener: &TcpListener,
-    shutdown: &CancellationToken,
-) -> Option<(tokio::net::TcpStream, SocketAddr)> {
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = shutdown.cancelled() => return None,
-        };
-        match accepted {
-            Ok(accepted) => return Some(accepted),
-            Err(error) => {
-                tracing::warn!(%error, "accept failed");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = shutdown.cancelled() => return None,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-        }
-    }
-}
-
 /// What a connection task needs to know about where `peer` came in.
 fn arrival_for(
     config: &Config,
@@ -582,13 +388,11 @@ fn arrival_for(
     kind: ListenerKind,
     peer: SocketAddr,
     sibling_port: u16,
-    plain_port: u16,
-) -> session::Arrival {
-    session::Arrival {
+) -> Arrival {
+    Arrival {
         peer,
         protocol: kind.protocol(),
         tls: kind.is_tls(),
-        sibling_plain_port: plain_port,
         sibling_port,
         motd: config.motd.clone(),
         proxies: config.proxies.clone(),

@@ -1,16 +1,17 @@
 //! The web terminal: an HTTP listener (axum) serving one page with xterm.js, a WebSocket
 //! endpoint that is one more client of the chat, and `/metrics`.
 //!
-//! Connections pass the same admission as every other listener before HTTP is spoken, then
-//! each runs in a task of its own (the optional TLS handshake, then hyper's HTTP/1.1), so the
-//! accept loop never waits on a client. Every stage has a time limit: a socket that stays
-//! silent, sends its request head slowly, idles between requests or upgrades and then says
-//! nothing never holds its place longer than the raw port's first-input timeout. A WebSocket session is the ordinary connection task
-//! ([`session::serve_web`]) reading and writing one end of an in-memory pipe, while a pump
-//! moves bytes between the other end and the WebSocket: binary frames carry terminal bytes,
-//! text frames carry JSON control messages (the window size). Backpressure is the same as for
-//! a TCP client: a browser that stops reading fills the pipe, then the session's bounded
-//! output, and is dropped after the stall timeout.
+//! Connections pass the same admission as every other listener (`front::listen`) before HTTP
+//! is spoken, then each runs in a task of its own (the optional TLS handshake, then hyper's
+//! HTTP/1.1), so the accept loop never waits on a client. Every stage has a time limit: a
+//! socket that stays silent, sends its request head slowly, idles between requests or upgrades
+//! and then says nothing never holds its place longer than the raw port's first-input timeout.
+//! A WebSocket session is the ordinary connection task ([`crate::session::converse`] with the
+//! `WebTerminal` adapter) reading and writing one end of an in-memory pipe, while a pump moves
+//! bytes between the other end and the WebSocket: binary frames carry terminal bytes, text
+//! frames carry JSON control messages (the window size). Backpressure is the same as for a TCP
+//! client: a browser that stops reading fills the pipe, then the session's bounded output, and
+//! is dropped after the stall timeout.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -31,15 +32,15 @@ use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::front::admission::{Admission, Refusal, Ticket};
-use crate::session::{self, Arrival, KERNEL_SEND_BUFFER, TLS_HANDSHAKE_TIMEOUT};
+use crate::front::listen::{Admitted, Answer, Listening, accept_web_tls, admit_next};
+use crate::session::{Arrival, Input, Transport};
 use crate::world::World;
 
 /// The page and its assets, embedded so that the binary is all an operator installs.
@@ -143,61 +144,55 @@ impl AsyncWrite for WebIo {
     }
 }
 
-/// Serves the web terminal on `listener` until shutdown; `tls` makes it HTTPS.
+/// Serves the web terminal on its listener until shutdown; a TLS acceptor makes it HTTPS.
 ///
-/// Connections pass admission, then each is served by a task of its own: the TLS handshake
-/// within [`TLS_HANDSHAKE_TIMEOUT`], then HTTP/1.1 with hyper, every request head within
+/// Connections pass admission (`front::listen`, a refusal answered with an HTTP 503), then
+/// each is served by a task of its own: the TLS handshake within
+/// `front::listen::TLS_HANDSHAKE_TIMEOUT`, then HTTP/1.1 with hyper, every request head within
 /// [`HEADER_READ_TIMEOUT`] (an idle keep-alive connection waits for its next head under the
-/// same limit), and the whole connection, until its WebSocket has sent a first message,
-/// within the raw port's first-input timeout.
-pub async fn run(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    admission: Arc<Admission>,
-    context: WebContext,
-) {
+/// same limit), and the whole connection, until its WebSocket has sent a first message, within
+/// the raw port's first-input timeout.
+pub async fn run(listening: Listening) {
+    let context = WebContext {
+        world: listening.world.clone(),
+        arrival: listening.arrival.clone(),
+        metrics_public: listening.metrics_public,
+        shutdown: listening.shutdown.clone(),
+        tracker: listening.tracker.clone(),
+    };
     let limits = ConnectionLimits::new(context.arrival.first_input_timeout);
-    let shutdown = context.shutdown.clone();
-    let tracker = context.tracker.clone();
+    let (shutdown, tracker, admission) = (
+        listening.shutdown.clone(),
+        listening.tracker.clone(),
+        listening.admission.clone(),
+    );
     let app = router(context);
-    while let Some((stream, peer)) = crate::server::accept_next(&listener, &shutdown).await {
-        let arrived = Instant::now();
-        // A loopback connection is counted against --conn-rate only once it asks for more
-        // than /metrics, so that a local Prometheus scraping every 15 s is not refused; the
-        // caps on open connections apply to it all the same. This matters only when the
-        // operator took loopback out of --limit-exempt: exempt addresses owe no rate at all.
-        let deferred = is_loopback(peer.ip()) && !admission.is_exempt(peer.ip());
-        let rate = deferred.then(|| {
+    // A loopback connection is counted against --conn-rate only once it asks for more than
+    // /metrics, so that a local Prometheus scraping every 15 s is not refused; the caps on
+    // open connections apply to it all the same. This matters only when the operator took
+    // loopback out of --limit-exempt: exempt addresses owe no rate at all.
+    let deferred =
+        |address: std::net::IpAddr| is_loopback(address) && !admission.is_exempt(address);
+    let answer = if listening.tls.is_some() {
+        Answer::Close
+    } else {
+        Answer::Http
+    };
+    while let Some(admitted) = admit_next(&listening, answer, Some("web"), deferred).await {
+        let Admitted {
+            stream,
+            peer,
+            ticket,
+            arrived,
+        } = admitted;
+        let rate = deferred(peer.ip()).then(|| {
             Arc::new(DeferredRate {
                 admission: admission.clone(),
                 address: peer.ip(),
                 charged: AtomicBool::new(false),
             })
         });
-        let admitted = match rate {
-            Some(_) => admission.admit_uncharged(peer.ip()),
-            None => admission.admit(peer.ip()),
-        };
-        let ticket = match admitted {
-            Ok(ticket) => ticket,
-            Err(refusal) => {
-                if tls.is_none() {
-                    refuse(stream, refusal, &tracker);
-                }
-                crate::metrics::refused(refusal.reason());
-                tracing::info!(%peer, %refusal, listener = "web", "connection refused");
-                continue;
-            }
-        };
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
-        }
-        // As for the other clients: what a browser has not read stays bounded in the kernel.
-        if let Err(error) = socket2::SockRef::from(&stream).set_send_buffer_size(KERNEL_SEND_BUFFER)
-        {
-            tracing::debug!(%peer, %error, "could not set SO_SNDBUF");
-        }
-        let (tls, app, shutdown) = (tls.clone(), app.clone(), shutdown.clone());
+        let (tls, app, shutdown) = (listening.tls.clone(), app.clone(), shutdown.clone());
         let first_word_by = arrived + limits.first_input;
         let connection = Connection {
             peer,
@@ -210,19 +205,9 @@ pub async fn run(
             let stream = match tls {
                 None => WebStream::Plain(stream),
                 Some(acceptor) => {
-                    // A silent TLS client is a silent socket too: the first-input deadline
-                    // applies when it is the nearer one.
-                    let by = first_word_by.min(arrived + TLS_HANDSHAKE_TIMEOUT);
-                    match tokio::time::timeout_at(by, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => WebStream::Tls(Box::new(stream)),
-                        Ok(Err(error)) => {
-                            tracing::info!(%peer, %error, "web TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::info!(%peer, "web TLS handshake timed out");
-                            return;
-                        }
+                    match accept_web_tls(stream, acceptor, peer, arrived, first_word_by).await {
+                        Some(stream) => WebStream::Tls(Box::new(stream)),
+                        None => return,
                     }
                 }
             };
@@ -359,46 +344,6 @@ fn rate_refusal(refusal: &Refusal) -> Response {
         format!("r0c: {refusal}\n"),
     )
         .into_response()
-}
-
-/// Refusals being answered right now; beyond [`MAX_REFUSING`], refused connections are
-/// closed without an answer, so a flood of them costs nothing.
-static REFUSING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-const MAX_REFUSING: usize = 64;
-/// How long a refused connection is given to send its request and read the answer.
-const REFUSAL_TIME: Duration = Duration::from_millis(500);
-
-/// Answers a refused connection in HTTP. The request is read first: closing a socket with
-/// unread input resets the connection, and the browser would lose the answer.
-fn refuse(mut stream: TcpStream, refusal: Refusal, tracker: &TaskTracker) {
-    if REFUSING.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
-        REFUSING.fetch_sub(1, Ordering::AcqRel);
-        return;
-    }
-    tracker.spawn(async move {
-        let answer = http_refusal(&refusal);
-        let _ = tokio::time::timeout(REFUSAL_TIME, async {
-            let mut request = [0u8; 2048];
-            let _ = stream.read(&mut request).await;
-            stream.write_all(answer.as_bytes()).await?;
-            stream.shutdown().await?;
-            // Wait for the client to close its side, so nothing it still sends resets it.
-            while stream.read(&mut request).await? > 0 {}
-            Ok::<(), std::io::Error>(())
-        })
-        .await;
-        REFUSING.fetch_sub(1, Ordering::AcqRel);
-    });
-}
-
-/// The answer of a refused connection, as HTTP so that a browser shows it.
-fn http_refusal(refusal: &Refusal) -> String {
-    let body = format!("r0c: {refusal}\n");
-    format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
-         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
 }
 
 /// The routes: the page, its assets, the WebSocket and the metrics.
@@ -591,15 +536,58 @@ async fn session(
     };
     tracing::info!(%peer, listener = "web", "connected");
     tokio::join!(
-        session::serve_web(
+        Box::pin(crate::session::converse(
             session_end,
+            WebTerminal { sizes: Some(sizes) },
             arrival,
             context.world.clone(),
             context.shutdown.clone(),
-            sizes
-        ),
+        )),
         pump(socket, pump_end, size_sender, peer, first_word_by),
     );
+}
+
+/// The web terminal's adapter for the session core, on the session's end of the pipe: the
+/// pump already took the terminal bytes out of their WebSocket frames, so they pass as they
+/// are, and window sizes come from the page's control messages through a `watch` channel.
+/// The page is xterm.js, a UTF-8 VT100 terminal, so the wizard has nothing to ask, and the
+/// pump closes a WebSocket that sends nothing in time.
+struct WebTerminal {
+    /// The newest window size the page reported; `None` once the pump is gone.
+    sizes: Option<watch::Receiver<Option<(u16, u16)>>>,
+}
+
+impl Transport for WebTerminal {
+    const KNOWN_TERMINAL: bool = true;
+    const WATCHES_FIRST_INPUT: bool = true;
+
+    fn start(&mut self, _trace: bool, _out: &mut Vec<u8>) {}
+
+    fn receive(&mut self, bytes: &[u8], _out: &mut Vec<u8>, mut input: impl FnMut(Input<'_>)) {
+        input(Input::Data(bytes));
+    }
+
+    fn frame(bytes: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(bytes);
+    }
+
+    fn first_window_size(&mut self) -> Option<(u16, u16)> {
+        self.sizes
+            .as_mut()
+            .and_then(|sizes| *sizes.borrow_and_update())
+    }
+
+    async fn window_size(&mut self) -> (u16, u16) {
+        if let Some(receiver) = &mut self.sizes {
+            while receiver.changed().await.is_ok() {
+                if let Some(size) = *receiver.borrow_and_update() {
+                    return size;
+                }
+            }
+            self.sizes = None;
+        }
+        std::future::pending().await
+    }
 }
 
 /// Moves terminal bytes between the WebSocket and the session's pipe, and window sizes from

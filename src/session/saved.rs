@@ -1,7 +1,7 @@
 //! What the wizard learned about a client, saved per listener and address in r0c's one-line
 //! config format, so a returning client only confirms its settings.
 
-use crate::session::wizard::ClientSettings;
+use crate::session::settings::ClientSettings;
 use crate::term::charset::Charset;
 use crate::world::Prefs;
 

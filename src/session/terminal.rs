@@ -330,7 +330,7 @@ impl Session {
     }
 
     /// Applies what the first-connect wizard found: charset, screen mode, local echo.
-    pub fn configure(&mut self, settings: &crate::session::wizard::ClientSettings) {
+    pub fn configure(&mut self, settings: &crate::session::settings::ClientSettings) {
         self.charset = settings.charset;
         self.local_echo = settings.echo;
         self.linemode = settings.linemode;
@@ -1163,7 +1163,7 @@ mod tests {
         let world = world(dir.path());
         let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
         let mut session = Session::new(user, world.clone());
-        session.configure(&crate::session::wizard::ClientSettings {
+        session.configure(&crate::session::settings::ClientSettings {
             vt100: false,
             ..Default::default()
         });
@@ -1184,7 +1184,7 @@ mod tests {
         let world = world(dir.path());
         let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
         let mut session = Session::new(user, world.clone());
-        session.configure(&crate::session::wizard::ClientSettings {
+        session.configure(&crate::session::settings::ClientSettings {
             linemode: true,
             echo: true,
             ..Default::default()
