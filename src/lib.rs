@@ -18,6 +18,7 @@ pub mod front;
 pub mod fuzzing;
 pub mod log_limit;
 pub mod metrics;
+pub mod migrate;
 pub mod panic_log;
 pub mod server;
 pub mod session;
