@@ -3,9 +3,9 @@
 
 use crate::command::{Command, Usage, help, table};
 use crate::term::layout::ScrollStep;
+use crate::text::channel::normalize_channel_name;
+use crate::text::nick::{NickCheck, check_nick};
 use crate::world::Goto;
-use crate::world::nick::{NickCheck, check_nick};
-use crate::world::normalize_channel_name;
 
 /// Where `/g` jumps to, as typed: a time of day alone means today, which only [`apply`]
 /// knows, since parsing reads no clock.

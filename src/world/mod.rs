@@ -4,7 +4,8 @@
 //! wakes the users whose screens are affected and returns. Nothing awaits while holding the lock.
 //! Clients then pull what they display with [`World::view`] and render at their own pace.
 
-pub mod nick;
+// The nick rules live with the other text rules, below the world; re-exported under their old path.
+pub use crate::text::nick;
 mod text_rules;
 
 use std::collections::{HashMap, VecDeque};
