@@ -9,6 +9,7 @@
 //! of the log; `fuzzing`
 //! holds the entry points of the fuzz targets in `fuzz/`.
 
+pub mod address;
 pub mod bridge;
 pub mod command;
 pub mod config;

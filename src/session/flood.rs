@@ -15,47 +15,7 @@ use std::time::{Duration, Instant};
 /// How many messages wait while the user is being slowed down.
 pub const MAX_HELD: usize = 3;
 
-/// The limits (`--msg-rate`, `--no-flood-limit`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FloodLimits {
-    /// Messages that may be sent at once.
-    pub burst: f64,
-    /// Messages per second after the burst.
-    pub per_second: f64,
-    /// Bytes that may be sent at once.
-    pub burst_bytes: f64,
-    /// Bytes per second after the burst.
-    pub bytes_per_second: f64,
-    /// Lines that may be sent at once (a paste of many lines draws on this).
-    pub burst_lines: f64,
-    /// Lines per second after the burst.
-    pub lines_per_second: f64,
-    /// Units of [`CommandBudget`] that may be spent at once.
-    pub command_burst: f64,
-    /// Units of [`CommandBudget`] coming back per second.
-    pub command_per_second: f64,
-    /// How long a user who kept flooding after the warning is muted.
-    pub mute: Duration,
-    /// Off: everything is sent at once (load tests).
-    pub enabled: bool,
-}
-
-impl Default for FloodLimits {
-    fn default() -> FloodLimits {
-        FloodLimits {
-            burst: 8.0,
-            per_second: 1.0,
-            burst_bytes: 16384.0,
-            bytes_per_second: 2048.0,
-            burst_lines: 60.0,
-            lines_per_second: 2.0,
-            command_burst: 64.0,
-            command_per_second: 1.0,
-            mute: Duration::from_secs(60),
-            enabled: true,
-        }
-    }
-}
+pub use crate::config::FloodLimits;
 
 /// What became of an offered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
