@@ -173,10 +173,8 @@ impl Host {
 }
 
 /// Whether the process runs as root (effective uid 0).
-#[allow(unsafe_code)]
 fn running_as_root() -> bool {
-    // SAFETY: geteuid takes no arguments, touches no memory of ours and always succeeds.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// Parses a command line (program name first, as `std::env::args_os()` yields it).
