@@ -2,10 +2,10 @@
 //! parsed into raw arguments, completed by the TOML config file (`file`), then resolved
 //! once into the validated [`Config`] the rest of the program uses.
 //!
-//! The steps live in one file each: [`flags`] declares the raw flags (clap's `RawArgs`, their
-//! defaults and help), [`r0c_compat`] rewrites r0c's spellings (single-dash long flags, the
-//! positional form, r0c's flags without effect), [`resolved`] turns the raw flags into the
-//! validated [`Config`], [`irc`] reads the IRC bridge's `--ircn`/`--ircb` specs, and `file` adds
+//! The steps live in one file each: `flags` declares the raw flags (clap's `RawArgs`, their
+//! defaults and help), `r0c_compat` rewrites r0c's spellings (single-dash long flags, the
+//! positional form, r0c's flags without effect), `resolved` turns the raw flags into the
+//! validated [`Config`], `irc` reads the IRC bridge's `--ircn`/`--ircb` specs, and `file` adds
 //! the config file's flags. A leaf: nothing here imports another module of the server.
 
 use std::ffi::OsString;
