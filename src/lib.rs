@@ -6,9 +6,11 @@
 //! shared [`world`] through its methods and renders what it shows; the world persists history through [`store`]. [`text`] holds the
 //! rules for user text that every path shares. [`bridge`] links channels with IRC; [`metrics`]
 //! counts what operators watch; [`diag`] is r0c's wire debugging (hexdumps, wire logs); [`panic_log`] is the panic hook that keeps client input out
-//! of the log; `fuzzing`
+//! of the log; [`migrate`] is `r0c import`/`export`; [`address`] (CIDR blocks, address keys) and
+//! [`rate`] (the token bucket) are leaves like [`text`]; `fuzzing`
 //! holds the entry points of the fuzz targets in `fuzz/`.
 
+pub mod address;
 pub mod bridge;
 pub mod command;
 pub mod config;
@@ -18,7 +20,9 @@ pub mod front;
 pub mod fuzzing;
 pub mod log_limit;
 pub mod metrics;
+pub mod migrate;
 pub mod panic_log;
+pub mod rate;
 pub mod server;
 pub mod session;
 pub mod store;

@@ -5,8 +5,8 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use r0c::config::{ConfigError, Invocation, PasswordSource, parse_args};
+use r0c::migrate::{Migration, MigrationError};
 use r0c::server::{Server, raise_file_limit};
-use r0c::store::import::{Migration, MigrationError};
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();

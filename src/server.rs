@@ -491,7 +491,8 @@ const TRIM_EVERY_TICKS: u64 = 12;
 
 /// Gives memory that was freed (closed channels, departed clients) back to the OS. glibc's
 /// allocator keeps freed pages otherwise, so the process would stay at its peak size after a
-/// busy hour.
+/// busy hour. The one `unsafe` block of the server: `malloc_trim` is a glibc extension that
+/// no safe wrapper (rustix included) offers.
 #[allow(unsafe_code)]
 fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -506,15 +507,13 @@ fn release_free_memory() {
 /// lower, or raising it is refused), the report says "bump failed" with the real limit, as
 /// r0c does, and the connection cap follows the real limit (see [`connection_cap`]).
 pub fn raise_file_limit(wanted: u64) -> String {
-    let Some((soft, hard)) = file_limit() else {
-        return "unknown (check ulimit)".into();
-    };
+    let (soft, hard) = file_limit();
     if wanted == 0 || wanted <= soft {
         return format!("{soft} (os-default)");
     }
     let target = wanted.min(hard);
     let raised = target > soft && set_file_limit(target, hard);
-    let in_force = file_limit().map_or(soft, |(soft, _)| soft);
+    let (in_force, _) = file_limit();
     if raised && in_force >= wanted {
         format!("{in_force} due to -nc")
     } else {
@@ -528,34 +527,32 @@ const RESERVED_FILES: u64 = 64;
 /// The most connections at once: `-nc` when given and the open-files limit reaches it, else
 /// what the limit allows (a larger `-nc` than the limit would only turn into accept errors).
 pub fn connection_cap(max_clients: u64) -> usize {
-    let limit = file_limit().map(|(soft, _)| soft);
-    let cap = match limit {
-        _ if max_clients > 0 && limit.is_none_or(|soft| soft >= max_clients) => max_clients,
-        Some(soft) => soft.saturating_sub(RESERVED_FILES).max(RESERVED_FILES),
-        None => 1024,
+    let (soft, _) = file_limit();
+    let cap = if max_clients > 0 && soft >= max_clients {
+        max_clients
+    } else {
+        soft.saturating_sub(RESERVED_FILES).max(RESERVED_FILES)
     };
     usize::try_from(cap).unwrap_or(usize::MAX)
 }
 
-#[allow(unsafe_code)]
-fn file_limit() -> Option<(u64, u64)> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes into the struct we pass, which lives for the whole call.
-    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    (status == 0).then_some((limit.rlim_cur, limit.rlim_max))
+/// The open-file limit as (soft, hard); "unlimited" reads as `u64::MAX`, as libc's
+/// `RLIM_INFINITY` does.
+fn file_limit() -> (u64, u64) {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    (
+        limit.current.unwrap_or(u64::MAX),
+        limit.maximum.unwrap_or(u64::MAX),
+    )
 }
 
-#[allow(unsafe_code)]
+/// Sets the open-file limit; false when the OS refuses.
 fn set_file_limit(soft: u64, hard: u64) -> bool {
-    let limit = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
+    let limit = rustix::process::Rlimit {
+        current: Some(soft),
+        maximum: Some(hard),
     };
-    // SAFETY: setrlimit only reads the struct we pass, which lives for the whole call.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 }
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).is_ok()
 }
 
 #[cfg(test)]

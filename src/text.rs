@@ -9,7 +9,10 @@
 //! - `\x02` (CTRL-B): toggle bold;
 //! - `\x0F` (CTRL-O): reset all formatting.
 
-use crate::term::width::char_width;
+use unicode_width::UnicodeWidthChar;
+
+pub mod channel;
+pub mod nick;
 
 /// Starts a colour token: CTRL-K.
 const COLOR: char = '\x0B';
@@ -94,7 +97,9 @@ pub fn sanitize_message(input: &str) -> String {
                 continue;
             }
             c if is_removed(c) => continue,
-            c if char_width(c) == 0 => {
+            // The zero-width test of `term::width::char_width`, spelled out: `text` sits below
+            // `term` (whose renderer reads these tokens), so it does not import it.
+            c if c.width().unwrap_or(0) == 0 => {
                 if marks_on_base < MAX_MARKS_PER_BASE {
                     out.push(c);
                     marks_on_base += 1;

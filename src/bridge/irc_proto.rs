@@ -1,9 +1,8 @@
 //! IRC protocol pieces for the bridge, sans-IO: parsing lines, building the ones we send,
-//! converting colour codes between mIRC and r0c, CTCP, and the send-rate token bucket.
+//! converting colour codes between mIRC and r0c, and CTCP (the send rate is a
+//! [`crate::rate::TokenBucket`]).
 //!
 //! Nothing here does I/O or fails on input: a line that is not IRC parses to `None`.
-
-use std::time::Duration;
 
 /// The most bytes of one IRC line we send (RFC 1459: 512 including CR LF).
 pub const MAX_LINE: usize = 510;
@@ -216,46 +215,6 @@ pub fn r0c_to_irc(text: &str) -> String {
         }
     }
     out
-}
-
-/// The `--i-rate` token bucket: `burst` sends at once, then one every `interval`.
-#[derive(Debug, Clone)]
-pub struct RateLimit {
-    burst: f64,
-    interval: Duration,
-    tokens: f64,
-    /// The moment `tokens` was last brought up to date.
-    updated: Duration,
-}
-
-impl RateLimit {
-    /// A full bucket at time `now` (any monotonic clock, as a duration since its start).
-    pub fn new(burst: f64, interval: Duration, now: Duration) -> RateLimit {
-        RateLimit {
-            burst: burst.max(1.0),
-            interval,
-            tokens: burst.max(1.0),
-            updated: now,
-        }
-    }
-
-    /// Takes a token if there is one at `now`; otherwise says how long until there is.
-    pub fn try_send(&mut self, now: Duration) -> Result<(), Duration> {
-        let elapsed = now.saturating_sub(self.updated);
-        self.updated = now;
-        if !self.interval.is_zero() {
-            self.tokens =
-                (self.tokens + elapsed.as_secs_f64() / self.interval.as_secs_f64()).min(self.burst);
-        } else {
-            self.tokens = self.burst;
-        }
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(self.interval.mul_f64(1.0 - self.tokens))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -24,8 +24,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, IrcLink, IrcNetwork};
 use crate::log_limit::{LogLimit, Verdict};
+use crate::rate::TokenBucket;
 use crate::world::{AUTHOR_ACTION, Message, Origin, World};
-use irc_proto::{RateLimit, irc_to_r0c, r0c_to_irc};
+use irc_proto::{irc_to_r0c, r0c_to_irc};
 use session::{Event, Session, chat_lines};
 pub use transport::IrcTlsError;
 
@@ -129,7 +130,7 @@ impl Bridge {
                 wake,
                 tls: tls.clone().filter(|_| network.tls),
                 session,
-                limiter: RateLimit::new(config.irc_rate.0, interval, Duration::ZERO),
+                limiter: TokenBucket::per_interval(config.irc_rate.0, interval, Instant::now()),
                 pending: VecDeque::new(),
                 epoch: Instant::now(),
                 debug: config.dbg_irc,
@@ -164,7 +165,7 @@ struct NetworkTask {
     tls: Option<TlsConnector>,
     session: Session,
     /// `--i-rate`: every line but registration and PONG waits for it.
-    limiter: RateLimit,
+    limiter: TokenBucket,
     /// PRIVMSG lines of a message already taken from the world, not yet sent.
     pending: VecDeque<String>,
     /// The session's clock starts here.
@@ -384,7 +385,7 @@ impl NetworkTask {
                     None => return Ok(None),
                 },
             };
-            if let Err(wait) = self.limiter.try_send(self.now()) {
+            if let Err(wait) = self.limiter.try_take(1.0, Instant::now()) {
                 return Ok(Some(wait));
             }
             self.write(writer, &line).await?;

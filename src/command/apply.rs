@@ -2,10 +2,30 @@
 //! changes only through [`World`] methods; what concerns the connection comes back as
 //! [`Effect`]s for the session.
 
-use crate::command::parse::GOTO_USAGE;
-use crate::command::{Command, Effect, Outgoing, Usage, help};
+use crate::command::parse::{GOTO_USAGE, utc};
+use crate::command::{Command, Effect, GotoArg, Outgoing, Usage, help};
 use crate::term::layout::ScrollStep;
-use crate::world::{AUTHOR_ERROR, AUTHOR_INFO, AUTHOR_SYSTEM, AuthOutcome, Prefs, UserId, World};
+use crate::world::{
+    AUTHOR_ERROR, AUTHOR_INFO, AUTHOR_SYSTEM, AuthOutcome, Goto, Prefs, UserId, World,
+};
+
+impl GotoArg {
+    /// The target in the world's terms, with "today" taken from `now`; `None` if that
+    /// moment does not exist. Here rather than in the parser, which knows nothing of the
+    /// world (and reads no clock).
+    pub fn resolve(self, now: jiff::Timestamp) -> Option<Goto> {
+        match self {
+            GotoArg::Index(index) => Some(Goto::Index(index)),
+            GotoArg::Percent(percent) => Some(Goto::Percent(percent)),
+            GotoArg::Time(micros) => Some(Goto::Time(micros)),
+            GotoArg::TodayAt(time) => utc(jiff::tz::TimeZone::UTC
+                .to_datetime(now)
+                .date()
+                .to_datetime(time))
+            .map(Goto::Time),
+        }
+    }
+}
 
 /// Carries out `command` for `user`. Feedback lands in the status window, with a one-line
 /// notice where the user is (see [`World::tell`]); the returned effects are the session's to

@@ -3,9 +3,8 @@
 
 use crate::command::{Command, Usage, help, table};
 use crate::term::layout::ScrollStep;
-use crate::world::Goto;
-use crate::world::nick::{NickCheck, check_nick};
-use crate::world::normalize_channel_name;
+use crate::text::channel::normalize_channel_name;
+use crate::text::nick::{NickCheck, check_nick};
 
 /// Where `/g` jumps to, as typed: a time of day alone means today, which only [`apply`]
 /// knows, since parsing reads no clock.
@@ -13,24 +12,14 @@ use crate::world::normalize_channel_name;
 /// [`apply`]: crate::command::apply
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum GotoArg {
-    /// A position, a percentage or a moment.
-    At(Goto),
+    /// The message at this position among those in memory (0 = oldest).
+    Index(usize),
+    /// This far into the messages in memory, in percent.
+    Percent(f64),
+    /// A moment (microseconds since the epoch, UTC).
+    Time(i64),
     /// A time of day (UTC), today.
     TodayAt(jiff::civil::Time),
-}
-
-impl GotoArg {
-    /// The target, with "today" taken from `now`; `None` if that moment does not exist.
-    pub fn resolve(self, now: jiff::Timestamp) -> Option<Goto> {
-        match self {
-            GotoArg::At(goto) => Some(goto),
-            GotoArg::TodayAt(time) => utc(jiff::tz::TimeZone::UTC
-                .to_datetime(now)
-                .date()
-                .to_datetime(time))
-            .map(Goto::Time),
-        }
-    }
 }
 
 impl Command {
@@ -232,7 +221,7 @@ pub(crate) fn parse_scroll_step(arg: &str) -> Result<ScrollStep, &'static str> {
 }
 
 /// A civil date and time in UTC, as microseconds since the epoch.
-fn utc(datetime: jiff::civil::DateTime) -> Option<i64> {
+pub(super) fn utc(datetime: jiff::civil::DateTime) -> Option<i64> {
     jiff::tz::TimeZone::UTC
         .to_timestamp(datetime)
         .ok()
@@ -244,14 +233,14 @@ pub(crate) fn parse_goto(arg: &str) -> Option<GotoArg> {
     use jiff::civil::{Date, Time};
     let arg = arg.trim();
     if arg.bytes().all(|b| b.is_ascii_digit()) {
-        return arg.parse().ok().map(|i| GotoArg::At(Goto::Index(i)));
+        return arg.parse().ok().map(GotoArg::Index);
     }
     if let Some(percent) = arg.strip_suffix('%') {
         return percent
             .parse::<f64>()
             .ok()
             .filter(|p| p.is_finite() && *p >= 0.0)
-            .map(|p| GotoArg::At(Goto::Percent(p)));
+            .map(GotoArg::Percent);
     }
     let time_of = |text: &str| Time::strptime("%H:%M", text).ok();
     let date_of = |text: &str| Date::strptime("%Y-%m-%d", text).ok();
@@ -263,12 +252,13 @@ pub(crate) fn parse_goto(arg: &str) -> Option<GotoArg> {
             (None, None) => return None,
         },
     };
-    utc(datetime).map(|t| GotoArg::At(Goto::Time(t)))
+    utc(datetime).map(GotoArg::Time)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::Goto;
 
     fn ok(line: &str) -> Command {
         match Command::parse(line) {
@@ -326,7 +316,7 @@ mod tests {
             ("/l", C::Latest),
             ("/latest", C::Latest),
             ("/g", C::Goto(None)),
-            ("/goto 3172", C::Goto(Some(GotoArg::At(Goto::Index(3172))))),
+            ("/goto 3172", C::Goto(Some(GotoArg::Index(3172)))),
             ("/a", C::Activity),
             ("/v", C::ToggleView),
             ("/view", C::ToggleView),

@@ -1,6 +1,12 @@
 //! Tests for the command line: each case is a command line and the expected outcome as
 //! text, which lists only the fields that differ from r0c's defaults.
 
+use std::net::IpAddr;
+
+use clap::CommandFactory;
+
+use super::flags::DEFAULT_WEB_PORT;
+use super::r0c_compat::SINGLE_DASH_LONG;
 use super::*;
 
 /// Where a case runs: who we are and which files the app dir holds.

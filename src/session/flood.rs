@@ -10,52 +10,14 @@
 //! draw on a budget of their own ([`CommandBudget`]), charged by what each cost others.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use crate::rate::TokenBucket;
 
 /// How many messages wait while the user is being slowed down.
 pub const MAX_HELD: usize = 3;
 
-/// The limits (`--msg-rate`, `--no-flood-limit`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FloodLimits {
-    /// Messages that may be sent at once.
-    pub burst: f64,
-    /// Messages per second after the burst.
-    pub per_second: f64,
-    /// Bytes that may be sent at once.
-    pub burst_bytes: f64,
-    /// Bytes per second after the burst.
-    pub bytes_per_second: f64,
-    /// Lines that may be sent at once (a paste of many lines draws on this).
-    pub burst_lines: f64,
-    /// Lines per second after the burst.
-    pub lines_per_second: f64,
-    /// Units of [`CommandBudget`] that may be spent at once.
-    pub command_burst: f64,
-    /// Units of [`CommandBudget`] coming back per second.
-    pub command_per_second: f64,
-    /// How long a user who kept flooding after the warning is muted.
-    pub mute: Duration,
-    /// Off: everything is sent at once (load tests).
-    pub enabled: bool,
-}
-
-impl Default for FloodLimits {
-    fn default() -> FloodLimits {
-        FloodLimits {
-            burst: 8.0,
-            per_second: 1.0,
-            burst_bytes: 16384.0,
-            bytes_per_second: 2048.0,
-            burst_lines: 60.0,
-            lines_per_second: 2.0,
-            command_burst: 64.0,
-            command_per_second: 1.0,
-            mute: Duration::from_secs(60),
-            enabled: true,
-        }
-    }
-}
+pub use crate::config::FloodLimits;
 
 /// What became of an offered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,14 +56,14 @@ impl Cost {
 /// empty those commands are refused with the time to wait.
 #[derive(Debug, Clone)]
 pub struct CommandBudget {
-    bucket: Bucket,
+    bucket: TokenBucket,
     enabled: bool,
 }
 
 impl CommandBudget {
     pub fn new(limits: &FloodLimits, now: Instant) -> CommandBudget {
         CommandBudget {
-            bucket: Bucket::new(
+            bucket: TokenBucket::new(
                 limits.command_burst.max(1.0),
                 limits.command_per_second,
                 now,
@@ -129,56 +91,12 @@ impl CommandBudget {
             return;
         }
         self.bucket.refill(now);
-        let capacity = self.bucket.capacity;
-        self.bucket.tokens = (self.bucket.tokens - cost as f64).max(-capacity);
+        self.bucket.charge(cost as f64);
     }
 
     /// The burst and the rate, for telling the user.
     pub fn limits(&self) -> (f64, f64) {
-        (self.bucket.capacity, self.bucket.per_second)
-    }
-}
-
-/// One token bucket.
-#[derive(Debug, Clone)]
-struct Bucket {
-    capacity: f64,
-    per_second: f64,
-    tokens: f64,
-    updated: Instant,
-}
-
-impl Bucket {
-    fn new(capacity: f64, per_second: f64, now: Instant) -> Bucket {
-        Bucket {
-            capacity,
-            per_second,
-            tokens: capacity,
-            updated: now,
-        }
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
-        self.updated = now;
-    }
-
-    /// When `cost` tokens will be there (a cost above the capacity needs a full bucket).
-    fn ready_at(&self, cost: f64) -> Instant {
-        let needed = cost.min(self.capacity) - self.tokens;
-        if needed <= 0.0 || self.per_second <= 0.0 {
-            return self.updated;
-        }
-        self.updated + Duration::from_secs_f64(needed / self.per_second)
-    }
-
-    fn take(&mut self, cost: f64) {
-        self.tokens -= cost.min(self.capacity);
-    }
-
-    fn has(&self, cost: f64) -> bool {
-        self.tokens + 1e-9 >= cost.min(self.capacity)
+        (self.bucket.capacity(), self.bucket.per_second())
     }
 }
 
@@ -186,9 +104,9 @@ impl Bucket {
 #[derive(Debug, Clone)]
 pub struct FloodGuard<T> {
     limits: FloodLimits,
-    messages: Bucket,
-    bytes: Bucket,
-    lines: Bucket,
+    messages: TokenBucket,
+    bytes: TokenBucket,
+    lines: TokenBucket,
     /// Held messages with their cost.
     held: VecDeque<(T, Cost)>,
     warned: bool,
@@ -199,9 +117,9 @@ impl<T> FloodGuard<T> {
     pub fn new(limits: FloodLimits, now: Instant) -> FloodGuard<T> {
         FloodGuard {
             limits,
-            messages: Bucket::new(limits.burst.max(1.0), limits.per_second, now),
-            bytes: Bucket::new(limits.burst_bytes.max(1.0), limits.bytes_per_second, now),
-            lines: Bucket::new(limits.burst_lines.max(1.0), limits.lines_per_second, now),
+            messages: TokenBucket::new(limits.burst.max(1.0), limits.per_second, now),
+            bytes: TokenBucket::new(limits.burst_bytes.max(1.0), limits.bytes_per_second, now),
+            lines: TokenBucket::new(limits.burst_lines.max(1.0), limits.lines_per_second, now),
             held: VecDeque::new(),
             warned: false,
             muted_until: None,
@@ -293,7 +211,7 @@ impl<T> FloodGuard<T> {
         self.bytes.refill(now);
         self.lines.refill(now);
         // Once the user has calmed down completely, the warning is forgotten.
-        if self.held.is_empty() && self.messages.tokens >= self.messages.capacity {
+        if self.held.is_empty() && self.messages.is_full() {
             self.warned = false;
         }
     }
@@ -301,6 +219,8 @@ impl<T> FloodGuard<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn at(start: Instant, millis: u64) -> Instant {

@@ -54,7 +54,6 @@
 //! The files are private: the database, its `-wal` and `-shm` files (SQLite gives them the
 //! database's mode) and the lock file are created 0600, and looser ones are tightened.
 
-pub mod import;
 #[cfg(test)]
 mod tests;
 
@@ -104,7 +103,7 @@ pub const TICKET_NOT_STORED: u64 = 0;
 const UNLIMITED_PAGES: u64 = 4_294_967_294;
 
 /// How long a connection waits for a lock held by another connection (e.g. the `sqlite3` CLI).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema version 1. Channels get a numeric id so messages do not repeat the name.
 const SCHEMA_V1: &str = "
@@ -152,10 +151,12 @@ const SAVE_CLIENT: &str =
     ON CONFLICT (listener, address) DO UPDATE SET config = excluded.config";
 const CLIENT: &str = "SELECT config FROM client_config WHERE listener = ?1 AND address = ?2";
 
-const ENSURE_CHANNEL: &str = "INSERT INTO channel (name) VALUES (?1) ON CONFLICT (name) DO NOTHING";
+pub(crate) const ENSURE_CHANNEL: &str =
+    "INSERT INTO channel (name) VALUES (?1) ON CONFLICT (name) DO NOTHING";
 const INSERT_MESSAGE: &str = "INSERT INTO message (channel_id, seq, unix_micros, author, text)
     SELECT id, ?2, ?3, ?4, ?5 FROM channel WHERE name = ?1 ON CONFLICT DO NOTHING";
-const INSERT_DIRECT: &str = "INSERT INTO direct_message (nick_a, nick_b, unix_micros, author, text)
+pub(crate) const INSERT_DIRECT: &str =
+    "INSERT INTO direct_message (nick_a, nick_b, unix_micros, author, text)
     VALUES (?1, ?2, ?3, ?4, ?5)";
 const SET_TOPIC: &str = "INSERT INTO channel (name, topic, topic_author, topic_micros)
     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET
@@ -793,7 +794,7 @@ impl Drop for Store {
 /// Opens (or creates) the database for writing: schema brought up to date, WAL mode, the
 /// chosen durability, and a test write, so a file that cannot be written is an error here and
 /// not a silent start. Used by the store's writer and by `r0c import`.
-fn open_writer(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
+pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
     let open_error = |source| StoreError::Open {
         path: path.to_owned(),
         source,
@@ -927,7 +928,7 @@ pub fn lock_path(database: &Path) -> PathBuf {
 
 /// Who holds the lock file: servers share it, an import holds it alone.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum LockKind {
+pub(crate) enum LockKind {
     Shared,
     Exclusive,
 }
@@ -936,7 +937,7 @@ enum LockKind {
 ///
 /// An exclusive lock that cannot be had means a server (or another import) has the database
 /// open; a shared one that cannot be had means an import is running.
-fn take_lock(database: &Path, kind: LockKind) -> Result<File, StoreError> {
+pub(crate) fn take_lock(database: &Path, kind: LockKind) -> Result<File, StoreError> {
     let path = lock_path(database);
     let lock_error = |source| StoreError::Lock {
         path: path.clone(),
@@ -979,7 +980,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
 }
 
 /// One message row of `MESSAGES_BEFORE` or `MESSAGES_FROM`.
-fn stored_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+pub(crate) fn stored_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
     Ok(StoredMessage {
         seq: seq_from_sql(0, row.get(0)?)?,
         unix_micros: row.get(1)?,
@@ -989,7 +990,7 @@ fn stored_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
 }
 
 /// A sequence number as a query bound; numbers past SQLite's range bound nothing.
-fn seq_to_sql(seq: u64) -> i64 {
+pub(crate) fn seq_to_sql(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 

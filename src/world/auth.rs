@@ -32,7 +32,7 @@ impl World {
         else {
             return AuthOutcome::Wrong;
         };
-        let key = crate::front::admission::AddressKey::of(address);
+        let key = crate::address::AddressKey::of(address);
         let now = std::time::Instant::now();
         if let Some((count, since)) = state.failed_auth.get(&key).copied() {
             let elapsed = now.duration_since(since);

@@ -12,7 +12,8 @@ mod bridge;
 mod channel;
 mod error;
 mod event;
-pub mod nick;
+// The nick rules live with the other text rules, below the world; re-exported under their old path.
+pub use crate::text::nick;
 mod post;
 mod rename;
 mod text_rules;
@@ -78,12 +79,8 @@ const MAX_NOTICES: usize = 16;
 /// How many nicks a channel remembers for its activity-ordered nick list.
 const RECENT_SPEAKERS_KEPT: usize = 32;
 
-/// How many channels and conversations one user may have open by default
-/// (`--max-chans-per-user`); IRC servers allow 20 to 120.
-pub const DEFAULT_MAX_WINDOWS_PER_USER: usize = 64;
-/// How many public and direct-message channels the server holds at once by default
-/// (`--max-chans`).
-pub const DEFAULT_MAX_CHANNELS: usize = 10_000;
+// The defaults of `--max-chans-per-user` and `--max-chans` are the config's; re-exported here.
+pub use crate::config::{DEFAULT_MAX_CHANNELS, DEFAULT_MAX_WINDOWS_PER_USER};
 
 /// A channel shows at most one nick-change line per user this often; changes in between are
 /// folded into one "is now known as" line when the interval is over.
@@ -312,7 +309,7 @@ struct State {
     nick_folds_due:
         std::collections::BinaryHeap<std::cmp::Reverse<(std::time::Instant, ChannelId, UserId)>>,
     /// Failed `/auth` attempts per address: how many, since when.
-    failed_auth: HashMap<crate::front::admission::AddressKey, (u32, std::time::Instant)>,
+    failed_auth: HashMap<crate::address::AddressKey, (u32, std::time::Instant)>,
     next_user: UserId,
     next_channel: ChannelId,
     /// Messages the store has not committed yet, as (ticket, channel), in ticket order (every

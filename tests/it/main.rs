@@ -8,6 +8,7 @@ mod flags;
 mod flood;
 mod fuzz_corpus;
 mod irc;
+mod layers;
 mod limits;
 mod listeners;
 mod migration;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use r0c::store::import::{LineOutcome, parse_record};
+use r0c::migrate::{LineOutcome, parse_record};
 
 use crate::support::{TestClient, TestServer, data_dir, stdout_lines, test_config, wait_for_line};
 
@@ -251,7 +251,7 @@ async fn history_of_r0c_1_6_1_is_imported_shown_in_order_and_exported_back() {
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0].file_name().and_then(|n| n.to_str()).unwrap_or("");
-    assert!(r0c::store::import::is_log_file_name(name), "{name}");
+    assert!(r0c::migrate::is_log_file_name(name), "{name}");
     let text = std::fs::read_to_string(&files[0]).expect("utf-8 log");
     let mut lines = text.lines();
     assert!(lines.next().is_some_and(|header| header.starts_with("1 ")));

@@ -1,6 +1,4 @@
-//! IRC protocol pieces: parsing, building, colours, CTCP and the rate limit.
-
-use std::time::Duration;
+//! IRC protocol pieces: parsing, building, colours and CTCP.
 
 use super::*;
 
@@ -112,22 +110,4 @@ fn colours_both_ways() {
         !clean.contains('\x1b') && !clean.contains('\u{9b}'),
         "{clean:?}"
     );
-}
-
-#[test]
-fn rate_limit_bursts_then_paces() {
-    let second = Duration::from_secs(1);
-    let mut bucket = RateLimit::new(4.0, 2 * second, Duration::ZERO);
-    for _ in 0..4 {
-        assert_eq!(bucket.try_send(Duration::ZERO), Ok(()));
-    }
-    assert_eq!(bucket.try_send(Duration::ZERO), Err(2 * second));
-    assert_eq!(bucket.try_send(second), Err(second));
-    assert_eq!(bucket.try_send(2 * second), Ok(()));
-    assert!(bucket.try_send(2 * second).is_err());
-    // A long pause refills the burst, not more.
-    for _ in 0..4 {
-        assert_eq!(bucket.try_send(100 * second), Ok(()));
-    }
-    assert!(bucket.try_send(100 * second).is_err());
 }

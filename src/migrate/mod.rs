@@ -35,7 +35,7 @@
 //! imported) the channel is renumbered in one go: stored and imported messages are merged by
 //! time, the stored ones keeping their relative order, and all are numbered from 0. That is
 //! only safe while no server has the channel in memory, so the import takes the database's
-//! lock file exclusively (a running server holds it shared; see [`super::lock_path`]) and
+//! lock file exclusively (a running server holds it shared; see [`crate::store::lock_path`]) and
 //! refuses to run next to a server. Sequence numbers are kept nowhere else on disk.
 //!
 //! Everything is written in one transaction: an import that fails leaves the database as it
@@ -62,10 +62,10 @@ use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
-use super::{Durability, LockKind, StoreError, StoredMessage, open_writer, take_lock};
 use crate::config::{ConfigError, Invocation};
 use crate::session::saved::SavedClient;
 use crate::session::terminal::MAX_LINE_CHARS;
+use crate::store::{self, Durability, LockKind, StoreError, StoredMessage, open_writer, take_lock};
 use crate::term::style::Attrs;
 use crate::text::{Span, sanitize_message, sanitize_plain, spans};
 use crate::world::nick::MAX_NICK_CHARS;
@@ -1145,7 +1145,7 @@ fn import_channel(
     name: &str,
     read: LogRead,
 ) -> Result<ChannelReport, MigrationError> {
-    tx.prepare_cached(super::ENSURE_CHANNEL)?.execute([name])?;
+    tx.prepare_cached(store::ENSURE_CHANNEL)?.execute([name])?;
     let channel_id: i64 = tx
         .prepare_cached("SELECT id FROM channel WHERE name = ?1")?
         .query_row([name], |row| row.get(0))?;
@@ -1154,7 +1154,7 @@ fn import_channel(
             "SELECT seq, unix_micros, author, text FROM message
              WHERE channel_id = ?1 ORDER BY seq",
         )?
-        .query_map([channel_id], super::stored_message)?
+        .query_map([channel_id], store::stored_message)?
         .collect::<Result<Vec<_>, _>>()?;
     let (records, mut report) = read.into_records();
     let plan = plan_channel(&stored, records);
@@ -1167,7 +1167,7 @@ fn import_channel(
         "INSERT INTO message (channel_id, seq, unix_micros, author, text)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    let sql_seq = |seq: u64| super::seq_to_sql(seq);
+    let sql_seq = |seq: u64| store::seq_to_sql(seq);
     match plan.placement {
         Placement::Append { first_seq } => {
             for (seq, record) in (first_seq..).zip(&plan.new) {
@@ -1229,7 +1229,7 @@ fn import_conversation(
     let plan = plan_channel(&stored, records);
     report.imported = plan.new.len();
     report.already_stored = plan.already_stored;
-    let mut insert = tx.prepare_cached(super::INSERT_DIRECT)?;
+    let mut insert = tx.prepare_cached(store::INSERT_DIRECT)?;
     for record in &plan.new {
         insert.execute(params![
             nick_a,
@@ -1279,7 +1279,7 @@ pub fn export(database: &Path, channel: &str, to: &Path) -> Result<ExportReport,
         path: database.to_owned(),
         source,
     })?;
-    conn.busy_timeout(super::BUSY_TIMEOUT)?;
+    conn.busy_timeout(store::BUSY_TIMEOUT)?;
     let channel_id: Option<i64> = conn
         .query_row("SELECT id FROM channel WHERE name = ?1", [&name], |row| {
             row.get(0)
@@ -1289,7 +1289,7 @@ pub fn export(database: &Path, channel: &str, to: &Path) -> Result<ExportReport,
     let mut statement = conn.prepare(
         "SELECT seq, unix_micros, author, text FROM message WHERE channel_id = ?1 ORDER BY seq",
     )?;
-    let mut rows = statement.query_map([channel_id], super::stored_message)?;
+    let mut rows = statement.query_map([channel_id], store::stored_message)?;
     let Some(first) = rows.next().transpose()? else {
         return Err(no_history());
     };
