@@ -12,6 +12,7 @@ pub mod admission;
 pub mod listen;
 pub mod raw;
 pub mod telnet;
+pub mod telnet_port;
 pub mod tls;
 pub mod web;
 
@@ -20,7 +21,7 @@ use crate::session::Protocol;
 /// Serves one bound listener until shutdown, with the adapter of its kind.
 pub async fn serve(listening: listen::Listening) {
     match listening.kind.protocol() {
-        Protocol::Telnet => listen::serve_terminals(listening, telnet::Telnet::new).await,
+        Protocol::Telnet => listen::serve_terminals(listening, telnet_port::Telnet::new).await,
         Protocol::Raw => listen::serve_terminals(listening, raw::Raw::new).await,
         Protocol::Web => web::run(listening).await,
     }

@@ -1,5 +1,5 @@
-//! Sans-IO telnet codec (RFC 854/855, RFC 1143 option negotiation), the filter for the raw TCP
-//! port, and [`Telnet`], the telnet port's adapter for the session core.
+//! Sans-IO telnet codec (RFC 854/855, RFC 1143 option negotiation) and the filter for the raw
+//! TCP port; the telnet port's adapter for the session core is `front::telnet_port`.
 //!
 //! Option negotiation follows the RFC 1143 "Q method". We only ever ask to *enable*
 //! options, once, in [`TelnetCodec::start`], and never change our mind later, so the
@@ -471,88 +471,5 @@ impl RawFilter {
     }
 }
 
-/// The telnet port's adapter for the session core: the codec turns the wire's bytes into
-/// terminal bytes, NAWS window sizes, the interrupt key and AYT, answers negotiations itself,
-/// and remembers the terminal type for the wizard; output has its IAC bytes doubled.
-#[derive(Debug)]
-pub struct Telnet {
-    codec: TelnetCodec,
-    /// r0c's `--linemode` opening instead of the usual one.
-    linemode: bool,
-    /// The terminal type the client reported (TTYPE), for the wizard's hints.
-    terminal_type: Option<String>,
-    /// For the log lines about protocol violations.
-    peer: std::net::SocketAddr,
-}
-
-impl Telnet {
-    /// The adapter of a connection that arrived on the telnet port.
-    pub fn new(arrival: &crate::session::Arrival) -> Telnet {
-        Telnet {
-            codec: TelnetCodec::new(),
-            linemode: arrival.linemode,
-            terminal_type: None,
-            peer: arrival.peer,
-        }
-    }
-}
-
-impl crate::session::Transport for Telnet {
-    const DOUBLES_IAC: bool = true;
-
-    fn start(&mut self, trace: bool, out: &mut Vec<u8>) {
-        if self.linemode {
-            out.extend(self.codec.start_linemode());
-        } else {
-            out.extend(self.codec.start());
-        }
-        self.codec.set_trace(trace);
-    }
-
-    fn receive(
-        &mut self,
-        bytes: &[u8],
-        out: &mut Vec<u8>,
-        mut input: impl FnMut(crate::session::Input<'_>),
-    ) {
-        use crate::session::Input;
-        let mut events = Vec::new();
-        self.codec.receive(bytes, &mut events);
-        out.extend(self.codec.take_replies());
-        for event in events {
-            match event {
-                TelnetEvent::Data(data) => input(Input::Data(&data)),
-                TelnetEvent::WindowSize { cols, rows } => input(Input::WindowSize { cols, rows }),
-                TelnetEvent::AreYouThere => input(Input::AreYouThere),
-                TelnetEvent::Interrupt => input(Input::Interrupt),
-                TelnetEvent::TerminalType(name) => self.terminal_type = Some(name),
-                TelnetEvent::Violation(what) => {
-                    tracing::debug!(peer = %self.peer, what, "telnet protocol violation");
-                }
-            }
-        }
-    }
-
-    fn negotiations(&self) -> u32 {
-        self.codec.negotiation_count()
-    }
-
-    fn hints(&self, size_known: bool) -> Option<crate::session::wizard::Hints> {
-        Some(crate::session::wizard::Hints::from_telnet(
-            self.terminal_type.as_deref(),
-            size_known,
-            self.codec.we_echo(),
-        ))
-    }
-
-    fn take_trace(&mut self) -> Vec<String> {
-        self.codec.take_trace()
-    }
-
-    fn frame(bytes: &[u8], out: &mut Vec<u8>) {
-        escape_iac(bytes, out);
-    }
-}
-
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -23,11 +23,6 @@ const LEAVES: &[&str] = &[
     "text",
 ];
 
-/// Cycles that the front-end split (issue 17, another branch) removes: the connection loop
-/// moves into front-end-agnostic session code and the listeners out of `server`. Until it
-/// lands, a cycle among top-level modules must lie within one of these groups.
-const KNOWN_CYCLES: &[&[&str]] = &[&["front", "server", "session"]];
-
 /// Paths that do I/O, or reach shared state that does: the pure parts name none of them.
 const IO_PATHS: &[&str] = &[
     "std::io",
@@ -40,26 +35,6 @@ const IO_PATHS: &[&str] = &[
 ];
 
 #[test]
-fn no_cycles_among_top_level_modules_but_the_known_ones() {
-    let graph = module_graph(&source_root());
-    let unexpected: Vec<String> = cycles(&graph)
-        .into_iter()
-        .filter(|cycle| {
-            !KNOWN_CYCLES
-                .iter()
-                .any(|known| cycle.iter().all(|module| known.contains(&module.as_str())))
-        })
-        .map(|cycle| describe_cycle(&graph, &cycle))
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "module cycles:\n{}",
-        unexpected.join("\n")
-    );
-}
-
-#[test]
-#[ignore = "enabled when the front-end split lands"]
 fn no_cycles_among_top_level_modules() {
     let graph = module_graph(&source_root());
     let found: Vec<String> = cycles(&graph)

@@ -4,7 +4,7 @@ use super::TelnetEvent::{AreYouThere, Interrupt, TerminalType, Violation, Window
 use super::{RawFilter, TelnetCodec, TelnetEvent, escape_iac};
 
 /// Parses space-separated hex bytes.
-fn hex(text: &str) -> Vec<u8> {
+pub(crate) fn hex(text: &str) -> Vec<u8> {
     text.split_whitespace()
         .map(|byte| u8::from_str_radix(byte, 16).expect("test input is hex"))
         .collect()
@@ -347,52 +347,6 @@ fn the_trace_describes_negotiations_as_r0cs_dbg_does() {
     quiet.start();
     quiet.receive(&hex("ff fd 18"), &mut events);
     assert!(quiet.take_trace().is_empty());
-}
-
-#[test]
-fn the_telnet_adapter_turns_the_codec_into_input_events() {
-    use crate::session::{Arrival, Input, Protocol, Transport};
-    let mut telnet = super::Telnet::new(&Arrival::for_tests(Protocol::Telnet));
-    let mut out = Vec::new();
-    telnet.start(false, &mut out);
-    assert_eq!(out, hex("FF FB 03 FF FB 01 FF FD 1F"));
-    assert_eq!(telnet.hints(false).map(|hints| hints.vt100), Some(false));
-    // The client agrees, offers its terminal type (asked for at once), reports its size,
-    // types, interrupts and asks for a sign of life.
-    let mut wire = hex("FF FD 03 FF FD 01 FF FB 1F FF FB 18 FF FA 1F 00 50 00 18 FF F0");
-    wire.extend_from_slice(b"hi");
-    wire.extend(hex("FF F4 FF F6 FF FA 18 00"));
-    wire.extend_from_slice(b"xterm");
-    wire.extend(hex("FF F0"));
-    let mut out = Vec::new();
-    let mut inputs = Vec::new();
-    telnet.receive(&wire, &mut out, |input| {
-        inputs.push(match input {
-            Input::Data(bytes) => format!("data {}", String::from_utf8_lossy(bytes)),
-            other => format!("{other:?}"),
-        });
-    });
-    assert_eq!(
-        out,
-        hex("FF FD 18 FF FA 18 01 FF F0"),
-        "the codec's replies go out"
-    );
-    assert_eq!(
-        inputs,
-        [
-            "WindowSize { cols: 80, rows: 24 }",
-            "data hi",
-            "Interrupt",
-            "AreYouThere"
-        ]
-    );
-    assert_eq!(telnet.negotiations(), 6);
-    // The terminal type and the agreed echo reach the wizard.
-    let hints = telnet.hints(false).expect("telnet has hints");
-    assert!(hints.vt100 && hints.server_echoes, "{hints:?}");
-    let mut framed = Vec::new();
-    super::Telnet::frame(&[b'a', 0xFF, b'b'], &mut framed);
-    assert_eq!(framed, [b'a', 0xFF, 0xFF, b'b']);
 }
 
 #[test]
