@@ -467,7 +467,7 @@ pub fn every_command(data: &[u8]) {
                     world.switch_window(user, 0);
                 }
                 WindowKind::Public => {
-                    let _ = world.join(user, "fuzz");
+                    let _ = crate::history::join_blocking(&world, user, "fuzz");
                 }
                 WindowKind::Direct => {
                     let _ = world.direct_message(user, &partner_nick, "hi");

@@ -371,6 +371,8 @@ async fn converse<S>(
         let mut heard_anything = protocol == Protocol::Web;
         let timer = tokio::time::sleep_until(Instant::now());
         tokio::pin!(timer);
+        // The session's history read in flight, run off the async workers (`crate::history`).
+        let mut reading: Option<HistoryRead> = None;
         loop {
             if let Some(settings) = wizard_done.take() {
                 let motd = read_motd(arrival.motd.as_deref()).await;
@@ -413,6 +415,11 @@ async fn converse<S>(
                     protocol == Protocol::Telnet,
                     Instant::now().into_std(),
                 ));
+            }
+            if reading.is_none()
+                && let Some(read) = session.as_mut().and_then(Session::next_read)
+            {
+                reading = Some(Box::pin(crate::history::read(world.store().clone(), read)));
             }
             // A paced (slow) link gets a new frame only once the last one is out, so every
             // frame shows the newest state instead of queueing up behind the others.
@@ -463,7 +470,8 @@ async fn converse<S>(
                 timer.as_mut().reset(deadline);
             }
             tokio::select! {
-                read = read_chunk(&mut reader) => {
+                // While a command waits for a load, the user's input waits too (in the socket).
+                read = read_chunk(&mut reader), if session.as_ref().is_none_or(|chat| !chat.holds_input()) => {
                     let received = match read {
                         Ok(data) if data.is_empty() => break End::Closed,
                         Ok(data) => {
@@ -624,6 +632,21 @@ async fn converse<S>(
                         }
                     }
                 }
+                arrived = async {
+                    match reading.as_mut() {
+                        Some(read) => read.await,
+                        None => std::future::pending().await,
+                    }
+                }, if reading.is_some() => {
+                    reading = None;
+                    if let Some(chat) = session.as_mut() {
+                        if chat.read_arrived(arrived) == Flow::Quit {
+                            break End::Quit;
+                        }
+                        // What the user waited for is shown at once, like an answer to a key.
+                        state.answer_input(chat, &mut out);
+                    }
+                }
                 () = shutdown.cancelled() => break End::Shutdown,
             }
         }
@@ -652,6 +675,10 @@ async fn converse<S>(
         let _ = writer.shutdown().await;
     }
 }
+
+/// A history read of the session in flight (`crate::history::read`).
+type HistoryRead =
+    std::pin::Pin<Box<dyn std::future::Future<Output = crate::history::Arrived> + Send>>;
 
 /// Why a connection ended; `as_str` is the reason the log lines give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -880,9 +907,13 @@ fn start_chat(
     }
     if let Some(name) = &settings.join
         && let Ok(name) = crate::world::normalize_channel_name(name)
-        && let Err(limit) = world.join(user, &name)
     {
-        world.tell(user, crate::world::AUTHOR_ERROR, &limit.to_string());
+        match world.begin_join(user, &name) {
+            Ok(crate::world::JoinStep::Done(_)) => {}
+            // Read by the connection loop off the async workers, then joined.
+            Ok(crate::world::JoinStep::Load(load)) => chat.join_on_entry(load),
+            Err(limit) => world.tell(user, crate::world::AUTHOR_ERROR, &limit.to_string()),
+        }
     }
     tracing::info!(
         %peer,

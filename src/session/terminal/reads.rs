@@ -1,0 +1,159 @@
+//! The session's history reads: the pages of older history its frames read from, the page a
+//! frame missed, and a command's load (`/join` of a channel not in memory, `/g` to a moment
+//! before memory) with the keys that wait for it. The connection loop carries the reads out
+//! off the async workers (`crate::history::read`), one at a time, and hands back what
+//! arrived; a render never calls the world for history.
+
+use std::collections::VecDeque;
+
+use super::{Flow, Session};
+use crate::history::{Arrived, Backlog, PageRequest, Pages, Read};
+use crate::term::keys::Key;
+use crate::world::{AUTHOR_ERROR, Around, Load, UserId, View, World};
+
+/// How many times one frame is rendered again because it read messages in memory that were
+/// not copied out for it (the plan of what it reads is generous, so this is rare).
+const MEMORY_RETRIES: usize = 2;
+
+/// Who asked for a load, which decides how its end is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A typed command: answered like the command (`/join`'s texts and charge).
+    Command,
+    /// The wizard's channel to join on entry: a refusal is told as a plain error.
+    Wizard,
+}
+
+/// A command's load: what to read, whether the loop has started it, who asked.
+#[derive(Debug)]
+pub struct PendingLoad {
+    load: Load,
+    started: bool,
+    origin: Origin,
+}
+
+/// The session's history reads (see the module docs).
+#[derive(Default)]
+pub struct Reads {
+    /// The cache of pages older than memory.
+    pages: Pages,
+    /// The page the last frame missed.
+    page_missed: Option<PageRequest>,
+    /// A page read is in flight.
+    page_reading: bool,
+    /// The load a command waits for; the user's keys wait meanwhile.
+    pub load: Option<PendingLoad>,
+    /// Keys not handled yet, because a load runs.
+    pub held_keys: VecDeque<Key>,
+}
+
+impl Reads {
+    /// Renders a frame with `render`, giving it the messages in memory that `wants` name
+    /// (copied out of the world first: nothing is read from the world during the render) and
+    /// the cached pages. A frame that read messages in memory it was not given is rendered
+    /// again with them (it deferred what needed them); a page of the store it missed is
+    /// noted for the connection loop.
+    pub fn render(
+        &mut self,
+        world: &World,
+        user: UserId,
+        view: &View,
+        mut wants: Vec<(Around, usize)>,
+        mut render: impl FnMut(&mut Backlog<'_>) -> String,
+    ) -> String {
+        let mut out = String::new();
+        for attempt in 0..=MEMORY_RETRIES {
+            let memory = if wants.is_empty() {
+                None
+            } else {
+                world.memory_messages(user, view.channel, &wants)
+            };
+            let mut backlog = Backlog::new(view.next_seq, memory.as_ref(), &mut self.pages);
+            out.push_str(&render(&mut backlog));
+            self.page_missed = backlog.take_page_missed();
+            let missed = backlog.memory_missed();
+            if missed.is_empty()
+                || attempt == MEMORY_RETRIES
+                || (memory.is_none() && !wants.is_empty())
+            {
+                break;
+            }
+            wants.extend_from_slice(missed);
+        }
+        out
+    }
+}
+
+impl Session {
+    /// Starts a load for a command (or the wizard's join): the connection loop reads it off
+    /// the async workers, and the user's further keys wait until it has finished.
+    pub(super) fn start_load(&mut self, load: Load, origin: Origin) {
+        self.reads.load = Some(PendingLoad {
+            load,
+            started: false,
+            origin,
+        });
+    }
+
+    /// Joins the channel the wizard named once `load` is read (a refusal is a plain error).
+    pub fn join_on_entry(&mut self, load: Load) {
+        self.start_load(load, Origin::Wizard);
+    }
+
+    /// Whether the user's input waits for a load: the connection loop reads no more of it
+    /// meanwhile (what arrived already is held, in order).
+    pub fn holds_input(&self) -> bool {
+        self.reads.load.is_some() || !self.reads.held_keys.is_empty()
+    }
+
+    /// The next history read to start, if the session waits for one and none is in flight:
+    /// a command's load first, else the page the last frame missed.
+    pub fn next_read(&mut self) -> Option<Read> {
+        let reads = &mut self.reads;
+        if let Some(pending) = &mut reads.load {
+            if pending.started {
+                return None;
+            }
+            pending.started = true;
+            return Some(Read::Load(pending.load.clone()));
+        }
+        if reads.page_reading {
+            return None;
+        }
+        let request = reads.page_missed.take()?;
+        reads.page_reading = true;
+        Some(Read::Page(request))
+    }
+
+    /// A read arrived: a page goes into the cache (the loop renders again), a load finishes
+    /// its command, and the keys that waited for it are handled.
+    pub fn read_arrived(&mut self, arrived: Arrived) -> Flow {
+        match arrived {
+            Arrived::Page { name, span } => {
+                self.reads.page_reading = false;
+                self.reads.pages.insert(name, span);
+                return Flow::Continue;
+            }
+            Arrived::Join { name, loaded } => {
+                let origin = self.reads.load.take().map(|pending| pending.origin);
+                let world = self.world.clone();
+                if origin == Some(Origin::Wizard) {
+                    if let Err(limit) = world.finish_join(self.user, &name, loaded) {
+                        world.tell(self.user, AUTHOR_ERROR, &limit.to_string());
+                    }
+                } else {
+                    for effect in crate::command::join_loaded(&world, self.user, &name, loaded) {
+                        if self.carry_out(effect) == Flow::Quit {
+                            return Flow::Quit;
+                        }
+                    }
+                }
+            }
+            Arrived::Goto(seq) => {
+                self.reads.load = None;
+                self.goto(seq);
+            }
+        }
+        self.run_held_keys()
+    }
+}
