@@ -13,12 +13,24 @@ first-connect wizard, joins #big, waits for the newest message on screen, sends
 Targets: server start (until the port accepts) plus the join (until the newest message is on
 screen) under 1 s; `/g 2019-06-01` under 50 ms. The wizard is the client's typing and is shown
 separately.
+
+With --load-clients N it also measures what a big join does to everyone else: r0c-load
+(target/release/r0c-load) runs N chatting clients for --load-seconds, once alone and once while
+another client joins #big, waits for its newest message, parts (the channel closes, so the
+next join reads the store again) and joins again, over and over. It prints r0c-load's chat
+latencies for both runs and how many joins were made.
+
+    cargo build --release --workspace
+    python3 bench/history.py --runs 3 --messages 1000000 --load-clients 50
 """
 import argparse, datetime, os, select, shutil, signal, socket, sqlite3, statistics
 import subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "r0c")
+# R0C_RELEASE_DIR picks other binaries (an older build, to compare in the same sitting).
+RELEASE = os.environ.get("R0C_RELEASE_DIR", os.path.join(ROOT, "target", "release"))
+BINARY = os.path.join(RELEASE, "r0c")
+LOADGEN = os.path.join(RELEASE, "r0c-load")
 CHANNEL = "big"
 START = datetime.datetime(2018, 1, 1, tzinfo=datetime.timezone.utc)
 GOTO_DATE = "2019-06-01"
@@ -217,10 +229,61 @@ def run_once(data_dir, count, extra):
         reset(data_dir, count)
 
 
+def chat_during_joins(data_dir, count, clients, seconds, rate, joining, extra):
+    """r0c-load's chat latencies while (or without) another client joins #big over and over."""
+    server = Server(data_dir, extra)
+    stop = threading.Event()
+    joins = []
+
+    def joiner():
+        sock, _ = server.connect()
+        client = Client(sock)
+        client.wizard()
+        while not stop.is_set():
+            mark = len(client.received)
+            sent = time.perf_counter()
+            client.send("/join #%s\n" % CHANNEL)
+            client.expect([newest_tag(count)], mark, timeout=60)
+            joins.append(time.perf_counter() - sent)
+            mark = len(client.received)
+            client.send("/part\n")
+            client.expect(["r0c-status"], mark)
+        sock.close()
+
+    try:
+        server.connect()[0].close()
+        thread = threading.Thread(target=joiner, daemon=True) if joining else None
+        if thread:
+            thread.start()
+            while not joins:
+                time.sleep(0.05)
+        load = subprocess.run(
+            [LOADGEN, "--port", str(server.port), "-n", str(clients), "-s", str(min(10, clients)),
+             "-r", str(rate), "-t", str(seconds), "--pid", str(server.proc.pid),
+             "--label", "joins" if joining else "alone"],
+            capture_output=True, text=True, timeout=seconds + 300)
+        stop.set()
+        if thread:
+            thread.join(timeout=120)
+        lines = [l for l in load.stdout.splitlines() if l.startswith("{")]
+        if not lines:
+            raise RuntimeError("r0c-load printed no result: %s" % load.stderr[-2000:])
+        import json
+        return json.loads(lines[-1]), joins
+    finally:
+        stop.set()
+        server.stop()
+        reset(data_dir, count)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--load-clients", type=int, default=0,
+                        help="also time chat latency of this many r0c-load clients during joins")
+    parser.add_argument("--load-seconds", type=float, default=20.0)
+    parser.add_argument("--load-rate", type=float, default=100.0)
     parser.add_argument("extra", nargs="*", help="more r0c flags, after --")
     args = parser.parse_args()
     if not os.access(BINARY, os.X_OK):
@@ -253,6 +316,22 @@ def main():
             if values:
                 print("%-30s %8.1f %8.1f %8.1f" %
                       (label, min(values), statistics.median(values), max(values)))
+        if args.load_clients:
+            if not os.access(LOADGEN, os.X_OK):
+                sys.exit("build first: cargo build --release --workspace")
+            print("chat latency of %d r0c-load clients (%.0f msg/s for %.0f s), ms:" %
+                  (args.load_clients, args.load_rate, args.load_seconds))
+            print("%-30s %8s %8s %8s %8s  %s" % ("", "p50", "p90", "p99", "max", "joins"))
+            for joining in (False, True):
+                result, joins = chat_during_joins(
+                    data_dir, args.messages, args.load_clients, args.load_seconds,
+                    args.load_rate, joining, args.extra)
+                label = "while #big is joined" if joining else "alone"
+                made = ("%d, median %.0f ms" % (len(joins), statistics.median(joins) * 1000)
+                        if joins else "-")
+                print("%-30s %8.1f %8.1f %8.1f %8.1f  %s" %
+                      (label, result["p50_ms"], result["p90_ms"], result["p99_ms"],
+                       result["max_ms"], made))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 

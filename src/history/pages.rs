@@ -325,3 +325,188 @@ impl<'a> Backlog<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::Origin;
+
+    fn message(seq: u64) -> Arc<Message> {
+        Arc::new(Message {
+            seq,
+            unix_micros: 0,
+            author: "bob".into(),
+            text: format!("m{seq}"),
+            origin: Origin::Internal,
+            ticket: 0,
+            lines: Default::default(),
+            mention_index: Default::default(),
+        })
+    }
+
+    fn span(lo: u64, hi: u64) -> Span {
+        Span {
+            lo,
+            hi,
+            messages: (lo..hi).map(message).collect(),
+        }
+    }
+
+    fn seqs(messages: &[Arc<Message>]) -> Vec<u64> {
+        messages.iter().map(|m| m.seq).collect()
+    }
+
+    /// Channel `g` with messages 0..100 stored and 80..100 in memory, the newest 90..100 and
+    /// the ones around 80 copied out for a frame.
+    fn memory() -> MemorySlice {
+        MemorySlice {
+            spans: vec![span(80, 85), span(90, 100)],
+            oldest: 80,
+            stored: Some("g".into()),
+        }
+    }
+
+    #[test]
+    fn reads_within_what_memory_gave_are_answered_without_misses() {
+        let memory = memory();
+        let mut pages = Pages::new();
+        let mut backlog = Backlog::new(100, Some(&memory), &mut pages);
+        assert_eq!(seqs(&backlog.read(Around::Before(100), 3)), [97, 98, 99]);
+        assert_eq!(seqs(&backlog.read(Around::From(81), 3)), [81, 82, 83]);
+        // Nothing from the view's end on, even when asked for more.
+        assert_eq!(seqs(&backlog.read(Around::From(98), 5)), [98, 99]);
+        assert_eq!(seqs(&backlog.read(Around::Before(u64::MAX), 1)), [99]);
+        assert_eq!(backlog.misses(), 0);
+        assert!(backlog.take_page_missed().is_none());
+    }
+
+    #[test]
+    fn a_read_across_a_gap_in_memory_returns_what_follows_and_asks_for_the_rest() {
+        let memory = memory();
+        let mut pages = Pages::new();
+        let mut backlog = Backlog::new(100, Some(&memory), &mut pages);
+        // 85..90 was not copied out: the read stops there and names it.
+        assert_eq!(seqs(&backlog.read(Around::Before(92), 5)), [90, 91]);
+        assert_eq!(backlog.misses(), 1);
+        assert_eq!(backlog.memory_missed(), [(Around::Before(90), 3)]);
+        assert!(
+            backlog.take_page_missed().is_none(),
+            "memory, not the store"
+        );
+    }
+
+    #[test]
+    fn a_read_past_memory_asks_for_a_page_and_is_answered_once_it_is_cached() {
+        let memory = memory();
+        let mut pages = Pages::new();
+        let mut backlog = Backlog::new(100, Some(&memory), &mut pages);
+        assert_eq!(seqs(&backlog.read(Around::Before(83), 5)), [80, 81, 82]);
+        let request = backlog.take_page_missed().expect("a page");
+        assert_eq!(
+            request,
+            PageRequest {
+                name: "g".into(),
+                around: Around::Before(80),
+                count: PAGE_MIN,
+                below: 80,
+            }
+        );
+        // The store has 0..80: fewer than asked for, so the page covers everything below 80.
+        let page = request.span_of((0..80).map(message).collect(), request.count);
+        assert_eq!((page.lo, page.hi), (0, 80));
+        pages.insert("g".into(), page);
+        let mut backlog = Backlog::new(100, Some(&memory), &mut pages);
+        assert_eq!(
+            seqs(&backlog.read(Around::Before(83), 5)),
+            [78, 79, 80, 81, 82]
+        );
+        assert_eq!(seqs(&backlog.read(Around::From(78), 4)), [78, 79, 80, 81]);
+        // The first stored message ends a read back.
+        assert_eq!(seqs(&backlog.read(Around::Before(2), 5)), [0, 1]);
+        assert_eq!(backlog.misses(), 0);
+    }
+
+    #[test]
+    fn a_full_page_covers_only_what_it_holds() {
+        let request = PageRequest {
+            name: "g".into(),
+            around: Around::Before(80),
+            count: 10,
+            below: 80,
+        };
+        let page = request.span_of((70..80).map(message).collect(), 10);
+        assert_eq!((page.lo, page.hi), (70, 80));
+        let request = PageRequest {
+            around: Around::From(10),
+            ..request
+        };
+        let page = request.span_of((10..20).map(message).collect(), 10);
+        assert_eq!((page.lo, page.hi), (10, 20));
+        // Short: everything up to memory was read.
+        let page = request.span_of((10..15).map(message).collect(), 10);
+        assert_eq!((page.lo, page.hi), (10, 80));
+        // A failed read leaves the asked range empty rather than asking again at once.
+        let empty = request.empty_span();
+        assert_eq!((empty.lo, empty.hi, empty.messages.len()), (10, 80, 0));
+    }
+
+    #[test]
+    fn a_window_without_stored_history_ends_where_memory_starts() {
+        let memory = MemorySlice {
+            spans: vec![span(5, 10)],
+            oldest: 5,
+            stored: None,
+        };
+        let mut pages = Pages::new();
+        let mut backlog = Backlog::new(10, Some(&memory), &mut pages);
+        assert_eq!(seqs(&backlog.read(Around::Before(7), 5)), [5, 6]);
+        assert_eq!(seqs(&backlog.read(Around::From(0), 2)), [5, 6]);
+        assert_eq!(backlog.misses(), 0);
+    }
+
+    #[test]
+    fn a_frame_given_no_memory_misses_every_read() {
+        let mut pages = Pages::new();
+        let mut backlog = Backlog::new(10, None, &mut pages);
+        assert!(backlog.read(Around::Before(10), 3).is_empty());
+        assert_eq!(backlog.memory_missed(), [(Around::Before(10), 3)]);
+    }
+
+    #[test]
+    fn the_cache_drops_the_least_recently_used_pages_but_never_the_current_frames() {
+        let mut pages = Pages::new();
+        let chunk = CACHE_MESSAGES / 4;
+        let at = |i: usize| u64::try_from(i * chunk).expect("small");
+        for i in 0..4 {
+            let _ = Backlog::new(0, None, &mut pages);
+            pages.insert("g".into(), span(at(i), at(i + 1)));
+        }
+        assert_eq!(pages.held(), CACHE_MESSAGES);
+        // A frame uses the oldest page; the next insert drops the least recently used other.
+        let memory = MemorySlice {
+            spans: Vec::new(),
+            oldest: at(8),
+            stored: Some("g".into()),
+        };
+        let mut backlog = Backlog::new(at(8), Some(&memory), &mut pages);
+        assert_eq!(backlog.read(Around::From(0), 1).len(), 1);
+        drop(backlog);
+        pages.insert("g".into(), span(at(4), at(5)));
+        assert_eq!(pages.held(), CACHE_MESSAGES);
+        assert!(pages.covering("g", 0).is_some(), "used recently");
+        assert!(
+            pages.covering("g", at(1)).is_none(),
+            "the least recently used"
+        );
+        // Pages the current frame used stay even past the bound, so one frame's needs fit.
+        let mut backlog = Backlog::new(at(8), Some(&memory), &mut pages);
+        for i in [0, 2, 3, 4] {
+            assert_eq!(backlog.read(Around::From(at(i)), 1).len(), 1);
+        }
+        drop(backlog);
+        pages.insert("g".into(), span(at(5), at(6)));
+        assert_eq!(pages.held(), CACHE_MESSAGES + chunk);
+        // Other channels' pages are kept apart.
+        assert!(pages.covering("h", 0).is_none());
+    }
+}

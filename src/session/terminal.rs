@@ -1066,7 +1066,7 @@ mod tests {
     use crate::term::charset::{Decoder, encode};
     use crate::world::WorldSettings;
 
-    fn world(dir: &std::path::Path) -> Arc<World> {
+    pub(super) fn world(dir: &std::path::Path) -> Arc<World> {
         let store = Arc::new(Store::open(&dir.join("r0c.db")).expect("store"));
         let settings = WorldSettings {
             max_windows_per_user: crate::world::DEFAULT_MAX_WINDOWS_PER_USER,

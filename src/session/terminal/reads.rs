@@ -45,6 +45,9 @@ pub struct Reads {
     pub load: Option<PendingLoad>,
     /// Keys not handled yet, because a load runs.
     pub held_keys: VecDeque<Key>,
+    /// Frames rendered again because they read messages in memory they were not given: the
+    /// plan of what a frame reads (`history_wants`) should make this rare.
+    pub retries: u64,
 }
 
 impl Reads {
@@ -79,6 +82,7 @@ impl Reads {
                 break;
             }
             wants.extend_from_slice(missed);
+            self.retries += 1;
         }
         out
     }
@@ -155,5 +159,81 @@ impl Session {
             }
         }
         self.run_held_keys()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::super::tests::world;
+    use crate::session::terminal::Session;
+    use crate::world::{Goto, GotoStep};
+
+    /// Renders and checks that the frame found every message in memory it read in what the
+    /// session copied out for it beforehand (its plan), so it needed no second render.
+    fn frame(session: &mut Session) -> String {
+        let retries = session.reads.retries;
+        let out = session.render();
+        assert_eq!(session.reads.retries, retries, "the plan covered the frame");
+        out
+    }
+
+    fn scroll_everywhere(session: &mut Session, world: &crate::world::World) {
+        for keys in [
+            "\x1b[5~",
+            "\x1b[5~\x1b[5~",
+            "\x1b[6~",
+            "\x1b[5~\x1b[5~\x1b[5~",
+            "\x1b[6~\x1b[6~",
+        ] {
+            let _ = session.handle_text(keys);
+            let _ = frame(session);
+        }
+        for index in [0, 7, 150, 290] {
+            let Some(GotoStep::Land(seq)) = world.goto_seq(session.user, Goto::Index(index)) else {
+                panic!("/g {index} lands in memory");
+            };
+            session.goto(seq);
+            let _ = frame(session);
+            let _ = session.handle_text("\x1b[6~\x1b[5~");
+            let _ = frame(session);
+        }
+        let _ = session.handle_text("\x0c");
+        let _ = frame(session);
+        session.to_latest();
+        let _ = frame(session);
+    }
+
+    #[test]
+    fn the_plan_of_a_frame_covers_what_it_reads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = world(dir.path());
+        let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
+        let mut session = Session::new(user, world.clone());
+        session.set_size(80, 24);
+        crate::history::join_blocking(&world, user, "g").expect("join");
+        world.fill(user, 300, "f").expect("fill");
+        world.store().flush();
+        let _ = frame(&mut session);
+        scroll_everywhere(&mut session, &world);
+        // Notices while scrolled up, a window switch and back, new messages meanwhile.
+        let _ = session.handle_text("\x1b[5~");
+        let _ = frame(&mut session);
+        world.tell(user, crate::world::AUTHOR_INFO, "a notice");
+        let _ = frame(&mut session);
+        world.switch_window(user, 0);
+        let _ = frame(&mut session);
+        world.switch_window(user, 1);
+        world.fill(user, 30, "more").expect("fill");
+        world.store().flush();
+        let _ = frame(&mut session);
+        // The teletype renderer too.
+        session.configure(&crate::session::wizard::ClientSettings {
+            vt100: false,
+            ..Default::default()
+        });
+        let _ = frame(&mut session);
+        scroll_everywhere(&mut session, &world);
     }
 }
