@@ -263,18 +263,19 @@ impl Vt100Ui {
         if cols < MIN_COLS || rows < MIN_ROWS {
             return Vec::new();
         }
+        // What makes `render` draw the whole pane (`full_pane`), scroll, or put notices below
+        // rows it patched; without any of them a frame reads no history.
+        let full = self.channel != Some(view.channel)
+            || view.redraw
+            || self.force_redraw
+            || self.screen.needs_redraw()
+            || self.too_small
+            || (self.awaiting_enter && !self.banner_shown);
         let new = &view.messages[view.messages.partition_point(|m| m.seq < self.next_seq)..];
-        let quiet = self.locked
-            && self.pending_scroll == 0
-            && !self.force_redraw
-            && !self.screen.needs_redraw()
-            && self.channel == Some(view.channel)
-            && !view.redraw
-            && view.notices.is_empty()
-            && new
-                .first()
-                .is_none_or(|m| m.seq <= self.next_seq || self.line_budget.is_some());
-        if quiet {
+        let trimmed = self.locked
+            && self.line_budget.is_none()
+            && new.first().is_some_and(|m| m.seq > self.next_seq);
+        if !full && self.pending_scroll == 0 && view.notices.is_empty() && !trimmed {
             return Vec::new();
         }
         let mut wants = vec![(Around::Before(view.next_seq), pane_rows + 1)];
