@@ -129,6 +129,18 @@ impl Session {
         Some(Read::Page(request))
     }
 
+    /// Carries out every read the session waits for on this thread, which may block, and the
+    /// keys that waited for them: for drivers without a connection loop (the fuzz targets).
+    pub fn complete_reads_blocking(&mut self) -> Flow {
+        while let Some(read) = self.next_read() {
+            let arrived = crate::history::read_blocking(self.world.store(), read);
+            if self.read_arrived(arrived) == Flow::Quit {
+                return Flow::Quit;
+            }
+        }
+        Flow::Continue
+    }
+
     /// A read arrived: a page goes into the cache (the loop renders again), a load finishes
     /// its command, and the keys that waited for it are handled.
     pub fn read_arrived(&mut self, arrived: Arrived) -> Flow {
