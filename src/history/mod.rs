@@ -55,8 +55,12 @@ pub enum Arrived {
         name: String,
         loaded: Option<LoadedChannel>,
     },
-    /// The sequence number `/g` lands on.
-    Goto(u64),
+    /// The sequence number `/g` lands on, and the page of channel `name` from there (read
+    /// with it, so the frame that shows it needs no second read).
+    Goto {
+        seq: u64,
+        page: Option<(String, Span)>,
+    },
     /// A page for the cache of channel `name`.
     Page { name: String, span: Span },
 }
@@ -132,7 +136,7 @@ pub fn goto_blocking(world: &World, user: UserId, target: crate::world::Goto) ->
     match world.goto_seq(user, target)? {
         GotoStep::Land(seq) => Some(seq),
         GotoStep::Load(load) => match read_blocking(world.store(), Read::Load(load)) {
-            Arrived::Goto(seq) => Some(seq),
+            Arrived::Goto { seq, .. } => Some(seq),
             _ => None,
         },
     }
@@ -189,7 +193,10 @@ fn nothing_found(read: Read) -> Arrived {
             name,
             loaded: Some(LoadedChannel::default()),
         },
-        Read::Load(Load::Goto { before, .. }) => Arrived::Goto(before),
+        Read::Load(Load::Goto { before, .. }) => Arrived::Goto {
+            seq: before,
+            page: None,
+        },
         Read::Page(request) => Arrived::Page {
             span: request.empty_span(),
             name: request.name,
@@ -210,34 +217,49 @@ fn read_now(reader: &Reader, store: &Store, read: Read) -> Arrived {
             name,
             micros,
             before,
-        }) => match reader.first_seq_at(&name, micros, before) {
-            Ok(seq) => Arrived::Goto(seq.unwrap_or(before)),
-            Err(error) => {
-                tracing::error!(%error, chan = name, "could not search history");
-                Arrived::Goto(before)
-            }
+        }) => {
+            let seq = reader
+                .first_seq_at(&name, micros, before)
+                .unwrap_or_else(|error| {
+                    tracing::error!(%error, chan = name, "could not search history");
+                    None
+                })
+                .unwrap_or(before);
+            // The page the frame after `/g` shows starts there.
+            let request = PageRequest {
+                name,
+                around: Around::From(seq),
+                count: pages::PAGE_MIN,
+                below: before,
+            };
+            let page = (seq < before)
+                .then(|| read_page(reader, &request))
+                .map(|span| (request.name, span));
+            Arrived::Goto { seq, page }
+        }
+        Read::Page(request) => Arrived::Page {
+            span: read_page(reader, &request),
+            name: request.name,
         },
-        Read::Page(request) => {
-            let count = request.count.clamp(1, MAX_PAGE);
-            let rows = match request.around {
-                Around::Before(seq) => reader.messages_before(&request.name, seq, count),
-                Around::From(seq) => reader.messages_from(&request.name, seq, request.below, count),
-            };
-            let span = match rows {
-                Ok(rows) => {
-                    let messages: Vec<Arc<Message>> =
-                        rows.into_iter().map(message_from_store).collect();
-                    request.span_of(messages, count)
-                }
-                Err(error) => {
-                    tracing::error!(%error, chan = request.name, "could not read history");
-                    request.empty_span()
-                }
-            };
-            Arrived::Page {
-                name: request.name,
-                span,
-            }
+    }
+}
+
+/// Reads the page `request` asks for (at most [`MAX_PAGE`] rows); a failed read is logged and
+/// reads as nothing.
+fn read_page(reader: &Reader, request: &PageRequest) -> Span {
+    let count = request.count.clamp(1, MAX_PAGE);
+    let rows = match request.around {
+        Around::Before(seq) => reader.messages_before(&request.name, seq, count),
+        Around::From(seq) => reader.messages_from(&request.name, seq, request.below, count),
+    };
+    match rows {
+        Ok(rows) => {
+            let messages: Vec<Arc<Message>> = rows.into_iter().map(message_from_store).collect();
+            request.span_of(messages, count)
+        }
+        Err(error) => {
+            tracing::error!(%error, chan = request.name, "could not read history");
+            request.empty_span()
         }
     }
 }

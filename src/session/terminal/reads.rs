@@ -165,8 +165,11 @@ impl Session {
                     }
                 }
             }
-            Arrived::Goto(seq) => {
+            Arrived::Goto { seq, page } => {
                 self.reads.load = None;
+                if let Some((name, span)) = page {
+                    self.reads.pages.insert(name, span);
+                }
                 self.goto(seq);
             }
         }
