@@ -13,12 +13,27 @@ first-connect wizard, joins #big, waits for the newest message on screen, sends
 Targets: server start (until the port accepts) plus the join (until the newest message is on
 screen) under 1 s; `/g 2019-06-01` under 50 ms. The wizard is the client's typing and is shown
 separately.
+
+With --load-clients N it also measures what big joins do to everyone else: r0c-load
+(target/release/r0c-load) runs N chatting clients for --load-seconds, once alone and once while
+--joiners clients each join a channel of their own with the same history (#big, #big1, ...),
+wait for their join line, part (the channel closes, so the next join reads the store again)
+and join again, over and over. It prints r0c-load's chat latencies for both runs and how many
+joins were made. `--no-flood-limit` lets the joiners join faster than the command budget
+allows (the load's senders stay well within it anyway).
+
+    cargo build --release --workspace
+    python3 bench/history.py --runs 3 --messages 1000000 --load-clients 50 --joiners 2 \
+        -- --no-flood-limit
 """
 import argparse, datetime, os, select, shutil, signal, socket, sqlite3, statistics
 import subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "r0c")
+# R0C_RELEASE_DIR picks other binaries (an older build, to compare in the same sitting).
+RELEASE = os.environ.get("R0C_RELEASE_DIR", os.path.join(ROOT, "target", "release"))
+BINARY = os.path.join(RELEASE, "r0c")
+LOADGEN = os.path.join(RELEASE, "r0c-load")
 CHANNEL = "big"
 START = datetime.datetime(2018, 1, 1, tzinfo=datetime.timezone.utc)
 GOTO_DATE = "2019-06-01"
@@ -140,8 +155,9 @@ class Client:
         self.send(b"\x1b[24;80R")
 
 
-def seed(data_dir, count):
-    """Lets the binary create the schema, then inserts `count` messages in one transaction."""
+def seed(data_dir, count, channels=(CHANNEL,)):
+    """Lets the binary create the schema, then inserts `count` messages into each of
+    `channels` in one transaction."""
     server = Server(data_dir)
     if not server.up.wait(20):
         server.stop()
@@ -165,11 +181,13 @@ def seed(data_dir, count):
 
     with db:
         # What the writer does for a channel's first message (ENSURE_CHANNEL, INSERT_MESSAGE).
-        db.execute("INSERT INTO channel (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
-                   (CHANNEL,))
-        channel_id = db.execute("SELECT id FROM channel WHERE name = ?", (CHANNEL,)).fetchone()[0]
-        db.executemany("INSERT INTO message (channel_id, seq, unix_micros, author, text) "
-                       "VALUES (?, ?, ?, ?, ?)", rows(channel_id))
+        for name in channels:
+            db.execute("INSERT INTO channel (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
+                       (name,))
+            channel_id = db.execute("SELECT id FROM channel WHERE name = ?",
+                                    (name,)).fetchone()[0]
+            db.executemany("INSERT INTO message (channel_id, seq, unix_micros, author, text) "
+                           "VALUES (?, ?, ?, ?, ?)", rows(channel_id))
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
 
@@ -217,10 +235,72 @@ def run_once(data_dir, count, extra):
         reset(data_dir, count)
 
 
+def joined_channels(joiners):
+    """The big channels: one per joiner, so each join reads its channel from the store."""
+    return [CHANNEL] + ["%s%d" % (CHANNEL, i) for i in range(1, joiners)]
+
+
+def chat_during_joins(data_dir, count, clients, seconds, rate, joiners, extra):
+    """r0c-load's chat latencies while `joiners` clients (0: none) each join a channel of
+    `count` messages, part and join again, over and over."""
+    server = Server(data_dir, extra)
+    stop = threading.Event()
+    joins = []
+
+    def joiner(channel):
+        sock, _ = server.connect()
+        client = Client(sock)
+        client.wizard()
+        while not stop.is_set():
+            mark = len(client.received)
+            sent = time.perf_counter()
+            client.send("/join #%s\n" % channel)
+            # Its own join line, below the history (the newest stored message scrolls out of
+            # sight once enough join and part lines were stored after it).
+            client.expect(["has joined"], mark, timeout=60)
+            joins.append(time.perf_counter() - sent)
+            mark = len(client.received)
+            client.send("/part\n")
+            client.expect(["r0c-status"], mark)
+        sock.close()
+
+    try:
+        server.connect()[0].close()
+        threads = [threading.Thread(target=joiner, args=(name,), daemon=True)
+                   for name in joined_channels(joiners)[:joiners]]
+        for thread in threads:
+            thread.start()
+        while threads and len(joins) < joiners:
+            time.sleep(0.05)
+        load = subprocess.run(
+            [LOADGEN, "--port", str(server.port), "-n", str(clients), "-s", str(min(10, clients)),
+             "-r", str(rate), "-t", str(seconds), "--pid", str(server.proc.pid),
+             "--label", "joins" if joiners else "alone"],
+            capture_output=True, text=True, timeout=seconds + 300)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+        lines = [l for l in load.stdout.splitlines() if l.startswith("{")]
+        if not lines:
+            raise RuntimeError("r0c-load printed no result: %s" % load.stderr[-2000:])
+        import json
+        return json.loads(lines[-1]), joins
+    finally:
+        stop.set()
+        server.stop()
+        reset(data_dir, count)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--load-clients", type=int, default=0,
+                        help="also time chat latency of this many r0c-load clients during joins")
+    parser.add_argument("--load-seconds", type=float, default=20.0)
+    parser.add_argument("--load-rate", type=float, default=100.0)
+    parser.add_argument("--joiners", type=int, default=1,
+                        help="clients joining a big channel each (of their own) meanwhile")
     parser.add_argument("extra", nargs="*", help="more r0c flags, after --")
     args = parser.parse_args()
     if not os.access(BINARY, os.X_OK):
@@ -228,7 +308,8 @@ def main():
     data_dir = tempfile.mkdtemp(prefix="r0c-history-")
     try:
         began = time.perf_counter()
-        seed(data_dir, args.messages)
+        seed(data_dir, args.messages,
+             joined_channels(args.joiners) if args.load_clients else (CHANNEL,))
         size = os.path.getsize(os.path.join(data_dir, "r0c.db")) / 1e6
         print("seeded %d messages in #%s (%.0f MB) in %.1f s" %
               (args.messages, CHANNEL, size, time.perf_counter() - began))
@@ -253,6 +334,22 @@ def main():
             if values:
                 print("%-30s %8.1f %8.1f %8.1f" %
                       (label, min(values), statistics.median(values), max(values)))
+        if args.load_clients:
+            if not os.access(LOADGEN, os.X_OK):
+                sys.exit("build first: cargo build --release --workspace")
+            print("chat latency of %d r0c-load clients (%.0f msg/s for %.0f s), ms:" %
+                  (args.load_clients, args.load_rate, args.load_seconds))
+            print("%-30s %8s %8s %8s %8s  %s" % ("", "p50", "p90", "p99", "max", "joins"))
+            for joiners in (0, args.joiners):
+                result, joins = chat_during_joins(
+                    data_dir, args.messages, args.load_clients, args.load_seconds,
+                    args.load_rate, joiners, args.extra)
+                label = "while %d join big ones" % joiners if joiners else "alone"
+                made = ("%d, median %.0f ms" % (len(joins), statistics.median(joins) * 1000)
+                        if joins else "-")
+                print("%-30s %8.1f %8.1f %8.1f %8.1f  %s" %
+                      (label, result["p50_ms"], result["p90_ms"], result["p99_ms"],
+                       result["max_ms"], made))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 

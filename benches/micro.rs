@@ -267,7 +267,7 @@ impl ChatWorld {
             let address = IpAddr::V4(Ipv4Addr::new(10, 0, 0, host));
             let (user, _wake) = world.connect(address, "welcome".into());
             world.change_nick(user, nick).expect("a valid nick");
-            world.join(user, "general").expect("join");
+            r0c::history::join_blocking(&world, user, "general").expect("join");
             user
         };
         let reader = join(1, "reader");
@@ -314,15 +314,30 @@ impl ChatWorld {
     /// An interface that has drawn the full pane of the `before` view.
     fn ui_before(&self, line: &LineEditor) -> Vt100Ui {
         let mut ui = Vt100Ui::new(self.size.cols, self.size.rows, false);
-        let _ = ui.render(&self.world, self.reader, &self.before, line);
+        let _ = frame(&mut ui, self, &self.before, line);
         ui
     }
+}
+
+/// One frame as the session renders it: the history the interface may read is copied out of
+/// the world first (nothing, for a plain update), then the interface renders from it.
+fn frame(ui: &mut Vt100Ui, chat: &ChatWorld, view: &r0c::world::View, line: &LineEditor) -> String {
+    let wants = ui.history_wants(view);
+    let memory = if wants.is_empty() {
+        None
+    } else {
+        chat.world
+            .memory_messages(chat.reader, view.channel, &wants)
+    };
+    let mut pages = r0c::history::Pages::new();
+    let mut backlog = r0c::history::Backlog::new(view.next_seq, memory.as_ref(), &mut pages);
+    ui.render(view, &mut backlog, line)
 }
 
 /// The timed part of `render::vt_new_message`: the frame for the `after` view.
 #[inline(never)]
 fn timed_vt_render(ui: &mut Vt100Ui, chat: &ChatWorld, line: &LineEditor) -> String {
-    ui.render(&chat.world, chat.reader, &chat.after, line)
+    frame(ui, chat, &chat.after, line)
 }
 
 /// About 64 KiB of what a telnet client sends: the answers to our opening negotiation, then

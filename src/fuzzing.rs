@@ -304,6 +304,9 @@ pub fn commands(data: &[u8]) {
         })
         .collect();
     session.handle_text(&typed);
+    // What waits for the store (a `/join` of a channel not open, `/g` before memory) is read
+    // here, as the connection loop would, and the keys after it run.
+    let _ = session.complete_reads_blocking();
     session.release_held();
     let frame = session.render();
     assert!(
@@ -468,7 +471,7 @@ pub fn every_command(data: &[u8]) {
                     world.switch_window(user, 0);
                 }
                 WindowKind::Public => {
-                    let _ = world.join(user, "fuzz");
+                    let _ = crate::history::join_blocking(&world, user, "fuzz");
                 }
                 WindowKind::Direct => {
                     let _ = world.direct_message(user, &partner_nick, "hi");
@@ -481,6 +484,7 @@ pub fn every_command(data: &[u8]) {
                 format!("/{word} {arg}")
             };
             let _ = session.execute(&line);
+            let _ = session.complete_reads_blocking();
             session.release_held();
             let frame = session.render();
             assert!(

@@ -107,7 +107,11 @@ impl Bridge {
                     "Adding irc-bridge <{}:{}> #{}",
                     network.name, link.irc_channel, link.r0c_channel
                 ));
-                let cursor = world.open_bridged(&link.r0c_channel, wake.clone());
+                let cursor = world.open_bridged(
+                    &link.r0c_channel,
+                    load_bridged(world, &link.r0c_channel),
+                    wake.clone(),
+                );
                 links.push(LinkState {
                     index,
                     link: link.clone(),
@@ -590,6 +594,26 @@ fn retry_delay(failures: u32) -> Duration {
         .finish();
     let jitter = 0.75 + (random % 1000) as f64 / 2000.0;
     base.mul_f64(jitter)
+}
+
+/// The history of a bridged channel, read at startup (before any connection is accepted, as the
+/// store is opened then too): nothing if it is open already.
+fn load_bridged(world: &World, name: &str) -> crate::world::LoadedChannel {
+    if world.is_open(name) {
+        return crate::world::LoadedChannel::default();
+    }
+    let load = crate::world::Load::Join {
+        name: name.to_string(),
+        after: crate::store::TICKET_NOT_STORED,
+        limit: world.history_limit(),
+    };
+    match crate::history::read_blocking(world.store(), crate::history::Read::Load(load)) {
+        crate::history::Arrived::Join {
+            loaded: Some(loaded),
+            ..
+        } => loaded,
+        _ => crate::world::LoadedChannel::default(),
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use crate::command::parse::{GOTO_USAGE, utc};
 use crate::command::{Command, Effect, GotoArg, Outgoing, Usage, help};
 use crate::term::layout::ScrollStep;
 use crate::world::{
-    AUTHOR_ERROR, AUTHOR_INFO, AUTHOR_SYSTEM, AuthOutcome, Goto, Prefs, UserId, World,
+    AUTHOR_ERROR, AUTHOR_INFO, AUTHOR_SYSTEM, AuthOutcome, Goto, GotoStep, JoinStep, LoadedChannel,
+    Prefs, UserId, World,
 };
 
 impl GotoArg {
@@ -77,9 +78,12 @@ pub fn apply(command: Command, world: &World, user: UserId) -> Vec<Effect> {
             Ok(()) => return vec![Effect::Charge(1)],
             Err(text) => error(&format!("[error]\n  {text}")),
         },
-        Command::Join(name) => match world.join(user, &name) {
-            Ok(true) => return vec![Effect::Charge(1)],
-            Ok(false) => {}
+        // A channel not in memory is read off the async workers first: the session carries
+        // out the load, then finishes with `join_loaded`.
+        Command::Join(name) => match world.begin_join(user, &name) {
+            Ok(JoinStep::Done(true)) => return vec![Effect::Charge(1)],
+            Ok(JoinStep::Done(false)) => {}
+            Ok(JoinStep::Load(load)) => return vec![Effect::Load(load)],
             Err(limit) => error(&format!("[error]\n  {limit}")),
         },
         Command::Part => match world.part(user) {
@@ -147,8 +151,11 @@ pub fn apply(command: Command, world: &World, user: UserId) -> Vec<Effect> {
         Command::Goto(None) => goto_help(world, user),
         Command::Goto(Some(target)) => match target.resolve(jiff::Timestamp::now()) {
             Some(target) => {
-                if let Some(seq) = world.goto_seq(user, target) {
-                    return vec![Effect::Goto(seq)];
+                match world.goto_seq(user, target) {
+                    Some(GotoStep::Land(seq)) => return vec![Effect::Goto(seq)],
+                    // The session searches the store and then goes there.
+                    Some(GotoStep::Load(load)) => return vec![Effect::Load(load)],
+                    None => {}
                 }
             }
             None => error(GOTO_USAGE),
@@ -239,6 +246,24 @@ pub fn apply(command: Command, world: &World, user: UserId) -> Vec<Effect> {
         }
     }
     Vec::new()
+}
+
+/// The second step of a `/join` whose channel had to be read ([`Effect::Load`]): opens it with
+/// what was read (`None`: it could not be) and joins, with the answers of a join in memory.
+pub fn join_loaded(
+    world: &World,
+    user: UserId,
+    name: &str,
+    loaded: Option<LoadedChannel>,
+) -> Vec<Effect> {
+    match world.finish_join(user, name, loaded) {
+        Ok(true) => vec![Effect::Charge(1)],
+        Ok(false) => Vec::new(),
+        Err(limit) => {
+            world.tell(user, AUTHOR_ERROR, &format!("[error]\n  {limit}"));
+            Vec::new()
+        }
+    }
 }
 
 /// Tells `user` what was wrong with their line. The usage of an admin command is shown only
@@ -437,14 +462,32 @@ mod tests {
             ("/ss 5", vec![Effect::SetScrollStep(ScrollStep::Lines(5))]),
             ("/cfg", vec![Effect::ShowCfg]),
             ("/q", vec![Effect::Quit]),
-            // A command others see reports its cost: one for a channel joined, nothing for
-            // one the user is in already, one per window for a nick change.
-            ("/join #a", vec![Effect::Charge(1)]),
+            // A channel not in memory is loaded first (waiting for nothing: no channel was
+            // closed); the second step reports the cost.
+            (
+                "/join #a",
+                vec![Effect::Load(crate::world::Load::Join {
+                    name: "a".into(),
+                    after: 0,
+                    limit: 100,
+                })],
+            ),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(run(&world, user, line), expected, "{line}");
+        }
+        let loaded = crate::world::LoadedChannel::default();
+        assert_eq!(
+            super::join_loaded(&world, user, "a", Some(loaded)),
+            vec![Effect::Charge(1)]
+        );
+        // A command others see reports its cost: nothing for a channel the user is in
+        // already, one per window for a nick change.
+        for (line, expected) in [
             ("/join #a", vec![]),
             ("/nick bob", vec![Effect::Charge(2)]),
             ("/b3", vec![]),
-        ];
-        for (line, expected) in cases {
+        ] {
             assert_eq!(run(&world, user, line), expected, "{line}");
         }
         assert_eq!(world.nick(user).as_deref(), Some("bob"));

@@ -12,7 +12,7 @@ pub mod help;
 mod parse;
 pub mod table;
 
-pub use apply::{ClientFacts, apply, apply_usage, cfg_text};
+pub use apply::{ClientFacts, apply, apply_usage, cfg_text, join_loaded};
 pub use parse::GotoArg;
 
 use crate::term::layout::ScrollStep;
@@ -159,6 +159,10 @@ pub enum Effect {
     Redraw,
     /// Scroll the active window by pages (negative: back).
     ScrollPages(isize),
+    /// Read this from the store off the async workers, then finish the command (`/join` of a
+    /// channel not in memory: [`join_loaded`]; `/g` to a moment before memory: go there). The
+    /// user's further input waits meanwhile.
+    Load(crate::world::Load),
     /// Snap the active window to its newest messages.
     Latest,
     /// Hide or show nicks and times.

@@ -483,6 +483,8 @@ where
     let frames_dropped = crate::metrics::frames_dropped();
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
+    // The session's history read in flight, run off the async workers (`crate::history`).
+    let mut reading: Option<HistoryRead> = None;
     loop {
         if link.out.len() > MAX_PENDING_OUTPUT {
             crate::metrics::client_dropped("output overflow");
@@ -500,6 +502,11 @@ where
                 T::DOUBLES_IAC,
                 Instant::now().into_std(),
             ));
+        }
+        if reading.is_none()
+            && let Some(read) = chat.next_read()
+        {
+            reading = Some(Box::pin(crate::history::read(world.store().clone(), read)));
         }
         // A paced (slow) link gets a new frame only once the last one is out, so every
         // frame shows the newest state instead of queueing up behind the others.
@@ -543,7 +550,8 @@ where
             timer.as_mut().reset(deadline);
         }
         tokio::select! {
-            read = read_chunk(&mut link.reader) => {
+            // While a command waits for a load, the user's input waits too (in the socket).
+            read = read_chunk(&mut link.reader), if !chat.holds_input() => {
                 let received = match read {
                     Ok(data) if data.is_empty() => return End::Closed,
                     Ok(data) => link.receive(&data),
@@ -594,10 +602,27 @@ where
                     }
                 }
             }
+            arrived = async {
+                match reading.as_mut() {
+                    Some(read) => read.await,
+                    None => std::future::pending().await,
+                }
+            }, if reading.is_some() => {
+                reading = None;
+                if chat.read_arrived(arrived) == Flow::Quit {
+                    return End::Quit;
+                }
+                // What the user waited for is shown at once, like an answer to a key.
+                state.answer_input(chat, &mut link.out);
+            }
             () = shutdown.cancelled() => return End::Shutdown,
         }
     }
 }
+
+/// A history read of the session in flight (`crate::history::read`).
+type HistoryRead =
+    std::pin::Pin<Box<dyn std::future::Future<Output = crate::history::Arrived> + Send>>;
 
 /// Why a connection ended; `as_str` is the reason the log lines give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -826,9 +851,13 @@ fn start_chat(
     }
     if let Some(name) = &settings.join
         && let Ok(name) = crate::world::normalize_channel_name(name)
-        && let Err(limit) = world.join(user, &name)
     {
-        world.tell(user, crate::world::AUTHOR_ERROR, &limit.to_string());
+        match world.begin_join(user, &name) {
+            Ok(crate::world::JoinStep::Done(_)) => {}
+            // Read by the connection loop off the async workers, then joined.
+            Ok(crate::world::JoinStep::Load(load)) => chat.join_on_entry(load),
+            Err(limit) => world.tell(user, crate::world::AUTHOR_ERROR, &limit.to_string()),
+        }
     }
     tracing::info!(
         %peer,

@@ -4,21 +4,19 @@
 //! Scrolling back cannot move lines on a teletype, so PgUp (and CTRL-U, `/u`, `/g`) prints the
 //! older page anew, as r0c does; PgDn prints the lines below the page, and once the newest line
 //! is printed again the window follows new messages. While the user looks back, new messages
-//! wait and the prompt counts them (`+K`). Sans-IO: history is read through a function the
-//! caller passes in, so tests drive it with a plain list of messages.
+//! wait and the prompt counts them (`+K`). Sans-IO: history is read from the [`Backlog`] the
+//! caller passes in (messages copied out of memory and pages read before), so tests drive it
+//! with a plain list of messages; a page it misses is printed once it is there.
 
 use std::sync::Arc;
 
+use crate::history::Backlog;
 use crate::session::vt::ScrollStep;
 use crate::term::layout::{Layout, plain_lines};
 use crate::term::lineedit::LineEditor;
 use crate::term::width::str_width;
 use crate::text;
 use crate::world::{Around, ChannelId, ChannelKind, Message, View, window_list};
-
-/// Reads a window's history: the messages `around` a sequence number, at most `count` of them,
-/// oldest first (what [`crate::world::World::messages`] answers for the active window).
-pub type History<'a> = dyn FnMut(Around, usize) -> Vec<Arc<Message>> + 'a;
 
 /// One printed line of a window's history: a line of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +56,8 @@ pub struct Teletype {
     goto: Option<u64>,
     /// How far PgUp and PgDn scroll (`/ss`).
     scroll_step: Option<ScrollStep>,
+    /// The last frame missed history and printed nothing of the window (nor the notices).
+    pub deferred: bool,
 }
 
 impl Teletype {
@@ -130,6 +130,38 @@ impl Teletype {
         }
     }
 
+    /// The messages in memory the next frame may read (see `Vt100Ui::history_wants`): none
+    /// while it only prints new messages.
+    pub fn history_wants(&self, view: &View, rows: usize) -> Vec<(Around, usize)> {
+        let chat_rows = rows.saturating_sub(3).max(1);
+        let scroll = self.pending_scroll.unsigned_abs();
+        if self.goto.is_none()
+            && self.pending_scroll == 0
+            && !self.full_redraw
+            && !self.switched(view)
+            && !view.redraw
+        {
+            return Vec::new();
+        }
+        let mut wants = vec![(
+            Around::Before(view.next_seq),
+            scroll.saturating_add(chat_rows).saturating_add(1),
+        )];
+        if let Some(bottom) = self.scrolled.filter(|_| !self.switched(view)) {
+            wants.extend([
+                (
+                    Around::Before(bottom.seq),
+                    scroll.saturating_add(chat_rows).saturating_add(1),
+                ),
+                (Around::From(bottom.seq), scroll.saturating_add(2)),
+            ]);
+        }
+        if let Some(seq) = self.goto {
+            wants.push((Around::From(seq), chat_rows + 1));
+        }
+        wants
+    }
+
     /// Renders new lines, notices and the prompt for a `cols` × `rows` terminal; `history`
     /// reads older lines of the window for scrolling and reprints.
     pub fn render(
@@ -138,7 +170,7 @@ impl Teletype {
         line: &LineEditor,
         cols: usize,
         rows: usize,
-        history: &mut History<'_>,
+        history: &mut Backlog<'_>,
     ) -> String {
         let mut out = String::new();
         let chat_rows = rows.saturating_sub(3).max(1);
@@ -158,9 +190,18 @@ impl Teletype {
         let mut page: Option<Vec<String>> = None;
         let mut below: Vec<String> = Vec::new();
         let mut caught_up = false;
+        // A read of history this frame was not given defers what needs it: the session gets
+        // the page and renders again.
+        let misses = history.misses();
+        let missed = |history: &Backlog<'_>| history.misses() > misses;
+        let mut deferred = false;
         if let Some(seq) = self.goto.take() {
             let from = lines.from(history, seq, chat_rows);
             match from.last() {
+                _ if missed(history) => {
+                    self.goto = Some(seq);
+                    deferred = true;
+                }
                 Some((bottom, _)) if from.len() == chat_rows && !bottom.is_end(view.next_seq) => {
                     self.scrolled = Some(*bottom);
                     page = Some(texts(from));
@@ -173,15 +214,21 @@ impl Teletype {
             }
         }
         let amount = std::mem::take(&mut self.pending_scroll);
-        if page.is_none() && amount < 0 {
+        if deferred {
+            self.pending_scroll = amount;
+        } else if page.is_none() && amount < 0 {
             let back = amount.unsigned_abs();
             let before = lines.before(history, self.scrolled, back.saturating_add(chat_rows));
+            if missed(history) {
+                self.pending_scroll = amount;
+                deferred = true;
+            }
             // Scrolling stops at the first page of the window.
             let bottom = before
                 .len()
                 .saturating_sub(back.saturating_add(1))
                 .max(chat_rows.min(before.len()).saturating_sub(1));
-            if bottom + 1 < before.len() {
+            if !deferred && bottom + 1 < before.len() {
                 self.scrolled = Some(before[bottom].0);
                 let start = (bottom + 1).saturating_sub(chat_rows);
                 page = Some(texts(before[start..=bottom].to_vec()));
@@ -192,6 +239,10 @@ impl Teletype {
         {
             let after = lines.after(history, bottom, amount.unsigned_abs());
             match after.last() {
+                _ if missed(history) => {
+                    self.pending_scroll = amount;
+                    deferred = true;
+                }
                 Some((last, _)) if !last.is_end(view.next_seq) => self.scrolled = Some(*last),
                 // The newest line is printed again: follow new messages from here on.
                 _ => {
@@ -199,18 +250,26 @@ impl Teletype {
                     caught_up = true;
                 }
             }
-            below = texts(after);
+            if !deferred {
+                below = texts(after);
+            }
         }
-        if full && page.is_none() {
+        if deferred {
+        } else if full && page.is_none() {
             let before = lines.before(history, self.scrolled, chat_rows);
-            page = Some(texts(before));
+            if missed(history) {
+                deferred = true;
+            } else {
+                page = Some(texts(before));
+            }
         } else if page.is_none() && self.scrolled.is_none() && !caught_up {
             // The view's messages are in sequence order.
             let new = &view.messages[view.messages.partition_point(|m| m.seq < self.next_seq)..];
             below.extend(new.iter().flat_map(|m| lines.of(m)).map(|(_, text)| text));
         }
         let mut notices = Vec::new();
-        for notice in &view.notices {
+        // Notices wait for a frame that prints the window: they are shown once.
+        for notice in view.notices.iter().filter(|_| !deferred) {
             let width = cols.saturating_sub(2).max(8);
             let wrapped = crate::term::layout::wrap(notice, width, width.saturating_sub(2));
             notices.extend(wrapped.into_iter().enumerate().map(|(index, line)| {
@@ -239,9 +298,15 @@ impl Teletype {
                 out.push_str("\r\n");
             }
         }
-        self.channel = Some(view.channel);
-        self.next_seq = view.next_seq;
-        self.full_redraw = false;
+        self.deferred = deferred;
+        if deferred {
+            // Nothing of the window was printed: the next frame starts where this one did.
+            self.full_redraw |= full;
+        } else {
+            self.channel = Some(view.channel);
+            self.next_seq = view.next_seq;
+            self.full_redraw = false;
+        }
         let prompt = prompt(view, self.scrolled, line, cols);
         if prompt != self.prompt || !out.is_empty() {
             if out.is_empty() || !out.ends_with('\n') {
@@ -292,15 +357,16 @@ impl Lines<'_> {
     /// Up to `count` lines ending with `bottom` (the newest line when `None`).
     fn before(
         &self,
-        history: &mut History<'_>,
+        history: &mut Backlog<'_>,
         bottom: Option<LinePos>,
         count: usize,
     ) -> Vec<(LinePos, String)> {
         let end = bottom.map_or(self.view.next_seq, |b| b.seq);
-        let mut messages = history(Around::Before(end), count);
+        let mut messages = history.read(Around::Before(end), count);
         if let Some(bottom) = bottom {
             messages.extend(
-                history(Around::From(bottom.seq), 1)
+                history
+                    .read(Around::From(bottom.seq), 1)
                     .into_iter()
                     .filter(|m| m.seq == bottom.seq),
             );
@@ -317,11 +383,11 @@ impl Lines<'_> {
     /// Up to `count` lines after `bottom`.
     fn after(
         &self,
-        history: &mut History<'_>,
+        history: &mut Backlog<'_>,
         bottom: LinePos,
         count: usize,
     ) -> Vec<(LinePos, String)> {
-        let messages = history(Around::From(bottom.seq), count.saturating_add(1));
+        let messages = history.read(Around::From(bottom.seq), count.saturating_add(1));
         self.all(&messages)
             .into_iter()
             .filter(|(pos, _)| pos.seq > bottom.seq || pos.line > bottom.line)
@@ -330,8 +396,8 @@ impl Lines<'_> {
     }
 
     /// Up to `count` lines from the first line of message `seq` (or the first after it).
-    fn from(&self, history: &mut History<'_>, seq: u64, count: usize) -> Vec<(LinePos, String)> {
-        let messages = history(Around::From(seq), count);
+    fn from(&self, history: &mut Backlog<'_>, seq: u64, count: usize) -> Vec<(LinePos, String)> {
+        let messages = history.read(Around::From(seq), count);
         let mut lines = self.all(&messages);
         lines.truncate(count);
         lines
@@ -531,16 +597,18 @@ mod tests {
     /// of the last prompt sent, updated if this frame sent one.
     fn frame(teletype: &mut Teletype, messages: &[Arc<Message>], below: &mut u64) -> Printed {
         let view = view(messages, teletype.since());
-        let mut history = |around: Around, count: usize| -> Vec<Arc<Message>> {
-            let found: Vec<Arc<Message>> = match around {
-                Around::Before(seq) => messages.iter().filter(|m| m.seq < seq).cloned().collect(),
-                Around::From(seq) => messages.iter().filter(|m| m.seq >= seq).cloned().collect(),
-            };
-            match around {
-                Around::Before(_) => found[found.len().saturating_sub(count)..].to_vec(),
-                Around::From(_) => found.into_iter().take(count).collect(),
-            }
+        // The whole window is in memory.
+        let memory = crate::world::MemorySlice {
+            spans: vec![crate::world::Span {
+                lo: 0,
+                hi: view.next_seq,
+                messages: messages.to_vec(),
+            }],
+            oldest: 0,
+            stored: None,
         };
+        let mut pages = crate::history::Pages::new();
+        let mut history = Backlog::new(view.next_seq, Some(&memory), &mut pages);
         let out = teletype.render(&view, &LineEditor::new(100), 80, 24, &mut history);
         assert!(!out.contains('\x1b'), "no escape codes: {out:?}");
         let numbers: Vec<u64> = out

@@ -3,6 +3,8 @@
 //! The session does no I/O: the connection task feeds it decoded text and asks it for output.
 //! Rendering pulls the current state from the world and writes only what the client lacks.
 
+mod reads;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -107,6 +109,8 @@ pub struct Session {
     denied_log: crate::log_limit::LogLimit,
     /// The clock of `denied_log` starts here.
     started: Instant,
+    /// History reads: the page cache frames read from, and what waits to be read.
+    reads: reads::Reads,
 }
 
 // Flood control holds what commands say; the value itself belongs to the command module.
@@ -217,6 +221,7 @@ impl Session {
             echo_cleanup_at: None,
             denied_log: crate::log_limit::LogLimit::per_minute(DENIED_LOG_LINES_PER_MINUTE),
             started: Instant::now(),
+            reads: reads::Reads::default(),
         }
     }
 
@@ -721,6 +726,7 @@ impl Session {
             Effect::ForceSize { cols, rows } => self.force_size(cols, rows),
             Effect::SetScrollStep(step) => self.set_scroll_step(step),
             Effect::Goto(seq) => self.goto(seq),
+            Effect::Load(load) => self.start_load(load, reads::Origin::Command),
             Effect::ShowCfg => {
                 if let Some(prefs) = self.world.prefs(self.user) {
                     let (linemode, echo, enter) = self.wizard_findings();
@@ -771,7 +777,17 @@ impl Session {
     pub fn handle_text(&mut self, text: &str) -> Flow {
         let mut keys = Vec::new();
         self.keys.feed(text, &mut keys);
-        for key in keys {
+        self.reads.held_keys.extend(keys);
+        self.run_held_keys()
+    }
+
+    /// Handles the keys that arrived, in order, up to one that starts a load (`/join` of a
+    /// channel not in memory, `/g` to before memory): the rest wait until it has finished,
+    /// so what the user typed next happens after it, as before.
+    fn run_held_keys(&mut self) -> Flow {
+        while self.reads.load.is_none()
+            && let Some(key) = self.reads.held_keys.pop_front()
+        {
             if self.handle_key(key) == Flow::Quit {
                 return Flow::Quit;
             }
@@ -925,20 +941,30 @@ impl Session {
                         None => return out,
                     }
                 }
-                let (world, user, channel) = (&self.world, self.user, view.channel);
-                let frame = teletype.render(&view, &self.line, cols, rows, &mut |around, n| {
-                    world.messages(user, channel, around, n)
-                });
-                // Everything printed has scrolled past the reader's eyes; while they read an
-                // older page, what is below it is not read yet.
-                world.mark_read(user, channel, teletype.seen_upto(&view));
+                let wants = teletype.history_wants(&view, rows);
+                let frame = self
+                    .reads
+                    .render(&self.world, self.user, &view, wants, |history| {
+                        teletype.render(&view, &self.line, cols, rows, history)
+                    });
+                if !teletype.deferred {
+                    // Everything printed has scrolled past the reader's eyes; while they read
+                    // an older page, what is below it is not read yet.
+                    self.world
+                        .mark_read(self.user, view.channel, teletype.seen_upto(&view));
+                }
                 (view, frame)
             }
             Ui::Vt100(vt) => {
                 let Some(view) = self.world.view(self.user, vt.since(), 2 * rows + 2) else {
                     return out;
                 };
-                let frame = vt.render(&self.world, self.user, &view, &self.line);
+                let wants = vt.history_wants(&view);
+                let frame = self
+                    .reads
+                    .render(&self.world, self.user, &view, wants, |history| {
+                        vt.render(&view, history, &self.line)
+                    });
                 (view, frame)
             }
         };
@@ -947,6 +973,7 @@ impl Session {
         // "too small" page); they are this connection's, so marking them takes no world lock.
         let notices_shown = match &mut self.ui {
             Ui::Vt100(vt) => std::mem::take(&mut vt.notices_shown),
+            Ui::Teletype(teletype) if teletype.deferred => 0,
             Ui::Teletype(_) => view.notices.len(),
         };
         self.notices.shown(notices_shown);
@@ -1044,7 +1071,7 @@ mod tests {
     use crate::term::charset::{Decoder, encode};
     use crate::world::WorldSettings;
 
-    fn world(dir: &std::path::Path) -> Arc<World> {
+    pub(super) fn world(dir: &std::path::Path) -> Arc<World> {
         let store = Arc::new(Store::open(&dir.join("r0c.db")).expect("store"));
         let settings = WorldSettings {
             max_windows_per_user: crate::world::DEFAULT_MAX_WINDOWS_PER_USER,
@@ -1167,12 +1194,12 @@ mod tests {
             vt100: false,
             ..Default::default()
         });
-        world.join(user, "a").expect("join");
+        crate::history::join_blocking(&world, user, "a").expect("join");
         world.store().flush();
         let _ = session.render();
         // Feedback in #a, then a switch to #b, both before the next frame.
         world.tell(user, crate::world::AUTHOR_INFO, "feedback from before");
-        world.join(user, "b").expect("join");
+        crate::history::join_blocking(&world, user, "b").expect("join");
         world.store().flush();
         let frame = session.render();
         assert!(frame.contains("feedback from before"), "{frame:?}");
@@ -1189,7 +1216,7 @@ mod tests {
             echo: true,
             ..Default::default()
         });
-        world.join(user, "g").expect("join");
+        crate::history::join_blocking(&world, user, "g").expect("join");
         world.fill(user, 60, "f").expect("fill");
         world.store().flush();
         session.probe_size();
@@ -1227,7 +1254,7 @@ mod tests {
         let world = world(dir.path());
         let welcome = crate::session::texts::welcome(true, None);
         let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), welcome);
-        world.join(user, "g").expect("join");
+        crate::history::join_blocking(&world, user, "g").expect("join");
         world
             .say(user, "boxes ├┐ ┌┬┐ ┌ and 日本 and Ð")
             .expect("say");

@@ -5,13 +5,14 @@ use std::collections::VecDeque;
 use std::fmt::Write;
 use std::sync::Arc;
 
+use crate::history::Backlog;
 use crate::term::layout::Layout;
 use crate::term::lineedit::LineEditor;
 use crate::term::screen::{Frame, PaneChange, PaneLine, STATUS_SGR, Screen};
 use crate::term::style::{LinesKey, MessageStyle, input_preview, preview_columns};
 use crate::term::width::char_width;
 use crate::text;
-use crate::world::{Around, ChannelId, ChannelKind, Message, UserId, View, World, window_list};
+use crate::world::{Around, ChannelId, ChannelKind, Message, View, window_list};
 
 /// Screens narrower or shorter than this cannot show the interface.
 const MIN_COLS: usize = 20;
@@ -105,6 +106,9 @@ pub struct Vt100Ui {
     /// The status bar's clock shows no time before this (Unix seconds): the time of the
     /// newest message drawn, so the clock is never behind a message on screen.
     clock_floor: i64,
+    /// This frame missed history it needs to draw the whole pane: the next frame draws it
+    /// again, once the session has it.
+    redo_pane: bool,
 }
 
 // `/ss` parses the scroll step without the client, so it lives with the layout.
@@ -127,6 +131,7 @@ impl Vt100Ui {
             last_status: None,
             banner_shown: false,
             clock_floor: 0,
+            redo_pane: false,
             pane_gap: false,
             screen: Screen::new(cols, rows, swapped),
             channel: None,
@@ -246,14 +251,51 @@ impl Vt100Ui {
         ))
     }
 
+    /// The messages in memory the next frame may read, as reads of the world's history
+    /// (`World::memory_messages`): none while the view follows new messages and nothing asks
+    /// for more (the frame draws only the view's new messages), else the newest page and the
+    /// pages around the rows on screen, as far as the pending scroll reaches. A frame that
+    /// reads beyond records it, and the session copies that out and renders again.
+    pub fn history_wants(&self, view: &View) -> Vec<(Around, usize)> {
+        let pane_rows = self.screen.pane_rows();
+        let scroll = self.pending_scroll.unsigned_abs();
+        let (cols, rows) = self.screen.size();
+        if cols < MIN_COLS || rows < MIN_ROWS {
+            return Vec::new();
+        }
+        // What makes `render` draw the whole pane (`full_pane`), scroll, or put notices below
+        // rows it patched; without any of them a frame reads no history.
+        let full = self.channel != Some(view.channel)
+            || view.redraw
+            || self.force_redraw
+            || self.screen.needs_redraw()
+            || self.too_small
+            || (self.awaiting_enter && !self.banner_shown);
+        let new = &view.messages[view.messages.partition_point(|m| m.seq < self.next_seq)..];
+        let trimmed = self.locked
+            && self.line_budget.is_none()
+            && new.first().is_some_and(|m| m.seq > self.next_seq);
+        if !full && self.pending_scroll == 0 && view.notices.is_empty() && !trimmed {
+            return Vec::new();
+        }
+        let mut wants = vec![(Around::Before(view.next_seq), pane_rows + 1)];
+        if self.channel == Some(view.channel)
+            && let Some((top, bottom)) = self.message_rows_bounds()
+        {
+            let back = scroll.saturating_add(pane_rows).saturating_add(1);
+            let ahead = scroll.saturating_add(2 * pane_rows).saturating_add(2);
+            wants.extend([
+                (Around::Before(top.seq), back),
+                (Around::From(top.seq), ahead),
+                (Around::Before(bottom.seq), back),
+                (Around::From(bottom.seq), ahead),
+            ]);
+        }
+        wants
+    }
+
     /// Renders a frame for `view` and the input line.
-    pub fn render(
-        &mut self,
-        world: &World,
-        user: UserId,
-        view: &View,
-        line: &LineEditor,
-    ) -> String {
+    pub fn render(&mut self, view: &View, backlog: &mut Backlog<'_>, line: &LineEditor) -> String {
         let (cols, rows) = self.screen.size();
         let mut out = String::new();
         if cols < MIN_COLS || rows < MIN_ROWS {
@@ -299,6 +341,8 @@ impl Vt100Ui {
         let full = switched || view.redraw || self.force_redraw || self.screen.needs_redraw();
         let input_only = std::mem::take(&mut self.input_only) && !full && self.pending_scroll == 0;
         self.rendered_input_only = input_only;
+        // A read of history this frame was not given defers what needs it (see `Backlog`).
+        let misses = backlog.misses();
         let pane = if input_only {
             PaneChange::Unchanged
         } else if full {
@@ -311,23 +355,27 @@ impl Vt100Ui {
             // with its Enter, which redraws) moves the view first; the redraw then shows it.
             let amount = std::mem::take(&mut self.pending_scroll);
             if amount != 0 {
-                let _ = self.scroll(world, user, view, &layout, amount);
+                let _ = self.scroll(backlog, view, &layout, amount);
             }
-            self.full_pane(world, user, view, &layout)
+            self.full_pane(backlog, view, &layout)
         } else if self.pending_scroll != 0 {
             let amount = std::mem::take(&mut self.pending_scroll);
-            self.scroll(world, user, view, &layout, amount)
+            self.scroll(backlog, view, &layout, amount)
         } else if self.locked {
-            self.append_new(world, user, view, &layout)
+            self.append_new(backlog, view, &layout)
         } else {
             self.mark_read_rows(view, &layout)
         };
         self.force_redraw = false;
-        let pane = if input_only {
+        // Notices wait for a frame that found its history: they are shown once.
+        let pane = if input_only || backlog.misses() > misses {
             pane
         } else {
-            self.with_notices(world, user, view, &layout, pane)
+            self.with_notices(backlog, view, &layout, pane)
         };
+        if std::mem::take(&mut self.redo_pane) {
+            self.force_redraw = true;
+        }
         if self.locked && !input_only {
             self.next_seq = view.next_seq;
         }
@@ -378,8 +426,7 @@ impl Vt100Ui {
     /// Adds the view's one-line notices (command feedback) at the bottom of the pane.
     fn with_notices(
         &mut self,
-        world: &World,
-        user: UserId,
+        backlog: &mut Backlog<'_>,
         view: &View,
         layout: &Layout,
         pane: PaneChange,
@@ -411,7 +458,7 @@ impl Vt100Ui {
         let pane = match pane {
             PaneChange::Patch(_) | PaneChange::Prepend(_) => {
                 self.locked = true;
-                self.full_pane(world, user, view, layout)
+                self.full_pane(backlog, view, layout)
             }
             other => other,
         };
@@ -510,18 +557,18 @@ impl Vt100Ui {
     }
 
     /// Fills the pane: the newest lines when locked, else from the remembered top row down.
-    fn full_pane(
-        &mut self,
-        world: &World,
-        user: UserId,
-        view: &View,
-        layout: &Layout,
-    ) -> PaneChange {
+    fn full_pane(&mut self, backlog: &mut Backlog<'_>, view: &View, layout: &Layout) -> PaneChange {
         let pane_rows = self.screen.pane_rows();
         if !self.locked
             && let Some((top, _)) = self.message_rows_bounds()
         {
-            let messages = world.messages(user, view.channel, Around::From(top.seq), pane_rows + 1);
+            let misses = backlog.misses();
+            let messages = backlog.read(Around::From(top.seq), pane_rows + 1);
+            if backlog.misses() > misses {
+                // Drawn when the history below the top row is there.
+                self.redo_pane = true;
+                return PaneChange::Unchanged;
+            }
             let lines: Vec<(RowRef, PaneLine)> = self
                 .rows_of(view, layout, &messages)
                 .into_iter()
@@ -536,7 +583,12 @@ impl Vt100Ui {
             }
             self.locked = true;
         }
-        let messages = world.messages(user, view.channel, Around::Before(view.next_seq), pane_rows);
+        let misses = backlog.misses();
+        let messages = backlog.read(Around::Before(view.next_seq), pane_rows);
+        if backlog.misses() > misses {
+            // The newest lines now, the whole pane once the rest is there.
+            self.redo_pane = true;
+        }
         let mut lines = self.rows_of(view, layout, &messages);
         let skip = lines.len().saturating_sub(pane_rows);
         lines.drain(..skip);
@@ -552,8 +604,7 @@ impl Vt100Ui {
     /// New messages at the bottom of a locked view.
     fn append_new(
         &mut self,
-        world: &World,
-        user: UserId,
+        backlog: &mut Backlog<'_>,
         view: &View,
         layout: &Layout,
     ) -> PaneChange {
@@ -565,7 +616,7 @@ impl Vt100Ui {
         let pane_rows = self.screen.pane_rows();
         if self.line_budget.is_none() && new.first().is_some_and(|m| m.seq > self.next_seq) {
             // History was trimmed past what this client last saw: draw the pane anew.
-            return self.full_pane(world, user, view, layout);
+            return self.full_pane(backlog, view, layout);
         }
         // Every message takes a line at least, so only the newest that fit in the pane (or
         // in a slow link's line budget) can be on screen once this frame is shown: the rest
@@ -598,8 +649,7 @@ impl Vt100Ui {
     /// Scrolls by `amount` lines (negative: back in time).
     fn scroll(
         &mut self,
-        world: &World,
-        user: UserId,
+        backlog: &mut Backlog<'_>,
         view: &View,
         layout: &Layout,
         amount: isize,
@@ -607,14 +657,20 @@ impl Vt100Ui {
         let pane_rows = self.screen.pane_rows();
         let want = amount.unsigned_abs();
         if amount < 0 && self.pane_gap {
-            return self.page_above_gap(world, user, view, layout, want);
+            return self.page_above_gap(backlog, view, layout, want);
         }
         if amount < 0 {
             let Some((top, _)) = self.message_rows_bounds() else {
                 return PaneChange::Unchanged;
             };
-            let older = world.messages(user, view.channel, Around::Before(top.seq), want);
-            let current = world.messages(user, view.channel, Around::From(top.seq), 1);
+            let misses = backlog.misses();
+            let older = backlog.read(Around::Before(top.seq), want);
+            let current = backlog.read(Around::From(top.seq), 1);
+            if backlog.misses() > misses {
+                // Scrolled once the page is there.
+                self.pending_scroll = self.pending_scroll.saturating_add(amount);
+                return PaneChange::Unchanged;
+            }
             let mut before: Vec<(RowRef, PaneLine)> = self.rows_of(view, layout, &older);
             before.extend(
                 self.rows_of(view, layout, &current)
@@ -638,7 +694,12 @@ impl Vt100Ui {
             let Some((_, bottom)) = self.message_rows_bounds() else {
                 return PaneChange::Unchanged;
             };
-            let newer = world.messages(user, view.channel, Around::From(bottom.seq), want + 1);
+            let misses = backlog.misses();
+            let newer = backlog.read(Around::From(bottom.seq), want.saturating_add(1));
+            if backlog.misses() > misses {
+                self.pending_scroll = self.pending_scroll.saturating_add(amount);
+                return PaneChange::Unchanged;
+            }
             let after: Vec<(RowRef, PaneLine)> = self
                 .rows_of(view, layout, &newer)
                 .into_iter()
@@ -670,8 +731,7 @@ impl Vt100Ui {
     /// run at all, that is the page above the newest line.
     fn page_above_gap(
         &mut self,
-        world: &World,
-        user: UserId,
+        backlog: &mut Backlog<'_>,
         view: &View,
         layout: &Layout,
         want: usize,
@@ -688,13 +748,20 @@ impl Vt100Ui {
         let back = want.min(run - 1);
         let pane_rows = self.screen.pane_rows();
         let count = back.saturating_add(pane_rows);
-        let mut messages = world.messages(user, view.channel, Around::Before(bottom.seq), count);
+        let misses = backlog.misses();
+        let mut messages = backlog.read(Around::Before(bottom.seq), count);
         messages.extend(
-            world
-                .messages(user, view.channel, Around::From(bottom.seq), 1)
+            backlog
+                .read(Around::From(bottom.seq), 1)
                 .into_iter()
                 .filter(|m| m.seq == bottom.seq),
         );
+        if backlog.misses() > misses {
+            // Scrolled once the page is there.
+            let back = isize::try_from(want).unwrap_or(isize::MAX);
+            self.pending_scroll = self.pending_scroll.saturating_sub(back);
+            return PaneChange::Unchanged;
+        }
         let mut lines = self.rows_of(view, layout, &messages);
         lines.retain(|(row, _)| row.seq < bottom.seq || row.line <= bottom.line);
         // Scrolling stops at the first page of the window.

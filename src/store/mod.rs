@@ -35,9 +35,13 @@
 //! whose `send_replace` never waits for a receiver), so whoever shows messages is woken when
 //! there is something new to show instead of polling [`Store::is_committed`].
 //!
-//! Reads use a second, read-only connection; WAL lets them run while the writer writes. They
-//! happen when a channel is created (history load) and when someone scrolls or jumps (`/g`)
-//! past the history in memory, each a short indexed query, so a `std::sync::Mutex` is enough.
+//! Reads use read-only connections ([`reader`]); WAL lets them run while the writer writes.
+//! They happen when a channel is opened (history load) and when someone scrolls or jumps (`/g`)
+//! past the history in memory, each a short indexed query. They block, so the server runs them
+//! on blocking threads (`crate::history`) over a small [`ReaderPool`] whose semaphore bounds
+//! the reads in flight; the one connection behind a mutex ([`Store::client`] and the other
+//! read methods of the handle) is for blocking callers: the wizard's `spawn_blocking`, tests and
+//! tools.
 //!
 //! # When writes fail
 //!
@@ -54,6 +58,7 @@
 //! The files are private: the database, its `-wal` and `-shm` files (SQLite gives them the
 //! database's mode) and the lock file are created 0600, and looser ones are tightened.
 
+mod reader;
 #[cfg(test)]
 mod tests;
 
@@ -67,7 +72,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+
+pub use reader::{POOL_READERS, Reader, ReaderPool};
 
 /// The schema version this code writes, kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 2;
@@ -261,8 +268,12 @@ pub struct StoredMessage {
 pub struct Store {
     /// The way into the writer thread, shared with it because the writer drains the overflow.
     queue: Arc<Mutex<Queue>>,
-    /// The read-only connection for history loads.
-    reader: Mutex<Connection>,
+    /// A read-only connection for blocking callers (the wizard's settings, tests, tools).
+    reader: Mutex<Reader>,
+    /// The read-only connections history reads share (see [`crate::history`]).
+    pool: ReaderPool,
+    /// The database file, to open a reader beyond the pool's when one is missing.
+    path: PathBuf,
     /// The writer thread, taken and joined by [`Store::close`].
     writer: Mutex<Option<JoinHandle<()>>>,
     /// What the handle and the writer share: commit count, health, the test knob.
@@ -441,17 +452,8 @@ impl Store {
             path: path.to_owned(),
             source,
         })?;
-        let open_error = |source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        };
-
-        let reader = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(open_error)?;
-        reader.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        let reader = Reader::open(path)?;
+        let pool = ReaderPool::open(path, POOL_READERS)?;
 
         let (sender, receiver) = mpsc::sync_channel(capacity);
         let queue = Arc::new(Mutex::new(Queue {
@@ -485,6 +487,8 @@ impl Store {
         Ok(Store {
             queue,
             reader: Mutex::new(reader),
+            pool,
+            path: path.to_owned(),
             writer: Mutex::new(Some(handle)),
             shared,
             _shared_lock: shared_lock,
@@ -617,11 +621,7 @@ impl Store {
 
     /// The saved settings of the client at `address` on `listener`, if any.
     pub fn client(&self, listener: &str, address: &str) -> Result<Option<String>, StoreError> {
-        let conn = lock(&self.reader);
-        Ok(conn
-            .prepare_cached(CLIENT)?
-            .query_row([listener, address], |row| row.get(0))
-            .optional()?)
+        lock(&self.reader).client(listener, address)
     }
 
     /// The newest `limit` messages of a channel, oldest first (from the database, i.e. what is
@@ -641,15 +641,7 @@ impl Store {
         before: u64,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let conn = lock(&self.reader);
-        let mut statement = conn.prepare_cached(MESSAGES_BEFORE)?;
-        let rows = statement.query_map(
-            params![channel, seq_to_sql(before), limit_to_sql(limit)],
-            stored_message,
-        )?;
-        let mut messages = rows.collect::<Result<Vec<_>, _>>()?;
-        messages.reverse();
-        Ok(messages)
+        lock(&self.reader).messages_before(channel, before, limit)
     }
 
     /// The oldest `limit` messages of a channel numbered from `from` up to (not including)
@@ -661,18 +653,7 @@ impl Store {
         before: u64,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let conn = lock(&self.reader);
-        let mut statement = conn.prepare_cached(MESSAGES_FROM)?;
-        let rows = statement.query_map(
-            params![
-                channel,
-                seq_to_sql(from),
-                seq_to_sql(before),
-                limit_to_sql(limit)
-            ],
-            stored_message,
-        )?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        lock(&self.reader).messages_from(channel, from, before, limit)
     }
 
     /// The number of the first message of a channel posted at or after `unix_micros`, among
@@ -683,33 +664,31 @@ impl Store {
         unix_micros: i64,
         before: u64,
     ) -> Result<Option<u64>, StoreError> {
-        let conn = lock(&self.reader);
-        Ok(conn
-            .prepare_cached(FIRST_SEQ_AT)?
-            .query_row(params![channel, unix_micros, seq_to_sql(before)], |row| {
-                seq_from_sql(0, row.get(0)?)
-            })
-            .optional()?)
+        lock(&self.reader).first_seq_at(channel, unix_micros, before)
     }
 
     /// The highest stored sequence number of the channel, so numbering continues across restarts.
     pub fn last_seq(&self, channel: &str) -> Result<Option<u64>, StoreError> {
-        let conn = lock(&self.reader);
-        Ok(conn.prepare_cached(LAST_SEQ)?.query_row([channel], |row| {
-            row.get::<_, Option<i64>>(0)?
-                .map(|seq| seq_from_sql(0, seq))
-                .transpose()
-        })?)
+        lock(&self.reader).last_seq(channel)
     }
 
     /// The stored topic of a channel, if one was ever set.
     pub fn topic(&self, channel: &str) -> Result<Option<String>, StoreError> {
-        let conn = lock(&self.reader);
-        let topic: Option<Option<String>> = conn
-            .prepare_cached(TOPIC)?
-            .query_row([channel], |row| row.get(0))
-            .optional()?;
-        Ok(topic.flatten())
+        lock(&self.reader).topic(channel)
+    }
+
+    /// The pool of read connections history reads share.
+    pub fn pool(&self) -> &ReaderPool {
+        &self.pool
+    }
+
+    /// Runs `read` with a reader of the pool. Blocks: call it on a blocking thread, holding a
+    /// permit of the pool's semaphore (`crate::history` does both).
+    pub fn read_pooled<T>(
+        &self,
+        read: impl FnOnce(&Reader) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.pool.with_reader(&self.path, read)
     }
 
     /// Blocks until everything queued before this call has been committed; while writes

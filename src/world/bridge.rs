@@ -18,24 +18,16 @@ pub fn irc_author(irc_nick: &str) -> Option<String> {
 }
 
 impl World {
-    /// Opens public channel `name` for an IRC bridge link (loading its history if it is not
-    /// open yet) and keeps it open for good, even when empty. `watcher` is woken whenever a
-    /// new message in it is committed. Returns the sequence number the next message will get: where the link
-    /// starts relaying.
-    pub fn open_bridged(&self, name: &str, watcher: Arc<Notify>) -> u64 {
-        let existing = self.lock().public_by_name.get(name).copied();
-        let channel = match existing {
-            Some(channel) => channel,
-            None => {
-                // Bridged channels open at startup, before anything could be waiting.
-                let loaded = self
-                    .load_public(name, true)
-                    .unwrap_or_else(|| self.read_public(name));
-                let mut state = self.lock();
-                match state.public_by_name.get(name).copied() {
-                    Some(channel) => channel,
-                    None => self.create_public(&mut state, name, loaded),
-                }
+    /// Opens public channel `name` for an IRC bridge link (with `loaded`, its history as read
+    /// from the store, if it is not open yet: see [`World::is_open`]) and keeps it open for
+    /// good, even when empty. `watcher` is woken whenever a new message in it is committed.
+    /// Returns the sequence number the next message will get: where the link starts relaying.
+    pub fn open_bridged(&self, name: &str, loaded: LoadedChannel, watcher: Arc<Notify>) -> u64 {
+        let channel = {
+            let mut state = self.lock();
+            match state.public_by_name.get(name).copied() {
+                Some(channel) => channel,
+                None => self.create_public(&mut state, name, loaded),
             }
         };
         let mut state = self.lock();

@@ -12,6 +12,7 @@ mod bridge;
 mod channel;
 mod error;
 mod event;
+mod history;
 // The nick rules live with the other text rules, below the world; re-exported under their old path.
 pub use crate::text::nick;
 mod post;
@@ -35,6 +36,7 @@ pub use auth::{AuthOutcome, FAILED_AUTH_WINDOW, MAX_FAILED_AUTH};
 pub use bridge::{IRC_NICK_PREFIX, irc_author};
 pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
 pub use event::{Event, Ping, Post};
+pub use history::{GotoStep, JoinStep, Load, LoadedChannel, MemorySlice, Span};
 pub use post::wake_after_commits;
 pub use text_rules::{ChannelNameError, mentions, normalize_channel_name};
 pub use user::Notices;
@@ -414,10 +416,6 @@ pub const STORE_RECOVERED_NOTICE: &str = "the server can save messages again";
 /// further behind skips the oldest.
 const WIZARD_BROADCASTS_KEPT: usize = 8;
 
-/// How long opening a channel waits for earlier writes to be committed (its numbering
-/// continues after them) before it gives up and refuses.
-const JOIN_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 impl World {
     /// Creates an empty world that persists public history into `store`.
     pub fn new(settings: WorldSettings, store: Arc<Store>, shutdown: CancellationToken) -> World {
@@ -479,121 +477,7 @@ impl World {
         Locked { guard: Some(guard) }
     }
 
-    // History loading: moved to its own file once the reads are asynchronous.
-    /// Messages of `channel` (which the user must be in): up to `count` of the newest with a
-    /// sequence number below `before`, or, with `after`, the oldest from that number on.
-    /// A public channel's messages older than those in memory are read from the store.
-    pub fn messages(
-        &self,
-        user: UserId,
-        channel: ChannelId,
-        around: Around,
-        count: usize,
-    ) -> Vec<Arc<Message>> {
-        let (stored_name, oldest, mut found) = {
-            let state = self.lock();
-            let member = state
-                .users
-                .get(&user)
-                .is_some_and(|u| u.windows.iter().any(|w| w.channel == channel));
-            let Some(channel) = state.channels.get(&channel).filter(|_| member) else {
-                return Vec::new();
-            };
-            // Like `World::view`, only what the store has committed: a pane scrolled up to
-            // near the bottom asks for the messages after its top, which may include some
-            // that nobody may see yet.
-            let shown = channel
-                .messages
-                .partition_point(|m| self.store.is_committed(m.ticket));
-            let found: Vec<Arc<Message>> = match around {
-                Around::Before(seq) => {
-                    let end = channel.messages.partition_point(|m| m.seq < seq).min(shown);
-                    channel
-                        .messages
-                        .range(end.saturating_sub(count)..end)
-                        .cloned()
-                        .collect()
-                }
-                Around::From(seq) => {
-                    let start = channel.messages.partition_point(|m| m.seq < seq).min(shown);
-                    channel
-                        .messages
-                        .range(start..shown)
-                        .take(count)
-                        .cloned()
-                        .collect()
-                }
-            };
-            let oldest = channel.messages.front().map_or(channel.next_seq, |m| m.seq);
-            let stored_name = match &channel.kind {
-                ChannelKind::Public { name } if oldest > 0 => Some(name.clone()),
-                _ => None,
-            };
-            (stored_name, oldest, found)
-        };
-        let Some(name) = stored_name else {
-            return found;
-        };
-        // The part older than memory is all committed; it is read without the lock.
-        let stored = match around {
-            Around::Before(seq) if found.len() < count => {
-                self.store
-                    .messages_before(&name, seq.min(oldest), count - found.len())
-            }
-            Around::From(seq) if seq < oldest => {
-                self.store.messages_from(&name, seq, oldest, count)
-            }
-            _ => return found,
-        };
-        let mut messages: Vec<Arc<Message>> = match stored {
-            Ok(stored) => stored.into_iter().map(message_from_store).collect(),
-            Err(error) => {
-                tracing::error!(%error, chan = name, "could not read history");
-                Vec::new()
-            }
-        };
-        messages.append(&mut found);
-        messages.truncate(count);
-        messages
-    }
-
-    /// `/join`: joins (creating it if needed) or switches to a public channel. Says whether the
-    /// user became a member (`false`: they only switched to a window they had), or which limit
-    /// refused the join.
-    pub fn join(&self, user: UserId, name: &str) -> Result<bool, JoinError> {
-        {
-            let mut state = self.lock();
-            if let Some(channel) = state.public_by_name.get(name).copied() {
-                return Ok(self.enter_public(&mut state, user, channel, name)?);
-            }
-            // Checked before reading from the store, so a refused join costs no I/O.
-            state.may_open_window(user, self.settings.max_windows_per_user)?;
-            state.may_open_channel(self.settings.max_channels)?;
-        }
-        // The channel is not in memory: read its history without holding the lock, so everyone
-        // else keeps chatting meanwhile.
-        let must_flush = {
-            let state = self.lock();
-            !self.store.is_committed(state.last_close_ticket)
-        };
-        let Some(mut loaded) = self.load_public(name, must_flush) else {
-            return Err(JoinError::StoreUnavailable(name.to_string()));
-        };
-        if name == SCROLLTEST_CHANNEL {
-            scrolltest_filler(&mut loaded);
-        }
-        let mut state = self.lock();
-        // Someone may have opened it in the meantime; then their copy is the one.
-        let channel = match state.public_by_name.get(name).copied() {
-            Some(channel) => channel,
-            None => {
-                state.may_open_channel(self.settings.max_channels)?;
-                self.create_public(&mut state, name, loaded)
-            }
-        };
-        Ok(self.enter_public(&mut state, user, channel, name)?)
-    }
-
+    // Opening a public channel once its history was read (`history.rs` has the steps).
     /// Switches to a public channel, joining it first if the user is not a member.
     fn enter_public(
         &self,
@@ -625,46 +509,6 @@ impl World {
         Ok(true)
     }
 
-    /// Reads a channel's stored history, next sequence number and topic. With `must_flush`
-    /// (a channel closed since the store last caught up, so this may be one opened again at
-    /// once), what was said before is committed first, so numbering continues after it and
-    /// nothing is shown twice or lost; `None` if that cannot be done now because the store
-    /// cannot write.
-    fn load_public(&self, name: &str, must_flush: bool) -> Option<LoadedChannel> {
-        if self.store.health() != Health::Healthy
-            || (must_flush && !self.store.flush_within(JOIN_FLUSH_LIMIT))
-        {
-            return None;
-        }
-        Some(self.read_public(name))
-    }
-
-    /// [`World::load_public`] without waiting for earlier writes.
-    fn read_public(&self, name: &str) -> LoadedChannel {
-        let history = self
-            .store
-            .recent_messages(name, self.settings.hist_rd)
-            .unwrap_or_else(|error| {
-                tracing::error!(%error, chan = name, "could not load history");
-                Vec::new()
-            });
-        let next_seq = match self.store.last_seq(name) {
-            Ok(Some(last)) => last + 1,
-            _ => history.last().map_or(0, |m| m.seq + 1),
-        };
-        let topic = self
-            .store
-            .topic(name)
-            .ok()
-            .flatten()
-            .map(|t| text::sanitize_message(&t));
-        LoadedChannel {
-            history,
-            next_seq,
-            topic,
-        }
-    }
-
     fn create_public(&self, state: &mut State, name: &str, loaded: LoadedChannel) -> ChannelId {
         let topic = loaded
             .topic
@@ -677,9 +521,8 @@ impl World {
             loaded.next_seq,
         );
         if let Some(channel) = state.channels.get_mut(&id) {
-            channel
-                .messages
-                .extend(loaded.history.into_iter().map(message_from_store));
+            // Converted (and sanitized) by the history reader, off the lock.
+            channel.messages.extend(loaded.history);
             tracing::info!(
                 chan = name,
                 loaded = channel.messages.len(),
@@ -693,42 +536,6 @@ impl World {
         );
         self.post(state, id, AUTHOR_SYSTEM, &created, Ping::Nobody);
         id
-    }
-
-    /// The sequence number `/g` lands on in the active window, or `None` if it is empty.
-    pub fn goto_seq(&self, user: UserId, target: Goto) -> Option<u64> {
-        let (name, oldest, micros) = {
-            let state = self.lock();
-            let u = state.users.get(&user)?;
-            let channel = state.channels.get(&u.windows.get(u.active)?.channel)?;
-            let count = channel.messages.len();
-            let index = match target {
-                Goto::Index(index) => index,
-                Goto::Percent(percent) => {
-                    ((percent.clamp(0.0, 100.0) / 100.0) * count as f64) as usize
-                }
-                Goto::Time(micros) => channel.messages.partition_point(|m| m.unix_micros < micros),
-            };
-            let landed = channel
-                .messages
-                .get(index.min(count.checked_sub(1)?))
-                .map(|m| m.seq)?;
-            match (target, &channel.kind) {
-                (Goto::Time(micros), ChannelKind::Public { name }) if index == 0 && landed > 0 => {
-                    (name.clone(), landed, micros)
-                }
-                _ => return Some(landed),
-            }
-        };
-        // The moment is before everything in memory, so the store may hold older messages
-        // from then; it is read without the lock.
-        match self.store.first_seq_at(&name, micros, oldest) {
-            Ok(seq) => Some(seq.unwrap_or(oldest)),
-            Err(error) => {
-                tracing::error!(%error, chan = name, "could not search history");
-                Some(oldest)
-            }
-        }
     }
 
     /// Counts connections entering (`+1`) or leaving (`-1`) the first-connect wizard.
@@ -771,16 +578,6 @@ pub enum Around {
     From(u64),
 }
 
-/// A public channel as read from the store before it is opened.
-struct LoadedChannel {
-    /// The newest `--hist-rd` messages, oldest first.
-    history: Vec<StoredMessage>,
-    /// The number the channel's next message gets.
-    next_seq: u64,
-    /// The stored topic, if one was ever set.
-    topic: Option<String>,
-}
-
 /// r0c's `#scrolltest`: opened with long generated lines instead of its history, to try
 /// scrolling and word wrap on.
 const SCROLLTEST_CHANNEL: &str = "scrolltest";
@@ -801,18 +598,21 @@ fn scrolltest_filler(loaded: &mut LoadedChannel) {
     loaded.history = lines
         .into_iter()
         .zip(loaded.next_seq..)
-        .map(|(text, seq)| StoredMessage {
-            seq,
-            unix_micros: now,
-            author: AUTHOR_SYSTEM.to_owned(),
-            text,
+        .map(|(text, seq)| {
+            message_from_store(StoredMessage {
+                seq,
+                unix_micros: now,
+                author: AUTHOR_SYSTEM.to_owned(),
+                text,
+            })
         })
         .collect();
     loaded.next_seq += loaded.history.len() as u64;
 }
 
-/// A message read back from the store, sanitized again like anything from outside.
-fn message_from_store(m: StoredMessage) -> Arc<Message> {
+/// A message read back from the store, as the world and its readers hold it: sanitized again
+/// (the file may have been edited), with its line caches empty.
+pub fn message_from_store(m: StoredMessage) -> Arc<Message> {
     Arc::new(Message {
         seq: m.seq,
         unix_micros: m.unix_micros,

@@ -50,7 +50,7 @@ fn memory_keeps_at_most_hist_mem_and_drops_hist_tsz_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (world, _store) = world(dir.path(), 100, 10, 4);
     let (user, _) = world.connect(localhost(), "welcome".into());
-    world.join(user, "g").expect("join");
+    crate::history::join_blocking(&world, user, "g").expect("join");
     for index in 0..9 {
         world.say(user, &format!("m{index}")).expect("say");
     }
@@ -66,14 +66,14 @@ fn a_recreated_channel_shows_its_history_then_the_created_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (world, store) = world(dir.path(), 3, 1000, 100);
     let (alice, _) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "g").expect("join");
+    crate::history::join_blocking(&world, alice, "g").expect("join");
     for index in 0..5 {
         world.say(alice, &format!("m{index}")).expect("say");
     }
     world.disconnect(alice, true);
     store.flush();
     let (bob, _) = world.connect(localhost(), "welcome".into());
-    world.join(bob, "g").expect("join");
+    crate::history::join_blocking(&world, bob, "g").expect("join");
     world.store().flush();
     let view = world.view(bob, None, usize::MAX).expect("view");
     let shown: Vec<String> = view
@@ -98,7 +98,7 @@ fn parting_a_window_activates_the_one_that_takes_its_place() {
     let (world, _store) = world(dir.path(), 100, 1000, 100);
     let (user, _) = world.connect(localhost(), "welcome".into());
     for name in ["a", "b", "c"] {
-        world.join(user, name).expect("join");
+        crate::history::join_blocking(&world, user, name).expect("join");
     }
     assert!(world.switch_window(user, 2));
     world.part(user).expect("part #b");
@@ -154,11 +154,11 @@ fn a_channel_closed_and_opened_at_once_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (world, store) = world(dir.path(), 100, 1000, 100);
     let (alice, _) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "g").expect("join");
+    crate::history::join_blocking(&world, alice, "g").expect("join");
     world.say(alice, "before").expect("say");
     world.part(alice).expect("part");
     // No flush here: the writer may not have committed "before" yet.
-    world.join(alice, "g").expect("join");
+    crate::history::join_blocking(&world, alice, "g").expect("join");
     world.say(alice, "after").expect("say");
     store.flush();
     let stored: Vec<String> = store
@@ -183,8 +183,8 @@ fn at_all_pings_each_user_at_most_once_a_minute_but_nick_mentions_always() {
     let (world, _store) = world(dir.path(), 100, 1000, 10);
     let (shouter, _) = world.connect(localhost(), "welcome".into());
     let (listener, _) = world.connect(localhost(), "welcome".into());
-    world.join(shouter, "g").expect("join");
-    world.join(listener, "g").expect("join");
+    crate::history::join_blocking(&world, shouter, "g").expect("join");
+    crate::history::join_blocking(&world, listener, "g").expect("join");
     world.switch_window(listener, 0);
     let pings = |world: &World| {
         world.store().flush();
@@ -231,7 +231,7 @@ fn nicks_that_look_like_someone_online_or_recent_are_refused() {
     let (alice, _) = world.connect(localhost(), "welcome".into());
     let (mallory, _) = world.connect(localhost(), "welcome".into());
     world.change_nick(alice, "alice").expect("free nick");
-    world.join(alice, "g").expect("join");
+    crate::history::join_blocking(&world, alice, "g").expect("join");
     world.say(alice, "hello").expect("say");
     assert_eq!(
         world.change_nick(mallory, "aIice"),
@@ -269,16 +269,22 @@ fn goto_and_scrolling_reach_history_older_than_memory() {
     }
     store.flush();
     let (user, _) = world.connect(localhost(), "welcome".into());
-    world.join(user, "g").expect("join");
+    crate::history::join_blocking(&world, user, "g").expect("join");
     let channel = world.view(user, None, 0).expect("view").channel;
     // Memory holds messages 90..99 (and the two lines of this join); 2 h in lands on 2.
-    let seq = world.goto_seq(user, Goto::Time(1_500_000_000_000_000 + 2 * hour - 1));
+    let seq = crate::history::goto_blocking(
+        &world,
+        user,
+        Goto::Time(1_500_000_000_000_000 + 2 * hour - 1),
+    );
     assert_eq!(seq, Some(2));
     // A moment before everything lands on the oldest stored message.
-    assert_eq!(world.goto_seq(user, Goto::Time(0)), Some(0));
+    assert_eq!(
+        crate::history::goto_blocking(&world, user, Goto::Time(0)),
+        Some(0)
+    );
     let seqs = |around, count| -> Vec<u64> {
-        world
-            .messages(user, channel, around, count)
+        crate::history::messages_blocking(&world, user, channel, around, count)
             .iter()
             .map(|m| m.seq)
             .collect()
@@ -295,9 +301,7 @@ fn goto_and_scrolling_reach_history_older_than_memory() {
     // Someone who is not in the channel reads nothing.
     let (other, _) = world.connect(localhost(), "welcome".into());
     assert!(
-        world
-            .messages(other, channel, Around::From(0), 5)
-            .is_empty()
+        crate::history::messages_blocking(&world, other, channel, Around::From(0), 5).is_empty()
     );
 }
 
@@ -317,7 +321,7 @@ fn activity_counts_every_membership_part_and_posted_line() {
         }
     );
     let (bob, _) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "g").expect("join");
+    crate::history::join_blocking(&world, alice, "g").expect("join");
     world.say(alice, "hi").expect("say");
     world
         .direct_message(alice, &world.nick(bob).expect("bob's nick"), "psst")
@@ -344,7 +348,7 @@ fn notices_stay_until_a_frame_showed_them_and_only_the_newest_are_kept() {
     let (world, _) = world(dir.path(), 100, 1000, 100);
     let (user, _) = world.connect(localhost(), "hi".into());
     // Notices are for a channel window; the status window logs feedback instead.
-    world.join(user, "a").expect("join");
+    crate::history::join_blocking(&world, user, "a").expect("join");
     let notices = |world: &World| world.view(user, None, 0).expect("view").notices;
     world.tell(user, AUTHOR_INFO, "first");
     assert_eq!(notices(&world), ["-nfo- first"]);
@@ -389,12 +393,12 @@ fn a_user_may_have_only_so_many_windows_and_is_told_the_limit() {
     let (bob, _) = world.connect(localhost(), "welcome".into());
     world.change_nick(bob, "bob").expect("nick");
     for name in ["a", "b", "c"] {
-        assert_eq!(world.join(alice, name), Ok(true));
+        assert_eq!(crate::history::join_blocking(&world, alice, name), Ok(true));
     }
     // A channel she has is only a switch; a fourth is refused.
-    assert_eq!(world.join(alice, "a"), Ok(false));
+    assert_eq!(crate::history::join_blocking(&world, alice, "a"), Ok(false));
     assert_eq!(
-        world.join(alice, "d"),
+        crate::history::join_blocking(&world, alice, "d"),
         Err(LimitError::Windows { max: 3 }.into())
     );
     assert!(
@@ -409,7 +413,7 @@ fn a_user_may_have_only_so_many_windows_and_is_told_the_limit() {
         Err(DirectError::Limit(LimitError::Windows { max: 3 }))
     );
     for name in ["a", "b", "c"] {
-        world.join(bob, name).expect("join");
+        crate::history::join_blocking(&world, bob, name).expect("join");
     }
     world.part(alice).expect("part");
     assert_eq!(
@@ -430,22 +434,22 @@ fn the_server_holds_only_so_many_channels() {
     let world = limited_world(dir.path(), 10, 2);
     let (alice, _) = world.connect(localhost(), "welcome".into());
     let (bob, _) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "a").expect("join");
-    world.join(alice, "b").expect("join");
+    crate::history::join_blocking(&world, alice, "a").expect("join");
+    crate::history::join_blocking(&world, alice, "b").expect("join");
     assert_eq!(
-        world.join(bob, "c"),
+        crate::history::join_blocking(&world, bob, "c"),
         Err(LimitError::Channels { max: 2 }.into())
     );
     // Existing channels can still be joined, and a closed one makes room.
-    assert_eq!(world.join(bob, "a"), Ok(true));
+    assert_eq!(crate::history::join_blocking(&world, bob, "a"), Ok(true));
     assert!(world.switch_window(alice, 2));
     world.part(alice).expect("part #b");
-    assert_eq!(world.join(bob, "c"), Ok(true));
+    assert_eq!(crate::history::join_blocking(&world, bob, "c"), Ok(true));
 }
 
 /// The texts of the public channel `name` as a member sees them, by switching to it.
 fn channel_texts(world: &World, user: UserId, name: &str) -> Vec<String> {
-    world.join(user, name).expect("switch");
+    crate::history::join_blocking(world, user, name).expect("switch");
     texts(world, user)
 }
 
@@ -457,8 +461,8 @@ fn nick_changes_post_one_line_per_channel_and_churn_is_folded() {
     let (bob, _) = world.connect(localhost(), "welcome".into());
     world.change_nick(alice, "alice").expect("nick");
     for name in ["a", "b"] {
-        world.join(alice, name).expect("join");
-        world.join(bob, name).expect("join");
+        crate::history::join_blocking(&world, alice, name).expect("join");
+        crate::history::join_blocking(&world, bob, name).expect("join");
     }
     world.direct_message(bob, "alice", "hi").expect("dm");
     let nick_lines = |world: &World| {
@@ -512,8 +516,8 @@ fn while_the_store_cannot_write_nothing_unsaved_is_shown_or_relayed_and_posts_ar
     let (world, store) = world(dir.path(), 100, 1000, 10);
     let (alice, _) = world.connect(localhost(), "welcome".into());
     let (bob, _) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "g").expect("join");
-    world.join(bob, "g").expect("join");
+    crate::history::join_blocking(&world, alice, "g").expect("join");
+    crate::history::join_blocking(&world, bob, "g").expect("join");
     world.say(alice, "saved").expect("say");
     store.flush();
     let (_, cursor, _) = world.bridge_messages("g", 0, usize::MAX);
@@ -591,10 +595,10 @@ fn readers_are_woken_when_a_message_is_committed_not_when_it_is_posted() {
     let (world, store) = world(dir.path(), 100, 1000, 10);
     let (alice, _) = world.connect(localhost(), "welcome".into());
     let (bob, bob_wake) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "g").expect("join");
-    world.join(bob, "g").expect("join");
+    crate::history::join_blocking(&world, alice, "g").expect("join");
+    crate::history::join_blocking(&world, bob, "g").expect("join");
     let watcher = Arc::new(Notify::new());
-    world.open_bridged("g", watcher.clone());
+    world.open_bridged("g", crate::world::LoadedChannel::default(), watcher.clone());
     store.flush();
     world.wake_committed(committed(&store));
     world.view(bob, None, usize::MAX).expect("view");
@@ -644,8 +648,8 @@ async fn the_commit_waker_wakes_readers_without_anyone_polling() {
     let world = Arc::new(world);
     let (alice, _) = world.connect(localhost(), "welcome".into());
     let (bob, bob_wake) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "g").expect("join");
-    world.join(bob, "g").expect("join");
+    crate::history::join_blocking(&world, alice, "g").expect("join");
+    crate::history::join_blocking(&world, bob, "g").expect("join");
     // Whatever joining wrote is committed and its wake-up taken before the rounds start.
     store.flush();
     world.wake_committed(committed(&store));
@@ -677,16 +681,15 @@ fn history_reads_never_return_a_message_before_it_is_committed() {
     let (world, store) = world(dir.path(), 100, 1000, 10);
     let (alice, _) = world.connect(localhost(), "welcome".into());
     let (bob, _) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "g").expect("join");
-    world.join(bob, "g").expect("join");
+    crate::history::join_blocking(&world, alice, "g").expect("join");
+    crate::history::join_blocking(&world, bob, "g").expect("join");
     world.say(alice, "saved").expect("say");
     store.flush();
     let hold = store.hold_commits();
     world.say(alice, "unsaved").expect("say");
     let view = world.view(bob, None, usize::MAX).expect("view");
     let texts = |around| -> Vec<String> {
-        world
-            .messages(bob, view.channel, around, usize::MAX)
+        crate::history::messages_blocking(&world, bob, view.channel, around, usize::MAX)
             .iter()
             .map(|m| m.text.clone())
             .collect()
@@ -709,8 +712,8 @@ fn a_status_line_quoting_a_mention_waits_for_the_mention_to_be_committed() {
     let (world, store) = world(dir.path(), 100, 1000, 10);
     let (alice, _) = world.connect(localhost(), "welcome".into());
     let (bob, bob_wake) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "g").expect("join");
-    world.join(bob, "g").expect("join");
+    crate::history::join_blocking(&world, alice, "g").expect("join");
+    crate::history::join_blocking(&world, bob, "g").expect("join");
     let bob_nick = world.nick(bob).expect("bob's nick");
     // Bob looks at his status window, where `/hilog` (on by default) quotes mentions.
     assert!(world.switch_window(bob, 0));
@@ -783,7 +786,7 @@ fn events_applied_to_a_fresh_world_change_it_as_the_method_calls_do() {
     for world in [&by_methods, &by_events] {
         let (alice, _) = world.connect(localhost(), "welcome".into());
         let (bob, _) = world.connect(localhost(), "welcome".into());
-        world.join(alice, "a").expect("join");
+        crate::history::join_blocking(world, alice, "a").expect("join");
         ids.push((alice, bob));
     }
     assert_eq!(ids[0], ids[1], "both worlds count ids alike");
@@ -792,7 +795,7 @@ fn events_applied_to_a_fresh_world_change_it_as_the_method_calls_do() {
     let bob_nick = by_methods.nick(bob).expect("bob");
     let channel = by_events.lock().public_by_name["a"];
 
-    by_methods.join(bob, "a").expect("join");
+    crate::history::join_blocking(&by_methods, bob, "a").expect("join");
     by_methods
         .say(alice, &format!("hi {bob_nick}"))
         .expect("say");
@@ -913,8 +916,8 @@ fn connect_and_disconnect_events_do_what_connecting_and_leaving_do() {
     assert_ne!(bobs[0].0, alice);
     let (bob, _) = bobs[0];
     for world in [&by_methods, &by_events] {
-        world.join(bob, "a").expect("join");
-        world.join(alice, "a").expect("join");
+        crate::history::join_blocking(world, bob, "a").expect("join");
+        crate::history::join_blocking(world, alice, "a").expect("join");
     }
     by_methods.disconnect(alice, true);
     by_events.apply(Event::Disconnect {
@@ -945,7 +948,7 @@ fn a_stored_event_line_waits_for_its_commit_like_a_typed_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (world, store) = world(dir.path(), 100, 1000, 100);
     let (alice, wake) = world.connect(localhost(), "welcome".into());
-    world.join(alice, "a").expect("join");
+    crate::history::join_blocking(&world, alice, "a").expect("join");
     world.store().flush();
     world.wake_committed(committed(&store));
     let _ = was_woken(&wake);

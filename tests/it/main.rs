@@ -7,6 +7,7 @@ mod config_file;
 mod flags;
 mod flood;
 mod fuzz_corpus;
+mod history;
 mod irc;
 mod layers;
 mod limits;

@@ -70,8 +70,8 @@ proptest! {
         let (reader, _) = world.connect(std::net::IpAddr::from([10, 0, 0, 2]), "hi".into());
         let mut screen = Session::new(reader, world.clone());
         screen.window_size_known(80, 24);
-        world.join(reader, "g").expect("join");
-        world.join(speaker, "g").expect("join");
+        r0c::history::join_blocking(&world, reader, "g").expect("join");
+        r0c::history::join_blocking(&world, speaker, "g").expect("join");
         let _ = world.change_nick(speaker, &nick);
         let _ = world.say(speaker, &message);
         let _ = world.action(speaker, &action);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::support::{TestClient, TestServer, data_dir};
 
 /// Walks the wizard as a terminal without escape codes (colours show as `[1;31m`).
-async fn teletype(server: &TestServer) -> TestClient {
+pub(crate) async fn teletype(server: &TestServer) -> TestClient {
     let mut client = TestClient::connect(server.raw).await;
     client.reach_typing_test().await;
     for key in "qwer asdf\n\n".bytes() {
