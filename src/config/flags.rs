@@ -69,6 +69,26 @@ pub(super) struct RawArgs {
         help_heading = "web"
     )]
     pub(super) web_tls_port: u16,
+    /// ssh port: the chat for any ssh client; the ssh user name is the nick (disable with 0)
+    #[arg(
+        long = "ssh",
+        value_name = "PORT",
+        default_value_t = 0,
+        help_heading = "ssh"
+    )]
+    pub(super) ssh_port: u16,
+    /// ssh host key, an OpenSSH private key (default: <app>/ssh_host_ed25519_key, generated if missing)
+    #[arg(long = "ssh-key", value_name = "PATH", help_heading = "ssh")]
+    pub(super) ssh_key: Option<PathBuf>,
+    /// let ssh clients without a key in as guests (auth none and keyboard-interactive)
+    #[arg(
+        long = "ssh-guests",
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        help_heading = "ssh"
+    )]
+    pub(super) ssh_guests: bool,
     /// serve /metrics to every address, not only to loopback
     #[arg(long, help_heading = "web")]
     pub(super) metrics_public: bool,

@@ -14,7 +14,7 @@ use super::{ConfigError, Host, Invocation, default_app_dir, with_config_file};
 
 /// r0c's argparse flags that have one dash and a long name. clap only knows `--name`,
 /// so these are rewritten to that form before clap sees them.
-pub(super) const SINGLE_DASH_LONG: &[&str] = &["pt", "pn", "tpt", "tpn", "pw", "nc"];
+pub(super) const SINGLE_DASH_LONG: &[&str] = &["pt", "pn", "tpt", "tpn", "pw", "nc", "ssh"];
 
 /// Tells whether a flag was used.
 pub(super) type FlagUsed = fn(&RawArgs) -> bool;

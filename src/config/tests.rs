@@ -124,7 +124,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, irc_networks, irc_links, irc_ca,
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
         max_per_ip, conn_rate, limit_exempt, flood, dev, tls, fsync, bench, web_port, web_tls_port,
-        metrics_public, max_windows_per_user, max_channels, diag, thr_mon, linemode
+        ssh_port, ssh, metrics_public, max_windows_per_user, max_channels, diag, thr_mon, linemode
     );
     fields
 }
@@ -195,6 +195,20 @@ fn ports() {
     check(
         "-pn 8023",
         "error: port 8023 was specified for both -pn and --web",
+    );
+}
+
+#[test]
+fn ssh_flags() {
+    check("-ssh 2222", "ssh_port = 2222");
+    check("--ssh=2222", "ssh_port = 2222");
+    check(
+        "--ssh 2222 --ssh-key /k --ssh-guests false",
+        "ssh_port = 2222 \n ssh = SshSettings { key: Some(\"/k\"), guests: false }",
+    );
+    check(
+        "-ssh 2323",
+        "error: port 2323 was specified for both -pt and --ssh",
     );
 }
 

@@ -52,6 +52,8 @@ pub enum ListenerKind {
     Web,
     /// The web terminal over HTTPS (`--web-tls`).
     WebTls,
+    /// The ssh listener (`--ssh`).
+    Ssh,
 }
 
 impl ListenerKind {
@@ -72,6 +74,7 @@ impl ListenerKind {
             ListenerKind::Telnet | ListenerKind::TlsTelnet => Protocol::Telnet,
             ListenerKind::Raw | ListenerKind::TlsRaw => Protocol::Raw,
             ListenerKind::Web | ListenerKind::WebTls => Protocol::Web,
+            ListenerKind::Ssh => Protocol::Ssh,
         }
     }
 
@@ -90,7 +93,7 @@ impl ListenerKind {
             ListenerKind::Raw => ListenerKind::Telnet,
             ListenerKind::TlsTelnet => ListenerKind::TlsRaw,
             ListenerKind::TlsRaw => ListenerKind::TlsTelnet,
-            ListenerKind::Web | ListenerKind::WebTls => self,
+            ListenerKind::Web | ListenerKind::WebTls | ListenerKind::Ssh => self,
         }
     }
 
@@ -100,6 +103,7 @@ impl ListenerKind {
             Protocol::Telnet => ListenerKind::Telnet,
             Protocol::Raw => ListenerKind::Raw,
             Protocol::Web => ListenerKind::Web,
+            Protocol::Ssh => ListenerKind::Ssh,
         }
     }
 
@@ -112,6 +116,7 @@ impl ListenerKind {
             ListenerKind::TlsRaw => "TLS-NetCat",
             ListenerKind::Web => "Web",
             ListenerKind::WebTls => "TLS-Web",
+            ListenerKind::Ssh => "SSH",
         }
     }
 }
@@ -170,6 +175,8 @@ pub struct Listening {
     pub tracker: TaskTracker,
     /// `--metrics-public` (the web listener's `/metrics`).
     pub metrics_public: bool,
+    /// The host key and settings, on the ssh listener.
+    pub ssh: Option<Arc<crate::front::ssh::SshSetup>>,
 }
 
 /// The next accepted connection, or `None` once `shutdown` is cancelled. Accept errors (out
