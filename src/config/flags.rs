@@ -30,6 +30,8 @@ pub(super) const USER_PORTS: [&str; 2] = ["2323", "1531"];
 pub(super) const ROOT_PORTS: [&str; 2] = ["23", "531"];
 /// Default port of the web terminal.
 pub(super) const DEFAULT_WEB_PORT: u16 = 8023;
+/// Default port of the ssh listener, for root too: 22 is the host's own sshd.
+pub(super) const DEFAULT_SSH_PORT: u16 = 2222;
 
 /// The flags as clap parses them, named and defaulted as in r0c 1.6.1. The help text of
 /// each is r0c's.
@@ -73,7 +75,7 @@ pub(super) struct RawArgs {
     #[arg(
         long = "ssh",
         value_name = "PORT",
-        default_value_t = 0,
+        default_value_t = DEFAULT_SSH_PORT,
         help_heading = "ssh"
     )]
     pub(super) ssh_port: u16,
