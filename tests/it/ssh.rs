@@ -1,6 +1,7 @@
 //! The ssh listener end to end with Debian's OpenSSH client (`ssh`, `ssh-keygen`): a keyed
 //! user in tmux chatting with a raw client, resizing and quitting; `ssh -T` teletype lines; a
-//! command refused; the host key kept across a restart; silent and garbage-sending sockets.
+//! command refused; the host key kept across a restart; silent and garbage-sending sockets;
+//! and, with russh's client (which can keep a small window and stop reading), a stalled client.
 //!
 //! `./test.sh` installs `openssh-client`. Where it is missing locally the tests say so and
 //! pass; under CI (`CI=true`) a missing `ssh` fails them.
@@ -316,5 +317,72 @@ async fn a_silent_ssh_socket_is_dropped_and_garbage_after_the_banner_ends_cleanl
         }
     }
     server.wait_for_open_connections(0).await;
+    server.stop().await;
+}
+
+/// A russh client that trusts any host key and reads nothing it is not asked to.
+struct Trusting;
+
+impl russh::client::Handler for Trusting {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_client_that_stops_reading_is_dropped_by_the_stall_timeout() {
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    config.stall_timeout = Duration::from_secs(2);
+    let server = TestServer::start_with_ssh(config).await;
+    let ssh = server.ssh.expect("ssh listener");
+    // A guest with a small window and a short queue, that never reads its channel.
+    let client_config = russh::client::Config {
+        window_size: 4096,
+        channel_buffer_size: 4,
+        ..Default::default()
+    };
+    let mut session = russh::client::connect(std::sync::Arc::new(client_config), ssh, Trusting)
+        .await
+        .expect("ssh handshake");
+    // The first `none` is answered with the methods, as OpenSSH's probe is; the second gets
+    // a guest in.
+    let probe = session.authenticate_none("stalled").await.expect("auth");
+    assert!(!probe.success());
+    let guest = session.authenticate_none("stalled").await.expect("auth");
+    assert!(guest.success());
+    let channel = session.channel_open_session().await.expect("session");
+    channel
+        .request_pty(false, "xterm", 200, 60, 0, 0, &[])
+        .await
+        .expect("pty");
+    channel.request_shell(false).await.expect("shell");
+    channel.data_bytes(&b"/join #s\r"[..]).await.expect("typed");
+    let mut bob = TestClient::joined(server.raw).await;
+    bob.line("/join #s").await;
+    bob.expect("stalled").await;
+    server.wait_for_open_connections(2).await;
+    // Screens of chat for a client that reads none of it.
+    let line = "x".repeat(60);
+    let deadline = tokio::time::Instant::now() + PATIENCE * 3;
+    let mut said = 0;
+    while server.admission.open_connections() > 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stalled ssh client was never dropped ({said} lines said)"
+        );
+        bob.line(&format!("{said} {line}")).await;
+        said += 1;
+        bob.drain(Duration::from_millis(5)).await;
+    }
+    // Bob, on the same server, is still served.
+    bob.line("still here").await;
+    bob.expect("still here").await;
+    drop(channel);
     server.stop().await;
 }
