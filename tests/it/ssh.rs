@@ -386,3 +386,95 @@ async fn an_ssh_client_that_stops_reading_is_dropped_by_the_stall_timeout() {
     drop(channel);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_window_sizes_and_a_second_channel_leave_the_session_working() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_ssh(test_config(&dir)).await;
+    let ssh = server.ssh.expect("ssh listener");
+    let mut session = russh::client::connect(
+        std::sync::Arc::new(russh::client::Config::default()),
+        ssh,
+        Trusting,
+    )
+    .await
+    .expect("ssh handshake");
+    let _probe = session.authenticate_none("sizer").await.expect("auth");
+    assert!(
+        session
+            .authenticate_none("sizer")
+            .await
+            .expect("auth")
+            .success()
+    );
+    let mut channel = session.channel_open_session().await.expect("session");
+    channel
+        .request_pty(false, "xterm", 0, 0, 0, 0, &[])
+        .await
+        .expect("pty");
+    channel.request_shell(false).await.expect("shell");
+    for (cols, rows) in [
+        (0, 0),
+        (65535, 65535),
+        (u32::MAX, u32::MAX),
+        (1, 1),
+        (80, 24),
+    ] {
+        channel
+            .window_change(cols, rows, 0, 0)
+            .await
+            .expect("window-change");
+    }
+    // One connection is one session: another channel is refused.
+    assert!(session.channel_open_session().await.is_err());
+    let mut bob = TestClient::joined(server.raw).await;
+    bob.line("/join #w").await;
+    channel.data_bytes(&b"/join #w\r"[..]).await.expect("typed");
+    bob.expect("sizer").await;
+    // The session goes on drawing: the status bar's member count reaches the client (the
+    // frame that draws it changes only the count).
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !String::from_utf8_lossy(&seen).contains("(2)") {
+        match tokio::time::timeout_at(deadline, channel.wait()).await {
+            Ok(Some(russh::ChannelMsg::Data { data })) => seen.extend_from_slice(&data),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => panic!("no status bar: {}", String::from_utf8_lossy(&seen)),
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_guests_a_client_without_a_key_is_told_and_refused() {
+    if !have_ssh() {
+        return;
+    }
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    config.ssh.guests = false;
+    let server = TestServer::start_with_ssh(config).await;
+    let ssh = server.ssh.expect("ssh listener");
+    let mut args = ssh_args(&dir, None, ssh, "guest");
+    // The banner shows at the INFO log level.
+    if let Some(at) = args.iter().position(|a| a == "LogLevel=ERROR") {
+        args[at] = "LogLevel=INFO".into();
+    }
+    args.push("-o".into());
+    args.push("BatchMode=yes".into());
+    let (code, _, stderr) = ssh_output(args).await;
+    assert_eq!(code, Some(255), "{stderr}");
+    assert!(stderr.contains("ssh keys only"), "{stderr}");
+    // A key still gets in.
+    let key = client_key(&dir);
+    let mut args = ssh_args(&dir, Some(&key), ssh, "keyed");
+    args.push("true".into());
+    let (code, _, stderr) = ssh_output(args).await;
+    assert_eq!(
+        code,
+        Some(1),
+        "the command refusal, after a successful login: {stderr}"
+    );
+    assert!(stderr.contains("runs no commands"), "{stderr}");
+    server.stop().await;
+}
