@@ -478,3 +478,44 @@ async fn without_guests_a_client_without_a_key_is_told_and_refused() {
     assert!(stderr.contains("runs no commands"), "{stderr}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_user_name_keeps_the_automatic_nick_with_the_reason() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_ssh(test_config(&dir)).await;
+    let ssh = server.ssh.expect("ssh listener");
+    let mut bob = TestClient::joined(server.raw).await;
+    bob.line("/nick dup").await;
+    bob.expect("dup").await;
+    let mut session = russh::client::connect(
+        std::sync::Arc::new(russh::client::Config::default()),
+        ssh,
+        Trusting,
+    )
+    .await
+    .expect("ssh handshake");
+    let _probe = session.authenticate_none("dup").await.expect("auth");
+    assert!(
+        session
+            .authenticate_none("dup")
+            .await
+            .expect("auth")
+            .success()
+    );
+    // No pty: teletype lines.
+    let mut channel = session.channel_open_session().await.expect("session");
+    channel.request_shell(false).await.expect("shell");
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !String::from_utf8_lossy(&seen).contains("that nick is taken") {
+        match tokio::time::timeout_at(deadline, channel.wait()).await {
+            Ok(Some(russh::ChannelMsg::Data { data })) => seen.extend_from_slice(&data),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => panic!("no reason: {}", String::from_utf8_lossy(&seen)),
+        }
+    }
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(!text.contains("dup>"), "{text}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+    server.stop().await;
+}
