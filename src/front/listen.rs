@@ -6,7 +6,8 @@
 //! (a line on a plain terminal port, an HTTP 503 from a task of its own on the web port), and
 //! an admitted one gets a task of its own, in which the TLS handshake, if any, runs with a time
 //! limit. The terminal listeners then hand the stream to their adapter (`front::telnet`,
-//! `front::raw`) and the session core; the web listener hands it to hyper (`front::web`).
+//! `front::raw`) and the session core; the web listener hands it to hyper (`front::web`), and
+//! the ssh listener to russh (`front::ssh`), whose handshake is timed in the client's task too.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
