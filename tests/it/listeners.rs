@@ -50,22 +50,33 @@ async fn the_startup_report_gives_the_web_terminal_address_beside_the_other_list
         "{:#?}",
         server.startup
     );
-    // The host key generated on first start, and its fingerprint as `ssh-keygen -lf` shows it.
-    let listed = std::process::Command::new("ssh-keygen")
+    // The host key generated on first start, and its fingerprint as `ssh-keygen -lf` shows it
+    // (openssh-client, which ./test.sh installs; only outside CI may it be missing).
+    match std::process::Command::new("ssh-keygen")
         .arg("-lf")
         .arg(dir.join("ssh_host_ed25519_key"))
         .output()
-        .expect("ssh-keygen runs");
-    let listed = String::from_utf8_lossy(&listed.stdout);
-    let fingerprint = listed.split_whitespace().nth(1).expect("a fingerprint");
-    assert!(
-        server
-            .startup
-            .iter()
-            .any(|line| line.ends_with(&format!("fingerprint {fingerprint}"))),
-        "{fingerprint}: {:#?}",
-        server.startup
-    );
+    {
+        Ok(listed) => {
+            let listed = String::from_utf8_lossy(&listed.stdout);
+            let fingerprint = listed.split_whitespace().nth(1).expect("a fingerprint");
+            assert!(
+                server
+                    .startup
+                    .iter()
+                    .any(|line| line.ends_with(&format!("fingerprint {fingerprint}"))),
+                "{fingerprint}: {:#?}",
+                server.startup
+            );
+        }
+        Err(error) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "ssh-keygen (openssh-client) is missing under CI: {error}"
+            );
+            eprintln!("SKIPPED the host key check: ssh-keygen is not installed here");
+        }
+    }
     assert!(
         report_line(&server, "Telnet")
             .ends_with(&format!("Telnet server on 127.0.0.1 port {telnet}")),
