@@ -10,7 +10,8 @@ export PATH="$PATH:/usr/sbin"
 # The browser tests use Debian's chromium (never a downloaded one) and Node.js with npm.
 declare -A packages=([telnet]=telnet [socat]=socat [nc]=netcat-openbsd [tmux]=tmux
     [openssl]=openssl [ncat]=ncat [telnet-ssl]=telnet-ssl [ngircd]=ngircd
-    [chromium]=chromium [node]=nodejs [npm]=npm [python3]=python3)
+    [chromium]=chromium [node]=nodejs [npm]=npm [python3]=python3
+    [ssh]=openssh-client)
 missing=()
 for command in "${!packages[@]}"; do
     command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")

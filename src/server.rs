@@ -44,6 +44,8 @@ pub enum StartError {
     #[error(transparent)]
     Tls(#[from] crate::front::tls::TlsError),
     #[error(transparent)]
+    Ssh(#[from] crate::front::ssh::SshError),
+    #[error(transparent)]
     IrcTls(#[from] crate::bridge::IrcTlsError),
     #[error("cannot start the wire logs (--log-rx, --log-tx) in {path}: {source}")]
     Diag {
@@ -59,6 +61,8 @@ pub struct Server {
     listeners: Vec<(ListenerKind, TcpListener)>,
     /// The TLS acceptor and what to report about its certificate, if a TLS listener is on.
     tls: Option<TlsSetup>,
+    /// The ssh host key and russh's configuration, if the ssh listener is on.
+    ssh: Option<Arc<crate::front::ssh::SshSetup>>,
     /// The IRC bridge, its channels already open; it connects once the server runs.
     bridge: Bridge,
     /// Connection limits shared by all listeners.
@@ -78,6 +82,7 @@ pub fn planned_listeners(config: &Config) -> Vec<(ListenerKind, SocketAddr)> {
         (ListenerKind::TlsRaw, config.tls_netcat_port),
         (ListenerKind::Web, config.web_port),
         (ListenerKind::WebTls, config.web_tls_port),
+        (ListenerKind::Ssh, config.ssh_port),
     ]
     .into_iter()
     .filter(|(_, port)| *port != 0)
@@ -110,6 +115,14 @@ impl Server {
         crate::store::tighten(&config.app_dir);
         let tls = if plan.iter().any(|(kind, _)| kind.is_tls()) {
             Some(crate::front::tls::setup(&config.tls, &config.app_dir)?)
+        } else {
+            None
+        };
+        let ssh = if plan.iter().any(|(kind, _)| *kind == ListenerKind::Ssh) {
+            Some(Arc::new(crate::front::ssh::setup(
+                &config.ssh,
+                &config.app_dir,
+            )?))
         } else {
             None
         };
@@ -158,6 +171,7 @@ impl Server {
             store,
             listeners,
             tls,
+            ssh,
             bridge,
             config,
             shutdown,
@@ -196,6 +210,15 @@ impl Server {
             lines.push(format!("{verb} {}", tls.cert_path.display()));
             lines.push(format!("  SHA-256 fingerprint {}", tls.fingerprint));
         }
+        if let Some(ssh) = &self.ssh {
+            let verb = if ssh.generated {
+                "Generated ssh host key"
+            } else {
+                "Loaded ssh host key"
+            };
+            lines.push(format!("{verb} {}", ssh.key_path.display()));
+            lines.push(format!("  fingerprint {}", ssh.fingerprint));
+        }
         for kind in ListenerKind::ALL.into_iter().chain(ListenerKind::WEB) {
             match self.local_addr(kind) {
                 Some(address) => lines.push(format!(
@@ -206,6 +229,15 @@ impl Server {
                 )),
                 None => lines.push(format!("{} server disabled", kind.name())),
             }
+        }
+        // Reported only when on, so the report of a server without it reads as before.
+        if let Some(address) = self.local_addr(ListenerKind::Ssh) {
+            lines.push(format!(
+                "{} server on {} port {}",
+                ListenerKind::Ssh.name(),
+                address.ip(),
+                address.port()
+            ));
         }
         lines.extend(self.bridge.report().iter().cloned());
         lines.push(format!("Max num clients: {max_clients}"));
@@ -265,6 +297,7 @@ impl Server {
                 shutdown: self.shutdown.clone(),
                 tracker: tracker.clone(),
                 metrics_public: self.config.metrics_public,
+                ssh: self.ssh.clone().filter(|_| kind == ListenerKind::Ssh),
             }));
         }
         tracker.spawn(clock(self.world.clone(), self.shutdown.clone()));

@@ -30,6 +30,8 @@ pub(super) const USER_PORTS: [&str; 2] = ["2323", "1531"];
 pub(super) const ROOT_PORTS: [&str; 2] = ["23", "531"];
 /// Default port of the web terminal.
 pub(super) const DEFAULT_WEB_PORT: u16 = 8023;
+/// Default port of the ssh listener, for root too: 22 is the host's own sshd.
+pub(super) const DEFAULT_SSH_PORT: u16 = 2222;
 
 /// The flags as clap parses them, named and defaulted as in r0c 1.6.1. The help text of
 /// each is r0c's.
@@ -69,6 +71,26 @@ pub(super) struct RawArgs {
         help_heading = "web"
     )]
     pub(super) web_tls_port: u16,
+    /// ssh port: the chat for any ssh client; the ssh user name is the nick (disable with 0)
+    #[arg(
+        long = "ssh",
+        value_name = "PORT",
+        default_value_t = DEFAULT_SSH_PORT,
+        help_heading = "ssh"
+    )]
+    pub(super) ssh_port: u16,
+    /// ssh host key, an OpenSSH private key (default: <app>/ssh_host_ed25519_key, generated if missing)
+    #[arg(long = "ssh-key", value_name = "PATH", help_heading = "ssh")]
+    pub(super) ssh_key: Option<PathBuf>,
+    /// let ssh clients without a key in as guests (auth none and keyboard-interactive)
+    #[arg(
+        long = "ssh-guests",
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        help_heading = "ssh"
+    )]
+    pub(super) ssh_guests: bool,
     /// serve /metrics to every address, not only to loopback
     #[arg(long, help_heading = "web")]
     pub(super) metrics_public: bool,

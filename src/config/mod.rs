@@ -24,7 +24,7 @@ mod tests;
 pub use irc::{IrcLink, IrcNetwork};
 pub use resolved::{
     Config, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_WINDOWS_PER_USER, DiagSettings, FloodLimits,
-    PasswordSource, TlsSettings, TlsVersion,
+    PasswordSource, SshSettings, TlsSettings, TlsVersion,
 };
 
 use flags::{RawArgs, command};

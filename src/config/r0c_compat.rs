@@ -14,7 +14,7 @@ use super::{ConfigError, Host, Invocation, default_app_dir, with_config_file};
 
 /// r0c's argparse flags that have one dash and a long name. clap only knows `--name`,
 /// so these are rewritten to that form before clap sees them.
-pub(super) const SINGLE_DASH_LONG: &[&str] = &["pt", "pn", "tpt", "tpn", "pw", "nc"];
+pub(super) const SINGLE_DASH_LONG: &[&str] = &["pt", "pn", "tpt", "tpn", "pw", "nc", "ssh"];
 
 /// Tells whether a flag was used.
 pub(super) type FlagUsed = fn(&RawArgs) -> bool;
@@ -164,10 +164,14 @@ pub(super) fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation,
     // override it like flags would.
     let matches = with_config_file(&command, argv[..1].to_vec(), matches, host)?;
     let mut raw = RawArgs::from_arg_matches(&matches).map_err(|err| clap_error(&err))?;
-    // r0c started only its telnet and netcat ports here; the web terminal, new in this
-    // version, listens in this form only when the config file asks for it.
+    // r0c started only its telnet and netcat ports here; the web terminal and the ssh
+    // listener, new in this version, listen in this form only when the config file asks.
     if matches.value_source("web_port") != Some(ValueSource::CommandLine) {
         raw.web_port = 0;
+    }
+    // The same for the ssh listener.
+    if matches.value_source("ssh_port") != Some(ValueSource::CommandLine) {
+        raw.ssh_port = 0;
     }
     raw.telnet_port = port(1)?;
     if argv.len() > 2 {

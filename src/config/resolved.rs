@@ -83,6 +83,16 @@ pub enum TlsVersion {
     Tls13,
 }
 
+/// How the ssh listener is set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SshSettings {
+    /// `--ssh-key`: the host key (OpenSSH private key format). Default
+    /// `<app>/ssh_host_ed25519_key`, generated on first start.
+    pub key: Option<PathBuf>,
+    /// `--ssh-guests`: clients without a key get in (auth `none` and keyboard-interactive).
+    pub guests: bool,
+}
+
 /// How the TLS listeners are set up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsSettings {
@@ -180,6 +190,10 @@ pub struct Config {
     pub web_port: u16,
     /// The same under TLS (`--web-tls`), with the TLS listeners' certificate; 0 disables it.
     pub web_tls_port: u16,
+    /// ssh port (`--ssh`); 0 disables the listener.
+    pub ssh_port: u16,
+    /// The ssh listener's settings, used when it is enabled.
+    pub ssh: SshSettings,
     /// `--metrics-public`: `/metrics` answers every address, not only loopback.
     pub metrics_public: bool,
     /// The TLS settings, used when a TLS listener is enabled.
@@ -279,6 +293,11 @@ impl Config {
             tls_netcat_port: 0,
             web_port: 0,
             web_tls_port: 0,
+            ssh_port: 0,
+            ssh: SshSettings {
+                key: None,
+                guests: true,
+            },
             metrics_public: false,
             password: DEFAULT_PASSWORD.to_owned(),
             password_source: PasswordSource::Default,
@@ -427,6 +446,11 @@ pub(super) fn resolve(
         tls_netcat_port: raw.tls_netcat_port,
         web_port: raw.web_port,
         web_tls_port: raw.web_tls_port,
+        ssh_port: raw.ssh_port,
+        ssh: SshSettings {
+            key: raw.ssh_key.clone(),
+            guests: raw.ssh_guests,
+        },
         metrics_public: raw.metrics_public,
         password,
         password_source,
@@ -508,6 +532,7 @@ pub(super) fn check_ports(raw: &RawArgs) -> Result<(), ConfigError> {
         ("-tpn", raw.tls_netcat_port),
         ("--web", raw.web_port),
         ("--web-tls", raw.web_tls_port),
+        ("--ssh", raw.ssh_port),
     ];
     for (i, &(second, port)) in ports.iter().enumerate() {
         if let Some(&(first, _)) = ports[..i].iter().find(|&&(_, p)| port != 0 && p == port) {

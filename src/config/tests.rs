@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use clap::CommandFactory;
 
-use super::flags::DEFAULT_WEB_PORT;
+use super::flags::{DEFAULT_SSH_PORT, DEFAULT_WEB_PORT};
 use super::r0c_compat::SINGLE_DASH_LONG;
 use super::*;
 
@@ -84,6 +84,7 @@ fn render(outcome: Result<Invocation, ConfigError>, app_dir: PathBuf) -> String 
                 telnet_port: 2323,
                 netcat_port: 1531,
                 web_port: DEFAULT_WEB_PORT,
+                ssh_port: DEFAULT_SSH_PORT,
                 flood: crate::session::flood::FloodLimits::default(),
                 ..Config::default_for_tests(app_dir)
             };
@@ -124,7 +125,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, irc_networks, irc_links, irc_ca,
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
         max_per_ip, conn_rate, limit_exempt, flood, dev, tls, fsync, bench, web_port, web_tls_port,
-        metrics_public, max_windows_per_user, max_channels, diag, thr_mon, linemode
+        ssh_port, ssh, metrics_public, max_windows_per_user, max_channels, diag, thr_mon, linemode
     );
     fields
 }
@@ -199,6 +200,20 @@ fn ports() {
 }
 
 #[test]
+fn ssh_flags() {
+    check("-ssh 2200", "ssh_port = 2200");
+    check("--ssh=0", "ssh_port = 0");
+    check(
+        "--ssh-key /k --ssh-guests false",
+        "ssh = SshSettings { key: Some(\"/k\"), guests: false }",
+    );
+    check(
+        "-ssh 2323",
+        "error: port 2323 was specified for both -pt and --ssh",
+    );
+}
+
+#[test]
 fn listen_address() {
     check("-i ::", "listen_ip = ::");
     check("-i 127.0.0.1", "listen_ip = 127.0.0.1");
@@ -211,20 +226,28 @@ fn listen_address() {
 
 #[test]
 fn legacy_positional_form() {
-    // r0c started telnet and netcat only: the web terminal is off in this form.
+    // r0c started telnet and netcat only: the web terminal and ssh are off in this form.
     check(
         "2323 1531 pw",
-        "password = \"pw\" \n password_source = Flag \n web_port = 0",
+        "password = \"pw\" \n password_source = Flag \n web_port = 0 \n ssh_port = 0",
     );
-    check("23", "telnet_port = 23 \n web_port = 0");
-    check("0 0", "telnet_port = 0 \n netcat_port = 0 \n web_port = 0");
+    check("23", "telnet_port = 23 \n web_port = 0 \n ssh_port = 0");
+    check(
+        "0 0",
+        "telnet_port = 0 \n netcat_port = 0 \n web_port = 0 \n ssh_port = 0",
+    );
     // Unless the config file asks for it; and the telnet port may be the web's default.
     check_in(
         config_file("web = 8080"),
         "23",
-        "telnet_port = 23 \n web_port = 8080",
+        "telnet_port = 23 \n web_port = 8080 \n ssh_port = 0",
     );
-    check("8023", "telnet_port = 8023 \n web_port = 0");
+    check_in(
+        config_file("ssh = 2200"),
+        "23",
+        "telnet_port = 23 \n web_port = 0 \n ssh_port = 2200",
+    );
+    check("8023", "telnet_port = 8023 \n web_port = 0 \n ssh_port = 0");
     check(
         "70000",
         "error: argument 1 '70000' is not a port number (0 to 65535)",
@@ -634,7 +657,7 @@ fn config_is_read_from_the_given_path_or_the_app_dir_of_the_command_line() {
     check_in(
         config_file("pn = 2001 \n hist-rd = 5"),
         "23",
-        "telnet_port = 23 \n netcat_port = 2001 \n hist_rd = 5 \n web_port = 0",
+        "telnet_port = 23 \n netcat_port = 2001 \n hist_rd = 5 \n web_port = 0 \n ssh_port = 0",
     );
 }
 

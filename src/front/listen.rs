@@ -6,7 +6,8 @@
 //! (a line on a plain terminal port, an HTTP 503 from a task of its own on the web port), and
 //! an admitted one gets a task of its own, in which the TLS handshake, if any, runs with a time
 //! limit. The terminal listeners then hand the stream to their adapter (`front::telnet`,
-//! `front::raw`) and the session core; the web listener hands it to hyper (`front::web`).
+//! `front::raw`) and the session core; the web listener hands it to hyper (`front::web`), and
+//! the ssh listener to russh (`front::ssh`), whose handshake is timed in the client's task too.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub enum ListenerKind {
     Web,
     /// The web terminal over HTTPS (`--web-tls`).
     WebTls,
+    /// The ssh listener (`--ssh`).
+    Ssh,
 }
 
 impl ListenerKind {
@@ -72,6 +75,7 @@ impl ListenerKind {
             ListenerKind::Telnet | ListenerKind::TlsTelnet => Protocol::Telnet,
             ListenerKind::Raw | ListenerKind::TlsRaw => Protocol::Raw,
             ListenerKind::Web | ListenerKind::WebTls => Protocol::Web,
+            ListenerKind::Ssh => Protocol::Ssh,
         }
     }
 
@@ -90,7 +94,7 @@ impl ListenerKind {
             ListenerKind::Raw => ListenerKind::Telnet,
             ListenerKind::TlsTelnet => ListenerKind::TlsRaw,
             ListenerKind::TlsRaw => ListenerKind::TlsTelnet,
-            ListenerKind::Web | ListenerKind::WebTls => self,
+            ListenerKind::Web | ListenerKind::WebTls | ListenerKind::Ssh => self,
         }
     }
 
@@ -100,6 +104,7 @@ impl ListenerKind {
             Protocol::Telnet => ListenerKind::Telnet,
             Protocol::Raw => ListenerKind::Raw,
             Protocol::Web => ListenerKind::Web,
+            Protocol::Ssh => ListenerKind::Ssh,
         }
     }
 
@@ -112,6 +117,7 @@ impl ListenerKind {
             ListenerKind::TlsRaw => "TLS-NetCat",
             ListenerKind::Web => "Web",
             ListenerKind::WebTls => "TLS-Web",
+            ListenerKind::Ssh => "SSH",
         }
     }
 }
@@ -170,6 +176,8 @@ pub struct Listening {
     pub tracker: TaskTracker,
     /// `--metrics-public` (the web listener's `/metrics`).
     pub metrics_public: bool,
+    /// The host key and settings, on the ssh listener.
+    pub ssh: Option<Arc<crate::front::ssh::SshSetup>>,
 }
 
 /// The next accepted connection, or `None` once `shutdown` is cancelled. Accept errors (out

@@ -5,12 +5,14 @@
 //! TLS accept (`tls` sets TLS up) and answers refusals. The adapters turn their bytes into
 //! the session's input events and frame what it writes: `telnet` (the codec: negotiation,
 //! NAWS, TTYPE, IAC doubling), `raw` (the raw port's filter) and `web` (the HTTP listener,
-//! whose WebSocket pump feeds the session through a pipe). The session (`crate::session`)
+//! whose WebSocket pump feeds the session through a pipe) and `ssh` (russh's server: the
+//! session's channel is the byte stream, pty and window-change requests are sizes). The session (`crate::session`)
 //! never imports this module.
 
 pub mod admission;
 pub mod listen;
 pub mod raw;
+pub mod ssh;
 pub mod telnet;
 pub mod telnet_port;
 pub mod tls;
@@ -24,5 +26,6 @@ pub async fn serve(listening: listen::Listening) {
         Protocol::Telnet => listen::serve_terminals(listening, telnet_port::Telnet::new).await,
         Protocol::Raw => listen::serve_terminals(listening, raw::Raw::new).await,
         Protocol::Web => web::run(listening).await,
+        Protocol::Ssh => ssh::run(listening).await,
     }
 }

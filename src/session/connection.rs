@@ -23,7 +23,7 @@ use crate::session::saved::SavedClient;
 use crate::session::settings::ClientSettings;
 use crate::session::terminal::Flow;
 use crate::session::terminal::Session;
-use crate::session::transport::{Input, Transport};
+use crate::session::transport::{Input, KnownTerminal, Transport};
 use crate::session::wizard::{Listener, Wizard, WizardAction};
 use crate::session::{Arrival, texts};
 use crate::term::charset::{Charset, Decoder, encode};
@@ -225,6 +225,10 @@ where
     }
 }
 
+/// The longest nick request passed on to `/nick` (its own limit is far shorter; this only
+/// keeps a silly one from being copied around).
+const MAX_REQUESTED_NICK: usize = 64;
+
 /// The conversation with one client over any byte stream, whatever the transport: the
 /// wizard, then the chat, then the end (logged as "client disconnected", or "client left
 /// during the wizard").
@@ -254,6 +258,14 @@ pub async fn converse<S, T>(
     let motd = read_motd(arrival.motd.as_deref()).await;
     let (mut chat, wake) = start_chat(&world, peer, &settings, link.size, motd.as_deref());
     chat.set_flood_limits(arrival.flood);
+    if let Some(nick) = link.transport.requested_nick() {
+        // Taken as `/nick` takes it, so the rules and the answers (a notice saying why the
+        // automatic nick stays) are the same.
+        let nick: String = nick.chars().take(MAX_REQUESTED_NICK).collect();
+        if world.nick(chat.user).as_deref() != Some(nick.as_str()) {
+            let _ = chat.execute(&format!("/nick {nick}"));
+        }
+    }
     link.decoder.set_charset(settings.charset);
     // What was last saved for this client, so settings are written only when they change.
     let mut saved_record: Option<SavedClient> = None;
@@ -340,8 +352,14 @@ where
             .flatten()
             .and_then(|line| SavedClient::parse(&line))
     };
-    if T::KNOWN_TERMINAL {
-        return Ok(Wizard::known_terminal(saved.as_ref()));
+    if let Some(known) = link.transport.known_terminal() {
+        let mut settings = Wizard::known_terminal(saved.as_ref());
+        if known == KnownTerminal::Lines {
+            settings.vt100 = false;
+            settings.echo = true;
+            settings.enter = "\n".into();
+        }
+        return Ok(settings);
     }
     // Announcements reach the wizard raw (there is no window yet).
     let mut broadcasts = Some(world.wizard_broadcasts());

@@ -16,7 +16,7 @@ pub mod vt;
 pub mod wizard;
 
 pub use connection::{MIN_FRAME_INTERVAL, converse};
-pub use transport::{Input, Transport};
+pub use transport::{Input, KnownTerminal, Transport};
 
 /// Which kind of listener accepted the connection. To the session it is a name (of saved
 /// settings and metrics, and for the wizard's wrong-port hint); what its bytes mean is the
@@ -29,6 +29,8 @@ pub enum Protocol {
     Raw,
     /// The browser terminal.
     Web,
+    /// The ssh listener.
+    Ssh,
 }
 
 /// Where a connection came in, as the connection task needs to know it.
@@ -75,6 +77,7 @@ impl Arrival {
             (Protocol::Telnet, true) => "tls-telnet",
             (Protocol::Raw, true) => "tls-netcat",
             (Protocol::Web, _) => "web",
+            (Protocol::Ssh, _) => "ssh",
         }
     }
 }

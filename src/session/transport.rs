@@ -29,6 +29,17 @@ pub enum Input<'a> {
     AreYouThere,
 }
 
+/// A terminal the transport knows without asking, so the wizard is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnownTerminal {
+    /// A UTF-8 VT100 terminal that sends each key as it is pressed and lets the server echo
+    /// (the browser's xterm.js, a client that asked for a pseudo-terminal).
+    Vt100,
+    /// No terminal at all (a pipe, a client that asked for no pseudo-terminal): UTF-8 lines
+    /// ending in LF, echoed by nobody, shown without escape codes (teletype mode).
+    Lines,
+}
+
 /// One way in, as the connection task sees it.
 pub trait Transport {
     /// The wire doubles 0xFF (telnet's `IAC IAC`), so output must never be cut between the
@@ -40,6 +51,18 @@ pub trait Transport {
     /// The adapter itself closes a connection that sends nothing in time (the web pump
     /// checks the first WebSocket message), so the session does not.
     const WATCHES_FIRST_INPUT: bool = false;
+
+    /// The terminal, when the transport knows it without asking; by default a VT100
+    /// terminal if [`Transport::KNOWN_TERMINAL`].
+    fn known_terminal(&self) -> Option<KnownTerminal> {
+        Self::KNOWN_TERMINAL.then_some(KnownTerminal::Vt100)
+    }
+
+    /// The nick the client asked for outside the byte stream (an ssh user name): the user
+    /// takes it on entry as with `/nick`, with the same rules and the same answers.
+    fn requested_nick(&self) -> Option<&str> {
+        None
+    }
 
     /// Appends the bytes the connection opens with (telnet's negotiation, the raw port's
     /// probe); `trace` switches on `--dbg` descriptions of the protocol.

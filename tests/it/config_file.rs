@@ -13,7 +13,7 @@ async fn the_config_file_in_the_app_dir_given_by_dir_sets_ports_and_flags() {
     let motd = dir.join("motd.txt");
     std::fs::write(&motd, "the file's motd is here\n").expect("write motd");
     let settings = format!(
-        "listen-ip = \"127.0.0.1\"\npt = {telnet}\npn = {raw}\nweb = 0\nmotd = {:?}\nno_flood_limit = true\n",
+        "listen-ip = \"127.0.0.1\"\npt = {telnet}\npn = {raw}\nweb = 0\nssh = 0\nmotd = {:?}\nno_flood_limit = true\n",
         motd.display().to_string()
     );
     std::fs::write(dir.join("r0c.toml"), settings).expect("write r0c.toml");

@@ -499,6 +499,8 @@ async fn the_binary_bridges_with_ircn_and_ircb_and_says_goodbye_on_sigterm() {
             &raw.to_string(),
             "--web",
             &web.to_string(),
+            "--ssh",
+            "0",
         ])
         .args([
             "--ircn",

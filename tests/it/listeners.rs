@@ -10,11 +10,17 @@ use crate::support::{data_dir, http_get};
 
 /// Three ports that were free a moment ago, all found at once so they differ.
 fn three_free_ports() -> [u16; 3] {
-    let listeners: Vec<std::net::TcpListener> = (0..3)
+    let [a, b, c, _] = four_free_ports();
+    [a, b, c]
+}
+
+/// Four ports that were free a moment ago, all found at once so they differ.
+fn four_free_ports() -> [u16; 4] {
+    let listeners: Vec<std::net::TcpListener> = (0..4)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
     let port = |index: usize| listeners[index].local_addr().expect("addr").port();
-    [port(0), port(1), port(2)]
+    [port(0), port(1), port(2), port(3)]
 }
 
 /// The startup report's line about the `listener` server ("Web", "Telnet", ...).
@@ -30,14 +36,47 @@ fn report_line<'a>(server: &'a Process, listener: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_startup_report_gives_the_web_terminal_address_beside_the_other_listeners() {
     let (_keep, dir) = data_dir();
-    let [telnet, raw, web] = three_free_ports();
+    let [telnet, raw, web, ssh] = four_free_ports();
     let mut command = r0c();
     command
         .arg("--dir")
         .arg(&dir)
         .args(["-i", "127.0.0.1", "-pt", &telnet.to_string()])
-        .args(["-pn", &raw.to_string(), "--web", &web.to_string()]);
+        .args(["-pn", &raw.to_string(), "--web", &web.to_string()])
+        .args(["-ssh", &ssh.to_string()]);
     let server = Process::launch(command, (telnet, raw));
+    assert!(
+        report_line(&server, "SSH").ends_with(&format!("SSH server on 127.0.0.1 port {ssh}")),
+        "{:#?}",
+        server.startup
+    );
+    // The host key generated on first start, and its fingerprint as `ssh-keygen -lf` shows it
+    // (openssh-client, which ./test.sh installs; only outside CI may it be missing).
+    match std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(dir.join("ssh_host_ed25519_key"))
+        .output()
+    {
+        Ok(listed) => {
+            let listed = String::from_utf8_lossy(&listed.stdout);
+            let fingerprint = listed.split_whitespace().nth(1).expect("a fingerprint");
+            assert!(
+                server
+                    .startup
+                    .iter()
+                    .any(|line| line.ends_with(&format!("fingerprint {fingerprint}"))),
+                "{fingerprint}: {:#?}",
+                server.startup
+            );
+        }
+        Err(error) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "ssh-keygen (openssh-client) is missing under CI: {error}"
+            );
+            eprintln!("SKIPPED the host key check: ssh-keygen is not installed here");
+        }
+    }
     assert!(
         report_line(&server, "Telnet")
             .ends_with(&format!("Telnet server on 127.0.0.1 port {telnet}")),
@@ -88,6 +127,15 @@ fn the_legacy_form_starts_no_web_terminal_unless_the_config_file_asks() {
     );
     assert!(
         report_line(&server, "Web").ends_with("Web server disabled"),
+        "{:#?}",
+        server.startup
+    );
+    // Nor the ssh listener, new in this version too (its line appears only when it is on).
+    assert!(
+        !server
+            .startup
+            .iter()
+            .any(|line| line.contains(" SSH server ")),
         "{:#?}",
         server.startup
     );

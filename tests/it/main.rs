@@ -18,6 +18,7 @@ mod properties;
 mod screen;
 mod screens;
 mod scrolling;
+mod ssh;
 mod store_failure;
 mod stress;
 mod support;

@@ -57,8 +57,9 @@ impl Process {
             .args(["--dir", &dir.display().to_string(), "-i", "127.0.0.1"])
             .args(extra)
             .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string()])
-            // The web terminal's default port is fixed; tests run side by side.
-            .args(["--web", "0"]);
+            // The web terminal's and the ssh listener's default ports are fixed; tests run
+            // side by side.
+            .args(["--web", "0", "--ssh", "0"]);
         Process::launch(command, (telnet, raw))
     }
 

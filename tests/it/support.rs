@@ -27,6 +27,8 @@ pub struct TestServer {
     /// The web terminal, when started with [`TestServer::start_with_web`] (or its HTTPS
     /// twin, with [`TestServer::start_with_web_tls`]).
     pub web: Option<SocketAddr>,
+    /// The ssh listener, when started with [`TestServer::start_with_ssh`].
+    pub ssh: Option<SocketAddr>,
     /// The server's history store (tests fill its "disk").
     pub store: std::sync::Arc<r0c::store::Store>,
     /// The admission control of every listener.
@@ -73,6 +75,15 @@ impl TestServer {
         .await
     }
 
+    /// Starts a server with the telnet, raw and ssh listeners.
+    pub async fn start_with_ssh(config: Config) -> TestServer {
+        TestServer::start_kinds(
+            config,
+            &[ListenerKind::Telnet, ListenerKind::Raw, ListenerKind::Ssh],
+        )
+        .await
+    }
+
     async fn start_kinds(config: Config, kinds: &[ListenerKind]) -> TestServer {
         let any: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
         let plan = kinds.iter().map(|kind| (*kind, any)).collect();
@@ -86,6 +97,7 @@ impl TestServer {
         let web = server
             .local_addr(ListenerKind::Web)
             .or(server.local_addr(ListenerKind::WebTls));
+        let ssh = server.local_addr(ListenerKind::Ssh);
         let shutdown = server.shutdown_token();
         let store = server.store();
         let admission = server.admission();
@@ -96,6 +108,7 @@ impl TestServer {
             tls_telnet,
             tls_raw,
             web,
+            ssh,
             store,
             admission,
             shutdown,

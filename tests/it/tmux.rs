@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use crate::support::{TestClient, TestServer, data_dir};
 
 /// A tmux server of our own (its own socket), killed when dropped.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn start(cols: u16, rows: u16, command: &str) -> Tmux {
+    pub(crate) fn start(cols: u16, rows: u16, command: &str) -> Tmux {
         let socket = format!("r0c-test-{}-{}", std::process::id(), rand_suffix());
         let status = Command::new("tmux")
             .args([
@@ -35,7 +35,7 @@ impl Tmux {
         Tmux { socket }
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let status = Command::new("tmux")
             .args(["-L", &self.socket, "send-keys", "-t", "r0c"])
             .args(keys)
@@ -44,7 +44,7 @@ impl Tmux {
         assert!(status.success());
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let output = Command::new("tmux")
             .args(["-L", &self.socket, "capture-pane", "-p", "-t", "r0c"])
             .output()
@@ -52,8 +52,20 @@ impl Tmux {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Resizes the window (and its one pane), as a user resizing the terminal does.
+    pub(crate) fn resize(&self, cols: u16, rows: u16) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "resize-window", "-t", "r0c", "-x"])
+            .arg(cols.to_string())
+            .arg("-y")
+            .arg(rows.to_string())
+            .status()
+            .expect("tmux resize-window");
+        assert!(status.success());
+    }
+
     /// Waits until the screen contains `needle`; returns the screen.
-    fn wait_for(&self, needle: &str) -> String {
+    pub(crate) fn wait_for(&self, needle: &str) -> String {
         tokio::task::block_in_place(|| {
             let deadline = Instant::now() + crate::support::PATIENCE;
             loop {
