@@ -891,6 +891,7 @@ fn connect_and_disconnect_events_do_what_connecting_and_leaving_do() {
     by_events.apply(Event::Connect {
         user: alice,
         nick: nick.clone(),
+        identity: None,
         peer: SocketAddr::new(localhost(), 0),
         admin: true,
         prefs: by_methods.prefs(alice).expect("online"),
