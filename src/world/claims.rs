@@ -190,12 +190,12 @@ impl Claims {
     }
 
     fn remove(&mut self, folded: &str) {
-        if let Some(claim) = self.by_nick.remove(folded) {
-            if let Some(nicks) = self.by_key.get_mut(&claim.fingerprint) {
-                nicks.retain(|n| n != folded);
-                if nicks.is_empty() {
-                    self.by_key.remove(&claim.fingerprint);
-                }
+        if let Some(claim) = self.by_nick.remove(folded)
+            && let Some(nicks) = self.by_key.get_mut(&claim.fingerprint)
+        {
+            nicks.retain(|n| n != folded);
+            if nicks.is_empty() {
+                self.by_key.remove(&claim.fingerprint);
             }
         }
     }
