@@ -246,7 +246,13 @@ pub async fn converse<S, T>(
     let mut link = Link::new(stream, transport, &arrival);
     let wizard_gauge = ClientsGauge::new(&arrival, "wizard");
     let mut in_wizard = WizardPresence::enter(&world);
-    let address = crate::world::canonical_address(peer.ip());
+    // Settings are saved per listener and address; a client that proved who it is (an ssh
+    // key) has them saved under that identity instead, so they follow the key, not the
+    // machine.
+    let address = link
+        .transport
+        .identity()
+        .map_or_else(|| crate::world::canonical_address(peer.ip()), str::to_owned);
     let settings = match wizard_phase(&mut link, &arrival, &address, &world, &shutdown).await {
         Ok(settings) => settings,
         Err(end) => {

@@ -1,7 +1,7 @@
 //! Nicks that belong to an ssh key, end to end with OpenSSH's client (`ssh -T`, `ssh-keygen`):
 //! a key takes `alice`; another key, a guest and a raw-port user are refused it with the
 //! message and get other nicks; `/whois` names the key; a restart keeps the claim; with
-//! `--claim-days 0` another key takes it over.
+//! `--claim-days 0` another key takes it over; settings saved per key, not per address.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -192,5 +192,38 @@ async fn ssh_claims_keep_a_nick_for_its_key_across_restarts_until_they_expire() 
     dave.line("/whois alice").await;
     dave.expect("alice is online").await;
     b.quit();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_settings_are_saved_per_key_and_restored_for_that_key_only() {
+    if !have_ssh() {
+        return;
+    }
+    let (_keep, dir) = data_dir();
+    let (key_a, _) = client_key(&dir, "key_a");
+    let (key_b, _) = client_key(&dir, "key_b");
+    let server = TestServer::start_with_ssh(test_config(&dir)).await;
+    let ssh = server.ssh.expect("ssh listener");
+    let mut a = Session::start(&dir, Some(&key_a), ssh, "alice");
+    a.wait_for("alice>");
+    a.stdin.write_all(b"/b0\n").expect("write");
+    a.stdin.write_all(b"/b?\n").expect("write");
+    a.wait_for("Audible alerts disabled");
+    a.quit();
+    server.stop().await;
+    // After a restart, from the same address: key B has the defaults, key A its bell off.
+    let server = TestServer::start_with_ssh(test_config(&dir)).await;
+    let ssh = server.ssh.expect("ssh listener");
+    let mut b = Session::start(&dir, Some(&key_b), ssh, "bob");
+    b.wait_for("bob>");
+    b.stdin.write_all(b"/b?\n").expect("write");
+    b.wait_for("Audible alerts enabled for hilights");
+    b.quit();
+    let mut a = Session::start(&dir, Some(&key_a), ssh, "alice");
+    a.wait_for("alice>");
+    a.stdin.write_all(b"/b?\n").expect("write");
+    a.wait_for("Audible alerts disabled");
+    a.quit();
     server.stop().await;
 }
