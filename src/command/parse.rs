@@ -411,6 +411,14 @@ mod tests {
             ("/help nope", "that help page does not exist".into()),
             ("/me", "usage: /me does something".into()),
             (
+                "/whois",
+                "[invalid argument]\n  usage: /whois nickname".into(),
+            ),
+            (
+                "/whois a b",
+                "[invalid argument]\n  usage: /whois nickname".into(),
+            ),
+            (
                 "/nick",
                 "[invalid argument]\n  usage: /nick new_nickname\n  example: /nick spartacus"
                     .into(),

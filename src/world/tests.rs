@@ -1048,3 +1048,26 @@ fn a_nick_taken_with_a_key_stays_with_that_key_and_survives_a_reopened_store() {
     assert_eq!(world.change_nick(b, "alice"), Ok(()));
     assert!(world.whois("alice").contains("SHA256:keyBkeyBkeyB…"));
 }
+
+#[test]
+fn a_key_past_its_claim_cap_lets_the_oldest_nick_go_and_is_told() {
+    const A: &str = "SHA256:keyAkeyAkeyAkeyAkeyAkeyAkeyAkeyAkeyAkeyAkey";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _store) = world(dir.path(), 100, 1000, 100);
+    let peer = SocketAddr::new(localhost(), 0);
+    let (a, _) = world.connect_with(peer, "w".into(), None, None, Some(A));
+    for nick in ["one", "two", "three", "four"] {
+        assert_eq!(world.change_nick(a, nick), Ok(()));
+    }
+    let said = texts(&world, a).join("\n");
+    assert!(
+        said.contains("four now belongs to your ssh key; one no longer does"),
+        "{said}"
+    );
+    assert!(world.whois("one").contains("no ssh key has claimed it"));
+    assert!(
+        world
+            .whois("two")
+            .contains("belongs to the ssh key SHA256:keyAkeyAkeyA…")
+    );
+}
