@@ -356,7 +356,7 @@ pub fn command_parse(data: &[u8]) {
 /// Every word of the command table (its aliases too), a window number, a number too big for
 /// one, an unknown word, and the `//` escape. A command added to the table belongs here as
 /// well (a test checks).
-pub const COMMAND_WORDS: [&str; 66] = [
+pub const COMMAND_WORDS: [&str; 67] = [
     "help",
     "me",
     "auth",
@@ -372,6 +372,7 @@ pub const COMMAND_WORDS: [&str; 66] = [
     "m",
     "names",
     "na",
+    "whois",
     "status",
     "st",
     "cfg",

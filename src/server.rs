@@ -155,6 +155,9 @@ impl Server {
             no_all: config.no_all,
         };
         let world = Arc::new(World::new(settings, store.clone(), shutdown.clone()));
+        // Nick claims live in memory from here on, so checking one costs no I/O.
+        let claims = store.claims().map_err(StartError::Store)?;
+        world.load_claims(config.ssh.claim_days, claims);
         let bridge = Bridge::prepare(&config, &world)?;
         let admission = Admission::new(
             Limits {

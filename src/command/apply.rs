@@ -99,6 +99,7 @@ pub fn apply(command: Command, world: &World, user: UserId) -> Vec<Effect> {
                 );
             }
         }
+        Command::Whois(nick) => world.tell(user, AUTHOR_INFO, &world.whois(&nick)),
         Command::Status => {
             let (census, details) = world.census(user);
             let mut text = format!(

@@ -40,6 +40,8 @@ pub enum Command {
     Topic(String),
     /// `/names`.
     Names,
+    /// `/whois`, with a valid nick.
+    Whois(String),
     /// `/status`.
     Status,
     /// `/cfg`.

@@ -89,6 +89,12 @@ impl Command {
                 }
             },
             "names" => Command::Names,
+            "whois" => match check_nick(arg) {
+                NickCheck::Valid(nick) => Command::Whois(nick),
+                _ => {
+                    return Err(Usage::new("[invalid argument]\n  usage: /whois nickname"));
+                }
+            },
             "status" => Command::Status,
             "cfg" => Command::Cfg,
             "cmap" => Command::Cmap,
@@ -326,6 +332,7 @@ mod tests {
             ("/help Commands!", C::Help("commands".into())),
             ("/names", C::Names),
             ("/na", C::Names),
+            ("/whois Alice", C::Whois("Alice".into())),
             ("/status", C::Status),
             ("/st", C::Status),
             ("/cfg", C::Cfg),
@@ -403,6 +410,14 @@ mod tests {
             ("/", invalid("")),
             ("/help nope", "that help page does not exist".into()),
             ("/me", "usage: /me does something".into()),
+            (
+                "/whois",
+                "[invalid argument]\n  usage: /whois nickname".into(),
+            ),
+            (
+                "/whois a b",
+                "[invalid argument]\n  usage: /whois nickname".into(),
+            ),
             (
                 "/nick",
                 "[invalid argument]\n  usage: /nick new_nickname\n  example: /nick spartacus"

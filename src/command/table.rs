@@ -119,6 +119,12 @@ pub const COMMANDS: &[CommandInfo] = &[
     command(Information, &["names", "na"], "", "who is in this channel"),
     command(
         Information,
+        &["whois"],
+        "NICK",
+        "online? claimed by an ssh key?",
+    ),
+    command(
+        Information,
         &["status", "st"],
         "",
         "users and channels on the server",

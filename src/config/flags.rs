@@ -91,6 +91,14 @@ pub(super) struct RawArgs {
         help_heading = "ssh"
     )]
     pub(super) ssh_guests: bool,
+    /// days a nick stays with the ssh key that claimed it while that key does not connect
+    #[arg(
+        long = "claim-days",
+        value_name = "DAYS",
+        default_value_t = super::resolved::DEFAULT_CLAIM_DAYS,
+        help_heading = "ssh"
+    )]
+    pub(super) claim_days: u32,
     /// serve /metrics to every address, not only to loopback
     #[arg(long, help_heading = "web")]
     pub(super) metrics_public: bool,

@@ -23,8 +23,8 @@ mod tests;
 
 pub use irc::{IrcLink, IrcNetwork};
 pub use resolved::{
-    Config, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_WINDOWS_PER_USER, DiagSettings, FloodLimits,
-    PasswordSource, SshSettings, TlsSettings, TlsVersion,
+    Config, DEFAULT_CLAIM_DAYS, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_WINDOWS_PER_USER, DiagSettings,
+    FloodLimits, PasswordSource, SshSettings, TlsSettings, TlsVersion,
 };
 
 use flags::{RawArgs, command};

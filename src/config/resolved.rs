@@ -31,6 +31,9 @@ pub const DEFAULT_MAX_WINDOWS_PER_USER: usize = 64;
 /// (`--max-chans`).
 pub const DEFAULT_MAX_CHANNELS: usize = 10_000;
 
+/// `--claim-days`'s default: a nick stays with its ssh key through a year of absence.
+pub const DEFAULT_CLAIM_DAYS: u32 = 365;
+
 /// The limits of flood control (`--msg-rate`, `--no-flood-limit`), which
 /// [`crate::session::flood`] applies.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -91,6 +94,9 @@ pub struct SshSettings {
     pub key: Option<PathBuf>,
     /// `--ssh-guests`: clients without a key get in (auth `none` and keyboard-interactive).
     pub guests: bool,
+    /// `--claim-days`: a nick claimed by an ssh key is free again after this many days
+    /// without that key connecting.
+    pub claim_days: u32,
 }
 
 /// How the TLS listeners are set up.
@@ -297,6 +303,7 @@ impl Config {
             ssh: SshSettings {
                 key: None,
                 guests: true,
+                claim_days: DEFAULT_CLAIM_DAYS,
             },
             metrics_public: false,
             password: DEFAULT_PASSWORD.to_owned(),
@@ -450,6 +457,7 @@ pub(super) fn resolve(
         ssh: SshSettings {
             key: raw.ssh_key.clone(),
             guests: raw.ssh_guests,
+            claim_days: raw.claim_days,
         },
         metrics_public: raw.metrics_public,
         password,

@@ -205,7 +205,7 @@ fn ssh_flags() {
     check("--ssh=0", "ssh_port = 0");
     check(
         "--ssh-key /k --ssh-guests false",
-        "ssh = SshSettings { key: Some(\"/k\"), guests: false }",
+        "ssh = SshSettings { key: Some(\"/k\"), guests: false, claim_days: 365 }",
     );
     check(
         "-ssh 2323",

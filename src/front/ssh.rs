@@ -213,6 +213,7 @@ struct Start {
     channel: ChannelId,
     terminal: KnownTerminal,
     nick: String,
+    key: Option<String>,
     sizes: watch::Receiver<Option<(u16, u16)>>,
 }
 
@@ -237,6 +238,7 @@ async fn connection(
         guests: setup.guests,
         probed: false,
         user: String::new(),
+        key: None,
         channel: None,
         terminal: KnownTerminal::Lines,
         sizes,
@@ -288,11 +290,13 @@ async fn connection(
         channel,
         terminal,
         nick,
+        key,
         sizes,
     } = start;
     let transport = Ssh {
         terminal,
         nick,
+        key,
         sizes: Some(sizes),
     };
     crate::session::converse(stream, transport, arrival, world, shutdown).await;
@@ -412,6 +416,8 @@ struct Handler {
     probed: bool,
     /// The user name the client asked for: the nick it wants.
     user: String,
+    /// The fingerprint of the key the client authenticated with; `None` for a guest.
+    key: Option<String>,
     /// The session channel, until its shell starts.
     channel: Option<Channel<Msg>>,
     /// What the terminal is: a VT100 one once a pty was asked for.
@@ -434,6 +440,7 @@ impl Handler {
     fn guest(&mut self, user: &str, method: &str) -> Auth {
         if self.guests {
             self.user = user.to_owned();
+            self.key = None;
             tracing::info!(peer = %self.peer, method, "ssh guest authenticated");
             Auth::Accept
         } else {
@@ -494,11 +501,9 @@ impl russh::server::Handler for Handler {
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
         self.user = user.to_owned();
-        tracing::info!(
-            peer = %self.peer,
-            key = fingerprint(key.public_key),
-            "ssh key authenticated"
-        );
+        let key = fingerprint(key.public_key);
+        tracing::info!(peer = %self.peer, key, "ssh key authenticated");
+        self.key = Some(key);
         Ok(Auth::Accept)
     }
 
@@ -587,6 +592,7 @@ impl russh::server::Handler for Handler {
             channel,
             terminal: self.terminal,
             nick: std::mem::take(&mut self.user),
+            key: self.key.take(),
             sizes,
         });
         Ok(())
@@ -631,6 +637,8 @@ impl russh::server::Handler for Handler {
 pub struct Ssh {
     terminal: KnownTerminal,
     nick: String,
+    /// The key's fingerprint: the user's identity, for nick claims and saved settings.
+    key: Option<String>,
     sizes: Option<watch::Receiver<Option<(u16, u16)>>>,
 }
 
@@ -645,6 +653,10 @@ impl Transport for Ssh {
 
     fn requested_nick(&self) -> Option<&str> {
         Some(self.nick.as_str()).filter(|nick| !nick.is_empty())
+    }
+
+    fn identity(&self) -> Option<&str> {
+        self.key.as_deref()
     }
 
     fn start(&mut self, _trace: bool, _out: &mut Vec<u8>) {}

@@ -246,7 +246,13 @@ pub async fn converse<S, T>(
     let mut link = Link::new(stream, transport, &arrival);
     let wizard_gauge = ClientsGauge::new(&arrival, "wizard");
     let mut in_wizard = WizardPresence::enter(&world);
-    let address = crate::world::canonical_address(peer.ip());
+    // Settings are saved per listener and address; a client that proved who it is (an ssh
+    // key) has them saved under that identity instead, so they follow the key, not the
+    // machine.
+    let address = link
+        .transport
+        .identity()
+        .map_or_else(|| crate::world::canonical_address(peer.ip()), str::to_owned);
     let settings = match wizard_phase(&mut link, &arrival, &address, &world, &shutdown).await {
         Ok(settings) => settings,
         Err(end) => {
@@ -256,7 +262,15 @@ pub async fn converse<S, T>(
     };
     // The wizard is done: the user enters the world.
     let motd = read_motd(arrival.motd.as_deref()).await;
-    let (mut chat, wake) = start_chat(&world, peer, &settings, link.size, motd.as_deref());
+    let identity = link.transport.identity().map(str::to_owned);
+    let (mut chat, wake) = start_chat(
+        &world,
+        peer,
+        &settings,
+        link.size,
+        motd.as_deref(),
+        identity.as_deref(),
+    );
     chat.set_flood_limits(arrival.flood);
     if let Some(nick) = link.transport.requested_nick() {
         // Taken as `/nick` takes it, so the rules and the answers (a notice saying why the
@@ -264,6 +278,11 @@ pub async fn converse<S, T>(
         let nick: String = nick.chars().take(MAX_REQUESTED_NICK).collect();
         if world.nick(chat.user).as_deref() != Some(nick.as_str()) {
             let _ = chat.execute(&format!("/nick {nick}"));
+            if world.nick_claimed_against(&nick, identity.as_deref()) {
+                // As the issue asks (and as ssh-chat and devzat users expect when a name is
+                // in use): the nick asked for with a number, the first one free.
+                take_suffixed_nick(&world, chat.user, &nick, identity.as_deref());
+            }
         }
     }
     link.decoder.set_charset(settings.charset);
@@ -838,6 +857,30 @@ impl LoopState {
     }
 }
 
+/// The most numbered variants of a claimed nick tried on entry (`alice2` to `alice9`).
+const NICK_SUFFIXES: std::ops::RangeInclusive<u32> = 2..=9;
+
+/// Gives `user` the first of `nick2`..`nick9` (shortened to fit a nick) that is free, not
+/// claimed against them and valid; the automatic nick stays if none is.
+fn take_suffixed_nick(
+    world: &World,
+    user: crate::world::UserId,
+    nick: &str,
+    identity: Option<&str>,
+) {
+    for n in NICK_SUFFIXES {
+        let suffix = n.to_string();
+        let keep = crate::text::nick::MAX_NICK_CHARS.saturating_sub(suffix.len());
+        let candidate: String = nick.chars().take(keep).chain(suffix.chars()).collect();
+        if world.nick_claimed_against(&candidate, identity) {
+            continue;
+        }
+        if world.change_nick(user, &candidate).is_ok() {
+            return;
+        }
+    }
+}
+
 /// The wizard is done: the user enters the world, and the chat screen starts in the mode the
 /// wizard found, with r0c's size and speed probe.
 fn start_chat(
@@ -846,6 +889,7 @@ fn start_chat(
     settings: &ClientSettings,
     reported_size: Option<(u16, u16)>,
     motd: Option<&str>,
+    identity: Option<&str>,
 ) -> (Session, Arc<tokio::sync::Notify>) {
     let welcome = texts::welcome(settings.charset.has_box_drawing(), motd);
     let (user, wake) = world.connect_with(
@@ -853,6 +897,7 @@ fn start_chat(
         welcome,
         settings.nick.as_deref(),
         settings.avoid_nick.as_deref(),
+        identity,
     );
     if let Some(prefs) = &settings.prefs {
         world.update_prefs(user, |p| *p = prefs.clone());

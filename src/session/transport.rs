@@ -64,6 +64,12 @@ pub trait Transport {
         None
     }
 
+    /// Who the client proved to be outside the byte stream (the fingerprint of an ssh key),
+    /// if anyone: nicks it uses are claimed for it, and nicks claimed by others refused.
+    fn identity(&self) -> Option<&str> {
+        None
+    }
+
     /// Appends the bytes the connection opens with (telnet's negotiation, the raw port's
     /// probe); `trace` switches on `--dbg` descriptions of the protocol.
     fn start(&mut self, trace: bool, out: &mut Vec<u8>);

@@ -77,7 +77,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 pub use reader::{POOL_READERS, Reader, ReaderPool};
 
 /// The schema version this code writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// How many ops the queue to the writer holds before callers spill into the overflow.
 const QUEUE_CAPACITY: usize = 65536;
@@ -152,6 +152,24 @@ const SCHEMA_V2: &str = "
     ) STRICT, WITHOUT ROWID;
     PRAGMA user_version = 2;
 ";
+
+/// Schema version 3: nicks that belong to an ssh key (the nick folded as the world compares
+/// nicks), with when the key took it and when it was last seen.
+const SCHEMA_V3: &str = "
+    CREATE TABLE nick_claim (
+        nick TEXT NOT NULL PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        claimed_at INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    PRAGMA user_version = 3;
+";
+
+const PUT_CLAIM: &str = "INSERT INTO nick_claim (nick, fingerprint, claimed_at, last_seen)
+    VALUES (?1, ?2, ?3, ?4) ON CONFLICT (nick) DO UPDATE SET fingerprint = excluded.fingerprint,
+    claimed_at = excluded.claimed_at, last_seen = excluded.last_seen";
+const RELEASE_CLAIM: &str = "DELETE FROM nick_claim WHERE nick = ?1";
+pub(crate) const CLAIMS: &str = "SELECT nick, fingerprint, claimed_at, last_seen FROM nick_claim";
 
 const SAVE_CLIENT: &str =
     "INSERT INTO client_config (listener, address, config) VALUES (?1, ?2, ?3)
@@ -260,6 +278,19 @@ pub struct StoredMessage {
     pub author: String,
     /// The sanitized canonical text, stored exactly as given.
     pub text: String,
+}
+
+/// One nick that belongs to an ssh key, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredClaim {
+    /// The nick, folded as the world compares nicks.
+    pub nick: String,
+    /// The key's fingerprint as OpenSSH prints it.
+    pub fingerprint: String,
+    /// When the key first took the nick, in microseconds since the Unix epoch.
+    pub claimed_at: i64,
+    /// When the key last connected or left, in microseconds since the Unix epoch.
+    pub last_seen: i64,
 }
 
 /// The handle to the history database, shared as `Arc<Store>`.
@@ -405,6 +436,10 @@ enum Op {
         address: String,
         config: String,
     },
+    /// A nick claimed by an ssh key, new or seen again.
+    PutClaim(StoredClaim),
+    /// A nick no key holds any more.
+    ReleaseClaim(String),
     /// Answered once every op queued before it has been written.
     Flush(mpsc::Sender<()>),
     /// Writes nothing; wakes the writer (and takes a ticket, like every op).
@@ -617,6 +652,21 @@ impl Store {
             address: address.to_owned(),
             config: config.to_owned(),
         });
+    }
+
+    /// Queues a nick claim (new, taken over, or its key seen again); never blocks.
+    pub fn put_claim(&self, claim: StoredClaim) {
+        self.enqueue(Op::PutClaim(claim));
+    }
+
+    /// Queues the release of the claim on a (folded) nick; never blocks.
+    pub fn release_claim(&self, nick: &str) {
+        self.enqueue(Op::ReleaseClaim(nick.to_owned()));
+    }
+
+    /// Every nick claim, for the world to keep in memory from startup.
+    pub fn claims(&self) -> Result<Vec<StoredClaim>, StoreError> {
+        lock(&self.reader).claims()
     }
 
     /// The saved settings of the client at `address` on `listener`, if any.
@@ -954,6 +1004,9 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     if found < 2 {
         tx.execute_batch(SCHEMA_V2)?;
     }
+    if found < 3 {
+        tx.execute_batch(SCHEMA_V3)?;
+    }
     tx.commit()?;
     Ok(found)
 }
@@ -1282,6 +1335,17 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
             } => {
                 tx.prepare_cached(SAVE_CLIENT)?
                     .execute(params![listener, address, config])?;
+            }
+            Op::PutClaim(claim) => {
+                tx.prepare_cached(PUT_CLAIM)?.execute(params![
+                    claim.nick,
+                    claim.fingerprint,
+                    claim.claimed_at,
+                    claim.last_seen
+                ])?;
+            }
+            Op::ReleaseClaim(nick) => {
+                tx.prepare_cached(RELEASE_CLAIM)?.execute([nick])?;
             }
             Op::Flush(_) | Op::Nothing => {}
         }

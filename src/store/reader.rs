@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{
-    BUSY_TIMEOUT, CLIENT, FIRST_SEQ_AT, LAST_SEQ, MESSAGES_BEFORE, MESSAGES_FROM, StoreError,
-    StoredMessage, TOPIC, limit_to_sql, lock, seq_from_sql, seq_to_sql, stored_message,
+    BUSY_TIMEOUT, CLAIMS, CLIENT, FIRST_SEQ_AT, LAST_SEQ, MESSAGES_BEFORE, MESSAGES_FROM,
+    StoreError, StoredClaim, StoredMessage, TOPIC, limit_to_sql, lock, seq_from_sql, seq_to_sql,
+    stored_message,
 };
 
 /// How many read connections history reads share: SQLite in WAL mode reads concurrently, and
@@ -40,6 +41,20 @@ impl Reader {
         .map_err(open_error)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
         Ok(Reader { conn })
+    }
+
+    /// Every nick claim.
+    pub fn claims(&self) -> Result<Vec<StoredClaim>, StoreError> {
+        let mut statement = self.conn.prepare_cached(CLAIMS)?;
+        let rows = statement.query_map([], |row| {
+            Ok(StoredClaim {
+                nick: row.get(0)?,
+                fingerprint: row.get(1)?,
+                claimed_at: row.get(2)?,
+                last_seen: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The saved settings of the client at `address` on `listener`, if any.

@@ -13,6 +13,9 @@ pub enum NickError {
     /// `o`, `rn` for `m`...).
     #[error("that nick looks too much like {0}")]
     LooksLike(String),
+    /// Claimed by another ssh key, whose claim is still in force.
+    #[error("{0} belongs to another ssh key; connect with that key, or pick another nick")]
+    Claimed(String),
 }
 
 /// Why a `/msg` could not be delivered.

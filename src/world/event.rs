@@ -17,6 +17,8 @@ pub enum Event {
     Connect {
         user: UserId,
         nick: String,
+        /// The fingerprint of the user's ssh key, if they authenticated with one.
+        identity: Option<String>,
         peer: SocketAddr,
         admin: bool,
         prefs: Prefs,
@@ -138,12 +140,23 @@ impl World {
             Event::Connect {
                 user,
                 nick,
+                identity,
                 peer,
                 admin,
                 prefs,
                 welcome,
                 unix_micros,
-            } => self.apply_connect(state, user, nick, peer, admin, prefs, &welcome, unix_micros),
+            } => self.apply_connect(
+                state,
+                user,
+                nick,
+                identity,
+                peer,
+                admin,
+                prefs,
+                &welcome,
+                unix_micros,
+            ),
             Event::Disconnect {
                 user,
                 announce,

@@ -10,6 +10,7 @@
 mod auth;
 mod bridge;
 mod channel;
+mod claims;
 mod error;
 mod event;
 mod history;
@@ -34,6 +35,10 @@ use crate::store::{Health, Store, StoredMessage, TICKET_NEVER, TICKET_NOT_STORED
 use crate::text;
 pub use auth::{AuthOutcome, FAILED_AUTH_WINDOW, MAX_FAILED_AUTH};
 pub use bridge::{IRC_NICK_PREFIX, irc_author};
+pub use claims::{
+    Claim, ClaimCheck, ClaimWrite, Claims, DEFAULT_CLAIM_DAYS, MAX_CLAIMS_PER_KEY,
+    fingerprint_prefix,
+};
 pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
 pub use event::{Event, Ping, Post};
 pub use history::{GotoStep, JoinStep, Load, LoadedChannel, MemorySlice, Span};
@@ -179,6 +184,8 @@ struct Window {
 #[derive(Debug)]
 struct User {
     nick: String,
+    /// The fingerprint of the ssh key the user authenticated with; `None` without one.
+    identity: Option<String>,
     address: IpAddr,
     /// The connection's address and port, which log lines name as `peer`.
     peer: SocketAddr,
@@ -310,6 +317,9 @@ struct State {
     /// Folded nick changes, by when their summary line is due: (due, channel, user).
     nick_folds_due:
         std::collections::BinaryHeap<std::cmp::Reverse<(std::time::Instant, ChannelId, UserId)>>,
+    /// Nicks that belong to ssh keys: checked under the lock with no I/O, written through
+    /// the store's queue.
+    claims: Claims,
     /// Failed `/auth` attempts per address: how many, since when.
     failed_auth: HashMap<crate::address::AddressKey, (u32, std::time::Instant)>,
     next_user: UserId,

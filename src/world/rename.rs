@@ -18,17 +18,46 @@ impl World {
                 return Err(NickError::Taken);
             }
         }
+        let identity = state.users.get(&user).and_then(|u| u.identity.clone());
+        let now = now_micros();
+        if state.claims.check(new_nick, identity.as_deref(), now) == ClaimCheck::Other {
+            return Err(NickError::Claimed(new_nick.to_string()));
+        }
         if let Some(look_alike) = state.look_alike(new_nick, &old) {
             return Err(NickError::LooksLike(look_alike));
         }
         let event = Event::NickChange {
             user,
             nick: new_nick.to_string(),
-            unix_micros: now_micros(),
+            unix_micros: now,
         };
         self.apply_locked(&mut state, event);
         tracing::info!(%peer, nick = new_nick, old, "nick change");
+        // A nick asked for by a user with a key becomes that key's; one without a key frees
+        // an expired claim.
+        let (writes, released) = state.claims.take(new_nick, identity.as_deref(), now);
+        self.write_claims(writes);
+        drop(state);
+        if let Some(released) = released {
+            self.tell(
+                user,
+                AUTHOR_INFO,
+                &format!(
+                    "\x02{new_nick}\x02 now belongs to your ssh key; {released} no longer does (a key holds at most {MAX_CLAIMS_PER_KEY} nicks, and the one used longest ago is let go)"
+                ),
+            );
+        }
         Ok(())
+    }
+
+    /// Hands claim changes to the store's writer queue (never blocks, no I/O here).
+    pub(super) fn write_claims(&self, writes: Vec<ClaimWrite>) {
+        for write in writes {
+            match write {
+                ClaimWrite::Put(claim) => self.store.put_claim(claim),
+                ClaimWrite::Release(nick) => self.store.release_claim(&nick),
+            }
+        }
     }
 
     /// Applies [`Event::NickChange`]: the nick indexes, the user, the DM partners' window

@@ -891,6 +891,7 @@ fn connect_and_disconnect_events_do_what_connecting_and_leaving_do() {
     by_events.apply(Event::Connect {
         user: alice,
         nick: nick.clone(),
+        identity: None,
         peer: SocketAddr::new(localhost(), 0),
         admin: true,
         prefs: by_methods.prefs(alice).expect("online"),
@@ -1007,4 +1008,66 @@ fn chat_state_changes_only_through_apply() {
     ] {
         assert!(dispatch.contains(&format!("self.{step}(")), "{step}");
     }
+}
+
+#[test]
+fn a_nick_taken_with_a_key_stays_with_that_key_and_survives_a_reopened_store() {
+    const A: &str = "SHA256:keyAkeyAkeyAkeyAkeyAkeyAkeyAkeyAkeyAkeyAkey";
+    const B: &str = "SHA256:keyBkeyBkeyBkeyBkeyBkeyBkeyBkeyBkeyBkeyBkey";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let peer = SocketAddr::new(localhost(), 0);
+    {
+        let (world, store) = world(dir.path(), 100, 1000, 100);
+        let (a, _) = world.connect_with(peer, "w".into(), None, None, Some(A));
+        assert_eq!(world.change_nick(a, "alice"), Ok(()));
+        world.disconnect(a, true);
+        let (b, _) = world.connect_with(peer, "w".into(), None, None, Some(B));
+        assert_eq!(
+            world.change_nick(b, "Alice"),
+            Err(NickError::Claimed("Alice".into()))
+        );
+        let (guest, _) = world.connect_with(peer, "w".into(), Some("alice"), None, None);
+        assert_ne!(world.nick(guest).as_deref(), Some("alice"));
+        assert!(world.whois("alice").contains("SHA256:keyAkeyAkeyA…"));
+        store.flush();
+        store.close();
+    }
+    let (world, store) = world(dir.path(), 100, 1000, 100);
+    world.load_claims(365, store.claims().expect("claims"));
+    let (b, _) = world.connect_with(peer, "w".into(), None, None, Some(B));
+    assert!(matches!(
+        world.change_nick(b, "alice"),
+        Err(NickError::Claimed(_))
+    ));
+    let (a, _) = world.connect_with(peer, "w".into(), None, None, Some(A));
+    assert_eq!(world.change_nick(a, "alice"), Ok(()));
+    // With claims expiring at once, the other key takes it over once it is free.
+    world.disconnect(a, true);
+    world.load_claims(0, store.claims().expect("claims"));
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    assert_eq!(world.change_nick(b, "alice"), Ok(()));
+    assert!(world.whois("alice").contains("SHA256:keyBkeyBkeyB…"));
+}
+
+#[test]
+fn a_key_past_its_claim_cap_lets_the_oldest_nick_go_and_is_told() {
+    const A: &str = "SHA256:keyAkeyAkeyAkeyAkeyAkeyAkeyAkeyAkeyAkeyAkey";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _store) = world(dir.path(), 100, 1000, 100);
+    let peer = SocketAddr::new(localhost(), 0);
+    let (a, _) = world.connect_with(peer, "w".into(), None, None, Some(A));
+    for nick in ["one", "two", "three", "four"] {
+        assert_eq!(world.change_nick(a, nick), Ok(()));
+    }
+    let said = texts(&world, a).join("\n");
+    assert!(
+        said.contains("four now belongs to your ssh key; one no longer does"),
+        "{said}"
+    );
+    assert!(world.whois("one").contains("no ssh key has claimed it"));
+    assert!(
+        world
+            .whois("two")
+            .contains("belongs to the ssh key SHA256:keyAkeyAkeyA…")
+    );
 }

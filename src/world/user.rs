@@ -64,24 +64,29 @@ impl World {
     /// Registers a new connection from `address`: an automatic nick and a status window whose
     /// first lines are the join line and `welcome`. Returns the user and their wake-up handle.
     pub fn connect(&self, address: IpAddr, welcome: String) -> (UserId, Arc<Notify>) {
-        self.connect_with(SocketAddr::new(address, 0), welcome, None, None)
+        self.connect_with(SocketAddr::new(address, 0), welcome, None, None, None)
     }
 
     /// [`World::connect`] for a returning client: it gets `keep` back if nobody holds it now,
-    /// and never gets `avoid` (it asked for a fresh start).
+    /// and never gets `avoid` (it asked for a fresh start). `identity` is the fingerprint of
+    /// the ssh key the client authenticated with: nicks claimed by other keys are not given
+    /// to it, and its own claims count as seen now.
     pub fn connect_with(
         &self,
         peer: SocketAddr,
         welcome: String,
         keep: Option<&str>,
         avoid: Option<&str>,
+        identity: Option<&str>,
     ) -> (UserId, Arc<Notify>) {
         let address = peer.ip();
         let mut state = self.lock();
         let address_text = canonical_address(address);
+        let now = now_micros();
         let taken = |state: &State, nick: &str| {
             state.nicks.contains_key(&nick.to_lowercase())
                 || avoid.is_some_and(|a| a.eq_ignore_ascii_case(nick))
+                || state.claims.check(nick, identity, now) == ClaimCheck::Other
         };
         let kept = keep
             .filter(|nick| matches!(nick::check_nick(nick), nick::NickCheck::Valid(_)))
@@ -106,6 +111,7 @@ impl World {
         let event = Event::Connect {
             user: id,
             nick: nick.clone(),
+            identity: identity.map(str::to_owned),
             peer,
             admin,
             prefs,
@@ -113,6 +119,10 @@ impl World {
             unix_micros: now_micros(),
         };
         self.apply_locked(&mut state, event);
+        if let Some(fingerprint) = identity {
+            let writes = state.claims.seen(fingerprint, now);
+            self.write_claims(writes);
+        }
         let wake = state
             .users
             .get(&id)
@@ -129,6 +139,7 @@ impl World {
         state: &mut State,
         id: UserId,
         nick: String,
+        identity: Option<String>,
         peer: SocketAddr,
         admin: bool,
         prefs: Prefs,
@@ -150,6 +161,7 @@ impl World {
             id,
             User {
                 nick,
+                identity,
                 address: peer.ip(),
                 peer,
                 admin,
@@ -190,6 +202,10 @@ impl World {
     /// disconnect); without, they leave quietly (server shutdown, so history stays clean).
     pub fn disconnect(&self, user: UserId, announce: bool) {
         let mut state = self.lock();
+        if let Some(fingerprint) = state.users.get(&user).and_then(|u| u.identity.clone()) {
+            let writes = state.claims.seen(&fingerprint, now_micros());
+            self.write_claims(writes);
+        }
         let event = Event::Disconnect {
             user,
             announce,

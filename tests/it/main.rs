@@ -19,6 +19,7 @@ mod screen;
 mod screens;
 mod scrolling;
 mod ssh;
+mod ssh_claims;
 mod store_failure;
 mod stress;
 mod support;

@@ -1,0 +1,338 @@
+//! Nicks that belong to an ssh key: which key holds which nick, the per-key cap and expiry.
+//!
+//! Pure bookkeeping kept in memory behind the world's lock (loaded from the store at startup),
+//! so checking a claim costs a map lookup and no I/O; the world turns the [`ClaimWrite`]s
+//! these methods return into store ops, which the store's writer thread performs.
+
+use std::collections::HashMap;
+
+/// How many nicks one key may hold: claiming one more releases the one it used longest ago,
+/// so nobody can fence off thousands of nicks with one key.
+pub const MAX_CLAIMS_PER_KEY: usize = 3;
+
+// How long a claim lasts without its key connecting, when nothing else is configured: the
+// config's default, re-exported here.
+pub use crate::config::DEFAULT_CLAIM_DAYS;
+
+const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+
+/// One nick held by one key (as the store keeps it).
+pub use crate::store::StoredClaim as Claim;
+
+/// What the store must do after a change to the claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimWrite {
+    /// Insert or replace this claim.
+    Put(Claim),
+    /// Forget the claim on this (folded) nick.
+    Release(String),
+}
+
+/// Who may take a nick, as far as claims go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimCheck {
+    /// No key holds it (or the claim has expired).
+    Free,
+    /// The asking key holds it.
+    Own,
+    /// Another key holds it and the claim is still in force.
+    Other,
+}
+
+/// The nick claims, by nick and by key.
+#[derive(Debug)]
+pub struct Claims {
+    by_nick: HashMap<String, Claim>,
+    /// Each key's nicks (at most [`MAX_CLAIMS_PER_KEY`]).
+    by_key: HashMap<String, Vec<String>>,
+    /// A claim whose key has not been seen for longer than this has expired.
+    max_absence_micros: i64,
+}
+
+impl Default for Claims {
+    fn default() -> Claims {
+        Claims::new(DEFAULT_CLAIM_DAYS)
+    }
+}
+
+/// The folded form of a nick, as the world's nick index compares them.
+pub fn fold(nick: &str) -> String {
+    nick.to_lowercase()
+}
+
+impl Claims {
+    /// No claims; claims expire after `days` of absence.
+    pub fn new(days: u32) -> Claims {
+        Claims {
+            by_nick: HashMap::new(),
+            by_key: HashMap::new(),
+            max_absence_micros: i64::from(days).saturating_mul(MICROS_PER_DAY),
+        }
+    }
+
+    /// Claims loaded from the store; past the per-key cap, a key keeps the ones it used last.
+    pub fn load(days: u32, stored: Vec<Claim>) -> Claims {
+        let mut claims = Claims::new(days);
+        let mut stored = stored;
+        stored.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
+        for claim in stored {
+            let nicks = claims.by_key.entry(claim.fingerprint.clone()).or_default();
+            if nicks.len() >= MAX_CLAIMS_PER_KEY || claims.by_nick.contains_key(&claim.nick) {
+                continue;
+            }
+            nicks.push(claim.nick.clone());
+            claims.by_nick.insert(claim.nick.clone(), claim);
+        }
+        claims
+    }
+
+    /// How many nicks are claimed.
+    pub fn len(&self) -> usize {
+        self.by_nick.len()
+    }
+
+    /// Whether no nick is claimed.
+    pub fn is_empty(&self) -> bool {
+        self.by_nick.is_empty()
+    }
+
+    /// The claim on `nick`, expired or not.
+    pub fn get(&self, nick: &str) -> Option<&Claim> {
+        self.by_nick.get(&fold(nick))
+    }
+
+    /// Whether the claim has expired at `now`.
+    pub fn expired(&self, claim: &Claim, now: i64) -> bool {
+        now.saturating_sub(claim.last_seen) > self.max_absence_micros
+    }
+
+    /// Whether the user with key `identity` (`None`: no key) may take `nick` at `now`.
+    pub fn check(&self, nick: &str, identity: Option<&str>, now: i64) -> ClaimCheck {
+        match self.by_nick.get(&fold(nick)) {
+            None => ClaimCheck::Free,
+            Some(claim) if Some(claim.fingerprint.as_str()) == identity => ClaimCheck::Own,
+            Some(claim) if self.expired(claim, now) => ClaimCheck::Free,
+            Some(_) => ClaimCheck::Other,
+        }
+    }
+
+    /// The user with key `identity` took `nick` at `now` (after [`Claims::check`] allowed it):
+    /// a key claims it (releasing the nick it used longest ago if it holds the most it may);
+    /// no key frees an expired claim. Returns the store writes and the nick released to make
+    /// room, if any.
+    pub fn take(
+        &mut self,
+        nick: &str,
+        identity: Option<&str>,
+        now: i64,
+    ) -> (Vec<ClaimWrite>, Option<String>) {
+        let folded = fold(nick);
+        let mut writes = Vec::new();
+        if let Some(old) = self.by_nick.get(&folded).cloned() {
+            if Some(old.fingerprint.as_str()) == identity {
+                let claim = self.touch(&folded, now);
+                return (claim.into_iter().map(ClaimWrite::Put).collect(), None);
+            }
+            // Expired (checked by the caller): taken over, or freed.
+            self.remove(&folded);
+            writes.push(ClaimWrite::Release(folded.clone()));
+        }
+        let Some(fingerprint) = identity else {
+            return (writes, None);
+        };
+        let mut released = None;
+        let held = self.by_key.get(fingerprint).map_or(0, Vec::len);
+        if held >= MAX_CLAIMS_PER_KEY {
+            let oldest = self
+                .by_key
+                .get(fingerprint)
+                .into_iter()
+                .flatten()
+                .filter_map(|n| self.by_nick.get(n))
+                .min_by_key(|c| (c.last_seen, c.claimed_at))
+                .map(|c| c.nick.clone());
+            if let Some(oldest) = oldest {
+                self.remove(&oldest);
+                writes.push(ClaimWrite::Release(oldest.clone()));
+                released = Some(oldest);
+            }
+        }
+        let claim = Claim {
+            nick: folded.clone(),
+            fingerprint: fingerprint.to_owned(),
+            claimed_at: now,
+            last_seen: now,
+        };
+        self.by_key
+            .entry(fingerprint.to_owned())
+            .or_default()
+            .push(folded.clone());
+        self.by_nick.insert(folded, claim.clone());
+        writes.push(ClaimWrite::Put(claim));
+        (writes, released)
+    }
+
+    /// The key connected or left at `now`: its claims' `last_seen` moves on. Returns the
+    /// store writes.
+    pub fn seen(&mut self, fingerprint: &str, now: i64) -> Vec<ClaimWrite> {
+        let nicks = self.by_key.get(fingerprint).cloned().unwrap_or_default();
+        nicks
+            .iter()
+            .filter_map(|nick| self.touch(nick, now))
+            .map(ClaimWrite::Put)
+            .collect()
+    }
+
+    fn touch(&mut self, folded: &str, now: i64) -> Option<Claim> {
+        let claim = self.by_nick.get_mut(folded)?;
+        claim.last_seen = claim.last_seen.max(now);
+        Some(claim.clone())
+    }
+
+    fn remove(&mut self, folded: &str) {
+        if let Some(claim) = self.by_nick.remove(folded)
+            && let Some(nicks) = self.by_key.get_mut(&claim.fingerprint)
+        {
+            nicks.retain(|n| n != folded);
+            if nicks.is_empty() {
+                self.by_key.remove(&claim.fingerprint);
+            }
+        }
+    }
+}
+
+/// A fingerprint shortened for display: `SHA256:` and the first 12 characters of the hash.
+pub fn fingerprint_prefix(fingerprint: &str) -> String {
+    let shown: String = fingerprint.chars().take("SHA256:".len() + 12).collect();
+    if shown.len() < fingerprint.len() {
+        format!("{shown}…")
+    } else {
+        shown
+    }
+}
+
+impl super::World {
+    /// Takes the claims loaded from the store at startup; claims expire after `days` of
+    /// absence of their key.
+    pub fn load_claims(&self, days: u32, stored: Vec<Claim>) {
+        self.lock().claims = Claims::load(days, stored);
+    }
+
+    /// Whether `nick` is claimed by a key other than `identity` (in force at this moment).
+    pub fn nick_claimed_against(&self, nick: &str, identity: Option<&str>) -> bool {
+        self.lock()
+            .claims
+            .check(nick, identity, super::now_micros())
+            == ClaimCheck::Other
+    }
+
+    /// `/whois`: whether `nick` is online, and whether (and by which key) it is claimed.
+    pub fn whois(&self, nick: &str) -> String {
+        let state = self.lock();
+        let online = state
+            .nicks
+            .get(&fold(nick))
+            .and_then(|id| state.users.get(id))
+            .map(|u| u.nick.clone());
+        let mut lines = vec![match &online {
+            Some(shown) => format!("\x02{shown}\x02 is online"),
+            None => format!("\x02{nick}\x02 is not online"),
+        }];
+        let now = super::now_micros();
+        lines.push(match state.claims.get(nick) {
+            Some(claim) if !state.claims.expired(claim, now) => format!(
+                "it belongs to the ssh key {}",
+                fingerprint_prefix(&claim.fingerprint)
+            ),
+            Some(claim) => format!(
+                "its claim by the ssh key {} has expired; anyone may take it",
+                fingerprint_prefix(&claim.fingerprint)
+            ),
+            None => "no ssh key has claimed it".to_string(),
+        });
+        lines.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = MICROS_PER_DAY;
+    const A: &str = "SHA256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "SHA256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn a_claimed_nick_is_only_for_its_key_until_it_expires() {
+        let mut claims = Claims::new(10);
+        assert_eq!(claims.check("alice", Some(A), 0), ClaimCheck::Free);
+        let (writes, released) = claims.take("Alice", Some(A), 0);
+        assert_eq!(released, None);
+        assert!(matches!(&writes[..], [ClaimWrite::Put(c)] if c.nick == "alice"));
+        assert_eq!(claims.check("ALICE", Some(A), DAY), ClaimCheck::Own);
+        assert_eq!(claims.check("alice", Some(B), DAY), ClaimCheck::Other);
+        assert_eq!(claims.check("alice", None, DAY), ClaimCheck::Other);
+        // Ten days of absence is still in force; a moment more is not.
+        assert_eq!(claims.check("alice", None, 10 * DAY), ClaimCheck::Other);
+        assert_eq!(
+            claims.check("alice", Some(B), 10 * DAY + 1),
+            ClaimCheck::Free
+        );
+        // Seeing the key again keeps it in force.
+        claims.seen(A, 5 * DAY);
+        assert_eq!(
+            claims.check("alice", Some(B), 10 * DAY + 1),
+            ClaimCheck::Other
+        );
+    }
+
+    #[test]
+    fn an_expired_claim_is_taken_over_by_a_key_or_freed_by_a_guest() {
+        let mut claims = Claims::new(0);
+        claims.take("alice", Some(A), 0);
+        let (writes, _) = claims.take("alice", Some(B), 1);
+        assert_eq!(writes.len(), 2);
+        assert_eq!(claims.get("alice").map(|c| c.fingerprint.as_str()), Some(B));
+        let (writes, _) = claims.take("alice", None, 2);
+        assert_eq!(writes, vec![ClaimWrite::Release("alice".into())]);
+        assert!(claims.is_empty());
+    }
+
+    #[test]
+    fn a_key_holds_at_most_the_cap_and_the_oldest_used_is_released() {
+        let mut claims = Claims::new(365);
+        for (i, nick) in ["n0", "n1", "n2"].iter().enumerate() {
+            claims.take(nick, Some(A), i64::try_from(i).unwrap_or(0));
+        }
+        // n0 is used again, so n1 is the one used longest ago.
+        claims.take("n0", Some(A), 10);
+        let (_, released) = claims.take("n3", Some(A), 11);
+        assert_eq!(released.as_deref(), Some("n1"));
+        assert_eq!(claims.len(), MAX_CLAIMS_PER_KEY);
+        for i in 0..10_000 {
+            claims.take(&format!("x{i}"), Some(A), 12 + i);
+        }
+        assert_eq!(claims.len(), MAX_CLAIMS_PER_KEY);
+    }
+
+    #[test]
+    fn loading_keeps_the_cap() {
+        let stored = (0..5)
+            .map(|i| Claim {
+                nick: format!("n{i}"),
+                fingerprint: A.into(),
+                claimed_at: 0,
+                last_seen: i,
+            })
+            .collect();
+        let claims = Claims::load(365, stored);
+        assert_eq!(claims.len(), MAX_CLAIMS_PER_KEY);
+        assert!(claims.get("n4").is_some() && claims.get("n0").is_none());
+    }
+
+    #[test]
+    fn prefixes_are_short() {
+        assert_eq!(fingerprint_prefix(A), "SHA256:aaaaaaaaaaaa…");
+        assert_eq!(fingerprint_prefix("SHA256:ab"), "SHA256:ab");
+    }
+}
