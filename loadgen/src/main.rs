@@ -336,13 +336,13 @@ async fn main() -> anyhow_free::Result {
     // The readers take in what the joins caused; bytes count from here on.
     tokio::time::sleep(SETTLE).await;
     shared.counting.store(true, Ordering::Release);
+    let tcp_before = SSH_TCP_RECEIVED.load(Ordering::Relaxed);
     let senders = pick_senders(&writers, args.senders.max(1));
     let mut expected = 0usize;
     let mut last_token_of_channel: Vec<Option<usize>> = vec![None; channels];
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
     // CPU is measured from here on: the load itself, not the wizards before it.
     let server_before = args.pid.and_then(process_cpu);
-    let written_before = args.pid.and_then(written_bytes);
     let own_before = process_cpu(std::process::id());
     let send_start = Instant::now();
     let mut sent = 0usize;
@@ -420,7 +420,6 @@ async fn main() -> anyhow_free::Result {
         );
     }
     let server_after = args.pid.and_then(process_cpu);
-    let written_after = args.pid.and_then(written_bytes);
     let own_after = process_cpu(std::process::id());
     let server_rss = args.pid.and_then(peak_rss_kib);
 
@@ -428,6 +427,14 @@ async fn main() -> anyhow_free::Result {
     let seen_bytes = shared.seen_bytes.load(Ordering::Acquire);
     let seen_screen = shared.seen_screen.load(Ordering::Acquire);
     let bytes = shared.bytes.load(Ordering::Acquire);
+    // Over telnet the TCP payload is the terminal stream itself.
+    let tcp_bytes = if args.ssh {
+        SSH_TCP_RECEIVED
+            .load(Ordering::Relaxed)
+            .saturating_sub(tcp_before)
+    } else {
+        bytes
+    };
     let histogram = snapshot(&shared.latencies);
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     let server_cpu = server_before.zip(server_after).map(|(a, b)| b - a);
@@ -442,12 +449,11 @@ async fn main() -> anyhow_free::Result {
     } else {
         bytes as f64 / seen as f64
     };
-    // What the server wrote (to sockets, and a little to its log and store): over ssh the
-    // TCP payload, encryption and MACs included, against the terminal bytes above.
-    let written_per_message = written_before
-        .zip(written_after)
-        .filter(|_| seen > 0)
-        .map(|(a, b)| b.saturating_sub(a) as f64 / seen as f64);
+    let tcp_per_message = if seen == 0 {
+        0.0
+    } else {
+        tcp_bytes as f64 / seen as f64
+    };
     let rss_per_client = rss_before
         .zip(rss_ready)
         .filter(|_| ready > 0)
@@ -471,10 +477,7 @@ async fn main() -> anyhow_free::Result {
         ms(0.99),
         histogram.max() as f64 / 1000.0
     );
-    println!(
-        "bytes received per delivered message {per_message:.1}  server wrote per delivered message {}",
-        written_per_message.map_or("-".into(), |b| format!("{b:.1}"))
-    );
+    println!("bytes received per delivered message {per_message:.1} (TCP {tcp_per_message:.1})");
     println!(
         "server cpu {}  peak rss {}  generator cpu {}",
         server_cpu.map_or("-".into(), |s| format!("{s:.2} s")),
@@ -525,7 +528,7 @@ async fn main() -> anyhow_free::Result {
         );
     }
     println!(
-        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"server_written_per_delivery\":{},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen}{slow_json}}}",
+        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"tcp_bytes_per_delivery\":{tcp_per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen}{slow_json}}}",
         args.label,
         args.clients,
         args.channels,
@@ -535,7 +538,6 @@ async fn main() -> anyhow_free::Result {
         ms(0.9),
         ms(0.99),
         histogram.max() as f64 / 1000.0,
-        json_number(written_per_message),
         json_number(server_cpu),
         server_rss.map_or("null".into(), |k| k.to_string()),
         rss_before.map_or("null".into(), |k| k.to_string()),
@@ -904,6 +906,51 @@ impl russh::client::Handler for Trusting {
     }
 }
 
+/// TCP bytes the ssh clients received: the terminal stream with ssh's packet headers, padding
+/// and MACs (and its window adjustments), counted below the encryption.
+static SSH_TCP_RECEIVED: AtomicU64 = AtomicU64::new(0);
+
+/// An ssh client's TCP connection, counting what it receives into [`SSH_TCP_RECEIVED`].
+struct Counted(TcpStream);
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        SSH_TCP_RECEIVED.fetch_add(read as u64, Ordering::Relaxed);
+        poll
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 /// The read half of an ssh channel, holding its session: dropping the session's handle would
 /// end the connection while the channel is still read.
 struct SshReader {
@@ -965,7 +1012,7 @@ async fn ssh_join(
     });
     let mut session = tokio::time::timeout(
         STEP_TIMEOUT,
-        russh::client::connect_stream(config, stream, Trusting),
+        russh::client::connect_stream(config, Counted(stream), Trusting),
     )
     .await
     .map_err(|_| std::io::Error::other("ssh handshake timed out"))?
@@ -1315,17 +1362,6 @@ fn process_cpu(pid: u32) -> Option<f64> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     // Clock ticks are 100 per second on Linux.
     Some((utime + stime) / 100.0)
-}
-
-/// Bytes a process has written with write-like calls so far (`wchar` of `/proc/PID/io`):
-/// for a server, mostly what it sent on its sockets.
-fn written_bytes(pid: u32) -> Option<u64> {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    io.lines()
-        .find_map(|l| l.strip_prefix("wchar:"))?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// The peak resident memory of a process (VmHWM), in KiB.
