@@ -13,6 +13,11 @@
 //! it). "screen": its token, or a newer token of the same channel, appeared: a full-screen client
 //! that gets many messages in one frame shows only the newest ones, and the older ones scrolled
 //! past in that frame.
+//!
+//! With `--ssh` the clients connect to r0c's ssh listener instead, with russh's client: each
+//! has an Ed25519 key of its own, asks for a pty (`xterm`, 80x24) and a shell, and is then
+//! in the chat with no wizard to walk; the bytes counted are the channel's data (the
+//! terminal stream), so bytes per delivery compare with telnet's.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -22,9 +27,13 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// What a client reads from: a TCP socket's read half, or an ssh channel's.
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// What a client writes to.
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// How long a new connection may show nothing before it is tried again, and how often.
 const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
@@ -51,6 +60,10 @@ struct Args {
     /// the port is a telnet port: send a window size the telnet way, as r0c's testers do
     #[arg(long)]
     telnet: bool,
+    /// the port is an ssh port: connect with russh's client, a key per client, a pty and a
+    /// shell (no wizard)
+    #[arg(long, conflicts_with = "telnet")]
+    ssh: bool,
     /// clients
     #[arg(long, short = 'n', default_value_t = 100)]
     clients: usize,
@@ -186,6 +199,7 @@ async fn main() -> anyhow_free::Result {
         };
         let link = Link {
             telnet: args.telnet,
+            ssh: args.ssh,
             slow_bps: (role == Role::Slow).then_some(args.slow_bps),
         };
         joining.push(tokio::spawn(async move {
@@ -232,7 +246,7 @@ async fn main() -> anyhow_free::Result {
         missing_echoes: AtomicUsize::new(0),
         newest: Mutex::new(Vec::new()),
     });
-    let mut writers: Vec<(usize, Option<OwnedWriteHalf>)> = Vec::new();
+    let mut writers: Vec<(usize, Option<Writer>)> = Vec::new();
     let mut readers = Vec::new();
     let mut slow_channels = Vec::new();
     let mut slow_ports = Vec::new();
@@ -252,8 +266,8 @@ async fn main() -> anyhow_free::Result {
             }
             Role::Slow => {
                 writers.push((channel, None));
-                if let Ok(local) = conn.writer.local_addr() {
-                    slow_ports.push(local.port());
+                if let Some(port) = conn.local_port {
+                    slow_ports.push(port);
                 }
                 let index = slow_channels.len();
                 slow_channels.push(channel);
@@ -298,6 +312,7 @@ async fn main() -> anyhow_free::Result {
     for index in 0..args.attackers {
         let link = Link {
             telnet: args.telnet,
+            ssh: args.ssh,
             slow_bps: None,
         };
         match join_from(address, [127, 0, 2, index.saturating_add(1)], link, 0).await {
@@ -321,6 +336,7 @@ async fn main() -> anyhow_free::Result {
     // The readers take in what the joins caused; bytes count from here on.
     tokio::time::sleep(SETTLE).await;
     shared.counting.store(true, Ordering::Release);
+    let tcp_before = SSH_TCP_RECEIVED.load(Ordering::Relaxed);
     let senders = pick_senders(&writers, args.senders.max(1));
     let mut expected = 0usize;
     let mut last_token_of_channel: Vec<Option<usize>> = vec![None; channels];
@@ -340,10 +356,13 @@ async fn main() -> anyhow_free::Result {
             std::str::from_utf8(TOKEN_START).unwrap_or("zq"),
             std::str::from_utf8(TOKEN_END).unwrap_or("qz")
         );
+        // A terminal's Enter is a carriage return; r0c's raw and telnet clients send
+        // newlines, as its own testers do.
+        let enter = if args.ssh { "\r" } else { "\n" };
         let line = if args.bare {
-            format!("{token}\n")
+            format!("{token}{enter}")
         } else {
-            format!("load {token} from {which}\n")
+            format!("load {token} from {which}{enter}")
         };
         shared.channel_of[sent].store(*channel as u32 + 1, Ordering::Relaxed);
         shared.sent_at[sent].store(
@@ -408,6 +427,14 @@ async fn main() -> anyhow_free::Result {
     let seen_bytes = shared.seen_bytes.load(Ordering::Acquire);
     let seen_screen = shared.seen_screen.load(Ordering::Acquire);
     let bytes = shared.bytes.load(Ordering::Acquire);
+    // Over telnet the TCP payload is the terminal stream itself.
+    let tcp_bytes = if args.ssh {
+        SSH_TCP_RECEIVED
+            .load(Ordering::Relaxed)
+            .saturating_sub(tcp_before)
+    } else {
+        bytes
+    };
     let histogram = snapshot(&shared.latencies);
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     let server_cpu = server_before.zip(server_after).map(|(a, b)| b - a);
@@ -421,6 +448,11 @@ async fn main() -> anyhow_free::Result {
         0.0
     } else {
         bytes as f64 / seen as f64
+    };
+    let tcp_per_message = if seen == 0 {
+        0.0
+    } else {
+        tcp_bytes as f64 / seen as f64
     };
     let rss_per_client = rss_before
         .zip(rss_ready)
@@ -445,7 +477,7 @@ async fn main() -> anyhow_free::Result {
         ms(0.99),
         histogram.max() as f64 / 1000.0
     );
-    println!("bytes received per delivered message {per_message:.1}");
+    println!("bytes received per delivered message {per_message:.1} (TCP {tcp_per_message:.1})");
     println!(
         "server cpu {}  peak rss {}  generator cpu {}",
         server_cpu.map_or("-".into(), |s| format!("{s:.2} s")),
@@ -496,7 +528,7 @@ async fn main() -> anyhow_free::Result {
         );
     }
     println!(
-        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen}{slow_json}}}",
+        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"tcp_bytes_per_delivery\":{tcp_per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen}{slow_json}}}",
         args.label,
         args.clients,
         args.channels,
@@ -582,8 +614,10 @@ impl Throttle {
 
 /// One connection to the server, as the wizard and the slow-link clients use it.
 struct Conn {
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
+    reader: Reader,
+    writer: Writer,
+    /// The client's local TCP port, to find its socket in `/proc/net/tcp`.
+    local_port: Option<u16>,
     /// Received and not matched yet.
     seen: Vec<u8>,
     /// Set for slow-link clients.
@@ -600,10 +634,12 @@ const POSITION_PROBE: &[u8] = b"\x1b[6n";
 
 impl Conn {
     fn new(stream: TcpStream, throttle: Option<Throttle>, answers_probes: bool) -> Conn {
+        let local_port = stream.local_addr().ok().map(|a| a.port());
         let (reader, writer) = stream.into_split();
         Conn {
-            reader,
-            writer,
+            reader: Box::new(reader),
+            writer: Box::new(writer),
+            local_port,
             seen: Vec::new(),
             throttle,
             answers_probes,
@@ -702,6 +738,8 @@ impl Conn {
 #[derive(Clone, Copy)]
 struct Link {
     telnet: bool,
+    /// An ssh client (see [`ssh_join`]).
+    ssh: bool,
     /// Bits per second of a throttled (modem) client.
     slow_bps: Option<u32>,
 }
@@ -764,6 +802,9 @@ async fn join_from(
     link: Link,
     channel: usize,
 ) -> std::io::Result<Client> {
+    if link.ssh {
+        return ssh_join(address, source, link, channel).await;
+    }
     // r0c 1.6.1 listens with a backlog of 1: under a burst of connects some are never
     // accepted, so a connection that shows nothing for a while is tried again.
     let mut attempt = 0;
@@ -851,6 +892,180 @@ async fn join_from(
     Ok(Client { conn, channel })
 }
 
+/// A russh client that takes any host key: the generator talks to a server it just started.
+struct Trusting;
+
+impl russh::client::Handler for Trusting {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+/// TCP bytes the ssh clients received: the terminal stream with ssh's packet headers, padding
+/// and MACs (and its window adjustments), counted below the encryption.
+static SSH_TCP_RECEIVED: AtomicU64 = AtomicU64::new(0);
+
+/// An ssh client's TCP connection, counting what it receives into [`SSH_TCP_RECEIVED`].
+struct Counted(TcpStream);
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        SSH_TCP_RECEIVED.fetch_add(read as u64, Ordering::Relaxed);
+        poll
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// The read half of an ssh channel, holding its session: dropping the session's handle would
+/// end the connection while the channel is still read.
+struct SshReader {
+    stream: tokio::io::ReadHalf<russh::ChannelStream<russh::client::Msg>>,
+    _session: russh::client::Handle<Trusting>,
+}
+
+impl AsyncRead for SshReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+/// A new Ed25519 key. Each client has its own, so each is a user of its own as on a real
+/// server (r0c claims a nick for a key, three at most); the seed needs to differ between
+/// clients and runs, not to be secret, so it comes from std's randomly keyed hasher.
+fn client_key(index: u64) -> russh::keys::PrivateKey {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    let mut seed = [0u8; 32];
+    for (part, chunk) in seed.chunks_mut(8).enumerate() {
+        let mut hasher = state.build_hasher();
+        hasher.write_u64(index);
+        hasher.write_usize(part);
+        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+    }
+    russh::keys::PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::from_seed(
+        &seed,
+    ))
+}
+
+/// [`join_from`] over ssh: a handshake from `source`, public-key authentication with a key of
+/// the client's own as user `l<port>` (its nick), a pty (`xterm`, 80x24) and a shell; then the
+/// client is in the chat (a known terminal has no wizard) and joins `#c<channel>`.
+async fn ssh_join(
+    address: SocketAddr,
+    source: [u8; 4],
+    link: Link,
+    channel: usize,
+) -> std::io::Result<Client> {
+    let ssh_error =
+        |what: &str, error: russh::Error| std::io::Error::other(format!("{what}: {error}"));
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    if link.slow_bps.is_some() {
+        socket.set_recv_buffer_size(SLOW_RECEIVE_BUFFER)?;
+    }
+    let stream = socket.connect(address).await?;
+    stream.set_nodelay(true)?;
+    let local_port = stream.local_addr()?.port();
+    let config = Arc::new(russh::client::Config {
+        // The generator's clients idle between messages like chat users.
+        inactivity_timeout: None,
+        ..Default::default()
+    });
+    let mut session = tokio::time::timeout(
+        STEP_TIMEOUT,
+        russh::client::connect_stream(config, Counted(stream), Trusting),
+    )
+    .await
+    .map_err(|_| std::io::Error::other("ssh handshake timed out"))?
+    .map_err(|e| ssh_error("ssh handshake", e))?;
+    let key = russh::keys::PrivateKeyWithHashAlg::new(
+        Arc::new(client_key(
+            u64::from(local_port) << 32 | u64::from(u32::from_be_bytes(source)),
+        )),
+        None,
+    );
+    let user = format!("l{local_port}");
+    let auth = session
+        .authenticate_publickey(user, key)
+        .await
+        .map_err(|e| ssh_error("ssh auth", e))?;
+    if !auth.success() {
+        return Err(std::io::Error::other("ssh public key refused"));
+    }
+    let ssh_channel = session
+        .channel_open_session()
+        .await
+        .map_err(|e| ssh_error("ssh session", e))?;
+    ssh_channel
+        .request_pty(false, "xterm", 80, 24, 0, 0, &[])
+        .await
+        .map_err(|e| ssh_error("ssh pty", e))?;
+    ssh_channel
+        .request_shell(false)
+        .await
+        .map_err(|e| ssh_error("ssh shell", e))?;
+    let (reader, writer) = tokio::io::split(ssh_channel.into_stream());
+    let mut conn = Conn {
+        reader: Box::new(SshReader {
+            stream: reader,
+            _session: session,
+        }),
+        writer: Box::new(writer),
+        local_port: Some(local_port),
+        seen: Vec::new(),
+        throttle: link.slow_bps.map(Throttle::new),
+        answers_probes: link.slow_bps.is_some(),
+        probe_tail: Vec::new(),
+    };
+    conn.writer
+        .write_all(format!("/join #c{channel}\r").as_bytes())
+        .await?;
+    conn.wait_for_any(&["has joined"]).await?;
+    if link.slow_bps.is_some() {
+        conn.wait_quiet(Duration::from_millis(1500)).await?;
+    }
+    Ok(Client { conn, channel })
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     // Ten thousand readers scan tens of megabytes a second: the generator must not be what
     // saturates the machine.
@@ -898,7 +1113,7 @@ impl TokenScanner {
 /// Reads forever, recording the first sighting of each token, and for the screen rule, of each
 /// token of `channel` older than one seen.
 async fn read_tokens(
-    mut reader: OwnedReadHalf,
+    mut reader: Reader,
     shared: Arc<Shared>,
     channel: usize,
     stop: tokio_util::sync::CancellationToken,
@@ -1115,7 +1330,7 @@ impl Local {
 }
 
 /// Spreads the senders over the channels: the first reading clients of each channel in turn.
-fn pick_senders(writers: &[(usize, Option<OwnedWriteHalf>)], count: usize) -> Vec<usize> {
+fn pick_senders(writers: &[(usize, Option<Writer>)], count: usize) -> Vec<usize> {
     let channels = writers.iter().map(|(c, _)| *c).max().map_or(1, |m| m + 1);
     let mut per_channel: Vec<Vec<usize>> = vec![Vec::new(); channels];
     for (index, (channel, writer)) in writers.iter().enumerate() {
