@@ -28,7 +28,7 @@ use crate::config::SshSettings;
 use crate::front::admission::Ticket;
 use crate::front::listen::{Admitted, Answer, Listening, admit_next};
 use crate::log_limit::{LogLimit, Verdict};
-use crate::session::{Arrival, Input, KnownTerminal, Transport};
+use crate::session::{Arrival, Input, KnownTerminal, ReportedSizes, Transport};
 
 /// Authentication attempts a connection may make before it is closed.
 const MAX_AUTH_ATTEMPTS: usize = 6;
@@ -297,7 +297,7 @@ async fn connection(
         terminal,
         nick,
         key,
-        sizes: Some(sizes),
+        sizes: ReportedSizes::new(sizes),
     };
     crate::session::converse(stream, transport, arrival, world, shutdown).await;
     // The session ended: tell the client, give it a moment, then cut the connection.
@@ -639,7 +639,7 @@ pub struct Ssh {
     nick: String,
     /// The key's fingerprint: the user's identity, for nick claims and saved settings.
     key: Option<String>,
-    sizes: Option<watch::Receiver<Option<(u16, u16)>>>,
+    sizes: ReportedSizes,
 }
 
 impl Transport for Ssh {
@@ -670,21 +670,11 @@ impl Transport for Ssh {
     }
 
     fn first_window_size(&mut self) -> Option<(u16, u16)> {
-        self.sizes
-            .as_mut()
-            .and_then(|sizes| *sizes.borrow_and_update())
+        self.sizes.first()
     }
 
     async fn window_size(&mut self) -> (u16, u16) {
-        if let Some(receiver) = &mut self.sizes {
-            while receiver.changed().await.is_ok() {
-                if let Some(size) = *receiver.borrow_and_update() {
-                    return size;
-                }
-            }
-            self.sizes = None;
-        }
-        std::future::pending().await
+        self.sizes.next().await
     }
 }
 

@@ -40,7 +40,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::front::admission::{Admission, Refusal, Ticket};
 use crate::front::listen::{Admitted, Answer, Listening, accept_web_tls, admit_next};
-use crate::session::{Arrival, Input, Transport};
+use crate::session::{Arrival, Input, ReportedSizes, Transport};
 use crate::world::World;
 
 /// The page and its assets, embedded so that the binary is all an operator installs.
@@ -538,7 +538,9 @@ async fn session(
     tokio::join!(
         Box::pin(crate::session::converse(
             session_end,
-            WebTerminal { sizes: Some(sizes) },
+            WebTerminal {
+                sizes: ReportedSizes::new(sizes)
+            },
             arrival,
             context.world.clone(),
             context.shutdown.clone(),
@@ -554,7 +556,7 @@ async fn session(
 /// pump closes a WebSocket that sends nothing in time.
 struct WebTerminal {
     /// The newest window size the page reported; `None` once the pump is gone.
-    sizes: Option<watch::Receiver<Option<(u16, u16)>>>,
+    sizes: ReportedSizes,
 }
 
 impl Transport for WebTerminal {
@@ -572,21 +574,11 @@ impl Transport for WebTerminal {
     }
 
     fn first_window_size(&mut self) -> Option<(u16, u16)> {
-        self.sizes
-            .as_mut()
-            .and_then(|sizes| *sizes.borrow_and_update())
+        self.sizes.first()
     }
 
     async fn window_size(&mut self) -> (u16, u16) {
-        if let Some(receiver) = &mut self.sizes {
-            while receiver.changed().await.is_ok() {
-                if let Some(size) = *receiver.borrow_and_update() {
-                    return size;
-                }
-            }
-            self.sizes = None;
-        }
-        std::future::pending().await
+        self.sizes.next().await
     }
 }
 

@@ -16,7 +16,7 @@ pub mod vt;
 pub mod wizard;
 
 pub use connection::{MIN_FRAME_INTERVAL, converse};
-pub use transport::{Input, KnownTerminal, Transport};
+pub use transport::{Input, KnownTerminal, ReportedSizes, Transport};
 
 /// Which kind of listener accepted the connection. To the session it is a name (of saved
 /// settings and metrics, and for the wizard's wrong-port hint); what its bytes mean is the

@@ -109,3 +109,35 @@ pub trait Transport {
         std::future::pending()
     }
 }
+
+/// Window sizes a transport learns outside its byte stream (the web page's control messages,
+/// ssh's `pty-req` and `window-change`), sent through a `watch` channel; the newest one wins.
+/// The two halves of [`Transport::first_window_size`] and [`Transport::window_size`] for such
+/// transports.
+#[derive(Debug)]
+pub struct ReportedSizes(Option<tokio::sync::watch::Receiver<Option<(u16, u16)>>>);
+
+impl ReportedSizes {
+    /// Sizes from `receiver`.
+    pub fn new(receiver: tokio::sync::watch::Receiver<Option<(u16, u16)>>) -> ReportedSizes {
+        ReportedSizes(Some(receiver))
+    }
+
+    /// The size reported so far, if any.
+    pub fn first(&mut self) -> Option<(u16, u16)> {
+        self.0.as_mut().and_then(|sizes| *sizes.borrow_and_update())
+    }
+
+    /// The next size reported; never, once the sender is gone.
+    pub async fn next(&mut self) -> (u16, u16) {
+        if let Some(receiver) = &mut self.0 {
+            while receiver.changed().await.is_ok() {
+                if let Some(size) = *receiver.borrow_and_update() {
+                    return size;
+                }
+            }
+            self.0 = None;
+        }
+        std::future::pending().await
+    }
+}
