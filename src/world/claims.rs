@@ -4,11 +4,16 @@
 //! so checking a claim costs a map lookup and no I/O; the world turns the [`ClaimWrite`]s
 //! these methods return into store ops, which the store's writer thread performs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// How many nicks one key may hold: claiming one more releases the one it used longest ago,
 /// so nobody can fence off thousands of nicks with one key.
 pub const MAX_CLAIMS_PER_KEY: usize = 3;
+
+/// How many claims the server keeps in all, so that keys made by the thousand cannot grow the
+/// store and this map without end. At the cap an expired claim makes room; if none has
+/// expired, a new nick is used unclaimed and its user is told.
+pub const MAX_CLAIMS_TOTAL: usize = 100_000;
 
 // How long a claim lasts without its key connecting, when nothing else is configured: the
 // config's default, re-exported here.
@@ -45,8 +50,24 @@ pub struct Claims {
     by_nick: HashMap<String, Claim>,
     /// Each key's nicks (at most [`MAX_CLAIMS_PER_KEY`]).
     by_key: HashMap<String, Vec<String>>,
+    /// Every claim by when its key was last seen, oldest first, so that the cap finds the
+    /// claim to let go without a scan.
+    by_age: BTreeSet<(i64, String)>,
     /// A claim whose key has not been seen for longer than this has expired.
     max_absence_micros: i64,
+    /// At most this many claims in all ([`MAX_CLAIMS_TOTAL`]; smaller in tests).
+    max_total: usize,
+}
+
+/// What [`Claims::take`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Taken {
+    /// What the store must write.
+    pub writes: Vec<ClaimWrite>,
+    /// The key's nick let go to make room under [`MAX_CLAIMS_PER_KEY`], if any.
+    pub released: Option<String>,
+    /// The server holds [`MAX_CLAIMS_TOTAL`] claims in force: the nick stays unclaimed.
+    pub refused_full: bool,
 }
 
 impl Default for Claims {
@@ -66,7 +87,9 @@ impl Claims {
         Claims {
             by_nick: HashMap::new(),
             by_key: HashMap::new(),
+            by_age: BTreeSet::new(),
             max_absence_micros: i64::from(days).saturating_mul(MICROS_PER_DAY),
+            max_total: MAX_CLAIMS_TOTAL,
         }
     }
 
@@ -76,12 +99,15 @@ impl Claims {
         let mut stored = stored;
         stored.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
         for claim in stored {
+            if claims.by_nick.len() >= claims.max_total {
+                break;
+            }
             let nicks = claims.by_key.entry(claim.fingerprint.clone()).or_default();
             if nicks.len() >= MAX_CLAIMS_PER_KEY || claims.by_nick.contains_key(&claim.nick) {
                 continue;
             }
             nicks.push(claim.nick.clone());
-            claims.by_nick.insert(claim.nick.clone(), claim);
+            claims.insert(claim);
         }
         claims
     }
@@ -120,25 +146,26 @@ impl Claims {
     /// a key claims it (releasing the nick it used longest ago if it holds the most it may);
     /// no key frees an expired claim. Returns the store writes and the nick released to make
     /// room, if any.
-    pub fn take(
-        &mut self,
-        nick: &str,
-        identity: Option<&str>,
-        now: i64,
-    ) -> (Vec<ClaimWrite>, Option<String>) {
+    pub fn take(&mut self, nick: &str, identity: Option<&str>, now: i64) -> Taken {
         let folded = fold(nick);
         let mut writes = Vec::new();
         if let Some(old) = self.by_nick.get(&folded).cloned() {
             if Some(old.fingerprint.as_str()) == identity {
                 let claim = self.touch(&folded, now);
-                return (claim.into_iter().map(ClaimWrite::Put).collect(), None);
+                return Taken {
+                    writes: claim.into_iter().map(ClaimWrite::Put).collect(),
+                    ..Taken::default()
+                };
             }
             // Expired (checked by the caller): taken over, or freed.
             self.remove(&folded);
             writes.push(ClaimWrite::Release(folded.clone()));
         }
         let Some(fingerprint) = identity else {
-            return (writes, None);
+            return Taken {
+                writes,
+                ..Taken::default()
+            };
         };
         let mut released = None;
         let held = self.by_key.get(fingerprint).map_or(0, Vec::len);
@@ -157,6 +184,27 @@ impl Claims {
                 released = Some(oldest);
             }
         }
+        if self.by_nick.len() >= self.max_total {
+            // The claim whose key was seen longest ago makes room if it has expired.
+            let oldest = self
+                .by_age
+                .first()
+                .filter(|(last_seen, _)| now.saturating_sub(*last_seen) > self.max_absence_micros)
+                .map(|(_, nick)| nick.clone());
+            match oldest {
+                Some(oldest) => {
+                    self.remove(&oldest);
+                    writes.push(ClaimWrite::Release(oldest));
+                }
+                None => {
+                    return Taken {
+                        writes,
+                        released,
+                        refused_full: true,
+                    };
+                }
+            }
+        }
         let claim = Claim {
             nick: folded.clone(),
             fingerprint: fingerprint.to_owned(),
@@ -166,10 +214,19 @@ impl Claims {
         self.by_key
             .entry(fingerprint.to_owned())
             .or_default()
-            .push(folded.clone());
-        self.by_nick.insert(folded, claim.clone());
+            .push(folded);
+        self.insert(claim.clone());
         writes.push(ClaimWrite::Put(claim));
-        (writes, released)
+        Taken {
+            writes,
+            released,
+            refused_full: false,
+        }
+    }
+
+    fn insert(&mut self, claim: Claim) {
+        self.by_age.insert((claim.last_seen, claim.nick.clone()));
+        self.by_nick.insert(claim.nick.clone(), claim);
     }
 
     /// The key connected or left at `now`: its claims' `last_seen` moves on. Returns the
@@ -185,14 +242,18 @@ impl Claims {
 
     fn touch(&mut self, folded: &str, now: i64) -> Option<Claim> {
         let claim = self.by_nick.get_mut(folded)?;
+        self.by_age.remove(&(claim.last_seen, claim.nick.clone()));
         claim.last_seen = claim.last_seen.max(now);
+        self.by_age.insert((claim.last_seen, claim.nick.clone()));
         Some(claim.clone())
     }
 
     fn remove(&mut self, folded: &str) {
-        if let Some(claim) = self.by_nick.remove(folded)
-            && let Some(nicks) = self.by_key.get_mut(&claim.fingerprint)
-        {
+        let Some(claim) = self.by_nick.remove(folded) else {
+            return;
+        };
+        self.by_age.remove(&(claim.last_seen, claim.nick.clone()));
+        if let Some(nicks) = self.by_key.get_mut(&claim.fingerprint) {
             nicks.retain(|n| n != folded);
             if nicks.is_empty() {
                 self.by_key.remove(&claim.fingerprint);
@@ -266,9 +327,9 @@ mod tests {
     fn a_claimed_nick_is_only_for_its_key_until_it_expires() {
         let mut claims = Claims::new(10);
         assert_eq!(claims.check("alice", Some(A), 0), ClaimCheck::Free);
-        let (writes, released) = claims.take("Alice", Some(A), 0);
-        assert_eq!(released, None);
-        assert!(matches!(&writes[..], [ClaimWrite::Put(c)] if c.nick == "alice"));
+        let taken = claims.take("Alice", Some(A), 0);
+        assert_eq!(taken.released, None);
+        assert!(matches!(&taken.writes[..], [ClaimWrite::Put(c)] if c.nick == "alice"));
         assert_eq!(claims.check("ALICE", Some(A), DAY), ClaimCheck::Own);
         assert_eq!(claims.check("alice", Some(B), DAY), ClaimCheck::Other);
         assert_eq!(claims.check("alice", None, DAY), ClaimCheck::Other);
@@ -290,10 +351,9 @@ mod tests {
     fn an_expired_claim_is_taken_over_by_a_key_or_freed_by_a_guest() {
         let mut claims = Claims::new(0);
         claims.take("alice", Some(A), 0);
-        let (writes, _) = claims.take("alice", Some(B), 1);
-        assert_eq!(writes.len(), 2);
+        assert_eq!(claims.take("alice", Some(B), 1).writes.len(), 2);
         assert_eq!(claims.get("alice").map(|c| c.fingerprint.as_str()), Some(B));
-        let (writes, _) = claims.take("alice", None, 2);
+        let writes = claims.take("alice", None, 2).writes;
         assert_eq!(writes, vec![ClaimWrite::Release("alice".into())]);
         assert!(claims.is_empty());
     }
@@ -306,13 +366,45 @@ mod tests {
         }
         // n0 is used again, so n1 is the one used longest ago.
         claims.take("n0", Some(A), 10);
-        let (_, released) = claims.take("n3", Some(A), 11);
+        let released = claims.take("n3", Some(A), 11).released;
         assert_eq!(released.as_deref(), Some("n1"));
         assert_eq!(claims.len(), MAX_CLAIMS_PER_KEY);
         for i in 0..10_000 {
             claims.take(&format!("x{i}"), Some(A), 12 + i);
         }
         assert_eq!(claims.len(), MAX_CLAIMS_PER_KEY);
+    }
+
+    #[test]
+    fn the_server_keeps_only_so_many_claims_and_an_expired_one_makes_room() {
+        let mut claims = Claims::new(10);
+        claims.max_total = 4;
+        let key = |i: usize| format!("SHA256:key{i}");
+        for i in 0..4 {
+            let at = i64::try_from(i).unwrap_or(0) * DAY;
+            assert!(
+                !claims
+                    .take(&format!("n{i}"), Some(&key(i)), at)
+                    .refused_full
+            );
+        }
+        // Full, and nothing has expired: the fifth key's nick stays unclaimed.
+        let taken = claims.take("n4", Some(&key(4)), 5 * DAY);
+        assert!(taken.refused_full && taken.writes.is_empty());
+        assert_eq!(claims.check("n4", None, 5 * DAY), ClaimCheck::Free);
+        // n0's key was seen again, so once n1's claim has expired it is the one let go.
+        claims.seen(&key(0), 6 * DAY);
+        let taken = claims.take("n4", Some(&key(4)), 11 * DAY + 1);
+        assert!(!taken.refused_full);
+        assert!(taken.writes.contains(&ClaimWrite::Release("n1".into())));
+        assert_eq!(claims.len(), 4);
+        assert!(claims.get("n0").is_some() && claims.get("n1").is_none());
+        // Ten thousand fresh keys later the map has not grown.
+        for i in 5..10_005 {
+            claims.take(&format!("n{i}"), Some(&key(i)), 12 * DAY);
+        }
+        assert_eq!(claims.len(), 4);
+        assert_eq!(claims.by_age.len(), 4);
     }
 
     #[test]

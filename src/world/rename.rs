@@ -35,10 +35,19 @@ impl World {
         tracing::info!(%peer, nick = new_nick, old, "nick change");
         // A nick asked for by a user with a key becomes that key's; one without a key frees
         // an expired claim.
-        let (writes, released) = state.claims.take(new_nick, identity.as_deref(), now);
-        self.write_claims(writes);
+        let taken = state.claims.take(new_nick, identity.as_deref(), now);
+        self.write_claims(taken.writes);
         drop(state);
-        if let Some(released) = released {
+        if taken.refused_full {
+            self.tell(
+                user,
+                AUTHOR_INFO,
+                &format!(
+                    "\x02{new_nick}\x02 is yours while you are online, but not kept for your ssh key: the server holds the most nick claims it keeps ({MAX_CLAIMS_TOTAL})"
+                ),
+            );
+        }
+        if let Some(released) = taken.released {
             self.tell(
                 user,
                 AUTHOR_INFO,

@@ -1,6 +1,6 @@
 //! The ssh listener end to end with Debian's OpenSSH client (`ssh`, `ssh-keygen`): a keyed
-//! user in tmux chatting with a raw client, resizing and quitting; `ssh -T` teletype lines; a
-//! command refused; the host key kept across a restart; silent and garbage-sending sockets;
+//! user in tmux chatting with Debian's telnet in another tmux, scrolling, resizing and
+//! quitting; `ssh -T` teletype lines; a command refused; the host key kept across a restart; silent and garbage-sending sockets;
 //! and, with russh's client (which can keep a small window and stop reading), a stalled client.
 //!
 //! `./test.sh` installs `openssh-client`. Where it is missing locally the tests say so and
@@ -97,7 +97,7 @@ async fn ssh_output(args: Vec<String>) -> (Option<i32>, String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_keyed_ssh_user_in_tmux_chats_resizes_and_quits() {
+async fn a_keyed_ssh_user_in_tmux_chats_with_telnet_scrolls_resizes_and_quits() {
     if !have_ssh() {
         return;
     }
@@ -105,8 +105,21 @@ async fn a_keyed_ssh_user_in_tmux_chats_resizes_and_quits() {
     let key = client_key(&dir);
     let server = TestServer::start_with_ssh(test_config(&dir)).await;
     let ssh = server.ssh.expect("ssh listener");
-    let mut bob = TestClient::joined(server.raw).await;
-    bob.line("/join #g").await;
+    // Bob is Debian's telnet in a terminal of its own, answering the wizard by hand.
+    let bob = Tmux::start(
+        80,
+        24,
+        &format!(
+            "telnet {} {}; sleep 60",
+            server.telnet.ip(),
+            server.telnet.port()
+        ),
+    );
+    tokio::task::block_in_place(|| {
+        crate::tmux::telnet_wizard(&bob);
+        bob.keys(&["/join #g", "Enter"]);
+    });
+    bob.wait_for("#g(1)");
     let command = format!(
         "ssh {}; echo ssh-exit-$?; sleep 60",
         ssh_args(&dir, Some(&key), ssh, "alice").join(" ")
@@ -117,8 +130,8 @@ async fn a_keyed_ssh_user_in_tmux_chats_resizes_and_quits() {
     tmux.keys(&["/join #g", "Enter"]);
     tmux.wait_for("#g(2)");
     tmux.keys(&["hello over ssh", "Enter"]);
-    bob.expect("hello over ssh").await;
-    bob.line("hi ssh user").await;
+    bob.wait_for("hello over ssh");
+    bob.keys(&["hi ssh user", "Enter"]);
     let screen = tmux.wait_for("hi ssh user");
     let rows: Vec<&str> = screen.lines().collect();
     assert_eq!(rows.len(), 24, "{screen}");
@@ -127,16 +140,37 @@ async fn a_keyed_ssh_user_in_tmux_chats_resizes_and_quits() {
         "status bar on row 23:\n{screen}"
     );
     assert!(rows[23].starts_with("alice>"), "input line:\n{screen}");
+    // Bob fills the channel (loopback is admin); alice scrolls back two pages with PgUp and
+    // returns with PgDn.
+    bob.keys(&["/fill 60 f", "Enter"]);
+    tmux.wait_for(" f 59");
+    tmux.keys(&["PPage"]);
+    tmux.keys(&["PPage"]);
+    let screen = tmux_wait(&tmux, "two pages back", |screen| {
+        screen.contains(" f 19") && !screen.contains(" f 59")
+    });
+    let rows: Vec<&str> = screen.lines().collect();
+    assert!(
+        rows[21].trim_end().ends_with(" f 19"),
+        "two pages of 20 back:\n{screen}"
+    );
+    assert!(
+        rows[22].contains("+40"),
+        "the status bar says scrolled:\n{screen}"
+    );
+    tmux.keys(&["NPage"]);
+    tmux.keys(&["NPage"]);
+    tmux.wait_for(" f 59");
     // A bigger window: the chat is drawn again for it (status bar on the new last row but one).
     tmux.resize(100, 30);
     let screen = tmux_wait(&tmux, "the redraw at 100x30", |screen| {
         let rows: Vec<&str> = screen.lines().collect();
         rows.len() == 30 && rows[28].contains("1: #g(2)") && rows[29].starts_with("alice>")
     });
-    assert!(screen.contains("hi ssh user"), "{screen}");
+    assert!(screen.contains(" f 59"), "{screen}");
     tmux.keys(&["/quit", "Enter"]);
     tmux.wait_for("ssh-exit-0");
-    bob.expect("alice").await;
+    bob.wait_for("#g(1)");
     server.stop().await;
 }
 
@@ -323,6 +357,27 @@ async fn a_silent_ssh_socket_is_dropped_and_garbage_after_the_banner_ends_cleanl
 /// A russh client that trusts any host key and reads nothing it is not asked to.
 struct Trusting;
 
+/// A russh client session at `ssh`, authenticated as the guest `user` (no key).
+async fn guest_session(ssh: SocketAddr, user: &str) -> russh::client::Handle<Trusting> {
+    let mut session = russh::client::connect(
+        std::sync::Arc::new(russh::client::Config::default()),
+        ssh,
+        Trusting,
+    )
+    .await
+    .expect("ssh handshake");
+    // The first `none` only asks which methods there are, as OpenSSH's does.
+    let _probe = session.authenticate_none(user).await.expect("auth");
+    assert!(
+        session
+            .authenticate_none(user)
+            .await
+            .expect("auth")
+            .success()
+    );
+    session
+}
+
 impl russh::client::Handler for Trusting {
     type Error = russh::Error;
 
@@ -392,21 +447,7 @@ async fn absurd_window_sizes_and_a_second_channel_leave_the_session_working() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start_with_ssh(test_config(&dir)).await;
     let ssh = server.ssh.expect("ssh listener");
-    let mut session = russh::client::connect(
-        std::sync::Arc::new(russh::client::Config::default()),
-        ssh,
-        Trusting,
-    )
-    .await
-    .expect("ssh handshake");
-    let _probe = session.authenticate_none("sizer").await.expect("auth");
-    assert!(
-        session
-            .authenticate_none("sizer")
-            .await
-            .expect("auth")
-            .success()
-    );
+    let session = guest_session(ssh, "sizer").await;
     let mut channel = session.channel_open_session().await.expect("session");
     channel
         .request_pty(false, "xterm", 0, 0, 0, 0, &[])
@@ -442,6 +483,60 @@ async fn absurd_window_sizes_and_a_second_channel_leave_the_session_working() {
             Ok(None) | Err(_) => panic!("no status bar: {}", String::from_utf8_lossy(&seen)),
         }
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_channel_data_burst_ends_clearly_and_others_chat_on() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_ssh(test_config(&dir)).await;
+    let ssh = server.ssh.expect("ssh listener");
+    let session = guest_session(ssh, "burster").await;
+    let channel = session.channel_open_session().await.expect("session");
+    channel
+        .request_pty(false, "xterm", 80, 24, 0, 0, &[])
+        .await
+        .expect("pty");
+    channel.request_shell(false).await.expect("shell");
+    let mut bob = TestClient::joined(server.raw).await;
+    bob.line("/join #b").await;
+    let (mut reader, writer) = channel.split();
+    writer.data(&b"/join #b\r"[..]).await.expect("typed");
+    bob.expect("burster").await;
+    // What the server says, collected meanwhile (only the tail is kept: the last word counts).
+    let said = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(message) = reader.wait().await {
+            if let russh::ChannelMsg::Data { data } = message {
+                seen.extend_from_slice(&data);
+                if seen.len() > 1 << 20 {
+                    seen.drain(..seen.len() - (1 << 16));
+                }
+                if String::from_utf8_lossy(&seen).contains("your line is too long") {
+                    return true;
+                }
+            }
+        }
+        false
+    });
+    // 8 MiB of keystrokes without a newline, as fast as the channel's window lets them in.
+    let chunk = vec![b'a'; 64 * 1024];
+    for _ in 0..128 {
+        tokio::time::timeout(PATIENCE, writer.data(&chunk[..]))
+            .await
+            .expect("the server keeps reading")
+            .expect("the channel stays open");
+    }
+    let told = tokio::time::timeout(PATIENCE, said)
+        .await
+        .expect("the sender is told")
+        .expect("reader task");
+    assert!(told, "the sender is told the line is too long");
+    writer.data(&b"\r"[..]).await.expect("Enter");
+    // The line is kept at its cap and posted; everyone chats on.
+    bob.expect(&format!("burster {}", "a".repeat(40))).await;
+    bob.say("still chatting").await;
+    bob.expect("still chatting").await;
     server.stop().await;
 }
 
@@ -487,21 +582,7 @@ async fn a_taken_user_name_keeps_the_automatic_nick_with_the_reason() {
     let mut bob = TestClient::joined(server.raw).await;
     bob.line("/nick dup").await;
     bob.expect("dup").await;
-    let mut session = russh::client::connect(
-        std::sync::Arc::new(russh::client::Config::default()),
-        ssh,
-        Trusting,
-    )
-    .await
-    .expect("ssh handshake");
-    let _probe = session.authenticate_none("dup").await.expect("auth");
-    assert!(
-        session
-            .authenticate_none("dup")
-            .await
-            .expect("auth")
-            .success()
-    );
+    let session = guest_session(ssh, "dup").await;
     // No pty: teletype lines.
     let mut channel = session.channel_open_session().await.expect("session");
     channel.request_shell(false).await.expect("shell");

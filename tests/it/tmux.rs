@@ -159,7 +159,7 @@ async fn telnet_in_tmux_shows_the_full_screen_ui() {
 }
 
 /// Answers the wizard in a telnet client the way a person does: one key at a time.
-fn telnet_wizard(tmux: &Tmux) {
+pub(crate) fn telnet_wizard(tmux: &Tmux) {
     tmux.wait_for("qwer asdf");
     for key in [
         "q", "w", "e", "r", "Space", "a", "s", "d", "f", "Enter", "Enter",
