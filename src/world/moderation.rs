@@ -661,11 +661,23 @@ impl World {
     }
 
     /// Confirms a persisted change to `user` once the store has committed the write with
-    /// `ticket` (a status line that waits for it), and tells them where to look.
+    /// `ticket` (a status line that waits for it). In another window they get a notice at
+    /// once that says the change is being saved, not that it was.
     fn confirm(&self, state: &mut State, user: UserId, text: &str, ticket: u64) {
-        let Some(status) = state.users.get(&user).and_then(User::status_window) else {
+        let Some(u) = state.users.get(&user) else {
             return;
         };
+        let Some(status) = u.status_window() else {
+            return;
+        };
+        if u.active != 0 {
+            u.notice(format!(
+                "{AUTHOR_INFO} {} (saving; confirmed in window 0)",
+                text::strip_formatting(&text::sanitize_message(text))
+            ));
+            let wake = u.wake.clone();
+            state.wakes.push(wake);
+        }
         let post = Post {
             after: ticket,
             ..Post::line(
