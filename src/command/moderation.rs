@@ -199,6 +199,16 @@ pub(crate) fn apply(command: ModCommand, world: &World, user: UserId) -> Vec<Eff
         }
         ModCommand::Modlog(count) => world.modlog(user, count),
         ModCommand::JoinWithKey { name, key } => {
+            // Without a key set, a second word is what r0c said it was: a space in the name.
+            if !world.channel_has_key(&name) {
+                let problem = crate::text::channel::ChannelNameError::BadCharacter;
+                world.tell(
+                    user,
+                    AUTHOR_ERROR,
+                    &format!("[invalid argument]\n  {problem}\n  example: /join #g"),
+                );
+                return Vec::new();
+            }
             world.offer_key(user, &name, &key);
             return crate::command::apply(Command::Join(name), world, user);
         }

@@ -497,6 +497,15 @@ impl World {
         None
     }
 
+    /// Whether public channel `name` has a key (`+k`).
+    pub fn channel_has_key(&self, name: &str) -> bool {
+        self.lock()
+            .moderation
+            .channels
+            .get(name)
+            .is_some_and(|c| c.key.is_some())
+    }
+
     /// `/join #chan KEY`: remembers the key for the join that follows.
     pub fn offer_key(&self, user: UserId, name: &str, key: &str) {
         if let Some(u) = self.lock().users.get_mut(&user) {
