@@ -356,7 +356,7 @@ pub fn command_parse(data: &[u8]) {
 /// Every word of the command table (its aliases too), a window number, a number too big for
 /// one, an unknown word, and the `//` escape. A command added to the table belongs here as
 /// well (a test checks).
-pub const COMMAND_WORDS: [&str; 67] = [
+pub const COMMAND_WORDS: [&str; 85] = [
     "help",
     "me",
     "auth",
@@ -416,6 +416,23 @@ pub const COMMAND_WORDS: [&str; 67] = [
     "cn",
     "my",
     "mn",
+    "ignore",
+    "unignore",
+    "ignores",
+    "kick",
+    "ban",
+    "unban",
+    "mute",
+    "unmute",
+    "bans",
+    "op",
+    "deop",
+    "voice",
+    "devoice",
+    "mode",
+    "invite",
+    "lockdown",
+    "modlog",
     "0",
     "1",
     "2",
@@ -424,6 +441,7 @@ pub const COMMAND_WORDS: [&str; 67] = [
     "/",
     "HELP",
     "",
+    "JOIN",
 ];
 
 /// The kinds of window a command can be typed in.

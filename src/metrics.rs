@@ -36,6 +36,8 @@ pub const STORE_HEALTHY: &str = "r0c_store_healthy";
 pub const IRC_LINK_UP: &str = "r0c_irc_link_up";
 /// Connections refused by the connection limits, by reason.
 pub const REFUSED: &str = "r0c_connections_refused_total";
+/// Moderation actions (kick, ban, mute, mode, op...), by action; each is in the audit log.
+pub const MODERATION_ACTIONS: &str = "r0c_moderation_actions_total";
 
 /// The recorder of this process, installed by the first caller. `None` if some other
 /// recorder was installed first (then `/metrics` says so instead of showing zeros).
@@ -92,6 +94,7 @@ fn describe() {
     metrics::describe_histogram!(STORE_COMMIT_SECONDS, "history group commit latency");
     metrics::describe_gauge!(IRC_LINK_UP, "IRC bridge registered on the network");
     metrics::describe_counter!(REFUSED, "connections refused by the connection limits");
+    metrics::describe_counter!(MODERATION_ACTIONS, "moderation actions by operators");
 }
 
 /// The Prometheus text exposition of every metric; `messages_posted` is the world's total
@@ -127,6 +130,11 @@ pub fn bytes_out(listener: &'static str) -> Counter {
 /// a connection holds it, since a backed-up client meets it with every message.
 pub fn frames_dropped() -> Counter {
     metrics::counter!(FRAMES_DROPPED)
+}
+
+/// An operator took a moderation action (its name is one of the commands': `ban`, `kick`...).
+pub fn moderation_action(action: &str) {
+    metrics::counter!(MODERATION_ACTIONS, "action" => action.to_owned()).increment(1);
 }
 
 /// A client was disconnected for not reading its output.

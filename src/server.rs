@@ -158,6 +158,13 @@ impl Server {
         // Nick claims live in memory from here on, so checking one costs no I/O.
         let claims = store.claims().map_err(StartError::Store)?;
         world.load_claims(config.ssh.claim_days, claims);
+        // So are bans, mutes, channel modes and roles, ignores and the lockdown mode.
+        let moderation = store.moderation().map_err(StartError::Store)?;
+        let lockdown = config
+            .lockdown
+            .as_deref()
+            .and_then(|mode| mode.parse().ok());
+        world.load_moderation(moderation, lockdown);
         let bridge = Bridge::prepare(&config, &world)?;
         let admission = Admission::new(
             Limits {

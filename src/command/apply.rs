@@ -237,6 +237,9 @@ pub fn apply(command: Command, world: &World, user: UserId) -> Vec<Effect> {
                 "Wordwrap margins disabled. Enable with /my"
             },
         ),
+        Command::Moderation(command) => {
+            return crate::command::moderation::apply(command, world, user);
+        }
         Command::Window(index) => {
             if !world.switch_window(user, index) {
                 error(&format!(

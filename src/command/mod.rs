@@ -9,6 +9,7 @@
 
 mod apply;
 pub mod help;
+pub mod moderation;
 mod parse;
 pub mod table;
 
@@ -96,6 +97,8 @@ pub enum Command {
     Margins(bool),
     /// `/0`, `/1`...: a number too large for any window is `usize::MAX`.
     Window(usize),
+    /// A moderation command (`command/moderation.rs`).
+    Moderation(moderation::ModCommand),
 }
 
 impl Command {

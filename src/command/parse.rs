@@ -68,6 +68,22 @@ impl Command {
                 ));
             }
             "topic" => Command::Topic(arg.to_string()),
+            "join" if arg.contains(' ') => {
+                let (name, key) = arg.split_once(' ').unwrap_or((arg, ""));
+                match normalize_channel_name(name) {
+                    Ok(name) => {
+                        Command::Moderation(crate::command::moderation::ModCommand::JoinWithKey {
+                            name,
+                            key: key.trim().to_string(),
+                        })
+                    }
+                    Err(problem) => {
+                        return Err(Usage::new(format!(
+                            "[invalid argument]\n  {problem}\n  example: /join #g"
+                        )));
+                    }
+                }
+            }
             "join" => match normalize_channel_name(arg) {
                 Ok(name) => Command::Join(name),
                 Err(problem) => {
@@ -141,6 +157,9 @@ impl Command {
             "hsy" => Command::HilightLog(on("hsy")),
             "cy" => Command::ColoredNicks(on("cy")),
             "my" => Command::Margins(on("my")),
+            name if info.section == table::Section::Moderation => {
+                crate::command::moderation::parse(name, &word, arg)?
+            }
             // A word in the table that this match does not know would be a bug; the test of
             // every word keeps the two together, and the user reads r0c's answer meanwhile.
             _ => return Err(Usage::new(invalid_command(command_line))),
@@ -282,7 +301,10 @@ mod tests {
 
     #[test]
     fn every_word_of_the_table_parses_to_its_command() {
+        use crate::command::moderation::ModCommand as M;
+        use crate::world::sanction::Kind;
         use Command as C;
+        let moderation = C::Moderation;
         let nick = |n: &str| C::Nick {
             nick: n.into(),
             filtered: None,
@@ -369,6 +391,93 @@ mod tests {
                 },
             ),
             ("/bc hello", C::Broadcast("hello".into())),
+            (
+                "/ignore bob",
+                moderation(M::Ignore {
+                    nick: "bob".into(),
+                    on: true,
+                }),
+            ),
+            (
+                "/unignore bob",
+                moderation(M::Ignore {
+                    nick: "bob".into(),
+                    on: false,
+                }),
+            ),
+            ("/ignores", moderation(M::Ignores)),
+            (
+                "/kick bob",
+                moderation(M::Kick {
+                    nick: "bob".into(),
+                    reason: String::new(),
+                }),
+            ),
+            (
+                "/ban bob",
+                moderation(M::Sanction {
+                    kind: Kind::Ban,
+                    target: "bob".into(),
+                    duration: None,
+                    reason: String::new(),
+                }),
+            ),
+            (
+                "/unban bob",
+                moderation(M::Lift {
+                    kind: Kind::Ban,
+                    target: "bob".into(),
+                }),
+            ),
+            (
+                "/mute bob 1h",
+                moderation(M::Sanction {
+                    kind: Kind::Mute,
+                    target: "bob".into(),
+                    duration: Some("1h".into()),
+                    reason: String::new(),
+                }),
+            ),
+            (
+                "/unmute bob",
+                moderation(M::Lift {
+                    kind: Kind::Mute,
+                    target: "bob".into(),
+                }),
+            ),
+            ("/bans", moderation(M::Bans)),
+            (
+                "/op bob",
+                moderation(M::Op {
+                    nick: "bob".into(),
+                    on: true,
+                }),
+            ),
+            (
+                "/deop bob",
+                moderation(M::Op {
+                    nick: "bob".into(),
+                    on: false,
+                }),
+            ),
+            (
+                "/voice bob",
+                moderation(M::Voice {
+                    nick: "bob".into(),
+                    on: true,
+                }),
+            ),
+            (
+                "/devoice bob",
+                moderation(M::Voice {
+                    nick: "bob".into(),
+                    on: false,
+                }),
+            ),
+            ("/mode", moderation(M::Mode(Vec::new()))),
+            ("/invite bob", moderation(M::Invite("bob".into()))),
+            ("/lockdown off", moderation(M::Lockdown(vec!["off".into()]))),
+            ("/modlog 5", moderation(M::Modlog(5))),
             ("/sd", C::Shutdown),
             ("/0", C::Window(0)),
             ("/12", C::Window(12)),

@@ -8,16 +8,18 @@ pub enum Section {
     Moving,
     Information,
     Settings,
+    Moderation,
     Admin,
 }
 
 impl Section {
     /// Every section, in the order the help page lists them.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Talking,
         Section::Moving,
         Section::Information,
         Section::Settings,
+        Section::Moderation,
         Section::Admin,
     ];
 
@@ -27,6 +29,7 @@ impl Section {
             Section::Moving => "windows and scrolling",
             Section::Information => "information",
             Section::Settings => "settings",
+            Section::Moderation => "moderation (operators; /ignore for everyone)",
             Section::Admin => "admin (after /auth; localhost is admin unless --ara)",
         }
     }
@@ -56,7 +59,7 @@ const fn command(
     }
 }
 
-use Section::{Admin, Information, Moving, Settings, Talking};
+use Section::{Admin, Information, Moderation, Moving, Settings, Talking};
 
 /// Every slash command. `/0`, `/1`... (go to a window) and `//text` (a line that starts with
 /// a slash) are not words of their own; `Command::parse` reads them before this table.
@@ -173,6 +176,66 @@ pub const COMMANDS: &[CommandInfo] = &[
     ),
     command(Settings, &["sn"], "", "slowmo off"),
     command(Settings, &["r", "redraw"], "", "redraw the screen (CTRL-L)"),
+    command(
+        Moderation,
+        &["ignore"],
+        "NICK",
+        "hide someone's lines from you",
+    ),
+    command(Moderation, &["unignore"], "NICK", "show their lines again"),
+    command(Moderation, &["ignores"], "", "whom you ignore"),
+    command(Moderation, &["kick"], "NICK [WHY]", "out of this channel"),
+    command(
+        Moderation,
+        &["ban"],
+        "MASK [10m] [WHY]",
+        "nick, account:X, SHA256:.., address/CIDR",
+    ),
+    command(Moderation, &["unban"], "MASK", "lift a ban"),
+    command(
+        Moderation,
+        &["mute"],
+        "MASK [10m] [WHY]",
+        "may read, not speak or change nick",
+    ),
+    command(Moderation, &["unmute"], "MASK", "lift a mute"),
+    command(Moderation, &["bans"], "", "bans and mutes in force"),
+    command(
+        Moderation,
+        &["op", "deop"],
+        "NICK",
+        "appoint a channel operator (founder)",
+    ),
+    command(
+        Moderation,
+        &["voice", "devoice"],
+        "NICK",
+        "may speak in a moderated channel",
+    ),
+    command(
+        Moderation,
+        &["mode"],
+        "[+imrt|+k KEY]",
+        "invite, moderated, registered, topic, key",
+    ),
+    command(
+        Moderation,
+        &["invite"],
+        "NICK",
+        "let someone into a +i channel",
+    ),
+    command(
+        Moderation,
+        &["lockdown"],
+        "[MODE]",
+        "off, registered, invite; allow|deny WHO",
+    ),
+    command(
+        Moderation,
+        &["modlog"],
+        "[N]",
+        "the newest moderation actions",
+    ),
     command(Admin, &["auth"], "PASSWORD", "become an administrator"),
     command(Admin, &["fill"], "N TEXT", "post N numbered lines"),
     command(Admin, &["bc"], "TEXT", "broadcast to every window"),

@@ -108,6 +108,10 @@ pub(super) struct RawArgs {
     /// admin-access requires auth (even for localhost)
     #[arg(long)]
     pub(super) ara: bool,
+    /// lockdown at start: registered (only accounts and ssh keys may speak), invite (only the
+    /// allow list), off; overrides the mode saved by /lockdown
+    #[arg(long, value_name = "MODE", value_parser = ["off", "registered", "invite"])]
+    pub(super) lockdown: Option<String>,
     /// salt for generated nicknames based on IP
     #[arg(long, value_name = "TXT", default_value = DEFAULT_NICK_SALT)]
     pub(super) nsalt: String,

@@ -210,6 +210,9 @@ pub struct Config {
     pub password_source: PasswordSource,
     /// `--ara`: localhost is not automatically admin, it has to `/auth` too.
     pub admin_requires_auth: bool,
+    /// `--lockdown`: the lockdown mode at start (`off`, `registered`, `invite`), over the one
+    /// `/lockdown` saved; `None` keeps the saved one.
+    pub lockdown: Option<String>,
     /// `--nsalt`: salt for the nicknames derived from client IPs.
     pub nick_salt: String,
     /// `--proxy`: relays whose clients share one IP, so saved client configs are never
@@ -309,6 +312,7 @@ impl Config {
             password: DEFAULT_PASSWORD.to_owned(),
             password_source: PasswordSource::Default,
             admin_requires_auth: false,
+            lockdown: None,
             nick_salt: DEFAULT_NICK_SALT.to_owned(),
             proxies: Vec::new(),
             no_all: false,
@@ -463,6 +467,7 @@ pub(super) fn resolve(
         password,
         password_source,
         admin_requires_auth: raw.ara,
+        lockdown: raw.lockdown.clone(),
         nick_salt: raw.nsalt,
         proxies,
         no_all: raw.no_all,

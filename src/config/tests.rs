@@ -125,7 +125,8 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, irc_networks, irc_links, irc_ca,
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
         max_per_ip, conn_rate, limit_exempt, flood, dev, tls, fsync, bench, web_port, web_tls_port,
-        ssh_port, ssh, metrics_public, max_windows_per_user, max_channels, diag, thr_mon, linemode
+        ssh_port, ssh, metrics_public, max_windows_per_user, max_channels, diag, thr_mon, linemode,
+        lockdown
     );
     fields
 }

@@ -27,7 +27,7 @@ pub use crate::address::{AddressKey, Cidr, CidrError, DEFAULT_EXEMPT, Exemptions
 
 /// Why a connection was turned away. Each line also tells how the operator lifts the limit,
 /// since the one refused is often a whole LAN or a conference behind one address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error(
         "the server is full ({0} connections); please try again later (the operator can raise the limit with -nc)"
@@ -41,6 +41,9 @@ pub enum Refusal {
         "too many new connections from your address (at most {0} per 10 minutes); wait a few minutes (the operator can raise the limit with --conn-rate or exempt your network with --limit-exempt)"
     )]
     TooFast(usize),
+    /// A server ban covers the address (the reason is the ban's line).
+    #[error("{0}")]
+    Banned(String),
 }
 
 impl Refusal {
@@ -50,6 +53,7 @@ impl Refusal {
             Refusal::Full(_) => "full",
             Refusal::TooManyFromAddress(_) => "per address",
             Refusal::TooFast(_) => "rate",
+            Refusal::Banned(_) => "banned",
         }
     }
 

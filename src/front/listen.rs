@@ -243,7 +243,15 @@ pub(crate) async fn admit_next(
     loop {
         let (stream, peer) = accept_next(&listening.listener, &listening.shutdown).await?;
         let arrived = Instant::now();
-        let admitted = if uncharged(peer.ip()) {
+        // A banned address is refused first, before it takes a place under the limits.
+        let banned = listening
+            .world
+            .door()
+            .refusal(peer.ip())
+            .map(Refusal::Banned);
+        let admitted = if let Some(refusal) = banned {
+            Err(refusal)
+        } else if uncharged(peer.ip()) {
             admission.admit_uncharged(peer.ip())
         } else {
             admission.admit(peer.ip())
@@ -255,7 +263,7 @@ pub(crate) async fn admit_next(
                     Answer::Line => {
                         let _ = stream.try_write(refusal.line().as_bytes());
                     }
-                    Answer::Http => refuse_http(stream, refusal, &listening.tracker),
+                    Answer::Http => refuse_http(stream, refusal.clone(), &listening.tracker),
                     Answer::Close => {}
                 }
                 crate::metrics::refused(refusal.reason());

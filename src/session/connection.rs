@@ -324,11 +324,12 @@ pub async fn converse<S, T>(
         &mut link, &mut chat, &mut state, saving, &arrival, &world, &shutdown,
     )
     .await;
-    if outcome == End::Shutdown {
-        // Show what happened last (a /sd or /bc announcement) before the connection closes.
+    if matches!(outcome, End::Shutdown | End::Ejected) {
+        // Show what happened last (a /sd or /bc announcement, the ban's reason) before the
+        // connection closes.
         render_into(&mut chat, T::frame, &mut link.out);
     }
-    if matches!(outcome, End::Shutdown | End::Quit) {
+    if matches!(outcome, End::Shutdown | End::Quit | End::Ejected) {
         // An orderly end gives the terminal its whole screen back for the user's shell.
         encode_for_client(chat.farewell(), chat.charset(), T::frame, &mut link.out);
         link.flush_last().await;
@@ -337,7 +338,7 @@ pub async fn converse<S, T>(
     let announce = !shutdown.is_cancelled();
     in_world.leave(announce);
     tracing::info!(%peer, reason = outcome.as_str(), "client disconnected");
-    if outcome == End::Quit {
+    if matches!(outcome, End::Quit | End::Ejected) {
         let _ = link.writer.shutdown().await;
     }
 }
@@ -522,6 +523,8 @@ where
     tokio::pin!(timer);
     // The session's history read in flight, run off the async workers (`crate::history`).
     let mut reading: Option<HistoryRead> = None;
+    // Cancelled by the world when a ban puts the user out.
+    let ejected = world.ejection(chat.user).unwrap_or_default();
     loop {
         if link.out.len() > MAX_PENDING_OUTPUT {
             crate::metrics::client_dropped("output overflow");
@@ -653,6 +656,7 @@ where
                 state.answer_input(chat, &mut link.out);
             }
             () = shutdown.cancelled() => return End::Shutdown,
+            () = ejected.cancelled() => return End::Ejected,
         }
     }
 }
@@ -684,6 +688,8 @@ enum End {
     Stalled,
     /// The server is shutting down.
     Shutdown,
+    /// A ban put the user out.
+    Ejected,
 }
 
 impl End {
@@ -699,6 +705,7 @@ impl End {
             End::Overflow => "stopped reading",
             End::Stalled => "stalled: stopped reading",
             End::Shutdown => "server shutdown",
+            End::Ejected => "banned",
         }
     }
 }

@@ -317,7 +317,9 @@ impl Session {
                 .err()
                 .map(|problem| match problem {
                     DirectError::NotOnline(_) => format!("[user not found]\n  {problem}"),
-                    DirectError::StoreUnavailable | DirectError::Limit(_) => problem.to_string(),
+                    DirectError::StoreUnavailable
+                    | DirectError::Limit(_)
+                    | DirectError::Refused(_) => problem.to_string(),
                 }),
         };
         if let Some(problem) = problem {

@@ -43,6 +43,11 @@ impl Reader {
         Ok(Reader { conn })
     }
 
+    /// The connection, for the store's other read modules (`moderation.rs`).
+    pub(super) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Every nick claim.
     pub fn claims(&self) -> Result<Vec<StoredClaim>, StoreError> {
         let mut statement = self.conn.prepare_cached(CLAIMS)?;

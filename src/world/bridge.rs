@@ -100,6 +100,10 @@ impl World {
         let Some(channel) = state.public_by_name.get(name).copied() else {
             return;
         };
+        if self.irc_author_silenced(&state, name, &author) {
+            // Kicked or banned here: their lines are dropped on our side.
+            return;
+        }
         if action {
             let line = format!("\x02{author}\x02 {text}");
             let origin = Origin::Bridge(link);

@@ -264,8 +264,11 @@ impl World {
         let Some(channel) = state.channels.get(&channel_id) else {
             return Ok(());
         };
-        if !matches!(channel.kind, ChannelKind::Public { .. }) {
+        let ChannelKind::Public { name } = &channel.kind else {
             return Err("cannot change the topic of private channels".into());
+        };
+        if let Some(refusal) = self.topic_refusal(&state, user, name) {
+            return Err(refusal.into());
         }
         let topic = text::sanitize_message(typed);
         if topic.chars().count() > MAX_TOPIC_CHARS {

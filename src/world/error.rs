@@ -16,6 +16,9 @@ pub enum NickError {
     /// Claimed by another ssh key, whose claim is still in force.
     #[error("{0} belongs to another ssh key; connect with that key, or pick another nick")]
     Claimed(String),
+    /// Moderation forbids it (the user is muted, the nick is banned), for the reason given.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Why a `/msg` could not be delivered.
@@ -29,6 +32,9 @@ pub enum DirectError {
     /// The store cannot write right now (see [`PostError::StoreUnavailable`]).
     #[error("{}", PostError::StoreUnavailable)]
     StoreUnavailable,
+    /// Moderation keeps the sender quiet (a mute, a lockdown), for the reason given.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Why a window could not be opened: one of the limits that keep what one user can make the
@@ -56,6 +62,9 @@ pub enum JoinError {
     /// which cannot happen while the store cannot write.
     #[error("cannot open #{0}: the server cannot save messages right now")]
     StoreUnavailable(String),
+    /// Moderation keeps the user out (a ban, a channel mode, a lockdown), for the reason given.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Why a message (or a topic) was not posted.

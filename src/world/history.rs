@@ -93,6 +93,15 @@ impl World {
     /// I/O). The second step is [`World::finish_join`].
     pub fn begin_join(&self, user: UserId, name: &str) -> Result<JoinStep, JoinError> {
         let mut state = self.lock();
+        let member = state.public_by_name.get(name).is_some_and(|channel| {
+            state
+                .users
+                .get(&user)
+                .is_some_and(|u| u.windows.iter().any(|w| w.channel == *channel))
+        });
+        if !member && let Some(refusal) = self.join_refusal(&state, user, name) {
+            return Err(JoinError::Refused(refusal));
+        }
         if let Some(channel) = state.public_by_name.get(name).copied() {
             return Ok(JoinStep::Done(
                 self.enter_public(&mut state, user, channel, name)?,
@@ -129,8 +138,14 @@ impl World {
                 if name == SCROLLTEST_CHANNEL {
                     scrolltest_filler(&mut loaded);
                 }
+                if let Some(refusal) = self.join_refusal(&state, user, name) {
+                    return Err(JoinError::Refused(refusal));
+                }
                 state.may_open_channel(self.settings.max_channels)?;
-                self.create_public(&mut state, name, loaded)
+                let id = self.create_public(&mut state, name, loaded);
+                // Opened now: its creator founds it, if registered and nobody founded it.
+                self.found_channel(&mut state, user, name);
+                id
             }
         };
         Ok(self.enter_public(&mut state, user, channel, name)?)
@@ -191,6 +206,11 @@ impl World {
             .users
             .get(&user)
             .is_some_and(|u| u.windows.iter().any(|w| w.channel == channel));
+        let ignores = state
+            .users
+            .get(&user)
+            .map(|u| u.moderation.ignores.as_slice())
+            .unwrap_or_default();
         let channel = state.channels.get(&channel).filter(|_| member)?;
         let messages = &channel.messages;
         let shown = messages.partition_point(|m| self.store.is_committed(m.ticket));
@@ -230,7 +250,11 @@ impl World {
                     .get(end)
                     .filter(|_| end < shown)
                     .map_or(shown_seq, |m| m.seq),
-                messages: messages.range(start..end).cloned().collect(),
+                messages: messages
+                    .range(start..end)
+                    .filter(|m| ignores.is_empty() || !super::moderation::hides(ignores, m))
+                    .cloned()
+                    .collect(),
             })
             .collect();
         let stored = match &channel.kind {

@@ -14,10 +14,12 @@ mod claims;
 mod error;
 mod event;
 mod history;
+mod moderation;
 // The nick rules live with the other text rules, below the world; re-exported under their old path.
 pub use crate::text::nick;
 mod post;
 mod rename;
+pub mod sanction;
 mod text_rules;
 mod user;
 mod view;
@@ -42,6 +44,10 @@ pub use claims::{
 pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
 pub use event::{Event, Ping, Post};
 pub use history::{GotoStep, JoinStep, Load, LoadedChannel, MemorySlice, Span};
+pub use moderation::{
+    Door, MAX_CHANNEL_ROLES, MAX_CHANNEL_SANCTIONS, MAX_IGNORES, MAX_MODLOG_LINES,
+    MAX_SERVER_SANCTIONS, ModResult,
+};
 pub use post::wake_after_commits;
 pub use text_rules::{ChannelNameError, mentions, normalize_channel_name};
 pub use user::Notices;
@@ -186,6 +192,11 @@ struct User {
     nick: String,
     /// The fingerprint of the ssh key the user authenticated with; `None` without one.
     identity: Option<String>,
+    /// The logged-in account's name. Always `None` in this branch: accounts (another part of
+    /// issue 19) set it; moderation reads it as the user's principal.
+    account: Option<String>,
+    /// Ignores, the ejection handle and a channel key offered with `/join`.
+    moderation: moderation::UserModeration,
     address: IpAddr,
     /// The connection's address and port, which log lines name as `peer`.
     peer: SocketAddr,
@@ -320,6 +331,8 @@ struct State {
     /// Nicks that belong to ssh keys: checked under the lock with no I/O, written through
     /// the store's queue.
     claims: Claims,
+    /// Bans, mutes, channel roles and modes, ignores, lockdown and the audit log.
+    moderation: moderation::Moderation,
     /// Failed `/auth` attempts per address: how many, since when.
     failed_auth: HashMap<crate::address::AddressKey, (u32, std::time::Instant)>,
     next_user: UserId,
@@ -394,6 +407,8 @@ pub struct World {
     /// `/bc` and `/sd` announcements for connections still in the wizard, which have no
     /// window to show them in: they get the text raw, as in r0c.
     wizard_broadcasts: tokio::sync::broadcast::Sender<Arc<str>>,
+    /// Banned addresses, for the listeners to check without the lock.
+    door: Door,
 }
 
 /// Running totals of joins, parts and posted messages since start, for `--bench`. Atomics,
@@ -438,6 +453,7 @@ impl World {
             activity: ActivityCounters::default(),
             users_online: Default::default(),
             wizard_broadcasts: tokio::sync::broadcast::channel(WIZARD_BROADCASTS_KEPT).0,
+            door: Door::default(),
         }
     }
 

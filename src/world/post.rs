@@ -20,6 +20,13 @@ impl World {
         let text = text::sanitize_lines(typed.trim_matches('\n'));
         if kind != ChannelKind::Status {
             self.check_store()?;
+            let public = match &kind {
+                ChannelKind::Public { name } => Some(name.as_str()),
+                _ => None,
+            };
+            if let Some(refusal) = self.speak_refusal(&state, user, public) {
+                return Err(PostError::Refused(refusal));
+            }
         }
         match kind {
             ChannelKind::Status => {
@@ -62,6 +69,13 @@ impl World {
             return Err("this buffer does not accept messages, only commands".into());
         }
         self.check_store()?;
+        let public = match &kind {
+            Some(ChannelKind::Public { name }) => Some(name.as_str()),
+            _ => None,
+        };
+        if let Some(refusal) = self.speak_refusal(&state, user, public) {
+            return Err(PostError::Refused(refusal));
+        }
         let text = format!("\x02{nick}\x02 {}", text::sanitize_message(typed));
         self.post_from(
             &mut state,
@@ -133,6 +147,9 @@ impl World {
         }
         if self.check_store().is_err() {
             return Err(DirectError::StoreUnavailable);
+        }
+        if let Some(refusal) = self.speak_refusal(&state, user, None) {
+            return Err(DirectError::Refused(refusal));
         }
         let Some(sender) = state.users.get(&user) else {
             return Ok(());

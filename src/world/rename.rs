@@ -12,6 +12,9 @@ impl World {
         if nick::check_nick(new_nick) != nick::NickCheck::Valid(new_nick.to_string()) {
             return Err(NickError::Invalid);
         }
+        if let Some(refusal) = self.nick_refusal(&state, user, new_nick) {
+            return Err(NickError::Refused(refusal));
+        }
         if let Some(&holder) = state.nicks.get(&new_nick.to_lowercase()) {
             // Changing only the letter case of your own nick is fine (r0c refused it).
             if holder != user || old == new_nick {

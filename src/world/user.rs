@@ -123,6 +123,7 @@ impl World {
             let writes = state.claims.seen(fingerprint, now);
             self.write_claims(writes);
         }
+        self.moderation_on_connect(&mut state, id);
         let wake = state
             .users
             .get(&id)
@@ -162,6 +163,8 @@ impl World {
             User {
                 nick,
                 identity,
+                account: None,
+                moderation: Default::default(),
                 address: peer.ip(),
                 peer,
                 admin,

@@ -82,11 +82,16 @@ impl World {
             .messages
             .get(shown)
             .map_or(channel.next_seq, |m| m.seq);
-        let messages: Vec<Arc<Message>> = {
+        let mut messages: Vec<Arc<Message>> = {
             let from = since.map_or(0, |s| channel.messages.partition_point(|m| m.seq < s));
             let from = from.max(shown.saturating_sub(max_messages)).min(shown);
             channel.messages.range(from..shown).cloned().collect()
         };
+        // `/ignore`: a user who ignores nobody pays one emptiness check.
+        let ignores = &user_state.moderation.ignores;
+        if !ignores.is_empty() {
+            messages.retain(|m| !moderation::hides(ignores, m));
+        }
         let mut hilight_windows = Vec::new();
         let mut activity_windows = Vec::new();
         for (index, other) in user_state.windows.iter().enumerate() {
@@ -123,7 +128,10 @@ impl World {
                 }
                 title
             }
-            _ => channel.topic.clone(),
+            ChannelKind::Public { name } => {
+                format!("{}{}", channel.topic, self.mode_marker(&state, name))
+            }
+            ChannelKind::Status => channel.topic.clone(),
         };
         Some(View {
             nick: user_state.nick.clone(),

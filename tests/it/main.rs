@@ -13,6 +13,7 @@ mod layers;
 mod limits;
 mod listeners;
 mod migration;
+mod moderation;
 mod process;
 mod properties;
 mod screen;

@@ -1,0 +1,1547 @@
+//! Moderation in the world: roles (server operators, channel founders and operators, voice),
+//! kicks, bans and mutes, channel modes, ignores, lockdown and the audit log.
+//!
+//! Everything is in memory behind the world's lock (loaded from the store at startup), so a
+//! check costs a lookup or a pass over a short, capped list, and no I/O; changes are queued on
+//! the store like every write, and the operator's confirmation is a status line that waits for
+//! that write's commit (`Post::after`). Banned addresses are also copied into the door list
+//! ([`Door`]), which the listeners read without the world's lock.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+
+use tokio_util::sync::CancellationToken;
+
+use super::sanction::{
+    Kind, Lockdown, Mask, ModeChange, Modes, Sanction, Subject, parse_duration, principal,
+    principal_mask,
+};
+use super::*;
+use crate::store::{
+    ModWrite, StoredAudit, StoredChannelMod, StoredModeration, StoredRole, StoredSanction,
+};
+
+/// Server-wide bans and mutes kept at most; an operator is told when the list is full.
+pub const MAX_SERVER_SANCTIONS: usize = 1000;
+/// Bans and mutes one channel keeps at most.
+pub const MAX_CHANNEL_SANCTIONS: usize = 100;
+/// Nicks one user may ignore.
+pub const MAX_IGNORES: usize = 64;
+/// Operators and voiced principals one channel keeps at most.
+pub const MAX_CHANNEL_ROLES: usize = 100;
+/// Principals on the lockdown allow list at most.
+pub const MAX_ALLOWED: usize = 1000;
+/// Audit entries kept in memory for `/modlog` (the store keeps more).
+const AUDIT_IN_MEMORY: usize = crate::store::AUDIT_LOADED;
+/// The most entries one `/modlog` shows.
+pub const MAX_MODLOG_LINES: usize = 100;
+/// Users invited to one channel at once (`/invite`, kept until they leave the server).
+const MAX_INVITED: usize = 256;
+/// How long a kicked IRC user's lines are dropped in the channel: r0c is not an operator of
+/// the IRC channel and cannot remove them there.
+const IRC_KICK_MICROS: i64 = 10 * 60 * 1_000_000;
+
+/// The bans that refuse a connection at the door: server-wide bans of addresses, copied out
+/// of the world whenever they change, so a listener checks an address without the world's
+/// lock (a short read lock and a pass over at most [`MAX_SERVER_SANCTIONS`] blocks).
+#[derive(Debug, Default)]
+pub struct Door {
+    bans: RwLock<Arc<Vec<DoorBan>>>,
+}
+
+#[derive(Debug, Clone)]
+struct DoorBan {
+    block: crate::address::Cidr,
+    reason: String,
+    expires: Option<i64>,
+}
+
+impl Door {
+    /// Why a connection from `address` is refused, if a ban covers it.
+    pub fn refusal(&self, address: IpAddr) -> Option<String> {
+        let bans = self
+            .bans
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if bans.is_empty() {
+            return None;
+        }
+        let now = now_micros();
+        bans.iter()
+            .find(|ban| ban.block.contains(address) && ban.expires.is_none_or(|end| end > now))
+            .map(|ban| banned_text(&ban.reason))
+    }
+
+    fn replace(&self, bans: Vec<DoorBan>) {
+        *self
+            .bans
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(bans);
+    }
+}
+
+fn banned_text(reason: &str) -> String {
+    if reason.is_empty() {
+        "you are banned from this server".to_owned()
+    } else {
+        format!("you are banned from this server: {reason}")
+    }
+}
+
+/// A channel's moderation state: its founder, operators, voice, modes, key and invitations.
+#[derive(Debug, Default)]
+pub(super) struct ChannelMod {
+    founder: Option<String>,
+    modes: Modes,
+    key: Option<String>,
+    /// Principal → `op` or `voice`.
+    roles: HashMap<String, Role>,
+    /// Guests voiced for as long as they are connected (they have no principal to persist).
+    voiced_guests: HashSet<UserId>,
+    invited: HashSet<UserId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Op,
+    Voice,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Op => "op",
+            Role::Voice => "voice",
+        }
+    }
+}
+
+/// Moderation's part of the world's state.
+#[derive(Debug, Default)]
+pub(super) struct Moderation {
+    sanctions: Vec<Sanction>,
+    channels: HashMap<String, ChannelMod>,
+    lockdown: Lockdown,
+    allowed: HashSet<String>,
+    /// Ignored nicks of registered users, by principal (handed to the user on connect).
+    ignores: HashMap<String, Vec<String>>,
+    audit: VecDeque<StoredAudit>,
+}
+
+/// Moderation's part of a connected user.
+#[derive(Debug, Default)]
+pub(super) struct UserModeration {
+    /// Folded nicks whose lines this user does not see.
+    pub(super) ignores: Vec<String>,
+    /// Cancelled when the user is put out (a server ban): the connection ends.
+    pub(super) ejected: CancellationToken,
+    /// The key given with the last `/join #chan KEY`: (channel, key).
+    pub(super) offered_key: Option<(String, String)>,
+}
+
+/// Where a ban, mute or list applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scope {
+    Server,
+    Channel(String),
+}
+
+impl Scope {
+    fn stored(&self) -> String {
+        match self {
+            Scope::Server => String::new(),
+            Scope::Channel(name) => name.clone(),
+        }
+    }
+
+    fn shown(&self) -> String {
+        match self {
+            Scope::Server => "the server".to_owned(),
+            Scope::Channel(name) => format!("#{name}"),
+        }
+    }
+
+    fn channel(&self) -> Option<String> {
+        match self {
+            Scope::Server => None,
+            Scope::Channel(name) => Some(name.clone()),
+        }
+    }
+}
+
+/// A moderation action's answer: `Ok` the confirmation (shown once the store committed the
+/// change), `Err` the refusal (shown at once).
+pub type ModResult = Result<String, String>;
+
+impl State {
+    fn subject(&self, user: UserId) -> Option<Subject<'_>> {
+        self.users.get(&user).map(|u| Subject {
+            nick: &u.nick,
+            account: u.account.as_deref(),
+            key: u.identity.as_deref(),
+            address: u.address,
+        })
+    }
+
+    fn principal_of(&self, user: UserId) -> Option<String> {
+        let u = self.users.get(&user)?;
+        principal(u.account.as_deref(), u.identity.as_deref())
+    }
+
+    fn is_registered(&self, user: UserId) -> bool {
+        self.users
+            .get(&user)
+            .is_some_and(|u| u.account.is_some() || u.identity.is_some())
+    }
+
+    fn is_server_op(&self, user: UserId) -> bool {
+        self.users.get(&user).is_some_and(|u| u.admin)
+    }
+
+    /// The first sanction of `kind` in force on `user` in `scope` (server-wide ones apply
+    /// everywhere).
+    fn sanction_on(&self, user: UserId, kind: Kind, channel: Option<&str>) -> Option<&Sanction> {
+        if self.moderation.sanctions.is_empty() {
+            return None;
+        }
+        let subject = self.subject(user)?;
+        let now = now_micros();
+        self.moderation.sanctions.iter().find(|s| {
+            s.kind == kind
+                && (s.channel.is_none() || s.channel.as_deref() == channel)
+                && !s.expired(now)
+                && s.mask.matches(&subject)
+        })
+    }
+
+    fn is_channel_op(&self, user: UserId, channel: &str) -> bool {
+        if self.is_server_op(user) {
+            return true;
+        }
+        let Some(principal) = self.principal_of(user) else {
+            return false;
+        };
+        self.moderation.channels.get(channel).is_some_and(|c| {
+            c.founder.as_deref() == Some(principal.as_str())
+                || c.roles.get(&principal) == Some(&Role::Op)
+        })
+    }
+
+    fn is_voiced(&self, user: UserId, channel: &str) -> bool {
+        let Some(c) = self.moderation.channels.get(channel) else {
+            return false;
+        };
+        c.voiced_guests.contains(&user)
+            || self
+                .principal_of(user)
+                .is_some_and(|p| c.roles.get(&p) == Some(&Role::Voice))
+    }
+
+    /// The lockdown's refusal for `user`, if any.
+    fn lockdown_refusal(&self, user: UserId) -> Option<String> {
+        match self.moderation.lockdown {
+            Lockdown::Off => None,
+            _ if self.is_server_op(user) => None,
+            Lockdown::Registered if self.is_registered(user) => None,
+            Lockdown::Registered => Some(
+                "the server is in lockdown: only registered users (an account or an ssh key) may speak now"
+                    .to_owned(),
+            ),
+            Lockdown::Invite
+                if self
+                    .principal_of(user)
+                    .is_some_and(|p| self.moderation.allowed.contains(&p)) =>
+            {
+                None
+            }
+            Lockdown::Invite => {
+                Some("the server is in lockdown: only invited users may speak now".to_owned())
+            }
+        }
+    }
+
+    fn user_named(&self, nick: &str) -> Option<UserId> {
+        self.nicks.get(&nick.to_lowercase()).copied()
+    }
+
+    /// The public channel of the user's active window.
+    fn active_public(&self, user: UserId) -> Option<(ChannelId, String)> {
+        let u = self.users.get(&user)?;
+        let channel = u.windows.get(u.active)?.channel;
+        match &self.channels.get(&channel)?.kind {
+            ChannelKind::Public { name } => Some((channel, name.clone())),
+            _ => None,
+        }
+    }
+}
+
+impl World {
+    /// Takes what the store holds at startup; `lockdown` is `--lockdown`, which wins over the
+    /// stored mode when given.
+    pub fn load_moderation(&self, stored: StoredModeration, lockdown: Option<Lockdown>) {
+        let mut state = self.lock();
+        let moderation = &mut state.moderation;
+        for s in stored.sanctions {
+            let (Some(kind), Ok(mask)) = (Kind::parse(&s.kind), Mask::parse(&s.mask)) else {
+                // An IRC nick (`~nick`) is no mask a user could type, but is one a kick makes.
+                if let (Some(kind), Some(nick)) = (Kind::parse(&s.kind), s.mask.strip_prefix('~')) {
+                    moderation.sanctions.push(Sanction {
+                        kind,
+                        channel: Some(s.scope.clone()).filter(|c| !c.is_empty()),
+                        mask: Mask::Nick(format!("~{nick}")),
+                        reason: s.reason,
+                        set_by: s.set_by,
+                        set_at: s.set_at,
+                        expires: s.expires,
+                    });
+                }
+                continue;
+            };
+            moderation.sanctions.push(Sanction {
+                kind,
+                channel: Some(s.scope).filter(|c| !c.is_empty()),
+                mask,
+                reason: s.reason,
+                set_by: s.set_by,
+                set_at: s.set_at,
+                expires: s.expires,
+            });
+        }
+        let now = now_micros();
+        moderation.sanctions.retain(|s| !s.expired(now));
+        for c in stored.channels {
+            let entry = moderation.channels.entry(c.name).or_default();
+            entry.founder = c.founder;
+            entry.modes = Modes::from_letters(&c.modes);
+            entry.key = c.key;
+        }
+        for r in stored.roles {
+            if r.channel.is_empty() {
+                if r.role == "allow" {
+                    moderation.allowed.insert(r.principal);
+                }
+                continue;
+            }
+            let role = match r.role.as_str() {
+                "op" => Role::Op,
+                "voice" => Role::Voice,
+                _ => continue,
+            };
+            moderation
+                .channels
+                .entry(r.channel)
+                .or_default()
+                .roles
+                .insert(r.principal, role);
+        }
+        for (owner, target) in stored.ignores {
+            let list = moderation.ignores.entry(owner).or_default();
+            if list.len() < MAX_IGNORES {
+                list.push(target);
+            }
+        }
+        moderation.lockdown = lockdown
+            .or_else(|| stored.lockdown.and_then(|m| m.parse().ok()))
+            .unwrap_or_default();
+        moderation.audit = stored.audit.into();
+        self.refresh_door(&state);
+    }
+
+    /// The door list the listeners check before a session exists.
+    pub fn door(&self) -> &Door {
+        &self.door
+    }
+
+    /// The account the user is logged in to; accounts (another part of this issue) set it.
+    pub fn account_of(&self, user: UserId) -> Option<String> {
+        self.lock().users.get(&user).and_then(|u| u.account.clone())
+    }
+
+    /// Cancelled when the user is put out by a ban: the connection ends then.
+    pub fn ejection(&self, user: UserId) -> Option<CancellationToken> {
+        self.lock()
+            .users
+            .get(&user)
+            .map(|u| u.moderation.ejected.clone())
+    }
+
+    /// The current lockdown mode.
+    pub fn lockdown(&self) -> Lockdown {
+        self.lock().moderation.lockdown
+    }
+
+    fn refresh_door(&self, state: &State) {
+        let bans = state
+            .moderation
+            .sanctions
+            .iter()
+            .filter(|s| s.kind == Kind::Ban && s.channel.is_none())
+            .filter_map(|s| match &s.mask {
+                Mask::Address(block) => Some(DoorBan {
+                    block: *block,
+                    reason: s.reason.clone(),
+                    expires: s.expires,
+                }),
+                _ => None,
+            })
+            .collect();
+        self.door.replace(bans);
+    }
+
+    /// A new user entered: their stored ignores, one line if a lockdown keeps them quiet, and
+    /// out again at once if a server ban names them (their key, account or nick).
+    pub(super) fn moderation_on_connect(&self, state: &mut State, user: UserId) {
+        if let Some(principal) = state.principal_of(user)
+            && let Some(list) = state.moderation.ignores.get(&principal).cloned()
+            && let Some(u) = state.users.get_mut(&user)
+        {
+            u.moderation.ignores = list;
+        }
+        if let Some(ban) = state.sanction_on(user, Kind::Ban, None) {
+            let text = banned_text(&ban.reason);
+            self.eject(state, user, &text);
+            return;
+        }
+        if let Some(text) = state.lockdown_refusal(user) {
+            self.tell_locked(state, user, AUTHOR_ERROR, &text);
+        }
+    }
+
+    /// Puts `user` out: the reason in their window, then the connection ends.
+    fn eject(&self, state: &mut State, user: UserId, reason: &str) {
+        self.tell_locked(state, user, AUTHOR_ERROR, reason);
+        if let Some(u) = state.users.get(&user) {
+            tracing::info!(peer = %u.peer, nick = u.nick, "user put out by a ban");
+            u.moderation.ejected.cancel();
+        }
+    }
+
+    /// Why `user` may not say something in `channel` (`None`: a direct message), if so.
+    pub(super) fn speak_refusal(
+        &self,
+        state: &State,
+        user: UserId,
+        channel: Option<&str>,
+    ) -> Option<String> {
+        if let Some(text) = state.lockdown_refusal(user) {
+            return Some(text);
+        }
+        if let Some(mute) = state.sanction_on(user, Kind::Mute, channel) {
+            let scope = mute
+                .channel
+                .as_ref()
+                .map_or_else(|| "on this server".to_owned(), |c| format!("in #{c}"));
+            return Some(format!(
+                "you are muted {scope}{}",
+                reason_suffix(&mute.reason)
+            ));
+        }
+        let name = channel?;
+        if let Some(ban) = state.sanction_on(user, Kind::Ban, Some(name)) {
+            return Some(format!(
+                "you are banned from #{name}{}",
+                reason_suffix(&ban.reason)
+            ));
+        }
+        let modes = state.moderation.channels.get(name).map(|c| c.modes)?;
+        if modes.registered_only && !state.is_registered(user) && !state.is_channel_op(user, name) {
+            return Some(format!(
+                "#{name} is for registered users only (+r): connect with an ssh key or log in"
+            ));
+        }
+        if modes.moderated && !state.is_voiced(user, name) && !state.is_channel_op(user, name) {
+            return Some(format!(
+                "#{name} is moderated (+m): only voiced users and operators may speak"
+            ));
+        }
+        None
+    }
+
+    /// Why `user` may not join `name`, if so; an invitation is used up by the join.
+    pub(super) fn join_refusal(&self, state: &State, user: UserId, name: &str) -> Option<String> {
+        if let Some(text) = state.lockdown_refusal(user) {
+            return Some(text);
+        }
+        if let Some(ban) = state.sanction_on(user, Kind::Ban, Some(name)) {
+            return Some(format!(
+                "you are banned from #{name}{}",
+                reason_suffix(&ban.reason)
+            ));
+        }
+        let c = state.moderation.channels.get(name)?;
+        if state.is_channel_op(user, name) {
+            return None;
+        }
+        if c.modes.invite_only && !c.invited.contains(&user) {
+            return Some(format!(
+                "#{name} is invite-only (+i): ask an operator to /invite you"
+            ));
+        }
+        if c.modes.registered_only && !state.is_registered(user) {
+            return Some(format!(
+                "#{name} is for registered users only (+r): connect with an ssh key or log in"
+            ));
+        }
+        if let Some(key) = &c.key {
+            let offered = state
+                .users
+                .get(&user)
+                .and_then(|u| u.moderation.offered_key.as_ref())
+                .filter(|(channel, _)| channel == name)
+                .map(|(_, k)| k.as_str());
+            if offered != Some(key.as_str()) {
+                return Some(format!("#{name} needs a key (+k): /join #{name} KEY"));
+            }
+        }
+        None
+    }
+
+    /// Whether public channel `name` has a key (`+k`).
+    pub fn channel_has_key(&self, name: &str) -> bool {
+        self.lock()
+            .moderation
+            .channels
+            .get(name)
+            .is_some_and(|c| c.key.is_some())
+    }
+
+    /// `/join #chan KEY`: remembers the key for the join that follows.
+    pub fn offer_key(&self, user: UserId, name: &str, key: &str) {
+        if let Some(u) = self.lock().users.get_mut(&user) {
+            u.moderation.offered_key = Some((name.to_owned(), key.to_owned()));
+        }
+    }
+
+    /// Whether `user` may change the topic of `name` (`+t`).
+    pub(super) fn topic_refusal(&self, state: &State, user: UserId, name: &str) -> Option<String> {
+        if let Some(text) = self.speak_refusal(state, user, Some(name)) {
+            return Some(text);
+        }
+        let locked = state
+            .moderation
+            .channels
+            .get(name)
+            .is_some_and(|c| c.modes.topic_lock);
+        (locked && !state.is_channel_op(user, name))
+            .then(|| format!("the topic of #{name} is locked (+t): only operators change it"))
+    }
+
+    /// Whether `user` may change nick (a muted user may not) to `nick` (a banned nick no one
+    /// may take).
+    pub(super) fn nick_refusal(&self, state: &State, user: UserId, nick: &str) -> Option<String> {
+        if state.moderation.sanctions.is_empty() {
+            return None;
+        }
+        let now = now_micros();
+        let muted = state.moderation.sanctions.iter().any(|s| {
+            s.kind == Kind::Mute
+                && !s.expired(now)
+                && state
+                    .subject(user)
+                    .is_some_and(|subject| s.mask.matches(&subject))
+        });
+        if muted {
+            return Some("you are muted and cannot change your nick".to_owned());
+        }
+        let folded = nick.to_lowercase();
+        state
+            .moderation
+            .sanctions
+            .iter()
+            .any(|s| {
+                s.kind == Kind::Ban
+                    && s.channel.is_none()
+                    && !s.expired(now)
+                    && s.mask.nick() == Some(folded.as_str())
+            })
+            .then(|| format!("{nick} is banned on this server"))
+    }
+
+    /// Whether lines of IRC user `author` (with its prefix) in `name` are dropped: a kick or
+    /// a channel (or server) ban or mute of that bridged nick.
+    pub(super) fn irc_author_silenced(&self, state: &State, name: &str, author: &str) -> bool {
+        if state.moderation.sanctions.is_empty() {
+            return false;
+        }
+        let folded = author.to_lowercase();
+        let now = now_micros();
+        state.moderation.sanctions.iter().any(|s| {
+            (s.channel.is_none() || s.channel.as_deref() == Some(name))
+                && !s.expired(now)
+                && s.mask.nick() == Some(folded.as_str())
+        })
+    }
+
+    /// The founder of a channel opened now: the registered user who created it (a guest
+    /// founds nothing).
+    pub(super) fn found_channel(&self, state: &mut State, user: UserId, name: &str) {
+        if state
+            .moderation
+            .channels
+            .get(name)
+            .is_some_and(|c| c.founder.is_some())
+        {
+            return;
+        }
+        let Some(principal) = state.principal_of(user) else {
+            return;
+        };
+        let entry = state
+            .moderation
+            .channels
+            .entry(name.to_owned())
+            .or_default();
+        entry.founder = Some(principal);
+        self.store_channel(state, name);
+    }
+
+    fn store_channel(&self, state: &State, name: &str) -> u64 {
+        let Some(c) = state.moderation.channels.get(name) else {
+            return TICKET_NOT_STORED;
+        };
+        self.store.moderate(ModWrite::PutChannel(StoredChannelMod {
+            name: name.to_owned(),
+            founder: c.founder.clone(),
+            modes: c.modes.letters(),
+            key: c.key.clone(),
+        }))
+    }
+
+    /// The topic bar's mode marker of a public channel: ` [+imrtk]`, or nothing.
+    pub(super) fn mode_marker(&self, state: &State, name: &str) -> String {
+        let Some(c) = state.moderation.channels.get(name) else {
+            return String::new();
+        };
+        let mut letters = c.modes.letters();
+        if c.key.is_some() {
+            letters.push('k');
+        }
+        if letters.is_empty() {
+            String::new()
+        } else {
+            format!(" [+{letters}]")
+        }
+    }
+
+    /// Writes an audit row and keeps it for `/modlog`; counted in the metrics.
+    fn audit(
+        &self,
+        state: &mut State,
+        actor: UserId,
+        action: &str,
+        target: &str,
+        scope: &Scope,
+        reason: &str,
+    ) {
+        let nick = state
+            .users
+            .get(&actor)
+            .map(|u| u.nick.clone())
+            .unwrap_or_default();
+        let who = state
+            .principal_of(actor)
+            .map_or_else(|| nick.clone(), |p| format!("{nick} ({p})"));
+        let entry = StoredAudit {
+            unix_micros: now_micros(),
+            actor: who,
+            action: action.to_owned(),
+            target: target.to_owned(),
+            scope: match scope {
+                Scope::Server => String::new(),
+                Scope::Channel(name) => format!("#{name}"),
+            },
+            reason: reason.to_owned(),
+        };
+        crate::metrics::moderation_action(action);
+        tracing::info!(
+            nick,
+            action,
+            target,
+            scope = entry.scope,
+            "moderation action"
+        );
+        self.store.moderate(ModWrite::Audit(entry.clone()));
+        let audit = &mut state.moderation.audit;
+        audit.push_back(entry);
+        while audit.len() > AUDIT_IN_MEMORY {
+            audit.pop_front();
+        }
+    }
+
+    /// Confirms a persisted change to `user` once the store has committed the write with
+    /// `ticket` (a status line that waits for it). In another window they get a notice at
+    /// once that says the change is being saved, not that it was.
+    fn confirm(&self, state: &mut State, user: UserId, text: &str, ticket: u64) {
+        let Some(u) = state.users.get(&user) else {
+            return;
+        };
+        let Some(status) = u.status_window() else {
+            return;
+        };
+        if u.active != 0 {
+            u.notice(format!(
+                "{AUTHOR_INFO} {} (saving; confirmed in window 0)",
+                text::strip_formatting(&text::sanitize_message(text))
+            ));
+            let wake = u.wake.clone();
+            state.wakes.push(wake);
+        }
+        let post = Post {
+            after: ticket,
+            ..Post::line(
+                status,
+                AUTHOR_INFO,
+                &text::sanitize_lines(text),
+                now_micros(),
+            )
+        };
+        self.apply_locked(state, Event::Post(post));
+    }
+
+    /// [`World::tell`] with the lock held.
+    fn tell_locked(&self, state: &mut State, user: UserId, author: &str, text: &str) {
+        let Some(u) = state.users.get(&user) else {
+            return;
+        };
+        let Some(status) = u.status_window() else {
+            return;
+        };
+        if u.active != 0 {
+            u.notice(format!(
+                "{author} {}",
+                text::strip_formatting(&text::sanitize_message(text))
+            ));
+            let wake = u.wake.clone();
+            state.wakes.push(wake);
+        }
+        let sanitized = text::sanitize_lines(text);
+        self.post(state, status, author, &sanitized, Ping::Nobody);
+    }
+
+    /// Which scope an operator command of `user` applies to: the whole server for a server
+    /// operator, else the channel of their active window if they operate it.
+    fn scope_for(&self, state: &State, user: UserId) -> Result<Scope, String> {
+        if state.is_server_op(user) {
+            return Ok(Scope::Server);
+        }
+        match state.active_public(user) {
+            Some((_, name)) if state.is_channel_op(user, &name) => Ok(Scope::Channel(name)),
+            Some((_, name)) => Err(format!("you are not an operator of #{name}")),
+            None => Err(
+                "you are not a server operator; for a channel, run this in its window".to_owned(),
+            ),
+        }
+    }
+
+    /// The active public channel of `user`, which they must operate.
+    fn operated_channel(&self, state: &State, user: UserId) -> Result<(ChannelId, String), String> {
+        let Some((id, name)) = state.active_public(user) else {
+            return Err("run this in the window of a channel".to_owned());
+        };
+        if !state.is_channel_op(user, &name) {
+            return Err(format!("you are not an operator of #{name}"));
+        }
+        Ok((id, name))
+    }
+
+    /// `/kick NICK [reason]`: out of the active channel, with the reason in their window. A
+    /// bridged IRC user's lines are dropped in the channel for a while instead.
+    pub fn kick(&self, user: UserId, nick: &str, reason: &str) -> ModResult {
+        let mut state = self.lock();
+        let (channel, name) = self.operated_channel(&state, user)?;
+        let actor = state
+            .users
+            .get(&user)
+            .map(|u| u.nick.clone())
+            .unwrap_or_default();
+        if nick.starts_with(IRC_NICK_PREFIX) {
+            self.check_store().map_err(|e| e.to_string())?;
+            let bridged = state.channels.get(&channel).is_some_and(|c| c.bridged);
+            if !bridged {
+                return Err(format!("#{name} is not bridged to IRC"));
+            }
+            let sanction = Sanction {
+                kind: Kind::Mute,
+                channel: Some(name.clone()),
+                mask: Mask::Nick(nick.to_lowercase()),
+                reason: reason.to_owned(),
+                set_by: actor.clone(),
+                set_at: now_micros(),
+                expires: Some(now_micros().saturating_add(IRC_KICK_MICROS)),
+            };
+            let ticket = self.put_sanction(&mut state, sanction)?;
+            self.audit(
+                &mut state,
+                user,
+                "kick",
+                nick,
+                &Scope::Channel(name.clone()),
+                reason,
+            );
+            let line = format!("{nick} was kicked by {actor}{}", reason_suffix(reason));
+            self.post(&mut state, channel, AUTHOR_SYSTEM, &line, Ping::Nobody);
+            self.confirm(
+                &mut state,
+                user,
+                &format!("{nick}'s lines are dropped in #{name} for 10 minutes"),
+                ticket,
+            );
+            return Ok(String::new());
+        }
+        let Some(target) = state.user_named(nick) else {
+            return Err(format!("{nick} is not online"));
+        };
+        let in_channel = state
+            .channels
+            .get(&channel)
+            .is_some_and(|c| c.members.contains(&target));
+        if !in_channel {
+            return Err(format!("{nick} is not in #{name}"));
+        }
+        let shown = state
+            .users
+            .get(&target)
+            .map(|u| u.nick.clone())
+            .unwrap_or_default();
+        let line = format!("{shown} was kicked by {actor}{}", reason_suffix(reason));
+        self.post(&mut state, channel, AUTHOR_SYSTEM, &line, Ping::Nobody);
+        self.leave_channel(&mut state, target, channel, false);
+        self.tell_locked(
+            &mut state,
+            target,
+            AUTHOR_ERROR,
+            &format!(
+                "you were kicked from #{name} by {actor}{}",
+                reason_suffix(reason)
+            ),
+        );
+        self.audit(
+            &mut state,
+            user,
+            "kick",
+            &shown,
+            &Scope::Channel(name.clone()),
+            reason,
+        );
+        Ok(format!("{shown} was kicked from #{name}"))
+    }
+
+    /// The mask a typed target stands for: an online user's principal if they are
+    /// registered (a nick is trivially changed), else the nick; or the mask as typed.
+    /// Returns the mask and the user it names now, if any.
+    fn target_mask(&self, state: &State, target: &str) -> Result<(Mask, Option<UserId>), String> {
+        if target.starts_with(IRC_NICK_PREFIX) {
+            return Ok((Mask::Nick(target.to_lowercase()), None));
+        }
+        let mask = Mask::parse(target).map_err(|e| e.to_string())?;
+        if let Mask::Nick(nick) = &mask
+            && let Some(online) = state.user_named(nick)
+        {
+            let mask = state
+                .principal_of(online)
+                .and_then(|p| principal_mask(&p))
+                .unwrap_or(mask);
+            return Ok((mask, Some(online)));
+        }
+        Ok((mask, None))
+    }
+
+    fn put_sanction(&self, state: &mut State, sanction: Sanction) -> Result<u64, String> {
+        let now = now_micros();
+        let sanctions = &mut state.moderation.sanctions;
+        sanctions.retain(|s| !s.expired(now));
+        sanctions.retain(|s| {
+            !(s.kind == sanction.kind && s.channel == sanction.channel && s.mask == sanction.mask)
+        });
+        let (count, max) = match &sanction.channel {
+            None => (
+                sanctions.iter().filter(|s| s.channel.is_none()).count(),
+                MAX_SERVER_SANCTIONS,
+            ),
+            Some(name) => (
+                sanctions
+                    .iter()
+                    .filter(|s| s.channel.as_deref() == Some(name))
+                    .count(),
+                MAX_CHANNEL_SANCTIONS,
+            ),
+        };
+        if count >= max {
+            return Err(format!(
+                "the list of bans and mutes is full ({max}); /unban or /unmute one first"
+            ));
+        }
+        let ticket = self.store.moderate(ModWrite::PutSanction(StoredSanction {
+            kind: sanction.kind.as_str().to_owned(),
+            scope: sanction.channel.clone().unwrap_or_default(),
+            mask: sanction.mask.to_string(),
+            reason: sanction.reason.clone(),
+            set_by: sanction.set_by.clone(),
+            set_at: sanction.set_at,
+            expires: sanction.expires,
+        }));
+        sanctions.push(sanction);
+        Ok(ticket)
+    }
+
+    /// `/ban` and `/mute`: `target` is a nick or a mask, `duration` as typed (`None`:
+    /// permanent). Server-wide for a server operator, else in the operator's channel.
+    pub fn sanction(
+        &self,
+        user: UserId,
+        kind: Kind,
+        target: &str,
+        duration: Option<&str>,
+        reason: &str,
+    ) -> ModResult {
+        let expires = match duration {
+            Some(text) => parse_duration(text)?,
+            None => None,
+        };
+        let mut state = self.lock();
+        let scope = self.scope_for(&state, user)?;
+        self.check_store().map_err(|e| e.to_string())?;
+        let (mask, named) = self.target_mask(&state, target)?;
+        if let Some(named) = named
+            && named == user
+        {
+            return Err(format!("you cannot {} yourself", kind.as_str()));
+        }
+        let actor = state
+            .users
+            .get(&user)
+            .map(|u| u.nick.clone())
+            .unwrap_or_default();
+        let now = now_micros();
+        let sanction = Sanction {
+            kind,
+            channel: scope.channel(),
+            mask: mask.clone(),
+            reason: reason.to_owned(),
+            set_by: actor.clone(),
+            set_at: now,
+            expires: expires.map(|d| now.saturating_add(d)),
+        };
+        let ticket = self.put_sanction(&mut state, sanction)?;
+        let mut targets: Vec<UserId> = state
+            .users
+            .keys()
+            .copied()
+            .filter(|id| {
+                *id != user
+                    && state
+                        .subject(*id)
+                        .is_some_and(|subject| mask.matches(&subject))
+            })
+            .collect();
+        if let Some(named) = named
+            && !targets.contains(&named)
+        {
+            targets.push(named);
+        }
+        let length = duration.map_or_else(|| "permanently".to_owned(), |d| format!("for {d}"));
+        for target in &targets {
+            let nick = state
+                .users
+                .get(target)
+                .map(|u| u.nick.clone())
+                .unwrap_or_default();
+            match (kind, &scope) {
+                (Kind::Ban, Scope::Server) => {
+                    self.eject(&mut state, *target, &banned_text(reason));
+                }
+                (Kind::Ban, Scope::Channel(name)) => {
+                    if let Some(&channel) = state.public_by_name.get(name)
+                        && state
+                            .channels
+                            .get(&channel)
+                            .is_some_and(|c| c.members.contains(target))
+                    {
+                        let line = format!("{nick} was banned by {actor}{}", reason_suffix(reason));
+                        self.post(&mut state, channel, AUTHOR_SYSTEM, &line, Ping::Nobody);
+                        self.leave_channel(&mut state, *target, channel, false);
+                    }
+                    self.tell_locked(
+                        &mut state,
+                        *target,
+                        AUTHOR_ERROR,
+                        &format!(
+                            "you were banned from #{name} {length}{}",
+                            reason_suffix(reason)
+                        ),
+                    );
+                }
+                (Kind::Mute, _) => self.tell_locked(
+                    &mut state,
+                    *target,
+                    AUTHOR_ERROR,
+                    &format!(
+                        "you were muted in {} {length}{}",
+                        scope.shown(),
+                        reason_suffix(reason)
+                    ),
+                ),
+            }
+        }
+        self.refresh_door(&state);
+        self.audit(
+            &mut state,
+            user,
+            kind.as_str(),
+            &mask.to_string(),
+            &scope,
+            reason,
+        );
+        let text = format!(
+            "{} {mask} in {} {length} ({} online affected)",
+            if kind == Kind::Ban { "banned" } else { "muted" },
+            scope.shown(),
+            targets.len()
+        );
+        self.confirm(&mut state, user, &text, ticket);
+        Ok(String::new())
+    }
+
+    /// `/unban` and `/unmute`.
+    pub fn lift(&self, user: UserId, kind: Kind, target: &str) -> ModResult {
+        let mut state = self.lock();
+        let scope = self.scope_for(&state, user)?;
+        self.check_store().map_err(|e| e.to_string())?;
+        let (mask, _) = self.target_mask(&state, target)?;
+        // A nick of a registered user online means their principal; the nick as typed too.
+        let typed = Mask::parse(target).ok();
+        let channel = scope.channel();
+        let before = state.moderation.sanctions.len();
+        let mut removed = Vec::new();
+        state.moderation.sanctions.retain(|s| {
+            let hit = s.kind == kind
+                && s.channel == channel
+                && (s.mask == mask || Some(&s.mask) == typed.as_ref());
+            if hit {
+                removed.push(s.mask.to_string());
+            }
+            !hit
+        });
+        if state.moderation.sanctions.len() == before {
+            return Err(format!(
+                "no {} of {target} in {}",
+                kind.as_str(),
+                scope.shown()
+            ));
+        }
+        let mut ticket = TICKET_NOT_STORED;
+        for mask in &removed {
+            ticket = self.store.moderate(ModWrite::RemoveSanction {
+                kind: kind.as_str().to_owned(),
+                scope: scope.stored(),
+                mask: mask.clone(),
+            });
+        }
+        self.refresh_door(&state);
+        let action = if kind == Kind::Ban { "unban" } else { "unmute" };
+        self.audit(&mut state, user, action, &removed.join(" "), &scope, "");
+        self.confirm(
+            &mut state,
+            user,
+            &format!("{action}: {} in {}", removed.join(" "), scope.shown()),
+            ticket,
+        );
+        Ok(String::new())
+    }
+
+    /// `/bans`: the bans and mutes in force where the user operates.
+    pub fn bans(&self, user: UserId) -> ModResult {
+        let state = self.lock();
+        let server = state.is_server_op(user);
+        let channel = state.active_public(user).map(|(_, name)| name);
+        let operated = channel
+            .clone()
+            .filter(|name| state.is_channel_op(user, name));
+        if !server && operated.is_none() {
+            return Err(match channel {
+                Some(name) => format!("you are not an operator of #{name}"),
+                None => "you are not a server operator".to_owned(),
+            });
+        }
+        let now = now_micros();
+        let lines: Vec<String> = state
+            .moderation
+            .sanctions
+            .iter()
+            .filter(|s| !s.expired(now))
+            .filter(|s| {
+                (server && s.channel.is_none()) || (s.channel.is_some() && s.channel == operated)
+            })
+            .map(|s| format!("  {}", s.describe(now)))
+            .collect();
+        if lines.is_empty() {
+            return Ok("no bans or mutes".to_owned());
+        }
+        Ok(format!(
+            "{} bans and mutes:\n{}",
+            lines.len(),
+            lines.join("\n")
+        ))
+    }
+
+    /// `/op`, `/deop`, `/voice`, `/devoice` in the active channel. Operators are appointed by
+    /// the founder (or a server operator) and must be registered; voice is given by any
+    /// operator, to a guest for as long as they are connected.
+    pub fn set_role(&self, user: UserId, nick: &str, op: bool, on: bool) -> ModResult {
+        let mut state = self.lock();
+        let Some((_, name)) = state.active_public(user) else {
+            return Err("run this in the window of a channel".to_owned());
+        };
+        let founder = state
+            .moderation
+            .channels
+            .get(&name)
+            .and_then(|c| c.founder.clone());
+        let actor_principal = state.principal_of(user);
+        let may = if op {
+            state.is_server_op(user) || (founder.is_some() && founder == actor_principal)
+        } else {
+            state.is_channel_op(user, &name)
+        };
+        if !may {
+            return Err(if op {
+                format!("only the founder of #{name} (or a server operator) appoints operators")
+            } else {
+                format!("you are not an operator of #{name}")
+            });
+        }
+        let Some(target) = state.user_named(nick) else {
+            return Err(format!("{nick} is not online"));
+        };
+        let principal = state.principal_of(target);
+        let role = if op { Role::Op } else { Role::Voice };
+        let word = match (op, on) {
+            (true, true) => "op",
+            (true, false) => "deop",
+            (false, true) => "voice",
+            (false, false) => "devoice",
+        };
+        self.check_store().map_err(|e| e.to_string())?;
+        let entry = state.moderation.channels.entry(name.clone()).or_default();
+        let ticket = match principal {
+            None if op => {
+                return Err(format!(
+                    "{nick} is a guest; operators must be registered (an account or an ssh key)"
+                ));
+            }
+            None => {
+                if on {
+                    entry.voiced_guests.insert(target);
+                } else {
+                    entry.voiced_guests.remove(&target);
+                }
+                TICKET_NOT_STORED
+            }
+            Some(principal) if on => {
+                if entry.roles.len() >= MAX_CHANNEL_ROLES && !entry.roles.contains_key(&principal) {
+                    return Err(format!(
+                        "#{name} has {MAX_CHANNEL_ROLES} operators and voiced users, the most it keeps"
+                    ));
+                }
+                entry.roles.insert(principal.clone(), role);
+                self.store.moderate(ModWrite::PutRole(StoredRole {
+                    channel: name.clone(),
+                    principal,
+                    role: role.as_str().to_owned(),
+                }))
+            }
+            Some(principal) => {
+                if entry.roles.get(&principal) != Some(&role) {
+                    return Err(format!("{nick} has no {} in #{name}", role.as_str()));
+                }
+                entry.roles.remove(&principal);
+                self.store.moderate(ModWrite::RemoveRole {
+                    channel: name.clone(),
+                    principal,
+                })
+            }
+        };
+        let shown = state
+            .users
+            .get(&target)
+            .map(|u| u.nick.clone())
+            .unwrap_or_default();
+        self.audit(
+            &mut state,
+            user,
+            word,
+            &shown,
+            &Scope::Channel(name.clone()),
+            "",
+        );
+        self.tell_locked(
+            &mut state,
+            target,
+            AUTHOR_INFO,
+            &format!("{word}: you in #{name}"),
+        );
+        self.confirm(
+            &mut state,
+            user,
+            &format!("{word}: {shown} in #{name}"),
+            ticket,
+        );
+        Ok(String::new())
+    }
+
+    /// `/mode`: shows the active channel's modes, or changes them (operators).
+    pub fn mode(&self, user: UserId, changes: &[ModeChange]) -> ModResult {
+        let mut state = self.lock();
+        let Some((channel, name)) = state.active_public(user) else {
+            return Err("run this in the window of a channel".to_owned());
+        };
+        if changes.is_empty() {
+            let marker = self.mode_marker(&state, &name);
+            return Ok(if marker.is_empty() {
+                format!("#{name} has no modes set")
+            } else {
+                format!("#{name} modes:{marker}")
+            });
+        }
+        if !state.is_channel_op(user, &name) {
+            return Err(format!("you are not an operator of #{name}"));
+        }
+        self.check_store().map_err(|e| e.to_string())?;
+        let entry = state.moderation.channels.entry(name.clone()).or_default();
+        let mut shown = Vec::new();
+        for change in changes {
+            match change {
+                ModeChange::Flag { letter, on } => {
+                    entry.modes.set(*letter, *on);
+                    shown.push(format!("{}{letter}", if *on { '+' } else { '-' }));
+                }
+                ModeChange::Key(key) => {
+                    entry.key = key.clone();
+                    shown.push(if key.is_some() {
+                        "+k".into()
+                    } else {
+                        "-k".into()
+                    });
+                }
+            }
+        }
+        let ticket = self.store_channel(&state, &name);
+        let actor = state
+            .users
+            .get(&user)
+            .map(|u| u.nick.clone())
+            .unwrap_or_default();
+        let summary = shown.join(" ");
+        self.audit(
+            &mut state,
+            user,
+            "mode",
+            &summary,
+            &Scope::Channel(name.clone()),
+            "",
+        );
+        // Stored after the mode write, so it is shown once both are committed.
+        self.post(
+            &mut state,
+            channel,
+            AUTHOR_SYSTEM,
+            &format!("{actor} set mode {summary}"),
+            Ping::Nobody,
+        );
+        self.redraw_members(&mut state, channel);
+        let _ = ticket;
+        Ok(String::new())
+    }
+
+    fn redraw_members(&self, state: &mut State, channel: ChannelId) {
+        let members = state
+            .channels
+            .get(&channel)
+            .map(|c| c.members.clone())
+            .unwrap_or_default();
+        for member in members {
+            if let Some(u) = state.users.get_mut(&member) {
+                u.needs_redraw = true;
+                let wake = u.wake.clone();
+                state.wakes.push(wake);
+            }
+        }
+    }
+
+    /// `/invite NICK`: lets a user into the active invite-only channel (until they leave the
+    /// server) and tells them.
+    pub fn invite(&self, user: UserId, nick: &str) -> ModResult {
+        let mut state = self.lock();
+        let (_, name) = self.operated_channel(&state, user)?;
+        let Some(target) = state.user_named(nick) else {
+            return Err(format!("{nick} is not online"));
+        };
+        let entry = state.moderation.channels.entry(name.clone()).or_default();
+        if entry.invited.len() >= MAX_INVITED {
+            entry.invited.clear();
+        }
+        entry.invited.insert(target);
+        let actor = state
+            .users
+            .get(&user)
+            .map(|u| u.nick.clone())
+            .unwrap_or_default();
+        self.audit(
+            &mut state,
+            user,
+            "invite",
+            nick,
+            &Scope::Channel(name.clone()),
+            "",
+        );
+        self.tell_locked(
+            &mut state,
+            target,
+            AUTHOR_INFO,
+            &format!("{actor} invites you to #{name}: /join #{name}"),
+        );
+        Ok(format!("{nick} is invited to #{name}"))
+    }
+
+    /// `/ignore NICK`: hides that nick's lines from this user only.
+    pub fn ignore(&self, user: UserId, nick: &str, on: bool) -> ModResult {
+        let mut state = self.lock();
+        let folded = nick.to_lowercase();
+        let principal = state.principal_of(user);
+        let Some(u) = state.users.get_mut(&user) else {
+            return Ok(String::new());
+        };
+        if folded == u.nick.to_lowercase() {
+            return Err("you cannot ignore yourself".to_owned());
+        }
+        let list = &mut u.moderation.ignores;
+        if on {
+            if list.contains(&folded) {
+                return Err(format!("you already ignore {nick}"));
+            }
+            if list.len() >= MAX_IGNORES {
+                return Err(format!(
+                    "you ignore {MAX_IGNORES} nicks, the most one may; /unignore one first"
+                ));
+            }
+            list.push(folded.clone());
+        } else {
+            let before = list.len();
+            list.retain(|n| *n != folded);
+            if list.len() == before {
+                return Err(format!("you do not ignore {nick}"));
+            }
+        }
+        u.needs_redraw = true;
+        let list = list.clone();
+        let Some(principal) = principal else {
+            return Ok(format!(
+                "{} {nick} until you disconnect (guests' ignores are not saved)",
+                if on { "ignoring" } else { "no longer ignoring" }
+            ));
+        };
+        state.moderation.ignores.insert(principal.clone(), list);
+        let write = if on {
+            ModWrite::PutIgnore {
+                owner: principal,
+                target: folded,
+            }
+        } else {
+            ModWrite::RemoveIgnore {
+                owner: principal,
+                target: folded,
+            }
+        };
+        let ticket = self.store.moderate(write);
+        let text = format!(
+            "{} {nick}",
+            if on { "ignoring" } else { "no longer ignoring" }
+        );
+        self.confirm(&mut state, user, &text, ticket);
+        Ok(String::new())
+    }
+
+    /// `/ignores`.
+    pub fn ignores(&self, user: UserId) -> String {
+        let state = self.lock();
+        let list = state
+            .users
+            .get(&user)
+            .map(|u| u.moderation.ignores.clone())
+            .unwrap_or_default();
+        if list.is_empty() {
+            "you ignore nobody".to_owned()
+        } else {
+            format!(
+                "you ignore ({} of {MAX_IGNORES}): {}",
+                list.len(),
+                list.join(", ")
+            )
+        }
+    }
+
+    /// `/lockdown MODE`, `/lockdown allow|deny PRINCIPAL`, `/lockdown` (show): server
+    /// operators only.
+    pub fn set_lockdown(&self, user: UserId, words: &[&str]) -> ModResult {
+        let mut state = self.lock();
+        if !state.is_server_op(user) {
+            return Err("you are not a server operator".to_owned());
+        }
+        match words {
+            [] => {
+                let allowed = state.moderation.allowed.len();
+                Ok(format!(
+                    "lockdown: {} ({allowed} on the allow list)",
+                    state.moderation.lockdown.as_str()
+                ))
+            }
+            [verb @ ("allow" | "deny"), target] => {
+                self.check_store().map_err(|e| e.to_string())?;
+                let principal = match state.user_named(target) {
+                    Some(online) => state.principal_of(online).ok_or_else(|| {
+                        format!("{target} is a guest; only registered users can be allowed")
+                    })?,
+                    None => {
+                        let mask = principal_mask(target).ok_or_else(|| {
+                            format!(
+                                "'{target}' is neither online nor account:NAME or key:SHA256:..."
+                            )
+                        })?;
+                        match mask {
+                            Mask::Account(name) => format!("account:{name}"),
+                            Mask::Key(key) => format!("key:{key}"),
+                            _ => return Err(format!("'{target}' is not a principal")),
+                        }
+                    }
+                };
+                let ticket = if *verb == "allow" {
+                    if state.moderation.allowed.len() >= MAX_ALLOWED {
+                        return Err(format!("the allow list is full ({MAX_ALLOWED})"));
+                    }
+                    state.moderation.allowed.insert(principal.clone());
+                    self.store.moderate(ModWrite::PutRole(StoredRole {
+                        channel: String::new(),
+                        principal: principal.clone(),
+                        role: "allow".to_owned(),
+                    }))
+                } else {
+                    if !state.moderation.allowed.remove(&principal) {
+                        return Err(format!("{principal} is not on the allow list"));
+                    }
+                    self.store.moderate(ModWrite::RemoveRole {
+                        channel: String::new(),
+                        principal: principal.clone(),
+                    })
+                };
+                self.audit(
+                    &mut state,
+                    user,
+                    &format!("lockdown {verb}"),
+                    &principal,
+                    &Scope::Server,
+                    "",
+                );
+                self.confirm(
+                    &mut state,
+                    user,
+                    &format!("lockdown {verb}: {principal}"),
+                    ticket,
+                );
+                Ok(String::new())
+            }
+            [mode] => {
+                let mode: Lockdown = mode.parse()?;
+                self.check_store().map_err(|e| e.to_string())?;
+                state.moderation.lockdown = mode;
+                let ticket = self
+                    .store
+                    .moderate(ModWrite::SetLockdown(mode.as_str().to_owned()));
+                self.audit(
+                    &mut state,
+                    user,
+                    "lockdown",
+                    mode.as_str(),
+                    &Scope::Server,
+                    "",
+                );
+                self.confirm(
+                    &mut state,
+                    user,
+                    &format!("lockdown: {}", mode.as_str()),
+                    ticket,
+                );
+                Ok(String::new())
+            }
+            _ => Err(
+                "usage: /lockdown [off|registered|invite], /lockdown allow|deny NICK|PRINCIPAL"
+                    .to_owned(),
+            ),
+        }
+    }
+
+    /// `/modlog [N]`: the newest moderation actions, for server operators.
+    pub fn modlog(&self, user: UserId, count: usize) -> ModResult {
+        let state = self.lock();
+        if !state.is_server_op(user) {
+            return Err("you are not a server operator".to_owned());
+        }
+        let audit = &state.moderation.audit;
+        if audit.is_empty() {
+            return Ok("no moderation actions yet".to_owned());
+        }
+        let count = count.clamp(1, MAX_MODLOG_LINES);
+        let lines: Vec<String> = audit
+            .iter()
+            .skip(audit.len().saturating_sub(count))
+            .map(|a| {
+                let when = jiff::Timestamp::from_microsecond(a.unix_micros)
+                    .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+                    .strftime("%Y-%m-%d %H:%M:%SZ");
+                let scope = if a.scope.is_empty() {
+                    "server"
+                } else {
+                    a.scope.as_str()
+                };
+                format!(
+                    "  {when} {} {} {} ({scope}){}",
+                    a.actor,
+                    a.action,
+                    a.target,
+                    reason_suffix(&a.reason)
+                )
+            })
+            .collect();
+        Ok(format!(
+            "moderation log, newest last:\n{}",
+            lines.join("\n")
+        ))
+    }
+}
+
+/// Whether `/ignore` hides `message` from a user who ignores the folded nicks `ignores`: a
+/// line by one of them, or a `/me` of one of them.
+pub(super) fn hides(ignores: &[String], message: &Message) -> bool {
+    let author = if message.author == AUTHOR_ACTION {
+        match message
+            .text
+            .strip_prefix('\x02')
+            .and_then(|rest| rest.split_once('\x02'))
+        {
+            Some((nick, _)) => nick,
+            None => return false,
+        }
+    } else {
+        message.author.as_str()
+    };
+    let folded = author.to_lowercase();
+    ignores.contains(&folded)
+}
+
+fn reason_suffix(reason: &str) -> String {
+    if reason.is_empty() {
+        String::new()
+    } else {
+        format!(": {reason}")
+    }
+}
