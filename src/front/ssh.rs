@@ -299,11 +299,20 @@ async fn connection(
         key,
         sizes: ReportedSizes::new(sizes),
     };
-    crate::session::converse(stream, transport, arrival, world, shutdown).await;
+    // Dropping russh's channel stream closes the channel (from a task of its own), which
+    // would race the exit status below: a client that sees the close first exits with 255.
+    // The session gets the stream on loan and the farewell drops it after the exit status.
+    let returned = Arc::new(Mutex::new(None));
+    let lent = Lent {
+        stream: Some(stream),
+        returned: returned.clone(),
+    };
+    crate::session::converse(lent, transport, arrival, world, shutdown).await;
     // The session ended: tell the client, give it a moment, then cut the connection.
     let farewell = async {
         let _ = handle.exit_status_request(channel, 0).await;
         let _ = handle.eof(channel).await;
+        drop(lock_slot(&returned).take());
         let _ = handle.close(channel).await;
         // The client closes its side once the channel is closed, and exits with the status.
         let _ = (&mut running).await;
@@ -377,6 +386,73 @@ impl AsyncWrite for Killable {
             return Poll::Ready(Err(cut()));
         }
         Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// A byte stream lent to the session: when the session drops it, it goes back to `returned`
+/// instead of being dropped, so its owner chooses when it ends.
+struct Lent<S> {
+    stream: Option<S>,
+    returned: Arc<Mutex<Option<S>>>,
+}
+
+fn lock_slot<S>(slot: &Mutex<Option<S>>) -> std::sync::MutexGuard<'_, Option<S>> {
+    slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<S> Drop for Lent<S> {
+    fn drop(&mut self) {
+        *lock_slot(&self.returned) = self.stream.take();
+    }
+}
+
+impl<S> Lent<S> {
+    fn stream(&mut self) -> std::io::Result<Pin<&mut S>>
+    where
+        S: Unpin,
+    {
+        // Only `Drop` takes the stream, so this is never `None` while the session polls it.
+        self.stream.as_mut().map(Pin::new).ok_or_else(cut)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Lent<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.stream() {
+            Ok(stream) => stream.poll_read(cx, buf),
+            Err(error) => Poll::Ready(Err(error)),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Lent<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.stream() {
+            Ok(stream) => stream.poll_write(cx, buf),
+            Err(error) => Poll::Ready(Err(error)),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.stream() {
+            Ok(stream) => stream.poll_flush(cx),
+            Err(error) => Poll::Ready(Err(error)),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.stream() {
+            Ok(stream) => stream.poll_shutdown(cx),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 }
 
