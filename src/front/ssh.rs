@@ -397,7 +397,8 @@ struct Lent<S> {
 }
 
 fn lock_slot<S>(slot: &Mutex<Option<S>>) -> std::sync::MutexGuard<'_, Option<S>> {
-    slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<S> Drop for Lent<S> {

@@ -149,7 +149,8 @@ async fn a_keyed_ssh_user_in_tmux_chats_with_telnet_scrolls_resizes_and_quits() 
     // Two pages of 20 lines back, the oldest shown at the bottom.
     let screen = tmux_wait(&tmux, "two pages back", |screen| {
         let rows: Vec<&str> = screen.lines().collect();
-        rows.get(21).is_some_and(|row| row.trim_end().ends_with(" f 19"))
+        rows.get(21)
+            .is_some_and(|row| row.trim_end().ends_with(" f 19"))
     });
     let rows: Vec<&str> = screen.lines().collect();
     assert!(
