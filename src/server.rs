@@ -152,12 +152,16 @@ impl Server {
             max_channels: config.max_channels,
             password: config.password.clone(),
             admin_requires_auth: config.admin_requires_auth,
+            opers: config.opers.clone(),
             no_all: config.no_all,
         };
         let world = Arc::new(World::new(settings, store.clone(), shutdown.clone()));
         // Nick claims live in memory from here on, so checking one costs no I/O.
         let claims = store.claims().map_err(StartError::Store)?;
         world.load_claims(config.ssh.claim_days, claims);
+        // So are accounts; they lapse after the same time unused as claims.
+        let (accounts, keys) = store.accounts().map_err(StartError::Store)?;
+        world.load_accounts(config.ssh.claim_days, accounts, keys);
         let bridge = Bridge::prepare(&config, &world)?;
         let admission = Admission::new(
             Limits {

@@ -8,16 +8,18 @@ pub enum Section {
     Moving,
     Information,
     Settings,
+    Account,
     Admin,
 }
 
 impl Section {
     /// Every section, in the order the help page lists them.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Talking,
         Section::Moving,
         Section::Information,
         Section::Settings,
+        Section::Account,
         Section::Admin,
     ];
 
@@ -27,6 +29,7 @@ impl Section {
             Section::Moving => "windows and scrolling",
             Section::Information => "information",
             Section::Settings => "settings",
+            Section::Account => "accounts (your nick, yours alone)",
             Section::Admin => "admin (after /auth; localhost is admin unless --ara)",
         }
     }
@@ -56,7 +59,7 @@ const fn command(
     }
 }
 
-use Section::{Admin, Information, Moving, Settings, Talking};
+use Section::{Account, Admin, Information, Moving, Settings, Talking};
 
 /// Every slash command. `/0`, `/1`... (go to a window) and `//text` (a line that starts with
 /// a slash) are not words of their own; `Command::parse` reads them before this table.
@@ -121,7 +124,7 @@ pub const COMMANDS: &[CommandInfo] = &[
         Information,
         &["whois"],
         "NICK",
-        "online? claimed by an ssh key?",
+        "online? registered? claimed by an ssh key?",
     ),
     command(
         Information,
@@ -173,6 +176,26 @@ pub const COMMANDS: &[CommandInfo] = &[
     ),
     command(Settings, &["sn"], "", "slowmo off"),
     command(Settings, &["r", "redraw"], "", "redraw the screen (CTRL-L)"),
+    command(
+        Account,
+        &["register"],
+        "PASSWORD",
+        "make your nick an account (8+ chars)",
+    ),
+    command(
+        Account,
+        &["login", "identify"],
+        "[NICK] PASSWORD",
+        "log in to your account",
+    ),
+    command(Account, &["logout"], "", "log out of your account"),
+    command(Account, &["passwd"], "OLD NEW", "change your password"),
+    command(
+        Account,
+        &["key"],
+        "add|list|del FP",
+        "ssh keys that log you in",
+    ),
     command(Admin, &["auth"], "PASSWORD", "become an administrator"),
     command(Admin, &["fill"], "N TEXT", "post N numbered lines"),
     command(Admin, &["bc"], "TEXT", "broadcast to every window"),

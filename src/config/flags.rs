@@ -108,6 +108,9 @@ pub(super) struct RawArgs {
     /// admin-access requires auth (even for localhost)
     #[arg(long)]
     pub(super) ara: bool,
+    /// accounts whose login makes the user a server operator (admin); repeatable, or NAME,NAME
+    #[arg(long, value_name = "NAME", action = ArgAction::Append)]
+    pub(super) oper: Vec<String>,
     /// salt for generated nicknames based on IP
     #[arg(long, value_name = "TXT", default_value = DEFAULT_NICK_SALT)]
     pub(super) nsalt: String,

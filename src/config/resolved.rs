@@ -210,6 +210,8 @@ pub struct Config {
     pub password_source: PasswordSource,
     /// `--ara`: localhost is not automatically admin, it has to `/auth` too.
     pub admin_requires_auth: bool,
+    /// `--oper`: accounts whose login makes the user an administrator.
+    pub opers: Vec<String>,
     /// `--nsalt`: salt for the nicknames derived from client IPs.
     pub nick_salt: String,
     /// `--proxy`: relays whose clients share one IP, so saved client configs are never
@@ -309,6 +311,7 @@ impl Config {
             password: DEFAULT_PASSWORD.to_owned(),
             password_source: PasswordSource::Default,
             admin_requires_auth: false,
+            opers: Vec::new(),
             nick_salt: DEFAULT_NICK_SALT.to_owned(),
             proxies: Vec::new(),
             no_all: false,
@@ -463,6 +466,7 @@ pub(super) fn resolve(
         password,
         password_source,
         admin_requires_auth: raw.ara,
+        opers: opers(&raw.oper),
         nick_salt: raw.nsalt,
         proxies,
         no_all: raw.no_all,
@@ -571,4 +575,15 @@ pub(super) fn default_password(app_dir: &Path) -> Result<(String, PasswordSource
         return Err(ConfigError::EmptyPassword(path.display().to_string()));
     }
     Ok((password.to_owned(), PasswordSource::File(path)))
+}
+
+/// `--oper`: every name given, each value split at commas, blanks dropped.
+fn opers(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
 }

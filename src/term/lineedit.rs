@@ -128,6 +128,15 @@ impl LineEditor {
         line
     }
 
+    /// Takes the line for sending without recording it in the history (a line with a
+    /// password).
+    pub fn take(&mut self) -> String {
+        let line = self.text();
+        self.replace(String::new());
+        self.browsing = None;
+        line
+    }
+
     fn remember(&mut self, line: &str) {
         if !line.is_empty() && self.history.last().map(String::as_str) != Some(line) {
             self.history.push(line.to_string());

@@ -47,6 +47,8 @@ pub struct Claims {
     by_key: HashMap<String, Vec<String>>,
     /// A claim whose key has not been seen for longer than this has expired.
     max_absence_micros: i64,
+    /// The claimed nicks by skeleton, for the look-alike check.
+    skeletons: super::SkeletonIndex,
 }
 
 impl Default for Claims {
@@ -67,6 +69,7 @@ impl Claims {
             by_nick: HashMap::new(),
             by_key: HashMap::new(),
             max_absence_micros: i64::from(days).saturating_mul(MICROS_PER_DAY),
+            skeletons: super::SkeletonIndex::default(),
         }
     }
 
@@ -81,6 +84,7 @@ impl Claims {
                 continue;
             }
             nicks.push(claim.nick.clone());
+            claims.skeletons.insert(&claim.nick);
             claims.by_nick.insert(claim.nick.clone(), claim);
         }
         claims
@@ -114,6 +118,18 @@ impl Claims {
             Some(claim) if self.expired(claim, now) => ClaimCheck::Free,
             Some(_) => ClaimCheck::Other,
         }
+    }
+
+    /// A nick claimed (and in force at `now`) by a key other than `identity` that `nick`
+    /// could be mistaken for (but is not): one lookup in the skeleton index.
+    pub fn look_alike(&self, nick: &str, identity: Option<&str>, now: i64) -> Option<String> {
+        let folded = fold(nick);
+        self.skeletons
+            .look_alikes(nick)
+            .filter(|claimed| **claimed != folded)
+            .filter_map(|claimed| self.by_nick.get(claimed))
+            .find(|claim| Some(claim.fingerprint.as_str()) != identity && !self.expired(claim, now))
+            .map(|claim| claim.nick.clone())
     }
 
     /// The user with key `identity` took `nick` at `now` (after [`Claims::check`] allowed it):
@@ -167,6 +183,7 @@ impl Claims {
             .entry(fingerprint.to_owned())
             .or_default()
             .push(folded.clone());
+        self.skeletons.insert(&folded);
         self.by_nick.insert(folded, claim.clone());
         writes.push(ClaimWrite::Put(claim));
         (writes, released)
@@ -190,6 +207,7 @@ impl Claims {
     }
 
     fn remove(&mut self, folded: &str) {
+        self.skeletons.remove(folded);
         if let Some(claim) = self.by_nick.remove(folded)
             && let Some(nicks) = self.by_key.get_mut(&claim.fingerprint)
         {
@@ -250,6 +268,7 @@ impl super::World {
             ),
             None => "no ssh key has claimed it".to_string(),
         });
+        lines.push(Self::whois_account(&state, nick));
         lines.join("\n")
     }
 }

@@ -16,6 +16,12 @@ pub enum NickError {
     /// Claimed by another ssh key, whose claim is still in force.
     #[error("{0} belongs to another ssh key; connect with that key, or pick another nick")]
     Claimed(String),
+    /// Registered by someone (an account) the user is not logged in to.
+    #[error("{0} is a registered nick; /login {0} PASSWORD if it is yours")]
+    Registered(String),
+    /// A look-alike of a registered nick, or of one claimed by another ssh key.
+    #[error("that nick looks too much like the registered nick {0}")]
+    LooksLikeRegistered(String),
 }
 
 /// Why a `/msg` could not be delivered.

@@ -7,6 +7,7 @@
 //! The `impl World` blocks live in one file per concern (users, channels, posting, nick
 //! changes, views, auth, the bridge's entry points); `World` stays their one owner.
 
+mod accounts;
 mod auth;
 mod bridge;
 mod channel;
@@ -33,6 +34,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{Health, Store, StoredMessage, TICKET_NEVER, TICKET_NOT_STORED};
 use crate::text;
+pub use accounts::{
+    Account, AccountError, AccountKey, AccountWrite, Accounts, FailureLimiter,
+    LOGIN_FAILURE_WINDOW, MAX_ACCOUNTS, MAX_KEYS_PER_ACCOUNT, MAX_LOGIN_FAILURES,
+    MAX_REGISTRATIONS_PER_ADDRESS_PER_DAY, PasswordCheck, Reserved, SkeletonIndex, prefs_from_text,
+    prefs_to_text,
+};
 pub use auth::{AuthOutcome, FAILED_AUTH_WINDOW, MAX_FAILED_AUTH};
 pub use bridge::{IRC_NICK_PREFIX, irc_author};
 pub use claims::{
@@ -186,6 +193,8 @@ struct User {
     nick: String,
     /// The fingerprint of the ssh key the user authenticated with; `None` without one.
     identity: Option<String>,
+    /// The display name of the account the user is logged in to; `None` otherwise.
+    account: Option<String>,
     address: IpAddr,
     /// The connection's address and port, which log lines name as `peer`.
     peer: SocketAddr,
@@ -260,6 +269,8 @@ pub struct WorldSettings {
     pub password: String,
     /// Whether localhost must `/auth` too (`--ara`).
     pub admin_requires_auth: bool,
+    /// Accounts whose login makes the user an administrator (`--oper`).
+    pub opers: Vec<String>,
     /// Default of `@all` mentions for new users is off (`--no-all`).
     pub no_all: bool,
     /// Channels and direct-message windows one user may have open, the status window not
@@ -320,6 +331,9 @@ struct State {
     /// Nicks that belong to ssh keys: checked under the lock with no I/O, written through
     /// the store's queue.
     claims: Claims,
+    /// Registered nicks (accounts): checked under the lock with no I/O, written through the
+    /// store's queue.
+    accounts: Accounts,
     /// Failed `/auth` attempts per address: how many, since when.
     failed_auth: HashMap<crate::address::AddressKey, (u32, std::time::Instant)>,
     next_user: UserId,
@@ -394,6 +408,8 @@ pub struct World {
     /// `/bc` and `/sd` announcements for connections still in the wizard, which have no
     /// window to show them in: they get the text raw, as in r0c.
     wizard_broadcasts: tokio::sync::broadcast::Sender<Arc<str>>,
+    /// Runs password hashes and checks off the async workers, a few at once.
+    hasher: crate::password::Hasher,
 }
 
 /// Running totals of joins, parts and posted messages since start, for `--bench`. Atomics,
@@ -438,6 +454,7 @@ impl World {
             activity: ActivityCounters::default(),
             users_online: Default::default(),
             wizard_broadcasts: tokio::sync::broadcast::channel(WIZARD_BROADCASTS_KEPT).0,
+            hasher: crate::password::Hasher::default(),
         }
     }
 

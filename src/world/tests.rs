@@ -23,6 +23,7 @@ fn world(
         hist_tsz,
         password: "pw".into(),
         admin_requires_auth: false,
+        opers: Vec::new(),
         no_all: false,
     };
     (

@@ -1,0 +1,74 @@
+//! The session's side of the account commands: the warning before a password crosses the
+//! network in the clear, and the one account job a session runs at a time, in a task of its
+//! own (hashing is off the async workers, in the password pool), whose answer arrives in the
+//! status window when it is done.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::Session;
+use crate::command::AccountJob;
+use crate::world::{AUTHOR_ERROR, AUTHOR_INFO};
+
+/// What the session knows about passwords typed on its connection.
+#[derive(Debug, Default)]
+pub struct Passwords {
+    /// A password typed here would cross the network unencrypted
+    /// ([`crate::password::sent_in_the_clear`]).
+    in_the_clear: bool,
+    /// The user was warned of that, and sent the command again: go ahead.
+    warned: bool,
+    /// An account job runs; the next waits for its answer.
+    running: Arc<AtomicBool>,
+}
+
+/// What a user on an unencrypted connection reads before their first password is sent.
+pub const CLEAR_TEXT_WARNING: &str = "your connection is not encrypted: a password typed here crosses the network as plain text, and anyone on the way can read it. If you can, connect with TLS, ssh or the web terminal over HTTPS instead. To send it over this connection anyway, type the same command again.";
+
+/// Resets the running flag when a job ends, however it ends.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl Session {
+    /// Sets whether passwords typed on this connection would cross the network in the
+    /// clear (the connection knows its listener and the client's address).
+    pub fn set_password_in_the_clear(&mut self, in_the_clear: bool) {
+        self.passwords.in_the_clear = in_the_clear;
+    }
+
+    /// Starts an account job in a task of its own, after the warning for an unencrypted
+    /// connection; one at a time per session.
+    pub(super) fn start_account_job(&mut self, job: AccountJob) {
+        let (world, user) = (self.world.clone(), self.user);
+        if job.sends_password() && self.passwords.in_the_clear && !self.passwords.warned {
+            self.passwords.warned = true;
+            world.tell(user, AUTHOR_ERROR, CLEAR_TEXT_WARNING);
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            world.tell(user, AUTHOR_ERROR, "accounts are not available here");
+            return;
+        };
+        if self.passwords.running.swap(true, Ordering::AcqRel) {
+            world.tell(
+                user,
+                AUTHOR_ERROR,
+                "your last account command is still running; wait for its answer",
+            );
+            return;
+        }
+        let running = Running(Arc::clone(&self.passwords.running));
+        if job.sends_password() {
+            world.tell(user, AUTHOR_INFO, "checking...");
+        }
+        runtime.spawn(async move {
+            let _running = running;
+            crate::command::run_account_job(job, world, user).await;
+        });
+    }
+}
