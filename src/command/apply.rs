@@ -68,10 +68,11 @@ pub fn apply(command: Command, world: &World, user: UserId) -> Vec<Effect> {
             Ok(()) => return vec![Effect::Account(AccountJob::Passwd { old, new })],
             Err(rule) => error(&format!("[invalid argument]\n  new password: {rule}")),
         },
-        Command::Logout => match world.logout(user) {
-            Ok(account) => info(&format!("you are logged out of {account}")),
-            Err(problem) => error(&problem.to_string()),
-        },
+        Command::Logout => {
+            if let Err(problem) = world.logout(user) {
+                error(&problem.to_string());
+            }
+        }
         Command::KeyAdd => return vec![Effect::Account(AccountJob::KeyAdd)],
         Command::KeyDel(prefix) => return vec![Effect::Account(AccountJob::KeyDel(prefix))],
         Command::KeyList => match world.account_keys(user) {

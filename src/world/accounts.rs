@@ -1000,8 +1000,8 @@ impl World {
     }
 
     /// `/logout`: the user leaves their account; they keep no registered nick (a numbered
-    /// variant is given) and no operator rights the account gave.
-    pub fn logout(&self, user: UserId) -> Result<String, AccountError> {
+    /// variant is given) and no operator rights the account gave. They are told.
+    pub fn logout(&self, user: UserId) -> Result<(), AccountError> {
         let mut state = self.lock();
         let u = state
             .users
@@ -1020,8 +1020,11 @@ impl World {
         if state.accounts.reserved(&nick, None, now_micros()).is_some() {
             let why = format!("you logged out of {account}, a registered nick");
             self.rename_with_suffix(&mut state, user, &account, &why);
+        } else {
+            let told = format!("you are logged out of {account}");
+            self.tell_locked(&mut state, user, AUTHOR_INFO, &told);
         }
-        Ok(account)
+        Ok(())
     }
 
     /// The user leaves the account `folded` (logout or disconnect): last seen, and the

@@ -41,12 +41,6 @@ impl World {
         if nick::check_nick(new_nick) != nick::NickCheck::Valid(new_nick.to_string()) {
             return Err(NickError::Invalid);
         }
-        if let Some(&holder) = state.nicks.get(&new_nick.to_lowercase()) {
-            // Changing only the letter case of your own nick is fine (r0c refused it).
-            if holder != user || old == new_nick {
-                return Err(NickError::Taken);
-            }
-        }
         let identity = state.users.get(&user).and_then(|u| u.identity.clone());
         let account = state
             .users
@@ -57,6 +51,12 @@ impl World {
             Some(Reserved::Registered(name)) => return Err(NickError::Registered(name)),
             Some(Reserved::LooksLike(name)) => return Err(NickError::LooksLikeRegistered(name)),
             None => {}
+        }
+        if let Some(&holder) = state.nicks.get(&new_nick.to_lowercase()) {
+            // Changing only the letter case of your own nick is fine (r0c refused it).
+            if holder != user || old == new_nick {
+                return Err(NickError::Taken);
+            }
         }
         if state.claims.check(new_nick, identity.as_deref(), now) == ClaimCheck::Other {
             return Err(NickError::Claimed(new_nick.to_string()));
