@@ -1100,7 +1100,7 @@ mod tests {
     }
 
     /// Every line of the user's status window, without formatting.
-    fn status_lines(world: &World, user: UserId) -> Vec<String> {
+    pub(super) fn status_lines(world: &World, user: UserId) -> Vec<String> {
         world.store().flush();
         world.switch_window(user, 0);
         let view = world.view(user, None, usize::MAX).expect("view");

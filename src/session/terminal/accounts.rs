@@ -72,3 +72,68 @@ impl Session {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::super::tests::{status_lines, world};
+    use super::*;
+
+    /// Waits until the session's account job has ended (bounded).
+    async fn job_done(session: &Session) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while session.passwords.running.load(Ordering::Acquire) {
+            assert!(tokio::time::Instant::now() < deadline, "the job ends");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_the_clear_the_first_password_command_only_warns_and_the_second_goes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = world(dir.path());
+        let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
+        let mut session = Session::new(user, world.clone());
+        session.set_password_in_the_clear(true);
+        let _ = session.execute("/nick paul");
+        let _ = session.execute("/register hunter22x");
+        job_done(&session).await;
+        let lines = status_lines(&world, user);
+        assert!(
+            lines.iter().any(|l| l.contains("not encrypted")),
+            "{lines:?}"
+        );
+        assert_eq!(world.account_of(user), None, "nothing was registered");
+        let _ = session.execute("/register hunter22x");
+        job_done(&session).await;
+        assert_eq!(world.account_of(user).as_deref(), Some("paul"));
+        let lines = status_lines(&world, user);
+        assert_eq!(
+            lines.iter().filter(|l| l.contains("not encrypted")).count(),
+            1,
+            "warned once: {lines:?}"
+        );
+        assert!(
+            lines.iter().all(|l| !l.contains("hunter22x")),
+            "never echoed: {lines:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_an_encrypted_or_local_connection_there_is_no_warning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = world(dir.path());
+        let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
+        let mut session = Session::new(user, world.clone());
+        let _ = session.execute("/nick paul");
+        let _ = session.execute("/register hunter22x");
+        job_done(&session).await;
+        assert_eq!(world.account_of(user).as_deref(), Some("paul"));
+        let lines = status_lines(&world, user);
+        assert!(
+            lines.iter().all(|l| !l.contains("not encrypted")),
+            "{lines:?}"
+        );
+    }
+}
