@@ -39,18 +39,7 @@ impl AccountJob {
     }
 }
 
-/// Whether a typed line carries a password (`/auth`, `/register`, `/login`, `/identify`,
-/// `/passwd`), so the input line's history must not keep it.
-pub fn carries_secret(line: &str) -> bool {
-    let Some(command) = line.strip_prefix('/') else {
-        return false;
-    };
-    let word = command.split(' ').next().unwrap_or_default().to_lowercase();
-    matches!(
-        word.as_str(),
-        "auth" | "register" | "login" | "identify" | "passwd"
-    )
-}
+pub use crate::text::secret::carries_secret;
 
 /// Runs an account job for `user` and tells them how it ended.
 pub async fn run_account_job(job: AccountJob, world: Arc<World>, user: UserId) {
@@ -146,25 +135,4 @@ async fn passwd(
         .await;
     let ticket = world.finish_passwd(user, &check, outcome)?;
     stored(world, ticket, "your password is changed".into()).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_with_passwords_are_recognised() {
-        for line in [
-            "/auth x",
-            "/register hunter22",
-            "/LOGIN alice pw",
-            "/identify pw",
-            "/passwd a b",
-        ] {
-            assert!(carries_secret(line), "{line}");
-        }
-        for line in ["hello", "//login x", "/logout", "/nick login", "/key add"] {
-            assert!(!carries_secret(line), "{line}");
-        }
-    }
 }

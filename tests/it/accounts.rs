@@ -96,7 +96,21 @@ async fn a_registered_nick_is_its_owners_across_a_restart_with_its_settings() {
     elsewhere
         .expect("enabled for hilights in other channels")
         .await;
-    elsewhere.line(&format!("/login paul {PASSWORD}")).await;
+    // While typed, the password shows as stars.
+    elsewhere
+        .send(format!("/login paul {PASSWORD}").as_bytes())
+        .await;
+    let stars = "*".repeat(format!("paul {PASSWORD}").len());
+    elsewhere
+        .wait_until("the typed login masked", |c| {
+            c.screen().contains(&format!("> /login {stars}"))
+        })
+        .await;
+    assert!(
+        !elsewhere.text().contains(PASSWORD),
+        "never on the wire back"
+    );
+    elsewhere.send(b"\n").await;
     elsewhere.expect("you are logged in as").await;
     elsewhere.line("/b?").await;
     elsewhere.expect("every message").await;
@@ -199,6 +213,9 @@ async fn passwords_never_reach_the_log_stdout_or_metrics() {
     other.expect("you are a server operator").await;
     let metrics = http_get(SocketAddr::from(([127, 0, 0, 1], web)), "/metrics").await;
     assert!(metrics.contains("r0c_"), "{metrics}");
+    for secret in [PASSWORD, wrong, new] {
+        assert!(!owner.text().contains(secret) && !other.text().contains(secret));
+    }
     drop((owner, other));
     let (stdout, stderr) = server.finish();
     for secret in [PASSWORD, wrong, new] {
