@@ -718,6 +718,7 @@ impl World {
         }
         self.grant_oper(&mut state, user, &fold(nick));
         tracing::info!(peer = ?peer, %address, nick, "account registered");
+        crate::metrics::account_event("registered");
         Ok(ticket)
     }
 
@@ -752,6 +753,7 @@ impl World {
             .charge_check(address, counted, Instant::now())
         {
             tracing::warn!(%peer, nick, account = name, "login refused: too many failures");
+            crate::metrics::account_event("login_refused");
             return Err(refused);
         }
         Ok(PasswordCheck {
@@ -776,6 +778,7 @@ impl World {
             Ok(true) if check.phc.is_some() => {
                 state.accounts.check_passed(check.address, &check.folded);
                 tracing::info!(?peer, account = check.folded, "login ok");
+                crate::metrics::account_event("login");
                 Ok(self.log_in(&mut state, user, &check.folded))
             }
             Ok(_) => {
@@ -784,6 +787,7 @@ impl World {
                     account = check.folded,
                     "login failed: wrong nick or password"
                 );
+                crate::metrics::account_event("login_failed");
                 Err(AccountError::WrongPassword)
             }
             Err(error) => {
@@ -815,6 +819,7 @@ impl World {
                     account = check.folded,
                     "passwd failed: wrong password"
                 );
+                crate::metrics::account_event("login_failed");
                 return Err(AccountError::WrongOldPassword);
             }
             Err(error) => {
@@ -830,6 +835,7 @@ impl World {
             .set_phc(&check.folded, new_phc)
             .ok_or(AccountError::NotLoggedIn)?;
         tracing::info!(?peer, account = check.folded, "password changed");
+        crate::metrics::account_event("password_changed");
         Ok(self.write_account(write))
     }
 
@@ -989,6 +995,7 @@ impl World {
         };
         let peer = state.users.get(&user).map(|u| u.peer);
         tracing::info!(?peer, account = folded, "login by ssh key");
+        crate::metrics::account_event("login_by_key");
         let told = self.log_in(&mut state, user, &folded);
         self.tell_locked(
             &mut state,
