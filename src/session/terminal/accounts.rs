@@ -89,15 +89,29 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn in_the_clear_the_first_password_command_only_warns_and_the_second_goes() {
+    /// A session whose user took the nick paul and typed `/register hunter22x`, on a
+    /// connection that sends passwords `in_the_clear` or not.
+    fn paul_registering(
+        in_the_clear: bool,
+    ) -> (
+        tempfile::TempDir,
+        Arc<crate::world::World>,
+        crate::world::UserId,
+        Session,
+    ) {
         let dir = tempfile::tempdir().expect("tempdir");
         let world = world(dir.path());
         let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
         let mut session = Session::new(user, world.clone());
-        session.set_password_in_the_clear(true);
+        session.set_password_in_the_clear(in_the_clear);
         let _ = session.execute("/nick paul");
         let _ = session.execute("/register hunter22x");
+        (dir, world, user, session)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_the_clear_the_first_password_command_only_warns_and_the_second_goes() {
+        let (_dir, world, user, mut session) = paul_registering(true);
         job_done(&session).await;
         let lines = status_lines(&world, user);
         assert!(
@@ -122,12 +136,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn on_an_encrypted_or_local_connection_there_is_no_warning() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let world = world(dir.path());
-        let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
-        let mut session = Session::new(user, world.clone());
-        let _ = session.execute("/nick paul");
-        let _ = session.execute("/register hunter22x");
+        let (_dir, world, user, session) = paul_registering(false);
         job_done(&session).await;
         assert_eq!(world.account_of(user).as_deref(), Some("paul"));
         let lines = status_lines(&world, user);
