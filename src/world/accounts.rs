@@ -533,6 +533,15 @@ impl Accounts {
     }
 }
 
+/// The user's address and port as log lines name it (`peer`); empty for a user who left.
+fn peer_text(state: &State, user: UserId) -> String {
+    state
+        .users
+        .get(&user)
+        .map(|u| u.peer.to_string())
+        .unwrap_or_default()
+}
+
 /// The toggles an account saves, as text: `bell at_all hilight_log colored_nicks margins`.
 pub fn prefs_to_text(prefs: &Prefs) -> String {
     let flag = |b: bool| if b { '1' } else { '0' };
@@ -712,12 +721,12 @@ impl World {
         };
         let writes = state.accounts.create(account);
         let ticket = self.write_accounts(writes);
-        let peer = state.users.get(&user).map(|u| u.peer);
+        let peer = peer_text(&state, user);
         if let Some(u) = state.users.get_mut(&user) {
             u.account = Some(nick.to_owned());
         }
         self.grant_oper(&mut state, user, &fold(nick));
-        tracing::info!(peer = ?peer, %address, nick, "account registered");
+        tracing::info!(%peer, %address, nick, "account registered");
         crate::metrics::account_event("registered");
         Ok(ticket)
     }
@@ -773,17 +782,17 @@ impl World {
         verdict: Result<bool, crate::password::HashError>,
     ) -> Result<String, AccountError> {
         let mut state = self.lock();
-        let peer = state.users.get(&user).map(|u| u.peer);
+        let peer = peer_text(&state, user);
         match verdict {
             Ok(true) if check.phc.is_some() => {
                 state.accounts.check_passed(check.address, &check.folded);
-                tracing::info!(?peer, account = check.folded, "login ok");
+                tracing::info!(%peer, account = check.folded, "login ok");
                 crate::metrics::account_event("login");
                 Ok(self.log_in(&mut state, user, &check.folded))
             }
             Ok(_) => {
                 tracing::warn!(
-                    ?peer,
+                    %peer,
                     account = check.folded,
                     "login failed: wrong nick or password"
                 );
@@ -807,7 +816,7 @@ impl World {
         outcome: Result<Option<String>, crate::password::HashError>,
     ) -> Result<u64, AccountError> {
         let mut state = self.lock();
-        let peer = state.users.get(&user).map(|u| u.peer);
+        let peer = peer_text(&state, user);
         let new_phc = match outcome {
             Ok(Some(new_phc)) => {
                 state.accounts.check_passed(check.address, &check.folded);
@@ -815,7 +824,7 @@ impl World {
             }
             Ok(None) => {
                 tracing::warn!(
-                    ?peer,
+                    %peer,
                     account = check.folded,
                     "passwd failed: wrong password"
                 );
@@ -834,7 +843,7 @@ impl World {
             .accounts
             .set_phc(&check.folded, new_phc)
             .ok_or(AccountError::NotLoggedIn)?;
-        tracing::info!(?peer, account = check.folded, "password changed");
+        tracing::info!(%peer, account = check.folded, "password changed");
         crate::metrics::account_event("password_changed");
         Ok(self.write_account(write))
     }
@@ -993,8 +1002,8 @@ impl World {
         else {
             return false;
         };
-        let peer = state.users.get(&user).map(|u| u.peer);
-        tracing::info!(?peer, account = folded, "login by ssh key");
+        let peer = peer_text(&state, user);
+        tracing::info!(%peer, account = folded, "login by ssh key");
         crate::metrics::account_event("login_by_key");
         let told = self.log_in(&mut state, user, &folded);
         self.tell_locked(
