@@ -141,13 +141,25 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
         (count >= self.max).then(|| (self.window - elapsed).as_secs().div_ceil(60).max(1))
     }
 
-    /// Counts one failure of `key` at `now`; returns the count. When the table holds more
-    /// than `limit` keys, the ones whose window has passed are dropped first.
+    /// Counts one failure of `key` at `now`; returns the count. The table holds at most
+    /// `limit` keys: when full, the ones whose window has passed are dropped first, then the
+    /// oldest.
     pub fn charge(&mut self, key: &K, now: Instant, limit: usize) -> u32 {
-        if self.entries.len() >= limit {
+        if self.entries.len() >= limit && !self.entries.contains_key(key) {
             let window = self.window;
             self.entries
                 .retain(|_, (_, since)| now.saturating_duration_since(*since) < window);
+            // Still full of fresh entries: the oldest goes, so the table never grows past
+            // `limit` however many addresses fail at once.
+            if self.entries.len() >= limit
+                && let Some(oldest) = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, (_, since))| *since)
+                    .map(|(k, _)| k.clone())
+            {
+                self.entries.remove(&oldest);
+            }
         }
         let entry = self.entries.entry(key.clone()).or_insert((0, now));
         entry.0 = entry.0.saturating_add(1);
@@ -1240,6 +1252,18 @@ mod tests {
         // A right password gives back what it was charged.
         accounts.check_passed(one, "alice");
         assert!(accounts.account_failures.is_empty());
+    }
+
+    #[test]
+    fn the_failure_table_never_grows_past_its_limit() {
+        let mut limiter = FailureLimiter::new(5, LOGIN_FAILURE_WINDOW);
+        let start = Instant::now();
+        for i in 0..1000u32 {
+            limiter.charge(&i, start + Duration::from_millis(u64::from(i)), 100);
+        }
+        assert_eq!(limiter.len(), 100);
+        // The newest are kept.
+        assert_eq!(limiter.charge(&999, start + Duration::from_secs(2), 100), 2);
     }
 
     #[test]
