@@ -260,6 +260,7 @@ impl ChatWorld {
             hist_tsz: 100,
             password: "pw".into(),
             admin_requires_auth: false,
+            opers: Vec::new(),
             no_all: false,
         };
         let world = World::new(settings, store.clone(), CancellationToken::new());

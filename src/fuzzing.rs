@@ -356,10 +356,16 @@ pub fn command_parse(data: &[u8]) {
 /// Every word of the command table (its aliases too), a window number, a number too big for
 /// one, an unknown word, and the `//` escape. A command added to the table belongs here as
 /// well (a test checks).
-pub const COMMAND_WORDS: [&str; 85] = [
+pub const COMMAND_WORDS: [&str; 91] = [
     "help",
     "me",
     "auth",
+    "register",
+    "login",
+    "identify",
+    "logout",
+    "passwd",
+    "key",
     "nick",
     "n",
     "topic",
@@ -532,6 +538,7 @@ fn command_world() -> Arc<World> {
                 hist_tsz: 500,
                 password: "pw".into(),
                 admin_requires_auth: true,
+                opers: Vec::new(),
                 no_all: false,
             };
             let shutdown = tokio_util::sync::CancellationToken::new();

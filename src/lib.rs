@@ -23,6 +23,7 @@ pub mod log_limit;
 pub mod metrics;
 pub mod migrate;
 pub mod panic_log;
+pub mod password;
 pub mod rate;
 pub mod server;
 pub mod session;

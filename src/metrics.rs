@@ -38,6 +38,10 @@ pub const IRC_LINK_UP: &str = "r0c_irc_link_up";
 pub const REFUSED: &str = "r0c_connections_refused_total";
 /// Moderation actions (kick, ban, mute, mode, op...), by action; each is in the audit log.
 pub const MODERATION_ACTIONS: &str = "r0c_moderation_actions_total";
+/// Account events, by event (`registered`, `login`, `login_by_key`, `login_failed`: a wrong
+/// password at `/login` or `/passwd`, `login_refused`: too many failures,
+/// `password_changed`). Never a name or a password.
+pub const ACCOUNT_EVENTS: &str = "r0c_account_events_total";
 
 /// The recorder of this process, installed by the first caller. `None` if some other
 /// recorder was installed first (then `/metrics` says so instead of showing zeros).
@@ -95,6 +99,7 @@ fn describe() {
     metrics::describe_gauge!(IRC_LINK_UP, "IRC bridge registered on the network");
     metrics::describe_counter!(REFUSED, "connections refused by the connection limits");
     metrics::describe_counter!(MODERATION_ACTIONS, "moderation actions by operators");
+    metrics::describe_counter!(ACCOUNT_EVENTS, "account registrations, logins and failures");
 }
 
 /// The Prometheus text exposition of every metric; `messages_posted` is the world's total
@@ -140,6 +145,11 @@ pub fn moderation_action(action: &str) {
 /// A client was disconnected for not reading its output.
 pub fn client_dropped(reason: &'static str) {
     metrics::counter!(CLIENTS_DROPPED, "reason" => reason).increment(1);
+}
+
+/// An account event happened (see [`ACCOUNT_EVENTS`]).
+pub fn account_event(event: &'static str) {
+    metrics::counter!(ACCOUNT_EVENTS, "event" => event).increment(1);
 }
 
 /// A connection was refused by the connection limits.

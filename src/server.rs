@@ -152,6 +152,7 @@ impl Server {
             max_channels: config.max_channels,
             password: config.password.clone(),
             admin_requires_auth: config.admin_requires_auth,
+            opers: config.opers.clone(),
             no_all: config.no_all,
         };
         let world = Arc::new(World::new(settings, store.clone(), shutdown.clone()));
@@ -165,6 +166,9 @@ impl Server {
             .as_deref()
             .and_then(|mode| mode.parse().ok());
         world.load_moderation(moderation, lockdown);
+        // So are accounts; they lapse after the same time unused as claims.
+        let (accounts, keys) = store.accounts().map_err(StartError::Store)?;
+        world.load_accounts(config.ssh.claim_days, accounts, keys);
         let bridge = Bridge::prepare(&config, &world)?;
         let admission = Admission::new(
             Limits {

@@ -13,6 +13,7 @@ use unicode_width::UnicodeWidthChar;
 
 pub mod channel;
 pub mod nick;
+pub mod secret;
 
 /// Starts a colour token: CTRL-K.
 const COLOR: char = '\x0B';

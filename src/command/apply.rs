@@ -3,7 +3,7 @@
 //! [`Effect`]s for the session.
 
 use crate::command::parse::{GOTO_USAGE, utc};
-use crate::command::{Command, Effect, GotoArg, Outgoing, Usage, help};
+use crate::command::{AccountJob, Command, Effect, GotoArg, Outgoing, Usage, help};
 use crate::term::layout::ScrollStep;
 use crate::world::{
     AUTHOR_ERROR, AUTHOR_INFO, AUTHOR_SYSTEM, AuthOutcome, Goto, GotoStep, JoinStep, LoadedChannel,
@@ -54,6 +54,46 @@ pub fn apply(command: Command, world: &World, user: UserId) -> Vec<Effect> {
             AuthOutcome::TooMany { minutes } => error(&format!(
                 "too many wrong passwords from your address; try again in {minutes} minutes"
             )),
+        },
+        // The account commands that check or hash a password run off the async workers:
+        // the session starts them, and their answer comes when they are done.
+        Command::Register(password) => match crate::password::check_new_password(&password.0) {
+            Ok(()) => return vec![Effect::Account(AccountJob::Register { password })],
+            Err(rule) => error(&format!("[invalid argument]\n  {rule}")),
+        },
+        Command::Login { name, password } => {
+            return vec![Effect::Account(AccountJob::Login { name, password })];
+        }
+        Command::Passwd { old, new } => match crate::password::check_new_password(&new.0) {
+            Ok(()) => return vec![Effect::Account(AccountJob::Passwd { old, new })],
+            Err(rule) => error(&format!("[invalid argument]\n  new password: {rule}")),
+        },
+        Command::Logout => {
+            if let Err(problem) = world.logout(user) {
+                error(&problem.to_string());
+            }
+        }
+        Command::KeyAdd => return vec![Effect::Account(AccountJob::KeyAdd)],
+        Command::KeyDel(prefix) => return vec![Effect::Account(AccountJob::KeyDel(prefix))],
+        Command::KeyList => match world.account_keys(user) {
+            Ok(keys) if keys.is_empty() => {
+                info("no ssh key logs you in yet; connect with ssh, /login, then /key add");
+            }
+            Ok(keys) => {
+                let lines: Vec<String> = keys
+                    .iter()
+                    .map(|(fingerprint, added)| {
+                        format!("  {fingerprint}  (added {})", utc_date(*added))
+                    })
+                    .collect();
+                info(&format!(
+                    "ssh keys that log you in ({} of at most {}):\n{}",
+                    keys.len(),
+                    crate::world::MAX_KEYS_PER_ACCOUNT,
+                    lines.join("\n")
+                ));
+            }
+            Err(problem) => error(&problem.to_string()),
         },
         // Commands that others see report what they cost others (a nick change is shown in
         // every window the user has open), which the session charges to its budget.
@@ -395,6 +435,14 @@ fn python_repr(text: &str) -> String {
     out
 }
 
+/// A moment as a UTC date, `YYYY-MM-DD`.
+fn utc_date(unix_micros: i64) -> String {
+    jiff::Timestamp::from_microsecond(unix_micros)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .strftime("%Y-%m-%d")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
@@ -415,6 +463,7 @@ mod tests {
             hist_tsz: 100,
             password: "pw".into(),
             admin_requires_auth: false,
+            opers: Vec::new(),
             no_all: false,
         };
         let shutdown = tokio_util::sync::CancellationToken::new();

@@ -7,12 +7,14 @@
 //! onto the same values. [`table`] holds every word, alias, argument and help line, so `/help`,
 //! the parser and the documentation cannot drift apart.
 
+mod accounts;
 mod apply;
 pub mod help;
 pub mod moderation;
 mod parse;
 pub mod table;
 
+pub use accounts::{AccountJob, carries_secret, run_account_job};
 pub use apply::{ClientFacts, apply, apply_usage, cfg_text, join_loaded};
 pub use parse::GotoArg;
 
@@ -55,6 +57,23 @@ pub enum Command {
     Clear,
     /// `/auth`, with the password as typed.
     Auth(String),
+    /// `/register PASSWORD`.
+    Register(Secret),
+    /// `/login [NICK] PASSWORD` (and `/identify`): `None` is the account of the user's nick.
+    Login {
+        name: Option<String>,
+        password: Secret,
+    },
+    /// `/logout`.
+    Logout,
+    /// `/passwd OLD NEW`.
+    Passwd { old: Secret, new: Secret },
+    /// `/key add`.
+    KeyAdd,
+    /// `/key list`.
+    KeyList,
+    /// `/key del PREFIX`.
+    KeyDel(String),
     /// `/fill` (admin).
     Fill { count: usize, text: String },
     /// `/bc` (admin).
@@ -109,6 +128,17 @@ impl Command {
             self,
             Command::Nick { .. } | Command::Join(_) | Command::Part | Command::Topic(_)
         )
+    }
+}
+
+/// A password as typed: its `Debug` shows no character of it, so no log line or panic
+/// message can quote it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
     }
 }
 
@@ -185,6 +215,9 @@ pub enum Effect {
     Goto(u64),
     /// Tell the user their settings (`/cfg`), which the session knows half of.
     ShowCfg,
+    /// Check or hash a password off the async workers, then finish the account command
+    /// (the session runs it; see [`run_account_job`]).
+    Account(AccountJob),
     /// An admin command was refused: the session logs it, a few a minute.
     AdminDenied(&'static str),
     /// End the connection.

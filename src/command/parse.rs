@@ -1,7 +1,7 @@
 //! [`Command::parse`]: a typed line to a [`Command`], with no world, no session and no clock,
 //! so it can be fuzzed and tested alone.
 
-use crate::command::{Command, Usage, help, table};
+use crate::command::{Command, Secret, Usage, help, table};
 use crate::term::layout::ScrollStep;
 use crate::text::channel::normalize_channel_name;
 use crate::text::nick::{NickCheck, check_nick};
@@ -61,6 +61,8 @@ impl Command {
             "me" if arg.is_empty() => return Err(Usage::new("usage: /me does something")),
             "me" => Command::Me(arg.to_string()),
             "auth" => Command::Auth(arg.to_string()),
+            "register" | "login" | "passwd" | "key" => parse_account(info.names[0], arg)?,
+            "logout" => Command::Logout,
             "nick" => parse_nick(arg)?,
             "topic" if arg.is_empty() => {
                 return Err(Usage::new(
@@ -211,6 +213,55 @@ fn parse_nick(arg: &str) -> Result<Command, Usage> {
     }
 }
 
+/// The account commands: `/register PASSWORD`, `/login [NICK] PASSWORD`, `/passwd OLD NEW`,
+/// `/key add|list|del PREFIX`. Passwords are checked against the rules when applied, where
+/// the answer can name them.
+fn parse_account(name: &str, arg: &str) -> Result<Command, Usage> {
+    let words: Vec<&str> = arg.split_whitespace().collect();
+    let secret = |word: &str| Secret(word.to_owned());
+    Ok(match (name, words.as_slice()) {
+        ("register", [password]) => Command::Register(secret(password)),
+        ("register", _) => {
+            return Err(Usage::new(
+                "[invalid argument]\n  usage: /register PASSWORD  (makes your current nick an account; no spaces)",
+            ));
+        }
+        ("login", [password]) => Command::Login {
+            name: None,
+            password: secret(password),
+        },
+        ("login", [nick, password]) => match check_nick(nick) {
+            NickCheck::Valid(nick) => Command::Login {
+                name: Some(nick),
+                password: secret(password),
+            },
+            _ => return Err(Usage::new("[invalid argument]\n  that is not a valid nick")),
+        },
+        ("login", _) => {
+            return Err(Usage::new(
+                "[invalid argument]\n  usage: /login NICK PASSWORD  (or /login PASSWORD for your current nick)",
+            ));
+        }
+        ("passwd", [old, new]) => Command::Passwd {
+            old: secret(old),
+            new: secret(new),
+        },
+        ("passwd", _) => {
+            return Err(Usage::new(
+                "[invalid argument]\n  usage: /passwd OLD_PASSWORD NEW_PASSWORD",
+            ));
+        }
+        ("key", ["add"]) => Command::KeyAdd,
+        ("key", ["list"]) => Command::KeyList,
+        ("key", ["del", prefix]) => Command::KeyDel((*prefix).to_owned()),
+        _ => {
+            return Err(Usage::new(
+                "[invalid argument]\n  usage: /key add  (from ssh: this key logs you in)\n  /key list\n  /key del SHA256:PREFIX",
+            ));
+        }
+    })
+}
+
 /// `/fill N TEXT`: at most 10000 lines.
 fn parse_fill(arg: &str) -> Result<Command, &'static str> {
     let Some((count, text)) = arg.split_once(' ') else {
@@ -284,6 +335,30 @@ pub(crate) fn parse_goto(arg: &str) -> Option<GotoArg> {
 mod tests {
     use super::*;
     use crate::world::Goto;
+
+    #[test]
+    fn account_commands_with_bad_arguments_get_their_usage_and_never_quote_a_password() {
+        for (line, usage) in [
+            ("/register", "usage: /register PASSWORD"),
+            ("/register two words", "usage: /register PASSWORD"),
+            ("/login", "usage: /login NICK PASSWORD"),
+            ("/login a b c", "usage: /login NICK PASSWORD"),
+            ("/login _bad secret99", "not a valid nick"),
+            ("/passwd onlyone", "usage: /passwd"),
+            ("/key", "usage: /key add"),
+            ("/key del", "usage: /key add"),
+            ("/key nope", "usage: /key add"),
+        ] {
+            let text = Command::parse(line).expect_err(line).text;
+            assert!(text.contains(usage), "{line}: {text}");
+            assert!(
+                !text.contains("secret99") && !text.contains("two words"),
+                "{text}"
+            );
+        }
+        let debug = format!("{:?}", Command::parse("/login alice secret99"));
+        assert!(!debug.contains("secret99"), "{debug}");
+    }
 
     fn ok(line: &str) -> Command {
         match Command::parse(line) {
@@ -383,6 +458,32 @@ mod tests {
             ("/redraw", C::Redraw),
             ("/auth", C::Auth(String::new())),
             ("/auth  pw ", C::Auth("pw".into())),
+            ("/register hunter22", C::Register(Secret("hunter22".into()))),
+            (
+                "/login alice hunter22",
+                C::Login {
+                    name: Some("alice".into()),
+                    password: Secret("hunter22".into()),
+                },
+            ),
+            (
+                "/identify hunter22",
+                C::Login {
+                    name: None,
+                    password: Secret("hunter22".into()),
+                },
+            ),
+            ("/logout", C::Logout),
+            (
+                "/passwd old12345 new12345",
+                C::Passwd {
+                    old: Secret("old12345".into()),
+                    new: Secret("new12345".into()),
+                },
+            ),
+            ("/key add", C::KeyAdd),
+            ("/key list", C::KeyList),
+            ("/key del SHA256:ab", C::KeyDel("SHA256:ab".into())),
             (
                 "/fill 3 x y",
                 C::Fill {

@@ -9,17 +9,19 @@ pub enum Section {
     Information,
     Settings,
     Moderation,
+    Account,
     Admin,
 }
 
 impl Section {
     /// Every section, in the order the help page lists them.
-    pub const ALL: [Section; 6] = [
+    pub const ALL: [Section; 7] = [
         Section::Talking,
         Section::Moving,
         Section::Information,
         Section::Settings,
         Section::Moderation,
+        Section::Account,
         Section::Admin,
     ];
 
@@ -30,6 +32,7 @@ impl Section {
             Section::Information => "information",
             Section::Settings => "settings",
             Section::Moderation => "moderation (operators; /ignore for everyone)",
+            Section::Account => "accounts (your nick, yours alone)",
             Section::Admin => "admin (after /auth; localhost is admin unless --ara)",
         }
     }
@@ -59,7 +62,7 @@ const fn command(
     }
 }
 
-use Section::{Admin, Information, Moderation, Moving, Settings, Talking};
+use Section::{Account, Admin, Information, Moderation, Moving, Settings, Talking};
 
 /// Every slash command. `/0`, `/1`... (go to a window) and `//text` (a line that starts with
 /// a slash) are not words of their own; `Command::parse` reads them before this table.
@@ -124,7 +127,7 @@ pub const COMMANDS: &[CommandInfo] = &[
         Information,
         &["whois"],
         "NICK",
-        "online? claimed by an ssh key?",
+        "online? registered? claimed by an ssh key?",
     ),
     command(
         Information,
@@ -235,6 +238,26 @@ pub const COMMANDS: &[CommandInfo] = &[
         &["modlog"],
         "[N]",
         "the newest moderation actions",
+    ),
+    command(
+        Account,
+        &["register"],
+        "PASS",
+        "make your nick an account (8+ chars)",
+    ),
+    command(
+        Account,
+        &["login", "identify"],
+        "NICK PASS",
+        "log in (NICK: your nick if left out)",
+    ),
+    command(Account, &["logout"], "", "log out of your account"),
+    command(Account, &["passwd"], "OLD NEW", "change your password"),
+    command(
+        Account,
+        &["key"],
+        "add|list|del",
+        "ssh keys that log you in; del FP",
     ),
     command(Admin, &["auth"], "PASSWORD", "become an administrator"),
     command(Admin, &["fill"], "N TEXT", "post N numbered lines"),

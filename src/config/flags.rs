@@ -112,6 +112,9 @@ pub(super) struct RawArgs {
     /// allow list), off; overrides the mode saved by /lockdown
     #[arg(long, value_name = "MODE", value_parser = ["off", "registered", "invite"])]
     pub(super) lockdown: Option<String>,
+    /// accounts whose login makes the user a server operator (admin); repeatable, or NAME,NAME
+    #[arg(long, value_name = "NAME", action = ArgAction::Append)]
+    pub(super) oper: Vec<String>,
     /// salt for generated nicknames based on IP
     #[arg(long, value_name = "TXT", default_value = DEFAULT_NICK_SALT)]
     pub(super) nsalt: String,

@@ -213,6 +213,8 @@ pub struct Config {
     /// `--lockdown`: the lockdown mode at start (`off`, `registered`, `invite`), over the one
     /// `/lockdown` saved; `None` keeps the saved one.
     pub lockdown: Option<String>,
+    /// `--oper`: accounts whose login makes the user an administrator.
+    pub opers: Vec<String>,
     /// `--nsalt`: salt for the nicknames derived from client IPs.
     pub nick_salt: String,
     /// `--proxy`: relays whose clients share one IP, so saved client configs are never
@@ -313,6 +315,7 @@ impl Config {
             password_source: PasswordSource::Default,
             admin_requires_auth: false,
             lockdown: None,
+            opers: Vec::new(),
             nick_salt: DEFAULT_NICK_SALT.to_owned(),
             proxies: Vec::new(),
             no_all: false,
@@ -468,6 +471,7 @@ pub(super) fn resolve(
         password_source,
         admin_requires_auth: raw.ara,
         lockdown: raw.lockdown.clone(),
+        opers: opers(&raw.oper),
         nick_salt: raw.nsalt,
         proxies,
         no_all: raw.no_all,
@@ -576,4 +580,15 @@ pub(super) fn default_password(app_dir: &Path) -> Result<(String, PasswordSource
         return Err(ConfigError::EmptyPassword(path.display().to_string()));
     }
     Ok((password.to_owned(), PasswordSource::File(path)))
+}
+
+/// `--oper`: every name given, each value split at commas, blanks dropped.
+fn opers(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
 }

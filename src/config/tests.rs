@@ -121,7 +121,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
     #[rustfmt::skip]
     let fields = fields!(
         listen_ip, telnet_port, netcat_port, tls_telnet_port, tls_netcat_port, password,
-        password_source, admin_requires_auth, nick_salt, proxies, no_all, motd, hist_rd,
+        password_source, admin_requires_auth, opers, nick_salt, proxies, no_all, motd, hist_rd,
         hist_mem, hist_tsz, max_clients, irc_rate, ctcp_version, irc_networks, irc_links, irc_ca,
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
         max_per_ip, conn_rate, limit_exempt, flood, dev, tls, fsync, bench, web_port, web_tls_port,
@@ -139,6 +139,14 @@ fn defaults() {
         ..Env::default()
     };
     check_in(root, "", "telnet_port = 23 \n netcat_port = 531");
+}
+
+#[test]
+fn opers() {
+    check(
+        "--oper alice --oper bob,carol",
+        r#"opers = ["alice", "bob", "carol"]"#,
+    );
 }
 
 #[test]

@@ -172,7 +172,7 @@ pub fn messages_blocking(
 
 /// Waits until the write with `ticket` is committed, at most [`JOIN_FLUSH_LIMIT`]; false if it
 /// is not (the store is failing, or closed).
-async fn wait_committed(store: &Store, ticket: u64) -> bool {
+pub async fn wait_committed(store: &Store, ticket: u64) -> bool {
     if store.is_committed(ticket) {
         return true;
     }

@@ -272,16 +272,33 @@ pub async fn converse<S, T>(
         identity.as_deref(),
     );
     chat.set_flood_limits(arrival.flood);
-    if let Some(nick) = link.transport.requested_nick() {
+    let encrypted = arrival.tls || arrival.protocol == crate::session::Protocol::Ssh;
+    chat.set_password_in_the_clear(crate::password::sent_in_the_clear(encrypted, peer.ip()));
+    // A key attached to an account logs its owner in, with the account's nick.
+    let by_key = identity.is_some() && world.log_in_by_key(chat.user);
+    if !by_key
+        && let Some(saved) = settings.nick.as_deref()
+        && world.nick(chat.user).as_deref() != Some(saved)
+    {
+        // The saved nick is someone's account now: a numbered variant, and why.
+        world.keep_off_registered(chat.user, saved);
+    }
+    if let Some(nick) = link.transport.requested_nick().filter(|_| !by_key) {
         // Taken as `/nick` takes it, so the rules and the answers (a notice saying why the
         // automatic nick stays) are the same.
         let nick: String = nick.chars().take(MAX_REQUESTED_NICK).collect();
-        if world.nick(chat.user).as_deref() != Some(nick.as_str()) {
+        if world.nick(chat.user).as_deref() != Some(nick.as_str())
+            && !world.keep_off_registered(chat.user, &nick)
+        {
             let _ = chat.execute(&format!("/nick {nick}"));
             if world.nick_claimed_against(&nick, identity.as_deref()) {
                 // As the issue asks (and as ssh-chat and devzat users expect when a name is
                 // in use): the nick asked for with a number, the first one free.
-                take_suffixed_nick(&world, chat.user, &nick, identity.as_deref());
+                world.take_suffixed_nick(
+                    chat.user,
+                    &nick,
+                    &format!("{nick} belongs to another ssh key"),
+                );
             }
         }
     }
@@ -864,30 +881,6 @@ impl LoopState {
     }
 }
 
-/// The most numbered variants of a claimed nick tried on entry (`alice2` to `alice9`).
-const NICK_SUFFIXES: std::ops::RangeInclusive<u32> = 2..=9;
-
-/// Gives `user` the first of `nick2`..`nick9` (shortened to fit a nick) that is free, not
-/// claimed against them and valid; the automatic nick stays if none is.
-fn take_suffixed_nick(
-    world: &World,
-    user: crate::world::UserId,
-    nick: &str,
-    identity: Option<&str>,
-) {
-    for n in NICK_SUFFIXES {
-        let suffix = n.to_string();
-        let keep = crate::text::nick::MAX_NICK_CHARS.saturating_sub(suffix.len());
-        let candidate: String = nick.chars().take(keep).chain(suffix.chars()).collect();
-        if world.nick_claimed_against(&candidate, identity) {
-            continue;
-        }
-        if world.change_nick(user, &candidate).is_ok() {
-            return;
-        }
-    }
-}
-
 /// The wizard is done: the user enters the world, and the chat screen starts in the mode the
 /// wizard found, with r0c's size and speed probe.
 fn start_chat(
@@ -1195,6 +1188,7 @@ mod tests {
             hist_tsz: 100,
             password: "pw".into(),
             admin_requires_auth: false,
+            opers: Vec::new(),
             no_all: false,
         };
         Arc::new(World::new(settings, store, CancellationToken::new()))
@@ -1276,6 +1270,7 @@ mod tests {
             hist_tsz: 100,
             password: "pw".into(),
             admin_requires_auth: false,
+            opers: Vec::new(),
             no_all: false,
         };
         let world = Arc::new(World::new(settings, store, CancellationToken::new()));

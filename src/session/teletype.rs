@@ -458,7 +458,7 @@ fn prompt(view: &View, scrolled: Option<LinePos>, line: &LineEditor, cols: usize
         .saturating_sub(8)
         .saturating_sub(str_width(&prefix))
         .max(8);
-    let visible = visible_input(line.chars(), line.cursor(), room);
+    let visible = visible_input(&line.shown_chars(), line.cursor(), room);
     format!("{prefix}{visible}")
 }
 

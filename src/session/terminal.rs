@@ -3,6 +3,7 @@
 //! The session does no I/O: the connection task feeds it decoded text and asks it for output.
 //! Rendering pulls the current state from the world and writes only what the client lacks.
 
+mod accounts;
 mod reads;
 
 use std::sync::Arc;
@@ -111,6 +112,9 @@ pub struct Session {
     started: Instant,
     /// History reads: the page cache frames read from, and what waits to be read.
     reads: reads::Reads,
+    /// Password commands: whether they would cross the network in the clear, and whether
+    /// one runs.
+    passwords: accounts::Passwords,
 }
 
 // Flood control holds what commands say; the value itself belongs to the command module.
@@ -222,6 +226,7 @@ impl Session {
             denied_log: crate::log_limit::LogLimit::per_minute(DENIED_LOG_LINES_PER_MINUTE),
             started: Instant::now(),
             reads: reads::Reads::default(),
+            passwords: accounts::Passwords::default(),
         }
     }
 
@@ -729,6 +734,7 @@ impl Session {
             Effect::SetScrollStep(step) => self.set_scroll_step(step),
             Effect::Goto(seq) => self.goto(seq),
             Effect::Load(load) => self.start_load(load, reads::Origin::Command),
+            Effect::Account(job) => self.start_account_job(job),
             Effect::ShowCfg => {
                 if let Some(prefs) = self.world.prefs(self.user) {
                     let (linemode, echo, enter) = self.wizard_findings();
@@ -825,7 +831,12 @@ impl Session {
                     // The terminal echoed the line and a newline itself: repaint everything.
                     self.request_redraw();
                 }
-                let line = self.line.submit();
+                // A line with a password is not kept for Up to bring back.
+                let line = if crate::command::carries_secret(&self.line.text()) {
+                    self.line.take()
+                } else {
+                    self.line.submit()
+                };
                 if line.is_empty() {
                     return Flow::Continue;
                 }
@@ -1084,13 +1095,14 @@ mod tests {
             hist_tsz: 100,
             password: "pw".into(),
             admin_requires_auth: false,
+            opers: Vec::new(),
             no_all: false,
         };
         Arc::new(World::new(settings, store, CancellationToken::new()))
     }
 
     /// Every line of the user's status window, without formatting.
-    fn status_lines(world: &World, user: UserId) -> Vec<String> {
+    pub(super) fn status_lines(world: &World, user: UserId) -> Vec<String> {
         world.store().flush();
         world.switch_window(user, 0);
         let view = world.view(user, None, usize::MAX).expect("view");

@@ -894,7 +894,8 @@ impl Vt100Ui {
         let prompt_nick: String = nick.chars().take(nick_len).collect();
         // The last column stays empty so the terminal never wraps.
         let free = cols.saturating_sub(nick_len + 3).max(1);
-        let chars = line.chars();
+        let shown = line.shown_chars();
+        let chars = shown.as_slice();
         let columns = preview_columns(chars);
         let cursor = line.cursor().min(chars.len());
         let total = columns.last().copied().unwrap_or(0);

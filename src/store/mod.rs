@@ -170,6 +170,41 @@ const SCHEMA_V3: &str = "
     PRAGMA user_version = 3;
 ";
 
+/// Schema version 4: accounts (a nick registered with a password, as `/register` made it:
+/// the folded nick, the nick as registered, the Argon2id PHC string, when it was registered
+/// and last used, and the owner's saved toggles) and the ssh keys attached to them.
+const SCHEMA_V4: &str = "
+    CREATE TABLE account (
+        folded TEXT NOT NULL PRIMARY KEY,
+        name TEXT NOT NULL,
+        phc TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        prefs TEXT
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE account_key (
+        fingerprint TEXT NOT NULL PRIMARY KEY,
+        account TEXT NOT NULL,
+        added_at INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX account_key_account ON account_key (account);
+    PRAGMA user_version = 4;
+";
+
+const PUT_ACCOUNT: &str = "INSERT INTO account (folded, name, phc, created_at, last_seen, prefs)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (folded) DO UPDATE SET name = excluded.name,
+    phc = excluded.phc, created_at = excluded.created_at, last_seen = excluded.last_seen,
+    prefs = excluded.prefs";
+const DELETE_ACCOUNT: &str = "DELETE FROM account WHERE folded = ?1";
+const DELETE_ACCOUNT_KEYS: &str = "DELETE FROM account_key WHERE account = ?1";
+const PUT_ACCOUNT_KEY: &str = "INSERT INTO account_key (fingerprint, account, added_at)
+    VALUES (?1, ?2, ?3) ON CONFLICT (fingerprint) DO UPDATE SET account = excluded.account,
+    added_at = excluded.added_at";
+const DELETE_ACCOUNT_KEY: &str = "DELETE FROM account_key WHERE fingerprint = ?1";
+pub(crate) const ACCOUNTS: &str =
+    "SELECT folded, name, phc, created_at, last_seen, prefs FROM account";
+pub(crate) const ACCOUNT_KEYS: &str = "SELECT fingerprint, account, added_at FROM account_key";
+
 const PUT_CLAIM: &str = "INSERT INTO nick_claim (nick, fingerprint, claimed_at, last_seen)
     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (nick) DO UPDATE SET fingerprint = excluded.fingerprint,
     claimed_at = excluded.claimed_at, last_seen = excluded.last_seen";
@@ -296,6 +331,34 @@ pub struct StoredClaim {
     pub claimed_at: i64,
     /// When the key last connected or left, in microseconds since the Unix epoch.
     pub last_seen: i64,
+}
+
+/// An account as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccount {
+    /// The nick, folded as the world compares nicks (the key).
+    pub folded: String,
+    /// The nick as it was registered.
+    pub name: String,
+    /// The Argon2id PHC string of the password (never the password).
+    pub phc: String,
+    /// When it was registered, in microseconds since the Unix epoch.
+    pub created_at: i64,
+    /// When its owner last logged in or left, in microseconds since the Unix epoch.
+    pub last_seen: i64,
+    /// The owner's toggles, in the world's short format; `None` until first saved.
+    pub prefs: Option<String>,
+}
+
+/// An ssh key attached to an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccountKey {
+    /// The key's fingerprint as OpenSSH prints it.
+    pub fingerprint: String,
+    /// The account's folded name.
+    pub account: String,
+    /// When it was attached, in microseconds since the Unix epoch.
+    pub added_at: i64,
 }
 
 /// The handle to the history database, shared as `Arc<Store>`.
@@ -447,6 +510,14 @@ enum Op {
     ReleaseClaim(String),
     /// A ban, mute, channel mode, role, ignore, lockdown or audit row (`moderation.rs`).
     Moderation(ModWrite),
+    /// An account, new or changed (password, last seen, saved toggles).
+    PutAccount(StoredAccount),
+    /// An account that lapsed, with its keys (by folded name).
+    DeleteAccount(String),
+    /// An ssh key attached to an account.
+    PutAccountKey(StoredAccountKey),
+    /// An ssh key detached (by fingerprint).
+    DeleteAccountKey(String),
     /// Answered once every op queued before it has been written.
     Flush(mpsc::Sender<()>),
     /// Writes nothing; wakes the writer (and takes a ticket, like every op).
@@ -680,6 +751,33 @@ impl Store {
     /// Everything moderation keeps, for the world to hold in memory from startup.
     pub fn moderation(&self) -> Result<StoredModeration, StoreError> {
         Ok(moderation::read_all(lock(&self.reader).connection())?)
+    }
+
+    /// Queues an account, new or changed; never blocks. Returns the write's ticket, so the
+    /// owner is told only once it is committed.
+    pub fn put_account(&self, account: StoredAccount) -> u64 {
+        self.enqueue(Op::PutAccount(account))
+    }
+
+    /// Queues the removal of an account (by folded name) and its keys; never blocks.
+    pub fn delete_account(&self, folded: &str) -> u64 {
+        self.enqueue(Op::DeleteAccount(folded.to_owned()))
+    }
+
+    /// Queues an ssh key attached to an account; never blocks. Returns the ticket.
+    pub fn put_account_key(&self, key: StoredAccountKey) -> u64 {
+        self.enqueue(Op::PutAccountKey(key))
+    }
+
+    /// Queues an ssh key detached from its account; never blocks. Returns the ticket.
+    pub fn delete_account_key(&self, fingerprint: &str) -> u64 {
+        self.enqueue(Op::DeleteAccountKey(fingerprint.to_owned()))
+    }
+
+    /// Every account and every attached key, for the world to keep in memory from startup.
+    pub fn accounts(&self) -> Result<(Vec<StoredAccount>, Vec<StoredAccountKey>), StoreError> {
+        let reader = lock(&self.reader);
+        Ok((reader.accounts()?, reader.account_keys()?))
     }
 
     /// Every nick claim, for the world to keep in memory from startup.
@@ -1026,9 +1124,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
         tx.execute_batch(SCHEMA_V3)?;
     }
     if found < 4 {
-        // Accounts' step (another branch); kept apart so the merge only fills it in.
-        tx.execute_batch(moderation::SCHEMA_V4)?;
-        tx.execute_batch("PRAGMA user_version = 4;")?;
+        tx.execute_batch(SCHEMA_V4)?;
     }
     if found < 5 {
         tx.execute_batch(moderation::SCHEMA_V5)?;
@@ -1374,6 +1470,31 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                 tx.prepare_cached(RELEASE_CLAIM)?.execute([nick])?;
             }
             Op::Moderation(write) => moderation::write(&tx, write)?,
+            Op::PutAccount(account) => {
+                tx.prepare_cached(PUT_ACCOUNT)?.execute(params![
+                    account.folded,
+                    account.name,
+                    account.phc,
+                    account.created_at,
+                    account.last_seen,
+                    account.prefs
+                ])?;
+            }
+            Op::DeleteAccount(folded) => {
+                tx.prepare_cached(DELETE_ACCOUNT_KEYS)?.execute([&folded])?;
+                tx.prepare_cached(DELETE_ACCOUNT)?.execute([folded])?;
+            }
+            Op::PutAccountKey(key) => {
+                tx.prepare_cached(PUT_ACCOUNT_KEY)?.execute(params![
+                    key.fingerprint,
+                    key.account,
+                    key.added_at
+                ])?;
+            }
+            Op::DeleteAccountKey(fingerprint) => {
+                tx.prepare_cached(DELETE_ACCOUNT_KEY)?
+                    .execute([fingerprint])?;
+            }
             Op::Flush(_) | Op::Nothing => {}
         }
     }

@@ -4,9 +4,6 @@
 
 use rusqlite::{Connection, Transaction, params};
 
-/// Schema version 4 belongs to accounts (another branch); the merge puts its tables here.
-pub(super) const SCHEMA_V4: &str = "";
-
 /// Schema version 5: moderation. `scope` is '' for the whole server, else a channel name;
 /// `expires` NULL is permanent; roles with channel '' are server-wide (the lockdown allow
 /// list); `mod_audit` keeps the newest [`AUDIT_KEPT`] rows.

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{
-    BUSY_TIMEOUT, CLAIMS, CLIENT, FIRST_SEQ_AT, LAST_SEQ, MESSAGES_BEFORE, MESSAGES_FROM,
-    StoreError, StoredClaim, StoredMessage, TOPIC, limit_to_sql, lock, seq_from_sql, seq_to_sql,
-    stored_message,
+    ACCOUNT_KEYS, ACCOUNTS, BUSY_TIMEOUT, CLAIMS, CLIENT, FIRST_SEQ_AT, LAST_SEQ, MESSAGES_BEFORE,
+    MESSAGES_FROM, StoreError, StoredAccount, StoredAccountKey, StoredClaim, StoredMessage, TOPIC,
+    limit_to_sql, lock, seq_from_sql, seq_to_sql, stored_message,
 };
 
 /// How many read connections history reads share: SQLite in WAL mode reads concurrently, and
@@ -57,6 +57,35 @@ impl Reader {
                 fingerprint: row.get(1)?,
                 claimed_at: row.get(2)?,
                 last_seen: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every account.
+    pub fn accounts(&self) -> Result<Vec<StoredAccount>, StoreError> {
+        let mut statement = self.conn.prepare_cached(ACCOUNTS)?;
+        let rows = statement.query_map([], |row| {
+            Ok(StoredAccount {
+                folded: row.get(0)?,
+                name: row.get(1)?,
+                phc: row.get(2)?,
+                created_at: row.get(3)?,
+                last_seen: row.get(4)?,
+                prefs: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every ssh key attached to an account.
+    pub fn account_keys(&self) -> Result<Vec<StoredAccountKey>, StoreError> {
+        let mut statement = self.conn.prepare_cached(ACCOUNT_KEYS)?;
+        let rows = statement.query_map([], |row| {
+            Ok(StoredAccountKey {
+                fingerprint: row.get(0)?,
+                account: row.get(1)?,
+                added_at: row.get(2)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

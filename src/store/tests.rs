@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tempfile::TempDir;
 
-use super::{Health, MAX_BATCH, Store, StoreError, StoredMessage, TICKET_NEVER, lock};
+use super::{
+    Health, MAX_BATCH, Store, StoreError, StoredAccount, StoredAccountKey, StoredMessage,
+    TICKET_NEVER, lock,
+};
 
 /// A fresh temporary directory and the database path inside it.
 fn temp_db() -> (TempDir, PathBuf) {
@@ -267,11 +270,11 @@ fn newer_schema_version_is_refused() {
     let (_dir, path) = temp_db();
     Connection::open(&path)
         .expect("create")
-        .execute_batch("PRAGMA user_version = 6")
+        .execute_batch("PRAGMA user_version = 99")
         .expect("set");
     let result = Store::open(&path);
     assert!(
-        matches!(result, Err(StoreError::NewerSchema { found: 6, .. })),
+        matches!(result, Err(StoreError::NewerSchema { found: 99, .. })),
         "{:?}",
         result.err()
     );
@@ -652,4 +655,34 @@ fn the_commit_watch_advances_after_a_commit_and_never_before() {
     });
     assert!(store.is_committed(last));
     assert_eq!(fresh_rows(&stored, "g").len(), tickets.len() + 1);
+}
+
+#[test]
+fn accounts_and_their_keys_survive_a_reopen_and_are_deleted_together() {
+    let (_dir, path) = temp_db();
+    let account = StoredAccount {
+        folded: "paul".into(),
+        name: "Paul".into(),
+        phc: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        created_at: 1,
+        last_seen: 2,
+        prefs: Some("1 1 1 0 1".into()),
+    };
+    let key = StoredAccountKey {
+        fingerprint: "SHA256:abc".into(),
+        account: "paul".into(),
+        added_at: 3,
+    };
+    {
+        let store = Store::open(&path).expect("open");
+        let ticket = store.put_account(account.clone());
+        store.put_account_key(key.clone());
+        store.flush();
+        assert!(store.is_committed(ticket));
+    }
+    let store = Store::open(&path).expect("reopen");
+    assert_eq!(store.accounts().expect("read"), (vec![account], vec![key]));
+    store.delete_account("paul");
+    store.flush();
+    assert_eq!(store.accounts().expect("read"), (vec![], vec![]));
 }

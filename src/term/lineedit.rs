@@ -47,6 +47,12 @@ impl LineEditor {
         &self.chars
     }
 
+    /// The characters as the screen shows them: a password (the arguments of `/login` and
+    /// the like) as `*`, one per character, so the cursor stays where it is.
+    pub fn shown_chars(&self) -> Vec<char> {
+        crate::text::secret::masked(&self.chars)
+    }
+
     /// The cursor position, in characters from the start.
     pub fn cursor(&self) -> usize {
         self.cursor
@@ -123,6 +129,15 @@ impl LineEditor {
     pub fn submit(&mut self) -> String {
         let line = self.text();
         self.remember(&line);
+        self.replace(String::new());
+        self.browsing = None;
+        line
+    }
+
+    /// Takes the line for sending without recording it in the history (a line with a
+    /// password).
+    pub fn take(&mut self) -> String {
+        let line = self.text();
         self.replace(String::new());
         self.browsing = None;
         line

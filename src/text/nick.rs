@@ -119,17 +119,17 @@ fn base32(bytes: &[u8]) -> String {
     out
 }
 
-/// A nick reduced to how it looks, in the spirit of Unicode TR39's skeletons, for the ASCII
-/// that nicks are made of: `I`, `1` and `|` look like `l`, `0` like `o`, `rn` like `m`, `vv`
-/// like `w`; case does not matter (after `I` is taken care of). Two nicks with the same
+/// A nick reduced to how it looks: Unicode TR39's skeleton (the `unicode-security` crate's
+/// confusables table, so Cyrillic `р` and `а` become `p` and `a`), then folded for the ASCII
+/// that nicks are made of, where TR39 keeps case apart: `I`, `1` and `|` look like `l`, `0`
+/// like `o`, `rn` like `m`, `vv` like `w`, and case does not matter. Two nicks with the same
 /// skeleton are look-alikes.
 pub fn skeleton(nick: &str) -> String {
-    let mapped: String = nick
-        .chars()
+    let mapped: String = unicode_security::skeleton(nick)
         .map(|c| match c {
             'I' | '1' | '|' => 'l',
-            '0' => 'o',
-            c => c.to_ascii_lowercase(),
+            '0' | 'O' => 'o',
+            c => c.to_lowercase().next().unwrap_or(c),
         })
         .collect();
     mapped.replace("rn", "m").replace("vv", "w")
@@ -157,6 +157,11 @@ mod tests {
             ("martin", "rnartin"),
             ("willy", "vvilly"),
             ("Alice", "alice"),
+            ("paul", "pau1"),
+            ("paul", "PAUL"),
+            // Cyrillic р and а.
+            ("paul", "\u{440}\u{430}ul"),
+            ("mike", "rnike"),
         ] {
             assert_eq!(skeleton(a), skeleton(b), "{a} ~ {b}");
         }

@@ -57,6 +57,8 @@ pub struct Claims {
     max_absence_micros: i64,
     /// At most this many claims in all ([`MAX_CLAIMS_TOTAL`]; smaller in tests).
     max_total: usize,
+    /// The claimed nicks by skeleton, for the look-alike check.
+    skeletons: super::SkeletonIndex,
 }
 
 /// What [`Claims::take`] did.
@@ -90,6 +92,7 @@ impl Claims {
             by_age: BTreeSet::new(),
             max_absence_micros: i64::from(days).saturating_mul(MICROS_PER_DAY),
             max_total: MAX_CLAIMS_TOTAL,
+            skeletons: super::SkeletonIndex::default(),
         }
     }
 
@@ -140,6 +143,18 @@ impl Claims {
             Some(claim) if self.expired(claim, now) => ClaimCheck::Free,
             Some(_) => ClaimCheck::Other,
         }
+    }
+
+    /// A nick claimed (and in force at `now`) by a key other than `identity` that `nick`
+    /// could be mistaken for (but is not): one lookup in the skeleton index.
+    pub fn look_alike(&self, nick: &str, identity: Option<&str>, now: i64) -> Option<String> {
+        let folded = fold(nick);
+        self.skeletons
+            .look_alikes(nick)
+            .filter(|claimed| **claimed != folded)
+            .filter_map(|claimed| self.by_nick.get(claimed))
+            .find(|claim| Some(claim.fingerprint.as_str()) != identity && !self.expired(claim, now))
+            .map(|claim| claim.nick.clone())
     }
 
     /// The user with key `identity` took `nick` at `now` (after [`Claims::check`] allowed it):
@@ -225,6 +240,7 @@ impl Claims {
     }
 
     fn insert(&mut self, claim: Claim) {
+        self.skeletons.insert(&claim.nick);
         self.by_age.insert((claim.last_seen, claim.nick.clone()));
         self.by_nick.insert(claim.nick.clone(), claim);
     }
@@ -253,6 +269,7 @@ impl Claims {
             return;
         };
         self.by_age.remove(&(claim.last_seen, claim.nick.clone()));
+        self.skeletons.remove(folded);
         if let Some(nicks) = self.by_key.get_mut(&claim.fingerprint) {
             nicks.retain(|n| n != folded);
             if nicks.is_empty() {
@@ -311,6 +328,7 @@ impl super::World {
             ),
             None => "no ssh key has claimed it".to_string(),
         });
+        lines.push(Self::whois_account(&state, nick));
         lines.join("\n")
     }
 }

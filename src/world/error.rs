@@ -19,6 +19,12 @@ pub enum NickError {
     /// Moderation forbids it (the user is muted, the nick is banned), for the reason given.
     #[error("{0}")]
     Refused(String),
+    /// Registered by someone (an account) the user is not logged in to.
+    #[error("{0} is a registered nick; /login {0} PASSWORD if it is yours")]
+    Registered(String),
+    /// A look-alike of a registered nick, or of one claimed by another ssh key.
+    #[error("that nick looks too much like the registered nick {0}")]
+    LooksLikeRegistered(String),
 }
 
 /// Why a `/msg` could not be delivered.

@@ -7,6 +7,7 @@
 //! The `impl World` blocks live in one file per concern (users, channels, posting, nick
 //! changes, views, auth, the bridge's entry points); `World` stays their one owner.
 
+mod accounts;
 mod auth;
 mod bridge;
 mod channel;
@@ -35,6 +36,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{Health, Store, StoredMessage, TICKET_NEVER, TICKET_NOT_STORED};
 use crate::text;
+pub use accounts::{
+    Account, AccountError, AccountKey, AccountWrite, Accounts, FailureLimiter,
+    LOGIN_FAILURE_WINDOW, MAX_ACCOUNTS, MAX_KEYS_PER_ACCOUNT, MAX_LOGIN_FAILURES,
+    MAX_REGISTRATIONS_PER_ADDRESS_PER_DAY, PasswordCheck, Reserved, SkeletonIndex, prefs_from_text,
+    prefs_to_text,
+};
 pub use auth::{AuthOutcome, FAILED_AUTH_WINDOW, MAX_FAILED_AUTH};
 pub use bridge::{IRC_NICK_PREFIX, irc_author};
 pub use claims::{
@@ -192,8 +199,8 @@ struct User {
     nick: String,
     /// The fingerprint of the ssh key the user authenticated with; `None` without one.
     identity: Option<String>,
-    /// The logged-in account's name. Always `None` in this branch: accounts (another part of
-    /// issue 19) set it; moderation reads it as the user's principal.
+    /// The display name of the account the user is logged in to; `None` otherwise. Moderation
+    /// reads it as the user's principal (`account:NAME`).
     account: Option<String>,
     /// Ignores, the ejection handle and a channel key offered with `/join`.
     moderation: moderation::UserModeration,
@@ -271,6 +278,8 @@ pub struct WorldSettings {
     pub password: String,
     /// Whether localhost must `/auth` too (`--ara`).
     pub admin_requires_auth: bool,
+    /// Accounts whose login makes the user an administrator (`--oper`).
+    pub opers: Vec<String>,
     /// Default of `@all` mentions for new users is off (`--no-all`).
     pub no_all: bool,
     /// Channels and direct-message windows one user may have open, the status window not
@@ -333,6 +342,9 @@ struct State {
     claims: Claims,
     /// Bans, mutes, channel roles and modes, ignores, lockdown and the audit log.
     moderation: moderation::Moderation,
+    /// Registered nicks (accounts): checked under the lock with no I/O, written through the
+    /// store's queue.
+    accounts: Accounts,
     /// Failed `/auth` attempts per address: how many, since when.
     failed_auth: HashMap<crate::address::AddressKey, (u32, std::time::Instant)>,
     next_user: UserId,
@@ -409,6 +421,8 @@ pub struct World {
     wizard_broadcasts: tokio::sync::broadcast::Sender<Arc<str>>,
     /// Banned addresses, for the listeners to check without the lock.
     door: Door,
+    /// Runs password hashes and checks off the async workers, a few at once.
+    hasher: crate::password::Hasher,
 }
 
 /// Running totals of joins, parts and posted messages since start, for `--bench`. Atomics,
@@ -454,6 +468,7 @@ impl World {
             users_online: Default::default(),
             wizard_broadcasts: tokio::sync::broadcast::channel(WIZARD_BROADCASTS_KEPT).0,
             door: Door::default(),
+            hasher: crate::password::Hasher::default(),
         }
     }
 

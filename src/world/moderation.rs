@@ -353,11 +353,6 @@ impl World {
         &self.door
     }
 
-    /// The account the user is logged in to; accounts (another part of this issue) set it.
-    pub fn account_of(&self, user: UserId) -> Option<String> {
-        self.lock().users.get(&user).and_then(|u| u.account.clone())
-    }
-
     /// Cancelled when the user is put out by a ban: the connection ends then.
     pub fn ejection(&self, user: UserId) -> Option<CancellationToken> {
         self.lock()
@@ -389,8 +384,9 @@ impl World {
         self.door.replace(bans);
     }
 
-    /// A new user entered: their stored ignores, one line if a lockdown keeps them quiet, and
-    /// out again at once if a server ban names them (their key, account or nick).
+    /// A new user entered or logged in to an account: their stored ignores, one line if a
+    /// lockdown keeps them quiet, and out again at once if a server ban names them (their key,
+    /// account or nick).
     pub(super) fn moderation_on_connect(&self, state: &mut State, user: UserId) {
         if let Some(principal) = state.principal_of(user)
             && let Some(list) = state.moderation.ignores.get(&principal).cloned()
@@ -697,26 +693,6 @@ impl World {
             )
         };
         self.apply_locked(state, Event::Post(post));
-    }
-
-    /// [`World::tell`] with the lock held.
-    fn tell_locked(&self, state: &mut State, user: UserId, author: &str, text: &str) {
-        let Some(u) = state.users.get(&user) else {
-            return;
-        };
-        let Some(status) = u.status_window() else {
-            return;
-        };
-        if u.active != 0 {
-            u.notice(format!(
-                "{author} {}",
-                text::strip_formatting(&text::sanitize_message(text))
-            ));
-            let wake = u.wake.clone();
-            state.wakes.push(wake);
-        }
-        let sanitized = text::sanitize_lines(text);
-        self.post(state, status, author, &sanitized, Ping::Nobody);
     }
 
     /// Which scope an operator command of `user` applies to: the whole server for a server

@@ -6,40 +6,7 @@ impl World {
     /// `/nick`: changes the user's nick; everyone in their channels is told.
     pub fn change_nick(&self, user: UserId, new_nick: &str) -> Result<(), NickError> {
         let mut state = self.lock();
-        let Some((old, peer)) = state.users.get(&user).map(|u| (u.nick.clone(), u.peer)) else {
-            return Ok(());
-        };
-        if nick::check_nick(new_nick) != nick::NickCheck::Valid(new_nick.to_string()) {
-            return Err(NickError::Invalid);
-        }
-        if let Some(refusal) = self.nick_refusal(&state, user, new_nick) {
-            return Err(NickError::Refused(refusal));
-        }
-        if let Some(&holder) = state.nicks.get(&new_nick.to_lowercase()) {
-            // Changing only the letter case of your own nick is fine (r0c refused it).
-            if holder != user || old == new_nick {
-                return Err(NickError::Taken);
-            }
-        }
-        let identity = state.users.get(&user).and_then(|u| u.identity.clone());
-        let now = now_micros();
-        if state.claims.check(new_nick, identity.as_deref(), now) == ClaimCheck::Other {
-            return Err(NickError::Claimed(new_nick.to_string()));
-        }
-        if let Some(look_alike) = state.look_alike(new_nick, &old) {
-            return Err(NickError::LooksLike(look_alike));
-        }
-        let event = Event::NickChange {
-            user,
-            nick: new_nick.to_string(),
-            unix_micros: now,
-        };
-        self.apply_locked(&mut state, event);
-        tracing::info!(%peer, nick = new_nick, old, "nick change");
-        // A nick asked for by a user with a key becomes that key's; one without a key frees
-        // an expired claim.
-        let taken = state.claims.take(new_nick, identity.as_deref(), now);
-        self.write_claims(taken.writes);
+        let taken = self.change_nick_locked(&mut state, user, new_nick)?;
         drop(state);
         if taken.refused_full {
             self.tell(
@@ -60,6 +27,70 @@ impl World {
             );
         }
         Ok(())
+    }
+
+    /// Gives `user` the first of `nick2`..`nick9` they may take (else an automatic nick)
+    /// and tells them `why` (on entry, when the nick they asked for is someone else's).
+    pub fn take_suffixed_nick(&self, user: UserId, nick: &str, why: &str) {
+        let mut state = self.lock();
+        self.rename_with_suffix(&mut state, user, nick, why);
+    }
+
+    /// [`World::change_nick`] with the lock held; returns what became of the nick's claim
+    /// (the nick the user's key let go to make room, or the claim refused at the cap).
+    pub(super) fn change_nick_locked(
+        &self,
+        state: &mut State,
+        user: UserId,
+        new_nick: &str,
+    ) -> Result<claims::Taken, NickError> {
+        let Some((old, peer)) = state.users.get(&user).map(|u| (u.nick.clone(), u.peer)) else {
+            return Ok(claims::Taken::default());
+        };
+        if nick::check_nick(new_nick) != nick::NickCheck::Valid(new_nick.to_string()) {
+            return Err(NickError::Invalid);
+        }
+        if let Some(refusal) = self.nick_refusal(state, user, new_nick) {
+            return Err(NickError::Refused(refusal));
+        }
+        let identity = state.users.get(&user).and_then(|u| u.identity.clone());
+        let account = state
+            .users
+            .get(&user)
+            .and_then(|u| u.account.as_deref().map(claims::fold));
+        let now = now_micros();
+        match state.accounts.reserved(new_nick, account.as_deref(), now) {
+            Some(Reserved::Registered(name)) => return Err(NickError::Registered(name)),
+            Some(Reserved::LooksLike(name)) => return Err(NickError::LooksLikeRegistered(name)),
+            None => {}
+        }
+        if let Some(&holder) = state.nicks.get(&new_nick.to_lowercase()) {
+            // Changing only the letter case of your own nick is fine (r0c refused it).
+            if holder != user || old == new_nick {
+                return Err(NickError::Taken);
+            }
+        }
+        if state.claims.check(new_nick, identity.as_deref(), now) == ClaimCheck::Other {
+            return Err(NickError::Claimed(new_nick.to_string()));
+        }
+        if let Some(look_alike) = state.claims.look_alike(new_nick, identity.as_deref(), now) {
+            return Err(NickError::LooksLike(look_alike));
+        }
+        if let Some(look_alike) = state.look_alike(new_nick, &old) {
+            return Err(NickError::LooksLike(look_alike));
+        }
+        let event = Event::NickChange {
+            user,
+            nick: new_nick.to_string(),
+            unix_micros: now,
+        };
+        self.apply_locked(state, event);
+        tracing::info!(%peer, nick = new_nick, old, "nick change");
+        // A nick asked for by a user with a key becomes that key's; one without a key frees
+        // an expired claim.
+        let mut taken = state.claims.take(new_nick, identity.as_deref(), now);
+        self.write_claims(std::mem::take(&mut taken.writes));
+        Ok(taken)
     }
 
     /// Hands claim changes to the store's writer queue (never blocks, no I/O here).

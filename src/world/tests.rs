@@ -23,6 +23,7 @@ fn world(
         hist_tsz,
         password: "pw".into(),
         admin_requires_auth: false,
+        opers: Vec::new(),
         no_all: false,
     };
     (
@@ -1070,4 +1071,66 @@ fn a_key_past_its_claim_cap_lets_the_oldest_nick_go_and_is_told() {
             .whois("two")
             .contains("belongs to the ssh key SHA256:keyAkeyAkeyA…")
     );
+}
+
+#[test]
+fn a_login_takes_the_nick_from_a_guest_and_an_oper_account_gives_admin_until_logout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(Store::open(&dir.path().join("r0c.db")).expect("store"));
+    let settings = WorldSettings {
+        max_windows_per_user: DEFAULT_MAX_WINDOWS_PER_USER,
+        max_channels: DEFAULT_MAX_CHANNELS,
+        nick_salt: "lammo/".into(),
+        hist_rd: 100,
+        hist_mem: 100,
+        hist_tsz: 10,
+        password: "pw".into(),
+        admin_requires_auth: true,
+        opers: vec!["Paul".into()],
+        no_all: false,
+    };
+    let world = World::new(settings, store, CancellationToken::new());
+    // A guest who had the nick before the account existed (as after a restart that loaded it).
+    let (guest, _) = world.connect(localhost(), "welcome".into());
+    world
+        .change_nick(guest, "paul")
+        .expect("free before the account");
+    let account = Account {
+        folded: "paul".into(),
+        name: "paul".into(),
+        phc: "unused here".into(),
+        created_at: now_micros(),
+        last_seen: now_micros(),
+        prefs: Some("3 0 1 1 0".into()),
+    };
+    world.load_accounts(30, vec![account], vec![]);
+    let (owner, _) = world.connect(localhost(), "welcome".into());
+    assert!(!world.is_admin(owner));
+    let check = world
+        .begin_password_check(owner, Some("PAUL"), false)
+        .expect("may try");
+    let told = world
+        .finish_login(owner, &check, Ok(true))
+        .expect("logged in");
+    assert!(told.contains("server operator"), "{told}");
+    assert_eq!(world.nick(owner).as_deref(), Some("paul"));
+    assert_eq!(world.nick(guest).as_deref(), Some("paul2"));
+    assert!(
+        texts(&world, guest)
+            .iter()
+            .any(|t| t.contains("paul is a registered nick and its owner logged in")),
+        "{:?}",
+        texts(&world, guest)
+    );
+    assert_eq!(world.account_of(owner).as_deref(), Some("paul"));
+    assert_eq!(
+        world.prefs(owner).map(|p| p.bell),
+        Some(3),
+        "the toggles follow"
+    );
+    assert!(world.is_admin(owner));
+    world.logout(owner).expect("logged in");
+    assert!(!world.is_admin(owner), "operator rights end with the login");
+    assert_eq!(world.account_of(owner), None);
+    assert_ne!(world.nick(owner).as_deref(), Some("paul"));
 }

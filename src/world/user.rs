@@ -87,6 +87,7 @@ impl World {
             state.nicks.contains_key(&nick.to_lowercase())
                 || avoid.is_some_and(|a| a.eq_ignore_ascii_case(nick))
                 || state.claims.check(nick, identity, now) == ClaimCheck::Other
+                || state.accounts.reserved(nick, None, now).is_some()
         };
         let kept = keep
             .filter(|nick| matches!(nick::check_nick(nick), nick::NickCheck::Valid(_)))
@@ -208,6 +209,9 @@ impl World {
         if let Some(fingerprint) = state.users.get(&user).and_then(|u| u.identity.clone()) {
             let writes = state.claims.seen(&fingerprint, now_micros());
             self.write_claims(writes);
+        }
+        if let Some(account) = state.users.get(&user).and_then(|u| u.account.clone()) {
+            self.account_left(&mut state, user, &claims::fold(&account));
         }
         let event = Event::Disconnect {
             user,
@@ -353,6 +357,11 @@ impl World {
     /// they are looking at so feedback never goes unseen.
     pub fn tell(&self, user: UserId, author: &str, text: &str) {
         let mut state = self.lock();
+        self.tell_locked(&mut state, user, author, text);
+    }
+
+    /// [`World::tell`] with the lock held.
+    pub(super) fn tell_locked(&self, state: &mut State, user: UserId, author: &str, text: &str) {
         let Some(u) = state.users.get_mut(&user) else {
             return;
         };
@@ -382,7 +391,7 @@ impl World {
             state.wakes.push(wake);
         }
         let sanitized = text::sanitize_lines(text);
-        self.post(&mut state, status, author, &sanitized, Ping::Nobody);
+        self.post(state, status, author, &sanitized, Ping::Nobody);
     }
 
     /// The user's settings.
@@ -397,6 +406,7 @@ impl World {
             change(&mut u.prefs);
             u.needs_redraw = true;
         }
+        self.save_account_prefs(&mut state, user);
     }
 }
 

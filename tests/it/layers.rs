@@ -18,6 +18,7 @@ const LEAVES: &[&str] = &[
     "log_limit",
     "metrics",
     "panic_log",
+    "password",
     "rate",
     "term",
     "text",

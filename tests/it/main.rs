@@ -1,5 +1,6 @@
 //! Integration tests: a real server on 127.0.0.1 port 0 and real TCP clients.
 
+mod accounts;
 mod bad_input;
 mod chat;
 mod clients;

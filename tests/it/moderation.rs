@@ -1,7 +1,8 @@
 //! Moderation end to end with real sockets and a real SQLite file: an operator kicks, mutes
 //! and bans by nick and by CIDR (clients bound to 127.0.0.2), a banned address is refused at
 //! the door with the reason, also after a restart; channel modes each refuse and allow;
-//! `/ignore` hides one user from one person only; lockdown keeps guests quiet.
+//! `/ignore` hides one user from one person only; lockdown keeps guests quiet while accounts
+//! chat on, and a ban by nick of a logged-in user bans the account, also after a restart.
 //!
 //! Servers run with `--ara`, so loopback users are not operators until they `/auth`.
 
@@ -282,5 +283,46 @@ async fn lockdown_keeps_guests_quiet_and_is_kept_across_a_restart() {
     late.say("free to talk").await;
     late.expect("free to talk").await;
     drop((op, late));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_chat_on_in_lockdown_and_a_ban_by_nick_follows_the_account_across_a_restart() {
+    const PASSWORD: &str = "correct-horse-7";
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with(config(&dir)).await;
+    let mut op = operator(server.raw).await;
+    let mut alice = user_from([127, 0, 0, 12], server.raw, "alice").await;
+    alice.line(&format!("/register {PASSWORD}")).await;
+    alice.expect("is your account now").await;
+    let mut guest = user_from([127, 0, 0, 13], server.raw, "guest").await;
+    op.line("/lockdown registered").await;
+    op.expect("lockdown: registered").await;
+    for client in [&mut op, &mut alice] {
+        client.line("/join #g").await;
+    }
+    op.expect("alice has joined").await;
+    guest.line("/join #g").await;
+    guest
+        .expect("the server is in lockdown: only registered users")
+        .await;
+    alice.say("accounts still speak").await;
+    op.expect("alice accounts still speak").await;
+
+    // A nick of someone logged in to an account bans the account, not the nick.
+    op.line("/ban alice spam").await;
+    alice.expect("you are banned from this server: spam").await;
+    alice.expect_closed().await;
+    op.line("/bans").await;
+    op.expect("account:alice").await;
+    drop((op, alice, guest));
+    server.stop().await;
+
+    // After a restart, from another address, logging in to the account puts her out again.
+    let server = TestServer::start_with(config(&dir)).await;
+    let mut again = user_from([127, 0, 0, 14], server.raw, "someone").await;
+    again.line(&format!("/login alice {PASSWORD}")).await;
+    again.expect("you are banned from this server: spam").await;
+    again.expect_closed().await;
     server.stop().await;
 }

@@ -104,6 +104,23 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Kills the process and returns everything it printed on stdout and stderr that no
+    /// `wait_for_*` took.
+    pub(crate) fn finish(mut self) -> (String, String) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let rest = |lines: &std::sync::mpsc::Receiver<String>| {
+            // The readers end at the pipes' end of file, which the kill brought.
+            std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(20)).ok())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let stdout = self.startup.join("\n") + "\n" + &rest(&self.stdout);
+        (stdout, rest(&self.stderr))
+    }
+}
+
 fn wait_for(lines: &std::sync::mpsc::Receiver<String>, needle: &str, verb: &str) -> String {
     loop {
         match lines.recv_timeout(Duration::from_secs(20)) {

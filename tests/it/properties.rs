@@ -141,6 +141,7 @@ fn world() -> Arc<World> {
         hist_tsz: 100,
         password: "pw".into(),
         admin_requires_auth: true,
+        opers: Vec::new(),
         no_all: false,
     };
     Arc::new(World::new(

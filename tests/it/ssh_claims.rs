@@ -124,6 +124,13 @@ impl Session {
         })
     }
 
+    /// Types a line.
+    fn line(&mut self, text: &str) {
+        self.stdin
+            .write_all(format!("{text}\n").as_bytes())
+            .expect("write");
+    }
+
     /// Types `/quit` and waits for ssh to end.
     fn quit(mut self) {
         self.stdin.write_all(b"/quit\n").expect("write");
@@ -192,6 +199,46 @@ async fn ssh_claims_keep_a_nick_for_its_key_across_restarts_until_they_expire() 
     dave.line("/whois alice").await;
     dave.expect("alice is online").await;
     b.quit();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_attached_to_an_account_logs_its_owner_in_on_connect() {
+    if !have_ssh() {
+        return;
+    }
+    let (_keep, dir) = data_dir();
+    let (key, _) = client_key(&dir, "key");
+    let server = TestServer::start_with_ssh(test_config(&dir)).await;
+    let ssh = server.ssh.expect("ssh listener");
+    let mut owner = Session::start(&dir, Some(&key), ssh, "paul");
+    owner.wait_for("paul>");
+    owner.line("/key add");
+    owner.wait_for("you are not logged in");
+    owner.line("/register Hunter22-secret");
+    owner.wait_for("is your account now");
+    owner.line("/key add");
+    owner.wait_for("logs you in to your account when");
+    owner.line("/key list");
+    owner.wait_for("(1 of at most 8)");
+    owner.quit();
+    // The key under another user name: logged in to the account, with its nick.
+    let mut back = Session::start(&dir, Some(&key), ssh, "someone");
+    back.wait_for("(by your ssh key)");
+    back.wait_for("paul>");
+    // A guest asking for the nick gets a numbered one, and why.
+    let mut guest = Session::start(&dir, None, ssh, "paul");
+    guest.wait_for("paul is a registered nick;");
+    guest.wait_for("paul2>");
+    guest.quit();
+    back.line("/key del SHA256:");
+    back.wait_for("longer logs you in");
+    back.quit();
+    // Detached: the key no longer logs in (its own claim on paul still gives it the nick).
+    let mut again = Session::start(&dir, Some(&key), ssh, "someone");
+    let text = again.wait_for("someone>");
+    assert!(!text.contains("by your ssh key"), "{text}");
+    again.quit();
     server.stop().await;
 }
 
