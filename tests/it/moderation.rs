@@ -12,14 +12,14 @@ use tokio::io::AsyncReadExt;
 use crate::limits::connect_from;
 use crate::support::{PATIENCE, TestClient, TestServer, data_dir, test_config};
 
-fn config(dir: &std::path::Path) -> r0c::config::Config {
+pub(crate) fn config(dir: &std::path::Path) -> r0c::config::Config {
     let mut config = test_config(dir);
     config.admin_requires_auth = true;
     config
 }
 
 /// A joined raw-port client from `source`, renamed to `nick`.
-async fn user_from(source: [u8; 4], server: SocketAddr, nick: &str) -> TestClient {
+pub(crate) async fn user_from(source: [u8; 4], server: SocketAddr, nick: &str) -> TestClient {
     let mut client = TestClient::from_stream(connect_from(source, server).await);
     client.wizard().await;
     client.expect("> ").await;
@@ -30,7 +30,7 @@ async fn user_from(source: [u8; 4], server: SocketAddr, nick: &str) -> TestClien
 }
 
 /// An operator: a loopback user who gave the admin password.
-async fn operator(server: SocketAddr) -> TestClient {
+pub(crate) async fn operator(server: SocketAddr) -> TestClient {
     let mut op = user_from([127, 0, 0, 1], server, "oper").await;
     op.line("/auth hunter2").await;
     op.expect("please don't break anything").await;
