@@ -474,7 +474,11 @@ mod tests {
         world.change_nick(bob, "bobby").expect("nick");
         world.say(bob, "second-rename").expect("say");
         for line in ["before-ignore", "after-rename", "second-rename"] {
-            assert!(!said(&world, alice, line), "{line}: {:?}", texts(&world, alice));
+            assert!(
+                !said(&world, alice, line),
+                "{line}: {:?}",
+                texts(&world, alice)
+            );
             assert!(said(&world, carol, line), "{line}");
         }
         assert_eq!(
@@ -510,7 +514,11 @@ mod tests {
         world.change_nick(bob, "mallory").expect("nick");
         crate::history::join_blocking(&world, bob, "g").expect("join");
         world.say(bob, "back-again").expect("say");
-        assert!(!said(&world, alice, "back-again"), "{:?}", texts(&world, alice));
+        assert!(
+            !said(&world, alice, "back-again"),
+            "{:?}",
+            texts(&world, alice)
+        );
         // The ignorer reconnects: the stored entry finds the target online by key.
         world.disconnect(alice, true);
         assert_eq!(world.state_of_ignore_indexes(), (0, 0));
@@ -518,7 +526,11 @@ mod tests {
         crate::history::join_blocking(&world, alice, "g").expect("join");
         world.change_nick(bob, "trudy").expect("nick");
         world.say(bob, "renamed-again").expect("say");
-        assert!(!said(&world, alice, "renamed-again"), "{:?}", texts(&world, alice));
+        assert!(
+            !said(&world, alice, "renamed-again"),
+            "{:?}",
+            texts(&world, alice)
+        );
         assert!(!said(&world, alice, "back-again"));
         world.disconnect(alice, true);
         world.disconnect(bob, true);

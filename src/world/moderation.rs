@@ -12,11 +12,11 @@ use std::sync::RwLock;
 
 use tokio_util::sync::CancellationToken;
 
+use super::ignore::Ignores;
 use super::sanction::{
     Kind, Lockdown, Mask, ModeChange, Modes, Sanction, Subject, parse_duration, principal,
     principal_mask,
 };
-use super::ignore::Ignores;
 use super::*;
 use crate::store::{
     ModWrite, StoredAudit, StoredChannelMod, StoredModeration, StoredRole, StoredSanction,

@@ -284,3 +284,42 @@ async fn lockdown_keeps_guests_quiet_and_is_kept_across_a_restart() {
     drop((op, late));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ignored_user_who_renames_stays_hidden_from_the_ignorer_only() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with(config(&dir)).await;
+    let mut alice = user_from([127, 0, 0, 12], server.raw, "alice").await;
+    let mut bob = user_from([127, 0, 0, 13], server.raw, "bob").await;
+    let mut carol = user_from([127, 0, 0, 14], server.raw, "carol").await;
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.line("/join #g").await;
+    }
+    alice.expect("carol has joined").await;
+    bob.say("said-as-bob").await;
+    alice.expect("said-as-bob").await;
+    alice.line("/ignore bob").await;
+    alice.expect("ignoring bob until you disconnect").await;
+    bob.line("/nick robert").await;
+    bob.expect("robert>").await;
+    bob.say("said-as-robert").await;
+    bob.line("/me waves-as-robert").await;
+    carol.expect("said-as-robert").await;
+    carol.expect("waves-as-robert").await;
+    carol.say("carol-after").await;
+    alice.expect("carol-after").await;
+    // The nick change line is the server's, not bob's: alice learns where he went.
+    alice.expect("changed nick to robert").await;
+    let screen = alice.screen();
+    for hidden in ["said-as-bob", "said-as-robert", "waves-as-robert"] {
+        assert!(!screen.contains(hidden), "{hidden}: {screen}");
+    }
+    alice.line("/ignores").await;
+    alice.expect("you ignore (1 of 64): robert (was bob)").await;
+    // Unignoring by the new nick shows him again, old lines too.
+    alice.line("/unignore robert").await;
+    alice.expect("no longer ignoring robert").await;
+    alice.expect("said-as-robert").await;
+    drop((alice, bob, carol));
+    server.stop().await;
+}

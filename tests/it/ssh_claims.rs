@@ -61,7 +61,12 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn start(dir: &Path, key: Option<&Path>, address: SocketAddr, user: &str) -> Session {
+    pub(crate) fn start(
+        dir: &Path,
+        key: Option<&Path>,
+        address: SocketAddr,
+        user: &str,
+    ) -> Session {
         let mut command = Command::new("ssh");
         command.args(["-T", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no"]);
         command.arg("-o").arg(format!(
