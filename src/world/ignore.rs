@@ -4,7 +4,7 @@
 //! key → ignorers), so a nick change, a connect or a disconnect touches only the entries it
 //! concerns, never a scan of all users.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::*;
 use crate::store::ModWrite;
@@ -66,18 +66,88 @@ impl IgnoreEntry {
 #[derive(Debug, Default)]
 pub(super) struct Ignores {
     entries: Vec<IgnoreEntry>,
+    /// Every nick of every entry, so filtering a line is one lookup; rebuilt (at most 64 × 8
+    /// nicks) whenever an entry changes.
+    hidden: HashSet<String>,
 }
 
 impl Ignores {
+    fn new(entries: Vec<IgnoreEntry>) -> Ignores {
+        let mut ignores = Ignores {
+            entries,
+            hidden: HashSet::new(),
+        };
+        ignores.refresh();
+        ignores
+    }
+
+    fn refresh(&mut self) {
+        self.hidden = self
+            .entries
+            .iter()
+            .flat_map(|e| e.nicks.iter().cloned())
+            .collect();
+    }
+
+    fn push(&mut self, entry: IgnoreEntry) {
+        self.entries.push(entry);
+        self.refresh();
+    }
+
+    fn remove(&mut self, index: usize) -> Option<IgnoreEntry> {
+        if index >= self.entries.len() {
+            return None;
+        }
+        let entry = self.entries.remove(index);
+        self.refresh();
+        Some(entry)
+    }
+
+    /// Entry `index` now follows `target`, who goes by the folded nick `nick`.
+    fn bind(&mut self, index: usize, target: UserId, nick: &str) -> bool {
+        let Some(entry) = self.entries.get_mut(index) else {
+            return false;
+        };
+        entry.user = Some(target);
+        entry.add_nick(nick);
+        self.refresh();
+        true
+    }
+
+    /// The person entry `index` names took the folded nick `nick` (an offline nick entry).
+    fn add_nick(&mut self, index: usize, nick: &str) {
+        if let Some(entry) = self.entries.get_mut(index) {
+            entry.add_nick(nick);
+            self.refresh();
+        }
+    }
+
+    /// `target`, followed by an entry, now goes by the folded nick `nick`.
+    fn renamed(&mut self, target: UserId, nick: &str) -> bool {
+        let Some(entry) = self.entries.iter_mut().find(|e| e.user == Some(target)) else {
+            return false;
+        };
+        entry.add_nick(nick);
+        self.refresh();
+        true
+    }
+
+    /// `target` left: entries keep their nicks and follow nobody.
+    fn left(&mut self, target: UserId) {
+        for entry in &mut self.entries {
+            if entry.user == Some(target) {
+                entry.user = None;
+            }
+        }
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Whether a line whose author is the folded nick `folded` is hidden.
     pub(super) fn hides_author(&self, folded: &str) -> bool {
-        self.entries
-            .iter()
-            .any(|e| e.nicks.iter().any(|n| n == folded))
+        self.hidden.contains(folded)
     }
 
     /// The entry that a typed nick names: one of the nicks it remembers, or its key.
@@ -110,15 +180,13 @@ impl State {
         let Some(nick) = self.users.get(&target).map(|u| u.nick.to_lowercase()) else {
             return;
         };
-        let Some(entry) = self
+        let bound = self
             .users
             .get_mut(&ignorer)
-            .and_then(|u| u.moderation.ignores.entries.get_mut(index))
-        else {
+            .is_some_and(|u| u.moderation.ignores.bind(index, target, &nick));
+        if !bound {
             return;
-        };
-        entry.user = Some(target);
-        entry.add_nick(&nick);
+        }
         self.moderation
             .ignored_by
             .entry(target)
@@ -193,18 +261,14 @@ impl World {
             let key = entry.key.clone();
             let index = count;
             if let Some(u) = state.users.get_mut(&user) {
-                u.moderation.ignores.entries.push(entry);
+                u.moderation.ignores.push(entry);
             }
             state.index_key(&key, user);
             match target {
                 Some(target) => state.bind_ignore(user, index, target),
                 None => {
-                    if let Some(e) = state
-                        .users
-                        .get_mut(&user)
-                        .and_then(|u| u.moderation.ignores.entries.get_mut(index))
-                    {
-                        e.add_nick(&folded);
+                    if let Some(u) = state.users.get_mut(&user) {
+                        u.moderation.ignores.add_nick(index, &folded);
                     }
                 }
             }
@@ -219,7 +283,7 @@ impl World {
             let Some(entry) = state
                 .users
                 .get_mut(&user)
-                .map(|u| u.moderation.ignores.entries.remove(index))
+                .and_then(|u| u.moderation.ignores.remove(index))
             else {
                 return Ok(String::new());
             };
@@ -306,7 +370,7 @@ impl World {
                 .collect();
             let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
             if let Some(u) = state.users.get_mut(&user) {
-                u.moderation.ignores.entries = entries;
+                u.moderation.ignores = Ignores::new(entries);
             }
             for (index, (key, target)) in keys.iter().zip(targets).enumerate() {
                 state.index_key(key, user);
@@ -355,14 +419,8 @@ impl World {
         let folded = new_nick.to_lowercase();
         for ignorer in ignorers {
             if let Some(i) = state.users.get_mut(&ignorer)
-                && let Some(entry) = i
-                    .moderation
-                    .ignores
-                    .entries
-                    .iter_mut()
-                    .find(|e| e.user == Some(user))
+                && i.moderation.ignores.renamed(user, &folded)
             {
-                entry.add_nick(&folded);
                 i.needs_redraw = true;
             }
         }
@@ -374,11 +432,7 @@ impl World {
         if let Some(ignorers) = state.moderation.ignored_by.remove(&user) {
             for ignorer in ignorers {
                 if let Some(i) = state.users.get_mut(&ignorer) {
-                    for entry in &mut i.moderation.ignores.entries {
-                        if entry.user == Some(user) {
-                            entry.user = None;
-                        }
-                    }
+                    i.moderation.ignores.left(user);
                 }
             }
         }
@@ -554,9 +608,7 @@ mod tests {
         assert!(stored.is_principal());
         let bare = IgnoreEntry::from_stored("account:bob");
         assert!(bare.nicks.is_empty());
-        let ignores = Ignores {
-            entries: vec![stored, bare],
-        };
+        let ignores = Ignores::new(vec![stored, bare]);
         assert!(ignores.hides_author("bob"));
         assert!(!ignores.hides_author("carol"));
         assert_eq!(ignores.position("account:bob"), Some(1));
