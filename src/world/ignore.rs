@@ -122,14 +122,18 @@ impl Ignores {
         }
     }
 
-    /// `target`, followed by an entry, now goes by the folded nick `nick`.
+    /// `target`, followed by one entry or more (a nick entry and a key entry may both have
+    /// found them), now goes by the folded nick `nick`.
     fn renamed(&mut self, target: UserId, nick: &str) -> bool {
-        let Some(entry) = self.entries.iter_mut().find(|e| e.user == Some(target)) else {
-            return false;
-        };
-        entry.add_nick(nick);
-        self.refresh();
-        true
+        let mut found = false;
+        for entry in self.entries.iter_mut().filter(|e| e.user == Some(target)) {
+            entry.add_nick(nick);
+            found = true;
+        }
+        if found {
+            self.refresh();
+        }
+        found
     }
 
     /// `target` left: entries keep their nicks and follow nobody.
