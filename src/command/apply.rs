@@ -548,6 +548,39 @@ mod tests {
     }
 
     #[test]
+    fn moderation_commands_others_see_report_their_cost_and_reads_do_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = world(dir.path());
+        let (admin, _) = world.connect(IpAddr::V4(Ipv4Addr::LOCALHOST), "hi".into());
+        let (other, _) = world.connect(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), "hi".into());
+        assert_eq!(run(&world, other, "/nick victim"), vec![Effect::Charge(1)]);
+        for (line, expected) in [
+            // A ban or mute costs 1 and 1 more per user online it hits.
+            ("/mute victim spam", vec![Effect::Charge(2)]),
+            ("/ban 10.0.0.0/8", vec![Effect::Charge(1)]),
+            ("/unban 10.0.0.0/8", vec![Effect::Charge(1)]),
+            ("/lockdown registered", vec![Effect::Charge(1)]),
+            ("/ignore victim", vec![Effect::Charge(1)]),
+            // Reads cost nothing; a refused command costs nothing.
+            ("/lockdown", vec![]),
+            ("/bans", vec![]),
+            ("/modlog", vec![]),
+            ("/ignores", vec![]),
+            ("/kick victim", vec![]),
+        ] {
+            assert_eq!(run(&world, admin, line), expected, "{line}");
+        }
+        for line in ["/kick victim", "/ban victim", "/mode +m", "/lockdown off"] {
+            let parsed = Command::parse(line).expect("parses");
+            assert!(parsed.is_shared(), "{line}");
+        }
+        for line in ["/bans", "/modlog", "/ignores", "/mode", "/lockdown"] {
+            let parsed = Command::parse(line).expect("parses");
+            assert!(!parsed.is_shared(), "{line}");
+        }
+    }
+
+    #[test]
     fn admin_usage_is_only_for_administrators() {
         let dir = tempfile::tempdir().expect("tempdir");
         let world = world(dir.path());

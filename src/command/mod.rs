@@ -124,10 +124,11 @@ impl Command {
     /// Whether others see the command, so it draws on the session's command budget: checked
     /// before [`apply`], charged after by the [`Effect::Charge`] it returns.
     pub fn is_shared(&self) -> bool {
-        matches!(
-            self,
-            Command::Nick { .. } | Command::Join(_) | Command::Part | Command::Topic(_)
-        )
+        match self {
+            Command::Nick { .. } | Command::Join(_) | Command::Part | Command::Topic(_) => true,
+            Command::Moderation(command) => command.is_shared(),
+            _ => false,
+        }
     }
 }
 

@@ -58,6 +58,28 @@ pub enum ModCommand {
     },
 }
 
+impl ModCommand {
+    /// Whether the command changes what others see or the store (so it draws on the
+    /// session's command budget, as `/nick` and `/join` do); listings are reads with a
+    /// bounded answer and cost nothing.
+    pub(crate) fn is_shared(&self) -> bool {
+        match self {
+            ModCommand::Op { .. }
+            | ModCommand::Voice { .. }
+            | ModCommand::Kick { .. }
+            | ModCommand::Sanction { .. }
+            | ModCommand::Lift { .. }
+            | ModCommand::Invite(_)
+            | ModCommand::Ignore { .. } => true,
+            ModCommand::Mode(changes) => !changes.is_empty(),
+            ModCommand::Lockdown(words) => !words.is_empty(),
+            // A join with a key is charged as the join it becomes.
+            ModCommand::JoinWithKey { .. } => true,
+            ModCommand::Bans | ModCommand::Ignores | ModCommand::Modlog(_) => false,
+        }
+    }
+}
+
 fn usage(text: &str) -> Usage {
     Usage {
         text: text.to_owned(),
@@ -175,8 +197,11 @@ pub(crate) fn parse(name: &str, word: &str, arg: &str) -> Result<Command, Usage>
     Ok(Command::Moderation(command))
 }
 
-/// Carries out a moderation command for `user`.
+/// Carries out a moderation command for `user`. A command that others see returns what it
+/// cost them ([`Effect::Charge`]): 1, and a ban or mute 1 more per user online it hit.
 pub(crate) fn apply(command: ModCommand, world: &World, user: UserId) -> Vec<Effect> {
+    let shared = command.is_shared();
+    let mut cost = 1;
     let answer = match command {
         ModCommand::Op { nick, on } => world.set_role(user, &nick, true, on),
         ModCommand::Voice { nick, on } => world.set_role(user, &nick, false, on),
@@ -186,7 +211,12 @@ pub(crate) fn apply(command: ModCommand, world: &World, user: UserId) -> Vec<Eff
             target,
             duration,
             reason,
-        } => world.sanction(user, kind, &target, duration.as_deref(), &reason),
+        } => world
+            .sanction(user, kind, &target, duration.as_deref(), &reason)
+            .map(|hit| {
+                cost = hit.saturating_add(1);
+                String::new()
+            }),
         ModCommand::Lift { kind, target } => world.lift(user, kind, &target),
         ModCommand::Bans => world.bans(user),
         ModCommand::Mode(changes) => world.mode(user, &changes),
@@ -213,13 +243,18 @@ pub(crate) fn apply(command: ModCommand, world: &World, user: UserId) -> Vec<Eff
             return crate::command::apply(Command::Join(name), world, user);
         }
     };
+    let ran = answer.is_ok();
     match answer {
         // Empty: the world confirms once the store has committed the change.
         Ok(text) if text.is_empty() => {}
         Ok(text) => world.tell(user, AUTHOR_INFO, &text),
         Err(text) => world.tell(user, AUTHOR_ERROR, &format!("[error]\n  {text}")),
     }
-    Vec::new()
+    if shared && ran {
+        vec![Effect::Charge(cost)]
+    } else {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

@@ -183,7 +183,7 @@ pub const COMMANDS: &[CommandInfo] = &[
         Moderation,
         &["ignore"],
         "NICK",
-        "hide someone's lines from you",
+        "hide someone's lines, across /nick",
     ),
     command(Moderation, &["unignore"], "NICK", "show their lines again"),
     command(Moderation, &["ignores"], "", "whom you ignore"),

@@ -6,7 +6,8 @@
 //! costs one message token, plus its bytes and its lines: one paste and then conversation
 //! pass, pastes twice a second do not.
 //!
-//! Commands that others see or that change shared state (`/nick`, `/join`, `/part`, `/topic`)
+//! Commands that others see or that change shared state (`/nick`, `/join`, `/part`, `/topic`,
+//! and moderation: `/kick`, `/ban`, `/mute`, `/mode`, `/invite`, `/op`, `/voice`, `/lockdown`...)
 //! draw on a budget of their own ([`CommandBudget`]), charged by what each cost others.
 
 use std::collections::VecDeque;

@@ -867,7 +867,7 @@ impl World {
         let told = self.log_in_unchecked(state, user, folded);
         // The account is a principal of its own: its stored ignores apply now, and a server
         // ban on it puts the user out.
-        self.moderation_on_connect(state, user);
+        self.moderation_on_login(state, user);
         told
     }
 

@@ -206,11 +206,8 @@ impl World {
             .users
             .get(&user)
             .is_some_and(|u| u.windows.iter().any(|w| w.channel == channel));
-        let ignores = state
-            .users
-            .get(&user)
-            .map(|u| u.moderation.ignores.as_slice())
-            .unwrap_or_default();
+        // A user who is gone is no member either: nothing to read.
+        let ignores = state.users.get(&user).map(|u| &u.moderation.ignores)?;
         let channel = state.channels.get(&channel).filter(|_| member)?;
         let messages = &channel.messages;
         let shown = messages.partition_point(|m| self.store.is_committed(m.ticket));
@@ -252,7 +249,7 @@ impl World {
                     .map_or(shown_seq, |m| m.seq),
                 messages: messages
                     .range(start..end)
-                    .filter(|m| ignores.is_empty() || !super::moderation::hides(ignores, m))
+                    .filter(|m| ignores.is_empty() || !super::ignore::hides(ignores, m))
                     .cloned()
                     .collect(),
             })

@@ -15,6 +15,7 @@ mod claims;
 mod error;
 mod event;
 mod history;
+mod ignore;
 mod moderation;
 // The nick rules live with the other text rules, below the world; re-exported under their old path.
 pub use crate::text::nick;

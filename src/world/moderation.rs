@@ -12,6 +12,7 @@ use std::sync::RwLock;
 
 use tokio_util::sync::CancellationToken;
 
+use super::ignore::Ignores;
 use super::sanction::{
     Kind, Lockdown, Mask, ModeChange, Modes, Sanction, Subject, parse_duration, principal,
     principal_mask,
@@ -124,16 +125,22 @@ pub(super) struct Moderation {
     channels: HashMap<String, ChannelMod>,
     lockdown: Lockdown,
     allowed: HashSet<String>,
-    /// Ignored nicks of registered users, by principal (handed to the user on connect).
-    ignores: HashMap<String, Vec<String>>,
+    /// Stored ignore rows of registered users, by principal (handed to the user on connect).
+    pub(super) ignores: HashMap<String, Vec<String>>,
+    /// Online ignored user → the online users whose ignore entries follow them.
+    pub(super) ignored_by: HashMap<UserId, HashSet<UserId>>,
+    /// Ignore entry key (principal or folded nick) → the online users with such an entry.
+    pub(super) ignore_keys: HashMap<String, HashSet<UserId>>,
     audit: VecDeque<StoredAudit>,
 }
 
 /// Moderation's part of a connected user.
 #[derive(Debug, Default)]
 pub(super) struct UserModeration {
-    /// Folded nicks whose lines this user does not see.
-    pub(super) ignores: Vec<String>,
+    /// The people whose lines this user does not see.
+    pub(super) ignores: Ignores,
+    /// Channels where this guest was voiced or invited: cleared there when they leave.
+    pub(super) guest_marks: HashSet<String>,
     /// Cancelled when the user is put out (a server ban): the connection ends.
     pub(super) ejected: CancellationToken,
     /// The key given with the last `/join #chan KEY`: (channel, key).
@@ -184,7 +191,7 @@ impl State {
         })
     }
 
-    fn principal_of(&self, user: UserId) -> Option<String> {
+    pub(super) fn principal_of(&self, user: UserId) -> Option<String> {
         let u = self.users.get(&user)?;
         principal(u.account.as_deref(), u.identity.as_deref())
     }
@@ -261,7 +268,7 @@ impl State {
         }
     }
 
-    fn user_named(&self, nick: &str) -> Option<UserId> {
+    pub(super) fn user_named(&self, nick: &str) -> Option<UserId> {
         self.nicks.get(&nick.to_lowercase()).copied()
     }
 
@@ -384,16 +391,22 @@ impl World {
         self.door.replace(bans);
     }
 
-    /// A new user entered or logged in to an account: their stored ignores, one line if a
-    /// lockdown keeps them quiet, and out again at once if a server ban names them (their key,
-    /// account or nick).
+    /// A new user entered: their stored ignores, one line if a lockdown keeps them quiet, and
+    /// out again at once if a server ban names them (their key, account or nick).
     pub(super) fn moderation_on_connect(&self, state: &mut State, user: UserId) {
-        if let Some(principal) = state.principal_of(user)
-            && let Some(list) = state.moderation.ignores.get(&principal).cloned()
-            && let Some(u) = state.users.get_mut(&user)
-        {
-            u.moderation.ignores = list;
-        }
+        self.ignores_on_connect(state, user);
+        self.moderation_checks(state, user);
+    }
+
+    /// `user` logged in to an account: its ignores, and its bans and the lockdown, as for a
+    /// user who just connected.
+    pub(super) fn moderation_on_login(&self, state: &mut State, user: UserId) {
+        self.ignores_on_login(state, user);
+        self.moderation_checks(state, user);
+    }
+
+    /// Out at once if a server ban names `user`; one line if a lockdown keeps them quiet.
+    fn moderation_checks(&self, state: &mut State, user: UserId) {
         if let Some(ban) = state.sanction_on(user, Kind::Ban, None) {
             let text = banned_text(&ban.reason);
             self.eject(state, user, &text);
@@ -401,6 +414,24 @@ impl World {
         }
         if let Some(text) = state.lockdown_refusal(user) {
             self.tell_locked(state, user, AUTHOR_ERROR, &text);
+        }
+    }
+
+    /// A user is leaving: their voice as a guest and their invitations end (found through
+    /// the channels they were marked in, not a scan of every channel), and their ignores
+    /// leave the indexes.
+    pub(super) fn moderation_on_disconnect(&self, state: &mut State, user: UserId) {
+        self.ignores_on_disconnect(state, user);
+        let marks = state
+            .users
+            .get_mut(&user)
+            .map(|u| std::mem::take(&mut u.moderation.guest_marks))
+            .unwrap_or_default();
+        for name in marks {
+            if let Some(c) = state.moderation.channels.get_mut(&name) {
+                c.voiced_guests.remove(&user);
+                c.invited.remove(&user);
+            }
         }
     }
 
@@ -668,7 +699,7 @@ impl World {
     /// Confirms a persisted change to `user` once the store has committed the write with
     /// `ticket` (a status line that waits for it). In another window they get a notice at
     /// once that says the change is being saved, not that it was.
-    fn confirm(&self, state: &mut State, user: UserId, text: &str, ticket: u64) {
+    pub(super) fn confirm(&self, state: &mut State, user: UserId, text: &str, ticket: u64) {
         let Some(u) = state.users.get(&user) else {
             return;
         };
@@ -863,6 +894,7 @@ impl World {
 
     /// `/ban` and `/mute`: `target` is a nick or a mask, `duration` as typed (`None`:
     /// permanent). Server-wide for a server operator, else in the operator's channel.
+    /// Returns how many users online it hit (the world confirms once the store committed).
     pub fn sanction(
         &self,
         user: UserId,
@@ -870,7 +902,7 @@ impl World {
         target: &str,
         duration: Option<&str>,
         reason: &str,
-    ) -> ModResult {
+    ) -> Result<usize, String> {
         let expires = match duration {
             Some(text) => parse_duration(text)?,
             None => None,
@@ -976,7 +1008,7 @@ impl World {
             targets.len()
         );
         self.confirm(&mut state, user, &text, ticket);
-        Ok(String::new())
+        Ok(targets.len())
     }
 
     /// `/unban` and `/unmute`.
@@ -1108,14 +1140,24 @@ impl World {
             }
             None => {
                 if on {
+                    let held = entry.roles.len().saturating_add(entry.voiced_guests.len());
+                    if held >= MAX_CHANNEL_ROLES && !entry.voiced_guests.contains(&target) {
+                        return Err(format!(
+                            "#{name} has {MAX_CHANNEL_ROLES} operators and voiced users, the most it keeps"
+                        ));
+                    }
                     entry.voiced_guests.insert(target);
-                } else {
-                    entry.voiced_guests.remove(&target);
+                    if let Some(u) = state.users.get_mut(&target) {
+                        u.moderation.guest_marks.insert(name.clone());
+                    }
+                } else if !entry.voiced_guests.remove(&target) {
+                    return Err(format!("{nick} has no voice in #{name}"));
                 }
                 TICKET_NOT_STORED
             }
             Some(principal) if on => {
-                if entry.roles.len() >= MAX_CHANNEL_ROLES && !entry.roles.contains_key(&principal) {
+                let held = entry.roles.len().saturating_add(entry.voiced_guests.len());
+                if held >= MAX_CHANNEL_ROLES && !entry.roles.contains_key(&principal) {
                     return Err(format!(
                         "#{name} has {MAX_CHANNEL_ROLES} operators and voiced users, the most it keeps"
                     ));
@@ -1258,6 +1300,9 @@ impl World {
             entry.invited.clear();
         }
         entry.invited.insert(target);
+        if let Some(u) = state.users.get_mut(&target) {
+            u.moderation.guest_marks.insert(name.clone());
+        }
         let actor = state
             .users
             .get(&user)
@@ -1278,83 +1323,6 @@ impl World {
             &format!("{actor} invites you to #{name}: /join #{name}"),
         );
         Ok(format!("{nick} is invited to #{name}"))
-    }
-
-    /// `/ignore NICK`: hides that nick's lines from this user only.
-    pub fn ignore(&self, user: UserId, nick: &str, on: bool) -> ModResult {
-        let mut state = self.lock();
-        let folded = nick.to_lowercase();
-        let principal = state.principal_of(user);
-        let Some(u) = state.users.get_mut(&user) else {
-            return Ok(String::new());
-        };
-        if folded == u.nick.to_lowercase() {
-            return Err("you cannot ignore yourself".to_owned());
-        }
-        let list = &mut u.moderation.ignores;
-        if on {
-            if list.contains(&folded) {
-                return Err(format!("you already ignore {nick}"));
-            }
-            if list.len() >= MAX_IGNORES {
-                return Err(format!(
-                    "you ignore {MAX_IGNORES} nicks, the most one may; /unignore one first"
-                ));
-            }
-            list.push(folded.clone());
-        } else {
-            let before = list.len();
-            list.retain(|n| *n != folded);
-            if list.len() == before {
-                return Err(format!("you do not ignore {nick}"));
-            }
-        }
-        u.needs_redraw = true;
-        let list = list.clone();
-        let Some(principal) = principal else {
-            return Ok(format!(
-                "{} {nick} until you disconnect (guests' ignores are not saved)",
-                if on { "ignoring" } else { "no longer ignoring" }
-            ));
-        };
-        state.moderation.ignores.insert(principal.clone(), list);
-        let write = if on {
-            ModWrite::PutIgnore {
-                owner: principal,
-                target: folded,
-            }
-        } else {
-            ModWrite::RemoveIgnore {
-                owner: principal,
-                target: folded,
-            }
-        };
-        let ticket = self.store.moderate(write);
-        let text = format!(
-            "{} {nick}",
-            if on { "ignoring" } else { "no longer ignoring" }
-        );
-        self.confirm(&mut state, user, &text, ticket);
-        Ok(String::new())
-    }
-
-    /// `/ignores`.
-    pub fn ignores(&self, user: UserId) -> String {
-        let state = self.lock();
-        let list = state
-            .users
-            .get(&user)
-            .map(|u| u.moderation.ignores.clone())
-            .unwrap_or_default();
-        if list.is_empty() {
-            "you ignore nobody".to_owned()
-        } else {
-            format!(
-                "you ignore ({} of {MAX_IGNORES}): {}",
-                list.len(),
-                list.join(", ")
-            )
-        }
     }
 
     /// `/lockdown MODE`, `/lockdown allow|deny PRINCIPAL`, `/lockdown` (show): server
@@ -1495,29 +1463,68 @@ impl World {
     }
 }
 
-/// Whether `/ignore` hides `message` from a user who ignores the folded nicks `ignores`: a
-/// line by one of them, or a `/me` of one of them.
-pub(super) fn hides(ignores: &[String], message: &Message) -> bool {
-    let author = if message.author == AUTHOR_ACTION {
-        match message
-            .text
-            .strip_prefix('\x02')
-            .and_then(|rest| rest.split_once('\x02'))
-        {
-            Some((nick, _)) => nick,
-            None => return false,
-        }
-    } else {
-        message.author.as_str()
-    };
-    let folded = author.to_lowercase();
-    ignores.contains(&folded)
-}
-
 fn reason_suffix(reason: &str) -> String {
     if reason.is_empty() {
         String::new()
     } else {
         format!(": {reason}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::super::tests::{localhost, world};
+    use super::*;
+
+    #[test]
+    fn guests_voice_is_capped_per_channel_and_ends_when_they_leave() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (world, _store) = world(dir.path(), 100, 100, 10);
+        let (admin, _) = world.connect(localhost(), "hi".into());
+        crate::history::join_blocking(&world, admin, "g").expect("join");
+        let voiced = |world: &World| {
+            world
+                .lock()
+                .moderation
+                .channels
+                .get("g")
+                .map_or(0, |c| c.voiced_guests.len())
+        };
+        let mut guests = Vec::new();
+        for n in 0..=MAX_CHANNEL_ROLES {
+            let octets = u16::try_from(n).expect("small").to_be_bytes();
+            let address = IpAddr::V4(Ipv4Addr::new(10, 1, octets[0], octets[1]));
+            let (guest, _) = world.connect(address, "hi".into());
+            world
+                .change_nick(guest, &format!("guest{n}"))
+                .expect("nick");
+            guests.push(guest);
+        }
+        for n in 0..MAX_CHANNEL_ROLES {
+            assert_eq!(
+                world.set_role(admin, &format!("guest{n}"), false, true),
+                Ok(String::new()),
+                "{n}"
+            );
+        }
+        assert_eq!(voiced(&world), MAX_CHANNEL_ROLES);
+        let refused = world.set_role(admin, &format!("guest{MAX_CHANNEL_ROLES}"), false, true);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("the most it keeps")),
+            "{refused:?}"
+        );
+        for guest in guests {
+            world.disconnect(guest, true);
+        }
+        assert_eq!(voiced(&world), 0);
+        assert!(
+            world
+                .set_role(admin, &format!("guest{MAX_CHANNEL_ROLES}"), false, true)
+                .is_err_and(|e| e.contains("is not online"))
+        );
     }
 }

@@ -119,6 +119,8 @@ impl World {
         state.nicks.insert(new_nick.to_lowercase(), user);
         state.remove_skeleton(&old);
         state.add_skeleton(new_nick);
+        // Ignores follow the person, not the nick.
+        self.ignores_on_rename(state, user, new_nick);
         let mut active = None;
         let windows = state.users.get_mut(&user).map(|u| {
             u.nick = new_nick.to_string();

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 
-fn world(
+pub(super) fn world(
     dir: &std::path::Path,
     hist_rd: usize,
     hist_mem: usize,
@@ -32,12 +32,12 @@ fn world(
     )
 }
 
-fn localhost() -> IpAddr {
+pub(super) fn localhost() -> IpAddr {
     IpAddr::V4(Ipv4Addr::LOCALHOST)
 }
 
 /// The active window's texts, oldest first, as a user would read them.
-fn texts(world: &World, user: UserId) -> Vec<String> {
+pub(super) fn texts(world: &World, user: UserId) -> Vec<String> {
     world.store().flush();
     let view = world.view(user, None, usize::MAX).expect("view");
     view.messages

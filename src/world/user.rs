@@ -242,6 +242,7 @@ impl World {
             };
             self.apply_locked(state, part);
         }
+        self.moderation_on_disconnect(state, user);
         if let Some(gone) = state.users.remove(&user) {
             self.users_online.fetch_sub(1, Ordering::Relaxed);
             state.nicks.remove(&gone.nick.to_lowercase());

@@ -90,7 +90,7 @@ impl World {
         // `/ignore`: a user who ignores nobody pays one emptiness check.
         let ignores = &user_state.moderation.ignores;
         if !ignores.is_empty() {
-            messages.retain(|m| !moderation::hides(ignores, m));
+            messages.retain(|m| !ignore::hides(ignores, m));
         }
         let mut hilight_windows = Vec::new();
         let mut activity_windows = Vec::new();

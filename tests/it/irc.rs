@@ -629,3 +629,48 @@ async fn a_long_message_reaches_irc_as_several_lines_cut_at_words() {
     assert_eq!(joined.strip_prefix("<kywmyv> "), Some(text.as_str()));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kicked_and_banned_irc_users_lines_are_dropped_and_modes_stay_off_irc() {
+    let ircd = Ngircd::start();
+    let mut ann = IrcUser::join(ircd.port, "ann", &["#chat"]).await;
+    let mut bea = IrcUser::join(ircd.port, "bea", &["#chat"]).await;
+    let mut cy = IrcUser::join(ircd.port, "cy", &["#chat"]).await;
+    let (_keep, dir) = data_dir();
+    let config = bridged_config(&dir, ircd.network(BRIDGE_NICK), &[("#chat", "g")]);
+    let server = TestServer::start_with(config).await;
+    ann.expect(&format!(":{BRIDGE_NICK}!")).await;
+    // A loopback user is a server operator here (no --ara).
+    let mut op = r0c_user_in(server.raw, "g").await;
+
+    op.line("/kick ~ann spam").await;
+    op.expect("~ann was kicked by kywmyv: spam").await;
+    op.expect("~ann's lines are dropped in #g for 10 minutes")
+        .await;
+    op.line("/ban ~bea flooding").await;
+    op.expect("banned ~bea in the server permanently").await;
+    // What they say after still reaches IRC (r0c is no operator there); cy has seen both
+    // before speaking, so the bridge received them first.
+    ann.send("PRIVMSG #chat :ann-after-kick").await;
+    bea.send("PRIVMSG #chat :bea-after-ban").await;
+    cy.expect("ann-after-kick").await;
+    cy.expect("bea-after-ban").await;
+    cy.send("PRIVMSG #chat :cy-speaks").await;
+    op.expect("~cy cy-speaks").await;
+    let text = op.text();
+    assert!(!text.contains("ann-after-kick"), "{text}");
+    assert!(!text.contains("bea-after-ban"), "{text}");
+
+    // A mode change is shown in r0c only: IRC gets the next message, and no mode line.
+    op.line("/mode +mt").await;
+    op.expect("set mode +m +t").await;
+    op.line("after-mode").await;
+    ann.expect("PRIVMSG #chat :<kywmyv> after-mode").await;
+    for line in &ann.lines {
+        assert!(
+            !line.contains("set mode") && !line.contains(" MODE ") && !line.contains("kicked"),
+            "{line}"
+        );
+    }
+    server.stop().await;
+}

@@ -15,6 +15,7 @@ mod limits;
 mod listeners;
 mod migration;
 mod moderation;
+mod moderation_ssh;
 mod process;
 mod properties;
 mod screen;

@@ -13,14 +13,14 @@ use tokio::io::AsyncReadExt;
 use crate::limits::connect_from;
 use crate::support::{PATIENCE, TestClient, TestServer, data_dir, test_config};
 
-fn config(dir: &std::path::Path) -> r0c::config::Config {
+pub(crate) fn config(dir: &std::path::Path) -> r0c::config::Config {
     let mut config = test_config(dir);
     config.admin_requires_auth = true;
     config
 }
 
 /// A joined raw-port client from `source`, renamed to `nick`.
-async fn user_from(source: [u8; 4], server: SocketAddr, nick: &str) -> TestClient {
+pub(crate) async fn user_from(source: [u8; 4], server: SocketAddr, nick: &str) -> TestClient {
     let mut client = TestClient::from_stream(connect_from(source, server).await);
     client.wizard().await;
     client.expect("> ").await;
@@ -31,7 +31,7 @@ async fn user_from(source: [u8; 4], server: SocketAddr, nick: &str) -> TestClien
 }
 
 /// An operator: a loopback user who gave the admin password.
-async fn operator(server: SocketAddr) -> TestClient {
+pub(crate) async fn operator(server: SocketAddr) -> TestClient {
     let mut op = user_from([127, 0, 0, 1], server, "oper").await;
     op.line("/auth hunter2").await;
     op.expect("please don't break anything").await;
@@ -324,5 +324,76 @@ async fn accounts_chat_on_in_lockdown_and_a_ban_by_nick_follows_the_account_acro
     again.line(&format!("/login alice {PASSWORD}")).await;
     again.expect("you are banned from this server: spam").await;
     again.expect_closed().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ignored_user_who_renames_stays_hidden_from_the_ignorer_only() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with(config(&dir)).await;
+    let mut alice = user_from([127, 0, 0, 12], server.raw, "alice").await;
+    let mut bob = user_from([127, 0, 0, 13], server.raw, "bob").await;
+    let mut carol = user_from([127, 0, 0, 14], server.raw, "carol").await;
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.line("/join #g").await;
+    }
+    alice.expect("carol has joined").await;
+    bob.say("said-as-bob").await;
+    alice.expect("said-as-bob").await;
+    alice.line("/ignore bob").await;
+    alice.expect("ignoring bob until you disconnect").await;
+    bob.line("/nick robert").await;
+    bob.expect("robert>").await;
+    bob.say("said-as-robert").await;
+    bob.line("/me waves-as-robert").await;
+    carol.expect("said-as-robert").await;
+    carol.expect("waves-as-robert").await;
+    carol.say("carol-after").await;
+    alice.expect("carol-after").await;
+    // The nick change line is the server's, not bob's: alice learns where he went.
+    alice.expect("changed nick to robert").await;
+    let screen = alice.screen();
+    for hidden in ["said-as-bob", "said-as-robert", "waves-as-robert"] {
+        assert!(!screen.contains(hidden), "{hidden}: {screen}");
+    }
+    alice.line("/ignores").await;
+    alice.expect("you ignore (1 of 64): robert (was bob)").await;
+    // Unignoring by the new nick shows him again, old lines too.
+    alice.line("/unignore robert").await;
+    alice.expect("no longer ignoring robert").await;
+    alice.expect("said-as-robert").await;
+    drop((alice, bob, carol));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_ignores_follow_it_to_a_login_from_elsewhere() {
+    const PASSWORD: &str = "ignore-list-9";
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with(config(&dir)).await;
+    let mut alice = user_from([127, 0, 0, 15], server.raw, "alice").await;
+    alice.line(&format!("/register {PASSWORD}")).await;
+    alice.expect("is your account now").await;
+    alice.line("/ignore bob").await;
+    alice.expect("ignoring bob").await;
+    drop(alice);
+    let mut bob = user_from([127, 0, 0, 16], server.raw, "bob").await;
+    let mut carol = user_from([127, 0, 0, 17], server.raw, "carol").await;
+    let mut again = user_from([127, 0, 0, 18], server.raw, "someone").await;
+    again.line(&format!("/login alice {PASSWORD}")).await;
+    again.expect("you are logged in as").await;
+    for client in [&mut again, &mut bob, &mut carol] {
+        client.line("/join #g").await;
+    }
+    again.expect("carol has joined").await;
+    bob.say("bob-hidden-after-login").await;
+    carol.expect("bob-hidden-after-login").await;
+    carol.say("carol-after-bob").await;
+    again.expect("carol-after-bob").await;
+    let seen = again.text();
+    assert!(!seen.contains("bob-hidden-after-login"), "{seen}");
+    again.line("/ignores").await;
+    again.expect("you ignore (1 of 64): bob").await;
+    drop((again, bob, carol));
     server.stop().await;
 }

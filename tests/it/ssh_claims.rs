@@ -15,7 +15,7 @@ use crate::support::{PATIENCE, TestClient, TestServer, data_dir, test_config};
 const REFUSED: &str = "alice belongs to another ssh key;";
 
 /// Whether OpenSSH's client is here; `false` (with a message) only outside CI.
-fn have_ssh() -> bool {
+pub(crate) fn have_ssh() -> bool {
     let found = Command::new("ssh")
         .arg("-V")
         .stdout(Stdio::null())
@@ -34,7 +34,7 @@ fn have_ssh() -> bool {
 
 /// A client key made with `ssh-keygen` as `dir/name`; returns its path and its fingerprint
 /// as `ssh-keygen -l` prints it.
-fn client_key(dir: &Path, name: &str) -> (PathBuf, String) {
+pub(crate) fn client_key(dir: &Path, name: &str) -> (PathBuf, String) {
     let path = dir.join(name);
     let status = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -53,7 +53,7 @@ fn client_key(dir: &Path, name: &str) -> (PathBuf, String) {
 }
 
 /// An `ssh -T` session as `user` (with `key`, or as a guest), its input a pipe.
-struct Session {
+pub(crate) struct Session {
     child: Child,
     stdin: ChildStdin,
     received: Receiver<Vec<u8>>,
@@ -61,7 +61,12 @@ struct Session {
 }
 
 impl Session {
-    fn start(dir: &Path, key: Option<&Path>, address: SocketAddr, user: &str) -> Session {
+    pub(crate) fn start(
+        dir: &Path,
+        key: Option<&Path>,
+        address: SocketAddr,
+        user: &str,
+    ) -> Session {
         let mut command = Command::new("ssh");
         command.args(["-T", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no"]);
         command.arg("-o").arg(format!(
@@ -107,7 +112,7 @@ impl Session {
     }
 
     /// Waits until the output so far contains `needle`; returns it.
-    fn wait_for(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_for(&mut self, needle: &str) -> String {
         tokio::task::block_in_place(|| {
             let deadline = std::time::Instant::now() + PATIENCE;
             while !String::from_utf8_lossy(&self.seen).contains(needle) {
@@ -124,15 +129,36 @@ impl Session {
         })
     }
 
-    /// Types a line.
-    fn line(&mut self, text: &str) {
+    /// Types a line (a message or a command).
+    pub(crate) fn line(&mut self, text: &str) {
         self.stdin
             .write_all(format!("{text}\n").as_bytes())
             .expect("write");
     }
 
+    /// Waits for ssh to end (the server closed the session); returns all it printed.
+    pub(crate) fn ended(mut self) -> String {
+        tokio::task::block_in_place(|| {
+            // The output ends (the reader thread drops its sender) when ssh does.
+            let deadline = std::time::Instant::now() + PATIENCE;
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match self.received.recv_timeout(left) {
+                    Ok(bytes) => self.seen.extend(bytes),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!(
+                        "ssh did not end; got:\n{:?}",
+                        String::from_utf8_lossy(&self.seen)
+                    ),
+                }
+            }
+            self.child.wait().expect("ssh exits");
+        });
+        String::from_utf8_lossy(&self.seen).into_owned()
+    }
+
     /// Types `/quit` and waits for ssh to end.
-    fn quit(mut self) {
+    pub(crate) fn quit(mut self) {
         self.stdin.write_all(b"/quit\n").expect("write");
         let status = tokio::task::block_in_place(|| self.child.wait()).expect("ssh exits");
         assert_eq!(status.code(), Some(0), "/quit ends the session");
