@@ -90,11 +90,16 @@ async fn register(world: &World, user: UserId, password: Secret) -> Result<Strin
     let nick = world.begin_register(user)?;
     let phc = world.hasher().run(move || hash_password(&password.0)).await;
     let ticket = world.finish_register(user, &nick, phc)?;
+    let oper = if world.is_oper_account(&nick) {
+        "; --oper names it, so you are a server operator"
+    } else {
+        ""
+    };
     stored(
         world,
         ticket,
         format!(
-            "\x02{nick}\x02 is your account now: nobody else can use this nick (or one that looks like it); on your next visit, /login {nick} PASSWORD"
+            "\x02{nick}\x02 is your account now: nobody else can use this nick (or one that looks like it); on your next visit, /login {nick} PASSWORD{oper}"
         ),
     )
     .await

@@ -928,10 +928,16 @@ impl World {
         told
     }
 
+    /// Whether the account `name` is named by `--oper`.
+    pub fn is_oper_account(&self, name: &str) -> bool {
+        let folded = fold(name);
+        self.settings.opers.iter().any(|o| fold(o) == folded)
+    }
+
     /// Makes `user` an administrator if the account `folded` is named by `--oper`; returns
     /// whether it is.
     fn grant_oper(&self, state: &mut State, user: UserId, folded: &str) -> bool {
-        if !self.settings.opers.iter().any(|o| fold(o) == folded) {
+        if !self.is_oper_account(folded) {
             return false;
         }
         let Some(u) = state.users.get_mut(&user) else {

@@ -202,6 +202,9 @@ async fn passwords_never_reach_the_log_stdout_or_metrics() {
     owner.line("/nick paul").await;
     owner.line(&format!("/register {PASSWORD}")).await;
     owner.expect("is your account now").await;
+    owner
+        .expect("--oper names it, so you are a server operator")
+        .await;
     owner.line(&format!("/passwd {wrong} {new}")).await;
     owner.expect("wrong password").await;
     owner.line(&format!("/passwd {PASSWORD} {new}")).await;
