@@ -28,6 +28,11 @@ impl GotoArg {
     }
 }
 
+/// What a command that hashes or checks a password costs on the command budget: with the
+/// default budget (64 at once, 1 a second) a session may run 8 in a row and then one every 8
+/// seconds, so a few connections cannot keep the password pool busy for everyone else.
+pub const PASSWORD_WORK_COST: usize = 8;
+
 /// Carries out `command` for `user`. Feedback lands in the status window, with a one-line
 /// notice where the user is (see [`World::tell`]); the returned effects are the session's to
 /// carry out, in order.
@@ -58,14 +63,27 @@ pub fn apply(command: Command, world: &World, user: UserId) -> Vec<Effect> {
         // The account commands that check or hash a password run off the async workers:
         // the session starts them, and their answer comes when they are done.
         Command::Register(password) => match crate::password::check_new_password(&password.0) {
-            Ok(()) => return vec![Effect::Account(AccountJob::Register { password })],
+            Ok(()) => {
+                return vec![
+                    Effect::Charge(PASSWORD_WORK_COST),
+                    Effect::Account(AccountJob::Register { password }),
+                ];
+            }
             Err(rule) => error(&format!("[invalid argument]\n  {rule}")),
         },
         Command::Login { name, password } => {
-            return vec![Effect::Account(AccountJob::Login { name, password })];
+            return vec![
+                Effect::Charge(PASSWORD_WORK_COST),
+                Effect::Account(AccountJob::Login { name, password }),
+            ];
         }
         Command::Passwd { old, new } => match crate::password::check_new_password(&new.0) {
-            Ok(()) => return vec![Effect::Account(AccountJob::Passwd { old, new })],
+            Ok(()) => {
+                return vec![
+                    Effect::Charge(PASSWORD_WORK_COST),
+                    Effect::Account(AccountJob::Passwd { old, new }),
+                ];
+            }
             Err(rule) => error(&format!("[invalid argument]\n  new password: {rule}")),
         },
         Command::Logout => {
@@ -578,6 +596,29 @@ mod tests {
             let parsed = Command::parse(line).expect("parses");
             assert!(!parsed.is_shared(), "{line}");
         }
+    }
+
+    #[test]
+    fn password_commands_draw_on_the_command_budget_and_a_bad_one_costs_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = world(dir.path());
+        let (user, _) = world.connect(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), "hi".into());
+        for line in [
+            "/register long-enough-1",
+            "/login bob long-enough-1",
+            "/passwd a b",
+        ] {
+            let parsed = Command::parse(line).expect("parses");
+            assert!(parsed.is_shared(), "{line}");
+        }
+        let effects = run(&world, user, "/login bob long-enough-1");
+        assert_eq!(effects.first(), Some(&Effect::Charge(PASSWORD_WORK_COST)));
+        assert!(
+            matches!(effects.get(1), Some(Effect::Account(_))),
+            "{effects:?}"
+        );
+        // A new password that breaks the rules is refused before any hashing, for free.
+        assert_eq!(run(&world, user, "/register short"), vec![]);
     }
 
     #[test]

@@ -126,6 +126,9 @@ impl Command {
     pub fn is_shared(&self) -> bool {
         match self {
             Command::Nick { .. } | Command::Join(_) | Command::Part | Command::Topic(_) => true,
+            // Not seen by others, but a password's hash is work the server shares out among
+            // everyone who logs in: it draws on the same budget.
+            Command::Register(_) | Command::Login { .. } | Command::Passwd { .. } => true,
             Command::Moderation(command) => command.is_shared(),
             _ => false,
         }

@@ -258,7 +258,7 @@ impl Session {
                 self.user,
                 AUTHOR_ERROR,
                 &format!(
-                    "[slow down] /nick /join /part /topic and moderation commands: try again in {seconds} seconds\n  you may spend {burst:.0} at once and {per_second} more each second;\n  each costs 1, a nick change 1 per window you have open, a ban or mute 1 more per user it hits"
+                    "[slow down] /nick /join /part /topic, password and moderation commands: try again in {seconds} seconds\n  you may spend {burst:.0} at once and {per_second} more each second;\n  each costs 1, a nick change 1 per window you have open, a ban or mute 1 more per user it hits,\n  /register /login /passwd 8 (a password's hash is work for the whole server)"
                 ),
             );
         }
