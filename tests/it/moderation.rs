@@ -69,8 +69,11 @@ async fn an_operator_kicks_mutes_and_bans_by_nick_and_cidr_and_the_ban_survives_
         .await;
     op.expect("victim was kicked by oper: go cool off").await;
 
+    // The victim is back in #g before the mute (the op's screen still shows the first join
+    // line, so the victim's own stream says when): told in the status window while the
+    // victim switches windows, the notice could be drawn over before it is seen.
     victim.line("/join #g").await;
-    op.expect("victim has joined").await;
+    victim.expect("victim has joined").await;
     op.line("/mute victim 10m noise").await;
     victim
         .expect("you were muted in the server for 10m: noise")
