@@ -125,6 +125,16 @@ impl Claims {
         self.by_nick.is_empty()
     }
 
+    /// When the key `fingerprint` first claimed one of the nicks it holds now, if it holds any.
+    pub fn first_claimed(&self, fingerprint: &str) -> Option<i64> {
+        self.by_key
+            .get(fingerprint)?
+            .iter()
+            .filter_map(|nick| self.by_nick.get(nick))
+            .map(|claim| claim.claimed_at)
+            .min()
+    }
+
     /// The claim on `nick`, expired or not.
     pub fn get(&self, nick: &str) -> Option<&Claim> {
         self.by_nick.get(&fold(nick))

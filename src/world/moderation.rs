@@ -124,6 +124,9 @@ pub(super) struct Moderation {
     sanctions: Vec<Sanction>,
     channels: HashMap<String, ChannelMod>,
     lockdown: Lockdown,
+    /// When the lockdown began (microseconds): under `registered`, only accounts made and ssh
+    /// keys that claimed a nick before then count, so a spam wave cannot register its way in.
+    lockdown_since: i64,
     allowed: HashSet<String>,
     /// Stored ignore rows of registered users, by principal (handed to the user on connect).
     pub(super) ignores: HashMap<String, Vec<String>>,
@@ -250,9 +253,11 @@ impl State {
         match self.moderation.lockdown {
             Lockdown::Off => None,
             _ if self.is_server_op(user) => None,
-            Lockdown::Registered if self.is_registered(user) => None,
+            Lockdown::Registered if self.registered_before(user, self.moderation.lockdown_since) => {
+                None
+            }
             Lockdown::Registered => Some(
-                "the server is in lockdown: only registered users (an account or an ssh key) may speak now"
+                "the server is in lockdown: only users registered before it began (an account, or an ssh key that had claimed a nick) may speak now"
                     .to_owned(),
             ),
             Lockdown::Invite
@@ -266,6 +271,25 @@ impl State {
                 Some("the server is in lockdown: only invited users may speak now".to_owned())
             }
         }
+    }
+
+    /// Whether `user` is logged in to an account made before `since`, or has an ssh key that
+    /// claimed a nick before then.
+    fn registered_before(&self, user: UserId, since: i64) -> bool {
+        let Some(u) = self.users.get(&user) else {
+            return false;
+        };
+        let account_before = u.account.as_deref().is_some_and(|name| {
+            self.accounts
+                .get(name, now_micros())
+                .is_some_and(|account| account.created_at < since)
+        });
+        let key_before = u
+            .identity
+            .as_deref()
+            .and_then(|key| self.claims.first_claimed(key))
+            .is_some_and(|claimed_at| claimed_at < since);
+        account_before || key_before
     }
 
     pub(super) fn user_named(&self, nick: &str) -> Option<UserId> {
@@ -348,9 +372,15 @@ impl World {
                 list.push(target);
             }
         }
-        moderation.lockdown = lockdown
-            .or_else(|| stored.lockdown.and_then(|m| m.parse().ok()))
-            .unwrap_or_default();
+        let saved = stored.lockdown.as_deref().and_then(parse_lockdown_setting);
+        let now = now_micros();
+        (moderation.lockdown, moderation.lockdown_since) = match (lockdown, saved) {
+            // The flag names the saved mode: the lockdown goes on from when it began.
+            (Some(mode), Some((saved, since))) if mode == saved => (saved, since),
+            (Some(mode), _) => (mode, now),
+            (None, Some(saved)) => saved,
+            (None, None) => (Lockdown::Off, now),
+        };
         moderation.audit = stored.audit.into();
         self.refresh_door(&state);
     }
@@ -1397,10 +1427,15 @@ impl World {
             [mode] => {
                 let mode: Lockdown = mode.parse()?;
                 self.check_store().map_err(|e| e.to_string())?;
-                state.moderation.lockdown = mode;
+                // Asking again for the mode in force keeps its start.
+                if mode != state.moderation.lockdown {
+                    state.moderation.lockdown = mode;
+                    state.moderation.lockdown_since = now_micros();
+                }
+                let since = state.moderation.lockdown_since;
                 let ticket = self
                     .store
-                    .moderate(ModWrite::SetLockdown(mode.as_str().to_owned()));
+                    .moderate(ModWrite::SetLockdown(format!("{}@{since}", mode.as_str())));
                 self.audit(
                     &mut state,
                     user,
@@ -1471,12 +1506,34 @@ fn reason_suffix(reason: &str) -> String {
     }
 }
 
+/// The stored lockdown setting, `MODE@SINCE` (microseconds), or `MODE` alone as the first
+/// version stored it (the lockdown then counts from now).
+fn parse_lockdown_setting(value: &str) -> Option<(Lockdown, i64)> {
+    match value.split_once('@') {
+        Some((mode, since)) => Some((mode.parse().ok()?, since.parse().ok()?)),
+        None => Some((value.parse().ok()?, now_micros())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
 
     use super::super::tests::{localhost, world};
     use super::*;
+
+    #[test]
+    fn the_lockdown_setting_keeps_when_it_began_and_reads_the_first_form_as_from_now() {
+        assert_eq!(
+            parse_lockdown_setting("registered@1234"),
+            Some((Lockdown::Registered, 1234))
+        );
+        let (mode, since) = parse_lockdown_setting("invite").expect("the first form");
+        assert_eq!(mode, Lockdown::Invite);
+        assert!(since > 1234);
+        assert_eq!(parse_lockdown_setting("registered@soon"), None);
+        assert_eq!(parse_lockdown_setting("panic"), None);
+    }
 
     #[test]
     fn guests_voice_is_capped_per_channel_and_ends_when_they_leave() {

@@ -269,7 +269,7 @@ async fn lockdown_keeps_guests_quiet_and_is_kept_across_a_restart() {
     op.line("/join #g").await;
     guest.line("/join #g").await;
     guest
-        .expect("the server is in lockdown: only registered users")
+        .expect("the server is in lockdown: only users registered before it began")
         .await;
     op.say("operators still speak").await;
     op.expect("oper> ").await;
@@ -307,10 +307,17 @@ async fn accounts_chat_on_in_lockdown_and_a_ban_by_nick_follows_the_account_acro
     op.expect("alice has joined").await;
     guest.line("/join #g").await;
     guest
-        .expect("the server is in lockdown: only registered users")
+        .expect("the server is in lockdown: only users registered before it began")
         .await;
+    // An account made during the lockdown counts for nothing until it ends.
+    guest.line("/register spam-wave-1").await;
+    guest.expect("is your account now").await;
+    guest.line("/join #g").await;
+    guest.line("/b?").await;
+    guest.expect("Audible alerts").await;
     alice.say("accounts still speak").await;
     op.expect("alice accounts still speak").await;
+    assert!(!op.text().contains("guest has joined"), "{}", op.text());
 
     // A nick of someone logged in to an account bans the account, not the nick.
     op.line("/ban alice spam").await;

@@ -57,15 +57,23 @@ async fn in_a_registered_lockdown_keyed_ssh_users_chat_on_and_a_guest_cannot_spe
     let (_keep, dir) = data_dir();
     let (key_a, _) = client_key(&dir, "key_a");
     let (key_b, _) = client_key(&dir, "key_b");
+    let (key_new, _) = client_key(&dir, "key_new");
     let server = TestServer::start_with_ssh(config(&dir)).await;
     let ssh = server.ssh.expect("ssh listener");
     let mut op = operator(server.raw).await;
-    op.line("/lockdown registered").await;
-    op.expect("lockdown: registered").await;
+    // Alice's and Bob's keys claim their nicks before the lockdown begins.
     let mut alice = Session::start(&dir, Some(&key_a), ssh, "alice");
     alice.wait_for("alice>");
     let mut bob = Session::start(&dir, Some(&key_b), ssh, "bob");
     bob.wait_for("bob>");
+    op.line("/lockdown registered").await;
+    op.expect("lockdown: registered").await;
+    // A key made during the spam wave counts for nothing.
+    let mut fresh = Session::start(&dir, Some(&key_new), ssh, "fresh");
+    fresh.wait_for("only users registered before it began");
+    fresh.line("/join #g");
+    fresh.line("/b?");
+    fresh.wait_for("Audible alerts");
     alice.line("/join #g");
     bob.line("/join #g");
     alice.wait_for("bob has joined");
@@ -73,7 +81,7 @@ async fn in_a_registered_lockdown_keyed_ssh_users_chat_on_and_a_guest_cannot_spe
     // The guest is told on arrival, then refused a channel and a direct message; `/b?`
     // answered says the lines before it were handled.
     let mut guest = Session::start(&dir, None, ssh, "guest");
-    guest.wait_for("the server is in lockdown: only registered users");
+    guest.wait_for("the server is in lockdown: only users registered before it began");
     guest.wait_for("guest>");
     guest.line("/join #g");
     guest.line("/msg alice guest-spam");
@@ -87,6 +95,8 @@ async fn in_a_registered_lockdown_keyed_ssh_users_chat_on_and_a_guest_cannot_spe
     let text = alice.wait_for("hi-alice");
     assert!(!text.contains("guest-spam"), "{text}");
     assert!(!text.contains("guest has joined"), "{text}");
+    assert!(!text.contains("fresh has joined"), "{text}");
+    fresh.quit();
     guest.quit();
     alice.quit();
     bob.quit();
