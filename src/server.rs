@@ -169,6 +169,9 @@ impl Server {
         // So are accounts; they lapse after the same time unused as claims.
         let (accounts, keys) = store.accounts().map_err(StartError::Store)?;
         world.load_accounts(config.ssh.claim_days, accounts, keys);
+        // So are the pointers to direct messages waiting for users who are away.
+        let offline = store.offline_messages().map_err(StartError::Store)?;
+        world.load_offline(offline);
         let bridge = Bridge::prepare(&config, &world)?;
         let admission = Admission::new(
             Limits {

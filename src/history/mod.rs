@@ -63,18 +63,23 @@ pub enum Arrived {
     },
     /// A page for the cache of channel `name`.
     Page { name: String, span: Span },
+    /// A stored direct conversation's history, or `None` when it cannot be opened now; with
+    /// the message to send there once it is open.
+    Direct {
+        conversation: String,
+        target: String,
+        text: String,
+        loaded: Option<LoadedChannel>,
+    },
 }
 
 /// Carries out `read` off the async workers: waits (asynchronously) for the writer if the
 /// read needs it, then runs the query on a blocking thread with a reader of the pool.
 pub async fn read(store: Arc<Store>, read: Read) -> Arrived {
-    if let Read::Load(Load::Join { name, after, .. }) = &read
-        && !wait_committed(&store, *after).await
+    if let Some(after) = waits_for(&read)
+        && !wait_committed(&store, after).await
     {
-        return Arrived::Join {
-            name: name.clone(),
-            loaded: None,
-        };
+        return unreadable(read);
     }
     // The semaphore bounds the reads in flight (and the blocking threads they hold); a closed
     // semaphore never happens (the pool never closes it), and then the read runs unbounded.
@@ -101,14 +106,11 @@ pub async fn read(store: Arc<Store>, read: Read) -> Arrived {
 /// Carries out `read` on this thread, which may block: for tests, tools and the IRC bridge's
 /// setup before the listeners run. Waits for the writer like [`read`].
 pub fn read_blocking(store: &Store, read: Read) -> Arrived {
-    if let Read::Load(Load::Join { name, after, .. }) = &read
-        && !store.is_committed(*after)
+    if let Some(after) = waits_for(&read)
+        && !store.is_committed(after)
         && !store.flush_within(JOIN_FLUSH_LIMIT)
     {
-        return Arrived::Join {
-            name: name.clone(),
-            loaded: None,
-        };
+        return unreadable(read);
     }
     let fallback = read.clone();
     store
@@ -185,6 +187,33 @@ pub async fn wait_committed(store: &Store, ticket: u64) -> bool {
     matches!(waited, Ok(Ok(_)))
 }
 
+/// The ticket a read that opens something waits for: its numbering continues after it.
+fn waits_for(read: &Read) -> Option<u64> {
+    match read {
+        Read::Load(Load::Join { after, .. } | Load::Direct { after, .. }) => Some(*after),
+        _ => None,
+    }
+}
+
+/// The answer to an opening read that could not wait for the writer: not opened.
+fn unreadable(read: Read) -> Arrived {
+    match read {
+        Read::Load(Load::Direct {
+            conversation,
+            target,
+            text,
+            ..
+        }) => Arrived::Direct {
+            conversation,
+            target,
+            text,
+            loaded: None,
+        },
+        Read::Load(Load::Join { name, .. }) => Arrived::Join { name, loaded: None },
+        other => nothing_found(other),
+    }
+}
+
 /// The answer when a read failed: what today's readers showed then, nothing (the failure is
 /// logged), with the page marked as read so a frame does not ask again at once.
 fn nothing_found(read: Read) -> Arrived {
@@ -197,6 +226,9 @@ fn nothing_found(read: Read) -> Arrived {
             seq: before,
             page: None,
         },
+        // A conversation numbered from 0 again would clash with its stored messages: it is
+        // not opened.
+        read @ Read::Load(Load::Direct { .. }) => unreadable(read),
         Read::Page(request) => Arrived::Page {
             span: request.empty_span(),
             name: request.name,
@@ -212,6 +244,22 @@ fn read_now(reader: &Reader, store: &Store, read: Read) -> Arrived {
             let loaded =
                 (store.health() == Health::Healthy).then(|| load_channel(reader, &name, limit));
             Arrived::Join { name, loaded }
+        }
+        Read::Load(Load::Direct {
+            conversation,
+            target,
+            text,
+            limit,
+            ..
+        }) => {
+            let loaded = (store.health() == Health::Healthy)
+                .then(|| load_channel(reader, &conversation, limit));
+            Arrived::Direct {
+                conversation,
+                target,
+                text,
+                loaded,
+            }
         }
         Read::Load(Load::Goto {
             name,

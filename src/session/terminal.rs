@@ -312,20 +312,27 @@ impl Session {
         self.flood.next_release()
     }
 
-    fn deliver(&self, outgoing: Outgoing) {
-        let world = &self.world;
+    fn deliver(&mut self, outgoing: Outgoing) {
+        let world = &self.world.clone();
         let problem = match outgoing {
             Outgoing::Say(text) => world.say(self.user, &text).err().map(|e| e.to_string()),
             Outgoing::Action(text) => world.action(self.user, &text).err().map(|e| e.to_string()),
-            Outgoing::Direct { target, text } => world
-                .direct_message(self.user, &target, &text)
-                .err()
-                .map(|problem| match problem {
-                    DirectError::NotOnline(_) => format!("[user not found]\n  {problem}"),
-                    DirectError::StoreUnavailable
-                    | DirectError::Limit(_)
-                    | DirectError::Refused(_) => problem.to_string(),
-                }),
+            Outgoing::Direct { target, text } => {
+                match world.direct_message(self.user, &target, &text) {
+                    Ok(crate::world::DirectStep::Done) => None,
+                    // Read by the connection loop off the async workers, then sent.
+                    Ok(crate::world::DirectStep::Load(load)) => {
+                        self.start_load(load, reads::Origin::Command);
+                        None
+                    }
+                    Err(problem) => Some(match problem {
+                        DirectError::NotOnline(_) => format!("[user not found]\n  {problem}"),
+                        DirectError::StoreUnavailable
+                        | DirectError::Limit(_)
+                        | DirectError::Refused(_) => problem.to_string(),
+                    }),
+                }
+            }
         };
         if let Some(problem) = problem {
             world.tell(self.user, AUTHOR_ERROR, &problem);

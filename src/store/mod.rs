@@ -59,6 +59,7 @@
 //! database's mode) and the lock file are created 0600, and looser ones are tightened.
 
 mod moderation;
+mod offline;
 mod reader;
 #[cfg(test)]
 mod tests;
@@ -79,10 +80,11 @@ pub use moderation::{
     AUDIT_KEPT, AUDIT_LOADED, ModWrite, StoredAudit, StoredChannelMod, StoredModeration,
     StoredRole, StoredSanction,
 };
+pub use offline::{OfflineWrite, StoredOffline};
 pub use reader::{POOL_READERS, Reader, ReaderPool};
 
 /// The schema version this code writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// How many ops the queue to the writer holds before callers spill into the overflow.
 const QUEUE_CAPACITY: usize = 65536;
@@ -518,6 +520,8 @@ enum Op {
     PutAccountKey(StoredAccountKey),
     /// An ssh key detached (by fingerprint).
     DeleteAccountKey(String),
+    /// A direct message waiting for its recipient, or its delivery (`offline.rs`).
+    Offline(OfflineWrite),
     /// Answered once every op queued before it has been written.
     Flush(mpsc::Sender<()>),
     /// Writes nothing; wakes the writer (and takes a ticket, like every op).
@@ -746,6 +750,17 @@ impl Store {
     /// for the commit.
     pub fn moderate(&self, write: ModWrite) -> u64 {
         self.enqueue(Op::Moderation(write))
+    }
+
+    /// Queues an offline-message write; never blocks. Returns its ticket, so the sender is
+    /// told only once it is committed.
+    pub fn offline(&self, write: OfflineWrite) -> u64 {
+        self.enqueue(Op::Offline(write))
+    }
+
+    /// Every message waiting for its recipient, for the world to hold in memory from startup.
+    pub fn offline_messages(&self) -> Result<Vec<StoredOffline>, StoreError> {
+        Ok(offline::read_all(lock(&self.reader).connection())?)
     }
 
     /// Everything moderation keeps, for the world to hold in memory from startup.
@@ -1129,6 +1144,9 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     if found < 5 {
         tx.execute_batch(moderation::SCHEMA_V5)?;
     }
+    if found < 6 {
+        tx.execute_batch(offline::SCHEMA_V6)?;
+    }
     tx.commit()?;
     Ok(found)
 }
@@ -1470,6 +1488,7 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                 tx.prepare_cached(RELEASE_CLAIM)?.execute([nick])?;
             }
             Op::Moderation(write) => moderation::write(&tx, write)?,
+            Op::Offline(write) => offline::write(&tx, write)?,
             Op::PutAccount(account) => {
                 tx.prepare_cached(PUT_ACCOUNT)?.execute(params![
                     account.folded,

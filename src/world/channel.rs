@@ -218,7 +218,19 @@ impl World {
         if !empty {
             return;
         }
-        match state.channels.remove(&channel).map(|c| c.kind) {
+        let Some(closed) = state.channels.remove(&channel) else {
+            return;
+        };
+        if let Some(conversation) = closed.stored_as {
+            state.direct_by_key.remove(&conversation);
+            // Opened again, it numbers its messages after these; what waits for an absent
+            // partner knows the number, so their window opens with no read.
+            state.last_close_ticket = self.store.last_ticket();
+            if state.offline.waits_in(&conversation) {
+                state.offline.advance(&conversation, closed.next_seq);
+            }
+        }
+        match Some(closed.kind) {
             Some(ChannelKind::Public { name }) => {
                 state.chat_channels = state.chat_channels.saturating_sub(1);
                 state.public_by_name.remove(&name);
@@ -399,6 +411,7 @@ impl State {
                 bridged: false,
                 watchers: Vec::new(),
                 nick_lines: HashMap::new(),
+                stored_as: None,
             },
         );
         id

@@ -36,6 +36,16 @@ pub enum Load {
         after: u64,
         limit: usize,
     },
+    /// `/msg` to an identified user, whose conversation is not in memory: wait for the write
+    /// with ticket `after` (it may have been closed just now), read its newest `limit`
+    /// messages and numbering, then send `text` to `target` ([`World::finish_direct`]).
+    Direct {
+        conversation: String,
+        target: String,
+        text: String,
+        after: u64,
+        limit: usize,
+    },
     /// `/g` to a moment before everything in memory: the first message of `name` posted at or
     /// after `micros` among those numbered below `before`, or `before` itself.
     Goto {
@@ -187,6 +197,15 @@ impl World {
                     before: landed,
                 })
             }
+            (Goto::Time(micros), ChannelKind::Direct)
+                if index == 0 && landed > 0 && channel.stored_as.is_some() =>
+            {
+                GotoStep::Load(Load::Goto {
+                    name: channel.stored_as.clone().unwrap_or_default(),
+                    micros,
+                    before: landed,
+                })
+            }
             _ => GotoStep::Land(landed),
         })
     }
@@ -256,6 +275,7 @@ impl World {
             .collect();
         let stored = match &channel.kind {
             ChannelKind::Public { name } if oldest > 0 => Some(name.clone()),
+            ChannelKind::Direct if oldest > 0 => channel.stored_as.clone(),
             _ => None,
         };
         Some(MemorySlice {

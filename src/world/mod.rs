@@ -12,6 +12,7 @@ mod auth;
 mod bridge;
 mod channel;
 mod claims;
+mod direct;
 mod error;
 mod event;
 mod history;
@@ -48,6 +49,10 @@ pub use bridge::{IRC_NICK_PREFIX, irc_author};
 pub use claims::{
     Claim, ClaimCheck, ClaimWrite, Claims, DEFAULT_CLAIM_DAYS, MAX_CLAIMS_PER_KEY,
     MAX_CLAIMS_TOTAL, fingerprint_prefix,
+};
+pub use direct::{
+    DirectStep, MAX_OFFLINE_PER_PAIR, MAX_OFFLINE_PER_RECIPIENT, MAX_OFFLINE_TOTAL,
+    conversation_name,
 };
 pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
 pub use event::{Event, Ping, Post};
@@ -251,6 +256,9 @@ struct Channel {
     watchers: Vec<Arc<Notify>>,
     /// Members whose last nick-change line here is recent, so further changes are folded.
     nick_lines: HashMap<UserId, NickLine>,
+    /// A direct conversation between two identified users: the store name of its history
+    /// (`direct.rs`); `None` for every other channel.
+    stored_as: Option<String>,
 }
 
 /// When a member's last nick-change line was shown in a channel, and the nick before the
@@ -343,6 +351,10 @@ struct State {
     claims: Claims,
     /// Bans, mutes, channel roles and modes, ignores, lockdown and the audit log.
     moderation: moderation::Moderation,
+    /// Direct conversations between identified users in memory, by store name.
+    direct_by_key: HashMap<String, ChannelId>,
+    /// Messages waiting for identified users who are away (`direct.rs`).
+    offline: direct::Offline,
     /// Registered nicks (accounts): checked under the lock with no I/O, written through the
     /// store's queue.
     accounts: Accounts,

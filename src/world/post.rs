@@ -105,6 +105,10 @@ impl World {
         if members.len() < 2 && !alias.eq_ignore_ascii_case(nick) {
             // The partner left or was never pulled in: invite whoever holds that nick now.
             let Some(&partner) = state.nicks.get(&alias.to_lowercase()) else {
+                // An identified partner who is away gets it when they are back.
+                if self.leave_for_absent(state, user, channel, alias, nick, text)? {
+                    return Ok(());
+                }
                 self.post(
                     state,
                     channel,
@@ -134,25 +138,40 @@ impl World {
     }
 
     /// `/msg nick text`: opens (or reuses) a DM window with `target`, posts the text and
-    /// switches the sender to it.
+    /// switches the sender to it. Between identified users (or to one who is away) the
+    /// conversation is stored and its history may need reading first: then the step says
+    /// what to read, and [`World::finish_direct`] sends.
     pub fn direct_message(
         &self,
         user: UserId,
         target: &str,
         typed: &str,
-    ) -> Result<(), DirectError> {
+    ) -> Result<DirectStep, DirectError> {
         let mut state = self.lock();
-        if !state.nicks.contains_key(&target.to_lowercase()) {
-            return Err(DirectError::NotOnline(target.to_string()));
-        }
+        let stored = self.stored_conversation(&state, user, target)?;
         if self.check_store().is_err() {
             return Err(DirectError::StoreUnavailable);
         }
         if let Some(refusal) = self.speak_refusal(&state, user, None) {
             return Err(DirectError::Refused(refusal));
         }
+        if let Some((conversation, target)) = stored {
+            if let Some(channel) = state.direct_by_key.get(&conversation).copied() {
+                self.send_in_conversation(&mut state, user, channel, &target, typed)?;
+                return Ok(DirectStep::Done);
+            }
+            state.may_open_window(user, self.settings.max_windows_per_user)?;
+            state.may_open_channel(self.settings.max_channels)?;
+            return Ok(DirectStep::Load(Load::Direct {
+                conversation,
+                target,
+                text: typed.to_string(),
+                after: state.last_close_ticket,
+                limit: self.settings.hist_rd,
+            }));
+        }
         let Some(sender) = state.users.get(&user) else {
-            return Ok(());
+            return Ok(DirectStep::Done);
         };
         let (nick, peer) = (sender.nick.clone(), sender.peer);
         // The window is named after the partner's nick as they spell it.
@@ -197,7 +216,7 @@ impl World {
             .and_then(|u| u.windows.get(index))
             .cloned()
         else {
-            return Ok(());
+            return Ok(DirectStep::Done);
         };
         let text = text::sanitize_message(typed);
         let _ = self.say_direct(
@@ -209,7 +228,7 @@ impl World {
             &text,
         );
         tracing::info!(%peer, nick, to = target, "direct message");
-        Ok(())
+        Ok(DirectStep::Done)
     }
 
     /// `/fill`: posts `count` numbered copies of `text` as the user into the active window.
@@ -337,6 +356,18 @@ impl World {
                     text: text.to_string(),
                 },
             ),
+            ChannelKind::Direct if channel.stored_as.is_some() => {
+                let name = channel.stored_as.as_deref().unwrap_or_default();
+                self.store.append_message(
+                    name,
+                    StoredMessage {
+                        seq,
+                        unix_micros,
+                        author: author.to_string(),
+                        text: text.to_string(),
+                    },
+                )
+            }
             ChannelKind::Direct => {
                 let nicks: Vec<String> = channel
                     .members

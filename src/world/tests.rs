@@ -425,7 +425,10 @@ fn a_user_may_have_only_so_many_windows_and_is_told_the_limit() {
         }))
     );
     world.part(bob).expect("part");
-    assert_eq!(world.direct_message(alice, "bob", "hi"), Ok(()));
+    assert_eq!(
+        world.direct_message(alice, "bob", "hi"),
+        Ok(crate::world::DirectStep::Done)
+    );
     assert_eq!(world.window_count(alice), 4, "status + 2 channels + the DM");
 }
 

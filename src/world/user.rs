@@ -125,6 +125,8 @@ impl World {
             self.write_claims(writes);
         }
         self.moderation_on_connect(&mut state, id);
+        // Direct messages left for the key while its owner was away.
+        self.deliver_offline(&mut state, id);
         let wake = state
             .users
             .get(&id)

@@ -14,7 +14,7 @@ const PASSWORD: &str = "Hunter22-secret";
 
 /// A client from `source` (a loopback address other than 127.0.0.1 is another address to
 /// the server's limits), through the wizard and with a wide terminal.
-async fn joined_from(server: SocketAddr, source: &str) -> TestClient {
+pub(crate) async fn joined_from(server: SocketAddr, source: &str) -> TestClient {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     let source: IpAddr = source.parse().expect("address");
     socket

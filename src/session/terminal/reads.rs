@@ -165,6 +165,20 @@ impl Session {
                     }
                 }
             }
+            Arrived::Direct {
+                conversation,
+                target,
+                text,
+                loaded,
+            } => {
+                self.reads.load = None;
+                let world = self.world.clone();
+                if let Err(problem) =
+                    world.finish_direct(self.user, &conversation, &target, &text, loaded)
+                {
+                    world.tell(self.user, AUTHOR_ERROR, &problem.to_string());
+                }
+            }
             Arrived::Goto { seq, page } => {
                 self.reads.load = None;
                 if let Some((name, span)) = page {

@@ -1,0 +1,528 @@
+//! Direct conversations between identified users (an ssh key or an account): their history
+//! kept in the store under one name per pair of principals and paged like a channel's, and
+//! messages to such a user while they are away, kept until they come back.
+//!
+//! Guests keep r0c's conversations: nothing read back, nothing sent to someone offline. A
+//! conversation between two principals is stored in the public history tables under
+//! [`conversation_name`], a name no channel can have (it holds a space), so opening it reads
+//! its history off the async workers like `/join` (`Load::Direct`), and scrolling back pages it
+//! from the store like a channel. Messages sent while the partner is away are ordinary
+//! messages of that history; the offline table only points at them until delivery, and the
+//! world keeps those pointers in memory ([`Offline`]), capped, so checking the caps costs no I/O.
+
+use super::*;
+use crate::store::{OfflineWrite, StoredOffline};
+
+/// Messages one sender may leave for one recipient before the recipient is back.
+pub const MAX_OFFLINE_PER_PAIR: usize = 20;
+/// Messages that may wait for one recipient, all senders together.
+pub const MAX_OFFLINE_PER_RECIPIENT: usize = 200;
+/// Messages that may wait on the whole server.
+pub const MAX_OFFLINE_TOTAL: usize = 20_000;
+
+/// The store name of the conversation between two principals: the same for both, and never
+/// a channel's (channel names hold no whitespace).
+pub fn conversation_name(a: &str, b: &str) -> String {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    format!("dm {low} {high}")
+}
+
+/// Messages waiting for one recipient from one conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The conversation's store name.
+    pub conversation: String,
+    /// The sender's principal.
+    pub sender: String,
+    /// The sender's nick when they last sent one: the recipient's window is named so.
+    pub sender_nick: String,
+    /// How many wait.
+    pub count: usize,
+    /// The number of the first one: the recipient has read what is before it.
+    pub first_seq: u64,
+    /// When the first one was sent.
+    pub first_micros: i64,
+    /// The number the conversation's next message gets, kept up to date while it is closed,
+    /// so it can be opened for the recipient with no read.
+    pub next_seq: u64,
+}
+
+/// Why a message could not be left for someone away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OfflineRefusal {
+    /// The sender left as many as one sender may.
+    Pair,
+    /// The recipient has as many waiting as one recipient may.
+    Recipient,
+    /// The server holds as many as it may.
+    Total,
+}
+
+impl OfflineRefusal {
+    /// What the sender reads.
+    pub fn text(&self, nick: &str) -> String {
+        match self {
+            OfflineRefusal::Pair => format!(
+                "not sent: {nick} has {MAX_OFFLINE_PER_PAIR} messages from you waiting, the most one sender may leave; more when {nick} is back"
+            ),
+            OfflineRefusal::Recipient => format!(
+                "not sent: {nick} has {MAX_OFFLINE_PER_RECIPIENT} messages waiting, the most anyone may have; try when {nick} is back"
+            ),
+            OfflineRefusal::Total => {
+                "not sent: the server holds as many messages for absent users as it may; try later"
+                    .to_string()
+            }
+        }
+    }
+}
+
+/// Messages waiting for their recipients, by recipient principal.
+#[derive(Debug, Default)]
+pub struct Offline {
+    by_recipient: HashMap<String, Vec<Waiting>>,
+    total: usize,
+}
+
+impl Offline {
+    /// Builds the bookkeeping from the stored rows.
+    pub fn load(rows: Vec<StoredOffline>) -> Offline {
+        let mut offline = Offline::default();
+        for row in rows {
+            offline.note(
+                &row.recipient,
+                &row.conversation,
+                &row.sender,
+                &row.sender_nick,
+                row.seq,
+                row.unix_micros,
+            );
+            // Not `advance`, which looks at every recipient: startup stays linear.
+            if let Some(w) = offline
+                .by_recipient
+                .get_mut(&row.recipient)
+                .and_then(|waiting| {
+                    waiting
+                        .iter_mut()
+                        .find(|w| w.conversation == row.conversation)
+                })
+            {
+                w.next_seq = w.next_seq.max(row.next_seq);
+            }
+        }
+        offline
+    }
+
+    /// Whether one more message from `sender` may wait for `recipient`.
+    pub fn check(&self, recipient: &str, sender: &str) -> Result<(), OfflineRefusal> {
+        if self.total >= MAX_OFFLINE_TOTAL {
+            return Err(OfflineRefusal::Total);
+        }
+        let waiting = self.by_recipient.get(recipient).map_or(&[][..], |w| &w[..]);
+        if waiting.iter().map(|w| w.count).sum::<usize>() >= MAX_OFFLINE_PER_RECIPIENT {
+            return Err(OfflineRefusal::Recipient);
+        }
+        let from_sender: usize = waiting
+            .iter()
+            .filter(|w| w.sender == sender)
+            .map(|w| w.count)
+            .sum();
+        if from_sender >= MAX_OFFLINE_PER_PAIR {
+            return Err(OfflineRefusal::Pair);
+        }
+        Ok(())
+    }
+
+    /// Notes a message numbered `seq` of `conversation` waiting for `recipient`.
+    pub fn note(
+        &mut self,
+        recipient: &str,
+        conversation: &str,
+        sender: &str,
+        sender_nick: &str,
+        seq: u64,
+        unix_micros: i64,
+    ) {
+        let waiting = self.by_recipient.entry(recipient.to_string()).or_default();
+        match waiting.iter_mut().find(|w| w.conversation == conversation) {
+            Some(w) => {
+                w.count = w.count.saturating_add(1);
+                w.sender_nick = sender_nick.to_string();
+                w.next_seq = w.next_seq.max(seq.saturating_add(1));
+            }
+            None => waiting.push(Waiting {
+                conversation: conversation.to_string(),
+                sender: sender.to_string(),
+                sender_nick: sender_nick.to_string(),
+                count: 1,
+                first_seq: seq,
+                first_micros: unix_micros,
+                next_seq: seq.saturating_add(1),
+            }),
+        }
+        self.total = self.total.saturating_add(1);
+    }
+
+    /// The conversation's next message is numbered `next_seq` (it was closed with that).
+    pub fn advance(&mut self, conversation: &str, next_seq: u64) {
+        for waiting in self.by_recipient.values_mut() {
+            for w in waiting
+                .iter_mut()
+                .filter(|w| w.conversation == conversation)
+            {
+                w.next_seq = w.next_seq.max(next_seq);
+            }
+        }
+    }
+
+    /// Whether anything waits in `conversation` (for either partner).
+    pub fn waits_in(&self, conversation: &str) -> bool {
+        self.by_recipient
+            .values()
+            .any(|waiting| waiting.iter().any(|w| w.conversation == conversation))
+    }
+
+    /// Takes everything waiting for `recipient`.
+    pub fn take(&mut self, recipient: &str) -> Vec<Waiting> {
+        let waiting = self.by_recipient.remove(recipient).unwrap_or_default();
+        let count: usize = waiting.iter().map(|w| w.count).sum();
+        self.total = self.total.saturating_sub(count);
+        waiting
+    }
+}
+
+/// What `/msg` did: sent, or it needs the conversation's history read first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectStep {
+    /// Sent (or answered in the conversation's window).
+    Done,
+    /// Read this ([`Load::Direct`]), then [`World::finish_direct`].
+    Load(Load),
+}
+
+/// Where the partner of a conversation is.
+enum Partner {
+    /// Online, with this principal (`None`: a guest).
+    Online(UserId, Option<String>),
+    /// Away, known by this principal.
+    Away(String),
+}
+
+impl State {
+    /// Who `nick` is: a user online, or an identified user away (an account in force, else
+    /// a nick claimed by an ssh key); `None` if neither.
+    fn partner(&self, nick: &str, now: i64) -> Option<Partner> {
+        if let Some(&id) = self.nicks.get(&nick.to_lowercase()) {
+            return Some(Partner::Online(id, self.principal_of(id)));
+        }
+        if let Some(account) = self.accounts.get(nick, now) {
+            return sanction::principal(Some(&account.name), None).map(Partner::Away);
+        }
+        let claim = self.claims.get(&claims::fold(nick))?;
+        sanction::principal(None, Some(&claim.fingerprint)).map(Partner::Away)
+    }
+}
+
+impl World {
+    /// Holds the messages waiting for absent users in memory (at startup).
+    pub fn load_offline(&self, rows: Vec<StoredOffline>) {
+        self.lock().offline = Offline::load(rows);
+    }
+
+    /// `/msg nick text` when both are identified (or the target is away): the conversation's
+    /// store name and the partner's window name, or `None` to go on as r0c does.
+    pub(super) fn stored_conversation(
+        &self,
+        state: &State,
+        user: UserId,
+        target: &str,
+    ) -> Result<Option<(String, String)>, DirectError> {
+        let partner = state.partner(target, now_micros());
+        let own = state.principal_of(user);
+        match (own, partner) {
+            (_, None) => Err(DirectError::NotOnline(target.to_string())),
+            (Some(own), Some(Partner::Online(id, Some(theirs)))) => {
+                let nick = state
+                    .users
+                    .get(&id)
+                    .map_or_else(|| target.to_string(), |u| u.nick.clone());
+                Ok(Some((conversation_name(&own, &theirs), nick)))
+            }
+            (Some(own), Some(Partner::Away(theirs))) => {
+                Ok(Some((conversation_name(&own, &theirs), target.to_string())))
+            }
+            (None, Some(Partner::Away(_))) => Err(DirectError::NotOnline(target.to_string())),
+            (_, Some(Partner::Online(..))) => Ok(None),
+        }
+    }
+
+    /// `/msg` to an identified partner, second step: opens the conversation with what was
+    /// read (`None`: it could not be read) unless someone opened it meanwhile, then sends.
+    pub fn finish_direct(
+        &self,
+        user: UserId,
+        conversation: &str,
+        target: &str,
+        text: &str,
+        loaded: Option<LoadedChannel>,
+    ) -> Result<(), DirectError> {
+        let mut state = self.lock();
+        let channel = match state.direct_by_key.get(conversation).copied() {
+            Some(channel) => channel,
+            None => {
+                let loaded = loaded.ok_or(DirectError::StoreUnavailable)?;
+                state.may_open_channel(self.settings.max_channels)?;
+                self.open_conversation(&mut state, conversation, loaded)
+            }
+        };
+        self.send_in_conversation(&mut state, user, channel, target, text)
+    }
+
+    /// Creates the conversation `conversation` in memory with its history as read.
+    pub(super) fn open_conversation(
+        &self,
+        state: &mut State,
+        conversation: &str,
+        loaded: LoadedChannel,
+    ) -> ChannelId {
+        let id = state.new_channel(ChannelKind::Direct, String::new(), loaded.next_seq);
+        if let Some(channel) = state.channels.get_mut(&id) {
+            channel.messages.extend(loaded.history);
+            channel.stored_as = Some(conversation.to_string());
+        }
+        state.direct_by_key.insert(conversation.to_string(), id);
+        id
+    }
+
+    /// Switches `user` to their window of `channel` (opened if need be, named `target`) and
+    /// sends `text` there.
+    pub(super) fn send_in_conversation(
+        &self,
+        state: &mut State,
+        user: UserId,
+        channel: ChannelId,
+        target: &str,
+        text: &str,
+    ) -> Result<(), DirectError> {
+        let index = match state
+            .users
+            .get(&user)
+            .and_then(|u| u.windows.iter().position(|w| w.channel == channel))
+        {
+            Some(index) => index,
+            None => {
+                if let Err(limit) = state.may_open_window(user, self.settings.max_windows_per_user)
+                {
+                    self.close_if_empty(state, channel);
+                    return Err(limit.into());
+                }
+                self.add_member(state, user, channel, target.to_string());
+                state.users.get(&user).map_or(0, |u| u.windows.len() - 1)
+            }
+        };
+        state.switch_window(user, index);
+        let Some((window, nick)) = state
+            .users
+            .get(&user)
+            .and_then(|u| Some((u.windows.get(index)?.clone(), u.nick.clone())))
+        else {
+            return Ok(());
+        };
+        let text = text::sanitize_message(text);
+        self.say_direct(state, user, window.channel, &window.alias, &nick, &text)
+            .map_err(|e| DirectError::Refused(e.to_string()))
+    }
+
+    /// A message in a stored conversation whose partner `alias` is away: kept for them if
+    /// they are an identified user and the caps allow; the sender is told it waits, in a line
+    /// shown once the message and its pointer are committed. Returns whether it was taken.
+    pub(super) fn leave_for_absent(
+        &self,
+        state: &mut State,
+        user: UserId,
+        channel: ChannelId,
+        alias: &str,
+        nick: &str,
+        text: &str,
+    ) -> Result<bool, PostError> {
+        let Some(conversation) = state
+            .channels
+            .get(&channel)
+            .and_then(|c| c.stored_as.clone())
+        else {
+            return Ok(false);
+        };
+        let now = now_micros();
+        let (Some(sender), Some(Partner::Away(recipient))) =
+            (state.principal_of(user), state.partner(alias, now))
+        else {
+            return Ok(false);
+        };
+        state
+            .offline
+            .check(&recipient, &sender)
+            .map_err(|refusal| PostError::Refused(refusal.text(alias)))?;
+        let Some(seq) = state.channels.get(&channel).map(|c| c.next_seq) else {
+            return Ok(false);
+        };
+        self.post(state, channel, nick, text, Ping::Nobody);
+        state
+            .offline
+            .note(&recipient, &conversation, &sender, nick, seq, now);
+        // Queued before the line below, whose ticket is therefore later: the sender reads it
+        // only once the message and its pointer are committed.
+        self.store.offline(OfflineWrite::Put(StoredOffline {
+            recipient,
+            conversation,
+            seq,
+            sender,
+            sender_nick: nick.to_string(),
+            unix_micros: now,
+            next_seq: 0,
+        }));
+        self.post(
+            state,
+            channel,
+            AUTHOR_INFO,
+            &format!("{alias} is away: delivered when {alias} is back"),
+            Ping::Nobody,
+        );
+        Ok(true)
+    }
+
+    /// On return (connect with a key, or login): opens a window for each conversation with
+    /// messages waiting for the user, unread from the first of them, and sums them up in the
+    /// status window. Conversations not in memory open with no read: their next number is
+    /// kept with what waits, and their history is paged from the store when scrolled.
+    pub(super) fn deliver_offline(&self, state: &mut State, user: UserId) {
+        let Some(principal) = state.principal_of(user) else {
+            return;
+        };
+        let waiting = state.offline.take(&principal);
+        if waiting.is_empty() {
+            return;
+        }
+        self.store.offline(OfflineWrite::Delivered(principal));
+        let mut summary = vec!["[while you were away]".to_string()];
+        for w in waiting {
+            let channel = match state.direct_by_key.get(&w.conversation).copied() {
+                Some(channel) => channel,
+                None => {
+                    if state.may_open_channel(self.settings.max_channels).is_err() {
+                        summary.push(format!(
+                            "  {} messages from {}: the server is full, /msg {} later",
+                            w.count, w.sender_nick, w.sender_nick
+                        ));
+                        continue;
+                    }
+                    let loaded = LoadedChannel {
+                        next_seq: w.next_seq,
+                        ..Default::default()
+                    };
+                    self.open_conversation(state, &w.conversation, loaded)
+                }
+            };
+            let member = state
+                .users
+                .get(&user)
+                .is_some_and(|u| u.windows.iter().any(|win| win.channel == channel));
+            if !member {
+                if state
+                    .may_open_window(user, self.settings.max_windows_per_user)
+                    .is_err()
+                {
+                    summary.push(format!(
+                        "  {} messages from {}: too many windows open, /msg {} to read them",
+                        w.count, w.sender_nick, w.sender_nick
+                    ));
+                    self.close_if_empty(state, channel);
+                    continue;
+                }
+                self.add_member(state, user, channel, w.sender_nick.clone());
+            }
+            if let Some(window) = state
+                .users
+                .get_mut(&user)
+                .and_then(|u| u.windows.iter_mut().find(|win| win.channel == channel))
+            {
+                window.read_upto = window.read_upto.min(w.first_seq);
+            }
+            let when = jiff::Timestamp::from_microsecond(w.first_micros)
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            summary.push(format!(
+                "  {}: {} new message{} since {}",
+                w.sender_nick,
+                w.count,
+                if w.count == 1 { "" } else { "s" },
+                when.strftime("%Y-%m-%d %H:%M")
+            ));
+        }
+        summary.push("  CTRL-E or /a goes through them".to_string());
+        self.tell_status(state, user, &summary.join("\n"));
+    }
+
+    /// A line in the user's status window (not a notice: it stays to be read).
+    fn tell_status(&self, state: &mut State, user: UserId, text: &str) {
+        if let Some(status) = state.users.get(&user).and_then(|u| u.status_window()) {
+            self.post(state, status, AUTHOR_INFO, text, Ping::Nobody);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conversation_has_one_name_for_both_partners_and_no_channel_has_it() {
+        let name = conversation_name("key:SHA256:b", "account:alice");
+        assert_eq!(name, conversation_name("account:alice", "key:SHA256:b"));
+        assert!(crate::world::normalize_channel_name(&name).is_err());
+    }
+
+    #[test]
+    fn offline_caps_per_pair_per_recipient_and_delivery_frees_them() {
+        let mut offline = Offline::default();
+        for seq in 0..MAX_OFFLINE_PER_PAIR as u64 {
+            assert_eq!(offline.check("account:bob", "account:al"), Ok(()));
+            offline.note("account:bob", "dm a b", "account:al", "al", seq, 1);
+        }
+        assert_eq!(
+            offline.check("account:bob", "account:al"),
+            Err(OfflineRefusal::Pair)
+        );
+        // Another sender may still leave some, up to the recipient's cap.
+        let mut sent = MAX_OFFLINE_PER_PAIR;
+        let mut sender = 0;
+        while sent < MAX_OFFLINE_PER_RECIPIENT {
+            let who = format!("key:{sender}");
+            for seq in 0..MAX_OFFLINE_PER_PAIR as u64 {
+                offline.note("account:bob", &who, &who, "x", seq, 1);
+                sent += 1;
+            }
+            sender += 1;
+        }
+        assert_eq!(
+            offline.check("account:bob", "key:new"),
+            Err(OfflineRefusal::Recipient)
+        );
+        let taken = offline.take("account:bob");
+        assert_eq!(taken.iter().map(|w| w.count).sum::<usize>(), sent);
+        assert_eq!(offline.total, 0);
+        assert_eq!(offline.check("account:bob", "account:al"), Ok(()));
+    }
+
+    #[test]
+    fn waiting_messages_keep_the_first_number_and_the_next_one() {
+        let mut offline = Offline::default();
+        offline.note("r", "dm a b", "s", "al", 7, 100);
+        offline.note("r", "dm a b", "s", "al2", 9, 200);
+        offline.advance("dm a b", 12);
+        let taken = offline.take("r");
+        assert_eq!(taken.len(), 1);
+        assert_eq!(
+            (taken[0].first_seq, taken[0].count, taken[0].next_seq),
+            (7, 2, 12)
+        );
+        assert_eq!(taken[0].sender_nick, "al2");
+    }
+}
