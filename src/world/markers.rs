@@ -247,7 +247,7 @@ pub(super) struct AwaySummary {
 /// What one rejoined channel held that the user had not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Unread {
-    /// Messages (not join, part and nick lines), at most [`MAX_COUNTED`] counted.
+    /// Messages of others (not join, part and nick lines), at most [`MAX_COUNTED`] counted.
     messages: usize,
     /// Of those, the ones mentioning the user.
     mentions: usize,
@@ -484,7 +484,9 @@ impl World {
             };
             let mut newest_mention = None;
             for m in c.messages.range(from..).take_while(|m| m.seq < joined_at) {
-                if m.author == AUTHOR_SYSTEM || unread.messages >= MAX_COUNTED {
+                // Joins, parts and the user's own lines are no news.
+                if m.author == AUTHOR_SYSTEM || m.author == nick || unread.messages >= MAX_COUNTED
+                {
                     continue;
                 }
                 unread.messages += 1;
@@ -498,7 +500,9 @@ impl World {
             (unread, newest_mention, first_unread)
         });
         let (unread, newest_mention, first_unread) = unread?;
-        let has_news = first_unread.is_some_and(|(seq, _)| seq < joined_at);
+        // Only messages of others flag the window: the user's own part line (and those of
+        // others coming and going) alone would flag every channel of every return.
+        let has_news = unread.messages > 0 && first_unread.is_some_and(|(seq, _)| seq < joined_at);
         if let Some(window) = state
             .users
             .get_mut(&user)

@@ -13,6 +13,7 @@ mod history;
 mod irc;
 mod layers;
 mod limits;
+mod markers;
 mod listeners;
 mod migration;
 mod moderation;
