@@ -403,8 +403,13 @@ impl World {
         if waiting.is_empty() {
             return summary;
         }
-        self.store.offline(OfflineWrite::Delivered(principal));
+        self.store
+            .offline(OfflineWrite::Delivered(principal.clone()));
         for w in waiting {
+            let read_micros = state
+                .markers
+                .get(&principal, &w.conversation)
+                .map_or(w.first_micros, |m| m.read_micros);
             let channel = match state.direct_by_key.get(&w.conversation).copied() {
                 Some(channel) => channel,
                 None => {
@@ -446,6 +451,9 @@ impl World {
                 .and_then(|u| u.windows.iter_mut().find(|win| win.channel == channel))
             {
                 window.read_upto = window.read_upto.min(w.first_seq);
+                // The marker line goes before the first message left for the user, with when
+                // they last read the conversation (if they ever did, else when it was sent).
+                window.new_since = Some((w.first_seq, read_micros));
             }
             let when = jiff::Timestamp::from_microsecond(w.first_micros)
                 .unwrap_or(jiff::Timestamp::UNIX_EPOCH);

@@ -373,8 +373,15 @@ impl World {
         let mut lines = self.deliver_offline(state, user);
         let mut loads = Vec::new();
         let room = self.settings.max_windows_per_user.saturating_sub(1);
-        for marker in state.markers.open(&principal).into_iter().take(room) {
+        for (index, marker) in state.markers.open(&principal).into_iter().enumerate() {
             if normalize_channel_name(&marker.channel).as_deref() != Ok(marker.channel.as_str()) {
+                continue;
+            }
+            if index >= room {
+                lines.push(format!(
+                    "  #{}: not rejoined, more windows than one may have open; /join it",
+                    marker.channel
+                ));
                 continue;
             }
             match state.public_by_name.get(&marker.channel).copied() {
@@ -458,6 +465,15 @@ impl World {
         marker: &StoredMarker,
     ) -> Option<String> {
         let name = &marker.channel;
+        let member = state
+            .users
+            .get(&user)
+            .map(|u| u.windows.iter().any(|w| w.channel == channel));
+        if member != Some(false) {
+            // Gone, or in it already (a second login): nothing to restore.
+            self.close_if_empty(state, channel);
+            return None;
+        }
         if let Some(refusal) = self.join_refusal(state, user, name) {
             self.close_if_empty(state, channel);
             return Some(format!("  #{name}: not rejoined: {refusal}"));
@@ -485,8 +501,7 @@ impl World {
             let mut newest_mention = None;
             for m in c.messages.range(from..).take_while(|m| m.seq < joined_at) {
                 // Joins, parts and the user's own lines are no news.
-                if m.author == AUTHOR_SYSTEM || m.author == nick || unread.messages >= MAX_COUNTED
-                {
+                if m.author == AUTHOR_SYSTEM || m.author == nick || unread.messages >= MAX_COUNTED {
                     continue;
                 }
                 unread.messages += 1;
