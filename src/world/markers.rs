@@ -23,6 +23,11 @@ pub const MAX_MARKERS_PER_PRINCIPAL: usize = 64;
 pub const MARKER_WRITE_INTERVAL_MICROS: i64 = 30_000_000;
 /// Unread messages counted per channel in the summary; more read as "999+".
 pub const MAX_COUNTED: usize = 999;
+/// Read markers kept on the server: past this, principals not seen yet get none (every new
+/// ssh key is a principal, so their number is bounded only by this and by age).
+pub const MAX_MARKERS_TOTAL: usize = 100_000;
+/// A marker that has not moved for this long is dropped at startup.
+pub const MARKER_KEEP_MICROS: i64 = 90 * 24 * 3600 * 1_000_000;
 
 /// One principal's marker in memory, with when it was last written.
 #[derive(Debug, Clone)]
@@ -38,15 +43,27 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Markers {
     by_principal: HashMap<String, Vec<Entry>>,
+    /// Markers held, all principals together.
+    total: usize,
 }
 
 impl Markers {
-    /// Builds the bookkeeping from the stored rows (a principal with too many keeps the
-    /// newest, and the others are dropped from the store too).
-    pub fn load(rows: Vec<StoredMarker>) -> (Markers, Vec<MarkerWrite>) {
+    /// Builds the bookkeeping from the stored rows as of `now` (a principal with too many
+    /// keeps the newest; markers older than [`MARKER_KEEP_MICROS`], or past the total, are
+    /// dropped from the store too).
+    pub fn load(rows: Vec<StoredMarker>, now: i64) -> (Markers, Vec<MarkerWrite>) {
         let mut markers = Markers::default();
         let mut drops = Vec::new();
         for row in rows {
+            if now.saturating_sub(row.unix_micros) > MARKER_KEEP_MICROS
+                || !markers.may_add(&row.principal)
+            {
+                drops.push(MarkerWrite::Drop {
+                    principal: row.principal,
+                    channel: row.channel,
+                });
+                continue;
+            }
             let principal = row.principal.clone();
             let entries = markers.by_principal.entry(principal).or_default();
             entries.push(Entry {
@@ -54,9 +71,18 @@ impl Markers {
                 written_micros: None,
                 dirty: false,
             });
-            drops.extend(evict(entries));
+            let evicted = evict(entries);
+            markers.total = (markers.total + 1).saturating_sub(evicted.len());
+            drops.extend(evicted);
         }
         (markers, drops)
+    }
+
+    /// Whether `principal` may get one more marker: always within its own cap (its oldest
+    /// makes room), a new one only while the server holds fewer than the total.
+    fn may_add(&self, principal: &str) -> bool {
+        let own = self.by_principal.get(principal).map_or(0, Vec::len);
+        own >= MAX_MARKERS_PER_PRINCIPAL || self.total < MAX_MARKERS_TOTAL
     }
 
     /// The marker of `principal` in `channel`.
@@ -78,10 +104,18 @@ impl Markers {
         read_upto: u64,
         now: i64,
     ) -> Vec<MarkerWrite> {
+        let known = self
+            .by_principal
+            .get(principal)
+            .is_some_and(|entries| entries.iter().any(|e| e.row.channel == channel));
+        if !known && !self.may_add(principal) {
+            return Vec::new();
+        }
         let entries = self.by_principal.entry(principal.to_string()).or_default();
         let index = match entries.iter().position(|e| e.row.channel == channel) {
             Some(index) => index,
             None => {
+                self.total += 1;
                 entries.push(Entry {
                     row: StoredMarker {
                         principal: principal.to_string(),
@@ -114,7 +148,9 @@ impl Markers {
                 writes.push(MarkerWrite::Put(entry.row.clone()));
             }
         }
-        writes.extend(evict(entries));
+        let evicted = evict(entries);
+        self.total = self.total.saturating_sub(evicted.len());
+        writes.extend(evicted);
         writes
     }
 
@@ -122,9 +158,17 @@ impl Markers {
     /// their markers remember the position, the others are no longer open; returns every
     /// write for a marker that changed.
     pub fn left(&mut self, principal: &str, open: &[(String, u64)], now: i64) -> Vec<MarkerWrite> {
-        let entries = self.by_principal.entry(principal.to_string()).or_default();
         for (position, (channel, read_upto)) in open.iter().enumerate() {
             let open_at = u32::try_from(position).ok();
+            let may_add = self.may_add(principal);
+            let known = self
+                .by_principal
+                .get(principal)
+                .is_some_and(|entries| entries.iter().any(|e| &e.row.channel == channel));
+            if !known && !may_add {
+                continue;
+            }
+            let entries = self.by_principal.entry(principal.to_string()).or_default();
             match entries.iter_mut().find(|e| &e.row.channel == channel) {
                 Some(entry) => {
                     if *read_upto > entry.row.read_upto {
@@ -138,20 +182,27 @@ impl Markers {
                     }
                     entry.row.unix_micros = now;
                 }
-                None => entries.push(Entry {
-                    row: StoredMarker {
-                        principal: principal.to_string(),
-                        channel: channel.clone(),
-                        read_upto: *read_upto,
-                        read_micros: now,
-                        open_at,
-                        unix_micros: now,
-                    },
-                    written_micros: None,
-                    dirty: true,
-                }),
+                None if may_add => {
+                    self.total += 1;
+                    entries.push(Entry {
+                        row: StoredMarker {
+                            principal: principal.to_string(),
+                            channel: channel.clone(),
+                            read_upto: *read_upto,
+                            read_micros: now,
+                            open_at,
+                            unix_micros: now,
+                        },
+                        written_micros: None,
+                        dirty: true,
+                    });
+                }
+                None => {}
             }
         }
+        let Some(entries) = self.by_principal.get_mut(principal) else {
+            return Vec::new();
+        };
         let mut writes = Vec::new();
         for entry in entries.iter_mut() {
             if entry.row.open_at.is_some() && !open.iter().any(|(c, _)| *c == entry.row.channel) {
@@ -164,7 +215,9 @@ impl Markers {
                 writes.push(MarkerWrite::Put(entry.row.clone()));
             }
         }
-        writes.extend(evict(entries));
+        let evicted = evict(entries);
+        self.total = self.total.saturating_sub(evicted.len());
+        writes.extend(evicted);
         writes
     }
 
@@ -305,7 +358,7 @@ fn marker_name(channel: &Channel) -> Option<String> {
 impl World {
     /// Holds the read markers in memory (at startup).
     pub fn load_markers(&self, rows: Vec<StoredMarker>) {
-        let (markers, drops) = Markers::load(rows);
+        let (markers, drops) = Markers::load(rows, now_micros());
         self.lock().markers = markers;
         for write in drops {
             self.store.marker(write);
@@ -616,6 +669,51 @@ mod tests {
         assert_eq!(drops, 3);
         assert!(markers.get("key:x", "c0").is_none());
         assert!(markers.get("key:x", "c3").is_some());
+    }
+
+    #[test]
+    fn old_markers_and_those_past_the_total_are_dropped_at_startup() {
+        let row = |principal: &str, channel: &str, unix_micros: i64| StoredMarker {
+            principal: principal.into(),
+            channel: channel.into(),
+            read_upto: 1,
+            read_micros: unix_micros,
+            open_at: None,
+            unix_micros,
+        };
+        let now = 2 * MARKER_KEEP_MICROS;
+        let (markers, drops) = Markers::load(
+            vec![row("key:a", "old", 1), row("key:a", "new", now - 1)],
+            now,
+        );
+        assert_eq!(
+            drops,
+            vec![MarkerWrite::Drop {
+                principal: "key:a".into(),
+                channel: "old".into()
+            }]
+        );
+        assert!(markers.get("key:a", "new").is_some());
+        assert_eq!(markers.total, 1);
+    }
+
+    #[test]
+    fn past_the_total_a_new_principal_gets_no_marker_and_a_known_one_keeps_moving() {
+        let mut markers = Markers {
+            total: MAX_MARKERS_TOTAL - 1,
+            ..Markers::default()
+        };
+        assert_eq!(markers.moved("key:a", "chat", 1, 1).len(), 1);
+        assert_eq!(markers.total, MAX_MARKERS_TOTAL);
+        assert!(markers.moved("key:b", "chat", 1, 1).is_empty());
+        assert!(markers.get("key:b", "chat").is_none());
+        assert!(markers.left("key:b", &[("chat".into(), 3)], 2).is_empty());
+        assert_eq!(
+            markers
+                .moved("key:a", "chat", 2, 1 + MARKER_WRITE_INTERVAL_MICROS)
+                .len(),
+            1
+        );
     }
 
     #[test]
