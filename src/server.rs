@@ -172,6 +172,9 @@ impl Server {
         // So are the pointers to direct messages waiting for users who are away.
         let offline = store.offline_messages().map_err(StartError::Store)?;
         world.load_offline(offline);
+        // So are the read markers of identified users.
+        let markers = store.read_markers().map_err(StartError::Store)?;
+        world.load_markers(markers);
         let bridge = Bridge::prepare(&config, &world)?;
         let admission = Admission::new(
             Limits {

@@ -415,7 +415,7 @@ fn message_lines(layout: &Layout, cols: usize, view: &View, message: &Message) -
         && !message.author.starts_with('-')
         && message.mentions(&view.nick, view.prefs.at_all);
     let author = text::strip_formatting(&message.author);
-    plain_lines(
+    let lines = plain_lines(
         layout,
         cols,
         message.unix_micros,
@@ -423,7 +423,11 @@ fn message_lines(layout: &Layout, cols: usize, view: &View, message: &Message) -
         &plain,
         view.prefs.margins,
         hilight,
-    )
+    );
+    match view.marker_line_before(message.seq) {
+        Some(marker) => std::iter::once(marker).chain(lines).collect(),
+        None => lines,
+    }
 }
 
 /// The teletype prompt: the status bar without nick list, then `nick> input█`. While the user
@@ -576,6 +580,7 @@ mod tests {
             next_seq,
             waiting_for_store: false,
             read_upto: next_seq,
+            new_since: None,
             hilight_windows: Vec::new(),
             active_hilight: false,
             activity_windows: Vec::new(),

@@ -189,6 +189,7 @@ pub enum Ui {
 impl Session {
     /// A session for `user`, drawn at the default size.
     pub fn new(user: UserId, world: Arc<World>) -> Session {
+        let rejoins = world.rejoins(user).unwrap_or_default();
         Session {
             user,
             notices: world.notices(user).unwrap_or_default(),
@@ -225,7 +226,7 @@ impl Session {
             echo_cleanup_at: None,
             denied_log: crate::log_limit::LogLimit::per_minute(DENIED_LOG_LINES_PER_MINUTE),
             started: Instant::now(),
-            reads: reads::Reads::default(),
+            reads: reads::Reads::with_rejoins(rejoins),
             passwords: accounts::Passwords::default(),
         }
     }

@@ -524,18 +524,29 @@ impl Vt100Ui {
             style,
         };
         debug_assert_eq!(key.layout(), *layout);
-        let lines = message
-            .lines
-            .lines(&key, message.unix_micros, &message.author, &message.text);
+        let mut lines =
+            message
+                .lines
+                .lines(&key, message.unix_micros, &message.author, &message.text);
+        // The marker line of a return is the first row of the first unread message, drawn
+        // with no unread markup (no timestamp to repaint on it).
+        let marker = view.marker_line_before(message.seq);
+        if let Some(marker) = &marker {
+            let marker: String = marker.chars().take(cols).collect();
+            lines = std::iter::once(format!("\x1b[1;33m{marker}\x1b[0m"))
+                .chain(lines.iter().cloned())
+                .collect();
+        }
         let count = lines.len();
         (0..count)
             .map(|line| {
+                let is_marker = marker.is_some() && line == 0;
                 let row = RowRef {
                     seq: message.seq,
                     line,
                     lines: count,
-                    unread,
-                    hilight,
+                    unread: unread && !is_marker,
+                    hilight: hilight && !is_marker,
                     unix_micros: message.unix_micros,
                     notice: false,
                 };

@@ -58,6 +58,7 @@
 //! The files are private: the database, its `-wal` and `-shm` files (SQLite gives them the
 //! database's mode) and the lock file are created 0600, and looser ones are tightened.
 
+mod markers;
 mod moderation;
 mod offline;
 mod reader;
@@ -76,6 +77,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
+pub use markers::{MarkerWrite, StoredMarker};
 pub use moderation::{
     AUDIT_KEPT, AUDIT_LOADED, ModWrite, StoredAudit, StoredChannelMod, StoredModeration,
     StoredRole, StoredSanction,
@@ -84,7 +86,7 @@ pub use offline::{OfflineWrite, StoredOffline};
 pub use reader::{POOL_READERS, Reader, ReaderPool};
 
 /// The schema version this code writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 8;
 
 /// How many ops the queue to the writer holds before callers spill into the overflow.
 const QUEUE_CAPACITY: usize = 65536;
@@ -522,6 +524,8 @@ enum Op {
     DeleteAccountKey(String),
     /// A direct message waiting for its recipient, or its delivery (`offline.rs`).
     Offline(OfflineWrite),
+    /// A read marker moved or was dropped (`markers.rs`).
+    Marker(MarkerWrite),
     /// Answered once every op queued before it has been written.
     Flush(mpsc::Sender<()>),
     /// Writes nothing; wakes the writer (and takes a ticket, like every op).
@@ -761,6 +765,16 @@ impl Store {
     /// Every message waiting for its recipient, for the world to hold in memory from startup.
     pub fn offline_messages(&self) -> Result<Vec<StoredOffline>, StoreError> {
         Ok(offline::read_all(lock(&self.reader).connection())?)
+    }
+
+    /// Queues a read-marker write; never blocks.
+    pub fn marker(&self, write: MarkerWrite) -> u64 {
+        self.enqueue(Op::Marker(write))
+    }
+
+    /// Every read marker, for the world to hold in memory from startup.
+    pub fn read_markers(&self) -> Result<Vec<StoredMarker>, StoreError> {
+        Ok(markers::read_all(lock(&self.reader).connection())?)
     }
 
     /// Everything moderation keeps, for the world to hold in memory from startup.
@@ -1147,6 +1161,12 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     if found < 6 {
         tx.execute_batch(offline::SCHEMA_V6)?;
     }
+    if found < 7 {
+        tx.execute_batch(markers::SCHEMA_V7)?;
+    }
+    if found < 8 {
+        tx.execute_batch(markers::SCHEMA_V8)?;
+    }
     tx.commit()?;
     Ok(found)
 }
@@ -1489,6 +1509,7 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
             }
             Op::Moderation(write) => moderation::write(&tx, write)?,
             Op::Offline(write) => offline::write(&tx, write)?,
+            Op::Marker(write) => markers::write(&tx, write)?,
             Op::PutAccount(account) => {
                 tx.prepare_cached(PUT_ACCOUNT)?.execute(params![
                     account.folded,

@@ -868,8 +868,9 @@ impl World {
         // The account is a principal of its own: its stored ignores apply now, and a server
         // ban on it puts the user out.
         self.moderation_on_login(state, user);
-        // Direct messages left for the account while its owner was away.
-        self.deliver_offline(state, user);
+        // Direct messages left for the account while its owner was away, and the channels
+        // it had open.
+        self.welcome_back(state, user);
         told
     }
 

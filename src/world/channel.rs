@@ -97,6 +97,7 @@ impl World {
                 alias,
                 read_upto,
                 last_ping: None,
+                new_since: None,
             });
         }
         let line = Post::line(channel, AUTHOR_SYSTEM, &join_text(&nick), unix_micros);

@@ -390,20 +390,26 @@ impl World {
     }
 
     /// On return (connect with a key, or login): opens a window for each conversation with
-    /// messages waiting for the user, unread from the first of them, and sums them up in the
-    /// status window. Conversations not in memory open with no read: their next number is
-    /// kept with what waits, and their history is paged from the store when scrolled.
-    pub(super) fn deliver_offline(&self, state: &mut State, user: UserId) {
+    /// messages waiting for the user, unread from the first of them, and returns their lines
+    /// of the "while you were away" summary (`markers.rs` posts it). Conversations not in
+    /// memory open with no read: their next number is kept with what waits, and their
+    /// history is paged from the store when scrolled.
+    pub(super) fn deliver_offline(&self, state: &mut State, user: UserId) -> Vec<String> {
+        let mut summary = Vec::new();
         let Some(principal) = state.principal_of(user) else {
-            return;
+            return summary;
         };
         let waiting = state.offline.take(&principal);
         if waiting.is_empty() {
-            return;
+            return summary;
         }
-        self.store.offline(OfflineWrite::Delivered(principal));
-        let mut summary = vec!["[while you were away]".to_string()];
+        self.store
+            .offline(OfflineWrite::Delivered(principal.clone()));
         for w in waiting {
+            let read_micros = state
+                .markers
+                .get(&principal, &w.conversation)
+                .map_or(w.first_micros, |m| m.read_micros);
             let channel = match state.direct_by_key.get(&w.conversation).copied() {
                 Some(channel) => channel,
                 None => {
@@ -445,6 +451,9 @@ impl World {
                 .and_then(|u| u.windows.iter_mut().find(|win| win.channel == channel))
             {
                 window.read_upto = window.read_upto.min(w.first_seq);
+                // The marker line goes before the first message left for the user, with when
+                // they last read the conversation (if they ever did, else when it was sent).
+                window.new_since = Some((w.first_seq, read_micros));
             }
             let when = jiff::Timestamp::from_microsecond(w.first_micros)
                 .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
@@ -456,12 +465,11 @@ impl World {
                 when.strftime("%Y-%m-%d %H:%M")
             ));
         }
-        summary.push("  CTRL-E or /a goes through them".to_string());
-        self.tell_status(state, user, &summary.join("\n"));
+        summary
     }
 
     /// A line in the user's status window (not a notice: it stays to be read).
-    fn tell_status(&self, state: &mut State, user: UserId, text: &str) {
+    pub(super) fn tell_status(&self, state: &mut State, user: UserId, text: &str) {
         if let Some(status) = state.users.get(&user).and_then(|u| u.status_window()) {
             self.post(state, status, AUTHOR_INFO, text, Ping::Nobody);
         }

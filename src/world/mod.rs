@@ -17,6 +17,7 @@ mod error;
 mod event;
 mod history;
 mod ignore;
+mod markers;
 mod moderation;
 // The nick rules live with the other text rules, below the world; re-exported under their old path.
 pub use crate::text::nick;
@@ -57,6 +58,7 @@ pub use direct::{
 pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
 pub use event::{Event, Ping, Post};
 pub use history::{GotoStep, JoinStep, Load, LoadedChannel, MemorySlice, Span};
+pub use markers::{MARKER_WRITE_INTERVAL_MICROS, MAX_COUNTED, MAX_MARKERS_PER_PRINCIPAL, Rejoins};
 pub use moderation::{
     Door, MAX_CHANNEL_ROLES, MAX_CHANNEL_SANCTIONS, MAX_IGNORES, MAX_MODLOG_LINES,
     MAX_SERVER_SANCTIONS, ModResult,
@@ -197,6 +199,9 @@ struct Window {
     read_upto: u64,
     /// The newest message that mentioned the user, if any.
     last_ping: Option<u64>,
+    /// On return, the first unread message and when the user last read here: the pane shows
+    /// a marker line before it until the user leaves the window (`markers.rs`).
+    new_since: Option<(u64, i64)>,
 }
 
 /// A connected user.
@@ -238,6 +243,10 @@ struct User {
     mentions_reported: HashMap<String, u64>,
     /// When an `@all` last pinged this user: `@all` pings at most every [`AT_ALL_INTERVAL`].
     last_all_ping: Option<std::time::Instant>,
+    /// Channel loads of a return for the session to carry out (`markers.rs`).
+    rejoins: Arc<markers::Rejoins>,
+    /// The "while you were away" summary while those loads are under way.
+    away: Option<markers::AwaySummary>,
 }
 
 /// A channel in memory.
@@ -355,6 +364,8 @@ struct State {
     direct_by_key: HashMap<String, ChannelId>,
     /// Messages waiting for identified users who are away (`direct.rs`).
     offline: direct::Offline,
+    /// Read markers of identified users (`markers.rs`).
+    markers: markers::Markers,
     /// Registered nicks (accounts): checked under the lock with no I/O, written through the
     /// store's queue.
     accounts: Accounts,

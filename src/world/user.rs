@@ -125,8 +125,9 @@ impl World {
             self.write_claims(writes);
         }
         self.moderation_on_connect(&mut state, id);
-        // Direct messages left for the key while its owner was away.
-        self.deliver_offline(&mut state, id);
+        // Direct messages left for the key while its owner was away, and the channels it
+        // had open.
+        self.welcome_back(&mut state, id);
         let wake = state
             .users
             .get(&id)
@@ -176,6 +177,7 @@ impl World {
                     alias: STATUS_ALIAS.into(),
                     read_upto: 0,
                     last_ping: None,
+                    new_since: None,
                 }],
                 active: 0,
                 previous: None,
@@ -187,6 +189,8 @@ impl World {
                 tip_given: false,
                 mentions_reported: HashMap::new(),
                 last_all_ping: None,
+                rejoins: Arc::default(),
+                away: None,
             },
         );
         if let Some(channel) = state.channels.get_mut(&status) {
@@ -215,6 +219,7 @@ impl World {
         if let Some(account) = state.users.get(&user).and_then(|u| u.account.clone()) {
             self.account_left(&mut state, user, &claims::fold(&account));
         }
+        self.save_markers(&mut state, user);
         let event = Event::Disconnect {
             user,
             announce,
@@ -284,8 +289,10 @@ impl World {
             .users
             .get_mut(&user)
             .and_then(|u| u.windows.iter_mut().find(|w| w.channel == channel))
+            && upto > window.read_upto
         {
-            window.read_upto = window.read_upto.max(upto);
+            window.read_upto = upto;
+            self.note_read(&mut state, user, channel);
         }
     }
 
@@ -435,6 +442,12 @@ impl State {
             return false;
         }
         if index != u.active {
+            if let Some(left) = u.windows.get_mut(u.active) {
+                // The marker line of a return is read once the user leaves its window.
+                if left.new_since.take().is_some() {
+                    u.needs_redraw = true;
+                }
+            }
             let leaving = u.windows[u.active].channel;
             u.previous = Some(leaving);
             u.active = index;

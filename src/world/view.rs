@@ -37,6 +37,9 @@ pub struct View {
     pub waiting_for_store: bool,
     /// Messages of the active window from this sequence number on are unread.
     pub read_upto: u64,
+    /// On return, the first message unread when the user left and when they last read the
+    /// window: the pane shows a marker line before it ("— new since 14:02 —").
+    pub new_since: Option<(u64, i64)>,
     /// Windows (by index) with unread mentions, other than the active one.
     pub hilight_windows: Vec<usize>,
     /// The active window has an unread mention (shown in `h:` while scrolled up in it).
@@ -53,6 +56,27 @@ pub struct View {
     pub prefs: Prefs,
     /// Whether the user is an administrator.
     pub admin: bool,
+}
+
+impl View {
+    /// The marker line a pane shows before message `seq` ("— new since 14:02 —"), if it is
+    /// the first one unread on the user's return: a line of the view, never stored. The time
+    /// is when the user last read the window (with the date when that was not today).
+    pub fn marker_line_before(&self, seq: u64) -> Option<String> {
+        let (_, read_micros) = self.new_since.filter(|(first, _)| *first == seq)?;
+        let read =
+            jiff::Timestamp::from_microsecond(read_micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+        let format = if read.strftime("%Y-%m-%d").to_string() == today {
+            "%H:%M"
+        } else {
+            "%Y-%m-%d %H:%M"
+        };
+        Some(format!(
+            "\u{2014} new since {} \u{2014}",
+            read.strftime(format)
+        ))
+    }
 }
 
 impl World {
@@ -145,6 +169,7 @@ impl World {
             next_seq,
             waiting_for_store,
             read_upto: window.read_upto,
+            new_since: window.new_since,
             active_hilight: window.last_ping.is_some_and(|p| p >= window.read_upto),
             hilight_windows,
             activity_windows,

@@ -14,6 +14,7 @@ mod irc;
 mod layers;
 mod limits;
 mod listeners;
+mod markers;
 mod migration;
 mod moderation;
 mod moderation_ssh;

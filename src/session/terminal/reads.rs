@@ -5,11 +5,12 @@
 //! arrived; a render never calls the world for history.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::{Flow, Session};
 use crate::history::{Arrived, Backlog, PageRequest, Pages, Read};
 use crate::term::keys::Key;
-use crate::world::{AUTHOR_ERROR, Around, Load, UserId, View, World};
+use crate::world::{AUTHOR_ERROR, Around, Load, Rejoins, UserId, View, World};
 
 /// How many times one frame is rendered again because it read messages in memory that were
 /// not copied out for it (the plan of what it reads is generous, so this is rare).
@@ -22,6 +23,9 @@ pub enum Origin {
     Command,
     /// The wizard's channel to join on entry: a refusal is told as a plain error.
     Wizard,
+    /// A channel the user had open when they left, rejoined on their return
+    /// ([`World::finish_rejoin`]).
+    Rejoin,
 }
 
 /// A command's load: what to read, whether the loop has started it, who asked.
@@ -45,12 +49,22 @@ pub struct Reads {
     pub load: Option<PendingLoad>,
     /// Keys not handled yet, because a load runs.
     pub held_keys: VecDeque<Key>,
+    /// The channels of a return the world asks this session to read (`world/markers.rs`).
+    pub rejoins: Arc<Rejoins>,
     /// Frames rendered again because they read messages in memory they were not given: the
     /// plan of what a frame reads (`history_wants`) should make this rare.
     pub retries: u64,
 }
 
 impl Reads {
+    /// No reads yet; the world hands the loads of a return through `rejoins`.
+    pub fn with_rejoins(rejoins: Arc<Rejoins>) -> Reads {
+        Reads {
+            rejoins,
+            ..Reads::default()
+        }
+    }
+
     /// Renders a frame with `render`, giving it the messages in memory that `wants` name
     /// (copied out of the world first: nothing is read from the world during the render) and
     /// the cached pages. A frame that read messages in memory it was not given is rendered
@@ -113,6 +127,11 @@ impl Session {
     /// The next history read to start, if the session waits for one and none is in flight:
     /// a command's load first, else the page the last frame missed.
     pub fn next_read(&mut self) -> Option<Read> {
+        if self.reads.load.is_none()
+            && let Some(load) = self.reads.rejoins.take_next()
+        {
+            self.start_load(load, Origin::Rejoin);
+        }
         let reads = &mut self.reads;
         if let Some(pending) = &mut reads.load {
             if pending.started {
@@ -153,7 +172,9 @@ impl Session {
             Arrived::Join { name, loaded } => {
                 let origin = self.reads.load.take().map(|pending| pending.origin);
                 let world = self.world.clone();
-                if origin == Some(Origin::Wizard) {
+                if origin == Some(Origin::Rejoin) {
+                    world.finish_rejoin(self.user, &name, loaded);
+                } else if origin == Some(Origin::Wizard) {
                     if let Err(limit) = world.finish_join(self.user, &name, loaded) {
                         world.tell(self.user, AUTHOR_ERROR, &limit.to_string());
                     }
