@@ -114,6 +114,19 @@ impl Command {
                 }
             },
             "status" => Command::Status,
+            "away" => Command::Away(arg.to_string()),
+            "back" => Command::Back,
+            "search" => {
+                Command::Search(crate::command::search::parse_search(arg).map_err(Usage::new)?)
+            }
+            "hide" | "show" if arg.eq_ignore_ascii_case("joins") => Command::HideJoins(on("hide")),
+            "hide" | "show" => {
+                return Err(Usage::new(format!(
+                    "[invalid argument]\n  usage: /{word} joins"
+                )));
+            }
+            "tz" if arg.is_empty() => Command::Tz(None),
+            "tz" => Command::Tz(Some(arg.to_string())),
             "cfg" => Command::Cfg,
             "cmap" => Command::Cmap,
             "cls" => Command::Clear,
@@ -580,6 +593,23 @@ mod tests {
             ("/lockdown off", moderation(M::Lockdown(vec!["off".into()]))),
             ("/modlog 5", moderation(M::Modlog(5))),
             ("/sd", C::Shutdown),
+            ("/away lunch", C::Away("lunch".into())),
+            ("/away", C::Away(String::new())),
+            ("/back", C::Back),
+            (
+                "/search hello in:#g",
+                C::Search(crate::command::search::SearchRequest {
+                    words: vec!["hello".into()],
+                    channel: Some("g".into()),
+                    author: None,
+                    before: None,
+                    after: None,
+                }),
+            ),
+            ("/hide joins", C::HideJoins(true)),
+            ("/show JOINS", C::HideJoins(false)),
+            ("/tz", C::Tz(None)),
+            ("/tz Europe/Berlin", C::Tz(Some("Europe/Berlin".into()))),
             ("/0", C::Window(0)),
             ("/12", C::Window(12)),
             ("/99999999999999999999999", C::Window(usize::MAX)),

@@ -11,6 +11,7 @@ use crate::term::lineedit::LineEditor;
 use crate::term::screen::{Frame, PaneChange, PaneLine, STATUS_SGR, Screen};
 use crate::term::style::{LinesKey, MessageStyle, input_preview, preview_columns};
 use crate::term::width::char_width;
+use crate::term::zone::shown_micros;
 use crate::text;
 use crate::world::{Around, ChannelId, ChannelKind, Message, View, window_list};
 
@@ -518,15 +519,19 @@ impl Vt100Ui {
             unread,
             hilight,
         };
+        // `/tz`: the time is shifted before it is formatted, so r0c's formats stay as they are.
+        let shown_micros = shown_micros(view.prefs.zone.as_ref(), message.unix_micros);
+        let shift = shown_micros.saturating_sub(message.unix_micros) / 1_000_000;
         let key = LinesKey {
             width: cols,
             status_window: view.kind == ChannelKind::Status,
             style,
+            shift_seconds: i32::try_from(shift).unwrap_or(0),
         };
         debug_assert_eq!(key.layout(), *layout);
         let lines = message
             .lines
-            .lines(&key, message.unix_micros, &message.author, &message.text);
+            .lines(&key, shown_micros, &message.author, &message.text);
         let count = lines.len();
         (0..count)
             .map(|line| {
@@ -536,7 +541,7 @@ impl Vt100Ui {
                     lines: count,
                     unread,
                     hilight,
-                    unix_micros: message.unix_micros,
+                    unix_micros: shown_micros,
                     notice: false,
                 };
                 (row, PaneLine::shared(lines.clone(), line))
@@ -820,7 +825,8 @@ impl Vt100Ui {
         // drawn moves it sooner.
         // UTC needs no time zone lookup: the time of day is the seconds since midnight.
         // A frame that draws a newer message moves the clock on to that message's second.
-        let now = jiff::Timestamp::now().as_second();
+        let now = shown_micros(view.prefs.zone.as_ref(), crate::world::now_micros())
+            .div_euclid(1_000_000);
         let step = (now - now.rem_euclid(5))
             .max(self.clock_floor.min(now))
             .rem_euclid(86_400);

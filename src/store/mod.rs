@@ -60,6 +60,7 @@
 
 mod moderation;
 mod reader;
+mod search;
 #[cfg(test)]
 mod tests;
 
@@ -80,9 +81,10 @@ pub use moderation::{
     StoredRole, StoredSanction,
 };
 pub use reader::{POOL_READERS, Reader, ReaderPool};
+pub use search::{SearchHit, SearchQuery, fts_expression};
 
 /// The schema version this code writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 7;
 
 /// How many ops the queue to the writer holds before callers spill into the overflow.
 const QUEUE_CAPACITY: usize = 65536;
@@ -190,6 +192,10 @@ const SCHEMA_V4: &str = "
     CREATE INDEX account_key_account ON account_key (account);
     PRAGMA user_version = 4;
 ";
+
+/// Schema version 6: taken by the other half of issue 20 (DM history, offline messages, read
+/// markers); an empty step here until the two are merged.
+const SCHEMA_V6: &str = "";
 
 const PUT_ACCOUNT: &str = "INSERT INTO account (folded, name, phc, created_at, last_seen, prefs)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (folded) DO UPDATE SET name = excluded.name,
@@ -1128,6 +1134,12 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     }
     if found < 5 {
         tx.execute_batch(moderation::SCHEMA_V5)?;
+    }
+    if found < 6 {
+        tx.execute_batch(SCHEMA_V6)?;
+    }
+    if found < 7 {
+        tx.execute_batch(search::SCHEMA_V7)?;
     }
     tx.commit()?;
     Ok(found)

@@ -108,6 +108,8 @@ impl World {
             hilight_log: true,
             colored_nicks: false,
             margins: true,
+            hide_joins: false,
+            zone: None,
         };
         let event = Event::Connect {
             user: id,
@@ -185,6 +187,7 @@ impl World {
                 tip_given: false,
                 mentions_reported: HashMap::new(),
                 last_all_ping: None,
+                away: None,
             },
         );
         if let Some(channel) = state.channels.get_mut(&status) {
