@@ -124,9 +124,8 @@ impl World {
                 quoted.push('…');
             }
             lines.push(format!(
-                "#{} {when} /g {}  <{}> {quoted}",
+                "#{} /g {when}  <{}> {quoted}",
                 hit.channel,
-                hit.seq,
                 text::strip_formatting(&hit.author)
             ));
         }
@@ -135,7 +134,7 @@ impl World {
             format!("[search] nothing found for \"{asked}\" that you may see")
         } else {
             format!(
-                "[search] \"{asked}\": {} newest matches (join the channel, then /g NUMBER)\n{}",
+                "[search] \"{asked}\": {} newest matches, times in UTC (in the channel, /g goes there)\n{}",
                 lines.len(),
                 lines.join("\n")
             )

@@ -1,6 +1,7 @@
 //! Integration tests: a real server on 127.0.0.1 port 0 and real TCP clients.
 
 mod accounts;
+mod away_search;
 mod bad_input;
 mod chat;
 mod clients;
