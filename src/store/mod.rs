@@ -120,7 +120,7 @@ const UNLIMITED_PAGES: u64 = 4_294_967_294;
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema version 1. Channels get a numeric id so messages do not repeat the name.
-const SCHEMA_V1: &str = "
+pub(crate) const SCHEMA_V1: &str = "
     CREATE TABLE channel (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,

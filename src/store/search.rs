@@ -106,6 +106,15 @@ pub fn fts_expression<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 impl Reader {
+    /// Whether any public message is stored (for tools such as the search benchmark).
+    pub fn has_messages(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .connection()
+            .query_row("SELECT EXISTS (SELECT 1 FROM message)", [], |row| {
+                row.get(0)
+            })?)
+    }
+
     /// The newest messages matching `query`, newest first, at most `query.limit`.
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         let conn = self.connection();
@@ -173,5 +182,108 @@ mod tests {
         assert_eq!(fts_rowid(1, 1 << 40), None);
         assert_eq!(fts_rowid(i64::MAX, 0), None);
         assert_eq!(fts_rowid(-1, 0), None);
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::store::{Store, StoredMessage};
+
+    fn message(seq: u64, author: &str, text: &str) -> StoredMessage {
+        StoredMessage {
+            seq,
+            unix_micros: 1_700_000_000_000_000 + 1_000_000 * i64::try_from(seq).unwrap_or(0),
+            author: author.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    fn query(expression: &str) -> SearchQuery {
+        SearchQuery {
+            expression: expression.to_owned(),
+            channel: None,
+            author: None,
+            before: None,
+            after: None,
+            limit: 10,
+        }
+    }
+
+    fn found(store: &Store, query: &SearchQuery) -> Vec<(String, u64)> {
+        store
+            .read_pooled(|reader| reader.search(query))
+            .expect("search runs")
+            .into_iter()
+            .map(|hit| (hit.channel, hit.seq))
+            .collect()
+    }
+
+    #[test]
+    fn written_messages_are_found_newest_first_with_their_filters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("r0c.db")).expect("opens");
+        store.append_message("a", message(1, "alice", "the Deploy is friday"));
+        store.append_message("b", message(2, "bob", "deploy again, déjà vu"));
+        store.append_message("a", message(2, "bob", "nothing here"));
+        store.append_message("a", message(3, "Bob", "deploy at noon"));
+        store.flush();
+        let everything = found(&store, &query(&fts_expression(["deploy"])));
+        assert_eq!(
+            everything,
+            [("a".into(), 3), ("b".into(), 2), ("a".into(), 1)]
+        );
+        let mut in_a = query(&fts_expression(["deploy"]));
+        in_a.channel = Some("a".into());
+        in_a.author = Some("bob".into());
+        assert_eq!(found(&store, &in_a), [("a".into(), 3)]);
+        in_a.channel = Some("nosuch".into());
+        assert_eq!(found(&store, &in_a), []);
+        let mut dated = query(&fts_expression(["deploy"]));
+        dated.before = Some(1_700_000_003_000_000);
+        dated.after = Some(1_700_000_001_000_000);
+        assert_eq!(found(&store, &dated), [("b".into(), 2), ("a".into(), 1)]);
+        // Diacritics and case are folded; an operator typed by a user is a word.
+        assert_eq!(
+            found(&store, &query(&fts_expression(["deja"]))),
+            [("b".into(), 2)]
+        );
+        assert_eq!(found(&store, &query(&fts_expression(["OR"]))), []);
+    }
+
+    #[test]
+    fn a_version_5_database_is_indexed_by_the_upgrade_and_deletes_leave_the_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r0c.db");
+        {
+            let conn = Connection::open(&path).expect("create");
+            conn.execute_batch(crate::store::SCHEMA_V1).expect("v1");
+            conn.execute_batch(
+                "INSERT INTO channel (id, name) VALUES (7, 'old');
+                 INSERT INTO message VALUES (7, 1, 1700000000000000, 'al', 'stored before search');
+                 PRAGMA user_version = 5;",
+            )
+            .expect("a version-5 style row");
+        }
+        let store = Store::open(&path).expect("upgrades");
+        assert_eq!(
+            found(&store, &query(&fts_expression(["before", "search"]))),
+            [("old".into(), 1)]
+        );
+        store.flush();
+        drop(store);
+        let conn = Connection::open(&path).expect("open");
+        conn.execute("DELETE FROM message WHERE channel_id = 7", [])
+            .expect("delete");
+        let left: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM message_fts WHERE message_fts MATCH '\"stored\"'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("count");
+        assert_eq!(left, 0);
     }
 }
