@@ -11,9 +11,9 @@ use rusqlite::{OptionalExtension, params};
 use super::{Reader, StoreError, limit_to_sql, seq_from_sql};
 
 /// Schema version 7: the FTS5 index of public messages, filled from what is stored (which
-/// takes a while on a big database: about 1 s per 100,000 messages), and the triggers that
-/// keep it in step with `message` from then on (the writer thread's inserts and the
-/// importer's renumbering alike).
+/// takes a while on a big database), and the triggers that keep it in step with `message`
+/// from then on (the writer thread's inserts and the importer's renumbering alike); and an
+/// index of all messages by time, which a search for a common word walks newest first.
 pub(super) const SCHEMA_V7: &str = "
     CREATE VIRTUAL TABLE message_fts USING fts5(
         text, content = '', contentless_delete = 1,
@@ -35,6 +35,7 @@ pub(super) const SCHEMA_V7: &str = "
         INSERT INTO message_fts (rowid, text)
             SELECT (new.channel_id << 40) | new.seq, new.text WHERE new.seq < 1099511627776;
     END;
+    CREATE INDEX message_when ON message (unix_micros);
     PRAGMA user_version = 7;
 ";
 
@@ -52,19 +53,47 @@ pub fn fts_rowid(channel_id: i64, seq: u64) -> Option<i64> {
 
 const CHANNEL_ID: &str = "SELECT id FROM channel WHERE name = ?1";
 
-/// Newest first; the rowid range narrows the index to one channel (`in:`), and the rest
-/// filters what the index found. `?2`..`?7` are NULL when the filter is not given.
-const SEARCH: &str = "SELECT c.name, m.seq, m.unix_micros, m.author, m.text
-    FROM message_fts f
-    JOIN message m ON m.channel_id = (f.rowid >> 40) AND m.seq = (f.rowid & 1099511627775)
-    JOIN channel c ON c.id = m.channel_id
-    WHERE message_fts MATCH ?1
-      AND f.rowid >= ?2 AND f.rowid < ?3
-      AND (?4 IS NULL OR m.author = ?4 COLLATE NOCASE)
-      AND (?5 IS NULL OR m.unix_micros < ?5)
-      AND (?6 IS NULL OR m.unix_micros >= ?6)
-    ORDER BY m.unix_micros DESC, m.seq DESC
-    LIMIT ?7";
+/// How many index entries a search reads at once, newest by rowid first. A query with fewer
+/// matches is answered from all of them; one with more is a common word, for which walking
+/// the history newest first finds the newest matches sooner ([`WALK_LIMIT`]).
+const SELECTIVE: usize = 2000;
+
+/// The most messages a search for a common word walks before it answers with what it found.
+const WALK_LIMIT: i64 = 200_000;
+
+/// The index entries matching `?1` in the rowid range `?2..?3`, newest first.
+const MATCHING_ROWIDS: &str = "SELECT rowid FROM message_fts
+    WHERE message_fts MATCH ?1 AND rowid >= ?2 AND rowid < ?3 ORDER BY rowid DESC LIMIT ?4";
+
+/// One message found by the index, with the filters. `?4`..`?6` are NULL when not given.
+const MESSAGE_IF: &str = "SELECT c.name, m.seq, m.unix_micros, m.author, m.text
+    FROM message m JOIN channel c ON c.id = m.channel_id
+    WHERE m.channel_id = ?1 AND m.seq = ?2
+      AND (?3 IS NULL OR m.author = ?3 COLLATE NOCASE)
+      AND (?4 IS NULL OR m.unix_micros < ?4)
+      AND (?5 IS NULL OR m.unix_micros >= ?5)";
+
+/// The whole history newest first (by `message_when`), with the filters (`?1` is unused, so
+/// both walks take the same parameters). The time bounds are always given (the widest when
+/// not asked for), so the index is read as a range.
+const WALK_ALL: &str = "SELECT c.name, m.channel_id, m.seq, m.unix_micros, m.author, m.text
+    FROM message m INDEXED BY message_when JOIN channel c ON c.id = m.channel_id
+    WHERE ?1 IS NULL
+      AND (?2 IS NULL OR m.author = ?2 COLLATE NOCASE)
+      AND m.unix_micros < ?3 AND m.unix_micros >= ?4
+    ORDER BY m.unix_micros DESC LIMIT ?5";
+
+/// Channel `?1`'s history newest first (by `message_time`), with the filters.
+const WALK_CHANNEL: &str = "SELECT c.name, m.channel_id, m.seq, m.unix_micros, m.author, m.text
+    FROM message m INDEXED BY message_time JOIN channel c ON c.id = m.channel_id
+    WHERE m.channel_id = ?1
+      AND (?2 IS NULL OR m.author = ?2 COLLATE NOCASE)
+      AND m.unix_micros < ?3 AND m.unix_micros >= ?4
+    ORDER BY m.unix_micros DESC LIMIT ?5";
+
+/// Whether the index matches `?1` for the message of rowid `?2` (a seek in its lists).
+const MATCHES_ROWID: &str =
+    "SELECT EXISTS (SELECT 1 FROM message_fts WHERE message_fts MATCH ?1 AND rowid = ?2)";
 
 /// What to look for: an FTS5 expression made only of quoted words ([`fts_expression`]) and
 /// the filters.
@@ -115,51 +144,105 @@ impl Reader {
             })?)
     }
 
-    /// The newest messages matching `query`, newest first, at most `query.limit`.
+    /// The newest messages matching `query`, newest first, at most `query.limit`. A word in
+    /// fewer than [`SELECTIVE`] messages is answered from the index's list of them; a
+    /// common one by walking the history newest first (by the time index) and checking each
+    /// message against the index, at most [`WALK_LIMIT`] messages, so neither reads every
+    /// match of a word in half the history.
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         let conn = self.connection();
-        let (low, high) = match &query.channel {
+        let channel: Option<i64> = match &query.channel {
             Some(name) => {
-                let id: Option<i64> = conn
+                let id = conn
                     .prepare_cached(CHANNEL_ID)?
                     .query_row([name], |row| row.get(0))
                     .optional()?;
-                let Some(id) = id else {
-                    return Ok(Vec::new());
-                };
-                match (
-                    fts_rowid(id, 0),
-                    id.checked_add(1).and_then(|n| fts_rowid(n, 0)),
-                ) {
-                    (Some(low), Some(high)) => (low, high),
-                    _ => return Ok(Vec::new()),
+                match id {
+                    Some(id) => Some(id),
+                    None => return Ok(Vec::new()),
                 }
             }
+            None => None,
+        };
+        let (low, high) = match channel {
+            Some(id) => match (
+                fts_rowid(id, 0),
+                id.checked_add(1).and_then(|n| fts_rowid(n, 0)),
+            ) {
+                (Some(low), Some(high)) => (low, high),
+                _ => return Ok(Vec::new()),
+            },
             None => (i64::MIN, i64::MAX),
         };
-        let mut statement = conn.prepare_cached(SEARCH)?;
-        let rows = statement.query_map(
-            params![
-                query.expression,
-                low,
-                high,
-                query.author,
-                query.before,
-                query.after,
-                limit_to_sql(query.limit)
-            ],
-            |row| {
-                Ok(SearchHit {
+        let rowids = conn
+            .prepare_cached(MATCHING_ROWIDS)?
+            .query_map(
+                params![query.expression, low, high, limit_to_sql(SELECTIVE)],
+                |row| row.get::<_, i64>(0),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        if rowids.len() < SELECTIVE {
+            let mut statement = conn.prepare_cached(MESSAGE_IF)?;
+            let mut hits = Vec::new();
+            for rowid in rowids {
+                let (channel_id, seq) = (rowid >> SEQ_BITS, rowid & ((1 << SEQ_BITS) - 1));
+                let hit = statement
+                    .query_row(
+                        params![channel_id, seq, query.author, query.before, query.after],
+                        hit_from_row,
+                    )
+                    .optional()?;
+                hits.extend(hit);
+            }
+            hits.sort_by(|a, b| (b.unix_micros, b.seq).cmp(&(a.unix_micros, a.seq)));
+            hits.truncate(query.limit);
+            return Ok(hits);
+        }
+        let mut walk = conn.prepare_cached(if channel.is_some() {
+            WALK_CHANNEL
+        } else {
+            WALK_ALL
+        })?;
+        let mut check = conn.prepare_cached(MATCHES_ROWID)?;
+        let mut rows = walk.query(params![
+            channel,
+            query.author,
+            query.before.unwrap_or(i64::MAX),
+            query.after.unwrap_or(i64::MIN),
+            WALK_LIMIT
+        ])?;
+        let mut hits = Vec::new();
+        while hits.len() < query.limit
+            && let Some(row) = rows.next()?
+        {
+            let seq = seq_from_sql(2, row.get(2)?)?;
+            let Some(rowid) = fts_rowid(row.get(1)?, seq) else {
+                continue;
+            };
+            let matches: bool = check.query_row(params![query.expression, rowid], |r| r.get(0))?;
+            if matches {
+                hits.push(SearchHit {
                     channel: row.get(0)?,
-                    seq: seq_from_sql(1, row.get(1)?)?,
-                    unix_micros: row.get(2)?,
-                    author: row.get(3)?,
-                    text: row.get(4)?,
-                })
-            },
-        )?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                    seq,
+                    unix_micros: row.get(3)?,
+                    author: row.get(4)?,
+                    text: row.get(5)?,
+                });
+            }
+        }
+        Ok(hits)
     }
+}
+
+/// A [`MESSAGE_IF`] row.
+fn hit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SearchHit> {
+    Ok(SearchHit {
+        channel: row.get(0)?,
+        seq: seq_from_sql(1, row.get(1)?)?,
+        unix_micros: row.get(2)?,
+        author: row.get(3)?,
+        text: row.get(4)?,
+    })
 }
 
 #[cfg(test)]
@@ -251,6 +334,45 @@ mod store_tests {
             [("b".into(), 2)]
         );
         assert_eq!(found(&store, &query(&fts_expression(["OR"]))), []);
+    }
+
+    #[test]
+    fn a_common_word_is_found_newest_first_across_channels_by_walking_the_history() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("r0c.db")).expect("opens");
+        // More matches than the index's list is read for, in two channels whose times
+        // interleave: channel "z" (the higher id) is older than the newest of "a".
+        store.append_message("a", message(1, "al", "common first"));
+        store.append_message("z", message(2, "zed", "common zed"));
+        for seq in 3..(SELECTIVE as u64 + 10) {
+            store.append_message("z", message(seq, "zed", "common filler"));
+        }
+        let newest = SELECTIVE as u64 + 20;
+        store.append_message("a", message(newest, "al", "common newest"));
+        store.flush();
+        let mut common = query(&fts_expression(["common"]));
+        common.limit = 3;
+        let hits = found(&store, &common);
+        assert_eq!(hits[0], ("a".into(), newest));
+        assert_eq!(hits.len(), 3);
+        assert!(
+            hits[1..].iter().all(|(channel, _)| channel == "z"),
+            "{hits:?}"
+        );
+        common.author = Some("AL".into());
+        assert_eq!(
+            found(&store, &common),
+            [("a".into(), newest), ("a".into(), 1)]
+        );
+        common.author = None;
+        common.channel = Some("a".into());
+        assert_eq!(
+            found(&store, &common),
+            [("a".into(), newest), ("a".into(), 1)]
+        );
+        common.channel = Some("z".into());
+        common.before = Some(1_700_000_003_000_000);
+        assert_eq!(found(&store, &common), [("z".into(), 2)]);
     }
 
     #[test]
