@@ -194,7 +194,7 @@ impl Reader {
                     .optional()?;
                 hits.extend(hit);
             }
-            hits.sort_by(|a, b| (b.unix_micros, b.seq).cmp(&(a.unix_micros, a.seq)));
+            hits.sort_by_key(|hit| std::cmp::Reverse((hit.unix_micros, hit.seq)));
             hits.truncate(query.limit);
             return Ok(hits);
         }
