@@ -331,7 +331,12 @@ pub(crate) fn parse_goto(arg: &str) -> Option<GotoArg> {
             .filter(|p| p.is_finite() && *p >= 0.0)
             .map(GotoArg::Percent);
     }
-    let time_of = |text: &str| Time::strptime("%H:%M", text).ok();
+    // Seconds are optional: `/search` names a message's second, so `/g` lands on it.
+    let time_of = |text: &str| {
+        Time::strptime("%H:%M", text)
+            .or_else(|_| Time::strptime("%H:%M:%S", text))
+            .ok()
+    };
     let date_of = |text: &str| Date::strptime("%Y-%m-%d", text).ok();
     let datetime = match arg.split_once(' ') {
         Some((date, time)) => date_of(date)?.to_datetime(time_of(time.trim())?),
@@ -758,6 +763,10 @@ mod tests {
             (
                 "2018-01-21 19:47",
                 Some(Goto::Time(micros("2018-01-21T19:47:00Z"))),
+            ),
+            (
+                "2018-01-21 19:47:05",
+                Some(Goto::Time(micros("2018-01-21T19:47:05Z"))),
             ),
             ("yesterday", None),
             ("-5%", None),

@@ -117,7 +117,7 @@ impl World {
             }
             let when = jiff::Timestamp::from_microsecond(hit.unix_micros)
                 .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-                .strftime("%Y-%m-%d %H:%M");
+                .strftime("%Y-%m-%d %H:%M:%S");
             let mut quoted = text::strip_formatting(&hit.text);
             if let Some((cut, _)) = quoted.char_indices().nth(120) {
                 quoted.truncate(cut);
