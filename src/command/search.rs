@@ -121,7 +121,7 @@ pub async fn run_search(request: SearchRequest, world: Arc<World>, user: UserId)
         found
     });
     match task.await {
-        Ok(Ok(hits)) => world.list_search_hits(user, &request.words, hits, MAX_RESULTS),
+        Ok(Ok(hits)) => world.list_search_hits(user, &request.words, &hits, MAX_RESULTS),
         Ok(Err(error)) => {
             tracing::error!(%error, "search failed");
             world.tell(

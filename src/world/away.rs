@@ -95,21 +95,21 @@ impl World {
 
     /// `/search`: lists the first `max` of `hits` (newest first) that `user` may see in
     /// their status window; a hit in a channel the user may not join is left out.
-    pub fn list_search_hits(
-        &self,
-        user: UserId,
-        words: &[String],
-        hits: Vec<SearchHit>,
-        max: usize,
-    ) {
-        let mut state = self.lock();
-        let mut allowed: std::collections::HashMap<String, bool> = Default::default();
+    pub fn list_search_hits(&self, user: UserId, words: &[String], hits: &[SearchHit], max: usize) {
+        // Access is decided under the lock, once per channel among the hits; the lines are
+        // made after it is released.
+        let mut allowed: std::collections::HashMap<&str, bool> = Default::default();
+        {
+            let state = self.lock();
+            for hit in hits {
+                allowed
+                    .entry(hit.channel.as_str())
+                    .or_insert_with(|| self.may_search(&state, user, &hit.channel));
+            }
+        }
         let mut lines = Vec::new();
         for hit in hits {
-            let visible = *allowed
-                .entry(hit.channel.clone())
-                .or_insert_with(|| self.may_search(&state, user, &hit.channel));
-            if !visible {
+            if !allowed.get(hit.channel.as_str()).copied().unwrap_or(false) {
                 continue;
             }
             if lines.len() == max {
@@ -139,7 +139,7 @@ impl World {
                 lines.join("\n")
             )
         };
-        self.tell_locked(&mut state, user, AUTHOR_INFO, &text);
+        self.tell(user, AUTHOR_INFO, &text);
     }
 
     /// Whether `user` may read the history of public channel `name`: a member may, anyone
