@@ -53,10 +53,15 @@ pub fn fts_rowid(channel_id: i64, seq: u64) -> Option<i64> {
 
 const CHANNEL_ID: &str = "SELECT id FROM channel WHERE name = ?1";
 
-/// How many index entries a search reads at once, newest by rowid first. A query with fewer
-/// matches is answered from all of them; one with more is a common word, for which walking
-/// the history newest first finds the newest matches sooner ([`WALK_LIMIT`]).
+/// A query with fewer matches is answered from the index's list of them: a lookup per match.
+/// One with more is a common word, for which walking the history newest first finds the
+/// newest matches sooner ([`WALK_LIMIT`]).
 const SELECTIVE: usize = 2000;
+
+/// The most index entries a search reads. Up to this many, the walk checks each message
+/// against the set of them; a word with more is so common that the walk meets a match every
+/// few messages, and checks each against the index instead.
+const MATCH_SET: usize = 50_000;
 
 /// The most messages a search for a common word walks before it answers with what it found.
 const WALK_LIMIT: i64 = 200_000;
@@ -147,8 +152,8 @@ impl Reader {
     /// The newest messages matching `query`, newest first, at most `query.limit`. A word in
     /// fewer than [`SELECTIVE`] messages is answered from the index's list of them; a
     /// common one by walking the history newest first (by the time index) and checking each
-    /// message against the index, at most [`WALK_LIMIT`] messages, so neither reads every
-    /// match of a word in half the history.
+    /// message against that list (up to [`MATCH_SET`] entries) or the index, at most
+    /// [`WALK_LIMIT`] messages, so no search reads every match of a word in half the history.
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         let conn = self.connection();
         let channel: Option<i64> = match &query.channel {
@@ -177,7 +182,7 @@ impl Reader {
         let rowids = conn
             .prepare_cached(MATCHING_ROWIDS)?
             .query_map(
-                params![query.expression, low, high, limit_to_sql(SELECTIVE)],
+                params![query.expression, low, high, limit_to_sql(MATCH_SET)],
                 |row| row.get::<_, i64>(0),
             )?
             .collect::<Result<Vec<_>, _>>()?;
@@ -204,6 +209,8 @@ impl Reader {
             WALK_ALL
         })?;
         let mut check = conn.prepare_cached(MATCHES_ROWID)?;
+        let set: Option<std::collections::HashSet<i64>> =
+            (rowids.len() < MATCH_SET).then(|| rowids.into_iter().collect());
         let mut rows = walk.query(params![
             channel,
             query.author,
@@ -219,7 +226,10 @@ impl Reader {
             let Some(rowid) = fts_rowid(row.get(1)?, seq) else {
                 continue;
             };
-            let matches: bool = check.query_row(params![query.expression, rowid], |r| r.get(0))?;
+            let matches = match &set {
+                Some(set) => set.contains(&rowid),
+                None => check.query_row(params![query.expression, rowid], |r| r.get(0))?,
+            };
             if matches {
                 hits.push(SearchHit {
                     channel: row.get(0)?,
@@ -373,6 +383,44 @@ mod store_tests {
         common.channel = Some("z".into());
         common.before = Some(1_700_000_003_000_000);
         assert_eq!(found(&store, &common), [("z".into(), 2)]);
+    }
+
+    #[test]
+    fn a_word_in_more_messages_than_the_match_set_is_checked_against_the_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r0c.db");
+        let store = Store::open(&path).expect("opens");
+        let mut conn = Connection::open(&path).expect("open");
+        let tx = conn.transaction().expect("transaction");
+        tx.execute("INSERT INTO channel (id, name) VALUES (1, 'big')", [])
+            .expect("channel");
+        let rows = MATCH_SET as i64 + 10;
+        for seq in 0..rows {
+            let text = if seq % 2 == 0 {
+                "everywhere half"
+            } else {
+                "everywhere"
+            };
+            tx.execute(
+                "INSERT INTO message VALUES (1, ?1, ?2, 'x', ?3)",
+                rusqlite::params![seq, 1_000_000 * seq, text],
+            )
+            .expect("row");
+        }
+        tx.commit().expect("commit");
+        let mut everywhere = query(&fts_expression(["everywhere", "half"]));
+        everywhere.limit = 2;
+        let newest = u64::try_from(rows).unwrap_or(0);
+        assert_eq!(
+            found(&store, &everywhere),
+            [("big".into(), newest - 2), ("big".into(), newest - 4)]
+        );
+        let mut all = query(&fts_expression(["everywhere"]));
+        all.limit = 2;
+        assert_eq!(
+            found(&store, &all),
+            [("big".into(), newest - 1), ("big".into(), newest - 2)]
+        );
     }
 
     #[test]
