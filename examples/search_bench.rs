@@ -104,7 +104,8 @@ fn unindex(path: &std::path::Path) -> rusqlite::Result<()> {
     let conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(
         "DROP TRIGGER message_fts_insert; DROP TRIGGER message_fts_delete;
-         DROP TRIGGER message_fts_update; DROP TABLE message_fts; PRAGMA user_version = 5;",
+         DROP TRIGGER message_fts_update; DROP TABLE message_fts; DROP INDEX message_when;
+         PRAGMA user_version = 5;",
     )
 }
 

@@ -61,7 +61,11 @@ const SELECTIVE: usize = 2000;
 /// The most index entries a search reads. Up to this many, the walk checks each message
 /// against the set of them; a word with more is so common that the walk meets a match every
 /// few messages, and checks each against the index instead.
-const MATCH_SET: usize = 50_000;
+#[cfg(not(test))]
+const MATCH_SET: usize = 200_000;
+/// Smaller in unit tests, so a test reaches both ways of checking with a few rows.
+#[cfg(test)]
+const MATCH_SET: usize = 5_000;
 
 /// The most messages a search for a common word walks before it answers with what it found.
 const WALK_LIMIT: i64 = 200_000;
