@@ -4,7 +4,10 @@
 //! The index is contentless (`content=''`): it stores only the words, not a second copy of
 //! every message, and its rowid names the message it came from (`channel_id << 40 | seq`,
 //! [`fts_rowid`]), so a hit is one primary-key lookup in `message`. `message` has no rowid of
-//! its own (it is `WITHOUT ROWID`), which rules out an external-content table.
+//! its own (it is `WITHOUT ROWID`), which rules out an external-content table. A deleted or
+//! changed message is taken out with FTS5's `'delete'` command and its old text (rather than
+//! `contentless_delete`, which SQLite before 3.43 cannot open, so an older `sqlite3` shell can
+//! still work on the file).
 
 use rusqlite::{OptionalExtension, params};
 
@@ -16,8 +19,7 @@ use super::{Reader, StoreError, limit_to_sql, seq_from_sql};
 /// index of all messages by time, which a search for a common word walks newest first.
 pub(super) const SCHEMA_V7: &str = "
     CREATE VIRTUAL TABLE message_fts USING fts5(
-        text, content = '', contentless_delete = 1,
-        tokenize = 'unicode61 remove_diacritics 2'
+        text, content = '', tokenize = 'unicode61 remove_diacritics 2'
     );
     INSERT INTO message_fts (rowid, text)
         SELECT (channel_id << 40) | seq, text FROM message WHERE seq < 1099511627776;
@@ -25,15 +27,17 @@ pub(super) const SCHEMA_V7: &str = "
     BEGIN
         INSERT INTO message_fts (rowid, text) VALUES ((new.channel_id << 40) | new.seq, new.text);
     END;
-    CREATE TRIGGER message_fts_delete AFTER DELETE ON message
+    CREATE TRIGGER message_fts_delete AFTER DELETE ON message WHEN old.seq < 1099511627776
     BEGIN
-        DELETE FROM message_fts WHERE rowid = (old.channel_id << 40) | old.seq;
+        INSERT INTO message_fts (message_fts, rowid, text)
+            VALUES ('delete', (old.channel_id << 40) | old.seq, old.text);
     END;
     CREATE TRIGGER message_fts_update AFTER UPDATE OF text ON message
+        WHEN old.seq < 1099511627776
     BEGIN
-        DELETE FROM message_fts WHERE rowid = (old.channel_id << 40) | old.seq;
-        INSERT INTO message_fts (rowid, text)
-            SELECT (new.channel_id << 40) | new.seq, new.text WHERE new.seq < 1099511627776;
+        INSERT INTO message_fts (message_fts, rowid, text)
+            VALUES ('delete', (old.channel_id << 40) | old.seq, old.text);
+        INSERT INTO message_fts (rowid, text) VALUES ((new.channel_id << 40) | new.seq, new.text);
     END;
     CREATE INDEX message_when ON message (unix_micros);
     PRAGMA user_version = 7;
