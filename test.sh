@@ -18,6 +18,8 @@ for command in "${!packages[@]}"; do
 done
 # Debian's python3 makes virtualenvs only with python3-venv.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# /tz reads the system's time zone database (jiff finds it in /usr/share/zoneinfo).
+[ -e /usr/share/zoneinfo/Europe/Berlin ] || missing+=(tzdata)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"

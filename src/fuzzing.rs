@@ -249,6 +249,8 @@ fn saved_client(byte: u8) -> SavedClient {
             hilight_log: bit(3),
             colored_nicks: bit(4),
             margins: bit(5),
+            hide_joins: false,
+            zone: None,
         },
     }
 }
@@ -356,8 +358,14 @@ pub fn command_parse(data: &[u8]) {
 /// Every word of the command table (its aliases too), a window number, a number too big for
 /// one, an unknown word, and the `//` escape. A command added to the table belongs here as
 /// well (a test checks).
-pub const COMMAND_WORDS: [&str; 91] = [
+pub const COMMAND_WORDS: [&str; 97] = [
     "help",
+    "away",
+    "back",
+    "search",
+    "hide",
+    "show",
+    "tz",
     "me",
     "auth",
     "register",

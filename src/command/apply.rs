@@ -286,6 +286,34 @@ pub fn apply(command: Command, world: &World, user: UserId) -> Vec<Effect> {
                 "Colored nicknames disabled. Enable with /cy"
             },
         ),
+        Command::Away(reason) => {
+            let kept = world.set_away(user, &reason);
+            if kept.is_empty() {
+                info("you are marked as away; /back when you return");
+            } else {
+                info(&format!(
+                    "you are marked as away: {kept}\n  /back when you return"
+                ));
+            }
+        }
+        Command::Back => {
+            if world.set_back(user) {
+                info("you are back");
+            } else {
+                info("you were not marked as away");
+            }
+        }
+        Command::Search(request) => return vec![Effect::Charge(1), Effect::Search(request)],
+        Command::HideJoins(hide) => set(
+            |p, hide| p.hide_joins = hide,
+            hide,
+            if hide {
+                "join and part lines are folded, one line a minute per channel. Undo with /show joins"
+            } else {
+                "every join and part line is shown. Fold them with /hide joins"
+            },
+        ),
+        Command::Tz(zone) => apply_tz(zone.as_deref(), world, user),
         Command::Margins(on) => set(
             |p, on| p.margins = on,
             on,
@@ -459,6 +487,43 @@ fn utc_date(unix_micros: i64) -> String {
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
         .strftime("%Y-%m-%d")
         .to_string()
+}
+
+/// `/tz`: alone, which zone timestamps are shown in; `UTC` goes back to the default; any
+/// other word is looked up in the time zone database.
+fn apply_tz(name: Option<&str>, world: &World, user: UserId) {
+    use crate::term::zone::Zone;
+    let tell = |author: &str, text: &str| world.tell(user, author, text);
+    match name {
+        None => {
+            let zone = world.prefs(user).and_then(|p| p.zone);
+            match zone {
+                Some(zone) => tell(
+                    AUTHOR_INFO,
+                    &format!("timestamps are shown in {}; /tz UTC goes back", zone.name()),
+                ),
+                None => tell(
+                    AUTHOR_INFO,
+                    "timestamps are shown in UTC; /tz Europe/Berlin (any IANA zone) changes it",
+                ),
+            }
+        }
+        Some(name) if name.eq_ignore_ascii_case("utc") => {
+            world.update_prefs(user, |p| p.zone = None);
+            tell(AUTHOR_INFO, "timestamps are shown in UTC");
+        }
+        Some(name) => match Zone::named(name) {
+            Some(zone) => {
+                let shown = zone.name().to_string();
+                world.update_prefs(user, |p| p.zone = Some(zone));
+                tell(AUTHOR_INFO, &format!("timestamps are shown in {shown}"));
+            }
+            None => tell(
+                AUTHOR_ERROR,
+                "[invalid argument]\n  no such time zone: use an IANA name such as Europe/Berlin, or UTC",
+            ),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod apply;
 pub mod help;
 pub mod moderation;
 mod parse;
+pub mod search;
 pub mod table;
 
 pub use accounts::{AccountJob, carries_secret, run_account_job};
@@ -118,6 +119,16 @@ pub enum Command {
     Window(usize),
     /// A moderation command (`command/moderation.rs`).
     Moderation(moderation::ModCommand),
+    /// `/away [reason]`.
+    Away(String),
+    /// `/back`.
+    Back,
+    /// `/search WORDS [filters]`.
+    Search(search::SearchRequest),
+    /// `/hide joins` (true) and `/show joins`.
+    HideJoins(bool),
+    /// `/tz [ZONE]`: `None` asks which zone is in use.
+    Tz(Option<String>),
 }
 
 impl Command {
@@ -125,7 +136,12 @@ impl Command {
     /// before [`apply`], charged after by the [`Effect::Charge`] it returns.
     pub fn is_shared(&self) -> bool {
         match self {
-            Command::Nick { .. } | Command::Join(_) | Command::Part | Command::Topic(_) => true,
+            // A search costs the store a query: it is paced like a command others see.
+            Command::Nick { .. }
+            | Command::Join(_)
+            | Command::Part
+            | Command::Topic(_)
+            | Command::Search(_) => true,
             // Not seen by others, but a password's hash is work the server shares out among
             // everyone who logs in: it draws on the same budget.
             Command::Register(_) | Command::Login { .. } | Command::Passwd { .. } => true,
@@ -222,6 +238,9 @@ pub enum Effect {
     /// Check or hash a password off the async workers, then finish the account command
     /// (the session runs it; see [`run_account_job`]).
     Account(AccountJob),
+    /// Run a search off the async workers (the session paces them; see
+    /// [`search::run_search`]).
+    Search(search::SearchRequest),
     /// An admin command was refused: the session logs it, a few a minute.
     AdminDenied(&'static str),
     /// End the connection.

@@ -114,6 +114,19 @@ impl Command {
                 }
             },
             "status" => Command::Status,
+            "away" => Command::Away(arg.to_string()),
+            "back" => Command::Back,
+            "search" => {
+                Command::Search(crate::command::search::parse_search(arg).map_err(Usage::new)?)
+            }
+            "hide" | "show" if arg.eq_ignore_ascii_case("joins") => Command::HideJoins(on("hide")),
+            "hide" | "show" => {
+                return Err(Usage::new(format!(
+                    "[invalid argument]\n  usage: /{word} joins"
+                )));
+            }
+            "tz" if arg.is_empty() => Command::Tz(None),
+            "tz" => Command::Tz(Some(arg.to_string())),
             "cfg" => Command::Cfg,
             "cmap" => Command::Cmap,
             "cls" => Command::Clear,
@@ -318,7 +331,12 @@ pub(crate) fn parse_goto(arg: &str) -> Option<GotoArg> {
             .filter(|p| p.is_finite() && *p >= 0.0)
             .map(GotoArg::Percent);
     }
-    let time_of = |text: &str| Time::strptime("%H:%M", text).ok();
+    // Seconds are optional: `/search` names a message's second, so `/g` lands on it.
+    let time_of = |text: &str| {
+        Time::strptime("%H:%M", text)
+            .or_else(|_| Time::strptime("%H:%M:%S", text))
+            .ok()
+    };
     let date_of = |text: &str| Date::strptime("%Y-%m-%d", text).ok();
     let datetime = match arg.split_once(' ') {
         Some((date, time)) => date_of(date)?.to_datetime(time_of(time.trim())?),
@@ -580,6 +598,23 @@ mod tests {
             ("/lockdown off", moderation(M::Lockdown(vec!["off".into()]))),
             ("/modlog 5", moderation(M::Modlog(5))),
             ("/sd", C::Shutdown),
+            ("/away lunch", C::Away("lunch".into())),
+            ("/away", C::Away(String::new())),
+            ("/back", C::Back),
+            (
+                "/search hello in:#g",
+                C::Search(crate::command::search::SearchRequest {
+                    words: vec!["hello".into()],
+                    channel: Some("g".into()),
+                    author: None,
+                    before: None,
+                    after: None,
+                }),
+            ),
+            ("/hide joins", C::HideJoins(true)),
+            ("/show JOINS", C::HideJoins(false)),
+            ("/tz", C::Tz(None)),
+            ("/tz Europe/Berlin", C::Tz(Some("Europe/Berlin".into()))),
             ("/0", C::Window(0)),
             ("/12", C::Window(12)),
             ("/99999999999999999999999", C::Window(usize::MAX)),
@@ -728,6 +763,10 @@ mod tests {
             (
                 "2018-01-21 19:47",
                 Some(Goto::Time(micros("2018-01-21T19:47:00Z"))),
+            ),
+            (
+                "2018-01-21 19:47:05",
+                Some(Goto::Time(micros("2018-01-21T19:47:05Z"))),
             ),
             ("yesterday", None),
             ("-5%", None),

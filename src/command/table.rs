@@ -85,6 +85,13 @@ pub const COMMANDS: &[CommandInfo] = &[
     ),
     command(Talking, &["quit", "q", "exit"], "", "disconnect"),
     command(
+        Talking,
+        &["away"],
+        "[WHY]",
+        "say you are away (/names, /whois, DMs)",
+    ),
+    command(Talking, &["back"], "", "no longer away"),
+    command(
         Moving,
         &["u", "up"],
         "",
@@ -136,6 +143,12 @@ pub const COMMANDS: &[CommandInfo] = &[
         "users and channels on the server",
     ),
     command(Information, &["cfg"], "", "your terminal and settings"),
+    command(
+        Information,
+        &["search"],
+        "WORDS",
+        "history: in:#c from:nick before:/after:DATE",
+    ),
     command(Information, &["cmap"], "", "the colour codes"),
     command(
         Settings,
@@ -162,6 +175,18 @@ pub const COMMANDS: &[CommandInfo] = &[
         &["my", "mn"],
         "",
         "wrapped lines indented under the text or not",
+    ),
+    command(
+        Settings,
+        &["hide", "show"],
+        "joins",
+        "fold join/part lines, one a minute, or not",
+    ),
+    command(
+        Settings,
+        &["tz"],
+        "[ZONE]",
+        "times in a zone: Europe/Berlin, UTC",
     ),
     command(Settings, &["sw"], "N", "set the screen width by hand"),
     command(Settings, &["sh"], "N", "set the screen height by hand"),

@@ -42,7 +42,7 @@ impl SavedClient {
             flag(self.prefs.hilight_log),
             flag(self.prefs.colored_nicks),
             flag(self.prefs.margins),
-        )
+        ) + &crate::world::extra_prefs_to_text(&self.prefs)
     }
 
     /// Reads a line written by [`SavedClient::to_line`] (or by r0c); `None` if it is malformed.
@@ -62,10 +62,12 @@ impl SavedClient {
             hilog,
             cnicks,
             margins,
+            extra @ ..,
         ] = fields.as_slice()
         else {
             return None;
         };
+        let (hide_joins, zone) = crate::world::extra_prefs_from(extra)?;
         let flag = |text: &str| match text {
             "0" => Some(false),
             "1" => Some(true),
@@ -104,6 +106,8 @@ impl SavedClient {
                 hilight_log: flag(hilog)?,
                 colored_nicks: flag(cnicks)?,
                 margins: flag(margins)?,
+                hide_joins,
+                zone,
             },
         })
     }

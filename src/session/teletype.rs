@@ -418,7 +418,7 @@ fn message_lines(layout: &Layout, cols: usize, view: &View, message: &Message) -
     let lines = plain_lines(
         layout,
         cols,
-        message.unix_micros,
+        crate::term::zone::shown_micros(view.prefs.zone.as_ref(), message.unix_micros),
         &author,
         &plain,
         view.prefs.margins,
@@ -434,7 +434,11 @@ fn message_lines(layout: &Layout, cols: usize, view: &View, message: &Message) -
 /// reads an older page (`scrolled` is its bottom line), `+K` counts the messages below it and
 /// the window is listed as active while it has unread messages, as in the VT100 status bar.
 fn prompt(view: &View, scrolled: Option<LinePos>, line: &LineEditor, cols: usize) -> String {
-    let clock = jiff::Timestamp::now().strftime("%H%M%S").to_string();
+    let now = crate::term::zone::shown_micros(view.prefs.zone.as_ref(), crate::world::now_micros());
+    let clock = jiff::Timestamp::from_microsecond(now)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .strftime("%H%M%S")
+        .to_string();
     let mut status = format!("{clock}   {}: {}", view.window_index, view.label);
     if let Some(count) = view.member_count {
         status.push_str(&format!("({count})"));
@@ -593,6 +597,8 @@ mod tests {
                 hilight_log: true,
                 colored_nicks: false,
                 margins: true,
+                hide_joins: false,
+                zone: None,
             },
             admin: false,
         }

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod reads;
+mod search;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,6 +116,8 @@ pub struct Session {
     /// Password commands: whether they would cross the network in the clear, and whether
     /// one runs.
     passwords: accounts::Passwords,
+    /// `/search`: its pacing and the one in flight.
+    searches: search::Searches,
 }
 
 // Flood control holds what commands say; the value itself belongs to the command module.
@@ -228,6 +231,7 @@ impl Session {
             started: Instant::now(),
             reads: reads::Reads::with_rejoins(rejoins),
             passwords: accounts::Passwords::default(),
+            searches: search::Searches::default(),
         }
     }
 
@@ -743,6 +747,7 @@ impl Session {
             Effect::Goto(seq) => self.goto(seq),
             Effect::Load(load) => self.start_load(load, reads::Origin::Command),
             Effect::Account(job) => self.start_account_job(job),
+            Effect::Search(request) => self.start_search(request),
             Effect::ShowCfg => {
                 if let Some(prefs) = self.world.prefs(self.user) {
                     let (linemode, echo, enter) = self.wizard_findings();

@@ -11,6 +11,7 @@ use crate::term::lineedit::LineEditor;
 use crate::term::screen::{Frame, PaneChange, PaneLine, STATUS_SGR, Screen};
 use crate::term::style::{LinesKey, MessageStyle, input_preview, preview_columns};
 use crate::term::width::char_width;
+use crate::term::zone::shown_micros;
 use crate::text;
 use crate::world::{Around, ChannelId, ChannelKind, Message, View, window_list};
 
@@ -518,16 +519,19 @@ impl Vt100Ui {
             unread,
             hilight,
         };
+        // `/tz`: the time is shifted before it is formatted, so r0c's formats stay as they are.
+        let shown_micros = shown_micros(view.prefs.zone.as_ref(), message.unix_micros);
+        let shift = shown_micros.saturating_sub(message.unix_micros) / 1_000_000;
         let key = LinesKey {
             width: cols,
             status_window: view.kind == ChannelKind::Status,
             style,
+            shift_seconds: i32::try_from(shift).unwrap_or(0),
         };
         debug_assert_eq!(key.layout(), *layout);
-        let mut lines =
-            message
-                .lines
-                .lines(&key, message.unix_micros, &message.author, &message.text);
+        let mut lines = message
+            .lines
+            .lines(&key, shown_micros, &message.author, &message.text);
         // The marker line of a return is the first row of the first unread message, drawn
         // with no unread markup (no timestamp to repaint on it).
         let marker = view.marker_line_before(message.seq);
@@ -547,7 +551,7 @@ impl Vt100Ui {
                     lines: count,
                     unread: unread && !is_marker,
                     hilight: hilight && !is_marker,
-                    unix_micros: message.unix_micros,
+                    unix_micros: shown_micros,
                     notice: false,
                 };
                 (row, PaneLine::shared(lines.clone(), line))
@@ -831,7 +835,8 @@ impl Vt100Ui {
         // drawn moves it sooner.
         // UTC needs no time zone lookup: the time of day is the seconds since midnight.
         // A frame that draws a newer message moves the clock on to that message's second.
-        let now = jiff::Timestamp::now().as_second();
+        let now = shown_micros(view.prefs.zone.as_ref(), crate::world::now_micros())
+            .div_euclid(1_000_000);
         let step = (now - now.rem_euclid(5))
             .max(self.clock_floor.min(now))
             .rem_euclid(86_400);

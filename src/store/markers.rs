@@ -6,10 +6,6 @@
 
 use rusqlite::{Connection, Transaction, params};
 
-/// Schema version 7 belongs to another part of issue 20 (search and time zones); this
-/// placeholder keeps the steps in order until it is merged.
-pub(super) const SCHEMA_V7: &str = "";
-
 /// Schema version 8: read markers. `principal` is `account:NAME` or `key:SHA256:...`,
 /// `channel` a public channel's name or a direct conversation's store name, `read_upto` the
 /// number of the first message not read, `open_at` the window's position when the user left

@@ -62,6 +62,7 @@ mod markers;
 mod moderation;
 mod offline;
 mod reader;
+mod search;
 #[cfg(test)]
 mod tests;
 
@@ -84,6 +85,7 @@ pub use moderation::{
 };
 pub use offline::{OfflineWrite, StoredOffline};
 pub use reader::{POOL_READERS, Reader, ReaderPool};
+pub use search::{SearchHit, SearchQuery, fts_expression};
 
 /// The schema version this code writes, kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 8;
@@ -122,7 +124,7 @@ const UNLIMITED_PAGES: u64 = 4_294_967_294;
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema version 1. Channels get a numeric id so messages do not repeat the name.
-const SCHEMA_V1: &str = "
+pub(crate) const SCHEMA_V1: &str = "
     CREATE TABLE channel (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
@@ -1162,7 +1164,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
         tx.execute_batch(offline::SCHEMA_V6)?;
     }
     if found < 7 {
-        tx.execute_batch(markers::SCHEMA_V7)?;
+        tx.execute_batch(search::SCHEMA_V7)?;
     }
     if found < 8 {
         tx.execute_batch(markers::SCHEMA_V8)?;

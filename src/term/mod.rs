@@ -10,3 +10,4 @@ pub mod lineedit;
 pub mod screen;
 pub mod style;
 pub mod width;
+pub mod zone;

@@ -564,7 +564,7 @@ pub fn prefs_to_text(prefs: &Prefs) -> String {
         flag(prefs.hilight_log),
         flag(prefs.colored_nicks),
         flag(prefs.margins)
-    )
+    ) + &super::extra_prefs_to_text(prefs)
 }
 
 /// Reads [`prefs_to_text`]; `None` if it is not in that form.
@@ -575,15 +575,26 @@ pub fn prefs_from_text(text: &str) -> Option<Prefs> {
         _ => None,
     };
     let fields: Vec<&str> = text.split(' ').collect();
-    let [bell, at_all, hilight_log, colored_nicks, margins] = fields.as_slice() else {
+    let [
+        bell,
+        at_all,
+        hilight_log,
+        colored_nicks,
+        margins,
+        extra @ ..,
+    ] = fields.as_slice()
+    else {
         return None;
     };
+    let (hide_joins, zone) = super::extra_prefs_from(extra)?;
     Some(Prefs {
         bell: bell.parse::<u8>().ok().filter(|b| *b <= 3)?,
         at_all: flag(at_all)?,
         hilight_log: flag(hilight_log)?,
         colored_nicks: flag(colored_nicks)?,
         margins: flag(margins)?,
+        hide_joins,
+        zone,
     })
 }
 
@@ -1344,6 +1355,8 @@ mod tests {
             hilight_log: true,
             colored_nicks: true,
             margins: false,
+            hide_joins: false,
+            zone: None,
         };
         assert_eq!(prefs_from_text(&prefs_to_text(&prefs)), Some(prefs));
         assert_eq!(prefs_from_text("9 1 1 1 1"), None);

@@ -317,15 +317,19 @@ impl super::World {
     /// `/whois`: whether `nick` is online, and whether (and by which key) it is claimed.
     pub fn whois(&self, nick: &str) -> String {
         let state = self.lock();
-        let online = state
-            .nicks
-            .get(&fold(nick))
-            .and_then(|id| state.users.get(id))
+        let online_id = state.nicks.get(&fold(nick)).copied();
+        let online = online_id
+            .and_then(|id| state.users.get(&id))
             .map(|u| u.nick.clone());
         let mut lines = vec![match &online {
             Some(shown) => format!("\x02{shown}\x02 is online"),
             None => format!("\x02{nick}\x02 is not online"),
         }];
+        match online_id.and_then(|id| state.away_reason(id)) {
+            Some("") => lines.push("away".to_string()),
+            Some(reason) => lines.push(format!("away: {reason}")),
+            None => {}
+        }
         let now = super::now_micros();
         lines.push(match state.claims.get(nick) {
             Some(claim) if !state.claims.expired(claim, now) => format!(

@@ -383,7 +383,7 @@ impl World {
             state,
             channel,
             AUTHOR_INFO,
-            &format!("{alias} is away: delivered when {alias} is back"),
+            &format!("{alias} is not online: delivered when {alias} is back"),
             Ping::Nobody,
         );
         Ok(true)

@@ -227,6 +227,7 @@ impl World {
             .is_some_and(|u| u.windows.iter().any(|w| w.channel == channel));
         // A user who is gone is no member either: nothing to read.
         let ignores = state.users.get(&user).map(|u| &u.moderation.ignores)?;
+        let hide_joins = state.users.get(&user).is_some_and(|u| u.prefs.hide_joins);
         let channel = state.channels.get(&channel).filter(|_| member)?;
         let messages = &channel.messages;
         let shown = messages.partition_point(|m| self.store.is_committed(m.ticket));
@@ -266,11 +267,14 @@ impl World {
                     .get(end)
                     .filter(|_| end < shown)
                     .map_or(shown_seq, |m| m.seq),
-                messages: messages
-                    .range(start..end)
-                    .filter(|m| ignores.is_empty() || !super::ignore::hides(ignores, m))
-                    .cloned()
-                    .collect(),
+                messages: if hide_joins {
+                    super::quiet::folded_range(messages, start, end)
+                } else {
+                    messages.range(start..end).cloned().collect()
+                }
+                .into_iter()
+                .filter(|m| ignores.is_empty() || !super::ignore::hides(ignores, m))
+                .collect(),
             })
             .collect();
         let stored = match &channel.kind {

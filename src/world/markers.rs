@@ -457,7 +457,7 @@ impl World {
         let Some(u) = state.users.get_mut(&user) else {
             return;
         };
-        u.away = Some(AwaySummary {
+        u.away_summary = Some(AwaySummary {
             lines,
             pending: loads.len(),
         });
@@ -496,13 +496,13 @@ impl World {
         let Some(u) = state.users.get_mut(&user) else {
             return;
         };
-        let Some(summary) = u.away.as_mut() else {
+        let Some(summary) = u.away_summary.as_mut() else {
             return;
         };
         summary.lines.extend(line);
         summary.pending = summary.pending.saturating_sub(1);
         if summary.pending == 0 {
-            let lines = u.away.take().map(|s| s.lines).unwrap_or_default();
+            let lines = u.away_summary.take().map(|s| s.lines).unwrap_or_default();
             self.post_summary(&mut state, user, lines);
         }
     }

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod auth;
+mod away;
 mod bridge;
 mod channel;
 mod claims;
@@ -22,6 +23,7 @@ mod moderation;
 // The nick rules live with the other text rules, below the world; re-exported under their old path.
 pub use crate::text::nick;
 mod post;
+mod quiet;
 mod rename;
 pub mod sanction;
 mod text_rules;
@@ -46,6 +48,7 @@ pub use accounts::{
     prefs_to_text,
 };
 pub use auth::{AuthOutcome, FAILED_AUTH_WINDOW, MAX_FAILED_AUTH};
+pub use away::MAX_AWAY_CHARS;
 pub use bridge::{IRC_NICK_PREFIX, irc_author};
 pub use claims::{
     Claim, ClaimCheck, ClaimWrite, Claims, DEFAULT_CLAIM_DAYS, MAX_CLAIMS_PER_KEY,
@@ -64,6 +67,7 @@ pub use moderation::{
     MAX_SERVER_SANCTIONS, ModResult,
 };
 pub use post::wake_after_commits;
+pub use quiet::{extra_prefs_from, extra_prefs_to_text, fold_joins};
 pub use text_rules::{ChannelNameError, mentions, normalize_channel_name};
 pub use user::Notices;
 pub use view::{Census, View, window_list};
@@ -186,6 +190,11 @@ pub struct Prefs {
     pub colored_nicks: bool,
     /// Whether wrapped lines are indented under the text (`/my`, `/mn`).
     pub margins: bool,
+    /// Whether join, part and quit lines are folded, one line per channel and minute
+    /// (`/hide joins`, `/show joins`).
+    pub hide_joins: bool,
+    /// The time zone timestamps are shown in (`/tz`); `None` is UTC.
+    pub zone: Option<crate::term::zone::Zone>,
 }
 
 /// One window of a user: which channel it shows and how far the user has read it.
@@ -246,7 +255,9 @@ struct User {
     /// Channel loads of a return for the session to carry out (`markers.rs`).
     rejoins: Arc<markers::Rejoins>,
     /// The "while you were away" summary while those loads are under way.
-    away: Option<markers::AwaySummary>,
+    away_summary: Option<markers::AwaySummary>,
+    /// `/away`: the reason, and who was told it since.
+    away: Option<away::Away>,
 }
 
 /// A channel in memory.

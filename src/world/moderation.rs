@@ -209,6 +209,11 @@ impl State {
         self.users.get(&user).is_some_and(|u| u.admin)
     }
 
+    /// Whether a ban (the server's or channel `name`'s) matches `user`.
+    pub(super) fn banned_from(&self, user: UserId, name: &str) -> bool {
+        self.sanction_on(user, Kind::Ban, Some(name)).is_some()
+    }
+
     /// The first sanction of `kind` in force on `user` in `scope` (server-wide ones apply
     /// everywhere).
     fn sanction_on(&self, user: UserId, kind: Kind, channel: Option<&str>) -> Option<&Sanction> {

@@ -134,6 +134,7 @@ impl World {
             }
         }
         self.post(state, channel, nick, text, Ping::Everyone);
+        self.answer_for_away_partner(state, user, channel);
         Ok(())
     }
 

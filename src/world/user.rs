@@ -108,6 +108,8 @@ impl World {
             hilight_log: true,
             colored_nicks: false,
             margins: true,
+            hide_joins: false,
+            zone: None,
         };
         let event = Event::Connect {
             user: id,
@@ -190,6 +192,7 @@ impl World {
                 mentions_reported: HashMap::new(),
                 last_all_ping: None,
                 rejoins: Arc::default(),
+                away_summary: None,
                 away: None,
             },
         );

@@ -109,7 +109,11 @@ impl World {
         let mut messages: Vec<Arc<Message>> = {
             let from = since.map_or(0, |s| channel.messages.partition_point(|m| m.seq < s));
             let from = from.max(shown.saturating_sub(max_messages)).min(shown);
-            channel.messages.range(from..shown).cloned().collect()
+            if user_state.prefs.hide_joins {
+                super::quiet::folded_range(&channel.messages, from, shown)
+            } else {
+                channel.messages.range(from..shown).cloned().collect()
+            }
         };
         // `/ignore`: a user who ignores nobody pays one emptiness check.
         let ignores = &user_state.moderation.ignores;
@@ -220,10 +224,16 @@ impl World {
         let u = state.users.get(&user)?;
         let window = u.windows.get(u.active)?;
         let channel = state.channels.get(&window.channel)?;
+        // Away users are marked, so others know not to expect an answer soon.
         let mut nicks: Vec<String> = channel
             .members
             .iter()
-            .filter_map(|m| state.users.get(m).map(|u| u.nick.clone()))
+            .filter_map(|m| {
+                state.users.get(m).map(|u| match u.away {
+                    Some(_) => format!("{} (away)", u.nick),
+                    None => u.nick.clone(),
+                })
+            })
             .collect();
         nicks.sort_by_key(|n| n.to_lowercase());
         let label = match &channel.kind {

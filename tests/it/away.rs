@@ -51,7 +51,7 @@ async fn a_message_to_someone_away_waits_for_them_across_a_restart_with_its_hist
     on_screen(&mut alice, "bob has left").await;
     alice.line("/msg bob are you there?").await;
     alice
-        .expect("bob is away: delivered when bob is back")
+        .expect("bob is not online: delivered when bob is back")
         .await;
     // A guest is not an identified sender: someone away stays out of reach for them.
     let mut guest = joined_from(server.raw, "127.0.0.5").await;

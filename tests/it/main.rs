@@ -2,6 +2,7 @@
 
 mod accounts;
 mod away;
+mod away_search;
 mod bad_input;
 mod chat;
 mod clients;

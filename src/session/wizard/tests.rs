@@ -340,6 +340,8 @@ fn returning_clients_confirm_with_their_own_cadence() {
             hilight_log: true,
             colored_nicks: true,
             margins: true,
+            hide_joins: false,
+            zone: None,
         },
     };
     // A line-buffered client sends its answer and both Enters in one read.
@@ -377,6 +379,8 @@ fn alice_saved(linemode: bool, enter: &str) -> SavedClient {
             hilight_log: true,
             colored_nicks: true,
             margins: true,
+            hide_joins: false,
+            zone: None,
         },
     }
 }

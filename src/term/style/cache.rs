@@ -17,6 +17,9 @@ pub struct LinesKey {
     pub width: usize,
     pub status_window: bool,
     pub style: MessageStyle,
+    /// How far the reader's time zone moves the timestamp (`/tz`), in seconds: the lines
+    /// show a shifted time, so readers in other zones need lines of their own.
+    pub shift_seconds: i32,
 }
 
 impl LinesKey {
@@ -119,6 +122,7 @@ mod tests {
                 unread,
                 ..MessageStyle::default()
             },
+            shift_seconds: 0,
         }
     }
 
