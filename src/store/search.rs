@@ -78,10 +78,14 @@ const WALK_LIMIT: i64 = 200_000;
 const MATCHING_ROWIDS: &str = "SELECT rowid FROM message_fts
     WHERE message_fts MATCH ?1 AND rowid >= ?2 AND rowid < ?3 ORDER BY rowid DESC LIMIT ?4";
 
+/// Stored conversations (`dm A B`, names no channel can have) share the history tables and
+/// so the index; the queries leave them out, so they take no candidate's place, and the world
+/// refuses them again when it decides what the searcher may see.
+///
 /// One message found by the index, with the filters. `?4`..`?6` are NULL when not given.
 const MESSAGE_IF: &str = "SELECT c.name, m.seq, m.unix_micros, m.author, m.text
     FROM message m JOIN channel c ON c.id = m.channel_id
-    WHERE m.channel_id = ?1 AND m.seq = ?2
+    WHERE m.channel_id = ?1 AND m.seq = ?2 AND c.name NOT LIKE 'dm %'
       AND (?3 IS NULL OR m.author = ?3 COLLATE NOCASE)
       AND (?4 IS NULL OR m.unix_micros < ?4)
       AND (?5 IS NULL OR m.unix_micros >= ?5)";
@@ -91,7 +95,7 @@ const MESSAGE_IF: &str = "SELECT c.name, m.seq, m.unix_micros, m.author, m.text
 /// not asked for), so the index is read as a range.
 const WALK_ALL: &str = "SELECT c.name, m.channel_id, m.seq, m.unix_micros, m.author, m.text
     FROM message m INDEXED BY message_when JOIN channel c ON c.id = m.channel_id
-    WHERE ?1 IS NULL
+    WHERE ?1 IS NULL AND c.name NOT LIKE 'dm %'
       AND (?2 IS NULL OR m.author = ?2 COLLATE NOCASE)
       AND m.unix_micros < ?3 AND m.unix_micros >= ?4
     ORDER BY m.unix_micros DESC LIMIT ?5";

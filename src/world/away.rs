@@ -142,12 +142,15 @@ impl World {
         self.tell(user, AUTHOR_INFO, &text);
     }
 
-    /// Whether `user` may read the history of public channel `name`: a member may, anyone
+    /// Whether `user` may read the history of public channel `name` (never a stored
+    /// conversation's): a member may, anyone
     /// else only if they could join it now (no ban, not invite-only for them, no key they have
     /// not given, not registered-only for a guest, no lockdown that keeps them out). A ban
     /// hides the channel even from a member.
     fn may_search(&self, state: &State, user: UserId, name: &str) -> bool {
-        if state.banned_from(user, name) {
+        // Stored conversations share the history tables (and so the index) with channels;
+        // no search ever shows one, not even to its partners.
+        if super::direct::is_conversation_name(name) || state.banned_from(user, name) {
             return false;
         }
         self.is_member(state, user, name) || self.join_refusal(state, user, name).is_none()

@@ -27,6 +27,11 @@ pub fn conversation_name(a: &str, b: &str) -> String {
     format!("dm {low} {high}")
 }
 
+/// Whether `name` is a stored conversation's (see [`conversation_name`]), not a channel's.
+pub fn is_conversation_name(name: &str) -> bool {
+    name.chars().any(char::is_whitespace)
+}
+
 /// Messages waiting for one recipient from one conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiting {

@@ -287,3 +287,29 @@ async fn hide_joins_folds_join_and_part_lines_for_that_user_only() {
         .await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_conversation_between_accounts_is_never_found_by_anyone() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with(config(&dir)).await;
+    let mut ann = user_from([127, 0, 0, 31], server.raw, "ann").await;
+    let mut ben = user_from([127, 0, 0, 32], server.raw, "ben").await;
+    let mut eve = user_from([127, 0, 0, 33], server.raw, "eve").await;
+    for client in [&mut ann, &mut ben] {
+        client.line("/register hunter22x").await;
+        client.expect("is your account now").await;
+    }
+    ann.line("/join #open").await;
+    post(&mut ann, "ann", "haystack in the open").await;
+    // Between two accounts the conversation is stored with the history (its own name).
+    ann.line("/msg ben haystack between two accounts").await;
+    ann.expect("ann haystack between two accounts").await;
+    ben.expect("h:").await;
+    for client in [&mut eve, &mut ann] {
+        let found = search(client, "haystack", "haystack").await;
+        assert!(found.contains("haystack in the open"), "{found}");
+        assert!(!found.contains("between two accounts"), "{found}");
+    }
+    drop((ann, ben, eve));
+    server.stop().await;
+}
