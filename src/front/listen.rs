@@ -55,6 +55,10 @@ pub enum ListenerKind {
     WebTls,
     /// The ssh listener (`--ssh`).
     Ssh,
+    /// The IRC listener (`--irc-listen`).
+    Irc,
+    /// The IRC listener under TLS (`--irc-listen-tls`).
+    IrcTls,
 }
 
 impl ListenerKind {
@@ -76,6 +80,7 @@ impl ListenerKind {
             ListenerKind::Raw | ListenerKind::TlsRaw => Protocol::Raw,
             ListenerKind::Web | ListenerKind::WebTls => Protocol::Web,
             ListenerKind::Ssh => Protocol::Ssh,
+            ListenerKind::Irc | ListenerKind::IrcTls => Protocol::Irc,
         }
     }
 
@@ -83,7 +88,10 @@ impl ListenerKind {
     pub fn is_tls(self) -> bool {
         matches!(
             self,
-            ListenerKind::TlsTelnet | ListenerKind::TlsRaw | ListenerKind::WebTls
+            ListenerKind::TlsTelnet
+                | ListenerKind::TlsRaw
+                | ListenerKind::WebTls
+                | ListenerKind::IrcTls
         )
     }
 
@@ -94,7 +102,11 @@ impl ListenerKind {
             ListenerKind::Raw => ListenerKind::Telnet,
             ListenerKind::TlsTelnet => ListenerKind::TlsRaw,
             ListenerKind::TlsRaw => ListenerKind::TlsTelnet,
-            ListenerKind::Web | ListenerKind::WebTls | ListenerKind::Ssh => self,
+            ListenerKind::Web
+            | ListenerKind::WebTls
+            | ListenerKind::Ssh
+            | ListenerKind::Irc
+            | ListenerKind::IrcTls => self,
         }
     }
 
@@ -105,6 +117,7 @@ impl ListenerKind {
             Protocol::Raw => ListenerKind::Raw,
             Protocol::Web => ListenerKind::Web,
             Protocol::Ssh => ListenerKind::Ssh,
+            Protocol::Irc => ListenerKind::Irc,
         }
     }
 
@@ -118,6 +131,8 @@ impl ListenerKind {
             ListenerKind::Web => "Web",
             ListenerKind::WebTls => "TLS-Web",
             ListenerKind::Ssh => "SSH",
+            ListenerKind::Irc => "IRC",
+            ListenerKind::IrcTls => "TLS-IRC",
         }
     }
 }
@@ -344,7 +359,7 @@ fn http_refusal(refusal: &Refusal) -> String {
 /// steps within [`TLS_HANDSHAKE_TIMEOUT`]: a slow or broken TLS client never delays anyone
 /// else (r0c did it inside the accept handler). A plain client on a TLS port gets a readable
 /// answer instead of a TLS alert, naming `plain_port` if there is one.
-async fn accept_tls(
+pub(crate) async fn accept_tls(
     stream: TcpStream,
     acceptor: TlsAcceptor,
     peer: SocketAddr,

@@ -16,6 +16,7 @@ mod error;
 mod event;
 mod history;
 mod ignore;
+mod irc;
 mod moderation;
 // The nick rules live with the other text rules, below the world; re-exported under their old path.
 pub use crate::text::nick;
@@ -52,6 +53,7 @@ pub use claims::{
 pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
 pub use event::{Event, Ping, Post};
 pub use history::{GotoStep, JoinStep, Load, LoadedChannel, MemorySlice, Span};
+pub use irc::{IrcChannelInfo, IrcCursor, IrcListEntry, IrcSync, IrcTarget, IrcWhois, IrcWindow};
 pub use moderation::{
     Door, MAX_CHANNEL_ROLES, MAX_CHANNEL_SANCTIONS, MAX_IGNORES, MAX_MODLOG_LINES,
     MAX_SERVER_SANCTIONS, ModResult,
@@ -63,6 +65,11 @@ pub use view::{Census, View, window_list};
 
 use channel::{Speakers, join_text};
 use rename::known_as_text;
+
+/// The topic of a channel nobody gave one.
+pub(crate) fn no_topic(name: &str) -> String {
+    format!("#{name} - no topic has been set")
+}
 
 /// Identifies a connected user for the lifetime of their connection.
 pub type UserId = u64;
@@ -251,6 +258,9 @@ struct Channel {
     watchers: Vec<Arc<Notify>>,
     /// Members whose last nick-change line here is recent, so further changes are folded.
     nick_lines: HashMap<UserId, NickLine>,
+    /// Counts changes of the members or their nicks, so an IRC session copies the member list
+    /// out again only when it changed ([`World::irc_sync`]).
+    roster: u64,
 }
 
 /// When a member's last nick-change line was shown in a channel, and the nick before the
@@ -552,9 +562,7 @@ impl World {
     }
 
     fn create_public(&self, state: &mut State, name: &str, loaded: LoadedChannel) -> ChannelId {
-        let topic = loaded
-            .topic
-            .unwrap_or_else(|| format!("#{name} - no topic has been set"));
+        let topic = loaded.topic.unwrap_or_else(|| no_topic(name));
         let id = state.new_channel(
             ChannelKind::Public {
                 name: name.to_string(),
