@@ -316,6 +316,7 @@ impl Server {
                 tracker: tracker.clone(),
                 metrics_public: self.config.metrics_public,
                 ssh: self.ssh.clone().filter(|_| kind == ListenerKind::Ssh),
+                irc_name: self.config.irc_name.as_str().into(),
             }));
         }
         tracker.spawn(clock(self.world.clone(), self.shutdown.clone()));

@@ -98,6 +98,15 @@ pub(super) struct RawArgs {
         help_heading = "irc listener"
     )]
     pub(super) irc_tls_port: Option<u16>,
+    /// the name the IRC listener gives itself in replies (one word)
+    #[arg(
+        long = "irc-name",
+        value_name = "NAME",
+        default_value = "r0c",
+        value_parser = parse_irc_name,
+        help_heading = "irc listener"
+    )]
+    pub(super) irc_name: String,
     /// ssh host key, an OpenSSH private key (default: <app>/ssh_host_ed25519_key, generated if missing)
     #[arg(long = "ssh-key", value_name = "PATH", help_heading = "ssh")]
     pub(super) ssh_key: Option<PathBuf>,
@@ -380,5 +389,18 @@ pub(super) fn parse_hex_width(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
         Ok(width) if width > 0 && width % 8 == 0 => Ok(width),
         _ => Err("expected a positive multiple of 8".to_owned()),
+    }
+}
+
+/// `--irc-name`: one word of printable ASCII, as an IRC prefix must be.
+fn parse_irc_name(text: &str) -> Result<String, String> {
+    let fits = !text.is_empty()
+        && text.len() <= 63
+        && !text.starts_with(':')
+        && text.bytes().all(|b| b.is_ascii_graphic());
+    if fits {
+        Ok(text.to_owned())
+    } else {
+        Err("an IRC server name is one word of printable ASCII, at most 63 characters".to_owned())
     }
 }

@@ -203,6 +203,8 @@ pub struct Config {
     /// IRC port under TLS (`--irc-listen-tls`); 0 disables the listener. Its default, 6697,
     /// applies only when TLS is configured (another TLS listener or `--cert`).
     pub irc_tls_port: u16,
+    /// The IRC listener's server name (`--irc-name`).
+    pub irc_name: String,
     /// The ssh listener's settings, used when it is enabled.
     pub ssh: SshSettings,
     /// `--metrics-public`: `/metrics` answers every address, not only loopback.
@@ -312,6 +314,7 @@ impl Config {
             ssh_port: 0,
             irc_port: 0,
             irc_tls_port: 0,
+            irc_name: "r0c".to_owned(),
             ssh: SshSettings {
                 key: None,
                 guests: true,
@@ -471,6 +474,7 @@ pub(super) fn resolve(
         ssh_port: raw.ssh_port,
         irc_port: raw.irc_port,
         irc_tls_port,
+        irc_name: raw.irc_name.clone(),
         ssh: SshSettings {
             key: raw.ssh_key.clone(),
             guests: raw.ssh_guests,

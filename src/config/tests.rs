@@ -85,6 +85,7 @@ fn render(outcome: Result<Invocation, ConfigError>, app_dir: PathBuf) -> String 
                 netcat_port: 1531,
                 web_port: DEFAULT_WEB_PORT,
                 ssh_port: DEFAULT_SSH_PORT,
+                irc_port: super::flags::DEFAULT_IRC_PORT,
                 flood: crate::session::flood::FloodLimits::default(),
                 ..Config::default_for_tests(app_dir)
             };
@@ -126,7 +127,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
         max_per_ip, conn_rate, limit_exempt, flood, dev, tls, fsync, bench, web_port, web_tls_port,
         ssh_port, ssh, metrics_public, max_windows_per_user, max_channels, diag, thr_mon, linemode,
-        lockdown
+        lockdown, irc_port, irc_tls_port, irc_name
     );
     fields
 }
@@ -196,7 +197,7 @@ fn ports() {
     check("--web 0", "web_port = 0");
     check(
         "--web 8080 --web-tls 8443 --metrics-public",
-        "web_port = 8080 \n web_tls_port = 8443 \n metrics_public = true",
+        "web_port = 8080 \n web_tls_port = 8443 \n metrics_public = true \n irc_tls_port = 6697",
     );
     check(
         "--web-tls 8023",
@@ -219,6 +220,25 @@ fn ssh_flags() {
     check(
         "-ssh 2323",
         "error: port 2323 was specified for both -pt and --ssh",
+    );
+}
+
+#[test]
+fn irc_listener_flags() {
+    check("--irc-listen 7000", "irc_port = 7000");
+    check("--irc-listen 0", "irc_port = 0");
+    // The TLS port is on by default only where TLS is set up for another listener.
+    check("", "defaults");
+    check("-tpt 2424", "tls_telnet_port = 2424 \n irc_tls_port = 6697");
+    check("-tpt 2424 --irc-listen-tls 0", "tls_telnet_port = 2424");
+    check("--irc-listen-tls 7001", "irc_tls_port = 7001");
+    check(
+        "--irc-name irc.example.org",
+        "irc_name = \"irc.example.org\"",
+    );
+    check(
+        "--irc-listen 2323",
+        "error: port 2323 was specified for both -pt and --irc-listen",
     );
 }
 

@@ -191,6 +191,8 @@ pub struct Listening {
     pub tracker: TaskTracker,
     /// `--metrics-public` (the web listener's `/metrics`).
     pub metrics_public: bool,
+    /// The server name the IRC listener gives itself (`--irc-name`).
+    pub irc_name: Arc<str>,
     /// The host key and settings, on the ssh listener.
     pub ssh: Option<Arc<crate::front::ssh::SshSetup>>,
 }

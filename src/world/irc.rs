@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// The most characters kept of an IRC client's user name and of its real name.
+pub const MAX_IRC_IDENT: usize = 64;
+
 /// Messages one window hands an IRC session per sync; the session asks again for the rest.
 pub const IRC_SYNC_MESSAGES: usize = 256;
 
@@ -74,6 +77,9 @@ pub struct IrcWhois {
     /// Public channels they are in, with `@` or `+` for operators and voiced members.
     pub channels: Vec<String>,
     pub address: IpAddr,
+    /// The user name and real name (the nick for users of other front-ends).
+    pub username: String,
+    pub realname: String,
 }
 
 /// A public channel as TOPIC, NAMES and MODE queries see it.
@@ -264,7 +270,15 @@ impl World {
                 _ => None,
             })
             .collect();
+        let (username, realname) = match u.irc_ident.as_deref() {
+            Some((username, realname)) if !username.is_empty() => {
+                (username.clone(), realname.clone())
+            }
+            _ => (u.nick.clone(), u.nick.clone()),
+        };
         Some(IrcWhois {
+            username,
+            realname,
             nick: u.nick.clone(),
             account: u.account.clone(),
             admin: u.admin,
@@ -293,12 +307,23 @@ impl World {
     }
 
     /// Sets up a new user for an IRC client: no copies of mentions in the status window and no
-    /// tip about CTRL-E (an IRC client shows mentions and windows in its own way).
-    pub fn irc_user_setup(&self, user: UserId) {
+    /// tip about CTRL-E (an IRC client shows mentions and windows in its own way), and the
+    /// user and real names it gave (sanitized, at most [`MAX_IRC_IDENT`] characters each).
+    pub fn irc_user_setup(&self, user: UserId, username: &str, realname: &str) {
+        let clean = |text: &str| -> String {
+            text::sanitize_plain(text)
+                .chars()
+                .filter(|c| !c.is_whitespace() || *c == ' ')
+                .take(MAX_IRC_IDENT)
+                .collect()
+        };
+        let username: String = clean(username).replace(' ', "");
+        let ident = (username, clean(realname));
         let mut state = self.lock();
         if let Some(u) = state.users.get_mut(&user) {
             u.prefs.hilight_log = false;
             u.tip_given = true;
+            u.irc_ident = Some(Box::new(ident));
         }
     }
 

@@ -240,6 +240,9 @@ struct User {
     mentions_reported: HashMap<String, u64>,
     /// When an `@all` last pinged this user: `@all` pings at most every [`AT_ALL_INTERVAL`].
     last_all_ping: Option<std::time::Instant>,
+    /// The user name and real name an IRC client gave with USER (`None` for others), which
+    /// WHO and WHOIS show.
+    irc_ident: Option<Box<(String, String)>>,
 }
 
 /// A channel in memory.

@@ -185,6 +185,7 @@ impl World {
                 tip_given: false,
                 mentions_reported: HashMap::new(),
                 last_all_ping: None,
+                irc_ident: None,
             },
         );
         if let Some(channel) = state.channels.get_mut(&status) {

@@ -501,6 +501,8 @@ async fn the_binary_bridges_with_ircn_and_ircb_and_says_goodbye_on_sigterm() {
             &web.to_string(),
             "--ssh",
             "0",
+            "--irc-listen",
+            "0",
         ])
         .args([
             "--ircn",

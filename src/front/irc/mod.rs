@@ -55,15 +55,15 @@ pub async fn run(listening: Listening) {
             ..listening.arrival.clone()
         };
         let (world, shutdown) = (listening.world.clone(), listening.shutdown.clone());
-        let tls = listening.tls.clone();
+        let (tls, server) = (listening.tls.clone(), listening.irc_name.clone());
         listening.tracker.spawn(async move {
             match tls {
-                None => Box::pin(converse(stream, arrival, arrived, world, shutdown)).await,
+                None => Box::pin(converse(stream, server, arrival, arrived, world, shutdown)).await,
                 Some(acceptor) => {
                     if let Some(stream) =
                         listen::accept_tls(stream, acceptor, peer, 0, &shutdown).await
                     {
-                        Box::pin(converse(stream, arrival, arrived, world, shutdown)).await;
+                        Box::pin(converse(stream, server, arrival, arrived, world, shutdown)).await;
                     }
                 }
             }
@@ -80,6 +80,7 @@ fn ended(peer: std::net::SocketAddr, reason: &str) {
 /// One IRC client's connection, until it quits, is dropped or the server shuts down.
 async fn converse<S>(
     stream: S,
+    server: Arc<str>,
     arrival: Arrival,
     arrived: Instant,
     world: Arc<World>,
@@ -91,6 +92,7 @@ async fn converse<S>(
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut session = IrcSession::new(
         world.clone(),
+        server,
         peer,
         arrival.flood,
         std::time::Instant::now(),
@@ -146,8 +148,7 @@ async fn converse<S>(
                     if std::mem::take(&mut skipping) {
                         continue;
                     }
-                    let text = crate::bridge::irc_proto::decode_line(&line);
-                    let mut wait = session.handle(text.trim_end_matches(['\r', '\n']), std::time::Instant::now());
+                    let mut wait = session.handle_bytes(&line, std::time::Instant::now());
                     while let Some(next) = wait.take() {
                         wait = carry_out(next, &mut session, &world).await;
                     }

@@ -2,15 +2,15 @@
 //! IRCv3 tags (`server-time`), ISUPPORT, and the small decoders registration needs (SASL
 //! PLAIN's base64). Nothing here fails on input.
 
-/// The server's name in prefixes and numerics.
-pub const SERVER_NAME: &str = "r0c";
+/// The host part of the prefix of every user of this server.
+pub const USER_HOST: &str = "r0c";
 
 /// The most bytes of one line without its tags, CR LF included (RFC 1459).
 pub const MAX_LINE: usize = 512;
 
 /// The most bytes of a line's tags we accept from a client, `@` and the space included
-/// (IRCv3 message-tags: 8191 with the 512 of the rest).
-pub const MAX_CLIENT_TAGS: usize = 8191;
+/// (IRCv3 message-tags: a client's tags take at most 4096 bytes, the server's as many again).
+pub const MAX_CLIENT_TAGS: usize = 4096;
 
 /// Channels of which a NAMES reply or a JOIN lists at most this many nicks per line; the line
 /// limit cuts long nicks further.
@@ -21,7 +21,7 @@ pub const MAX_CLIENT_LINE: usize = MAX_CLIENT_TAGS + MAX_LINE;
 
 /// `nick!user@host` of a user of this server.
 pub fn user_prefix(nick: &str) -> String {
-    format!("{nick}!{nick}@{SERVER_NAME}")
+    format!("{nick}!{nick}@{USER_HOST}")
 }
 
 /// One line: `[@tags ]:prefix COMMAND params... [:trailing]`, with CR, LF and NUL removed from
@@ -85,11 +85,17 @@ pub fn cut(text: &mut String, max: usize) {
     }
 }
 
-/// A numeric reply to `nick` (`*` before registration).
-pub fn numeric(code: u16, nick: &str, params: &[&str], trailing: Option<&str>) -> String {
+/// A numeric reply from `server` to `nick` (`*` before registration).
+pub fn numeric(
+    server: &str,
+    code: u16,
+    nick: &str,
+    params: &[&str],
+    trailing: Option<&str>,
+) -> String {
     let mut all = vec![if nick.is_empty() { "*" } else { nick }];
     all.extend_from_slice(params);
-    line("", SERVER_NAME, &format!("{code:03}"), &all, trailing)
+    line("", server, &format!("{code:03}"), &all, trailing)
 }
 
 /// Splits a message's text into pieces that each fit in a line whose other parts take
@@ -143,6 +149,7 @@ pub fn names_lines(nicks: &[String]) -> Vec<String> {
 
 /// The ISUPPORT (005) tokens, as `KEY=VALUE` words, from the server's limits.
 pub fn isupport(
+    network: &str,
     max_channels_per_user: usize,
     nick_len: usize,
     channel_len: usize,
@@ -155,7 +162,7 @@ pub fn isupport(
         format!("CHANNELLEN={channel_len}"),
         "CHANTYPES=#".into(),
         "MODES=4".into(),
-        format!("NETWORK={SERVER_NAME}"),
+        format!("NETWORK={network}"),
         format!("NICKLEN={nick_len}"),
         "PREFIX=(ov)@+".into(),
         "STATUSMSG=".into(),
@@ -244,9 +251,15 @@ mod tests {
 
     #[test]
     fn numerics_are_three_digits_addressed_to_the_nick_or_a_star() {
-        assert_eq!(numeric(1, "", &[], Some("hi")), ":r0c 001 * :hi\r\n");
+        assert_eq!(numeric("r0c", 1, "", &[], Some("hi")), ":r0c 001 * :hi\r\n");
         assert_eq!(
-            numeric(433, "bob", &["al"], Some("Nickname is already in use")),
+            numeric(
+                "r0c",
+                433,
+                "bob",
+                &["al"],
+                Some("Nickname is already in use")
+            ),
             ":r0c 433 bob al :Nickname is already in use\r\n"
         );
     }
@@ -280,7 +293,7 @@ mod tests {
 
     #[test]
     fn isupport_names_the_limits() {
-        let tokens = isupport(8, 32, 49, 512);
+        let tokens = isupport("r0c", 8, 32, 49, 512);
         for wanted in [
             "CHANLIMIT=#:8",
             "NICKLEN=32",

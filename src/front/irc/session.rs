@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Notify;
 
-use super::reply::{self, SERVER_NAME, line, numeric, user_prefix};
+use super::reply::{self, line, numeric, user_prefix};
 use crate::bridge::irc_proto::{self, Ctcp, IrcLine};
 use crate::command::{Command, Effect, Outgoing};
 use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
@@ -25,12 +25,13 @@ use crate::world::{
 };
 
 /// The capabilities this server offers, in CAP LS order.
-pub const CAPABILITIES: [&str; 5] = [
+pub const CAPABILITIES: [&str; 6] = [
     "echo-message",
     "message-tags",
     "multi-prefix",
     "sasl",
     "server-time",
+    "userhost-in-names",
 ];
 
 /// Channels LIST shows at most.
@@ -80,6 +81,7 @@ struct Caps {
     multi_prefix: bool,
     sasl: bool,
     server_time: bool,
+    userhost_in_names: bool,
 }
 
 impl Caps {
@@ -90,6 +92,7 @@ impl Caps {
             "multi-prefix" => &mut self.multi_prefix,
             "sasl" => &mut self.sasl,
             "server-time" => &mut self.server_time,
+            "userhost-in-names" => &mut self.userhost_in_names,
             _ => return false,
         };
         *flag = on;
@@ -103,6 +106,7 @@ impl Caps {
             ("multi-prefix", self.multi_prefix),
             ("sasl", self.sasl),
             ("server-time", self.server_time),
+            ("userhost-in-names", self.userhost_in_names),
         ];
         on.iter()
             .filter(|(_, on)| *on)
@@ -116,6 +120,8 @@ impl Caps {
 pub struct IrcSession {
     world: Arc<World>,
     peer: SocketAddr,
+    /// The server's name in prefixes and numerics (`--irc-name`).
+    server: Arc<str>,
     /// The world's user, once registered (or once SASL needed one).
     user: Option<UserId>,
     wake: Option<Arc<Notify>>,
@@ -124,6 +130,8 @@ pub struct IrcSession {
     /// The nick asked for with NICK before registration; the user's nick after.
     nick: String,
     user_given: bool,
+    /// The user name and real name given with USER.
+    ident: (String, String),
     cap_negotiating: bool,
     caps: Caps,
     sasl_buffer: Option<String>,
@@ -146,18 +154,21 @@ pub struct IrcSession {
 impl IrcSession {
     pub fn new(
         world: Arc<World>,
+        server: Arc<str>,
         peer: SocketAddr,
         flood: FloodLimits,
         now: Instant,
     ) -> IrcSession {
         IrcSession {
             world,
+            server,
             peer,
             user: None,
             wake: None,
             registered: false,
             nick: String::new(),
             user_given: false,
+            ident: (String::new(), String::new()),
             cap_negotiating: false,
             caps: Caps::default(),
             sasl_buffer: None,
@@ -197,14 +208,14 @@ impl IrcSession {
     }
 
     fn reply(&mut self, code: u16, params: &[&str], trailing: &str) {
-        let text = numeric(code, self.me(), params, Some(trailing));
+        let text = numeric(&self.server, code, self.me(), params, Some(trailing));
         self.send(text);
     }
 
     fn notice(&mut self, text: &str) {
         let target = self.me().to_owned();
         for piece in reply::split_text(&irc_proto::r0c_to_irc(text), 64 + target.len()) {
-            let text = line("", SERVER_NAME, "NOTICE", &[&target], Some(&piece));
+            let text = line("", &self.server, "NOTICE", &[&target], Some(&piece));
             self.send(text);
         }
     }
@@ -223,14 +234,57 @@ impl IrcSession {
 
     /// A keep-alive PING to a silent client.
     pub fn ping(&mut self) {
-        let text = line("", "", "PING", &[], Some(SERVER_NAME));
+        let text = line("", "", "PING", &[], Some(&self.server));
         self.send(text);
     }
 
     /// The answer to the client's PING.
     pub fn pong(&mut self, token: &str) {
-        let text = line("", SERVER_NAME, "PONG", &[SERVER_NAME], Some(token));
+        let text = line("", &self.server, "PONG", &[&self.server], Some(token));
         self.send(text);
+    }
+
+    /// Handles one line from the client as bytes: UTF-8 after registration (the server says
+    /// UTF8ONLY; a line that is not is refused with FAIL INVALID_UTF8), and before it read
+    /// as latin-1 where it is not UTF-8, for old clients' user names.
+    pub fn handle_bytes(&mut self, bytes: &[u8], now: Instant) -> Option<Wait> {
+        let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        // A client's tags may take up to 4096 bytes; the rest of the line, CR LF included, 512.
+        let untagged = match bytes.first() {
+            Some(b'@') => bytes
+                .iter()
+                .position(|b| *b == b' ')
+                .map_or(&[][..], |space| bytes.get(space + 1..).unwrap_or_default()),
+            _ => bytes,
+        };
+        let tags = bytes.len() - untagged.len();
+        if untagged.len() + 2 > reply::MAX_LINE || tags > reply::MAX_CLIENT_TAGS {
+            self.input_too_long();
+            return None;
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.handle(text, now),
+            Err(_) if !self.registered => self.handle(&irc_proto::decode_line(bytes), now),
+            Err(_) => {
+                let text = String::from_utf8_lossy(bytes);
+                let command = IrcLine::parse(&text).map_or_else(|| "*".to_owned(), |l| l.command);
+                let command = if command.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    command
+                } else {
+                    "*".to_owned()
+                };
+                let text = line(
+                    "",
+                    &self.server.clone(),
+                    "FAIL",
+                    &[&command, "INVALID_UTF8"],
+                    Some("Message rejected: this server takes UTF-8 only"),
+                );
+                self.send(text);
+                None
+            }
+        }
     }
 
     /// Handles one line from the client. Returns what must be awaited, if anything.
@@ -280,10 +334,11 @@ impl IrcSession {
             "USER" => {
                 if self.registered {
                     self.reply(462, &[], "You may not reregister");
-                } else if params.len() < 4 {
+                } else if params.len() < 4 || params.iter().any(|p| p.is_empty()) {
                     self.reply(461, &["USER"], "Not enough parameters");
                 } else {
                     self.user_given = true;
+                    self.ident = (params[0].to_owned(), params[3].to_owned());
                     self.try_register();
                 }
                 return None;
@@ -469,6 +524,36 @@ impl IrcSession {
                 self.motd();
                 None
             }
+            "LUSERS" => {
+                self.lusers(user);
+                None
+            }
+            "TIME" => {
+                let now = reply::server_time(crate::world::now_micros());
+                let server = self.server.clone();
+                self.reply(391, &[&server], &now);
+                None
+            }
+            "OPER" => {
+                let (Some(_name), Some(password)) = (params.first(), params.get(1)) else {
+                    self.reply(461, &["OPER"], "Not enough parameters");
+                    return None;
+                };
+                // r0c has one administrator password (`/auth`); the operator name is not checked.
+                match self.world.authenticate(user, password) {
+                    crate::world::AuthOutcome::Ok => {
+                        self.reply(381, &[], "You are now an IRC operator");
+                        let nick = self.nick.clone();
+                        let text = line("", &nick, "MODE", &[&nick], Some("+o"));
+                        self.send(text);
+                    }
+                    crate::world::AuthOutcome::Wrong
+                    | crate::world::AuthOutcome::TooMany { .. } => {
+                        self.reply(464, &[], "Password incorrect");
+                    }
+                }
+                None
+            }
             "ISUPPORT" | "VERSION" => {
                 self.isupport();
                 None
@@ -483,6 +568,34 @@ impl IrcSession {
                 None
             }
             "USERHOST" => None,
+            "WHOWAS" => {
+                // r0c keeps no record of who left; every nick is answered as unknown.
+                let Some(nick) = params.first().filter(|n| !n.is_empty()) else {
+                    self.reply(431, &[], "No nickname given");
+                    return None;
+                };
+                let nick = (*nick).to_owned();
+                self.reply(406, &[&nick], "There was no such nickname");
+                self.reply(369, &[&nick], "End of WHOWAS");
+                None
+            }
+            "INFO" => {
+                self.reply(
+                    371,
+                    &[],
+                    "r0c: a chat server for telnet, netcat, ssh, the web and IRC",
+                );
+                self.reply(374, &[], "End of INFO list");
+                None
+            }
+            "KILL" => {
+                self.reply(
+                    481,
+                    &[],
+                    "Permission Denied: r0c has no KILL; operators use /ban",
+                );
+                None
+            }
             _ => {
                 // Any other word that is an r0c command runs as one (REGISTER, LOGIN, IGNORE...),
                 // so IRC users reach everything a terminal user can.
@@ -502,7 +615,11 @@ impl IrcSession {
     }
 
     fn not_on_channel(&mut self, target: &str) {
-        if target.starts_with('#') {
+        let exists = self.user.is_some_and(|user| {
+            normalize_channel_name(target)
+                .is_ok_and(|name| self.world.irc_channel(user, &name).is_some())
+        });
+        if target.starts_with('#') && exists {
             self.reply(442, &[target], "You're not on that channel");
         } else {
             self.reply(403, &[target], "No such channel");
@@ -793,7 +910,7 @@ impl IrcSession {
                 self.reply(353, &["=", &format!("#{name}")], &chunk);
             }
         }
-        self.reply(366, &[&format!("#{name}")], "End of /NAMES list");
+        self.reply(366, &[target], "End of /NAMES list");
     }
 
     fn prefixed_members(&self, window: &Tracked) -> Vec<String> {
@@ -807,7 +924,11 @@ impl IrcSession {
                     (false, true, _) => "+",
                     _ => "",
                 };
-                format!("{prefix}{nick}")
+                if self.caps.userhost_in_names {
+                    format!("{prefix}{}", user_prefix(nick))
+                } else {
+                    format!("{prefix}{nick}")
+                }
             })
             .collect();
         nicks.sort_by_key(|n| n.to_lowercase());
@@ -847,11 +968,32 @@ impl IrcSession {
         } else {
             "*".to_owned()
         };
+        let server = self.server.clone();
         for (nick, flags) in rows {
+            // WHO's answer is bounded by one channel's members, like NAMES.
+            let Some(whois) = self.world.irc_whois(&nick) else {
+                continue;
+            };
+            let flags = if whois.admin {
+                format!("{flags}*")
+            } else {
+                flags
+            };
+            let flags = match (flags.strip_prefix('H'), whois.admin) {
+                (Some(rest), true) => format!("H*{}", rest.trim_end_matches('*')),
+                _ => flags,
+            };
             self.reply(
                 352,
-                &[&channel, &nick, SERVER_NAME, SERVER_NAME, &nick, &flags],
-                &format!("0 {nick}"),
+                &[
+                    &channel,
+                    &whois.username,
+                    reply::USER_HOST,
+                    &server,
+                    &nick,
+                    &flags,
+                ],
+                &format!("0 {}", whois.realname),
             );
         }
         self.reply(315, &[mask], "End of WHO list");
@@ -864,12 +1006,14 @@ impl IrcSession {
             return;
         };
         let nick = whois.nick.clone();
-        self.reply(311, &[&nick, &nick, SERVER_NAME, "*"], &nick);
+        let (username, realname) = (whois.username.clone(), whois.realname.clone());
+        self.reply(311, &[&nick, &username, reply::USER_HOST, "*"], &realname);
         if !whois.channels.is_empty() {
             let channels = whois.channels.join(" ");
             self.reply(319, &[&nick], &channels);
         }
-        self.reply(312, &[&nick, SERVER_NAME], "r0c chat");
+        let server = self.server.clone();
+        self.reply(312, &[&nick, &server], "r0c chat");
         if whois.admin {
             self.reply(313, &[&nick], "is a server operator");
         }
@@ -909,7 +1053,7 @@ impl IrcSession {
         };
         let Some(changes) = params.get(1) else {
             let modes = format!("+{}", info.modes);
-            let text = numeric(324, self.me(), &[target, &modes], None);
+            let text = numeric(&self.server, 324, self.me(), &[target, &modes], None);
             self.send(text);
             return None;
         };
@@ -971,8 +1115,31 @@ impl IrcSession {
         wait
     }
 
+    fn lusers(&mut self, user: UserId) {
+        let (census, _) = self.world.census(user);
+        let users = census.users.to_string();
+        self.reply(
+            251,
+            &[],
+            &format!("There are {users} users and 0 invisible on 1 servers"),
+        );
+        let channels = census.public_channels.to_string();
+        self.reply(254, &[&channels], "channels formed");
+        self.reply(255, &[], &format!("I have {users} clients and 0 servers"));
+        self.reply(
+            265,
+            &[&users, &users],
+            &format!("Current local users {users}, max {users}"),
+        );
+        self.reply(
+            266,
+            &[&users, &users],
+            &format!("Current global users {users}, max {users}"),
+        );
+    }
+
     fn motd(&mut self) {
-        self.reply(375, &[], &format!("- {SERVER_NAME} Message of the day -"));
+        self.reply(375, &[], &format!("- {} Message of the day -", self.server));
         for text in [
             "- This is r0c: the same chat reaches telnet, netcat, ssh, the web and IRC.",
             "- Its own commands work here too: /quote HELP, or REGISTER PASSWORD, LOGIN NICK PASSWORD.",
@@ -984,6 +1151,7 @@ impl IrcSession {
 
     fn isupport(&mut self) {
         let tokens = reply::isupport(
+            &self.server,
             self.world.max_windows_per_user(),
             nick::MAX_NICK_CHARS,
             MAX_CHANNEL_CHARS + 1,
@@ -1018,13 +1186,13 @@ impl IrcSession {
                         _ => (*c).to_owned(),
                     })
                     .collect();
-                let text = line("", SERVER_NAME, "CAP", &[&me, "LS"], Some(&caps.join(" ")));
+                let text = line("", &self.server, "CAP", &[&me, "LS"], Some(&caps.join(" ")));
                 self.send(text);
             }
             "LIST" => {
                 let text = line(
                     "",
-                    SERVER_NAME,
+                    &self.server,
                     "CAP",
                     &[&me, "LIST"],
                     Some(&self.caps.list()),
@@ -1049,7 +1217,7 @@ impl IrcSession {
                 } else {
                     "NAK"
                 };
-                let text = line("", SERVER_NAME, "CAP", &[&me, verdict], Some(wanted));
+                let text = line("", &self.server, "CAP", &[&me, verdict], Some(wanted));
                 self.send(text);
             }
             "END" => {
@@ -1182,7 +1350,8 @@ impl IrcSession {
         let (user, wake) = self
             .world
             .connect_with(self.peer, String::new(), keep, None, None);
-        self.world.irc_user_setup(user);
+        self.world
+            .irc_user_setup(user, &self.ident.0, &self.ident.1);
         self.user = Some(user);
         self.wake = Some(wake);
         self.nick = self.world.nick(user).unwrap_or_default();
@@ -1234,8 +1403,24 @@ impl IrcSession {
         if self.registered || self.cap_negotiating || !self.user_given || self.nick.is_empty() {
             return;
         }
+        let wanted = self.nick.clone();
+        let fresh = self.user.is_none();
         let user = self.ensure_user();
+        if fresh && !self.nick.eq_ignore_ascii_case(&wanted) {
+            // Someone took the nick since NICK was checked (or it is registered): the client
+            // is told as at NICK time, and registers once it picks another.
+            self.world.disconnect(user, false);
+            self.user = None;
+            self.wake = None;
+            self.windows.clear();
+            self.nick = String::new();
+            self.reply(433, &[&wanted], "Nickname is already in use");
+            return;
+        }
         self.registered = true;
+        // SASL may have made the user before USER came.
+        self.world
+            .irc_user_setup(user, &self.ident.0, &self.ident.1);
         let nick = self.world.nick(user).unwrap_or_else(|| self.nick.clone());
         self.nick = nick.clone();
         self.reply(
@@ -1247,21 +1432,22 @@ impl IrcSession {
             2,
             &[],
             &format!(
-                "Your host is {SERVER_NAME}, running r0c {}",
+                "Your host is {}, running r0c {}",
+                self.server,
                 env!("CARGO_PKG_VERSION")
             ),
         );
         self.reply(3, &[], "This server was started some time ago");
         let text = numeric(
+            &self.server,
             4,
             &nick,
-            &[SERVER_NAME, env!("CARGO_PKG_VERSION"), "o", "bikmortv"],
+            &[&self.server, env!("CARGO_PKG_VERSION"), "o", "bikmortv"],
             None,
         );
         self.send(text);
         self.isupport();
-        let users = self.world.users_online().to_string();
-        self.reply(251, &[], &format!("There are {users} users on 1 server"));
+        self.lusers(user);
         self.motd();
         tracing::info!(peer = %self.peer, nick, "irc client registered");
     }
@@ -1349,7 +1535,7 @@ impl IrcSession {
                     }
                 } else {
                     let topic = irc_proto::r0c_to_irc(topic);
-                    let text = line("", SERVER_NAME, "TOPIC", &[label], Some(&topic));
+                    let text = line("", &self.server, "TOPIC", &[label], Some(&topic));
                     self.send(text);
                 }
                 tracked.cursor.topic = topic.clone();
@@ -1422,12 +1608,12 @@ impl IrcSession {
             let body = message.text.strip_prefix('\x02').unwrap_or(&message.text);
             match body.split_once('\x02') {
                 Some((nick, rest)) => (nick, rest.strip_prefix(' ').unwrap_or(rest), true),
-                None => (SERVER_NAME, message.text.as_str(), false),
+                None => ("-", message.text.as_str(), false),
             }
         } else {
             (author, message.text.as_str(), false)
         };
-        let pseudo = author.starts_with('-') || author == SERVER_NAME;
+        let pseudo = author.starts_with('-');
         // Nicks are unique and bridged IRC nicks start with `~`: the user's own lines.
         let mine = author == self.nick;
         if mine && !self.caps.echo_message {
@@ -1437,7 +1623,7 @@ impl IrcSession {
             IrcTarget::Public(name) => (
                 format!("#{name}"),
                 if pseudo {
-                    SERVER_NAME.to_owned()
+                    self.server.to_string()
                 } else {
                     user_prefix(author)
                 },
@@ -1445,14 +1631,14 @@ impl IrcSession {
             ),
             IrcTarget::Direct(partner) => {
                 if pseudo {
-                    (self.nick.clone(), SERVER_NAME.to_owned(), "NOTICE")
+                    (self.nick.clone(), self.server.to_string(), "NOTICE")
                 } else if mine {
                     (partner.clone(), user_prefix(author), "PRIVMSG")
                 } else {
                     (self.nick.clone(), user_prefix(author), "PRIVMSG")
                 }
             }
-            IrcTarget::Status => (self.nick.clone(), SERVER_NAME.to_owned(), "NOTICE"),
+            IrcTarget::Status => (self.nick.clone(), self.server.to_string(), "NOTICE"),
         };
         let text = irc_proto::r0c_to_irc(text);
         let overhead = prefix.len() + to.len() + command.len() + 16;
