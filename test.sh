@@ -40,6 +40,16 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace --all-targets
 
-# The web terminal in a real browser, against the debug binary the tests just built. npm ci
-# installs exactly what web/package-lock.json pins (playwright-core drives the browser).
-(cd web && npm ci --no-audit --no-fund --loglevel=error && node --test tests/web.test.mjs)
+# Two suites against the debug binary the tests just built, side by side: the web terminal in
+# a real browser (npm ci installs exactly what web/package-lock.json pins; playwright-core
+# drives the browser), and irctest, the IRC servers' conformance suite, against the IRC
+# listener (tests/irctest.sh: its own virtualenv, and a list of the failures it expects).
+(cd web && npm ci --no-audit --no-fund --loglevel=error && node --test tests/web.test.mjs) &
+web=$!
+R0C_BIN="$PWD/target/debug/r0c" IRCTEST_JOBS=1 ./tests/irctest.sh &
+irctest=$!
+status=0
+wait "$web" || status=1
+wait "$irctest" || status=1
+exit "$status"
+

@@ -255,28 +255,34 @@ fn listen_address() {
 
 #[test]
 fn legacy_positional_form() {
-    // r0c started telnet and netcat only: the web terminal and ssh are off in this form.
+    // r0c started telnet and netcat only: the web terminal, ssh and IRC are off in this form.
     check(
         "2323 1531 pw",
-        "password = \"pw\" \n password_source = Flag \n web_port = 0 \n ssh_port = 0",
+        "password = \"pw\" \n password_source = Flag \n web_port = 0 \n ssh_port = 0 \n irc_port = 0",
     );
-    check("23", "telnet_port = 23 \n web_port = 0 \n ssh_port = 0");
+    check(
+        "23",
+        "telnet_port = 23 \n web_port = 0 \n ssh_port = 0 \n irc_port = 0",
+    );
     check(
         "0 0",
-        "telnet_port = 0 \n netcat_port = 0 \n web_port = 0 \n ssh_port = 0",
+        "telnet_port = 0 \n netcat_port = 0 \n web_port = 0 \n ssh_port = 0 \n irc_port = 0",
     );
     // Unless the config file asks for it; and the telnet port may be the web's default.
     check_in(
         config_file("web = 8080"),
         "23",
-        "telnet_port = 23 \n web_port = 8080 \n ssh_port = 0",
+        "telnet_port = 23 \n web_port = 8080 \n ssh_port = 0 \n irc_port = 0",
     );
     check_in(
         config_file("ssh = 2200"),
         "23",
-        "telnet_port = 23 \n web_port = 0 \n ssh_port = 2200",
+        "telnet_port = 23 \n web_port = 0 \n ssh_port = 2200 \n irc_port = 0",
     );
-    check("8023", "telnet_port = 8023 \n web_port = 0 \n ssh_port = 0");
+    check(
+        "8023",
+        "telnet_port = 8023 \n web_port = 0 \n ssh_port = 0 \n irc_port = 0",
+    );
     check(
         "70000",
         "error: argument 1 '70000' is not a port number (0 to 65535)",
@@ -686,7 +692,7 @@ fn config_is_read_from_the_given_path_or_the_app_dir_of_the_command_line() {
     check_in(
         config_file("pn = 2001 \n hist-rd = 5"),
         "23",
-        "telnet_port = 23 \n netcat_port = 2001 \n hist_rd = 5 \n web_port = 0 \n ssh_port = 0",
+        "telnet_port = 23 \n netcat_port = 2001 \n hist_rd = 5 \n web_port = 0 \n ssh_port = 0 \n irc_port = 0",
     );
 }
 

@@ -303,6 +303,25 @@ pub(crate) async fn admit_next(
     }
 }
 
+/// How a terminal-like listener (telnet, raw, IRC) answers a refusal: a line on a plain port,
+/// nothing under TLS, where a client could not read a plain line.
+pub(crate) fn refusal_answer(listening: &Listening) -> Answer {
+    if listening.tls.is_some() {
+        Answer::Close
+    } else {
+        Answer::Line
+    }
+}
+
+/// Logs an admitted client's arrival and makes the `Arrival` its session starts from.
+pub(crate) fn arrival_of(listening: &Listening, peer: SocketAddr) -> Arrival {
+    tracing::info!(%peer, listener = listening.kind.name(), "connect");
+    Arrival {
+        peer,
+        ..listening.arrival.clone()
+    }
+}
+
 /// Sets up an admitted client's socket.
 fn tune(stream: &TcpStream, peer: SocketAddr) {
     if let Err(error) = stream.set_nodelay(true) {
@@ -436,12 +455,7 @@ pub(crate) async fn serve_terminals<T>(listening: Listening, adapter: fn(&Arriva
 where
     T: Transport + Send + 'static,
 {
-    let answer = if listening.tls.is_some() {
-        // A TLS client could not read a plain line.
-        Answer::Close
-    } else {
-        Answer::Line
-    };
+    let answer = refusal_answer(&listening);
     while let Some(admitted) = admit_next(&listening, answer, None, |_| false).await {
         let Admitted {
             stream,
@@ -449,11 +463,7 @@ where
             ticket,
             ..
         } = admitted;
-        tracing::info!(%peer, listener = listening.kind.name(), "connect");
-        let arrival = Arrival {
-            peer,
-            ..listening.arrival.clone()
-        };
+        let arrival = arrival_of(&listening, peer);
         let (world, shutdown) = (listening.world.clone(), listening.shutdown.clone());
         let (tls, plain_port) = (listening.tls.clone(), listening.plain_port);
         // The future is made inside the task: awaiting one made outside would keep two copies

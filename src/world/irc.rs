@@ -33,6 +33,17 @@ pub enum IrcTarget {
     Status,
 }
 
+/// A member of a public channel as IRC shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrcMember {
+    pub id: UserId,
+    pub nick: String,
+    /// A channel operator (`@`).
+    pub op: bool,
+    /// Voiced (`+`).
+    pub voice: bool,
+}
+
 /// What changed in one window since the session's cursor.
 #[derive(Debug, Clone)]
 pub struct IrcWindow {
@@ -44,9 +55,9 @@ pub struct IrcWindow {
     pub next_seq: u64,
     /// More committed messages wait beyond `messages`.
     pub more: bool,
-    /// The members (id, nick, channel operator, voiced), when the roster changed or the
-    /// window is new to the session, with the new roster count.
-    pub roster: Option<(u64, Vec<(UserId, String, bool, bool)>)>,
+    /// The members, when the roster changed or the window is new to the session, with the
+    /// new roster count.
+    pub roster: Option<(u64, Vec<IrcMember>)>,
     /// The topic, when it changed or the window is new to the session.
     pub topic: Option<String>,
 }
@@ -162,13 +173,11 @@ impl World {
                         .members
                         .iter()
                         .filter_map(|m| {
-                            state.users.get(m).map(|member| {
-                                (
-                                    *m,
-                                    member.nick.clone(),
-                                    state.is_channel_op(*m, name),
-                                    state.is_voiced(*m, name),
-                                )
+                            state.users.get(m).map(|member| IrcMember {
+                                id: *m,
+                                nick: member.nick.clone(),
+                                op: state.is_channel_op(*m, name),
+                                voice: state.is_voiced(*m, name),
                             })
                         })
                         .collect(),

@@ -53,7 +53,9 @@ pub use claims::{
 pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
 pub use event::{Event, Ping, Post};
 pub use history::{GotoStep, JoinStep, Load, LoadedChannel, MemorySlice, Span};
-pub use irc::{IrcChannelInfo, IrcCursor, IrcListEntry, IrcSync, IrcTarget, IrcWhois, IrcWindow};
+pub use irc::{
+    IrcChannelInfo, IrcCursor, IrcListEntry, IrcMember, IrcSync, IrcTarget, IrcWhois, IrcWindow,
+};
 pub use moderation::{
     Door, MAX_CHANNEL_ROLES, MAX_CHANNEL_SANCTIONS, MAX_IGNORES, MAX_MODLOG_LINES,
     MAX_SERVER_SANCTIONS, ModResult,

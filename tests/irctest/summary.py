@@ -1,7 +1,8 @@
 """Summarises an irctest run (pytest's JUnit XML) against the list of expected failures.
 
-Usage: summary.py JUNIT_XML EXPECTED_FAILURES. The list holds one test a line, `id  reason`
-(the id as pytest prints it, `file::Class::test`); `#` starts a comment. Exits 1 if a test
+Usage: summary.py JUNIT_XML EXPECTED_FAILURES. The list holds one test a line, `id | reason`
+(the id as pytest prints it, `file::Class::test[params]`, which may hold spaces); a line that
+starts with `#` is a comment. Exits 1 if a test
 failed that is not listed, or if a listed line has no reason.
 """
 
@@ -12,10 +13,11 @@ import xml.etree.ElementTree as ET
 def expected(path):
     listed = {}
     for number, raw in enumerate(open(path, encoding="utf-8"), 1):
-        text = raw.split("#", 1)[0].strip() if raw.lstrip().startswith("#") else raw.strip()
-        if not text:
+        text = raw.strip()
+        if not text or text.startswith("#"):
             continue
-        test, _, reason = text.partition(" ")
+        test, _, reason = text.partition(" | ")
+        test = test.strip()
         if not reason.strip():
             sys.exit(f"{path}:{number}: {test} has no reason")
         listed[test] = reason.strip()

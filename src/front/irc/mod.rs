@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::front::listen::{self, Admitted, Answer, Listening};
+use crate::front::listen::{self, Admitted, Listening};
 use crate::history::{Arrived, Read};
 use crate::session::Arrival;
 use crate::world::World;
@@ -36,11 +36,7 @@ const IDLE_PING: Duration = Duration::from_secs(120);
 
 /// Serves the IRC listener until shutdown.
 pub async fn run(listening: Listening) {
-    let answer = if listening.tls.is_some() {
-        Answer::Close
-    } else {
-        Answer::Line
-    };
+    let answer = listen::refusal_answer(&listening);
     let label = Some(listening.kind.name());
     while let Some(admitted) = listen::admit_next(&listening, answer, label, |_| false).await {
         let Admitted {
@@ -49,11 +45,7 @@ pub async fn run(listening: Listening) {
             ticket,
             arrived,
         } = admitted;
-        tracing::info!(%peer, listener = listening.kind.name(), "connect");
-        let arrival = Arrival {
-            peer,
-            ..listening.arrival.clone()
-        };
+        let arrival = listen::arrival_of(&listening, peer);
         let (world, shutdown) = (listening.world.clone(), listening.shutdown.clone());
         let (tls, server) = (listening.tls.clone(), listening.irc_name.clone());
         listening.tracker.spawn(async move {
@@ -105,7 +97,6 @@ async fn converse<S>(
     let mut output_moved = Instant::now();
     let mut ejected: Option<CancellationToken> = None;
     let reason = loop {
-        let now = Instant::now();
         if session.out.len() > MAX_PENDING_OUTPUT {
             break "output overflow";
         }
@@ -212,7 +203,6 @@ async fn converse<S>(
         if session.more && session.out.len() < LOW_WATERMARK {
             session.sync();
         }
-        let _ = now;
     };
     let _ = tokio::time::timeout(Duration::from_millis(200), writer.shutdown()).await;
     if let Some(user) = session.user() {

@@ -165,14 +165,10 @@ pub fn isupport(
         format!("NETWORK={network}"),
         format!("NICKLEN={nick_len}"),
         "PREFIX=(ov)@+".into(),
-        "STATUSMSG=".into(),
         "TARGMAX=PRIVMSG:4,NOTICE:4,JOIN:,PART:".into(),
         format!("TOPICLEN={topic_len}"),
         "UTF8ONLY".into(),
     ]
-    .into_iter()
-    .filter(|token| token != "STATUSMSG=")
-    .collect()
 }
 
 /// Decodes standard base64 (with or without padding); `None` for anything else.

@@ -289,9 +289,7 @@ impl IrcSession {
 
     /// Handles one line from the client. Returns what must be awaited, if anything.
     pub fn handle(&mut self, raw: &str, now: Instant) -> Option<Wait> {
-        let Some(parsed) = IrcLine::parse(raw) else {
-            return None;
-        };
+        let parsed = IrcLine::parse(raw)?;
         let params: Vec<&str> = parsed.params.iter().map(String::as_str).collect();
         let command = parsed.command.as_str();
         match command {
@@ -567,7 +565,16 @@ impl IrcSession {
                 }
                 None
             }
-            "USERHOST" => None,
+            "USERHOST" => {
+                let found: Vec<String> = params
+                    .iter()
+                    .take(5)
+                    .filter_map(|nick| self.world.irc_whois(nick))
+                    .map(|w| format!("{}=+{}@{}", w.nick, w.username, reply::USER_HOST))
+                    .collect();
+                self.reply(302, &[], &found.join(" "));
+                None
+            }
             "WHOWAS" => {
                 // r0c keeps no record of who left; every nick is answered as unknown.
                 let Some(nick) = params.first().filter(|n| !n.is_empty()) else {
@@ -643,8 +650,9 @@ impl IrcSession {
         let command = match Command::parse(typed.trim_end()) {
             Ok(command) => command,
             Err(usage) => {
-                let effects = crate::command::apply_usage(&usage, &self.world, user);
-                drop(effects);
+                // The usage text goes to the status window, which the sync relays; a refused
+                // admin command needs nothing more here.
+                let _refused = crate::command::apply_usage(&usage, &self.world, user);
                 return self.sync_now();
             }
         };
@@ -1543,7 +1551,7 @@ impl IrcSession {
             if let (Some(label), Some((version, members))) = (&channel_label, window.roster) {
                 let fresh: HashMap<UserId, (String, bool, bool)> = members
                     .into_iter()
-                    .map(|(id, nick, op, voice)| (id, (nick, op, voice)))
+                    .map(|member| (member.id, (member.nick, member.op, member.voice)))
                     .collect();
                 if !is_new {
                     for (id, (nick, ..)) in &fresh {
