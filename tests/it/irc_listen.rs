@@ -200,3 +200,32 @@ async fn bad_input_gets_numerics_and_the_connection_goes_on() {
     client.expect("PONG r0c :still-here").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debians_sic_in_tmux_chats_with_a_raw_port_client() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/nick alice").await;
+    alice.line("/join #g").await;
+    alice.expect("#g(1)").await;
+
+    let sic = crate::tmux::Tmux::start(
+        100,
+        30,
+        &format!("sic -h 127.0.0.1 -p {} -n sicuser", irc.port()),
+    );
+    sic.wait_for("End of /MOTD");
+    sic.keys(&[":j #g", "Enter"]);
+    sic.wait_for("End of /NAMES");
+    alice.expect("sicuser has joined").await;
+    alice.line("hello sic").await;
+    sic.wait_for("<alice> hello sic");
+    sic.keys(&[":m #g hi from sic", "Enter"]);
+    alice.expect("sicuser hi from sic").await;
+    // sic sends a line that starts with a colon and is not one of its commands as it is.
+    sic.keys(&[":QUIT :done", "Enter"]);
+    alice.expect("sicuser has left").await;
+    server.stop().await;
+}
