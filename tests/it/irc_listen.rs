@@ -229,3 +229,34 @@ async fn debians_sic_in_tmux_chats_with_a_raw_port_client() {
     alice.expect("sicuser has left").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssl_s_client_verifies_the_certificate_and_registers_on_the_irc_tls_listener() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc_tls(test_config(&dir)).await;
+    let port = server.irc.expect("IRC TLS listener").port();
+    let cafile = dir.join("cert.crt").display().to_string();
+    let mut openssl = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(["-CAfile", &cafile, "-verify_return_error", "-quiet"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl is installed (./test.sh does it)");
+    let mut stdin = openssl.stdin.take().expect("stdin");
+    let lines = crate::support::lines_of(openssl.stdout.take().expect("stdout"));
+    std::io::Write::write_all(
+        &mut stdin,
+        b"NICK erin\r\nUSER erin 0 * :Erin\r\nJOIN #tls\r\n",
+    )
+    .expect("write");
+    tokio::task::block_in_place(|| {
+        crate::support::wait_for_line(&lines, " 001 erin ");
+        crate::support::wait_for_line(&lines, ":erin!erin@r0c JOIN #tls");
+    });
+    drop(stdin);
+    let _ = openssl.kill();
+    let _ = openssl.wait();
+    server.stop().await;
+}

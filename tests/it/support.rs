@@ -29,7 +29,8 @@ pub struct TestServer {
     pub web: Option<SocketAddr>,
     /// The ssh listener, when started with [`TestServer::start_with_ssh`].
     pub ssh: Option<SocketAddr>,
-    /// The IRC listener, when started with [`TestServer::start_with_irc`].
+    /// The IRC listener, when started with [`TestServer::start_with_irc`] (or its TLS twin,
+    /// with [`TestServer::start_with_irc_tls`]).
     pub irc: Option<SocketAddr>,
     /// The server's history store (tests fill its "disk").
     pub store: std::sync::Arc<r0c::store::Store>,
@@ -95,6 +96,19 @@ impl TestServer {
         .await
     }
 
+    /// Starts a server with the telnet, raw and IRC-over-TLS listeners.
+    pub async fn start_with_irc_tls(config: Config) -> TestServer {
+        TestServer::start_kinds(
+            config,
+            &[
+                ListenerKind::Telnet,
+                ListenerKind::Raw,
+                ListenerKind::IrcTls,
+            ],
+        )
+        .await
+    }
+
     async fn start_kinds(config: Config, kinds: &[ListenerKind]) -> TestServer {
         let any: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
         let plan = kinds.iter().map(|kind| (*kind, any)).collect();
@@ -109,7 +123,9 @@ impl TestServer {
             .local_addr(ListenerKind::Web)
             .or(server.local_addr(ListenerKind::WebTls));
         let ssh = server.local_addr(ListenerKind::Ssh);
-        let irc = server.local_addr(ListenerKind::Irc);
+        let irc = server
+            .local_addr(ListenerKind::Irc)
+            .or(server.local_addr(ListenerKind::IrcTls));
         let shutdown = server.shutdown_token();
         let store = server.store();
         let admission = server.admission();
