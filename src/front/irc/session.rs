@@ -1746,7 +1746,7 @@ mod tests {
                 FloodLimits::default(),
                 Instant::now(),
             );
-            if session_number % 2 == 0 {
+            if session_number.is_multiple_of(2) {
                 session.handle(&format!("NICK fuzz{session_number}"), Instant::now());
                 session.handle("USER u 0 * :u", Instant::now());
             }
@@ -1754,7 +1754,7 @@ mod tests {
                 let mut line = verbs[next(&mut seed) as usize % verbs.len()].to_vec();
                 for _ in 0..next(&mut seed) % 6 {
                     line.extend_from_slice(pieces[next(&mut seed) as usize % pieces.len()]);
-                    if next(&mut seed) % 5 == 0 {
+                    if next(&mut seed).is_multiple_of(5) {
                         line.push((next(&mut seed) & 0xff) as u8);
                     }
                 }
