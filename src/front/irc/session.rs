@@ -1738,7 +1738,7 @@ mod tests {
         ];
         let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
         let peer: SocketAddr = "127.0.0.1:9".parse().expect("literal");
-        for session_number in 0..20 {
+        for session_number in 0..20_u32 {
             let mut session = IrcSession::new(
                 world.clone(),
                 "r0c".into(),
