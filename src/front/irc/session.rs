@@ -24,7 +24,10 @@ use crate::world::{
     LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId, World, normalize_channel_name,
 };
 
-/// The capabilities this server offers, in CAP LS order.
+/// The capabilities this server offers, in CAP LS order. `draft/chathistory`,
+/// `draft/read-marker` and `away-notify` wait for issue 20's history, read markers and `/away`
+/// (a later round): their hooks are the CHATHISTORY verb (421 now), the window's read mark
+/// (`World::mark_read`) and AWAY (answered, not kept, below).
 pub const CAPABILITIES: [&str; 6] = [
     "echo-message",
     "message-tags",
@@ -465,6 +468,12 @@ impl IrcSession {
                 None
             }
             "WHO" => {
+                // A channel's WHO looks up each member: it draws on the command budget too.
+                if let Err(wait) = self.budget.check(now) {
+                    self.reply(263, &["WHO"], &format!("Wait {wait} seconds and try again"));
+                    return None;
+                }
+                self.budget.charge(1, now);
                 let mask = params.first().copied().unwrap_or("*");
                 self.who(mask);
                 None
@@ -479,6 +488,17 @@ impl IrcSession {
                 None
             }
             "LIST" => {
+                // A LIST passes over every open channel under the world's lock: it draws on
+                // the command budget like a command others see, so it cannot be repeated fast.
+                if let Err(wait) = self.budget.check(now) {
+                    self.reply(
+                        263,
+                        &["LIST"],
+                        &format!("Wait {wait} seconds and try again"),
+                    );
+                    return None;
+                }
+                self.budget.charge(1, now);
                 self.reply(321, &["Channel"], "Users  Name");
                 for entry in self.world.irc_list(MAX_LIST) {
                     let count = entry.members.to_string();
