@@ -120,6 +120,10 @@ async fn converse<S>(
         if !session.out.is_empty() {
             deadline = deadline.min(output_moved + arrival.stall_timeout);
         }
+        if session.closing {
+            // Only the last words are left to write, within the stall timeout.
+            deadline = output_moved + arrival.stall_timeout;
+        }
         if let Some(release) = session.next_release() {
             deadline = deadline.min(Instant::from_std(release));
         }
