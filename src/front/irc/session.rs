@@ -335,12 +335,16 @@ impl IrcSession {
             "USER" => {
                 if self.registered {
                     self.reply(462, &[], "You may not reregister");
-                } else if params.len() < 4 || params.iter().any(|p| p.is_empty()) {
-                    self.reply(461, &["USER"], "Not enough parameters");
-                } else {
+                } else if let (Some(username), Some(realname), true) = (
+                    params.first(),
+                    params.get(3),
+                    params.iter().all(|p| !p.is_empty()),
+                ) {
                     self.user_given = true;
-                    self.ident = (params[0].to_owned(), params[3].to_owned());
+                    self.ident = ((*username).to_owned(), (*realname).to_owned());
                     self.try_register();
+                } else {
+                    self.reply(461, &["USER"], "Not enough parameters");
                 }
                 return None;
             }
