@@ -11,7 +11,7 @@ export PATH="$PATH:/usr/sbin"
 declare -A packages=([telnet]=telnet [socat]=socat [nc]=netcat-openbsd [tmux]=tmux
     [openssl]=openssl [ncat]=ncat [telnet-ssl]=telnet-ssl [ngircd]=ngircd
     [chromium]=chromium [node]=nodejs [npm]=npm [python3]=python3
-    [ssh]=openssh-client)
+    [ssh]=openssh-client [sic]=sic)
 missing=()
 for command in "${!packages[@]}"; do
     command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")
@@ -42,6 +42,16 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace --all-targets
 
-# The web terminal in a real browser, against the debug binary the tests just built. npm ci
-# installs exactly what web/package-lock.json pins (playwright-core drives the browser).
-(cd web && npm ci --no-audit --no-fund --loglevel=error && node --test tests/web.test.mjs)
+# Two suites against the debug binary the tests just built, side by side: the web terminal in
+# a real browser (npm ci installs exactly what web/package-lock.json pins; playwright-core
+# drives the browser), and irctest, the IRC servers' conformance suite, against the IRC
+# listener (tests/irctest.sh: its own virtualenv, and a list of the failures it expects).
+(cd web && npm ci --no-audit --no-fund --loglevel=error && node --test tests/web.test.mjs) &
+web=$!
+R0C_BIN="$PWD/target/debug/r0c" IRCTEST_JOBS=1 ./tests/irctest.sh &
+irctest=$!
+status=0
+wait "$web" || status=1
+wait "$irctest" || status=1
+exit "$status"
+

@@ -64,7 +64,7 @@ class Server:
     def __init__(self, data_dir, extra=()):
         self.port = free_port()
         self.command = [BINARY, "--dir", data_dir, "-i", "127.0.0.1", "-pt", "0",
-                        "-pn", str(self.port), "--web", "0", *extra]
+                        "-pn", str(self.port), "--web", "0", "--irc-listen", "0", *extra]
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)

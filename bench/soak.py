@@ -105,7 +105,7 @@ async def main():
     args = parser.parse_args()
     telnet, raw = free_port(), free_port()
     data = tempfile.mkdtemp(prefix="r0c-soak-")
-    server = subprocess.Popen([args.binary, "-i", "127.0.0.1", "-pt", str(telnet), "-pn", str(raw), "--web", "0",
+    server = subprocess.Popen([args.binary, "-i", "127.0.0.1", "-pt", str(telnet), "-pn", str(raw), "--web", "0", "--irc-listen", "0",
                                "--dir", data, "--stall-timeout", "30"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

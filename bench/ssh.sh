@@ -25,7 +25,7 @@ for spec in "${series[@]}"; do
         else
             listen=(-pt 0 -ssh "$port")
         fi
-        ./target/release/r0c --dir "$data" -i 127.0.0.1 "${listen[@]}" -pn 0 --web 0 \
+        ./target/release/r0c --dir "$data" -i 127.0.0.1 "${listen[@]}" -pn 0 --web 0 --irc-listen 0 \
             --no-flood-limit --max-per-ip 0 --conn-rate 0 -nc 20000 >/dev/null 2>&1 &
         pid=$!
         wait_port "$port"

@@ -83,6 +83,8 @@ pub fn planned_listeners(config: &Config) -> Vec<(ListenerKind, SocketAddr)> {
         (ListenerKind::Web, config.web_port),
         (ListenerKind::WebTls, config.web_tls_port),
         (ListenerKind::Ssh, config.ssh_port),
+        (ListenerKind::Irc, config.irc_port),
+        (ListenerKind::IrcTls, config.irc_tls_port),
     ]
     .into_iter()
     .filter(|(_, port)| *port != 0)
@@ -250,14 +252,16 @@ impl Server {
                 None => lines.push(format!("{} server disabled", kind.name())),
             }
         }
-        // Reported only when on, so the report of a server without it reads as before.
-        if let Some(address) = self.local_addr(ListenerKind::Ssh) {
-            lines.push(format!(
-                "{} server on {} port {}",
-                ListenerKind::Ssh.name(),
-                address.ip(),
-                address.port()
-            ));
+        // Reported only when on, so the report of a server without them reads as before.
+        for kind in [ListenerKind::Ssh, ListenerKind::Irc, ListenerKind::IrcTls] {
+            if let Some(address) = self.local_addr(kind) {
+                lines.push(format!(
+                    "{} server on {} port {}",
+                    kind.name(),
+                    address.ip(),
+                    address.port()
+                ));
+            }
         }
         lines.extend(self.bridge.report().iter().cloned());
         lines.push(format!("Max num clients: {max_clients}"));
@@ -318,6 +322,7 @@ impl Server {
                 tracker: tracker.clone(),
                 metrics_public: self.config.metrics_public,
                 ssh: self.ssh.clone().filter(|_| kind == ListenerKind::Ssh),
+                irc_name: self.config.irc_name.as_str().into(),
             }));
         }
         tracker.spawn(clock(self.world.clone(), self.shutdown.clone()));

@@ -65,7 +65,18 @@ fn ten_ssh_clients_get_every_message() {
         Command::new(binary)
             .arg("--dir")
             .arg(dir.path())
-            .args(["-i", "127.0.0.1", "-pt", "0", "-pn", "0", "--web", "0"])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-pt",
+                "0",
+                "-pn",
+                "0",
+                "--web",
+                "0",
+                "--irc-listen",
+                "0",
+            ])
             .args(["-ssh", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -32,6 +32,10 @@ pub(super) const ROOT_PORTS: [&str; 2] = ["23", "531"];
 pub(super) const DEFAULT_WEB_PORT: u16 = 8023;
 /// Default port of the ssh listener, for root too: 22 is the host's own sshd.
 pub(super) const DEFAULT_SSH_PORT: u16 = 2222;
+/// Default port of the IRC listener: IRC's usual plain port, which needs no root.
+pub(super) const DEFAULT_IRC_PORT: u16 = 6667;
+/// Default port of the IRC listener under TLS (RFC 7194), when TLS is configured.
+pub const DEFAULT_IRC_TLS_PORT: u16 = 6697;
 
 /// The flags as clap parses them, named and defaulted as in r0c 1.6.1. The help text of
 /// each is r0c's.
@@ -79,6 +83,30 @@ pub(super) struct RawArgs {
         help_heading = "ssh"
     )]
     pub(super) ssh_port: u16,
+    /// IRC port: the chat for IRC clients (irssi, WeeChat, HexChat, bots) (disable with 0)
+    #[arg(
+        long = "irc-listen",
+        value_name = "PORT",
+        default_value_t = DEFAULT_IRC_PORT,
+        help_heading = "irc listener"
+    )]
+    pub(super) irc_port: u16,
+    /// IRC port under TLS, with the TLS listeners' certificate (default: 6697 when another TLS listener or --cert is on; disable with 0)
+    #[arg(
+        long = "irc-listen-tls",
+        value_name = "PORT",
+        help_heading = "irc listener"
+    )]
+    pub(super) irc_tls_port: Option<u16>,
+    /// the name the IRC listener gives itself in replies (one word)
+    #[arg(
+        long = "irc-name",
+        value_name = "NAME",
+        default_value = "r0c",
+        value_parser = parse_irc_name,
+        help_heading = "irc listener"
+    )]
+    pub(super) irc_name: String,
     /// ssh host key, an OpenSSH private key (default: <app>/ssh_host_ed25519_key, generated if missing)
     #[arg(long = "ssh-key", value_name = "PATH", help_heading = "ssh")]
     pub(super) ssh_key: Option<PathBuf>,
@@ -361,5 +389,18 @@ pub(super) fn parse_hex_width(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
         Ok(width) if width > 0 && width % 8 == 0 => Ok(width),
         _ => Err("expected a positive multiple of 8".to_owned()),
+    }
+}
+
+/// `--irc-name`: one word of printable ASCII, as an IRC prefix must be.
+fn parse_irc_name(text: &str) -> Result<String, String> {
+    let fits = !text.is_empty()
+        && text.len() <= 63
+        && !text.starts_with(':')
+        && text.bytes().all(|b| b.is_ascii_graphic());
+    if fits {
+        Ok(text.to_owned())
+    } else {
+        Err("an IRC server name is one word of printable ASCII, at most 63 characters".to_owned())
     }
 }

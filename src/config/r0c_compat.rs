@@ -169,9 +169,12 @@ pub(super) fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation,
     if matches.value_source("web_port") != Some(ValueSource::CommandLine) {
         raw.web_port = 0;
     }
-    // The same for the ssh listener.
+    // The same for the ssh and IRC listeners.
     if matches.value_source("ssh_port") != Some(ValueSource::CommandLine) {
         raw.ssh_port = 0;
+    }
+    if matches.value_source("irc_port") != Some(ValueSource::CommandLine) {
+        raw.irc_port = 0;
     }
     raw.telnet_port = port(1)?;
     if argv.len() > 2 {

@@ -198,6 +198,13 @@ pub struct Config {
     pub web_tls_port: u16,
     /// ssh port (`--ssh`); 0 disables the listener.
     pub ssh_port: u16,
+    /// IRC port (`--irc-listen`); 0 disables the listener.
+    pub irc_port: u16,
+    /// IRC port under TLS (`--irc-listen-tls`); 0 disables the listener. Its default, 6697,
+    /// applies only when TLS is configured (another TLS listener or `--cert`).
+    pub irc_tls_port: u16,
+    /// The IRC listener's server name (`--irc-name`).
+    pub irc_name: String,
     /// The ssh listener's settings, used when it is enabled.
     pub ssh: SshSettings,
     /// `--metrics-public`: `/metrics` answers every address, not only loopback.
@@ -305,6 +312,9 @@ impl Config {
             web_port: 0,
             web_tls_port: 0,
             ssh_port: 0,
+            irc_port: 0,
+            irc_tls_port: 0,
+            irc_name: "r0c".to_owned(),
             ssh: SshSettings {
                 key: None,
                 guests: true,
@@ -442,6 +452,7 @@ pub(super) fn resolve(
         }
     }
 
+    let irc_tls_port = irc_tls_port(&raw);
     let app_dir = raw
         .dir
         .unwrap_or_else(|| default_app_dir(host.home.as_deref()));
@@ -461,6 +472,9 @@ pub(super) fn resolve(
         web_port: raw.web_port,
         web_tls_port: raw.web_tls_port,
         ssh_port: raw.ssh_port,
+        irc_port: raw.irc_port,
+        irc_tls_port,
+        irc_name: raw.irc_name.clone(),
         ssh: SshSettings {
             key: raw.ssh_key.clone(),
             guests: raw.ssh_guests,
@@ -540,6 +554,23 @@ pub(super) fn history_trim(
     Ok((mem, tsz))
 }
 
+/// `--irc-listen-tls`: as given, else [`DEFAULT_IRC_TLS_PORT`] when TLS is configured (another
+/// TLS listener is on, or `--cert` names a certificate), else off: a server with no TLS set up
+/// does not generate a certificate for IRC alone.
+pub(super) fn irc_tls_port(raw: &RawArgs) -> u16 {
+    raw.irc_tls_port.unwrap_or_else(|| {
+        let tls_configured = raw.tls_telnet_port != 0
+            || raw.tls_netcat_port != 0
+            || raw.web_tls_port != 0
+            || raw.cert.is_some();
+        if tls_configured {
+            super::flags::DEFAULT_IRC_TLS_PORT
+        } else {
+            0
+        }
+    })
+}
+
 /// No two listeners may share a port (0, "disabled", may repeat).
 pub(super) fn check_ports(raw: &RawArgs) -> Result<(), ConfigError> {
     let ports = [
@@ -550,6 +581,8 @@ pub(super) fn check_ports(raw: &RawArgs) -> Result<(), ConfigError> {
         ("--web", raw.web_port),
         ("--web-tls", raw.web_tls_port),
         ("--ssh", raw.ssh_port),
+        ("--irc-listen", raw.irc_port),
+        ("--irc-listen-tls", irc_tls_port(raw)),
     ];
     for (i, &(second, port)) in ports.iter().enumerate() {
         if let Some(&(first, _)) = ports[..i].iter().find(|&&(_, p)| port != 0 && p == port) {

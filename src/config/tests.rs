@@ -85,6 +85,7 @@ fn render(outcome: Result<Invocation, ConfigError>, app_dir: PathBuf) -> String 
                 netcat_port: 1531,
                 web_port: DEFAULT_WEB_PORT,
                 ssh_port: DEFAULT_SSH_PORT,
+                irc_port: super::flags::DEFAULT_IRC_PORT,
                 flood: crate::session::flood::FloodLimits::default(),
                 ..Config::default_for_tests(app_dir)
             };
@@ -126,7 +127,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
         max_per_ip, conn_rate, limit_exempt, flood, dev, tls, fsync, bench, web_port, web_tls_port,
         ssh_port, ssh, metrics_public, max_windows_per_user, max_channels, diag, thr_mon, linemode,
-        lockdown
+        lockdown, irc_port, irc_tls_port, irc_name
     );
     fields
 }
@@ -196,7 +197,7 @@ fn ports() {
     check("--web 0", "web_port = 0");
     check(
         "--web 8080 --web-tls 8443 --metrics-public",
-        "web_port = 8080 \n web_tls_port = 8443 \n metrics_public = true",
+        "web_port = 8080 \n web_tls_port = 8443 \n metrics_public = true \n irc_tls_port = 6697",
     );
     check(
         "--web-tls 8023",
@@ -223,6 +224,25 @@ fn ssh_flags() {
 }
 
 #[test]
+fn irc_listener_flags() {
+    check("--irc-listen 7000", "irc_port = 7000");
+    check("--irc-listen 0", "irc_port = 0");
+    // The TLS port is on by default only where TLS is set up for another listener.
+    check("", "defaults");
+    check("-tpt 2424", "tls_telnet_port = 2424 \n irc_tls_port = 6697");
+    check("-tpt 2424 --irc-listen-tls 0", "tls_telnet_port = 2424");
+    check("--irc-listen-tls 7001", "irc_tls_port = 7001");
+    check(
+        "--irc-name irc.example.org",
+        "irc_name = \"irc.example.org\"",
+    );
+    check(
+        "--irc-listen 2323",
+        "error: port 2323 was specified for both -pt and --irc-listen",
+    );
+}
+
+#[test]
 fn listen_address() {
     check("-i ::", "listen_ip = ::");
     check("-i 127.0.0.1", "listen_ip = 127.0.0.1");
@@ -235,28 +255,34 @@ fn listen_address() {
 
 #[test]
 fn legacy_positional_form() {
-    // r0c started telnet and netcat only: the web terminal and ssh are off in this form.
+    // r0c started telnet and netcat only: the web terminal, ssh and IRC are off in this form.
     check(
         "2323 1531 pw",
-        "password = \"pw\" \n password_source = Flag \n web_port = 0 \n ssh_port = 0",
+        "password = \"pw\" \n password_source = Flag \n web_port = 0 \n ssh_port = 0 \n irc_port = 0",
     );
-    check("23", "telnet_port = 23 \n web_port = 0 \n ssh_port = 0");
+    check(
+        "23",
+        "telnet_port = 23 \n web_port = 0 \n ssh_port = 0 \n irc_port = 0",
+    );
     check(
         "0 0",
-        "telnet_port = 0 \n netcat_port = 0 \n web_port = 0 \n ssh_port = 0",
+        "telnet_port = 0 \n netcat_port = 0 \n web_port = 0 \n ssh_port = 0 \n irc_port = 0",
     );
     // Unless the config file asks for it; and the telnet port may be the web's default.
     check_in(
         config_file("web = 8080"),
         "23",
-        "telnet_port = 23 \n web_port = 8080 \n ssh_port = 0",
+        "telnet_port = 23 \n web_port = 8080 \n ssh_port = 0 \n irc_port = 0",
     );
     check_in(
         config_file("ssh = 2200"),
         "23",
-        "telnet_port = 23 \n web_port = 0 \n ssh_port = 2200",
+        "telnet_port = 23 \n web_port = 0 \n ssh_port = 2200 \n irc_port = 0",
     );
-    check("8023", "telnet_port = 8023 \n web_port = 0 \n ssh_port = 0");
+    check(
+        "8023",
+        "telnet_port = 8023 \n web_port = 0 \n ssh_port = 0 \n irc_port = 0",
+    );
     check(
         "70000",
         "error: argument 1 '70000' is not a port number (0 to 65535)",
@@ -666,7 +692,7 @@ fn config_is_read_from_the_given_path_or_the_app_dir_of_the_command_line() {
     check_in(
         config_file("pn = 2001 \n hist-rd = 5"),
         "23",
-        "telnet_port = 23 \n netcat_port = 2001 \n hist_rd = 5 \n web_port = 0 \n ssh_port = 0",
+        "telnet_port = 23 \n netcat_port = 2001 \n hist_rd = 5 \n web_port = 0 \n ssh_port = 0 \n irc_port = 0",
     );
 }
 

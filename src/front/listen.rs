@@ -55,6 +55,10 @@ pub enum ListenerKind {
     WebTls,
     /// The ssh listener (`--ssh`).
     Ssh,
+    /// The IRC listener (`--irc-listen`).
+    Irc,
+    /// The IRC listener under TLS (`--irc-listen-tls`).
+    IrcTls,
 }
 
 impl ListenerKind {
@@ -76,6 +80,7 @@ impl ListenerKind {
             ListenerKind::Raw | ListenerKind::TlsRaw => Protocol::Raw,
             ListenerKind::Web | ListenerKind::WebTls => Protocol::Web,
             ListenerKind::Ssh => Protocol::Ssh,
+            ListenerKind::Irc | ListenerKind::IrcTls => Protocol::Irc,
         }
     }
 
@@ -83,7 +88,10 @@ impl ListenerKind {
     pub fn is_tls(self) -> bool {
         matches!(
             self,
-            ListenerKind::TlsTelnet | ListenerKind::TlsRaw | ListenerKind::WebTls
+            ListenerKind::TlsTelnet
+                | ListenerKind::TlsRaw
+                | ListenerKind::WebTls
+                | ListenerKind::IrcTls
         )
     }
 
@@ -94,7 +102,11 @@ impl ListenerKind {
             ListenerKind::Raw => ListenerKind::Telnet,
             ListenerKind::TlsTelnet => ListenerKind::TlsRaw,
             ListenerKind::TlsRaw => ListenerKind::TlsTelnet,
-            ListenerKind::Web | ListenerKind::WebTls | ListenerKind::Ssh => self,
+            ListenerKind::Web
+            | ListenerKind::WebTls
+            | ListenerKind::Ssh
+            | ListenerKind::Irc
+            | ListenerKind::IrcTls => self,
         }
     }
 
@@ -105,6 +117,7 @@ impl ListenerKind {
             Protocol::Raw => ListenerKind::Raw,
             Protocol::Web => ListenerKind::Web,
             Protocol::Ssh => ListenerKind::Ssh,
+            Protocol::Irc => ListenerKind::Irc,
         }
     }
 
@@ -118,6 +131,8 @@ impl ListenerKind {
             ListenerKind::Web => "Web",
             ListenerKind::WebTls => "TLS-Web",
             ListenerKind::Ssh => "SSH",
+            ListenerKind::Irc => "IRC",
+            ListenerKind::IrcTls => "TLS-IRC",
         }
     }
 }
@@ -176,6 +191,8 @@ pub struct Listening {
     pub tracker: TaskTracker,
     /// `--metrics-public` (the web listener's `/metrics`).
     pub metrics_public: bool,
+    /// The server name the IRC listener gives itself (`--irc-name`).
+    pub irc_name: Arc<str>,
     /// The host key and settings, on the ssh listener.
     pub ssh: Option<Arc<crate::front::ssh::SshSetup>>,
 }
@@ -286,6 +303,25 @@ pub(crate) async fn admit_next(
     }
 }
 
+/// How a terminal-like listener (telnet, raw, IRC) answers a refusal: a line on a plain port,
+/// nothing under TLS, where a client could not read a plain line.
+pub(crate) fn refusal_answer(listening: &Listening) -> Answer {
+    if listening.tls.is_some() {
+        Answer::Close
+    } else {
+        Answer::Line
+    }
+}
+
+/// Logs an admitted client's arrival and makes the `Arrival` its session starts from.
+pub(crate) fn arrival_of(listening: &Listening, peer: SocketAddr) -> Arrival {
+    tracing::info!(%peer, listener = listening.kind.name(), "connect");
+    Arrival {
+        peer,
+        ..listening.arrival.clone()
+    }
+}
+
 /// Sets up an admitted client's socket.
 fn tune(stream: &TcpStream, peer: SocketAddr) {
     if let Err(error) = stream.set_nodelay(true) {
@@ -344,7 +380,7 @@ fn http_refusal(refusal: &Refusal) -> String {
 /// steps within [`TLS_HANDSHAKE_TIMEOUT`]: a slow or broken TLS client never delays anyone
 /// else (r0c did it inside the accept handler). A plain client on a TLS port gets a readable
 /// answer instead of a TLS alert, naming `plain_port` if there is one.
-async fn accept_tls(
+pub(crate) async fn accept_tls(
     stream: TcpStream,
     acceptor: TlsAcceptor,
     peer: SocketAddr,
@@ -419,12 +455,7 @@ pub(crate) async fn serve_terminals<T>(listening: Listening, adapter: fn(&Arriva
 where
     T: Transport + Send + 'static,
 {
-    let answer = if listening.tls.is_some() {
-        // A TLS client could not read a plain line.
-        Answer::Close
-    } else {
-        Answer::Line
-    };
+    let answer = refusal_answer(&listening);
     while let Some(admitted) = admit_next(&listening, answer, None, |_| false).await {
         let Admitted {
             stream,
@@ -432,11 +463,7 @@ where
             ticket,
             ..
         } = admitted;
-        tracing::info!(%peer, listener = listening.kind.name(), "connect");
-        let arrival = Arrival {
-            peer,
-            ..listening.arrival.clone()
-        };
+        let arrival = arrival_of(&listening, peer);
         let (world, shutdown) = (listening.world.clone(), listening.shutdown.clone());
         let (tls, plain_port) = (listening.tls.clone(), listening.plain_port);
         // The future is made inside the task: awaiting one made outside would keep two copies

@@ -6,10 +6,12 @@
 //! the session's input events and frame what it writes: `telnet` (the codec: negotiation,
 //! NAWS, TTYPE, IAC doubling), `raw` (the raw port's filter) and `web` (the HTTP listener,
 //! whose WebSocket pump feeds the session through a pipe) and `ssh` (russh's server: the
-//! session's channel is the byte stream, pty and window-change requests are sizes). The session (`crate::session`)
+//! session's channel is the byte stream, pty and window-change requests are sizes), and `irc`
+//! (the IRC listener, a session of its own over the world). The session (`crate::session`)
 //! never imports this module.
 
 pub mod admission;
+pub mod irc;
 pub mod listen;
 pub mod raw;
 pub mod ssh;
@@ -27,5 +29,6 @@ pub async fn serve(listening: listen::Listening) {
         Protocol::Raw => listen::serve_terminals(listening, raw::Raw::new).await,
         Protocol::Web => web::run(listening).await,
         Protocol::Ssh => ssh::run(listening).await,
+        Protocol::Irc => irc::run(listening).await,
     }
 }

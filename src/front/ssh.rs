@@ -190,11 +190,7 @@ pub async fn run(listening: Listening) {
             ticket,
             arrived,
         } = admitted;
-        tracing::info!(%peer, listener = listening.kind.name(), "connect");
-        let arrival = Arrival {
-            peer,
-            ..listening.arrival.clone()
-        };
+        let arrival = crate::front::listen::arrival_of(&listening, peer);
         let (world, shutdown) = (listening.world.clone(), listening.shutdown.clone());
         let setup = setup.clone();
         // The future is made inside the task, as for the terminal listeners.

@@ -31,6 +31,8 @@ pub enum Protocol {
     Web,
     /// The ssh listener.
     Ssh,
+    /// The IRC listener (which has no terminal session; named for completeness).
+    Irc,
 }
 
 /// Where a connection came in, as the connection task needs to know it.
@@ -78,6 +80,7 @@ impl Arrival {
             (Protocol::Raw, true) => "tls-netcat",
             (Protocol::Web, _) => "web",
             (Protocol::Ssh, _) => "ssh",
+            (Protocol::Irc, _) => "irc",
         }
     }
 }

@@ -1087,7 +1087,7 @@ impl Session {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use tokio_util::sync::CancellationToken;
@@ -1097,7 +1097,9 @@ mod tests {
     use crate::term::charset::{Decoder, encode};
     use crate::world::WorldSettings;
 
-    pub(super) fn world(dir: &std::path::Path) -> Arc<World> {
+    /// A world over a fresh store in `dir`, with small history limits (the IRC session's
+    /// tests use it too).
+    pub(crate) fn world(dir: &std::path::Path) -> Arc<World> {
         let store = Arc::new(Store::open(&dir.join("r0c.db")).expect("store"));
         let settings = WorldSettings {
             max_windows_per_user: crate::world::DEFAULT_MAX_WINDOWS_PER_USER,

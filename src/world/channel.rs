@@ -89,6 +89,7 @@ impl World {
             return;
         }
         target.members.push(user);
+        target.roster += 1;
         self.activity.joins.fetch_add(1, Ordering::Relaxed);
         let read_upto = target.next_seq;
         if let Some(member) = state.users.get_mut(&user) {
@@ -175,6 +176,7 @@ impl World {
         let members_before = target.members.len();
         target.members.retain(|&m| m != user);
         if target.members.len() < members_before {
+            target.roster += 1;
             self.activity.parts.fetch_add(1, Ordering::Relaxed);
             // The status window is left only by disconnecting, which has its own line.
             match &kind {
@@ -413,6 +415,7 @@ impl State {
                 watchers: Vec::new(),
                 nick_lines: HashMap::new(),
                 stored_as: None,
+                roster: 0,
             },
         );
         id

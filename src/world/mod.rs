@@ -18,6 +18,7 @@ mod error;
 mod event;
 mod history;
 mod ignore;
+mod irc;
 mod markers;
 mod moderation;
 // The nick rules live with the other text rules, below the world; re-exported under their old path.
@@ -61,6 +62,9 @@ pub use direct::{
 pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
 pub use event::{Event, Ping, Post};
 pub use history::{GotoStep, JoinStep, Load, LoadedChannel, MemorySlice, Span};
+pub use irc::{
+    IrcChannelInfo, IrcCursor, IrcListEntry, IrcMember, IrcSync, IrcTarget, IrcWhois, IrcWindow,
+};
 pub use markers::{MARKER_WRITE_INTERVAL_MICROS, MAX_COUNTED, MAX_MARKERS_PER_PRINCIPAL, Rejoins};
 pub use moderation::{
     Door, MAX_CHANNEL_ROLES, MAX_CHANNEL_SANCTIONS, MAX_IGNORES, MAX_MODLOG_LINES,
@@ -74,6 +78,11 @@ pub use view::{Census, View, window_list};
 
 use channel::{Speakers, join_text};
 use rename::known_as_text;
+
+/// The topic of a channel nobody gave one.
+pub(crate) fn no_topic(name: &str) -> String {
+    format!("#{name} - no topic has been set")
+}
 
 /// Identifies a connected user for the lifetime of their connection.
 pub type UserId = u64;
@@ -258,6 +267,9 @@ struct User {
     away_summary: Option<markers::AwaySummary>,
     /// `/away`: the reason, and who was told it since.
     away: Option<away::Away>,
+    /// The user name and real name an IRC client gave with USER (`None` for others), which
+    /// WHO and WHOIS show.
+    irc_ident: Option<Box<(String, String)>>,
 }
 
 /// A channel in memory.
@@ -279,6 +291,9 @@ struct Channel {
     /// A direct conversation between two identified users: the store name of its history
     /// (`direct.rs`); `None` for every other channel.
     stored_as: Option<String>,
+    /// Counts changes of the members or their nicks, so an IRC session copies the member list
+    /// out again only when it changed ([`World::irc_sync`]).
+    roster: u64,
 }
 
 /// When a member's last nick-change line was shown in a channel, and the nick before the
@@ -586,9 +601,7 @@ impl World {
     }
 
     fn create_public(&self, state: &mut State, name: &str, loaded: LoadedChannel) -> ChannelId {
-        let topic = loaded
-            .topic
-            .unwrap_or_else(|| format!("#{name} - no topic has been set"));
+        let topic = loaded.topic.unwrap_or_else(|| no_topic(name));
         let id = state.new_channel(
             ChannelKind::Public {
                 name: name.to_string(),

@@ -230,7 +230,7 @@ impl State {
         })
     }
 
-    fn is_channel_op(&self, user: UserId, channel: &str) -> bool {
+    pub(super) fn is_channel_op(&self, user: UserId, channel: &str) -> bool {
         if self.is_server_op(user) {
             return true;
         }
@@ -243,7 +243,7 @@ impl State {
         })
     }
 
-    fn is_voiced(&self, user: UserId, channel: &str) -> bool {
+    pub(super) fn is_voiced(&self, user: UserId, channel: &str) -> bool {
         let Some(c) = self.moderation.channels.get(channel) else {
             return false;
         };

@@ -137,6 +137,7 @@ impl World {
                 continue;
             };
             channel.recent_speakers.rename(&old, new_nick);
+            channel.roster += 1;
             let kind = channel.kind.clone();
             // In a DM, the partner's window is named after this user's nick.
             let partners: Vec<UserId> = match kind {

@@ -194,6 +194,7 @@ impl World {
                 rejoins: Arc::default(),
                 away_summary: None,
                 away: None,
+                irc_ident: None,
             },
         );
         if let Some(channel) = state.channels.get_mut(&status) {

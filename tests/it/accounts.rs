@@ -193,7 +193,7 @@ async fn passwords_never_reach_the_log_stdout_or_metrics() {
         .env("RUST_LOG", "debug")
         .args(["--dir", &dir.display().to_string(), "-i", "127.0.0.1"])
         .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string()])
-        .args(["--web", &web.to_string(), "--ssh", "0"])
+        .args(["--web", &web.to_string(), "--ssh", "0", "--irc-listen", "0"])
         .args(["--oper", "paul"]);
     let server = Process::launch(command, (telnet, raw));
     let wrong = "Wrong-guess-987";

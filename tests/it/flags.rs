@@ -43,7 +43,7 @@ impl Binary {
         command
             .args(["--dir", &dir.display().to_string(), "-i", "127.0.0.1"])
             .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string()])
-            .args(["--web", "0", "--ssh", "0"])
+            .args(["--web", "0", "--ssh", "0", "--irc-listen", "0"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null());

@@ -501,6 +501,8 @@ async fn the_binary_bridges_with_ircn_and_ircb_and_says_goodbye_on_sigterm() {
             &web.to_string(),
             "--ssh",
             "0",
+            "--irc-listen",
+            "0",
         ])
         .args([
             "--ircn",
@@ -672,5 +674,29 @@ async fn kicked_and_banned_irc_users_lines_are_dropped_and_modes_stay_off_irc() 
             "{line}"
         );
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_of_r0cs_irc_listener_talks_through_the_bridge_with_another_network() {
+    let ircd = Ngircd::start();
+    let mut ann = IrcUser::join(ircd.port, "ann", &["#chat"]).await;
+    let (_keep, dir) = data_dir();
+    let config = bridged_config(&dir, ircd.network(BRIDGE_NICK), &[("#chat", "g")]);
+    let server = TestServer::start_with_irc(config).await;
+    ann.expect(&format!(":{BRIDGE_NICK}!")).await;
+    // The same scripted IRC user, this time on r0c's own IRC listener.
+    let listener = server.irc.expect("IRC listener").port();
+    let mut lis = IrcUser::join(listener, "lis", &["#g"]).await;
+
+    lis.send("PRIVMSG #g :hello from the listener").await;
+    let line = ann.expect("PRIVMSG #chat :").await;
+    assert!(
+        line.ends_with("PRIVMSG #chat :<lis> hello from the listener"),
+        "{line:?}"
+    );
+    ann.send("PRIVMSG #chat :hello back from ngircd").await;
+    lis.expect(":~ann!~ann@r0c PRIVMSG #g :hello back from ngircd")
+        .await;
     server.stop().await;
 }

@@ -59,7 +59,7 @@ impl Process {
             .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string()])
             // The web terminal's and the ssh listener's default ports are fixed; tests run
             // side by side.
-            .args(["--web", "0", "--ssh", "0"]);
+            .args(["--web", "0", "--ssh", "0", "--irc-listen", "0"]);
         Process::launch(command, (telnet, raw))
     }
 

@@ -201,6 +201,8 @@ fn refused_at_start(make_read_only: impl Fn(&Path, &Path)) -> String {
         "0",
         "--ssh",
         "0",
+        "--irc-listen",
+        "0",
     ]);
     let output = output_or_kill(command);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -261,6 +263,8 @@ fn an_app_dir_that_is_a_file_is_an_error_at_startup_with_status_1() {
         "--web",
         "0",
         "--ssh",
+        "0",
+        "--irc-listen",
         "0",
     ]);
     let output = output_or_kill(command);

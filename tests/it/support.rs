@@ -29,6 +29,9 @@ pub struct TestServer {
     pub web: Option<SocketAddr>,
     /// The ssh listener, when started with [`TestServer::start_with_ssh`].
     pub ssh: Option<SocketAddr>,
+    /// The IRC listener, when started with [`TestServer::start_with_irc`] (or its TLS twin,
+    /// with [`TestServer::start_with_irc_tls`]).
+    pub irc: Option<SocketAddr>,
     /// The server's history store (tests fill its "disk").
     pub store: std::sync::Arc<r0c::store::Store>,
     /// The admission control of every listener.
@@ -84,6 +87,28 @@ impl TestServer {
         .await
     }
 
+    /// Starts a server with the telnet, raw and IRC listeners.
+    pub async fn start_with_irc(config: Config) -> TestServer {
+        TestServer::start_kinds(
+            config,
+            &[ListenerKind::Telnet, ListenerKind::Raw, ListenerKind::Irc],
+        )
+        .await
+    }
+
+    /// Starts a server with the telnet, raw and IRC-over-TLS listeners.
+    pub async fn start_with_irc_tls(config: Config) -> TestServer {
+        TestServer::start_kinds(
+            config,
+            &[
+                ListenerKind::Telnet,
+                ListenerKind::Raw,
+                ListenerKind::IrcTls,
+            ],
+        )
+        .await
+    }
+
     async fn start_kinds(config: Config, kinds: &[ListenerKind]) -> TestServer {
         let any: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
         let plan = kinds.iter().map(|kind| (*kind, any)).collect();
@@ -98,6 +123,9 @@ impl TestServer {
             .local_addr(ListenerKind::Web)
             .or(server.local_addr(ListenerKind::WebTls));
         let ssh = server.local_addr(ListenerKind::Ssh);
+        let irc = server
+            .local_addr(ListenerKind::Irc)
+            .or(server.local_addr(ListenerKind::IrcTls));
         let shutdown = server.shutdown_token();
         let store = server.store();
         let admission = server.admission();
@@ -109,6 +137,7 @@ impl TestServer {
             tls_raw,
             web,
             ssh,
+            irc,
             store,
             admission,
             shutdown,

@@ -170,7 +170,7 @@ fn start_server(dir: &Path) -> (Running, u16, u16) {
         .env("RUST_LOG", "info")
         .arg("--dir")
         .arg(dir)
-        .args(["-i", "127.0.0.1", "--web", "0"])
+        .args(["-i", "127.0.0.1", "--web", "0", "--irc-listen", "0"])
         .args(["-pt", &telnet.to_string(), "-pn", &raw.to_string()]);
     let mut server = Running::start(command);
     let by = Instant::now() + Duration::from_secs(30);

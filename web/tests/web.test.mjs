@@ -121,7 +121,7 @@ before(async () => {
   ports.web = await freePort();
   server = spawn(
     binary,
-    ['--dir', dataDir, '-i', '127.0.0.1', '-pt', String(ports.telnet), '-pn', String(ports.raw), '--web', String(ports.web)],
+    ['--dir', dataDir, '-i', '127.0.0.1', '-pt', String(ports.telnet), '-pn', String(ports.raw), '--web', String(ports.web), '--irc-listen', '0'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let console = '';

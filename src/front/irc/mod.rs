@@ -1,0 +1,293 @@
+//! The IRC listener (`--irc-listen`, `--irc-listen-tls`): IRC clients as users of the one
+//! world, beside the terminal users. `listen.rs` admits each connection as for every other
+//! listener (the door's bans, the limits); this module runs one task per client: the TLS
+//! handshake if any, then the connection loop below, which reads lines, hands them to the
+//! client's [`session::IrcSession`], carries out what it must wait for, and writes what it
+//! produced, within the same bounds as a terminal client (first-input timeout, a stall
+//! timeout, a cap on unsent output).
+
+pub mod reply;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::front::listen::{self, Admitted, Listening};
+use crate::history::{Arrived, Read};
+use crate::session::Arrival;
+use crate::world::World;
+use session::{IrcSession, Wait};
+
+/// A client whose unsent output grows past this has stopped reading; it is disconnected.
+const MAX_PENDING_OUTPUT: usize = 256 * 1024;
+
+/// The session syncs (and reads more input) only while less than this waits to be sent.
+const LOW_WATERMARK: usize = 16 * 1024;
+
+/// Registration (NICK and USER, CAP END) must be done this long after connecting.
+const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A client silent this long is sent a PING, and dropped if still silent as long again.
+const IDLE_PING: Duration = Duration::from_secs(120);
+
+/// Serves the IRC listener until shutdown.
+pub async fn run(listening: Listening) {
+    let answer = listen::refusal_answer(&listening);
+    let label = Some(listening.kind.name());
+    while let Some(admitted) = listen::admit_next(&listening, answer, label, |_| false).await {
+        let Admitted {
+            stream,
+            peer,
+            ticket,
+            arrived,
+        } = admitted;
+        let arrival = listen::arrival_of(&listening, peer);
+        let (world, shutdown) = (listening.world.clone(), listening.shutdown.clone());
+        let (tls, server) = (listening.tls.clone(), listening.irc_name.clone());
+        listening.tracker.spawn(async move {
+            match tls {
+                None => Box::pin(converse(stream, server, arrival, arrived, world, shutdown)).await,
+                Some(acceptor) => {
+                    if let Some(stream) =
+                        listen::accept_tls(stream, acceptor, peer, 0, &shutdown).await
+                    {
+                        Box::pin(converse(stream, server, arrival, arrived, world, shutdown)).await;
+                    }
+                }
+            }
+            drop(ticket);
+        });
+    }
+}
+
+/// Why a connection ended, for the log line.
+fn ended(peer: std::net::SocketAddr, reason: &str) {
+    tracing::info!(%peer, reason, "irc client disconnected");
+}
+
+/// One IRC client's connection, until it quits, is dropped or the server shuts down.
+async fn converse<S>(
+    stream: S,
+    server: Arc<str>,
+    arrival: Arrival,
+    arrived: Instant,
+    world: Arc<World>,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let peer = arrival.peer;
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut session = IrcSession::new(
+        world.clone(),
+        server,
+        peer,
+        arrival.flood,
+        std::time::Instant::now(),
+    );
+    let mut input: Vec<u8> = Vec::new();
+    let mut skipping = false;
+    let mut scratch = vec![0u8; 4096];
+    let mut last_input: Option<Instant> = None;
+    let mut pinged = false;
+    let mut output_moved = Instant::now();
+    let mut ejected: Option<CancellationToken> = None;
+    let reason = loop {
+        if session.out.len() > MAX_PENDING_OUTPUT {
+            break "output overflow";
+        }
+        if session.closing && session.out.is_empty() {
+            break "quit";
+        }
+        if ejected.is_none()
+            && let Some(user) = session.user()
+        {
+            ejected = Some(world.ejection(user).unwrap_or_default());
+        }
+        // The nearest deadline: first input, registration, idle ping, stall, flood release.
+        let mut deadline = match last_input {
+            None => arrived + arrival.first_input_timeout,
+            Some(last) if !pinged => last + IDLE_PING,
+            Some(last) => last + IDLE_PING * 2,
+        };
+        if session.user().is_none() {
+            deadline = deadline.min(arrived + REGISTRATION_TIMEOUT);
+        }
+        if !session.out.is_empty() {
+            deadline = deadline.min(output_moved + arrival.stall_timeout);
+        }
+        if session.closing {
+            // Only the last words are left to write, within the stall timeout.
+            deadline = output_moved + arrival.stall_timeout;
+        }
+        if let Some(release) = session.next_release() {
+            deadline = deadline.min(Instant::from_std(release));
+        }
+        let wake = session.wake();
+        let room = session.out.len() < LOW_WATERMARK;
+        tokio::select! {
+            read = reader.read(&mut scratch), if room && !session.closing => {
+                let count = match read {
+                    Ok(0) | Err(_) => break "closed",
+                    Ok(count) => count,
+                };
+                last_input = Some(Instant::now());
+                pinged = false;
+                input.extend_from_slice(scratch.get(..count).unwrap_or_default());
+                while let Some(end) = input.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = input.drain(..=end).collect();
+                    if std::mem::take(&mut skipping) {
+                        continue;
+                    }
+                    let mut wait = session.handle_bytes(&line, std::time::Instant::now());
+                    while let Some(next) = wait.take().or_else(|| session.next_direct_load()) {
+                        wait = carry_out(next, &mut session, &world).await;
+                    }
+                    if session.closing {
+                        break;
+                    }
+                }
+                if input.len() > reply::MAX_CLIENT_LINE {
+                    input.clear();
+                    skipping = true;
+                    session.input_too_long();
+                }
+            }
+            () = notified(wake.as_deref()), if room => session.sync(),
+            written = writer.write(&session.out), if !session.out.is_empty() => {
+                match written {
+                    Ok(0) | Err(_) => break "closed",
+                    Ok(count) => {
+                        session.out.drain(..count.min(session.out.len()));
+                        output_moved = Instant::now();
+                        if session.out.is_empty() {
+                            session.out.shrink_to(512);
+                        }
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                let now = Instant::now();
+                if session.next_release().is_some_and(|at| Instant::from_std(at) <= now) {
+                    session.release(now.into_std());
+                    session.sync();
+                    while let Some(next) = session.next_direct_load() {
+                        let mut wait = carry_out(next, &mut session, &world).await;
+                        while let Some(then) = wait.take() {
+                            wait = carry_out(then, &mut session, &world).await;
+                        }
+                    }
+                    continue;
+                }
+                if !session.out.is_empty() && now >= output_moved + arrival.stall_timeout {
+                    break "stalled";
+                }
+                match last_input {
+                    None if now >= arrived + arrival.first_input_timeout => break "first input timeout",
+                    _ if session.user().is_none() && now >= arrived + REGISTRATION_TIMEOUT => {
+                        session.error("Registration timeout");
+                    }
+                    Some(last) if !pinged && now >= last + IDLE_PING => {
+                        pinged = true;
+                        session.ping();
+                    }
+                    Some(last) if pinged && now >= last + IDLE_PING * 2 => {
+                        session.error("Ping timeout");
+                    }
+                    _ => {}
+                }
+            }
+            () = cancelled(ejected.as_ref()) => {
+                session.error("You are banned from this server");
+            }
+            () = shutdown.cancelled() => {
+                session.error("Server shutting down");
+                let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&session.out)).await;
+                break "shutdown";
+            }
+        }
+        if session.more && session.out.len() < LOW_WATERMARK {
+            session.sync();
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(200), writer.shutdown()).await;
+    if let Some(user) = session.user() {
+        world.disconnect(user, !shutdown.is_cancelled());
+    }
+    ended(peer, reason);
+}
+
+/// Waits for the wake-up handle, or forever without one.
+async fn notified(wake: Option<&tokio::sync::Notify>) {
+    match wake {
+        Some(wake) => wake.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the token, or forever without one.
+async fn cancelled(token: Option<&CancellationToken>) {
+    match token {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Carries out what the session waits for; returns the next wait, if finishing it needs one.
+async fn carry_out(wait: Wait, session: &mut IrcSession, world: &Arc<World>) -> Option<Wait> {
+    match wait {
+        Wait::Direct(load) => {
+            if let Arrived::Direct {
+                conversation,
+                target,
+                text,
+                loaded,
+            } = crate::history::read(world.store().clone(), Read::Load(load)).await
+            {
+                session.finish_direct(&conversation, &target, &text, loaded);
+            }
+            None
+        }
+        Wait::Join(name, load) => {
+            let arrived = crate::history::read(world.store().clone(), Read::Load(load)).await;
+            match arrived {
+                Arrived::Join { name, loaded } => {
+                    session.finish_join(&name, loaded, std::time::Instant::now())
+                }
+                _ => session.finish_join(&name, None, std::time::Instant::now()),
+            }
+        }
+        Wait::Pong(token) => {
+            // Everything queued before the PING is committed, so the client has seen, by the
+            // PONG, every message sent before its PING: IRC's usual ordering.
+            let store = world.store();
+            crate::history::wait_committed(store, store.last_ticket()).await;
+            session.sync();
+            session.pong(&token);
+            None
+        }
+        Wait::Sasl { account, password } => {
+            let user = session.sasl_user();
+            let outcome = match world.begin_password_check(user, Some(&account), false) {
+                Err(error) => Err(error.to_string()),
+                Ok(check) => {
+                    let phc = check.phc().to_owned();
+                    let verdict = world
+                        .hasher()
+                        .run(move || crate::password::verify_password(&password, &phc))
+                        .await;
+                    world
+                        .finish_login(user, &check, verdict)
+                        .map(|_| world.account_of(user).unwrap_or(account))
+                        .map_err(|error| error.to_string())
+                }
+            };
+            session.sasl_done(outcome);
+            None
+        }
+    }
+}

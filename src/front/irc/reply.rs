@@ -1,0 +1,317 @@
+//! The lines the IRC listener sends, sans-IO: numerics, message lines cut to IRC's limits,
+//! IRCv3 tags (`server-time`), ISUPPORT, and the small decoders registration needs (SASL
+//! PLAIN's base64). Nothing here fails on input.
+
+/// The host part of the prefix of every user of this server.
+pub const USER_HOST: &str = "r0c";
+
+/// The most bytes of one line without its tags, CR LF included (RFC 1459).
+pub const MAX_LINE: usize = 512;
+
+/// The most bytes of a line's tags we accept from a client, `@` and the space included
+/// (IRCv3 message-tags: a client's tags take at most 4096 bytes, the server's as many again).
+pub const MAX_CLIENT_TAGS: usize = 4096;
+
+/// Channels of which a NAMES reply or a JOIN lists at most this many nicks per line; the line
+/// limit cuts long nicks further.
+const NAMES_PER_LINE: usize = 16;
+
+/// A client line's size limit, tags included (a longer one is refused with 417).
+pub const MAX_CLIENT_LINE: usize = MAX_CLIENT_TAGS + MAX_LINE;
+
+/// `nick!user@host` of a user of this server.
+pub fn user_prefix(nick: &str) -> String {
+    format!("{nick}!{nick}@{USER_HOST}")
+}
+
+/// One line: `[@tags ]:prefix COMMAND params... [:trailing]`, with CR, LF and NUL removed from
+/// every part, the part after the tags cut to [`MAX_LINE`] bytes on a character boundary, and
+/// CR LF added. The trailing parameter always gets its colon, so it may hold spaces or be
+/// empty.
+pub fn line(
+    tags: &str,
+    prefix: &str,
+    command: &str,
+    params: &[&str],
+    trailing: Option<&str>,
+) -> String {
+    let clean = |part: &str| -> String {
+        part.chars()
+            .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
+            .collect()
+    };
+    let mut body = String::new();
+    if !prefix.is_empty() {
+        body.push(':');
+        body.push_str(&clean(prefix));
+        body.push(' ');
+    }
+    body.push_str(command);
+    for param in params {
+        // A middle parameter cannot be empty, hold a space or start with a colon.
+        let param = clean(param).replace(' ', "_");
+        let param = if param.is_empty() || param.starts_with(':') {
+            format!("*{param}")
+        } else {
+            param
+        };
+        body.push(' ');
+        body.push_str(&param);
+    }
+    if let Some(trailing) = trailing {
+        body.push_str(" :");
+        body.push_str(&clean(trailing));
+    }
+    cut(&mut body, MAX_LINE - 2);
+    let mut out = String::new();
+    if !tags.is_empty() {
+        out.push('@');
+        out.push_str(&clean(tags).replace(' ', ""));
+        out.push(' ');
+    }
+    out.push_str(&body);
+    out.push_str("\r\n");
+    out
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+pub fn cut(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+/// A numeric reply from `server` to `nick` (`*` before registration).
+pub fn numeric(
+    server: &str,
+    code: u16,
+    nick: &str,
+    params: &[&str],
+    trailing: Option<&str>,
+) -> String {
+    let mut all = vec![if nick.is_empty() { "*" } else { nick }];
+    all.extend_from_slice(params);
+    line("", server, &format!("{code:03}"), &all, trailing)
+}
+
+/// Splits a message's text into pieces that each fit in a line whose other parts take
+/// `overhead` bytes, cut on character boundaries; one piece per line of a multi-line text,
+/// and at least one (possibly empty) piece.
+pub fn split_text(text: &str, overhead: usize) -> Vec<String> {
+    let room = MAX_LINE.saturating_sub(overhead + 2).max(16);
+    let mut pieces = Vec::new();
+    for text_line in text.split('\n') {
+        let mut piece = String::new();
+        for c in text_line.chars() {
+            if piece.len() + c.len_utf8() > room {
+                pieces.push(std::mem::take(&mut piece));
+            }
+            piece.push(c);
+        }
+        pieces.push(piece);
+    }
+    pieces
+}
+
+/// The `server-time` tag's value for a time in unix microseconds: UTC with milliseconds.
+pub fn server_time(unix_micros: i64) -> String {
+    match jiff::Timestamp::from_microsecond(unix_micros) {
+        Ok(at) => at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Err(_) => "1970-01-01T00:00:00.000Z".to_owned(),
+    }
+}
+
+/// Lines of nicks for RPL_NAMREPLY (353), each short enough for one line.
+pub fn names_lines(nicks: &[String]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    let mut count = 0;
+    for nick in nicks {
+        if count == NAMES_PER_LINE || current.len() + nick.len() + 1 > 400 {
+            lines.push(std::mem::take(&mut current));
+            count = 0;
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(nick);
+        count += 1;
+    }
+    if !current.is_empty() || lines.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
+/// The ISUPPORT (005) tokens, as `KEY=VALUE` words, from the server's limits.
+pub fn isupport(
+    network: &str,
+    max_channels_per_user: usize,
+    nick_len: usize,
+    channel_len: usize,
+    topic_len: usize,
+) -> Vec<String> {
+    vec![
+        "CASEMAPPING=ascii".into(),
+        format!("CHANLIMIT=#:{max_channels_per_user}"),
+        "CHANMODES=b,k,,imrt".into(),
+        format!("CHANNELLEN={channel_len}"),
+        "CHANTYPES=#".into(),
+        "MODES=4".into(),
+        format!("NETWORK={network}"),
+        format!("NICKLEN={nick_len}"),
+        "PREFIX=(ov)@+".into(),
+        "TARGMAX=PRIVMSG:4,NOTICE:4,JOIN:,PART:".into(),
+        format!("TOPICLEN={topic_len}"),
+        "UTF8ONLY".into(),
+    ]
+}
+
+/// Decodes standard base64 (with or without padding); `None` for anything else.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for c in text.trim_end_matches('=').bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((buffer >> bits) & 0xff) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The parts of a SASL PLAIN message: authorization identity, user name, password.
+pub fn sasl_plain(decoded: &[u8]) -> Option<(String, String, String)> {
+    let text = std::str::from_utf8(decoded).ok()?;
+    let mut parts = text.split('\0');
+    let (authzid, authcid, password) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || authcid.is_empty() {
+        return None;
+    }
+    Some((authzid.to_owned(), authcid.to_owned(), password.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_never_carries_a_second_command_and_fits_512_bytes() {
+        let long = "é".repeat(600);
+        let sent = line(
+            "",
+            "a!a@r0c",
+            "PRIVMSG",
+            &["#c"],
+            Some(&format!("x\r\nQUIT {long}")),
+        );
+        assert!(sent.len() <= MAX_LINE, "{}", sent.len());
+        assert_eq!(sent.matches("\r\n").count(), 1);
+        assert!(sent.ends_with("\r\n"));
+        assert!(sent.starts_with(":a!a@r0c PRIVMSG #c :xQUIT "));
+    }
+
+    #[test]
+    fn tags_do_not_count_against_the_512_bytes() {
+        let sent = line(
+            "time=2026-01-01T00:00:00.000Z",
+            "r0c",
+            "NOTICE",
+            &["x"],
+            Some(&"a".repeat(600)),
+        );
+        let body = sent.split_once(' ').map(|(_, b)| b).unwrap_or_default();
+        assert_eq!(body.len(), MAX_LINE);
+        assert!(sent.starts_with("@time=2026-01-01T00:00:00.000Z :r0c NOTICE x :aaa"));
+    }
+
+    #[test]
+    fn empty_or_spaced_middle_parameters_stay_one_parameter() {
+        assert_eq!(line("", "", "X", &["", "a b"], None), "X * a_b\r\n");
+    }
+
+    #[test]
+    fn numerics_are_three_digits_addressed_to_the_nick_or_a_star() {
+        assert_eq!(numeric("r0c", 1, "", &[], Some("hi")), ":r0c 001 * :hi\r\n");
+        assert_eq!(
+            numeric(
+                "r0c",
+                433,
+                "bob",
+                &["al"],
+                Some("Nickname is already in use")
+            ),
+            ":r0c 433 bob al :Nickname is already in use\r\n"
+        );
+    }
+
+    #[test]
+    fn text_is_split_per_line_and_to_fit() {
+        assert_eq!(split_text("a\nb", 10), vec!["a", "b"]);
+        let pieces = split_text(&"ü".repeat(400), 100);
+        assert!(pieces.len() > 1);
+        assert!(pieces.iter().all(|p| p.len() <= MAX_LINE - 102));
+        assert_eq!(pieces.concat(), "ü".repeat(400));
+        assert_eq!(split_text("", 10), vec![""]);
+    }
+
+    #[test]
+    fn server_time_is_utc_with_milliseconds() {
+        assert_eq!(
+            server_time(1_700_000_000_123_456),
+            "2023-11-14T22:13:20.123Z"
+        );
+    }
+
+    #[test]
+    fn names_are_split_into_lines() {
+        let nicks: Vec<String> = (0..40).map(|i| format!("n{i}")).collect();
+        let lines = names_lines(&nicks);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.join(" ").split(' ').count(), 40);
+        assert_eq!(names_lines(&[]), vec![String::new()]);
+    }
+
+    #[test]
+    fn isupport_names_the_limits() {
+        let tokens = isupport("r0c", 8, 32, 49, 512);
+        for wanted in [
+            "CHANLIMIT=#:8",
+            "NICKLEN=32",
+            "CHANNELLEN=49",
+            "TOPICLEN=512",
+            "CHANTYPES=#",
+            "CASEMAPPING=ascii",
+        ] {
+            assert!(tokens.iter().any(|t| t == wanted), "{wanted} in {tokens:?}");
+        }
+    }
+
+    #[test]
+    fn sasl_plain_is_decoded_and_bad_input_refused() {
+        let decoded = base64_decode("AGpvZQBodW50ZXIy").unwrap_or_default();
+        assert_eq!(
+            sasl_plain(&decoded),
+            Some((String::new(), "joe".into(), "hunter2".into()))
+        );
+        assert_eq!(base64_decode("!!"), None);
+        assert_eq!(sasl_plain(b"a\0b"), None);
+        assert_eq!(sasl_plain(b"\0\0pw"), None);
+        assert_eq!(sasl_plain(&[0xff, 0, b'a', 0, b'b']), None);
+    }
+}

@@ -1,0 +1,348 @@
+//! The IRC listener's entry points: what changed in a user's windows since the session last
+//! looked (`irc_sync`), the window an IRC command names, and the lookups of LIST, WHOIS and
+//! channel modes. An IRC user is an ordinary user of the world; these only copy data out.
+
+use super::*;
+
+/// The most characters kept of an IRC client's user name and of its real name.
+pub const MAX_IRC_IDENT: usize = 64;
+
+/// Messages one window hands an IRC session per sync; the session asks again for the rest.
+pub const IRC_SYNC_MESSAGES: usize = 256;
+
+/// What an IRC session knows of one of its user's windows, so a sync copies out only what
+/// changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IrcCursor {
+    /// The next message the session has not sent.
+    pub next_seq: u64,
+    /// The channel's roster count when the session last copied the members.
+    pub roster: u64,
+    /// The topic the session last told the client.
+    pub topic: String,
+}
+
+/// Whom an IRC window talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IrcTarget {
+    /// A public channel, by name without `#`.
+    Public(String),
+    /// A direct-message window with this partner (the window's alias).
+    Direct(String),
+    /// The user's status window: command feedback.
+    Status,
+}
+
+/// A member of a public channel as IRC shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrcMember {
+    pub id: UserId,
+    pub nick: String,
+    /// A channel operator (`@`).
+    pub op: bool,
+    /// Voiced (`+`).
+    pub voice: bool,
+}
+
+/// What changed in one window since the session's cursor.
+#[derive(Debug, Clone)]
+pub struct IrcWindow {
+    pub channel: ChannelId,
+    pub target: IrcTarget,
+    /// Committed messages from the cursor on (at most [`IRC_SYNC_MESSAGES`]), ignores applied.
+    pub messages: Vec<Arc<Message>>,
+    /// Where the session's cursor goes next.
+    pub next_seq: u64,
+    /// More committed messages wait beyond `messages`.
+    pub more: bool,
+    /// The members, when the roster changed or the window is new to the session, with the
+    /// new roster count.
+    pub roster: Option<(u64, Vec<IrcMember>)>,
+    /// The topic, when it changed or the window is new to the session.
+    pub topic: Option<String>,
+}
+
+/// One sync of an IRC session: the user's nick and the windows that changed.
+#[derive(Debug, Clone)]
+pub struct IrcSync {
+    pub nick: String,
+    pub account: Option<String>,
+    /// Every window of the user's (the unchanged ones with nothing in them).
+    pub windows: Vec<IrcWindow>,
+}
+
+/// One line of LIST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrcListEntry {
+    pub name: String,
+    pub members: usize,
+    pub topic: String,
+}
+
+/// WHOIS of an online user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrcWhois {
+    pub nick: String,
+    pub account: Option<String>,
+    pub admin: bool,
+    /// Public channels they are in, with `@` or `+` for operators and voiced members.
+    pub channels: Vec<String>,
+    pub address: IpAddr,
+    /// The user name and real name (the nick for users of other front-ends).
+    pub username: String,
+    pub realname: String,
+}
+
+/// A public channel as TOPIC, NAMES and MODE queries see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrcChannelInfo {
+    pub topic: String,
+    /// Mode letters, e.g. `mt` (without `+`).
+    pub modes: String,
+    pub member: bool,
+}
+
+/// A channel's topic as IRC shows it: the placeholder of a channel without one is empty.
+fn irc_topic(name: &str, topic: &str) -> String {
+    if topic == no_topic(name) {
+        String::new()
+    } else {
+        topic.to_owned()
+    }
+}
+
+impl World {
+    /// What changed in `user`'s windows since `cursors` (by channel): new committed messages,
+    /// the roster and topic where they changed. `None` once the user is gone. Clears the
+    /// user's `woken` flag, as [`World::view`] does, so the next message wakes them again.
+    /// The work is bounded by the user's window cap times [`IRC_SYNC_MESSAGES`] and, for a
+    /// roster that changed, the channel's members.
+    pub fn irc_sync(
+        &self,
+        user: UserId,
+        cursors: &HashMap<ChannelId, IrcCursor>,
+    ) -> Option<IrcSync> {
+        let mut state = self.lock();
+        let u = state.users.get_mut(&user)?;
+        u.woken = false;
+        let u = state.users.get(&user)?;
+        let mut windows = Vec::with_capacity(u.windows.len());
+        for window in &u.windows {
+            let Some(channel) = state.channels.get(&window.channel) else {
+                continue;
+            };
+            let cursor = cursors.get(&window.channel);
+            let shown = channel
+                .messages
+                .partition_point(|m| self.store.is_committed(m.ticket));
+            let committed_next = channel
+                .messages
+                .get(shown)
+                .map_or(channel.next_seq, |m| m.seq);
+            // A window new to the session starts where the user's membership began (its
+            // read mark, which an IRC session never moves), so the direct message that opened
+            // it is not skipped.
+            let from = cursor.map_or(window.read_upto, |c| c.next_seq);
+            let start = channel
+                .messages
+                .partition_point(|m| m.seq < from)
+                .min(shown);
+            let end = shown.min(start.saturating_add(IRC_SYNC_MESSAGES));
+            let mut messages: Vec<Arc<Message>> =
+                channel.messages.range(start..end).cloned().collect();
+            let next_seq = if end == shown {
+                committed_next
+            } else {
+                channel.messages.get(end).map_or(committed_next, |m| m.seq)
+            }
+            .max(from);
+            if !u.moderation.ignores.is_empty() {
+                messages.retain(|m| !ignore::hides(&u.moderation.ignores, m));
+            }
+            let more = end < shown;
+            let target = match &channel.kind {
+                ChannelKind::Public { name } => IrcTarget::Public(name.clone()),
+                ChannelKind::Direct => IrcTarget::Direct(window.alias.clone()),
+                ChannelKind::Status => IrcTarget::Status,
+            };
+            let roster = match (&target, cursor) {
+                (IrcTarget::Public(_), Some(c)) if c.roster == channel.roster => None,
+                (IrcTarget::Public(name), _) => Some((
+                    channel.roster,
+                    channel
+                        .members
+                        .iter()
+                        .filter_map(|m| {
+                            state.users.get(m).map(|member| IrcMember {
+                                id: *m,
+                                nick: member.nick.clone(),
+                                op: state.is_channel_op(*m, name),
+                                voice: state.is_voiced(*m, name),
+                            })
+                        })
+                        .collect(),
+                )),
+                _ => None,
+            };
+            let topic = match &target {
+                IrcTarget::Public(name) => irc_topic(name, &channel.topic),
+                _ => String::new(),
+            };
+            let topic = match (&target, cursor) {
+                (IrcTarget::Public(_), Some(c)) if c.topic == topic => None,
+                (IrcTarget::Public(_), _) => Some(topic),
+                _ => None,
+            };
+            windows.push(IrcWindow {
+                channel: window.channel,
+                target,
+                messages,
+                next_seq,
+                more,
+                roster,
+                topic,
+            });
+        }
+        Some(IrcSync {
+            nick: u.nick.clone(),
+            account: u.account.clone(),
+            windows,
+        })
+    }
+
+    /// Makes the window an IRC command names the active one: `#name` a public channel the
+    /// user is in, anything else a direct-message partner's window. Returns whether there is
+    /// such a window.
+    pub fn irc_focus(&self, user: UserId, target: &str) -> bool {
+        let mut state = self.lock();
+        let index = {
+            let Some(u) = state.users.get(&user) else {
+                return false;
+            };
+            let public = target.strip_prefix('#').map(str::to_lowercase);
+            u.windows.iter().position(|w| {
+                match (state.channels.get(&w.channel).map(|c| &c.kind), &public) {
+                    (Some(ChannelKind::Public { name }), Some(wanted)) => name == wanted,
+                    (Some(ChannelKind::Direct), None) => w.alias.eq_ignore_ascii_case(target),
+                    _ => false,
+                }
+            })
+        };
+        match index {
+            Some(index) => state.switch_window(user, index),
+            None => false,
+        }
+    }
+
+    /// The public channels in memory for LIST, at most `limit`, by name.
+    pub fn irc_list(&self, limit: usize) -> Vec<IrcListEntry> {
+        let state = self.lock();
+        let mut names: Vec<(&String, ChannelId)> = state
+            .public_by_name
+            .iter()
+            .map(|(name, id)| (name, *id))
+            .collect();
+        names.sort_unstable();
+        names
+            .into_iter()
+            .filter_map(|(name, id)| {
+                let channel = state.channels.get(&id)?;
+                Some(IrcListEntry {
+                    name: name.clone(),
+                    members: channel.members.len(),
+                    topic: irc_topic(name, &channel.topic),
+                })
+            })
+            .take(limit)
+            .collect()
+    }
+
+    /// WHOIS: the user online with `nick`, if any.
+    pub fn irc_whois(&self, nick: &str) -> Option<IrcWhois> {
+        let state = self.lock();
+        let id = *state.nicks.get(&nick.to_lowercase())?;
+        let u = state.users.get(&id)?;
+        let channels = u
+            .windows
+            .iter()
+            .filter_map(|w| match state.channels.get(&w.channel).map(|c| &c.kind) {
+                Some(ChannelKind::Public { name }) => {
+                    let prefix = if state.is_channel_op(id, name) {
+                        "@"
+                    } else if state.is_voiced(id, name) {
+                        "+"
+                    } else {
+                        ""
+                    };
+                    Some(format!("{prefix}#{name}"))
+                }
+                _ => None,
+            })
+            .collect();
+        let (username, realname) = match u.irc_ident.as_deref() {
+            Some((username, realname)) if !username.is_empty() => {
+                (username.clone(), realname.clone())
+            }
+            _ => (u.nick.clone(), u.nick.clone()),
+        };
+        Some(IrcWhois {
+            username,
+            realname,
+            nick: u.nick.clone(),
+            account: u.account.clone(),
+            admin: u.admin,
+            channels,
+            address: u.address,
+        })
+    }
+
+    /// The topic and modes of public channel `name` (without `#`), if it is open, and
+    /// whether `user` is in it.
+    pub fn irc_channel(&self, user: UserId, name: &str) -> Option<IrcChannelInfo> {
+        let state = self.lock();
+        let id = *state.public_by_name.get(name)?;
+        let channel = state.channels.get(&id)?;
+        let marker = self.mode_marker(&state, name);
+        let modes = marker
+            .trim()
+            .trim_start_matches("[+")
+            .trim_end_matches(']')
+            .to_string();
+        Some(IrcChannelInfo {
+            topic: irc_topic(name, &channel.topic),
+            modes,
+            member: channel.members.contains(&user),
+        })
+    }
+
+    /// Sets up a new user for an IRC client: no copies of mentions in the status window and no
+    /// tip about CTRL-E (an IRC client shows mentions and windows in its own way), and the
+    /// user and real names it gave (sanitized, at most [`MAX_IRC_IDENT`] characters each).
+    pub fn irc_user_setup(&self, user: UserId, username: &str, realname: &str) {
+        let clean = |text: &str| -> String {
+            text::sanitize_plain(text)
+                .chars()
+                .filter(|c| !c.is_whitespace() || *c == ' ')
+                .take(MAX_IRC_IDENT)
+                .collect()
+        };
+        let username: String = clean(username).replace(' ', "");
+        let ident = (username, clean(realname));
+        let mut state = self.lock();
+        if let Some(u) = state.users.get_mut(&user) {
+            u.prefs.hilight_log = false;
+            u.tip_given = true;
+            u.irc_ident = Some(Box::new(ident));
+        }
+    }
+
+    /// How many channel and DM windows one user may have open (`--max-chans-per-user`).
+    pub fn max_windows_per_user(&self) -> usize {
+        self.settings.max_windows_per_user
+    }
+
+    /// Whether `nick` is online.
+    pub fn is_online(&self, nick: &str) -> bool {
+        self.lock().nicks.contains_key(&nick.to_lowercase())
+    }
+}

@@ -1,0 +1,285 @@
+//! The IRC listener end to end: raw IRC over a TCP socket beside terminal clients on the raw
+//! port, in the same channels and DMs, both ways; SASL PLAIN against an account registered
+//! over IRC; hostile input answered with numerics.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::support::{PATIENCE, TestClient, TestServer, data_dir, test_config};
+
+/// A raw IRC client: lines out, lines in, and waits for a line that matches.
+struct IrcClient {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    /// Every line received so far, for failure messages.
+    seen: Vec<String>,
+}
+
+impl IrcClient {
+    async fn connect(address: SocketAddr) -> IrcClient {
+        let stream = TcpStream::connect(address).await.expect("connect to IRC");
+        let (read, writer) = stream.into_split();
+        IrcClient {
+            reader: BufReader::new(read),
+            writer,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Connects and registers with `nick`, up to the end of the MOTD.
+    async fn registered(address: SocketAddr, nick: &str) -> IrcClient {
+        let mut client = IrcClient::connect(address).await;
+        client.send(&format!("NICK {nick}")).await;
+        client
+            .send(&format!("USER {nick} 0 * :{nick} the tester"))
+            .await;
+        client.expect(&format!(" 001 {nick} ")).await;
+        client.expect(" 376 ").await;
+        client
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.send_bytes(format!("{line}\r\n").as_bytes()).await;
+    }
+
+    async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.expect("write to IRC");
+    }
+
+    /// The next line that contains `needle`; fails after [`PATIENCE`].
+    async fn expect(&mut self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let mut line = String::new();
+            let read = tokio::time::timeout_at(deadline, self.reader.read_line(&mut line)).await;
+            match read {
+                Ok(Ok(0)) => panic!("closed while waiting for {needle:?}; got {:#?}", self.seen),
+                Ok(Ok(_)) => {
+                    assert!(
+                        line.len() <= 512 || line.starts_with('@'),
+                        "line over 512 bytes: {line}"
+                    );
+                    assert!(line.ends_with("\r\n"), "not ended by CR LF: {line:?}");
+                    let line = line.trim_end().to_owned();
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Ok(Err(error)) => panic!("read error {error} waiting for {needle:?}"),
+                Err(_) => panic!("no {needle:?} within {PATIENCE:?}; got {:#?}", self.seen),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_irc_client_and_a_terminal_client_chat_both_ways_in_a_channel_and_in_dms() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/nick alice").await;
+    alice.expect("changed nick to alice").await;
+    alice.line("/join #g").await;
+    alice.expect("#g(1)").await;
+
+    let mut bob = IrcClient::registered(irc, "bob").await;
+    bob.send("JOIN #g").await;
+    bob.expect(":bob!bob@r0c JOIN #g").await;
+    let names = bob.expect(" 353 bob = #g :").await;
+    assert!(names.contains("alice") && names.contains("bob"), "{names}");
+    bob.expect(" 366 bob #g ").await;
+    alice.expect("bob has joined").await;
+
+    alice.line("hello from \x02telnet").await;
+    bob.expect(":alice!alice@r0c PRIVMSG #g :hello from \x02telnet")
+        .await;
+    bob.send("PRIVMSG #g :hi from \x0304IRC").await;
+    alice.expect("bob hi from IRC").await;
+    bob.send("PRIVMSG #g :\x01ACTION waves\x01").await;
+    alice.expect("bob waves").await;
+
+    bob.send("PRIVMSG alice :psst, alice").await;
+    // The DM opens window 2 for alice, flagged as a mention; /a goes there.
+    alice.expect("h:2").await;
+    alice.line("/a").await;
+    alice.expect("bob psst, alice").await;
+    alice.line("/msg bob psst back").await;
+    bob.expect(":alice!alice@r0c PRIVMSG bob :psst back").await;
+
+    alice.line("/1").await;
+    bob.send("TOPIC #g :the new topic").await;
+    alice.expect("the new topic").await;
+    alice.line("/nick alicia").await;
+    bob.expect(":alice!alice@r0c NICK :alicia").await;
+    alice.line("/part").await;
+    bob.expect(":alicia!alicia@r0c PART #g").await;
+
+    bob.send("QUIT :bye").await;
+    bob.expect("ERROR :Closing link: bye").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_plain_logs_in_to_an_account_registered_over_irc_and_refuses_a_wrong_password() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut carol = IrcClient::registered(irc, "carol").await;
+    carol.send("REGISTER sesame-street").await;
+    carol.expect("is your account now").await;
+    carol.send("QUIT").await;
+    carol.expect("ERROR").await;
+
+    // base64 of "\0carol\0sesame-street" and of "\0carol\0wrong-password".
+    let right = "AGNhcm9sAHNlc2FtZS1zdHJlZXQ=";
+    let wrong = "AGNhcm9sAHdyb25nLXBhc3N3b3Jk";
+    let mut guess = IrcClient::connect(irc).await;
+    guess.send("CAP LS 302").await;
+    guess.expect("sasl=PLAIN").await;
+    guess.send("CAP REQ :sasl").await;
+    guess.expect("ACK :sasl").await;
+    guess.send("AUTHENTICATE PLAIN").await;
+    guess.expect("AUTHENTICATE +").await;
+    guess.send(&format!("AUTHENTICATE {wrong}")).await;
+    guess.expect(" 904 ").await;
+
+    let mut again = IrcClient::connect(irc).await;
+    again.send("CAP LS 302").await;
+    again.send("CAP REQ :sasl").await;
+    again.send("NICK somebody").await;
+    again.send("USER c 0 * :Carol").await;
+    again.send("AUTHENTICATE PLAIN").await;
+    again.expect("AUTHENTICATE +").await;
+    again.send(&format!("AUTHENTICATE {right}")).await;
+    again.expect(" 900 ").await;
+    again.expect(" 903 ").await;
+    again.send("CAP END").await;
+    // The account's nick comes with the login.
+    again.expect(" 001 carol ").await;
+    again.send("WHOIS carol").await;
+    again.expect(" 330 carol carol carol ").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_numerics_and_the_connection_goes_on() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut client = IrcClient::connect(irc).await;
+    client.send("JOIN #g").await;
+    client.expect(" 451 * ").await;
+    client.send("NICK -bad").await;
+    client.expect(" 432 * -bad ").await;
+    client.send("NICK dave").await;
+    client.send("USER dave 0 *").await;
+    client.expect(" 461 dave USER ").await;
+    client.send("USER dave 0 * :Dave").await;
+    client.expect(" 001 dave ").await;
+    client.send("FROBNICATE now").await;
+    client.expect(" 421 dave FROBNICATE ").await;
+    client
+        .send(&format!("PRIVMSG #g :{}", "x".repeat(600)))
+        .await;
+    client.expect(" 417 dave ").await;
+    client.send_bytes(b"PRIVMSG #g :caf\xe9\r\n").await;
+    client.expect("FAIL PRIVMSG INVALID_UTF8").await;
+    client.send_bytes(b"\r\n\0\0 :\r\n@\r\n:x\r\n").await;
+    client.send("JOIN nohash").await;
+    client.expect(" 403 dave nohash ").await;
+    client.send("PRIVMSG #nowhere :hi").await;
+    client.expect(" 403 dave #nowhere ").await;
+    client.send("PRIVMSG nobody :hi").await;
+    client.expect(" 401 dave nobody ").await;
+    client.send("PING still-here").await;
+    client.expect("PONG r0c :still-here").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debians_sic_in_tmux_chats_with_a_raw_port_client() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/nick alice").await;
+    alice.line("/join #g").await;
+    alice.expect("#g(1)").await;
+
+    let sic = crate::tmux::Tmux::start(
+        100,
+        30,
+        &format!("sic -h 127.0.0.1 -p {} -n sicuser", irc.port()),
+    );
+    sic.wait_for("End of /MOTD");
+    sic.keys(&[":j #g", "Enter"]);
+    sic.wait_for("End of /NAMES");
+    alice.expect("sicuser has joined").await;
+    alice.line("hello sic").await;
+    sic.wait_for("<alice> hello sic");
+    sic.keys(&[":m #g hi from sic", "Enter"]);
+    alice.expect("sicuser hi from sic").await;
+    // sic sends a line that starts with a colon and is not one of its commands as it is.
+    sic.keys(&[":QUIT :done", "Enter"]);
+    alice.expect("sicuser has left").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssl_s_client_verifies_the_certificate_and_registers_on_the_irc_tls_listener() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc_tls(test_config(&dir)).await;
+    let port = server.irc.expect("IRC TLS listener").port();
+    let cafile = dir.join("cert.crt").display().to_string();
+    let mut openssl = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(["-CAfile", &cafile, "-verify_return_error", "-quiet"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl is installed (./test.sh does it)");
+    let mut stdin = openssl.stdin.take().expect("stdin");
+    let lines = crate::support::lines_of(openssl.stdout.take().expect("stdout"));
+    std::io::Write::write_all(
+        &mut stdin,
+        b"NICK erin\r\nUSER erin 0 * :Erin\r\nJOIN #tls\r\n",
+    )
+    .expect("write");
+    tokio::task::block_in_place(|| {
+        crate::support::wait_for_line(&lines, " 001 erin ");
+        crate::support::wait_for_line(&lines, ":erin!erin@r0c JOIN #tls");
+    });
+    drop(stdin);
+    let _ = openssl.kill();
+    let _ = openssl.wait();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_between_an_irc_account_and_a_terminal_account_is_a_stored_conversation() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/nick alice").await;
+    alice.line("/register alice-secret-1").await;
+    alice.expect("is your account now").await;
+    let mut dave = IrcClient::registered(irc, "dave").await;
+    dave.send("REGISTER dave-secret-1").await;
+    dave.expect("is your account now").await;
+    // Two identified users: the conversation is read from the store before the first line
+    // goes, and then it goes both ways.
+    dave.send("PRIVMSG alice :first words, stored").await;
+    alice.expect("someone sent you a private message").await;
+    alice.line("/a").await;
+    alice.expect("dave first words, stored").await;
+    alice.line("/msg dave and an answer").await;
+    dave.expect(":alice!alice@r0c PRIVMSG dave :and an answer").await;
+    server.stop().await;
+}
