@@ -280,6 +280,7 @@ async fn a_dm_between_an_irc_account_and_a_terminal_account_is_a_stored_conversa
     alice.line("/a").await;
     alice.expect("dave first words, stored").await;
     alice.line("/msg dave and an answer").await;
-    dave.expect(":alice!alice@r0c PRIVMSG dave :and an answer").await;
+    dave.expect(":alice!alice@r0c PRIVMSG dave :and an answer")
+        .await;
     server.stop().await;
 }
