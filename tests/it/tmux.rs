@@ -64,6 +64,26 @@ impl Tmux {
         assert!(status.success());
     }
 
+    /// Waits until a row of the screen is `row` exactly (trailing blanks aside); returns the
+    /// screen. For text that may also stand inside other rows, such as a number in a
+    /// timestamp.
+    pub(crate) fn wait_for_row(&self, row: &str) -> String {
+        tokio::task::block_in_place(|| {
+            let deadline = Instant::now() + crate::support::PATIENCE;
+            loop {
+                let screen = self.screen();
+                if screen.lines().any(|line| line.trim_end() == row) {
+                    return screen;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "never saw the row {row:?}; screen:\n{screen}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    }
+
     /// Waits until the screen contains `needle`; returns the screen.
     pub(crate) fn wait_for(&self, needle: &str) -> String {
         tokio::task::block_in_place(|| {
@@ -150,7 +170,7 @@ async fn telnet_in_tmux_shows_the_full_screen_ui() {
     // After /quit the terminal scrolls as a whole again: what the shell prints next goes up
     // the screen line by line instead of overwriting the last row inside the chat's region.
     tmux.keys(&["/quit", "Enter"]);
-    let screen = tmux.wait_for("140");
+    let screen = tmux.wait_for_row("140");
     assert!(
         shell_scrolls_whole_screen(&screen),
         "the shell's output scrolls the whole screen:\n{screen}"
@@ -225,7 +245,7 @@ async fn a_server_killed_mid_chat_leaves_a_terminal_whose_shell_scrolls() {
     let (tmux, _bob) = chat_in_tmux(server.telnet, server.raw).await;
     server.child.kill().expect("kill -9");
     server.child.wait().expect("the server is gone");
-    let screen = tmux.wait_for("140");
+    let screen = tmux.wait_for_row("140");
     assert!(
         shell_scrolls_whole_screen(&screen),
         "the shell's output scrolls the whole screen:\n{screen}"
@@ -252,7 +272,7 @@ async fn a_connection_dropped_mid_chat_leaves_a_terminal_whose_shell_scrolls() {
     });
     let (tmux, _bob) = chat_in_tmux(proxy_address, server.raw).await;
     proxy.abort();
-    let screen = tmux.wait_for("140");
+    let screen = tmux.wait_for_row("140");
     assert!(
         shell_scrolls_whole_screen(&screen),
         "the shell's output scrolls the whole screen:\n{screen}"
