@@ -6,6 +6,7 @@ temporary app dir, the IRC listener on the port irctest picked and every other l
 Localhost is not made an administrator (`--ara`), so the clients are ordinary users.
 """
 
+import atexit
 import os
 import socket
 import time
@@ -20,6 +21,22 @@ from irctest.basecontrollers import (
 from irctest.specifications import Capabilities, OptionalBehaviors
 
 REPO = Path(__file__).resolve().parents[2]
+
+# Every server this controller started. irctest stops a server in the test's tearDown, which
+# unittest skips when setUp fails (a skip raised there, say): the servers still running when
+# the test process exits are stopped then, so none outlives the suite.
+_STARTED = []
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except Exception:
+                proc.kill()
 
 
 def r0c_binary() -> str:
@@ -49,6 +66,12 @@ class R0cController(BaseServerController, DirectoryBasedController):
             OptionalBehaviors.NO_CTCP,
         )
     )
+
+    def get_hostname_and_port(self):
+        # irctest's finder answers 0.0.0.0; r0c listens, and the clients connect, on loopback
+        # only, never on every interface of the machine running the tests.
+        _, port = super().get_hostname_and_port()
+        return ("127.0.0.1", port)
 
     def run(
         self,
@@ -92,6 +115,7 @@ class R0cController(BaseServerController, DirectoryBasedController):
         else:
             args += ["--irc-listen", str(port), "--irc-listen-tls", "0"]
         self.proc = self.execute(args)
+        _STARTED.append(self.proc)
 
     def wait_for_services(self) -> None:
         # Accounts are r0c's own: there are no services to wait for.
@@ -121,7 +145,11 @@ class R0cController(BaseServerController, DirectoryBasedController):
                 return
             if notices:
                 # r0c's account rules refused it (irctest's passwords are shorter than
-                # r0c's 8 characters): the test cannot run here.
+                # r0c's 8 characters): the test cannot run here. This is often in a test's
+                # setUp, after which unittest runs no tearDown: stop the server here, or it
+                # would outlive the suite.
+                if self.proc:
+                    self.kill_proc()
                 raise NotImplementedByController(
                     "account registration: " + " ".join(notices)
                 )
