@@ -77,7 +77,6 @@ per = len(names)
 keys = [("delivered_pct", "delivered %"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
         ("max_ms", "max ms"), ("bytes_per_delivery", "bytes/delivery"),
         ("server_cpu_s", "server cpu s"), ("server_cpu_us_per_delivery", "server cpu us/delivery"),
-        ("server_writes_per_delivery", "server writes/delivery"),
         ("server_peak_rss_kib", "server peak rss KiB"), ("generator_cpu_s", "generator cpu s")]
 if "r0c-mixed" in sys.argv[2:]:
     keys += [("terminal_p99_ms", "telnet clients p99 ms"), ("irc_p99_ms", "IRC clients p99 ms"),

@@ -442,7 +442,6 @@ async fn main() -> anyhow_free::Result {
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
     // CPU is measured from here on: the load itself, not the wizards before it.
     let server_before = args.pid.and_then(process_cpu);
-    let server_writes_before = args.pid.and_then(process_write_calls);
     let own_before = process_cpu(std::process::id());
     let send_start = Instant::now();
     let mut sent = 0usize;
@@ -528,7 +527,6 @@ async fn main() -> anyhow_free::Result {
         );
     }
     let server_after = args.pid.and_then(process_cpu);
-    let server_writes_after = args.pid.and_then(process_write_calls);
     let own_after = process_cpu(std::process::id());
     let server_rss = args.pid.and_then(peak_rss_kib);
 
@@ -621,16 +619,9 @@ async fn main() -> anyhow_free::Result {
     let cpu_per_delivery = server_cpu
         .filter(|_| seen > 0)
         .map(|cpu| cpu * 1e6 / seen as f64);
-    // Write system calls (the socket writes, mostly) per delivery: one per message for a
-    // client sent each line as it comes, fewer when a write carries several.
-    let writes_per_delivery = server_writes_before
-        .zip(server_writes_after)
-        .filter(|_| seen > 0)
-        .map(|(before, after)| after.saturating_sub(before) as f64 / seen as f64);
     println!(
-        "server cpu per delivery {}, write calls per delivery {}",
-        cpu_per_delivery.map_or("-".into(), |us| format!("{us:.2} us")),
-        writes_per_delivery.map_or("-".into(), |w| format!("{w:.3}"))
+        "server cpu per delivery {}",
+        cpu_per_delivery.map_or("-".into(), |us| format!("{us:.2} us"))
     );
     println!(
         "server cpu {}  peak rss {}  generator cpu {}",
@@ -682,7 +673,7 @@ async fn main() -> anyhow_free::Result {
         );
     }
     println!(
-        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"tcp_bytes_per_delivery\":{tcp_per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen},\"server_cpu_us_per_delivery\":{},\"server_writes_per_delivery\":{}{kinds_json}{slow_json}}}",
+        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"tcp_bytes_per_delivery\":{tcp_per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen},\"server_cpu_us_per_delivery\":{}{kinds_json}{slow_json}}}",
         args.label,
         args.clients,
         args.channels,
@@ -699,7 +690,6 @@ async fn main() -> anyhow_free::Result {
         json_number(rss_per_client),
         json_number(own_cpu),
         json_number(cpu_per_delivery),
-        json_number(writes_per_delivery),
     );
     Ok(())
 }
@@ -1758,17 +1748,6 @@ fn process_cpu(pid: u32) -> Option<f64> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     // Clock ticks are 100 per second on Linux.
     Some((utime + stime) / 100.0)
-}
-
-/// The write system calls a process made so far (`syscw` of `/proc/PID/io`; readable for a
-/// process of the same user).
-fn process_write_calls(pid: u32) -> Option<u64> {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    io.lines()
-        .find_map(|line| line.strip_prefix("syscw:"))?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// The peak resident memory of a process (VmHWM), in KiB.
