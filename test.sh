@@ -11,7 +11,7 @@ export PATH="$PATH:/usr/sbin"
 declare -A packages=([telnet]=telnet [socat]=socat [nc]=netcat-openbsd [tmux]=tmux
     [openssl]=openssl [ncat]=ncat [telnet-ssl]=telnet-ssl [ngircd]=ngircd
     [chromium]=chromium [node]=nodejs [npm]=npm [python3]=python3
-    [ssh]=openssh-client [sic]=sic)
+    [ssh]=openssh-client [sic]=sic [ii]=ii [irssi]=irssi [weechat-headless]=weechat-headless)
 missing=()
 for command in "${!packages[@]}"; do
     command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")

@@ -5,6 +5,9 @@
 # LOAD_ARGS adds r0c-load options to every run, e.g. LOAD_ARGS="--bare" or "--rule screen".
 # R0C_BEFORE=path/to/an/older/r0c adds a third column: that binary under the same load, for a
 # before/after comparison of a change in the same sitting (build the older commit elsewhere).
+# IRC=1 adds two columns, this build again with every client an IRC client on its IRC listener
+# (r0c-irc) and with half of them (r0c-mixed), for the server's CPU per delivery of each kind.
+# ORIGINAL=0 leaves r0c 1.6.1 out (its backlog of 1 makes 600 clients take minutes to connect).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,25 +29,35 @@ wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 results=$(mktemp)
 for spec in "${series[@]}"; do
     IFS=, read -r clients channels senders rate seconds <<<"$spec"
-    servers=(r0c-1.6.1 r0c-rust)
-    [ -n "${R0C_BEFORE:-}" ] && servers=(r0c-1.6.1 r0c-before r0c-rust)
+    servers=()
+    [ "${ORIGINAL:-1}" = 1 ] && servers+=(r0c-1.6.1)
+    [ -n "${R0C_BEFORE:-}" ] && servers+=(r0c-before)
+    servers+=(r0c-rust)
+    [ "${IRC:-0}" = 1 ] && servers+=(r0c-irc r0c-mixed)
     for server in "${servers[@]}"; do
         data=$(mktemp -d)
-        telnet=$(free_port); raw=$(free_port)
+        telnet=$(free_port); raw=$(free_port); irc=$(free_port)
         if [ "$server" = r0c-1.6.1 ]; then
             (cd "$data" && exec "$OLDPWD/$venv/bin/python" -m r0c -i 127.0.0.1 -pt "$telnet" -pn "$raw" >/dev/null 2>&1) &
         else
             binary=./target/release/r0c
             [ "$server" = r0c-before ] && binary=$R0C_BEFORE
-            "$binary" --dir "$data" -i 127.0.0.1 -pt "$telnet" -pn "$raw" --web 0 \
-                --no-flood-limit --max-per-ip 0 --conn-rate 0 -nc 20000 >/dev/null 2>&1 &
+            "$binary" --dir "$data" -i 127.0.0.1 -pt "$telnet" -pn "$raw" --web 0 -ssh 0 \
+                --irc-listen "$irc" --no-flood-limit --max-per-ip 0 --conn-rate 0 -nc 20000 \
+                >/dev/null 2>&1 &
         fi
         pid=$!
         wait_port "$telnet"
         # r0c 1.6.1 accepts with a backlog of 1: connect to it a few at a time.
         parallel=200
         [ "$server" = r0c-1.6.1 ] && parallel=4
-        ./target/release/r0c-load --port "$telnet" --telnet --pid "$pid" --label "$server" \
+        # Which clients connect where: telnet only, IRC only, or half and half.
+        case "$server" in
+            r0c-irc) clients_at=(--port "$irc" --irc "$clients") ;;
+            r0c-mixed) clients_at=(--port "$telnet" --telnet --irc-port "$irc" --irc $((clients / 2))) ;;
+            *) clients_at=(--port "$telnet" --telnet) ;;
+        esac
+        ./target/release/r0c-load "${clients_at[@]}" --pid "$pid" --label "$server" \
             --connect-parallel "$parallel" \
             -n "$clients" -c "$channels" -s "$senders" -r "$rate" -t "$seconds" ${LOAD_ARGS:-} 2>/dev/null \
             | grep '^{' >>"$results" || echo "{\"label\":\"$server\",\"failed\":true}" >>"$results"
@@ -54,15 +67,21 @@ for spec in "${series[@]}"; do
     done
 done
 
-python3 - "$results" "${R0C_BEFORE:+3}" <<'PY'
+python3 - "$results" "${servers[@]}" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-per = int(sys.argv[2] or 2)
+shown = {"r0c-1.6.1": "r0c 1.6.1", "r0c-before": "before", "r0c-rust": "r0c (rust)",
+         "r0c-irc": "rust, IRC", "r0c-mixed": "rust, mixed"}
+names = [shown[server] for server in sys.argv[2:]]
+per = len(names)
 keys = [("delivered_pct", "delivered %"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
         ("max_ms", "max ms"), ("bytes_per_delivery", "bytes/delivery"),
-        ("server_cpu_s", "server cpu s"), ("server_peak_rss_kib", "server peak rss KiB"),
-        ("generator_cpu_s", "generator cpu s")]
-names = ["r0c 1.6.1", "before", "r0c (rust)"] if per == 3 else ["r0c 1.6.1", "r0c (rust)"]
+        ("server_cpu_s", "server cpu s"), ("server_cpu_us_per_delivery", "server cpu us/delivery"),
+        ("server_peak_rss_kib", "server peak rss KiB"), ("generator_cpu_s", "generator cpu s")]
+if "r0c-mixed" in sys.argv[2:]:
+    keys += [("terminal_p99_ms", "telnet clients p99 ms"), ("irc_p99_ms", "IRC clients p99 ms"),
+             ("terminal_bytes_per_delivery", "telnet bytes/delivery"),
+             ("irc_bytes_per_delivery", "IRC bytes/delivery")]
 for start in range(0, len(rows) - per + 1, per):
     group = rows[start:start + per]
     if any(row.get("failed") for row in group):

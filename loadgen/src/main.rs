@@ -18,6 +18,13 @@
 //! has an Ed25519 key of its own, asks for a pty (`xterm`, 80x24) and a shell, and is then
 //! in the chat with no wizard to walk; the bytes counted are the channel's data (the
 //! terminal stream), so bytes per delivery compare with telnet's.
+//!
+//! With `--irc N`, N of the reading clients are IRC clients on r0c's IRC listener
+//! (`--irc-port`) instead: they register (`CAP LS 302`, `echo-message` so a sender sees its own
+//! message as a terminal user does, `NICK`, `USER`), `JOIN` their channel, send `PRIVMSG`, and
+//! count a delivery when a token arrives in a `PRIVMSG` line; they answer `PING`. Deliveries,
+//! latency and bytes are then reported for the terminal and the IRC clients apart, beside the
+//! server's CPU time per delivery of the whole run.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -124,6 +131,60 @@ struct Args {
     /// milliseconds between an attacker's commands
     #[arg(long, default_value_t = 5)]
     attack_interval_ms: u64,
+    /// reading clients that are IRC clients on the IRC listener instead (spread evenly over
+    /// each channel's clients; the stalled and slow ones stay terminal clients)
+    #[arg(long, default_value_t = 0)]
+    irc: usize,
+    /// port of the server's IRC listener on 127.0.0.1 (default: --port, for a run of IRC
+    /// clients only)
+    #[arg(long)]
+    irc_port: Option<u16>,
+}
+
+/// The kinds of client whose deliveries are reported apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A terminal client: raw, telnet or ssh.
+    Terminal,
+    /// An IRC client on the IRC listener.
+    Irc,
+}
+
+impl Kind {
+    const ALL: [Kind; 2] = [Kind::Terminal, Kind::Irc];
+
+    fn index(self) -> usize {
+        match self {
+            Kind::Terminal => 0,
+            Kind::Irc => 1,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Terminal => "terminal",
+            Kind::Irc => "irc",
+        }
+    }
+}
+
+/// Deliveries of one kind of client, by the headline rule.
+struct KindStats {
+    seen: AtomicUsize,
+    /// Bytes the readers of this kind received since `counting` was set.
+    bytes: AtomicU64,
+    /// Latencies in microseconds.
+    latencies: Mutex<Histogram<u64>>,
+}
+
+impl KindStats {
+    fn new() -> Result<KindStats, hdrhistogram::CreationError> {
+        Ok(KindStats {
+            seen: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
+            latencies: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+        })
+    }
 }
 
 /// When a message counts as delivered (see the module's documentation).
@@ -160,6 +221,8 @@ struct Shared {
     /// Set once the screens settled after everyone joined: what the joins caused (a line per
     /// later joiner on every screen) is not a cost of the messages.
     counting: std::sync::atomic::AtomicBool,
+    /// The same per kind of client (indexed by [`Kind::index`]).
+    by_kind: [KindStats; 2],
 }
 
 #[tokio::main]
@@ -178,8 +241,11 @@ async fn main() -> anyhow_free::Result {
         seen_screen: AtomicUsize::new(0),
         bytes: AtomicU64::new(0),
         counting: std::sync::atomic::AtomicBool::new(false),
+        by_kind: [KindStats::new()?, KindStats::new()?],
     });
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let irc_address = SocketAddr::from(([127, 0, 0, 1], args.irc_port.unwrap_or(args.port)));
+    let irc_clients = irc_readers(&args);
     let rss_before = args.pid.and_then(current_rss_kib);
 
     // Phase 1: connect and pass the wizard, a bounded number at a time.
@@ -197,11 +263,14 @@ async fn main() -> anyhow_free::Result {
         } else {
             Role::Reader
         };
+        let irc = irc_clients.get(index).copied().unwrap_or(false);
         let link = Link {
             telnet: args.telnet,
             ssh: args.ssh,
+            irc,
             slow_bps: (role == Role::Slow).then_some(args.slow_bps),
         };
+        let address = if irc { irc_address } else { address };
         joining.push(tokio::spawn(async move {
             let _permit = semaphore.acquire_owned().await.ok()?;
             match join(address, source, link, channel).await {
@@ -238,6 +307,17 @@ async fn main() -> anyhow_free::Result {
                 .count()
         })
         .collect();
+    let receivers_of_kind = |kind: Kind, c: usize| {
+        clients
+            .iter()
+            .filter(|(role, cl)| cl.channel == c && *role == Role::Reader && cl.kind == kind)
+            .count()
+    };
+    let receivers_by_kind: Vec<[usize; 2]> = (0..channels)
+        .map(|c| Kind::ALL.map(|kind| receivers_of_kind(kind, c)))
+        .collect();
+    let ready_by_kind =
+        Kind::ALL.map(|kind| clients.iter().filter(|(_, cl)| cl.kind == kind).count());
 
     // Phase 2: the readers read everything, the slow ones read through their throttle and
     // type, the stalled ones never read; the senders send.
@@ -247,13 +327,20 @@ async fn main() -> anyhow_free::Result {
         newest: Mutex::new(Vec::new()),
     });
     let mut writers: Vec<(usize, Option<Writer>)> = Vec::new();
+    // Whether each writer is an IRC client's (its lines are PRIVMSGs).
+    let mut writer_is_irc: Vec<bool> = Vec::new();
     let mut readers = Vec::new();
     let mut slow_channels = Vec::new();
     let mut slow_ports = Vec::new();
     let stop_reading = tokio_util::sync::CancellationToken::new();
     for (role, client) in clients {
-        let Client { conn, channel } = client;
+        let Client {
+            conn,
+            channel,
+            kind,
+        } = client;
         let stop = stop_reading.clone();
+        writer_is_irc.push(kind == Kind::Irc);
         match role {
             Role::Stalled => {
                 let Conn { reader, writer, .. } = conn;
@@ -280,6 +367,16 @@ async fn main() -> anyhow_free::Result {
                         () = slow_client(conn, index, shared, slow) => {}
                         () = stop.cancelled() => {}
                     }
+                }));
+            }
+            Role::Reader if kind == Kind::Irc => {
+                let Conn { reader, writer, .. } = conn;
+                // The sender and the reader's PONGs share the connection's write half.
+                let writer = Arc::new(Mutex::new(writer));
+                writers.push((channel, Some(Box::new(SharedWriter(writer.clone())))));
+                let shared = shared.clone();
+                readers.push(tokio::spawn(async move {
+                    read_irc_tokens(reader, SharedWriter(writer), shared, channel, stop).await;
                 }));
             }
             Role::Reader => {
@@ -313,6 +410,7 @@ async fn main() -> anyhow_free::Result {
         let link = Link {
             telnet: args.telnet,
             ssh: args.ssh,
+            irc: false,
             slow_bps: None,
         };
         match join_from(address, [127, 0, 2, index.saturating_add(1)], link, 0).await {
@@ -339,6 +437,7 @@ async fn main() -> anyhow_free::Result {
     let tcp_before = SSH_TCP_RECEIVED.load(Ordering::Relaxed);
     let senders = pick_senders(&writers, args.senders.max(1));
     let mut expected = 0usize;
+    let mut expected_by_kind = [0usize; 2];
     let mut last_token_of_channel: Vec<Option<usize>> = vec![None; channels];
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
     // CPU is measured from here on: the load itself, not the wizards before it.
@@ -359,10 +458,15 @@ async fn main() -> anyhow_free::Result {
         // A terminal's Enter is a carriage return; r0c's raw and telnet clients send
         // newlines, as its own testers do.
         let enter = if args.ssh { "\r" } else { "\n" };
-        let line = if args.bare {
-            format!("{token}{enter}")
+        let text = if args.bare {
+            token
         } else {
-            format!("load {token} from {which}{enter}")
+            format!("load {token} from {which}")
+        };
+        let line = if writer_is_irc.get(which).copied().unwrap_or(false) {
+            format!("PRIVMSG #c{channel} :{text}\r\n")
+        } else {
+            format!("{text}{enter}")
         };
         shared.channel_of[sent].store(*channel as u32 + 1, Ordering::Relaxed);
         shared.sent_at[sent].store(
@@ -373,6 +477,9 @@ async fn main() -> anyhow_free::Result {
             && writer.write_all(line.as_bytes()).await.is_ok()
         {
             expected += receivers_per_channel[*channel];
+            for (sum, receivers) in expected_by_kind.iter_mut().zip(receivers_by_kind[*channel]) {
+                *sum += receivers;
+            }
             last_token_of_channel[*channel] = Some(sent);
         }
         sent += 1;
@@ -478,6 +585,44 @@ async fn main() -> anyhow_free::Result {
         histogram.max() as f64 / 1000.0
     );
     println!("bytes received per delivered message {per_message:.1} (TCP {tcp_per_message:.1})");
+    // Per kind of client: deliveries by the headline rule, latency, bytes per delivery.
+    let mut kinds_json = String::new();
+    for kind in Kind::ALL {
+        let stats = &shared.by_kind[kind.index()];
+        let seen = stats.seen.load(Ordering::Acquire);
+        let expected = expected_by_kind[kind.index()];
+        let histogram = snapshot(&stats.latencies);
+        let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+        let bytes = stats.bytes.load(Ordering::Acquire);
+        let per_delivery = if seen == 0 {
+            0.0
+        } else {
+            bytes as f64 / seen as f64
+        };
+        let name = kind.name();
+        let clients = ready_by_kind[kind.index()];
+        if args.irc > 0 {
+            println!(
+                "  {name} clients {clients}: seen {seen} of {expected}, latency ms p50 {:.1} p99 {:.1} max {:.1}, bytes per delivery {per_delivery:.1}",
+                ms(0.5),
+                ms(0.99),
+                histogram.max() as f64 / 1000.0
+            );
+        }
+        kinds_json.push_str(&format!(
+            ",\"{name}_clients\":{clients},\"{name}_expected\":{expected},\"{name}_seen\":{seen},\"{name}_p50_ms\":{:.2},\"{name}_p99_ms\":{:.2},\"{name}_bytes_per_delivery\":{per_delivery:.1}",
+            ms(0.5),
+            ms(0.99),
+        ));
+    }
+    // The server's CPU time for one delivery (of either kind), in microseconds.
+    let cpu_per_delivery = server_cpu
+        .filter(|_| seen > 0)
+        .map(|cpu| cpu * 1e6 / seen as f64);
+    println!(
+        "server cpu per delivery {}",
+        cpu_per_delivery.map_or("-".into(), |us| format!("{us:.2} us"))
+    );
     println!(
         "server cpu {}  peak rss {}  generator cpu {}",
         server_cpu.map_or("-".into(), |s| format!("{s:.2} s")),
@@ -528,7 +673,7 @@ async fn main() -> anyhow_free::Result {
         );
     }
     println!(
-        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"tcp_bytes_per_delivery\":{tcp_per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen}{slow_json}}}",
+        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"tcp_bytes_per_delivery\":{tcp_per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen},\"server_cpu_us_per_delivery\":{}{kinds_json}{slow_json}}}",
         args.label,
         args.clients,
         args.channels,
@@ -544,6 +689,7 @@ async fn main() -> anyhow_free::Result {
         rss_ready.map_or("null".into(), |k| k.to_string()),
         json_number(rss_per_client),
         json_number(own_cpu),
+        json_number(cpu_per_delivery),
     );
     Ok(())
 }
@@ -571,6 +717,7 @@ enum Role {
 struct Client {
     conn: Conn,
     channel: usize,
+    kind: Kind,
 }
 
 /// Reads no faster than a modem of the given speed would deliver (10 bits a byte, as 8N1),
@@ -740,6 +887,8 @@ struct Link {
     telnet: bool,
     /// An ssh client (see [`ssh_join`]).
     ssh: bool,
+    /// An IRC client (see [`irc_join`]); the address is the IRC listener's.
+    irc: bool,
     /// Bits per second of a throttled (modem) client.
     slow_bps: Option<u32>,
 }
@@ -802,6 +951,9 @@ async fn join_from(
     link: Link,
     channel: usize,
 ) -> std::io::Result<Client> {
+    if link.irc {
+        return irc_join(address, source, channel).await;
+    }
     if link.ssh {
         return ssh_join(address, source, link, channel).await;
     }
@@ -889,7 +1041,108 @@ async fn join_from(
         // channel then sends nothing for a while.
         conn.wait_quiet(Duration::from_millis(1500)).await?;
     }
-    Ok(Client { conn, channel })
+    Ok(Client {
+        conn,
+        channel,
+        kind: Kind::Terminal,
+    })
+}
+
+/// [`join_from`] for an IRC client: registers as `i<a>x<b>p<port>` (its source address's last
+/// two numbers and its port, unique in a run) with `echo-message`, so a sender sees its own
+/// message as a terminal user does and both kinds count the same receivers, then joins
+/// `#c<channel>` and waits for the end of its NAMES.
+async fn irc_join(address: SocketAddr, source: [u8; 4], channel: usize) -> std::io::Result<Client> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    let stream = socket.connect(address).await?;
+    stream.set_nodelay(true)?;
+    let port = stream.local_addr()?.port();
+    let nick = format!("i{}x{}p{port}", source[2], source[3]);
+    let mut conn = Conn::new(stream, None, false);
+    let registration = format!(
+        "CAP LS 302\r\nCAP REQ :echo-message\r\nNICK {nick}\r\nUSER {nick} 0 * :r0c-load\r\nCAP END\r\n"
+    );
+    conn.writer.write_all(registration.as_bytes()).await?;
+    if conn.wait_for_any(&["ACK :echo-message", " NAK "]).await? != 0 {
+        return Err(std::io::Error::other("the server refused echo-message"));
+    }
+    if conn
+        .wait_for_any(&[&format!(" 001 {nick} "), " 433 "])
+        .await?
+        != 0
+    {
+        return Err(std::io::Error::other(format!("nick {nick} refused")));
+    }
+    conn.writer
+        .write_all(format!("JOIN #c{channel}\r\n").as_bytes())
+        .await?;
+    conn.wait_for_any(&[&format!(" 366 {nick} #c{channel} ")])
+        .await?;
+    Ok(Client {
+        conn,
+        channel,
+        kind: Kind::Irc,
+    })
+}
+
+/// Which clients are IRC clients: `--irc` of the reading clients, spread evenly over them in
+/// channel order, so every channel has both kinds in the same proportion and its senders (its
+/// first readers) are of both kinds too.
+fn irc_readers(args: &Args) -> Vec<bool> {
+    let channels = args.channels.max(1);
+    let first_reader = (args.stalled + args.slow).min(args.clients);
+    let mut readers: Vec<usize> = (first_reader..args.clients).collect();
+    readers.sort_by_key(|&index| (index % channels, index / channels));
+    let total = readers.len();
+    let count = args.irc.min(total);
+    let mut irc = vec![false; args.clients];
+    for (position, &index) in readers.iter().enumerate() {
+        irc[index] = (position + 1) * count / total > position * count / total;
+    }
+    irc
+}
+
+/// The write half of an IRC client's connection, shared by the sender and by the reader's
+/// PONGs. The lock is held only inside one `poll_*` call, never across an await. Two writes
+/// could interleave only if one went out in part, which a short line to a loopback socket
+/// with room in its buffer does not.
+struct SharedWriter(Arc<Mutex<Writer>>);
+
+impl SharedWriter {
+    fn with<T>(
+        &self,
+        call: impl FnOnce(std::pin::Pin<&mut Writer>) -> std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        match self.0.lock() {
+            Ok(mut writer) => call(std::pin::Pin::new(&mut *writer)),
+            Err(_) => std::task::Poll::Ready(Err(std::io::Error::other("writer poisoned"))),
+        }
+    }
+}
+
+impl AsyncWrite for SharedWriter {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.with(|writer| writer.poll_write(cx, buf))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.with(|writer| writer.poll_flush(cx))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.with(|writer| writer.poll_shutdown(cx))
+    }
 }
 
 /// A russh client that takes any host key: the generator talks to a server it just started.
@@ -1063,7 +1316,11 @@ async fn ssh_join(
     if link.slow_bps.is_some() {
         conn.wait_quiet(Duration::from_millis(1500)).await?;
     }
-    Ok(Client { conn, channel })
+    Ok(Client {
+        conn,
+        channel,
+        kind: Kind::Terminal,
+    })
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -1120,16 +1377,7 @@ async fn read_tokens(
 ) {
     let mut buf = vec![0u8; 65536];
     let mut scanner = TokenScanner::default();
-    let mut seen_tokens: HashSet<usize> = HashSet::new();
-    let mut local = Local {
-        latencies: Vec::new(),
-        seen_bytes: 0,
-        seen_screen: 0,
-    };
-    let mine = channel as u32 + 1;
-    // Tokens below this are accounted for by the screen rule.
-    let mut screen_from = 0usize;
-    let mut flushed = Instant::now();
+    let mut tally = Tally::new(shared, channel, Kind::Terminal);
     loop {
         let read = tokio::select! {
             read = reader.read(&mut buf) => read,
@@ -1139,46 +1387,173 @@ async fn read_tokens(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let now = shared.epoch.elapsed().as_micros() as u64 + 1;
-        if shared.counting.load(Ordering::Relaxed) {
-            shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        let now = tally.received(n);
+        scanner.scan(&buf[..n], |token| tally.token(token, now));
+        tally.after_read();
+    }
+    tally.finish();
+}
+
+/// The longest line an IRC reader keeps while waiting for its end (r0c's lines are 512 bytes
+/// plus 4096 of tags).
+const IRC_LINE_MAX: usize = 8192;
+
+/// [`read_tokens`] for an IRC client: the tokens of `PRIVMSG` lines count (a token in a
+/// `NOTICE`, a topic or a nick would not be a delivered chat message), and a `PING` gets its
+/// `PONG` so a long run is not dropped for silence.
+async fn read_irc_tokens(
+    mut reader: Reader,
+    mut writer: SharedWriter,
+    shared: Arc<Shared>,
+    channel: usize,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut buf = vec![0u8; 65536];
+    let mut line: Vec<u8> = Vec::new();
+    let mut tally = Tally::new(shared, channel, Kind::Irc);
+    loop {
+        let read = tokio::select! {
+            read = reader.read(&mut buf) => read,
+            () = stop.cancelled() => break,
+        };
+        let n = match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let now = tally.received(n);
+        let mut pongs = Vec::new();
+        for piece in buf[..n].split_inclusive(|b| *b == b'\n') {
+            line.extend_from_slice(piece);
+            if !line.ends_with(b"\n") {
+                if line.len() > IRC_LINE_MAX {
+                    line.clear();
+                }
+                continue;
+            }
+            match irc_command(&line) {
+                Some((b"PRIVMSG", rest)) => {
+                    // Each line is one message: a scanner of its own, nothing carried over.
+                    TokenScanner::default().scan(rest, |token| tally.token(token, now));
+                }
+                Some((b"PING", rest)) => {
+                    pongs.extend_from_slice(b"PONG ");
+                    pongs.extend_from_slice(rest.trim_ascii());
+                    pongs.extend_from_slice(b"\r\n");
+                }
+                _ => {}
+            }
+            line.clear();
         }
-        scanner.scan(&buf[..n], |token| {
-            let Some(sent) = shared.sent_at.get(token).map(|s| s.load(Ordering::Acquire)) else {
-                return;
-            };
-            if sent == 0 {
-                return;
-            }
-            if seen_tokens.insert(token) {
-                local.seen_bytes += 1;
-                if shared.rule == Rule::Bytes {
-                    local.record(now.saturating_sub(sent));
-                }
-            }
-            if token >= screen_from {
-                for earlier in screen_from..=token {
-                    let sent = shared.sent_at[earlier].load(Ordering::Acquire);
-                    if sent > 0 && shared.channel_of[earlier].load(Ordering::Relaxed) == mine {
-                        local.seen_screen += 1;
-                        if shared.rule == Rule::Screen {
-                            local.record(now.saturating_sub(sent));
-                        }
-                    }
-                }
-                screen_from = token + 1;
-            }
-        });
-        // The counts go out after every read (the drain phase waits on them), the
-        // histogram every half second.
-        local.flush_counts(&shared);
-        if flushed.elapsed() > Duration::from_millis(500) {
-            local.flush_latencies(&shared);
-            flushed = Instant::now();
+        if !pongs.is_empty() && writer.write_all(&pongs).await.is_err() {
+            break;
+        }
+        tally.after_read();
+    }
+    tally.finish();
+}
+
+/// The command of an IRC line and what follows it, past its tags and its source.
+fn irc_command(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut rest = line;
+    if rest.starts_with(b"@") || rest.starts_with(b":") {
+        let space = memchr::memchr(b' ', rest)?;
+        rest = rest.get(space + 1..)?;
+        if rest.starts_with(b":") {
+            let space = memchr::memchr(b' ', rest)?;
+            rest = rest.get(space + 1..)?;
         }
     }
-    local.flush_counts(&shared);
-    local.flush_latencies(&shared);
+    let end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+    let (command, after) = rest.split_at(end);
+    Some((command.trim_ascii_end(), after))
+}
+
+/// One reader's delivery accounting: which tokens it saw, by both rules, flushed into
+/// [`Shared`] (the counts after every read, the latencies every half second).
+struct Tally {
+    shared: Arc<Shared>,
+    kind: Kind,
+    local: Local,
+    seen_tokens: HashSet<usize>,
+    /// This reader's channel plus one, as [`Shared::channel_of`] holds it.
+    mine: u32,
+    /// Tokens below this are accounted for by the screen rule.
+    screen_from: usize,
+    flushed: Instant,
+}
+
+impl Tally {
+    fn new(shared: Arc<Shared>, channel: usize, kind: Kind) -> Tally {
+        Tally {
+            shared,
+            kind,
+            local: Local {
+                latencies: Vec::new(),
+                seen_bytes: 0,
+                seen_screen: 0,
+            },
+            seen_tokens: HashSet::new(),
+            mine: channel as u32 + 1,
+            screen_from: 0,
+            flushed: Instant::now(),
+        }
+    }
+
+    /// Counts `n` bytes received (once counting started); the time of their arrival.
+    fn received(&mut self, n: usize) -> u64 {
+        let shared = &self.shared;
+        if shared.counting.load(Ordering::Relaxed) {
+            shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            shared.by_kind[self.kind.index()]
+                .bytes
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
+        shared.epoch.elapsed().as_micros() as u64 + 1
+    }
+
+    /// A token arrived at `now`.
+    fn token(&mut self, token: usize, now: u64) {
+        let shared = &self.shared;
+        let Some(sent) = shared.sent_at.get(token).map(|s| s.load(Ordering::Acquire)) else {
+            return;
+        };
+        if sent == 0 {
+            return;
+        }
+        if self.seen_tokens.insert(token) {
+            self.local.seen_bytes += 1;
+            if shared.rule == Rule::Bytes {
+                self.local.record(now.saturating_sub(sent));
+            }
+        }
+        if token >= self.screen_from {
+            for earlier in self.screen_from..=token {
+                let sent = shared.sent_at[earlier].load(Ordering::Acquire);
+                if sent > 0 && shared.channel_of[earlier].load(Ordering::Relaxed) == self.mine {
+                    self.local.seen_screen += 1;
+                    if shared.rule == Rule::Screen {
+                        self.local.record(now.saturating_sub(sent));
+                    }
+                }
+            }
+            self.screen_from = token + 1;
+        }
+    }
+
+    /// The counts go out after every read (the drain phase waits on them), the histogram
+    /// every half second.
+    fn after_read(&mut self) {
+        self.local.flush_counts(&self.shared, self.kind);
+        if self.flushed.elapsed() > Duration::from_millis(500) {
+            self.local.flush_latencies(&self.shared, self.kind);
+            self.flushed = Instant::now();
+        }
+    }
+
+    fn finish(mut self) {
+        self.local.flush_counts(&self.shared, self.kind);
+        self.local.flush_latencies(&self.shared, self.kind);
+    }
 }
 
 /// What the slow-link clients measure together.
@@ -1305,7 +1680,16 @@ impl Local {
         self.latencies.push(micros.max(1));
     }
 
-    fn flush_counts(&mut self, shared: &Shared) {
+    fn flush_counts(&mut self, shared: &Shared, kind: Kind) {
+        let headline = match shared.rule {
+            Rule::Bytes => self.seen_bytes,
+            Rule::Screen => self.seen_screen,
+        };
+        if headline > 0 {
+            shared.by_kind[kind.index()]
+                .seen
+                .fetch_add(headline, Ordering::AcqRel);
+        }
         if self.seen_bytes > 0 {
             let seen = std::mem::take(&mut self.seen_bytes);
             shared.seen_bytes.fetch_add(seen, Ordering::AcqRel);
@@ -1316,13 +1700,15 @@ impl Local {
         }
     }
 
-    fn flush_latencies(&mut self, shared: &Shared) {
+    fn flush_latencies(&mut self, shared: &Shared, kind: Kind) {
         if self.latencies.is_empty() {
             return;
         }
-        if let Ok(mut total) = shared.latencies.lock() {
-            for &micros in &self.latencies {
-                let _ = total.record(micros);
+        for histogram in [&shared.latencies, &shared.by_kind[kind.index()].latencies] {
+            if let Ok(mut total) = histogram.lock() {
+                for &micros in &self.latencies {
+                    let _ = total.record(micros);
+                }
             }
         }
         self.latencies.clear();

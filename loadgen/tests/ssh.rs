@@ -1,60 +1,12 @@
 //! The load generator's ssh mode against a real r0c server: ten ssh clients for two seconds
 //! get every message.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-/// The r0c server binary of the same build, next to the generator's: built first, so the
-/// test never runs a stale server.
-fn server_binary() -> PathBuf {
-    let generator = Path::new(env!("CARGO_BIN_EXE_r0c-load"));
-    let dir = generator.parent().expect("the generator's directory");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "-p", "r0c", "--bin", "r0c"]);
-    if dir.ends_with("release") {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(status.success(), "building the server failed");
-    dir.join("r0c")
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-/// A port nobody listens on now (the kernel's pick for port 0).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address").port()
-}
-
-/// The server process, stopped when the test ends however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits for `child` at most `limit`, then kills it; its output.
-fn wait_bounded(mut child: Child, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let output = child.wait_with_output().expect("output");
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use support::{Server, free_port, server_binary, wait_bounded, wait_for_listener};
 
 #[test]
 fn ten_ssh_clients_get_every_message() {
@@ -83,12 +35,7 @@ fn ten_ssh_clients_get_every_message() {
             .spawn()
             .expect("the server starts"),
     );
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(address).is_err() {
-        assert!(Instant::now() < deadline, "the server never listened");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_listener(port);
     let generator = Command::new(env!("CARGO_BIN_EXE_r0c-load"))
         .args(["--ssh", "--port", &port.to_string()])
         .args(["--pid", &server.0.id().to_string()])

@@ -12,6 +12,7 @@ mod flood;
 mod fuzz_corpus;
 mod history;
 mod irc;
+mod irc_clients;
 mod irc_listen;
 mod layers;
 mod limits;
