@@ -60,6 +60,49 @@ pub struct IrcWindow {
     pub roster: Option<(u64, Vec<IrcMember>)>,
     /// The topic, when it changed or the window is new to the session.
     pub topic: Option<String>,
+    /// What the window's message ids are made from ([`IrcHistorySource::key`]).
+    pub history_key: String,
+}
+
+/// Where IRC's CHATHISTORY reads a target's history.
+#[derive(Debug, Clone)]
+pub enum IrcHistorySource {
+    /// Stored under this name: a public channel, or a conversation between two identified
+    /// users (`dm <principal> <principal>`).
+    Stored(String),
+    /// A conversation with a guest, kept in memory only: its committed chat lines (at most
+    /// `--hist-mem`), and the key its message ids are made from.
+    Memory(String, Vec<Arc<Message>>),
+}
+
+impl IrcHistorySource {
+    /// What message ids of this history are made from: the store name, or for a conversation
+    /// kept in memory only, its channel number.
+    pub fn key(&self) -> &str {
+        match self {
+            IrcHistorySource::Stored(name) | IrcHistorySource::Memory(name, _) => name,
+        }
+    }
+}
+
+/// The key of a window's message ids: its store name, or for a guest conversation (kept in
+/// memory only, so its ids need only last as long as it does) its channel number.
+fn history_key(id: ChannelId, channel: &Channel) -> String {
+    match (&channel.kind, &channel.stored_as) {
+        (ChannelKind::Public { name }, _) => name.clone(),
+        (_, Some(stored)) => stored.clone(),
+        _ => format!("memory {id}"),
+    }
+}
+
+/// The committed chat lines (no system lines) of a channel kept in memory only.
+fn memory_chat(store: &Store, channel: &Channel) -> Vec<Arc<Message>> {
+    channel
+        .messages
+        .iter()
+        .filter(|m| store.is_committed(m.ticket) && m.author != AUTHOR_SYSTEM)
+        .cloned()
+        .collect()
 }
 
 /// One sync of an IRC session: the user's nick and the windows that changed.
@@ -194,6 +237,7 @@ impl World {
                 _ => None,
             };
             windows.push(IrcWindow {
+                history_key: history_key(window.channel, channel),
                 channel: window.channel,
                 target,
                 messages,
@@ -333,6 +377,86 @@ impl World {
             u.prefs.hilight_log = false;
             u.tip_given = true;
             u.irc_ident = Some(Box::new(ident));
+        }
+    }
+
+    /// Where CHATHISTORY reads `target`'s history for `user`: a public channel `#name` the
+    /// user is in now, or the user's own conversation with nick `target` (an open window, or
+    /// a stored conversation between the two identified users, the partner online or not).
+    /// `None` for anything else: nobody reads a channel they are not in, nor anyone else's
+    /// conversations.
+    pub fn irc_history_source(&self, user: UserId, target: &str) -> Option<IrcHistorySource> {
+        let state = self.lock();
+        let u = state.users.get(&user)?;
+        let public = target.strip_prefix('#').map(str::to_lowercase);
+        for window in &u.windows {
+            let Some(channel) = state.channels.get(&window.channel) else {
+                continue;
+            };
+            match (&channel.kind, &public) {
+                (ChannelKind::Public { name }, Some(wanted)) if name == wanted => {
+                    return Some(IrcHistorySource::Stored(name.clone()));
+                }
+                (ChannelKind::Direct, None) if window.alias.eq_ignore_ascii_case(target) => {
+                    return Some(match &channel.stored_as {
+                        Some(stored) => IrcHistorySource::Stored(stored.clone()),
+                        None => IrcHistorySource::Memory(
+                            history_key(window.channel, channel),
+                            memory_chat(&self.store, channel),
+                        ),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if public.is_some() {
+            return None;
+        }
+        match self.stored_conversation(&state, user, target) {
+            Ok(Some((conversation, _))) => Some(IrcHistorySource::Stored(conversation)),
+            _ => None,
+        }
+    }
+
+    /// CHATHISTORY TARGETS: every conversation and public channel window of `user`'s, by the
+    /// name IRC knows it under, with where its history is read.
+    pub fn irc_history_targets(&self, user: UserId) -> Vec<(String, IrcHistorySource)> {
+        let state = self.lock();
+        let Some(u) = state.users.get(&user) else {
+            return Vec::new();
+        };
+        u.windows
+            .iter()
+            .filter_map(|window| {
+                let channel = state.channels.get(&window.channel)?;
+                match (&channel.kind, &channel.stored_as) {
+                    (ChannelKind::Public { name }, _) => {
+                        Some((format!("#{name}"), IrcHistorySource::Stored(name.clone())))
+                    }
+                    (ChannelKind::Direct, Some(stored)) => Some((
+                        window.alias.clone(),
+                        IrcHistorySource::Stored(stored.clone()),
+                    )),
+                    (ChannelKind::Direct, None) => Some((
+                        window.alias.clone(),
+                        IrcHistorySource::Memory(
+                            history_key(window.channel, channel),
+                            memory_chat(&self.store, channel),
+                        ),
+                    )),
+                    (ChannelKind::Status, _) => None,
+                }
+            })
+            .collect()
+    }
+
+    /// Leaves out of `messages` those `user` ignores, as a sync does.
+    pub fn irc_hide_ignored(&self, user: UserId, messages: &mut Vec<Arc<Message>>) {
+        let state = self.lock();
+        if let Some(u) = state.users.get(&user)
+            && !u.moderation.ignores.is_empty()
+        {
+            messages.retain(|m| !ignore::hides(&u.moderation.ignores, m));
         }
     }
 

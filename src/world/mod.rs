@@ -63,7 +63,8 @@ pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
 pub use event::{Event, Ping, Post};
 pub use history::{GotoStep, JoinStep, Load, LoadedChannel, MemorySlice, Span};
 pub use irc::{
-    IrcChannelInfo, IrcCursor, IrcListEntry, IrcMember, IrcSync, IrcTarget, IrcWhois, IrcWindow,
+    IrcChannelInfo, IrcCursor, IrcHistorySource, IrcListEntry, IrcMember, IrcSync, IrcTarget,
+    IrcWhois, IrcWindow,
 };
 pub use markers::{MARKER_WRITE_INTERVAL_MICROS, MAX_COUNTED, MAX_MARKERS_PER_PRINCIPAL, Rejoins};
 pub use moderation::{

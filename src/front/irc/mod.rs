@@ -147,6 +147,7 @@ async fn converse<S>(
                     while let Some(next) = wait.take().or_else(|| session.next_direct_load()) {
                         wait = carry_out(next, &mut session, &world).await;
                     }
+                    session.finish_label();
                     if session.closing {
                         break;
                     }
@@ -260,6 +261,34 @@ async fn carry_out(wait: Wait, session: &mut IrcSession, world: &Arc<World>) -> 
                 }
                 _ => session.finish_join(&name, None, std::time::Instant::now()),
             }
+        }
+        Wait::History(request) => {
+            let found = crate::history::chathistory::read(
+                world.store().clone(),
+                request.source.clone(),
+                request.query,
+                request.limit,
+            )
+            .await;
+            session.finish_history(request, found);
+            None
+        }
+        Wait::Targets {
+            targets,
+            from,
+            until,
+            limit,
+        } => {
+            let found = crate::history::chathistory::targets(
+                world.store().clone(),
+                targets,
+                from,
+                until,
+                limit,
+            )
+            .await;
+            session.finish_targets(found);
+            None
         }
         Wait::Pong(token) => {
             // Everything queued before the PING is committed, so the client has seen, by the

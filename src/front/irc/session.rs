@@ -17,19 +17,21 @@ use tokio::sync::Notify;
 use super::reply::{self, line, numeric, user_prefix};
 use crate::bridge::irc_proto::{self, Ctcp, IrcLine};
 use crate::command::{Command, Effect, Outgoing};
+use crate::history::chathistory::{Point, Query};
 use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
 use crate::text::{channel::MAX_CHANNEL_CHARS, nick};
 use crate::world::{
-    AUTHOR_ACTION, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcSync, IrcTarget, JoinStep, Load,
-    LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId, World, normalize_channel_name,
+    AUTHOR_ACTION, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcSync, IrcTarget,
+    JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId, World,
+    normalize_channel_name,
 };
 
-/// The capabilities this server offers, in CAP LS order. `draft/chathistory`,
-/// `draft/read-marker` and `away-notify` wait for issue 20's history, read markers and `/away`
-/// (a later round): their hooks are the CHATHISTORY verb (421 now), the window's read mark
-/// (`World::mark_read`) and AWAY (answered, not kept, below).
-pub const CAPABILITIES: [&str; 6] = [
+/// The capabilities this server offers, in CAP LS order.
+pub const CAPABILITIES: [&str; 9] = [
+    "batch",
+    "draft/chathistory",
     "echo-message",
+    "labeled-response",
     "message-tags",
     "multi-prefix",
     "sasl",
@@ -60,6 +62,27 @@ pub enum Wait {
     Pong(String),
     /// Check the password of account `account` (SASL PLAIN), then [`IrcSession::sasl_done`].
     Sasl { account: String, password: String },
+    /// Read CHATHISTORY's messages, then [`IrcSession::finish_history`].
+    History(HistoryRequest),
+    /// Read the newest times of the user's targets, then [`IrcSession::finish_targets`].
+    Targets {
+        targets: Vec<(String, IrcHistorySource)>,
+        from: i64,
+        until: i64,
+        limit: usize,
+    },
+}
+
+/// A CHATHISTORY request for one target, as the connection loop carries it out.
+#[derive(Debug)]
+pub struct HistoryRequest {
+    /// The target as the client named it (the batch's parameter).
+    pub label: String,
+    /// The target as a window of the session's: where the messages are addressed.
+    pub target: IrcTarget,
+    pub source: IrcHistorySource,
+    pub query: Query,
+    pub limit: usize,
 }
 
 /// A line of chat held by flood control.
@@ -74,6 +97,8 @@ pub struct Say {
 #[derive(Debug)]
 struct Tracked {
     target: IrcTarget,
+    /// What the window's message ids are made from.
+    history_key: String,
     cursor: IrcCursor,
     /// Members of a public channel as last told: nick, operator, voiced.
     members: HashMap<UserId, (String, bool, bool)>,
@@ -81,7 +106,10 @@ struct Tracked {
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Caps {
+    batch: bool,
+    chathistory: bool,
     echo_message: bool,
+    labeled_response: bool,
     message_tags: bool,
     multi_prefix: bool,
     sasl: bool,
@@ -92,7 +120,10 @@ struct Caps {
 impl Caps {
     fn set(&mut self, name: &str, on: bool) -> bool {
         let flag = match name {
+            "batch" => &mut self.batch,
+            "draft/chathistory" => &mut self.chathistory,
             "echo-message" => &mut self.echo_message,
+            "labeled-response" => &mut self.labeled_response,
             "message-tags" => &mut self.message_tags,
             "multi-prefix" => &mut self.multi_prefix,
             "sasl" => &mut self.sasl,
@@ -106,7 +137,10 @@ impl Caps {
 
     fn list(&self) -> String {
         let on = [
+            ("batch", self.batch),
+            ("draft/chathistory", self.chathistory),
             ("echo-message", self.echo_message),
+            ("labeled-response", self.labeled_response),
             ("message-tags", self.message_tags),
             ("multi-prefix", self.multi_prefix),
             ("sasl", self.sasl),
@@ -151,6 +185,11 @@ pub struct IrcSession {
     budget: CommandBudget,
     /// An account command (`REGISTER` and the like) is running.
     account_job: Arc<std::sync::atomic::AtomicBool>,
+    /// The last batch reference given out (batches are numbered per connection).
+    batches: u64,
+    /// The `label` of the command being handled (labeled-response) and where its answer
+    /// starts in `out`.
+    label: Option<(String, usize)>,
     /// What to write to the client.
     pub out: Vec<u8>,
     /// Set when the connection should close after writing `out`.
@@ -187,6 +226,8 @@ impl IrcSession {
             flood: FloodGuard::new(flood, now),
             budget: CommandBudget::new(&flood, now),
             account_job: Arc::default(),
+            batches: 0,
+            label: None,
             out: Vec::new(),
             closing: false,
             more: false,
@@ -296,8 +337,15 @@ impl IrcSession {
         }
     }
 
-    /// Handles one line from the client. Returns what must be awaited, if anything.
+    /// Handles one line from the client. Returns what must be awaited, if anything; the
+    /// connection loop calls [`IrcSession::finish_label`] once it is all done.
     pub fn handle(&mut self, raw: &str, now: Instant) -> Option<Wait> {
+        self.label = self
+            .caps
+            .labeled_response
+            .then(|| reply::label_of(raw))
+            .flatten()
+            .map(|label| (label.to_owned(), self.out.len()));
         let parsed = IrcLine::parse(raw)?;
         let params: Vec<&str> = parsed.params.iter().map(String::as_str).collect();
         let command = parsed.command.as_str();
@@ -548,6 +596,7 @@ impl IrcSession {
                 self.reply(341, &[nick, channel], "");
                 answer
             }
+            "CHATHISTORY" => self.chathistory(user, params, now),
             "MOTD" => {
                 self.motd();
                 None
@@ -1188,6 +1237,221 @@ impl IrcSession {
         wait
     }
 
+    /// `FAIL CHATHISTORY code <params> :text`.
+    fn history_fail(&mut self, code: &str, params: &[&str], text: &str) {
+        let mut all = vec!["CHATHISTORY", code];
+        all.extend_from_slice(params);
+        let sent = line("", &self.server, "FAIL", &all, Some(text));
+        self.send(sent);
+    }
+
+    /// CHATHISTORY: checks the request and where its target's history is (a channel the user
+    /// is in, or the user's own conversation), then hands the read to the loop. Each request
+    /// draws on the command budget and reads at most [`crate::history::chathistory::MAX_CHATHISTORY`] messages.
+    fn chathistory(&mut self, user: UserId, params: &[&str], now: Instant) -> Option<Wait> {
+        let sub = params
+            .first()
+            .map(|s| s.to_ascii_uppercase())
+            .unwrap_or_default();
+        if params.len() < 4
+            || !matches!(
+                sub.as_str(),
+                "LATEST" | "BEFORE" | "AFTER" | "AROUND" | "BETWEEN" | "TARGETS"
+            )
+        {
+            let shown = if sub.is_empty() { "*" } else { sub.as_str() };
+            self.history_fail("INVALID_PARAMS", &[shown], "Insufficient parameters");
+            return None;
+        }
+        if let Err(wait) = self.budget.check(now) {
+            self.history_fail(
+                "MESSAGE_ERROR",
+                &[&sub],
+                &format!("Too many history requests; wait {wait} seconds and try again"),
+            );
+            return None;
+        }
+        self.budget.charge(1, now);
+        let limit_at = if sub == "BETWEEN" || sub == "TARGETS" {
+            4
+        } else {
+            3
+        };
+        let Some(limit) = params.get(limit_at).and_then(|l| l.parse::<usize>().ok()) else {
+            self.history_fail("INVALID_PARAMS", &[&sub], "Invalid limit");
+            return None;
+        };
+        if sub == "TARGETS" {
+            let moments = (
+                params.get(1).and_then(|p| history_moment(p)),
+                params.get(2).and_then(|p| history_moment(p)),
+            );
+            let (Some(from), Some(until)) = moments else {
+                self.history_fail("INVALID_PARAMS", &[&sub], "Invalid timestamp");
+                return None;
+            };
+            let targets = self.world.irc_history_targets(user);
+            return Some(Wait::Targets {
+                targets,
+                from,
+                until,
+                limit,
+            });
+        }
+        let label = params.get(1).copied().unwrap_or_default().to_owned();
+        let Some(source) = self.world.irc_history_source(user, &label) else {
+            self.history_fail(
+                "INVALID_TARGET",
+                &[&sub, &label],
+                "Messages could not be retrieved",
+            );
+            return None;
+        };
+        let key = source.key().to_owned();
+        let point = |text: &str| -> Option<Point> {
+            match text.split_once('=') {
+                Some(("msgid", id)) => reply::msgid_seq(&key, id).map(Point::Seq),
+                Some(("timestamp", _)) => history_moment(text).map(Point::Micros),
+                _ => None,
+            }
+        };
+        let first = params.get(2).copied().unwrap_or_default();
+        let query = match sub.as_str() {
+            "LATEST" if first == "*" => Some(Query::Latest(None)),
+            "LATEST" => point(first).map(|p| Query::Latest(Some(p))),
+            "BEFORE" => point(first).map(Query::Before),
+            "AFTER" => point(first).map(Query::After),
+            "AROUND" => point(first).map(Query::Around),
+            _ => match (point(first), params.get(3).and_then(|p| point(p))) {
+                (Some(start), Some(end)) => Some(Query::Between(start, end)),
+                _ => None,
+            },
+        };
+        let Some(query) = query else {
+            self.history_fail(
+                "INVALID_MSGREFTYPE",
+                &[&sub, first],
+                "Unknown message reference",
+            );
+            return None;
+        };
+        let target = if label.starts_with('#') {
+            IrcTarget::Public(label.trim_start_matches('#').to_lowercase())
+        } else {
+            IrcTarget::Direct(label.clone())
+        };
+        Some(Wait::History(HistoryRequest {
+            label,
+            target,
+            source,
+            query,
+            limit,
+        }))
+    }
+
+    /// The answer to a labeled command is complete: its lines get the label (one line), are
+    /// put in a `labeled-response` batch (several), or an `ACK` says there were none.
+    pub fn finish_label(&mut self) {
+        let Some((label, start)) = self.label.take() else {
+            return;
+        };
+        let answer = self.out.split_off(start.min(self.out.len()));
+        let lines: Vec<&[u8]> = answer
+            .split_inclusive(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        match lines.as_slice() {
+            [] => {
+                let sent = line(&format!("label={label}"), &self.server, "ACK", &[], None);
+                self.send(sent);
+            }
+            [one] => {
+                let tagged = reply::add_tag(one, &format!("label={label}"));
+                self.out.extend_from_slice(&tagged);
+            }
+            many => {
+                self.batches += 1;
+                let reference = format!("h{}", self.batches);
+                let opened = line(
+                    &format!("label={label}"),
+                    &self.server,
+                    "BATCH",
+                    &[&format!("+{reference}"), "labeled-response"],
+                    None,
+                );
+                self.send(opened);
+                for each in many {
+                    let tagged = reply::add_tag(each, &format!("batch={reference}"));
+                    self.out.extend_from_slice(&tagged);
+                }
+                let closed = line("", &self.server, "BATCH", &[&format!("-{reference}")], None);
+                self.send(closed);
+            }
+        }
+    }
+
+    /// A new batch reference, when the client takes batches.
+    fn open_batch(&mut self, kind: &str, params: &[&str]) -> Option<String> {
+        if !self.caps.batch {
+            return None;
+        }
+        self.batches += 1;
+        let reference = format!("h{}", self.batches);
+        let mut all = vec![format!("+{reference}"), kind.to_owned()];
+        all.extend(params.iter().map(|p| (*p).to_owned()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let sent = line("", &self.server, "BATCH", &all, None);
+        self.send(sent);
+        Some(reference)
+    }
+
+    fn close_batch(&mut self, reference: Option<String>) {
+        if let Some(reference) = reference {
+            let sent = line("", &self.server, "BATCH", &[&format!("-{reference}")], None);
+            self.send(sent);
+        }
+    }
+
+    /// CHATHISTORY's messages arrived: sent in a `chathistory` batch (or as they are to a
+    /// client without batches), the user's ignores applied.
+    pub fn finish_history(&mut self, request: HistoryRequest, mut found: Vec<Arc<Message>>) {
+        if let Some(user) = self.user {
+            self.world.irc_hide_ignored(user, &mut found);
+        }
+        let reference = self.open_batch("chathistory", &[&request.label]);
+        let key = request.source.key().to_owned();
+        for message in &found {
+            self.relay(
+                &request.target,
+                &key,
+                message,
+                Some(reference.as_deref().unwrap_or("")),
+            );
+        }
+        self.close_batch(reference);
+    }
+
+    /// CHATHISTORY TARGETS' answer arrived.
+    pub fn finish_targets(&mut self, found: Vec<(String, i64)>) {
+        let reference = self.open_batch("draft/chathistory-targets", &[]);
+        let tags = reference
+            .as_deref()
+            .map(|r| format!("batch={r}"))
+            .unwrap_or_default();
+        for (label, micros) in found {
+            let at = reply::server_time(micros);
+            let sent = line(
+                &tags,
+                &self.server,
+                "CHATHISTORY",
+                &["TARGETS", &label, &at],
+                None,
+            );
+            self.send(sent);
+        }
+        self.close_batch(reference);
+    }
+
     fn lusers(&mut self, user: UserId) {
         let (census, _) = self.world.census(user);
         let users = census.users.to_string();
@@ -1435,6 +1699,7 @@ impl IrcSession {
                     window.channel,
                     Tracked {
                         target: window.target,
+                        history_key: window.history_key,
                         cursor: IrcCursor {
                             next_seq: window.next_seq,
                             ..IrcCursor::default()
@@ -1588,6 +1853,7 @@ impl IrcSession {
             let is_new = !self.windows.contains_key(&window.channel);
             let mut tracked = self.windows.remove(&window.channel).unwrap_or(Tracked {
                 target: window.target.clone(),
+                history_key: window.history_key.clone(),
                 cursor: IrcCursor::default(),
                 members: HashMap::new(),
             });
@@ -1656,7 +1922,7 @@ impl IrcSession {
                 }
             }
             for message in &window.messages {
-                self.relay(&window.target, message);
+                self.relay(&window.target, &tracked.history_key, message, None);
             }
             tracked.cursor.next_seq = window.next_seq;
             self.more |= window.more;
@@ -1664,18 +1930,25 @@ impl IrcSession {
         }
     }
 
-    /// One message of a window as IRC lines.
-    fn relay(&mut self, target: &IrcTarget, message: &Message) {
+    /// One message of a window as IRC lines; in a CHATHISTORY batch with `batch` (then the
+    /// user's own lines are sent too, echo-message or not).
+    fn relay(&mut self, target: &IrcTarget, key: &str, message: &Message, batch: Option<&str>) {
         let author = message.author.as_str();
         if author == AUTHOR_SYSTEM {
             // Joins, parts, nick and topic changes reach the client as their own IRC lines.
             return;
         }
-        let tags = if self.caps.server_time {
-            format!("time={}", reply::server_time(message.unix_micros))
-        } else {
-            String::new()
-        };
+        let mut tags: Vec<String> = Vec::new();
+        if let Some(batch) = batch.filter(|b| !b.is_empty()) {
+            tags.push(format!("batch={batch}"));
+        }
+        if self.caps.server_time || batch.is_some() {
+            tags.push(format!("time={}", reply::server_time(message.unix_micros)));
+        }
+        if self.caps.message_tags {
+            tags.push(format!("msgid={}", reply::msgid(key, message.seq)));
+        }
+        let tags = tags.join(";");
         // `***` lines are `/me` actions: "\x02nick\x02 text".
         let (author, text, action) = if author == AUTHOR_ACTION {
             let body = message.text.strip_prefix('\x02').unwrap_or(&message.text);
@@ -1689,7 +1962,7 @@ impl IrcSession {
         let pseudo = author.starts_with('-');
         // Nicks are unique and bridged IRC nicks start with `~`: the user's own lines.
         let mine = author == self.nick;
-        if mine && !self.caps.echo_message {
+        if mine && !self.caps.echo_message && batch.is_none() {
             return;
         }
         let (to, prefix, command) = match target {
@@ -1725,6 +1998,14 @@ impl IrcSession {
             self.send(sent);
         }
     }
+}
+
+/// A `timestamp=...` selector (or a bare `*`, the beginning of time) as microseconds.
+fn history_moment(text: &str) -> Option<i64> {
+    if text == "*" {
+        return Some(0);
+    }
+    reply::timestamp_micros(text.strip_prefix("timestamp=")?)
 }
 
 #[cfg(test)]
