@@ -38,17 +38,62 @@ impl World {
                 told: HashSet::new(),
             });
         }
+        Self::away_changed(&mut state, user);
         reason
+    }
+
+    /// The user's away state changed: the IRC clients among the members of their public
+    /// channels sync the member lists (`away-notify`). The work is bounded by the user's
+    /// window cap times the channels' members, as a nick change's, and `/away` and `/back`
+    /// draw on the command budget.
+    fn away_changed(state: &mut State, user: UserId) {
+        let channels: Vec<super::ChannelId> = state
+            .users
+            .get(&user)
+            .map(|u| u.windows.iter().map(|w| w.channel).collect())
+            .unwrap_or_default();
+        let mut woken: Vec<UserId> = Vec::new();
+        for id in channels {
+            let Some(channel) = state.channels.get_mut(&id) else {
+                continue;
+            };
+            if !matches!(channel.kind, ChannelKind::Public { .. }) {
+                continue;
+            }
+            channel.roster += 1;
+            woken.extend(channel.members.iter().copied().filter(|m| *m != user));
+        }
+        for member in woken {
+            if let Some(u) = state.users.get_mut(&member)
+                && u.irc_ident.is_some()
+                && !std::mem::replace(&mut u.woken, true)
+            {
+                let wake = u.wake.clone();
+                state.wakes.push(wake);
+            }
+        }
     }
 
     /// `/back`: whether the user was away.
     pub fn set_back(&self, user: UserId) -> bool {
         let mut state = self.lock();
-        state
+        let was = state
             .users
             .get_mut(&user)
             .and_then(|u| u.away.take())
-            .is_some()
+            .is_some();
+        if was {
+            Self::away_changed(&mut state, user);
+        }
+        was
+    }
+
+    /// The away reason of the user online as `nick` (empty if none was given), if they are
+    /// away.
+    pub fn away_reason_of(&self, nick: &str) -> Option<String> {
+        let state = self.lock();
+        let id = *state.nicks.get(&nick.to_lowercase())?;
+        state.away_reason(id).map(str::to_string)
     }
 
     /// The user's away reason (empty if none was given), if they are away.

@@ -175,6 +175,9 @@ impl World {
         };
         let members_before = target.members.len();
         target.members.retain(|&m| m != user);
+        if let ChannelKind::Public { name } = &kind {
+            state.moderation.end_session_op(user, name);
+        }
         if target.members.len() < members_before {
             target.roster += 1;
             self.activity.parts.fetch_add(1, Ordering::Relaxed);

@@ -42,6 +42,12 @@ pub struct IrcMember {
     pub op: bool,
     /// Voiced (`+`).
     pub voice: bool,
+    /// Away, with the reason (empty if none was given).
+    pub away: Option<String>,
+    /// The account they are logged in to.
+    pub account: Option<String>,
+    /// The real name an IRC client gave (the nick for users of other front-ends).
+    pub realname: String,
 }
 
 /// What changed in one window since the session's cursor.
@@ -126,6 +132,8 @@ pub struct IrcListEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IrcWhois {
     pub nick: String,
+    /// Away, with the reason (empty if none was given).
+    pub away: Option<String>,
     pub account: Option<String>,
     pub admin: bool,
     /// Public channels they are in, with `@` or `+` for operators and voiced members.
@@ -221,6 +229,12 @@ impl World {
                                 nick: member.nick.clone(),
                                 op: state.is_channel_op(*m, name),
                                 voice: state.is_voiced(*m, name),
+                                away: state.away_reason(*m).map(str::to_string),
+                                account: member.account.clone(),
+                                realname: match member.irc_ident.as_deref() {
+                                    Some((_, realname)) if !realname.is_empty() => realname.clone(),
+                                    _ => member.nick.clone(),
+                                },
                             })
                         })
                         .collect(),
@@ -330,6 +344,7 @@ impl World {
             _ => (u.nick.clone(), u.nick.clone()),
         };
         Some(IrcWhois {
+            away: state.away_reason(id).map(str::to_string),
             username,
             realname,
             nick: u.nick.clone(),

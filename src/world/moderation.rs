@@ -100,6 +100,9 @@ pub(super) struct ChannelMod {
     roles: HashMap<String, Role>,
     /// Guests voiced for as long as they are connected (they have no principal to persist).
     voiced_guests: HashSet<UserId>,
+    /// Guests who created the channel (see [`World::grant_creator_op`]): operators while
+    /// they stay in it, as on an IRC network's unregistered channels.
+    session_ops: HashSet<UserId>,
     invited: HashSet<UserId>,
 }
 
@@ -114,6 +117,19 @@ impl Role {
         match self {
             Role::Op => "op",
             Role::Voice => "voice",
+        }
+    }
+}
+
+/// The channel r0c's help names for everyone (`/join #g`): nobody becomes its operator by
+/// creating it.
+pub const LOBBY_CHANNEL: &str = "g";
+
+impl Moderation {
+    /// `user` left public channel `name`: a creator's operator status ends with it.
+    pub(super) fn end_session_op(&mut self, user: UserId, name: &str) {
+        if let Some(c) = self.channels.get_mut(name) {
+            c.session_ops.remove(&user);
         }
     }
 }
@@ -234,10 +250,14 @@ impl State {
         if self.is_server_op(user) {
             return true;
         }
+        let entry = self.moderation.channels.get(channel);
+        if entry.is_some_and(|c| c.session_ops.contains(&user)) {
+            return true;
+        }
         let Some(principal) = self.principal_of(user) else {
             return false;
         };
-        self.moderation.channels.get(channel).is_some_and(|c| {
+        entry.is_some_and(|c| {
             c.founder.as_deref() == Some(principal.as_str())
                 || c.roles.get(&principal) == Some(&Role::Op)
         })
@@ -466,6 +486,7 @@ impl World {
             if let Some(c) = state.moderation.channels.get_mut(&name) {
                 c.voiced_guests.remove(&user);
                 c.invited.remove(&user);
+                c.session_ops.remove(&user);
             }
         }
     }
@@ -658,6 +679,30 @@ impl World {
         self.store_channel(state, name);
     }
 
+    /// A guest who creates a channel is its operator while they stay in it, as IRC networks
+    /// do for channels nobody registered; a registered creator founds it instead
+    /// ([`World::found_channel`]). Only for a channel that is brand new (nothing was ever
+    /// posted in it, so nobody can take over a channel others use while it happens to be
+    /// empty), with no founder nor roles, and never for [`LOBBY_CHANNEL`], the channel r0c's
+    /// help sends everyone to. Bridged channels are open from startup, so nobody creates them.
+    pub(super) fn grant_creator_op(&self, state: &mut State, user: UserId, name: &str) {
+        if name == LOBBY_CHANNEL || state.principal_of(user).is_some() {
+            return;
+        }
+        let entry = state
+            .moderation
+            .channels
+            .entry(name.to_owned())
+            .or_default();
+        if entry.founder.is_some() || !entry.roles.is_empty() {
+            return;
+        }
+        entry.session_ops.insert(user);
+        if let Some(u) = state.users.get_mut(&user) {
+            u.moderation.guest_marks.insert(name.to_owned());
+        }
+    }
+
     fn store_channel(&self, state: &State, name: &str) -> u64 {
         let Some(c) = state.moderation.channels.get(name) else {
             return TICKET_NOT_STORED;
@@ -846,17 +891,14 @@ impl World {
             .get(&target)
             .map(|u| u.nick.clone())
             .unwrap_or_default();
-        let line = format!("{shown} was kicked by {actor}{}", reason_suffix(reason));
+        let line = kick_line(&shown, &actor, reason);
         self.post(&mut state, channel, AUTHOR_SYSTEM, &line, Ping::Nobody);
         self.leave_channel(&mut state, target, channel, false);
         self.tell_locked(
             &mut state,
             target,
             AUTHOR_ERROR,
-            &format!(
-                "you were kicked from #{name} by {actor}{}",
-                reason_suffix(reason)
-            ),
+            &kicked_line(&name, &actor, reason),
         );
         self.audit(
             &mut state,
@@ -1501,6 +1543,36 @@ impl World {
             lines.join("\n")
         ))
     }
+}
+
+/// The channel's line about a kick; [`parse_kick_line`] reads it back.
+pub fn kick_line(kicked: &str, actor: &str, reason: &str) -> String {
+    format!("{kicked} was kicked by {actor}{}", reason_suffix(reason))
+}
+
+/// The kicked user's own line about a kick; [`parse_kicked_line`] reads it back.
+pub fn kicked_line(channel: &str, actor: &str, reason: &str) -> String {
+    format!(
+        "you were kicked from #{channel} by {actor}{}",
+        reason_suffix(reason)
+    )
+}
+
+/// Who was kicked, by whom and why, from a channel's system line made by [`kick_line`]
+/// (the IRC listener shows it as a KICK). Nicks hold no spaces nor colons.
+pub fn parse_kick_line(text: &str) -> Option<(&str, &str, &str)> {
+    let (kicked, rest) = text.split_once(" was kicked by ")?;
+    let (actor, reason) = rest.split_once(": ").unwrap_or((rest, ""));
+    (!kicked.contains(' ') && !actor.contains(' ')).then_some((kicked, actor, reason))
+}
+
+/// The channel (without `#`), the kicker and the reason from a kicked user's own line made
+/// by [`kicked_line`].
+pub fn parse_kicked_line(text: &str) -> Option<(&str, &str, &str)> {
+    let rest = text.strip_prefix("you were kicked from #")?;
+    let (channel, rest) = rest.split_once(" by ")?;
+    let (actor, reason) = rest.split_once(": ").unwrap_or((rest, ""));
+    (!channel.contains(' ') && !actor.contains(' ')).then_some((channel, actor, reason))
 }
 
 fn reason_suffix(reason: &str) -> String {

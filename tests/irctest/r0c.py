@@ -51,8 +51,11 @@ class R0cController(BaseServerController, DirectoryBasedController):
 
     capabilities = frozenset(
         (
+            Capabilities.ACCOUNT_TAG,
+            Capabilities.AWAY_NOTIFY,
             Capabilities.BATCH,
             Capabilities.ECHO_MESSAGE,
+            Capabilities.EXTENDED_JOIN,
             Capabilities.LABELED_RESPONSE,
             Capabilities.MESSAGE_TAGS,
             Capabilities.MULTI_PREFIX,

@@ -156,6 +156,23 @@ pub fn add_tag(sent: &[u8], tag: &str) -> Vec<u8> {
     tagged
 }
 
+/// A tag value escaped as IRCv3 message-tags says (`;`, space, `\`, CR, LF).
+pub fn escape_tag_value(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            ';' => escaped.push_str("\\:"),
+            ' ' => escaped.push_str("\\s"),
+            '\\' => escaped.push_str("\\\\"),
+            '\r' => escaped.push_str("\\r"),
+            '\n' => escaped.push_str("\\n"),
+            '\0' => {}
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
 /// The `msgid` of message `seq` of the history `key` (a channel's or conversation's store
 /// name): stable across restarts, since both are stored, and different between histories.
 pub fn msgid(key: &str, seq: u64) -> String {

@@ -21,16 +21,19 @@ use crate::history::chathistory::{Point, Query};
 use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
 use crate::text::{channel::MAX_CHANNEL_CHARS, nick};
 use crate::world::{
-    AUTHOR_ACTION, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcSync, IrcTarget,
-    JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId, World,
-    normalize_channel_name,
+    AUTHOR_ACTION, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember, IrcSync,
+    IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId, World,
+    normalize_channel_name, parse_kick_line, parse_kicked_line,
 };
 
 /// The capabilities this server offers, in CAP LS order.
-pub const CAPABILITIES: [&str; 9] = [
+pub const CAPABILITIES: [&str; 12] = [
+    "account-tag",
+    "away-notify",
     "batch",
     "draft/chathistory",
     "echo-message",
+    "extended-join",
     "labeled-response",
     "message-tags",
     "multi-prefix",
@@ -100,15 +103,18 @@ struct Tracked {
     /// What the window's message ids are made from.
     history_key: String,
     cursor: IrcCursor,
-    /// Members of a public channel as last told: nick, operator, voiced.
-    members: HashMap<UserId, (String, bool, bool)>,
+    /// Members of a public channel as last told.
+    members: HashMap<UserId, IrcMember>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Caps {
+    account_tag: bool,
+    away_notify: bool,
     batch: bool,
     chathistory: bool,
     echo_message: bool,
+    extended_join: bool,
     labeled_response: bool,
     message_tags: bool,
     multi_prefix: bool,
@@ -120,9 +126,12 @@ struct Caps {
 impl Caps {
     fn set(&mut self, name: &str, on: bool) -> bool {
         let flag = match name {
+            "account-tag" => &mut self.account_tag,
+            "away-notify" => &mut self.away_notify,
             "batch" => &mut self.batch,
             "draft/chathistory" => &mut self.chathistory,
             "echo-message" => &mut self.echo_message,
+            "extended-join" => &mut self.extended_join,
             "labeled-response" => &mut self.labeled_response,
             "message-tags" => &mut self.message_tags,
             "multi-prefix" => &mut self.multi_prefix,
@@ -137,9 +146,12 @@ impl Caps {
 
     fn list(&self) -> String {
         let on = [
+            ("account-tag", self.account_tag),
+            ("away-notify", self.away_notify),
             ("batch", self.batch),
             ("draft/chathistory", self.chathistory),
             ("echo-message", self.echo_message),
+            ("extended-join", self.extended_join),
             ("labeled-response", self.labeled_response),
             ("message-tags", self.message_tags),
             ("multi-prefix", self.multi_prefix),
@@ -636,11 +648,26 @@ impl IrcSession {
                 None
             }
             "AWAY" => {
-                // Away states come with issue 20's /away; until then none is kept.
-                if params.first().is_some_and(|p| !p.is_empty()) {
-                    self.reply(306, &[], "You have been marked as being away");
-                } else {
-                    self.reply(305, &[], "You are no longer marked as being away");
+                // The world's `/away` and `/back`: kept, shown in WHO, WHOIS and `/names`,
+                // told once to DM senders, and sent to away-notify clients.
+                if let Err(wait) = self.budget.check(now) {
+                    self.reply(
+                        263,
+                        &["AWAY"],
+                        &format!("Wait {wait} seconds and try again"),
+                    );
+                    return None;
+                }
+                self.budget.charge(1, now);
+                match params.first().filter(|p| !p.is_empty()) {
+                    Some(reason) => {
+                        self.world.set_away(user, &irc_proto::irc_to_r0c(reason));
+                        self.reply(306, &[], "You have been marked as being away");
+                    }
+                    None => {
+                        self.world.set_back(user);
+                        self.reply(305, &[], "You are no longer marked as being away");
+                    }
                 }
                 None
             }
@@ -649,7 +676,11 @@ impl IrcSession {
                     .iter()
                     .take(5)
                     .filter_map(|nick| self.world.irc_whois(nick))
-                    .map(|w| format!("{}=+{}@{}", w.nick, w.username, reply::USER_HOST))
+                    .map(|w| {
+                        let here = if w.away.is_some() { '-' } else { '+' };
+                        let oper = if w.admin { "*" } else { "" };
+                        format!("{}{oper}={here}{}@{}", w.nick, w.username, reply::USER_HOST)
+                    })
                     .collect();
                 self.reply(302, &[], &found.join(" "));
                 None
@@ -903,6 +934,14 @@ impl IrcSession {
             // An action goes into the conversation's window, when there is one already.
             self.world.action(user, &say.text)
         } else {
+            if !quiet && let Some(reason) = self.world.away_reason_of(&say.target) {
+                let reason = if reason.is_empty() {
+                    "Away".to_owned()
+                } else {
+                    reason
+                };
+                self.reply(301, &[&say.target], &reason);
+            }
             match self.world.direct_message(user, &say.target, &say.text) {
                 Ok(crate::world::DirectStep::Done) => Ok(()),
                 Ok(crate::world::DirectStep::Load(load)) => {
@@ -1039,19 +1078,23 @@ impl IrcSession {
         let mut nicks: Vec<String> = window
             .members
             .values()
-            .map(|(nick, op, voice)| {
-                let prefix = match (op, voice, self.caps.multi_prefix) {
-                    (true, true, true) => "@+",
-                    (true, _, _) => "@",
-                    (false, true, _) => "+",
-                    _ => "",
-                };
-                if self.caps.userhost_in_names {
-                    format!("{prefix}{}", user_prefix(nick))
-                } else {
-                    format!("{prefix}{nick}")
-                }
-            })
+            .map(
+                |IrcMember {
+                     nick, op, voice, ..
+                 }| {
+                    let prefix = match (op, voice, self.caps.multi_prefix) {
+                        (true, true, true) => "@+",
+                        (true, _, _) => "@",
+                        (false, true, _) => "+",
+                        _ => "",
+                    };
+                    if self.caps.userhost_in_names {
+                        format!("{prefix}{}", user_prefix(nick))
+                    } else {
+                        format!("{prefix}{nick}")
+                    }
+                },
+            )
             .collect();
         nicks.sort_by_key(|n| n.to_lowercase());
         nicks
@@ -1059,22 +1102,21 @@ impl IrcSession {
 
     fn who(&mut self, mask: &str) {
         let name = mask.trim_start_matches('#').to_lowercase();
-        let rows: Vec<(String, String)> = if mask.starts_with('#') {
+        let rows: Vec<(String, &'static str)> = if mask.starts_with('#') {
             self.windows
                 .values()
                 .find(|w| w.target == IrcTarget::Public(name.clone()))
                 .map(|w| {
                     w.members
                         .values()
-                        .map(|(nick, op, voice)| {
-                            let flag = if *op {
-                                "H@"
-                            } else if *voice {
-                                "H+"
-                            } else {
-                                "H"
+                        .map(|m| {
+                            let flag = match (m.op, m.voice, self.caps.multi_prefix) {
+                                (true, true, true) => "@+",
+                                (true, _, _) => "@",
+                                (false, true, _) => "+",
+                                _ => "",
                             };
-                            (nick.clone(), flag.to_owned())
+                            (m.nick.clone(), flag)
                         })
                         .collect()
                 })
@@ -1082,7 +1124,7 @@ impl IrcSession {
         } else {
             self.world
                 .irc_whois(mask)
-                .map(|w| vec![(w.nick, "H".to_owned())])
+                .map(|w| vec![(w.nick, "")])
                 .unwrap_or_default()
         };
         let channel = if mask.starts_with('#') {
@@ -1091,20 +1133,17 @@ impl IrcSession {
             "*".to_owned()
         };
         let server = self.server.clone();
-        for (nick, flags) in rows {
+        for (nick, prefix) in rows {
             // WHO's answer is bounded by one channel's members, like NAMES.
             let Some(whois) = self.world.irc_whois(&nick) else {
                 continue;
             };
-            let flags = if whois.admin {
-                format!("{flags}*")
-            } else {
-                flags
-            };
-            let flags = match (flags.strip_prefix('H'), whois.admin) {
-                (Some(rest), true) => format!("H*{}", rest.trim_end_matches('*')),
-                _ => flags,
-            };
+            // H here or G gone (away), * a server operator, then the channel prefix.
+            let flags = format!(
+                "{}{}{prefix}",
+                if whois.away.is_some() { 'G' } else { 'H' },
+                if whois.admin { "*" } else { "" }
+            );
             self.reply(
                 352,
                 &[
@@ -1138,6 +1177,9 @@ impl IrcSession {
         self.reply(312, &[&nick, &server], "r0c chat");
         if whois.admin {
             self.reply(313, &[&nick], "is a server operator");
+        }
+        if let Some(reason) = &whois.away {
+            self.reply(301, &[&nick], reason);
         }
         if let Some(account) = &whois.account {
             self.reply(330, &[&nick, account], "is logged in as");
@@ -1426,6 +1468,7 @@ impl IrcSession {
                 &key,
                 message,
                 Some(reference.as_deref().unwrap_or("")),
+                None,
             );
         }
         self.close_batch(reference);
@@ -1830,19 +1873,37 @@ impl IrcSession {
             .filter(|id| !present.contains(id))
             .copied()
             .collect();
+        // The user's own kicks of this sync, from their status window: channel, kicker, why.
+        let kicked: HashMap<String, (String, String)> = if gone.is_empty() {
+            HashMap::new()
+        } else {
+            sync.windows
+                .iter()
+                .filter(|w| w.target == IrcTarget::Status)
+                .flat_map(|w| w.messages.iter())
+                .filter_map(|m| parse_kicked_line(&m.text))
+                .map(|(channel, actor, reason)| {
+                    (channel.to_owned(), (actor.to_owned(), reason.to_owned()))
+                })
+                .collect()
+        };
         for id in gone {
             if let Some(Tracked {
                 target: IrcTarget::Public(name),
                 ..
             }) = self.windows.remove(&id)
             {
-                let text = line(
-                    "",
-                    &user_prefix(&self.nick),
-                    "PART",
-                    &[&format!("#{name}")],
-                    None,
-                );
+                let label = format!("#{name}");
+                let text = match kicked.get(&name) {
+                    Some((actor, reason)) => line(
+                        "",
+                        &user_prefix(actor),
+                        "KICK",
+                        &[&label, &self.nick],
+                        Some(reason),
+                    ),
+                    None => line("", &user_prefix(&self.nick), "PART", &[&label], None),
+                };
                 self.send(text);
             }
         }
@@ -1863,7 +1924,19 @@ impl IrcSession {
                 _ => None,
             };
             if let (Some(label), true) = (&channel_label, is_new) {
-                let text = line("", &user_prefix(&self.nick), "JOIN", &[label], None);
+                let text = if self.caps.extended_join {
+                    let account = sync.account.as_deref().unwrap_or("*");
+                    let realname = self.ident.1.clone();
+                    line(
+                        "",
+                        &user_prefix(&self.nick),
+                        "JOIN",
+                        &[label, account],
+                        Some(&realname),
+                    )
+                } else {
+                    line("", &user_prefix(&self.nick), "JOIN", &[label], None)
+                };
                 self.send(text);
             }
             if let (Some(label), Some(topic)) = (&channel_label, &window.topic) {
@@ -1880,29 +1953,59 @@ impl IrcSession {
                 tracked.cursor.topic = topic.clone();
             }
             if let (Some(label), Some((version, members))) = (&channel_label, window.roster) {
-                let fresh: HashMap<UserId, (String, bool, bool)> = members
+                let fresh: HashMap<UserId, IrcMember> = members
                     .into_iter()
-                    .map(|member| (member.id, (member.nick, member.op, member.voice)))
+                    .map(|member| (member.id, member))
                     .collect();
                 if !is_new {
-                    for (id, (nick, ..)) in &fresh {
+                    // Kicks of this sync, from the channel's system lines: who, by whom, why.
+                    let kicks: HashMap<String, (String, String)> = window
+                        .messages
+                        .iter()
+                        .filter(|m| m.author == AUTHOR_SYSTEM)
+                        .filter_map(|m| parse_kick_line(&m.text))
+                        .map(|(kicked, actor, reason)| {
+                            (kicked.to_owned(), (actor.to_owned(), reason.to_owned()))
+                        })
+                        .collect();
+                    for (id, member) in &fresh {
                         match tracked.members.get(id) {
                             None if *id != me => {
-                                let text = line("", &user_prefix(nick), "JOIN", &[label], None);
-                                self.send(text);
+                                self.member_joined(label, member);
                             }
-                            Some((old, ..)) if old != nick && *id != me && renamed.insert(*id) => {
-                                let text = line("", &user_prefix(old), "NICK", &[], Some(nick));
-                                self.send(text);
+                            Some(old) if *id != me => {
+                                if old.nick != member.nick && renamed.insert(*id) {
+                                    let text = line(
+                                        "",
+                                        &user_prefix(&old.nick),
+                                        "NICK",
+                                        &[],
+                                        Some(&member.nick),
+                                    );
+                                    self.send(text);
+                                }
+                                if old.away != member.away && self.caps.away_notify {
+                                    self.away_line(member);
+                                }
                             }
                             _ => {}
                         }
                     }
-                    for (id, (nick, ..)) in &tracked.members {
+                    for (id, old) in &tracked.members {
                         if fresh.contains_key(id) || *id == me {
                             continue;
                         }
-                        if self.world.nick(*id).is_some() {
+                        let nick = &old.nick;
+                        if let Some((actor, reason)) = kicks.get(nick) {
+                            let text = line(
+                                "",
+                                &user_prefix(actor),
+                                "KICK",
+                                &[label, nick],
+                                Some(reason),
+                            );
+                            self.send(text);
+                        } else if self.world.nick(*id).is_some() {
                             let text = line("", &user_prefix(nick), "PART", &[label], None);
                             self.send(text);
                         } else if quit.insert(*id) {
@@ -1921,8 +2024,26 @@ impl IrcSession {
                     self.reply(366, &[label], "End of /NAMES list");
                 }
             }
+            // account-tag: the accounts of the members, by nick, once per sync that relays.
+            let accounts: HashMap<&str, &str> =
+                if self.caps.account_tag && !window.messages.is_empty() {
+                    tracked
+                        .members
+                        .values()
+                        .filter_map(|m| Some((m.nick.as_str(), m.account.as_deref()?)))
+                        .collect()
+                } else {
+                    HashMap::new()
+                };
             for message in &window.messages {
-                self.relay(&window.target, &tracked.history_key, message, None);
+                let account = self.author_account(&window.target, &accounts, message);
+                self.relay(
+                    &window.target,
+                    &tracked.history_key,
+                    message,
+                    None,
+                    account.as_deref(),
+                );
             }
             tracked.cursor.next_seq = window.next_seq;
             self.more |= window.more;
@@ -1930,9 +2051,75 @@ impl IrcSession {
         }
     }
 
+    /// The account of a message's author for account-tag: from the channel's members, or
+    /// for a direct message, the world's (one short look-up).
+    fn author_account(
+        &self,
+        target: &IrcTarget,
+        accounts: &HashMap<&str, &str>,
+        message: &Message,
+    ) -> Option<String> {
+        if !self.caps.account_tag {
+            return None;
+        }
+        let author = if message.author == AUTHOR_ACTION {
+            let body = message.text.strip_prefix('\x02').unwrap_or(&message.text);
+            body.split_once('\x02').map(|(nick, _)| nick)?
+        } else {
+            message.author.as_str()
+        };
+        match target {
+            IrcTarget::Public(_) => accounts.get(author).map(|a| (*a).to_owned()),
+            IrcTarget::Direct(_) => self.world.irc_whois(author).and_then(|w| w.account),
+            IrcTarget::Status => None,
+        }
+    }
+
+    /// Someone else joined a channel: JOIN (with their account and real name for
+    /// extended-join), and AWAY if they are away (away-notify).
+    fn member_joined(&mut self, label: &str, member: &IrcMember) {
+        let prefix = user_prefix(&member.nick);
+        let text = if self.caps.extended_join {
+            let account = member.account.as_deref().unwrap_or("*");
+            line(
+                "",
+                &prefix,
+                "JOIN",
+                &[label, account],
+                Some(&member.realname),
+            )
+        } else {
+            line("", &prefix, "JOIN", &[label], None)
+        };
+        self.send(text);
+        if member.away.is_some() && self.caps.away_notify {
+            self.away_line(member);
+        }
+    }
+
+    /// away-notify: a member went away (with the reason) or came back.
+    fn away_line(&mut self, member: &IrcMember) {
+        let prefix = user_prefix(&member.nick);
+        let text = match &member.away {
+            Some(reason) => {
+                let reason = if reason.is_empty() { "Away" } else { reason };
+                line("", &prefix, "AWAY", &[], Some(reason))
+            }
+            None => line("", &prefix, "AWAY", &[], None),
+        };
+        self.send(text);
+    }
+
     /// One message of a window as IRC lines; in a CHATHISTORY batch with `batch` (then the
     /// user's own lines are sent too, echo-message or not).
-    fn relay(&mut self, target: &IrcTarget, key: &str, message: &Message, batch: Option<&str>) {
+    fn relay(
+        &mut self,
+        target: &IrcTarget,
+        key: &str,
+        message: &Message,
+        batch: Option<&str>,
+        account: Option<&str>,
+    ) {
         let author = message.author.as_str();
         if author == AUTHOR_SYSTEM {
             // Joins, parts, nick and topic changes reach the client as their own IRC lines.
@@ -1947,6 +2134,9 @@ impl IrcSession {
         }
         if self.caps.message_tags {
             tags.push(format!("msgid={}", reply::msgid(key, message.seq)));
+        }
+        if let Some(account) = account.filter(|_| self.caps.account_tag) {
+            tags.push(format!("account={}", reply::escape_tag_value(account)));
         }
         let tags = tags.join(";");
         // `***` lines are `/me` actions: "\x02nick\x02 text".
