@@ -52,25 +52,8 @@ impl World {
             .get(&user)
             .map(|u| u.windows.iter().map(|w| w.channel).collect())
             .unwrap_or_default();
-        let mut woken: Vec<UserId> = Vec::new();
         for id in channels {
-            let Some(channel) = state.channels.get_mut(&id) else {
-                continue;
-            };
-            if !matches!(channel.kind, ChannelKind::Public { .. }) {
-                continue;
-            }
-            channel.roster += 1;
-            woken.extend(channel.members.iter().copied().filter(|m| *m != user));
-        }
-        for member in woken {
-            if let Some(u) = state.users.get_mut(&member)
-                && u.irc_ident.is_some()
-                && !std::mem::replace(&mut u.woken, true)
-            {
-                let wake = u.wake.clone();
-                state.wakes.push(wake);
-            }
+            State::roster_changed(state, id, Some(user));
         }
     }
 
@@ -117,6 +100,14 @@ impl World {
         else {
             return;
         };
+        // An IRC client answers its user with RPL_AWAY (301) itself, at every message.
+        if state
+            .users
+            .get(&sender)
+            .is_some_and(|u| u.irc_ident.is_some())
+        {
+            return;
+        }
         let Some(p) = state.users.get_mut(&partner) else {
             return;
         };

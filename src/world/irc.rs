@@ -68,6 +68,10 @@ pub struct IrcWindow {
     pub topic: Option<String>,
     /// What the window's message ids are made from ([`IrcHistorySource::key`]).
     pub history_key: String,
+    /// With a new roster: the kicks since the cursor (kicked, kicker, reason), read from the
+    /// channel's system lines whether committed or not, since the roster that shows the
+    /// kicked member gone does not wait for the store either.
+    pub kicks: Vec<(String, String, String)>,
 }
 
 /// Where IRC's CHATHISTORY reads a target's history.
@@ -162,6 +166,36 @@ fn irc_topic(name: &str, topic: &str) -> String {
     }
 }
 
+impl State {
+    /// Something IRC shows in a public channel's member list changed (an operator or voice,
+    /// an away state): its roster count moves and the IRC clients among its members (but
+    /// `except`, who made the change) are woken to sync it. Costs the channel's members.
+    pub(super) fn roster_changed(state: &mut State, channel: ChannelId, except: Option<UserId>) {
+        let Some(c) = state.channels.get_mut(&channel) else {
+            return;
+        };
+        if !matches!(c.kind, ChannelKind::Public { .. }) {
+            return;
+        }
+        c.roster += 1;
+        let members: Vec<UserId> = c
+            .members
+            .iter()
+            .copied()
+            .filter(|m| Some(*m) != except)
+            .collect();
+        for member in members {
+            if let Some(u) = state.users.get_mut(&member)
+                && u.irc_ident.is_some()
+                && !std::mem::replace(&mut u.woken, true)
+            {
+                let wake = u.wake.clone();
+                state.wakes.push(wake);
+            }
+        }
+    }
+}
+
 impl World {
     /// What changed in `user`'s windows since `cursors` (by channel): new committed messages,
     /// the roster and topic where they changed. `None` once the user is gone. Clears the
@@ -250,7 +284,20 @@ impl World {
                 (IrcTarget::Public(_), _) => Some(topic),
                 _ => None,
             };
+            let kicks = match (&roster, cursor) {
+                (Some(_), Some(_)) => channel
+                    .messages
+                    .range(start..)
+                    .filter(|m| m.author == AUTHOR_SYSTEM)
+                    .filter_map(|m| parse_kick_line(&m.text))
+                    .map(|(kicked, actor, reason)| {
+                        (kicked.to_owned(), actor.to_owned(), reason.to_owned())
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
             windows.push(IrcWindow {
+                kicks,
                 history_key: history_key(window.channel, channel),
                 channel: window.channel,
                 target,

@@ -1175,7 +1175,7 @@ impl World {
     /// operator, to a guest for as long as they are connected.
     pub fn set_role(&self, user: UserId, nick: &str, op: bool, on: bool) -> ModResult {
         let mut state = self.lock();
-        let Some((_, name)) = state.active_public(user) else {
+        let Some((channel, name)) = state.active_public(user) else {
             return Err("run this in the window of a channel".to_owned());
         };
         let founder = state
@@ -1184,8 +1184,20 @@ impl World {
             .get(&name)
             .and_then(|c| c.founder.clone());
         let actor_principal = state.principal_of(user);
+        // A channel nobody founded whose creator is here: its operators appoint operators
+        // for the session, as on an IRC network's unregistered channels.
+        let session_appointment = op
+            && founder.is_none()
+            && !state.is_server_op(user)
+            && state
+                .moderation
+                .channels
+                .get(&name)
+                .is_some_and(|c| c.session_ops.contains(&user));
         let may = if op {
-            state.is_server_op(user) || (founder.is_some() && founder == actor_principal)
+            state.is_server_op(user)
+                || (founder.is_some() && founder == actor_principal)
+                || session_appointment
         } else {
             state.is_channel_op(user, &name)
         };
@@ -1208,8 +1220,33 @@ impl World {
             (false, false) => "devoice",
         };
         self.check_store().map_err(|e| e.to_string())?;
+        if session_appointment {
+            let present = state
+                .channels
+                .get(&channel)
+                .is_some_and(|c| c.members.contains(&target));
+            if !present {
+                return Err(format!("{nick} is not in #{name}"));
+            }
+        }
         let entry = state.moderation.channels.entry(name.clone()).or_default();
         let ticket = match principal {
+            _ if session_appointment => {
+                if on {
+                    if entry.session_ops.len() >= MAX_CHANNEL_ROLES {
+                        return Err(format!(
+                            "#{name} has {MAX_CHANNEL_ROLES} operators, the most it keeps"
+                        ));
+                    }
+                    entry.session_ops.insert(target);
+                    if let Some(u) = state.users.get_mut(&target) {
+                        u.moderation.guest_marks.insert(name.clone());
+                    }
+                } else if !entry.session_ops.remove(&target) {
+                    return Err(format!("{nick} has no op in #{name}"));
+                }
+                TICKET_NOT_STORED
+            }
             None if op => {
                 return Err(format!(
                     "{nick} is a guest; operators must be registered (an account or an ssh key)"
@@ -1276,6 +1313,8 @@ impl World {
             AUTHOR_INFO,
             &format!("{word}: you in #{name}"),
         );
+        // IRC clients show the change as a MODE line.
+        State::roster_changed(&mut state, channel, None);
         self.confirm(
             &mut state,
             user,

@@ -23,7 +23,7 @@ use crate::text::{channel::MAX_CHANNEL_CHARS, nick};
 use crate::world::{
     AUTHOR_ACTION, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember, IrcSync,
     IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId, World,
-    normalize_channel_name, parse_kick_line, parse_kicked_line,
+    normalize_channel_name, parse_kicked_line,
 };
 
 /// The capabilities this server offers, in CAP LS order.
@@ -584,12 +584,40 @@ impl IrcSession {
                     self.reply(461, &["KICK"], "Not enough parameters");
                     return None;
                 };
-                let reason = params.get(2).copied().unwrap_or("");
                 if !self.world.irc_focus(user, channel) {
                     self.not_on_channel(channel);
                     return None;
                 }
-                self.r0c_command(&format!("/kick {nick} {reason}"), now)
+                if let Err(wait) = self.budget.check(now) {
+                    self.reply(
+                        263,
+                        &["KICK"],
+                        &format!("Wait {wait} seconds and try again"),
+                    );
+                    return None;
+                }
+                // RFC 2812: without a comment, the kicker's nick is the reason.
+                let me = self.nick.clone();
+                let reason = params
+                    .get(2)
+                    .copied()
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or(&me);
+                let reason = irc_proto::irc_to_r0c(reason);
+                // The world's kick, not the `/kick` command: the client sees the KICK line,
+                // not the command's confirmation too.
+                self.budget.charge(1, now);
+                if let Err(why) = self.world.kick(user, nick, &reason) {
+                    let (code, params) = if why.contains("not online") {
+                        (401, vec![*nick])
+                    } else if why.contains(" is not in ") {
+                        (441, vec![*nick, *channel])
+                    } else {
+                        (482, vec![*channel])
+                    };
+                    self.reply(code, &params, &why);
+                }
+                self.sync_now()
             }
             "INVITE" => {
                 let (Some(nick), Some(channel)) = (params.first(), params.get(1)) else {
@@ -1959,13 +1987,11 @@ impl IrcSession {
                     .collect();
                 if !is_new {
                     // Kicks of this sync, from the channel's system lines: who, by whom, why.
-                    let kicks: HashMap<String, (String, String)> = window
-                        .messages
+                    let kicks: HashMap<&str, (&str, &str)> = window
+                        .kicks
                         .iter()
-                        .filter(|m| m.author == AUTHOR_SYSTEM)
-                        .filter_map(|m| parse_kick_line(&m.text))
                         .map(|(kicked, actor, reason)| {
-                            (kicked.to_owned(), (actor.to_owned(), reason.to_owned()))
+                            (kicked.as_str(), (actor.as_str(), reason.as_str()))
                         })
                         .collect();
                     for (id, member) in &fresh {
@@ -1973,8 +1999,8 @@ impl IrcSession {
                             None if *id != me => {
                                 self.member_joined(label, member);
                             }
-                            Some(old) if *id != me => {
-                                if old.nick != member.nick && renamed.insert(*id) {
+                            Some(old) => {
+                                if *id != me && old.nick != member.nick && renamed.insert(*id) {
                                     let text = line(
                                         "",
                                         &user_prefix(&old.nick),
@@ -1984,9 +2010,10 @@ impl IrcSession {
                                     );
                                     self.send(text);
                                 }
-                                if old.away != member.away && self.caps.away_notify {
+                                if *id != me && old.away != member.away && self.caps.away_notify {
                                     self.away_line(member);
                                 }
+                                self.mode_lines(label, old, member);
                             }
                             _ => {}
                         }
@@ -1996,7 +2023,7 @@ impl IrcSession {
                             continue;
                         }
                         let nick = &old.nick;
-                        if let Some((actor, reason)) = kicks.get(nick) {
+                        if let Some((actor, reason)) = kicks.get(nick.as_str()) {
                             let text = line(
                                 "",
                                 &user_prefix(actor),
@@ -2094,6 +2121,18 @@ impl IrcSession {
         self.send(text);
         if member.away.is_some() && self.caps.away_notify {
             self.away_line(member);
+        }
+    }
+
+    /// A member's operator or voice changed: MODE lines (from the server: the world does not
+    /// say who made the change).
+    fn mode_lines(&mut self, label: &str, old: &IrcMember, new: &IrcMember) {
+        for (was, is, letter) in [(old.op, new.op, 'o'), (old.voice, new.voice, 'v')] {
+            if was != is {
+                let change = format!("{}{letter}", if is { '+' } else { '-' });
+                let text = line("", &self.server, "MODE", &[label, &change, &new.nick], None);
+                self.send(text);
+            }
         }
     }
 
