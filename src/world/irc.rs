@@ -512,6 +512,59 @@ impl World {
             .collect()
     }
 
+    /// draft/read-marker's MARKREAD set: `user` has read `target` (`#channel` or a partner's
+    /// nick, a window of theirs) up to the moment `micros`: the window's read mark moves to
+    /// the first message after it (never back), as scrolling to it would, and with it an
+    /// identified user's stored marker (issue 20's).
+    pub fn irc_mark_read(&self, user: UserId, target: &str, micros: i64) {
+        let Some((channel, upto)) = ({
+            let state = self.lock();
+            self.irc_window_of(&state, user, target).and_then(|id| {
+                let c = state.channels.get(&id)?;
+                let after = c.messages.partition_point(|m| m.unix_micros <= micros);
+                Some((id, c.messages.get(after).map_or(c.next_seq, |m| m.seq)))
+            })
+        }) else {
+            return;
+        };
+        self.mark_read(user, channel, upto);
+    }
+
+    /// draft/read-marker's MARKREAD get: when the last message `user` has read in `target`
+    /// was posted, if the user is identified, has a stored marker there and that message is
+    /// in memory.
+    pub fn irc_read_mark(&self, user: UserId, target: &str) -> Option<i64> {
+        let state = self.lock();
+        let principal = state.principal_of(user)?;
+        let id = self.irc_window_of(&state, user, target)?;
+        let c = state.channels.get(&id)?;
+        let name = markers::marker_name(c)?;
+        let read_upto = state.markers.get(&principal, &name)?.read_upto;
+        let last = read_upto.checked_sub(1)?;
+        let index = c.messages.partition_point(|m| m.seq < last);
+        c.messages
+            .get(index)
+            .filter(|m| m.seq == last)
+            .map(|m| m.unix_micros)
+    }
+
+    /// The window of `user`'s that an IRC target names: `#name` a public channel, anything
+    /// else a conversation's partner.
+    fn irc_window_of(&self, state: &State, user: UserId, target: &str) -> Option<ChannelId> {
+        let u = state.users.get(&user)?;
+        let public = target.strip_prefix('#').map(str::to_lowercase);
+        u.windows
+            .iter()
+            .find(
+                |w| match (state.channels.get(&w.channel).map(|c| &c.kind), &public) {
+                    (Some(ChannelKind::Public { name }), Some(wanted)) => name == wanted,
+                    (Some(ChannelKind::Direct), None) => w.alias.eq_ignore_ascii_case(target),
+                    _ => false,
+                },
+            )
+            .map(|w| w.channel)
+    }
+
     /// Leaves out of `messages` those `user` ignores, as a sync does.
     pub fn irc_hide_ignored(&self, user: UserId, messages: &mut Vec<Arc<Message>>) {
         let state = self.lock();

@@ -27,11 +27,12 @@ use crate::world::{
 };
 
 /// The capabilities this server offers, in CAP LS order.
-pub const CAPABILITIES: [&str; 12] = [
+pub const CAPABILITIES: [&str; 13] = [
     "account-tag",
     "away-notify",
     "batch",
     "draft/chathistory",
+    "draft/read-marker",
     "echo-message",
     "extended-join",
     "labeled-response",
@@ -41,6 +42,10 @@ pub const CAPABILITIES: [&str; 12] = [
     "server-time",
     "userhost-in-names",
 ];
+
+/// MARKREAD targets one connection keeps a moment for (as many as the world keeps markers
+/// for one identified user).
+pub const MAX_READ_MARKS: usize = crate::world::MAX_MARKERS_PER_PRINCIPAL;
 
 /// Channels LIST shows at most.
 pub const MAX_LIST: usize = 1000;
@@ -113,6 +118,7 @@ struct Caps {
     away_notify: bool,
     batch: bool,
     chathistory: bool,
+    read_marker: bool,
     echo_message: bool,
     extended_join: bool,
     labeled_response: bool,
@@ -130,6 +136,7 @@ impl Caps {
             "away-notify" => &mut self.away_notify,
             "batch" => &mut self.batch,
             "draft/chathistory" => &mut self.chathistory,
+            "draft/read-marker" => &mut self.read_marker,
             "echo-message" => &mut self.echo_message,
             "extended-join" => &mut self.extended_join,
             "labeled-response" => &mut self.labeled_response,
@@ -150,6 +157,7 @@ impl Caps {
             ("away-notify", self.away_notify),
             ("batch", self.batch),
             ("draft/chathistory", self.chathistory),
+            ("draft/read-marker", self.read_marker),
             ("echo-message", self.echo_message),
             ("extended-join", self.extended_join),
             ("labeled-response", self.labeled_response),
@@ -189,7 +197,7 @@ pub struct IrcSession {
     sasl_done: bool,
     windows: HashMap<ChannelId, Tracked>,
     /// Channels of a JOIN still to join, after the one being read from the store.
-    join_queue: VecDeque<String>,
+    join_queue: VecDeque<(String, Option<String>)>,
     /// Messages to stored conversations (between two identified users) that wait for the
     /// conversation's history to be read; the connection loop reads and sends them.
     direct_loads: VecDeque<Load>,
@@ -199,6 +207,11 @@ pub struct IrcSession {
     account_job: Arc<std::sync::atomic::AtomicBool>,
     /// The last batch reference given out (batches are numbered per connection).
     batches: u64,
+    /// MARKREAD timestamps set in this connection, by target (lower-case), at most
+    /// [`MAX_READ_MARKS`]: IRC's read markers are moments, r0c's are message numbers
+    /// (`World::irc_mark_read` moves those too), so the moment a client set is kept to give
+    /// it back as it was set.
+    read_marks: HashMap<String, i64>,
     /// The `label` of the command being handled (labeled-response) and where its answer
     /// starts in `out`.
     label: Option<(String, usize)>,
@@ -239,6 +252,7 @@ impl IrcSession {
             budget: CommandBudget::new(&flood, now),
             account_job: Arc::default(),
             batches: 0,
+            read_marks: HashMap::new(),
             label: None,
             out: Vec::new(),
             closing: false,
@@ -440,12 +454,8 @@ impl IrcSession {
                 }
                 let keys: Vec<&str> = params.get(1).map_or(Vec::new(), |k| k.split(',').collect());
                 for (index, target) in targets.split(',').take(MAX_TARGETS).enumerate() {
-                    if let Some(key) = keys.get(index)
-                        && let Ok(name) = normalize_channel_name(target)
-                    {
-                        self.world.offer_key(user, &name, key);
-                    }
-                    self.join_queue.push_back(target.to_owned());
+                    let key = keys.get(index).map(|k| (*k).to_owned());
+                    self.join_queue.push_back((target.to_owned(), key));
                 }
                 self.continue_joins(now)
             }
@@ -637,6 +647,10 @@ impl IrcSession {
                 answer
             }
             "CHATHISTORY" => self.chathistory(user, params, now),
+            "MARKREAD" => {
+                self.markread(user, params);
+                None
+            }
             "MOTD" => {
                 self.motd();
                 None
@@ -1008,7 +1022,7 @@ impl IrcSession {
     /// Joins the next channels of a JOIN, until one must be read from the store.
     fn continue_joins(&mut self, now: Instant) -> Option<Wait> {
         let user = self.user?;
-        while let Some(target) = self.join_queue.pop_front() {
+        while let Some((target, key)) = self.join_queue.pop_front() {
             let name = match normalize_channel_name(&target) {
                 Ok(name) if target.starts_with('#') => name,
                 Ok(_) | Err(_) => {
@@ -1024,6 +1038,10 @@ impl IrcSession {
                 );
                 self.join_queue.clear();
                 break;
+            }
+            // The world keeps one offered key: each is offered right before its own join.
+            if let Some(key) = &key {
+                self.world.offer_key(user, &name, key);
             }
             match self.world.begin_join(user, &name) {
                 Ok(JoinStep::Done(joined)) => {
@@ -1305,6 +1323,72 @@ impl IrcSession {
             wait = self.r0c_command(&command, now).or(wait);
         }
         wait
+    }
+
+    /// MARKREAD (draft/read-marker): with a timestamp, moves the read marker of a target
+    /// forward (never back); without, tells where it is.
+    fn markread(&mut self, user: UserId, params: &[&str]) {
+        let Some(target) = params.first().filter(|t| !t.is_empty()) else {
+            let text = line(
+                "",
+                &self.server,
+                "FAIL",
+                &["MARKREAD", "NEED_MORE_PARAMS"],
+                Some("Missing parameters"),
+            );
+            self.send(text);
+            return;
+        };
+        let key = target.to_lowercase();
+        if let Some(given) = params.get(1) {
+            let Some(micros) = given
+                .strip_prefix("timestamp=")
+                .and_then(reply::timestamp_micros)
+            else {
+                let text = line(
+                    "",
+                    &self.server,
+                    "FAIL",
+                    &["MARKREAD", "INVALID_PARAMS", target],
+                    Some("Invalid timestamp"),
+                );
+                self.send(text);
+                return;
+            };
+            let known = self.read_mark(user, target);
+            if known.is_none_or(|at| micros > at) {
+                if !self.read_marks.contains_key(&key) && self.read_marks.len() >= MAX_READ_MARKS {
+                    // The oldest moment makes room: it is the least likely to matter.
+                    if let Some(oldest) = self
+                        .read_marks
+                        .iter()
+                        .min_by_key(|(_, at)| **at)
+                        .map(|(k, _)| k.clone())
+                    {
+                        self.read_marks.remove(&oldest);
+                    }
+                }
+                self.read_marks.insert(key, micros);
+                self.world.irc_mark_read(user, target, micros);
+            }
+        }
+        self.markread_line(user, target);
+    }
+
+    /// Where the read marker of `target` is: a moment set here, or the world's marker.
+    fn read_mark(&self, user: UserId, target: &str) -> Option<i64> {
+        let here = self.read_marks.get(&target.to_lowercase()).copied();
+        let world = self.world.irc_read_mark(user, target);
+        here.max(world)
+    }
+
+    fn markread_line(&mut self, user: UserId, target: &str) {
+        let value = self.read_mark(user, target).map_or_else(
+            || "*".to_owned(),
+            |at| format!("timestamp={}", reply::server_time(at)),
+        );
+        let text = line("", &self.server, "MARKREAD", &[target, &value], None);
+        self.send(text);
     }
 
     /// `FAIL CHATHISTORY code <params> :text`.
@@ -2047,6 +2131,9 @@ impl IrcSession {
                     let nicks = self.prefixed_members(&tracked);
                     for chunk in reply::names_lines(&nicks) {
                         self.reply(353, &["=", label], &chunk);
+                    }
+                    if self.caps.read_marker {
+                        self.markread_line(me, label);
                     }
                     self.reply(366, &[label], "End of /NAMES list");
                 }
