@@ -50,12 +50,19 @@ pub async fn run(listening: Listening) {
         let (tls, server) = (listening.tls.clone(), listening.irc_name.clone());
         listening.tracker.spawn(async move {
             match tls {
-                None => Box::pin(converse(stream, server, arrival, arrived, world, shutdown)).await,
+                None => {
+                    let clear = crate::password::sent_in_the_clear(false, peer.ip());
+                    Box::pin(converse(stream, server, arrival, arrived, world, shutdown, clear))
+                        .await
+                }
                 Some(acceptor) => {
                     if let Some(stream) =
                         listen::accept_tls(stream, acceptor, peer, 0, &shutdown).await
                     {
-                        Box::pin(converse(stream, server, arrival, arrived, world, shutdown)).await;
+                        Box::pin(converse(
+                            stream, server, arrival, arrived, world, shutdown, false,
+                        ))
+                        .await;
                     }
                 }
             }
@@ -77,6 +84,7 @@ async fn converse<S>(
     arrived: Instant,
     world: Arc<World>,
     shutdown: CancellationToken,
+    in_the_clear: bool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -89,6 +97,7 @@ async fn converse<S>(
         arrival.flood,
         std::time::Instant::now(),
     );
+    session.set_in_the_clear(in_the_clear);
     let mut input: Vec<u8> = Vec::new();
     let mut skipping = false;
     let mut scratch = vec![0u8; 4096];

@@ -47,6 +47,9 @@ pub const CAPABILITIES: [&str; 13] = [
 /// for one identified user).
 pub const MAX_READ_MARKS: usize = crate::world::MAX_MARKERS_PER_PRINCIPAL;
 
+/// What an IRC user reads after sending a password over a connection that is not encrypted.
+pub const CLEAR_TEXT_NOTICE: &str = "warning: this connection is not encrypted, so the password you just sent crossed the network as plain text; use this server's TLS port for IRC (6697 by default), and change the password if the network is not yours";
+
 /// Channels LIST shows at most.
 pub const MAX_LIST: usize = 1000;
 
@@ -205,6 +208,10 @@ pub struct IrcSession {
     budget: CommandBudget,
     /// An account command (`REGISTER` and the like) is running.
     account_job: Arc<std::sync::atomic::AtomicBool>,
+    /// This connection carries passwords in the clear (plain listener, not loopback).
+    in_the_clear: bool,
+    /// The user was warned of that.
+    warned_clear_text: bool,
     /// The last batch reference given out (batches are numbered per connection).
     batches: u64,
     /// MARKREAD timestamps set in this connection, by target (lower-case), at most
@@ -252,11 +259,27 @@ impl IrcSession {
             budget: CommandBudget::new(&flood, now),
             account_job: Arc::default(),
             batches: 0,
+            in_the_clear: false,
+            warned_clear_text: false,
             read_marks: HashMap::new(),
             label: None,
             out: Vec::new(),
             closing: false,
             more: false,
+        }
+    }
+
+    /// Says whether this connection carries passwords in the clear
+    /// ([`crate::password::sent_in_the_clear`]), for the warning after PASS or SASL.
+    pub fn set_in_the_clear(&mut self, in_the_clear: bool) {
+        self.in_the_clear = in_the_clear;
+    }
+
+    /// After a password came over a connection that is not encrypted: one NOTICE saying so
+    /// (it has crossed the network already; the next one need not).
+    fn warn_clear_text(&mut self) {
+        if self.in_the_clear && !std::mem::replace(&mut self.warned_clear_text, true) {
+            self.notice(CLEAR_TEXT_NOTICE);
         }
     }
 
@@ -407,7 +430,11 @@ impl IrcSession {
                 } else if params.is_empty() {
                     self.reply(461, &["PASS"], "Not enough parameters");
                 }
-                // The server has no connection password; PASS is accepted and ignored.
+                // The server has no connection password; PASS is accepted and ignored, but a
+                // password sent in the clear is worth a warning all the same.
+                if !params.is_empty() {
+                    self.warn_clear_text();
+                }
                 return None;
             }
             "AUTHENTICATE" => return self.authenticate(&params),
@@ -1822,6 +1849,7 @@ impl IrcSession {
             return None;
         }
         let encoded = self.sasl_buffer.take().unwrap_or_default();
+        self.warn_clear_text();
         match reply::base64_decode(&encoded).and_then(|d| reply::sasl_plain(&d)) {
             Some((authzid, account, password)) if authzid.is_empty() || authzid == account => {
                 Some(Wait::Sasl { account, password })
