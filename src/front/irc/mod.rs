@@ -52,8 +52,10 @@ pub async fn run(listening: Listening) {
             match tls {
                 None => {
                     let clear = crate::password::sent_in_the_clear(false, peer.ip());
-                    Box::pin(converse(stream, server, arrival, arrived, world, shutdown, clear))
-                        .await
+                    Box::pin(converse(
+                        stream, server, arrival, arrived, world, shutdown, clear,
+                    ))
+                    .await
                 }
                 Some(acceptor) => {
                     if let Some(stream) =
