@@ -1307,14 +1307,21 @@ impl World {
             &Scope::Channel(name.clone()),
             "",
         );
-        self.tell_locked(
-            &mut state,
-            target,
-            AUTHOR_INFO,
-            &format!("{word}: you in #{name}"),
-        );
-        // IRC clients show the change as a MODE line.
+        // IRC clients see the change as a MODE line instead of these confirmations.
+        let irc =
+            |state: &State, id: UserId| state.users.get(&id).is_some_and(|u| u.irc_ident.is_some());
+        if !irc(&state, target) {
+            self.tell_locked(
+                &mut state,
+                target,
+                AUTHOR_INFO,
+                &format!("{word}: you in #{name}"),
+            );
+        }
         State::roster_changed(&mut state, channel, None);
+        if irc(&state, user) {
+            return Ok(String::new());
+        }
         self.confirm(
             &mut state,
             user,
@@ -1380,7 +1387,7 @@ impl World {
             &mut state,
             channel,
             AUTHOR_SYSTEM,
-            &format!("{actor} set mode {summary}"),
+            &mode_line(&actor, &summary),
             Ping::Nobody,
         );
         self.redraw_members(&mut state, channel);
@@ -1582,6 +1589,23 @@ impl World {
             lines.join("\n")
         ))
     }
+}
+
+/// The channel's line about a mode change (`+m -t +k`); [`parse_mode_line`] reads it back.
+pub fn mode_line(actor: &str, summary: &str) -> String {
+    format!("{actor} set mode {summary}")
+}
+
+/// Who changed which modes, from a channel's system line made by [`mode_line`] (the IRC
+/// listener shows it as a MODE line).
+pub fn parse_mode_line(text: &str) -> Option<(&str, Vec<&str>)> {
+    let (actor, summary) = text.split_once(" set mode ")?;
+    let changes: Vec<&str> = summary.split(' ').collect();
+    let valid = !actor.contains(' ')
+        && changes
+            .iter()
+            .all(|c| c.len() == 2 && (c.starts_with('+') || c.starts_with('-')));
+    valid.then_some((actor, changes))
 }
 
 /// The channel's line about a kick; [`parse_kick_line`] reads it back.

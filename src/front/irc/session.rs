@@ -23,7 +23,7 @@ use crate::text::{channel::MAX_CHANNEL_CHARS, nick};
 use crate::world::{
     AUTHOR_ACTION, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember, IrcSync,
     IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId, World,
-    normalize_channel_name, parse_kicked_line,
+    normalize_channel_name, parse_kicked_line, parse_mode_line,
 };
 
 /// The capabilities this server offers, in CAP LS order.
@@ -1318,13 +1318,32 @@ impl IrcSession {
                 }
                 'o' | 'v' => {
                     let Some(nick) = args.next() else { continue };
-                    let word = match (letter, adding) {
-                        ('o', true) => "op",
-                        ('o', false) => "deop",
-                        ('v', true) => "voice",
-                        _ => "devoice",
-                    };
-                    format!("/{word} {nick}")
+                    // The world's role change, not the `/op` command: the client sees the MODE
+                    // line, and a refusal as its numeric.
+                    if let Err(seconds) = self.budget.check(now) {
+                        self.reply(
+                            263,
+                            &["MODE"],
+                            &format!("Wait {seconds} seconds and try again"),
+                        );
+                        return wait;
+                    }
+                    self.budget.charge(1, now);
+                    if let Err(why) = self.world.set_role(user, nick, letter == 'o', adding) {
+                        let (code, params) = if why.contains("not online") {
+                            (401, vec![*nick])
+                        } else if why.contains(" is not in ") {
+                            (441, vec![*nick, *target])
+                        } else if why.contains("operator") {
+                            (482, vec![*target])
+                        } else {
+                            self.notice(&why);
+                            continue;
+                        };
+                        self.reply(code, &params, &why);
+                    }
+                    self.sync();
+                    continue;
                 }
                 'b' => {
                     let Some(mask) = args.next() else { continue };
@@ -2276,7 +2295,27 @@ impl IrcSession {
     ) {
         let author = message.author.as_str();
         if author == AUTHOR_SYSTEM {
-            // Joins, parts, nick and topic changes reach the client as their own IRC lines.
+            // Joins, parts, nick and topic changes reach the client as their own IRC lines;
+            // a channel mode change as a MODE line (a key stays unsaid: the line has none).
+            if let (IrcTarget::Public(name), None) = (target, batch)
+                && let Some((actor, changes)) = parse_mode_line(&message.text)
+            {
+                let flags: String = changes
+                    .iter()
+                    .filter(|c| !c.ends_with('k'))
+                    .copied()
+                    .collect();
+                if !flags.is_empty() {
+                    let sent = line(
+                        "",
+                        &user_prefix(actor),
+                        "MODE",
+                        &[&format!("#{name}"), &flags],
+                        None,
+                    );
+                    self.send(sent);
+                }
+            }
             return;
         }
         let mut tags: Vec<String> = Vec::new();
