@@ -157,12 +157,64 @@ pub struct IrcChannelInfo {
     pub member: bool,
 }
 
+/// Whether `text` matches the glob `mask` (`*` any run, `?` one character), both folded;
+/// linear in their lengths times the number of `*`s, without recursion.
+fn glob_matches(mask: &[char], text: &[char]) -> bool {
+    let (mut m, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match mask.get(m) {
+            Some('*') => {
+                star = Some((m, t));
+                m += 1;
+            }
+            Some(c) if *c == '?' || Some(c) == text.get(t) => {
+                m += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_m, star_t)) => {
+                    m = star_m + 1;
+                    t = star_t + 1;
+                    star = Some((star_m, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    mask.get(m..).unwrap_or_default().iter().all(|c| *c == '*')
+}
+
 /// A channel's topic as IRC shows it: the placeholder of a channel without one is empty.
 fn irc_topic(name: &str, topic: &str) -> String {
     if topic == no_topic(name) {
         String::new()
     } else {
         topic.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    fn matches(mask: &str, text: &str) -> bool {
+        let mask: Vec<char> = mask.chars().collect();
+        let text: Vec<char> = text.chars().collect();
+        glob_matches(&mask, &text)
+    }
+
+    #[test]
+    fn who_masks_match_as_globs() {
+        assert!(matches("coolni*", "coolnick"));
+        assert!(matches("*", "anyone"));
+        assert!(matches("c?olnick", "coolnick"));
+        assert!(matches("*nick", "coolnick"));
+        assert!(matches("c*l*k", "coolnick"));
+        assert!(!matches("coolni", "coolnick"));
+        assert!(!matches("x*", "coolnick"));
+        assert!(!matches("", "coolnick"));
+        assert!(matches("**", ""));
     }
 }
 
@@ -563,6 +615,23 @@ impl World {
                 },
             )
             .map(|w| w.channel)
+    }
+
+    /// WHO with a mask: the nicks online that match `mask` (`*` any run, `?` one character,
+    /// case-insensitive), at most `limit`, by name. One pass over the nicks under the lock:
+    /// WHO draws on the command budget.
+    pub fn irc_nicks_matching(&self, mask: &str, limit: usize) -> Vec<String> {
+        let mask: Vec<char> = mask.to_lowercase().chars().collect();
+        let state = self.lock();
+        let mut found: Vec<String> = state
+            .nicks
+            .iter()
+            .filter(|(folded, _)| glob_matches(&mask, &folded.chars().collect::<Vec<_>>()))
+            .filter_map(|(_, id)| state.users.get(id).map(|u| u.nick.clone()))
+            .collect();
+        found.sort_by_key(|n| n.to_lowercase());
+        found.truncate(limit);
+        found
     }
 
     /// Leaves out of `messages` those `user` ignores, as a sync does.

@@ -50,6 +50,9 @@ pub const MAX_READ_MARKS: usize = crate::world::MAX_MARKERS_PER_PRINCIPAL;
 /// What an IRC user reads after sending a password over a connection that is not encrypted.
 pub const CLEAR_TEXT_NOTICE: &str = "warning: this connection is not encrypted, so the password you just sent crossed the network as plain text; use this server's TLS port for IRC (6697 by default), and change the password if the network is not yours";
 
+/// Users WHO with a mask lists at most.
+pub const MAX_WHO: usize = 200;
+
 /// Channels LIST shows at most.
 pub const MAX_LIST: usize = 1000;
 
@@ -1194,6 +1197,12 @@ impl IrcSession {
                         .collect()
                 })
                 .unwrap_or_default()
+        } else if mask.contains(['*', '?']) {
+            self.world
+                .irc_nicks_matching(mask, MAX_WHO)
+                .into_iter()
+                .map(|nick| (nick, ""))
+                .collect()
         } else {
             self.world
                 .irc_whois(mask)
