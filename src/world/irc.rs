@@ -72,6 +72,9 @@ pub struct IrcWindow {
     /// channel's system lines whether committed or not, since the roster that shows the
     /// kicked member gone does not wait for the store either.
     pub kicks: Vec<(String, String, String)>,
+    /// With a new roster: who left since the cursor and why (empty: no reason), from the
+    /// same lines, for the reasons of PART and QUIT.
+    pub parts: Vec<(String, String)>,
 }
 
 /// Where IRC's CHATHISTORY reads a target's history.
@@ -336,20 +339,22 @@ impl World {
                 (IrcTarget::Public(_), _) => Some(topic),
                 _ => None,
             };
-            let kicks = match (&roster, cursor) {
-                (Some(_), Some(_)) => channel
-                    .messages
-                    .range(start..)
-                    .filter(|m| m.author == AUTHOR_SYSTEM)
-                    .filter_map(|m| parse_kick_line(&m.text))
-                    .map(|(kicked, actor, reason)| {
-                        (kicked.to_owned(), actor.to_owned(), reason.to_owned())
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
+            let (mut kicks, mut parts) = (Vec::new(), Vec::new());
+            if let (Some(_), Some(_)) = (&roster, cursor) {
+                for m in channel.messages.range(start..) {
+                    if m.author != AUTHOR_SYSTEM {
+                        continue;
+                    }
+                    if let Some((kicked, actor, reason)) = parse_kick_line(&m.text) {
+                        kicks.push((kicked.to_owned(), actor.to_owned(), reason.to_owned()));
+                    } else if let Some((nick, reason)) = parse_left_line(&m.text) {
+                        parts.push((nick.to_owned(), reason.to_owned()));
+                    }
+                }
+            }
             windows.push(IrcWindow {
                 kicks,
+                parts,
                 history_key: history_key(window.channel, channel),
                 channel: window.channel,
                 target,

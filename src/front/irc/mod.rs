@@ -228,7 +228,7 @@ async fn converse<S>(
     };
     let _ = tokio::time::timeout(Duration::from_millis(200), writer.shutdown()).await;
     if let Some(user) = session.user() {
-        world.disconnect(user, !shutdown.is_cancelled());
+        world.disconnect_with_reason(user, !shutdown.is_cancelled(), &session.quit_reason);
     }
     ended(peer, reason);
 }

@@ -211,6 +211,11 @@ pub struct IrcSession {
     budget: CommandBudget,
     /// An account command (`REGISTER` and the like) is running.
     account_job: Arc<std::sync::atomic::AtomicBool>,
+    /// The reason the client's QUIT gave, shown to the others when the user leaves.
+    pub quit_reason: String,
+    /// The reasons of the client's PARTs not yet answered with its PART line, by channel
+    /// (at most [`MAX_TARGETS`] per PART, taken by the next sync).
+    part_reasons: HashMap<String, String>,
     /// This connection carries passwords in the clear (plain listener, not loopback).
     in_the_clear: bool,
     /// The user was warned of that.
@@ -262,6 +267,8 @@ impl IrcSession {
             budget: CommandBudget::new(&flood, now),
             account_job: Arc::default(),
             batches: 0,
+            quit_reason: String::new(),
+            part_reasons: HashMap::new(),
             in_the_clear: false,
             warned_clear_text: false,
             read_marks: HashMap::new(),
@@ -416,6 +423,10 @@ impl IrcSession {
             "PONG" => return None,
             "QUIT" => {
                 let reason = params.first().copied().unwrap_or("Client Quit");
+                self.quit_reason = params
+                    .first()
+                    .map(|r| irc_proto::irc_to_r0c(r))
+                    .unwrap_or_default();
                 let text = line(
                     "",
                     "",
@@ -478,7 +489,7 @@ impl IrcSession {
                 if *targets == "0" {
                     let channels: Vec<String> = self.public_names();
                     for name in channels {
-                        self.part_one(user, &format!("#{name}"), now);
+                        self.part_one(user, &format!("#{name}"), "", now);
                     }
                     return self.sync_now();
                 }
@@ -494,8 +505,9 @@ impl IrcSession {
                     self.reply(461, &["PART"], "Not enough parameters");
                     return None;
                 };
+                let reason = params.get(1).copied().unwrap_or("");
                 for target in targets.split(',').take(MAX_TARGETS) {
-                    self.part_one(user, target, now);
+                    self.part_one(user, target, reason, now);
                 }
                 self.sync_now()
             }
@@ -1030,7 +1042,7 @@ impl IrcSession {
         }
     }
 
-    fn part_one(&mut self, user: UserId, target: &str, now: Instant) {
+    fn part_one(&mut self, user: UserId, target: &str, reason: &str, now: Instant) {
         let Ok(name) = normalize_channel_name(target) else {
             self.reply(403, &[target], "No such channel");
             return;
@@ -1043,7 +1055,11 @@ impl IrcSession {
             }
             return;
         }
-        if let Err(error) = self.world.part(user) {
+        if !reason.is_empty() && self.part_reasons.len() < MAX_TARGETS {
+            self.part_reasons.insert(name.clone(), reason.to_owned());
+        }
+        let reason = irc_proto::irc_to_r0c(reason);
+        if let Err(error) = self.world.part_with_reason(user, &reason) {
             self.notice(&error);
         }
         self.budget.charge(1, now);
@@ -2070,11 +2086,21 @@ impl IrcSession {
                         &[&label, &self.nick],
                         Some(reason),
                     ),
-                    None => line("", &user_prefix(&self.nick), "PART", &[&label], None),
+                    None => {
+                        let reason = self.part_reasons.remove(&name);
+                        line(
+                            "",
+                            &user_prefix(&self.nick),
+                            "PART",
+                            &[&label],
+                            reason.as_deref(),
+                        )
+                    }
                 };
                 self.send(text);
             }
         }
+        self.part_reasons.clear();
         let mut renamed: HashSet<UserId> = HashSet::new();
         let mut quit: HashSet<UserId> = HashSet::new();
         self.more = false;
@@ -2134,6 +2160,11 @@ impl IrcSession {
                             (kicked.as_str(), (actor.as_str(), reason.as_str()))
                         })
                         .collect();
+                    let parts: HashMap<&str, String> = window
+                        .parts
+                        .iter()
+                        .map(|(nick, reason)| (nick.as_str(), irc_proto::r0c_to_irc(reason)))
+                        .collect();
                     for (id, member) in &fresh {
                         match tracked.members.get(id) {
                             None if *id != me => {
@@ -2173,10 +2204,21 @@ impl IrcSession {
                             );
                             self.send(text);
                         } else if self.world.nick(*id).is_some() {
-                            let text = line("", &user_prefix(nick), "PART", &[label], None);
+                            let reason = parts.get(nick.as_str()).filter(|r| !r.is_empty());
+                            let text = line(
+                                "",
+                                &user_prefix(nick),
+                                "PART",
+                                &[label],
+                                reason.map(|r| r.as_str()),
+                            );
                             self.send(text);
                         } else if quit.insert(*id) {
-                            let text = line("", &user_prefix(nick), "QUIT", &[], Some("Quit"));
+                            let reason = parts
+                                .get(nick.as_str())
+                                .filter(|r| !r.is_empty())
+                                .map_or("Quit", |r| r.as_str());
+                            let text = line("", &user_prefix(nick), "QUIT", &[], Some(reason));
                             self.send(text);
                         }
                     }
