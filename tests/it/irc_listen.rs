@@ -300,11 +300,16 @@ async fn a_guest_creating_a_channel_operates_it_kicks_and_irc_clients_see_away_a
     dave.send("KICK #fresh carol").await;
     dave.expect(" 482 dave #fresh ").await;
     // Once the creator leaves, their operator status ends with their membership.
-    carol.send("PART #fresh").await;
-    carol.expect(":carol!carol@r0c PART #fresh").await;
+    carol.send("PART #fresh :see you").await;
+    carol.expect(":carol!carol@r0c PART #fresh :see you").await;
+    dave.expect(":carol!carol@r0c PART #fresh :see you").await;
     carol.send("JOIN #fresh").await;
     let again = carol.expect(" 353 carol = #fresh :").await;
     assert!(!again.contains('@'), "{again}");
+    dave.expect(":carol!carol@r0c JOIN #fresh").await;
+    carol.send("QUIT :gone fishing").await;
+    carol.expect("ERROR").await;
+    dave.expect(":carol!carol@r0c QUIT :gone fishing").await;
     server.stop().await;
 }
 
