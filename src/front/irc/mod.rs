@@ -158,6 +158,14 @@ async fn converse<S>(
                     while let Some(next) = wait.take().or_else(|| session.next_direct_load()) {
                         wait = carry_out(next, &mut session, &world).await;
                     }
+                    if session.labeled() {
+                        // The answer to a labeled command includes its echo: what it posted
+                        // is shown once committed, so the label waits for the commit (as a
+                        // PONG does), then the session syncs.
+                        let store = world.store();
+                        crate::history::wait_committed(store, store.last_ticket()).await;
+                        session.sync();
+                    }
                     session.finish_label();
                     if session.closing {
                         break;

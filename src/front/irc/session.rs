@@ -1574,6 +1574,11 @@ impl IrcSession {
         }))
     }
 
+    /// A labeled command (labeled-response) is being answered.
+    pub fn labeled(&self) -> bool {
+        self.label.is_some()
+    }
+
     /// The answer to a labeled command is complete: its lines get the label (one line), are
     /// put in a `labeled-response` batch (several), or an `ACK` says there were none.
     pub fn finish_label(&mut self) {
