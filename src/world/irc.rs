@@ -197,30 +197,6 @@ fn irc_topic(name: &str, topic: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::glob_matches;
-
-    fn matches(mask: &str, text: &str) -> bool {
-        let mask: Vec<char> = mask.chars().collect();
-        let text: Vec<char> = text.chars().collect();
-        glob_matches(&mask, &text)
-    }
-
-    #[test]
-    fn who_masks_match_as_globs() {
-        assert!(matches("coolni*", "coolnick"));
-        assert!(matches("*", "anyone"));
-        assert!(matches("c?olnick", "coolnick"));
-        assert!(matches("*nick", "coolnick"));
-        assert!(matches("c*l*k", "coolnick"));
-        assert!(!matches("coolni", "coolnick"));
-        assert!(!matches("x*", "coolnick"));
-        assert!(!matches("", "coolnick"));
-        assert!(matches("**", ""));
-    }
-}
-
 impl State {
     /// Something IRC shows in a public channel's member list changed (an operator or voice,
     /// an away state): its roster count moves and the IRC clients among its members (but
@@ -657,5 +633,29 @@ impl World {
     /// Whether `nick` is online.
     pub fn is_online(&self, nick: &str) -> bool {
         self.lock().nicks.contains_key(&nick.to_lowercase())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    fn matches(mask: &str, text: &str) -> bool {
+        let mask: Vec<char> = mask.chars().collect();
+        let text: Vec<char> = text.chars().collect();
+        glob_matches(&mask, &text)
+    }
+
+    #[test]
+    fn who_masks_match_as_globs() {
+        assert!(matches("coolni*", "coolnick"));
+        assert!(matches("*", "anyone"));
+        assert!(matches("c?olnick", "coolnick"));
+        assert!(matches("*nick", "coolnick"));
+        assert!(matches("c*l*k", "coolnick"));
+        assert!(!matches("coolni", "coolnick"));
+        assert!(!matches("x*", "coolnick"));
+        assert!(!matches("", "coolnick"));
+        assert!(matches("**", ""));
     }
 }
