@@ -321,6 +321,8 @@ async fn sasl_plain_logs_in_to_an_account_registered_over_irc_and_refuses_a_wron
     let mut carol = IrcClient::registered(irc, "carol").await;
     carol.send("REGISTER sesame-street").await;
     carol.expect("is your account now").await;
+    carol.send("JOIN #burrow").await;
+    carol.expect(" 366 carol #burrow ").await;
     carol.send("QUIT").await;
     carol.expect("ERROR").await;
 
@@ -350,6 +352,9 @@ async fn sasl_plain_logs_in_to_an_account_registered_over_irc_and_refuses_a_wron
     again.send("CAP END").await;
     // The account's nick comes with the login.
     again.expect(" 001 carol ").await;
+    // Issue 20's return: the account's channel (closed since, so read from the store) is
+    // joined again at login.
+    again.expect(":carol!carol@r0c JOIN #burrow").await;
     again.send("WHOIS carol").await;
     again.expect(" 330 carol carol carol ").await;
     server.stop().await;

@@ -272,6 +272,13 @@ async fn carry_out(wait: Wait, session: &mut IrcSession, world: &Arc<World>) -> 
             }
             None
         }
+        Wait::Rejoin(name, load) => {
+            match crate::history::read(world.store().clone(), Read::Load(load)).await {
+                Arrived::Join { name, loaded } => session.finish_rejoin(&name, loaded),
+                _ => session.finish_rejoin(&name, None),
+            }
+            None
+        }
         Wait::Join(name, load) => {
             let arrived = crate::history::read(world.store().clone(), Read::Load(load)).await;
             match arrived {

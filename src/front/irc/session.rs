@@ -72,6 +72,9 @@ pub enum Wait {
     Direct(Load),
     /// Read channel `name` from the store (`Load::Join`), then [`IrcSession::finish_join`].
     Join(String, Load),
+    /// Read a channel the user had open when they left (issue 20's rejoin on return, queued
+    /// by the world at login), then `World::finish_rejoin`.
+    Rejoin(String, Load),
     /// Wait until the store committed what was queued so far, then sync and answer PONG.
     Pong(String),
     /// Check the password of account `account` (SASL PLAIN), then [`IrcSession::sasl_done`].
@@ -211,6 +214,9 @@ pub struct IrcSession {
     budget: CommandBudget,
     /// An account command (`REGISTER` and the like) is running.
     account_job: Arc<std::sync::atomic::AtomicBool>,
+    /// The channels the world queues for the user to rejoin at login (checked without the
+    /// world's lock: an atomic flag says whether any wait).
+    rejoins: Option<Arc<crate::world::Rejoins>>,
     /// The reason the client's QUIT gave, shown to the others when the user leaves.
     pub quit_reason: String,
     /// The reasons of the client's PARTs not yet answered with its PART line, by channel
@@ -267,6 +273,7 @@ impl IrcSession {
             budget: CommandBudget::new(&flood, now),
             account_job: Arc::default(),
             batches: 0,
+            rejoins: None,
             quit_reason: String::new(),
             part_reasons: HashMap::new(),
             in_the_clear: false,
@@ -918,9 +925,29 @@ impl IrcSession {
     }
 
     /// A line of chat through flood control: sent now, held, or refused with the reason.
-    /// The next message to a stored conversation that waits for its history, if any.
+    /// The next message to a stored conversation that waits for its history, or else the
+    /// next channel to rejoin, if any.
     pub fn next_direct_load(&mut self) -> Option<Wait> {
-        self.direct_loads.pop_front().map(Wait::Direct)
+        if let Some(load) = self.direct_loads.pop_front() {
+            return Some(Wait::Direct(load));
+        }
+        match self.rejoins.as_ref()?.take_next()? {
+            load @ Load::Join { .. } => {
+                let Load::Join { name, .. } = &load else {
+                    return None;
+                };
+                Some(Wait::Rejoin(name.clone(), load))
+            }
+            _ => None,
+        }
+    }
+
+    /// A channel to rejoin was read: the world opens it and puts the user back in.
+    pub fn finish_rejoin(&mut self, name: &str, loaded: Option<LoadedChannel>) {
+        if let Some(user) = self.user {
+            self.world.finish_rejoin(user, name, loaded);
+        }
+        self.sync();
     }
 
     /// A stored conversation's history arrived (or could not be read): open it and send;
@@ -1923,6 +1950,7 @@ impl IrcSession {
             .irc_user_setup(user, &self.ident.0, &self.ident.1);
         self.user = Some(user);
         self.wake = Some(wake);
+        self.rejoins = self.world.rejoins(user);
         self.nick = self.world.nick(user).unwrap_or_default();
         // The status window's first lines are the terminal's welcome, not for IRC.
         if let Some(sync) = self.world.irc_sync(user, &HashMap::new()) {
@@ -1981,6 +2009,7 @@ impl IrcSession {
             // is told as at NICK time, and registers once it picks another.
             self.world.disconnect(user, false);
             self.user = None;
+            self.rejoins = None;
             self.wake = None;
             self.windows.clear();
             self.nick = String::new();
@@ -2019,6 +2048,9 @@ impl IrcSession {
         self.isupport();
         self.lusers(user);
         self.motd();
+        // What happened before registration (channels rejoined at a SASL login) is shown now:
+        // syncs before it were left undone.
+        self.sync();
         tracing::info!(peer = %self.peer, nick, "irc client registered");
     }
 
