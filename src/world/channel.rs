@@ -268,6 +268,7 @@ impl World {
                 state.public_by_name.remove(&name);
                 // A channel opened again must number its messages after what it said last.
                 state.last_close_ticket = self.store.last_ticket();
+                self.forget_session_modes(state, &name);
                 tracing::info!(chan = name, "channel closed");
             }
             Some(ChannelKind::Direct) => {

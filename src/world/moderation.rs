@@ -103,6 +103,10 @@ pub(super) struct ChannelMod {
     /// Guests who created the channel (see [`World::grant_creator_op`]): operators while
     /// they stay in it, as on an IRC network's unregistered channels.
     session_ops: HashSet<UserId>,
+    /// A session operator set the modes or key: they end when the channel empties, as an
+    /// unregistered IRC channel's do, so nobody locks a channel (`+i`, `+k`) by creating it
+    /// and leaving.
+    session_modes: bool,
     invited: HashSet<UserId>,
 }
 
@@ -701,6 +705,20 @@ impl World {
         if let Some(u) = state.users.get_mut(&user) {
             u.moderation.guest_marks.insert(name.to_owned());
         }
+    }
+
+    /// Public channel `name` closed (nobody is in it): modes and a key a session operator set
+    /// are dropped, in memory and in the store.
+    pub(super) fn forget_session_modes(&self, state: &mut State, name: &str) {
+        let Some(c) = state.moderation.channels.get_mut(name) else {
+            return;
+        };
+        if !std::mem::take(&mut c.session_modes) || c.founder.is_some() {
+            return;
+        }
+        c.modes = Modes::default();
+        c.key = None;
+        self.store_channel(state, name);
     }
 
     fn store_channel(&self, state: &State, name: &str) -> u64 {
@@ -1349,7 +1367,18 @@ impl World {
             return Err(format!("you are not an operator of #{name}"));
         }
         self.check_store().map_err(|e| e.to_string())?;
+        // Modes set by a session operator (not a server operator, founder or appointed one)
+        // last as long as the channel is in use.
+        let by_session_op = !state.is_server_op(user)
+            && state
+                .moderation
+                .channels
+                .get(&name)
+                .is_some_and(|c| c.session_ops.contains(&user) && c.founder.is_none());
         let entry = state.moderation.channels.entry(name.clone()).or_default();
+        if by_session_op {
+            entry.session_modes = true;
+        }
         let mut shown = Vec::new();
         for change in changes {
             match change {

@@ -307,6 +307,17 @@ async fn a_guest_creating_a_channel_operates_it_kicks_and_irc_clients_see_away_a
     let again = carol.expect(" 353 carol = #fresh :").await;
     assert!(!again.contains('@'), "{again}");
     dave.expect(":carol!carol@r0c JOIN #fresh").await;
+    // A session operator's modes end with the channel's use: nobody locks a channel by
+    // creating it, setting +i and leaving. It is no longer brand new: no operator this time.
+    carol.send("JOIN #locked").await;
+    carol.expect(" 366 carol #locked ").await;
+    carol.send("MODE #locked +i").await;
+    carol.expect(":carol!carol@r0c MODE #locked +i").await;
+    carol.send("PART #locked").await;
+    carol.expect(":carol!carol@r0c PART #locked").await;
+    dave.send("JOIN #locked").await;
+    let names = dave.expect(" 353 dave = #locked :").await;
+    assert!(names.ends_with(":dave"), "{names}");
     carol.send("QUIT :gone fishing").await;
     carol.expect("ERROR").await;
     dave.expect(":carol!carol@r0c QUIT :gone fishing").await;
