@@ -142,6 +142,8 @@ impl Command {
             | Command::Part
             | Command::Topic(_)
             | Command::Search(_) => true,
+            // IRC clients of the user's channels are told (away-notify).
+            Command::Away(_) | Command::Back => true,
             // Not seen by others, but a password's hash is work the server shares out among
             // everyone who logs in: it draws on the same budget.
             Command::Register(_) | Command::Login { .. } | Command::Passwd { .. } => true,

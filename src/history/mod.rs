@@ -17,6 +17,7 @@
 //! The layer sits above the world (it builds the world's [`Message`]s from stored rows, off
 //! the world's lock) and below the session; the world does not know it.
 
+pub mod chathistory;
 pub mod pages;
 
 use std::sync::Arc;

@@ -244,6 +244,17 @@ const FIRST_SEQ_AT: &str = "SELECT m.seq FROM message m JOIN channel c ON c.id =
 const LAST_SEQ: &str = "SELECT max(m.seq) FROM message m JOIN channel c ON c.id = m.channel_id
     WHERE c.name = ?1";
 const TOPIC: &str = "SELECT topic FROM channel WHERE name = ?1";
+/// IRC's CHATHISTORY reads chat only: the system lines (`--`: joins, parts, nick and topic
+/// changes) are left out in the query, so they do not use up a request's row count.
+pub(crate) const CHAT_BEFORE: &str = "SELECT m.seq, m.unix_micros, m.author, m.text
+    FROM message m JOIN channel c ON c.id = m.channel_id
+    WHERE c.name = ?1 AND m.seq < ?2 AND m.author <> '--' ORDER BY m.seq DESC LIMIT ?3";
+pub(crate) const CHAT_FROM: &str = "SELECT m.seq, m.unix_micros, m.author, m.text
+    FROM message m JOIN channel c ON c.id = m.channel_id
+    WHERE c.name = ?1 AND m.seq >= ?2 AND m.seq < ?3 AND m.author <> '--'
+    ORDER BY m.seq LIMIT ?4";
+pub(crate) const LAST_CHAT_MICROS: &str = "SELECT max(m.unix_micros) FROM message m
+    JOIN channel c ON c.id = m.channel_id WHERE c.name = ?1 AND m.author <> '--'";
 
 /// What can go wrong when opening or reading the store; writes never return errors: the
 /// writer thread logs a failure once and shows it in [`Store::health`].

@@ -12,9 +12,10 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{
-    ACCOUNT_KEYS, ACCOUNTS, BUSY_TIMEOUT, CLAIMS, CLIENT, FIRST_SEQ_AT, LAST_SEQ, MESSAGES_BEFORE,
-    MESSAGES_FROM, StoreError, StoredAccount, StoredAccountKey, StoredClaim, StoredMessage, TOPIC,
-    limit_to_sql, lock, seq_from_sql, seq_to_sql, stored_message,
+    ACCOUNT_KEYS, ACCOUNTS, BUSY_TIMEOUT, CHAT_BEFORE, CHAT_FROM, CLAIMS, CLIENT, FIRST_SEQ_AT,
+    LAST_CHAT_MICROS, LAST_SEQ, MESSAGES_BEFORE, MESSAGES_FROM, StoreError, StoredAccount,
+    StoredAccountKey, StoredClaim, StoredMessage, TOPIC, limit_to_sql, lock, seq_from_sql,
+    seq_to_sql, stored_message,
 };
 
 /// How many read connections history reads share: SQLite in WAL mode reads concurrently, and
@@ -154,6 +155,52 @@ impl Reader {
                 seq_from_sql(0, row.get(0)?)
             })
             .optional()?)
+    }
+
+    /// As [`Reader::messages_before`], without the system lines (IRC's CHATHISTORY).
+    pub fn chat_before(
+        &self,
+        channel: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut statement = self.conn.prepare_cached(CHAT_BEFORE)?;
+        let rows = statement.query_map(
+            params![channel, seq_to_sql(before), limit_to_sql(limit)],
+            stored_message,
+        )?;
+        let mut messages = rows.collect::<Result<Vec<_>, _>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// As [`Reader::messages_from`], without the system lines (IRC's CHATHISTORY).
+    pub fn chat_from(
+        &self,
+        channel: &str,
+        from: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut statement = self.conn.prepare_cached(CHAT_FROM)?;
+        let rows = statement.query_map(
+            params![
+                channel,
+                seq_to_sql(from),
+                seq_to_sql(before),
+                limit_to_sql(limit)
+            ],
+            stored_message,
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// When the newest chat line (not a system line) of a channel was posted, if any.
+    pub fn last_chat_micros(&self, channel: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(LAST_CHAT_MICROS)?
+            .query_row([channel], |row| row.get::<_, Option<i64>>(0))?)
     }
 
     /// The highest stored sequence number of the channel.

@@ -38,17 +38,45 @@ impl World {
                 told: HashSet::new(),
             });
         }
+        Self::away_changed(&mut state, user);
         reason
+    }
+
+    /// The user's away state changed: the IRC clients among the members of their public
+    /// channels sync the member lists (`away-notify`). The work is bounded by the user's
+    /// window cap times the channels' members, as a nick change's, and `/away` and `/back`
+    /// draw on the command budget.
+    fn away_changed(state: &mut State, user: UserId) {
+        let channels: Vec<super::ChannelId> = state
+            .users
+            .get(&user)
+            .map(|u| u.windows.iter().map(|w| w.channel).collect())
+            .unwrap_or_default();
+        for id in channels {
+            State::roster_changed(state, id, Some(user));
+        }
     }
 
     /// `/back`: whether the user was away.
     pub fn set_back(&self, user: UserId) -> bool {
         let mut state = self.lock();
-        state
+        let was = state
             .users
             .get_mut(&user)
             .and_then(|u| u.away.take())
-            .is_some()
+            .is_some();
+        if was {
+            Self::away_changed(&mut state, user);
+        }
+        was
+    }
+
+    /// The away reason of the user online as `nick` (empty if none was given), if they are
+    /// away.
+    pub fn away_reason_of(&self, nick: &str) -> Option<String> {
+        let state = self.lock();
+        let id = *state.nicks.get(&nick.to_lowercase())?;
+        state.away_reason(id).map(str::to_string)
     }
 
     /// The user's away reason (empty if none was given), if they are away.
@@ -72,6 +100,14 @@ impl World {
         else {
             return;
         };
+        // An IRC client answers its user with RPL_AWAY (301) itself, at every message.
+        if state
+            .users
+            .get(&sender)
+            .is_some_and(|u| u.irc_ident.is_some())
+        {
+            return;
+        }
         let Some(p) = state.users.get_mut(&partner) else {
             return;
         };

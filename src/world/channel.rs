@@ -122,6 +122,30 @@ impl World {
         Ok(())
     }
 
+    /// [`World::part`] with the reason an IRC client's PART gave, shown on the line that
+    /// says the user left.
+    pub fn part_with_reason(&self, user: UserId, reason: &str) -> Result<(), String> {
+        let mut state = self.lock();
+        let Some(u) = state.users.get(&user) else {
+            return Ok(());
+        };
+        if u.active == 0 {
+            return Err("cannot part the status channel".into());
+        }
+        let Some(channel) = u.windows.get(u.active).map(|w| w.channel) else {
+            return Ok(());
+        };
+        let part = Event::Part {
+            user,
+            channel,
+            announce: true,
+            reason: reason.to_owned(),
+            unix_micros: now_micros(),
+        };
+        self.apply_locked(&mut state, part);
+        Ok(())
+    }
+
     /// Takes `user` out of `channel` (with `announce`, the others are told): builds its
     /// [`Event::Part`] and applies it.
     pub(super) fn leave_channel(
@@ -135,6 +159,7 @@ impl World {
             user,
             channel,
             announce,
+            reason: String::new(),
             unix_micros: now_micros(),
         };
         self.apply_locked(state, part);
@@ -148,6 +173,7 @@ impl World {
         user: UserId,
         channel: ChannelId,
         announce: bool,
+        reason: &str,
         unix_micros: i64,
     ) {
         let Some((nick, peer)) = state.users.get(&user).map(|u| (u.nick.clone(), u.peer)) else {
@@ -175,6 +201,9 @@ impl World {
         };
         let members_before = target.members.len();
         target.members.retain(|&m| m != user);
+        if let ChannelKind::Public { name } = &kind {
+            state.moderation.end_session_op(user, name);
+        }
         if target.members.len() < members_before {
             target.roster += 1;
             self.activity.parts.fetch_add(1, Ordering::Relaxed);
@@ -201,7 +230,7 @@ impl World {
             self.apply_locked(state, Event::Post(line));
         }
         if kind != ChannelKind::Status && announce {
-            let mut left = format!("\x0bb{nick}\x02 has left");
+            let mut left = left_line(&nick, reason);
             if kind == ChannelKind::Direct {
                 left.push_str("; reinvite by typing another msg here");
             }
@@ -239,6 +268,7 @@ impl World {
                 state.public_by_name.remove(&name);
                 // A channel opened again must number its messages after what it said last.
                 state.last_close_ticket = self.store.last_ticket();
+                self.forget_session_modes(state, &name);
                 tracing::info!(chan = name, "channel closed");
             }
             Some(ChannelKind::Direct) => {
@@ -438,4 +468,34 @@ impl State {
 
 pub(super) fn join_text(nick: &str) -> String {
     format!("\x0ba{nick}\x02 has joined")
+}
+
+/// The most characters of a PART or QUIT reason kept on the parting line.
+pub const MAX_PART_REASON: usize = 160;
+
+/// The line saying `nick` left a channel, with the reason an IRC client gave, if any;
+/// [`parse_left_line`] reads it back.
+pub fn left_line(nick: &str, reason: &str) -> String {
+    let mut reason = text::strip_formatting(&text::sanitize_message(reason));
+    if let Some((cut, _)) = reason.char_indices().nth(MAX_PART_REASON) {
+        reason.truncate(cut);
+    }
+    let reason = reason.trim();
+    if reason.is_empty() {
+        format!("\x0bb{nick}\x02 has left")
+    } else {
+        format!("\x0bb{nick}\x02 has left: {reason}")
+    }
+}
+
+/// Who left and why (empty: no reason) from a public channel's line made by [`left_line`]
+/// (the IRC listener shows the reason on PART and QUIT).
+pub fn parse_left_line(text: &str) -> Option<(&str, &str)> {
+    let rest = text.strip_prefix("\x0bb")?;
+    let (nick, rest) = rest.split_once("\x02 has left")?;
+    let reason = match rest {
+        "" => "",
+        other => other.strip_prefix(": ")?,
+    };
+    (!nick.contains(' ')).then_some((nick, reason))
 }

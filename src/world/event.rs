@@ -29,6 +29,8 @@ pub enum Event {
     Disconnect {
         user: UserId,
         announce: bool,
+        /// Why, as an IRC client's QUIT gave it (empty: none); shown on the parting lines.
+        reason: String,
         unix_micros: i64,
     },
     /// A line appended to a channel: chat, `/me`, a direct message, a line from IRC, a system
@@ -48,6 +50,9 @@ pub enum Event {
         user: UserId,
         channel: ChannelId,
         announce: bool,
+        /// Why, as an IRC client's PART or QUIT gave it (empty: none), sanitized and cut to
+        /// [`super::MAX_PART_REASON`] characters on the parting line.
+        reason: String,
         unix_micros: i64,
     },
     /// `user` is now known as `nick`, which was checked (valid, free, no look-alike): one
@@ -160,8 +165,9 @@ impl World {
             Event::Disconnect {
                 user,
                 announce,
+                reason,
                 unix_micros,
-            } => self.apply_disconnect(state, user, announce, unix_micros),
+            } => self.apply_disconnect(state, user, announce, &reason, unix_micros),
             Event::Post(post) => self.apply_post(state, post),
             Event::Join {
                 user,
@@ -173,8 +179,9 @@ impl World {
                 user,
                 channel,
                 announce,
+                reason,
                 unix_micros,
-            } => self.apply_part(state, user, channel, announce, unix_micros),
+            } => self.apply_part(state, user, channel, announce, &reason, unix_micros),
             Event::NickChange {
                 user,
                 nick,

@@ -152,9 +152,14 @@ impl World {
                     return Err(JoinError::Refused(refusal));
                 }
                 state.may_open_channel(self.settings.max_channels)?;
+                let brand_new = loaded.next_seq == 0 && loaded.history.is_empty();
                 let id = self.create_public(&mut state, name, loaded);
-                // Opened now: its creator founds it, if registered and nobody founded it.
+                // Opened now: its creator founds it, if registered and nobody founded it; a
+                // guest who creates a brand new channel is its operator while in it.
                 self.found_channel(&mut state, user, name);
+                if brand_new {
+                    self.grant_creator_op(&mut state, user, name);
+                }
                 id
             }
         };

@@ -42,6 +42,12 @@ pub struct IrcMember {
     pub op: bool,
     /// Voiced (`+`).
     pub voice: bool,
+    /// Away, with the reason (empty if none was given).
+    pub away: Option<String>,
+    /// The account they are logged in to.
+    pub account: Option<String>,
+    /// The real name an IRC client gave (the nick for users of other front-ends).
+    pub realname: String,
 }
 
 /// What changed in one window since the session's cursor.
@@ -60,6 +66,56 @@ pub struct IrcWindow {
     pub roster: Option<(u64, Vec<IrcMember>)>,
     /// The topic, when it changed or the window is new to the session.
     pub topic: Option<String>,
+    /// What the window's message ids are made from ([`IrcHistorySource::key`]).
+    pub history_key: String,
+    /// With a new roster: the kicks since the cursor (kicked, kicker, reason), read from the
+    /// channel's system lines whether committed or not, since the roster that shows the
+    /// kicked member gone does not wait for the store either.
+    pub kicks: Vec<(String, String, String)>,
+    /// With a new roster: who left since the cursor and why (empty: no reason), from the
+    /// same lines, for the reasons of PART and QUIT.
+    pub parts: Vec<(String, String)>,
+}
+
+/// Where IRC's CHATHISTORY reads a target's history.
+#[derive(Debug, Clone)]
+pub enum IrcHistorySource {
+    /// Stored under this name: a public channel, or a conversation between two identified
+    /// users (`dm <principal> <principal>`).
+    Stored(String),
+    /// A conversation with a guest, kept in memory only: its committed chat lines (at most
+    /// `--hist-mem`), and the key its message ids are made from.
+    Memory(String, Vec<Arc<Message>>),
+}
+
+impl IrcHistorySource {
+    /// What message ids of this history are made from: the store name, or for a conversation
+    /// kept in memory only, its channel number.
+    pub fn key(&self) -> &str {
+        match self {
+            IrcHistorySource::Stored(name) | IrcHistorySource::Memory(name, _) => name,
+        }
+    }
+}
+
+/// The key of a window's message ids: its store name, or for a guest conversation (kept in
+/// memory only, so its ids need only last as long as it does) its channel number.
+fn history_key(id: ChannelId, channel: &Channel) -> String {
+    match (&channel.kind, &channel.stored_as) {
+        (ChannelKind::Public { name }, _) => name.clone(),
+        (_, Some(stored)) => stored.clone(),
+        _ => format!("memory {id}"),
+    }
+}
+
+/// The committed chat lines (no system lines) of a channel kept in memory only.
+fn memory_chat(store: &Store, channel: &Channel) -> Vec<Arc<Message>> {
+    channel
+        .messages
+        .iter()
+        .filter(|m| store.is_committed(m.ticket) && m.author != AUTHOR_SYSTEM)
+        .cloned()
+        .collect()
 }
 
 /// One sync of an IRC session: the user's nick and the windows that changed.
@@ -83,6 +139,8 @@ pub struct IrcListEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IrcWhois {
     pub nick: String,
+    /// Away, with the reason (empty if none was given).
+    pub away: Option<String>,
     pub account: Option<String>,
     pub admin: bool,
     /// Public channels they are in, with `@` or `+` for operators and voiced members.
@@ -102,12 +160,70 @@ pub struct IrcChannelInfo {
     pub member: bool,
 }
 
+/// Whether `text` matches the glob `mask` (`*` any run, `?` one character), both folded;
+/// linear in their lengths times the number of `*`s, without recursion.
+fn glob_matches(mask: &[char], text: &[char]) -> bool {
+    let (mut m, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match mask.get(m) {
+            Some('*') => {
+                star = Some((m, t));
+                m += 1;
+            }
+            Some(c) if *c == '?' || Some(c) == text.get(t) => {
+                m += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_m, star_t)) => {
+                    m = star_m + 1;
+                    t = star_t + 1;
+                    star = Some((star_m, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    mask.get(m..).unwrap_or_default().iter().all(|c| *c == '*')
+}
+
 /// A channel's topic as IRC shows it: the placeholder of a channel without one is empty.
 fn irc_topic(name: &str, topic: &str) -> String {
     if topic == no_topic(name) {
         String::new()
     } else {
         topic.to_owned()
+    }
+}
+
+impl State {
+    /// Something IRC shows in a public channel's member list changed (an operator or voice,
+    /// an away state): its roster count moves and the IRC clients among its members (but
+    /// `except`, who made the change) are woken to sync it. Costs the channel's members.
+    pub(super) fn roster_changed(state: &mut State, channel: ChannelId, except: Option<UserId>) {
+        let Some(c) = state.channels.get_mut(&channel) else {
+            return;
+        };
+        if !matches!(c.kind, ChannelKind::Public { .. }) {
+            return;
+        }
+        c.roster += 1;
+        let members: Vec<UserId> = c
+            .members
+            .iter()
+            .copied()
+            .filter(|m| Some(*m) != except)
+            .collect();
+        for member in members {
+            if let Some(u) = state.users.get_mut(&member)
+                && u.irc_ident.is_some()
+                && !std::mem::replace(&mut u.woken, true)
+            {
+                let wake = u.wake.clone();
+                state.wakes.push(wake);
+            }
+        }
     }
 }
 
@@ -178,6 +294,12 @@ impl World {
                                 nick: member.nick.clone(),
                                 op: state.is_channel_op(*m, name),
                                 voice: state.is_voiced(*m, name),
+                                away: state.away_reason(*m).map(str::to_string),
+                                account: member.account.clone(),
+                                realname: match member.irc_ident.as_deref() {
+                                    Some((_, realname)) if !realname.is_empty() => realname.clone(),
+                                    _ => member.nick.clone(),
+                                },
                             })
                         })
                         .collect(),
@@ -193,7 +315,23 @@ impl World {
                 (IrcTarget::Public(_), _) => Some(topic),
                 _ => None,
             };
+            let (mut kicks, mut parts) = (Vec::new(), Vec::new());
+            if let (Some(_), Some(_)) = (&roster, cursor) {
+                for m in channel.messages.range(start..) {
+                    if m.author != AUTHOR_SYSTEM {
+                        continue;
+                    }
+                    if let Some((kicked, actor, reason)) = parse_kick_line(&m.text) {
+                        kicks.push((kicked.to_owned(), actor.to_owned(), reason.to_owned()));
+                    } else if let Some((nick, reason)) = parse_left_line(&m.text) {
+                        parts.push((nick.to_owned(), reason.to_owned()));
+                    }
+                }
+            }
             windows.push(IrcWindow {
+                kicks,
+                parts,
+                history_key: history_key(window.channel, channel),
                 channel: window.channel,
                 target,
                 messages,
@@ -286,6 +424,7 @@ impl World {
             _ => (u.nick.clone(), u.nick.clone()),
         };
         Some(IrcWhois {
+            away: state.away_reason(id).map(str::to_string),
             username,
             realname,
             nick: u.nick.clone(),
@@ -336,6 +475,156 @@ impl World {
         }
     }
 
+    /// Where CHATHISTORY reads `target`'s history for `user`: a public channel `#name` the
+    /// user is in now, or the user's own conversation with nick `target` (an open window, or
+    /// a stored conversation between the two identified users, the partner online or not).
+    /// `None` for anything else: nobody reads a channel they are not in, nor anyone else's
+    /// conversations.
+    pub fn irc_history_source(&self, user: UserId, target: &str) -> Option<IrcHistorySource> {
+        let state = self.lock();
+        let u = state.users.get(&user)?;
+        let public = target.strip_prefix('#').map(str::to_lowercase);
+        for window in &u.windows {
+            let Some(channel) = state.channels.get(&window.channel) else {
+                continue;
+            };
+            match (&channel.kind, &public) {
+                (ChannelKind::Public { name }, Some(wanted)) if name == wanted => {
+                    return Some(IrcHistorySource::Stored(name.clone()));
+                }
+                (ChannelKind::Direct, None) if window.alias.eq_ignore_ascii_case(target) => {
+                    return Some(match &channel.stored_as {
+                        Some(stored) => IrcHistorySource::Stored(stored.clone()),
+                        None => IrcHistorySource::Memory(
+                            history_key(window.channel, channel),
+                            memory_chat(&self.store, channel),
+                        ),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if public.is_some() {
+            return None;
+        }
+        match self.stored_conversation(&state, user, target) {
+            Ok(Some((conversation, _))) => Some(IrcHistorySource::Stored(conversation)),
+            _ => None,
+        }
+    }
+
+    /// CHATHISTORY TARGETS: every conversation and public channel window of `user`'s, by the
+    /// name IRC knows it under, with where its history is read.
+    pub fn irc_history_targets(&self, user: UserId) -> Vec<(String, IrcHistorySource)> {
+        let state = self.lock();
+        let Some(u) = state.users.get(&user) else {
+            return Vec::new();
+        };
+        u.windows
+            .iter()
+            .filter_map(|window| {
+                let channel = state.channels.get(&window.channel)?;
+                match (&channel.kind, &channel.stored_as) {
+                    (ChannelKind::Public { name }, _) => {
+                        Some((format!("#{name}"), IrcHistorySource::Stored(name.clone())))
+                    }
+                    (ChannelKind::Direct, Some(stored)) => Some((
+                        window.alias.clone(),
+                        IrcHistorySource::Stored(stored.clone()),
+                    )),
+                    (ChannelKind::Direct, None) => Some((
+                        window.alias.clone(),
+                        IrcHistorySource::Memory(
+                            history_key(window.channel, channel),
+                            memory_chat(&self.store, channel),
+                        ),
+                    )),
+                    (ChannelKind::Status, _) => None,
+                }
+            })
+            .collect()
+    }
+
+    /// draft/read-marker's MARKREAD set: `user` has read `target` (`#channel` or a partner's
+    /// nick, a window of theirs) up to the moment `micros`: the window's read mark moves to
+    /// the first message after it (never back), as scrolling to it would, and with it an
+    /// identified user's stored marker (issue 20's).
+    pub fn irc_mark_read(&self, user: UserId, target: &str, micros: i64) {
+        let Some((channel, upto)) = ({
+            let state = self.lock();
+            self.irc_window_of(&state, user, target).and_then(|id| {
+                let c = state.channels.get(&id)?;
+                let after = c.messages.partition_point(|m| m.unix_micros <= micros);
+                Some((id, c.messages.get(after).map_or(c.next_seq, |m| m.seq)))
+            })
+        }) else {
+            return;
+        };
+        self.mark_read(user, channel, upto);
+    }
+
+    /// draft/read-marker's MARKREAD get: when the last message `user` has read in `target`
+    /// was posted, if the user is identified, has a stored marker there and that message is
+    /// in memory.
+    pub fn irc_read_mark(&self, user: UserId, target: &str) -> Option<i64> {
+        let state = self.lock();
+        let principal = state.principal_of(user)?;
+        let id = self.irc_window_of(&state, user, target)?;
+        let c = state.channels.get(&id)?;
+        let name = markers::marker_name(c)?;
+        let read_upto = state.markers.get(&principal, &name)?.read_upto;
+        let last = read_upto.checked_sub(1)?;
+        let index = c.messages.partition_point(|m| m.seq < last);
+        c.messages
+            .get(index)
+            .filter(|m| m.seq == last)
+            .map(|m| m.unix_micros)
+    }
+
+    /// The window of `user`'s that an IRC target names: `#name` a public channel, anything
+    /// else a conversation's partner.
+    fn irc_window_of(&self, state: &State, user: UserId, target: &str) -> Option<ChannelId> {
+        let u = state.users.get(&user)?;
+        let public = target.strip_prefix('#').map(str::to_lowercase);
+        u.windows
+            .iter()
+            .find(
+                |w| match (state.channels.get(&w.channel).map(|c| &c.kind), &public) {
+                    (Some(ChannelKind::Public { name }), Some(wanted)) => name == wanted,
+                    (Some(ChannelKind::Direct), None) => w.alias.eq_ignore_ascii_case(target),
+                    _ => false,
+                },
+            )
+            .map(|w| w.channel)
+    }
+
+    /// WHO with a mask: the nicks online that match `mask` (`*` any run, `?` one character,
+    /// case-insensitive), at most `limit`, by name. One pass over the nicks under the lock:
+    /// WHO draws on the command budget.
+    pub fn irc_nicks_matching(&self, mask: &str, limit: usize) -> Vec<String> {
+        let mask: Vec<char> = mask.to_lowercase().chars().collect();
+        let state = self.lock();
+        let mut found: Vec<String> = state
+            .nicks
+            .iter()
+            .filter(|(folded, _)| glob_matches(&mask, &folded.chars().collect::<Vec<_>>()))
+            .filter_map(|(_, id)| state.users.get(id).map(|u| u.nick.clone()))
+            .collect();
+        found.sort_by_key(|n| n.to_lowercase());
+        found.truncate(limit);
+        found
+    }
+
+    /// Leaves out of `messages` those `user` ignores, as a sync does.
+    pub fn irc_hide_ignored(&self, user: UserId, messages: &mut Vec<Arc<Message>>) {
+        let state = self.lock();
+        if let Some(u) = state.users.get(&user)
+            && !u.moderation.ignores.is_empty()
+        {
+            messages.retain(|m| !ignore::hides(&u.moderation.ignores, m));
+        }
+    }
+
     /// How many channel and DM windows one user may have open (`--max-chans-per-user`).
     pub fn max_windows_per_user(&self) -> usize {
         self.settings.max_windows_per_user
@@ -344,5 +633,29 @@ impl World {
     /// Whether `nick` is online.
     pub fn is_online(&self, nick: &str) -> bool {
         self.lock().nicks.contains_key(&nick.to_lowercase())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    fn matches(mask: &str, text: &str) -> bool {
+        let mask: Vec<char> = mask.chars().collect();
+        let text: Vec<char> = text.chars().collect();
+        glob_matches(&mask, &text)
+    }
+
+    #[test]
+    fn who_masks_match_as_globs() {
+        assert!(matches("coolni*", "coolnick"));
+        assert!(matches("*", "anyone"));
+        assert!(matches("c?olnick", "coolnick"));
+        assert!(matches("*nick", "coolnick"));
+        assert!(matches("c*l*k", "coolnick"));
+        assert!(!matches("coolni", "coolnick"));
+        assert!(!matches("x*", "coolnick"));
+        assert!(!matches("", "coolnick"));
+        assert!(matches("**", ""));
     }
 }

@@ -347,7 +347,7 @@ fn unread_line(name: &str, unread: Unread) -> Option<String> {
 
 /// The store name under which a window's read marker is kept: a public channel's name or a
 /// stored conversation's; `None` for status windows and guests' conversations.
-fn marker_name(channel: &Channel) -> Option<String> {
+pub(super) fn marker_name(channel: &Channel) -> Option<String> {
     match &channel.kind {
         ChannelKind::Public { name } => Some(name.clone()),
         ChannelKind::Direct => channel.stored_as.clone(),

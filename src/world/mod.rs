@@ -51,6 +51,7 @@ pub use accounts::{
 pub use auth::{AuthOutcome, FAILED_AUTH_WINDOW, MAX_FAILED_AUTH};
 pub use away::MAX_AWAY_CHARS;
 pub use bridge::{IRC_NICK_PREFIX, irc_author};
+pub use channel::{MAX_PART_REASON, left_line, parse_left_line};
 pub use claims::{
     Claim, ClaimCheck, ClaimWrite, Claims, DEFAULT_CLAIM_DAYS, MAX_CLAIMS_PER_KEY,
     MAX_CLAIMS_TOTAL, fingerprint_prefix,
@@ -63,12 +64,13 @@ pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
 pub use event::{Event, Ping, Post};
 pub use history::{GotoStep, JoinStep, Load, LoadedChannel, MemorySlice, Span};
 pub use irc::{
-    IrcChannelInfo, IrcCursor, IrcListEntry, IrcMember, IrcSync, IrcTarget, IrcWhois, IrcWindow,
+    IrcChannelInfo, IrcCursor, IrcHistorySource, IrcListEntry, IrcMember, IrcSync, IrcTarget,
+    IrcWhois, IrcWindow,
 };
 pub use markers::{MARKER_WRITE_INTERVAL_MICROS, MAX_COUNTED, MAX_MARKERS_PER_PRINCIPAL, Rejoins};
 pub use moderation::{
-    Door, MAX_CHANNEL_ROLES, MAX_CHANNEL_SANCTIONS, MAX_IGNORES, MAX_MODLOG_LINES,
-    MAX_SERVER_SANCTIONS, ModResult,
+    Door, LOBBY_CHANNEL, MAX_CHANNEL_ROLES, MAX_CHANNEL_SANCTIONS, MAX_IGNORES, MAX_MODLOG_LINES,
+    MAX_SERVER_SANCTIONS, ModResult, parse_kick_line, parse_kicked_line, parse_mode_line,
 };
 pub use post::wake_after_commits;
 pub use quiet::{extra_prefs_from, extra_prefs_to_text, fold_joins};

@@ -100,6 +100,13 @@ pub(super) struct ChannelMod {
     roles: HashMap<String, Role>,
     /// Guests voiced for as long as they are connected (they have no principal to persist).
     voiced_guests: HashSet<UserId>,
+    /// Guests who created the channel (see [`World::grant_creator_op`]): operators while
+    /// they stay in it, as on an IRC network's unregistered channels.
+    session_ops: HashSet<UserId>,
+    /// A session operator set the modes or key: they end when the channel empties, as an
+    /// unregistered IRC channel's do, so nobody locks a channel (`+i`, `+k`) by creating it
+    /// and leaving.
+    session_modes: bool,
     invited: HashSet<UserId>,
 }
 
@@ -114,6 +121,19 @@ impl Role {
         match self {
             Role::Op => "op",
             Role::Voice => "voice",
+        }
+    }
+}
+
+/// The channel r0c's help names for everyone (`/join #g`): nobody becomes its operator by
+/// creating it.
+pub const LOBBY_CHANNEL: &str = "g";
+
+impl Moderation {
+    /// `user` left public channel `name`: a creator's operator status ends with it.
+    pub(super) fn end_session_op(&mut self, user: UserId, name: &str) {
+        if let Some(c) = self.channels.get_mut(name) {
+            c.session_ops.remove(&user);
         }
     }
 }
@@ -234,10 +254,14 @@ impl State {
         if self.is_server_op(user) {
             return true;
         }
+        let entry = self.moderation.channels.get(channel);
+        if entry.is_some_and(|c| c.session_ops.contains(&user)) {
+            return true;
+        }
         let Some(principal) = self.principal_of(user) else {
             return false;
         };
-        self.moderation.channels.get(channel).is_some_and(|c| {
+        entry.is_some_and(|c| {
             c.founder.as_deref() == Some(principal.as_str())
                 || c.roles.get(&principal) == Some(&Role::Op)
         })
@@ -466,6 +490,7 @@ impl World {
             if let Some(c) = state.moderation.channels.get_mut(&name) {
                 c.voiced_guests.remove(&user);
                 c.invited.remove(&user);
+                c.session_ops.remove(&user);
             }
         }
     }
@@ -658,6 +683,44 @@ impl World {
         self.store_channel(state, name);
     }
 
+    /// A guest who creates a channel is its operator while they stay in it, as IRC networks
+    /// do for channels nobody registered; a registered creator founds it instead
+    /// ([`World::found_channel`]). Only for a channel that is brand new (nothing was ever
+    /// posted in it, so nobody can take over a channel others use while it happens to be
+    /// empty), with no founder nor roles, and never for [`LOBBY_CHANNEL`], the channel r0c's
+    /// help sends everyone to. Bridged channels are open from startup, so nobody creates them.
+    pub(super) fn grant_creator_op(&self, state: &mut State, user: UserId, name: &str) {
+        if name == LOBBY_CHANNEL || state.principal_of(user).is_some() {
+            return;
+        }
+        let entry = state
+            .moderation
+            .channels
+            .entry(name.to_owned())
+            .or_default();
+        if entry.founder.is_some() || !entry.roles.is_empty() {
+            return;
+        }
+        entry.session_ops.insert(user);
+        if let Some(u) = state.users.get_mut(&user) {
+            u.moderation.guest_marks.insert(name.to_owned());
+        }
+    }
+
+    /// Public channel `name` closed (nobody is in it): modes and a key a session operator set
+    /// are dropped, in memory and in the store.
+    pub(super) fn forget_session_modes(&self, state: &mut State, name: &str) {
+        let Some(c) = state.moderation.channels.get_mut(name) else {
+            return;
+        };
+        if !std::mem::take(&mut c.session_modes) || c.founder.is_some() {
+            return;
+        }
+        c.modes = Modes::default();
+        c.key = None;
+        self.store_channel(state, name);
+    }
+
     fn store_channel(&self, state: &State, name: &str) -> u64 {
         let Some(c) = state.moderation.channels.get(name) else {
             return TICKET_NOT_STORED;
@@ -846,17 +909,14 @@ impl World {
             .get(&target)
             .map(|u| u.nick.clone())
             .unwrap_or_default();
-        let line = format!("{shown} was kicked by {actor}{}", reason_suffix(reason));
+        let line = kick_line(&shown, &actor, reason);
         self.post(&mut state, channel, AUTHOR_SYSTEM, &line, Ping::Nobody);
         self.leave_channel(&mut state, target, channel, false);
         self.tell_locked(
             &mut state,
             target,
             AUTHOR_ERROR,
-            &format!(
-                "you were kicked from #{name} by {actor}{}",
-                reason_suffix(reason)
-            ),
+            &kicked_line(&name, &actor, reason),
         );
         self.audit(
             &mut state,
@@ -1133,7 +1193,7 @@ impl World {
     /// operator, to a guest for as long as they are connected.
     pub fn set_role(&self, user: UserId, nick: &str, op: bool, on: bool) -> ModResult {
         let mut state = self.lock();
-        let Some((_, name)) = state.active_public(user) else {
+        let Some((channel, name)) = state.active_public(user) else {
             return Err("run this in the window of a channel".to_owned());
         };
         let founder = state
@@ -1142,8 +1202,20 @@ impl World {
             .get(&name)
             .and_then(|c| c.founder.clone());
         let actor_principal = state.principal_of(user);
+        // A channel nobody founded whose creator is here: its operators appoint operators
+        // for the session, as on an IRC network's unregistered channels.
+        let session_appointment = op
+            && founder.is_none()
+            && !state.is_server_op(user)
+            && state
+                .moderation
+                .channels
+                .get(&name)
+                .is_some_and(|c| c.session_ops.contains(&user));
         let may = if op {
-            state.is_server_op(user) || (founder.is_some() && founder == actor_principal)
+            state.is_server_op(user)
+                || (founder.is_some() && founder == actor_principal)
+                || session_appointment
         } else {
             state.is_channel_op(user, &name)
         };
@@ -1166,8 +1238,33 @@ impl World {
             (false, false) => "devoice",
         };
         self.check_store().map_err(|e| e.to_string())?;
+        if session_appointment {
+            let present = state
+                .channels
+                .get(&channel)
+                .is_some_and(|c| c.members.contains(&target));
+            if !present {
+                return Err(format!("{nick} is not in #{name}"));
+            }
+        }
         let entry = state.moderation.channels.entry(name.clone()).or_default();
         let ticket = match principal {
+            _ if session_appointment => {
+                if on {
+                    if entry.session_ops.len() >= MAX_CHANNEL_ROLES {
+                        return Err(format!(
+                            "#{name} has {MAX_CHANNEL_ROLES} operators, the most it keeps"
+                        ));
+                    }
+                    entry.session_ops.insert(target);
+                    if let Some(u) = state.users.get_mut(&target) {
+                        u.moderation.guest_marks.insert(name.clone());
+                    }
+                } else if !entry.session_ops.remove(&target) {
+                    return Err(format!("{nick} has no op in #{name}"));
+                }
+                TICKET_NOT_STORED
+            }
             None if op => {
                 return Err(format!(
                     "{nick} is a guest; operators must be registered (an account or an ssh key)"
@@ -1228,12 +1325,21 @@ impl World {
             &Scope::Channel(name.clone()),
             "",
         );
-        self.tell_locked(
-            &mut state,
-            target,
-            AUTHOR_INFO,
-            &format!("{word}: you in #{name}"),
-        );
+        // IRC clients see the change as a MODE line instead of these confirmations.
+        let irc =
+            |state: &State, id: UserId| state.users.get(&id).is_some_and(|u| u.irc_ident.is_some());
+        if !irc(&state, target) {
+            self.tell_locked(
+                &mut state,
+                target,
+                AUTHOR_INFO,
+                &format!("{word}: you in #{name}"),
+            );
+        }
+        State::roster_changed(&mut state, channel, None);
+        if irc(&state, user) {
+            return Ok(String::new());
+        }
         self.confirm(
             &mut state,
             user,
@@ -1261,7 +1367,18 @@ impl World {
             return Err(format!("you are not an operator of #{name}"));
         }
         self.check_store().map_err(|e| e.to_string())?;
+        // Modes set by a session operator (not a server operator, founder or appointed one)
+        // last as long as the channel is in use.
+        let by_session_op = !state.is_server_op(user)
+            && state
+                .moderation
+                .channels
+                .get(&name)
+                .is_some_and(|c| c.session_ops.contains(&user) && c.founder.is_none());
         let entry = state.moderation.channels.entry(name.clone()).or_default();
+        if by_session_op {
+            entry.session_modes = true;
+        }
         let mut shown = Vec::new();
         for change in changes {
             match change {
@@ -1299,7 +1416,7 @@ impl World {
             &mut state,
             channel,
             AUTHOR_SYSTEM,
-            &format!("{actor} set mode {summary}"),
+            &mode_line(&actor, &summary),
             Ping::Nobody,
         );
         self.redraw_members(&mut state, channel);
@@ -1501,6 +1618,53 @@ impl World {
             lines.join("\n")
         ))
     }
+}
+
+/// The channel's line about a mode change (`+m -t +k`); [`parse_mode_line`] reads it back.
+pub fn mode_line(actor: &str, summary: &str) -> String {
+    format!("{actor} set mode {summary}")
+}
+
+/// Who changed which modes, from a channel's system line made by [`mode_line`] (the IRC
+/// listener shows it as a MODE line).
+pub fn parse_mode_line(text: &str) -> Option<(&str, Vec<&str>)> {
+    let (actor, summary) = text.split_once(" set mode ")?;
+    let changes: Vec<&str> = summary.split(' ').collect();
+    let valid = !actor.contains(' ')
+        && changes
+            .iter()
+            .all(|c| c.len() == 2 && (c.starts_with('+') || c.starts_with('-')));
+    valid.then_some((actor, changes))
+}
+
+/// The channel's line about a kick; [`parse_kick_line`] reads it back.
+pub fn kick_line(kicked: &str, actor: &str, reason: &str) -> String {
+    format!("{kicked} was kicked by {actor}{}", reason_suffix(reason))
+}
+
+/// The kicked user's own line about a kick; [`parse_kicked_line`] reads it back.
+pub fn kicked_line(channel: &str, actor: &str, reason: &str) -> String {
+    format!(
+        "you were kicked from #{channel} by {actor}{}",
+        reason_suffix(reason)
+    )
+}
+
+/// Who was kicked, by whom and why, from a channel's system line made by [`kick_line`]
+/// (the IRC listener shows it as a KICK). Nicks hold no spaces nor colons.
+pub fn parse_kick_line(text: &str) -> Option<(&str, &str, &str)> {
+    let (kicked, rest) = text.split_once(" was kicked by ")?;
+    let (actor, reason) = rest.split_once(": ").unwrap_or((rest, ""));
+    (!kicked.contains(' ') && !actor.contains(' ')).then_some((kicked, actor, reason))
+}
+
+/// The channel (without `#`), the kicker and the reason from a kicked user's own line made
+/// by [`kicked_line`].
+pub fn parse_kicked_line(text: &str) -> Option<(&str, &str, &str)> {
+    let rest = text.strip_prefix("you were kicked from #")?;
+    let (channel, rest) = rest.split_once(" by ")?;
+    let (actor, reason) = rest.split_once(": ").unwrap_or((rest, ""));
+    (!channel.contains(' ') && !actor.contains(' ')).then_some((channel, actor, reason))
 }
 
 fn reason_suffix(reason: &str) -> String {

@@ -849,6 +849,7 @@ fn events_applied_to_a_fresh_world_change_it_as_the_method_calls_do() {
             user: bob,
             channel,
             announce: true,
+            reason: String::new(),
             unix_micros: now,
         },
         Event::Broadcast {
@@ -928,6 +929,7 @@ fn connect_and_disconnect_events_do_what_connecting_and_leaving_do() {
     by_events.apply(Event::Disconnect {
         user: alice,
         announce: true,
+        reason: String::new(),
         unix_micros: now_micros(),
     });
     assert_eq!(

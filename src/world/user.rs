@@ -215,6 +215,12 @@ impl World {
     /// Removes a user: they part every channel. With `announce` the others are told (a normal
     /// disconnect); without, they leave quietly (server shutdown, so history stays clean).
     pub fn disconnect(&self, user: UserId, announce: bool) {
+        self.disconnect_with_reason(user, announce, "");
+    }
+
+    /// [`World::disconnect`] with the reason an IRC client's QUIT gave, shown on the lines
+    /// that say the user left.
+    pub fn disconnect_with_reason(&self, user: UserId, announce: bool, reason: &str) {
         let mut state = self.lock();
         if let Some(fingerprint) = state.users.get(&user).and_then(|u| u.identity.clone()) {
             let writes = state.claims.seen(&fingerprint, now_micros());
@@ -227,6 +233,7 @@ impl World {
         let event = Event::Disconnect {
             user,
             announce,
+            reason: reason.to_owned(),
             unix_micros: now_micros(),
         };
         self.apply_locked(&mut state, event);
@@ -239,6 +246,7 @@ impl World {
         state: &mut State,
         user: UserId,
         announce: bool,
+        reason: &str,
         unix_micros: i64,
     ) {
         let Some(windows) = state.users.get(&user).map(|u| u.windows.clone()) else {
@@ -249,6 +257,7 @@ impl World {
                 user,
                 channel: window.channel,
                 announce,
+                reason: reason.to_owned(),
                 unix_micros,
             };
             self.apply_locked(state, part);

@@ -51,9 +51,15 @@ class R0cController(BaseServerController, DirectoryBasedController):
 
     capabilities = frozenset(
         (
+            Capabilities.ACCOUNT_TAG,
+            Capabilities.AWAY_NOTIFY,
+            Capabilities.BATCH,
             Capabilities.ECHO_MESSAGE,
+            Capabilities.EXTENDED_JOIN,
+            Capabilities.LABELED_RESPONSE,
             Capabilities.MESSAGE_TAGS,
             Capabilities.MULTI_PREFIX,
+            Capabilities.READ_MARKER,
             Capabilities.SERVER_TIME,
         )
     )
@@ -100,6 +106,9 @@ class R0cController(BaseServerController, DirectoryBasedController):
             "-i", hostname,
             "-pt", "0", "-pn", "0", "--web", "0", "--ssh", "0",
             "--ara", "--irc-name", "My.Little.Server",
+            # irctest sends faster than any person types; other servers turn their "fakelag"
+            # off for it too.
+            "--no-flood-limit",
             # OPER NAME PASSWORD is r0c's /auth PASSWORD; irctest's operator password:
             "--pw", "operpassword",
             "--dir", str(self.directory / "app"),

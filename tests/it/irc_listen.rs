@@ -41,6 +41,29 @@ impl IrcClient {
         client
     }
 
+    /// Connects, asks for capabilities `caps` and registers with `nick`.
+    async fn with_caps(address: SocketAddr, nick: &str, caps: &str) -> IrcClient {
+        let mut client = IrcClient::connect(address).await;
+        client.send("CAP LS 302").await;
+        client.send(&format!("CAP REQ :{caps}")).await;
+        client.expect(&format!("ACK :{caps}")).await;
+        client.send(&format!("NICK {nick}")).await;
+        client
+            .send(&format!("USER {nick} 0 * :{nick} the tester"))
+            .await;
+        client.send("CAP END").await;
+        client.expect(&format!(" 001 {nick} ")).await;
+        client.expect(" 376 ").await;
+        client
+    }
+
+    /// The value of tag `name` of a line (`@a=b;c=d ...`).
+    fn tag<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+        let tags = line.strip_prefix('@')?.split(' ').next()?;
+        tags.split(';')
+            .find_map(|t| t.strip_prefix(name)?.strip_prefix('='))
+    }
+
     async fn send(&mut self, line: &str) {
         self.send_bytes(format!("{line}\r\n").as_bytes()).await;
     }
@@ -125,6 +148,183 @@ async fn an_irc_client_and_a_terminal_client_chat_both_ways_in_a_channel_and_in_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chathistory_reads_a_terminal_users_lines_back_in_a_batch_by_msgid_and_timestamp() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/nick alice").await;
+    alice.expect("changed nick to alice").await;
+    alice.line("/join #hist").await;
+    alice.expect("#hist(1)").await;
+    for number in 0..5 {
+        alice.line(&format!("history line {number}")).await;
+        alice.expect(&format!("history line {number}")).await;
+    }
+
+    let caps = "batch draft/chathistory message-tags server-time";
+    let mut bob = IrcClient::with_caps(irc, "bob", caps).await;
+    assert!(
+        bob.seen.iter().any(|l| l.contains(" CHATHISTORY=100 ")),
+        "{:#?}",
+        bob.seen
+    );
+    bob.send("CHATHISTORY LATEST #hist * 10").await;
+    bob.expect("FAIL CHATHISTORY INVALID_TARGET LATEST #hist")
+        .await;
+    bob.send("JOIN #hist").await;
+    bob.expect(" 366 bob #hist ").await;
+    // The PONG comes once the store committed everything sent before the PING.
+    bob.send("PING sync").await;
+    bob.expect("PONG").await;
+
+    bob.send("CHATHISTORY LATEST #hist * 3").await;
+    let opened = bob.expect(" BATCH +").await;
+    let reference = opened
+        .split(" BATCH +")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .expect("batch reference")
+        .to_owned();
+    assert!(opened.ends_with(" chathistory #hist"), "{opened}");
+    let mut ids = Vec::new();
+    let mut times = Vec::new();
+    for number in 2..5 {
+        let line = bob
+            .expect(&format!(
+                ":alice!alice@r0c PRIVMSG #hist :history line {number}"
+            ))
+            .await;
+        assert_eq!(
+            IrcClient::tag(&line, "batch"),
+            Some(reference.as_str()),
+            "{line}"
+        );
+        ids.push(IrcClient::tag(&line, "msgid").expect("msgid").to_owned());
+        times.push(IrcClient::tag(&line, "time").expect("time").to_owned());
+    }
+    bob.expect(&format!(" BATCH -{reference}")).await;
+
+    // Before the first of those, by its msgid: the two older lines, oldest first.
+    bob.send(&format!("CHATHISTORY BEFORE #hist msgid={} 10", ids[0]))
+        .await;
+    bob.expect(" BATCH +").await;
+    let first = bob.expect("PRIVMSG #hist :").await;
+    assert!(first.ends_with(":history line 0"), "{first}");
+    let second = bob.expect("PRIVMSG #hist :").await;
+    assert!(second.ends_with(":history line 1"), "{second}");
+    bob.expect(" BATCH -").await;
+
+    // After the second one's moment: the last line only.
+    bob.send(&format!(
+        "CHATHISTORY AFTER #hist timestamp={} 10",
+        times[1]
+    ))
+    .await;
+    bob.expect(" BATCH +").await;
+    let after = bob.expect("PRIVMSG #hist :").await;
+    assert!(after.ends_with(":history line 4"), "{after}");
+    bob.expect(" BATCH -").await;
+
+    // A msgid of another channel names nothing here.
+    bob.send("CHATHISTORY AROUND #hist msgid=1-00000000 3")
+        .await;
+    bob.expect("FAIL CHATHISTORY INVALID_MSGREFTYPE AROUND")
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_creating_a_channel_operates_it_kicks_and_irc_clients_see_away_and_read_markers() {
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    // Localhost is not an administrator here (`--ara`): the clients are ordinary guests.
+    config.admin_requires_auth = true;
+    let server = TestServer::start_with_irc(config).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut carol = IrcClient::registered(irc, "carol").await;
+    // The channel r0c's help sends everyone to gives nobody operator status by creating it.
+    carol.send("JOIN #g").await;
+    let lobby = carol.expect(" 353 carol = #g :").await;
+    assert!(lobby.ends_with(":carol"), "{lobby}");
+    // A brand new channel makes its creator its operator while in it.
+    carol.send("JOIN #fresh").await;
+    let names = carol.expect(" 353 carol = #fresh :").await;
+    assert!(names.ends_with(":@carol"), "{names}");
+
+    let mut dave = IrcClient::with_caps(irc, "dave", "away-notify draft/read-marker").await;
+    dave.send("JOIN #fresh").await;
+    dave.expect("MARKREAD #fresh *").await;
+    dave.expect(" 366 dave #fresh ").await;
+    carol.expect(":dave!dave@r0c JOIN #fresh").await;
+    let mut erin = TestClient::joined(server.raw).await;
+    erin.line("/nick erin").await;
+    erin.expect("changed nick to erin").await;
+    erin.line("/join #fresh").await;
+    erin.expect("erin has joined").await;
+    dave.expect(":erin!erin@r0c JOIN #fresh").await;
+
+    carol.send("AWAY :out to lunch").await;
+    carol.expect(" 306 carol ").await;
+    dave.expect(":carol!carol@r0c AWAY :out to lunch").await;
+    dave.send("WHO #fresh").await;
+    let who = dave.expect(" 352 dave #fresh carol ").await;
+    assert!(who.contains(" G@ "), "{who}");
+    carol.send("AWAY").await;
+    carol.expect(" 305 carol ").await;
+    let back = dave.expect(":carol!carol@r0c AWAY").await;
+    assert!(back.ends_with(" AWAY"), "{back}");
+
+    dave.send("MARKREAD #fresh timestamp=2030-01-02T03:04:05.678Z")
+        .await;
+    dave.expect("MARKREAD #fresh timestamp=2030-01-02T03:04:05.678Z")
+        .await;
+    // A marker never moves back.
+    dave.send("MARKREAD #fresh timestamp=2020-01-01T00:00:00.000Z")
+        .await;
+    dave.expect("MARKREAD #fresh timestamp=2030-01-02T03:04:05.678Z")
+        .await;
+
+    carol.send("KICK #fresh erin :too loud").await;
+    dave.expect(":carol!carol@r0c KICK #fresh erin :too loud")
+        .await;
+    erin.expect("you were kicked from #fresh by carol: too loud")
+        .await;
+    carol.send("KICK #fresh dave").await;
+    dave.expect(":carol!carol@r0c KICK #fresh dave :carol")
+        .await;
+
+    // dave is not an operator: his KICK is refused with ERR_CHANOPRIVSNEEDED.
+    dave.send("JOIN #fresh").await;
+    dave.expect(" 366 dave #fresh ").await;
+    dave.send("KICK #fresh carol").await;
+    dave.expect(" 482 dave #fresh ").await;
+    // Once the creator leaves, their operator status ends with their membership.
+    carol.send("PART #fresh :see you").await;
+    carol.expect(":carol!carol@r0c PART #fresh :see you").await;
+    dave.expect(":carol!carol@r0c PART #fresh :see you").await;
+    carol.send("JOIN #fresh").await;
+    let again = carol.expect(" 353 carol = #fresh :").await;
+    assert!(!again.contains('@'), "{again}");
+    dave.expect(":carol!carol@r0c JOIN #fresh").await;
+    // A session operator's modes end with the channel's use: nobody locks a channel by
+    // creating it, setting +i and leaving. It is no longer brand new: no operator this time.
+    carol.send("JOIN #locked").await;
+    carol.expect(" 366 carol #locked ").await;
+    carol.send("MODE #locked +i").await;
+    carol.expect(":carol!carol@r0c MODE #locked +i").await;
+    carol.send("PART #locked").await;
+    carol.expect(":carol!carol@r0c PART #locked").await;
+    dave.send("JOIN #locked").await;
+    let names = dave.expect(" 353 dave = #locked :").await;
+    assert!(names.ends_with(":dave"), "{names}");
+    carol.send("QUIT :gone fishing").await;
+    carol.expect("ERROR").await;
+    dave.expect(":carol!carol@r0c QUIT :gone fishing").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sasl_plain_logs_in_to_an_account_registered_over_irc_and_refuses_a_wrong_password() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start_with_irc(test_config(&dir)).await;
@@ -132,6 +332,8 @@ async fn sasl_plain_logs_in_to_an_account_registered_over_irc_and_refuses_a_wron
     let mut carol = IrcClient::registered(irc, "carol").await;
     carol.send("REGISTER sesame-street").await;
     carol.expect("is your account now").await;
+    carol.send("JOIN #burrow").await;
+    carol.expect(" 366 carol #burrow ").await;
     carol.send("QUIT").await;
     carol.expect("ERROR").await;
 
@@ -161,6 +363,9 @@ async fn sasl_plain_logs_in_to_an_account_registered_over_irc_and_refuses_a_wron
     again.send("CAP END").await;
     // The account's nick comes with the login.
     again.expect(" 001 carol ").await;
+    // Issue 20's return: the account's channel (closed since, so read from the store) is
+    // joined again at login.
+    again.expect(":carol!carol@r0c JOIN #burrow").await;
     again.send("WHOIS carol").await;
     again.expect(" 330 carol carol carol ").await;
     server.stop().await;

@@ -50,12 +50,21 @@ pub async fn run(listening: Listening) {
         let (tls, server) = (listening.tls.clone(), listening.irc_name.clone());
         listening.tracker.spawn(async move {
             match tls {
-                None => Box::pin(converse(stream, server, arrival, arrived, world, shutdown)).await,
+                None => {
+                    let clear = crate::password::sent_in_the_clear(false, peer.ip());
+                    Box::pin(converse(
+                        stream, server, arrival, arrived, world, shutdown, clear,
+                    ))
+                    .await
+                }
                 Some(acceptor) => {
                     if let Some(stream) =
                         listen::accept_tls(stream, acceptor, peer, 0, &shutdown).await
                     {
-                        Box::pin(converse(stream, server, arrival, arrived, world, shutdown)).await;
+                        Box::pin(converse(
+                            stream, server, arrival, arrived, world, shutdown, false,
+                        ))
+                        .await;
                     }
                 }
             }
@@ -77,6 +86,7 @@ async fn converse<S>(
     arrived: Instant,
     world: Arc<World>,
     shutdown: CancellationToken,
+    in_the_clear: bool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -89,6 +99,7 @@ async fn converse<S>(
         arrival.flood,
         std::time::Instant::now(),
     );
+    session.set_in_the_clear(in_the_clear);
     let mut input: Vec<u8> = Vec::new();
     let mut skipping = false;
     let mut scratch = vec![0u8; 4096];
@@ -147,6 +158,15 @@ async fn converse<S>(
                     while let Some(next) = wait.take().or_else(|| session.next_direct_load()) {
                         wait = carry_out(next, &mut session, &world).await;
                     }
+                    if session.labeled() {
+                        // The answer to a labeled command includes its echo: what it posted
+                        // is shown once committed, so the label waits for the commit (as a
+                        // PONG does), then the session syncs.
+                        let store = world.store();
+                        crate::history::wait_committed(store, store.last_ticket()).await;
+                        session.sync();
+                    }
+                    session.finish_label();
                     if session.closing {
                         break;
                     }
@@ -216,7 +236,7 @@ async fn converse<S>(
     };
     let _ = tokio::time::timeout(Duration::from_millis(200), writer.shutdown()).await;
     if let Some(user) = session.user() {
-        world.disconnect(user, !shutdown.is_cancelled());
+        world.disconnect_with_reason(user, !shutdown.is_cancelled(), &session.quit_reason);
     }
     ended(peer, reason);
 }
@@ -252,6 +272,13 @@ async fn carry_out(wait: Wait, session: &mut IrcSession, world: &Arc<World>) -> 
             }
             None
         }
+        Wait::Rejoin(name, load) => {
+            match crate::history::read(world.store().clone(), Read::Load(load)).await {
+                Arrived::Join { name, loaded } => session.finish_rejoin(&name, loaded),
+                _ => session.finish_rejoin(&name, None),
+            }
+            None
+        }
         Wait::Join(name, load) => {
             let arrived = crate::history::read(world.store().clone(), Read::Load(load)).await;
             match arrived {
@@ -260,6 +287,34 @@ async fn carry_out(wait: Wait, session: &mut IrcSession, world: &Arc<World>) -> 
                 }
                 _ => session.finish_join(&name, None, std::time::Instant::now()),
             }
+        }
+        Wait::History(request) => {
+            let found = crate::history::chathistory::read(
+                world.store().clone(),
+                request.source.clone(),
+                request.query,
+                request.limit,
+            )
+            .await;
+            session.finish_history(request, found);
+            None
+        }
+        Wait::Targets {
+            targets,
+            from,
+            until,
+            limit,
+        } => {
+            let found = crate::history::chathistory::targets(
+                world.store().clone(),
+                targets,
+                from,
+                until,
+                limit,
+            )
+            .await;
+            session.finish_targets(found);
+            None
         }
         Wait::Pong(token) => {
             // Everything queued before the PING is committed, so the client has seen, by the

@@ -125,6 +125,82 @@ pub fn server_time(unix_micros: i64) -> String {
     }
 }
 
+/// The longest `label` (labeled-response) the server answers with; longer ones are ignored.
+pub const MAX_LABEL: usize = 64;
+
+/// The `label` tag of a client's line, if it has one the server can send back as it is.
+pub fn label_of(raw: &str) -> Option<&str> {
+    let tags = raw.strip_prefix('@')?.split(' ').next()?;
+    let label = tags.split(';').find_map(|tag| tag.strip_prefix("label="))?;
+    (!label.is_empty()
+        && label.len() <= MAX_LABEL
+        && label.bytes().all(|b| b.is_ascii_graphic() && b != b';'))
+    .then_some(label)
+}
+
+/// A line (with its CR LF) with one more tag, first among its tags.
+pub fn add_tag(sent: &[u8], tag: &str) -> Vec<u8> {
+    let mut tagged = Vec::with_capacity(sent.len() + tag.len() + 2);
+    tagged.push(b'@');
+    tagged.extend_from_slice(tag.as_bytes());
+    match sent.strip_prefix(b"@") {
+        Some(rest) => {
+            tagged.push(b';');
+            tagged.extend_from_slice(rest);
+        }
+        None => {
+            tagged.push(b' ');
+            tagged.extend_from_slice(sent);
+        }
+    }
+    tagged
+}
+
+/// A tag value escaped as IRCv3 message-tags says (`;`, space, `\`, CR, LF).
+pub fn escape_tag_value(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            ';' => escaped.push_str("\\:"),
+            ' ' => escaped.push_str("\\s"),
+            '\\' => escaped.push_str("\\\\"),
+            '\r' => escaped.push_str("\\r"),
+            '\n' => escaped.push_str("\\n"),
+            '\0' => {}
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// The `msgid` of message `seq` of the history `key` (a channel's or conversation's store
+/// name): stable across restarts, since both are stored, and different between histories.
+pub fn msgid(key: &str, seq: u64) -> String {
+    format!("{seq}-{:08x}", key_hash(key))
+}
+
+/// The message number a `msgid` of history `key` names; `None` for another history's id or
+/// anything that is not one.
+pub fn msgid_seq(key: &str, msgid: &str) -> Option<u64> {
+    let (seq, hash) = msgid.split_once('-')?;
+    let hash = u32::from_str_radix(hash, 16).ok()?;
+    (hash == key_hash(key)).then(|| seq.parse().ok()).flatten()
+}
+
+/// FNV-1a, 32 bits: short, and the same in every build.
+fn key_hash(key: &str) -> u32 {
+    key.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// A `timestamp=` of CHATHISTORY (RFC 3339, as `server-time` writes it) as microseconds,
+/// cut to the millisecond the client can know.
+pub fn timestamp_micros(text: &str) -> Option<i64> {
+    let at: jiff::Timestamp = text.parse().ok()?;
+    Some(at.as_millisecond().saturating_mul(1000))
+}
+
 /// Lines of nicks for RPL_NAMREPLY (353), each short enough for one line.
 pub fn names_lines(nicks: &[String]) -> Vec<String> {
     let mut lines = Vec::new();
@@ -160,8 +236,13 @@ pub fn isupport(
         format!("CHANLIMIT=#:{max_channels_per_user}"),
         "CHANMODES=b,k,,imrt".into(),
         format!("CHANNELLEN={channel_len}"),
+        format!(
+            "CHATHISTORY={}",
+            crate::history::chathistory::MAX_CHATHISTORY
+        ),
         "CHANTYPES=#".into(),
         "MODES=4".into(),
+        "MSGREFTYPES=timestamp,msgid".into(),
         format!("NETWORK={network}"),
         format!("NICKLEN={nick_len}"),
         "PREFIX=(ov)@+".into(),
@@ -276,6 +357,20 @@ mod tests {
             server_time(1_700_000_000_123_456),
             "2023-11-14T22:13:20.123Z"
         );
+    }
+
+    #[test]
+    fn msgids_name_their_history_and_timestamps_parse_to_the_millisecond() {
+        let id = msgid("g", 42);
+        assert_eq!(msgid_seq("g", &id), Some(42));
+        assert_eq!(msgid_seq("other", &id), None);
+        assert_eq!(msgid_seq("g", "x"), None);
+        assert_eq!(msgid_seq("g", "-"), None);
+        assert_eq!(
+            timestamp_micros("2023-11-14T22:13:20.123Z"),
+            Some(1_700_000_000_123_000)
+        );
+        assert_eq!(timestamp_micros("yesterday"), None);
     }
 
     #[test]

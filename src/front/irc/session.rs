@@ -17,25 +17,41 @@ use tokio::sync::Notify;
 use super::reply::{self, line, numeric, user_prefix};
 use crate::bridge::irc_proto::{self, Ctcp, IrcLine};
 use crate::command::{Command, Effect, Outgoing};
+use crate::history::chathistory::{Point, Query};
 use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
 use crate::text::{channel::MAX_CHANNEL_CHARS, nick};
 use crate::world::{
-    AUTHOR_ACTION, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcSync, IrcTarget, JoinStep, Load,
-    LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId, World, normalize_channel_name,
+    AUTHOR_ACTION, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember, IrcSync,
+    IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId, World,
+    normalize_channel_name, parse_kicked_line, parse_mode_line,
 };
 
-/// The capabilities this server offers, in CAP LS order. `draft/chathistory`,
-/// `draft/read-marker` and `away-notify` wait for issue 20's history, read markers and `/away`
-/// (a later round): their hooks are the CHATHISTORY verb (421 now), the window's read mark
-/// (`World::mark_read`) and AWAY (answered, not kept, below).
-pub const CAPABILITIES: [&str; 6] = [
+/// The capabilities this server offers, in CAP LS order.
+pub const CAPABILITIES: [&str; 13] = [
+    "account-tag",
+    "away-notify",
+    "batch",
+    "draft/chathistory",
+    "draft/read-marker",
     "echo-message",
+    "extended-join",
+    "labeled-response",
     "message-tags",
     "multi-prefix",
     "sasl",
     "server-time",
     "userhost-in-names",
 ];
+
+/// MARKREAD targets one connection keeps a moment for (as many as the world keeps markers
+/// for one identified user).
+pub const MAX_READ_MARKS: usize = crate::world::MAX_MARKERS_PER_PRINCIPAL;
+
+/// What an IRC user reads after sending a password over a connection that is not encrypted.
+pub const CLEAR_TEXT_NOTICE: &str = "warning: this connection is not encrypted, so the password you just sent crossed the network as plain text; use this server's TLS port for IRC (6697 by default), and change the password if the network is not yours";
+
+/// Users WHO with a mask lists at most.
+pub const MAX_WHO: usize = 200;
 
 /// Channels LIST shows at most.
 pub const MAX_LIST: usize = 1000;
@@ -56,10 +72,34 @@ pub enum Wait {
     Direct(Load),
     /// Read channel `name` from the store (`Load::Join`), then [`IrcSession::finish_join`].
     Join(String, Load),
+    /// Read a channel the user had open when they left (issue 20's rejoin on return, queued
+    /// by the world at login), then `World::finish_rejoin`.
+    Rejoin(String, Load),
     /// Wait until the store committed what was queued so far, then sync and answer PONG.
     Pong(String),
     /// Check the password of account `account` (SASL PLAIN), then [`IrcSession::sasl_done`].
     Sasl { account: String, password: String },
+    /// Read CHATHISTORY's messages, then [`IrcSession::finish_history`].
+    History(HistoryRequest),
+    /// Read the newest times of the user's targets, then [`IrcSession::finish_targets`].
+    Targets {
+        targets: Vec<(String, IrcHistorySource)>,
+        from: i64,
+        until: i64,
+        limit: usize,
+    },
+}
+
+/// A CHATHISTORY request for one target, as the connection loop carries it out.
+#[derive(Debug)]
+pub struct HistoryRequest {
+    /// The target as the client named it (the batch's parameter).
+    pub label: String,
+    /// The target as a window of the session's: where the messages are addressed.
+    pub target: IrcTarget,
+    pub source: IrcHistorySource,
+    pub query: Query,
+    pub limit: usize,
 }
 
 /// A line of chat held by flood control.
@@ -74,14 +114,23 @@ pub struct Say {
 #[derive(Debug)]
 struct Tracked {
     target: IrcTarget,
+    /// What the window's message ids are made from.
+    history_key: String,
     cursor: IrcCursor,
-    /// Members of a public channel as last told: nick, operator, voiced.
-    members: HashMap<UserId, (String, bool, bool)>,
+    /// Members of a public channel as last told.
+    members: HashMap<UserId, IrcMember>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Caps {
+    account_tag: bool,
+    away_notify: bool,
+    batch: bool,
+    chathistory: bool,
+    read_marker: bool,
     echo_message: bool,
+    extended_join: bool,
+    labeled_response: bool,
     message_tags: bool,
     multi_prefix: bool,
     sasl: bool,
@@ -92,7 +141,14 @@ struct Caps {
 impl Caps {
     fn set(&mut self, name: &str, on: bool) -> bool {
         let flag = match name {
+            "account-tag" => &mut self.account_tag,
+            "away-notify" => &mut self.away_notify,
+            "batch" => &mut self.batch,
+            "draft/chathistory" => &mut self.chathistory,
+            "draft/read-marker" => &mut self.read_marker,
             "echo-message" => &mut self.echo_message,
+            "extended-join" => &mut self.extended_join,
+            "labeled-response" => &mut self.labeled_response,
             "message-tags" => &mut self.message_tags,
             "multi-prefix" => &mut self.multi_prefix,
             "sasl" => &mut self.sasl,
@@ -106,7 +162,14 @@ impl Caps {
 
     fn list(&self) -> String {
         let on = [
+            ("account-tag", self.account_tag),
+            ("away-notify", self.away_notify),
+            ("batch", self.batch),
+            ("draft/chathistory", self.chathistory),
+            ("draft/read-marker", self.read_marker),
             ("echo-message", self.echo_message),
+            ("extended-join", self.extended_join),
+            ("labeled-response", self.labeled_response),
             ("message-tags", self.message_tags),
             ("multi-prefix", self.multi_prefix),
             ("sasl", self.sasl),
@@ -143,7 +206,7 @@ pub struct IrcSession {
     sasl_done: bool,
     windows: HashMap<ChannelId, Tracked>,
     /// Channels of a JOIN still to join, after the one being read from the store.
-    join_queue: VecDeque<String>,
+    join_queue: VecDeque<(String, Option<String>)>,
     /// Messages to stored conversations (between two identified users) that wait for the
     /// conversation's history to be read; the connection loop reads and sends them.
     direct_loads: VecDeque<Load>,
@@ -151,6 +214,28 @@ pub struct IrcSession {
     budget: CommandBudget,
     /// An account command (`REGISTER` and the like) is running.
     account_job: Arc<std::sync::atomic::AtomicBool>,
+    /// The channels the world queues for the user to rejoin at login (checked without the
+    /// world's lock: an atomic flag says whether any wait).
+    rejoins: Option<Arc<crate::world::Rejoins>>,
+    /// The reason the client's QUIT gave, shown to the others when the user leaves.
+    pub quit_reason: String,
+    /// The reasons of the client's PARTs not yet answered with its PART line, by channel
+    /// (at most [`MAX_TARGETS`] per PART, taken by the next sync).
+    part_reasons: HashMap<String, String>,
+    /// This connection carries passwords in the clear (plain listener, not loopback).
+    in_the_clear: bool,
+    /// The user was warned of that.
+    warned_clear_text: bool,
+    /// The last batch reference given out (batches are numbered per connection).
+    batches: u64,
+    /// MARKREAD timestamps set in this connection, by target (lower-case), at most
+    /// [`MAX_READ_MARKS`]: IRC's read markers are moments, r0c's are message numbers
+    /// (`World::irc_mark_read` moves those too), so the moment a client set is kept to give
+    /// it back as it was set.
+    read_marks: HashMap<String, i64>,
+    /// The `label` of the command being handled (labeled-response) and where its answer
+    /// starts in `out`.
+    label: Option<(String, usize)>,
     /// What to write to the client.
     pub out: Vec<u8>,
     /// Set when the connection should close after writing `out`.
@@ -187,9 +272,31 @@ impl IrcSession {
             flood: FloodGuard::new(flood, now),
             budget: CommandBudget::new(&flood, now),
             account_job: Arc::default(),
+            batches: 0,
+            rejoins: None,
+            quit_reason: String::new(),
+            part_reasons: HashMap::new(),
+            in_the_clear: false,
+            warned_clear_text: false,
+            read_marks: HashMap::new(),
+            label: None,
             out: Vec::new(),
             closing: false,
             more: false,
+        }
+    }
+
+    /// Says whether this connection carries passwords in the clear
+    /// ([`crate::password::sent_in_the_clear`]), for the warning after PASS or SASL.
+    pub fn set_in_the_clear(&mut self, in_the_clear: bool) {
+        self.in_the_clear = in_the_clear;
+    }
+
+    /// After a password came over a connection that is not encrypted: one NOTICE saying so
+    /// (it has crossed the network already; the next one need not).
+    fn warn_clear_text(&mut self) {
+        if self.in_the_clear && !std::mem::replace(&mut self.warned_clear_text, true) {
+            self.notice(CLEAR_TEXT_NOTICE);
         }
     }
 
@@ -296,8 +403,15 @@ impl IrcSession {
         }
     }
 
-    /// Handles one line from the client. Returns what must be awaited, if anything.
+    /// Handles one line from the client. Returns what must be awaited, if anything; the
+    /// connection loop calls [`IrcSession::finish_label`] once it is all done.
     pub fn handle(&mut self, raw: &str, now: Instant) -> Option<Wait> {
+        self.label = self
+            .caps
+            .labeled_response
+            .then(|| reply::label_of(raw))
+            .flatten()
+            .map(|label| (label.to_owned(), self.out.len()));
         let parsed = IrcLine::parse(raw)?;
         let params: Vec<&str> = parsed.params.iter().map(String::as_str).collect();
         let command = parsed.command.as_str();
@@ -316,6 +430,10 @@ impl IrcSession {
             "PONG" => return None,
             "QUIT" => {
                 let reason = params.first().copied().unwrap_or("Client Quit");
+                self.quit_reason = params
+                    .first()
+                    .map(|r| irc_proto::irc_to_r0c(r))
+                    .unwrap_or_default();
                 let text = line(
                     "",
                     "",
@@ -333,7 +451,11 @@ impl IrcSession {
                 } else if params.is_empty() {
                     self.reply(461, &["PASS"], "Not enough parameters");
                 }
-                // The server has no connection password; PASS is accepted and ignored.
+                // The server has no connection password; PASS is accepted and ignored, but a
+                // password sent in the clear is worth a warning all the same.
+                if !params.is_empty() {
+                    self.warn_clear_text();
+                }
                 return None;
             }
             "AUTHENTICATE" => return self.authenticate(&params),
@@ -374,18 +496,14 @@ impl IrcSession {
                 if *targets == "0" {
                     let channels: Vec<String> = self.public_names();
                     for name in channels {
-                        self.part_one(user, &format!("#{name}"), now);
+                        self.part_one(user, &format!("#{name}"), "", now);
                     }
                     return self.sync_now();
                 }
                 let keys: Vec<&str> = params.get(1).map_or(Vec::new(), |k| k.split(',').collect());
                 for (index, target) in targets.split(',').take(MAX_TARGETS).enumerate() {
-                    if let Some(key) = keys.get(index)
-                        && let Ok(name) = normalize_channel_name(target)
-                    {
-                        self.world.offer_key(user, &name, key);
-                    }
-                    self.join_queue.push_back(target.to_owned());
+                    let key = keys.get(index).map(|k| (*k).to_owned());
+                    self.join_queue.push_back((target.to_owned(), key));
                 }
                 self.continue_joins(now)
             }
@@ -394,8 +512,9 @@ impl IrcSession {
                     self.reply(461, &["PART"], "Not enough parameters");
                     return None;
                 };
+                let reason = params.get(1).copied().unwrap_or("");
                 for target in targets.split(',').take(MAX_TARGETS) {
-                    self.part_one(user, target, now);
+                    self.part_one(user, target, reason, now);
                 }
                 self.sync_now()
             }
@@ -524,12 +643,40 @@ impl IrcSession {
                     self.reply(461, &["KICK"], "Not enough parameters");
                     return None;
                 };
-                let reason = params.get(2).copied().unwrap_or("");
                 if !self.world.irc_focus(user, channel) {
                     self.not_on_channel(channel);
                     return None;
                 }
-                self.r0c_command(&format!("/kick {nick} {reason}"), now)
+                if let Err(wait) = self.budget.check(now) {
+                    self.reply(
+                        263,
+                        &["KICK"],
+                        &format!("Wait {wait} seconds and try again"),
+                    );
+                    return None;
+                }
+                // RFC 2812: without a comment, the kicker's nick is the reason.
+                let me = self.nick.clone();
+                let reason = params
+                    .get(2)
+                    .copied()
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or(&me);
+                let reason = irc_proto::irc_to_r0c(reason);
+                // The world's kick, not the `/kick` command: the client sees the KICK line,
+                // not the command's confirmation too.
+                self.budget.charge(1, now);
+                if let Err(why) = self.world.kick(user, nick, &reason) {
+                    let (code, params) = if why.contains("not online") {
+                        (401, vec![*nick])
+                    } else if why.contains(" is not in ") {
+                        (441, vec![*nick, *channel])
+                    } else {
+                        (482, vec![*channel])
+                    };
+                    self.reply(code, &params, &why);
+                }
+                self.sync_now()
             }
             "INVITE" => {
                 let (Some(nick), Some(channel)) = (params.first(), params.get(1)) else {
@@ -547,6 +694,11 @@ impl IrcSession {
                 let answer = self.r0c_command(&format!("/invite {nick}"), now);
                 self.reply(341, &[nick, channel], "");
                 answer
+            }
+            "CHATHISTORY" => self.chathistory(user, params, now),
+            "MARKREAD" => {
+                self.markread(user, params);
+                None
             }
             "MOTD" => {
                 self.motd();
@@ -587,11 +739,26 @@ impl IrcSession {
                 None
             }
             "AWAY" => {
-                // Away states come with issue 20's /away; until then none is kept.
-                if params.first().is_some_and(|p| !p.is_empty()) {
-                    self.reply(306, &[], "You have been marked as being away");
-                } else {
-                    self.reply(305, &[], "You are no longer marked as being away");
+                // The world's `/away` and `/back`: kept, shown in WHO, WHOIS and `/names`,
+                // told once to DM senders, and sent to away-notify clients.
+                if let Err(wait) = self.budget.check(now) {
+                    self.reply(
+                        263,
+                        &["AWAY"],
+                        &format!("Wait {wait} seconds and try again"),
+                    );
+                    return None;
+                }
+                self.budget.charge(1, now);
+                match params.first().filter(|p| !p.is_empty()) {
+                    Some(reason) => {
+                        self.world.set_away(user, &irc_proto::irc_to_r0c(reason));
+                        self.reply(306, &[], "You have been marked as being away");
+                    }
+                    None => {
+                        self.world.set_back(user);
+                        self.reply(305, &[], "You are no longer marked as being away");
+                    }
                 }
                 None
             }
@@ -600,7 +767,11 @@ impl IrcSession {
                     .iter()
                     .take(5)
                     .filter_map(|nick| self.world.irc_whois(nick))
-                    .map(|w| format!("{}=+{}@{}", w.nick, w.username, reply::USER_HOST))
+                    .map(|w| {
+                        let here = if w.away.is_some() { '-' } else { '+' };
+                        let oper = if w.admin { "*" } else { "" };
+                        format!("{}{oper}={here}{}@{}", w.nick, w.username, reply::USER_HOST)
+                    })
                     .collect();
                 self.reply(302, &[], &found.join(" "));
                 None
@@ -754,9 +925,29 @@ impl IrcSession {
     }
 
     /// A line of chat through flood control: sent now, held, or refused with the reason.
-    /// The next message to a stored conversation that waits for its history, if any.
+    /// The next message to a stored conversation that waits for its history, or else the
+    /// next channel to rejoin, if any.
     pub fn next_direct_load(&mut self) -> Option<Wait> {
-        self.direct_loads.pop_front().map(Wait::Direct)
+        if let Some(load) = self.direct_loads.pop_front() {
+            return Some(Wait::Direct(load));
+        }
+        match self.rejoins.as_ref()?.take_next()? {
+            load @ Load::Join { .. } => {
+                let Load::Join { name, .. } = &load else {
+                    return None;
+                };
+                Some(Wait::Rejoin(name.clone(), load))
+            }
+            _ => None,
+        }
+    }
+
+    /// A channel to rejoin was read: the world opens it and puts the user back in.
+    pub fn finish_rejoin(&mut self, name: &str, loaded: Option<LoadedChannel>) {
+        if let Some(user) = self.user {
+            self.world.finish_rejoin(user, name, loaded);
+        }
+        self.sync();
     }
 
     /// A stored conversation's history arrived (or could not be read): open it and send;
@@ -854,6 +1045,14 @@ impl IrcSession {
             // An action goes into the conversation's window, when there is one already.
             self.world.action(user, &say.text)
         } else {
+            if !quiet && let Some(reason) = self.world.away_reason_of(&say.target) {
+                let reason = if reason.is_empty() {
+                    "Away".to_owned()
+                } else {
+                    reason
+                };
+                self.reply(301, &[&say.target], &reason);
+            }
             match self.world.direct_message(user, &say.target, &say.text) {
                 Ok(crate::world::DirectStep::Done) => Ok(()),
                 Ok(crate::world::DirectStep::Load(load)) => {
@@ -870,7 +1069,7 @@ impl IrcSession {
         }
     }
 
-    fn part_one(&mut self, user: UserId, target: &str, now: Instant) {
+    fn part_one(&mut self, user: UserId, target: &str, reason: &str, now: Instant) {
         let Ok(name) = normalize_channel_name(target) else {
             self.reply(403, &[target], "No such channel");
             return;
@@ -883,7 +1082,11 @@ impl IrcSession {
             }
             return;
         }
-        if let Err(error) = self.world.part(user) {
+        if !reason.is_empty() && self.part_reasons.len() < MAX_TARGETS {
+            self.part_reasons.insert(name.clone(), reason.to_owned());
+        }
+        let reason = irc_proto::irc_to_r0c(reason);
+        if let Err(error) = self.world.part_with_reason(user, &reason) {
             self.notice(&error);
         }
         self.budget.charge(1, now);
@@ -892,7 +1095,7 @@ impl IrcSession {
     /// Joins the next channels of a JOIN, until one must be read from the store.
     fn continue_joins(&mut self, now: Instant) -> Option<Wait> {
         let user = self.user?;
-        while let Some(target) = self.join_queue.pop_front() {
+        while let Some((target, key)) = self.join_queue.pop_front() {
             let name = match normalize_channel_name(&target) {
                 Ok(name) if target.starts_with('#') => name,
                 Ok(_) | Err(_) => {
@@ -908,6 +1111,10 @@ impl IrcSession {
                 );
                 self.join_queue.clear();
                 break;
+            }
+            // The world keeps one offered key: each is offered right before its own join.
+            if let Some(key) = &key {
+                self.world.offer_key(user, &name, key);
             }
             match self.world.begin_join(user, &name) {
                 Ok(JoinStep::Done(joined)) => {
@@ -990,19 +1197,23 @@ impl IrcSession {
         let mut nicks: Vec<String> = window
             .members
             .values()
-            .map(|(nick, op, voice)| {
-                let prefix = match (op, voice, self.caps.multi_prefix) {
-                    (true, true, true) => "@+",
-                    (true, _, _) => "@",
-                    (false, true, _) => "+",
-                    _ => "",
-                };
-                if self.caps.userhost_in_names {
-                    format!("{prefix}{}", user_prefix(nick))
-                } else {
-                    format!("{prefix}{nick}")
-                }
-            })
+            .map(
+                |IrcMember {
+                     nick, op, voice, ..
+                 }| {
+                    let prefix = match (op, voice, self.caps.multi_prefix) {
+                        (true, true, true) => "@+",
+                        (true, _, _) => "@",
+                        (false, true, _) => "+",
+                        _ => "",
+                    };
+                    if self.caps.userhost_in_names {
+                        format!("{prefix}{}", user_prefix(nick))
+                    } else {
+                        format!("{prefix}{nick}")
+                    }
+                },
+            )
             .collect();
         nicks.sort_by_key(|n| n.to_lowercase());
         nicks
@@ -1010,30 +1221,35 @@ impl IrcSession {
 
     fn who(&mut self, mask: &str) {
         let name = mask.trim_start_matches('#').to_lowercase();
-        let rows: Vec<(String, String)> = if mask.starts_with('#') {
+        let rows: Vec<(String, &'static str)> = if mask.starts_with('#') {
             self.windows
                 .values()
                 .find(|w| w.target == IrcTarget::Public(name.clone()))
                 .map(|w| {
                     w.members
                         .values()
-                        .map(|(nick, op, voice)| {
-                            let flag = if *op {
-                                "H@"
-                            } else if *voice {
-                                "H+"
-                            } else {
-                                "H"
+                        .map(|m| {
+                            let flag = match (m.op, m.voice, self.caps.multi_prefix) {
+                                (true, true, true) => "@+",
+                                (true, _, _) => "@",
+                                (false, true, _) => "+",
+                                _ => "",
                             };
-                            (nick.clone(), flag.to_owned())
+                            (m.nick.clone(), flag)
                         })
                         .collect()
                 })
                 .unwrap_or_default()
+        } else if mask.contains(['*', '?']) {
+            self.world
+                .irc_nicks_matching(mask, MAX_WHO)
+                .into_iter()
+                .map(|nick| (nick, ""))
+                .collect()
         } else {
             self.world
                 .irc_whois(mask)
-                .map(|w| vec![(w.nick, "H".to_owned())])
+                .map(|w| vec![(w.nick, "")])
                 .unwrap_or_default()
         };
         let channel = if mask.starts_with('#') {
@@ -1042,20 +1258,17 @@ impl IrcSession {
             "*".to_owned()
         };
         let server = self.server.clone();
-        for (nick, flags) in rows {
+        for (nick, prefix) in rows {
             // WHO's answer is bounded by one channel's members, like NAMES.
             let Some(whois) = self.world.irc_whois(&nick) else {
                 continue;
             };
-            let flags = if whois.admin {
-                format!("{flags}*")
-            } else {
-                flags
-            };
-            let flags = match (flags.strip_prefix('H'), whois.admin) {
-                (Some(rest), true) => format!("H*{}", rest.trim_end_matches('*')),
-                _ => flags,
-            };
+            // H here or G gone (away), * a server operator, then the channel prefix.
+            let flags = format!(
+                "{}{}{prefix}",
+                if whois.away.is_some() { 'G' } else { 'H' },
+                if whois.admin { "*" } else { "" }
+            );
             self.reply(
                 352,
                 &[
@@ -1089,6 +1302,9 @@ impl IrcSession {
         self.reply(312, &[&nick, &server], "r0c chat");
         if whois.admin {
             self.reply(313, &[&nick], "is a server operator");
+        }
+        if let Some(reason) = &whois.away {
+            self.reply(301, &[&nick], reason);
         }
         if let Some(account) = &whois.account {
             self.reply(330, &[&nick, account], "is logged in as");
@@ -1154,13 +1370,32 @@ impl IrcSession {
                 }
                 'o' | 'v' => {
                     let Some(nick) = args.next() else { continue };
-                    let word = match (letter, adding) {
-                        ('o', true) => "op",
-                        ('o', false) => "deop",
-                        ('v', true) => "voice",
-                        _ => "devoice",
-                    };
-                    format!("/{word} {nick}")
+                    // The world's role change, not the `/op` command: the client sees the MODE
+                    // line, and a refusal as its numeric.
+                    if let Err(seconds) = self.budget.check(now) {
+                        self.reply(
+                            263,
+                            &["MODE"],
+                            &format!("Wait {seconds} seconds and try again"),
+                        );
+                        return wait;
+                    }
+                    self.budget.charge(1, now);
+                    if let Err(why) = self.world.set_role(user, nick, letter == 'o', adding) {
+                        let (code, params) = if why.contains("not online") {
+                            (401, vec![*nick])
+                        } else if why.contains(" is not in ") {
+                            (441, vec![*nick, *target])
+                        } else if why.contains("operator") {
+                            (482, vec![*target])
+                        } else {
+                            self.notice(&why);
+                            continue;
+                        };
+                        self.reply(code, &params, &why);
+                    }
+                    self.sync();
+                    continue;
                 }
                 'b' => {
                     let Some(mask) = args.next() else { continue };
@@ -1186,6 +1421,293 @@ impl IrcSession {
             wait = self.r0c_command(&command, now).or(wait);
         }
         wait
+    }
+
+    /// MARKREAD (draft/read-marker): with a timestamp, moves the read marker of a target
+    /// forward (never back); without, tells where it is.
+    fn markread(&mut self, user: UserId, params: &[&str]) {
+        let Some(target) = params.first().filter(|t| !t.is_empty()) else {
+            let text = line(
+                "",
+                &self.server,
+                "FAIL",
+                &["MARKREAD", "NEED_MORE_PARAMS"],
+                Some("Missing parameters"),
+            );
+            self.send(text);
+            return;
+        };
+        let key = target.to_lowercase();
+        if let Some(given) = params.get(1) {
+            let Some(micros) = given
+                .strip_prefix("timestamp=")
+                .and_then(reply::timestamp_micros)
+            else {
+                let text = line(
+                    "",
+                    &self.server,
+                    "FAIL",
+                    &["MARKREAD", "INVALID_PARAMS", target],
+                    Some("Invalid timestamp"),
+                );
+                self.send(text);
+                return;
+            };
+            let known = self.read_mark(user, target);
+            if known.is_none_or(|at| micros > at) {
+                if !self.read_marks.contains_key(&key) && self.read_marks.len() >= MAX_READ_MARKS {
+                    // The oldest moment makes room: it is the least likely to matter.
+                    if let Some(oldest) = self
+                        .read_marks
+                        .iter()
+                        .min_by_key(|(_, at)| **at)
+                        .map(|(k, _)| k.clone())
+                    {
+                        self.read_marks.remove(&oldest);
+                    }
+                }
+                self.read_marks.insert(key, micros);
+                self.world.irc_mark_read(user, target, micros);
+            }
+        }
+        self.markread_line(user, target);
+    }
+
+    /// Where the read marker of `target` is: a moment set here, or the world's marker.
+    fn read_mark(&self, user: UserId, target: &str) -> Option<i64> {
+        let here = self.read_marks.get(&target.to_lowercase()).copied();
+        let world = self.world.irc_read_mark(user, target);
+        here.max(world)
+    }
+
+    fn markread_line(&mut self, user: UserId, target: &str) {
+        let value = self.read_mark(user, target).map_or_else(
+            || "*".to_owned(),
+            |at| format!("timestamp={}", reply::server_time(at)),
+        );
+        let text = line("", &self.server, "MARKREAD", &[target, &value], None);
+        self.send(text);
+    }
+
+    /// `FAIL CHATHISTORY code <params> :text`.
+    fn history_fail(&mut self, code: &str, params: &[&str], text: &str) {
+        let mut all = vec!["CHATHISTORY", code];
+        all.extend_from_slice(params);
+        let sent = line("", &self.server, "FAIL", &all, Some(text));
+        self.send(sent);
+    }
+
+    /// CHATHISTORY: checks the request and where its target's history is (a channel the user
+    /// is in, or the user's own conversation), then hands the read to the loop. Each request
+    /// draws on the command budget and reads at most [`crate::history::chathistory::MAX_CHATHISTORY`] messages.
+    fn chathistory(&mut self, user: UserId, params: &[&str], now: Instant) -> Option<Wait> {
+        let sub = params
+            .first()
+            .map(|s| s.to_ascii_uppercase())
+            .unwrap_or_default();
+        if params.len() < 4
+            || !matches!(
+                sub.as_str(),
+                "LATEST" | "BEFORE" | "AFTER" | "AROUND" | "BETWEEN" | "TARGETS"
+            )
+        {
+            let shown = if sub.is_empty() { "*" } else { sub.as_str() };
+            self.history_fail("INVALID_PARAMS", &[shown], "Insufficient parameters");
+            return None;
+        }
+        if let Err(wait) = self.budget.check(now) {
+            self.history_fail(
+                "MESSAGE_ERROR",
+                &[&sub],
+                &format!("Too many history requests; wait {wait} seconds and try again"),
+            );
+            return None;
+        }
+        self.budget.charge(1, now);
+        let limit_at = if sub == "BETWEEN" || sub == "TARGETS" {
+            4
+        } else {
+            3
+        };
+        let Some(limit) = params.get(limit_at).and_then(|l| l.parse::<usize>().ok()) else {
+            self.history_fail("INVALID_PARAMS", &[&sub], "Invalid limit");
+            return None;
+        };
+        if sub == "TARGETS" {
+            let moments = (
+                params.get(1).and_then(|p| history_moment(p)),
+                params.get(2).and_then(|p| history_moment(p)),
+            );
+            let (Some(from), Some(until)) = moments else {
+                self.history_fail("INVALID_PARAMS", &[&sub], "Invalid timestamp");
+                return None;
+            };
+            let targets = self.world.irc_history_targets(user);
+            return Some(Wait::Targets {
+                targets,
+                from,
+                until,
+                limit,
+            });
+        }
+        let label = params.get(1).copied().unwrap_or_default().to_owned();
+        let Some(source) = self.world.irc_history_source(user, &label) else {
+            self.history_fail(
+                "INVALID_TARGET",
+                &[&sub, &label],
+                "Messages could not be retrieved",
+            );
+            return None;
+        };
+        let key = source.key().to_owned();
+        let point = |text: &str| -> Option<Point> {
+            match text.split_once('=') {
+                Some(("msgid", id)) => reply::msgid_seq(&key, id).map(Point::Seq),
+                Some(("timestamp", _)) => history_moment(text).map(Point::Micros),
+                _ => None,
+            }
+        };
+        let first = params.get(2).copied().unwrap_or_default();
+        let query = match sub.as_str() {
+            "LATEST" if first == "*" => Some(Query::Latest(None)),
+            "LATEST" => point(first).map(|p| Query::Latest(Some(p))),
+            "BEFORE" => point(first).map(Query::Before),
+            "AFTER" => point(first).map(Query::After),
+            "AROUND" => point(first).map(Query::Around),
+            _ => match (point(first), params.get(3).and_then(|p| point(p))) {
+                (Some(start), Some(end)) => Some(Query::Between(start, end)),
+                _ => None,
+            },
+        };
+        let Some(query) = query else {
+            self.history_fail(
+                "INVALID_MSGREFTYPE",
+                &[&sub, first],
+                "Unknown message reference",
+            );
+            return None;
+        };
+        let target = if label.starts_with('#') {
+            IrcTarget::Public(label.trim_start_matches('#').to_lowercase())
+        } else {
+            IrcTarget::Direct(label.clone())
+        };
+        Some(Wait::History(HistoryRequest {
+            label,
+            target,
+            source,
+            query,
+            limit,
+        }))
+    }
+
+    /// A labeled command (labeled-response) is being answered.
+    pub fn labeled(&self) -> bool {
+        self.label.is_some()
+    }
+
+    /// The answer to a labeled command is complete: its lines get the label (one line), are
+    /// put in a `labeled-response` batch (several), or an `ACK` says there were none.
+    pub fn finish_label(&mut self) {
+        let Some((label, start)) = self.label.take() else {
+            return;
+        };
+        let answer = self.out.split_off(start.min(self.out.len()));
+        let lines: Vec<&[u8]> = answer
+            .split_inclusive(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        match lines.as_slice() {
+            [] => {
+                let sent = line(&format!("label={label}"), &self.server, "ACK", &[], None);
+                self.send(sent);
+            }
+            [one] => {
+                let tagged = reply::add_tag(one, &format!("label={label}"));
+                self.out.extend_from_slice(&tagged);
+            }
+            many => {
+                self.batches += 1;
+                let reference = format!("h{}", self.batches);
+                let opened = line(
+                    &format!("label={label}"),
+                    &self.server,
+                    "BATCH",
+                    &[&format!("+{reference}"), "labeled-response"],
+                    None,
+                );
+                self.send(opened);
+                for each in many {
+                    let tagged = reply::add_tag(each, &format!("batch={reference}"));
+                    self.out.extend_from_slice(&tagged);
+                }
+                let closed = line("", &self.server, "BATCH", &[&format!("-{reference}")], None);
+                self.send(closed);
+            }
+        }
+    }
+
+    /// A new batch reference, when the client takes batches.
+    fn open_batch(&mut self, kind: &str, params: &[&str]) -> Option<String> {
+        if !self.caps.batch {
+            return None;
+        }
+        self.batches += 1;
+        let reference = format!("h{}", self.batches);
+        let mut all = vec![format!("+{reference}"), kind.to_owned()];
+        all.extend(params.iter().map(|p| (*p).to_owned()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let sent = line("", &self.server, "BATCH", &all, None);
+        self.send(sent);
+        Some(reference)
+    }
+
+    fn close_batch(&mut self, reference: Option<String>) {
+        if let Some(reference) = reference {
+            let sent = line("", &self.server, "BATCH", &[&format!("-{reference}")], None);
+            self.send(sent);
+        }
+    }
+
+    /// CHATHISTORY's messages arrived: sent in a `chathistory` batch (or as they are to a
+    /// client without batches), the user's ignores applied.
+    pub fn finish_history(&mut self, request: HistoryRequest, mut found: Vec<Arc<Message>>) {
+        if let Some(user) = self.user {
+            self.world.irc_hide_ignored(user, &mut found);
+        }
+        let reference = self.open_batch("chathistory", &[&request.label]);
+        let key = request.source.key().to_owned();
+        for message in &found {
+            self.relay(
+                &request.target,
+                &key,
+                message,
+                Some(reference.as_deref().unwrap_or("")),
+                None,
+            );
+        }
+        self.close_batch(reference);
+    }
+
+    /// CHATHISTORY TARGETS' answer arrived.
+    pub fn finish_targets(&mut self, found: Vec<(String, i64)>) {
+        let reference = self.open_batch("draft/chathistory-targets", &[]);
+        let tags = reference
+            .as_deref()
+            .map(|r| format!("batch={r}"))
+            .unwrap_or_default();
+        for (label, micros) in found {
+            let at = reply::server_time(micros);
+            let sent = line(
+                &tags,
+                &self.server,
+                "CHATHISTORY",
+                &["TARGETS", &label, &at],
+                None,
+            );
+            self.send(sent);
+        }
+        self.close_batch(reference);
     }
 
     fn lusers(&mut self, user: UserId) {
@@ -1403,6 +1925,7 @@ impl IrcSession {
             return None;
         }
         let encoded = self.sasl_buffer.take().unwrap_or_default();
+        self.warn_clear_text();
         match reply::base64_decode(&encoded).and_then(|d| reply::sasl_plain(&d)) {
             Some((authzid, account, password)) if authzid.is_empty() || authzid == account => {
                 Some(Wait::Sasl { account, password })
@@ -1427,6 +1950,7 @@ impl IrcSession {
             .irc_user_setup(user, &self.ident.0, &self.ident.1);
         self.user = Some(user);
         self.wake = Some(wake);
+        self.rejoins = self.world.rejoins(user);
         self.nick = self.world.nick(user).unwrap_or_default();
         // The status window's first lines are the terminal's welcome, not for IRC.
         if let Some(sync) = self.world.irc_sync(user, &HashMap::new()) {
@@ -1435,6 +1959,7 @@ impl IrcSession {
                     window.channel,
                     Tracked {
                         target: window.target,
+                        history_key: window.history_key,
                         cursor: IrcCursor {
                             next_seq: window.next_seq,
                             ..IrcCursor::default()
@@ -1484,6 +2009,7 @@ impl IrcSession {
             // is told as at NICK time, and registers once it picks another.
             self.world.disconnect(user, false);
             self.user = None;
+            self.rejoins = None;
             self.wake = None;
             self.windows.clear();
             self.nick = String::new();
@@ -1522,6 +2048,9 @@ impl IrcSession {
         self.isupport();
         self.lusers(user);
         self.motd();
+        // What happened before registration (channels rejoined at a SASL login) is shown now:
+        // syncs before it were left undone.
+        self.sync();
         tracing::info!(peer = %self.peer, nick, "irc client registered");
     }
 
@@ -1565,22 +2094,50 @@ impl IrcSession {
             .filter(|id| !present.contains(id))
             .copied()
             .collect();
+        // The user's own kicks of this sync, from their status window: channel, kicker, why.
+        let kicked: HashMap<String, (String, String)> = if gone.is_empty() {
+            HashMap::new()
+        } else {
+            sync.windows
+                .iter()
+                .filter(|w| w.target == IrcTarget::Status)
+                .flat_map(|w| w.messages.iter())
+                .filter_map(|m| parse_kicked_line(&m.text))
+                .map(|(channel, actor, reason)| {
+                    (channel.to_owned(), (actor.to_owned(), reason.to_owned()))
+                })
+                .collect()
+        };
         for id in gone {
             if let Some(Tracked {
                 target: IrcTarget::Public(name),
                 ..
             }) = self.windows.remove(&id)
             {
-                let text = line(
-                    "",
-                    &user_prefix(&self.nick),
-                    "PART",
-                    &[&format!("#{name}")],
-                    None,
-                );
+                let label = format!("#{name}");
+                let text = match kicked.get(&name) {
+                    Some((actor, reason)) => line(
+                        "",
+                        &user_prefix(actor),
+                        "KICK",
+                        &[&label, &self.nick],
+                        Some(reason),
+                    ),
+                    None => {
+                        let reason = self.part_reasons.remove(&name);
+                        line(
+                            "",
+                            &user_prefix(&self.nick),
+                            "PART",
+                            &[&label],
+                            reason.as_deref(),
+                        )
+                    }
+                };
                 self.send(text);
             }
         }
+        self.part_reasons.clear();
         let mut renamed: HashSet<UserId> = HashSet::new();
         let mut quit: HashSet<UserId> = HashSet::new();
         self.more = false;
@@ -1588,6 +2145,7 @@ impl IrcSession {
             let is_new = !self.windows.contains_key(&window.channel);
             let mut tracked = self.windows.remove(&window.channel).unwrap_or(Tracked {
                 target: window.target.clone(),
+                history_key: window.history_key.clone(),
                 cursor: IrcCursor::default(),
                 members: HashMap::new(),
             });
@@ -1597,7 +2155,19 @@ impl IrcSession {
                 _ => None,
             };
             if let (Some(label), true) = (&channel_label, is_new) {
-                let text = line("", &user_prefix(&self.nick), "JOIN", &[label], None);
+                let text = if self.caps.extended_join {
+                    let account = sync.account.as_deref().unwrap_or("*");
+                    let realname = self.ident.1.clone();
+                    line(
+                        "",
+                        &user_prefix(&self.nick),
+                        "JOIN",
+                        &[label, account],
+                        Some(&realname),
+                    )
+                } else {
+                    line("", &user_prefix(&self.nick), "JOIN", &[label], None)
+                };
                 self.send(text);
             }
             if let (Some(label), Some(topic)) = (&channel_label, &window.topic) {
@@ -1614,33 +2184,78 @@ impl IrcSession {
                 tracked.cursor.topic = topic.clone();
             }
             if let (Some(label), Some((version, members))) = (&channel_label, window.roster) {
-                let fresh: HashMap<UserId, (String, bool, bool)> = members
+                let fresh: HashMap<UserId, IrcMember> = members
                     .into_iter()
-                    .map(|member| (member.id, (member.nick, member.op, member.voice)))
+                    .map(|member| (member.id, member))
                     .collect();
                 if !is_new {
-                    for (id, (nick, ..)) in &fresh {
+                    // Kicks of this sync, from the channel's system lines: who, by whom, why.
+                    let kicks: HashMap<&str, (&str, &str)> = window
+                        .kicks
+                        .iter()
+                        .map(|(kicked, actor, reason)| {
+                            (kicked.as_str(), (actor.as_str(), reason.as_str()))
+                        })
+                        .collect();
+                    let parts: HashMap<&str, String> = window
+                        .parts
+                        .iter()
+                        .map(|(nick, reason)| (nick.as_str(), irc_proto::r0c_to_irc(reason)))
+                        .collect();
+                    for (id, member) in &fresh {
                         match tracked.members.get(id) {
                             None if *id != me => {
-                                let text = line("", &user_prefix(nick), "JOIN", &[label], None);
-                                self.send(text);
+                                self.member_joined(label, member);
                             }
-                            Some((old, ..)) if old != nick && *id != me && renamed.insert(*id) => {
-                                let text = line("", &user_prefix(old), "NICK", &[], Some(nick));
-                                self.send(text);
+                            Some(old) => {
+                                if *id != me && old.nick != member.nick && renamed.insert(*id) {
+                                    let text = line(
+                                        "",
+                                        &user_prefix(&old.nick),
+                                        "NICK",
+                                        &[],
+                                        Some(&member.nick),
+                                    );
+                                    self.send(text);
+                                }
+                                if *id != me && old.away != member.away && self.caps.away_notify {
+                                    self.away_line(member);
+                                }
+                                self.mode_lines(label, old, member);
                             }
                             _ => {}
                         }
                     }
-                    for (id, (nick, ..)) in &tracked.members {
+                    for (id, old) in &tracked.members {
                         if fresh.contains_key(id) || *id == me {
                             continue;
                         }
-                        if self.world.nick(*id).is_some() {
-                            let text = line("", &user_prefix(nick), "PART", &[label], None);
+                        let nick = &old.nick;
+                        if let Some((actor, reason)) = kicks.get(nick.as_str()) {
+                            let text = line(
+                                "",
+                                &user_prefix(actor),
+                                "KICK",
+                                &[label, nick],
+                                Some(reason),
+                            );
+                            self.send(text);
+                        } else if self.world.nick(*id).is_some() {
+                            let reason = parts.get(nick.as_str()).filter(|r| !r.is_empty());
+                            let text = line(
+                                "",
+                                &user_prefix(nick),
+                                "PART",
+                                &[label],
+                                reason.map(|r| r.as_str()),
+                            );
                             self.send(text);
                         } else if quit.insert(*id) {
-                            let text = line("", &user_prefix(nick), "QUIT", &[], Some("Quit"));
+                            let reason = parts
+                                .get(nick.as_str())
+                                .filter(|r| !r.is_empty())
+                                .map_or("Quit", |r| r.as_str());
+                            let text = line("", &user_prefix(nick), "QUIT", &[], Some(reason));
                             self.send(text);
                         }
                     }
@@ -1652,11 +2267,32 @@ impl IrcSession {
                     for chunk in reply::names_lines(&nicks) {
                         self.reply(353, &["=", label], &chunk);
                     }
+                    if self.caps.read_marker {
+                        self.markread_line(me, label);
+                    }
                     self.reply(366, &[label], "End of /NAMES list");
                 }
             }
+            // account-tag: the accounts of the members, by nick, once per sync that relays.
+            let accounts: HashMap<&str, &str> =
+                if self.caps.account_tag && !window.messages.is_empty() {
+                    tracked
+                        .members
+                        .values()
+                        .filter_map(|m| Some((m.nick.as_str(), m.account.as_deref()?)))
+                        .collect()
+                } else {
+                    HashMap::new()
+                };
             for message in &window.messages {
-                self.relay(&window.target, message);
+                let account = self.author_account(&window.target, &accounts, message);
+                self.relay(
+                    &window.target,
+                    &tracked.history_key,
+                    message,
+                    None,
+                    account.as_deref(),
+                );
             }
             tracked.cursor.next_seq = window.next_seq;
             self.more |= window.more;
@@ -1664,18 +2300,126 @@ impl IrcSession {
         }
     }
 
-    /// One message of a window as IRC lines.
-    fn relay(&mut self, target: &IrcTarget, message: &Message) {
+    /// The account of a message's author for account-tag: from the channel's members, or
+    /// for a direct message, the world's (one short look-up).
+    fn author_account(
+        &self,
+        target: &IrcTarget,
+        accounts: &HashMap<&str, &str>,
+        message: &Message,
+    ) -> Option<String> {
+        if !self.caps.account_tag {
+            return None;
+        }
+        let author = if message.author == AUTHOR_ACTION {
+            let body = message.text.strip_prefix('\x02').unwrap_or(&message.text);
+            body.split_once('\x02').map(|(nick, _)| nick)?
+        } else {
+            message.author.as_str()
+        };
+        match target {
+            IrcTarget::Public(_) => accounts.get(author).map(|a| (*a).to_owned()),
+            IrcTarget::Direct(_) => self.world.irc_whois(author).and_then(|w| w.account),
+            IrcTarget::Status => None,
+        }
+    }
+
+    /// Someone else joined a channel: JOIN (with their account and real name for
+    /// extended-join), and AWAY if they are away (away-notify).
+    fn member_joined(&mut self, label: &str, member: &IrcMember) {
+        let prefix = user_prefix(&member.nick);
+        let text = if self.caps.extended_join {
+            let account = member.account.as_deref().unwrap_or("*");
+            line(
+                "",
+                &prefix,
+                "JOIN",
+                &[label, account],
+                Some(&member.realname),
+            )
+        } else {
+            line("", &prefix, "JOIN", &[label], None)
+        };
+        self.send(text);
+        if member.away.is_some() && self.caps.away_notify {
+            self.away_line(member);
+        }
+    }
+
+    /// A member's operator or voice changed: MODE lines (from the server: the world does not
+    /// say who made the change).
+    fn mode_lines(&mut self, label: &str, old: &IrcMember, new: &IrcMember) {
+        for (was, is, letter) in [(old.op, new.op, 'o'), (old.voice, new.voice, 'v')] {
+            if was != is {
+                let change = format!("{}{letter}", if is { '+' } else { '-' });
+                let text = line("", &self.server, "MODE", &[label, &change, &new.nick], None);
+                self.send(text);
+            }
+        }
+    }
+
+    /// away-notify: a member went away (with the reason) or came back.
+    fn away_line(&mut self, member: &IrcMember) {
+        let prefix = user_prefix(&member.nick);
+        let text = match &member.away {
+            Some(reason) => {
+                let reason = if reason.is_empty() { "Away" } else { reason };
+                line("", &prefix, "AWAY", &[], Some(reason))
+            }
+            None => line("", &prefix, "AWAY", &[], None),
+        };
+        self.send(text);
+    }
+
+    /// One message of a window as IRC lines; in a CHATHISTORY batch with `batch` (then the
+    /// user's own lines are sent too, echo-message or not).
+    fn relay(
+        &mut self,
+        target: &IrcTarget,
+        key: &str,
+        message: &Message,
+        batch: Option<&str>,
+        account: Option<&str>,
+    ) {
         let author = message.author.as_str();
         if author == AUTHOR_SYSTEM {
-            // Joins, parts, nick and topic changes reach the client as their own IRC lines.
+            // Joins, parts, nick and topic changes reach the client as their own IRC lines;
+            // a channel mode change as a MODE line (a key stays unsaid: the line has none).
+            if let (IrcTarget::Public(name), None) = (target, batch)
+                && let Some((actor, changes)) = parse_mode_line(&message.text)
+            {
+                let flags: String = changes
+                    .iter()
+                    .filter(|c| !c.ends_with('k'))
+                    .copied()
+                    .collect();
+                if !flags.is_empty() {
+                    let sent = line(
+                        "",
+                        &user_prefix(actor),
+                        "MODE",
+                        &[&format!("#{name}"), &flags],
+                        None,
+                    );
+                    self.send(sent);
+                }
+            }
             return;
         }
-        let tags = if self.caps.server_time {
-            format!("time={}", reply::server_time(message.unix_micros))
-        } else {
-            String::new()
-        };
+        let mut tags: Vec<String> = Vec::new();
+        if let Some(batch) = batch.filter(|b| !b.is_empty()) {
+            tags.push(format!("batch={batch}"));
+        }
+        if self.caps.server_time || batch.is_some() {
+            tags.push(format!("time={}", reply::server_time(message.unix_micros)));
+        }
+        if self.caps.message_tags {
+            tags.push(format!("msgid={}", reply::msgid(key, message.seq)));
+        }
+        if let Some(account) = account.filter(|_| self.caps.account_tag) {
+            tags.push(format!("account={}", reply::escape_tag_value(account)));
+        }
+        let tags = tags.join(";");
         // `***` lines are `/me` actions: "\x02nick\x02 text".
         let (author, text, action) = if author == AUTHOR_ACTION {
             let body = message.text.strip_prefix('\x02').unwrap_or(&message.text);
@@ -1689,7 +2433,7 @@ impl IrcSession {
         let pseudo = author.starts_with('-');
         // Nicks are unique and bridged IRC nicks start with `~`: the user's own lines.
         let mine = author == self.nick;
-        if mine && !self.caps.echo_message {
+        if mine && !self.caps.echo_message && batch.is_none() {
             return;
         }
         let (to, prefix, command) = match target {
@@ -1725,6 +2469,14 @@ impl IrcSession {
             self.send(sent);
         }
     }
+}
+
+/// A `timestamp=...` selector (or a bare `*`, the beginning of time) as microseconds.
+fn history_moment(text: &str) -> Option<i64> {
+    if text == "*" {
+        return Some(0);
+    }
+    reply::timestamp_micros(text.strip_prefix("timestamp=")?)
 }
 
 #[cfg(test)]
