@@ -161,6 +161,7 @@ fn main() {
         author: None,
         before: None,
         after: None,
+        principal: None,
         limit: 100,
     };
     time(&store, "rare word (1 message)", &query(&["zanzibar"]));

@@ -233,6 +233,9 @@ pub enum Effect {
     SetScrollStep(ScrollStep),
     /// Show the active window from this message on.
     Goto(u64),
+    /// Go to result `N` (from 1) of the session's last `/search` (`/g r3`): the session
+    /// keeps the results, so it finds the place and opens the window.
+    GotoFound(usize),
     /// Tell the user their settings (`/cfg`), which the session knows half of.
     ShowCfg,
     /// Check or hash a password off the async workers, then finish the account command

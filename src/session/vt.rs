@@ -9,7 +9,9 @@ use crate::history::Backlog;
 use crate::term::layout::Layout;
 use crate::term::lineedit::LineEditor;
 use crate::term::screen::{Frame, PaneChange, PaneLine, STATUS_SGR, Screen};
-use crate::term::style::{LinesKey, MessageStyle, input_preview, preview_columns};
+use crate::term::style::{
+    LinesKey, MessageStyle, hilight_words, input_preview, preview_columns,
+};
 use crate::term::width::char_width;
 use crate::term::zone::shown_micros;
 use crate::text;
@@ -110,6 +112,12 @@ pub struct Vt100Ui {
     /// This frame missed history it needs to draw the whole pane: the next frame draws it
     /// again, once the session has it.
     redo_pane: bool,
+    /// The search result shown by `/g rN`: its channel, message and the words hilighted in
+    /// it (at view time, on this screen only).
+    found: Option<(ChannelId, u64, Vec<String>)>,
+    /// `/g rN` to a window that is not on screen yet: when the next frame switches to this
+    /// channel, it keeps the rows `goto` set instead of showing the newest messages.
+    goto_on_switch: Option<ChannelId>,
 }
 
 // `/ss` parses the scroll step without the client, so it lives with the layout.
@@ -133,6 +141,8 @@ impl Vt100Ui {
             banner_shown: false,
             clock_floor: 0,
             redo_pane: false,
+            found: None,
+            goto_on_switch: None,
             pane_gap: false,
             screen: Screen::new(cols, rows, swapped),
             channel: None,
@@ -213,6 +223,14 @@ impl Vt100Ui {
         }]);
         self.locked = false;
         self.force_redraw = true;
+    }
+
+    /// Shows message `seq` of `channel` (the window now active) from the top of the pane,
+    /// with `words` hilighted in it (`/g rN`).
+    pub fn goto_found(&mut self, channel: ChannelId, seq: u64, words: &[String]) {
+        self.goto(seq);
+        self.found = Some((channel, seq, words.to_vec()));
+        self.goto_on_switch = (self.channel != Some(channel)).then_some(channel);
     }
 
     /// Sets how far PgUp and PgDn scroll (`/ss`).
@@ -349,7 +367,9 @@ impl Vt100Ui {
         } else if full {
             self.channel = Some(view.channel);
             if switched {
-                self.locked = true;
+                // A `/g rN` into this window keeps the rows it set; any other switch shows
+                // the newest messages.
+                self.locked = self.goto_on_switch.take() != Some(view.channel);
                 self.pending_scroll = 0;
             }
             // A scroll asked for together with a redraw (a line-buffered client's PgUp arrives
@@ -532,6 +552,14 @@ impl Vt100Ui {
         let mut lines = message
             .lines
             .lines(&key, shown_micros, &message.author, &message.text);
+        // The message `/g rN` went to shows the words searched for in reverse video.
+        if let Some((_, _, words)) = self
+            .found
+            .as_ref()
+            .filter(|(channel, seq, _)| *channel == view.channel && *seq == message.seq)
+        {
+            lines = lines.iter().map(|line| hilight_words(line, words)).collect();
+        }
         // The marker line of a return is the first row of the first unread message, drawn
         // with no unread markup (no timestamp to repaint on it).
         let marker = view.marker_line_before(message.seq);

@@ -32,6 +32,19 @@ pub fn is_conversation_name(name: &str) -> bool {
     name.chars().any(char::is_whitespace)
 }
 
+/// The partner of `own` in stored conversation `name` (see [`conversation_name`]), or `None`
+/// if `own` is not one of its two partners (or `name` is no conversation's).
+pub fn partner_in<'a>(name: &'a str, own: &str) -> Option<&'a str> {
+    let (first, second) = name.strip_prefix("dm ")?.split_once(' ')?;
+    if first == own {
+        Some(second)
+    } else if second == own {
+        Some(first)
+    } else {
+        None
+    }
+}
+
 /// Messages waiting for one recipient from one conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiting {
@@ -227,6 +240,31 @@ impl State {
     }
 }
 
+impl State {
+    /// What `user` calls `partner` (a principal) of stored conversation `name`: the name of
+    /// their window on it if one is open, else the account's name, or the nick the key
+    /// claimed (its fingerprint's start if none).
+    pub(super) fn principal_label(&self, user: UserId, name: &str, partner: &str) -> String {
+        let window = self.users.get(&user).and_then(|u| {
+            u.windows.iter().find(|w| {
+                self.channels
+                    .get(&w.channel)
+                    .is_some_and(|c| c.stored_as.as_deref() == Some(name))
+            })
+        });
+        if let Some(window) = window {
+            return window.alias.clone();
+        }
+        if let Some(account) = partner.strip_prefix("account:") {
+            return account.to_string();
+        }
+        let key = partner.strip_prefix("key:").unwrap_or(partner);
+        self.claims
+            .nick_of_key(key)
+            .map_or_else(|| claims::fingerprint_prefix(key), str::to_string)
+    }
+}
+
 impl World {
     /// Holds the messages waiting for absent users in memory (at startup).
     pub fn load_offline(&self, rows: Vec<StoredOffline>) {
@@ -299,7 +337,8 @@ impl World {
     }
 
     /// Switches `user` to their window of `channel` (opened if need be, named `target`) and
-    /// sends `text` there.
+    /// sends `text` there; an empty `text` only opens and switches (`/g rN` to a result in
+    /// a conversation: `/msg` never sends an empty text, the parser asks for one).
     pub(super) fn send_in_conversation(
         &self,
         state: &mut State,
@@ -325,6 +364,9 @@ impl World {
             }
         };
         state.switch_window(user, index);
+        if text.is_empty() {
+            return Ok(());
+        }
         let Some((window, nick)) = state
             .users
             .get(&user)
@@ -490,6 +532,17 @@ mod tests {
         let name = conversation_name("key:SHA256:b", "account:alice");
         assert_eq!(name, conversation_name("account:alice", "key:SHA256:b"));
         assert!(crate::world::normalize_channel_name(&name).is_err());
+    }
+
+    #[test]
+    fn only_the_two_partners_have_a_partner_in_a_conversation() {
+        let name = conversation_name("account:a_b", "key:SHA256:xyz");
+        assert_eq!(partner_in(&name, "account:a_b"), Some("key:SHA256:xyz"));
+        assert_eq!(partner_in(&name, "key:SHA256:xyz"), Some("account:a_b"));
+        for other in ["account:a", "account:axb", "key:SHA256:xy", "", "dm"] {
+            assert_eq!(partner_in(&name, other), None, "{other}");
+        }
+        assert_eq!(partner_in("general", "general"), None);
     }
 
     #[test]

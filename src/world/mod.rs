@@ -49,7 +49,7 @@ pub use accounts::{
     prefs_to_text,
 };
 pub use auth::{AuthOutcome, FAILED_AUTH_WINDOW, MAX_FAILED_AUTH};
-pub use away::MAX_AWAY_CHARS;
+pub use away::{Found, FoundStep, MAX_AWAY_CHARS};
 pub use bridge::{IRC_NICK_PREFIX, irc_author};
 pub use claims::{
     Claim, ClaimCheck, ClaimWrite, Claims, DEFAULT_CLAIM_DAYS, MAX_CLAIMS_PER_KEY,

@@ -184,6 +184,7 @@ impl Session {
                             return Flow::Quit;
                         }
                     }
+                    self.found_loaded(&name);
                 }
             }
             Arrived::Direct {
@@ -199,6 +200,7 @@ impl Session {
                 {
                     world.tell(self.user, AUTHOR_ERROR, &problem.to_string());
                 }
+                self.found_loaded(&conversation);
             }
             Arrived::Goto { seq, page } => {
                 self.reads.load = None;
