@@ -305,11 +305,112 @@ async fn a_stored_conversation_between_accounts_is_never_found_by_anyone() {
     ann.line("/msg ben haystack between two accounts").await;
     ann.expect("ann haystack between two accounts").await;
     ben.expect("h:").await;
-    for client in [&mut eve, &mut ann] {
-        let found = search(client, "haystack", "haystack").await;
-        assert!(found.contains("haystack in the open"), "{found}");
-        assert!(!found.contains("between two accounts"), "{found}");
-    }
+    // Only its two partners find it (see the next test); a third party never does.
+    let found = search(&mut eve, "haystack", "haystack").await;
+    assert!(found.contains("haystack in the open"), "{found}");
+    assert!(!found.contains("between two accounts"), "{found}");
+    assert!(!found.contains("@"), "{found}");
     drop((ann, ben, eve));
+    server.stop().await;
+}
+
+/// The runs of reverse-video text on the client's screen (`/g rN`'s hilight, and the
+/// timestamps of unread messages).
+fn reversed_runs(client: &TestClient) -> Vec<String> {
+    let screen = client.terminal();
+    let (rows, cols) = screen.size();
+    let mut runs = Vec::new();
+    for row in 0..rows.get() {
+        let mut run = String::new();
+        for col in 0..cols.get() {
+            match screen.cell(row, col).filter(|cell| cell.inverse()) {
+                Some(cell) => run.push_str(&cell.contents()),
+                None if !run.is_empty() => runs.push(std::mem::take(&mut run)),
+                None => {}
+            }
+        }
+        if !run.is_empty() {
+            runs.push(run);
+        }
+    }
+    runs
+}
+
+/// Waits until `client`'s screen shows `line` with `word` in reverse video (`/g rN`).
+async fn hilighted(client: &mut TestClient, line: &str, word: &str) {
+    client
+        .wait_until(&format!("{word:?} hilighted in {line:?}"), |c| {
+            c.screen().contains(line) && reversed_runs(c).iter().any(|run| run == word)
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_partner_finds_their_conversation_and_g_goes_to_a_result_hilighted_across_a_restart()
+{
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with(config(&dir)).await;
+    let mut ann = user_from([127, 0, 0, 61], server.raw, "ann").await;
+    // 24 rows: 30 newer lines fill ben's pane.
+    let mut ben = narrow_user([127, 0, 0, 62], server.raw, "ben").await;
+    let mut eve = user_from([127, 0, 0, 63], server.raw, "eve").await;
+    for client in [&mut ann, &mut ben, &mut eve] {
+        client.line("/register hunter22x").await;
+        client.expect("is your account now").await;
+    }
+    ann.line("/join #open").await;
+    post(&mut ann, "ann", "needle in the open").await;
+    for filler in 0..30 {
+        post(&mut ann, "ann", &format!("filler line {filler}")).await;
+    }
+    ann.line("/msg ben needle between two accounts").await;
+    ann.expect("ann needle between two accounts").await;
+    ben.expect("h:").await;
+    ann.line("/msg ben more words after it").await;
+    ann.expect("ann more words after it").await;
+
+    // Each partner finds it, labelled with the other's name; the third account never does.
+    let found = search(&mut ben, "needle", "needle").await;
+    assert!(found.contains("r1 @ann"), "{found}");
+    assert!(found.contains("needle between two accounts"), "{found}");
+    assert!(found.contains("r2 #open"), "{found}");
+    let found = search(&mut ann, "needle", "needle").await;
+    assert!(found.contains("r1 @ben"), "{found}");
+    let found = search(&mut eve, "needle", "needle").await;
+    assert!(found.contains("r1 #open"), "{found}");
+    assert!(!found.contains("between two"), "{found}");
+    assert!(!found.contains("r2"), "{found}");
+    eve.line("/g r2").await;
+    eve.expect("your last search listed r1 to r1").await;
+
+    // Ben is not in #open: /g r2 joins it and shows the old line with the word hilighted,
+    // though 30 newer lines would fill the pane.
+    ben.line("/g r2").await;
+    hilighted(&mut ben, "needle in the open", "needle").await;
+    assert!(!ben.screen().contains("filler line 29"), "{}", ben.screen());
+    // /g r1 goes to the conversation's window.
+    ben.line("/g r1").await;
+    hilighted(&mut ben, "needle between two accounts", "needle").await;
+    drop((ann, ben, eve));
+    server.stop().await;
+
+    // After a restart the conversation is not open: /g opens it from the store.
+    let server = TestServer::start_with(config(&dir)).await;
+    let mut ben = user_from([127, 0, 0, 62], server.raw, "ben2").await;
+    ben.line("/login ben hunter22x").await;
+    ben.expect("you are logged in as").await;
+    ben.line("/g r1").await;
+    ben.expect("no search results to go to").await;
+    let found = search(&mut ben, "between", "between").await;
+    assert!(found.contains("r1 @ann"), "{found}");
+    ben.line("/g r1").await;
+    hilighted(&mut ben, "needle between two accounts", "between").await;
+    ben.expect("more words after it").await;
+    // Eve, a third account, logged in after the restart, still finds nothing of it.
+    let mut eve = user_from([127, 0, 0, 63], server.raw, "eve2").await;
+    eve.line("/login eve hunter22x").await;
+    eve.expect("you are logged in as").await;
+    let found = search(&mut eve, "between", "between").await;
+    assert!(found.contains("nothing found"), "{found}");
     server.stop().await;
 }
