@@ -24,7 +24,7 @@ pub enum Origin {
     /// The wizard's channel to join on entry: a refusal is told as a plain error.
     Wizard,
     /// A channel the user had open when they left, rejoined on their return
-    /// ([`World::finish_rejoin`]).
+    /// ([`World::finish_rejoin`]), or a conversation reopened ([`World::finish_reopen`]).
     Rejoin,
 }
 
@@ -193,14 +193,18 @@ impl Session {
                 text,
                 loaded,
             } => {
-                self.reads.load = None;
+                let origin = self.reads.load.take().map(|pending| pending.origin);
                 let world = self.world.clone();
-                if let Err(problem) =
-                    world.finish_direct(self.user, &conversation, &target, &text, loaded)
-                {
-                    world.tell(self.user, AUTHOR_ERROR, &problem.to_string());
+                if origin == Some(Origin::Rejoin) {
+                    world.finish_reopen(self.user, &conversation, &target, loaded);
+                } else {
+                    if let Err(problem) =
+                        world.finish_direct(self.user, &conversation, &target, &text, loaded)
+                    {
+                        world.tell(self.user, AUTHOR_ERROR, &problem.to_string());
+                    }
+                    self.found_loaded(&conversation);
                 }
-                self.found_loaded(&conversation);
             }
             Arrived::Goto { seq, page } => {
                 self.reads.load = None;
