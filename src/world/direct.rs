@@ -94,10 +94,14 @@ impl OfflineRefusal {
     }
 }
 
-/// Messages waiting for their recipients, by recipient principal.
+/// Messages waiting for their recipients, by recipient principal, with an index by
+/// conversation so that closing one looks only at its own (at most two recipients: its
+/// partners) instead of at everything waiting on the server.
 #[derive(Debug, Default)]
 pub struct Offline {
     by_recipient: HashMap<String, Vec<Waiting>>,
+    /// For each conversation with something waiting, the recipients it waits for.
+    by_conversation: HashMap<String, Vec<String>>,
     total: usize,
 }
 
@@ -114,7 +118,7 @@ impl Offline {
                 row.seq,
                 row.unix_micros,
             );
-            // Not `advance`, which looks at every recipient: startup stays linear.
+            // This row's own entry: its `next_seq` was stored with it.
             if let Some(w) = offline
                 .by_recipient
                 .get_mut(&row.recipient)
@@ -160,6 +164,13 @@ impl Offline {
         seq: u64,
         unix_micros: i64,
     ) {
+        let recipients = self
+            .by_conversation
+            .entry(conversation.to_string())
+            .or_default();
+        if !recipients.iter().any(|r| r == recipient) {
+            recipients.push(recipient.to_string());
+        }
         let waiting = self.by_recipient.entry(recipient.to_string()).or_default();
         match waiting.iter_mut().find(|w| w.conversation == conversation) {
             Some(w) => {
@@ -181,10 +192,17 @@ impl Offline {
     }
 
     /// The conversation's next message is numbered `next_seq` (it was closed with that).
+    /// Looks only at the conversation's own recipients (by the index).
     pub fn advance(&mut self, conversation: &str, next_seq: u64) {
-        for waiting in self.by_recipient.values_mut() {
-            for w in waiting
-                .iter_mut()
+        let Some(recipients) = self.by_conversation.get(conversation) else {
+            return;
+        };
+        for recipient in recipients {
+            for w in self
+                .by_recipient
+                .get_mut(recipient)
+                .into_iter()
+                .flatten()
                 .filter(|w| w.conversation == conversation)
             {
                 w.next_seq = w.next_seq.max(next_seq);
@@ -194,14 +212,20 @@ impl Offline {
 
     /// Whether anything waits in `conversation` (for either partner).
     pub fn waits_in(&self, conversation: &str) -> bool {
-        self.by_recipient
-            .values()
-            .any(|waiting| waiting.iter().any(|w| w.conversation == conversation))
+        self.by_conversation.contains_key(conversation)
     }
 
     /// Takes everything waiting for `recipient`.
     pub fn take(&mut self, recipient: &str) -> Vec<Waiting> {
         let waiting = self.by_recipient.remove(recipient).unwrap_or_default();
+        for w in &waiting {
+            if let Some(recipients) = self.by_conversation.get_mut(&w.conversation) {
+                recipients.retain(|r| r != recipient);
+                if recipients.is_empty() {
+                    self.by_conversation.remove(&w.conversation);
+                }
+            }
+        }
         let count: usize = waiting.iter().map(|w| w.count).sum();
         self.total = self.total.saturating_sub(count);
         waiting
@@ -575,6 +599,30 @@ mod tests {
         assert_eq!(taken.iter().map(|w| w.count).sum::<usize>(), sent);
         assert_eq!(offline.total, 0);
         assert_eq!(offline.check("account:bob", "account:al"), Ok(()));
+    }
+
+    #[test]
+    fn the_index_by_conversation_follows_what_waits() {
+        let mut offline = Offline::default();
+        offline.note("account:bob", "dm a b", "account:al", "al", 1, 1);
+        offline.note("account:al", "dm a b", "account:bob", "bob", 2, 2);
+        offline.note("account:bob", "dm c d", "account:cy", "cy", 5, 3);
+        assert!(offline.waits_in("dm a b") && offline.waits_in("dm c d"));
+        assert!(!offline.waits_in("dm x y"));
+        offline.advance("dm a b", 9);
+        offline.advance("dm x y", 99);
+        let bobs = offline.take("account:bob");
+        let next: Vec<(&str, u64)> = bobs
+            .iter()
+            .map(|w| (w.conversation.as_str(), w.next_seq))
+            .collect();
+        assert_eq!(next, [("dm a b", 9), ("dm c d", 6)]);
+        // Al's message still waits in "dm a b"; nothing waits in "dm c d" any more.
+        assert!(offline.waits_in("dm a b"));
+        assert!(!offline.waits_in("dm c d"));
+        assert_eq!(offline.take("account:al")[0].next_seq, 9);
+        assert!(!offline.waits_in("dm a b"));
+        assert!(offline.by_conversation.is_empty() && offline.by_recipient.is_empty());
     }
 
     #[test]
