@@ -414,3 +414,64 @@ async fn each_partner_finds_their_conversation_and_g_goes_to_a_result_hilighted_
     assert!(found.contains("nothing found"), "{found}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hide_joins_folds_the_join_lines_of_history_read_from_the_store() {
+    let (_keep, dir) = data_dir();
+    // Channel #q's history, stored by an earlier run: lines an hour apart, and five joins in
+    // one minute among them.
+    {
+        let store = r0c::store::Store::open(&crate::support::test_config(&dir).database_path())
+            .expect("store");
+        let base: i64 = 1_514_764_800_000_000;
+        for seq in 0..60_u64 {
+            let hour = i64::try_from(seq).unwrap_or(0) * 3_600_000_000;
+            let (author, text, micros) = match seq {
+                10..=14 => (
+                    "--".to_string(),
+                    format!("\x0baj{}\x02 has joined", seq - 10),
+                    base + 10 * 3_600_000_000 + i64::try_from(seq).unwrap_or(0) * 1_000_000,
+                ),
+                _ => ("old".to_string(), format!("stored line {seq}"), base + hour),
+            };
+            store.append_message(
+                "q",
+                r0c::store::StoredMessage {
+                    seq,
+                    unix_micros: micros,
+                    author,
+                    text,
+                },
+            );
+        }
+        store.close();
+    }
+    let mut config = config(&dir);
+    // Memory holds the newest 10: the joins are only in the store.
+    config.hist_rd = 10;
+    config.hist_mem = 10;
+    config.hist_tsz = 5;
+    let server = TestServer::start_with(config).await;
+    let mut quiet = narrow_user([127, 0, 0, 71], server.raw, "quiet").await;
+    quiet.line("/hide joins").await;
+    quiet.expect("join and part lines are folded").await;
+    quiet.line("/join #q").await;
+    quiet.expect("stored line 59").await;
+    quiet.line("/g 2018-01-01 05:00").await;
+    quiet
+        .wait_until("the page with the joins", |c| {
+            c.screen().contains("stored line 9") && c.screen().contains("stored line 15")
+        })
+        .await;
+    let screen = quiet.screen();
+    assert!(screen.contains("j0, j1, j2, j3, j4 joined"), "{screen}");
+    assert!(!screen.contains("has joined"), "{screen}");
+    // Shown again, the lines come back as stored.
+    quiet.line("/show joins").await;
+    quiet.expect("every join and part line is shown").await;
+    quiet.line("/g 2018-01-01 05:00").await;
+    quiet
+        .wait_until("each join line", |c| c.screen().contains("j3 has joined"))
+        .await;
+    server.stop().await;
+}

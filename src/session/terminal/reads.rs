@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::{Flow, Session};
 use crate::history::{Arrived, Backlog, PageRequest, Pages, Read};
 use crate::term::keys::Key;
-use crate::world::{AUTHOR_ERROR, Around, Load, Rejoins, UserId, View, World};
+use crate::world::{AUTHOR_ERROR, Around, Load, Rejoins, Span, UserId, View, World};
 
 /// How many times one frame is rendered again because it read messages in memory that were
 /// not copied out for it (the plan of what it reads is generous, so this is rare).
@@ -54,6 +54,9 @@ pub struct Reads {
     /// Frames rendered again because they read messages in memory they were not given: the
     /// plan of what a frame reads (`history_wants`) should make this rare.
     pub retries: u64,
+    /// The cached pages had their join and part lines folded (`/hide joins` when they
+    /// arrived); a change of the setting empties the cache.
+    pages_folded: bool,
 }
 
 impl Reads {
@@ -78,6 +81,11 @@ impl Reads {
         mut wants: Vec<(Around, usize)>,
         mut render: impl FnMut(&mut Backlog<'_>) -> String,
     ) -> String {
+        if view.prefs.hide_joins != self.pages_folded {
+            // Pages kept under the other setting would show the lines as they were then.
+            self.pages = Pages::default();
+            self.pages_folded = view.prefs.hide_joins;
+        }
         let mut out = String::new();
         for attempt in 0..=MEMORY_RETRIES {
             let memory = if wants.is_empty() {
@@ -99,6 +107,22 @@ impl Reads {
             self.retries += 1;
         }
         out
+    }
+}
+
+impl Reads {
+    /// Keeps a page read from the store, with its join and part lines folded as the world
+    /// folds the messages in memory when the user has `/hide joins` (per page: a minute cut
+    /// by a page's edge may show two folded lines).
+    fn keep_page(&mut self, name: String, mut span: Span, hide_joins: bool) {
+        if hide_joins != self.pages_folded {
+            self.pages = Pages::default();
+            self.pages_folded = hide_joins;
+        }
+        if hide_joins {
+            span.messages = crate::world::fold_joins(std::mem::take(&mut span.messages), span.lo);
+        }
+        self.pages.insert(name, span);
     }
 }
 
@@ -148,6 +172,11 @@ impl Session {
         Some(Read::Page(request))
     }
 
+    /// Whether the user has `/hide joins` on.
+    fn hides_joins(&self) -> bool {
+        self.world.prefs(self.user).is_some_and(|p| p.hide_joins)
+    }
+
     /// Carries out every read the session waits for on this thread, which may block, and the
     /// keys that waited for them: for drivers without a connection loop (the fuzz targets).
     pub fn complete_reads_blocking(&mut self) -> Flow {
@@ -166,7 +195,8 @@ impl Session {
         match arrived {
             Arrived::Page { name, span } => {
                 self.reads.page_reading = false;
-                self.reads.pages.insert(name, span);
+                let hide_joins = self.hides_joins();
+                self.reads.keep_page(name, span, hide_joins);
                 return Flow::Continue;
             }
             Arrived::Join { name, loaded } => {
@@ -209,7 +239,8 @@ impl Session {
             Arrived::Goto { seq, page } => {
                 self.reads.load = None;
                 if let Some((name, span)) = page {
-                    self.reads.pages.insert(name, span);
+                    let hide_joins = self.hides_joins();
+                    self.reads.keep_page(name, span, hide_joins);
                 }
                 self.goto(seq);
             }
