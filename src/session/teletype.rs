@@ -591,6 +591,7 @@ mod tests {
             nicklist: "".into(),
             notices: Vec::new(),
             redraw: false,
+            refolded: None,
             prefs: crate::world::Prefs {
                 bell: 1,
                 at_all: true,

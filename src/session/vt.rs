@@ -653,6 +653,16 @@ impl Vt100Ui {
     ) -> PaneChange {
         // The view's messages are in sequence order.
         let new = &view.messages[view.messages.partition_point(|m| m.seq < self.next_seq)..];
+        if let Some(refolded) = &view.refolded
+            && self.rows.iter().any(|row| row.seq == refolded.seq && !row.notice)
+        {
+            // A folded join line on screen lists more names now: repainted in place when
+            // it keeps its number of lines and nothing else is new, else with the pane.
+            match self.repaint_message(view, layout, refolded) {
+                Some(patch) if new.is_empty() => return patch,
+                _ => return self.full_pane(backlog, view, layout),
+            }
+        }
         if new.is_empty() {
             return self.mark_read_rows(view, layout);
         }
@@ -819,6 +829,30 @@ impl Vt100Ui {
             .last()
             .is_some_and(|(r, _)| r.seq + 1 >= view.next_seq && r.line + 1 == r.lines);
         self.set_rows(lines)
+    }
+
+    /// The rows showing `message` rewritten with its current text, if it takes as many lines
+    /// as when they were drawn (else `None`: the caller draws the pane anew).
+    fn repaint_message(
+        &mut self,
+        view: &View,
+        layout: &Layout,
+        message: &Message,
+    ) -> Option<PaneChange> {
+        let lines = self.message_rows(view, layout, message);
+        let mut patches = Vec::new();
+        for (index, row) in self.rows.iter_mut().enumerate() {
+            if row.seq != message.seq || row.notice {
+                continue;
+            }
+            let (new_row, text) = lines.get(row.line)?;
+            if new_row.lines != row.lines {
+                return None;
+            }
+            *row = *new_row;
+            patches.push((index, format!("{}\x1b[K", text.as_str())));
+        }
+        Some(PaneChange::Patch(patches))
     }
 
     /// Repaints the timestamps of rows drawn as unread that the user has read since.

@@ -52,6 +52,10 @@ pub struct View {
     pub notices: Vec<String>,
     /// The whole screen must be drawn again.
     pub redraw: bool,
+    /// `/hide joins`: the folded join and part line shown before [`View::messages`], with
+    /// the names of those that came since (they are folded into it, not among the
+    /// messages), for the screen to repaint in place.
+    pub refolded: Option<Arc<Message>>,
     /// The user's settings.
     pub prefs: Prefs,
     /// Whether the user is an administrator.
@@ -106,10 +110,14 @@ impl World {
             .messages
             .get(shown)
             .map_or(channel.next_seq, |m| m.seq);
+        let mut refolded = None;
         let mut messages: Vec<Arc<Message>> = {
             let from = since.map_or(0, |s| channel.messages.partition_point(|m| m.seq < s));
             let from = from.max(shown.saturating_sub(max_messages)).min(shown);
             if user_state.prefs.hide_joins {
+                if since.is_some() && from < shown {
+                    refolded = super::quiet::refolded_before(&channel.messages, from, shown);
+                }
                 super::quiet::folded_range(&channel.messages, from, shown)
             } else {
                 channel.messages.range(from..shown).cloned().collect()
@@ -180,6 +188,7 @@ impl World {
             nicklist,
             notices,
             redraw,
+            refolded,
             prefs: user_state.prefs.clone(),
             admin: user_state.admin,
         })

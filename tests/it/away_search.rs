@@ -262,14 +262,13 @@ async fn hide_joins_folds_join_and_part_lines_for_that_user_only() {
     post(&mut loud, "loud", "marker after the joins").await;
     quiet.expect("marker after the joins").await;
     // The loud user sees each line; the quiet one one line for the minute (or two, if the
-    // joins crossed a minute's end), which names who came once the screen is drawn anew.
+    // joins crossed a minute's end), which names who came as they come, repainted in place.
     assert!(loud.screen().contains("gz has joined"), "{}", loud.screen());
     assert!(
         !quiet.screen().contains("gx has joined"),
         "{}",
         quiet.screen()
     );
-    quiet.line("/r").await;
     quiet
         .wait_until("the folded line", |q| q.screen().contains("gz joined"))
         .await;
