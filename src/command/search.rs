@@ -43,7 +43,12 @@ impl SearchRequest {
     /// The store query for this request, asking for `limit` rows, with its dates read in
     /// the user's `zone` (UTC without one) and the searcher's `principal` (whose own stored
     /// conversations are searched too; `None` for a guest).
-    pub fn query(&self, limit: usize, zone: Option<&Zone>, principal: Option<String>) -> SearchQuery {
+    pub fn query(
+        &self,
+        limit: usize,
+        zone: Option<&Zone>,
+        principal: Option<String>,
+    ) -> SearchQuery {
         // A date too far out for a moment bounds nothing on its side.
         let moment = |civil: Option<DateTime>| civil.and_then(|c| typed_micros(zone, c));
         SearchQuery {
@@ -193,6 +198,9 @@ mod tests {
     #[test]
     fn fts_operators_typed_by_the_user_stay_words() {
         let request = parse_search("NEAR(x OR \"y*").expect("parses");
-        assert_eq!(request.query(1, None, None).expression, "\"NEAR(x\" \"OR\" \"\"\"y*\"");
+        assert_eq!(
+            request.query(1, None, None).expression,
+            "\"NEAR(x\" \"OR\" \"\"\"y*\""
+        );
     }
 }

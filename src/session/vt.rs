@@ -9,9 +9,7 @@ use crate::history::Backlog;
 use crate::term::layout::Layout;
 use crate::term::lineedit::LineEditor;
 use crate::term::screen::{Frame, PaneChange, PaneLine, STATUS_SGR, Screen};
-use crate::term::style::{
-    LinesKey, MessageStyle, hilight_words, input_preview, preview_columns,
-};
+use crate::term::style::{LinesKey, MessageStyle, hilight_words, input_preview, preview_columns};
 use crate::term::width::char_width;
 use crate::term::zone::shown_micros;
 use crate::text;
@@ -558,7 +556,10 @@ impl Vt100Ui {
             .as_ref()
             .filter(|(channel, seq, _)| *channel == view.channel && *seq == message.seq)
         {
-            lines = lines.iter().map(|line| hilight_words(line, words)).collect();
+            lines = lines
+                .iter()
+                .map(|line| hilight_words(line, words))
+                .collect();
         }
         // The marker line of a return is the first row of the first unread message, drawn
         // with no unread markup (no timestamp to repaint on it).
@@ -654,7 +655,10 @@ impl Vt100Ui {
         // The view's messages are in sequence order.
         let new = &view.messages[view.messages.partition_point(|m| m.seq < self.next_seq)..];
         if let Some(refolded) = &view.refolded
-            && self.rows.iter().any(|row| row.seq == refolded.seq && !row.notice)
+            && self
+                .rows
+                .iter()
+                .any(|row| row.seq == refolded.seq && !row.notice)
         {
             // A folded join line on screen lists more names now: repainted in place when
             // it keeps its number of lines and nothing else is new, else with the pane.

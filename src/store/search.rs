@@ -396,7 +396,10 @@ mod store_tests {
         let (public, private) = (filler + 10, filler + 20);
         let conversation = "dm account:a_b account:bob";
         store.append_message("pub", message(public, "al", "secret word in public"));
-        store.append_message(conversation, message(private, "bob", "secret word between two"));
+        store.append_message(
+            conversation,
+            message(private, "bob", "secret word between two"),
+        );
         store.flush();
         let as_who = |principal: Option<&str>, words: &[&str]| {
             let mut q = query(&fts_expression(words.iter().copied()));

@@ -99,7 +99,10 @@ mod tests {
         // 2026-01-15 00:00 in Berlin (UTC+1) is 2026-01-14 23:00 UTC.
         let utc = typed_micros(None, midnight).expect("in range");
         assert_eq!(utc, WINTER - 12 * 3_600_000_000);
-        assert_eq!(typed_micros(Some(&berlin), midnight), Some(utc - 3_600_000_000));
+        assert_eq!(
+            typed_micros(Some(&berlin), midnight),
+            Some(utc - 3_600_000_000)
+        );
         // 23:30 UTC on the 14th is already the 15th in Berlin.
         let late = jiff::Timestamp::from_microsecond(utc - 1_800_000_000).expect("moment");
         assert_eq!(today(None, late), jiff::civil::date(2026, 1, 14));

@@ -159,9 +159,10 @@ impl World {
             if found.len() == max {
                 break;
             }
-            let when = jiff::Timestamp::from_microsecond(shown_micros(zone.as_ref(), hit.unix_micros))
-                .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-                .strftime("%Y-%m-%d %H:%M:%S");
+            let when =
+                jiff::Timestamp::from_microsecond(shown_micros(zone.as_ref(), hit.unix_micros))
+                    .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+                    .strftime("%Y-%m-%d %H:%M:%S");
             let mut quoted = text::strip_formatting(&hit.text);
             if let Some((cut, _)) = quoted.char_indices().nth(120) {
                 quoted.truncate(cut);
@@ -200,7 +201,10 @@ impl World {
     pub fn open_found(&self, user: UserId, name: &str) -> Result<FoundStep, String> {
         if !super::direct::is_conversation_name(name) {
             return match self.begin_join(user, name) {
-                Ok(JoinStep::Done(_)) => self.active_channel(user).map(FoundStep::Here).ok_or_else(gone),
+                Ok(JoinStep::Done(_)) => self
+                    .active_channel(user)
+                    .map(FoundStep::Here)
+                    .ok_or_else(gone),
                 Ok(JoinStep::Load(load)) => Ok(FoundStep::Load(load)),
                 Err(refusal) => Err(refusal.to_string()),
             };
@@ -221,13 +225,19 @@ impl World {
         });
         if let Some(index) = open {
             state.switch_window(user, index);
-            return self.active_channel_locked(&state, user).map(FoundStep::Here).ok_or_else(gone);
+            return self
+                .active_channel_locked(&state, user)
+                .map(FoundStep::Here)
+                .ok_or_else(gone);
         }
         if let Some(channel) = state.direct_by_key.get(name).copied() {
             // In memory (the partner has it open): a window on it, nothing sent.
             self.send_in_conversation(&mut state, user, channel, &alias, "")
                 .map_err(|e| e.to_string())?;
-            return self.active_channel_locked(&state, user).map(FoundStep::Here).ok_or_else(gone);
+            return self
+                .active_channel_locked(&state, user)
+                .map(FoundStep::Here)
+                .ok_or_else(gone);
         }
         state
             .may_open_window(user, self.settings.max_windows_per_user)

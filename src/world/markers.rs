@@ -624,7 +624,11 @@ impl World {
         Some(format!(
             "  {alias}: {} new message{} since {}",
             count_text(unread.messages, unread.more),
-            if unread.messages == 1 && !unread.more { "" } else { "s" },
+            if unread.messages == 1 && !unread.more {
+                ""
+            } else {
+                "s"
+            },
             when.strftime("%Y-%m-%d %H:%M")
         ))
     }

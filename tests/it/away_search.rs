@@ -323,7 +323,7 @@ fn reversed_runs(client: &TestClient) -> Vec<String> {
         let mut run = String::new();
         for col in 0..cols.get() {
             match screen.cell(row, col).filter(|cell| cell.inverse()) {
-                Some(cell) => run.push_str(&cell.contents()),
+                Some(cell) => run.push_str(cell.contents()),
                 None if !run.is_empty() => runs.push(std::mem::take(&mut run)),
                 None => {}
             }
@@ -345,8 +345,7 @@ async fn hilighted(client: &mut TestClient, line: &str, word: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_partner_finds_their_conversation_and_g_goes_to_a_result_hilighted_across_a_restart()
-{
+async fn each_partner_finds_their_conversation_and_g_goes_to_a_result_hilighted_across_a_restart() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start_with(config(&dir)).await;
     let mut ann = user_from([127, 0, 0, 61], server.raw, "ann").await;

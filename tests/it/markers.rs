@@ -235,6 +235,10 @@ async fn a_conversation_left_unread_reopens_with_its_history_and_marker_after_a_
     again.line("/0").await;
     again.line("/names").await;
     again.expect("users in").await;
-    assert!(!again.text().contains("new messages since"), "{}", again.text());
+    assert!(
+        !again.text().contains("new messages since"),
+        "{}",
+        again.text()
+    );
     server.stop().await;
 }

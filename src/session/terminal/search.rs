@@ -2,8 +2,8 @@
 //! [`SEARCH_INTERVAL`], each run in a task of its own (the query runs on a blocking thread
 //! over the store's reader pool), whose results arrive in the status window.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Session;

@@ -2,8 +2,8 @@
 //! every rendered line keeps.
 
 use super::{
-    Attrs, MessageStyle, cmap_text, crc32, hilight_words, input_preview, message_lines,
-    nick_color, preview_columns,
+    Attrs, MessageStyle, cmap_text, crc32, hilight_words, input_preview, message_lines, nick_color,
+    preview_columns,
 };
 use crate::term::layout::{Layout, plain_lines};
 use crate::term::width::str_width;
