@@ -561,19 +561,25 @@ impl Vt100Ui {
                 .map(|line| hilight_words(line, words))
                 .collect();
         }
-        // The marker line of a return is the first row of the first unread message, drawn
-        // with no unread markup (no timestamp to repaint on it).
-        let marker = view.marker_line_before(message.seq);
-        if let Some(marker) = &marker {
+        // Lines drawn before the message's own, with no unread markup (no timestamp of the
+        // message to repaint on them): the day-change line at the reader's midnight (`/tz`),
+        // then the marker line of a return before the first unread message.
+        let mut prefix: Vec<String> = Vec::new();
+        if let Some(date) = message.local_day {
+            prefix.extend(day_change_lines(&key, date));
+        }
+        if let Some(marker) = view.marker_line_before(message.seq) {
             let marker: String = marker.chars().take(cols).collect();
-            lines = std::iter::once(format!("\x1b[1;33m{marker}\x1b[0m"))
-                .chain(lines.iter().cloned())
-                .collect();
+            prefix.push(format!("\x1b[1;33m{marker}\x1b[0m"));
+        }
+        let prefixed = prefix.len();
+        if prefixed > 0 {
+            lines = prefix.into_iter().chain(lines.iter().cloned()).collect();
         }
         let count = lines.len();
         (0..count)
             .map(|line| {
-                let is_marker = marker.is_some() && line == 0;
+                let is_marker = line < prefixed;
                 let row = RowRef {
                     seq: message.seq,
                     line,
@@ -1012,6 +1018,28 @@ impl Vt100Ui {
 
 /// Whether row `next` shows the line right after row `previous` in the window's history
 /// (sequence numbers grow by one per message).
+/// The day-change line for `date` as the server's is drawn (its author, its text, with the
+/// time of the reader's midnight), laid out like the message it goes before.
+fn day_change_lines(key: &LinesKey, date: jiff::civil::Date) -> Vec<String> {
+    // Shown times are local times formatted as UTC: midnight of `date` "in UTC" reads 000000.
+    let midnight = jiff::tz::TimeZone::UTC
+        .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+        .map_or(0, |t| t.as_microsecond());
+    let style = MessageStyle {
+        unread: false,
+        hilight: false,
+        ..key.style
+    };
+    crate::term::style::message_lines(
+        &key.layout(),
+        key.width,
+        midnight,
+        crate::world::AUTHOR_BROADCAST,
+        &crate::world::day_change_text(date),
+        &style,
+    )
+}
+
 fn follows(previous: RowRef, next: RowRef) -> bool {
     if next.seq == previous.seq {
         next.line == previous.line + 1

@@ -233,6 +233,7 @@ mod tests {
             ticket: 0,
             lines: Default::default(),
             mention_index: Default::default(),
+            local_day: None,
         })
     }
 

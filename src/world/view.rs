@@ -123,6 +123,14 @@ impl World {
                 channel.messages.range(from..shown).cloned().collect()
             }
         };
+        // `/tz`: the day changes at the reader's midnight.
+        if let Some(zone) = &user_state.prefs.zone {
+            let from = messages.first().map_or(shown, |first| {
+                channel.messages.partition_point(|m| m.seq < first.seq)
+            });
+            let before = super::days::message_before(&channel.messages, from);
+            messages = super::days::local_days(messages, before, zone);
+        }
         // `/ignore`: a user who ignores nobody pays one emptiness check.
         let ignores = &user_state.moderation.ignores;
         if !ignores.is_empty() {

@@ -473,3 +473,80 @@ async fn hide_joins_folds_the_join_lines_of_history_read_from_the_store() {
         .await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_day_changes_at_the_readers_midnight() {
+    let (_keep, dir) = data_dir();
+    {
+        let store = r0c::store::Store::open(&crate::support::test_config(&dir).database_path())
+            .expect("store");
+        // 2026-01-14 22:30 UTC is 23:30 in Berlin (UTC+1 in winter).
+        let late: i64 = 1_768_429_800_000_000;
+        let minute: i64 = 60_000_000;
+        let lines = [
+            (late, "old", "late evening"),
+            (late + 40 * minute, "old", "after berlin midnight"),
+            (
+                late + 90 * minute,
+                "-!-",
+                "\x0b6day changed to \x022026-01-15",
+            ),
+            (late + 100 * minute, "old", "after utc midnight"),
+        ];
+        for (seq, (micros, author, text)) in (0_u64..).zip(lines) {
+            store.append_message(
+                "d",
+                r0c::store::StoredMessage {
+                    seq,
+                    unix_micros: micros,
+                    author: author.into(),
+                    text: text.into(),
+                },
+            );
+        }
+        store.close();
+    }
+    let server = TestServer::start_with(config(&dir)).await;
+    let mut berlin = narrow_user([127, 0, 0, 81], server.raw, "berlin").await;
+    berlin.line("/tz Europe/Berlin").await;
+    berlin.expect("timestamps are shown in Europe/Berlin").await;
+    let mut utc = narrow_user([127, 0, 0, 82], server.raw, "utc").await;
+    for client in [&mut berlin, &mut utc] {
+        client.line("/join #d").await;
+        client.expect("after utc midnight").await;
+    }
+    let order = |client: &TestClient| -> Vec<String> {
+        client
+            .screen()
+            .lines()
+            .filter(|row| {
+                // (Today's join lines come after a day-change line of their own.)
+                [
+                    "late evening",
+                    "after berlin",
+                    "changed to 2026-01-15",
+                    "after utc",
+                ]
+                .iter()
+                .any(|needle| row.contains(needle))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    // In Berlin the day changes before the line posted at 00:10 local time, at 000000.
+    let rows = order(&berlin);
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    assert!(rows[0].contains("late evening"), "{rows:#?}");
+    assert!(
+        rows[1].contains("day changed to 2026-01-15") && rows[1].starts_with("000000"),
+        "{rows:#?}"
+    );
+    assert!(rows[2].contains("after berlin midnight"), "{rows:#?}");
+    assert!(rows[3].contains("after utc midnight"), "{rows:#?}");
+    // In UTC, where it was stored.
+    let rows = order(&utc);
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    assert!(rows[1].contains("after berlin midnight"), "{rows:#?}");
+    assert!(rows[2].contains("day changed to 2026-01-15"), "{rows:#?}");
+    server.stop().await;
+}

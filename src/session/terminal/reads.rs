@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::{Flow, Session};
 use crate::history::{Arrived, Backlog, PageRequest, Pages, Read};
 use crate::term::keys::Key;
+use crate::term::zone::Zone;
 use crate::world::{AUTHOR_ERROR, Around, Load, Rejoins, Span, UserId, View, World};
 
 /// How many times one frame is rendered again because it read messages in memory that were
@@ -54,9 +55,10 @@ pub struct Reads {
     /// Frames rendered again because they read messages in memory they were not given: the
     /// plan of what a frame reads (`history_wants`) should make this rare.
     pub retries: u64,
-    /// The cached pages had their join and part lines folded (`/hide joins` when they
-    /// arrived); a change of the setting empties the cache.
-    pages_folded: bool,
+    /// The settings the cached pages were shaped for when they arrived: join and part lines
+    /// folded (`/hide joins`), and the zone whose days they were marked for (`/tz`); a change
+    /// of either empties the cache.
+    pages_shape: (bool, Option<Zone>),
 }
 
 impl Reads {
@@ -81,11 +83,8 @@ impl Reads {
         mut wants: Vec<(Around, usize)>,
         mut render: impl FnMut(&mut Backlog<'_>) -> String,
     ) -> String {
-        if view.prefs.hide_joins != self.pages_folded {
-            // Pages kept under the other setting would show the lines as they were then.
-            self.pages = Pages::default();
-            self.pages_folded = view.prefs.hide_joins;
-        }
+        // Pages kept under other settings would show the lines as they were then.
+        self.shape_pages(view.prefs.hide_joins, view.prefs.zone.as_ref());
         let mut out = String::new();
         for attempt in 0..=MEMORY_RETRIES {
             let memory = if wants.is_empty() {
@@ -114,15 +113,26 @@ impl Reads {
     /// Keeps a page read from the store, with its join and part lines folded as the world
     /// folds the messages in memory when the user has `/hide joins` (per page: a minute cut
     /// by a page's edge may show two folded lines).
-    fn keep_page(&mut self, name: String, mut span: Span, hide_joins: bool) {
-        if hide_joins != self.pages_folded {
-            self.pages = Pages::default();
-            self.pages_folded = hide_joins;
-        }
+    fn keep_page(&mut self, name: String, mut span: Span, hide_joins: bool, zone: Option<&Zone>) {
+        self.shape_pages(hide_joins, zone);
         if hide_joins {
             span.messages = crate::world::fold_joins(std::mem::take(&mut span.messages), span.lo);
         }
+        if let Some(zone) = zone {
+            // The message before the page is not at hand: a day that starts with the page's
+            // first message gets no line (the day-change line of UTC is left out all the same).
+            span.messages =
+                crate::world::local_days(std::mem::take(&mut span.messages), None, zone);
+        }
         self.pages.insert(name, span);
+    }
+
+    /// Empties the page cache if its pages were shaped for other settings than these.
+    fn shape_pages(&mut self, hide_joins: bool, zone: Option<&Zone>) {
+        if self.pages_shape.0 != hide_joins || self.pages_shape.1.as_ref() != zone {
+            self.pages = Pages::default();
+            self.pages_shape = (hide_joins, zone.cloned());
+        }
     }
 }
 
@@ -172,9 +182,11 @@ impl Session {
         Some(Read::Page(request))
     }
 
-    /// Whether the user has `/hide joins` on.
-    fn hides_joins(&self) -> bool {
-        self.world.prefs(self.user).is_some_and(|p| p.hide_joins)
+    /// The user's settings that shape the pages read from the store: `/hide joins`, `/tz`.
+    fn page_settings(&self) -> (bool, Option<Zone>) {
+        self.world
+            .prefs(self.user)
+            .map_or((false, None), |p| (p.hide_joins, p.zone))
     }
 
     /// Carries out every read the session waits for on this thread, which may block, and the
@@ -195,8 +207,8 @@ impl Session {
         match arrived {
             Arrived::Page { name, span } => {
                 self.reads.page_reading = false;
-                let hide_joins = self.hides_joins();
-                self.reads.keep_page(name, span, hide_joins);
+                let (hide_joins, zone) = self.page_settings();
+                self.reads.keep_page(name, span, hide_joins, zone.as_ref());
                 return Flow::Continue;
             }
             Arrived::Join { name, loaded } => {
@@ -239,8 +251,8 @@ impl Session {
             Arrived::Goto { seq, page } => {
                 self.reads.load = None;
                 if let Some((name, span)) = page {
-                    let hide_joins = self.hides_joins();
-                    self.reads.keep_page(name, span, hide_joins);
+                    let (hide_joins, zone) = self.page_settings();
+                    self.reads.keep_page(name, span, hide_joins, zone.as_ref());
                 }
                 self.goto(seq);
             }
