@@ -221,6 +221,62 @@ impl Markers {
         writes
     }
 
+    /// Carries the markers of principal `from` over to `into`: an ssh key attached to an
+    /// account (`/key add`), whose reading becomes the account's. Where both have a marker
+    /// for the same channel or conversation, the one read further wins (reading only moves
+    /// forward), and it counts as open if either was; `from` keeps none. Returns the store
+    /// writes, bounded by the cap per principal (at most 64 carried and 64 dropped).
+    pub fn merge(&mut self, from: &str, into: &str) -> Vec<MarkerWrite> {
+        let Some(moving) = self.by_principal.remove(from) else {
+            return Vec::new();
+        };
+        self.total = self.total.saturating_sub(moving.len());
+        let mut writes: Vec<MarkerWrite> = moving
+            .iter()
+            .map(|e| MarkerWrite::Drop {
+                principal: from.to_string(),
+                channel: e.row.channel.clone(),
+            })
+            .collect();
+        if from == into {
+            return writes;
+        }
+        let entries = self.by_principal.entry(into.to_string()).or_default();
+        for entry in moving {
+            let row = entry.row;
+            match entries.iter_mut().find(|e| e.row.channel == row.channel) {
+                Some(kept) => {
+                    if row.read_upto > kept.row.read_upto {
+                        kept.row.read_upto = row.read_upto;
+                        kept.row.read_micros = row.read_micros;
+                    }
+                    kept.row.open_at = kept.row.open_at.or(row.open_at);
+                    kept.row.unix_micros = kept.row.unix_micros.max(row.unix_micros);
+                    kept.dirty = true;
+                }
+                None => {
+                    entries.push(Entry {
+                        row: StoredMarker {
+                            principal: into.to_string(),
+                            ..row
+                        },
+                        written_micros: None,
+                        dirty: true,
+                    });
+                    self.total += 1;
+                }
+            }
+        }
+        let evicted = evict(entries);
+        self.total = self.total.saturating_sub(evicted.len());
+        for entry in entries.iter_mut().filter(|e| e.dirty) {
+            entry.dirty = false;
+            writes.push(MarkerWrite::Put(entry.row.clone()));
+        }
+        writes.extend(evicted);
+        writes
+    }
+
     /// The markers of the windows `principal` had open when they left, in window order.
     pub fn open(&self, principal: &str) -> Vec<StoredMarker> {
         let mut open: Vec<StoredMarker> = self
@@ -826,6 +882,50 @@ mod tests {
                 .left("account:al", &[("other".into(), 4)], 6_000_000_000)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_keys_markers_become_the_accounts_and_the_one_read_further_wins() {
+        let mut markers = Markers::default();
+        markers.moved("key:SHA256:k", "lobby", 9, 1);
+        markers.moved("key:SHA256:k", "quiet", 3, 1);
+        markers.left("key:SHA256:k", &[("quiet".into(), 3)], 2);
+        markers.moved("account:al", "lobby", 5, 3);
+        markers.moved("account:al", "news", 7, 3);
+        let writes = markers.merge("key:SHA256:k", "account:al");
+        let read =
+            |principal: &str, channel: &str| markers.get(principal, channel).map(|m| m.read_upto);
+        assert_eq!(read("account:al", "lobby"), Some(9));
+        assert_eq!(read("account:al", "quiet"), Some(3));
+        assert_eq!(read("account:al", "news"), Some(7));
+        assert_eq!(read("key:SHA256:k", "lobby"), None);
+        assert_eq!(markers.total, 3);
+        // The key's two rows go, the account's two changed or new ones are written.
+        let drops = writes
+            .iter()
+            .filter(
+                |w| matches!(w, MarkerWrite::Drop { principal, .. } if principal == "key:SHA256:k"),
+            )
+            .count();
+        let puts: Vec<&str> = writes
+            .iter()
+            .filter_map(|w| match w {
+                MarkerWrite::Put(row) if row.principal == "account:al" => {
+                    Some(row.channel.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!((drops, puts.len()), (2, 2), "{writes:?}");
+        // The window that was open under the key is open for the account.
+        let open: Vec<String> = markers
+            .open("account:al")
+            .into_iter()
+            .map(|m| m.channel)
+            .collect();
+        assert_eq!(open, ["quiet"]);
+        // Nothing to carry: nothing written.
+        assert!(markers.merge("key:SHA256:none", "account:al").is_empty());
     }
 
     #[test]
