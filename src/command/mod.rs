@@ -142,6 +142,8 @@ impl Command {
             | Command::Part
             | Command::Topic(_)
             | Command::Search(_) => true,
+            // `/g rN` may join the result's channel, which others see.
+            Command::Goto(Some(GotoArg::Found(_))) => true,
             // Not seen by others, but a password's hash is work the server shares out among
             // everyone who logs in: it draws on the same budget.
             Command::Register(_) | Command::Login { .. } | Command::Passwd { .. } => true,

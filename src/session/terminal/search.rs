@@ -78,7 +78,7 @@ impl Session {
 
     /// `/g rN`: opens the window of result `number` of the last search (joining the channel
     /// or opening the conversation, which may need a read first) and shows the message there
-    /// with the words searched for hilighted.
+    /// with the words searched for hilighted. Paced like `/join` (the command is shared).
     pub(super) fn goto_found(&mut self, number: usize) {
         let (world, user) = (self.world.clone(), self.user);
         let (found, count) = self.searches.results.lock().map_or((None, 0), |results| {
@@ -94,6 +94,8 @@ impl Session {
             world.tell(user, AUTHOR_ERROR, &text);
             return;
         };
+        // It may join a channel others see: one unit of the command budget, like `/join`.
+        self.charge_shared_command(1);
         match world.open_found(user, &found.channel) {
             Ok(FoundStep::Here(channel)) => self.show_found(channel, &found),
             Ok(FoundStep::Load(load)) => {
