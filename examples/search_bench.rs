@@ -161,6 +161,8 @@ fn main() {
         author: None,
         before: None,
         after: None,
+        // An identified searcher: the query also keeps their own stored conversations.
+        principal: Some("account:bench".into()),
         limit: 100,
     };
     time(&store, "rare word (1 message)", &query(&["zanzibar"]));

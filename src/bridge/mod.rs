@@ -649,6 +649,7 @@ mod tests {
             ticket: 0,
             lines: Default::default(),
             mention_index: Default::default(),
+            local_day: None,
         };
         let local = message("alice", "hi \x0b9red", Origin::Local);
         assert_eq!(

@@ -2,28 +2,29 @@
 //! changes only through [`World`] methods; what concerns the connection comes back as
 //! [`Effect`]s for the session.
 
-use crate::command::parse::{GOTO_USAGE, utc};
+use crate::command::parse::GOTO_USAGE;
 use crate::command::{AccountJob, Command, Effect, GotoArg, Outgoing, Usage, help};
 use crate::term::layout::ScrollStep;
+use crate::term::zone::{Zone, today, typed_micros};
 use crate::world::{
     AUTHOR_ERROR, AUTHOR_INFO, AUTHOR_SYSTEM, AuthOutcome, Goto, GotoStep, JoinStep, LoadedChannel,
     Prefs, UserId, World,
 };
 
 impl GotoArg {
-    /// The target in the world's terms, with "today" taken from `now`; `None` if that
-    /// moment does not exist. Here rather than in the parser, which knows nothing of the
-    /// world (and reads no clock).
-    pub fn resolve(self, now: jiff::Timestamp) -> Option<Goto> {
+    /// The target in the world's terms, with dates and times read in the user's `zone` (UTC
+    /// without one) and "today" taken from `now`; `None` if that moment does not exist, and
+    /// for a search result, which is no place in the active window (the session finds it).
+    /// Here rather than in the parser, which knows nothing of the world (and reads no clock).
+    pub fn resolve(self, now: jiff::Timestamp, zone: Option<&Zone>) -> Option<Goto> {
         match self {
             GotoArg::Index(index) => Some(Goto::Index(index)),
             GotoArg::Percent(percent) => Some(Goto::Percent(percent)),
-            GotoArg::Time(micros) => Some(Goto::Time(micros)),
-            GotoArg::TodayAt(time) => utc(jiff::tz::TimeZone::UTC
-                .to_datetime(now)
-                .date()
-                .to_datetime(time))
-            .map(Goto::Time),
+            GotoArg::Time(civil) => typed_micros(zone, civil).map(Goto::Time),
+            GotoArg::TodayAt(time) => {
+                typed_micros(zone, today(zone, now).to_datetime(time)).map(Goto::Time)
+            }
+            GotoArg::Found(_) => None,
         }
     }
 }
@@ -208,7 +209,11 @@ pub fn apply(command: Command, world: &World, user: UserId) -> Vec<Effect> {
         Command::Latest => return vec![Effect::Latest],
         Command::ToggleView => return vec![Effect::ToggleView],
         Command::Goto(None) => goto_help(world, user),
-        Command::Goto(Some(target)) => match target.resolve(jiff::Timestamp::now()) {
+        Command::Goto(Some(GotoArg::Found(number))) => return vec![Effect::GotoFound(number)],
+        Command::Goto(Some(target)) => match target.resolve(
+            jiff::Timestamp::now(),
+            world.prefs(user).and_then(|p| p.zone).as_ref(),
+        ) {
             Some(target) => {
                 match world.goto_seq(user, target) {
                     Some(GotoStep::Land(seq)) => return vec![Effect::Goto(seq)],
@@ -392,6 +397,9 @@ fn admitted(world: &World, user: UserId, command: &'static str) -> bool {
 /// `/g` alone: how many messages the window has since when, and how to use `/g`.
 fn goto_help(world: &World, user: UserId) {
     let (count, oldest) = world.window_span(user).unwrap_or((0, 0));
+    let zone = world.prefs(user).and_then(|p| p.zone);
+    let zone_name = zone.as_ref().map_or("UTC", Zone::name).to_string();
+    let oldest = crate::term::zone::shown_micros(zone.as_ref(), oldest);
     let since = jiff::Timestamp::from_microsecond(oldest).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let label = world
         .names(user)
@@ -401,7 +409,7 @@ fn goto_help(world: &World, user: UserId) {
         user,
         AUTHOR_SYSTEM,
         &format!(
-            "[goto]\n  {count} msgs since {} in {label}\n  /g 19:47             jump to a time (UTC, today)\n  /g 2018-01-21        jump to a date\n  /g 2018-01-21 19:47  jump to a date and time\n  /g 3172              jump to a message\n  /g 34%               jump to an offset\n  /l                   back to the newest",
+            "[goto]\n  {count} msgs since {} in {label}\n  /g 19:47             jump to a time ({zone_name}, today)\n  /g 2018-01-21        jump to a date\n  /g 2018-01-21 19:47  jump to a date and time\n  /g 3172              jump to a message\n  /g 34%               jump to an offset\n  /g r3                jump to result 3 of your last /search\n  /l                   back to the newest",
             since.strftime("%Y-%m-%d, %H:%M")
         ),
     );

@@ -144,6 +144,8 @@ impl Command {
             | Command::Search(_) => true,
             // IRC clients of the user's channels are told (away-notify).
             Command::Away(_) | Command::Back => true,
+            // `/g rN` may join the result's channel, which others see.
+            Command::Goto(Some(GotoArg::Found(_))) => true,
             // Not seen by others, but a password's hash is work the server shares out among
             // everyone who logs in: it draws on the same budget.
             Command::Register(_) | Command::Login { .. } | Command::Passwd { .. } => true,
@@ -235,6 +237,9 @@ pub enum Effect {
     SetScrollStep(ScrollStep),
     /// Show the active window from this message on.
     Goto(u64),
+    /// Go to result `N` (from 1) of the session's last `/search` (`/g r3`): the session
+    /// keeps the results, so it finds the place and opens the window.
+    GotoFound(usize),
     /// Tell the user their settings (`/cfg`), which the session knows half of.
     ShowCfg,
     /// Check or hash a password off the async workers, then finish the account command

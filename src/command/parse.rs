@@ -16,10 +16,13 @@ pub enum GotoArg {
     Index(usize),
     /// This far into the messages in memory, in percent.
     Percent(f64),
-    /// A moment (microseconds since the epoch, UTC).
-    Time(i64),
-    /// A time of day (UTC), today.
+    /// A date and time in the user's zone (`/tz`, UTC by default), which only [`apply`]
+    /// knows.
+    Time(jiff::civil::DateTime),
+    /// A time of day in the user's zone, today.
     TodayAt(jiff::civil::Time),
+    /// Result `N` (from 1) of the user's last `/search`: `/g r3`.
+    Found(usize),
 }
 
 impl Command {
@@ -309,20 +312,19 @@ pub(crate) fn parse_scroll_step(arg: &str) -> Result<ScrollStep, &'static str> {
     }
 }
 
-/// A civil date and time in UTC, as microseconds since the epoch.
-pub(super) fn utc(datetime: jiff::civil::DateTime) -> Option<i64> {
-    jiff::tz::TimeZone::UTC
-        .to_timestamp(datetime)
-        .ok()
-        .map(|t| t.as_microsecond())
-}
-
-/// Parses what follows `/g`; times are UTC (r0c mixed the local date with a UTC time).
+/// Parses what follows `/g`; dates and times are in the user's zone, read later (r0c mixed
+/// the local date with a UTC time). `r3` is the third result of the last `/search`.
 pub(crate) fn parse_goto(arg: &str) -> Option<GotoArg> {
     use jiff::civil::{Date, Time};
     let arg = arg.trim();
     if arg.bytes().all(|b| b.is_ascii_digit()) {
         return arg.parse().ok().map(GotoArg::Index);
+    }
+    if let Some(number) = arg.strip_prefix(['r', 'R'])
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+    {
+        return number.parse().ok().filter(|n| *n > 0).map(GotoArg::Found);
     }
     if let Some(percent) = arg.strip_suffix('%') {
         return percent
@@ -346,7 +348,7 @@ pub(crate) fn parse_goto(arg: &str) -> Option<GotoArg> {
             (None, None) => return None,
         },
     };
-    utc(datetime).map(GotoArg::Time)
+    Some(GotoArg::Time(datetime))
 }
 
 #[cfg(test)]
@@ -746,6 +748,22 @@ mod tests {
     #[test]
     fn goto_arguments() {
         let now: jiff::Timestamp = "2026-11-25T12:00:00Z".parse().expect("timestamp");
+        assert_eq!(parse_goto("r3"), Some(GotoArg::Found(3)));
+        assert_eq!(parse_goto("R12"), Some(GotoArg::Found(12)));
+        for not_a_result in ["r0", "r", "r-1", "rx"] {
+            assert_eq!(parse_goto(not_a_result), None, "{not_a_result}");
+        }
+        // Dates and times are the user's: 19:47 in Kolkata (UTC+05:30) is 14:17 UTC.
+        let kolkata = crate::term::zone::Zone::named("Asia/Kolkata").expect("tz database");
+        assert_eq!(
+            parse_goto("2018-01-21 19:47").and_then(|g| g.resolve(now, Some(&kolkata))),
+            Some(Goto::Time(
+                "2018-01-21T14:17:00Z"
+                    .parse::<jiff::Timestamp>()
+                    .expect("timestamp")
+                    .as_microsecond()
+            ))
+        );
         let micros = |text: &str| {
             text.parse::<jiff::Timestamp>()
                 .expect("timestamp")
@@ -774,7 +792,7 @@ mod tests {
         ];
         for (arg, expected) in cases {
             assert_eq!(
-                &parse_goto(arg).and_then(|g| g.resolve(now)),
+                &parse_goto(arg).and_then(|g| g.resolve(now, None)),
                 expected,
                 "{arg}"
             );

@@ -3,11 +3,14 @@
 //! ([`run_search`]): the store's reader pool finds candidates, the world keeps those the user
 //! may see and lists them in the status window.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use jiff::civil::DateTime;
 
 use crate::store::{SearchQuery, fts_expression};
+use crate::term::zone::{Zone, typed_micros};
 use crate::text::channel::normalize_channel_name;
-use crate::world::{AUTHOR_ERROR, UserId, World};
+use crate::world::{AUTHOR_ERROR, Found, UserId, World};
 
 /// The longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -30,21 +33,31 @@ pub struct SearchRequest {
     pub channel: Option<String>,
     /// `from:nick`.
     pub author: Option<String>,
-    /// `before:DATE`, UTC midnight of that day (or `DATE HH:MM` as `DATETHH:MM`).
-    pub before: Option<i64>,
+    /// `before:DATE`: midnight of that day (or `DATETHH:MM`), in the user's zone.
+    pub before: Option<DateTime>,
     /// `after:DATE`.
-    pub after: Option<i64>,
+    pub after: Option<DateTime>,
 }
 
 impl SearchRequest {
-    /// The store query for this request, asking for `limit` rows.
-    pub fn query(&self, limit: usize) -> SearchQuery {
+    /// The store query for this request, asking for `limit` rows, with its dates read in
+    /// the user's `zone` (UTC without one) and the searcher's `principal` (whose own stored
+    /// conversations are searched too; `None` for a guest).
+    pub fn query(
+        &self,
+        limit: usize,
+        zone: Option<&Zone>,
+        principal: Option<String>,
+    ) -> SearchQuery {
+        // A date too far out for a moment bounds nothing on its side.
+        let moment = |civil: Option<DateTime>| civil.and_then(|c| typed_micros(zone, c));
         SearchQuery {
             expression: fts_expression(self.words.iter().map(String::as_str)),
             channel: self.channel.clone(),
             author: self.author.clone(),
-            before: self.before,
-            after: self.after,
+            before: moment(self.before),
+            after: moment(self.after),
+            principal,
             limit,
         }
     }
@@ -95,33 +108,42 @@ pub fn parse_search(arg: &str) -> Result<SearchRequest, String> {
     Ok(request)
 }
 
-/// `2026-01-01` (midnight UTC) or `2026-01-01T14:30` (UTC), as unix microseconds.
-fn parse_date(text: &str) -> Result<i64, String> {
-    use jiff::civil::{Date, DateTime, Time};
-    let parsed = Date::strptime("%Y-%m-%d", text)
+/// `2026-01-01` (midnight) or `2026-01-01T14:30`, a civil time the user's zone reads later.
+fn parse_date(text: &str) -> Result<DateTime, String> {
+    use jiff::civil::{Date, Time};
+    Date::strptime("%Y-%m-%d", text)
         .map(|date| date.to_datetime(Time::midnight()))
-        .or_else(|_| DateTime::strptime("%Y-%m-%dt%H:%M", text));
-    parsed
-        .ok()
-        .and_then(crate::command::parse::utc)
-        .ok_or_else(|| {
-            format!("[invalid argument]\n  \"{text}\" is no date: write 2026-01-01 or 2026-01-01T14:30 (UTC)")
+        .or_else(|_| DateTime::strptime("%Y-%m-%dt%H:%M", text))
+        .map_err(|_| {
+            format!("[invalid argument]\n  \"{text}\" is no date: write 2026-01-01 or 2026-01-01T14:30 (in your /tz zone)")
         })
 }
 
 /// Runs a search for `user` off the async workers: a permit of the store's reader pool, the
-/// query on a blocking thread, then the world filters and lists the hits.
-pub async fn run_search(request: SearchRequest, world: Arc<World>, user: UserId) {
+/// query on a blocking thread, then the world filters and lists the hits, which replace
+/// `results` (what `/g rN` goes to).
+pub async fn run_search(
+    request: SearchRequest,
+    world: Arc<World>,
+    user: UserId,
+    results: Arc<Mutex<Vec<Found>>>,
+) {
     let store = world.store().clone();
+    let (zone, principal) = world.search_context(user);
+    let query = request.query(MAX_CANDIDATES, zone.as_ref(), principal);
     let permit = store.pool().permits().clone().acquire_owned().await.ok();
-    let query = request.query(MAX_CANDIDATES);
     let task = tokio::task::spawn_blocking(move || {
         let found = store.read_pooled(|reader| reader.search(&query));
         drop(permit);
         found
     });
     match task.await {
-        Ok(Ok(hits)) => world.list_search_hits(user, &request.words, &hits, MAX_RESULTS),
+        Ok(Ok(hits)) => {
+            let found = world.list_search_hits(user, &request.words, &hits, MAX_RESULTS);
+            if let Ok(mut results) = results.lock() {
+                *results = found;
+            }
+        }
         Ok(Err(error)) => {
             tracing::error!(%error, "search failed");
             world.tell(
@@ -150,9 +172,16 @@ mod tests {
         assert_eq!(request.words, ["deploy", "friday"]);
         assert_eq!(request.channel.as_deref(), Some("ops"));
         assert_eq!(request.author.as_deref(), Some("Alice"));
-        assert_eq!(request.after, Some(1_767_225_600_000_000));
-        assert_eq!(request.before, Some(1_769_941_800_000_000));
-        assert_eq!(request.query(5).expression, "\"deploy\" \"friday\"");
+        let query = request.query(5, None, None);
+        assert_eq!(query.after, Some(1_767_225_600_000_000));
+        assert_eq!(query.before, Some(1_769_941_800_000_000));
+        assert_eq!(query.expression, "\"deploy\" \"friday\"");
+        // In Berlin (UTC+1 in winter) the same dates are an hour earlier.
+        let berlin = Zone::named("Europe/Berlin").expect("tz database");
+        let query = request.query(5, Some(&berlin), Some("account:al".into()));
+        assert_eq!(query.after, Some(1_767_225_600_000_000 - 3_600_000_000));
+        assert_eq!(query.before, Some(1_769_941_800_000_000 - 3_600_000_000));
+        assert_eq!(query.principal.as_deref(), Some("account:al"));
     }
 
     #[test]
@@ -169,6 +198,9 @@ mod tests {
     #[test]
     fn fts_operators_typed_by_the_user_stay_words() {
         let request = parse_search("NEAR(x OR \"y*").expect("parses");
-        assert_eq!(request.query(1).expression, "\"NEAR(x\" \"OR\" \"\"\"y*\"");
+        assert_eq!(
+            request.query(1, None, None).expression,
+            "\"NEAR(x\" \"OR\" \"\"\"y*\""
+        );
     }
 }

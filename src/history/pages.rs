@@ -341,6 +341,7 @@ mod tests {
             ticket: 0,
             lines: Default::default(),
             mention_index: Default::default(),
+            local_day: None,
         })
     }
 

@@ -424,9 +424,27 @@ fn message_lines(layout: &Layout, cols: usize, view: &View, message: &Message) -
         view.prefs.margins,
         hilight,
     );
-    match view.marker_line_before(message.seq) {
-        Some(marker) => std::iter::once(marker).chain(lines).collect(),
-        None => lines,
+    let mut prefix = Vec::new();
+    if let Some(date) = message.local_day {
+        // The day-change line at the reader's midnight (`/tz`; see `world/days.rs`).
+        let midnight = jiff::tz::TimeZone::UTC
+            .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .map_or(0, |t| t.as_microsecond());
+        prefix.extend(plain_lines(
+            layout,
+            cols,
+            midnight,
+            crate::world::AUTHOR_BROADCAST,
+            &text::strip_formatting(&crate::world::day_change_text(date)),
+            view.prefs.margins,
+            false,
+        ));
+    }
+    prefix.extend(view.marker_line_before(message.seq));
+    if prefix.is_empty() {
+        lines
+    } else {
+        prefix.into_iter().chain(lines).collect()
     }
 }
 
@@ -562,6 +580,7 @@ mod tests {
             ticket: 0,
             lines: Default::default(),
             mention_index: Default::default(),
+            local_day: None,
         })
     }
 
@@ -591,6 +610,7 @@ mod tests {
             nicklist: "".into(),
             notices: Vec::new(),
             redraw: false,
+            refolded: None,
             prefs: crate::world::Prefs {
                 bell: 1,
                 at_all: true,

@@ -684,6 +684,16 @@ impl Session {
         }
     }
 
+    /// Shows search result `found` in the active window, which is now `channel`: from its
+    /// message on, with the words searched for hilighted there (a teletype client only goes
+    /// there).
+    pub fn show_found(&mut self, channel: crate::world::ChannelId, found: &crate::world::Found) {
+        match &mut self.ui {
+            Ui::Teletype(teletype) => teletype.goto(found.seq),
+            Ui::Vt100(vt) => vt.goto_found(channel, found.seq, &found.words),
+        }
+    }
+
     /// Toggles the names-hidden view (`/v`, CTRL-N).
     pub fn toggle_view_mode(&mut self) {
         if let Ui::Vt100(vt) = &mut self.ui {
@@ -745,6 +755,7 @@ impl Session {
             Effect::ForceSize { cols, rows } => self.force_size(cols, rows),
             Effect::SetScrollStep(step) => self.set_scroll_step(step),
             Effect::Goto(seq) => self.goto(seq),
+            Effect::GotoFound(number) => self.goto_found(number),
             Effect::Load(load) => self.start_load(load, reads::Origin::Command),
             Effect::Account(job) => self.start_account_job(job),
             Effect::Search(request) => self.start_search(request),

@@ -9,7 +9,7 @@ use crate::history::Backlog;
 use crate::term::layout::Layout;
 use crate::term::lineedit::LineEditor;
 use crate::term::screen::{Frame, PaneChange, PaneLine, STATUS_SGR, Screen};
-use crate::term::style::{LinesKey, MessageStyle, input_preview, preview_columns};
+use crate::term::style::{LinesKey, MessageStyle, hilight_words, input_preview, preview_columns};
 use crate::term::width::char_width;
 use crate::term::zone::shown_micros;
 use crate::text;
@@ -110,6 +110,12 @@ pub struct Vt100Ui {
     /// This frame missed history it needs to draw the whole pane: the next frame draws it
     /// again, once the session has it.
     redo_pane: bool,
+    /// The search result shown by `/g rN`: its channel, message and the words hilighted in
+    /// it (at view time, on this screen only).
+    found: Option<(ChannelId, u64, Vec<String>)>,
+    /// `/g rN` to a window that is not on screen yet: when the next frame switches to this
+    /// channel, it keeps the rows `goto` set instead of showing the newest messages.
+    goto_on_switch: Option<ChannelId>,
 }
 
 // `/ss` parses the scroll step without the client, so it lives with the layout.
@@ -133,6 +139,8 @@ impl Vt100Ui {
             banner_shown: false,
             clock_floor: 0,
             redo_pane: false,
+            found: None,
+            goto_on_switch: None,
             pane_gap: false,
             screen: Screen::new(cols, rows, swapped),
             channel: None,
@@ -213,6 +221,14 @@ impl Vt100Ui {
         }]);
         self.locked = false;
         self.force_redraw = true;
+    }
+
+    /// Shows message `seq` of `channel` (the window now active) from the top of the pane,
+    /// with `words` hilighted in it (`/g rN`).
+    pub fn goto_found(&mut self, channel: ChannelId, seq: u64, words: &[String]) {
+        self.goto(seq);
+        self.found = Some((channel, seq, words.to_vec()));
+        self.goto_on_switch = (self.channel != Some(channel)).then_some(channel);
     }
 
     /// Sets how far PgUp and PgDn scroll (`/ss`).
@@ -349,7 +365,9 @@ impl Vt100Ui {
         } else if full {
             self.channel = Some(view.channel);
             if switched {
-                self.locked = true;
+                // A `/g rN` into this window keeps the rows it set; any other switch shows
+                // the newest messages.
+                self.locked = self.goto_on_switch.take() != Some(view.channel);
                 self.pending_scroll = 0;
             }
             // A scroll asked for together with a redraw (a line-buffered client's PgUp arrives
@@ -532,19 +550,36 @@ impl Vt100Ui {
         let mut lines = message
             .lines
             .lines(&key, shown_micros, &message.author, &message.text);
-        // The marker line of a return is the first row of the first unread message, drawn
-        // with no unread markup (no timestamp to repaint on it).
-        let marker = view.marker_line_before(message.seq);
-        if let Some(marker) = &marker {
-            let marker: String = marker.chars().take(cols).collect();
-            lines = std::iter::once(format!("\x1b[1;33m{marker}\x1b[0m"))
-                .chain(lines.iter().cloned())
+        // The message `/g rN` went to shows the words searched for in reverse video.
+        if let Some((_, _, words)) = self
+            .found
+            .as_ref()
+            .filter(|(channel, seq, _)| *channel == view.channel && *seq == message.seq)
+        {
+            lines = lines
+                .iter()
+                .map(|line| hilight_words(line, words))
                 .collect();
+        }
+        // Lines drawn before the message's own, with no unread markup (no timestamp of the
+        // message to repaint on them): the day-change line at the reader's midnight (`/tz`),
+        // then the marker line of a return before the first unread message.
+        let mut prefix: Vec<String> = Vec::new();
+        if let Some(date) = message.local_day {
+            prefix.extend(day_change_lines(&key, date));
+        }
+        if let Some(marker) = view.marker_line_before(message.seq) {
+            let marker: String = marker.chars().take(cols).collect();
+            prefix.push(format!("\x1b[1;33m{marker}\x1b[0m"));
+        }
+        let prefixed = prefix.len();
+        if prefixed > 0 {
+            lines = prefix.into_iter().chain(lines.iter().cloned()).collect();
         }
         let count = lines.len();
         (0..count)
             .map(|line| {
-                let is_marker = marker.is_some() && line == 0;
+                let is_marker = line < prefixed;
                 let row = RowRef {
                     seq: message.seq,
                     line,
@@ -625,6 +660,19 @@ impl Vt100Ui {
     ) -> PaneChange {
         // The view's messages are in sequence order.
         let new = &view.messages[view.messages.partition_point(|m| m.seq < self.next_seq)..];
+        if let Some(refolded) = &view.refolded
+            && self
+                .rows
+                .iter()
+                .any(|row| row.seq == refolded.seq && !row.notice)
+        {
+            // A folded join line on screen lists more names now: repainted in place when
+            // it keeps its number of lines and nothing else is new, else with the pane.
+            match self.repaint_message(view, layout, refolded) {
+                Some(patch) if new.is_empty() => return patch,
+                _ => return self.full_pane(backlog, view, layout),
+            }
+        }
         if new.is_empty() {
             return self.mark_read_rows(view, layout);
         }
@@ -793,6 +841,30 @@ impl Vt100Ui {
         self.set_rows(lines)
     }
 
+    /// The rows showing `message` rewritten with its current text, if it takes as many lines
+    /// as when they were drawn (else `None`: the caller draws the pane anew).
+    fn repaint_message(
+        &mut self,
+        view: &View,
+        layout: &Layout,
+        message: &Message,
+    ) -> Option<PaneChange> {
+        let lines = self.message_rows(view, layout, message);
+        let mut patches = Vec::new();
+        for (index, row) in self.rows.iter_mut().enumerate() {
+            if row.seq != message.seq || row.notice {
+                continue;
+            }
+            let (new_row, text) = lines.get(row.line)?;
+            if new_row.lines != row.lines {
+                return None;
+            }
+            *row = *new_row;
+            patches.push((index, format!("{}\x1b[K", text.as_str())));
+        }
+        Some(PaneChange::Patch(patches))
+    }
+
     /// Repaints the timestamps of rows drawn as unread that the user has read since.
     fn mark_read_rows(&mut self, view: &View, layout: &Layout) -> PaneChange {
         let mut patches = Vec::new();
@@ -946,6 +1018,28 @@ impl Vt100Ui {
 
 /// Whether row `next` shows the line right after row `previous` in the window's history
 /// (sequence numbers grow by one per message).
+/// The day-change line for `date` as the server's is drawn (its author, its text, with the
+/// time of the reader's midnight), laid out like the message it goes before.
+fn day_change_lines(key: &LinesKey, date: jiff::civil::Date) -> Vec<String> {
+    // Shown times are local times formatted as UTC: midnight of `date` "in UTC" reads 000000.
+    let midnight = jiff::tz::TimeZone::UTC
+        .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+        .map_or(0, |t| t.as_microsecond());
+    let style = MessageStyle {
+        unread: false,
+        hilight: false,
+        ..key.style
+    };
+    crate::term::style::message_lines(
+        &key.layout(),
+        key.width,
+        midnight,
+        crate::world::AUTHOR_BROADCAST,
+        &crate::world::day_change_text(date),
+        &style,
+    )
+}
+
 fn follows(previous: RowRef, next: RowRef) -> bool {
     if next.seq == previous.seq {
         next.line == previous.line + 1

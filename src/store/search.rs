@@ -79,31 +79,45 @@ const MATCHING_ROWIDS: &str = "SELECT rowid FROM message_fts
     WHERE message_fts MATCH ?1 AND rowid >= ?2 AND rowid < ?3 ORDER BY rowid DESC LIMIT ?4";
 
 /// Stored conversations (`dm A B`, names no channel can have) share the history tables and
-/// so the index; the queries leave them out, so they take no candidate's place, and the world
-/// refuses them again when it decides what the searcher may see.
+/// so the index. The queries keep only those of which the searcher's principal (`?6`, NULL
+/// for a guest) is one of the two partners, so nobody else's take a candidate's place; the
+/// world checks the same again when it decides what the searcher may see. The comparison is
+/// exact (`substr`, not `LIKE`, whose `_` and `%` an account name could hold), and since no
+/// principal holds a space, "`A` is `?6`" and "`B` is `?6`" are the only ways to match.
 ///
-/// One message found by the index, with the filters. `?4`..`?6` are NULL when not given.
+/// One message found by the index, with the filters. `?3`..`?5` are NULL when not given.
 const MESSAGE_IF: &str = "SELECT c.name, m.seq, m.unix_micros, m.author, m.text
     FROM message m JOIN channel c ON c.id = m.channel_id
-    WHERE m.channel_id = ?1 AND m.seq = ?2 AND c.name NOT LIKE 'dm %'
+    WHERE m.channel_id = ?1 AND m.seq = ?2
+      AND (c.name NOT LIKE 'dm %' OR (?6 IS NOT NULL
+          AND (substr(c.name, 4, length(?6) + 1) = ?6 || ' '
+               OR substr(c.name, -(length(?6) + 1)) = ' ' || ?6)))
       AND (?3 IS NULL OR m.author = ?3 COLLATE NOCASE)
       AND (?4 IS NULL OR m.unix_micros < ?4)
       AND (?5 IS NULL OR m.unix_micros >= ?5)";
 
 /// The whole history newest first (by `message_when`), with the filters (`?1` is unused, so
-/// both walks take the same parameters). The time bounds are always given (the widest when
-/// not asked for), so the index is read as a range.
+/// both walks take the same parameters; `?6` is the searcher's principal, as in
+/// [`MESSAGE_IF`]). The time bounds are always given (the widest when not asked for), so the
+/// index is read as a range.
 const WALK_ALL: &str = "SELECT c.name, m.channel_id, m.seq, m.unix_micros, m.author, m.text
     FROM message m INDEXED BY message_when JOIN channel c ON c.id = m.channel_id
-    WHERE ?1 IS NULL AND c.name NOT LIKE 'dm %'
+    WHERE ?1 IS NULL
+      AND (c.name NOT LIKE 'dm %' OR (?6 IS NOT NULL
+          AND (substr(c.name, 4, length(?6) + 1) = ?6 || ' '
+               OR substr(c.name, -(length(?6) + 1)) = ' ' || ?6)))
       AND (?2 IS NULL OR m.author = ?2 COLLATE NOCASE)
       AND m.unix_micros < ?3 AND m.unix_micros >= ?4
     ORDER BY m.unix_micros DESC LIMIT ?5";
 
-/// Channel `?1`'s history newest first (by `message_time`), with the filters.
+/// Channel `?1`'s history newest first (by `message_time`), with the filters (`in:` names
+/// only public channels; the conversation rule is there all the same).
 const WALK_CHANNEL: &str = "SELECT c.name, m.channel_id, m.seq, m.unix_micros, m.author, m.text
     FROM message m INDEXED BY message_time JOIN channel c ON c.id = m.channel_id
     WHERE m.channel_id = ?1
+      AND (c.name NOT LIKE 'dm %' OR (?6 IS NOT NULL
+          AND (substr(c.name, 4, length(?6) + 1) = ?6 || ' '
+               OR substr(c.name, -(length(?6) + 1)) = ' ' || ?6)))
       AND (?2 IS NULL OR m.author = ?2 COLLATE NOCASE)
       AND m.unix_micros < ?3 AND m.unix_micros >= ?4
     ORDER BY m.unix_micros DESC LIMIT ?5";
@@ -126,6 +140,9 @@ pub struct SearchQuery {
     pub before: Option<i64>,
     /// `after:`: only messages from this moment on (unix microseconds).
     pub after: Option<i64>,
+    /// The searcher's principal (`None` for a guest): their own stored conversations are
+    /// searched with the public history, nobody else's.
+    pub principal: Option<String>,
     /// The most rows returned.
     pub limit: usize,
 }
@@ -205,7 +222,14 @@ impl Reader {
                 let (channel_id, seq) = (rowid >> SEQ_BITS, rowid & ((1 << SEQ_BITS) - 1));
                 let hit = statement
                     .query_row(
-                        params![channel_id, seq, query.author, query.before, query.after],
+                        params![
+                            channel_id,
+                            seq,
+                            query.author,
+                            query.before,
+                            query.after,
+                            query.principal
+                        ],
                         hit_from_row,
                     )
                     .optional()?;
@@ -228,7 +252,8 @@ impl Reader {
             query.author,
             query.before.unwrap_or(i64::MAX),
             query.after.unwrap_or(i64::MIN),
-            WALK_LIMIT
+            WALK_LIMIT,
+            query.principal
         ])?;
         let mut hits = Vec::new();
         while hits.len() < query.limit
@@ -313,6 +338,7 @@ mod store_tests {
             author: None,
             before: None,
             after: None,
+            principal: None,
             limit: 10,
         }
     }
@@ -356,6 +382,57 @@ mod store_tests {
             [("b".into(), 2)]
         );
         assert_eq!(found(&store, &query(&fts_expression(["OR"]))), []);
+    }
+
+    #[test]
+    fn a_stored_conversation_is_found_by_its_two_partners_and_nobody_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("r0c.db")).expect("opens");
+        // Enough older matches of "secret" that a search for it alone walks the history.
+        let filler = SELECTIVE as u64 + 5;
+        for seq in 0..filler {
+            store.append_message("fill", message(seq, "f", "secret filler"));
+        }
+        let (public, private) = (filler + 10, filler + 20);
+        let conversation = "dm account:a_b account:bob";
+        store.append_message("pub", message(public, "al", "secret word in public"));
+        store.append_message(
+            conversation,
+            message(private, "bob", "secret word between two"),
+        );
+        store.flush();
+        let as_who = |principal: Option<&str>, words: &[&str]| {
+            let mut q = query(&fts_expression(words.iter().copied()));
+            q.principal = principal.map(str::to_string);
+            q.limit = 2;
+            found(&store, &q)
+        };
+        // Both ways of answering: the index's list ("secret word"), the walk ("secret").
+        let partners = [(conversation.to_string(), private), ("pub".into(), public)];
+        for words in [&["secret", "word"][..], &["secret"]] {
+            assert_eq!(as_who(Some("account:bob"), words), partners);
+            assert_eq!(as_who(Some("account:a_b"), words), partners);
+        }
+        // `_` is no wildcard, a prefix is no partner, and a guest has no conversations.
+        for other in [
+            Some("account:axb"),
+            Some("account:bo"),
+            Some("account:a"),
+            Some("b"),
+            Some(""),
+            None,
+        ] {
+            assert_eq!(
+                as_who(other, &["secret", "word"]),
+                [("pub".to_string(), public)],
+                "{other:?}"
+            );
+            assert_eq!(
+                as_who(other, &["secret"]),
+                [("pub".to_string(), public), ("fill".into(), filler - 1)],
+                "{other:?}"
+            );
+        }
     }
 
     #[test]

@@ -627,3 +627,91 @@ pub use cache::{LineCache, LinesKey};
 
 #[cfg(test)]
 mod tests;
+
+/// SGR codes that turn reverse video on and off without touching colours or bold.
+const REVERSE_ON: &str = "\x1b[7m";
+const REVERSE_OFF: &str = "\x1b[27m";
+
+/// `line` (a rendered line: text and SGR sequences) with each whole-word occurrence of the
+/// letters and digits of `words` in reverse video, compared without case: how `/g rN` shows
+/// what a search matched. The reverse run is closed before every escape sequence and opened
+/// again after it, so the line's own codes (a reset among them) keep their meaning and the
+/// line still ends as it did. A word cut by the wrap is not marked.
+pub fn hilight_words(line: &str, words: &[String]) -> String {
+    let tokens: Vec<Vec<char>> = words
+        .iter()
+        .flat_map(|word| word.split(|c: char| !c.is_alphanumeric()))
+        .filter(|token| !token.is_empty())
+        .map(|token| token.chars().map(fold_case).collect())
+        .collect();
+    // The visible characters, folded, and where each starts in `line`.
+    let mut visible: Vec<(usize, char)> = Vec::new();
+    let mut chars = line.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters, up to a final byte in @..~.
+            if chars.next_if(|(_, c)| *c == '[').is_some() {
+                while chars.next_if(|(_, c)| !('@'..='~').contains(c)).is_some() {}
+                chars.next();
+            }
+            continue;
+        }
+        visible.push((at, c));
+    }
+    let folded: Vec<char> = visible.iter().map(|(_, c)| fold_case(*c)).collect();
+    let mut marked = vec![false; visible.len()];
+    for token in &tokens {
+        let len = token.len();
+        if len == 0 || len > folded.len() {
+            continue;
+        }
+        for start in 0..=folded.len() - len {
+            let before = start.checked_sub(1).and_then(|i| folded.get(i));
+            let after = folded.get(start + len);
+            if folded.get(start..start + len) == Some(&token[..])
+                && !before.is_some_and(|c| c.is_alphanumeric())
+                && !after.is_some_and(|c| c.is_alphanumeric())
+            {
+                marked
+                    .get_mut(start..start + len)
+                    .into_iter()
+                    .flatten()
+                    .for_each(|m| *m = true);
+            }
+        }
+    }
+    if !marked.contains(&true) {
+        return line.to_string();
+    }
+    let mut out = String::with_capacity(line.len() + 16);
+    let mut in_run = false;
+    let mut next_visible = 0;
+    for (at, c) in line.char_indices() {
+        let is_visible = visible.get(next_visible).is_some_and(|(v, _)| *v == at);
+        if !is_visible {
+            if in_run {
+                out.push_str(REVERSE_OFF);
+                in_run = false;
+            }
+            out.push(c);
+            continue;
+        }
+        let mark = marked.get(next_visible).copied().unwrap_or(false);
+        next_visible += 1;
+        if mark != in_run {
+            out.push_str(if mark { REVERSE_ON } else { REVERSE_OFF });
+            in_run = mark;
+        }
+        out.push(c);
+    }
+    if in_run {
+        out.push_str(REVERSE_OFF);
+    }
+    out
+}
+
+/// A character compared without case (the first of its lower-case forms, so one character
+/// stays one).
+fn fold_case(c: char) -> char {
+    c.to_lowercase().next().unwrap_or(c)
+}

@@ -55,6 +55,26 @@ pub fn shown_micros(zone: Option<&Zone>, unix_micros: i64) -> i64 {
     zone.map_or(unix_micros, |z| z.local_micros(unix_micros))
 }
 
+/// The moment a civil date and time typed by a user in `zone` (UTC without one) names, in
+/// unix microseconds; `None` if it is out of range. A time that a clock change skips or
+/// repeats is read as jiff's "compatible" rule does: the later reading of a skipped time,
+/// the earlier of a repeated one.
+pub fn typed_micros(zone: Option<&Zone>, civil: jiff::civil::DateTime) -> Option<i64> {
+    let timestamp = match zone {
+        Some(zone) => zone.zone.to_timestamp(civil),
+        None => TimeZone::UTC.to_timestamp(civil),
+    };
+    timestamp.ok().map(|t| t.as_microsecond())
+}
+
+/// Today's date in `zone` (UTC without one) at `now`.
+pub fn today(zone: Option<&Zone>, now: jiff::Timestamp) -> jiff::civil::Date {
+    match zone {
+        Some(zone) => zone.zone.to_datetime(now).date(),
+        None => TimeZone::UTC.to_datetime(now).date(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +90,23 @@ mod tests {
         assert_eq!(berlin.local_micros(WINTER) - WINTER, 3_600_000_000);
         assert_eq!(berlin.local_micros(SUMMER) - SUMMER, 7_200_000_000);
         assert_eq!(shown_micros(None, WINTER), WINTER);
+    }
+
+    #[test]
+    fn a_typed_date_is_midnight_in_the_users_zone() {
+        let berlin = Zone::named("Europe/Berlin").expect("the system has the tz database");
+        let midnight = jiff::civil::date(2026, 1, 15).to_datetime(jiff::civil::Time::midnight());
+        // 2026-01-15 00:00 in Berlin (UTC+1) is 2026-01-14 23:00 UTC.
+        let utc = typed_micros(None, midnight).expect("in range");
+        assert_eq!(utc, WINTER - 12 * 3_600_000_000);
+        assert_eq!(
+            typed_micros(Some(&berlin), midnight),
+            Some(utc - 3_600_000_000)
+        );
+        // 23:30 UTC on the 14th is already the 15th in Berlin.
+        let late = jiff::Timestamp::from_microsecond(utc - 1_800_000_000).expect("moment");
+        assert_eq!(today(None, late), jiff::civil::date(2026, 1, 14));
+        assert_eq!(today(Some(&berlin), late), jiff::civil::date(2026, 1, 15));
     }
 
     #[test]

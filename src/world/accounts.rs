@@ -1125,6 +1125,16 @@ impl World {
             .accounts
             .add_key(&account, &fingerprint, now_micros())?;
         tracing::info!(%peer, account, fingerprint, "ssh key attached");
+        // The key's read markers become the account's: its next connection is the
+        // account's. (Its stored conversations stay under the key: see `markers.rs`.)
+        if let (Some(from), Some(into)) = (
+            sanction::principal(None, Some(&fingerprint)),
+            sanction::principal(Some(&account), None),
+        ) {
+            for marker in state.markers.merge(&from, &into) {
+                self.store.marker(marker);
+            }
+        }
         Ok((fingerprint, self.write_account(write)))
     }
 

@@ -135,6 +135,12 @@ impl Claims {
             .min()
     }
 
+    /// The first nick the key `fingerprint` holds now, as it was claimed.
+    pub fn nick_of_key(&self, fingerprint: &str) -> Option<&str> {
+        let nick = self.by_key.get(fingerprint)?.first()?;
+        self.by_nick.get(nick).map(|claim| claim.nick.as_str())
+    }
+
     /// The claim on `nick`, expired or not.
     pub fn get(&self, nick: &str) -> Option<&Claim> {
         self.by_nick.get(&fold(nick))

@@ -32,6 +32,19 @@ pub fn is_conversation_name(name: &str) -> bool {
     name.chars().any(char::is_whitespace)
 }
 
+/// The partner of `own` in stored conversation `name` (see [`conversation_name`]), or `None`
+/// if `own` is not one of its two partners (or `name` is no conversation's).
+pub fn partner_in<'a>(name: &'a str, own: &str) -> Option<&'a str> {
+    let (first, second) = name.strip_prefix("dm ")?.split_once(' ')?;
+    if first == own {
+        Some(second)
+    } else if second == own {
+        Some(first)
+    } else {
+        None
+    }
+}
+
 /// Messages waiting for one recipient from one conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiting {
@@ -81,10 +94,14 @@ impl OfflineRefusal {
     }
 }
 
-/// Messages waiting for their recipients, by recipient principal.
+/// Messages waiting for their recipients, by recipient principal, with an index by
+/// conversation so that closing one looks only at its own (at most two recipients: its
+/// partners) instead of at everything waiting on the server.
 #[derive(Debug, Default)]
 pub struct Offline {
     by_recipient: HashMap<String, Vec<Waiting>>,
+    /// For each conversation with something waiting, the recipients it waits for.
+    by_conversation: HashMap<String, Vec<String>>,
     total: usize,
 }
 
@@ -101,7 +118,7 @@ impl Offline {
                 row.seq,
                 row.unix_micros,
             );
-            // Not `advance`, which looks at every recipient: startup stays linear.
+            // This row's own entry: its `next_seq` was stored with it.
             if let Some(w) = offline
                 .by_recipient
                 .get_mut(&row.recipient)
@@ -147,6 +164,13 @@ impl Offline {
         seq: u64,
         unix_micros: i64,
     ) {
+        let recipients = self
+            .by_conversation
+            .entry(conversation.to_string())
+            .or_default();
+        if !recipients.iter().any(|r| r == recipient) {
+            recipients.push(recipient.to_string());
+        }
         let waiting = self.by_recipient.entry(recipient.to_string()).or_default();
         match waiting.iter_mut().find(|w| w.conversation == conversation) {
             Some(w) => {
@@ -168,10 +192,17 @@ impl Offline {
     }
 
     /// The conversation's next message is numbered `next_seq` (it was closed with that).
+    /// Looks only at the conversation's own recipients (by the index).
     pub fn advance(&mut self, conversation: &str, next_seq: u64) {
-        for waiting in self.by_recipient.values_mut() {
-            for w in waiting
-                .iter_mut()
+        let Some(recipients) = self.by_conversation.get(conversation) else {
+            return;
+        };
+        for recipient in recipients {
+            for w in self
+                .by_recipient
+                .get_mut(recipient)
+                .into_iter()
+                .flatten()
                 .filter(|w| w.conversation == conversation)
             {
                 w.next_seq = w.next_seq.max(next_seq);
@@ -181,14 +212,20 @@ impl Offline {
 
     /// Whether anything waits in `conversation` (for either partner).
     pub fn waits_in(&self, conversation: &str) -> bool {
-        self.by_recipient
-            .values()
-            .any(|waiting| waiting.iter().any(|w| w.conversation == conversation))
+        self.by_conversation.contains_key(conversation)
     }
 
     /// Takes everything waiting for `recipient`.
     pub fn take(&mut self, recipient: &str) -> Vec<Waiting> {
         let waiting = self.by_recipient.remove(recipient).unwrap_or_default();
+        for w in &waiting {
+            if let Some(recipients) = self.by_conversation.get_mut(&w.conversation) {
+                recipients.retain(|r| r != recipient);
+                if recipients.is_empty() {
+                    self.by_conversation.remove(&w.conversation);
+                }
+            }
+        }
         let count: usize = waiting.iter().map(|w| w.count).sum();
         self.total = self.total.saturating_sub(count);
         waiting
@@ -224,6 +261,31 @@ impl State {
         }
         let claim = self.claims.get(&claims::fold(nick))?;
         sanction::principal(None, Some(&claim.fingerprint)).map(Partner::Away)
+    }
+}
+
+impl State {
+    /// What `user` calls `partner` (a principal) of stored conversation `name`: the name of
+    /// their window on it if one is open, else the account's name, or the nick the key
+    /// claimed (its fingerprint's start if none).
+    pub(super) fn principal_label(&self, user: UserId, name: &str, partner: &str) -> String {
+        let window = self.users.get(&user).and_then(|u| {
+            u.windows.iter().find(|w| {
+                self.channels
+                    .get(&w.channel)
+                    .is_some_and(|c| c.stored_as.as_deref() == Some(name))
+            })
+        });
+        if let Some(window) = window {
+            return window.alias.clone();
+        }
+        if let Some(account) = partner.strip_prefix("account:") {
+            return account.to_string();
+        }
+        let key = partner.strip_prefix("key:").unwrap_or(partner);
+        self.claims
+            .nick_of_key(key)
+            .map_or_else(|| claims::fingerprint_prefix(key), str::to_string)
     }
 }
 
@@ -299,7 +361,8 @@ impl World {
     }
 
     /// Switches `user` to their window of `channel` (opened if need be, named `target`) and
-    /// sends `text` there.
+    /// sends `text` there; an empty `text` only opens and switches (`/g rN` to a result in
+    /// a conversation: `/msg` never sends an empty text, the parser asks for one).
     pub(super) fn send_in_conversation(
         &self,
         state: &mut State,
@@ -325,6 +388,9 @@ impl World {
             }
         };
         state.switch_window(user, index);
+        if text.is_empty() {
+            return Ok(());
+        }
         let Some((window, nick)) = state
             .users
             .get(&user)
@@ -493,6 +559,17 @@ mod tests {
     }
 
     #[test]
+    fn only_the_two_partners_have_a_partner_in_a_conversation() {
+        let name = conversation_name("account:a_b", "key:SHA256:xyz");
+        assert_eq!(partner_in(&name, "account:a_b"), Some("key:SHA256:xyz"));
+        assert_eq!(partner_in(&name, "key:SHA256:xyz"), Some("account:a_b"));
+        for other in ["account:a", "account:axb", "key:SHA256:xy", "", "dm"] {
+            assert_eq!(partner_in(&name, other), None, "{other}");
+        }
+        assert_eq!(partner_in("general", "general"), None);
+    }
+
+    #[test]
     fn offline_caps_per_pair_per_recipient_and_delivery_frees_them() {
         let mut offline = Offline::default();
         for seq in 0..MAX_OFFLINE_PER_PAIR as u64 {
@@ -522,6 +599,30 @@ mod tests {
         assert_eq!(taken.iter().map(|w| w.count).sum::<usize>(), sent);
         assert_eq!(offline.total, 0);
         assert_eq!(offline.check("account:bob", "account:al"), Ok(()));
+    }
+
+    #[test]
+    fn the_index_by_conversation_follows_what_waits() {
+        let mut offline = Offline::default();
+        offline.note("account:bob", "dm a b", "account:al", "al", 1, 1);
+        offline.note("account:al", "dm a b", "account:bob", "bob", 2, 2);
+        offline.note("account:bob", "dm c d", "account:cy", "cy", 5, 3);
+        assert!(offline.waits_in("dm a b") && offline.waits_in("dm c d"));
+        assert!(!offline.waits_in("dm x y"));
+        offline.advance("dm a b", 9);
+        offline.advance("dm x y", 99);
+        let bobs = offline.take("account:bob");
+        let next: Vec<(&str, u64)> = bobs
+            .iter()
+            .map(|w| (w.conversation.as_str(), w.next_seq))
+            .collect();
+        assert_eq!(next, [("dm a b", 9), ("dm c d", 6)]);
+        // Al's message still waits in "dm a b"; nothing waits in "dm c d" any more.
+        assert!(offline.waits_in("dm a b"));
+        assert!(!offline.waits_in("dm c d"));
+        assert_eq!(offline.take("account:al")[0].next_seq, 9);
+        assert!(!offline.waits_in("dm a b"));
+        assert!(offline.by_conversation.is_empty() && offline.by_recipient.is_empty());
     }
 
     #[test]

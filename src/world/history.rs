@@ -233,6 +233,7 @@ impl World {
         // A user who is gone is no member either: nothing to read.
         let ignores = state.users.get(&user).map(|u| &u.moderation.ignores)?;
         let hide_joins = state.users.get(&user).is_some_and(|u| u.prefs.hide_joins);
+        let zone = state.users.get(&user).and_then(|u| u.prefs.zone.as_ref());
         let channel = state.channels.get(&channel).filter(|_| member)?;
         let messages = &channel.messages;
         let shown = messages.partition_point(|m| self.store.is_committed(m.ticket));
@@ -272,14 +273,21 @@ impl World {
                     .get(end)
                     .filter(|_| end < shown)
                     .map_or(shown_seq, |m| m.seq),
-                messages: if hide_joins {
-                    super::quiet::folded_range(messages, start, end)
-                } else {
-                    messages.range(start..end).cloned().collect()
-                }
-                .into_iter()
-                .filter(|m| ignores.is_empty() || !super::ignore::hides(ignores, m))
-                .collect(),
+                messages: {
+                    let mut copied = if hide_joins {
+                        super::quiet::folded_range(messages, start, end)
+                    } else {
+                        messages.range(start..end).cloned().collect()
+                    };
+                    if let Some(zone) = zone {
+                        let before = super::days::message_before(messages, start);
+                        copied = super::days::local_days(copied, before, zone);
+                    }
+                    copied
+                        .into_iter()
+                        .filter(|m| ignores.is_empty() || !super::ignore::hides(ignores, m))
+                        .collect()
+                },
             })
             .collect();
         let stored = match &channel.kind {

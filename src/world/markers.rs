@@ -221,6 +221,62 @@ impl Markers {
         writes
     }
 
+    /// Carries the markers of principal `from` over to `into`: an ssh key attached to an
+    /// account (`/key add`), whose reading becomes the account's. Where both have a marker
+    /// for the same channel or conversation, the one read further wins (reading only moves
+    /// forward), and it counts as open if either was; `from` keeps none. Returns the store
+    /// writes, bounded by the cap per principal (at most 64 carried and 64 dropped).
+    pub fn merge(&mut self, from: &str, into: &str) -> Vec<MarkerWrite> {
+        let Some(moving) = self.by_principal.remove(from) else {
+            return Vec::new();
+        };
+        self.total = self.total.saturating_sub(moving.len());
+        let mut writes: Vec<MarkerWrite> = moving
+            .iter()
+            .map(|e| MarkerWrite::Drop {
+                principal: from.to_string(),
+                channel: e.row.channel.clone(),
+            })
+            .collect();
+        if from == into {
+            return writes;
+        }
+        let entries = self.by_principal.entry(into.to_string()).or_default();
+        for entry in moving {
+            let row = entry.row;
+            match entries.iter_mut().find(|e| e.row.channel == row.channel) {
+                Some(kept) => {
+                    if row.read_upto > kept.row.read_upto {
+                        kept.row.read_upto = row.read_upto;
+                        kept.row.read_micros = row.read_micros;
+                    }
+                    kept.row.open_at = kept.row.open_at.or(row.open_at);
+                    kept.row.unix_micros = kept.row.unix_micros.max(row.unix_micros);
+                    kept.dirty = true;
+                }
+                None => {
+                    entries.push(Entry {
+                        row: StoredMarker {
+                            principal: into.to_string(),
+                            ..row
+                        },
+                        written_micros: None,
+                        dirty: true,
+                    });
+                    self.total += 1;
+                }
+            }
+        }
+        let evicted = evict(entries);
+        self.total = self.total.saturating_sub(evicted.len());
+        for entry in entries.iter_mut().filter(|e| e.dirty) {
+            entry.dirty = false;
+            writes.push(MarkerWrite::Put(entry.row.clone()));
+        }
+        writes.extend(evicted);
+        writes
+    }
+
     /// The markers of the windows `principal` had open when they left, in window order.
     pub fn open(&self, principal: &str) -> Vec<StoredMarker> {
         let mut open: Vec<StoredMarker> = self
@@ -295,6 +351,14 @@ pub(super) struct AwaySummary {
     lines: Vec<String>,
     /// Loads not arrived yet.
     pending: usize,
+}
+
+/// What a return does with one conversation the user had open.
+enum Reopen {
+    /// Done: this line goes in the summary.
+    Line(String),
+    /// Read this first ([`World::finish_reopen`]).
+    Load(Load),
 }
 
 /// What one rejoined channel held that the user had not read.
@@ -427,6 +491,17 @@ impl World {
         let mut loads = Vec::new();
         let room = self.settings.max_windows_per_user.saturating_sub(1);
         for (index, marker) in state.markers.open(&principal).into_iter().enumerate() {
+            if direct::is_conversation_name(&marker.channel) {
+                if index >= room {
+                    continue;
+                }
+                match self.reopen_step(state, user, &principal, &marker) {
+                    Some(Reopen::Line(line)) => lines.push(line),
+                    Some(Reopen::Load(load)) => loads.push(load),
+                    None => {}
+                }
+                continue;
+            }
             if normalize_channel_name(&marker.channel).as_deref() != Ok(marker.channel.as_str()) {
                 continue;
             }
@@ -466,6 +541,171 @@ impl World {
         state.wakes.push(wake);
     }
 
+    /// A stored conversation the user had open when they left, on their return: reopened
+    /// at once if it is in memory (when something is unread), else the load that reads it
+    /// first; nothing if it is open already (messages left for the user opened it) or the
+    /// user is no partner of it.
+    fn reopen_step(
+        &self,
+        state: &mut State,
+        user: UserId,
+        principal: &str,
+        marker: &StoredMarker,
+    ) -> Option<Reopen> {
+        let name = &marker.channel;
+        let partner = direct::partner_in(name, principal)?;
+        let alias = state.principal_label(user, name, partner);
+        match state.direct_by_key.get(name).copied() {
+            Some(channel) => self
+                .reopen_conversation(state, user, channel, marker, &alias)
+                .map(Reopen::Line),
+            None if self.store.health() == Health::Healthy => Some(Reopen::Load(Load::Direct {
+                conversation: name.clone(),
+                target: alias,
+                text: String::new(),
+                after: state.last_close_ticket,
+                limit: self.settings.hist_rd,
+            })),
+            None => Some(Reopen::Line(format!(
+                "  {alias}: not reopened, the history cannot be read now; /msg {alias} later"
+            ))),
+        }
+    }
+
+    /// A conversation of a return, read off the async workers (`None`: it could not be):
+    /// opened unless someone opened it meanwhile, its window reopened if anything in it is
+    /// unread, and the summary posted if it was the last.
+    pub fn finish_reopen(
+        &self,
+        user: UserId,
+        conversation: &str,
+        alias: &str,
+        loaded: Option<LoadedChannel>,
+    ) {
+        let mut state = self.lock();
+        let channel = match state.direct_by_key.get(conversation).copied() {
+            Some(channel) => Some(channel),
+            None => match loaded {
+                Some(loaded) if state.may_open_channel(self.settings.max_channels).is_ok() => {
+                    Some(self.open_conversation(&mut state, conversation, loaded))
+                }
+                _ => None,
+            },
+        };
+        let marker = state
+            .principal_of(user)
+            .and_then(|p| state.markers.get(&p, conversation).cloned());
+        let line = match (channel, marker) {
+            (Some(channel), Some(marker)) => {
+                self.reopen_conversation(&mut state, user, channel, &marker, alias)
+            }
+            (None, _) => Some(format!("  {alias}: not reopened; /msg {alias} to read it")),
+            (Some(channel), None) => {
+                self.close_if_empty(&mut state, channel);
+                None
+            }
+        };
+        self.summary_step(&mut state, user, line);
+    }
+
+    /// Reopens `user`'s window on conversation `channel` (named `alias`) if a message of
+    /// their partner's is unread by `marker`: flagged like any window with news (every
+    /// message in a conversation is meant for the reader), the marker line before the first
+    /// unread one; the user stays where they are. Otherwise the conversation is let go.
+    /// Returns the summary line, if anything is unread.
+    fn reopen_conversation(
+        &self,
+        state: &mut State,
+        user: UserId,
+        channel: ChannelId,
+        marker: &StoredMarker,
+        alias: &str,
+    ) -> Option<String> {
+        let (nick, member) = state.users.get(&user).map(|u| {
+            (
+                u.nick.clone(),
+                u.windows.iter().any(|w| w.channel == channel),
+            )
+        })?;
+        if member {
+            return None;
+        }
+        let (unread, newest) = state.channels.get(&channel).map(|c| {
+            let from = c.messages.partition_point(|m| m.seq < marker.read_upto);
+            let mut unread = Unread {
+                messages: 0,
+                mentions: 0,
+                oldest_micros: None,
+                more: c.messages.front().is_some_and(|m| m.seq > marker.read_upto),
+            };
+            let mut first = None;
+            let mut newest = None;
+            // Pseudo-authors (joins, notices) and the user's own lines are no news.
+            for m in c.messages.range(from..) {
+                if m.author.starts_with('-') || m.author == nick {
+                    continue;
+                }
+                first.get_or_insert(m.seq);
+                newest = Some(m.seq);
+                unread.oldest_micros.get_or_insert(m.unix_micros);
+                unread.messages = unread.messages.saturating_add(1).min(MAX_COUNTED);
+            }
+            (unread, newest.zip(first))
+        })?;
+        let Some((newest, first)) = newest else {
+            self.close_if_empty(state, channel);
+            return None;
+        };
+        if state
+            .may_open_window(user, self.settings.max_windows_per_user)
+            .is_err()
+        {
+            self.close_if_empty(state, channel);
+            return Some(format!(
+                "  {alias}: not reopened, too many windows open; /msg {alias} to read it"
+            ));
+        }
+        self.add_member(state, user, channel, alias.to_string());
+        if let Some(window) = state
+            .users
+            .get_mut(&user)
+            .and_then(|u| u.windows.iter_mut().find(|w| w.channel == channel))
+        {
+            window.read_upto = marker.read_upto.min(first);
+            window.last_ping = Some(newest);
+            window.new_since = Some((first, marker.read_micros));
+        }
+        let when = jiff::Timestamp::from_microsecond(unread.oldest_micros.unwrap_or_default())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        Some(format!(
+            "  {alias}: {} new message{} since {}",
+            count_text(unread.messages, unread.more),
+            if unread.messages == 1 && !unread.more {
+                ""
+            } else {
+                "s"
+            },
+            when.strftime("%Y-%m-%d %H:%M")
+        ))
+    }
+
+    /// One load of a return has arrived with its summary `line`: the summary is posted once
+    /// the last has.
+    fn summary_step(&self, state: &mut State, user: UserId, line: Option<String>) {
+        let Some(u) = state.users.get_mut(&user) else {
+            return;
+        };
+        let Some(summary) = u.away_summary.as_mut() else {
+            return;
+        };
+        summary.lines.extend(line);
+        summary.pending = summary.pending.saturating_sub(1);
+        if summary.pending == 0 {
+            let lines = u.away_summary.take().map(|s| s.lines).unwrap_or_default();
+            self.post_summary(state, user, lines);
+        }
+    }
+
     /// A channel of a return, read off the async workers (`None`: it could not be): opened
     /// unless someone opened it meanwhile, rejoined with the user's marker, and the summary
     /// posted if it was the last.
@@ -493,18 +733,7 @@ impl World {
                 None
             }
         };
-        let Some(u) = state.users.get_mut(&user) else {
-            return;
-        };
-        let Some(summary) = u.away_summary.as_mut() else {
-            return;
-        };
-        summary.lines.extend(line);
-        summary.pending = summary.pending.saturating_sub(1);
-        if summary.pending == 0 {
-            let lines = u.away_summary.take().map(|s| s.lines).unwrap_or_default();
-            self.post_summary(&mut state, user, lines);
-        }
+        self.summary_step(&mut state, user, line);
     }
 
     /// Rejoins `channel` for `user` with their marker: unread from it (the window flagged
@@ -653,6 +882,50 @@ mod tests {
                 .left("account:al", &[("other".into(), 4)], 6_000_000_000)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_keys_markers_become_the_accounts_and_the_one_read_further_wins() {
+        let mut markers = Markers::default();
+        markers.moved("key:SHA256:k", "lobby", 9, 1);
+        markers.moved("key:SHA256:k", "quiet", 3, 1);
+        markers.left("key:SHA256:k", &[("quiet".into(), 3)], 2);
+        markers.moved("account:al", "lobby", 5, 3);
+        markers.moved("account:al", "news", 7, 3);
+        let writes = markers.merge("key:SHA256:k", "account:al");
+        let read =
+            |principal: &str, channel: &str| markers.get(principal, channel).map(|m| m.read_upto);
+        assert_eq!(read("account:al", "lobby"), Some(9));
+        assert_eq!(read("account:al", "quiet"), Some(3));
+        assert_eq!(read("account:al", "news"), Some(7));
+        assert_eq!(read("key:SHA256:k", "lobby"), None);
+        assert_eq!(markers.total, 3);
+        // The key's two rows go, the account's two changed or new ones are written.
+        let drops = writes
+            .iter()
+            .filter(
+                |w| matches!(w, MarkerWrite::Drop { principal, .. } if principal == "key:SHA256:k"),
+            )
+            .count();
+        let puts: Vec<&str> = writes
+            .iter()
+            .filter_map(|w| match w {
+                MarkerWrite::Put(row) if row.principal == "account:al" => {
+                    Some(row.channel.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!((drops, puts.len()), (2, 2), "{writes:?}");
+        // The window that was open under the key is open for the account.
+        let open: Vec<String> = markers
+            .open("account:al")
+            .into_iter()
+            .map(|m| m.channel)
+            .collect();
+        assert_eq!(open, ["quiet"]);
+        // Nothing to carry: nothing written.
+        assert!(markers.merge("key:SHA256:none", "account:al").is_empty());
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod away;
 mod bridge;
 mod channel;
 mod claims;
+mod days;
 mod direct;
 mod error;
 mod event;
@@ -49,13 +50,14 @@ pub use accounts::{
     prefs_to_text,
 };
 pub use auth::{AuthOutcome, FAILED_AUTH_WINDOW, MAX_FAILED_AUTH};
-pub use away::MAX_AWAY_CHARS;
+pub use away::{Found, FoundStep, MAX_AWAY_CHARS};
 pub use bridge::{IRC_NICK_PREFIX, irc_author};
 pub use channel::{MAX_PART_REASON, left_line, parse_left_line};
 pub use claims::{
     Claim, ClaimCheck, ClaimWrite, Claims, DEFAULT_CLAIM_DAYS, MAX_CLAIMS_PER_KEY,
     MAX_CLAIMS_TOTAL, fingerprint_prefix,
 };
+pub use days::{day_change_text, local_days};
 pub use direct::{
     DirectStep, MAX_OFFLINE_PER_PAIR, MAX_OFFLINE_PER_RECIPIENT, MAX_OFFLINE_TOTAL,
     conversation_name,
@@ -150,6 +152,10 @@ pub struct Message {
     pub lines: crate::term::style::LineCache,
     /// Worked out on first use: which nicks it may mention.
     pub mention_index: std::sync::OnceLock<text_rules::MentionIndex>,
+    /// Set only on a copy made for a reader in another zone than UTC (`/tz`): the message is
+    /// the first of this day in the reader's zone, so a day-change line goes before it
+    /// (`world/days.rs`). Never stored.
+    pub local_day: Option<jiff::civil::Date>,
 }
 
 impl Message {
@@ -713,6 +719,7 @@ pub fn message_from_store(m: StoredMessage) -> Arc<Message> {
         ticket: TICKET_NOT_STORED,
         lines: Default::default(),
         mention_index: Default::default(),
+        local_day: None,
     })
 }
 

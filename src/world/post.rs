@@ -395,6 +395,7 @@ impl World {
             ticket,
             lines: Default::default(),
             mention_index: Default::default(),
+            local_day: None,
         });
         let (author, text) = (message.author.as_str(), message.text.as_str());
         let shown_now = self.store.is_committed(ticket);

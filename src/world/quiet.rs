@@ -148,6 +148,46 @@ pub(super) fn folded_range(
     fold_joins(messages.range(start..to).cloned().collect(), first_seq)
 }
 
+/// The folded line standing before `from` for the first minute of messages `from..to`,
+/// with the names of the joins and parts of that minute in `from..to` added: a screen that
+/// showed the line when it listed fewer names repaints it with this. `None` when no join or
+/// part of `from..to` folds into a line before `from`. Reads at most [`MAX_CONTEXT`]
+/// messages before `from`.
+pub(super) fn refolded_before(
+    messages: &std::collections::VecDeque<Arc<Message>>,
+    from: usize,
+    to: usize,
+) -> Option<Arc<Message>> {
+    let first_minute = minute(messages.get(from)?);
+    let absorbed = messages
+        .range(from..to.min(messages.len()))
+        .take_while(|m| minute(m) == first_minute)
+        .any(|m| join_noise(m).is_some());
+    if !absorbed {
+        return None;
+    }
+    let mut start = from;
+    while start > 0
+        && from - start < MAX_CONTEXT
+        && messages
+            .get(start - 1)
+            .is_some_and(|m| minute(m) == first_minute)
+    {
+        start -= 1;
+    }
+    let standing = messages
+        .range(start..from)
+        .find(|m| join_noise(m).is_some())?
+        .seq;
+    let end = messages
+        .range(from..to.min(messages.len()))
+        .take_while(|m| minute(m) == first_minute)
+        .count();
+    fold_joins(messages.range(start..from + end).cloned().collect(), 0)
+        .into_iter()
+        .find(|m| m.seq == standing)
+}
+
 /// `alice, bob joined; carol left` (at most [`FOLD_NAMES`] names, then a count).
 fn folded_text(joined: &[String], left: &[String]) -> String {
     let list = |nicks: &[String]| {
@@ -193,6 +233,7 @@ mod tests {
             ticket: 0,
             lines: Default::default(),
             mention_index: Default::default(),
+            local_day: None,
         })
     }
 
@@ -232,6 +273,28 @@ mod tests {
                 (5, "\x0badave\x02 has joined".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn a_standing_line_is_given_again_with_the_names_folded_into_it_since() {
+        let messages: std::collections::VecDeque<Arc<Message>> = [
+            joined(1, 0, "alice"),
+            line(2, 1, "alice", "hi"),
+            joined(3, 2, "bob"),
+            line(4, 3, "bob", "yo"),
+            joined(5, 65, "dave"),
+        ]
+        .into_iter()
+        .collect();
+        // Bob's join (index 2) folds into alice's line, shown before it.
+        let refolded = refolded_before(&messages, 2, 4).map(|m| (m.seq, m.text.clone()));
+        assert_eq!(refolded, Some((1, "alice, bob joined".to_string())));
+        // Nothing new folds into it: a plain line, or a join of another minute.
+        assert_eq!(refolded_before(&messages, 3, 4), None);
+        assert_eq!(refolded_before(&messages, 4, 5), None);
+        // No line before the range to fold into, or nothing in it.
+        assert_eq!(refolded_before(&messages, 0, 5), None);
+        assert_eq!(refolded_before(&messages, 5, 5), None);
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub struct View {
     pub notices: Vec<String>,
     /// The whole screen must be drawn again.
     pub redraw: bool,
+    /// `/hide joins`: the folded join and part line shown before [`View::messages`], with
+    /// the names of those that came since (they are folded into it, not among the
+    /// messages), for the screen to repaint in place.
+    pub refolded: Option<Arc<Message>>,
     /// The user's settings.
     pub prefs: Prefs,
     /// Whether the user is an administrator.
@@ -106,15 +110,27 @@ impl World {
             .messages
             .get(shown)
             .map_or(channel.next_seq, |m| m.seq);
+        let mut refolded = None;
         let mut messages: Vec<Arc<Message>> = {
             let from = since.map_or(0, |s| channel.messages.partition_point(|m| m.seq < s));
             let from = from.max(shown.saturating_sub(max_messages)).min(shown);
             if user_state.prefs.hide_joins {
+                if since.is_some() && from < shown {
+                    refolded = super::quiet::refolded_before(&channel.messages, from, shown);
+                }
                 super::quiet::folded_range(&channel.messages, from, shown)
             } else {
                 channel.messages.range(from..shown).cloned().collect()
             }
         };
+        // `/tz`: the day changes at the reader's midnight.
+        if let Some(zone) = &user_state.prefs.zone {
+            let from = messages.first().map_or(shown, |first| {
+                channel.messages.partition_point(|m| m.seq < first.seq)
+            });
+            let before = super::days::message_before(&channel.messages, from);
+            messages = super::days::local_days(messages, before, zone);
+        }
         // `/ignore`: a user who ignores nobody pays one emptiness check.
         let ignores = &user_state.moderation.ignores;
         if !ignores.is_empty() {
@@ -180,6 +196,7 @@ impl World {
             nicklist,
             notices,
             redraw,
+            refolded,
             prefs: user_state.prefs.clone(),
             admin: user_state.admin,
         })

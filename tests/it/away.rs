@@ -81,6 +81,9 @@ async fn a_message_to_someone_away_waits_for_them_across_a_restart_with_its_hist
     on_screen(&mut alice, "hello bob, first words").await;
     on_screen(&mut alice, "are you there?").await;
     on_screen(&mut bob, "back again").await;
+    // A key pressed while the line is on screen: read, so the conversation is not reopened
+    // as unread at the next login (see `markers.rs`).
+    bob.send(b"x\x7f").await;
     // Delivered once: a second login gets no summary.
     drop(bob);
     let mut bob = logged_in(server.raw, "127.0.0.2", "bob").await;

@@ -262,14 +262,13 @@ async fn hide_joins_folds_join_and_part_lines_for_that_user_only() {
     post(&mut loud, "loud", "marker after the joins").await;
     quiet.expect("marker after the joins").await;
     // The loud user sees each line; the quiet one one line for the minute (or two, if the
-    // joins crossed a minute's end), which names who came once the screen is drawn anew.
+    // joins crossed a minute's end), which names who came as they come, repainted in place.
     assert!(loud.screen().contains("gz has joined"), "{}", loud.screen());
     assert!(
         !quiet.screen().contains("gx has joined"),
         "{}",
         quiet.screen()
     );
-    quiet.line("/r").await;
     quiet
         .wait_until("the folded line", |q| q.screen().contains("gz joined"))
         .await;
@@ -305,11 +304,249 @@ async fn a_stored_conversation_between_accounts_is_never_found_by_anyone() {
     ann.line("/msg ben haystack between two accounts").await;
     ann.expect("ann haystack between two accounts").await;
     ben.expect("h:").await;
-    for client in [&mut eve, &mut ann] {
-        let found = search(client, "haystack", "haystack").await;
-        assert!(found.contains("haystack in the open"), "{found}");
-        assert!(!found.contains("between two accounts"), "{found}");
-    }
+    // Only its two partners find it (see the next test); a third party never does.
+    let found = search(&mut eve, "haystack", "haystack").await;
+    assert!(found.contains("haystack in the open"), "{found}");
+    assert!(!found.contains("between two accounts"), "{found}");
+    assert!(!found.contains("@"), "{found}");
     drop((ann, ben, eve));
+    server.stop().await;
+}
+
+/// The runs of reverse-video text on the client's screen (`/g rN`'s hilight, and the
+/// timestamps of unread messages).
+fn reversed_runs(client: &TestClient) -> Vec<String> {
+    let screen = client.terminal();
+    let (rows, cols) = screen.size();
+    let mut runs = Vec::new();
+    for row in 0..rows.get() {
+        let mut run = String::new();
+        for col in 0..cols.get() {
+            match screen.cell(row, col).filter(|cell| cell.inverse()) {
+                Some(cell) => run.push_str(cell.contents()),
+                None if !run.is_empty() => runs.push(std::mem::take(&mut run)),
+                None => {}
+            }
+        }
+        if !run.is_empty() {
+            runs.push(run);
+        }
+    }
+    runs
+}
+
+/// Waits until `client`'s screen shows `line` with `word` in reverse video (`/g rN`).
+async fn hilighted(client: &mut TestClient, line: &str, word: &str) {
+    client
+        .wait_until(&format!("{word:?} hilighted in {line:?}"), |c| {
+            c.screen().contains(line) && reversed_runs(c).iter().any(|run| run == word)
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_partner_finds_their_conversation_and_g_goes_to_a_result_hilighted_across_a_restart() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with(config(&dir)).await;
+    let mut ann = user_from([127, 0, 0, 61], server.raw, "ann").await;
+    // 24 rows: 30 newer lines fill ben's pane.
+    let mut ben = narrow_user([127, 0, 0, 62], server.raw, "ben").await;
+    let mut eve = user_from([127, 0, 0, 63], server.raw, "eve").await;
+    for client in [&mut ann, &mut ben, &mut eve] {
+        client.line("/register hunter22x").await;
+        client.expect("is your account now").await;
+    }
+    ann.line("/join #open").await;
+    post(&mut ann, "ann", "needle in the open").await;
+    for filler in 0..30 {
+        post(&mut ann, "ann", &format!("filler line {filler}")).await;
+    }
+    ann.line("/msg ben needle between two accounts").await;
+    ann.expect("ann needle between two accounts").await;
+    ben.expect("h:").await;
+    ann.line("/msg ben more words after it").await;
+    ann.expect("ann more words after it").await;
+
+    // Each partner finds it, labelled with the other's name; the third account never does.
+    let found = search(&mut ben, "needle", "needle").await;
+    assert!(found.contains("r1 @ann"), "{found}");
+    assert!(found.contains("needle between two accounts"), "{found}");
+    assert!(found.contains("r2 #open"), "{found}");
+    let found = search(&mut ann, "needle", "needle").await;
+    assert!(found.contains("r1 @ben"), "{found}");
+    let found = search(&mut eve, "needle", "needle").await;
+    assert!(found.contains("r1 #open"), "{found}");
+    assert!(!found.contains("between two"), "{found}");
+    assert!(!found.contains("r2"), "{found}");
+    eve.line("/g r2").await;
+    eve.expect("your last search listed r1 to r1").await;
+
+    // Ben is not in #open: /g r2 joins it and shows the old line with the word hilighted,
+    // though 30 newer lines would fill the pane.
+    ben.line("/g r2").await;
+    hilighted(&mut ben, "needle in the open", "needle").await;
+    assert!(!ben.screen().contains("filler line 29"), "{}", ben.screen());
+    // /g r1 goes to the conversation's window.
+    ben.line("/g r1").await;
+    hilighted(&mut ben, "needle between two accounts", "needle").await;
+    drop((ann, ben, eve));
+    server.stop().await;
+
+    // After a restart the conversation is not open: /g opens it from the store.
+    let server = TestServer::start_with(config(&dir)).await;
+    let mut ben = user_from([127, 0, 0, 62], server.raw, "ben2").await;
+    ben.line("/login ben hunter22x").await;
+    ben.expect("you are logged in as").await;
+    ben.line("/g r1").await;
+    ben.expect("no search results to go to").await;
+    let found = search(&mut ben, "between", "between").await;
+    assert!(found.contains("r1 @ann"), "{found}");
+    ben.line("/g r1").await;
+    hilighted(&mut ben, "needle between two accounts", "between").await;
+    ben.expect("more words after it").await;
+    // Eve, a third account, logged in after the restart, still finds nothing of it.
+    let mut eve = user_from([127, 0, 0, 63], server.raw, "eve2").await;
+    eve.line("/login eve hunter22x").await;
+    eve.expect("you are logged in as").await;
+    let found = search(&mut eve, "between", "between").await;
+    assert!(found.contains("nothing found"), "{found}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hide_joins_folds_the_join_lines_of_history_read_from_the_store() {
+    let (_keep, dir) = data_dir();
+    // Channel #q's history, stored by an earlier run: lines an hour apart, and five joins in
+    // one minute among them.
+    {
+        let store = r0c::store::Store::open(&crate::support::test_config(&dir).database_path())
+            .expect("store");
+        let base: i64 = 1_514_764_800_000_000;
+        for seq in 0..60_u64 {
+            let hour = i64::try_from(seq).unwrap_or(0) * 3_600_000_000;
+            let (author, text, micros) = match seq {
+                10..=14 => (
+                    "--".to_string(),
+                    format!("\x0baj{}\x02 has joined", seq - 10),
+                    base + 10 * 3_600_000_000 + i64::try_from(seq).unwrap_or(0) * 1_000_000,
+                ),
+                _ => ("old".to_string(), format!("stored line {seq}"), base + hour),
+            };
+            store.append_message(
+                "q",
+                r0c::store::StoredMessage {
+                    seq,
+                    unix_micros: micros,
+                    author,
+                    text,
+                },
+            );
+        }
+        store.close();
+    }
+    let mut config = config(&dir);
+    // Memory holds the newest 10: the joins are only in the store.
+    config.hist_rd = 10;
+    config.hist_mem = 10;
+    config.hist_tsz = 5;
+    let server = TestServer::start_with(config).await;
+    let mut quiet = narrow_user([127, 0, 0, 71], server.raw, "quiet").await;
+    quiet.line("/hide joins").await;
+    quiet.expect("join and part lines are folded").await;
+    quiet.line("/join #q").await;
+    quiet.expect("stored line 59").await;
+    quiet.line("/g 2018-01-01 05:00").await;
+    quiet
+        .wait_until("the page with the joins", |c| {
+            c.screen().contains("stored line 9") && c.screen().contains("stored line 15")
+        })
+        .await;
+    let screen = quiet.screen();
+    assert!(screen.contains("j0, j1, j2, j3, j4 joined"), "{screen}");
+    assert!(!screen.contains("has joined"), "{screen}");
+    // Shown again, the lines come back as stored.
+    quiet.line("/show joins").await;
+    quiet.expect("every join and part line is shown").await;
+    quiet.line("/g 2018-01-01 05:00").await;
+    quiet
+        .wait_until("each join line", |c| c.screen().contains("j3 has joined"))
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_day_changes_at_the_readers_midnight() {
+    let (_keep, dir) = data_dir();
+    {
+        let store = r0c::store::Store::open(&crate::support::test_config(&dir).database_path())
+            .expect("store");
+        // 2026-01-14 22:30 UTC is 23:30 in Berlin (UTC+1 in winter).
+        let late: i64 = 1_768_429_800_000_000;
+        let minute: i64 = 60_000_000;
+        let lines = [
+            (late, "old", "late evening"),
+            (late + 40 * minute, "old", "after berlin midnight"),
+            (
+                late + 90 * minute,
+                "-!-",
+                "\x0b6day changed to \x022026-01-15",
+            ),
+            (late + 100 * minute, "old", "after utc midnight"),
+        ];
+        for (seq, (micros, author, text)) in (0_u64..).zip(lines) {
+            store.append_message(
+                "d",
+                r0c::store::StoredMessage {
+                    seq,
+                    unix_micros: micros,
+                    author: author.into(),
+                    text: text.into(),
+                },
+            );
+        }
+        store.close();
+    }
+    let server = TestServer::start_with(config(&dir)).await;
+    let mut berlin = narrow_user([127, 0, 0, 81], server.raw, "berlin").await;
+    berlin.line("/tz Europe/Berlin").await;
+    berlin.expect("timestamps are shown in Europe/Berlin").await;
+    let mut utc = narrow_user([127, 0, 0, 82], server.raw, "utc").await;
+    for client in [&mut berlin, &mut utc] {
+        client.line("/join #d").await;
+        client.expect("after utc midnight").await;
+    }
+    let order = |client: &TestClient| -> Vec<String> {
+        client
+            .screen()
+            .lines()
+            .filter(|row| {
+                // (Today's join lines come after a day-change line of their own.)
+                [
+                    "late evening",
+                    "after berlin",
+                    "changed to 2026-01-15",
+                    "after utc",
+                ]
+                .iter()
+                .any(|needle| row.contains(needle))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    // In Berlin the day changes before the line posted at 00:10 local time, at 000000.
+    let rows = order(&berlin);
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    assert!(rows[0].contains("late evening"), "{rows:#?}");
+    assert!(
+        rows[1].contains("day changed to 2026-01-15") && rows[1].starts_with("000000"),
+        "{rows:#?}"
+    );
+    assert!(rows[2].contains("after berlin midnight"), "{rows:#?}");
+    assert!(rows[3].contains("after utc midnight"), "{rows:#?}");
+    // In UTC, where it was stored.
+    let rows = order(&utc);
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    assert!(rows[1].contains("after berlin midnight"), "{rows:#?}");
+    assert!(rows[2].contains("day changed to 2026-01-15"), "{rows:#?}");
     server.stop().await;
 }

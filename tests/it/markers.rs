@@ -171,3 +171,74 @@ async fn read_markers_follow_an_account_from_raw_to_its_ssh_key_across_a_restart
     back.quit();
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_left_unread_reopens_with_its_history_and_marker_after_a_restart() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    let mut alice = joined_from(server.raw, "127.0.0.1").await;
+    alice.line("/nick alice").await;
+    alice.line(&format!("/register {PASSWORD}")).await;
+    alice.expect("is your account now").await;
+    let mut bob = joined_from(server.raw, "127.0.0.2").await;
+    bob.line("/nick bob").await;
+    bob.line(&format!("/register {PASSWORD}")).await;
+    bob.expect("is your account now").await;
+    // A conversation alice reads, then two lines she is online for but never looks at.
+    bob.line("/msg alice first, read").await;
+    alice.expect("someone sent you a private message").await;
+    alice.line("/a").await;
+    on_screen(&mut alice, "first, read").await;
+    alice.line("/0").await;
+    alice.expect("r0c-status").await;
+    bob.line("second, unread").await;
+    on_screen(&mut bob, "second, unread").await;
+    bob.line("third, unread").await;
+    on_screen(&mut bob, "third, unread").await;
+    alice
+        .wait_until("the conversation flagged", |c| c.screen().contains("h:"))
+        .await;
+    drop(alice);
+    on_screen(&mut bob, "alice has left").await;
+    drop(bob);
+    server.stop().await;
+
+    // No message waits for her (she was online for them): her read marker alone reopens it.
+    let server = TestServer::start(&dir).await;
+    let mut alice = telnet_client(&server).await;
+    alice.line(&format!("/login alice {PASSWORD}")).await;
+    alice.expect("you are logged in as").await;
+    alice.expect("[while you were away]").await;
+    alice.expect("bob: 2 new messages since").await;
+    alice
+        .wait_until("the conversation flagged in the status bar", |c| {
+            c.screen().contains("h:")
+        })
+        .await;
+    alice.line("/a").await;
+    on_screen(&mut alice, "third, unread").await;
+    on_screen(&mut alice, "new since").await;
+    on_screen(&mut alice, "first, read").await;
+    let read = row_of(&alice, "first, read");
+    let marker = row_of(&alice, "new since");
+    let unread = row_of(&alice, "second, unread");
+    assert!(
+        read.is_some() && read < marker && marker < unread,
+        "read, marker and unread out of order:\n{}",
+        alice.screen()
+    );
+    // Read now: the next return has nothing to say about it.
+    drop(alice);
+    let mut again = telnet_client(&server).await;
+    again.line(&format!("/login alice {PASSWORD}")).await;
+    again.expect("you are logged in as").await;
+    again.line("/0").await;
+    again.line("/names").await;
+    again.expect("users in").await;
+    assert!(
+        !again.text().contains("new messages since"),
+        "{}",
+        again.text()
+    );
+    server.stop().await;
+}

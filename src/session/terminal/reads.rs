@@ -10,7 +10,8 @@ use std::sync::Arc;
 use super::{Flow, Session};
 use crate::history::{Arrived, Backlog, PageRequest, Pages, Read};
 use crate::term::keys::Key;
-use crate::world::{AUTHOR_ERROR, Around, Load, Rejoins, UserId, View, World};
+use crate::term::zone::Zone;
+use crate::world::{AUTHOR_ERROR, Around, Load, Rejoins, Span, UserId, View, World};
 
 /// How many times one frame is rendered again because it read messages in memory that were
 /// not copied out for it (the plan of what it reads is generous, so this is rare).
@@ -24,7 +25,7 @@ pub enum Origin {
     /// The wizard's channel to join on entry: a refusal is told as a plain error.
     Wizard,
     /// A channel the user had open when they left, rejoined on their return
-    /// ([`World::finish_rejoin`]).
+    /// ([`World::finish_rejoin`]), or a conversation reopened ([`World::finish_reopen`]).
     Rejoin,
 }
 
@@ -54,6 +55,10 @@ pub struct Reads {
     /// Frames rendered again because they read messages in memory they were not given: the
     /// plan of what a frame reads (`history_wants`) should make this rare.
     pub retries: u64,
+    /// The settings the cached pages were shaped for when they arrived: join and part lines
+    /// folded (`/hide joins`), and the zone whose days they were marked for (`/tz`); a change
+    /// of either empties the cache.
+    pages_shape: (bool, Option<Zone>),
 }
 
 impl Reads {
@@ -78,6 +83,8 @@ impl Reads {
         mut wants: Vec<(Around, usize)>,
         mut render: impl FnMut(&mut Backlog<'_>) -> String,
     ) -> String {
+        // Pages kept under other settings would show the lines as they were then.
+        self.shape_pages(view.prefs.hide_joins, view.prefs.zone.as_ref());
         let mut out = String::new();
         for attempt in 0..=MEMORY_RETRIES {
             let memory = if wants.is_empty() {
@@ -99,6 +106,33 @@ impl Reads {
             self.retries += 1;
         }
         out
+    }
+}
+
+impl Reads {
+    /// Keeps a page read from the store, with its join and part lines folded as the world
+    /// folds the messages in memory when the user has `/hide joins` (per page: a minute cut
+    /// by a page's edge may show two folded lines).
+    fn keep_page(&mut self, name: String, mut span: Span, hide_joins: bool, zone: Option<&Zone>) {
+        self.shape_pages(hide_joins, zone);
+        if hide_joins {
+            span.messages = crate::world::fold_joins(std::mem::take(&mut span.messages), span.lo);
+        }
+        if let Some(zone) = zone {
+            // The message before the page is not at hand: a day that starts with the page's
+            // first message gets no line (the day-change line of UTC is left out all the same).
+            span.messages =
+                crate::world::local_days(std::mem::take(&mut span.messages), None, zone);
+        }
+        self.pages.insert(name, span);
+    }
+
+    /// Empties the page cache if its pages were shaped for other settings than these.
+    fn shape_pages(&mut self, hide_joins: bool, zone: Option<&Zone>) {
+        if self.pages_shape.0 != hide_joins || self.pages_shape.1.as_ref() != zone {
+            self.pages = Pages::default();
+            self.pages_shape = (hide_joins, zone.cloned());
+        }
     }
 }
 
@@ -148,6 +182,13 @@ impl Session {
         Some(Read::Page(request))
     }
 
+    /// The user's settings that shape the pages read from the store: `/hide joins`, `/tz`.
+    fn page_settings(&self) -> (bool, Option<Zone>) {
+        self.world
+            .prefs(self.user)
+            .map_or((false, None), |p| (p.hide_joins, p.zone))
+    }
+
     /// Carries out every read the session waits for on this thread, which may block, and the
     /// keys that waited for them: for drivers without a connection loop (the fuzz targets).
     pub fn complete_reads_blocking(&mut self) -> Flow {
@@ -166,7 +207,8 @@ impl Session {
         match arrived {
             Arrived::Page { name, span } => {
                 self.reads.page_reading = false;
-                self.reads.pages.insert(name, span);
+                let (hide_joins, zone) = self.page_settings();
+                self.reads.keep_page(name, span, hide_joins, zone.as_ref());
                 return Flow::Continue;
             }
             Arrived::Join { name, loaded } => {
@@ -184,6 +226,7 @@ impl Session {
                             return Flow::Quit;
                         }
                     }
+                    self.found_loaded(&name);
                 }
             }
             Arrived::Direct {
@@ -192,18 +235,24 @@ impl Session {
                 text,
                 loaded,
             } => {
-                self.reads.load = None;
+                let origin = self.reads.load.take().map(|pending| pending.origin);
                 let world = self.world.clone();
-                if let Err(problem) =
-                    world.finish_direct(self.user, &conversation, &target, &text, loaded)
-                {
-                    world.tell(self.user, AUTHOR_ERROR, &problem.to_string());
+                if origin == Some(Origin::Rejoin) {
+                    world.finish_reopen(self.user, &conversation, &target, loaded);
+                } else {
+                    if let Err(problem) =
+                        world.finish_direct(self.user, &conversation, &target, &text, loaded)
+                    {
+                        world.tell(self.user, AUTHOR_ERROR, &problem.to_string());
+                    }
+                    self.found_loaded(&conversation);
                 }
             }
             Arrived::Goto { seq, page } => {
                 self.reads.load = None;
                 if let Some((name, span)) = page {
-                    self.reads.pages.insert(name, span);
+                    let (hide_joins, zone) = self.page_settings();
+                    self.reads.keep_page(name, span, hide_joins, zone.as_ref());
                 }
                 self.goto(seq);
             }

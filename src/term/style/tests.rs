@@ -2,7 +2,7 @@
 //! every rendered line keeps.
 
 use super::{
-    Attrs, MessageStyle, cmap_text, crc32, input_preview, message_lines, nick_color,
+    Attrs, MessageStyle, cmap_text, crc32, hilight_words, input_preview, message_lines, nick_color,
     preview_columns,
 };
 use crate::term::layout::{Layout, plain_lines};
@@ -455,4 +455,28 @@ fn strip_sgr(line: &str) -> String {
         }
     }
     out
+}
+
+#[test]
+fn searched_words_are_hilighted_whole_and_the_lines_codes_are_kept() {
+    let words = ["Deploy".to_string(), "at-noon".to_string()];
+    let line = "\x1b[1;33m123456\x1b[0m  alice deploy at noon, deployment\x1b[0m";
+    assert_eq!(
+        hilight_words(line, &words),
+        "\x1b[1;33m123456\x1b[0m  alice \x1b[7mdeploy\x1b[27m \x1b[7mat\x1b[27m \x1b[7mnoon\x1b[27m, deployment\x1b[0m"
+    );
+    // A word across a colour change is closed before the code and opened after it.
+    assert_eq!(
+        hilight_words("DEP\x1b[0;31mLOY\x1b[0m", &words),
+        "\x1b[7mDEP\x1b[27m\x1b[0;31m\x1b[7mLOY\x1b[27m\x1b[0m"
+    );
+    // Nothing to mark, odd input and lone escapes: the line as it was, and no panic.
+    for line in ["no match here", "", "\x1b", "\x1b[", "\x1b[999", "é\x1b[0m"] {
+        assert_eq!(hilight_words(line, &words), line);
+    }
+    assert_eq!(hilight_words("deploy", &["***".to_string()]), "deploy");
+    assert_eq!(
+        hilight_words("Ünïcode ünïcode", &["ÜNÏCODE".to_string()]),
+        "\x1b[7mÜnïcode\x1b[27m \x1b[7münïcode\x1b[27m"
+    );
 }
