@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::front::listen::{self, Admitted, Listening};
 use crate::history::{Arrived, Read};
 use crate::session::Arrival;
-use crate::world::World;
+use crate::world::{Load, World};
 use session::{IrcSession, Wait};
 
 /// A client whose unsent output grows past this has stopped reading; it is disconnected.
@@ -272,10 +272,32 @@ async fn carry_out(wait: Wait, session: &mut IrcSession, world: &Arc<World>) -> 
             }
             None
         }
-        Wait::Rejoin(name, load) => {
+        Wait::Rejoin(load) => {
+            // What to close if the read goes wrong, so the return's summary is not left
+            // waiting for it.
+            let fallback = match &load {
+                Load::Join { name, .. } => (name.clone(), None),
+                Load::Direct {
+                    conversation,
+                    target,
+                    ..
+                } => (conversation.clone(), Some(target.clone())),
+                Load::Goto { name, .. } => (name.clone(), None),
+            };
             match crate::history::read(world.store().clone(), Read::Load(load)).await {
                 Arrived::Join { name, loaded } => session.finish_rejoin(&name, loaded),
-                _ => session.finish_rejoin(&name, None),
+                Arrived::Direct {
+                    conversation,
+                    target,
+                    loaded,
+                    ..
+                } => session.finish_reopen(&conversation, &target, loaded),
+                _ => match fallback {
+                    (conversation, Some(target)) => {
+                        session.finish_reopen(&conversation, &target, None)
+                    }
+                    (name, None) => session.finish_rejoin(&name, None),
+                },
             }
             None
         }

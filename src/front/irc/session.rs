@@ -72,9 +72,10 @@ pub enum Wait {
     Direct(Load),
     /// Read channel `name` from the store (`Load::Join`), then [`IrcSession::finish_join`].
     Join(String, Load),
-    /// Read a channel the user had open when they left (issue 20's rejoin on return, queued
-    /// by the world at login), then `World::finish_rejoin`.
-    Rejoin(String, Load),
+    /// Read a channel the user had open when they left, or a conversation left with unread
+    /// messages (issue 20's return, queued by the world at login), then
+    /// `World::finish_rejoin` or `World::finish_reopen`.
+    Rejoin(Load),
     /// Wait until the store committed what was queued so far, then sync and answer PONG.
     Pong(String),
     /// Check the password of account `account` (SASL PLAIN), then [`IrcSession::sasl_done`].
@@ -924,22 +925,28 @@ impl IrcSession {
         });
     }
 
-    /// A line of chat through flood control: sent now, held, or refused with the reason.
     /// The next message to a stored conversation that waits for its history, or else the
-    /// next channel to rejoin, if any.
+    /// next channel or conversation to reopen on return, if any.
     pub fn next_direct_load(&mut self) -> Option<Wait> {
         if let Some(load) = self.direct_loads.pop_front() {
             return Some(Wait::Direct(load));
         }
-        match self.rejoins.as_ref()?.take_next()? {
-            load @ Load::Join { .. } => {
-                let Load::Join { name, .. } = &load else {
-                    return None;
-                };
-                Some(Wait::Rejoin(name.clone(), load))
-            }
-            _ => None,
+        self.rejoins.as_ref()?.take_next().map(Wait::Rejoin)
+    }
+
+    /// A conversation left with unread messages was read: the world reopens it, so its
+    /// waiting lines reach the client like any DM.
+    pub fn finish_reopen(
+        &mut self,
+        conversation: &str,
+        partner: &str,
+        loaded: Option<LoadedChannel>,
+    ) {
+        if let Some(user) = self.user {
+            self.world
+                .finish_reopen(user, conversation, partner, loaded);
         }
+        self.sync();
     }
 
     /// A channel to rejoin was read: the world opens it and puts the user back in.
