@@ -253,6 +253,25 @@ impl World {
         let Some(closed) = state.channels.remove(&channel) else {
             return;
         };
+        let stored_name = match (&closed.stored_as, &closed.kind) {
+            (Some(conversation), _) => Some(conversation.as_str()),
+            (None, ChannelKind::Public { name }) => Some(name.as_str()),
+            _ => None,
+        };
+        if let Some(stored_name) = stored_name {
+            let store = &self.store;
+            state
+                .reopen
+                .expire(|ticket| store.is_committed(ticket), now_micros());
+            state.reopen.closed(
+                stored_name,
+                closed.next_seq,
+                store.last_ticket(),
+                &closed.messages,
+                self.settings.hist_rd,
+                &closed.topic,
+            );
+        }
         if let Some(conversation) = closed.stored_as {
             state.direct_by_key.remove(&conversation);
             // Opened again, it numbers its messages after these; what waits for an absent

@@ -351,6 +351,7 @@ impl World {
         conversation: &str,
         loaded: LoadedChannel,
     ) -> ChannelId {
+        let loaded = state.reopen.correct(conversation, loaded);
         let id = state.new_channel(ChannelKind::Direct, String::new(), loaded.next_seq);
         if let Some(channel) = state.channels.get_mut(&id) {
             channel.messages.extend(loaded.history);

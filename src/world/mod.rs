@@ -27,6 +27,7 @@ pub use crate::text::nick;
 mod post;
 mod quiet;
 mod rename;
+mod reopen;
 pub mod sanction;
 mod text_rules;
 mod user;
@@ -386,6 +387,9 @@ struct State {
     /// The store's newest ticket when a public channel last closed: opening a channel waits
     /// for the store only while that is not committed, so a new channel costs no wait.
     last_close_ticket: u64,
+    /// What stored channels and conversations held when they last closed, until the store
+    /// has it: a read older than the close must not reopen them (`reopen.rs`).
+    reopen: reopen::Reopen,
     /// Folded nick changes, by when their summary line is due: (due, channel, user).
     nick_folds_due:
         std::collections::BinaryHeap<std::cmp::Reverse<(std::time::Instant, ChannelId, UserId)>>,
@@ -609,6 +613,7 @@ impl World {
     }
 
     fn create_public(&self, state: &mut State, name: &str, loaded: LoadedChannel) -> ChannelId {
+        let loaded = state.reopen.correct(name, loaded);
         let topic = loaded.topic.unwrap_or_else(|| no_topic(name));
         let id = state.new_channel(
             ChannelKind::Public {

@@ -179,6 +179,52 @@ fn a_channel_closed_and_opened_at_once_loses_nothing() {
 }
 
 #[test]
+fn a_read_older_than_the_channels_last_close_does_not_reopen_it_with_used_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, store) = world(dir.path(), 100, 1000, 100);
+    let (alice, _) = world.connect(localhost(), "welcome".into());
+    let (bob, _) = world.connect(localhost(), "welcome".into());
+    crate::history::join_blocking(&world, alice, "g").expect("join");
+    world.say(alice, "one").expect("say");
+    world.part(alice).expect("part");
+    store.flush();
+    // Bob's join reads the channel now, but its answer reaches the world only later.
+    let JoinStep::Load(load) = world.begin_join(bob, "g").expect("join") else {
+        panic!("the channel is closed, so joining it reads the store");
+    };
+    let crate::history::Arrived::Join {
+        loaded: Some(old_read),
+        ..
+    } = crate::history::read_blocking(&store, crate::history::Read::Load(load))
+    else {
+        panic!("read");
+    };
+    // Meanwhile alice opens it again, speaks and leaves: it closes with more numbers used.
+    crate::history::join_blocking(&world, alice, "g").expect("join");
+    world.say(alice, "two").expect("say");
+    world.say(alice, "three").expect("say");
+    world.part(alice).expect("part");
+    store.flush();
+    world.finish_join(bob, "g", Some(old_read)).expect("join");
+    world.say(bob, "four").expect("say");
+    store.flush();
+    let stored: Vec<String> = store
+        .recent_messages("g", 100)
+        .expect("read")
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    for said in ["one", "two", "three", "four"] {
+        assert!(stored.iter().any(|t| t == said), "{said} lost: {stored:?}");
+    }
+    let shown = texts(&world, bob);
+    assert!(
+        shown.iter().any(|t| t.ends_with(" three")),
+        "what was said before the close is shown: {shown:?}"
+    );
+}
+
+#[test]
 fn at_all_pings_each_user_at_most_once_a_minute_but_nick_mentions_always() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (world, _store) = world(dir.path(), 100, 1000, 10);
