@@ -6,8 +6,9 @@
 //! and the server's writer goes on committing meanwhile (a copy made in several steps would
 //! start over each time the server commits, which under a busy chat may be forever). The
 //! copy goes to a temporary file beside `PATH` (mode 0600: it holds direct messages), is
-//! checked with `PRAGMA integrity_check`, flushed to disk, and renamed over `PATH`; a backup
-//! that fails leaves `PATH` as it was.
+//! checked with `PRAGMA integrity_check`, switched to a rollback journal (one file, which
+//! opening does not add to; the server switches a restored copy back to WAL), flushed to
+//! disk, and renamed over `PATH`; a backup that fails leaves `PATH` as it was.
 
 use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
@@ -140,9 +141,11 @@ fn copy_into(database: &Path, temporary: &Path) -> Result<(), BackupError> {
     if verdict != "ok" {
         return Err(BackupError::Integrity(verdict));
     }
-    // The copy is one self-contained file: its WAL (if the copy made one) is folded back in.
+    // The copy is one self-contained file: the backup copied the source's WAL mode into its
+    // header, so opening the copy would make -wal and -shm files beside it; a rollback
+    // journal makes none (a server that opens the restored file switches it back to WAL).
     destination
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .query_row("PRAGMA journal_mode=DELETE", [], |row| row.get::<_, String>(0))
         .map_err(copy_error)?;
     destination
         .close()
