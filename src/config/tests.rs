@@ -578,9 +578,11 @@ fn help_lists_every_flag_with_its_default() {
             (None, Some(long)) if SINGLE_DASH_LONG.contains(&long) => format!("-{long}"),
             (None, long) => format!("--{}", long.unwrap_or_default()),
         };
-        let line = output
-            .lines()
-            .find(|line| line.trim_start().starts_with(&format!("{spelling} ")));
+        // A flag with a short and a long name reads `-v, --verbose`.
+        let line = output.lines().find(|line| {
+            let line = line.trim_start();
+            line.starts_with(&format!("{spelling} ")) || line.starts_with(&format!("{spelling}, "))
+        });
         assert!(
             line.is_some_and(|line| line.contains("(default: ")),
             "{spelling}:\n{output}"

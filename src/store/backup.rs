@@ -145,7 +145,9 @@ fn copy_into(database: &Path, temporary: &Path) -> Result<(), BackupError> {
     // header, so opening the copy would make -wal and -shm files beside it; a rollback
     // journal makes none (a server that opens the restored file switches it back to WAL).
     destination
-        .query_row("PRAGMA journal_mode=DELETE", [], |row| row.get::<_, String>(0))
+        .query_row("PRAGMA journal_mode=DELETE", [], |row| {
+            row.get::<_, String>(0)
+        })
         .map_err(copy_error)?;
     destination
         .close()

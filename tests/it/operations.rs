@@ -56,11 +56,7 @@ fn the_manual_renders_with_man_and_describes_every_flag_and_signal() {
     assert!(output.status.success(), "{output:?}");
     // ./test.sh installs man-db; `man -l -` formats a page read from stdin, and `--warnings`
     // makes groff complain about anything malformed.
-    let (page, warnings, ok) = run_with_input(
-        "man",
-        &["--warnings", "-l", "-"],
-        &output.stdout,
-    );
+    let (page, warnings, ok) = run_with_input("man", &["--warnings", "-l", "-"], &output.stdout);
     assert!(ok, "man failed: {warnings}");
     assert_eq!(warnings.trim(), "", "groff warnings");
     for expected in [
@@ -72,7 +68,10 @@ fn the_manual_renders_with_man_and_describes_every_flag_and_signal() {
         "SIGHUP",
         "BACKUP AND RESTORE",
     ] {
-        assert!(page.contains(expected), "the manual lacks {expected}:\n{page}");
+        assert!(
+            page.contains(expected),
+            "the manual lacks {expected}:\n{page}"
+        );
     }
 }
 
@@ -92,7 +91,9 @@ fn bash_completes_ss_to_ssh_from_the_flag_table() {
     assert!(candidates.contains(&"--ssh"), "{candidates:?}");
     // Every candidate extends --ssh, so bash completes `--ss` to `--ssh` at once.
     assert!(
-        candidates.iter().all(|candidate| candidate.starts_with("--ssh")),
+        candidates
+            .iter()
+            .all(|candidate| candidate.starts_with("--ssh")),
         "{candidates:?}"
     );
     // The subcommands are completed too.
@@ -162,7 +163,10 @@ async fn flood(
             // and what the server sends read in between.
             let padding = "x".repeat(300);
             while !stop.load(Ordering::Relaxed) {
-                if !client.try_line(&format!("flood {index} {sent} {padding}")).await {
+                if !client
+                    .try_line(&format!("flood {index} {sent} {padding}"))
+                    .await
+                {
                     return;
                 }
                 sent += 1;
@@ -178,18 +182,19 @@ async fn flood(
 async fn flood_reaches(sent: &AtomicU64, lines: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while sent.load(Ordering::Relaxed) < lines {
-        assert!(Instant::now() < deadline, "the flood never reached {lines} lines");
+        assert!(
+            Instant::now() < deadline,
+            "the flood never reached {lines} lines"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 /// `PRAGMA integrity_check` of the database at `path` and its number of channel messages.
 fn check_database(path: &Path) -> (String, i64) {
-    let connection = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("the copy opens");
+    let connection =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("the copy opens");
     let verdict: String = connection
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .expect("integrity_check");
@@ -237,7 +242,13 @@ async fn a_backup_taken_during_a_flood_opens_and_passes_integrity_check() {
         // Only the copy is left: no temporary file, no WAL beside it.
         let names: Vec<String> = std::fs::read_dir(&backups)
             .expect("ls")
-            .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         assert_eq!(names, ["r0c-copy.db"]);
         let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -247,7 +258,10 @@ async fn a_backup_taken_during_a_flood_opens_and_passes_integrity_check() {
     }
     // Each copy is a later snapshot of a chat that keeps growing.
     assert!(counts[0] > 0, "{counts:?}");
-    assert!(counts.windows(2).all(|pair| pair[0] <= pair[1]), "{counts:?}");
+    assert!(
+        counts.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{counts:?}"
+    );
     stop.store(true, Ordering::Relaxed);
     for task in flooders {
         task.await.expect("flooder");
@@ -303,7 +317,11 @@ async fn sighup_changes_the_motd_for_new_clients_while_a_session_carries_on() {
     let (first, second) = (dir.join("motd-1.txt"), dir.join("motd-2.txt"));
     std::fs::write(&first, "welcome to the first motd\n").expect("motd 1");
     std::fs::write(&second, "the second motd after reload\n").expect("motd 2");
-    write_config(&dir, ports, &format!("motd = {:?}\n", first.display().to_string()));
+    write_config(
+        &dir,
+        ports,
+        &format!("motd = {:?}\n", first.display().to_string()),
+    );
     let mut command = r0c();
     command.args(["--dir", &dir.display().to_string()]);
     let server = Process::launch(command, ports);
@@ -386,7 +404,8 @@ fn sighup_serves_a_changed_certificate_to_the_next_tls_client() {
         .status()
         .expect("openssl req runs");
     assert!(made.success());
-    let pem = std::fs::read_to_string(&key).expect("key") + &std::fs::read_to_string(&cert).expect("cert");
+    let pem = std::fs::read_to_string(&key).expect("key")
+        + &std::fs::read_to_string(&cert).expect("cert");
     std::fs::write(dir.join("cert.pem"), pem).expect("replace cert.pem");
     // Until the reload, the old certificate is served.
     assert_eq!(served_subject(tls_port), before);
@@ -490,4 +509,32 @@ async fn shutdown_under_a_flood_ends_within_the_units_stop_timeout_with_a_sound_
     assert_eq!(verdict, "ok");
     eprintln!("{messages} messages stored");
     assert!(messages > 0, "{messages}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_at_v_are_one_object_a_line_without_what_users_typed() {
+    let (_keep, dir) = data_dir();
+    let server = Process::start_with(&dir, free_ports(), &["-v", "--log-format", "json"]);
+    let mut client = TestClient::joined(server.raw).await;
+    client.line("/join #g").await;
+    client.say("a secret only users may read").await;
+    client.line("/quit").await;
+    // -v logs the connection at info level, which RUST_LOG unset would not.
+    let connected = server.wait_for_log("\"peer\"");
+    let (_, stderr) = server.finish();
+    let logs: Vec<&str> = std::iter::once(connected.as_str())
+        .chain(stderr.lines())
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    assert!(logs.len() > 1, "{logs:?}");
+    for line in &logs {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"));
+        assert!(object.get("level").is_some(), "{line}");
+        assert!(!line.contains("a secret"), "user text in the log: {line}");
+    }
+    assert!(
+        logs.iter().any(|line| line.contains("\"INFO\"")),
+        "no info line at -v: {logs:?}"
+    );
 }
