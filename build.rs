@@ -34,6 +34,11 @@ fn git_commit(dir: &Path) -> Option<String> {
         let text = String::from_utf8(output.stdout).ok()?;
         Some(text.trim().to_owned()).filter(|text| !text.is_empty())
     };
+    // A source tree unpacked inside some other repository is not that repository's commit.
+    let top = git(&["rev-parse", "--show-toplevel"])?;
+    if std::fs::canonicalize(&top).ok()? != std::fs::canonicalize(dir).ok()? {
+        return None;
+    }
     let commit = git(&["rev-parse", "--short=12", "HEAD"])?;
     // HEAD names the branch; the branch's ref file (or packed-refs) names the commit. In a
     // worktree these live in the main repository's git directory, which git resolves.

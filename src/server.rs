@@ -589,6 +589,9 @@ impl Reloader {
         }
         self.admission
             .set_limits(new.max_per_ip, new.conn_rate, new.limit_exempt.clone());
+        // The app dir needs a restart: the files are looked for where the server runs.
+        let mut new = new;
+        new.app_dir = current.app_dir.clone();
         if let Some(tls) = &self.tls {
             match tls.reload(&new.tls, &new.app_dir) {
                 Ok(Some(fingerprint)) => report.applied.push(format!(
@@ -619,7 +622,6 @@ impl Reloader {
                 motd.display()
             ));
         }
-        let mut new = new;
         new.effective_flags = in_force;
         *current = new;
         report

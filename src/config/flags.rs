@@ -355,6 +355,7 @@ pub(super) fn with_default_in_help(arg: Arg) -> Arg {
     let shown = match arg.get_action() {
         ArgAction::SetTrue => "False".to_owned(),
         ArgAction::Append => "None".to_owned(),
+        ArgAction::Count => "0".to_owned(),
         _ => arg
             .get_default_values()
             .iter()

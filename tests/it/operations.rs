@@ -538,3 +538,44 @@ async fn json_logs_at_v_are_one_object_a_line_without_what_users_typed() {
         "no info line at -v: {logs:?}"
     );
 }
+
+/// The next datagram on the notify socket that contains `state`, as systemd would read them.
+fn next_notification(socket: &std::os::unix::net::UnixDatagram, state: &str) -> String {
+    let mut buffer = [0u8; 4096];
+    loop {
+        let length = socket
+            .recv(&mut buffer)
+            .unwrap_or_else(|error| panic!("no {state} notification: {error}"));
+        let text = String::from_utf8_lossy(&buffer[..length]).into_owned();
+        if text.lines().any(|line| line == state) {
+            return text;
+        }
+    }
+}
+
+#[test]
+fn systemd_hears_ready_reloading_watchdog_and_stopping() {
+    let (_keep, dir) = data_dir();
+    // The socket systemd gives a Type=notify service, here the test's own.
+    let path = dir.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind the notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut command = r0c();
+    command
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "2000000")
+        .env_remove("WATCHDOG_PID");
+    let mut server = Process::spawn(command, &dir, free_ports(), &[]);
+    next_notification(&socket, "READY=1");
+    signal(&server, "HUP");
+    let reloading = next_notification(&socket, "RELOADING=1");
+    // systemd 253 and later want the time of the reload with it.
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    next_notification(&socket, "READY=1");
+    next_notification(&socket, "WATCHDOG=1");
+    signal(&server, "TERM");
+    next_notification(&socket, "STOPPING=1");
+    assert!(server.child.wait().expect("exit").success());
+}
