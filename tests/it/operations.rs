@@ -579,3 +579,89 @@ fn systemd_hears_ready_reloading_watchdog_and_stopping() {
     next_notification(&socket, "STOPPING=1");
     assert!(server.child.wait().expect("exit").success());
 }
+
+/// The ed25519 host key an ssh client is shown on `port` (ssh-keyscan's key line).
+fn scanned_host_key(port: u16) -> String {
+    let output = Command::new("ssh-keyscan")
+        .args(["-t", "ed25519", "-p", &port.to_string(), "127.0.0.1"])
+        .stderr(Stdio::null())
+        .output()
+        .expect("ssh-keyscan runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let key = text
+        .split_whitespace()
+        .skip_while(|word| *word != "ssh-ed25519")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no host key scanned: {text:?}"));
+    key.to_owned()
+}
+
+#[test]
+fn sighup_serves_a_changed_ssh_host_key_to_the_next_client() {
+    let (_keep, dir) = data_dir();
+    let (ssh_port, _) = free_ports();
+    // Process::spawn turns the ssh listener off after the extra flags (the last one wins),
+    // so the wrapper adds `--ssh PORT` after everything.
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        &format!("exec \"$0\" \"$@\" --ssh {ssh_port}"),
+        env!("CARGO_BIN_EXE_r0c"),
+    ]);
+    let server = Process::spawn(command, &dir, free_ports(), &[]);
+    let before = scanned_host_key(ssh_port);
+
+    let key = dir.join("ssh_host_ed25519_key");
+    std::fs::remove_file(&key).expect("remove the old key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(made.success());
+    let new_key = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+    assert_eq!(
+        scanned_host_key(ssh_port),
+        before,
+        "changed before the reload"
+    );
+
+    signal(&server, "HUP");
+    let applied = server.wait_for_line("reloaded;");
+    assert!(
+        applied.contains("ssh host key (fingerprint SHA256:"),
+        "{applied}"
+    );
+    let after = scanned_host_key(ssh_port);
+    assert_ne!(after, before);
+    assert!(new_key.contains(&after), "{after} is not {new_key}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_applies_a_new_per_address_limit_to_new_connections_only() {
+    let (_keep, dir) = data_dir();
+    let ports = free_ports();
+    // Loopback is not exempt here, so the per-address limit applies to the test's clients.
+    write_config(&dir, ports, "limit-exempt = \"none\"\nmax-per-ip = 16\n");
+    let mut command = r0c();
+    command.args(["--dir", &dir.display().to_string()]);
+    let server = Process::launch(command, ports);
+    let mut first = TestClient::joined(server.raw).await;
+    let mut second = TestClient::joined(server.raw).await;
+    first.line("/join #g").await;
+    second.line("/join #g").await;
+
+    write_config(&dir, ports, "limit-exempt = \"none\"\nmax-per-ip = 2\n");
+    signal(&server, "HUP");
+    let applied = server.wait_for_line("reloaded;");
+    assert!(applied.contains("--max-per-ip"), "{applied}");
+    // A third connection from the address is refused at once with the limit's line ...
+    let mut third = TestClient::connect(server.raw).await;
+    third
+        .expect("too many connections from your address (at most 2 at a time)")
+        .await;
+    third.expect_closed().await;
+    // ... while the two already open carry on.
+    first.say("the limit changed under us").await;
+    second.expect("the limit changed under us").await;
+}
