@@ -173,9 +173,44 @@ async fn run(config: r0c::config::Config, args: Vec<OsString>) -> ExitCode {
     // The handlers are in place before "r0c is up" is printed: a service manager or a script
     // that signals as soon as it reads that line must get a clean shutdown, not the default
     // action of the signal (the spawned task may not have run yet).
-    let signals = Signals::new();
-    tokio::spawn(watch_signals(signals, shutdown.clone(), monitor));
-    start_reloads(server.reloader(), args, shutdown.clone());
+    //
+    // They run on a thread of their own with a small runtime: under a flood the server's
+    // workers are busy, and a signal task queued among thousands of client wake-ups was
+    // measured waiting seconds before it ran, eating into the service manager's stop timeout.
+    let signal_runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ERROR: cannot start the signal handling runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let signals = {
+        let _inside = signal_runtime.enter();
+        let signals = Signals::new();
+        let hangups = hangups();
+        (signals, hangups)
+    };
+    let main_runtime = tokio::runtime::Handle::current();
+    let reloader = server.reloader();
+    let signal_shutdown = shutdown.clone();
+    let spawned = std::thread::Builder::new()
+        .name("r0c-signals".into())
+        .spawn(move || {
+            let (signals, hangups) = signals;
+            signal_runtime.block_on(async move {
+                if let Some(hangups) = hangups {
+                    tokio::spawn(reloads(hangups, reloader, args, signal_shutdown.clone()));
+                }
+                watch_signals(signals, signal_shutdown, monitor, main_runtime).await;
+            });
+        });
+    if let Err(error) = spawned {
+        eprintln!("ERROR: cannot start the signal handling thread: {error}");
+        return ExitCode::FAILURE;
+    }
     say(" *  r0c is up  ^^,");
     service_manager::ready();
     service_manager::start_watchdog(shutdown);
@@ -184,23 +219,28 @@ async fn run(config: r0c::config::Config, args: Vec<OsString>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// SIGHUP, watched from the moment this is made (inside the runtime that will wait for it).
+fn hangups() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(hangups) => Some(hangups),
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGHUP; reloading is not possible");
+            None
+        }
+    }
+}
+
 /// SIGHUP: parse the same command line again (which reads the config file again) and apply
 /// it to the running server; a configuration that does not parse is reported and changes
 /// nothing. One reload at a time, each in order.
-fn start_reloads(
+async fn reloads(
+    mut hangups: tokio::signal::unix::Signal,
     reloader: std::sync::Arc<r0c::server::Reloader>,
     args: Vec<OsString>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(hangups) => hangups,
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch SIGHUP; reloading is not possible");
-            return;
-        }
-    };
-    tokio::spawn(async move {
+    {
         loop {
             tokio::select! {
                 received = hangups.recv() => if received.is_none() { return },
@@ -228,7 +268,7 @@ fn start_reloads(
             }
             service_manager::ready();
         }
-    });
+    }
 }
 
 /// The console lines (and log lines) of a reload: what applies now, what needs a restart.
@@ -315,6 +355,7 @@ async fn watch_signals(
     mut signals: Signals,
     shutdown: tokio_util::sync::CancellationToken,
     mut monitor: Option<r0c::server::Monitor>,
+    main_runtime: tokio::runtime::Handle,
 ) {
     let mut received = 0;
     loop {
@@ -325,7 +366,8 @@ async fn watch_signals(
             say(
                 " *  --thr-mon: reporting the server's state every 5 seconds; signal again to stop",
             );
-            tokio::spawn(report_state(monitor, shutdown.clone()));
+            // On the server's runtime: the report reads that runtime's task counts.
+            main_runtime.spawn(report_state(monitor, shutdown.clone()));
             continue;
         }
         received += 1;

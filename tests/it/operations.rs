@@ -138,44 +138,65 @@ fn version_names_the_git_commit() {
     );
 }
 
-/// Clients that post as fast as the server takes it (flood control off) until `stop`, each
-/// reading what it is sent so that none stalls. Returns the tasks; `sent` counts the lines.
+/// IRC clients (no wizard to go through, whatever the machine's load) that post to #flood as
+/// fast as the server takes it (flood control off) until `stop`, each reading and dropping
+/// what it is sent so that none stalls. Returns the tasks; `sent_lines` counts the lines.
 async fn flood(
-    address: std::net::SocketAddr,
+    irc: std::net::SocketAddr,
     clients: usize,
     stop: Arc<AtomicBool>,
     sent_lines: Arc<AtomicU64>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    // All are in before the flood starts: the wizard is not what this is about.
-    let mut joined = Vec::new();
-    for _ in 0..clients {
-        let mut client = TestClient::joined(address).await;
-        client.line("/join #flood").await;
-        client.expect("#flood").await;
-        joined.push(client);
-    }
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tasks = Vec::new();
-    for (index, mut client) in joined.into_iter().enumerate() {
+    for index in 0..clients {
+        let stream = tokio::net::TcpStream::connect(irc).await.expect("connect");
+        let (mut reader, mut writer) = stream.into_split();
+        tasks.push(tokio::spawn(async move {
+            let mut buffer = vec![0u8; 65536];
+            while let Ok(length) = reader.read(&mut buffer).await {
+                if length == 0 {
+                    return;
+                }
+            }
+        }));
         let (stop, sent_lines) = (stop.clone(), sent_lines.clone());
         tasks.push(tokio::spawn(async move {
-            let mut sent = 0u64;
-            // Long lines, each written alone (lines that arrive in one read are one message),
-            // and what the server sends read in between.
+            let hello = format!("NICK flooder{index}\r\nUSER f 0 * :f\r\nJOIN #flood\r\n");
+            if writer.write_all(hello.as_bytes()).await.is_err() {
+                return;
+            }
             let padding = "x".repeat(300);
+            let mut sent = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                if !client
-                    .try_line(&format!("flood {index} {sent} {padding}"))
-                    .await
-                {
+                let line = format!("PRIVMSG #flood :flood {index} {sent} {padding}\r\n");
+                if writer.write_all(line.as_bytes()).await.is_err() {
                     return;
                 }
                 sent += 1;
                 sent_lines.fetch_add(1, Ordering::Relaxed);
-                client.read_for(Duration::from_millis(1)).await;
+                tokio::task::yield_now().await;
             }
         }));
     }
     tasks
+}
+
+/// Starts r0c in `dir` with flood control off and the IRC listener on a free port (last on
+/// the command line, after `Process::spawn` turns it off); the server and the IRC address.
+fn start_with_irc(dir: &Path) -> (Process, std::net::SocketAddr) {
+    let (irc_port, _) = free_ports();
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        &format!("exec \"$0\" \"$@\" --irc-listen {irc_port}"),
+        env!("CARGO_BIN_EXE_r0c"),
+    ]);
+    let server = Process::spawn(command, dir, free_ports(), &["--no-flood-limit"]);
+    (
+        server,
+        std::net::SocketAddr::from(([127, 0, 0, 1], irc_port)),
+    )
 }
 
 /// Waits until the flooding clients have sent `lines` lines in all.
@@ -207,10 +228,10 @@ fn check_database(path: &Path) -> (String, i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_during_a_flood_opens_and_passes_integrity_check() {
     let (_keep, dir) = data_dir();
-    let server = Process::start_with(&dir, free_ports(), &["--no-flood-limit"]);
+    let (server, irc) = start_with_irc(&dir);
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
-    let flooders = flood(server.raw, 4, stop.clone(), sent.clone()).await;
+    let flooders = flood(irc, 4, stop.clone(), sent.clone()).await;
     // The flood is on: the clients have sent a thousand lines.
     flood_reaches(&sent, 1000).await;
     let backups = dir.join("backups");
@@ -238,7 +259,6 @@ async fn a_backup_taken_during_a_flood_opens_and_passes_integrity_check() {
         let (verdict, messages) = check_database(&copy);
         assert_eq!(verdict, "ok");
         counts.push(messages);
-        eprintln!("backup during the flood: {messages} messages");
         // Only the copy is left: no temporary file, no WAL beside it.
         let names: Vec<String> = std::fs::read_dir(&backups)
             .expect("ls")
@@ -483,10 +503,10 @@ fn stop_timeout() -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_under_a_flood_ends_within_the_units_stop_timeout_with_a_sound_database() {
     let (_keep, dir) = data_dir();
-    let mut server = Process::start_with(&dir, free_ports(), &["--no-flood-limit"]);
+    let (mut server, irc) = start_with_irc(&dir);
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
-    let flooders = flood(server.raw, 8, stop.clone(), sent.clone()).await;
+    let flooders = flood(irc, 8, stop.clone(), sent.clone()).await;
     flood_reaches(&sent, 4000).await;
     let asked = Instant::now();
     signal(&server, "TERM");

@@ -322,15 +322,6 @@ impl TestClient {
         self.stream.write_all(bytes).await.expect("send");
     }
 
-    /// Types a line like [`TestClient::line`]; false when it cannot be written (the server
-    /// is gone), for clients that keep sending through a shutdown.
-    pub async fn try_line(&mut self, text: &str) -> bool {
-        self.stream
-            .write_all(format!("{text}\n").as_bytes())
-            .await
-            .is_ok()
-    }
-
     /// Types a line and presses Enter (LF, as netcat sends it).
     pub async fn line(&mut self, text: &str) {
         self.send(format!("{text}\n").as_bytes()).await;
