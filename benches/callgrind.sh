@@ -34,7 +34,10 @@ if [ ${#benches[@]} -eq 0 ]; then
     )
 fi
 
-binary=$(cargo bench --bench micro --no-run --message-format=json 2>/dev/null |
+# The profiling profile (the release build with symbols and line tables): callgrind's
+# --toggle-collect finds the timed_* functions by their symbol names, which the release
+# profile strips.
+binary=$(cargo bench --profile profiling --bench micro --no-run --message-format=json 2>/dev/null |
     grep -o '"executable":"[^"]*/micro-[^"]*"' | tail -n 1 | cut -d '"' -f 4)
 if [ -z "$binary" ]; then
     echo "could not find the micro benchmark binary" >&2

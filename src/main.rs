@@ -1,10 +1,13 @@
 //! The `r0c` command: parse the command line, start logging, run the server, exit status;
-//! or the `import` and `export` subcommands that migrate r0c 1.6.1's logs.
+//! the signals (SIGTERM and SIGINT shut down, SIGHUP reloads) and the service manager's
+//! notifications; or the subcommands: `import` and `export` (r0c 1.6.1's logs), `backup`.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use r0c::config::{ConfigError, Invocation, PasswordSource, parse_args};
+use r0c::config::{
+    BackupRequest, ConfigError, Invocation, LogFormat, PasswordSource, parse_args, parse_backup,
+};
 use r0c::migrate::{Migration, MigrationError};
 use r0c::server::{Server, raise_file_limit};
 
@@ -14,7 +17,10 @@ fn main() -> ExitCode {
     if let Some(migration) = Migration::from_args(&args) {
         return migrate(migration);
     }
-    let config = match parse_args(args) {
+    if let Some(request) = parse_backup(&args) {
+        return backup(request);
+    }
+    let config = match parse_args(args.clone()) {
         Ok(Invocation::Run(config)) => config,
         Ok(Invocation::Exit { output, status }) => {
             print!("{output}");
@@ -25,15 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::from(ConfigError::EXIT_STATUS as u8);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal: a log file or a pipe gets plain, greppable text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    start_logging(config.verbosity, config.log_format);
     // From here on a panic (one connection's task ending) logs where it happened, never its
     // message, which can quote what a client typed.
     r0c::panic_log::install(|line| tracing::error!("{line}"));
@@ -48,7 +46,62 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, args))
+}
+
+/// Logs go to stderr, at the level of `-v` (`info`) or `-vv` (`debug`) for r0c's own lines
+/// (other crates stay at warnings and info), else `RUST_LOG`, else warnings only; as text or
+/// as JSON lines (`--log-format json`). The events are the same either way: they carry
+/// addresses, reasons and counts, never what a user typed.
+fn start_logging(verbosity: u8, format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match verbosity {
+        0 => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        1 => EnvFilter::new("warn,r0c=info"),
+        _ => EnvFilter::new("info,r0c=debug"),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        // Colour codes only for a terminal: a log file or a pipe gets plain, greppable text.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+}
+
+/// Runs `r0c backup`: exit status 0 with the copy in place, 1 when it failed, 2 for a wrong
+/// command line.
+fn backup(request: Result<BackupRequest, ConfigError>) -> ExitCode {
+    match request {
+        Ok(BackupRequest::Help(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(BackupRequest::Copy { database, to }) => {
+            match r0c::store::backup::backup(&database, &to) {
+                Ok(report) => {
+                    println!(
+                        "backed up {} to {} ({} bytes, integrity check ok)",
+                        database.display(),
+                        report.path.display(),
+                        report.bytes
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("r0c: backup failed: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(error) => {
+            eprintln!("r0c: {error}");
+            ExitCode::from(ConfigError::EXIT_STATUS as u8)
+        }
+    }
 }
 
 /// Runs `r0c import` or `r0c export` and prints its report. Exit status 1 when it failed
@@ -79,7 +132,7 @@ fn migrate(migration: Result<Migration, MigrationError>) -> ExitCode {
     }
 }
 
-async fn run(config: r0c::config::Config) -> ExitCode {
+async fn run(config: r0c::config::Config, args: Vec<OsString>) -> ExitCode {
     let max_clients = raise_file_limit(config.max_clients);
     for notice in &config.notices {
         say(&format!("NOTE: {notice}"));
@@ -120,12 +173,179 @@ async fn run(config: r0c::config::Config) -> ExitCode {
     // The handlers are in place before "r0c is up" is printed: a service manager or a script
     // that signals as soon as it reads that line must get a clean shutdown, not the default
     // action of the signal (the spawned task may not have run yet).
-    let signals = Signals::new();
-    tokio::spawn(watch_signals(signals, shutdown, monitor));
+    //
+    // They run on a thread of their own with a small runtime: under a flood the server's
+    // workers are busy, and a signal task queued among thousands of client wake-ups was
+    // measured waiting seconds before it ran, eating into the service manager's stop timeout.
+    let signal_runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ERROR: cannot start the signal handling runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let signals = {
+        let _inside = signal_runtime.enter();
+        let signals = Signals::new();
+        let hangups = hangups();
+        (signals, hangups)
+    };
+    let main_runtime = tokio::runtime::Handle::current();
+    let reloader = server.reloader();
+    let signal_shutdown = shutdown.clone();
+    let spawned = std::thread::Builder::new()
+        .name("r0c-signals".into())
+        .spawn(move || {
+            let (signals, hangups) = signals;
+            signal_runtime.block_on(async move {
+                if let Some(hangups) = hangups {
+                    tokio::spawn(reloads(hangups, reloader, args, signal_shutdown.clone()));
+                }
+                watch_signals(signals, signal_shutdown, monitor, main_runtime).await;
+            });
+        });
+    if let Err(error) = spawned {
+        eprintln!("ERROR: cannot start the signal handling thread: {error}");
+        return ExitCode::FAILURE;
+    }
     say(" *  r0c is up  ^^,");
+    service_manager::ready();
+    service_manager::start_watchdog(shutdown);
     server.run().await;
     say(" *  r0c is down");
     ExitCode::SUCCESS
+}
+
+/// SIGHUP, watched from the moment this is made (inside the runtime that will wait for it).
+fn hangups() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(hangups) => Some(hangups),
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGHUP; reloading is not possible");
+            None
+        }
+    }
+}
+
+/// SIGHUP: parse the same command line again (which reads the config file again) and apply
+/// it to the running server; a configuration that does not parse is reported and changes
+/// nothing. One reload at a time, each in order.
+async fn reloads(
+    mut hangups: tokio::signal::unix::Signal,
+    reloader: std::sync::Arc<r0c::server::Reloader>,
+    args: Vec<OsString>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    {
+        loop {
+            tokio::select! {
+                received = hangups.recv() => if received.is_none() { return },
+                () = shutdown.cancelled() => return,
+            }
+            service_manager::reloading();
+            let (reloader, args) = (reloader.clone(), args.clone());
+            // Parsing reads the config file and password.txt, and a reload reads certificates:
+            // blocking work, off the async workers.
+            let outcome = tokio::task::spawn_blocking(move || match parse_args(args) {
+                Ok(Invocation::Run(config)) => Ok(reloader.apply(config)),
+                Ok(Invocation::Exit { .. }) => {
+                    Err("the command line no longer starts a server".to_owned())
+                }
+                Err(error) => Err(error.to_string()),
+            })
+            .await;
+            match outcome {
+                Ok(Ok(report)) => say_reload(&report),
+                Ok(Err(problem)) => {
+                    say(&format!(" *  reload failed, nothing changed: {problem}"));
+                    tracing::warn!(%problem, "reload failed, nothing changed");
+                }
+                Err(error) => tracing::error!(%error, "the reload task failed"),
+            }
+            service_manager::ready();
+        }
+    }
+}
+
+/// The console lines (and log lines) of a reload: what applies now, what needs a restart.
+fn say_reload(report: &r0c::server::ReloadReport) {
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "nothing".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    say(&format!(
+        " *  reloaded; applies to new connections: {}",
+        list(&report.applied)
+    ));
+    tracing::info!(applied = %list(&report.applied), "reloaded");
+    if !report.need_restart.is_empty() {
+        say(&format!(
+            " *  changed but kept until a restart: {}",
+            report.need_restart.join(", ")
+        ));
+        tracing::warn!(flags = %report.need_restart.join(", "), "changed flags need a restart");
+    }
+    for error in &report.errors {
+        say(&format!(" *  {error}"));
+        tracing::warn!("{error}");
+    }
+}
+
+/// systemd's notifications (`Type=notify`): ready, reloading, stopping and the watchdog.
+/// Without `NOTIFY_SOCKET` (not started by systemd) each is nothing.
+mod service_manager {
+    use sd_notify::NotifyState;
+
+    /// Started, or done reloading.
+    pub(super) fn ready() {
+        notify(&[
+            NotifyState::Ready,
+            NotifyState::Status("accepting connections"),
+        ]);
+    }
+
+    /// A reload begins; systemd waits for the next `ready`.
+    pub(super) fn reloading() {
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => notify(&[NotifyState::Reloading, now]),
+            Err(_) => notify(&[NotifyState::Reloading]),
+        }
+    }
+
+    /// Shutdown begins.
+    pub(super) fn stopping() {
+        notify(&[NotifyState::Stopping, NotifyState::Status("saving history")]);
+    }
+
+    /// With `WatchdogSec=` set, pings the watchdog at half its interval from a task of the
+    /// async runtime, so a runtime that stops running tasks gets the server restarted.
+    pub(super) fn start_watchdog(shutdown: tokio_util::sync::CancellationToken) {
+        let Some(interval) = sd_notify::watchdog_enabled() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval / 2);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => notify(&[NotifyState::Watchdog]),
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        });
+    }
+
+    fn notify(states: &[NotifyState]) {
+        if let Err(error) = sd_notify::notify(states) {
+            tracing::debug!(%error, "cannot notify the service manager");
+        }
+    }
 }
 
 /// The first SIGINT or SIGTERM shuts down cleanly; a third one exits at once. With
@@ -135,6 +355,7 @@ async fn watch_signals(
     mut signals: Signals,
     shutdown: tokio_util::sync::CancellationToken,
     mut monitor: Option<r0c::server::Monitor>,
+    main_runtime: tokio::runtime::Handle,
 ) {
     let mut received = 0;
     loop {
@@ -145,12 +366,14 @@ async fn watch_signals(
             say(
                 " *  --thr-mon: reporting the server's state every 5 seconds; signal again to stop",
             );
-            tokio::spawn(report_state(monitor, shutdown.clone()));
+            // On the server's runtime: the report reads that runtime's task counts.
+            main_runtime.spawn(report_state(monitor, shutdown.clone()));
             continue;
         }
         received += 1;
         if received == 1 {
             say(" *  shutting down (saving history)");
+            service_manager::stopping();
             shutdown.cancel();
         } else if received >= 3 {
             std::process::exit(1);

@@ -60,17 +60,18 @@ pub struct Server {
     store: Arc<Store>,
     listeners: Vec<(ListenerKind, TcpListener)>,
     /// The TLS acceptor and what to report about its certificate, if a TLS listener is on.
-    tls: Option<TlsSetup>,
+    tls: Option<Arc<TlsSetup>>,
     /// The ssh host key and russh's configuration, if the ssh listener is on.
     ssh: Option<Arc<crate::front::ssh::SshSetup>>,
     /// The IRC bridge, its channels already open; it connects once the server runs.
     bridge: Bridge,
     /// Connection limits shared by all listeners.
     admission: Arc<Admission>,
-    /// Hexdumps, wire logs and `--dbg` lines, when asked for.
-    diag: Option<Arc<crate::diag::Diag>>,
     config: Config,
     shutdown: CancellationToken,
+    /// What a reload changes: each listener's arrival template, the limits, the certificate
+    /// and the host key.
+    reloader: Arc<Reloader>,
 }
 
 /// The listeners the configuration asks for: each unless its port is 0.
@@ -116,7 +117,10 @@ impl Server {
             })?;
         crate::store::tighten(&config.app_dir);
         let tls = if plan.iter().any(|(kind, _)| kind.is_tls()) {
-            Some(crate::front::tls::setup(&config.tls, &config.app_dir)?)
+            Some(Arc::new(crate::front::tls::setup(
+                &config.tls,
+                &config.app_dir,
+            )?))
         } else {
             None
         };
@@ -186,9 +190,16 @@ impl Server {
             },
             config.limit_exempt.clone(),
         );
+        let reloader = Arc::new(Reloader::new(
+            &config,
+            &listeners,
+            diag,
+            admission.clone(),
+            tls.clone(),
+            ssh.clone(),
+        ));
         Ok(Server {
             admission,
-            diag,
             world,
             store,
             listeners,
@@ -197,7 +208,13 @@ impl Server {
             bridge,
             config,
             shutdown,
+            reloader,
         })
+    }
+
+    /// The handle that applies a new configuration to the running server (SIGHUP).
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
     }
 
     /// The address a listener of this kind is bound to.
@@ -218,7 +235,7 @@ impl Server {
         let config = &self.config;
         let mut lines = vec![format!(
             "r0c {} (rust), speaks like r0c 1.6.1",
-            env!("CARGO_PKG_VERSION")
+            crate::config::VERSION
         )];
         if let PasswordSource::File(path) = &config.password_source {
             lines.push(format!("Password from {}", path.display()));
@@ -290,31 +307,14 @@ impl Server {
     /// Accepts clients until the shutdown token is cancelled, then shuts down cleanly.
     pub async fn run(self) {
         let tracker = TaskTracker::new();
-        let ports: Vec<(ListenerKind, u16)> = ListenerKind::ALL
-            .into_iter()
-            .chain(ListenerKind::WEB)
-            .map(|kind| (kind, self.local_addr(kind).map_or(0, |a| a.port())))
-            .collect();
-        let port_of = |kind: ListenerKind| {
-            ports
-                .iter()
-                .find(|(k, _)| *k == kind)
-                .map_or(0, |(_, p)| *p)
-        };
+        let ports = bound_ports(&self.listeners);
         let acceptor = self.tls.as_ref().map(|tls| tls.acceptor.clone());
         for (kind, listener) in self.listeners {
-            let arrival = arrival_for(
-                &self.config,
-                self.diag.as_ref(),
-                kind,
-                SocketAddr::from(([0, 0, 0, 0], 0)),
-                port_of(kind.sibling()),
-            );
             tracker.spawn(crate::front::serve(Listening {
                 listener,
                 kind,
-                arrival,
-                plain_port: port_of(kind.plain()),
+                arrival: self.reloader.arrival(kind),
+                plain_port: port_of(&ports, kind.plain()),
                 tls: acceptor.clone().filter(|_| kind.is_tls()),
                 admission: self.admission.clone(),
                 world: self.world.clone(),
@@ -437,6 +437,200 @@ async fn tell_store_health(
             told = health;
         }
     }
+}
+
+/// The port each kind of listener is bound to (0 for those that are off).
+fn bound_ports(listeners: &[(ListenerKind, TcpListener)]) -> Vec<(ListenerKind, u16)> {
+    ListenerKind::ALL
+        .into_iter()
+        .chain(ListenerKind::WEB)
+        .map(|kind| {
+            let port = listeners
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .and_then(|(_, listener)| listener.local_addr().ok())
+                .map_or(0, |address| address.port());
+            (kind, port)
+        })
+        .collect()
+}
+
+fn port_of(ports: &[(ListenerKind, u16)], kind: ListenerKind) -> u16 {
+    ports
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(0, |(_, port)| *port)
+}
+
+/// Flags (keys of the config file) a reload applies: to connections that arrive afterwards
+/// (the arrival template and admission), or by loading files again (certificate, host key;
+/// the MOTD is read for every client anyway). Any other flag that changed needs a restart.
+const RELOADABLE_FLAGS: &[&str] = &[
+    "motd",
+    "wizard-timeout",
+    "first-input-timeout",
+    "stall-timeout",
+    "max-per-ip",
+    "conn-rate",
+    "limit-exempt",
+    "msg-rate",
+    "no-flood-limit",
+    "proxy",
+    "linemode",
+    "dev",
+    "cert",
+    "key",
+    "ssh-key",
+];
+
+/// What a reload did, for the log: flag names and file names only, never values (a
+/// password may be among the flags).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Flags whose new value applies from now on, and files loaded again.
+    pub applied: Vec<String>,
+    /// Flags that changed but keep their old value until a restart.
+    pub need_restart: Vec<String>,
+    /// What could not be loaded (the old certificate or key stays in use).
+    pub errors: Vec<String>,
+}
+
+/// Applies a new configuration to a running server: each listener's arrival template (so
+/// new connections get the new timeouts, flood limits and MOTD), the admission limits, and
+/// the TLS certificate and ssh host key when their files changed. Connections already open
+/// keep what they started with.
+pub struct Reloader {
+    /// The configuration in force, whose `effective_flags` tell what a new one changes.
+    current: std::sync::Mutex<Config>,
+    /// Each listener's arrival template, with the port of its sibling listener.
+    arrivals: Vec<(ListenerKind, u16, tokio::sync::watch::Sender<Arrival>)>,
+    diag: Option<Arc<crate::diag::Diag>>,
+    admission: Arc<Admission>,
+    tls: Option<Arc<TlsSetup>>,
+    ssh: Option<Arc<crate::front::ssh::SshSetup>>,
+}
+
+impl Reloader {
+    fn new(
+        config: &Config,
+        listeners: &[(ListenerKind, TcpListener)],
+        diag: Option<Arc<crate::diag::Diag>>,
+        admission: Arc<Admission>,
+        tls: Option<Arc<TlsSetup>>,
+        ssh: Option<Arc<crate::front::ssh::SshSetup>>,
+    ) -> Reloader {
+        let ports = bound_ports(listeners);
+        let arrivals = listeners
+            .iter()
+            .map(|(kind, _)| {
+                let sibling = port_of(&ports, kind.sibling());
+                let arrival = arrival_for(config, diag.as_ref(), *kind, unspecified(), sibling);
+                (*kind, sibling, tokio::sync::watch::Sender::new(arrival))
+            })
+            .collect();
+        Reloader {
+            current: std::sync::Mutex::new(config.clone()),
+            arrivals,
+            diag,
+            admission,
+            tls,
+            ssh,
+        }
+    }
+
+    /// The arrival template of the listener of this kind, kept up to date by reloads.
+    fn arrival(&self, kind: ListenerKind) -> tokio::sync::watch::Receiver<Arrival> {
+        match self.arrivals.iter().find(|(k, _, _)| *k == kind) {
+            Some((_, _, sender)) => sender.subscribe(),
+            // Every bound listener has one; a listener without one gets the settings in force.
+            None => {
+                let current = self
+                    .current
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let arrival = arrival_for(&current, self.diag.as_ref(), kind, unspecified(), 0);
+                tokio::sync::watch::Sender::new(arrival).subscribe()
+            }
+        }
+    }
+
+    /// Applies `new` (the command line and config file parsed again) as far as a running
+    /// server can, and says what it did. Blocking (it reads files): call it off the async
+    /// workers.
+    pub fn apply(&self, new: Config) -> ReloadReport {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut report = ReloadReport::default();
+        let old_lines: std::collections::HashMap<&str, &str> = current
+            .effective_flags
+            .iter()
+            .map(|(key, line)| (key.as_str(), line.as_str()))
+            .collect();
+        // What stays in force: the new line of a flag applied, the old one of a flag that
+        // needs a restart (so the next reload names it again).
+        let mut in_force = Vec::new();
+        for (key, line) in &new.effective_flags {
+            let old = old_lines.get(key.as_str()).copied();
+            if old == Some(line.as_str()) {
+                in_force.push((key.clone(), line.clone()));
+            } else if RELOADABLE_FLAGS.contains(&key.as_str()) {
+                report.applied.push(format!("--{key}"));
+                in_force.push((key.clone(), line.clone()));
+            } else {
+                report.need_restart.push(format!("--{key}"));
+                in_force.push((key.clone(), old.unwrap_or(line).to_owned()));
+            }
+        }
+        for (kind, sibling, sender) in &self.arrivals {
+            let arrival = arrival_for(&new, self.diag.as_ref(), *kind, unspecified(), *sibling);
+            sender.send_replace(arrival);
+        }
+        self.admission
+            .set_limits(new.max_per_ip, new.conn_rate, new.limit_exempt.clone());
+        // The app dir needs a restart: the files are looked for where the server runs.
+        let mut new = new;
+        new.app_dir = current.app_dir.clone();
+        if let Some(tls) = &self.tls {
+            match tls.reload(&new.tls, &new.app_dir) {
+                Ok(Some(fingerprint)) => report.applied.push(format!(
+                    "TLS certificate (SHA-256 fingerprint {fingerprint})"
+                )),
+                Ok(None) => {}
+                Err(error) => report.errors.push(format!(
+                    "TLS certificate not reloaded, the old one stays: {error}"
+                )),
+            }
+        }
+        if let Some(ssh) = &self.ssh {
+            match ssh.reload(&new.ssh, &new.app_dir) {
+                Ok(Some(fingerprint)) => report
+                    .applied
+                    .push(format!("ssh host key (fingerprint {fingerprint})")),
+                Ok(None) => {}
+                Err(error) => report.errors.push(format!(
+                    "ssh host key not reloaded, the old one stays: {error}"
+                )),
+            }
+        }
+        if let Some(motd) = &new.motd
+            && let Err(error) = std::fs::metadata(motd)
+        {
+            report.errors.push(format!(
+                "the MOTD {} cannot be read ({error}); clients get none until it can",
+                motd.display()
+            ));
+        }
+        new.effective_flags = in_force;
+        *current = new;
+        report
+    }
+}
+
+/// The address an arrival template holds until a connection fills in its peer.
+fn unspecified() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
 }
 
 /// What a connection task needs to know about where `peer` came in.

@@ -20,7 +20,13 @@ pub(super) const DEFAULT_FILE_NAME: &str = "r0c.toml";
 
 /// Arguments that choose what this run of the program does rather than how the server runs;
 /// a file that `--print-config` writes and `--config` reads cannot hold them.
-const NOT_IN_FILE: &[&str] = &["config", "print_config", "print_client"];
+const NOT_IN_FILE: &[&str] = &[
+    "config",
+    "print_config",
+    "print_client",
+    "print_man",
+    "print_completions",
+];
 
 /// The key of an argument in the file: its long name (`pt`, `no-flood-limit`), or for an
 /// argument with only a short form its clap id in kebab case (`-i` is `listen-ip`). `None`
@@ -184,13 +190,39 @@ pub(super) fn render(command: &Command, matches: &ArgMatches) -> String {
         "# r0c configuration: every flag, keyed by its long name (`-` and `_` both work).\n\
          # Load it with `r0c --config FILE`; flags on the command line override the file.\n",
     );
+    for entry in entries(command, matches) {
+        out.push_str(&format!("\n# {}\n", entry.help.replace('\n', " ")));
+        out.push_str(&entry.line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The effective flags as (key, its line in [`render`]'s file), for telling what changed
+/// between two parses of the configuration (the reload on SIGHUP).
+pub(super) fn effective(command: &Command, matches: &ArgMatches) -> Vec<(String, String)> {
+    entries(command, matches)
+        .into_iter()
+        .map(|entry| (entry.key, entry.line))
+        .collect()
+}
+
+/// One settable flag as the file shows it.
+struct Entry {
+    key: String,
+    help: String,
+    line: String,
+}
+
+/// Every settable flag of `command` with its effective value in `matches`, in `--help` order.
+fn entries(command: &Command, matches: &ArgMatches) -> Vec<Entry> {
+    let mut entries = Vec::new();
     for arg in command.get_arguments() {
         let Some(key) = key_of(arg) else {
             continue;
         };
         let id = arg.get_id().as_str();
         let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
-        out.push_str(&format!("\n# {}\n", help.replace('\n', " ")));
         let raw: Vec<String> = matches
             .get_raw(id)
             .into_iter()
@@ -213,10 +245,9 @@ pub(super) fn render(command: &Command, matches: &ArgMatches) -> String {
                 Some(value) => format!("{key} = {}", scalar_value(value)),
             },
         };
-        out.push_str(&line);
-        out.push('\n');
+        entries.push(Entry { key, help, line });
     }
-    out
+    entries
 }
 
 /// A command-line value as TOML: an integer where the text is one exactly (`2323`), else a

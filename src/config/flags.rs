@@ -43,7 +43,7 @@ pub const DEFAULT_IRC_TLS_PORT: u16 = 6697;
 #[command(
     name = "r0c",
     bin_name = "r0c",
-    version,
+    version = super::VERSION,
     about = "retr0chat: a telnet/netcat chat server",
     infer_long_args = true,
     args_override_self = true
@@ -153,6 +153,12 @@ pub(super) struct RawArgs {
     #[arg(long, value_name = "PATH")]
     pub(super) dir: Option<PathBuf>,
 
+    /// log more: -v adds connections and other events (info), -vv adds debug lines; without it RUST_LOG applies, else warnings only
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count, help_heading = "logging")]
+    pub(super) verbose: u8,
+    /// how log lines on stderr are written: text, or json (one object per line, for log collectors)
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"], help_heading = "logging")]
+    pub(super) log_format: String,
     /// log incoming traffic from clients
     #[arg(long, help_heading = "logging")]
     pub(super) log_rx: bool,
@@ -307,6 +313,12 @@ pub(super) struct RawArgs {
     /// print a bundled client program (bash) and exit
     #[arg(long, value_name = "NAME")]
     pub(super) print_client: Option<String>,
+    /// print the manual page (roff, for man -l -) and exit
+    #[arg(long)]
+    pub(super) print_man: bool,
+    /// print the shell completion script for bash, zsh or fish and exit
+    #[arg(long, value_name = "SHELL", value_parser = ["bash", "zsh", "fish"])]
+    pub(super) print_completions: Option<String>,
     /// TOML file of flags, keyed by long name; command-line flags override it (default: <app>/r0c.toml if it exists)
     #[arg(long, value_name = "PATH")]
     pub(super) config: Option<PathBuf>,
@@ -343,6 +355,7 @@ pub(super) fn with_default_in_help(arg: Arg) -> Arg {
     let shown = match arg.get_action() {
         ArgAction::SetTrue => "False".to_owned(),
         ArgAction::Append => "None".to_owned(),
+        ArgAction::Count => "0".to_owned(),
         _ => arg
             .get_default_values()
             .iter()

@@ -16,16 +16,27 @@ use clap::{ArgMatches, FromArgMatches};
 mod file;
 mod flags;
 mod irc;
+mod manual;
 mod r0c_compat;
 mod resolved;
 #[cfg(test)]
 mod tests;
 
 pub use irc::{IrcLink, IrcNetwork};
+pub use manual::{BackupRequest, parse_backup};
 pub use resolved::{
     Config, DEFAULT_CLAIM_DAYS, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_WINDOWS_PER_USER, DiagSettings,
-    FloodLimits, PasswordSource, SshSettings, TlsSettings, TlsVersion,
+    FloodLimits, LogFormat, PasswordSource, SshSettings, TlsSettings, TlsVersion,
 };
+
+/// The version `r0c --version` and the startup report show: the package's version and the
+/// git commit it was built from (see build.rs; "unknown" when built outside a checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("R0C_GIT_COMMIT"),
+    ")"
+);
 
 use flags::{RawArgs, command};
 use r0c_compat::{clap_error, clap_outcome, is_integer, parse_legacy, single_dash_to_double};
@@ -217,8 +228,21 @@ where
             ))),
         };
     }
+    if raw.print_man {
+        return Ok(Invocation::Exit {
+            output: manual::man_page(&command),
+            status: 0,
+        });
+    }
+    if let Some(shell) = &raw.print_completions {
+        return Ok(Invocation::Exit {
+            output: manual::completions(&command, shell)?,
+            status: 0,
+        });
+    }
     let print_config = raw.print_config;
-    let config = resolve(raw, &matches, host)?;
+    let mut config = resolve(raw, &matches, host)?;
+    config.effective_flags = file::effective(&command, &matches);
     if print_config {
         return Ok(Invocation::Exit {
             output: file::render(&command, &matches),

@@ -186,7 +186,9 @@ pub(super) fn parse_legacy(argv: &[OsString], host: &Host) -> Result<Invocation,
             .ok_or_else(|| legacy_error(3, "is not valid UTF-8"))?;
         raw.password = Some(password.to_owned());
     }
-    resolve(raw, &matches, host).map(Invocation::Run)
+    let mut config = resolve(raw, &matches, host)?;
+    config.effective_flags = super::file::effective(&command, &matches);
+    Ok(Invocation::Run(config))
 }
 
 /// What Python's `int()` accepts, roughly: optional sign, digits, surrounding blanks.

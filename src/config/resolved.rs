@@ -167,6 +167,15 @@ impl Default for DiagSettings {
     }
 }
 
+/// How log lines are written (`--log-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (colours only on a terminal).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 /// Where the admin password came from; the startup output names it and warns about
 /// the default one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -297,6 +306,13 @@ pub struct Config {
     pub app_dir: PathBuf,
     /// Warnings to print at startup: localhost in `--proxy`, flags that have no effect.
     pub notices: Vec<String>,
+    /// `-v` (1) and `-vv` (2): the log level; 0 leaves it to `RUST_LOG`, else warnings.
+    pub verbosity: u8,
+    /// `--log-format`: text or JSON lines.
+    pub log_format: LogFormat,
+    /// Every settable flag with its effective value, as `--print-config` writes it (key, line),
+    /// so a reload can tell which flags changed. Holds the password line: never log it whole.
+    pub effective_flags: Vec<(String, String)>,
 }
 
 impl Config {
@@ -363,6 +379,9 @@ impl Config {
             tls: TlsSettings::default(),
             app_dir,
             notices: Vec::new(),
+            verbosity: 0,
+            log_format: LogFormat::Text,
+            effective_flags: Vec::new(),
         }
     }
 
@@ -532,6 +551,13 @@ pub(super) fn resolve(
         linemode: raw.linemode,
         app_dir,
         notices,
+        verbosity: raw.verbose,
+        log_format: if raw.log_format == "json" {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        },
+        effective_flags: Vec::new(),
     })
 }
 

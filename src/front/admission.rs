@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 /// The window of `--conn-rate`.
@@ -184,8 +184,8 @@ impl Counts {
 /// The shared admission control of all listeners.
 #[derive(Debug)]
 pub struct Admission {
-    limits: Limits,
-    exempt: Exemptions,
+    /// The limits and exemptions; a reload (SIGHUP) replaces them for later admissions.
+    settings: RwLock<(Limits, Exemptions)>,
     counts: Mutex<Counts>,
 }
 
@@ -201,10 +201,22 @@ pub struct Ticket {
 impl Admission {
     pub fn new(limits: Limits, exempt: Exemptions) -> Arc<Admission> {
         Arc::new(Admission {
-            limits,
-            exempt,
+            settings: RwLock::new((limits, exempt)),
             counts: Mutex::new(Counts::default()),
         })
+    }
+
+    /// Applies new per-address limits and exemptions to the connections admitted from now
+    /// on (the reload on SIGHUP); open connections keep their places. The total stays: it
+    /// follows the open-files limit, which is set at start.
+    pub fn set_limits(&self, per_address: usize, per_window: usize, exempt: Exemptions) {
+        let mut settings = self
+            .settings
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        settings.0.per_address = per_address;
+        settings.0.per_window = per_window;
+        settings.1 = exempt;
     }
 
     /// Admits a connection from `address`, or says why not.
@@ -213,7 +225,8 @@ impl Admission {
             return self.admit_exempt();
         }
         let key = AddressKey::of(address);
-        self.lock().admit(&self.limits, key, Instant::now())?;
+        let limits = self.limits();
+        self.lock().admit(&limits, key, Instant::now())?;
         Ok(Ticket {
             admission: self.clone(),
             key: Some(key),
@@ -228,7 +241,8 @@ impl Admission {
             return self.admit_exempt();
         }
         let key = AddressKey::of(address);
-        self.lock().admit_uncharged(&self.limits, key)?;
+        let limits = self.limits();
+        self.lock().admit_uncharged(&limits, key)?;
         Ok(Ticket {
             admission: self.clone(),
             key: Some(key),
@@ -236,7 +250,8 @@ impl Admission {
     }
 
     fn admit_exempt(self: &Arc<Self>) -> Result<Ticket, Refusal> {
-        self.lock().admit_exempt(&self.limits)?;
+        let limits = self.limits();
+        self.lock().admit_exempt(&limits)?;
         Ok(Ticket {
             admission: self.clone(),
             key: None,
@@ -249,8 +264,9 @@ impl Admission {
         if self.is_exempt(address) {
             return Ok(());
         }
+        let limits = self.limits();
         self.lock()
-            .charge(&self.limits, AddressKey::of(address), Instant::now())
+            .charge(&limits, AddressKey::of(address), Instant::now())
     }
 
     /// Connections admitted and still open, on every listener.
@@ -260,12 +276,12 @@ impl Admission {
 
     /// Whether `address` is in a network of `--limit-exempt`.
     pub fn is_exempt(&self, address: IpAddr) -> bool {
-        self.exempt.contains(address)
+        self.settings().1.contains(address)
     }
 
     /// The networks of `--limit-exempt`.
-    pub fn exemptions(&self) -> &Exemptions {
-        &self.exempt
+    pub fn exemptions(&self) -> Exemptions {
+        self.settings().1.clone()
     }
 
     /// Connections open now.
@@ -274,7 +290,14 @@ impl Admission {
     }
 
     pub fn limits(&self) -> Limits {
-        self.limits
+        self.settings().0
+    }
+
+    fn settings(&self) -> std::sync::RwLockReadGuard<'_, (Limits, Exemptions)> {
+        // Each write replaces whole values, so a panicked writer left nothing half done.
+        self.settings
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> MutexGuard<'_, Counts> {

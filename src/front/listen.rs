@@ -177,8 +177,9 @@ pub fn bind(address: SocketAddr) -> Result<TcpListener, ListenError> {
 pub struct Listening {
     pub listener: TcpListener,
     pub kind: ListenerKind,
-    /// What every connection's arrival shares; the peer is filled in per connection.
-    pub arrival: Arrival,
+    /// What every connection's arrival shares; the peer is filled in per connection. The
+    /// server replaces it on a reload (SIGHUP), so each connection starts from the latest.
+    pub arrival: tokio::sync::watch::Receiver<Arrival>,
     /// The plain listener of the same protocol, named to a plain client on a TLS port; 0 if
     /// there is none.
     pub plain_port: u16,
@@ -318,7 +319,7 @@ pub(crate) fn arrival_of(listening: &Listening, peer: SocketAddr) -> Arrival {
     tracing::info!(%peer, listener = listening.kind.name(), "connect");
     Arrival {
         peer,
-        ..listening.arrival.clone()
+        ..listening.arrival.borrow().clone()
     }
 }
 

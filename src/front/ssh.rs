@@ -71,8 +71,9 @@ pub enum SshError {
 
 /// The host key and what every connection's russh configuration holds.
 pub struct SshSetup {
-    /// russh's server configuration, shared by every connection.
-    config: Arc<russh::server::Config>,
+    /// russh's server configuration, shared by every connection, and its host key's
+    /// fingerprint; a reload replaces both for the connections that come after.
+    current: std::sync::RwLock<(Arc<russh::server::Config>, String)>,
     /// Where the host key is.
     pub key_path: PathBuf,
     /// The host key's fingerprint as OpenSSH prints it (`SHA256:` and unpadded base64).
@@ -106,16 +107,69 @@ pub fn setup(settings: &SshSettings, app_dir: &Path) -> Result<SshSetup, SshErro
             (path, generated)
         }
     };
-    let text = std::fs::read_to_string(&key_path).map_err(|source| SshError::Read {
-        path: key_path.clone(),
-        source,
-    })?;
-    let key = PrivateKey::from_openssh(&text).map_err(|source| SshError::Parse {
-        path: key_path.clone(),
-        source,
-    })?;
+    let key = read_key(&key_path)?;
     let fingerprint = fingerprint(key.public_key());
-    let config = russh::server::Config {
+    Ok(SshSetup {
+        current: std::sync::RwLock::new((Arc::new(russh_config(key)), fingerprint.clone())),
+        key_path,
+        fingerprint,
+        generated,
+        guests: settings.guests,
+    })
+}
+
+impl SshSetup {
+    /// russh's configuration for a new connection.
+    fn config(&self) -> Arc<russh::server::Config> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
+    /// Reads the host key again (`--ssh-key` from `settings`, which a reload may have
+    /// changed, else the generated one in `app_dir`) and uses it for new connections if it is
+    /// another key: its fingerprint, or `None` when it is the same. A key that cannot be
+    /// read is an error, and the key in use stays.
+    pub fn reload(
+        &self,
+        settings: &SshSettings,
+        app_dir: &Path,
+    ) -> Result<Option<String>, SshError> {
+        let key_path = settings
+            .key
+            .clone()
+            .unwrap_or_else(|| app_dir.join(HOST_KEY_FILE));
+        let key = read_key(&key_path)?;
+        let fingerprint = fingerprint(key.public_key());
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.1 == fingerprint {
+            return Ok(None);
+        }
+        *current = (Arc::new(russh_config(key)), fingerprint.clone());
+        Ok(Some(fingerprint))
+    }
+}
+
+/// Reads an OpenSSH private key file.
+fn read_key(key_path: &Path) -> Result<PrivateKey, SshError> {
+    let text = std::fs::read_to_string(key_path).map_err(|source| SshError::Read {
+        path: key_path.to_owned(),
+        source,
+    })?;
+    PrivateKey::from_openssh(&text).map_err(|source| SshError::Parse {
+        path: key_path.to_owned(),
+        source,
+    })
+}
+
+/// russh's server configuration with this host key.
+fn russh_config(key: PrivateKey) -> russh::server::Config {
+    russh::server::Config {
         server_id: russh::SshId::Standard(
             format!("SSH-2.0-r0c_{}", env!("CARGO_PKG_VERSION")).into(),
         ),
@@ -133,14 +187,7 @@ pub fn setup(settings: &SshSettings, app_dir: &Path) -> Result<SshSetup, SshErro
         inactivity_timeout: None,
         nodelay: true,
         ..Default::default()
-    };
-    Ok(SshSetup {
-        config: Arc::new(config),
-        key_path,
-        fingerprint,
-        generated,
-        guests: settings.guests,
-    })
+    }
 }
 
 /// A public key's fingerprint as OpenSSH prints it: `SHA256:` and unpadded base64.
@@ -244,7 +291,7 @@ async fn connection(
     let running = tokio::select! {
         running = tokio::time::timeout_at(
             deadline,
-            russh::server::run_stream(setup.config.clone(), stream, handler),
+            russh::server::run_stream(setup.config(), stream, handler),
         ) => running,
         () = shutdown.cancelled() => return,
     };

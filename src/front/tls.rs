@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::ResolvesServerCert;
+use rustls::sign::CertifiedKey;
 use sha2::{Digest, Sha256};
 use tokio_rustls::TlsAcceptor;
 
@@ -47,39 +49,86 @@ pub struct TlsSetup {
     pub fingerprint: String,
     /// The certificate was generated just now.
     pub generated: bool,
+    /// The certificate the acceptor serves, which [`TlsSetup::reload`] replaces.
+    certificate: Arc<CurrentCertificate>,
 }
 
-/// Loads the certificate (`--cert`/`--key`, else `<app>/cert.pem`, generated if missing) and
-/// builds the rustls server configuration.
-pub fn setup(settings: &TlsSettings, app_dir: &Path) -> Result<TlsSetup, TlsError> {
-    let (cert_path, key_path, generated) = match (&settings.cert, &settings.key) {
-        (Some(cert), Some(key)) => (cert.clone(), key.clone(), false),
+/// The certificate and key every handshake gets, replaced in place on a reload, so the
+/// acceptor (and every listener holding a clone of it) serves the new one from the next
+/// handshake on, and handshakes in progress finish with the old one.
+#[derive(Debug)]
+struct CurrentCertificate {
+    /// The certified key and a digest of the PEM files it was read from.
+    current: std::sync::RwLock<(Arc<CertifiedKey>, [u8; 32])>,
+}
+
+impl CurrentCertificate {
+    fn get(&self) -> (Arc<CertifiedKey>, [u8; 32]) {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, certified: Arc<CertifiedKey>, digest: [u8; 32]) {
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (certified, digest);
+    }
+}
+
+impl ResolvesServerCert for CurrentCertificate {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.get().0)
+    }
+}
+
+/// A certificate and key read from their files.
+struct Loaded {
+    certified: Arc<CertifiedKey>,
+    fingerprint: String,
+    /// SHA-256 of the certificate's and the key's files, to tell a changed file.
+    digest: [u8; 32],
+}
+
+/// Where the certificate and key are read from: `--cert`/`--key`, else `<app>/cert.pem`
+/// holding both.
+fn certificate_paths(settings: &TlsSettings, app_dir: &Path) -> (PathBuf, PathBuf) {
+    match (&settings.cert, &settings.key) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
         _ => {
             let path = app_dir.join("cert.pem");
-            let generated = !path.exists();
-            if generated {
-                generate(&path, &settings.names)?;
-            }
-            (path.clone(), path, generated)
+            (path.clone(), path)
         }
-    };
+    }
+}
+
+/// Reads and checks the certificate chain and its key.
+fn load(
+    cert_path: &Path,
+    key_path: &Path,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<Loaded, TlsError> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|source| TlsError::Read {
             path: path.into(),
             source,
         })
     };
-    let cert_pem = read(&cert_path)?;
+    let cert_pem = read(cert_path)?;
     let key_pem = if key_path == cert_path {
         cert_pem.clone()
     } else {
-        read(&key_path)?
+        read(key_path)?
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .filter_map(Result::ok)
         .collect();
     let Some(first) = certs.first() else {
-        return Err(TlsError::NoCertificate { path: cert_path });
+        return Err(TlsError::NoCertificate {
+            path: cert_path.to_owned(),
+        });
     };
     let fingerprint = Sha256::digest(first.as_ref())
         .iter()
@@ -87,10 +136,29 @@ pub fn setup(settings: &TlsSettings, app_dir: &Path) -> Result<TlsSetup, TlsErro
         .collect::<Vec<_>>()
         .join(":");
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsError::NoKey {
-        path: key_path.clone(),
+        path: key_path.to_owned(),
     })?;
+    let certified = CertifiedKey::from_der(certs, key, provider)?;
+    let mut digest = Sha256::new();
+    digest.update(&cert_pem);
+    digest.update(&key_pem);
+    Ok(Loaded {
+        certified: Arc::new(certified),
+        fingerprint,
+        digest: digest.finalize().into(),
+    })
+}
 
+/// Loads the certificate (`--cert`/`--key`, else `<app>/cert.pem`, generated if missing) and
+/// builds the rustls server configuration.
+pub fn setup(settings: &TlsSettings, app_dir: &Path) -> Result<TlsSetup, TlsError> {
+    let (cert_path, key_path) = certificate_paths(settings, app_dir);
+    let generated = settings.cert.is_none() && !cert_path.exists();
+    if generated {
+        generate(&cert_path, &settings.names)?;
+    }
     let mut provider = rustls::crypto::ring::default_provider();
+    let loaded = load(&cert_path, &key_path, &provider)?;
     if !settings.ciphers.is_empty() {
         let known: Vec<String> = provider
             .cipher_suites
@@ -111,16 +179,41 @@ pub fn setup(settings: &TlsSettings, app_dir: &Path) -> Result<TlsSetup, TlsErro
         TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersion::Tls13 => &[&rustls::version::TLS13],
     };
+    let certificate = Arc::new(CurrentCertificate {
+        current: std::sync::RwLock::new((loaded.certified, loaded.digest)),
+    });
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(versions)?
         .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+        .with_cert_resolver(certificate.clone());
     Ok(TlsSetup {
         acceptor: TlsAcceptor::from(Arc::new(config)),
         cert_path,
-        fingerprint,
+        fingerprint: loaded.fingerprint,
         generated,
+        certificate,
     })
+}
+
+impl TlsSetup {
+    /// Reads the certificate and key files again (from `settings`, which a reload may have
+    /// changed) and serves them from the next handshake on if they differ from the ones in
+    /// use: the new certificate's fingerprint, or `None` when nothing changed. A file that
+    /// cannot be read or used is an error, and the certificate in use stays.
+    pub fn reload(
+        &self,
+        settings: &TlsSettings,
+        app_dir: &Path,
+    ) -> Result<Option<String>, TlsError> {
+        let (cert_path, key_path) = certificate_paths(settings, app_dir);
+        let provider = rustls::crypto::ring::default_provider();
+        let loaded = load(&cert_path, &key_path, &provider)?;
+        if loaded.digest == self.certificate.get().1 {
+            return Ok(None);
+        }
+        self.certificate.set(loaded.certified, loaded.digest);
+        Ok(Some(loaded.fingerprint))
+    }
 }
 
 /// Writes a self-signed ECDSA P-256 certificate and its key into `path` (mode 0600), and the

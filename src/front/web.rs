@@ -73,8 +73,8 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'uns
 #[derive(Clone)]
 pub struct WebContext {
     pub world: Arc<World>,
-    /// The arrival of every web session but its peer address.
-    pub arrival: Arrival,
+    /// The arrival of every web session but its peer address (the latest, after a reload).
+    pub arrival: watch::Receiver<Arrival>,
     /// `--metrics-public`: `/metrics` answers every address.
     pub metrics_public: bool,
     pub shutdown: CancellationToken,
@@ -160,7 +160,6 @@ pub async fn run(listening: Listening) {
         shutdown: listening.shutdown.clone(),
         tracker: listening.tracker.clone(),
     };
-    let limits = ConnectionLimits::new(context.arrival.first_input_timeout);
     let (shutdown, tracker, admission) = (
         listening.shutdown.clone(),
         listening.tracker.clone(),
@@ -193,6 +192,8 @@ pub async fn run(listening: Listening) {
             })
         });
         let (tls, app, shutdown) = (listening.tls.clone(), app.clone(), shutdown.clone());
+        // Per connection: a reload may have changed the first-input timeout.
+        let limits = ConnectionLimits::new(listening.arrival.borrow().first_input_timeout);
         let first_word_by = arrived + limits.first_input;
         let connection = Connection {
             peer,
@@ -532,7 +533,7 @@ async fn session(
     let (size_sender, sizes) = watch::channel(size);
     let arrival = Arrival {
         peer,
-        ..context.arrival.clone()
+        ..context.arrival.borrow().clone()
     };
     tracing::info!(%peer, listener = "web", "connected");
     tokio::join!(

@@ -58,6 +58,7 @@
 //! The files are private: the database, its `-wal` and `-shm` files (SQLite gives them the
 //! database's mode) and the lock file are created 0600, and looser ones are tightened.
 
+pub mod backup;
 mod markers;
 mod moderation;
 mod offline;

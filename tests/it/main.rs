@@ -21,6 +21,7 @@ mod markers;
 mod migration;
 mod moderation;
 mod moderation_ssh;
+mod operations;
 mod process;
 mod properties;
 mod screen;
