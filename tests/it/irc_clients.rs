@@ -214,7 +214,7 @@ impl WeeChat {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn weechat_joins_chats_both_ways_exchanges_a_dm_and_quits() {
+async fn weechat_joins_chats_both_ways_exchanges_a_dm_reads_history_and_quits() {
     let (_keep, server, mut alice) = server_with_alice().await;
     let home = tempfile::tempdir().expect("WeeChat's home");
     let weechat = WeeChat::start(home.path(), irc_port(&server), "weeuser");
@@ -227,7 +227,8 @@ async fn weechat_joins_chats_both_ways_exchanges_a_dm_and_quits() {
     weechat.command("/join #g");
     wait_for_file(
         &weechat.log("r0c.#g"),
-        "weeuser (weeuser@r0c) has joined #g",
+        // With extended-join WeeChat also names the real name ("weeuser (NAME) (...)").
+        "(weeuser@r0c) has joined #g",
         PATIENCE,
     );
     alice.expect("weeuser has joined").await;
@@ -243,6 +244,25 @@ async fn weechat_joins_chats_both_ways_exchanges_a_dm_and_quits() {
     wait_for_file(
         &weechat.log("r0c.alice"),
         "alice\tback at weechat",
+        PATIENCE,
+    );
+
+    // History through CHATHISTORY: a line alice said in another channel before WeeChat was
+    // there, asked for with WeeChat's raw command and shown in that channel's buffer.
+    alice.line("/join #wee").await;
+    alice.expect("alice has joined").await;
+    alice.line("said before weechat came").await;
+    alice.expect("alice said before weechat came").await;
+    weechat.command("/join #wee");
+    wait_for_file(
+        &weechat.log("r0c.#wee"),
+        "(weeuser@r0c) has joined #wee",
+        PATIENCE,
+    );
+    weechat.command("/quote CHATHISTORY LATEST #wee * 10");
+    wait_for_file(
+        &weechat.log("r0c.#wee"),
+        "alice\tsaid before weechat came",
         PATIENCE,
     );
 
