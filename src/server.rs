@@ -69,6 +69,8 @@ pub struct Server {
     admission: Arc<Admission>,
     /// Hexdumps, wire logs and `--dbg` lines, when asked for.
     diag: Option<Arc<crate::diag::Diag>>,
+    /// Cluster mode (`--cluster`): the world is attached; its tasks start with the server.
+    cluster: Option<crate::cluster::Cluster>,
     config: Config,
     shutdown: CancellationToken,
 }
@@ -178,6 +180,10 @@ impl Server {
         let markers = store.read_markers().map_err(StartError::Store)?;
         world.load_markers(markers);
         let bridge = Bridge::prepare(&config, &world)?;
+        let cluster = config
+            .cluster
+            .as_ref()
+            .map(|settings| crate::cluster::Cluster::prepare(settings, &world));
         let admission = Admission::new(
             Limits {
                 total: connection_cap(config.max_clients),
@@ -195,6 +201,7 @@ impl Server {
             tls,
             ssh,
             bridge,
+            cluster,
             config,
             shutdown,
         })
@@ -340,6 +347,9 @@ impl Server {
             tracker.spawn(bench_report(self.world.clone(), self.shutdown.clone()));
         }
         self.bridge.spawn(&tracker, &self.shutdown);
+        if let Some(cluster) = self.cluster {
+            cluster.spawn(self.world.clone(), &tracker, &self.shutdown);
+        }
         self.shutdown.cancelled().await;
         tracker.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())

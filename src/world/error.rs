@@ -80,6 +80,10 @@ pub enum PostError {
     /// message would be shown to nobody until it could be saved, so it is refused instead.
     #[error("not sent: the server cannot save messages right now")]
     StoreUnavailable,
+    /// Cluster mode: the line could not be handed to the cluster (NATS unreachable, or the
+    /// outbox full); it is refused, not queued.
+    #[error("not sent: the cluster cannot be reached")]
+    ClusterUnavailable,
     /// Not possible here, for the reason given (a status window, a topic too long...).
     #[error("{0}")]
     Refused(String),

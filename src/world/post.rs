@@ -32,7 +32,17 @@ impl World {
             ChannelKind::Status => {
                 Err("this buffer does not accept messages, only commands".into())
             }
-            ChannelKind::Public { .. } => {
+            ChannelKind::Public { name } => {
+                let event = ClusterEvent::Post {
+                    channel: name,
+                    nick: nick.clone(),
+                    text: text.clone(),
+                    action: false,
+                    unix_micros: now_micros(),
+                };
+                if self.cluster_publish(user, event)? {
+                    return Ok(());
+                }
                 self.post_from(
                     &mut state,
                     window.channel,
@@ -75,6 +85,18 @@ impl World {
         };
         if let Some(refusal) = self.speak_refusal(&state, user, public) {
             return Err(PostError::Refused(refusal));
+        }
+        if let Some(ChannelKind::Public { name }) = &kind {
+            let event = ClusterEvent::Post {
+                channel: name.clone(),
+                nick: nick.clone(),
+                text: text::sanitize_message(typed),
+                action: true,
+                unix_micros: now_micros(),
+            };
+            if self.cluster_publish(user, event)? {
+                return Ok(());
+            }
         }
         let text = format!("\x02{nick}\x02 {}", text::sanitize_message(typed));
         self.post_from(
@@ -340,6 +362,7 @@ impl World {
             unix_micros,
         } = post;
         let (author, text) = (author_owned.as_str(), text_owned.as_str());
+        let cursor = self.take_cluster_cursor(state);
         let Some(channel) = state.channels.get(&channel_id) else {
             return;
         };
@@ -348,7 +371,7 @@ impl World {
         // Queued for the store first: the ticket says when it is on disk, and clients show
         // it only then.
         let ticket = match &kind {
-            ChannelKind::Public { name } => self.store.append_message(
+            ChannelKind::Public { name } => self.store.append_message_at(
                 name,
                 StoredMessage {
                     seq,
@@ -356,6 +379,7 @@ impl World {
                     author: author.to_string(),
                     text: text.to_string(),
                 },
+                cursor.as_ref().map(|(stream, seq)| (stream.as_str(), *seq)),
             ),
             ChannelKind::Direct if channel.stored_as.is_some() => {
                 let name = channel.stored_as.as_deref().unwrap_or_default();

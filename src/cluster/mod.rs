@@ -1,0 +1,456 @@
+//! Cluster mode (`--cluster`): this node as one of several on NATS JetStream.
+//!
+//! Three tasks, each reconnecting on its own: the publisher takes local users' chat lines,
+//! joins and parts from the world's outbox and publishes each to the stream `R0C_EVENTS`,
+//! awaiting JetStream's acknowledgement (with a `Nats-Msg-Id`, so a retry is stored once);
+//! the applier reads the stream in order with an ordered consumer, from just after the last
+//! sequence this node's store committed, and applies every event through the world, this
+//! node's own too; presence puts this node's name and run in the key-value bucket `r0c_nodes`
+//! every few seconds, with a time to live, and drops the remote members of nodes that stopped
+//! doing so. The world's side (what goes out, what an event does) is `world/cluster.rs`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ClusterSettings;
+use crate::history::{self, Arrived, Read};
+use crate::world::{ClusterEvent, ClusterStep, NodeRun, OUTBOX_CAPACITY, Outgoing, World};
+
+/// The JetStream stream every node publishes to and applies from.
+pub const STREAM: &str = "R0C_EVENTS";
+/// Its subjects: `r0c.ev.<node>`.
+pub const SUBJECTS: &str = "r0c.ev.>";
+/// The key-value bucket of live nodes: key the node's name, value its run's id.
+pub const PRESENCE_BUCKET: &str = "r0c_nodes";
+/// How long the stream keeps events: a node down for longer starts from what is left.
+pub const STREAM_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The stream's size cap; the oldest events go first.
+pub const STREAM_MAX_BYTES: i64 = 1 << 30;
+/// The window in which JetStream drops a second event with the same `Nats-Msg-Id`.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// How often a node says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// How long a node's presence entry lives without a new heartbeat: within this, plus one
+/// heartbeat, a dead node's users leave every list.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(10);
+/// How long the publisher waits for JetStream's acknowledgement of one try.
+const ACK_TIMEOUT: Duration = Duration::from_secs(3);
+/// Tries per event (the same `Nats-Msg-Id` each time) before its sender is told.
+const PUBLISH_TRIES: u32 = 3;
+/// The pause before a task tries again after an error.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// One event as it is stored in the stream: who sent it and what it is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    pub from: NodeRun,
+    pub event: ClusterEvent,
+}
+
+/// Cluster mode, prepared at bind time: the world is attached, the tasks not started yet.
+pub struct Cluster {
+    settings: ClusterSettings,
+    run: NodeRun,
+    outbox: mpsc::Receiver<Outgoing>,
+}
+
+impl Cluster {
+    /// Attaches the world to a new outbox: from now on, local chat lines go to the cluster.
+    pub fn prepare(settings: &ClusterSettings, world: &World) -> Cluster {
+        let run = NodeRun {
+            node: settings.node.clone(),
+            boot: boot_id(),
+        };
+        let (sender, outbox) = mpsc::channel(OUTBOX_CAPACITY);
+        world.attach_cluster(sender, STREAM, run.clone());
+        Cluster {
+            settings: settings.clone(),
+            run,
+            outbox,
+        }
+    }
+
+    /// Connects (in the background, retrying) and starts the publisher, the applier and
+    /// presence; they end with `shutdown`.
+    pub fn spawn(self, world: Arc<World>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        let Cluster {
+            settings,
+            run,
+            outbox,
+        } = self;
+        let shutdown = shutdown.clone();
+        let tracker_inner = tracker.clone();
+        tracker.spawn(async move {
+            let client = tokio::select! {
+                client = connect(&settings, world.clone()) => client,
+                () = shutdown.cancelled() => return,
+            };
+            tracing::info!(node = run.node, servers = ?settings.servers, "cluster: connecting");
+            let js = jetstream::new(client);
+            let replicas = settings.servers.len().clamp(1, 3);
+            tracker_inner.spawn(publish_loop(
+                js.clone(),
+                world.clone(),
+                run.clone(),
+                outbox,
+                replicas,
+                shutdown.clone(),
+            ));
+            tracker_inner.spawn(apply_loop(
+                js.clone(),
+                world.clone(),
+                replicas,
+                shutdown.clone(),
+            ));
+            tracker_inner.spawn(presence_loop(js, world, run, replicas, shutdown));
+        });
+    }
+}
+
+/// An id for this run of the node (16 hex digits): it only has to differ from the node's
+/// earlier runs, so the time, the process id and the standard library's random hash keys do.
+fn boot_id() -> String {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    crate::world::now_micros().hash(&mut hasher);
+    std::process::id().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// The NATS client: it connects in the background, fails over between the servers given
+/// and reconnects forever; the world is told when the connection goes up or down.
+async fn connect(settings: &ClusterSettings, world: Arc<World>) -> async_nats::Client {
+    loop {
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(creds) = &settings.creds {
+            options = match options.credentials_file(creds).await {
+                Ok(options) => options,
+                Err(error) => {
+                    tracing::error!(%error, path = %creds.display(), "cluster: cannot read the credentials file");
+                    tokio::time::sleep(RETRY_PAUSE * 5).await;
+                    continue;
+                }
+            };
+        }
+        if let Some(ca) = &settings.tls_ca {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        let events_world = world.clone();
+        options = options
+            .name(format!("r0c {}", settings.node))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connection_timeout(Duration::from_secs(3))
+            .event_callback(move |event| {
+                let world = events_world.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            tracing::info!("cluster: connected to NATS");
+                            world.set_cluster_reachable(true);
+                        }
+                        async_nats::Event::Disconnected | async_nats::Event::Closed => {
+                            tracing::warn!("cluster: NATS connection lost; chat lines are refused until it is back");
+                            world.set_cluster_reachable(false);
+                        }
+                        other => tracing::info!(event = %other, "cluster: NATS event"),
+                    }
+                }
+            });
+        match options.connect(settings.servers.clone()).await {
+            Ok(client) => return client,
+            Err(error) => {
+                tracing::error!(%error, "cluster: cannot set up the NATS connection");
+                tokio::time::sleep(RETRY_PAUSE * 5).await;
+            }
+        }
+    }
+}
+
+/// The stream, created with the cluster's settings if it does not exist yet.
+async fn events_stream(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<stream::Stream, async_nats::Error> {
+    let config = stream::Config {
+        name: STREAM.to_string(),
+        subjects: vec![SUBJECTS.to_string()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::Old,
+        max_age: STREAM_MAX_AGE,
+        max_bytes: STREAM_MAX_BYTES,
+        duplicate_window: DUPLICATE_WINDOW,
+        num_replicas: replicas,
+        description: Some("r0c chat-state events, applied by every node in order".into()),
+        ..Default::default()
+    };
+    Ok(js.get_or_create_stream(config).await?)
+}
+
+/// Publishes what the world's outbox holds, one event after another (so a user's lines keep
+/// their order), each awaited until JetStream acknowledged it; a user whose line could not
+/// be stored after [`PUBLISH_TRIES`] is told.
+async fn publish_loop(
+    js: jetstream::Context,
+    world: Arc<World>,
+    run: NodeRun,
+    mut outbox: mpsc::Receiver<Outgoing>,
+    replicas: usize,
+    shutdown: CancellationToken,
+) {
+    // Publishing needs the stream; an early line waits for it rather than failing.
+    while let Err(error) = events_stream(&js, replicas).await {
+        tracing::warn!(%error, "cluster: the event stream is not available yet");
+        tokio::select! {
+            () = tokio::time::sleep(RETRY_PAUSE) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+    world.set_cluster_reachable(true);
+    let subject = format!("r0c.ev.{}", run.node);
+    let mut count: u64 = 0;
+    loop {
+        let outgoing = tokio::select! {
+            outgoing = outbox.recv() => outgoing,
+            () = shutdown.cancelled() => None,
+        };
+        let Some(Outgoing { user, event }) = outgoing else {
+            return;
+        };
+        count = count.wrapping_add(1);
+        let id = format!("{}.{}.{count}", run.node, run.boot);
+        let envelope = Envelope {
+            from: run.clone(),
+            event,
+        };
+        let Ok(payload) = serde_json::to_vec(&envelope) else {
+            continue;
+        };
+        let started = Instant::now();
+        let mut stored = false;
+        for _ in 0..PUBLISH_TRIES {
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(payload.clone().into())
+                .message_id(id.as_str());
+            let acked = match js.send_publish(subject.clone(), publish).await {
+                Ok(ack) => tokio::time::timeout(ACK_TIMEOUT, ack).await,
+                Err(error) => {
+                    tracing::warn!(%error, "cluster: publish failed");
+                    tokio::time::sleep(RETRY_PAUSE / 4).await;
+                    continue;
+                }
+            };
+            match acked {
+                Ok(Ok(_)) => {
+                    stored = true;
+                    break;
+                }
+                Ok(Err(error)) => tracing::warn!(%error, "cluster: publish not acknowledged"),
+                Err(_) => tracing::warn!("cluster: no acknowledgement in time"),
+            }
+        }
+        if stored {
+            world.cluster_acked(started.elapsed());
+        } else if let Some(user) = user {
+            world.cluster_not_sent(user);
+        }
+    }
+}
+
+/// Applies the stream in order from just after the last sequence this node's store committed.
+/// A stream trimmed past that point (the node was away longer than the retention) is resumed
+/// from its first event, and the gap is logged.
+async fn apply_loop(
+    js: jetstream::Context,
+    world: Arc<World>,
+    replicas: usize,
+    shutdown: CancellationToken,
+) {
+    let store = world.store().clone();
+    let reader = store.clone();
+    let committed = tokio::task::spawn_blocking(move || reader.read_cluster_cursor(STREAM))
+        .await
+        .ok()
+        .and_then(|read| {
+            read.map_err(|error| tracing::error!(%error, "cluster: cannot read the stream cursor"))
+                .ok()
+        })
+        .flatten();
+    // The next sequence to apply; it moves on as events are applied, so a reconnect resumes
+    // from memory, not from what the store has committed by then.
+    let mut next = committed.map_or(1, |seq| seq.saturating_add(1));
+    tracing::info!(from = next, "cluster: applying the event stream");
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match apply_from(&js, &world, &store, replicas, &mut next, &shutdown).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, resume = next, "cluster: event stream interrupted");
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+async fn apply_from(
+    js: &jetstream::Context,
+    world: &Arc<World>,
+    store: &Arc<crate::store::Store>,
+    replicas: usize,
+    next: &mut u64,
+    shutdown: &CancellationToken,
+) -> Result<(), async_nats::Error> {
+    let mut stream = events_stream(js, replicas).await?;
+    let first = stream.info().await?.state.first_sequence;
+    if first > *next && *next > 1 {
+        tracing::warn!(
+            missed_from = *next,
+            missed_to = first.saturating_sub(1),
+            "cluster: the stream was trimmed past this node's position; those events are lost here"
+        );
+        *next = first;
+    }
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: *next,
+            },
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    loop {
+        let message = tokio::select! {
+            message = messages.next() => message,
+            () = shutdown.cancelled() => return Ok(()),
+        };
+        let Some(message) = message else {
+            return Err("the ordered consumer ended".into());
+        };
+        let message = message?;
+        let (seq, pending) = {
+            let info = message.info()?;
+            (info.stream_sequence, info.pending)
+        };
+        world.cluster_lag(pending);
+        if seq < *next {
+            continue;
+        }
+        match serde_json::from_slice::<Envelope>(&message.payload) {
+            Ok(envelope) => apply_one(world, store, envelope, seq, shutdown).await,
+            Err(error) => {
+                tracing::warn!(%error, seq, "cluster: an event that does not parse was skipped");
+                store.cluster_cursor(STREAM, seq);
+            }
+        }
+        *next = seq.saturating_add(1);
+    }
+}
+
+/// Applies one event; a channel this node does not hold in memory is read from its store
+/// first (off the async workers), then opened, and the event applied to it.
+async fn apply_one(
+    world: &Arc<World>,
+    store: &Arc<crate::store::Store>,
+    envelope: Envelope,
+    seq: u64,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        let load = match world.apply_cluster(&envelope.from, envelope.event.clone(), seq) {
+            ClusterStep::Done => return,
+            ClusterStep::Open(load) => load,
+        };
+        let opened = match history::read(store.clone(), Read::Load(load)).await {
+            Arrived::Join { name, loaded } => world.open_for_cluster(&name, loaded),
+            _ => false,
+        };
+        if !opened {
+            // The store cannot be read now: the stream waits here rather than skip an event.
+            tokio::select! {
+                () = tokio::time::sleep(RETRY_PAUSE) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Says every [`HEARTBEAT`] that this node is alive, and hands the world the nodes that are.
+async fn presence_loop(
+    js: jetstream::Context,
+    world: Arc<World>,
+    run: NodeRun,
+    replicas: usize,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match presence_rounds(&js, &world, &run, replicas, &shutdown).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cluster: presence interrupted");
+                world.cluster_nodes(0);
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+async fn presence_rounds(
+    js: &jetstream::Context,
+    world: &Arc<World>,
+    run: &NodeRun,
+    replicas: usize,
+    shutdown: &CancellationToken,
+) -> Result<(), async_nats::Error> {
+    let bucket = match js.get_key_value(PRESENCE_BUCKET).await {
+        Ok(bucket) => bucket,
+        Err(_) => {
+            js.create_key_value(kv::Config {
+                bucket: PRESENCE_BUCKET.to_string(),
+                description: "r0c nodes alive: node name -> id of its run".into(),
+                history: 1,
+                max_age: PRESENCE_TTL,
+                storage: stream::StorageType::Memory,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await?
+        }
+    };
+    loop {
+        bucket
+            .put(run.node.as_str(), run.boot.clone().into_bytes().into())
+            .await?;
+        let mut live = HashMap::new();
+        let mut keys = bucket.keys().await?;
+        while let Some(key) = keys.next().await {
+            let key = key?;
+            if let Some(value) = bucket.get(key.as_str()).await? {
+                live.insert(key, String::from_utf8_lossy(&value).into_owned());
+            }
+        }
+        world.cluster_nodes(live.len());
+        world.cluster_presence(&live);
+        tokio::select! {
+            () = tokio::time::sleep(HEARTBEAT) => {}
+            () = shutdown.cancelled() => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! Cluster mode's side in the world (`--cluster`): what local users say goes out as a
+//! [`ClusterEvent`] through a bounded outbox, and the events read back from the cluster's
+//! stream, in stream order, are applied here by every node, the one they came from too.
+//!
+//! A local user's line is therefore shown nowhere before the stream has stored it, and every
+//! node numbers a channel's chat lines in the same (stream) order. Users on other nodes are
+//! "remote members" of the channels they joined: nicks with the node they are on, listed by
+//! `/names` and IRC NAMES, with no window, no wake-up and no user id of this node.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// What a user is told when their line could not be handed to the cluster.
+pub const CLUSTER_UNREACHABLE: &str = "not sent: the cluster cannot be reached";
+
+/// Events waiting for the publisher at most; past it, lines are refused, not queued.
+pub const OUTBOX_CAPACITY: usize = 4096;
+
+/// One chat-state change as it travels between nodes: plain data, public channels by name
+/// (channel and user ids are each node's own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClusterEvent {
+    /// A chat line (`action`: a `/me`) by `nick` in public channel `channel`.
+    Post {
+        channel: String,
+        nick: String,
+        /// Canonical text (already sanitized by the node it was typed on, and again here).
+        text: String,
+        action: bool,
+        unix_micros: i64,
+    },
+    /// `nick` joined public channel `channel` on the node that sent it.
+    Join {
+        channel: String,
+        nick: String,
+        unix_micros: i64,
+    },
+    /// `nick` left public channel `channel` (with `announce`, the others are told).
+    Part {
+        channel: String,
+        nick: String,
+        announce: bool,
+        unix_micros: i64,
+    },
+}
+
+/// Who published an event: the node's name and the id of that run of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRun {
+    /// `--node`.
+    pub node: String,
+    /// Random per start, so a restarted node's earlier users are told apart from its new ones.
+    pub boot: String,
+}
+
+/// An event for the publisher, and the local user to tell if it cannot be published.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The author of a chat line; `None` for joins and parts (nobody to tell).
+    pub user: Option<UserId>,
+    pub event: ClusterEvent,
+}
+
+/// The world's handle on the cluster, set once at startup when `--cluster` is given.
+#[derive(Debug)]
+pub(super) struct ClusterLink {
+    outbox: tokio::sync::mpsc::Sender<Outgoing>,
+    /// Whether the NATS connection is up, as its event callback last said.
+    reachable: AtomicBool,
+    /// The JetStream stream's name, for the store's cursor.
+    stream: String,
+    /// This node's name and run.
+    run: NodeRun,
+    /// What `/status` and `/metrics` show, kept without the world's lock.
+    stats: ClusterStats,
+}
+
+/// Cluster figures for operators, updated by the cluster's tasks.
+#[derive(Debug, Default)]
+struct ClusterStats {
+    /// Nodes alive, as presence last counted (this one included).
+    nodes: AtomicU64,
+    /// Events in the stream this node has yet to apply.
+    lag: AtomicU64,
+    /// The last publish's time until acknowledged (retries included), in microseconds.
+    last_ack_micros: AtomicU64,
+    /// Events this node published and JetStream acknowledged.
+    published: AtomicU64,
+}
+
+/// A copy of the cluster figures (`/status`, `/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterReport {
+    pub node: String,
+    pub reachable: bool,
+    pub nodes: u64,
+    pub lag: u64,
+    pub last_ack_micros: u64,
+    pub published: u64,
+}
+
+/// A user of another node who joined a public channel.
+#[derive(Debug, Clone)]
+pub(super) struct RemoteMember {
+    /// The nick as they spell it.
+    pub(super) nick: String,
+    /// The node (and its run) they are connected to.
+    pub(super) run: NodeRun,
+}
+
+/// What applying an event of the stream needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterStep {
+    /// Applied (or nothing to do).
+    Done,
+    /// The channel is not in memory here: read it ([`Load::Join`]), open it with
+    /// [`World::open_for_cluster`], and apply the event again.
+    Open(Load),
+}
+
+impl World {
+    /// Cluster mode: from now on, local users' chat lines in public channels go to `outbox`
+    /// (read by the publisher) instead of straight into the channel. Only the first call counts.
+    pub fn attach_cluster(
+        &self,
+        outbox: tokio::sync::mpsc::Sender<Outgoing>,
+        stream: &str,
+        run: NodeRun,
+    ) {
+        let _ = self.cluster.set(ClusterLink {
+            outbox,
+            reachable: AtomicBool::new(false),
+            stream: stream.to_string(),
+            run,
+            stats: ClusterStats::default(),
+        });
+    }
+
+    /// The cluster figures, or `None` when not in cluster mode.
+    pub fn cluster_report(&self) -> Option<ClusterReport> {
+        let link = self.cluster.get()?;
+        Some(ClusterReport {
+            node: link.run.node.clone(),
+            reachable: link.reachable.load(Ordering::Acquire),
+            nodes: link.stats.nodes.load(Ordering::Relaxed),
+            lag: link.stats.lag.load(Ordering::Relaxed),
+            last_ack_micros: link.stats.last_ack_micros.load(Ordering::Relaxed),
+            published: link.stats.published.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The publisher's news: an event was acknowledged after `took`.
+    pub fn cluster_acked(&self, took: std::time::Duration) {
+        if let Some(link) = self.cluster.get() {
+            let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+            link.stats.last_ack_micros.store(micros, Ordering::Relaxed);
+            link.stats.published.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The applier's news: `pending` events of the stream are still to apply.
+    pub fn cluster_lag(&self, pending: u64) {
+        if let Some(link) = self.cluster.get() {
+            link.stats.lag.store(pending, Ordering::Relaxed);
+        }
+    }
+
+    /// Presence's news: `nodes` are alive.
+    pub fn cluster_nodes(&self, nodes: usize) {
+        if let Some(link) = self.cluster.get() {
+            link.stats.nodes.store(nodes as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether this node runs in cluster mode.
+    pub fn in_cluster(&self) -> bool {
+        self.cluster.get().is_some()
+    }
+
+    /// The NATS connection went up (`true`) or down; while down, chat lines are refused.
+    pub fn set_cluster_reachable(&self, reachable: bool) {
+        if let Some(link) = self.cluster.get() {
+            link.reachable.store(reachable, Ordering::Release);
+        }
+    }
+
+    /// Hands a local user's chat line to the publisher: `Ok(false)` when not in cluster mode
+    /// (the caller posts it as always), `Ok(true)` when queued. Never waits: a full outbox or
+    /// a connection that is down refuses the line, so nothing is queued silently.
+    pub(super) fn cluster_publish(
+        &self,
+        user: UserId,
+        event: ClusterEvent,
+    ) -> Result<bool, PostError> {
+        let Some(link) = self.cluster.get() else {
+            return Ok(false);
+        };
+        if !link.reachable.load(Ordering::Acquire) {
+            return Err(PostError::ClusterUnavailable);
+        }
+        let outgoing = Outgoing {
+            user: Some(user),
+            event,
+        };
+        match link.outbox.try_send(outgoing) {
+            Ok(()) => Ok(true),
+            Err(_) => Err(PostError::ClusterUnavailable),
+        }
+    }
+
+    /// Tells the other nodes of a local user's join or part, as far as the outbox takes it
+    /// (membership is this node's at once; the others learn it from the stream).
+    pub(super) fn cluster_note(&self, event: ClusterEvent) {
+        if let Some(link) = self.cluster.get()
+            && link.outbox.try_send(Outgoing { user: None, event }).is_err()
+        {
+            tracing::warn!("cluster outbox full or closed, a join or part was not published");
+        }
+    }
+
+    /// The publisher could not get the stream to store `user`'s line: they are told.
+    pub fn cluster_not_sent(&self, user: UserId) {
+        let mut state = self.lock();
+        self.tell_locked(&mut state, user, AUTHOR_ERROR, CLUSTER_UNREACHABLE);
+    }
+
+    /// Applies one event of the stream, numbered `stream_seq`, sent by `from` (`own`: this
+    /// node's name). Its effect and the stream cursor are committed together by the store.
+    pub fn apply_cluster(
+        &self,
+        from: &NodeRun,
+        event: ClusterEvent,
+        stream_seq: u64,
+    ) -> ClusterStep {
+        let mut state = self.lock();
+        let Some(link) = self.cluster.get() else {
+            return ClusterStep::Done;
+        };
+        let own = from.node == link.run.node;
+        let channel_name = match &event {
+            ClusterEvent::Post { channel, .. }
+            | ClusterEvent::Join { channel, .. }
+            | ClusterEvent::Part { channel, .. } => channel.clone(),
+        };
+        let Ok(name) = normalize_channel_name(&channel_name) else {
+            tracing::warn!(stream_seq, "cluster event for an invalid channel name ignored");
+            self.store.cluster_cursor(&link.stream, stream_seq);
+            return ClusterStep::Done;
+        };
+        let needs_channel = match &event {
+            ClusterEvent::Post { .. } => true,
+            ClusterEvent::Join { .. } => !own,
+            ClusterEvent::Part { .. } => false,
+        };
+        let channel = state.public_by_name.get(&name).copied();
+        let channel = match channel {
+            Some(channel) => Some(channel),
+            None if needs_channel => {
+                if state.may_open_channel(self.settings.max_channels).is_ok() {
+                    return ClusterStep::Open(Load::Join {
+                        name,
+                        after: state.last_close_ticket,
+                        limit: self.settings.hist_rd,
+                    });
+                }
+                tracing::warn!(
+                    chan = name,
+                    stream_seq,
+                    "cluster event dropped: --max-channels reached on this node"
+                );
+                None
+            }
+            None => None,
+        };
+        state.cluster_cursor = Some(stream_seq);
+        if let Some(channel) = channel {
+            self.apply_cluster_event(&mut state, from, own, channel, event);
+        }
+        // An event that stored no message still moves the cursor.
+        if state.cluster_cursor.take().is_some() {
+            self.store.cluster_cursor(&link.stream, stream_seq);
+        }
+        ClusterStep::Done
+    }
+
+    fn apply_cluster_event(
+        &self,
+        state: &mut State,
+        from: &NodeRun,
+        own: bool,
+        channel: ChannelId,
+        event: ClusterEvent,
+    ) {
+        match event {
+            ClusterEvent::Post {
+                nick,
+                text,
+                action,
+                unix_micros,
+                ..
+            } => {
+                let text = text::sanitize_lines(&text);
+                let nick = text::sanitize_message(&nick);
+                let (author, text) = if action {
+                    (AUTHOR_ACTION.to_string(), format!("\x02{nick}\x02 {text}"))
+                } else {
+                    (nick.clone(), text)
+                };
+                let post = Post {
+                    channel,
+                    author,
+                    text,
+                    // Only the node a line was typed on relays it to its IRC bridge.
+                    origin: if own {
+                        Origin::Local
+                    } else {
+                        Origin::Internal
+                    },
+                    ping: Ping::Mentioned,
+                    after: TICKET_NOT_STORED,
+                    unix_micros,
+                };
+                self.apply_locked(state, Event::Post(post));
+                state.note_speaker(channel, &nick);
+            }
+            ClusterEvent::Join {
+                nick, unix_micros, ..
+            } => {
+                if own {
+                    return;
+                }
+                let nick = text::sanitize_message(&nick);
+                let Some(target) = state.channels.get_mut(&channel) else {
+                    return;
+                };
+                let member = RemoteMember {
+                    nick: nick.clone(),
+                    run: from.clone(),
+                };
+                if target.remote.insert(nick.to_lowercase(), member).is_some() {
+                    return;
+                }
+                target.roster += 1;
+                let line = Post::line(channel, AUTHOR_SYSTEM, &join_text(&nick), unix_micros);
+                self.apply_locked(state, Event::Post(line));
+            }
+            ClusterEvent::Part {
+                nick,
+                announce,
+                unix_micros,
+                ..
+            } => {
+                if own {
+                    return;
+                }
+                self.remove_remote(state, channel, &nick, announce, unix_micros);
+            }
+        }
+    }
+
+    fn remove_remote(
+        &self,
+        state: &mut State,
+        channel: ChannelId,
+        nick: &str,
+        announce: bool,
+        unix_micros: i64,
+    ) {
+        let Some(target) = state.channels.get_mut(&channel) else {
+            return;
+        };
+        let Some(gone) = target.remote.remove(&nick.to_lowercase()) else {
+            return;
+        };
+        target.roster += 1;
+        if announce {
+            let left = format!("\x0bb{}\x02 has left", gone.nick);
+            let line = Post::line(channel, AUTHOR_SYSTEM, &left, unix_micros);
+            self.apply_locked(state, Event::Post(line));
+        }
+        self.close_if_empty(state, channel);
+    }
+
+    /// Opens public channel `name` with what was read for [`ClusterStep::Open`] (`None`: it
+    /// could not be read now); someone may have opened it meanwhile.
+    pub fn open_for_cluster(&self, name: &str, loaded: Option<LoadedChannel>) -> bool {
+        let mut state = self.lock();
+        if state.public_by_name.contains_key(name) {
+            return true;
+        }
+        let Some(loaded) = loaded else {
+            return false;
+        };
+        if state.may_open_channel(self.settings.max_channels).is_err() {
+            return false;
+        }
+        self.create_public(&mut state, name, loaded);
+        true
+    }
+
+    /// The nodes alive now, by name with their run's id (from the presence bucket): remote
+    /// members on any other node, or on an earlier run of a live one, leave every list.
+    pub fn cluster_presence(&self, live: &HashMap<String, String>) {
+        let mut state = self.lock();
+        let now = now_micros();
+        let mut gone = Vec::new();
+        for (&id, channel) in &state.channels {
+            for member in channel.remote.values() {
+                if live.get(&member.run.node) != Some(&member.run.boot) {
+                    gone.push((id, member.nick.clone()));
+                }
+            }
+        }
+        for (channel, nick) in gone {
+            self.remove_remote(&mut state, channel, &nick, true, now);
+        }
+    }
+
+    /// The stream's cursor to attach to the public message being stored, if an event of the
+    /// stream is being applied.
+    pub(super) fn take_cluster_cursor(&self, state: &mut State) -> Option<(String, u64)> {
+        let link = self.cluster.get()?;
+        state
+            .cluster_cursor
+            .take()
+            .map(|seq| (link.stream.clone(), seq))
+    }
+
+    /// Cluster mode: the public channels' members on other nodes, for `/names`.
+    pub(super) fn remote_nicks(state: &State, channel: ChannelId) -> Vec<String> {
+        state
+            .channels
+            .get(&channel)
+            .map(|c| c.remote.values().map(|m| m.nick.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// How many users of other nodes are members of some channel here (for `/status`).
+    pub fn remote_member_count(&self) -> usize {
+        let state = self.lock();
+        state.channels.values().map(|c| c.remote.len()).sum()
+    }
+}
