@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::jetstream::{self, consumer, stream};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -419,30 +419,41 @@ async fn presence_rounds(
     replicas: usize,
     shutdown: &CancellationToken,
 ) -> Result<(), async_nats::Error> {
-    let bucket = match js.get_key_value(PRESENCE_BUCKET).await {
-        Ok(bucket) => bucket,
-        Err(_) => {
-            js.create_key_value(kv::Config {
-                bucket: PRESENCE_BUCKET.to_string(),
-                description: "r0c nodes alive: node name -> id of its run".into(),
-                history: 1,
-                max_age: PRESENCE_TTL,
-                storage: stream::StorageType::Memory,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await?
-        }
+    // The bucket's stream is made here by the key-value layout (ADR-8) rather than with
+    // `create_key_value`, which first asks for the account's info in a form nats-server 2.9
+    // does not answer.
+    let config = stream::Config {
+        name: format!("KV_{PRESENCE_BUCKET}"),
+        description: Some("r0c nodes alive: node name -> id of its run".into()),
+        subjects: vec![format!("$KV.{PRESENCE_BUCKET}.>")],
+        max_messages_per_subject: 1,
+        max_age: PRESENCE_TTL,
+        duplicate_window: PRESENCE_TTL,
+        storage: stream::StorageType::Memory,
+        num_replicas: replicas,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
     };
+    js.get_or_create_stream(config)
+        .await
+        .map_err(|e| format!("presence bucket: {e}"))?;
+    let bucket = js
+        .get_key_value(PRESENCE_BUCKET)
+        .await
+        .map_err(|e| format!("presence bucket: {e}"))?;
     loop {
         bucket
             .put(run.node.as_str(), run.boot.clone().into_bytes().into())
-            .await?;
+            .await
+            .map_err(|e| format!("put: {e}"))?;
         let mut live = HashMap::new();
-        let mut keys = bucket.keys().await?;
+        let mut keys = bucket.keys().await.map_err(|e| format!("keys: {e}"))?;
         while let Some(key) = keys.next().await {
             let key = key?;
-            if let Some(value) = bucket.get(key.as_str()).await? {
+            if let Some(value) = bucket.get(key.as_str()).await.map_err(|e| format!("get: {e}"))? {
                 live.insert(key, String::from_utf8_lossy(&value).into_owned());
             }
         }

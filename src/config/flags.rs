@@ -114,7 +114,7 @@ pub(super) struct RawArgs {
         value_parser = parse_cluster_urls,
         help_heading = "cluster"
     )]
-    pub(super) cluster: Option<Vec<String>>,
+    pub(super) cluster: Option<String>,
     /// NATS credentials file (a .creds with the user's JWT and nkey seed) for --cluster
     #[arg(long = "cluster-creds", value_name = "FILE", help_heading = "cluster")]
     pub(super) cluster_creds: Option<PathBuf>,
@@ -414,8 +414,14 @@ pub(super) fn parse_hex_width(value: &str) -> Result<usize, String> {
     }
 }
 
-/// `--cluster`: one or more NATS server URLs, comma-separated.
-fn parse_cluster_urls(text: &str) -> Result<Vec<String>, String> {
+/// `--cluster`: one or more NATS server URLs, comma-separated (checked here, split by
+/// [`cluster_urls`]).
+fn parse_cluster_urls(text: &str) -> Result<String, String> {
+    cluster_urls(text).map(|urls| urls.join(","))
+}
+
+/// The URLs of a `--cluster` value.
+pub(super) fn cluster_urls(text: &str) -> Result<Vec<String>, String> {
     let urls: Vec<String> = text
         .split(',')
         .map(str::trim)

@@ -503,8 +503,8 @@ pub(super) fn resolve(
         irc_port: raw.irc_port,
         irc_tls_port,
         irc_name: raw.irc_name.clone(),
-        cluster: raw.cluster.clone().map(|servers| ClusterSettings {
-            servers,
+        cluster: raw.cluster.as_deref().map(|urls| ClusterSettings {
+            servers: super::flags::cluster_urls(urls).unwrap_or_default(),
             creds: raw.cluster_creds.clone(),
             tls_ca: raw.cluster_tls_ca.clone(),
             node: raw.node.clone().unwrap_or_else(default_node_name),

@@ -5,6 +5,7 @@ mod away;
 mod away_search;
 mod bad_input;
 mod chat;
+mod cluster;
 mod clients;
 mod config_file;
 mod flags;
