@@ -5,13 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Real programs the integration tests drive (TLS clients too, and an IRC server for the
-# bridge): command -> Debian package. ngircd lives in /usr/sbin.
+# bridge, and NATS with JetStream for cluster mode): command -> Debian package. ngircd and
+# nats-server live in /usr/sbin.
 export PATH="$PATH:/usr/sbin"
 # The browser tests use Debian's chromium (never a downloaded one) and Node.js with npm.
 declare -A packages=([telnet]=telnet [socat]=socat [nc]=netcat-openbsd [tmux]=tmux
     [openssl]=openssl [ncat]=ncat [telnet-ssl]=telnet-ssl [ngircd]=ngircd
     [chromium]=chromium [node]=nodejs [npm]=npm [python3]=python3
-    [ssh]=openssh-client [sic]=sic)
+    [ssh]=openssh-client [sic]=sic [nats-server]=nats-server)
 missing=()
 for command in "${!packages[@]}"; do
     command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")

@@ -453,7 +453,11 @@ async fn presence_rounds(
         let mut keys = bucket.keys().await.map_err(|e| format!("keys: {e}"))?;
         while let Some(key) = keys.next().await {
             let key = key?;
-            if let Some(value) = bucket.get(key.as_str()).await.map_err(|e| format!("get: {e}"))? {
+            if let Some(value) = bucket
+                .get(key.as_str())
+                .await
+                .map_err(|e| format!("get: {e}"))?
+            {
                 live.insert(key, String::from_utf8_lossy(&value).into_owned());
             }
         }

@@ -433,10 +433,14 @@ pub(super) fn cluster_urls(text: &str) -> Result<Vec<String>, String> {
     }
     for url in &urls {
         let Some((scheme, rest)) = url.split_once("://") else {
-            return Err(format!("{url}: expected nats://HOST:PORT or tls://HOST:PORT"));
+            return Err(format!(
+                "{url}: expected nats://HOST:PORT or tls://HOST:PORT"
+            ));
         };
         if !matches!(scheme, "nats" | "tls") || rest.is_empty() {
-            return Err(format!("{url}: expected nats://HOST:PORT or tls://HOST:PORT"));
+            return Err(format!(
+                "{url}: expected nats://HOST:PORT or tls://HOST:PORT"
+            ));
         }
     }
     Ok(urls)

@@ -23,9 +23,9 @@ mod tests;
 
 pub use irc::{IrcLink, IrcNetwork};
 pub use resolved::{
-    ClusterSettings,
-    Config, DEFAULT_CLAIM_DAYS, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_WINDOWS_PER_USER, DiagSettings,
-    FloodLimits, PasswordSource, SshSettings, TlsSettings, TlsVersion,
+    ClusterSettings, Config, DEFAULT_CLAIM_DAYS, DEFAULT_MAX_CHANNELS,
+    DEFAULT_MAX_WINDOWS_PER_USER, DiagSettings, FloodLimits, PasswordSource, SshSettings,
+    TlsSettings, TlsVersion,
 };
 
 use flags::{RawArgs, command};

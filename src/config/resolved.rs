@@ -320,7 +320,13 @@ fn default_node_name() -> String {
     let name: String = host
         .trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(32)
         .collect();
     super::flags::parse_node_name(&name).unwrap_or_else(|_| "r0c".to_owned())

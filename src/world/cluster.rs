@@ -217,7 +217,10 @@ impl World {
     /// (membership is this node's at once; the others learn it from the stream).
     pub(super) fn cluster_note(&self, event: ClusterEvent) {
         if let Some(link) = self.cluster.get()
-            && link.outbox.try_send(Outgoing { user: None, event }).is_err()
+            && link
+                .outbox
+                .try_send(Outgoing { user: None, event })
+                .is_err()
         {
             tracing::warn!("cluster outbox full or closed, a join or part was not published");
         }
@@ -248,7 +251,10 @@ impl World {
             | ClusterEvent::Part { channel, .. } => channel.clone(),
         };
         let Ok(name) = normalize_channel_name(&channel_name) else {
-            tracing::warn!(stream_seq, "cluster event for an invalid channel name ignored");
+            tracing::warn!(
+                stream_seq,
+                "cluster event for an invalid channel name ignored"
+            );
             self.store.cluster_cursor(&link.stream, stream_seq);
             return ClusterStep::Done;
         };
@@ -316,11 +322,7 @@ impl World {
                     author,
                     text,
                     // Only the node a line was typed on relays it to its IRC bridge.
-                    origin: if own {
-                        Origin::Local
-                    } else {
-                        Origin::Internal
-                    },
+                    origin: if own { Origin::Local } else { Origin::Internal },
                     ping: Ping::Mentioned,
                     after: TICKET_NOT_STORED,
                     unix_micros,

@@ -57,7 +57,8 @@ pub use claims::{
     MAX_CLAIMS_TOTAL, fingerprint_prefix,
 };
 pub use cluster::{
-    CLUSTER_UNREACHABLE, ClusterEvent, ClusterReport, ClusterStep, NodeRun, OUTBOX_CAPACITY, Outgoing,
+    CLUSTER_UNREACHABLE, ClusterEvent, ClusterReport, ClusterStep, NodeRun, OUTBOX_CAPACITY,
+    Outgoing,
 };
 pub use direct::{
     DirectStep, MAX_OFFLINE_PER_PAIR, MAX_OFFLINE_PER_RECIPIENT, MAX_OFFLINE_TOTAL,

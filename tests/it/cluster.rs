@@ -21,7 +21,13 @@ struct Nats {
 impl Nats {
     fn start() -> Nats {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new("nats-server")
+        // Debian puts it in /usr/sbin, which a user's PATH may lack.
+        let program = if Path::new("/usr/sbin/nats-server").exists() {
+            "/usr/sbin/nats-server"
+        } else {
+            "nats-server"
+        };
+        let mut child = Command::new(program)
             .args(["-js", "-sd"])
             .arg(dir.path())
             .args(["-a", "127.0.0.1", "-p", "-1"])
@@ -97,7 +103,11 @@ async fn three_nodes_on_one_nats_server_chat_in_one_order() {
     let mut alice = TestClient::joined(nodes[0].raw).await;
     let mut bob = TestClient::joined(nodes[1].raw).await;
     let mut carol = TestClient::joined(nodes[2].raw).await;
-    for (client, nick) in [(&mut alice, "alice"), (&mut bob, "bob"), (&mut carol, "carol")] {
+    for (client, nick) in [
+        (&mut alice, "alice"),
+        (&mut bob, "bob"),
+        (&mut carol, "carol"),
+    ] {
         client.line(&format!("/nick {nick}")).await;
         client.expect(&format!("changed nick to {nick}")).await;
     }
@@ -137,7 +147,11 @@ async fn three_nodes_on_one_nats_server_chat_in_one_order() {
     // Members on other nodes are listed.
     alice.line("/names").await;
     alice.expect("3 users in #g").await;
-    assert!(alice.text().contains("alice, bob, carol"), "{}", alice.text());
+    assert!(
+        alice.text().contains("alice, bob, carol"),
+        "{}",
+        alice.text()
+    );
 
     // A node whose NATS server is gone refuses lines and says why; nothing is shown.
     nats.kill();
@@ -147,4 +161,160 @@ async fn three_nodes_on_one_nats_server_chat_in_one_order() {
     for node in nodes {
         node.stop().await;
     }
+}
+
+/// The flood tokens ("flood-W-NNN") whose whole line (" end" after it) is in `text`.
+fn tokens_in(text: &str) -> Vec<String> {
+    text.match_indices("flood-")
+        .filter_map(|(at, _)| {
+            let token = text.get(at..at + 11)?;
+            text.get(at + 11..at + 15)
+                .filter(|rest| rest.starts_with(" end"))
+                .map(|_| token.to_string())
+        })
+        .collect()
+}
+
+/// How many flood lines a running node's history holds.
+fn flood_count(store: &r0c::store::Store) -> usize {
+    store.flush();
+    store
+        .recent_messages("g", 100_000)
+        .expect("query")
+        .iter()
+        .map(|m| m.text.matches("flood-").count())
+        .sum()
+}
+
+/// Every line of channel `name` in the database of a stopped node, one per stored line.
+fn stored_lines(db: &Path, name: &str) -> Vec<String> {
+    let store = r0c::store::Store::open(db).expect("store opens");
+    let lines = store
+        .recent_messages(name, 100_000)
+        .expect("query")
+        .into_iter()
+        // Lines that arrived in one read were stored as one multi-line message.
+        .flat_map(|m| m.text.split('\n').map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    store.close();
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_flood_catches_up_from_the_stream_and_applies_each_event_once() {
+    let nats = Nats::start();
+    let (_keep_a, dir_a) = data_dir();
+    let (_keep_b, dir_b) = data_dir();
+    let mut config = test_config(&dir_a);
+    config.cluster = Some(cluster_settings(&nats.url, "na"));
+    config.flood.enabled = false;
+    let node_a = TestServer::start_with(config).await;
+    let cluster_flags = ["--no-flood-limit", "--cluster", &nats.url, "--node", "nb"];
+    let mut node_b = Process::start_with(&dir_b, free_ports(), &cluster_flags);
+
+    let mut witness_b = TestClient::joined(node_b.raw).await;
+    witness_b.line("/nick wb").await;
+    witness_b.expect("changed nick to wb").await;
+    witness_b.line("/join #g").await;
+    witness_b.expect("#g(1)").await;
+    let mut witness_a = TestClient::joined(node_a.raw).await;
+    witness_a.line("/join #g").await;
+    // The stream works both ways before the flood starts.
+    witness_a.expect("wb has joined").await;
+    let mut flooders = Vec::new();
+    for _ in 0..2 {
+        let mut flooder = TestClient::joined(node_a.raw).await;
+        flooder.line("/join #g").await;
+        flooder.expect("#g(").await;
+        flooders.push(flooder);
+    }
+    let senders: Vec<_> = flooders
+        .into_iter()
+        .enumerate()
+        .map(|(who, mut flooder)| {
+            tokio::spawn(async move {
+                for index in 0..300 {
+                    flooder.line(&format!("flood-{who}-{index:03} end")).await;
+                    if index % 50 == 0 {
+                        flooder.drain(Duration::from_millis(1)).await;
+                    }
+                }
+                flooder
+            })
+        })
+        .collect();
+    // Node b shows part of the flood, and is killed in the middle of it.
+    witness_b.expect("flood-").await;
+    witness_b.read_for(Duration::from_millis(300)).await;
+    node_b.child.kill().expect("kill -9");
+    node_b.child.wait().expect("reaped");
+    drop(node_b);
+    let _flooders: Vec<TestClient> = futures_util::future::join_all(senders)
+        .await
+        .into_iter()
+        .map(|sender| sender.expect("flooder"))
+        .collect();
+    // Node a applies its own lines from the stream too: once its history holds all 600, the
+    // stream does.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while flood_count(&node_a.store) < 600 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            flood_count(&node_a.store)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen_on_b = tokens_in(&witness_b.text());
+    assert!(!seen_on_b.is_empty(), "{}", witness_b.text());
+    // Lines said while node b is surely down.
+    for index in 0..20 {
+        witness_a.line(&format!("while-down-{index:02} end")).await;
+        witness_a
+            .expect(&format!("while-down-{index:02} end"))
+            .await;
+    }
+    assert!(
+        !stored_lines(&dir_b.join("r0c.db"), "g")
+            .iter()
+            .any(|line| line.starts_with("while-down-")),
+        "node b was down"
+    );
+
+    // Restarted, it applies what it missed from the stream.
+    let node_b = Process::start_with(&dir_b, free_ports(), &cluster_flags);
+    let mut late = TestClient::joined(node_b.raw).await;
+    late.line("/join #g").await;
+    late.expect("#g(").await;
+    // A line said after the flood reaches node b after everything before it in the stream.
+    witness_a.line("after-restart").await;
+    late.expect("after-restart").await;
+    let _ = node_b.finish();
+    node_a.store.flush();
+
+    let on_b = stored_lines(&dir_b.join("r0c.db"), "g");
+    let on_a: Vec<String> = node_a
+        .store
+        .recent_messages("g", 100_000)
+        .expect("query")
+        .into_iter()
+        .flat_map(|m| m.text.split('\n').map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    // Every flood line is in both histories exactly once, in the same order.
+    let flood = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.starts_with("flood-") || l.starts_with("while-down-"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(flood(&on_a).len(), 620);
+    assert_eq!(flood(&on_b), flood(&on_a));
+    for token in seen_on_b {
+        assert!(
+            on_b.contains(&format!("{token} end")),
+            "{token} seen, not stored"
+        );
+    }
+    node_a.stop().await;
 }
