@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, consumer, kv, stream};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -30,6 +30,8 @@ pub const STREAM: &str = "R0C_EVENTS";
 pub const SUBJECTS: &str = "r0c.ev.>";
 /// The key-value bucket of live nodes: key the node's name, value its run's id.
 pub const PRESENCE_BUCKET: &str = "r0c_nodes";
+/// The key-value bucket of nick claims: key the folded nick (hex), value "node run".
+pub const NICK_BUCKET: &str = "r0c_nicks";
 /// How long the stream keeps events: a node down for longer starts from what is left.
 pub const STREAM_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The stream's size cap; the oldest events go first.
@@ -196,9 +198,10 @@ async fn events_stream(
     Ok(js.get_or_create_stream(config).await?)
 }
 
-/// Publishes what the world's outbox holds, one event after another (so a user's lines keep
-/// their order), each awaited until JetStream acknowledged it; a user whose line could not
-/// be stored after [`PUBLISH_TRIES`] is told.
+/// Carries out what the world's outbox holds, in order: publishes events one after another
+/// (so a user's lines keep their order), each awaited until JetStream acknowledged it (a user
+/// whose line could not be stored after [`PUBLISH_TRIES`] is told), and claims and lets go
+/// nicks in the nick bucket.
 async fn publish_loop(
     js: jetstream::Context,
     world: Arc<World>,
@@ -207,61 +210,204 @@ async fn publish_loop(
     replicas: usize,
     shutdown: CancellationToken,
 ) {
-    // Publishing needs the stream; an early line waits for it rather than failing.
-    while let Err(error) = events_stream(&js, replicas).await {
-        tracing::warn!(%error, "cluster: the event stream is not available yet");
-        tokio::select! {
-            () = tokio::time::sleep(RETRY_PAUSE) => {}
-            () = shutdown.cancelled() => return,
+    // Publishing needs the stream and the nick bucket; early work waits for them.
+    let (nicks, presence) = loop {
+        match publish_setup(&js, replicas).await {
+            Ok(buckets) => break buckets,
+            Err(error) => {
+                tracing::warn!(%error, "cluster: the event stream is not available yet");
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
         }
-    }
+    };
     world.set_cluster_reachable(true);
     let subject = format!("r0c.ev.{}", run.node);
+    let mine = format!("{} {}", run.node, run.boot);
     let mut count: u64 = 0;
     loop {
         let outgoing = tokio::select! {
             outgoing = outbox.recv() => outgoing,
             () = shutdown.cancelled() => None,
         };
-        let Some(Outgoing { user, event }) = outgoing else {
-            return;
-        };
-        count = count.wrapping_add(1);
-        let id = format!("{}.{}.{count}", run.node, run.boot);
-        let envelope = Envelope {
-            from: run.clone(),
-            event,
-        };
-        let Ok(payload) = serde_json::to_vec(&envelope) else {
-            continue;
-        };
-        let started = Instant::now();
-        let mut stored = false;
-        for _ in 0..PUBLISH_TRIES {
-            let publish = jetstream::message::PublishMessage::build()
-                .payload(payload.clone().into())
-                .message_id(id.as_str());
-            let acked = match js.send_publish(subject.clone(), publish).await {
-                Ok(ack) => tokio::time::timeout(ACK_TIMEOUT, ack).await,
-                Err(error) => {
-                    tracing::warn!(%error, "cluster: publish failed");
-                    tokio::time::sleep(RETRY_PAUSE / 4).await;
+        match outgoing {
+            None => return,
+            Some(Outgoing::Publish { user, event }) => {
+                count = count.wrapping_add(1);
+                let id = format!("{}.{}.{count}", run.node, run.boot);
+                let envelope = Envelope {
+                    from: run.clone(),
+                    event,
+                };
+                let Ok(payload) = serde_json::to_vec(&envelope) else {
                     continue;
+                };
+                let started = Instant::now();
+                if publish(&js, &subject, &id, payload).await {
+                    world.cluster_acked(started.elapsed());
+                } else if let Some(user) = user {
+                    world.cluster_not_sent(user);
                 }
-            };
-            match acked {
-                Ok(Ok(_)) => {
-                    stored = true;
-                    break;
+            }
+            Some(Outgoing::ClaimNick { user, nick }) => {
+                let key = nick_key(&nick);
+                let claimed = claim_nick(&nicks, &key, &mine, &presence).await;
+                if !world.finish_cluster_nick(user, &nick, claimed.clone()) && claimed.is_ok() {
+                    release_nick(&nicks, &key, &mine).await;
                 }
-                Ok(Err(error)) => tracing::warn!(%error, "cluster: publish not acknowledged"),
-                Err(_) => tracing::warn!("cluster: no acknowledgement in time"),
+            }
+            Some(Outgoing::ReleaseNick { nick }) => {
+                release_nick(&nicks, &nick_key(&nick), &mine).await;
             }
         }
-        if stored {
-            world.cluster_acked(started.elapsed());
-        } else if let Some(user) = user {
-            world.cluster_not_sent(user);
+    }
+}
+
+/// The stream and the nick bucket, made if they do not exist yet.
+async fn publish_setup(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<(kv::Store, kv::Store), async_nats::Error> {
+    events_stream(js, replicas).await?;
+    let presence = presence_bucket(js, replicas).await?;
+    let config = bucket_config(NICK_BUCKET, "r0c nick claims: folded nick -> node and run");
+    let config = stream::Config {
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..config
+    };
+    js.get_or_create_stream(config).await?;
+    Ok((js.get_key_value(NICK_BUCKET).await?, presence))
+}
+
+/// The bucket of live nodes: entries live [`PRESENCE_TTL`] unless put again.
+async fn presence_bucket(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<kv::Store, async_nats::Error> {
+    let config = stream::Config {
+        max_age: PRESENCE_TTL,
+        duplicate_window: PRESENCE_TTL,
+        storage: stream::StorageType::Memory,
+        num_replicas: replicas,
+        ..bucket_config(
+            PRESENCE_BUCKET,
+            "r0c nodes alive: node name -> id of its run",
+        )
+    };
+    js.get_or_create_stream(config).await?;
+    Ok(js.get_key_value(PRESENCE_BUCKET).await?)
+}
+
+/// A key-value bucket's stream as the key-value layout (ADR-8) has it: the bucket is made
+/// this way rather than with `create_key_value`, which first asks for the account's info in
+/// a form nats-server 2.9 does not answer.
+fn bucket_config(bucket: &str, description: &str) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.into()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    }
+}
+
+/// One event into the stream, tried up to [`PUBLISH_TRIES`] times with the same message id;
+/// whether JetStream acknowledged it.
+async fn publish(js: &jetstream::Context, subject: &str, id: &str, payload: Vec<u8>) -> bool {
+    for _ in 0..PUBLISH_TRIES {
+        let message = jetstream::message::PublishMessage::build()
+            .payload(payload.clone().into())
+            .message_id(id);
+        let acked = match js.send_publish(subject.to_string(), message).await {
+            Ok(ack) => tokio::time::timeout(ACK_TIMEOUT, ack).await,
+            Err(error) => {
+                tracing::warn!(%error, "cluster: publish failed");
+                tokio::time::sleep(RETRY_PAUSE / 4).await;
+                continue;
+            }
+        };
+        match acked {
+            Ok(Ok(_)) => return true,
+            Ok(Err(error)) => tracing::warn!(%error, "cluster: publish not acknowledged"),
+            Err(_) => tracing::warn!("cluster: no acknowledgement in time"),
+        }
+    }
+    false
+}
+
+/// A nick's key in the nick bucket: its folded form in hex (keys allow few characters).
+fn nick_key(nick: &str) -> String {
+    nick.to_lowercase()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Claims `key` for this run (`mine`): created if nobody holds it, taken over (compare-and-set
+/// on the entry's revision) if its holder is this run or a node that is no longer alive.
+/// `Err(Some(node))` names the live node that holds it; `Err(None)`: the bucket cannot be
+/// reached.
+async fn claim_nick(
+    nicks: &kv::Store,
+    key: &str,
+    mine: &str,
+    presence: &kv::Store,
+) -> Result<(), Option<String>> {
+    let unreachable = |error: &dyn std::fmt::Display| {
+        tracing::warn!(%error, "cluster: nick claim failed");
+        None
+    };
+    match nicks
+        .create(key, mine.to_string().into_bytes().into())
+        .await
+    {
+        Ok(_) => return Ok(()),
+        Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => {}
+        Err(error) => return Err(unreachable(&error)),
+    }
+    let entry = nicks.entry(key).await.map_err(|e| unreachable(&e))?;
+    let Some(entry) = entry else {
+        return Err(None);
+    };
+    let holder = String::from_utf8_lossy(&entry.value).into_owned();
+    let (node, boot) = holder.split_once(' ').unwrap_or((holder.as_str(), ""));
+    // Asked of the presence bucket now, not of a copy that may predate the holder's start.
+    let alive = match presence.get(node).await {
+        Ok(run) => run.is_some_and(|run| run.as_ref() == boot.as_bytes()),
+        Err(error) => return Err(unreachable(&error)),
+    };
+    let stale = entry.operation != kv::Operation::Put || holder == mine || !alive;
+    if !stale {
+        return Err(Some(node.to_string()));
+    }
+    match nicks
+        .update(key, mine.to_string().into_bytes().into(), entry.revision)
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Someone else took it over first.
+        Err(_) => Err(Some(node.to_string())),
+    }
+}
+
+/// Lets go of `key` if this run holds it.
+async fn release_nick(nicks: &kv::Store, key: &str, mine: &str) {
+    let Ok(Some(entry)) = nicks.entry(key).await else {
+        return;
+    };
+    if entry.operation == kv::Operation::Put && entry.value.as_ref() == mine.as_bytes() {
+        if let Err(error) = nicks
+            .delete_expect_revision(key, Some(entry.revision))
+            .await
+        {
+            tracing::warn!(%error, "cluster: a nick claim was not let go");
         }
     }
 }
@@ -419,29 +565,7 @@ async fn presence_rounds(
     replicas: usize,
     shutdown: &CancellationToken,
 ) -> Result<(), async_nats::Error> {
-    // The bucket's stream is made here by the key-value layout (ADR-8) rather than with
-    // `create_key_value`, which first asks for the account's info in a form nats-server 2.9
-    // does not answer.
-    let config = stream::Config {
-        name: format!("KV_{PRESENCE_BUCKET}"),
-        description: Some("r0c nodes alive: node name -> id of its run".into()),
-        subjects: vec![format!("$KV.{PRESENCE_BUCKET}.>")],
-        max_messages_per_subject: 1,
-        max_age: PRESENCE_TTL,
-        duplicate_window: PRESENCE_TTL,
-        storage: stream::StorageType::Memory,
-        num_replicas: replicas,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        discard: stream::DiscardPolicy::New,
-        ..Default::default()
-    };
-    js.get_or_create_stream(config)
-        .await
-        .map_err(|e| format!("presence bucket: {e}"))?;
-    let bucket = js
-        .get_key_value(PRESENCE_BUCKET)
+    let bucket = presence_bucket(js, replicas)
         .await
         .map_err(|e| format!("presence bucket: {e}"))?;
     loop {

@@ -58,12 +58,20 @@ pub struct NodeRun {
     pub boot: String,
 }
 
-/// An event for the publisher, and the local user to tell if it cannot be published.
+/// Work for the cluster's publisher, in the order the world queued it.
 #[derive(Debug, Clone)]
-pub struct Outgoing {
-    /// The author of a chat line; `None` for joins and parts (nobody to tell).
-    pub user: Option<UserId>,
-    pub event: ClusterEvent,
+pub enum Outgoing {
+    /// Publish `event`; if it cannot be stored, tell `user` (the author of a chat line;
+    /// `None` for joins and parts: nobody to tell).
+    Publish {
+        user: Option<UserId>,
+        event: ClusterEvent,
+    },
+    /// Claim `nick` for `user` in the cluster's nick bucket (compare-and-set), then answer
+    /// with [`World::finish_cluster_nick`].
+    ClaimNick { user: UserId, nick: String },
+    /// This node no longer uses `nick`: its claim is let go.
+    ReleaseNick { nick: String },
 }
 
 /// The world's handle on the cluster, set once at startup when `--cluster` is given.
@@ -203,7 +211,7 @@ impl World {
         if !link.reachable.load(Ordering::Acquire) {
             return Err(PostError::ClusterUnavailable);
         }
-        let outgoing = Outgoing {
+        let outgoing = Outgoing::Publish {
             user: Some(user),
             event,
         };
@@ -219,11 +227,70 @@ impl World {
         if let Some(link) = self.cluster.get()
             && link
                 .outbox
-                .try_send(Outgoing { user: None, event })
+                .try_send(Outgoing::Publish { user: None, event })
                 .is_err()
         {
             tracing::warn!("cluster outbox full or closed, a join or part was not published");
         }
+    }
+
+    /// Cluster mode: asks the cluster for `nick` on `user`'s behalf (the local checks passed);
+    /// the change is made when the claim is answered.
+    pub(super) fn cluster_claim_nick(&self, user: UserId, nick: &str) -> Result<(), NickError> {
+        let Some(link) = self.cluster.get() else {
+            return Ok(());
+        };
+        if !link.reachable.load(Ordering::Acquire) {
+            return Err(NickError::ClusterUnavailable);
+        }
+        let claim = Outgoing::ClaimNick {
+            user,
+            nick: nick.to_string(),
+        };
+        link.outbox
+            .try_send(claim)
+            .map_err(|_| NickError::ClusterUnavailable)
+    }
+
+    /// Cluster mode: `nick` is no longer used here (a nick change or a disconnect).
+    pub(super) fn cluster_release_nick(&self, nick: &str) {
+        if let Some(link) = self.cluster.get() {
+            let release = Outgoing::ReleaseNick {
+                nick: nick.to_string(),
+            };
+            if link.outbox.try_send(release).is_err() {
+                tracing::warn!("cluster outbox full or closed, a nick claim was not let go");
+            }
+        }
+    }
+
+    /// The cluster's answer to a nick claim: `Ok` (the nick is this node's now) makes the
+    /// change, after checking again here; `Err` names the node that holds it. Returns whether
+    /// the user now has the nick (else the caller lets the claim go).
+    pub fn finish_cluster_nick(
+        &self,
+        user: UserId,
+        nick: &str,
+        claimed: Result<(), Option<String>>,
+    ) -> bool {
+        let mut state = self.lock();
+        let old = state.users.get(&user).map(|u| u.nick.clone());
+        let refusal = match claimed {
+            Err(Some(holder)) => format!("[invalid argument]\n  {nick} is in use on node {holder}"),
+            Err(None) => format!("[error]\n  {}", NickError::ClusterUnavailable),
+            Ok(()) => match old {
+                None => return false,
+                Some(old) => match self.change_nick_locked(&mut state, user, nick) {
+                    Ok(_) => {
+                        self.cluster_release_nick(&old);
+                        return true;
+                    }
+                    Err(problem) => format!("[invalid argument]\n  {problem}"),
+                },
+            },
+        };
+        self.tell_locked(&mut state, user, AUTHOR_ERROR, &refusal);
+        false
     }
 
     /// The publisher could not get the stream to store `user`'s line: they are told.

@@ -25,6 +25,9 @@ pub enum NickError {
     /// A look-alike of a registered nick, or of one claimed by another ssh key.
     #[error("that nick looks too much like the registered nick {0}")]
     LooksLikeRegistered(String),
+    /// Cluster mode: the nick cannot be checked with the other nodes now.
+    #[error("nicks cannot be changed now: the cluster cannot be reached")]
+    ClusterUnavailable,
 }
 
 /// Why a `/msg` could not be delivered.

@@ -318,3 +318,29 @@ async fn a_node_killed_mid_flood_catches_up_from_the_stream_and_applies_each_eve
     }
     node_a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nick_belongs_to_one_node_even_when_two_ask_at_once() {
+    let nats = Nats::start();
+    let (_keep_a, dir_a) = data_dir();
+    let (_keep_b, dir_b) = data_dir();
+    let node_a = node(&dir_a, &nats.url, "na").await;
+    let node_b = node(&dir_b, &nats.url, "nb").await;
+    let mut x = TestClient::joined(node_a.raw).await;
+    let mut y = TestClient::joined(node_b.raw).await;
+
+    // One after the other: taken on node a, refused on node b.
+    x.line("/nick alpha").await;
+    x.expect("changed nick to alpha").await;
+    y.line("/nick alpha").await;
+    y.expect("alpha is in use on node na").await;
+
+    // At the same time: exactly one of them gets it (its input line's prompt becomes "zed>").
+    x.send(b"/nick zed\r").await;
+    y.send(b"/nick zed\r").await;
+    let x_won = x.expect_either("zed>", "zed is in use on node nb").await == 0;
+    let y_won = y.expect_either("zed>", "zed is in use on node na").await == 0;
+    assert!(x_won != y_won, "x won: {x_won}, y won: {y_won}");
+    node_a.stop().await;
+    node_b.stop().await;
+}
