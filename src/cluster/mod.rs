@@ -431,18 +431,19 @@ async fn apply_loop(
                 .ok()
         })
         .flatten();
-    // The next sequence to apply; it moves on as events are applied, so a reconnect resumes
-    // from memory, not from what the store has committed by then.
-    let mut next = committed.map_or(1, |seq| seq.saturating_add(1));
-    tracing::info!(from = next, "cluster: applying the event stream");
+    let mut position = Position {
+        next: committed.map_or(1, |seq| seq.saturating_add(1)),
+        replay_until: None,
+    };
+    tracing::info!(from = position.next, "cluster: applying the event stream");
     loop {
         if shutdown.is_cancelled() {
             return;
         }
-        match apply_from(&js, &world, &store, replicas, &mut next, &shutdown).await {
+        match apply_from(&js, &world, &store, replicas, &mut position, &shutdown).await {
             Ok(()) => return,
             Err(error) => {
-                tracing::warn!(%error, resume = next, "cluster: event stream interrupted");
+                tracing::warn!(%error, resume = position.next, "cluster: event stream interrupted");
                 tokio::select! {
                     () = tokio::time::sleep(RETRY_PAUSE) => {}
                     () = shutdown.cancelled() => return,
@@ -452,16 +453,29 @@ async fn apply_loop(
     }
 }
 
+/// Where the applier is in the stream.
+struct Position {
+    /// The next sequence to apply; it moves on as events are applied, so a reconnect resumes
+    /// from memory, not from what the store has committed by then.
+    next: u64,
+    /// The stream's last sequence when this node started: events up to it are a replay.
+    replay_until: Option<u64>,
+}
+
 async fn apply_from(
     js: &jetstream::Context,
     world: &Arc<World>,
     store: &Arc<crate::store::Store>,
     replicas: usize,
-    next: &mut u64,
+    position: &mut Position,
     shutdown: &CancellationToken,
 ) -> Result<(), async_nats::Error> {
     let mut stream = events_stream(js, replicas).await?;
-    let first = stream.info().await?.state.first_sequence;
+    let state = stream.info().await?.state.clone();
+    let first = state.first_sequence;
+    // What the stream held when this node started is a replay (see `World::apply_cluster`).
+    let replay_until = *position.replay_until.get_or_insert(state.last_sequence);
+    let next = &mut position.next;
     if first > *next && *next > 1 {
         tracing::warn!(
             missed_from = *next,
@@ -497,7 +511,10 @@ async fn apply_from(
             continue;
         }
         match serde_json::from_slice::<Envelope>(&message.payload) {
-            Ok(envelope) => apply_one(world, store, envelope, seq, shutdown).await,
+            Ok(envelope) => {
+                let replay = seq <= replay_until;
+                apply_one(world, store, envelope, seq, replay, shutdown).await;
+            }
             Err(error) => {
                 tracing::warn!(%error, seq, "cluster: an event that does not parse was skipped");
                 store.cluster_cursor(STREAM, seq);
@@ -514,10 +531,11 @@ async fn apply_one(
     store: &Arc<crate::store::Store>,
     envelope: Envelope,
     seq: u64,
+    replay: bool,
     shutdown: &CancellationToken,
 ) {
     loop {
-        let load = match world.apply_cluster(&envelope.from, envelope.event.clone(), seq) {
+        let load = match world.apply_cluster(&envelope.from, envelope.event.clone(), seq, replay) {
             ClusterStep::Done => return,
             ClusterStep::Open(load) => load,
         };

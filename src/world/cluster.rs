@@ -47,6 +47,13 @@ pub enum ClusterEvent {
         announce: bool,
         unix_micros: i64,
     },
+    /// A direct message from `from` (on the node that sent it) to `to` (on another node).
+    Direct {
+        from: String,
+        to: String,
+        text: String,
+        unix_micros: i64,
+    },
 }
 
 /// Who published an event: the node's name and the id of that run of it.
@@ -301,11 +308,15 @@ impl World {
 
     /// Applies one event of the stream, numbered `stream_seq`, sent by `from` (`own`: this
     /// node's name). Its effect and the stream cursor are committed together by the store.
+    /// A `replay` is an event the stream held before this node started: direct messages
+    /// among them are not delivered (their users are gone; guests' conversations are not
+    /// stored), the rest is applied as always.
     pub fn apply_cluster(
         &self,
         from: &NodeRun,
         event: ClusterEvent,
         stream_seq: u64,
+        replay: bool,
     ) -> ClusterStep {
         let mut state = self.lock();
         let Some(link) = self.cluster.get() else {
@@ -316,6 +327,18 @@ impl World {
             ClusterEvent::Post { channel, .. }
             | ClusterEvent::Join { channel, .. }
             | ClusterEvent::Part { channel, .. } => channel.clone(),
+            ClusterEvent::Direct {
+                from: sender,
+                to,
+                text,
+                unix_micros,
+            } => {
+                if !replay {
+                    self.deliver_direct(&mut state, own, sender, to, text, *unix_micros);
+                }
+                self.store.cluster_cursor(&link.stream, stream_seq);
+                return ClusterStep::Done;
+            }
         };
         let Ok(name) = normalize_channel_name(&channel_name) else {
             tracing::warn!(
@@ -328,7 +351,7 @@ impl World {
         let needs_channel = match &event {
             ClusterEvent::Post { .. } => true,
             ClusterEvent::Join { .. } => !own,
-            ClusterEvent::Part { .. } => false,
+            ClusterEvent::Part { .. } | ClusterEvent::Direct { .. } => false,
         };
         let channel = state.public_by_name.get(&name).copied();
         let channel = match channel {
@@ -415,6 +438,7 @@ impl World {
                     return;
                 }
                 target.roster += 1;
+                *state.remote_nicks.entry(nick.to_lowercase()).or_default() += 1;
                 let line = Post::line(channel, AUTHOR_SYSTEM, &join_text(&nick), unix_micros);
                 self.apply_locked(state, Event::Post(line));
             }
@@ -429,7 +453,70 @@ impl World {
                 }
                 self.remove_remote(state, channel, &nick, announce, unix_micros);
             }
+            // Handled before a channel is looked for.
+            ClusterEvent::Direct { .. } => {}
         }
+    }
+
+    /// A direct message between nodes, from the stream: into the window of the local user it
+    /// concerns (the sender's copy on the node it came from, the recipient's on theirs),
+    /// opened if need be. A recipient at the window cap does not get it (logged).
+    fn deliver_direct(
+        &self,
+        state: &mut State,
+        own: bool,
+        sender: &str,
+        to: &str,
+        text: &str,
+        unix_micros: i64,
+    ) {
+        let (local, partner, ping) = if own {
+            (sender, to, Ping::Nobody)
+        } else {
+            (to, sender, Ping::Everyone)
+        };
+        let Some(&user) = state.nicks.get(&local.to_lowercase()) else {
+            return;
+        };
+        let partner = text::sanitize_message(partner);
+        let existing = state.users.get(&user).and_then(|u| {
+            u.windows.iter().find_map(|w| {
+                let direct = state
+                    .channels
+                    .get(&w.channel)
+                    .is_some_and(|c| c.kind == ChannelKind::Direct);
+                (direct && w.alias.eq_ignore_ascii_case(&partner)).then_some(w.channel)
+            })
+        });
+        let channel = match existing {
+            Some(channel) => channel,
+            None => {
+                let allowed = state
+                    .may_open_window(user, self.settings.max_windows_per_user)
+                    .is_ok()
+                    && state.may_open_channel(self.settings.max_channels).is_ok();
+                if !allowed {
+                    tracing::warn!(
+                        nick = local,
+                        "cluster: a direct message passed a window limit"
+                    );
+                    return;
+                }
+                let channel = state.new_channel(ChannelKind::Direct, String::new(), 0);
+                self.add_member(state, user, channel, partner.clone());
+                channel
+            }
+        };
+        let post = Post {
+            channel,
+            author: text::sanitize_message(sender),
+            text: text::sanitize_lines(text),
+            origin: Origin::Internal,
+            ping,
+            after: TICKET_NOT_STORED,
+            unix_micros,
+        };
+        self.apply_locked(state, Event::Post(post));
     }
 
     fn remove_remote(
@@ -447,6 +534,13 @@ impl World {
             return;
         };
         target.roster += 1;
+        let folded = nick.to_lowercase();
+        if let Some(count) = state.remote_nicks.get_mut(&folded) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                state.remote_nicks.remove(&folded);
+            }
+        }
         if announce {
             let left = format!("\x0bb{}\x02 has left", gone.nick);
             let line = Post::line(channel, AUTHOR_SYSTEM, &left, unix_micros);

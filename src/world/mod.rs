@@ -417,6 +417,9 @@ struct State {
     /// Cluster mode: the stream sequence of the event being applied, taken by the public
     /// message it stores so both are committed together (`cluster.rs`).
     cluster_cursor: Option<u64>,
+    /// Cluster mode: users of other nodes listed in some channel here, by folded nick, with
+    /// the number of channels that list them (`/msg` finds them here).
+    remote_nicks: HashMap<String, usize>,
 }
 
 /// The world's lock, held. When dropped it releases the lock first and then wakes the tasks

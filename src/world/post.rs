@@ -126,6 +126,20 @@ impl World {
             .unwrap_or_default();
         if members.len() < 2 && !alias.eq_ignore_ascii_case(nick) {
             // The partner left or was never pulled in: invite whoever holds that nick now.
+            let local = state.nicks.contains_key(&alias.to_lowercase());
+            if !local && state.remote_nicks.contains_key(&alias.to_lowercase()) {
+                // On another node: the line goes through the cluster, and is shown once the
+                // stream has stored it.
+                let event = ClusterEvent::Direct {
+                    from: nick.to_string(),
+                    to: alias.to_string(),
+                    text: text.to_string(),
+                    unix_micros: now_micros(),
+                };
+                if self.cluster_publish(user, event)? {
+                    return Ok(());
+                }
+            }
             let Some(&partner) = state.nicks.get(&alias.to_lowercase()) else {
                 // An identified partner who is away gets it when they are back.
                 if self.leave_for_absent(state, user, channel, alias, nick, text)? {
@@ -171,7 +185,15 @@ impl World {
         typed: &str,
     ) -> Result<DirectStep, DirectError> {
         let mut state = self.lock();
-        let stored = self.stored_conversation(&state, user, target)?;
+        // Cluster mode: a user of another node has no stored conversation here; the line
+        // goes through the cluster (`say_direct`).
+        let folded = target.to_lowercase();
+        let remote = !state.nicks.contains_key(&folded) && state.remote_nicks.contains_key(&folded);
+        let stored = if remote {
+            None
+        } else {
+            self.stored_conversation(&state, user, target)?
+        };
         if self.check_store().is_err() {
             return Err(DirectError::StoreUnavailable);
         }
@@ -362,7 +384,16 @@ impl World {
             unix_micros,
         } = post;
         let (author, text) = (author_owned.as_str(), text_owned.as_str());
-        let cursor = self.take_cluster_cursor(state);
+        // Only a public channel's message carries the stream's cursor (`cluster.rs`).
+        let public = state
+            .channels
+            .get(&channel_id)
+            .is_some_and(|c| matches!(c.kind, ChannelKind::Public { .. }));
+        let cursor = if public {
+            self.take_cluster_cursor(state)
+        } else {
+            None
+        };
         let Some(channel) = state.channels.get(&channel_id) else {
             return;
         };

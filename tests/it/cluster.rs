@@ -144,6 +144,15 @@ async fn three_nodes_on_one_nats_server_chat_in_one_order() {
         assert_eq!(chat_lines(&other.store, "g", &authors), first);
     }
 
+    // A direct message crosses nodes, and so does the answer.
+    alice.line("/msg carol hello-dm").await;
+    alice.expect("alice hello-dm").await;
+    carol.line("/msg alice back-at-you").await;
+    carol.expect("alice hello-dm").await;
+    carol.expect("carol back-at-you").await;
+    alice.expect("carol back-at-you").await;
+    alice.line("/1").await;
+
     // Members on other nodes are listed.
     alice.line("/names").await;
     alice.expect("3 users in #g").await;
