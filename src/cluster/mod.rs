@@ -402,13 +402,13 @@ async fn release_nick(nicks: &kv::Store, key: &str, mine: &str) {
     let Ok(Some(entry)) = nicks.entry(key).await else {
         return;
     };
-    if entry.operation == kv::Operation::Put && entry.value.as_ref() == mine.as_bytes() {
-        if let Err(error) = nicks
+    if entry.operation == kv::Operation::Put
+        && entry.value.as_ref() == mine.as_bytes()
+        && let Err(error) = nicks
             .delete_expect_revision(key, Some(entry.revision))
             .await
-        {
-            tracing::warn!(%error, "cluster: a nick claim was not let go");
-        }
+    {
+        tracing::warn!(%error, "cluster: a nick claim was not let go");
     }
 }
 
