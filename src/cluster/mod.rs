@@ -44,7 +44,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// heartbeat, a dead node's users leave every list.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(10);
 /// How long the publisher waits for JetStream's acknowledgement of one try.
-const ACK_TIMEOUT: Duration = Duration::from_secs(3);
+const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Tries per event (the same `Nats-Msg-Id` each time) before its sender is told.
 const PUBLISH_TRIES: u32 = 3;
 /// The pause before a task tries again after an error.

@@ -5,7 +5,8 @@
 //! A local user's line is therefore shown nowhere before the stream has stored it, and every
 //! node numbers a channel's chat lines in the same (stream) order. Users on other nodes are
 //! "remote members" of the channels they joined: nicks with the node they are on, listed by
-//! `/names` and IRC NAMES, with no window, no wake-up and no user id of this node.
+//! `/names` (not yet by IRC NAMES, whose members are this node's users), with no window, no
+//! wake-up and no user id of this node.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};

@@ -162,6 +162,11 @@ async fn three_nodes_on_one_nats_server_chat_in_one_order() {
         alice.text()
     );
 
+    // Operators see the cluster in /status (in the status window).
+    alice.line("/0").await;
+    alice.line("/status").await;
+    alice.expect("cluster: node n0, connected").await;
+
     // A node whose NATS server is gone refuses lines and says why; nothing is shown.
     nats.kill();
     bob.line("lost-line").await;
