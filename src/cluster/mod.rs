@@ -434,6 +434,7 @@ async fn apply_loop(
     let mut position = Position {
         next: committed.map_or(1, |seq| seq.saturating_add(1)),
         replay_until: None,
+        live_at_start: None,
     };
     tracing::info!(from = position.next, "cluster: applying the event stream");
     loop {
@@ -460,6 +461,9 @@ struct Position {
     next: u64,
     /// The stream's last sequence when this node started: events up to it are a replay.
     replay_until: Option<u64>,
+    /// The nodes alive (name, run) when this node started: a replayed join of a run that was
+    /// gone by then is skipped, instead of listing a user who left long ago.
+    live_at_start: Option<HashMap<String, String>>,
 }
 
 async fn apply_from(
@@ -475,6 +479,10 @@ async fn apply_from(
     let first = state.first_sequence;
     // What the stream held when this node started is a replay (see `World::apply_cluster`).
     let replay_until = *position.replay_until.get_or_insert(state.last_sequence);
+    if position.live_at_start.is_none() {
+        position.live_at_start = Some(live_nodes(js).await);
+    }
+    let live_at_start = position.live_at_start.clone().unwrap_or_default();
     let next = &mut position.next;
     if first > *next && *next > 1 {
         tracing::warn!(
@@ -513,7 +521,12 @@ async fn apply_from(
         match serde_json::from_slice::<Envelope>(&message.payload) {
             Ok(envelope) => {
                 let replay = seq <= replay_until;
-                apply_one(world, store, envelope, seq, replay, shutdown).await;
+                let gone = live_at_start.get(&envelope.from.node) != Some(&envelope.from.boot);
+                if replay && gone && matches!(envelope.event, ClusterEvent::Join { .. }) {
+                    store.cluster_cursor(STREAM, seq);
+                } else {
+                    apply_one(world, store, envelope, seq, replay, shutdown).await;
+                }
             }
             Err(error) => {
                 tracing::warn!(%error, seq, "cluster: an event that does not parse was skipped");
@@ -522,6 +535,23 @@ async fn apply_from(
         }
         *next = seq.saturating_add(1);
     }
+}
+
+/// The nodes in the presence bucket now (none if it cannot be read).
+async fn live_nodes(js: &jetstream::Context) -> HashMap<String, String> {
+    let mut live = HashMap::new();
+    let Ok(bucket) = js.get_key_value(PRESENCE_BUCKET).await else {
+        return live;
+    };
+    let Ok(mut keys) = bucket.keys().await else {
+        return live;
+    };
+    while let Some(Ok(key)) = keys.next().await {
+        if let Ok(Some(value)) = bucket.get(key.as_str()).await {
+            live.insert(key, String::from_utf8_lossy(&value).into_owned());
+        }
+    }
+    live
 }
 
 /// Applies one event; a channel this node does not hold in memory is read from its store
