@@ -98,22 +98,29 @@ impl Cluster {
             tracing::info!(node = run.node, servers = ?settings.servers, "cluster: connecting");
             let js = jetstream::new(client);
             let replicas = settings.servers.len().clamp(1, 3);
-            tracker_inner.spawn(publish_loop(
+            let publisher = publish_loop(
                 js.clone(),
                 world.clone(),
                 run.clone(),
                 outbox,
                 replicas,
                 shutdown.clone(),
-            ));
-            tracker_inner.spawn(apply_loop(
-                js.clone(),
-                world.clone(),
-                replicas,
-                shutdown.clone(),
-            ));
-            tracker_inner.spawn(presence_loop(js, world, run, replicas, shutdown));
+            );
+            tracker_inner.spawn(until(publisher, shutdown.clone()));
+            let applier = apply_loop(js.clone(), world.clone(), replicas, shutdown.clone());
+            tracker_inner.spawn(until(applier, shutdown.clone()));
+            let presence = presence_loop(js, world, run, replicas, shutdown.clone());
+            tracker_inner.spawn(until(presence, shutdown));
         });
+    }
+}
+
+/// Runs `task` until it ends or the server shuts down, whatever NATS request it waits on
+/// (a request to a server that is gone waits out its timeout).
+async fn until(task: impl std::future::Future<Output = ()>, shutdown: CancellationToken) {
+    tokio::select! {
+        () = task => {}
+        () = shutdown.cancelled() => {}
     }
 }
 
@@ -278,8 +285,29 @@ async fn publish_setup(
         num_replicas: replicas,
         ..config
     };
-    js.get_or_create_stream(config).await?;
+    let nicks = js.get_or_create_stream(config).await?;
+    // A stream just made on a NATS cluster takes a moment to elect its leader; until then
+    // writes to it time out, so the publisher starts once all three have one.
+    for mut stream in [
+        events_stream(js, replicas).await?,
+        js.get_stream(format!("KV_{PRESENCE_BUCKET}")).await?,
+        nicks,
+    ] {
+        await_leader(&mut stream).await?;
+    }
     Ok((js.get_key_value(NICK_BUCKET).await?, presence))
+}
+
+/// Waits (a bounded while) until `stream` has a leader; a stream on a single server has.
+async fn await_leader(stream: &mut stream::Stream) -> Result<(), async_nats::Error> {
+    for _ in 0..100 {
+        let info = stream.info().await?;
+        if info.cluster.as_ref().is_none_or(|c| c.leader.is_some()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("the stream has no leader".into())
 }
 
 /// The bucket of live nodes: entries live [`PRESENCE_TTL`] unless put again.
@@ -321,7 +349,13 @@ fn bucket_config(bucket: &str, description: &str) -> stream::Config {
 /// One event into the stream, tried up to [`PUBLISH_TRIES`] times with the same message id;
 /// whether JetStream acknowledged it.
 async fn publish(js: &jetstream::Context, subject: &str, id: &str, payload: Vec<u8>) -> bool {
-    for _ in 0..PUBLISH_TRIES {
+    for attempt in 0..PUBLISH_TRIES {
+        // With the connection down a try would only wait out its timeout in the client's
+        // buffer: the sender is told at once instead.
+        let connected = js.client().connection_state() == async_nats::connection::State::Connected;
+        if attempt > 0 && !connected {
+            return false;
+        }
         let message = jetstream::message::PublishMessage::build()
             .payload(payload.clone().into())
             .message_id(id);
@@ -480,7 +514,7 @@ async fn apply_from(
     // What the stream held when this node started is a replay (see `World::apply_cluster`).
     let replay_until = *position.replay_until.get_or_insert(state.last_sequence);
     if position.live_at_start.is_none() {
-        position.live_at_start = Some(live_nodes(js).await);
+        position.live_at_start = Some(live_nodes(js).await?);
     }
     let live_at_start = position.live_at_start.clone().unwrap_or_default();
     let next = &mut position.next;
@@ -537,21 +571,28 @@ async fn apply_from(
     }
 }
 
-/// The nodes in the presence bucket now (none if it cannot be read).
-async fn live_nodes(js: &jetstream::Context) -> HashMap<String, String> {
+/// The nodes in the presence bucket now, by name with their run's id. The keys come from
+/// the bucket stream's subjects (one request; the client's `keys()` runs a consumer that can
+/// wait long on a bucket whose entries just expired), each value by a direct get.
+async fn live_nodes(js: &jetstream::Context) -> Result<HashMap<String, String>, async_nats::Error> {
+    let bucket = js.get_key_value(PRESENCE_BUCKET).await?;
+    let stream = js.get_stream(format!("KV_{PRESENCE_BUCKET}")).await?;
+    let prefix = format!("$KV.{PRESENCE_BUCKET}.");
+    let mut subjects = stream.info_with_subjects(format!("{prefix}>")).await?;
     let mut live = HashMap::new();
-    let Ok(bucket) = js.get_key_value(PRESENCE_BUCKET).await else {
-        return live;
-    };
-    let Ok(mut keys) = bucket.keys().await else {
-        return live;
-    };
-    while let Some(Ok(key)) = keys.next().await {
-        if let Ok(Some(value)) = bucket.get(key.as_str()).await {
-            live.insert(key, String::from_utf8_lossy(&value).into_owned());
+    while let Some(subject) = subjects.next().await {
+        let (subject, _) = subject?;
+        let Some(key) = subject.strip_prefix(&prefix) else {
+            continue;
+        };
+        if let Some(value) = bucket.get(key).await? {
+            live.insert(
+                key.to_string(),
+                String::from_utf8_lossy(&value).into_owned(),
+            );
         }
     }
-    live
+    Ok(live)
 }
 
 /// Applies one event; a channel this node does not hold in memory is read from its store
@@ -621,18 +662,7 @@ async fn presence_rounds(
             .put(run.node.as_str(), run.boot.clone().into_bytes().into())
             .await
             .map_err(|e| format!("put: {e}"))?;
-        let mut live = HashMap::new();
-        let mut keys = bucket.keys().await.map_err(|e| format!("keys: {e}"))?;
-        while let Some(key) = keys.next().await {
-            let key = key?;
-            if let Some(value) = bucket
-                .get(key.as_str())
-                .await
-                .map_err(|e| format!("get: {e}"))?
-            {
-                live.insert(key, String::from_utf8_lossy(&value).into_owned());
-            }
-        }
+        let live = live_nodes(js).await?;
         world.cluster_nodes(live.len());
         world.cluster_presence(&live);
         tokio::select! {

@@ -296,13 +296,17 @@ async fn a_node_killed_mid_flood_catches_up_from_the_stream_and_applies_each_eve
     );
 
     // Restarted, it applies what it missed from the stream.
-    let node_b = Process::start_with(&dir_b, free_ports(), &cluster_flags);
+    let node_b = Process::start_logging_cluster(&dir_b, free_ports(), &cluster_flags);
     let mut late = TestClient::joined(node_b.raw).await;
     late.line("/join #g").await;
     late.expect("#g(").await;
     // A line said after the flood reaches node b after everything before it in the stream.
     witness_a.line("after-restart").await;
-    late.expect("after-restart").await;
+    let caught_up = tokio::time::timeout(Duration::from_secs(9), late.expect("after-restart"));
+    if caught_up.await.is_err() {
+        let (_, log) = node_b.finish();
+        panic!("node b did not catch up; it logged:\n{log}");
+    }
     let _ = node_b.finish();
     node_a.store.flush();
 
