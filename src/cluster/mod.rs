@@ -671,3 +671,49 @@ async fn presence_rounds(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_is_plain_json_and_reads_back_the_same() {
+        let envelope = Envelope {
+            from: NodeRun {
+                node: "n1".into(),
+                boot: "00ff".into(),
+            },
+            event: ClusterEvent::Post {
+                channel: "g".into(),
+                nick: "alice".into(),
+                text: "hi \u{1F600}".into(),
+                action: false,
+                unix_micros: 5,
+            },
+        };
+        let json = serde_json::to_string(&envelope).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"from":{"node":"n1","boot":"00ff"},"event":{"type":"post","channel":"g","nick":"alice","text":"hi 😀","action":false,"unix_micros":5}}"#
+        );
+        let back: Envelope = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back.event, envelope.event);
+        assert_eq!(back.from, envelope.from);
+        // Anything else is refused, not guessed at.
+        assert!(serde_json::from_str::<Envelope>(r#"{"from":{},"event":{"type":"x"}}"#).is_err());
+    }
+
+    #[test]
+    fn a_nick_key_is_the_folded_nick_in_hex_so_any_nick_is_a_valid_key() {
+        assert_eq!(nick_key("Zed"), "7a6564");
+        assert_eq!(nick_key("zed"), nick_key("ZED"));
+        assert_eq!(nick_key("é"), "c3a9");
+        assert!(nick_key("a.b*>").bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn run_ids_differ() {
+        assert_ne!(boot_id(), boot_id());
+        assert_eq!(boot_id().len(), 16);
+    }
+}

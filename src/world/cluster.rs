@@ -610,3 +610,86 @@ impl World {
         state.channels.values().map(|c| c.remote.len()).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::world;
+    use super::*;
+
+    fn run(node: &str) -> NodeRun {
+        NodeRun {
+            node: node.into(),
+            boot: "1".into(),
+        }
+    }
+
+    #[test]
+    fn a_stream_event_opens_its_channel_then_stores_the_line_with_the_cursor() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (world, store) = world(dir.path(), 100, 1000, 100);
+        let (outbox, _receiver) = tokio::sync::mpsc::channel(4);
+        world.attach_cluster(outbox, "S", run("here"));
+        let post = ClusterEvent::Post {
+            channel: "g".into(),
+            nick: "alice".into(),
+            text: "hello".into(),
+            action: false,
+            unix_micros: 1,
+        };
+        // Not in memory: the applier is asked to read it first, and nothing is applied yet.
+        let ClusterStep::Open(Load::Join { name, .. }) =
+            world.apply_cluster(&run("there"), post.clone(), 7, false)
+        else {
+            panic!("the channel must be read first");
+        };
+        assert_eq!(name, "g");
+        assert!(world.open_for_cluster("g", Some(LoadedChannel::default())));
+        assert_eq!(
+            world.apply_cluster(&run("there"), post, 7, false),
+            ClusterStep::Done
+        );
+        store.flush();
+        assert_eq!(store.read_cluster_cursor("S").expect("read"), Some(7));
+        let stored = store.recent_messages("g", 10).expect("read");
+        assert!(
+            stored
+                .iter()
+                .any(|m| m.author == "alice" && m.text == "hello")
+        );
+
+        // An event that stores nothing moves the cursor too; an older one never moves it back.
+        let join = ClusterEvent::Join {
+            channel: "g".into(),
+            nick: "bob".into(),
+            unix_micros: 2,
+        };
+        world.apply_cluster(&run("here"), join, 9, false);
+        store.flush();
+        assert_eq!(store.read_cluster_cursor("S").expect("read"), Some(9));
+        store.cluster_cursor("S", 8);
+        store.flush();
+        assert_eq!(store.read_cluster_cursor("S").expect("read"), Some(9));
+    }
+
+    #[test]
+    fn remote_members_come_and_go_with_their_node() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (world, _store) = world(dir.path(), 100, 1000, 100);
+        let (outbox, _receiver) = tokio::sync::mpsc::channel(4);
+        world.attach_cluster(outbox, "S", run("here"));
+        world.open_for_cluster("g", Some(LoadedChannel::default()));
+        let join = ClusterEvent::Join {
+            channel: "g".into(),
+            nick: "Bob".into(),
+            unix_micros: 1,
+        };
+        world.apply_cluster(&run("there"), join, 1, false);
+        assert_eq!(world.remote_member_count(), 1);
+        assert!(world.lock().remote_nicks.contains_key("bob"));
+        // Node "there" restarted (another run): its earlier users leave every list.
+        let live = HashMap::from([("there".to_string(), "2".to_string())]);
+        world.cluster_presence(&live);
+        assert_eq!(world.remote_member_count(), 0);
+        assert!(world.lock().remote_nicks.is_empty());
+    }
+}
