@@ -47,6 +47,8 @@ pub const PRESENCE_TTL: Duration = Duration::from_secs(10);
 const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Tries per event (the same `Nats-Msg-Id` each time) before its sender is told.
 const PUBLISH_TRIES: u32 = 3;
+/// How long the applier waits for an event before it asks whether it is stuck.
+const STALL_CHECK: Duration = Duration::from_secs(3);
 /// The pause before a task tries again after an error.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
@@ -537,8 +539,17 @@ async fn apply_from(
     let mut messages = consumer.messages().await?;
     loop {
         let message = tokio::select! {
-            message = messages.next() => message,
+            message = tokio::time::timeout(STALL_CHECK, messages.next()) => message,
             () = shutdown.cancelled() => return Ok(()),
+        };
+        // Quiet for a while: if the stream holds events this node has not applied, the
+        // consumer is stuck (its server died, the stream's leader moved) and is made anew.
+        let Ok(message) = message else {
+            let last = stream.info().await?.state.last_sequence;
+            if last >= *next {
+                return Err(format!("no event for {STALL_CHECK:?} while {last} is stored").into());
+            }
+            continue;
         };
         let Some(message) = message else {
             return Err("the ordered consumer ended".into());

@@ -362,3 +362,204 @@ async fn a_nick_belongs_to_one_node_even_when_two_ask_at_once() {
     node_a.stop().await;
     node_b.stop().await;
 }
+
+/// Three nats-servers with JetStream, clustered over routes on loopback.
+struct NatsCluster {
+    servers: Vec<Option<Child>>,
+    urls: Vec<String>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl NatsCluster {
+    fn start() -> NatsCluster {
+        let program = if Path::new("/usr/sbin/nats-server").exists() {
+            "/usr/sbin/nats-server"
+        } else {
+            "nats-server"
+        };
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| free_ports()).collect();
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, route)| format!("nats://127.0.0.1:{route}"))
+            .collect();
+        let mut servers = Vec::new();
+        let mut logs = Vec::new();
+        let mut dirs = Vec::new();
+        for (index, (client, route)) in ports.iter().enumerate() {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let others: Vec<&str> = routes
+                .iter()
+                .enumerate()
+                .filter(|(other, _)| *other != index)
+                .map(|(_, url)| url.as_str())
+                .collect();
+            let mut child = Command::new(program)
+                .args(["-js", "-sd"])
+                .arg(dir.path())
+                .args(["-a", "127.0.0.1", "-p", &client.to_string()])
+                .args(["-n", &format!("s{index}"), "--cluster_name", "r0c"])
+                .args(["--cluster", &format!("nats://127.0.0.1:{route}")])
+                .args(["--routes", &others.join(",")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("nats-server starts");
+            logs.push(lines_of(child.stderr.take().expect("stderr")));
+            servers.push(Some(child));
+            dirs.push(dir);
+        }
+        // JetStream answers once the servers elected a metadata leader.
+        crate::support::wait_for_line(&logs[0], "metadata leader");
+        for log in logs {
+            std::thread::spawn(move || for _ in log.iter() {});
+        }
+        NatsCluster {
+            servers,
+            urls: ports
+                .iter()
+                .map(|(client, _)| format!("nats://127.0.0.1:{client}"))
+                .collect(),
+            _dirs: dirs,
+        }
+    }
+
+    fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.servers.get_mut(index).and_then(Option::take) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for index in 0..self.servers.len() {
+            self.kill(index);
+        }
+    }
+}
+
+/// Reads until `needle` is in what `client` received after byte `from`, for at most `limit`
+/// (a NATS cluster just formed, or just short of a server, answers its first requests late).
+async fn wait_for_text(
+    client: &mut TestClient,
+    from: usize,
+    needle: &str,
+    limit: Duration,
+) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if client
+            .text()
+            .get(from..)
+            .is_some_and(|rest| rest.contains(needle))
+        {
+            return true;
+        }
+        client.read_for(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_goes_on_when_one_of_three_nats_servers_dies_mid_flood() {
+    let mut nats = NatsCluster::start();
+    let (_keep_a, dir_a) = data_dir();
+    let (_keep_b, dir_b) = data_dir();
+    let mut nodes = Vec::new();
+    for (dir, name) in [(&dir_a, "na"), (&dir_b, "nb")] {
+        let mut config = test_config(dir);
+        config.cluster = Some(ClusterSettings {
+            servers: nats.urls.clone(),
+            creds: None,
+            tls_ca: None,
+            node: name.to_string(),
+        });
+        config.flood.enabled = false;
+        nodes.push(TestServer::start_with(config).await);
+    }
+    let mut witness = TestClient::joined(nodes[1].raw).await;
+    let mut flooder = TestClient::joined(nodes[0].raw).await;
+    witness.line("/join #g").await;
+    witness.expect("#g(1)").await;
+    flooder.line("/join #g").await;
+    flooder.expect("#g(").await;
+    // Warm-up: a line from each side reaches the other.
+    for (index, (from, to)) in [(&mut flooder, &mut witness)].into_iter().enumerate() {
+        let mut arrived = false;
+        for attempt in 0..20 {
+            let line = format!("warm-{index}-{attempt:02}");
+            let mark = to.text().len();
+            from.line(&line).await;
+            if wait_for_text(to, mark, &line, Duration::from_secs(3)).await {
+                arrived = true;
+                break;
+            }
+        }
+        assert!(arrived, "the cluster never carried a line");
+    }
+    let sender = tokio::spawn(async move {
+        for index in 0..300 {
+            flooder.line(&format!("flood-0-{index:03} end")).await;
+            if index % 50 == 0 {
+                flooder.drain(Duration::from_millis(1)).await;
+            }
+        }
+        flooder
+    });
+    witness.expect("flood-").await;
+    nats.kill(0);
+    let mut flooder = sender.await.expect("flooder");
+    // Once the cluster settled, a line gets through (until then one may be refused, and its
+    // sender is told).
+    let mut through = None;
+    for attempt in 0..30 {
+        let line = format!("after-failover-{attempt:02}");
+        let mark = witness.text().len();
+        flooder.line(&line).await;
+        if wait_for_text(&mut witness, mark, &line, Duration::from_secs(3)).await {
+            through = Some(line);
+            break;
+        }
+    }
+    let line = through.expect("a line gets through after the failover");
+    // The flooder's own node shows it too once its applier caught up with the stream (its
+    // consumer may have been on the server that died).
+    let arrived = wait_for_text(&mut flooder, 0, &line, Duration::from_secs(60)).await;
+    assert!(arrived, "node a never caught up");
+    let seen = tokens_in(&witness.text());
+    let history = |store: &r0c::store::Store| -> Vec<String> {
+        store.flush();
+        store
+            .recent_messages("g", 100_000)
+            .expect("query")
+            .into_iter()
+            .flat_map(|m| m.text.split('\n').map(str::to_string).collect::<Vec<_>>())
+            .filter(|l| l.starts_with("flood-"))
+            .collect()
+    };
+    let on_a = history(&nodes[0].store);
+    let on_b = history(&nodes[1].store);
+    assert_eq!(
+        on_a, on_b,
+        "both nodes hold the same lines in the same order"
+    );
+    for token in &seen {
+        assert!(
+            on_a.contains(&format!("{token} end")),
+            "{token} seen, not stored"
+        );
+    }
+    // Lines sent while the flooder's node reconnected were refused, and it was told so.
+    if on_a.len() < 300 {
+        assert!(
+            flooder
+                .text()
+                .contains("not sent: the cluster cannot be reached")
+        );
+    }
+    println!("flood lines stored on both nodes: {} of 300", on_a.len());
+    for node in nodes {
+        node.stop().await;
+    }
+}
