@@ -36,6 +36,12 @@ impl Nats {
             .spawn()
             .expect("nats-server starts (Debian package nats-server)");
         let log = lines_of(child.stderr.take().expect("stderr"));
+        // Made before anything can fail, so its drop stops the server whatever happens.
+        let mut nats = Nats {
+            child,
+            url: String::new(),
+            _dir: dir,
+        };
         let needle = "Listening for client connections on ";
         let line = crate::support::wait_for_line(&log, needle);
         let address = line
@@ -46,11 +52,8 @@ impl Nats {
             .to_string();
         // The rest of the log is drained, so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in log.iter() {});
-        Nats {
-            child,
-            url: format!("nats://{address}"),
-            _dir: dir,
-        }
+        nats.url = format!("nats://{address}");
+        nats
     }
 
     fn kill(&mut self) {
@@ -408,19 +411,21 @@ impl NatsCluster {
             servers.push(Some(child));
             dirs.push(dir);
         }
-        // JetStream answers once the servers elected a metadata leader.
-        crate::support::wait_for_line(&logs[0], "metadata leader");
-        for log in logs {
-            std::thread::spawn(move || for _ in log.iter() {});
-        }
-        NatsCluster {
+        // Made before anything can fail, so its drop stops the servers whatever happens.
+        let cluster = NatsCluster {
             servers,
             urls: ports
                 .iter()
                 .map(|(client, _)| format!("nats://127.0.0.1:{client}"))
                 .collect(),
             _dirs: dirs,
+        };
+        // JetStream answers once the servers elected a metadata leader.
+        crate::support::wait_for_line(&logs[0], "metadata leader");
+        for log in logs {
+            std::thread::spawn(move || for _ in log.iter() {});
         }
+        cluster
     }
 
     fn kill(&mut self, index: usize) {
