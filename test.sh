@@ -5,15 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Real programs the integration tests drive (TLS clients too, and an IRC server for the
-# bridge): command -> Debian package. ngircd lives in /usr/sbin. man renders the manual page
-# and systemd-analyze verifies the unit (tests/it/operations.rs).
+# bridge, and NATS with JetStream for cluster mode): command -> Debian package. ngircd and
+# nats-server live in /usr/sbin. man renders the manual page and systemd-analyze verifies the
+# unit (tests/it/operations.rs).
 export PATH="$PATH:/usr/sbin"
 # The browser tests use Debian's chromium (never a downloaded one) and Node.js with npm.
 declare -A packages=([telnet]=telnet [socat]=socat [nc]=netcat-openbsd [tmux]=tmux
     [openssl]=openssl [ncat]=ncat [telnet-ssl]=telnet-ssl [ngircd]=ngircd
     [chromium]=chromium [node]=nodejs [npm]=npm [python3]=python3
     [ssh]=openssh-client [sic]=sic [ii]=ii [irssi]=irssi [weechat-headless]=weechat-headless
-    [man]=man-db [systemd-analyze]=systemd)
+    [man]=man-db [systemd-analyze]=systemd [nats-server]=nats-server)
 missing=()
 for command in "${!packages[@]}"; do
     command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")

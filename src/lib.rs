@@ -12,6 +12,7 @@
 
 pub mod address;
 pub mod bridge;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod diag;

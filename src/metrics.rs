@@ -32,6 +32,14 @@ pub const STORE_COMMIT_SECONDS: &str = "r0c_store_commit_seconds";
 /// Whether the history store can write (1) or not (0: writes fail, or the database file was
 /// deleted or replaced); while it is 0, new messages are refused.
 pub const STORE_HEALTHY: &str = "r0c_store_healthy";
+/// Cluster mode: nodes alive, as this node's presence last counted.
+pub const CLUSTER_NODES: &str = "r0c_cluster_nodes";
+/// Cluster mode: events of the stream this node has yet to apply.
+pub const CLUSTER_LAG: &str = "r0c_cluster_lag_events";
+/// Cluster mode: the last publish's wait for JetStream's acknowledgement.
+pub const CLUSTER_LAST_ACK_SECONDS: &str = "r0c_cluster_last_ack_seconds";
+/// Cluster mode: whether the NATS connection is up.
+pub const CLUSTER_CONNECTED: &str = "r0c_cluster_connected";
 /// Whether the IRC bridge is registered on a network (1) or not (0), by network.
 pub const IRC_LINK_UP: &str = "r0c_irc_link_up";
 /// Connections refused by the connection limits, by reason.
@@ -100,6 +108,21 @@ fn describe() {
     metrics::describe_counter!(REFUSED, "connections refused by the connection limits");
     metrics::describe_counter!(MODERATION_ACTIONS, "moderation actions by operators");
     metrics::describe_counter!(ACCOUNT_EVENTS, "account registrations, logins and failures");
+    metrics::describe_gauge!(CLUSTER_NODES, "cluster nodes alive");
+    metrics::describe_gauge!(CLUSTER_LAG, "cluster events not applied here yet");
+    metrics::describe_gauge!(
+        CLUSTER_LAST_ACK_SECONDS,
+        "time the last publish waited for JetStream's acknowledgement"
+    );
+    metrics::describe_gauge!(CLUSTER_CONNECTED, "NATS connection up (1) or not (0)");
+}
+
+/// Cluster mode's gauges, set when `/metrics` is asked for.
+pub fn set_cluster(nodes: u64, lag: u64, last_ack_seconds: f64, connected: bool) {
+    metrics::gauge!(CLUSTER_NODES).set(nodes as f64);
+    metrics::gauge!(CLUSTER_LAG).set(lag as f64);
+    metrics::gauge!(CLUSTER_LAST_ACK_SECONDS).set(last_ack_seconds);
+    metrics::gauge!(CLUSTER_CONNECTED).set(f64::from(u8::from(connected)));
 }
 
 /// The Prometheus text exposition of every metric; `messages_posted` is the world's total

@@ -67,6 +67,8 @@ pub struct Server {
     bridge: Bridge,
     /// Connection limits shared by all listeners.
     admission: Arc<Admission>,
+    /// Cluster mode (`--cluster`): the world is attached; its tasks start with the server.
+    cluster: Option<crate::cluster::Cluster>,
     config: Config,
     shutdown: CancellationToken,
     /// What a reload changes: each listener's arrival template, the limits, the certificate
@@ -182,6 +184,10 @@ impl Server {
         let markers = store.read_markers().map_err(StartError::Store)?;
         world.load_markers(markers);
         let bridge = Bridge::prepare(&config, &world)?;
+        let cluster = config
+            .cluster
+            .as_ref()
+            .map(|settings| crate::cluster::Cluster::prepare(settings, &world));
         let admission = Admission::new(
             Limits {
                 total: connection_cap(config.max_clients),
@@ -206,6 +212,7 @@ impl Server {
             tls,
             ssh,
             bridge,
+            cluster,
             config,
             shutdown,
             reloader,
@@ -340,6 +347,9 @@ impl Server {
             tracker.spawn(bench_report(self.world.clone(), self.shutdown.clone()));
         }
         self.bridge.spawn(&tracker, &self.shutdown);
+        if let Some(cluster) = self.cluster {
+            cluster.spawn(self.world.clone(), &tracker, &self.shutdown);
+        }
         self.shutdown.cancelled().await;
         tracker.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())

@@ -169,6 +169,20 @@ pub fn apply(command: Command, world: &World, user: UserId) -> Vec<Effect> {
                 census.public_channels,
                 census.private_channels
             );
+            if let Some(cluster) = world.cluster_report() {
+                text.push_str(&format!(
+                    "\ncluster: node {}, {}, {} nodes alive, {} events behind, last ack {} ms",
+                    cluster.node,
+                    if cluster.reachable {
+                        "connected"
+                    } else {
+                        "NATS unreachable"
+                    },
+                    cluster.nodes,
+                    cluster.lag,
+                    cluster.last_ack_micros / 1000
+                ));
+            }
             for line in details {
                 text.push('\n');
                 text.push_str(&line);

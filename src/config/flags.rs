@@ -107,6 +107,28 @@ pub(super) struct RawArgs {
         help_heading = "irc listener"
     )]
     pub(super) irc_name: String,
+    /// run as one node of a cluster: the NATS servers (JetStream on), comma-separated nats://HOST:PORT (or tls://)
+    #[arg(
+        long = "cluster",
+        value_name = "URLS",
+        value_parser = parse_cluster_urls,
+        help_heading = "cluster"
+    )]
+    pub(super) cluster: Option<String>,
+    /// NATS credentials file (a .creds with the user's JWT and nkey seed) for --cluster
+    #[arg(long = "cluster-creds", value_name = "FILE", help_heading = "cluster")]
+    pub(super) cluster_creds: Option<PathBuf>,
+    /// CA certificate (PEM) to verify the NATS servers' TLS certificates with, for --cluster
+    #[arg(long = "cluster-tls-ca", value_name = "FILE", help_heading = "cluster")]
+    pub(super) cluster_tls_ca: Option<PathBuf>,
+    /// this node's name in the cluster, letters, digits, '-' and '_' (default: the host name)
+    #[arg(
+        long = "node",
+        value_name = "NAME",
+        value_parser = parse_node_name,
+        help_heading = "cluster"
+    )]
+    pub(super) node: Option<String>,
     /// ssh host key, an OpenSSH private key (default: <app>/ssh_host_ed25519_key, generated if missing)
     #[arg(long = "ssh-key", value_name = "PATH", help_heading = "ssh")]
     pub(super) ssh_key: Option<PathBuf>,
@@ -402,6 +424,52 @@ pub(super) fn parse_hex_width(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
         Ok(width) if width > 0 && width % 8 == 0 => Ok(width),
         _ => Err("expected a positive multiple of 8".to_owned()),
+    }
+}
+
+/// `--cluster`: one or more NATS server URLs, comma-separated (checked here, split by
+/// [`cluster_urls`]).
+fn parse_cluster_urls(text: &str) -> Result<String, String> {
+    cluster_urls(text).map(|urls| urls.join(","))
+}
+
+/// The URLs of a `--cluster` value.
+pub(super) fn cluster_urls(text: &str) -> Result<Vec<String>, String> {
+    let urls: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if urls.is_empty() {
+        return Err("give at least one NATS server, like nats://127.0.0.1:4222".into());
+    }
+    for url in &urls {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(format!(
+                "{url}: expected nats://HOST:PORT or tls://HOST:PORT"
+            ));
+        };
+        if !matches!(scheme, "nats" | "tls") || rest.is_empty() {
+            return Err(format!(
+                "{url}: expected nats://HOST:PORT or tls://HOST:PORT"
+            ));
+        }
+    }
+    Ok(urls)
+}
+
+/// `--node`: a name that fits in NATS subjects, keys and message ids.
+pub(super) fn parse_node_name(text: &str) -> Result<String, String> {
+    let fits = !text.is_empty()
+        && text.len() <= 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if fits {
+        Ok(text.to_owned())
+    } else {
+        Err("a node name is 1 to 32 letters, digits, '-' or '_'".into())
     }
 }
 

@@ -25,8 +25,9 @@ mod tests;
 pub use irc::{IrcLink, IrcNetwork};
 pub use manual::{BackupRequest, parse_backup};
 pub use resolved::{
-    Config, DEFAULT_CLAIM_DAYS, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_WINDOWS_PER_USER, DiagSettings,
-    FloodLimits, LogFormat, PasswordSource, SshSettings, TlsSettings, TlsVersion,
+    ClusterSettings, Config, DEFAULT_CLAIM_DAYS, DEFAULT_MAX_CHANNELS,
+    DEFAULT_MAX_WINDOWS_PER_USER, DiagSettings, FloodLimits, LogFormat, PasswordSource,
+    SshSettings, TlsSettings, TlsVersion,
 };
 
 /// The version `r0c --version` and the startup report show: the package's version and the

@@ -214,6 +214,8 @@ pub struct Config {
     pub irc_tls_port: u16,
     /// The IRC listener's server name (`--irc-name`).
     pub irc_name: String,
+    /// Cluster mode (`--cluster`), or `None`: this node alone, as always.
+    pub cluster: Option<ClusterSettings>,
     /// The ssh listener's settings, used when it is enabled.
     pub ssh: SshSettings,
     /// `--metrics-public`: `/metrics` answers every address, not only loopback.
@@ -315,6 +317,37 @@ pub struct Config {
     pub effective_flags: Vec<(String, String)>,
 }
 
+/// How this node joins a cluster (`--cluster`, `--cluster-creds`, `--cluster-tls-ca`, `--node`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// NATS server URLs (`nats://` or `tls://`); the client fails over between them.
+    pub servers: Vec<String>,
+    /// A NATS credentials file.
+    pub creds: Option<PathBuf>,
+    /// A CA certificate for the servers' TLS.
+    pub tls_ca: Option<PathBuf>,
+    /// This node's name: unique in the cluster.
+    pub node: String,
+}
+
+/// The host name, made to fit `--node`'s rules, or `r0c` when there is none.
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(32)
+        .collect();
+    super::flags::parse_node_name(&name).unwrap_or_else(|_| "r0c".to_owned())
+}
+
 impl Config {
     /// All defaults with both listeners on port 0 and bound to 127.0.0.1, the way every
     /// network test runs; no file is read.
@@ -331,6 +364,7 @@ impl Config {
             irc_port: 0,
             irc_tls_port: 0,
             irc_name: "r0c".to_owned(),
+            cluster: None,
             ssh: SshSettings {
                 key: None,
                 guests: true,
@@ -494,6 +528,12 @@ pub(super) fn resolve(
         irc_port: raw.irc_port,
         irc_tls_port,
         irc_name: raw.irc_name.clone(),
+        cluster: raw.cluster.as_deref().map(|urls| ClusterSettings {
+            servers: super::flags::cluster_urls(urls).unwrap_or_default(),
+            creds: raw.cluster_creds.clone(),
+            tls_ca: raw.cluster_tls_ca.clone(),
+            node: raw.node.clone().unwrap_or_else(default_node_name),
+        }),
         ssh: SshSettings {
             key: raw.ssh_key.clone(),
             guests: raw.ssh_guests,

@@ -127,7 +127,7 @@ fn fields(config: &Config) -> Vec<(&'static str, String)> {
         irc_insecure, dbg_irc, app_dir, wizard_timeout, first_input_timeout, stall_timeout,
         max_per_ip, conn_rate, limit_exempt, flood, dev, tls, fsync, bench, web_port, web_tls_port,
         ssh_port, ssh, metrics_public, max_windows_per_user, max_channels, diag, thr_mon, linemode,
-        lockdown, irc_port, irc_tls_port, irc_name, verbosity, log_format
+        lockdown, irc_port, irc_tls_port, irc_name, verbosity, log_format, cluster
     );
     fields
 }
@@ -793,4 +793,20 @@ fn print_config_lists_every_flag_and_reads_back_to_the_same_file() {
     let path_text = path.display().to_string();
     let again = print_config(home.path(), &["--config", &path_text]);
     assert_eq!(again, printed);
+}
+
+#[test]
+fn cluster_flags() {
+    check(
+        "--cluster nats://127.0.0.1:4222,tls://n2.example:4222 --node n1 --cluster-creds /etc/r0c.creds",
+        r#"cluster = Some(ClusterSettings { servers: ["nats://127.0.0.1:4222", "tls://n2.example:4222"], creds: Some("/etc/r0c.creds"), tls_ca: None, node: "n1" })"#,
+    );
+    check(
+        "--cluster 127.0.0.1:4222",
+        "error: invalid value '127.0.0.1:4222' for '--cluster <URLS>': 127.0.0.1:4222: expected nats://HOST:PORT or tls://HOST:PORT",
+    );
+    check(
+        "--cluster nats://a:1 --node 'a b'",
+        "error: invalid value 'a b' for '--node <NAME>': a node name is 1 to 32 letters, digits, '-' or '_'",
+    );
 }

@@ -412,6 +412,14 @@ async fn metrics(
     }
     metrics::gauge!(crate::metrics::STORE_QUEUE_DEPTH)
         .set(context.world.store().pending_writes() as f64);
+    if let Some(cluster) = context.world.cluster_report() {
+        crate::metrics::set_cluster(
+            cluster.nodes,
+            cluster.lag,
+            cluster.last_ack_micros as f64 / 1e6,
+            cluster.reachable,
+        );
+    }
     (
         [(
             header::CONTENT_TYPE,

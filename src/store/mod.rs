@@ -59,6 +59,7 @@
 //! database's mode) and the lock file are created 0600, and looser ones are tightened.
 
 pub mod backup;
+mod cluster;
 mod markers;
 mod moderation;
 mod offline;
@@ -89,7 +90,7 @@ pub use reader::{POOL_READERS, Reader, ReaderPool};
 pub use search::{SearchHit, SearchQuery, fts_expression};
 
 /// The schema version this code writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 /// How many ops the queue to the writer holds before callers spill into the overflow.
 const QUEUE_CAPACITY: usize = 65536;
@@ -500,7 +501,12 @@ enum Op {
         unix_micros: i64,
         author: String,
         text: String,
+        /// Cluster mode: the stream sequence of the event this message applies, recorded in
+        /// the same transaction (`store/cluster.rs`).
+        cursor: Option<(String, i64)>,
     },
+    /// Cluster mode: an event that stored no message was applied up to this stream sequence.
+    ClusterCursor(String, i64),
     /// A direct message; `nick_a <= nick_b`, so a pair has one spelling.
     Direct {
         nick_a: String,
@@ -633,6 +639,26 @@ impl Store {
     /// Queues a public-channel message; never blocks. Returns its ticket (see
     /// [`Store::is_committed`]).
     pub fn append_message(&self, channel: &str, message: StoredMessage) -> u64 {
+        self.append_message_at(channel, message, None)
+    }
+
+    /// [`Store::append_message`] for an event of the cluster's stream: the message and the
+    /// stream's cursor (`stream`, `seq`) are committed in one transaction, so a restarted
+    /// node applies the stream from exactly after it.
+    pub fn append_message_at(
+        &self,
+        channel: &str,
+        message: StoredMessage,
+        cursor: Option<(&str, u64)>,
+    ) -> u64 {
+        let cursor = match cursor.map(|(stream, seq)| (stream, i64::try_from(seq))) {
+            None => None,
+            Some((stream, Ok(seq))) => Some((stream.to_owned(), seq)),
+            Some((_, Err(_))) => {
+                tracing::error!("stream sequence too large, message not stored");
+                return TICKET_NEVER;
+            }
+        };
         let Ok(seq) = i64::try_from(message.seq) else {
             tracing::error!(
                 channel,
@@ -647,7 +673,22 @@ impl Store {
             unix_micros: message.unix_micros,
             author: message.author,
             text: message.text,
+            cursor,
         })
+    }
+
+    /// Cluster mode: queues the stream's cursor for an applied event that stored no message;
+    /// never blocks.
+    pub fn cluster_cursor(&self, stream: &str, seq: u64) -> u64 {
+        let Ok(seq) = i64::try_from(seq) else {
+            return TICKET_NEVER;
+        };
+        self.enqueue(Op::ClusterCursor(stream.to_owned(), seq))
+    }
+
+    /// Cluster mode: the last sequence of `stream` this node applied (from its own file).
+    pub fn read_cluster_cursor(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        Ok(cluster::read(lock(&self.reader).connection(), stream)?)
     }
 
     /// Queues a direct message between two nicks; never blocks.
@@ -1181,6 +1222,9 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     if found < 8 {
         tx.execute_batch(markers::SCHEMA_V8)?;
     }
+    if found < 9 {
+        tx.execute_batch(cluster::SCHEMA_V9)?;
+    }
     tx.commit()?;
     Ok(found)
 }
@@ -1456,7 +1500,12 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                 unix_micros,
                 author,
                 text,
+                cursor,
             } => {
+                if let Some((stream, applied)) = cursor {
+                    tx.prepare_cached(cluster::PUT_CURSOR)?
+                        .execute(params![stream, applied])?;
+                }
                 tx.prepare_cached(ENSURE_CHANNEL)?.execute([channel])?;
                 let inserted = tx.prepare_cached(INSERT_MESSAGE)?.execute(params![
                     channel,
@@ -1488,6 +1537,10 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                     author,
                     text
                 ])?;
+            }
+            Op::ClusterCursor(stream, applied) => {
+                tx.prepare_cached(cluster::PUT_CURSOR)?
+                    .execute(params![stream, applied])?;
             }
             Op::Topic {
                 channel,

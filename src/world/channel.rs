@@ -101,6 +101,13 @@ impl World {
                 new_since: None,
             });
         }
+        if let Some(ChannelKind::Public { name }) = state.channels.get(&channel).map(|c| &c.kind) {
+            self.cluster_note(ClusterEvent::Join {
+                channel: name.clone(),
+                nick: nick.clone(),
+                unix_micros,
+            });
+        }
         let line = Post::line(channel, AUTHOR_SYSTEM, &join_text(&nick), unix_micros);
         self.apply_locked(state, Event::Post(line));
         state.note_speaker(channel, &nick);
@@ -207,6 +214,14 @@ impl World {
         if target.members.len() < members_before {
             target.roster += 1;
             self.activity.parts.fetch_add(1, Ordering::Relaxed);
+            if let ChannelKind::Public { name } = &kind {
+                self.cluster_note(ClusterEvent::Part {
+                    channel: name.clone(),
+                    nick: nick.clone(),
+                    announce,
+                    unix_micros,
+                });
+            }
             // The status window is left only by disconnecting, which has its own line.
             match &kind {
                 ChannelKind::Public { name } => tracing::info!(%peer, nick, chan = name, "part"),
@@ -246,7 +261,7 @@ impl World {
         let empty = state
             .channels
             .get(&channel)
-            .is_some_and(|c| c.members.is_empty() && !c.bridged);
+            .is_some_and(|c| c.members.is_empty() && c.remote.is_empty() && !c.bridged);
         if !empty {
             return;
         }
@@ -465,6 +480,7 @@ impl State {
                 nick_lines: HashMap::new(),
                 stored_as: None,
                 roster: 0,
+                remote: Default::default(),
             },
         );
         id

@@ -25,6 +25,9 @@ pub enum NickError {
     /// A look-alike of a registered nick, or of one claimed by another ssh key.
     #[error("that nick looks too much like the registered nick {0}")]
     LooksLikeRegistered(String),
+    /// Cluster mode: the nick cannot be checked with the other nodes now.
+    #[error("nicks cannot be changed now: the cluster cannot be reached")]
+    ClusterUnavailable,
 }
 
 /// Why a `/msg` could not be delivered.
@@ -80,6 +83,10 @@ pub enum PostError {
     /// message would be shown to nobody until it could be saved, so it is refused instead.
     #[error("not sent: the server cannot save messages right now")]
     StoreUnavailable,
+    /// Cluster mode: the line could not be handed to the cluster (NATS unreachable, or the
+    /// outbox full); it is refused, not queued.
+    #[error("not sent: the cluster cannot be reached")]
+    ClusterUnavailable,
     /// Not possible here, for the reason given (a status window, a topic too long...).
     #[error("{0}")]
     Refused(String),

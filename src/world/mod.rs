@@ -13,6 +13,7 @@ mod away;
 mod bridge;
 mod channel;
 mod claims;
+mod cluster;
 mod days;
 mod direct;
 mod error;
@@ -57,6 +58,10 @@ pub use channel::{MAX_PART_REASON, left_line, parse_left_line};
 pub use claims::{
     Claim, ClaimCheck, ClaimWrite, Claims, DEFAULT_CLAIM_DAYS, MAX_CLAIMS_PER_KEY,
     MAX_CLAIMS_TOTAL, fingerprint_prefix,
+};
+pub use cluster::{
+    CLUSTER_UNREACHABLE, ClusterEvent, ClusterReport, ClusterStep, NodeRun, OUTBOX_CAPACITY,
+    Outgoing,
 };
 pub use days::{day_change_text, local_days};
 pub use direct::{
@@ -303,6 +308,8 @@ struct Channel {
     /// Counts changes of the members or their nicks, so an IRC session copies the member list
     /// out again only when it changed ([`World::irc_sync`]).
     roster: u64,
+    /// Cluster mode: members connected to other nodes, by folded nick (`cluster.rs`).
+    remote: std::collections::BTreeMap<String, cluster::RemoteMember>,
 }
 
 /// When a member's last nick-change line was shown in a channel, and the nick before the
@@ -419,6 +426,12 @@ struct State {
     /// Tasks to wake once the lock is released ([`Locked`]): a task woken while the lock is
     /// still held would only wait for it.
     wakes: Vec<Arc<Notify>>,
+    /// Cluster mode: the stream sequence of the event being applied, taken by the public
+    /// message it stores so both are committed together (`cluster.rs`).
+    cluster_cursor: Option<u64>,
+    /// Cluster mode: users of other nodes listed in some channel here, by folded nick, with
+    /// the number of channels that list them (`/msg` finds them here).
+    remote_nicks: HashMap<String, usize>,
 }
 
 /// The world's lock, held. When dropped it releases the lock first and then wakes the tasks
@@ -485,6 +498,8 @@ pub struct World {
     door: Door,
     /// Runs password hashes and checks off the async workers, a few at once.
     hasher: crate::password::Hasher,
+    /// Cluster mode (`--cluster`): the publisher's outbox and this node's name; unset alone.
+    cluster: std::sync::OnceLock<cluster::ClusterLink>,
 }
 
 /// Running totals of joins, parts and posted messages since start, for `--bench`. Atomics,
@@ -531,6 +546,7 @@ impl World {
             wizard_broadcasts: tokio::sync::broadcast::channel(WIZARD_BROADCASTS_KEPT).0,
             door: Door::default(),
             hasher: crate::password::Hasher::default(),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 

@@ -32,7 +32,17 @@ impl World {
             ChannelKind::Status => {
                 Err("this buffer does not accept messages, only commands".into())
             }
-            ChannelKind::Public { .. } => {
+            ChannelKind::Public { name } => {
+                let event = ClusterEvent::Post {
+                    channel: name,
+                    nick: nick.clone(),
+                    text: text.clone(),
+                    action: false,
+                    unix_micros: now_micros(),
+                };
+                if self.cluster_publish(user, event)? {
+                    return Ok(());
+                }
                 self.post_from(
                     &mut state,
                     window.channel,
@@ -76,6 +86,18 @@ impl World {
         if let Some(refusal) = self.speak_refusal(&state, user, public) {
             return Err(PostError::Refused(refusal));
         }
+        if let Some(ChannelKind::Public { name }) = &kind {
+            let event = ClusterEvent::Post {
+                channel: name.clone(),
+                nick: nick.clone(),
+                text: text::sanitize_message(typed),
+                action: true,
+                unix_micros: now_micros(),
+            };
+            if self.cluster_publish(user, event)? {
+                return Ok(());
+            }
+        }
         let text = format!("\x02{nick}\x02 {}", text::sanitize_message(typed));
         self.post_from(
             &mut state,
@@ -104,6 +126,20 @@ impl World {
             .unwrap_or_default();
         if members.len() < 2 && !alias.eq_ignore_ascii_case(nick) {
             // The partner left or was never pulled in: invite whoever holds that nick now.
+            let local = state.nicks.contains_key(&alias.to_lowercase());
+            if !local && state.remote_nicks.contains_key(&alias.to_lowercase()) {
+                // On another node: the line goes through the cluster, and is shown once the
+                // stream has stored it.
+                let event = ClusterEvent::Direct {
+                    from: nick.to_string(),
+                    to: alias.to_string(),
+                    text: text.to_string(),
+                    unix_micros: now_micros(),
+                };
+                if self.cluster_publish(user, event)? {
+                    return Ok(());
+                }
+            }
             let Some(&partner) = state.nicks.get(&alias.to_lowercase()) else {
                 // An identified partner who is away gets it when they are back.
                 if self.leave_for_absent(state, user, channel, alias, nick, text)? {
@@ -149,7 +185,15 @@ impl World {
         typed: &str,
     ) -> Result<DirectStep, DirectError> {
         let mut state = self.lock();
-        let stored = self.stored_conversation(&state, user, target)?;
+        // Cluster mode: a user of another node has no stored conversation here; the line
+        // goes through the cluster (`say_direct`).
+        let folded = target.to_lowercase();
+        let remote = !state.nicks.contains_key(&folded) && state.remote_nicks.contains_key(&folded);
+        let stored = if remote {
+            None
+        } else {
+            self.stored_conversation(&state, user, target)?
+        };
         if self.check_store().is_err() {
             return Err(DirectError::StoreUnavailable);
         }
@@ -340,6 +384,16 @@ impl World {
             unix_micros,
         } = post;
         let (author, text) = (author_owned.as_str(), text_owned.as_str());
+        // Only a public channel's message carries the stream's cursor (`cluster.rs`).
+        let public = state
+            .channels
+            .get(&channel_id)
+            .is_some_and(|c| matches!(c.kind, ChannelKind::Public { .. }));
+        let cursor = if public {
+            self.take_cluster_cursor(state)
+        } else {
+            None
+        };
         let Some(channel) = state.channels.get(&channel_id) else {
             return;
         };
@@ -348,7 +402,7 @@ impl World {
         // Queued for the store first: the ticket says when it is on disk, and clients show
         // it only then.
         let ticket = match &kind {
-            ChannelKind::Public { name } => self.store.append_message(
+            ChannelKind::Public { name } => self.store.append_message_at(
                 name,
                 StoredMessage {
                     seq,
@@ -356,6 +410,7 @@ impl World {
                     author: author.to_string(),
                     text: text.to_string(),
                 },
+                cursor.as_ref().map(|(stream, seq)| (stream.as_str(), *seq)),
             ),
             ChannelKind::Direct if channel.stored_as.is_some() => {
                 let name = channel.stored_as.as_deref().unwrap_or_default();

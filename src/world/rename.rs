@@ -6,6 +6,18 @@ impl World {
     /// `/nick`: changes the user's nick; everyone in their channels is told.
     pub fn change_nick(&self, user: UserId, new_nick: &str) -> Result<(), NickError> {
         let mut state = self.lock();
+        // Cluster mode: once this node allows it, the cluster's nick bucket must too; the
+        // change is made when it answers (`World::finish_cluster_nick`).
+        if self.in_cluster() {
+            let case_only = state
+                .users
+                .get(&user)
+                .is_some_and(|u| u.nick.eq_ignore_ascii_case(new_nick));
+            if !case_only {
+                self.nick_change_check(&mut state, user, new_nick)?;
+                return self.cluster_claim_nick(user, new_nick);
+            }
+        }
         let taken = self.change_nick_locked(&mut state, user, new_nick)?;
         drop(state);
         if taken.refused_full {
@@ -47,6 +59,34 @@ impl World {
         let Some((old, peer)) = state.users.get(&user).map(|u| (u.nick.clone(), u.peer)) else {
             return Ok(claims::Taken::default());
         };
+        self.nick_change_check(state, user, new_nick)?;
+        let identity = state.users.get(&user).and_then(|u| u.identity.clone());
+        let now = now_micros();
+        let event = Event::NickChange {
+            user,
+            nick: new_nick.to_string(),
+            unix_micros: now,
+        };
+        self.apply_locked(state, event);
+        tracing::info!(%peer, nick = new_nick, old, "nick change");
+        // A nick asked for by a user with a key becomes that key's; one without a key frees
+        // an expired claim.
+        let mut taken = state.claims.take(new_nick, identity.as_deref(), now);
+        self.write_claims(std::mem::take(&mut taken.writes));
+        Ok(taken)
+    }
+
+    /// Whether `user` may take `new_nick` now, on this node: valid, not refused by
+    /// moderation, not registered or claimed by someone else, free, and no look-alike.
+    pub(super) fn nick_change_check(
+        &self,
+        state: &mut State,
+        user: UserId,
+        new_nick: &str,
+    ) -> Result<(), NickError> {
+        let Some(old) = state.users.get(&user).map(|u| u.nick.clone()) else {
+            return Ok(());
+        };
         if nick::check_nick(new_nick) != nick::NickCheck::Valid(new_nick.to_string()) {
             return Err(NickError::Invalid);
         }
@@ -79,18 +119,7 @@ impl World {
         if let Some(look_alike) = state.look_alike(new_nick, &old) {
             return Err(NickError::LooksLike(look_alike));
         }
-        let event = Event::NickChange {
-            user,
-            nick: new_nick.to_string(),
-            unix_micros: now,
-        };
-        self.apply_locked(state, event);
-        tracing::info!(%peer, nick = new_nick, old, "nick change");
-        // A nick asked for by a user with a key becomes that key's; one without a key frees
-        // an expired claim.
-        let mut taken = state.claims.take(new_nick, identity.as_deref(), now);
-        self.write_claims(std::mem::take(&mut taken.writes));
-        Ok(taken)
+        Ok(())
     }
 
     /// Hands claim changes to the store's writer queue (never blocks, no I/O here).

@@ -264,6 +264,7 @@ impl World {
         }
         self.moderation_on_disconnect(state, user);
         if let Some(gone) = state.users.remove(&user) {
+            self.cluster_release_nick(&gone.nick);
             self.users_online.fetch_sub(1, Ordering::Relaxed);
             state.nicks.remove(&gone.nick.to_lowercase());
             state.remove_skeleton(&gone.nick);

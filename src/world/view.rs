@@ -252,6 +252,7 @@ impl World {
                 })
             })
             .collect();
+        nicks.extend(World::remote_nicks(&state, window.channel));
         nicks.sort_by_key(|n| n.to_lowercase());
         let label = match &channel.kind {
             ChannelKind::Public { name } => format!("#{name}"),

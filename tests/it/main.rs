@@ -6,6 +6,7 @@ mod away_search;
 mod bad_input;
 mod chat;
 mod clients;
+mod cluster;
 mod config_file;
 mod flags;
 mod flood;

@@ -41,6 +41,13 @@ impl Process {
         Process::start_with(dir, ports, &[])
     }
 
+    /// [`Process::start_with`], logging cluster mode's tasks at `info` (for a failing test).
+    pub(crate) fn start_logging_cluster(dir: &Path, ports: (u16, u16), extra: &[&str]) -> Process {
+        let mut command = r0c();
+        command.env("RUST_LOG", "r0c::cluster=info,async_nats=info");
+        Process::spawn(command, dir, ports, extra)
+    }
+
     pub(crate) fn start_with(dir: &Path, ports: (u16, u16), extra: &[&str]) -> Process {
         Process::spawn(r0c(), dir, ports, extra)
     }

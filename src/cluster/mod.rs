@@ -1,0 +1,730 @@
+//! Cluster mode (`--cluster`): this node as one of several on NATS JetStream.
+//!
+//! Three tasks, each reconnecting on its own: the publisher takes local users' chat lines,
+//! joins and parts from the world's outbox and publishes each to the stream `R0C_EVENTS`,
+//! awaiting JetStream's acknowledgement (with a `Nats-Msg-Id`, so a retry is stored once);
+//! the applier reads the stream in order with an ordered consumer, from just after the last
+//! sequence this node's store committed, and applies every event through the world, this
+//! node's own too; presence puts this node's name and run in the key-value bucket `r0c_nodes`
+//! every few seconds, with a time to live, and drops the remote members of nodes that stopped
+//! doing so. The world's side (what goes out, what an event does) is `world/cluster.rs`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ClusterSettings;
+use crate::history::{self, Arrived, Read};
+use crate::world::{ClusterEvent, ClusterStep, NodeRun, OUTBOX_CAPACITY, Outgoing, World};
+
+/// The JetStream stream every node publishes to and applies from.
+pub const STREAM: &str = "R0C_EVENTS";
+/// Its subjects: `r0c.ev.<node>`.
+pub const SUBJECTS: &str = "r0c.ev.>";
+/// The key-value bucket of live nodes: key the node's name, value its run's id.
+pub const PRESENCE_BUCKET: &str = "r0c_nodes";
+/// The key-value bucket of nick claims: key the folded nick (hex), value "node run".
+pub const NICK_BUCKET: &str = "r0c_nicks";
+/// How long the stream keeps events: a node down for longer starts from what is left.
+pub const STREAM_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The stream's size cap; the oldest events go first.
+pub const STREAM_MAX_BYTES: i64 = 1 << 30;
+/// The window in which JetStream drops a second event with the same `Nats-Msg-Id`.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// How often a node says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// How long a node's presence entry lives without a new heartbeat: within this, plus one
+/// heartbeat, a dead node's users leave every list.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(10);
+/// How long the publisher waits for JetStream's acknowledgement of one try.
+const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Tries per event (the same `Nats-Msg-Id` each time) before its sender is told.
+const PUBLISH_TRIES: u32 = 3;
+/// How long the applier waits for an event before it asks whether it is stuck.
+const STALL_CHECK: Duration = Duration::from_secs(3);
+/// The pause before a task tries again after an error.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// One event as it is stored in the stream: who sent it and what it is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    pub from: NodeRun,
+    pub event: ClusterEvent,
+}
+
+/// Cluster mode, prepared at bind time: the world is attached, the tasks not started yet.
+pub struct Cluster {
+    settings: ClusterSettings,
+    run: NodeRun,
+    outbox: mpsc::Receiver<Outgoing>,
+}
+
+impl Cluster {
+    /// Attaches the world to a new outbox: from now on, local chat lines go to the cluster.
+    pub fn prepare(settings: &ClusterSettings, world: &World) -> Cluster {
+        let run = NodeRun {
+            node: settings.node.clone(),
+            boot: boot_id(),
+        };
+        let (sender, outbox) = mpsc::channel(OUTBOX_CAPACITY);
+        world.attach_cluster(sender, STREAM, run.clone());
+        Cluster {
+            settings: settings.clone(),
+            run,
+            outbox,
+        }
+    }
+
+    /// Connects (in the background, retrying) and starts the publisher, the applier and
+    /// presence; they end with `shutdown`.
+    pub fn spawn(self, world: Arc<World>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        let Cluster {
+            settings,
+            run,
+            outbox,
+        } = self;
+        let shutdown = shutdown.clone();
+        let tracker_inner = tracker.clone();
+        tracker.spawn(async move {
+            let client = tokio::select! {
+                client = connect(&settings, world.clone()) => client,
+                () = shutdown.cancelled() => return,
+            };
+            tracing::info!(node = run.node, servers = ?settings.servers, "cluster: connecting");
+            let js = jetstream::new(client);
+            let replicas = settings.servers.len().clamp(1, 3);
+            let publisher = publish_loop(
+                js.clone(),
+                world.clone(),
+                run.clone(),
+                outbox,
+                replicas,
+                shutdown.clone(),
+            );
+            tracker_inner.spawn(until(publisher, shutdown.clone()));
+            let applier = apply_loop(js.clone(), world.clone(), replicas, shutdown.clone());
+            tracker_inner.spawn(until(applier, shutdown.clone()));
+            let presence = presence_loop(js, world, run, replicas, shutdown.clone());
+            tracker_inner.spawn(until(presence, shutdown));
+        });
+    }
+}
+
+/// Runs `task` until it ends or the server shuts down, whatever NATS request it waits on
+/// (a request to a server that is gone waits out its timeout).
+async fn until(task: impl std::future::Future<Output = ()>, shutdown: CancellationToken) {
+    tokio::select! {
+        () = task => {}
+        () = shutdown.cancelled() => {}
+    }
+}
+
+/// An id for this run of the node (16 hex digits): it only has to differ from the node's
+/// earlier runs, so the time, the process id and the standard library's random hash keys do.
+fn boot_id() -> String {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    crate::world::now_micros().hash(&mut hasher);
+    std::process::id().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// The NATS client: it connects in the background, fails over between the servers given
+/// and reconnects forever; the world is told when the connection goes up or down.
+async fn connect(settings: &ClusterSettings, world: Arc<World>) -> async_nats::Client {
+    loop {
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(creds) = &settings.creds {
+            options = match options.credentials_file(creds).await {
+                Ok(options) => options,
+                Err(error) => {
+                    tracing::error!(%error, path = %creds.display(), "cluster: cannot read the credentials file");
+                    tokio::time::sleep(RETRY_PAUSE * 5).await;
+                    continue;
+                }
+            };
+        }
+        if let Some(ca) = &settings.tls_ca {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        let events_world = world.clone();
+        options = options
+            .name(format!("r0c {}", settings.node))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connection_timeout(Duration::from_secs(3))
+            .event_callback(move |event| {
+                let world = events_world.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            tracing::info!("cluster: connected to NATS");
+                            world.set_cluster_reachable(true);
+                        }
+                        async_nats::Event::Disconnected | async_nats::Event::Closed => {
+                            tracing::warn!("cluster: NATS connection lost; chat lines are refused until it is back");
+                            world.set_cluster_reachable(false);
+                        }
+                        other => tracing::info!(event = %other, "cluster: NATS event"),
+                    }
+                }
+            });
+        match options.connect(settings.servers.clone()).await {
+            Ok(client) => return client,
+            Err(error) => {
+                tracing::error!(%error, "cluster: cannot set up the NATS connection");
+                tokio::time::sleep(RETRY_PAUSE * 5).await;
+            }
+        }
+    }
+}
+
+/// The stream, created with the cluster's settings if it does not exist yet.
+async fn events_stream(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<stream::Stream, async_nats::Error> {
+    let config = stream::Config {
+        name: STREAM.to_string(),
+        subjects: vec![SUBJECTS.to_string()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::Old,
+        max_age: STREAM_MAX_AGE,
+        max_bytes: STREAM_MAX_BYTES,
+        duplicate_window: DUPLICATE_WINDOW,
+        num_replicas: replicas,
+        description: Some("r0c chat-state events, applied by every node in order".into()),
+        ..Default::default()
+    };
+    Ok(js.get_or_create_stream(config).await?)
+}
+
+/// Carries out what the world's outbox holds, in order: publishes events one after another
+/// (so a user's lines keep their order), each awaited until JetStream acknowledged it (a user
+/// whose line could not be stored after [`PUBLISH_TRIES`] is told), and claims and lets go
+/// nicks in the nick bucket.
+async fn publish_loop(
+    js: jetstream::Context,
+    world: Arc<World>,
+    run: NodeRun,
+    mut outbox: mpsc::Receiver<Outgoing>,
+    replicas: usize,
+    shutdown: CancellationToken,
+) {
+    // Publishing needs the stream and the nick bucket; early work waits for them.
+    let (nicks, presence) = loop {
+        match publish_setup(&js, replicas).await {
+            Ok(buckets) => break buckets,
+            Err(error) => {
+                tracing::warn!(%error, "cluster: the event stream is not available yet");
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        }
+    };
+    world.set_cluster_reachable(true);
+    let subject = format!("r0c.ev.{}", run.node);
+    let mine = format!("{} {}", run.node, run.boot);
+    let mut count: u64 = 0;
+    loop {
+        let outgoing = tokio::select! {
+            outgoing = outbox.recv() => outgoing,
+            () = shutdown.cancelled() => None,
+        };
+        match outgoing {
+            None => return,
+            Some(Outgoing::Publish { user, event }) => {
+                count = count.wrapping_add(1);
+                let id = format!("{}.{}.{count}", run.node, run.boot);
+                let envelope = Envelope {
+                    from: run.clone(),
+                    event,
+                };
+                let Ok(payload) = serde_json::to_vec(&envelope) else {
+                    continue;
+                };
+                let started = Instant::now();
+                if publish(&js, &subject, &id, payload).await {
+                    world.cluster_acked(started.elapsed());
+                } else if let Some(user) = user {
+                    world.cluster_not_sent(user);
+                }
+            }
+            Some(Outgoing::ClaimNick { user, nick }) => {
+                let key = nick_key(&nick);
+                let claimed = claim_nick(&nicks, &key, &mine, &presence).await;
+                if !world.finish_cluster_nick(user, &nick, claimed.clone()) && claimed.is_ok() {
+                    release_nick(&nicks, &key, &mine).await;
+                }
+            }
+            Some(Outgoing::ReleaseNick { nick }) => {
+                release_nick(&nicks, &nick_key(&nick), &mine).await;
+            }
+        }
+    }
+}
+
+/// The stream and the nick bucket, made if they do not exist yet.
+async fn publish_setup(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<(kv::Store, kv::Store), async_nats::Error> {
+    events_stream(js, replicas).await?;
+    let presence = presence_bucket(js, replicas).await?;
+    let config = bucket_config(NICK_BUCKET, "r0c nick claims: folded nick -> node and run");
+    let config = stream::Config {
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..config
+    };
+    let nicks = js.get_or_create_stream(config).await?;
+    // A stream just made on a NATS cluster takes a moment to elect its leader; until then
+    // writes to it time out, so the publisher starts once all three have one.
+    for mut stream in [
+        events_stream(js, replicas).await?,
+        js.get_stream(format!("KV_{PRESENCE_BUCKET}")).await?,
+        nicks,
+    ] {
+        await_leader(&mut stream).await?;
+    }
+    Ok((js.get_key_value(NICK_BUCKET).await?, presence))
+}
+
+/// Waits (a bounded while) until `stream` has a leader; a stream on a single server has.
+async fn await_leader(stream: &mut stream::Stream) -> Result<(), async_nats::Error> {
+    for _ in 0..100 {
+        let info = stream.info().await?;
+        if info.cluster.as_ref().is_none_or(|c| c.leader.is_some()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("the stream has no leader".into())
+}
+
+/// The bucket of live nodes: entries live [`PRESENCE_TTL`] unless put again.
+async fn presence_bucket(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<kv::Store, async_nats::Error> {
+    let config = stream::Config {
+        max_age: PRESENCE_TTL,
+        duplicate_window: PRESENCE_TTL,
+        storage: stream::StorageType::Memory,
+        num_replicas: replicas,
+        ..bucket_config(
+            PRESENCE_BUCKET,
+            "r0c nodes alive: node name -> id of its run",
+        )
+    };
+    js.get_or_create_stream(config).await?;
+    Ok(js.get_key_value(PRESENCE_BUCKET).await?)
+}
+
+/// A key-value bucket's stream as the key-value layout (ADR-8) has it: the bucket is made
+/// this way rather than with `create_key_value`, which first asks for the account's info in
+/// a form nats-server 2.9 does not answer.
+fn bucket_config(bucket: &str, description: &str) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.into()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    }
+}
+
+/// One event into the stream, tried up to [`PUBLISH_TRIES`] times with the same message id;
+/// whether JetStream acknowledged it.
+async fn publish(js: &jetstream::Context, subject: &str, id: &str, payload: Vec<u8>) -> bool {
+    for attempt in 0..PUBLISH_TRIES {
+        // With the connection down a try would only wait out its timeout in the client's
+        // buffer: the sender is told at once instead.
+        let connected = js.client().connection_state() == async_nats::connection::State::Connected;
+        if attempt > 0 && !connected {
+            return false;
+        }
+        let message = jetstream::message::PublishMessage::build()
+            .payload(payload.clone().into())
+            .message_id(id);
+        let acked = match js.send_publish(subject.to_string(), message).await {
+            Ok(ack) => tokio::time::timeout(ACK_TIMEOUT, ack).await,
+            Err(error) => {
+                tracing::warn!(%error, "cluster: publish failed");
+                tokio::time::sleep(RETRY_PAUSE / 4).await;
+                continue;
+            }
+        };
+        match acked {
+            Ok(Ok(_)) => return true,
+            Ok(Err(error)) => tracing::warn!(%error, "cluster: publish not acknowledged"),
+            Err(_) => tracing::warn!("cluster: no acknowledgement in time"),
+        }
+    }
+    false
+}
+
+/// A nick's key in the nick bucket: its folded form in hex (keys allow few characters).
+fn nick_key(nick: &str) -> String {
+    nick.to_lowercase()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Claims `key` for this run (`mine`): created if nobody holds it, taken over (compare-and-set
+/// on the entry's revision) if its holder is this run or a node that is no longer alive.
+/// `Err(Some(node))` names the live node that holds it; `Err(None)`: the bucket cannot be
+/// reached.
+async fn claim_nick(
+    nicks: &kv::Store,
+    key: &str,
+    mine: &str,
+    presence: &kv::Store,
+) -> Result<(), Option<String>> {
+    let unreachable = |error: &dyn std::fmt::Display| {
+        tracing::warn!(%error, "cluster: nick claim failed");
+        None
+    };
+    match nicks
+        .create(key, mine.to_string().into_bytes().into())
+        .await
+    {
+        Ok(_) => return Ok(()),
+        Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => {}
+        Err(error) => return Err(unreachable(&error)),
+    }
+    let entry = nicks.entry(key).await.map_err(|e| unreachable(&e))?;
+    let Some(entry) = entry else {
+        return Err(None);
+    };
+    let holder = String::from_utf8_lossy(&entry.value).into_owned();
+    let (node, boot) = holder.split_once(' ').unwrap_or((holder.as_str(), ""));
+    // Asked of the presence bucket now, not of a copy that may predate the holder's start.
+    let alive = match presence.get(node).await {
+        Ok(run) => run.is_some_and(|run| run.as_ref() == boot.as_bytes()),
+        Err(error) => return Err(unreachable(&error)),
+    };
+    let stale = entry.operation != kv::Operation::Put || holder == mine || !alive;
+    if !stale {
+        return Err(Some(node.to_string()));
+    }
+    match nicks
+        .update(key, mine.to_string().into_bytes().into(), entry.revision)
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Someone else took it over first.
+        Err(_) => Err(Some(node.to_string())),
+    }
+}
+
+/// Lets go of `key` if this run holds it.
+async fn release_nick(nicks: &kv::Store, key: &str, mine: &str) {
+    let Ok(Some(entry)) = nicks.entry(key).await else {
+        return;
+    };
+    if entry.operation == kv::Operation::Put
+        && entry.value.as_ref() == mine.as_bytes()
+        && let Err(error) = nicks
+            .delete_expect_revision(key, Some(entry.revision))
+            .await
+    {
+        tracing::warn!(%error, "cluster: a nick claim was not let go");
+    }
+}
+
+/// Applies the stream in order from just after the last sequence this node's store committed.
+/// A stream trimmed past that point (the node was away longer than the retention) is resumed
+/// from its first event, and the gap is logged.
+async fn apply_loop(
+    js: jetstream::Context,
+    world: Arc<World>,
+    replicas: usize,
+    shutdown: CancellationToken,
+) {
+    let store = world.store().clone();
+    let reader = store.clone();
+    let committed = tokio::task::spawn_blocking(move || reader.read_cluster_cursor(STREAM))
+        .await
+        .ok()
+        .and_then(|read| {
+            read.map_err(|error| tracing::error!(%error, "cluster: cannot read the stream cursor"))
+                .ok()
+        })
+        .flatten();
+    let mut position = Position {
+        next: committed.map_or(1, |seq| seq.saturating_add(1)),
+        replay_until: None,
+        live_at_start: None,
+    };
+    tracing::info!(from = position.next, "cluster: applying the event stream");
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match apply_from(&js, &world, &store, replicas, &mut position, &shutdown).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, resume = position.next, "cluster: event stream interrupted");
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Where the applier is in the stream.
+struct Position {
+    /// The next sequence to apply; it moves on as events are applied, so a reconnect resumes
+    /// from memory, not from what the store has committed by then.
+    next: u64,
+    /// The stream's last sequence when this node started: events up to it are a replay.
+    replay_until: Option<u64>,
+    /// The nodes alive (name, run) when this node started: a replayed join of a run that was
+    /// gone by then is skipped, instead of listing a user who left long ago.
+    live_at_start: Option<HashMap<String, String>>,
+}
+
+async fn apply_from(
+    js: &jetstream::Context,
+    world: &Arc<World>,
+    store: &Arc<crate::store::Store>,
+    replicas: usize,
+    position: &mut Position,
+    shutdown: &CancellationToken,
+) -> Result<(), async_nats::Error> {
+    let mut stream = events_stream(js, replicas).await?;
+    let state = stream.info().await?.state.clone();
+    let first = state.first_sequence;
+    // What the stream held when this node started is a replay (see `World::apply_cluster`).
+    let replay_until = *position.replay_until.get_or_insert(state.last_sequence);
+    if position.live_at_start.is_none() {
+        position.live_at_start = Some(live_nodes(js).await?);
+    }
+    let live_at_start = position.live_at_start.clone().unwrap_or_default();
+    let next = &mut position.next;
+    if first > *next && *next > 1 {
+        tracing::warn!(
+            missed_from = *next,
+            missed_to = first.saturating_sub(1),
+            "cluster: the stream was trimmed past this node's position; those events are lost here"
+        );
+        *next = first;
+    }
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: *next,
+            },
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    loop {
+        let message = tokio::select! {
+            message = tokio::time::timeout(STALL_CHECK, messages.next()) => message,
+            () = shutdown.cancelled() => return Ok(()),
+        };
+        // Quiet for a while: if the stream holds events this node has not applied, the
+        // consumer is stuck (its server died, the stream's leader moved) and is made anew.
+        let Ok(message) = message else {
+            let last = stream.info().await?.state.last_sequence;
+            if last >= *next {
+                return Err(format!("no event for {STALL_CHECK:?} while {last} is stored").into());
+            }
+            continue;
+        };
+        let Some(message) = message else {
+            return Err("the ordered consumer ended".into());
+        };
+        let message = message?;
+        let (seq, pending) = {
+            let info = message.info()?;
+            (info.stream_sequence, info.pending)
+        };
+        world.cluster_lag(pending);
+        if seq < *next {
+            continue;
+        }
+        match serde_json::from_slice::<Envelope>(&message.payload) {
+            Ok(envelope) => {
+                let replay = seq <= replay_until;
+                let gone = live_at_start.get(&envelope.from.node) != Some(&envelope.from.boot);
+                if replay && gone && matches!(envelope.event, ClusterEvent::Join { .. }) {
+                    store.cluster_cursor(STREAM, seq);
+                } else {
+                    apply_one(world, store, envelope, seq, replay, shutdown).await;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, seq, "cluster: an event that does not parse was skipped");
+                store.cluster_cursor(STREAM, seq);
+            }
+        }
+        *next = seq.saturating_add(1);
+    }
+}
+
+/// The nodes in the presence bucket now, by name with their run's id. The keys come from
+/// the bucket stream's subjects (one request; the client's `keys()` runs a consumer that can
+/// wait long on a bucket whose entries just expired), each value by a direct get.
+async fn live_nodes(js: &jetstream::Context) -> Result<HashMap<String, String>, async_nats::Error> {
+    let bucket = js.get_key_value(PRESENCE_BUCKET).await?;
+    let stream = js.get_stream(format!("KV_{PRESENCE_BUCKET}")).await?;
+    let prefix = format!("$KV.{PRESENCE_BUCKET}.");
+    let mut subjects = stream.info_with_subjects(format!("{prefix}>")).await?;
+    let mut live = HashMap::new();
+    while let Some(subject) = subjects.next().await {
+        let (subject, _) = subject?;
+        let Some(key) = subject.strip_prefix(&prefix) else {
+            continue;
+        };
+        if let Some(value) = bucket.get(key).await? {
+            live.insert(
+                key.to_string(),
+                String::from_utf8_lossy(&value).into_owned(),
+            );
+        }
+    }
+    Ok(live)
+}
+
+/// Applies one event; a channel this node does not hold in memory is read from its store
+/// first (off the async workers), then opened, and the event applied to it.
+async fn apply_one(
+    world: &Arc<World>,
+    store: &Arc<crate::store::Store>,
+    envelope: Envelope,
+    seq: u64,
+    replay: bool,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        let load = match world.apply_cluster(&envelope.from, envelope.event.clone(), seq, replay) {
+            ClusterStep::Done => return,
+            ClusterStep::Open(load) => load,
+        };
+        let opened = match history::read(store.clone(), Read::Load(load)).await {
+            Arrived::Join { name, loaded } => world.open_for_cluster(&name, loaded),
+            _ => false,
+        };
+        if !opened {
+            // The store cannot be read now: the stream waits here rather than skip an event.
+            tokio::select! {
+                () = tokio::time::sleep(RETRY_PAUSE) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Says every [`HEARTBEAT`] that this node is alive, and hands the world the nodes that are.
+async fn presence_loop(
+    js: jetstream::Context,
+    world: Arc<World>,
+    run: NodeRun,
+    replicas: usize,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match presence_rounds(&js, &world, &run, replicas, &shutdown).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cluster: presence interrupted");
+                world.cluster_nodes(0);
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+async fn presence_rounds(
+    js: &jetstream::Context,
+    world: &Arc<World>,
+    run: &NodeRun,
+    replicas: usize,
+    shutdown: &CancellationToken,
+) -> Result<(), async_nats::Error> {
+    let bucket = presence_bucket(js, replicas)
+        .await
+        .map_err(|e| format!("presence bucket: {e}"))?;
+    loop {
+        bucket
+            .put(run.node.as_str(), run.boot.clone().into_bytes().into())
+            .await
+            .map_err(|e| format!("put: {e}"))?;
+        let live = live_nodes(js).await?;
+        world.cluster_nodes(live.len());
+        world.cluster_presence(&live);
+        tokio::select! {
+            () = tokio::time::sleep(HEARTBEAT) => {}
+            () = shutdown.cancelled() => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_is_plain_json_and_reads_back_the_same() {
+        let envelope = Envelope {
+            from: NodeRun {
+                node: "n1".into(),
+                boot: "00ff".into(),
+            },
+            event: ClusterEvent::Post {
+                channel: "g".into(),
+                nick: "alice".into(),
+                text: "hi \u{1F600}".into(),
+                action: false,
+                unix_micros: 5,
+            },
+        };
+        let json = serde_json::to_string(&envelope).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"from":{"node":"n1","boot":"00ff"},"event":{"type":"post","channel":"g","nick":"alice","text":"hi 😀","action":false,"unix_micros":5}}"#
+        );
+        let back: Envelope = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back.event, envelope.event);
+        assert_eq!(back.from, envelope.from);
+        // Anything else is refused, not guessed at.
+        assert!(serde_json::from_str::<Envelope>(r#"{"from":{},"event":{"type":"x"}}"#).is_err());
+    }
+
+    #[test]
+    fn a_nick_key_is_the_folded_nick_in_hex_so_any_nick_is_a_valid_key() {
+        assert_eq!(nick_key("Zed"), "7a6564");
+        assert_eq!(nick_key("zed"), nick_key("ZED"));
+        assert_eq!(nick_key("é"), "c3a9");
+        assert!(nick_key("a.b*>").bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn run_ids_differ() {
+        assert_ne!(boot_id(), boot_id());
+        assert_eq!(boot_id().len(), 16);
+    }
+}

@@ -1,0 +1,695 @@
+//! Cluster mode's side in the world (`--cluster`): what local users say goes out as a
+//! [`ClusterEvent`] through a bounded outbox, and the events read back from the cluster's
+//! stream, in stream order, are applied here by every node, the one they came from too.
+//!
+//! A local user's line is therefore shown nowhere before the stream has stored it, and every
+//! node numbers a channel's chat lines in the same (stream) order. Users on other nodes are
+//! "remote members" of the channels they joined: nicks with the node they are on, listed by
+//! `/names` (not yet by IRC NAMES, whose members are this node's users), with no window, no
+//! wake-up and no user id of this node.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// What a user is told when their line could not be handed to the cluster.
+pub const CLUSTER_UNREACHABLE: &str = "not sent: the cluster cannot be reached";
+
+/// Events waiting for the publisher at most; past it, lines are refused, not queued.
+pub const OUTBOX_CAPACITY: usize = 4096;
+
+/// One chat-state change as it travels between nodes: plain data, public channels by name
+/// (channel and user ids are each node's own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClusterEvent {
+    /// A chat line (`action`: a `/me`) by `nick` in public channel `channel`.
+    Post {
+        channel: String,
+        nick: String,
+        /// Canonical text (already sanitized by the node it was typed on, and again here).
+        text: String,
+        action: bool,
+        unix_micros: i64,
+    },
+    /// `nick` joined public channel `channel` on the node that sent it.
+    Join {
+        channel: String,
+        nick: String,
+        unix_micros: i64,
+    },
+    /// `nick` left public channel `channel` (with `announce`, the others are told).
+    Part {
+        channel: String,
+        nick: String,
+        announce: bool,
+        unix_micros: i64,
+    },
+    /// A direct message from `from` (on the node that sent it) to `to` (on another node).
+    Direct {
+        from: String,
+        to: String,
+        text: String,
+        unix_micros: i64,
+    },
+}
+
+/// Who published an event: the node's name and the id of that run of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRun {
+    /// `--node`.
+    pub node: String,
+    /// Random per start, so a restarted node's earlier users are told apart from its new ones.
+    pub boot: String,
+}
+
+/// Work for the cluster's publisher, in the order the world queued it.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// Publish `event`; if it cannot be stored, tell `user` (the author of a chat line;
+    /// `None` for joins and parts: nobody to tell).
+    Publish {
+        user: Option<UserId>,
+        event: ClusterEvent,
+    },
+    /// Claim `nick` for `user` in the cluster's nick bucket (compare-and-set), then answer
+    /// with [`World::finish_cluster_nick`].
+    ClaimNick { user: UserId, nick: String },
+    /// This node no longer uses `nick`: its claim is let go.
+    ReleaseNick { nick: String },
+}
+
+/// The world's handle on the cluster, set once at startup when `--cluster` is given.
+#[derive(Debug)]
+pub(super) struct ClusterLink {
+    outbox: tokio::sync::mpsc::Sender<Outgoing>,
+    /// Whether the NATS connection is up, as its event callback last said.
+    reachable: AtomicBool,
+    /// The JetStream stream's name, for the store's cursor.
+    stream: String,
+    /// This node's name and run.
+    run: NodeRun,
+    /// What `/status` and `/metrics` show, kept without the world's lock.
+    stats: ClusterStats,
+}
+
+/// Cluster figures for operators, updated by the cluster's tasks.
+#[derive(Debug, Default)]
+struct ClusterStats {
+    /// Nodes alive, as presence last counted (this one included).
+    nodes: AtomicU64,
+    /// Events in the stream this node has yet to apply.
+    lag: AtomicU64,
+    /// The last publish's time until acknowledged (retries included), in microseconds.
+    last_ack_micros: AtomicU64,
+    /// Events this node published and JetStream acknowledged.
+    published: AtomicU64,
+}
+
+/// A copy of the cluster figures (`/status`, `/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterReport {
+    pub node: String,
+    pub reachable: bool,
+    pub nodes: u64,
+    pub lag: u64,
+    pub last_ack_micros: u64,
+    pub published: u64,
+}
+
+/// A user of another node who joined a public channel.
+#[derive(Debug, Clone)]
+pub(super) struct RemoteMember {
+    /// The nick as they spell it.
+    pub(super) nick: String,
+    /// The node (and its run) they are connected to.
+    pub(super) run: NodeRun,
+}
+
+/// What applying an event of the stream needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterStep {
+    /// Applied (or nothing to do).
+    Done,
+    /// The channel is not in memory here: read it ([`Load::Join`]), open it with
+    /// [`World::open_for_cluster`], and apply the event again.
+    Open(Load),
+}
+
+impl World {
+    /// Cluster mode: from now on, local users' chat lines in public channels go to `outbox`
+    /// (read by the publisher) instead of straight into the channel. Only the first call counts.
+    pub fn attach_cluster(
+        &self,
+        outbox: tokio::sync::mpsc::Sender<Outgoing>,
+        stream: &str,
+        run: NodeRun,
+    ) {
+        let _ = self.cluster.set(ClusterLink {
+            outbox,
+            reachable: AtomicBool::new(false),
+            stream: stream.to_string(),
+            run,
+            stats: ClusterStats::default(),
+        });
+    }
+
+    /// The cluster figures, or `None` when not in cluster mode.
+    pub fn cluster_report(&self) -> Option<ClusterReport> {
+        let link = self.cluster.get()?;
+        Some(ClusterReport {
+            node: link.run.node.clone(),
+            reachable: link.reachable.load(Ordering::Acquire),
+            nodes: link.stats.nodes.load(Ordering::Relaxed),
+            lag: link.stats.lag.load(Ordering::Relaxed),
+            last_ack_micros: link.stats.last_ack_micros.load(Ordering::Relaxed),
+            published: link.stats.published.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The publisher's news: an event was acknowledged after `took`.
+    pub fn cluster_acked(&self, took: std::time::Duration) {
+        if let Some(link) = self.cluster.get() {
+            let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+            link.stats.last_ack_micros.store(micros, Ordering::Relaxed);
+            link.stats.published.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The applier's news: `pending` events of the stream are still to apply.
+    pub fn cluster_lag(&self, pending: u64) {
+        if let Some(link) = self.cluster.get() {
+            link.stats.lag.store(pending, Ordering::Relaxed);
+        }
+    }
+
+    /// Presence's news: `nodes` are alive.
+    pub fn cluster_nodes(&self, nodes: usize) {
+        if let Some(link) = self.cluster.get() {
+            link.stats.nodes.store(nodes as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether this node runs in cluster mode.
+    pub fn in_cluster(&self) -> bool {
+        self.cluster.get().is_some()
+    }
+
+    /// The NATS connection went up (`true`) or down; while down, chat lines are refused.
+    pub fn set_cluster_reachable(&self, reachable: bool) {
+        if let Some(link) = self.cluster.get() {
+            link.reachable.store(reachable, Ordering::Release);
+        }
+    }
+
+    /// Hands a local user's chat line to the publisher: `Ok(false)` when not in cluster mode
+    /// (the caller posts it as always), `Ok(true)` when queued. Never waits: a full outbox or
+    /// a connection that is down refuses the line, so nothing is queued silently.
+    pub(super) fn cluster_publish(
+        &self,
+        user: UserId,
+        event: ClusterEvent,
+    ) -> Result<bool, PostError> {
+        let Some(link) = self.cluster.get() else {
+            return Ok(false);
+        };
+        if !link.reachable.load(Ordering::Acquire) {
+            return Err(PostError::ClusterUnavailable);
+        }
+        let outgoing = Outgoing::Publish {
+            user: Some(user),
+            event,
+        };
+        match link.outbox.try_send(outgoing) {
+            Ok(()) => Ok(true),
+            Err(_) => Err(PostError::ClusterUnavailable),
+        }
+    }
+
+    /// Tells the other nodes of a local user's join or part, as far as the outbox takes it
+    /// (membership is this node's at once; the others learn it from the stream).
+    pub(super) fn cluster_note(&self, event: ClusterEvent) {
+        if let Some(link) = self.cluster.get()
+            && link
+                .outbox
+                .try_send(Outgoing::Publish { user: None, event })
+                .is_err()
+        {
+            tracing::warn!("cluster outbox full or closed, a join or part was not published");
+        }
+    }
+
+    /// Cluster mode: asks the cluster for `nick` on `user`'s behalf (the local checks passed);
+    /// the change is made when the claim is answered.
+    pub(super) fn cluster_claim_nick(&self, user: UserId, nick: &str) -> Result<(), NickError> {
+        let Some(link) = self.cluster.get() else {
+            return Ok(());
+        };
+        if !link.reachable.load(Ordering::Acquire) {
+            return Err(NickError::ClusterUnavailable);
+        }
+        let claim = Outgoing::ClaimNick {
+            user,
+            nick: nick.to_string(),
+        };
+        link.outbox
+            .try_send(claim)
+            .map_err(|_| NickError::ClusterUnavailable)
+    }
+
+    /// Cluster mode: `nick` is no longer used here (a nick change or a disconnect).
+    pub(super) fn cluster_release_nick(&self, nick: &str) {
+        if let Some(link) = self.cluster.get() {
+            let release = Outgoing::ReleaseNick {
+                nick: nick.to_string(),
+            };
+            if link.outbox.try_send(release).is_err() {
+                tracing::warn!("cluster outbox full or closed, a nick claim was not let go");
+            }
+        }
+    }
+
+    /// The cluster's answer to a nick claim: `Ok` (the nick is this node's now) makes the
+    /// change, after checking again here; `Err` names the node that holds it. Returns whether
+    /// the user now has the nick (else the caller lets the claim go).
+    pub fn finish_cluster_nick(
+        &self,
+        user: UserId,
+        nick: &str,
+        claimed: Result<(), Option<String>>,
+    ) -> bool {
+        let mut state = self.lock();
+        let old = state.users.get(&user).map(|u| u.nick.clone());
+        let refusal = match claimed {
+            Err(Some(holder)) => format!("[invalid argument]\n  {nick} is in use on node {holder}"),
+            Err(None) => format!("[error]\n  {}", NickError::ClusterUnavailable),
+            Ok(()) => match old {
+                None => return false,
+                Some(old) => match self.change_nick_locked(&mut state, user, nick) {
+                    Ok(_) => {
+                        self.cluster_release_nick(&old);
+                        return true;
+                    }
+                    Err(problem) => format!("[invalid argument]\n  {problem}"),
+                },
+            },
+        };
+        self.tell_locked(&mut state, user, AUTHOR_ERROR, &refusal);
+        false
+    }
+
+    /// The publisher could not get the stream to store `user`'s line: they are told.
+    pub fn cluster_not_sent(&self, user: UserId) {
+        let mut state = self.lock();
+        self.tell_locked(&mut state, user, AUTHOR_ERROR, CLUSTER_UNREACHABLE);
+    }
+
+    /// Applies one event of the stream, numbered `stream_seq`, sent by `from` (`own`: this
+    /// node's name). Its effect and the stream cursor are committed together by the store.
+    /// A `replay` is an event the stream held before this node started: direct messages
+    /// among them are not delivered (their users are gone; guests' conversations are not
+    /// stored), the rest is applied as always.
+    pub fn apply_cluster(
+        &self,
+        from: &NodeRun,
+        event: ClusterEvent,
+        stream_seq: u64,
+        replay: bool,
+    ) -> ClusterStep {
+        let mut state = self.lock();
+        let Some(link) = self.cluster.get() else {
+            return ClusterStep::Done;
+        };
+        let own = from.node == link.run.node;
+        let channel_name = match &event {
+            ClusterEvent::Post { channel, .. }
+            | ClusterEvent::Join { channel, .. }
+            | ClusterEvent::Part { channel, .. } => channel.clone(),
+            ClusterEvent::Direct {
+                from: sender,
+                to,
+                text,
+                unix_micros,
+            } => {
+                if !replay {
+                    self.deliver_direct(&mut state, own, sender, to, text, *unix_micros);
+                }
+                self.store.cluster_cursor(&link.stream, stream_seq);
+                return ClusterStep::Done;
+            }
+        };
+        let Ok(name) = normalize_channel_name(&channel_name) else {
+            tracing::warn!(
+                stream_seq,
+                "cluster event for an invalid channel name ignored"
+            );
+            self.store.cluster_cursor(&link.stream, stream_seq);
+            return ClusterStep::Done;
+        };
+        let needs_channel = match &event {
+            ClusterEvent::Post { .. } => true,
+            ClusterEvent::Join { .. } => !own,
+            ClusterEvent::Part { .. } | ClusterEvent::Direct { .. } => false,
+        };
+        let channel = state.public_by_name.get(&name).copied();
+        let channel = match channel {
+            Some(channel) => Some(channel),
+            None if needs_channel => {
+                if state.may_open_channel(self.settings.max_channels).is_ok() {
+                    return ClusterStep::Open(Load::Join {
+                        name,
+                        after: state.last_close_ticket,
+                        limit: self.settings.hist_rd,
+                    });
+                }
+                tracing::warn!(
+                    chan = name,
+                    stream_seq,
+                    "cluster event dropped: --max-channels reached on this node"
+                );
+                None
+            }
+            None => None,
+        };
+        state.cluster_cursor = Some(stream_seq);
+        if let Some(channel) = channel {
+            self.apply_cluster_event(&mut state, from, own, channel, event);
+        }
+        // An event that stored no message still moves the cursor.
+        if state.cluster_cursor.take().is_some() {
+            self.store.cluster_cursor(&link.stream, stream_seq);
+        }
+        ClusterStep::Done
+    }
+
+    fn apply_cluster_event(
+        &self,
+        state: &mut State,
+        from: &NodeRun,
+        own: bool,
+        channel: ChannelId,
+        event: ClusterEvent,
+    ) {
+        match event {
+            ClusterEvent::Post {
+                nick,
+                text,
+                action,
+                unix_micros,
+                ..
+            } => {
+                let text = text::sanitize_lines(&text);
+                let nick = text::sanitize_message(&nick);
+                let (author, text) = if action {
+                    (AUTHOR_ACTION.to_string(), format!("\x02{nick}\x02 {text}"))
+                } else {
+                    (nick.clone(), text)
+                };
+                let post = Post {
+                    channel,
+                    author,
+                    text,
+                    // Only the node a line was typed on relays it to its IRC bridge.
+                    origin: if own { Origin::Local } else { Origin::Internal },
+                    ping: Ping::Mentioned,
+                    after: TICKET_NOT_STORED,
+                    unix_micros,
+                };
+                self.apply_locked(state, Event::Post(post));
+                state.note_speaker(channel, &nick);
+            }
+            ClusterEvent::Join {
+                nick, unix_micros, ..
+            } => {
+                if own {
+                    return;
+                }
+                let nick = text::sanitize_message(&nick);
+                let Some(target) = state.channels.get_mut(&channel) else {
+                    return;
+                };
+                let member = RemoteMember {
+                    nick: nick.clone(),
+                    run: from.clone(),
+                };
+                if target.remote.insert(nick.to_lowercase(), member).is_some() {
+                    return;
+                }
+                target.roster += 1;
+                *state.remote_nicks.entry(nick.to_lowercase()).or_default() += 1;
+                let line = Post::line(channel, AUTHOR_SYSTEM, &join_text(&nick), unix_micros);
+                self.apply_locked(state, Event::Post(line));
+            }
+            ClusterEvent::Part {
+                nick,
+                announce,
+                unix_micros,
+                ..
+            } => {
+                if own {
+                    return;
+                }
+                self.remove_remote(state, channel, &nick, announce, unix_micros);
+            }
+            // Handled before a channel is looked for.
+            ClusterEvent::Direct { .. } => {}
+        }
+    }
+
+    /// A direct message between nodes, from the stream: into the window of the local user it
+    /// concerns (the sender's copy on the node it came from, the recipient's on theirs),
+    /// opened if need be. A recipient at the window cap does not get it (logged).
+    fn deliver_direct(
+        &self,
+        state: &mut State,
+        own: bool,
+        sender: &str,
+        to: &str,
+        text: &str,
+        unix_micros: i64,
+    ) {
+        let (local, partner, ping) = if own {
+            (sender, to, Ping::Nobody)
+        } else {
+            (to, sender, Ping::Everyone)
+        };
+        let Some(&user) = state.nicks.get(&local.to_lowercase()) else {
+            return;
+        };
+        let partner = text::sanitize_message(partner);
+        let existing = state.users.get(&user).and_then(|u| {
+            u.windows.iter().find_map(|w| {
+                let direct = state
+                    .channels
+                    .get(&w.channel)
+                    .is_some_and(|c| c.kind == ChannelKind::Direct);
+                (direct && w.alias.eq_ignore_ascii_case(&partner)).then_some(w.channel)
+            })
+        });
+        let channel = match existing {
+            Some(channel) => channel,
+            None => {
+                let allowed = state
+                    .may_open_window(user, self.settings.max_windows_per_user)
+                    .is_ok()
+                    && state.may_open_channel(self.settings.max_channels).is_ok();
+                if !allowed {
+                    tracing::warn!(
+                        nick = local,
+                        "cluster: a direct message passed a window limit"
+                    );
+                    return;
+                }
+                let channel = state.new_channel(ChannelKind::Direct, String::new(), 0);
+                self.add_member(state, user, channel, partner.clone());
+                channel
+            }
+        };
+        let post = Post {
+            channel,
+            author: text::sanitize_message(sender),
+            text: text::sanitize_lines(text),
+            origin: Origin::Internal,
+            ping,
+            after: TICKET_NOT_STORED,
+            unix_micros,
+        };
+        self.apply_locked(state, Event::Post(post));
+    }
+
+    fn remove_remote(
+        &self,
+        state: &mut State,
+        channel: ChannelId,
+        nick: &str,
+        announce: bool,
+        unix_micros: i64,
+    ) {
+        let Some(target) = state.channels.get_mut(&channel) else {
+            return;
+        };
+        let Some(gone) = target.remote.remove(&nick.to_lowercase()) else {
+            return;
+        };
+        target.roster += 1;
+        let folded = nick.to_lowercase();
+        if let Some(count) = state.remote_nicks.get_mut(&folded) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                state.remote_nicks.remove(&folded);
+            }
+        }
+        if announce {
+            let left = format!("\x0bb{}\x02 has left", gone.nick);
+            let line = Post::line(channel, AUTHOR_SYSTEM, &left, unix_micros);
+            self.apply_locked(state, Event::Post(line));
+        }
+        self.close_if_empty(state, channel);
+    }
+
+    /// Opens public channel `name` with what was read for [`ClusterStep::Open`] (`None`: it
+    /// could not be read now); someone may have opened it meanwhile.
+    pub fn open_for_cluster(&self, name: &str, loaded: Option<LoadedChannel>) -> bool {
+        let mut state = self.lock();
+        if state.public_by_name.contains_key(name) {
+            return true;
+        }
+        let Some(loaded) = loaded else {
+            return false;
+        };
+        if state.may_open_channel(self.settings.max_channels).is_err() {
+            return false;
+        }
+        self.create_public(&mut state, name, loaded);
+        true
+    }
+
+    /// The nodes alive now, by name with their run's id (from the presence bucket): remote
+    /// members on any other node, or on an earlier run of a live one, leave every list.
+    pub fn cluster_presence(&self, live: &HashMap<String, String>) {
+        let mut state = self.lock();
+        let now = now_micros();
+        let mut gone = Vec::new();
+        for (&id, channel) in &state.channels {
+            for member in channel.remote.values() {
+                if live.get(&member.run.node) != Some(&member.run.boot) {
+                    gone.push((id, member.nick.clone()));
+                }
+            }
+        }
+        for (channel, nick) in gone {
+            self.remove_remote(&mut state, channel, &nick, true, now);
+        }
+    }
+
+    /// The stream's cursor to attach to the public message being stored, if an event of the
+    /// stream is being applied.
+    pub(super) fn take_cluster_cursor(&self, state: &mut State) -> Option<(String, u64)> {
+        let link = self.cluster.get()?;
+        state
+            .cluster_cursor
+            .take()
+            .map(|seq| (link.stream.clone(), seq))
+    }
+
+    /// Cluster mode: the public channels' members on other nodes, for `/names`.
+    pub(super) fn remote_nicks(state: &State, channel: ChannelId) -> Vec<String> {
+        state
+            .channels
+            .get(&channel)
+            .map(|c| c.remote.values().map(|m| m.nick.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// How many users of other nodes are members of some channel here (for `/status`).
+    pub fn remote_member_count(&self) -> usize {
+        let state = self.lock();
+        state.channels.values().map(|c| c.remote.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::world;
+    use super::*;
+
+    fn run(node: &str) -> NodeRun {
+        NodeRun {
+            node: node.into(),
+            boot: "1".into(),
+        }
+    }
+
+    #[test]
+    fn a_stream_event_opens_its_channel_then_stores_the_line_with_the_cursor() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (world, store) = world(dir.path(), 100, 1000, 100);
+        let (outbox, _receiver) = tokio::sync::mpsc::channel(4);
+        world.attach_cluster(outbox, "S", run("here"));
+        let post = ClusterEvent::Post {
+            channel: "g".into(),
+            nick: "alice".into(),
+            text: "hello".into(),
+            action: false,
+            unix_micros: 1,
+        };
+        // Not in memory: the applier is asked to read it first, and nothing is applied yet.
+        let ClusterStep::Open(Load::Join { name, .. }) =
+            world.apply_cluster(&run("there"), post.clone(), 7, false)
+        else {
+            panic!("the channel must be read first");
+        };
+        assert_eq!(name, "g");
+        assert!(world.open_for_cluster("g", Some(LoadedChannel::default())));
+        assert_eq!(
+            world.apply_cluster(&run("there"), post, 7, false),
+            ClusterStep::Done
+        );
+        store.flush();
+        assert_eq!(store.read_cluster_cursor("S").expect("read"), Some(7));
+        let stored = store.recent_messages("g", 10).expect("read");
+        assert!(
+            stored
+                .iter()
+                .any(|m| m.author == "alice" && m.text == "hello")
+        );
+
+        // An event that stores nothing moves the cursor too; an older one never moves it back.
+        let join = ClusterEvent::Join {
+            channel: "g".into(),
+            nick: "bob".into(),
+            unix_micros: 2,
+        };
+        world.apply_cluster(&run("here"), join, 9, false);
+        store.flush();
+        assert_eq!(store.read_cluster_cursor("S").expect("read"), Some(9));
+        store.cluster_cursor("S", 8);
+        store.flush();
+        assert_eq!(store.read_cluster_cursor("S").expect("read"), Some(9));
+    }
+
+    #[test]
+    fn remote_members_come_and_go_with_their_node() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (world, _store) = world(dir.path(), 100, 1000, 100);
+        let (outbox, _receiver) = tokio::sync::mpsc::channel(4);
+        world.attach_cluster(outbox, "S", run("here"));
+        world.open_for_cluster("g", Some(LoadedChannel::default()));
+        let join = ClusterEvent::Join {
+            channel: "g".into(),
+            nick: "Bob".into(),
+            unix_micros: 1,
+        };
+        world.apply_cluster(&run("there"), join, 1, false);
+        assert_eq!(world.remote_member_count(), 1);
+        assert!(world.lock().remote_nicks.contains_key("bob"));
+        // Node "there" restarted (another run): its earlier users leave every list.
+        let live = HashMap::from([("there".to_string(), "2".to_string())]);
+        world.cluster_presence(&live);
+        assert_eq!(world.remote_member_count(), 0);
+        assert!(world.lock().remote_nicks.is_empty());
+    }
+}
