@@ -735,6 +735,10 @@ impl IrcSession {
                 }
                 None
             }
+            "HELP" | "HELPOP" => {
+                self.help(params.first().copied().unwrap_or(""));
+                None
+            }
             "ISUPPORT" | "VERSION" => {
                 self.isupport();
                 None
@@ -1738,6 +1742,23 @@ impl IrcSession {
             &[&users, &users],
             &format!("Current global users {users}, max {users}"),
         );
+    }
+
+    /// HELP: the text between RPL_HELPSTART and RPL_ENDOFHELP, or ERR_HELPNOTFOUND. The
+    /// longest page (`HELP commands`) is under a hundred lines.
+    fn help(&mut self, subject: &str) {
+        let Some((subject, lines)) = super::help::help_for(subject) else {
+            let subject = subject.to_owned();
+            self.reply(524, &[&subject], "No help available on this topic");
+            return;
+        };
+        let mut lines = lines.iter().map(|l| irc_proto::r0c_to_irc(l));
+        let first = lines.next().unwrap_or_default();
+        self.reply(704, &[&subject], &first);
+        for text in lines {
+            self.reply(705, &[&subject], &text);
+        }
+        self.reply(706, &[&subject], "End of /HELP");
     }
 
     fn motd(&mut self) {
