@@ -396,6 +396,20 @@ impl World {
     }
 
     /// WHOIS: the user online with `nick`, if any.
+    /// WHOWAS: the user and real names of users called `nick` who left, newest first, at
+    /// most `count` of them (the record holds the last [`super::DEPARTED_KEPT`] departures).
+    pub fn irc_whowas(&self, nick: &str, count: usize) -> Vec<(String, String, String)> {
+        let state = self.lock();
+        state
+            .departed
+            .iter()
+            .rev()
+            .filter(|d| d.nick.eq_ignore_ascii_case(nick))
+            .take(count)
+            .map(|d| (d.nick.clone(), d.username.clone(), d.realname.clone()))
+            .collect()
+    }
+
     pub fn irc_whois(&self, nick: &str) -> Option<IrcWhois> {
         let state = self.lock();
         let id = *state.nicks.get(&nick.to_lowercase())?;

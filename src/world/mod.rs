@@ -110,7 +110,7 @@ pub const STATUS_ALIAS: &str = "r0c-status";
 
 /// How many nicks of users who left are remembered, and for how long, for the look-alike
 /// check of new nicks.
-const DEPARTED_KEPT: usize = 256;
+pub const DEPARTED_KEPT: usize = 256;
 const DEPARTED_REMEMBERED: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The longest topic, in characters.
@@ -369,6 +369,17 @@ impl std::hash::Hasher for IdHasher {
 }
 
 /// The state behind the lock.
+/// A user who left, as the look-alike check and WHOWAS remember them.
+#[derive(Debug)]
+struct Departed {
+    nick: String,
+    skeleton: String,
+    when: std::time::Instant,
+    /// The user name and real name given over IRC, or the nick for other front-ends.
+    username: String,
+    realname: String,
+}
+
 #[derive(Debug, Default)]
 struct State {
     users: IdMap<User>,
@@ -380,7 +391,10 @@ struct State {
     skeletons: HashMap<String, Vec<String>>,
     /// Nicks of users who left, their skeletons, and when: a look-alike of a recent nick is
     /// refused.
-    departed: VecDeque<(String, String, std::time::Instant)>,
+    /// Also WHOWAS's record (with the user and real name IRC clients gave), newest last.
+    departed: VecDeque<Departed>,
+    /// The most users online at once since the start, for LUSERS.
+    most_users: usize,
     /// Public and direct-message channels in memory (status windows not counted), for
     /// `max_channels`.
     chat_channels: usize,

@@ -782,13 +782,26 @@ impl IrcSession {
                 None
             }
             "WHOWAS" => {
-                // r0c keeps no record of who left; every nick is answered as unknown.
+                // From the world's bounded record of the last users who left; a count that is
+                // missing or not positive asks for every entry of that nick in it.
                 let Some(nick) = params.first().filter(|n| !n.is_empty()) else {
                     self.reply(431, &[], "No nickname given");
                     return None;
                 };
                 let nick = (*nick).to_owned();
-                self.reply(406, &[&nick], "There was no such nickname");
+                let count = params
+                    .get(1)
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .filter(|c| *c > 0)
+                    .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
+                let found = self.world.irc_whowas(&nick, count);
+                if found.is_empty() {
+                    self.reply(406, &[&nick], "There was no such nickname");
+                }
+                for (was, username, realname) in found {
+                    let realname = irc_proto::r0c_to_irc(&realname);
+                    self.reply(314, &[&was, &username, reply::USER_HOST, "*"], &realname);
+                }
                 self.reply(369, &[&nick], "End of WHOWAS");
                 None
             }
@@ -1732,15 +1745,16 @@ impl IrcSession {
         let channels = census.public_channels.to_string();
         self.reply(254, &[&channels], "channels formed");
         self.reply(255, &[], &format!("I have {users} clients and 0 servers"));
+        let most = census.most_users.to_string();
         self.reply(
             265,
-            &[&users, &users],
-            &format!("Current local users {users}, max {users}"),
+            &[&users, &most],
+            &format!("Current local users {users}, max {most}"),
         );
         self.reply(
             266,
-            &[&users, &users],
-            &format!("Current global users {users}, max {users}"),
+            &[&users, &most],
+            &format!("Current global users {users}, max {most}"),
         );
     }
 
