@@ -489,3 +489,34 @@ async fn a_dm_between_an_irc_account_and_a_terminal_account_is_a_stored_conversa
         .await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whowas_remembers_who_left_lusers_keeps_the_most_and_help_answers_in_numerics() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = IrcClient::registered(irc, "alice").await;
+    alice.send("JOIN #g").await;
+    alice.expect(" 366 alice #g ").await;
+    let mut bob = IrcClient::registered(irc, "bob").await;
+    bob.send("JOIN #g").await;
+    alice.expect(":bob!").await;
+    bob.send("QUIT :bye").await;
+    // The QUIT reaches alice once bob has left the world, so WHOWAS has him from then on.
+    alice.expect(" QUIT ").await;
+    alice.send("WHOWAS bob").await;
+    let was = alice.expect(" 314 alice bob bob ").await;
+    assert!(was.ends_with(":bob the tester"), "{was}");
+    alice.expect(" 369 alice bob ").await;
+    alice.send("WHOWAS carol").await;
+    alice.expect(" 406 alice carol ").await;
+    alice.expect(" 369 alice carol ").await;
+    alice.send("LUSERS").await;
+    alice.expect(" 266 alice 1 2 ").await;
+    alice.send("HELP privmsg").await;
+    alice.expect(" 704 alice privmsg ").await;
+    alice.expect(" 706 alice privmsg ").await;
+    alice.send("HELP frobnicate").await;
+    alice.expect(" 524 alice frobnicate ").await;
+    server.stop().await;
+}
