@@ -267,6 +267,14 @@ impl State {
         })
     }
 
+    /// The channel is secret (`+s`): IRC's LIST shows it to its members only.
+    pub(super) fn is_secret(&self, channel: &str) -> bool {
+        self.moderation
+            .channels
+            .get(channel)
+            .is_some_and(|c| c.modes.secret)
+    }
+
     pub(super) fn is_voiced(&self, user: UserId, channel: &str) -> bool {
         let Some(c) = self.moderation.channels.get(channel) else {
             return false;
@@ -733,7 +741,7 @@ impl World {
         }))
     }
 
-    /// The topic bar's mode marker of a public channel: ` [+imrtk]`, or nothing.
+    /// The topic bar's mode marker of a public channel: ` [+imrstk]`, or nothing.
     pub(super) fn mode_marker(&self, state: &State, name: &str) -> String {
         let Some(c) = state.moderation.channels.get(name) else {
             return String::new();

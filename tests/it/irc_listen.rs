@@ -520,3 +520,33 @@ async fn whowas_remembers_who_left_lusers_keeps_the_most_and_help_answers_in_num
     alice.expect(" 524 alice frobnicate ").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_channel_is_listed_to_its_members_only_and_named_with_an_at_sign() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = IrcClient::registered(irc, "alice").await;
+    alice.send("JOIN #hideout").await;
+    alice.expect(" 366 alice #hideout ").await;
+    // alice created the channel, so she operates it for her session and may set +s.
+    alice.send("MODE #hideout +s").await;
+    alice.expect(" MODE #hideout +s").await;
+    alice.send("NAMES #hideout").await;
+    alice.expect(" 353 alice @ #hideout ").await;
+    alice.send("LIST").await;
+    alice.expect(" 322 alice #hideout ").await;
+    let mut bob = IrcClient::registered(irc, "bob").await;
+    bob.send("LIST").await;
+    bob.expect(" 323 bob ").await;
+    assert!(
+        !bob.seen.iter().any(|l| l.contains("#hideout")),
+        "{:#?}",
+        bob.seen
+    );
+    bob.send("JOIN #hideout").await;
+    bob.expect(" 353 bob @ #hideout ").await;
+    bob.send("LIST").await;
+    bob.expect(" 322 bob #hideout ").await;
+    server.stop().await;
+}

@@ -630,7 +630,7 @@ impl IrcSession {
                 }
                 self.budget.charge(1, now);
                 self.reply(321, &["Channel"], "Users  Name");
-                for entry in self.world.irc_list(MAX_LIST) {
+                for entry in self.world.irc_list(user, MAX_LIST) {
                     let count = entry.members.to_string();
                     let topic = irc_proto::r0c_to_irc(&entry.topic);
                     self.reply(322, &[&format!("#{}", entry.name), &count], &topic);
@@ -1202,6 +1202,16 @@ impl IrcSession {
         }
     }
 
+    /// RPL_NAMREPLY's channel type: `@` for a secret (`+s`) channel, `=` for the others.
+    fn names_symbol(&self, name: &str) -> &'static str {
+        let secret = self.user.is_some_and(|user| {
+            self.world
+                .irc_channel(user, name)
+                .is_some_and(|info| info.modes.contains('s'))
+        });
+        if secret { "@" } else { "=" }
+    }
+
     fn names(&mut self, target: &str) {
         let name = target.trim_start_matches('#').to_lowercase();
         let members = self
@@ -1210,8 +1220,9 @@ impl IrcSession {
             .find(|w| w.target == IrcTarget::Public(name.clone()))
             .map(|w| self.prefixed_members(w));
         if let Some(nicks) = members {
+            let symbol = self.names_symbol(&name);
             for chunk in reply::names_lines(&nicks) {
-                self.reply(353, &["=", &format!("#{name}")], &chunk);
+                self.reply(353, &[symbol, &format!("#{name}")], &chunk);
             }
         }
         self.reply(366, &[target], "End of /NAMES list");
@@ -1434,7 +1445,7 @@ impl IrcSession {
                         "/mode -k".to_owned()
                     }
                 }
-                'i' | 'm' | 'r' | 't' => {
+                'i' | 'm' | 'r' | 's' | 't' => {
                     format!("/mode {}{letter}", if adding { '+' } else { '-' })
                 }
                 other => {
@@ -2306,8 +2317,9 @@ impl IrcSession {
                 tracked.cursor.roster = version;
                 if is_new {
                     let nicks = self.prefixed_members(&tracked);
+                    let symbol = self.names_symbol(label.trim_start_matches('#'));
                     for chunk in reply::names_lines(&nicks) {
-                        self.reply(353, &["=", label], &chunk);
+                        self.reply(353, &[symbol, label], &chunk);
                     }
                     if self.caps.read_marker {
                         self.markread_line(me, label);
