@@ -1439,6 +1439,19 @@ impl IrcSession {
                 }
                 'k' => {
                     let key = args.next().copied().unwrap_or("");
+                    // A key must be one word a JOIN can carry: refused with
+                    // ERR_INVALIDMODEPARAM before r0c's /mode sees it.
+                    let max = crate::world::sanction::MAX_KEY_CHARS;
+                    let valid = !key.is_empty()
+                        && key.chars().count() <= max
+                        && !key.chars().any(|c| c.is_whitespace() || c.is_control());
+                    if adding && !valid {
+                        let why = format!(
+                            "A key is one word of 1 to {max} printable characters"
+                        );
+                        self.reply(696, &[target, "k", "*"], &why);
+                        continue;
+                    }
                     if adding {
                         format!("/mode +k {key}")
                     } else {
