@@ -73,7 +73,8 @@ pub use irc::{
 pub use markers::{MARKER_WRITE_INTERVAL_MICROS, MAX_COUNTED, MAX_MARKERS_PER_PRINCIPAL, Rejoins};
 pub use moderation::{
     Door, LOBBY_CHANNEL, MAX_CHANNEL_ROLES, MAX_CHANNEL_SANCTIONS, MAX_IGNORES, MAX_MODLOG_LINES,
-    MAX_SERVER_SANCTIONS, ModResult, parse_kick_line, parse_kicked_line, parse_mode_line,
+    MAX_SERVER_SANCTIONS, ModResult, parse_invite_line, parse_kick_line, parse_kicked_line,
+    parse_mode_line,
 };
 pub use post::wake_after_commits;
 pub use quiet::{extra_prefs_from, extra_prefs_to_text, fold_joins};

@@ -1480,7 +1480,7 @@ impl World {
             &mut state,
             target,
             AUTHOR_INFO,
-            &format!("{actor} invites you to #{name}: /join #{name}"),
+            &invite_line(&actor, &name),
         );
         Ok(format!("{nick} is invited to #{name}"))
     }
@@ -1673,6 +1673,19 @@ pub fn parse_kicked_line(text: &str) -> Option<(&str, &str, &str)> {
     let (channel, rest) = rest.split_once(" by ")?;
     let (actor, reason) = rest.split_once(": ").unwrap_or((rest, ""));
     (!channel.contains(' ') && !actor.contains(' ')).then_some((channel, actor, reason))
+}
+
+/// The invited user's own line about an invitation; [`parse_invite_line`] reads it back.
+pub fn invite_line(actor: &str, channel: &str) -> String {
+    format!("{actor} invites you to #{channel}: /join #{channel}")
+}
+
+/// Who invited the user to which channel (without `#`), from a line made by
+/// [`invite_line`] (the IRC listener shows it as an INVITE).
+pub fn parse_invite_line(text: &str) -> Option<(&str, &str)> {
+    let (actor, rest) = text.split_once(" invites you to #")?;
+    let (channel, _) = rest.split_once(": /join #")?;
+    (!actor.contains(' ') && !channel.contains(' ')).then_some((actor, channel))
 }
 
 fn reason_suffix(reason: &str) -> String {

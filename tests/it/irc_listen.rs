@@ -550,3 +550,33 @@ async fn a_secret_channel_is_listed_to_its_members_only_and_named_with_an_at_sig
     bob.expect(" 322 bob #hideout ").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_only_channel_refuses_with_473_until_an_invite_line_arrives() {
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    // Localhost is not an administrator here (`--ara`), or bob would pass +i as one.
+    config.admin_requires_auth = true;
+    let server = TestServer::start_with_irc(config).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = IrcClient::registered(irc, "alice").await;
+    alice.send("JOIN #club").await;
+    alice.expect(" 366 alice #club ").await;
+    alice.send("MODE #club +i").await;
+    alice.expect(" MODE #club +i").await;
+    alice.send("MODE #club +k :two words").await;
+    alice.expect(" 696 alice #club k * ").await;
+    let mut bob = IrcClient::registered(irc, "bob").await;
+    bob.send("JOIN #club").await;
+    bob.expect(" 473 bob #club ").await;
+    alice.send("INVITE bob #club").await;
+    alice.expect(" 341 alice bob #club").await;
+    bob.expect(":alice!alice@").await;
+    let invite = bob.seen.last().cloned().unwrap_or_default();
+    assert!(invite.ends_with(" INVITE bob #club"), "{invite}");
+    bob.send("JOIN #club").await;
+    bob.expect(" 366 bob #club ").await;
+    alice.send("INVITE bob #club").await;
+    alice.expect(" 443 alice bob #club ").await;
+    server.stop().await;
+}

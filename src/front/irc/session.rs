@@ -21,9 +21,9 @@ use crate::history::chathistory::{Point, Query};
 use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
 use crate::text::{channel::MAX_CHANNEL_CHARS, nick};
 use crate::world::{
-    AUTHOR_ACTION, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember, IrcSync,
+    AUTHOR_ACTION, AUTHOR_INFO, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember, IrcSync,
     IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId, World,
-    normalize_channel_name, parse_kicked_line, parse_mode_line,
+    normalize_channel_name, parse_invite_line, parse_kicked_line, parse_mode_line,
 };
 
 /// The capabilities this server offers, in CAP LS order.
@@ -692,9 +692,37 @@ impl IrcSession {
                     self.not_on_channel(channel);
                     return None;
                 }
-                let answer = self.r0c_command(&format!("/invite {nick}"), now);
-                self.reply(341, &[nick, channel], "");
-                answer
+                let already = self.world.irc_whois(nick).is_some_and(|w| {
+                    w.channels
+                        .iter()
+                        .any(|c| c.trim_start_matches(['@', '+']).eq_ignore_ascii_case(channel))
+                });
+                if already {
+                    self.reply(443, &[nick, channel], "is already on channel");
+                    return None;
+                }
+                if let Err(wait) = self.budget.check(now) {
+                    self.reply(
+                        263,
+                        &["INVITE"],
+                        &format!("Wait {wait} seconds and try again"),
+                    );
+                    return None;
+                }
+                // The world's invite, not the `/invite` command: the client gets 341, not the
+                // command's confirmation too; the invited IRC client gets an INVITE line.
+                self.budget.charge(1, now);
+                match self.world.invite(user, nick) {
+                    Ok(_) => {
+                        let text = numeric(&self.server, 341, self.me(), &[nick, channel], None);
+                        self.send(text);
+                    }
+                    Err(why) if why.contains("not an operator") => {
+                        self.reply(482, &[channel], &why)
+                    }
+                    Err(why) => self.notice(&why),
+                }
+                self.sync_now()
             }
             "CHATHISTORY" => self.chathistory(user, params, now),
             "MARKREAD" => {
@@ -2471,6 +2499,21 @@ impl IrcSession {
                     self.send(sent);
                 }
             }
+            return;
+        }
+        // The server's own line about an invitation reaches the invited client as INVITE.
+        if let (IrcTarget::Status, AUTHOR_INFO, None) = (target, author, batch)
+            && let Some((actor, channel)) = parse_invite_line(&message.text)
+        {
+            let me = self.nick.clone();
+            let sent = line(
+                "",
+                &user_prefix(actor),
+                "INVITE",
+                &[&me, &format!("#{channel}")],
+                None,
+            );
+            self.send(sent);
             return;
         }
         let mut tags: Vec<String> = Vec::new();
