@@ -1476,12 +1476,7 @@ impl World {
             &Scope::Channel(name.clone()),
             "",
         );
-        self.tell_locked(
-            &mut state,
-            target,
-            AUTHOR_INFO,
-            &invite_line(&actor, &name),
-        );
+        self.tell_locked(&mut state, target, AUTHOR_INFO, &invite_line(&actor, &name));
         Ok(format!("{nick} is invited to #{name}"))
     }
 

@@ -6,27 +6,66 @@ use crate::command::table::COMMANDS;
 
 /// The IRC commands the listener answers, with what each does here, in a few words.
 const IRC_COMMANDS: &[(&str, &str)] = &[
-    ("AWAY", "AWAY [:reason]: mark yourself away, or back without a reason"),
-    ("CHATHISTORY", "CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN|TARGETS: read the stored history"),
-    ("HELP", "HELP [subject]: this help; HELP commands lists r0c's own commands"),
-    ("INVITE", "INVITE nick #channel: invite someone to a channel you are in"),
-    ("JOIN", "JOIN #a,#b [keys]: join channels, the same ones every r0c user sees"),
-    ("KICK", "KICK #channel nick [:reason]: remove someone from a channel (operators)"),
-    ("LIST", "LIST: the public channels with their member counts and topics"),
+    (
+        "AWAY",
+        "AWAY [:reason]: mark yourself away, or back without a reason",
+    ),
+    (
+        "CHATHISTORY",
+        "CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN|TARGETS: read the stored history",
+    ),
+    (
+        "HELP",
+        "HELP [subject]: this help; HELP commands lists r0c's own commands",
+    ),
+    (
+        "INVITE",
+        "INVITE nick #channel: invite someone to a channel you are in",
+    ),
+    (
+        "JOIN",
+        "JOIN #a,#b [keys]: join channels, the same ones every r0c user sees",
+    ),
+    (
+        "KICK",
+        "KICK #channel nick [:reason]: remove someone from a channel (operators)",
+    ),
+    (
+        "LIST",
+        "LIST: the public channels with their member counts and topics",
+    ),
     ("LUSERS", "LUSERS: how many users and channels there are"),
-    ("MARKREAD", "MARKREAD target [timestamp=...]: read or move your read marker"),
-    ("MODE", "MODE #channel [+-modes [args]]: channel modes, as r0c's /mode"),
+    (
+        "MARKREAD",
+        "MARKREAD target [timestamp=...]: read or move your read marker",
+    ),
+    (
+        "MODE",
+        "MODE #channel [+-modes [args]]: channel modes, as r0c's /mode",
+    ),
     ("MOTD", "MOTD: the message of the day"),
     ("NAMES", "NAMES #channel: who is in a channel"),
     ("NICK", "NICK name: change your nickname"),
-    ("NOTICE", "NOTICE target :text: like PRIVMSG, without automatic answers"),
+    (
+        "NOTICE",
+        "NOTICE target :text: like PRIVMSG, without automatic answers",
+    ),
     ("PART", "PART #channel [:reason]: leave a channel"),
-    ("PRIVMSG", "PRIVMSG #channel|nick :text: say something in a channel or to someone"),
+    (
+        "PRIVMSG",
+        "PRIVMSG #channel|nick :text: say something in a channel or to someone",
+    ),
     ("QUIT", "QUIT [:reason]: disconnect"),
-    ("TOPIC", "TOPIC #channel [:topic]: read or change a channel's topic"),
+    (
+        "TOPIC",
+        "TOPIC #channel [:topic]: read or change a channel's topic",
+    ),
     ("WHO", "WHO #channel|mask: who is there"),
     ("WHOIS", "WHOIS nick: about someone online"),
-    ("WHOWAS", "WHOWAS nick [count]: about someone who left recently"),
+    (
+        "WHOWAS",
+        "WHOWAS nick [count]: about someone who left recently",
+    ),
 ];
 
 /// The help for `subject` (empty for the index): the subject as the replies name it and the
@@ -43,7 +82,10 @@ pub fn help_for(subject: &str) -> Option<(String, Vec<String>)> {
         return Some((name.to_string(), lines));
     }
     if lower == "irc" {
-        let lines = IRC_COMMANDS.iter().map(|(_, text)| (*text).to_string()).collect();
+        let lines = IRC_COMMANDS
+            .iter()
+            .map(|(_, text)| (*text).to_string())
+            .collect();
         return Some((subject.to_string(), lines));
     }
     let upper = subject.to_ascii_uppercase();

@@ -21,9 +21,9 @@ use crate::history::chathistory::{Point, Query};
 use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
 use crate::text::{channel::MAX_CHANNEL_CHARS, nick};
 use crate::world::{
-    AUTHOR_ACTION, AUTHOR_INFO, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember, IrcSync,
-    IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId, World,
-    normalize_channel_name, parse_invite_line, parse_kicked_line, parse_mode_line,
+    AUTHOR_ACTION, AUTHOR_INFO, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember,
+    IrcSync, IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId,
+    World, normalize_channel_name, parse_invite_line, parse_kicked_line, parse_mode_line,
 };
 
 /// The capabilities this server offers, in CAP LS order.
@@ -693,9 +693,10 @@ impl IrcSession {
                     return None;
                 }
                 let already = self.world.irc_whois(nick).is_some_and(|w| {
-                    w.channels
-                        .iter()
-                        .any(|c| c.trim_start_matches(['@', '+']).eq_ignore_ascii_case(channel))
+                    w.channels.iter().any(|c| {
+                        c.trim_start_matches(['@', '+'])
+                            .eq_ignore_ascii_case(channel)
+                    })
                 });
                 if already {
                     self.reply(443, &[nick, channel], "is already on channel");
@@ -1474,9 +1475,7 @@ impl IrcSession {
                         && key.chars().count() <= max
                         && !key.chars().any(|c| c.is_whitespace() || c.is_control());
                     if adding && !valid {
-                        let why = format!(
-                            "A key is one word of 1 to {max} printable characters"
-                        );
+                        let why = format!("A key is one word of 1 to {max} printable characters");
                         self.reply(696, &[target, "k", "*"], &why);
                         continue;
                     }
