@@ -1161,6 +1161,26 @@ impl World {
         Ok(String::new())
     }
 
+    /// IRC's ban list (`MODE #chan +b`): the channel's bans in force as mask, who set it and
+    /// when (microseconds), for its operators only (`None` for others), as `/bans` shows
+    /// them. At most [`MAX_CHANNEL_SANCTIONS`] per channel.
+    pub fn channel_bans(&self, user: UserId, name: &str) -> Option<Vec<(String, String, i64)>> {
+        let state = self.lock();
+        if !state.is_channel_op(user, name) {
+            return None;
+        }
+        let now = now_micros();
+        let bans = state
+            .moderation
+            .sanctions
+            .iter()
+            .filter(|s| s.kind == Kind::Ban && s.channel.as_deref() == Some(name))
+            .filter(|s| !s.expired(now))
+            .map(|s| (s.mask.to_string(), s.set_by.clone(), s.set_at))
+            .collect();
+        Some(bans)
+    }
+
     /// `/bans`: the bans and mutes in force where the user operates.
     pub fn bans(&self, user: UserId) -> ModResult {
         let state = self.lock();

@@ -1411,6 +1411,19 @@ impl IrcSession {
             return None;
         };
         if *changes == "b" || *changes == "+b" && params.len() == 2 {
+            // Operators see the list, as with `/bans`; others only its end.
+            for (mask, set_by, set_at) in self.world.channel_bans(user, &name).unwrap_or_default() {
+                let seconds = (set_at / 1_000_000).to_string();
+                let mask = irc_ban_mask(&mask);
+                let text = numeric(
+                    &self.server,
+                    367,
+                    self.me(),
+                    &[target, &mask, &set_by, &seconds],
+                    None,
+                );
+                self.send(text);
+            }
             self.reply(368, &[target], "End of channel ban list");
             return None;
         }
@@ -1463,6 +1476,10 @@ impl IrcSession {
                 }
                 'b' => {
                     let Some(mask) = args.next() else { continue };
+                    let Some(mask) = r0c_ban_mask(mask) else {
+                        self.notice("r0c bans a nick (nick!*@*), an address or block (*!*@10.0.0.0/8), account:NAME or an ssh key SHA256:...");
+                        continue;
+                    };
                     let word = if adding { "ban" } else { "unban" };
                     format!("/{word} {mask}")
                 }
@@ -2515,6 +2532,25 @@ impl IrcSession {
             self.send(sent);
             return;
         }
+        // The confirmation of a channel ban or unban reaches the operator's client as MODE.
+        if let (IrcTarget::Status, AUTHOR_INFO, None) = (target, author, batch)
+            && let Some((sign, masks, channel)) = parse_ban_confirmation(&message.text)
+        {
+            let prefix = user_prefix(&self.nick);
+            for mask in masks {
+                let mask = irc_ban_mask(mask);
+                let flag = format!("{sign}b");
+                let sent = line(
+                    "",
+                    &prefix,
+                    "MODE",
+                    &[&format!("#{channel}"), &flag, &mask],
+                    None,
+                );
+                self.send(sent);
+            }
+            return;
+        }
         let mut tags: Vec<String> = Vec::new();
         if let Some(batch) = batch.filter(|b| !b.is_empty()) {
             tags.push(format!("batch={batch}"));
@@ -2580,6 +2616,47 @@ impl IrcSession {
     }
 }
 
+/// An IRC ban mask as an r0c mask: `nick!*@*` is the nick, `*!*@host` the address or block;
+/// an r0c mask (no `!` nor `@`) is kept. `None` for masks r0c cannot match (wildcards in a
+/// nick, user names).
+fn r0c_ban_mask(mask: &str) -> Option<String> {
+    let Some((nick, rest)) = mask.split_once('!') else {
+        return (!mask.contains('@')).then(|| mask.to_owned());
+    };
+    let (user, host) = rest.split_once('@')?;
+    let wild = |s: &str| s.contains(['*', '?']);
+    match (nick, user, host) {
+        (nick, "*", "*") if !wild(nick) && !nick.is_empty() => Some(nick.to_owned()),
+        ("*", "*", host) if !wild(host) && !host.is_empty() => Some(host.to_owned()),
+        _ => None,
+    }
+}
+
+/// An r0c mask as IRC shows bans: a nick as `nick!*@*`, an address or block as `*!*@...`;
+/// accounts and keys as they are.
+fn irc_ban_mask(mask: &str) -> String {
+    if mask.starts_with("account:") || mask.starts_with("SHA256:") {
+        mask.to_owned()
+    } else if mask.contains(['.', ':', '/']) {
+        format!("*!*@{mask}")
+    } else {
+        format!("{mask}!*@*")
+    }
+}
+
+/// `+` or `-`, the masks and the channel of the world's confirmation of a channel ban
+/// ("banned MASK in #chan ...") or unban ("unban: MASK... in #chan").
+fn parse_ban_confirmation(text: &str) -> Option<(char, Vec<&str>, &str)> {
+    if let Some(rest) = text.strip_prefix("banned ") {
+        let (mask, rest) = rest.split_once(" in #")?;
+        let (channel, _) = rest.split_once(' ')?;
+        return (!mask.contains(' ')).then(|| ('+', vec![mask], channel));
+    }
+    let rest = text.strip_prefix("unban: ")?;
+    let (masks, channel) = rest.rsplit_once(" in #")?;
+    (!channel.contains(' ')).then(|| ('-', masks.split(' ').collect(), channel))
+}
+
 /// A `timestamp=...` selector (or a bare `*`, the beginning of time) as microseconds.
 fn history_moment(text: &str) -> Option<i64> {
     if text == "*" {
@@ -2591,6 +2668,34 @@ fn history_moment(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn irc_ban_masks_map_onto_r0c_masks_and_back() {
+        assert_eq!(r0c_ban_mask("bar!*@*"), Some("bar".to_owned()));
+        assert_eq!(
+            r0c_ban_mask("*!*@10.0.0.0/8"),
+            Some("10.0.0.0/8".to_owned())
+        );
+        assert_eq!(r0c_ban_mask("account:bob"), Some("account:bob".to_owned()));
+        assert_eq!(r0c_ban_mask("b*r!*@*"), None);
+        assert_eq!(r0c_ban_mask("bar!ident@*"), None);
+        assert_eq!(r0c_ban_mask("*!*@*"), None);
+        assert_eq!(irc_ban_mask("bar"), "bar!*@*");
+        assert_eq!(irc_ban_mask("10.0.0.0/8"), "*!*@10.0.0.0/8");
+        assert_eq!(irc_ban_mask("account:bob"), "account:bob");
+        assert_eq!(
+            parse_ban_confirmation("banned bar in #chan permanently (0 online affected)"),
+            Some(('+', vec!["bar"], "chan"))
+        );
+        assert_eq!(
+            parse_ban_confirmation("unban: bar 10.0.0.0/8 in #chan"),
+            Some(('-', vec!["bar", "10.0.0.0/8"], "chan"))
+        );
+        assert_eq!(
+            parse_ban_confirmation("banned bar in the server permanently"),
+            None
+        );
+    }
 
     /// A small deterministic generator (xorshift), so a failure is repeatable.
     fn next(state: &mut u64) -> u64 {
