@@ -243,8 +243,8 @@ pub const COMMANDS: &[CommandInfo] = &[
     command(
         Moderation,
         &["mode"],
-        "[+imrt|+k KEY]",
-        "invite, moderated, registered, topic, key",
+        "[+imrst|+k KEY]",
+        "invite moderated registered secret topic",
     ),
     command(
         Moderation,

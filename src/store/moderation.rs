@@ -77,7 +77,7 @@ pub struct StoredChannelMod {
     pub name: String,
     /// The founder's principal (`account:NAME` or `key:SHA256:...`).
     pub founder: Option<String>,
-    /// Mode letters (`imrt`).
+    /// Mode letters (`imrst`).
     pub modes: String,
     pub key: Option<String>,
 }

@@ -373,7 +373,7 @@ impl World {
     }
 
     /// The public channels in memory for LIST, at most `limit`, by name.
-    pub fn irc_list(&self, limit: usize) -> Vec<IrcListEntry> {
+    pub fn irc_list(&self, user: UserId, limit: usize) -> Vec<IrcListEntry> {
         let state = self.lock();
         let mut names: Vec<(&String, ChannelId)> = state
             .public_by_name
@@ -385,6 +385,9 @@ impl World {
             .into_iter()
             .filter_map(|(name, id)| {
                 let channel = state.channels.get(&id)?;
+                if !channel.members.contains(&user) && state.is_secret(name) {
+                    return None;
+                }
                 Some(IrcListEntry {
                     name: name.clone(),
                     members: channel.members.len(),
@@ -392,6 +395,20 @@ impl World {
                 })
             })
             .take(limit)
+            .collect()
+    }
+
+    /// WHOWAS: the user and real names of users called `nick` who left, newest first, at
+    /// most `count` of them (the record holds the last [`super::DEPARTED_KEPT`] departures).
+    pub fn irc_whowas(&self, nick: &str, count: usize) -> Vec<(String, String, String)> {
+        let state = self.lock();
+        state
+            .departed
+            .iter()
+            .rev()
+            .filter(|d| d.nick.eq_ignore_ascii_case(nick))
+            .take(count)
+            .map(|d| (d.nick.clone(), d.username.clone(), d.realname.clone()))
             .collect()
     }
 

@@ -78,7 +78,8 @@ pub use irc::{
 pub use markers::{MARKER_WRITE_INTERVAL_MICROS, MAX_COUNTED, MAX_MARKERS_PER_PRINCIPAL, Rejoins};
 pub use moderation::{
     Door, LOBBY_CHANNEL, MAX_CHANNEL_ROLES, MAX_CHANNEL_SANCTIONS, MAX_IGNORES, MAX_MODLOG_LINES,
-    MAX_SERVER_SANCTIONS, ModResult, parse_kick_line, parse_kicked_line, parse_mode_line,
+    MAX_SERVER_SANCTIONS, ModResult, parse_invite_line, parse_kick_line, parse_kicked_line,
+    parse_mode_line,
 };
 pub use post::wake_after_commits;
 pub use quiet::{extra_prefs_from, extra_prefs_to_text, fold_joins};
@@ -115,7 +116,7 @@ pub const STATUS_ALIAS: &str = "r0c-status";
 
 /// How many nicks of users who left are remembered, and for how long, for the look-alike
 /// check of new nicks.
-const DEPARTED_KEPT: usize = 256;
+pub const DEPARTED_KEPT: usize = 256;
 const DEPARTED_REMEMBERED: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The longest topic, in characters.
@@ -376,6 +377,17 @@ impl std::hash::Hasher for IdHasher {
 }
 
 /// The state behind the lock.
+/// A user who left, as the look-alike check and WHOWAS remember them.
+#[derive(Debug)]
+struct Departed {
+    nick: String,
+    skeleton: String,
+    when: std::time::Instant,
+    /// The user name and real name given over IRC, or the nick for other front-ends.
+    username: String,
+    realname: String,
+}
+
 #[derive(Debug, Default)]
 struct State {
     users: IdMap<User>,
@@ -387,7 +399,10 @@ struct State {
     skeletons: HashMap<String, Vec<String>>,
     /// Nicks of users who left, their skeletons, and when: a look-alike of a recent nick is
     /// refused.
-    departed: VecDeque<(String, String, std::time::Instant)>,
+    /// Also WHOWAS's record (with the user and real name IRC clients gave), newest last.
+    departed: VecDeque<Departed>,
+    /// The most users online at once since the start, for LUSERS.
+    most_users: usize,
     /// Public and direct-message channels in memory (status windows not counted), for
     /// `max_channels`.
     chat_channels: usize,

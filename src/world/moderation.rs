@@ -267,6 +267,14 @@ impl State {
         })
     }
 
+    /// The channel is secret (`+s`): IRC's LIST shows it to its members only.
+    pub(super) fn is_secret(&self, channel: &str) -> bool {
+        self.moderation
+            .channels
+            .get(channel)
+            .is_some_and(|c| c.modes.secret)
+    }
+
     pub(super) fn is_voiced(&self, user: UserId, channel: &str) -> bool {
         let Some(c) = self.moderation.channels.get(channel) else {
             return false;
@@ -733,7 +741,7 @@ impl World {
         }))
     }
 
-    /// The topic bar's mode marker of a public channel: ` [+imrtk]`, or nothing.
+    /// The topic bar's mode marker of a public channel: ` [+imrstk]`, or nothing.
     pub(super) fn mode_marker(&self, state: &State, name: &str) -> String {
         let Some(c) = state.moderation.channels.get(name) else {
             return String::new();
@@ -1153,6 +1161,26 @@ impl World {
         Ok(String::new())
     }
 
+    /// IRC's ban list (`MODE #chan +b`): the channel's bans in force as mask, who set it and
+    /// when (microseconds), for its operators only (`None` for others), as `/bans` shows
+    /// them. At most [`MAX_CHANNEL_SANCTIONS`] per channel.
+    pub fn channel_bans(&self, user: UserId, name: &str) -> Option<Vec<(String, String, i64)>> {
+        let state = self.lock();
+        if !state.is_channel_op(user, name) {
+            return None;
+        }
+        let now = now_micros();
+        let bans = state
+            .moderation
+            .sanctions
+            .iter()
+            .filter(|s| s.kind == Kind::Ban && s.channel.as_deref() == Some(name))
+            .filter(|s| !s.expired(now))
+            .map(|s| (s.mask.to_string(), s.set_by.clone(), s.set_at))
+            .collect();
+        Some(bans)
+    }
+
     /// `/bans`: the bans and mutes in force where the user operates.
     pub fn bans(&self, user: UserId) -> ModResult {
         let state = self.lock();
@@ -1468,12 +1496,7 @@ impl World {
             &Scope::Channel(name.clone()),
             "",
         );
-        self.tell_locked(
-            &mut state,
-            target,
-            AUTHOR_INFO,
-            &format!("{actor} invites you to #{name}: /join #{name}"),
-        );
+        self.tell_locked(&mut state, target, AUTHOR_INFO, &invite_line(&actor, &name));
         Ok(format!("{nick} is invited to #{name}"))
     }
 
@@ -1665,6 +1688,19 @@ pub fn parse_kicked_line(text: &str) -> Option<(&str, &str, &str)> {
     let (channel, rest) = rest.split_once(" by ")?;
     let (actor, reason) = rest.split_once(": ").unwrap_or((rest, ""));
     (!channel.contains(' ') && !actor.contains(' ')).then_some((channel, actor, reason))
+}
+
+/// The invited user's own line about an invitation; [`parse_invite_line`] reads it back.
+pub fn invite_line(actor: &str, channel: &str) -> String {
+    format!("{actor} invites you to #{channel}: /join #{channel}")
+}
+
+/// Who invited the user to which channel (without `#`), from a line made by
+/// [`invite_line`] (the IRC listener shows it as an INVITE).
+pub fn parse_invite_line(text: &str) -> Option<(&str, &str)> {
+    let (actor, rest) = text.split_once(" invites you to #")?;
+    let (channel, _) = rest.split_once(": /join #")?;
+    (!actor.contains(' ') && !channel.contains(' ')).then_some((actor, channel))
 }
 
 fn reason_suffix(reason: &str) -> String {

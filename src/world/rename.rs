@@ -286,10 +286,8 @@ impl State {
         let departed = self
             .departed
             .iter()
-            .filter(|(_, skeleton, when)| {
-                *skeleton == wanted && when.elapsed() < DEPARTED_REMEMBERED
-            })
-            .map(|(nick, _, _)| nick.as_str());
+            .filter(|d| d.skeleton == wanted && d.when.elapsed() < DEPARTED_REMEMBERED)
+            .map(|d| d.nick.as_str());
         online.chain(departed).find(other).map(str::to_string)
     }
 

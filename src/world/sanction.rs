@@ -260,6 +260,9 @@ pub struct Modes {
     pub moderated: bool,
     /// `+r`: only registered users (an account or an ssh key) may join and speak.
     pub registered_only: bool,
+    /// `+s`: secret; IRC's LIST shows the channel only to its members, and NAMES marks it
+    /// `@`.
+    pub secret: bool,
     /// `+t`: only operators change the topic.
     pub topic_lock: bool,
 }
@@ -279,12 +282,13 @@ pub enum ModeChange {
 pub const MAX_KEY_CHARS: usize = 32;
 
 impl Modes {
-    /// The letters in force, as the topic bar and `/mode` show them (`itmr`), without `k`.
+    /// The letters in force, as the topic bar and `/mode` show them (`imrst`), without `k`.
     pub fn letters(&self) -> String {
         [
             (self.invite_only, 'i'),
             (self.moderated, 'm'),
             (self.registered_only, 'r'),
+            (self.secret, 's'),
             (self.topic_lock, 't'),
         ]
         .iter()
@@ -308,6 +312,7 @@ impl Modes {
             'i' => &mut self.invite_only,
             'm' => &mut self.moderated,
             'r' => &mut self.registered_only,
+            's' => &mut self.secret,
             't' => &mut self.topic_lock,
             _ => return false,
         };
@@ -318,7 +323,7 @@ impl Modes {
 
 /// Reads what follows `/mode`: `+i`, `-m`, `+it`, `+k KEY`, `-k`. At most one key.
 pub fn parse_mode_changes(text: &str) -> Result<Vec<ModeChange>, String> {
-    let usage = "usage: /mode +i, -m, +imrt, +k KEY, -k (i invite-only, m moderated, r registered-only, t topic lock, k key)";
+    let usage = "usage: /mode +i, -m, +imrst, +k KEY, -k (i invite-only, m moderated, r registered-only, s secret, t topic lock, k key)";
     let mut words = text.split_whitespace();
     let Some(flags) = words.next() else {
         return Err(usage.to_owned());
@@ -345,7 +350,7 @@ pub fn parse_mode_changes(text: &str) -> Result<Vec<ModeChange>, String> {
                 changes.push(ModeChange::Key(Some(key.to_owned())));
             }
             'k' => changes.push(ModeChange::Key(None)),
-            'i' | 'm' | 'r' | 't' => changes.push(ModeChange::Flag { letter, on }),
+            'i' | 'm' | 'r' | 's' | 't' => changes.push(ModeChange::Flag { letter, on }),
             other => return Err(format!("there is no mode '{other}'; {usage}")),
         }
     }

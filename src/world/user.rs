@@ -164,6 +164,7 @@ impl World {
         );
         self.users_online.fetch_add(1, Ordering::Relaxed);
         let join_line = join_text(&nick);
+        state.most_users = state.most_users.max(state.users.len().saturating_add(1));
         state.users.insert(
             id,
             User {
@@ -268,11 +269,19 @@ impl World {
             self.users_online.fetch_sub(1, Ordering::Relaxed);
             state.nicks.remove(&gone.nick.to_lowercase());
             state.remove_skeleton(&gone.nick);
-            state.departed.push_back((
-                gone.nick.clone(),
-                nick::skeleton(&gone.nick),
-                std::time::Instant::now(),
-            ));
+            let (username, realname) = match gone.irc_ident.as_deref() {
+                Some((username, realname)) if !username.is_empty() => {
+                    (username.clone(), realname.clone())
+                }
+                _ => (gone.nick.clone(), gone.nick.clone()),
+            };
+            state.departed.push_back(super::Departed {
+                skeleton: nick::skeleton(&gone.nick),
+                nick: gone.nick.clone(),
+                when: std::time::Instant::now(),
+                username,
+                realname,
+            });
             if state.departed.len() > DEPARTED_KEPT {
                 state.departed.pop_front();
             }

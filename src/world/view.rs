@@ -9,6 +9,8 @@ pub struct Census {
     pub public_channels: usize,
     pub private_channels: usize,
     pub users_in_channels: usize,
+    /// The most users online at once since the start.
+    pub most_users: usize,
 }
 
 /// What a user sees of one window at one moment, copied out under the lock.
@@ -274,6 +276,7 @@ impl World {
             public_channels: public,
             private_channels: private,
             users_in_channels,
+            most_users: state.most_users.max(state.users.len()),
         };
         let mut details = Vec::new();
         let Some(me) = state.users.get(&user) else {

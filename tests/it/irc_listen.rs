@@ -489,3 +489,94 @@ async fn a_dm_between_an_irc_account_and_a_terminal_account_is_a_stored_conversa
         .await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whowas_remembers_who_left_lusers_keeps_the_most_and_help_answers_in_numerics() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = IrcClient::registered(irc, "alice").await;
+    alice.send("JOIN #g").await;
+    alice.expect(" 366 alice #g ").await;
+    let mut bob = IrcClient::registered(irc, "bob").await;
+    bob.send("JOIN #g").await;
+    alice.expect(":bob!").await;
+    bob.send("QUIT :bye").await;
+    // The QUIT reaches alice once bob has left the world, so WHOWAS has him from then on.
+    alice.expect(" QUIT ").await;
+    alice.send("WHOWAS bob").await;
+    let was = alice.expect(" 314 alice bob bob ").await;
+    assert!(was.ends_with(":bob the tester"), "{was}");
+    alice.expect(" 369 alice bob ").await;
+    alice.send("WHOWAS carol").await;
+    alice.expect(" 406 alice carol ").await;
+    alice.expect(" 369 alice carol ").await;
+    alice.send("LUSERS").await;
+    alice.expect(" 266 alice 1 2 ").await;
+    alice.send("HELP privmsg").await;
+    alice.expect(" 704 alice privmsg ").await;
+    alice.expect(" 706 alice privmsg ").await;
+    alice.send("HELP frobnicate").await;
+    alice.expect(" 524 alice frobnicate ").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_channel_is_listed_to_its_members_only_and_named_with_an_at_sign() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = IrcClient::registered(irc, "alice").await;
+    alice.send("JOIN #hideout").await;
+    alice.expect(" 366 alice #hideout ").await;
+    // alice created the channel, so she operates it for her session and may set +s.
+    alice.send("MODE #hideout +s").await;
+    alice.expect(" MODE #hideout +s").await;
+    alice.send("NAMES #hideout").await;
+    alice.expect(" 353 alice @ #hideout ").await;
+    alice.send("LIST").await;
+    alice.expect(" 322 alice #hideout ").await;
+    let mut bob = IrcClient::registered(irc, "bob").await;
+    bob.send("LIST").await;
+    bob.expect(" 323 bob ").await;
+    assert!(
+        !bob.seen.iter().any(|l| l.contains("#hideout")),
+        "{:#?}",
+        bob.seen
+    );
+    bob.send("JOIN #hideout").await;
+    bob.expect(" 353 bob @ #hideout ").await;
+    bob.send("LIST").await;
+    bob.expect(" 322 bob #hideout ").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_only_channel_refuses_with_473_until_an_invite_line_arrives() {
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    // Localhost is not an administrator here (`--ara`), or bob would pass +i as one.
+    config.admin_requires_auth = true;
+    let server = TestServer::start_with_irc(config).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = IrcClient::registered(irc, "alice").await;
+    alice.send("JOIN #club").await;
+    alice.expect(" 366 alice #club ").await;
+    alice.send("MODE #club +i").await;
+    alice.expect(" MODE #club +i").await;
+    alice.send("MODE #club +k :two words").await;
+    alice.expect(" 696 alice #club k * ").await;
+    let mut bob = IrcClient::registered(irc, "bob").await;
+    bob.send("JOIN #club").await;
+    bob.expect(" 473 bob #club ").await;
+    alice.send("INVITE bob #club").await;
+    alice.expect(" 341 alice bob #club").await;
+    bob.expect(":alice!alice@").await;
+    let invite = bob.seen.last().cloned().unwrap_or_default();
+    assert!(invite.ends_with(" INVITE bob #club"), "{invite}");
+    bob.send("JOIN #club").await;
+    bob.expect(" 366 bob #club ").await;
+    alice.send("INVITE bob #club").await;
+    alice.expect(" 443 alice bob #club ").await;
+    server.stop().await;
+}

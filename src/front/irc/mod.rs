@@ -6,6 +6,7 @@
 //! produced, within the same bounds as a terminal client (first-input timeout, a stall
 //! timeout, a cap on unsent output).
 
+pub mod help;
 pub mod reply;
 pub mod session;
 

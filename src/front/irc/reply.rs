@@ -234,7 +234,7 @@ pub fn isupport(
     vec![
         "CASEMAPPING=ascii".into(),
         format!("CHANLIMIT=#:{max_channels_per_user}"),
-        "CHANMODES=b,k,,imrt".into(),
+        "CHANMODES=b,k,,imrst".into(),
         format!("CHANNELLEN={channel_len}"),
         format!(
             "CHATHISTORY={}",

@@ -21,9 +21,9 @@ use crate::history::chathistory::{Point, Query};
 use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
 use crate::text::{channel::MAX_CHANNEL_CHARS, nick};
 use crate::world::{
-    AUTHOR_ACTION, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember, IrcSync,
-    IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId, World,
-    normalize_channel_name, parse_kicked_line, parse_mode_line,
+    AUTHOR_ACTION, AUTHOR_INFO, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember,
+    IrcSync, IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId,
+    World, normalize_channel_name, parse_invite_line, parse_kicked_line, parse_mode_line,
 };
 
 /// The capabilities this server offers, in CAP LS order.
@@ -630,7 +630,7 @@ impl IrcSession {
                 }
                 self.budget.charge(1, now);
                 self.reply(321, &["Channel"], "Users  Name");
-                for entry in self.world.irc_list(MAX_LIST) {
+                for entry in self.world.irc_list(user, MAX_LIST) {
                     let count = entry.members.to_string();
                     let topic = irc_proto::r0c_to_irc(&entry.topic);
                     self.reply(322, &[&format!("#{}", entry.name), &count], &topic);
@@ -692,9 +692,38 @@ impl IrcSession {
                     self.not_on_channel(channel);
                     return None;
                 }
-                let answer = self.r0c_command(&format!("/invite {nick}"), now);
-                self.reply(341, &[nick, channel], "");
-                answer
+                let already = self.world.irc_whois(nick).is_some_and(|w| {
+                    w.channels.iter().any(|c| {
+                        c.trim_start_matches(['@', '+'])
+                            .eq_ignore_ascii_case(channel)
+                    })
+                });
+                if already {
+                    self.reply(443, &[nick, channel], "is already on channel");
+                    return None;
+                }
+                if let Err(wait) = self.budget.check(now) {
+                    self.reply(
+                        263,
+                        &["INVITE"],
+                        &format!("Wait {wait} seconds and try again"),
+                    );
+                    return None;
+                }
+                // The world's invite, not the `/invite` command: the client gets 341, not the
+                // command's confirmation too; the invited IRC client gets an INVITE line.
+                self.budget.charge(1, now);
+                match self.world.invite(user, nick) {
+                    Ok(_) => {
+                        let text = numeric(&self.server, 341, self.me(), &[nick, channel], None);
+                        self.send(text);
+                    }
+                    Err(why) if why.contains("not an operator") => {
+                        self.reply(482, &[channel], &why)
+                    }
+                    Err(why) => self.notice(&why),
+                }
+                self.sync_now()
             }
             "CHATHISTORY" => self.chathistory(user, params, now),
             "MARKREAD" => {
@@ -733,6 +762,10 @@ impl IrcSession {
                         self.reply(464, &[], "Password incorrect");
                     }
                 }
+                None
+            }
+            "HELP" | "HELPOP" => {
+                self.help(params.first().copied().unwrap_or(""));
                 None
             }
             "ISUPPORT" | "VERSION" => {
@@ -778,13 +811,26 @@ impl IrcSession {
                 None
             }
             "WHOWAS" => {
-                // r0c keeps no record of who left; every nick is answered as unknown.
+                // From the world's bounded record of the last users who left; a count that is
+                // missing or not positive asks for every entry of that nick in it.
                 let Some(nick) = params.first().filter(|n| !n.is_empty()) else {
                     self.reply(431, &[], "No nickname given");
                     return None;
                 };
                 let nick = (*nick).to_owned();
-                self.reply(406, &[&nick], "There was no such nickname");
+                let count = params
+                    .get(1)
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .filter(|c| *c > 0)
+                    .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
+                let found = self.world.irc_whowas(&nick, count);
+                if found.is_empty() {
+                    self.reply(406, &[&nick], "There was no such nickname");
+                }
+                for (was, username, realname) in found {
+                    let realname = irc_proto::r0c_to_irc(&realname);
+                    self.reply(314, &[&was, &username, reply::USER_HOST, "*"], &realname);
+                }
                 self.reply(369, &[&nick], "End of WHOWAS");
                 None
             }
@@ -1185,6 +1231,16 @@ impl IrcSession {
         }
     }
 
+    /// RPL_NAMREPLY's channel type: `@` for a secret (`+s`) channel, `=` for the others.
+    fn names_symbol(&self, name: &str) -> &'static str {
+        let secret = self.user.is_some_and(|user| {
+            self.world
+                .irc_channel(user, name)
+                .is_some_and(|info| info.modes.contains('s'))
+        });
+        if secret { "@" } else { "=" }
+    }
+
     fn names(&mut self, target: &str) {
         let name = target.trim_start_matches('#').to_lowercase();
         let members = self
@@ -1193,8 +1249,9 @@ impl IrcSession {
             .find(|w| w.target == IrcTarget::Public(name.clone()))
             .map(|w| self.prefixed_members(w));
         if let Some(nicks) = members {
+            let symbol = self.names_symbol(&name);
             for chunk in reply::names_lines(&nicks) {
-                self.reply(353, &["=", &format!("#{name}")], &chunk);
+                self.reply(353, &[symbol, &format!("#{name}")], &chunk);
             }
         }
         self.reply(366, &[target], "End of /NAMES list");
@@ -1354,6 +1411,19 @@ impl IrcSession {
             return None;
         };
         if *changes == "b" || *changes == "+b" && params.len() == 2 {
+            // Operators see the list, as with `/bans`; others only its end.
+            for (mask, set_by, set_at) in self.world.channel_bans(user, &name).unwrap_or_default() {
+                let seconds = (set_at / 1_000_000).to_string();
+                let mask = irc_ban_mask(&mask);
+                let text = numeric(
+                    &self.server,
+                    367,
+                    self.me(),
+                    &[target, &mask, &set_by, &seconds],
+                    None,
+                );
+                self.send(text);
+            }
             self.reply(368, &[target], "End of channel ban list");
             return None;
         }
@@ -1406,18 +1476,33 @@ impl IrcSession {
                 }
                 'b' => {
                     let Some(mask) = args.next() else { continue };
+                    let Some(mask) = r0c_ban_mask(mask) else {
+                        self.notice("r0c bans a nick (nick!*@*), an address or block (*!*@10.0.0.0/8), account:NAME or an ssh key SHA256:...");
+                        continue;
+                    };
                     let word = if adding { "ban" } else { "unban" };
                     format!("/{word} {mask}")
                 }
                 'k' => {
                     let key = args.next().copied().unwrap_or("");
+                    // A key must be one word a JOIN can carry: refused with
+                    // ERR_INVALIDMODEPARAM before r0c's /mode sees it.
+                    let max = crate::world::sanction::MAX_KEY_CHARS;
+                    let valid = !key.is_empty()
+                        && key.chars().count() <= max
+                        && !key.chars().any(|c| c.is_whitespace() || c.is_control());
+                    if adding && !valid {
+                        let why = format!("A key is one word of 1 to {max} printable characters");
+                        self.reply(696, &[target, "k", "*"], &why);
+                        continue;
+                    }
                     if adding {
                         format!("/mode +k {key}")
                     } else {
                         "/mode -k".to_owned()
                     }
                 }
-                'i' | 'm' | 'r' | 't' => {
+                'i' | 'm' | 'r' | 's' | 't' => {
                     format!("/mode {}{letter}", if adding { '+' } else { '-' })
                 }
                 other => {
@@ -1728,16 +1813,34 @@ impl IrcSession {
         let channels = census.public_channels.to_string();
         self.reply(254, &[&channels], "channels formed");
         self.reply(255, &[], &format!("I have {users} clients and 0 servers"));
+        let most = census.most_users.to_string();
         self.reply(
             265,
-            &[&users, &users],
-            &format!("Current local users {users}, max {users}"),
+            &[&users, &most],
+            &format!("Current local users {users}, max {most}"),
         );
         self.reply(
             266,
-            &[&users, &users],
-            &format!("Current global users {users}, max {users}"),
+            &[&users, &most],
+            &format!("Current global users {users}, max {most}"),
         );
+    }
+
+    /// HELP: the text between RPL_HELPSTART and RPL_ENDOFHELP, or ERR_HELPNOTFOUND. The
+    /// longest page (`HELP commands`) is under a hundred lines.
+    fn help(&mut self, subject: &str) {
+        let Some((subject, lines)) = super::help::help_for(subject) else {
+            let subject = subject.to_owned();
+            self.reply(524, &[&subject], "No help available on this topic");
+            return;
+        };
+        let mut lines = lines.iter().map(|l| irc_proto::r0c_to_irc(l));
+        let first = lines.next().unwrap_or_default();
+        self.reply(704, &[&subject], &first);
+        for text in lines {
+            self.reply(705, &[&subject], &text);
+        }
+        self.reply(706, &[&subject], "End of /HELP");
     }
 
     fn motd(&mut self) {
@@ -2271,8 +2374,9 @@ impl IrcSession {
                 tracked.cursor.roster = version;
                 if is_new {
                     let nicks = self.prefixed_members(&tracked);
+                    let symbol = self.names_symbol(label.trim_start_matches('#'));
                     for chunk in reply::names_lines(&nicks) {
-                        self.reply(353, &["=", label], &chunk);
+                        self.reply(353, &[symbol, label], &chunk);
                     }
                     if self.caps.read_marker {
                         self.markread_line(me, label);
@@ -2413,6 +2517,40 @@ impl IrcSession {
             }
             return;
         }
+        // The server's own line about an invitation reaches the invited client as INVITE.
+        if let (IrcTarget::Status, AUTHOR_INFO, None) = (target, author, batch)
+            && let Some((actor, channel)) = parse_invite_line(&message.text)
+        {
+            let me = self.nick.clone();
+            let sent = line(
+                "",
+                &user_prefix(actor),
+                "INVITE",
+                &[&me, &format!("#{channel}")],
+                None,
+            );
+            self.send(sent);
+            return;
+        }
+        // The confirmation of a channel ban or unban reaches the operator's client as MODE.
+        if let (IrcTarget::Status, AUTHOR_INFO, None) = (target, author, batch)
+            && let Some((sign, masks, channel)) = parse_ban_confirmation(&message.text)
+        {
+            let prefix = user_prefix(&self.nick);
+            for mask in masks {
+                let mask = irc_ban_mask(mask);
+                let flag = format!("{sign}b");
+                let sent = line(
+                    "",
+                    &prefix,
+                    "MODE",
+                    &[&format!("#{channel}"), &flag, &mask],
+                    None,
+                );
+                self.send(sent);
+            }
+            return;
+        }
         let mut tags: Vec<String> = Vec::new();
         if let Some(batch) = batch.filter(|b| !b.is_empty()) {
             tags.push(format!("batch={batch}"));
@@ -2478,6 +2616,47 @@ impl IrcSession {
     }
 }
 
+/// An IRC ban mask as an r0c mask: `nick!*@*` is the nick, `*!*@host` the address or block;
+/// an r0c mask (no `!` nor `@`) is kept. `None` for masks r0c cannot match (wildcards in a
+/// nick, user names).
+fn r0c_ban_mask(mask: &str) -> Option<String> {
+    let Some((nick, rest)) = mask.split_once('!') else {
+        return (!mask.contains('@')).then(|| mask.to_owned());
+    };
+    let (user, host) = rest.split_once('@')?;
+    let wild = |s: &str| s.contains(['*', '?']);
+    match (nick, user, host) {
+        (nick, "*", "*") if !wild(nick) && !nick.is_empty() => Some(nick.to_owned()),
+        ("*", "*", host) if !wild(host) && !host.is_empty() => Some(host.to_owned()),
+        _ => None,
+    }
+}
+
+/// An r0c mask as IRC shows bans: a nick as `nick!*@*`, an address or block as `*!*@...`;
+/// accounts and keys as they are.
+fn irc_ban_mask(mask: &str) -> String {
+    if mask.starts_with("account:") || mask.starts_with("SHA256:") {
+        mask.to_owned()
+    } else if mask.contains(['.', ':', '/']) {
+        format!("*!*@{mask}")
+    } else {
+        format!("{mask}!*@*")
+    }
+}
+
+/// `+` or `-`, the masks and the channel of the world's confirmation of a channel ban
+/// ("banned MASK in #chan ...") or unban ("unban: MASK... in #chan").
+fn parse_ban_confirmation(text: &str) -> Option<(char, Vec<&str>, &str)> {
+    if let Some(rest) = text.strip_prefix("banned ") {
+        let (mask, rest) = rest.split_once(" in #")?;
+        let (channel, _) = rest.split_once(' ')?;
+        return (!mask.contains(' ')).then(|| ('+', vec![mask], channel));
+    }
+    let rest = text.strip_prefix("unban: ")?;
+    let (masks, channel) = rest.rsplit_once(" in #")?;
+    (!channel.contains(' ')).then(|| ('-', masks.split(' ').collect(), channel))
+}
+
 /// A `timestamp=...` selector (or a bare `*`, the beginning of time) as microseconds.
 fn history_moment(text: &str) -> Option<i64> {
     if text == "*" {
@@ -2489,6 +2668,34 @@ fn history_moment(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn irc_ban_masks_map_onto_r0c_masks_and_back() {
+        assert_eq!(r0c_ban_mask("bar!*@*"), Some("bar".to_owned()));
+        assert_eq!(
+            r0c_ban_mask("*!*@10.0.0.0/8"),
+            Some("10.0.0.0/8".to_owned())
+        );
+        assert_eq!(r0c_ban_mask("account:bob"), Some("account:bob".to_owned()));
+        assert_eq!(r0c_ban_mask("b*r!*@*"), None);
+        assert_eq!(r0c_ban_mask("bar!ident@*"), None);
+        assert_eq!(r0c_ban_mask("*!*@*"), None);
+        assert_eq!(irc_ban_mask("bar"), "bar!*@*");
+        assert_eq!(irc_ban_mask("10.0.0.0/8"), "*!*@10.0.0.0/8");
+        assert_eq!(irc_ban_mask("account:bob"), "account:bob");
+        assert_eq!(
+            parse_ban_confirmation("banned bar in #chan permanently (0 online affected)"),
+            Some(('+', vec!["bar"], "chan"))
+        );
+        assert_eq!(
+            parse_ban_confirmation("unban: bar 10.0.0.0/8 in #chan"),
+            Some(('-', vec!["bar", "10.0.0.0/8"], "chan"))
+        );
+        assert_eq!(
+            parse_ban_confirmation("banned bar in the server permanently"),
+            None
+        );
+    }
 
     /// A small deterministic generator (xorshift), so a failure is repeatable.
     fn next(state: &mut u64) -> u64 {
