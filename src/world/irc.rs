@@ -412,16 +412,33 @@ impl World {
             .collect()
     }
 
-    /// WHOIS: the user online with `nick`, if any.
+    /// The user online with `nick`, if any, with no secret (`+s`) channel among theirs.
     pub fn irc_whois(&self, nick: &str) -> Option<IrcWhois> {
+        self.whois_seen_by(nick, None)
+    }
+
+    /// WHOIS by `asker`: the user online with `nick`, listing a secret (`+s`) channel only
+    /// when `asker` is in it too.
+    pub fn irc_whois_for(&self, nick: &str, asker: UserId) -> Option<IrcWhois> {
+        self.whois_seen_by(nick, Some(asker))
+    }
+
+    fn whois_seen_by(&self, nick: &str, asker: Option<UserId>) -> Option<IrcWhois> {
         let state = self.lock();
         let id = *state.nicks.get(&nick.to_lowercase())?;
         let u = state.users.get(&id)?;
         let channels = u
             .windows
             .iter()
-            .filter_map(|w| match state.channels.get(&w.channel).map(|c| &c.kind) {
-                Some(ChannelKind::Public { name }) => {
+            .filter_map(|w| state.channels.get(&w.channel))
+            .filter_map(|channel| match &channel.kind {
+                ChannelKind::Public { name }
+                    if state.is_secret(name)
+                        && !asker.is_some_and(|a| channel.members.contains(&a)) =>
+                {
+                    None
+                }
+                ChannelKind::Public { name } => {
                     let prefix = if state.is_channel_op(id, name) {
                         "@"
                     } else if state.is_voiced(id, name) {

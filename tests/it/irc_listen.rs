@@ -544,10 +544,20 @@ async fn a_secret_channel_is_listed_to_its_members_only_and_named_with_an_at_sig
         "{:#?}",
         bob.seen
     );
+    // WHOIS names a secret channel only to someone in it.
+    bob.send("WHOIS alice").await;
+    bob.expect(" 318 bob alice ").await;
+    assert!(
+        !bob.seen.iter().any(|l| l.contains("#hideout")),
+        "{:#?}",
+        bob.seen
+    );
     bob.send("JOIN #hideout").await;
     bob.expect(" 353 bob @ #hideout ").await;
     bob.send("LIST").await;
     bob.expect(" 322 bob #hideout ").await;
+    bob.send("WHOIS alice").await;
+    bob.expect(" 319 bob alice :@#hideout").await;
     server.stop().await;
 }
 

@@ -1350,7 +1350,11 @@ impl IrcSession {
     }
 
     fn whois(&mut self, target: &str) {
-        let Some(whois) = self.world.irc_whois(target) else {
+        let seen = match self.user {
+            Some(asker) => self.world.irc_whois_for(target, asker),
+            None => self.world.irc_whois(target),
+        };
+        let Some(whois) = seen else {
             self.reply(401, &[target], "No such nick/channel");
             self.reply(318, &[target], "End of /WHOIS list");
             return;
