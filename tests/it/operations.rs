@@ -232,8 +232,14 @@ async fn a_backup_taken_during_a_flood_opens_and_passes_integrity_check() {
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let flooders = flood(irc, 4, stop.clone(), sent.clone()).await;
-    // The flood is on: the clients have sent a thousand lines.
+    // The flood is on: the clients have sent a thousand lines, and the server has committed
+    // some of them (sent is not yet stored: a busy server may still be reading them).
     flood_reaches(&sent, 1000).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while check_database(&dir.join("r0c.db")).1 == 0 {
+        assert!(Instant::now() < deadline, "the flood was never committed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let backups = dir.join("backups");
     std::fs::create_dir(&backups).expect("mkdir");
     let copy = backups.join("r0c-copy.db");
