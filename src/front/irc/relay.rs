@@ -3,9 +3,23 @@
 //! `message-tags`. It is never stored nor shown to terminal users; a connection that falls
 //! behind loses the oldest (they are hints, not messages).
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
+
+/// Client-only tags of chat lines waiting for their line to be delivered, at most this many
+/// (each at most 4094 bytes: a few MiB in all); the oldest go first.
+const MAX_PENDING_TAGS: usize = 1024;
+
+/// How long a line's client-only tags wait for its delivery; the line itself reaches the
+/// connections within moments of its commit, so later readers (CHATHISTORY) get it without.
+const PENDING_TAGS_FOR: Duration = Duration::from_secs(30);
+
+/// A chat line as its recipients see it: the history it is in, its author, its text.
+type LineKey = (String, String, String);
 
 /// TAGMSGs in flight for all IRC connections; a connection further behind skips the oldest.
 const RELAY_CAPACITY: usize = 256;
@@ -39,17 +53,69 @@ pub struct TagMessage {
 #[derive(Debug)]
 pub struct TagRelay {
     sender: broadcast::Sender<Arc<TagMessage>>,
+    /// Client-only tags of PRIVMSGs and NOTICEs, by the line they go with, kept only in
+    /// memory and only briefly: the line is stored, its tags are not.
+    pending: Mutex<PendingTags>,
+    /// How many lines have tags pending (checked without the lock on every delivery).
+    pending_count: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct PendingTags {
+    by_line: HashMap<LineKey, Arc<str>>,
+    order: VecDeque<(Instant, LineKey)>,
 }
 
 impl Default for TagRelay {
     fn default() -> Self {
         TagRelay {
             sender: broadcast::channel(RELAY_CAPACITY).0,
+            pending: Mutex::default(),
+            pending_count: AtomicUsize::new(0),
         }
     }
 }
 
 impl TagRelay {
+    /// Remembers the client-only tags of a chat line about to be posted, for its delivery to
+    /// clients with `message-tags`; a line without tags forgets what an earlier line with the
+    /// same text had.
+    pub fn remember(&self, history_key: &str, author: &str, text: &str, tags: &str, now: Instant) {
+        if tags.is_empty() && self.pending_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let key: LineKey = (history_key.to_owned(), author.to_owned(), text.to_owned());
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        while let Some((at, _)) = pending.order.front() {
+            let stale = now.saturating_duration_since(*at) > PENDING_TAGS_FOR;
+            if !stale && pending.order.len() < MAX_PENDING_TAGS {
+                break;
+            }
+            if let Some((_, old)) = pending.order.pop_front() {
+                pending.by_line.remove(&old);
+            }
+        }
+        if tags.is_empty() {
+            pending.by_line.remove(&key);
+        } else {
+            pending.by_line.insert(key.clone(), tags.into());
+            pending.order.push_back((now, key));
+        }
+        self.pending_count
+            .store(pending.by_line.len(), Ordering::Release);
+    }
+
+    /// The client-only tags a delivered chat line was posted with, if still known.
+    pub fn tags_of(&self, history_key: &str, author: &str, text: &str) -> Option<Arc<str>> {
+        if self.pending_count.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let key: LineKey = (history_key.to_owned(), author.to_owned(), text.to_owned());
+        self.pending.lock().ok()?.by_line.get(&key).cloned()
+    }
+
     /// Hands a TAGMSG to every IRC connection listening now.
     pub fn send(&self, message: TagMessage) {
         // No receiver (nobody else connected) is not an error.

@@ -109,6 +109,8 @@ pub struct Say {
     target: String,
     text: String,
     action: bool,
+    /// The client-only tags it came with (relayed, not stored).
+    client_tags: String,
 }
 
 /// A window of the user's as the client knows it.
@@ -560,6 +562,7 @@ impl IrcSession {
                         target: target.to_owned(),
                         text: text.clone(),
                         action,
+                        client_tags: self.client_tags.clone(),
                     };
                     self.offer(say, notice, now);
                 }
@@ -942,16 +945,19 @@ impl IrcSession {
                             target: String::new(),
                             text,
                             action: false,
+                            client_tags: String::new(),
                         },
                         Outgoing::Action(text) => Say {
                             target: String::new(),
                             text,
                             action: true,
+                            client_tags: String::new(),
                         },
                         Outgoing::Direct { target, text } => Say {
                             target,
                             text,
                             action: false,
+                            client_tags: String::new(),
                         },
                     };
                     self.offer(say, false, now);
@@ -1075,6 +1081,7 @@ impl IrcSession {
         let Some(user) = self.user else {
             return;
         };
+        self.remember_client_tags(&say);
         let result = if say.target.is_empty() {
             if say.action {
                 self.world.action(user, &say.text)
@@ -1135,6 +1142,30 @@ impl IrcSession {
             && !quiet
         {
             self.reply(404, &[&say.target], &error.to_string());
+        }
+    }
+
+    /// Hands a chat line's client-only tags to the relay before it is posted, so that the
+    /// clients with `message-tags` get them with the line once it is committed. Only lines to
+    /// a window the client already has (a channel, a conversation) carry them.
+    fn remember_client_tags(&self, say: &Say) {
+        let Some(relay) = &self.tag_relay else {
+            return;
+        };
+        let wanted = say.target.strip_prefix('#').map(str::to_lowercase);
+        let window = self.windows.values().find(|w| match (&w.target, &wanted) {
+            (IrcTarget::Public(name), Some(wanted)) => name == wanted,
+            (IrcTarget::Direct(partner), None) => partner.eq_ignore_ascii_case(&say.target),
+            _ => false,
+        });
+        if let Some(window) = window {
+            relay.remember(
+                &window.history_key,
+                &self.nick,
+                &say.text,
+                &say.client_tags,
+                Instant::now(),
+            );
         }
     }
 
@@ -2680,6 +2711,15 @@ impl IrcSession {
         }
         if let Some(account) = account.filter(|_| self.caps.account_tag) {
             tags.push(format!("account={}", reply::escape_tag_value(account)));
+        }
+
+        // Client-only tags come with the line as it is delivered live, never from history.
+        if self.caps.message_tags
+            && batch.is_none()
+            && let Some(relay) = &self.tag_relay
+            && let Some(client_tags) = relay.tags_of(key, &message.author, &message.text)
+        {
+            tags.push(client_tags.to_string());
         }
         let tags = tags.join(";");
         // `***` lines are `/me` actions: "\x02nick\x02 text".
