@@ -1146,26 +1146,21 @@ impl IrcSession {
     }
 
     /// Hands a chat line's client-only tags to the relay before it is posted, so that the
-    /// clients with `message-tags` get them with the line once it is committed. Only lines to
-    /// a window the client already has (a channel, a conversation) carry them.
+    /// clients with `message-tags` get them with the line once it is committed.
     fn remember_client_tags(&self, say: &Say) {
         let Some(relay) = &self.tag_relay else {
             return;
         };
-        let wanted = say.target.strip_prefix('#').map(str::to_lowercase);
-        let window = self.windows.values().find(|w| match (&w.target, &wanted) {
-            (IrcTarget::Public(name), Some(wanted)) => name == wanted,
-            (IrcTarget::Direct(partner), None) => partner.eq_ignore_ascii_case(&say.target),
-            _ => false,
-        });
-        if let Some(window) = window {
-            relay.remember(
-                &window.history_key,
-                &self.nick,
-                &say.text,
-                &say.client_tags,
-                Instant::now(),
-            );
+        let place = match say.target.strip_prefix('#').map(str::to_lowercase) {
+            Some(wanted) => self.windows.values().find_map(|w| match &w.target {
+                IrcTarget::Public(name) if *name == wanted => Some(w.history_key.clone()),
+                _ => None,
+            }),
+            None if !say.target.is_empty() => Some(direct_place(&self.nick, &say.target)),
+            None => None,
+        };
+        if let Some(place) = place {
+            relay.remember(&place, &self.nick, &say.text, &say.client_tags, Instant::now());
         }
     }
 
@@ -2717,7 +2712,17 @@ impl IrcSession {
         if self.caps.message_tags
             && batch.is_none()
             && let Some(relay) = &self.tag_relay
-            && let Some(client_tags) = relay.tags_of(key, &message.author, &message.text)
+            && let Some(client_tags) = relay.tags_of(
+                &match target {
+                    IrcTarget::Direct(partner) if author == self.nick => {
+                        direct_place(author, partner)
+                    }
+                    IrcTarget::Direct(_) => direct_place(author, &self.nick),
+                    _ => key.to_owned(),
+                },
+                &message.author,
+                &message.text,
+            )
         {
             tags.push(client_tags.to_string());
         }
@@ -2771,6 +2776,12 @@ impl IrcSession {
             self.send(sent);
         }
     }
+}
+
+/// Where a direct message from `from` to `to` is, for its client-only tags (the
+/// conversation's history key is not known to the sender before its first message).
+fn direct_place(from: &str, to: &str) -> String {
+    format!("direct {} {}", from.to_lowercase(), to.to_lowercase())
 }
 
 /// An IRC ban mask as an r0c mask: `nick!*@*` is the nick, `*!*@host` the address or block;
