@@ -1160,7 +1160,13 @@ impl IrcSession {
             None => None,
         };
         if let Some(place) = place {
-            relay.remember(&place, &self.nick, &say.text, &say.client_tags, Instant::now());
+            relay.remember(
+                &place,
+                &self.nick,
+                &say.text,
+                &say.client_tags,
+                Instant::now(),
+            );
         }
     }
 
@@ -1226,9 +1232,10 @@ impl IrcSession {
         let reaches = match &message.target {
             super::relay::TagTarget::Channel(name) => {
                 message.from != self.nick
-                    && self.windows.values().any(
-                        |w| matches!(&w.target, IrcTarget::Public(joined) if *joined == *name),
-                    )
+                    && self
+                        .windows
+                        .values()
+                        .any(|w| matches!(&w.target, IrcTarget::Public(joined) if *joined == *name))
             }
             super::relay::TagTarget::Nick(nick) => nick.eq_ignore_ascii_case(&self.nick),
         };
@@ -1257,7 +1264,13 @@ impl IrcSession {
             super::relay::TagTarget::Channel(name) => format!("#{name}"),
             super::relay::TagTarget::Nick(nick) => nick.clone(),
         };
-        let sent = line(&tags.join(";"), &user_prefix(&message.from), "TAGMSG", &[&to], None);
+        let sent = line(
+            &tags.join(";"),
+            &user_prefix(&message.from),
+            "TAGMSG",
+            &[&to],
+            None,
+        );
         self.send(sent);
     }
 
