@@ -1179,6 +1179,16 @@ impl IrcSession {
             self.reply(461, &["TAGMSG"], "Not enough parameters");
             return;
         };
+        // Charged before the target is looked up, so a wrong target costs as much.
+        if let Err(wait) = self.budget.check(now) {
+            self.reply(
+                263,
+                &["TAGMSG"],
+                &format!("Wait {wait} seconds and try again"),
+            );
+            return;
+        }
+        self.budget.charge(1, now);
         let to = if target.starts_with('#') {
             let wanted = target.trim_start_matches('#').to_lowercase();
             let joined = self
@@ -1196,15 +1206,6 @@ impl IrcSession {
             self.reply(401, &[target], "No such nick/channel");
             return;
         };
-        if let Err(wait) = self.budget.check(now) {
-            self.reply(
-                263,
-                &["TAGMSG"],
-                &format!("Wait {wait} seconds and try again"),
-            );
-            return;
-        }
-        self.budget.charge(1, now);
         let account = self.user.and_then(|user| self.world.account_of(user));
         let message = super::relay::TagMessage {
             from: self.nick.clone(),
