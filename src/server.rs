@@ -316,6 +316,7 @@ impl Server {
         let tracker = TaskTracker::new();
         let ports = bound_ports(&self.listeners);
         let acceptor = self.tls.as_ref().map(|tls| tls.acceptor.clone());
+        let tag_relay = Arc::new(crate::front::irc::relay::TagRelay::default());
         for (kind, listener) in self.listeners {
             tracker.spawn(crate::front::serve(Listening {
                 listener,
@@ -330,6 +331,7 @@ impl Server {
                 metrics_public: self.config.metrics_public,
                 ssh: self.ssh.clone().filter(|_| kind == ListenerKind::Ssh),
                 irc_name: self.config.irc_name.as_str().into(),
+                tag_relay: tag_relay.clone(),
             }));
         }
         tracker.spawn(clock(self.world.clone(), self.shutdown.clone()));

@@ -194,6 +194,8 @@ pub struct Listening {
     pub metrics_public: bool,
     /// The server name the IRC listener gives itself (`--irc-name`).
     pub irc_name: Arc<str>,
+    /// The TAGMSG relay the IRC listeners share.
+    pub tag_relay: Arc<crate::front::irc::relay::TagRelay>,
     /// The host key and settings, on the ssh listener.
     pub ssh: Option<Arc<crate::front::ssh::SshSetup>>,
 }

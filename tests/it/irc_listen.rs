@@ -590,3 +590,91 @@ async fn an_invite_only_channel_refuses_with_473_until_an_invite_line_arrives() 
     alice.expect(" 443 alice bob #club ").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_tags_and_tagmsg_reach_only_irc_clients_with_message_tags() {
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    // Flood control on, as it is by default, for the TAGMSG budget below.
+    config.flood = r0c::session::flood::FloodLimits::default();
+    let server = TestServer::start_with_irc(config).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/nick alice").await;
+    alice.expect("changed nick to alice").await;
+    alice.line("/join #g").await;
+    alice.expect("#g(1)").await;
+
+    let mut sam = IrcClient::with_caps(irc, "sam", "message-tags").await;
+    let caps = "message-tags batch draft/chathistory";
+    let mut tina = IrcClient::with_caps(irc, "tina", caps).await;
+    let mut carl = IrcClient::registered(irc, "carl").await;
+    for (client, nick) in [(&mut sam, "sam"), (&mut tina, "tina"), (&mut carl, "carl")] {
+        client.send("JOIN #g").await;
+        client.expect(&format!(":{nick}!{nick}@r0c JOIN #g")).await;
+    }
+
+    // A TAGMSG to the channel reaches the other client with message-tags only.
+    sam.send("@+draft/react=yes;+note=a\\sb;label=ignored TAGMSG #g")
+        .await;
+    let tagmsg = tina.expect(":sam!sam@r0c TAGMSG #g").await;
+    assert_eq!(
+        IrcClient::tag(&tagmsg, "+draft/react"),
+        Some("yes"),
+        "{tagmsg}"
+    );
+    assert_eq!(IrcClient::tag(&tagmsg, "+note"), Some("a\\sb"), "{tagmsg}");
+    assert!(IrcClient::tag(&tagmsg, "msgid").is_some(), "{tagmsg}");
+
+    // A chat line's client-only tags reach tina, not carl; server tags are not relayed.
+    sam.send("@+draft/reply=x1;foo=bar PRIVMSG #g :tagged line")
+        .await;
+    let tagged = tina.expect("PRIVMSG #g :tagged line").await;
+    assert_eq!(
+        IrcClient::tag(&tagged, "+draft/reply"),
+        Some("x1"),
+        "{tagged}"
+    );
+    assert_eq!(IrcClient::tag(&tagged, "foo"), None, "{tagged}");
+    assert!(IrcClient::tag(&tagged, "msgid").is_some(), "{tagged}");
+    let plain = carl.expect("PRIVMSG #g :tagged line").await;
+    assert!(plain.starts_with(':'), "carl got tags: {plain}");
+    assert!(
+        carl.seen.iter().all(|line| !line.contains("TAGMSG")),
+        "carl got a TAGMSG: {:#?}",
+        carl.seen
+    );
+    // The terminal user sees the line and nothing of the TAGMSG before it.
+    alice.expect("sam tagged line").await;
+    assert!(!alice.text().contains("react"), "{}", alice.text());
+
+    // A TAGMSG to a nick reaches that nick; to a nick without message-tags, nothing.
+    sam.send("@+typing=active TAGMSG tina").await;
+    tina.expect(":sam!sam@r0c TAGMSG tina").await;
+    sam.send("@+typing=active TAGMSG carl").await;
+    sam.send("PRIVMSG carl :after the typing").await;
+    carl.expect("PRIVMSG carl :after the typing").await;
+    assert!(
+        carl.seen.iter().all(|line| !line.contains("TAGMSG")),
+        "carl got a TAGMSG: {:#?}",
+        carl.seen
+    );
+
+    // History has the line, without its client-only tags (they were never stored).
+    tina.send("CHATHISTORY LATEST #g * 10").await;
+    let replayed = tina.expect("PRIVMSG #g :tagged line").await;
+    assert!(IrcClient::tag(&replayed, "batch").is_some(), "{replayed}");
+    assert_eq!(
+        IrcClient::tag(&replayed, "+draft/reply"),
+        None,
+        "{replayed}"
+    );
+
+    // TAGMSG draws on the command budget: a flood of them is refused with 263.
+    for _ in 0..80 {
+        sam.send("@+draft/react=spam TAGMSG #g").await;
+    }
+    sam.expect(" 263 sam TAGMSG ").await;
+
+    server.stop().await;
+}

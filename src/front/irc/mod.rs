@@ -7,6 +7,7 @@
 //! timeout, a cap on unsent output).
 
 pub mod help;
+pub mod relay;
 pub mod reply;
 pub mod session;
 
@@ -49,12 +50,13 @@ pub async fn run(listening: Listening) {
         let arrival = listen::arrival_of(&listening, peer);
         let (world, shutdown) = (listening.world.clone(), listening.shutdown.clone());
         let (tls, server) = (listening.tls.clone(), listening.irc_name.clone());
+        let relay = listening.tag_relay.clone();
         listening.tracker.spawn(async move {
             match tls {
                 None => {
                     let clear = crate::password::sent_in_the_clear(false, peer.ip());
                     Box::pin(converse(
-                        stream, server, arrival, arrived, world, shutdown, clear,
+                        stream, server, arrival, arrived, world, shutdown, clear, relay,
                     ))
                     .await
                 }
@@ -63,7 +65,7 @@ pub async fn run(listening: Listening) {
                         listen::accept_tls(stream, acceptor, peer, 0, &shutdown).await
                     {
                         Box::pin(converse(
-                            stream, server, arrival, arrived, world, shutdown, false,
+                            stream, server, arrival, arrived, world, shutdown, false, relay,
                         ))
                         .await;
                     }
@@ -80,6 +82,7 @@ fn ended(peer: std::net::SocketAddr, reason: &str) {
 }
 
 /// One IRC client's connection, until it quits, is dropped or the server shuts down.
+#[allow(clippy::too_many_arguments)]
 async fn converse<S>(
     stream: S,
     server: Arc<str>,
@@ -88,6 +91,7 @@ async fn converse<S>(
     world: Arc<World>,
     shutdown: CancellationToken,
     in_the_clear: bool,
+    relay: Arc<relay::TagRelay>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -101,6 +105,8 @@ async fn converse<S>(
         std::time::Instant::now(),
     );
     session.set_in_the_clear(in_the_clear);
+    let mut tag_inbox = relay.subscribe();
+    session.set_tag_relay(relay);
     let mut input: Vec<u8> = Vec::new();
     let mut skipping = false;
     let mut scratch = vec![0u8; 4096];
@@ -179,6 +185,12 @@ async fn converse<S>(
                 }
             }
             () = notified(wake.as_deref()), if room => session.sync(),
+            tagged = tag_inbox.recv(), if room => match tagged {
+                Ok(message) => session.tag_message(&message),
+                // TAGMSGs are hints: one that could not wait is lost, not queued.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break "shutdown",
+            },
             written = writer.write(&session.out), if !session.out.is_empty() => {
                 match written {
                     Ok(0) | Err(_) => break "closed",

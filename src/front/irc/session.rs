@@ -109,6 +109,8 @@ pub struct Say {
     target: String,
     text: String,
     action: bool,
+    /// The client-only tags it came with (relayed, not stored).
+    client_tags: String,
 }
 
 /// A window of the user's as the client knows it.
@@ -237,6 +239,10 @@ pub struct IrcSession {
     /// The `label` of the command being handled (labeled-response) and where its answer
     /// starts in `out`.
     label: Option<(String, usize)>,
+    /// The TAGMSG relay shared with the other IRC connections, once the listener gave it.
+    tag_relay: Option<Arc<super::relay::TagRelay>>,
+    /// The client-only tags (`+name`) of the line being handled, `;`-separated.
+    client_tags: String,
     /// What to write to the client.
     pub out: Vec<u8>,
     /// Set when the connection should close after writing `out`.
@@ -281,10 +287,17 @@ impl IrcSession {
             warned_clear_text: false,
             read_marks: HashMap::new(),
             label: None,
+            tag_relay: None,
+            client_tags: String::new(),
             out: Vec::new(),
             closing: false,
             more: false,
         }
+    }
+
+    /// Joins the listener's TAGMSG relay (without it, TAGMSG reaches nobody).
+    pub fn set_tag_relay(&mut self, relay: Arc<super::relay::TagRelay>) {
+        self.tag_relay = Some(relay);
     }
 
     /// Says whether this connection carries passwords in the clear
@@ -413,6 +426,7 @@ impl IrcSession {
             .then(|| reply::label_of(raw))
             .flatten()
             .map(|label| (label.to_owned(), self.out.len()));
+        self.client_tags = super::relay::client_tags(raw);
         let parsed = IrcLine::parse(raw)?;
         let params: Vec<&str> = parsed.params.iter().map(String::as_str).collect();
         let command = parsed.command.as_str();
@@ -548,10 +562,15 @@ impl IrcSession {
                         target: target.to_owned(),
                         text: text.clone(),
                         action,
+                        client_tags: self.client_tags.clone(),
                     };
                     self.offer(say, notice, now);
                 }
                 self.sync_now()
+            }
+            "TAGMSG" => {
+                self.tagmsg(params, now);
+                None
             }
             "TOPIC" => {
                 let Some(target) = params.first() else {
@@ -926,16 +945,19 @@ impl IrcSession {
                             target: String::new(),
                             text,
                             action: false,
+                            client_tags: String::new(),
                         },
                         Outgoing::Action(text) => Say {
                             target: String::new(),
                             text,
                             action: true,
+                            client_tags: String::new(),
                         },
                         Outgoing::Direct { target, text } => Say {
                             target,
                             text,
                             action: false,
+                            client_tags: String::new(),
                         },
                     };
                     self.offer(say, false, now);
@@ -1059,6 +1081,7 @@ impl IrcSession {
         let Some(user) = self.user else {
             return;
         };
+        self.remember_client_tags(&say);
         let result = if say.target.is_empty() {
             if say.action {
                 self.world.action(user, &say.text)
@@ -1120,6 +1143,136 @@ impl IrcSession {
         {
             self.reply(404, &[&say.target], &error.to_string());
         }
+    }
+
+    /// Hands a chat line's client-only tags to the relay before it is posted, so that the
+    /// clients with `message-tags` get them with the line once it is committed.
+    fn remember_client_tags(&self, say: &Say) {
+        let Some(relay) = &self.tag_relay else {
+            return;
+        };
+        let place = match say.target.strip_prefix('#').map(str::to_lowercase) {
+            Some(wanted) => self.windows.values().find_map(|w| match &w.target {
+                IrcTarget::Public(name) if *name == wanted => Some(w.history_key.clone()),
+                _ => None,
+            }),
+            None if !say.target.is_empty() => Some(direct_place(&self.nick, &say.target)),
+            None => None,
+        };
+        if let Some(place) = place {
+            relay.remember(
+                &place,
+                &self.nick,
+                &say.text,
+                &say.client_tags,
+                Instant::now(),
+            );
+        }
+    }
+
+    /// TAGMSG: the line's client-only tags, with no text, to a channel the user is in or to
+    /// a nick, relayed live to the IRC clients there that negotiated `message-tags` (and
+    /// echoed with `echo-message`). Nothing is stored nor shown to terminal users. Each one
+    /// draws on the command budget.
+    fn tagmsg(&mut self, params: &[&str], now: Instant) {
+        let Some(target) = params.first().filter(|t| !t.is_empty()) else {
+            self.reply(461, &["TAGMSG"], "Not enough parameters");
+            return;
+        };
+        // Charged before the target is looked up, so a wrong target costs as much.
+        if let Err(wait) = self.budget.check(now) {
+            self.reply(
+                263,
+                &["TAGMSG"],
+                &format!("Wait {wait} seconds and try again"),
+            );
+            return;
+        }
+        self.budget.charge(1, now);
+        let to = if target.starts_with('#') {
+            let wanted = target.trim_start_matches('#').to_lowercase();
+            let joined = self
+                .windows
+                .values()
+                .any(|w| matches!(&w.target, IrcTarget::Public(name) if *name == wanted));
+            if !joined {
+                self.reply(404, &[target], "Cannot send to channel");
+                return;
+            }
+            super::relay::TagTarget::Channel(wanted)
+        } else if self.world.is_online(target) {
+            super::relay::TagTarget::Nick((*target).to_owned())
+        } else {
+            self.reply(401, &[target], "No such nick/channel");
+            return;
+        };
+        let account = self.user.and_then(|user| self.world.account_of(user));
+        let message = super::relay::TagMessage {
+            from: self.nick.clone(),
+            account,
+            target: to,
+            client_tags: std::mem::take(&mut self.client_tags),
+            unix_micros: crate::world::now_micros(),
+            msgid: super::relay::next_msgid(),
+        };
+        if self.caps.echo_message {
+            self.tag_message_line(&message);
+        }
+        if let Some(relay) = &self.tag_relay {
+            relay.send(message);
+        }
+    }
+
+    /// A TAGMSG from another IRC connection: shown if this client negotiated `message-tags`
+    /// and is its recipient (in its channel, or the nick it names).
+    pub fn tag_message(&mut self, message: &super::relay::TagMessage) {
+        if !self.registered || !self.caps.message_tags {
+            return;
+        }
+        // The sender's own copy is its echo (echo-message); a TAGMSG to oneself arrives too.
+        let reaches = match &message.target {
+            super::relay::TagTarget::Channel(name) => {
+                message.from != self.nick
+                    && self
+                        .windows
+                        .values()
+                        .any(|w| matches!(&w.target, IrcTarget::Public(joined) if *joined == *name))
+            }
+            super::relay::TagTarget::Nick(nick) => nick.eq_ignore_ascii_case(&self.nick),
+        };
+        if reaches {
+            self.tag_message_line(message);
+        }
+    }
+
+    /// The TAGMSG line as this client gets it, with the server's tags it asked for.
+    fn tag_message_line(&mut self, message: &super::relay::TagMessage) {
+        if !self.caps.message_tags {
+            return;
+        }
+        let mut tags: Vec<String> = Vec::new();
+        if self.caps.server_time {
+            tags.push(format!("time={}", reply::server_time(message.unix_micros)));
+        }
+        tags.push(format!("msgid={}", message.msgid));
+        if let Some(account) = message.account.as_deref().filter(|_| self.caps.account_tag) {
+            tags.push(format!("account={}", reply::escape_tag_value(account)));
+        }
+        if !message.client_tags.is_empty() {
+            tags.push(message.client_tags.clone());
+        }
+        let to = match &message.target {
+            super::relay::TagTarget::Channel(name) => format!("#{name}"),
+            super::relay::TagTarget::Nick(nick) => nick.clone(),
+        };
+        let sent = line(
+            &tags.join(";"),
+            &user_prefix(&message.from),
+            "TAGMSG",
+            &[&to],
+            None,
+        );
+        self.send(sent);
     }
 
     fn part_one(&mut self, user: UserId, target: &str, reason: &str, now: Instant) {
@@ -2568,6 +2721,25 @@ impl IrcSession {
         if let Some(account) = account.filter(|_| self.caps.account_tag) {
             tags.push(format!("account={}", reply::escape_tag_value(account)));
         }
+
+        // Client-only tags come with the line as it is delivered live, never from history.
+        if self.caps.message_tags
+            && batch.is_none()
+            && let Some(relay) = &self.tag_relay
+            && let Some(client_tags) = relay.tags_of(
+                &match target {
+                    IrcTarget::Direct(partner) if author == self.nick => {
+                        direct_place(author, partner)
+                    }
+                    IrcTarget::Direct(_) => direct_place(author, &self.nick),
+                    _ => key.to_owned(),
+                },
+                &message.author,
+                &message.text,
+            )
+        {
+            tags.push(client_tags.to_string());
+        }
         let tags = tags.join(";");
         // `***` lines are `/me` actions: "\x02nick\x02 text".
         let (author, text, action) = if author == AUTHOR_ACTION {
@@ -2618,6 +2790,12 @@ impl IrcSession {
             self.send(sent);
         }
     }
+}
+
+/// Where a direct message from `from` to `to` is, for its client-only tags (the
+/// conversation's history key is not known to the sender before its first message).
+fn direct_place(from: &str, to: &str) -> String {
+    format!("direct {} {}", from.to_lowercase(), to.to_lowercase())
 }
 
 /// An IRC ban mask as an r0c mask: `nick!*@*` is the nick, `*!*@host` the address or block;
