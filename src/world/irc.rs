@@ -659,6 +659,23 @@ impl World {
         }
     }
 
+    /// Why `user` may not speak in public channel `channel` (`None`: to a person) now, if
+    /// so: the same checks as a line of chat (lockdown, mutes, bans, `+r`, `+m`), for what
+    /// reaches others without being a line of chat (an IRC TAGMSG).
+    pub fn irc_speak_refusal(&self, user: UserId, channel: Option<&str>) -> Option<String> {
+        let state = self.lock();
+        self.speak_refusal(&state, user, channel)
+    }
+
+    /// Whether `user` ignores the author `nick` (`/ignore`), as a sync would hide their lines.
+    pub fn irc_ignores(&self, user: UserId, nick: &str) -> bool {
+        let state = self.lock();
+        state.users.get(&user).is_some_and(|u| {
+            !u.moderation.ignores.is_empty()
+                && u.moderation.ignores.hides_author(&nick.to_lowercase())
+        })
+    }
+
     /// How many channel and DM windows one user may have open (`--max-chans-per-user`).
     pub fn max_windows_per_user(&self) -> usize {
         self.settings.max_windows_per_user

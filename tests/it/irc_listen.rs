@@ -678,3 +678,56 @@ async fn client_tags_and_tagmsg_reach_only_irc_clients_with_message_tags() {
 
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tagmsg_obeys_moderation_and_ignore_like_a_line_of_chat() {
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    // Localhost is not an administrator here (`--ara`), or everyone could speak under +m.
+    config.admin_requires_auth = true;
+    let server = TestServer::start_with_irc(config).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut olga = IrcClient::with_caps(irc, "olga", "message-tags").await;
+    // vic's echo (echo-message) shows his TAGMSG was handed to the relay.
+    let mut vic = IrcClient::with_caps(irc, "vic", "message-tags echo-message").await;
+    let mut pat = IrcClient::with_caps(irc, "pat", "message-tags").await;
+    // olga creates the channel, so she operates it, and makes it moderated.
+    olga.send("JOIN #quiet").await;
+    olga.expect(" 366 olga #quiet ").await;
+    vic.send("JOIN #quiet").await;
+    vic.expect(" 366 vic #quiet ").await;
+    pat.send("JOIN #quiet").await;
+    pat.expect(" 366 pat #quiet ").await;
+    olga.send("MODE #quiet +m").await;
+    olga.expect(" MODE #quiet +m").await;
+    vic.send("@+draft/react=hi TAGMSG #quiet").await;
+    vic.expect(" 404 vic #quiet :#quiet is moderated").await;
+    // Moderation lifted, the same TAGMSG reaches olga.
+    olga.send("MODE #quiet -m").await;
+    olga.expect(" MODE #quiet -m").await;
+    vic.send("@+draft/react=two TAGMSG #quiet").await;
+    let reached = olga.expect(":vic!vic@r0c TAGMSG #quiet").await;
+    assert_eq!(IrcClient::tag(&reached, "+draft/react"), Some("two"));
+    assert!(
+        olga.seen.iter().all(|line| !line.contains("react=hi")),
+        "the refused TAGMSG reached olga: {:#?}",
+        olga.seen
+    );
+    // olga ignores vic: his TAGMSGs no longer reach her, his chat lines neither.
+    olga.send("IGNORE vic").await;
+    olga.expect("vic").await;
+    vic.send("@+typing=active TAGMSG olga").await;
+    vic.send("@+draft/react=three TAGMSG #quiet").await;
+    vic.expect("react=three").await;
+    // The relay keeps its order: pat's TAGMSG, sent after vic's, reaches olga after them.
+    pat.send("@+draft/react=four TAGMSG #quiet").await;
+    olga.expect("react=four").await;
+    assert!(
+        olga.seen
+            .iter()
+            .all(|line| !line.contains("typing=active") && !line.contains("react=three")),
+        "an ignored user's TAGMSG reached olga: {:#?}",
+        olga.seen
+    );
+    server.stop().await;
+}

@@ -1206,6 +1206,19 @@ impl IrcSession {
             self.reply(401, &[target], "No such nick/channel");
             return;
         };
+        // What reaches others obeys moderation like a line of chat: a muted user, or one
+        // without voice in a +m channel, sends no tags either.
+        let channel = match &to {
+            super::relay::TagTarget::Channel(name) => Some(name.as_str()),
+            super::relay::TagTarget::Nick(_) => None,
+        };
+        if let Some(refusal) = self
+            .user
+            .and_then(|user| self.world.irc_speak_refusal(user, channel))
+        {
+            self.reply(404, &[target], &refusal);
+            return;
+        }
         let account = self.user.and_then(|user| self.world.account_of(user));
         let message = super::relay::TagMessage {
             from: self.nick.clone(),
@@ -1240,7 +1253,14 @@ impl IrcSession {
             }
             super::relay::TagTarget::Nick(nick) => nick.eq_ignore_ascii_case(&self.nick),
         };
-        if reaches {
+        // Someone this user ignores reaches them with no tags either (checked only for a
+        // TAGMSG that would be shown, so the lock is taken once per recipient at most).
+        let ignored = reaches
+            && message.from != self.nick
+            && self
+                .user
+                .is_some_and(|user| self.world.irc_ignores(user, &message.from));
+        if reaches && !ignored {
             self.tag_message_line(message);
         }
     }
