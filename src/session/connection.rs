@@ -1118,7 +1118,7 @@ fn encode_for_client(text: &str, charset: Charset, frame: Frame, out: &mut Vec<u
 }
 
 /// Reads the MOTD file, if one is configured; a missing or unreadable file shows nothing.
-async fn read_motd(path: Option<&std::path::Path>) -> Option<String> {
+pub async fn read_motd(path: Option<&std::path::Path>) -> Option<String> {
     let path = path?;
     let file = tokio::fs::File::open(path).await.ok()?;
     let mut bytes = Vec::new();

@@ -731,3 +731,24 @@ async fn tagmsg_obeys_moderation_and_ignore_like_a_line_of_chat() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn motd_shows_the_operators_file_cleaned_for_irc() {
+    let (_keep, dir) = data_dir();
+    let motd = dir.join("motd.txt");
+    let long = "x".repeat(300);
+    std::fs::write(&motd, format!("rules: be kind\x07 here\n{long}\n")).expect("motd");
+    let mut config = test_config(&dir);
+    config.motd = Some(motd);
+    let server = TestServer::start_with_irc(config).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut ivy = IrcClient::registered(irc, "ivy").await;
+    ivy.send("MOTD").await;
+    let shown = ivy.expect(" 372 ivy :- rules: be kind  here").await;
+    assert!(!shown.contains('\x07'), "{shown:?}");
+    let cut = ivy.expect(" 372 ivy :- xxx").await;
+    assert!(cut.ends_with(&"x".repeat(100)), "{cut}");
+    assert!(!cut.contains(&"x".repeat(101)), "{cut}");
+    ivy.expect(" 376 ivy ").await;
+    server.stop().await;
+}

@@ -105,6 +105,9 @@ async fn converse<S>(
         std::time::Instant::now(),
     );
     session.set_in_the_clear(in_the_clear);
+    if let Some(motd) = crate::session::read_motd(arrival.motd.as_deref()).await {
+        session.set_motd(&motd);
+    }
     let mut tag_inbox = relay.subscribe();
     session.set_tag_relay(relay);
     let mut input: Vec<u8> = Vec::new();

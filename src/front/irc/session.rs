@@ -53,6 +53,12 @@ pub const CLEAR_TEXT_NOTICE: &str = "warning: this connection is not encrypted, 
 /// Users WHO with a mask lists at most.
 pub const MAX_WHO: usize = 200;
 
+/// Lines of the operator's MOTD file an IRC client is shown at most.
+const MOTD_LINES: usize = 100;
+
+/// Characters of one MOTD line at most: with the numeric's prefix it stays within 512 bytes.
+const MOTD_LINE_CHARS: usize = 100;
+
 /// Channels LIST shows at most.
 pub const MAX_LIST: usize = 1000;
 
@@ -191,6 +197,9 @@ impl Caps {
 pub struct IrcSession {
     world: Arc<World>,
     peer: SocketAddr,
+    /// The operator's message of the day (`--motd`), as read when the client connected: its
+    /// lines, cleaned for IRC, after the server's own.
+    motd_lines: Vec<String>,
     /// The server's name in prefixes and numerics (`--irc-name`).
     server: Arc<str>,
     /// The world's user, once registered (or once SASL needed one).
@@ -284,6 +293,7 @@ impl IrcSession {
             quit_reason: String::new(),
             part_reasons: HashMap::new(),
             in_the_clear: false,
+            motd_lines: Vec::new(),
             warned_clear_text: false,
             read_marks: HashMap::new(),
             label: None,
@@ -298,6 +308,24 @@ impl IrcSession {
     /// Joins the listener's TAGMSG relay (without it, TAGMSG reaches nobody).
     pub fn set_tag_relay(&mut self, relay: Arc<super::relay::TagRelay>) {
         self.tag_relay = Some(relay);
+    }
+
+    /// The operator's MOTD file's text (`--motd`), shown by MOTD after the server's lines:
+    /// control characters become spaces, each line is cut to [`MOTD_LINE_CHARS`] characters,
+    /// and at most [`MOTD_LINES`] lines are kept, so every one fits an IRC line.
+    pub fn set_motd(&mut self, text: &str) {
+        self.motd_lines = text
+            .lines()
+            .take(MOTD_LINES)
+            .map(|line| {
+                let clean: String = line
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .take(MOTD_LINE_CHARS)
+                    .collect();
+                format!("- {}", clean.trim_end())
+            })
+            .collect();
     }
 
     /// Says whether this connection carries passwords in the clear
@@ -2027,6 +2055,9 @@ impl IrcSession {
             "- Its own commands work here too: /quote HELP, or REGISTER PASSWORD, LOGIN NICK PASSWORD.",
         ] {
             self.reply(372, &[], text);
+        }
+        for text in self.motd_lines.clone() {
+            self.reply(372, &[], &text);
         }
         self.reply(376, &[], "End of /MOTD command.");
     }
