@@ -101,14 +101,16 @@ impl Reader {
             .optional()?)
     }
 
-    /// The newest `limit` messages of a channel numbered below `before`, oldest first.
-    pub fn messages_before(
+    /// Runs `sql`, which lists a channel's messages numbered below `before` newest first, and
+    /// returns the first `limit` of them oldest first.
+    fn newest_below(
         &self,
+        sql: &str,
         channel: &str,
         before: u64,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut statement = self.conn.prepare_cached(MESSAGES_BEFORE)?;
+        let mut statement = self.conn.prepare_cached(sql)?;
         let rows = statement.query_map(
             params![channel, seq_to_sql(before), limit_to_sql(limit)],
             stored_message,
@@ -116,6 +118,39 @@ impl Reader {
         let mut messages = rows.collect::<Result<Vec<_>, _>>()?;
         messages.reverse();
         Ok(messages)
+    }
+
+    /// Runs `sql`, which lists a channel's messages numbered from `from` up to `before` oldest
+    /// first, and returns the first `limit` of them.
+    fn oldest_from(
+        &self,
+        sql: &str,
+        channel: &str,
+        from: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut statement = self.conn.prepare_cached(sql)?;
+        let rows = statement.query_map(
+            params![
+                channel,
+                seq_to_sql(from),
+                seq_to_sql(before),
+                limit_to_sql(limit)
+            ],
+            stored_message,
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The newest `limit` messages of a channel numbered below `before`, oldest first.
+    pub fn messages_before(
+        &self,
+        channel: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.newest_below(MESSAGES_BEFORE, channel, before, limit)
     }
 
     /// The oldest `limit` messages of a channel numbered from `from` up to (not including)
@@ -127,17 +162,7 @@ impl Reader {
         before: u64,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut statement = self.conn.prepare_cached(MESSAGES_FROM)?;
-        let rows = statement.query_map(
-            params![
-                channel,
-                seq_to_sql(from),
-                seq_to_sql(before),
-                limit_to_sql(limit)
-            ],
-            stored_message,
-        )?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.oldest_from(MESSAGES_FROM, channel, from, before, limit)
     }
 
     /// The number of the first message of a channel posted at or after `unix_micros`, among
@@ -164,14 +189,7 @@ impl Reader {
         before: u64,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut statement = self.conn.prepare_cached(CHAT_BEFORE)?;
-        let rows = statement.query_map(
-            params![channel, seq_to_sql(before), limit_to_sql(limit)],
-            stored_message,
-        )?;
-        let mut messages = rows.collect::<Result<Vec<_>, _>>()?;
-        messages.reverse();
-        Ok(messages)
+        self.newest_below(CHAT_BEFORE, channel, before, limit)
     }
 
     /// As [`Reader::messages_from`], without the system lines (IRC's CHATHISTORY).
@@ -182,17 +200,7 @@ impl Reader {
         before: u64,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut statement = self.conn.prepare_cached(CHAT_FROM)?;
-        let rows = statement.query_map(
-            params![
-                channel,
-                seq_to_sql(from),
-                seq_to_sql(before),
-                limit_to_sql(limit)
-            ],
-            stored_message,
-        )?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.oldest_from(CHAT_FROM, channel, from, before, limit)
     }
 
     /// When the newest chat line (not a system line) of a channel was posted, if any.
