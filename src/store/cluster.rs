@@ -13,7 +13,7 @@ pub(crate) const SCHEMA_V9: &str = "
         stream TEXT PRIMARY KEY,
         seq INTEGER NOT NULL
     );
-    PRAGMA user_version = 12;
+    PRAGMA user_version = 9;
 ";
 
 /// Moves a stream's cursor forward (never back: a replayed older event leaves it).
