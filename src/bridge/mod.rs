@@ -25,9 +25,9 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, IrcLink, IrcNetwork};
 use crate::log_limit::{LogLimit, Verdict};
 use crate::rate::TokenBucket;
-use crate::world::{AUTHOR_ACTION, Message, Origin, World};
+use crate::world::{AUTHOR_ACTION, Message, MessageKind, Origin, World};
 use irc_proto::{irc_to_r0c, r0c_to_irc};
-use session::{Event, Session, chat_lines};
+use session::{Event, Said, Session, said_lines};
 pub use transport::IrcTlsError;
 
 /// How long a TCP connect plus TLS handshake to an IRC server may take.
@@ -425,9 +425,9 @@ impl NetworkTask {
         let (position, message) = best?;
         let link = &mut self.links[position];
         link.cursor = message.seq + 1;
-        let (text, action) = irc_text(&message, link.index)?;
+        let (text, said) = irc_text(&message, link.index)?;
         self.pending
-            .extend(chat_lines(&link.link.irc_channel, &text, action));
+            .extend(said_lines(&link.link.irc_channel, &text, said));
         self.pending.front().cloned()
     }
 
@@ -473,7 +473,7 @@ impl NetworkTask {
                 channel,
                 nick,
                 text,
-                action,
+                said,
             } => {
                 let text = irc_to_r0c(&text);
                 for link in self.links.iter().filter(|l| l.link.irc_channel == channel) {
@@ -481,7 +481,7 @@ impl NetworkTask {
                         &link.link.r0c_channel,
                         &nick,
                         &text,
-                        action,
+                        said,
                         link.index,
                     );
                 }
@@ -556,14 +556,14 @@ fn next_relayable(world: &World, link: &mut LinkState, network: &str) -> Option<
 /// What goes to IRC for `message` over link `link`, and whether as a CTCP ACTION: a local
 /// user's message as `<nick> text`, a `/me` as an action, and what came from another IRC
 /// link the same way. Nothing for system lines, or for what came from this very link.
-fn irc_text(message: &Message, link: usize) -> Option<(String, bool)> {
+fn irc_text(message: &Message, link: usize) -> Option<(String, Said)> {
     match message.origin {
         Origin::Internal => return None,
         Origin::Bridge(from) if from == link => return None,
         Origin::Local | Origin::Bridge(_) => {}
     }
     if message.author == AUTHOR_ACTION {
-        Some((r0c_to_irc(&message.text), true))
+        Some((r0c_to_irc(&message.text), Said::Action))
     } else {
         // Every line of a multi-line message (a paste) names its author.
         let text = r0c_to_irc(&message.text)
@@ -571,7 +571,12 @@ fn irc_text(message: &Message, link: usize) -> Option<(String, bool)> {
             .map(|line| format!("<{}> {line}", message.author))
             .collect::<Vec<_>>()
             .join("\n");
-        Some((text, false))
+        let said = if message.kind == MessageKind::Notice {
+            Said::Notice
+        } else {
+            Said::Chat
+        };
+        Some((text, said))
     }
 }
 
@@ -646,6 +651,7 @@ mod tests {
             author: author.into(),
             text: text.into(),
             origin,
+            kind: MessageKind::Chat,
             ticket: 0,
             lines: Default::default(),
             mention_index: Default::default(),
@@ -654,12 +660,12 @@ mod tests {
         let local = message("alice", "hi \x0b9red", Origin::Local);
         assert_eq!(
             irc_text(&local, 0),
-            Some(("<alice> hi \x0304red".into(), false))
+            Some(("<alice> hi \x0304red".into(), Said::Chat))
         );
         let action = message(AUTHOR_ACTION, "\x02alice\x02 waves", Origin::Local);
         assert_eq!(
             irc_text(&action, 0),
-            Some(("\x02alice\x02 waves".into(), true))
+            Some(("\x02alice\x02 waves".into(), Said::Action))
         );
         let from_irc = message("~bob", "yo", Origin::Bridge(1));
         assert_eq!(
@@ -667,7 +673,18 @@ mod tests {
             None,
             "never echoed to its own channel"
         );
-        assert_eq!(irc_text(&from_irc, 2), Some(("<~bob> yo".into(), false)));
+        assert_eq!(
+            irc_text(&from_irc, 2),
+            Some(("<~bob> yo".into(), Said::Chat))
+        );
+        let notice = Message {
+            kind: MessageKind::Notice,
+            ..message("alice", "psst", Origin::Local)
+        };
+        assert_eq!(
+            irc_text(&notice, 0),
+            Some(("<alice> psst".into(), Said::Notice))
+        );
         let system = message("--", "\x0babob\x02 has joined", Origin::Internal);
         assert_eq!(irc_text(&system, 0), None);
     }

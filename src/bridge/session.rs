@@ -37,12 +37,13 @@ pub enum Event {
     Registered { nick: String },
     /// We are in `channel` now.
     Joined { channel: String },
-    /// A message (or, with `action`, a `/me`) from `nick` in `channel`, in IRC formatting.
+    /// A message (a line of chat, a `/me` or a NOTICE) from `nick` in `channel`, in IRC
+    /// formatting.
     Message {
         channel: String,
         nick: String,
         text: String,
-        action: bool,
+        said: Said,
     },
     /// Something happened in `channel` that r0c users see as a system line; canonical r0c
     /// text with IRC formatting already converted, still to be sanitized.
@@ -336,6 +337,8 @@ impl Session {
                 }
             }
             "PRIVMSG" => self.privmsg(&from, param(0), param(1)),
+            // A channel's NOTICE is relayed as one; it is never answered (no CTCP replies).
+            "NOTICE" => self.notice(&from, param(0), param(1)),
             _ => {}
         }
     }
@@ -400,6 +403,21 @@ impl Session {
         self.immediate.push(command(&["NICK", &self.nick]));
     }
 
+    fn notice(&mut self, from: &str, target: &str, text: &str) {
+        let channel = target.to_ascii_lowercase();
+        if !self.channels.contains(&channel) || from.is_empty() {
+            return;
+        }
+        if let Ctcp::Plain(text) = ctcp(text) {
+            self.events.push(Event::Message {
+                channel,
+                nick: from.to_string(),
+                text: text.to_string(),
+                said: Said::Notice,
+            });
+        }
+    }
+
     fn privmsg(&mut self, from: &str, target: &str, text: &str) {
         let kind = ctcp(text);
         if kind == Ctcp::Version {
@@ -418,16 +436,16 @@ impl Session {
         if !self.channels.contains(&channel) || from.is_empty() {
             return;
         }
-        let (text, action) = match kind {
-            Ctcp::Plain(text) => (text, false),
-            Ctcp::Action(text) => (text, true),
+        let (text, said) = match kind {
+            Ctcp::Plain(text) => (text, Said::Chat),
+            Ctcp::Action(text) => (text, Said::Action),
             Ctcp::Version | Ctcp::Other => return,
         };
         self.events.push(Event::Message {
             channel,
             nick: from.to_string(),
             text: text.to_string(),
-            action,
+            said,
         });
     }
 }
@@ -449,14 +467,34 @@ fn reason(text: &str) -> String {
     }
 }
 
+/// How a line of chat goes over IRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Said {
+    /// PRIVMSG.
+    Chat,
+    /// A `/me`: PRIVMSG with CTCP ACTION.
+    Action,
+    /// NOTICE.
+    Notice,
+}
+
 /// The PRIVMSG lines that carry `text` (already in IRC formatting) to `channel`: long texts
 /// are split at spaces where possible, and a `/me` becomes CTCP ACTION on every line.
 pub fn chat_lines(channel: &str, text: &str, action: bool) -> Vec<String> {
+    said_lines(
+        channel,
+        text,
+        if action { Said::Action } else { Said::Chat },
+    )
+}
+
+/// [`chat_lines`] for any kind of line: a notice goes as NOTICE lines.
+pub fn said_lines(channel: &str, text: &str, said: Said) -> Vec<String> {
     let mut lines = Vec::new();
     // A multi-line message (a paste) becomes one PRIVMSG per line.
     if text.contains('\n') {
         for line in text.split('\n').filter(|l| !l.trim().is_empty()) {
-            lines.extend(chat_lines(channel, line, action));
+            lines.extend(said_lines(channel, line, said));
         }
         return lines;
     }
@@ -472,12 +510,17 @@ pub fn chat_lines(channel: &str, text: &str, action: bool) -> Vec<String> {
             end = space;
         }
         let piece = &rest[..end];
-        let payload = if action {
+        let payload = if said == Said::Action {
             format!(":\x01ACTION {piece}\x01")
         } else {
             format!(":{piece}")
         };
-        lines.push(command(&["PRIVMSG", channel, &payload]));
+        let verb = if said == Said::Notice {
+            "NOTICE"
+        } else {
+            "PRIVMSG"
+        };
+        lines.push(command(&[verb, channel, &payload]));
         rest = rest[end..].trim_start_matches(' ');
     }
     lines

@@ -699,6 +699,7 @@ mod tests {
                 nick: "alice".into(),
                 text: "hi \u{1F600}".into(),
                 action: false,
+                notice: false,
                 unix_micros: 5,
             },
         };

@@ -295,6 +295,7 @@ mod tests {
                     unix_micros: 1_000_000 + i64::try_from(seq).unwrap_or(0) * 20_000 + 500,
                     author: "al".into(),
                     text: format!("m{seq}"),
+                    kind: Default::default(),
                 })
             })
             .collect()

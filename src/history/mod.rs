@@ -70,6 +70,8 @@ pub enum Arrived {
         conversation: String,
         target: String,
         text: String,
+        /// Chat or a notice.
+        kind: crate::world::MessageKind,
         loaded: Option<LoadedChannel>,
     },
 }
@@ -203,11 +205,13 @@ fn unreadable(read: Read) -> Arrived {
             conversation,
             target,
             text,
+            kind,
             ..
         }) => Arrived::Direct {
             conversation,
             target,
             text,
+            kind,
             loaded: None,
         },
         Read::Load(Load::Join { name, .. }) => Arrived::Join { name, loaded: None },
@@ -250,6 +254,7 @@ fn read_now(reader: &Reader, store: &Store, read: Read) -> Arrived {
             conversation,
             target,
             text,
+            kind,
             limit,
             ..
         }) => {
@@ -259,6 +264,7 @@ fn read_now(reader: &Reader, store: &Store, read: Read) -> Arrived {
                 conversation,
                 target,
                 text,
+                kind,
                 loaded,
             }
         }

@@ -338,6 +338,7 @@ mod tests {
             author: "bob".into(),
             text: format!("m{seq}"),
             origin: Origin::Internal,
+            kind: Default::default(),
             ticket: 0,
             lines: Default::default(),
             mention_index: Default::default(),

@@ -1151,7 +1151,7 @@ fn import_channel(
         .query_row([name], |row| row.get(0))?;
     let stored = tx
         .prepare_cached(
-            "SELECT seq, unix_micros, author, text FROM message
+            "SELECT seq, unix_micros, author, text, kind FROM message
              WHERE channel_id = ?1 ORDER BY seq",
         )?
         .query_map([channel_id], store::stored_message)?
@@ -1222,6 +1222,7 @@ fn import_conversation(
                 unix_micros: row.get(1)?,
                 author: row.get(2)?,
                 text: row.get(3)?,
+                kind: store::MessageKind::Chat,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -1236,7 +1237,8 @@ fn import_conversation(
             nick_b,
             record.unix_micros,
             record.author,
-            record.text
+            record.text,
+            store::MessageKind::Chat.to_sql()
         ])?;
     }
     Ok(report)
@@ -1287,7 +1289,7 @@ pub fn export(database: &Path, channel: &str, to: &Path) -> Result<ExportReport,
         .optional()?;
     let channel_id = channel_id.ok_or_else(no_history)?;
     let mut statement = conn.prepare(
-        "SELECT seq, unix_micros, author, text FROM message WHERE channel_id = ?1 ORDER BY seq",
+        "SELECT seq, unix_micros, author, text, kind FROM message WHERE channel_id = ?1 ORDER BY seq",
     )?;
     let mut rows = statement.query_map([channel_id], store::stored_message)?;
     let Some(first) = rows.next().transpose()? else {

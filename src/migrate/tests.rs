@@ -16,6 +16,7 @@ fn stored(seq: u64, unix_micros: i64, author: &str, text: &str) -> StoredMessage
         unix_micros,
         author: author.to_owned(),
         text: text.to_owned(),
+        kind: Default::default(),
     }
 }
 

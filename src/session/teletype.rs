@@ -414,7 +414,7 @@ fn message_lines(layout: &Layout, cols: usize, view: &View, message: &Message) -
     let hilight = message.author != view.nick
         && !message.author.starts_with('-')
         && message.mentions(&view.nick, view.prefs.at_all);
-    let author = text::strip_formatting(&message.author);
+    let author = text::strip_formatting(&message.shown_author());
     let lines = plain_lines(
         layout,
         cols,
@@ -577,6 +577,7 @@ mod tests {
             author: "bob".into(),
             text: format!("m{seq}"),
             origin: crate::world::Origin::Internal,
+            kind: Default::default(),
             ticket: 0,
             lines: Default::default(),
             mention_index: Default::default(),

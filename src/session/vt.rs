@@ -547,9 +547,10 @@ impl Vt100Ui {
             shift_seconds: i32::try_from(shift).unwrap_or(0),
         };
         debug_assert_eq!(key.layout(), *layout);
-        let mut lines = message
-            .lines
-            .lines(&key, shown_micros, &message.author, &message.text);
+        let mut lines =
+            message
+                .lines
+                .lines(&key, shown_micros, &message.shown_author(), &message.text);
         // The message `/g rN` went to shows the words searched for in reverse video.
         if let Some((_, _, words)) = self
             .found

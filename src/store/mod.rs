@@ -90,7 +90,7 @@ pub use reader::{POOL_READERS, Reader, ReaderPool};
 pub use search::{SearchHit, SearchQuery, fts_expression};
 
 /// The schema version this code writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 9;
+const SCHEMA_VERSION: i64 = 10;
 
 /// How many ops the queue to the writer holds before callers spill into the overflow.
 const QUEUE_CAPACITY: usize = 65536;
@@ -199,6 +199,15 @@ const SCHEMA_V4: &str = "
     PRAGMA user_version = 4;
 ";
 
+/// Schema version 10: what kind of line a message is ([`MessageKind`]: 0 chat, 1 an IRC
+/// NOTICE; older rows are chat), and a channel's user limit (IRC's `+l`; NULL: none).
+const SCHEMA_V10: &str = "
+    ALTER TABLE message ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE direct_message ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE mod_channel ADD COLUMN user_limit INTEGER;
+    PRAGMA user_version = 10;
+";
+
 const PUT_ACCOUNT: &str = "INSERT INTO account (folded, name, phc, created_at, last_seen, prefs)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (folded) DO UPDATE SET name = excluded.name,
     phc = excluded.phc, created_at = excluded.created_at, last_seen = excluded.last_seen,
@@ -226,18 +235,19 @@ const CLIENT: &str = "SELECT config FROM client_config WHERE listener = ?1 AND a
 
 pub(crate) const ENSURE_CHANNEL: &str =
     "INSERT INTO channel (name) VALUES (?1) ON CONFLICT (name) DO NOTHING";
-const INSERT_MESSAGE: &str = "INSERT INTO message (channel_id, seq, unix_micros, author, text)
-    SELECT id, ?2, ?3, ?4, ?5 FROM channel WHERE name = ?1 ON CONFLICT DO NOTHING";
+const INSERT_MESSAGE: &str =
+    "INSERT INTO message (channel_id, seq, unix_micros, author, text, kind)
+    SELECT id, ?2, ?3, ?4, ?5, ?6 FROM channel WHERE name = ?1 ON CONFLICT DO NOTHING";
 pub(crate) const INSERT_DIRECT: &str =
-    "INSERT INTO direct_message (nick_a, nick_b, unix_micros, author, text)
-    VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO direct_message (nick_a, nick_b, unix_micros, author, text, kind)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const SET_TOPIC: &str = "INSERT INTO channel (name, topic, topic_author, topic_micros)
     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET
     topic = excluded.topic, topic_author = excluded.topic_author, topic_micros = excluded.topic_micros";
-const MESSAGES_BEFORE: &str = "SELECT m.seq, m.unix_micros, m.author, m.text
+const MESSAGES_BEFORE: &str = "SELECT m.seq, m.unix_micros, m.author, m.text, m.kind
     FROM message m JOIN channel c ON c.id = m.channel_id
     WHERE c.name = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3";
-const MESSAGES_FROM: &str = "SELECT m.seq, m.unix_micros, m.author, m.text
+const MESSAGES_FROM: &str = "SELECT m.seq, m.unix_micros, m.author, m.text, m.kind
     FROM message m JOIN channel c ON c.id = m.channel_id
     WHERE c.name = ?1 AND m.seq >= ?2 AND m.seq < ?3 ORDER BY m.seq LIMIT ?4";
 const FIRST_SEQ_AT: &str = "SELECT m.seq FROM message m JOIN channel c ON c.id = m.channel_id
@@ -248,10 +258,10 @@ const LAST_SEQ: &str = "SELECT max(m.seq) FROM message m JOIN channel c ON c.id 
 const TOPIC: &str = "SELECT topic FROM channel WHERE name = ?1";
 /// IRC's CHATHISTORY reads chat only: the system lines (`--`: joins, parts, nick and topic
 /// changes) are left out in the query, so they do not use up a request's row count.
-pub(crate) const CHAT_BEFORE: &str = "SELECT m.seq, m.unix_micros, m.author, m.text
+pub(crate) const CHAT_BEFORE: &str = "SELECT m.seq, m.unix_micros, m.author, m.text, m.kind
     FROM message m JOIN channel c ON c.id = m.channel_id
     WHERE c.name = ?1 AND m.seq < ?2 AND m.author <> '--' ORDER BY m.seq DESC LIMIT ?3";
-pub(crate) const CHAT_FROM: &str = "SELECT m.seq, m.unix_micros, m.author, m.text
+pub(crate) const CHAT_FROM: &str = "SELECT m.seq, m.unix_micros, m.author, m.text, m.kind
     FROM message m JOIN channel c ON c.id = m.channel_id
     WHERE c.name = ?1 AND m.seq >= ?2 AND m.seq < ?3 AND m.author <> '--'
     ORDER BY m.seq LIMIT ?4";
@@ -326,6 +336,35 @@ pub enum StoreError {
     },
 }
 
+/// What kind of line a message is, as stored in its `kind` column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A line of chat (or a system line: those are told apart by their author).
+    #[default]
+    Chat,
+    /// An IRC NOTICE: shown like chat but marked, relayed to IRC as NOTICE, and never
+    /// answered automatically.
+    Notice,
+}
+
+impl MessageKind {
+    /// The number stored in the `kind` column.
+    pub fn to_sql(self) -> i64 {
+        match self {
+            MessageKind::Chat => 0,
+            MessageKind::Notice => 1,
+        }
+    }
+
+    /// The kind a stored number stands for; an unknown number (a newer r0c's) reads as chat.
+    pub fn from_sql(number: i64) -> MessageKind {
+        match number {
+            1 => MessageKind::Notice,
+            _ => MessageKind::Chat,
+        }
+    }
+}
+
 /// One public-channel message as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredMessage {
@@ -337,6 +376,8 @@ pub struct StoredMessage {
     pub author: String,
     /// The sanitized canonical text, stored exactly as given.
     pub text: String,
+    /// Chat or notice.
+    pub kind: MessageKind,
 }
 
 /// One nick that belongs to an ssh key, as stored.
@@ -501,6 +542,7 @@ enum Op {
         unix_micros: i64,
         author: String,
         text: String,
+        kind: MessageKind,
         /// Cluster mode: the stream sequence of the event this message applies, recorded in
         /// the same transaction (`store/cluster.rs`).
         cursor: Option<(String, i64)>,
@@ -514,6 +556,7 @@ enum Op {
         unix_micros: i64,
         author: String,
         text: String,
+        kind: MessageKind,
     },
     /// A new channel topic.
     Topic {
@@ -673,6 +716,7 @@ impl Store {
             unix_micros: message.unix_micros,
             author: message.author,
             text: message.text,
+            kind: message.kind,
             cursor,
         })
     }
@@ -702,6 +746,7 @@ impl Store {
         unix_micros: i64,
         author: &str,
         text: &str,
+        kind: MessageKind,
     ) -> u64 {
         let (nick_a, nick_b) = if nick_a <= nick_b {
             (nick_a, nick_b)
@@ -714,6 +759,7 @@ impl Store {
             unix_micros,
             author: author.to_owned(),
             text: text.to_owned(),
+            kind,
         })
     }
 
@@ -1225,6 +1271,9 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     if found < 9 {
         tx.execute_batch(cluster::SCHEMA_V9)?;
     }
+    if found < 10 {
+        tx.execute_batch(SCHEMA_V10)?;
+    }
     tx.commit()?;
     Ok(found)
 }
@@ -1236,6 +1285,7 @@ pub(crate) fn stored_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored
         unix_micros: row.get(1)?,
         author: row.get(2)?,
         text: row.get(3)?,
+        kind: MessageKind::from_sql(row.get(4)?),
     })
 }
 
@@ -1500,6 +1550,7 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                 unix_micros,
                 author,
                 text,
+                kind,
                 cursor,
             } => {
                 if let Some((stream, applied)) = cursor {
@@ -1512,7 +1563,8 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                     seq,
                     unix_micros,
                     author,
-                    text
+                    text,
+                    kind.to_sql()
                 ])?;
                 // A plain INSERT would fail the whole batch, losing the other messages in it.
                 if inserted == 0 {
@@ -1529,13 +1581,15 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                 unix_micros,
                 author,
                 text,
+                kind,
             } => {
                 tx.prepare_cached(INSERT_DIRECT)?.execute(params![
                     nick_a,
                     nick_b,
                     unix_micros,
                     author,
-                    text
+                    text,
+                    kind.to_sql()
                 ])?;
             }
             Op::ClusterCursor(stream, applied) => {

@@ -328,6 +328,7 @@ mod store_tests {
             unix_micros: 1_700_000_000_000_000 + 1_000_000 * i64::try_from(seq).unwrap_or(0),
             author: author.to_owned(),
             text: text.to_owned(),
+            kind: Default::default(),
         }
     }
 
@@ -491,7 +492,8 @@ mod store_tests {
                 "everywhere"
             };
             tx.execute(
-                "INSERT INTO message VALUES (1, ?1, ?2, 'x', ?3)",
+                "INSERT INTO message (channel_id, seq, unix_micros, author, text)
+                 VALUES (1, ?1, ?2, 'x', ?3)",
                 rusqlite::params![seq, 1_000_000 * seq, text],
             )
             .expect("row");
@@ -522,9 +524,12 @@ mod store_tests {
             conn.execute_batch(
                 "INSERT INTO channel (id, name) VALUES (7, 'old');
                  INSERT INTO message VALUES (7, 1, 1700000000000000, 'al', 'stored before search');
-                 PRAGMA user_version = 5;",
+                 PRAGMA user_version = 4;",
             )
-            .expect("a version-5 style row");
+            .expect("a version-4 style row");
+            // Version 5's tables, which the later steps alter.
+            conn.execute_batch(crate::store::moderation::SCHEMA_V5)
+                .expect("v5");
         }
         let store = Store::open(&path).expect("upgrades");
         assert_eq!(

@@ -29,6 +29,7 @@ fn message(seq: u64, text: &str) -> StoredMessage {
         unix_micros: 1_700_000_000_000_000 + 1000 * i64::try_from(seq).expect("small seq"),
         author: "alice".to_owned(),
         text: text.to_owned(),
+        kind: Default::default(),
     }
 }
 
@@ -172,7 +173,7 @@ fn reopen_after_close_keeps_everything() {
     let store = open(&path);
     store.append_message("lobby", message(1, "before restart"));
     store.set_topic("lobby", "kept", "alice", 1);
-    store.append_direct("bob", "alice", 5, "bob", "psst");
+    store.append_direct("bob", "alice", 5, "bob", "psst", Default::default());
     store.close();
     drop(store);
 
@@ -345,8 +346,8 @@ fn hostile_names_are_just_data() {
 fn direct_messages_are_stored_with_the_pair_sorted() {
     let (_dir, path) = temp_db();
     let store = open(&path);
-    store.append_direct("bob", "alice", 10, "bob", "hi alice");
-    store.append_direct("alice", "bob", 20, "alice", "hi bob");
+    store.append_direct("bob", "alice", 10, "bob", "hi alice", Default::default());
+    store.append_direct("alice", "bob", 20, "alice", "hi bob", Default::default());
     store.flush();
     let conn = Connection::open(&path).expect("fresh connection");
     let mut statement = conn

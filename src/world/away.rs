@@ -4,7 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{AUTHOR_INFO, ChannelId, ChannelKind, JoinStep, Load, State, UserId, World};
+use super::{
+    AUTHOR_INFO, ChannelId, ChannelKind, JoinStep, Load, MessageKind, State, UserId, World,
+};
 use crate::store::SearchHit;
 use crate::term::zone::{Zone, shown_micros};
 use crate::text;
@@ -268,7 +270,7 @@ impl World {
         }
         if let Some(channel) = state.direct_by_key.get(name).copied() {
             // In memory (the partner has it open): a window on it, nothing sent.
-            self.send_in_conversation(&mut state, user, channel, &alias, "")
+            self.send_in_conversation(&mut state, user, channel, &alias, ("", MessageKind::Chat))
                 .map_err(|e| e.to_string())?;
             return self
                 .active_channel_locked(&state, user)
@@ -285,6 +287,7 @@ impl World {
             conversation: name.to_string(),
             target: alias,
             text: String::new(),
+            kind: MessageKind::Chat,
             after: state.last_close_ticket,
             limit: self.settings.hist_rd,
         }))

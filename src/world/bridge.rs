@@ -83,7 +83,14 @@ impl World {
     /// link `link` into public channel `name`. The nick is shown with [`IRC_NICK_PREFIX`];
     /// nick and text pass the sanitizer like anything typed. Local users are pinged by
     /// mentions as usual.
-    pub fn post_from_irc(&self, name: &str, irc_nick: &str, text: &str, action: bool, link: usize) {
+    pub fn post_from_irc(
+        &self,
+        name: &str,
+        irc_nick: &str,
+        text: &str,
+        said: crate::bridge::session::Said,
+        link: usize,
+    ) {
         let Some(author) = irc_author(irc_nick) else {
             return;
         };
@@ -104,20 +111,29 @@ impl World {
             // Kicked or banned here: their lines are dropped on our side.
             return;
         }
-        if action {
+        let kind = match said {
+            crate::bridge::session::Said::Notice => MessageKind::Notice,
+            _ => MessageKind::Chat,
+        };
+        if said == crate::bridge::session::Said::Action {
             let line = format!("\x02{author}\x02 {text}");
             let origin = Origin::Bridge(link);
             self.post_from(
                 &mut state,
                 channel,
-                AUTHOR_ACTION,
-                &line,
+                (AUTHOR_ACTION, &line, MessageKind::Chat),
                 Ping::Mentioned,
                 origin,
             );
         } else {
             let origin = Origin::Bridge(link);
-            self.post_from(&mut state, channel, &author, &text, Ping::Mentioned, origin);
+            self.post_from(
+                &mut state,
+                channel,
+                (&author, &text, kind),
+                Ping::Mentioned,
+                origin,
+            );
         }
     }
 

@@ -33,6 +33,10 @@ pub enum ClusterEvent {
         /// Canonical text (already sanitized by the node it was typed on, and again here).
         text: String,
         action: bool,
+        /// An IRC NOTICE (absent in events of older nodes, and left out for chat, which
+        /// older nodes read as before).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        notice: bool,
         unix_micros: i64,
     },
     /// `nick` joined public channel `channel` on the node that sent it.
@@ -53,8 +57,21 @@ pub enum ClusterEvent {
         from: String,
         to: String,
         text: String,
+        /// An IRC NOTICE (absent in events of older nodes, and left out for chat, which
+        /// older nodes read as before).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        notice: bool,
         unix_micros: i64,
     },
+}
+
+/// The kind of a line an event carries: a notice or chat.
+fn kind_of(notice: bool) -> MessageKind {
+    if notice {
+        MessageKind::Notice
+    } else {
+        MessageKind::Chat
+    }
 }
 
 /// Who published an event: the node's name and the id of that run of it.
@@ -332,10 +349,12 @@ impl World {
                 from: sender,
                 to,
                 text,
+                notice,
                 unix_micros,
             } => {
                 if !replay {
-                    self.deliver_direct(&mut state, own, sender, to, text, *unix_micros);
+                    let kind = kind_of(*notice);
+                    self.deliver_direct(&mut state, own, (sender, to), (text, kind), *unix_micros);
                 }
                 self.store.cluster_cursor(&link.stream, stream_seq);
                 return ClusterStep::Done;
@@ -398,6 +417,7 @@ impl World {
                 nick,
                 text,
                 action,
+                notice,
                 unix_micros,
                 ..
             } => {
@@ -414,6 +434,7 @@ impl World {
                     text,
                     // Only the node a line was typed on relays it to its IRC bridge.
                     origin: if own { Origin::Local } else { Origin::Internal },
+                    kind: kind_of(notice),
                     ping: Ping::Mentioned,
                     after: TICKET_NOT_STORED,
                     unix_micros,
@@ -466,9 +487,8 @@ impl World {
         &self,
         state: &mut State,
         own: bool,
-        sender: &str,
-        to: &str,
-        text: &str,
+        (sender, to): (&str, &str),
+        (text, kind): (&str, MessageKind),
         unix_micros: i64,
     ) {
         let (local, partner, ping) = if own {
@@ -513,6 +533,7 @@ impl World {
             author: text::sanitize_message(sender),
             text: text::sanitize_lines(text),
             origin: Origin::Internal,
+            kind,
             ping,
             after: TICKET_NOT_STORED,
             unix_micros,
@@ -634,6 +655,7 @@ mod tests {
             nick: "alice".into(),
             text: "hello".into(),
             action: false,
+            notice: false,
             unix_micros: 1,
         };
         // Not in memory: the applier is asked to read it first, and nothing is applied yet.

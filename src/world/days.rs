@@ -88,6 +88,7 @@ mod tests {
             author: author.into(),
             text: text.into(),
             origin: Origin::Internal,
+            kind: Default::default(),
             ticket: 0,
             lines: Default::default(),
             mention_index: Default::default(),

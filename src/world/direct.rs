@@ -329,7 +329,7 @@ impl World {
         user: UserId,
         conversation: &str,
         target: &str,
-        text: &str,
+        (text, kind): (&str, MessageKind),
         loaded: Option<LoadedChannel>,
     ) -> Result<(), DirectError> {
         let mut state = self.lock();
@@ -341,7 +341,7 @@ impl World {
                 self.open_conversation(&mut state, conversation, loaded)
             }
         };
-        self.send_in_conversation(&mut state, user, channel, target, text)
+        self.send_in_conversation(&mut state, user, channel, target, (text, kind))
     }
 
     /// Creates the conversation `conversation` in memory with its history as read.
@@ -370,7 +370,7 @@ impl World {
         user: UserId,
         channel: ChannelId,
         target: &str,
-        text: &str,
+        (text, kind): (&str, MessageKind),
     ) -> Result<(), DirectError> {
         let index = match state
             .users
@@ -400,8 +400,14 @@ impl World {
             return Ok(());
         };
         let text = text::sanitize_message(text);
-        self.say_direct(state, user, window.channel, &window.alias, &nick, &text)
-            .map_err(|e| DirectError::Refused(e.to_string()))
+        self.say_direct(
+            state,
+            user,
+            window.channel,
+            &window.alias,
+            (&nick, &text, kind),
+        )
+        .map_err(|e| DirectError::Refused(e.to_string()))
     }
 
     /// A message in a stored conversation whose partner `alias` is away: kept for them if
@@ -413,8 +419,7 @@ impl World {
         user: UserId,
         channel: ChannelId,
         alias: &str,
-        nick: &str,
-        text: &str,
+        (nick, text, kind): (&str, &str, MessageKind),
     ) -> Result<bool, PostError> {
         let Some(conversation) = state
             .channels
@@ -436,7 +441,13 @@ impl World {
         let Some(seq) = state.channels.get(&channel).map(|c| c.next_seq) else {
             return Ok(false);
         };
-        self.post(state, channel, nick, text, Ping::Nobody);
+        self.post_from(
+            state,
+            channel,
+            (nick, text, kind),
+            Ping::Nobody,
+            Origin::Internal,
+        );
         state
             .offline
             .note(&recipient, &conversation, &sender, nick, seq, now);

@@ -94,6 +94,8 @@ pub struct Post {
     pub text: String,
     /// Where it came from, for the IRC bridge.
     pub origin: Origin,
+    /// Chat or an IRC NOTICE.
+    pub kind: MessageKind,
     /// Who it notifies.
     pub ping: Ping,
     /// The line is not shown before the write with this ticket is committed
@@ -122,6 +124,7 @@ impl Post {
             author: author.to_string(),
             text: text.to_string(),
             origin: Origin::Internal,
+            kind: MessageKind::Chat,
             ping: Ping::Nobody,
             after: TICKET_NOT_STORED,
             unix_micros,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::store::Health;
 
 use super::{
-    Around, ChannelId, ChannelKind, Goto, JoinError, Message, SCROLLTEST_CHANNEL, UserId, World,
-    scrolltest_filler,
+    Around, ChannelId, ChannelKind, Goto, JoinError, Message, MessageKind, SCROLLTEST_CHANNEL,
+    UserId, World, scrolltest_filler,
 };
 
 /// A public channel as read from the store before it is opened.
@@ -43,6 +43,8 @@ pub enum Load {
         conversation: String,
         target: String,
         text: String,
+        /// Chat or a notice.
+        kind: MessageKind,
         after: u64,
         limit: usize,
     },

@@ -563,6 +563,7 @@ impl World {
                 conversation: name.clone(),
                 target: alias,
                 text: String::new(),
+                kind: MessageKind::Chat,
                 after: state.last_close_ticket,
                 limit: self.settings.hist_rd,
             })),

@@ -43,6 +43,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::store::MessageKind;
 use crate::store::{Health, Store, StoredMessage, TICKET_NEVER, TICKET_NOT_STORED};
 use crate::text;
 pub use accounts::{
@@ -151,6 +152,8 @@ pub struct Message {
     pub text: String,
     /// Where it came from, so the IRC bridge knows what to relay and where not to echo it.
     pub origin: Origin,
+    /// Chat or an IRC NOTICE (shown as `-nick-`, relayed to IRC as NOTICE).
+    pub kind: MessageKind,
     /// The store's ticket for writing it ([`TICKET_NOT_STORED`]: not stored by design, or
     /// loaded from the store): clients show it once the store has committed it, so a crash
     /// loses nothing anyone has seen.
@@ -166,6 +169,15 @@ pub struct Message {
 }
 
 impl Message {
+    /// The author as terminals show it: a notice's as `-nick-`, as irssi shows notices, so
+    /// that it reads apart from chat on any terminal.
+    pub fn shown_author(&self) -> std::borrow::Cow<'_, str> {
+        match self.kind {
+            MessageKind::Chat => std::borrow::Cow::Borrowed(&self.author),
+            MessageKind::Notice => std::borrow::Cow::Owned(format!("-{}-", self.author)),
+        }
+    }
+
     /// Whether the message mentions `nick` (or, with `at_all`, says `@all` or `@everyone`), as
     /// [`mentions`] on its text without formatting; cheap for all but the few it may mention.
     pub fn mentions(&self, nick: &str, at_all: bool) -> bool {
@@ -737,6 +749,7 @@ fn scrolltest_filler(loaded: &mut LoadedChannel) {
                 unix_micros: now,
                 author: AUTHOR_SYSTEM.to_owned(),
                 text,
+                kind: MessageKind::Chat,
             })
         })
         .collect();
@@ -752,6 +765,7 @@ pub fn message_from_store(m: StoredMessage) -> Arc<Message> {
         author: text::sanitize_plain(&m.author),
         text: text::sanitize_lines(&m.text),
         origin: Origin::Internal,
+        kind: m.kind,
         ticket: TICKET_NOT_STORED,
         lines: Default::default(),
         mention_index: Default::default(),

@@ -5,6 +5,12 @@ use super::*;
 impl World {
     /// Sends a line of chat from the user into their active window.
     pub fn say(&self, user: UserId, typed: &str) -> Result<(), PostError> {
+        self.say_kind(user, typed, MessageKind::Chat)
+    }
+
+    /// Sends a line of chat or a notice (an IRC client's NOTICE) into the active window.
+    pub fn say_kind(&self, user: UserId, typed: &str, kind: MessageKind) -> Result<(), PostError> {
+        let message_kind = kind;
         let mut state = self.lock();
         let Some(author) = state.users.get(&user) else {
             return Ok(());
@@ -38,6 +44,7 @@ impl World {
                     nick: nick.clone(),
                     text: text.clone(),
                     action: false,
+                    notice: message_kind == MessageKind::Notice,
                     unix_micros: now_micros(),
                 };
                 if self.cluster_publish(user, event)? {
@@ -46,8 +53,7 @@ impl World {
                 self.post_from(
                     &mut state,
                     window.channel,
-                    &nick,
-                    &text,
+                    (&nick, &text, message_kind),
                     Ping::Mentioned,
                     Origin::Local,
                 );
@@ -58,8 +64,7 @@ impl World {
                 user,
                 window.channel,
                 &window.alias,
-                &nick,
-                &text,
+                (&nick, &text, message_kind),
             ),
         }
     }
@@ -92,6 +97,7 @@ impl World {
                 nick: nick.clone(),
                 text: text::sanitize_message(typed),
                 action: true,
+                notice: false,
                 unix_micros: now_micros(),
             };
             if self.cluster_publish(user, event)? {
@@ -102,8 +108,7 @@ impl World {
         self.post_from(
             &mut state,
             window.channel,
-            AUTHOR_ACTION,
-            &text,
+            (AUTHOR_ACTION, &text, MessageKind::Chat),
             Ping::Mentioned,
             Origin::Local,
         );
@@ -116,8 +121,7 @@ impl World {
         user: UserId,
         channel: ChannelId,
         alias: &str,
-        nick: &str,
-        text: &str,
+        (nick, text, kind): (&str, &str, MessageKind),
     ) -> Result<(), PostError> {
         let members = state
             .channels
@@ -134,6 +138,7 @@ impl World {
                     from: nick.to_string(),
                     to: alias.to_string(),
                     text: text.to_string(),
+                    notice: kind == MessageKind::Notice,
                     unix_micros: now_micros(),
                 };
                 if self.cluster_publish(user, event)? {
@@ -142,7 +147,7 @@ impl World {
             }
             let Some(&partner) = state.nicks.get(&alias.to_lowercase()) else {
                 // An identified partner who is away gets it when they are back.
-                if self.leave_for_absent(state, user, channel, alias, nick, text)? {
+                if self.leave_for_absent(state, user, channel, alias, (nick, text, kind))? {
                     return Ok(());
                 }
                 self.post(
@@ -169,8 +174,17 @@ impl World {
                 self.add_member(state, partner, channel, nick.to_string());
             }
         }
-        self.post(state, channel, nick, text, Ping::Everyone);
-        self.answer_for_away_partner(state, user, channel);
+        self.post_from(
+            state,
+            channel,
+            (nick, text, kind),
+            Ping::Everyone,
+            Origin::Internal,
+        );
+        // Nothing answers a notice automatically, so two automatic answerers cannot loop.
+        if kind == MessageKind::Chat {
+            self.answer_for_away_partner(state, user, channel);
+        }
         Ok(())
     }
 
@@ -183,6 +197,17 @@ impl World {
         user: UserId,
         target: &str,
         typed: &str,
+    ) -> Result<DirectStep, DirectError> {
+        self.direct_message_kind(user, target, typed, MessageKind::Chat)
+    }
+
+    /// [`World::direct_message`] for a line of chat or a notice (an IRC client's NOTICE).
+    pub fn direct_message_kind(
+        &self,
+        user: UserId,
+        target: &str,
+        typed: &str,
+        kind: MessageKind,
     ) -> Result<DirectStep, DirectError> {
         let mut state = self.lock();
         // Cluster mode: a user of another node has no stored conversation here; the line
@@ -202,7 +227,7 @@ impl World {
         }
         if let Some((conversation, target)) = stored {
             if let Some(channel) = state.direct_by_key.get(&conversation).copied() {
-                self.send_in_conversation(&mut state, user, channel, &target, typed)?;
+                self.send_in_conversation(&mut state, user, channel, &target, (typed, kind))?;
                 return Ok(DirectStep::Done);
             }
             state.may_open_window(user, self.settings.max_windows_per_user)?;
@@ -211,6 +236,7 @@ impl World {
                 conversation,
                 target,
                 text: typed.to_string(),
+                kind,
                 after: state.last_close_ticket,
                 limit: self.settings.hist_rd,
             }));
@@ -269,8 +295,7 @@ impl World {
             user,
             window.channel,
             &window.alias,
-            &nick,
-            &text,
+            (&nick, &text, kind),
         );
         tracing::info!(%peer, nick, to = target, "direct message");
         Ok(DirectStep::Done)
@@ -336,7 +361,13 @@ impl World {
         text: &str,
         ping: Ping,
     ) {
-        self.post_from(state, channel_id, author, text, ping, Origin::Internal);
+        self.post_from(
+            state,
+            channel_id,
+            (author, text, MessageKind::Chat),
+            ping,
+            Origin::Internal,
+        );
     }
 
     /// Appends a message to a channel, posted now: builds its [`Event::Post`] and applies it.
@@ -344,8 +375,7 @@ impl World {
         &self,
         state: &mut State,
         channel_id: ChannelId,
-        author: &str,
-        text: &str,
+        (author, text, kind): (&str, &str, MessageKind),
         ping: Ping,
         origin: Origin,
     ) {
@@ -354,6 +384,7 @@ impl World {
             author: author.to_string(),
             text: text.to_string(),
             origin,
+            kind,
             ping,
             after: TICKET_NOT_STORED,
             unix_micros: now_micros(),
@@ -379,6 +410,7 @@ impl World {
             author: author_owned,
             text: text_owned,
             origin,
+            kind: message_kind,
             ping,
             after,
             unix_micros,
@@ -409,6 +441,7 @@ impl World {
                     unix_micros,
                     author: author.to_string(),
                     text: text.to_string(),
+                    kind: message_kind,
                 },
                 cursor.as_ref().map(|(stream, seq)| (stream.as_str(), *seq)),
             ),
@@ -421,6 +454,7 @@ impl World {
                         unix_micros,
                         author: author.to_string(),
                         text: text.to_string(),
+                        kind: message_kind,
                     },
                 )
             }
@@ -431,7 +465,10 @@ impl World {
                     .filter_map(|m| state.users.get(m).map(|u| u.nick.clone()))
                     .collect();
                 match nicks.as_slice() {
-                    [a, b] => self.store.append_direct(a, b, unix_micros, author, text),
+                    [a, b] => {
+                        self.store
+                            .append_direct(a, b, unix_micros, author, text, message_kind)
+                    }
                     _ => TICKET_NOT_STORED,
                 }
             }
@@ -447,6 +484,7 @@ impl World {
             author: author_owned,
             text: text_owned,
             origin,
+            kind: message_kind,
             ticket,
             lines: Default::default(),
             mention_index: Default::default(),

@@ -199,6 +199,7 @@ mod tests {
             author: String::new(),
             text: String::new(),
             origin: super::super::Origin::Internal,
+            kind: Default::default(),
             ticket: 0,
             lines: Default::default(),
             mention_index: Default::default(),

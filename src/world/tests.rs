@@ -311,6 +311,7 @@ fn goto_and_scrolling_reach_history_older_than_memory() {
                 unix_micros: 1_500_000_000_000_000 + hour * i64::try_from(seq).expect("small"),
                 author: "bob".into(),
                 text: format!("old {seq}"),
+                kind: Default::default(),
             },
         );
     }

@@ -439,6 +439,7 @@ async fn hide_joins_folds_the_join_lines_of_history_read_from_the_store() {
                     unix_micros: micros,
                     author,
                     text,
+                    kind: Default::default(),
                 },
             );
         }
@@ -501,6 +502,7 @@ async fn the_day_changes_at_the_readers_midnight() {
                     unix_micros: micros,
                     author: author.into(),
                     text: text.into(),
+                    kind: Default::default(),
                 },
             );
         }

@@ -166,6 +166,7 @@ async fn escape_sequences_from_every_entry_point_arrive_as_harmless_text() {
                 unix_micros: 1_700_000_000_000_000,
                 author: format!("old{HOSTILE}"),
                 text: format!("from disk {HOSTILE} end"),
+                kind: Default::default(),
             },
         );
         store.flush();

@@ -25,6 +25,7 @@ fn seed(dir: &Path, name: &str, prefix: &str, count: u64) {
                 unix_micros: BASE_MICROS + HOUR_MICROS * i64::try_from(seq).expect("small"),
                 author: "old".into(),
                 text: format!("{prefix} {seq}"),
+                kind: Default::default(),
             },
         );
     }

@@ -99,6 +99,14 @@ impl IrcClient {
     }
 }
 
+/// A server with the IRC listener whose clients are ordinary guests: localhost is not an
+/// administrator (`--ara`).
+async fn start_with_guests(dir: &std::path::Path) -> TestServer {
+    let mut config = test_config(dir);
+    config.admin_requires_auth = true;
+    TestServer::start_with_irc(config).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_irc_client_and_a_terminal_client_chat_both_ways_in_a_channel_and_in_dms() {
     let (_keep, dir) = data_dir();
@@ -237,10 +245,7 @@ async fn chathistory_reads_a_terminal_users_lines_back_in_a_batch_by_msgid_and_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_creating_a_channel_operates_it_kicks_and_irc_clients_see_away_and_read_markers() {
     let (_keep, dir) = data_dir();
-    let mut config = test_config(&dir);
-    // Localhost is not an administrator here (`--ara`): the clients are ordinary guests.
-    config.admin_requires_auth = true;
-    let server = TestServer::start_with_irc(config).await;
+    let server = start_with_guests(&dir).await;
     let irc = server.irc.expect("IRC listener");
     let mut carol = IrcClient::registered(irc, "carol").await;
     // The channel r0c's help sends everyone to gives nobody operator status by creating it.
@@ -564,10 +569,8 @@ async fn a_secret_channel_is_listed_to_its_members_only_and_named_with_an_at_sig
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invite_only_channel_refuses_with_473_until_an_invite_line_arrives() {
     let (_keep, dir) = data_dir();
-    let mut config = test_config(&dir);
     // Localhost is not an administrator here (`--ara`), or bob would pass +i as one.
-    config.admin_requires_auth = true;
-    let server = TestServer::start_with_irc(config).await;
+    let server = start_with_guests(&dir).await;
     let irc = server.irc.expect("IRC listener");
     let mut alice = IrcClient::registered(irc, "alice").await;
     alice.send("JOIN #club").await;
@@ -682,10 +685,8 @@ async fn client_tags_and_tagmsg_reach_only_irc_clients_with_message_tags() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tagmsg_obeys_moderation_and_ignore_like_a_line_of_chat() {
     let (_keep, dir) = data_dir();
-    let mut config = test_config(&dir);
     // Localhost is not an administrator here (`--ara`), or everyone could speak under +m.
-    config.admin_requires_auth = true;
-    let server = TestServer::start_with_irc(config).await;
+    let server = start_with_guests(&dir).await;
     let irc = server.irc.expect("IRC listener");
     let mut olga = IrcClient::with_caps(irc, "olga", "message-tags").await;
     // vic's echo (echo-message) shows his TAGMSG was handed to the relay.
@@ -750,5 +751,71 @@ async fn motd_shows_the_operators_file_cleaned_for_irc() {
     assert!(cut.ends_with(&"x".repeat(100)), "{cut}");
     assert!(!cut.contains(&"x".repeat(101)), "{cut}");
     ivy.expect(" 376 ivy ").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_is_stored_and_relayed_as_a_notice_and_nothing_answers_it() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/nick alice").await;
+    alice.expect("changed nick to alice").await;
+    alice.line("/join #n").await;
+    alice.expect("#n(1)").await;
+    let mut bob = IrcClient::with_caps(irc, "bob", "echo-message").await;
+    bob.send("JOIN #n").await;
+    bob.expect(" 366 bob #n ").await;
+    let caps = "batch draft/chathistory message-tags server-time";
+    let mut carol = IrcClient::with_caps(irc, "carol", caps).await;
+    carol.send("JOIN #n").await;
+    carol.expect(" 366 carol #n ").await;
+
+    // In a channel: NOTICE to IRC clients (echoed as NOTICE), `-bob-` on the terminal.
+    bob.send("NOTICE #n :the build is green").await;
+    bob.expect(":bob!bob@r0c NOTICE #n :the build is green")
+        .await;
+    carol
+        .expect(":bob!bob@r0c NOTICE #n :the build is green")
+        .await;
+    alice.expect("-bob- the build is green").await;
+    // A line of chat after it is still chat.
+    bob.send("PRIVMSG #n :and chat").await;
+    carol.expect(":bob!bob@r0c PRIVMSG #n :and chat").await;
+
+    // To an away nick: the notice arrives, and no RPL_AWAY answers it (the PRIVMSG after
+    // it gets the one 301, so none came before).
+    alice.line("/away at lunch").await;
+    bob.send("NOTICE alice :psst").await;
+    bob.expect(":bob!bob@r0c NOTICE alice :psst").await;
+    bob.send("PRIVMSG alice :are you there").await;
+    bob.expect(" 301 bob alice :at lunch").await;
+    let away_replies = bob.seen.iter().filter(|l| l.contains(" 301 ")).count();
+    assert_eq!(away_replies, 1, "{:#?}", bob.seen);
+    // Nor is a NOTICE to nobody answered with 401: only the PRIVMSG after it is.
+    bob.send("NOTICE nobody :hello?").await;
+    bob.send("PRIVMSG nobody :hello?").await;
+    bob.expect(" 401 bob nobody ").await;
+    let unknown = bob.seen.iter().filter(|l| l.contains(" 401 ")).count();
+    assert_eq!(unknown, 1, "{:#?}", bob.seen);
+    alice.line("/a").await;
+    alice.expect("-bob- psst").await;
+
+    // From the store: CHATHISTORY replays it as a NOTICE, the chat line as PRIVMSG.
+    carol.send("PING sync").await;
+    carol.expect("PONG").await;
+    carol.send("CHATHISTORY LATEST #n * 2").await;
+    carol.expect(" BATCH +").await;
+    let first = carol.expect(" #n :").await;
+    assert!(
+        first.ends_with(":bob!bob@r0c NOTICE #n :the build is green"),
+        "{first}"
+    );
+    let second = carol.expect(" #n :").await;
+    assert!(
+        second.ends_with(":bob!bob@r0c PRIVMSG #n :and chat"),
+        "{second}"
+    );
     server.stop().await;
 }

@@ -189,13 +189,13 @@ fn messages_actions_and_ctcp_version() {
                 channel: "#chat".into(),
                 nick: "alice".into(),
                 text: "hello \x0304red".into(),
-                action: false
+                said: Said::Chat
             },
             Event::Message {
                 channel: "#chat".into(),
                 nick: "alice".into(),
                 text: "waves".into(),
-                action: true
+                said: Said::Action
             },
         ]
     );

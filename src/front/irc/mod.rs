@@ -281,10 +281,11 @@ async fn carry_out(wait: Wait, session: &mut IrcSession, world: &Arc<World>) -> 
                 conversation,
                 target,
                 text,
+                kind,
                 loaded,
             } = crate::history::read(world.store().clone(), Read::Load(load)).await
             {
-                session.finish_direct(&conversation, &target, &text, loaded);
+                session.finish_direct(&conversation, &target, (&text, kind), loaded);
             }
             None
         }

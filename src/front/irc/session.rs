@@ -22,8 +22,9 @@ use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdic
 use crate::text::{channel::MAX_CHANNEL_CHARS, nick};
 use crate::world::{
     AUTHOR_ACTION, AUTHOR_INFO, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember,
-    IrcSync, IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, NickError, UserId,
-    World, normalize_channel_name, parse_invite_line, parse_kicked_line, parse_mode_line,
+    IrcSync, IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, MessageKind,
+    NickError, UserId, World, normalize_channel_name, parse_invite_line, parse_kicked_line,
+    parse_mode_line,
 };
 
 /// The capabilities this server offers, in CAP LS order.
@@ -115,6 +116,8 @@ pub struct Say {
     target: String,
     text: String,
     action: bool,
+    /// Chat, or a NOTICE (stored and relayed as one, and never answered automatically).
+    kind: MessageKind,
     /// The client-only tags it came with (relayed, not stored).
     client_tags: String,
 }
@@ -590,6 +593,11 @@ impl IrcSession {
                         target: target.to_owned(),
                         text: text.clone(),
                         action,
+                        kind: if notice && !action {
+                            MessageKind::Notice
+                        } else {
+                            MessageKind::Chat
+                        },
                         client_tags: self.client_tags.clone(),
                     };
                     self.offer(say, notice, now);
@@ -973,18 +981,21 @@ impl IrcSession {
                             target: String::new(),
                             text,
                             action: false,
+                            kind: MessageKind::Chat,
                             client_tags: String::new(),
                         },
                         Outgoing::Action(text) => Say {
                             target: String::new(),
                             text,
                             action: true,
+                            kind: MessageKind::Chat,
                             client_tags: String::new(),
                         },
                         Outgoing::Direct { target, text } => Say {
                             target,
                             text,
                             action: false,
+                            kind: MessageKind::Chat,
                             client_tags: String::new(),
                         },
                     };
@@ -1059,7 +1070,7 @@ impl IrcSession {
         &mut self,
         conversation: &str,
         target: &str,
-        text: &str,
+        said: (&str, MessageKind),
         loaded: Option<crate::world::LoadedChannel>,
     ) {
         let Some(user) = self.user else {
@@ -1067,7 +1078,7 @@ impl IrcSession {
         };
         if let Err(error) = self
             .world
-            .finish_direct(user, conversation, target, text, loaded)
+            .finish_direct(user, conversation, target, said, loaded)
         {
             self.reply(404, &[target], &error.to_string());
         }
@@ -1109,12 +1120,14 @@ impl IrcSession {
         let Some(user) = self.user else {
             return;
         };
+        // A NOTICE gets no error replies, held by flood control or not (RFC 2812 3.3.2).
+        let quiet = quiet || say.kind == MessageKind::Notice;
         self.remember_client_tags(&say);
         let result = if say.target.is_empty() {
             if say.action {
                 self.world.action(user, &say.text)
             } else {
-                self.world.say(user, &say.text)
+                self.world.say_kind(user, &say.text, say.kind)
             }
         } else if say.target.starts_with('#') {
             if !self.world.irc_focus(user, &say.target) {
@@ -1138,7 +1151,7 @@ impl IrcSession {
             if say.action {
                 self.world.action(user, &say.text)
             } else {
-                self.world.say(user, &say.text)
+                self.world.say_kind(user, &say.text, say.kind)
             }
         } else if !self.world.is_online(&say.target) {
             if !quiet {
@@ -1157,7 +1170,10 @@ impl IrcSession {
                 };
                 self.reply(301, &[&say.target], &reason);
             }
-            match self.world.direct_message(user, &say.target, &say.text) {
+            match self
+                .world
+                .direct_message_kind(user, &say.target, &say.text, say.kind)
+            {
                 Ok(crate::world::DirectStep::Done) => Ok(()),
                 Ok(crate::world::DirectStep::Load(load)) => {
                     self.direct_loads.push_back(load);
@@ -2803,6 +2819,8 @@ impl IrcSession {
             (author, message.text.as_str(), false)
         };
         let pseudo = author.starts_with('-');
+        let notice = message.kind == MessageKind::Notice;
+        let chat = if notice { "NOTICE" } else { "PRIVMSG" };
         // Nicks are unique and bridged IRC nicks start with `~`: the user's own lines.
         let mine = author == self.nick;
         if mine && !self.caps.echo_message && batch.is_none() {
@@ -2816,15 +2834,19 @@ impl IrcSession {
                 } else {
                     user_prefix(author)
                 },
-                if pseudo { "NOTICE" } else { "PRIVMSG" },
+                if pseudo || notice {
+                    "NOTICE"
+                } else {
+                    "PRIVMSG"
+                },
             ),
             IrcTarget::Direct(partner) => {
                 if pseudo {
                     (self.nick.clone(), self.server.to_string(), "NOTICE")
                 } else if mine {
-                    (partner.clone(), user_prefix(author), "PRIVMSG")
+                    (partner.clone(), user_prefix(author), chat)
                 } else {
-                    (self.nick.clone(), user_prefix(author), "PRIVMSG")
+                    (self.nick.clone(), user_prefix(author), chat)
                 }
             }
             IrcTarget::Status => (self.nick.clone(), self.server.to_string(), "NOTICE"),

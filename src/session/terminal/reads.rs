@@ -233,6 +233,7 @@ impl Session {
                 conversation,
                 target,
                 text,
+                kind,
                 loaded,
             } => {
                 let origin = self.reads.load.take().map(|pending| pending.origin);
@@ -240,9 +241,13 @@ impl Session {
                 if origin == Some(Origin::Rejoin) {
                     world.finish_reopen(self.user, &conversation, &target, loaded);
                 } else {
-                    if let Err(problem) =
-                        world.finish_direct(self.user, &conversation, &target, &text, loaded)
-                    {
+                    if let Err(problem) = world.finish_direct(
+                        self.user,
+                        &conversation,
+                        &target,
+                        (&text, kind),
+                        loaded,
+                    ) {
                         world.tell(self.user, AUTHOR_ERROR, &problem.to_string());
                     }
                     self.found_loaded(&conversation);
