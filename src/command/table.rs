@@ -243,7 +243,7 @@ pub const COMMANDS: &[CommandInfo] = &[
     command(
         Moderation,
         &["mode"],
-        "[+imrst|+k KEY]",
+        "[+imrst|+kl ARG]",
         "invite moderated registered secret topic",
     ),
     command(

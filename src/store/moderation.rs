@@ -80,6 +80,8 @@ pub struct StoredChannelMod {
     /// Mode letters (`imrst`).
     pub modes: String,
     pub key: Option<String>,
+    /// The user limit (`+l`, schema version 10).
+    pub limit: Option<u32>,
 }
 
 /// One role: `op` or `voice` in a channel, or `allow` (channel '') for the lockdown list.
@@ -165,11 +167,12 @@ pub(super) fn write(tx: &Transaction<'_>, op: &ModWrite) -> rusqlite::Result<()>
         }
         ModWrite::PutChannel(c) => {
             tx.prepare_cached(
-                "INSERT INTO mod_channel (name, founder, modes, key) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO mod_channel (name, founder, modes, key, user_limit)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (name) DO UPDATE SET founder = excluded.founder,
-                 modes = excluded.modes, key = excluded.key",
+                 modes = excluded.modes, key = excluded.key, user_limit = excluded.user_limit",
             )?
-            .execute(params![c.name, c.founder, c.modes, c.key])?;
+            .execute(params![c.name, c.founder, c.modes, c.key, c.limit])?;
         }
         ModWrite::PutRole(r) => {
             tx.prepare_cached(
@@ -241,7 +244,8 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<StoredModeration> 
             })
         })?
         .collect::<Result<_, _>>()?;
-    let mut statement = conn.prepare("SELECT name, founder, modes, key FROM mod_channel")?;
+    let mut statement =
+        conn.prepare("SELECT name, founder, modes, key, user_limit FROM mod_channel")?;
     moderation.channels = statement
         .query_map([], |row| {
             Ok(StoredChannelMod {
@@ -249,6 +253,11 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<StoredModeration> 
                 founder: row.get(1)?,
                 modes: row.get(2)?,
                 key: row.get(3)?,
+                // A limit out of range (the file was edited) is no limit.
+                limit: row
+                    .get::<_, Option<i64>>(4)?
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| (1..=crate::world::sanction::MAX_USER_LIMIT).contains(n)),
             })
         })?
         .collect::<Result<_, _>>()?;

@@ -157,6 +157,8 @@ pub struct IrcChannelInfo {
     pub topic: String,
     /// Mode letters, e.g. `mt` (without `+`).
     pub modes: String,
+    /// The user limit (`+l`), if any.
+    pub limit: Option<u32>,
     pub member: bool,
 }
 
@@ -484,6 +486,7 @@ impl World {
         Some(IrcChannelInfo {
             topic: irc_topic(name, &channel.topic),
             modes,
+            limit: World::user_limit(&state, name),
             member: channel.members.contains(&user),
         })
     }

@@ -96,6 +96,8 @@ pub(super) struct ChannelMod {
     founder: Option<String>,
     modes: Modes,
     key: Option<String>,
+    /// The user limit (`+l`): at most this many members; more join only when invited.
+    limit: Option<u32>,
     /// Principal → `op` or `voice`.
     roles: HashMap<String, Role>,
     /// Guests voiced for as long as they are connected (they have no principal to persist).
@@ -383,6 +385,7 @@ impl World {
             entry.founder = c.founder;
             entry.modes = Modes::from_letters(&c.modes);
             entry.key = c.key;
+            entry.limit = c.limit;
         }
         for r in stored.roles {
             if r.channel.is_empty() {
@@ -578,6 +581,20 @@ impl World {
                 "#{name} is for registered users only (+r): connect with an ssh key or log in"
             ));
         }
+        if let Some(limit) = c.limit
+            && !c.invited.contains(&user)
+        {
+            let members = state
+                .public_by_name
+                .get(name)
+                .and_then(|id| state.channels.get(id))
+                .map_or(0, |channel| channel.members.len());
+            if members >= usize::try_from(limit).unwrap_or(usize::MAX) {
+                return Some(format!(
+                    "#{name} is full (+l {limit}): wait until someone leaves, or ask an operator for an invitation"
+                ));
+            }
+        }
         if let Some(key) = &c.key {
             let offered = state
                 .users
@@ -726,6 +743,7 @@ impl World {
         }
         c.modes = Modes::default();
         c.key = None;
+        c.limit = None;
         self.store_channel(state, name);
     }
 
@@ -738,7 +756,13 @@ impl World {
             founder: c.founder.clone(),
             modes: c.modes.letters(),
             key: c.key.clone(),
+            limit: c.limit,
         }))
+    }
+
+    /// The user limit (`+l`) of public channel `name`, if it has one.
+    pub(super) fn user_limit(state: &State, name: &str) -> Option<u32> {
+        state.moderation.channels.get(name).and_then(|c| c.limit)
     }
 
     /// The topic bar's mode marker of a public channel: ` [+imrstk]`, or nothing.
@@ -749,6 +773,9 @@ impl World {
         let mut letters = c.modes.letters();
         if c.key.is_some() {
             letters.push('k');
+        }
+        if c.limit.is_some() {
+            letters.push('l');
         }
         if letters.is_empty() {
             String::new()
@@ -1422,6 +1449,13 @@ impl World {
                         "-k".into()
                     });
                 }
+                ModeChange::Limit(limit) => {
+                    entry.limit = *limit;
+                    shown.push(match limit {
+                        Some(limit) => format!("+l {limit}"),
+                        None => "-l".into(),
+                    });
+                }
             }
         }
         let ticket = self.store_channel(&state, &name);
@@ -1649,14 +1683,18 @@ pub fn mode_line(actor: &str, summary: &str) -> String {
 }
 
 /// Who changed which modes, from a channel's system line made by [`mode_line`] (the IRC
-/// listener shows it as a MODE line).
+/// listener shows it as a MODE line): flags like `+m`, each `+l` followed by its number.
 pub fn parse_mode_line(text: &str) -> Option<(&str, Vec<&str>)> {
     let (actor, summary) = text.split_once(" set mode ")?;
     let changes: Vec<&str> = summary.split(' ').collect();
+    let flag = |c: &str| c.len() == 2 && (c.starts_with('+') || c.starts_with('-'));
+    let mut previous = "";
     let valid = !actor.contains(' ')
-        && changes
-            .iter()
-            .all(|c| c.len() == 2 && (c.starts_with('+') || c.starts_with('-')));
+        && changes.iter().all(|c| {
+            let number = previous == "+l" && !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit());
+            previous = c;
+            flag(c) || number
+        });
     valid.then_some((actor, changes))
 }
 

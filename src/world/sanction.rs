@@ -276,10 +276,23 @@ pub enum ModeChange {
     },
     /// `+k KEY` (`Some`) or `-k` (`None`).
     Key(Option<String>),
+    /// `+l N` (`Some`) or `-l` (`None`): at most N members; more join only when invited.
+    Limit(Option<u32>),
 }
 
 /// The longest channel key.
 pub const MAX_KEY_CHARS: usize = 32;
+
+/// The highest user limit (`+l`): more than any one r0c server holds.
+pub const MAX_USER_LIMIT: u32 = 100_000;
+
+/// A user limit as given to `+l`, if it is a whole number from 1 to [`MAX_USER_LIMIT`].
+pub fn parse_user_limit(given: &str) -> Option<u32> {
+    given
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_USER_LIMIT).contains(n))
+}
 
 impl Modes {
     /// The letters in force, as the topic bar and `/mode` show them (`imrst`), without `k`.
@@ -323,7 +336,7 @@ impl Modes {
 
 /// Reads what follows `/mode`: `+i`, `-m`, `+it`, `+k KEY`, `-k`. At most one key.
 pub fn parse_mode_changes(text: &str) -> Result<Vec<ModeChange>, String> {
-    let usage = "usage: /mode +i, -m, +imrst, +k KEY, -k (i invite-only, m moderated, r registered-only, s secret, t topic lock, k key)";
+    let usage = "usage: /mode +i, -m, +imrst, +k KEY, -k, +l N, -l (i invite-only, m moderated, r registered-only, s secret, t topic lock, k key, l user limit)";
     let mut words = text.split_whitespace();
     let Some(flags) = words.next() else {
         return Err(usage.to_owned());
@@ -350,6 +363,14 @@ pub fn parse_mode_changes(text: &str) -> Result<Vec<ModeChange>, String> {
                 changes.push(ModeChange::Key(Some(key.to_owned())));
             }
             'k' => changes.push(ModeChange::Key(None)),
+            'l' if on => {
+                let given = words.next().ok_or_else(|| "usage: /mode +l N".to_owned())?;
+                let limit = parse_user_limit(given).ok_or_else(|| {
+                    format!("a user limit is a whole number from 1 to {MAX_USER_LIMIT}")
+                })?;
+                changes.push(ModeChange::Limit(Some(limit)));
+            }
+            'l' => changes.push(ModeChange::Limit(None)),
             'i' | 'm' | 'r' | 's' | 't' => changes.push(ModeChange::Flag { letter, on }),
             other => return Err(format!("there is no mode '{other}'; {usage}")),
         }
@@ -537,6 +558,14 @@ mod tests {
             ])
         );
         assert_eq!(parse_mode_changes("-k"), Ok(vec![ModeChange::Key(None)]));
+        assert_eq!(
+            parse_mode_changes("+l 25"),
+            Ok(vec![ModeChange::Limit(Some(25))])
+        );
+        assert_eq!(parse_mode_changes("-l"), Ok(vec![ModeChange::Limit(None)]));
+        for bad in ["+l", "+l 0", "+l -1", "+l abc", "+l 100001"] {
+            assert!(parse_mode_changes(bad).is_err(), "{bad}");
+        }
         assert!(parse_mode_changes("+k").is_err());
         assert!(parse_mode_changes("+x").is_err());
         assert!(parse_mode_changes("i").is_err());

@@ -819,3 +819,48 @@ async fn a_notice_is_stored_and_relayed_as_a_notice_and_nothing_answers_it() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_limit_refuses_joins_with_471_and_tells_terminal_users_the_channel_is_full() {
+    let (_keep, dir) = data_dir();
+    let server = start_with_guests(&dir).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut carol = IrcClient::registered(irc, "carol").await;
+    assert!(
+        carol
+            .seen
+            .iter()
+            .any(|l| l.contains(" CHANMODES=b,k,l,imrst ")),
+        "{:#?}",
+        carol.seen
+    );
+    carol.send("JOIN #lim").await;
+    carol.expect(" 366 carol #lim ").await;
+    carol.send("MODE #lim +l 1").await;
+    carol.expect(":carol!carol@r0c MODE #lim +l 1").await;
+    carol.send("MODE #lim").await;
+    carol.expect(" 324 carol #lim +l 1").await;
+
+    let mut dave = IrcClient::registered(irc, "dave").await;
+    dave.send("JOIN #lim").await;
+    dave.expect(" 471 dave #lim :").await;
+    let mut erin = TestClient::joined(server.raw).await;
+    erin.line("/join #lim").await;
+    erin.expect("#lim is full (+l 1)").await;
+
+    // Bad limits are refused with ERR_INVALIDMODEPARAM and change nothing.
+    for bad in ["0", "-1", "abc"] {
+        carol.send(&format!("MODE #lim +l {bad}")).await;
+        carol.expect(&format!(" 696 carol #lim l {bad} :")).await;
+    }
+    // An invited user gets in despite the limit.
+    carol.send("INVITE dave #lim").await;
+    carol.expect(" 341 carol dave #lim").await;
+    dave.send("JOIN #lim").await;
+    dave.expect(" 366 dave #lim ").await;
+    carol.send("MODE #lim -l").await;
+    carol.expect(":carol!carol@r0c MODE #lim -l").await;
+    erin.line("/join #lim").await;
+    erin.expect("has joined").await;
+    server.stop().await;
+}

@@ -234,7 +234,7 @@ pub fn isupport(
     vec![
         "CASEMAPPING=ascii".into(),
         format!("CHANLIMIT=#:{max_channels_per_user}"),
-        "CHANMODES=b,k,,imrst".into(),
+        "CHANMODES=b,k,l,imrst".into(),
         format!("CHANNELLEN={channel_len}"),
         format!(
             "CHATHISTORY={}",

@@ -1401,7 +1401,9 @@ impl IrcSession {
     }
 
     fn join_refused(&mut self, target: &str, why: &str) {
-        let code = if why.contains("key") {
+        let code = if why.contains(" is full (+l ") {
+            471
+        } else if why.contains("key") {
             475
         } else if why.contains("invite") {
             473
@@ -1627,7 +1629,10 @@ impl IrcSession {
         };
         let Some(changes) = params.get(1) else {
             let modes = format!("+{}", info.modes);
-            let text = numeric(&self.server, 324, self.me(), &[target, &modes], None);
+            let limit = info.limit.map(|l| l.to_string());
+            let mut shown = vec![*target, modes.as_str()];
+            shown.extend(limit.as_deref());
+            let text = numeric(&self.server, 324, self.me(), &shown, None);
             self.send(text);
             return None;
         };
@@ -1723,6 +1728,18 @@ impl IrcSession {
                         "/mode -k".to_owned()
                     }
                 }
+                'l' if adding => {
+                    let given = args.next().copied().unwrap_or("");
+                    let Some(limit) = crate::world::sanction::parse_user_limit(given) else {
+                        let max = crate::world::sanction::MAX_USER_LIMIT;
+                        let why = format!("A user limit is a whole number from 1 to {max}");
+                        let given = if given.is_empty() { "*" } else { given };
+                        self.reply(696, &[target, "l", given], &why);
+                        continue;
+                    };
+                    format!("/mode +l {limit}")
+                }
+                'l' => "/mode -l".to_owned(),
                 'i' | 'm' | 'r' | 's' | 't' => {
                     format!("/mode {}{letter}", if adding { '+' } else { '-' })
                 }
@@ -2723,19 +2740,17 @@ impl IrcSession {
             if let (IrcTarget::Public(name), None) = (target, batch)
                 && let Some((actor, changes)) = parse_mode_line(&message.text)
             {
-                let flags: String = changes
+                // A flag's argument (the limit of `+l`) is a word of digits after it.
+                let (arguments, flags): (Vec<&str>, Vec<&str>) = changes
                     .iter()
                     .filter(|c| !c.ends_with('k'))
-                    .copied()
-                    .collect();
+                    .partition(|c| c.bytes().all(|b| b.is_ascii_digit()));
+                let flags: String = flags.concat();
                 if !flags.is_empty() {
-                    let sent = line(
-                        "",
-                        &user_prefix(actor),
-                        "MODE",
-                        &[&format!("#{name}"), &flags],
-                        None,
-                    );
+                    let label = format!("#{name}");
+                    let mut shown = vec![label.as_str(), flags.as_str()];
+                    shown.extend(arguments);
+                    let sent = line("", &user_prefix(actor), "MODE", &shown, None);
                     self.send(sent);
                 }
             }
