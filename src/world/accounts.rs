@@ -748,6 +748,7 @@ impl World {
         if let Some(u) = state.users.get_mut(&user) {
             u.account = Some(nick.to_owned());
         }
+        Self::member_changed(&mut state, user);
         self.grant_oper(&mut state, user, &fold(nick));
         tracing::info!(%peer, %address, nick, "account registered");
         crate::metrics::account_event("registered");
@@ -897,6 +898,10 @@ impl World {
             return String::new();
         };
         u.account = Some(account.name.clone());
+        Self::member_changed(state, user);
+        let Some(u) = state.users.get_mut(&user) else {
+            return String::new();
+        };
         match account.prefs.as_deref().and_then(prefs_from_text) {
             Some(prefs) => u.prefs = prefs,
             None => {
@@ -1066,6 +1071,7 @@ impl World {
         let account = u.account.take().ok_or(AccountError::NotLoggedIn)?;
         let peer = u.peer;
         let folded = fold(&account);
+        Self::member_changed(&mut state, user);
         self.account_left(&mut state, user, &folded);
         tracing::info!(%peer, account = folded, "logout");
         let nick = state

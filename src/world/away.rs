@@ -66,15 +66,15 @@ impl World {
                 told: HashSet::new(),
             });
         }
-        Self::away_changed(&mut state, user);
+        Self::member_changed(&mut state, user);
         reason
     }
 
-    /// The user's away state changed: the IRC clients among the members of their public
-    /// channels sync the member lists (`away-notify`). The work is bounded by the user's
+    /// The user's away state or account changed: the IRC clients among the members of their
+    /// public channels sync the member lists (`away-notify`, `account-notify`). The work is bounded by the user's
     /// window cap times the channels' members, as a nick change's, and `/away` and `/back`
     /// draw on the command budget.
-    fn away_changed(state: &mut State, user: UserId) {
+    pub(super) fn member_changed(state: &mut State, user: UserId) {
         let channels: Vec<super::ChannelId> = state
             .users
             .get(&user)
@@ -94,7 +94,7 @@ impl World {
             .and_then(|u| u.away.take())
             .is_some();
         if was {
-            Self::away_changed(&mut state, user);
+            Self::member_changed(&mut state, user);
         }
         was
     }

@@ -864,3 +864,48 @@ async fn a_user_limit_refuses_joins_with_471_and_tells_terminal_users_the_channe
     erin.expect("has joined").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_notify_tells_irc_clients_in_shared_channels_of_a_login_and_a_logout_once() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut carol = IrcClient::with_caps(irc, "carol", "account-notify").await;
+    let mut dave = IrcClient::registered(irc, "dave").await;
+    let mut erin = TestClient::joined(server.raw).await;
+    erin.line("/nick erin").await;
+    erin.expect("changed nick to erin").await;
+    for channel in ["#one", "#two"] {
+        erin.line(&format!("/join {channel}")).await;
+        erin.expect(&format!("{channel}(")).await;
+        carol.send(&format!("JOIN {channel}")).await;
+        carol.expect(&format!(" 366 carol {channel} ")).await;
+        dave.send(&format!("JOIN {channel}")).await;
+        dave.expect(&format!(" 366 dave {channel} ")).await;
+    }
+
+    erin.line("/register sesame-street").await;
+    erin.expect("is your account now").await;
+    carol.expect(":erin!erin@r0c ACCOUNT erin").await;
+    erin.line("/logout").await;
+    let logout = carol.expect(" ACCOUNT *").await;
+    assert!(logout.starts_with(":erin"), "{logout}");
+    // Two shared channels, one line each time.
+    let lines = carol
+        .seen
+        .iter()
+        .filter(|l| l.contains(" ACCOUNT "))
+        .count();
+    assert_eq!(lines, 2, "{:#?}", carol.seen);
+    // The logout renamed erin (her nick is registered): dave, without the capability, sees
+    // that, and nothing about accounts.
+    dave.expect(":erin!erin@r0c NICK :").await;
+    dave.send("PING sync").await;
+    dave.expect("PONG").await;
+    assert!(
+        !dave.seen.iter().any(|l| l.contains(" ACCOUNT ")),
+        "{:#?}",
+        dave.seen
+    );
+    server.stop().await;
+}

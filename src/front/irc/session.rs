@@ -28,7 +28,8 @@ use crate::world::{
 };
 
 /// The capabilities this server offers, in CAP LS order.
-pub const CAPABILITIES: [&str; 13] = [
+pub const CAPABILITIES: [&str; 14] = [
+    "account-notify",
     "account-tag",
     "away-notify",
     "batch",
@@ -135,6 +136,7 @@ struct Tracked {
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Caps {
+    account_notify: bool,
     account_tag: bool,
     away_notify: bool,
     batch: bool,
@@ -153,6 +155,7 @@ struct Caps {
 impl Caps {
     fn set(&mut self, name: &str, on: bool) -> bool {
         let flag = match name {
+            "account-notify" => &mut self.account_notify,
             "account-tag" => &mut self.account_tag,
             "away-notify" => &mut self.away_notify,
             "batch" => &mut self.batch,
@@ -174,6 +177,7 @@ impl Caps {
 
     fn list(&self) -> String {
         let on = [
+            ("account-notify", self.account_notify),
             ("account-tag", self.account_tag),
             ("away-notify", self.away_notify),
             ("batch", self.batch),
@@ -2490,6 +2494,9 @@ impl IrcSession {
         }
         self.part_reasons.clear();
         let mut renamed: HashSet<UserId> = HashSet::new();
+        // account-notify: one ACCOUNT line per user whose account changed, however many
+        // channels the client shares with them.
+        let mut accounted: HashSet<UserId> = HashSet::new();
         let mut quit: HashSet<UserId> = HashSet::new();
         self.more = false;
         for window in sync.windows {
@@ -2571,6 +2578,21 @@ impl IrcSession {
                                 }
                                 if *id != me && old.away != member.away && self.caps.away_notify {
                                     self.away_line(member);
+                                }
+                                if *id != me
+                                    && old.account != member.account
+                                    && self.caps.account_notify
+                                    && accounted.insert(*id)
+                                {
+                                    let account = member.account.as_deref().unwrap_or("*");
+                                    let text = line(
+                                        "",
+                                        &user_prefix(&member.nick),
+                                        "ACCOUNT",
+                                        &[account],
+                                        None,
+                                    );
+                                    self.send(text);
                                 }
                                 self.mode_lines(label, old, member);
                             }
