@@ -866,6 +866,64 @@ async fn a_user_limit_refuses_joins_with_471_and_tells_terminal_users_the_channe
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_irc_line_is_cut_to_one_line_and_a_long_terminal_line_is_split_whole() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/nick alice").await;
+    alice.expect("changed nick to alice").await;
+    alice.line("/join #long").await;
+    alice.expect("#long(1)").await;
+    let mut bob = IrcClient::with_caps(irc, "bob", "echo-message").await;
+    bob.send("JOIN #long").await;
+    bob.expect(" 366 bob #long ").await;
+    let mut carol = IrcClient::registered(irc, "carol").await;
+    carol.send("JOIN #long").await;
+    carol.expect(" 366 carol #long ").await;
+
+    // A 512-byte line from an IRC client: one line for each IRC reader (a prefix of what was
+    // sent, at most 512 bytes: `expect` checks), and the next message is the next line.
+    let sent = format!(
+        "{}\u{1F603}",
+        "b".repeat(512 - "PRIVMSG #long :".len() - 2 - 4)
+    );
+    bob.send(&format!("PRIVMSG #long :{sent}")).await;
+    let cut = carol.expect(":bob!bob@r0c PRIVMSG #long :").await;
+    let text = cut.rsplit_once(" :").map(|(_, t)| t).unwrap_or("");
+    assert!(sent.starts_with(text) && text.len() > 400, "{cut}");
+    let echoed = bob.expect(":bob!bob@r0c PRIVMSG #long :").await;
+    assert_eq!(echoed, cut);
+    bob.send("PRIVMSG #long :next").await;
+    let next = carol.expect(":bob!bob@r0c PRIVMSG #long :").await;
+    assert!(next.ends_with(" :next"), "{next}");
+    // Terminal users get what was stored: the same cut text.
+    alice.expect(&text[text.len() - 20..]).await;
+
+    // A terminal user's longer line reaches IRC clients whole, over several lines.
+    let long: String = (0..120).map(|n| format!("w{n:03} ")).collect();
+    alice.line(long.trim_end()).await;
+    let mut relayed = String::new();
+    while !relayed.contains("w119") {
+        let piece = carol.expect(":alice!alice@r0c PRIVMSG #long :").await;
+        relayed.push_str(piece.rsplit_once(" :").map(|(_, t)| t).unwrap_or(""));
+    }
+    let lines = carol
+        .seen
+        .iter()
+        .filter(|l| l.starts_with(":alice!alice@r0c PRIVMSG #long :"))
+        .count();
+    assert!(lines >= 2, "{:#?}", carol.seen);
+    assert_eq!(
+        relayed.replace(' ', ""),
+        long.replace(' ', ""),
+        "{:#?}",
+        carol.seen
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn account_notify_tells_irc_clients_in_shared_channels_of_a_login_and_a_logout_once() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start_with_irc(test_config(&dir)).await;

@@ -587,15 +587,15 @@ impl IrcSession {
                     return None;
                 }
                 let (text, action) = match irc_proto::ctcp(text) {
-                    Ctcp::Plain(text) => (irc_proto::irc_to_r0c(text), false),
-                    Ctcp::Action(text) => (irc_proto::irc_to_r0c(text), true),
+                    Ctcp::Plain(text) => (text, false),
+                    Ctcp::Action(text) => (text, true),
                     // Other CTCP requests have no r0c counterpart.
                     Ctcp::Version | Ctcp::Other => return None,
                 };
                 for target in targets.split(',').take(MAX_TARGETS) {
                     let say = Say {
                         target: target.to_owned(),
-                        text: text.clone(),
+                        text: self.one_relayed_line(text, target, command),
                         action,
                         kind: if notice && !action {
                             MessageKind::Notice
@@ -1191,6 +1191,23 @@ impl IrcSession {
         {
             self.reply(404, &[&say.target], &error.to_string());
         }
+    }
+
+    /// A line of chat from this client as r0c text, cut (as ergo and other servers do) so
+    /// that other IRC clients get it in one line after the longer prefix the server puts on
+    /// it: what is stored is what they see. Lines typed on a terminal may be longer; those
+    /// reach IRC clients split into several lines.
+    fn one_relayed_line(&self, text: &str, target: &str, command: &str) -> String {
+        let overhead = user_prefix(&self.nick).len() + target.len() + command.len() + 16;
+        let room = reply::MAX_LINE.saturating_sub(overhead + 2).max(16);
+        let mut end = text.len().min(room);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut converted = irc_proto::irc_to_r0c(text.get(..end).unwrap_or(text));
+        // Formatting converted back may be longer than it came: cut until it fits.
+        while irc_proto::r0c_to_irc(&converted).len() > room && converted.pop().is_some() {}
+        converted
     }
 
     /// Hands a chat line's client-only tags to the relay before it is posted, so that the
