@@ -924,11 +924,11 @@ async fn a_long_irc_line_is_cut_to_one_line_and_a_long_terminal_line_is_split_wh
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn account_notify_tells_irc_clients_in_shared_channels_of_a_login_and_a_logout_once() {
+async fn account_and_away_notify_tell_irc_clients_in_shared_channels_of_each_change_once() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start_with_irc(test_config(&dir)).await;
     let irc = server.irc.expect("IRC listener");
-    let mut carol = IrcClient::with_caps(irc, "carol", "account-notify").await;
+    let mut carol = IrcClient::with_caps(irc, "carol", "account-notify away-notify").await;
     let mut dave = IrcClient::registered(irc, "dave").await;
     let mut erin = TestClient::joined(server.raw).await;
     erin.line("/nick erin").await;
@@ -965,5 +965,14 @@ async fn account_notify_tells_irc_clients_in_shared_channels_of_a_login_and_a_lo
         "{:#?}",
         dave.seen
     );
+
+    // away-notify likewise: one AWAY line per change, not one per shared channel.
+    erin.line("/away brb").await;
+    carol.expect(" AWAY :brb").await;
+    erin.line("/back").await;
+    let back = carol.expect(" AWAY").await;
+    assert!(back.ends_with(" AWAY"), "{back}");
+    let away_lines = carol.seen.iter().filter(|l| l.contains(" AWAY")).count();
+    assert_eq!(away_lines, 2, "{:#?}", carol.seen);
     server.stop().await;
 }

@@ -2511,9 +2511,10 @@ impl IrcSession {
         }
         self.part_reasons.clear();
         let mut renamed: HashSet<UserId> = HashSet::new();
-        // account-notify: one ACCOUNT line per user whose account changed, however many
-        // channels the client shares with them.
+        // account-notify and away-notify: one ACCOUNT or AWAY line per user whose account or
+        // away state changed, however many channels the client shares with them.
         let mut accounted: HashSet<UserId> = HashSet::new();
+        let mut away_told: HashSet<UserId> = HashSet::new();
         let mut quit: HashSet<UserId> = HashSet::new();
         self.more = false;
         for window in sync.windows {
@@ -2593,7 +2594,11 @@ impl IrcSession {
                                     );
                                     self.send(text);
                                 }
-                                if *id != me && old.away != member.away && self.caps.away_notify {
+                                if *id != me
+                                    && old.away != member.away
+                                    && self.caps.away_notify
+                                    && away_told.insert(*id)
+                                {
                                     self.away_line(member);
                                 }
                                 if *id != me
