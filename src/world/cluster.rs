@@ -80,7 +80,20 @@ pub enum Outgoing {
     ClaimNick { user: UserId, nick: String },
     /// This node no longer uses `nick`: its claim is let go.
     ReleaseNick { nick: String },
+    /// `user` already has `nick` on this node (given on entry, or by a rename that did not
+    /// ask first): claim it in the nick bucket, then answer with
+    /// [`World::finish_entry_nick`]. `avoid`: the nicks other nodes refused this user
+    /// already, at most [`MAX_ENTRY_NICK_TRIES`].
+    CheckNick {
+        user: UserId,
+        nick: String,
+        avoid: Vec<String>,
+    },
 }
+
+/// How many nicks a user is given one after another on entry when other nodes hold them,
+/// before the last one is kept unclaimed (each try is one round trip to the nick bucket).
+pub const MAX_ENTRY_NICK_TRIES: usize = 4;
 
 /// The world's handle on the cluster, set once at startup when `--cluster` is given.
 #[derive(Debug)]
@@ -288,7 +301,7 @@ impl World {
             Err(None) => format!("[error]\n  {}", NickError::ClusterUnavailable),
             Ok(()) => match old {
                 None => return false,
-                Some(old) => match self.change_nick_locked(&mut state, user, nick) {
+                Some(old) => match self.change_nick_here(&mut state, user, nick) {
                     Ok(_) => {
                         self.cluster_release_nick(&old);
                         return true;
@@ -299,6 +312,80 @@ impl World {
         };
         self.tell_locked(&mut state, user, AUTHOR_ERROR, &refusal);
         false
+    }
+
+    /// Cluster mode: `user` was given `nick` here without asking the cluster (on entry, or
+    /// by a rename such as a numbered variant): the publisher claims it afterwards.
+    pub(super) fn cluster_check_nick(&self, user: UserId, nick: &str, avoid: Vec<String>) {
+        if let Some(link) = self.cluster.get() {
+            let check = Outgoing::CheckNick {
+                user,
+                nick: nick.to_string(),
+                avoid,
+            };
+            if link.outbox.try_send(check).is_err() {
+                tracing::warn!("cluster outbox full or closed, a nick was not claimed");
+            }
+        }
+    }
+
+    /// The cluster's answer to [`Outgoing::CheckNick`]. Returns whether `user` keeps the
+    /// claim (else the caller lets it go). If a live node holds the nick, the user gets
+    /// another free nick as on entry (an automatic one), is told, and that one is claimed in
+    /// turn; after [`MAX_ENTRY_NICK_TRIES`] nicks the last is kept unclaimed (logged).
+    pub fn finish_entry_nick(
+        &self,
+        user: UserId,
+        nick: &str,
+        claimed: Result<(), Option<String>>,
+        mut avoid: Vec<String>,
+    ) -> bool {
+        let mut state = self.lock();
+        let holds = state
+            .users
+            .get(&user)
+            .is_some_and(|u| u.nick.eq_ignore_ascii_case(nick));
+        let holder = match claimed {
+            Ok(()) => return holds,
+            // The user has another nick by now, which was claimed in its turn.
+            Err(_) if !holds => return false,
+            Err(None) => {
+                tracing::warn!("cluster: a nick given on entry could not be claimed");
+                let text = format!(
+                    "{nick} could not be claimed across the cluster (it cannot be reached); a user of another node may have it too"
+                );
+                self.tell_locked(&mut state, user, AUTHOR_ERROR, &text);
+                return false;
+            }
+            Err(Some(holder)) => holder,
+        };
+        avoid.push(nick.to_lowercase());
+        if avoid.len() > MAX_ENTRY_NICK_TRIES {
+            tracing::warn!("cluster: no free nick found for a user on entry; kept unclaimed");
+            return false;
+        }
+        // A candidate this node refuses (a look-alike, say) is passed over too; the tries are
+        // bounded by the automatic nicks' candidates.
+        let mut refused: Vec<String> = Vec::new();
+        loop {
+            let candidate = self.automatic_nick(&state, user, |n| {
+                let folded = n.to_lowercase();
+                state.remote_nicks.contains_key(&folded)
+                    || avoid.contains(&folded)
+                    || refused.contains(&folded)
+            });
+            let Some(candidate) = candidate else {
+                tracing::warn!("cluster: no automatic nick left for a user on entry");
+                return false;
+            };
+            if self.change_nick_here(&mut state, user, &candidate).is_ok() {
+                let text = format!("{nick} is in use on node {holder}; you are now {candidate}");
+                self.tell_locked(&mut state, user, AUTHOR_INFO, &text);
+                self.cluster_check_nick(user, &candidate, avoid);
+                return false;
+            }
+            refused.push(candidate.to_lowercase());
+        }
     }
 
     /// The publisher could not get the stream to store `user`'s line: they are told.

@@ -85,6 +85,7 @@ impl World {
         let now = now_micros();
         let taken = |state: &State, nick: &str| {
             state.nicks.contains_key(&nick.to_lowercase())
+                || state.remote_nicks.contains_key(&nick.to_lowercase())
                 || avoid.is_some_and(|a| a.eq_ignore_ascii_case(nick))
                 || state.claims.check(nick, identity, now) == ClaimCheck::Other
                 || state.accounts.reserved(nick, None, now).is_some()
@@ -122,6 +123,9 @@ impl World {
             unix_micros: now_micros(),
         };
         self.apply_locked(&mut state, event);
+        // Cluster mode: the nick is claimed across the nodes next; one another node holds
+        // makes way for another (`World::finish_entry_nick`).
+        self.cluster_check_nick(id, &nick, Vec::new());
         if let Some(fingerprint) = identity {
             let writes = state.claims.seen(fingerprint, now);
             self.write_claims(writes);
