@@ -5,8 +5,8 @@
 //! A local user's line is therefore shown nowhere before the stream has stored it, and every
 //! node numbers a channel's chat lines in the same (stream) order. Users on other nodes are
 //! "remote members" of the channels they joined: nicks with the node they are on, listed by
-//! `/names` (not yet by IRC NAMES, whose members are this node's users), with no window, no
-//! wake-up and no user id of this node.
+//! `/names` and IRC NAMES and WHO, with no window and no wake-up; each has an id of this node's
+//! (never a local user's) so IRC clients see their nick changes and quits as NICK and QUIT.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -53,6 +53,21 @@ pub enum ClusterEvent {
         from: String,
         to: String,
         text: String,
+        unix_micros: i64,
+    },
+    /// `old`, a user of the node that sent it, is now known as `new`.
+    Nick {
+        old: String,
+        new: String,
+        unix_micros: i64,
+    },
+    /// `nick` left the chat (disconnected) and with it the public channels `channels`
+    /// (with `announce`, the others are told, with `reason`).
+    Quit {
+        nick: String,
+        channels: Vec<String>,
+        announce: bool,
+        reason: String,
         unix_micros: i64,
     },
 }
@@ -131,6 +146,33 @@ pub struct ClusterReport {
     pub lag: u64,
     pub last_ack_micros: u64,
     pub published: u64,
+}
+
+/// A user of another node listed in some channel here: one id for all those channels, so IRC
+/// clients see one NICK or QUIT, and `/msg` finds them.
+#[derive(Debug, Clone)]
+pub(super) struct RemotePerson {
+    /// An id of this node's, handed out like a local user's, never a local user's.
+    pub(super) id: UserId,
+    /// The channels here that list them (at most their node's window cap).
+    pub(super) channels: Vec<ChannelId>,
+    /// Away, with the reason (empty if none was given).
+    pub(super) away: Option<String>,
+}
+
+/// How many users of other nodes who left every channel here are remembered (IRC tells QUIT
+/// from PART by it).
+pub(super) const REMOTE_GONE_KEPT: usize = 1024;
+
+/// How a user of another node leaves a channel here.
+#[derive(Debug, Clone, Copy)]
+struct Leaving<'a> {
+    /// The others are told (a line).
+    announce: bool,
+    /// Shown on that line (empty: none).
+    reason: &'a str,
+    /// They left the chat (a quit, or their node is gone), not just the channel.
+    quit: bool,
 }
 
 /// A user of another node who joined a public channel.
@@ -242,8 +284,9 @@ impl World {
         }
     }
 
-    /// Tells the other nodes of a local user's join or part, as far as the outbox takes it
-    /// (membership is this node's at once; the others learn it from the stream).
+    /// Tells the other nodes of a local user's join, part, nick change or quit, as far as the
+    /// outbox takes it (this node's state changes at once; the others learn it from the
+    /// stream).
     pub(super) fn cluster_note(&self, event: ClusterEvent) {
         if let Some(link) = self.cluster.get()
             && link
@@ -251,7 +294,9 @@ impl World {
                 .try_send(Outgoing::Publish { user: None, event })
                 .is_err()
         {
-            tracing::warn!("cluster outbox full or closed, a join or part was not published");
+            tracing::warn!(
+                "cluster outbox full or closed, a membership or nick change was not published"
+            );
         }
     }
 
@@ -427,6 +472,17 @@ impl World {
                 self.store.cluster_cursor(&link.stream, stream_seq);
                 return ClusterStep::Done;
             }
+            ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {
+                // The first line it stores carries the cursor, as a post's does.
+                state.cluster_cursor = Some(stream_seq);
+                if !own {
+                    self.apply_remote_person(&mut state, &event);
+                }
+                if state.cluster_cursor.take().is_some() {
+                    self.store.cluster_cursor(&link.stream, stream_seq);
+                }
+                return ClusterStep::Done;
+            }
         };
         let Ok(name) = normalize_channel_name(&channel_name) else {
             tracing::warn!(
@@ -439,7 +495,10 @@ impl World {
         let needs_channel = match &event {
             ClusterEvent::Post { .. } => true,
             ClusterEvent::Join { .. } => !own,
-            ClusterEvent::Part { .. } | ClusterEvent::Direct { .. } => false,
+            ClusterEvent::Part { .. }
+            | ClusterEvent::Direct { .. }
+            | ClusterEvent::Nick { .. }
+            | ClusterEvent::Quit { .. } => false,
         };
         let channel = state.public_by_name.get(&name).copied();
         let channel = match channel {
@@ -526,7 +585,19 @@ impl World {
                     return;
                 }
                 target.roster += 1;
-                *state.remote_nicks.entry(nick.to_lowercase()).or_default() += 1;
+                let next_id = state.next_user;
+                let person = state
+                    .remote_nicks
+                    .entry(nick.to_lowercase())
+                    .or_insert_with(|| RemotePerson {
+                        id: next_id,
+                        channels: Vec::new(),
+                        away: None,
+                    });
+                person.channels.push(channel);
+                if person.id == next_id {
+                    state.next_user = next_id.saturating_add(1);
+                }
                 let line = Post::line(channel, AUTHOR_SYSTEM, &join_text(&nick), unix_micros);
                 self.apply_locked(state, Event::Post(line));
             }
@@ -539,10 +610,16 @@ impl World {
                 if own {
                     return;
                 }
-                self.remove_remote(state, channel, &nick, announce, unix_micros);
+                let leaving = Leaving {
+                    announce,
+                    reason: "",
+                    quit: false,
+                };
+                self.remote_leaves(state, channel, &nick, &leaving, unix_micros);
             }
             // Handled before a channel is looked for.
-            ClusterEvent::Direct { .. } => {}
+            ClusterEvent::Direct { .. } | ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {
+            }
         }
     }
 
@@ -607,14 +684,21 @@ impl World {
         self.apply_locked(state, Event::Post(post));
     }
 
-    fn remove_remote(
+    /// A user of another node leaves `channel` here (see [`Leaving`]); once in no channel
+    /// here they are forgotten, and remembered as gone for IRC.
+    fn remote_leaves(
         &self,
         state: &mut State,
         channel: ChannelId,
         nick: &str,
-        announce: bool,
+        leaving: &Leaving<'_>,
         unix_micros: i64,
     ) {
+        let Leaving {
+            announce,
+            reason,
+            quit,
+        } = *leaving;
         let Some(target) = state.channels.get_mut(&channel) else {
             return;
         };
@@ -622,19 +706,119 @@ impl World {
             return;
         };
         target.roster += 1;
+        target.recent_speakers.forget(&gone.nick);
         let folded = nick.to_lowercase();
-        if let Some(count) = state.remote_nicks.get_mut(&folded) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
+        if let Some(person) = state.remote_nicks.get_mut(&folded) {
+            person.channels.retain(|&c| c != channel);
+            if person.channels.is_empty() {
+                let id = person.id;
                 state.remote_nicks.remove(&folded);
+                state.remote_gone.push_back((id, quit));
+                if state.remote_gone.len() > REMOTE_GONE_KEPT {
+                    state.remote_gone.pop_front();
+                }
             }
         }
         if announce {
-            let left = format!("\x0bb{}\x02 has left", gone.nick);
+            let left = left_line(&gone.nick, reason);
             let line = Post::line(channel, AUTHOR_SYSTEM, &left, unix_micros);
             self.apply_locked(state, Event::Post(line));
         }
         self.close_if_empty(state, channel);
+    }
+
+    /// A nick change or quit of a user of another node.
+    fn apply_remote_person(&self, state: &mut State, event: &ClusterEvent) {
+        match event {
+            ClusterEvent::Nick {
+                old,
+                new,
+                unix_micros,
+            } => self.remote_nick_change(state, old, new, *unix_micros),
+            ClusterEvent::Quit {
+                nick,
+                announce,
+                reason,
+                unix_micros,
+                ..
+            } => self.remote_quit(state, nick, *announce, reason, *unix_micros),
+            _ => {}
+        }
+    }
+
+    /// A user of another node is now known as `new`: renamed in every channel here that
+    /// lists them, with the line local users' nick changes show. The work is bounded by the
+    /// channels that list them.
+    fn remote_nick_change(&self, state: &mut State, old: &str, new: &str, unix_micros: i64) {
+        let old_folded = old.to_lowercase();
+        let Some(person) = state.remote_nicks.remove(&old_folded) else {
+            return;
+        };
+        let new = text::sanitize_message(new);
+        let new_folded = new.to_lowercase();
+        let channels = person.channels.clone();
+        state.remote_nicks.insert(new_folded.clone(), person);
+        let text = format!("\x0be{old}\x02 changed nick to \x02{new}");
+        for channel in channels {
+            let Some(target) = state.channels.get_mut(&channel) else {
+                continue;
+            };
+            if let Some(mut member) = target.remote.remove(&old_folded) {
+                member.nick = new.clone();
+                target.remote.insert(new_folded.clone(), member);
+            }
+            target.recent_speakers.rename(old, &new);
+            target.roster += 1;
+            let line = Post::line(channel, AUTHOR_SYSTEM, &text, unix_micros);
+            self.apply_locked(state, Event::Post(line));
+        }
+    }
+
+    /// A user of another node left the chat: they leave every channel here that lists them.
+    fn remote_quit(
+        &self,
+        state: &mut State,
+        nick: &str,
+        announce: bool,
+        reason: &str,
+        unix_micros: i64,
+    ) {
+        let channels = state
+            .remote_nicks
+            .get(&nick.to_lowercase())
+            .map(|p| p.channels.clone())
+            .unwrap_or_default();
+        let leaving = Leaving {
+            announce,
+            reason,
+            quit: true,
+        };
+        for channel in channels {
+            self.remote_leaves(state, channel, nick, &leaving, unix_micros);
+        }
+    }
+
+    /// For IRC: whether the member `id`, last seen as `nick`, left the chat rather than only
+    /// a channel (a local user who is gone; a user of another node who quit or whose node
+    /// did).
+    pub fn irc_has_quit(&self, id: UserId, nick: &str) -> bool {
+        let state = self.lock();
+        if state.users.contains_key(&id) {
+            return false;
+        }
+        if state
+            .remote_nicks
+            .get(&nick.to_lowercase())
+            .is_some_and(|p| p.id == id)
+        {
+            return false;
+        }
+        state
+            .remote_gone
+            .iter()
+            .rev()
+            .find(|(gone, _)| *gone == id)
+            .is_none_or(|(_, quit)| *quit)
     }
 
     /// Opens public channel `name` with what was read for [`ClusterStep::Open`] (`None`: it
@@ -667,8 +851,13 @@ impl World {
                 }
             }
         }
+        let leaving = Leaving {
+            announce: true,
+            reason: "",
+            quit: true,
+        };
         for (channel, nick) in gone {
-            self.remove_remote(&mut state, channel, &nick, true, now);
+            self.remote_leaves(&mut state, channel, &nick, &leaving, now);
         }
     }
 

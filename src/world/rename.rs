@@ -186,6 +186,12 @@ impl World {
         let Some(old) = state.users.get(&user).map(|u| u.nick.clone()) else {
             return;
         };
+        // Cluster mode: the other nodes show it too.
+        self.cluster_note(ClusterEvent::Nick {
+            old: old.clone(),
+            new: new_nick.to_string(),
+            unix_micros,
+        });
         state.nicks.remove(&old.to_lowercase());
         state.nicks.insert(new_nick.to_lowercase(), user);
         state.remove_skeleton(&old);

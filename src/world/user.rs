@@ -254,9 +254,30 @@ impl World {
         reason: &str,
         unix_micros: i64,
     ) {
-        let Some(windows) = state.users.get(&user).map(|u| u.windows.clone()) else {
+        let Some((nick, windows)) = state
+            .users
+            .get(&user)
+            .map(|u| (u.nick.clone(), u.windows.clone()))
+        else {
             return;
         };
+        if self.in_cluster() {
+            let channels = windows
+                .iter()
+                .filter_map(|w| match state.channels.get(&w.channel).map(|c| &c.kind) {
+                    Some(ChannelKind::Public { name }) => Some(name.clone()),
+                    _ => None,
+                })
+                .collect();
+            self.cluster_note(ClusterEvent::Quit {
+                nick,
+                channels,
+                announce,
+                reason: reason.to_owned(),
+                unix_micros,
+            });
+            state.cluster_quitting = Some(user);
+        }
         for window in windows.iter().rev() {
             let part = Event::Part {
                 user,
@@ -267,6 +288,7 @@ impl World {
             };
             self.apply_locked(state, part);
         }
+        state.cluster_quitting = None;
         self.moderation_on_disconnect(state, user);
         if let Some(gone) = state.users.remove(&user) {
             self.cluster_release_nick(&gone.nick);

@@ -640,3 +640,68 @@ async fn a_nick_given_on_entry_is_claimed_across_nodes_and_a_second_user_gets_an
     node_a.stop().await;
     node_b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_and_nick_changes_of_another_node_reach_terminal_and_irc_clients() {
+    let nats = Nats::start();
+    let (_keep_a, dir_a) = data_dir();
+    let (_keep_b, dir_b) = data_dir();
+    let node_a = irc_node(&dir_a, &nats.url, "na").await;
+    let node_b = irc_node(&dir_b, &nats.url, "nb").await;
+    let mut alice = TestClient::joined(node_a.raw).await;
+    alice.line("/nick alice").await;
+    alice.expect("changed nick to alice").await;
+    alice.line("/join #g").await;
+    alice.expect("#g(1)").await;
+    let mut carol = TestClient::joined(node_b.raw).await;
+    carol.line("/nick carol").await;
+    carol.expect("changed nick to carol").await;
+    carol.line("/join #g").await;
+    carol.expect("#g(").await;
+    // Alice's line follows her join in the stream: once node b shows it, it lists her.
+    alice.line("hello-from-a").await;
+    carol.expect("alice hello-from-a").await;
+
+    // IRC on node b: NAMES (on JOIN and asked) and WHO list alice, who is on node a.
+    let mut bob = IrcClient::registered(node_b.irc.expect("IRC"), "bob").await;
+    bob.send("JOIN #g").await;
+    let names = bob.expect(" 353 bob = #g :").await;
+    assert!(
+        names.contains("alice") && names.contains("carol"),
+        "{names}"
+    );
+    bob.expect(" 366 bob #g ").await;
+    alice.expect("bob has joined").await;
+    bob.send("NAMES #g").await;
+    let names = bob.expect(" 353 bob = #g :").await;
+    assert!(names.contains("alice"), "{names}");
+    bob.send("WHO #g").await;
+    bob.expect(" 352 bob #g alice r0c ").await;
+    bob.expect(" 315 bob #g ").await;
+
+    // Alice's nick change is shown on node b, to the terminal and as NICK to IRC, and a DM
+    // to her new nick reaches her.
+    alice.line("/nick alicia").await;
+    alice.expect("changed nick to alicia").await;
+    carol.expect("alice changed nick to alicia").await;
+    bob.expect(":alice!alice@r0c NICK :alicia").await;
+    carol.line("/names").await;
+    carol.expect("alicia").await;
+    carol.line("/msg alicia hi-new-nick").await;
+    alice.expect("someone sent you a private message").await;
+    alice.line("/a").await;
+    alice.expect("carol hi-new-nick").await;
+    carol.line("/1").await;
+
+    // Her part, join and quit reach IRC as PART, JOIN and QUIT.
+    alice.line("/1").await;
+    alice.line("/part").await;
+    bob.expect(":alicia!alicia@r0c PART #g").await;
+    alice.line("/join #g").await;
+    bob.expect(":alicia!alicia@r0c JOIN #g").await;
+    drop(alice);
+    bob.expect(":alicia!alicia@r0c QUIT").await;
+    carol.expect("alicia has left").await;
+    node_a.stop().await;
+    node_b.stop().await;
+}
