@@ -270,6 +270,14 @@ async fn publish_loop(
             Some(Outgoing::ReleaseNick { nick }) => {
                 release_nick(&nicks, &nick_key(&nick), &mine).await;
             }
+            Some(Outgoing::CheckNick { user, nick, avoid }) => {
+                let key = nick_key(&nick);
+                let claimed = claim_nick(&nicks, &key, &mine, &presence).await;
+                if !world.finish_entry_nick(user, &nick, claimed.clone(), avoid) && claimed.is_ok()
+                {
+                    release_nick(&nicks, &key, &mine).await;
+                }
+            }
         }
     }
 }

@@ -993,15 +993,7 @@ impl World {
                 return;
             }
         }
-        let address = state
-            .users
-            .get(&user)
-            .map(|u| canonical_address(u.address))
-            .unwrap_or_default();
-        let now = now_micros();
-        let automatic = nick::auto_nick(&self.settings.nick_salt, &address, |n| {
-            state.nicks.contains_key(&fold(n)) || state.accounts.reserved(n, None, now).is_some()
-        });
+        let automatic = self.automatic_nick(state, user, |_| false);
         if let Some(automatic) = automatic
             && self.change_nick_locked(state, user, &automatic).is_ok()
         {

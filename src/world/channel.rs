@@ -214,7 +214,9 @@ impl World {
         if target.members.len() < members_before {
             target.roster += 1;
             self.activity.parts.fetch_add(1, Ordering::Relaxed);
-            if let ChannelKind::Public { name } = &kind {
+            if let ChannelKind::Public { name } = &kind
+                && state.cluster_quitting != Some(user)
+            {
                 self.cluster_note(ClusterEvent::Part {
                     channel: name.clone(),
                     nick: nick.clone(),

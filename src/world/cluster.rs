@@ -5,8 +5,8 @@
 //! A local user's line is therefore shown nowhere before the stream has stored it, and every
 //! node numbers a channel's chat lines in the same (stream) order. Users on other nodes are
 //! "remote members" of the channels they joined: nicks with the node they are on, listed by
-//! `/names` (not yet by IRC NAMES, whose members are this node's users), with no window, no
-//! wake-up and no user id of this node.
+//! `/names` and IRC NAMES and WHO, with no window and no wake-up; each has an id of this node's
+//! (never a local user's) so IRC clients see their nick changes and quits as NICK and QUIT.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -63,6 +63,21 @@ pub enum ClusterEvent {
         notice: bool,
         unix_micros: i64,
     },
+    /// `old`, a user of the node that sent it, is now known as `new`.
+    Nick {
+        old: String,
+        new: String,
+        unix_micros: i64,
+    },
+    /// `nick` left the chat (disconnected) and with it the public channels `channels`
+    /// (with `announce`, the others are told, with `reason`).
+    Quit {
+        nick: String,
+        channels: Vec<String>,
+        announce: bool,
+        reason: String,
+        unix_micros: i64,
+    },
 }
 
 /// The kind of a line an event carries: a notice or chat.
@@ -97,7 +112,20 @@ pub enum Outgoing {
     ClaimNick { user: UserId, nick: String },
     /// This node no longer uses `nick`: its claim is let go.
     ReleaseNick { nick: String },
+    /// `user` already has `nick` on this node (given on entry, or by a rename that did not
+    /// ask first): claim it in the nick bucket, then answer with
+    /// [`World::finish_entry_nick`]. `avoid`: the nicks other nodes refused this user
+    /// already, at most [`MAX_ENTRY_NICK_TRIES`].
+    CheckNick {
+        user: UserId,
+        nick: String,
+        avoid: Vec<String>,
+    },
 }
+
+/// How many nicks a user is given one after another on entry when other nodes hold them,
+/// before the last one is kept unclaimed (each try is one round trip to the nick bucket).
+pub const MAX_ENTRY_NICK_TRIES: usize = 4;
 
 /// The world's handle on the cluster, set once at startup when `--cluster` is given.
 #[derive(Debug)]
@@ -135,6 +163,33 @@ pub struct ClusterReport {
     pub lag: u64,
     pub last_ack_micros: u64,
     pub published: u64,
+}
+
+/// A user of another node listed in some channel here: one id for all those channels, so IRC
+/// clients see one NICK or QUIT, and `/msg` finds them.
+#[derive(Debug, Clone)]
+pub(super) struct RemotePerson {
+    /// An id of this node's, handed out like a local user's, never a local user's.
+    pub(super) id: UserId,
+    /// The channels here that list them (at most their node's window cap).
+    pub(super) channels: Vec<ChannelId>,
+    /// Away, with the reason (empty if none was given).
+    pub(super) away: Option<String>,
+}
+
+/// How many users of other nodes who left every channel here are remembered (IRC tells QUIT
+/// from PART by it).
+pub(super) const REMOTE_GONE_KEPT: usize = 1024;
+
+/// How a user of another node leaves a channel here.
+#[derive(Debug, Clone, Copy)]
+struct Leaving<'a> {
+    /// The others are told (a line).
+    announce: bool,
+    /// Shown on that line (empty: none).
+    reason: &'a str,
+    /// They left the chat (a quit, or their node is gone), not just the channel.
+    quit: bool,
 }
 
 /// A user of another node who joined a public channel.
@@ -246,8 +301,9 @@ impl World {
         }
     }
 
-    /// Tells the other nodes of a local user's join or part, as far as the outbox takes it
-    /// (membership is this node's at once; the others learn it from the stream).
+    /// Tells the other nodes of a local user's join, part, nick change or quit, as far as the
+    /// outbox takes it (this node's state changes at once; the others learn it from the
+    /// stream).
     pub(super) fn cluster_note(&self, event: ClusterEvent) {
         if let Some(link) = self.cluster.get()
             && link
@@ -255,7 +311,9 @@ impl World {
                 .try_send(Outgoing::Publish { user: None, event })
                 .is_err()
         {
-            tracing::warn!("cluster outbox full or closed, a join or part was not published");
+            tracing::warn!(
+                "cluster outbox full or closed, a membership or nick change was not published"
+            );
         }
     }
 
@@ -305,7 +363,7 @@ impl World {
             Err(None) => format!("[error]\n  {}", NickError::ClusterUnavailable),
             Ok(()) => match old {
                 None => return false,
-                Some(old) => match self.change_nick_locked(&mut state, user, nick) {
+                Some(old) => match self.change_nick_here(&mut state, user, nick) {
                     Ok(_) => {
                         self.cluster_release_nick(&old);
                         return true;
@@ -316,6 +374,80 @@ impl World {
         };
         self.tell_locked(&mut state, user, AUTHOR_ERROR, &refusal);
         false
+    }
+
+    /// Cluster mode: `user` was given `nick` here without asking the cluster (on entry, or
+    /// by a rename such as a numbered variant): the publisher claims it afterwards.
+    pub(super) fn cluster_check_nick(&self, user: UserId, nick: &str, avoid: Vec<String>) {
+        if let Some(link) = self.cluster.get() {
+            let check = Outgoing::CheckNick {
+                user,
+                nick: nick.to_string(),
+                avoid,
+            };
+            if link.outbox.try_send(check).is_err() {
+                tracing::warn!("cluster outbox full or closed, a nick was not claimed");
+            }
+        }
+    }
+
+    /// The cluster's answer to [`Outgoing::CheckNick`]. Returns whether `user` keeps the
+    /// claim (else the caller lets it go). If a live node holds the nick, the user gets
+    /// another free nick as on entry (an automatic one), is told, and that one is claimed in
+    /// turn; after [`MAX_ENTRY_NICK_TRIES`] nicks the last is kept unclaimed (logged).
+    pub fn finish_entry_nick(
+        &self,
+        user: UserId,
+        nick: &str,
+        claimed: Result<(), Option<String>>,
+        mut avoid: Vec<String>,
+    ) -> bool {
+        let mut state = self.lock();
+        let holds = state
+            .users
+            .get(&user)
+            .is_some_and(|u| u.nick.eq_ignore_ascii_case(nick));
+        let holder = match claimed {
+            Ok(()) => return holds,
+            // The user has another nick by now, which was claimed in its turn.
+            Err(_) if !holds => return false,
+            Err(None) => {
+                tracing::warn!("cluster: a nick given on entry could not be claimed");
+                let text = format!(
+                    "{nick} could not be claimed across the cluster (it cannot be reached); a user of another node may have it too"
+                );
+                self.tell_locked(&mut state, user, AUTHOR_ERROR, &text);
+                return false;
+            }
+            Err(Some(holder)) => holder,
+        };
+        avoid.push(nick.to_lowercase());
+        if avoid.len() > MAX_ENTRY_NICK_TRIES {
+            tracing::warn!("cluster: no free nick found for a user on entry; kept unclaimed");
+            return false;
+        }
+        // A candidate this node refuses (a look-alike, say) is passed over too; the tries are
+        // bounded by the automatic nicks' candidates.
+        let mut refused: Vec<String> = Vec::new();
+        loop {
+            let candidate = self.automatic_nick(&state, user, |n| {
+                let folded = n.to_lowercase();
+                state.remote_nicks.contains_key(&folded)
+                    || avoid.contains(&folded)
+                    || refused.contains(&folded)
+            });
+            let Some(candidate) = candidate else {
+                tracing::warn!("cluster: no automatic nick left for a user on entry");
+                return false;
+            };
+            if self.change_nick_here(&mut state, user, &candidate).is_ok() {
+                let text = format!("{nick} is in use on node {holder}; you are now {candidate}");
+                self.tell_locked(&mut state, user, AUTHOR_INFO, &text);
+                self.cluster_check_nick(user, &candidate, avoid);
+                return false;
+            }
+            refused.push(candidate.to_lowercase());
+        }
     }
 
     /// The publisher could not get the stream to store `user`'s line: they are told.
@@ -359,6 +491,17 @@ impl World {
                 self.store.cluster_cursor(&link.stream, stream_seq);
                 return ClusterStep::Done;
             }
+            ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {
+                // The first line it stores carries the cursor, as a post's does.
+                state.cluster_cursor = Some(stream_seq);
+                if !own {
+                    self.apply_remote_person(&mut state, &event);
+                }
+                if state.cluster_cursor.take().is_some() {
+                    self.store.cluster_cursor(&link.stream, stream_seq);
+                }
+                return ClusterStep::Done;
+            }
         };
         let Ok(name) = normalize_channel_name(&channel_name) else {
             tracing::warn!(
@@ -371,7 +514,10 @@ impl World {
         let needs_channel = match &event {
             ClusterEvent::Post { .. } => true,
             ClusterEvent::Join { .. } => !own,
-            ClusterEvent::Part { .. } | ClusterEvent::Direct { .. } => false,
+            ClusterEvent::Part { .. }
+            | ClusterEvent::Direct { .. }
+            | ClusterEvent::Nick { .. }
+            | ClusterEvent::Quit { .. } => false,
         };
         let channel = state.public_by_name.get(&name).copied();
         let channel = match channel {
@@ -460,7 +606,19 @@ impl World {
                     return;
                 }
                 target.roster += 1;
-                *state.remote_nicks.entry(nick.to_lowercase()).or_default() += 1;
+                let next_id = state.next_user;
+                let person = state
+                    .remote_nicks
+                    .entry(nick.to_lowercase())
+                    .or_insert_with(|| RemotePerson {
+                        id: next_id,
+                        channels: Vec::new(),
+                        away: None,
+                    });
+                person.channels.push(channel);
+                if person.id == next_id {
+                    state.next_user = next_id.saturating_add(1);
+                }
                 let line = Post::line(channel, AUTHOR_SYSTEM, &join_text(&nick), unix_micros);
                 self.apply_locked(state, Event::Post(line));
             }
@@ -473,10 +631,16 @@ impl World {
                 if own {
                     return;
                 }
-                self.remove_remote(state, channel, &nick, announce, unix_micros);
+                let leaving = Leaving {
+                    announce,
+                    reason: "",
+                    quit: false,
+                };
+                self.remote_leaves(state, channel, &nick, &leaving, unix_micros);
             }
             // Handled before a channel is looked for.
-            ClusterEvent::Direct { .. } => {}
+            ClusterEvent::Direct { .. } | ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {
+            }
         }
     }
 
@@ -541,14 +705,21 @@ impl World {
         self.apply_locked(state, Event::Post(post));
     }
 
-    fn remove_remote(
+    /// A user of another node leaves `channel` here (see [`Leaving`]); once in no channel
+    /// here they are forgotten, and remembered as gone for IRC.
+    fn remote_leaves(
         &self,
         state: &mut State,
         channel: ChannelId,
         nick: &str,
-        announce: bool,
+        leaving: &Leaving<'_>,
         unix_micros: i64,
     ) {
+        let Leaving {
+            announce,
+            reason,
+            quit,
+        } = *leaving;
         let Some(target) = state.channels.get_mut(&channel) else {
             return;
         };
@@ -556,19 +727,119 @@ impl World {
             return;
         };
         target.roster += 1;
+        target.recent_speakers.forget(&gone.nick);
         let folded = nick.to_lowercase();
-        if let Some(count) = state.remote_nicks.get_mut(&folded) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
+        if let Some(person) = state.remote_nicks.get_mut(&folded) {
+            person.channels.retain(|&c| c != channel);
+            if person.channels.is_empty() {
+                let id = person.id;
                 state.remote_nicks.remove(&folded);
+                state.remote_gone.push_back((id, quit));
+                if state.remote_gone.len() > REMOTE_GONE_KEPT {
+                    state.remote_gone.pop_front();
+                }
             }
         }
         if announce {
-            let left = format!("\x0bb{}\x02 has left", gone.nick);
+            let left = left_line(&gone.nick, reason);
             let line = Post::line(channel, AUTHOR_SYSTEM, &left, unix_micros);
             self.apply_locked(state, Event::Post(line));
         }
         self.close_if_empty(state, channel);
+    }
+
+    /// A nick change or quit of a user of another node.
+    fn apply_remote_person(&self, state: &mut State, event: &ClusterEvent) {
+        match event {
+            ClusterEvent::Nick {
+                old,
+                new,
+                unix_micros,
+            } => self.remote_nick_change(state, old, new, *unix_micros),
+            ClusterEvent::Quit {
+                nick,
+                announce,
+                reason,
+                unix_micros,
+                ..
+            } => self.remote_quit(state, nick, *announce, reason, *unix_micros),
+            _ => {}
+        }
+    }
+
+    /// A user of another node is now known as `new`: renamed in every channel here that
+    /// lists them, with the line local users' nick changes show. The work is bounded by the
+    /// channels that list them.
+    fn remote_nick_change(&self, state: &mut State, old: &str, new: &str, unix_micros: i64) {
+        let old_folded = old.to_lowercase();
+        let Some(person) = state.remote_nicks.remove(&old_folded) else {
+            return;
+        };
+        let new = text::sanitize_message(new);
+        let new_folded = new.to_lowercase();
+        let channels = person.channels.clone();
+        state.remote_nicks.insert(new_folded.clone(), person);
+        let text = format!("\x0be{old}\x02 changed nick to \x02{new}");
+        for channel in channels {
+            let Some(target) = state.channels.get_mut(&channel) else {
+                continue;
+            };
+            if let Some(mut member) = target.remote.remove(&old_folded) {
+                member.nick = new.clone();
+                target.remote.insert(new_folded.clone(), member);
+            }
+            target.recent_speakers.rename(old, &new);
+            target.roster += 1;
+            let line = Post::line(channel, AUTHOR_SYSTEM, &text, unix_micros);
+            self.apply_locked(state, Event::Post(line));
+        }
+    }
+
+    /// A user of another node left the chat: they leave every channel here that lists them.
+    fn remote_quit(
+        &self,
+        state: &mut State,
+        nick: &str,
+        announce: bool,
+        reason: &str,
+        unix_micros: i64,
+    ) {
+        let channels = state
+            .remote_nicks
+            .get(&nick.to_lowercase())
+            .map(|p| p.channels.clone())
+            .unwrap_or_default();
+        let leaving = Leaving {
+            announce,
+            reason,
+            quit: true,
+        };
+        for channel in channels {
+            self.remote_leaves(state, channel, nick, &leaving, unix_micros);
+        }
+    }
+
+    /// For IRC: whether the member `id`, last seen as `nick`, left the chat rather than only
+    /// a channel (a local user who is gone; a user of another node who quit or whose node
+    /// did).
+    pub fn irc_has_quit(&self, id: UserId, nick: &str) -> bool {
+        let state = self.lock();
+        if state.users.contains_key(&id) {
+            return false;
+        }
+        if state
+            .remote_nicks
+            .get(&nick.to_lowercase())
+            .is_some_and(|p| p.id == id)
+        {
+            return false;
+        }
+        state
+            .remote_gone
+            .iter()
+            .rev()
+            .find(|(gone, _)| *gone == id)
+            .is_none_or(|(_, quit)| *quit)
     }
 
     /// Opens public channel `name` with what was read for [`ClusterStep::Open`] (`None`: it
@@ -601,8 +872,13 @@ impl World {
                 }
             }
         }
+        let leaving = Leaving {
+            announce: true,
+            reason: "",
+            quit: true,
+        };
         for (channel, nick) in gone {
-            self.remove_remote(&mut state, channel, &nick, true, now);
+            self.remote_leaves(&mut state, channel, &nick, &leaving, now);
         }
     }
 

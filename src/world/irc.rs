@@ -304,6 +304,19 @@ impl World {
                                 },
                             })
                         })
+                        // Cluster mode: the members on other nodes too.
+                        .chain(channel.remote.iter().filter_map(|(folded, member)| {
+                            let person = state.remote_nicks.get(folded)?;
+                            Some(IrcMember {
+                                id: person.id,
+                                nick: member.nick.clone(),
+                                op: false,
+                                voice: false,
+                                away: person.away.clone(),
+                                account: None,
+                                realname: member.nick.clone(),
+                            })
+                        }))
                         .collect(),
                 )),
                 _ => None,

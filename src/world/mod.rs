@@ -457,8 +457,15 @@ struct State {
     /// message it stores so both are committed together (`cluster.rs`).
     cluster_cursor: Option<u64>,
     /// Cluster mode: users of other nodes listed in some channel here, by folded nick, with
-    /// the number of channels that list them (`/msg` finds them here).
-    remote_nicks: HashMap<String, usize>,
+    /// the channels that list them (`/msg` finds them here).
+    remote_nicks: HashMap<String, cluster::RemotePerson>,
+    /// Cluster mode: the ids of users of other nodes who left every channel here lately,
+    /// and whether they quit (IRC tells QUIT from PART by it); at most
+    /// [`cluster::REMOTE_GONE_KEPT`].
+    remote_gone: VecDeque<(UserId, bool)>,
+    /// Cluster mode: the user whose disconnect is being applied; their parts are not
+    /// published one by one, their one `ClusterEvent::Quit` says it all.
+    cluster_quitting: Option<UserId>,
 }
 
 /// The world's lock, held. When dropped it releases the lock first and then wakes the tasks

@@ -50,7 +50,28 @@ impl World {
 
     /// [`World::change_nick`] with the lock held; returns what became of the nick's claim
     /// (the nick the user's key let go to make room, or the claim refused at the cap).
+    /// In cluster mode the new nick is claimed in the cluster afterwards: if another node
+    /// holds it, the user gets another nick then ([`World::finish_entry_nick`]).
     pub(super) fn change_nick_locked(
+        &self,
+        state: &mut State,
+        user: UserId,
+        new_nick: &str,
+    ) -> Result<claims::Taken, NickError> {
+        let old = state.users.get(&user).map(|u| u.nick.clone());
+        let taken = self.change_nick_here(state, user, new_nick)?;
+        if let Some(old) = old
+            && !old.eq_ignore_ascii_case(new_nick)
+        {
+            self.cluster_release_nick(&old);
+            self.cluster_check_nick(user, new_nick, Vec::new());
+        }
+        Ok(taken)
+    }
+
+    /// The nick change on this node alone: in cluster mode, the caller claimed the nick in
+    /// the cluster already (or has it claimed next).
+    pub(super) fn change_nick_here(
         &self,
         state: &mut State,
         user: UserId,
@@ -74,6 +95,27 @@ impl World {
         let mut taken = state.claims.take(new_nick, identity.as_deref(), now);
         self.write_claims(std::mem::take(&mut taken.writes));
         Ok(taken)
+    }
+
+    /// An automatic nick for `user` (made from their address, as on entry) that nobody here
+    /// has, that is not registered, and that `also_taken` does not refuse.
+    pub(super) fn automatic_nick(
+        &self,
+        state: &State,
+        user: UserId,
+        also_taken: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let address = state
+            .users
+            .get(&user)
+            .map(|u| canonical_address(u.address))
+            .unwrap_or_default();
+        let now = now_micros();
+        nick::auto_nick(&self.settings.nick_salt, &address, |n| {
+            state.nicks.contains_key(&claims::fold(n))
+                || state.accounts.reserved(n, None, now).is_some()
+                || also_taken(n)
+        })
     }
 
     /// Whether `user` may take `new_nick` now, on this node: valid, not refused by
@@ -144,6 +186,12 @@ impl World {
         let Some(old) = state.users.get(&user).map(|u| u.nick.clone()) else {
             return;
         };
+        // Cluster mode: the other nodes show it too.
+        self.cluster_note(ClusterEvent::Nick {
+            old: old.clone(),
+            new: new_nick.to_string(),
+            unix_micros,
+        });
         state.nicks.remove(&old.to_lowercase());
         state.nicks.insert(new_nick.to_lowercase(), user);
         state.remove_skeleton(&old);

@@ -85,6 +85,7 @@ impl World {
         let now = now_micros();
         let taken = |state: &State, nick: &str| {
             state.nicks.contains_key(&nick.to_lowercase())
+                || state.remote_nicks.contains_key(&nick.to_lowercase())
                 || avoid.is_some_and(|a| a.eq_ignore_ascii_case(nick))
                 || state.claims.check(nick, identity, now) == ClaimCheck::Other
                 || state.accounts.reserved(nick, None, now).is_some()
@@ -122,6 +123,9 @@ impl World {
             unix_micros: now_micros(),
         };
         self.apply_locked(&mut state, event);
+        // Cluster mode: the nick is claimed across the nodes next; one another node holds
+        // makes way for another (`World::finish_entry_nick`).
+        self.cluster_check_nick(id, &nick, Vec::new());
         if let Some(fingerprint) = identity {
             let writes = state.claims.seen(fingerprint, now);
             self.write_claims(writes);
@@ -250,9 +254,30 @@ impl World {
         reason: &str,
         unix_micros: i64,
     ) {
-        let Some(windows) = state.users.get(&user).map(|u| u.windows.clone()) else {
+        let Some((nick, windows)) = state
+            .users
+            .get(&user)
+            .map(|u| (u.nick.clone(), u.windows.clone()))
+        else {
             return;
         };
+        if self.in_cluster() {
+            let channels = windows
+                .iter()
+                .filter_map(|w| match state.channels.get(&w.channel).map(|c| &c.kind) {
+                    Some(ChannelKind::Public { name }) => Some(name.clone()),
+                    _ => None,
+                })
+                .collect();
+            self.cluster_note(ClusterEvent::Quit {
+                nick,
+                channels,
+                announce,
+                reason: reason.to_owned(),
+                unix_micros,
+            });
+            state.cluster_quitting = Some(user);
+        }
         for window in windows.iter().rev() {
             let part = Event::Part {
                 user,
@@ -263,6 +288,7 @@ impl World {
             };
             self.apply_locked(state, part);
         }
+        state.cluster_quitting = None;
         self.moderation_on_disconnect(state, user);
         if let Some(gone) = state.users.remove(&user) {
             self.cluster_release_nick(&gone.nick);

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use r0c::config::ClusterSettings;
 
+use crate::irc_listen::IrcClient;
 use crate::process::{Process, free_ports};
 use crate::support::{TestClient, TestServer, data_dir, lines_of, test_config};
 
@@ -571,4 +572,136 @@ async fn chat_goes_on_when_one_of_three_nats_servers_dies_mid_flood() {
     for node in nodes {
         node.stop().await;
     }
+}
+
+/// A cluster node with the IRC listener too.
+async fn irc_node(dir: &Path, url: &str, name: &str) -> TestServer {
+    let mut config = test_config(dir);
+    config.cluster = Some(cluster_settings(url, name));
+    TestServer::start_with_irc(config).await
+}
+
+/// Reads both clients until one of them received `needle`; tells which (0 or 1).
+async fn first_told(one: &mut TestClient, two: &mut TestClient, needle: &str) -> usize {
+    let deadline = std::time::Instant::now() + crate::support::PATIENCE;
+    loop {
+        for (index, client) in [&*one, &*two].into_iter().enumerate() {
+            if client.text().contains(needle) {
+                return index;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nobody was told {needle:?}:\n{}\n---\n{}",
+            one.text(),
+            two.text()
+        );
+        one.read_for(Duration::from_millis(50)).await;
+        two.read_for(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nick_given_on_entry_is_claimed_across_nodes_and_a_second_user_gets_another() {
+    let nats = Nats::start();
+    let (_keep_a, dir_a) = data_dir();
+    let (_keep_b, dir_b) = data_dir();
+    let node_a = irc_node(&dir_a, &nats.url, "na").await;
+    let node_b = irc_node(&dir_b, &nats.url, "nb").await;
+
+    // Both from 127.0.0.1, so each node gives the same automatic nick; the cluster gives it
+    // to one of them, and the other gets another and is told.
+    let mut v = TestClient::joined(node_a.raw).await;
+    let mut w = TestClient::joined(node_b.raw).await;
+    let loser = first_told(&mut v, &mut w, "is in use on node").await;
+    let (winner_text, loser_text) = if loser == 0 {
+        (w.text(), v.text())
+    } else {
+        (v.text(), w.text())
+    };
+    assert!(!winner_text.contains("is in use on node"), "{winner_text}");
+    assert!(loser_text.contains("you are now"), "{loser_text}");
+
+    // An IRC client's nick at registration: alpha is claimed on node a (its join reaches
+    // node b after the claim), then left so node b no longer lists it.
+    w.line("/join #g").await;
+    w.expect("#g(1)").await;
+    let mut x = IrcClient::registered(node_a.irc.expect("IRC"), "alpha").await;
+    x.send("JOIN #g").await;
+    x.expect(" 366 ").await;
+    w.expect("alpha has joined").await;
+    x.send("PART #g").await;
+    w.expect("alpha has left").await;
+    // Registering alpha on node b: given at once, then taken back when the cluster answers.
+    let mut y = IrcClient::registered(node_b.irc.expect("IRC"), "alpha").await;
+    let renamed = y.expect(":alpha!").await;
+    assert!(renamed.contains(" NICK "), "{renamed}");
+    y.expect("alpha is in use on node na; you are now").await;
+    node_a.stop().await;
+    node_b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_and_nick_changes_of_another_node_reach_terminal_and_irc_clients() {
+    let nats = Nats::start();
+    let (_keep_a, dir_a) = data_dir();
+    let (_keep_b, dir_b) = data_dir();
+    let node_a = irc_node(&dir_a, &nats.url, "na").await;
+    let node_b = irc_node(&dir_b, &nats.url, "nb").await;
+    let mut alice = TestClient::joined(node_a.raw).await;
+    alice.line("/nick alice").await;
+    alice.expect("changed nick to alice").await;
+    alice.line("/join #g").await;
+    alice.expect("#g(1)").await;
+    let mut carol = TestClient::joined(node_b.raw).await;
+    carol.line("/nick carol").await;
+    carol.expect("changed nick to carol").await;
+    carol.line("/join #g").await;
+    carol.expect("#g(").await;
+    // Alice's line follows her join in the stream: once node b shows it, it lists her.
+    alice.line("hello-from-a").await;
+    carol.expect("alice hello-from-a").await;
+
+    // IRC on node b: NAMES (on JOIN and asked) and WHO list alice, who is on node a.
+    let mut bob = IrcClient::registered(node_b.irc.expect("IRC"), "bob").await;
+    bob.send("JOIN #g").await;
+    let names = bob.expect(" 353 bob = #g :").await;
+    assert!(
+        names.contains("alice") && names.contains("carol"),
+        "{names}"
+    );
+    bob.expect(" 366 bob #g ").await;
+    alice.expect("bob has joined").await;
+    bob.send("NAMES #g").await;
+    let names = bob.expect(" 353 bob = #g :").await;
+    assert!(names.contains("alice"), "{names}");
+    bob.send("WHO #g").await;
+    bob.expect(" 352 bob #g alice r0c ").await;
+    bob.expect(" 315 bob #g ").await;
+
+    // Alice's nick change is shown on node b, to the terminal and as NICK to IRC, and a DM
+    // to her new nick reaches her.
+    alice.line("/nick alicia").await;
+    alice.expect("changed nick to alicia").await;
+    carol.expect("alice changed nick to alicia").await;
+    bob.expect(":alice!alice@r0c NICK :alicia").await;
+    carol.line("/names").await;
+    carol.expect("alicia").await;
+    carol.line("/msg alicia hi-new-nick").await;
+    alice.expect("someone sent you a private message").await;
+    alice.line("/a").await;
+    alice.expect("carol hi-new-nick").await;
+    carol.line("/1").await;
+
+    // Her part, join and quit reach IRC as PART, JOIN and QUIT.
+    alice.line("/1").await;
+    alice.line("/part").await;
+    bob.expect(":alicia!alicia@r0c PART #g").await;
+    alice.line("/join #g").await;
+    bob.expect(":alicia!alicia@r0c JOIN #g").await;
+    drop(alice);
+    bob.expect(":alicia!alicia@r0c QUIT").await;
+    carol.expect("alicia has left").await;
+    node_a.stop().await;
+    node_b.stop().await;
 }

@@ -10,8 +10,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::support::{PATIENCE, TestClient, TestServer, data_dir, test_config};
 
-/// A raw IRC client: lines out, lines in, and waits for a line that matches.
-struct IrcClient {
+/// A raw IRC client: lines out, lines in, and waits for a line that matches (the cluster
+/// tests use it too).
+pub(crate) struct IrcClient {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
     /// Every line received so far, for failure messages.
@@ -19,7 +20,7 @@ struct IrcClient {
 }
 
 impl IrcClient {
-    async fn connect(address: SocketAddr) -> IrcClient {
+    pub(crate) async fn connect(address: SocketAddr) -> IrcClient {
         let stream = TcpStream::connect(address).await.expect("connect to IRC");
         let (read, writer) = stream.into_split();
         IrcClient {
@@ -30,7 +31,7 @@ impl IrcClient {
     }
 
     /// Connects and registers with `nick`, up to the end of the MOTD.
-    async fn registered(address: SocketAddr, nick: &str) -> IrcClient {
+    pub(crate) async fn registered(address: SocketAddr, nick: &str) -> IrcClient {
         let mut client = IrcClient::connect(address).await;
         client.send(&format!("NICK {nick}")).await;
         client
@@ -64,7 +65,7 @@ impl IrcClient {
             .find_map(|t| t.strip_prefix(name)?.strip_prefix('='))
     }
 
-    async fn send(&mut self, line: &str) {
+    pub(crate) async fn send(&mut self, line: &str) {
         self.send_bytes(format!("{line}\r\n").as_bytes()).await;
     }
 
@@ -73,7 +74,7 @@ impl IrcClient {
     }
 
     /// The next line that contains `needle`; fails after [`PATIENCE`].
-    async fn expect(&mut self, needle: &str) -> String {
+    pub(crate) async fn expect(&mut self, needle: &str) -> String {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let mut line = String::new();

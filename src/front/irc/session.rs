@@ -1525,7 +1525,9 @@ impl IrcSession {
 
     fn who(&mut self, mask: &str) {
         let name = mask.trim_start_matches('#').to_lowercase();
-        let rows: Vec<(String, &'static str)> = if mask.starts_with('#') {
+        // Nick, channel prefix, and for a channel's member its away state: a member on
+        // another node (cluster mode) has no WHOIS here, and is listed from it.
+        let rows: Vec<(String, &'static str, Option<bool>)> = if mask.starts_with('#') {
             self.windows
                 .values()
                 .find(|w| w.target == IrcTarget::Public(name.clone()))
@@ -1539,7 +1541,7 @@ impl IrcSession {
                                 (false, true, _) => "+",
                                 _ => "",
                             };
-                            (m.nick.clone(), flag)
+                            (m.nick.clone(), flag, Some(m.away.is_some()))
                         })
                         .collect()
                 })
@@ -1548,12 +1550,12 @@ impl IrcSession {
             self.world
                 .irc_nicks_matching(mask, MAX_WHO)
                 .into_iter()
-                .map(|nick| (nick, ""))
+                .map(|nick| (nick, "", None))
                 .collect()
         } else {
             self.world
                 .irc_whois(mask)
-                .map(|w| vec![(w.nick, "")])
+                .map(|w| vec![(w.nick, "", None)])
                 .unwrap_or_default()
         };
         let channel = if mask.starts_with('#') {
@@ -1562,28 +1564,37 @@ impl IrcSession {
             "*".to_owned()
         };
         let server = self.server.clone();
-        for (nick, prefix) in rows {
+        for (nick, prefix, member_away) in rows {
             // WHO's answer is bounded by one channel's members, like NAMES.
-            let Some(whois) = self.world.irc_whois(&nick) else {
-                continue;
+            let (away, admin, username, realname) = match self.world.irc_whois(&nick) {
+                Some(whois) => (
+                    whois.away.is_some(),
+                    whois.admin,
+                    whois.username,
+                    whois.realname,
+                ),
+                None => match member_away {
+                    Some(away) => (away, false, nick.clone(), nick.clone()),
+                    None => continue,
+                },
             };
             // H here or G gone (away), * a server operator, then the channel prefix.
             let flags = format!(
                 "{}{}{prefix}",
-                if whois.away.is_some() { 'G' } else { 'H' },
-                if whois.admin { "*" } else { "" }
+                if away { 'G' } else { 'H' },
+                if admin { "*" } else { "" }
             );
             self.reply(
                 352,
                 &[
                     &channel,
-                    &whois.username,
+                    &username,
                     reply::USER_HOST,
                     &server,
                     &nick,
                     &flags,
                 ],
-                &format!("0 {}", whois.realname),
+                &format!("0 {realname}"),
             );
         }
         self.reply(315, &[mask], "End of WHO list");
@@ -2635,7 +2646,7 @@ impl IrcSession {
                                 Some(reason),
                             );
                             self.send(text);
-                        } else if self.world.nick(*id).is_some() {
+                        } else if !self.world.irc_has_quit(*id, nick) {
                             let reason = parts.get(nick.as_str()).filter(|r| !r.is_empty());
                             let text = line(
                                 "",
