@@ -49,6 +49,9 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 const PUBLISH_TRIES: u32 = 3;
 /// How long the applier waits for an event before it asks whether it is stuck.
 const STALL_CHECK: Duration = Duration::from_secs(3);
+/// The largest event a node applies: far above what any event it publishes can be (a chat
+/// line's text is cut by the session's line and paste limits).
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
 /// The pause before a task tries again after an error.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
@@ -563,7 +566,17 @@ async fn apply_from(
         if seq < *next {
             continue;
         }
-        match serde_json::from_slice::<Envelope>(&message.payload) {
+        // A node does not trust another's sizes: an event larger than any this version
+        // publishes is skipped, not parsed.
+        let parsed = if message.payload.len() > MAX_EVENT_BYTES {
+            Err(serde::de::Error::custom(format!(
+                "{} bytes, more than {MAX_EVENT_BYTES}",
+                message.payload.len()
+            )))
+        } else {
+            serde_json::from_slice::<Envelope>(&message.payload)
+        };
+        match parsed {
             Ok(envelope) => {
                 let replay = seq <= replay_until;
                 let gone = live_at_start.get(&envelope.from.node) != Some(&envelope.from.boot);

@@ -55,6 +55,20 @@ pub enum ClusterEvent {
         text: String,
         unix_micros: i64,
     },
+    /// `nick` set the topic of public channel `channel` (`cluster_shared.rs`).
+    Topic {
+        channel: String,
+        nick: String,
+        topic: String,
+        unix_micros: i64,
+    },
+    /// `/cls` by an administrator: public channel `channel`'s history in memory is emptied
+    /// on every node (the stores keep it).
+    Clear {
+        channel: String,
+        nick: String,
+        unix_micros: i64,
+    },
 }
 
 /// Who published an event: the node's name and the id of that run of it.
@@ -327,7 +341,9 @@ impl World {
         let channel_name = match &event {
             ClusterEvent::Post { channel, .. }
             | ClusterEvent::Join { channel, .. }
-            | ClusterEvent::Part { channel, .. } => channel.clone(),
+            | ClusterEvent::Part { channel, .. }
+            | ClusterEvent::Topic { channel, .. }
+            | ClusterEvent::Clear { channel, .. } => channel.clone(),
             ClusterEvent::Direct {
                 from: sender,
                 to,
@@ -350,9 +366,12 @@ impl World {
             return ClusterStep::Done;
         };
         let needs_channel = match &event {
-            ClusterEvent::Post { .. } => true,
+            // A topic is stored with its channel, which is opened for it like for a line.
+            ClusterEvent::Post { .. } | ClusterEvent::Topic { .. } => true,
             ClusterEvent::Join { .. } => !own,
-            ClusterEvent::Part { .. } | ClusterEvent::Direct { .. } => false,
+            ClusterEvent::Part { .. }
+            | ClusterEvent::Direct { .. }
+            | ClusterEvent::Clear { .. } => false,
         };
         let channel = state.public_by_name.get(&name).copied();
         let channel = match channel {
@@ -456,6 +475,7 @@ impl World {
             }
             // Handled before a channel is looked for.
             ClusterEvent::Direct { .. } => {}
+            shared => self.apply_shared_event(state, channel, shared),
         }
     }
 
@@ -612,11 +632,11 @@ impl World {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::tests::world;
     use super::*;
 
-    fn run(node: &str) -> NodeRun {
+    pub(in crate::world) fn run(node: &str) -> NodeRun {
         NodeRun {
             node: node.into(),
             boot: "1".into(),

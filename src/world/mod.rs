@@ -14,6 +14,7 @@ mod bridge;
 mod channel;
 mod claims;
 mod cluster;
+mod cluster_shared;
 mod days;
 mod direct;
 mod error;
