@@ -20,6 +20,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod claims;
+pub use claims::ACCOUNT_BUCKET;
+
 use crate::config::ClusterSettings;
 use crate::history::{self, Arrived, Read};
 use crate::world::{ClusterEvent, ClusterStep, NodeRun, OUTBOX_CAPACITY, Outgoing, World};
@@ -67,6 +70,8 @@ pub struct Cluster {
     settings: ClusterSettings,
     run: NodeRun,
     outbox: mpsc::Receiver<Outgoing>,
+    /// Claims of unique names (`kv.rs`).
+    claims: mpsc::Receiver<crate::world::ClaimRequest>,
 }
 
 impl Cluster {
@@ -78,10 +83,13 @@ impl Cluster {
         };
         let (sender, outbox) = mpsc::channel(OUTBOX_CAPACITY);
         world.attach_cluster(sender, STREAM, run.clone());
+        let (claim_sender, claims) = mpsc::channel(crate::world::CLAIM_QUEUE);
+        world.attach_cluster_claims(claim_sender);
         Cluster {
             settings: settings.clone(),
             run,
             outbox,
+            claims,
         }
     }
 
@@ -92,6 +100,7 @@ impl Cluster {
             settings,
             run,
             outbox,
+            claims,
         } = self;
         let shutdown = shutdown.clone();
         let tracker_inner = tracker.clone();
@@ -114,6 +123,14 @@ impl Cluster {
             tracker_inner.spawn(until(publisher, shutdown.clone()));
             let applier = apply_loop(js.clone(), world.clone(), replicas, shutdown.clone());
             tracker_inner.spawn(until(applier, shutdown.clone()));
+            let claimer = claims::serve(
+                js.clone(),
+                claims,
+                run.node.clone(),
+                replicas,
+                shutdown.clone(),
+            );
+            tracker_inner.spawn(until(claimer, shutdown.clone()));
             let presence = presence_loop(js, world, run, replicas, shutdown.clone());
             tracker_inner.spawn(until(presence, shutdown));
         });
@@ -436,7 +453,7 @@ async fn claim_nick(
     }
 }
 
-/// Lets go of `key` if this run holds it.
+/// Lets go of `key` if this run (or node: `mine`, as the entry holds it) holds it.
 async fn release_nick(nicks: &kv::Store, key: &str, mine: &str) {
     let Ok(Some(entry)) = nicks.entry(key).await else {
         return;

@@ -69,6 +69,14 @@ pub enum ClusterEvent {
         nick: String,
         unix_micros: i64,
     },
+    /// An account registered (or its password changed) on the node that sent it: every other
+    /// node keeps it too, so its owner can log in anywhere (`cluster_shared.rs`). `phc` is
+    /// the password's Argon2id hash, never the password.
+    Account {
+        name: String,
+        phc: String,
+        created_at: i64,
+    },
 }
 
 /// Who published an event: the node's name and the id of that run of it.
@@ -219,6 +227,13 @@ impl World {
         }
     }
 
+    /// Whether the NATS connection is up (`false` when not in cluster mode).
+    pub(super) fn cluster_reachable(&self) -> bool {
+        self.cluster
+            .get()
+            .is_some_and(|link| link.reachable.load(Ordering::Acquire))
+    }
+
     /// Hands a local user's chat line to the publisher: `Ok(false)` when not in cluster mode
     /// (the caller posts it as always), `Ok(true)` when queued. Never waits: a full outbox or
     /// a connection that is down refuses the line, so nothing is queued silently.
@@ -356,6 +371,13 @@ impl World {
                 self.store.cluster_cursor(&link.stream, stream_seq);
                 return ClusterStep::Done;
             }
+            ClusterEvent::Account { .. } => {
+                if !own {
+                    self.apply_account_event(&mut state, event);
+                }
+                self.store.cluster_cursor(&link.stream, stream_seq);
+                return ClusterStep::Done;
+            }
         };
         let Ok(name) = normalize_channel_name(&channel_name) else {
             tracing::warn!(
@@ -371,7 +393,8 @@ impl World {
             ClusterEvent::Join { .. } => !own,
             ClusterEvent::Part { .. }
             | ClusterEvent::Direct { .. }
-            | ClusterEvent::Clear { .. } => false,
+            | ClusterEvent::Clear { .. }
+            | ClusterEvent::Account { .. } => false,
         };
         let channel = state.public_by_name.get(&name).copied();
         let channel = match channel {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::cluster::{Nats, node};
-use crate::support::{TestClient, data_dir};
+use crate::support::{TestClient, TestServer, data_dir};
 
 /// Waits (generously) until `done` holds for the value `read` gives, and returns it.
 async fn eventually<T: std::fmt::Debug>(
@@ -34,14 +34,22 @@ async fn member(server: std::net::SocketAddr, nick: &str, channel: &str) -> Test
     client
 }
 
+/// `count` nodes named n0, n1... on `nats`, with their data directories (kept while held).
+async fn nodes(nats: &Nats, count: usize) -> (Vec<tempfile::TempDir>, Vec<TestServer>) {
+    let mut keep = Vec::new();
+    let mut nodes = Vec::new();
+    for i in 0..count {
+        let (dir_guard, dir) = data_dir();
+        nodes.push(node(&dir, &nats.url, &format!("n{i}")).await);
+        keep.push(dir_guard);
+    }
+    (keep, nodes)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topic_and_a_wipe_reach_every_node_and_every_store() {
     let nats = Nats::start();
-    let dirs: Vec<_> = (0..3).map(|_| data_dir()).collect();
-    let mut nodes = Vec::new();
-    for (i, (_, dir)) in dirs.iter().enumerate() {
-        nodes.push(node(dir, &nats.url, &format!("n{i}")).await);
-    }
+    let (_keep, nodes) = nodes(&nats, 3).await;
     let mut alice = member(nodes[0].raw, "alice", "t").await;
     let mut bob = member(nodes[1].raw, "bob", "t").await;
     alice.expect("bob has joined").await;
@@ -80,4 +88,77 @@ async fn a_topic_and_a_wipe_reach_every_node_and_every_store() {
     for node in nodes {
         node.stop().await;
     }
+}
+
+const PASSWORD: &str = "Hunter22-secret";
+
+/// The account names a node's store holds.
+fn stored_accounts(store: &r0c::store::Store) -> Vec<String> {
+    store.flush();
+    let (accounts, _) = store.accounts().expect("accounts read");
+    accounts.into_iter().map(|a| a.name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_is_registered_once_in_the_cluster_and_logs_in_on_any_node() {
+    let nats = Nats::start();
+    let (_keep, mut nodes) = nodes(&nats, 2).await;
+    let (node_b, node_a) = (nodes.remove(1), nodes.remove(0));
+
+    // Registered on node a: the record reaches node b's store through the stream.
+    let mut x = TestClient::joined(node_a.raw).await;
+    x.line("/nick zed").await;
+    x.expect("changed nick to zed").await;
+    x.line(&format!("/register {PASSWORD}")).await;
+    x.expect("is your account now").await;
+    eventually(
+        "node b keeps the account",
+        || stored_accounts(&node_b.store),
+        |names| names.iter().any(|n| n == "zed"),
+    )
+    .await;
+    // Node b keeps its guests off the nick, and its owner logs in there.
+    let mut guest = TestClient::joined(node_b.raw).await;
+    guest.line("/nick zed").await;
+    guest.expect("zed is a registered nick").await;
+    x.line("/quit").await;
+    x.expect_closed().await;
+    guest.line(&format!("/login zed {PASSWORD}")).await;
+    guest.expect("you are logged in as").await;
+    assert!(!guest.text().contains(PASSWORD), "{}", guest.text());
+
+    // A name another node claimed in the account bucket (its record not arrived here yet)
+    // is refused, and nothing is registered here.
+    let client = async_nats::connect(&nats.url).await.expect("nats client");
+    let js = async_nats::jetstream::new(client);
+    let bucket = js
+        .get_key_value(r0c::cluster::ACCOUNT_BUCKET)
+        .await
+        .expect("the nodes made the account bucket");
+    let kim = "kim"
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    bucket
+        .create(&kim, "n9".into())
+        .await
+        .expect("claimed as node n9 would");
+    let mut y = TestClient::joined(node_a.raw).await;
+    y.line("/nick kim").await;
+    y.expect("changed nick to kim").await;
+    y.line(&format!("/register {PASSWORD}")).await;
+    y.expect("kim is registered already (on node n9)").await;
+    assert!(!stored_accounts(&node_a.store).contains(&"kim".to_string()));
+
+    // Without NATS, registering is refused with the reason, not done on one node alone.
+    drop(nats);
+    y.line("/nick kay").await;
+    y.expect_either("changed nick to kay", "cannot be reached")
+        .await;
+    let mut z = TestClient::joined(node_b.raw).await;
+    z.line(&format!("/register {PASSWORD}")).await;
+    z.expect("accounts cannot be registered now: the cluster cannot be reached")
+        .await;
+    node_a.stop().await;
+    node_b.stop().await;
 }
