@@ -20,6 +20,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod claims;
+pub use claims::ACCOUNT_BUCKET;
+
 use crate::config::ClusterSettings;
 use crate::history::{self, Arrived, Read};
 use crate::world::{ClusterEvent, ClusterStep, NodeRun, OUTBOX_CAPACITY, Outgoing, World};
@@ -49,6 +52,9 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 const PUBLISH_TRIES: u32 = 3;
 /// How long the applier waits for an event before it asks whether it is stuck.
 const STALL_CHECK: Duration = Duration::from_secs(3);
+/// The largest event a node applies: far above what any event it publishes can be (a chat
+/// line's text is cut by the session's line and paste limits).
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
 /// The pause before a task tries again after an error.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
@@ -64,6 +70,8 @@ pub struct Cluster {
     settings: ClusterSettings,
     run: NodeRun,
     outbox: mpsc::Receiver<Outgoing>,
+    /// Claims of unique names (`kv.rs`).
+    claims: mpsc::Receiver<crate::world::ClaimRequest>,
 }
 
 impl Cluster {
@@ -75,10 +83,13 @@ impl Cluster {
         };
         let (sender, outbox) = mpsc::channel(OUTBOX_CAPACITY);
         world.attach_cluster(sender, STREAM, run.clone());
+        let (claim_sender, claims) = mpsc::channel(crate::world::CLAIM_QUEUE);
+        world.attach_cluster_claims(claim_sender);
         Cluster {
             settings: settings.clone(),
             run,
             outbox,
+            claims,
         }
     }
 
@@ -89,6 +100,7 @@ impl Cluster {
             settings,
             run,
             outbox,
+            claims,
         } = self;
         let shutdown = shutdown.clone();
         let tracker_inner = tracker.clone();
@@ -111,6 +123,14 @@ impl Cluster {
             tracker_inner.spawn(until(publisher, shutdown.clone()));
             let applier = apply_loop(js.clone(), world.clone(), replicas, shutdown.clone());
             tracker_inner.spawn(until(applier, shutdown.clone()));
+            let claimer = claims::serve(
+                js.clone(),
+                claims,
+                run.node.clone(),
+                replicas,
+                shutdown.clone(),
+            );
+            tracker_inner.spawn(until(claimer, shutdown.clone()));
             let presence = presence_loop(js, world, run, replicas, shutdown.clone());
             tracker_inner.spawn(until(presence, shutdown));
         });
@@ -441,7 +461,7 @@ async fn claim_nick(
     }
 }
 
-/// Lets go of `key` if this run holds it.
+/// Lets go of `key` if this run (or node: `mine`, as the entry holds it) holds it.
 async fn release_nick(nicks: &kv::Store, key: &str, mine: &str) {
     let Ok(Some(entry)) = nicks.entry(key).await else {
         return;
@@ -571,7 +591,17 @@ async fn apply_from(
         if seq < *next {
             continue;
         }
-        match serde_json::from_slice::<Envelope>(&message.payload) {
+        // A node does not trust another's sizes: an event larger than any this version
+        // publishes is skipped, not parsed.
+        let parsed = if message.payload.len() > MAX_EVENT_BYTES {
+            Err(serde::de::Error::custom(format!(
+                "{} bytes, more than {MAX_EVENT_BYTES}",
+                message.payload.len()
+            )))
+        } else {
+            serde_json::from_slice::<Envelope>(&message.payload)
+        };
+        match parsed {
             Ok(envelope) => {
                 let replay = seq <= replay_until;
                 let gone = live_at_start.get(&envelope.from.node) != Some(&envelope.from.boot);

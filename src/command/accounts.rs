@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use crate::command::Secret;
 use crate::password::{hash_password, verify_password};
-use crate::world::{AUTHOR_ERROR, AUTHOR_INFO, AccountError, UserId, World};
+use crate::world::{
+    AUTHOR_ERROR, AUTHOR_INFO, AccountError, ClaimAnswer, SharedBucket, UserId, World,
+};
 
 /// An account command's slow part.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,7 +91,31 @@ async fn stored(world: &World, ticket: u64, text: String) -> Result<String, Acco
 async fn register(world: &World, user: UserId, password: Secret) -> Result<String, AccountError> {
     let nick = world.begin_register(user)?;
     let phc = world.hasher().run(move || hash_password(&password.0)).await;
-    let ticket = world.finish_register(user, &nick, phc)?;
+    // Cluster mode: the name is claimed in the cluster's account bucket first, so two nodes
+    // never register it both; a node that knows the account as lapsed may take it over.
+    let over_lapsed = world.account_lapsed(&nick);
+    let refused = match world
+        .cluster_claim(SharedBucket::Accounts, &nick, over_lapsed)
+        .await
+    {
+        ClaimAnswer::Claimed => None,
+        ClaimAnswer::Held(node) => Some(AccountError::RegisteredOnNode {
+            name: nick.clone(),
+            node,
+        }),
+        ClaimAnswer::Unreachable => Some(AccountError::ClusterUnavailable),
+    };
+    if let Some(refused) = refused {
+        world.abandon_register(user);
+        return Err(refused);
+    }
+    let ticket = match world.finish_register(user, &nick, phc) {
+        Ok(ticket) => ticket,
+        Err(problem) => {
+            world.cluster_release(SharedBucket::Accounts, &nick);
+            return Err(problem);
+        }
+    };
     let oper = if world.is_oper_account(&nick) {
         "; --oper names it, so you are a server operator"
     } else {

@@ -100,6 +100,14 @@ pub enum AccountError {
     AmbiguousKey(String),
     #[error(transparent)]
     Hash(#[from] crate::password::HashError),
+    /// Cluster mode: another node registered the name first.
+    #[error(
+        "{name} is registered already (on node {node}); if it is yours, /login {name} PASSWORD"
+    )]
+    RegisteredOnNode { name: String, node: String },
+    /// Cluster mode: the other nodes cannot be asked whether the name is free.
+    #[error("accounts cannot be registered now: the cluster cannot be reached")]
+    ClusterUnavailable,
 }
 
 /// Who owns a nick, as far as accounts go.
@@ -309,6 +317,11 @@ impl Accounts {
     /// Whether `account` has lapsed at `now`: not used for longer than the lapse time.
     pub fn lapsed(&self, account: &Account, now: i64) -> bool {
         now.saturating_sub(account.last_seen) > self.max_absence_micros
+    }
+
+    /// The account kept under the folded name `folded`, lapsed or not.
+    pub fn known(&self, folded: &str) -> Option<&Account> {
+        self.by_name.get(folded)
     }
 
     /// The account named `name` (any case), if it is in force at `now`.
@@ -671,6 +684,26 @@ impl World {
         Ok(nick)
     }
 
+    /// `/register` given up after [`World::begin_register`] (the cluster refused the
+    /// name): the registration no longer counts against the address.
+    pub fn abandon_register(&self, user: UserId) {
+        let mut state = self.lock();
+        if let Some(address) = state.users.get(&user).map(|u| u.address) {
+            state.accounts.uncount_registration(AddressKey::of(address));
+        }
+    }
+
+    /// Whether this node knows an account named `name` that has lapsed: in cluster mode its
+    /// claim may be taken over by a new registration.
+    pub fn account_lapsed(&self, name: &str) -> bool {
+        let state = self.lock();
+        let now = now_micros();
+        state
+            .accounts
+            .known(&fold(name))
+            .is_some_and(|account| state.accounts.lapsed(account, now))
+    }
+
     fn may_register(
         &self,
         state: &State,
@@ -742,6 +775,7 @@ impl World {
             last_seen: now,
             prefs: state.users.get(&user).map(|u| prefs_to_text(&u.prefs)),
         };
+        self.cluster_account(&account);
         let writes = state.accounts.create(account);
         let ticket = self.write_accounts(writes);
         let peer = peer_text(&state, user);
@@ -867,6 +901,9 @@ impl World {
             .accounts
             .set_phc(&check.folded, new_phc)
             .ok_or(AccountError::NotLoggedIn)?;
+        if let AccountWrite::Put(account) = &write {
+            self.cluster_account(account);
+        }
         tracing::info!(%peer, account = check.folded, "password changed");
         crate::metrics::account_event("password_changed");
         Ok(self.write_account(write))

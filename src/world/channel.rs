@@ -345,10 +345,10 @@ impl World {
         let Some(channel) = state.channels.get(&channel_id) else {
             return Ok(());
         };
-        let ChannelKind::Public { name } = &channel.kind else {
+        let ChannelKind::Public { name } = channel.kind.clone() else {
             return Err("cannot change the topic of private channels".into());
         };
-        if let Some(refusal) = self.topic_refusal(&state, user, name) {
+        if let Some(refusal) = self.topic_refusal(&state, user, &name) {
             return Err(refusal.into());
         }
         let topic = text::sanitize_message(typed);
@@ -356,6 +356,16 @@ impl World {
             return Err(format!("topics can be at most {MAX_TOPIC_CHARS} characters long").into());
         }
         self.check_store()?;
+        // Cluster mode: every node applies it from the stream, this one too, once stored there.
+        let shared = ClusterEvent::Topic {
+            channel: name,
+            nick: nick.clone(),
+            topic: topic.clone(),
+            unix_micros: now_micros(),
+        };
+        if self.cluster_publish(user, shared)? {
+            return Ok(());
+        }
         let event = Event::Topic {
             channel: channel_id,
             nick,
@@ -413,9 +423,26 @@ impl World {
         let Some(channel) = state.channels.get(&channel_id) else {
             return Ok(());
         };
-        let public = matches!(channel.kind, ChannelKind::Public { .. });
-        if public && !admin {
-            return Err("private channels only".into());
+        let public = match &channel.kind {
+            ChannelKind::Public { name } => Some(name.clone()),
+            _ => None,
+        };
+        if let Some(name) = public {
+            if !admin {
+                return Err("private channels only".into());
+            }
+            // Cluster mode: the channel is wiped on every node, from the stream.
+            let shared = ClusterEvent::Clear {
+                channel: name,
+                nick: nick.clone(),
+                unix_micros: now_micros(),
+            };
+            if self
+                .cluster_publish(user, shared)
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(());
+            }
         }
         let event = Event::Clear {
             channel: channel_id,

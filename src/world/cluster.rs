@@ -78,6 +78,28 @@ pub enum ClusterEvent {
         reason: String,
         unix_micros: i64,
     },
+    /// `nick` set the topic of public channel `channel` (`cluster_shared.rs`).
+    Topic {
+        channel: String,
+        nick: String,
+        topic: String,
+        unix_micros: i64,
+    },
+    /// `/cls` by an administrator: public channel `channel`'s history in memory is emptied
+    /// on every node (the stores keep it).
+    Clear {
+        channel: String,
+        nick: String,
+        unix_micros: i64,
+    },
+    /// An account registered (or its password changed) on the node that sent it: every other
+    /// node keeps it too, so its owner can log in anywhere (`cluster_shared.rs`). `phc` is
+    /// the password's Argon2id hash, never the password.
+    Account {
+        name: String,
+        phc: String,
+        created_at: i64,
+    },
 }
 
 /// The kind of a line an event carries: a notice or chat.
@@ -275,6 +297,13 @@ impl World {
         if let Some(link) = self.cluster.get() {
             link.reachable.store(reachable, Ordering::Release);
         }
+    }
+
+    /// Whether the NATS connection is up (`false` when not in cluster mode).
+    pub(super) fn cluster_reachable(&self) -> bool {
+        self.cluster
+            .get()
+            .is_some_and(|link| link.reachable.load(Ordering::Acquire))
     }
 
     /// Hands a local user's chat line to the publisher: `Ok(false)` when not in cluster mode
@@ -476,7 +505,9 @@ impl World {
         let channel_name = match &event {
             ClusterEvent::Post { channel, .. }
             | ClusterEvent::Join { channel, .. }
-            | ClusterEvent::Part { channel, .. } => channel.clone(),
+            | ClusterEvent::Part { channel, .. }
+            | ClusterEvent::Topic { channel, .. }
+            | ClusterEvent::Clear { channel, .. } => channel.clone(),
             ClusterEvent::Direct {
                 from: sender,
                 to,
@@ -502,6 +533,13 @@ impl World {
                 }
                 return ClusterStep::Done;
             }
+            ClusterEvent::Account { .. } => {
+                if !own {
+                    self.apply_account_event(&mut state, event);
+                }
+                self.store.cluster_cursor(&link.stream, stream_seq);
+                return ClusterStep::Done;
+            }
         };
         let Ok(name) = normalize_channel_name(&channel_name) else {
             tracing::warn!(
@@ -512,12 +550,15 @@ impl World {
             return ClusterStep::Done;
         };
         let needs_channel = match &event {
-            ClusterEvent::Post { .. } => true,
+            // A topic is stored with its channel, which is opened for it like for a line.
+            ClusterEvent::Post { .. } | ClusterEvent::Topic { .. } => true,
             ClusterEvent::Join { .. } => !own,
             ClusterEvent::Part { .. }
             | ClusterEvent::Direct { .. }
             | ClusterEvent::Nick { .. }
-            | ClusterEvent::Quit { .. } => false,
+            | ClusterEvent::Quit { .. }
+            | ClusterEvent::Clear { .. }
+            | ClusterEvent::Account { .. } => false,
         };
         let channel = state.public_by_name.get(&name).copied();
         let channel = match channel {
@@ -639,8 +680,8 @@ impl World {
                 self.remote_leaves(state, channel, &nick, &leaving, unix_micros);
             }
             // Handled before a channel is looked for.
-            ClusterEvent::Direct { .. } | ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {
-            }
+            ClusterEvent::Direct { .. } | ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {}
+            shared => self.apply_shared_event(state, channel, shared),
         }
     }
 
@@ -909,11 +950,11 @@ impl World {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::tests::world;
     use super::*;
 
-    fn run(node: &str) -> NodeRun {
+    pub(in crate::world) fn run(node: &str) -> NodeRun {
         NodeRun {
             node: node.into(),
             boot: "1".into(),

@@ -14,6 +14,7 @@ mod bridge;
 mod channel;
 mod claims;
 mod cluster;
+mod cluster_shared;
 mod days;
 mod direct;
 mod error;
@@ -64,6 +65,7 @@ pub use cluster::{
     CLUSTER_UNREACHABLE, ClusterEvent, ClusterReport, ClusterStep, NodeRun, OUTBOX_CAPACITY,
     Outgoing,
 };
+pub use cluster_shared::{CLAIM_QUEUE, ClaimAnswer, ClaimRequest, SharedBucket};
 pub use days::{day_change_text, local_days};
 pub use direct::{
     DirectStep, MAX_OFFLINE_PER_PAIR, MAX_OFFLINE_PER_RECIPIENT, MAX_OFFLINE_TOTAL,
@@ -534,6 +536,8 @@ pub struct World {
     hasher: crate::password::Hasher,
     /// Cluster mode (`--cluster`): the publisher's outbox and this node's name; unset alone.
     cluster: std::sync::OnceLock<cluster::ClusterLink>,
+    /// Cluster mode: where claims of unique names go (`cluster_shared.rs`); unset alone.
+    cluster_claims: std::sync::OnceLock<tokio::sync::mpsc::Sender<ClaimRequest>>,
 }
 
 /// Running totals of joins, parts and posted messages since start, for `--bench`. Atomics,
@@ -581,6 +585,7 @@ impl World {
             door: Door::default(),
             hasher: crate::password::Hasher::default(),
             cluster: std::sync::OnceLock::new(),
+            cluster_claims: std::sync::OnceLock::new(),
         }
     }
 

@@ -13,14 +13,14 @@ use crate::process::{Process, free_ports};
 use crate::support::{TestClient, TestServer, data_dir, lines_of, test_config};
 
 /// A nats-server with JetStream, on 127.0.0.1 and a port it chose; killed when dropped.
-struct Nats {
+pub(crate) struct Nats {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     _dir: tempfile::TempDir,
 }
 
 impl Nats {
-    fn start() -> Nats {
+    pub(crate) fn start() -> Nats {
         let dir = tempfile::tempdir().expect("temp dir");
         // Debian puts it in /usr/sbin, which a user's PATH may lack.
         let program = if Path::new("/usr/sbin/nats-server").exists() {
@@ -78,7 +78,7 @@ fn cluster_settings(url: &str, node: &str) -> ClusterSettings {
     }
 }
 
-async fn node(dir: &Path, url: &str, name: &str) -> TestServer {
+pub(crate) async fn node(dir: &Path, url: &str, name: &str) -> TestServer {
     let mut config = test_config(dir);
     config.cluster = Some(cluster_settings(url, name));
     TestServer::start_with(config).await
