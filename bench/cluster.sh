@@ -9,8 +9,10 @@
 #   defaults: 3000 clients per node (9,000 in all), 10 channels, 1000 msg/s, 20 s, 100 senders.
 # RUNS=n repeats each configuration (default 2: the machine is shared and noisy; CPU time is
 # the steadier figure). NODES=n sets the cluster's size (default 3). SINGLE=0 leaves out the
-# one-node run. PROFILE=profiling uses that build (symbols for perf) instead of release.
-# PERF=1 records `perf record -g` of node 0 during the first cluster run into bench/perf-node0.data.
+# one-node run. PROFILE=profiling uses that build (symbols for perf) instead of release;
+# BUILD=0 runs the binaries already built.
+# PERF=1 records `perf record -g` of node 0 while the first cluster run sends, into $PERF_OUT
+# (default /tmp/r0c-perf-node0.data; `perf report -i` it, with PROFILE=profiling for symbols).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +26,9 @@ runs=${RUNS:-2}
 profile=${PROFILE:-release}
 export PATH=$PATH:/usr/sbin
 
-if [ "$profile" = release ]; then
+if [ "${BUILD:-1}" = 0 ]; then
+    : # BUILD=0: the binaries in target/$profile as they are.
+elif [ "$profile" = release ]; then
     cargo build --release -p r0c -p r0c-load >/dev/null
 else
     cargo build --profile "$profile" -p r0c -p r0c-load >/dev/null
@@ -83,13 +87,19 @@ for run in $(seq "$runs"); do
             echo "node $node: no sign of the cluster in its log" >&2
     done
     sleep 2
-    if [ "${PERF:-0}" = 1 ] && [ "$run" = 1 ]; then
-        perf record -g -o bench/perf-node0.data -p "${node_pids[0]}" -- sleep $((seconds + 60)) \
-            >/dev/null 2>&1 &
-        pids+=("$!")
-    fi
     ports_arg=$(IFS=,; echo "${ports[*]}")
     pids_arg=$(IFS=,; echo "${node_pids[*]}")
+    if [ "${PERF:-0}" = 1 ] && [ "$run" = 1 ]; then
+        # Node 0 while the messages flow: from when every client is ready, for the sending time.
+        (
+            for _ in $(seq 6000); do
+                grep -q 'clients ready' "$work/load-cluster$run.err" 2>/dev/null && break
+                sleep 0.1
+            done
+            exec perf record -g -o "${PERF_OUT:-/tmp/r0c-perf-node0.data}" -p "${node_pids[0]}" -- sleep $((seconds + 2))
+        ) >/dev/null 2>&1 &
+        pids+=("$!")
+    fi
     "$bin/r0c-load" --port "$ports_arg" --telnet --pid "$pids_arg" --nats-pid "$nats_pid" \
         --label "cluster-$nodes" --connect-parallel 300 --drain-seconds 20 \
         -n $((per_node * nodes)) -c "$channels" -s "$senders" -r "$rate" -t "$seconds" \
