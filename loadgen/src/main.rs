@@ -61,9 +61,12 @@ const TOKEN_END: &[u8] = b"qz";
 #[derive(Debug, Parser)]
 #[command(name = "r0c-load", about = "load generator for r0c (127.0.0.1 only)")]
 struct Args {
-    /// port of the server on 127.0.0.1 (the telnet port with --telnet)
-    #[arg(long)]
-    port: u16,
+    /// port of the server on 127.0.0.1 (the telnet port with --telnet); with several
+    /// (`--port A,B,C` or repeated), one per node of a cluster, each channel's clients go to
+    /// them in turn, and deliveries from a sender on one node to a reader on another are also
+    /// reported apart ("cross-node")
+    #[arg(long, value_delimiter = ',', required = true)]
+    port: Vec<u16>,
     /// the port is a telnet port: send a window size the telnet way, as r0c's testers do
     #[arg(long)]
     telnet: bool,
@@ -86,9 +89,13 @@ struct Args {
     /// seconds of sending
     #[arg(long, short = 't', default_value_t = 10.0)]
     seconds: f64,
-    /// the server's process id, for its CPU and memory
+    /// the server's process id, for its CPU and memory; with several servers, one per
+    /// `--port`, in the same order (`--pid A,B,C`)
+    #[arg(long, value_delimiter = ',')]
+    pid: Vec<u32>,
+    /// another process whose CPU time during the load is reported (a cluster's nats-server)
     #[arg(long)]
-    pid: Option<u32>,
+    nats_pid: Option<u32>,
     /// clients that never read anything (they are not counted as receivers)
     #[arg(long, default_value_t = 0)]
     stalled: usize,
@@ -209,6 +216,14 @@ struct Shared {
     sent_at: Vec<AtomicU64>,
     /// The channel of each token plus one, stored before its send time.
     channel_of: Vec<std::sync::atomic::AtomicU32>,
+    /// The node (index into `--port`) of each token's sender plus one, stored before its send time.
+    node_of: Vec<std::sync::atomic::AtomicU32>,
+    /// Latencies in microseconds of deliveries to a reader on another node than the sender's,
+    /// and on the same node, by the headline rule.
+    cross_node: Mutex<Histogram<u64>>,
+    same_node: Mutex<Histogram<u64>>,
+    /// Deliveries by the headline rule to the readers of each node.
+    seen_by_node: Vec<AtomicUsize>,
     rule: Rule,
     epoch: Instant,
     /// Latencies in microseconds, by the headline rule.
@@ -234,6 +249,12 @@ async fn main() -> anyhow_free::Result {
         channel_of: (0..total_messages)
             .map(|_| std::sync::atomic::AtomicU32::new(0))
             .collect(),
+        node_of: (0..total_messages)
+            .map(|_| std::sync::atomic::AtomicU32::new(0))
+            .collect(),
+        cross_node: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+        same_node: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+        seen_by_node: args.port.iter().map(|_| AtomicUsize::new(0)).collect(),
         rule: args.rule,
         epoch: Instant::now(),
         latencies: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
@@ -243,10 +264,17 @@ async fn main() -> anyhow_free::Result {
         counting: std::sync::atomic::AtomicBool::new(false),
         by_kind: [KindStats::new()?, KindStats::new()?],
     });
-    let address = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let irc_address = SocketAddr::from(([127, 0, 0, 1], args.irc_port.unwrap_or(args.port)));
+    let addresses: Vec<SocketAddr> = args
+        .port
+        .iter()
+        .map(|port| SocketAddr::from(([127, 0, 0, 1], *port)))
+        .collect();
+    let nodes = addresses.len().max(1);
+    let first_port = args.port.first().copied().unwrap_or(0);
+    let address = SocketAddr::from(([127, 0, 0, 1], first_port));
+    let irc_address = SocketAddr::from(([127, 0, 0, 1], args.irc_port.unwrap_or(first_port)));
     let irc_clients = irc_readers(&args);
-    let rss_before = args.pid.and_then(current_rss_kib);
+    let rss_before = sum_over(&args.pid, current_rss_kib);
 
     // Phase 1: connect and pass the wizard, a bounded number at a time.
     let started = Instant::now();
@@ -270,11 +298,17 @@ async fn main() -> anyhow_free::Result {
             irc,
             slow_bps: (role == Role::Slow).then_some(args.slow_bps),
         };
-        let address = if irc { irc_address } else { address };
+        // A channel's clients go to the nodes in turn, so each channel has readers on each.
+        let node = (index / args.channels.max(1)) % nodes;
+        let address = if irc {
+            irc_address
+        } else {
+            addresses.get(node).copied().unwrap_or(address)
+        };
         joining.push(tokio::spawn(async move {
             let _permit = semaphore.acquire_owned().await.ok()?;
             match join(address, source, link, channel).await {
-                Ok(client) => Some((role, client)),
+                Ok(client) => Some((role, Client { node, ..client })),
                 Err(error) => {
                     eprintln!("client {index}: {error}");
                     None
@@ -297,7 +331,7 @@ async fn main() -> anyhow_free::Result {
     let ready = clients.len();
     // Memory once everyone is connected and idle, before any message.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_ready = args.pid.and_then(current_rss_kib);
+    let rss_ready = sum_over(&args.pid, current_rss_kib);
     let channels = args.channels.max(1);
     let receivers_per_channel: Vec<usize> = (0..channels)
         .map(|c| {
@@ -327,8 +361,9 @@ async fn main() -> anyhow_free::Result {
         newest: Mutex::new(Vec::new()),
     });
     let mut writers: Vec<(usize, Option<Writer>)> = Vec::new();
-    // Whether each writer is an IRC client's (its lines are PRIVMSGs).
+    // Whether each writer is an IRC client's (its lines are PRIVMSGs), and its node.
     let mut writer_is_irc: Vec<bool> = Vec::new();
+    let mut writer_node: Vec<usize> = Vec::new();
     let mut readers = Vec::new();
     let mut slow_channels = Vec::new();
     let mut slow_ports = Vec::new();
@@ -338,9 +373,11 @@ async fn main() -> anyhow_free::Result {
             conn,
             channel,
             kind,
+            node,
         } = client;
         let stop = stop_reading.clone();
         writer_is_irc.push(kind == Kind::Irc);
+        writer_node.push(node);
         match role {
             Role::Stalled => {
                 let Conn { reader, writer, .. } = conn;
@@ -376,7 +413,8 @@ async fn main() -> anyhow_free::Result {
                 writers.push((channel, Some(Box::new(SharedWriter(writer.clone())))));
                 let shared = shared.clone();
                 readers.push(tokio::spawn(async move {
-                    read_irc_tokens(reader, SharedWriter(writer), shared, channel, stop).await;
+                    let writer = SharedWriter(writer);
+                    read_irc_tokens(reader, writer, shared, (channel, node), stop).await;
                 }));
             }
             Role::Reader => {
@@ -384,7 +422,7 @@ async fn main() -> anyhow_free::Result {
                 writers.push((channel, Some(writer)));
                 let shared = shared.clone();
                 readers.push(tokio::spawn(async move {
-                    read_tokens(reader, shared, channel, stop).await;
+                    read_tokens(reader, shared, (channel, node), stop).await;
                 }));
             }
         }
@@ -393,7 +431,7 @@ async fn main() -> anyhow_free::Result {
     let kernel_queue_peak = Arc::new(AtomicU64::new(0));
     let sampler = {
         let peak = kernel_queue_peak.clone();
-        let port = args.port;
+        let port = first_port;
         let ports = slow_ports.clone();
         tokio::spawn(async move {
             while !ports.is_empty() {
@@ -441,7 +479,9 @@ async fn main() -> anyhow_free::Result {
     let mut last_token_of_channel: Vec<Option<usize>> = vec![None; channels];
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
     // CPU is measured from here on: the load itself, not the wizards before it.
-    let server_before = args.pid.and_then(process_cpu);
+    let server_before = sum_over(&args.pid, process_cpu);
+    let nodes_before: Vec<Option<f64>> = args.pid.iter().map(|pid| process_cpu(*pid)).collect();
+    let nats_before = args.nats_pid.and_then(process_cpu);
     let own_before = process_cpu(std::process::id());
     let send_start = Instant::now();
     let mut sent = 0usize;
@@ -469,6 +509,8 @@ async fn main() -> anyhow_free::Result {
             format!("{text}{enter}")
         };
         shared.channel_of[sent].store(*channel as u32 + 1, Ordering::Relaxed);
+        let node = writer_node.get(which).copied().unwrap_or(0);
+        shared.node_of[sent].store(node as u32 + 1, Ordering::Relaxed);
         shared.sent_at[sent].store(
             shared.epoch.elapsed().as_micros() as u64 + 1,
             Ordering::Release,
@@ -526,9 +568,11 @@ async fn main() -> anyhow_free::Result {
             args.attackers
         );
     }
-    let server_after = args.pid.and_then(process_cpu);
+    let server_after = sum_over(&args.pid, process_cpu);
+    let nodes_after: Vec<Option<f64>> = args.pid.iter().map(|pid| process_cpu(*pid)).collect();
+    let nats_after = args.nats_pid.and_then(process_cpu);
     let own_after = process_cpu(std::process::id());
-    let server_rss = args.pid.and_then(peak_rss_kib);
+    let server_rss = sum_over(&args.pid, peak_rss_kib);
 
     let seen = seen_now();
     let seen_bytes = shared.seen_bytes.load(Ordering::Acquire);
@@ -636,6 +680,56 @@ async fn main() -> anyhow_free::Result {
         rss_per_client.map_or("-".into(), |k| format!("{k:.1} KiB")),
     );
     let json_number = |value: Option<f64>| value.map_or("null".into(), |v| format!("{v:.3}"));
+    // Several servers: latency across nodes and on one, and each node's CPU per delivery to
+    // its own readers (a node also spends CPU on the lines it applies for other nodes' readers:
+    // that is the price of the cluster, and it is in these figures).
+    let mut nodes_json = String::new();
+    if nodes > 1 || args.nats_pid.is_some() {
+        let cross = snapshot(&shared.cross_node);
+        let same = snapshot(&shared.same_node);
+        let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        let (cross_count, cross_p50, cross_p99) = (cross.len(), ms(&cross, 0.5), ms(&cross, 0.99));
+        let cross_max = cross.max() as f64 / 1000.0;
+        let (same_count, same_p50, same_p99) = (same.len(), ms(&same, 0.5), ms(&same, 0.99));
+        println!(
+            "across nodes: {cross_count} deliveries, latency ms p50 {cross_p50:.1} p99 {cross_p99:.1} max {cross_max:.1}; on the sender's node: {same_count}, p50 {same_p50:.1} p99 {same_p99:.1}"
+        );
+        let mut cpu_json = Vec::new();
+        let mut per_delivery_json = Vec::new();
+        let mut seen_json = Vec::new();
+        for (index, (before, after)) in nodes_before.iter().zip(&nodes_after).enumerate() {
+            let cpu = before.zip(*after).map(|(a, b)| b - a);
+            let seen = shared
+                .seen_by_node
+                .get(index)
+                .map_or(0, |s| s.load(Ordering::Acquire));
+            let per = cpu.filter(|_| seen > 0).map(|c| c * 1e6 / seen as f64);
+            println!(
+                "  node {index} (port {}): cpu {}, {seen} deliveries to its readers, cpu per delivery {}",
+                args.port.get(index).copied().unwrap_or(0),
+                cpu.map_or("-".into(), |s| format!("{s:.2} s")),
+                per.map_or("-".into(), |us| format!("{us:.2} us")),
+            );
+            cpu_json.push(json_number(cpu));
+            per_delivery_json.push(json_number(per));
+            seen_json.push(seen.to_string());
+        }
+        let nats_cpu = nats_before.zip(nats_after).map(|(a, b)| b - a);
+        let nats_per = nats_cpu.filter(|_| seen > 0).map(|c| c * 1e6 / seen as f64);
+        println!(
+            "  nats-server cpu {}, per delivery {}",
+            nats_cpu.map_or("-".into(), |s| format!("{s:.2} s")),
+            nats_per.map_or("-".into(), |us| format!("{us:.2} us")),
+        );
+        nodes_json = format!(
+            ",\"nodes\":{nodes},\"cross_deliveries\":{cross_count},\"cross_p50_ms\":{cross_p50:.2},\"cross_p99_ms\":{cross_p99:.2},\"cross_max_ms\":{cross_max:.2},\"same_deliveries\":{same_count},\"same_p50_ms\":{same_p50:.2},\"same_p99_ms\":{same_p99:.2},\"node_cpu_s\":[{}],\"node_seen\":[{}],\"node_cpu_us_per_delivery\":[{}],\"nats_cpu_s\":{},\"nats_cpu_us_per_delivery\":{}",
+            cpu_json.join(","),
+            seen_json.join(","),
+            per_delivery_json.join(","),
+            json_number(nats_cpu),
+            json_number(nats_per),
+        );
+    }
     let mut slow_json = String::new();
     if !slow_channels.is_empty() {
         let echoes = snapshot(&slow.echoes);
@@ -673,7 +767,7 @@ async fn main() -> anyhow_free::Result {
         );
     }
     println!(
-        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"tcp_bytes_per_delivery\":{tcp_per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen},\"server_cpu_us_per_delivery\":{}{kinds_json}{slow_json}}}",
+        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"tcp_bytes_per_delivery\":{tcp_per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen},\"server_cpu_us_per_delivery\":{}{kinds_json}{slow_json}{nodes_json}}}",
         args.label,
         args.clients,
         args.channels,
@@ -718,6 +812,8 @@ struct Client {
     conn: Conn,
     channel: usize,
     kind: Kind,
+    /// Which server (index into `--port`) it is connected to.
+    node: usize,
 }
 
 /// Reads no faster than a modem of the given speed would deliver (10 bits a byte, as 8N1),
@@ -1045,6 +1141,7 @@ async fn join_from(
         conn,
         channel,
         kind: Kind::Terminal,
+        node: 0,
     })
 }
 
@@ -1083,6 +1180,7 @@ async fn irc_join(address: SocketAddr, source: [u8; 4], channel: usize) -> std::
         conn,
         channel,
         kind: Kind::Irc,
+        node: 0,
     })
 }
 
@@ -1320,6 +1418,7 @@ async fn ssh_join(
         conn,
         channel,
         kind: Kind::Terminal,
+        node: 0,
     })
 }
 
@@ -1372,12 +1471,12 @@ impl TokenScanner {
 async fn read_tokens(
     mut reader: Reader,
     shared: Arc<Shared>,
-    channel: usize,
+    (channel, node): (usize, usize),
     stop: tokio_util::sync::CancellationToken,
 ) {
     let mut buf = vec![0u8; 65536];
     let mut scanner = TokenScanner::default();
-    let mut tally = Tally::new(shared, channel, Kind::Terminal);
+    let mut tally = Tally::new(shared, channel, Kind::Terminal, node);
     loop {
         let read = tokio::select! {
             read = reader.read(&mut buf) => read,
@@ -1405,12 +1504,12 @@ async fn read_irc_tokens(
     mut reader: Reader,
     mut writer: SharedWriter,
     shared: Arc<Shared>,
-    channel: usize,
+    (channel, node): (usize, usize),
     stop: tokio_util::sync::CancellationToken,
 ) {
     let mut buf = vec![0u8; 65536];
     let mut line: Vec<u8> = Vec::new();
-    let mut tally = Tally::new(shared, channel, Kind::Irc);
+    let mut tally = Tally::new(shared, channel, Kind::Irc, node);
     loop {
         let read = tokio::select! {
             read = reader.read(&mut buf) => read,
@@ -1477,23 +1576,28 @@ struct Tally {
     seen_tokens: HashSet<usize>,
     /// This reader's channel plus one, as [`Shared::channel_of`] holds it.
     mine: u32,
+    /// This reader's node plus one, as [`Shared::node_of`] holds it.
+    node: u32,
     /// Tokens below this are accounted for by the screen rule.
     screen_from: usize,
     flushed: Instant,
 }
 
 impl Tally {
-    fn new(shared: Arc<Shared>, channel: usize, kind: Kind) -> Tally {
+    fn new(shared: Arc<Shared>, channel: usize, kind: Kind, node: usize) -> Tally {
         Tally {
             shared,
             kind,
             local: Local {
                 latencies: Vec::new(),
+                cross_node: Vec::new(),
                 seen_bytes: 0,
                 seen_screen: 0,
+                node,
             },
             seen_tokens: HashSet::new(),
             mine: channel as u32 + 1,
+            node: node as u32 + 1,
             screen_from: 0,
             flushed: Instant::now(),
         }
@@ -1520,10 +1624,16 @@ impl Tally {
         if sent == 0 {
             return;
         }
+        let cross = |token: usize| {
+            shared
+                .node_of
+                .get(token)
+                .is_some_and(|node| node.load(Ordering::Relaxed) != self.node)
+        };
         if self.seen_tokens.insert(token) {
             self.local.seen_bytes += 1;
             if shared.rule == Rule::Bytes {
-                self.local.record(now.saturating_sub(sent));
+                self.local.record(now.saturating_sub(sent), cross(token));
             }
         }
         if token >= self.screen_from {
@@ -1532,7 +1642,7 @@ impl Tally {
                 if sent > 0 && shared.channel_of[earlier].load(Ordering::Relaxed) == self.mine {
                     self.local.seen_screen += 1;
                     if shared.rule == Rule::Screen {
-                        self.local.record(now.saturating_sub(sent));
+                        self.local.record(now.saturating_sub(sent), cross(earlier));
                     }
                 }
             }
@@ -1671,13 +1781,18 @@ fn kernel_queued_bytes(server_port: u16, client_ports: &[u16]) -> Option<u64> {
 /// megabyte each, ten thousand of them, and the generator would spend its time clearing pages.
 struct Local {
     latencies: Vec<u64>,
+    /// Whether each of `latencies` is of a delivery across nodes.
+    cross_node: Vec<bool>,
     seen_bytes: usize,
     seen_screen: usize,
+    /// The reader's node (index into `--port`).
+    node: usize,
 }
 
 impl Local {
-    fn record(&mut self, micros: u64) {
+    fn record(&mut self, micros: u64, cross_node: bool) {
         self.latencies.push(micros.max(1));
+        self.cross_node.push(cross_node);
     }
 
     fn flush_counts(&mut self, shared: &Shared, kind: Kind) {
@@ -1689,6 +1804,9 @@ impl Local {
             shared.by_kind[kind.index()]
                 .seen
                 .fetch_add(headline, Ordering::AcqRel);
+            if let Some(node) = shared.seen_by_node.get(self.node) {
+                node.fetch_add(headline, Ordering::AcqRel);
+            }
         }
         if self.seen_bytes > 0 {
             let seen = std::mem::take(&mut self.seen_bytes);
@@ -1711,7 +1829,20 @@ impl Local {
                 }
             }
         }
+        for (histogram, wanted) in [(&shared.cross_node, true), (&shared.same_node, false)] {
+            if let Ok(mut total) = histogram.lock() {
+                for (&micros, _) in self
+                    .latencies
+                    .iter()
+                    .zip(&self.cross_node)
+                    .filter(|(_, cross)| **cross == wanted)
+                {
+                    let _ = total.record(micros);
+                }
+            }
+        }
         self.latencies.clear();
+        self.cross_node.clear();
     }
 }
 
@@ -1737,6 +1868,14 @@ fn pick_senders(writers: &[(usize, Option<Writer>)], count: usize) -> Vec<usize>
         round += 1;
     }
     picked
+}
+
+/// The sum of `read` over the processes `pids`: `None` if there are none or one could not be read.
+fn sum_over<T: std::iter::Sum<T>>(pids: &[u32], read: impl Fn(u32) -> Option<T>) -> Option<T> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|pid| read(*pid)).sum()
 }
 
 /// CPU seconds (user + system) of a process so far.

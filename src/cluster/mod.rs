@@ -25,7 +25,7 @@ pub use claims::ACCOUNT_BUCKET;
 
 use crate::config::ClusterSettings;
 use crate::history::{self, Arrived, Read};
-use crate::world::{ClusterEvent, ClusterStep, NodeRun, OUTBOX_CAPACITY, Outgoing, World};
+use crate::world::{ClusterEvent, ClusterStep, NodeRun, OUTBOX_CAPACITY, Outgoing, UserId, World};
 
 /// The JetStream stream every node publishes to and applies from.
 pub const STREAM: &str = "R0C_EVENTS";
@@ -50,6 +50,9 @@ pub const PRESENCE_TTL: Duration = Duration::from_secs(10);
 const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Tries per event (the same `Nats-Msg-Id` each time) before its sender is told.
 const PUBLISH_TRIES: u32 = 3;
+/// Events sent and awaiting their acknowledgement at most; past it, the publisher waits for
+/// the oldest (and the world's outbox fills behind it, then refuses lines).
+const PUBLISH_WINDOW: usize = 256;
 /// How long the applier waits for an event before it asks whether it is stuck.
 const STALL_CHECK: Duration = Duration::from_secs(3);
 /// The largest event a node applies: far above what any event it publishes can be (a chat
@@ -227,10 +230,11 @@ async fn events_stream(
     Ok(js.get_or_create_stream(config).await?)
 }
 
-/// Carries out what the world's outbox holds, in order: publishes events one after another
-/// (so a user's lines keep their order), each awaited until JetStream acknowledged it (a user
-/// whose line could not be stored after [`PUBLISH_TRIES`] is told), and claims and lets go
-/// nicks in the nick bucket.
+/// Carries out what the world's outbox holds, in order: publishes events with up to
+/// [`PUBLISH_WINDOW`] of them awaiting JetStream's acknowledgement at once (sent in order on
+/// the one connection, so the stream stores them in order, and their acknowledgements awaited
+/// in that order; a user whose line could not be stored after [`PUBLISH_TRIES`] is told), and
+/// claims and lets go nicks in the nick bucket once every earlier event is acknowledged.
 async fn publish_loop(
     js: jetstream::Context,
     world: Arc<World>,
@@ -253,34 +257,30 @@ async fn publish_loop(
         }
     };
     world.set_cluster_reachable(true);
-    let subject = format!("r0c.ev.{}", run.node);
     let mine = format!("{} {}", run.node, run.boot);
-    let mut count: u64 = 0;
+    let mut pipeline = Pipeline::new(js, world.clone(), run);
     loop {
-        let outgoing = tokio::select! {
-            outgoing = outbox.recv() => outgoing,
-            () = shutdown.cancelled() => None,
+        // Only waiting happens inside the select (each branch may be dropped unfinished);
+        // what follows from it happens after.
+        let next = tokio::select! {
+            biased;
+            // The oldest acknowledgement first: the window drains before it fills further.
+            acked = pipeline.oldest_acked(), if !pipeline.is_empty() => Next::Settled(acked),
+            outgoing = outbox.recv(), if pipeline.has_room() => Next::Work(outgoing),
+            () = shutdown.cancelled() => Next::Work(None),
+        };
+        let outgoing = match next {
+            Next::Settled(acked) => {
+                pipeline.settle_oldest(acked).await;
+                continue;
+            }
+            Next::Work(outgoing) => outgoing,
         };
         match outgoing {
             None => return,
-            Some(Outgoing::Publish { user, event }) => {
-                count = count.wrapping_add(1);
-                let id = format!("{}.{}.{count}", run.node, run.boot);
-                let envelope = Envelope {
-                    from: run.clone(),
-                    event,
-                };
-                let Ok(payload) = serde_json::to_vec(&envelope) else {
-                    continue;
-                };
-                let started = Instant::now();
-                if publish(&js, &subject, &id, payload).await {
-                    world.cluster_acked(started.elapsed());
-                } else if let Some(user) = user {
-                    world.cluster_not_sent(user);
-                }
-            }
+            Some(Outgoing::Publish { user, event }) => pipeline.send(user, event).await,
             Some(Outgoing::ClaimNick { user, nick }) => {
+                pipeline.settle_all().await;
                 let key = nick_key(&nick);
                 let claimed = claim_nick(&nicks, &key, &mine, &presence).await;
                 if !world.finish_cluster_nick(user, &nick, claimed.clone()) && claimed.is_ok() {
@@ -288,6 +288,7 @@ async fn publish_loop(
                 }
             }
             Some(Outgoing::ReleaseNick { nick }) => {
+                pipeline.settle_all().await;
                 release_nick(&nicks, &nick_key(&nick), &mine).await;
             }
             Some(Outgoing::CheckNick { user, nick, avoid }) => {
@@ -298,6 +299,164 @@ async fn publish_loop(
                     release_nick(&nicks, &key, &mine).await;
                 }
             }
+        }
+    }
+}
+
+/// What the publisher waited for.
+enum Next {
+    /// Whether the oldest event in flight was acknowledged (`false`: its try failed).
+    Settled(bool),
+    /// The outbox's next piece of work (`None`: the end).
+    Work(Option<Outgoing>),
+}
+
+/// Events published and not yet acknowledged, at most [`PUBLISH_WINDOW`]: one ack round trip
+/// per event would cap a node at a few thousand events a second on loopback, and far fewer
+/// between machines.
+struct Pipeline {
+    js: jetstream::Context,
+    world: Arc<World>,
+    run: NodeRun,
+    /// `r0c.ev.<node>`.
+    subject: String,
+    /// Events published by this run so far: the last part of each `Nats-Msg-Id`.
+    count: u64,
+    /// Oldest first, as they were sent.
+    in_flight: std::collections::VecDeque<InFlight>,
+}
+
+/// The future of one JetStream acknowledgement.
+type AckFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
+            > + Send,
+    >,
+>;
+
+/// One event sent and not yet acknowledged.
+struct InFlight {
+    /// Its `Nats-Msg-Id`, the same on every try, so JetStream stores it once.
+    id: String,
+    payload: Vec<u8>,
+    /// Who is told if it cannot be stored.
+    user: Option<UserId>,
+    /// When it was first handed to NATS (for `/status`'s last ack time).
+    started: Instant,
+    /// When its current try's acknowledgement is given up on.
+    deadline: tokio::time::Instant,
+    /// Tries so far, the current one included.
+    tries: u32,
+    /// The current try's acknowledgement; `None`: the try could not be sent.
+    ack: Option<AckFuture>,
+}
+
+impl Pipeline {
+    fn new(js: jetstream::Context, world: Arc<World>, run: NodeRun) -> Pipeline {
+        Pipeline {
+            subject: format!("r0c.ev.{}", run.node),
+            js,
+            world,
+            run,
+            count: 0,
+            in_flight: std::collections::VecDeque::with_capacity(PUBLISH_WINDOW),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
+    fn has_room(&self) -> bool {
+        self.in_flight.len() < PUBLISH_WINDOW
+    }
+
+    /// Sends `event` after every event before it, without waiting for its acknowledgement.
+    async fn send(&mut self, user: Option<UserId>, event: ClusterEvent) {
+        self.count = self.count.wrapping_add(1);
+        let envelope = Envelope {
+            from: self.run.clone(),
+            event,
+        };
+        let Ok(payload) = serde_json::to_vec(&envelope) else {
+            return;
+        };
+        let mut entry = InFlight {
+            id: format!("{}.{}.{}", self.run.node, self.run.boot, self.count),
+            payload,
+            user,
+            started: Instant::now(),
+            deadline: tokio::time::Instant::now(),
+            tries: 0,
+            ack: None,
+        };
+        try_send(&self.js, &self.subject, &mut entry).await;
+        self.in_flight.push_back(entry);
+    }
+
+    /// Waits for the oldest event's acknowledgement (or its try's deadline): whether it came.
+    /// Only waits, so it may be dropped unfinished and called again.
+    async fn oldest_acked(&mut self) -> bool {
+        let Some(oldest) = self.in_flight.front_mut() else {
+            return false;
+        };
+        let Some(ack) = oldest.ack.as_mut() else {
+            // Not even sent: the next try comes after a short pause.
+            tokio::time::sleep_until(oldest.deadline).await;
+            return false;
+        };
+        match tokio::time::timeout_at(oldest.deadline, ack).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cluster: publish not acknowledged");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("cluster: no acknowledgement in time");
+                false
+            }
+        }
+    }
+
+    /// Acts on the oldest event's outcome: acknowledged, it is done; otherwise that event and
+    /// every newer one are sent again, in order and each with its own message id: JetStream
+    /// drops those it already stored, and the rest keep their order behind the oldest.
+    async fn settle_oldest(&mut self, acked: bool) {
+        if !acked {
+            self.resend_all().await;
+        } else if let Some(done) = self.in_flight.pop_front() {
+            self.world.cluster_acked(done.started.elapsed());
+        }
+    }
+
+    /// The oldest event failed its try: everything in flight goes out again in order; an
+    /// event out of tries, or every event when the connection is down, is given up.
+    async fn resend_all(&mut self) {
+        let connected =
+            self.js.client().connection_state() == async_nats::connection::State::Connected;
+        let mut entries = std::mem::take(&mut self.in_flight);
+        // The old acknowledgements are dropped first, so none of them is mistaken for a new one.
+        for entry in &mut entries {
+            entry.ack = None;
+        }
+        for mut entry in entries {
+            if !connected || entry.tries >= PUBLISH_TRIES {
+                if let Some(user) = entry.user {
+                    self.world.cluster_not_sent(user);
+                }
+                continue;
+            }
+            try_send(&self.js, &self.subject, &mut entry).await;
+            self.in_flight.push_back(entry);
+        }
+    }
+
+    /// Waits until every event sent is acknowledged or given up.
+    async fn settle_all(&mut self) {
+        while !self.in_flight.is_empty() {
+            let acked = self.oldest_acked().await;
+            self.settle_oldest(acked).await;
         }
     }
 }
@@ -376,34 +535,22 @@ fn bucket_config(bucket: &str, description: &str) -> stream::Config {
     }
 }
 
-/// One event into the stream, tried up to [`PUBLISH_TRIES`] times with the same message id;
-/// whether JetStream acknowledged it.
-async fn publish(js: &jetstream::Context, subject: &str, id: &str, payload: Vec<u8>) -> bool {
-    for attempt in 0..PUBLISH_TRIES {
-        // With the connection down a try would only wait out its timeout in the client's
-        // buffer: the sender is told at once instead.
-        let connected = js.client().connection_state() == async_nats::connection::State::Connected;
-        if attempt > 0 && !connected {
-            return false;
+/// Hands `entry` to NATS once more (the same message id). A free function: the pipeline
+/// holds futures that are `Send` but not `Sync`, so it is not borrowed across this await.
+async fn try_send(js: &jetstream::Context, subject: &str, entry: &mut InFlight) {
+    entry.tries = entry.tries.saturating_add(1);
+    entry.deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+    let message = jetstream::message::PublishMessage::build()
+        .payload(entry.payload.clone().into())
+        .message_id(&entry.id);
+    entry.ack = match js.send_publish(subject.to_string(), message).await {
+        Ok(ack) => Some(std::future::IntoFuture::into_future(ack)),
+        Err(error) => {
+            tracing::warn!(%error, "cluster: publish failed");
+            entry.deadline = tokio::time::Instant::now() + RETRY_PAUSE / 4;
+            None
         }
-        let message = jetstream::message::PublishMessage::build()
-            .payload(payload.clone().into())
-            .message_id(id);
-        let acked = match js.send_publish(subject.to_string(), message).await {
-            Ok(ack) => tokio::time::timeout(ACK_TIMEOUT, ack).await,
-            Err(error) => {
-                tracing::warn!(%error, "cluster: publish failed");
-                tokio::time::sleep(RETRY_PAUSE / 4).await;
-                continue;
-            }
-        };
-        match acked {
-            Ok(Ok(_)) => return true,
-            Ok(Err(error)) => tracing::warn!(%error, "cluster: publish not acknowledged"),
-            Err(_) => tracing::warn!("cluster: no acknowledgement in time"),
-        }
-    }
-    false
+    };
 }
 
 /// A nick's key in the nick bucket: its folded form in hex (keys allow few characters).
