@@ -7,6 +7,8 @@
 # before/after comparison of a change in the same sitting (build the older commit elsewhere).
 # IRC=1 adds two columns, this build again with every client an IRC client on its IRC listener
 # (r0c-irc) and with half of them (r0c-mixed), for the server's CPU per delivery of each kind.
+# SSH=1 adds a column: this build again with every client an ssh client on its ssh listener.
+# PROFILE=profiling runs the profiling build (release code with symbols, for perf) instead.
 # ORIGINAL=0 leaves r0c 1.6.1 out (its backlog of 1 makes 600 clients take minutes to connect).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,8 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q r0c==1.6.1
 fi
-cargo build --release -p r0c -p r0c-load >/dev/null
+profile=${PROFILE:-release}
+cargo build --profile "$profile" -p r0c -p r0c-load >/dev/null
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
@@ -34,15 +37,16 @@ for spec in "${series[@]}"; do
     [ -n "${R0C_BEFORE:-}" ] && servers+=(r0c-before)
     servers+=(r0c-rust)
     [ "${IRC:-0}" = 1 ] && servers+=(r0c-irc r0c-mixed)
+    [ "${SSH:-0}" = 1 ] && servers+=(r0c-ssh)
     for server in "${servers[@]}"; do
         data=$(mktemp -d)
-        telnet=$(free_port); raw=$(free_port); irc=$(free_port)
+        telnet=$(free_port); raw=$(free_port); irc=$(free_port); ssh=$(free_port)
         if [ "$server" = r0c-1.6.1 ]; then
             (cd "$data" && exec "$OLDPWD/$venv/bin/python" -m r0c -i 127.0.0.1 -pt "$telnet" -pn "$raw" >/dev/null 2>&1) &
         else
-            binary=./target/release/r0c
+            binary=./target/$profile/r0c
             [ "$server" = r0c-before ] && binary=$R0C_BEFORE
-            "$binary" --dir "$data" -i 127.0.0.1 -pt "$telnet" -pn "$raw" --web 0 -ssh 0 \
+            "$binary" --dir "$data" -i 127.0.0.1 -pt "$telnet" -pn "$raw" --web 0 -ssh "$ssh" \
                 --irc-listen "$irc" --no-flood-limit --max-per-ip 0 --conn-rate 0 -nc 20000 \
                 >/dev/null 2>&1 &
         fi
@@ -55,9 +59,10 @@ for spec in "${series[@]}"; do
         case "$server" in
             r0c-irc) clients_at=(--port "$irc" --irc "$clients") ;;
             r0c-mixed) clients_at=(--port "$telnet" --telnet --irc-port "$irc" --irc $((clients / 2))) ;;
+            r0c-ssh) clients_at=(--port "$ssh" --ssh) ;;
             *) clients_at=(--port "$telnet" --telnet) ;;
         esac
-        ./target/release/r0c-load "${clients_at[@]}" --pid "$pid" --label "$server" \
+        "./target/$profile/r0c-load" "${clients_at[@]}" --pid "$pid" --label "$server" \
             --connect-parallel "$parallel" \
             -n "$clients" -c "$channels" -s "$senders" -r "$rate" -t "$seconds" ${LOAD_ARGS:-} 2>/dev/null \
             | grep '^{' >>"$results" || echo "{\"label\":\"$server\",\"failed\":true}" >>"$results"
@@ -71,7 +76,7 @@ python3 - "$results" "${servers[@]}" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 shown = {"r0c-1.6.1": "r0c 1.6.1", "r0c-before": "before", "r0c-rust": "r0c (rust)",
-         "r0c-irc": "rust, IRC", "r0c-mixed": "rust, mixed"}
+         "r0c-irc": "rust, IRC", "r0c-mixed": "rust, mixed", "r0c-ssh": "rust, ssh"}
 names = [shown[server] for server in sys.argv[2:]]
 per = len(names)
 keys = [("delivered_pct", "delivered %"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),

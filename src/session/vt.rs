@@ -19,6 +19,9 @@ use crate::world::{Around, ChannelId, ChannelKind, Message, View, window_list};
 const MIN_COLS: usize = 20;
 const MIN_ROWS: usize = 4;
 
+/// Where the status bar's nick list starts: its colour, then three spaces.
+const NICKLIST_SGR: &str = "\x1b[22;36m";
+
 /// The messages r0c shows, from longest to shortest, when the screen is too small.
 const TOO_SMALL: [&str; 10] = [
     "your screen is too small",
@@ -417,7 +420,7 @@ impl Vt100Ui {
         ) {
             (Some(last), true) if !full => last.clone(),
             (Some(last), _) if input_only => last.clone(),
-            _ => self.status_bar(view, cols),
+            (last, _) => hold_nicklist(self.status_bar(view, cols), last.as_deref(), full),
         };
         self.tick_due = false;
         self.last_status = Some(status.clone());
@@ -965,7 +968,7 @@ impl Vt100Ui {
             );
         }
         if !view.nicklist.is_empty() {
-            let _ = write!(bar, "\x1b[22;36m   {}", view.nicklist);
+            let _ = write!(bar, "{NICKLIST_SGR}   {}", view.nicklist);
         }
         truncate_styled(&bar, cols)
     }
@@ -1041,6 +1044,24 @@ fn day_change_lines(key: &LinesKey, date: jiff::civil::Date) -> Vec<String> {
     )
 }
 
+/// The status bar to show: `fresh`, unless only its nick list differs from `last`, the bar
+/// the client has; that is then kept until something else in the bar changes, the clock at
+/// the latest (its next 5-second step, or sooner with a message of a later second). In a busy
+/// channel the speakers' order changes with nearly every frame, and redrawing the list each
+/// time cost more bytes than the pushes of the messages themselves; held, it follows about
+/// once a second under load, and at once for a lone message of a later second.
+fn hold_nicklist(fresh: String, last: Option<&str>, full: bool) -> String {
+    let Some(last) = last.filter(|_| !full) else {
+        return fresh;
+    };
+    match (fresh.find(NICKLIST_SGR), last.find(NICKLIST_SGR)) {
+        (Some(new_at), Some(old_at)) if fresh.get(..new_at) == last.get(..old_at) => {
+            last.to_owned()
+        }
+        _ => fresh,
+    }
+}
+
 fn follows(previous: RowRef, next: RowRef) -> bool {
     if next.seq == previous.seq {
         next.line == previous.line + 1
@@ -1073,4 +1094,31 @@ pub fn truncate_styled(text: &str, cols: usize) -> String {
         used += w;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(clock: &str, nicks: &str) -> String {
+        format!("{STATUS_SGR}{clock}   1: \x1b[1;37m#g\x1b[22m(3){NICKLIST_SGR}   {nicks}")
+    }
+
+    #[test]
+    fn the_nick_list_alone_waits_for_the_rest_of_the_bar_to_change() {
+        let shown = bar("184040", "ann, bob");
+        let reordered = bar("184040", "bob, ann");
+        assert_eq!(hold_nicklist(reordered.clone(), Some(&shown), false), shown);
+        // A full redraw, a bar with nothing drawn yet and a moved clock show the new list.
+        assert_eq!(
+            hold_nicklist(reordered.clone(), Some(&shown), true),
+            reordered
+        );
+        assert_eq!(hold_nicklist(reordered.clone(), None, false), reordered);
+        let later = bar("184041", "bob, ann");
+        assert_eq!(hold_nicklist(later.clone(), Some(&shown), false), later);
+        // A bar cut before its nick list (a narrow screen) is shown as it is.
+        let cut = format!("{STATUS_SGR}184040   1: #g");
+        assert_eq!(hold_nicklist(cut.clone(), Some(&shown), false), cut);
+    }
 }

@@ -977,3 +977,68 @@ async fn account_and_away_notify_tell_irc_clients_in_shared_channels_of_each_cha
     assert_eq!(away_lines, 2, "{:#?}", carol.seen);
     server.stop().await;
 }
+     ivy.expect(" 376 ivy ").await;
+     server.stop().await;
+ }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_lines_reaches_an_irc_client_whole_and_in_order() {
+    // Syncs that others cause are spaced out, so a burst arrives in a few writes: none of
+    // its lines may be lost or reordered on the way, nor the one after a quiet spell.
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start_with_irc(test_config(&dir)).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/nick alice").await;
+    alice.expect("changed nick to alice").await;
+    alice.line("/join #burst").await;
+    alice.expect("#burst(1)").await;
+    let mut bob = IrcClient::registered(irc, "bob").await;
+    bob.send("JOIN #burst").await;
+    bob.expect(" 366 bob #burst ").await;
+    alice.expect("bob has joined").await;
+
+    for n in 0..40 {
+        alice.line(&format!("burst line {n}")).await;
+    }
+    for n in 0..40 {
+        bob.expect(&format!("PRIVMSG #burst :burst line {n}")).await;
+    }
+    alice.line("after the burst").await;
+    bob.expect("PRIVMSG #burst :after the burst").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_irc_client_that_heard_nothing_for_longer_than_the_stall_timeout_is_not_dropped() {
+    // A client that only listens, or that talks without echo-message, may get no output for
+    // longer than the stall timeout; the next line for it is a new write, not a stalled one.
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    config.stall_timeout = std::time::Duration::from_secs(1);
+    let server = TestServer::start_with_irc(config).await;
+    let irc = server.irc.expect("IRC listener");
+    let mut alice = TestClient::joined(server.raw).await;
+    alice.line("/nick alice").await;
+    alice.expect("changed nick to alice").await;
+    alice.line("/join #quiet").await;
+    alice.expect("#quiet(1)").await;
+    let mut bob = IrcClient::registered(irc, "bob").await;
+    bob.send("JOIN #quiet").await;
+    bob.expect(" 366 bob #quiet ").await;
+    alice.expect("bob has joined").await;
+
+    // Several rounds, since a stale stall deadline ended the connection only when its timer
+    // won the race against the write.
+    for round in 0..4 {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        bob.send(&format!("PRIVMSG #quiet :bob talks {round}"))
+            .await;
+        alice.expect(&format!("bob talks {round}")).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        alice.line(&format!("alice answers {round}")).await;
+        bob.expect(&format!("PRIVMSG #quiet :alice answers {round}"))
+            .await;
+    }
+    server.stop().await;
+}

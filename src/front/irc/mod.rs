@@ -4,7 +4,9 @@
 //! handshake if any, then the connection loop below, which reads lines, hands them to the
 //! client's [`session::IrcSession`], carries out what it must wait for, and writes what it
 //! produced, within the same bounds as a terminal client (first-input timeout, a stall
-//! timeout, a cap on unsent output).
+//! timeout, a cap on unsent output). Like a terminal client's frames, the syncs that others'
+//! messages cause are [`crate::session::MIN_FRAME_INTERVAL`] apart at the least, so a busy
+//! channel reaches the client as one write of several lines rather than a write per line.
 
 pub mod help;
 pub mod relay;
@@ -20,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::front::listen::{self, Admitted, Listening};
 use crate::history::{Arrived, Read};
-use crate::session::Arrival;
+use crate::session::{Arrival, MIN_FRAME_INTERVAL};
 use crate::world::{Load, World};
 use session::{IrcSession, Wait};
 
@@ -117,12 +119,20 @@ async fn converse<S>(
     let mut pinged = false;
     let mut output_moved = Instant::now();
     let mut ejected: Option<CancellationToken> = None;
+    // When the next sync that others' messages cause may run, and whether one waits for it.
+    let mut next_sync = Instant::now();
+    let mut sync_waiting = false;
     let reason = loop {
         if session.out.len() > MAX_PENDING_OUTPUT {
             break "output overflow";
         }
         if session.closing && session.out.is_empty() {
             break "quit";
+        }
+        if session.out.is_empty() {
+            // The stall timeout counts from when output last waited or moved: a client that
+            // got nothing for a while is not stalled by the first line it gets next.
+            output_moved = Instant::now();
         }
         if ejected.is_none()
             && let Some(user) = session.user()
@@ -150,6 +160,9 @@ async fn converse<S>(
         }
         let wake = session.wake();
         let room = session.out.len() < LOW_WATERMARK;
+        if sync_waiting && room {
+            deadline = deadline.min(next_sync);
+        }
         tokio::select! {
             read = reader.read(&mut scratch), if room && !session.closing => {
                 let count = match read {
@@ -187,7 +200,17 @@ async fn converse<S>(
                     session.input_too_long();
                 }
             }
-            () = notified(wake.as_deref()), if room => session.sync(),
+            () = notified(wake.as_deref()), if room && !sync_waiting => {
+                // The world wakes this task once until it syncs, so a sync put off to the
+                // interval's end collects every line committed meanwhile.
+                let now = Instant::now();
+                if now >= next_sync {
+                    session.sync();
+                    next_sync = now + MIN_FRAME_INTERVAL;
+                } else {
+                    sync_waiting = true;
+                }
+            }
             tagged = tag_inbox.recv(), if room => match tagged {
                 Ok(message) => session.tag_message(&message),
                 // TAGMSGs are hints: one that could not wait is lost, not queued.
@@ -208,6 +231,13 @@ async fn converse<S>(
             }
             () = tokio::time::sleep_until(deadline) => {
                 let now = Instant::now();
+                if sync_waiting && room && now >= next_sync {
+                    sync_waiting = false;
+                    session.sync();
+                    next_sync = now + MIN_FRAME_INTERVAL;
+                    // Any other deadline due now is handled on the next turn.
+                    continue;
+                }
                 if session.next_release().is_some_and(|at| Instant::from_std(at) <= now) {
                     session.release(now.into_std());
                     session.sync();
