@@ -7,7 +7,8 @@
 #
 # Usage: bench/joins.sh [CLIENTS [RATE [SECONDS [JOINERS [MESSAGES]]]]]
 #   defaults: 600 clients in one channel, 20 senders, 175 msg/s for 20 s; 100 joiners;
-#   1,000,000 messages. RUNS (default 1) repeats the pair; R0C_BIN picks the server binary.
+#   1,000,000 messages. RUNS (default 1) repeats the pair; R0C_BIN picks the server binary;
+#   BUILD=0 skips the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,8 @@ runs=${RUNS:-1}
 join_after=${JOIN_AFTER:-8}
 server_bin=${R0C_BIN:-./target/release/r0c}
 
-cargo build --release -p r0c -p r0c-load --example seed_channel >/dev/null
+# BUILD=0 runs the binaries already built (e.g. an older build's, with R0C_BIN).
+[ "${BUILD:-1}" = 0 ] || cargo build --release -p r0c -p r0c-load --example seed_channel >/dev/null
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }

@@ -10,7 +10,8 @@
 #   defaults: 18000 idle, 1000 active clients in 100 channels, all of them sending,
 #   1000 msg/s in all for 20 s. IDLE_PROCS (default 4) generator processes share the idle
 #   clients (each stays far under the 20,000 open files a process may have here).
-#   R0C_BIN picks the server binary (default ./target/release/r0c); SERVER_ARGS adds flags.
+#   R0C_BIN picks the server binary (default ./target/release/r0c); SERVER_ARGS adds flags;
+#   BUILD=0 skips the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,8 @@ seconds=${5:-20}
 procs=${IDLE_PROCS:-4}
 server_bin=${R0C_BIN:-./target/release/r0c}
 
-cargo build --release -p r0c -p r0c-load >/dev/null
+# BUILD=0 runs the binaries already built (e.g. an older build's, with R0C_BIN).
+[ "${BUILD:-1}" = 0 ] || cargo build --release -p r0c -p r0c-load >/dev/null
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
