@@ -785,9 +785,9 @@ async fn connect_joiners(args: &Args, address: SocketAddr) -> Vec<Conn> {
     joiners
 }
 
-/// Every joiner sends `command` at `at`, and waits (at most [`STEP_TIMEOUT`]) until `wait`
-/// arrives; then it reads and drops what comes until `stop`. How long each join took, for
-/// those that were done in time.
+/// Every joiner sends `command` at `at`, and waits (at most [`STEP_TIMEOUT`], and not past
+/// `stop`) until `wait` arrives; then it reads and drops what comes until `stop`. How long each
+/// join took, for those that were done in time.
 async fn join_at_once(
     joiners: Vec<Conn>,
     command: String,
@@ -804,7 +804,11 @@ async fn join_at_once(
                 conn.seen.clear();
                 let sent = Instant::now();
                 conn.writer.write_all(command.as_bytes()).await.ok()?;
-                conn.wait_for_any(&[&wait]).await.ok()?;
+                // A join still waited for when the run ends counts as not done.
+                tokio::select! {
+                    done = conn.wait_for_any(&[&wait]) => { done.ok()?; }
+                    () = stop.cancelled() => return None,
+                }
                 let took = sent.elapsed();
                 let Conn { mut reader, .. } = conn;
                 let mut buf = vec![0u8; 4096];
