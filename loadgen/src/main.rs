@@ -99,10 +99,39 @@ struct Args {
     /// clients that never read anything (they are not counted as receivers)
     #[arg(long, default_value_t = 0)]
     stalled: usize,
-    /// loopback source addresses to spread the clients over (127.0.1.1 and on), so
-    /// per-address limits can stay on
+    /// loopback source addresses to spread the clients over (127.0.N.1 and on, N from
+    /// --source-net), so per-address limits can stay on
     #[arg(long, default_value_t = 1)]
     sources: u8,
+    /// the third number of those source addresses (127.0.N.1 and on), so several generators
+    /// at once use addresses of their own
+    #[arg(long, default_value_t = 1)]
+    source_net: u8,
+    /// channels are named `#<prefix><n>`; generators that run at once and should not share
+    /// channels use prefixes of their own
+    #[arg(long, default_value = "c")]
+    channel_prefix: String,
+    /// idle clients: connect, pass the wizard, join, then only read (and drop) what arrives for
+    /// this many seconds; nobody sends. A JSON line with `idle_ready` is printed once all are
+    /// in, so a script can wait for it before it measures the server or starts a load
+    #[arg(long)]
+    hold: Option<f64>,
+    /// more clients (terminal clients, not counted as receivers) that pass the wizard, stay in
+    /// the status window, and all at once, --join-after seconds into the sending, join
+    /// --join-channel; the report adds how long their joins took
+    #[arg(long, default_value_t = 0)]
+    joiners: usize,
+    /// the channel the joiners join (without `#`), e.g. one seeded with a big history
+    /// (`cargo run --release --example seed_channel`)
+    #[arg(long, default_value = "big")]
+    join_channel: String,
+    /// a join counts as done when this text arrives (the channel's topic, which only a member
+    /// is shown; the seeder's default topic by default)
+    #[arg(long, default_value = "a channel of seeded history")]
+    join_wait: String,
+    /// seconds into the sending when the joiners join
+    #[arg(long, default_value_t = 5.0)]
+    join_after: f64,
     /// how many clients go through the wizard at once
     #[arg(long, default_value_t = 200)]
     connect_parallel: usize,
@@ -243,6 +272,8 @@ struct Shared {
 #[tokio::main]
 async fn main() -> anyhow_free::Result {
     let args = Args::parse();
+    // Set once, before any client is made.
+    let _ = CHANNEL_PREFIX.set(args.channel_prefix.clone());
     let total_messages = (args.rate * args.seconds).ceil() as usize;
     let shared = Arc::new(Shared {
         sent_at: (0..total_messages).map(|_| AtomicU64::new(0)).collect(),
@@ -284,6 +315,7 @@ async fn main() -> anyhow_free::Result {
         let semaphore = semaphore.clone();
         let channel = index % args.channels.max(1);
         let source = 1 + (index % usize::from(args.sources.max(1))) as u8;
+        let source_net = args.source_net;
         let role = if index < args.stalled {
             Role::Stalled
         } else if index < args.stalled + args.slow {
@@ -297,6 +329,7 @@ async fn main() -> anyhow_free::Result {
             ssh: args.ssh,
             irc,
             slow_bps: (role == Role::Slow).then_some(args.slow_bps),
+            stay_out: false,
         };
         // A channel's clients go to the nodes in turn, so each channel has readers on each.
         let node = (index / args.channels.max(1)) % nodes;
@@ -307,7 +340,7 @@ async fn main() -> anyhow_free::Result {
         };
         joining.push(tokio::spawn(async move {
             let _permit = semaphore.acquire_owned().await.ok()?;
-            match join(address, source, link, channel).await {
+            match join_from(address, [127, 0, source_net, source], link, channel).await {
                 Ok(client) => Some((role, Client { node, ..client })),
                 Err(error) => {
                     eprintln!("client {index}: {error}");
@@ -329,6 +362,11 @@ async fn main() -> anyhow_free::Result {
         args.clients
     );
     let ready = clients.len();
+    let joiners = connect_joiners(&args, address).await;
+    if let Some(hold) = args.hold {
+        hold_idle(clients, &args, connect_seconds, hold).await;
+        return Ok(());
+    }
     // Memory once everyone is connected and idle, before any message.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_ready = sum_over(&args.pid, current_rss_kib);
@@ -450,6 +488,7 @@ async fn main() -> anyhow_free::Result {
             ssh: args.ssh,
             irc: false,
             slow_bps: None,
+            stay_out: false,
         };
         match join_from(address, [127, 0, 2, index.saturating_add(1)], link, 0).await {
             Ok(client) => {
@@ -484,6 +523,13 @@ async fn main() -> anyhow_free::Result {
     let nats_before = args.nats_pid.and_then(process_cpu);
     let own_before = process_cpu(std::process::id());
     let send_start = Instant::now();
+    let big_joins = tokio::spawn(join_at_once(
+        joiners,
+        format!("/join #{}\n", args.join_channel),
+        args.join_wait.clone(),
+        send_start + Duration::from_secs_f64(args.join_after.max(0.0)),
+        stop_reading.clone(),
+    ));
     let mut sent = 0usize;
     while sent < total_messages && !senders.is_empty() {
         let due = send_start + interval.mul_f64(sent as f64);
@@ -504,7 +550,7 @@ async fn main() -> anyhow_free::Result {
             format!("load {token} from {which}")
         };
         let line = if writer_is_irc.get(which).copied().unwrap_or(false) {
-            format!("PRIVMSG #c{channel} :{text}\r\n")
+            format!("PRIVMSG {} :{text}\r\n", channel_name(*channel))
         } else {
             format!("{text}{enter}")
         };
@@ -554,6 +600,12 @@ async fn main() -> anyhow_free::Result {
         let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
     }
     sampler.abort();
+    let join_times = tokio::time::timeout(Duration::from_secs(5), big_joins)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let join_json = report_joins(&args, &join_times);
     let mut attack_commands = 0;
     for attacker in attackers {
         attack_commands += tokio::time::timeout(Duration::from_secs(5), attacker)
@@ -767,7 +819,7 @@ async fn main() -> anyhow_free::Result {
         );
     }
     println!(
-        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"tcp_bytes_per_delivery\":{tcp_per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen},\"server_cpu_us_per_delivery\":{}{kinds_json}{slow_json}{nodes_json}}}",
+        "{{\"label\":\"{}\",\"clients\":{},\"ready\":{ready},\"connect_s\":{connect_seconds:.1},\"channels\":{},\"rate\":{},\"seconds\":{},\"sent\":{sent},\"expected\":{expected},\"seen\":{seen},\"delivered_pct\":{delivered:.3},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2},\"bytes_per_delivery\":{per_message:.1},\"tcp_bytes_per_delivery\":{tcp_per_message:.1},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"server_rss_before_kib\":{},\"server_rss_ready_kib\":{},\"rss_per_client_kib\":{},\"generator_cpu_s\":{},\"rule\":\"{rule}\",\"seen_bytes\":{seen_bytes},\"seen_screen\":{seen_screen},\"server_cpu_us_per_delivery\":{}{kinds_json}{slow_json}{nodes_json}{join_json}}}",
         args.label,
         args.clients,
         args.channels,
@@ -788,12 +840,195 @@ async fn main() -> anyhow_free::Result {
     Ok(())
 }
 
+/// `--joiners`: that many terminal clients through the wizard (from 127.0.3.x), left in their
+/// status window.
+async fn connect_joiners(args: &Args, address: SocketAddr) -> Vec<Conn> {
+    let link = Link {
+        telnet: args.telnet,
+        ssh: false,
+        irc: false,
+        slow_bps: None,
+        stay_out: true,
+    };
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(args.connect_parallel.max(1)));
+    let tasks: Vec<_> = (0..args.joiners)
+        .map(|index| {
+            let semaphore = semaphore.clone();
+            let source = [127, 0, 3, 1 + (index % 250) as u8];
+            tokio::spawn(async move {
+                let _permit = semaphore.acquire_owned().await.ok()?;
+                match join_from(address, source, link, 0).await {
+                    Ok(client) => Some(client.conn),
+                    Err(error) => {
+                        eprintln!("joiner {index}: {error}");
+                        None
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut joiners = Vec::new();
+    for task in tasks {
+        if let Ok(Some(conn)) = task.await {
+            joiners.push(conn);
+        }
+    }
+    if args.joiners > 0 {
+        eprintln!("{} of {} joiners ready", joiners.len(), args.joiners);
+    }
+    joiners
+}
+
+/// Every joiner sends `command` at `at`, and waits (at most [`STEP_TIMEOUT`], and not past
+/// `stop`) until `wait` arrives; then it reads and drops what comes until `stop`. How long each
+/// join took, for those that were done in time.
+async fn join_at_once(
+    joiners: Vec<Conn>,
+    command: String,
+    wait: String,
+    at: Instant,
+    stop: tokio_util::sync::CancellationToken,
+) -> Vec<Duration> {
+    let tasks: Vec<_> = joiners
+        .into_iter()
+        .map(|mut conn| {
+            let (command, wait, stop) = (command.clone(), wait.clone(), stop.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at.into()).await;
+                conn.seen.clear();
+                let sent = Instant::now();
+                conn.writer.write_all(command.as_bytes()).await.ok()?;
+                // A join still waited for when the run ends counts as not done.
+                let patterns = [wait.as_str()];
+                tokio::select! {
+                    done = conn.wait_for_any(&patterns) => { done.ok()?; }
+                    () = stop.cancelled() => return None,
+                }
+                let took = sent.elapsed();
+                let Conn { mut reader, .. } = conn;
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    tokio::select! {
+                        read = reader.read(&mut buf) => if !matches!(read, Ok(n) if n > 0) { break },
+                        () = stop.cancelled() => break,
+                    }
+                }
+                Some(took)
+            })
+        })
+        .collect();
+    let mut took = Vec::new();
+    for task in tasks {
+        if let Ok(Some(duration)) = task.await {
+            took.push(duration);
+        }
+    }
+    took
+}
+
+/// Prints how the joins went (with `--joiners`) and returns their JSON fields.
+fn report_joins(args: &Args, join_times: &[Duration]) -> String {
+    if args.joiners == 0 {
+        return String::new();
+    }
+    let mut ms: Vec<f64> = join_times
+        .iter()
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let (p50, max) = (at(0.5), at(1.0));
+    println!(
+        "joiners {} of {} joined #{} in ms p50 {p50:.1} max {max:.1}",
+        ms.len(),
+        args.joiners,
+        args.join_channel
+    );
+    format!(
+        ",\"joiners\":{},\"joins_done\":{},\"join_p50_ms\":{},\"join_max_ms\":{}",
+        args.joiners,
+        ms.len(),
+        if p50.is_nan() {
+            "null".into()
+        } else {
+            format!("{p50:.1}")
+        },
+        if max.is_nan() {
+            "null".into()
+        } else {
+            format!("{max:.1}")
+        },
+    )
+}
+
+/// `--hold`: says that the clients are in (a JSON line with `idle_ready`), then keeps them
+/// connected, each reading and dropping what arrives, for `seconds` or until the server closes
+/// them all, and says how many were still open and what they received.
+async fn hold_idle(clients: Vec<(Role, Client)>, args: &Args, connect_seconds: f64, seconds: f64) {
+    let ready = clients.len();
+    println!(
+        "{{\"label\":\"{}\",\"clients\":{},\"idle_ready\":{ready},\"connect_s\":{connect_seconds:.1}}}",
+        args.label, args.clients
+    );
+    // The script that waits for the line reads it through a pipe.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let received = Arc::new(AtomicU64::new(0));
+    let open = Arc::new(AtomicUsize::new(ready));
+    let mut readers = Vec::with_capacity(ready);
+    for (_, client) in clients {
+        let Conn {
+            mut reader, writer, ..
+        } = client.conn;
+        let (received, open) = (received.clone(), open.clone());
+        readers.push(tokio::spawn(async move {
+            // Kept open (a dropped write half would end the connection), never written.
+            let _writer = writer;
+            // Small: an idle client gets a clock tick now and then, and thousands share the
+            // generator's memory.
+            let mut buf = vec![0u8; 2048];
+            while let Ok(n) = reader.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                received.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            open.fetch_sub(1, Ordering::Relaxed);
+        }));
+    }
+    let until = Instant::now() + Duration::from_secs_f64(seconds.max(0.0));
+    while Instant::now() < until && open.load(Ordering::Relaxed) > 0 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let still_open = open.load(Ordering::Relaxed);
+    for reader in readers {
+        reader.abort();
+    }
+    println!(
+        "{{\"label\":\"{}\",\"idle_ready\":{ready},\"idle_open_at_end\":{still_open},\"idle_bytes_received\":{}}}",
+        args.label,
+        received.load(Ordering::Relaxed)
+    );
+}
+
 /// A copy of a shared histogram (a panicked recorder leaves it readable).
 fn snapshot(histogram: &Mutex<Histogram<u64>>) -> Histogram<u64> {
     histogram
         .lock()
         .map(|h| h.clone())
         .unwrap_or_else(|e| e.into_inner().clone())
+}
+
+/// Channel names' prefix (`--channel-prefix`), set once at start.
+static CHANNEL_PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The name of the generator's channel number `channel`: `#c0`, `#c1`, ... by default.
+fn channel_name(channel: usize) -> String {
+    let prefix = CHANNEL_PREFIX.get().map_or("c", String::as_str);
+    format!("#{prefix}{channel}")
 }
 
 /// What a client does once it is in its channel.
@@ -987,17 +1222,9 @@ struct Link {
     irc: bool,
     /// Bits per second of a throttled (modem) client.
     slow_bps: Option<u32>,
-}
-
-/// Connects from 127.0.1.`source`, passes the wizard as r0c's stress testers do (§12.1 of
-/// the server spec), and joins `#c<channel>`.
-async fn join(
-    address: SocketAddr,
-    source: u8,
-    link: Link,
-    channel: usize,
-) -> std::io::Result<Client> {
-    join_from(address, [127, 0, 1, source], link, channel).await
+    /// Stays in the status window after the wizard instead of joining its channel (a joiner;
+    /// terminal clients only).
+    stay_out: bool,
 }
 
 /// A hostile client: joins `channels` channels (the server's cap refuses the rest), then
@@ -1040,7 +1267,8 @@ async fn attack(
     sent
 }
 
-/// [`join`] from any loopback source address.
+/// Connects from `source` (a loopback address), passes the wizard as r0c's stress testers do
+/// (§12.1 of the server spec), and joins the channel (see [`channel_name`]).
 async fn join_from(
     address: SocketAddr,
     source: [u8; 4],
@@ -1128,8 +1356,16 @@ async fn join_from(
     if !link.telnet && !conn.answers_probes {
         conn.writer.write_all(b"\x1b[24;80R").await?;
     }
+    if link.stay_out {
+        return Ok(Client {
+            conn,
+            channel,
+            kind: Kind::Terminal,
+            node: 0,
+        });
+    }
     conn.writer
-        .write_all(format!("/join #c{channel}\n").as_bytes())
+        .write_all(format!("/join {}\n", channel_name(channel)).as_bytes())
         .await?;
     conn.wait_for_any(&["has joined"]).await?;
     if link.slow_bps.is_some() {
@@ -1172,9 +1408,9 @@ async fn irc_join(address: SocketAddr, source: [u8; 4], channel: usize) -> std::
         return Err(std::io::Error::other(format!("nick {nick} refused")));
     }
     conn.writer
-        .write_all(format!("JOIN #c{channel}\r\n").as_bytes())
+        .write_all(format!("JOIN {}\r\n", channel_name(channel)).as_bytes())
         .await?;
-    conn.wait_for_any(&[&format!(" 366 {nick} #c{channel} ")])
+    conn.wait_for_any(&[&format!(" 366 {nick} {} ", channel_name(channel))])
         .await?;
     Ok(Client {
         conn,
@@ -1408,7 +1644,7 @@ async fn ssh_join(
         probe_tail: Vec::new(),
     };
     conn.writer
-        .write_all(format!("/join #c{channel}\r").as_bytes())
+        .write_all(format!("/join {}\r", channel_name(channel)).as_bytes())
         .await?;
     conn.wait_for_any(&["has joined"]).await?;
     if link.slow_bps.is_some() {

@@ -18,6 +18,7 @@
 //! the world's lock) and below the session; the world does not know it.
 
 pub mod chathistory;
+mod opening;
 pub mod pages;
 
 use std::sync::Arc;
@@ -84,6 +85,15 @@ pub async fn read(store: Arc<Store>, read: Read) -> Arrived {
     {
         return unreadable(read);
     }
+    if let Read::Load(Load::Join { name, limit, .. }) = read {
+        let loaded = opening::open_shared(store, &name, limit).await;
+        return Arrived::Join { name, loaded };
+    }
+    read_pooled(store, read).await
+}
+
+/// Carries out `read` with a reader of the pool, on a blocking thread.
+async fn read_pooled(store: Arc<Store>, read: Read) -> Arrived {
     // The semaphore bounds the reads in flight (and the blocking threads they hold); a closed
     // semaphore never happens (the pool never closes it), and then the read runs unbounded.
     let permit = store.pool().permits().clone().acquire_owned().await.ok();

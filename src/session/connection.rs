@@ -31,16 +31,92 @@ use crate::world::World;
 
 /// Frames caused by other people's activity are at least this far apart.
 pub const MIN_FRAME_INTERVAL: Duration = Duration::from_millis(50);
-/// With many users online, frames are spaced so that all of them together need at most this
+/// With many busy clients, frames are spaced so that all of them together need at most this
 /// many frames per second: a frame costs about the same whatever it shows, mostly in the
 /// kernel's send path, so past this the server would fall behind everyone instead of showing
 /// each client several messages per frame.
 const FRAMES_PER_SECOND_IN_ALL: u32 = 30_000;
 
-/// How far apart frames caused by others are with `users` online.
-fn frame_interval(users: usize) -> Duration {
-    let users = u32::try_from(users).unwrap_or(u32::MAX);
-    MIN_FRAME_INTERVAL.max(Duration::from_secs(1) * users / FRAMES_PER_SECOND_IN_ALL)
+/// How far apart frames caused by others are with `busy` clients getting such frames.
+fn frame_interval(busy: usize) -> Duration {
+    let busy = u32::try_from(busy).unwrap_or(u32::MAX);
+    MIN_FRAME_INTERVAL.max(Duration::from_secs(1) * busy / FRAMES_PER_SECOND_IN_ALL)
+}
+
+/// How many clients got a frame caused by others' activity, second by second: the count that
+/// spaces frames out ([`frame_interval`]). It counts busy clients, not all those online: an
+/// idle client (nothing happens where it is but its clock) costs no such frames, and with
+/// 18,000 idle clients online the 1,000 chatting ones would otherwise wait 600 ms a frame.
+/// Approximate by design (relaxed atomics, a second's boundary may lose a few marks): it only
+/// paces frames.
+struct BusyClients {
+    /// The second (since [`BUSY_EPOCH`]) that `current` counts.
+    second: std::sync::atomic::AtomicU64,
+    current: std::sync::atomic::AtomicUsize,
+    /// The count of the second before `second` (0 if nobody was busy then).
+    previous: std::sync::atomic::AtomicUsize,
+}
+
+impl BusyClients {
+    const fn new() -> BusyClients {
+        BusyClients {
+            second: std::sync::atomic::AtomicU64::new(0),
+            current: std::sync::atomic::AtomicUsize::new(0),
+            previous: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Moves the count on to `second`, if it is a later one.
+    fn roll(&self, second: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counted = self.second.load(Relaxed);
+        if second > counted
+            && self
+                .second
+                .compare_exchange(counted, second, Relaxed, Relaxed)
+                .is_ok()
+        {
+            let last = self.current.swap(0, Relaxed);
+            let previous = if second == counted.saturating_add(1) {
+                last
+            } else {
+                0
+            };
+            self.previous.store(previous, Relaxed);
+        }
+    }
+
+    /// A client got a frame caused by others in `second`; `marked` is the last second it was
+    /// counted in, so it counts once a second.
+    fn mark(&self, second: u64, marked: &mut u64) {
+        if *marked == second {
+            return;
+        }
+        *marked = second;
+        self.roll(second);
+        self.current
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The busy clients of the last whole second, or of this one if more already.
+    fn count(&self, second: u64) -> usize {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.roll(second);
+        self.previous.load(Relaxed).max(self.current.load(Relaxed))
+    }
+}
+
+/// The server's busy clients (all listeners share the kernel and the cores).
+static BUSY: BusyClients = BusyClients::new();
+
+/// Where [`BusyClients`]' seconds count from.
+static BUSY_EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+
+/// The second since [`BUSY_EPOCH`] that `now` is in (1 and on, so 0 means "never").
+fn busy_second(now: Instant) -> u64 {
+    now.saturating_duration_since(*BUSY_EPOCH)
+        .as_secs()
+        .saturating_add(1)
 }
 
 /// A new frame is rendered only while less than this much output waits to be sent.
@@ -331,6 +407,8 @@ pub async fn converse<S, T>(
         output_moved: link.output_moved,
         wake,
         frame: T::frame,
+        woken_by_others: false,
+        busy_marked: 0,
     };
     let saving = Saving {
         address: &address,
@@ -646,7 +724,7 @@ where
                     crate::metrics::client_dropped("stalled");
                     return End::Stalled;
                 }
-                state.timer_fired(now, Some(&mut *chat), release_at, echo_cleanup_at, world, &mut link.out);
+                state.timer_fired(now, Some(&mut *chat), release_at, echo_cleanup_at, &mut link.out);
                 // A write that waited for its moment (pacing, slowmo) is tried again
                 // by the write branch, now that `write_ready` is computed anew.
             }
@@ -749,6 +827,10 @@ struct LoopState {
     wake: Arc<tokio::sync::Notify>,
     /// How output goes on the wire (the transport's [`Transport::frame`]).
     frame: Frame,
+    /// Others' activity changed the screen since the last frame.
+    woken_by_others: bool,
+    /// The last second this client was counted busy ([`BusyClients::mark`]).
+    busy_marked: u64,
 }
 
 impl LoopState {
@@ -804,6 +886,7 @@ impl LoopState {
             frames_dropped.increment(1);
         }
         self.dirty = true;
+        self.woken_by_others |= chatting;
     }
 
     /// The timer fired, and no deadline ended the connection: the clock, the escape key,
@@ -814,7 +897,6 @@ impl LoopState {
         mut session: Option<&mut Session>,
         release_at: Option<Instant>,
         echo_cleanup_at: Option<Instant>,
-        world: &World,
         out: &mut Vec<u8>,
     ) {
         let room = self.room(out);
@@ -851,7 +933,11 @@ impl LoopState {
         {
             self.dirty = false;
             take_stored_wake(&self.wake);
-            self.next_frame = now + frame_interval(world.users_online());
+            let second = busy_second(now);
+            if std::mem::take(&mut self.woken_by_others) {
+                BUSY.mark(second, &mut self.busy_marked);
+            }
+            self.next_frame = now + frame_interval(BUSY.count(second));
             // Messages not yet on disk are not shown; their commit wakes this task.
             render_into(chat, self.frame, out);
         }
@@ -1295,6 +1381,28 @@ mod tests {
         assert_eq!(world.users_online(), 0);
         drop(in_world);
         assert_eq!(world.users_online(), 0);
+    }
+
+    #[test]
+    fn only_clients_busy_in_the_last_second_space_frames_out() {
+        let busy = BusyClients::new();
+        let mut marked = vec![0u64; 3_000];
+        // 3,000 clients get frames in second 10, each counted once however many it gets.
+        for _ in 0..3 {
+            for client in &mut marked {
+                busy.mark(10, client);
+            }
+        }
+        assert_eq!(busy.count(10), 3_000);
+        // In the next second the last one's count stands until more are busy.
+        for client in marked.iter_mut().take(100) {
+            busy.mark(11, client);
+        }
+        assert_eq!(busy.count(11), 3_000);
+        assert_eq!(frame_interval(busy.count(11)), Duration::from_millis(100));
+        // After a quiet second nobody is busy: idle clients space nothing out.
+        assert_eq!(busy.count(13), 0);
+        assert_eq!(frame_interval(busy.count(13)), MIN_FRAME_INTERVAL);
     }
 
     #[test]

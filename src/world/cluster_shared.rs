@@ -205,7 +205,7 @@ impl World {
             | ClusterEvent::Part { .. }
             | ClusterEvent::Direct { .. } => {}
             // Applied before a channel is looked for.
-            ClusterEvent::Account { .. } => {}
+            ClusterEvent::Account { .. } | ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {}
         }
     }
 }

@@ -977,9 +977,6 @@ async fn account_and_away_notify_tell_irc_clients_in_shared_channels_of_each_cha
     assert_eq!(away_lines, 2, "{:#?}", carol.seen);
     server.stop().await;
 }
-     ivy.expect(" 376 ivy ").await;
-     server.stop().await;
- }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_lines_reaches_an_irc_client_whole_and_in_order() {
