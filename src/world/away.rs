@@ -65,6 +65,7 @@ impl World {
             });
         }
         Self::away_changed(&mut state, user);
+        self.cluster_away(&state, user);
         reason
     }
 
@@ -93,6 +94,7 @@ impl World {
             .is_some();
         if was {
             Self::away_changed(&mut state, user);
+            self.cluster_away(&state, user);
         }
         was
     }

@@ -74,6 +74,9 @@ pub enum ClusterEvent {
         reason: String,
         unix_micros: i64,
     },
+    /// `nick`, a user of the node that sent it, is away (with the reason, empty if none) or
+    /// back (`None`).
+    Away { nick: String, away: Option<String> },
 }
 
 /// Who published an event: the node's name and the id of that run of it.
@@ -476,7 +479,7 @@ impl World {
                 self.store.cluster_cursor(&link.stream, stream_seq);
                 return ClusterStep::Done;
             }
-            ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {
+            ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } | ClusterEvent::Away { .. } => {
                 if own
                     && let ClusterEvent::Quit {
                         nick,
@@ -518,9 +521,10 @@ impl World {
             // chat lines, even if the channel closed here meanwhile.
             ClusterEvent::Join { .. } => true,
             ClusterEvent::Part { announce, .. } => own && *announce,
-            ClusterEvent::Direct { .. } | ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {
-                false
-            }
+            ClusterEvent::Direct { .. }
+            | ClusterEvent::Nick { .. }
+            | ClusterEvent::Quit { .. }
+            | ClusterEvent::Away { .. } => false,
         };
         let channel = state.public_by_name.get(&name).copied();
         let channel = match channel {
@@ -650,8 +654,10 @@ impl World {
                 self.remote_leaves(state, channel, &nick, &leaving, unix_micros);
             }
             // Handled before a channel is looked for.
-            ClusterEvent::Direct { .. } | ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {
-            }
+            ClusterEvent::Direct { .. }
+            | ClusterEvent::Nick { .. }
+            | ClusterEvent::Quit { .. }
+            | ClusterEvent::Away { .. } => {}
         }
     }
 
@@ -759,6 +765,20 @@ impl World {
         self.close_if_empty(state, channel);
     }
 
+    /// Cluster mode: `user`'s away state changed; the other nodes are told.
+    pub(super) fn cluster_away(&self, state: &State, user: UserId) {
+        if !self.in_cluster() {
+            return;
+        }
+        let Some(u) = state.users.get(&user) else {
+            return;
+        };
+        self.cluster_note(ClusterEvent::Away {
+            nick: u.nick.clone(),
+            away: state.away_reason(user).map(str::to_string),
+        });
+    }
+
     /// The first of public channels `names` that is not in memory here, to read and open
     /// (`None`: all are, or cannot be opened: those are skipped, logged).
     fn closed_channel(&self, state: &State, names: &[String]) -> Option<Load> {
@@ -819,6 +839,17 @@ impl World {
                 unix_micros,
                 ..
             } => self.remote_quit(state, nick, *announce, reason, *unix_micros),
+            ClusterEvent::Away { nick, away } => {
+                let Some(person) = state.remote_nicks.get_mut(&nick.to_lowercase()) else {
+                    return;
+                };
+                person.away = away.as_deref().map(text::sanitize_message);
+                let channels = person.channels.clone();
+                // IRC clients among the members sync the member list (away-notify, WHO).
+                for channel in channels {
+                    State::roster_changed(state, channel, None);
+                }
+            }
             _ => {}
         }
     }

@@ -679,6 +679,21 @@ async fn members_and_nick_changes_of_another_node_reach_terminal_and_irc_clients
     bob.expect(" 352 bob #g alice r0c ").await;
     bob.expect(" 315 bob #g ").await;
 
+    // Alice goes away on node a: WHO on node b shows her G (gone) once the stream brought it.
+    alice.line("/away lunch").await;
+    let mut away_seen = false;
+    for _ in 0..50 {
+        bob.send("WHO #g").await;
+        let row = bob.expect(" 352 bob #g alice r0c ").await;
+        bob.expect(" 315 bob #g ").await;
+        if row.contains(" alice G") {
+            away_seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(away_seen, "alice's away state never reached node b");
+
     // Alice's nick change is shown on node b, to the terminal and as NICK to IRC, and a DM
     // to her new nick reaches her.
     alice.line("/nick alicia").await;
