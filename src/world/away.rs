@@ -67,6 +67,7 @@ impl World {
             });
         }
         Self::member_changed(&mut state, user);
+        self.cluster_away(&state, user);
         reason
     }
 
@@ -95,6 +96,7 @@ impl World {
             .is_some();
         if was {
             Self::member_changed(&mut state, user);
+            self.cluster_away(&state, user);
         }
         was
     }

@@ -101,15 +101,21 @@ impl World {
                 new_since: None,
             });
         }
+        let mut public = false;
         if let Some(ChannelKind::Public { name }) = state.channels.get(&channel).map(|c| &c.kind) {
+            public = true;
             self.cluster_note(ClusterEvent::Join {
                 channel: name.clone(),
                 nick: nick.clone(),
                 unix_micros,
             });
         }
-        let line = Post::line(channel, AUTHOR_SYSTEM, &join_text(&nick), unix_micros);
-        self.apply_locked(state, Event::Post(line));
+        // Cluster mode: a public channel's join line is shown when it comes back from the
+        // stream, in its order there, as on every other node.
+        if !(self.in_cluster() && public) {
+            let line = Post::line(channel, AUTHOR_SYSTEM, &join_text(&nick), unix_micros);
+            self.apply_locked(state, Event::Post(line));
+        }
         state.note_speaker(channel, &nick);
     }
 
@@ -222,6 +228,7 @@ impl World {
                     nick: nick.clone(),
                     announce,
                     unix_micros,
+                    reason: reason.to_owned(),
                 });
             }
             // The status window is left only by disconnecting, which has its own line.
@@ -246,7 +253,10 @@ impl World {
             let line = Post::line(channel, AUTHOR_SYSTEM, &text, unix_micros);
             self.apply_locked(state, Event::Post(line));
         }
-        if kind != ChannelKind::Status && announce {
+        // Cluster mode: a public channel's line comes back from the stream (the part's or
+        // the quit's), in its order there.
+        let from_stream = self.in_cluster() && matches!(kind, ChannelKind::Public { .. });
+        if kind != ChannelKind::Status && announce && !from_stream {
             let mut left = left_line(&nick, reason);
             if kind == ChannelKind::Direct {
                 left.push_str("; reinvite by typing another msg here");

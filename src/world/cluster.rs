@@ -45,12 +45,16 @@ pub enum ClusterEvent {
         nick: String,
         unix_micros: i64,
     },
-    /// `nick` left public channel `channel` (with `announce`, the others are told).
+    /// `nick` left public channel `channel` (with `announce`, the others are told, with
+    /// `reason`).
     Part {
         channel: String,
         nick: String,
         announce: bool,
         unix_micros: i64,
+        /// Empty when none was given (and in events from nodes that did not send it).
+        #[serde(default)]
+        reason: String,
     },
     /// A direct message from `from` (on the node that sent it) to `to` (on another node).
     Direct {
@@ -100,6 +104,9 @@ pub enum ClusterEvent {
         phc: String,
         created_at: i64,
     },
+    /// `nick`, a user of the node that sent it, is away (with the reason, empty if none) or
+    /// back (`None`).
+    Away { nick: String, away: Option<String> },
 }
 
 /// The kind of a line an event carries: a notice or chat.
@@ -522,9 +529,25 @@ impl World {
                 self.store.cluster_cursor(&link.stream, stream_seq);
                 return ClusterStep::Done;
             }
-            ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {
+            ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } | ClusterEvent::Away { .. } => {
+                if own
+                    && let ClusterEvent::Quit {
+                        nick,
+                        channels,
+                        announce: true,
+                        reason,
+                        unix_micros,
+                    } = &event
+                {
+                    // Its lines wait until every channel it names is in memory here.
+                    if let Some(load) = self.closed_channel(&state, channels) {
+                        return ClusterStep::Open(load);
+                    }
+                    state.cluster_cursor = Some(stream_seq);
+                    self.own_quit_lines(&mut state, nick, channels, reason, *unix_micros);
+                }
                 // The first line it stores carries the cursor, as a post's does.
-                state.cluster_cursor = Some(stream_seq);
+                state.cluster_cursor = state.cluster_cursor.or(Some(stream_seq));
                 if !own {
                     self.apply_remote_person(&mut state, &event);
                 }
@@ -552,11 +575,14 @@ impl World {
         let needs_channel = match &event {
             // A topic is stored with its channel, which is opened for it like for a line.
             ClusterEvent::Post { .. } | ClusterEvent::Topic { .. } => true,
-            ClusterEvent::Join { .. } => !own,
-            ClusterEvent::Part { .. }
-            | ClusterEvent::Direct { .. }
+            // A local user's join and part lines are shown when the stream has them, like
+            // chat lines, even if the channel closed here meanwhile.
+            ClusterEvent::Join { .. } => true,
+            ClusterEvent::Part { announce, .. } => own && *announce,
+            ClusterEvent::Direct { .. }
             | ClusterEvent::Nick { .. }
             | ClusterEvent::Quit { .. }
+            | ClusterEvent::Away { .. }
             | ClusterEvent::Clear { .. }
             | ClusterEvent::Account { .. } => false,
         };
@@ -632,10 +658,13 @@ impl World {
             ClusterEvent::Join {
                 nick, unix_micros, ..
             } => {
+                let nick = text::sanitize_message(&nick);
                 if own {
+                    let line = Post::line(channel, AUTHOR_SYSTEM, &join_text(&nick), unix_micros);
+                    self.apply_locked(state, Event::Post(line));
+                    self.close_if_empty(state, channel);
                     return;
                 }
-                let nick = text::sanitize_message(&nick);
                 let Some(target) = state.channels.get_mut(&channel) else {
                     return;
                 };
@@ -667,20 +696,30 @@ impl World {
                 nick,
                 announce,
                 unix_micros,
+                reason,
                 ..
             } => {
                 if own {
+                    if announce {
+                        let left = left_line(&text::sanitize_message(&nick), &reason);
+                        let line = Post::line(channel, AUTHOR_SYSTEM, &left, unix_micros);
+                        self.apply_locked(state, Event::Post(line));
+                    }
+                    self.close_if_empty(state, channel);
                     return;
                 }
                 let leaving = Leaving {
                     announce,
-                    reason: "",
+                    reason: &reason,
                     quit: false,
                 };
                 self.remote_leaves(state, channel, &nick, &leaving, unix_micros);
             }
             // Handled before a channel is looked for.
-            ClusterEvent::Direct { .. } | ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {}
+            ClusterEvent::Direct { .. }
+            | ClusterEvent::Nick { .. }
+            | ClusterEvent::Quit { .. }
+            | ClusterEvent::Away { .. } => {}
             shared => self.apply_shared_event(state, channel, shared),
         }
     }
@@ -789,6 +828,65 @@ impl World {
         self.close_if_empty(state, channel);
     }
 
+    /// Cluster mode: `user`'s away state changed; the other nodes are told.
+    pub(super) fn cluster_away(&self, state: &State, user: UserId) {
+        if !self.in_cluster() {
+            return;
+        }
+        let Some(u) = state.users.get(&user) else {
+            return;
+        };
+        self.cluster_note(ClusterEvent::Away {
+            nick: u.nick.clone(),
+            away: state.away_reason(user).map(str::to_string),
+        });
+    }
+
+    /// The first of public channels `names` that is not in memory here, to read and open
+    /// (`None`: all are, or cannot be opened: those are skipped, logged).
+    fn closed_channel(&self, state: &State, names: &[String]) -> Option<Load> {
+        let name = names
+            .iter()
+            .filter_map(|n| normalize_channel_name(n).ok())
+            .find(|n| !state.public_by_name.contains_key(n))?;
+        if state.may_open_channel(self.settings.max_channels).is_err() {
+            tracing::warn!(
+                chan = name,
+                "cluster: a quit line dropped: --max-channels reached"
+            );
+            return None;
+        }
+        Some(Load::Join {
+            name,
+            after: state.last_close_ticket,
+            limit: self.settings.hist_rd,
+        })
+    }
+
+    /// A local user's quit, back from the stream: the line that they left, in each public
+    /// channel they were in, in the stream's order.
+    fn own_quit_lines(
+        &self,
+        state: &mut State,
+        nick: &str,
+        channels: &[String],
+        reason: &str,
+        unix_micros: i64,
+    ) {
+        let left = left_line(&text::sanitize_message(nick), reason);
+        for name in channels {
+            let Some(channel) = normalize_channel_name(name)
+                .ok()
+                .and_then(|n| state.public_by_name.get(&n).copied())
+            else {
+                continue;
+            };
+            let line = Post::line(channel, AUTHOR_SYSTEM, &left, unix_micros);
+            self.apply_locked(state, Event::Post(line));
+            self.close_if_empty(state, channel);
+        }
+    }
+
     /// A nick change or quit of a user of another node.
     fn apply_remote_person(&self, state: &mut State, event: &ClusterEvent) {
         match event {
@@ -804,6 +902,23 @@ impl World {
                 unix_micros,
                 ..
             } => self.remote_quit(state, nick, *announce, reason, *unix_micros),
+            ClusterEvent::Away { nick, away } => {
+                let Some(person) = state.remote_nicks.get_mut(&nick.to_lowercase()) else {
+                    return;
+                };
+                // Another node's reason is cut to this node's limit, as a local one is.
+                person.away = away.as_deref().map(|reason| {
+                    text::sanitize_message(reason)
+                        .chars()
+                        .take(super::MAX_AWAY_CHARS)
+                        .collect()
+                });
+                let channels = person.channels.clone();
+                // IRC clients among the members sync the member list (away-notify, WHO).
+                for channel in channels {
+                    State::roster_changed(state, channel, None);
+                }
+            }
             _ => {}
         }
     }

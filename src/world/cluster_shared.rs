@@ -205,7 +205,10 @@ impl World {
             | ClusterEvent::Part { .. }
             | ClusterEvent::Direct { .. } => {}
             // Applied before a channel is looked for.
-            ClusterEvent::Account { .. } | ClusterEvent::Nick { .. } | ClusterEvent::Quit { .. } => {}
+            ClusterEvent::Account { .. }
+            | ClusterEvent::Nick { .. }
+            | ClusterEvent::Quit { .. }
+            | ClusterEvent::Away { .. } => {}
         }
     }
 }

@@ -679,6 +679,21 @@ async fn members_and_nick_changes_of_another_node_reach_terminal_and_irc_clients
     bob.expect(" 352 bob #g alice r0c ").await;
     bob.expect(" 315 bob #g ").await;
 
+    // Alice goes away on node a: WHO on node b shows her G (gone) once the stream brought it.
+    alice.line("/away lunch").await;
+    let mut away_seen = false;
+    for _ in 0..50 {
+        bob.send("WHO #g").await;
+        let row = bob.expect(" 352 bob #g alice r0c ").await;
+        bob.expect(" 315 bob #g ").await;
+        if row.contains(" alice G") {
+            away_seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(away_seen, "alice's away state never reached node b");
+
     // Alice's nick change is shown on node b, to the terminal and as NICK to IRC, and a DM
     // to her new nick reaches her.
     alice.line("/nick alicia").await;
@@ -702,6 +717,74 @@ async fn members_and_nick_changes_of_another_node_reach_terminal_and_irc_clients
     drop(alice);
     bob.expect(":alicia!alicia@r0c QUIT").await;
     carol.expect("alicia has left").await;
+    node_a.stop().await;
+    node_b.stop().await;
+}
+
+/// Channel `name`'s join and part lines and the chat lines of `authors` in a node's
+/// history, in stored order.
+fn membership_and_chat(store: &r0c::store::Store, name: &str, authors: &[&str]) -> Vec<String> {
+    store.flush();
+    store
+        .recent_messages(name, 10_000)
+        .expect("history reads")
+        .into_iter()
+        .filter(|m| {
+            authors.contains(&m.author.as_str())
+                || m.text.contains("has joined")
+                || m.text.contains("has left")
+        })
+        .map(|m| format!("{} {}", m.author, m.text))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_and_part_lines_are_stored_in_one_order_with_the_chat_on_every_node() {
+    let nats = Nats::start();
+    let (_keep_a, dir_a) = data_dir();
+    let (_keep_b, dir_b) = data_dir();
+    let node_a = node(&dir_a, &nats.url, "na").await;
+    let node_b = node(&dir_b, &nats.url, "nb").await;
+    let mut ann = TestClient::joined(node_a.raw).await;
+    let mut ben = TestClient::joined(node_b.raw).await;
+    let mut cy = TestClient::joined(node_b.raw).await;
+    for (client, nick) in [(&mut ann, "ann"), (&mut ben, "ben"), (&mut cy, "cy")] {
+        client.line(&format!("/nick {nick}")).await;
+        client.expect(&format!("changed nick to {nick}")).await;
+    }
+    ann.line("/join #g").await;
+    ann.expect("#g(1)").await;
+    ben.line("/join #g").await;
+    ann.expect("ben has joined").await;
+    // Cy comes and goes on node b while ann on node a and ben talk.
+    for round in 0..4 {
+        cy.line("/join #g").await;
+        ann.line(&format!("ann-{round}")).await;
+        ben.line(&format!("ben-{round}")).await;
+        cy.line("/part").await;
+    }
+    // Each node's last line follows its earlier events in the stream: once ben's node
+    // shows ann's and cy's, and ann's node ben's, both have applied everything.
+    ann.line("end-a").await;
+    cy.line("/join #g").await;
+    cy.line("end-c").await;
+    ben.wait_until("both last lines", |c| {
+        c.text().contains("end-a") && c.text().contains("end-c")
+    })
+    .await;
+    ben.line("end-b").await;
+    ann.expect("end-b").await;
+    let authors = ["ann", "ben"];
+    let on_a = membership_and_chat(&node_a.store, "g", &authors);
+    let on_b = membership_and_chat(&node_b.store, "g", &authors);
+    assert_eq!(
+        on_a.iter()
+            .filter(|l| l.contains("cy\x02 has joined"))
+            .count(),
+        5,
+        "{on_a:#?}"
+    );
+    assert_eq!(on_a, on_b);
     node_a.stop().await;
     node_b.stop().await;
 }
