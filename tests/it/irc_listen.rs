@@ -1015,15 +1015,13 @@ async fn an_irc_client_that_heard_nothing_for_longer_than_the_stall_timeout_is_n
     config.stall_timeout = std::time::Duration::from_secs(1);
     let server = TestServer::start_with_irc(config).await;
     let irc = server.irc.expect("IRC listener");
-    let mut alice = TestClient::joined(server.raw).await;
-    alice.line("/nick alice").await;
-    alice.expect("changed nick to alice").await;
-    alice.line("/join #quiet").await;
-    alice.expect("#quiet(1)").await;
+    let mut alice = IrcClient::registered(irc, "alice").await;
+    alice.send("JOIN #quiet").await;
+    alice.expect(" 366 alice #quiet ").await;
     let mut bob = IrcClient::registered(irc, "bob").await;
     bob.send("JOIN #quiet").await;
     bob.expect(" 366 bob #quiet ").await;
-    alice.expect("bob has joined").await;
+    alice.expect(":bob!bob@r0c JOIN #quiet").await;
 
     // Several rounds, since a stale stall deadline ended the connection only when its timer
     // won the race against the write.
@@ -1031,9 +1029,13 @@ async fn an_irc_client_that_heard_nothing_for_longer_than_the_stall_timeout_is_n
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
         bob.send(&format!("PRIVMSG #quiet :bob talks {round}"))
             .await;
-        alice.expect(&format!("bob talks {round}")).await;
+        alice
+            .expect(&format!("PRIVMSG #quiet :bob talks {round}"))
+            .await;
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        alice.line(&format!("alice answers {round}")).await;
+        alice
+            .send(&format!("PRIVMSG #quiet :alice answers {round}"))
+            .await;
         bob.expect(&format!("PRIVMSG #quiet :alice answers {round}"))
             .await;
     }

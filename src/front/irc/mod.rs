@@ -118,6 +118,7 @@ async fn converse<S>(
     let mut last_input: Option<Instant> = None;
     let mut pinged = false;
     let mut output_moved = Instant::now();
+    let mut output_idle = true;
     let mut ejected: Option<CancellationToken> = None;
     // When the next sync that others' messages cause may run, and whether one waits for it.
     let mut next_sync = Instant::now();
@@ -130,8 +131,11 @@ async fn converse<S>(
             break "quit";
         }
         if session.out.is_empty() {
-            // The stall timeout counts from when output last waited or moved: a client that
-            // got nothing for a while is not stalled by the first line it gets next.
+            output_idle = true;
+        } else if std::mem::take(&mut output_idle) {
+            // The stall timeout counts from when output began to wait (or last moved), not
+            // from the last write: a client that got nothing for a while, with this loop
+            // asleep meanwhile, is not stalled by the first line it gets next.
             output_moved = Instant::now();
         }
         if ejected.is_none()
