@@ -899,9 +899,9 @@ async fn join_at_once(
                 let sent = Instant::now();
                 conn.writer.write_all(command.as_bytes()).await.ok()?;
                 // A join still waited for when the run ends counts as not done.
-                let patterns = [wait.as_str()];
+                let needles = [wait.as_str()];
                 tokio::select! {
-                    done = conn.wait_for_any(&patterns) => { done.ok()?; }
+                    done = conn.wait_for_any(&needles) => { done.ok()?; }
                     () = stop.cancelled() => return None,
                 }
                 let took = sent.elapsed();
