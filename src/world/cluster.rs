@@ -107,6 +107,24 @@ pub enum ClusterEvent {
     /// `nick`, a user of the node that sent it, is away (with the reason, empty if none) or
     /// back (`None`).
     Away { nick: String, away: Option<String> },
+    /// A ban or mute (`kind`), server-wide (`scope` empty) or in public channel `scope`,
+    /// set on the node that sent it: every other node enforces it too (`cluster_shared.rs`).
+    Sanction {
+        kind: String,
+        scope: String,
+        mask: String,
+        reason: String,
+        set_by: String,
+        set_at: i64,
+        expires: Option<i64>,
+    },
+    /// `/unban` or `/unmute` (`kind`) of `masks` in `scope` (empty: the server) on the node
+    /// that sent it: every other node lifts them too.
+    Lift {
+        kind: String,
+        scope: String,
+        masks: Vec<String>,
+    },
 }
 
 /// The kind of a line an event carries: a notice or chat.
@@ -556,9 +574,11 @@ impl World {
                 }
                 return ClusterStep::Done;
             }
-            ClusterEvent::Account { .. } => {
+            ClusterEvent::Account { .. }
+            | ClusterEvent::Sanction { .. }
+            | ClusterEvent::Lift { .. } => {
                 if !own {
-                    self.apply_account_event(&mut state, event);
+                    self.apply_node_wide_event(&mut state, event);
                 }
                 self.store.cluster_cursor(&link.stream, stream_seq);
                 return ClusterStep::Done;
@@ -584,7 +604,9 @@ impl World {
             | ClusterEvent::Quit { .. }
             | ClusterEvent::Away { .. }
             | ClusterEvent::Clear { .. }
-            | ClusterEvent::Account { .. } => false,
+            | ClusterEvent::Account { .. }
+            | ClusterEvent::Sanction { .. }
+            | ClusterEvent::Lift { .. } => false,
         };
         let channel = state.public_by_name.get(&name).copied();
         let channel = match channel {

@@ -13,6 +13,10 @@ use super::*;
 pub const CLAIM_QUEUE: usize = 256;
 /// How long a claim waits for the cluster's answer before it is refused.
 const CLAIM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The longest mask a sanction event may carry.
+const MAX_MASK_CHARS: usize = 128;
+/// The longest reason a sanction event may carry.
+const MAX_REASON_CHARS: usize = 300;
 /// The longest PHC string an account event may carry (Argon2id's are about 100 bytes).
 const MAX_PHC_BYTES: usize = 512;
 
@@ -122,10 +126,119 @@ impl World {
         });
     }
 
+    /// Applies another node's event that concerns no channel (an account, a sanction).
+    pub(super) fn apply_node_wide_event(&self, state: &mut State, event: ClusterEvent) {
+        match event {
+            ClusterEvent::Sanction { .. } => self.apply_sanction_event(state, event),
+            ClusterEvent::Lift { kind, scope, masks } => {
+                self.apply_lift_event(state, &kind, &scope, &masks)
+            }
+            _ => self.apply_account_event(state, event),
+        }
+    }
+
+    /// Applies another node's [`ClusterEvent::Lift`]: the sanctions of that kind, scope and
+    /// masks end here too (at most as many masks as a scope can hold are looked at).
+    fn apply_lift_event(&self, state: &mut State, kind: &str, scope: &str, masks: &[String]) {
+        let Some(kind) = sanction::Kind::parse(kind) else {
+            tracing::warn!("cluster: a lift of an unknown kind was skipped");
+            return;
+        };
+        let channel = Some(scope.to_owned()).filter(|s| !s.is_empty());
+        let masks: Vec<String> = masks.iter().take(MAX_SERVER_SANCTIONS).cloned().collect();
+        let mut removed = Vec::new();
+        state.moderation.sanctions.retain(|s| {
+            let hit = s.kind == kind && s.channel == channel && masks.contains(&s.mask.to_string());
+            if hit {
+                removed.push(s.mask.to_string());
+            }
+            !hit
+        });
+        self.forget_sanctions(kind, scope, &removed);
+        self.refresh_door(state);
+    }
+
+    /// A sanction set here, as the other nodes get it.
+    pub(super) fn sanction_event(&self, sanction: &sanction::Sanction) -> ClusterEvent {
+        let crate::store::StoredSanction {
+            kind,
+            scope,
+            mask,
+            reason,
+            set_by,
+            set_at,
+            expires,
+        } = moderation::stored_sanction(sanction);
+        ClusterEvent::Sanction {
+            kind,
+            scope,
+            mask,
+            reason,
+            set_by,
+            set_at,
+            expires,
+        }
+    }
+
+    /// Applies another node's [`ClusterEvent::Sanction`]: kept (and stored) here within this
+    /// node's list limits, the door's list refreshed, and a server ban puts out the users
+    /// of this node it hits. A channel ban or a mute is checked whenever its target speaks or
+    /// joins here. A sanction that does not parse, or a full list, is logged and skipped.
+    fn apply_sanction_event(&self, state: &mut State, event: ClusterEvent) {
+        let ClusterEvent::Sanction {
+            kind,
+            scope,
+            mask,
+            reason,
+            set_by,
+            set_at,
+            expires,
+        } = event
+        else {
+            return;
+        };
+        let (Some(kind), Ok(mask)) = (
+            sanction::Kind::parse(&kind),
+            sanction::Mask::parse(&capped(&mask, MAX_MASK_CHARS)),
+        ) else {
+            tracing::warn!("cluster: a sanction that does not parse was skipped");
+            return;
+        };
+        let channel = match normalize_channel_name(&scope) {
+            _ if scope.is_empty() => None,
+            Ok(name) => Some(name),
+            Err(_) => {
+                tracing::warn!("cluster: a sanction for a bad channel name was skipped");
+                return;
+            }
+        };
+        let server_ban = kind == sanction::Kind::Ban && channel.is_none();
+        let sanction = sanction::Sanction {
+            kind,
+            channel,
+            mask,
+            reason: capped(&text::sanitize_message(&reason), MAX_REASON_CHARS),
+            set_by: stream_nick(&set_by),
+            set_at,
+            expires,
+        };
+        if let Err(full) = self.put_sanction(state, sanction) {
+            tracing::warn!(%full, "cluster: a sanction from another node was not kept here");
+            return;
+        }
+        self.refresh_door(state);
+        if server_ban {
+            let users: Vec<UserId> = state.users.keys().copied().collect();
+            for user in users {
+                self.moderation_checks(state, user);
+            }
+        }
+    }
+
     /// Applies another node's [`ClusterEvent::Account`]: the account is kept (and stored)
     /// here too, or its password hash replaced when this node has it already. An event
     /// whose name is not a valid nick or whose hash is too long is skipped.
-    pub(super) fn apply_account_event(&self, state: &mut State, event: ClusterEvent) {
+    fn apply_account_event(&self, state: &mut State, event: ClusterEvent) {
         let ClusterEvent::Account {
             name,
             phc,
@@ -208,7 +321,9 @@ impl World {
             ClusterEvent::Account { .. }
             | ClusterEvent::Nick { .. }
             | ClusterEvent::Quit { .. }
-            | ClusterEvent::Away { .. } => {}
+            | ClusterEvent::Away { .. }
+            | ClusterEvent::Sanction { .. }
+            | ClusterEvent::Lift { .. } => {}
         }
     }
 }

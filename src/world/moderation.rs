@@ -82,6 +82,19 @@ impl Door {
     }
 }
 
+/// A sanction as the store (and the cluster's stream) keeps it.
+pub(super) fn stored_sanction(sanction: &Sanction) -> StoredSanction {
+    StoredSanction {
+        kind: sanction.kind.as_str().to_owned(),
+        scope: sanction.channel.clone().unwrap_or_default(),
+        mask: sanction.mask.to_string(),
+        reason: sanction.reason.clone(),
+        set_by: sanction.set_by.clone(),
+        set_at: sanction.set_at,
+        expires: sanction.expires,
+    }
+}
+
 fn banned_text(reason: &str) -> String {
     if reason.is_empty() {
         "you are banned from this server".to_owned()
@@ -143,7 +156,7 @@ impl Moderation {
 /// Moderation's part of the world's state.
 #[derive(Debug, Default)]
 pub(super) struct Moderation {
-    sanctions: Vec<Sanction>,
+    pub(super) sanctions: Vec<Sanction>,
     channels: HashMap<String, ChannelMod>,
     lockdown: Lockdown,
     /// When the lockdown began (microseconds): under `registered`, only accounts made and ssh
@@ -443,7 +456,7 @@ impl World {
         self.lock().moderation.lockdown
     }
 
-    fn refresh_door(&self, state: &State) {
+    pub(super) fn refresh_door(&self, state: &State) {
         let bans = state
             .moderation
             .sanctions
@@ -476,7 +489,7 @@ impl World {
     }
 
     /// Out at once if a server ban names `user`; one line if a lockdown keeps them quiet.
-    fn moderation_checks(&self, state: &mut State, user: UserId) {
+    pub(super) fn moderation_checks(&self, state: &mut State, user: UserId) {
         if let Some(ban) = state.sanction_on(user, Kind::Ban, None) {
             let text = banned_text(&ban.reason);
             self.eject(state, user, &text);
@@ -984,7 +997,11 @@ impl World {
         Ok((mask, None))
     }
 
-    fn put_sanction(&self, state: &mut State, sanction: Sanction) -> Result<u64, String> {
+    pub(super) fn put_sanction(
+        &self,
+        state: &mut State,
+        sanction: Sanction,
+    ) -> Result<u64, String> {
         let now = now_micros();
         let sanctions = &mut state.moderation.sanctions;
         sanctions.retain(|s| !s.expired(now));
@@ -1009,15 +1026,9 @@ impl World {
                 "the list of bans and mutes is full ({max}); /unban or /unmute one first"
             ));
         }
-        let ticket = self.store.moderate(ModWrite::PutSanction(StoredSanction {
-            kind: sanction.kind.as_str().to_owned(),
-            scope: sanction.channel.clone().unwrap_or_default(),
-            mask: sanction.mask.to_string(),
-            reason: sanction.reason.clone(),
-            set_by: sanction.set_by.clone(),
-            set_at: sanction.set_at,
-            expires: sanction.expires,
-        }));
+        let ticket = self
+            .store
+            .moderate(ModWrite::PutSanction(stored_sanction(&sanction)));
         sanctions.push(sanction);
         Ok(ticket)
     }
@@ -1061,7 +1072,10 @@ impl World {
             set_at: now,
             expires: expires.map(|d| now.saturating_add(d)),
         };
+        // Cluster mode: the other nodes apply it from the stream (this one has it already).
+        let shared = self.sanction_event(&sanction);
         let ticket = self.put_sanction(&mut state, sanction)?;
+        self.cluster_note(shared);
         let mut targets: Vec<UserId> = state
             .users
             .keys()
@@ -1168,14 +1182,13 @@ impl World {
                 scope.shown()
             ));
         }
-        let mut ticket = TICKET_NOT_STORED;
-        for mask in &removed {
-            ticket = self.store.moderate(ModWrite::RemoveSanction {
-                kind: kind.as_str().to_owned(),
-                scope: scope.stored(),
-                mask: mask.clone(),
-            });
-        }
+        let ticket = self.forget_sanctions(kind, &scope.stored(), &removed);
+        // Cluster mode: the other nodes lift the same masks.
+        self.cluster_note(ClusterEvent::Lift {
+            kind: kind.as_str().to_owned(),
+            scope: scope.stored(),
+            masks: removed.clone(),
+        });
         self.refresh_door(&state);
         let action = if kind == Kind::Ban { "unban" } else { "unmute" };
         self.audit(&mut state, user, action, &removed.join(" "), &scope, "");
@@ -1186,6 +1199,20 @@ impl World {
             ticket,
         );
         Ok(String::new())
+    }
+
+    /// Removes the sanctions of `kind` on `masks` in `scope` (stored form: empty for the
+    /// server) from the store; returns the last write's ticket.
+    pub(super) fn forget_sanctions(&self, kind: Kind, scope: &str, masks: &[String]) -> u64 {
+        let mut ticket = TICKET_NOT_STORED;
+        for mask in masks {
+            ticket = self.store.moderate(ModWrite::RemoveSanction {
+                kind: kind.as_str().to_owned(),
+                scope: scope.to_owned(),
+                mask: mask.clone(),
+            });
+        }
+        ticket
     }
 
     /// IRC's ban list (`MODE #chan +b`): the channel's bans in force as mask, who set it and

@@ -162,3 +162,40 @@ async fn an_account_is_registered_once_in_the_cluster_and_logs_in_on_any_node() 
     node_a.stop().await;
     node_b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_ban_and_mute_set_or_lifted_on_one_node_hold_on_the_others() {
+    let nats = Nats::start();
+    let (_keep, nodes) = nodes(&nats, 2).await;
+    // Loopback users are server operators in the tests' configuration.
+    let mut op = member(nodes[0].raw, "oper", "m").await;
+    let mut carl = member(nodes[1].raw, "carl", "m").await;
+    let mut bob = member(nodes[1].raw, "bob", "m").await;
+    op.expect("bob has joined").await;
+
+    // Muted by a server operator on node 0: carl cannot speak on node 1.
+    op.line("/mute carl 1h noise").await;
+    op.expect("muted carl in").await;
+    // The stream is applied in order: once carl sees a line the operator said after the
+    // mute, node 1 has the mute.
+    op.line("after-the-mute").await;
+    carl.expect("after-the-mute").await;
+    carl.line("still-talking").await;
+    carl.expect("you are muted").await;
+    // Lifted on node 0: carl speaks again on node 1.
+    op.line("/unmute carl").await;
+    op.expect("unmute: carl").await;
+    op.line("after-the-unmute").await;
+    carl.expect("after-the-unmute").await;
+    carl.line("talking-again").await;
+    op.expect("talking-again").await;
+
+    // Banned from the server on node 0: put out of node 1.
+    op.line("/ban bob spam").await;
+    op.expect("banned bob in").await;
+    bob.expect("you are banned from this server: spam").await;
+    bob.expect_closed().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
