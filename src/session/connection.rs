@@ -684,6 +684,7 @@ where
         if timer.deadline() != deadline {
             timer.as_mut().reset(deadline);
         }
+        let output_was_empty = link.out.is_empty();
         tokio::select! {
             // While a command waits for a load, the user's input waits too (in the socket).
             read = read_chunk(&mut link.reader), if !chat.holds_input() => {
@@ -752,6 +753,12 @@ where
             }
             () = shutdown.cancelled() => return End::Shutdown,
             () = ejected.cancelled() => return End::Ejected,
+        }
+        // Output that starts waiting now is measured from now: the turn may have waited
+        // longer than the stall timeout for it (a clock tick after a quiet spell), and the
+        // client must not be taken for stalled before it had a chance to read it.
+        if output_was_empty && !link.out.is_empty() {
+            state.output_moved = Instant::now();
         }
     }
 }

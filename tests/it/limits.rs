@@ -200,6 +200,28 @@ async fn a_connection_that_sends_nothing_is_closed_with_a_word() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_client_is_not_taken_for_stalled_by_a_clock_tick_after_the_stall_timeout() {
+    // The clock ticks every 5 s; with a stall timeout of 1 s, each tick's frame comes after
+    // a quiet spell longer than the timeout. A client that reads must survive every one of
+    // them (the tick's output used to be measured from before the spell, and a client was
+    // dropped whenever the stall timer won the race against the write).
+    let (_keep, dir) = data_dir();
+    let mut config = test_config(&dir);
+    config.stall_timeout = Duration::from_secs(1);
+    let server = TestServer::start_with(config).await;
+    let mut quiet = TestClient::joined(server.raw).await;
+    quiet.line("/join #calm").await;
+    quiet.expect("has joined").await;
+    for round in 0..2 {
+        // Two ticks in every round, read as they come.
+        quiet.read_for(Duration::from_secs(11)).await;
+        quiet.line(&format!("still here {round}")).await;
+        quiet.expect(&format!("still here {round}")).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_dropped_and_nobody_waits_for_it() {
     let (_keep, dir) = data_dir();
     let mut config = test_config(&dir);
