@@ -20,6 +20,29 @@ pub(crate) struct IrcClient {
 }
 
 impl IrcClient {
+    /// How many of the lines received so far contain `needle`.
+    pub(crate) fn lines_with(&self, needle: &str) -> usize {
+        self.seen
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count()
+    }
+
+    /// Fails the test, listing what arrived, unless some line received so far contains
+    /// `needle`.
+    pub(crate) fn assert_saw(&self, needle: &str) {
+        assert!(
+            self.lines_with(needle) > 0,
+            "no {needle:?} in {:#?}",
+            self.seen
+        );
+    }
+
+    /// Fails the test, listing what arrived, if any line received so far contains `needle`.
+    pub(crate) fn assert_never_saw(&self, needle: &str) {
+        assert_eq!(self.lines_with(needle), 0, "{needle:?} in {:#?}", self.seen);
+    }
+
     pub(crate) async fn connect(address: SocketAddr) -> IrcClient {
         let stream = TcpStream::connect(address).await.expect("connect to IRC");
         let (read, writer) = stream.into_split();
@@ -173,11 +196,7 @@ async fn chathistory_reads_a_terminal_users_lines_back_in_a_batch_by_msgid_and_t
 
     let caps = "batch draft/chathistory message-tags server-time";
     let mut bob = IrcClient::with_caps(irc, "bob", caps).await;
-    assert!(
-        bob.seen.iter().any(|l| l.contains(" CHATHISTORY=100 ")),
-        "{:#?}",
-        bob.seen
-    );
+    bob.assert_saw(" CHATHISTORY=100 ");
     bob.send("CHATHISTORY LATEST #hist * 10").await;
     bob.expect("FAIL CHATHISTORY INVALID_TARGET LATEST #hist")
         .await;
@@ -545,19 +564,11 @@ async fn a_secret_channel_is_listed_to_its_members_only_and_named_with_an_at_sig
     let mut bob = IrcClient::registered(irc, "bob").await;
     bob.send("LIST").await;
     bob.expect(" 323 bob ").await;
-    assert!(
-        !bob.seen.iter().any(|l| l.contains("#hideout")),
-        "{:#?}",
-        bob.seen
-    );
+    bob.assert_never_saw("#hideout");
     // WHOIS names a secret channel only to someone in it.
     bob.send("WHOIS alice").await;
     bob.expect(" 318 bob alice ").await;
-    assert!(
-        !bob.seen.iter().any(|l| l.contains("#hideout")),
-        "{:#?}",
-        bob.seen
-    );
+    bob.assert_never_saw("#hideout");
     bob.send("JOIN #hideout").await;
     bob.expect(" 353 bob @ #hideout ").await;
     bob.send("LIST").await;
@@ -643,11 +654,7 @@ async fn client_tags_and_tagmsg_reach_only_irc_clients_with_message_tags() {
     assert!(IrcClient::tag(&tagged, "msgid").is_some(), "{tagged}");
     let plain = carl.expect("PRIVMSG #g :tagged line").await;
     assert!(plain.starts_with(':'), "carl got tags: {plain}");
-    assert!(
-        carl.seen.iter().all(|line| !line.contains("TAGMSG")),
-        "carl got a TAGMSG: {:#?}",
-        carl.seen
-    );
+    carl.assert_never_saw("TAGMSG");
     // The terminal user sees the line and nothing of the TAGMSG before it.
     alice.expect("sam tagged line").await;
     assert!(!alice.text().contains("react"), "{}", alice.text());
@@ -658,11 +665,7 @@ async fn client_tags_and_tagmsg_reach_only_irc_clients_with_message_tags() {
     sam.send("@+typing=active TAGMSG carl").await;
     sam.send("PRIVMSG carl :after the typing").await;
     carl.expect("PRIVMSG carl :after the typing").await;
-    assert!(
-        carl.seen.iter().all(|line| !line.contains("TAGMSG")),
-        "carl got a TAGMSG: {:#?}",
-        carl.seen
-    );
+    carl.assert_never_saw("TAGMSG");
 
     // History has the line, without its client-only tags (they were never stored).
     tina.send("CHATHISTORY LATEST #g * 10").await;
@@ -710,11 +713,7 @@ async fn tagmsg_obeys_moderation_and_ignore_like_a_line_of_chat() {
     vic.send("@+draft/react=two TAGMSG #quiet").await;
     let reached = olga.expect(":vic!vic@r0c TAGMSG #quiet").await;
     assert_eq!(IrcClient::tag(&reached, "+draft/react"), Some("two"));
-    assert!(
-        olga.seen.iter().all(|line| !line.contains("react=hi")),
-        "the refused TAGMSG reached olga: {:#?}",
-        olga.seen
-    );
+    olga.assert_never_saw("react=hi");
     // olga ignores vic: his TAGMSGs no longer reach her, his chat lines neither.
     olga.send("IGNORE vic").await;
     olga.expect("vic").await;
@@ -792,13 +791,13 @@ async fn a_notice_is_stored_and_relayed_as_a_notice_and_nothing_answers_it() {
     bob.expect(":bob!bob@r0c NOTICE alice :psst").await;
     bob.send("PRIVMSG alice :are you there").await;
     bob.expect(" 301 bob alice :at lunch").await;
-    let away_replies = bob.seen.iter().filter(|l| l.contains(" 301 ")).count();
+    let away_replies = bob.lines_with(" 301 ");
     assert_eq!(away_replies, 1, "{:#?}", bob.seen);
     // Nor is a NOTICE to nobody answered with 401: only the PRIVMSG after it is.
     bob.send("NOTICE nobody :hello?").await;
     bob.send("PRIVMSG nobody :hello?").await;
     bob.expect(" 401 bob nobody ").await;
-    let unknown = bob.seen.iter().filter(|l| l.contains(" 401 ")).count();
+    let unknown = bob.lines_with(" 401 ");
     assert_eq!(unknown, 1, "{:#?}", bob.seen);
     alice.line("/a").await;
     alice.expect("-bob- psst").await;
@@ -827,14 +826,7 @@ async fn a_user_limit_refuses_joins_with_471_and_tells_terminal_users_the_channe
     let server = start_with_guests(&dir).await;
     let irc = server.irc.expect("IRC listener");
     let mut carol = IrcClient::registered(irc, "carol").await;
-    assert!(
-        carol
-            .seen
-            .iter()
-            .any(|l| l.contains(" CHANMODES=b,k,l,imrst ")),
-        "{:#?}",
-        carol.seen
-    );
+    carol.assert_saw(" CHANMODES=b,k,l,imrst ");
     carol.send("JOIN #lim").await;
     carol.expect(" 366 carol #lim ").await;
     carol.send("MODE #lim +l 1").await;
@@ -950,22 +942,14 @@ async fn account_and_away_notify_tell_irc_clients_in_shared_channels_of_each_cha
     let logout = carol.expect(" ACCOUNT *").await;
     assert!(logout.starts_with(":erin"), "{logout}");
     // Two shared channels, one line each time.
-    let lines = carol
-        .seen
-        .iter()
-        .filter(|l| l.contains(" ACCOUNT "))
-        .count();
+    let lines = carol.lines_with(" ACCOUNT ");
     assert_eq!(lines, 2, "{:#?}", carol.seen);
     // The logout renamed erin (her nick is registered): dave, without the capability, sees
     // that, and nothing about accounts.
     dave.expect(":erin!erin@r0c NICK :").await;
     dave.send("PING sync").await;
     dave.expect("PONG").await;
-    assert!(
-        !dave.seen.iter().any(|l| l.contains(" ACCOUNT ")),
-        "{:#?}",
-        dave.seen
-    );
+    dave.assert_never_saw(" ACCOUNT ");
 
     // away-notify likewise: one AWAY line per change, not one per shared channel.
     erin.line("/away brb").await;
@@ -973,7 +957,7 @@ async fn account_and_away_notify_tell_irc_clients_in_shared_channels_of_each_cha
     erin.line("/back").await;
     let back = carol.expect(" AWAY").await;
     assert!(back.ends_with(" AWAY"), "{back}");
-    let away_lines = carol.seen.iter().filter(|l| l.contains(" AWAY")).count();
+    let away_lines = carol.lines_with(" AWAY");
     assert_eq!(away_lines, 2, "{:#?}", carol.seen);
     server.stop().await;
 }
