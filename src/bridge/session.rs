@@ -467,16 +467,8 @@ fn reason(text: &str) -> String {
     }
 }
 
-/// How a line of chat goes over IRC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Said {
-    /// PRIVMSG.
-    Chat,
-    /// A `/me`: PRIVMSG with CTCP ACTION.
-    Action,
-    /// NOTICE.
-    Notice,
-}
+/// How a line of chat goes over IRC (the world's type: it posts what the bridge hears).
+pub use crate::world::BridgeSaid as Said;
 
 /// The PRIVMSG lines that carry `text` (already in IRC formatting) to `channel`: long texts
 /// are split at spaces where possible, and a `/me` becomes CTCP ACTION on every line.

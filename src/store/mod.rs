@@ -82,8 +82,8 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
 pub use markers::{MarkerWrite, StoredMarker};
 pub use moderation::{
-    AUDIT_KEPT, AUDIT_LOADED, ModWrite, StoredAudit, StoredChannelMod, StoredModeration,
-    StoredRole, StoredSanction,
+    AUDIT_KEPT, AUDIT_LOADED, MAX_USER_LIMIT, ModWrite, StoredAudit, StoredChannelMod,
+    StoredModeration, StoredRole, StoredSanction,
 };
 pub use offline::{OfflineWrite, StoredOffline};
 pub use reader::{POOL_READERS, Reader, ReaderPool};

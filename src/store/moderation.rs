@@ -4,6 +4,9 @@
 
 use rusqlite::{Connection, Transaction, params};
 
+/// The highest user limit (`+l`): more than any one r0c server holds.
+pub const MAX_USER_LIMIT: u32 = 100_000;
+
 /// Schema version 5: moderation. `scope` is '' for the whole server, else a channel name;
 /// `expires` NULL is permanent; roles with channel '' are server-wide (the lockdown allow
 /// list); `mod_audit` keeps the newest [`AUDIT_KEPT`] rows.
@@ -257,7 +260,7 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<StoredModeration> 
                 limit: row
                     .get::<_, Option<i64>>(4)?
                     .and_then(|n| u32::try_from(n).ok())
-                    .filter(|n| (1..=crate::world::sanction::MAX_USER_LIMIT).contains(n)),
+                    .filter(|n| (1..=MAX_USER_LIMIT).contains(n)),
             })
         })?
         .collect::<Result<_, _>>()?;

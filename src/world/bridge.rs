@@ -2,6 +2,17 @@
 
 use super::*;
 
+/// How a line of chat goes over IRC: what the bridge heard, and how it relays a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Said {
+    /// PRIVMSG.
+    Chat,
+    /// A `/me`: PRIVMSG with CTCP ACTION.
+    Action,
+    /// NOTICE.
+    Notice,
+}
+
 /// The prefix of every IRC nick shown in r0c. A local nick must start with a letter or digit,
 /// so no local user can pass for someone on IRC, or the other way round.
 pub const IRC_NICK_PREFIX: char = '~';
@@ -83,14 +94,7 @@ impl World {
     /// link `link` into public channel `name`. The nick is shown with [`IRC_NICK_PREFIX`];
     /// nick and text pass the sanitizer like anything typed. Local users are pinged by
     /// mentions as usual.
-    pub fn post_from_irc(
-        &self,
-        name: &str,
-        irc_nick: &str,
-        text: &str,
-        said: crate::bridge::session::Said,
-        link: usize,
-    ) {
+    pub fn post_from_irc(&self, name: &str, irc_nick: &str, text: &str, said: Said, link: usize) {
         let Some(author) = irc_author(irc_nick) else {
             return;
         };
@@ -112,10 +116,10 @@ impl World {
             return;
         }
         let kind = match said {
-            crate::bridge::session::Said::Notice => MessageKind::Notice,
+            Said::Notice => MessageKind::Notice,
             _ => MessageKind::Chat,
         };
-        if said == crate::bridge::session::Said::Action {
+        if said == Said::Action {
             let line = format!("\x02{author}\x02 {text}");
             let origin = Origin::Bridge(link);
             self.post_from(

@@ -55,7 +55,7 @@ pub use accounts::{
 };
 pub use auth::{AuthOutcome, FAILED_AUTH_WINDOW, MAX_FAILED_AUTH};
 pub use away::{Found, FoundStep, MAX_AWAY_CHARS};
-pub use bridge::{IRC_NICK_PREFIX, irc_author};
+pub use bridge::{IRC_NICK_PREFIX, Said as BridgeSaid, irc_author};
 pub use channel::{MAX_PART_REASON, left_line, parse_left_line};
 pub use claims::{
     Claim, ClaimCheck, ClaimWrite, Claims, DEFAULT_CLAIM_DAYS, MAX_CLAIMS_PER_KEY,

@@ -283,8 +283,8 @@ pub enum ModeChange {
 /// The longest channel key.
 pub const MAX_KEY_CHARS: usize = 32;
 
-/// The highest user limit (`+l`): more than any one r0c server holds.
-pub const MAX_USER_LIMIT: u32 = 100_000;
+/// The highest user limit (`+l`); the store checks what it loads against it too.
+pub use crate::store::MAX_USER_LIMIT;
 
 /// A user limit as given to `+l`, if it is a whole number from 1 to [`MAX_USER_LIMIT`].
 pub fn parse_user_limit(given: &str) -> Option<u32> {
