@@ -139,6 +139,10 @@ impl Server {
         } else {
             crate::store::Durability::ProcessCrash
         };
+        // A node behind the cluster's trimmed stream loads the newest snapshot first.
+        if let Some(settings) = &config.cluster {
+            crate::cluster::snapshot::restore_if_behind(settings, &config.database_path()).await;
+        }
         let store = Arc::new(Store::open_durable(&config.database_path(), durability)?);
         let diag = crate::diag::Diag::start(&config.diag, &config.app_dir).map_err(|source| {
             StartError::Diag {

@@ -7,7 +7,9 @@
 //! sequence this node's store committed, and applies every event through the world, this
 //! node's own too; presence puts this node's name and run in the key-value bucket `r0c_nodes`
 //! every few seconds, with a time to live, and drops the remote members of nodes that stopped
-//! doing so. The world's side (what goes out, what an event does) is `world/cluster.rs`.
+//! doing so; `snapshot.rs` puts a snapshot of the database now and then, and loads one at start
+//! when the stream was trimmed past this node. The world's side (what goes out, what an event
+//! does) is `world/cluster.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,9 +23,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod claims;
+pub mod snapshot;
 pub use claims::ACCOUNT_BUCKET;
 
-use crate::config::ClusterSettings;
+use crate::config::{ClusterRetention, ClusterSettings};
 use crate::history::{self, Arrived, Read};
 use crate::world::{ClusterEvent, ClusterStep, NodeRun, OUTBOX_CAPACITY, Outgoing, UserId, World};
 
@@ -35,7 +38,8 @@ pub const SUBJECTS: &str = "r0c.ev.>";
 pub const PRESENCE_BUCKET: &str = "r0c_nodes";
 /// The key-value bucket of nick claims: key the folded nick (hex), value "node run".
 pub const NICK_BUCKET: &str = "r0c_nicks";
-/// How long the stream keeps events: a node down for longer starts from what is left.
+/// How long the stream keeps events by default: a node down for longer loads the newest
+/// snapshot (`snapshot.rs`) and applies the stream from there.
 pub const STREAM_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The stream's size cap; the oldest events go first.
 pub const STREAM_MAX_BYTES: i64 = 1 << 30;
@@ -115,17 +119,31 @@ impl Cluster {
             tracing::info!(node = run.node, servers = ?settings.servers, "cluster: connecting");
             let js = jetstream::new(client);
             let replicas = settings.servers.len().clamp(1, 3);
+            let retention = settings.retention;
             let publisher = publish_loop(
                 js.clone(),
                 world.clone(),
                 run.clone(),
                 outbox,
-                replicas,
+                (replicas, retention),
                 shutdown.clone(),
             );
             tracker_inner.spawn(until(publisher, shutdown.clone()));
-            let applier = apply_loop(js.clone(), world.clone(), replicas, shutdown.clone());
+            let applier = apply_loop(
+                js.clone(),
+                world.clone(),
+                (replicas, retention),
+                shutdown.clone(),
+            );
             tracker_inner.spawn(until(applier, shutdown.clone()));
+            let snapshots = snapshot::snapshot_loop(
+                js.clone(),
+                world.clone(),
+                run.node.clone(),
+                (replicas, retention),
+                shutdown.clone(),
+            );
+            tracker_inner.spawn(until(snapshots, shutdown.clone()));
             let claimer = claims::serve(
                 js.clone(),
                 claims,
@@ -163,20 +181,14 @@ fn boot_id() -> String {
 /// and reconnects forever; the world is told when the connection goes up or down.
 async fn connect(settings: &ClusterSettings, world: Arc<World>) -> async_nats::Client {
     loop {
-        let mut options = async_nats::ConnectOptions::new();
-        if let Some(creds) = &settings.creds {
-            options = match options.credentials_file(creds).await {
-                Ok(options) => options,
-                Err(error) => {
-                    tracing::error!(%error, path = %creds.display(), "cluster: cannot read the credentials file");
-                    tokio::time::sleep(RETRY_PAUSE * 5).await;
-                    continue;
-                }
-            };
-        }
-        if let Some(ca) = &settings.tls_ca {
-            options = options.add_root_certificates(ca.clone()).require_tls(true);
-        }
+        let mut options = match base_options(settings).await {
+            Ok(options) => options,
+            Err(error) => {
+                tracing::error!(%error, "cluster: cannot read the credentials file");
+                tokio::time::sleep(RETRY_PAUSE * 5).await;
+                continue;
+            }
+        };
         let events_world = world.clone();
         options = options
             .name(format!("r0c {}", settings.node))
@@ -209,10 +221,27 @@ async fn connect(settings: &ClusterSettings, world: Arc<World>) -> async_nats::C
     }
 }
 
+/// The connection options every connection of this node shares: credentials and TLS.
+async fn base_options(settings: &ClusterSettings) -> std::io::Result<async_nats::ConnectOptions> {
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some(creds) = &settings.creds {
+        options = options.credentials_file(creds).await.map_err(|error| {
+            std::io::Error::new(error.kind(), format!("{}: {error}", creds.display()))
+        })?;
+    }
+    if let Some(ca) = &settings.tls_ca {
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    Ok(options)
+}
+
+/// How many copies the cluster's streams keep, and what the event stream retains.
+pub(crate) type Layout = (usize, ClusterRetention);
+
 /// The stream, created with the cluster's settings if it does not exist yet.
 async fn events_stream(
     js: &jetstream::Context,
-    replicas: usize,
+    (replicas, retention): Layout,
 ) -> Result<stream::Stream, async_nats::Error> {
     let config = stream::Config {
         name: STREAM.to_string(),
@@ -220,8 +249,8 @@ async fn events_stream(
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         discard: stream::DiscardPolicy::Old,
-        max_age: STREAM_MAX_AGE,
-        max_bytes: STREAM_MAX_BYTES,
+        max_age: retention.stream_max_age,
+        max_bytes: retention.stream_max_bytes,
         duplicate_window: DUPLICATE_WINDOW,
         num_replicas: replicas,
         description: Some("r0c chat-state events, applied by every node in order".into()),
@@ -240,12 +269,12 @@ async fn publish_loop(
     world: Arc<World>,
     run: NodeRun,
     mut outbox: mpsc::Receiver<Outgoing>,
-    replicas: usize,
+    layout: Layout,
     shutdown: CancellationToken,
 ) {
     // Publishing needs the stream and the nick bucket; early work waits for them.
     let (nicks, presence) = loop {
-        match publish_setup(&js, replicas).await {
+        match publish_setup(&js, layout).await {
             Ok(buckets) => break buckets,
             Err(error) => {
                 tracing::warn!(%error, "cluster: the event stream is not available yet");
@@ -464,9 +493,10 @@ impl Pipeline {
 /// The stream and the nick bucket, made if they do not exist yet.
 async fn publish_setup(
     js: &jetstream::Context,
-    replicas: usize,
+    layout: Layout,
 ) -> Result<(kv::Store, kv::Store), async_nats::Error> {
-    events_stream(js, replicas).await?;
+    let replicas = layout.0;
+    events_stream(js, layout).await?;
     let presence = presence_bucket(js, replicas).await?;
     let config = bucket_config(NICK_BUCKET, "r0c nick claims: folded nick -> node and run");
     let config = stream::Config {
@@ -478,7 +508,7 @@ async fn publish_setup(
     // A stream just made on a NATS cluster takes a moment to elect its leader; until then
     // writes to it time out, so the publisher starts once all three have one.
     for mut stream in [
-        events_stream(js, replicas).await?,
+        events_stream(js, layout).await?,
         js.get_stream(format!("KV_{PRESENCE_BUCKET}")).await?,
         nicks,
     ] {
@@ -488,7 +518,7 @@ async fn publish_setup(
 }
 
 /// Waits (a bounded while) until `stream` has a leader; a stream on a single server has.
-async fn await_leader(stream: &mut stream::Stream) -> Result<(), async_nats::Error> {
+pub(crate) async fn await_leader(stream: &mut stream::Stream) -> Result<(), async_nats::Error> {
     for _ in 0..100 {
         let info = stream.info().await?;
         if info.cluster.as_ref().is_none_or(|c| c.leader.is_some()) {
@@ -521,7 +551,7 @@ async fn presence_bucket(
 /// A key-value bucket's stream as the key-value layout (ADR-8) has it: the bucket is made
 /// this way rather than with `create_key_value`, which first asks for the account's info in
 /// a form nats-server 2.9 does not answer.
-fn bucket_config(bucket: &str, description: &str) -> stream::Config {
+pub(crate) fn bucket_config(bucket: &str, description: &str) -> stream::Config {
     stream::Config {
         name: format!("KV_{bucket}"),
         description: Some(description.into()),
@@ -629,7 +659,7 @@ async fn release_nick(nicks: &kv::Store, key: &str, mine: &str) {
 async fn apply_loop(
     js: jetstream::Context,
     world: Arc<World>,
-    replicas: usize,
+    layout: Layout,
     shutdown: CancellationToken,
 ) {
     let store = world.store().clone();
@@ -652,7 +682,7 @@ async fn apply_loop(
         if shutdown.is_cancelled() {
             return;
         }
-        match apply_from(&js, &world, &store, replicas, &mut position, &shutdown).await {
+        match apply_from(&js, &world, &store, layout, &mut position, &shutdown).await {
             Ok(()) => return,
             Err(error) => {
                 tracing::warn!(%error, resume = position.next, "cluster: event stream interrupted");
@@ -681,11 +711,11 @@ async fn apply_from(
     js: &jetstream::Context,
     world: &Arc<World>,
     store: &Arc<crate::store::Store>,
-    replicas: usize,
+    layout: Layout,
     position: &mut Position,
     shutdown: &CancellationToken,
 ) -> Result<(), async_nats::Error> {
-    let mut stream = events_stream(js, replicas).await?;
+    let mut stream = events_stream(js, layout).await?;
     let state = stream.info().await?.state.clone();
     let first = state.first_sequence;
     // What the stream held when this node started is a replay (see `World::apply_cluster`).
@@ -699,7 +729,7 @@ async fn apply_from(
         tracing::warn!(
             missed_from = *next,
             missed_to = first.saturating_sub(1),
-            "cluster: the stream was trimmed past this node's position; those events are lost here"
+            "cluster: the stream was trimmed past this node's position and no snapshot covered it at start; those events are lost here"
         );
         *next = first;
     }

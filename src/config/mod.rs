@@ -25,7 +25,7 @@ mod tests;
 pub use irc::{IrcLink, IrcNetwork};
 pub use manual::{BackupRequest, parse_backup};
 pub use resolved::{
-    ClusterSettings, Config, DEFAULT_CLAIM_DAYS, DEFAULT_MAX_CHANNELS,
+    ClusterRetention, ClusterSettings, Config, DEFAULT_CLAIM_DAYS, DEFAULT_MAX_CHANNELS,
     DEFAULT_MAX_WINDOWS_PER_USER, DiagSettings, FloodLimits, LogFormat, PasswordSource,
     SshSettings, TlsSettings, TlsVersion,
 };

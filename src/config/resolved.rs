@@ -328,6 +328,33 @@ pub struct ClusterSettings {
     pub tls_ca: Option<PathBuf>,
     /// This node's name: unique in the cluster.
     pub node: String,
+    /// How much the cluster keeps, and how often it snapshots.
+    pub retention: ClusterRetention,
+}
+
+/// What the cluster's stream keeps and how its snapshot is made. The node that creates the
+/// stream and buckets sets them; there are no flags for them yet (tests make them small).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterRetention {
+    /// How long the event stream keeps an event.
+    pub stream_max_age: std::time::Duration,
+    /// The event stream's size cap; the oldest events go first.
+    pub stream_max_bytes: i64,
+    /// How often at most one node (holding a lease) puts a snapshot of its database.
+    pub snapshot_every: std::time::Duration,
+    /// The largest snapshot put or loaded.
+    pub snapshot_max_bytes: u64,
+}
+
+impl Default for ClusterRetention {
+    fn default() -> ClusterRetention {
+        ClusterRetention {
+            stream_max_age: crate::cluster::STREAM_MAX_AGE,
+            stream_max_bytes: crate::cluster::STREAM_MAX_BYTES,
+            snapshot_every: crate::cluster::snapshot::SNAPSHOT_EVERY,
+            snapshot_max_bytes: crate::cluster::snapshot::SNAPSHOT_MAX_BYTES,
+        }
+    }
 }
 
 /// The host name, made to fit `--node`'s rules, or `r0c` when there is none.
@@ -533,6 +560,7 @@ pub(super) fn resolve(
             creds: raw.cluster_creds.clone(),
             tls_ca: raw.cluster_tls_ca.clone(),
             node: raw.node.clone().unwrap_or_else(default_node_name),
+            retention: ClusterRetention::default(),
         }),
         ssh: SshSettings {
             key: raw.ssh_key.clone(),

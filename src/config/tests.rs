@@ -799,7 +799,7 @@ fn print_config_lists_every_flag_and_reads_back_to_the_same_file() {
 fn cluster_flags() {
     check(
         "--cluster nats://127.0.0.1:4222,tls://n2.example:4222 --node n1 --cluster-creds /etc/r0c.creds",
-        r#"cluster = Some(ClusterSettings { servers: ["nats://127.0.0.1:4222", "tls://n2.example:4222"], creds: Some("/etc/r0c.creds"), tls_ca: None, node: "n1" })"#,
+        r#"cluster = Some(ClusterSettings { servers: ["nats://127.0.0.1:4222", "tls://n2.example:4222"], creds: Some("/etc/r0c.creds"), tls_ca: None, node: "n1", retention: ClusterRetention { stream_max_age: 604800s, stream_max_bytes: 1073741824, snapshot_every: 3600s, snapshot_max_bytes: 4294967296 } })"#,
     );
     check(
         "--cluster 127.0.0.1:4222",

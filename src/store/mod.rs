@@ -65,6 +65,7 @@ mod moderation;
 mod offline;
 mod reader;
 mod search;
+pub mod snapshot;
 #[cfg(test)]
 mod tests;
 
@@ -728,6 +729,11 @@ impl Store {
             return TICKET_NEVER;
         };
         self.enqueue(Op::ClusterCursor(stream.to_owned(), seq))
+    }
+
+    /// The database file (cluster mode backs it up into a snapshot).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Cluster mode: the last sequence of `stream` this node applied (from its own file).

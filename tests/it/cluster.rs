@@ -69,12 +69,13 @@ impl Drop for Nats {
     }
 }
 
-fn cluster_settings(url: &str, node: &str) -> ClusterSettings {
+pub(crate) fn cluster_settings(url: &str, node: &str) -> ClusterSettings {
     ClusterSettings {
         servers: vec![url.to_string()],
         creds: None,
         tls_ca: None,
         node: node.to_string(),
+        retention: Default::default(),
     }
 }
 
@@ -85,7 +86,7 @@ pub(crate) async fn node(dir: &Path, url: &str, name: &str) -> TestServer {
 }
 
 /// The chat lines of channel `name` in a node's history, as "author text", in stored order.
-fn chat_lines(store: &r0c::store::Store, name: &str, authors: &[&str]) -> Vec<String> {
+pub(crate) fn chat_lines(store: &r0c::store::Store, name: &str, authors: &[&str]) -> Vec<String> {
     store.flush();
     store
         .recent_messages(name, 10_000)
@@ -484,6 +485,7 @@ async fn chat_goes_on_when_one_of_three_nats_servers_dies_mid_flood() {
             creds: None,
             tls_ca: None,
             node: name.to_string(),
+            retention: Default::default(),
         });
         config.flood.enabled = false;
         nodes.push(TestServer::start_with(config).await);

@@ -8,6 +8,7 @@ mod chat;
 mod clients;
 mod cluster;
 mod cluster_shared;
+mod cluster_snapshot;
 mod config_file;
 mod flags;
 mod flood;
