@@ -41,7 +41,7 @@ pub const MAX_AWAY_CHARS: usize = 160;
 
 /// The most senders one away period remembers having told; past it a sender may read the
 /// reason again, which is harmless, and the set stays small.
-const MAX_TOLD: usize = 1000;
+pub(super) const MAX_TOLD: usize = 1000;
 
 /// A user's away state: the reason and who was told it since the user went away.
 #[derive(Debug, Default)]

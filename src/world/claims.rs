@@ -327,11 +327,25 @@ impl super::World {
         let online = online_id
             .and_then(|id| state.users.get(&id))
             .map(|u| u.nick.clone());
-        let mut lines = vec![match &online {
-            Some(shown) => format!("\x02{shown}\x02 is online"),
-            None => format!("\x02{nick}\x02 is not online"),
+        // Cluster mode: a user of another node listed here is online there.
+        let remote = match online {
+            Some(_) => None,
+            None => Self::remote_whois(&state, nick, None),
+        };
+        let mut lines = vec![match (&online, &remote) {
+            (Some(shown), _) => format!("\x02{shown}\x02 is online"),
+            (None, Some(whois)) => format!(
+                "\x02{}\x02 is online on node {}",
+                whois.nick,
+                whois.node.as_deref().unwrap_or("?")
+            ),
+            (None, None) => format!("\x02{nick}\x02 is not online"),
         }];
-        match online_id.and_then(|id| state.away_reason(id)) {
+        let remote_away = remote.and_then(|whois| whois.away);
+        match online_id
+            .and_then(|id| state.away_reason(id))
+            .or(remote_away.as_deref())
+        {
             Some("") => lines.push("away".to_string()),
             Some(reason) => lines.push(format!("away: {reason}")),
             None => {}

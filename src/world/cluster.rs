@@ -222,6 +222,24 @@ pub(super) struct RemotePerson {
     pub(super) channels: Vec<ChannelId>,
     /// Away, with the reason (empty if none was given).
     pub(super) away: Option<String>,
+    /// The local users told that they are away since they went away (at most
+    /// [`super::away::MAX_TOLD`]), so each is told once, as for a local partner.
+    pub(super) told: std::collections::HashSet<UserId>,
+    /// Direct-message windows of local users with them (user, channel), at most
+    /// [`MAX_REMOTE_DIRECTS`]: their title follows the person's nick changes.
+    pub(super) directs: Vec<(UserId, ChannelId)>,
+}
+
+/// How many direct-message windows with one user of another node follow their nick changes.
+pub(super) const MAX_REMOTE_DIRECTS: usize = 64;
+
+impl RemotePerson {
+    /// Remembers that `user`'s window `channel` is a direct conversation with this person.
+    pub(super) fn note_direct(&mut self, user: UserId, channel: ChannelId) {
+        if !self.directs.contains(&(user, channel)) && self.directs.len() < MAX_REMOTE_DIRECTS {
+            self.directs.push((user, channel));
+        }
+    }
 }
 
 /// How many users of other nodes who left every channel here are remembered (IRC tells QUIT
@@ -706,6 +724,8 @@ impl World {
                         id: next_id,
                         channels: Vec::new(),
                         away: None,
+                        told: std::collections::HashSet::new(),
+                        directs: Vec::new(),
                     });
                 person.channels.push(channel);
                 if person.id == next_id {
@@ -794,6 +814,9 @@ impl World {
                 channel
             }
         };
+        if let Some(person) = state.remote_nicks.get_mut(&partner.to_lowercase()) {
+            person.note_direct(user, channel);
+        }
         let post = Post {
             channel,
             author: text::sanitize_message(sender),
@@ -929,6 +952,7 @@ impl World {
                     return;
                 };
                 // Another node's reason is cut to this node's limit, as a local one is.
+                person.told.clear();
                 person.away = away.as_deref().map(|reason| {
                     text::sanitize_message(reason)
                         .chars()
@@ -956,8 +980,28 @@ impl World {
         let new = text::sanitize_message(new);
         let new_folded = new.to_lowercase();
         let channels = person.channels.clone();
+        let directs = person.directs.clone();
         state.remote_nicks.insert(new_folded.clone(), person);
         let text = format!("\x0be{old}\x02 changed nick to \x02{new}");
+        // Direct-message windows with them take the new nick as their title, and say so;
+        // windows closed since are forgotten.
+        let mut open = Vec::with_capacity(directs.len());
+        for (user, channel) in directs {
+            let renamed = state.users.get_mut(&user).and_then(|u| {
+                u.windows
+                    .iter_mut()
+                    .find(|w| w.channel == channel && w.alias.eq_ignore_ascii_case(old))
+            });
+            if let Some(window) = renamed {
+                window.alias = new.clone();
+                open.push((user, channel));
+                let line = Post::line(channel, AUTHOR_SYSTEM, &text, unix_micros);
+                self.apply_locked(state, Event::Post(line));
+            }
+        }
+        if let Some(person) = state.remote_nicks.get_mut(&new_folded) {
+            person.directs = open;
+        }
         for channel in channels {
             let Some(target) = state.channels.get_mut(&channel) else {
                 continue;
@@ -1075,8 +1119,57 @@ impl World {
         state
             .channels
             .get(&channel)
-            .map(|c| c.remote.values().map(|m| m.nick.clone()).collect())
+            .map(|c| {
+                c.remote
+                    .iter()
+                    .map(|(folded, m)| {
+                        let away = state
+                            .remote_nicks
+                            .get(folded)
+                            .is_some_and(|p| p.away.is_some());
+                        if away {
+                            format!("{} (away)", m.nick)
+                        } else {
+                            m.nick.clone()
+                        }
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// A local user wrote to `partner`, a user of another node: like a local partner's, an
+    /// away partner's reason is told once (an IRC client says it itself, at every message).
+    pub(super) fn answer_for_remote_partner(
+        &self,
+        state: &mut State,
+        sender: UserId,
+        channel: ChannelId,
+        partner: &str,
+    ) {
+        let irc = state
+            .users
+            .get(&sender)
+            .is_some_and(|u| u.irc_ident.is_some());
+        let Some(person) = state.remote_nicks.get_mut(&partner.to_lowercase()) else {
+            return;
+        };
+        person.note_direct(sender, channel);
+        let Some(reason) = person.away.clone() else {
+            return;
+        };
+        if irc || person.told.contains(&sender) {
+            return;
+        }
+        if person.told.len() < super::away::MAX_TOLD {
+            person.told.insert(sender);
+        }
+        let text = if reason.is_empty() {
+            format!("{partner} is away")
+        } else {
+            format!("{partner} is away: {reason}")
+        };
+        self.tell_locked(state, sender, AUTHOR_INFO, &text);
     }
 
     /// How many users of other nodes are members of some channel here (for `/status`).

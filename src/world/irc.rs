@@ -149,6 +149,8 @@ pub struct IrcWhois {
     /// The user name and real name (the nick for users of other front-ends).
     pub username: String,
     pub realname: String,
+    /// Cluster mode: the node of a user of another node (`None`: a user of this node).
+    pub node: Option<String>,
 }
 
 /// A public channel as TOPIC, NAMES and MODE queries see it.
@@ -440,7 +442,9 @@ impl World {
 
     fn whois_seen_by(&self, nick: &str, asker: Option<UserId>) -> Option<IrcWhois> {
         let state = self.lock();
-        let id = *state.nicks.get(&nick.to_lowercase())?;
+        let Some(&id) = state.nicks.get(&nick.to_lowercase()) else {
+            return Self::remote_whois(&state, nick, asker);
+        };
         let u = state.users.get(&id)?;
         let channels = u
             .windows
@@ -481,6 +485,44 @@ impl World {
             admin: u.admin,
             channels,
             address: u.address,
+            node: None,
+        })
+    }
+
+    /// WHOIS of a user of another node (cluster mode) listed in some channel here: what this
+    /// node knows of them, which is their nick, node, away state and those channels (a
+    /// secret one only for a member); bounded by the channels that list them.
+    pub(super) fn remote_whois(
+        state: &State,
+        nick: &str,
+        asker: Option<UserId>,
+    ) -> Option<IrcWhois> {
+        let folded = nick.to_lowercase();
+        let person = state.remote_nicks.get(&folded)?;
+        let mut shown = None;
+        let mut channels = Vec::new();
+        for channel in person.channels.iter().filter_map(|c| state.channels.get(c)) {
+            let Some(member) = channel.remote.get(&folded) else {
+                continue;
+            };
+            shown.get_or_insert_with(|| (member.nick.clone(), member.run.node.clone()));
+            if let ChannelKind::Public { name } = &channel.kind
+                && (!state.is_secret(name) || asker.is_some_and(|a| channel.members.contains(&a)))
+            {
+                channels.push(format!("#{name}"));
+            }
+        }
+        let (nick, node) = shown?;
+        Some(IrcWhois {
+            away: person.away.clone(),
+            username: nick.clone(),
+            realname: nick.clone(),
+            nick,
+            account: None,
+            admin: false,
+            channels,
+            address: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            node: Some(node),
         })
     }
 

@@ -142,6 +142,9 @@ impl World {
                     unix_micros: now_micros(),
                 };
                 if self.cluster_publish(user, event)? {
+                    if kind == MessageKind::Chat {
+                        self.answer_for_remote_partner(state, user, channel, alias);
+                    }
                     return Ok(());
                 }
             }

@@ -645,7 +645,7 @@ async fn chat_goes_on_when_one_of_three_nats_servers_dies_mid_flood() {
 }
 
 /// A cluster node with the IRC listener too.
-async fn irc_node(dir: &Path, url: &str, name: &str) -> TestServer {
+pub(crate) async fn irc_node(dir: &Path, url: &str, name: &str) -> TestServer {
     let mut config = test_config(dir);
     config.cluster = Some(cluster_settings(url, name));
     TestServer::start_with_irc(config).await

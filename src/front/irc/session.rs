@@ -1618,7 +1618,11 @@ impl IrcSession {
             self.reply(319, &[&nick], &channels);
         }
         let server = self.server.clone();
-        self.reply(312, &[&nick, &server], "r0c chat");
+        let info = match &whois.node {
+            Some(node) => format!("r0c chat, node {node}"),
+            None => "r0c chat".to_string(),
+        };
+        self.reply(312, &[&nick, &server], &info);
         if whois.admin {
             self.reply(313, &[&nick], "is a server operator");
         }
