@@ -125,6 +125,44 @@ pub enum ClusterEvent {
         scope: String,
         masks: Vec<String>,
     },
+    /// `principal` founded public channel `channel`: it won the claim in the key-value
+    /// bucket `r0c_founders` first (`cluster_moderation.rs`).
+    Founder { channel: String, principal: String },
+    /// `role` (`op` or `voice`) of `principal` in public channel `channel` given (`on`) or
+    /// taken away.
+    Role {
+        channel: String,
+        principal: String,
+        role: String,
+        on: bool,
+    },
+    /// `nick` changed the modes of public channel `channel`: `changes` as `/mode` takes them
+    /// (`+mk-t KEY`); `session` when set by a guest who created the channel (they end when
+    /// it empties).
+    Modes {
+        channel: String,
+        nick: String,
+        changes: String,
+        session: bool,
+    },
+    /// `nick` kicked `target` out of public channel `channel`.
+    Kick {
+        channel: String,
+        nick: String,
+        target: String,
+        reason: String,
+    },
+    /// `nick` invited `target` (a user of another node) to public channel `channel`.
+    Invite {
+        channel: String,
+        nick: String,
+        target: String,
+    },
+    /// The server's lockdown: `mode` (`off`, `registered`, `invite`) in force since `since`
+    /// (microseconds).
+    Lockdown { mode: String, since: i64 },
+    /// `principal` put on (`on`) or taken off the lockdown's allow list.
+    Allow { principal: String, on: bool },
 }
 
 /// The kind of a line an event carries: a notice or chat.
@@ -371,6 +409,11 @@ impl World {
         }
     }
 
+    /// Cluster mode: the publisher's outbox (`None` alone), for work that reaches it later.
+    pub(super) fn cluster_outbox(&self) -> Option<tokio::sync::mpsc::Sender<Outgoing>> {
+        self.cluster.get().map(|link| link.outbox.clone())
+    }
+
     /// Cluster mode: asks the cluster for `nick` on `user`'s behalf (the local checks passed);
     /// the change is made when the claim is answered.
     pub(super) fn cluster_claim_nick(&self, user: UserId, nick: &str) -> Result<(), NickError> {
@@ -583,6 +626,21 @@ impl World {
                 self.store.cluster_cursor(&link.stream, stream_seq);
                 return ClusterStep::Done;
             }
+            ClusterEvent::Founder { .. }
+            | ClusterEvent::Role { .. }
+            | ClusterEvent::Modes { .. }
+            | ClusterEvent::Kick { .. }
+            | ClusterEvent::Invite { .. }
+            | ClusterEvent::Lockdown { .. }
+            | ClusterEvent::Allow { .. } => {
+                // The first line it stores carries the cursor, as a post's does.
+                state.cluster_cursor = Some(stream_seq);
+                self.apply_moderation_event(&mut state, own, event);
+                if state.cluster_cursor.take().is_some() {
+                    self.store.cluster_cursor(&link.stream, stream_seq);
+                }
+                return ClusterStep::Done;
+            }
         };
         let Ok(name) = normalize_channel_name(&channel_name) else {
             tracing::warn!(
@@ -606,7 +664,14 @@ impl World {
             | ClusterEvent::Clear { .. }
             | ClusterEvent::Account { .. }
             | ClusterEvent::Sanction { .. }
-            | ClusterEvent::Lift { .. } => false,
+            | ClusterEvent::Lift { .. }
+            | ClusterEvent::Founder { .. }
+            | ClusterEvent::Role { .. }
+            | ClusterEvent::Modes { .. }
+            | ClusterEvent::Kick { .. }
+            | ClusterEvent::Invite { .. }
+            | ClusterEvent::Lockdown { .. }
+            | ClusterEvent::Allow { .. } => false,
         };
         let channel = state.public_by_name.get(&name).copied();
         let channel = match channel {

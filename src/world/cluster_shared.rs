@@ -12,7 +12,7 @@ use super::*;
 /// Claims waiting for the cluster's claim task at most; past it, the claim is refused.
 pub const CLAIM_QUEUE: usize = 256;
 /// How long a claim waits for the cluster's answer before it is refused.
-const CLAIM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(super) const CLAIM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The longest mask a sanction event may carry.
 const MAX_MASK_CHARS: usize = 128;
 /// The longest reason a sanction event may carry.
@@ -25,6 +25,8 @@ const MAX_PHC_BYTES: usize = 512;
 pub enum SharedBucket {
     /// Account names (`r0c_accounts`).
     Accounts,
+    /// Public channels' founders (`r0c_founders`): the value is the founder's principal.
+    Founders,
 }
 
 /// The cluster's answer to a claim.
@@ -43,6 +45,9 @@ pub enum ClaimAnswer {
 pub struct ClaimRequest {
     pub bucket: SharedBucket,
     pub name: String,
+    /// What the claim's value names (`None`: this node), so the same holder claiming again
+    /// from any node gets it.
+    pub holder: Option<String>,
     /// Let go of the name if this node holds it, instead of claiming it.
     pub release: bool,
     /// The holder's claim may be taken over (compare-and-set on its revision): this node
@@ -88,6 +93,7 @@ impl World {
         let request = ClaimRequest {
             bucket,
             name: name.to_string(),
+            holder: None,
             release: false,
             take_over,
             reply: Some(reply),
@@ -107,6 +113,7 @@ impl World {
             let request = ClaimRequest {
                 bucket,
                 name: name.to_string(),
+                holder: None,
                 release: true,
                 take_over: false,
                 reply: None,
@@ -182,8 +189,8 @@ impl World {
 
     /// Applies another node's [`ClusterEvent::Sanction`]: kept (and stored) here within this
     /// node's list limits, the door's list refreshed, and a server ban puts out the users
-    /// of this node it hits. A channel ban or a mute is checked whenever its target speaks or
-    /// joins here. A sanction that does not parse, or a full list, is logged and skipped.
+    /// of this node it hits; a channel ban or mute tells the users of this node it names, and
+    /// a channel ban puts them out of the channel, as on the node that set it. A sanction that does not parse, or a full list, is logged and skipped.
     fn apply_sanction_event(&self, state: &mut State, event: ClusterEvent) {
         let ClusterEvent::Sanction {
             kind,
@@ -213,6 +220,7 @@ impl World {
             }
         };
         let server_ban = kind == sanction::Kind::Ban && channel.is_none();
+        let in_channel = channel.is_some();
         let sanction = sanction::Sanction {
             kind,
             channel,
@@ -222,11 +230,15 @@ impl World {
             set_at,
             expires,
         };
+        let kept = sanction.clone();
         if let Err(full) = self.put_sanction(state, sanction) {
             tracing::warn!(%full, "cluster: a sanction from another node was not kept here");
             return;
         }
         self.refresh_door(state);
+        if in_channel {
+            self.enforce_remote_sanction(state, &kept);
+        }
         if server_ban {
             let users: Vec<UserId> = state.users.keys().copied().collect();
             for user in users {
@@ -323,7 +335,14 @@ impl World {
             | ClusterEvent::Quit { .. }
             | ClusterEvent::Away { .. }
             | ClusterEvent::Sanction { .. }
-            | ClusterEvent::Lift { .. } => {}
+            | ClusterEvent::Lift { .. }
+            | ClusterEvent::Founder { .. }
+            | ClusterEvent::Role { .. }
+            | ClusterEvent::Modes { .. }
+            | ClusterEvent::Kick { .. }
+            | ClusterEvent::Invite { .. }
+            | ClusterEvent::Lockdown { .. }
+            | ClusterEvent::Allow { .. } => {}
         }
     }
 }

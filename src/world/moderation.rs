@@ -22,6 +22,9 @@ use crate::store::{
     ModWrite, StoredAudit, StoredChannelMod, StoredModeration, StoredRole, StoredSanction,
 };
 
+#[path = "cluster_moderation.rs"]
+mod cluster_moderation;
+
 /// Server-wide bans and mutes kept at most; an operator is told when the list is full.
 pub const MAX_SERVER_SANCTIONS: usize = 1000;
 /// Bans and mutes one channel keeps at most.
@@ -712,6 +715,11 @@ impl World {
         let Some(principal) = state.principal_of(user) else {
             return;
         };
+        // Cluster mode: founded once the cluster's founder bucket says so, on every node.
+        if self.in_cluster() {
+            self.cluster_found(name, &principal);
+            return;
+        }
         let entry = state
             .moderation
             .channels
@@ -943,7 +951,7 @@ impl World {
             return Ok(String::new());
         }
         let Some(target) = state.user_named(nick) else {
-            return Err(format!("{nick} is not online"));
+            return self.kick_remote(&mut state, user, (channel, &name), nick, reason);
         };
         let in_channel = state
             .channels
@@ -959,6 +967,14 @@ impl World {
             .unwrap_or_default();
         let line = kick_line(&shown, &actor, reason);
         self.post(&mut state, channel, AUTHOR_SYSTEM, &line, Ping::Nobody);
+        // Cluster mode: the other nodes show the kick too (the member leaves their lists
+        // with the part this node publishes).
+        self.cluster_note(ClusterEvent::Kick {
+            channel: name.clone(),
+            nick: actor.clone(),
+            target: shown.clone(),
+            reason: reason.to_owned(),
+        });
         self.leave_channel(&mut state, target, channel, false);
         self.tell_locked(
             &mut state,
@@ -1329,6 +1345,9 @@ impl World {
                 return Err(format!("{nick} is not in #{name}"));
             }
         }
+        // Cluster mode: a registered user's role is every node's (a guest's lasts as long as
+        // their connection to this node).
+        let shared = principal.clone().filter(|_| !session_appointment);
         let entry = state.moderation.channels.entry(name.clone()).or_default();
         let ticket = match principal {
             _ if session_appointment => {
@@ -1394,6 +1413,14 @@ impl World {
                 })
             }
         };
+        if let Some(principal) = shared {
+            self.cluster_note(ClusterEvent::Role {
+                channel: name.clone(),
+                principal,
+                role: role.as_str().to_owned(),
+                on,
+            });
+        }
         let shown = state
             .users
             .get(&target)
@@ -1461,37 +1488,21 @@ impl World {
         if by_session_op {
             entry.session_modes = true;
         }
-        let mut shown = Vec::new();
-        for change in changes {
-            match change {
-                ModeChange::Flag { letter, on } => {
-                    entry.modes.set(*letter, *on);
-                    shown.push(format!("{}{letter}", if *on { '+' } else { '-' }));
-                }
-                ModeChange::Key(key) => {
-                    entry.key = key.clone();
-                    shown.push(if key.is_some() {
-                        "+k".into()
-                    } else {
-                        "-k".into()
-                    });
-                }
-                ModeChange::Limit(limit) => {
-                    entry.limit = *limit;
-                    shown.push(match limit {
-                        Some(limit) => format!("+l {limit}"),
-                        None => "-l".into(),
-                    });
-                }
-            }
-        }
+        cluster_moderation::apply_changes(entry, changes);
         let ticket = self.store_channel(&state, &name);
         let actor = state
             .users
             .get(&user)
             .map(|u| u.nick.clone())
             .unwrap_or_default();
-        let summary = shown.join(" ");
+        // Cluster mode: every node makes the changes (this one again, in stream order).
+        self.cluster_note(ClusterEvent::Modes {
+            channel: name.clone(),
+            nick: actor.clone(),
+            changes: cluster_moderation::changes_text(changes),
+            session: by_session_op,
+        });
+        let summary = cluster_moderation::changes_summary(changes);
         self.audit(
             &mut state,
             user,
@@ -1534,7 +1545,7 @@ impl World {
         let mut state = self.lock();
         let (_, name) = self.operated_channel(&state, user)?;
         let Some(target) = state.user_named(nick) else {
-            return Err(format!("{nick} is not online"));
+            return self.invite_remote(&mut state, user, &name, nick);
         };
         let entry = state.moderation.channels.entry(name.clone()).or_default();
         if entry.invited.len() >= MAX_INVITED {
@@ -1600,6 +1611,10 @@ impl World {
                         return Err(format!("the allow list is full ({MAX_ALLOWED})"));
                     }
                     state.moderation.allowed.insert(principal.clone());
+                    self.cluster_note(ClusterEvent::Allow {
+                        principal: principal.clone(),
+                        on: true,
+                    });
                     self.store.moderate(ModWrite::PutRole(StoredRole {
                         channel: String::new(),
                         principal: principal.clone(),
@@ -1609,6 +1624,10 @@ impl World {
                     if !state.moderation.allowed.remove(&principal) {
                         return Err(format!("{principal} is not on the allow list"));
                     }
+                    self.cluster_note(ClusterEvent::Allow {
+                        principal: principal.clone(),
+                        on: false,
+                    });
                     self.store.moderate(ModWrite::RemoveRole {
                         channel: String::new(),
                         principal: principal.clone(),
@@ -1639,6 +1658,10 @@ impl World {
                     state.moderation.lockdown_since = now_micros();
                 }
                 let since = state.moderation.lockdown_since;
+                self.cluster_note(ClusterEvent::Lockdown {
+                    mode: mode.as_str().to_owned(),
+                    since,
+                });
                 let ticket = self
                     .store
                     .moderate(ModWrite::SetLockdown(format!("{}@{since}", mode.as_str())));

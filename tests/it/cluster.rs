@@ -69,7 +69,7 @@ impl Drop for Nats {
     }
 }
 
-fn cluster_settings(url: &str, node: &str) -> ClusterSettings {
+pub(crate) fn cluster_settings(url: &str, node: &str) -> ClusterSettings {
     ClusterSettings {
         servers: vec![url.to_string()],
         creds: None,
