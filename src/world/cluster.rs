@@ -124,6 +124,9 @@ pub enum ClusterEvent {
         kind: String,
         scope: String,
         masks: Vec<String>,
+        /// Who lifted them (absent in events of older nodes).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        by: String,
     },
     /// `principal` founded public channel `channel`: it won the claim in the key-value
     /// bucket `r0c_founders` first (`cluster_moderation.rs`).
@@ -620,8 +623,10 @@ impl World {
             ClusterEvent::Account { .. }
             | ClusterEvent::Sanction { .. }
             | ClusterEvent::Lift { .. } => {
-                if !own {
-                    self.apply_node_wide_event(&mut state, event);
+                // Bans, mutes and their lifting take effect once stored, on their node too;
+                // an account is its node's own write already.
+                if !own || !matches!(event, ClusterEvent::Account { .. }) {
+                    self.apply_node_wide_event(&mut state, own, event);
                 }
                 self.store.cluster_cursor(&link.stream, stream_seq);
                 return ClusterStep::Done;

@@ -14,7 +14,7 @@
 
 use super::*;
 use crate::world::cluster_shared::{CLAIM_TIMEOUT, capped, stream_nick};
-use crate::world::sanction::{format_duration, parse_mode_changes};
+use crate::world::sanction::parse_mode_changes;
 
 /// The longest principal an event may carry (`key:SHA256:` and 43 characters, or an account).
 const MAX_PRINCIPAL_CHARS: usize = 128;
@@ -500,56 +500,6 @@ impl World {
         }
         let line = invite_line(&stream_nick(nick), &name);
         self.tell_locked(state, user, AUTHOR_INFO, &line);
-    }
-
-    /// Another node's channel ban or mute, just kept here: the users of this node it names
-    /// are told, and a channel ban puts them out of the channel, as on the node that set it.
-    pub(in crate::world) fn enforce_remote_sanction(&self, state: &mut State, sanction: &Sanction) {
-        let Some(name) = sanction.channel.clone() else {
-            return;
-        };
-        let now = now_micros();
-        let hit: Vec<UserId> = state
-            .users
-            .keys()
-            .copied()
-            .filter(|&id| {
-                !sanction.expired(now)
-                    && state
-                        .subject(id)
-                        .is_some_and(|subject| sanction.mask.matches(&subject))
-            })
-            .collect();
-        let length = sanction.expires.map_or_else(
-            || "permanently".to_owned(),
-            |end| format!("for {}", format_duration(end.saturating_sub(now))),
-        );
-        let reason = reason_suffix(&sanction.reason);
-        for user in hit {
-            let text = match sanction.kind {
-                Kind::Ban => {
-                    let channel = state.public_by_name.get(&name).copied();
-                    if let Some(channel) = channel
-                        && state
-                            .channels
-                            .get(&channel)
-                            .is_some_and(|c| c.members.contains(&user))
-                    {
-                        let nick = state
-                            .users
-                            .get(&user)
-                            .map(|u| u.nick.clone())
-                            .unwrap_or_default();
-                        let line = format!("{nick} was banned by {}{reason}", sanction.set_by);
-                        self.post(state, channel, AUTHOR_SYSTEM, &line, Ping::Nobody);
-                        self.leave_channel(state, user, channel, false);
-                    }
-                    format!("you were banned from #{name} {length}{reason}")
-                }
-                Kind::Mute => format!("you were muted in #{name} {length}{reason}"),
-            };
-            self.tell_locked(state, user, AUTHOR_ERROR, &text);
-        }
     }
 }
 

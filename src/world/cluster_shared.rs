@@ -8,6 +8,7 @@
 //! cut to this node's limits before it is applied.
 
 use super::*;
+use crate::world::sanction::format_duration;
 
 /// Claims waiting for the cluster's claim task at most; past it, the claim is refused.
 pub const CLAIM_QUEUE: usize = 256;
@@ -133,36 +134,17 @@ impl World {
         });
     }
 
-    /// Applies another node's event that concerns no channel (an account, a sanction).
-    pub(super) fn apply_node_wide_event(&self, state: &mut State, event: ClusterEvent) {
+    /// Applies an event that concerns no channel: another node's account, or a sanction or
+    /// its lifting from any node (`own`: this one, whose author is told once it is stored).
+    pub(super) fn apply_node_wide_event(&self, state: &mut State, own: bool, event: ClusterEvent) {
         match event {
-            ClusterEvent::Sanction { .. } => self.apply_sanction_event(state, event),
-            ClusterEvent::Lift { kind, scope, masks } => {
-                self.apply_lift_event(state, &kind, &scope, &masks)
+            ClusterEvent::Sanction { .. } => self.apply_sanction_event(state, own, event),
+            ClusterEvent::Lift { ref by, .. } => {
+                let author = own.then(|| state.user_named(by)).flatten();
+                self.apply_lift(state, author, event);
             }
             _ => self.apply_account_event(state, event),
         }
-    }
-
-    /// Applies another node's [`ClusterEvent::Lift`]: the sanctions of that kind, scope and
-    /// masks end here too (at most as many masks as a scope can hold are looked at).
-    fn apply_lift_event(&self, state: &mut State, kind: &str, scope: &str, masks: &[String]) {
-        let Some(kind) = sanction::Kind::parse(kind) else {
-            tracing::warn!("cluster: a lift of an unknown kind was skipped");
-            return;
-        };
-        let channel = Some(scope.to_owned()).filter(|s| !s.is_empty());
-        let masks: Vec<String> = masks.iter().take(MAX_SERVER_SANCTIONS).cloned().collect();
-        let mut removed = Vec::new();
-        state.moderation.sanctions.retain(|s| {
-            let hit = s.kind == kind && s.channel == channel && masks.contains(&s.mask.to_string());
-            if hit {
-                removed.push(s.mask.to_string());
-            }
-            !hit
-        });
-        self.forget_sanctions(kind, scope, &removed);
-        self.refresh_door(state);
     }
 
     /// A sanction set here, as the other nodes get it.
@@ -187,11 +169,13 @@ impl World {
         }
     }
 
-    /// Applies another node's [`ClusterEvent::Sanction`]: kept (and stored) here within this
-    /// node's list limits, the door's list refreshed, and a server ban puts out the users
-    /// of this node it hits; a channel ban or mute tells the users of this node it names, and
-    /// a channel ban puts them out of the channel, as on the node that set it. A sanction that does not parse, or a full list, is logged and skipped.
-    fn apply_sanction_event(&self, state: &mut State, event: ClusterEvent) {
+    /// Applies a [`ClusterEvent::Sanction`] (`own`: set on this node): kept (and stored)
+    /// here within this node's list limits, the door's list refreshed, and it acts on the
+    /// users of this node it names as on one node: a server ban puts them out, a channel
+    /// ban out of the channel, a mute keeps them quiet; each is told. Its author, on this
+    /// node, is told once it is stored. A sanction that does not parse, or a full list, is
+    /// logged and skipped (its author told).
+    fn apply_sanction_event(&self, state: &mut State, own: bool, event: ClusterEvent) {
         let ClusterEvent::Sanction {
             kind,
             scope,
@@ -219,8 +203,6 @@ impl World {
                 return;
             }
         };
-        let server_ban = kind == sanction::Kind::Ban && channel.is_none();
-        let in_channel = channel.is_some();
         let sanction = sanction::Sanction {
             kind,
             channel,
@@ -230,20 +212,25 @@ impl World {
             set_at,
             expires,
         };
-        let kept = sanction.clone();
-        if let Err(full) = self.put_sanction(state, sanction) {
-            tracing::warn!(%full, "cluster: a sanction from another node was not kept here");
-            return;
-        }
-        self.refresh_door(state);
-        if in_channel {
-            self.enforce_remote_sanction(state, &kept);
-        }
-        if server_ban {
-            let users: Vec<UserId> = state.users.keys().copied().collect();
-            for user in users {
-                self.moderation_checks(state, user);
+        let author = own.then(|| state.user_named(&sanction.set_by)).flatten();
+        let ticket = match self.put_sanction(state, sanction.clone()) {
+            Ok(ticket) => ticket,
+            Err(full) => {
+                tracing::warn!(%full, "cluster: a sanction was not kept here");
+                if let Some(author) = author {
+                    self.tell_locked(state, author, AUTHOR_ERROR, &full);
+                }
+                return;
             }
+        };
+        let length = sanction.expires.map_or_else(
+            || "permanently".to_owned(),
+            |end| format!("for {}", format_duration(end.saturating_sub(set_at))),
+        );
+        let hits = self.enforce_sanction(state, &sanction, (author, None), &length);
+        match author {
+            Some(author) => self.sanction_done(state, author, &sanction, &length, (hits, ticket)),
+            None => self.refresh_door(state),
         }
     }
 

@@ -204,6 +204,17 @@ async fn modes_invitations_and_the_lockdown_set_on_one_node_hold_on_the_others()
     oper.expect("bob was kicked by oper: go cool off").await;
     carl.expect("bob was kicked by oper: go cool off").await;
 
+    // A mute takes effect once the stream has it: its author is told then, and so is its
+    // target on the other node.
+    oper.line("/mute carl 10m hush").await;
+    oper.expect("muted carl in the server for 10m").await;
+    carl.expect("you were muted in the server for 10m: hush")
+        .await;
+    carl.line("but").await;
+    carl.expect("you are muted on this server: hush").await;
+    oper.line("/unmute carl").await;
+    oper.expect("unmute: carl in the server").await;
+
     // The lockdown set on node 0 keeps carl, a guest of node 1, quiet; lifted, he speaks.
     oper.line("/lockdown registered").await;
     oper.expect("lockdown: registered").await;
@@ -218,6 +229,13 @@ async fn modes_invitations_and_the_lockdown_set_on_one_node_hold_on_the_others()
     carl.expect("after-the-lift").await;
     carl.say("free-to-talk").await;
     oper.expect("free-to-talk").await;
+
+    // With NATS gone, a ban is refused with the reason and in force nowhere, not even here.
+    drop(nats);
+    oper.line("/ban carl").await;
+    oper.expect("not sent: the cluster cannot be reached").await;
+    oper.line("/bans").await;
+    oper.expect("no bans or mutes").await;
     drop((oper, bob, carl));
     for node in nodes {
         node.stop().await;
