@@ -16,6 +16,9 @@ pub const ACCOUNT_BUCKET: &str = "r0c_accounts";
 /// The key-value bucket of channel founders: key the channel's name (hex), value the
 /// founder's principal (`account:NAME`, `key:SHA256:...`).
 pub const FOUNDER_BUCKET: &str = "r0c_founders";
+/// The key-value bucket of ssh keys attached to accounts: key the fingerprint (hex, as it
+/// is: fingerprints are case-sensitive), value the folded account.
+pub const KEY_BUCKET: &str = "r0c_keys";
 
 /// Answers claims in the order they come, until the server shuts down. Claims that arrive
 /// before the buckets exist wait for them (and their askers time out if that takes long).
@@ -26,7 +29,7 @@ pub(super) async fn serve(
     replicas: usize,
     shutdown: CancellationToken,
 ) {
-    let (accounts, founders) = loop {
+    let (accounts, founders, keys) = loop {
         let made = async {
             let accounts = bucket(
                 &js,
@@ -42,7 +45,14 @@ pub(super) async fn serve(
                 replicas,
             )
             .await?;
-            Ok::<_, async_nats::Error>((accounts, founders))
+            let keys = bucket(
+                &js,
+                KEY_BUCKET,
+                "r0c ssh keys: fingerprint -> account",
+                replicas,
+            )
+            .await?;
+            Ok::<_, async_nats::Error>((accounts, founders, keys))
         };
         match made.await {
             Ok(buckets) => break buckets,
@@ -66,8 +76,12 @@ pub(super) async fn serve(
         let store = match request.bucket {
             SharedBucket::Accounts => &accounts,
             SharedBucket::Founders => &founders,
+            SharedBucket::Keys => &keys,
         };
-        let key = super::nick_key(&request.name);
+        let key = match request.bucket {
+            SharedBucket::Keys => request.name.bytes().map(|b| format!("{b:02x}")).collect(),
+            SharedBucket::Accounts | SharedBucket::Founders => super::nick_key(&request.name),
+        };
         let holder = request.holder.as_deref().unwrap_or(&node);
         if request.release {
             super::release_nick(store, &key, holder).await;

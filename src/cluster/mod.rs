@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod claims;
-pub use claims::{ACCOUNT_BUCKET, FOUNDER_BUCKET};
+pub use claims::{ACCOUNT_BUCKET, FOUNDER_BUCKET, KEY_BUCKET};
 
 use crate::config::ClusterSettings;
 use crate::history::{self, Arrived, Read};

@@ -166,6 +166,15 @@ pub enum ClusterEvent {
     Lockdown { mode: String, since: i64 },
     /// `principal` put on (`on`) or taken off the lockdown's allow list.
     Allow { principal: String, on: bool },
+    /// The ssh key `fingerprint` attached to (`on`) or detached from account `account` on
+    /// the node that sent it: it was claimed in the key-value bucket `r0c_keys` first, so a
+    /// key belongs to one account in the cluster (`cluster_shared.rs`).
+    AccountKey {
+        account: String,
+        fingerprint: String,
+        added_at: i64,
+        on: bool,
+    },
 }
 
 /// The kind of a line an event carries: a notice or chat.
@@ -621,11 +630,16 @@ impl World {
                 return ClusterStep::Done;
             }
             ClusterEvent::Account { .. }
+            | ClusterEvent::AccountKey { .. }
             | ClusterEvent::Sanction { .. }
             | ClusterEvent::Lift { .. } => {
                 // Bans, mutes and their lifting take effect once stored, on their node too;
-                // an account is its node's own write already.
-                if !own || !matches!(event, ClusterEvent::Account { .. }) {
+                // an account or its key is its node's own write already.
+                let written = matches!(
+                    event,
+                    ClusterEvent::Account { .. } | ClusterEvent::AccountKey { .. }
+                );
+                if !own || !written {
                     self.apply_node_wide_event(&mut state, own, event);
                 }
                 self.store.cluster_cursor(&link.stream, stream_seq);
@@ -676,7 +690,8 @@ impl World {
             | ClusterEvent::Kick { .. }
             | ClusterEvent::Invite { .. }
             | ClusterEvent::Lockdown { .. }
-            | ClusterEvent::Allow { .. } => false,
+            | ClusterEvent::Allow { .. }
+            | ClusterEvent::AccountKey { .. } => false,
         };
         let channel = state.public_by_name.get(&name).copied();
         let channel = match channel {

@@ -20,6 +20,8 @@ const MAX_MASK_CHARS: usize = 128;
 const MAX_REASON_CHARS: usize = 300;
 /// The longest PHC string an account event may carry (Argon2id's are about 100 bytes).
 const MAX_PHC_BYTES: usize = 512;
+/// The longest ssh key fingerprint an event may carry (`SHA256:` and 43 characters).
+const MAX_FINGERPRINT_BYTES: usize = 64;
 
 /// A key-value bucket of names that must be unique across the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,9 @@ pub enum SharedBucket {
     Accounts,
     /// Public channels' founders (`r0c_founders`): the value is the founder's principal.
     Founders,
+    /// ssh keys attached to accounts (`r0c_keys`): the key is the fingerprint as it is (not
+    /// folded), the value the folded account.
+    Keys,
 }
 
 /// The cluster's answer to a claim.
@@ -83,6 +88,17 @@ impl World {
         name: &str,
         take_over: bool,
     ) -> ClaimAnswer {
+        self.cluster_claim_as(bucket, name, None, take_over).await
+    }
+
+    /// [`World::cluster_claim`] with the claim's value `holder` (`None`: this node).
+    pub async fn cluster_claim_as(
+        &self,
+        bucket: SharedBucket,
+        name: &str,
+        holder: Option<&str>,
+        take_over: bool,
+    ) -> ClaimAnswer {
         let Some(claims) = self.cluster_claims.get() else {
             return ClaimAnswer::Claimed;
         };
@@ -94,7 +110,7 @@ impl World {
         let request = ClaimRequest {
             bucket,
             name: name.to_string(),
-            holder: None,
+            holder: holder.map(str::to_owned),
             release: false,
             take_over,
             reply: Some(reply),
@@ -110,11 +126,16 @@ impl World {
 
     /// Lets go of this node's claim of `name` in `bucket` (as far as the queue takes it).
     pub fn cluster_release(&self, bucket: SharedBucket, name: &str) {
+        self.cluster_release_as(bucket, name, None);
+    }
+
+    /// [`World::cluster_release`] of a claim whose value is `holder` (`None`: this node).
+    pub fn cluster_release_as(&self, bucket: SharedBucket, name: &str, holder: Option<&str>) {
         if let Some(claims) = self.cluster_claims.get() {
             let request = ClaimRequest {
                 bucket,
                 name: name.to_string(),
-                holder: None,
+                holder: holder.map(str::to_owned),
                 release: true,
                 take_over: false,
                 reply: None,
@@ -143,7 +164,51 @@ impl World {
                 let author = own.then(|| state.user_named(by)).flatten();
                 self.apply_lift(state, author, event);
             }
+            ClusterEvent::AccountKey {
+                account,
+                fingerprint,
+                added_at,
+                on,
+            } => self.apply_account_key_event(state, &account, &fingerprint, added_at, on),
             _ => self.apply_account_event(state, event),
+        }
+    }
+
+    /// Applies another node's [`ClusterEvent::AccountKey`]: the key is attached to (or
+    /// detached from) the account here too, and stored, so its owner logs in by it on any
+    /// node. An event for an account this node does not know, a bad name or fingerprint, or
+    /// a full key list is logged and skipped.
+    fn apply_account_key_event(
+        &self,
+        state: &mut State,
+        account: &str,
+        fingerprint: &str,
+        added_at: i64,
+        on: bool,
+    ) {
+        let valid = matches!(nick::check_nick(account), nick::NickCheck::Valid(_))
+            && fingerprint.starts_with("SHA256:")
+            && fingerprint.len() <= MAX_FINGERPRINT_BYTES;
+        let folded = claims::fold(account);
+        if !valid || state.accounts.known(&folded).is_none() {
+            tracing::warn!("cluster: a key event for a bad or unknown account was skipped");
+            return;
+        }
+        let write = if on {
+            state.accounts.add_key(&folded, fingerprint, added_at)
+        } else {
+            state
+                .accounts
+                .delete_key(&folded, fingerprint)
+                .map(|(_, write)| write)
+        };
+        match write {
+            Ok(write) => {
+                self.write_account(write);
+            }
+            Err(problem) => {
+                tracing::warn!(%problem, "cluster: a key event was not applied here");
+            }
         }
     }
 
@@ -329,7 +394,8 @@ impl World {
             | ClusterEvent::Kick { .. }
             | ClusterEvent::Invite { .. }
             | ClusterEvent::Lockdown { .. }
-            | ClusterEvent::Allow { .. } => {}
+            | ClusterEvent::Allow { .. }
+            | ClusterEvent::AccountKey { .. } => {}
         }
     }
 }
@@ -396,5 +462,40 @@ mod tests {
             .map(|a| (a.name.as_str(), a.phc.as_str()))
             .collect();
         assert_eq!(names, [("Zed", "$argon2id$two")]);
+    }
+
+    #[test]
+    fn another_nodes_key_is_attached_here_only_to_a_known_account_with_a_real_fingerprint() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (world, store) = clustered(dir.path());
+        let there = run("there");
+        let account = ClusterEvent::Account {
+            name: "zed".into(),
+            phc: "$argon2id$one".into(),
+            created_at: 5,
+        };
+        world.apply_cluster(&there, account, 1, false);
+        let key = |account: &str, fingerprint: &str, on: bool| ClusterEvent::AccountKey {
+            account: account.into(),
+            fingerprint: fingerprint.into(),
+            added_at: 7,
+            on,
+        };
+        let good = format!("SHA256:{}", "a".repeat(43));
+        world.apply_cluster(&there, key("zed", "MD5:aa", true), 2, false);
+        world.apply_cluster(&there, key("zed", &"SHA256:x".repeat(40), true), 3, false);
+        world.apply_cluster(&there, key("nobody", &good, true), 4, false);
+        world.apply_cluster(&there, key("zed", &good, true), 5, false);
+        store.flush();
+        let (_, keys) = store.accounts().expect("accounts read");
+        let attached: Vec<_> = keys
+            .iter()
+            .map(|k| (k.account.as_str(), k.fingerprint.as_str()))
+            .collect();
+        assert_eq!(attached, [("zed", good.as_str())]);
+        world.apply_cluster(&there, key("zed", &good, false), 6, false);
+        store.flush();
+        let (_, keys) = store.accounts().expect("accounts read");
+        assert!(keys.is_empty());
     }
 }

@@ -1,12 +1,14 @@
 //! Cluster mode's channel moderation end to end (`--cluster`): founders claimed once in the
 //! key-value bucket `r0c_founders`, operators made on one node moderating on another, modes,
-//! invitations, kicks, channel bans and the lockdown crossing nodes, on one real nats-server
-//! with JetStream on loopback and r0c nodes with raw clients.
+//! invitations, kicks, channel bans, mutes and the lockdown crossing nodes, and ssh keys
+//! attached to accounts (`r0c_keys`), on one real nats-server with JetStream on loopback and
+//! r0c nodes with raw clients and OpenSSH.
 //!
 //! Nodes run with `--ara`, so loopback users are not server operators until they `/auth`.
 
 use crate::cluster::{Nats, cluster_settings};
 use crate::cluster_shared::{PASSWORD, eventually, member};
+use crate::ssh_claims::{Session, client_key, have_ssh};
 use crate::support::{TestClient, TestServer, data_dir, test_config};
 
 /// `count` nodes named n0, n1... on `nats` whose loopback users are no operators until they
@@ -237,6 +239,78 @@ async fn modes_invitations_and_the_lockdown_set_on_one_node_hold_on_the_others()
     oper.line("/bans").await;
     oper.expect("no bans or mutes").await;
     drop((oper, bob, carl));
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_key_attached_on_one_node_logs_its_owner_in_on_another_and_has_one_account() {
+    if !have_ssh() {
+        return;
+    }
+    let nats = Nats::start();
+    let mut keep = Vec::new();
+    let mut nodes = Vec::new();
+    for i in 0..2 {
+        let (dir_guard, dir) = data_dir();
+        let mut config = test_config(&dir);
+        config.cluster = Some(cluster_settings(&nats.url, &format!("n{i}")));
+        nodes.push(TestServer::start_with_ssh(config).await);
+        keep.push(dir_guard);
+    }
+    let (_keys_guard, keys) = data_dir();
+    let (key, _) = client_key(&keys, "key");
+    let (other_key, other_fingerprint) = client_key(&keys, "other");
+    let ssh_a = nodes[0].ssh.expect("ssh listener");
+    let ssh_b = nodes[1].ssh.expect("ssh listener");
+
+    // Attached on node a ...
+    let mut owner = Session::start(&keys, Some(&key), ssh_a, "paul");
+    owner.wait_for("paul>");
+    owner.line(&format!("/register {PASSWORD}"));
+    owner.wait_for("is your account now");
+    owner.line("/key add");
+    owner.wait_for("logs you in to your account when");
+    owner.quit();
+    eventually(
+        "node b keeps the key",
+        || {
+            nodes[1].store.flush();
+            let (_, keys) = nodes[1].store.accounts().expect("accounts read");
+            keys.iter().any(|k| k.account == "paul")
+        },
+        |attached| *attached,
+    )
+    .await;
+    // ... it logs its owner in on node b.
+    let mut back = Session::start(&keys, Some(&key), ssh_b, "someone");
+    back.wait_for("(by your ssh key)");
+    back.wait_for("paul>");
+    back.quit();
+
+    // A key another account holds in the cluster's key bucket is refused here.
+    let client = async_nats::connect(&nats.url).await.expect("nats client");
+    let js = async_nats::jetstream::new(client);
+    let bucket = js
+        .get_key_value(r0c::cluster::KEY_BUCKET)
+        .await
+        .expect("the nodes made the key bucket");
+    let hex: String = other_fingerprint
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    bucket
+        .create(&hex, "zed".into())
+        .await
+        .expect("claimed as another node would");
+    let mut second = Session::start(&keys, Some(&other_key), ssh_b, "kim");
+    second.wait_for("kim>");
+    second.line(&format!("/register {PASSWORD}"));
+    second.wait_for("is your account now");
+    second.line("/key add");
+    second.wait_for("this ssh key is attached to zed already");
+    second.quit();
     for node in nodes {
         node.stop().await;
     }
