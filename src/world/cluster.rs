@@ -280,13 +280,13 @@ pub(super) const REMOTE_GONE_KEPT: usize = 1024;
 
 /// How a user of another node leaves a channel here.
 #[derive(Debug, Clone, Copy)]
-struct Leaving<'a> {
+pub(super) struct Leaving<'a> {
     /// The others are told (a line).
-    announce: bool,
+    pub(super) announce: bool,
     /// Shown on that line (empty: none).
-    reason: &'a str,
+    pub(super) reason: &'a str,
     /// They left the chat (a quit, or their node is gone), not just the channel.
-    quit: bool,
+    pub(super) quit: bool,
 }
 
 /// A user of another node who joined a public channel.
@@ -894,7 +894,7 @@ impl World {
 
     /// A user of another node leaves `channel` here (see [`Leaving`]); once in no channel
     /// here they are forgotten, and remembered as gone for IRC.
-    fn remote_leaves(
+    pub(super) fn remote_leaves(
         &self,
         state: &mut State,
         channel: ChannelId,

@@ -209,6 +209,7 @@ impl World {
         });
         let line = kick_line(&shown, &actor_nick, reason);
         self.post(state, channel, AUTHOR_SYSTEM, &line, Ping::Nobody);
+        self.kicked_remote(state, channel, &shown);
         self.audit(
             state,
             actor,
@@ -218,6 +219,18 @@ impl World {
             reason,
         );
         Ok(format!("{shown} was kicked from #{name}"))
+    }
+
+    /// A member of another node was kicked out of `channel`: they leave its lists here at
+    /// once, with the kick line just posted (so IRC clients see KICK, not a part), before
+    /// their node's part arrives (which then finds nothing to do).
+    fn kicked_remote(&self, state: &mut State, channel: ChannelId, nick: &str) {
+        let leaving = cluster::Leaving {
+            announce: false,
+            reason: "",
+            quit: false,
+        };
+        self.remote_leaves(state, channel, nick, &leaving, now_micros());
     }
 
     /// Cluster mode: `/invite` of `nick`, who is not a user of this node: published, and
@@ -470,6 +483,9 @@ impl World {
         };
         let line = kick_line(&shown, &actor, &reason);
         self.post(state, channel, AUTHOR_SYSTEM, &line, Ping::Nobody);
+        if local.is_none() {
+            self.kicked_remote(state, channel, &shown);
+        }
         if let Some(user) = local {
             self.leave_channel(state, user, channel, false);
             self.tell_locked(

@@ -8,11 +8,12 @@
 
 use crate::cluster::{Nats, cluster_settings};
 use crate::cluster_shared::{PASSWORD, eventually, member};
+use crate::irc_listen::IrcClient;
 use crate::ssh_claims::{Session, client_key, have_ssh};
 use crate::support::{TestClient, TestServer, data_dir, test_config};
 
-/// `count` nodes named n0, n1... on `nats` whose loopback users are no operators until they
-/// `/auth`, with their data directories (kept while held).
+/// `count` nodes named n0, n1... on `nats` (with the IRC listener too) whose loopback users
+/// are no operators until they `/auth`, with their data directories (kept while held).
 async fn strict_nodes(nats: &Nats, count: usize) -> (Vec<tempfile::TempDir>, Vec<TestServer>) {
     let mut keep = Vec::new();
     let mut nodes = Vec::new();
@@ -21,7 +22,7 @@ async fn strict_nodes(nats: &Nats, count: usize) -> (Vec<tempfile::TempDir>, Vec
         let mut config = test_config(&dir);
         config.admin_requires_auth = true;
         config.cluster = Some(cluster_settings(&nats.url, &format!("n{i}")));
-        nodes.push(TestServer::start_with(config).await);
+        nodes.push(TestServer::start_with_irc(config).await);
         keep.push(dir_guard);
     }
     (keep, nodes)
@@ -177,6 +178,9 @@ async fn modes_invitations_and_the_lockdown_set_on_one_node_hold_on_the_others()
     oper.expect("please don't break anything").await;
     let mut bob = member(nodes[1].raw, "bob", "m").await;
     oper.expect("bob has joined").await;
+    let mut ivy = IrcClient::registered(nodes[0].irc.expect("IRC"), "ivy").await;
+    ivy.send("JOIN #m").await;
+    ivy.expect(" 366 ivy #m ").await;
     let mut carl = TestClient::joined(nodes[1].raw).await;
     carl.line("/nick carl").await;
     carl.expect("changed nick to carl").await;
@@ -205,6 +209,7 @@ async fn modes_invitations_and_the_lockdown_set_on_one_node_hold_on_the_others()
         .await;
     oper.expect("bob was kicked by oper: go cool off").await;
     carl.expect("bob was kicked by oper: go cool off").await;
+    ivy.expect(" KICK #m bob :go cool off").await;
 
     // A mute takes effect once the stream has it: its author is told then, and so is its
     // target on the other node.
