@@ -654,7 +654,10 @@ impl World {
             | ClusterEvent::Allow { .. } => {
                 // The first line it stores carries the cursor, as a post's does.
                 state.cluster_cursor = Some(stream_seq);
-                self.apply_moderation_event(&mut state, own, event);
+                // An invitation from before this node started was for users gone since.
+                if !(replay && matches!(event, ClusterEvent::Invite { .. })) {
+                    self.apply_moderation_event(&mut state, own, event);
+                }
                 if state.cluster_cursor.take().is_some() {
                     self.store.cluster_cursor(&link.stream, stream_seq);
                 }

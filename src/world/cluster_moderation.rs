@@ -221,6 +221,52 @@ impl World {
         Ok(format!("{shown} was kicked from #{name}"))
     }
 
+    /// `/op account:NAME` (or `key:SHA256:...`, and `/deop`, `/voice`, `/devoice` alike) for a
+    /// registered user who is not on this node: the role is set by principal, stored and,
+    /// in cluster mode, published, so it holds on the node they are on.
+    pub(super) fn set_role_by_principal(
+        &self,
+        state: &mut State,
+        user: UserId,
+        (channel, name): (ChannelId, &str),
+        typed: &str,
+        (role, on, word): (Role, bool, &str),
+    ) -> ModResult {
+        let principal = match principal_mask(typed) {
+            Some(Mask::Account(account)) => format!("account:{}", account.to_lowercase()),
+            Some(Mask::Key(key)) => format!("key:{key}"),
+            _ => {
+                return Err(format!(
+                    "{typed} is not online here; name a registered user who is not as account:NAME or key:SHA256:..."
+                ));
+            }
+        };
+        self.check_store().map_err(|e| e.to_string())?;
+        let ticket = self.put_role(state, name, principal.clone(), (role, on), &principal)?;
+        self.cluster_note(ClusterEvent::Role {
+            channel: name.to_owned(),
+            principal: principal.clone(),
+            role: role.as_str().to_owned(),
+            on,
+        });
+        self.audit(
+            state,
+            user,
+            word,
+            &principal,
+            &Scope::Channel(name.to_owned()),
+            "",
+        );
+        State::roster_changed(state, channel, None);
+        self.confirm(
+            state,
+            user,
+            &format!("{word}: {principal} in #{name}"),
+            ticket,
+        );
+        Ok(String::new())
+    }
+
     /// A member of another node was kicked out of `channel`: they leave its lists here at
     /// once, with the kick line just posted (so IRC clients see KICK, not a part), before
     /// their node's part arrives (which then finds nothing to do).

@@ -1,8 +1,10 @@
 //! Cluster mode's shared state (`--cluster`): topics and `/cls` of public channels go
 //! through the stream like chat lines, and are applied here, by every node, in stream order;
-//! unique names (accounts) are claimed in the cluster's key-value buckets with create and
-//! compare-and-set, through [`ClaimRequest`]s the cluster's claim task answers, and the
-//! account records themselves travel in the stream into every node's store.
+//! unique names (accounts, channel founders, ssh keys) are claimed in the cluster's key-value
+//! buckets with create and compare-and-set, through [`ClaimRequest`]s the cluster's claim
+//! task answers, and the account records and their keys themselves travel in the stream into
+//! every node's store. Bans and mutes and their lifting are applied here too, by every node,
+//! the author's included (channel moderation is `cluster_moderation.rs`'s).
 //!
 //! A node does not trust another's sizes: every text read from the stream is sanitized and
 //! cut to this node's limits before it is applied.

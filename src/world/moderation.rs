@@ -1432,10 +1432,6 @@ impl World {
                 format!("you are not an operator of #{name}")
             });
         }
-        let Some(target) = state.user_named(nick) else {
-            return Err(format!("{nick} is not online"));
-        };
-        let principal = state.principal_of(target);
         let role = if op { Role::Op } else { Role::Voice };
         let word = match (op, on) {
             (true, true) => "op",
@@ -1443,6 +1439,21 @@ impl World {
             (false, true) => "voice",
             (false, false) => "devoice",
         };
+        let Some(target) = state.user_named(nick) else {
+            // A registered user who is not here (offline, or on another node) is named by
+            // their account or key; a session appointment needs them in the channel.
+            if session_appointment {
+                return Err(format!("{nick} is not in #{name}"));
+            }
+            return self.set_role_by_principal(
+                &mut state,
+                user,
+                (channel, &name),
+                nick,
+                (role, on, word),
+            );
+        };
+        let principal = state.principal_of(target);
         self.check_store().map_err(|e| e.to_string())?;
         if session_appointment {
             let present = state
@@ -1496,30 +1507,7 @@ impl World {
                 }
                 TICKET_NOT_STORED
             }
-            Some(principal) if on => {
-                let held = entry.roles.len().saturating_add(entry.voiced_guests.len());
-                if held >= MAX_CHANNEL_ROLES && !entry.roles.contains_key(&principal) {
-                    return Err(format!(
-                        "#{name} has {MAX_CHANNEL_ROLES} operators and voiced users, the most it keeps"
-                    ));
-                }
-                entry.roles.insert(principal.clone(), role);
-                self.store.moderate(ModWrite::PutRole(StoredRole {
-                    channel: name.clone(),
-                    principal,
-                    role: role.as_str().to_owned(),
-                }))
-            }
-            Some(principal) => {
-                if entry.roles.get(&principal) != Some(&role) {
-                    return Err(format!("{nick} has no {} in #{name}", role.as_str()));
-                }
-                entry.roles.remove(&principal);
-                self.store.moderate(ModWrite::RemoveRole {
-                    channel: name.clone(),
-                    principal,
-                })
-            }
+            Some(principal) => self.put_role(&mut state, &name, principal, (role, on), nick)?,
         };
         if let Some(principal) = shared {
             self.cluster_note(ClusterEvent::Role {
@@ -1564,6 +1552,46 @@ impl World {
             ticket,
         );
         Ok(String::new())
+    }
+
+    /// Gives (`on`) or takes `role` of `principal` in public channel `name`, stored; refused
+    /// when the channel's roles are full, or, taking it, when `shown` (as the operator typed
+    /// them) has no such role. Returns the store write's ticket.
+    fn put_role(
+        &self,
+        state: &mut State,
+        name: &str,
+        principal: String,
+        (role, on): (Role, bool),
+        shown: &str,
+    ) -> Result<u64, String> {
+        let entry = state
+            .moderation
+            .channels
+            .entry(name.to_owned())
+            .or_default();
+        if on {
+            let held = entry.roles.len().saturating_add(entry.voiced_guests.len());
+            if held >= MAX_CHANNEL_ROLES && !entry.roles.contains_key(&principal) {
+                return Err(format!(
+                    "#{name} has {MAX_CHANNEL_ROLES} operators and voiced users, the most it keeps"
+                ));
+            }
+            entry.roles.insert(principal.clone(), role);
+            return Ok(self.store.moderate(ModWrite::PutRole(StoredRole {
+                channel: name.to_owned(),
+                principal,
+                role: role.as_str().to_owned(),
+            })));
+        }
+        if entry.roles.get(&principal) != Some(&role) {
+            return Err(format!("{shown} has no {} in #{name}", role.as_str()));
+        }
+        entry.roles.remove(&principal);
+        Ok(self.store.moderate(ModWrite::RemoveRole {
+            channel: name.to_owned(),
+            principal,
+        }))
     }
 
     /// `/mode`: shows the active channel's modes, or changes them (operators).

@@ -144,6 +144,16 @@ async fn a_channel_is_founded_once_and_its_operators_moderate_on_every_node() {
     loser.line("quiet-please").await;
     loser.expect("#race is moderated (+m)").await;
 
+    // The founder voices a registered user of the other node by account: they speak there.
+    winner.line(&format!("/voice account:{loser_nick}")).await;
+    winner
+        .expect(&format!("voice: account:{loser_nick} in #race"))
+        .await;
+    winner.say("after-the-voice").await;
+    loser.expect("after-the-voice").await;
+    loser.say("voiced-now").await;
+    winner.expect("voiced-now").await;
+
     // Her kick of a member of the other node puts them out there.
     olga.line(&format!("/kick {loser_nick} enough")).await;
     loser
