@@ -1,6 +1,7 @@
-//! The claim task: unique names across the cluster (accounts) in JetStream key-value
-//! buckets, claimed with create (or compare-and-set over a lapsed holder) so two nodes never
-//! both get one. Each entry's key is the folded name in hex, its value the holding node.
+//! The claim task: unique names across the cluster (accounts, channel founders) in
+//! JetStream key-value buckets, claimed with create (or compare-and-set over a lapsed holder)
+//! so two nodes never both get one. Each entry's key is the folded name in hex, its value the
+//! holding node (for founders: the founder's principal).
 //! The world asks through [`ClaimRequest`]s and awaits the answer off its lock.
 
 use async_nats::jetstream::{self, kv, stream};
@@ -12,6 +13,12 @@ use crate::world::{ClaimAnswer, ClaimRequest, SharedBucket};
 /// The key-value bucket of account names: key the folded name (hex), value the node that
 /// registered it.
 pub const ACCOUNT_BUCKET: &str = "r0c_accounts";
+/// The key-value bucket of channel founders: key the channel's name (hex), value the
+/// founder's principal (`account:NAME`, `key:SHA256:...`).
+pub const FOUNDER_BUCKET: &str = "r0c_founders";
+/// The key-value bucket of ssh keys attached to accounts: key the fingerprint (hex, as it
+/// is: fingerprints are case-sensitive), value the folded account.
+pub const KEY_BUCKET: &str = "r0c_keys";
 
 /// Answers claims in the order they come, until the server shuts down. Claims that arrive
 /// before the buckets exist wait for them (and their askers time out if that takes long).
@@ -22,18 +29,35 @@ pub(super) async fn serve(
     replicas: usize,
     shutdown: CancellationToken,
 ) {
-    let accounts = loop {
-        match bucket(
-            &js,
-            ACCOUNT_BUCKET,
-            "r0c accounts: folded name -> node",
-            replicas,
-        )
-        .await
-        {
-            Ok(accounts) => break accounts,
+    let (accounts, founders, keys) = loop {
+        let made = async {
+            let accounts = bucket(
+                &js,
+                ACCOUNT_BUCKET,
+                "r0c accounts: folded name -> node",
+                replicas,
+            )
+            .await?;
+            let founders = bucket(
+                &js,
+                FOUNDER_BUCKET,
+                "r0c channel founders: channel -> principal",
+                replicas,
+            )
+            .await?;
+            let keys = bucket(
+                &js,
+                KEY_BUCKET,
+                "r0c ssh keys: fingerprint -> account",
+                replicas,
+            )
+            .await?;
+            Ok::<_, async_nats::Error>((accounts, founders, keys))
+        };
+        match made.await {
+            Ok(buckets) => break buckets,
             Err(error) => {
-                tracing::warn!(%error, "cluster: the account bucket is not available yet");
+                tracing::warn!(%error, "cluster: the claim buckets are not available yet");
                 tokio::select! {
                     () = tokio::time::sleep(super::RETRY_PAUSE) => {}
                     () = shutdown.cancelled() => return,
@@ -51,13 +75,19 @@ pub(super) async fn serve(
         };
         let store = match request.bucket {
             SharedBucket::Accounts => &accounts,
+            SharedBucket::Founders => &founders,
+            SharedBucket::Keys => &keys,
         };
-        let key = super::nick_key(&request.name);
+        let key = match request.bucket {
+            SharedBucket::Keys => request.name.bytes().map(|b| format!("{b:02x}")).collect(),
+            SharedBucket::Accounts | SharedBucket::Founders => super::nick_key(&request.name),
+        };
+        let holder = request.holder.as_deref().unwrap_or(&node);
         if request.release {
-            super::release_nick(store, &key, &node).await;
+            super::release_nick(store, &key, holder).await;
             continue;
         }
-        let answer = claim(store, &key, &node, request.take_over).await;
+        let answer = claim(store, &key, holder, request.take_over).await;
         if let Some(reply) = request.reply {
             let _ = reply.send(answer);
         }

@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 
 mod claims;
 pub mod snapshot;
-pub use claims::ACCOUNT_BUCKET;
+pub use claims::{ACCOUNT_BUCKET, FOUNDER_BUCKET, KEY_BUCKET};
 
 use crate::config::{ClusterRetention, ClusterSettings};
 use crate::history::{self, Arrived, Read};
@@ -411,6 +411,17 @@ impl Pipeline {
         let Ok(payload) = serde_json::to_vec(&envelope) else {
             return;
         };
+        // Every node skips an event this large unparsed: it is not sent, and its author told.
+        if payload.len() > MAX_EVENT_BYTES {
+            tracing::warn!(
+                bytes = payload.len(),
+                "cluster: an event too large was not published"
+            );
+            if let Some(user) = user {
+                self.world.cluster_not_sent(user);
+            }
+            return;
+        }
         let mut entry = InFlight {
             id: format!("{}.{}.{}", self.run.node, self.run.boot, self.count),
             payload,

@@ -49,15 +49,7 @@ pub async fn run_account_job(job: AccountJob, world: Arc<World>, user: UserId) {
         AccountJob::Register { password } => register(&world, user, password).await,
         AccountJob::Login { name, password } => login(&world, user, name, password).await,
         AccountJob::Passwd { old, new } => passwd(&world, user, old, new).await,
-        AccountJob::KeyAdd => match world.add_account_key(user) {
-            Ok((fingerprint, ticket)) => {
-                stored(&world, ticket, format!(
-                    "the ssh key {fingerprint} now logs you in to your account when you connect with it"
-                ))
-                .await
-            }
-            Err(problem) => Err(problem),
-        },
+        AccountJob::KeyAdd => attach_key(&world, user).await,
         AccountJob::KeyDel(prefix) => match world.delete_account_key(user, &prefix) {
             Ok((fingerprint, ticket)) => {
                 stored(
@@ -73,6 +65,37 @@ pub async fn run_account_job(job: AccountJob, world: Arc<World>, user: UserId) {
     match outcome {
         Ok(text) => world.tell(user, AUTHOR_INFO, &text),
         Err(problem) => world.tell(user, AUTHOR_ERROR, &problem.to_string()),
+    }
+}
+
+/// `/key add`: in cluster mode the key is claimed for the account in the cluster's key
+/// bucket first, so it belongs to one account on every node.
+async fn attach_key(world: &World, user: UserId) -> Result<String, AccountError> {
+    let (account, fingerprint) = world.key_to_attach(user)?;
+    let claim = world
+        .cluster_claim_as(SharedBucket::Keys, &fingerprint, Some(&account), false)
+        .await;
+    match claim {
+        ClaimAnswer::Claimed => {}
+        ClaimAnswer::Held(owner) => return Err(AccountError::KeyAttached(owner)),
+        ClaimAnswer::Unreachable => return Err(AccountError::KeysUnavailable),
+    }
+    match world.add_account_key(user) {
+        Ok((fingerprint, ticket)) => stored(
+            world,
+            ticket,
+            format!(
+                "the ssh key {fingerprint} now logs you in to your account when you connect with it"
+            ),
+        )
+        .await,
+        Err(problem) => {
+            // Not attached after all (but one attached already stays this account's).
+            if !matches!(problem, AccountError::KeyAttached(_)) {
+                world.cluster_release_as(SharedBucket::Keys, &fingerprint, Some(&account));
+            }
+            Err(problem)
+        }
     }
 }
 

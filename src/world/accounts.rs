@@ -108,6 +108,9 @@ pub enum AccountError {
     /// Cluster mode: the other nodes cannot be asked whether the name is free.
     #[error("accounts cannot be registered now: the cluster cannot be reached")]
     ClusterUnavailable,
+    /// Cluster mode: the other nodes cannot be asked whether the key is free.
+    #[error("keys cannot be attached now: the cluster cannot be reached")]
+    KeysUnavailable,
 }
 
 /// Who owns a nick, as far as accounts go.
@@ -1147,6 +1150,16 @@ impl World {
 
     /// `/key add`: attaches the ssh key of this session to the account. Returns the
     /// fingerprint and the ticket of the store write.
+    /// `/key add`, first step: the user's (folded) account and the fingerprint of the key
+    /// they connected with, which cluster mode claims before [`World::add_account_key`].
+    pub fn key_to_attach(&self, user: UserId) -> Result<(String, String), AccountError> {
+        let state = self.lock();
+        let u = state.users.get(&user).ok_or(AccountError::NotLoggedIn)?;
+        let account = fold(u.account.as_deref().ok_or(AccountError::NotLoggedIn)?);
+        let fingerprint = u.identity.clone().ok_or(AccountError::NoKey)?;
+        Ok((account, fingerprint))
+    }
+
     pub fn add_account_key(&self, user: UserId) -> Result<(String, u64), AccountError> {
         let mut state = self.lock();
         let u = state.users.get(&user).ok_or(AccountError::NotLoggedIn)?;
@@ -1160,6 +1173,15 @@ impl World {
             .accounts
             .add_key(&account, &fingerprint, now_micros())?;
         tracing::info!(%peer, account, fingerprint, "ssh key attached");
+        // Cluster mode: every node attaches it too, so it logs its owner in anywhere.
+        if let AccountWrite::PutKey(key) = &write {
+            self.cluster_note(ClusterEvent::AccountKey {
+                account: account.clone(),
+                fingerprint: fingerprint.clone(),
+                added_at: key.added_at,
+                on: true,
+            });
+        }
         // The key's read markers become the account's: its next connection is the
         // account's. (Its stored conversations stay under the key: see `markers.rs`.)
         if let (Some(from), Some(into)) = (
@@ -1206,6 +1228,14 @@ impl World {
             return Err(AccountError::StoreUnavailable);
         }
         let (fingerprint, write) = state.accounts.delete_key(&account, prefix)?;
+        // Cluster mode: detached on every node, and the key free for any account again.
+        self.cluster_note(ClusterEvent::AccountKey {
+            account: account.clone(),
+            fingerprint: fingerprint.clone(),
+            added_at: 0,
+            on: false,
+        });
+        self.cluster_release_as(SharedBucket::Keys, &fingerprint, Some(&account));
         Ok((fingerprint, self.write_account(write)))
     }
 

@@ -124,6 +124,56 @@ pub enum ClusterEvent {
         kind: String,
         scope: String,
         masks: Vec<String>,
+        /// Who lifted them (absent in events of older nodes).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        by: String,
+    },
+    /// `principal` founded public channel `channel`: it won the claim in the key-value
+    /// bucket `r0c_founders` first (`cluster_moderation.rs`).
+    Founder { channel: String, principal: String },
+    /// `role` (`op` or `voice`) of `principal` in public channel `channel` given (`on`) or
+    /// taken away.
+    Role {
+        channel: String,
+        principal: String,
+        role: String,
+        on: bool,
+    },
+    /// `nick` changed the modes of public channel `channel`: `changes` as `/mode` takes them
+    /// (`+mk-t KEY`); `session` when set by a guest who created the channel (they end when
+    /// it empties).
+    Modes {
+        channel: String,
+        nick: String,
+        changes: String,
+        session: bool,
+    },
+    /// `nick` kicked `target` out of public channel `channel`.
+    Kick {
+        channel: String,
+        nick: String,
+        target: String,
+        reason: String,
+    },
+    /// `nick` invited `target` (a user of another node) to public channel `channel`.
+    Invite {
+        channel: String,
+        nick: String,
+        target: String,
+    },
+    /// The server's lockdown: `mode` (`off`, `registered`, `invite`) in force since `since`
+    /// (microseconds).
+    Lockdown { mode: String, since: i64 },
+    /// `principal` put on (`on`) or taken off the lockdown's allow list.
+    Allow { principal: String, on: bool },
+    /// The ssh key `fingerprint` attached to (`on`) or detached from account `account` on
+    /// the node that sent it: it was claimed in the key-value bucket `r0c_keys` first, so a
+    /// key belongs to one account in the cluster (`cluster_shared.rs`).
+    AccountKey {
+        account: String,
+        fingerprint: String,
+        added_at: i64,
+        on: bool,
     },
 }
 
@@ -248,13 +298,13 @@ pub(super) const REMOTE_GONE_KEPT: usize = 1024;
 
 /// How a user of another node leaves a channel here.
 #[derive(Debug, Clone, Copy)]
-struct Leaving<'a> {
+pub(super) struct Leaving<'a> {
     /// The others are told (a line).
-    announce: bool,
+    pub(super) announce: bool,
     /// Shown on that line (empty: none).
-    reason: &'a str,
+    pub(super) reason: &'a str,
     /// They left the chat (a quit, or their node is gone), not just the channel.
-    quit: bool,
+    pub(super) quit: bool,
 }
 
 /// A user of another node who joined a public channel.
@@ -387,6 +437,11 @@ impl World {
                 "cluster outbox full or closed, a membership or nick change was not published"
             );
         }
+    }
+
+    /// Cluster mode: the publisher's outbox (`None` alone), for work that reaches it later.
+    pub(super) fn cluster_outbox(&self) -> Option<tokio::sync::mpsc::Sender<Outgoing>> {
+        self.cluster.get().map(|link| link.outbox.clone())
     }
 
     /// Cluster mode: asks the cluster for `nick` on `user`'s behalf (the local checks passed);
@@ -593,12 +648,37 @@ impl World {
                 return ClusterStep::Done;
             }
             ClusterEvent::Account { .. }
+            | ClusterEvent::AccountKey { .. }
             | ClusterEvent::Sanction { .. }
             | ClusterEvent::Lift { .. } => {
-                if !own {
-                    self.apply_node_wide_event(&mut state, event);
+                // Bans, mutes and their lifting take effect once stored, on their node too;
+                // an account or its key is its node's own write already.
+                let written = matches!(
+                    event,
+                    ClusterEvent::Account { .. } | ClusterEvent::AccountKey { .. }
+                );
+                if !own || !written {
+                    self.apply_node_wide_event(&mut state, own, event);
                 }
                 self.store.cluster_cursor(&link.stream, stream_seq);
+                return ClusterStep::Done;
+            }
+            ClusterEvent::Founder { .. }
+            | ClusterEvent::Role { .. }
+            | ClusterEvent::Modes { .. }
+            | ClusterEvent::Kick { .. }
+            | ClusterEvent::Invite { .. }
+            | ClusterEvent::Lockdown { .. }
+            | ClusterEvent::Allow { .. } => {
+                // The first line it stores carries the cursor, as a post's does.
+                state.cluster_cursor = Some(stream_seq);
+                // An invitation from before this node started was for users gone since.
+                if !(replay && matches!(event, ClusterEvent::Invite { .. })) {
+                    self.apply_moderation_event(&mut state, own, event);
+                }
+                if state.cluster_cursor.take().is_some() {
+                    self.store.cluster_cursor(&link.stream, stream_seq);
+                }
                 return ClusterStep::Done;
             }
         };
@@ -624,7 +704,15 @@ impl World {
             | ClusterEvent::Clear { .. }
             | ClusterEvent::Account { .. }
             | ClusterEvent::Sanction { .. }
-            | ClusterEvent::Lift { .. } => false,
+            | ClusterEvent::Lift { .. }
+            | ClusterEvent::Founder { .. }
+            | ClusterEvent::Role { .. }
+            | ClusterEvent::Modes { .. }
+            | ClusterEvent::Kick { .. }
+            | ClusterEvent::Invite { .. }
+            | ClusterEvent::Lockdown { .. }
+            | ClusterEvent::Allow { .. }
+            | ClusterEvent::AccountKey { .. } => false,
         };
         let channel = state.public_by_name.get(&name).copied();
         let channel = match channel {
@@ -832,7 +920,7 @@ impl World {
 
     /// A user of another node leaves `channel` here (see [`Leaving`]); once in no channel
     /// here they are forgotten, and remembered as gone for IRC.
-    fn remote_leaves(
+    pub(super) fn remote_leaves(
         &self,
         state: &mut State,
         channel: ChannelId,

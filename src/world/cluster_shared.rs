@@ -1,30 +1,40 @@
 //! Cluster mode's shared state (`--cluster`): topics and `/cls` of public channels go
 //! through the stream like chat lines, and are applied here, by every node, in stream order;
-//! unique names (accounts) are claimed in the cluster's key-value buckets with create and
-//! compare-and-set, through [`ClaimRequest`]s the cluster's claim task answers, and the
-//! account records themselves travel in the stream into every node's store.
+//! unique names (accounts, channel founders, ssh keys) are claimed in the cluster's key-value
+//! buckets with create and compare-and-set, through [`ClaimRequest`]s the cluster's claim
+//! task answers, and the account records and their keys themselves travel in the stream into
+//! every node's store. Bans and mutes and their lifting are applied here too, by every node,
+//! the author's included (channel moderation is `cluster_moderation.rs`'s).
 //!
 //! A node does not trust another's sizes: every text read from the stream is sanitized and
 //! cut to this node's limits before it is applied.
 
 use super::*;
+use crate::world::sanction::format_duration;
 
 /// Claims waiting for the cluster's claim task at most; past it, the claim is refused.
 pub const CLAIM_QUEUE: usize = 256;
 /// How long a claim waits for the cluster's answer before it is refused.
-const CLAIM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(super) const CLAIM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The longest mask a sanction event may carry.
 const MAX_MASK_CHARS: usize = 128;
 /// The longest reason a sanction event may carry.
 const MAX_REASON_CHARS: usize = 300;
 /// The longest PHC string an account event may carry (Argon2id's are about 100 bytes).
 const MAX_PHC_BYTES: usize = 512;
+/// The longest ssh key fingerprint an event may carry (`SHA256:` and 43 characters).
+const MAX_FINGERPRINT_BYTES: usize = 64;
 
 /// A key-value bucket of names that must be unique across the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SharedBucket {
     /// Account names (`r0c_accounts`).
     Accounts,
+    /// Public channels' founders (`r0c_founders`): the value is the founder's principal.
+    Founders,
+    /// ssh keys attached to accounts (`r0c_keys`): the key is the fingerprint as it is (not
+    /// folded), the value the folded account.
+    Keys,
 }
 
 /// The cluster's answer to a claim.
@@ -43,6 +53,9 @@ pub enum ClaimAnswer {
 pub struct ClaimRequest {
     pub bucket: SharedBucket,
     pub name: String,
+    /// What the claim's value names (`None`: this node), so the same holder claiming again
+    /// from any node gets it.
+    pub holder: Option<String>,
     /// Let go of the name if this node holds it, instead of claiming it.
     pub release: bool,
     /// The holder's claim may be taken over (compare-and-set on its revision): this node
@@ -77,6 +90,17 @@ impl World {
         name: &str,
         take_over: bool,
     ) -> ClaimAnswer {
+        self.cluster_claim_as(bucket, name, None, take_over).await
+    }
+
+    /// [`World::cluster_claim`] with the claim's value `holder` (`None`: this node).
+    pub async fn cluster_claim_as(
+        &self,
+        bucket: SharedBucket,
+        name: &str,
+        holder: Option<&str>,
+        take_over: bool,
+    ) -> ClaimAnswer {
         let Some(claims) = self.cluster_claims.get() else {
             return ClaimAnswer::Claimed;
         };
@@ -88,6 +112,7 @@ impl World {
         let request = ClaimRequest {
             bucket,
             name: name.to_string(),
+            holder: holder.map(str::to_owned),
             release: false,
             take_over,
             reply: Some(reply),
@@ -103,10 +128,16 @@ impl World {
 
     /// Lets go of this node's claim of `name` in `bucket` (as far as the queue takes it).
     pub fn cluster_release(&self, bucket: SharedBucket, name: &str) {
+        self.cluster_release_as(bucket, name, None);
+    }
+
+    /// [`World::cluster_release`] of a claim whose value is `holder` (`None`: this node).
+    pub fn cluster_release_as(&self, bucket: SharedBucket, name: &str, holder: Option<&str>) {
         if let Some(claims) = self.cluster_claims.get() {
             let request = ClaimRequest {
                 bucket,
                 name: name.to_string(),
+                holder: holder.map(str::to_owned),
                 release: true,
                 take_over: false,
                 reply: None,
@@ -126,36 +157,61 @@ impl World {
         });
     }
 
-    /// Applies another node's event that concerns no channel (an account, a sanction).
-    pub(super) fn apply_node_wide_event(&self, state: &mut State, event: ClusterEvent) {
+    /// Applies an event that concerns no channel: another node's account, or a sanction or
+    /// its lifting from any node (`own`: this one, whose author is told once it is stored).
+    pub(super) fn apply_node_wide_event(&self, state: &mut State, own: bool, event: ClusterEvent) {
         match event {
-            ClusterEvent::Sanction { .. } => self.apply_sanction_event(state, event),
-            ClusterEvent::Lift { kind, scope, masks } => {
-                self.apply_lift_event(state, &kind, &scope, &masks)
+            ClusterEvent::Sanction { .. } => self.apply_sanction_event(state, own, event),
+            ClusterEvent::Lift { ref by, .. } => {
+                let author = own.then(|| state.user_named(by)).flatten();
+                self.apply_lift(state, author, event);
             }
+            ClusterEvent::AccountKey {
+                account,
+                fingerprint,
+                added_at,
+                on,
+            } => self.apply_account_key_event(state, &account, &fingerprint, added_at, on),
             _ => self.apply_account_event(state, event),
         }
     }
 
-    /// Applies another node's [`ClusterEvent::Lift`]: the sanctions of that kind, scope and
-    /// masks end here too (at most as many masks as a scope can hold are looked at).
-    fn apply_lift_event(&self, state: &mut State, kind: &str, scope: &str, masks: &[String]) {
-        let Some(kind) = sanction::Kind::parse(kind) else {
-            tracing::warn!("cluster: a lift of an unknown kind was skipped");
+    /// Applies another node's [`ClusterEvent::AccountKey`]: the key is attached to (or
+    /// detached from) the account here too, and stored, so its owner logs in by it on any
+    /// node. An event for an account this node does not know, a bad name or fingerprint, or
+    /// a full key list is logged and skipped.
+    fn apply_account_key_event(
+        &self,
+        state: &mut State,
+        account: &str,
+        fingerprint: &str,
+        added_at: i64,
+        on: bool,
+    ) {
+        let valid = matches!(nick::check_nick(account), nick::NickCheck::Valid(_))
+            && fingerprint.starts_with("SHA256:")
+            && fingerprint.len() <= MAX_FINGERPRINT_BYTES;
+        let folded = claims::fold(account);
+        if !valid || state.accounts.known(&folded).is_none() {
+            tracing::warn!("cluster: a key event for a bad or unknown account was skipped");
             return;
+        }
+        let write = if on {
+            state.accounts.add_key(&folded, fingerprint, added_at)
+        } else {
+            state
+                .accounts
+                .delete_key(&folded, fingerprint)
+                .map(|(_, write)| write)
         };
-        let channel = Some(scope.to_owned()).filter(|s| !s.is_empty());
-        let masks: Vec<String> = masks.iter().take(MAX_SERVER_SANCTIONS).cloned().collect();
-        let mut removed = Vec::new();
-        state.moderation.sanctions.retain(|s| {
-            let hit = s.kind == kind && s.channel == channel && masks.contains(&s.mask.to_string());
-            if hit {
-                removed.push(s.mask.to_string());
+        match write {
+            Ok(write) => {
+                self.write_account(write);
             }
-            !hit
-        });
-        self.forget_sanctions(kind, scope, &removed);
-        self.refresh_door(state);
+            Err(problem) => {
+                tracing::warn!(%problem, "cluster: a key event was not applied here");
+            }
+        }
     }
 
     /// A sanction set here, as the other nodes get it.
@@ -180,11 +236,13 @@ impl World {
         }
     }
 
-    /// Applies another node's [`ClusterEvent::Sanction`]: kept (and stored) here within this
-    /// node's list limits, the door's list refreshed, and a server ban puts out the users
-    /// of this node it hits. A channel ban or a mute is checked whenever its target speaks or
-    /// joins here. A sanction that does not parse, or a full list, is logged and skipped.
-    fn apply_sanction_event(&self, state: &mut State, event: ClusterEvent) {
+    /// Applies a [`ClusterEvent::Sanction`] (`own`: set on this node): kept (and stored)
+    /// here within this node's list limits, the door's list refreshed, and it acts on the
+    /// users of this node it names as on one node: a server ban puts them out, a channel
+    /// ban out of the channel, a mute keeps them quiet; each is told. Its author, on this
+    /// node, is told once it is stored. A sanction that does not parse, or a full list, is
+    /// logged and skipped (its author told).
+    fn apply_sanction_event(&self, state: &mut State, own: bool, event: ClusterEvent) {
         let ClusterEvent::Sanction {
             kind,
             scope,
@@ -212,7 +270,6 @@ impl World {
                 return;
             }
         };
-        let server_ban = kind == sanction::Kind::Ban && channel.is_none();
         let sanction = sanction::Sanction {
             kind,
             channel,
@@ -222,16 +279,25 @@ impl World {
             set_at,
             expires,
         };
-        if let Err(full) = self.put_sanction(state, sanction) {
-            tracing::warn!(%full, "cluster: a sanction from another node was not kept here");
-            return;
-        }
-        self.refresh_door(state);
-        if server_ban {
-            let users: Vec<UserId> = state.users.keys().copied().collect();
-            for user in users {
-                self.moderation_checks(state, user);
+        let author = own.then(|| state.user_named(&sanction.set_by)).flatten();
+        let ticket = match self.put_sanction(state, sanction.clone()) {
+            Ok(ticket) => ticket,
+            Err(full) => {
+                tracing::warn!(%full, "cluster: a sanction was not kept here");
+                if let Some(author) = author {
+                    self.tell_locked(state, author, AUTHOR_ERROR, &full);
+                }
+                return;
             }
+        };
+        let length = sanction.expires.map_or_else(
+            || "permanently".to_owned(),
+            |end| format!("for {}", format_duration(end.saturating_sub(set_at))),
+        );
+        let hits = self.enforce_sanction(state, &sanction, (author, None), &length);
+        match author {
+            Some(author) => self.sanction_done(state, author, &sanction, &length, (hits, ticket)),
+            None => self.refresh_door(state),
         }
     }
 
@@ -323,7 +389,15 @@ impl World {
             | ClusterEvent::Quit { .. }
             | ClusterEvent::Away { .. }
             | ClusterEvent::Sanction { .. }
-            | ClusterEvent::Lift { .. } => {}
+            | ClusterEvent::Lift { .. }
+            | ClusterEvent::Founder { .. }
+            | ClusterEvent::Role { .. }
+            | ClusterEvent::Modes { .. }
+            | ClusterEvent::Kick { .. }
+            | ClusterEvent::Invite { .. }
+            | ClusterEvent::Lockdown { .. }
+            | ClusterEvent::Allow { .. }
+            | ClusterEvent::AccountKey { .. } => {}
         }
     }
 }
@@ -390,5 +464,40 @@ mod tests {
             .map(|a| (a.name.as_str(), a.phc.as_str()))
             .collect();
         assert_eq!(names, [("Zed", "$argon2id$two")]);
+    }
+
+    #[test]
+    fn another_nodes_key_is_attached_here_only_to_a_known_account_with_a_real_fingerprint() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (world, store) = clustered(dir.path());
+        let there = run("there");
+        let account = ClusterEvent::Account {
+            name: "zed".into(),
+            phc: "$argon2id$one".into(),
+            created_at: 5,
+        };
+        world.apply_cluster(&there, account, 1, false);
+        let key = |account: &str, fingerprint: &str, on: bool| ClusterEvent::AccountKey {
+            account: account.into(),
+            fingerprint: fingerprint.into(),
+            added_at: 7,
+            on,
+        };
+        let good = format!("SHA256:{}", "a".repeat(43));
+        world.apply_cluster(&there, key("zed", "MD5:aa", true), 2, false);
+        world.apply_cluster(&there, key("zed", &"SHA256:x".repeat(40), true), 3, false);
+        world.apply_cluster(&there, key("nobody", &good, true), 4, false);
+        world.apply_cluster(&there, key("zed", &good, true), 5, false);
+        store.flush();
+        let (_, keys) = store.accounts().expect("accounts read");
+        let attached: Vec<_> = keys
+            .iter()
+            .map(|k| (k.account.as_str(), k.fingerprint.as_str()))
+            .collect();
+        assert_eq!(attached, [("zed", good.as_str())]);
+        world.apply_cluster(&there, key("zed", &good, false), 6, false);
+        store.flush();
+        let (_, keys) = store.accounts().expect("accounts read");
+        assert!(keys.is_empty());
     }
 }

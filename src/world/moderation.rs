@@ -22,6 +22,9 @@ use crate::store::{
     ModWrite, StoredAudit, StoredChannelMod, StoredModeration, StoredRole, StoredSanction,
 };
 
+#[path = "cluster_moderation.rs"]
+mod cluster_moderation;
+
 /// Server-wide bans and mutes kept at most; an operator is told when the list is full.
 pub const MAX_SERVER_SANCTIONS: usize = 1000;
 /// Bans and mutes one channel keeps at most.
@@ -712,6 +715,11 @@ impl World {
         let Some(principal) = state.principal_of(user) else {
             return;
         };
+        // Cluster mode: founded once the cluster's founder bucket says so, on every node.
+        if self.in_cluster() {
+            self.cluster_found(name, &principal);
+            return;
+        }
         let entry = state
             .moderation
             .channels
@@ -943,7 +951,7 @@ impl World {
             return Ok(String::new());
         }
         let Some(target) = state.user_named(nick) else {
-            return Err(format!("{nick} is not online"));
+            return self.kick_remote(&mut state, user, (channel, &name), nick, reason);
         };
         let in_channel = state
             .channels
@@ -959,6 +967,14 @@ impl World {
             .unwrap_or_default();
         let line = kick_line(&shown, &actor, reason);
         self.post(&mut state, channel, AUTHOR_SYSTEM, &line, Ping::Nobody);
+        // Cluster mode: the other nodes show the kick too (the member leaves their lists
+        // with the part this node publishes).
+        self.cluster_note(ClusterEvent::Kick {
+            channel: name.clone(),
+            nick: actor.clone(),
+            target: shown.clone(),
+            reason: reason.to_owned(),
+        });
         self.leave_channel(&mut state, target, channel, false);
         self.tell_locked(
             &mut state,
@@ -997,6 +1013,27 @@ impl World {
         Ok((mask, None))
     }
 
+    /// Refuses `sanction` if its scope's list is full (one it replaces is not counted).
+    fn room_for(&self, sanctions: &[Sanction], sanction: &Sanction) -> Result<(), String> {
+        let now = now_micros();
+        let in_scope = |s: &&Sanction| {
+            s.channel == sanction.channel
+                && !s.expired(now)
+                && !(s.kind == sanction.kind && s.mask == sanction.mask)
+        };
+        let count = sanctions.iter().filter(in_scope).count();
+        let max = match &sanction.channel {
+            None => MAX_SERVER_SANCTIONS,
+            Some(_) => MAX_CHANNEL_SANCTIONS,
+        };
+        if count >= max {
+            return Err(format!(
+                "the list of bans and mutes is full ({max}); /unban or /unmute one first"
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn put_sanction(
         &self,
         state: &mut State,
@@ -1008,24 +1045,7 @@ impl World {
         sanctions.retain(|s| {
             !(s.kind == sanction.kind && s.channel == sanction.channel && s.mask == sanction.mask)
         });
-        let (count, max) = match &sanction.channel {
-            None => (
-                sanctions.iter().filter(|s| s.channel.is_none()).count(),
-                MAX_SERVER_SANCTIONS,
-            ),
-            Some(name) => (
-                sanctions
-                    .iter()
-                    .filter(|s| s.channel.as_deref() == Some(name))
-                    .count(),
-                MAX_CHANNEL_SANCTIONS,
-            ),
-        };
-        if count >= max {
-            return Err(format!(
-                "the list of bans and mutes is full ({max}); /unban or /unmute one first"
-            ));
-        }
+        self.room_for(sanctions, &sanction)?;
         let ticket = self
             .store
             .moderate(ModWrite::PutSanction(stored_sanction(&sanction)));
@@ -1072,19 +1092,42 @@ impl World {
             set_at: now,
             expires: expires.map(|d| now.saturating_add(d)),
         };
-        // Cluster mode: the other nodes apply it from the stream (this one has it already).
-        let shared = self.sanction_event(&sanction);
-        let ticket = self.put_sanction(&mut state, sanction)?;
-        self.cluster_note(shared);
+        // Cluster mode: in force once the stream has it, on every node, this one too
+        // (`cluster_moderation.rs`); its author is told if it cannot be stored.
+        if self.in_cluster() {
+            self.room_for(&state.moderation.sanctions, &sanction)?;
+            let hits = self
+                .sanction_targets(&state, &sanction, Some(user), named)
+                .len();
+            self.cluster_publish(user, self.sanction_event(&sanction))
+                .map_err(|e| e.to_string())?;
+            return Ok(hits);
+        }
+        let ticket = self.put_sanction(&mut state, sanction.clone())?;
+        let length = duration.map_or_else(|| "permanently".to_owned(), |d| format!("for {d}"));
+        let hits = self.enforce_sanction(&mut state, &sanction, (Some(user), named), &length);
+        self.sanction_done(&mut state, user, &sanction, &length, (hits, ticket));
+        Ok(hits)
+    }
+
+    /// The users of this node `sanction` names (its author excepted; with `named`, the user
+    /// a typed nick named).
+    fn sanction_targets(
+        &self,
+        state: &State,
+        sanction: &Sanction,
+        author: Option<UserId>,
+        named: Option<UserId>,
+    ) -> Vec<UserId> {
         let mut targets: Vec<UserId> = state
             .users
             .keys()
             .copied()
             .filter(|id| {
-                *id != user
+                Some(*id) != author
                     && state
                         .subject(*id)
-                        .is_some_and(|subject| mask.matches(&subject))
+                        .is_some_and(|subject| sanction.mask.matches(&subject))
             })
             .collect();
         if let Some(named) = named
@@ -1092,18 +1135,34 @@ impl World {
         {
             targets.push(named);
         }
-        let length = duration.map_or_else(|| "permanently".to_owned(), |d| format!("for {d}"));
+        targets
+    }
+
+    /// A sanction just kept here acts on the users of this node it names (`author` and
+    /// `named` as for [`World::sanction_targets`]): a server ban puts them out, a channel
+    /// ban out of the channel, and each is told (`length`: "for 10m", "permanently").
+    /// Returns how many it hit.
+    pub(super) fn enforce_sanction(
+        &self,
+        state: &mut State,
+        sanction: &Sanction,
+        (author, named): (Option<UserId>, Option<UserId>),
+        length: &str,
+    ) -> usize {
+        let targets = self.sanction_targets(state, sanction, author, named);
+        let reason = &sanction.reason;
+        let actor = &sanction.set_by;
         for target in &targets {
             let nick = state
                 .users
                 .get(target)
                 .map(|u| u.nick.clone())
                 .unwrap_or_default();
-            match (kind, &scope) {
-                (Kind::Ban, Scope::Server) => {
-                    self.eject(&mut state, *target, &banned_text(reason));
+            match (sanction.kind, &sanction.channel) {
+                (Kind::Ban, None) => {
+                    self.eject(state, *target, &banned_text(reason));
                 }
-                (Kind::Ban, Scope::Channel(name)) => {
+                (Kind::Ban, Some(name)) => {
                     if let Some(&channel) = state.public_by_name.get(name)
                         && state
                             .channels
@@ -1111,11 +1170,11 @@ impl World {
                             .is_some_and(|c| c.members.contains(target))
                     {
                         let line = format!("{nick} was banned by {actor}{}", reason_suffix(reason));
-                        self.post(&mut state, channel, AUTHOR_SYSTEM, &line, Ping::Nobody);
-                        self.leave_channel(&mut state, *target, channel, false);
+                        self.post(state, channel, AUTHOR_SYSTEM, &line, Ping::Nobody);
+                        self.leave_channel(state, *target, channel, false);
                     }
                     self.tell_locked(
-                        &mut state,
+                        state,
                         *target,
                         AUTHOR_ERROR,
                         &format!(
@@ -1124,35 +1183,59 @@ impl World {
                         ),
                     );
                 }
-                (Kind::Mute, _) => self.tell_locked(
-                    &mut state,
-                    *target,
-                    AUTHOR_ERROR,
-                    &format!(
-                        "you were muted in {} {length}{}",
-                        scope.shown(),
-                        reason_suffix(reason)
-                    ),
-                ),
+                (Kind::Mute, channel) => {
+                    let scope = channel
+                        .as_ref()
+                        .map_or_else(|| "the server".to_owned(), |name| format!("#{name}"));
+                    self.tell_locked(
+                        state,
+                        *target,
+                        AUTHOR_ERROR,
+                        &format!(
+                            "you were muted in {scope} {length}{}",
+                            reason_suffix(reason)
+                        ),
+                    );
+                }
             }
         }
-        self.refresh_door(&state);
+        targets.len()
+    }
+
+    /// The end of a ban or mute by `user`, kept here with `ticket`: the door list, the audit,
+    /// and their confirmation once stored.
+    pub(super) fn sanction_done(
+        &self,
+        state: &mut State,
+        user: UserId,
+        sanction: &Sanction,
+        length: &str,
+        (hits, ticket): (usize, u64),
+    ) {
+        let scope = sanction
+            .channel
+            .clone()
+            .map_or(Scope::Server, Scope::Channel);
+        self.refresh_door(state);
         self.audit(
-            &mut state,
+            state,
             user,
-            kind.as_str(),
-            &mask.to_string(),
+            sanction.kind.as_str(),
+            &sanction.mask.to_string(),
             &scope,
-            reason,
+            &sanction.reason,
         );
         let text = format!(
-            "{} {mask} in {} {length} ({} online affected)",
-            if kind == Kind::Ban { "banned" } else { "muted" },
+            "{} {} in {} {length} ({hits} online affected)",
+            if sanction.kind == Kind::Ban {
+                "banned"
+            } else {
+                "muted"
+            },
+            sanction.mask,
             scope.shown(),
-            targets.len()
         );
-        self.confirm(&mut state, user, &text, ticket);
-        Ok(targets.len())
+        self.confirm(state, user, &text, ticket);
     }
 
     /// `/unban` and `/unmute`.
@@ -1164,41 +1247,82 @@ impl World {
         // A nick of a registered user online means their principal; the nick as typed too.
         let typed = Mask::parse(target).ok();
         let channel = scope.channel();
-        let before = state.moderation.sanctions.len();
-        let mut removed = Vec::new();
-        state.moderation.sanctions.retain(|s| {
-            let hit = s.kind == kind
-                && s.channel == channel
-                && (s.mask == mask || Some(&s.mask) == typed.as_ref());
-            if hit {
-                removed.push(s.mask.to_string());
-            }
-            !hit
-        });
-        if state.moderation.sanctions.len() == before {
+        let removed: Vec<String> = state
+            .moderation
+            .sanctions
+            .iter()
+            .filter(|s| {
+                s.kind == kind
+                    && s.channel == channel
+                    && (s.mask == mask || Some(&s.mask) == typed.as_ref())
+            })
+            .map(|s| s.mask.to_string())
+            .collect();
+        if removed.is_empty() {
             return Err(format!(
                 "no {} of {target} in {}",
                 kind.as_str(),
                 scope.shown()
             ));
         }
-        let ticket = self.forget_sanctions(kind, &scope.stored(), &removed);
-        // Cluster mode: the other nodes lift the same masks.
-        self.cluster_note(ClusterEvent::Lift {
+        let by = state
+            .users
+            .get(&user)
+            .map(|u| u.nick.clone())
+            .unwrap_or_default();
+        let lift = ClusterEvent::Lift {
             kind: kind.as_str().to_owned(),
             scope: scope.stored(),
-            masks: removed.clone(),
+            masks: removed,
+            by,
+        };
+        // Cluster mode: lifted once the stream has it, on every node, this one too.
+        if !self
+            .cluster_publish(user, lift.clone())
+            .map_err(|e| e.to_string())?
+        {
+            self.apply_lift(&mut state, Some(user), lift);
+        }
+        Ok(String::new())
+    }
+
+    /// Lifts the sanctions a [`ClusterEvent::Lift`] names (at most as many masks as a scope
+    /// holds are looked at); `user`, who lifted them here, is told once the store has it.
+    pub(super) fn apply_lift(&self, state: &mut State, user: Option<UserId>, lift: ClusterEvent) {
+        let ClusterEvent::Lift {
+            kind, scope, masks, ..
+        } = lift
+        else {
+            return;
+        };
+        let Some(kind) = Kind::parse(&kind) else {
+            tracing::warn!("cluster: a lift of an unknown kind was skipped");
+            return;
+        };
+        let channel = Some(scope.clone()).filter(|s| !s.is_empty());
+        let masks: Vec<String> = masks.into_iter().take(MAX_SERVER_SANCTIONS).collect();
+        let mut removed = Vec::new();
+        state.moderation.sanctions.retain(|s| {
+            let hit = s.kind == kind && s.channel == channel && masks.contains(&s.mask.to_string());
+            if hit {
+                removed.push(s.mask.to_string());
+            }
+            !hit
         });
-        self.refresh_door(&state);
+        let ticket = self.forget_sanctions(kind, &scope, &removed);
+        self.refresh_door(state);
+        let Some(user) = user else {
+            return;
+        };
+        let scope = channel.map_or(Scope::Server, Scope::Channel);
         let action = if kind == Kind::Ban { "unban" } else { "unmute" };
-        self.audit(&mut state, user, action, &removed.join(" "), &scope, "");
+        self.audit(state, user, action, &removed.join(" "), &scope, "");
         self.confirm(
-            &mut state,
+            state,
             user,
             &format!("{action}: {} in {}", removed.join(" "), scope.shown()),
             ticket,
         );
-        Ok(String::new())
     }
 
     /// Removes the sanctions of `kind` on `masks` in `scope` (stored form: empty for the
@@ -1308,10 +1432,6 @@ impl World {
                 format!("you are not an operator of #{name}")
             });
         }
-        let Some(target) = state.user_named(nick) else {
-            return Err(format!("{nick} is not online"));
-        };
-        let principal = state.principal_of(target);
         let role = if op { Role::Op } else { Role::Voice };
         let word = match (op, on) {
             (true, true) => "op",
@@ -1319,6 +1439,21 @@ impl World {
             (false, true) => "voice",
             (false, false) => "devoice",
         };
+        let Some(target) = state.user_named(nick) else {
+            // A registered user who is not here (offline, or on another node) is named by
+            // their account or key; a session appointment needs them in the channel.
+            if session_appointment {
+                return Err(format!("{nick} is not in #{name}"));
+            }
+            return self.set_role_by_principal(
+                &mut state,
+                user,
+                (channel, &name),
+                nick,
+                (role, on, word),
+            );
+        };
+        let principal = state.principal_of(target);
         self.check_store().map_err(|e| e.to_string())?;
         if session_appointment {
             let present = state
@@ -1329,6 +1464,9 @@ impl World {
                 return Err(format!("{nick} is not in #{name}"));
             }
         }
+        // Cluster mode: a registered user's role is every node's (a guest's lasts as long as
+        // their connection to this node).
+        let shared = principal.clone().filter(|_| !session_appointment);
         let entry = state.moderation.channels.entry(name.clone()).or_default();
         let ticket = match principal {
             _ if session_appointment => {
@@ -1369,31 +1507,16 @@ impl World {
                 }
                 TICKET_NOT_STORED
             }
-            Some(principal) if on => {
-                let held = entry.roles.len().saturating_add(entry.voiced_guests.len());
-                if held >= MAX_CHANNEL_ROLES && !entry.roles.contains_key(&principal) {
-                    return Err(format!(
-                        "#{name} has {MAX_CHANNEL_ROLES} operators and voiced users, the most it keeps"
-                    ));
-                }
-                entry.roles.insert(principal.clone(), role);
-                self.store.moderate(ModWrite::PutRole(StoredRole {
-                    channel: name.clone(),
-                    principal,
-                    role: role.as_str().to_owned(),
-                }))
-            }
-            Some(principal) => {
-                if entry.roles.get(&principal) != Some(&role) {
-                    return Err(format!("{nick} has no {} in #{name}", role.as_str()));
-                }
-                entry.roles.remove(&principal);
-                self.store.moderate(ModWrite::RemoveRole {
-                    channel: name.clone(),
-                    principal,
-                })
-            }
+            Some(principal) => self.put_role(&mut state, &name, principal, (role, on), nick)?,
         };
+        if let Some(principal) = shared {
+            self.cluster_note(ClusterEvent::Role {
+                channel: name.clone(),
+                principal,
+                role: role.as_str().to_owned(),
+                on,
+            });
+        }
         let shown = state
             .users
             .get(&target)
@@ -1431,6 +1554,46 @@ impl World {
         Ok(String::new())
     }
 
+    /// Gives (`on`) or takes `role` of `principal` in public channel `name`, stored; refused
+    /// when the channel's roles are full, or, taking it, when `shown` (as the operator typed
+    /// them) has no such role. Returns the store write's ticket.
+    fn put_role(
+        &self,
+        state: &mut State,
+        name: &str,
+        principal: String,
+        (role, on): (Role, bool),
+        shown: &str,
+    ) -> Result<u64, String> {
+        let entry = state
+            .moderation
+            .channels
+            .entry(name.to_owned())
+            .or_default();
+        if on {
+            let held = entry.roles.len().saturating_add(entry.voiced_guests.len());
+            if held >= MAX_CHANNEL_ROLES && !entry.roles.contains_key(&principal) {
+                return Err(format!(
+                    "#{name} has {MAX_CHANNEL_ROLES} operators and voiced users, the most it keeps"
+                ));
+            }
+            entry.roles.insert(principal.clone(), role);
+            return Ok(self.store.moderate(ModWrite::PutRole(StoredRole {
+                channel: name.to_owned(),
+                principal,
+                role: role.as_str().to_owned(),
+            })));
+        }
+        if entry.roles.get(&principal) != Some(&role) {
+            return Err(format!("{shown} has no {} in #{name}", role.as_str()));
+        }
+        entry.roles.remove(&principal);
+        Ok(self.store.moderate(ModWrite::RemoveRole {
+            channel: name.to_owned(),
+            principal,
+        }))
+    }
+
     /// `/mode`: shows the active channel's modes, or changes them (operators).
     pub fn mode(&self, user: UserId, changes: &[ModeChange]) -> ModResult {
         let mut state = self.lock();
@@ -1461,37 +1624,21 @@ impl World {
         if by_session_op {
             entry.session_modes = true;
         }
-        let mut shown = Vec::new();
-        for change in changes {
-            match change {
-                ModeChange::Flag { letter, on } => {
-                    entry.modes.set(*letter, *on);
-                    shown.push(format!("{}{letter}", if *on { '+' } else { '-' }));
-                }
-                ModeChange::Key(key) => {
-                    entry.key = key.clone();
-                    shown.push(if key.is_some() {
-                        "+k".into()
-                    } else {
-                        "-k".into()
-                    });
-                }
-                ModeChange::Limit(limit) => {
-                    entry.limit = *limit;
-                    shown.push(match limit {
-                        Some(limit) => format!("+l {limit}"),
-                        None => "-l".into(),
-                    });
-                }
-            }
-        }
+        cluster_moderation::apply_changes(entry, changes);
         let ticket = self.store_channel(&state, &name);
         let actor = state
             .users
             .get(&user)
             .map(|u| u.nick.clone())
             .unwrap_or_default();
-        let summary = shown.join(" ");
+        // Cluster mode: every node makes the changes (this one again, in stream order).
+        self.cluster_note(ClusterEvent::Modes {
+            channel: name.clone(),
+            nick: actor.clone(),
+            changes: cluster_moderation::changes_text(changes),
+            session: by_session_op,
+        });
+        let summary = cluster_moderation::changes_summary(changes);
         self.audit(
             &mut state,
             user,
@@ -1534,7 +1681,7 @@ impl World {
         let mut state = self.lock();
         let (_, name) = self.operated_channel(&state, user)?;
         let Some(target) = state.user_named(nick) else {
-            return Err(format!("{nick} is not online"));
+            return self.invite_remote(&mut state, user, &name, nick);
         };
         let entry = state.moderation.channels.entry(name.clone()).or_default();
         if entry.invited.len() >= MAX_INVITED {
@@ -1600,6 +1747,10 @@ impl World {
                         return Err(format!("the allow list is full ({MAX_ALLOWED})"));
                     }
                     state.moderation.allowed.insert(principal.clone());
+                    self.cluster_note(ClusterEvent::Allow {
+                        principal: principal.clone(),
+                        on: true,
+                    });
                     self.store.moderate(ModWrite::PutRole(StoredRole {
                         channel: String::new(),
                         principal: principal.clone(),
@@ -1609,6 +1760,10 @@ impl World {
                     if !state.moderation.allowed.remove(&principal) {
                         return Err(format!("{principal} is not on the allow list"));
                     }
+                    self.cluster_note(ClusterEvent::Allow {
+                        principal: principal.clone(),
+                        on: false,
+                    });
                     self.store.moderate(ModWrite::RemoveRole {
                         channel: String::new(),
                         principal: principal.clone(),
@@ -1639,6 +1794,10 @@ impl World {
                     state.moderation.lockdown_since = now_micros();
                 }
                 let since = state.moderation.lockdown_since;
+                self.cluster_note(ClusterEvent::Lockdown {
+                    mode: mode.as_str().to_owned(),
+                    since,
+                });
                 let ticket = self
                     .store
                     .moderate(ModWrite::SetLockdown(format!("{}@{since}", mode.as_str())));

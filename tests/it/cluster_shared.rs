@@ -8,7 +8,7 @@ use crate::cluster::{Nats, node};
 use crate::support::{TestClient, TestServer, data_dir};
 
 /// Waits (generously) until `done` holds for the value `read` gives, and returns it.
-async fn eventually<T: std::fmt::Debug>(
+pub(crate) async fn eventually<T: std::fmt::Debug>(
     what: &str,
     mut read: impl FnMut() -> T,
     done: impl Fn(&T) -> bool,
@@ -25,7 +25,7 @@ async fn eventually<T: std::fmt::Debug>(
 }
 
 /// A raw client on `server` with nick `nick`, in channel `channel`.
-async fn member(server: std::net::SocketAddr, nick: &str, channel: &str) -> TestClient {
+pub(crate) async fn member(server: std::net::SocketAddr, nick: &str, channel: &str) -> TestClient {
     let mut client = TestClient::joined(server).await;
     client.line(&format!("/nick {nick}")).await;
     client.expect(&format!("changed nick to {nick}")).await;
@@ -90,7 +90,7 @@ async fn a_topic_and_a_wipe_reach_every_node_and_every_store() {
     }
 }
 
-const PASSWORD: &str = "Hunter22-secret";
+pub(crate) const PASSWORD: &str = "Hunter22-secret";
 
 /// The account names a node's store holds.
 fn stored_accounts(store: &r0c::store::Store) -> Vec<String> {
