@@ -323,7 +323,10 @@ impl World {
             | ClusterEvent::Quit { .. }
             | ClusterEvent::Away { .. }
             | ClusterEvent::Sanction { .. }
-            | ClusterEvent::Lift { .. } => {}
+            | ClusterEvent::Lift { .. }
+            | ClusterEvent::StoredDirect { .. }
+            | ClusterEvent::OfflineDelivered { .. }
+            | ClusterEvent::ReadMarker { .. } => {}
         }
     }
 }

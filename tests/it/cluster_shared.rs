@@ -8,7 +8,7 @@ use crate::cluster::{Nats, node};
 use crate::support::{TestClient, TestServer, data_dir};
 
 /// Waits (generously) until `done` holds for the value `read` gives, and returns it.
-async fn eventually<T: std::fmt::Debug>(
+pub(crate) async fn eventually<T: std::fmt::Debug>(
     what: &str,
     mut read: impl FnMut() -> T,
     done: impl Fn(&T) -> bool,
