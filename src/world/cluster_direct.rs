@@ -159,6 +159,9 @@ impl World {
                 read_micros,
             } => {
                 let ours = partner_in(&conversation, &principal).is_some();
+                // Another node's clock is not trusted past this one's: a marker from the
+                // future would never age out.
+                let read_micros = read_micros.min(now_micros());
                 if !own && valid_principal(&principal) && ours {
                     for write in
                         state
