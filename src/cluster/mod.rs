@@ -849,6 +849,11 @@ async fn apply_one(
         };
         let opened = match history::read(store.clone(), Read::Load(load)).await {
             Arrived::Join { name, loaded } => world.open_for_cluster(&name, loaded),
+            Arrived::Direct {
+                conversation,
+                loaded,
+                ..
+            } => world.open_conversation_for_cluster(&conversation, loaded),
             _ => false,
         };
         if !opened {

@@ -102,6 +102,12 @@ impl World {
             });
         }
         let mut public = false;
+        // Cluster mode: a stored conversation holds its partners' messages only, so every
+        // node numbers it alike (`cluster_direct.rs`); a window opening on it is not a line.
+        let stored = state
+            .channels
+            .get(&channel)
+            .is_some_and(|c| c.stored_as.is_some());
         if let Some(ChannelKind::Public { name }) = state.channels.get(&channel).map(|c| &c.kind) {
             public = true;
             self.cluster_note(ClusterEvent::Join {
@@ -112,7 +118,7 @@ impl World {
         }
         // Cluster mode: a public channel's join line is shown when it comes back from the
         // stream, in its order there, as on every other node.
-        if !(self.in_cluster() && public) {
+        if !(self.in_cluster() && (public || stored)) {
             let line = Post::line(channel, AUTHOR_SYSTEM, &join_text(&nick), unix_micros);
             self.apply_locked(state, Event::Post(line));
         }
@@ -192,7 +198,11 @@ impl World {
         let Some((nick, peer)) = state.users.get(&user).map(|u| (u.nick.clone(), u.peer)) else {
             return;
         };
-        let Some(kind) = state.channels.get(&channel).map(|c| c.kind.clone()) else {
+        let Some((kind, stored)) = state
+            .channels
+            .get(&channel)
+            .map(|c| (c.kind.clone(), c.stored_as.is_some()))
+        else {
             return;
         };
         if let Some(u) = state.users.get_mut(&user)
@@ -248,14 +258,17 @@ impl World {
             .filter(|from| *from != nick);
         if let Some(from) = folded
             && announce
+            && !(self.in_cluster() && stored)
         {
             let text = known_as_text(&from, &nick);
             let line = Post::line(channel, AUTHOR_SYSTEM, &text, unix_micros);
             self.apply_locked(state, Event::Post(line));
         }
         // Cluster mode: a public channel's line comes back from the stream (the part's or
-        // the quit's), in its order there.
-        let from_stream = self.in_cluster() && matches!(kind, ChannelKind::Public { .. });
+        // the quit's), in its order there; a stored conversation gets none (see
+        // `apply_join`).
+        let from_stream =
+            self.in_cluster() && (stored || matches!(kind, ChannelKind::Public { .. }));
         if kind != ChannelKind::Status && announce && !from_stream {
             let mut left = left_line(&nick, reason);
             if kind == ChannelKind::Direct {

@@ -175,10 +175,37 @@ pub enum ClusterEvent {
         added_at: i64,
         on: bool,
     },
+    /// A message in the stored conversation of two identified users, principals `sender`
+    /// (nick `from`, on the node that sent it) and `recipient` (nick `to`): every node
+    /// stores it in that conversation's history, in stream order (`cluster_direct.rs`).
+    /// With `offline`, the recipient was online nowhere: every node keeps it for them.
+    StoredDirect {
+        from: String,
+        to: String,
+        sender: String,
+        recipient: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        notice: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        offline: bool,
+        unix_micros: i64,
+    },
+    /// What waited for `recipient` (a principal) was delivered on the node that sent it:
+    /// every node lets it go.
+    OfflineDelivered { recipient: String },
+    /// `principal` read stored conversation `conversation` up to message `read_upto` (at
+    /// `read_micros`) on the node that sent it: every node moves its marker there.
+    ReadMarker {
+        principal: String,
+        conversation: String,
+        read_upto: u64,
+        read_micros: i64,
+    },
 }
 
 /// The kind of a line an event carries: a notice or chat.
-fn kind_of(notice: bool) -> MessageKind {
+pub(super) fn kind_of(notice: bool) -> MessageKind {
     if notice {
         MessageKind::Notice
     } else {
@@ -231,7 +258,7 @@ pub(super) struct ClusterLink {
     /// Whether the NATS connection is up, as its event callback last said.
     reachable: AtomicBool,
     /// The JetStream stream's name, for the store's cursor.
-    stream: String,
+    pub(super) stream: String,
     /// This node's name and run.
     run: NodeRun,
     /// What `/status` and `/metrics` show, kept without the world's lock.
@@ -647,6 +674,11 @@ impl World {
                 }
                 return ClusterStep::Done;
             }
+            ClusterEvent::StoredDirect { .. }
+            | ClusterEvent::OfflineDelivered { .. }
+            | ClusterEvent::ReadMarker { .. } => {
+                return self.apply_direct_event(&mut state, own, event, stream_seq);
+            }
             ClusterEvent::Account { .. }
             | ClusterEvent::AccountKey { .. }
             | ClusterEvent::Sanction { .. }
@@ -712,7 +744,10 @@ impl World {
             | ClusterEvent::Invite { .. }
             | ClusterEvent::Lockdown { .. }
             | ClusterEvent::Allow { .. }
-            | ClusterEvent::AccountKey { .. } => false,
+            | ClusterEvent::AccountKey { .. }
+            | ClusterEvent::StoredDirect { .. }
+            | ClusterEvent::OfflineDelivered { .. }
+            | ClusterEvent::ReadMarker { .. } => false,
         };
         let channel = state.public_by_name.get(&name).copied();
         let channel = match channel {
@@ -1083,8 +1118,16 @@ impl World {
             if let Some(window) = renamed {
                 window.alias = new.clone();
                 open.push((user, channel));
-                let line = Post::line(channel, AUTHOR_SYSTEM, &text, unix_micros);
-                self.apply_locked(state, Event::Post(line));
+                // A stored conversation holds its partners' messages only, numbered alike on
+                // every node (`cluster_direct.rs`).
+                let stored = state
+                    .channels
+                    .get(&channel)
+                    .is_some_and(|c| c.stored_as.is_some());
+                if !stored {
+                    let line = Post::line(channel, AUTHOR_SYSTEM, &text, unix_micros);
+                    self.apply_locked(state, Event::Post(line));
+                }
             }
         }
         if let Some(person) = state.remote_nicks.get_mut(&new_folded) {

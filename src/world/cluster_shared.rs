@@ -397,7 +397,10 @@ impl World {
             | ClusterEvent::Invite { .. }
             | ClusterEvent::Lockdown { .. }
             | ClusterEvent::Allow { .. }
-            | ClusterEvent::AccountKey { .. } => {}
+            | ClusterEvent::AccountKey { .. }
+            | ClusterEvent::StoredDirect { .. }
+            | ClusterEvent::OfflineDelivered { .. }
+            | ClusterEvent::ReadMarker { .. } => {}
         }
     }
 }

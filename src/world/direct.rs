@@ -488,6 +488,10 @@ impl World {
         }
         self.store
             .offline(OfflineWrite::Delivered(principal.clone()));
+        // Cluster mode: every node lets go of what it kept for them.
+        self.cluster_note(ClusterEvent::OfflineDelivered {
+            recipient: principal.clone(),
+        });
         for w in waiting {
             let read_micros = state
                 .markers

@@ -154,6 +154,35 @@ impl Markers {
         writes
     }
 
+    /// Another node says the reader read `channel` up to `read_upto` at `read_micros`
+    /// (`cluster_direct.rs`): moved as by [`Markers::moved`], and written now whenever it
+    /// moved (this node may never see the reader leave).
+    pub fn synced(
+        &mut self,
+        principal: &str,
+        channel: &str,
+        read_upto: u64,
+        read_micros: i64,
+    ) -> Vec<MarkerWrite> {
+        let mut writes = self.moved(principal, channel, read_upto, read_micros);
+        let written = writes
+            .iter()
+            .any(|w| matches!(w, MarkerWrite::Put(row) if row.channel == channel));
+        let entry = self
+            .by_principal
+            .get_mut(principal)
+            .and_then(|entries| entries.iter_mut().find(|e| e.row.channel == channel));
+        if let Some(entry) = entry
+            && entry.dirty
+            && !written
+        {
+            entry.dirty = false;
+            entry.written_micros = Some(read_micros);
+            writes.push(MarkerWrite::Put(entry.row.clone()));
+        }
+        writes
+    }
+
     /// The reader left with `open` windows (store name and read position, in window order):
     /// their markers remember the position, the others are no longer open; returns every
     /// write for a marker that changed.
@@ -450,10 +479,11 @@ impl World {
         else {
             return;
         };
-        for write in state
+        let writes = state
             .markers
-            .moved(&principal, &name, read_upto, now_micros())
-        {
+            .moved(&principal, &name, read_upto, now_micros());
+        self.cluster_markers(&writes);
+        for write in writes {
             self.store.marker(write);
         }
     }
@@ -475,7 +505,9 @@ impl World {
                 Some((name, w.read_upto))
             })
             .collect();
-        for write in state.markers.left(&principal, &open, now_micros()) {
+        let writes = state.markers.left(&principal, &open, now_micros());
+        self.cluster_markers(&writes);
+        for write in writes {
             self.store.marker(write);
         }
     }

@@ -14,6 +14,7 @@ mod bridge;
 mod channel;
 mod claims;
 mod cluster;
+mod cluster_direct;
 mod cluster_shared;
 mod days;
 mod direct;

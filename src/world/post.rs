@@ -123,6 +123,10 @@ impl World {
         alias: &str,
         (nick, text, kind): (&str, &str, MessageKind),
     ) -> Result<(), PostError> {
+        // Cluster mode: a stored conversation's messages go through the stream.
+        if self.publish_stored_direct(state, user, channel, alias, (nick, text, kind))? {
+            return Ok(());
+        }
         let members = state
             .channels
             .get(&channel)
@@ -213,12 +217,16 @@ impl World {
         kind: MessageKind,
     ) -> Result<DirectStep, DirectError> {
         let mut state = self.lock();
-        // Cluster mode: a user of another node has no stored conversation here; the line
-        // goes through the cluster (`say_direct`).
+        // Cluster mode: with a user of another node, an identified sender has a stored
+        // conversation if the nick is an account's or a key's (it goes through the stream,
+        // `cluster_direct.rs`); otherwise the line goes through the cluster as a guest's
+        // (`say_direct`).
         let folded = target.to_lowercase();
         let remote = !state.nicks.contains_key(&folded) && state.remote_nicks.contains_key(&folded);
         let stored = if remote {
-            None
+            self.stored_conversation(&state, user, target)
+                .ok()
+                .flatten()
         } else {
             self.stored_conversation(&state, user, target)?
         };
@@ -419,12 +427,13 @@ impl World {
             unix_micros,
         } = post;
         let (author, text) = (author_owned.as_str(), text_owned.as_str());
-        // Only a public channel's message carries the stream's cursor (`cluster.rs`).
-        let public = state
+        // Only a public channel's or a stored conversation's message carries the stream's
+        // cursor (`cluster.rs`, `cluster_direct.rs`).
+        let streamed = state
             .channels
             .get(&channel_id)
-            .is_some_and(|c| matches!(c.kind, ChannelKind::Public { .. }));
-        let cursor = if public {
+            .is_some_and(|c| matches!(c.kind, ChannelKind::Public { .. }) || c.stored_as.is_some());
+        let cursor = if streamed {
             self.take_cluster_cursor(state)
         } else {
             None
@@ -450,7 +459,7 @@ impl World {
             ),
             ChannelKind::Direct if channel.stored_as.is_some() => {
                 let name = channel.stored_as.as_deref().unwrap_or_default();
-                self.store.append_message(
+                self.store.append_message_at(
                     name,
                     StoredMessage {
                         seq,
@@ -459,6 +468,7 @@ impl World {
                         text: text.to_string(),
                         kind: message_kind,
                     },
+                    cursor.as_ref().map(|(stream, seq)| (stream.as_str(), *seq)),
                 )
             }
             ChannelKind::Direct => {

@@ -226,8 +226,12 @@ impl World {
                     .collect(),
                 _ => Vec::new(),
             };
+            // Cluster mode: a stored conversation holds its partners' messages only, so
+            // every node numbers it alike (`cluster_direct.rs`).
+            let quiet = self.in_cluster() && channel.stored_as.is_some();
             let mut fold_due = None;
             let shown = match channel.nick_lines.get_mut(&user) {
+                _ if quiet => false,
                 // The user's own status window always says it; nobody else sees it.
                 _ if kind == ChannelKind::Status => true,
                 Some(line) if now < line.quiet_until => {
@@ -265,6 +269,8 @@ impl World {
             if shown {
                 let line = Post::line(channel_id, AUTHOR_SYSTEM, &text, unix_micros);
                 self.apply_locked(state, Event::Post(line));
+            } else if quiet {
+                Self::wake_members(state, channel_id);
             } else {
                 // The status bar's nick list still shows the new nick at once.
                 Self::wake_members(state, channel_id);

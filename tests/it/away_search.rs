@@ -77,7 +77,7 @@ async fn post(client: &mut TestClient, nick: &str, text: &str) {
 
 /// Runs `/search query` as `client` and waits for its answer in the status window, whose
 /// heading quotes `words` (each test search has words of its own).
-async fn search(client: &mut TestClient, query: &str, words: &str) -> String {
+pub(crate) async fn search(client: &mut TestClient, query: &str, words: &str) -> String {
     client.line("/0").await;
     client.expect("r0c-status").await;
     client.line(&format!("/search {query}")).await;

@@ -7,6 +7,7 @@ mod bad_input;
 mod chat;
 mod clients;
 mod cluster;
+mod cluster_direct;
 mod cluster_moderation;
 mod cluster_presence;
 mod cluster_shared;
