@@ -38,11 +38,9 @@ pub const SUBJECTS: &str = "r0c.ev.>";
 pub const PRESENCE_BUCKET: &str = "r0c_nodes";
 /// The key-value bucket of nick claims: key the folded nick (hex), value "node run".
 pub const NICK_BUCKET: &str = "r0c_nicks";
-/// How long the stream keeps events by default: a node down for longer loads the newest
-/// snapshot (`snapshot.rs`) and applies the stream from there.
-pub const STREAM_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
-/// The stream's size cap; the oldest events go first.
-pub const STREAM_MAX_BYTES: i64 = 1 << 30;
+// The stream's default retention is the configuration's (`config::ClusterRetention`), which
+// may not import the cluster.
+pub use crate::config::{STREAM_MAX_AGE, STREAM_MAX_BYTES};
 /// The window in which JetStream drops a second event with the same `Nats-Msg-Id`.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// How often a node says it is alive.

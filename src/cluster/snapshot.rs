@@ -33,14 +33,9 @@ pub const SNAPSHOT_OBJECT: &str = "latest";
 /// The key-value bucket whose one key says which node writes the snapshot this period.
 pub const LEASE_BUCKET: &str = "r0c_snapshot_lease";
 const LEASE_KEY: &str = "writer";
-/// How often a snapshot is put by default. A node away for less than the stream's retention
-/// (7 days) needs none; one away longer loads a snapshot at most this old, and the stream
-/// after it, which reaches back far further.
-pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(3600);
+pub use crate::config::{SNAPSHOT_EVERY, SNAPSHOT_MAX_BYTES};
 /// The shortest period allowed, whatever the settings say (tests use it).
 const SNAPSHOT_EVERY_MIN: Duration = Duration::from_secs(1);
-/// The largest snapshot put or loaded by default.
-pub const SNAPSHOT_MAX_BYTES: u64 = 4 << 30;
 /// How long a starting node waits for NATS to tell whether it needs the snapshot: past it,
 /// it starts without (and logs the gap if the stream turns out to be trimmed).
 const RESTORE_CONNECT_WAIT: Duration = Duration::from_secs(10);

@@ -27,7 +27,8 @@ pub use manual::{BackupRequest, parse_backup};
 pub use resolved::{
     ClusterRetention, ClusterSettings, Config, DEFAULT_CLAIM_DAYS, DEFAULT_MAX_CHANNELS,
     DEFAULT_MAX_WINDOWS_PER_USER, DiagSettings, FloodLimits, LogFormat, PasswordSource,
-    SshSettings, TlsSettings, TlsVersion,
+    SNAPSHOT_EVERY, SNAPSHOT_MAX_BYTES, STREAM_MAX_AGE, STREAM_MAX_BYTES, SshSettings, TlsSettings,
+    TlsVersion,
 };
 
 /// The version `r0c --version` and the startup report show: the package's version and the

@@ -346,13 +346,25 @@ pub struct ClusterRetention {
     pub snapshot_max_bytes: u64,
 }
 
+/// How long the stream keeps events by default: a node down for longer loads the newest
+/// snapshot (`cluster/snapshot.rs`) and applies the stream from there.
+pub const STREAM_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+/// The stream's default size cap; the oldest events go first.
+pub const STREAM_MAX_BYTES: i64 = 1 << 30;
+/// How often a snapshot is put by default. A node away for less than the stream's retention
+/// (7 days) needs none; one away longer loads a snapshot at most this old, and the stream
+/// after it, which reaches back far further.
+pub const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The largest snapshot put or loaded by default.
+pub const SNAPSHOT_MAX_BYTES: u64 = 4 << 30;
+
 impl Default for ClusterRetention {
     fn default() -> ClusterRetention {
         ClusterRetention {
-            stream_max_age: crate::cluster::STREAM_MAX_AGE,
-            stream_max_bytes: crate::cluster::STREAM_MAX_BYTES,
-            snapshot_every: crate::cluster::snapshot::SNAPSHOT_EVERY,
-            snapshot_max_bytes: crate::cluster::snapshot::SNAPSHOT_MAX_BYTES,
+            stream_max_age: STREAM_MAX_AGE,
+            stream_max_bytes: STREAM_MAX_BYTES,
+            snapshot_every: SNAPSHOT_EVERY,
+            snapshot_max_bytes: SNAPSHOT_MAX_BYTES,
         }
     }
 }
