@@ -620,6 +620,12 @@ where
     let mut reading: Option<HistoryRead> = None;
     // Cancelled by the world when a ban puts the user out.
     let ejected = world.ejection(chat.user).unwrap_or_default();
+    // Both waits are made once, not on every turn of the loop: each one made anew registers
+    // with its token under the token's lock and leaves it again, on every wake-up and every
+    // write of every busy client.
+    let shutdown_wait = shutdown.cancelled();
+    let ejected_wait = ejected.cancelled();
+    tokio::pin!(shutdown_wait, ejected_wait);
     loop {
         if link.out.len() > MAX_PENDING_OUTPUT {
             crate::metrics::client_dropped("output overflow");
@@ -711,6 +717,13 @@ where
             // whose output is backed up still listens, to count the frames it misses.
             () = state.wake.notified(), if !state.dirty || !room => {
                 state.woken(true, room, &frames_dropped);
+                // A frame whose time has come is rendered in this turn: waiting for the
+                // timer to say so would cost the client a turn of the loop (its timer reset
+                // and every branch polled again) for every frame.
+                let now = Instant::now();
+                if room && now >= state.next_frame {
+                    state.timer_fired(now, Some(&mut *chat), release_at, echo_cleanup_at, &mut link.out);
+                }
             }
             (cols, rows) = link.transport.window_size() => {
                 chat.window_size_known(cols, rows);
@@ -751,8 +764,8 @@ where
                 // What the user waited for is shown at once, like an answer to a key.
                 state.answer_input(chat, &mut link.out);
             }
-            () = shutdown.cancelled() => return End::Shutdown,
-            () = ejected.cancelled() => return End::Ejected,
+            () = &mut shutdown_wait => return End::Shutdown,
+            () = &mut ejected_wait => return End::Ejected,
         }
         // Output that starts waiting now is measured from now: the turn may have waited
         // longer than the stall timeout for it (a clock tick after a quiet spell), and the
