@@ -382,7 +382,7 @@ impl World {
         let post = Post {
             channel: channel_id,
             author: author.to_string(),
-            text: text.to_string(),
+            text: text.into(),
             origin,
             kind,
             ping,
@@ -415,7 +415,7 @@ impl World {
             after,
             unix_micros,
         } = post;
-        let (author, text) = (author_owned.as_str(), text_owned.as_str());
+        let (author, text) = (author_owned.as_str(), &*text_owned);
         // Only a public channel's message carries the stream's cursor (`cluster.rs`).
         let public = state
             .channels
@@ -490,7 +490,7 @@ impl World {
             mention_index: Default::default(),
             local_day: None,
         });
-        let (author, text) = (message.author.as_str(), message.text.as_str());
+        let (author, text) = (message.author.as_str(), &*message.text);
         let shown_now = self.store.is_committed(ticket);
         let State {
             channels,
