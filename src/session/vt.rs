@@ -96,8 +96,6 @@ pub struct Vt100Ui {
     pub frame_drew_input: bool,
     /// How many of the view's notices the last frame showed.
     pub notices_shown: usize,
-    /// The status bar as last rendered.
-    last_status: Option<String>,
     /// The last frame left nothing for a later one (no history missed, no scroll or redraw
     /// pending, no notice, no nick list held back, the status bar current, its clock in UTC):
     /// a clock tick with nothing else new then needs no view of the world
@@ -146,7 +144,6 @@ impl Vt100Ui {
             input_only: false,
             rendered_input_only: false,
             frame_drew_input: false,
-            last_status: None,
             clock_only_ready: false,
             banner_shown: false,
             clock_floor: 0,
@@ -432,18 +429,17 @@ impl Vt100Ui {
         // riding along with every chat update (r0c's saving for slow modems).
         // A full redraw (window switch, resize) always shows the current status bar.
         let mut status_current = false;
+        // The bar the client has is the screen's: no second copy is kept per client.
         let status = match (
-            &self.last_status,
+            self.screen.status(),
             self.defer_status && !std::mem::take(&mut self.tick_due),
         ) {
-            (Some(last), true) if !full => last.clone(),
-            (Some(last), _) if input_only => last.clone(),
+            (Some(last), true) if !full => last.to_owned(),
+            (Some(last), _) if input_only => last.to_owned(),
             (last, _) => {
                 let fresh = self.status_bar(view, cols);
-                status_current = !last
-                    .as_deref()
-                    .is_some_and(|last| holds_nicklist(&fresh, last, full));
-                hold_nicklist(fresh, last.as_deref(), full)
+                status_current = !last.is_some_and(|last| holds_nicklist(&fresh, last, full));
+                hold_nicklist(fresh, last, full)
             }
         };
         self.tick_due = false;
@@ -456,7 +452,6 @@ impl Vt100Ui {
             && backlog.misses() == misses
             && view.notices.is_empty()
             && view.prefs.zone.is_none();
-        self.last_status = Some(status.clone());
         let (prompt_nick, mut input, mut cursor_col) = self.input_line(&view.nick, line, cols);
         if self.awaiting_enter && line.chars().is_empty() {
             input = "\x1b[7m please press ENTER  (due to linemode) \x1b[0m".to_string();
@@ -737,11 +732,16 @@ impl Vt100Ui {
             // The whole pane is new: writing its rows in place costs less than pushing.
             return self.set_rows(lines);
         }
+        // Room for a pane of rows and no more (the pane has at least one row, so a row goes
+        // out before the next comes in): grown by doubling, every idle client's deque kept up
+        // to twice the room it needs.
+        self.rows
+            .reserve_exact(pane_rows.saturating_sub(self.rows.len()));
         for (row, _) in &lines {
-            self.rows.push_back(*row);
-            if self.rows.len() > pane_rows {
+            if self.rows.len() >= pane_rows {
                 self.rows.pop_front();
             }
+            self.rows.push_back(*row);
         }
         PaneChange::Append(lines.into_iter().map(|(_, text)| text).collect())
     }
@@ -958,7 +958,7 @@ impl Vt100Ui {
         if !self.clock_only_ready {
             return None;
         }
-        let status = with_clock(self.last_status.as_deref()?, self.clock_step(None))?;
+        let status = with_clock(self.screen.status()?, self.clock_step(None))?;
         let mut out = String::new();
         if !self
             .screen
@@ -967,7 +967,6 @@ impl Vt100Ui {
             return None;
         }
         self.frame_drew_input = false;
-        self.last_status = Some(status);
         Some(out)
     }
 

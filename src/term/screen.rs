@@ -143,6 +143,11 @@ impl Screen {
         }
     }
 
+    /// The status bar the client shows, as last written.
+    pub fn status(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+
     /// Forgets what the input row shows and where the cursor is (something else may have
     /// drawn there), so the next frame repaints the row and parks the cursor.
     pub fn forget_input_line(&mut self) {

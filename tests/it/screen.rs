@@ -392,9 +392,11 @@ async fn bandwidth_of_a_passive_client_and_of_typing() {
     // `ESC[r`, DECRC) is 63 bytes for these: 10 bytes a frame for a terminal that is never
     // left with a scroll region. A message in a later second than the clock shows also moves
     // the clock on (about 30 bytes: the digits that changed in the bar's colours); these come
-    // several a second, so few do. r0c: 97 to 178.
+    // several a second, so few do. So does, at most once, a message in the moment between the
+    // clock's 5-second step and this client's tick (up to a second later, `clock_offset`):
+    // its frame carries the step, and the tick then has nothing to send. r0c: 97 to 178.
     assert!(
-        average <= 72,
+        average <= 75,
         "a short message costs {average} bytes on average"
     );
 
