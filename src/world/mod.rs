@@ -406,9 +406,9 @@ struct Departed {
 
 #[derive(Debug, Default)]
 struct State {
-    users: IdMap<User>,
+    users: IdMap<Box<User>>,
     nicks: HashMap<String, UserId>,
-    channels: IdMap<Channel>,
+    channels: IdMap<Box<Channel>>,
     public_by_name: HashMap<String, ChannelId>,
     /// Skeletons ([`nick::skeleton`]) of the nicks online, so checking a new nick for
     /// look-alikes is a lookup, not a pass over every user.

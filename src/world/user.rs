@@ -171,7 +171,7 @@ impl World {
         state.most_users = state.most_users.max(state.users.len().saturating_add(1));
         state.users.insert(
             id,
-            User {
+            Box::new(User {
                 nick,
                 identity,
                 account: None,
@@ -200,7 +200,7 @@ impl World {
                 away_summary: None,
                 away: None,
                 irc_ident: None,
-            },
+            }),
         );
         if let Some(channel) = state.channels.get_mut(&status) {
             channel.members.push(id);
