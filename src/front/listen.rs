@@ -484,8 +484,11 @@ where
                     .await;
                 }
                 Some(acceptor) => {
+                    // Boxed too: the handshake's state is large, and inline it would make
+                    // every client's task that large, plain ones included, for as long as
+                    // the client stays.
                     if let Some(stream) =
-                        accept_tls(stream, acceptor, peer, plain_port, &shutdown).await
+                        Box::pin(accept_tls(stream, acceptor, peer, plain_port, &shutdown)).await
                     {
                         Box::pin(crate::session::converse(
                             stream, transport, arrival, world, shutdown,

@@ -336,7 +336,7 @@ mod tests {
             seq,
             unix_micros: 0,
             author: "bob".into(),
-            text: format!("m{seq}"),
+            text: format!("m{seq}").into(),
             origin: Origin::Internal,
             kind: Default::default(),
             ticket: 0,

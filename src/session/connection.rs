@@ -24,6 +24,7 @@ use crate::session::settings::ClientSettings;
 use crate::session::terminal::Flow;
 use crate::session::terminal::Session;
 use crate::session::transport::{Input, KnownTerminal, Transport};
+use crate::session::vt::clock_offset;
 use crate::session::wizard::{Listener, Wizard, WizardAction};
 use crate::session::{Arrival, texts};
 use crate::term::charset::{Charset, Decoder, encode};
@@ -128,7 +129,8 @@ const MAX_PENDING_OUTPUT: usize = 256 * 1024;
 /// How long a lone ESC waits for the rest of an escape sequence.
 const ESCAPE_TIMEOUT: Duration = Duration::from_millis(100);
 
-/// The status-bar clock ticks on UTC seconds divisible by this (r0c's 5-second tick).
+/// The status-bar clock ticks on UTC seconds divisible by this (r0c's 5-second tick), each
+/// client at its own offset after them ([`clock_offset`]).
 const CLOCK_TICK_SECONDS: u64 = 5;
 
 /// Slowmo clients get a chunk every this many milliseconds times their slowmo level.
@@ -399,8 +401,10 @@ pub async fn converse<S, T>(
     in_wizard.leave();
     let mut state = LoopState {
         dirty: true,
+        clock_only: false,
         next_frame: Instant::now(),
-        tick: next_clock_tick(CLOCK_TICK_SECONDS),
+        tick: next_clock_tick(CLOCK_TICK_SECONDS, clock_offset(chat.user)),
+        clock_offset: clock_offset(chat.user),
         escape_deadline: None,
         write_ready_at: Instant::now(),
         pacer: None,
@@ -727,7 +731,7 @@ where
             }
             (cols, rows) = link.transport.window_size() => {
                 chat.window_size_known(cols, rows);
-                state.dirty = true;
+                state.mark_dirty();
             }
             () = timer.as_mut() => {
                 let now = Instant::now();
@@ -830,10 +834,15 @@ impl End {
 struct LoopState {
     /// The client's screen is behind what it shows, so a frame is due.
     dirty: bool,
+    /// Only clock ticks made the frame due: nothing woke the connection, no input, no timer
+    /// but the clock's, so the frame may be the clock's digits alone ([`Session::render_clock`]).
+    clock_only: bool,
     /// A frame caused by others is not rendered before this moment.
     next_frame: Instant,
     /// The clock in the status bar ticks at this moment.
     tick: Instant,
+    /// How long after each step of the clock this client's tick comes ([`clock_offset`]).
+    clock_offset: Duration,
     /// A lone ESC becomes the Escape key at this moment.
     escape_deadline: Option<Instant>,
     /// A paced or slowmo write waits for this moment.
@@ -881,7 +890,7 @@ impl LoopState {
             } else {
                 out.extend_from_slice(&encoded);
             }
-            self.dirty = true;
+            self.mark_dirty();
         } else {
             take_stored_wake(&self.wake);
             render_into(chat, self.frame, out);
@@ -895,7 +904,14 @@ impl LoopState {
         }
         if self.pacer.is_none() {
             self.dirty = false;
+            self.clock_only = false;
         }
+    }
+
+    /// Something other than the clock makes a frame due.
+    fn mark_dirty(&mut self) {
+        self.dirty = true;
+        self.clock_only = false;
     }
 
     /// Something the client shows changed.
@@ -905,7 +921,7 @@ impl LoopState {
         if self.dirty && chatting && !room {
             frames_dropped.increment(1);
         }
-        self.dirty = true;
+        self.mark_dirty();
         self.woken_by_others |= chatting;
     }
 
@@ -921,12 +937,14 @@ impl LoopState {
     ) {
         let room = self.room(out);
         if now >= self.tick {
+            // A tick that finds no frame due (or only the clock's) asks for the clock alone.
+            self.clock_only = self.clock_only || !self.dirty;
             self.dirty = true;
             if let Some(chat) = session.as_deref_mut() {
                 chat.clock_tick();
             }
             let every = session.as_deref().map_or(1, Session::ticks_per_refresh);
-            self.tick = next_clock_tick(CLOCK_TICK_SECONDS * every);
+            self.tick = next_clock_tick(CLOCK_TICK_SECONDS * every, self.clock_offset);
         }
         if self.escape_deadline.is_some_and(|at| now >= at) {
             if let Some(chat) = session.as_deref_mut() {
@@ -943,7 +961,7 @@ impl LoopState {
             && let Some(chat) = session.as_deref_mut()
         {
             chat.clean_echo();
-            self.dirty = true;
+            self.mark_dirty();
         }
         // Last, so the frame shows what the timers above changed.
         if self.dirty
@@ -952,14 +970,20 @@ impl LoopState {
             && let Some(chat) = session
         {
             self.dirty = false;
-            take_stored_wake(&self.wake);
+            // A change that came with the tick left its wake-up stored: then the frame needs
+            // the world's view after all.
+            let woken = take_stored_wake(&self.wake);
+            let clock_only = std::mem::take(&mut self.clock_only) && !woken;
             let second = busy_second(now);
             if std::mem::take(&mut self.woken_by_others) {
                 BUSY.mark(second, &mut self.busy_marked);
             }
             self.next_frame = now + frame_interval(BUSY.count(second));
             // Messages not yet on disk are not shown; their commit wakes this task.
-            render_into(chat, self.frame, out);
+            match clock_only.then(|| chat.render_clock()).flatten() {
+                Some(text) => encode_for_client(&text, chat.charset(), self.frame, out),
+                None => render_into(chat, self.frame, out),
+            }
         }
     }
 
@@ -973,7 +997,7 @@ impl LoopState {
                 && let Some(chat) = session
             {
                 chat.after_overtaken_frame();
-                self.dirty = true;
+                self.mark_dirty();
             }
         }
         if out.is_empty() && out.capacity() > IDLE_OUTPUT_CAPACITY {
@@ -1160,14 +1184,21 @@ fn save_client(
     }
 }
 
-/// The next moment the UTC clock's seconds are divisible by `seconds`.
-fn next_clock_tick(seconds: u64) -> Instant {
+/// The next moment `offset` after the UTC clock's seconds were divisible by `seconds`.
+fn next_clock_tick(seconds: u64, offset: Duration) -> Instant {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
+    Instant::now() + until_clock_tick(since_epoch, seconds, offset)
+}
+
+/// How long after `since_epoch` the next tick of a clock of `seconds` comes, `offset` after
+/// its step.
+fn until_clock_tick(since_epoch: Duration, seconds: u64, offset: Duration) -> Duration {
     let period = Duration::from_secs(seconds.max(1));
-    let into = Duration::from_nanos((since_epoch.as_nanos() % period.as_nanos()) as u64);
-    Instant::now() + (period - into)
+    let offset = Duration::from_nanos((offset.as_nanos() % period.as_nanos()) as u64);
+    let into = since_epoch.saturating_sub(offset).as_nanos() % period.as_nanos();
+    period.saturating_sub(Duration::from_nanos(into as u64))
 }
 
 /// The most one read takes from a client.
@@ -1201,10 +1232,10 @@ fn read_chunk<R: AsyncRead + Unpin>(
 
 /// Takes the wake-up permit that changes stored while a frame was already due, so the frame
 /// about to be rendered (which shows them) is not followed by an empty one.
-fn take_stored_wake(wake: &tokio::sync::Notify) {
+fn take_stored_wake(wake: &tokio::sync::Notify) -> bool {
     let notified = std::pin::pin!(wake.notified());
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    let _ = notified.poll(&mut context);
+    notified.poll(&mut context).is_ready()
 }
 
 /// Renders a frame and appends it to `out`, encoded for the client.
@@ -1256,6 +1287,21 @@ mod tests {
         for (end, text) in reasons {
             assert_eq!(end.as_str(), text, "{end:?}");
         }
+    }
+
+    #[test]
+    fn each_clients_tick_comes_its_offset_after_the_clocks_step() {
+        let ms = |millis: u64| Duration::from_millis(millis);
+        let at = |millis: u64| ms(millis);
+        // At 1,000,002.0 s the last step was 1,000,000 s: a client 300 ms behind ticks at
+        // 1,000,005.3, one without an offset at 1,000,005.0.
+        assert_eq!(until_clock_tick(at(1_000_002_000), 5, ms(300)), ms(3300));
+        assert_eq!(until_clock_tick(at(1_000_002_000), 5, ms(0)), ms(3000));
+        // Just after a step, a client whose offset has not passed yet still ticks for it.
+        assert_eq!(until_clock_tick(at(1_000_005_100), 5, ms(300)), ms(200));
+        assert_eq!(until_clock_tick(at(1_000_005_300), 5, ms(300)), ms(5000));
+        // Slow links' longer periods keep the offset too.
+        assert_eq!(until_clock_tick(at(1_000_002_000), 30, ms(999)), ms(18_999));
     }
 
     /// A transport as small as one can be: bytes as they are, a terminal known without

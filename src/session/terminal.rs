@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::command::{ClientFacts, Command, Effect, Usage};
 use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
 use crate::session::teletype::Teletype;
-use crate::session::vt::Vt100Ui;
+use crate::session::vt::{Vt100Ui, clock_offset};
 use crate::term::charset::Charset;
 use crate::term::keys::{Key, KeyDecoder};
 use crate::term::lineedit::{EditOutcome, LineEditor};
@@ -202,11 +202,14 @@ impl Session {
             cols: DEFAULT_SIZE.0,
             rows: DEFAULT_SIZE.1,
             bad_size_told: false,
-            ui: Ui::Vt100(Box::new(Vt100Ui::new(
-                usize::from(DEFAULT_SIZE.0),
-                usize::from(DEFAULT_SIZE.1),
-                false,
-            ))),
+            ui: Ui::Vt100(Box::new(
+                Vt100Ui::new(
+                    usize::from(DEFAULT_SIZE.0),
+                    usize::from(DEFAULT_SIZE.1),
+                    false,
+                )
+                .with_clock_offset(clock_offset(user)),
+            )),
             bells: BellState::default(),
             charset: Charset::Utf8,
             local_echo: false,
@@ -361,11 +364,14 @@ impl Session {
         self.enter = settings.enter.clone();
         self.slowmo = u8::from(settings.slowmo);
         self.ui = if settings.vt100 {
-            Ui::Vt100(Box::new(Vt100Ui::new(
-                usize::from(self.cols),
-                usize::from(self.rows),
-                settings.echo,
-            )))
+            Ui::Vt100(Box::new(
+                Vt100Ui::new(
+                    usize::from(self.cols),
+                    usize::from(self.rows),
+                    settings.echo,
+                )
+                .with_clock_offset(clock_offset(self.user)),
+            ))
         } else {
             Ui::Teletype(Teletype::new())
         };
@@ -509,6 +515,19 @@ impl Session {
             Some(bps) if bps < 1500 => 3,
             Some(bps) if bps < 3000 => 2,
             _ => 1,
+        }
+    }
+
+    /// The frame of a clock tick when nothing but the clock changed since the last frame
+    /// (nothing woke the connection, no input): only the clock's digits, without a view of
+    /// the world. `None` when a full frame is due instead ([`Session::render`]).
+    pub fn render_clock(&mut self) -> Option<String> {
+        if !self.pending_output.is_empty() || self.probe_after_frame {
+            return None;
+        }
+        match &mut self.ui {
+            Ui::Vt100(vt) => vt.render_clock(),
+            Ui::Teletype(_) => None,
         }
     }
 

@@ -96,8 +96,11 @@ pub struct Vt100Ui {
     pub frame_drew_input: bool,
     /// How many of the view's notices the last frame showed.
     pub notices_shown: usize,
-    /// The status bar as last rendered.
-    last_status: Option<String>,
+    /// The last frame left nothing for a later one (no history missed, no scroll or redraw
+    /// pending, no notice, no nick list held back, the status bar current, its clock in UTC):
+    /// a clock tick with nothing else new then needs no view of the world
+    /// ([`Vt100Ui::render_clock`]).
+    clock_only_ready: bool,
     /// The pane's rows skip messages: a slow link was sent only the newest lines of a burst,
     /// so the rows above them are not where the history continues. Scrolling back then draws
     /// the page above the newest line anew instead of revealing lines above the top row.
@@ -110,6 +113,9 @@ pub struct Vt100Ui {
     /// The status bar's clock shows no time before this (Unix seconds): the time of the
     /// newest message drawn, so the clock is never behind a message on screen.
     clock_floor: i64,
+    /// This client's clock steps this long (microseconds) after the UTC clock's 5-second
+    /// steps, when its tick comes ([`clock_offset`]).
+    clock_offset_micros: i64,
     /// This frame missed history it needs to draw the whole pane: the next frame draws it
     /// again, once the session has it.
     redo_pane: bool,
@@ -138,9 +144,10 @@ impl Vt100Ui {
             input_only: false,
             rendered_input_only: false,
             frame_drew_input: false,
-            last_status: None,
+            clock_only_ready: false,
             banner_shown: false,
             clock_floor: 0,
+            clock_offset_micros: 0,
             redo_pane: false,
             found: None,
             goto_on_switch: None,
@@ -157,6 +164,13 @@ impl Vt100Ui {
             too_small: false,
             scroll_step: ScrollStep::Percent(100.0),
         }
+    }
+
+    /// The interface with its clock stepping `offset` after the UTC clock's 5-second steps,
+    /// as the client's clock ticks ([`clock_offset`]).
+    pub fn with_clock_offset(mut self, offset: std::time::Duration) -> Vt100Ui {
+        self.clock_offset_micros = i64::try_from(offset.as_micros()).unwrap_or(0);
+        self
     }
 
     /// Applies a new terminal size; the next frame redraws everything.
@@ -414,16 +428,30 @@ impl Vt100Ui {
         // On links of 3000 bps and less the status bar waits for the clock tick instead of
         // riding along with every chat update (r0c's saving for slow modems).
         // A full redraw (window switch, resize) always shows the current status bar.
+        let mut status_current = false;
+        // The bar the client has is the screen's: no second copy is kept per client.
         let status = match (
-            &self.last_status,
+            self.screen.status(),
             self.defer_status && !std::mem::take(&mut self.tick_due),
         ) {
-            (Some(last), true) if !full => last.clone(),
-            (Some(last), _) if input_only => last.clone(),
-            (last, _) => hold_nicklist(self.status_bar(view, cols), last.as_deref(), full),
+            (Some(last), true) if !full => last.to_owned(),
+            (Some(last), _) if input_only => last.to_owned(),
+            (last, _) => {
+                let fresh = self.status_bar(view, cols);
+                status_current = !last.is_some_and(|last| holds_nicklist(&fresh, last, full));
+                hold_nicklist(fresh, last, full)
+            }
         };
         self.tick_due = false;
-        self.last_status = Some(status.clone());
+        self.clock_only_ready = status_current
+            && !self.defer_status
+            && self.line_budget.is_none()
+            && !self.awaiting_enter
+            && !self.force_redraw
+            && self.pending_scroll == 0
+            && backlog.misses() == misses
+            && view.notices.is_empty()
+            && view.prefs.zone.is_none();
         let (prompt_nick, mut input, mut cursor_col) = self.input_line(&view.nick, line, cols);
         if self.awaiting_enter && line.chars().is_empty() {
             input = "\x1b[7m please press ENTER  (due to linemode) \x1b[0m".to_string();
@@ -704,11 +732,16 @@ impl Vt100Ui {
             // The whole pane is new: writing its rows in place costs less than pushing.
             return self.set_rows(lines);
         }
+        // Room for a pane of rows and no more (the pane has at least one row, so a row goes
+        // out before the next comes in): grown by doubling, every idle client's deque kept up
+        // to twice the room it needs.
+        self.rows
+            .reserve_exact(pane_rows.saturating_sub(self.rows.len()));
         for (row, _) in &lines {
-            self.rows.push_back(*row);
-            if self.rows.len() > pane_rows {
+            if self.rows.len() >= pane_rows {
                 self.rows.pop_front();
             }
+            self.rows.push_back(*row);
         }
         PaneChange::Append(lines.into_iter().map(|(_, text)| text).collect())
     }
@@ -904,6 +937,39 @@ impl Vt100Ui {
         }
     }
 
+    /// The second of the day the status-bar clock shows now, in `zone` (UTC without one): the
+    /// last 5-second step this client's tick has come for, or the second of the newest message
+    /// drawn if that is later.
+    fn clock_step(&self, zone: Option<&crate::term::zone::Zone>) -> i64 {
+        let micros = crate::world::now_micros();
+        let now = shown_micros(zone, micros).div_euclid(1_000_000);
+        let ticked = shown_micros(zone, micros.saturating_sub(self.clock_offset_micros))
+            .div_euclid(1_000_000);
+        (ticked - ticked.rem_euclid(5))
+            .max(self.clock_floor.min(now))
+            .rem_euclid(86_400)
+    }
+
+    /// The frame of a clock tick that finds nothing else new since the last frame: the status
+    /// bar last drawn with the clock moved on, written between DECSC and DECRC, without a view
+    /// of the world (an idle client's tick costs no world lock). `None` when the last frame
+    /// left something for a later one ([`Vt100Ui::clock_only_ready`]): a full frame is due.
+    pub fn render_clock(&mut self) -> Option<String> {
+        if !self.clock_only_ready {
+            return None;
+        }
+        let status = with_clock(self.screen.status()?, self.clock_step(None))?;
+        let mut out = String::new();
+        if !self
+            .screen
+            .render_status_only(&status, self.line_budget.is_none(), &mut out)
+        {
+            return None;
+        }
+        self.frame_drew_input = false;
+        Some(out)
+    }
+
     /// The status bar of §1.2: clock, window, channel and count, `+K`, `h:`, `a:`, nicks.
     fn status_bar(&self, view: &View, cols: usize) -> String {
         // The clock moves in 5-second steps, in time with the idle tick, so frames in between
@@ -911,11 +977,7 @@ impl Vt100Ui {
         // drawn moves it sooner.
         // UTC needs no time zone lookup: the time of day is the seconds since midnight.
         // A frame that draws a newer message moves the clock on to that message's second.
-        let now = shown_micros(view.prefs.zone.as_ref(), crate::world::now_micros())
-            .div_euclid(1_000_000);
-        let step = (now - now.rem_euclid(5))
-            .max(self.clock_floor.min(now))
-            .rem_euclid(86_400);
+        let step = self.clock_step(view.prefs.zone.as_ref());
         let mut bar = String::with_capacity(cols + 64);
         let _ = write!(
             bar,
@@ -1044,6 +1106,23 @@ fn day_change_lines(key: &LinesKey, date: jiff::civil::Date) -> Vec<String> {
     )
 }
 
+/// Each client's clock ticks and steps up to this long after the UTC clock's 5-second steps.
+pub const CLOCK_SPREAD_MILLIS: u64 = 1000;
+/// The moments within [`CLOCK_SPREAD_MILLIS`] clients tick at: few, so the clients of one
+/// moment still share the runtime's wake-up (a tick of its own for every client cost more
+/// than the ticks' frames: measured, 2,000 idle clients, debug build).
+const CLOCK_SLOTS: u64 = 10;
+
+/// How long after the UTC clock's 5-second steps `user`'s clock ticks and steps: one of
+/// [`CLOCK_SLOTS`] offsets within [`CLOCK_SPREAD_MILLIS`] (user ids follow each other, so
+/// users spread evenly over them). Thousands of idle clients then tick in ten groups over a
+/// second instead of all in the same moment, ahead of every chatting client's frame. The
+/// clock still steps by 5 seconds, at most a second late; a message drawn moves it on at once.
+pub fn clock_offset(user: crate::world::UserId) -> std::time::Duration {
+    let slot = user.wrapping_mul(7) % CLOCK_SLOTS;
+    std::time::Duration::from_millis(slot * (CLOCK_SPREAD_MILLIS / CLOCK_SLOTS))
+}
+
 /// The status bar to show: `fresh`, unless only its nick list differs from `last`, the bar
 /// the client has; that is then kept until something else in the bar changes, the clock at
 /// the latest (its next 5-second step, or sooner with a message of a later second). In a busy
@@ -1051,15 +1130,42 @@ fn day_change_lines(key: &LinesKey, date: jiff::civil::Date) -> Vec<String> {
 /// time cost more bytes than the pushes of the messages themselves; held, it follows about
 /// once a second under load, and at once for a lone message of a later second.
 fn hold_nicklist(fresh: String, last: Option<&str>, full: bool) -> String {
-    let Some(last) = last.filter(|_| !full) else {
-        return fresh;
-    };
-    match (fresh.find(NICKLIST_SGR), last.find(NICKLIST_SGR)) {
-        (Some(new_at), Some(old_at)) if fresh.get(..new_at) == last.get(..old_at) => {
-            last.to_owned()
-        }
+    match last {
+        Some(last) if holds_nicklist(&fresh, last, full) => last.to_owned(),
         _ => fresh,
     }
+}
+
+/// Whether [`hold_nicklist`] keeps `last` instead of `fresh`: only their nick lists differ and
+/// the frame is not a full redraw.
+fn holds_nicklist(fresh: &str, last: &str, full: bool) -> bool {
+    if full || fresh == last {
+        return false;
+    }
+    match (fresh.find(NICKLIST_SGR), last.find(NICKLIST_SGR)) {
+        (Some(new_at), Some(old_at)) => fresh.get(..new_at) == last.get(..old_at),
+        _ => false,
+    }
+}
+
+/// `status` (a status bar as [`Vt100Ui::status_bar`] writes it) with its clock showing
+/// `second` of the day; `None` if it does not start with the clock.
+fn with_clock(status: &str, second: i64) -> Option<String> {
+    let clock_end = STATUS_SGR.len() + 6;
+    let digits = status.get(STATUS_SGR.len()..clock_end)?;
+    if !status.starts_with(STATUS_SGR) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut bar = String::with_capacity(status.len());
+    let _ = write!(
+        bar,
+        "{STATUS_SGR}{:02}{:02}{:02}{}",
+        second / 3600,
+        second / 60 % 60,
+        second % 60,
+        status.get(clock_end..)?
+    );
+    Some(bar)
 }
 
 fn follows(previous: RowRef, next: RowRef) -> bool {
@@ -1120,5 +1226,41 @@ mod tests {
         // A bar cut before its nick list (a narrow screen) is shown as it is.
         let cut = format!("{STATUS_SGR}184040   1: #g");
         assert_eq!(hold_nicklist(cut.clone(), Some(&shown), false), cut);
+        // Only a bar held back is not current: the next clock tick then needs a full frame.
+        assert!(holds_nicklist(&reordered, &shown, false));
+        assert!(!holds_nicklist(&shown, &shown, false));
+        assert!(!holds_nicklist(&later, &shown, false));
+    }
+
+    #[test]
+    fn users_clocks_tick_spread_over_a_second() {
+        let offsets: Vec<u64> = (1..=1000)
+            .map(|user| clock_offset(user).as_millis() as u64)
+            .collect();
+        assert!(offsets.iter().all(|&ms| ms < CLOCK_SPREAD_MILLIS));
+        // A thousand users in a row fall evenly into the ten moments, 100 ms apart.
+        for slot in 0..CLOCK_SLOTS {
+            let at = slot * (CLOCK_SPREAD_MILLIS / CLOCK_SLOTS);
+            assert_eq!(
+                offsets.iter().filter(|&&ms| ms == at).count(),
+                100,
+                "{at} ms"
+            );
+        }
+        assert!(clock_offset(u64::MAX) < std::time::Duration::from_millis(CLOCK_SPREAD_MILLIS));
+    }
+
+    #[test]
+    fn a_clock_tick_moves_only_the_clock_of_the_bar_last_drawn() {
+        let shown = bar("184040", "ann, bob");
+        assert_eq!(
+            with_clock(&shown, 18 * 3600 + 40 * 60 + 45),
+            Some(bar("184045", "ann, bob"))
+        );
+        assert_eq!(with_clock(&shown, 0), Some(bar("000000", "ann, bob")));
+        // Anything that does not start with the clock is left to a full frame.
+        assert_eq!(with_clock("184040   1: #g", 5), None);
+        assert_eq!(with_clock(&format!("{STATUS_SGR}18404"), 5), None);
+        assert_eq!(with_clock(&format!("{STATUS_SGR}1840x0   1: #g"), 5), None);
     }
 }

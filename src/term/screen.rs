@@ -143,6 +143,11 @@ impl Screen {
         }
     }
 
+    /// The status bar the client shows, as last written.
+    pub fn status(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+
     /// Forgets what the input row shows and where the cursor is (something else may have
     /// drawn there), so the next frame repaints the row and parks the cursor.
     pub fn forget_input_line(&mut self) {
@@ -287,19 +292,7 @@ impl Screen {
         self.render_status(frame.status, out);
 
         if save_cursor {
-            if out.len() > start {
-                // DECRC restores the attributes too: a closing reset would be wasted, also
-                // when only the release of the scroll region (which ignores attributes) follows
-                // it.
-                if out.ends_with("\x1b[0m") {
-                    out.truncate(out.len() - "\x1b[0m".len());
-                } else if out.ends_with(concat!("\x1b[0m", "\x1b[r")) {
-                    out.truncate(out.len() - concat!("\x1b[0m", "\x1b[r").len());
-                    out.push_str(RELEASE_REGION);
-                }
-                out.insert_str(start, "\x1b7");
-                out.push_str("\x1b8");
-            }
+            wrap_in_saved_cursor(out, start);
             self.cursor = Some(target);
             return;
         }
@@ -318,6 +311,31 @@ impl Screen {
             }
             self.cursor = Some(target);
         }
+    }
+
+    /// Writes the bytes of a frame in which only the status bar changed, as
+    /// [`Screen::render`] would for a frame whose pane, topic and input line are unchanged:
+    /// between DECSC and DECRC, the cursor staying where it is parked. Returns false and
+    /// writes nothing when that frame would have to park the cursor anew (its place is not
+    /// known, or `may_save_cursor` forbids the saved-cursor slot).
+    pub fn render_status_only(
+        &mut self,
+        status: &str,
+        may_save_cursor: bool,
+        out: &mut String,
+    ) -> bool {
+        let Some(parked) = self
+            .cursor
+            .filter(|_| may_save_cursor && self.status.is_some())
+        else {
+            return false;
+        };
+        let start = out.len();
+        self.drew_input = false;
+        self.render_status(status, out);
+        wrap_in_saved_cursor(out, start);
+        self.cursor = Some(parked);
+        true
     }
 
     fn render_status(&mut self, status: &str, out: &mut String) {
@@ -498,6 +516,23 @@ fn last_sgr(bytes: &str) -> Option<&str> {
         search = &search[..start];
     }
     None
+}
+
+/// Wraps what a frame wrote from `start` on in DECSC and DECRC, so the cursor goes back to
+/// where it was parked. DECRC restores the attributes too: a closing reset would be wasted,
+/// also when only the release of the scroll region (which ignores attributes) follows it.
+fn wrap_in_saved_cursor(out: &mut String, start: usize) {
+    if out.len() <= start {
+        return;
+    }
+    if out.ends_with("\x1b[0m") {
+        out.truncate(out.len() - "\x1b[0m".len());
+    } else if out.ends_with(concat!("\x1b[0m", "\x1b[r")) {
+        out.truncate(out.len() - concat!("\x1b[0m", "\x1b[r").len());
+        out.push_str(RELEASE_REGION);
+    }
+    out.insert_str(start, "\x1b7");
+    out.push_str("\x1b8");
 }
 
 /// Whether two status bars differ only in their clock digits.

@@ -520,7 +520,7 @@ impl State {
         }
         self.channels.insert(
             id,
-            Channel {
+            Box::new(Channel {
                 kind,
                 topic,
                 messages: VecDeque::new(),
@@ -533,7 +533,7 @@ impl State {
                 stored_as: None,
                 roster: 0,
                 remote: Default::default(),
-            },
+            }),
         );
         id
     }

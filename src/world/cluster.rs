@@ -807,7 +807,7 @@ impl World {
                 let post = Post {
                     channel,
                     author,
-                    text,
+                    text: text.into(),
                     // Only the node a line was typed on relays it to its IRC bridge.
                     origin: if own { Origin::Local } else { Origin::Internal },
                     kind: kind_of(notice),
@@ -943,7 +943,7 @@ impl World {
         let post = Post {
             channel,
             author: text::sanitize_message(sender),
-            text: text::sanitize_lines(text),
+            text: text::sanitize_lines(text).into(),
             origin: Origin::Internal,
             kind,
             ping,

@@ -248,7 +248,7 @@ impl World {
         let post = Post {
             channel,
             author: message.from.clone(),
-            text: message.text.clone(),
+            text: message.text.as_str().into(),
             origin: Origin::Internal,
             kind: message.kind,
             ping: Ping::Everyone,

@@ -91,7 +91,7 @@ pub struct Post {
     /// A nick, or one of the `AUTHOR_*` pseudo-authors.
     pub author: String,
     /// Canonical text (see [`crate::text`]).
-    pub text: String,
+    pub text: std::sync::Arc<str>,
     /// Where it came from, for the IRC bridge.
     pub origin: Origin,
     /// Chat or an IRC NOTICE.
@@ -122,7 +122,7 @@ impl Post {
         Post {
             channel,
             author: author.to_string(),
-            text: text.to_string(),
+            text: text.into(),
             origin: Origin::Internal,
             kind: MessageKind::Chat,
             ping: Ping::Nobody,

@@ -468,7 +468,7 @@ impl World {
         let Some(principal) = state.principal_of(user) else {
             return;
         };
-        let Some(name) = state.channels.get(&channel).and_then(marker_name) else {
+        let Some(name) = state.channels.get(&channel).and_then(|c| marker_name(c)) else {
             return;
         };
         let Some(read_upto) = state
@@ -501,7 +501,10 @@ impl World {
             .windows
             .iter()
             .filter_map(|w| {
-                let name = state.channels.get(&w.channel).and_then(marker_name)?;
+                let name = state
+                    .channels
+                    .get(&w.channel)
+                    .and_then(|c| marker_name(c))?;
                 Some((name, w.read_upto))
             })
             .collect();

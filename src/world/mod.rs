@@ -152,7 +152,9 @@ pub struct Message {
     /// A nick, or one of the `AUTHOR_*` pseudo-authors.
     pub author: String,
     /// Canonical text (see [`crate::text`]): printable characters and formatting tokens only.
-    pub text: String,
+    /// Shared, so a text many windows show (the welcome text of every status window) is in
+    /// memory once.
+    pub text: Arc<str>,
     /// Where it came from, so the IRC bridge knows what to relay and where not to echo it.
     pub origin: Origin,
     /// Chat or an IRC NOTICE (shown as `-nick-`, relayed to IRC as NOTICE).
@@ -405,9 +407,9 @@ struct Departed {
 
 #[derive(Debug, Default)]
 struct State {
-    users: IdMap<User>,
+    users: IdMap<Box<User>>,
     nicks: HashMap<String, UserId>,
-    channels: IdMap<Channel>,
+    channels: IdMap<Box<Channel>>,
     public_by_name: HashMap<String, ChannelId>,
     /// Skeletons ([`nick::skeleton`]) of the nicks online, so checking a new nick for
     /// look-alikes is a lookup, not a pass over every user.
@@ -418,6 +420,9 @@ struct State {
     departed: VecDeque<Departed>,
     /// The most users online at once since the start, for LUSERS.
     most_users: usize,
+    /// The welcome texts status windows show lately (one per charset kind and MOTD, so a few):
+    /// every user's status window shares one copy instead of holding its own.
+    welcome_texts: VecDeque<Arc<str>>,
     /// Public and direct-message channels in memory (status windows not counted), for
     /// `max_channels`.
     chat_channels: usize,
@@ -776,7 +781,7 @@ pub fn message_from_store(m: StoredMessage) -> Arc<Message> {
         seq: m.seq,
         unix_micros: m.unix_micros,
         author: text::sanitize_plain(&m.author),
-        text: text::sanitize_lines(&m.text),
+        text: text::sanitize_lines(&m.text).into(),
         origin: Origin::Internal,
         kind: m.kind,
         ticket: TICKET_NOT_STORED,

@@ -393,7 +393,7 @@ impl World {
         let post = Post {
             channel: channel_id,
             author: author.to_string(),
-            text: text.to_string(),
+            text: text.into(),
             origin,
             kind,
             ping,
@@ -426,7 +426,7 @@ impl World {
             after,
             unix_micros,
         } = post;
-        let (author, text) = (author_owned.as_str(), text_owned.as_str());
+        let (author, text) = (author_owned.as_str(), &*text_owned);
         // Only a public channel's or a stored conversation's message carries the stream's
         // cursor (`cluster.rs`, `cluster_direct.rs`).
         let streamed = state
@@ -503,7 +503,7 @@ impl World {
             mention_index: Default::default(),
             local_day: None,
         });
-        let (author, text) = (message.author.as_str(), message.text.as_str());
+        let (author, text) = (message.author.as_str(), &*message.text);
         let shown_now = self.store.is_committed(ticket);
         let State {
             channels,

@@ -86,7 +86,7 @@ pub fn fold_joins(messages: Vec<Arc<Message>>, shown_from: u64) -> Vec<Arc<Messa
             && let Some(first) = out.get_mut(index)
         {
             let mut folded = Message::clone(first);
-            folded.text = folded_text(&joined, &left);
+            folded.text = folded_text(&joined, &left).into();
             *first = Arc::new(folded);
         }
     };
@@ -252,7 +252,10 @@ mod tests {
     }
 
     fn texts(messages: &[Arc<Message>]) -> Vec<(u64, String)> {
-        messages.iter().map(|m| (m.seq, m.text.clone())).collect()
+        messages
+            .iter()
+            .map(|m| (m.seq, m.text.to_string()))
+            .collect()
     }
 
     #[test]
@@ -288,7 +291,7 @@ mod tests {
         .into_iter()
         .collect();
         // Bob's join (index 2) folds into alice's line, shown before it.
-        let refolded = refolded_before(&messages, 2, 4).map(|m| (m.seq, m.text.clone()));
+        let refolded = refolded_before(&messages, 2, 4).map(|m| (m.seq, m.text.to_string()));
         assert_eq!(refolded, Some((1, "alice, bob joined".to_string())));
         // Nothing new folds into it: a plain line, or a join of another minute.
         assert_eq!(refolded_before(&messages, 3, 4), None);

@@ -197,7 +197,7 @@ mod tests {
             seq,
             unix_micros: 0,
             author: String::new(),
-            text: String::new(),
+            text: "".into(),
             origin: super::super::Origin::Internal,
             kind: Default::default(),
             ticket: 0,

@@ -131,7 +131,7 @@ fn direct_message_partner_gets_a_window_named_after_the_sender() {
     world.store().flush();
     let view = world.view(bob, None, usize::MAX).expect("view");
     assert_eq!(view.topic, "DM with kywmyv");
-    assert_eq!(view.messages.last().map(|m| m.text.as_str()), Some("hi"));
+    assert_eq!(view.messages.last().map(|m| &*m.text), Some("hi"));
     assert_eq!(
         world.direct_message(alice, "nobody", "x"),
         Err(DirectError::NotOnline("nobody".into()))
@@ -351,6 +351,36 @@ fn goto_and_scrolling_reach_history_older_than_memory() {
     assert!(
         crate::history::messages_blocking(&world, other, channel, Around::From(0), 5).is_empty()
     );
+}
+
+#[test]
+fn every_status_window_shares_one_copy_of_the_welcome_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (world, _store) = world(dir.path(), 100, 1000, 10);
+    let welcome_of = |user| {
+        let view = world.view(user, None, usize::MAX).expect("view");
+        view.messages
+            .iter()
+            .find(|m| m.author == AUTHOR_INFO)
+            .map(|m| m.text.clone())
+            .expect("the welcome text")
+    };
+    let (alice, _) = world.connect(localhost(), "welcome, friend".into());
+    let (bob, _) = world.connect(localhost(), "welcome, friend".into());
+    let (carol, _) = world.connect(localhost(), "another welcome".into());
+    assert_eq!(&*welcome_of(alice), "welcome, friend");
+    assert!(Arc::ptr_eq(&welcome_of(alice), &welcome_of(bob)));
+    // Another text (another charset's logo, an edited MOTD) is shown as it is.
+    assert_eq!(&*welcome_of(carol), "another welcome");
+    // Only a few texts are kept: after more, a new user gets a copy of their own, still right.
+    for n in 0..user::WELCOME_TEXTS_KEPT {
+        world.connect(localhost(), format!("welcome {n}"));
+    }
+    let (dave, _) = world.connect(localhost(), "welcome, friend".into());
+    assert_eq!(&*welcome_of(dave), "welcome, friend");
+    assert!(!Arc::ptr_eq(&welcome_of(alice), &welcome_of(dave)));
+    let kept = world.lock().welcome_texts.len();
+    assert_eq!(kept, user::WELCOME_TEXTS_KEPT);
 }
 
 #[test]
@@ -674,7 +704,7 @@ fn readers_are_woken_when_a_message_is_committed_not_when_it_is_posted() {
     );
     let view = world.view(bob, None, usize::MAX).expect("view");
     assert!(view.waiting_for_store);
-    assert!(!view.messages.iter().any(|m| m.text == "hello"));
+    assert!(!view.messages.iter().any(|m| &*m.text == "hello"));
 
     drop(hold);
     store.flush();
@@ -686,7 +716,7 @@ fn readers_are_woken_when_a_message_is_committed_not_when_it_is_posted() {
     );
     let view = world.view(bob, None, usize::MAX).expect("view");
     assert!(!view.waiting_for_store);
-    assert!(view.messages.iter().any(|m| m.text == "hello"));
+    assert!(view.messages.iter().any(|m| &*m.text == "hello"));
     // Told the same count again, nobody is woken twice.
     world.wake_committed(committed(&store));
     assert!(!was_woken(&bob_wake), "woken twice for one commit");
@@ -717,7 +747,7 @@ async fn the_commit_waker_wakes_readers_without_anyone_polling() {
             .expect("woken once the message is committed");
         let view = world.view(bob, None, usize::MAX).expect("view");
         assert!(
-            view.messages.iter().any(|m| m.text == text),
+            view.messages.iter().any(|m| *m.text == *text),
             "woken before {text} was committed"
         );
     }
@@ -742,7 +772,7 @@ fn history_reads_never_return_a_message_before_it_is_committed() {
     let texts = |around| -> Vec<String> {
         crate::history::messages_blocking(&world, bob, view.channel, around, usize::MAX)
             .iter()
-            .map(|m| m.text.clone())
+            .map(|m| m.text.to_string())
             .collect()
     };
     // What a pane scrolled up near the bottom and PgDn ask for.
@@ -780,7 +810,7 @@ fn a_status_line_quoting_a_mention_waits_for_the_mention_to_be_committed() {
     // A later status line must not overtake the quote either.
     world.tell(bob, AUTHOR_INFO, "feedback");
     let view = world.view(bob, None, usize::MAX).expect("view");
-    let shown: Vec<&str> = view.messages.iter().map(|m| m.text.as_str()).collect();
+    let shown: Vec<&str> = view.messages.iter().map(|m| &*m.text).collect();
     assert!(
         !shown.iter().any(|t| t.contains("the secret")),
         "quoted before the commit: {shown:?}"
@@ -794,7 +824,7 @@ fn a_status_line_quoting_a_mention_waits_for_the_mention_to_be_committed() {
     world.wake_committed(committed(&store));
     assert!(was_woken(&bob_wake), "not woken by the commit");
     let view = world.view(bob, None, usize::MAX).expect("view");
-    let shown: Vec<&str> = view.messages.iter().map(|m| m.text.as_str()).collect();
+    let shown: Vec<&str> = view.messages.iter().map(|m| &*m.text).collect();
     assert!(shown.iter().any(|t| t.contains("the secret")), "{shown:?}");
     assert!(shown.contains(&"feedback"), "{shown:?}");
     assert!(!view.waiting_for_store);
@@ -813,7 +843,7 @@ fn channel_state(world: &World, name: &str) -> (Vec<(u64, String, String)>, Stri
     let messages = channel
         .messages
         .iter()
-        .map(|m| (m.seq, m.author.clone(), m.text.clone()))
+        .map(|m| (m.seq, m.author.clone(), m.text.to_string()))
         .collect();
     let mut members: Vec<String> = channel
         .members
@@ -1019,7 +1049,7 @@ fn a_stored_event_line_waits_for_its_commit_like_a_typed_one() {
     world.wake_committed(committed(&store));
     assert!(was_woken(&wake), "not woken by the commit");
     let view = world.view(alice, Some(before), usize::MAX).expect("view");
-    let shown: Vec<&str> = view.messages.iter().map(|m| m.text.as_str()).collect();
+    let shown: Vec<&str> = view.messages.iter().map(|m| &*m.text).collect();
     assert_eq!(shown, ["from elsewhere"]);
 }
 

@@ -171,7 +171,7 @@ impl World {
         state.most_users = state.most_users.max(state.users.len().saturating_add(1));
         state.users.insert(
             id,
-            User {
+            Box::new(User {
                 nick,
                 identity,
                 account: None,
@@ -200,7 +200,7 @@ impl World {
                 away_summary: None,
                 away: None,
                 irc_ident: None,
-            },
+            }),
         );
         if let Some(channel) = state.channels.get_mut(&status) {
             channel.members.push(id);
@@ -208,7 +208,10 @@ impl World {
         }
         let line = Post::line(status, AUTHOR_SYSTEM, &join_line, unix_micros);
         self.apply_locked(state, Event::Post(line));
-        let line = Post::line(status, AUTHOR_INFO, welcome, unix_micros);
+        let line = Post {
+            text: state.shared_welcome(welcome),
+            ..Post::line(status, AUTHOR_INFO, "", unix_micros)
+        };
         self.apply_locked(state, Event::Post(line));
     }
 
@@ -469,7 +472,25 @@ impl World {
     }
 }
 
+/// How many different welcome texts [`State::shared_welcome`] keeps: one per charset kind
+/// (box drawing or not) times the MOTDs of the last few edits of the MOTD file.
+pub(super) const WELCOME_TEXTS_KEPT: usize = 4;
+
 impl State {
+    /// The shared copy of `welcome` for one more status window: a text kept already, or this
+    /// one, kept in place of the oldest. Costs one comparison with each kept text.
+    fn shared_welcome(&mut self, welcome: &str) -> Arc<str> {
+        if let Some(kept) = self.welcome_texts.iter().find(|kept| ***kept == *welcome) {
+            return kept.clone();
+        }
+        let text: Arc<str> = welcome.into();
+        if self.welcome_texts.len() >= WELCOME_TEXTS_KEPT {
+            self.welcome_texts.pop_front();
+        }
+        self.welcome_texts.push_back(text.clone());
+        text
+    }
+
     /// Whether `user` may open one more channel or conversation window.
     pub(super) fn may_open_window(&self, user: UserId, max: usize) -> Result<(), LimitError> {
         // Window 0, the status window, does not count.

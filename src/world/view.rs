@@ -293,7 +293,7 @@ impl World {
         };
         if me.admin {
             details.push("----- users -----".into());
-            let mut users: Vec<&User> = state.users.values().collect();
+            let mut users: Vec<&User> = state.users.values().map(|u| &**u).collect();
             users.sort_by_key(|u| u.nick.to_lowercase());
             for u in users {
                 details.push(format!(

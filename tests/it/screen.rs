@@ -378,24 +378,32 @@ async fn bandwidth_of_a_passive_client_and_of_typing() {
     }
     alice.expect("yyryyd fill 29").await;
     alice.drain(Duration::from_millis(300)).await;
-    let mut total = 0;
+    let mut costs = Vec::new();
     for index in 0..10 {
         let before = alice.bytes().len();
         bob.say(&format!("msg {index}")).await;
         alice.expect(&format!("yyryyd msg {index}")).await;
         alice.drain(Duration::from_millis(120)).await;
-        total += without_clock_ticks(&alice.bytes()[before..]).len();
+        costs.push(without_clock_ticks(&alice.bytes()[before..]).len());
     }
-    let average = total / 10;
-    println!("passive 80x24 client: {average} bytes per short message (r0c: 97-178)");
+    costs.sort_unstable();
+    let average = costs.iter().sum::<usize>() / costs.len();
+    let median = costs[costs.len() / 2 - 1];
+    println!(
+        "passive 80x24 client: {average} bytes per short message on average, {median} the median \
+         (r0c: 97-178); each: {costs:?}"
+    );
     // The push (DECSC, the region `ESC[2;22r`, `ESC[21H LF LF ESC[K`, the line, the release
     // `ESC[r`, DECRC) is 63 bytes for these: 10 bytes a frame for a terminal that is never
     // left with a scroll region. A message in a later second than the clock shows also moves
-    // the clock on (about 30 bytes: the digits that changed in the bar's colours); these come
-    // several a second, so few do. r0c: 97 to 178.
+    // the clock on (about 30 bytes: the digits that changed in the bar's colours), and so does,
+    // at most once, a message in the moment between the clock's 5-second step and this
+    // client's tick (up to a second later, `clock_offset`). How many of the ten do depends on
+    // how fast this machine runs the loop, so the bound is on the median, which holds while
+    // at most four of them carry the clock: the push itself must stay small.
     assert!(
-        average <= 72,
-        "a short message costs {average} bytes on average"
+        median <= 72,
+        "a short message costs {median} bytes (the median of {costs:?})"
     );
 
     // The first keypress marks what is on screen as read (r0c repaints those timestamps too).

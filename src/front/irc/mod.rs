@@ -63,8 +63,10 @@ pub async fn run(listening: Listening) {
                     .await
                 }
                 Some(acceptor) => {
+                    // Boxed, as the terminals' (`listen::serve_terminals`): inline, the
+                    // handshake's state would size every client's task.
                     if let Some(stream) =
-                        listen::accept_tls(stream, acceptor, peer, 0, &shutdown).await
+                        Box::pin(listen::accept_tls(stream, acceptor, peer, 0, &shutdown)).await
                     {
                         Box::pin(converse(
                             stream, server, arrival, arrived, world, shutdown, false, relay,

@@ -2887,10 +2887,10 @@ impl IrcSession {
             let body = message.text.strip_prefix('\x02').unwrap_or(&message.text);
             match body.split_once('\x02') {
                 Some((nick, rest)) => (nick, rest.strip_prefix(' ').unwrap_or(rest), true),
-                None => ("-", message.text.as_str(), false),
+                None => ("-", &*message.text, false),
             }
         } else {
-            (author, message.text.as_str(), false)
+            (author, &*message.text, false)
         };
         let pseudo = author.starts_with('-');
         let notice = message.kind == MessageKind::Notice;

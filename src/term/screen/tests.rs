@@ -242,6 +242,37 @@ fn idle_clock_tick_sends_only_the_clock() {
 }
 
 #[test]
+fn a_status_only_frame_is_the_frame_that_changes_only_the_status_bar() {
+    let saving = |pane, status| Frame {
+        may_save_cursor: true,
+        ..frame(pane, status, "hi", 11)
+    };
+    let first = status("184040", "1: \x1b[1;37m#g\x1b[22m(3)");
+    let second = status("184045", "1: \x1b[1;37m#g\x1b[22m(3)");
+    let mut full = Terminal::new(80, 24);
+    let mut tick = Terminal::new(80, 24);
+    for term in [&mut full, &mut tick] {
+        term.show(&saving(PaneChange::Redraw(vec!["line".into()]), &first));
+    }
+    let by_frame = full.show(&saving(PaneChange::Unchanged, &second));
+    let mut by_tick = String::new();
+    assert!(tick.screen.render_status_only(&second, true, &mut by_tick));
+    tick.feed(&by_tick);
+    assert_eq!(by_tick, by_frame);
+    assert_eq!(by_tick, format!("\x1b7\x1b[23;6H{STATUS_SGR}5\x1b8"));
+    assert_eq!(tick.row(22), "184045   1: #g(3)");
+    assert_eq!(tick.cursor(), (23, 10));
+    // The next frame knows what the client shows: nothing is sent again.
+    assert_eq!(tick.show(&saving(PaneChange::Unchanged, &second)), "");
+    // Without the saved-cursor slot, or with the cursor's place unknown, it declines.
+    let mut none = String::new();
+    assert!(!tick.screen.render_status_only(&first, false, &mut none));
+    tick.screen.forget_cursor();
+    assert!(!tick.screen.render_status_only(&first, true, &mut none));
+    assert!(none.is_empty());
+}
+
+#[test]
 fn typing_at_the_end_costs_one_byte_per_character() {
     let mut term = Terminal::new(80, 24);
     let status = status("184040", "0: r0c-status");
