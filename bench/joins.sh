@@ -11,6 +11,8 @@
 #   BUILD=0 skips the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The release build, where cargo puts it ($CARGO_TARGET_DIR, default ./target).
+release=${CARGO_TARGET_DIR:-./target}/release
 
 clients=${1:-600}
 rate=${2:-175}
@@ -19,10 +21,10 @@ joiners=${4:-100}
 messages=${5:-1000000}
 runs=${RUNS:-1}
 join_after=${JOIN_AFTER:-8}
-server_bin=${R0C_BIN:-./target/release/r0c}
+server_bin=${R0C_BIN:-$release/r0c}
 
 # BUILD=0 runs the binaries already built (e.g. an older build's, with R0C_BIN).
-[ "${BUILD:-1}" = 0 ] || cargo build --release -p r0c -p r0c-load --example seed_channel >/dev/null
+[ "${BUILD:-1}" = 0 ] || { cargo build --release -p r0c -p r0c-load && cargo build --release -p r0c --example seed_channel; } >/dev/null
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
@@ -37,7 +39,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir "$work/seeded"
-./target/release/examples/seed_channel "$work/seeded/r0c.db" big "$messages"
+"$release"/examples/seed_channel "$work/seeded/r0c.db" big "$messages"
 
 results="$work/results"
 for run in $(seq "$runs"); do
@@ -49,7 +51,7 @@ for run in $(seq "$runs"); do
             >"$work/server.log" 2>&1 &
         server=$!
         wait_port "$telnet"
-        ./target/release/r0c-load --port "$telnet" --telnet --pid "$server" \
+        "$release"/r0c-load --port "$telnet" --telnet --pid "$server" \
             --label "joiners=$with" -n "$clients" -c 1 -s 20 -r "$rate" -t "$seconds" \
             --joiners "$with" --join-channel big --join-after "$join_after" 2>"$work/load.err" \
             | grep '^{' >>"$results" || echo "{\"label\":\"joiners=$with\",\"failed\":true}" >>"$results"

@@ -10,10 +10,13 @@
 #   defaults: 18000 idle, 1000 active clients in 100 channels, all of them sending,
 #   1000 msg/s in all for 20 s. IDLE_PROCS (default 4) generator processes share the idle
 #   clients (each stays far under the 20,000 open files a process may have here).
-#   R0C_BIN picks the server binary (default ./target/release/r0c); SERVER_ARGS adds flags;
+#   R0C_BIN picks the server binary (default $CARGO_TARGET_DIR/release/r0c, ./target/...);
+#   SERVER_ARGS adds flags;
 #   BUILD=0 skips the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The release build, where cargo puts it ($CARGO_TARGET_DIR, default ./target).
+release=${CARGO_TARGET_DIR:-./target}/release
 
 idle=${1:-18000}
 active=${2:-1000}
@@ -21,7 +24,7 @@ channels=${3:-100}
 rate=${4:-1000}
 seconds=${5:-20}
 procs=${IDLE_PROCS:-4}
-server_bin=${R0C_BIN:-./target/release/r0c}
+server_bin=${R0C_BIN:-$release/r0c}
 
 # BUILD=0 runs the binaries already built (e.g. an older build's, with R0C_BIN).
 [ "${BUILD:-1}" = 0 ] || cargo build --release -p r0c -p r0c-load >/dev/null
@@ -59,7 +62,7 @@ for p in $(seq 1 "$procs"); do
     n=$per_proc
     [ $(( p * per_proc )) -gt "$idle" ] && n=$(( idle - (p - 1) * per_proc ))
     [ "$n" -le 0 ] && continue
-    ./target/release/r0c-load --port "$telnet" --telnet --label "idle$p" \
+    "$release"/r0c-load --port "$telnet" --telnet --label "idle$p" \
         --source-net $((10 + p)) --sources 250 --channel-prefix "i${p}x" \
         -n "$n" -c $(( (n + 99) / 100 )) --connect-parallel 250 --hold 100000 \
         >"$work/idle$p.out" 2>"$work/idle$p.err" &
@@ -86,7 +89,7 @@ sleep 20
 cpu_after=$(cpu_s "$server")
 rss_idle_later=$(rss_kib "$server")
 
-./target/release/r0c-load --port "$telnet" --telnet --pid "$server" --label active \
+"$release"/r0c-load --port "$telnet" --telnet --pid "$server" --label active \
     --source-net 9 --sources 50 --connect-parallel 250 \
     -n "$active" -c "$channels" -s "$active" -r "$rate" -t "$seconds" \
     >"$work/active.out" 2>"$work/active.err" || true

@@ -5,6 +5,8 @@
 # LOAD_ARGS adds r0c-load options to every run; PARALLEL sets --connect-parallel (default 200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The release build, where cargo puts it ($CARGO_TARGET_DIR, default ./target).
+release=${CARGO_TARGET_DIR:-./target}/release
 
 series=("$@")
 if [ ${#series[@]} -eq 0 ]; then
@@ -25,11 +27,11 @@ for spec in "${series[@]}"; do
         else
             listen=(-pt 0 -ssh "$port")
         fi
-        ./target/release/r0c --dir "$data" -i 127.0.0.1 "${listen[@]}" -pn 0 --web 0 --irc-listen 0 \
+        "$release"/r0c --dir "$data" -i 127.0.0.1 "${listen[@]}" -pn 0 --web 0 --irc-listen 0 \
             --no-flood-limit --max-per-ip 0 --conn-rate 0 -nc 20000 >/dev/null 2>&1 &
         pid=$!
         wait_port "$port"
-        ./target/release/r0c-load --port "$port" "--$mode" --pid "$pid" --label "r0c-$mode" \
+        "$release"/r0c-load --port "$port" "--$mode" --pid "$pid" --label "r0c-$mode" \
             --connect-parallel "${PARALLEL:-200}" \
             -n "$clients" -c "$channels" -s "$senders" -r "$rate" -t "$seconds" ${LOAD_ARGS:-} 2>&1 \
             | grep -E '^\{|clients ready' || echo "{\"label\":\"r0c-$mode\",\"failed\":true}"
