@@ -1441,9 +1441,10 @@ impl World {
         };
         let Some(target) = state.user_named(nick) else {
             // A registered user who is not here (offline, or on another node) is named by
-            // their account or key; a session appointment needs them in the channel.
+            // their account or key; a session appointment needs them here, in the channel,
+            // and nobody by that name is online (IRC reads this as 401, no such nick).
             if session_appointment {
-                return Err(format!("{nick} is not in #{name}"));
+                return Err(format!("{nick} is not online"));
             }
             return self.set_role_by_principal(
                 &mut state,
