@@ -532,6 +532,7 @@ impl State {
                 nick_lines: HashMap::new(),
                 stored_as: None,
                 roster: 0,
+                irc_roster: None,
                 remote: Default::default(),
             }),
         );

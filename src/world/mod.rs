@@ -76,7 +76,8 @@ pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
 pub use event::{Event, Ping, Post};
 pub use history::{GotoStep, JoinStep, Load, LoadedChannel, MemorySlice, Span};
 pub use irc::{
-    IrcChannelInfo, IrcCursor, IrcHistorySource, IrcListEntry, IrcMember, IrcSync, IrcTarget,
+    IrcChannelInfo, IrcCursor, IrcHistorySource, IrcListEntry, IrcMember, IrcRoster, IrcSync,
+    IrcTarget,
     IrcWhois, IrcWindow,
 };
 pub use markers::{MARKER_WRITE_INTERVAL_MICROS, MAX_COUNTED, MAX_MARKERS_PER_PRINCIPAL, Rejoins};
@@ -326,6 +327,9 @@ struct Channel {
     /// Counts changes of the members or their nicks, so an IRC session copies the member list
     /// out again only when it changed ([`World::irc_sync`]).
     roster: u64,
+    /// The member list IRC sessions were last handed and the roster count it was built at,
+    /// shared by them all ([`World::irc_sync`]).
+    irc_roster: Option<(u64, IrcRoster)>,
     /// Cluster mode: members connected to other nodes, by folded nick (`cluster.rs`).
     remote: std::collections::BTreeMap<String, cluster::RemoteMember>,
 }

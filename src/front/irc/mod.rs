@@ -32,6 +32,9 @@ const MAX_PENDING_OUTPUT: usize = 256 * 1024;
 /// The session syncs (and reads more input) only while less than this waits to be sent.
 const LOW_WATERMARK: usize = 16 * 1024;
 
+/// What an empty input buffer keeps allocated between reads.
+const INPUT_KEPT: usize = 512;
+
 /// Registration (NICK and USER, CAP END) must be done this long after connecting.
 const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -204,6 +207,10 @@ async fn converse<S>(
                     input.clear();
                     skipping = true;
                     session.input_too_long();
+                }
+                if input.is_empty() {
+                    // A long line (up to `MAX_CLIENT_LINE`) is not kept allocated once handled.
+                    input.shrink_to(INPUT_KEPT);
                 }
             }
             () = notified(wake.as_deref()), if room && !sync_waiting => {

@@ -21,7 +21,7 @@ use crate::history::chathistory::{Point, Query};
 use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
 use crate::text::{channel::MAX_CHANNEL_CHARS, nick};
 use crate::world::{
-    AUTHOR_ACTION, AUTHOR_INFO, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember,
+    AUTHOR_ACTION, AUTHOR_INFO, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember, IrcRoster,
     IrcSync, IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, MessageKind,
     NickError, UserId, World, normalize_channel_name, parse_invite_line, parse_kicked_line,
     parse_mode_line,
@@ -130,8 +130,8 @@ struct Tracked {
     /// What the window's message ids are made from.
     history_key: String,
     cursor: IrcCursor,
-    /// Members of a public channel as last told.
-    members: HashMap<UserId, IrcMember>,
+    /// Members of a public channel as last told: the world's shared list, not a copy.
+    members: IrcRoster,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -1500,7 +1500,7 @@ impl IrcSession {
     fn prefixed_members(&self, window: &Tracked) -> Vec<String> {
         let mut nicks: Vec<String> = window
             .members
-            .values()
+            .iter()
             .map(
                 |IrcMember {
                      nick, op, voice, ..
@@ -1533,7 +1533,7 @@ impl IrcSession {
                 .find(|w| w.target == IrcTarget::Public(name.clone()))
                 .map(|w| {
                     w.members
-                        .values()
+                        .iter()
                         .map(|m| {
                             let flag = match (m.op, m.voice, self.caps.multi_prefix) {
                                 (true, true, true) => "@+",
@@ -2351,7 +2351,7 @@ impl IrcSession {
                             next_seq: window.next_seq,
                             ..IrcCursor::default()
                         },
-                        members: HashMap::new(),
+                        members: IrcRoster::default(),
                     },
                 );
             }
@@ -2538,7 +2538,7 @@ impl IrcSession {
                 target: window.target.clone(),
                 history_key: window.history_key.clone(),
                 cursor: IrcCursor::default(),
-                members: HashMap::new(),
+                members: IrcRoster::default(),
             });
             tracked.target = window.target.clone();
             let channel_label = match &window.target {
@@ -2575,10 +2575,7 @@ impl IrcSession {
                 tracked.cursor.topic = topic.clone();
             }
             if let (Some(label), Some((version, members))) = (&channel_label, window.roster) {
-                let fresh: HashMap<UserId, IrcMember> = members
-                    .into_iter()
-                    .map(|member| (member.id, member))
-                    .collect();
+                let fresh = members;
                 if !is_new {
                     // Kicks of this sync, from the channel's system lines: who, by whom, why.
                     let kicks: HashMap<&str, (&str, &str)> = window
@@ -2593,8 +2590,9 @@ impl IrcSession {
                         .iter()
                         .map(|(nick, reason)| (nick.as_str(), irc_proto::r0c_to_irc(reason)))
                         .collect();
-                    for (id, member) in &fresh {
-                        match tracked.members.get(id) {
+                    for member in fresh.iter() {
+                        let id = &member.id;
+                        match tracked.members.get(*id) {
                             None if *id != me => {
                                 self.member_joined(label, member);
                             }
@@ -2636,8 +2634,9 @@ impl IrcSession {
                             _ => {}
                         }
                     }
-                    for (id, old) in &tracked.members {
-                        if fresh.contains_key(id) || *id == me {
+                    for old in tracked.members.iter() {
+                        let id = &old.id;
+                        if fresh.contains(*id) || *id == me {
                             continue;
                         }
                         let nick = &old.nick;
@@ -2689,7 +2688,7 @@ impl IrcSession {
                 if self.caps.account_tag && !window.messages.is_empty() {
                     tracked
                         .members
-                        .values()
+                        .iter()
                         .filter_map(|m| Some((m.nick.as_str(), m.account.as_deref()?)))
                         .collect()
                 } else {
@@ -2997,6 +2996,7 @@ fn history_moment(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::{Arrived, Read};
 
     #[test]
     fn irc_ban_masks_map_onto_r0c_masks_and_back() {
@@ -3132,6 +3132,83 @@ mod tests {
                 );
                 assert!(!body.trim_end().contains(['\r', '\n', '\0']), "{sent:?}");
             }
+            if let Some(user) = session.user() {
+                world.disconnect(user, false);
+            }
+        }
+    }
+
+    /// Every IRC session in a channel keeps the same member list, the world's, rather than
+    /// a copy of its own (which made an IRC client cost ~200 KiB in a channel of 600), and
+    /// still tells its client who joined and who left.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sessions_in_one_channel_share_one_member_list() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let world = crate::session::terminal::tests::world(dir.path());
+        let peer: SocketAddr = "127.0.0.1:9".parse().expect("literal");
+        let mut sessions: Vec<IrcSession> = Vec::new();
+        for nick in ["ann", "ben", "cat"] {
+            let mut session = IrcSession::new(
+                world.clone(),
+                "r0c".into(),
+                peer,
+                FloodLimits::default(),
+                Instant::now(),
+            );
+            session.handle(&format!("NICK {nick}"), Instant::now());
+            session.handle("USER u 0 * :u", Instant::now());
+            let mut wait = session.handle("JOIN #g", Instant::now());
+            while let Some(Wait::Join(name, load)) = wait.take() {
+                let read = crate::history::read(world.store().clone(), Read::Load(load)).await;
+                wait = match read {
+                    Arrived::Join { name, loaded } => {
+                        session.finish_join(&name, loaded, Instant::now())
+                    }
+                    _ => session.finish_join(&name, None, Instant::now()),
+                };
+            }
+            sessions.push(session);
+        }
+        for session in &mut sessions {
+            session.out.clear();
+            session.sync();
+        }
+        let lists: Vec<&IrcRoster> = sessions
+            .iter()
+            .map(|session| {
+                let window = session
+                    .windows
+                    .values()
+                    .find(|w| w.target == IrcTarget::Public("g".into()))
+                    .expect("#g tracked");
+                &window.members
+            })
+            .collect();
+        assert_eq!(lists[0].iter().count(), 3);
+        assert!(lists.iter().all(|list| list.shares(lists[0])));
+        // Ann learnt of ben and cat from the shared list.
+        let told = String::from_utf8_lossy(&sessions[0].out).into_owned();
+        assert!(told.contains(":ben!") && told.contains(":cat!"), "{told}");
+        // Cat leaves: the others' next sync tells them, from the next shared list.
+        sessions[2].handle("PART #g", Instant::now());
+        for session in &mut sessions[..2] {
+            session.out.clear();
+            session.sync();
+            let told = String::from_utf8_lossy(&session.out).into_owned();
+            assert!(told.contains(":cat!") && told.contains("PART #g"), "{told}");
+        }
+        let (first, second) = (&sessions[0].windows, &sessions[1].windows);
+        let find = |windows: &HashMap<ChannelId, Tracked>| {
+            windows
+                .values()
+                .find(|w| w.target == IrcTarget::Public("g".into()))
+                .map(|w| w.members.clone())
+                .expect("#g tracked")
+        };
+        let (first, second) = (find(first), find(second));
+        assert_eq!(first.iter().count(), 2);
+        assert!(first.shares(&second));
+        for session in &sessions {
             if let Some(user) = session.user() {
                 world.disconnect(user, false);
             }
