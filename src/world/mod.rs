@@ -77,8 +77,7 @@ pub use event::{Event, Ping, Post};
 pub use history::{GotoStep, JoinStep, Load, LoadedChannel, MemorySlice, Span};
 pub use irc::{
     IrcChannelInfo, IrcCursor, IrcHistorySource, IrcListEntry, IrcMember, IrcRoster, IrcSync,
-    IrcTarget,
-    IrcWhois, IrcWindow,
+    IrcTarget, IrcWhois, IrcWindow,
 };
 pub use markers::{MARKER_WRITE_INTERVAL_MICROS, MAX_COUNTED, MAX_MARKERS_PER_PRINCIPAL, Rejoins};
 pub use moderation::{

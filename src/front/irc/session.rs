@@ -21,10 +21,10 @@ use crate::history::chathistory::{Point, Query};
 use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdict};
 use crate::text::{channel::MAX_CHANNEL_CHARS, nick};
 use crate::world::{
-    AUTHOR_ACTION, AUTHOR_INFO, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember, IrcRoster,
-    IrcSync, IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message, MessageKind,
-    NickError, UserId, World, normalize_channel_name, parse_invite_line, parse_kicked_line,
-    parse_mode_line,
+    AUTHOR_ACTION, AUTHOR_INFO, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember,
+    IrcRoster, IrcSync, IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message,
+    MessageKind, NickError, UserId, World, normalize_channel_name, parse_invite_line,
+    parse_kicked_line, parse_mode_line,
 };
 
 /// The capabilities this server offers, in CAP LS order.
@@ -3026,6 +3026,18 @@ mod tests {
         );
     }
 
+    /// A session of a client on the loopback address, with the default flood limits.
+    fn test_session(world: &Arc<World>) -> IrcSession {
+        let peer: SocketAddr = "127.0.0.1:9".parse().expect("literal");
+        IrcSession::new(
+            world.clone(),
+            "r0c".into(),
+            peer,
+            FloodLimits::default(),
+            Instant::now(),
+        )
+    }
+
     /// A small deterministic generator (xorshift), so a failure is repeatable.
     fn next(state: &mut u64) -> u64 {
         *state ^= *state << 13;
@@ -3093,15 +3105,8 @@ mod tests {
             b"x y z",
         ];
         let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-        let peer: SocketAddr = "127.0.0.1:9".parse().expect("literal");
         for session_number in 0..20_u32 {
-            let mut session = IrcSession::new(
-                world.clone(),
-                "r0c".into(),
-                peer,
-                FloodLimits::default(),
-                Instant::now(),
-            );
+            let mut session = test_session(&world);
             if session_number.is_multiple_of(2) {
                 session.handle(&format!("NICK fuzz{session_number}"), Instant::now());
                 session.handle("USER u 0 * :u", Instant::now());
@@ -3145,16 +3150,9 @@ mod tests {
     async fn sessions_in_one_channel_share_one_member_list() {
         let dir = tempfile::tempdir().expect("temp dir");
         let world = crate::session::terminal::tests::world(dir.path());
-        let peer: SocketAddr = "127.0.0.1:9".parse().expect("literal");
         let mut sessions: Vec<IrcSession> = Vec::new();
         for nick in ["ann", "ben", "cat"] {
-            let mut session = IrcSession::new(
-                world.clone(),
-                "r0c".into(),
-                peer,
-                FloodLimits::default(),
-                Instant::now(),
-            );
+            let mut session = test_session(&world);
             session.handle(&format!("NICK {nick}"), Instant::now());
             session.handle("USER u 0 * :u", Instant::now());
             let mut wait = session.handle("JOIN #g", Instant::now());
