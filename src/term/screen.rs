@@ -2,11 +2,14 @@
 //!
 //! Sans-IO. The caller describes a frame (topic, pane change, status bar, input line, cursor);
 //! [`Screen::render`] compares it with what the client already has and writes only the
-//! difference. Chat lines are pushed with r0c's sequence `ESC[<h-3>H LF LF ESC[K <line>`,
-//! which scripted clients match on, inside the pane's scroll region `ESC[2;<h-2>r`. Like r0c,
-//! a frame sets the region before its first push and releases it (`ESC[r`) after its last one,
-//! so the region is never left set between frames: a connection that drops leaves a terminal
-//! whose shell scrolls the whole screen. That costs 10 bytes a frame, not a line.
+//! difference. A frame's first chat line is pushed with r0c's sequence
+//! `ESC[<h-3>H LF LF ESC[K <line>`, which r0c's PowerShell client looks for, and each further
+//! line of the frame with `CR LF <line>` (the cursor is on the region's bottom row, where LF
+//! scrolls), inside the pane's scroll region `ESC[2;<h-2>r`: a frame of k lines pays the push
+//! once, not k times. Like r0c, a frame sets the region before its first push and releases it
+//! (`ESC[r`) after its last one, so the region is never left set between frames: a connection
+//! that drops leaves a terminal whose shell scrolls the whole screen. That costs 11 bytes a
+//! frame, not a line.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -17,6 +20,10 @@ use crate::term::width::str_width;
 pub const TOPIC_SGR: &str = "\x1b[44;48;5;235;38;5;220m";
 /// SGR at the start of the status bar.
 pub const STATUS_SGR: &str = "\x1b[0;37;44;48;5;235m";
+/// [`STATUS_SGR`] for a terminal whose attributes were just reset: the same colours.
+const STATUS_SGR_AFTER_RESET: &str = "\x1b[37;44;48;5;235m";
+/// SGR 0: every attribute off.
+const RESET: &str = "\x1b[0m";
 /// DECSTBM without parameters: the whole screen scrolls again (and the cursor goes home).
 const RELEASE_REGION: &str = "\x1b[r";
 
@@ -238,19 +245,33 @@ impl Screen {
                 self.filled = lines.len().min(pane_rows);
             }
             PaneChange::Append(lines) if !lines.is_empty() => {
-                // The same push for every line; a busy frame carries dozens.
-                let push = format!("\x1b[{}H\n\n\x1b[K", self.rows.saturating_sub(3));
+                // Rows are written in place while the pane has empty ones, then pushed. The
+                // frame's first push is r0c's, which r0c's PowerShell client looks for to
+                // repair consoles whose scrolling is broken; every further line of the frame
+                // costs only CR LF: the cursor is on the region's bottom row right after the
+                // line above, so LF scrolls the region by one and leaves a blank row.
                 let mut region = false;
+                let mut below_last_in_place = false;
                 for line in lines {
                     if self.filled < pane_rows {
-                        // An empty row is written in place: no scrolling, so no region.
-                        let _ = write!(out, "\x1b[{}H\x1b[K{line}", self.filled + 2);
-                        self.filled += 1;
-                    } else {
-                        if !std::mem::replace(&mut region, true) {
-                            self.set_region(out);
+                        // An empty row is written in place: no scrolling, so no region. The
+                        // row right below the one just written is reached with CR LF, which
+                        // cannot scroll: it is above the pane's bottom row.
+                        if below_last_in_place {
+                            out.push_str("\r\n\x1b[K");
+                        } else {
+                            let _ = write!(out, "\x1b[{}H\x1b[K", self.filled + 2);
                         }
-                        out.push_str(&push);
+                        out.push_str(line);
+                        self.filled += 1;
+                        below_last_in_place = true;
+                    } else if region {
+                        out.push_str("\r\n");
+                        out.push_str(line);
+                    } else {
+                        region = true;
+                        self.set_region(out);
+                        let _ = write!(out, "\x1b[{}H\n\n\x1b[K", self.rows.saturating_sub(3));
                         out.push_str(line);
                     }
                 }
@@ -289,7 +310,7 @@ impl Screen {
             self.cursor = None;
         }
 
-        self.render_status(frame.status, out);
+        self.render_status(frame.status, out, start);
 
         if save_cursor {
             wrap_in_saved_cursor(out, start);
@@ -332,13 +353,15 @@ impl Screen {
         };
         let start = out.len();
         self.drew_input = false;
-        self.render_status(status, out);
+        self.render_status(status, out, start);
         wrap_in_saved_cursor(out, start);
         self.cursor = Some(parked);
         true
     }
 
-    fn render_status(&mut self, status: &str, out: &mut String) {
+    /// Writes what changed in the status bar; `frame_start` is where this frame's bytes begin
+    /// in `out`, to tell which attributes are in force.
+    fn render_status(&mut self, status: &str, out: &mut String, frame_start: usize) {
         let row = self.status_row();
         match &self.status {
             Some(old) if old == status => return,
@@ -351,12 +374,16 @@ impl Screen {
                     .zip(status[clock.clone()].bytes())
                     .take_while(|(a, b)| a == b)
                     .count();
-                let _ = write!(
-                    out,
-                    "\x1b[{row};{}H{STATUS_SGR}{}\x1b[0m",
-                    same + 1,
-                    &status[clock.start + same..clock.end]
-                );
+                let _ = write!(out, "\x1b[{row};{}H", same + 1);
+                // After a reset written in this frame (a chat line ends with one) the bar's
+                // colours need no reset of their own; otherwise the attributes in force are
+                // not known here (a saved cursor restores whatever was saved).
+                if last_sgr(&out[frame_start..]) == Some(RESET) {
+                    out.push_str(STATUS_SGR_AFTER_RESET);
+                } else {
+                    out.push_str(STATUS_SGR);
+                }
+                let _ = write!(out, "{}\x1b[0m", &status[clock.start + same..clock.end]);
             }
             Some(old) => {
                 // Rewrite from the first field that changed; when the changed field keeps its

@@ -211,16 +211,183 @@ fn no_frame_leaves_a_scroll_region_set() {
 }
 
 #[test]
-fn a_frame_of_many_pushes_pays_for_the_region_once() {
+fn a_frame_of_many_pushes_pays_for_the_region_and_the_push_once() {
     let status = status("184131", "1: #g(2)");
     let mut term = full_pane(&status);
     let lines: Vec<PaneLine> = (0..5).map(|i| PaneLine::from(format!("new {i}"))).collect();
     let bytes = term.show(&frame(PaneChange::Append(lines), &status, "", 9));
-    assert_eq!(bytes.matches("\x1b[2;22r").count(), 1, "{bytes:?}");
-    assert_eq!(bytes.matches("\x1b[21H\n\n\x1b[K").count(), 5, "{bytes:?}");
-    assert!(bytes.starts_with("\x1b[2;22r") && bytes.ends_with("new 4\x1b[r\x1b[24;9H"));
+    // r0c's push for the first line (r0c's PowerShell client looks for it), CR LF for the
+    // others: the cursor is on the region's bottom row, where LF scrolls.
+    assert_eq!(
+        bytes,
+        "\x1b[2;22r\x1b[21H\n\n\x1b[Knew 0\r\nnew 1\r\nnew 2\r\nnew 3\r\nnew 4\x1b[r\x1b[24;9H"
+    );
     assert_eq!(term.row(21), "new 4");
     assert_eq!(term.row(17), "new 0");
+    assert_eq!(term.row(16), "line 20");
+}
+
+/// The pane rows (screen rows 1 to 21 of an 80x24 terminal) as the terminal shows them.
+fn pane_rows(term: &Terminal) -> Vec<String> {
+    (1..=21).map(|row| term.row(row)).collect()
+}
+
+/// What the pane shows after `lines` (plain text) were appended to a pane whose first
+/// `filled` rows hold `old 0` … and whose other rows show `--`.
+fn expected_pane(filled: usize, lines: &[String]) -> Vec<String> {
+    let mut rows: Vec<String> = (0..filled).map(|i| format!("old {i}")).collect();
+    rows.extend(lines.iter().cloned());
+    let skip = rows.len().saturating_sub(21);
+    let mut rows: Vec<String> = rows.split_off(skip);
+    while rows.len() < 21 {
+        rows.push("--".to_string());
+    }
+    rows
+}
+
+/// Visible text of a styled line: what a terminal shows of it.
+fn visible(line: &str) -> String {
+    spans(line).iter().map(|(_, text)| *text).collect()
+}
+
+#[test]
+fn appended_lines_show_as_the_model_says_whatever_their_number_and_kind() {
+    let plain = |i: usize| format!("msg {i}");
+    let styled = |i: usize| {
+        format!(
+            "\x1b[1;35m18413{}\x1b[0m \x1b[36m   bob\x1b[0m styled {i}",
+            i % 10
+        )
+    };
+    // Wide characters up to the last column but one (layouts keep the last one empty).
+    let wide = |i: usize| format!("{}{i:02}", "漢".repeat(38));
+    let bare_cp437 = |i: usize| format!("caf\u{e9} \u{2500}\u{2500} {i}");
+    let makers: [(&str, &dyn Fn(usize) -> String); 4] = [
+        ("plain", &plain),
+        ("styled", &styled),
+        ("wide", &wide),
+        ("non-ascii", &bare_cp437),
+    ];
+    // Each case: rows of the pane already filled, lines appended in one frame.
+    let cases = [
+        (21, 1),
+        (21, 2),
+        (21, 6),
+        (21, 20),
+        (21, 21),
+        (0, 1),
+        (0, 3),
+        (5, 16),
+        (19, 5),
+        (20, 1),
+        (20, 2),
+    ];
+    for (kind, make) in makers {
+        for (filled, count) in cases {
+            for save in [false, true] {
+                let name = format!("{kind}: {count} after {filled}, saved cursor {save}");
+                let status = status("184131", "1: #g(2)");
+                let mut term = Terminal::new(80, 24);
+                let old: Vec<PaneLine> = (0..filled)
+                    .map(|i| PaneLine::from(format!("old {i}")))
+                    .collect();
+                term.show(&saving(frame(PaneChange::Redraw(old), &status, "", 9)));
+                let lines: Vec<String> = (0..count).map(make).collect();
+                let mut frame = frame(
+                    PaneChange::Append(lines.iter().map(|l| PaneLine::from(l.as_str())).collect()),
+                    &status,
+                    "",
+                    9,
+                );
+                frame.may_save_cursor = save;
+                let bytes = term.show(&frame);
+                let shown: Vec<String> = lines.iter().map(|l| visible(l)).collect();
+                assert_eq!(
+                    pane_rows(&term),
+                    expected_pane(filled, &shown),
+                    "{name}: {bytes:?}"
+                );
+                assert_eq!(term.row(0), "#g - no topic has been set", "{name}");
+                assert_eq!(term.row(22), "184131   1: #g(2)", "{name}");
+                assert_eq!(term.cursor(), (23, 8), "{name}: {bytes:?}");
+                // What the frame adds to the lines: rows written in place cost a cursor move
+                // and an erase (8 bytes), CR LF and an erase (5) when right below the last;
+                // pushed ones the region (8 + 3 bytes), one r0c push (10) and CR LF (2) for
+                // each further line; then the cursor's way back (7).
+                let text: usize = lines.iter().map(String::len).sum();
+                let overhead = bytes.len() - text;
+                let in_place = count.min(21 - filled);
+                let pushed = count - in_place;
+                let bound = if in_place > 0 {
+                    8 + 5 * (in_place - 1)
+                } else {
+                    0
+                } + if pushed > 0 {
+                    11 + 10 + 2 * (pushed - 1)
+                } else {
+                    0
+                } + 7;
+                assert!(overhead <= bound, "{name}: {overhead} > {bound}: {bytes:?}");
+                assert!(whole_screen_scrolls(&mut term), "{name}: {bytes:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_clock_moved_after_a_line_keeps_the_bar_colours_with_a_shorter_sgr() {
+    let before = status("184131", "1: #g(2)");
+    let mut term = full_pane(&before);
+    let after = status("184132", "1: #g(2)");
+    for save in [false, true] {
+        let mut frame = frame(
+            PaneChange::Append(vec!["\x1b[1;33mbold\x1b[0m x".into()]),
+            if save { &before } else { &after },
+            "",
+            9,
+        );
+        frame.may_save_cursor = save;
+        if save {
+            // The first frame parked the cursor; now the clock moves after a line.
+            frame.status = &after;
+        }
+        let bytes = term.show(&frame);
+        assert!(
+            bytes.contains("\x1b[r\x1b[23;6H\x1b[37;44;48;5;235m2"),
+            "{bytes:?}"
+        );
+        assert_eq!(term.row(22), "184132   1: #g(2)");
+        // The digit that moved looks like the digit before it.
+        let screen = term.parser.screen();
+        let (moved, kept) = (
+            screen.cell(22, 5).expect("cell"),
+            screen.cell(22, 4).expect("cell"),
+        );
+        assert_eq!(
+            (moved.fgcolor(), moved.bgcolor(), moved.bold()),
+            (kept.fgcolor(), kept.bgcolor(), kept.bold())
+        );
+        assert_eq!(moved.bgcolor(), vt100::Color::Idx(235));
+        // The next frame moves it back, for the second round.
+        term.show(&frame_with_status(&before));
+    }
+    // A line that leaves attributes set keeps the full SGR, reset included.
+    let mut term = full_pane(&before);
+    let bytes = term.show(&frame(
+        PaneChange::Append(vec!["\x1b[1mbold".into()]),
+        &after,
+        "",
+        9,
+    ));
+    assert!(
+        bytes.contains(&format!("\x1b[23;6H{STATUS_SGR}2")),
+        "{bytes:?}"
+    );
+    assert!(!term.parser.screen().cell(22, 5).expect("cell").bold());
+}
+
+fn frame_with_status(status: &str) -> Frame<'_> {
+    frame(PaneChange::Unchanged, status, "", 9)
 }
 
 #[test]
