@@ -198,7 +198,7 @@ impl World {
             .and_then(|c| c.remote.get(&nick.to_lowercase()))
             .map(|m| m.nick.clone());
         let Some(shown) = member.filter(|_| self.in_cluster()) else {
-            return Err(format!("{nick} is not online"));
+            return Err(ModError::NotOnline(nick.to_owned()));
         };
         let actor_nick = self.cluster_actor(state, actor)?;
         self.cluster_note(ClusterEvent::Kick {
@@ -236,9 +236,7 @@ impl World {
             Some(Mask::Account(account)) => format!("account:{}", account.to_lowercase()),
             Some(Mask::Key(key)) => format!("key:{key}"),
             _ => {
-                return Err(format!(
-                    "{typed} is not online here; name a registered user who is not as account:NAME or key:SHA256:..."
-                ));
+                return Err(ModError::NotOnlineHere(typed.to_owned()));
             }
         };
         self.check_store().map_err(|e| e.to_string())?;
@@ -289,7 +287,7 @@ impl World {
         nick: &str,
     ) -> ModResult {
         if !self.in_cluster() || !matches!(nick::check_nick(nick), nick::NickCheck::Valid(_)) {
-            return Err(format!("{nick} is not online"));
+            return Err(ModError::NotOnline(nick.to_owned()));
         }
         let actor_nick = self.cluster_actor(state, actor)?;
         self.cluster_note(ClusterEvent::Invite {

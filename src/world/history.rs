@@ -112,7 +112,7 @@ impl World {
                 .is_some_and(|u| u.windows.iter().any(|w| w.channel == *channel))
         });
         if !member && let Some(refusal) = self.join_refusal(&state, user, name) {
-            return Err(JoinError::Refused(refusal));
+            return Err(refusal.into());
         }
         if let Some(channel) = state.public_by_name.get(name).copied() {
             return Ok(JoinStep::Done(
@@ -151,7 +151,7 @@ impl World {
                     scrolltest_filler(&mut loaded);
                 }
                 if let Some(refusal) = self.join_refusal(&state, user, name) {
-                    return Err(JoinError::Refused(refusal));
+                    return Err(refusal.into());
                 }
                 state.may_open_channel(self.settings.max_channels)?;
                 let brand_new = loaded.next_seq == 0 && loaded.history.is_empty();

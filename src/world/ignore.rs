@@ -241,15 +241,16 @@ impl World {
         let write = if on {
             let target = state.user_named(&folded);
             if folded == own_nick || target == Some(user) {
-                return Err("you cannot ignore yourself".to_owned());
+                return Err("you cannot ignore yourself".into());
             }
             if found.is_some() {
-                return Err(format!("you already ignore {nick}"));
+                return Err(format!("you already ignore {nick}").into());
             }
             if count >= MAX_IGNORES {
                 return Err(format!(
                     "you ignore {MAX_IGNORES} people, the most one may; /unignore one first"
-                ));
+                )
+                .into());
             }
             let principal = target.and_then(|t| state.principal_of(t));
             let entry = match &principal {
@@ -282,7 +283,7 @@ impl World {
             }
         } else {
             let Some(index) = found else {
-                return Err(format!("you do not ignore {nick}"));
+                return Err(format!("you do not ignore {nick}").into());
             };
             let Some(entry) = state
                 .users

@@ -72,7 +72,10 @@ pub use direct::{
     DirectStep, MAX_OFFLINE_PER_PAIR, MAX_OFFLINE_PER_RECIPIENT, MAX_OFFLINE_TOTAL,
     conversation_name,
 };
-pub use error::{DirectError, JoinError, LimitError, NickError, PostError};
+pub use error::{
+    DirectError, JoinError, JoinRefusal, LimitError, LockdownRefusal, ModError, NickError,
+    PostError,
+};
 pub use event::{Event, Ping, Post};
 pub use history::{GotoStep, JoinStep, Load, LoadedChannel, MemorySlice, Span};
 pub use irc::{

@@ -12,6 +12,7 @@ use std::sync::RwLock;
 
 use tokio_util::sync::CancellationToken;
 
+use super::error::reason_suffix;
 use super::ignore::Ignores;
 use super::sanction::{
     Kind, Lockdown, Mask, ModeChange, Modes, Sanction, Subject, parse_duration, principal,
@@ -219,8 +220,8 @@ impl Scope {
 }
 
 /// A moderation action's answer: `Ok` the confirmation (shown once the store committed the
-/// change), `Err` the refusal (shown at once).
-pub type ModResult = Result<String, String>;
+/// change), `Err` the refusal (shown at once, as its `to_string()`).
+pub type ModResult = Result<String, ModError>;
 
 impl State {
     fn subject(&self, user: UserId) -> Option<Subject<'_>> {
@@ -304,17 +305,16 @@ impl State {
     }
 
     /// The lockdown's refusal for `user`, if any.
-    fn lockdown_refusal(&self, user: UserId) -> Option<String> {
+    fn lockdown_refusal(&self, user: UserId) -> Option<LockdownRefusal> {
         match self.moderation.lockdown {
             Lockdown::Off => None,
             _ if self.is_server_op(user) => None,
-            Lockdown::Registered if self.registered_before(user, self.moderation.lockdown_since) => {
+            Lockdown::Registered
+                if self.registered_before(user, self.moderation.lockdown_since) =>
+            {
                 None
             }
-            Lockdown::Registered => Some(
-                "the server is in lockdown: only users registered before it began (an account, or an ssh key that had claimed a nick) may speak now"
-                    .to_owned(),
-            ),
+            Lockdown::Registered => Some(LockdownRefusal::RegisteredBefore),
             Lockdown::Invite
                 if self
                     .principal_of(user)
@@ -322,9 +322,7 @@ impl State {
             {
                 None
             }
-            Lockdown::Invite => {
-                Some("the server is in lockdown: only invited users may speak now".to_owned())
-            }
+            Lockdown::Invite => Some(LockdownRefusal::InvitedOnly),
         }
     }
 
@@ -498,8 +496,8 @@ impl World {
             self.eject(state, user, &text);
             return;
         }
-        if let Some(text) = state.lockdown_refusal(user) {
-            self.tell_locked(state, user, AUTHOR_ERROR, &text);
+        if let Some(refusal) = state.lockdown_refusal(user) {
+            self.tell_locked(state, user, AUTHOR_ERROR, &refusal.to_string());
         }
     }
 
@@ -538,8 +536,8 @@ impl World {
         user: UserId,
         channel: Option<&str>,
     ) -> Option<String> {
-        if let Some(text) = state.lockdown_refusal(user) {
-            return Some(text);
+        if let Some(refusal) = state.lockdown_refusal(user) {
+            return Some(refusal.to_string());
         }
         if let Some(mute) = state.sanction_on(user, Kind::Mute, channel) {
             let scope = mute
@@ -573,29 +571,30 @@ impl World {
     }
 
     /// Why `user` may not join `name`, if so; an invitation is used up by the join.
-    pub(super) fn join_refusal(&self, state: &State, user: UserId, name: &str) -> Option<String> {
-        if let Some(text) = state.lockdown_refusal(user) {
-            return Some(text);
+    pub(super) fn join_refusal(
+        &self,
+        state: &State,
+        user: UserId,
+        name: &str,
+    ) -> Option<JoinRefusal> {
+        if let Some(refusal) = state.lockdown_refusal(user) {
+            return Some(refusal.into());
         }
         if let Some(ban) = state.sanction_on(user, Kind::Ban, Some(name)) {
-            return Some(format!(
-                "you are banned from #{name}{}",
-                reason_suffix(&ban.reason)
-            ));
+            return Some(JoinRefusal::Banned {
+                channel: name.to_owned(),
+                reason: ban.reason.clone(),
+            });
         }
         let c = state.moderation.channels.get(name)?;
         if state.is_channel_op(user, name) {
             return None;
         }
         if c.modes.invite_only && !c.invited.contains(&user) {
-            return Some(format!(
-                "#{name} is invite-only (+i): ask an operator to /invite you"
-            ));
+            return Some(JoinRefusal::InviteOnly(name.to_owned()));
         }
         if c.modes.registered_only && !state.is_registered(user) {
-            return Some(format!(
-                "#{name} is for registered users only (+r): connect with an ssh key or log in"
-            ));
+            return Some(JoinRefusal::RegisteredOnly(name.to_owned()));
         }
         if let Some(limit) = c.limit
             && !c.invited.contains(&user)
@@ -606,9 +605,10 @@ impl World {
                 .and_then(|id| state.channels.get(id))
                 .map_or(0, |channel| channel.members.len());
             if members >= usize::try_from(limit).unwrap_or(usize::MAX) {
-                return Some(format!(
-                    "#{name} is full (+l {limit}): wait until someone leaves, or ask an operator for an invitation"
-                ));
+                return Some(JoinRefusal::Full {
+                    channel: name.to_owned(),
+                    limit,
+                });
             }
         }
         if let Some(key) = &c.key {
@@ -619,7 +619,7 @@ impl World {
                 .filter(|(channel, _)| channel == name)
                 .map(|(_, k)| k.as_str());
             if offered != Some(key.as_str()) {
-                return Some(format!("#{name} needs a key (+k): /join #{name} KEY"));
+                return Some(JoinRefusal::NeedsKey(name.to_owned()));
             }
         }
         None
@@ -882,26 +882,30 @@ impl World {
 
     /// Which scope an operator command of `user` applies to: the whole server for a server
     /// operator, else the channel of their active window if they operate it.
-    fn scope_for(&self, state: &State, user: UserId) -> Result<Scope, String> {
+    fn scope_for(&self, state: &State, user: UserId) -> Result<Scope, ModError> {
         if state.is_server_op(user) {
             return Ok(Scope::Server);
         }
         match state.active_public(user) {
             Some((_, name)) if state.is_channel_op(user, &name) => Ok(Scope::Channel(name)),
-            Some((_, name)) => Err(format!("you are not an operator of #{name}")),
-            None => Err(
-                "you are not a server operator; for a channel, run this in its window".to_owned(),
-            ),
+            Some((_, name)) => Err(ModError::NotOperator(name)),
+            None => {
+                Err("you are not a server operator; for a channel, run this in its window".into())
+            }
         }
     }
 
     /// The active public channel of `user`, which they must operate.
-    fn operated_channel(&self, state: &State, user: UserId) -> Result<(ChannelId, String), String> {
+    fn operated_channel(
+        &self,
+        state: &State,
+        user: UserId,
+    ) -> Result<(ChannelId, String), ModError> {
         let Some((id, name)) = state.active_public(user) else {
-            return Err("run this in the window of a channel".to_owned());
+            return Err("run this in the window of a channel".into());
         };
         if !state.is_channel_op(user, &name) {
-            return Err(format!("you are not an operator of #{name}"));
+            return Err(ModError::NotOperator(name));
         }
         Ok((id, name))
     }
@@ -920,7 +924,7 @@ impl World {
             self.check_store().map_err(|e| e.to_string())?;
             let bridged = state.channels.get(&channel).is_some_and(|c| c.bridged);
             if !bridged {
-                return Err(format!("#{name} is not bridged to IRC"));
+                return Err(format!("#{name} is not bridged to IRC").into());
             }
             let sanction = Sanction {
                 kind: Kind::Mute,
@@ -958,7 +962,10 @@ impl World {
             .get(&channel)
             .is_some_and(|c| c.members.contains(&target));
         if !in_channel {
-            return Err(format!("{nick} is not in #{name}"));
+            return Err(ModError::NotInChannel {
+                nick: nick.to_owned(),
+                channel: name,
+            });
         }
         let shown = state
             .users
@@ -1063,7 +1070,7 @@ impl World {
         target: &str,
         duration: Option<&str>,
         reason: &str,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, ModError> {
         let expires = match duration {
             Some(text) => parse_duration(text)?,
             None => None,
@@ -1075,7 +1082,7 @@ impl World {
         if let Some(named) = named
             && named == user
         {
-            return Err(format!("you cannot {} yourself", kind.as_str()));
+            return Err(format!("you cannot {} yourself", kind.as_str()).into());
         }
         let actor = state
             .users
@@ -1259,11 +1266,7 @@ impl World {
             .map(|s| s.mask.to_string())
             .collect();
         if removed.is_empty() {
-            return Err(format!(
-                "no {} of {target} in {}",
-                kind.as_str(),
-                scope.shown()
-            ));
+            return Err(format!("no {} of {target} in {}", kind.as_str(), scope.shown()).into());
         }
         let by = state
             .users
@@ -1369,8 +1372,8 @@ impl World {
             .filter(|name| state.is_channel_op(user, name));
         if !server && operated.is_none() {
             return Err(match channel {
-                Some(name) => format!("you are not an operator of #{name}"),
-                None => "you are not a server operator".to_owned(),
+                Some(name) => ModError::NotOperator(name),
+                None => "you are not a server operator".into(),
             });
         }
         let now = now_micros();
@@ -1400,7 +1403,7 @@ impl World {
     pub fn set_role(&self, user: UserId, nick: &str, op: bool, on: bool) -> ModResult {
         let mut state = self.lock();
         let Some((channel, name)) = state.active_public(user) else {
-            return Err("run this in the window of a channel".to_owned());
+            return Err("run this in the window of a channel".into());
         };
         let founder = state
             .moderation
@@ -1427,9 +1430,9 @@ impl World {
         };
         if !may {
             return Err(if op {
-                format!("only the founder of #{name} (or a server operator) appoints operators")
+                ModError::FounderAppoints(name)
             } else {
-                format!("you are not an operator of #{name}")
+                ModError::NotOperator(name)
             });
         }
         let role = if op { Role::Op } else { Role::Voice };
@@ -1444,7 +1447,7 @@ impl World {
             // their account or key; a session appointment needs them here, in the channel,
             // and nobody by that name is online (IRC reads this as 401, no such nick).
             if session_appointment {
-                return Err(format!("{nick} is not online"));
+                return Err(ModError::NotOnline(nick.to_owned()));
             }
             return self.set_role_by_principal(
                 &mut state,
@@ -1462,7 +1465,10 @@ impl World {
                 .get(&channel)
                 .is_some_and(|c| c.members.contains(&target));
             if !present {
-                return Err(format!("{nick} is not in #{name}"));
+                return Err(ModError::NotInChannel {
+                    nick: nick.to_owned(),
+                    channel: name,
+                });
             }
         }
         // Cluster mode: a registered user's role is every node's (a guest's lasts as long as
@@ -1473,38 +1479,38 @@ impl World {
             _ if session_appointment => {
                 if on {
                     if entry.session_ops.len() >= MAX_CHANNEL_ROLES {
-                        return Err(format!(
-                            "#{name} has {MAX_CHANNEL_ROLES} operators, the most it keeps"
-                        ));
+                        return Err(ModError::OperatorsFull {
+                            channel: name,
+                            max: MAX_CHANNEL_ROLES,
+                        });
                     }
                     entry.session_ops.insert(target);
                     if let Some(u) = state.users.get_mut(&target) {
                         u.moderation.guest_marks.insert(name.clone());
                     }
                 } else if !entry.session_ops.remove(&target) {
-                    return Err(format!("{nick} has no op in #{name}"));
+                    return Err(format!("{nick} has no op in #{name}").into());
                 }
                 TICKET_NOT_STORED
             }
             None if op => {
-                return Err(format!(
-                    "{nick} is a guest; operators must be registered (an account or an ssh key)"
-                ));
+                return Err(ModError::GuestOperator(nick.to_owned()));
             }
             None => {
                 if on {
                     let held = entry.roles.len().saturating_add(entry.voiced_guests.len());
                     if held >= MAX_CHANNEL_ROLES && !entry.voiced_guests.contains(&target) {
-                        return Err(format!(
-                            "#{name} has {MAX_CHANNEL_ROLES} operators and voiced users, the most it keeps"
-                        ));
+                        return Err(ModError::RolesFull {
+                            channel: name,
+                            max: MAX_CHANNEL_ROLES,
+                        });
                     }
                     entry.voiced_guests.insert(target);
                     if let Some(u) = state.users.get_mut(&target) {
                         u.moderation.guest_marks.insert(name.clone());
                     }
                 } else if !entry.voiced_guests.remove(&target) {
-                    return Err(format!("{nick} has no voice in #{name}"));
+                    return Err(format!("{nick} has no voice in #{name}").into());
                 }
                 TICKET_NOT_STORED
             }
@@ -1565,7 +1571,7 @@ impl World {
         principal: String,
         (role, on): (Role, bool),
         shown: &str,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, ModError> {
         let entry = state
             .moderation
             .channels
@@ -1574,9 +1580,10 @@ impl World {
         if on {
             let held = entry.roles.len().saturating_add(entry.voiced_guests.len());
             if held >= MAX_CHANNEL_ROLES && !entry.roles.contains_key(&principal) {
-                return Err(format!(
-                    "#{name} has {MAX_CHANNEL_ROLES} operators and voiced users, the most it keeps"
-                ));
+                return Err(ModError::RolesFull {
+                    channel: name.to_owned(),
+                    max: MAX_CHANNEL_ROLES,
+                });
             }
             entry.roles.insert(principal.clone(), role);
             return Ok(self.store.moderate(ModWrite::PutRole(StoredRole {
@@ -1586,7 +1593,7 @@ impl World {
             })));
         }
         if entry.roles.get(&principal) != Some(&role) {
-            return Err(format!("{shown} has no {} in #{name}", role.as_str()));
+            return Err(format!("{shown} has no {} in #{name}", role.as_str()).into());
         }
         entry.roles.remove(&principal);
         Ok(self.store.moderate(ModWrite::RemoveRole {
@@ -1599,7 +1606,7 @@ impl World {
     pub fn mode(&self, user: UserId, changes: &[ModeChange]) -> ModResult {
         let mut state = self.lock();
         let Some((channel, name)) = state.active_public(user) else {
-            return Err("run this in the window of a channel".to_owned());
+            return Err("run this in the window of a channel".into());
         };
         if changes.is_empty() {
             let marker = self.mode_marker(&state, &name);
@@ -1610,7 +1617,7 @@ impl World {
             });
         }
         if !state.is_channel_op(user, &name) {
-            return Err(format!("you are not an operator of #{name}"));
+            return Err(ModError::NotOperator(name));
         }
         self.check_store().map_err(|e| e.to_string())?;
         // Modes set by a session operator (not a server operator, founder or appointed one)
@@ -1714,7 +1721,7 @@ impl World {
     pub fn set_lockdown(&self, user: UserId, words: &[&str]) -> ModResult {
         let mut state = self.lock();
         if !state.is_server_op(user) {
-            return Err("you are not a server operator".to_owned());
+            return Err("you are not a server operator".into());
         }
         match words {
             [] => {
@@ -1739,13 +1746,13 @@ impl World {
                         match mask {
                             Mask::Account(name) => format!("account:{name}"),
                             Mask::Key(key) => format!("key:{key}"),
-                            _ => return Err(format!("'{target}' is not a principal")),
+                            _ => return Err(format!("'{target}' is not a principal").into()),
                         }
                     }
                 };
                 let ticket = if *verb == "allow" {
                     if state.moderation.allowed.len() >= MAX_ALLOWED {
-                        return Err(format!("the allow list is full ({MAX_ALLOWED})"));
+                        return Err(format!("the allow list is full ({MAX_ALLOWED})").into());
                     }
                     state.moderation.allowed.insert(principal.clone());
                     self.cluster_note(ClusterEvent::Allow {
@@ -1759,7 +1766,7 @@ impl World {
                     }))
                 } else {
                     if !state.moderation.allowed.remove(&principal) {
-                        return Err(format!("{principal} is not on the allow list"));
+                        return Err(format!("{principal} is not on the allow list").into());
                     }
                     self.cluster_note(ClusterEvent::Allow {
                         principal: principal.clone(),
@@ -1820,7 +1827,7 @@ impl World {
             }
             _ => Err(
                 "usage: /lockdown [off|registered|invite], /lockdown allow|deny NICK|PRINCIPAL"
-                    .to_owned(),
+                    .into(),
             ),
         }
     }
@@ -1829,7 +1836,7 @@ impl World {
     pub fn modlog(&self, user: UserId, count: usize) -> ModResult {
         let state = self.lock();
         if !state.is_server_op(user) {
-            return Err("you are not a server operator".to_owned());
+            return Err("you are not a server operator".into());
         }
         let audit = &state.moderation.audit;
         if audit.is_empty() {
@@ -1928,14 +1935,6 @@ pub fn parse_invite_line(text: &str) -> Option<(&str, &str)> {
     (!actor.contains(' ') && !channel.contains(' ')).then_some((actor, channel))
 }
 
-fn reason_suffix(reason: &str) -> String {
-    if reason.is_empty() {
-        String::new()
-    } else {
-        format!(": {reason}")
-    }
-}
-
 /// The stored lockdown setting, `MODE@SINCE` (microseconds), or `MODE` alone as the first
 /// version stored it (the lockdown then counts from now).
 fn parse_lockdown_setting(value: &str) -> Option<(Lockdown, i64)> {
@@ -2001,7 +2000,7 @@ mod tests {
         assert!(
             refused
                 .as_ref()
-                .is_err_and(|e| e.contains("the most it keeps")),
+                .is_err_and(|e| e.to_string().contains("the most it keeps")),
             "{refused:?}"
         );
         for guest in guests {
@@ -2011,7 +2010,7 @@ mod tests {
         assert!(
             world
                 .set_role(admin, &format!("guest{MAX_CHANNEL_ROLES}"), false, true)
-                .is_err_and(|e| e.contains("is not online"))
+                .is_err_and(|e| e.to_string().contains("is not online"))
         );
     }
 }

@@ -22,9 +22,9 @@ use crate::session::flood::{CommandBudget, Cost, FloodGuard, FloodLimits, Verdic
 use crate::text::{channel::MAX_CHANNEL_CHARS, nick};
 use crate::world::{
     AUTHOR_ACTION, AUTHOR_INFO, AUTHOR_SYSTEM, ChannelId, IrcCursor, IrcHistorySource, IrcMember,
-    IrcRoster, IrcSync, IrcTarget, JoinStep, Load, LoadedChannel, MAX_TOPIC_CHARS, Message,
-    MessageKind, NickError, UserId, World, normalize_channel_name, parse_invite_line,
-    parse_kicked_line, parse_mode_line,
+    IrcRoster, IrcSync, IrcTarget, JoinError, JoinRefusal, JoinStep, Load, LoadedChannel,
+    LockdownRefusal, MAX_TOPIC_CHARS, Message, MessageKind, ModError, NickError, UserId, World,
+    normalize_channel_name, parse_invite_line, parse_kicked_line, parse_mode_line,
 };
 
 /// The capabilities this server offers, in CAP LS order.
@@ -727,14 +727,8 @@ impl IrcSession {
                 // not the command's confirmation too.
                 self.budget.charge(1, now);
                 if let Err(why) = self.world.kick(user, nick, &reason) {
-                    let (code, params) = if why.contains("not online") {
-                        (401, vec![*nick])
-                    } else if why.contains(" is not in ") {
-                        (441, vec![*nick, *channel])
-                    } else {
-                        (482, vec![*channel])
-                    };
-                    self.reply(code, &params, &why);
+                    let (code, params) = kick_numeric(&why, nick, channel);
+                    self.reply(code, &params, &why.to_string());
                 }
                 self.sync_now()
             }
@@ -777,10 +771,10 @@ impl IrcSession {
                         let text = numeric(&self.server, 341, self.me(), &[nick, channel], None);
                         self.send(text);
                     }
-                    Err(why) if why.contains("not an operator") => {
-                        self.reply(482, &[channel], &why)
+                    Err(why @ ModError::NotOperator(_)) => {
+                        self.reply(482, &[channel], &why.to_string())
                     }
-                    Err(why) => self.notice(&why),
+                    Err(why) => self.notice(&why.to_string()),
                 }
                 self.sync_now()
             }
@@ -1415,25 +1409,14 @@ impl IrcSession {
                     self.sync();
                 }
                 Ok(JoinStep::Load(load)) => return Some(Wait::Join(name, load)),
-                Err(error) => self.join_refused(&target, &error.to_string()),
+                Err(error) => self.join_refused(&target, &error),
             }
         }
         self.sync_now()
     }
 
-    fn join_refused(&mut self, target: &str, why: &str) {
-        let code = if why.contains(" is full (+l ") {
-            471
-        } else if why.contains("key") {
-            475
-        } else if why.contains("invite") {
-            473
-        } else if why.contains("banned") {
-            474
-        } else {
-            405
-        };
-        self.reply(code, &[target], why);
+    fn join_refused(&mut self, target: &str, why: &JoinError) {
+        self.reply(join_numeric(why), &[target], &why.to_string());
     }
 
     /// The second step of a join that read the channel from the store.
@@ -1451,7 +1434,7 @@ impl IrcSession {
                 }
                 self.sync();
             }
-            Err(error) => self.join_refused(&format!("#{name}"), &error.to_string()),
+            Err(error) => self.join_refused(&format!("#{name}"), &error),
         }
         self.continue_joins(now)
     }
@@ -1721,17 +1704,10 @@ impl IrcSession {
                     }
                     self.budget.charge(1, now);
                     if let Err(why) = self.world.set_role(user, nick, letter == 'o', adding) {
-                        let (code, params) = if why.contains("not online") {
-                            (401, vec![*nick])
-                        } else if why.contains(" is not in ") {
-                            (441, vec![*nick, *target])
-                        } else if why.contains("operator") {
-                            (482, vec![*target])
-                        } else {
-                            self.notice(&why);
-                            continue;
-                        };
-                        self.reply(code, &params, &why);
+                        match role_numeric(&why, nick, target) {
+                            Some((code, params)) => self.reply(code, &params, &why.to_string()),
+                            None => self.notice(&why.to_string()),
+                        }
                     }
                     self.sync();
                     continue;
@@ -2938,6 +2914,54 @@ impl IrcSession {
     }
 }
 
+/// The numeric (and its parameters) answering a refused KICK of `nick` out of `channel`:
+/// every refusal but an absent target is about the kicker's privileges (482).
+fn kick_numeric<'a>(why: &ModError, nick: &'a str, channel: &'a str) -> (u16, Vec<&'a str>) {
+    match why {
+        ModError::NotOnline(_) | ModError::NotOnlineHere(_) => (401, vec![nick]),
+        ModError::NotInChannel { .. } => (441, vec![nick, channel]),
+        _ => (482, vec![channel]),
+    }
+}
+
+/// The numeric (and its parameters) answering a refused MODE +o/+v of `nick` in `channel`;
+/// `None` for a refusal IRC has no numeric for, which goes out as a NOTICE. The limits on
+/// operators, and a guest named as one, are told as 482 like a missing privilege, as they
+/// were when these numerics were chosen by the refusal's words.
+fn role_numeric<'a>(
+    why: &ModError,
+    nick: &'a str,
+    channel: &'a str,
+) -> Option<(u16, Vec<&'a str>)> {
+    match why {
+        ModError::NotOnline(_) | ModError::NotOnlineHere(_) => Some((401, vec![nick])),
+        ModError::NotInChannel { .. } => Some((441, vec![nick, channel])),
+        ModError::NotOperator(_)
+        | ModError::FounderAppoints(_)
+        | ModError::GuestOperator(_)
+        | ModError::OperatorsFull { .. }
+        | ModError::RolesFull { .. } => Some((482, vec![channel])),
+        ModError::Other(_) => None,
+    }
+}
+
+/// The numeric answering a refused JOIN. A channel for registered users, and a lockdown for
+/// those registered before it, answer 475 (bad key) and an invitation lockdown 473, as they
+/// did when these numerics were chosen by the refusal's words ("ssh key", "invited").
+fn join_numeric(why: &JoinError) -> u16 {
+    match why {
+        JoinError::Refused(refusal) => match refusal {
+            JoinRefusal::Full { .. } => 471,
+            JoinRefusal::NeedsKey(_)
+            | JoinRefusal::RegisteredOnly(_)
+            | JoinRefusal::Lockdown(LockdownRefusal::RegisteredBefore) => 475,
+            JoinRefusal::InviteOnly(_) | JoinRefusal::Lockdown(LockdownRefusal::InvitedOnly) => 473,
+            JoinRefusal::Banned { .. } => 474,
+        },
+        JoinError::Limit(_) | JoinError::StoreUnavailable(_) => 405,
+    }
+}
+
 /// Where a direct message from `from` to `to` is, for its client-only tags (the
 /// conversation's history key is not known to the sender before its first message).
 fn direct_place(from: &str, to: &str) -> String {
@@ -3036,6 +3060,131 @@ mod tests {
             FloodLimits::default(),
             Instant::now(),
         )
+    }
+
+    /// Each typed moderation refusal has its numeric: the same ones the refusals' words used
+    /// to pick, without a nick or channel that happens to contain "operator" or "key"
+    /// changing the answer.
+    #[test]
+    fn moderation_refusals_map_to_their_numerics() {
+        let nick = || "bob".to_owned();
+        let channel = || "g".to_owned();
+        let kick = |why: ModError| kick_numeric(&why, "bob", "#g");
+        assert_eq!(kick(ModError::NotOnline(nick())), (401, vec!["bob"]));
+        assert_eq!(kick(ModError::NotOnlineHere(nick())), (401, vec!["bob"]));
+        let absent = || ModError::NotInChannel {
+            nick: nick(),
+            channel: channel(),
+        };
+        assert_eq!(kick(absent()), (441, vec!["bob", "#g"]));
+        assert_eq!(kick(ModError::NotOperator(channel())), (482, vec!["#g"]));
+        assert_eq!(kick(ModError::Other("x".into())), (482, vec!["#g"]));
+        let role = |why: ModError| role_numeric(&why, "bob", "#g");
+        assert_eq!(role(ModError::NotOnline(nick())), Some((401, vec!["bob"])));
+        assert_eq!(
+            role(ModError::NotOnlineHere(nick())),
+            Some((401, vec!["bob"]))
+        );
+        assert_eq!(role(absent()), Some((441, vec!["bob", "#g"])));
+        for privilege in [
+            ModError::NotOperator(channel()),
+            ModError::FounderAppoints(channel()),
+            ModError::GuestOperator(nick()),
+            ModError::OperatorsFull {
+                channel: channel(),
+                max: 3,
+            },
+            ModError::RolesFull {
+                channel: channel(),
+                max: 3,
+            },
+        ] {
+            assert_eq!(role(privilege), Some((482, vec!["#g"])));
+        }
+        assert_eq!(role(ModError::Other("operator has no voice".into())), None);
+        let join = |refusal: JoinRefusal| join_numeric(&JoinError::Refused(refusal));
+        let monkey = || "monkey".to_owned();
+        assert_eq!(
+            join(JoinRefusal::Full {
+                channel: monkey(),
+                limit: 2
+            }),
+            471
+        );
+        assert_eq!(join(JoinRefusal::NeedsKey(channel())), 475);
+        assert_eq!(join(JoinRefusal::RegisteredOnly(channel())), 475);
+        let lockdown = |refusal: LockdownRefusal| join(refusal.into());
+        assert_eq!(lockdown(LockdownRefusal::RegisteredBefore), 475);
+        assert_eq!(join(JoinRefusal::InviteOnly(monkey())), 473);
+        assert_eq!(lockdown(LockdownRefusal::InvitedOnly), 473);
+        let banned = JoinRefusal::Banned {
+            channel: monkey(),
+            reason: "keys".into(),
+        };
+        assert_eq!(join(banned), 474);
+        assert_eq!(join_numeric(&JoinError::StoreUnavailable(channel())), 405);
+        let limit = crate::world::LimitError::Channels { max: 1 };
+        assert_eq!(join_numeric(&JoinError::Limit(limit)), 405);
+    }
+
+    /// A session driven through KICK and MODE +o refusals answers each with its numeric and
+    /// the world's words.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kick_and_op_refusals_answer_with_their_numerics() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let world = crate::session::terminal::tests::world(dir.path());
+        let mut sessions: Vec<IrcSession> = Vec::new();
+        for (nick, channel) in [("ann", "#m"), ("ben", "#m"), ("cat", "#g")] {
+            let mut session = joined_session(&world, nick, channel).await;
+            session.sync();
+            session.out.clear();
+            sessions.push(session);
+        }
+        let mut answer = |index: usize, line: &str| {
+            let session = &mut sessions[index];
+            session.out.clear();
+            session.handle(line, Instant::now());
+            String::from_utf8_lossy(&session.out).into_owned()
+        };
+        // Without a password to require, a loopback user is a server operator: ann may kick
+        // and appoint anywhere, and is refused only for whom she names.
+        let told = answer(0, "KICK #m zed");
+        assert!(told.contains(" 401 ann zed :zed is not online"), "{told}");
+        let told = answer(0, "KICK #m cat");
+        assert!(told.contains(" 441 ann cat #m :cat is not in #m"), "{told}");
+        let told = answer(0, "MODE #m +o zed");
+        assert!(
+            told.contains(" 401 ann zed :zed is not online here; "),
+            "{told}"
+        );
+        let told = answer(0, "MODE #m +o ben");
+        assert!(
+            told.contains(" 482 ann #m :ben is a guest; operators must be registered"),
+            "{told}"
+        );
+        let told = answer(0, "MODE #m -v ben");
+        assert!(
+            told.contains("NOTICE") && told.contains(":ben has no voice in #m"),
+            "{told}"
+        );
+    }
+
+    /// A session registered as `nick` that has joined `channel`, its store reads done.
+    async fn joined_session(world: &Arc<World>, nick: &str, channel: &str) -> IrcSession {
+        let mut session = test_session(world);
+        session.handle(&format!("NICK {nick}"), Instant::now());
+        session.handle("USER u 0 * :u", Instant::now());
+        let mut wait = session.handle(&format!("JOIN {channel}"), Instant::now());
+        while let Some(Wait::Join(name, load)) = wait.take() {
+            let read = crate::history::read(world.store().clone(), Read::Load(load)).await;
+            wait = match read {
+                Arrived::Join { name, loaded } => {
+                    session.finish_join(&name, loaded, Instant::now())
+                }
+                _ => session.finish_join(&name, None, Instant::now()),
+            };
+        }
+        session
     }
 
     /// A small deterministic generator (xorshift), so a failure is repeatable.
@@ -3152,19 +3301,7 @@ mod tests {
         let world = crate::session::terminal::tests::world(dir.path());
         let mut sessions: Vec<IrcSession> = Vec::new();
         for nick in ["ann", "ben", "cat"] {
-            let mut session = test_session(&world);
-            session.handle(&format!("NICK {nick}"), Instant::now());
-            session.handle("USER u 0 * :u", Instant::now());
-            let mut wait = session.handle("JOIN #g", Instant::now());
-            while let Some(Wait::Join(name, load)) = wait.take() {
-                let read = crate::history::read(world.store().clone(), Read::Load(load)).await;
-                wait = match read {
-                    Arrived::Join { name, loaded } => {
-                        session.finish_join(&name, loaded, Instant::now())
-                    }
-                    _ => session.finish_join(&name, None, Instant::now()),
-                };
-            }
+            let session = joined_session(&world, nick, "#g").await;
             sessions.push(session);
         }
         for session in &mut sessions {
