@@ -2946,15 +2946,15 @@ fn role_numeric<'a>(
 }
 
 /// The numeric answering a refused JOIN. A channel for registered users, and a lockdown for
-/// those registered before it, answer 475 (bad key) and an invitation lockdown 473, as they
-/// did when these numerics were chosen by the refusal's words ("ssh key", "invited").
+/// those registered before it, answer 477 (`ERR_NEEDREGGEDNICK`, as IRC servers answer a
+/// join of a `+R` channel: the text says how to register); an invitation lockdown answers 473.
 fn join_numeric(why: &JoinError) -> u16 {
     match why {
         JoinError::Refused(refusal) => match refusal {
             JoinRefusal::Full { .. } => 471,
-            JoinRefusal::NeedsKey(_)
-            | JoinRefusal::RegisteredOnly(_)
-            | JoinRefusal::Lockdown(LockdownRefusal::RegisteredBefore) => 475,
+            JoinRefusal::NeedsKey(_) => 475,
+            JoinRefusal::RegisteredOnly(_)
+            | JoinRefusal::Lockdown(LockdownRefusal::RegisteredBefore) => 477,
             JoinRefusal::InviteOnly(_) | JoinRefusal::Lockdown(LockdownRefusal::InvitedOnly) => 473,
             JoinRefusal::Banned { .. } => 474,
         },
@@ -3112,9 +3112,9 @@ mod tests {
             471
         );
         assert_eq!(join(JoinRefusal::NeedsKey(channel())), 475);
-        assert_eq!(join(JoinRefusal::RegisteredOnly(channel())), 475);
+        assert_eq!(join(JoinRefusal::RegisteredOnly(channel())), 477);
         let lockdown = |refusal: LockdownRefusal| join(refusal.into());
-        assert_eq!(lockdown(LockdownRefusal::RegisteredBefore), 475);
+        assert_eq!(lockdown(LockdownRefusal::RegisteredBefore), 477);
         assert_eq!(join(JoinRefusal::InviteOnly(monkey())), 473);
         assert_eq!(lockdown(LockdownRefusal::InvitedOnly), 473);
         let banned = JoinRefusal::Banned {
