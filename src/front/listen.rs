@@ -469,35 +469,41 @@ where
         let arrival = arrival_of(&listening, peer);
         let (world, shutdown) = (listening.world.clone(), listening.shutdown.clone());
         let (tls, plain_port) = (listening.tls.clone(), listening.plain_port);
-        // The future is made inside the task: awaiting one made outside would keep two copies
-        // of it in the task, doubling every client's memory.
-        listening.tracker.spawn(async move {
-            let transport = adapter(&arrival);
-            // The conversation is boxed: its future is the bulk of a client's memory, and
-            // boxed, a plain client's task holds only the plain variant, not room for the
-            // TLS one as well.
-            match tls {
-                None => {
-                    Box::pin(crate::session::converse(
-                        stream, transport, arrival, world, shutdown,
-                    ))
-                    .await;
-                }
-                Some(acceptor) => {
-                    // Boxed too: the handshake's state is large, and inline it would make
-                    // every client's task that large, plain ones included, for as long as
-                    // the client stays.
+        let transport = adapter(&arrival);
+        match tls {
+            None => {
+                // The conversation is boxed before the task is spawned, so the task holds
+                // only the box and the ticket: a task made of an async block that builds the
+                // conversation inside would keep room for everything the block captured (the
+                // stream, the arrival, the world) beside the box for as long as the client
+                // stays. Boxed here, the conversation's future is in memory once.
+                let conversation = Box::pin(crate::session::converse(
+                    stream, transport, arrival, world, shutdown,
+                ));
+                listening.tracker.spawn(async move {
+                    conversation.await;
+                    drop(ticket);
+                });
+            }
+            Some(acceptor) => {
+                // The future is made inside the task: awaiting one made outside would keep
+                // two copies of it in the task, doubling every client's memory.
+                listening.tracker.spawn(async move {
+                    // Boxed: the handshake's state is large, and inline it would make the
+                    // task that large for as long as the client stays.
                     if let Some(stream) =
                         Box::pin(accept_tls(stream, acceptor, peer, plain_port, &shutdown)).await
                     {
+                        // Boxed too, so the task does not hold room for the conversation
+                        // beside the handshake's box.
                         Box::pin(crate::session::converse(
                             stream, transport, arrival, world, shutdown,
                         ))
                         .await;
                     }
-                }
+                    drop(ticket);
+                });
             }
-            drop(ticket);
-        });
+        }
     }
 }

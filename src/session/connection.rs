@@ -342,7 +342,12 @@ pub async fn converse<S, T>(
         .transport
         .identity()
         .map_or_else(|| crate::world::canonical_address(peer.ip()), str::to_owned);
-    let settings = match wizard_phase(&mut link, &arrival, &address, &world, &shutdown).await {
+    // The wizard's state is boxed and gone once the wizard is over: inline, the conversation's
+    // future would keep room for it (the largest of its parts) for as long as the client stays.
+    let wizard = Box::pin(wizard_phase(
+        &mut link, &arrival, &address, &world, &shutdown,
+    ));
+    let settings = match wizard.await {
         Ok(settings) => settings,
         Err(end) => {
             tracing::info!(%peer, reason = end.as_str(), "client left during the wizard");
@@ -350,7 +355,8 @@ pub async fn converse<S, T>(
         }
     };
     // The wizard is done: the user enters the world.
-    let motd = read_motd(arrival.motd.as_deref()).await;
+    // Boxed for the same reason: it is awaited once.
+    let motd = Box::pin(read_motd(arrival.motd.as_deref())).await;
     let identity = link.transport.identity().map(str::to_owned);
     let (mut chat, wake) = start_chat(
         &world,

@@ -86,13 +86,19 @@ pub struct Session {
     pending_output: String,
     /// Told once per line when the input line overflows.
     overflow_told: bool,
-    /// The tab completion in progress, if the last key was Tab.
-    completion: Option<Completion>,
+    /// The tab completion in progress, if the last key was Tab (boxed: rare, and every
+    /// session would hold its room otherwise).
+    completion: Option<Box<Completion>>,
     /// The last size telnet's NAWS reported: a cursor report overrides it only when it is more
     /// than 128 larger (Windows telnet sends NAWS modulo 256).
     naws: Option<(u16, u16)>,
-    /// Flood control of what the user says.
-    flood: FloodGuard<Outgoing>,
+    /// Flood control of what the user says, made when the user first says something: most
+    /// connections only read, and the guard's buckets and queue are a few hundred bytes
+    /// each of them would hold for nothing. A guard made late starts full, as one made at the
+    /// connection's start would be by then.
+    flood: Option<Box<FloodGuard<Outgoing>>>,
+    /// The limits the guard is made with.
+    flood_limits: FloodLimits,
     /// Flood control of commands others see (`/nick`, `/join`, `/part`, `/topic`).
     commands: CommandBudget,
     /// When the user was last told that such commands must wait.
@@ -116,8 +122,9 @@ pub struct Session {
     /// Password commands: whether they would cross the network in the clear, and whether
     /// one runs.
     passwords: accounts::Passwords,
-    /// `/search`: its pacing and the one in flight.
-    searches: search::Searches,
+    /// `/search`: its pacing and the one in flight, made by the first search (few users
+    /// search, and every connection would hold it otherwise).
+    searches: Option<Box<search::Searches>>,
 }
 
 // Flood control holds what commands say; the value itself belongs to the command module.
@@ -183,8 +190,9 @@ struct Completion {
 
 /// How the client's screen is drawn.
 pub enum Ui {
-    /// No escape codes: lines scroll by, the prompt line is re-sent.
-    Teletype(Teletype),
+    /// No escape codes: lines scroll by, the prompt line is re-sent. Boxed, as the VT100
+    /// interface is, so neither sizes the session of a client using the other.
+    Teletype(Box<Teletype>),
     /// The full-screen VT100 interface.
     Vt100(Box<Vt100Ui>),
 }
@@ -222,7 +230,8 @@ impl Session {
             overflow_told: false,
             completion: None,
             naws: None,
-            flood: FloodGuard::new(FloodLimits::default(), Instant::now()),
+            flood: None,
+            flood_limits: FloodLimits::default(),
             commands: CommandBudget::new(&FloodLimits::default(), Instant::now()),
             commands_told: None,
             paste: Vec::new(),
@@ -234,7 +243,7 @@ impl Session {
             started: Instant::now(),
             reads: reads::Reads::with_rejoins(rejoins),
             passwords: accounts::Passwords::default(),
-            searches: search::Searches::default(),
+            searches: None,
         }
     }
 
@@ -245,7 +254,8 @@ impl Session {
 
     /// Sets the flood limits (`--msg-rate`, `--no-flood-limit`).
     pub fn set_flood_limits(&mut self, limits: FloodLimits) {
-        self.flood = FloodGuard::new(limits, Instant::now());
+        self.flood = None;
+        self.flood_limits = limits;
         self.commands = CommandBudget::new(&limits, Instant::now());
     }
 
@@ -284,10 +294,16 @@ impl Session {
         let now = Instant::now();
         let cost = cost(&outgoing);
         let error = |text: &str| self.world.tell(self.user, AUTHOR_ERROR, text);
-        match self.flood.offer(outgoing, cost, now) {
+        let limits = self.flood_limits;
+        let flood = self
+            .flood
+            .get_or_insert_with(|| Box::new(FloodGuard::new(limits, now)));
+        let verdict = flood.offer(outgoing, cost, now);
+        let held = flood.held();
+        match verdict {
             Verdict::Send(outgoing) => self.deliver(outgoing),
             Verdict::Held => {
-                if self.flood.held() == 1 {
+                if held == 1 {
                     error("you are sending fast; your messages are delayed a little");
                 }
             }
@@ -310,14 +326,18 @@ impl Session {
 
     /// Sends held messages whose turn has come.
     pub fn release_held(&mut self) {
-        for outgoing in self.flood.release(Instant::now()) {
+        let Some(flood) = &mut self.flood else {
+            return;
+        };
+        let ready = flood.release(Instant::now());
+        for outgoing in ready {
             self.deliver(outgoing);
         }
     }
 
     /// When a held message may go next.
     pub fn next_release(&self) -> Option<Instant> {
-        self.flood.next_release()
+        self.flood.as_ref().and_then(|flood| flood.next_release())
     }
 
     fn deliver(&mut self, outgoing: Outgoing) {
@@ -373,7 +393,7 @@ impl Session {
                 .with_clock_offset(clock_offset(self.user)),
             ))
         } else {
-            Ui::Teletype(Teletype::new())
+            Ui::Teletype(Box::new(Teletype::new()))
         };
     }
 
@@ -962,12 +982,12 @@ impl Session {
                 if candidates.is_empty() {
                     return;
                 }
-                Completion {
+                Box::new(Completion {
                     start,
                     typed,
                     candidates,
                     index: 0,
-                }
+                })
             }
         };
         let replacement = match completion.candidates.get(completion.index) {

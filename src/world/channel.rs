@@ -93,6 +93,9 @@ impl World {
         self.activity.joins.fetch_add(1, Ordering::Relaxed);
         let read_upto = target.next_seq;
         if let Some(member) = state.users.get_mut(&user) {
+            // Room for this one window only: grown by doubling, a user in one channel would
+            // keep room for four windows (80 bytes each) for as long as they stay.
+            member.windows.reserve_exact(1);
             member.windows.push(Window {
                 channel,
                 alias,

@@ -293,7 +293,7 @@ struct User {
     tip_given: bool,
     /// Per public channel, mentions older than this sequence number were already reported
     /// in the status window, so re-joining does not repeat them.
-    mentions_reported: HashMap<String, u64>,
+    mentions_reported: MentionsReported,
     /// When an `@all` last pinged this user: `@all` pings at most every [`AT_ALL_INTERVAL`].
     last_all_ping: Option<std::time::Instant>,
     /// Channel loads of a return for the session to carry out (`markers.rs`).
@@ -305,6 +305,32 @@ struct User {
     /// The user name and real name an IRC client gave with USER (`None` for others), which
     /// WHO and WHOIS show.
     irc_ident: Option<Box<(String, String)>>,
+}
+
+/// Per public channel a user was in, the sequence number below which the user's mentions
+/// there were reported. A list searched in order: a user is in few channels, and a hash map's
+/// smallest table is several times the size of one entry, which every user would hold.
+#[derive(Debug, Default)]
+struct MentionsReported(Vec<(Box<str>, u64)>);
+
+impl MentionsReported {
+    /// Mentions in `channel` below this were reported.
+    fn get(&self, channel: &str) -> Option<u64> {
+        self.0
+            .iter()
+            .find(|(name, _)| &**name == channel)
+            .map(|&(_, seq)| seq)
+    }
+
+    /// Mentions in `channel` below `seq` are reported now.
+    fn insert(&mut self, channel: &str, seq: u64) {
+        if let Some(entry) = self.0.iter_mut().find(|(name, _)| &**name == channel) {
+            entry.1 = seq;
+        } else {
+            self.0.reserve_exact(1);
+            self.0.push((channel.into(), seq));
+        }
+    }
 }
 
 /// A channel in memory.

@@ -609,7 +609,7 @@ impl World {
                     tips.push((*member, kind.clone()));
                 }
                 if let ChannelKind::Public { name } = &kind {
-                    u.mentions_reported.insert(name.clone(), message.seq + 1);
+                    u.mentions_reported.insert(name, message.seq + 1);
                 }
                 if let (ChannelKind::Public { name }, true, Some(status)) =
                     (&kind, u.prefs.hilight_log, u.status_window())
@@ -727,7 +727,7 @@ impl World {
         if !u.prefs.hilight_log {
             return;
         }
-        let reported = u.mentions_reported.get(name).copied().unwrap_or(0);
+        let reported = u.mentions_reported.get(name).unwrap_or(0);
         let now = now_micros();
         let mut found: Vec<String> = channel
             .messages
@@ -757,7 +757,7 @@ impl World {
         let next = channel.next_seq;
         let name = name.clone();
         if let Some(u) = state.users.get_mut(&user) {
-            u.mentions_reported.insert(name, next);
+            u.mentions_reported.insert(&name, next);
         }
         for line in found {
             self.post(state, status, AUTHOR_INFO, &line, Ping::Nobody);

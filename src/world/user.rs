@@ -194,7 +194,7 @@ impl World {
                 needs_redraw: true,
                 woken: false,
                 tip_given: false,
-                mentions_reported: HashMap::new(),
+                mentions_reported: MentionsReported::default(),
                 last_all_ping: None,
                 rejoins: Arc::default(),
                 away_summary: None,

@@ -46,8 +46,9 @@ pub struct Reads {
     page_missed: Option<PageRequest>,
     /// A page read is in flight.
     page_reading: bool,
-    /// The load a command waits for; the user's keys wait meanwhile.
-    pub load: Option<PendingLoad>,
+    /// The load a command waits for; the user's keys wait meanwhile. Boxed: a load is rare
+    /// and brief, and its room would be held by every session.
+    pub load: Option<Box<PendingLoad>>,
     /// Keys not handled yet, because a load runs.
     pub held_keys: VecDeque<Key>,
     /// The channels of a return the world asks this session to read (`world/markers.rs`).
@@ -140,11 +141,11 @@ impl Session {
     /// Starts a load for a command (or the wizard's join): the connection loop reads it off
     /// the async workers, and the user's further keys wait until it has finished.
     pub(super) fn start_load(&mut self, load: Load, origin: Origin) {
-        self.reads.load = Some(PendingLoad {
+        self.reads.load = Some(Box::new(PendingLoad {
             load,
             started: false,
             origin,
-        });
+        }));
     }
 
     /// Joins the channel the wizard named once `load` is read (a refusal is a plain error).

@@ -41,7 +41,7 @@ impl Session {
     pub(super) fn start_search(&mut self, request: SearchRequest) {
         let (world, user) = (self.world.clone(), self.user);
         let now = Instant::now();
-        if let Some(last) = self.searches.last
+        if let Some(last) = self.searches.as_ref().and_then(|searches| searches.last)
             && now.duration_since(last) < SEARCH_INTERVAL
         {
             world.tell(
@@ -59,7 +59,8 @@ impl Session {
             );
             return;
         };
-        if self.searches.running.swap(true, Ordering::AcqRel) {
+        let searches = self.searches.get_or_insert_with(Box::default);
+        if searches.running.swap(true, Ordering::AcqRel) {
             world.tell(
                 user,
                 AUTHOR_ERROR,
@@ -67,9 +68,9 @@ impl Session {
             );
             return;
         }
-        self.searches.last = Some(now);
-        let running = Running(Arc::clone(&self.searches.running));
-        let results = Arc::clone(&self.searches.results);
+        searches.last = Some(now);
+        let running = Running(Arc::clone(&searches.running));
+        let results = Arc::clone(&searches.results);
         runtime.spawn(async move {
             let _running = running;
             crate::command::search::run_search(request, world, user, results).await;
@@ -81,10 +82,14 @@ impl Session {
     /// with the words searched for hilighted. Paced like `/join` (the command is shared).
     pub(super) fn goto_found(&mut self, number: usize) {
         let (world, user) = (self.world.clone(), self.user);
-        let (found, count) = self.searches.results.lock().map_or((None, 0), |results| {
-            let index = number.checked_sub(1);
-            (index.and_then(|i| results.get(i).cloned()), results.len())
-        });
+        let (found, count) = self
+            .searches
+            .as_ref()
+            .and_then(|searches| searches.results.lock().ok())
+            .map_or((None, 0), |results| {
+                let index = number.checked_sub(1);
+                (index.and_then(|i| results.get(i).cloned()), results.len())
+            });
         let Some(found) = found else {
             let text = if count == 0 {
                 "[error]\n  no search results to go to: /search WORDS first".to_string()
@@ -99,7 +104,7 @@ impl Session {
         match world.open_found(user, &found.channel) {
             Ok(FoundStep::Here(channel)) => self.show_found(channel, &found),
             Ok(FoundStep::Load(load)) => {
-                self.searches.pending = Some(found);
+                self.searches.get_or_insert_with(Box::default).pending = Some(found);
                 self.start_load(load, super::reads::Origin::Command);
             }
             Err(text) => world.tell(user, AUTHOR_ERROR, &format!("[error]\n  {text}")),
@@ -110,7 +115,12 @@ impl Session {
     /// the search result that waited for it, if any, in the window now active.
     pub(super) fn found_loaded(&mut self, name: &str) {
         // One load at a time: a result waiting belongs to this one, or to none.
-        let Some(found) = self.searches.pending.take().filter(|f| f.channel == name) else {
+        let Some(found) = self
+            .searches
+            .as_mut()
+            .and_then(|searches| searches.pending.take())
+            .filter(|f| f.channel == name)
+        else {
             return;
         };
         if let Some(channel) = self.world.active_channel(self.user)
