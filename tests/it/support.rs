@@ -273,8 +273,16 @@ impl TestClient {
                 self.send(key.as_bytes()).await;
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            self.expect("r0c readme (and status info)").await;
-            return;
+            // On a loaded machine the server may read the answer and its Enter in one read
+            // and take the client for a line-buffered one ("linemode changed"); it then asks
+            // for the typing test again, which is answered as a first visit is.
+            if self
+                .expect_either("r0c readme (and status info)", "definitely incorrect")
+                .await
+                == 0
+            {
+                return;
+            }
         }
         for key in "qwer asdf\n\n".bytes() {
             self.send(&[key]).await;
