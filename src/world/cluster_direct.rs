@@ -54,11 +54,7 @@ impl World {
         if !self.in_cluster() {
             return Ok(false);
         }
-        let Some(conversation) = state
-            .channels
-            .get(&channel)
-            .and_then(|c| c.stored_as.clone())
-        else {
+        let Some(conversation) = state.stored_conversation(channel) else {
             return Ok(false);
         };
         let Some(sender) = state.principal_of(user) else {

@@ -262,6 +262,11 @@ impl State {
         let claim = self.claims.get(&claims::fold(nick))?;
         sanction::principal(None, Some(&claim.fingerprint)).map(Partner::Away)
     }
+
+    /// The stored conversation `channel` is a window on (its history key), if it is one.
+    pub(super) fn stored_conversation(&self, channel: ChannelId) -> Option<String> {
+        self.channels.get(&channel)?.stored_as.clone()
+    }
 }
 
 impl State {
@@ -421,11 +426,7 @@ impl World {
         alias: &str,
         (nick, text, kind): (&str, &str, MessageKind),
     ) -> Result<bool, PostError> {
-        let Some(conversation) = state
-            .channels
-            .get(&channel)
-            .and_then(|c| c.stored_as.clone())
-        else {
+        let Some(conversation) = state.stored_conversation(channel) else {
             return Ok(false);
         };
         let now = now_micros();
