@@ -11,7 +11,9 @@
 #   1000 msg/s in all for 20 s. IDLE_PROCS (default 4) generator processes share the idle
 #   clients (each stays far under the 20,000 open files a process may have here).
 #   R0C_BIN picks the server binary (default $CARGO_TARGET_DIR/release/r0c, ./target/...);
-#   SERVER_ARGS adds flags;
+#   SERVER_ARGS adds flags; PERF_DIR=dir records perf profiles of the server (`perf record
+#   -g`, 499 Hz) into dir/idle.perf (the quiet 20 s with only the idle clients) and
+#   dir/active.perf (10 s of the active load); use it with the profiling build's binary;
 #   BUILD=0 skips the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,10 +87,20 @@ print(sum(json.loads(l).get("idle_ready", 0) for l in sys.stdin if l.startswith(
 sleep 5
 rss_idle=$(rss_kib "$server")
 cpu_before=$(cpu_s "$server")
-sleep 20
+if [ -n "${PERF_DIR:-}" ]; then
+    perf record -F 499 -g -p "$server" -o "$PERF_DIR/idle.perf" -- sleep 20 >/dev/null 2>&1
+else
+    sleep 20
+fi
 cpu_after=$(cpu_s "$server")
 rss_idle_later=$(rss_kib "$server")
 
+if [ -n "${PERF_DIR:-}" ]; then
+    # The active clients connect within a few seconds; the profile is of their sending.
+    (sleep $(( seconds / 2 + 2 )) && perf record -F 499 -g -p "$server" -o "$PERF_DIR/active.perf" \
+        -- sleep 10 >/dev/null 2>&1) &
+    pids+=($!)
+fi
 "$release"/r0c-load --port "$telnet" --telnet --pid "$server" --label active \
     --source-net 9 --sources 50 --connect-parallel 250 \
     -n "$active" -c "$channels" -s "$active" -r "$rate" -t "$seconds" \
