@@ -16,11 +16,11 @@ pub mod nick;
 pub mod secret;
 
 /// Starts a colour token: CTRL-K.
-const COLOR: char = '\x0B';
+pub(crate) const COLOR: char = '\x0B';
 /// The bold toggle token: CTRL-B.
-const BOLD: char = '\x02';
+pub(crate) const BOLD: char = '\x02';
 /// The reset token: CTRL-O.
-const RESET: char = '\x0F';
+pub(crate) const RESET: char = '\x0F';
 
 /// Zero-width characters kept on one base character; more would only pile up over neighbouring
 /// lines ("zalgo").

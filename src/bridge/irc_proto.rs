@@ -194,7 +194,12 @@ pub fn irc_to_r0c(text: &str) -> String {
 }
 
 /// r0c's canonical tokens to mIRC codes: CTRL-K colours become `\x03NN[,NN]`.
-pub fn r0c_to_irc(text: &str) -> String {
+pub fn r0c_to_irc(text: &str) -> std::borrow::Cow<'_, str> {
+    // Most messages carry no formatting: they go out as they are, without a copy (this runs
+    // for every message relayed to every IRC client).
+    if !text.contains([crate::text::COLOR, crate::text::BOLD, crate::text::RESET]) {
+        return std::borrow::Cow::Borrowed(text);
+    }
     let mut out = String::new();
     for span in crate::text::spans(text) {
         match span {
@@ -214,7 +219,7 @@ pub fn r0c_to_irc(text: &str) -> String {
             }
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]

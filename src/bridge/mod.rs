@@ -563,7 +563,7 @@ fn irc_text(message: &Message, link: usize) -> Option<(String, Said)> {
         Origin::Local | Origin::Bridge(_) => {}
     }
     if message.author == AUTHOR_ACTION {
-        Some((r0c_to_irc(&message.text), Said::Action))
+        Some((r0c_to_irc(&message.text).into_owned(), Said::Action))
     } else {
         // Every line of a multi-line message (a paste) names its author.
         let text = r0c_to_irc(&message.text)

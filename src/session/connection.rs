@@ -55,6 +55,16 @@ fn frame_interval(busy: usize) -> Duration {
     MIN_FRAME_INTERVAL.max(budget).max(ceiling)
 }
 
+/// How long a client that got a frame caused by others at `now` waits for the next one:
+/// counts it busy for this second (`marked` is the last second it was counted in) and spaces
+/// frames by the busy clients of every listener ([`frame_interval`]). The IRC listener's syncs
+/// are paced by it too: a sync costs what a frame costs, a wake-up and a `send()`.
+pub fn busy_frame_interval(now: Instant, marked: &mut u64) -> Duration {
+    let second = busy_second(now);
+    BUSY.mark(second, marked);
+    frame_interval(BUSY.count(second))
+}
+
 /// How many clients got a frame caused by others' activity, second by second: the count that
 /// spaces frames out ([`frame_interval`]). It counts busy clients, not all those online: an
 /// idle client (nothing happens where it is but its clock) costs no such frames, and with

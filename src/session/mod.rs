@@ -15,7 +15,7 @@ pub mod transport;
 pub mod vt;
 pub mod wizard;
 
-pub use connection::{MIN_FRAME_INTERVAL, converse, read_motd};
+pub use connection::{MIN_FRAME_INTERVAL, busy_frame_interval, converse, read_motd};
 pub use transport::{Input, KnownTerminal, ReportedSizes, Transport};
 
 /// Which kind of listener accepted the connection. To the session it is a name (of saved

@@ -5,8 +5,10 @@
 //! client's [`session::IrcSession`], carries out what it must wait for, and writes what it
 //! produced, within the same bounds as a terminal client (first-input timeout, a stall
 //! timeout, a cap on unsent output). Like a terminal client's frames, the syncs that others'
-//! messages cause are [`crate::session::MIN_FRAME_INTERVAL`] apart at the least, so a busy
-//! channel reaches the client as one write of several lines rather than a write per line.
+//! messages cause are [`crate::session::MIN_FRAME_INTERVAL`] apart at the least, further with
+//! hundreds of busy clients ([`crate::session::busy_frame_interval`], the same budget as
+//! frames), so a busy channel reaches the client as one write of several lines rather than a
+//! write per line.
 
 pub mod help;
 pub mod relay;
@@ -22,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::front::listen::{self, Admitted, Listening};
 use crate::history::{Arrived, Read};
-use crate::session::{Arrival, MIN_FRAME_INTERVAL};
+use crate::session::{Arrival, busy_frame_interval};
 use crate::world::{Load, World};
 use session::{IrcSession, Wait};
 
@@ -128,6 +130,8 @@ async fn converse<S>(
     // When the next sync that others' messages cause may run, and whether one waits for it.
     let mut next_sync = Instant::now();
     let mut sync_waiting = false;
+    // The last second this client was counted busy (`busy_frame_interval`).
+    let mut busy_marked = 0;
     let reason = loop {
         if session.out.len() > MAX_PENDING_OUTPUT {
             break "output overflow";
@@ -219,7 +223,7 @@ async fn converse<S>(
                 let now = Instant::now();
                 if now >= next_sync {
                     session.sync();
-                    next_sync = now + MIN_FRAME_INTERVAL;
+                    next_sync = now + busy_frame_interval(now, &mut busy_marked);
                 } else {
                     sync_waiting = true;
                 }
@@ -247,7 +251,7 @@ async fn converse<S>(
                 if sync_waiting && room && now >= next_sync {
                     sync_waiting = false;
                     session.sync();
-                    next_sync = now + MIN_FRAME_INTERVAL;
+                    next_sync = now + busy_frame_interval(now, &mut busy_marked);
                     // Any other deadline due now is handled on the next turn.
                     continue;
                 }

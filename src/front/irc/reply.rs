@@ -35,43 +35,64 @@ pub fn line(
     params: &[&str],
     trailing: Option<&str>,
 ) -> String {
-    let clean = |part: &str| -> String {
-        part.chars()
-            .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
-            .collect()
-    };
-    let mut body = String::new();
-    if !prefix.is_empty() {
-        body.push(':');
-        body.push_str(&clean(prefix));
-        body.push(' ');
-    }
-    body.push_str(command);
-    for param in params {
-        // A middle parameter cannot be empty, hold a space or start with a colon.
-        let param = clean(param).replace(' ', "_");
-        let param = if param.is_empty() || param.starts_with(':') {
-            format!("*{param}")
-        } else {
-            param
-        };
-        body.push(' ');
-        body.push_str(&param);
-    }
-    if let Some(trailing) = trailing {
-        body.push_str(" :");
-        body.push_str(&clean(trailing));
-    }
-    cut(&mut body, MAX_LINE - 2);
-    let mut out = String::new();
+    // Every message relayed to every IRC client goes through here: one buffer, sized once,
+    // and parts without CR, LF or NUL (nearly all) copied whole rather than char by char.
+    let capacity = tags.len()
+        + prefix.len()
+        + command.len()
+        + params.iter().map(|p| p.len() + 2).sum::<usize>()
+        + trailing.map_or(0, |t| t.len() + 2)
+        + 8;
+    let mut out = String::with_capacity(capacity.min(MAX_CLIENT_LINE + MAX_LINE));
     if !tags.is_empty() {
         out.push('@');
-        out.push_str(&clean(tags).replace(' ', ""));
+        push_clean(&mut out, tags, Some(""));
         out.push(' ');
     }
-    out.push_str(&body);
+    let body_start = out.len();
+    if !prefix.is_empty() {
+        out.push(':');
+        push_clean(&mut out, prefix, None);
+        out.push(' ');
+    }
+    out.push_str(command);
+    for param in params {
+        out.push(' ');
+        // A middle parameter cannot be empty, hold a space or start with a colon.
+        let param_start = out.len();
+        push_clean(&mut out, param, Some("_"));
+        if out.len() == param_start || out[param_start..].starts_with(':') {
+            out.insert(param_start, '*');
+        }
+    }
+    if let Some(trailing) = trailing {
+        out.push_str(" :");
+        push_clean(&mut out, trailing, None);
+    }
+    let mut end = out.len().min(body_start + MAX_LINE - 2);
+    while !out.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.truncate(end);
     out.push_str("\r\n");
     out
+}
+
+/// Appends `part` to `out` without CR, LF and NUL, and with each space replaced by
+/// `space` when given.
+fn push_clean(out: &mut String, part: &str, space: Option<&str>) {
+    let special = |b: u8| matches!(b, b'\r' | b'\n' | b'\0') || (b == b' ' && space.is_some());
+    if !part.bytes().any(special) {
+        out.push_str(part);
+        return;
+    }
+    for c in part.chars() {
+        match (c, space) {
+            ('\r' | '\n' | '\0', _) => {}
+            (' ', Some(instead)) => out.push_str(instead),
+            _ => out.push(c),
+        }
+    }
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
@@ -101,18 +122,26 @@ pub fn numeric(
 /// Splits a message's text into pieces that each fit in a line whose other parts take
 /// `overhead` bytes, cut on character boundaries; one piece per line of a multi-line text,
 /// and at least one (possibly empty) piece.
-pub fn split_text(text: &str, overhead: usize) -> Vec<String> {
+pub fn split_text(text: &str, overhead: usize) -> Vec<&str> {
     let room = MAX_LINE.saturating_sub(overhead + 2).max(16);
     let mut pieces = Vec::new();
     for text_line in text.split('\n') {
-        let mut piece = String::new();
-        for c in text_line.chars() {
-            if piece.len() + c.len_utf8() > room {
-                pieces.push(std::mem::take(&mut piece));
+        let mut rest = text_line;
+        while rest.len() > room {
+            // The longest start of `rest` that fits, cut on a character boundary; a character
+            // longer than the room (never: the room is at least 16 bytes) goes whole.
+            let mut cut_at = room;
+            while !rest.is_char_boundary(cut_at) {
+                cut_at -= 1;
             }
-            piece.push(c);
+            if cut_at == 0 {
+                cut_at = rest.chars().next().map_or(rest.len(), char::len_utf8);
+            }
+            let (piece, after) = rest.split_at(cut_at);
+            pieces.push(piece);
+            rest = after;
         }
-        pieces.push(piece);
+        pieces.push(rest);
     }
     pieces
 }
@@ -341,10 +370,96 @@ mod tests {
         );
     }
 
+    /// The straightforward forms of [`line`] and [`split_text`] (char by char, a string per
+    /// part), which the fast ones must match on any input.
+    fn reference_line(
+        tags: &str,
+        prefix: &str,
+        command: &str,
+        params: &[&str],
+        trailing: Option<&str>,
+    ) -> String {
+        let clean = |part: &str| -> String {
+            part.chars()
+                .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
+                .collect()
+        };
+        let mut body = String::new();
+        if !prefix.is_empty() {
+            body.push(':');
+            body.push_str(&clean(prefix));
+            body.push(' ');
+        }
+        body.push_str(command);
+        for param in params {
+            let param = clean(param).replace(' ', "_");
+            let param = if param.is_empty() || param.starts_with(':') {
+                format!("*{param}")
+            } else {
+                param
+            };
+            body.push(' ');
+            body.push_str(&param);
+        }
+        if let Some(trailing) = trailing {
+            body.push_str(" :");
+            body.push_str(&clean(trailing));
+        }
+        cut(&mut body, MAX_LINE - 2);
+        let mut out = String::new();
+        if !tags.is_empty() {
+            out.push('@');
+            out.push_str(&clean(tags).replace(' ', ""));
+            out.push(' ');
+        }
+        out.push_str(&body);
+        out.push_str("\r\n");
+        out
+    }
+
+    fn reference_split_text(text: &str, overhead: usize) -> Vec<String> {
+        let room = MAX_LINE.saturating_sub(overhead + 2).max(16);
+        let mut pieces = Vec::new();
+        for text_line in text.split('\n') {
+            let mut piece = String::new();
+            for c in text_line.chars() {
+                if piece.len() + c.len_utf8() > room {
+                    pieces.push(std::mem::take(&mut piece));
+                }
+                piece.push(c);
+            }
+            pieces.push(piece);
+        }
+        pieces
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lines_and_pieces_match_their_reference_forms(
+            tags in "[a-z= ;\r\n\x00é]{0,12}",
+            prefix in "[a-z!@ \r\n\x00]{0,12}",
+            params in proptest::collection::vec("[a-z: \r\n\x00ü]{0,8}", 0..4),
+            trailing in proptest::option::of("[a-zé日 :\r\n\x00]{0,700}"),
+            overhead in 0usize..600,
+        ) {
+            let params: Vec<&str> = params.iter().map(String::as_str).collect();
+            proptest::prop_assert_eq!(
+                line(&tags, &prefix, "PRIVMSG", &params, trailing.as_deref()),
+                reference_line(&tags, &prefix, "PRIVMSG", &params, trailing.as_deref())
+            );
+            let text = trailing.unwrap_or_default();
+            proptest::prop_assert_eq!(
+                split_text(&text, overhead),
+                reference_split_text(&text, overhead)
+            );
+        }
+    }
+
     #[test]
     fn text_is_split_per_line_and_to_fit() {
         assert_eq!(split_text("a\nb", 10), vec!["a", "b"]);
-        let pieces = split_text(&"ü".repeat(400), 100);
+        let long = "ü".repeat(400);
+        let pieces = split_text(&long, 100);
         assert!(pieces.len() > 1);
         assert!(pieces.iter().all(|p| p.len() <= MAX_LINE - 102));
         assert_eq!(pieces.concat(), "ü".repeat(400));

@@ -380,7 +380,7 @@ impl IrcSession {
     fn notice(&mut self, text: &str) {
         let target = self.me().to_owned();
         for piece in reply::split_text(&irc_proto::r0c_to_irc(text), 64 + target.len()) {
-            let text = line("", &self.server, "NOTICE", &[&target], Some(&piece));
+            let text = line("", &self.server, "NOTICE", &[&target], Some(piece));
             self.send(text);
         }
     }
@@ -2564,7 +2564,9 @@ impl IrcSession {
                     let parts: HashMap<&str, String> = window
                         .parts
                         .iter()
-                        .map(|(nick, reason)| (nick.as_str(), irc_proto::r0c_to_irc(reason)))
+                        .map(|(nick, reason)| {
+                            (nick.as_str(), irc_proto::r0c_to_irc(reason).into_owned())
+                        })
                         .collect();
                     for member in fresh.iter() {
                         let id = &member.id;
@@ -2904,9 +2906,9 @@ impl IrcSession {
         let overhead = prefix.len() + to.len() + command.len() + 16;
         for piece in reply::split_text(&text, overhead) {
             let piece = if action {
-                format!("\x01ACTION {piece}\x01")
+                std::borrow::Cow::Owned(format!("\x01ACTION {piece}\x01"))
             } else {
-                piece
+                std::borrow::Cow::Borrowed(piece)
             };
             let sent = line(&tags, &prefix, command, &[&to], Some(&piece));
             self.send(sent);
