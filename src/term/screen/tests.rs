@@ -397,12 +397,18 @@ fn idle_clock_tick_sends_only_the_clock() {
     term.show(&frame(PaneChange::Redraw(vec![]), &first, "", 9));
     let second = status("184045", "0: \x1b[1;37mr0c-status\x1b[22m");
     let bytes = term.show(&frame(PaneChange::Unchanged, &second, "", 9));
-    // Only the digit that changed.
-    assert_eq!(bytes, "\x1b[23;6H\x1b[0;37;44;48;5;235m5\x1b[0m\x1b[24;9H");
+    // Only the digit that changed, in the bar's colours without a reset of their own: the
+    // cursor was parked, so the attributes in force are plain.
+    assert_eq!(bytes, "\x1b[23;6H\x1b[37;44;48;5;235m5\x1b[0m\x1b[24;9H");
     assert_eq!(term.row(22), "184045   0: r0c-status");
+    let cell = term.parser.screen().cell(22, 5).expect("cell");
+    assert_eq!(
+        (cell.fgcolor(), cell.bgcolor(), cell.bold()),
+        (vt100::Color::Idx(7), vt100::Color::Idx(235), false)
+    );
     assert_eq!(
         bytes.len(),
-        38,
+        36,
         "r0c's idle tick is 41 bytes; ours is no larger"
     );
     assert_eq!(term.row(22), "184045   0: r0c-status");
@@ -426,7 +432,7 @@ fn a_status_only_frame_is_the_frame_that_changes_only_the_status_bar() {
     assert!(tick.screen.render_status_only(&second, true, &mut by_tick));
     tick.feed(&by_tick);
     assert_eq!(by_tick, by_frame);
-    assert_eq!(by_tick, format!("\x1b7\x1b[23;6H{STATUS_SGR}5\x1b8"));
+    assert_eq!(by_tick, "\x1b7\x1b[23;6H\x1b[37;44;48;5;235m5\x1b8");
     assert_eq!(tick.row(22), "184045   1: #g(3)");
     assert_eq!(tick.cursor(), (23, 10));
     // The next frame knows what the client shows: nothing is sent again.
@@ -600,7 +606,7 @@ fn a_parked_cursor_is_saved_and_restored_around_pushes_and_ticks() {
     assert_eq!(term.cursor(), (23, 8));
     let second = status("184045", "1: #g(2)");
     let bytes = term.show(&saving(frame(PaneChange::Unchanged, &second, "", 9)));
-    assert_eq!(bytes, "\x1b7\x1b[23;6H\x1b[0;37;44;48;5;235m5\x1b8");
+    assert_eq!(bytes, "\x1b7\x1b[23;6H\x1b[37;44;48;5;235m5\x1b8");
     assert_eq!(term.row(22), "184045   1: #g(2)");
     assert_eq!(term.cursor(), (23, 8));
     // Typing afterwards lands at the input row, in plain attributes.
