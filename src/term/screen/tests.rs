@@ -652,3 +652,60 @@ fn a_status_rewrite_from_the_middle_folds_the_attributes_before_it() {
     assert_eq!(cell.fgcolor(), vt100::Color::Idx(6));
     assert!(!cell.bold());
 }
+
+#[test]
+fn a_line_that_skips_its_nick_blanks_shows_them_blank_on_every_path() {
+    use crate::term::layout::{Layout, plain_lines};
+    use crate::term::style::{MessageStyle, message_lines};
+    let layout = Layout::for_width(80, false);
+    // 2026-11-23 18:41:12 UTC.
+    let micros = 1_795_545_672_000_000;
+    let unread = MessageStyle {
+        margins: true,
+        unread: true,
+        ..MessageStyle::default()
+    };
+    let line = |text: &str| -> PaneLine {
+        let lines = message_lines(&layout, 80, micros, "yyryyd", text, &unread);
+        lines.into_iter().next().unwrap_or_default().into()
+    };
+    let shown =
+        |text: &str| plain_lines(&layout, 80, micros, "yyryyd", text, true, false)[0].clone();
+    assert!(line("a").contains("\x1b[5C"), "{:?}", line("a"));
+    let status = status("184210", "1: #g(2)");
+    let draw = |term: &mut Terminal, pane: PaneChange| {
+        term.show(&frame(pane, &status, "", 9));
+    };
+    // Every row showed something in the columns the line skips before it was drawn.
+    let filler: Vec<PaneLine> = (0..21).map(|_| PaneLine::from("x".repeat(79))).collect();
+    let mut term = Terminal::new(80, 24);
+    draw(&mut term, PaneChange::Redraw(filler.clone()));
+    draw(&mut term, PaneChange::Redraw(vec![line("redrawn")]));
+    assert_eq!(term.row(1), shown("redrawn"));
+    draw(&mut term, PaneChange::Append(vec![line("in place")]));
+    assert_eq!(term.row(2), shown("in place"));
+    draw(&mut term, PaneChange::Redraw(filler));
+    draw(
+        &mut term,
+        PaneChange::Append(vec![line("pushed"), line("fed")]),
+    );
+    assert_eq!(
+        (term.row(20), term.row(21)),
+        (shown("pushed"), shown("fed"))
+    );
+    draw(&mut term, PaneChange::Prepend(vec![line("above")]));
+    assert_eq!(term.row(1), shown("above"));
+    // A repainted message's patch, as `Vt100Ui` makes it: the row erased, then the line.
+    draw(
+        &mut term,
+        PaneChange::Patch(vec![(1, format!("\x1b[K{}", line("patched").as_str()))]),
+    );
+    assert_eq!(term.row(2), shown("patched"));
+    // The skipped cells carry no attribute: they look like the blank after the nick.
+    let (skipped, after_nick) = (
+        term.parser.screen().cell(2, 8).expect("cell"),
+        term.parser.screen().cell(2, 17).expect("cell"),
+    );
+    assert!(!skipped.inverse() && !skipped.bold() && !after_nick.inverse());
+    assert_eq!(skipped.bgcolor(), vt100::Color::Default);
+}
