@@ -110,9 +110,6 @@ pub struct Vt100Ui {
     /// A line-buffered client holds the answer to a size probe until Enter is pressed; the
     /// input line says so meanwhile (r0c's linemode notice).
     pub awaiting_enter: bool,
-    /// The status bar's clock shows no time before this (Unix seconds): the time of the
-    /// newest message drawn, so the clock is never behind a message on screen.
-    clock_floor: i64,
     /// This client's clock steps this long (microseconds) after the UTC clock's 5-second
     /// steps, when its tick comes ([`clock_offset`]).
     clock_offset_micros: i64,
@@ -146,7 +143,6 @@ impl Vt100Ui {
             frame_drew_input: false,
             clock_only_ready: false,
             banner_shown: false,
-            clock_floor: 0,
             clock_offset_micros: 0,
             redo_pane: false,
             found: None,
@@ -414,16 +410,6 @@ impl Vt100Ui {
         }
         if self.locked && !input_only {
             self.next_seq = view.next_seq;
-        }
-        if !matches!(pane, PaneChange::Unchanged)
-            && let Some(newest) = self
-                .rows
-                .iter()
-                .filter(|row| !row.notice)
-                .map(|row| row.unix_micros.div_euclid(1_000_000))
-                .max()
-        {
-            self.clock_floor = self.clock_floor.max(newest);
         }
         // On links of 3000 bps and less the status bar waits for the clock tick instead of
         // riding along with every chat update (r0c's saving for slow modems).
@@ -897,7 +883,8 @@ impl Vt100Ui {
                 return None;
             }
             *row = *new_row;
-            patches.push((index, format!("{}\x1b[K", text.as_str())));
+            // Erased first: a line skips the blanks of its nick column with the cursor.
+            patches.push((index, format!("\x1b[K{}", text.as_str())));
         }
         Some(PaneChange::Patch(patches))
     }
@@ -938,16 +925,14 @@ impl Vt100Ui {
     }
 
     /// The second of the day the status-bar clock shows now, in `zone` (UTC without one): the
-    /// last 5-second step this client's tick has come for, or the second of the newest message
-    /// drawn if that is later.
+    /// last 5-second step this client's tick has come for. A message drawn in between does not
+    /// move it (r0c re-sent its status bar with nearly every message only because the clock's
+    /// second had changed, UI spec §12 bug 9): the clock moves on its ticks alone.
     fn clock_step(&self, zone: Option<&crate::term::zone::Zone>) -> i64 {
         let micros = crate::world::now_micros();
-        let now = shown_micros(zone, micros).div_euclid(1_000_000);
         let ticked = shown_micros(zone, micros.saturating_sub(self.clock_offset_micros))
             .div_euclid(1_000_000);
-        (ticked - ticked.rem_euclid(5))
-            .max(self.clock_floor.min(now))
-            .rem_euclid(86_400)
+        (ticked - ticked.rem_euclid(5)).rem_euclid(86_400)
     }
 
     /// The frame of a clock tick that finds nothing else new since the last frame: the status
@@ -972,11 +957,10 @@ impl Vt100Ui {
 
     /// The status bar of §1.2: clock, window, channel and count, `+K`, `h:`, `a:`, nicks.
     fn status_bar(&self, view: &View, cols: usize) -> String {
-        // The clock moves in 5-second steps, in time with the idle tick, so frames in between
-        // never re-send the status bar just because a second passed; only a newer message
-        // drawn moves it sooner.
+        // The clock moves in 5-second steps, in time with this client's tick, so frames in
+        // between (a message drawn among them) never re-send the status bar just because a
+        // second passed; a frame that redraws the bar for another reason shows the current step.
         // UTC needs no time zone lookup: the time of day is the seconds since midnight.
-        // A frame that draws a newer message moves the clock on to that message's second.
         let step = self.clock_step(view.prefs.zone.as_ref());
         let mut bar = String::with_capacity(cols + 64);
         let _ = write!(
@@ -1117,7 +1101,7 @@ const CLOCK_SLOTS: u64 = 10;
 /// [`CLOCK_SLOTS`] offsets within [`CLOCK_SPREAD_MILLIS`] (user ids follow each other, so
 /// users spread evenly over them). Thousands of idle clients then tick in ten groups over a
 /// second instead of all in the same moment, ahead of every chatting client's frame. The
-/// clock still steps by 5 seconds, at most a second late; a message drawn moves it on at once.
+/// clock still steps by 5 seconds, at most a second late, and only when the tick comes.
 pub fn clock_offset(user: crate::world::UserId) -> std::time::Duration {
     let slot = user.wrapping_mul(7) % CLOCK_SLOTS;
     std::time::Duration::from_millis(slot * (CLOCK_SPREAD_MILLIS / CLOCK_SLOTS))

@@ -14,6 +14,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use crate::term::style::is_reset;
 use crate::term::width::str_width;
 
 /// SGR of the topic bar: blue for 16-colour terminals, gold on dark grey for 256-colour ones.
@@ -324,7 +325,7 @@ impl Screen {
         let wrote_anything = out.len() > start;
         if wrote_anything || self.cursor != Some(target) {
             // Leave the terminal's attributes plain before parking the cursor.
-            if last_sgr(&out[start..]).is_some_and(|sgr| sgr != "\x1b[0m") {
+            if last_sgr(&out[start..]).is_some_and(|sgr| !is_reset(sgr)) {
                 out.push_str("\x1b[0m");
             }
             if self.cursor != Some(target) {
@@ -362,6 +363,14 @@ impl Screen {
     /// Writes what changed in the status bar; `frame_start` is where this frame's bytes begin
     /// in `out`, to tell which attributes are in force.
     fn render_status(&mut self, status: &str, out: &mut String, frame_start: usize) {
+        // The attributes in force are plain after a reset written in this frame (a chat line
+        // ends with one), or when nothing was written yet and the cursor is parked: every
+        // frame parks it with plain attributes, and whatever may have written since (an echo
+        // that overtook a frame on a paced link) made us forget where the cursor is.
+        let plain = match last_sgr(&out[frame_start..]) {
+            Some(sgr) => is_reset(sgr),
+            None => out.len() == frame_start && self.cursor.is_some(),
+        };
         let row = self.status_row();
         match &self.status {
             Some(old) if old == status => return,
@@ -375,10 +384,9 @@ impl Screen {
                     .take_while(|(a, b)| a == b)
                     .count();
                 let _ = write!(out, "\x1b[{row};{}H", same + 1);
-                // After a reset written in this frame (a chat line ends with one) the bar's
-                // colours need no reset of their own; otherwise the attributes in force are
-                // not known here (a saved cursor restores whatever was saved).
-                if last_sgr(&out[frame_start..]) == Some(RESET) {
+                // On plain attributes the bar's colours need no reset of their own; otherwise
+                // the attributes in force are not known here.
+                if plain {
                     out.push_str(STATUS_SGR_AFTER_RESET);
                 } else {
                     out.push_str(STATUS_SGR);
@@ -552,11 +560,15 @@ fn wrap_in_saved_cursor(out: &mut String, start: usize) {
     if out.len() <= start {
         return;
     }
-    if out.ends_with("\x1b[0m") {
-        out.truncate(out.len() - "\x1b[0m".len());
-    } else if out.ends_with(concat!("\x1b[0m", "\x1b[r")) {
-        out.truncate(out.len() - concat!("\x1b[0m", "\x1b[r").len());
-        out.push_str(RELEASE_REGION);
+    for reset in [RESET, "\x1b[m"] {
+        if out.ends_with(reset) {
+            out.truncate(out.len() - reset.len());
+        } else if out[start..].ends_with(RELEASE_REGION)
+            && out[..out.len() - RELEASE_REGION.len()].ends_with(reset)
+        {
+            out.truncate(out.len() - RELEASE_REGION.len() - reset.len());
+            out.push_str(RELEASE_REGION);
+        }
     }
     out.insert_str(start, "\x1b7");
     out.push_str("\x1b8");

@@ -12,6 +12,9 @@ use crate::text::{Span, spans};
 
 /// Resets all attributes.
 const RESET: &str = "\x1b[0m";
+/// Resets all attributes in one byte less: an omitted SGR parameter is 0 on the VT100 and on
+/// every terminal since. The message prefix, sent with every line, uses it.
+const SHORT_RESET: &str = "\x1b[m";
 
 /// Text attributes as r0c's SGR codes leave them on the terminal.
 ///
@@ -101,7 +104,11 @@ pub struct MessageStyle {
 /// following ones are indented. Lines are wrapped by display width, each within `width` columns
 /// and the layout's limits; a continuation line starts by restoring the colours active where the
 /// line was cut, and formatting ends with each `\n`-separated part of the text. Every line leaves
-/// the terminal without attributes: its last SGR sequence is `ESC[0m`.
+/// the terminal without attributes: its last SGR sequence is `ESC[0m` or `ESC[m`.
+///
+/// Every line is written on a row just erased with plain attributes, so the blanks between the
+/// timestamp and a right-aligned nick may be skipped with the cursor (`ESC[<n>C`) instead of
+/// written, where that is shorter and the blanks would not show the nick's colours.
 pub fn message_lines(
     layout: &Layout,
     width: usize,
@@ -115,14 +122,17 @@ pub fn message_lines(
     }
     let markup = markup(style);
     let mut prefix = String::new();
+    // The timestamp's markup is still on: the nick's SGR turns it off.
+    let mut time_markup_on = false;
     if let Some(format) = layout.timestamp {
         let time =
             jiff::Timestamp::from_microsecond(unix_micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         let time = time.strftime(format);
         let _ = match markup {
-            Some(markup) => write!(prefix, "\x1b[{markup}m{time}{RESET} "),
-            None => write!(prefix, "{time} "),
+            Some(markup) => write!(prefix, "\x1b[{markup}m{time}"),
+            None => write!(prefix, "{time}"),
         };
+        time_markup_on = markup.is_some();
     }
     let mut nick_sgr = author_sgr(author, style.colored_nicks);
     // Without a timestamp the markup goes on the nick field. r0c styled the empty token before
@@ -137,8 +147,29 @@ pub fn message_lines(
         };
     }
     let nick = truncate_to_width(author, layout.nick_width);
-    let padding = " ".repeat(layout.nick_width.saturating_sub(str_width(nick)));
-    let _ = write!(prefix, "\x1b[{nick_sgr}m{padding}{nick}{RESET} ");
+    let padding = layout.nick_width.saturating_sub(str_width(nick));
+    // The blank after the timestamp and the nick's padding, as one cursor move if shorter.
+    let blanks = padding + usize::from(layout.timestamp.is_some());
+    let skip = format!("\x1b[{blanks}C");
+    if skip.len() < blanks && !shows_on_blanks(&nick_sgr) {
+        // The cursor passes over the blanks, so no attribute is on for them: the timestamp's
+        // markup ends in the nick's own SGR.
+        let reset = if time_markup_on && !nick_sgr.starts_with("0;") {
+            "0;"
+        } else {
+            ""
+        };
+        let _ = write!(prefix, "{skip}\x1b[{reset}{nick_sgr}m{nick}{SHORT_RESET} ");
+    } else {
+        if time_markup_on {
+            prefix.push_str(SHORT_RESET);
+        }
+        if layout.timestamp.is_some() {
+            prefix.push(' ');
+        }
+        let padding = " ".repeat(padding);
+        let _ = write!(prefix, "\x1b[{nick_sgr}m{padding}{nick}{SHORT_RESET} ");
+    }
     let (rest_width, indent) = if style.margins {
         (layout.text_width, layout.indent)
     } else {
@@ -174,6 +205,15 @@ fn view_lines(width: usize, text: &str, style: &MessageStyle) -> Vec<String> {
         lines.wrap(paragraph, width, rest_width, true);
     }
     lines.lines
+}
+
+/// Whether blanks written with the SGR parameters `params` look different from erased ones: a
+/// background, reverse video or underline (any parameter `7` or starting with `4`; a colour
+/// index that looks like one only makes the answer yes where no would do).
+fn shows_on_blanks(params: &str) -> bool {
+    params
+        .split(';')
+        .any(|param| param == "7" || param.starts_with('4'))
 }
 
 /// The SGR parameters of the timestamp markup.
@@ -436,12 +476,17 @@ impl Lines {
     }
 }
 
+/// Whether `bytes` starts with a reset of all attributes (`ESC[0m` or `ESC[m`).
+pub fn is_reset(bytes: &str) -> bool {
+    bytes.starts_with(RESET) || bytes.starts_with(SHORT_RESET)
+}
+
 /// Appends `ESC[0m` to a line whose last SGR sequence is not one already, so that no attribute
 /// leaks into the rest of the row or the next one.
 fn close(line: &mut String) {
     if line
         .rfind('\x1b')
-        .is_some_and(|last| !line[last..].starts_with(RESET))
+        .is_some_and(|last| !is_reset(&line[last..]))
     {
         line.push_str(RESET);
     }

@@ -144,7 +144,7 @@ pub(crate) async fn chat_with(server: &TestServer, program: &str, args: Vec<Stri
         .expect(&format!("{program} hello from {program}"))
         .await;
     witness.line(&format!("welcome, {program}")).await;
-    client.wait_for(&format!("witness\x1b[0m welcome, {program}"));
+    client.wait_for(&format!("witness\x1b[m welcome, {program}"));
 }
 
 fn host_port(address: SocketAddr) -> Vec<String> {

@@ -397,12 +397,18 @@ fn idle_clock_tick_sends_only_the_clock() {
     term.show(&frame(PaneChange::Redraw(vec![]), &first, "", 9));
     let second = status("184045", "0: \x1b[1;37mr0c-status\x1b[22m");
     let bytes = term.show(&frame(PaneChange::Unchanged, &second, "", 9));
-    // Only the digit that changed.
-    assert_eq!(bytes, "\x1b[23;6H\x1b[0;37;44;48;5;235m5\x1b[0m\x1b[24;9H");
+    // Only the digit that changed, in the bar's colours without a reset of their own: the
+    // cursor was parked, so the attributes in force are plain.
+    assert_eq!(bytes, "\x1b[23;6H\x1b[37;44;48;5;235m5\x1b[0m\x1b[24;9H");
     assert_eq!(term.row(22), "184045   0: r0c-status");
+    let cell = term.parser.screen().cell(22, 5).expect("cell");
+    assert_eq!(
+        (cell.fgcolor(), cell.bgcolor(), cell.bold()),
+        (vt100::Color::Idx(7), vt100::Color::Idx(235), false)
+    );
     assert_eq!(
         bytes.len(),
-        38,
+        36,
         "r0c's idle tick is 41 bytes; ours is no larger"
     );
     assert_eq!(term.row(22), "184045   0: r0c-status");
@@ -426,7 +432,7 @@ fn a_status_only_frame_is_the_frame_that_changes_only_the_status_bar() {
     assert!(tick.screen.render_status_only(&second, true, &mut by_tick));
     tick.feed(&by_tick);
     assert_eq!(by_tick, by_frame);
-    assert_eq!(by_tick, format!("\x1b7\x1b[23;6H{STATUS_SGR}5\x1b8"));
+    assert_eq!(by_tick, "\x1b7\x1b[23;6H\x1b[37;44;48;5;235m5\x1b8");
     assert_eq!(tick.row(22), "184045   1: #g(3)");
     assert_eq!(tick.cursor(), (23, 10));
     // The next frame knows what the client shows: nothing is sent again.
@@ -600,7 +606,7 @@ fn a_parked_cursor_is_saved_and_restored_around_pushes_and_ticks() {
     assert_eq!(term.cursor(), (23, 8));
     let second = status("184045", "1: #g(2)");
     let bytes = term.show(&saving(frame(PaneChange::Unchanged, &second, "", 9)));
-    assert_eq!(bytes, "\x1b7\x1b[23;6H\x1b[0;37;44;48;5;235m5\x1b8");
+    assert_eq!(bytes, "\x1b7\x1b[23;6H\x1b[37;44;48;5;235m5\x1b8");
     assert_eq!(term.row(22), "184045   1: #g(2)");
     assert_eq!(term.cursor(), (23, 8));
     // Typing afterwards lands at the input row, in plain attributes.
@@ -645,4 +651,61 @@ fn a_status_rewrite_from_the_middle_folds_the_attributes_before_it() {
     let cell = term.parser.screen().cell(22, 21).expect("cell");
     assert_eq!(cell.fgcolor(), vt100::Color::Idx(6));
     assert!(!cell.bold());
+}
+
+#[test]
+fn a_line_that_skips_its_nick_blanks_shows_them_blank_on_every_path() {
+    use crate::term::layout::{Layout, plain_lines};
+    use crate::term::style::{MessageStyle, message_lines};
+    let layout = Layout::for_width(80, false);
+    // 2026-11-23 18:41:12 UTC.
+    let micros = 1_795_545_672_000_000;
+    let unread = MessageStyle {
+        margins: true,
+        unread: true,
+        ..MessageStyle::default()
+    };
+    let line = |text: &str| -> PaneLine {
+        let lines = message_lines(&layout, 80, micros, "yyryyd", text, &unread);
+        lines.into_iter().next().unwrap_or_default().into()
+    };
+    let shown =
+        |text: &str| plain_lines(&layout, 80, micros, "yyryyd", text, true, false)[0].clone();
+    assert!(line("a").contains("\x1b[5C"), "{:?}", line("a"));
+    let status = status("184210", "1: #g(2)");
+    let draw = |term: &mut Terminal, pane: PaneChange| {
+        term.show(&frame(pane, &status, "", 9));
+    };
+    // Every row showed something in the columns the line skips before it was drawn.
+    let filler: Vec<PaneLine> = (0..21).map(|_| PaneLine::from("x".repeat(79))).collect();
+    let mut term = Terminal::new(80, 24);
+    draw(&mut term, PaneChange::Redraw(filler.clone()));
+    draw(&mut term, PaneChange::Redraw(vec![line("redrawn")]));
+    assert_eq!(term.row(1), shown("redrawn"));
+    draw(&mut term, PaneChange::Append(vec![line("in place")]));
+    assert_eq!(term.row(2), shown("in place"));
+    draw(&mut term, PaneChange::Redraw(filler));
+    draw(
+        &mut term,
+        PaneChange::Append(vec![line("pushed"), line("fed")]),
+    );
+    assert_eq!(
+        (term.row(20), term.row(21)),
+        (shown("pushed"), shown("fed"))
+    );
+    draw(&mut term, PaneChange::Prepend(vec![line("above")]));
+    assert_eq!(term.row(1), shown("above"));
+    // A repainted message's patch, as `Vt100Ui` makes it: the row erased, then the line.
+    draw(
+        &mut term,
+        PaneChange::Patch(vec![(1, format!("\x1b[K{}", line("patched").as_str()))]),
+    );
+    assert_eq!(term.row(2), shown("patched"));
+    // The skipped cells carry no attribute: they look like the blank after the nick.
+    let (skipped, after_nick) = (
+        term.parser.screen().cell(2, 8).expect("cell"),
+        term.parser.screen().cell(2, 17).expect("cell"),
+    );
+    assert!(!skipped.inverse() && !skipped.bold() && !after_nick.inverse());
+    assert_eq!(skipped.bgcolor(), vt100::Color::Default);
 }

@@ -29,13 +29,24 @@ fn style(flags: &str) -> MessageStyle {
     }
 }
 
-/// `line` without its `ESC[`…letter sequences: what the terminal shows.
+/// `line` without its `ESC[`…letter sequences: what the terminal shows on a row just erased,
+/// where a cursor move forward (`ESC[<n>C`) passes over blanks.
 fn visible(line: &str) -> String {
     let mut out = String::new();
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         if c == '\x1b' && chars.next() == Some('[') {
-            chars.by_ref().find(char::is_ascii_alphabetic);
+            let mut params = String::new();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    if c == 'C' {
+                        let columns = params.parse().unwrap_or(1).max(1);
+                        out.push_str(&" ".repeat(columns));
+                    }
+                    break;
+                }
+                params.push(c);
+            }
         } else {
             out.push(c);
         }
@@ -43,8 +54,9 @@ fn visible(line: &str) -> String {
     out
 }
 
-/// Checks what every rendered line must be: within `width` columns, only whole SGR sequences and
-/// no other control character, and the last SGR a reset so that no attribute leaks.
+/// Checks what every rendered line must be: within `width` columns, only whole SGR sequences
+/// (and cursor moves forward over blanks) and no other control character, and the last SGR a
+/// reset so that no attribute leaks.
 fn check_invariants(lines: &[String], width: usize) {
     for line in lines {
         let shown = visible(line);
@@ -52,7 +64,17 @@ fn check_invariants(lines: &[String], width: usize) {
         let mut last_sgr = "";
         for (index, _) in line.match_indices('\x1b') {
             let sgr = &line[index..];
-            let sgr = &sgr[..sgr.find('m').map_or(sgr.len(), |end| end + 1)];
+            let end = sgr
+                .find(|c: char| c.is_ascii_alphabetic())
+                .map_or(sgr.len(), |end| end + 1);
+            let sgr = &sgr[..end];
+            if sgr.ends_with('C') {
+                assert!(
+                    sgr[2..sgr.len() - 1].chars().all(|c| c.is_ascii_digit()),
+                    "malformed cursor move {sgr:?} in {line:?}"
+                );
+                continue;
+            }
             let params = sgr
                 .strip_prefix("\x1b[")
                 .and_then(|sgr| sgr.strip_suffix('m'));
@@ -67,7 +89,7 @@ fn check_invariants(lines: &[String], width: usize) {
             "control character in {line:?}"
         );
         assert!(
-            matches!(last_sgr, "" | "\x1b[0m"),
+            matches!(last_sgr, "" | "\x1b[0m" | "\x1b[m"),
             "{line:?} leaves attributes on"
         );
     }
@@ -111,39 +133,39 @@ fn sgr_codes() {
 #[test]
 #[rustfmt::skip]
 fn captured_lines_at_80_columns() {
-    check(80, false, "", "yyryyd", "hello there", &["184112 \x1b[1m    yyryyd\x1b[0m hello there"]);
-    check(80, false, "u", "yyryyd", "hello there", &["\x1b[7m184112\x1b[0m \x1b[1m    yyryyd\x1b[0m hello there"]);
-    check(80, false, "h", "yyryyd", "hey kywmyv", &["\x1b[1;35m184112\x1b[0m \x1b[1m    yyryyd\x1b[0m hey kywmyv"]);
-    check(80, false, "uh", "yyryyd", "hey kywmyv", &["\x1b[1;35;7m184112\x1b[0m \x1b[1m    yyryyd\x1b[0m hey kywmyv"]);
-    check(80, false, "", "--", "\x0bakywmyv\x02 has joined", &["184112 \x1b[1m        --\x1b[0m \x1b[1;32mkywmyv\x1b[22m has joined\x1b[0m"]);
-    check(80, false, "c", "yyryyd", "desu 19", &["184112 \x1b[1;48;5;16;38;5;182m    yyryyd\x1b[0m desu 19"]);
-    check(80, false, "c", "--", "x", &["184112 \x1b[1m        --\x1b[0m x"]);
-    check(80, true, "", "-nfo-", "you were mentioned", &["184112 \x1b[0;32m -nfo-\x1b[0m you were mentioned"]);
-    check(80, true, "c", "-err-", "no", &["184112 \x1b[1;33m -err-\x1b[0m no"]);
-    check(80, true, "c", "***", "waves", &["184112 \x1b[36m   ***\x1b[0m waves"]);
-    check(80, false, "", "averyverylongnick", "cut", &["184112 \x1b[1maveryveryl\x1b[0m cut"]);
-    check(80, false, "", "日本語のニックネーム", "x", &["184112 \x1b[1m日本語のニ\x1b[0m x"]);
+    check(80, false, "", "yyryyd", "hello there", &["184112\x1b[5C\x1b[1myyryyd\x1b[m hello there"]);
+    check(80, false, "u", "yyryyd", "hello there", &["\x1b[7m184112\x1b[5C\x1b[0;1myyryyd\x1b[m hello there"]);
+    check(80, false, "h", "yyryyd", "hey kywmyv", &["\x1b[1;35m184112\x1b[5C\x1b[0;1myyryyd\x1b[m hey kywmyv"]);
+    check(80, false, "uh", "yyryyd", "hey kywmyv", &["\x1b[1;35;7m184112\x1b[5C\x1b[0;1myyryyd\x1b[m hey kywmyv"]);
+    check(80, false, "", "--", "\x0bakywmyv\x02 has joined", &["184112\x1b[9C\x1b[1m--\x1b[m \x1b[1;32mkywmyv\x1b[22m has joined\x1b[0m"]);
+    check(80, false, "c", "yyryyd", "desu 19", &["184112 \x1b[1;48;5;16;38;5;182m    yyryyd\x1b[m desu 19"]);
+    check(80, false, "c", "--", "x", &["184112\x1b[9C\x1b[1m--\x1b[m x"]);
+    check(80, true, "", "-nfo-", "you were mentioned", &["184112 \x1b[0;32m -nfo-\x1b[m you were mentioned"]);
+    check(80, true, "c", "-err-", "no", &["184112 \x1b[1;33m -err-\x1b[m no"]);
+    check(80, true, "c", "***", "waves", &["184112 \x1b[36m   ***\x1b[m waves"]);
+    check(80, false, "", "averyverylongnick", "cut", &["184112 \x1b[1maveryveryl\x1b[m cut"]);
+    check(80, false, "", "日本語のニックネーム", "x", &["184112 \x1b[1m日本語のニ\x1b[m x"]);
 }
 
 #[test]
 #[rustfmt::skip]
 fn width_tiers() {
-    check(140, false, "", "yyryyd", "hi", &["18:41:12 \x1b[1m        yyryyd\x1b[0m hi"]);
-    check(100, false, "", "yyryyd", "hi", &["18:41:12 \x1b[1m      yyryyd\x1b[0m hi"]);
-    check(80, false, "", "yyryyd", "hi", &["184112 \x1b[1m    yyryyd\x1b[0m hi"]);
-    check(60, false, "", "yyryyd", "hi", &["1841 \x1b[1m  yyryyd\x1b[0m hi"]);
-    check(50, false, "", "yyryyd", "hi", &["\x1b[1m  yyryyd\x1b[0m hi"]);
+    check(140, false, "", "yyryyd", "hi", &["18:41:12\x1b[9C\x1b[1myyryyd\x1b[m hi"]);
+    check(100, false, "", "yyryyd", "hi", &["18:41:12\x1b[7C\x1b[1myyryyd\x1b[m hi"]);
+    check(80, false, "", "yyryyd", "hi", &["184112\x1b[5C\x1b[1myyryyd\x1b[m hi"]);
+    check(60, false, "", "yyryyd", "hi", &["1841 \x1b[1m  yyryyd\x1b[m hi"]);
+    check(50, false, "", "yyryyd", "hi", &["\x1b[1m  yyryyd\x1b[m hi"]);
     // Without a timestamp the nick field carries the markup, visibly.
-    check(50, false, "u", "yyryyd", "hi", &["\x1b[1;7m  yyryyd\x1b[0m hi"]);
-    check(50, false, "cu", "yyryyd", "hi", &["\x1b[1;48;5;16;38;5;182;7m  yyryyd\x1b[0m hi"]);
-    check(50, false, "h", "yyryyd", "hi", &["\x1b[1;35m  yyryyd\x1b[0m hi"]);
-    check(50, true, "uh", "-nfo-", "hi", &["\x1b[1;35;7m -nfo-\x1b[0m hi"]);
+    check(50, false, "u", "yyryyd", "hi", &["\x1b[1;7m  yyryyd\x1b[m hi"]);
+    check(50, false, "cu", "yyryyd", "hi", &["\x1b[1;48;5;16;38;5;182;7m  yyryyd\x1b[m hi"]);
+    check(50, false, "h", "yyryyd", "hi", &["\x1b[1;35m  yyryyd\x1b[m hi"]);
+    check(50, true, "uh", "-nfo-", "hi", &["\x1b[1;35;7m -nfo-\x1b[m hi"]);
 }
 
 #[test]
 #[rustfmt::skip]
 fn captured_wraps_at_80_columns() {
-    let nick = "\x1b[1;48;5;16;38;5;182m    yyryyd\x1b[0m";
+    let nick = "\x1b[1;48;5;16;38;5;182m    yyryyd\x1b[m";
     check(80, false, "c", "yyryyd", LOREM, &[
         &format!("184112 {nick} Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed"),
         "                  do eiusmod tempor incididunt ut labore et dolore magna aliqua.",
@@ -157,7 +179,7 @@ fn captured_wraps_at_80_columns() {
     ]);
     // `/mn` (screen 08): continuation lines indented by 2 and 78 columns wide.
     check(80, false, "n", "yyryyd", LOREM, &[
-        "184112 \x1b[1m    yyryyd\x1b[0m Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed",
+        "184112\x1b[5C\x1b[1myyryyd\x1b[m Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed",
         "  do eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim ad",
         "  minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip",
     ]);
@@ -166,7 +188,7 @@ fn captured_wraps_at_80_columns() {
 #[test]
 #[rustfmt::skip]
 fn colours_carry_across_wraps() {
-    let prefix = "184112 \x1b[1m    yyryyd\x1b[0m ";
+    let prefix = "184112\x1b[5C\x1b[1myyryyd\x1b[m ";
     let indent = " ".repeat(18);
     let red = "\x0b9this red text is long enough to need a second line at the width of eighty columns";
     check(80, false, "", "yyryyd", red, &[
@@ -197,11 +219,11 @@ fn colours_carry_across_wraps() {
 fn wide_characters_wrap() {
     // 45 CJK characters are 90 columns: r0c counted 45 and let the terminal wrap them.
     check(80, false, "", "yyryyd", &"日".repeat(45), &[
-        &format!("184112 \x1b[1m    yyryyd\x1b[0m {}-", "日".repeat(30)),
+        &format!("184112\x1b[5C\x1b[1myyryyd\x1b[m {}-", "日".repeat(30)),
         &format!("{}{}", " ".repeat(18), "日".repeat(15)),
     ]);
     check(60, false, "n", "yyryyd", &"日本 ".repeat(20), &[
-        &format!("1841 \x1b[1m  yyryyd\x1b[0m {}日本", "日本 ".repeat(8)),
+        &format!("1841 \x1b[1m  yyryyd\x1b[m {}日本", "日本 ".repeat(8)),
         &format!("  {}日本", "日本 ".repeat(10)),
     ]);
 }
@@ -460,10 +482,10 @@ fn strip_sgr(line: &str) -> String {
 #[test]
 fn searched_words_are_hilighted_whole_and_the_lines_codes_are_kept() {
     let words = ["Deploy".to_string(), "at-noon".to_string()];
-    let line = "\x1b[1;33m123456\x1b[0m  alice deploy at noon, deployment\x1b[0m";
+    let line = "\x1b[1;33m123456\x1b[m  alice deploy at noon, deployment\x1b[0m";
     assert_eq!(
         hilight_words(line, &words),
-        "\x1b[1;33m123456\x1b[0m  alice \x1b[7mdeploy\x1b[27m \x1b[7mat\x1b[27m \x1b[7mnoon\x1b[27m, deployment\x1b[0m"
+        "\x1b[1;33m123456\x1b[m  alice \x1b[7mdeploy\x1b[27m \x1b[7mat\x1b[27m \x1b[7mnoon\x1b[27m, deployment\x1b[0m"
     );
     // A word across a colour change is closed before the code and opened after it.
     assert_eq!(
