@@ -377,6 +377,7 @@ pub async fn converse<S, T>(
         identity.as_deref(),
     );
     chat.set_flood_limits(arrival.flood);
+    chat.use_r0c_push(arrival.protocol == crate::session::Protocol::Raw);
     let encrypted = arrival.tls || arrival.protocol == crate::session::Protocol::Ssh;
     chat.set_password_in_the_clear(crate::password::sent_in_the_clear(encrypted, peer.ip()));
     // A key attached to an account logs its owner in, with the account's nick.

@@ -78,6 +78,9 @@ pub struct Session {
     enter: String,
     /// Slowmo level for Windows telnet.exe: output is paced in small chunks (0 = off).
     slowmo: u8,
+    /// Frames push chat lines with r0c's exact push form, which r0c's PowerShell client on
+    /// the raw port looks for ([`Session::use_r0c_push`]).
+    r0c_push: bool,
     /// The link-speed test in progress.
     speed_test: Option<SpeedTest>,
     /// The measured link speed in bits per second, once known.
@@ -224,6 +227,7 @@ impl Session {
             linemode: false,
             enter: "\r\n".to_owned(),
             slowmo: 0,
+            r0c_push: true,
             speed_test: None,
             link_bps: None,
             pending_output: String::new(),
@@ -376,6 +380,16 @@ impl Session {
         self.send_message(Outgoing::Say(text));
     }
 
+    /// Whether frames push chat lines with r0c's push form (`ESC[<h-3>H LF LF ESC[K`): r0c's
+    /// PowerShell client, a raw-port client, looks for it to repair consoles whose scrolling
+    /// is broken; clients of every other port get the same scroll 4 bytes a frame cheaper.
+    pub fn use_r0c_push(&mut self, on: bool) {
+        self.r0c_push = on;
+        if let Ui::Vt100(vt) = &mut self.ui {
+            vt.set_r0c_push(on);
+        }
+    }
+
     /// Applies what the first-connect wizard found: charset, screen mode, local echo.
     pub fn configure(&mut self, settings: &crate::session::settings::ClientSettings) {
         self.charset = settings.charset;
@@ -390,7 +404,8 @@ impl Session {
                     usize::from(self.rows),
                     settings.echo,
                 )
-                .with_clock_offset(clock_offset(self.user)),
+                .with_clock_offset(clock_offset(self.user))
+                .with_r0c_push(self.r0c_push),
             ))
         } else {
             Ui::Teletype(Box::new(Teletype::new()))

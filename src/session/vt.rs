@@ -57,6 +57,8 @@ struct RowRef {
 
 /// The VT100 interface state of one client.
 pub struct Vt100Ui {
+    /// Frames push their first line with r0c's push form ([`Vt100Ui::with_r0c_push`]).
+    r0c_push: bool,
     screen: Screen,
     /// The window on screen, once drawn.
     channel: Option<ChannelId>,
@@ -133,6 +135,7 @@ impl Vt100Ui {
     pub fn new(cols: usize, rows: usize, swapped: bool) -> Vt100Ui {
         Vt100Ui {
             swapped,
+            r0c_push: true,
             awaiting_enter: false,
             defer_status: false,
             tick_due: false,
@@ -169,10 +172,24 @@ impl Vt100Ui {
         self
     }
 
+    /// Whether frames push their first line with r0c's push form (the raw port's clients) or
+    /// the shorter one ([`Screen::set_r0c_push`]).
+    pub fn with_r0c_push(mut self, on: bool) -> Vt100Ui {
+        self.set_r0c_push(on);
+        self
+    }
+
+    /// [`Vt100Ui::with_r0c_push`] on an interface already in use.
+    pub fn set_r0c_push(&mut self, on: bool) {
+        self.r0c_push = on;
+        self.screen.set_r0c_push(on);
+    }
+
     /// Applies a new terminal size; the next frame redraws everything.
     pub fn resize(&mut self, cols: usize, rows: usize) {
         if self.screen.size() != (cols, rows) {
             self.screen = Screen::new(cols, rows, self.swapped);
+            self.screen.set_r0c_push(self.r0c_push);
             self.force_redraw = true;
         }
     }

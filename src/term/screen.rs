@@ -3,7 +3,8 @@
 //! Sans-IO. The caller describes a frame (topic, pane change, status bar, input line, cursor);
 //! [`Screen::render`] compares it with what the client already has and writes only the
 //! difference. A frame's first chat line is pushed with r0c's sequence
-//! `ESC[<h-3>H LF LF ESC[K <line>`, which r0c's PowerShell client looks for, and each further
+//! `ESC[<h-3>H LF LF ESC[K <line>`, which r0c's PowerShell client looks for on the raw port
+//! (other clients get the same scroll as `ESC[<h-2>H LF <line>`, 4 bytes less), and each further
 //! line of the frame with `CR LF <line>` (the cursor is on the region's bottom row, where LF
 //! scrolls), inside the pane's scroll region `ESC[2;<h-2>r`: a frame of k lines pays the push
 //! once, not k times. Like r0c, a frame sets the region before its first push and releases it
@@ -133,6 +134,9 @@ pub struct Screen {
     cursor: Option<(usize, usize)>,
     /// The last frame rewrote the input row.
     drew_input: bool,
+    /// A frame's first pushed line uses r0c's push (`ESC[<h-3>H LF LF ESC[K`), which r0c's
+    /// PowerShell client looks for on the raw port; otherwise the shorter `ESC[<h-2>H LF`.
+    r0c_push: bool,
 }
 
 impl Screen {
@@ -148,7 +152,14 @@ impl Screen {
             filled: 0,
             cursor: None,
             drew_input: false,
+            r0c_push: true,
         }
+    }
+
+    /// Whether a frame's first pushed line uses r0c's push form ([`Screen::r0c_push`]'s
+    /// field): the raw port's clients need it, the others save its 4 bytes a frame.
+    pub fn set_r0c_push(&mut self, on: bool) {
+        self.r0c_push = on;
     }
 
     /// The status bar the client shows, as last written.
@@ -272,7 +283,13 @@ impl Screen {
                     } else {
                         region = true;
                         self.set_region(out);
-                        let _ = write!(out, "\x1b[{}H\n\n\x1b[K", self.rows.saturating_sub(3));
+                        if self.r0c_push {
+                            let _ = write!(out, "\x1b[{}H\n\n\x1b[K", self.rows.saturating_sub(3));
+                        } else {
+                            // The region's bottom row; LF there scrolls the region and leaves
+                            // a blank row, as the further lines' CR LF does.
+                            let _ = writeln!(out, "\x1b[{}H", self.rows.saturating_sub(2));
+                        }
                         out.push_str(line);
                     }
                 }

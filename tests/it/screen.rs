@@ -469,6 +469,55 @@ fn pane_ends_with_burst(alice: &TestClient, name: &str, count: usize, rows: usiz
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_raw_port_clients_get_r0c_push_form_and_both_forms_show_the_same_pane() {
+    let (_keep, dir) = data_dir();
+    let server = TestServer::start(&dir).await;
+    // Alice on the raw port (where r0c's PowerShell client connects), carol on the telnet
+    // port (NAWS 80x24), bob says the lines.
+    let mut alice = at_80x24(&server).await;
+    let mut carol = TestClient::configured(server.telnet, true).await;
+    carol.expect("> ").await;
+    let mut bob = TestClient::joined(server.raw).await;
+    for client in [&mut alice, &mut carol, &mut bob] {
+        client.line("/join #p").await;
+    }
+    bob.expect("#p(3)").await;
+    for index in 0..25 {
+        bob.say(&format!("fill {index}")).await;
+    }
+    for client in [&mut alice, &mut carol] {
+        client.expect(" fill 24").await;
+        client.drain(Duration::from_millis(100)).await;
+    }
+    let (alice_before, carol_before) = (alice.bytes().len(), carol.bytes().len());
+    bob.line("the last line").await;
+    alice.expect(" the last line").await;
+    carol.expect(" the last line").await;
+    let raw = String::from_utf8_lossy(&alice.bytes()[alice_before..]).into_owned();
+    let telnet = String::from_utf8_lossy(&carol.bytes()[carol_before..]).into_owned();
+    assert!(
+        raw.contains("\x1b[2;22r\x1b[21H\n\n\x1b[K"),
+        "raw port: r0c's push: {raw:?}"
+    );
+    assert!(
+        telnet.contains("\x1b[2;22r\x1b[22H\n") && !telnet.contains("\n\n"),
+        "telnet port: the short push: {telnet:?}"
+    );
+    for row in 1..22 {
+        assert_eq!(
+            alice.row(row).get(6..),
+            carol.row(row).get(6..),
+            "pane row {row}:\n{}\n{}",
+            alice.screen(),
+            carol.screen()
+        );
+    }
+    assert!(carol.row(21).ends_with(" the last line"));
+    assert!(carol.row(20).ends_with(" fill 24"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_taller_than_the_pane_is_drawn_once_not_pushed_line_by_line() {
     let (_keep, dir) = data_dir();
     let server = TestServer::start(&dir).await;
