@@ -154,12 +154,13 @@ pub fn message_lines(
     if skip.len() < blanks && !shows_on_blanks(&nick_sgr) {
         // The cursor passes over the blanks, so no attribute is on for them: the timestamp's
         // markup ends in the nick's own SGR.
-        let reset = if time_markup_on && !nick_sgr.starts_with("0;") {
-            "0;"
+        // An omitted SGR parameter is 0, as in `ESC[m`: `ESC[;1m` resets, then sets bold.
+        let params = if time_markup_on || nick_sgr.starts_with("0;") {
+            format!(";{}", nick_sgr.strip_prefix("0;").unwrap_or(&nick_sgr))
         } else {
-            ""
+            nick_sgr.clone()
         };
-        let _ = write!(prefix, "{skip}\x1b[{reset}{nick_sgr}m{nick}{SHORT_RESET} ");
+        let _ = write!(prefix, "{skip}\x1b[{params}m{nick}{SHORT_RESET} ");
     } else {
         if time_markup_on {
             prefix.push_str(SHORT_RESET);

@@ -134,9 +134,9 @@ fn sgr_codes() {
 #[rustfmt::skip]
 fn captured_lines_at_80_columns() {
     check(80, false, "", "yyryyd", "hello there", &["184112\x1b[5C\x1b[1myyryyd\x1b[m hello there"]);
-    check(80, false, "u", "yyryyd", "hello there", &["\x1b[7m184112\x1b[5C\x1b[0;1myyryyd\x1b[m hello there"]);
-    check(80, false, "h", "yyryyd", "hey kywmyv", &["\x1b[1;35m184112\x1b[5C\x1b[0;1myyryyd\x1b[m hey kywmyv"]);
-    check(80, false, "uh", "yyryyd", "hey kywmyv", &["\x1b[1;35;7m184112\x1b[5C\x1b[0;1myyryyd\x1b[m hey kywmyv"]);
+    check(80, false, "u", "yyryyd", "hello there", &["\x1b[7m184112\x1b[5C\x1b[;1myyryyd\x1b[m hello there"]);
+    check(80, false, "h", "yyryyd", "hey kywmyv", &["\x1b[1;35m184112\x1b[5C\x1b[;1myyryyd\x1b[m hey kywmyv"]);
+    check(80, false, "uh", "yyryyd", "hey kywmyv", &["\x1b[1;35;7m184112\x1b[5C\x1b[;1myyryyd\x1b[m hey kywmyv"]);
     check(80, false, "", "--", "\x0bakywmyv\x02 has joined", &["184112\x1b[9C\x1b[1m--\x1b[m \x1b[1;32mkywmyv\x1b[22m has joined\x1b[0m"]);
     check(80, false, "c", "yyryyd", "desu 19", &["184112 \x1b[1;48;5;16;38;5;182m    yyryyd\x1b[m desu 19"]);
     check(80, false, "c", "--", "x", &["184112\x1b[9C\x1b[1m--\x1b[m x"]);
