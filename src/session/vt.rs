@@ -57,8 +57,6 @@ struct RowRef {
 
 /// The VT100 interface state of one client.
 pub struct Vt100Ui {
-    /// Frames push their first line with r0c's push form ([`Vt100Ui::with_r0c_push`]).
-    r0c_push: bool,
     screen: Screen,
     /// The window on screen, once drawn.
     channel: Option<ChannelId>,
@@ -135,7 +133,6 @@ impl Vt100Ui {
     pub fn new(cols: usize, rows: usize, swapped: bool) -> Vt100Ui {
         Vt100Ui {
             swapped,
-            r0c_push: true,
             awaiting_enter: false,
             defer_status: false,
             tick_due: false,
@@ -181,15 +178,15 @@ impl Vt100Ui {
 
     /// [`Vt100Ui::with_r0c_push`] on an interface already in use.
     pub fn set_r0c_push(&mut self, on: bool) {
-        self.r0c_push = on;
         self.screen.set_r0c_push(on);
     }
 
     /// Applies a new terminal size; the next frame redraws everything.
     pub fn resize(&mut self, cols: usize, rows: usize) {
         if self.screen.size() != (cols, rows) {
+            let r0c_push = self.screen.r0c_push();
             self.screen = Screen::new(cols, rows, self.swapped);
-            self.screen.set_r0c_push(self.r0c_push);
+            self.screen.set_r0c_push(r0c_push);
             self.force_redraw = true;
         }
     }

@@ -15,7 +15,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use crate::term::style::is_reset;
+use crate::term::style::{SHORT_RESET, is_reset};
 use crate::term::width::str_width;
 
 /// SGR of the topic bar: blue for 16-colour terminals, gold on dark grey for 256-colour ones.
@@ -156,10 +156,15 @@ impl Screen {
         }
     }
 
-    /// Whether a frame's first pushed line uses r0c's push form ([`Screen::r0c_push`]'s
-    /// field): the raw port's clients need it, the others save its 4 bytes a frame.
+    /// Whether a frame's first pushed line uses r0c's push form: the raw port's clients need
+    /// it, the others save its 4 bytes a frame.
     pub fn set_r0c_push(&mut self, on: bool) {
         self.r0c_push = on;
+    }
+
+    /// Whether a frame's first pushed line uses r0c's push form ([`Screen::set_r0c_push`]).
+    pub fn r0c_push(&self) -> bool {
+        self.r0c_push
     }
 
     /// The status bar the client shows, as last written.
@@ -577,13 +582,23 @@ fn wrap_in_saved_cursor(out: &mut String, start: usize) {
     if out.len() <= start {
         return;
     }
-    for reset in [RESET, "\x1b[m"] {
-        if out.ends_with(reset) {
-            out.truncate(out.len() - reset.len());
-        } else if out[start..].ends_with(RELEASE_REGION)
-            && out[..out.len() - RELEASE_REGION.len()].ends_with(reset)
+    // Only what this frame wrote is looked at: a reset before `start` is not the frame's.
+    let frame = &out[start..];
+    let closing = [RESET, SHORT_RESET].into_iter().find_map(|reset| {
+        if frame.ends_with(reset) {
+            Some((reset.len(), false))
+        } else if frame
+            .strip_suffix(RELEASE_REGION)
+            .is_some_and(|before| before.ends_with(reset))
         {
-            out.truncate(out.len() - RELEASE_REGION.len() - reset.len());
+            Some((reset.len() + RELEASE_REGION.len(), true))
+        } else {
+            None
+        }
+    });
+    if let Some((cut, released)) = closing {
+        out.truncate(out.len() - cut);
+        if released {
             out.push_str(RELEASE_REGION);
         }
     }

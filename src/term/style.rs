@@ -14,7 +14,7 @@ use crate::text::{Span, spans};
 const RESET: &str = "\x1b[0m";
 /// Resets all attributes in one byte less: an omitted SGR parameter is 0 on the VT100 and on
 /// every terminal since. The message prefix, sent with every line, uses it.
-const SHORT_RESET: &str = "\x1b[m";
+pub(crate) const SHORT_RESET: &str = "\x1b[m";
 
 /// Text attributes as r0c's SGR codes leave them on the terminal.
 ///

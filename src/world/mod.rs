@@ -309,9 +309,15 @@ struct User {
 
 /// Per public channel a user was in, the sequence number below which the user's mentions
 /// there were reported. A list searched in order: a user is in few channels, and a hash map's
-/// smallest table is several times the size of one entry, which every user would hold.
+/// smallest table is several times the size of one entry, which every user would hold. At
+/// most [`MAX_MENTION_MARKS`] channels, the oldest let go first: a user who joins and leaves
+/// channel after channel would otherwise make every mention of them a longer search under the
+/// world's lock (a channel let go only reports its old mentions again on a rejoin).
 #[derive(Debug, Default)]
 struct MentionsReported(Vec<(Box<str>, u64)>);
+
+/// The most channels whose reported mentions a user keeps ([`MentionsReported`]).
+const MAX_MENTION_MARKS: usize = 256;
 
 impl MentionsReported {
     /// Mentions in `channel` below this were reported.
@@ -327,6 +333,9 @@ impl MentionsReported {
         if let Some(entry) = self.0.iter_mut().find(|(name, _)| &**name == channel) {
             entry.1 = seq;
         } else {
+            if self.0.len() >= MAX_MENTION_MARKS {
+                self.0.remove(0);
+            }
             self.0.reserve_exact(1);
             self.0.push((channel.into(), seq));
         }

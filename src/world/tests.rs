@@ -1216,3 +1216,17 @@ fn a_login_takes_the_nick_from_a_guest_and_an_oper_account_gives_admin_until_log
     assert_eq!(world.account_of(owner), None);
     assert_ne!(world.nick(owner).as_deref(), Some("paul"));
 }
+
+#[test]
+fn reported_mentions_keep_the_newest_channels_up_to_their_bound() {
+    let mut marks = MentionsReported::default();
+    for index in 0..MAX_MENTION_MARKS + 10 {
+        marks.insert(&format!("c{index}"), 7);
+    }
+    assert_eq!(marks.0.len(), MAX_MENTION_MARKS);
+    assert_eq!(marks.get("c9"), None);
+    assert_eq!(marks.get("c10"), Some(7));
+    marks.insert("c10", 9);
+    assert_eq!(marks.get("c10"), Some(9));
+    assert_eq!(marks.0.len(), MAX_MENTION_MARKS);
+}
